@@ -2,9 +2,4 @@ module github.com/fsigkd/fsigkd
 
 go 1.26.8
 
-require (
-	go.uber.org/multierr v1.10.0 // indirect
-	go.uber.org/zap v1.28.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
-	gopkg.in/ini.v1 v1.68.0 // indirect
-)
+require gopkg.in/ini.v1 v1.68.0

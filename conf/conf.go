@@ -1,0 +1,155 @@
+// Package conf reads fsigkd's settings: fsigk.ini, with global keys and one
+// section per service ([http], [smtp], [ftp]), and the legacy per-service
+// virusgw.ini (flat key=value lines), whose keys win for its service.
+//
+// Every key is declared once, as a field of Global or Service with struct
+// tags that give its INI name, its default and what it allows; the loader,
+// the error messages, `fsigkd check` and the test that holds deploy/fsigk.ini
+// complete all read that one declaration. A bad value stops start-up with
+// "file:line: key: what is allowed"; an unknown key is a warning.
+//
+// Value forms: booleans are yes/no (also true/false, on/off, 1/0); sizes are
+// bytes with an optional K, M or G suffix (powers of 1024); durations are
+// whole seconds, or a Go duration such as 500ms; relative paths are under
+// base_dir, and base_dir itself is relative to the directory of the file that
+// names it.
+package conf
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Services are the services fsigkd knows, in their fixed order: a service's
+// index here is the child index in the worker log lines (M17, M18).
+var Services = []string{"http", "smtp", "ftp", "pop"}
+
+// Config is the whole effective configuration.
+type Config struct {
+	File     string              `json:"file"`
+	Global   Global              `json:"global"`
+	Services map[string]*Service `json:"services"`
+}
+
+// Global holds the keys outside any service section (or in [global]).
+type Global struct {
+	BaseDir         string        `ini:"base_dir" default:"." kind:"dir" doc:"state directory; relative paths below are under it"`
+	TempDir         string        `ini:"temp_dir" default:"./tmp" kind:"path" doc:"where bodies, mails and transfers are spooled for scanning"`
+	LogDir          string        `ini:"log_dir" default:"./log" kind:"path" doc:"error.log and access.log"`
+	PidFile         string        `ini:"pid_file" default:"./fsigkd.pid" kind:"path"`
+	LogLevel        string        `ini:"log_level" default:"info" enum:"critical,warning,info,debug"`
+	License         string        `ini:"license" default:"" doc:"evaluation keys EVAL-YYYYMMDD-... expire at the end of that day (UTC); empty: no licence check"`
+	TempMinFree     int64         `ini:"temp_min_free" default:"5M" kind:"size" min:"0" doc:"free space temp_dir needs at start (M09)"`
+	SendfileTimeout time.Duration `ini:"sendfile_timeout" default:"120" min:"1s" doc:"a send that makes no progress this long is dropped (M07)"`
+	ShutdownGrace   time.Duration `ini:"shutdown_grace" default:"30" min:"0s" doc:"how long sessions may finish on stop or reload"`
+	RestartMaxDelay time.Duration `ini:"restart_max_delay" default:"30" min:"1s" doc:"cap of the back-off for a worker that keeps dying"`
+	CoreDump        bool          `ini:"core_dump" default:"yes" doc:"let a crashing worker write a core file into base_dir (M18)"`
+	M02Interval     time.Duration `ini:"max_connections_warning_interval" default:"60" min:"1s" doc:"M02 is logged at most once per interval per service"`
+}
+
+// Service holds one service's keys.
+type Service struct {
+	Name                     string        `json:"name"`
+	Enable                   bool          `ini:"enable" default:"no"`
+	VirusgwIni               string        `ini:"virusgw_ini" default:"" kind:"path" doc:"legacy per-service flat file whose keys win for this service"`
+	BindAddr                 string        `ini:"bind_addr" default:"0.0.0.0" kind:"addr"`
+	Port                     int           `ini:"port" default:"0" min:"1" max:"65535"`
+	PreSpawn                 int           `ini:"pre_spawn" default:"64" min:"1" max:"20000" doc:"connections held at once (slots)"`
+	Transparent              bool          `ini:"transparent" default:"no"`
+	TransparentTproxy        bool          `ini:"transparent_tproxy" default:"no"`
+	TransparentTproxyVersion int           `ini:"transparent_tproxy_version" default:"2" min:"1" max:"2"`
+	ParentServerHost         string        `ini:"parent_server_host" default:""`
+	ParentServerPort         int           `ini:"parent_server_port" default:"0" min:"0" max:"65535"`
+	Action                   string        `ini:"action" default:""`
+	MaxScanSize              int64         `ini:"max_scan_size" default:"100M" kind:"size" min:"1"`
+	NotifyAdmin              bool          `ini:"notify_admin" default:"no"`
+	AdminMXHost              string        `ini:"admin_mx_host" default:"localhost"`
+	AdminMXPort              int           `ini:"admin_mx_port" default:"25" min:"1" max:"65535"`
+	AdminNotificationID      string        `ini:"admin_notification_id" default:""`
+	BlockRiskware            bool          `ini:"block_riskware" default:"no"`
+	FsasdService             bool          `ini:"fsasd_service" default:"no" doc:"check mail with the anti-spam engine"`
+	IdleTimeout              time.Duration `ini:"idle_timeout" default:"300" min:"1s" doc:"a client or server silent this long is dropped"`
+}
+
+// serviceDefaults are the keys whose default depends on the service.
+var serviceDefaults = map[string]map[string]string{
+	"http": {"port": "9080", "action": "block"},
+	"smtp": {"port": "9025", "action": "deny", "parent_server_port": "25"},
+	"ftp":  {"port": "9021", "action": "block"},
+	"pop":  {"port": "9110", "action": "deny", "parent_server_port": "110"},
+}
+
+// actions lists what each service allows for action.
+var actions = map[string][]string{
+	"http": {"block", "pass"},
+	"ftp":  {"block", "pass"},
+	"smtp": {"pass", "deny", "blackhole", "delete", "sendback"},
+	"pop":  {"pass", "deny", "delete"},
+}
+
+// Enabled lists the enabled services in their fixed order.
+func (c *Config) Enabled() []*Service {
+	var out []*Service
+	for _, name := range Services {
+		if s := c.Services[name]; s != nil && s.Enable {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Index is a service's fixed index (its child number in M17/M18).
+func Index(name string) int {
+	for i, s := range Services {
+		if s == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// Dump renders the effective settings as INI text, for `fsigkd check`.
+func (c *Config) Dump() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# effective settings of %s\n", c.File)
+	for _, f := range fieldsOf(&c.Global) {
+		fmt.Fprintf(&b, "%s = %s\n", f.key, f.format())
+	}
+	for _, name := range Services {
+		s := c.Services[name]
+		fmt.Fprintf(&b, "\n[%s]\n", name)
+		for _, f := range fieldsOf(s) {
+			fmt.Fprintf(&b, "%s = %s\n", f.key, f.format())
+		}
+	}
+	return b.String()
+}
+
+// Marshal and Unmarshal carry the validated settings from the master to its
+// workers, so that a worker never reads a file the master did not check.
+func (c *Config) Marshal() ([]byte, error) { return json.Marshal(c) }
+
+// Unmarshal is the inverse of Marshal.
+func Unmarshal(b []byte) (*Config, error) {
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Keys lists every key name, global ones first, for the sample-file test.
+func Keys() (global, service []string) {
+	for _, f := range fieldsOf(&Global{}) {
+		global = append(global, f.key)
+	}
+	for _, f := range fieldsOf(&Service{}) {
+		service = append(service, f.key)
+	}
+	sort.Strings(global)
+	sort.Strings(service)
+	return
+}

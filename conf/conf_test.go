@@ -1,0 +1,150 @@
+package conf
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+const sep = "-- want --\n"
+
+// result renders a load the way the golden files record it.
+func result(cfg *Config, warnings []string, err error) string {
+	var b strings.Builder
+	for _, w := range warnings {
+		b.WriteString("warning: " + w + "\n")
+	}
+	if err != nil {
+		b.WriteString("error:\n" + err.Error() + "\n")
+		return b.String()
+	}
+	b.WriteString(cfg.Dump())
+	return b.String()
+}
+
+// TestGolden loads each testdata/*.txt (settings, a separator line, the
+// expected warnings and effective settings or errors).
+func TestGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.txt")
+	if len(files) == 0 {
+		t.Fatal("no golden files")
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, want, ok := strings.Cut(string(raw), sep)
+			if !ok {
+				t.Fatalf("%s has no %q line", file, strings.TrimSpace(sep))
+			}
+			cfg, warnings, err := Parse(file, []byte(in), readLimited)
+			got := result(cfg, sortedCopy(warnings), err)
+			if *update {
+				os.WriteFile(file, []byte(in+sep+got), 0o644)
+				return
+			}
+			if got != want {
+				t.Errorf("%s:\n--- got\n%s--- want\n%s", file, got, want)
+			}
+		})
+	}
+}
+
+func sortedCopy(s []string) []string {
+	out := append([]string(nil), s...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+// TestSampleLoadsCleanly holds deploy/fsigk.ini to the declared keys: it
+// loads with no warning, and it documents every key in every section.
+func TestSampleLoadsCleanly(t *testing.T) {
+	cfg, warnings, err := Load("../deploy/fsigk.ini")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) > 0 {
+		t.Fatalf("warnings: %v", warnings)
+	}
+	raw, _ := os.ReadFile("../deploy/fsigk.ini")
+	global, service := Keys()
+	head, rest, _ := strings.Cut(string(raw), "\n[")
+	for _, k := range global {
+		if !strings.Contains(head, "\n"+k+" =") {
+			t.Errorf("global key %s not in the sample", k)
+		}
+	}
+	for _, sec := range []string{"http", "smtp", "ftp"} {
+		_, body, ok := strings.Cut("\n["+rest, "\n["+sec+"]\n")
+		if !ok {
+			t.Fatalf("no [%s] in the sample", sec)
+		}
+		body, _, _ = strings.Cut(body, "\n[")
+		for _, k := range service {
+			if !strings.Contains("\n"+body, "\n"+k+" =") {
+				t.Errorf("[%s] key %s not in the sample", sec, k)
+			}
+		}
+	}
+	if len(cfg.Enabled()) != 3 {
+		t.Errorf("sample enables %d services", len(cfg.Enabled()))
+	}
+}
+
+func TestMarshalRoundTrip(t *testing.T) {
+	cfg, _, err := Load("../deploy/fsigk.ini")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := cfg.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Dump() != cfg.Dump() {
+		t.Fatal("settings changed on the way to a worker")
+	}
+}
+
+// FuzzParse: no input makes the loader panic, and what loads dumps to text
+// that loads again to the same settings.
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.txt")
+	for _, file := range files {
+		raw, _ := os.ReadFile(file)
+		in, _, _ := strings.Cut(string(raw), sep)
+		f.Add([]byte(in))
+	}
+	sample, _ := os.ReadFile("../deploy/fsigk.ini")
+	f.Add(sample)
+	f.Add([]byte("[http]\nport = 1\x00\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, _, err := Parse("fuzz.ini", data, nil)
+		if err != nil {
+			return
+		}
+		dump := cfg.Dump()
+		again, _, err := Parse("fuzz.ini", []byte(dump), nil)
+		if err != nil {
+			t.Fatalf("dump does not load again: %v\n%s", err, dump)
+		}
+		if again.Dump() != dump {
+			t.Fatalf("dump changed on reload")
+		}
+	})
+}

@@ -1,0 +1,369 @@
+package conf
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/ini.v1"
+)
+
+// maxFileSize bounds what the loader reads: a settings file is a few KB.
+const maxFileSize = 1 << 20
+
+// Error is one bad setting: where it is and what the key allows.
+type Error struct {
+	File string
+	Line int // 0 when the problem is not on one line
+	Key  string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Key, e.Msg)
+	}
+	if e.Key != "" {
+		return fmt.Sprintf("%s: %s: %s", e.File, e.Key, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// Errors is every bad setting found in one load.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// source is one parsed file: its values and where each key stands.
+type source struct {
+	name  string
+	file  *ini.File
+	lines map[string]map[string]int // section -> key -> first line
+}
+
+// loader gathers the errors and warnings of one load.
+type loader struct {
+	errs     Errors
+	warnings []string
+}
+
+func (l *loader) fail(file string, line int, key, format string, args ...any) {
+	l.errs = append(l.errs, &Error{File: file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (l *loader) warn(file string, line int, format string, args ...any) {
+	l.warnings = append(l.warnings, fmt.Sprintf("%s:%d: ", file, line)+fmt.Sprintf(format, args...))
+}
+
+// Load reads the settings file at path (and the virusgw.ini files it names).
+// Warnings (unknown keys, sections) come back even when err is nil.
+func Load(path string) (*Config, []string, error) {
+	data, err := readLimited(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return Parse(path, data, readLimited)
+}
+
+func readLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(&limitReader{f, maxFileSize + 1})
+	if err != nil {
+		return nil, err
+	}
+	if n > maxFileSize {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxFileSize)
+	}
+	return buf.Bytes(), nil
+}
+
+type limitReader struct {
+	f *os.File
+	n int64
+}
+
+func (r *limitReader) Read(p []byte) (int, error) {
+	if r.n <= 0 {
+		return 0, errEOF
+	}
+	if int64(len(p)) > r.n {
+		p = p[:r.n]
+	}
+	n, err := r.f.Read(p)
+	r.n -= int64(n)
+	return n, err
+}
+
+var errEOF = errors.New("EOF")
+
+// Parse builds the configuration from the text of the file named path.
+// readFile reads the virusgw.ini files it names; nil forbids them.
+func Parse(path string, data []byte, readFile func(string) ([]byte, error)) (*Config, []string, error) {
+	l := &loader{}
+	src := l.parse(path, data)
+	if src == nil {
+		l.sort()
+		return nil, l.warnings, l.errs
+	}
+	cfg := &Config{File: path, Services: map[string]*Service{}}
+	setDefaults(&cfg.Global, nil)
+	for _, name := range Services {
+		s := &Service{Name: name}
+		setDefaults(s, serviceDefaults[name])
+		cfg.Services[name] = s
+	}
+
+	for sec, keys := range src.lines {
+		switch {
+		case sec == ini.DefaultSection || sec == "global":
+			l.apply(src, sec, fieldsOf(&cfg.Global))
+		case cfg.Services[sec] != nil:
+			l.apply(src, sec, fieldsOf(cfg.Services[sec]))
+		default:
+			l.warn(path, minLine(keys), "unknown section [%s] ignored", sec)
+		}
+	}
+
+	confDir := filepath.Dir(path)
+	cfg.Global.BaseDir = under(confDir, cfg.Global.BaseDir)
+	for _, f := range fieldsOf(&cfg.Global) {
+		if f.kind == "path" && f.v.String() != "" {
+			f.v.SetString(under(cfg.Global.BaseDir, f.v.String()))
+		}
+	}
+	for _, name := range Services {
+		s := cfg.Services[name]
+		if s.VirusgwIni == "" {
+			continue
+		}
+		s.VirusgwIni = under(confDir, s.VirusgwIni)
+		if readFile == nil {
+			l.fail(path, src.line(name, "virusgw_ini"), "virusgw_ini", "per-service files are not allowed here")
+			continue
+		}
+		legacy, err := readFile(s.VirusgwIni)
+		if err != nil {
+			l.fail(path, src.line(name, "virusgw_ini"), "virusgw_ini", "%v", err)
+			continue
+		}
+		if lsrc := l.parse(s.VirusgwIni, legacy); lsrc != nil {
+			for sec := range lsrc.lines {
+				l.apply(lsrc, sec, fieldsOf(s))
+			}
+		}
+	}
+	for _, name := range Services {
+		for _, f := range fieldsOf(cfg.Services[name]) {
+			if f.kind == "path" && f.key != "virusgw_ini" && f.v.String() != "" {
+				f.v.SetString(under(cfg.Global.BaseDir, f.v.String()))
+			}
+		}
+	}
+	l.validate(cfg, src)
+	l.sort()
+	if len(l.errs) > 0 {
+		return nil, l.warnings, l.errs
+	}
+	return cfg, l.warnings, nil
+}
+
+// parse checks the file's lines, indexes where each key stands, and
+// hands the text to the INI library for the values.
+func (l *loader) parse(name string, data []byte) *source {
+	src := &source{name: name, lines: map[string]map[string]int{ini.DefaultSection: {}}}
+	sec := ini.DefaultSection
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 4096), maxFileSize)
+	n := 0
+	bad := false
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if n == 1 {
+			line = strings.TrimPrefix(line, "\ufeff")
+		}
+		switch {
+		case line == "" || line[0] == '#' || line[0] == ';':
+		case line[0] == '[':
+			if !strings.HasSuffix(line, "]") || len(line) < 3 {
+				l.fail(name, n, "section", "%q is not a [section] line", line)
+				bad = true
+				continue
+			}
+			sec = strings.ToLower(strings.TrimSpace(line[1 : len(line)-1]))
+			if src.lines[sec] == nil {
+				src.lines[sec] = map[string]int{}
+			}
+		default:
+			i := strings.IndexAny(line, "=:")
+			key := ""
+			if i > 0 {
+				key = strings.ToLower(strings.TrimSpace(line[:i]))
+			}
+			if key == "" || strings.ContainsAny(key, " \t\"'`") {
+				l.fail(name, n, "syntax", "%q is not a key = value line", line)
+				bad = true
+				continue
+			}
+			if prev, dup := src.lines[sec][key]; dup {
+				l.warn(name, n, "%s set again (first on line %d): this value wins", key, prev)
+			}
+			src.lines[sec][key] = n
+		}
+	}
+	if err := sc.Err(); err != nil {
+		l.fail(name, 0, "", "%v", err)
+		return nil
+	}
+	if bad {
+		return nil
+	}
+	f, err := ini.LoadSources(ini.LoadOptions{Insensitive: true, SpaceBeforeInlineComment: true}, data)
+	if err != nil {
+		l.fail(name, 0, "", "%v", err)
+		return nil
+	}
+	src.file = f
+	return src
+}
+
+// sort puts errors and warnings in file and line order, so that the
+// report reads like the file.
+func (l *loader) sort() {
+	sort.SliceStable(l.errs, func(i, j int) bool {
+		a, b := l.errs[i], l.errs[j]
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		return a.Line < b.Line
+	})
+	sort.Strings(l.warnings)
+}
+
+func (s *source) line(sec, key string) int { return s.lines[sec][key] }
+
+// apply sets the declared fields from one section and warns of the rest.
+func (l *loader) apply(src *source, sec string, fields []field) {
+	section := src.file.Section(sec)
+	known := map[string]bool{}
+	for _, f := range fields {
+		known[f.key] = true
+		if !section.HasKey(f.key) {
+			continue
+		}
+		if err := f.set(section.Key(f.key).String()); err != nil {
+			l.fail(src.name, src.line(sec, f.key), f.key, "%v", err)
+		}
+	}
+	for key, line := range src.lines[sec] {
+		if !known[key] {
+			l.warn(src.name, line, "unknown key %q in [%s] ignored", key, sectionName(sec))
+		}
+	}
+}
+
+func sectionName(sec string) string {
+	if sec == ini.DefaultSection {
+		return "global"
+	}
+	return sec
+}
+
+func setDefaults(ptr any, over map[string]string) {
+	for _, f := range fieldsOf(ptr) {
+		def := f.tag.Get("default")
+		if o, ok := over[f.key]; ok {
+			def = o
+		}
+		if def == "" {
+			continue
+		}
+		if err := f.set(def); err != nil {
+			panic(fmt.Sprintf("conf: bad default for %s: %v", f.key, err))
+		}
+	}
+}
+
+// validate checks what no single key can: choices that depend on the
+// service, and keys that must agree with each other.
+func (l *loader) validate(cfg *Config, src *source) {
+	type endpoint struct {
+		addr string
+		port int
+	}
+	seen := map[endpoint]string{}
+	for _, name := range Services {
+		s := cfg.Services[name]
+		if !oneOf(s.Action, actions[name]) {
+			l.fail(src.name, src.line(name, "action"), "action", "%q is not one of %s", s.Action, strings.Join(actions[name], ", "))
+		}
+		if !s.Enable {
+			continue
+		}
+		if s.Port == 0 {
+			l.fail(src.name, src.line(name, "port"), "port", "[%s] is enabled but has no port", name)
+		}
+		ep := endpoint{s.BindAddr, s.Port}
+		if other, dup := seen[ep]; dup {
+			l.fail(src.name, src.line(name, "port"), "port", "[%s] listens on %s port %d, as [%s] does", name, s.BindAddr, s.Port, other)
+		}
+		seen[ep] = name
+		if s.TransparentTproxy && !s.Transparent {
+			l.fail(src.name, src.line(name, "transparent_tproxy"), "transparent_tproxy", "yes needs transparent = yes")
+		}
+	}
+	if _, err := LicenseExpiry(cfg.Global.License); err != nil {
+		l.fail(src.name, src.line(ini.DefaultSection, "license")+src.line("global", "license"), "license", "%v", err)
+	}
+}
+
+func minLine(keys map[string]int) int {
+	m := 0
+	for _, n := range keys {
+		if m == 0 || n < m {
+			m = n
+		}
+	}
+	return m
+}
+
+func under(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(dir, p)
+}
+
+// LicenseExpiry reads an evaluation key (EVAL-YYYYMMDD-...): the end of its
+// last day, UTC. Other keys, and no key, never expire (zero time).
+func LicenseExpiry(key string) (time.Time, error) {
+	if !strings.HasPrefix(strings.ToUpper(key), "EVAL-") {
+		return time.Time{}, nil
+	}
+	rest := key[5:]
+	if len(rest) < 8 {
+		return time.Time{}, fmt.Errorf("evaluation key %q has no date: EVAL-YYYYMMDD-...", key)
+	}
+	day, err := time.Parse("20060102", rest[:8])
+	if err != nil || (len(rest) > 8 && rest[8] != '-') {
+		return time.Time{}, fmt.Errorf("evaluation key %q has no valid date: EVAL-YYYYMMDD-...", key)
+	}
+	return day.Add(24 * time.Hour), nil
+}
