@@ -2,4 +2,9 @@ module github.com/fsigkd/fsigkd
 
 go 1.26.8
 
-require gopkg.in/ini.v1 v1.68.0
+require (
+	go.uber.org/zap v1.28.0
+	gopkg.in/ini.v1 v1.68.0
+)
+
+require go.uber.org/multierr v1.10.0 // indirect

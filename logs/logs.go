@@ -1,0 +1,293 @@
+// Package logs writes fsigkd's two logs: the error log, one line per event
+// as "<time> <LEVEL> [<location>] <message>" with the levels CRITICAL,
+// WARNING, INFO and DEBUG, and the access log, one squid-like line per
+// request, mail or transfer with the DETECT-STAT, ACTION and PROXY-STAT
+// fields. Both are files under the log directory, appended to by the master
+// and every worker (O_APPEND keeps each line whole), and reopened on
+// SIGUSR1 so that logrotate can move them.
+//
+// The location of an error-log line is the zap logger's name, with ':'
+// between its parts ("http:accept"); documented messages go through Emit so
+// that their level is the catalogue's.
+package logs
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/fsigkd/fsigkd/catalog"
+)
+
+// TimeLayout is the error log's time stamp: one field, no spaces.
+const TimeLayout = "2006-01-02T15:04:05.000-0700"
+
+// Logs is the open pair of logs of one process.
+type Logs struct {
+	Error  *zap.Logger
+	errf   *File
+	access *File
+}
+
+// Options says where and how much to log.
+type Options struct {
+	Dir        string // log directory; empty: error log to Stderr only, no access log
+	Level      string // critical, warning, info or debug
+	Foreground bool   // also copy the error log to standard error
+}
+
+// Open opens (creating) error.log and access.log under o.Dir.
+func Open(o Options) (*Logs, error) {
+	l := &Logs{}
+	var sinks []zapcore.WriteSyncer
+	if o.Dir != "" {
+		if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+			return nil, err
+		}
+		var err error
+		if l.errf, err = OpenFile(filepath.Join(o.Dir, "error.log")); err != nil {
+			return nil, err
+		}
+		if l.access, err = OpenFile(filepath.Join(o.Dir, "access.log")); err != nil {
+			l.errf.Close()
+			return nil, err
+		}
+		sinks = append(sinks, l.errf)
+	}
+	if o.Foreground || o.Dir == "" {
+		sinks = append(sinks, zapcore.Lock(os.Stderr))
+	}
+	l.Error = zap.New(zapcore.NewCore(NewEncoder(), zapcore.NewMultiWriteSyncer(sinks...), ParseLevel(o.Level)))
+	return l, nil
+}
+
+// NewEncoder is the error log's line format.
+func NewEncoder() zapcore.Encoder {
+	return zapcore.NewConsoleEncoder(zapcore.EncoderConfig{
+		TimeKey:          "t",
+		LevelKey:         "l",
+		NameKey:          "n",
+		MessageKey:       "m",
+		LineEnding:       "\n",
+		ConsoleSeparator: " ",
+		EncodeTime:       zapcore.TimeEncoderOfLayout(TimeLayout),
+		EncodeLevel:      encodeLevel,
+		EncodeName: func(name string, enc zapcore.PrimitiveArrayEncoder) {
+			enc.AppendString("[" + strings.ReplaceAll(name, ".", ":") + "]")
+		},
+		EncodeDuration: zapcore.StringDurationEncoder,
+	})
+}
+
+func encodeLevel(l zapcore.Level, enc zapcore.PrimitiveArrayEncoder) {
+	enc.AppendString(LevelName(l))
+}
+
+// LevelName is the error log's word for a zap level.
+func LevelName(l zapcore.Level) string {
+	switch {
+	case l >= zapcore.ErrorLevel:
+		return "CRITICAL"
+	case l == zapcore.WarnLevel:
+		return "WARNING"
+	case l == zapcore.InfoLevel:
+		return "INFO"
+	}
+	return "DEBUG"
+}
+
+// ParseLevel maps a log_level setting to zap's level.
+func ParseLevel(s string) zapcore.Level {
+	switch strings.ToLower(s) {
+	case "critical":
+		return zapcore.ErrorLevel
+	case "warning":
+		return zapcore.WarnLevel
+	case "debug":
+		return zapcore.DebugLevel
+	}
+	return zapcore.InfoLevel
+}
+
+// Emit logs a documented message at its catalogue level.
+func Emit(lg *zap.Logger, m catalog.Message) {
+	var lvl zapcore.Level
+	switch m.Level {
+	case catalog.Critical:
+		lvl = zapcore.ErrorLevel
+	case catalog.Warning:
+		lvl = zapcore.WarnLevel
+	case catalog.Info:
+		lvl = zapcore.InfoLevel
+	default:
+		lvl = zapcore.DebugLevel
+	}
+	if ce := lg.Check(lvl, m.Text); ce != nil {
+		ce.Write()
+	}
+}
+
+// Reopen reopens both files by name, after logrotate moved them.
+func (l *Logs) Reopen() error {
+	for _, f := range []*File{l.errf, l.access} {
+		if f == nil {
+			continue
+		}
+		if err := f.Reopen(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close flushes and closes the files.
+func (l *Logs) Close() {
+	_ = l.Error.Sync()
+	for _, f := range []*File{l.errf, l.access} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// Access writes one access-log line. It is safe for concurrent use.
+func (l *Logs) Access(a *Access) {
+	if l == nil || l.access == nil {
+		return
+	}
+	_, _ = l.access.Write([]byte(a.Format()))
+}
+
+// File is an append-only log file that can be reopened under the same name.
+type File struct {
+	mu   sync.Mutex
+	path string
+	f    *os.File
+}
+
+// OpenFile opens path for appending, creating it.
+func OpenFile(path string) (*File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	return &File{path: path, f: f}, nil
+}
+
+// Write appends p in one write call, so lines from several processes do not
+// interleave.
+func (f *File) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.f.Write(p)
+}
+
+// Sync is a no-op: every Write goes straight to the kernel.
+func (f *File) Sync() error { return nil }
+
+// Reopen swaps in a freshly opened file of the same name.
+func (f *File) Reopen() error {
+	nf, err := os.OpenFile(f.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("reopen %s: %w", f.path, err)
+	}
+	f.mu.Lock()
+	old := f.f
+	f.f = nf
+	f.mu.Unlock()
+	return old.Close()
+}
+
+// Close closes the file.
+func (f *File) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.f.Close()
+}
+
+// Access is one access-log record.
+type Access struct {
+	Start       time.Time
+	Elapsed     time.Duration
+	Client      string // client IP
+	Result      string // e.g. TCP_MISS, SMTP, FTP
+	Status      int    // protocol status or reply code
+	Bytes       int64  // bytes sent to the client (or the next hop, for uploads and mail)
+	Method      string // HTTP method, SMTP DATA, FTP RETR/STOR
+	URL         string // URL, mail:<recipient>, ftp://host/path
+	User        string
+	Server      string // server IP; empty when none was reached
+	ContentType string
+
+	Detect     string // CLEAN, INFECTED or SPAM; empty when not scanned
+	Name       string // detection name(s)
+	File       string // file name inside the object, when known
+	Quarantine string
+	Action     string // NONE, PASS, DELETE, DENY, SENDBACK, BLACKHOLE, CHANGE_SUBJECT
+
+	Service  string
+	Slot     int
+	PID      int
+	Files    int // files scanned
+	Checks   int // engine calls
+	ScanTime time.Duration
+	Detail   string
+}
+
+// Format renders the record as one line. Fields are separated by spaces,
+// and so spaces and control bytes inside a field are %-escaped; in the
+// colon-separated groups colons are escaped too.
+func (a *Access) Format() string {
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return escape(s, false)
+	}
+	server := "NONE/-"
+	if a.Server != "" {
+		server = "DIRECT/" + escape(a.Server, false)
+	}
+	return fmt.Sprintf("%d.%03d %d %s %s/%d %d %s %s %s %s %s DETECT-STAT:%s:%s:%s:%s:: ACTION:%s: PROXY-STAT:%s:%d:%d:%s:%d:%d:%d:%s:\n",
+		a.Start.Unix(), a.Start.Nanosecond()/1e6, a.Elapsed.Milliseconds(), dash(a.Client),
+		dash(a.Result), a.Status, a.Bytes, dash(a.Method), dash(a.URL), dash(a.User), server, dash(a.ContentType),
+		escape(a.Detect, true), escape(a.Name, true), escape(a.File, true), escape(a.Quarantine, true),
+		orNone(a.Action),
+		escape(a.Service, true), a.Slot, a.PID, escape(a.Server, true), a.Files, a.Checks, a.ScanTime.Milliseconds(), escape(a.Detail, true))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "NONE"
+	}
+	return escape(s, true)
+}
+
+func escape(s string, colon bool) string {
+	need := false
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f || c == '%' || (colon && c == ':') {
+			need = true
+			break
+		}
+	}
+	if !need {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c == 0x7f || c == '%' || (colon && c == ':') {
+			fmt.Fprintf(&b, "%%%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
