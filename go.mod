@@ -7,4 +7,7 @@ require (
 	gopkg.in/ini.v1 v1.68.0
 )
 
-require go.uber.org/multierr v1.10.0 // indirect
+require (
+	go.uber.org/multierr v1.10.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
