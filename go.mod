@@ -4,10 +4,8 @@ go 1.26.8
 
 require (
 	go.uber.org/zap v1.28.0
+	golang.org/x/sys v0.50.0
 	gopkg.in/ini.v1 v1.68.0
 )
 
-require (
-	go.uber.org/multierr v1.10.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
-)
+require go.uber.org/multierr v1.10.0 // indirect

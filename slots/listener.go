@@ -1,0 +1,202 @@
+package slots
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/catalog"
+	"github.com/fsigkd/fsigkd/logs"
+)
+
+// Listener takes a slot, then accepts. Its connections are *Conn.
+type Listener struct {
+	net.Listener
+	Pool *Pool
+	Log  *zap.Logger // named for the service; nil: no logging
+	// M02Interval is the least time between two M02 lines (zero: a minute).
+	M02Interval time.Duration
+	// MaxBackoff caps the wait after EMFILE/ENFILE (zero: one second).
+	MaxBackoff time.Duration
+
+	once    sync.Once
+	ctx     context.Context
+	cancel  context.CancelFunc
+	lastM02 time.Time
+}
+
+func (l *Listener) init() {
+	l.once.Do(func() {
+		l.ctx, l.cancel = context.WithCancel(context.Background())
+		if l.Log == nil {
+			l.Log = zap.NewNop()
+		}
+	})
+}
+
+// Close stops accepting; an Accept waiting for a slot returns at once.
+func (l *Listener) Close() error {
+	l.init()
+	l.cancel()
+	return l.Listener.Close()
+}
+
+// Accept waits for a free slot, then for a client.
+func (l *Listener) Accept() (net.Conn, error) {
+	l.init()
+	slot, ok, err := l.Pool.TryAcquire()
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		l.warnFull()
+		if slot, err = l.Pool.Acquire(l.ctx); err != nil {
+			return nil, net.ErrClosed
+		}
+	}
+	backoff := time.Duration(0)
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil {
+			return &Conn{Conn: c, slot: slot, pool: l.Pool}, nil
+		}
+		en, _ := catalog.Errno(err)
+		switch {
+		case en == syscall.EMFILE || en == syscall.ENFILE:
+			logs.Emit(l.Log.Named("accept"), catalog.M13(err, "main/accept_loop/accept", false))
+			backoff = nextBackoff(backoff, l.MaxBackoff)
+			if !l.sleep(backoff) {
+				l.Pool.Release(slot)
+				return nil, net.ErrClosed
+			}
+		case en == syscall.ECONNRESET || en == syscall.ECONNABORTED:
+			logs.Emit(l.Log.Named("accept"), catalog.M20(err, l.fd()))
+		default:
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				l.Pool.Release(slot)
+				return nil, err
+			}
+			if !errors.Is(err, net.ErrClosed) && l.ctx.Err() == nil {
+				// Another passing failure: back off as for EMFILE, never spin.
+				l.Log.Named("accept").Warn("accept failed", zap.Error(err))
+				backoff = nextBackoff(backoff, l.MaxBackoff)
+				if l.sleep(backoff) {
+					continue
+				}
+			}
+			l.Pool.Release(slot)
+			return nil, err
+		}
+	}
+}
+
+func (l *Listener) warnFull() {
+	every := l.M02Interval
+	if every <= 0 {
+		every = time.Minute
+	}
+	if now := time.Now(); now.Sub(l.lastM02) >= every {
+		l.lastM02 = now
+		n := l.Pool.Size()
+		logs.Emit(l.Log.Named("accept"), catalog.M02(n, Suggest(n)))
+	}
+}
+
+// Suggest is M02's advice for pre_spawn: twice the current value, but not
+// past the documented recommended maximum (2000) by more than half again.
+func Suggest(n int) int {
+	s := 2 * n
+	if s > 2000 {
+		s = max(2000, n+n/2)
+	}
+	return s
+}
+
+func nextBackoff(d, limit time.Duration) time.Duration {
+	if limit <= 0 {
+		limit = time.Second
+	}
+	if d == 0 {
+		return 5 * time.Millisecond
+	}
+	return min(2*d, limit)
+}
+
+func (l *Listener) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-l.ctx.Done():
+		return false
+	}
+}
+
+// fd is the listening socket's descriptor number, for M20.
+func (l *Listener) fd() int {
+	sc, ok := l.Listener.(syscall.Conn)
+	if !ok {
+		return -1
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	fd := -1
+	rc.Control(func(f uintptr) { fd = int(f) })
+	return fd
+}
+
+// Conn is an accepted connection holding a slot until it is closed.
+type Conn struct {
+	net.Conn
+	slot int
+	pool *Pool
+	once sync.Once
+}
+
+// Slot is the connection's slot number.
+func (c *Conn) Slot() int { return c.slot }
+
+// NetConn is the accepted connection itself (a *net.TCPConn for TCP), for
+// socket options and the original destination.
+func (c *Conn) NetConn() net.Conn { return c.Conn }
+
+// Close closes the connection and frees its slot; safe to call twice.
+func (c *Conn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.pool.Release(c.slot) })
+	return err
+}
+
+// ReadFrom lets io.Copy into the connection use sendfile/splice.
+func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}
+
+// WriteTo lets io.Copy out of the connection use splice.
+func (c *Conn) WriteTo(w io.Writer) (int64, error) {
+	if wt, ok := c.Conn.(io.WriterTo); ok {
+		return wt.WriteTo(w)
+	}
+	return io.Copy(w, struct{ io.Reader }{c.Conn})
+}
+
+// SlotOf is c's slot, or -1 when c did not come from a Listener.
+func SlotOf(c net.Conn) int {
+	if sc, ok := c.(*Conn); ok {
+		return sc.slot
+	}
+	return -1
+}
