@@ -288,3 +288,17 @@ func M24(socket string) Message { return msg("M24", "socket", socket) }
 
 // M25: the anti-virus daemon's socket cannot be reached.
 func M25(socket string) Message { return msg("M25", "socket", socket) }
+
+// Carrier is an error that knows the documented message it is logged as.
+type Carrier interface {
+	CatalogMessage() Message
+}
+
+// Of finds the documented message carried by err, if any.
+func Of(err error) (Message, bool) {
+	var c Carrier
+	if errors.As(err, &c) {
+		return c.CatalogMessage(), true
+	}
+	return Message{}, false
+}

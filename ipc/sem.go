@@ -135,7 +135,7 @@ func (s *SemSet) Remove() error {
 // Info is a set as /proc/sysvipc/sem shows it.
 type Info struct {
 	Key, ID, Perms, NSems, UID int
-	CTime                     int64
+	CTime                      int64
 }
 
 // List reads /proc/sysvipc/sem: every set this process can see (its IPC

@@ -1,0 +1,231 @@
+// Package spool is where every body, mail and transfer waits while it is
+// scanned: streamed into a file in temp_dir (never held whole in memory),
+// handed to the scanner as a file, sent on with sendfile under a
+// no-progress timeout (M07), and removed whatever happens. Files are named
+// fsigkd-<service>-*, so that the master clears what a crash left behind at
+// start.
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fsigkd/fsigkd/catalog"
+)
+
+// Prefix starts the name of every spool file.
+const Prefix = "fsigkd-"
+
+// Dir is a spool directory.
+type Dir struct {
+	Path string
+}
+
+// Create makes a new, empty spool file for service.
+func (d Dir) Create(service string) (*File, error) {
+	f, err := os.CreateTemp(d.Path, Prefix+service+"-*")
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return &File{f: f, path: f.Name(), ino: st.Sys().(*syscall.Stat_t).Ino}, nil
+}
+
+// ClearStale removes the spool files left by an earlier run that ended
+// without cleaning up (a crash, a kill). Only the master calls it, at
+// start, before any worker runs.
+func (d Dir) ClearStale() (int, error) {
+	ents, err := os.ReadDir(d.Path)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), Prefix) && e.Type().IsRegular() {
+			if err := os.Remove(filepath.Join(d.Path, e.Name())); err == nil {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// ErrTooLarge is returned by writes past the file's Limit.
+var ErrTooLarge = errors.New("spool: object larger than the limit")
+
+// File is one spooled object.
+type File struct {
+	f     *os.File
+	path  string
+	ino   uint64
+	size  int64
+	Limit int64 // bytes the file may hold; 0: no limit
+}
+
+// Path is the file's name, for engines that open it themselves.
+func (f *File) Path() string { return f.path }
+
+// Size is how many bytes were written.
+func (f *File) Size() int64 { return f.size }
+
+// OS is the open file, for engines that take its descriptor (clamd FILDES)
+// and for reading it back.
+func (f *File) OS() *os.File { return f.f }
+
+// Write appends p, up to Limit.
+func (f *File) Write(p []byte) (int, error) {
+	if f.Limit > 0 && f.size+int64(len(p)) > f.Limit {
+		room := int(f.Limit - f.size)
+		n, err := f.f.Write(p[:room])
+		f.size += int64(n)
+		if err != nil {
+			return n, err
+		}
+		return n, ErrTooLarge
+	}
+	n, err := f.f.Write(p)
+	f.size += int64(n)
+	return n, err
+}
+
+// ReadFrom streams r into the file, up to Limit. From a TCP connection the
+// kernel moves the bytes (splice), not Go buffers.
+func (f *File) ReadFrom(r io.Reader) (int64, error) {
+	if f.Limit <= 0 {
+		n, err := f.f.ReadFrom(r)
+		f.size += n
+		return n, err
+	}
+	room := f.Limit - f.size
+	n, err := f.f.ReadFrom(io.LimitReader(r, room))
+	f.size += n
+	if err != nil {
+		return n, err
+	}
+	if n == room {
+		// Full: anything more is too much.
+		var one [1]byte
+		if m, _ := r.Read(one[:]); m > 0 {
+			return n, ErrTooLarge
+		}
+	}
+	return n, nil
+}
+
+// Vanished is the error for a spool file that another program removed.
+type Vanished struct {
+	Path string
+	Err  error
+}
+
+func (v *Vanished) Error() string { return fmt.Sprintf("spool file %s vanished: %v", v.Path, v.Err) }
+func (v *Vanished) Unwrap() error { return v.Err }
+
+// CatalogMessage is M14, as a warning: the session fails, the service goes on.
+func (v *Vanished) CatalogMessage() catalog.Message { return catalog.M14(v.Err, v.Path, false) }
+
+// Check makes sure the file is still in place under its name (engines that
+// scan by path open it there): a *Vanished error when it was removed or
+// replaced.
+func (f *File) Check() error {
+	g, err := os.Open(f.path)
+	if err != nil {
+		return &Vanished{Path: f.path, Err: err}
+	}
+	defer g.Close()
+	st, err := g.Stat()
+	if err != nil {
+		return &Vanished{Path: f.path, Err: err}
+	}
+	if st.Sys().(*syscall.Stat_t).Ino != f.ino {
+		return &Vanished{Path: f.path, Err: &os.PathError{Op: "open", Path: f.path, Err: syscall.ENOENT}}
+	}
+	return nil
+}
+
+// Stalled is the error for a receiver that took nothing for the timeout.
+type Stalled struct {
+	Timeout   time.Duration
+	URL       string
+	N         int64 // bytes the stalled call sent
+	Written   int64 // bytes sent in all
+	FileLen   int64
+	WriteSize int64 // bytes the stalled call was to send
+}
+
+func (s *Stalled) Error() string {
+	return fmt.Sprintf("send stalled for %s after %d of %d bytes", s.Timeout, s.Written, s.FileLen)
+}
+
+// CatalogMessage is M07.
+func (s *Stalled) CatalogMessage() catalog.Message {
+	return catalog.M07(int(s.Timeout/time.Second), s.URL, s.N, s.Written, s.FileLen, s.WriteSize)
+}
+
+// sendChunk is how much one sendfile call is asked to move.
+const sendChunk = 1 << 20
+
+// SendTo sends length bytes from offset off of the file to w (sendfile,
+// when w is a TCP connection). The send may take as long as it needs while
+// the receiver keeps taking bytes; a stretch of timeout with no progress
+// ends it with a *Stalled error. url names the object in M07.
+func (f *File) SendTo(w net.Conn, off, length int64, timeout time.Duration, url string) (int64, error) {
+	if _, err := f.f.Seek(off, io.SeekStart); err != nil {
+		return 0, err
+	}
+	defer w.SetWriteDeadline(time.Time{})
+	var written int64
+	for written < length {
+		size := min(int64(sendChunk), length-written)
+		if err := w.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+			return written, err
+		}
+		lr := &io.LimitedReader{R: f.f, N: size}
+		var n int64
+		var err error
+		if rf, ok := w.(io.ReaderFrom); ok {
+			n, err = rf.ReadFrom(lr)
+		} else {
+			n, err = io.Copy(w, lr)
+		}
+		written += n
+		var ne net.Error
+		switch {
+		case err == nil && n == 0:
+			return written, io.ErrUnexpectedEOF // the file is shorter than said
+		case err == nil:
+		case errors.As(err, &ne) && ne.Timeout() && n > 0:
+			// Progress was made: a slow receiver, not a stalled one.
+		case errors.As(err, &ne) && ne.Timeout():
+			return written, &Stalled{Timeout: timeout, URL: url, N: n, Written: written, FileLen: f.size, WriteSize: size}
+		default:
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+// Close closes and removes the file; safe to call twice.
+func (f *File) Close() error {
+	if f.f == nil {
+		return nil
+	}
+	err := f.f.Close()
+	f.f = nil
+	if rerr := os.Remove(f.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
+		err = rerr
+	}
+	return err
+}

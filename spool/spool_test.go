@@ -1,0 +1,137 @@
+package spool
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fsigkd/fsigkd/catalog"
+)
+
+func TestStreamLimitAndRemove(t *testing.T) {
+	d := Dir{Path: t.TempDir()}
+	f, err := d.Create("http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Limit = 10
+	if _, err := f.ReadFrom(strings.NewReader("0123456789")); err != nil {
+		t.Fatalf("exactly the limit: %v", err)
+	}
+	if _, err := f.Write([]byte("x")); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("past the limit: %v", err)
+	}
+	g, _ := d.Create("http")
+	g.Limit = 4
+	if _, err := g.ReadFrom(strings.NewReader("too long")); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("ReadFrom past the limit: %v", err)
+	}
+	g.Close()
+	path := f.Path()
+	if !strings.HasPrefix(filepath.Base(path), "fsigkd-http-") {
+		t.Fatalf("name %s", path)
+	}
+	f.Close()
+	f.Close()
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatal("spool file left behind")
+	}
+}
+
+func TestClearStaleRemovesOnlyOurs(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "fsigkd-smtp-123"), []byte("x"), 0o600)
+	os.WriteFile(filepath.Join(dir, "other"), []byte("x"), 0o600)
+	n, err := Dir{Path: dir}.ClearStale()
+	if err != nil || n != 1 {
+		t.Fatalf("cleared %d, %v", n, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "other")); err != nil {
+		t.Fatal("removed a file that is not ours")
+	}
+}
+
+// TestFileRemovedByAnotherProgram: M14, and the error says so.
+func TestFileRemovedByAnotherProgram(t *testing.T) {
+	f, err := Dir{Path: t.TempDir()}.Create("ftp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Check(); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(f.Path())
+	err = f.Check()
+	m, ok := catalog.Of(err)
+	if !ok {
+		t.Fatalf("error %v carries no message", err)
+	}
+	if want := "open=No such file or directory(2) " + f.Path(); m.Text != want || m.ID != "M14" {
+		t.Fatalf("got %s %q, want %q", m.ID, m.Text, want)
+	}
+}
+
+func TestSendToDeliversWholeFile(t *testing.T) {
+	f, _ := Dir{Path: t.TempDir()}.Create("http")
+	defer f.Close()
+	data := make([]byte, 3<<20+17)
+	rand.Read(data)
+	f.Write(data)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	got := make(chan []byte)
+	go func() {
+		c, _ := ln.Accept()
+		b, _ := io.ReadAll(c)
+		got <- b
+	}()
+	c, _ := net.Dial("tcp", ln.Addr().String())
+	n, err := f.SendTo(c, 0, f.Size(), 5*time.Second, "u")
+	c.Close()
+	if err != nil || n != int64(len(data)) {
+		t.Fatalf("sent %d, %v", n, err)
+	}
+	if !bytes.Equal(<-got, data) {
+		t.Fatal("receiver got other bytes")
+	}
+}
+
+// TestReceiverThatTakesNothingIsDropped: a receiver that never reads
+// stalls the send; after the timeout the error carries M07.
+func TestReceiverThatTakesNothingIsDropped(t *testing.T) {
+	f, _ := Dir{Path: t.TempDir()}.Create("http")
+	defer f.Close()
+	f.Write(make([]byte, 16<<20))
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	hold := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		hold <- c // accepted, never read
+	}()
+	c, _ := net.Dial("tcp", ln.Addr().String())
+	defer c.Close()
+	defer func() { (<-hold).Close() }()
+	written, err := f.SendTo(c, 0, f.Size(), time.Second, "http://example.com/big.iso")
+	var st *Stalled
+	if !errors.As(err, &st) {
+		t.Fatalf("err %v, want a stall", err)
+	}
+	if written == 0 || written >= f.Size() || st.Written != written {
+		t.Fatalf("written %d of %d", written, f.Size())
+	}
+	m, _ := catalog.Of(err)
+	shape := regexp.MustCompile(`^sendfile timeout: No data can be sent for 1 seconds\. There may be a temporary network problem between receiver\. / URL=\[http://example\.com/big\.iso\], n=0, written=(\d+), filelen=16777216, writesize=(\d+)$`)
+	if m.ID != "M07" || !shape.MatchString(m.Text) {
+		t.Fatalf("%s %q", m.ID, m.Text)
+	}
+}
