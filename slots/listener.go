@@ -64,6 +64,11 @@ func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err == nil {
+			if err := l.Pool.Hold(slot); err != nil {
+				// The semaphore disagrees with the pool: keep serving,
+				// and say so, since status will be off.
+				l.Log.Named("accept").Warn("slot semaphore", zap.Error(err))
+			}
 			return &Conn{Conn: c, slot: slot, pool: l.Pool}, nil
 		}
 		en, _ := catalog.Errno(err)

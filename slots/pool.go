@@ -28,11 +28,12 @@ type Pool struct {
 	n     int
 	sem   *ipc.SemSet
 	freed chan struct{} // closed and replaced whenever a slot frees
+	held  []bool        // slots whose semaphore is taken
 }
 
 // NewPool makes a pool of n slots. sem may be nil (no semaphore mirror).
 func NewPool(n int, sem *ipc.SemSet) *Pool {
-	p := &Pool{n: n, sem: sem, freed: make(chan struct{})}
+	p := &Pool{n: n, sem: sem, freed: make(chan struct{}), held: make([]bool, n)}
 	p.free = make(intHeap, n)
 	for i := range p.free {
 		p.free[i] = i
@@ -50,21 +51,31 @@ func (p *Pool) InUse() int {
 	return p.n - len(p.free)
 }
 
-// TryAcquire takes the lowest free slot, or reports that none is free.
+// TryAcquire reserves the lowest free slot, or reports that none is free.
+// A reserved slot shows in the semaphores only once Hold marks it: the
+// listener reserves a slot before it waits in accept, and that wait is no
+// connection.
 func (p *Pool) TryAcquire() (int, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.free) == 0 {
 		return 0, false, nil
 	}
-	i := heap.Pop(&p.free).(int)
-	if p.sem != nil {
-		if err := p.sem.TryTake(i); err != nil {
-			heap.Push(&p.free, i)
-			return 0, false, fmt.Errorf("slot %d: %w", i, err)
-		}
+	return heap.Pop(&p.free).(int), true, nil
+}
+
+// Hold marks reserved slot i as holding a connection, in the semaphores.
+func (p *Pool) Hold(i int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sem == nil {
+		return nil
 	}
-	return i, true, nil
+	if err := p.sem.TryTake(i); err != nil {
+		return fmt.Errorf("slot %d: %w", i, err)
+	}
+	p.held[i] = true
+	return nil
 }
 
 // Acquire waits for a free slot until ctx ends.
@@ -92,10 +103,11 @@ func (p *Pool) Acquire(ctx context.Context) (int, error) {
 func (p *Pool) Release(i int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.sem != nil {
+	if p.held[i] {
 		// A failed give leaves the semaphore showing the slot taken; the
 		// pool itself stays right, and SEM_UNDO settles it at exit.
 		_ = p.sem.Give(i)
+		p.held[i] = false
 	}
 	heap.Push(&p.free, i)
 	close(p.freed)

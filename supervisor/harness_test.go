@@ -1,0 +1,246 @@
+package supervisor
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv("FSIGKD_TEST_DAEMON") == "1" {
+		os.Exit(Main(os.Args[1:], Registry{"http": newEcho, "smtp": newEcho, "ftp": newEcho}))
+	}
+	os.Exit(m.Run())
+}
+
+// needRoot skips a test that needs root, unless CI is set: there it must run.
+func needRoot(t *testing.T, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("needs root (%s), and CI must run it", why)
+		}
+		t.Skipf("needs root: %s", why)
+	}
+}
+
+// freePort finds a port on 127.0.0.1 that nothing listens on.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// daemon is a real fsigkd master (this test binary, run as the daemon)
+// with the echo service in its workers.
+type daemon struct {
+	t      *testing.T
+	dir    string
+	conf   string
+	cmd    *exec.Cmd
+	out    *syncBuf
+	notify *net.UnixConn
+	ports  map[string]int
+	done   chan struct{}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// setup writes a settings file: global lines, then [http] and [smtp]
+// enabled on free ports, then extra (sections or keys appended).
+func setup(t *testing.T, global, extra string) *daemon {
+	t.Helper()
+	dir := t.TempDir()
+	d := &daemon{t: t, dir: dir, conf: filepath.Join(dir, "fsigk.ini"), out: &syncBuf{}, ports: map[string]int{}}
+	d.ports["http"], d.ports["smtp"] = freePort(t), freePort(t)
+	d.write(global, extra)
+	return d
+}
+
+func (d *daemon) write(global, extra string) {
+	ini := fmt.Sprintf("base_dir = %s\nshutdown_grace = 5\n%s\n[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = 4\n[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = 4\n%s\n",
+		d.dir, global, d.ports["http"], d.ports["smtp"], extra)
+	if err := os.WriteFile(d.conf, []byte(ini), 0o644); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// command is the daemon's command line, to be run by start (or wrapped).
+func (d *daemon) command(wrap ...string) *exec.Cmd {
+	args := append(wrap, os.Args[0], "-f", "-c", d.conf)
+	cmd := exec.Command(args[0], args[1:]...)
+	sock := filepath.Join(d.dir, "notify.sock")
+	if d.notify == nil {
+		c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		d.notify = c
+		d.t.Cleanup(func() { c.Close() })
+	}
+	cmd.Env = append(os.Environ(), "FSIGKD_TEST_DAEMON=1", "NOTIFY_SOCKET="+sock)
+	cmd.Stdout, cmd.Stderr = d.out, d.out
+	return cmd
+}
+
+// start runs the daemon and waits for READY=1.
+func (d *daemon) start(wrap ...string) {
+	d.t.Helper()
+	d.run(wrap...)
+	d.expectNotify("READY=1")
+}
+
+// run starts the daemon without waiting.
+func (d *daemon) run(wrap ...string) {
+	d.t.Helper()
+	d.cmd = d.command(wrap...)
+	if err := d.cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	d.done = make(chan struct{})
+	go func() { d.cmd.Wait(); close(d.done) }()
+	d.t.Cleanup(func() {
+		select {
+		case <-d.done:
+		default:
+			d.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-d.done:
+			case <-time.After(15 * time.Second):
+				d.cmd.Process.Kill()
+			}
+		}
+		if d.t.Failed() {
+			d.t.Logf("daemon output:\n%s", d.out.String())
+		}
+	})
+}
+
+// exitCode waits for the daemon to end by itself.
+func (d *daemon) exitCode() int {
+	d.t.Helper()
+	select {
+	case <-d.done:
+	case <-time.After(20 * time.Second):
+		d.t.Fatalf("daemon did not exit; output:\n%s", d.out.String())
+	}
+	return d.cmd.ProcessState.ExitCode()
+}
+
+func (d *daemon) expectNotify(want string) {
+	d.t.Helper()
+	buf := make([]byte, 256)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		d.notify.SetReadDeadline(deadline)
+		n, err := d.notify.Read(buf)
+		if err != nil {
+			d.t.Fatalf("waiting for %s: %v\noutput:\n%s", want, err, d.out.String())
+		}
+		if string(buf[:n]) == want {
+			return
+		}
+	}
+}
+
+func (d *daemon) signal(sig syscall.Signal) {
+	d.cmd.Process.Signal(sig)
+}
+
+// errorLog is error.log as it is now.
+func (d *daemon) errorLog() string {
+	b, _ := os.ReadFile(filepath.Join(d.dir, "log", "error.log"))
+	return string(b)
+}
+
+var linePrefix = regexp.MustCompile(`^\S+ (CRITICAL|WARNING|INFO|DEBUG) \[([^\]]+)\] `)
+
+// waitLine waits until error.log has a line whose level, location and
+// message are exactly want ("LEVEL [location] message"), and returns how
+// many such lines there are.
+func (d *daemon) waitLine(want string) int {
+	d.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n := d.count(want)
+		if n > 0 {
+			return n
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("no line %q in error.log:\n%s", want, d.errorLog())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// count is how many lines of error.log are exactly want, after the time.
+func (d *daemon) count(want string) int {
+	n := 0
+	for _, line := range strings.Split(d.errorLog(), "\n") {
+		if m := linePrefix.FindStringIndex(line); m != nil && strings.SplitN(line, " ", 2)[1] == want {
+			n++
+		}
+	}
+	return n
+}
+
+func (d *daemon) dial(service string) net.Conn {
+	d.t.Helper()
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(d.ports[service]), 5*time.Second)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return c
+}
+
+// workerPID asks the service's worker for its pid over a new connection.
+func (d *daemon) workerPID(service string) int {
+	d.t.Helper()
+	c := d.dial(service)
+	defer c.Close()
+	s, err := ask(c, "pid")
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(s)
+	return pid
+}
+
+// fsigkd runs a subcommand (check, status) of the daemon binary.
+func (d *daemon) fsigkd(args ...string) (string, int) {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "FSIGKD_TEST_DAEMON=1")
+	out, _ := cmd.CombinedOutput()
+	return string(out), cmd.ProcessState.ExitCode()
+}

@@ -1,0 +1,49 @@
+package supervisor
+
+import (
+	"net"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// Backlog is the listen backlog of every service, as documented: when all
+// slots are busy about this many more clients complete the handshake and
+// wait; the rest wait in SYN_RECV.
+const Backlog = 5
+
+// listenTCP binds addr:port with the documented backlog. Errors keep their
+// errno (for M01 and M13).
+func listenTCP(addr string, port int) (*os.File, error) {
+	ip := net.ParseIP(addr)
+	family := unix.AF_INET6
+	var sa unix.Sockaddr
+	if ip4 := ip.To4(); ip4 != nil {
+		family = unix.AF_INET
+		s := &unix.SockaddrInet4{Port: port}
+		copy(s.Addr[:], ip4)
+		sa = s
+	} else {
+		s := &unix.SockaddrInet6{Port: port}
+		copy(s.Addr[:], ip.To16())
+		sa = s
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("setsockopt", err)
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("bind", err)
+	}
+	if err := unix.Listen(fd, Backlog); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("listen", err)
+	}
+	return os.NewFile(uintptr(fd), "listen "+net.JoinHostPort(addr, strconv.Itoa(port))), nil
+}

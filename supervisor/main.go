@@ -1,0 +1,205 @@
+package supervisor
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/ipc"
+	"github.com/fsigkd/fsigkd/logs"
+)
+
+// DefaultConfig is where the settings are looked for without -c.
+const DefaultConfig = "/etc/fsigkd/fsigk.ini"
+
+const usage = `usage:
+  fsigkd [-f] [-c FILE]     run the gateway (-f: stay in the foreground)
+  fsigkd check [-c FILE]    print the effective settings, or the errors
+  fsigkd status [-c FILE]   print each service's worker and slots
+`
+
+// envDaemon carries the descriptor on which a detached master tells the
+// command that started it that it serves.
+const envDaemon = "FSIGKD_DAEMON_FD"
+
+// Main runs the fsigkd command with args (without the program name) and
+// returns its exit code.
+func Main(args []string, reg Registry) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "worker":
+			return runWorker(reg)
+		case "check":
+			return check(args[1:])
+		case "status":
+			return status(args[1:])
+		}
+	}
+	fs := flag.NewFlagSet("fsigkd", flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
+	fg := fs.Bool("f", false, "stay in the foreground, logging to standard error too")
+	file := fs.String("c", DefaultConfig, "settings file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return 2
+	}
+	cfg, warnings, err := conf.Load(*file)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fsigkd: %v\n", err)
+		return 2
+	}
+	if !*fg && os.Getenv(envDaemon) == "" {
+		return detach(args)
+	}
+	return runMaster(cfg, warnings, reg, *fg)
+}
+
+// detach starts the master again in the background, in its own session,
+// and returns once it serves (0) or has failed (1).
+func detach(args []string) int {
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fsigkd: %v\n", err)
+		return 1
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fsigkd: %v\n", err)
+		return 1
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), envDaemon+"=3")
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "fsigkd: %v\n", err)
+		return 1
+	}
+	w.Close()
+	b, _ := io.ReadAll(r)
+	if strings.TrimSpace(string(b)) != "ready" {
+		fmt.Fprintln(os.Stderr, "fsigkd: did not start; see the error log")
+		return 1
+	}
+	return 0
+}
+
+func runMaster(cfg *conf.Config, warnings []string, reg Registry, fg bool) int {
+	g := cfg.Global
+	for _, dir := range []string{g.BaseDir, g.TempDir, g.LogDir} {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			fmt.Fprintf(os.Stderr, "fsigkd: %v\n", err)
+			return 1
+		}
+	}
+	lg, err := logs.Open(logs.Options{Dir: g.LogDir, Level: g.LogLevel, Foreground: fg})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fsigkd: %v\n", err)
+		return 1
+	}
+	defer lg.Close()
+	log := lg.Error.Named("main")
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		log.Error("cannot find own executable", zap.Error(err))
+		return 1
+	}
+	pid, err := lockPidFile(g.PidFile)
+	if err != nil {
+		log.Error("cannot start", zap.Error(err))
+		return 1
+	}
+	m := &master{reg: reg, cfg: cfg, lg: lg, log: lg.Error, exe: exe, fg: fg,
+		svcs: map[string]*svc{}, events: make(chan any, 16), pid: pid, announce: true}
+	if fd := os.Getenv(envDaemon); fd != "" {
+		os.Unsetenv(envDaemon)
+		w := os.NewFile(3, "daemon")
+		devnull, _ := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		for _, std := range []int{0, 1, 2} {
+			syscall.Dup2(int(devnull.Fd()), std)
+		}
+		m.onReady = func() { w.WriteString("ready\n"); w.Close() }
+	}
+	log.Info("starting", zap.String("settings", cfg.File), zap.Int("pid", os.Getpid()))
+	if !m.start() {
+		m.stopping = true
+		m.signalAll(syscall.SIGTERM)
+		for m.live() > 0 {
+			m.handle(<-m.events)
+		}
+		m.cleanup()
+		return 1
+	}
+	log.Info("listening" + m.describe())
+	return m.run()
+}
+
+func loadFlags(name string, args []string) (*conf.Config, []string, error) {
+	fs := flag.NewFlagSet("fsigkd "+name, flag.ContinueOnError)
+	file := fs.String("c", DefaultConfig, "settings file")
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	return conf.Load(*file)
+}
+
+// check is `fsigkd check`: the effective settings, or every error.
+func check(args []string) int {
+	cfg, warnings, err := loadFlags("check", args)
+	for _, w := range warnings {
+		fmt.Fprintln(os.Stderr, "warning: "+w)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Print(cfg.Dump())
+	return 0
+}
+
+// status is `fsigkd status`: per service, the worker and its slots, read
+// from the state file and the semaphore sets themselves.
+func status(args []string) int {
+	cfg, _, err := loadFlags("status", args)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	st, err := ReadState(cfg.Global.BaseDir)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fsigkd is not running (%v)\n", err)
+		return 3
+	}
+	if syscall.Kill(st.MasterPID, 0) != nil {
+		fmt.Fprintf(os.Stderr, "fsigkd is not running (master pid %d is gone)\n", st.MasterPID)
+		return 3
+	}
+	fmt.Printf("master pid %d (%s)\n", st.MasterPID, filepath.Clean(cfg.File))
+	fmt.Printf("%-6s %-8s %-6s %-6s %s\n", "SERVICE", "PID", "SLOTS", "TOTAL", "LISTEN")
+	for _, s := range st.Services {
+		used, total := "-", "-"
+		if len(s.Sems) > 0 {
+			if n, err := ipc.Open(s.Sems[0].ID, s.Sems[0].N).InUse(); err == nil {
+				used = fmt.Sprint(n)
+			}
+			total = fmt.Sprint(s.Sems[0].N)
+		}
+		fmt.Printf("%-6s %-8d %-6s %-6s %s\n", s.Name, s.PID, used, total, s.Listen)
+	}
+	return 0
+}

@@ -1,0 +1,599 @@
+package supervisor
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/fsigkd/fsigkd/catalog"
+	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/ipc"
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/preflight"
+	"github.com/fsigkd/fsigkd/spool"
+)
+
+// stableRun is how long a worker must have served for its death to count
+// as a fresh failure, restarted at once, rather than one more in a row.
+const stableRun = 10 * time.Second
+
+// firstRetry is the back-off after the second quick death in a row; it
+// doubles with each further one, up to restart_max_delay.
+const firstRetry = 100 * time.Millisecond
+
+type master struct {
+	reg      Registry
+	cfg      *conf.Config
+	lg       *logs.Logs
+	log      *zap.Logger
+	exe      string
+	fg       bool
+	svcs     map[string]*svc
+	seq      int
+	events   chan any
+	pid      *pidFile
+	stopping bool
+	announce bool // READY=1 is due once every worker serves
+	onReady  func()
+}
+
+// svc is one service as the master runs it.
+type svc struct {
+	name   string
+	index  int
+	cfg    *conf.Config // the settings its current worker runs with
+	ln     *os.File
+	listen string
+	sem    *ipc.SemSet
+	cur    *proc   // the worker serving
+	next   *proc   // a worker of new settings, not yet serving
+	old    []*proc // workers draining
+	quick  int     // quick deaths in a row
+	oldLn  []*os.File
+}
+
+// proc is one worker process.
+type proc struct {
+	svc     *svc
+	cmd     *exec.Cmd
+	id      int
+	started time.Time
+	ready   bool
+	asked   bool // told to stop: its exit is expected
+	cfg     *conf.Config
+	ln      *os.File
+	listen  string
+	sem     *ipc.SemSet
+}
+
+type exitEvent struct {
+	p     *proc
+	state *os.ProcessState
+}
+type readyEvent struct{ p *proc }
+type restartEvent struct{ s *svc }
+
+func (m *master) emit(where string, msg catalog.Message) { logs.Emit(m.log.Named(where), msg) }
+
+// start runs the start-up sequence; false means the gateway must not run.
+func (m *master) start() bool {
+	g := m.cfg.Global
+	if n, err := removeStaleSems(g.BaseDir); err != nil {
+		m.log.Named("main:start").Warn("reading the previous run's state", zap.Error(err))
+	} else if n > 0 {
+		m.log.Named("main:start").Info("removed semaphore sets left by an earlier run", zap.Int("sets", n))
+	}
+	if n, err := (spool.Dir{Path: g.TempDir}).ClearStale(); err == nil && n > 0 {
+		m.log.Named("main:start").Info("removed spool files left by an earlier run", zap.Int("files", n))
+	}
+	for _, check := range []func() error{
+		func() error { return preflight.License(g.License, time.Now()) },
+		func() error { return preflight.TempSpace(g.TempDir, g.TempMinFree) },
+		func() error { return preflight.OnAccessScanner(g.TempDir) },
+	} {
+		if err := check(); err != nil {
+			if msg, ok := catalog.Of(err); ok {
+				m.emit("main:start", msg)
+			} else {
+				m.log.Named("main:start").Error("start-up check failed", zap.Error(err))
+			}
+			return false
+		}
+	}
+	for _, sc := range m.cfg.Enabled() {
+		if m.reg[sc.Name] == nil {
+			m.log.Named(sc.Name).Warn("service is enabled but not part of this build; it stays down")
+			continue
+		}
+		s := &svc{name: sc.Name, index: conf.Index(sc.Name), cfg: m.cfg}
+		if !m.open(s, m.cfg) {
+			continue
+		}
+		m.svcs[s.name] = s
+		m.spawn(s, m.cfg, s.ln, s.listen, s.sem, false)
+	}
+	m.saveState()
+	if len(m.svcs) == 0 {
+		m.log.Named("main:start").Error("no service could start")
+		return false
+	}
+	return true
+}
+
+// open binds the service's listener and creates its semaphore set, each
+// failure logged as documented (M06, M01, M13).
+func (m *master) open(s *svc, cfg *conf.Config) bool {
+	sc := cfg.Services[s.name]
+	sem, err := ipc.Create(sc.PreSpawn)
+	if err != nil {
+		if en, _ := catalog.Errno(err); en == syscall.EMFILE || en == syscall.ENFILE {
+			m.emit(s.name+":start", catalog.M13(err, "semget", true))
+		} else {
+			m.emit(s.name+":start", catalog.M06(err, sc.PreSpawn))
+		}
+		return false
+	}
+	ln, err := listenTCP(sc.BindAddr, sc.Port)
+	if err != nil {
+		sem.Remove()
+		if en, _ := catalog.Errno(err); en == syscall.EMFILE || en == syscall.ENFILE {
+			m.emit(s.name+":start", catalog.M13(err, "socket", true))
+		} else {
+			m.emit(s.name+":start", catalog.M01(sc.BindAddr, sc.Port, err))
+		}
+		return false
+	}
+	s.sem, s.ln, s.listen = sem, ln, net.JoinHostPort(sc.BindAddr, strconv.Itoa(sc.Port))
+	return true
+}
+
+// spawn starts a worker for s with the given settings. As next, it does not
+// serve as s's worker until it says it is ready.
+func (m *master) spawn(s *svc, cfg *conf.Config, ln *os.File, listen string, sem *ipc.SemSet, next bool) {
+	m.seq++
+	p := &proc{svc: s, id: m.seq, cfg: cfg, ln: ln, listen: listen, sem: sem}
+	if next {
+		s.next = p
+	} else {
+		s.cur = p
+	}
+	if err := m.exec(p); err != nil {
+		m.log.Named(s.name).Error("cannot start worker", zap.Error(err))
+		// Treated as a worker that died at once: retried with back-off.
+		go func() { m.events <- exitEvent{p: p} }()
+	}
+}
+
+func (m *master) exec(p *proc) error {
+	raw, err := p.cfg.Marshal()
+	if err != nil {
+		return err
+	}
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		cfgR.Close()
+		cfgW.Close()
+		return err
+	}
+	cmd := exec.Command(m.exe, "worker")
+	cmd.Env = append(os.Environ(),
+		envService+"="+p.svc.name,
+		envSem+"="+strconv.Itoa(p.sem.ID)+":"+strconv.Itoa(p.sem.N),
+		envFg+"="+boolEnv(m.fg))
+	cmd.ExtraFiles = []*os.File{p.ln, cfgR, readyW}
+	cmd.Dir = p.cfg.Global.BaseDir
+	cmd.Stdout = os.Stdout
+	cmd.Stderr = os.Stderr
+	if !m.fg {
+		// A crashing worker's traceback goes to crash.log.
+		if f, err := os.OpenFile(p.cfg.Global.LogDir+"/crash.log", os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640); err == nil {
+			cmd.Stdout, cmd.Stderr = f, f
+			defer f.Close()
+		}
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	err = cmd.Start()
+	cfgR.Close()
+	readyW.Close()
+	if err != nil {
+		cfgW.Close()
+		readyR.Close()
+		return err
+	}
+	p.cmd, p.started = cmd, time.Now()
+	go func() {
+		cfgW.Write(raw)
+		cfgW.Close()
+	}()
+	go func() {
+		line, _ := bufio.NewReader(readyR).ReadString('\n')
+		readyR.Close()
+		if line == "ready\n" {
+			m.events <- readyEvent{p}
+		}
+	}()
+	go func() {
+		cmd.Wait()
+		m.events <- exitEvent{p: p, state: cmd.ProcessState}
+	}()
+	return nil
+}
+
+func boolEnv(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// run is the master's event loop; it returns the exit code.
+func (m *master) run() int {
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+	var killTimer <-chan time.Time
+	for {
+		if m.stopping && m.live() == 0 {
+			m.cleanup()
+			m.log.Named("main").Info("stopped")
+			return 0
+		}
+		select {
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGHUP:
+				if !m.stopping {
+					m.reload()
+				}
+			case syscall.SIGUSR1:
+				if err := m.lg.Reopen(); err != nil {
+					m.log.Named("main").Warn("reopening logs", zap.Error(err))
+				}
+				m.signalAll(syscall.SIGUSR1)
+			default:
+				if !m.stopping {
+					m.log.Named("main").Info("stopping", zap.String("signal", sig.String()))
+					m.stopping = true
+					sdNotify("STOPPING=1")
+					m.signalAll(syscall.SIGTERM)
+					killTimer = time.After(m.cfg.Global.ShutdownGrace + graceKill)
+				}
+			}
+		case <-killTimer:
+			m.signalAll(syscall.SIGKILL)
+		case ev := <-m.events:
+			m.handle(ev)
+		}
+	}
+}
+
+// live counts the worker processes still running.
+func (m *master) live() int {
+	n := 0
+	for _, s := range m.svcs {
+		for _, p := range s.procs() {
+			if p.cmd != nil && p.cmd.ProcessState == nil {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func (s *svc) procs() []*proc {
+	out := append([]*proc(nil), s.old...)
+	if s.cur != nil {
+		out = append(out, s.cur)
+	}
+	if s.next != nil {
+		out = append(out, s.next)
+	}
+	return out
+}
+
+func (m *master) signalAll(sig syscall.Signal) {
+	for _, s := range m.svcs {
+		for _, p := range s.procs() {
+			if sig != syscall.SIGUSR1 {
+				p.asked = true
+			}
+			if p.cmd != nil && p.cmd.Process != nil {
+				p.cmd.Process.Signal(sig)
+			}
+		}
+	}
+}
+
+func (m *master) handle(ev any) {
+	switch ev := ev.(type) {
+	case readyEvent:
+		p := ev.p
+		p.ready = true
+		s := p.svc
+		if p == s.next && !m.stopping {
+			m.promote(s)
+		}
+		m.saveState()
+		m.maybeReady()
+	case exitEvent:
+		m.exited(ev.p, ev.state)
+	case restartEvent:
+		s := ev.s
+		if m.stopping || s.cur != nil || m.svcs[s.name] != s {
+			return
+		}
+		m.spawn(s, s.cfg, s.ln, s.listen, s.sem, false)
+		m.saveState()
+	}
+}
+
+// promote makes a worker of new settings the service's worker and drains
+// the one it replaces.
+func (m *master) promote(s *svc) {
+	old := s.cur
+	s.cur, s.next = s.next, nil
+	if old != nil {
+		old.asked = true
+		s.old = append(s.old, old)
+		if old.cmd != nil && old.cmd.Process != nil {
+			old.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	if old != nil && old.ln != s.cur.ln {
+		s.oldLn = append(s.oldLn, old.ln)
+	}
+	s.cfg, s.ln, s.listen, s.sem = s.cur.cfg, s.cur.ln, s.cur.listen, s.cur.sem
+	m.log.Named(s.name).Info("serving with new settings", zap.Int("pid", s.cur.cmd.Process.Pid))
+}
+
+func (m *master) exited(p *proc, st *os.ProcessState) {
+	s := p.svc
+	switch {
+	case p == s.cur && !p.asked && !m.stopping:
+		m.crashed(p, st)
+		s.cur = nil
+		delay := time.Duration(0)
+		if time.Since(p.started) >= stableRun {
+			s.quick = 0
+		} else {
+			s.quick++
+			if s.quick > 1 {
+				delay = min(firstRetry<<(s.quick-2), m.cfg.Global.RestartMaxDelay)
+			}
+		}
+		time.AfterFunc(delay, func() { m.events <- restartEvent{s} })
+	case p == s.next:
+		// A worker of new settings died before it served: the old one
+		// goes on.
+		s.next = nil
+		if !m.stopping {
+			m.log.Named(s.name).Warn("reload: the new worker did not start; the running one goes on", zap.String("exit", exitText(st)))
+			if p.sem != s.sem {
+				p.sem.Remove()
+			}
+			if p.ln != s.ln {
+				p.ln.Close()
+			}
+		}
+	default:
+		for i, o := range s.old {
+			if o == p {
+				s.old = append(s.old[:i], s.old[i+1:]...)
+				break
+			}
+		}
+		if p.sem != s.sem && !m.stopping {
+			p.sem.Remove()
+		}
+		if len(s.old) == 0 {
+			for _, f := range s.oldLn {
+				f.Close()
+			}
+			s.oldLn = nil
+		}
+		if s.cur == nil && s.next == nil && len(s.old) == 0 && !m.stopping && !m.cfg.Services[s.name].Enable {
+			// Disabled by a reload, and now drained.
+			s.sem.Remove()
+			s.ln.Close()
+			delete(m.svcs, s.name)
+			m.log.Named(s.name).Info("service stopped: disabled in the settings")
+		}
+	}
+	m.saveState()
+}
+
+// crashed logs M17, M18 for a core dump, and M19.
+func (m *master) crashed(p *proc, st *os.ProcessState) {
+	c := catalog.ChildExit{Index: p.svc.index, ChildID: p.id, MasterPID: os.Getpid(), Code: 1}
+	if p.cmd != nil && p.cmd.Process != nil {
+		c.PID = p.cmd.Process.Pid
+	}
+	if st != nil {
+		ws := st.Sys().(syscall.WaitStatus)
+		switch {
+		case ws.Signaled() && ws.CoreDump():
+			c.Code, c.Status, c.Signal = 3, int(ws.Signal()), unix.SignalName(ws.Signal())
+		case ws.Signaled():
+			c.Code, c.Status, c.Signal = 2, int(ws.Signal()), unix.SignalName(ws.Signal())
+		default:
+			c.Status = ws.ExitStatus()
+		}
+	}
+	where := p.svc.name + ":supervisor"
+	m.emit(where, catalog.M17(c))
+	if c.Code == 3 {
+		m.emit(where, catalog.M18(c))
+	}
+	m.emit(where, catalog.M19())
+}
+
+func exitText(st *os.ProcessState) string {
+	if st == nil {
+		return "not started"
+	}
+	return st.String()
+}
+
+// maybeReady tells systemd READY=1 once every service's worker serves.
+func (m *master) maybeReady() {
+	if !m.announce {
+		return
+	}
+	for _, s := range m.svcs {
+		if s.cur == nil || !s.cur.ready || s.next != nil {
+			return
+		}
+	}
+	m.announce = false
+	sdNotify("READY=1")
+	if m.onReady != nil {
+		m.onReady()
+		m.onReady = nil
+	}
+	m.log.Named("main").Info("serving", zap.Int("services", len(m.svcs)))
+}
+
+func (m *master) saveState() {
+	st := &State{MasterPID: os.Getpid()}
+	for _, name := range conf.Services {
+		s := m.svcs[name]
+		if s == nil {
+			continue
+		}
+		ss := ServiceState{Name: name, Listen: s.listen}
+		if s.cur != nil && s.cur.cmd != nil && s.cur.cmd.Process != nil {
+			ss.PID = s.cur.cmd.Process.Pid
+		}
+		seen := map[*ipc.SemSet]bool{}
+		for _, p := range append([]*proc{{sem: s.sem}}, s.procs()...) {
+			if p.sem == nil || seen[p.sem] {
+				continue
+			}
+			seen[p.sem] = true
+			info, _ := ipc.Lookup(p.sem.ID)
+			ss.Sems = append(ss.Sems, Sem{ID: p.sem.ID, N: p.sem.N, CTime: info.CTime})
+		}
+		st.Services = append(st.Services, ss)
+	}
+	if err := writeState(m.cfg.Global.BaseDir, st); err != nil {
+		m.log.Named("main").Warn("writing the state file", zap.Error(err))
+	}
+}
+
+// cleanup removes what the master made, once every worker has ended.
+func (m *master) cleanup() {
+	for _, s := range m.svcs {
+		for _, p := range s.procs() {
+			if p.sem != nil {
+				p.sem.Remove()
+			}
+		}
+		if s.sem != nil {
+			s.sem.Remove()
+		}
+		s.ln.Close()
+	}
+	os.Remove(stateFile(m.cfg.Global.BaseDir))
+	if m.pid != nil {
+		m.pid.remove()
+	}
+}
+
+// reload applies the settings file again: new workers first, the old ones
+// drained once the new ones serve. A file that does not load keeps
+// everything as it runs.
+func (m *master) reload() {
+	log := m.log.Named("reload")
+	cfg, warnings, err := conf.Load(m.cfg.File)
+	if err != nil {
+		log.Error("settings not reloaded; the running ones stay", zap.String("errors", err.Error()))
+		return
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	g, ng := m.cfg.Global, &cfg.Global
+	if g.BaseDir != ng.BaseDir || g.TempDir != ng.TempDir || g.LogDir != ng.LogDir || g.PidFile != ng.PidFile {
+		log.Warn("base_dir, temp_dir, log_dir and pid_file take a new value only at the next start")
+		ng.BaseDir, ng.TempDir, ng.LogDir, ng.PidFile = g.BaseDir, g.TempDir, g.LogDir, g.PidFile
+	}
+	sdNotify("RELOADING=1")
+	log.Info("reloading settings", zap.String("file", cfg.File))
+	m.announce = true
+	for _, name := range conf.Services {
+		s := m.svcs[name]
+		sc := cfg.Services[name]
+		switch {
+		case s == nil && sc.Enable && m.reg[name] != nil:
+			s = &svc{name: name, index: conf.Index(name), cfg: cfg}
+			if m.open(s, cfg) {
+				m.svcs[name] = s
+				m.spawn(s, cfg, s.ln, s.listen, s.sem, false)
+			}
+		case s != nil && !sc.Enable:
+			for _, p := range s.procs() {
+				p.asked = true
+				if p.cmd != nil && p.cmd.Process != nil {
+					p.cmd.Process.Signal(syscall.SIGTERM)
+				}
+			}
+			// It stays in m.svcs until its workers have drained.
+			s.old, s.cur, s.next = s.procs(), nil, nil
+		case s != nil:
+			if s.next != nil {
+				s.next.asked = true
+				s.next.cmd.Process.Signal(syscall.SIGTERM)
+				s.old = append(s.old, s.next)
+				s.next = nil
+			}
+			old := s.cfg.Services[name]
+			ln, listen := s.ln, s.listen
+			if old.BindAddr != sc.BindAddr || old.Port != sc.Port {
+				tmp := &svc{name: name}
+				if !m.open(tmp, cfg) {
+					continue // M01 logged; the running worker goes on
+				}
+				tmp.sem.Remove()
+				ln, listen = tmp.ln, tmp.listen
+			}
+			// A fresh semaphore set for the new generation: the old
+			// worker keeps counting its draining sessions in its own.
+			sem, err := ipc.Create(sc.PreSpawn)
+			if err != nil {
+				m.emit(name+":reload", catalog.M06(err, sc.PreSpawn))
+				if ln != s.ln {
+					ln.Close()
+				}
+				continue
+			}
+			m.spawn(s, cfg, ln, listen, sem, true)
+		}
+	}
+	m.cfg = cfg
+	m.saveState()
+	m.maybeReady()
+}
+
+// describe is a one-line summary of the services, for the start log.
+func (m *master) describe() string {
+	out := ""
+	for _, name := range conf.Services {
+		if s := m.svcs[name]; s != nil {
+			out += fmt.Sprintf(" %s=%s", name, s.listen)
+		}
+	}
+	return out
+}

@@ -1,0 +1,56 @@
+// Package supervisor is fsigkd's process model: one master and one worker
+// process per service.
+//
+// The master loads and checks the settings, runs the start-up checks
+// (package preflight), binds every enabled service's listener with a listen
+// backlog of 5, creates its System V semaphore set, and starts a worker by
+// re-executing its own binary with the listener inherited as descriptor 3.
+// It watches the workers: one that ends without being asked to is logged
+// (M17, M18 when it dumped core, M19) and started again at once while the
+// master keeps the listener open, so clients queue in the backlog instead of
+// being refused; one that keeps dying is restarted after a doubling delay
+// capped by restart_max_delay. SIGHUP reloads (the new settings are checked,
+// new workers started, and only when they serve are the old ones drained; a
+// bad file keeps the running setup), SIGTERM and SIGINT drain and stop,
+// SIGUSR1 reopens the logs. Readiness, reloads and stops are told to systemd
+// over NOTIFY_SOCKET when it is set.
+//
+// A worker turns its inherited listener into a slots.Listener and hands it
+// to the service's Serve; the services know nothing of processes,
+// semaphores or signals.
+package supervisor
+
+import (
+	"context"
+	"net"
+
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/spool"
+)
+
+// Service is what a worker runs.
+type Service interface {
+	// Serve accepts connections from ln until ln is closed.
+	Serve(ln net.Listener) error
+	// Shutdown waits for the sessions under way to end, until ctx does;
+	// then it cuts the rest.
+	Shutdown(ctx context.Context) error
+}
+
+// Env is what a service is built from.
+type Env struct {
+	Config  *conf.Config
+	Service *conf.Service
+	Logs    *logs.Logs
+	Log     *zap.Logger // named for the service
+	Spool   spool.Dir
+}
+
+// Factory builds a service for a worker.
+type Factory func(env *Env) (Service, error)
+
+// Registry maps the service names of the settings to their factories.
+type Registry map[string]Factory

@@ -1,0 +1,231 @@
+package supervisor
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fsigkd/fsigkd/ipc"
+)
+
+func semIDs(t *testing.T, d *daemon) []int {
+	t.Helper()
+	st, err := ReadState(d.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int
+	for _, s := range st.Services {
+		for _, sem := range s.Sems {
+			ids = append(ids, sem.ID)
+		}
+	}
+	return ids
+}
+
+// TestServeStatusAndStop: workers serve with slots from 0, `fsigkd status`
+// reads the semaphores, SIGTERM drains and removes what the master made.
+func TestServeStatusAndStop(t *testing.T) {
+	d := setup(t, "", "")
+	d.start()
+	a, b := d.dial("http"), d.dial("http")
+	if s, _ := ask(a, "slot"); s != "0" {
+		t.Fatalf("first connection slot %s", s)
+	}
+	if s, _ := ask(b, "slot"); s != "1" {
+		t.Fatalf("second connection slot %s", s)
+	}
+	if s, _ := ask(d.dial("smtp"), "hello"); s != "hello" {
+		t.Fatalf("smtp echo %q", s)
+	}
+	out, code := d.fsigkd("status", "-c", d.conf)
+	if code != 0 {
+		t.Fatalf("status: %d %s", code, out)
+	}
+	var httpLine string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "http ") {
+			httpLine = l
+		}
+	}
+	f := strings.Fields(httpLine)
+	if len(f) != 5 || f[2] != "2" || f[3] != "4" || f[4] != "127.0.0.1:"+strconv.Itoa(d.ports["http"]) {
+		t.Fatalf("status http line %q in\n%s", httpLine, out)
+	}
+	ids := semIDs(t, d)
+	if len(ids) != 2 {
+		t.Fatalf("semaphore sets %v", ids)
+	}
+	a.Close()
+	b.Close()
+	d.signal(syscall.SIGTERM)
+	d.expectNotify("STOPPING=1")
+	if code := d.exitCode(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	for _, id := range ids {
+		if _, err := ipc.Lookup(id); err == nil {
+			t.Errorf("semaphore set %d left behind", id)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(d.dir, "fsigkd.pid")); !os.IsNotExist(err) {
+		t.Error("pid file left behind")
+	}
+}
+
+// TestWorkerKilledIsRestarted: M17 then M19, a new worker within the
+// second, a client that came meanwhile served, the other service untouched.
+func TestWorkerKilledIsRestarted(t *testing.T) {
+	d := setup(t, "", "")
+	d.start()
+	pid, smtpPID := d.workerPID("http"), d.workerPID("smtp")
+	syscall.Kill(pid, syscall.SIGKILL)
+	// This client connects while no worker accepts: it waits in the
+	// backlog and is served by the new worker.
+	c := d.dial("http")
+	got, err := ask(c, "pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	newPID, _ := strconv.Atoi(got)
+	if newPID == pid || newPID == 0 {
+		t.Fatalf("served by pid %d after killing %d", newPID, pid)
+	}
+	st, _ := ReadState(d.dir)
+	want := fmt.Sprintf("WARNING [http:supervisor] child(0) stopped.(sig=17[SIGCHLD], si_code=2[CLD_KILLED],status=9, childid=1, cur_pid=%d,pid=%d", st.MasterPID, pid)
+	d.waitLine(want)
+	d.waitLine("WARNING [http:supervisor] Error recovery: restarting service...")
+	if d.count(strings.Replace(want, "CLD_KILLED", "CLD_DUMPED", 1)) != 0 || strings.Contains(d.errorLog(), "core dumped") {
+		t.Error("a kill reported as a core dump")
+	}
+	if p := d.workerPID("smtp"); p != smtpPID {
+		t.Errorf("smtp worker changed from %d to %d", smtpPID, p)
+	}
+}
+
+// TestWorkerCrashDumpsCore: a worker killed by SIGSEGV dumps core (the Go
+// runtime aborts with SIGABRT after printing the traceback): M17 with
+// CLD_DUMPED, M18, M19, and a core file in base_dir.
+func TestWorkerCrashDumpsCore(t *testing.T) {
+	pattern, _ := os.ReadFile("/proc/sys/kernel/core_pattern")
+	var rl syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_CORE, &rl)
+	if rl.Max == 0 || strings.HasPrefix(string(pattern), "|") {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("no core dumps here (core_pattern %q, hard RLIMIT_CORE %d)", pattern, rl.Max)
+		}
+		t.Skipf("no core dumps here (core_pattern %q, hard RLIMIT_CORE %d)", pattern, rl.Max)
+	}
+	d := setup(t, "core_dump = yes", "")
+	d.start()
+	pid := d.workerPID("http")
+	syscall.Kill(pid, syscall.SIGSEGV)
+	st, _ := ReadState(d.dir)
+	d.waitLine(fmt.Sprintf("WARNING [http:supervisor] child(0) stopped.(sig=17[SIGCHLD], si_code=3[CLD_DUMPED],status=6, childid=1, cur_pid=%d,pid=%d", st.MasterPID, pid))
+	d.waitLine(fmt.Sprintf("WARNING [http:supervisor] core dumped(child proxy process). Please send core file(core or core.xxx) on the installation directory and diag.tar.gz to support center. (child=0,sig=17[SIGCHLD], si_code=3[CLD_DUMPED],status=6(SIGABRT),childid=1,cur_pid=%d,pid=%d)", st.MasterPID, pid))
+	d.waitLine("WARNING [http:supervisor] Error recovery: restarting service...")
+	cores, _ := filepath.Glob(filepath.Join(d.dir, "core*"))
+	if len(cores) == 0 {
+		t.Error("no core file in base_dir")
+	}
+	if p := d.workerPID("http"); p == pid {
+		t.Error("not restarted")
+	}
+}
+
+// TestWorkerThatKeepsDyingBacksOff: a service that cannot start is
+// retried with a growing delay, never in a tight loop; the other runs.
+func TestWorkerThatKeepsDyingBacksOff(t *testing.T) {
+	d := setup(t, "restart_max_delay = 1", "")
+	os.Setenv("FSIGKD_TEST_ECHO_FAIL", "smtp")
+	defer os.Unsetenv("FSIGKD_TEST_ECHO_FAIL")
+	d.run()
+	d.waitLine("WARNING [smtp:supervisor] Error recovery: restarting service...")
+	time.Sleep(2 * time.Second)
+	n := d.count("WARNING [smtp:supervisor] Error recovery: restarting service...")
+	// Delays 0, 0.1, 0.2, 0.4, 0.8, 1, 1... s: about 7 in two seconds; a
+	// loop without back-off would make hundreds.
+	if n < 3 || n > 15 {
+		t.Fatalf("%d restarts in about two seconds", n)
+	}
+	if s, _ := ask(d.dial("http"), "still"); s != "still" {
+		t.Fatal("http does not serve while smtp fails")
+	}
+}
+
+// TestBindFailure: a port in use gives M01 and that service stays down
+// while the other starts.
+func TestBindFailure(t *testing.T) {
+	d := setup(t, "", "")
+	hold, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(d.ports["smtp"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	d.start()
+	p := d.ports["smtp"]
+	d.waitLine(fmt.Sprintf("CRITICAL [smtp:start] bind=Address already in use(98) (addr=127.0.0.1, port=%d). # Please check whether other service(mail/web server,etc...) is already running on port %d.", p, p))
+	if s, _ := ask(d.dial("http"), "up"); s != "up" {
+		t.Fatal("http not serving")
+	}
+}
+
+// TestAllSlotsBusy: with pre_spawn connections open, M02, and the next
+// client waits in the backlog until one closes.
+func TestAllSlotsBusy(t *testing.T) {
+	d := setup(t, "", "")
+	d.start()
+	var held []net.Conn
+	for i := 0; i < 4; i++ {
+		c := d.dial("http")
+		if s, _ := ask(c, "slot"); s != strconv.Itoa(i) {
+			t.Fatalf("connection %d in slot %s", i, s)
+		}
+		held = append(held, c)
+	}
+	extra := d.dial("http")
+	extra.Write([]byte("slot\n"))
+	d.waitLine("WARNING [http:accept] Maximum connections: warning: Client connections reached maximum connections(4). More request will be blocked/rejected. If there is many warnings, please increase 'Maximum Connections' settings(pre_spawn value of virusgw.ini) of this service. (8 will be good value as start line).")
+	out, _ := d.fsigkd("status", "-c", d.conf)
+	if !strings.Contains(out, "\nhttp ") || !strings.Contains(out, " 4      4 ") {
+		t.Errorf("status does not show 4 of 4 slots busy:\n%s", out)
+	}
+	held[2].Close()
+	buf := make([]byte, 16)
+	n, err := extra.Read(buf)
+	if err != nil || strings.TrimSpace(string(buf[:n])) != "2" {
+		t.Fatalf("waiting client got %q, %v; want the freed slot 2", buf[:n], err)
+	}
+}
+
+// TestLicenseExpired: M21 and no start.
+func TestLicenseExpired(t *testing.T) {
+	d := setup(t, "license = EVAL-20200131-test", "")
+	d.run()
+	if code := d.exitCode(); code == 0 {
+		t.Fatal("started with an expired licence")
+	}
+	d.waitLine("CRITICAL [main:start] LICENSE_ERROR#ret=-1#msg=License Expired")
+}
+
+// TestBadSettingsRefused: a bad value stops start-up with file:line.
+func TestBadSettingsRefused(t *testing.T) {
+	d := setup(t, "sendfile_timeout = never", "")
+	d.run()
+	if code := d.exitCode(); code != 2 {
+		t.Fatalf("exit code %d", code)
+	}
+	if want := d.conf + ":3: sendfile_timeout:"; !strings.Contains(d.out.String(), want) {
+		t.Fatalf("output lacks %q:\n%s", want, d.out.String())
+	}
+	out, code := d.fsigkd("check", "-c", d.conf)
+	if code == 0 || !strings.Contains(out, d.conf+":3: sendfile_timeout:") {
+		t.Fatalf("check: %d %s", code, out)
+	}
+}

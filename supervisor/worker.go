@@ -1,0 +1,150 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/ipc"
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/slots"
+	"github.com/fsigkd/fsigkd/spool"
+)
+
+// The descriptors a worker inherits, after standard input, output and error.
+const (
+	fdListener = 3 // the service's listening socket
+	fdConfig   = 4 // the settings, as JSON, to be read to EOF
+	fdReady    = 5 // the worker writes one line here when it serves
+)
+
+// Environment variables the master sets for a worker.
+const (
+	envService = "FSIGKD_SERVICE"
+	envSem     = "FSIGKD_SEM" // id:n of the slot semaphore set
+	envFg      = "FSIGKD_FOREGROUND"
+)
+
+// runWorker is the body of `fsigkd worker`: it serves one service on the
+// inherited listener until SIGTERM, then drains.
+func runWorker(reg Registry) int {
+	name := os.Getenv(envService)
+	cfgFile := os.NewFile(fdConfig, "config")
+	raw, err := io.ReadAll(io.LimitReader(cfgFile, 1<<20))
+	cfgFile.Close()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fsigkd worker %s: reading settings: %v\n", name, err)
+		return 1
+	}
+	cfg, err := conf.Unmarshal(raw)
+	if err != nil || cfg.Services[name] == nil || reg[name] == nil {
+		fmt.Fprintf(os.Stderr, "fsigkd worker %s: bad settings or no such service: %v\n", name, err)
+		return 1
+	}
+	svcCfg := cfg.Services[name]
+	lg, err := logs.Open(logs.Options{Dir: cfg.Global.LogDir, Level: cfg.Global.LogLevel, Foreground: os.Getenv(envFg) == "1"})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fsigkd worker %s: %v\n", name, err)
+		return 1
+	}
+	defer lg.Close()
+	log := lg.Error.Named(name)
+
+	if cfg.Global.CoreDump {
+		// A crash should leave a core file for the support centre (M18):
+		// GOTRACEBACK=crash makes the runtime abort with a dump, and the
+		// soft core limit is raised as far as the hard one allows.
+		debug.SetTraceback("crash")
+		var rl syscall.Rlimit
+		if syscall.Getrlimit(syscall.RLIMIT_CORE, &rl) == nil {
+			rl.Cur = rl.Max
+			syscall.Setrlimit(syscall.RLIMIT_CORE, &rl)
+		}
+	}
+
+	lnFile := os.NewFile(fdListener, "listener")
+	inner, err := net.FileListener(lnFile)
+	lnFile.Close()
+	if err != nil {
+		log.Error("inherited listener unusable", zap.Error(err))
+		return 1
+	}
+	var sem *ipc.SemSet
+	if id, n, ok := parseSem(os.Getenv(envSem)); ok {
+		sem = ipc.Open(id, n)
+	}
+	ln := &slots.Listener{
+		Listener:    inner,
+		Pool:        slots.NewPool(svcCfg.PreSpawn, sem),
+		Log:         log,
+		M02Interval: cfg.Global.M02Interval,
+	}
+	svc, err := reg[name](&Env{Config: cfg, Service: svcCfg, Logs: lg, Log: log, Spool: spool.Dir{Path: cfg.Global.TempDir}})
+	if err != nil {
+		log.Error("service cannot start", zap.Error(err))
+		return 1
+	}
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGHUP)
+	served := make(chan error, 1)
+	go func() { served <- svc.Serve(ln) }()
+	if ready := os.NewFile(fdReady, "ready"); ready != nil {
+		ready.WriteString("ready\n")
+		ready.Close()
+	}
+	for {
+		select {
+		case err := <-served:
+			// Serve ends only when the listener is closed under it, which
+			// nobody but us does: this is a failure of the service.
+			log.Error("service stopped serving", zap.Error(err))
+			return 1
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGUSR1:
+				if err := lg.Reopen(); err != nil {
+					log.Warn("reopening logs", zap.Error(err))
+				}
+			case syscall.SIGHUP:
+				// The master reloads by starting new workers.
+			default:
+				ln.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), cfg.Global.ShutdownGrace)
+				err := svc.Shutdown(ctx)
+				cancel()
+				if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+					log.Warn("shutdown", zap.Error(err))
+				}
+				return 0
+			}
+		}
+	}
+}
+
+func parseSem(s string) (id, n int, ok bool) {
+	var err1, err2 error
+	for i := 0; i < len(s); i++ {
+		if s[i] == ':' {
+			id, err1 = strconv.Atoi(s[:i])
+			n, err2 = strconv.Atoi(s[i+1:])
+			return id, n, err1 == nil && err2 == nil
+		}
+	}
+	return 0, 0, false
+}
+
+// graceKill is how long past shutdown_grace the master waits for a worker
+// before it kills it.
+const graceKill = 5 * time.Second
