@@ -56,6 +56,8 @@ type daemon struct {
 	notify *net.UnixConn
 	ports  map[string]int
 	done   chan struct{}
+	// httpKeys go into the [http] section written by write.
+	httpKeys string
 }
 
 type syncBuf struct {
@@ -87,7 +89,7 @@ func setup(t *testing.T, global, extra string) *daemon {
 }
 
 func (d *daemon) write(global, extra string) {
-	ini := fmt.Sprintf("base_dir = %s\nshutdown_grace = 5\n%s\n[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = 4\n[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = 4\n%s\n",
+	ini := fmt.Sprintf("base_dir = %s\nshutdown_grace = 5\n%s\n[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = 4\n"+d.httpKeys+"\n[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = 4\n%s\n",
 		d.dir, global, d.ports["http"], d.ports["smtp"], extra)
 	if err := os.WriteFile(d.conf, []byte(ini), 0o644); err != nil {
 		d.t.Fatal(err)
@@ -197,6 +199,27 @@ func (d *daemon) waitLine(want string) int {
 		}
 		if time.Now().After(deadline) {
 			d.t.Fatalf("no line %q in error.log:\n%s", want, d.errorLog())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitContains waits until error.log has a line holding all of parts.
+func (d *daemon) waitContains(parts ...string) string {
+	d.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		for _, line := range strings.Split(d.errorLog(), "\n") {
+			ok := true
+			for _, p := range parts {
+				ok = ok && strings.Contains(line, p)
+			}
+			if ok {
+				return line
+			}
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("no line with %q in error.log:\n%s", parts, d.errorLog())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

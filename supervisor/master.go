@@ -2,6 +2,8 @@ package supervisor
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -69,6 +71,7 @@ type proc struct {
 	started time.Time
 	ready   bool
 	asked   bool // told to stop: its exit is expected
+	exited  bool // its exit event has been handled
 	cfg     *conf.Config
 	ln      *os.File
 	listen  string
@@ -101,8 +104,11 @@ func (m *master) start() bool {
 		func() error { return preflight.OnAccessScanner(g.TempDir) },
 	} {
 		if err := check(); err != nil {
+			en, _ := catalog.Errno(err)
 			if msg, ok := catalog.Of(err); ok {
 				m.emit("main:start", msg)
+			} else if en == syscall.EMFILE || en == syscall.ENFILE {
+				m.emit("main:start", catalog.M13(err, "start-up check: "+err.Error(), true))
 			} else {
 				m.log.Named("main:start").Error("start-up check failed", zap.Error(err))
 			}
@@ -285,7 +291,7 @@ func (m *master) live() int {
 	n := 0
 	for _, s := range m.svcs {
 		for _, p := range s.procs() {
-			if p.cmd != nil && p.cmd.ProcessState == nil {
+			if p.cmd != nil && !p.exited {
 				n++
 			}
 		}
@@ -329,6 +335,7 @@ func (m *master) handle(ev any) {
 		m.saveState()
 		m.maybeReady()
 	case exitEvent:
+		ev.p.exited = true
 		m.exited(ev.p, ev.state)
 	case restartEvent:
 		s := ev.s
@@ -516,7 +523,7 @@ func (m *master) cleanup() {
 // drained once the new ones serve. A file that does not load keeps
 // everything as it runs.
 func (m *master) reload() {
-	log := m.log.Named("reload")
+	log := m.log.Named("main:reload")
 	cfg, warnings, err := conf.Load(m.cfg.File)
 	if err != nil {
 		log.Error("settings not reloaded; the running ones stay", zap.String("errors", err.Error()))
@@ -552,6 +559,8 @@ func (m *master) reload() {
 			}
 			// It stays in m.svcs until its workers have drained.
 			s.old, s.cur, s.next = s.procs(), nil, nil
+		case s != nil && sameSettings(s.cfg, cfg, name):
+			// Nothing this service uses changed: its worker goes on.
 		case s != nil:
 			if s.next != nil {
 				s.next.asked = true
@@ -596,4 +605,14 @@ func (m *master) describe() string {
 		}
 	}
 	return out
+}
+
+// sameSettings tells whether a service runs the same under a and b: its
+// own section and the global keys alike.
+func sameSettings(a, b *conf.Config, name string) bool {
+	ga, _ := json.Marshal(a.Global)
+	gb, _ := json.Marshal(b.Global)
+	sa, _ := json.Marshal(a.Services[name])
+	sb, _ := json.Marshal(b.Services[name])
+	return bytes.Equal(ga, gb) && bytes.Equal(sa, sb)
 }
