@@ -1,0 +1,373 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/fsigkd/fsigkd/eicar"
+)
+
+// DB is one loaded signature set. It is never changed once built, so a
+// reload builds a new one and swaps it in whole.
+type DB struct {
+	Version  string // shown in the fsavd greeting
+	Files    []string
+	Skipped  int                         // signatures with features this engine does not have
+	hashSigs map[string]map[int64]string // "md5:<hex>" -> size (-1: any) -> name
+	hashKind map[string]bool             // md5, sha1, sha256 in use
+	body     []*bodySig
+	bodyN    int
+	filter   []uint64           // bit set of hashed 4-byte anchor prefixes
+	table    map[uint32][]int32 // anchor prefix -> body signatures
+	slow     []int32            // body signatures with no 4-byte literal
+}
+
+type bodySig struct {
+	name    string
+	parts   []part
+	anchor  int  // index of the literal part the prefilter finds
+	offKind byte // '*' anywhere, 'a' absolute, 'e' from the end
+	off     int
+	offMax  int // with 'a': the start may be off..off+offMax
+}
+
+// LoadError is a signature file that could not be read, with its line.
+type LoadError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *LoadError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
+
+// maxSigLine bounds one signature line.
+const maxSigLine = 256 << 10
+
+// Load reads every .hdb, .hsb and .ndb file in dir ("" for none) and adds
+// the built-in EICAR signature. Any bad line fails the whole load with its
+// file and line, so that a running engine keeps its old set.
+func Load(dir string) (*DB, error) {
+	db := newDB()
+	db.addBody("Eicar-Test-Signature", hex.EncodeToString([]byte(eicar.String)), "*")
+	if dir != "" {
+		var files []string
+		for _, ext := range []string{"*.hdb", "*.hsb", "*.ndb"} {
+			m, _ := filepath.Glob(filepath.Join(dir, ext))
+			files = append(files, m...)
+		}
+		sort.Strings(files)
+		if _, err := os.Stat(dir); err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			if err := db.loadFile(f); err != nil {
+				return nil, err
+			}
+			db.Files = append(db.Files, f)
+		}
+	}
+	db.build()
+	return db, nil
+}
+
+func newDB() *DB {
+	return &DB{hashSigs: map[string]map[int64]string{}, hashKind: map[string]bool{}, table: map[uint32][]int32{}}
+}
+
+func (db *DB) loadFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), maxSigLine)
+	ext := filepath.Ext(path)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		var err error
+		switch ext {
+		case ".hdb", ".hsb":
+			err = db.addHashLine(line)
+		case ".ndb":
+			err = db.addBodyLine(line)
+		}
+		if err != nil {
+			return &LoadError{File: path, Line: n, Msg: err.Error()}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return &LoadError{File: path, Line: n + 1, Msg: err.Error()}
+	}
+	return nil
+}
+
+// addHashLine reads HASH:Size:Name (MD5, SHA1 or SHA256 by length; size
+// may be * for any).
+func (db *DB) addHashLine(line string) error {
+	f := strings.Split(line, ":")
+	if len(f) < 3 {
+		return fmt.Errorf("want HASH:Size:Name")
+	}
+	h := strings.ToLower(f[0])
+	if _, err := hex.DecodeString(h); err != nil {
+		return fmt.Errorf("bad hash %q", f[0])
+	}
+	var kind string
+	switch len(h) {
+	case 32:
+		kind = "md5"
+	case 40:
+		kind = "sha1"
+	case 64:
+		kind = "sha256"
+	default:
+		return fmt.Errorf("hash of %d hex digits is not MD5, SHA1 or SHA256", len(h))
+	}
+	size := int64(-1)
+	if f[1] != "*" {
+		n, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("bad size %q", f[1])
+		}
+		size = n
+	}
+	if f[2] == "" {
+		return fmt.Errorf("no name")
+	}
+	key := kind + ":" + h
+	if db.hashSigs[key] == nil {
+		db.hashSigs[key] = map[int64]string{}
+	}
+	db.hashSigs[key][size] = f[2]
+	db.hashKind[kind] = true
+	return nil
+}
+
+// addBodyLine reads Name:TargetType:Offset:HexSig[:MinFL[:MaxFL]].
+func (db *DB) addBodyLine(line string) error {
+	f := strings.Split(line, ":")
+	if len(f) < 4 {
+		return fmt.Errorf("want Name:TargetType:Offset:HexSig")
+	}
+	if f[0] == "" {
+		return fmt.Errorf("no name")
+	}
+	if _, err := strconv.Atoi(f[1]); err != nil {
+		return fmt.Errorf("bad target type %q", f[1])
+	}
+	return db.addBody(f[0], f[3], f[2])
+}
+
+var errUnsupported = fmt.Errorf("unsupported")
+
+func (db *DB) addBody(name, hexsig, offset string) error {
+	s := &bodySig{name: name}
+	switch {
+	case offset == "*":
+		s.offKind = '*'
+	case strings.HasPrefix(offset, "EOF-"):
+		n, err := strconv.Atoi(offset[4:])
+		if err != nil || n < 0 {
+			return fmt.Errorf("bad offset %q", offset)
+		}
+		s.offKind, s.off = 'e', n
+	case offset != "" && offset[0] >= '0' && offset[0] <= '9':
+		o, span, _ := strings.Cut(offset, ",")
+		n, err := strconv.Atoi(o)
+		if err != nil || n < 0 {
+			return fmt.Errorf("bad offset %q", offset)
+		}
+		s.offKind, s.off = 'a', n
+		if span != "" {
+			m, err := strconv.Atoi(span)
+			if err != nil || m < 0 {
+				return fmt.Errorf("bad offset %q", offset)
+			}
+			s.offMax = m
+		}
+	case strings.HasPrefix(offset, "EP") || strings.HasPrefix(offset, "S") || offset == "VI":
+		// Offsets into executable sections need a PE/ELF parser that this
+		// engine does not have: such signatures are counted and skipped.
+		if _, err := parsePattern(hexsig); err != nil {
+			return err
+		}
+		db.Skipped++
+		return nil
+	default:
+		return fmt.Errorf("bad offset %q", offset)
+	}
+	parts, err := parsePattern(hexsig)
+	if err != nil {
+		return err
+	}
+	s.parts = parts
+	s.anchor = -1
+	for i, p := range parts {
+		if p.kind == kLit && len(p.lit) >= 4 && (s.anchor < 0 || len(p.lit) > len(parts[s.anchor].lit)) {
+			s.anchor = i
+		}
+	}
+	db.body = append(db.body, s)
+	return nil
+}
+
+const filterBits = 20
+
+func filterIndex(k uint32) uint32 { return (k * 0x9E3779B1) >> (32 - filterBits) }
+
+// build indexes the body signatures for the one-pass scan.
+func (db *DB) build() {
+	db.filter = make([]uint64, (1<<filterBits)/64)
+	for i, s := range db.body {
+		if s.anchor < 0 {
+			db.slow = append(db.slow, int32(i))
+			continue
+		}
+		k := binary.LittleEndian.Uint32(s.parts[s.anchor].lit)
+		db.table[k] = append(db.table[k], int32(i))
+		fi := filterIndex(k)
+		db.filter[fi/64] |= 1 << (fi % 64)
+	}
+	db.bodyN = len(db.body)
+	sum := sha256.New()
+	for _, f := range db.Files {
+		st, err := os.Stat(f)
+		if err == nil {
+			fmt.Fprintf(sum, "%s %d %d\n", f, st.Size(), st.ModTime().UnixNano())
+		}
+	}
+	db.Version = fmt.Sprintf("fsigkd-%d-%x", db.Signatures(), sum.Sum(nil)[:4])
+}
+
+// Signatures is how many signatures are in use.
+func (db *DB) Signatures() int {
+	n := db.bodyN
+	for _, m := range db.hashSigs {
+		n += len(m)
+	}
+	return n
+}
+
+// matchBody finds the body signatures in data, in one pass: every
+// position's four bytes are hashed into a bit set of the signatures'
+// anchors, and only a hit looks further.
+func (db *DB) matchBody(data []byte, found func(name string) bool) {
+	var hit map[int32]bool
+	report := func(i int32) bool {
+		if hit == nil {
+			hit = map[int32]bool{}
+		}
+		if hit[i] {
+			return false
+		}
+		hit[i] = true
+		return found(db.body[i].name)
+	}
+	filter := db.filter
+	for i := 0; i+4 <= len(data); i++ {
+		k := binary.LittleEndian.Uint32(data[i:])
+		fi := filterIndex(k)
+		if filter[fi/64]&(1<<(fi%64)) == 0 {
+			continue
+		}
+		for _, si := range db.table[k] {
+			if !hit[si] && db.body[si].matchAnchored(data, i) && report(si) {
+				return
+			}
+		}
+	}
+	for _, si := range db.slow {
+		if db.body[si].matchAnywhere(data) && report(si) {
+			return
+		}
+	}
+}
+
+// verifyBudget bounds the backtracking of one verification.
+const verifyBudget = 100000
+
+func (s *bodySig) startOK(start, n int) bool {
+	switch s.offKind {
+	case 'a':
+		return start >= s.off && start <= s.off+s.offMax
+	case 'e':
+		return start == n-s.off
+	}
+	return true
+}
+
+// matchAnchored verifies the signature with its anchor part at data[i].
+func (s *bodySig) matchAnchored(data []byte, i int) bool {
+	budget := verifyBudget
+	return matchFrom(s.parts[s.anchor:], data, i, &budget, func(int) bool {
+		return matchBack(s.parts[:s.anchor], data, i, &budget, func(start int) bool {
+			return s.startOK(start, len(data))
+		})
+	})
+}
+
+// matchAnywhere tries every start: for the rare signature without a
+// four-byte literal.
+func (s *bodySig) matchAnywhere(data []byte) bool {
+	budget := verifyBudget * 10
+	lo, hi := 0, len(data)
+	switch s.offKind {
+	case 'a':
+		lo, hi = s.off, min(s.off+s.offMax+1, len(data))
+	case 'e':
+		lo, hi = len(data)-s.off, len(data)-s.off+1
+	}
+	for start := max(lo, 0); start < hi && budget > 0; start++ {
+		if matchFrom(s.parts, data, start, &budget, func(int) bool { return true }) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchHash looks the object's hashes up, computing only those in use.
+func (db *DB) matchHash(data []byte) []string {
+	if len(db.hashSigs) == 0 {
+		return nil
+	}
+	var out []string
+	for kind := range db.hashKind {
+		var h hash.Hash
+		switch kind {
+		case "md5":
+			h = md5.New()
+		case "sha1":
+			h = sha1.New()
+		default:
+			h = sha256.New()
+		}
+		io.Copy(h, bytes.NewReader(data))
+		sizes := db.hashSigs[kind+":"+hex.EncodeToString(h.Sum(nil))]
+		if name, ok := sizes[int64(len(data))]; ok {
+			out = append(out, name)
+		} else if name, ok := sizes[-1]; ok {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

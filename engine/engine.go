@@ -1,0 +1,427 @@
+// Package engine is the scanning engine of the bundled fsavd: the EICAR
+// test file plus signature files in ClamAV's formats (.hdb MD5, .hsb
+// SHA1/SHA256 hashes, .ndb body patterns with ??, a?, *, {n-m} and (a|b)
+// wildcards), matched in one pass over the data whatever the number of
+// signatures. It looks inside zip, gzip and tar archives, nested, and
+// inside MIME mail (base64 and quoted-printable parts), with limits on
+// depth, size, file count and expansion ratio: an object over a limit is
+// reported as Heuristics.Limits.Exceeded.<which>, never as clean.
+//
+// What it does not do: executable-aware offsets (EP+n, Sn+m) and target
+// types (a body signature matches in any file), logical (.ldb) and
+// bytecode signatures. Signatures with such offsets are counted as
+// skipped when a file is loaded.
+package engine
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/mail"
+	"net/textproto"
+	"os"
+	"path"
+	"strings"
+	"sync/atomic"
+	"syscall"
+)
+
+// Limits bound what one scan may unpack. Zero means the default.
+type Limits struct {
+	MaxDepth    int   // archive and MIME nesting (default 8)
+	MaxFileSize int64 // one unpacked member (default 64 MiB)
+	MaxTotal    int64 // everything unpacked from one object (default 256 MiB)
+	MaxFiles    int   // members of one object (default 10000)
+	MaxRatio    int64 // unpacked/packed of a member over 1 MiB (default 200)
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = 8
+	}
+	if l.MaxFileSize <= 0 {
+		l.MaxFileSize = 64 << 20
+	}
+	if l.MaxTotal <= 0 {
+		l.MaxTotal = 256 << 20
+	}
+	if l.MaxFiles <= 0 {
+		l.MaxFiles = 10000
+	}
+	if l.MaxRatio <= 0 {
+		l.MaxRatio = 200
+	}
+	return l
+}
+
+// Options say what one scan looks into.
+type Options struct {
+	Archives    bool // look inside zip, gzip, tar
+	MIME        bool // look inside mail
+	StopOnFirst bool
+}
+
+// Kind of a detection.
+type Kind int
+
+const (
+	Infected  Kind = iota // a signature matched
+	Suspected             // the object could not be looked into fully
+)
+
+// Detection is one finding.
+type Detection struct {
+	Name  string
+	Path  string // where inside the object: "a.zip/b.tar/eicar.com"; "" for the object itself
+	Kind  Kind
+	Depth int // 0 for the object itself
+}
+
+// Engine scans with the current signature set; Swap replaces it.
+type Engine struct {
+	db     atomic.Pointer[DB]
+	Limits Limits
+}
+
+// New makes an engine with db.
+func New(db *DB) *Engine {
+	e := &Engine{}
+	e.db.Store(db)
+	return e
+}
+
+// DB is the signature set in use.
+func (e *Engine) DB() *DB { return e.db.Load() }
+
+// Swap puts a new signature set in use; scans under way finish with the old.
+func (e *Engine) Swap(db *DB) { e.db.Store(db) }
+
+// ScanFile scans the file at path (mapped into memory, not read into it).
+func (e *Engine) ScanFile(name string, opt Options) ([]Detection, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", name)
+	}
+	if st.Size() == 0 {
+		return nil, nil
+	}
+	data, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, err
+	}
+	defer syscall.Munmap(data)
+	return e.ScanBytes(data, opt), nil
+}
+
+// ScanBytes scans data.
+func (e *Engine) ScanBytes(data []byte, opt Options) []Detection {
+	s := &scan{db: e.DB(), lim: e.Limits.withDefaults(), opt: opt}
+	s.object(data, "", 0)
+	return s.found
+}
+
+type scan struct {
+	db       *DB
+	lim      Limits
+	opt      Options
+	found    []Detection
+	unpacked int64
+	files    int
+	stop     bool
+}
+
+func (s *scan) add(d Detection) {
+	for _, f := range s.found {
+		if f.Name == d.Name && (f.Path == d.Path || d.Path == "" || strings.HasPrefix(f.Path, d.Path+"/")) {
+			return // already found there, or inside
+		}
+	}
+	s.found = append(s.found, d)
+	if s.opt.StopOnFirst {
+		s.stop = true
+	}
+}
+
+func (s *scan) exceeded(which, where string, depth int) {
+	s.add(Detection{Name: "Heuristics.Limits.Exceeded." + which, Path: where, Kind: Suspected, Depth: depth})
+	s.stop = true
+}
+
+// object scans one object and whatever it contains.
+func (s *scan) object(data []byte, where string, depth int) {
+	if s.stop {
+		return
+	}
+	switch {
+	case s.opt.Archives && isZip(data):
+		s.nested(depth, where, func() { s.zip(data, where, depth+1) })
+	case s.opt.Archives && len(data) > 2 && data[0] == 0x1f && data[1] == 0x8b:
+		s.nested(depth, where, func() { s.gzip(data, where, depth+1) })
+	case s.opt.Archives && isTar(data):
+		s.nested(depth, where, func() { s.tar(data, where, depth+1) })
+	case s.opt.MIME && isMail(data):
+		s.nested(depth, where, func() { s.mail(data, where, depth+1) })
+	}
+	// The object's own bytes, after its members: a stored (tar, zip
+	// "stored") member's detection is reported once, where it is. A limit
+	// hit inside does not spare the object's own bytes.
+	if s.opt.StopOnFirst && len(s.found) > 0 {
+		return
+	}
+	for _, name := range s.db.matchHash(data) {
+		s.add(Detection{Name: name, Path: where, Depth: depth})
+	}
+	s.db.matchBody(data, func(name string) bool {
+		s.add(Detection{Name: name, Path: where, Depth: depth})
+		return s.opt.StopOnFirst
+	})
+}
+
+func (s *scan) nested(depth int, where string, f func()) {
+	if depth+1 > s.lim.MaxDepth {
+		s.exceeded("Depth", where, depth)
+		return
+	}
+	f()
+}
+
+func join(where, name string) string {
+	name = strings.TrimLeft(path.Clean("/"+name), "/")
+	if where == "" {
+		return name
+	}
+	return where + "/" + name
+}
+
+// member reads one unpacked member within the limits and scans it.
+// packed is its compressed size, when known (-1 otherwise).
+func (s *scan) member(r io.Reader, packed int64, where string, depth int) {
+	if s.stop {
+		return
+	}
+	s.files++
+	if s.files > s.lim.MaxFiles {
+		s.exceeded("Files", where, depth)
+		return
+	}
+	room := min(s.lim.MaxFileSize, s.lim.MaxTotal-s.unpacked)
+	data, err := io.ReadAll(io.LimitReader(r, room+1))
+	s.unpacked += int64(len(data))
+	switch {
+	case int64(len(data)) > room && room == s.lim.MaxFileSize:
+		s.exceeded("FileSize", where, depth)
+		return
+	case int64(len(data)) > room:
+		s.exceeded("Total", where, depth)
+		return
+	case packed > 0 && len(data) > 1<<20 && int64(len(data))/packed > s.lim.MaxRatio:
+		s.exceeded("Ratio", where, depth)
+		return
+	case err != nil && !errors.Is(err, io.ErrUnexpectedEOF):
+		// A damaged member: scan what came out, and say it was damaged.
+		s.object(data, where, depth)
+		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth})
+		return
+	}
+	s.object(data, where, depth)
+}
+
+func isZip(d []byte) bool {
+	return len(d) >= 4 && d[0] == 'P' && d[1] == 'K' && ((d[2] == 3 && d[3] == 4) || (d[2] == 5 && d[3] == 6))
+}
+
+func isTar(d []byte) bool {
+	return len(d) >= 262 && string(d[257:262]) == "ustar"
+}
+
+func (s *scan) zip(data []byte, where string, depth int) {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
+		return
+	}
+	for _, f := range zr.File {
+		if s.stop {
+			return
+		}
+		if f.FileInfo().IsDir() {
+			continue
+		}
+		at := join(where, f.Name)
+		if f.Flags&1 != 0 {
+			s.add(Detection{Name: "Heuristics.Encrypted.Zip", Path: at, Kind: Suspected, Depth: depth})
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})
+			continue
+		}
+		s.member(rc, int64(f.CompressedSize64), at, depth)
+		rc.Close()
+	}
+}
+
+func (s *scan) gzip(data []byte, where string, depth int) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
+		return
+	}
+	name := zr.Name
+	if name == "" {
+		base := path.Base(where)
+		switch {
+		case strings.HasSuffix(base, ".tgz"):
+			name = strings.TrimSuffix(base, ".tgz") + ".tar"
+		case strings.HasSuffix(base, ".gz") && len(base) > 3:
+			name = strings.TrimSuffix(base, ".gz")
+		default:
+			name = "gunzipped"
+		}
+	}
+	s.member(zr, int64(len(data)), join(where, name), depth)
+}
+
+func (s *scan) tar(data []byte, where string, depth int) {
+	tr := tar.NewReader(bytes.NewReader(data))
+	for !s.stop {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
+			return
+		}
+		if h.Typeflag == tar.TypeReg {
+			// A tar member is stored, not packed: no ratio to check.
+			s.member(tr, -1, join(where, h.Name), depth)
+		}
+	}
+}
+
+// isMail tells whether data starts like an RFC 5322 message: a block of
+// header fields that names MIME or a sender.
+func isMail(d []byte) bool {
+	head := d[:min(len(d), 8192)]
+	end := bytes.Index(head, []byte("\n\n"))
+	if e2 := bytes.Index(head, []byte("\r\n\r\n")); e2 >= 0 && (end < 0 || e2 < end) {
+		end = e2
+	}
+	if end < 0 {
+		return false
+	}
+	first, _, _ := bytes.Cut(head, []byte("\n"))
+	colon := bytes.IndexByte(first, ':')
+	if colon <= 0 || bytes.ContainsAny(first[:colon], " \t") {
+		return false
+	}
+	h := bytes.ToLower(head[:end])
+	return bytes.Contains(h, []byte("mime-version:")) || bytes.Contains(h, []byte("content-type:")) ||
+		bytes.Contains(h, []byte("\nfrom:")) || bytes.HasPrefix(h, []byte("from:"))
+}
+
+func (s *scan) mail(data []byte, where string, depth int) {
+	msg, err := mail.ReadMessage(bufio.NewReader(bytes.NewReader(data)))
+	if err != nil {
+		return // not a mail after all: the bytes were scanned as they are
+	}
+	s.part(textproto.MIMEHeader(msg.Header), msg.Body, where, depth, 0)
+}
+
+// maxParts bounds the MIME parts of one mail, like MaxFiles for archives.
+const maxParts = 1000
+
+// part scans one MIME entity: decoded leaves, multipart containers walked.
+func (s *scan) part(h textproto.MIMEHeader, body io.Reader, where string, depth, level int) {
+	if s.stop {
+		return
+	}
+	if level > s.lim.MaxDepth {
+		s.exceeded("Depth", where, depth)
+		return
+	}
+	ct, params, err := mime.ParseMediaType(h.Get("Content-Type"))
+	if err != nil {
+		ct = "text/plain"
+	}
+	if strings.HasPrefix(ct, "multipart/") && params["boundary"] != "" {
+		mr := multipart.NewReader(body, params["boundary"])
+		for i := 0; !s.stop; i++ {
+			p, err := mr.NextRawPart()
+			if err != nil {
+				return
+			}
+			if i >= maxParts {
+				s.exceeded("Files", where, depth)
+				return
+			}
+			s.part(p.Header, p, where, depth, level+1)
+		}
+		return
+	}
+	var r io.Reader = body
+	switch strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding"))) {
+	case "base64":
+		r = base64.NewDecoder(base64.StdEncoding, &base64Clean{r: body})
+	case "quoted-printable":
+		r = quotedprintable.NewReader(body)
+	}
+	name := partName(h, ct)
+	if ct == "message/rfc822" {
+		sub, err := mail.ReadMessage(bufio.NewReader(r))
+		if err == nil {
+			s.part(textproto.MIMEHeader(sub.Header), sub.Body, join(where, name), depth+1, level+1)
+		}
+		return
+	}
+	s.member(r, -1, join(where, name), depth)
+}
+
+func partName(h textproto.MIMEHeader, ct string) string {
+	if _, p, err := mime.ParseMediaType(h.Get("Content-Disposition")); err == nil && p["filename"] != "" {
+		return p["filename"]
+	}
+	if _, p, err := mime.ParseMediaType(h.Get("Content-Type")); err == nil && p["name"] != "" {
+		return p["name"]
+	}
+	return strings.ReplaceAll(ct, "/", "-")
+}
+
+// base64Clean drops what is not base64 (line breaks, stray characters), as
+// mail readers do, so that a sloppy encoder cannot hide a part.
+type base64Clean struct{ r io.Reader }
+
+func (b *base64Clean) Read(p []byte) (int, error) {
+	for {
+		n, err := b.r.Read(p)
+		j := 0
+		for _, c := range p[:n] {
+			if ('A' <= c && c <= 'Z') || ('a' <= c && c <= 'z') || ('0' <= c && c <= '9') || c == '+' || c == '/' || c == '=' {
+				p[j] = c
+				j++
+			}
+		}
+		if j > 0 || err != nil {
+			return j, err
+		}
+	}
+}

@@ -1,0 +1,271 @@
+package engine
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fsigkd/fsigkd/eicar"
+)
+
+var all = Options{Archives: true, MIME: true}
+
+func names(ds []Detection) string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.Name+"@"+d.Path)
+	}
+	return strings.Join(out, ",")
+}
+
+func zipOf(t testing.TB, files map[string][]byte) []byte {
+	var b bytes.Buffer
+	w := zip.NewWriter(&b)
+	for n, d := range files {
+		f, _ := w.Create(n)
+		f.Write(d)
+	}
+	w.Close()
+	return b.Bytes()
+}
+
+func gz(d []byte) []byte {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	w.Write(d)
+	w.Close()
+	return b.Bytes()
+}
+
+func tarOf(files map[string][]byte) []byte {
+	var b bytes.Buffer
+	w := tar.NewWriter(&b)
+	for n, d := range files {
+		w.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(d)), Typeflag: tar.TypeReg})
+		w.Write(d)
+	}
+	w.Close()
+	return b.Bytes()
+}
+
+func builtin(t testing.TB) *Engine {
+	db, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(db)
+}
+
+func TestEICARWhereverItHides(t *testing.T) {
+	e := builtin(t)
+	E := []byte(eicar.String)
+	mailB64 := "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nhello\r\n--XX\r\nContent-Type: application/octet-stream; name=\"e.com\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		wrap(base64.StdEncoding.EncodeToString(E), 20) + "\r\n--XX--\r\n"
+	mailQP := "From: a@example.com\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\n" + strings.ReplaceAll(eicar.String[:40], "=", "=3D") + "=\n" + eicar.String[40:] + "\n"
+	cases := map[string]struct {
+		data []byte
+		want string
+	}{
+		"plain":            {E, "Eicar-Test-Signature@"},
+		"after junk":       {append([]byte("junk before "), E...), "Eicar-Test-Signature@"},
+		"zip":              {zipOf(t, map[string][]byte{"dir/e.com": E}), "Eicar-Test-Signature@dir/e.com"},
+		"gzip":             {gz(E), "Eicar-Test-Signature@gunzipped"},
+		"tar.gz in zip":    {zipOf(t, map[string][]byte{"x.tgz": gz(tarOf(map[string][]byte{"in/e.com": E}))}), "Eicar-Test-Signature@x.tgz/x.tar/in/e.com"},
+		"mail base64":      {[]byte(mailB64), "Eicar-Test-Signature@e.com"},
+		"mail qp softwrap": {[]byte(mailQP), "Eicar-Test-Signature@text-plain"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := names(e.ScanBytes(c.data, all)); got != c.want {
+				t.Fatalf("got %q, want %q", got, c.want)
+			}
+		})
+	}
+	if got := e.ScanBytes([]byte("clean text, nothing to see"), all); len(got) != 0 {
+		t.Fatalf("clean text: %v", got)
+	}
+	if got := e.ScanBytes(zipOf(t, map[string][]byte{"e.com": E}), Options{}); len(got) != 0 {
+		t.Fatalf("looked inside a zip without ARCHIVE: %v", got)
+	}
+}
+
+func wrap(s string, n int) string {
+	var b strings.Builder
+	for len(s) > n {
+		b.WriteString(s[:n] + "\r\n")
+		s = s[n:]
+	}
+	return b.String() + s
+}
+
+func writeSigs(t testing.TB, files map[string]string) string {
+	dir := t.TempDir()
+	for n, body := range files {
+		os.WriteFile(filepath.Join(dir, n), []byte(body), 0o644)
+	}
+	return dir
+}
+
+func TestSignatureFormats(t *testing.T) {
+	data := []byte("header \x01\x02MAGIC-PAYLOAD-42\x7f trailer")
+	md := md5.Sum(data)
+	sh := sha256.Sum256(data)
+	dir := writeSigs(t, map[string]string{
+		"a.hdb": hex.EncodeToString(md[:]) + fmt.Sprintf(":%d:Test.MD5\n", len(data)),
+		"b.hsb": hex.EncodeToString(sh[:]) + ":*:Test.SHA256\n",
+		"c.ndb": "# comment\n" +
+			"Test.Wild:0:*:4d41474943??5041594c4f4144{1-3}3432\n" +
+			"Test.Star:0:*:0102*7f20747261696c6572\n" +
+			"Test.Alt:0:*:4d414749(43|44)2d50\n" +
+			"Test.Nibble:0:*:4?4147494?2d\n" +
+			"Test.Offset:0:0:686561646572\n" +
+			"Test.WrongOffset:0:3:686561646572\n" +
+			"Test.EOF:0:EOF-7:747261696c6572\n" +
+			"Test.Skipped:1:EP+0:4d5a\n" +
+			"Test.NoMatch:0:*:4d41474943{5}3432\n",
+	})
+	db, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db.Skipped != 1 {
+		t.Errorf("skipped %d", db.Skipped)
+	}
+	got := map[string]bool{}
+	for _, d := range New(db).ScanBytes(data, Options{}) {
+		got[d.Name] = true
+	}
+	for _, want := range []string{"Test.MD5", "Test.SHA256", "Test.Wild", "Test.Star", "Test.Alt", "Test.Nibble", "Test.Offset", "Test.EOF"} {
+		if !got[want] {
+			t.Errorf("%s not found (got %v)", want, got)
+		}
+	}
+	for _, not := range []string{"Test.WrongOffset", "Test.NoMatch", "Test.Skipped"} {
+		if got[not] {
+			t.Errorf("%s matched", not)
+		}
+	}
+}
+
+func TestBadSignatureFileNamesItsLine(t *testing.T) {
+	dir := writeSigs(t, map[string]string{"bad.ndb": "Good:0:*:41424344\nBad:0:*:4142zz\n"})
+	_, err := Load(dir)
+	var le *LoadError
+	if !errors.As(err, &le) || le.Line != 2 || !strings.HasSuffix(le.File, "bad.ndb") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+// TestArchiveBombsAreReportedNotPassed: limits give a verdict, not clean.
+func TestArchiveBombsAreReportedNotPassed(t *testing.T) {
+	e := builtin(t)
+	zeros := make([]byte, 50<<20)
+	bomb := zipOf(t, map[string][]byte{"zeros.bin": zeros})
+	if got := names(e.ScanBytes(bomb, all)); got != "Heuristics.Limits.Exceeded.Ratio@zeros.bin" {
+		t.Fatalf("ratio bomb: %q", got)
+	}
+	deep := []byte(eicar.String)
+	for i := 0; i < 12; i++ {
+		deep = zipOf(t, map[string][]byte{fmt.Sprintf("l%d.zip", i): deep})
+	}
+	if got := names(e.ScanBytes(deep, all)); !strings.HasPrefix(got, "Heuristics.Limits.Exceeded.Depth@") {
+		t.Fatalf("deep nesting: %q", got)
+	}
+	e.Limits.MaxFileSize = 1000
+	big := zipOf(t, map[string][]byte{"big.bin": bytes.Repeat([]byte("x"), 5000)})
+	if got := names(e.ScanBytes(big, all)); got != "Heuristics.Limits.Exceeded.FileSize@big.bin" {
+		t.Fatalf("file size: %q", got)
+	}
+}
+
+func TestScanFileMapsTheFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(p, append(make([]byte, 1<<20), eicar.String...), 0o600)
+	got, err := builtin(t).ScanFile(p, all)
+	if err != nil || names(got) != "Eicar-Test-Signature@" {
+		t.Fatalf("%v %v", got, err)
+	}
+}
+
+// sigSet writes n random .ndb signatures (with a wildcard each) and one
+// that matches a known marker.
+func sigSet(t testing.TB, n int) string {
+	r := rand.New(rand.NewSource(1))
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		lit := make([]byte, 12)
+		r.Read(lit)
+		fmt.Fprintf(&b, "Bench.Sig%d:0:*:%s??%s\n", i, hex.EncodeToString(lit[:8]), hex.EncodeToString(lit[8:]))
+	}
+	b.WriteString("Bench.Marker:0:*:" + hex.EncodeToString([]byte("fsigkd-bench-marker")) + "\n")
+	return writeSigs(t, map[string]string{"bench.ndb": b.String()})
+}
+
+func TestTenThousandSignatures(t *testing.T) {
+	db, err := Load(sigSet(t, 10000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 4<<20)
+	rand.New(rand.NewSource(2)).Read(data)
+	copy(data[3<<20:], "fsigkd-bench-marker")
+	if got := names(New(db).ScanBytes(data, all)); got != "Bench.Marker@" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+// BenchmarkScan10kNdb is the engine's throughput with 10,000 body
+// signatures over random data (no archive to open).
+func BenchmarkScan10kNdb(b *testing.B) {
+	db, err := Load(sigSet(b, 10000))
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := New(db)
+	data := make([]byte, 16<<20)
+	rand.New(rand.NewSource(3)).Read(data)
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		e.ScanBytes(data, all)
+	}
+}
+
+func FuzzPattern(f *testing.F) {
+	for _, s := range []string{"41424344", "41??42*43{1-2}44", "(41|42)4?", "{-3}", "4"} {
+		f.Add(s, []byte("ABCD AXBYYCZD"))
+	}
+	f.Fuzz(func(t *testing.T, sig string, data []byte) {
+		db := newDB()
+		if db.addBody("F", sig, "*") != nil {
+			return
+		}
+		db.build()
+		db.matchBody(data, func(string) bool { return false })
+	})
+}
+
+func FuzzScanBytes(f *testing.F) {
+	f.Add([]byte(eicar.String))
+	f.Add(zipOf(f, map[string][]byte{"a": []byte("x")}))
+	f.Add(gz([]byte("hello")))
+	f.Add([]byte("From: a\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Transfer-Encoding: base64\n\nQUJD\n--b--\n"))
+	db, _ := Load("")
+	e := New(db)
+	e.Limits = Limits{MaxFileSize: 1 << 20, MaxTotal: 4 << 20}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e.ScanBytes(data, all)
+	})
+}
