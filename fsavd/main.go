@@ -1,0 +1,125 @@
+package fsavd
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/engine"
+	"github.com/fsigkd/fsigkd/logs"
+)
+
+// Main runs the bundled fsavd daemon with args (without the program name):
+//
+//	fsavd -socket ./fsavd-socket-0 [-signatures DIR] [-log-dir DIR]
+//
+// It serves until SIGTERM or SIGINT; SIGHUP reloads the signatures (a bad
+// file is logged with its line and the loaded set stays); SIGUSR1 reopens
+// the log. Without -log-dir it logs to standard error.
+func Main(args []string) int {
+	fs := flag.NewFlagSet("fsavd", flag.ContinueOnError)
+	sock := fs.String("socket", "./fsavd-socket-0", "Unix socket to serve on")
+	sigs := fs.String("signatures", "", "directory of .hdb, .hsb and .ndb files (EICAR is built in)")
+	logDir := fs.String("log-dir", "", "directory of error.log (empty: standard error)")
+	level := fs.String("log-level", "info", "critical, warning, info or debug")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	lg, err := logs.Open(logs.Options{Dir: *logDir, Level: *level})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fsavd: %v\n", err)
+		return 1
+	}
+	defer lg.Close()
+	log := lg.Error.Named("fsavd")
+
+	srv := &Server{Log: log}
+	db, err := engine.Load(*sigs)
+	if err != nil {
+		// Serve anyway, so that clients learn why (M16), not just that
+		// the socket is missing (M25).
+		log.Error("signatures not loaded; every scan will fail", zap.Error(err))
+		srv.StartErr = err
+	} else {
+		srv.Engine = engine.New(db)
+		log.Info("signatures loaded", zap.String("version", db.Version), zap.Int("signatures", db.Signatures()), zap.Int("skipped", db.Skipped))
+	}
+	ln, err := listenUnix(*sock)
+	if err != nil {
+		log.Error("cannot listen", zap.String("socket", *sock), zap.Error(err))
+		return 1
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("serving", zap.String("socket", *sock))
+
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
+	for {
+		select {
+		case err := <-served:
+			log.Error("stopped serving", zap.Error(err))
+			return 1
+		case s := <-sig:
+			switch s {
+			case syscall.SIGHUP:
+				reload(srv, *sigs, log)
+			case syscall.SIGUSR1:
+				lg.Reopen()
+			default:
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				srv.Shutdown(ctx)
+				cancel()
+				os.Remove(*sock)
+				return 0
+			}
+		}
+	}
+}
+
+func reload(srv *Server, dir string, log *zap.Logger) {
+	db, err := engine.Load(dir)
+	if err != nil {
+		log.Warn("signatures not reloaded; the loaded set stays", zap.Error(err))
+		return
+	}
+	if srv.Engine == nil {
+		// The first good load after a failed start. Clients connecting
+		// from now on are served; StartErr is read per connection.
+		srv.mu.Lock()
+		srv.Engine, srv.StartErr = engine.New(db), nil
+		srv.mu.Unlock()
+	} else {
+		srv.Engine.Swap(db)
+	}
+	log.Info("signatures reloaded", zap.String("version", db.Version), zap.Int("signatures", db.Signatures()), zap.Int("skipped", db.Skipped))
+}
+
+// listenUnix listens on path, replacing a socket file left by a daemon
+// that is gone, but never one that still answers.
+func listenUnix(path string) (net.Listener, error) {
+	if _, err := os.Stat(path); err == nil {
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("%s: another daemon answers there", path)
+		}
+		os.Remove(path)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o660); err != nil && !errors.Is(err, os.ErrNotExist) {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}

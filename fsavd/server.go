@@ -1,0 +1,298 @@
+// Package fsavd serves F-Secure's fsavd protocol over a Unix socket with
+// the bundled engine (package engine), so that any fsavd client (our own,
+// Samba's virusfilter, Exim's malware scanner) can use it.
+//
+// The protocol, as its public clients speak it: lines end in LF, fields are
+// separated by TAB. On connect the server sends DBVERSION\t<version>. Then:
+//
+//	PROTOCOL\t<n>                 OK\t...
+//	CONFIGURE\t<OPTION>\t<value>  OK\t...   (ARCHIVE, MAXARCH, MIME, RISKWARE,
+//	                                         FILTER, STOPONFIRST, TIMEOUT)
+//	SCAN\t<absolute path>         result lines, then OK\tScan ok.
+//	anything else                 ERROR\t<text>
+//
+// Result lines: CLEAN\t<path>; INFECTED, ARCHIVE_INFECTED or MIME_INFECTED
+// \t<path>\t<name>\t<engine> (with protocol 9, four more integer fields,
+// here zeros); SUSPECTED likewise for objects the engine could not look
+// into fully (over a limit, encrypted, broken); SCAN_FAILURE\t<path>\t0x<code>
+// \t<message> for a file that could not be read.
+//
+// An engine whose signatures did not load greets with ERROR\tvsc_start()
+// error: <why> and closes: clients report M16.
+package fsavd
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/engine"
+)
+
+// EngineName is the fourth field of a detection line.
+const EngineName = "fsigkd"
+
+// Server serves the protocol with an engine.
+type Server struct {
+	Engine *engine.Engine
+	// StartErr, when set, is why the engine could not start: every client
+	// is greeted with ERROR and dropped.
+	StartErr error
+	Log      *zap.Logger
+	// IdleTimeout drops a client silent this long (zero: 5 minutes).
+	IdleTimeout time.Duration
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]bool
+	wg    sync.WaitGroup
+}
+
+// maxLine bounds a command line: a path of PATH_MAX and the verb.
+const maxLine = 4096 + 64
+
+// Serve accepts clients until ln is closed.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	s.ln = ln
+	if s.conns == nil {
+		s.conns = map[net.Conn]bool{}
+	}
+	if s.Log == nil {
+		s.Log = zap.NewNop()
+	}
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		s.mu.Lock()
+		s.conns[c] = true
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go s.serveConn(c)
+	}
+}
+
+// Shutdown stops accepting and waits for clients until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+type session struct {
+	eng      *engine.Engine
+	protocol int
+	opt      engine.Options
+	riskware bool
+	maxArch  int
+	timeout  time.Duration
+}
+
+func (s *Server) serveConn(c net.Conn) {
+	defer s.wg.Done()
+	defer func() {
+		if r := recover(); r != nil {
+			s.Log.Error("panic in a client session", zap.Any("panic", r), zap.Stack("stack"))
+		}
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+	}()
+	idle := s.IdleTimeout
+	if idle <= 0 {
+		idle = 5 * time.Minute
+	}
+	w := bufio.NewWriter(c)
+	s.mu.Lock()
+	eng, startErr := s.Engine, s.StartErr
+	s.mu.Unlock()
+	if startErr != nil {
+		fmt.Fprintf(w, "ERROR\tvsc_start() error: %s\n", oneLine(startErr.Error()))
+		w.Flush()
+		return
+	}
+	fmt.Fprintf(w, "DBVERSION\t%s\n", eng.DB().Version)
+	if w.Flush() != nil {
+		return
+	}
+	ss := &session{protocol: 5, eng: eng}
+	r := bufio.NewReaderSize(c, maxLine)
+	for {
+		c.SetReadDeadline(time.Now().Add(idle))
+		line, err := readLine(r)
+		if err != nil {
+			if errors.Is(err, errTooLong) {
+				fmt.Fprintf(w, "ERROR\tLine too long\n")
+				w.Flush()
+			}
+			return
+		}
+		if line == "" {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		switch strings.ToUpper(f[0]) {
+		case "PROTOCOL":
+			n, err := strconv.Atoi(field(f, 1))
+			if err != nil || n < 1 {
+				fmt.Fprintf(w, "ERROR\tBad protocol version\n")
+				break
+			}
+			ss.protocol = n
+			fmt.Fprintf(w, "OK\tProtocol version %d\n", n)
+		case "CONFIGURE":
+			if err := ss.configure(field(f, 1), field(f, 2)); err != nil {
+				fmt.Fprintf(w, "ERROR\t%s\n", err)
+			} else {
+				fmt.Fprintf(w, "OK\tOption set\n")
+			}
+		case "SCAN":
+			s.scan(w, ss, strings.Join(f[1:], "\t"))
+		case "QUIT":
+			fmt.Fprintf(w, "OK\tBye\n")
+			w.Flush()
+			return
+		default:
+			fmt.Fprintf(w, "ERROR\tUnknown command\n")
+		}
+		c.SetWriteDeadline(time.Now().Add(idle))
+		if w.Flush() != nil {
+			return
+		}
+	}
+}
+
+var errTooLong = errors.New("line too long")
+
+func readLine(r *bufio.Reader) (string, error) {
+	line, err := r.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		return "", errTooLong
+	}
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(line), "\r\n"), nil
+}
+
+func field(f []string, i int) string {
+	if i < len(f) {
+		return f[i]
+	}
+	return ""
+}
+
+func (ss *session) configure(opt, val string) error {
+	n, err := strconv.Atoi(val)
+	if err != nil {
+		return fmt.Errorf("Bad value for %s", opt)
+	}
+	switch strings.ToUpper(opt) {
+	case "ARCHIVE":
+		ss.opt.Archives = n != 0
+	case "MIME":
+		ss.opt.MIME = n != 0
+	case "RISKWARE":
+		ss.riskware = n != 0
+	case "STOPONFIRST":
+		ss.opt.StopOnFirst = n != 0
+	case "MAXARCH":
+		ss.maxArch = n
+	case "TIMEOUT":
+		ss.timeout = time.Duration(n) * time.Second
+	case "FILTER":
+		// Accepted for compatibility; the engine scans every file.
+	default:
+		return fmt.Errorf("Unknown option %s", opt)
+	}
+	return nil
+}
+
+func (s *Server) scan(w *bufio.Writer, ss *session, path string) {
+	if path == "" || !filepath.IsAbs(path) {
+		fmt.Fprintf(w, "SCAN_FAILURE\t%s\t0x%x\tPath must be absolute\n", path, 2)
+		fmt.Fprintf(w, "OK\tScan ok.\n")
+		return
+	}
+	e := ss.eng
+	if ss.maxArch > 0 {
+		lim := e.Limits
+		lim.MaxDepth = ss.maxArch
+		e = &engine.Engine{Limits: lim}
+		e.Swap(ss.eng.DB())
+	}
+	found, err := e.ScanFile(path, ss.opt)
+	switch {
+	case err != nil:
+		fmt.Fprintf(w, "SCAN_FAILURE\t%s\t0x%x\t%s\n", path, 1, oneLine(err.Error()))
+	case len(found) == 0:
+		fmt.Fprintf(w, "CLEAN\t%s\n", path)
+	}
+	extra := ""
+	if ss.protocol >= 9 {
+		extra = "\t0\t0\t0\t0"
+	}
+	for _, d := range found {
+		verb := "INFECTED"
+		if d.Kind == engine.Suspected {
+			verb = "SUSPECTED"
+		} else if d.Depth > 0 && ss.opt.MIME && !ss.opt.Archives {
+			verb = "MIME_INFECTED"
+		} else if d.Depth > 0 {
+			verb = "ARCHIVE_INFECTED"
+		}
+		where := path
+		if d.Path != "" {
+			where = path + "/" + d.Path
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s%s\n", verb, oneLine(where), oneLine(d.Name), EngineName, extra)
+	}
+	fmt.Fprintf(w, "OK\tScan ok.\n")
+}
+
+// oneLine keeps a field on its line and in its column.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == '\t' {
+			return ' '
+		}
+		return r
+	}, s)
+}
