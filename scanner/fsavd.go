@@ -1,0 +1,199 @@
+package scanner
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/fsigkd/fsigkd/catalog"
+)
+
+// Fsavd is a client of the fsavd protocol (F-Secure's, and the bundled
+// fsavd's). The engine opens the spooled file by its path, so it must be
+// able to read temp_dir.
+type Fsavd struct {
+	Pool     *Pool
+	Riskware bool // ask for riskware detections too
+	Timeout  int  // the engine's own per-scan timeout, seconds (0: its default)
+}
+
+// NewFsavd makes a client for endpoints, filling in the pool's protocol
+// parts (greeting and options on each connection, M25 for a dead socket).
+func NewFsavd(p *Pool, riskware bool) *Fsavd {
+	f := &Fsavd{Pool: p, Riskware: riskware}
+	p.Engine = "fsavd"
+	p.DownMsg = catalog.M25
+	p.Prepare = f.prepare
+	return f
+}
+
+// maxReply bounds one reply line (a path, a name and a few fields).
+const maxReply = 16 << 10
+
+func readReply(c *Conn) (string, error) {
+	line, err := c.R.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		return "", fmt.Errorf("reply line longer than %d bytes", c.R.Size())
+	}
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(line), "\r\n"), nil
+}
+
+func (f *Fsavd) prepare(c *Conn) error {
+	greet, err := readReply(c)
+	if err != nil {
+		return err
+	}
+	if strings.HasPrefix(greet, "ERROR") {
+		m := catalog.M16()
+		return &Error{Kind: Broken, Engine: "fsavd", Endpoint: c.ep.Name, Err: errors.New(strings.TrimPrefix(greet, "ERROR\t")), Msg: &m}
+	}
+	if !strings.HasPrefix(greet, "DBVERSION\t") {
+		return &Error{Kind: Protocol, Engine: "fsavd", Endpoint: c.ep.Name, Err: fmt.Errorf("greeting %q", greet)}
+	}
+	cmds := []string{"PROTOCOL\t9", "CONFIGURE\tARCHIVE\t1", "CONFIGURE\tMIME\t1", "CONFIGURE\tRISKWARE\t" + b01(f.Riskware)}
+	if f.Timeout > 0 {
+		cmds = append(cmds, fmt.Sprintf("CONFIGURE\tTIMEOUT\t%d", f.Timeout))
+	}
+	for _, cmd := range cmds {
+		if _, err := c.Write([]byte(cmd + "\n")); err != nil {
+			return err
+		}
+		reply, err := readReply(c)
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(reply, "OK") {
+			return &Error{Kind: Protocol, Engine: "fsavd", Endpoint: c.ep.Name, Err: fmt.Errorf("%s: %q", cmd, reply)}
+		}
+	}
+	return nil
+}
+
+func b01(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// Ping checks that an endpoint greets.
+func (f *Fsavd) Ping(ctx context.Context) error {
+	return f.Pool.Do(ctx, func(c *Conn) (bool, error) { return true, nil })
+}
+
+// Scan asks the engine to scan obj.Path.
+func (f *Fsavd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
+	if strings.ContainsAny(obj.Path, "\n\t") || obj.Path == "" {
+		return Verdict{}, &Error{Kind: Refused, Engine: "fsavd", Err: fmt.Errorf("path %q cannot be sent", obj.Path)}
+	}
+	var v Verdict
+	err := f.Pool.Do(ctx, func(c *Conn) (bool, error) {
+		v = Verdict{Engine: "fsavd " + c.ep.Name}
+		if _, err := c.Write([]byte("SCAN\t" + obj.Path + "\n")); err != nil {
+			return false, err
+		}
+		var failure error
+		for lines := 0; ; lines++ {
+			line, err := readReply(c)
+			if err != nil {
+				return false, err
+			}
+			if lines > 10000 {
+				return false, errors.New("too many result lines")
+			}
+			r, err := ParseFsavdLine(line)
+			if err != nil {
+				return false, &Error{Kind: Protocol, Engine: "fsavd", Endpoint: c.ep.Name, Err: err}
+			}
+			switch r.Kind {
+			case "OK":
+				if failure != nil && v.Status == Clean {
+					return true, failure
+				}
+				return true, nil
+			case "CLEAN", "OPEN_ARCHIVE", "CLOSE_ARCHIVE":
+			case "SCAN_FAILURE":
+				failure = &Error{Kind: Refused, Engine: "fsavd", Endpoint: c.ep.Name, Err: fmt.Errorf("%s %s", r.Code, r.Message)}
+			case "ERROR":
+				return true, &Error{Kind: Protocol, Engine: "fsavd", Endpoint: c.ep.Name, Err: errors.New(r.Message)}
+			default:
+				v.add(statusOf(r.Kind), r.Name)
+			}
+		}
+	})
+	return v, err
+}
+
+// severity orders statuses: an infection outweighs a suspicion, which
+// outweighs riskware.
+var severity = map[Status]int{Clean: 0, Riskware: 1, Suspected: 2, Infected: 3}
+
+// add records a detection, the most severe status winning.
+func (v *Verdict) add(s Status, name string) {
+	if severity[s] > severity[v.Status] {
+		v.Status = s
+	}
+	for _, n := range v.Names {
+		if n == name {
+			return
+		}
+	}
+	v.Names = append(v.Names, name)
+}
+
+func statusOf(kind string) Status {
+	switch {
+	case strings.HasSuffix(kind, "RISKWARE"):
+		return Riskware
+	case strings.HasSuffix(kind, "INFECTED"):
+		return Infected
+	}
+	return Suspected
+}
+
+// FsavdLine is one parsed line of an fsavd reply.
+type FsavdLine struct {
+	Kind    string // CLEAN, INFECTED, ARCHIVE_INFECTED, SUSPECTED, SCAN_FAILURE, OK, ERROR...
+	Path    string
+	Name    string // detection name
+	Code    string // SCAN_FAILURE's 0x code
+	Message string
+}
+
+// ParseFsavdLine reads one reply line of the fsavd protocol.
+func ParseFsavdLine(line string) (FsavdLine, error) {
+	f := strings.Split(line, "\t")
+	r := FsavdLine{Kind: f[0]}
+	switch {
+	case f[0] == "OK" || f[0] == "ERROR":
+		if len(f) > 1 {
+			r.Message = strings.Join(f[1:], "\t")
+		}
+	case f[0] == "CLEAN" || f[0] == "OPEN_ARCHIVE" || f[0] == "CLOSE_ARCHIVE":
+		if len(f) < 2 {
+			return r, fmt.Errorf("%s without a path", f[0])
+		}
+		r.Path = f[1]
+	case f[0] == "SCAN_FAILURE":
+		if len(f) < 3 {
+			return r, fmt.Errorf("short SCAN_FAILURE line %q", line)
+		}
+		r.Path, r.Code = f[1], f[2]
+		if len(f) > 3 {
+			r.Message = strings.Join(f[3:], "\t")
+		}
+	case strings.HasSuffix(f[0], "INFECTED") || strings.HasSuffix(f[0], "RISKWARE") || f[0] == "SUSPECTED":
+		if len(f) < 3 || f[2] == "" {
+			return r, fmt.Errorf("detection line without a name: %q", line)
+		}
+		r.Path, r.Name = f[1], f[2]
+	default:
+		return r, fmt.Errorf("unknown reply %q", line)
+	}
+	return r, nil
+}

@@ -1,0 +1,352 @@
+package scanner
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/catalog"
+	"github.com/fsigkd/fsigkd/logs"
+)
+
+// Endpoint is one address of an engine.
+type Endpoint struct {
+	Name    string // as configured, for the logs (M24, M25)
+	Network string // unix or tcp
+	Address string
+}
+
+// ParseEndpoints reads a comma-separated list: a path (absolute, or
+// relative to baseDir; "unix:" may stand before it) is a Unix socket,
+// host:port (or "tcp:host:port") is TCP.
+func ParseEndpoints(list, baseDir string) ([]Endpoint, error) {
+	var out []Endpoint
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		ep := Endpoint{Name: item}
+		rest := item
+		switch {
+		case strings.HasPrefix(item, "unix:"):
+			rest = item[5:]
+			ep.Network = "unix"
+		case strings.HasPrefix(item, "tcp:"):
+			rest = item[4:]
+			ep.Network = "tcp"
+		case strings.HasPrefix(item, "/") || strings.HasPrefix(item, "."):
+			ep.Network = "unix"
+		default:
+			ep.Network = "tcp"
+		}
+		if ep.Network == "unix" {
+			if !filepath.IsAbs(rest) {
+				rest = filepath.Join(baseDir, rest)
+			}
+		} else if _, _, err := net.SplitHostPort(rest); err != nil {
+			return nil, fmt.Errorf("%q is neither a socket path nor host:port", item)
+		}
+		ep.Address = rest
+		out = append(out, ep)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no endpoint")
+	}
+	return out, nil
+}
+
+// Pool holds the connections to one engine's endpoints.
+type Pool struct {
+	Engine    string // for errors and logs
+	Endpoints []Endpoint
+	Timeout   time.Duration // each dial, and each request's reads and writes (zero: 60 s)
+	MaxIdle   int           // idle connections kept per endpoint (zero: 4)
+	RetryMin  time.Duration // first back-off of a failed endpoint (zero: 500 ms)
+	RetryMax  time.Duration // its cap (zero: 30 s)
+	Log       *zap.Logger   // endpoint state changes; nil: none
+	// DownMsg is the documented message for an endpoint that cannot be
+	// reached (M25 for anti-virus, M24 for anti-spam), or nil.
+	DownMsg func(name string) catalog.Message
+	// Prepare runs on each new connection before it is used (greeting,
+	// options); nil: none.
+	Prepare func(c *Conn) error
+
+	mu     sync.Mutex
+	eps    []*endpointState
+	next   int
+	closed bool
+}
+
+type endpointState struct {
+	Endpoint
+	idle      []*Conn
+	downUntil time.Time
+	failures  int
+	lastErr   error
+	probing   bool
+}
+
+// Conn is one connection to an endpoint.
+type Conn struct {
+	net.Conn
+	R      *bufio.Reader
+	Reused bool // came from the idle pool
+	ep     *endpointState
+}
+
+// Endpoint is the endpoint the connection goes to.
+func (c *Conn) Endpoint() Endpoint { return c.ep.Endpoint }
+
+func (p *Pool) timeout() time.Duration {
+	if p.Timeout > 0 {
+		return p.Timeout
+	}
+	return 60 * time.Second
+}
+
+func (p *Pool) init() {
+	if p.eps == nil {
+		for _, e := range p.Endpoints {
+			p.eps = append(p.eps, &endpointState{Endpoint: e})
+		}
+	}
+}
+
+// Close drops the idle connections and stops the probes.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.init()
+	p.closed = true
+	for _, e := range p.eps {
+		for _, c := range e.idle {
+			c.Close()
+		}
+		e.idle = nil
+	}
+}
+
+// get hands out a connection: an idle one, or a new one to the next
+// endpoint that is not marked down. When every endpoint is down it fails
+// at once.
+func (p *Pool) get(ctx context.Context) (*Conn, error) {
+	p.mu.Lock()
+	p.init()
+	n := len(p.eps)
+	start := p.next
+	p.next = (p.next + 1) % n
+	now := time.Now()
+	var order []*endpointState
+	for i := 0; i < n; i++ {
+		e := p.eps[(start+i)%n]
+		if now.Before(e.downUntil) {
+			continue
+		}
+		if k := len(e.idle); k > 0 {
+			c := e.idle[k-1]
+			e.idle = e.idle[:k-1]
+			p.mu.Unlock()
+			c.Reused = true
+			return c, nil
+		}
+		order = append(order, e)
+	}
+	var lastErr error
+	var lastEP *endpointState
+	if len(order) == 0 {
+		// All down: the error of the endpoint that failed last.
+		for _, e := range p.eps {
+			if lastEP == nil || e.downUntil.After(lastEP.downUntil) {
+				lastEP = e
+			}
+		}
+		lastErr = lastEP.lastErr
+	}
+	p.mu.Unlock()
+	for _, e := range order {
+		c, err := p.dial(ctx, e)
+		if err == nil {
+			return c, nil
+		}
+		if ctx.Err() != nil {
+			return nil, &Error{Kind: Timeout, Engine: p.Engine, Endpoint: e.Name, Err: ctx.Err()}
+		}
+		var se *Error
+		if errors.As(err, &se) && se.Kind != Down {
+			return nil, err // it answered, and said it cannot scan
+		}
+		p.markDown(e, err)
+		lastErr, lastEP = err, e
+	}
+	se := &Error{Kind: Down, Engine: p.Engine, Endpoint: lastEP.Name, Err: lastErr}
+	if p.DownMsg != nil {
+		m := p.DownMsg(lastEP.Name)
+		se.Msg = &m
+	}
+	return nil, se
+}
+
+func (p *Pool) dial(ctx context.Context, e *endpointState) (*Conn, error) {
+	d := net.Dialer{Timeout: p.timeout()}
+	nc, err := d.DialContext(ctx, e.Network, e.Address)
+	if err != nil {
+		return nil, err
+	}
+	c := &Conn{Conn: nc, R: bufio.NewReaderSize(nc, 4096), ep: e}
+	if p.Prepare != nil {
+		c.SetDeadline(time.Now().Add(p.timeout()))
+		if err := p.Prepare(c); err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.SetDeadline(time.Time{})
+	}
+	p.mu.Lock()
+	recovered := e.failures > 0
+	e.failures, e.downUntil, e.lastErr = 0, time.Time{}, nil
+	p.mu.Unlock()
+	if recovered && p.Log != nil {
+		p.Log.Info("engine answers again", zap.String("engine", p.Engine), zap.String("endpoint", e.Name))
+	}
+	return c, nil
+}
+
+// markDown opens the breaker of e for a doubling interval and starts a
+// background probe that closes it as soon as the endpoint answers.
+func (p *Pool) markDown(e *endpointState, err error) {
+	lo, hi := p.RetryMin, p.RetryMax
+	if lo <= 0 {
+		lo = 500 * time.Millisecond
+	}
+	if hi <= 0 {
+		hi = 30 * time.Second
+	}
+	p.mu.Lock()
+	first := e.failures == 0
+	e.failures++
+	e.lastErr = err
+	e.downUntil = time.Now().Add(min(lo<<min(e.failures-1, 16), hi))
+	for _, c := range e.idle {
+		c.Close()
+	}
+	e.idle = nil
+	probe := !e.probing && !p.closed
+	e.probing = e.probing || probe
+	p.mu.Unlock()
+	if first && p.Log != nil {
+		if p.DownMsg != nil {
+			logs.Emit(p.Log, p.DownMsg(e.Name))
+		}
+		p.Log.Warn("engine endpoint down", zap.String("engine", p.Engine), zap.String("endpoint", e.Name), zap.Error(err))
+	}
+	if probe {
+		go p.probe(e, lo)
+	}
+}
+
+// probe dials e every interval until it answers, then clears its breaker.
+// One probe per endpoint is in flight at a time.
+func (p *Pool) probe(e *endpointState, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for range t.C {
+		p.mu.Lock()
+		closed := p.closed
+		p.mu.Unlock()
+		if closed {
+			break
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), p.timeout())
+		c, err := p.dial(ctx, e)
+		cancel()
+		if err == nil {
+			p.put(c)
+			break
+		}
+		p.mu.Lock()
+		e.lastErr = err
+		p.mu.Unlock()
+	}
+	p.mu.Lock()
+	e.probing = false
+	p.mu.Unlock()
+}
+
+func (p *Pool) put(c *Conn) {
+	max := p.MaxIdle
+	if max <= 0 {
+		max = 4
+	}
+	c.SetDeadline(time.Time{})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || len(c.ep.idle) >= max || c.R.Buffered() > 0 {
+		c.Close()
+		return
+	}
+	c.Reused = false
+	c.ep.idle = append(c.ep.idle, c)
+}
+
+// Do runs one request on a pooled connection. fn says whether the
+// connection may be used again. A request that fails on a reused
+// connection with a connection error (the engine closed it while it sat
+// idle) is tried once more on a new one.
+func (p *Pool) Do(ctx context.Context, fn func(c *Conn) (reuse bool, err error)) error {
+	for attempt := 0; ; attempt++ {
+		c, err := p.get(ctx)
+		if err != nil {
+			return err
+		}
+		deadline := time.Now().Add(p.timeout())
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		c.SetDeadline(deadline)
+		stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+		reuse, err := fn(c)
+		stop()
+		if err == nil && reuse {
+			p.put(c)
+		} else {
+			c.Close()
+		}
+		if err == nil {
+			return nil
+		}
+		if c.Reused && attempt == 0 && connBroken(err) {
+			continue
+		}
+		var se *Error
+		if errors.As(err, &se) {
+			return err
+		}
+		kind := Protocol
+		var ne net.Error
+		switch {
+		case ctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout()):
+			kind = Timeout
+		case connBroken(err):
+			kind = Down
+		}
+		return &Error{Kind: kind, Engine: p.Engine, Endpoint: c.ep.Name, Err: err}
+	}
+}
+
+// connBroken tells a connection that the other side closed from a reply
+// that made no sense.
+func connBroken(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
+}

@@ -1,0 +1,183 @@
+// Package scanner is the one contract between the proxies and the engines:
+// a spooled object in, a verdict (or an error that says what went wrong)
+// out. The proxies depend on this package only; which engine answers, over
+// which socket, with what failover, is the scanner's business.
+//
+// Anti-virus clients: F-Secure's fsavd protocol (the default, and what the
+// bundled fsavd speaks), ClamAV's clamd (zFILDES passing the descriptor over
+// a Unix socket, zINSTREAM over TCP or when asked, zPING), and ICAP (RFC
+// 3507 RESPMOD with Preview and Allow: 204, as c-icap and commercial engines
+// serve it). Anti-spam clients: SpamAssassin's spamd (SPAMC/1.5) and
+// rspamd's HTTP /checkv2.
+//
+// Every engine can have several endpoints (Unix sockets or TCP, for a farm
+// of scanning hosts). Connections are pooled where the protocol allows,
+// every read and write has a deadline, a failed endpoint is skipped for a
+// doubling interval (a circuit breaker: a dead engine costs a fast
+// failure, not a timeout per request) and probed in the background, so that
+// it is used again as soon as it answers.
+package scanner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/fsigkd/fsigkd/catalog"
+)
+
+// Meta is what is known about an object, for engines that use it and for
+// the logs.
+type Meta struct {
+	Service     string // http, smtp, ftp
+	URL         string // the URL, or ftp://host/path
+	Client      string // the client's IP
+	Sender      string // mail: envelope sender
+	Recipients  []string
+	FileName    string
+	ContentType string
+	Helo        string
+}
+
+// Object is one spooled object to scan.
+type Object struct {
+	File *os.File // open and readable (read with ReadAt; its offset is not used)
+	Path string   // its absolute name, for engines that open it themselves
+	Size int64
+	Meta Meta
+}
+
+// Status is the kind of a verdict.
+type Status int
+
+const (
+	// Clean: nothing found.
+	Clean Status = iota
+	// Infected: a virus or other malware was found.
+	Infected
+	// Riskware: a potentially unwanted program; blocked with block_riskware.
+	Riskware
+	// Suspected: the engine could not look into the object fully (over a
+	// limit, encrypted, damaged) or a heuristic fired. The proxies block it
+	// like an infection: never passed as clean.
+	Suspected
+)
+
+func (s Status) String() string {
+	return [...]string{"CLEAN", "INFECTED", "RISKWARE", "SUSPECTED"}[s]
+}
+
+// Verdict is an engine's answer for one object.
+type Verdict struct {
+	Status Status
+	Names  []string // detection names, when not clean
+	Engine string   // which engine and endpoint answered
+}
+
+// Name is the detection names joined, for logs and notices.
+func (v Verdict) Name() string { return strings.Join(v.Names, ", ") }
+
+// Scanner is an anti-virus engine.
+type Scanner interface {
+	Scan(ctx context.Context, obj *Object) (Verdict, error)
+}
+
+// Pinger is a scanner that can say whether it is alive.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// SpamVerdict is an anti-spam engine's answer for a mail.
+type SpamVerdict struct {
+	Spam      bool
+	Score     float64
+	Threshold float64
+	Symbols   []string
+	Action    string // rspamd's advice: "no action", "add header", "reject"...
+	Engine    string
+}
+
+// SpamChecker is an anti-spam engine.
+type SpamChecker interface {
+	Check(ctx context.Context, obj *Object) (SpamVerdict, error)
+}
+
+// Kind says what went wrong with a scan.
+type Kind int
+
+const (
+	// Down: no endpoint of the engine could be reached.
+	Down Kind = iota + 1
+	// Timeout: the engine took longer than allowed.
+	Timeout
+	// Refused: the engine would not scan this object (too large for it,
+	// unreadable); another object may fare better.
+	Refused
+	// Broken: the engine answers but cannot scan at all (no signatures,
+	// failed to initialise).
+	Broken
+	// Protocol: the engine's reply made no sense.
+	Protocol
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Down:
+		return "down"
+	case Timeout:
+		return "timeout"
+	case Refused:
+		return "refused"
+	case Broken:
+		return "broken"
+	case Protocol:
+		return "protocol"
+	}
+	return "unknown"
+}
+
+// Error is a failed scan.
+type Error struct {
+	Kind     Kind
+	Engine   string // fsavd, clamd, icap, spamd, rspamd
+	Endpoint string // as configured
+	Err      error
+	// Msg is the documented message for this fault, when there is one.
+	Msg *catalog.Message
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s %s (%s): %v", e.Engine, e.Kind, e.Endpoint, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// CatalogMessage is the documented message, when the fault has one.
+func (e *Error) CatalogMessage() catalog.Message {
+	if e.Msg != nil {
+		return *e.Msg
+	}
+	return catalog.Message{Level: catalog.Warning, Text: e.Error()}
+}
+
+// KindOf is the Kind of a scan error, 0 when err is not one.
+func KindOf(err error) Kind {
+	var se *Error
+	if errors.As(err, &se) {
+		return se.Kind
+	}
+	return 0
+}
+
+// Policy is what a proxy does with an object it could not have scanned.
+type Policy string
+
+// The policies: pass the object unscanned (logged), block it, or (mail
+// only) answer 451 so that the sender tries again later.
+const (
+	Pass     Policy = "pass"
+	Block    Policy = "block"
+	TempFail Policy = "tempfail"
+)
