@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http/httputil"
 	"net/textproto"
 	"strconv"
 	"strings"
@@ -73,7 +74,10 @@ func (ic *ICAP) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 		if err := w.Flush(); err != nil {
 			return false, err
 		}
-		tp := textproto.NewReader(bufio.NewReader(io.LimitReader(c.R, maxICAPHead)))
+		// The reply is read through a budget: the heads may take
+		// maxICAPHead, and an encapsulated body as much as was sent.
+		budget := &io.LimitedReader{R: c.R, N: maxICAPHead}
+		tp := textproto.NewReader(bufio.NewReader(budget))
 		code, hdr, err := readICAPHead(tp)
 		if err != nil {
 			return false, err
@@ -88,7 +92,7 @@ func (ic *ICAP) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 			if err := w.Flush(); err != nil {
 				return false, err
 			}
-			tp = textproto.NewReader(bufio.NewReader(io.LimitReader(c.R, maxICAPHead)))
+			budget.N = maxICAPHead
 			if code, hdr, err = readICAPHead(tp); err != nil {
 				return false, err
 			}
@@ -99,8 +103,25 @@ func (ic *ICAP) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 		case code == 200:
 			if name := ICAPThreat(hdr); name != "" {
 				v.add(Infected, name)
-			} else {
+				break
+			}
+			// No threat named. c-icap answers so both when it hands an
+			// object back unchanged (clean) and when it withholds a large
+			// object it found infected (the original head, an empty body).
+			// So: a 2xx head and every byte back is clean; anything else
+			// is a block.
+			st, err := encapsulatedStatus(tp, hdr)
+			if err != nil || st < 200 || st > 299 {
 				v.add(Suspected, "ICAP.Modified")
+				break
+			}
+			budget.N = obj.Size + maxICAPHead
+			if _, err := tp.ReadMIMEHeader(); err != nil {
+				return false, err
+			}
+			n, err := io.Copy(io.Discard, httputil.NewChunkedReader(tp.R))
+			if err != nil || n != obj.Size {
+				v.add(Suspected, "ICAP.Withheld")
 			}
 		case code >= 500:
 			m := catalog.M16()
@@ -169,4 +190,21 @@ func ICAPThreat(h textproto.MIMEHeader) string {
 		}
 	}
 	return strings.TrimSpace(h.Get("X-Virus-ID"))
+}
+
+// encapsulatedStatus reads the status of the HTTP response that follows
+// the ICAP headers, when Encapsulated says there is one.
+func encapsulatedStatus(tp *textproto.Reader, hdr textproto.MIMEHeader) (int, error) {
+	if !strings.Contains(hdr.Get("Encapsulated"), "res-hdr=0") {
+		return 0, errors.New("no encapsulated response")
+	}
+	line, err := tp.ReadLine()
+	if err != nil {
+		return 0, err
+	}
+	f := strings.SplitN(line, " ", 3)
+	if len(f) < 2 || !strings.HasPrefix(f[0], "HTTP/") {
+		return 0, fmt.Errorf("encapsulated status %q", line)
+	}
+	return strconv.Atoi(f[1])
 }

@@ -1,0 +1,240 @@
+// Package enginetest starts the real engines for tests, from Debian's
+// packages: clamd (with a database of EICAR and one test signature of
+// ours), spamd, and c-icap with its virus_scan service over that clamd.
+// Each runs in a temp directory on Unix sockets and loopback ports, and is
+// stopped when the test ends. A missing program skips the test with the
+// package to install, unless CI is set: there it fails.
+package enginetest
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fsigkd/fsigkd/eicar"
+)
+
+// TestString is what the test signature of ours matches; TestName is
+// the name it is loaded under (clamd adds ".UNOFFICIAL").
+const (
+	TestString = "fsigkd-test-signature-3b1f9c"
+	TestName   = "Fsigkd.Test.Signature"
+)
+
+// NDB is a .ndb file with EICAR and the test signature.
+func NDB() string {
+	return "Eicar-Test-Signature:0:*:" + hex.EncodeToString([]byte(eicar.String)) + "\n" +
+		TestName + ":0:*:" + hex.EncodeToString([]byte(TestString)) + "\n"
+}
+
+// Need skips (or, under CI, fails) a test when program is not installed.
+func Need(t testing.TB, program, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(program)
+	if err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/usr/bin", "/sbin"} {
+		if _, err := os.Stat(filepath.Join(dir, program)); err == nil {
+			return filepath.Join(dir, program)
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s not installed (Debian package %s), and CI must run this test", program, pkg)
+	}
+	t.Skipf("%s not installed: apt-get install %s", program, pkg)
+	return ""
+}
+
+// ShortDir is a temp directory with a short name: Unix socket paths are
+// limited to 108 bytes.
+func ShortDir(t testing.TB) string {
+	dir, err := os.MkdirTemp("", "fsk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// FreePort is a loopback port nothing listens on.
+func FreePort(t testing.TB) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Proc is a started engine.
+type Proc struct {
+	t    testing.TB
+	Cmd  *exec.Cmd
+	Dir  string
+	Sock string // its Unix socket, if any
+	Addr string // its TCP address, if any
+	args []string
+	log  string
+	done chan struct{}
+	// ready says when a started process serves.
+	ready func() bool
+}
+
+func (p *Proc) start() {
+	p.t.Helper()
+	p.Cmd = exec.Command(p.args[0], p.args[1:]...)
+	out, _ := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	p.Cmd.Stdout, p.Cmd.Stderr = out, out
+	p.Cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := p.Cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	p.done = make(chan struct{})
+	go func() { p.Cmd.Wait(); out.Close(); close(p.done) }()
+	deadline := time.Now().Add(90 * time.Second)
+	for !p.ready() {
+		select {
+		case <-p.done:
+			b, _ := os.ReadFile(p.log)
+			p.t.Fatalf("%s exited at start:\n%s", p.args[0], b)
+		default:
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(p.log)
+			p.t.Fatalf("%s did not start:\n%s", p.args[0], b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop kills the engine (its whole process group) and waits for it.
+func (p *Proc) Stop() {
+	if p.Cmd == nil || p.Cmd.Process == nil {
+		return
+	}
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
+	if p.Sock != "" {
+		os.Remove(p.Sock)
+	}
+}
+
+// Restart starts the engine again after Stop.
+func (p *Proc) Restart() { p.Stop(); p.start() }
+
+// Freeze stops the engine's processes (SIGSTOP) so that it hangs;
+// Thaw lets them go on.
+func (p *Proc) Freeze() { syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGSTOP) }
+
+// Thaw undoes Freeze.
+func (p *Proc) Thaw() { syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGCONT) }
+
+// Log is what the engine wrote.
+func (p *Proc) Log() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
+}
+
+func dialable(network, addr string) func() bool {
+	return func() bool {
+		c, err := net.DialTimeout(network, addr, 200*time.Millisecond)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+}
+
+// Clamd starts clamd on a Unix socket and a loopback port with a database
+// of EICAR and the test signature. streamMax is StreamMaxLength ("" for
+// clamd's default).
+func Clamd(t testing.TB, streamMax string) *Proc {
+	t.Helper()
+	bin := Need(t, "clamd", "clamav-daemon")
+	dir := ShortDir(t)
+	os.Mkdir(filepath.Join(dir, "db"), 0o755)
+	os.WriteFile(filepath.Join(dir, "db", "test.ndb"), []byte(NDB()), 0o644)
+	p := &Proc{t: t, Dir: dir, Sock: filepath.Join(dir, "clamd.sock"), Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(t)), log: filepath.Join(dir, "clamd.out")}
+	_, port, _ := net.SplitHostPort(p.Addr)
+	conf := fmt.Sprintf("Foreground yes\nLocalSocket %s\nTCPSocket %s\nTCPAddr 127.0.0.1\nDatabaseDirectory %s/db\nLogFile %s/clamd.log\nPidFile %s/clamd.pid\nMaxThreads 4\n",
+		p.Sock, port, dir, dir, dir)
+	if streamMax != "" {
+		conf += "StreamMaxLength " + streamMax + "\n"
+	}
+	os.WriteFile(filepath.Join(dir, "clamd.conf"), []byte(conf), 0o644)
+	p.args = []string{bin, "-c", filepath.Join(dir, "clamd.conf")}
+	p.ready = func() bool { return dialable("unix", p.Sock)() && dialable("tcp", p.Addr)() }
+	p.start()
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// Spamd starts spamd on a Unix socket, local tests only (no network).
+func Spamd(t testing.TB) *Proc {
+	t.Helper()
+	bin := Need(t, "spamd", "spamd")
+	dir := ShortDir(t)
+	os.Chmod(dir, 0o755)
+	p := &Proc{t: t, Dir: dir, Sock: filepath.Join(dir, "spamd.sock"), log: filepath.Join(dir, "spamd.out")}
+	p.args = []string{bin, "--local", "--socketpath=" + p.Sock, "--pidfile=" + filepath.Join(dir, "spamd.pid"),
+		"--nouser-config", "--max-children=2", "--min-children=1", "--syslog=stderr"}
+	if os.Geteuid() == 0 {
+		p.args = append(p.args, "--username=nobody")
+	}
+	p.ready = dialable("unix", p.Sock)
+	p.start()
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// CICAP starts c-icap with virus_scan (service "avscan") over clamdSock.
+func CICAP(t testing.TB, clamdSock string) *Proc {
+	t.Helper()
+	bin := Need(t, "c-icap", "c-icap")
+	mods := "/usr/lib/x86_64-linux-gnu/c_icap"
+	if m, _ := filepath.Glob("/usr/lib/*/c_icap/virus_scan.so"); len(m) > 0 {
+		mods = filepath.Dir(m[0])
+	} else if os.Getenv("CI") != "" {
+		t.Fatal("c-icap's virus_scan module not installed (libc-icap-mod-virus-scan)")
+	} else {
+		t.Skip("c-icap's virus_scan module not installed: apt-get install libc-icap-mod-virus-scan")
+	}
+	dir := ShortDir(t)
+	os.Mkdir(filepath.Join(dir, "tmp"), 0o755)
+	p := &Proc{t: t, Dir: dir, Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(t)), log: filepath.Join(dir, "c-icap.out")}
+	conf := strings.Join([]string{
+		"PidFile " + dir + "/c-icap.pid",
+		"CommandsSocket " + dir + "/c-icap.ctl",
+		"Port " + p.Addr,
+		"ServerLog " + dir + "/server.log",
+		"AccessLog " + dir + "/access.log",
+		"TmpDir " + dir + "/tmp",
+		"StartServers 1", "MaxServers 2", "MinSpareThreads 2", "MaxSpareThreads 4", "ThreadsPerChild 4",
+		"ModulesDir " + mods, "ServicesDir " + mods,
+		"Module common clamd_mod.so",
+		"clamd_mod.ClamdSocket " + clamdSock,
+		"Service avscan virus_scan.so",
+		"virus_scan.DefaultEngine clamd",
+		"virus_scan.ScanFileTypes TEXT DATA EXECUTABLE ARCHIVE GIF JPEG MSOFFICE",
+	}, "\n") + "\n"
+	os.WriteFile(filepath.Join(dir, "c-icap.conf"), []byte(conf), 0o644)
+	p.args = []string{bin, "-N", "-f", filepath.Join(dir, "c-icap.conf")}
+	p.ready = dialable("tcp", p.Addr)
+	p.start()
+	t.Cleanup(p.Stop)
+	return p
+}

@@ -1,0 +1,77 @@
+package scanner
+
+import (
+	"net/textproto"
+	"strings"
+	"testing"
+)
+
+func TestReplyParsers(t *testing.T) {
+	if r, err := ParseFsavdLine("ARCHIVE_INFECTED\t/tmp/x.zip/e.com\tEICAR_Test_File\tAquarius\t0\t0\t0\t0"); err != nil || r.Name != "EICAR_Test_File" {
+		t.Errorf("fsavd: %+v %v", r, err)
+	}
+	if _, err := ParseFsavdLine("INFECTED\t/tmp/x"); err == nil {
+		t.Error("fsavd: a detection without a name accepted")
+	}
+	if r, _ := ParseClamdReply("fd[7]: Eicar-Test-Signature FOUND"); r.Found != "Eicar-Test-Signature" {
+		t.Errorf("clamd: %+v", r)
+	}
+	if r, _ := ParseClamdReply("INSTREAM size limit exceeded. ERROR"); r.Error != "INSTREAM size limit exceeded." {
+		t.Errorf("clamd error: %+v", r)
+	}
+	r, err := ParseSpamdReply("SPAMD/1.1 0 EX_OK\r\nContent-length: 11\r\nSpam: True ; 1002.7 / 5.0\r\n\r\nGTUBE,OTHER")
+	if err != nil || !r.Spam || r.Score != 1002.7 || r.Threshold != 5 || strings.Join(r.Symbols, "|") != "GTUBE|OTHER" {
+		t.Errorf("spamd: %+v %v", r, err)
+	}
+	if r, _ := ParseSpamdReply("SPAMD/1.0 76 Bad header line: x\r\n\r\n"); r.Code != 76 {
+		t.Errorf("spamd error: %+v", r)
+	}
+	v, err := ParseRspamdReply([]byte(`{"is_skipped":false,"score":15.2,"required_score":15,"action":"reject","symbols":{"GTUBE":{"score":0}}}`))
+	if err != nil || !v.Spam || v.Score != 15.2 || v.Symbols[0] != "GTUBE" {
+		t.Errorf("rspamd: %+v %v", v, err)
+	}
+	h := textproto.MIMEHeader{"X-Infection-Found": {"Type=0; Resolution=2; Threat=Eicar-Test-Signature;"}}
+	if ICAPThreat(h) != "Eicar-Test-Signature" {
+		t.Error("icap threat")
+	}
+}
+
+func FuzzParseFsavdLine(f *testing.F) {
+	for _, s := range []string{"OK\tScan ok.", "CLEAN\t/x", "INFECTED\t/x\tn\te", "SCAN_FAILURE\t/x\t0x1\tm", "SUSPECTED\t\t\t"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseFsavdLine(s)
+		if err == nil && statusOf(r.Kind) != Suspected && r.Name == "" && r.Kind != "OK" && r.Kind != "ERROR" && r.Kind != "CLEAN" && r.Kind != "SCAN_FAILURE" && r.Kind != "OPEN_ARCHIVE" && r.Kind != "CLOSE_ARCHIVE" {
+			t.Fatalf("detection without a name from %q", s)
+		}
+	})
+}
+
+func FuzzParseClamdReply(f *testing.F) {
+	for _, s := range []string{"stream: OK", "fd[3]: X FOUND", "x ERROR", ": FOUND", " ERROR"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseClamdReply(s)
+		if err == nil && r.Found == "" && r.Error == "" && !strings.HasSuffix(s, ": OK") {
+			t.Fatalf("%q read as clean", s)
+		}
+	})
+}
+
+func FuzzParseSpamdReply(f *testing.F) {
+	f.Add("SPAMD/1.1 0 EX_OK\r\nSpam: True ; 1.0 / 5.0\r\n\r\nA,B")
+	f.Add("SPAMD/1.0 76 Bad")
+	f.Fuzz(func(t *testing.T, s string) { ParseSpamdReply(s) })
+}
+
+func FuzzParseRspamdReply(f *testing.F) {
+	f.Add([]byte(`{"score":1,"required_score":15,"action":"no action","symbols":{}}`))
+	f.Fuzz(func(t *testing.T, b []byte) { ParseRspamdReply(b) })
+}
+
+func FuzzParseICAPStatus(f *testing.F) {
+	f.Add("ICAP/1.0 204 Unmodified")
+	f.Fuzz(func(t *testing.T, s string) { ParseICAPStatus(s) })
+}

@@ -1,0 +1,309 @@
+package scanner
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/engine"
+	"github.com/fsigkd/fsigkd/fsavd"
+	"github.com/fsigkd/fsigkd/internal/enginetest"
+)
+
+// object spools data into a file for a scan.
+func object(t testing.TB, data []byte) *Object {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "obj")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return &Object{File: f, Path: p, Size: int64(len(data)), Meta: Meta{Service: "http", URL: "http://example.com/x"}}
+}
+
+func ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// serveFsavd runs the bundled fsavd's server on a socket in a short dir.
+func serveFsavd(t testing.TB, sock string, startErr error) *fsavd.Server {
+	t.Helper()
+	db, _ := engine.Load("")
+	srv := &fsavd.Server{Engine: engine.New(db), StartErr: startErr}
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), time.Second)
+		srv.Shutdown(c)
+		cancel()
+	})
+	return srv
+}
+
+func observed() (*zap.Logger, *observer.ObservedLogs) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	return zap.New(core), logs
+}
+
+func TestFsavdVerdicts(t *testing.T) {
+	dir := enginetest.ShortDir(t)
+	sock := filepath.Join(dir, "fsavd-socket-0")
+	serveFsavd(t, sock, nil)
+	eps, _ := ParseEndpoints("./fsavd-socket-0", dir)
+	f := NewFsavd(&Pool{Endpoints: eps}, false)
+	v, err := f.Scan(ctx(t), object(t, []byte(eicar.String)))
+	if err != nil || v.Status != Infected || v.Name() != "Eicar-Test-Signature" {
+		t.Fatalf("EICAR: %+v %v", v, err)
+	}
+	for i := 0; i < 3; i++ { // on the same pooled connection
+		v, err = f.Scan(ctx(t), object(t, []byte("nothing to see")))
+		if err != nil || v.Status != Clean {
+			t.Fatalf("clean: %+v %v", v, err)
+		}
+	}
+	v, err = f.Scan(ctx(t), object(t, []byte("From: a@b\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\nWDVPIVAlQEFQWzRcUFpYNTQoUF4pN0NDKTd9JEVJQ0FSLVNUQU5EQVJELUFOVElWSVJVUy1URVNULUZJTEUhJEgrSCo=\n")))
+	if err != nil || v.Status != Infected {
+		t.Fatalf("EICAR in base64 mail: %+v %v", v, err)
+	}
+}
+
+// TestFsavdEngineWithoutSignatures: an engine that greets with ERROR
+// (signatures not loaded) is M16.
+func TestFsavdEngineWithoutSignatures(t *testing.T) {
+	dir := enginetest.ShortDir(t)
+	sock := filepath.Join(dir, "fsavd-socket-0")
+	serveFsavd(t, sock, errors.New("bad.ndb:2: bad hex"))
+	eps, _ := ParseEndpoints(sock, "")
+	_, err := NewFsavd(&Pool{Endpoints: eps}, false).Scan(ctx(t), object(t, []byte("x")))
+	var se *Error
+	if !errors.As(err, &se) || se.Kind != Broken || se.CatalogMessage().Text != "vsc_start() error" {
+		t.Fatalf("error %v", err)
+	}
+}
+
+// TestFsavdSocketGone: M25 once, a fast failure while down, and recovery
+// as soon as the engine is back.
+func TestFsavdSocketGone(t *testing.T) {
+	dir := enginetest.ShortDir(t)
+	eps, _ := ParseEndpoints("./fsavd-socket-0", dir)
+	log, logs := observed()
+	f := NewFsavd(&Pool{Endpoints: eps, Log: log, RetryMin: 50 * time.Millisecond}, false)
+	want := "fsav_open_session: Cannot connect to fsavd's socket(./fsavd-socket-0). fsavd may be not running. Please run 'rc.fsigk_fsavd restart' to restart fsavd."
+	for i := 0; i < 5; i++ {
+		_, err := f.Scan(ctx(t), object(t, []byte("x")))
+		if KindOf(err) != Down {
+			t.Fatalf("scan %d: %v", i, err)
+		}
+		if m, _ := errorMsg(err); m != want {
+			t.Fatalf("message %q", m)
+		}
+	}
+	if n := len(logs.FilterMessage(want).All()); n != 1 {
+		t.Fatalf("M25 logged %d times for one outage", n)
+	}
+	serveFsavd(t, filepath.Join(dir, "fsavd-socket-0"), nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, err := f.Scan(ctx(t), object(t, []byte(eicar.String)))
+		if err == nil && v.Status == Infected {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not recovered: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(logs.FilterMessage("engine answers again").All()) == 0 {
+		t.Error("recovery not logged")
+	}
+}
+
+func errorMsg(err error) (string, bool) {
+	var se *Error
+	if errors.As(err, &se) && se.Msg != nil {
+		return se.Msg.Text, true
+	}
+	return "", false
+}
+
+// TestFailoverToTheNextEndpoint: the first endpoint is dead, the second
+// answers.
+func TestFailoverToTheNextEndpoint(t *testing.T) {
+	dir := enginetest.ShortDir(t)
+	serveFsavd(t, filepath.Join(dir, "b"), nil)
+	eps, _ := ParseEndpoints("./a,./b", dir)
+	f := NewFsavd(&Pool{Endpoints: eps}, false)
+	for i := 0; i < 4; i++ {
+		v, err := f.Scan(ctx(t), object(t, []byte(eicar.String)))
+		if err != nil || v.Status != Infected || !strings.HasSuffix(v.Engine, "./b") {
+			t.Fatalf("scan %d: %+v %v", i, v, err)
+		}
+	}
+}
+
+// TestEngineThatHangs: an engine that takes a connection and never answers
+// costs the request's deadline, and the error says Timeout.
+func TestEngineThatHangs(t *testing.T) {
+	clamd := enginetest.Clamd(t, "")
+	eps, _ := ParseEndpoints(clamd.Sock, "")
+	cl := NewClamd(&Pool{Endpoints: eps}, false)
+	if err := cl.Ping(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	clamd.Freeze()
+	defer clamd.Thaw()
+	c, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := cl.Scan(c, object(t, []byte(eicar.String)))
+	if KindOf(err) != Timeout {
+		t.Fatalf("error %v, want a timeout", err)
+	}
+}
+
+func TestClamdFildesAndInstream(t *testing.T) {
+	clamd := enginetest.Clamd(t, "1M")
+	for _, tc := range []struct {
+		name     string
+		endpoint string
+		instream bool
+	}{
+		{"fildes over unix", clamd.Sock, false},
+		{"instream over unix", clamd.Sock, true},
+		{"instream over tcp", clamd.Addr, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			eps, _ := ParseEndpoints(tc.endpoint, "")
+			cl := NewClamd(&Pool{Endpoints: eps}, tc.instream)
+			if err := cl.Ping(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			v, err := cl.Scan(ctx(t), object(t, []byte(eicar.String)))
+			if err != nil || v.Status != Infected || v.Name() != "Eicar-Test-Signature.UNOFFICIAL" {
+				t.Fatalf("EICAR: %+v %v", v, err)
+			}
+			v, err = cl.Scan(ctx(t), object(t, []byte("x "+enginetest.TestString+" y")))
+			if err != nil || v.Name() != enginetest.TestName+".UNOFFICIAL" {
+				t.Fatalf("test signature: %+v %v", v, err)
+			}
+			v, err = cl.Scan(ctx(t), object(t, make([]byte, 300<<10)))
+			if err != nil || v.Status != Clean {
+				t.Fatalf("clean: %+v %v", v, err)
+			}
+		})
+	}
+	t.Run("instream over the limit", func(t *testing.T) {
+		eps, _ := ParseEndpoints(clamd.Sock, "")
+		_, err := NewClamd(&Pool{Endpoints: eps}, true).Scan(ctx(t), object(t, make([]byte, 3<<20)))
+		if KindOf(err) != Refused || !strings.Contains(err.Error(), "size limit exceeded") {
+			t.Fatalf("error %v", err)
+		}
+	})
+}
+
+// TestClamdKilledAndRestarted: scans fail as Down (never clean) while
+// clamd is gone, and work again once it is back.
+func TestClamdKilledAndRestarted(t *testing.T) {
+	clamd := enginetest.Clamd(t, "")
+	eps, _ := ParseEndpoints(clamd.Sock, "")
+	cl := NewClamd(&Pool{Endpoints: eps, RetryMin: 50 * time.Millisecond}, false)
+	clamd.Stop()
+	v, err := cl.Scan(ctx(t), object(t, []byte(eicar.String)))
+	if KindOf(err) != Down || v.Status != Clean && v.Status != Infected {
+		t.Fatalf("with clamd gone: %+v %v", v, err)
+	}
+	clamd.Restart()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		v, err = cl.Scan(ctx(t), object(t, []byte(eicar.String)))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not back: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if v.Status != Infected {
+		t.Fatalf("after restart: %+v", v)
+	}
+}
+
+func TestSpamdGTUBE(t *testing.T) {
+	spamd := enginetest.Spamd(t)
+	eps, _ := ParseEndpoints(spamd.Sock, "")
+	s := NewSpamd(&Pool{Endpoints: eps})
+	spam := "From: a@example.com\r\nTo: b@example.com\r\nSubject: offer\r\n\r\n" + eicar.GTUBE + "\r\n"
+	v, err := s.Check(ctx(t), object(t, []byte(spam)))
+	if err != nil || !v.Spam || v.Score < 1000 || !contains(v.Symbols, "GTUBE") || v.Threshold != 5 {
+		t.Fatalf("GTUBE: %+v %v", v, err)
+	}
+	ham := "From: a@example.com\r\nTo: b@example.com\r\nSubject: lunch\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@example.com>\r\n\r\nSee you at noon.\r\n"
+	v, err = s.Check(ctx(t), object(t, []byte(ham)))
+	if err != nil || v.Spam {
+		t.Fatalf("ham: %+v %v", v, err)
+	}
+}
+
+func TestSpamdSocketGone(t *testing.T) {
+	dir := enginetest.ShortDir(t)
+	eps, _ := ParseEndpoints("./fsasd-socket", dir)
+	_, err := NewSpamd(&Pool{Endpoints: eps}).Check(ctx(t), object(t, []byte("x")))
+	if m, _ := errorMsg(err); m != "fsas_open_session(./fsasd-socket) failed." {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestICAPWithCICAP(t *testing.T) {
+	clamd := enginetest.Clamd(t, "")
+	icap := enginetest.CICAP(t, clamd.Sock)
+	eps, _ := ParseEndpoints(icap.Addr, "")
+	ic := NewICAP(&Pool{Endpoints: eps}, "avscan")
+	v, err := ic.Scan(ctx(t), object(t, []byte(eicar.String)))
+	if err != nil || v.Status != Infected || !strings.Contains(v.Name(), "Eicar-Test-Signature") {
+		t.Fatalf("EICAR: %+v %v", v, err)
+	}
+	// Text beyond the preview (c-icap's virus_scan skips types it is not
+	// told to scan, such as runs of zeros).
+	// c-icap withholds such an object without naming the threat.
+	big := []byte(strings.Repeat("lorem ipsum dolor sit amet\n", 8000) + eicar.String + "\n")
+	v, err = ic.Scan(ctx(t), object(t, big))
+	if err != nil || v.Status == Clean {
+		t.Fatalf("past the preview: %+v %v", v, err)
+	}
+	v, err = ic.Scan(ctx(t), object(t, big[:len(big)-70]))
+	if err != nil || v.Status != Clean {
+		t.Fatalf("clean past the preview: %+v %v", v, err)
+	}
+	v, err = ic.Scan(ctx(t), object(t, []byte("clean text")))
+	if err != nil || v.Status != Clean {
+		t.Fatalf("clean: %+v %v", v, err)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
