@@ -48,6 +48,18 @@ type Global struct {
 	RestartMaxDelay time.Duration `ini:"restart_max_delay" default:"30" min:"1s" doc:"cap of the back-off for a worker that keeps dying"`
 	CoreDump        bool          `ini:"core_dump" default:"yes" doc:"let a crashing worker write a core file into base_dir (M18)"`
 	M02Interval     time.Duration `ini:"max_connections_warning_interval" default:"60" min:"1s" doc:"M02 is logged at most once per interval per service"`
+
+	AVEngine      string        `ini:"av_engine" default:"fsavd" enum:"fsavd,clamd,icap" doc:"the anti-virus protocol"`
+	AVServers     string        `ini:"av_servers" default:"./fsavd-socket-0" doc:"comma-separated sockets (relative to base_dir) or host:port"`
+	AVICAPService string        `ini:"av_icap_service" default:"/avscan" doc:"the ICAP service path"`
+	AVInstream    bool          `ini:"av_instream" default:"no" doc:"clamd: stream files even over a Unix socket"`
+	AVTimeout     time.Duration `ini:"av_timeout" default:"120" min:"1s" doc:"one scan, reads and writes included"`
+	AVPool        int           `ini:"av_pool" default:"8" min:"1" max:"1024" doc:"idle engine connections kept per endpoint"`
+	FsavdStart    bool          `ini:"fsavd_start" default:"yes" doc:"start and supervise the bundled fsavd on av_servers' first socket"`
+	FsavdSigs     string        `ini:"fsavd_signatures" default:"" kind:"path" doc:"directory of .hdb/.hsb/.ndb files for the bundled fsavd (EICAR is built in)"`
+	ASEngine      string        `ini:"as_engine" default:"spamd" enum:"spamd,rspamd" doc:"the anti-spam protocol"`
+	ASServers     string        `ini:"as_servers" default:"./fsasd-socket" doc:"comma-separated sockets or host:port"`
+	ASTimeout     time.Duration `ini:"as_timeout" default:"60" min:"1s"`
 }
 
 // Service holds one service's keys.
@@ -72,14 +84,15 @@ type Service struct {
 	BlockRiskware            bool          `ini:"block_riskware" default:"no"`
 	FsasdService             bool          `ini:"fsasd_service" default:"no" doc:"check mail with the anti-spam engine"`
 	IdleTimeout              time.Duration `ini:"idle_timeout" default:"300" min:"1s" doc:"a client or server silent this long is dropped"`
+	ScanFailure              string        `ini:"scan_failure" default:"" doc:"what to do with what could not be scanned: pass, block or (smtp) tempfail"`
 }
 
 // serviceDefaults are the keys whose default depends on the service.
 var serviceDefaults = map[string]map[string]string{
-	"http": {"port": "9080", "action": "block"},
-	"smtp": {"port": "9025", "action": "deny", "parent_server_port": "25"},
-	"ftp":  {"port": "9021", "action": "block"},
-	"pop":  {"port": "9110", "action": "deny", "parent_server_port": "110"},
+	"http": {"port": "9080", "action": "block", "scan_failure": "block"},
+	"smtp": {"port": "9025", "action": "deny", "parent_server_port": "25", "scan_failure": "tempfail"},
+	"ftp":  {"port": "9021", "action": "block", "scan_failure": "block"},
+	"pop":  {"port": "9110", "action": "deny", "parent_server_port": "110", "scan_failure": "block"},
 }
 
 // actions lists what each service allows for action.
@@ -88,6 +101,14 @@ var actions = map[string][]string{
 	"ftp":  {"block", "pass"},
 	"smtp": {"pass", "deny", "blackhole", "delete", "sendback"},
 	"pop":  {"pass", "deny", "delete"},
+}
+
+// scanFailures lists what each service allows for scan_failure.
+var scanFailures = map[string][]string{
+	"http": {"pass", "block"},
+	"ftp":  {"pass", "block"},
+	"smtp": {"pass", "block", "tempfail"},
+	"pop":  {"pass", "block"},
 }
 
 // Enabled lists the enabled services in their fixed order.

@@ -314,6 +314,9 @@ func (l *loader) validate(cfg *Config, src *source) {
 		if !oneOf(s.Action, actions[name]) {
 			l.fail(src.name, src.line(name, "action"), "action", "%q is not one of %s", s.Action, strings.Join(actions[name], ", "))
 		}
+		if !oneOf(s.ScanFailure, scanFailures[name]) {
+			l.fail(src.name, src.line(name, "scan_failure"), "scan_failure", "%q is not one of %s", s.ScanFailure, strings.Join(scanFailures[name], ", "))
+		}
 		if !s.Enable {
 			continue
 		}
@@ -327,6 +330,15 @@ func (l *loader) validate(cfg *Config, src *source) {
 		seen[ep] = name
 		if s.TransparentTproxy && !s.Transparent {
 			l.fail(src.name, src.line(name, "transparent_tproxy"), "transparent_tproxy", "yes needs transparent = yes")
+		}
+	}
+	for _, key := range []string{"av_servers", "as_servers"} {
+		val := cfg.Global.AVServers
+		if key == "as_servers" {
+			val = cfg.Global.ASServers
+		}
+		if _, err := ParseEndpoints(val, cfg.Global.BaseDir); err != nil {
+			l.fail(src.name, src.line(ini.DefaultSection, key)+src.line("global", key), key, "%v", err)
 		}
 	}
 	if _, err := LicenseExpiry(cfg.Global.License); err != nil {

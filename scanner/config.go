@@ -1,0 +1,36 @@
+package scanner
+
+import (
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/conf"
+)
+
+// FromConfig builds the anti-virus scanner the settings name.
+func FromConfig(g conf.Global, log *zap.Logger) (Scanner, error) {
+	eps, err := ParseEndpoints(g.AVServers, g.BaseDir)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pool{Endpoints: eps, Timeout: g.AVTimeout, MaxIdle: g.AVPool, Log: log}
+	switch g.AVEngine {
+	case "clamd":
+		return NewClamd(p, g.AVInstream), nil
+	case "icap":
+		return NewICAP(p, g.AVICAPService), nil
+	}
+	return NewFsavd(p, true), nil
+}
+
+// SpamFromConfig builds the anti-spam checker the settings name.
+func SpamFromConfig(g conf.Global, log *zap.Logger) (SpamChecker, error) {
+	eps, err := ParseEndpoints(g.ASServers, g.BaseDir)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pool{Endpoints: eps, Timeout: g.ASTimeout, MaxIdle: g.AVPool, Log: log}
+	if g.ASEngine == "rspamd" {
+		return NewRspamd(p), nil
+	}
+	return NewSpamd(p), nil
+}
