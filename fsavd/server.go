@@ -51,10 +51,11 @@ type Server struct {
 	// IdleTimeout drops a client silent this long (zero: 5 minutes).
 	IdleTimeout time.Duration
 
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]bool
-	wg    sync.WaitGroup
+	mu       sync.Mutex
+	ln       net.Listener
+	conns    map[net.Conn]bool // true while the client waits between commands
+	stopping bool
+	wg       sync.WaitGroup
 }
 
 // maxLine bounds a command line: a path of PATH_MAX and the verb.
@@ -85,18 +86,25 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		delay = 0
 		s.mu.Lock()
-		s.conns[c] = true
+		s.conns[c] = false
 		s.mu.Unlock()
 		s.wg.Add(1)
 		go s.serveConn(c)
 	}
 }
 
-// Shutdown stops accepting and waits for clients until ctx ends.
+// Shutdown stops accepting, drops clients waiting between commands, and
+// waits for scans under way until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if s.ln != nil {
 		s.ln.Close()
+	}
+	s.stopping = true
+	for c, idle := range s.conns {
+		if idle {
+			c.Close()
+		}
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})
@@ -156,7 +164,11 @@ func (s *Server) serveConn(c net.Conn) {
 	r := bufio.NewReaderSize(c, maxLine)
 	for {
 		c.SetReadDeadline(time.Now().Add(idle))
+		if !s.setIdle(c, true) {
+			return
+		}
 		line, err := readLine(r)
+		s.setIdle(c, false)
 		if err != nil {
 			if errors.Is(err, errTooLong) {
 				fmt.Fprintf(w, "ERROR\tLine too long\n")
@@ -295,4 +307,13 @@ func oneLine(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// setIdle marks c as waiting between commands (or not); false means the
+// server is stopping and the session should end.
+func (s *Server) setIdle(c net.Conn, idle bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conns[c] = idle
+	return !s.stopping
 }

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/fsavd"
 	"github.com/fsigkd/fsigkd/ipc"
 	"github.com/fsigkd/fsigkd/logs"
 )
@@ -24,6 +25,7 @@ const usage = `usage:
   fsigkd [-f] [-c FILE]     run the gateway (-f: stay in the foreground)
   fsigkd check [-c FILE]    print the effective settings, or the errors
   fsigkd status [-c FILE]   print each service's worker and slots
+  fsigkd fsavd [-socket PATH] [-signatures DIR]   the bundled anti-virus daemon
 `
 
 // envDaemon carries the descriptor on which a detached master tells the
@@ -41,6 +43,8 @@ func Main(args []string, reg Registry) int {
 			return check(args[1:])
 		case "status":
 			return status(args[1:])
+		case "fsavd":
+			return fsavd.Main(args[1:])
 		}
 	}
 	fs := flag.NewFlagSet("fsigkd", flag.ContinueOnError)
@@ -139,6 +143,7 @@ func runMaster(cfg *conf.Config, warnings []string, reg Registry, fg bool) int {
 	if !m.start() {
 		m.stopping = true
 		m.signalAll(syscall.SIGTERM)
+		m.signalHelper(syscall.SIGTERM)
 		for m.live() > 0 {
 			m.handle(<-m.events)
 		}

@@ -46,6 +46,7 @@ type master struct {
 	stopping bool
 	announce bool // READY=1 is due once every worker serves
 	onReady  func()
+	helper   *helper // the bundled fsavd, when the master runs it
 }
 
 // svc is one service as the master runs it.
@@ -114,6 +115,10 @@ func (m *master) start() bool {
 			}
 			return false
 		}
+	}
+	if m.helper = fsavdHelper(m.cfg); m.helper != nil {
+		m.startHelper(m.helper)
+		waitHelper(m.helper)
 	}
 	for _, sc := range m.cfg.Enabled() {
 		if m.reg[sc.Name] == nil {
@@ -252,6 +257,10 @@ func (m *master) run() int {
 	defer signal.Stop(sigs)
 	var killTimer <-chan time.Time
 	for {
+		if m.stopping && m.helper != nil && !m.helper.done && m.live() == 1 {
+			// The workers are done: now the engine they used.
+			m.signalHelper(syscall.SIGTERM)
+		}
 		if m.stopping && m.live() == 0 {
 			m.cleanup()
 			m.log.Named("main").Info("stopped")
@@ -262,6 +271,7 @@ func (m *master) run() int {
 			switch sig {
 			case syscall.SIGHUP:
 				if !m.stopping {
+					m.signalHelper(syscall.SIGHUP) // signatures
 					m.reload()
 				}
 			case syscall.SIGUSR1:
@@ -269,6 +279,7 @@ func (m *master) run() int {
 					m.log.Named("main").Warn("reopening logs", zap.Error(err))
 				}
 				m.signalAll(syscall.SIGUSR1)
+				m.signalHelper(syscall.SIGUSR1)
 			default:
 				if !m.stopping {
 					m.log.Named("main").Info("stopping", zap.String("signal", sig.String()))
@@ -280,15 +291,19 @@ func (m *master) run() int {
 			}
 		case <-killTimer:
 			m.signalAll(syscall.SIGKILL)
+			m.signalHelper(syscall.SIGKILL)
 		case ev := <-m.events:
 			m.handle(ev)
 		}
 	}
 }
 
-// live counts the worker processes still running.
+// live counts the worker processes still running, and the helper.
 func (m *master) live() int {
 	n := 0
+	if m.helper != nil && !m.helper.done && m.helper.cmd != nil {
+		n++
+	}
 	for _, s := range m.svcs {
 		for _, p := range s.procs() {
 			if p.cmd != nil && !p.exited {
@@ -337,6 +352,12 @@ func (m *master) handle(ev any) {
 	case exitEvent:
 		ev.p.exited = true
 		m.exited(ev.p, ev.state)
+	case helperExit:
+		m.helperExited(ev.h, ev.state)
+	case helperRestart:
+		if !m.stopping && ev.h == m.helper {
+			m.startHelper(ev.h)
+		}
 	case restartEvent:
 		s := ev.s
 		if m.stopping || s.cur != nil || m.svcs[s.name] != s {
