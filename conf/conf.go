@@ -85,6 +85,19 @@ type Service struct {
 	FsasdService             bool          `ini:"fsasd_service" default:"no" doc:"check mail with the anti-spam engine"`
 	IdleTimeout              time.Duration `ini:"idle_timeout" default:"300" min:"1s" doc:"a client or server silent this long is dropped"`
 	ScanFailure              string        `ini:"scan_failure" default:"" doc:"what to do with what could not be scanned: pass, block or (smtp) tempfail"`
+	OversizeAction           string        `ini:"oversize_action" default:"pass" enum:"pass,block" doc:"objects above max_scan_size: pass unscanned, or block (logged either way)"`
+
+	// HTTP only.
+	AllowClients    string        `ini:"allow_clients" only:"http" default:"127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7" doc:"networks that may use the proxy"`
+	ConnectPorts    string        `ini:"connect_ports" only:"http" default:"443" doc:"ports CONNECT may reach"`
+	MaxHeaderSize   int64         `ini:"max_header_size" only:"http" default:"17K" kind:"size" min:"1024" doc:"response header bytes kept; the rest is dropped (M08)"`
+	MaxRequestHead  int64         `ini:"max_request_header" only:"http" default:"64K" kind:"size" min:"1024" doc:"a larger request head is refused (431)"`
+	HeaderTimeout   time.Duration `ini:"header_timeout" only:"http" default:"30" min:"100ms" doc:"a request head must arrive whole within this"`
+	BlockPage       string        `ini:"block_page" only:"http" default:"" kind:"path" doc:"HTML template of the block page; empty: the built-in one"`
+	TrickleAfter    time.Duration `ini:"trickle_after" only:"http" default:"10" min:"0s" doc:"a download still arriving after this starts trickling to the client (0: never)"`
+	TrickleBytes    int64         `ini:"trickle_bytes" only:"http" default:"4K" kind:"size" min:"1" doc:"bytes sent per trickle_interval while a download is held"`
+	TrickleInterval time.Duration `ini:"trickle_interval" only:"http" default:"5" min:"100ms"`
+	HoldBack        int64         `ini:"hold_back" only:"http" default:"1M" kind:"size" min:"1" doc:"the tail never sent before the verdict"`
 }
 
 // serviceDefaults are the keys whose default depends on the service.
@@ -143,7 +156,9 @@ func (c *Config) Dump() string {
 		s := c.Services[name]
 		fmt.Fprintf(&b, "\n[%s]\n", name)
 		for _, f := range fieldsOf(s) {
-			fmt.Fprintf(&b, "%s = %s\n", f.key, f.format())
+			if only := f.tag.Get("only"); only == "" || only == name {
+				fmt.Fprintf(&b, "%s = %s\n", f.key, f.format())
+			}
 		}
 	}
 	return b.String()

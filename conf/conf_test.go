@@ -93,8 +93,13 @@ func TestSampleLoadsCleanly(t *testing.T) {
 		}
 		body, _, _ = strings.Cut(body, "\n[")
 		for _, k := range service {
-			if !strings.Contains("\n"+body, "\n"+k+" =") {
-				t.Errorf("[%s] key %s not in the sample", sec, k)
+			in := strings.Contains("\n"+body, "\n"+k+" =")
+			if only := onlyFor(k); only == "" || only == sec {
+				if !in {
+					t.Errorf("[%s] key %s not in the sample", sec, k)
+				}
+			} else if in {
+				t.Errorf("[%s] has %s, a key of [%s] only", sec, k, only)
 			}
 		}
 	}
@@ -147,4 +152,13 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("dump changed on reload")
 		}
 	})
+}
+
+func onlyFor(key string) string {
+	for _, f := range fieldsOf(&Service{}) {
+		if f.key == key {
+			return f.tag.Get("only")
+		}
+	}
+	return ""
 }

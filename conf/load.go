@@ -48,9 +48,10 @@ func (es Errors) Error() string {
 
 // source is one parsed file: its values and where each key stands.
 type source struct {
-	name  string
-	file  *ini.File
-	lines map[string]map[string]int // section -> key -> first line
+	legacy bool // a virusgw.ini: one service's keys, no sections
+	name   string
+	file   *ini.File
+	lines  map[string]map[string]int // section -> key -> first line
 }
 
 // loader gathers the errors and warnings of one load.
@@ -164,6 +165,7 @@ func Parse(path string, data []byte, readFile func(string) ([]byte, error)) (*Co
 			continue
 		}
 		if lsrc := l.parse(s.VirusgwIni, legacy); lsrc != nil {
+			lsrc.legacy = true
 			for sec := range lsrc.lines {
 				l.apply(lsrc, sec, fieldsOf(s))
 			}
@@ -264,6 +266,9 @@ func (l *loader) apply(src *source, sec string, fields []field) {
 	section := src.file.Section(sec)
 	known := map[string]bool{}
 	for _, f := range fields {
+		if only := f.tag.Get("only"); only != "" && only != sec && !(src.legacy && sec == ini.DefaultSection) {
+			continue // another service's key: unknown here
+		}
 		known[f.key] = true
 		if !section.HasKey(f.key) {
 			continue

@@ -35,12 +35,15 @@ func (d Dir) Create(service string) (*File, error) {
 		return nil, err
 	}
 	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, err
+	if err == nil {
+		var rd *os.File
+		if rd, err = os.Open(f.Name()); err == nil {
+			return &File{f: f, rd: rd, path: f.Name(), ino: st.Sys().(*syscall.Stat_t).Ino}, nil
+		}
 	}
-	return &File{f: f, path: f.Name(), ino: st.Sys().(*syscall.Stat_t).Ino}, nil
+	f.Close()
+	os.Remove(f.Name())
+	return nil, err
 }
 
 // ClearStale removes the spool files left by an earlier run that ended
@@ -67,7 +70,8 @@ var ErrTooLarge = errors.New("spool: object larger than the limit")
 
 // File is one spooled object.
 type File struct {
-	f     *os.File
+	f     *os.File // written at its offset
+	rd    *os.File // read: by the engines (at explicit offsets) and by SendTo
 	path  string
 	ino   uint64
 	size  int64
@@ -80,9 +84,10 @@ func (f *File) Path() string { return f.path }
 // Size is how many bytes were written.
 func (f *File) Size() int64 { return f.size }
 
-// OS is the open file, for engines that take its descriptor (clamd FILDES)
-// and for reading it back.
-func (f *File) OS() *os.File { return f.f }
+// OS is the file opened for reading, for engines that take its descriptor
+// (clamd FILDES) and for reading it back with ReadAt. Its offset is moved
+// by SendTo; the writer's is not, so a file may be sent while it grows.
+func (f *File) OS() *os.File { return f.rd }
 
 // Write appends p, up to Limit.
 func (f *File) Write(p []byte) (int, error) {
@@ -182,7 +187,7 @@ const sendChunk = 1 << 20
 // the receiver keeps taking bytes; a stretch of timeout with no progress
 // ends it with a *Stalled error. url names the object in M07.
 func (f *File) SendTo(w net.Conn, off, length int64, timeout time.Duration, url string) (int64, error) {
-	if _, err := f.f.Seek(off, io.SeekStart); err != nil {
+	if _, err := f.rd.Seek(off, io.SeekStart); err != nil {
 		return 0, err
 	}
 	defer w.SetWriteDeadline(time.Time{})
@@ -192,7 +197,7 @@ func (f *File) SendTo(w net.Conn, off, length int64, timeout time.Duration, url 
 		if err := w.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
 			return written, err
 		}
-		lr := &io.LimitedReader{R: f.f, N: size}
+		lr := &io.LimitedReader{R: f.rd, N: size}
 		var n int64
 		var err error
 		if rf, ok := w.(io.ReaderFrom); ok {
@@ -223,6 +228,7 @@ func (f *File) Close() error {
 		return nil
 	}
 	err := f.f.Close()
+	f.rd.Close()
 	f.f = nil
 	if rerr := os.Remove(f.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
 		err = rerr

@@ -1,17 +1,21 @@
 // Command fsigkd is the gateway daemon: a scanning proxy for HTTP, SMTP
 // and FTP. It runs as a master process and one worker per service (see
 // package supervisor); `fsigkd check` and `fsigkd status` read the
-// settings and the running state.
+// settings and the running state, `fsigkd fsavd` is the bundled
+// anti-virus daemon.
 package main
 
 import (
 	"os"
 
+	httpproxy "github.com/fsigkd/fsigkd/proxy/http"
 	"github.com/fsigkd/fsigkd/supervisor"
 )
 
 // services are the proxies built into this binary, by settings section.
-var services = supervisor.Registry{}
+var services = supervisor.Registry{
+	"http": httpproxy.New,
+}
 
 func main() {
 	os.Exit(supervisor.Main(os.Args[1:], services))

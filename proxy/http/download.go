@@ -1,0 +1,205 @@
+package http
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/slots"
+	"github.com/fsigkd/fsigkd/spool"
+)
+
+// download delivers one response body to the client: after the verdict,
+// or trickled while it is awaited (see the package doc).
+type download struct {
+	s          *session
+	resp       *Response
+	head       Header
+	url        string
+	clientKeep bool
+	start      time.Time
+
+	headSent    bool
+	chunked     bool // the client gets chunks (length unknown when the head went)
+	closeDelim  bool // the client's body ends with the connection
+	sent        int64
+	lastTrickle time.Time
+}
+
+func (d *download) trickling() bool { return d.s.p.Svc.TrickleAfter > 0 }
+
+// progress is called as the body arrives.
+func (d *download) progress(f *spool.File) {
+	if !d.trickling() {
+		return
+	}
+	d.tick(f)
+}
+
+func (d *download) tick(f *spool.File) {
+	now := time.Now()
+	if !d.headSent {
+		if now.Sub(d.start) < d.s.p.Svc.TrickleAfter {
+			return
+		}
+		if d.sendHead() != nil {
+			return
+		}
+	}
+	if now.Sub(d.lastTrickle) < d.s.p.Svc.TrickleInterval {
+		return
+	}
+	d.lastTrickle = now
+	n := min(d.s.p.Svc.TrickleBytes, f.Size()-d.s.p.Svc.HoldBack-d.sent)
+	if n > 0 {
+		d.sendRange(f, d.sent, n)
+	}
+}
+
+// sendHead sends the response head before the body is judged, with the
+// length when the server gave one, chunked or to-the-close otherwise.
+func (d *download) sendHead() error {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", d.resp.Status, d.resp.Reason)
+	d.head.write(&b)
+	switch {
+	case !d.resp.Chunked && d.resp.ContentLength >= 0:
+		fmt.Fprintf(&b, "Content-Length: %d\r\n", d.resp.ContentLength)
+	case d.clientKeep:
+		d.chunked = true
+		b.WriteString("Transfer-Encoding: chunked\r\n")
+	default:
+		d.closeDelim = true
+	}
+	if !d.clientKeep || d.closeDelim {
+		b.WriteString("Connection: close\r\n")
+	}
+	b.WriteString("\r\n")
+	d.s.c.SetWriteDeadline(time.Now().Add(d.s.p.Global.SendfileTimeout))
+	_, err := d.s.c.Write(b.Bytes())
+	d.s.c.SetWriteDeadline(time.Time{})
+	d.headSent = true
+	return err
+}
+
+// sendRange sends n bytes of f from off, framed for the client.
+func (d *download) sendRange(f *spool.File, off, n int64) error {
+	if d.chunked {
+		if _, err := fmt.Fprintf(d.s.c, "%x\r\n", n); err != nil {
+			return err
+		}
+	}
+	w, err := f.SendTo(d.s.c, off, n, d.s.p.Global.SendfileTimeout, d.url)
+	d.sent += w
+	if err != nil {
+		var st *spool.Stalled
+		if errors.As(err, &st) {
+			logs.Emit(d.s.log.Named("send"), st.CatalogMessage())
+		}
+		return err
+	}
+	if d.chunked {
+		_, err = io.WriteString(d.s.c, "\r\n")
+	}
+	return err
+}
+
+// scanWhileTrickling runs judge, trickling meanwhile when the download has
+// gone on long enough.
+func (d *download) scanWhileTrickling(f *spool.File, judge func() (bool, string, string)) (bool, string, string) {
+	if !d.trickling() {
+		return judge()
+	}
+	type result struct {
+		pass         bool
+		name, reason string
+	}
+	done := make(chan result, 1)
+	go func() {
+		p, n, r := judge()
+		done <- result{p, n, r}
+	}()
+	t := time.NewTicker(min(d.s.p.Svc.TrickleInterval, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case r := <-done:
+			return r.pass, r.name, r.reason
+		case <-t.C:
+			d.tick(f)
+		}
+	}
+}
+
+// finish delivers the judged body; false closes the client connection.
+func (d *download) finish(f *spool.File, rec *logs.Access) bool {
+	size := f.Size()
+	if !d.headSent {
+		if d.s.writeHead(d.resp, d.head, size, d.clientKeep) != nil {
+			return false
+		}
+		d.headSent = true
+	}
+	if size > d.sent {
+		if err := d.sendRange(f, d.sent, size-d.sent); err != nil {
+			return false
+		}
+	}
+	rec.Bytes = d.sent
+	if d.chunked {
+		if _, err := io.WriteString(d.s.c, "0\r\n\r\n"); err != nil {
+			return false
+		}
+	}
+	return !d.closeDelim
+}
+
+// passRest delivers a body over max_scan_size unscanned: what was spooled,
+// then the rest as it comes.
+func (d *download) passRest(f *spool.File, rest io.Reader, rec *logs.Access) bool {
+	if !d.headSent {
+		if d.resp.ContentLength < 0 && !d.clientKeep {
+			d.closeDelim = true
+		}
+		if d.sendHead() != nil {
+			return false
+		}
+	}
+	if f.Size() > d.sent && d.sendRange(f, d.sent, f.Size()-d.sent) != nil {
+		return false
+	}
+	var w io.Writer = d.s.c
+	var cw *chunkWriter
+	if d.chunked {
+		cw = &chunkWriter{w: d.s.c}
+		w = cw
+	}
+	n, err := io.Copy(w, rest)
+	d.sent += n
+	rec.Bytes = d.sent
+	if err != nil {
+		d.abort()
+		return false
+	}
+	if cw != nil && cw.Close() != nil {
+		return false
+	}
+	return !d.closeDelim
+}
+
+// abort cuts the client connection with a reset, so that a partly sent
+// object can never be taken for a whole one.
+func (d *download) abort() {
+	c := d.s.c
+	if sc, ok := c.(*slots.Conn); ok {
+		c = sc.NetConn()
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	d.s.c.Close()
+}

@@ -1,0 +1,552 @@
+package http
+
+import (
+	"bufio"
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/catalog"
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/scanner"
+	"github.com/fsigkd/fsigkd/slots"
+	"github.com/fsigkd/fsigkd/spool"
+)
+
+// target is where a request goes.
+type target struct {
+	host string // name or address, without brackets
+	port int
+	path string // origin-form
+	url  string // for logs and pages
+}
+
+func (t target) addr() string { return net.JoinHostPort(t.host, strconv.Itoa(t.port)) }
+
+// upstream is a connection to a server (or the parent proxy), kept for the
+// next request of the same session when both sides allow.
+type upstream struct {
+	key string
+	c   net.Conn
+	br  *bufio.Reader
+}
+
+func (s *session) closeUpstream() {
+	if s.up != nil {
+		s.up.c.Close()
+		s.up = nil
+	}
+}
+
+// resolveTarget reads where the request is going: an absolute URI, or in
+// transparent mode the Host field (and the original destination's port).
+func (s *session) resolveTarget(req *Request) (target, error) {
+	if strings.HasPrefix(req.Target, "/") {
+		if !s.p.Svc.Transparent {
+			return target{}, errors.New("origin-form request to a forward proxy")
+		}
+		host := req.Header.Get("Host")
+		if host == "" {
+			return target{}, errors.New("no Host")
+		}
+		h, port, err := splitHostPort(host, 80)
+		if err != nil {
+			return target{}, err
+		}
+		if s.p.OriginalDst != nil {
+			if a, err := s.p.OriginalDst(s.c); err == nil {
+				if ta, ok := a.(*net.TCPAddr); ok {
+					port = ta.Port
+					if net.ParseIP(h) == nil {
+						// The name is for the server; the address is where
+						// the client was really going: use that.
+						h = ta.IP.String()
+					}
+				}
+			}
+		}
+		return target{host: h, port: port, path: req.Target, url: "http://" + host + req.Target}, nil
+	}
+	u, err := url.Parse(req.Target)
+	if err != nil || u.Host == "" {
+		return target{}, fmt.Errorf("target %q", truncate(req.Target))
+	}
+	if u.Scheme != "http" {
+		return target{}, fmt.Errorf("scheme %q is not served", u.Scheme)
+	}
+	h, port, err := splitHostPort(u.Host, 80)
+	if err != nil {
+		return target{}, err
+	}
+	path := u.RequestURI()
+	if u.Opaque != "" || !strings.HasPrefix(path, "/") {
+		path = "/" + strings.TrimPrefix(path, "/")
+	}
+	return target{host: h, port: port, path: path, url: req.Target}, nil
+}
+
+func splitHostPort(hp string, def int) (string, int, error) {
+	if h, p, err := net.SplitHostPort(hp); err == nil {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return "", 0, fmt.Errorf("port %q", p)
+		}
+		return h, n, nil
+	}
+	h := strings.TrimSuffix(strings.TrimPrefix(hp, "["), "]")
+	if h == "" || strings.ContainsAny(h, " /@") {
+		return "", 0, fmt.Errorf("host %q", hp)
+	}
+	return h, def, nil
+}
+
+// handle serves one request; false ends the session.
+func (s *session) handle(req *Request) bool {
+	start := time.Now()
+	rec := &logs.Access{Start: start, Client: s.client, Method: req.Method, Service: "http", Slot: slots.SlotOf(s.c), PID: os.Getpid(), Result: "TCP_MISS"}
+	defer func() {
+		rec.Elapsed = time.Since(start)
+		s.p.Logs.Access(rec)
+	}()
+	if req.Method == "CONNECT" {
+		s.tunnel(req, rec)
+		return false
+	}
+	t, err := s.resolveTarget(req)
+	if err != nil {
+		rec.URL, rec.Status = req.Target, 400
+		s.writeError(400, "Bad Request", err.Error(), true)
+		return false
+	}
+	rec.URL = t.url
+	clientKeep := keepAlive(req.Proto, req.Header)
+
+	// The upload, if any: spooled and scanned before any byte goes on.
+	var body *spool.File
+	var bodyRest io.Reader // past max_scan_size, with oversize_action = pass
+	if req.Chunked || req.ContentLength > 0 {
+		if req.Header.hasToken("Expect", "100-continue") {
+			io.WriteString(s.c, "HTTP/1.1 100 Continue\r\n\r\n")
+		}
+		reqBody := bodyReader(s.br, req.Chunked, req.ContentLength)
+		f, over, err := s.receive(reqBody, nil)
+		if err != nil {
+			s.log.Info("upload not received", zap.String("url", t.url), zap.Error(err))
+			rec.Status = 400
+			if f != nil {
+				f.Close()
+			}
+			var br *ErrBadRequest
+			if errors.As(err, &br) {
+				s.writeError(400, "Bad Request", "The request body is malformed.", true)
+			}
+			return false
+		}
+		body = f
+		defer body.Close()
+		meta := scanner.Meta{Service: "http", URL: t.url, Client: s.client, ContentType: req.Header.Get("Content-Type")}
+		if over {
+			if s.p.Svc.OversizeAction == "block" {
+				rec.Detect, rec.Action, rec.Detail = "", "DENY", "upload over max_scan_size"
+				s.block(rec, t.url, "", "The upload is larger than this gateway scans.")
+				return false
+			}
+			rec.Detail = "upload over max_scan_size passed unscanned"
+			s.log.Info("upload over max_scan_size passed unscanned", zap.String("url", t.url))
+			bodyRest = reqBody
+		} else if pass, name, reason := s.judge(f, meta, req.Header.Get("Content-Encoding"), rec); !pass {
+			s.block(rec, t.url, name, reason)
+			return true // blocked; the body was read whole, the session goes on
+		}
+	}
+
+	up, err := s.connect(t)
+	if err != nil {
+		rec.Status = 502
+		s.log.Info("server unreachable", zap.String("url", t.url), zap.Error(err))
+		s.writeError(502, "Bad Gateway", "The server could not be reached: "+err.Error(), !clientKeep)
+		return clientKeep
+	}
+	if ta, ok := up.c.RemoteAddr().(*net.TCPAddr); ok {
+		rec.Server = ta.IP.String()
+	}
+	if err := s.sendRequest(up, req, t, body, bodyRest); err != nil {
+		s.closeUpstream()
+		rec.Status = 502
+		s.writeError(502, "Bad Gateway", "The server closed the connection.", true)
+		return false
+	}
+	resp, err := s.readResponse(up, req.Method, t.url)
+	if err != nil {
+		s.closeUpstream()
+		rec.Status = 502
+		s.log.Info("bad or no response", zap.String("url", t.url), zap.Error(err))
+		s.writeError(502, "Bad Gateway", "The server's response could not be read.", true)
+		return false
+	}
+	rec.Status, rec.ContentType = resp.Status, resp.Header.Get("Content-Type")
+	upKeep := keepAlive(resp.Proto, resp.Header) && (resp.Chunked || resp.ContentLength >= 0)
+	keep := s.respond(req, resp, t, rec, clientKeep)
+	if !upKeep || !keep {
+		s.closeUpstream()
+	}
+	return keep && clientKeep
+}
+
+func keepAlive(proto string, h Header) bool {
+	if h.hasToken("Connection", "close") {
+		return false
+	}
+	if proto == "HTTP/1.0" {
+		return h.hasToken("Connection", "keep-alive")
+	}
+	return true
+}
+
+// connect gives a connection to the server of t (or to the parent proxy),
+// reusing the session's kept one when it goes to the same place.
+func (s *session) connect(t target) (*upstream, error) {
+	addr := t.addr()
+	if s.p.Svc.ParentServerHost != "" {
+		addr = net.JoinHostPort(s.p.Svc.ParentServerHost, strconv.Itoa(s.p.Svc.ParentServerPort))
+	}
+	if s.up != nil && s.up.key == addr {
+		// A kept connection the server closed meanwhile shows as readable.
+		s.up.c.SetReadDeadline(time.Now().Add(time.Millisecond))
+		_, err := s.up.br.Peek(1)
+		s.up.c.SetReadDeadline(time.Time{})
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return s.up, nil
+		}
+	}
+	s.closeUpstream()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := s.p.Dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s.up = &upstream{key: addr, c: c, br: bufio.NewReaderSize(c, 16<<10)}
+	return s.up, nil
+}
+
+// sendRequest writes the request head and the spooled body (and what
+// followed it unscanned, past max_scan_size).
+func (s *session) sendRequest(up *upstream, req *Request, t target, body *spool.File, rest io.Reader) error {
+	h := append(Header(nil), req.Header...)
+	h.stripHopByHop()
+	h.Del("Expect")
+	// The whole object is fetched and scanned; see the package doc.
+	h.Del("Range")
+	h.Del("If-Range")
+	h.Set("Via", via(req.Header.Get("Via"), req.Proto))
+	if h.Get("Host") == "" {
+		h = append(Header{{"Host", hostField(t)}}, h...)
+	}
+	tgt := t.path
+	if s.p.Svc.ParentServerHost != "" {
+		tgt = "http://" + hostField(t) + t.path
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\n", req.Method, tgt)
+	h.write(&b)
+	switch {
+	case body != nil && rest != nil:
+		b.WriteString("Transfer-Encoding: chunked\r\n")
+	case body != nil:
+		fmt.Fprintf(&b, "Content-Length: %d\r\n", body.Size())
+	}
+	b.WriteString("\r\n")
+	up.c.SetWriteDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
+	defer up.c.SetWriteDeadline(time.Time{})
+	if _, err := up.c.Write(b.Bytes()); err != nil {
+		return err
+	}
+	if body == nil {
+		return nil
+	}
+	if rest == nil {
+		_, err := body.SendTo(up.c, 0, body.Size(), s.p.Global.SendfileTimeout, t.url)
+		return err
+	}
+	cw := &chunkWriter{w: up.c}
+	if _, err := io.Copy(cw, io.MultiReader(io.NewSectionReader(body.OS(), 0, body.Size()), rest)); err != nil {
+		return err
+	}
+	return cw.Close()
+}
+
+func hostField(t target) string {
+	h := t.host
+	if strings.Contains(h, ":") {
+		h = "[" + h + "]"
+	}
+	if t.port != 80 {
+		h += ":" + strconv.Itoa(t.port)
+	}
+	return h
+}
+
+func via(prev, proto string) string {
+	v := strings.TrimPrefix(proto, "HTTP/") + " fsigkd"
+	if prev != "" {
+		return prev + ", " + v
+	}
+	return v
+}
+
+// readResponse reads the final response head, skipping interim ones, and
+// logs M08 when fields were dropped past max_header_size.
+func (s *session) readResponse(up *upstream, method, url string) (*Response, error) {
+	up.c.SetReadDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
+	defer up.c.SetReadDeadline(time.Time{})
+	for i := 0; i < 10; i++ {
+		resp, err := ReadResponse(up.br, int(s.p.Svc.MaxHeaderSize), method)
+		if err != nil {
+			return nil, err
+		}
+		if resp.Ignored > 0 {
+			logs.Emit(s.log.Named("header"), catalog.M08(strconv.FormatInt(s.p.Svc.MaxHeaderSize, 10), url))
+		}
+		if resp.Status >= 200 {
+			return resp, nil
+		}
+	}
+	return nil, errors.New("too many interim responses")
+}
+
+// respond handles the response: passes one without a body, or spools,
+// scans and delivers (or blocks) one with a body. false: close the client.
+func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Access, clientKeep bool) bool {
+	head := resp.Header
+	head.stripHopByHop()
+	head.Set("Via", via(resp.Header.Get("Via"), resp.Proto))
+	if !resp.Chunked && resp.ContentLength == 0 {
+		s.writeHead(resp, head, 0, clientKeep)
+		return true
+	}
+	d := &download{s: s, resp: resp, head: head, url: t.url, clientKeep: clientKeep, start: time.Now()}
+	respBody := bodyReader(s.up.br, resp.Chunked, resp.ContentLength)
+	f, over, err := s.receive(respBody, d.progress)
+	if f != nil {
+		defer f.Close()
+	}
+	if err != nil {
+		// The server broke off: the client must not get a short file
+		// that looks whole.
+		rec.Detail = "server closed mid-body"
+		s.log.Info("download broken off", zap.String("url", t.url), zap.Error(err))
+		if d.headSent {
+			d.abort()
+		} else {
+			rec.Status = 502
+			s.writeError(502, "Bad Gateway", "The server closed the connection before the end of the object.", true)
+		}
+		return false
+	}
+	meta := scanner.Meta{Service: "http", URL: t.url, Client: s.client, ContentType: resp.Header.Get("Content-Type")}
+	if over {
+		if s.p.Svc.OversizeAction == "block" {
+			rec.Action, rec.Detail = "DENY", "over max_scan_size"
+			if d.headSent {
+				d.abort()
+			} else {
+				s.block(rec, t.url, "", "The object is larger than this gateway scans.")
+			}
+			return false
+		}
+		rec.Detail = "over max_scan_size passed unscanned"
+		s.log.Info("object over max_scan_size passed unscanned", zap.String("url", t.url))
+		return d.passRest(f, respBody, rec)
+	}
+	pass, name, reason := d.scanWhileTrickling(f, func() (bool, string, string) {
+		return s.judge(f, meta, resp.Header.Get("Content-Encoding"), rec)
+	})
+	if !pass {
+		if d.headSent {
+			rec.Detail = fmt.Sprintf("connection cut after %d trickled bytes", d.sent)
+			d.abort()
+			return false
+		}
+		s.block(rec, t.url, name, reason)
+		return true // the body was read whole: the session goes on
+	}
+	return d.finish(f, rec)
+}
+
+// receive spools a body, up to max_scan_size: over says there was more.
+// progress, if set, is called after each read with the bytes so far.
+func (s *session) receive(r io.Reader, progress func(f *spool.File)) (*spool.File, bool, error) {
+	f, err := s.p.Spool.Create("http")
+	if err != nil {
+		return nil, false, err
+	}
+	max := s.p.Svc.MaxScanSize
+	buf := make([]byte, 256<<10)
+	for {
+		room := max - f.Size()
+		if room <= 0 {
+			// Is there more?
+			var one [1]byte
+			n, err := r.Read(one[:])
+			if n > 0 {
+				// Keep the byte: it is part of the unscanned rest.
+				f.Limit = 0
+				f.Write(one[:n])
+				return f, true, nil
+			}
+			if err == io.EOF {
+				return f, false, nil
+			}
+			if err != nil {
+				return f, false, err
+			}
+			continue
+		}
+		n, rerr := r.Read(buf[:min(int64(len(buf)), room)])
+		if n > 0 {
+			if _, err := f.Write(buf[:n]); err != nil {
+				return f, false, err
+			}
+			if progress != nil {
+				progress(f)
+			}
+		}
+		if rerr == io.EOF {
+			return f, false, nil
+		}
+		if rerr != nil {
+			return f, false, rerr
+		}
+	}
+}
+
+// judge scans f and says whether it may go on; when not, why (the
+// detection name, or a reason) for the block page. rec gets the verdict.
+func (s *session) judge(f *spool.File, meta scanner.Meta, encoding string, rec *logs.Access) (pass bool, name, reason string) {
+	scanStart := time.Now()
+	rec.Files, rec.Checks = rec.Files+1, rec.Checks+1
+	v, err := s.scan(f, meta, encoding)
+	rec.ScanTime += time.Since(scanStart)
+	if err != nil {
+		if m, ok := catalog.Of(err); ok && scanner.KindOf(err) != scanner.Down {
+			logs.Emit(s.log.Named("scan"), m)
+		}
+		if scanner.Policy(s.p.Svc.ScanFailure) == scanner.Pass {
+			rec.Action, rec.Detail = "PASS", "not scanned: "+err.Error()
+			return true, "", ""
+		}
+		rec.Action, rec.Detail = "DENY", "not scanned: "+err.Error()
+		return false, "", "The object could not be scanned, and this gateway does not pass what it has not scanned."
+	}
+	switch {
+	case v.Status == scanner.Clean:
+		rec.Detect = "CLEAN"
+		return true, "", ""
+	case v.Status == scanner.Riskware && !s.p.Svc.BlockRiskware:
+		rec.Detect, rec.Name, rec.Action = "INFECTED", v.Name(), "PASS"
+		return true, "", ""
+	}
+	rec.Detect, rec.Name, rec.Action = "INFECTED", v.Name(), "DENY"
+	return false, v.Name(), ""
+}
+
+// scan scans f, decoded first when it is gzip or deflate encoded (the
+// engine then sees the content, not the compressed bytes).
+func (s *session) scan(f *spool.File, meta scanner.Meta, encoding string) (scanner.Verdict, error) {
+	if err := f.Check(); err != nil {
+		if m, ok := catalog.Of(err); ok {
+			logs.Emit(s.log.Named("spool"), m)
+		}
+		return scanner.Verdict{}, err
+	}
+	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: meta}
+	if dec := s.decode(f, encoding); dec != nil {
+		defer dec.Close()
+		obj = &scanner.Object{File: dec.OS(), Path: dec.Path(), Size: dec.Size(), Meta: meta}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.p.Global.AVTimeout)
+	defer cancel()
+	return s.p.Scanner.Scan(ctx, obj)
+}
+
+// decode writes the decoded body beside f, or nil when it is not encoded
+// (or does not decode: then the bytes as sent are scanned).
+func (s *session) decode(f *spool.File, encoding string) *spool.File {
+	var r io.Reader
+	src := io.NewSectionReader(f.OS(), 0, f.Size())
+	switch strings.ToLower(strings.TrimSpace(encoding)) {
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(src)
+		if err != nil {
+			return nil
+		}
+		r = zr
+	case "deflate":
+		r = flate.NewReader(src)
+	default:
+		return nil
+	}
+	dec, err := s.p.Spool.Create("http")
+	if err != nil {
+		return nil
+	}
+	dec.Limit = s.p.Svc.MaxScanSize
+	if _, err := dec.ReadFrom(r); err != nil && !errors.Is(err, spool.ErrTooLarge) {
+		dec.Close()
+		return nil
+	}
+	return dec
+}
+
+// writeHead sends a response head to the client with a known length.
+func (s *session) writeHead(resp *Response, head Header, length int64, keep bool) error {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", resp.Status, resp.Reason)
+	head.write(&b)
+	fmt.Fprintf(&b, "Content-Length: %d\r\n", length)
+	if !keep {
+		b.WriteString("Connection: close\r\n")
+	}
+	b.WriteString("\r\n")
+	s.c.SetWriteDeadline(time.Now().Add(s.p.Global.SendfileTimeout))
+	defer s.c.SetWriteDeadline(time.Time{})
+	_, err := s.c.Write(b.Bytes())
+	return err
+}
+
+// chunkWriter writes HTTP chunks.
+type chunkWriter struct{ w io.Writer }
+
+func (c *chunkWriter) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if _, err := fmt.Fprintf(c.w, "%x\r\n", len(p)); err != nil {
+		return 0, err
+	}
+	n, err := c.w.Write(p)
+	if err != nil {
+		return n, err
+	}
+	_, err = io.WriteString(c.w, "\r\n")
+	return n, err
+}
+
+func (c *chunkWriter) Close() error {
+	_, err := io.WriteString(c.w, "0\r\n\r\n")
+	return err
+}

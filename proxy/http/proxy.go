@@ -1,0 +1,265 @@
+// Package http is fsigkd's HTTP service: a forward proxy (absolute-URI
+// requests and CONNECT tunnels) and, with transparent = yes, an
+// interception proxy for redirected origin-form requests. Every response
+// body (download) and request body (upload) is spooled to a file, scanned,
+// and only then sent on; a detection gets a block page instead.
+//
+// It implements HTTP/1.1 (RFC 9110, 9112) itself rather than through
+// net/http, because a scanning proxy must refuse what net/http tolerates:
+// a request with both Content-Length and Transfer-Encoding, repeated
+// Content-Length fields, obsolete line folding, malformed chunk sizes
+// (request smuggling: 400 and the connection closed), and must keep a
+// response whose header block is over the limit, dropping the excess
+// (M08) instead of failing.
+//
+// What a user sees:
+//   - Clean objects arrive as the server sent them (compressed bytes stay
+//     compressed), with a Content-Length, once scanned.
+//   - A detection: 403 and the block page naming the URL and the detection.
+//   - Downloads still arriving after trickle_after seconds start to trickle
+//     (trickle_bytes every trickle_interval) so that the client does not
+//     time out; the last hold_back bytes wait for the verdict. If the
+//     verdict is a detection the connection is cut, and the client keeps
+//     an incomplete file it cannot mistake for a whole one.
+//   - Range requests: the Range field is not forwarded; the whole object is
+//     fetched and scanned, and the client gets it whole (200): a file split
+//     across ranges cannot slip through in pieces.
+//   - Objects over max_scan_size: passed unscanned or blocked
+//     (oversize_action), logged either way.
+package http
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/scanner"
+	"github.com/fsigkd/fsigkd/spool"
+	"github.com/fsigkd/fsigkd/supervisor"
+)
+
+// Proxy is the HTTP service.
+type Proxy struct {
+	Svc     *conf.Service
+	Global  conf.Global
+	Scanner scanner.Scanner
+	Spool   spool.Dir
+	Log     *zap.Logger
+	Logs    *logs.Logs // access log; nil: none
+	// Dial connects to servers (nil: a net.Dialer).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// OriginalDst finds where a transparently redirected connection was
+	// going (nil: the Host field alone).
+	OriginalDst func(c net.Conn) (net.Addr, error)
+
+	allow []*net.IPNet
+	ports map[int]bool
+	page  *template.Template
+
+	mu      sync.Mutex
+	ln      net.Listener
+	conns   map[net.Conn]bool // true while idle between requests
+	closing bool
+	wg      sync.WaitGroup
+}
+
+// New builds the service from a worker's environment.
+func New(env *supervisor.Env) (supervisor.Service, error) {
+	sc, err := scanner.FromConfig(env.Config.Global, env.Log.Named("scanner"))
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{Svc: env.Service, Global: env.Config.Global, Scanner: sc, Spool: env.Spool, Log: env.Log, Logs: env.Logs}
+	return p, p.init()
+}
+
+func (p *Proxy) init() error {
+	for _, s := range strings.Split(p.Svc.AllowClients, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		_, n, err := net.ParseCIDR(s)
+		if err != nil {
+			return fmt.Errorf("allow_clients: %v", err)
+		}
+		p.allow = append(p.allow, n)
+	}
+	p.ports = map[int]bool{}
+	for _, s := range strings.Split(p.Svc.ConnectPorts, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("connect_ports: %q", s)
+		}
+		p.ports[n] = true
+	}
+	text := defaultPage
+	if p.Svc.BlockPage != "" {
+		b, err := os.ReadFile(p.Svc.BlockPage)
+		if err != nil {
+			return fmt.Errorf("block_page: %v", err)
+		}
+		text = string(b)
+	}
+	t, err := template.New("block").Parse(text)
+	if err != nil {
+		return fmt.Errorf("block_page: %v", err)
+	}
+	p.page = t
+	if p.Log == nil {
+		p.Log = zap.NewNop()
+	}
+	if p.Dial == nil {
+		d := &net.Dialer{Timeout: 30 * time.Second}
+		p.Dial = d.DialContext
+	}
+	p.conns = map[net.Conn]bool{}
+	return nil
+}
+
+// Serve accepts clients until ln is closed.
+func (p *Proxy) Serve(ln net.Listener) error {
+	if p.conns == nil {
+		if err := p.init(); err != nil {
+			return err
+		}
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		if p.closing {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		p.conns[c] = false
+		p.mu.Unlock()
+		p.wg.Add(1)
+		go p.serveConn(c)
+	}
+}
+
+// Shutdown closes idle clients and waits for the others until ctx ends.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	p.closing = true
+	for c, idle := range p.conns {
+		if idle {
+			c.Close()
+		}
+	}
+	p.mu.Unlock()
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		p.mu.Lock()
+		for c := range p.conns {
+			c.Close()
+		}
+		p.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// setIdle marks c idle (between requests) or busy; false: stop serving it.
+func (p *Proxy) setIdle(c net.Conn, idle bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.conns[c] = idle
+	return !p.closing
+}
+
+func (p *Proxy) allowed(ip net.IP) bool {
+	for _, n := range p.allow {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// session is one client connection.
+type session struct {
+	p      *Proxy
+	c      net.Conn
+	br     *bufio.Reader
+	client string
+	up     *upstream // a kept-alive server connection
+	log    *zap.Logger
+}
+
+func (p *Proxy) serveConn(c net.Conn) {
+	s := &session{p: p, c: c, br: bufio.NewReaderSize(c, 16<<10), log: p.Log}
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		s.client = a.IP.String()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			p.Log.Error("panic in a session; the session is closed", zap.Any("panic", r), zap.Stack("stack"))
+		}
+		s.closeUpstream()
+		p.mu.Lock()
+		delete(p.conns, c)
+		p.mu.Unlock()
+		c.Close()
+		p.wg.Done()
+	}()
+	if ip := net.ParseIP(s.client); ip == nil || !p.allowed(ip) {
+		s.writeError(403, "Forbidden", "This proxy does not serve your network.", true)
+		return
+	}
+	for {
+		if !p.setIdle(c, true) {
+			return
+		}
+		c.SetReadDeadline(time.Now().Add(p.Svc.IdleTimeout))
+		if _, err := s.br.Peek(1); err != nil {
+			return
+		}
+		if !p.setIdle(c, false) {
+			return
+		}
+		c.SetReadDeadline(time.Now().Add(p.Svc.HeaderTimeout))
+		req, err := ReadRequest(s.br, Limits{Header: int(p.Svc.MaxRequestHead)})
+		if err != nil {
+			var br *ErrBadRequest
+			if errors.As(err, &br) {
+				s.log.Info("request refused", zap.String("client", s.client), zap.String("why", br.Why))
+				if strings.Contains(br.Why, "too large") || strings.Contains(br.Why, "too long") {
+					s.writeError(431, "Request Header Fields Too Large", "The request head is too large.", true)
+				} else {
+					s.writeError(400, "Bad Request", "The request is malformed.", true)
+				}
+			}
+			return
+		}
+		c.SetReadDeadline(time.Time{})
+		if !s.handle(req) {
+			return
+		}
+	}
+}

@@ -1,0 +1,89 @@
+package http
+
+import (
+	"context"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/slots"
+)
+
+// tunnel serves CONNECT: to an allowed port only, then the bytes are
+// relayed both ways by the kernel (splice between the two TCP sockets).
+func (s *session) tunnel(req *Request, rec *logs.Access) {
+	rec.URL, rec.Result = req.Target, "TCP_TUNNEL"
+	host, port, err := net.SplitHostPort(req.Target)
+	n, perr := strconv.Atoi(port)
+	if err != nil || perr != nil || host == "" {
+		rec.Status = 400
+		s.writeError(400, "Bad Request", "CONNECT needs host:port.", true)
+		return
+	}
+	if !s.p.ports[n] {
+		rec.Status = 403
+		s.writeError(403, "Forbidden", "CONNECT to port "+port+" is not allowed.", true)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var up net.Conn
+	if s.p.Svc.ParentServerHost != "" {
+		up, err = s.p.Dial(ctx, "tcp", net.JoinHostPort(s.p.Svc.ParentServerHost, strconv.Itoa(s.p.Svc.ParentServerPort)))
+		if err == nil {
+			// The parent answers the CONNECT; its reply is relayed as is.
+			_, err = io.WriteString(up, "CONNECT "+req.Target+" HTTP/1.1\r\nHost: "+req.Target+"\r\n\r\n")
+		}
+	} else {
+		up, err = s.p.Dial(ctx, "tcp", req.Target)
+	}
+	if err != nil {
+		rec.Status = 502
+		s.log.Info("tunnel: server unreachable", zap.String("target", req.Target), zap.Error(err))
+		s.writeError(502, "Bad Gateway", "The server could not be reached.", true)
+		return
+	}
+	defer up.Close()
+	if ta, ok := up.RemoteAddr().(*net.TCPAddr); ok {
+		rec.Server = ta.IP.String()
+	}
+	rec.Status = 200
+	if s.p.Svc.ParentServerHost == "" {
+		if _, err := io.WriteString(s.c, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+			return
+		}
+	}
+	client := s.c
+	if sc, ok := client.(*slots.Conn); ok {
+		client = sc.NetConn()
+	}
+	// Bytes the client sent after its CONNECT head are already read.
+	if n := s.br.Buffered(); n > 0 {
+		b, _ := s.br.Peek(n)
+		if _, err := up.Write(b); err != nil {
+			return
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); rec.Bytes = relay(client, up) }()
+	go func() { defer wg.Done(); relay(up, client) }()
+	wg.Wait()
+}
+
+// relay copies src to dst until src ends, then half-closes dst. With two
+// TCP sockets io.Copy becomes splice(2).
+func relay(dst, src net.Conn) int64 {
+	n, _ := io.Copy(dst, src)
+	if tc, ok := dst.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	} else {
+		dst.Close()
+	}
+	return n
+}
