@@ -108,4 +108,3 @@ func FuzzReadResponse(f *testing.F) {
 		}
 	})
 }
-
