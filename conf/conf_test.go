@@ -23,7 +23,10 @@ func result(cfg *Config, warnings []string, err error) string {
 		return b.String()
 	}
 	b.WriteString(cfg.Dump())
-	return b.String()
+	// Paths are absolute: the golden files hold them relative to the
+	// package, whatever machine runs the test.
+	wd, _ := os.Getwd()
+	return strings.ReplaceAll(b.String(), wd+string(os.PathSeparator), "$PKG/")
 }
 
 // TestGolden loads each testdata/*.txt (settings, a separator line, the

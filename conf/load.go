@@ -142,7 +142,11 @@ func Parse(path string, data []byte, readFile func(string) ([]byte, error)) (*Co
 		}
 	}
 
+	// Paths are made absolute: workers and helpers run in base_dir.
 	confDir := filepath.Dir(path)
+	if abs, err := filepath.Abs(confDir); err == nil {
+		confDir = abs
+	}
 	cfg.Global.BaseDir = under(confDir, cfg.Global.BaseDir)
 	for _, f := range fieldsOf(&cfg.Global) {
 		if f.kind == "path" && f.v.String() != "" {

@@ -64,6 +64,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err == nil {
+			slot = l.Pool.Lowest(slot)
 			if err := l.Pool.Hold(slot); err != nil {
 				// The semaphore disagrees with the pool: keep serving,
 				// and say so, since status will be off.

@@ -64,6 +64,20 @@ func (p *Pool) TryAcquire() (int, bool, error) {
 	return heap.Pop(&p.free).(int), true, nil
 }
 
+// Lowest trades reserved slot i for a lower one freed meanwhile (the
+// listener reserves before it waits in accept): a connection gets the
+// lowest slot free when it arrives.
+func (p *Pool) Lowest(i int) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) > 0 && p.free[0] < i {
+		j := heap.Pop(&p.free).(int)
+		heap.Push(&p.free, i)
+		return j
+	}
+	return i
+}
+
 // Hold marks reserved slot i as holding a connection, in the semaphores.
 func (p *Pool) Hold(i int) error {
 	p.mu.Lock()

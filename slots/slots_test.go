@@ -109,6 +109,7 @@ func TestAllSlotsBusyStopsAccepting(t *testing.T) {
 	first.Close()
 	third := <-accepted
 	if SlotOf(third) != 0 {
+		// (and a fourth, after the third and second close, also gets 0)
 		t.Fatalf("third connection got slot %d, want the freed 0", SlotOf(third))
 	}
 	third.Close()
@@ -204,5 +205,32 @@ func TestEMFILEBacksOffAndRecovers(t *testing.T) {
 		if line != "echo.accept warn System call=Too many open files(24) main/accept_loop/accept" {
 			t.Fatalf("log line %q", line)
 		}
+	}
+}
+
+// TestSlotIsTheLowestFreeOnArrival: the listener reserves a slot before
+// it waits in accept; a slot freed meanwhile is still the one the next
+// client gets.
+func TestSlotIsTheLowestFreeOnArrival(t *testing.T) {
+	l, _ := newListener(t, 4)
+	c0, _ := net.Dial("tcp", l.Addr().String())
+	defer c0.Close()
+	s0, err := l.Accept()
+	if err != nil || SlotOf(s0) != 0 {
+		t.Fatalf("first: %v %d", err, SlotOf(s0))
+	}
+	next := make(chan net.Conn)
+	go func() {
+		c, _ := l.Accept() // reserves slot 1 while slot 0 is busy
+		next <- c
+	}()
+	time.Sleep(20 * time.Millisecond)
+	s0.Close()
+	c1, _ := net.Dial("tcp", l.Addr().String())
+	defer c1.Close()
+	s1 := <-next
+	defer s1.Close()
+	if SlotOf(s1) != 0 {
+		t.Fatalf("second client got slot %d; slot 0 was free when it came", SlotOf(s1))
 	}
 }
