@@ -221,11 +221,11 @@ func TestBadSettingsRefused(t *testing.T) {
 	if code := d.exitCode(); code != 2 {
 		t.Fatalf("exit code %d", code)
 	}
-	if want := d.conf + ":3: sendfile_timeout:"; !strings.Contains(d.out.String(), want) {
+	if want := d.conf + ":4: sendfile_timeout:"; !strings.Contains(d.out.String(), want) {
 		t.Fatalf("output lacks %q:\n%s", want, d.out.String())
 	}
 	out, code := d.fsigkd("check", "-c", d.conf)
-	if code == 0 || !strings.Contains(out, d.conf+":3: sendfile_timeout:") {
+	if code == 0 || !strings.Contains(out, d.conf+":4: sendfile_timeout:") {
 		t.Fatalf("check: %d %s", code, out)
 	}
 }
