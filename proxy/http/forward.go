@@ -14,7 +14,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"go.uber.org/zap"
 
@@ -222,15 +225,8 @@ func (s *session) connect(t target) (*upstream, error) {
 	if s.p.Svc.ParentServerHost != "" {
 		addr = net.JoinHostPort(s.p.Svc.ParentServerHost, strconv.Itoa(s.p.Svc.ParentServerPort))
 	}
-	if s.up != nil && s.up.key == addr {
-		// A kept connection the server closed meanwhile shows as readable.
-		s.up.c.SetReadDeadline(time.Now().Add(time.Millisecond))
-		_, err := s.up.br.Peek(1)
-		s.up.c.SetReadDeadline(time.Time{})
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return s.up, nil
-		}
+	if s.up != nil && s.up.key == addr && s.up.br.Buffered() == 0 && idleAlive(s.up.c) {
+		return s.up, nil
 	}
 	s.closeUpstream()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -549,4 +545,27 @@ func (c *chunkWriter) Write(p []byte) (int, error) {
 func (c *chunkWriter) Close() error {
 	_, err := io.WriteString(c.w, "0\r\n\r\n")
 	return err
+}
+
+// idleAlive tells whether a kept connection is still open and silent: a
+// server that closed it meanwhile shows as readable (EOF), and one that
+// sent something unasked is not to be trusted with the next request. It
+// peeks without blocking.
+func idleAlive(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := false
+	rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		alive = err == unix.EAGAIN
+		return true
+	})
+	return alive
 }

@@ -1,0 +1,292 @@
+// Command fsigkd-bench measures a running fsigkd against a direct
+// connection, on loopback only: the memory a worker spends per idle
+// connection, HTTP objects per second, a large download's throughput with
+// and without scanning, and the latency the proxy adds. It starts the
+// daemon (the binary given by -fsigkd) and an origin server itself, and
+// every loop it runs is bounded in count and time.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fsigkd/fsigkd/scanner"
+)
+
+var (
+	bin      = flag.String("fsigkd", "fsigkd", "the fsigkd binary")
+	idle     = flag.Int("idle", 5000, "idle connections for the memory figure")
+	requests = flag.Int("requests", 3000, "requests for the objects-per-second figure")
+	bigMiB   = flag.Int("big", 100, "size of the large download, MiB")
+	conc     = flag.Int("c", 8, "concurrent clients")
+)
+
+func main() {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "fsb")
+	check(err)
+	defer os.RemoveAll(dir)
+
+	origin := startOrigin()
+	port := freePort()
+	daemon := startDaemon(dir, port, *bigMiB+1)
+	proxy := "127.0.0.1:" + strconv.Itoa(port)
+	fmt.Printf("# fsigkd-bench, %s, %d cores\n\n", time.Now().UTC().Format("2006-01-02"), numCPU())
+
+	memory(daemon, dir, proxy)
+	small(origin, proxy)
+	large(origin, proxy, dir)
+	latency(origin, proxy, dir)
+	stop(daemon)
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fsigkd-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func numCPU() int {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(b), "processor\t:")
+}
+
+func freePort() int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// origin serves /small (1 KiB), /big (a file of -big MiB) and /sized?n=.
+type originServer struct {
+	addr string
+	big  []byte
+}
+
+func startOrigin() *originServer {
+	o := &originServer{big: make([]byte, *bigMiB<<20)}
+	rand.Read(o.big)
+	small := make([]byte, 1024)
+	rand.Read(small)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	o.addr = ln.Addr().String()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/small", func(w http.ResponseWriter, r *http.Request) { w.Write(small) })
+	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(o.big)))
+		w.Write(o.big)
+	})
+	go http.Serve(ln, mux)
+	return o
+}
+
+type daemon struct {
+	cmd *exec.Cmd
+	dir string
+}
+
+func startDaemon(dir string, port int, maxScanMiB int) *daemon {
+	check(os.MkdirAll(dir, 0o755))
+	ini := fmt.Sprintf("base_dir = %s\nlog_level = warning\nfsavd_start = yes\nmax_connections_warning_interval = 3600\n[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\nmax_scan_size = %dM\noversize_action = pass\ntrickle_after = 0\n",
+		dir, port, *idle+100, maxScanMiB)
+	conf := filepath.Join(dir, "fsigk.ini")
+	check(os.WriteFile(conf, []byte(ini), 0o644))
+	cmd := exec.Command(*bin, "-f", "-c", conf)
+	cmd.Stderr = os.Stderr
+	check(cmd.Start())
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			check(fmt.Errorf("fsigkd did not start"))
+		}
+	}
+	return &daemon{cmd: cmd, dir: dir}
+}
+
+func stop(d *daemon) {
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.cmd.Wait()
+}
+
+// workerPID reads the http worker's pid from `fsigkd status`.
+func workerPID(d *daemon) int {
+	out, err := exec.Command(*bin, "status", "-c", filepath.Join(d.dir, "fsigk.ini")).Output()
+	check(err)
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "http" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	check(fmt.Errorf("no http worker in status"))
+	return 0
+}
+
+func rssKiB(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	check(err)
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			n, _ := strconv.Atoi(strings.Fields(l)[1])
+			return n
+		}
+	}
+	return 0
+}
+
+// memory opens -idle connections that send nothing, and reads the
+// worker's resident memory before and after.
+func memory(d *daemon, dir, proxy string) {
+	pid := workerPID(d)
+	// Warm the worker up with one request, so that the figure is the
+	// connections' alone.
+	http.Get("http://" + proxy + "/")
+	before := rssKiB(pid)
+	conns := make([]net.Conn, 0, *idle)
+	for i := 0; i < *idle; i++ {
+		c, err := net.DialTimeout("tcp", proxy, 5*time.Second)
+		if err != nil {
+			break
+		}
+		conns = append(conns, c)
+	}
+	time.Sleep(2 * time.Second) // every connection accepted and parked
+	after := rssKiB(pid)
+	per := float64(after-before) / float64(len(conns))
+	fmt.Printf("## Idle connections\n\n%d idle connections: worker RSS %d KiB before, %d KiB after: %.1f KiB per connection\n\n", len(conns), before, after, per)
+	for _, c := range conns {
+		c.Close()
+	}
+	time.Sleep(time.Second)
+}
+
+func client(proxy string) *http.Client {
+	tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
+	if proxy != "" {
+		u, _ := url.Parse("http://" + proxy)
+		tr.Proxy = http.ProxyURL(u)
+	}
+	return &http.Client{Transport: tr, Timeout: 120 * time.Second}
+}
+
+// run sends n GETs of url over c clients and returns the per-request
+// latencies.
+func run(cl *http.Client, u string, n, c int) ([]time.Duration, time.Duration) {
+	var mu sync.Mutex
+	var lat []time.Duration
+	var wg sync.WaitGroup
+	next := make(chan struct{}, n)
+	for i := 0; i < n; i++ {
+		next <- struct{}{}
+	}
+	close(next)
+	start := time.Now()
+	for i := 0; i < c; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range next {
+				t := time.Now()
+				resp, err := cl.Get(u)
+				if err != nil {
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				mu.Lock()
+				lat = append(lat, time.Since(t))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return lat, time.Since(start)
+}
+
+func pct(lat []time.Duration, p float64) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return lat[int(float64(len(lat)-1)*p)]
+}
+
+func small(o *originServer, proxy string) {
+	fmt.Printf("## Small objects (1 KiB), %d requests, %d clients\n\n| path | objects/s | p50 | p99 |\n|---|---|---|---|\n", *requests, *conc)
+	for _, row := range []struct{ name, proxy string }{{"direct", ""}, {"through fsigkd (scanned by the bundled fsavd)", proxy}} {
+		lat, total := run(client(row.proxy), "http://"+o.addr+"/small", *requests, *conc)
+		fmt.Printf("| %s | %.0f | %s | %s |\n", row.name, float64(len(lat))/total.Seconds(), pct(lat, .5).Round(time.Microsecond), pct(lat, .99).Round(time.Microsecond))
+	}
+	fmt.Println()
+}
+
+func large(o *originServer, proxy, dir string) {
+	fmt.Printf("## One %d MiB download (best of 3)\n\n| path | MB/s | time |\n|---|---|---|\n", *bigMiB)
+	port := freePort()
+	unscanned := startDaemon(filepath.Join(dir, "unscanned"), port, 1)
+	defer stop(unscanned)
+	for _, row := range []struct{ name, proxy string }{
+		{"direct", ""},
+		{"through fsigkd, scanned", proxy},
+		{"through fsigkd, over max_scan_size (not scanned)", "127.0.0.1:" + strconv.Itoa(port)},
+	} {
+		lat, _ := run(client(row.proxy), "http://"+o.addr+"/big", 3, 1)
+		best := pct(lat, 0)
+		fmt.Printf("| %s | %.0f | %s |\n", row.name, float64(len(o.big))/1e6/best.Seconds(), best.Round(time.Millisecond))
+	}
+	fmt.Println()
+}
+
+// latency compares 1 KiB requests one at a time, and takes off the
+// engine's own time for a 1 KiB scan (measured on its socket with a warm
+// connection): what is left is the proxy's own cost.
+func latency(o *originServer, proxy, dir string) {
+	direct, _ := run(client(""), "http://"+o.addr+"/small", 500, 1)
+	via, _ := run(client(proxy), "http://"+o.addr+"/small", 500, 1)
+	scan := engineTime(dir)
+	d, v := pct(direct, .5), pct(via, .5)
+	fmt.Printf("## Latency of a 1 KiB object, one client, 500 requests (p50)\n\n| direct | through fsigkd | the engine's scan | added by the proxy itself |\n|---|---|---|---|\n| %s | %s | %s | %s |\n\n",
+		d.Round(time.Microsecond), v.Round(time.Microsecond), scan.Round(time.Microsecond), (v - d - scan).Round(time.Microsecond))
+}
+
+func engineTime(dir string) time.Duration {
+	p := filepath.Join(dir, "probe")
+	b := make([]byte, 1024)
+	rand.Read(b)
+	check(os.WriteFile(p, b, 0o644))
+	f, err := os.Open(p)
+	check(err)
+	defer f.Close()
+	eps, _ := scanner.ParseEndpoints("./fsavd-socket-0", dir)
+	sc := scanner.NewFsavd(&scanner.Pool{Endpoints: eps}, true)
+	var lat []time.Duration
+	for i := 0; i < 500; i++ {
+		t := time.Now()
+		if _, err := sc.Scan(context.Background(), &scanner.Object{File: f, Path: p, Size: 1024}); err != nil {
+			check(err)
+		}
+		lat = append(lat, time.Since(t))
+	}
+	return pct(lat, .5)
+}
