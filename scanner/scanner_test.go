@@ -307,3 +307,45 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+func TestRspamdGTUBE(t *testing.T) {
+	rs := enginetest.Rspamd(t)
+	eps, _ := ParseEndpoints(rs.Addr, "")
+	r := NewRspamd(&Pool{Endpoints: eps})
+	o := object(t, []byte("From: a@example.com\r\nTo: b@example.com\r\nSubject: x\r\n\r\n"+eicar.GTUBE+"\r\n"))
+	o.Meta = Meta{Service: "smtp", Sender: "a@example.com", Recipients: []string{"b@example.com"}, Client: "192.0.2.1", Helo: "client.example"}
+	var v SpamVerdict
+	var err error
+	// The port answers a moment before the worker does.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if v, err = r.Check(ctx(t), o); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || !v.Spam || v.Action != "reject" || !contains(v.Symbols, "GTUBE") {
+		t.Fatalf("GTUBE: %+v %v", v, err)
+	}
+	v, err = r.Check(ctx(t), object(t, []byte("From: a@example.com\r\n\r\nhello\r\n")))
+	if err != nil || v.Spam {
+		t.Fatalf("ham: %+v %v", v, err)
+	}
+}
+
+// TestClamdKilledMidScan: clamd dies while a large object streams to it;
+// the scan fails (never clean).
+func TestClamdKilledMidScan(t *testing.T) {
+	clamd := enginetest.Clamd(t, "200M")
+	eps, _ := ParseEndpoints(clamd.Sock, "")
+	cl := NewClamd(&Pool{Endpoints: eps}, true)
+	big := object(t, make([]byte, 150<<20))
+	done := make(chan error, 1)
+	go func() {
+		_, err := cl.Scan(ctx(t), big)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	clamd.Stop()
+	if err := <-done; err == nil {
+		t.Fatal("a scan cut short by the engine's death came back clean")
+	}
+}

@@ -238,3 +238,31 @@ func CICAP(t testing.TB, clamdSock string) *Proc {
 	t.Cleanup(p.Stop)
 	return p
 }
+
+// Rspamd starts rspamd's normal worker on a loopback port with a minimal
+// configuration of our own: no Lua rules, hence no remote maps, and DNS
+// pointed at loopback, so that it never reaches out. GTUBE is in its core.
+func Rspamd(t testing.TB) *Proc {
+	t.Helper()
+	bin := Need(t, "rspamd", "rspamd")
+	dir := ShortDir(t)
+	os.Mkdir(filepath.Join(dir, "run"), 0o755)
+	p := &Proc{t: t, Dir: dir, Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(t)), log: filepath.Join(dir, "rspamd.out")}
+	conf := fmt.Sprintf(`options {
+  pidfile = "%s/run/rspamd.pid";
+  dns { nameserver = ["127.0.0.1:53"]; timeout = 0.1s; retransmits = 1; }
+}
+logging { type = "file"; filename = "%s/rspamd.log"; level = "info"; }
+worker "normal" { bind_socket = "%s"; count = 1; }
+actions { reject = 15; add_header = 6; greylist = 4; }
+`, dir, dir, p.Addr)
+	os.WriteFile(filepath.Join(dir, "rspamd.conf"), []byte(conf), 0o644)
+	p.args = []string{bin, "-f", "-c", filepath.Join(dir, "rspamd.conf"), "--insecure"}
+	if os.Geteuid() == 0 {
+		p.args = append(p.args, "-u", "root", "-g", "root")
+	}
+	p.ready = dialable("tcp", p.Addr)
+	p.start()
+	t.Cleanup(p.Stop)
+	return p
+}
