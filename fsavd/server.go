@@ -36,6 +36,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/engine"
+	"github.com/fsigkd/fsigkd/internal/sessions"
 )
 
 // EngineName is the fourth field of a detection line.
@@ -51,11 +52,9 @@ type Server struct {
 	// IdleTimeout drops a client silent this long (zero: 5 minutes).
 	IdleTimeout time.Duration
 
-	mu       sync.Mutex
+	mu       sync.Mutex // guards Engine and StartErr after a reload
 	ln       net.Listener
-	conns    map[net.Conn]bool // true while the client waits between commands
-	stopping bool
-	wg       sync.WaitGroup
+	sessions sessions.Set
 }
 
 // maxLine bounds a command line: a path of PATH_MAX and the verb.
@@ -65,9 +64,6 @@ const maxLine = 4096 + 64
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	s.ln = ln
-	if s.conns == nil {
-		s.conns = map[net.Conn]bool{}
-	}
 	if s.Log == nil {
 		s.Log = zap.NewNop()
 	}
@@ -85,11 +81,9 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		s.mu.Lock()
-		s.conns[c] = false
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go s.serveConn(c)
+		if s.sessions.Add(c) {
+			go s.serveConn(c)
+		}
 	}
 }
 
@@ -100,27 +94,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.ln != nil {
 		s.ln.Close()
 	}
-	s.stopping = true
-	for c, idle := range s.conns {
-		if idle {
-			c.Close()
-		}
-	}
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.mu.Lock()
-		for c := range s.conns {
-			c.Close()
-		}
-		s.mu.Unlock()
-		<-done
-		return ctx.Err()
-	}
+	return s.sessions.Shutdown(ctx)
 }
 
 type session struct {
@@ -133,15 +108,12 @@ type session struct {
 }
 
 func (s *Server) serveConn(c net.Conn) {
-	defer s.wg.Done()
 	defer func() {
 		if r := recover(); r != nil {
 			s.Log.Error("panic in a client session", zap.Any("panic", r), zap.Stack("stack"))
 		}
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
 		c.Close()
+		s.sessions.Done(c)
 	}()
 	idle := s.IdleTimeout
 	if idle <= 0 {
@@ -164,11 +136,11 @@ func (s *Server) serveConn(c net.Conn) {
 	r := bufio.NewReaderSize(c, maxLine)
 	for {
 		c.SetReadDeadline(time.Now().Add(idle))
-		if !s.setIdle(c, true) {
+		if !s.sessions.SetIdle(c, true) {
 			return
 		}
 		line, err := readLine(r)
-		s.setIdle(c, false)
+		s.sessions.SetIdle(c, false)
 		if err != nil {
 			if errors.Is(err, errTooLong) {
 				fmt.Fprintf(w, "ERROR\tLine too long\n")
@@ -307,13 +279,4 @@ func oneLine(s string) string {
 		}
 		return r
 	}, s)
-}
-
-// setIdle marks c as waiting between commands (or not); false means the
-// server is stopping and the session should end.
-func (s *Server) setIdle(c net.Conn, idle bool) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.conns[c] = idle
-	return !s.stopping
 }

@@ -8,24 +8,22 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 
+	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/slots"
 )
 
 // echo is the test-only service the supervisor tests run in real worker
 // processes: it answers "slot" and "pid" about itself and echoes the rest.
 type echo struct {
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns map[net.Conn]bool
+	sessions sessions.Set
 }
 
 func newEcho(env *Env) (Service, error) {
 	if os.Getenv("FSIGKD_TEST_ECHO_FAIL") == env.Service.Name {
 		return nil, errors.New("told to fail")
 	}
-	return &echo{conns: map[net.Conn]bool{}}, nil
+	return &echo{}, nil
 }
 
 func (e *echo) Serve(ln net.Listener) error {
@@ -34,23 +32,19 @@ func (e *echo) Serve(ln net.Listener) error {
 		if err != nil {
 			return err
 		}
-		e.mu.Lock()
-		e.conns[c] = true
-		e.mu.Unlock()
-		e.wg.Add(1)
-		go e.handle(c)
+		if e.sessions.Add(c) {
+			go e.handle(c)
+		}
 	}
 }
 
 func (e *echo) handle(c net.Conn) {
-	defer e.wg.Done()
 	defer func() {
-		e.mu.Lock()
-		delete(e.conns, c)
-		e.mu.Unlock()
 		c.Close()
+		e.sessions.Done(c)
 	}()
 	sc := bufio.NewScanner(c)
+	// Every echo session counts as busy: on a drain it is let finish.
 	for sc.Scan() {
 		line := sc.Text()
 		switch line {
@@ -67,21 +61,7 @@ func (e *echo) handle(c net.Conn) {
 	}
 }
 
-func (e *echo) Shutdown(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { e.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		e.mu.Lock()
-		for c := range e.conns {
-			c.Close()
-		}
-		e.mu.Unlock()
-		return ctx.Err()
-	}
-}
+func (e *echo) Shutdown(ctx context.Context) error { return e.sessions.Shutdown(ctx) }
 
 // ask sends one line and reads one back.
 func ask(c net.Conn, line string) (string, error) {

@@ -80,15 +80,7 @@ func (m *master) helperExited(h *helper, st *os.ProcessState) {
 		return
 	}
 	m.log.Named("main").Warn(h.name+" stopped; restarting it", zap.String("exit", exitText(st)))
-	delay := time.Duration(0)
-	if time.Since(h.started) >= stableRun {
-		h.quick = 0
-	} else {
-		h.quick++
-		if h.quick > 1 {
-			delay = min(firstRetry<<(h.quick-2), m.cfg.Global.RestartMaxDelay)
-		}
-	}
+	delay := m.restartDelay(h.started, &h.quick)
 	time.AfterFunc(delay, func() { m.events <- helperRestart{h} })
 }
 

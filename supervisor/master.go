@@ -393,15 +393,7 @@ func (m *master) exited(p *proc, st *os.ProcessState) {
 	case p == s.cur && !p.asked && !m.stopping:
 		m.crashed(p, st)
 		s.cur = nil
-		delay := time.Duration(0)
-		if time.Since(p.started) >= stableRun {
-			s.quick = 0
-		} else {
-			s.quick++
-			if s.quick > 1 {
-				delay = min(firstRetry<<(s.quick-2), m.cfg.Global.RestartMaxDelay)
-			}
-		}
+		delay := m.restartDelay(p.started, &s.quick)
 		time.AfterFunc(delay, func() { m.events <- restartEvent{s} })
 	case p == s.next:
 		// A worker of new settings died before it served: the old one
@@ -636,4 +628,20 @@ func sameSettings(a, b *conf.Config, name string) bool {
 	sa, _ := json.Marshal(a.Services[name])
 	sb, _ := json.Marshal(b.Services[name])
 	return bytes.Equal(ga, gb) && bytes.Equal(sa, sb)
+}
+
+// restartDelay is how long to wait before starting again a process that
+// started at started and just died: at once after a stable run or a first
+// quick death, then doubling from firstRetry up to restart_max_delay while
+// it keeps dying quickly (quick counts those deaths).
+func (m *master) restartDelay(started time.Time, quick *int) time.Duration {
+	if time.Since(started) >= stableRun {
+		*quick = 0
+		return 0
+	}
+	*quick++
+	if *quick <= 1 {
+		return 0
+	}
+	return min(firstRetry<<min(*quick-2, 16), m.cfg.Global.RestartMaxDelay)
 }

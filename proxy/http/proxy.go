@@ -38,12 +38,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
@@ -68,11 +68,7 @@ type Proxy struct {
 	ports map[int]bool
 	page  *template.Template
 
-	mu      sync.Mutex
-	ln      net.Listener
-	conns   map[net.Conn]bool // true while idle between requests
-	closing bool
-	wg      sync.WaitGroup
+	sessions sessions.Set
 }
 
 // New builds the service from a worker's environment.
@@ -127,71 +123,29 @@ func (p *Proxy) init() error {
 		d := &net.Dialer{Timeout: 30 * time.Second}
 		p.Dial = d.DialContext
 	}
-	p.conns = map[net.Conn]bool{}
 	return nil
 }
 
 // Serve accepts clients until ln is closed.
 func (p *Proxy) Serve(ln net.Listener) error {
-	if p.conns == nil {
+	if p.ports == nil {
 		if err := p.init(); err != nil {
 			return err
 		}
 	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			return err
 		}
-		p.mu.Lock()
-		if p.closing {
-			p.mu.Unlock()
-			c.Close()
-			continue
+		if p.sessions.Add(c) {
+			go p.serveConn(c)
 		}
-		p.conns[c] = false
-		p.mu.Unlock()
-		p.wg.Add(1)
-		go p.serveConn(c)
 	}
 }
 
 // Shutdown closes idle clients and waits for the others until ctx ends.
-func (p *Proxy) Shutdown(ctx context.Context) error {
-	p.mu.Lock()
-	p.closing = true
-	for c, idle := range p.conns {
-		if idle {
-			c.Close()
-		}
-	}
-	p.mu.Unlock()
-	done := make(chan struct{})
-	go func() { p.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		p.mu.Lock()
-		for c := range p.conns {
-			c.Close()
-		}
-		p.mu.Unlock()
-		<-done
-		return ctx.Err()
-	}
-}
-
-// setIdle marks c idle (between requests) or busy; false: stop serving it.
-func (p *Proxy) setIdle(c net.Conn, idle bool) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.conns[c] = idle
-	return !p.closing
-}
+func (p *Proxy) Shutdown(ctx context.Context) error { return p.sessions.Shutdown(ctx) }
 
 func (p *Proxy) allowed(ip net.IP) bool {
 	for _, n := range p.allow {
@@ -222,25 +176,22 @@ func (p *Proxy) serveConn(c net.Conn) {
 			p.Log.Error("panic in a session; the session is closed", zap.Any("panic", r), zap.Stack("stack"))
 		}
 		s.closeUpstream()
-		p.mu.Lock()
-		delete(p.conns, c)
-		p.mu.Unlock()
 		c.Close()
-		p.wg.Done()
+		p.sessions.Done(c)
 	}()
 	if ip := net.ParseIP(s.client); ip == nil || !p.allowed(ip) {
 		s.writeError(403, "Forbidden", "This proxy does not serve your network.", true)
 		return
 	}
 	for {
-		if !p.setIdle(c, true) {
+		if !p.sessions.SetIdle(c, true) {
 			return
 		}
 		c.SetReadDeadline(time.Now().Add(p.Svc.IdleTimeout))
 		if _, err := s.br.Peek(1); err != nil {
 			return
 		}
-		if !p.setIdle(c, false) {
+		if !p.sessions.SetIdle(c, false) {
 			return
 		}
 		c.SetReadDeadline(time.Now().Add(p.Svc.HeaderTimeout))
