@@ -8,4 +8,8 @@ require (
 	gopkg.in/ini.v1 v1.68.0
 )
 
-require go.uber.org/multierr v1.10.0 // indirect
+require (
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6 // indirect
+	github.com/emersion/go-smtp v0.25.1 // indirect
+	go.uber.org/multierr v1.10.0 // indirect
+)

@@ -98,6 +98,18 @@ type Service struct {
 	TrickleBytes    int64         `ini:"trickle_bytes" only:"http" default:"4K" kind:"size" min:"1" doc:"bytes sent per trickle_interval while a download is held"`
 	TrickleInterval time.Duration `ini:"trickle_interval" only:"http" default:"5" min:"100ms"`
 	HoldBack        int64         `ini:"hold_back" only:"http" default:"1M" kind:"size" min:"1" doc:"the tail never sent before the verdict"`
+
+	// SMTP only.
+	MaxMessageSize  int64         `ini:"max_message_size" only:"smtp" default:"50M" kind:"size" min:"1024" doc:"SIZE offered; a larger mail gets 554 Too long message"`
+	MaxRecipients   int           `ini:"max_recipients" only:"smtp" default:"100" min:"1" max:"100000"`
+	MaxLineLength   int           `ini:"max_line_length" only:"smtp" default:"2000" min:"512" max:"1000000" doc:"a longer command line is refused"`
+	Hostname        string        `ini:"hostname" only:"smtp" default:"" doc:"the name in the greeting and Received lines; empty: the system's"`
+	TLSCert         string        `ini:"tls_cert" only:"smtp" default:"" kind:"path" doc:"with tls_key: STARTTLS offered to clients"`
+	TLSKey          string        `ini:"tls_key" only:"smtp" default:"" kind:"path"`
+	SpamSubjectTag  string        `ini:"spam_subject_tag" only:"smtp" default:"[SPAM]" doc:"put before the Subject of spam"`
+	SpamRejectScore float64       `ini:"spam_reject_score" only:"smtp" default:"0" doc:"reject (554) spam scoring this or more; 0: never reject, tag only"`
+	NotifyInterval  time.Duration `ini:"notify_digest_interval" only:"smtp" default:"60" min:"1s" doc:"more admin notices than notify_digest_after within this go out as one digest"`
+	NotifyDigest    int           `ini:"notify_digest_after" only:"smtp" default:"10" min:"1"`
 }
 
 // serviceDefaults are the keys whose default depends on the service.

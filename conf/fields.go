@@ -51,6 +51,12 @@ func (f field) set(s string) error {
 			}
 		}
 		f.v.SetInt(int64(d))
+	case f.v.Kind() == reflect.Float64:
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil || x < 0 || x > 1e6 {
+			return fmt.Errorf("%q is not a number from 0", s)
+		}
+		f.v.SetFloat(x)
 	case f.v.Kind() == reflect.Bool:
 		b, ok := parseBool(s)
 		if !ok {
@@ -120,6 +126,8 @@ func (f field) format() string {
 		return "no"
 	case f.v.Kind() == reflect.Int || f.v.Kind() == reflect.Int64:
 		return strconv.FormatInt(f.v.Int(), 10)
+	case f.v.Kind() == reflect.Float64:
+		return strconv.FormatFloat(f.v.Float(), 'g', -1, 64)
 	}
 	return f.v.String()
 }

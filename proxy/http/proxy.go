@@ -179,9 +179,11 @@ func (p *Proxy) serveConn(c net.Conn) {
 		c.Close()
 		p.sessions.Done(c)
 	}()
-	if ip := net.ParseIP(s.client); ip == nil || !p.allowed(ip) {
-		s.writeError(403, "Forbidden", "This proxy does not serve your network.", true)
-		return
+	// A client outside allow_clients gets its 403 once it has asked:
+	// answering before would be an unsolicited response.
+	allowed := false
+	if ip := net.ParseIP(s.client); ip != nil {
+		allowed = p.allowed(ip)
 	}
 	for {
 		if !p.sessions.SetIdle(c, true) {
@@ -209,6 +211,10 @@ func (p *Proxy) serveConn(c net.Conn) {
 			return
 		}
 		c.SetReadDeadline(time.Time{})
+		if !allowed {
+			s.writeError(403, "Forbidden", "This proxy does not serve your network.", true)
+			return
+		}
 		if !s.handle(req) {
 			return
 		}
