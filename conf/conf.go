@@ -81,6 +81,7 @@ type Service struct {
 	AdminMXHost              string        `ini:"admin_mx_host" default:"localhost"`
 	AdminMXPort              int           `ini:"admin_mx_port" default:"25" min:"1" max:"65535"`
 	AdminNotificationID      string        `ini:"admin_notification_id" default:""`
+	AdminAddress             string        `ini:"admin_address" default:"postmaster@localhost" doc:"the administrator's mailbox for detection notices"`
 	BlockRiskware            bool          `ini:"block_riskware" default:"no"`
 	FsasdService             bool          `ini:"fsasd_service" default:"no" doc:"check mail with the anti-spam engine"`
 	IdleTimeout              time.Duration `ini:"idle_timeout" default:"300" min:"1s" doc:"a client or server silent this long is dropped"`

@@ -9,12 +9,14 @@ import (
 	"os"
 
 	httpproxy "github.com/fsigkd/fsigkd/proxy/http"
+	smtpproxy "github.com/fsigkd/fsigkd/proxy/smtp"
 	"github.com/fsigkd/fsigkd/supervisor"
 )
 
 // services are the proxies built into this binary, by settings section.
 var services = supervisor.Registry{
 	"http": httpproxy.New,
+	"smtp": smtpproxy.New,
 }
 
 func main() {

@@ -7,6 +7,7 @@
 package enginetest
 
 import (
+	"context"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -265,4 +266,42 @@ actions { reject = 15; add_header = 6; greylist = 4; }
 	p.start()
 	t.Cleanup(p.Stop)
 	return p
+}
+
+// NXDomain is a resolver whose every answer is "no such name", from a DNS
+// server of our own on loopback: tests that need a name that does not
+// resolve never send a query off the machine.
+func NXDomain(t testing.TB) *net.Resolver {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if n < 12 {
+				continue
+			}
+			// The query back as a response (QR), recursion available,
+			// RCODE 3 (NXDOMAIN), no answers.
+			resp := append([]byte(nil), buf[:n]...)
+			resp[2] |= 0x80
+			resp[3] = 0x80 | 3
+			for i := 6; i < 12; i++ {
+				resp[i] = 0
+			}
+			pc.WriteTo(resp, from)
+		}
+	}()
+	addr := pc.LocalAddr().String()
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", addr)
+	}}
 }

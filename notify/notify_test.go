@@ -1,0 +1,189 @@
+package notify
+
+import (
+	"bufio"
+	"fmt"
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fsigkd/fsigkd/internal/enginetest"
+)
+
+// fakeServer answers each step of a dialogue with the given replies, then
+// records the data.
+func fakeServer(t *testing.T, replies map[string]string) (string, int) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				reply := func(k, def string) { c.Write([]byte(orDefault(replies[k], def) + "\r\n")) }
+				reply("GREETING", "220 fake")
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					verb := strings.ToUpper(strings.Fields(line + " x")[0])
+					switch {
+					case strings.HasPrefix(verb, "HELO"):
+						reply("HELO", "250 hi")
+					case strings.HasPrefix(verb, "MAIL"):
+						reply("MAIL FROM", "250 ok")
+					case strings.HasPrefix(verb, "RCPT"):
+						reply("RCPT TO", "250 ok")
+					case verb == "DATA":
+						reply("DATA", "354 go")
+						for {
+							l, err := br.ReadString('\n')
+							if err != nil || l == ".\r\n" {
+								break
+							}
+						}
+						reply("DATA END", "250 queued")
+					case verb == "QUIT":
+						reply("QUIT", "221 bye")
+						return
+					}
+				}
+			}()
+		}
+	}()
+	_, p, _ := net.SplitHostPort(ln.Addr().String())
+	n, _ := strconv.Atoi(p)
+	return "127.0.0.1", n
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+func send(t *testing.T, s *Sender) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.Send(ctx, Mail{From: "gw@example.com", To: []string{"admin@example.com"}, Data: []byte("Subject: x\r\n\r\n.dot\r\n")})
+}
+
+func TestAdminFailuresAreDocumentedMessages(t *testing.T) {
+	host, port := fakeServer(t, nil)
+	if err := send(t, &Sender{Host: host, Port: port}); err != nil {
+		t.Fatalf("a good server: %v", err)
+	}
+
+	err := send(t, &Sender{Host: "admin-mx.invalid", Port: 25, Resolver: enginetest.NXDomain(t)})
+	if m := AdminFailure("admin-mx.invalid", 25, err).Msg.Text; m != "getaddrinfo failed. admin_mx_host=[admin-mx.invalid] admin_mx_port=[25] gai_strerror=[Name or service not known]" {
+		t.Errorf("M03: %q (%v)", m, err)
+	}
+
+	dead := enginetest.FreePort(t)
+	err = send(t, &Sender{Host: "127.0.0.1", Port: dead})
+	if m := AdminFailure("127.0.0.1", dead, err).Msg.Text; m != "connect=Connection refused(111) cannot connect to admin mail server[127.0.0.1:"+strconv.Itoa(dead)+"]" {
+		t.Errorf("M04: %q", m)
+	}
+
+	host, port = fakeServer(t, map[string]string{"RCPT TO": "550 5.1.1 no such user"})
+	err = send(t, &Sender{Host: host, Port: port})
+	if m := AdminFailure(host, port, err).Msg.Text; m != "smtp error: RCPT TO line: buf=[550 5.1.1 no such user] (expected 250)" {
+		t.Errorf("M05: %q", m)
+	}
+	if m := NoticeFailure("delete", err).Msg.Text; m != "[delete]:smtp error:[RCPT TO]: buf=[550 5.1.1 no such user]" {
+		t.Errorf("M11: %q", m)
+	}
+}
+
+func TestStormBecomesADigest(t *testing.T) {
+	var mu = make(chan string, 100)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				c.Write([]byte("220 x\r\n"))
+				var subject string
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch {
+					case strings.HasPrefix(line, "DATA"):
+						c.Write([]byte("354 go\r\n"))
+						for {
+							l, _ := br.ReadString('\n')
+							if strings.HasPrefix(l, "Subject: ") {
+								subject = strings.TrimSpace(l[9:])
+							}
+							if l == ".\r\n" || l == "" {
+								break
+							}
+						}
+						mu <- subject
+						c.Write([]byte("250 ok\r\n"))
+					case strings.HasPrefix(line, "QUIT"):
+						c.Write([]byte("221 bye\r\n"))
+						return
+					default:
+						c.Write([]byte("250 ok\r\n"))
+					}
+				}
+			}()
+		}
+	}()
+	_, p, _ := net.SplitHostPort(ln.Addr().String())
+	port, _ := strconv.Atoi(p)
+	a := &Admin{Sender: &Sender{Host: "127.0.0.1", Port: port}, From: "gw@x", To: "admin@x", ID: "id", Interval: time.Hour, DigestAfter: 3}
+	for i := 0; i < 50; i++ {
+		a.Notify(Notice{Subject: "virus " + strconv.Itoa(i), Body: "b"})
+	}
+	a.Close()
+	close(mu)
+	var subjects []string
+	for s := range mu {
+		subjects = append(subjects, s)
+	}
+	// At most DigestAfter one by one, the rest in one digest: every
+	// notice accounted for, never 50 mails.
+	covered, digests := 0, 0
+	for _, s := range subjects {
+		var n int
+		if _, err := fmt.Sscanf(s, "[fsigkd] %d detections (digest)", &n); err == nil {
+			covered += n
+			digests++
+		} else {
+			covered++
+		}
+	}
+	if covered != 50 || digests != 1 || len(subjects) > 4 {
+		t.Fatalf("50 notices sent as %d mails: %q", len(subjects), subjects)
+	}
+}
+
+func FuzzReadReply(f *testing.F) {
+	f.Add("250-a\r\n250 b\r\n")
+	f.Add("5")
+	f.Fuzz(func(t *testing.T, s string) {
+		readReply(bufio.NewReader(strings.NewReader(s)))
+	})
+}

@@ -1,0 +1,193 @@
+// Package smtp is fsigkd's SMTP service: an inline relay between mail
+// clients (or MTAs) and the next mail server, never a queue. For each
+// client session it opens a session to the next hop (parent_server_host,
+// or the original destination in transparent mode) and relays MAIL and
+// RCPT with the next hop's own replies; the message is spooled after DATA,
+// scanned (and checked for spam), and only then sent on. The client gets
+// 250 only when the next hop said 250 for that mail, so a proxy that dies
+// mid-mail leaves the sender holding it. Nothing is ever queued here.
+//
+// The client side is github.com/emersion/go-smtp's server (RFC 5321):
+// EHLO offers what this proxy really implements (PIPELINING, CHUNKING,
+// 8BITMIME, ENHANCEDSTATUSCODES, SIZE capped by max_message_size,
+// STARTTLS when a certificate is set), not the next hop's list. Towards
+// the next hop the session is plain SMTP: STARTTLS and XFORWARD/XCLIENT
+// there are not done yet.
+//
+// Line endings: the message is spooled with every line ending made CRLF
+// (a bare LF or CR becomes CRLF), and sent on dot-stuffed with our own
+// terminator, so that the next hop reads exactly the message that was
+// scanned and no client can end DATA in a way the next hop reads
+// differently (the SMTP smuggling family).
+//
+// Actions on a detection (action): pass (deliver, with X-Virus-Status:
+// infected(...)), deny (RSET upstream, 554 Infected by <name>), blackhole
+// (drop, 250), delete (drop, notice to the recipients), sendback (drop,
+// notice to the sender); notify_admin adds the administrator's notice to
+// any of them. A mail carrying this gateway's X-Admin-Notification-Id is
+// its own notice: neither scanned nor notified about.
+package smtp
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/notify"
+	"github.com/fsigkd/fsigkd/scanner"
+	"github.com/fsigkd/fsigkd/spool"
+	"github.com/fsigkd/fsigkd/supervisor"
+)
+
+// Proxy is the SMTP service.
+type Proxy struct {
+	Svc     *conf.Service
+	Global  conf.Global
+	Scanner scanner.Scanner
+	Spam    scanner.SpamChecker // nil: no spam checks
+	Spool   spool.Dir
+	Log     *zap.Logger
+	Logs    *logs.Logs
+	Admin   *notify.Admin // nil: no admin notices
+	// Dial connects to the next hop (nil: a net.Dialer).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// NextHop finds where a client's mail goes (nil: parent_server_host).
+	NextHop func(c net.Conn) (string, error)
+
+	srv      *gosmtp.Server
+	hostname string
+	id       string
+}
+
+// New builds the service from a worker's environment.
+func New(env *supervisor.Env) (supervisor.Service, error) {
+	g := env.Config.Global
+	sc, err := scanner.FromConfig(g, env.Log.Named("scanner"))
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{Svc: env.Service, Global: g, Scanner: sc, Spool: env.Spool, Log: env.Log, Logs: env.Logs}
+	if env.Service.FsasdService {
+		if p.Spam, err = scanner.SpamFromConfig(g, env.Log.Named("spam")); err != nil {
+			return nil, err
+		}
+	}
+	return p, p.init()
+}
+
+func (p *Proxy) init() error {
+	if p.Log == nil {
+		p.Log = zap.NewNop()
+	}
+	p.hostname = p.Svc.Hostname
+	if p.hostname == "" {
+		p.hostname, _ = os.Hostname()
+	}
+	p.id = p.Svc.AdminNotificationID
+	if p.id == "" {
+		p.id = "fsigkd-" + p.hostname
+	}
+	if p.Svc.NotifyAdmin && p.Admin == nil {
+		p.Admin = &notify.Admin{
+			Sender: &notify.Sender{Host: p.Svc.AdminMXHost, Port: p.Svc.AdminMXPort, Helo: p.hostname},
+			From:   "postmaster@" + p.hostname, To: p.Svc.AdminAddress, ID: p.id,
+			Interval: p.Svc.NotifyInterval, DigestAfter: p.Svc.NotifyDigest, Log: p.Log.Named("notify"),
+		}
+	}
+	if p.Dial == nil {
+		d := &net.Dialer{Timeout: 30 * time.Second}
+		p.Dial = d.DialContext
+	}
+	s := gosmtp.NewServer(gosmtp.BackendFunc(p.newSession))
+	s.Domain = p.hostname
+	s.MaxMessageBytes = p.Svc.MaxMessageSize
+	s.MaxRecipients = p.Svc.MaxRecipients
+	s.MaxLineLength = p.Svc.MaxLineLength
+	s.ReadTimeout = p.Svc.IdleTimeout
+	s.WriteTimeout = p.Svc.IdleTimeout
+	s.ErrorLog = zapPrinter{p.Log.Named("conn")}
+	if p.Svc.TLSCert != "" && p.Svc.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(p.Svc.TLSCert, p.Svc.TLSKey)
+		if err != nil {
+			return fmt.Errorf("tls_cert/tls_key: %v", err)
+		}
+		s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	p.srv = s
+	return nil
+}
+
+// Serve accepts clients until ln is closed.
+func (p *Proxy) Serve(ln net.Listener) error {
+	err := p.srv.Serve(ln)
+	if errors.Is(err, gosmtp.ErrServerClosed) {
+		return net.ErrClosed
+	}
+	return err
+}
+
+// Shutdown stops accepting and waits for the sessions until ctx ends; the
+// admin notices still queued go out.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	err := p.srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		p.srv.Close()
+	}
+	if p.Admin != nil {
+		p.Admin.Close()
+	}
+	return err
+}
+
+type zapPrinter struct{ l *zap.Logger }
+
+func (z zapPrinter) Printf(format string, v ...interface{}) { z.l.Info(fmt.Sprintf(format, v...)) }
+func (z zapPrinter) Println(v ...interface{})               { z.l.Info(fmt.Sprint(v...)) }
+
+func (p *Proxy) nextHop(c net.Conn) (string, error) {
+	if p.NextHop != nil {
+		return p.NextHop(c)
+	}
+	if p.Svc.ParentServerHost == "" {
+		return "", errors.New("no parent_server_host")
+	}
+	return net.JoinHostPort(p.Svc.ParentServerHost, strconv.Itoa(p.Svc.ParentServerPort)), nil
+}
+
+var errTempNextHop = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 4, 1}, Message: "The next mail server cannot be reached; try again later"}
+
+// newSession opens the session to the next hop for a client.
+func (p *Proxy) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
+	addr, err := p.nextHop(c.Conn())
+	if err != nil {
+		p.Log.Warn("no next hop", zap.Error(err))
+		return nil, errTempNextHop
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nc, err := p.Dial(ctx, "tcp", addr)
+	if err != nil {
+		p.Log.Info("next hop unreachable", zap.String("next_hop", addr), zap.Error(err))
+		return nil, errTempNextHop
+	}
+	s := &session{p: p, conn: c, up: gosmtp.NewClient(nc), upAddr: addr, log: p.Log}
+	s.up.CommandTimeout = p.Svc.IdleTimeout
+	s.up.SubmissionTimeout = p.Svc.IdleTimeout
+	if a, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
+		s.client = a.IP.String()
+	}
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		s.server = a.IP.String()
+	}
+	return s, nil
+}

@@ -1,0 +1,430 @@
+package smtp
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/catalog"
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/notify"
+	"github.com/fsigkd/fsigkd/scanner"
+	"github.com/fsigkd/fsigkd/slots"
+	"github.com/fsigkd/fsigkd/spool"
+)
+
+// session is one client session and its session to the next hop.
+type session struct {
+	p       *Proxy
+	conn    *gosmtp.Conn
+	up      *gosmtp.Client
+	upAddr  string
+	client  string
+	server  string
+	log     *zap.Logger
+	greeted bool
+	inMail  bool // MAIL sent upstream, no DATA end or RSET yet
+	from    string
+	rcpts   []string
+}
+
+// upErr turns a failure of the next hop's session into the reply for the
+// client: the next hop's own reply when it sent one, a temporary failure
+// when the connection broke.
+func upErr(err error) error {
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) {
+		return se
+	}
+	return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 4, 2}, Message: "Connection to the next mail server lost; try again later"}
+}
+
+func (s *session) hello() error {
+	if s.greeted {
+		return nil
+	}
+	if err := s.up.Hello(s.p.hostname); err != nil {
+		return err
+	}
+	s.greeted = true
+	return nil
+}
+
+// Mail relays MAIL FROM with the next hop's reply.
+func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
+	if err := s.hello(); err != nil {
+		s.log.Info("next hop refused the session", zap.String("next_hop", s.upAddr), zap.Error(err))
+		return upErr(err)
+	}
+	var o gosmtp.MailOptions
+	if opts != nil {
+		o.Size = opts.Size
+		if ok, _ := s.up.Extension("8BITMIME"); ok {
+			o.Body = opts.Body
+		}
+	}
+	if err := s.up.Mail(from, &o); err != nil {
+		return upErr(err)
+	}
+	s.inMail, s.from, s.rcpts = true, from, nil
+	return nil
+}
+
+// Rcpt relays RCPT TO with the next hop's reply.
+func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	if err := s.up.Rcpt(to, nil); err != nil {
+		return upErr(err)
+	}
+	s.rcpts = append(s.rcpts, to)
+	return nil
+}
+
+// Reset relays RSET.
+func (s *session) Reset() {
+	s.resetUp()
+	s.from, s.rcpts = "", nil
+}
+
+func (s *session) resetUp() {
+	if s.inMail {
+		s.up.Reset()
+		s.inMail = false
+	}
+}
+
+// Logout ends the next hop's session.
+func (s *session) Logout() error {
+	s.up.Quit()
+	s.up.Close()
+	return nil
+}
+
+var errTooLong = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: "Too long message"}
+
+// Data spools the message, scans it, and acts.
+func (s *session) Data(r io.Reader) error {
+	start := time.Now()
+	f, err := s.p.Spool.Create("smtp")
+	if err != nil {
+		s.resetUp()
+		s.log.Warn("cannot spool a mail", zap.Error(err))
+		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Cannot take the mail now; try again later"}
+	}
+	defer f.Close()
+	if err := copyCRLF(f, r); err != nil {
+		s.resetUp()
+		if errors.Is(err, gosmtp.ErrDataTooLarge) {
+			return errTooLong
+		}
+		return err
+	}
+	head := readHead(f)
+	recs := s.records(start, f.Size())
+	defer func() {
+		for _, rec := range recs {
+			rec.Elapsed = time.Since(start)
+			s.p.Logs.Access(rec)
+		}
+	}()
+	if id := headerValue(head, notify.IDHeader); id != "" && id == s.p.id {
+		setAll(recs, func(r *logs.Access) { r.Detail = "own notice, not scanned" })
+		return s.deliver(f, nil, "", recs)
+	}
+
+	scanStart := time.Now()
+	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(),
+		Meta: scanner.Meta{Service: "smtp", Client: s.client, Sender: s.from, Recipients: s.rcpts, Helo: s.conn.Hostname()}}
+	v, scanErr := s.scan(obj)
+	setAll(recs, func(r *logs.Access) { r.ScanTime, r.Files, r.Checks = time.Since(scanStart), 1, 1 })
+	status := "clean(fsigkd)"
+	if scanErr != nil {
+		if m, ok := catalog.Of(scanErr); ok && scanner.KindOf(scanErr) != scanner.Down {
+			logs.Emit(s.log.Named("scan"), m)
+		}
+		switch scanner.Policy(s.p.Svc.ScanFailure) {
+		case scanner.Pass:
+			status = "unscanned(fsigkd)"
+			setAll(recs, func(r *logs.Access) { r.Action, r.Detail = "PASS", "not scanned: "+scanErr.Error() })
+		case scanner.Block:
+			s.resetUp()
+			setAll(recs, func(r *logs.Access) { r.Status, r.Action, r.Detail = 554, "DENY", "not scanned: "+scanErr.Error() })
+			return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "The mail could not be scanned"}
+		default:
+			s.resetUp()
+			setAll(recs, func(r *logs.Access) { r.Status, r.Action, r.Detail = 451, "NONE", "not scanned: "+scanErr.Error() })
+			return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Virus scanning is unavailable; try again later"}
+		}
+	}
+	infected := scanErr == nil && (v.Status == scanner.Infected || v.Status == scanner.Suspected ||
+		(v.Status == scanner.Riskware && s.p.Svc.BlockRiskware))
+	if scanErr == nil && v.Status != scanner.Clean {
+		setAll(recs, func(r *logs.Access) { r.Detect, r.Name = "INFECTED", v.Name() })
+	} else if scanErr == nil {
+		setAll(recs, func(r *logs.Access) { r.Detect = "CLEAN" })
+	}
+	if infected {
+		status = "infected(" + v.Name() + ")"
+		return s.infected(f, v, status, recs)
+	}
+
+	extra := []string{"X-Virus-Status: " + status}
+	tag := ""
+	if s.p.Spam != nil {
+		sv, err := s.checkSpam(obj)
+		switch {
+		case err != nil:
+			if m, ok := catalog.Of(err); ok && scanner.KindOf(err) != scanner.Down {
+				logs.Emit(s.log.Named("spam"), m)
+			}
+		case sv.Spam && s.p.Svc.SpamRejectScore > 0 && sv.Score >= s.p.Svc.SpamRejectScore:
+			s.resetUp()
+			setAll(recs, func(r *logs.Access) { r.Detect, r.Status, r.Action = "SPAM", 554, "DENY" })
+			return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Rejected as spam"}
+		default:
+			extra = append(extra, spamHeaders(sv)...)
+			if sv.Spam {
+				tag = s.p.Svc.SpamSubjectTag
+				setAll(recs, func(r *logs.Access) { r.Detect, r.Action = "SPAM", "CHANGE_SUBJECT" })
+			}
+		}
+	}
+	return s.deliver(f, extra, tag, recs)
+}
+
+func (s *session) scan(obj *scanner.Object) (scanner.Verdict, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.p.Global.AVTimeout)
+	defer cancel()
+	return s.p.Scanner.Scan(ctx, obj)
+}
+
+func (s *session) checkSpam(obj *scanner.Object) (scanner.SpamVerdict, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.p.Global.ASTimeout)
+	defer cancel()
+	return s.p.Spam.Check(ctx, obj)
+}
+
+// infected applies the configured action to an infected mail.
+func (s *session) infected(f *spool.File, v scanner.Verdict, status string, recs []*logs.Access) error {
+	action := s.p.Svc.Action
+	if s.p.Admin != nil {
+		s.p.Admin.Notify(notify.Notice{
+			Subject: fmt.Sprintf("[fsigkd] virus %s in a mail from <%s>", v.Name(), s.from),
+			Body: fmt.Sprintf("Detection: %s\r\nAction: %s\r\nClient: %s\r\nSender: <%s>\r\nRecipients: <%s>\r\nTime: %s\r\n",
+				v.Name(), action, s.client, s.from, strings.Join(s.rcpts, ">, <"), time.Now().Format(time.RFC1123Z)),
+		})
+	}
+	setAll(recs, func(r *logs.Access) { r.Action = strings.ToUpper(action) })
+	switch action {
+	case "pass":
+		return s.deliver(f, []string{"X-Virus-Status: " + status}, "", recs)
+	case "deny":
+		s.resetUp()
+		setAll(recs, func(r *logs.Access) { r.Status = 554 })
+		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Infected by " + v.Name()}
+	}
+	// blackhole, delete, sendback: the mail is dropped and the client told
+	// it was taken.
+	s.resetUp()
+	setAll(recs, func(r *logs.Access) { r.Status = 250 })
+	switch action {
+	case "delete":
+		s.notice(action, s.rcpts, fmt.Sprintf("A mail to you from <%s> carried %s and was deleted by the gateway.", s.from, v.Name()))
+	case "sendback":
+		if s.from != "" {
+			s.notice(action, []string{s.from}, fmt.Sprintf("Your mail to <%s> carried %s and was not delivered.", strings.Join(s.rcpts, ">, <"), v.Name()))
+		}
+	}
+	return nil
+}
+
+// notice sends a notice to a mail's sender or recipients through the next
+// hop, in the background; a failure is M11.
+func (s *session) notice(action string, to []string, text string) {
+	host, port, _ := net.SplitHostPort(s.upAddr)
+	n, _ := strconv.Atoi(port)
+	sender := &notify.Sender{Host: host, Port: n, Helo: s.p.hostname}
+	from := "postmaster@" + s.p.hostname
+	msg := fmt.Sprintf("From: <%s>\r\nTo: <%s>\r\nSubject: Virus found in a mail\r\nDate: %s\r\n%s: %s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n",
+		from, strings.Join(to, ">, <"), time.Now().Format(time.RFC1123Z), notify.IDHeader, s.p.id, text)
+	log := s.log.Named("notify")
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if err := sender.Send(ctx, notify.Mail{From: "", To: to, Data: []byte(msg)}); err != nil {
+			logs.Emit(log, notify.NoticeFailure(action, err).Msg)
+		}
+	}()
+}
+
+// deliver sends the spooled mail to the next hop with extra header lines
+// (and the Subject tagged), and answers with the next hop's reply.
+func (s *session) deliver(f *spool.File, extra []string, tag string, recs []*logs.Access) error {
+	w, err := s.up.Data()
+	if err != nil {
+		s.resetUp()
+		return upErr(err)
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	fmt.Fprintf(bw, "Received: from %s ([%s])\r\n\tby %s (fsigkd) with ESMTP;\r\n\t%s\r\n", sanitize(s.conn.Hostname()), s.client, s.p.hostname, time.Now().Format(time.RFC1123Z))
+	for _, h := range extra {
+		bw.WriteString(sanitize(h) + "\r\n")
+	}
+	src := bufio.NewReaderSize(io.NewSectionReader(f.OS(), 0, f.Size()), 64<<10)
+	if tag != "" {
+		if err := tagSubject(bw, src, tag); err != nil {
+			w.Close()
+			s.inMail = false
+			return upErr(err)
+		}
+	}
+	if _, err := io.Copy(bw, src); err != nil {
+		w.Close()
+		s.inMail = false
+		return upErr(err)
+	}
+	if err := bw.Flush(); err != nil {
+		s.inMail = false
+		return upErr(err)
+	}
+	resp, err := w.CloseWithResponse()
+	s.inMail = false
+	if err != nil {
+		setAll(recs, func(r *logs.Access) {
+			r.Status = 451
+			var se *gosmtp.SMTPError
+			if errors.As(err, &se) {
+				r.Status = se.Code
+			}
+		})
+		return upErr(err)
+	}
+	setAll(recs, func(r *logs.Access) { r.Status, r.Bytes = 250, f.Size() })
+	// The next hop's own words ("2.0.0 Ok: queued as ...").
+	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.NoEnhancedCode, Message: resp.StatusText}
+}
+
+// records are the access-log lines of this mail, one per recipient.
+func (s *session) records(start time.Time, size int64) []*logs.Access {
+	var out []*logs.Access
+	for _, rc := range s.rcpts {
+		out = append(out, &logs.Access{Start: start, Client: s.client, Result: "SMTP", Bytes: size, Method: "DATA",
+			URL: "mail:<" + rc + ">", User: s.from, Server: s.server, Service: "smtp",
+			Slot: slots.SlotOf(s.conn.Conn()), PID: os.Getpid()})
+	}
+	return out
+}
+
+func setAll(recs []*logs.Access, f func(*logs.Access)) {
+	for _, r := range recs {
+		f(r)
+	}
+}
+
+func spamHeaders(v scanner.SpamVerdict) []string {
+	flag := "NO"
+	if v.Spam {
+		flag = "YES"
+	}
+	return []string{
+		"X-Spam-Flag: " + flag,
+		fmt.Sprintf("X-Spam-Status: %s, score=%.1f required=%.1f tests=%s", map[bool]string{true: "Yes", false: "No"}[v.Spam], v.Score, v.Threshold, strings.Join(v.Symbols, ",")),
+		fmt.Sprintf("X-Spam-Score: %.1f", v.Score),
+	}
+}
+
+// sanitize keeps a header line on one line.
+func sanitize(s string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(s) }
+
+// copyCRLF spools r with every line ending made CRLF.
+func copyCRLF(f *spool.File, r io.Reader) error {
+	bw := bufio.NewWriterSize(f, 64<<10)
+	br := bufio.NewReaderSize(r, 64<<10)
+	prevCR := false
+	for {
+		c, err := br.ReadByte()
+		if err != nil {
+			if prevCR {
+				bw.WriteString("\r\n")
+			}
+			if errors.Is(err, io.EOF) {
+				return bw.Flush()
+			}
+			return err
+		}
+		switch {
+		case c == '\n':
+			bw.WriteString("\r\n")
+			prevCR = false
+			continue
+		case prevCR:
+			bw.WriteString("\r\n") // a bare CR
+		}
+		prevCR = c == '\r'
+		if !prevCR {
+			bw.WriteByte(c)
+		}
+	}
+}
+
+// maxHead bounds the header block read for decisions.
+const maxHead = 256 << 10
+
+// readHead is the mail's header block (up to maxHead).
+func readHead(f *spool.File) []byte {
+	b := make([]byte, min(f.Size(), maxHead))
+	n, _ := f.OS().ReadAt(b, 0)
+	b = b[:n]
+	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
+		return b[:i+2]
+	}
+	return b
+}
+
+// headerValue is the first value of a header field in a header block.
+func headerValue(head []byte, name string) string {
+	for _, line := range strings.Split(string(head), "\r\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// tagSubject copies the header block from src to w with tag put before
+// the Subject (or a Subject of just the tag added), and stops at the body.
+func tagSubject(w *bufio.Writer, src *bufio.Reader, tag string) error {
+	done := false
+	for {
+		line, err := src.ReadString('\n')
+		if err != nil && line == "" {
+			if !done {
+				w.WriteString("Subject: " + tag + "\r\n")
+			}
+			return nil
+		}
+		if line == "\r\n" || line == "\n" {
+			if !done {
+				w.WriteString("Subject: " + tag + "\r\n")
+			}
+			w.WriteString(line)
+			return nil
+		}
+		if k, v, ok := strings.Cut(line, ":"); ok && !done && strings.EqualFold(strings.TrimSpace(k), "Subject") {
+			line = k + ": " + tag + " " + strings.TrimLeft(v, " ")
+			done = true
+		}
+		w.WriteString(line)
+	}
+}

@@ -1,0 +1,455 @@
+package smtp
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/engine"
+	"github.com/fsigkd/fsigkd/fsavd"
+	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/scanner"
+	"github.com/fsigkd/fsigkd/spool"
+)
+
+// sink is the next hop: a go-smtp server that records what it received.
+type sink struct {
+	addr string
+	mu   sync.Mutex
+	got  []received
+	// refuse makes RCPT fail with this reply.
+	refuseRcpt *gosmtp.SMTPError
+}
+
+type received struct {
+	from string
+	to   []string
+	data []byte
+}
+
+type sinkSession struct {
+	s    *sink
+	from string
+	to   []string
+}
+
+func (ss *sinkSession) Reset()        { ss.from, ss.to = "", nil }
+func (ss *sinkSession) Logout() error { return nil }
+func (ss *sinkSession) Mail(from string, _ *gosmtp.MailOptions) error {
+	ss.from = from
+	return nil
+}
+func (ss *sinkSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	if ss.s.refuseRcpt != nil {
+		return ss.s.refuseRcpt
+	}
+	ss.to = append(ss.to, to)
+	return nil
+}
+func (ss *sinkSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	ss.s.mu.Lock()
+	ss.s.got = append(ss.s.got, received{ss.from, ss.to, b})
+	ss.s.mu.Unlock()
+	return nil
+}
+
+func newSink(t *testing.T) *sink {
+	s := &sink{}
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) { return &sinkSession{s: s}, nil }))
+	srv.Domain = "sink.test"
+	srv.AllowInsecureAuth = true
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = ln.Addr().String()
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return s
+}
+
+func (s *sink) mails() []received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]received(nil), s.got...)
+}
+
+type env struct {
+	t      *testing.T
+	p      *Proxy
+	addr   string
+	sink   *sink
+	obs    *observer.ObservedLogs
+	logDir string
+}
+
+func newEnv(t *testing.T, keys string) *env {
+	t.Helper()
+	e := &env{t: t, sink: newSink(t)}
+	host, port, _ := net.SplitHostPort(e.sink.addr)
+	cfg, _, err := conf.Parse("test.ini", []byte("[smtp]\nenable = yes\nhostname = gw.test\nparent_server_host = "+host+"\nparent_server_port = "+port+"\n"+keys+"\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := enginetest.ShortDir(t)
+	sock := filepath.Join(dir, "fsavd-socket-0")
+	db, _ := engine.Load("")
+	fs := &fsavd.Server{Engine: engine.New(db)}
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go fs.Serve(ln)
+	t.Cleanup(func() { ln.Close() })
+	eps, _ := scanner.ParseEndpoints(sock, "")
+	core, obs := observer.New(zapcore.DebugLevel)
+	e.obs = obs
+	e.logDir = t.TempDir()
+	lg, _ := logs.Open(logs.Options{Dir: e.logDir})
+	t.Cleanup(lg.Close)
+	e.p = &Proxy{Svc: cfg.Services["smtp"], Global: cfg.Global, Scanner: scanner.NewFsavd(&scanner.Pool{Endpoints: eps}, true),
+		Spool: spool.Dir{Path: t.TempDir()}, Log: zap.New(core).Named("smtp"), Logs: lg}
+	return e
+}
+
+func (e *env) start() {
+	e.t.Helper()
+	if err := e.p.init(); err != nil {
+		e.t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.addr = ln.Addr().String()
+	go e.p.Serve(ln)
+	e.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		e.p.Shutdown(ctx)
+		cancel()
+	})
+}
+
+// send sends one mail through the proxy with go-smtp's client.
+func (e *env) send(from string, to []string, msg string) error {
+	c, err := gosmtp.Dial(e.addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		return err
+	}
+	if err := c.SendMail(from, to, strings.NewReader(msg)); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+func code(err error) int {
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	if err == nil {
+		return 250
+	}
+	return -1
+}
+
+const cleanMail = "From: a@example.com\r\nTo: b@example.com\r\nSubject: hello\r\n\r\nJust text.\r\n.leading dot line\r\n"
+
+func eicarMail() string {
+	return "From: a@example.com\r\nTo: b@example.com\r\nSubject: file\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--B\r\nContent-Type: application/octet-stream; name=e.com\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		base64.StdEncoding.EncodeToString([]byte(eicar.String)) + "\r\n--B--\r\n"
+}
+
+func TestCleanMailDeliveredWithOurHeaders(t *testing.T) {
+	e := newEnv(t, "")
+	e.start()
+	if err := e.send("a@example.com", []string{"b@example.com"}, cleanMail); err != nil {
+		t.Fatal(err)
+	}
+	got := e.sink.mails()
+	if len(got) != 1 {
+		t.Fatalf("next hop got %d mails", len(got))
+	}
+	data := string(got[0].data)
+	if !strings.HasPrefix(data, "Received: from client.test ([127.0.0.1])\r\n\tby gw.test (fsigkd) with ESMTP;\r\n") || !strings.Contains(data, "X-Virus-Status: clean(fsigkd)\r\n") {
+		t.Fatalf("headers:\n%s", data)
+	}
+	if !strings.HasSuffix(data, cleanMail) {
+		t.Fatalf("the mail changed on the way:\n%q", data)
+	}
+}
+
+func TestActions(t *testing.T) {
+	for _, tc := range []struct {
+		action    string
+		code      int
+		delivered bool
+	}{
+		{"deny", 554, false},
+		{"pass", 250, true},
+		{"blackhole", 250, false},
+		{"delete", 250, false},
+		{"sendback", 250, false},
+	} {
+		t.Run(tc.action, func(t *testing.T) {
+			e := newEnv(t, "action = "+tc.action)
+			e.start()
+			err := e.send("a@example.com", []string{"b@example.com"}, eicarMail())
+			if code(err) != tc.code {
+				t.Fatalf("reply %v, want %d", err, tc.code)
+			}
+			if tc.code == 554 && !strings.Contains(err.Error(), "Infected by Eicar-Test-Signature") {
+				t.Fatalf("reply %v", err)
+			}
+			var infectedDelivered bool
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				for _, m := range e.sink.mails() {
+					if strings.Contains(string(m.data), "X-Virus-Status: infected(Eicar-Test-Signature)") {
+						infectedDelivered = true
+					}
+				}
+				notices := len(e.sink.mails()) - b2i(infectedDelivered)
+				if tc.action != "delete" && tc.action != "sendback" || notices > 0 {
+					break
+				}
+			}
+			if infectedDelivered != tc.delivered {
+				t.Fatalf("delivered %v", infectedDelivered)
+			}
+			if tc.action == "delete" || tc.action == "sendback" {
+				want := map[string]string{"delete": "b@example.com", "sendback": "a@example.com"}[tc.action]
+				found := false
+				for _, m := range e.sink.mails() {
+					if len(m.to) == 1 && m.to[0] == want && strings.Contains(string(m.data), "Eicar-Test-Signature") {
+						found = true
+					}
+				}
+				if !found {
+					t.Fatalf("no notice to %s: %+v", want, e.sink.mails())
+				}
+			}
+		})
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func TestNextHopRefusalIsRelayed(t *testing.T) {
+	e := newEnv(t, "")
+	e.sink.refuseRcpt = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+	e.start()
+	err := e.send("a@example.com", []string{"nobody@example.com"}, cleanMail)
+	if code(err) != 550 || !strings.Contains(err.Error(), "No such user here") {
+		t.Fatalf("reply %v", err)
+	}
+}
+
+func TestNextHopDownGivesATemporaryFailure(t *testing.T) {
+	e := newEnv(t, "")
+	e.p.Svc.ParentServerPort = enginetest.FreePort(t)
+	e.start()
+	c, err := gosmtp.Dial(e.addr)
+	if err == nil {
+		err = c.Hello("x")
+		c.Close()
+	}
+	if code(err) != 421 {
+		t.Fatalf("reply %v", err)
+	}
+}
+
+func TestTooLongMessage(t *testing.T) {
+	e := newEnv(t, "max_message_size = 2K")
+	e.start()
+	err := e.send("a@example.com", []string{"b@example.com"}, cleanMail+strings.Repeat(strings.Repeat("x", 70)+"\r\n", 60))
+	if code(err) != 554 || !strings.Contains(err.Error(), "Too long message") {
+		t.Fatalf("reply %v", err)
+	}
+	if len(e.sink.mails()) != 0 {
+		t.Fatal("an oversize mail was delivered")
+	}
+}
+
+func TestEngineDownTempfails(t *testing.T) {
+	e := newEnv(t, "")
+	eps, _ := scanner.ParseEndpoints(filepath.Join(t.TempDir(), "none"), "")
+	e.p.Scanner = scanner.NewFsavd(&scanner.Pool{Endpoints: eps}, false)
+	e.start()
+	if err := e.send("a@example.com", []string{"b@example.com"}, cleanMail); code(err) != 451 {
+		t.Fatalf("reply %v", err)
+	}
+	if len(e.sink.mails()) != 0 {
+		t.Fatal("an unscanned mail was delivered")
+	}
+}
+
+// TestBareLineEndsCannotSmuggle: a client that puts "\n.\n" or
+// "\r\n.\n" inside its data does not end the mail for the next hop, and
+// what follows stays inside the one mail.
+func TestBareLineEndsCannotSmuggle(t *testing.T) {
+	e := newEnv(t, "")
+	e.start()
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	script := "EHLO x\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"
+	body := "Subject: one\r\n\r\nfirst\n.\nMAIL FROM:<evil@example.com>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\nSubject: smuggled\r\n\r\nsecond\r\n.\n\r\nend\r\n.\r\nQUIT\r\n"
+	c.Write([]byte(script))
+	time.Sleep(200 * time.Millisecond)
+	c.Write([]byte(body))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	io.ReadAll(c)
+	got := e.sink.mails()
+	if len(got) != 1 {
+		t.Fatalf("next hop got %d mails", len(got))
+	}
+	if got[0].from != "a@example.com" || !bytes.Contains(got[0].data, []byte("Subject: smuggled")) || !bytes.Contains(got[0].data, []byte("end\r\n")) {
+		t.Fatalf("mail: %q", got[0].data)
+	}
+	// Inside the mail the bare line ends became CRLF: "first\n.\n" is a
+	// line holding a dot, stuffed on the way and content for the next hop.
+	if !bytes.Contains(got[0].data, []byte("first\r\n.\r\nMAIL FROM:<evil@example.com>\r\n")) {
+		t.Fatalf("mail: %q", got[0].data)
+	}
+}
+
+func TestSpamIsTagged(t *testing.T) {
+	spamd := enginetest.Spamd(t)
+	e := newEnv(t, "fsasd_service = yes")
+	eps, _ := scanner.ParseEndpoints(spamd.Sock, "")
+	e.p.Spam = scanner.NewSpamd(&scanner.Pool{Endpoints: eps})
+	e.start()
+	msg := "From: a@example.com\r\nTo: b@example.com\r\nSubject: offer\r\n\r\n" + eicar.GTUBE + "\r\n"
+	if err := e.send("a@example.com", []string{"b@example.com"}, msg); err != nil {
+		t.Fatal(err)
+	}
+	got := e.sink.mails()
+	if len(got) != 1 || !strings.Contains(string(got[0].data), "Subject: [SPAM] offer\r\n") || !strings.Contains(string(got[0].data), "X-Spam-Flag: YES\r\n") {
+		t.Fatalf("%+v", got)
+	}
+	b, _ := os.ReadFile(filepath.Join(e.logDir, "access.log"))
+	if !strings.Contains(string(b), "ACTION:CHANGE_SUBJECT:") {
+		t.Errorf("access log: %s", b)
+	}
+}
+
+// TestAdminNoticeAndItsFailures: a notice reaches the admin server marked
+// with our id; a mail carrying that id is not scanned; the admin server
+// unreachable gives M04.
+func TestAdminNoticeAndItsFailures(t *testing.T) {
+	admin := newSink(t)
+	host, port, _ := net.SplitHostPort(admin.addr)
+	e := newEnv(t, "notify_admin = yes\nadmin_mx_host = "+host+"\nadmin_mx_port = "+port+"\nadmin_notification_id = gw-42")
+	e.start()
+	e.send("a@example.com", []string{"b@example.com"}, eicarMail())
+	var notice received
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := admin.mails(); len(m) > 0 {
+			notice = m[0]
+			break
+		}
+	}
+	if !strings.Contains(string(notice.data), "X-Admin-Notification-Id: gw-42\r\n") || !strings.Contains(string(notice.data), "Eicar-Test-Signature") {
+		t.Fatalf("notice: %q", notice.data)
+	}
+	// The notice itself, carrying EICAR's name and even EICAR, passes.
+	own := "From: postmaster@gw.test\r\nX-Admin-Notification-Id: gw-42\r\nSubject: n\r\n\r\n" + eicar.String + "\r\n"
+	if err := e.send("postmaster@gw.test", []string{"admin@example.com"}, own); err != nil {
+		t.Fatalf("own notice: %v", err)
+	}
+}
+
+func TestAdminServerDown(t *testing.T) {
+	port := enginetest.FreePort(t)
+	e := newEnv(t, "notify_admin = yes\nadmin_mx_host = 127.0.0.1\nadmin_mx_port = "+itoa(port))
+	e.start()
+	e.send("a@example.com", []string{"b@example.com"}, eicarMail())
+	want := "connect=Connection refused(111) cannot connect to admin mail server[127.0.0.1:" + itoa(port) + "]"
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if len(e.obs.FilterMessage(want).All()) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no M04: %v", e.obs.All())
+		}
+	}
+}
+
+func itoa(n int) string { return strconvItoa(n) }
+
+// TestSwaksThroughTheProxy: the real swaks, EICAR attached.
+func TestSwaksThroughTheProxy(t *testing.T) {
+	swaks := enginetest.Need(t, "swaks", "swaks")
+	e := newEnv(t, "")
+	e.start()
+	host, port, _ := net.SplitHostPort(e.addr)
+	att := filepath.Join(t.TempDir(), "eicar.com")
+	os.WriteFile(att, []byte(eicar.String), 0o644)
+	out, _ := exec.Command(swaks, "--server", host, "--port", port, "--from", "a@example.com", "--to", "b@example.com", "--attach", "@"+att).CombinedOutput()
+	if !strings.Contains(string(out), "554 5.7.1 Infected by Eicar-Test-Signature") {
+		t.Fatalf("swaks:\n%s", out)
+	}
+	out, err := exec.Command(swaks, "--server", host, "--port", port, "--from", "a@example.com", "--to", "b@example.com", "--body", "clean").CombinedOutput()
+	if err != nil || len(e.sink.mails()) != 1 {
+		t.Fatalf("swaks clean: %v\n%s", err, out)
+	}
+}
+
+// FuzzCopyCRLF: whatever a client sends, the spooled mail has only CRLF
+// line ends, and no line of a lone dot can come out of something that was
+// not one.
+func FuzzCopyCRLF(f *testing.F) {
+	f.Add([]byte("a\nb\r\nc\rd\r"))
+	f.Add([]byte("\n.\n\r\n.\r"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, in []byte) {
+		sf, err := spool.Dir{Path: dir}.Create("smtp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sf.Close()
+		if err := copyCRLF(sf, bytes.NewReader(in)); err != nil {
+			t.Fatal(err)
+		}
+		out := make([]byte, sf.Size())
+		sf.OS().ReadAt(out, 0)
+		for i, c := range out {
+			if c == '\n' && (i == 0 || out[i-1] != '\r') || c == '\r' && (i+1 >= len(out) || out[i+1] != '\n') {
+				t.Fatalf("bare line end at %d in %q", i, out)
+			}
+		}
+	})
+}

@@ -1,0 +1,5 @@
+package smtp
+
+import "strconv"
+
+func strconvItoa(n int) string { return strconv.Itoa(n) }
