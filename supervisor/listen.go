@@ -8,14 +8,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Backlog is the listen backlog of every service, as documented: when all
-// slots are busy about this many more clients complete the handshake and
-// wait; the rest wait in SYN_RECV.
-const Backlog = 5
-
-// listenTCP binds addr:port with the documented backlog. Errors keep their
-// errno (for M01 and M13).
-func listenTCP(addr string, port int) (*os.File, error) {
+// listenTCP binds addr:port with the given backlog (listen_backlog: 5 by
+// default, as documented: when all slots are busy about this many more
+// clients complete the handshake and wait; the rest wait in SYN_RECV).
+// Errors keep their errno (for M01 and M13).
+func listenTCP(addr string, port, backlog int) (*os.File, error) {
 	ip := net.ParseIP(addr)
 	family := unix.AF_INET6
 	var sa unix.Sockaddr
@@ -41,7 +38,7 @@ func listenTCP(addr string, port int) (*os.File, error) {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("bind", err)
 	}
-	if err := unix.Listen(fd, Backlog); err != nil {
+	if err := unix.Listen(fd, backlog); err != nil {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("listen", err)
 	}

@@ -153,7 +153,7 @@ func (m *master) open(s *svc, cfg *conf.Config) bool {
 		}
 		return false
 	}
-	ln, err := listenTCP(sc.BindAddr, sc.Port)
+	ln, err := listenTCP(sc.BindAddr, sc.Port, cfg.Global.ListenBacklog)
 	if err != nil {
 		sem.Remove()
 		if en, _ := catalog.Errno(err); en == syscall.EMFILE || en == syscall.ENFILE {

@@ -34,6 +34,10 @@ var (
 	requests = flag.Int("requests", 3000, "requests for the objects-per-second figure")
 	bigMiB   = flag.Int("big", 100, "size of the large download, MiB")
 	conc     = flag.Int("c", 8, "concurrent clients")
+	clamd    = flag.String("clamd", "", "clamd's socket: scan with clamd instead of the bundled fsavd")
+	only     = flag.String("only", "", "smtp: the SMTP figures alone")
+	backlog  = flag.Int("backlog", 128, "listen_backlog of the daemons measured (the documented default is 5)")
+	mails    = flag.Int("mails", 500, "mails per SMTP figure")
 )
 
 func main() {
@@ -42,17 +46,22 @@ func main() {
 	check(err)
 	defer os.RemoveAll(dir)
 
+	if *only == "smtp" {
+		mail(dir)
+		return
+	}
 	origin := startOrigin()
 	port := freePort()
 	daemon := startDaemon(dir, port, *bigMiB+1)
 	proxy := "127.0.0.1:" + strconv.Itoa(port)
-	fmt.Printf("# fsigkd-bench, %s, %d cores\n\n", time.Now().UTC().Format("2006-01-02"), numCPU())
+	fmt.Printf("# fsigkd-bench, %s, %d cores, listen_backlog %d\n\n", time.Now().UTC().Format("2006-01-02"), numCPU(), *backlog)
 
 	memory(daemon, dir, proxy)
 	small(origin, proxy)
 	large(origin, proxy, dir)
 	latency(origin, proxy, dir)
 	stop(daemon)
+	mail(dir)
 }
 
 func check(err error) {
@@ -103,24 +112,28 @@ type daemon struct {
 	dir string
 }
 
+func engineKeys() string {
+	if *clamd != "" {
+		return "av_engine = clamd\nav_servers = " + *clamd + "\nfsavd_start = no\n"
+	}
+	return "fsavd_start = yes\n"
+}
+
 func startDaemon(dir string, port int, maxScanMiB int) *daemon {
+	ini := fmt.Sprintf("[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\nmax_scan_size = %dM\noversize_action = pass\ntrickle_after = 0\n",
+		port, *idle+100, maxScanMiB)
+	return startWith(dir, port, ini)
+}
+
+func startWith(dir string, port int, sections string) *daemon {
 	check(os.MkdirAll(dir, 0o755))
-	ini := fmt.Sprintf("base_dir = %s\nlog_level = warning\nfsavd_start = yes\nmax_connections_warning_interval = 3600\n[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\nmax_scan_size = %dM\noversize_action = pass\ntrickle_after = 0\n",
-		dir, port, *idle+100, maxScanMiB)
+	ini := fmt.Sprintf("base_dir = %s\nlog_level = warning\nmax_connections_warning_interval = 3600\nlisten_backlog = %d\n%s%s", dir, *backlog, engineKeys(), sections)
 	conf := filepath.Join(dir, "fsigk.ini")
 	check(os.WriteFile(conf, []byte(ini), 0o644))
 	cmd := exec.Command(*bin, "-f", "-c", conf)
 	cmd.Stderr = os.Stderr
 	check(cmd.Start())
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			check(fmt.Errorf("fsigkd did not start"))
-		}
-	}
+	waitPort(port)
 	return &daemon{cmd: cmd, dir: dir}
 }
 
@@ -289,4 +302,54 @@ func engineTime(dir string) time.Duration {
 		lat = append(lat, time.Since(t))
 	}
 	return pct(lat, .5)
+}
+
+// mail measures mails per second with Postfix's smtp-source, straight to
+// smtp-sink and through fsigkd, for 10 KB and 1 MB mails over 20 sessions.
+func mail(dir string) {
+	source, err1 := exec.LookPath("smtp-source")
+	sink, err2 := exec.LookPath("smtp-sink")
+	if err1 != nil || err2 != nil {
+		fmt.Println("## SMTP\n\nskipped: smtp-source and smtp-sink (Debian package postfix) are not installed")
+		return
+	}
+	sinkPort := freePort()
+	args := []string{"127.0.0.1:" + strconv.Itoa(sinkPort), "100"}
+	if os.Geteuid() == 0 {
+		args = append([]string{"-u", "nobody"}, args...)
+	}
+	sc := exec.Command(sink, args...)
+	check(sc.Start())
+	defer func() { sc.Process.Kill(); sc.Wait() }()
+	waitPort(sinkPort)
+	port := freePort()
+	d := startWith(filepath.Join(dir, "smtp"), port, fmt.Sprintf("[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = 200\nparent_server_host = 127.0.0.1\nparent_server_port = %d\nmax_message_size = 20M\n", port, sinkPort))
+	defer stop(d)
+	engine := "the bundled fsavd"
+	if *clamd != "" {
+		engine = "clamd"
+	}
+	fmt.Printf("## SMTP: %d mails, 20 sessions, smtp-source to smtp-sink (scanned by %s)\n\n| size | direct mails/s | through fsigkd mails/s |\n|---|---|---|\n", *mails, engine)
+	for _, size := range []int{10 << 10, 1 << 20} {
+		rate := func(p int) float64 {
+			start := time.Now()
+			out, err := exec.Command(source, "-s", "20", "-m", strconv.Itoa(*mails), "-l", strconv.Itoa(size), "-f", "a@example.com", "-t", "b@example.com", "127.0.0.1:"+strconv.Itoa(p)).CombinedOutput()
+			if err != nil {
+				check(fmt.Errorf("smtp-source: %v %s", err, out))
+			}
+			return float64(*mails) / time.Since(start).Seconds()
+		}
+		fmt.Printf("| %d KiB | %.0f | %.0f |\n", size>>10, rate(sinkPort), rate(port))
+	}
+	fmt.Println()
+}
+
+func waitPort(port int) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+			c.Close()
+			return
+		}
+	}
+	check(fmt.Errorf("port %d did not open", port))
 }

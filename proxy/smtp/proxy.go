@@ -143,6 +143,9 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		p.srv.Close()
 	}
+	if errors.Is(err, net.ErrClosed) {
+		err = nil // the listener was closed first, by the worker
+	}
 	if p.Admin != nil {
 		p.Admin.Close()
 	}

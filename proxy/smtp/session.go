@@ -75,6 +75,7 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 		}
 	}
 	if err := s.up.Mail(from, &o); err != nil {
+		s.log.Info("next hop: MAIL failed", zap.String("next_hop", s.upAddr), zap.Error(err))
 		return upErr(err)
 	}
 	s.inMail, s.from, s.rcpts = true, from, nil
@@ -272,6 +273,7 @@ func (s *session) notice(action string, to []string, text string) {
 func (s *session) deliver(f *spool.File, extra []string, tag string, recs []*logs.Access) error {
 	w, err := s.up.Data()
 	if err != nil {
+		s.log.Info("next hop: DATA refused", zap.String("next_hop", s.upAddr), zap.Error(err))
 		s.resetUp()
 		return upErr(err)
 	}
@@ -300,6 +302,7 @@ func (s *session) deliver(f *spool.File, extra []string, tag string, recs []*log
 	resp, err := w.CloseWithResponse()
 	s.inMail = false
 	if err != nil {
+		s.log.Info("next hop: DATA failed", zap.String("next_hop", s.upAddr), zap.Error(err))
 		setAll(recs, func(r *logs.Access) {
 			r.Status = 451
 			var se *gosmtp.SMTPError

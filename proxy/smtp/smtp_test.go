@@ -453,3 +453,65 @@ func FuzzCopyCRLF(f *testing.F) {
 		}
 	})
 }
+
+func TestIdleClientGets421(t *testing.T) {
+	e := newEnv(t, "idle_timeout = 1")
+	e.start()
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, _ := io.ReadAll(c)
+	if !strings.Contains(string(b), "421 4.4.2 Idle timeout") {
+		t.Fatalf("got %q", b)
+	}
+}
+
+// TestPostfixSmtpSinkAsNextHop: Postfix's smtp-sink receives what the
+// proxy delivers; the dumped mail holds the clean message whole.
+func TestPostfixSmtpSinkAsNextHop(t *testing.T) {
+	sinkBin := enginetest.Need(t, "smtp-sink", "postfix")
+	dir := enginetest.ShortDir(t) // one level under the temp dir: reachable by nobody
+	port := enginetest.FreePort(t)
+	args := []string{"-d", dir + "/%M.", "127.0.0.1:" + itoa(port), "10"}
+	if os.Geteuid() == 0 {
+		os.Chmod(dir, 0o777) // smtp-sink drops to nobody
+		args = append([]string{"-u", "nobody"}, args...)
+	}
+	cmd := exec.Command(sinkBin, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+itoa(port)); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("smtp-sink did not start")
+		}
+	}
+	e := newEnv(t, "")
+	e.p.Svc.ParentServerPort = port
+	e.start()
+	if err := e.send("a@example.com", []string{"b@example.com"}, cleanMail); err != nil {
+		t.Fatal(err, e.obs.All())
+	}
+	if err := e.send("a@example.com", []string{"b@example.com"}, eicarMail()); code(err) != 554 {
+		t.Fatalf("EICAR: %v", err)
+	}
+	var dumps []string
+	for deadline := time.Now().Add(5 * time.Second); len(dumps) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		dumps, _ = filepath.Glob(filepath.Join(dir, "*"))
+	}
+	if len(dumps) != 1 {
+		t.Fatalf("smtp-sink dumped %d mails", len(dumps))
+	}
+	b, _ := os.ReadFile(dumps[0])
+	if !strings.Contains(string(b), "X-Virus-Status: clean(fsigkd)") || !strings.Contains(string(b), "Just text.") {
+		t.Fatalf("dump:\n%s", b)
+	}
+}
