@@ -112,6 +112,14 @@ type Service struct {
 	SpamRejectScore float64       `ini:"spam_reject_score" only:"smtp" default:"0" doc:"reject (554) spam scoring this or more; 0: never reject, tag only"`
 	NotifyInterval  time.Duration `ini:"notify_digest_interval" only:"smtp" default:"60" min:"1s" doc:"more admin notices than notify_digest_after within this go out as one digest"`
 	NotifyDigest    int           `ini:"notify_digest_after" only:"smtp" default:"10" min:"1"`
+
+	// FTP only.
+	AllowServers     string        `ini:"allow_servers" only:"ftp" default:"0.0.0.0/0, ::/0" doc:"servers clients may reach"`
+	DenyServers      string        `ini:"deny_servers" only:"ftp" default:"127.0.0.0/8, ::1/128, 169.254.0.0/16, fe80::/10" doc:"servers refused even when allowed (the gateway's own)"`
+	ServerActive     bool          `ini:"server_active" only:"ftp" default:"no" doc:"data connections to the server in active mode (PORT) instead of passive"`
+	NoopInterval     time.Duration `ini:"noop_interval" only:"ftp" default:"30" min:"1s" doc:"NOOP to the server while a transfer is held (M12)"`
+	ProgressInterval time.Duration `ini:"progress_interval" only:"ftp" default:"10" min:"100ms" doc:"150- lines to the client while a file is fetched and scanned"`
+	DataTimeout      time.Duration `ini:"data_timeout" only:"ftp" default:"60" min:"100ms" doc:"a data connection that does not come or stalls this long ends the transfer"`
 }
 
 // serviceDefaults are the keys whose default depends on the service.

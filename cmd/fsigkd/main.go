@@ -8,6 +8,7 @@ package main
 import (
 	"os"
 
+	ftpproxy "github.com/fsigkd/fsigkd/proxy/ftp"
 	httpproxy "github.com/fsigkd/fsigkd/proxy/http"
 	smtpproxy "github.com/fsigkd/fsigkd/proxy/smtp"
 	"github.com/fsigkd/fsigkd/supervisor"
@@ -17,6 +18,7 @@ import (
 var services = supervisor.Registry{
 	"http": httpproxy.New,
 	"smtp": smtpproxy.New,
+	"ftp":  ftpproxy.New,
 }
 
 func main() {

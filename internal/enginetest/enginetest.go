@@ -305,3 +305,38 @@ func NXDomain(t testing.TB) *net.Resolver {
 		return d.DialContext(ctx, "udp", addr)
 	}}
 }
+
+// FTPServer is a vsftpd on loopback serving anonymous FTP from Root, with
+// uploads allowed in Root/pub.
+type FTPServer struct {
+	*Proc
+	Root string
+}
+
+// VSFTPD starts vsftpd with anonymous read and write.
+func VSFTPD(t testing.TB) *FTPServer {
+	t.Helper()
+	bin := Need(t, "vsftpd", "vsftpd")
+	dir := ShortDir(t)
+	os.Chmod(dir, 0o755)
+	root := filepath.Join(dir, "root")
+	os.MkdirAll(filepath.Join(root, "pub"), 0o755)
+	os.Chmod(filepath.Join(root, "pub"), 0o777) // the ftp user writes here
+	os.Mkdir(filepath.Join(dir, "empty"), 0o755)
+	p := &Proc{t: t, Dir: dir, Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(t)), log: filepath.Join(dir, "vsftpd.out")}
+	_, port, _ := net.SplitHostPort(p.Addr)
+	conf := strings.Join([]string{
+		"listen=YES", "listen_address=127.0.0.1", "listen_port=" + port, "background=NO",
+		"anonymous_enable=YES", "local_enable=NO", "anon_root=" + root, "no_anon_password=YES",
+		"write_enable=YES", "anon_upload_enable=YES", "anon_mkdir_write_enable=YES", "anon_other_write_enable=YES", "anon_umask=022",
+		"pasv_enable=YES", "pasv_address=127.0.0.1", "port_enable=YES", "connect_from_port_20=NO",
+		"seccomp_sandbox=NO", "secure_chroot_dir=" + filepath.Join(dir, "empty"),
+		"xferlog_enable=NO", "vsftpd_log_file=" + filepath.Join(dir, "vsftpd.log"),
+	}, "\n") + "\n"
+	os.WriteFile(filepath.Join(dir, "vsftpd.conf"), []byte(conf), 0o644)
+	p.args = []string{bin, filepath.Join(dir, "vsftpd.conf")}
+	p.ready = dialable("tcp", p.Addr)
+	p.start()
+	t.Cleanup(p.Stop)
+	return &FTPServer{Proc: p, Root: root}
+}

@@ -1,0 +1,296 @@
+package ftp
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	jftp "github.com/jlaffaye/ftp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/engine"
+	"github.com/fsigkd/fsigkd/fsavd"
+	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/scanner"
+	"github.com/fsigkd/fsigkd/spool"
+)
+
+type env struct {
+	t    *testing.T
+	p    *Proxy
+	addr string
+	srv  *enginetest.FTPServer
+	obs  *observer.ObservedLogs
+}
+
+func newEnv(t *testing.T, keys string) *env {
+	t.Helper()
+	e := &env{t: t}
+	cfg, _, err := conf.Parse("test.ini", []byte("[ftp]\nenable = yes\ndeny_servers =\n"+keys+"\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := enginetest.ShortDir(t)
+	sock := filepath.Join(dir, "fsavd-socket-0")
+	db, _ := engine.Load("")
+	fs := &fsavd.Server{Engine: engine.New(db)}
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go fs.Serve(ln)
+	t.Cleanup(func() { ln.Close() })
+	eps, _ := scanner.ParseEndpoints(sock, "")
+	core, obs := observer.New(zapcore.DebugLevel)
+	e.obs = obs
+	lg, _ := logs.Open(logs.Options{Dir: t.TempDir()})
+	t.Cleanup(lg.Close)
+	e.p = &Proxy{Svc: cfg.Services["ftp"], Global: cfg.Global, Scanner: scanner.NewFsavd(&scanner.Pool{Endpoints: eps}, true),
+		Spool: spool.Dir{Path: t.TempDir()}, Log: zap.New(core).Named("ftp"), Logs: lg}
+	return e
+}
+
+func (e *env) start() {
+	e.t.Helper()
+	if err := e.p.init(); err != nil {
+		e.t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.addr = ln.Addr().String()
+	go e.p.Serve(ln)
+	e.t.Cleanup(func() {
+		ln.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		e.p.Shutdown(ctx)
+		cancel()
+	})
+}
+
+func (e *env) withServer() *env {
+	e.srv = enginetest.VSFTPD(e.t)
+	e.start()
+	return e
+}
+
+// curl runs curl through the proxy, logging in as anonymous@server.
+func (e *env) curl(args ...string) ([]byte, error) {
+	curl := enginetest.Need(e.t, "curl", "curl")
+	base := []string{"-s", "-S", "--max-time", "30"}
+	return exec.Command(curl, append(base, args...)...).CombinedOutput()
+}
+
+// url logs in as anonymous@server through the proxy (curl's -u would split
+// the server's port off as the password).
+func (e *env) url(path string) string {
+	user := strings.NewReplacer("@", "%40", ":", "%3A").Replace("anonymous@" + e.srv.Addr)
+	return "ftp://" + user + ":x@" + e.addr + "/" + path
+}
+
+func put(t *testing.T, e *env, name string, data []byte) {
+	if err := os.WriteFile(filepath.Join(e.srv.Root, name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDownloadsScannedPassiveAndActive(t *testing.T) {
+	e := newEnv(t, "").withServer()
+	big := make([]byte, 20<<20+3)
+	rand.Read(big)
+	put(t, e, "big.bin", big)
+	put(t, e, "eicar.com", []byte(eicar.String))
+	for _, mode := range [][]string{{}, {"-P", "-"}, {"--disable-epsv"}} {
+		out, err := e.curl(append(mode, e.url("big.bin"))...)
+		if err != nil || !bytes.Equal(out, big) {
+			t.Fatalf("%v: clean download: %v, %d bytes", mode, err, len(out))
+		}
+		out, err = e.curl(append(mode, e.url("eicar.com"))...)
+		if err == nil || bytes.Contains(out, []byte("EICAR")) {
+			t.Fatalf("%v: EICAR came through: %q", mode, out)
+		}
+	}
+}
+
+func TestUploadsScannedBeforeTheServerSeesThem(t *testing.T) {
+	e := newEnv(t, "").withServer()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "e.com")
+	os.WriteFile(bad, []byte(eicar.String), 0o644)
+	out, err := e.curl("-T", bad, e.url("pub/e.com"))
+	if err == nil {
+		t.Fatalf("EICAR upload accepted: %s", out)
+	}
+	if _, err := os.Stat(filepath.Join(e.srv.Root, "pub", "e.com")); err == nil {
+		t.Fatal("the infected upload reached the server")
+	}
+	good := filepath.Join(dir, "g.bin")
+	data := make([]byte, 5<<20)
+	rand.Read(data)
+	os.WriteFile(good, data, 0o644)
+	for _, mode := range [][]string{{}, {"-P", "-"}} {
+		if out, err := e.curl(append(mode, "-T", good, e.url("pub/g.bin"))...); err != nil {
+			t.Fatalf("%v: clean upload: %v %s", mode, err, out)
+		}
+		got, _ := os.ReadFile(filepath.Join(e.srv.Root, "pub", "g.bin"))
+		if !bytes.Equal(got, data) {
+			t.Fatalf("%v: server has %d bytes", mode, len(got))
+		}
+	}
+}
+
+// control is a raw control connection to the proxy.
+type control struct {
+	t  *testing.T
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func dialControl(t *testing.T, addr string) *control {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	ct := &control{t: t, c: c, br: bufio.NewReader(c)}
+	ct.read()
+	return ct
+}
+
+func (c *control) read() Reply {
+	r, err := ReadReply(c.br, 4096)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return r
+}
+
+func (c *control) cmd(line string) Reply {
+	fmt.Fprintf(c.c, "%s\r\n", line)
+	return c.read()
+}
+
+func TestDocumentedReplies(t *testing.T) {
+	e := newEnv(t, "").withServer()
+	dead := enginetest.FreePort(t)
+	c := dialControl(t, e.addr)
+	if r := c.cmd(fmt.Sprintf("USER anonymous@127.0.0.1:%d", dead)); r.Raw() != fmt.Sprintf("500 Can't Connect to (127.0.0.1: %d) errmsg=Connection refused", dead) {
+		t.Errorf("dead server: %q", r.Raw())
+	}
+	if r := c.cmd("QUIT"); r.Code != 221 {
+		t.Errorf("QUIT before a server: %q", r.Raw())
+	}
+	c = dialControl(t, e.addr)
+	c.cmd("USER anonymous@" + e.srv.Addr)
+	c.cmd("PASS x")
+	if r := c.cmd("RETR x"); r.Raw() != "530 please use PORT/PASV command at first." {
+		t.Errorf("RETR before PASV: %q", r.Raw())
+	}
+	if r := c.cmd("PORT 10,0,0,1,200,10"); r.Code != 500 {
+		t.Errorf("PORT to another host (bounce): %q", r.Raw())
+	}
+	if r := c.cmd("EPRT |1|192.0.2.7|2000|"); r.Code != 500 {
+		t.Errorf("EPRT to another host (bounce): %q", r.Raw())
+	}
+	// A data connection to our passive port from another address.
+	r := c.cmd("PASV")
+	a, err := ParseHostPort(r.Text())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c.c, "LIST\r\n")
+	c.read() // the server's 150
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	if dc, err := d.Dial("tcp", a.String()); err == nil {
+		defer dc.Close()
+	}
+	if r := c.read(); r.Raw() != "530 Invalid Connection Source." {
+		t.Errorf("data from another address: %q", r.Raw())
+	}
+}
+
+func TestListingsAndGoClient(t *testing.T) {
+	e := newEnv(t, "").withServer()
+	put(t, e, "a.txt", []byte("aaa"))
+	c, err := jftp.Dial(e.addr, jftp.DialWithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Quit()
+	if err := c.Login("anonymous@"+e.srv.Addr, "x"); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := c.List("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := ""
+	for _, en := range entries {
+		names += en.Name + " "
+	}
+	if !strings.Contains(names, "a.txt") {
+		t.Fatalf("listing: %q", names)
+	}
+	r, err := c.Retr("a.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r)
+	r.Close()
+	if string(b) != "aaa" {
+		t.Fatalf("RETR: %q", b)
+	}
+	// REST: the rest of the file, from the whole one fetched and scanned.
+	r, err = c.RetrFrom("a.txt", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(r)
+	r.Close()
+	if string(b) != "aa" {
+		t.Fatalf("RETR from 1: %q", b)
+	}
+	if err := c.Stor("pub/x.txt", strings.NewReader("uploaded")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(e.srv.Root, "pub", "x.txt")); string(got) != "uploaded" {
+		t.Fatalf("STOR: %q", got)
+	}
+}
+
+func TestLftp(t *testing.T) {
+	lftp := enginetest.Need(t, "lftp", "lftp")
+	e := newEnv(t, "").withServer()
+	put(t, e, "eicar.com", []byte(eicar.String))
+	put(t, e, "ok.txt", []byte("fine"))
+	dir := t.TempDir()
+	host, port, _ := net.SplitHostPort(e.addr)
+	script := fmt.Sprintf("set net:max-retries 1; set net:timeout 10; open -u anonymous@%s,x -p %s %s; lcd %s; get ok.txt; get eicar.com; bye", e.srv.Addr, port, host, dir)
+	out, _ := exec.Command(lftp, "-c", script).CombinedOutput()
+	if got, _ := os.ReadFile(filepath.Join(dir, "ok.txt")); string(got) != "fine" {
+		t.Fatalf("lftp clean: %s", out)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "eicar.com")); err == nil && len(got) > 0 {
+		t.Fatalf("lftp got EICAR: %q (%s)", got, out)
+	}
+	if !strings.Contains(string(out), "virus found (Eicar-Test-Signature)") {
+		t.Errorf("lftp output: %s", out)
+	}
+}

@@ -1,0 +1,137 @@
+// Package ftp is fsigkd's FTP service (RFC 959, with RFC 2428's EPRT and
+// EPSV): clients log in as USER name@host[:port] (or arrive transparently)
+// and every file that crosses is scanned. Downloads (RETR) are fetched
+// from the server into a spool file, scanned, and only then sent to the
+// client; uploads (STOR, APPE, STOU) are taken from the client, scanned,
+// and only then sent to the server: an infected upload never reaches it.
+// Listings (LIST, NLST, MLSD) are relayed unscanned, the kernel doing the
+// copy (splice).
+//
+// Data connections: PASV and EPSV are answered with the proxy's own
+// address, PORT and EPRT are taken from the client but only for the
+// client's own address (no FTP bounce); towards the server, passive by
+// default, active with server_active. A data connection to our passive
+// port from another address is refused (530 Invalid Connection Source.).
+//
+// While a file is fetched and scanned the client gets "150-" lines every
+// progress_interval (as frox did), and the server a NOOP every
+// noop_interval (a reply other than 200: M12). REST: a download restarts
+// from the offset of the whole file, fetched and scanned whole; a restarted
+// upload is refused (550), since a part of a file cannot be judged. TYPE
+// and the other commands are relayed as they are. A server that breaks off
+// a transfer gives the client 451, never a short file reported whole.
+package ftp
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/internal/sessions"
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/scanner"
+	"github.com/fsigkd/fsigkd/spool"
+	"github.com/fsigkd/fsigkd/supervisor"
+)
+
+// Proxy is the FTP service.
+type Proxy struct {
+	Svc     *conf.Service
+	Global  conf.Global
+	Scanner scanner.Scanner
+	Spool   spool.Dir
+	Log     *zap.Logger
+	Logs    *logs.Logs
+	// Dial connects to servers (nil: a net.Dialer).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// OriginalDst finds where a transparently redirected client was
+	// going (nil: transparent mode is not available).
+	OriginalDst func(c net.Conn) (net.Addr, error)
+
+	allow, deny []*net.IPNet
+	sessions    sessions.Set
+}
+
+// New builds the service from a worker's environment.
+func New(env *supervisor.Env) (supervisor.Service, error) {
+	sc, err := scanner.FromConfig(env.Config.Global, env.Log.Named("scanner"))
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{Svc: env.Service, Global: env.Config.Global, Scanner: sc, Spool: env.Spool, Log: env.Log, Logs: env.Logs}
+	return p, p.init()
+}
+
+func parseNets(list string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		_, n, err := net.ParseCIDR(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func (p *Proxy) init() error {
+	var err error
+	if p.allow, err = parseNets(p.Svc.AllowServers); err != nil {
+		return fmt.Errorf("allow_servers: %v", err)
+	}
+	if p.deny, err = parseNets(p.Svc.DenyServers); err != nil {
+		return fmt.Errorf("deny_servers: %v", err)
+	}
+	if p.Log == nil {
+		p.Log = zap.NewNop()
+	}
+	if p.Dial == nil {
+		d := &net.Dialer{Timeout: 30 * time.Second}
+		p.Dial = d.DialContext
+	}
+	return nil
+}
+
+// serverAllowed tells whether clients may reach ip.
+func (p *Proxy) serverAllowed(ip net.IP) bool {
+	for _, n := range p.deny {
+		if n.Contains(ip) {
+			return false
+		}
+	}
+	for _, n := range p.allow {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// Serve accepts clients until ln is closed.
+func (p *Proxy) Serve(ln net.Listener) error {
+	if p.allow == nil && p.deny == nil {
+		if err := p.init(); err != nil {
+			return err
+		}
+	}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		if p.sessions.Add(c) {
+			go p.serve(c)
+		}
+	}
+}
+
+// Shutdown closes idle sessions and waits for transfers until ctx ends.
+func (p *Proxy) Shutdown(ctx context.Context) error { return p.sessions.Shutdown(ctx) }

@@ -1,0 +1,506 @@
+package ftp
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/catalog"
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/scanner"
+	"github.com/fsigkd/fsigkd/slots"
+	"github.com/fsigkd/fsigkd/spool"
+)
+
+// maxLine bounds a command or reply line.
+const maxLine = 4096
+
+// session is one client's control connection and its server's.
+type session struct {
+	p      *Proxy
+	c      net.Conn
+	cr     *bufio.Reader
+	client net.IP
+	srv    net.Conn
+	sr     *bufio.Reader
+	host   string // the server, as the client named it
+	log    *zap.Logger
+
+	pasv   net.Listener // our passive port for the client
+	active *net.TCPAddr // the client's PORT/EPRT
+	rest   int64
+}
+
+func (p *Proxy) serve(c net.Conn) {
+	s := &session{p: p, c: c, cr: bufio.NewReaderSize(c, maxLine), log: p.Log}
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		s.client = a.IP
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			p.Log.Error("panic in a session; the session is closed", zap.Any("panic", r), zap.Stack("stack"))
+		}
+		s.closeData()
+		if s.srv != nil {
+			s.srv.Close()
+		}
+		c.Close()
+		p.sessions.Done(c)
+	}()
+	s.reply("220 fsigkd FTP proxy ready. Log in as USER name@host[:port].")
+	for {
+		if !p.sessions.SetIdle(c, true) {
+			return
+		}
+		c.SetReadDeadline(time.Now().Add(p.Svc.IdleTimeout))
+		line, err := readLine(s.cr, maxLine)
+		if !p.sessions.SetIdle(c, false) {
+			return
+		}
+		if err != nil {
+			if errors.Is(err, errLineTooLong) {
+				s.reply("500 Command line too long.")
+			} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				s.reply("421 Timeout: closing the control connection.")
+			}
+			return
+		}
+		c.SetReadDeadline(time.Time{})
+		cmd, err := ParseCommand(line)
+		if err != nil {
+			s.reply("500 Syntax error, command unrecognized.")
+			continue
+		}
+		if !s.handle(cmd) {
+			return
+		}
+	}
+}
+
+// reply writes lines to the client.
+func (s *session) reply(lines ...string) error {
+	s.c.SetWriteDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
+	defer s.c.SetWriteDeadline(time.Time{})
+	_, err := io.WriteString(s.c, strings.Join(lines, "\r\n")+"\r\n")
+	return err
+}
+
+// toServer sends a command to the server and reads its reply.
+func (s *session) toServer(line string) (Reply, error) {
+	s.srv.SetDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
+	defer s.srv.SetDeadline(time.Time{})
+	if _, err := io.WriteString(s.srv, line+"\r\n"); err != nil {
+		return Reply{}, err
+	}
+	return ReadReply(s.sr, maxLine)
+}
+
+// serverReply reads one more reply of the server (after a transfer).
+func (s *session) serverReply() (Reply, error) {
+	s.srv.SetReadDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
+	defer s.srv.SetReadDeadline(time.Time{})
+	return ReadReply(s.sr, maxLine)
+}
+
+// relay sends a command on and the server's reply back; false: the server
+// is gone and the session ends.
+func (s *session) relay(line string) bool {
+	r, err := s.toServer(line)
+	if err != nil {
+		s.reply("421 The server closed the connection.")
+		return false
+	}
+	s.reply(r.Raw())
+	return true
+}
+
+// handle serves one command; false ends the session.
+func (s *session) handle(cmd Command) bool {
+	if s.srv == nil {
+		switch cmd.Verb {
+		case "USER":
+			return s.login(cmd.Arg)
+		case "QUIT":
+			s.reply("221 Goodbye.")
+			return false
+		case "AUTH":
+			s.reply("502 This gateway scans transfers and cannot do TLS.")
+		default:
+			s.reply("530 Please log in with USER name@host first.")
+		}
+		return true
+	}
+	switch cmd.Verb {
+	case "QUIT":
+		s.relay("QUIT")
+		return false
+	case "USER":
+		s.reply("530 Already logged in; QUIT and connect again to change servers.")
+	case "AUTH", "PROT", "PBSZ", "CCC":
+		s.reply("502 This gateway scans transfers and cannot do TLS.")
+	case "PASV", "EPSV":
+		s.passive(cmd.Verb == "EPSV", cmd.Arg)
+	case "PORT", "EPRT":
+		s.port(cmd)
+	case "REST":
+		n, err := strconv.ParseInt(cmd.Arg, 10, 64)
+		if err != nil || n < 0 {
+			s.reply("501 REST needs a byte offset.")
+			break
+		}
+		s.rest = n
+		s.reply(fmt.Sprintf("350 Restarting at %d. Send RETR.", n))
+	case "RETR":
+		return s.retr(cmd.Arg)
+	case "STOR", "APPE", "STOU":
+		return s.store(cmd)
+	case "LIST", "NLST", "MLSD":
+		return s.listing(cmd)
+	default:
+		return s.relay(cmd.Verb + argSuffix(cmd.Arg))
+	}
+	return true
+}
+
+func argSuffix(arg string) string {
+	if arg == "" {
+		return ""
+	}
+	return " " + arg
+}
+
+// login connects to the server named in USER and logs in there.
+func (s *session) login(arg string) bool {
+	var user, host string
+	var port int
+	var err error
+	if s.p.Svc.Transparent && s.p.OriginalDst != nil && !strings.Contains(arg, "@") {
+		a, derr := s.p.OriginalDst(s.c)
+		ta, ok := a.(*net.TCPAddr)
+		if derr != nil || !ok {
+			s.reply("530 The original destination is unknown.")
+			return true
+		}
+		user, host, port = arg, ta.IP.String(), ta.Port
+	} else if user, host, port, err = ParseUser(arg, 21); err != nil {
+		s.reply("530 " + err.Error() + ".")
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if ip := net.ParseIP(host); ip != nil {
+		addrs, err = []net.IPAddr{{IP: ip}}, nil
+	}
+	if err != nil || len(addrs) == 0 {
+		s.reply(fmt.Sprintf("500 Can't Connect to (%s: %d) errmsg=%s", host, port, errText(err)))
+		return true
+	}
+	if !s.p.serverAllowed(addrs[0].IP) {
+		s.reply(fmt.Sprintf("500 Can't Connect to (%s: %d) errmsg=server not allowed", host, port))
+		return true
+	}
+	srv, err := s.p.Dial(ctx, "tcp", net.JoinHostPort(addrs[0].IP.String(), strconv.Itoa(port)))
+	if err != nil {
+		s.reply(fmt.Sprintf("500 Can't Connect to (%s: %d) errmsg=%s", host, port, errText(err)))
+		return true
+	}
+	s.srv, s.sr, s.host = srv, bufio.NewReaderSize(srv, maxLine), host
+	s.srv.SetReadDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
+	greet, err := ReadReply(s.sr, maxLine)
+	if err != nil || greet.Code/100 != 2 {
+		s.reply(fmt.Sprintf("500 Can't Connect to (%s: %d) errmsg=%s", host, port, greet.Text()))
+		return false
+	}
+	return s.relay("USER " + user)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "no address"
+	}
+	if en, ok := catalog.Errno(err); ok {
+		return catalog.Strerror(en)
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return dns.Err
+	}
+	return err.Error()
+}
+
+func (s *session) closeData() {
+	if s.pasv != nil {
+		s.pasv.Close()
+		s.pasv = nil
+	}
+	s.active = nil
+}
+
+// passive opens our port for the client's data connection.
+func (s *session) passive(extended bool, arg string) {
+	s.closeData()
+	local := s.c.LocalAddr().(*net.TCPAddr)
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: local.IP})
+	if err != nil {
+		s.reply("425 Cannot open a data port.")
+		return
+	}
+	s.pasv = ln
+	a := ln.Addr().(*net.TCPAddr)
+	if extended {
+		s.reply(fmt.Sprintf("229 Entering Extended Passive Mode (|||%d|)", a.Port))
+		return
+	}
+	if local.IP.To4() == nil {
+		s.closeData()
+		s.reply("522 Use EPSV over IPv6.")
+		return
+	}
+	s.reply("227 Entering Passive Mode (" + FormatHostPort(a) + ").")
+}
+
+// port takes the client's PORT or EPRT, for its own address only.
+func (s *session) port(cmd Command) {
+	s.closeData()
+	var a *net.TCPAddr
+	var err error
+	if cmd.Verb == "PORT" {
+		a, err = ParseHostPort(cmd.Arg)
+	} else {
+		a, err = ParseEPRT(cmd.Arg)
+	}
+	if err != nil {
+		s.reply("501 Syntax error in parameters.")
+		return
+	}
+	if !a.IP.Equal(s.client) || a.Port < 1024 {
+		s.log.Info("PORT to another address refused (bounce)", zap.String("client", s.client.String()), zap.String("port", a.String()))
+		s.reply("500 Illegal " + cmd.Verb + " command: only your own address, ports from 1024.")
+		return
+	}
+	s.active = a
+	s.reply("200 " + cmd.Verb + " command successful.")
+}
+
+// clientData makes the data connection with the client.
+func (s *session) clientData() (net.Conn, error) {
+	deadline := time.Now().Add(s.p.Svc.DataTimeout)
+	if s.active != nil {
+		d := net.Dialer{Deadline: deadline, LocalAddr: &net.TCPAddr{IP: s.c.LocalAddr().(*net.TCPAddr).IP}}
+		return d.Dial("tcp", s.active.String())
+	}
+	ln := s.pasv.(*net.TCPListener)
+	for {
+		ln.SetDeadline(deadline)
+		c, err := ln.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if a, ok := c.RemoteAddr().(*net.TCPAddr); ok && a.IP.Equal(s.client) {
+			return c, nil
+		}
+		// Someone else found our port: not theirs.
+		s.log.Info("data connection from another address refused", zap.String("from", c.RemoteAddr().String()))
+		c.Close()
+		return nil, errSource
+	}
+}
+
+var errSource = errors.New("data connection from another address")
+
+// serverData makes the data connection with the server, passive unless
+// server_active.
+func (s *session) serverData() (net.Conn, error) {
+	srvIP := s.srv.RemoteAddr().(*net.TCPAddr).IP
+	ctx, cancel := context.WithTimeout(context.Background(), s.p.Svc.DataTimeout)
+	defer cancel()
+	if s.p.Svc.ServerActive {
+		local := s.srv.LocalAddr().(*net.TCPAddr)
+		ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: local.IP})
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		a := ln.Addr().(*net.TCPAddr)
+		cmd := "PORT " + FormatHostPort(a)
+		if local.IP.To4() == nil {
+			cmd = fmt.Sprintf("EPRT |2|%s|%d|", local.IP, a.Port)
+		}
+		r, err := s.toServer(cmd)
+		if err != nil || r.Code != 200 {
+			return nil, fmt.Errorf("server refused %s: %s", strings.Fields(cmd)[0], r.Text())
+		}
+		return &lazyAccept{ln: ln, deadline: time.Now().Add(s.p.Svc.DataTimeout), from: srvIP}, nil
+	}
+	var port int
+	if srvIP.To4() != nil {
+		r, err := s.toServer("PASV")
+		if err != nil || r.Code != 227 {
+			return nil, fmt.Errorf("server refused PASV: %s", r.Text())
+		}
+		a, err := ParseHostPort(r.Lines[len(r.Lines)-1][4:])
+		if err != nil {
+			return nil, err
+		}
+		port = a.Port // its address is ignored: always the control peer's
+	} else {
+		r, err := s.toServer("EPSV")
+		if err != nil || r.Code != 229 {
+			return nil, fmt.Errorf("server refused EPSV: %s", r.Text())
+		}
+		if port, err = ParseEPSV(r.Text()); err != nil {
+			return nil, err
+		}
+	}
+	return s.p.Dial(ctx, "tcp", net.JoinHostPort(srvIP.String(), strconv.Itoa(port)))
+}
+
+// lazyAccept is the server's active-mode data connection, accepted on
+// first use (the server connects only after the transfer command).
+type lazyAccept struct {
+	net.Conn
+	ln       *net.TCPListener
+	deadline time.Time
+	from     net.IP
+	err      error
+}
+
+func (l *lazyAccept) conn() error {
+	if l.Conn != nil || l.err != nil {
+		return l.err
+	}
+	l.ln.SetDeadline(l.deadline)
+	c, err := l.ln.Accept()
+	if err == nil && !c.RemoteAddr().(*net.TCPAddr).IP.Equal(l.from) {
+		c.Close()
+		err = errSource
+	}
+	l.Conn, l.err = c, err
+	return err
+}
+
+func (l *lazyAccept) Read(b []byte) (int, error) {
+	if err := l.conn(); err != nil {
+		return 0, err
+	}
+	return l.Conn.Read(b)
+}
+
+func (l *lazyAccept) Write(b []byte) (int, error) {
+	if err := l.conn(); err != nil {
+		return 0, err
+	}
+	return l.Conn.Write(b)
+}
+
+func (l *lazyAccept) Close() error {
+	l.ln.Close()
+	if l.Conn != nil {
+		return l.Conn.Close()
+	}
+	return nil
+}
+
+func (l *lazyAccept) SetDeadline(t time.Time) error {
+	if l.Conn != nil {
+		return l.Conn.SetDeadline(t)
+	}
+	l.deadline = t
+	return nil
+}
+
+func (s *session) hasDataMode() bool { return s.pasv != nil || s.active != nil }
+
+// access is the access-log record of a transfer.
+func (s *session) access(verb, arg string) *logs.Access {
+	rec := &logs.Access{Start: time.Now(), Client: s.client.String(), Result: "FTP", Method: verb,
+		URL: "ftp://" + s.host + "/" + strings.TrimPrefix(arg, "/"), Service: "ftp", Slot: slots.SlotOf(s.c), PID: os.Getpid()}
+	if s.srv != nil {
+		rec.Server = s.srv.RemoteAddr().(*net.TCPAddr).IP.String()
+	}
+	return rec
+}
+
+// judge scans f: pass, or the reason to refuse. rec gets the verdict.
+func (s *session) judge(f *spool.File, url string, rec *logs.Access) (bool, string) {
+	start := time.Now()
+	rec.Files, rec.Checks = 1, 1
+	ctx, cancel := context.WithTimeout(context.Background(), s.p.Global.AVTimeout)
+	defer cancel()
+	if err := f.Check(); err != nil {
+		if m, ok := catalog.Of(err); ok {
+			logs.Emit(s.log.Named("spool"), m)
+		}
+		return false, "the file vanished from the gateway's spool"
+	}
+	v, err := s.p.Scanner.Scan(ctx, &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: scanner.Meta{Service: "ftp", URL: url, Client: s.client.String()}})
+	rec.ScanTime = time.Since(start)
+	if err != nil {
+		if m, ok := catalog.Of(err); ok && scanner.KindOf(err) != scanner.Down {
+			logs.Emit(s.log.Named("scan"), m)
+		}
+		if scanner.Policy(s.p.Svc.ScanFailure) == scanner.Pass {
+			rec.Action, rec.Detail = "PASS", "not scanned: "+err.Error()
+			return true, ""
+		}
+		rec.Action, rec.Detail = "DENY", "not scanned: "+err.Error()
+		return false, "the file could not be scanned"
+	}
+	if v.Status == scanner.Clean || (v.Status == scanner.Riskware && !s.p.Svc.BlockRiskware) {
+		rec.Detect = "CLEAN"
+		if v.Status != scanner.Clean {
+			rec.Detect, rec.Name, rec.Action = "INFECTED", v.Name(), "PASS"
+		}
+		return true, ""
+	}
+	rec.Detect, rec.Name, rec.Action = "INFECTED", v.Name(), "DENY"
+	return false, "virus found (" + v.Name() + ")"
+}
+
+// keepAlive runs f while telling the client (150- lines) and, with noop
+// (only when the server's control connection is idle: no transfer under
+// way there), the server (NOOP) that the session goes on.
+func (s *session) keepAlive(noop bool, f func(), progress func() string) {
+	done := make(chan struct{})
+	go func() { f(); close(done) }()
+	tick := time.NewTicker(min(s.p.Svc.ProgressInterval, s.p.Svc.NoopInterval))
+	defer tick.Stop()
+	lastNoop, lastProgress := time.Now(), time.Now()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-tick.C:
+			if now.Sub(lastProgress) >= s.p.Svc.ProgressInterval {
+				lastProgress = now
+				s.reply("150-" + progress())
+			}
+			if noop && now.Sub(lastNoop) >= s.p.Svc.NoopInterval {
+				lastNoop = now
+				s.noop()
+			}
+		}
+	}
+}
+
+// noop keeps the server's control connection alive; not 200: M12.
+func (s *session) noop() {
+	r, err := s.toServer("NOOP")
+	if err != nil || r.Code != 200 {
+		text := r.Text()
+		if err != nil {
+			text = err.Error()
+		}
+		logs.Emit(s.log.Named("noop"), catalog.M12(text))
+	}
+}

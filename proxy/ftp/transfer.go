@@ -1,0 +1,257 @@
+package ftp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/catalog"
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/spool"
+)
+
+// dataFailed answers a data connection that did not come.
+func (s *session) dataFailed(err error) {
+	if errors.Is(err, errSource) {
+		s.reply("530 Invalid Connection Source.")
+	} else {
+		s.reply("425 Cannot open the data connection.")
+	}
+}
+
+// retr fetches the file whole, scans it, then sends it (from REST's
+// offset). false ends the session.
+func (s *session) retr(arg string) bool {
+	rest := s.rest
+	s.rest = 0
+	if !s.hasDataMode() {
+		s.reply("530 please use PORT/PASV command at first.")
+		return true
+	}
+	defer s.closeData()
+	rec := s.access("RETR", arg)
+	defer func() { rec.Elapsed = time.Since(rec.Start); s.p.Logs.Access(rec) }()
+	sd, err := s.serverData()
+	if err != nil {
+		s.log.Info("server data connection", zap.Error(err))
+		s.reply("425 Cannot open a data connection to the server.")
+		return true
+	}
+	defer sd.Close()
+	r, err := s.toServer("RETR " + arg)
+	if err != nil {
+		s.reply("421 The server closed the connection.")
+		return false
+	}
+	if r.Code/100 != 1 {
+		rec.Status = r.Code
+		s.reply(r.Raw())
+		return true
+	}
+	f, err := s.p.Spool.Create("ftp")
+	if err != nil {
+		s.reply("451 The gateway cannot take the file now.")
+		return true
+	}
+	defer f.Close()
+	var got atomic.Int64
+	var recvErr error
+	s.reply("150-Fetching " + arg + " for a virus scan.")
+	s.keepAlive(false, func() {
+		recvErr = s.receive(f, sd, &got)
+	}, func() string { return fmt.Sprintf("%d bytes received, still fetching.", got.Load()) })
+	sd.Close()
+	final, err := s.serverReply()
+	if err != nil {
+		s.reply("150 Transfer broken off.", "451 The server closed the connection during the transfer.")
+		return false
+	}
+	if recvErr != nil || final.Code/100 != 2 {
+		rec.Status, rec.Detail = 451, "server broke off the transfer"
+		s.reply("150 Transfer broken off.", "451 Transfer aborted by the server: "+final.Text())
+		return true
+	}
+	url := rec.URL
+	var pass bool
+	var why string
+	s.keepAlive(true, func() { pass, why = s.judge(f, url, rec) }, func() string { return "Scanning for viruses." })
+	if !pass {
+		rec.Status = 550
+		s.reply("150 Scan complete.", "550 "+arg+": "+why+"; not sent.")
+		return true
+	}
+	if rest > f.Size() {
+		rest = f.Size()
+	}
+	s.reply("150 Scan complete; opening the data connection.")
+	cd, err := s.clientData()
+	if err != nil {
+		s.dataFailed(err)
+		return true
+	}
+	n, err := f.SendTo(cd, rest, f.Size()-rest, s.p.Global.SendfileTimeout, url)
+	cd.Close()
+	rec.Bytes = n
+	if err != nil {
+		if m, ok := catalog.Of(err); ok {
+			logs.Emit(s.log.Named("send"), m)
+		}
+		rec.Status = 426
+		s.reply("426 Data connection broken; transfer aborted.")
+		return true
+	}
+	rec.Status = final.Code
+	s.reply(final.Raw())
+	return true
+}
+
+// receive copies a data connection into f, up to max_scan_size, failing on
+// a stall of data_timeout.
+func (s *session) receive(f *spool.File, src net.Conn, got *atomic.Int64) error {
+	buf := make([]byte, 256<<10)
+	for {
+		src.SetReadDeadline(time.Now().Add(s.p.Svc.DataTimeout))
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := f.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			got.Add(int64(n))
+			if f.Size() > s.p.Svc.MaxScanSize {
+				return spool.ErrTooLarge
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// store takes the file from the client, scans it, and only then sends it
+// to the server. false ends the session.
+func (s *session) store(cmd Command) bool {
+	rest := s.rest
+	s.rest = 0
+	if !s.hasDataMode() {
+		s.reply("530 please use PORT/PASV command at first.")
+		return true
+	}
+	defer s.closeData()
+	if rest > 0 {
+		s.reply("550 A restarted upload cannot be scanned whole; send the whole file.")
+		return true
+	}
+	rec := s.access(cmd.Verb, cmd.Arg)
+	defer func() { rec.Elapsed = time.Since(rec.Start); s.p.Logs.Access(rec) }()
+	f, err := s.p.Spool.Create("ftp")
+	if err != nil {
+		s.reply("451 The gateway cannot take the file now.")
+		return true
+	}
+	defer f.Close()
+	s.reply("150 Ok to send data.")
+	cd, err := s.clientData()
+	if err != nil {
+		s.dataFailed(err)
+		return true
+	}
+	var got atomic.Int64
+	err = s.receive(f, cd, &got)
+	cd.Close()
+	if err != nil {
+		rec.Status = 451
+		if errors.Is(err, spool.ErrTooLarge) {
+			s.reply("552 The file is larger than this gateway scans.")
+		} else {
+			s.reply("426 Data connection broken; nothing was stored.")
+		}
+		return true
+	}
+	pass, why := s.judge(f, rec.URL, rec)
+	if !pass {
+		rec.Status = 550
+		s.reply("550 " + cmd.Arg + ": " + why + "; not stored.")
+		return true
+	}
+	sd, err := s.serverData()
+	if err != nil {
+		s.reply("425 Cannot open a data connection to the server.")
+		return true
+	}
+	defer sd.Close()
+	r, err := s.toServer(cmd.Verb + argSuffix(cmd.Arg))
+	if err != nil {
+		s.reply("421 The server closed the connection.")
+		return false
+	}
+	if r.Code/100 != 1 {
+		rec.Status = r.Code
+		s.reply(r.Raw())
+		return true
+	}
+	n, err := f.SendTo(sd, 0, f.Size(), s.p.Global.SendfileTimeout, rec.URL)
+	sd.Close()
+	rec.Bytes = n
+	final, rerr := s.serverReply()
+	if rerr != nil {
+		s.reply("421 The server closed the connection.")
+		return false
+	}
+	if err != nil && final.Code/100 == 2 {
+		final = Reply{Code: 451, Lines: []string{"451 The upload to the server broke off."}}
+	}
+	rec.Status = final.Code
+	s.reply(final.Raw())
+	return true
+}
+
+// listing relays LIST, NLST and MLSD unscanned, server to client.
+func (s *session) listing(cmd Command) bool {
+	if !s.hasDataMode() {
+		s.reply("530 please use PORT/PASV command at first.")
+		return true
+	}
+	defer s.closeData()
+	sd, err := s.serverData()
+	if err != nil {
+		s.reply("425 Cannot open a data connection to the server.")
+		return true
+	}
+	defer sd.Close()
+	r, err := s.toServer(cmd.Verb + argSuffix(cmd.Arg))
+	if err != nil {
+		s.reply("421 The server closed the connection.")
+		return false
+	}
+	s.reply(r.Raw())
+	if r.Code/100 != 1 {
+		return true
+	}
+	cd, err := s.clientData()
+	if err != nil {
+		s.dataFailed(err)
+		return true
+	}
+	sd.SetDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
+	_, cerr := io.Copy(cd, sd) // splice between two TCP sockets
+	cd.Close()
+	sd.Close()
+	final, err := s.serverReply()
+	if err != nil {
+		s.reply("421 The server closed the connection.")
+		return false
+	}
+	if cerr != nil && final.Code/100 == 2 {
+		final = Reply{Code: 426, Lines: []string{"426 Data connection broken."}}
+	}
+	s.reply(final.Raw())
+	return true
+}
