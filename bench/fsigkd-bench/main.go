@@ -25,7 +25,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/scanner"
+	"github.com/jlaffaye/ftp"
 )
 
 var (
@@ -35,7 +37,7 @@ var (
 	bigMiB   = flag.Int("big", 100, "size of the large download, MiB")
 	conc     = flag.Int("c", 8, "concurrent clients")
 	clamd    = flag.String("clamd", "", "clamd's socket: scan with clamd instead of the bundled fsavd")
-	only     = flag.String("only", "", "smtp: the SMTP figures alone")
+	only     = flag.String("only", "", "smtp or ftp: those figures alone")
 	backlog  = flag.Int("backlog", 128, "listen_backlog of the daemons measured (the documented default is 5)")
 	mails    = flag.Int("mails", 500, "mails per SMTP figure")
 )
@@ -46,8 +48,12 @@ func main() {
 	check(err)
 	defer os.RemoveAll(dir)
 
-	if *only == "smtp" {
+	switch *only {
+	case "smtp":
 		mail(dir)
+		return
+	case "ftp":
+		ftpFigures(dir)
 		return
 	}
 	origin := startOrigin()
@@ -62,6 +68,7 @@ func main() {
 	latency(origin, proxy, dir)
 	stop(daemon)
 	mail(dir)
+	ftpFigures(dir)
 }
 
 func check(err error) {
@@ -352,4 +359,80 @@ func waitPort(port int) {
 		}
 	}
 	check(fmt.Errorf("port %d did not open", port))
+}
+
+// ftpFigures measures one large RETR from vsftpd, straight and through
+// fsigkd, scanned and over max_scan_size.
+func ftpFigures(dir string) {
+	vs, err := exec.LookPath("vsftpd")
+	if err != nil {
+		vs = "/usr/sbin/vsftpd"
+	}
+	if _, err := os.Stat(vs); err != nil {
+		fmt.Println("## FTP\n\nskipped: vsftpd is not installed")
+		return
+	}
+	fdir := filepath.Join(dir, "ftp")
+	root := filepath.Join(fdir, "root")
+	check(os.MkdirAll(filepath.Join(fdir, "empty"), 0o755))
+	check(os.MkdirAll(root, 0o755))
+	os.Chmod(dir, 0o755)
+	os.Chmod(fdir, 0o755)
+	big := make([]byte, *bigMiB<<20)
+	rand.Read(big)
+	check(os.WriteFile(filepath.Join(root, "big.bin"), big, 0o644))
+	port := freePort()
+	check(os.WriteFile(filepath.Join(fdir, "vsftpd.conf"), []byte(enginetest.VSFTPDConfig(fdir, root, strconv.Itoa(port))), 0o644))
+	srv := exec.Command(vs, filepath.Join(fdir, "vsftpd.conf"))
+	check(srv.Start())
+	defer func() { srv.Process.Kill(); srv.Wait() }()
+	waitPort(port)
+	server := "127.0.0.1:" + strconv.Itoa(port)
+
+	proxy := func(name string, maxScanMiB int) string {
+		p := freePort()
+		d := startWith(filepath.Join(dir, name), p, fmt.Sprintf("[ftp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\ndeny_servers =\nmax_scan_size = %dM\noversize_action = pass\n", p, maxScanMiB))
+		stops = append(stops, d)
+		return "127.0.0.1:" + strconv.Itoa(p)
+	}
+	defer func() {
+		for _, d := range stops {
+			stop(d)
+		}
+	}()
+	fmt.Printf("## FTP: one %d MiB RETR from vsftpd (best of 3)\n\n| path | MB/s | time |\n|---|---|---|\n", *bigMiB)
+	for _, row := range []struct{ name, addr, user string }{
+		{"direct", server, "anonymous"},
+		{"through fsigkd, scanned", proxy("ftp-scan", *bigMiB+1), "anonymous@" + server},
+		{"through fsigkd, over max_scan_size (not scanned)", proxy("ftp-noscan", 1), "anonymous@" + server},
+	} {
+		best := time.Duration(0)
+		for i := 0; i < 3; i++ {
+			d := retr(row.addr, row.user, len(big))
+			if best == 0 || d < best {
+				best = d
+			}
+		}
+		fmt.Printf("| %s | %.0f | %s |\n", row.name, float64(len(big))/1e6/best.Seconds(), best.Round(time.Millisecond))
+	}
+	fmt.Println()
+}
+
+var stops []*daemon
+
+func retr(addr, user string, size int) time.Duration {
+	c, err := ftp.Dial(addr, ftp.DialWithTimeout(30*time.Second))
+	check(err)
+	defer c.Quit()
+	check(c.Login(user, "x"))
+	start := time.Now()
+	r, err := c.Retr("big.bin")
+	check(err)
+	n, err := io.Copy(io.Discard, r)
+	r.Close()
+	check(err)
+	if int(n) != size {
+		check(fmt.Errorf("RETR got %d bytes of %d", n, size))
+	}
+	return time.Since(start)
 }

@@ -294,3 +294,21 @@ func TestLftp(t *testing.T) {
 		t.Errorf("lftp output: %s", out)
 	}
 }
+
+func TestOversizeFiles(t *testing.T) {
+	for _, action := range []string{"pass", "block"} {
+		t.Run(action, func(t *testing.T) {
+			e := newEnv(t, "max_scan_size = 1M\noversize_action = "+action).withServer()
+			big := make([]byte, 3<<20)
+			rand.Read(big)
+			put(t, e, "big.bin", big)
+			out, err := e.curl(e.url("big.bin"))
+			if action == "pass" && (err != nil || !bytes.Equal(out, big)) {
+				t.Fatalf("pass: %v, %d bytes", err, len(out))
+			}
+			if action == "block" && err == nil {
+				t.Fatalf("block: got %d bytes", len(out))
+			}
+		})
+	}
+}

@@ -65,6 +65,9 @@ func (s *session) retr(arg string) bool {
 	s.keepAlive(false, func() {
 		recvErr = s.receive(f, sd, &got)
 	}, func() string { return fmt.Sprintf("%d bytes received, still fetching.", got.Load()) })
+	if errors.Is(recvErr, spool.ErrTooLarge) {
+		return s.oversize(arg, f, sd, rest, rec)
+	}
 	sd.Close()
 	final, err := s.serverReply()
 	if err != nil {
@@ -252,6 +255,65 @@ func (s *session) listing(cmd Command) bool {
 	if cerr != nil && final.Code/100 == 2 {
 		final = Reply{Code: 426, Lines: []string{"426 Data connection broken."}}
 	}
+	s.reply(final.Raw())
+	return true
+}
+
+// oversize handles a download over max_scan_size: passed unscanned (what
+// was spooled, then the rest straight from the server) or refused, per
+// oversize_action, and logged either way.
+func (s *session) oversize(arg string, f *spool.File, sd net.Conn, rest int64, rec *logs.Access) bool {
+	if s.p.Svc.OversizeAction == "block" {
+		sd.Close()
+		rec.Status, rec.Action, rec.Detail = 550, "DENY", "over max_scan_size"
+		if _, err := s.serverReply(); err != nil {
+			s.reply("150 Too large.", "550 "+arg+": larger than this gateway scans; not sent.")
+			return false
+		}
+		s.reply("150 Too large.", "550 "+arg+": larger than this gateway scans; not sent.")
+		return true
+	}
+	rec.Action, rec.Detail = "PASS", "over max_scan_size passed unscanned"
+	s.log.Info("file over max_scan_size passed unscanned", zap.String("url", rec.URL))
+	s.reply("150 Larger than this gateway scans: passed unscanned.")
+	cd, err := s.clientData()
+	if err != nil {
+		sd.Close()
+		s.serverReply()
+		s.dataFailed(err)
+		return true
+	}
+	var sent int64
+	if rest < f.Size() {
+		sent, err = f.SendTo(cd, rest, f.Size()-rest, s.p.Global.SendfileTimeout, rec.URL)
+		rest = 0
+	} else {
+		rest -= f.Size()
+	}
+	if err == nil {
+		if rest > 0 {
+			_, err = io.CopyN(io.Discard, sd, rest)
+		}
+		if err == nil {
+			var n int64
+			n, err = io.Copy(cd, sd)
+			sent += n
+		}
+	}
+	cd.Close()
+	sd.Close()
+	rec.Bytes = sent
+	final, rerr := s.serverReply()
+	if rerr != nil {
+		s.reply("421 The server closed the connection.")
+		return false
+	}
+	if err != nil || final.Code/100 != 2 {
+		rec.Status = 451
+		s.reply("451 Transfer aborted.")
+		return true
+	}
+	rec.Status = final.Code
 	s.reply(final.Raw())
 	return true
 }
