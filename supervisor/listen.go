@@ -1,18 +1,27 @@
 package supervisor
 
 import (
+	"errors"
 	"net"
 	"os"
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fsigkd/fsigkd/tproxy"
 )
+
+// errTransparent is a listener that could not be made transparent.
+var errTransparent = errors.New("IP_TRANSPARENT refused")
 
 // listenTCP binds addr:port with the given backlog (listen_backlog: 5 by
 // default, as documented: when all slots are busy about this many more
 // clients complete the handshake and wait; the rest wait in SYN_RECV).
 // Errors keep their errno (for M01 and M13).
-func listenTCP(addr string, port, backlog int) (*os.File, error) {
+// With transparent, the socket is made transparent (IP_TRANSPARENT) so that
+// TPROXY can hand it connections for other hosts' addresses; a kernel that
+// refuses is an error only when required.
+func listenTCP(addr string, port, backlog int, transparent, required bool) (*os.File, error) {
 	ip := net.ParseIP(addr)
 	family := unix.AF_INET6
 	var sa unix.Sockaddr
@@ -33,6 +42,12 @@ func listenTCP(addr string, port, backlog int) (*os.File, error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("setsockopt", err)
+	}
+	if transparent {
+		if err := tproxy.SetTransparent(fd, family == unix.AF_INET6); err != nil && required {
+			unix.Close(fd)
+			return nil, errTransparent
+		}
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		unix.Close(fd)

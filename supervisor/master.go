@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/preflight"
 	"github.com/fsigkd/fsigkd/spool"
+	"github.com/fsigkd/fsigkd/tproxy"
 )
 
 // stableRun is how long a worker must have served for its death to count
@@ -144,6 +146,13 @@ func (m *master) start() bool {
 // failure logged as documented (M06, M01, M13).
 func (m *master) open(s *svc, cfg *conf.Config) bool {
 	sc := cfg.Services[s.name]
+	if sc.TransparentTproxy {
+		if err := tproxy.Check(net.ParseIP(sc.BindAddr).To4() == nil); err != nil {
+			m.log.Named(s.name+":start").Debug("transparent sockets refused", zap.Error(err))
+			m.emit(s.name+":start", catalog.M15())
+			return false
+		}
+	}
 	sem, err := ipc.Create(sc.PreSpawn)
 	if err != nil {
 		if en, _ := catalog.Errno(err); en == syscall.EMFILE || en == syscall.ENFILE {
@@ -153,11 +162,13 @@ func (m *master) open(s *svc, cfg *conf.Config) bool {
 		}
 		return false
 	}
-	ln, err := listenTCP(sc.BindAddr, sc.Port, cfg.Global.ListenBacklog)
+	ln, err := listenTCP(sc.BindAddr, sc.Port, cfg.Global.ListenBacklog, sc.Transparent, sc.TransparentTproxy)
 	if err != nil {
 		sem.Remove()
 		if en, _ := catalog.Errno(err); en == syscall.EMFILE || en == syscall.ENFILE {
 			m.emit(s.name+":start", catalog.M13(err, "socket", true))
+		} else if errors.Is(err, errTransparent) {
+			m.emit(s.name+":start", catalog.M15())
 		} else {
 			m.emit(s.name+":start", catalog.M01(sc.BindAddr, sc.Port, err))
 		}

@@ -27,7 +27,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -37,6 +36,7 @@ import (
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
 	"github.com/fsigkd/fsigkd/supervisor"
+	"github.com/fsigkd/fsigkd/tproxy"
 )
 
 // Proxy is the FTP service.
@@ -47,8 +47,9 @@ type Proxy struct {
 	Spool   spool.Dir
 	Log     *zap.Logger
 	Logs    *logs.Logs
-	// Dial connects to servers (nil: a net.Dialer).
-	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Dial connects to servers for a client (nil: per the transparent
+	// settings, see tproxy.Dialer).
+	Dial tproxy.DialFunc
 	// OriginalDst finds where a transparently redirected client was
 	// going (nil: transparent mode is not available).
 	OriginalDst func(c net.Conn) (net.Addr, error)
@@ -94,8 +95,10 @@ func (p *Proxy) init() error {
 		p.Log = zap.NewNop()
 	}
 	if p.Dial == nil {
-		d := &net.Dialer{Timeout: 30 * time.Second}
-		p.Dial = d.DialContext
+		p.Dial = tproxy.Dialer(p.Svc.Transparent, p.Svc.TransparentTproxy)
+	}
+	if p.Svc.Transparent && p.OriginalDst == nil {
+		p.OriginalDst = tproxy.OriginalDst
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
+	"github.com/fsigkd/fsigkd/tproxy"
 )
 
 // maxLine bounds a command or reply line.
@@ -209,7 +210,7 @@ func (s *session) login(arg string) bool {
 		s.reply(fmt.Sprintf("500 Can't Connect to (%s: %d) errmsg=server not allowed", host, port))
 		return true
 	}
-	srv, err := s.p.Dial(ctx, "tcp", net.JoinHostPort(addrs[0].IP.String(), strconv.Itoa(port)))
+	srv, err := s.p.Dial(ctx, s.client, "tcp", net.JoinHostPort(addrs[0].IP.String(), strconv.Itoa(port)))
 	if err != nil {
 		s.reply(fmt.Sprintf("500 Can't Connect to (%s: %d) errmsg=%s", host, port, errText(err)))
 		return true
@@ -250,7 +251,15 @@ func (s *session) closeData() {
 func (s *session) passive(extended bool, arg string) {
 	s.closeData()
 	local := s.c.LocalAddr().(*net.TCPAddr)
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: local.IP})
+	var ln *net.TCPListener
+	var err error
+	if s.p.Svc.Transparent {
+		// Intercepted, our address is the server's: the passive port
+		// must be a transparent socket for the rules to divert to it.
+		ln, err = tproxy.Listen("tcp", net.JoinHostPort(local.IP.String(), "0"))
+	} else {
+		ln, err = net.ListenTCP("tcp", &net.TCPAddr{IP: local.IP})
+	}
 	if err != nil {
 		s.reply("425 Cannot open a data port.")
 		return
@@ -362,7 +371,7 @@ func (s *session) serverData() (net.Conn, error) {
 			return nil, err
 		}
 	}
-	return s.p.Dial(ctx, "tcp", net.JoinHostPort(srvIP.String(), strconv.Itoa(port)))
+	return s.p.Dial(ctx, s.client, "tcp", net.JoinHostPort(srvIP.String(), strconv.Itoa(port)))
 }
 
 // lazyAccept is the server's active-mode data connection, accepted on

@@ -26,6 +26,7 @@ import (
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
+	"github.com/fsigkd/fsigkd/tproxy"
 )
 
 // target is where a request goes.
@@ -69,7 +70,9 @@ func (s *session) resolveTarget(req *Request) (target, error) {
 			return target{}, err
 		}
 		if s.p.OriginalDst != nil {
-			if a, err := s.p.OriginalDst(s.c); err == nil {
+			if a, err := s.p.OriginalDst(s.c); err == nil && s.p.listenAddr != nil && tproxy.IsLoop(a, s.p.listenAddr) {
+				return target{}, errors.New("the request was not diverted to this proxy: it names the proxy itself")
+			} else if err == nil {
 				if ta, ok := a.(*net.TCPAddr); ok {
 					port = ta.Port
 					if net.ParseIP(h) == nil {
@@ -231,7 +234,7 @@ func (s *session) connect(t target) (*upstream, error) {
 	s.closeUpstream()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := s.p.Dial(ctx, "tcp", addr)
+	c, err := s.p.Dial(ctx, net.ParseIP(s.client), "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

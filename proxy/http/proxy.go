@@ -48,6 +48,7 @@ import (
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
 	"github.com/fsigkd/fsigkd/supervisor"
+	"github.com/fsigkd/fsigkd/tproxy"
 )
 
 // Proxy is the HTTP service.
@@ -58,8 +59,9 @@ type Proxy struct {
 	Spool   spool.Dir
 	Log     *zap.Logger
 	Logs    *logs.Logs // access log; nil: none
-	// Dial connects to servers (nil: a net.Dialer).
-	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Dial connects to servers for a client (nil: per the transparent
+	// settings, see tproxy.Dialer).
+	Dial tproxy.DialFunc
 	// OriginalDst finds where a transparently redirected connection was
 	// going (nil: the Host field alone).
 	OriginalDst func(c net.Conn) (net.Addr, error)
@@ -68,7 +70,8 @@ type Proxy struct {
 	ports map[int]bool
 	page  *template.Template
 
-	sessions sessions.Set
+	sessions   sessions.Set
+	listenAddr net.Addr
 }
 
 // New builds the service from a worker's environment.
@@ -120,8 +123,10 @@ func (p *Proxy) init() error {
 		p.Log = zap.NewNop()
 	}
 	if p.Dial == nil {
-		d := &net.Dialer{Timeout: 30 * time.Second}
-		p.Dial = d.DialContext
+		p.Dial = tproxy.Dialer(p.Svc.Transparent, p.Svc.TransparentTproxy)
+	}
+	if p.Svc.Transparent && p.OriginalDst == nil {
+		p.OriginalDst = tproxy.OriginalDst
 	}
 	return nil
 }
@@ -133,6 +138,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 			return err
 		}
 	}
+	p.listenAddr = ln.Addr()
 	for {
 		c, err := ln.Accept()
 		if err != nil {

@@ -32,6 +32,7 @@ import (
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
+	"github.com/fsigkd/fsigkd/tproxy"
 )
 
 // env is a proxy on 127.0.0.1:0 scanning with the bundled fsavd, and an
@@ -384,7 +385,7 @@ func TestServerFailuresGiveClearAnswers(t *testing.T) {
 	}
 	// Names resolve through a DNS server of the test's on loopback.
 	d := &net.Dialer{Resolver: enginetest.NXDomain(t)}
-	e.p.Dial = d.DialContext
+	e.p.Dial = tproxy.Plain(d.DialContext)
 	resp, err = e.client().Get("http://no-such-host.invalid/x")
 	if err != nil {
 		t.Fatal(err)

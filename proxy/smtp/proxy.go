@@ -47,6 +47,7 @@ import (
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
 	"github.com/fsigkd/fsigkd/supervisor"
+	"github.com/fsigkd/fsigkd/tproxy"
 )
 
 // Proxy is the SMTP service.
@@ -59,14 +60,16 @@ type Proxy struct {
 	Log     *zap.Logger
 	Logs    *logs.Logs
 	Admin   *notify.Admin // nil: no admin notices
-	// Dial connects to the next hop (nil: a net.Dialer).
-	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Dial connects to the next hop for a client (nil: per the
+	// transparent settings, see tproxy.Dialer).
+	Dial tproxy.DialFunc
 	// NextHop finds where a client's mail goes (nil: parent_server_host).
 	NextHop func(c net.Conn) (string, error)
 
-	srv      *gosmtp.Server
-	hostname string
-	id       string
+	srv        *gosmtp.Server
+	hostname   string
+	id         string
+	listenAddr net.Addr
 }
 
 // New builds the service from a worker's environment.
@@ -105,8 +108,20 @@ func (p *Proxy) init() error {
 		}
 	}
 	if p.Dial == nil {
-		d := &net.Dialer{Timeout: 30 * time.Second}
-		p.Dial = d.DialContext
+		p.Dial = tproxy.Dialer(p.Svc.Transparent, p.Svc.TransparentTproxy)
+	}
+	if p.Svc.Transparent && p.NextHop == nil {
+		// The next hop is where the client was going.
+		p.NextHop = func(c net.Conn) (string, error) {
+			a, err := tproxy.OriginalDst(c)
+			if err != nil {
+				return "", err
+			}
+			if ln := p.listenAddr; ln != nil && tproxy.IsLoop(a, ln) {
+				return "", errors.New("not diverted: the connection names the relay itself")
+			}
+			return a.String(), nil
+		}
 	}
 	s := gosmtp.NewServer(gosmtp.BackendFunc(p.newSession))
 	s.Domain = p.hostname
@@ -129,6 +144,7 @@ func (p *Proxy) init() error {
 
 // Serve accepts clients until ln is closed.
 func (p *Proxy) Serve(ln net.Listener) error {
+	p.listenAddr = ln.Addr()
 	err := p.srv.Serve(ln)
 	if errors.Is(err, gosmtp.ErrServerClosed) {
 		return net.ErrClosed
@@ -178,7 +194,11 @@ func (p *Proxy) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	nc, err := p.Dial(ctx, "tcp", addr)
+	var client net.IP
+	if a, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
+		client = a.IP
+	}
+	nc, err := p.Dial(ctx, client, "tcp", addr)
 	if err != nil {
 		p.Log.Info("next hop unreachable", zap.String("next_hop", addr), zap.Error(err))
 		return nil, errTempNextHop
