@@ -74,6 +74,7 @@ type Service struct {
 	Transparent              bool          `ini:"transparent" default:"no"`
 	TransparentTproxy        bool          `ini:"transparent_tproxy" default:"no"`
 	TransparentTproxyVersion int           `ini:"transparent_tproxy_version" default:"2" min:"1" max:"2"`
+	InterceptPorts           string        `ini:"intercept_ports" default:"" doc:"ports the firewall diverts to this service, for fsigkd rules (comma-separated)"`
 	ParentServerHost         string        `ini:"parent_server_host" default:""`
 	ParentServerPort         int           `ini:"parent_server_port" default:"0" min:"0" max:"65535"`
 	Action                   string        `ini:"action" default:""`
@@ -124,10 +125,10 @@ type Service struct {
 
 // serviceDefaults are the keys whose default depends on the service.
 var serviceDefaults = map[string]map[string]string{
-	"http": {"port": "9080", "action": "block", "scan_failure": "block"},
-	"smtp": {"port": "9025", "action": "deny", "parent_server_port": "25", "scan_failure": "tempfail"},
-	"ftp":  {"port": "9021", "action": "block", "scan_failure": "block"},
-	"pop":  {"port": "9110", "action": "deny", "parent_server_port": "110", "scan_failure": "block"},
+	"http": {"port": "9080", "action": "block", "scan_failure": "block", "intercept_ports": "80"},
+	"smtp": {"port": "9025", "action": "deny", "parent_server_port": "25", "scan_failure": "tempfail", "intercept_ports": "25"},
+	"ftp":  {"port": "9021", "action": "block", "scan_failure": "block", "intercept_ports": "21"},
+	"pop":  {"port": "9110", "action": "deny", "parent_server_port": "110", "scan_failure": "block", "intercept_ports": "110"},
 }
 
 // actions lists what each service allows for action.

@@ -16,6 +16,7 @@ import (
 	"github.com/fsigkd/fsigkd/fsavd"
 	"github.com/fsigkd/fsigkd/ipc"
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/tproxy"
 )
 
 // DefaultConfig is where the settings are looked for without -c.
@@ -25,6 +26,7 @@ const usage = `usage:
   fsigkd [-f] [-c FILE]     run the gateway (-f: stay in the foreground)
   fsigkd check [-c FILE]    print the effective settings, or the errors
   fsigkd status [-c FILE]   print each service's worker and slots
+  fsigkd rules [-c FILE]    print the firewall rules for the transparent services
   fsigkd fsavd [-socket PATH] [-signatures DIR]   the bundled anti-virus daemon
 `
 
@@ -45,6 +47,14 @@ func Main(args []string, reg Registry) int {
 			return status(args[1:])
 		case "fsavd":
 			return fsavd.Main(args[1:])
+		case "rules":
+			cfg, _, err := loadFlags("rules", args[1:])
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			fmt.Print(tproxy.Rules(cfg))
+			return 0
 		}
 	}
 	fs := flag.NewFlagSet("fsigkd", flag.ContinueOnError)

@@ -382,7 +382,7 @@ func ftpFigures(dir string) {
 	rand.Read(big)
 	check(os.WriteFile(filepath.Join(root, "big.bin"), big, 0o644))
 	port := freePort()
-	check(os.WriteFile(filepath.Join(fdir, "vsftpd.conf"), []byte(enginetest.VSFTPDConfig(fdir, root, strconv.Itoa(port))), 0o644))
+	check(os.WriteFile(filepath.Join(fdir, "vsftpd.conf"), []byte(enginetest.VSFTPDConfig(fdir, root, "127.0.0.1", strconv.Itoa(port))), 0o644))
 	srv := exec.Command(vs, filepath.Join(fdir, "vsftpd.conf"))
 	check(srv.Start())
 	defer func() { srv.Process.Kill(); srv.Wait() }()

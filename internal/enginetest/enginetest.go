@@ -325,7 +325,7 @@ func VSFTPD(t testing.TB) *FTPServer {
 	os.Mkdir(filepath.Join(dir, "empty"), 0o755)
 	p := &Proc{t: t, Dir: dir, Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(t)), log: filepath.Join(dir, "vsftpd.out")}
 	_, port, _ := net.SplitHostPort(p.Addr)
-	conf := VSFTPDConfig(dir, root, port)
+	conf := VSFTPDConfig(dir, root, "127.0.0.1", port)
 	os.WriteFile(filepath.Join(dir, "vsftpd.conf"), []byte(conf), 0o644)
 	p.args = []string{bin, filepath.Join(dir, "vsftpd.conf")}
 	p.ready = dialable("tcp", p.Addr)
@@ -335,14 +335,14 @@ func VSFTPD(t testing.TB) *FTPServer {
 }
 
 // VSFTPDConfig is vsftpd's configuration for anonymous FTP from root on
-// 127.0.0.1:port, uploads allowed where the ftp user may write; dir holds
-// its log and the empty directory vsftpd needs.
-func VSFTPDConfig(dir, root, port string) string {
+// addr:port, uploads allowed where the ftp user may write; dir holds its
+// log and the empty directory vsftpd needs.
+func VSFTPDConfig(dir, root, addr, port string) string {
 	return strings.Join([]string{
-		"listen=YES", "listen_address=127.0.0.1", "listen_port=" + port, "background=NO",
+		"listen=YES", "listen_address=" + addr, "listen_port=" + port, "background=NO",
 		"anonymous_enable=YES", "local_enable=NO", "anon_root=" + root, "no_anon_password=YES",
 		"write_enable=YES", "anon_upload_enable=YES", "anon_mkdir_write_enable=YES", "anon_other_write_enable=YES", "anon_umask=022",
-		"pasv_enable=YES", "pasv_address=127.0.0.1", "port_enable=YES", "connect_from_port_20=NO",
+		"pasv_enable=YES", "pasv_address=" + addr, "port_enable=YES", "connect_from_port_20=NO",
 		"seccomp_sandbox=NO", "secure_chroot_dir=" + filepath.Join(dir, "empty"),
 		"xferlog_enable=NO", "vsftpd_log_file=" + filepath.Join(dir, "vsftpd.log"),
 	}, "\n") + "\n"

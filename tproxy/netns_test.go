@@ -1,0 +1,385 @@
+package tproxy
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+	"golang.org/x/sys/unix"
+
+	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/enginetest"
+)
+
+// The test network: a client, a gateway running fsigkd, a server, joined
+// by veth pairs; addresses of our own namespaces only.
+const (
+	clientIP = "10.199.1.2"
+	gwIn     = "10.199.1.1"
+	gwOut    = "10.199.2.1"
+	serverIP = "10.199.2.2"
+)
+
+type netnsEnv struct {
+	t            *testing.T
+	cli, gw, srv string
+	dir          string
+	fsigkd       string
+}
+
+func run(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func (n *netnsEnv) in(ns string, args ...string) string {
+	n.t.Helper()
+	return run(n.t, append([]string{"ip", "netns", "exec", ns}, args...)...)
+}
+
+func needNetns(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("needs root for network namespaces, and CI must run it")
+		}
+		t.Skip("needs root for network namespaces")
+	}
+	enginetest.Need(t, "nft", "nftables")
+}
+
+func newNetns(t *testing.T) *netnsEnv {
+	needNetns(t)
+	id := fmt.Sprintf("%d", os.Getpid()%100000)
+	n := &netnsEnv{t: t, cli: "fskc" + id, gw: "fskg" + id, srv: "fsks" + id, dir: enginetest.ShortDir(t)}
+	os.Chmod(n.dir, 0o755)
+	for _, ns := range []string{n.cli, n.gw, n.srv} {
+		run(t, "ip", "netns", "add", ns)
+		ns := ns
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+		n.in(ns, "ip", "link", "set", "lo", "up")
+	}
+	run(t, "ip", "link", "add", "c"+id, "netns", n.cli, "type", "veth", "peer", "name", "g"+id, "netns", n.gw)
+	run(t, "ip", "link", "add", "h"+id, "netns", n.gw, "type", "veth", "peer", "name", "s"+id, "netns", n.srv)
+	n.in(n.cli, "ip", "addr", "add", clientIP+"/24", "dev", "c"+id)
+	n.in(n.gw, "ip", "addr", "add", gwIn+"/24", "dev", "g"+id)
+	n.in(n.gw, "ip", "addr", "add", gwOut+"/24", "dev", "h"+id)
+	n.in(n.srv, "ip", "addr", "add", serverIP+"/24", "dev", "s"+id)
+	for ns, dev := range map[string]string{n.cli: "c" + id, n.gw: "g" + id, n.srv: "s" + id} {
+		n.in(ns, "ip", "link", "set", dev, "up")
+	}
+	n.in(n.gw, "ip", "link", "set", "h"+id, "up")
+	n.in(n.cli, "ip", "route", "add", "default", "via", gwIn)
+	n.in(n.srv, "ip", "route", "add", "default", "via", gwOut)
+	n.in(n.gw, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+
+	n.fsigkd = filepath.Join(n.dir, "fsigkd")
+	build := exec.Command("go", "build", "-o", n.fsigkd, "./cmd/fsigkd")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return n
+}
+
+// inNetns runs f on a thread moved into the namespace: sockets made there
+// belong to it and keep working from any thread afterwards.
+func inNetns(t *testing.T, ns string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread() // the thread is dropped, not reused, when it exits locked
+		target, err := os.Open("/var/run/netns/" + ns)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			t.Error(err)
+			return
+		}
+		f()
+	}()
+	<-done
+}
+
+// settings writes the gateway's fsigk.ini: every service transparent, with
+// TPROXY and upstream connections from the client's address.
+func (n *netnsEnv) settings(extra string) string {
+	ini := fmt.Sprintf(`base_dir = %s/gw
+listen_backlog = 64
+fsavd_start = yes
+[http]
+enable = yes
+bind_addr = 0.0.0.0
+transparent = yes
+transparent_tproxy = yes
+%s
+[smtp]
+enable = yes
+bind_addr = 0.0.0.0
+transparent = yes
+transparent_tproxy = yes
+[ftp]
+enable = yes
+bind_addr = 0.0.0.0
+transparent = yes
+transparent_tproxy = yes
+deny_servers =
+`, n.dir, extra)
+	p := filepath.Join(n.dir, "fsigk.ini")
+	os.WriteFile(p, []byte(ini), 0o644)
+	return p
+}
+
+// TestTransparentGateway: HTTP, SMTP and FTP from the client to the
+// server's own address, through fsigkd on the gateway by TPROXY rules:
+// EICAR blocked, clean files byte-identical, and the server sees the
+// client's own address.
+func TestTransparentGateway(t *testing.T) {
+	n := newNetns(t)
+	confPath := n.settings("")
+	cfg, _, err := conf.Load(confPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := Rules(cfg)
+	nftPart := rules[strings.Index(rules, "table inet fsigkd"):strings.Index(rules, "\n# --- or iptables")]
+	cmd := exec.Command("ip", "netns", "exec", n.gw, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(nftPart)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v\n%s\n%s", err, out, nftPart)
+	}
+	n.in(n.gw, "ip", "rule", "add", "fwmark", "0x1", "lookup", "100")
+	n.in(n.gw, "ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100")
+
+	// The server: HTTP and SMTP in this process, FTP by vsftpd.
+	clean := make([]byte, 1<<20+7)
+	rand.Read(clean)
+	var mu sync.Mutex
+	seen := map[string]string{}
+	var httpLn, smtpLn net.Listener
+	inNetns(t, n.srv, func() {
+		httpLn, err = net.Listen("tcp", serverIP+":80")
+		if err == nil {
+			smtpLn, err = net.Listen("tcp", serverIP+":25")
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer httpLn.Close()
+	defer smtpLn.Close()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/clean", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen["http"] = r.RemoteAddr
+		mu.Unlock()
+		w.Write(clean)
+	})
+	mux.HandleFunc("/eicar", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(eicar.String)) })
+	go http.Serve(httpLn, mux)
+	var mails [][]byte
+	sm := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
+		mu.Lock()
+		seen["smtp"] = c.Conn().RemoteAddr().String()
+		mu.Unlock()
+		return &recorder{add: func(b []byte) { mu.Lock(); mails = append(mails, b); mu.Unlock() }}, nil
+	}))
+	sm.Domain = "server.test"
+	go sm.Serve(smtpLn)
+	defer sm.Close()
+
+	ftpRoot := filepath.Join(n.dir, "ftproot")
+	os.MkdirAll(filepath.Join(n.dir, "empty"), 0o755)
+	os.MkdirAll(ftpRoot, 0o755)
+	os.WriteFile(filepath.Join(ftpRoot, "clean.bin"), clean, 0o644)
+	os.WriteFile(filepath.Join(ftpRoot, "eicar.com"), []byte(eicar.String), 0o644)
+	os.WriteFile(filepath.Join(n.dir, "vsftpd.conf"), []byte(enginetest.VSFTPDConfig(n.dir, ftpRoot, serverIP, "21")), 0o644)
+	vs := exec.Command("ip", "netns", "exec", n.srv, enginetest.Need(t, "vsftpd", "vsftpd"), filepath.Join(n.dir, "vsftpd.conf"))
+	if err := vs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { vs.Process.Kill(); vs.Wait() }()
+
+	// The gateway.
+	gw := exec.Command("ip", "netns", "exec", n.gw, n.fsigkd, "-f", "-c", confPath)
+	var gwOutBuf bytes.Buffer
+	gw.Stdout, gw.Stderr = &gwOutBuf, &gwOutBuf
+	if err := gw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		gw.Process.Signal(unix.SIGTERM)
+		gw.Wait()
+		if t.Failed() {
+			t.Logf("fsigkd:\n%s", gwOutBuf.String())
+		}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(gwOutBuf.String(), "INFO [main] serving") {
+		if time.Now().After(deadline) {
+			t.Fatalf("fsigkd did not start:\n%s", gwOutBuf.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	curl := enginetest.Need(t, "curl", "curl")
+	// HTTP
+	out, err := exec.Command("ip", "netns", "exec", n.cli, curl, "-s", "--max-time", "20", "http://"+serverIP+"/clean").Output()
+	if err != nil || !bytes.Equal(out, clean) {
+		t.Fatalf("HTTP clean: %v, %d bytes", err, len(out))
+	}
+	code, _ := exec.Command("ip", "netns", "exec", n.cli, curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20", "http://"+serverIP+"/eicar").Output()
+	if string(code) != "403" {
+		t.Fatalf("HTTP EICAR: %s", code)
+	}
+	// SMTP
+	swaks := enginetest.Need(t, "swaks", "swaks")
+	att := filepath.Join(n.dir, "eicar.com")
+	os.WriteFile(att, []byte(eicar.String), 0o644)
+	sw, _ := exec.Command("ip", "netns", "exec", n.cli, swaks, "--server", serverIP+":25", "--from", "a@client.test", "--to", "b@server.test", "--attach", "@"+att).CombinedOutput()
+	if !strings.Contains(string(sw), "554 5.7.1 Infected by Eicar-Test-Signature") {
+		t.Fatalf("SMTP EICAR:\n%s", sw)
+	}
+	if sw, err := exec.Command("ip", "netns", "exec", n.cli, swaks, "--server", serverIP+":25", "--from", "a@client.test", "--to", "b@server.test", "--body", "clean mail").CombinedOutput(); err != nil {
+		t.Fatalf("SMTP clean: %v\n%s", err, sw)
+	}
+	// FTP
+	out, err = exec.Command("ip", "netns", "exec", n.cli, curl, "-s", "--max-time", "20", "ftp://"+serverIP+"/clean.bin").Output()
+	if err != nil || !bytes.Equal(out, clean) {
+		t.Fatalf("FTP clean: %v, %d bytes", err, len(out))
+	}
+	if out, err := exec.Command("ip", "netns", "exec", n.cli, curl, "-s", "--max-time", "20", "ftp://"+serverIP+"/eicar.com").Output(); err == nil || bytes.Contains(out, []byte("EICAR")) {
+		t.Fatalf("FTP EICAR came through: %q", out)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	for _, svc := range []string{"http", "smtp"} {
+		if host, _, _ := net.SplitHostPort(seen[svc]); host != clientIP {
+			t.Errorf("%s: the server saw %q, not the client's %s", svc, seen[svc], clientIP)
+		}
+	}
+	if len(mails) != 1 || !bytes.Contains(mails[0], []byte("clean mail")) {
+		t.Errorf("the server got %d mails", len(mails))
+	}
+	vlog, _ := os.ReadFile(filepath.Join(n.dir, "vsftpd.log"))
+	_ = vlog
+}
+
+// TestM15WithoutCapability: with CAP_NET_ADMIN and CAP_NET_RAW dropped,
+// transparent_tproxy = yes cannot be had: M15, and those services do not
+// start.
+func TestM15WithoutCapability(t *testing.T) {
+	n := newNetns(t)
+	confPath := n.settings("")
+	setpriv := enginetest.Need(t, "setpriv", "util-linux")
+	out, _ := exec.Command("ip", "netns", "exec", n.gw, setpriv, "--bounding-set", "-net_admin,-net_raw", "--inh-caps", "-net_admin,-net_raw",
+		n.fsigkd, "-f", "-c", confPath).CombinedOutput()
+	m15 := `CRITICAL [http:start] Cannot find tproxy(version2) interface. Tproxy kernel patch is required. Please apply the tproxy patch and check that "/proc/net/tproxy" exists. Please see document for "transparent_tproxy" settings for details.`
+	if !strings.Contains(string(out), m15) {
+		t.Fatalf("no M15 in:\n%s", out)
+	}
+	if !strings.Contains(string(out), "no service could start") {
+		t.Fatalf("a service started without its transparency:\n%s", out)
+	}
+}
+
+type recorder struct {
+	add func([]byte)
+}
+
+func (r *recorder) Reset()                                 {}
+func (r *recorder) Logout() error                          { return nil }
+func (r *recorder) Mail(string, *gosmtp.MailOptions) error { return nil }
+func (r *recorder) Rcpt(string, *gosmtp.RcptOptions) error { return nil }
+func (r *recorder) Data(rd io.Reader) error {
+	b, err := io.ReadAll(rd)
+	if err == nil {
+		r.add(b)
+	}
+	return err
+}
+
+// TestRedirectMode: transparent = yes without transparent_tproxy uses NAT
+// REDIRECT; the original destination comes from conntrack
+// (SO_ORIGINAL_DST), and the server sees the gateway.
+func TestRedirectMode(t *testing.T) {
+	n := newNetns(t)
+	ini := fmt.Sprintf("base_dir = %s/gw\nfsavd_start = yes\n[http]\nenable = yes\nbind_addr = 0.0.0.0\ntransparent = yes\n", n.dir)
+	confPath := filepath.Join(n.dir, "redirect.ini")
+	os.WriteFile(confPath, []byte(ini), 0o644)
+	cfg, _, err := conf.Load(confPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := Rules(cfg)
+	nftPart := rules[strings.Index(rules, "table inet fsigkd_nat"):strings.Index(rules, "\n# --- or iptables")]
+	cmd := exec.Command("ip", "netns", "exec", n.gw, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(nftPart)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v\n%s", err, out)
+	}
+	var ln net.Listener
+	inNetns(t, n.srv, func() { ln, err = net.Listen("tcp", serverIP+":80") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	var peer string
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		peer = r.RemoteAddr
+		mu.Unlock()
+		if r.URL.Path == "/eicar" {
+			w.Write([]byte(eicar.String))
+			return
+		}
+		w.Write([]byte("hello"))
+	}))
+	gw := exec.Command("ip", "netns", "exec", n.gw, n.fsigkd, "-f", "-c", confPath)
+	var buf bytes.Buffer
+	gw.Stdout, gw.Stderr = &buf, &buf
+	gw.Start()
+	defer func() { gw.Process.Signal(unix.SIGTERM); gw.Wait() }()
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(buf.String(), "INFO [main] serving"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("fsigkd did not start:\n%s", buf.String())
+		}
+	}
+	curl := enginetest.Need(t, "curl", "curl")
+	out, err := exec.Command("ip", "netns", "exec", n.cli, curl, "-s", "--max-time", "20", "http://"+serverIP+"/").Output()
+	if err != nil || string(out) != "hello" {
+		t.Fatalf("clean: %v %q\n%s", err, out, buf.String())
+	}
+	code, _ := exec.Command("ip", "netns", "exec", n.cli, curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20", "http://"+serverIP+"/eicar").Output()
+	if string(code) != "403" {
+		t.Fatalf("EICAR: %s", code)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if host, _, _ := net.SplitHostPort(peer); host != gwOut {
+		t.Errorf("the server saw %q; with REDIRECT it should see the gateway %s", peer, gwOut)
+	}
+}
