@@ -2,8 +2,8 @@ package notify
 
 import (
 	"bufio"
-	"fmt"
 	"context"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
