@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/engine"
+	"github.com/fsigkd/fsigkd/fsavd"
 )
 
 // TestString is what the test signature of ours matches; TestName is
@@ -346,4 +348,23 @@ func VSFTPDConfig(dir, root, addr, port string) string {
 		"seccomp_sandbox=NO", "secure_chroot_dir=" + filepath.Join(dir, "empty"),
 		"xferlog_enable=NO", "vsftpd_log_file=" + filepath.Join(dir, "vsftpd.log"),
 	}, "\n") + "\n"
+}
+
+// FsavdSocket serves the bundled fsavd (EICAR only) in this process on a
+// socket in a short directory, for the proxies' tests, and returns it.
+func FsavdSocket(t testing.TB) string {
+	t.Helper()
+	sock := filepath.Join(ShortDir(t), "fsavd-socket-0")
+	db, err := engine.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fsavd.Server{Engine: engine.New(db)}
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { ln.Close() })
+	return sock
 }

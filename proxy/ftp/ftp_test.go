@@ -22,8 +22,6 @@ import (
 
 	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/eicar"
-	"github.com/fsigkd/fsigkd/engine"
-	"github.com/fsigkd/fsigkd/fsavd"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/scanner"
@@ -45,16 +43,7 @@ func newEnv(t *testing.T, keys string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := enginetest.ShortDir(t)
-	sock := filepath.Join(dir, "fsavd-socket-0")
-	db, _ := engine.Load("")
-	fs := &fsavd.Server{Engine: engine.New(db)}
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go fs.Serve(ln)
-	t.Cleanup(func() { ln.Close() })
+	sock := enginetest.FsavdSocket(t)
 	eps, _ := scanner.ParseEndpoints(sock, "")
 	core, obs := observer.New(zapcore.DebugLevel)
 	e.obs = obs

@@ -26,8 +26,6 @@ import (
 
 	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/eicar"
-	"github.com/fsigkd/fsigkd/engine"
-	"github.com/fsigkd/fsigkd/fsavd"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/scanner"
@@ -64,16 +62,7 @@ func newEnv(t *testing.T, keys string) *env {
 	e.origin = httptest.NewServer(e.mux)
 	t.Cleanup(e.origin.Close)
 
-	dir := enginetest.ShortDir(t)
-	sock := filepath.Join(dir, "fsavd-socket-0")
-	db, _ := engine.Load("")
-	srv := &fsavd.Server{Engine: engine.New(db)}
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { ln.Close() })
+	sock := enginetest.FsavdSocket(t)
 
 	cfg, svc := settings(t, keys)
 	eps, _ := scanner.ParseEndpoints(sock, "")
