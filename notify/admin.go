@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/logs"
 )
 
@@ -140,4 +141,34 @@ func (a *Admin) send(n Notice) {
 
 func oneLine(s string) string {
 	return strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
+}
+
+// AdminFor is the admin notifier a service's settings ask for, or nil when
+// notify_admin is off. hostname names the gateway in the notices' sender.
+func AdminFor(svc *conf.Service, hostname string, log *zap.Logger) *Admin {
+	if !svc.NotifyAdmin {
+		return nil
+	}
+	return &Admin{
+		Sender: &Sender{Host: svc.AdminMXHost, Port: svc.AdminMXPort, Helo: hostname},
+		From:   "postmaster@" + hostname, To: svc.AdminAddress, ID: NotificationID(svc, hostname),
+		Interval: svc.NotifyInterval, DigestAfter: svc.NotifyDigest, Log: log,
+	}
+}
+
+// NotificationID is admin_notification_id, or one made from the host name.
+func NotificationID(svc *conf.Service, hostname string) string {
+	if svc.AdminNotificationID != "" {
+		return svc.AdminNotificationID
+	}
+	return "fsigkd-" + hostname
+}
+
+// Detection is the notice for one detection.
+func Detection(service, name, where, client, action string) Notice {
+	return Notice{
+		Subject: fmt.Sprintf("[fsigkd] %s: %s in %s", service, name, where),
+		Body: fmt.Sprintf("Detection: %s\r\nService: %s\r\nObject: %s\r\nClient: %s\r\nAction: %s\r\nTime: %s\r\n",
+			name, service, where, client, action, time.Now().Format(time.RFC1123Z)),
+	}
 }

@@ -1,9 +1,17 @@
 package scanner
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
 	"net/textproto"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/fsigkd/fsigkd/internal/enginetest"
 )
 
 func TestReplyParsers(t *testing.T) {
@@ -74,4 +82,64 @@ func FuzzParseRspamdReply(f *testing.F) {
 func FuzzParseICAPStatus(f *testing.F) {
 	f.Add("ICAP/1.0 204 Unmodified")
 	f.Fuzz(func(t *testing.T, s string) { ParseICAPStatus(s) })
+}
+
+// fakeSpamd answers every request with reply: the faults the real spamd
+// cannot be made to give on demand (a missing database, a failed start of
+// its engine) come as its documented exit codes.
+func fakeSpamd(t *testing.T, reply string) string {
+	sock := filepath.Join(enginetest.ShortDir(t), "spamd.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				n := 0
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if strings.HasPrefix(line, "Content-length: ") {
+						n, _ = strconv.Atoi(strings.TrimSpace(line[16:]))
+					}
+					if line == "\r\n" {
+						break
+					}
+				}
+				io.CopyN(io.Discard, br, int64(n))
+				io.WriteString(c, reply)
+			}()
+		}
+	}()
+	return sock
+}
+
+func TestSpamEngineFaultsAreDocumentedMessages(t *testing.T) {
+	for reply, want := range map[string]string{
+		"SPAMD/1.0 78 EX_CONFIG: rules not found\r\n\r\n": "Commtouch database error: Initial database update may be on going. Wait a moment. (dlopen(%s) failed. dlerror(): EX_CONFIG: rules not found)",
+		"SPAMD/1.0 69 Service Unavailable: x\r\n\r\n":     "Commtouch database error: Initial database update may be on going. Wait a moment. (FsasFunctionsInitialize failed.)",
+	} {
+		sock := fakeSpamd(t, reply)
+		eps, _ := ParseEndpoints(sock, "")
+		_, err := NewSpamd(&Pool{Endpoints: eps}).Check(ctx(t), object(t, []byte("Subject: x\r\n\r\nhi\r\n")))
+		if strings.Contains(want, "%s") {
+			want = fmt.Sprintf(want, sock)
+		}
+		if m, _ := errorMsg(err); m != want {
+			t.Errorf("%q: got %q (%v)", reply, m, err)
+		}
+		if KindOf(err) != Broken {
+			t.Errorf("%q: kind %v", reply, KindOf(err))
+		}
+	}
 }

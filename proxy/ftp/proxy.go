@@ -26,6 +26,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 
 	"go.uber.org/zap"
@@ -33,6 +34,7 @@ import (
 	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
 	"github.com/fsigkd/fsigkd/supervisor"
@@ -47,6 +49,7 @@ type Proxy struct {
 	Spool   spool.Dir
 	Log     *zap.Logger
 	Logs    *logs.Logs
+	Admin   *notify.Admin // admin notices; nil: none
 	// Dial connects to servers for a client (nil: per the transparent
 	// settings, see tproxy.Dialer).
 	Dial tproxy.DialFunc
@@ -94,6 +97,10 @@ func (p *Proxy) init() error {
 	if p.Log == nil {
 		p.Log = zap.NewNop()
 	}
+	if p.Admin == nil {
+		host, _ := os.Hostname()
+		p.Admin = notify.AdminFor(p.Svc, host, p.Log.Named("notify"))
+	}
 	if p.Dial == nil {
 		p.Dial = tproxy.Dialer(p.Svc.Transparent, p.Svc.TransparentTproxy)
 	}
@@ -136,5 +143,12 @@ func (p *Proxy) Serve(ln net.Listener) error {
 	}
 }
 
-// Shutdown closes idle sessions and waits for transfers until ctx ends.
-func (p *Proxy) Shutdown(ctx context.Context) error { return p.sessions.Shutdown(ctx) }
+// Shutdown closes idle sessions and waits for transfers until ctx ends;
+// the admin notices still queued go out.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	err := p.sessions.Shutdown(ctx)
+	if p.Admin != nil {
+		p.Admin.Close()
+	}
+	return err
+}

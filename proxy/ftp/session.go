@@ -16,6 +16,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
@@ -473,6 +474,9 @@ func (s *session) judge(f *spool.File, url string, rec *logs.Access) (bool, stri
 		return true, ""
 	}
 	rec.Detect, rec.Name, rec.Action = "INFECTED", v.Name(), "DENY"
+	if s.p.Admin != nil {
+		s.p.Admin.Notify(notify.Detection("ftp", v.Name(), url, s.client.String(), "refused"))
+	}
 	return false, "virus found (" + v.Name() + ")"
 }
 

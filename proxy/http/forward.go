@@ -23,6 +23,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
@@ -334,9 +335,13 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 	head.stripHopByHop()
 	head.Set("Via", via(resp.Header.Get("Via"), resp.Proto))
 	if !resp.Chunked && resp.ContentLength == 0 {
-		s.writeHead(resp, head, 0, clientKeep)
+		// No body (HEAD, 204, 304, or empty): the head goes as it came,
+		// its Content-Length (the object's, for HEAD) included.
+		s.writeHead(resp, head, -1, clientKeep)
 		return true
 	}
+	// The length is ours to state: the body is re-framed on the way.
+	head.Del("Content-Length")
 	d := &download{s: s, resp: resp, head: head, url: t.url, clientKeep: clientKeep, start: time.Now()}
 	respBody := bodyReader(s.up.br, resp.Chunked, resp.ContentLength)
 	f, over, err := s.receive(respBody, d.progress)
@@ -460,6 +465,9 @@ func (s *session) judge(f *spool.File, meta scanner.Meta, encoding string, rec *
 		return true, "", ""
 	}
 	rec.Detect, rec.Name, rec.Action = "INFECTED", v.Name(), "DENY"
+	if s.p.Admin != nil {
+		s.p.Admin.Notify(notify.Detection("http", v.Name(), meta.URL, s.client, "blocked"))
+	}
 	return false, v.Name(), ""
 }
 
@@ -511,12 +519,15 @@ func (s *session) decode(f *spool.File, encoding string) *spool.File {
 	return dec
 }
 
-// writeHead sends a response head to the client with a known length.
+// writeHead sends a response head to the client with a known length (-1:
+// the head's own fields say it).
 func (s *session) writeHead(resp *Response, head Header, length int64, keep bool) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", resp.Status, resp.Reason)
 	head.write(&b)
-	fmt.Fprintf(&b, "Content-Length: %d\r\n", length)
+	if length >= 0 {
+		fmt.Fprintf(&b, "Content-Length: %d\r\n", length)
+	}
 	if !keep {
 		b.WriteString("Connection: close\r\n")
 	}

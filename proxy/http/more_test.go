@@ -3,6 +3,7 @@ package http
 import (
 	"bufio"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -107,4 +108,96 @@ func FuzzReadResponse(f *testing.F) {
 			t.Fatal("both chunked and a length")
 		}
 	})
+}
+
+// TestAdminNoticeOnDetection: a blocked download sends the admin notice.
+func TestAdminNoticeOnDetection(t *testing.T) {
+	got := make(chan string, 1)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		c.Write([]byte("220 admin\r\n"))
+		var data strings.Builder
+		inData := false
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch {
+			case inData && line == ".\r\n":
+				inData = false
+				got <- data.String()
+				c.Write([]byte("250 ok\r\n"))
+			case inData:
+				data.WriteString(line)
+			case strings.HasPrefix(line, "DATA"):
+				inData = true
+				c.Write([]byte("354 go\r\n"))
+			case strings.HasPrefix(line, "QUIT"):
+				c.Write([]byte("221 bye\r\n"))
+				return
+			default:
+				c.Write([]byte("250 ok\r\n"))
+			}
+		}
+	}()
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	e := newEnv(t, "notify_admin = yes\nadmin_mx_host = "+host+"\nadmin_mx_port = "+port+"\nadmin_notification_id = gw-1")
+	e.serve("/e", []byte(eicar.String))
+	if code, _ := e.get("/e"); code != 403 {
+		t.Fatalf("EICAR: %d", code)
+	}
+	select {
+	case msg := <-got:
+		if !strings.Contains(msg, "X-Admin-Notification-Id: gw-1") || !strings.Contains(msg, "Eicar-Test-Signature") || !strings.Contains(msg, e.url("/e")) {
+			t.Fatalf("notice:\n%s", msg)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no admin notice")
+	}
+}
+
+// TestParentProxy: a proxy chained behind another (parent_server_host)
+// still blocks and passes.
+func TestParentProxy(t *testing.T) {
+	parent := newEnv(t, "")
+	parent.serve("/ok", []byte("fine"))
+	parent.serve("/e", []byte(eicar.String))
+	host, port, _ := net.SplitHostPort(parent.addr)
+	child := newEnv(t, "parent_server_host = "+host+"\nparent_server_port = "+port)
+	child.origin = parent.origin
+	if code, body := child.get("/ok"); code != 200 || string(body) != "fine" {
+		t.Fatalf("through two proxies: %d %q", code, body)
+	}
+	if code, _ := child.get("/e"); code != 403 {
+		t.Fatalf("EICAR through two proxies: %d", code)
+	}
+	if !strings.Contains(parent.accessLog(2), " GET "+parent.url("/ok")) {
+		t.Errorf("the parent did not serve the request:\n%s", parent.accessLog())
+	}
+}
+
+// TestHeadAndNoContent: responses without a body keep their own head.
+func TestHeadAndNoContent(t *testing.T) {
+	e := newEnv(t, "")
+	e.serve("/f", []byte("0123456789"))
+	e.mux.HandleFunc("/none", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
+	resp, err := e.client().Head(e.url("/f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ContentLength != 10 {
+		t.Fatalf("HEAD: %d, length %d", resp.StatusCode, resp.ContentLength)
+	}
+	if code, body := e.get("/none"); code != 204 || len(body) != 0 {
+		t.Fatalf("204: %d %q", code, body)
+	}
 }

@@ -96,16 +96,9 @@ func (p *Proxy) init() error {
 	if p.hostname == "" {
 		p.hostname, _ = os.Hostname()
 	}
-	p.id = p.Svc.AdminNotificationID
-	if p.id == "" {
-		p.id = "fsigkd-" + p.hostname
-	}
-	if p.Svc.NotifyAdmin && p.Admin == nil {
-		p.Admin = &notify.Admin{
-			Sender: &notify.Sender{Host: p.Svc.AdminMXHost, Port: p.Svc.AdminMXPort, Helo: p.hostname},
-			From:   "postmaster@" + p.hostname, To: p.Svc.AdminAddress, ID: p.id,
-			Interval: p.Svc.NotifyInterval, DigestAfter: p.Svc.NotifyDigest, Log: p.Log.Named("notify"),
-		}
+	p.id = notify.NotificationID(p.Svc, p.hostname)
+	if p.Admin == nil {
+		p.Admin = notify.AdminFor(p.Svc, p.hostname, p.Log.Named("notify"))
 	}
 	if p.Dial == nil {
 		p.Dial = tproxy.Dialer(p.Svc.Transparent, p.Svc.TransparentTproxy)
