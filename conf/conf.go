@@ -113,6 +113,7 @@ type Service struct {
 	SpamRejectScore float64       `ini:"spam_reject_score" only:"smtp" default:"0" doc:"reject (554) spam scoring this or more; 0: never reject, tag only"`
 	NotifyInterval  time.Duration `ini:"notify_digest_interval" only:"smtp" default:"60" min:"1s" doc:"more admin notices than notify_digest_after within this go out as one digest"`
 	NotifyDigest    int           `ini:"notify_digest_after" only:"smtp" default:"10" min:"1"`
+	ForwardClient   string        `ini:"forward_client" only:"smtp" default:"none" enum:"none,xforward,xclient" doc:"tell the next hop the real client (Postfix: smtpd_authorized_xforward_hosts / smtpd_authorized_xclient_hosts)"`
 
 	// FTP only.
 	AllowServers     string        `ini:"allow_servers" only:"ftp" default:"0.0.0.0/0, ::/0" doc:"servers clients may reach"`

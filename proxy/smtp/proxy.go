@@ -11,8 +11,9 @@
 // EHLO offers what this proxy really implements (PIPELINING, CHUNKING,
 // 8BITMIME, ENHANCEDSTATUSCODES, SIZE capped by max_message_size,
 // STARTTLS when a certificate is set), not the next hop's list. Towards
-// the next hop the session is plain SMTP: STARTTLS and XFORWARD/XCLIENT
-// there are not done yet.
+// the next hop STARTTLS is used whenever it is offered (encrypted, not
+// authenticated, as between MTAs), and forward_client sends XFORWARD or
+// XCLIENT so that the next hop sees the real client.
 //
 // Line endings: the message is spooled with every line ending made CRLF
 // (a bare LF or CR becomes CRLF), and sent on dot-stuffed with our own
@@ -196,9 +197,7 @@ func (p *Proxy) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 		p.Log.Info("next hop unreachable", zap.String("next_hop", addr), zap.Error(err))
 		return nil, errTempNextHop
 	}
-	s := &session{p: p, conn: c, up: gosmtp.NewClient(nc), upAddr: addr, log: p.Log}
-	s.up.CommandTimeout = p.Svc.IdleTimeout
-	s.up.SubmissionTimeout = p.Svc.IdleTimeout
+	s := &session{p: p, conn: c, up: newUpstream(nc, p.Svc.IdleTimeout), upAddr: addr, log: p.Log}
 	if a, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
 		s.client = a.IP.String()
 	}

@@ -28,7 +28,7 @@ import (
 type session struct {
 	p       *Proxy
 	conn    *gosmtp.Conn
-	up      *gosmtp.Client
+	up      *upstream
 	upAddr  string
 	client  string
 	server  string
@@ -54,7 +54,11 @@ func (s *session) hello() error {
 	if s.greeted {
 		return nil
 	}
-	if err := s.up.Hello(s.p.hostname); err != nil {
+	host, _, _ := net.SplitHostPort(s.upAddr)
+	if err := s.up.hello(s.p.hostname, host); err != nil {
+		return err
+	}
+	if err := s.up.forward(s.p.Svc.ForwardClient, net.ParseIP(s.client), s.conn.Hostname()); err != nil {
 		return err
 	}
 	s.greeted = true
@@ -67,14 +71,14 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 		s.log.Info("next hop refused the session", zap.String("next_hop", s.upAddr), zap.Error(err))
 		return upErr(err)
 	}
-	var o gosmtp.MailOptions
-	if opts != nil {
-		o.Size = opts.Size
-		if ok, _ := s.up.Extension("8BITMIME"); ok {
-			o.Body = opts.Body
-		}
+	cmd := "MAIL FROM:<" + from + ">"
+	if opts != nil && opts.Size > 0 && s.up.has("SIZE") {
+		cmd += " SIZE=" + strconv.FormatInt(opts.Size, 10)
 	}
-	if err := s.up.Mail(from, &o); err != nil {
+	if opts != nil && opts.Body == gosmtp.Body8BitMIME && s.up.has("8BITMIME") {
+		cmd += " BODY=8BITMIME"
+	}
+	if _, err := s.up.cmd(250, cmd); err != nil {
 		s.log.Info("next hop: MAIL failed", zap.String("next_hop", s.upAddr), zap.Error(err))
 		return upErr(err)
 	}
@@ -84,7 +88,7 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 
 // Rcpt relays RCPT TO with the next hop's reply.
 func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
-	if err := s.up.Rcpt(to, nil); err != nil {
+	if _, err := s.up.cmd(250, "RCPT TO:<"+to+">"); err != nil {
 		return upErr(err)
 	}
 	s.rcpts = append(s.rcpts, to)
@@ -99,15 +103,15 @@ func (s *session) Reset() {
 
 func (s *session) resetUp() {
 	if s.inMail {
-		s.up.Reset()
+		s.up.cmd(250, "RSET")
 		s.inMail = false
 	}
 }
 
 // Logout ends the next hop's session.
 func (s *session) Logout() error {
-	s.up.Quit()
-	s.up.Close()
+	s.up.cmd(221, "QUIT")
+	s.up.c.Close()
 	return nil
 }
 
@@ -271,7 +275,7 @@ func (s *session) notice(action string, to []string, text string) {
 // deliver sends the spooled mail to the next hop with extra header lines
 // (and the Subject tagged), and answers with the next hop's reply.
 func (s *session) deliver(f *spool.File, extra []string, tag string, recs []*logs.Access) error {
-	w, err := s.up.Data()
+	w, err := s.up.data()
 	if err != nil {
 		s.log.Info("next hop: DATA refused", zap.String("next_hop", s.upAddr), zap.Error(err))
 		s.resetUp()
@@ -283,38 +287,37 @@ func (s *session) deliver(f *spool.File, extra []string, tag string, recs []*log
 		bw.WriteString(sanitize(h) + "\r\n")
 	}
 	src := bufio.NewReaderSize(io.NewSectionReader(f.OS(), 0, f.Size()), 64<<10)
+	var copyErr error
 	if tag != "" {
-		if err := tagSubject(bw, src, tag); err != nil {
-			w.Close()
-			s.inMail = false
-			return upErr(err)
-		}
+		copyErr = tagSubject(bw, src, tag)
 	}
-	if _, err := io.Copy(bw, src); err != nil {
-		w.Close()
-		s.inMail = false
-		return upErr(err)
+	if copyErr == nil {
+		_, copyErr = io.Copy(bw, src)
 	}
-	if err := bw.Flush(); err != nil {
-		s.inMail = false
-		return upErr(err)
+	if copyErr == nil {
+		copyErr = bw.Flush()
 	}
-	resp, err := w.CloseWithResponse()
 	s.inMail = false
+	if copyErr != nil {
+		// The next hop never saw our terminator: it holds no mail.
+		s.log.Info("next hop: DATA broke off", zap.String("next_hop", s.upAddr), zap.Error(copyErr))
+		return upErr(copyErr)
+	}
+	r, err := w.close()
 	if err != nil {
 		s.log.Info("next hop: DATA failed", zap.String("next_hop", s.upAddr), zap.Error(err))
-		setAll(recs, func(r *logs.Access) {
-			r.Status = 451
+		setAll(recs, func(rec *logs.Access) {
+			rec.Status = 451
 			var se *gosmtp.SMTPError
 			if errors.As(err, &se) {
-				r.Status = se.Code
+				rec.Status = se.Code
 			}
 		})
 		return upErr(err)
 	}
-	setAll(recs, func(r *logs.Access) { r.Status, r.Bytes = 250, f.Size() })
+	setAll(recs, func(rec *logs.Access) { rec.Status, rec.Bytes = 250, f.Size() })
 	// The next hop's own words ("2.0.0 Ok: queued as ...").
-	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.NoEnhancedCode, Message: resp.StatusText}
+	return r.err()
 }
 
 // records are the access-log lines of this mail, one per recipient.

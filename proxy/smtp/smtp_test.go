@@ -1,15 +1,25 @@
 package smtp
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -502,5 +512,130 @@ func TestPostfixSmtpSinkAsNextHop(t *testing.T) {
 	b, _ := os.ReadFile(dumps[0])
 	if !strings.Contains(string(b), "X-Virus-Status: clean(fsigkd)") || !strings.Contains(string(b), "Just text.") {
 		t.Fatalf("dump:\n%s", b)
+	}
+}
+
+// selfSigned is a certificate for 127.0.0.1 made for the test.
+func selfSigned(t *testing.T) tls.Certificate {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// TestSTARTTLSBothWays: the next hop's STARTTLS is used, and clients are
+// offered ours when a certificate is set.
+func TestSTARTTLSBothWays(t *testing.T) {
+	cert := selfSigned(t)
+	// A next hop that offers STARTTLS and records whether mail came over it.
+	var overTLS bool
+	var mu sync.Mutex
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
+		return &tlsCheck{c: c, seen: func(b bool) { mu.Lock(); overTLS = b; mu.Unlock() }}, nil
+	}))
+	srv.Domain = "tls.test"
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	dir := t.TempDir()
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
+	keyDER, _ := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
+	os.WriteFile(filepath.Join(dir, "c.pem"), certPEM, 0o600)
+	os.WriteFile(filepath.Join(dir, "k.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	e := newEnv(t, "tls_cert = "+filepath.Join(dir, "c.pem")+"\ntls_key = "+filepath.Join(dir, "k.pem"))
+	e.p.Svc.ParentServerHost, e.p.Svc.ParentServerPort = host, atoi(port)
+	e.start()
+
+	c, err := gosmtp.DialStartTLS(e.addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatalf("STARTTLS to the relay: %v", err)
+	}
+	if err := c.SendMail("a@example.com", []string{"b@example.com"}, strings.NewReader(cleanMail)); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+	mu.Lock()
+	defer mu.Unlock()
+	if !overTLS {
+		t.Fatal("the mail went to the next hop in the clear although it offered STARTTLS")
+	}
+}
+
+type tlsCheck struct {
+	c    *gosmtp.Conn
+	seen func(bool)
+}
+
+func (s *tlsCheck) Reset()                                 {}
+func (s *tlsCheck) Logout() error                          { return nil }
+func (s *tlsCheck) Mail(string, *gosmtp.MailOptions) error { return nil }
+func (s *tlsCheck) Rcpt(string, *gosmtp.RcptOptions) error { return nil }
+func (s *tlsCheck) Data(r io.Reader) error {
+	io.Copy(io.Discard, r)
+	_, ok := s.c.TLSConnectionState()
+	s.seen(ok)
+	return nil
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+// TestXForward: with forward_client = xforward the next hop hears the
+// real client's address and HELO.
+func TestXForward(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		io.WriteString(c, "220 fake\r\n")
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch {
+			case strings.HasPrefix(line, "EHLO"):
+				io.WriteString(c, "250-fake\r\n250 XFORWARD NAME ADDR PROTO HELO\r\n")
+			case strings.HasPrefix(line, "XFORWARD"):
+				got <- strings.TrimSpace(line)
+				io.WriteString(c, "250 2.0.0 Ok\r\n")
+			case strings.HasPrefix(line, "QUIT"):
+				io.WriteString(c, "221 bye\r\n")
+				return
+			default:
+				io.WriteString(c, "250 ok\r\n")
+			}
+		}
+	}()
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	e := newEnv(t, "forward_client = xforward")
+	e.p.Svc.ParentServerHost, e.p.Svc.ParentServerPort = host, atoi(port)
+	e.start()
+	c, _ := gosmtp.Dial(e.addr)
+	c.Hello("client.test")
+	c.Mail("a@example.com", nil)
+	c.Quit()
+	select {
+	case line := <-got:
+		if line != "XFORWARD ADDR=127.0.0.1 NAME=[UNAVAILABLE] HELO=client.test PROTO=ESMTP" {
+			t.Fatalf("%q", line)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no XFORWARD")
 	}
 }

@@ -1,0 +1,240 @@
+package smtp
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// upstream is the session to the next hop. It is our own small client,
+// not go-smtp's, for what a relay needs that a mail-sending client does
+// not: the next hop's replies whole (relayed to the client as they are),
+// opportunistic STARTTLS, and XFORWARD or XCLIENT so that the next hop
+// sees the real client.
+type upstream struct {
+	c       net.Conn
+	br      *bufio.Reader
+	timeout time.Duration
+	ext     map[string]string
+}
+
+func newUpstream(c net.Conn, timeout time.Duration) *upstream {
+	return &upstream{c: c, br: bufio.NewReaderSize(c, 4096), timeout: timeout, ext: map[string]string{}}
+}
+
+// reply is one reply of the next hop.
+type reply struct {
+	code  int
+	lines []string // the text of each line, after the code
+}
+
+// err is the reply as go-smtp's server will write it to our client: code,
+// enhanced code, text.
+func (r reply) err() *gosmtp.SMTPError {
+	text := strings.Join(r.lines, " ")
+	enh := gosmtp.NoEnhancedCode
+	if f := strings.SplitN(text, " ", 2); len(f) == 2 {
+		var a, b, c int
+		if n, _ := fmt.Sscanf(f[0], "%d.%d.%d", &a, &b, &c); n == 3 && a == r.code/100 {
+			enh, text = gosmtp.EnhancedCode{a, b, c}, f[1]
+		}
+	}
+	return &gosmtp.SMTPError{Code: r.code, EnhancedCode: enh, Message: text}
+}
+
+const maxReplyLine = 2048
+
+func (u *upstream) read() (reply, error) {
+	u.c.SetReadDeadline(time.Now().Add(u.timeout))
+	defer u.c.SetReadDeadline(time.Time{})
+	var r reply
+	for i := 0; i < 1000; i++ {
+		line, err := u.br.ReadString('\n')
+		if err != nil {
+			return r, err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if len(line) > maxReplyLine {
+			line = line[:maxReplyLine]
+		}
+		if len(line) < 3 {
+			return r, fmt.Errorf("next hop reply %q", line)
+		}
+		code, err := strconv.Atoi(line[:3])
+		if err != nil || code < 200 || code > 599 || (r.code != 0 && code != r.code) {
+			return r, fmt.Errorf("next hop reply %q", line)
+		}
+		r.code = code
+		text := ""
+		if len(line) > 4 {
+			text = line[4:]
+		}
+		r.lines = append(r.lines, text)
+		if len(line) == 3 || line[3] != '-' {
+			return r, nil
+		}
+	}
+	return r, errors.New("next hop reply too long")
+}
+
+// cmd sends a command and reads the reply; a reply with another class than
+// want is returned as the error.
+func (u *upstream) cmd(want int, line string) (reply, error) {
+	u.c.SetWriteDeadline(time.Now().Add(u.timeout))
+	_, err := io.WriteString(u.c, line+"\r\n")
+	u.c.SetWriteDeadline(time.Time{})
+	if err != nil {
+		return reply{}, err
+	}
+	r, err := u.read()
+	if err != nil {
+		return r, err
+	}
+	if r.code/100 != want/100 {
+		return r, r.err()
+	}
+	return r, nil
+}
+
+// hello reads the greeting, says EHLO (HELO when refused), and takes the
+// extensions; with STARTTLS offered, it encrypts and says EHLO again.
+func (u *upstream) hello(name, serverName string) error {
+	greet, err := u.read()
+	if err != nil {
+		return err
+	}
+	if greet.code != 220 {
+		return greet.err()
+	}
+	if err := u.ehlo(name); err != nil {
+		return err
+	}
+	if _, ok := u.ext["STARTTLS"]; ok {
+		if _, err := u.cmd(220, "STARTTLS"); err != nil {
+			return err
+		}
+		// Opportunistic, as MTAs do between themselves: encrypted, not
+		// authenticated.
+		tc := tls.Client(u.c, &tls.Config{ServerName: serverName, InsecureSkipVerify: true})
+		tc.SetDeadline(time.Now().Add(u.timeout))
+		if err := tc.Handshake(); err != nil {
+			return err
+		}
+		tc.SetDeadline(time.Time{})
+		u.c, u.br = tc, bufio.NewReaderSize(tc, 4096)
+		return u.ehlo(name)
+	}
+	return nil
+}
+
+func (u *upstream) ehlo(name string) error {
+	r, err := u.cmd(250, "EHLO "+name)
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) && se.Code >= 500 {
+		_, err = u.cmd(250, "HELO "+name)
+		u.ext = map[string]string{}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	u.ext = map[string]string{}
+	for _, l := range r.lines[1:] {
+		k, v, _ := strings.Cut(l, " ")
+		u.ext[strings.ToUpper(k)] = v
+	}
+	return nil
+}
+
+func (u *upstream) has(ext string) bool { _, ok := u.ext[ext]; return ok }
+
+// forward tells the next hop who the client really is, with XCLIENT or
+// XFORWARD, whichever it offers and the settings ask for.
+func (u *upstream) forward(mode string, addr net.IP, helo string) error {
+	helo = xtext(helo)
+	switch {
+	case mode == "xclient" && u.has("XCLIENT"):
+		// The next hop answers XCLIENT as if the session started anew.
+		if _, err := u.cmd(220, "XCLIENT ADDR="+addr.String()+" NAME=[UNAVAILABLE] HELO="+helo); err != nil {
+			return err
+		}
+		return nil
+	case mode == "xforward" && u.has("XFORWARD"):
+		_, err := u.cmd(250, "XFORWARD ADDR="+addr.String()+" NAME=[UNAVAILABLE] HELO="+helo+" PROTO=ESMTP")
+		return err
+	}
+	return nil
+}
+
+// xtext keeps a value one token: no spaces or control bytes.
+func xtext(s string) string {
+	if s == "" {
+		return "[UNAVAILABLE]"
+	}
+	return strings.Map(func(r rune) rune {
+		if r <= ' ' || r >= 0x7f || r == '+' || r == '=' {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// dataWriter writes a message after DATA: dot-stuffed, CRLF lines, our own
+// terminator at Close.
+type dataWriter struct {
+	u         *upstream
+	w         *bufio.Writer
+	lineStart bool
+}
+
+func (u *upstream) data() (*dataWriter, error) {
+	if _, err := u.cmd(354, "DATA"); err != nil {
+		return nil, err
+	}
+	u.c.SetWriteDeadline(time.Now().Add(u.timeout))
+	return &dataWriter{u: u, w: bufio.NewWriterSize(u.c, 64<<10), lineStart: true}, nil
+}
+
+func (d *dataWriter) Write(p []byte) (int, error) {
+	for i, c := range p {
+		if d.lineStart && c == '.' {
+			if err := d.w.WriteByte('.'); err != nil {
+				return i, err
+			}
+		}
+		if err := d.w.WriteByte(c); err != nil {
+			return i, err
+		}
+		d.lineStart = c == '\n'
+	}
+	d.u.c.SetWriteDeadline(time.Now().Add(d.u.timeout))
+	return len(p), nil
+}
+
+// close ends the message and reads the next hop's verdict on it.
+func (d *dataWriter) close() (reply, error) {
+	if !d.lineStart {
+		d.w.WriteString("\r\n")
+	}
+	d.w.WriteString(".\r\n")
+	if err := d.w.Flush(); err != nil {
+		return reply{}, err
+	}
+	d.u.c.SetWriteDeadline(time.Time{})
+	r, err := d.u.read()
+	if err != nil {
+		return r, err
+	}
+	if r.code != 250 {
+		return r, r.err()
+	}
+	return r, nil
+}
