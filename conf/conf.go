@@ -50,17 +50,18 @@ type Global struct {
 	M02Interval     time.Duration `ini:"max_connections_warning_interval" default:"60" min:"1s" doc:"M02 is logged at most once per interval per service"`
 	ListenBacklog   int           `ini:"listen_backlog" default:"5" min:"1" max:"65535" doc:"each service's listen backlog: 5, as documented; bursts of new connections beyond it wait a second for a retransmitted handshake"`
 
-	AVEngine      string        `ini:"av_engine" default:"fsavd" enum:"fsavd,clamd,icap" doc:"the anti-virus protocol"`
-	AVServers     string        `ini:"av_servers" default:"./fsavd-socket-0" doc:"comma-separated sockets (relative to base_dir) or host:port"`
-	AVICAPService string        `ini:"av_icap_service" default:"/avscan" doc:"the ICAP service path"`
-	AVInstream    bool          `ini:"av_instream" default:"no" doc:"clamd: stream files even over a Unix socket"`
-	AVTimeout     time.Duration `ini:"av_timeout" default:"120" min:"1s" doc:"one scan, reads and writes included"`
-	AVPool        int           `ini:"av_pool" default:"8" min:"1" max:"1024" doc:"idle engine connections kept per endpoint"`
-	FsavdStart    bool          `ini:"fsavd_start" default:"yes" doc:"start and supervise the bundled fsavd on av_servers' first socket"`
-	FsavdSigs     string        `ini:"fsavd_signatures" default:"" kind:"path" doc:"directory of .hdb/.hsb/.ndb files for the bundled fsavd (EICAR is built in)"`
-	ASEngine      string        `ini:"as_engine" default:"spamd" enum:"spamd,rspamd" doc:"the anti-spam protocol"`
-	ASServers     string        `ini:"as_servers" default:"./fsasd-socket" doc:"comma-separated sockets or host:port"`
-	ASTimeout     time.Duration `ini:"as_timeout" default:"60" min:"1s"`
+	AVEngine        string        `ini:"av_engine" default:"fsavd" enum:"fsavd,clamd,icap" doc:"the anti-virus protocol"`
+	AVServers       string        `ini:"av_servers" default:"./fsavd-socket-0" doc:"comma-separated sockets (relative to base_dir) or host:port"`
+	AVICAPService   string        `ini:"av_icap_service" default:"/avscan" doc:"the ICAP service path"`
+	AVInstream      bool          `ini:"av_instream" default:"no" doc:"clamd: stream files even over a Unix socket"`
+	AVTimeout       time.Duration `ini:"av_timeout" default:"120" min:"1s" doc:"one scan, reads and writes included"`
+	AVPool          int           `ini:"av_pool" default:"8" min:"1" max:"1024" doc:"idle engine connections kept per endpoint"`
+	FsavdStart      bool          `ini:"fsavd_start" default:"yes" doc:"start and supervise the bundled fsavd on av_servers' first socket"`
+	FsavdSigs       string        `ini:"fsavd_signatures" default:"" kind:"path" doc:"directory of .hdb/.hsb/.ndb files for the bundled fsavd (EICAR is built in)"`
+	ASEngine        string        `ini:"as_engine" default:"spamd" enum:"spamd,rspamd" doc:"the anti-spam protocol"`
+	ASServers       string        `ini:"as_servers" default:"./fsasd-socket" doc:"comma-separated sockets or host:port"`
+	ASTimeout       time.Duration `ini:"as_timeout" default:"60" min:"1s"`
+	NoticeTemplates string        `ini:"notice_templates" default:"" kind:"path" doc:"directory of admin.txt, recipient.txt, sender.txt notice templates; missing ones are built in"`
 }
 
 // Service holds one service's keys.

@@ -163,12 +163,3 @@ func NotificationID(svc *conf.Service, hostname string) string {
 	}
 	return "fsigkd-" + hostname
 }
-
-// Detection is the notice for one detection.
-func Detection(service, name, where, client, action string) Notice {
-	return Notice{
-		Subject: fmt.Sprintf("[fsigkd] %s: %s in %s", service, name, where),
-		Body: fmt.Sprintf("Detection: %s\r\nService: %s\r\nObject: %s\r\nClient: %s\r\nAction: %s\r\nTime: %s\r\n",
-			name, service, where, client, action, time.Now().Format(time.RFC1123Z)),
-	}
-}

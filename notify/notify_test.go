@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -186,4 +188,29 @@ func FuzzReadReply(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		readReply(bufio.NewReader(strings.NewReader(s)))
 	})
+}
+
+func TestTemplates(t *testing.T) {
+	ts, err := LoadTemplates("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := ts.Render("sender", Fields{Name: "Eicar-Test-Signature", Recipients: []string{"a@x", "b@x"}})
+	if err != nil || n.Subject != "Your mail was not delivered: virus found" || !strings.Contains(n.Body, "<a@x>, <b@x> carried Eicar-Test-Signature") {
+		t.Fatalf("%+v %v", n, err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "admin.txt"), []byte("Subject: VIRUS {{.Name}}\n\nat {{.Object}}\n"), 0o644)
+	ts, err = LoadTemplates(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ = ts.Render("admin", Fields{Name: "X", Object: "http://e/"})
+	if n.Subject != "VIRUS X" || n.Body != "at http://e/\r\n" {
+		t.Fatalf("%+v", n)
+	}
+	os.WriteFile(filepath.Join(dir, "recipient.txt"), []byte("no subject line {{.Nope}}\n"), 0o644)
+	if _, err := LoadTemplates(dir); err == nil {
+		t.Fatal("a bad template loaded")
+	}
 }

@@ -49,7 +49,8 @@ type Proxy struct {
 	Spool   spool.Dir
 	Log     *zap.Logger
 	Logs    *logs.Logs
-	Admin   *notify.Admin // admin notices; nil: none
+	Admin   *notify.Admin     // admin notices; nil: none
+	Notices *notify.Templates // nil: the built-in ones
 	// Dial connects to servers for a client (nil: per the transparent
 	// settings, see tproxy.Dialer).
 	Dial tproxy.DialFunc
@@ -96,6 +97,11 @@ func (p *Proxy) init() error {
 	}
 	if p.Log == nil {
 		p.Log = zap.NewNop()
+	}
+	if p.Notices == nil {
+		if p.Notices, err = notify.LoadTemplates(p.Global.NoticeTemplates); err != nil {
+			return err
+		}
 	}
 	if p.Admin == nil {
 		host, _ := os.Hostname()

@@ -475,7 +475,9 @@ func (s *session) judge(f *spool.File, url string, rec *logs.Access) (bool, stri
 	}
 	rec.Detect, rec.Name, rec.Action = "INFECTED", v.Name(), "DENY"
 	if s.p.Admin != nil {
-		s.p.Admin.Notify(notify.Detection("ftp", v.Name(), url, s.client.String(), "refused"))
+		if n, err := s.p.Notices.Render("admin", notify.Fields{Service: "ftp", Name: v.Name(), Object: url, Client: s.client.String(), Action: "refused"}); err == nil {
+			s.p.Admin.Notify(n)
+		}
 	}
 	return false, "virus found (" + v.Name() + ")"
 }

@@ -466,7 +466,9 @@ func (s *session) judge(f *spool.File, meta scanner.Meta, encoding string, rec *
 	}
 	rec.Detect, rec.Name, rec.Action = "INFECTED", v.Name(), "DENY"
 	if s.p.Admin != nil {
-		s.p.Admin.Notify(notify.Detection("http", v.Name(), meta.URL, s.client, "blocked"))
+		if n, err := s.p.Notices.Render("admin", notify.Fields{Service: "http", Name: v.Name(), Object: meta.URL, Client: s.client, Action: "blocked"}); err == nil {
+			s.p.Admin.Notify(n)
+		}
 	}
 	return false, v.Name(), ""
 }

@@ -59,8 +59,9 @@ type Proxy struct {
 	Scanner scanner.Scanner
 	Spool   spool.Dir
 	Log     *zap.Logger
-	Logs    *logs.Logs    // access log; nil: none
-	Admin   *notify.Admin // admin notices; nil: none
+	Logs    *logs.Logs        // access log; nil: none
+	Admin   *notify.Admin     // admin notices; nil: none
+	Notices *notify.Templates // nil: the built-in ones
 	// Dial connects to servers for a client (nil: per the transparent
 	// settings, see tproxy.Dialer).
 	Dial tproxy.DialFunc
@@ -123,6 +124,12 @@ func (p *Proxy) init() error {
 	p.page = t
 	if p.Log == nil {
 		p.Log = zap.NewNop()
+	}
+	if p.Notices == nil {
+		var err error
+		if p.Notices, err = notify.LoadTemplates(p.Global.NoticeTemplates); err != nil {
+			return err
+		}
 	}
 	if p.Admin == nil {
 		host, _ := os.Hostname()

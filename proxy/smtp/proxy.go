@@ -60,7 +60,8 @@ type Proxy struct {
 	Spool   spool.Dir
 	Log     *zap.Logger
 	Logs    *logs.Logs
-	Admin   *notify.Admin // nil: no admin notices
+	Admin   *notify.Admin     // nil: no admin notices
+	Notices *notify.Templates // nil: the built-in ones
 	// Dial connects to the next hop for a client (nil: per the
 	// transparent settings, see tproxy.Dialer).
 	Dial tproxy.DialFunc
@@ -98,6 +99,12 @@ func (p *Proxy) init() error {
 		p.hostname, _ = os.Hostname()
 	}
 	p.id = notify.NotificationID(p.Svc, p.hostname)
+	if p.Notices == nil {
+		var err error
+		if p.Notices, err = notify.LoadTemplates(p.Global.NoticeTemplates); err != nil {
+			return err
+		}
+	}
 	if p.Admin == nil {
 		p.Admin = notify.AdminFor(p.Svc, p.hostname, p.Log.Named("notify"))
 	}

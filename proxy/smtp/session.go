@@ -222,12 +222,12 @@ func (s *session) checkSpam(obj *scanner.Object) (scanner.SpamVerdict, error) {
 // infected applies the configured action to an infected mail.
 func (s *session) infected(f *spool.File, v scanner.Verdict, status string, recs []*logs.Access) error {
 	action := s.p.Svc.Action
+	fields := notify.Fields{Service: "smtp", Name: v.Name(), Object: headerValue(readHead(f), "Subject"), Client: s.client,
+		Action: action, Sender: s.from, Recipients: s.rcpts}
 	if s.p.Admin != nil {
-		s.p.Admin.Notify(notify.Notice{
-			Subject: fmt.Sprintf("[fsigkd] virus %s in a mail from <%s>", v.Name(), s.from),
-			Body: fmt.Sprintf("Detection: %s\r\nAction: %s\r\nClient: %s\r\nSender: <%s>\r\nRecipients: <%s>\r\nTime: %s\r\n",
-				v.Name(), action, s.client, s.from, strings.Join(s.rcpts, ">, <"), time.Now().Format(time.RFC1123Z)),
-		})
+		if n, err := s.p.Notices.Render("admin", fields); err == nil {
+			s.p.Admin.Notify(n)
+		}
 	}
 	setAll(recs, func(r *logs.Access) { r.Action = strings.ToUpper(action) })
 	switch action {
@@ -244,24 +244,29 @@ func (s *session) infected(f *spool.File, v scanner.Verdict, status string, recs
 	setAll(recs, func(r *logs.Access) { r.Status = 250 })
 	switch action {
 	case "delete":
-		s.notice(action, s.rcpts, fmt.Sprintf("A mail to you from <%s> carried %s and was deleted by the gateway.", s.from, v.Name()))
+		s.notice(action, "recipient", s.rcpts, fields)
 	case "sendback":
 		if s.from != "" {
-			s.notice(action, []string{s.from}, fmt.Sprintf("Your mail to <%s> carried %s and was not delivered.", strings.Join(s.rcpts, ">, <"), v.Name()))
+			s.notice(action, "sender", []string{s.from}, fields)
 		}
 	}
 	return nil
 }
 
-// notice sends a notice to a mail's sender or recipients through the next
-// hop, in the background; a failure is M11.
-func (s *session) notice(action string, to []string, text string) {
+// notice sends a notice (template kind) to a mail's sender or recipients
+// through the next hop, in the background; a failure is M11.
+func (s *session) notice(action, kind string, to []string, fields notify.Fields) {
+	n, err := s.p.Notices.Render(kind, fields)
+	if err != nil {
+		s.log.Warn("notice template", zap.Error(err))
+		return
+	}
 	host, port, _ := net.SplitHostPort(s.upAddr)
-	n, _ := strconv.Atoi(port)
-	sender := &notify.Sender{Host: host, Port: n, Helo: s.p.hostname}
+	portN, _ := strconv.Atoi(port)
+	sender := &notify.Sender{Host: host, Port: portN, Helo: s.p.hostname}
 	from := "postmaster@" + s.p.hostname
-	msg := fmt.Sprintf("From: <%s>\r\nTo: <%s>\r\nSubject: Virus found in a mail\r\nDate: %s\r\n%s: %s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n",
-		from, strings.Join(to, ">, <"), time.Now().Format(time.RFC1123Z), notify.IDHeader, s.p.id, text)
+	msg := fmt.Sprintf("From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\nDate: %s\r\n%s: %s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s",
+		from, strings.Join(to, ">, <"), sanitize(n.Subject), time.Now().Format(time.RFC1123Z), notify.IDHeader, s.p.id, n.Body)
 	log := s.log.Named("notify")
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
