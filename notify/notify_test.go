@@ -99,6 +99,17 @@ func TestAdminFailuresAreDocumentedMessages(t *testing.T) {
 		t.Errorf("M04: %q", m)
 	}
 
+	for _, stage := range []string{"GREETING", "HELO", "MAIL FROM", "DATA", "DATA END", "QUIT"} {
+		h, p := fakeServer(t, map[string]string{stage: "554 5.0.0 refused at " + stage})
+		err := send(t, &Sender{Host: h, Port: p})
+		want := map[string]int{"GREETING": 220, "DATA": 354, "QUIT": 221}[stage]
+		if want == 0 {
+			want = 250
+		}
+		if m := AdminFailure(h, p, err).Msg.Text; m != fmt.Sprintf("smtp error: %s line: buf=[554 5.0.0 refused at %s] (expected %d)", stage, stage, want) {
+			t.Errorf("M05 at %s: %q", stage, m)
+		}
+	}
 	host, port = fakeServer(t, map[string]string{"RCPT TO": "550 5.1.1 no such user"})
 	err = send(t, &Sender{Host: host, Port: port})
 	if m := AdminFailure(host, port, err).Msg.Text; m != "smtp error: RCPT TO line: buf=[550 5.1.1 no such user] (expected 250)" {

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -10,10 +9,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fsigkd/fsigkd/internal/enginetest"
 )
 
 func TestMain(m *testing.M) {
@@ -52,7 +52,7 @@ type daemon struct {
 	dir    string
 	conf   string
 	cmd    *exec.Cmd
-	out    *syncBuf
+	out    *enginetest.Output
 	notify *net.UnixConn
 	ports  map[string]int
 	done   chan struct{}
@@ -60,29 +60,12 @@ type daemon struct {
 	httpKeys string
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // setup writes a settings file: global lines, then [http] and [smtp]
 // enabled on free ports, then extra (sections or keys appended).
 func setup(t *testing.T, global, extra string) *daemon {
 	t.Helper()
 	dir := t.TempDir()
-	d := &daemon{t: t, dir: dir, conf: filepath.Join(dir, "fsigk.ini"), out: &syncBuf{}, ports: map[string]int{}}
+	d := &daemon{t: t, dir: dir, conf: filepath.Join(dir, "fsigk.ini"), out: &enginetest.Output{}, ports: map[string]int{}}
 	d.ports["http"], d.ports["smtp"] = freePort(t), freePort(t)
 	d.write(global, extra)
 	return d

@@ -223,7 +223,7 @@ func TestTransparentGateway(t *testing.T) {
 
 	// The gateway.
 	gw := exec.Command("ip", "netns", "exec", n.gw, n.fsigkd, "-f", "-c", confPath)
-	gwOutBuf := &lockedBuf{}
+	gwOutBuf := &enginetest.Output{}
 	gw.Stdout, gw.Stderr = gwOutBuf, gwOutBuf
 	if err := gw.Start(); err != nil {
 		t.Fatal(err)
@@ -359,7 +359,7 @@ func TestRedirectMode(t *testing.T) {
 		w.Write([]byte("hello"))
 	}))
 	gw := exec.Command("ip", "netns", "exec", n.gw, n.fsigkd, "-f", "-c", confPath)
-	buf := &lockedBuf{}
+	buf := &enginetest.Output{}
 	gw.Stdout, gw.Stderr = buf, buf
 	gw.Start()
 	defer func() { gw.Process.Signal(unix.SIGTERM); gw.Wait() }()
@@ -382,22 +382,4 @@ func TestRedirectMode(t *testing.T) {
 	if host, _, _ := net.SplitHostPort(peer); host != gwOut {
 		t.Errorf("the server saw %q; with REDIRECT it should see the gateway %s", peer, gwOut)
 	}
-}
-
-// lockedBuf collects a process's output while the test reads it.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

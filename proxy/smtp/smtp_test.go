@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"archive/zip"
 	"bufio"
 	"bytes"
 	"context"
@@ -638,4 +639,109 @@ func TestXForward(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no XFORWARD")
 	}
+}
+
+func zipOf(name string, data []byte) []byte {
+	var b bytes.Buffer
+	w := zip.NewWriter(&b)
+	f, _ := w.Create(name)
+	f.Write(data)
+	w.Close()
+	return b.Bytes()
+}
+
+func attachment(name string, data []byte) string {
+	return "From: a@example.com\r\nTo: b@example.com\r\nSubject: file\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--B\r\nContent-Type: application/octet-stream; name=" + name + "\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		base64.StdEncoding.EncodeToString(data) + "\r\n--B--\r\n"
+}
+
+// TestEICARInEveryWrapping: base64 attachment, zipped attachment,
+// quoted-printable text, with the bundled fsavd and with real clamd.
+func TestEICARInEveryWrapping(t *testing.T) {
+	qp := "From: a@example.com\r\nTo: b@example.com\r\nSubject: qp\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
+		strings.ReplaceAll(eicar.String[:30], "=", "=3D") + "=\r\n" + strings.ReplaceAll(eicar.String[30:], "=", "=3D") + "\r\n"
+	mails := map[string]string{
+		"base64": attachment("e.com", []byte(eicar.String)),
+		"zip":    attachment("e.zip", zipOf("e.com", []byte(eicar.String))),
+		"qp":     qp,
+	}
+	for _, engine := range []string{"fsavd", "clamd"} {
+		t.Run(engine, func(t *testing.T) {
+			e := newEnv(t, "")
+			if engine == "clamd" {
+				clamd := enginetest.Clamd(t, "")
+				eps, _ := scanner.ParseEndpoints(clamd.Sock, "")
+				e.p.Scanner = scanner.NewClamd(&scanner.Pool{Endpoints: eps}, false)
+			}
+			e.start()
+			for name, m := range mails {
+				if err := e.send("a@example.com", []string{"b@example.com"}, m); code(err) != 554 || !strings.Contains(err.Error(), "Infected by Eicar-Test-Signature") {
+					t.Errorf("%s: %v", name, err)
+				}
+			}
+			if len(e.sink.mails()) != 0 {
+				t.Fatal("an infected mail was delivered")
+			}
+		})
+	}
+}
+
+// TestSlowNextHop: a next hop that takes no answer within idle_timeout
+// after the mail gives the client a temporary failure, never a 250.
+func TestSlowNextHop(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		io.WriteString(c, "220 slow\r\n")
+		inData := false
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch {
+			case inData && line == ".\r\n":
+				time.Sleep(3 * time.Second) // never answers in time
+				return
+			case inData:
+			case strings.HasPrefix(line, "DATA"):
+				inData = true
+				io.WriteString(c, "354 go\r\n")
+			default:
+				io.WriteString(c, "250 ok\r\n")
+			}
+		}
+	}()
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	e := newEnv(t, "idle_timeout = 1")
+	e.p.Svc.ParentServerHost, e.p.Svc.ParentServerPort = host, atoi(port)
+	e.start()
+	err := e.send("a@example.com", []string{"b@example.com"}, cleanMail)
+	if c := code(err); c < 400 || c > 499 {
+		t.Fatalf("reply %v, want a 4xx", err)
+	}
+}
+
+func FuzzUpstreamReply(f *testing.F) {
+	f.Add("250-a\r\n250 b\r\n")
+	f.Add("220 hi\r\n")
+	f.Add("250-x\r\n251 y\r\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		a, b := net.Pipe()
+		defer a.Close()
+		go func() { b.Write([]byte(s)); b.Close() }()
+		u := newUpstream(a, time.Second)
+		if r, err := u.read(); err == nil {
+			if r.code < 200 || r.code > 599 {
+				t.Fatalf("code %d", r.code)
+			}
+			r.err()
+		}
+	})
 }

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/enginetest"
+)
+
+// TestGatewayEndToEnd runs the real fsigkd binary, as the README's run
+// command does (the bundled fsavd started by the master), with HTTP, SMTP
+// and FTP in their worker processes, and drives each with a real client:
+// curl, swaks, curl again for FTP.
+func TestGatewayEndToEnd(t *testing.T) {
+	curl := enginetest.Need(t, "curl", "curl")
+	swaks := enginetest.Need(t, "swaks", "swaks")
+	dir := enginetest.ShortDir(t)
+	bin := filepath.Join(dir, "fsigkd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	// The servers: an origin, a next mail hop, an FTP server.
+	clean := make([]byte, 2<<20)
+	rand.Read(clean)
+	origin, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer origin.Close()
+	go http.Serve(origin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/eicar.com" {
+			w.Write([]byte(eicar.String))
+			return
+		}
+		w.Write(clean)
+	}))
+	var mu sync.Mutex
+	var mails [][]byte
+	hop := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) {
+		return &sink{add: func(b []byte) { mu.Lock(); mails = append(mails, b); mu.Unlock() }}, nil
+	}))
+	hop.Domain = "hop.test"
+	hopLn, _ := net.Listen("tcp", "127.0.0.1:0")
+	go hop.Serve(hopLn)
+	defer hop.Close()
+	ftp := enginetest.VSFTPD(t)
+	os.WriteFile(filepath.Join(ftp.Root, "clean.bin"), clean, 0o644)
+	os.WriteFile(filepath.Join(ftp.Root, "eicar.com"), []byte(eicar.String), 0o644)
+
+	ports := map[string]int{"http": enginetest.FreePort(t), "smtp": enginetest.FreePort(t), "ftp": enginetest.FreePort(t)}
+	_, hopPort, _ := net.SplitHostPort(hopLn.Addr().String())
+	ini := fmt.Sprintf(`base_dir = %s/state
+[http]
+enable = yes
+bind_addr = 127.0.0.1
+port = %d
+[smtp]
+enable = yes
+bind_addr = 127.0.0.1
+port = %d
+parent_server_host = 127.0.0.1
+parent_server_port = %s
+[ftp]
+enable = yes
+bind_addr = 127.0.0.1
+port = %d
+deny_servers =
+`, dir, ports["http"], ports["smtp"], hopPort, ports["ftp"])
+	conf := filepath.Join(dir, "fsigk.ini")
+	os.WriteFile(conf, []byte(ini), 0o644)
+	daemon := exec.Command(bin, "-f", "-c", conf)
+	out := &enginetest.Output{}
+	daemon.Stdout, daemon.Stderr = out, out
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		daemon.Process.Signal(syscall.SIGTERM)
+		daemon.Wait()
+		if t.Failed() {
+			t.Logf("fsigkd:\n%s", out.String())
+		}
+	}()
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), "INFO [main] serving"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("fsigkd did not start:\n%s", out.String())
+		}
+	}
+
+	proxy := fmt.Sprintf("http://127.0.0.1:%d", ports["http"])
+	got, err := exec.Command(curl, "-s", "-x", proxy, "http://"+origin.Addr().String()+"/clean").Output()
+	if err != nil || !bytes.Equal(got, clean) {
+		t.Errorf("HTTP clean: %v, %d bytes", err, len(got))
+	}
+	code, _ := exec.Command(curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", "-x", proxy, "http://"+origin.Addr().String()+"/eicar.com").Output()
+	if string(code) != "403" {
+		t.Errorf("HTTP EICAR: %s", code)
+	}
+
+	att := filepath.Join(dir, "eicar.com")
+	os.WriteFile(att, []byte(eicar.String), 0o644)
+	smtpAddr := fmt.Sprintf("127.0.0.1:%d", ports["smtp"])
+	sw, _ := exec.Command(swaks, "--server", smtpAddr, "--from", "a@example.com", "--to", "b@example.com", "--attach", "@"+att).CombinedOutput()
+	if !strings.Contains(string(sw), "554 5.7.1 Infected by Eicar-Test-Signature") {
+		t.Errorf("SMTP EICAR:\n%s", sw)
+	}
+	if sw, err := exec.Command(swaks, "--server", smtpAddr, "--from", "a@example.com", "--to", "b@example.com", "--body", "hello").CombinedOutput(); err != nil {
+		t.Errorf("SMTP clean: %v\n%s", err, sw)
+	}
+
+	user := strings.NewReplacer("@", "%40", ":", "%3A").Replace("anonymous@" + ftp.Addr)
+	ftpURL := fmt.Sprintf("ftp://%s:x@127.0.0.1:%d/", user, ports["ftp"])
+	got, err = exec.Command(curl, "-s", ftpURL+"clean.bin").Output()
+	if err != nil || !bytes.Equal(got, clean) {
+		t.Errorf("FTP clean: %v, %d bytes", err, len(got))
+	}
+	if got, err := exec.Command(curl, "-s", ftpURL+"eicar.com").Output(); err == nil || bytes.Contains(got, []byte("EICAR")) {
+		t.Errorf("FTP EICAR came through: %q", got)
+	}
+
+	mu.Lock()
+	n := len(mails)
+	mu.Unlock()
+	if n != 1 {
+		t.Errorf("the next hop got %d mails, want the clean one", n)
+	}
+	status, err := exec.Command(bin, "status", "-c", conf).Output()
+	if err != nil || !strings.Contains(string(status), "http ") || !strings.Contains(string(status), "smtp ") || !strings.Contains(string(status), "ftp ") {
+		t.Errorf("status: %v\n%s", err, status)
+	}
+	access, _ := os.ReadFile(filepath.Join(dir, "state", "log", "access.log"))
+	for _, want := range []string{"PROXY-STAT:http:", "PROXY-STAT:smtp:", "PROXY-STAT:ftp:", "DETECT-STAT:INFECTED:Eicar-Test-Signature:"} {
+		if !strings.Contains(string(access), want) {
+			t.Errorf("access log lacks %q:\n%s", want, access)
+		}
+	}
+}
+
+type sink struct{ add func([]byte) }
+
+func (s *sink) Reset()                                 {}
+func (s *sink) Logout() error                          { return nil }
+func (s *sink) Mail(string, *gosmtp.MailOptions) error { return nil }
+func (s *sink) Rcpt(string, *gosmtp.RcptOptions) error { return nil }
+func (s *sink) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err == nil {
+		s.add(b)
+	}
+	return err
+}
