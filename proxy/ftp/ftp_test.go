@@ -24,6 +24,7 @@ import (
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
 )
@@ -49,8 +50,8 @@ func newEnv(t *testing.T, keys string) *env {
 	e.obs = obs
 	lg, _ := logs.Open(logs.Options{Dir: t.TempDir()})
 	t.Cleanup(lg.Close)
-	e.p = &Proxy{Svc: cfg.Services["ftp"], Global: cfg.Global, Scanner: scanner.NewFsavd(&scanner.Pool{Endpoints: eps}, true),
-		Spool: spool.Dir{Path: t.TempDir()}, Log: zap.New(core).Named("ftp"), Logs: lg}
+	e.p = &Proxy{Common: proxy.Common{Svc: cfg.Services["ftp"], Global: cfg.Global, Scanner: scanner.NewFsavd(&scanner.Pool{Endpoints: eps}, true),
+		Spool: spool.Dir{Path: t.TempDir()}, Log: zap.New(core).Named("ftp"), Logs: lg}}
 	return e
 }
 

@@ -474,11 +474,7 @@ func (s *session) judge(f *spool.File, url string, rec *logs.Access) (bool, stri
 		return true, ""
 	}
 	rec.Detect, rec.Name, rec.Action = "INFECTED", v.Name(), "DENY"
-	if s.p.Admin != nil {
-		if n, err := s.p.Notices.Render("admin", notify.Fields{Service: "ftp", Name: v.Name(), Object: url, Client: s.client.String(), Action: "refused"}); err == nil {
-			s.p.Admin.Notify(n)
-		}
-	}
+	s.p.NotifyAdmin(notify.Fields{Service: "ftp", Name: v.Name(), Object: url, Client: s.client.String(), Action: "refused"})
 	return false, "virus found (" + v.Name() + ")"
 }
 

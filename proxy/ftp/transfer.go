@@ -184,22 +184,12 @@ func (s *session) store(cmd Command) bool {
 		s.reply("550 " + cmd.Arg + ": " + why + "; not stored.")
 		return true
 	}
-	sd, err := s.serverData()
-	if err != nil {
-		s.reply("425 Cannot open a data connection to the server.")
-		return true
+	sd, r, ok, alive := s.serverTransfer(cmd)
+	if !ok {
+		rec.Status = r.Code
+		return alive
 	}
 	defer sd.Close()
-	r, err := s.toServer(cmd.Verb + argSuffix(cmd.Arg))
-	if err != nil {
-		s.reply("421 The server closed the connection.")
-		return false
-	}
-	if r.Code/100 != 1 {
-		rec.Status = r.Code
-		s.reply(r.Raw())
-		return true
-	}
 	n, err := f.SendTo(sd, 0, f.Size(), s.p.Global.SendfileTimeout, rec.URL)
 	sd.Close()
 	rec.Bytes = n
@@ -223,21 +213,12 @@ func (s *session) listing(cmd Command) bool {
 		return true
 	}
 	defer s.closeData()
-	sd, err := s.serverData()
-	if err != nil {
-		s.reply("425 Cannot open a data connection to the server.")
-		return true
+	sd, r, ok, alive := s.serverTransfer(cmd)
+	if !ok {
+		return alive
 	}
 	defer sd.Close()
-	r, err := s.toServer(cmd.Verb + argSuffix(cmd.Arg))
-	if err != nil {
-		s.reply("421 The server closed the connection.")
-		return false
-	}
 	s.reply(r.Raw())
-	if r.Code/100 != 1 {
-		return true
-	}
 	cd, err := s.clientData()
 	if err != nil {
 		s.dataFailed(err)
@@ -316,4 +297,27 @@ func (s *session) oversize(arg string, f *spool.File, sd net.Conn, rest int64, r
 	rec.Status = final.Code
 	s.reply(final.Raw())
 	return true
+}
+
+// serverTransfer opens the data connection to the server and sends it the
+// transfer command. Unless ok, the client has had its answer (the server's
+// refusal among them) and alive says whether the session goes on.
+func (s *session) serverTransfer(cmd Command) (sd net.Conn, r Reply, ok, alive bool) {
+	sd, err := s.serverData()
+	if err != nil {
+		s.reply("425 Cannot open a data connection to the server.")
+		return nil, Reply{Code: 425}, false, true
+	}
+	r, err = s.toServer(cmd.Verb + argSuffix(cmd.Arg))
+	if err != nil {
+		sd.Close()
+		s.reply("421 The server closed the connection.")
+		return nil, Reply{Code: 421}, false, false
+	}
+	if r.Code/100 != 1 {
+		sd.Close()
+		s.reply(r.Raw())
+		return nil, r, false, true
+	}
+	return sd, r, true, true
 }

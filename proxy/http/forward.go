@@ -465,11 +465,7 @@ func (s *session) judge(f *spool.File, meta scanner.Meta, encoding string, rec *
 		return true, "", ""
 	}
 	rec.Detect, rec.Name, rec.Action = "INFECTED", v.Name(), "DENY"
-	if s.p.Admin != nil {
-		if n, err := s.p.Notices.Render("admin", notify.Fields{Service: "http", Name: v.Name(), Object: meta.URL, Client: s.client, Action: "blocked"}); err == nil {
-			s.p.Admin.Notify(n)
-		}
-	}
+	s.p.NotifyAdmin(notify.Fields{Service: "http", Name: v.Name(), Object: meta.URL, Client: s.client, Action: "blocked"})
 	return false, v.Name(), ""
 }
 

@@ -42,32 +42,14 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/internal/sessions"
-	"github.com/fsigkd/fsigkd/logs"
-	"github.com/fsigkd/fsigkd/notify"
-	"github.com/fsigkd/fsigkd/scanner"
-	"github.com/fsigkd/fsigkd/spool"
+	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/supervisor"
-	"github.com/fsigkd/fsigkd/tproxy"
 )
 
 // Proxy is the HTTP service.
 type Proxy struct {
-	Svc     *conf.Service
-	Global  conf.Global
-	Scanner scanner.Scanner
-	Spool   spool.Dir
-	Log     *zap.Logger
-	Logs    *logs.Logs        // access log; nil: none
-	Admin   *notify.Admin     // admin notices; nil: none
-	Notices *notify.Templates // nil: the built-in ones
-	// Dial connects to servers for a client (nil: per the transparent
-	// settings, see tproxy.Dialer).
-	Dial tproxy.DialFunc
-	// OriginalDst finds where a transparently redirected connection was
-	// going (nil: the Host field alone).
-	OriginalDst func(c net.Conn) (net.Addr, error)
+	proxy.Common
 
 	allow []*net.IPNet
 	ports map[int]bool
@@ -79,11 +61,11 @@ type Proxy struct {
 
 // New builds the service from a worker's environment.
 func New(env *supervisor.Env) (supervisor.Service, error) {
-	sc, err := scanner.FromConfig(env.Config.Global, env.Log.Named("scanner"))
+	c, err := proxy.FromEnv(env)
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{Svc: env.Service, Global: env.Config.Global, Scanner: sc, Spool: env.Spool, Log: env.Log, Logs: env.Logs}
+	p := &Proxy{Common: c}
 	return p, p.init()
 }
 
@@ -122,26 +104,7 @@ func (p *Proxy) init() error {
 		return fmt.Errorf("block_page: %v", err)
 	}
 	p.page = t
-	if p.Log == nil {
-		p.Log = zap.NewNop()
-	}
-	if p.Notices == nil {
-		var err error
-		if p.Notices, err = notify.LoadTemplates(p.Global.NoticeTemplates); err != nil {
-			return err
-		}
-	}
-	if p.Admin == nil {
-		host, _ := os.Hostname()
-		p.Admin = notify.AdminFor(p.Svc, host, p.Log.Named("notify"))
-	}
-	if p.Dial == nil {
-		p.Dial = tproxy.Dialer(p.Svc.Transparent, p.Svc.TransparentTproxy)
-	}
-	if p.Svc.Transparent && p.OriginalDst == nil {
-		p.OriginalDst = tproxy.OriginalDst
-	}
-	return nil
+	return p.Common.Init()
 }
 
 // Serve accepts clients until ln is closed.
@@ -167,9 +130,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 // the admin notices still queued go out.
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	err := p.sessions.Shutdown(ctx)
-	if p.Admin != nil {
-		p.Admin.Close()
-	}
+	p.CloseNotices()
 	return err
 }
 

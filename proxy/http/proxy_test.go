@@ -28,6 +28,7 @@ import (
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
 	"github.com/fsigkd/fsigkd/tproxy"
@@ -72,8 +73,8 @@ func newEnv(t *testing.T, keys string) *env {
 	lg, _ := logs.Open(logs.Options{Dir: e.logDir})
 	t.Cleanup(lg.Close)
 	tmp := t.TempDir()
-	e.p = &Proxy{Svc: svc, Global: cfg.Global, Scanner: scanner.NewFsavd(&scanner.Pool{Endpoints: eps}, true),
-		Spool: spool.Dir{Path: tmp}, Log: zap.New(core).Named("http"), Logs: lg}
+	e.p = &Proxy{Common: proxy.Common{Svc: svc, Global: cfg.Global, Scanner: scanner.NewFsavd(&scanner.Pool{Endpoints: eps}, true),
+		Spool: spool.Dir{Path: tmp}, Log: zap.New(core).Named("http"), Logs: lg}}
 	if err := e.p.init(); err != nil {
 		t.Fatal(err)
 	}

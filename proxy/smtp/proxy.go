@@ -35,36 +35,23 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 	"go.uber.org/zap"
 
-	"github.com/fsigkd/fsigkd/conf"
-	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/notify"
+	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
-	"github.com/fsigkd/fsigkd/spool"
 	"github.com/fsigkd/fsigkd/supervisor"
 	"github.com/fsigkd/fsigkd/tproxy"
 )
 
 // Proxy is the SMTP service.
 type Proxy struct {
-	Svc     *conf.Service
-	Global  conf.Global
-	Scanner scanner.Scanner
-	Spam    scanner.SpamChecker // nil: no spam checks
-	Spool   spool.Dir
-	Log     *zap.Logger
-	Logs    *logs.Logs
-	Admin   *notify.Admin     // nil: no admin notices
-	Notices *notify.Templates // nil: the built-in ones
-	// Dial connects to the next hop for a client (nil: per the
-	// transparent settings, see tproxy.Dialer).
-	Dial tproxy.DialFunc
+	proxy.Common
+	Spam scanner.SpamChecker // nil: no spam checks
 	// NextHop finds where a client's mail goes (nil: parent_server_host).
 	NextHop func(c net.Conn) (string, error)
 
@@ -76,14 +63,13 @@ type Proxy struct {
 
 // New builds the service from a worker's environment.
 func New(env *supervisor.Env) (supervisor.Service, error) {
-	g := env.Config.Global
-	sc, err := scanner.FromConfig(g, env.Log.Named("scanner"))
+	c, err := proxy.FromEnv(env)
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{Svc: env.Service, Global: g, Scanner: sc, Spool: env.Spool, Log: env.Log, Logs: env.Logs}
+	p := &Proxy{Common: c}
 	if env.Service.FsasdService {
-		if p.Spam, err = scanner.SpamFromConfig(g, env.Log.Named("spam")); err != nil {
+		if p.Spam, err = scanner.SpamFromConfig(env.Config.Global, env.Log.Named("spam")); err != nil {
 			return nil, err
 		}
 	}
@@ -91,30 +77,15 @@ func New(env *supervisor.Env) (supervisor.Service, error) {
 }
 
 func (p *Proxy) init() error {
-	if p.Log == nil {
-		p.Log = zap.NewNop()
+	if err := p.Common.Init(); err != nil {
+		return err
 	}
-	p.hostname = p.Svc.Hostname
-	if p.hostname == "" {
-		p.hostname, _ = os.Hostname()
-	}
+	p.hostname = p.Hostname()
 	p.id = notify.NotificationID(p.Svc, p.hostname)
-	if p.Notices == nil {
-		var err error
-		if p.Notices, err = notify.LoadTemplates(p.Global.NoticeTemplates); err != nil {
-			return err
-		}
-	}
-	if p.Admin == nil {
-		p.Admin = notify.AdminFor(p.Svc, p.hostname, p.Log.Named("notify"))
-	}
-	if p.Dial == nil {
-		p.Dial = tproxy.Dialer(p.Svc.Transparent, p.Svc.TransparentTproxy)
-	}
 	if p.Svc.Transparent && p.NextHop == nil {
 		// The next hop is where the client was going.
 		p.NextHop = func(c net.Conn) (string, error) {
-			a, err := tproxy.OriginalDst(c)
+			a, err := p.OriginalDst(c)
 			if err != nil {
 				return "", err
 			}
@@ -163,9 +134,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	if errors.Is(err, net.ErrClosed) {
 		err = nil // the listener was closed first, by the worker
 	}
-	if p.Admin != nil {
-		p.Admin.Close()
-	}
+	p.CloseNotices()
 	return err
 }
 

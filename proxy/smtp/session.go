@@ -224,11 +224,7 @@ func (s *session) infected(f *spool.File, v scanner.Verdict, status string, recs
 	action := s.p.Svc.Action
 	fields := notify.Fields{Service: "smtp", Name: v.Name(), Object: headerValue(readHead(f), "Subject"), Client: s.client,
 		Action: action, Sender: s.from, Recipients: s.rcpts}
-	if s.p.Admin != nil {
-		if n, err := s.p.Notices.Render("admin", fields); err == nil {
-			s.p.Admin.Notify(n)
-		}
-	}
+	s.p.NotifyAdmin(fields)
 	setAll(recs, func(r *logs.Access) { r.Action = strings.ToUpper(action) })
 	switch action {
 	case "pass":

@@ -35,6 +35,7 @@ import (
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
 )
@@ -129,8 +130,8 @@ func newEnv(t *testing.T, keys string) *env {
 	e.logDir = t.TempDir()
 	lg, _ := logs.Open(logs.Options{Dir: e.logDir})
 	t.Cleanup(lg.Close)
-	e.p = &Proxy{Svc: cfg.Services["smtp"], Global: cfg.Global, Scanner: scanner.NewFsavd(&scanner.Pool{Endpoints: eps}, true),
-		Spool: spool.Dir{Path: t.TempDir()}, Log: zap.New(core).Named("smtp"), Logs: lg}
+	e.p = &Proxy{Common: proxy.Common{Svc: cfg.Services["smtp"], Global: cfg.Global, Scanner: scanner.NewFsavd(&scanner.Pool{Endpoints: eps}, true),
+		Spool: spool.Dir{Path: t.TempDir()}, Log: zap.New(core).Named("smtp"), Logs: lg}}
 	return e
 }
 

@@ -1,0 +1,101 @@
+// Package proxy holds what the three services (proxy/http, proxy/smtp,
+// proxy/ftp) share: their settings, scanner, spool, logs, notices, and how
+// they reach servers (plainly, or transparently through package tproxy).
+// Each service embeds Common and adds its protocol.
+package proxy
+
+import (
+	"net"
+	"os"
+
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/notify"
+	"github.com/fsigkd/fsigkd/scanner"
+	"github.com/fsigkd/fsigkd/spool"
+	"github.com/fsigkd/fsigkd/supervisor"
+	"github.com/fsigkd/fsigkd/tproxy"
+)
+
+// Common is a service's shared equipment. Nil fields get their defaults in
+// Init, so that tests can put in their own.
+type Common struct {
+	Svc     *conf.Service
+	Global  conf.Global
+	Scanner scanner.Scanner
+	Spool   spool.Dir
+	Log     *zap.Logger       // named for the service; nil: none
+	Logs    *logs.Logs        // the access log; nil: none
+	Admin   *notify.Admin     // admin notices; nil: per notify_admin
+	Notices *notify.Templates // nil: per notice_templates
+	// Dial connects to servers for a client (nil: per the transparent
+	// settings, see tproxy.Dialer).
+	Dial tproxy.DialFunc
+	// OriginalDst finds where an intercepted client was going (nil: with
+	// transparent = yes, tproxy.OriginalDst).
+	OriginalDst func(c net.Conn) (net.Addr, error)
+}
+
+// FromEnv is the equipment of a worker's service, the scanner built from
+// the settings.
+func FromEnv(env *supervisor.Env) (Common, error) {
+	sc, err := scanner.FromConfig(env.Config.Global, env.Log.Named("scanner"))
+	if err != nil {
+		return Common{}, err
+	}
+	return Common{Svc: env.Service, Global: env.Config.Global, Scanner: sc, Spool: env.Spool, Log: env.Log, Logs: env.Logs}, nil
+}
+
+// Init fills in the defaults.
+func (c *Common) Init() error {
+	if c.Log == nil {
+		c.Log = zap.NewNop()
+	}
+	if c.Notices == nil {
+		var err error
+		if c.Notices, err = notify.LoadTemplates(c.Global.NoticeTemplates); err != nil {
+			return err
+		}
+	}
+	if c.Admin == nil {
+		c.Admin = notify.AdminFor(c.Svc, c.Hostname(), c.Log.Named("notify"))
+	}
+	if c.Dial == nil {
+		c.Dial = tproxy.Dialer(c.Svc.Transparent, c.Svc.TransparentTproxy)
+	}
+	if c.Svc.Transparent && c.OriginalDst == nil {
+		c.OriginalDst = tproxy.OriginalDst
+	}
+	return nil
+}
+
+// Hostname is the gateway's name in notices and mail headers: the smtp
+// section's hostname when set, the system's otherwise.
+func (c *Common) Hostname() string {
+	if c.Svc.Hostname != "" {
+		return c.Svc.Hostname
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+// NotifyAdmin queues the admin notice for a detection, when notices are on.
+func (c *Common) NotifyAdmin(f notify.Fields) {
+	if c.Admin == nil {
+		return
+	}
+	if n, err := c.Notices.Render("admin", f); err == nil {
+		c.Admin.Notify(n)
+	} else {
+		c.Log.Warn("admin notice template", zap.Error(err))
+	}
+}
+
+// CloseNotices sends the admin notices still queued; for Shutdown.
+func (c *Common) CloseNotices() {
+	if c.Admin != nil {
+		c.Admin.Close()
+	}
+}
