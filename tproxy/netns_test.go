@@ -71,6 +71,7 @@ func newNetns(t *testing.T) *netnsEnv {
 	n := &netnsEnv{t: t, cli: "fskc" + id, gw: "fskg" + id, srv: "fsks" + id, dir: enginetest.ShortDir(t)}
 	os.Chmod(n.dir, 0o755)
 	for _, ns := range []string{n.cli, n.gw, n.srv} {
+		exec.Command("ip", "netns", "del", ns).Run() // left by a run that was killed
 		run(t, "ip", "netns", "add", ns)
 		ns := ns
 		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
