@@ -302,3 +302,56 @@ func TestOversizeFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestSilentDataConnection: a client that opens the data connection for an
+// upload and sends nothing is dropped after data_timeout; nothing stored.
+func TestSilentDataConnection(t *testing.T) {
+	e := newEnv(t, "data_timeout = 500ms").withServer()
+	c := dialControl(t, e.addr)
+	c.cmd("USER anonymous@" + e.srv.Addr)
+	c.cmd("PASS x")
+	a, err := ParseHostPort(c.cmd("PASV").Text())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.cmd("STOR pub/silent.txt"); r.Code != 150 {
+		t.Fatalf("STOR: %q", r.Raw())
+	}
+	d, err := net.Dial("tcp", a.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if r := c.read(); r.Code != 426 {
+		t.Fatalf("after a silent data connection: %q", r.Raw())
+	}
+	if _, err := os.Stat(filepath.Join(e.srv.Root, "pub", "silent.txt")); err == nil {
+		t.Fatal("something was stored")
+	}
+}
+
+// TestTypeAIsRelayed: TYPE A goes to the server, and a text file comes as
+// the server sends it in ASCII mode.
+func TestTypeAIsRelayed(t *testing.T) {
+	e := newEnv(t, "").withServer()
+	put(t, e, "t.txt", []byte("line one\nline two\n"))
+	c := dialControl(t, e.addr)
+	c.cmd("USER anonymous@" + e.srv.Addr)
+	c.cmd("PASS x")
+	if r := c.cmd("TYPE A"); r.Code != 200 {
+		t.Fatalf("TYPE A: %q", r.Raw())
+	}
+	a, _ := ParseHostPort(c.cmd("PASV").Text())
+	fmt.Fprintf(c.c, "RETR t.txt\r\n")
+	d, err := net.Dial("tcp", a.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(d)
+	d.Close()
+	for r := c.read(); r.Code/100 == 1; r = c.read() {
+	}
+	if string(b) != "line one\r\nline two\r\n" {
+		t.Fatalf("ASCII transfer: %q", b)
+	}
+}

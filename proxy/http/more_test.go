@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -199,5 +201,17 @@ func TestHeadAndNoContent(t *testing.T) {
 	}
 	if code, body := e.get("/none"); code != 204 || len(body) != 0 {
 		t.Fatalf("204: %d %q", code, body)
+	}
+}
+
+// TestCustomBlockPage: block_page replaces the built-in page.
+func TestCustomBlockPage(t *testing.T) {
+	page := filepath.Join(t.TempDir(), "block.html")
+	os.WriteFile(page, []byte("<p>STOP {{.Name}} at {{.URL}}</p>"), 0o644)
+	e := newEnv(t, "block_page = "+page)
+	e.serve("/e", []byte(eicar.String))
+	code, body := e.get("/e")
+	if code != 403 || string(body) != "<p>STOP Eicar-Test-Signature at "+e.url("/e")+"</p>" {
+		t.Fatalf("%d %q", code, body)
 	}
 }

@@ -32,6 +32,7 @@ func (s *session) block(rec *logs.Access, url, name, reason string) {
 		b.Reset()
 		b.WriteString("Blocked: " + html.EscapeString(name+" "+reason))
 	}
+	rec.Bytes = int64(b.Len())
 	s.writePage(403, "Forbidden", b.Bytes(), false)
 }
 
