@@ -193,12 +193,6 @@ func TestDocumentedReplies(t *testing.T) {
 	if r := c.cmd("RETR x"); r.Raw() != "530 please use PORT/PASV command at first." {
 		t.Errorf("RETR before PASV: %q", r.Raw())
 	}
-	if r := c.cmd("PORT 10,0,0,1,200,10"); r.Code != 500 {
-		t.Errorf("PORT to another host (bounce): %q", r.Raw())
-	}
-	if r := c.cmd("EPRT |1|192.0.2.7|2000|"); r.Code != 500 {
-		t.Errorf("EPRT to another host (bounce): %q", r.Raw())
-	}
 	// A data connection to our passive port from another address.
 	r := c.cmd("PASV")
 	a, err := ParseHostPort(r.Text())
@@ -353,5 +347,22 @@ func TestTypeAIsRelayed(t *testing.T) {
 	}
 	if string(b) != "line one\r\nline two\r\n" {
 		t.Fatalf("ASCII transfer: %q", b)
+	}
+}
+
+// TestBounceIsRefused: PORT and EPRT may name only the client's own
+// address, and no privileged port (the FTP bounce attack).
+func TestBounceIsRefused(t *testing.T) {
+	e := newEnv(t, "").withServer()
+	c := dialControl(t, e.addr)
+	c.cmd("USER anonymous@" + e.srv.Addr)
+	c.cmd("PASS x")
+	for _, cmd := range []string{"PORT 10,0,0,1,200,10", "EPRT |1|192.0.2.7|2000|", "PORT 127,0,0,1,0,25", "EPRT |1|127.0.0.1|25|"} {
+		if r := c.cmd(cmd); r.Code != 500 {
+			t.Errorf("%s: %q", cmd, r.Raw())
+		}
+	}
+	if r := c.cmd("PORT 127,0,0,1,200,10"); r.Code != 200 {
+		t.Errorf("the client's own address refused: %q", r.Raw())
 	}
 }
