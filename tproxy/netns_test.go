@@ -31,6 +31,11 @@ const (
 	gwIn     = "10.199.1.1"
 	gwOut    = "10.199.2.1"
 	serverIP = "10.199.2.2"
+
+	clientIP6 = "fd99:1::2"
+	gwIn6     = "fd99:1::1"
+	gwOut6    = "fd99:2::1"
+	serverIP6 = "fd99:2::2"
 )
 
 type netnsEnv struct {
@@ -90,6 +95,14 @@ func newNetns(t *testing.T) *netnsEnv {
 	n.in(n.cli, "ip", "route", "add", "default", "via", gwIn)
 	n.in(n.srv, "ip", "route", "add", "default", "via", gwOut)
 	n.in(n.gw, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	// The same network in IPv6 (nodad: usable at once).
+	n.in(n.cli, "ip", "-6", "addr", "add", clientIP6+"/64", "dev", "c"+id, "nodad")
+	n.in(n.gw, "ip", "-6", "addr", "add", gwIn6+"/64", "dev", "g"+id, "nodad")
+	n.in(n.gw, "ip", "-6", "addr", "add", gwOut6+"/64", "dev", "h"+id, "nodad")
+	n.in(n.srv, "ip", "-6", "addr", "add", serverIP6+"/64", "dev", "s"+id, "nodad")
+	n.in(n.cli, "ip", "-6", "route", "add", "default", "via", gwIn6)
+	n.in(n.srv, "ip", "-6", "route", "add", "default", "via", gwOut6)
+	n.in(n.gw, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
 
 	n.fsigkd = filepath.Join(n.dir, "fsigkd")
 	build := exec.Command("go", "build", "-o", n.fsigkd, "./cmd/fsigkd")
@@ -382,5 +395,81 @@ func TestRedirectMode(t *testing.T) {
 	defer mu.Unlock()
 	if host, _, _ := net.SplitHostPort(peer); host != gwOut {
 		t.Errorf("the server saw %q; with REDIRECT it should see the gateway %s", peer, gwOut)
+	}
+}
+
+// TestIPv6 runs HTTP over IPv6 through the gateway, with TPROXY and with
+// REDIRECT: the original destination is an IPv6 address either way.
+func TestIPv6(t *testing.T) {
+	for _, tproxyMode := range []bool{true, false} {
+		name := map[bool]string{true: "tproxy", false: "redirect"}[tproxyMode]
+		t.Run(name, func(t *testing.T) {
+			n := newNetns(t)
+			ini := fmt.Sprintf("base_dir = %s/gw\nfsavd_start = yes\n[http]\nenable = yes\nbind_addr = ::\ntransparent = yes\ntransparent_tproxy = %v\n", n.dir, map[bool]string{true: "yes", false: "no"}[tproxyMode])
+			confPath := filepath.Join(n.dir, "v6.ini")
+			os.WriteFile(confPath, []byte(ini), 0o644)
+			cfg, _, err := conf.Load(confPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rules := Rules(cfg)
+			nftPart := rules[strings.Index(rules, "table inet"):strings.Index(rules, "\n# --- or iptables")]
+			cmd := exec.Command("ip", "netns", "exec", n.gw, "nft", "-f", "-")
+			cmd.Stdin = strings.NewReader(nftPart)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("nft: %v\n%s", err, out)
+			}
+			if tproxyMode {
+				n.in(n.gw, "ip", "-6", "rule", "add", "fwmark", "0x1", "lookup", "100")
+				n.in(n.gw, "ip", "-6", "route", "add", "local", "::/0", "dev", "lo", "table", "100")
+			}
+			var ln net.Listener
+			inNetns(t, n.srv, func() { ln, err = net.Listen("tcp", "["+serverIP6+"]:80") })
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			var mu sync.Mutex
+			var peer string
+			go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				peer = r.RemoteAddr
+				mu.Unlock()
+				if r.URL.Path == "/eicar" {
+					w.Write([]byte(eicar.String))
+					return
+				}
+				w.Write([]byte("hello6"))
+			}))
+			gw := exec.Command("ip", "netns", "exec", n.gw, n.fsigkd, "-f", "-c", confPath)
+			buf := &enginetest.Output{}
+			gw.Stdout, gw.Stderr = buf, buf
+			gw.Start()
+			defer func() { gw.Process.Signal(unix.SIGTERM); gw.Wait() }()
+			for deadline := time.Now().Add(30 * time.Second); !strings.Contains(buf.String(), "INFO [main] serving"); time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("fsigkd did not start:\n%s", buf.String())
+				}
+			}
+			curl := enginetest.Need(t, "curl", "curl")
+			out, err := exec.Command("ip", "netns", "exec", n.cli, curl, "-g", "-s", "--max-time", "20", "http://["+serverIP6+"]/").Output()
+			if err != nil || string(out) != "hello6" {
+				t.Fatalf("clean: %v %q\n%s", err, out, buf.String())
+			}
+			code, _ := exec.Command("ip", "netns", "exec", n.cli, curl, "-g", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20", "http://["+serverIP6+"]/eicar").Output()
+			if string(code) != "403" {
+				t.Fatalf("EICAR: %s", code)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			host, _, _ := net.SplitHostPort(peer)
+			want := gwOut6
+			if tproxyMode {
+				want = clientIP6
+			}
+			if host != want {
+				t.Errorf("the server saw %q, want %s", peer, want)
+			}
+		})
 	}
 }
