@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fsigkd/fsigkd/logs"
@@ -22,6 +24,8 @@ type download struct {
 	url        string
 	clientKeep bool
 	start      time.Time
+
+	rangeSpec string // the client's Range, served from the scanned object
 
 	headSent    bool
 	chunked     bool // the client gets chunks (length unknown when the head went)
@@ -139,6 +143,9 @@ func (d *download) scanWhileTrickling(f *spool.File, judge func() (bool, string,
 func (d *download) finish(f *spool.File, rec *logs.Access) bool {
 	size := f.Size()
 	if !d.headSent {
+		if first, last, ok := parseRange(d.rangeSpec, size); ok {
+			return d.partial(f, first, last, rec)
+		}
 		if d.s.writeHead(d.resp, d.head, size, d.clientKeep) != nil {
 			return false
 		}
@@ -202,4 +209,64 @@ func (d *download) abort() {
 		tc.SetLinger(0)
 	}
 	d.s.c.Close()
+}
+
+// partial sends bytes first..last of the scanned object as a 206.
+func (d *download) partial(f *spool.File, first, last int64, rec *logs.Access) bool {
+	resp := *d.resp
+	resp.Status, resp.Reason = 206, "Partial Content"
+	head := append(Header(nil), d.head...)
+	head.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, last, f.Size()))
+	rec.Status = 206
+	if d.s.writeHead(&resp, head, last-first+1, d.clientKeep) != nil {
+		return false
+	}
+	d.headSent = true
+	n, err := f.SendTo(d.s.c, first, last-first+1, d.s.p.Global.SendfileTimeout, d.url)
+	rec.Bytes = n
+	if err != nil {
+		var st *spool.Stalled
+		if errors.As(err, &st) {
+			logs.Emit(d.s.log.Named("send"), st.CatalogMessage())
+		}
+		return false
+	}
+	return true
+}
+
+// parseRange reads a single byte range (RFC 9110 14.1.2): "bytes=a-b",
+// "bytes=a-" or "bytes=-n", within size. Anything else (several ranges,
+// other units, unsatisfiable) is not ok: the whole object is sent.
+func parseRange(spec string, size int64) (first, last int64, ok bool) {
+	r, found := strings.CutPrefix(strings.TrimSpace(spec), "bytes=")
+	if !found || strings.Contains(r, ",") || size == 0 {
+		return 0, 0, false
+	}
+	a, b, found := strings.Cut(strings.TrimSpace(r), "-")
+	if !found {
+		return 0, 0, false
+	}
+	var err error
+	switch {
+	case a == "":
+		n, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || n <= 0 {
+			return 0, 0, false
+		}
+		first, last = max(size-n, 0), size-1
+	case b == "":
+		if first, err = strconv.ParseInt(a, 10, 64); err != nil || first < 0 || first >= size {
+			return 0, 0, false
+		}
+		last = size - 1
+	default:
+		if first, err = strconv.ParseInt(a, 10, 64); err != nil || first < 0 || first >= size {
+			return 0, 0, false
+		}
+		if last, err = strconv.ParseInt(b, 10, 64); err != nil || last < first {
+			return 0, 0, false
+		}
+		last = min(last, size-1)
+	}
+	return first, last, true
 }

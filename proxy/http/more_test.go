@@ -2,6 +2,8 @@ package http
 
 import (
 	"bufio"
+	"bytes"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -213,5 +215,34 @@ func TestCustomBlockPage(t *testing.T) {
 	code, body := e.get("/e")
 	if code != 403 || string(body) != "<p>STOP Eicar-Test-Signature at "+e.url("/e")+"</p>" {
 		t.Fatalf("%d %q", code, body)
+	}
+}
+
+// TestRangeServedFromTheScannedObject: the part asked for, cut from the
+// whole object fetched and scanned.
+func TestRangeServedFromTheScannedObject(t *testing.T) {
+	e := newEnv(t, "")
+	data := []byte("0123456789abcdefghij")
+	e.mux.HandleFunc("/f", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Range") != "" {
+			t.Errorf("the origin was asked for a range: %q", r.Header.Get("Range"))
+		}
+		http.ServeContent(w, r, "f", time.Time{}, bytes.NewReader(data))
+	})
+	for spec, want := range map[string]string{"bytes=2-5": "2345", "bytes=15-": "fghij", "bytes=-3": "hij", "bytes=0-1,4-5": string(data), "bytes=40-50": string(data)} {
+		req, _ := http.NewRequest("GET", e.url("/f"), nil)
+		req.Header.Set("Range", spec)
+		resp, err := e.client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != want {
+			t.Errorf("%s: %d %q, want %q", spec, resp.StatusCode, b, want)
+		}
+		if len(want) < len(data) && (resp.StatusCode != 206 || !strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes ")) {
+			t.Errorf("%s: %d %q", spec, resp.StatusCode, resp.Header.Get("Content-Range"))
+		}
 	}
 }

@@ -22,8 +22,10 @@
 //     verdict is a detection the connection is cut, and the client keeps
 //     an incomplete file it cannot mistake for a whole one.
 //   - Range requests: the Range field is not forwarded; the whole object is
-//     fetched and scanned, and the client gets it whole (200): a file split
-//     across ranges cannot slip through in pieces.
+//     fetched and scanned, so that a file split across ranges cannot slip
+//     through in pieces, and the client gets the part it asked for (206)
+//     cut from the scanned whole. Several ranges, or an If-Range, get the
+//     whole object (200), as RFC 9110 allows.
 //   - Objects over max_scan_size: passed unscanned or blocked
 //     (oversize_action), logged either way.
 package http
