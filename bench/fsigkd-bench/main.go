@@ -149,17 +149,17 @@ func stop(d *daemon) {
 	d.cmd.Wait()
 }
 
-// workerPID reads the http worker's pid from `fsigkd status`.
-func workerPID(d *daemon) int {
+// workerPID reads a service's worker pid from `fsigkd status`.
+func workerPID(d *daemon, service string) int {
 	out, err := exec.Command(*bin, "status", "-c", filepath.Join(d.dir, "fsigk.ini")).Output()
 	check(err)
 	for _, l := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(l); len(f) > 1 && f[0] == "http" {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == service {
 			n, _ := strconv.Atoi(f[1])
 			return n
 		}
 	}
-	check(fmt.Errorf("no http worker in status"))
+	check(fmt.Errorf("no %s worker in status", service))
 	return 0
 }
 
@@ -175,17 +175,40 @@ func rssKiB(pid int) int {
 	return 0
 }
 
-// memory opens -idle connections that send nothing, and reads the
-// worker's resident memory before and after.
+// memory opens -idle connections to each service that send nothing (an
+// HTTP client between requests, an SMTP or FTP client after the greeting),
+// and reads the worker's resident memory before and after.
 func memory(d *daemon, dir, proxy string) {
-	pid := workerPID(d)
-	// Warm the worker up with one request, so that the figure is the
-	// connections' alone.
-	http.Get("http://" + proxy + "/")
+	fmt.Printf("## Idle connections\n\n| service | connections | worker RSS before | after | per connection |\n|---|---|---|---|---|\n")
+	idleRSS("http", workerPID(d, "http"), proxy, func() { http.Get("http://" + proxy + "/") })
+	sp, fp := freePort(), freePort()
+	sinkPort := freePort()
+	other := startWith(filepath.Join(dir, "idle"), sp, fmt.Sprintf(
+		"[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\nparent_server_host = 127.0.0.1\nparent_server_port = %d\n[ftp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\n",
+		sp, *idle+100, sinkPort, fp, *idle+100))
+	defer stop(other)
+	for _, s := range []struct {
+		name string
+		port int
+	}{{"smtp", sp}, {"ftp", fp}} {
+		addr := "127.0.0.1:" + strconv.Itoa(s.port)
+		idleRSS(s.name, workerPID(other, s.name), addr, func() {
+			if c, err := net.Dial("tcp", addr); err == nil {
+				c.Read(make([]byte, 512))
+				c.Close()
+			}
+		})
+	}
+	fmt.Println()
+}
+
+func idleRSS(service string, pid int, addr string, warm func()) {
+	warm() // so that the figure is the connections' alone
+	time.Sleep(200 * time.Millisecond)
 	before := rssKiB(pid)
 	conns := make([]net.Conn, 0, *idle)
 	for i := 0; i < *idle; i++ {
-		c, err := net.DialTimeout("tcp", proxy, 5*time.Second)
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {
 			break
 		}
@@ -193,8 +216,7 @@ func memory(d *daemon, dir, proxy string) {
 	}
 	time.Sleep(2 * time.Second) // every connection accepted and parked
 	after := rssKiB(pid)
-	per := float64(after-before) / float64(len(conns))
-	fmt.Printf("## Idle connections\n\n%d idle connections: worker RSS %d KiB before, %d KiB after: %.1f KiB per connection\n\n", len(conns), before, after, per)
+	fmt.Printf("| %s | %d | %d KiB | %d KiB | %.1f KiB |\n", service, len(conns), before, after, float64(after-before)/float64(len(conns)))
 	for _, c := range conns {
 		c.Close()
 	}
