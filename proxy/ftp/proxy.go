@@ -28,7 +28,6 @@ import (
 	"net"
 	"strings"
 
-	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/supervisor"
 )
@@ -38,7 +37,7 @@ type Proxy struct {
 	proxy.Common
 
 	allow, deny []*net.IPNet
-	sessions    sessions.Set
+	sessions    proxy.Sessions
 }
 
 // New builds the service from a worker's environment.
@@ -99,21 +98,11 @@ func (p *Proxy) Serve(ln net.Listener) error {
 			return err
 		}
 	}
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return err
-		}
-		if p.sessions.Add(c) {
-			go p.serve(c)
-		}
-	}
+	return p.sessions.AcceptLoop(ln, p.serve)
 }
 
 // Shutdown closes idle sessions and waits for transfers until ctx ends;
 // the admin notices still queued go out.
 func (p *Proxy) Shutdown(ctx context.Context) error {
-	err := p.sessions.Shutdown(ctx)
-	p.CloseNotices()
-	return err
+	return p.Common.Shutdown(ctx, &p.sessions)
 }

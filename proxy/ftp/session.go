@@ -56,16 +56,16 @@ func (p *Proxy) serve(c net.Conn) {
 			s.srv.Close()
 		}
 		c.Close()
-		p.sessions.Done(c)
+		p.sessions.Set().Done(c)
 	}()
 	s.reply("220 fsigkd FTP proxy ready. Log in as USER name@host[:port].")
 	for {
-		if !p.sessions.SetIdle(c, true) {
+		if !p.sessions.Set().SetIdle(c, true) {
 			return
 		}
 		c.SetReadDeadline(time.Now().Add(p.Svc.IdleTimeout))
 		line, err := readLine(s.cr, maxLine)
-		if !p.sessions.SetIdle(c, false) {
+		if !p.sessions.Set().SetIdle(c, false) {
 			return
 		}
 		if err != nil {

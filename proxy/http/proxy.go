@@ -44,7 +44,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/supervisor"
 )
@@ -57,7 +56,7 @@ type Proxy struct {
 	ports map[int]bool
 	page  *template.Template
 
-	sessions   sessions.Set
+	sessions   proxy.Sessions
 	listenAddr net.Addr
 }
 
@@ -117,23 +116,13 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		}
 	}
 	p.listenAddr = ln.Addr()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return err
-		}
-		if p.sessions.Add(c) {
-			go p.serveConn(c)
-		}
-	}
+	return p.sessions.AcceptLoop(ln, p.serveConn)
 }
 
 // Shutdown closes idle clients and waits for the others until ctx ends;
 // the admin notices still queued go out.
 func (p *Proxy) Shutdown(ctx context.Context) error {
-	err := p.sessions.Shutdown(ctx)
-	p.CloseNotices()
-	return err
+	return p.Common.Shutdown(ctx, &p.sessions)
 }
 
 func (p *Proxy) allowed(ip net.IP) bool {
@@ -166,7 +155,7 @@ func (p *Proxy) serveConn(c net.Conn) {
 		}
 		s.closeUpstream()
 		c.Close()
-		p.sessions.Done(c)
+		p.sessions.Set().Done(c)
 	}()
 	// A client outside allow_clients gets its 403 once it has asked:
 	// answering before would be an unsolicited response.
@@ -175,14 +164,14 @@ func (p *Proxy) serveConn(c net.Conn) {
 		allowed = p.allowed(ip)
 	}
 	for {
-		if !p.sessions.SetIdle(c, true) {
+		if !p.sessions.Set().SetIdle(c, true) {
 			return
 		}
 		c.SetReadDeadline(time.Now().Add(p.Svc.IdleTimeout))
 		if _, err := s.br.Peek(1); err != nil {
 			return
 		}
-		if !p.sessions.SetIdle(c, false) {
+		if !p.sessions.Set().SetIdle(c, false) {
 			return
 		}
 		c.SetReadDeadline(time.Now().Add(p.Svc.HeaderTimeout))
