@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 	"golang.org/x/sys/unix"
@@ -113,6 +112,19 @@ func newNetns(t *testing.T) *netnsEnv {
 	return n
 }
 
+// firewall installs, in the gateway, the nftables part of what
+// `fsigkd rules` prints for cfg.
+func (n *netnsEnv) firewall(cfg *conf.Config) {
+	n.t.Helper()
+	rules := Rules(cfg)
+	ruleset := rules[strings.Index(rules, "table inet"):strings.Index(rules, "\n# --- or iptables")]
+	cmd := exec.Command("ip", "netns", "exec", n.gw, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(ruleset)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		n.t.Fatalf("nft: %v\n%s\n%s", err, out, ruleset)
+	}
+}
+
 // inNetns runs f on a thread moved into the namespace: sockets made there
 // belong to it and keep working from any thread afterwards.
 func inNetns(t *testing.T, ns string, f func()) {
@@ -176,13 +188,7 @@ func TestTransparentGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules := Rules(cfg)
-	nftPart := rules[strings.Index(rules, "table inet fsigkd"):strings.Index(rules, "\n# --- or iptables")]
-	cmd := exec.Command("ip", "netns", "exec", n.gw, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(nftPart)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("nft: %v\n%s\n%s", err, out, nftPart)
-	}
+	n.firewall(cfg)
 	n.in(n.gw, "ip", "rule", "add", "fwmark", "0x1", "lookup", "100")
 	n.in(n.gw, "ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100")
 
@@ -236,26 +242,7 @@ func TestTransparentGateway(t *testing.T) {
 	defer func() { vs.Process.Kill(); vs.Wait() }()
 
 	// The gateway.
-	gw := exec.Command("ip", "netns", "exec", n.gw, n.fsigkd, "-f", "-c", confPath)
-	gwOutBuf := &enginetest.Output{}
-	gw.Stdout, gw.Stderr = gwOutBuf, gwOutBuf
-	if err := gw.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		gw.Process.Signal(unix.SIGTERM)
-		gw.Wait()
-		if t.Failed() {
-			t.Logf("fsigkd:\n%s", gwOutBuf.String())
-		}
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(gwOutBuf.String(), "INFO [main] serving") {
-		if time.Now().After(deadline) {
-			t.Fatalf("fsigkd did not start:\n%s", gwOutBuf.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	enginetest.Daemon(t, "ip", "netns", "exec", n.gw, n.fsigkd, "-f", "-c", confPath)
 
 	curl := enginetest.Need(t, "curl", "curl")
 	// HTTP
@@ -347,13 +334,7 @@ func TestRedirectMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules := Rules(cfg)
-	nftPart := rules[strings.Index(rules, "table inet fsigkd_nat"):strings.Index(rules, "\n# --- or iptables")]
-	cmd := exec.Command("ip", "netns", "exec", n.gw, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(nftPart)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("nft: %v\n%s", err, out)
-	}
+	n.firewall(cfg)
 	var ln net.Listener
 	inNetns(t, n.srv, func() { ln, err = net.Listen("tcp", serverIP+":80") })
 	if err != nil {
@@ -372,16 +353,7 @@ func TestRedirectMode(t *testing.T) {
 		}
 		w.Write([]byte("hello"))
 	}))
-	gw := exec.Command("ip", "netns", "exec", n.gw, n.fsigkd, "-f", "-c", confPath)
-	buf := &enginetest.Output{}
-	gw.Stdout, gw.Stderr = buf, buf
-	gw.Start()
-	defer func() { gw.Process.Signal(unix.SIGTERM); gw.Wait() }()
-	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(buf.String(), "INFO [main] serving"); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("fsigkd did not start:\n%s", buf.String())
-		}
-	}
+	buf := enginetest.Daemon(t, "ip", "netns", "exec", n.gw, n.fsigkd, "-f", "-c", confPath)
 	curl := enginetest.Need(t, "curl", "curl")
 	out, err := exec.Command("ip", "netns", "exec", n.cli, curl, "-s", "--max-time", "20", "http://"+serverIP+"/").Output()
 	if err != nil || string(out) != "hello" {
@@ -412,13 +384,7 @@ func TestIPv6(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rules := Rules(cfg)
-			nftPart := rules[strings.Index(rules, "table inet"):strings.Index(rules, "\n# --- or iptables")]
-			cmd := exec.Command("ip", "netns", "exec", n.gw, "nft", "-f", "-")
-			cmd.Stdin = strings.NewReader(nftPart)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("nft: %v\n%s", err, out)
-			}
+			n.firewall(cfg)
 			if tproxyMode {
 				n.in(n.gw, "ip", "-6", "rule", "add", "fwmark", "0x1", "lookup", "100")
 				n.in(n.gw, "ip", "-6", "route", "add", "local", "::/0", "dev", "lo", "table", "100")
@@ -441,16 +407,7 @@ func TestIPv6(t *testing.T) {
 				}
 				w.Write([]byte("hello6"))
 			}))
-			gw := exec.Command("ip", "netns", "exec", n.gw, n.fsigkd, "-f", "-c", confPath)
-			buf := &enginetest.Output{}
-			gw.Stdout, gw.Stderr = buf, buf
-			gw.Start()
-			defer func() { gw.Process.Signal(unix.SIGTERM); gw.Wait() }()
-			for deadline := time.Now().Add(30 * time.Second); !strings.Contains(buf.String(), "INFO [main] serving"); time.Sleep(50 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("fsigkd did not start:\n%s", buf.String())
-				}
-			}
+			buf := enginetest.Daemon(t, "ip", "netns", "exec", n.gw, n.fsigkd, "-f", "-c", confPath)
 			curl := enginetest.Need(t, "curl", "curl")
 			out, err := exec.Command("ip", "netns", "exec", n.cli, curl, "-g", "-s", "--max-time", "20", "http://["+serverIP6+"]/").Output()
 			if err != nil || string(out) != "hello6" {

@@ -12,9 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -81,24 +79,7 @@ deny_servers =
 `, dir, ports["http"], ports["smtp"], hopPort, ports["ftp"])
 	conf := filepath.Join(dir, "fsigk.ini")
 	os.WriteFile(conf, []byte(ini), 0o644)
-	daemon := exec.Command(bin, "-f", "-c", conf)
-	out := &enginetest.Output{}
-	daemon.Stdout, daemon.Stderr = out, out
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		daemon.Process.Signal(syscall.SIGTERM)
-		daemon.Wait()
-		if t.Failed() {
-			t.Logf("fsigkd:\n%s", out.String())
-		}
-	}()
-	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), "INFO [main] serving"); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("fsigkd did not start:\n%s", out.String())
-		}
-	}
+	enginetest.Daemon(t, bin, "-f", "-c", conf)
 
 	proxy := fmt.Sprintf("http://127.0.0.1:%d", ports["http"])
 	got, err := exec.Command(curl, "-s", "-x", proxy, "http://"+origin.Addr().String()+"/clean").Output()
