@@ -181,7 +181,7 @@ func (c *Config) Dump() string {
 		s := c.Services[name]
 		fmt.Fprintf(&b, "\n[%s]\n", name)
 		for _, f := range fieldsOf(s) {
-			if only := f.tag.Get("only"); only == "" || only == name {
+			if f.appliesTo(name) {
 				fmt.Fprintf(&b, "%s = %s\n", f.key, f.format())
 			}
 		}

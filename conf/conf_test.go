@@ -97,12 +97,12 @@ func TestSampleLoadsCleanly(t *testing.T) {
 		body, _, _ = strings.Cut(body, "\n[")
 		for _, k := range service {
 			in := strings.Contains("\n"+body, "\n"+k+" =")
-			if only := onlyFor(k); only == "" || only == sec {
+			if fieldNamed(k).appliesTo(sec) {
 				if !in {
 					t.Errorf("[%s] key %s not in the sample", sec, k)
 				}
 			} else if in {
-				t.Errorf("[%s] has %s, a key of [%s] only", sec, k, only)
+				t.Errorf("[%s] has %s, a key of [%s] only", sec, k, fieldNamed(k).tag.Get("only"))
 			}
 		}
 	}
@@ -157,11 +157,39 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-func onlyFor(key string) string {
+func fieldNamed(key string) field {
 	for _, f := range fieldsOf(&Service{}) {
 		if f.key == key {
-			return f.tag.Get("only")
+			return f
 		}
 	}
-	return ""
+	return field{}
+}
+
+// TestOversizeFileIsRefused: a settings file past the limit is refused
+// with what is wrong, not read in part.
+func TestOversizeFileIsRefused(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "big.ini")
+	os.WriteFile(p, []byte(strings.Repeat("# padding\n", maxFileSize/10+1)), 0o644)
+	if _, _, err := Load(p); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+// TestLegacyFileKeepsToItsService: a virusgw.ini sets its own service's
+// keys; another service's key there is unknown.
+func TestLegacyFileKeepsToItsService(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "smtp.ini"), []byte("max_recipients=7\nallow_clients=10.0.0.0/8\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "fsigk.ini"), []byte("[smtp]\nvirusgw_ini = smtp.ini\n"), 0o644)
+	cfg, warnings, err := Load(filepath.Join(dir, "fsigk.ini"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Services["smtp"].MaxRecipients != 7 {
+		t.Error("the legacy file's own key was not applied")
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], `unknown key "allow_clients"`) {
+		t.Errorf("warnings %q", warnings)
+	}
 }

@@ -35,6 +35,13 @@ func fieldsOf(ptr any) []field {
 
 var durationType = reflect.TypeOf(time.Duration(0))
 
+// appliesTo tells whether the key belongs to service's section ("" for
+// the global keys): keys tagged only:"x" are x's alone.
+func (f field) appliesTo(service string) bool {
+	only := f.tag.Get("only")
+	return only == "" || only == service
+}
+
 // set parses s into the field, or says what the key allows.
 func (f field) set(s string) error {
 	s = strings.TrimSpace(s)

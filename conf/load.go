@@ -3,8 +3,8 @@ package conf
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -48,10 +48,9 @@ func (es Errors) Error() string {
 
 // source is one parsed file: its values and where each key stands.
 type source struct {
-	legacy bool // a virusgw.ini: one service's keys, no sections
-	name   string
-	file   *ini.File
-	lines  map[string]map[string]int // section -> key -> first line
+	name  string
+	file  *ini.File
+	lines map[string]map[string]int // section -> key -> line of the value that wins
 }
 
 // loader gathers the errors and warnings of one load.
@@ -84,35 +83,15 @@ func readLimited(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(&limitReader{f, maxFileSize + 1})
+	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, err
 	}
-	if n > maxFileSize {
+	if len(b) > maxFileSize {
 		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxFileSize)
 	}
-	return buf.Bytes(), nil
+	return b, nil
 }
-
-type limitReader struct {
-	f *os.File
-	n int64
-}
-
-func (r *limitReader) Read(p []byte) (int, error) {
-	if r.n <= 0 {
-		return 0, errEOF
-	}
-	if int64(len(p)) > r.n {
-		p = p[:r.n]
-	}
-	n, err := r.f.Read(p)
-	r.n -= int64(n)
-	return n, err
-}
-
-var errEOF = errors.New("EOF")
 
 // Parse builds the configuration from the text of the file named path.
 // readFile reads the virusgw.ini files it names; nil forbids them.
@@ -134,9 +113,9 @@ func Parse(path string, data []byte, readFile func(string) ([]byte, error)) (*Co
 	for sec, keys := range src.lines {
 		switch {
 		case sec == ini.DefaultSection || sec == "global":
-			l.apply(src, sec, fieldsOf(&cfg.Global))
+			l.apply(src, sec, "", fieldsOf(&cfg.Global))
 		case cfg.Services[sec] != nil:
-			l.apply(src, sec, fieldsOf(cfg.Services[sec]))
+			l.apply(src, sec, sec, fieldsOf(cfg.Services[sec]))
 		default:
 			l.warn(path, minLine(keys), "unknown section [%s] ignored", sec)
 		}
@@ -169,9 +148,8 @@ func Parse(path string, data []byte, readFile func(string) ([]byte, error)) (*Co
 			continue
 		}
 		if lsrc := l.parse(s.VirusgwIni, legacy); lsrc != nil {
-			lsrc.legacy = true
 			for sec := range lsrc.lines {
-				l.apply(lsrc, sec, fieldsOf(s))
+				l.apply(lsrc, sec, name, fieldsOf(s))
 			}
 		}
 	}
@@ -265,12 +243,22 @@ func (l *loader) sort() {
 
 func (s *source) line(sec, key string) int { return s.lines[sec][key] }
 
-// apply sets the declared fields from one section and warns of the rest.
-func (l *loader) apply(src *source, sec string, fields []field) {
+// globalLine is where a global key stands: before any section or in
+// [global].
+func (s *source) globalLine(key string) int {
+	if n := s.lines[ini.DefaultSection][key]; n > 0 {
+		return n
+	}
+	return s.lines["global"][key]
+}
+
+// apply sets the declared fields of service (empty for the global keys)
+// from one section and warns of the rest.
+func (l *loader) apply(src *source, sec, service string, fields []field) {
 	section := src.file.Section(sec)
 	known := map[string]bool{}
 	for _, f := range fields {
-		if only := f.tag.Get("only"); only != "" && only != sec && !(src.legacy && sec == ini.DefaultSection) {
+		if !f.appliesTo(service) {
 			continue // another service's key: unknown here
 		}
 		known[f.key] = true
@@ -341,17 +329,13 @@ func (l *loader) validate(cfg *Config, src *source) {
 			l.fail(src.name, src.line(name, "transparent_tproxy"), "transparent_tproxy", "yes needs transparent = yes")
 		}
 	}
-	for _, key := range []string{"av_servers", "as_servers"} {
-		val := cfg.Global.AVServers
-		if key == "as_servers" {
-			val = cfg.Global.ASServers
-		}
+	for key, val := range map[string]string{"av_servers": cfg.Global.AVServers, "as_servers": cfg.Global.ASServers} {
 		if _, err := ParseEndpoints(val, cfg.Global.BaseDir); err != nil {
-			l.fail(src.name, src.line(ini.DefaultSection, key)+src.line("global", key), key, "%v", err)
+			l.fail(src.name, src.globalLine(key), key, "%v", err)
 		}
 	}
 	if _, err := LicenseExpiry(cfg.Global.License); err != nil {
-		l.fail(src.name, src.line(ini.DefaultSection, "license")+src.line("global", "license"), "license", "%v", err)
+		l.fail(src.name, src.globalLine("license"), "license", "%v", err)
 	}
 }
 
