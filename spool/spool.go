@@ -65,17 +65,13 @@ func (d Dir) ClearStale() (int, error) {
 	return n, nil
 }
 
-// ErrTooLarge is returned by writes past the file's Limit.
-var ErrTooLarge = errors.New("spool: object larger than the limit")
-
 // File is one spooled object.
 type File struct {
-	f     *os.File // written at its offset
-	rd    *os.File // read: by the engines (at explicit offsets) and by SendTo
-	path  string
-	ino   uint64
-	size  int64
-	Limit int64 // bytes the file may hold; 0: no limit
+	f    *os.File // written at its offset
+	rd   *os.File // read: by the engines (at explicit offsets) and by SendTo
+	path string
+	ino  uint64
+	size int64
 }
 
 // Path is the file's name, for engines that open it themselves.
@@ -89,44 +85,43 @@ func (f *File) Size() int64 { return f.size }
 // by SendTo; the writer's is not, so a file may be sent while it grows.
 func (f *File) OS() *os.File { return f.rd }
 
-// Write appends p, up to Limit.
+// Write appends p.
 func (f *File) Write(p []byte) (int, error) {
-	if f.Limit > 0 && f.size+int64(len(p)) > f.Limit {
-		room := int(f.Limit - f.size)
-		n, err := f.f.Write(p[:room])
-		f.size += int64(n)
-		if err != nil {
-			return n, err
-		}
-		return n, ErrTooLarge
-	}
 	n, err := f.f.Write(p)
 	f.size += int64(n)
 	return n, err
 }
 
-// ReadFrom streams r into the file, up to Limit. From a TCP connection the
-// kernel moves the bytes (splice), not Go buffers.
-func (f *File) ReadFrom(r io.Reader) (int64, error) {
-	if f.Limit <= 0 {
-		n, err := f.f.ReadFrom(r)
-		f.size += n
-		return n, err
-	}
-	room := f.Limit - f.size
-	n, err := f.f.ReadFrom(io.LimitReader(r, room))
-	f.size += n
-	if err != nil {
-		return n, err
-	}
-	if n == room {
-		// Full: anything more is too much.
-		var one [1]byte
-		if m, _ := r.Read(one[:]); m > 0 {
-			return n, ErrTooLarge
+// fillChunk is how much Fill reads at a time.
+const fillChunk = 256 << 10
+
+// Fill streams r into the file until r ends, or until the file holds more
+// than max bytes (max 0: no limit); over then says that r had more. What
+// was read stays in the file (at most one chunk past max), the rest is
+// still r's: a caller that passes oversize objects sends both. progress,
+// if set, is called after each write.
+func (f *File) Fill(r io.Reader, max int64, progress func()) (over bool, err error) {
+	buf := make([]byte, fillChunk)
+	for {
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			if _, err := f.Write(buf[:n]); err != nil {
+				return false, err
+			}
+			if progress != nil {
+				progress()
+			}
+			if max > 0 && f.size > max {
+				return true, nil
+			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			return false, nil
+		}
+		if rerr != nil {
+			return false, rerr
 		}
 	}
-	return n, nil
 }
 
 // Vanished is the error for a spool file that another program removed.

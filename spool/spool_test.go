@@ -16,23 +16,25 @@ import (
 	"github.com/fsigkd/fsigkd/catalog"
 )
 
-func TestStreamLimitAndRemove(t *testing.T) {
+func TestFillStopsPastTheLimitAndRemove(t *testing.T) {
 	d := Dir{Path: t.TempDir()}
 	f, err := d.Create("http")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Limit = 10
-	if _, err := f.ReadFrom(strings.NewReader("0123456789")); err != nil {
-		t.Fatalf("exactly the limit: %v", err)
-	}
-	if _, err := f.Write([]byte("x")); !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("past the limit: %v", err)
+	ticks := 0
+	if over, err := f.Fill(strings.NewReader("0123456789"), 10, func() { ticks++ }); over || err != nil || f.Size() != 10 || ticks == 0 {
+		t.Fatalf("exactly the limit: over %v, %v, %d bytes, %d ticks", over, err, f.Size(), ticks)
 	}
 	g, _ := d.Create("http")
-	g.Limit = 4
-	if _, err := g.ReadFrom(strings.NewReader("too long")); !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("ReadFrom past the limit: %v", err)
+	src := strings.NewReader(strings.Repeat("x", 3*fillChunk))
+	over, err := g.Fill(src, fillChunk+1, nil)
+	if !over || err != nil {
+		t.Fatalf("past the limit: over %v, %v", over, err)
+	}
+	// Nothing is lost: the file and what is left of the reader are the whole.
+	if g.Size()+int64(src.Len()) != 3*fillChunk || g.Size() > fillChunk+1+fillChunk {
+		t.Fatalf("file %d + rest %d", g.Size(), src.Len())
 	}
 	g.Close()
 	path := f.Path()

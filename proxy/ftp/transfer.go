@@ -60,12 +60,13 @@ func (s *session) retr(arg string) bool {
 	}
 	defer f.Close()
 	var got atomic.Int64
+	var over bool
 	var recvErr error
 	s.reply("150-Fetching " + arg + " for a virus scan.")
 	s.keepAlive(false, func() {
-		recvErr = s.receive(f, sd, &got)
+		over, recvErr = s.receive(f, sd, &got)
 	}, func() string { return fmt.Sprintf("%d bytes received, still fetching.", got.Load()) })
-	if errors.Is(recvErr, spool.ErrTooLarge) {
+	if over {
 		return s.oversize(arg, f, sd, rest, rec)
 	}
 	sd.Close()
@@ -113,29 +114,22 @@ func (s *session) retr(arg string) bool {
 	return true
 }
 
-// receive copies a data connection into f, up to max_scan_size, failing on
-// a stall of data_timeout.
-func (s *session) receive(f *spool.File, src net.Conn, got *atomic.Int64) error {
-	buf := make([]byte, 256<<10)
-	for {
-		src.SetReadDeadline(time.Now().Add(s.p.Svc.DataTimeout))
-		n, err := src.Read(buf)
-		if n > 0 {
-			if _, werr := f.Write(buf[:n]); werr != nil {
-				return werr
-			}
-			got.Add(int64(n))
-			if f.Size() > s.p.Svc.MaxScanSize {
-				return spool.ErrTooLarge
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
+// receive copies a data connection into f, up to max_scan_size (over: the
+// connection had more, still to be read), failing on a stall of
+// data_timeout. got follows the bytes, for the progress lines.
+func (s *session) receive(f *spool.File, src net.Conn, got *atomic.Int64) (over bool, err error) {
+	return f.Fill(timedReader{src, s.p.Svc.DataTimeout}, s.p.Svc.MaxScanSize, func() { got.Store(f.Size()) })
+}
+
+// timedReader fails a read that waits longer than d.
+type timedReader struct {
+	c net.Conn
+	d time.Duration
+}
+
+func (t timedReader) Read(p []byte) (int, error) {
+	t.c.SetReadDeadline(time.Now().Add(t.d))
+	return t.c.Read(p)
 }
 
 // store takes the file from the client, scans it, and only then sends it
@@ -167,15 +161,16 @@ func (s *session) store(cmd Command) bool {
 		return true
 	}
 	var got atomic.Int64
-	err = s.receive(f, cd, &got)
+	over, err := s.receive(f, cd, &got)
 	cd.Close()
-	if err != nil {
-		rec.Status = 451
-		if errors.Is(err, spool.ErrTooLarge) {
-			s.reply("552 The file is larger than this gateway scans.")
-		} else {
-			s.reply("426 Data connection broken; nothing was stored.")
-		}
+	switch {
+	case over:
+		rec.Status = 552
+		s.reply("552 The file is larger than this gateway scans.")
+		return true
+	case err != nil:
+		rec.Status = 426
+		s.reply("426 Data connection broken; nothing was stored.")
 		return true
 	}
 	pass, why := s.judge(f, rec.URL, rec)

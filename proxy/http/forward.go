@@ -396,51 +396,19 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 	return d.finish(f, rec)
 }
 
-// receive spools a body, up to max_scan_size: over says there was more.
-// progress, if set, is called after each read with the bytes so far.
+// receive spools a body, up to max_scan_size: over says there was more
+// (see spool.File.Fill). progress, if set, is called as bytes arrive.
 func (s *session) receive(r io.Reader, progress func(f *spool.File)) (*spool.File, bool, error) {
 	f, err := s.p.Spool.Create("http")
 	if err != nil {
 		return nil, false, err
 	}
-	max := s.p.Svc.MaxScanSize
-	buf := make([]byte, 256<<10)
-	for {
-		room := max - f.Size()
-		if room <= 0 {
-			// Is there more?
-			var one [1]byte
-			n, err := r.Read(one[:])
-			if n > 0 {
-				// Keep the byte: it is part of the unscanned rest.
-				f.Limit = 0
-				f.Write(one[:n])
-				return f, true, nil
-			}
-			if err == io.EOF {
-				return f, false, nil
-			}
-			if err != nil {
-				return f, false, err
-			}
-			continue
-		}
-		n, rerr := r.Read(buf[:min(int64(len(buf)), room)])
-		if n > 0 {
-			if _, err := f.Write(buf[:n]); err != nil {
-				return f, false, err
-			}
-			if progress != nil {
-				progress(f)
-			}
-		}
-		if rerr == io.EOF {
-			return f, false, nil
-		}
-		if rerr != nil {
-			return f, false, rerr
-		}
+	var tick func()
+	if progress != nil {
+		tick = func() { progress(f) }
 	}
+	over, err := f.Fill(r, s.p.Svc.MaxScanSize, tick)
+	return f, over, err
 }
 
 // judge scans f and says whether it may go on; when not, why (the
@@ -514,8 +482,8 @@ func (s *session) decode(f *spool.File, encoding string) *spool.File {
 	if err != nil {
 		return nil
 	}
-	dec.Limit = s.p.Svc.MaxScanSize
-	if _, err := dec.ReadFrom(r); err != nil && !errors.Is(err, spool.ErrTooLarge) {
+	// A decoded body past max_scan_size is scanned as far as it went.
+	if _, err := dec.Fill(r, s.p.Svc.MaxScanSize, nil); err != nil {
 		dec.Close()
 		return nil
 	}
