@@ -8,9 +8,11 @@ import (
 	"context"
 	"net"
 	"os"
+	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/logs"
@@ -130,4 +132,57 @@ func (c *Common) Shutdown(ctx context.Context, s *Sessions) error {
 	err := s.set.Shutdown(ctx)
 	c.CloseNotices()
 	return err
+}
+
+// Outcome is what a service is to do with a scanned object.
+type Outcome struct {
+	Verdict scanner.Verdict
+	// Err says the object could not be scanned (the verdict is then
+	// empty).
+	Err error
+	// Block: not to be delivered. A detection blocks unless it is riskware
+	// and block_riskware is off; an object that could not be scanned
+	// blocks unless scan_failure is pass.
+	Block bool
+}
+
+// Judge makes sure f is still in the spool (M14 when another program
+// removed it), has obj (f, or what was decoded from it) scanned, and
+// applies the service's settings. The engine's documented failures are
+// logged here; a dead endpoint is logged by the scanner's pool, once. rec
+// gets the verdict, the action and the scan time.
+func (c *Common) Judge(f *spool.File, obj *scanner.Object, rec *logs.Access) Outcome {
+	start := time.Now()
+	defer func() { rec.ScanTime += time.Since(start) }()
+	rec.Files, rec.Checks = rec.Files+1, rec.Checks+1
+	if err := f.Check(); err != nil {
+		if m, ok := catalog.Of(err); ok {
+			logs.Emit(c.Log.Named("spool"), m)
+		}
+		rec.Action, rec.Detail = "DENY", "not scanned: "+err.Error()
+		return Outcome{Err: err, Block: true}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.Global.AVTimeout)
+	defer cancel()
+	v, err := c.Scanner.Scan(ctx, obj)
+	if err != nil {
+		if m, ok := catalog.Of(err); ok && scanner.KindOf(err) != scanner.Down {
+			logs.Emit(c.Log.Named("scan"), m)
+		}
+		rec.Detail = "not scanned: " + err.Error()
+		if scanner.Policy(c.Svc.ScanFailure) == scanner.Pass {
+			rec.Action = "PASS"
+			return Outcome{Err: err}
+		}
+		rec.Action = "DENY"
+		return Outcome{Err: err, Block: true}
+	}
+	if v.Status == scanner.Clean {
+		rec.Detect = "CLEAN"
+		return Outcome{Verdict: v}
+	}
+	rec.Detect, rec.Name = "INFECTED", v.Name()
+	block := v.Status != scanner.Riskware || c.Svc.BlockRiskware
+	rec.Action = map[bool]string{true: "DENY", false: "PASS"}[block]
+	return Outcome{Verdict: v, Block: block}
 }

@@ -443,39 +443,16 @@ func (s *session) access(verb, arg string) *logs.Access {
 
 // judge scans f: pass, or the reason to refuse. rec gets the verdict.
 func (s *session) judge(f *spool.File, url string, rec *logs.Access) (bool, string) {
-	start := time.Now()
-	rec.Files, rec.Checks = 1, 1
-	ctx, cancel := context.WithTimeout(context.Background(), s.p.Global.AVTimeout)
-	defer cancel()
-	if err := f.Check(); err != nil {
-		if m, ok := catalog.Of(err); ok {
-			logs.Emit(s.log.Named("spool"), m)
-		}
-		return false, "the file vanished from the gateway's spool"
-	}
-	v, err := s.p.Scanner.Scan(ctx, &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: scanner.Meta{Service: "ftp", URL: url, Client: s.client.String()}})
-	rec.ScanTime = time.Since(start)
-	if err != nil {
-		if m, ok := catalog.Of(err); ok && scanner.KindOf(err) != scanner.Down {
-			logs.Emit(s.log.Named("scan"), m)
-		}
-		if scanner.Policy(s.p.Svc.ScanFailure) == scanner.Pass {
-			rec.Action, rec.Detail = "PASS", "not scanned: "+err.Error()
-			return true, ""
-		}
-		rec.Action, rec.Detail = "DENY", "not scanned: "+err.Error()
+	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: scanner.Meta{Service: "ftp", URL: url, Client: s.client.String()}}
+	out := s.p.Judge(f, obj, rec)
+	switch {
+	case !out.Block:
+		return true, ""
+	case out.Err != nil:
 		return false, "the file could not be scanned"
 	}
-	if v.Status == scanner.Clean || (v.Status == scanner.Riskware && !s.p.Svc.BlockRiskware) {
-		rec.Detect = "CLEAN"
-		if v.Status != scanner.Clean {
-			rec.Detect, rec.Name, rec.Action = "INFECTED", v.Name(), "PASS"
-		}
-		return true, ""
-	}
-	rec.Detect, rec.Name, rec.Action = "INFECTED", v.Name(), "DENY"
-	s.p.NotifyAdmin(notify.Fields{Service: "ftp", Name: v.Name(), Object: url, Client: s.client.String(), Action: "refused"})
-	return false, "virus found (" + v.Name() + ")"
+	s.p.NotifyAdmin(notify.Fields{Service: "ftp", Name: out.Verdict.Name(), Object: url, Client: s.client.String(), Action: "refused"})
+	return false, "virus found (" + out.Verdict.Name() + ")"
 }
 
 // keepAlive runs f while telling the client (150- lines) and, with noop

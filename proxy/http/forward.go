@@ -411,54 +411,25 @@ func (s *session) receive(r io.Reader, progress func(f *spool.File)) (*spool.Fil
 	return f, over, err
 }
 
-// judge scans f and says whether it may go on; when not, why (the
-// detection name, or a reason) for the block page. rec gets the verdict.
+// judge scans f (decoded first when it is gzip or deflate encoded: the
+// engine then sees the content, not the compressed bytes) and says whether
+// it may go on; when not, why (the detection name, or a reason) for the
+// block page.
 func (s *session) judge(f *spool.File, meta scanner.Meta, encoding string, rec *logs.Access) (pass bool, name, reason string) {
-	scanStart := time.Now()
-	rec.Files, rec.Checks = rec.Files+1, rec.Checks+1
-	v, err := s.scan(f, meta, encoding)
-	rec.ScanTime += time.Since(scanStart)
-	if err != nil {
-		if m, ok := catalog.Of(err); ok && scanner.KindOf(err) != scanner.Down {
-			logs.Emit(s.log.Named("scan"), m)
-		}
-		if scanner.Policy(s.p.Svc.ScanFailure) == scanner.Pass {
-			rec.Action, rec.Detail = "PASS", "not scanned: "+err.Error()
-			return true, "", ""
-		}
-		rec.Action, rec.Detail = "DENY", "not scanned: "+err.Error()
-		return false, "", "The object could not be scanned, and this gateway does not pass what it has not scanned."
-	}
-	switch {
-	case v.Status == scanner.Clean:
-		rec.Detect = "CLEAN"
-		return true, "", ""
-	case v.Status == scanner.Riskware && !s.p.Svc.BlockRiskware:
-		rec.Detect, rec.Name, rec.Action = "INFECTED", v.Name(), "PASS"
-		return true, "", ""
-	}
-	rec.Detect, rec.Name, rec.Action = "INFECTED", v.Name(), "DENY"
-	s.p.NotifyAdmin(notify.Fields{Service: "http", Name: v.Name(), Object: meta.URL, Client: s.client, Action: "blocked"})
-	return false, v.Name(), ""
-}
-
-// scan scans f, decoded first when it is gzip or deflate encoded (the
-// engine then sees the content, not the compressed bytes).
-func (s *session) scan(f *spool.File, meta scanner.Meta, encoding string) (scanner.Verdict, error) {
-	if err := f.Check(); err != nil {
-		if m, ok := catalog.Of(err); ok {
-			logs.Emit(s.log.Named("spool"), m)
-		}
-		return scanner.Verdict{}, err
-	}
 	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: meta}
 	if dec := s.decode(f, encoding); dec != nil {
 		defer dec.Close()
 		obj = &scanner.Object{File: dec.OS(), Path: dec.Path(), Size: dec.Size(), Meta: meta}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.p.Global.AVTimeout)
-	defer cancel()
-	return s.p.Scanner.Scan(ctx, obj)
+	out := s.p.Judge(f, obj, rec)
+	switch {
+	case !out.Block:
+		return true, "", ""
+	case out.Err != nil:
+		return false, "", "The object could not be scanned, and this gateway does not pass what it has not scanned."
+	}
+	s.p.NotifyAdmin(notify.Fields{Service: "http", Name: out.Verdict.Name(), Object: meta.URL, Client: s.client, Action: "blocked"})
+	return false, out.Verdict.Name(), ""
 }
 
 // decode writes the decoded body beside f, or nil when it is not encoded

@@ -147,40 +147,31 @@ func (s *session) Data(r io.Reader) error {
 		return s.deliver(f, nil, "", recs)
 	}
 
-	scanStart := time.Now()
 	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(),
 		Meta: scanner.Meta{Service: "smtp", Client: s.client, Sender: s.from, Recipients: s.rcpts, Helo: s.conn.Hostname()}}
-	v, scanErr := s.scan(obj)
-	setAll(recs, func(r *logs.Access) { r.ScanTime, r.Files, r.Checks = time.Since(scanStart), 1, 1 })
+	var verdict logs.Access
+	out := s.p.Judge(f, obj, &verdict)
+	setAll(recs, func(r *logs.Access) {
+		r.Detect, r.Name, r.Action, r.Detail = verdict.Detect, verdict.Name, verdict.Action, verdict.Detail
+		r.ScanTime, r.Files, r.Checks = verdict.ScanTime, verdict.Files, verdict.Checks
+	})
 	status := "clean(fsigkd)"
-	if scanErr != nil {
-		if m, ok := catalog.Of(scanErr); ok && scanner.KindOf(scanErr) != scanner.Down {
-			logs.Emit(s.log.Named("scan"), m)
-		}
-		switch scanner.Policy(s.p.Svc.ScanFailure) {
-		case scanner.Pass:
-			status = "unscanned(fsigkd)"
-			setAll(recs, func(r *logs.Access) { r.Action, r.Detail = "PASS", "not scanned: "+scanErr.Error() })
-		case scanner.Block:
-			s.resetUp()
-			setAll(recs, func(r *logs.Access) { r.Status, r.Action, r.Detail = 554, "DENY", "not scanned: "+scanErr.Error() })
-			return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "The mail could not be scanned"}
-		default:
-			s.resetUp()
-			setAll(recs, func(r *logs.Access) { r.Status, r.Action, r.Detail = 451, "NONE", "not scanned: "+scanErr.Error() })
-			return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Virus scanning is unavailable; try again later"}
-		}
-	}
-	infected := scanErr == nil && (v.Status == scanner.Infected || v.Status == scanner.Suspected ||
-		(v.Status == scanner.Riskware && s.p.Svc.BlockRiskware))
-	if scanErr == nil && v.Status != scanner.Clean {
-		setAll(recs, func(r *logs.Access) { r.Detect, r.Name = "INFECTED", v.Name() })
-	} else if scanErr == nil {
-		setAll(recs, func(r *logs.Access) { r.Detect = "CLEAN" })
-	}
-	if infected {
-		status = "infected(" + v.Name() + ")"
-		return s.infected(f, v, status, recs)
+	switch {
+	case out.Err != nil && !out.Block:
+		status = "unscanned(fsigkd)"
+	case out.Err != nil && scanner.Policy(s.p.Svc.ScanFailure) == scanner.Block:
+		s.resetUp()
+		setAll(recs, func(r *logs.Access) { r.Status = 554 })
+		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "The mail could not be scanned"}
+	case out.Err != nil:
+		// tempfail: the sender keeps the mail and tries again.
+		s.resetUp()
+		setAll(recs, func(r *logs.Access) { r.Status, r.Action = 451, "NONE" })
+		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Virus scanning is unavailable; try again later"}
+	case out.Block:
+		return s.infected(f, out.Verdict, head, recs)
+	case out.Verdict.Status != scanner.Clean:
+		status = infectedStatus(out.Verdict) // riskware let through
 	}
 
 	extra := []string{"X-Virus-Status: " + status}
@@ -207,12 +198,6 @@ func (s *session) Data(r io.Reader) error {
 	return s.deliver(f, extra, tag, recs)
 }
 
-func (s *session) scan(obj *scanner.Object) (scanner.Verdict, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.p.Global.AVTimeout)
-	defer cancel()
-	return s.p.Scanner.Scan(ctx, obj)
-}
-
 func (s *session) checkSpam(obj *scanner.Object) (scanner.SpamVerdict, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.p.Global.ASTimeout)
 	defer cancel()
@@ -220,15 +205,15 @@ func (s *session) checkSpam(obj *scanner.Object) (scanner.SpamVerdict, error) {
 }
 
 // infected applies the configured action to an infected mail.
-func (s *session) infected(f *spool.File, v scanner.Verdict, status string, recs []*logs.Access) error {
+func (s *session) infected(f *spool.File, v scanner.Verdict, head []byte, recs []*logs.Access) error {
 	action := s.p.Svc.Action
-	fields := notify.Fields{Service: "smtp", Name: v.Name(), Object: headerValue(readHead(f), "Subject"), Client: s.client,
+	fields := notify.Fields{Service: "smtp", Name: v.Name(), Object: headerValue(head, "Subject"), Client: s.client,
 		Action: action, Sender: s.from, Recipients: s.rcpts}
 	s.p.NotifyAdmin(fields)
 	setAll(recs, func(r *logs.Access) { r.Action = strings.ToUpper(action) })
 	switch action {
 	case "pass":
-		return s.deliver(f, []string{"X-Virus-Status: " + status}, "", recs)
+		return s.deliver(f, []string{"X-Virus-Status: " + infectedStatus(v)}, "", recs)
 	case "deny":
 		s.resetUp()
 		setAll(recs, func(r *logs.Access) { r.Status = 554 })
@@ -320,6 +305,8 @@ func (s *session) deliver(f *spool.File, extra []string, tag string, recs []*log
 	// The next hop's own words ("2.0.0 Ok: queued as ...").
 	return r.err()
 }
+
+func infectedStatus(v scanner.Verdict) string { return "infected(" + v.Name() + ")" }
 
 // records are the access-log lines of this mail, one per recipient.
 func (s *session) records(start time.Time, size int64) []*logs.Access {
