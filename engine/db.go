@@ -177,8 +177,6 @@ func (db *DB) addBodyLine(line string) error {
 	return db.addBody(f[0], f[3], f[2])
 }
 
-var errUnsupported = fmt.Errorf("unsupported")
-
 func (db *DB) addBody(name, hexsig, offset string) error {
 	s := &bodySig{name: name}
 	switch {

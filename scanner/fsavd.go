@@ -29,9 +29,8 @@ func NewFsavd(p *Pool, riskware bool) *Fsavd {
 	return f
 }
 
-// maxReply bounds one reply line (a path, a name and a few fields).
-const maxReply = 16 << 10
-
+// readReply reads one reply line; the connection's reader (4 KiB) bounds
+// it.
 func readReply(c *Conn) (string, error) {
 	line, err := c.R.ReadSlice('\n')
 	if errors.Is(err, bufio.ErrBufferFull) {

@@ -366,3 +366,28 @@ func TestBounceIsRefused(t *testing.T) {
 		t.Errorf("the client's own address refused: %q", r.Raw())
 	}
 }
+
+// TestActiveModeTowardsTheServer: server_active = yes makes the data
+// connections to the server with PORT; both directions still scanned.
+func TestActiveModeTowardsTheServer(t *testing.T) {
+	e := newEnv(t, "server_active = yes").withServer()
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	put(t, e, "a.bin", data)
+	put(t, e, "eicar.com", []byte(eicar.String))
+	out, err := e.curl(e.url("a.bin"))
+	if err != nil || !bytes.Equal(out, data) {
+		t.Fatalf("download: %v, %d bytes", err, len(out))
+	}
+	if out, err := e.curl(e.url("eicar.com")); err == nil || bytes.Contains(out, []byte("EICAR")) {
+		t.Fatalf("EICAR came through: %q", out)
+	}
+	up := filepath.Join(t.TempDir(), "u.bin")
+	os.WriteFile(up, data, 0o644)
+	if out, err := e.curl("-T", up, e.url("pub/u.bin")); err != nil {
+		t.Fatalf("upload: %v %s", err, out)
+	}
+	if got, _ := os.ReadFile(filepath.Join(e.srv.Root, "pub", "u.bin")); !bytes.Equal(got, data) {
+		t.Fatalf("server has %d bytes", len(got))
+	}
+}

@@ -37,8 +37,8 @@ type session struct {
 	host   string // the server, as the client named it
 	log    *zap.Logger
 
-	pasv   net.Listener // our passive port for the client
-	active *net.TCPAddr // the client's PORT/EPRT
+	pasv   *net.TCPListener // our passive port for the client
+	active *net.TCPAddr     // the client's PORT/EPRT
 	rest   int64
 }
 
@@ -309,38 +309,41 @@ func (s *session) clientData() (net.Conn, error) {
 		d := net.Dialer{Deadline: deadline, LocalAddr: &net.TCPAddr{IP: s.c.LocalAddr().(*net.TCPAddr).IP}}
 		return d.Dial("tcp", s.active.String())
 	}
-	ln := s.pasv.(*net.TCPListener)
-	for {
-		ln.SetDeadline(deadline)
-		c, err := ln.Accept()
-		if err != nil {
-			return nil, err
-		}
-		if a, ok := c.RemoteAddr().(*net.TCPAddr); ok && a.IP.Equal(s.client) {
-			return c, nil
-		}
-		// Someone else found our port: not theirs.
-		s.log.Info("data connection from another address refused", zap.String("from", c.RemoteAddr().String()))
+	c, err := acceptFrom(s.pasv, deadline, s.client)
+	if errors.Is(err, errSource) {
+		s.log.Info("data connection from another address refused", zap.String("client", s.client.String()))
+	}
+	return c, err
+}
+
+// acceptFrom takes the next data connection on ln, which must come from ip:
+// one from anywhere else is closed (someone found our port) and refused.
+func acceptFrom(ln *net.TCPListener, deadline time.Time, ip net.IP) (net.Conn, error) {
+	ln.SetDeadline(deadline)
+	c, err := ln.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); !ok || !a.IP.Equal(ip) {
 		c.Close()
 		return nil, errSource
 	}
+	return c, nil
 }
 
 var errSource = errors.New("data connection from another address")
 
-// serverData makes the data connection with the server, passive unless
-// server_active.
-func (s *session) serverData() (net.Conn, error) {
+// serverData prepares the data connection with the server: dialed now
+// (passive, the default), or, with server_active, a listener the server
+// connects to once it has the transfer command.
+func (s *session) serverData() (net.Conn, *net.TCPListener, error) {
 	srvIP := s.srv.RemoteAddr().(*net.TCPAddr).IP
-	ctx, cancel := context.WithTimeout(context.Background(), s.p.Svc.DataTimeout)
-	defer cancel()
 	if s.p.Svc.ServerActive {
 		local := s.srv.LocalAddr().(*net.TCPAddr)
 		ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: local.IP})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		defer ln.Close()
 		a := ln.Addr().(*net.TCPAddr)
 		cmd := "PORT " + FormatHostPort(a)
 		if local.IP.To4() == nil {
@@ -348,85 +351,35 @@ func (s *session) serverData() (net.Conn, error) {
 		}
 		r, err := s.toServer(cmd)
 		if err != nil || r.Code != 200 {
-			return nil, fmt.Errorf("server refused %s: %s", strings.Fields(cmd)[0], r.Text())
+			ln.Close()
+			return nil, nil, fmt.Errorf("server refused %s: %s", strings.Fields(cmd)[0], r.Text())
 		}
-		return &lazyAccept{ln: ln, deadline: time.Now().Add(s.p.Svc.DataTimeout), from: srvIP}, nil
+		return nil, ln, nil
 	}
 	var port int
 	if srvIP.To4() != nil {
 		r, err := s.toServer("PASV")
 		if err != nil || r.Code != 227 {
-			return nil, fmt.Errorf("server refused PASV: %s", r.Text())
+			return nil, nil, fmt.Errorf("server refused PASV: %s", r.Text())
 		}
 		a, err := ParseHostPort(r.Lines[len(r.Lines)-1][4:])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		port = a.Port // its address is ignored: always the control peer's
 	} else {
 		r, err := s.toServer("EPSV")
 		if err != nil || r.Code != 229 {
-			return nil, fmt.Errorf("server refused EPSV: %s", r.Text())
+			return nil, nil, fmt.Errorf("server refused EPSV: %s", r.Text())
 		}
 		if port, err = ParseEPSV(r.Text()); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return s.p.Dial(ctx, s.client, "tcp", net.JoinHostPort(srvIP.String(), strconv.Itoa(port)))
-}
-
-// lazyAccept is the server's active-mode data connection, accepted on
-// first use (the server connects only after the transfer command).
-type lazyAccept struct {
-	net.Conn
-	ln       *net.TCPListener
-	deadline time.Time
-	from     net.IP
-	err      error
-}
-
-func (l *lazyAccept) conn() error {
-	if l.Conn != nil || l.err != nil {
-		return l.err
-	}
-	l.ln.SetDeadline(l.deadline)
-	c, err := l.ln.Accept()
-	if err == nil && !c.RemoteAddr().(*net.TCPAddr).IP.Equal(l.from) {
-		c.Close()
-		err = errSource
-	}
-	l.Conn, l.err = c, err
-	return err
-}
-
-func (l *lazyAccept) Read(b []byte) (int, error) {
-	if err := l.conn(); err != nil {
-		return 0, err
-	}
-	return l.Conn.Read(b)
-}
-
-func (l *lazyAccept) Write(b []byte) (int, error) {
-	if err := l.conn(); err != nil {
-		return 0, err
-	}
-	return l.Conn.Write(b)
-}
-
-func (l *lazyAccept) Close() error {
-	l.ln.Close()
-	if l.Conn != nil {
-		return l.Conn.Close()
-	}
-	return nil
-}
-
-func (l *lazyAccept) SetDeadline(t time.Time) error {
-	if l.Conn != nil {
-		return l.Conn.SetDeadline(t)
-	}
-	l.deadline = t
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), s.p.Svc.DataTimeout)
+	defer cancel()
+	c, err := s.p.Dial(ctx, s.client, "tcp", net.JoinHostPort(srvIP.String(), strconv.Itoa(port)))
+	return c, nil, err
 }
 
 func (s *session) hasDataMode() bool { return s.pasv != nil || s.active != nil }

@@ -36,23 +36,12 @@ func (s *session) retr(arg string) bool {
 	defer s.closeData()
 	rec := s.access("RETR", arg)
 	defer func() { rec.Elapsed = time.Since(rec.Start); s.p.Logs.Access(rec) }()
-	sd, err := s.serverData()
-	if err != nil {
-		s.log.Info("server data connection", zap.Error(err))
-		s.reply("425 Cannot open a data connection to the server.")
-		return true
+	sd, r, ok, alive := s.serverTransfer(Command{Verb: "RETR", Arg: arg})
+	if !ok {
+		rec.Status = r.Code
+		return alive
 	}
 	defer sd.Close()
-	r, err := s.toServer("RETR " + arg)
-	if err != nil {
-		s.reply("421 The server closed the connection.")
-		return false
-	}
-	if r.Code/100 != 1 {
-		rec.Status = r.Code
-		s.reply(r.Raw())
-		return true
-	}
 	f, err := s.p.Spool.Create("ftp")
 	if err != nil {
 		s.reply("451 The gateway cannot take the file now.")
@@ -298,21 +287,40 @@ func (s *session) oversize(arg string, f *spool.File, sd net.Conn, rest int64, r
 // transfer command. Unless ok, the client has had its answer (the server's
 // refusal among them) and alive says whether the session goes on.
 func (s *session) serverTransfer(cmd Command) (sd net.Conn, r Reply, ok, alive bool) {
-	sd, err := s.serverData()
+	sd, ln, err := s.serverData()
 	if err != nil {
+		s.log.Info("server data connection", zap.Error(err))
 		s.reply("425 Cannot open a data connection to the server.")
 		return nil, Reply{Code: 425}, false, true
 	}
+	closeAll := func() {
+		if sd != nil {
+			sd.Close()
+		}
+		if ln != nil {
+			ln.Close()
+		}
+	}
 	r, err = s.toServer(cmd.Verb + argSuffix(cmd.Arg))
 	if err != nil {
-		sd.Close()
+		closeAll()
 		s.reply("421 The server closed the connection.")
 		return nil, Reply{Code: 421}, false, false
 	}
 	if r.Code/100 != 1 {
-		sd.Close()
+		closeAll()
 		s.reply(r.Raw())
 		return nil, r, false, true
+	}
+	if ln != nil {
+		// Active: the server connects now, from its own address only.
+		sd, err = acceptFrom(ln, time.Now().Add(s.p.Svc.DataTimeout), s.srv.RemoteAddr().(*net.TCPAddr).IP)
+		ln.Close()
+		if err != nil {
+			s.serverReply() // its failure of the transfer
+			s.reply("425 The server did not open the data connection.")
+			return nil, Reply{Code: 425}, false, true
+		}
 	}
 	return sd, r, true, true
 }
