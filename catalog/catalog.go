@@ -195,6 +195,13 @@ func M11(action, stage, reply string) Message {
 // M12: an FTP server answered a keep-alive NOOP with other than 200.
 func M12(reply string) Message { return msg("M12", "reply", reply) }
 
+// OutOfFiles tells the errors M13 is for: the process (EMFILE) or the
+// system (ENFILE) has no descriptor left.
+func OutOfFiles(err error) bool {
+	en, ok := Errno(err)
+	return ok && (en == syscall.EMFILE || en == syscall.ENFILE)
+}
+
 // M13 reports ENFILE/EMFILE from a system call. critical is for where it
 // stops a service from starting; while serving it is a warning.
 func M13(err error, detail string, critical bool) Message {

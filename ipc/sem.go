@@ -36,6 +36,10 @@ const (
 type SemSet struct {
 	ID int
 	N  int
+	// CTime is the set's change time as /proc/sysvipc/sem showed it after
+	// Create (0 for Open): with ID and N it tells our set from a later one
+	// that got the same id.
+	CTime int64
 }
 
 type sembuf struct {
@@ -59,6 +63,9 @@ func Create(n int) (*SemSet, error) {
 	if err := s.ctlArray(setAll, vals); err != nil {
 		s.Remove()
 		return nil, err
+	}
+	if info, err := Lookup(s.ID); err == nil {
+		s.CTime = info.CTime
 	}
 	return s, nil
 }

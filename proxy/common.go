@@ -8,6 +8,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -185,4 +186,30 @@ func (c *Common) Judge(f *spool.File, obj *scanner.Object, rec *logs.Access) Out
 	block := v.Status != scanner.Riskware || c.Svc.BlockRiskware
 	rec.Action = map[bool]string{true: "DENY", false: "PASS"}[block]
 	return Outcome{Verdict: v, Block: block}
+}
+
+// ParseNets reads a comma-separated list of networks (CIDR).
+func ParseNets(list string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		_, n, err := net.ParseCIDR(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// InNets tells whether ip is in one of nets.
+func InNets(ip net.IP, nets []*net.IPNet) bool {
+	for _, n := range nets {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }

@@ -74,7 +74,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		en, _ := catalog.Errno(err)
 		switch {
-		case en == syscall.EMFILE || en == syscall.ENFILE:
+		case catalog.OutOfFiles(err):
 			logs.Emit(l.Log.Named("accept"), catalog.M13(err, "main/accept_loop/accept", false))
 			backoff = nextBackoff(backoff, l.MaxBackoff)
 			if !l.sleep(backoff) {

@@ -23,7 +23,6 @@ import (
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/preflight"
 	"github.com/fsigkd/fsigkd/spool"
-	"github.com/fsigkd/fsigkd/tproxy"
 )
 
 // stableRun is how long a worker must have served for its death to count
@@ -107,10 +106,9 @@ func (m *master) start() bool {
 		func() error { return preflight.OnAccessScanner(g.TempDir) },
 	} {
 		if err := check(); err != nil {
-			en, _ := catalog.Errno(err)
 			if msg, ok := catalog.Of(err); ok {
 				m.emit("main:start", msg)
-			} else if en == syscall.EMFILE || en == syscall.ENFILE {
+			} else if catalog.OutOfFiles(err) {
 				m.emit("main:start", catalog.M13(err, "start-up check: "+err.Error(), true))
 			} else {
 				m.log.Named("main:start").Error("start-up check failed", zap.Error(err))
@@ -146,16 +144,9 @@ func (m *master) start() bool {
 // failure logged as documented (M06, M01, M13).
 func (m *master) open(s *svc, cfg *conf.Config) bool {
 	sc := cfg.Services[s.name]
-	if sc.TransparentTproxy {
-		if err := tproxy.Check(net.ParseIP(sc.BindAddr).To4() == nil); err != nil {
-			m.log.Named(s.name+":start").Debug("transparent sockets refused", zap.Error(err))
-			m.emit(s.name+":start", catalog.M15())
-			return false
-		}
-	}
 	sem, err := ipc.Create(sc.PreSpawn)
 	if err != nil {
-		if en, _ := catalog.Errno(err); en == syscall.EMFILE || en == syscall.ENFILE {
+		if catalog.OutOfFiles(err) {
 			m.emit(s.name+":start", catalog.M13(err, "semget", true))
 		} else {
 			m.emit(s.name+":start", catalog.M06(err, sc.PreSpawn))
@@ -165,7 +156,7 @@ func (m *master) open(s *svc, cfg *conf.Config) bool {
 	ln, err := listenTCP(sc.BindAddr, sc.Port, cfg.Global.ListenBacklog, sc.Transparent, sc.TransparentTproxy)
 	if err != nil {
 		sem.Remove()
-		if en, _ := catalog.Errno(err); en == syscall.EMFILE || en == syscall.ENFILE {
+		if catalog.OutOfFiles(err) {
 			m.emit(s.name+":start", catalog.M13(err, "socket", true))
 		} else if errors.Is(err, errTransparent) {
 			m.emit(s.name+":start", catalog.M15())
@@ -509,13 +500,15 @@ func (m *master) saveState() {
 			ss.PID = s.cur.cmd.Process.Pid
 		}
 		seen := map[*ipc.SemSet]bool{}
-		for _, p := range append([]*proc{{sem: s.sem}}, s.procs()...) {
-			if p.sem == nil || seen[p.sem] {
-				continue
+		sems := []*ipc.SemSet{s.sem} // the current set first
+		for _, p := range s.procs() {
+			sems = append(sems, p.sem)
+		}
+		for _, sem := range sems {
+			if sem != nil && !seen[sem] {
+				seen[sem] = true
+				ss.Sems = append(ss.Sems, Sem{ID: sem.ID, N: sem.N, CTime: sem.CTime})
 			}
-			seen[p.sem] = true
-			info, _ := ipc.Lookup(p.sem.ID)
-			ss.Sems = append(ss.Sems, Sem{ID: p.sem.ID, N: p.sem.N, CTime: info.CTime})
 		}
 		st.Services = append(st.Services, ss)
 	}

@@ -9,9 +9,9 @@
 //     upstream connections that leave from the client's own address
 //     (transparent_tproxy = yes), so that servers and their logs see the
 //     real client;
-//   - Check, which says whether the running kernel lets this process do
-//     that (CAP_NET_ADMIN or CAP_NET_RAW, and TPROXY support): when it does
-//     not, the service logs M15 and does not start.
+//   - SetTransparent, which fails when the running kernel does not let this
+//     process do that (CAP_NET_ADMIN or CAP_NET_RAW, and TPROXY support):
+//     the master then logs M15 and the service does not start.
 //
 // The gateway's own upstream connections carry the mark OwnMark, which the
 // rules `fsigkd rules` prints leave alone, so that they are never diverted
@@ -28,6 +28,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -133,22 +134,6 @@ func SetTransparent(fd int, ipv6 bool) error {
 	return unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_TRANSPARENT, 1)
 }
 
-// Check tells whether this process may use transparent sockets here: the
-// option is refused without CAP_NET_ADMIN (or CAP_NET_RAW on current
-// kernels) and unknown without TPROXY support.
-func Check(ipv6 bool) error {
-	family := unix.AF_INET
-	if ipv6 {
-		family = unix.AF_INET6
-	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	return SetTransparent(fd, ipv6)
-}
-
 func control(transparent bool) func(network, address string, c syscall.RawConn) error {
 	return func(network, address string, c syscall.RawConn) error {
 		var err error
@@ -173,17 +158,24 @@ func DialFrom(ctx context.Context, client net.IP, network, addr string) (net.Con
 }
 
 // Dial connects to addr marked as the gateway's own traffic (OwnMark),
-// which the rules never divert. Without CAP_NET_ADMIN the mark cannot be
-// set, and it dials without.
+// which the rules never divert. Setting the mark needs CAP_NET_ADMIN:
+// without it, found out once, connections go unmarked.
 func Dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	d := net.Dialer{Timeout: 30 * time.Second, Control: control(false)}
-	c, err := d.DialContext(ctx, network, addr)
-	if errors.Is(err, unix.EPERM) {
-		d.Control = nil
-		return d.DialContext(ctx, network, addr)
+	d := net.Dialer{Timeout: 30 * time.Second}
+	if canMark() {
+		d.Control = control(false)
 	}
-	return c, err
+	return d.DialContext(ctx, network, addr)
 }
+
+var canMark = sync.OnceValue(func() bool {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, OwnMark) == nil
+})
 
 // Listen listens on addr with a transparent socket, so that TPROXY can hand
 // it connections for other hosts' addresses (an FTP passive port on the

@@ -26,7 +26,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"strings"
 
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/supervisor"
@@ -50,27 +49,12 @@ func New(env *supervisor.Env) (supervisor.Service, error) {
 	return p, p.init()
 }
 
-func parseNets(list string) ([]*net.IPNet, error) {
-	var out []*net.IPNet
-	for _, s := range strings.Split(list, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		_, n, err := net.ParseCIDR(s)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
-
 func (p *Proxy) init() error {
 	var err error
-	if p.allow, err = parseNets(p.Svc.AllowServers); err != nil {
+	if p.allow, err = proxy.ParseNets(p.Svc.AllowServers); err != nil {
 		return fmt.Errorf("allow_servers: %v", err)
 	}
-	if p.deny, err = parseNets(p.Svc.DenyServers); err != nil {
+	if p.deny, err = proxy.ParseNets(p.Svc.DenyServers); err != nil {
 		return fmt.Errorf("deny_servers: %v", err)
 	}
 	return p.Common.Init()
@@ -78,17 +62,7 @@ func (p *Proxy) init() error {
 
 // serverAllowed tells whether clients may reach ip.
 func (p *Proxy) serverAllowed(ip net.IP) bool {
-	for _, n := range p.deny {
-		if n.Contains(ip) {
-			return false
-		}
-	}
-	for _, n := range p.allow {
-		if n.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	return !proxy.InNets(ip, p.deny) && proxy.InNets(ip, p.allow)
 }
 
 // Serve accepts clients until ln is closed.

@@ -71,15 +71,9 @@ func New(env *supervisor.Env) (supervisor.Service, error) {
 }
 
 func (p *Proxy) init() error {
-	for _, s := range strings.Split(p.Svc.AllowClients, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		_, n, err := net.ParseCIDR(s)
-		if err != nil {
-			return fmt.Errorf("allow_clients: %v", err)
-		}
-		p.allow = append(p.allow, n)
+	var err error
+	if p.allow, err = proxy.ParseNets(p.Svc.AllowClients); err != nil {
+		return fmt.Errorf("allow_clients: %v", err)
 	}
 	p.ports = map[int]bool{}
 	for _, s := range strings.Split(p.Svc.ConnectPorts, ",") {
@@ -125,15 +119,6 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	return p.Common.Shutdown(ctx, &p.sessions)
 }
 
-func (p *Proxy) allowed(ip net.IP) bool {
-	for _, n := range p.allow {
-		if n.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
-
 // session is one client connection.
 type session struct {
 	p      *Proxy
@@ -161,7 +146,7 @@ func (p *Proxy) serveConn(c net.Conn) {
 	// answering before would be an unsolicited response.
 	allowed := false
 	if ip := net.ParseIP(s.client); ip != nil {
-		allowed = p.allowed(ip)
+		allowed = proxy.InNets(ip, p.allow)
 	}
 	for {
 		if !p.sessions.Set().SetIdle(c, true) {
