@@ -227,7 +227,7 @@ func TestClamdKilledAndRestarted(t *testing.T) {
 	cl := NewClamd(&Pool{Endpoints: eps, RetryMin: 50 * time.Millisecond}, false)
 	clamd.Stop()
 	v, err := cl.Scan(ctx(t), object(t, []byte(eicar.String)))
-	if KindOf(err) != Down || v.Status != Clean && v.Status != Infected {
+	if KindOf(err) != Down || len(v.Names) != 0 {
 		t.Fatalf("with clamd gone: %+v %v", v, err)
 	}
 	clamd.Restart()

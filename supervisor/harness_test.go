@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/logs"
 )
 
 func TestMain(m *testing.M) {
@@ -206,6 +207,20 @@ func (d *daemon) waitContains(parts ...string) string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// times are the time stamps of the lines of error.log that are exactly want.
+func (d *daemon) times(want string) []time.Time {
+	var out []time.Time
+	for _, line := range strings.Split(d.errorLog(), "\n") {
+		stamp, rest, _ := strings.Cut(line, " ")
+		if rest == want {
+			if t, err := time.Parse(logs.TimeLayout, stamp); err == nil {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
 }
 
 // count is how many lines of error.log are exactly want, after the time.

@@ -146,13 +146,21 @@ func TestWorkerThatKeepsDyingBacksOff(t *testing.T) {
 	os.Setenv("FSIGKD_TEST_ECHO_FAIL", "smtp")
 	defer os.Unsetenv("FSIGKD_TEST_ECHO_FAIL")
 	d.run()
-	d.waitLine("WARNING [smtp:supervisor] Error recovery: restarting service...")
-	time.Sleep(2 * time.Second)
-	n := d.count("WARNING [smtp:supervisor] Error recovery: restarting service...")
-	// Delays 0, 0.1, 0.2, 0.4, 0.8, 1, 1... s: about 7 in two seconds; a
-	// loop without back-off would make hundreds.
-	if n < 3 || n > 15 {
-		t.Fatalf("%d restarts in about two seconds", n)
+	m19 := "WARNING [smtp:supervisor] Error recovery: restarting service..."
+	for deadline := time.Now().Add(30 * time.Second); d.count(m19) < 6; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d restarts", d.count(m19))
+		}
+	}
+	// After the first and second deaths the worker is restarted at once,
+	// then after 0.1, 0.2, 0.4 s...: the gaps between the log lines can
+	// only be longer than those delays, never shorter (a loop without
+	// back-off: milliseconds).
+	at := d.times(m19)
+	for i, min := range map[int]time.Duration{2: 100 * time.Millisecond, 3: 200 * time.Millisecond, 4: 400 * time.Millisecond, 5: 800 * time.Millisecond} {
+		if gap := at[i].Sub(at[i-1]); gap < min {
+			t.Errorf("restart %d came %s after the one before, less than the back-off %s", i+1, gap, min)
+		}
 	}
 	if s, _ := ask(d.dial("http"), "still"); s != "still" {
 		t.Fatal("http does not serve while smtp fails")

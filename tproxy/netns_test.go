@@ -285,7 +285,9 @@ func TestTransparentGateway(t *testing.T) {
 		t.Errorf("the server got %d mails", len(mails))
 	}
 	vlog, _ := os.ReadFile(filepath.Join(n.dir, "vsftpd.log"))
-	_ = vlog
+	if !strings.Contains(string(vlog), `CONNECT: Client "`+clientIP+`"`) {
+		t.Errorf("ftp: the server did not see the client's %s:\n%s", clientIP, vlog)
+	}
 }
 
 // TestM15WithoutCapability: with CAP_NET_ADMIN and CAP_NET_RAW dropped,

@@ -349,7 +349,7 @@ func VSFTPDConfig(dir, root, addr, port string) string {
 		"pasv_enable=YES", "pasv_address=" + addr, "port_enable=YES", "connect_from_port_20=NO",
 		"seccomp_sandbox=NO", "secure_chroot_dir=" + filepath.Join(dir, "empty"),
 		"ascii_download_enable=YES", "ascii_upload_enable=YES",
-		"xferlog_enable=NO", "vsftpd_log_file=" + filepath.Join(dir, "vsftpd.log"),
+		"xferlog_enable=YES", "xferlog_std_format=NO", "vsftpd_log_file=" + filepath.Join(dir, "vsftpd.log"),
 	}, "\n") + "\n"
 }
 
