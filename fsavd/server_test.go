@@ -1,8 +1,7 @@
-package fsavd
+package fsavd_test
 
 import (
 	"bufio"
-	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,32 +10,13 @@ import (
 	"time"
 
 	"github.com/fsigkd/fsigkd/eicar"
-	"github.com/fsigkd/fsigkd/engine"
+	"github.com/fsigkd/fsigkd/internal/enginetest"
 )
-
-func serve(t *testing.T) string {
-	dir, _ := os.MkdirTemp("", "fsv")
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "s")
-	db, _ := engine.Load("")
-	srv := &Server{Engine: engine.New(db)}
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		srv.Shutdown(ctx)
-		cancel()
-	})
-	return sock
-}
 
 // TestProtocolAsItsClientsSpeakIt: the dialogue Samba's and Exim's fsavd
 // clients have with the daemon.
 func TestProtocolAsItsClientsSpeakIt(t *testing.T) {
-	sock := serve(t)
+	sock := enginetest.FsavdSocket(t)
 	c, err := net.Dial("unix", sock)
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +66,7 @@ func TestProtocolAsItsClientsSpeakIt(t *testing.T) {
 		t.Fatalf("missing file: %q", r)
 	}
 	line()
-	if r := say(strings.Repeat("x", maxLine+10)); r != "ERROR\tLine too long" {
+	if r := say(strings.Repeat("x", 5000) /* past a path of PATH_MAX and the verb */); r != "ERROR\tLine too long" {
 		t.Fatalf("long line: %q", r)
 	}
 }
@@ -94,7 +74,7 @@ func TestProtocolAsItsClientsSpeakIt(t *testing.T) {
 // TestProtocol5HasNoExtraFields: without PROTOCOL 9 the detection line
 // ends with the engine's name, as Exim's pattern expects.
 func TestProtocol5HasNoExtraFields(t *testing.T) {
-	sock := serve(t)
+	sock := enginetest.FsavdSocket(t)
 	c, _ := net.Dial("unix", sock)
 	defer c.Close()
 	br := bufio.NewReader(c)

@@ -36,7 +36,7 @@ func BenchmarkClamdInstream100M(b *testing.B) { benchClamd(b, 100<<20, true) }
 // pooled connection (scans per second = 1e9 / ns/op).
 func BenchmarkFsavdSmallWarm(b *testing.B) {
 	dir := enginetest.ShortDir(b)
-	serveFsavd(b, filepath.Join(dir, "s"), nil)
+	enginetest.FsavdAt(b, filepath.Join(dir, "s"), nil)
 	data := make([]byte, 1024)
 	rand.Read(data)
 	obj := object(b, data)

@@ -3,7 +3,6 @@ package scanner
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,8 +14,6 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fsigkd/fsigkd/eicar"
-	"github.com/fsigkd/fsigkd/engine"
-	"github.com/fsigkd/fsigkd/fsavd"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
 )
 
@@ -41,24 +38,6 @@ func ctx(t testing.TB) context.Context {
 	return c
 }
 
-// serveFsavd runs the bundled fsavd's server on a socket in a short dir.
-func serveFsavd(t testing.TB, sock string, startErr error) *fsavd.Server {
-	t.Helper()
-	db, _ := engine.Load("")
-	srv := &fsavd.Server{Engine: engine.New(db), StartErr: startErr}
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), time.Second)
-		srv.Shutdown(c)
-		cancel()
-	})
-	return srv
-}
-
 func observed() (*zap.Logger, *observer.ObservedLogs) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	return zap.New(core), logs
@@ -67,7 +46,7 @@ func observed() (*zap.Logger, *observer.ObservedLogs) {
 func TestFsavdVerdicts(t *testing.T) {
 	dir := enginetest.ShortDir(t)
 	sock := filepath.Join(dir, "fsavd-socket-0")
-	serveFsavd(t, sock, nil)
+	enginetest.FsavdAt(t, sock, nil)
 	eps, _ := ParseEndpoints("./fsavd-socket-0", dir)
 	f := NewFsavd(&Pool{Endpoints: eps}, false)
 	v, err := f.Scan(ctx(t), object(t, []byte(eicar.String)))
@@ -91,7 +70,7 @@ func TestFsavdVerdicts(t *testing.T) {
 func TestFsavdEngineWithoutSignatures(t *testing.T) {
 	dir := enginetest.ShortDir(t)
 	sock := filepath.Join(dir, "fsavd-socket-0")
-	serveFsavd(t, sock, errors.New("bad.ndb:2: bad hex"))
+	enginetest.FsavdAt(t, sock, errors.New("bad.ndb:2: bad hex"))
 	eps, _ := ParseEndpoints(sock, "")
 	_, err := NewFsavd(&Pool{Endpoints: eps}, false).Scan(ctx(t), object(t, []byte("x")))
 	var se *Error
@@ -120,7 +99,7 @@ func TestFsavdSocketGone(t *testing.T) {
 	if n := len(logs.FilterMessage(want).All()); n != 1 {
 		t.Fatalf("M25 logged %d times for one outage", n)
 	}
-	serveFsavd(t, filepath.Join(dir, "fsavd-socket-0"), nil)
+	enginetest.FsavdAt(t, filepath.Join(dir, "fsavd-socket-0"), nil)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		v, err := f.Scan(ctx(t), object(t, []byte(eicar.String)))
@@ -149,7 +128,7 @@ func errorMsg(err error) (string, bool) {
 // answers.
 func TestFailoverToTheNextEndpoint(t *testing.T) {
 	dir := enginetest.ShortDir(t)
-	serveFsavd(t, filepath.Join(dir, "b"), nil)
+	enginetest.FsavdAt(t, filepath.Join(dir, "b"), nil)
 	eps, _ := ParseEndpoints("./a,./b", dir)
 	f := NewFsavd(&Pool{Endpoints: eps}, false)
 	for i := 0; i < 4; i++ {

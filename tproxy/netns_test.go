@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"sync"
 	"testing"
 
-	gosmtp "github.com/emersion/go-smtp"
 	"golang.org/x/sys/unix"
 
 	"github.com/fsigkd/fsigkd/conf"
@@ -148,6 +146,36 @@ func inNetns(t *testing.T, ns string, f func()) {
 	<-done
 }
 
+// origin is an HTTP server in the server's namespace on addr: "/eicar" is
+// EICAR, anything else body. peer says who asked last.
+func (n *netnsEnv) origin(addr string, body []byte) (peer func() string) {
+	n.t.Helper()
+	var ln net.Listener
+	var err error
+	inNetns(n.t, n.srv, func() { ln, err = net.Listen("tcp", addr) })
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	n.t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	var last string
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		last = r.RemoteAddr
+		mu.Unlock()
+		if r.URL.Path == "/eicar" {
+			w.Write([]byte(eicar.String))
+			return
+		}
+		w.Write(body)
+	}))
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return last
+	}
+}
+
 // settings writes the gateway's fsigk.ini: every service transparent, with
 // TPROXY and upstream connections from the client's address.
 func (n *netnsEnv) settings(extra string) string {
@@ -195,39 +223,13 @@ func TestTransparentGateway(t *testing.T) {
 	// The server: HTTP and SMTP in this process, FTP by vsftpd.
 	clean := make([]byte, 1<<20+7)
 	rand.Read(clean)
-	var mu sync.Mutex
-	seen := map[string]string{}
-	var httpLn, smtpLn net.Listener
-	inNetns(t, n.srv, func() {
-		httpLn, err = net.Listen("tcp", serverIP+":80")
-		if err == nil {
-			smtpLn, err = net.Listen("tcp", serverIP+":25")
-		}
-	})
+	peer := n.origin(serverIP+":80", clean)
+	var smtpLn net.Listener
+	inNetns(t, n.srv, func() { smtpLn, err = net.Listen("tcp", serverIP+":25") })
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer httpLn.Close()
-	defer smtpLn.Close()
-	mux := http.NewServeMux()
-	mux.HandleFunc("/clean", func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		seen["http"] = r.RemoteAddr
-		mu.Unlock()
-		w.Write(clean)
-	})
-	mux.HandleFunc("/eicar", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(eicar.String)) })
-	go http.Serve(httpLn, mux)
-	var mails [][]byte
-	sm := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
-		mu.Lock()
-		seen["smtp"] = c.Conn().RemoteAddr().String()
-		mu.Unlock()
-		return &recorder{add: func(b []byte) { mu.Lock(); mails = append(mails, b); mu.Unlock() }}, nil
-	}))
-	sm.Domain = "server.test"
-	go sm.Serve(smtpLn)
-	defer sm.Close()
+	sink := enginetest.NewMailSink(t, smtpLn, nil)
 
 	ftpRoot := filepath.Join(n.dir, "ftproot")
 	os.MkdirAll(filepath.Join(n.dir, "empty"), 0o755)
@@ -247,6 +249,7 @@ func TestTransparentGateway(t *testing.T) {
 	curl := enginetest.Need(t, "curl", "curl")
 	// HTTP
 	out, err := exec.Command("ip", "netns", "exec", n.cli, curl, "-s", "--max-time", "20", "http://"+serverIP+"/clean").Output()
+	httpPeer := peer()
 	if err != nil || !bytes.Equal(out, clean) {
 		t.Fatalf("HTTP clean: %v, %d bytes", err, len(out))
 	}
@@ -274,15 +277,15 @@ func TestTransparentGateway(t *testing.T) {
 		t.Fatalf("FTP EICAR came through: %q", out)
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
-	for _, svc := range []string{"http", "smtp"} {
-		if host, _, _ := net.SplitHostPort(seen[svc]); host != clientIP {
-			t.Errorf("%s: the server saw %q, not the client's %s", svc, seen[svc], clientIP)
-		}
+	if host, _, _ := net.SplitHostPort(httpPeer); host != clientIP {
+		t.Errorf("http: the server saw %q, not the client's %s", httpPeer, clientIP)
 	}
-	if len(mails) != 1 || !bytes.Contains(mails[0], []byte("clean mail")) {
-		t.Errorf("the server got %d mails", len(mails))
+	mails := sink.Mails()
+	if len(mails) != 1 || !bytes.Contains(mails[0].Data, []byte("clean mail")) {
+		t.Fatalf("the server got %d mails", len(mails))
+	}
+	if host, _, _ := net.SplitHostPort(mails[0].Peer); host != clientIP {
+		t.Errorf("smtp: the server saw %q, not the client's %s", mails[0].Peer, clientIP)
 	}
 	vlog, _ := os.ReadFile(filepath.Join(n.dir, "vsftpd.log"))
 	if !strings.Contains(string(vlog), `CONNECT: Client "`+clientIP+`"`) {
@@ -308,22 +311,6 @@ func TestM15WithoutCapability(t *testing.T) {
 	}
 }
 
-type recorder struct {
-	add func([]byte)
-}
-
-func (r *recorder) Reset()                                 {}
-func (r *recorder) Logout() error                          { return nil }
-func (r *recorder) Mail(string, *gosmtp.MailOptions) error { return nil }
-func (r *recorder) Rcpt(string, *gosmtp.RcptOptions) error { return nil }
-func (r *recorder) Data(rd io.Reader) error {
-	b, err := io.ReadAll(rd)
-	if err == nil {
-		r.add(b)
-	}
-	return err
-}
-
 // TestRedirectMode: transparent = yes without transparent_tproxy uses NAT
 // REDIRECT; the original destination comes from conntrack
 // (SO_ORIGINAL_DST), and the server sees the gateway.
@@ -337,24 +324,7 @@ func TestRedirectMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.firewall(cfg)
-	var ln net.Listener
-	inNetns(t, n.srv, func() { ln, err = net.Listen("tcp", serverIP+":80") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var mu sync.Mutex
-	var peer string
-	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		peer = r.RemoteAddr
-		mu.Unlock()
-		if r.URL.Path == "/eicar" {
-			w.Write([]byte(eicar.String))
-			return
-		}
-		w.Write([]byte("hello"))
-	}))
+	peer := n.origin(serverIP+":80", []byte("hello"))
 	buf := enginetest.Daemon(t, "ip", "netns", "exec", n.gw, n.fsigkd, "-f", "-c", confPath)
 	curl := enginetest.Need(t, "curl", "curl")
 	out, err := exec.Command("ip", "netns", "exec", n.cli, curl, "-s", "--max-time", "20", "http://"+serverIP+"/").Output()
@@ -365,10 +335,8 @@ func TestRedirectMode(t *testing.T) {
 	if string(code) != "403" {
 		t.Fatalf("EICAR: %s", code)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if host, _, _ := net.SplitHostPort(peer); host != gwOut {
-		t.Errorf("the server saw %q; with REDIRECT it should see the gateway %s", peer, gwOut)
+	if host, _, _ := net.SplitHostPort(peer()); host != gwOut {
+		t.Errorf("the server saw %q; with REDIRECT it should see the gateway %s", peer(), gwOut)
 	}
 }
 
@@ -391,24 +359,7 @@ func TestIPv6(t *testing.T) {
 				n.in(n.gw, "ip", "-6", "rule", "add", "fwmark", "0x1", "lookup", "100")
 				n.in(n.gw, "ip", "-6", "route", "add", "local", "::/0", "dev", "lo", "table", "100")
 			}
-			var ln net.Listener
-			inNetns(t, n.srv, func() { ln, err = net.Listen("tcp", "["+serverIP6+"]:80") })
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			var mu sync.Mutex
-			var peer string
-			go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				mu.Lock()
-				peer = r.RemoteAddr
-				mu.Unlock()
-				if r.URL.Path == "/eicar" {
-					w.Write([]byte(eicar.String))
-					return
-				}
-				w.Write([]byte("hello6"))
-			}))
+			peer := n.origin("["+serverIP6+"]:80", []byte("hello6"))
 			buf := enginetest.Daemon(t, "ip", "netns", "exec", n.gw, n.fsigkd, "-f", "-c", confPath)
 			curl := enginetest.Need(t, "curl", "curl")
 			out, err := exec.Command("ip", "netns", "exec", n.cli, curl, "-g", "-s", "--max-time", "20", "http://["+serverIP6+"]/").Output()
@@ -419,15 +370,13 @@ func TestIPv6(t *testing.T) {
 			if string(code) != "403" {
 				t.Fatalf("EICAR: %s", code)
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			host, _, _ := net.SplitHostPort(peer)
+			host, _, _ := net.SplitHostPort(peer())
 			want := gwOut6
 			if tproxyMode {
 				want = clientIP6
 			}
 			if host != want {
-				t.Errorf("the server saw %q, want %s", peer, want)
+				t.Errorf("the server saw %q, want %s", peer(), want)
 			}
 		})
 	}

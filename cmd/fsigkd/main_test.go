@@ -4,17 +4,13 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-
-	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
@@ -45,21 +41,13 @@ func TestGatewayEndToEnd(t *testing.T) {
 		}
 		w.Write(clean)
 	}))
-	var mu sync.Mutex
-	var mails [][]byte
-	hop := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) {
-		return &sink{add: func(b []byte) { mu.Lock(); mails = append(mails, b); mu.Unlock() }}, nil
-	}))
-	hop.Domain = "hop.test"
-	hopLn, _ := net.Listen("tcp", "127.0.0.1:0")
-	go hop.Serve(hopLn)
-	defer hop.Close()
+	hop := enginetest.NewMailSink(t, nil, nil)
 	ftp := enginetest.VSFTPD(t)
 	os.WriteFile(filepath.Join(ftp.Root, "clean.bin"), clean, 0o644)
 	os.WriteFile(filepath.Join(ftp.Root, "eicar.com"), []byte(eicar.String), 0o644)
 
 	ports := map[string]int{"http": enginetest.FreePort(t), "smtp": enginetest.FreePort(t), "ftp": enginetest.FreePort(t)}
-	_, hopPort, _ := net.SplitHostPort(hopLn.Addr().String())
+	_, hopPort, _ := net.SplitHostPort(hop.Addr)
 	ini := fmt.Sprintf(`base_dir = %s/state
 [http]
 enable = yes
@@ -112,10 +100,7 @@ deny_servers =
 		t.Errorf("FTP EICAR came through: %q", got)
 	}
 
-	mu.Lock()
-	n := len(mails)
-	mu.Unlock()
-	if n != 1 {
+	if n := len(hop.Mails()); n != 1 {
 		t.Errorf("the next hop got %d mails, want the clean one", n)
 	}
 	status, err := exec.Command(bin, "status", "-c", conf).Output()
@@ -128,18 +113,4 @@ deny_servers =
 			t.Errorf("access log lacks %q:\n%s", want, access)
 		}
 	}
-}
-
-type sink struct{ add func([]byte) }
-
-func (s *sink) Reset()                                 {}
-func (s *sink) Logout() error                          { return nil }
-func (s *sink) Mail(string, *gosmtp.MailOptions) error { return nil }
-func (s *sink) Rcpt(string, *gosmtp.RcptOptions) error { return nil }
-func (s *sink) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err == nil {
-		s.add(b)
-	}
-	return err
 }

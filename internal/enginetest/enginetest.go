@@ -9,8 +9,10 @@ package enginetest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -20,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/engine"
@@ -358,18 +362,29 @@ func VSFTPDConfig(dir, root, addr, port string) string {
 func FsavdSocket(t testing.TB) string {
 	t.Helper()
 	sock := filepath.Join(ShortDir(t), "fsavd-socket-0")
+	FsavdAt(t, sock, nil)
+	return sock
+}
+
+// FsavdAt serves the bundled fsavd on sock until the test ends; with
+// startErr it greets every client with that failure (M16).
+func FsavdAt(t testing.TB, sock string, startErr error) {
+	t.Helper()
 	db, err := engine.Load("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &fsavd.Server{Engine: engine.New(db)}
+	srv := &fsavd.Server{Engine: engine.New(db), StartErr: startErr}
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
-	t.Cleanup(func() { ln.Close() })
-	return sock
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		srv.Shutdown(ctx)
+		cancel()
+	})
 }
 
 // Output collects a process's output while a test reads it.
@@ -415,4 +430,95 @@ func Daemon(t testing.TB, args ...string) *Output {
 		}
 	}
 	return out
+}
+
+// Mail is one mail a MailSink took.
+type Mail struct {
+	From string
+	To   []string
+	Data []byte
+	Peer string // the client's address
+	TLS  bool   // it came over STARTTLS
+}
+
+// MailSink is a mail server (go-smtp) that records what it takes: the next
+// hop or the admin mail server of the tests.
+type MailSink struct {
+	Addr      string
+	mu        sync.Mutex
+	mails     []Mail
+	rcptError *gosmtp.SMTPError
+}
+
+// NewMailSink serves on ln (nil: a new port on 127.0.0.1), offering
+// STARTTLS with tlsConfig when it is set, until the test ends.
+func NewMailSink(t testing.TB, ln net.Listener, tlsConfig *tls.Config) *MailSink {
+	t.Helper()
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &MailSink{Addr: ln.Addr().String()}
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
+		return &sinkSession{s: s, c: c}, nil
+	}))
+	srv.Domain = "sink.test"
+	srv.TLSConfig = tlsConfig
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return s
+}
+
+// RefuseRcpt makes every RCPT fail with e (nil: accept again).
+func (s *MailSink) RefuseRcpt(e *gosmtp.SMTPError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rcptError = e
+}
+
+// Mails is what the sink took so far.
+func (s *MailSink) Mails() []Mail {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Mail(nil), s.mails...)
+}
+
+type sinkSession struct {
+	s    *MailSink
+	c    *gosmtp.Conn
+	from string
+	to   []string
+}
+
+func (ss *sinkSession) Reset()        { ss.from, ss.to = "", nil }
+func (ss *sinkSession) Logout() error { return nil }
+
+func (ss *sinkSession) Mail(from string, _ *gosmtp.MailOptions) error {
+	ss.from = from
+	return nil
+}
+
+func (ss *sinkSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	ss.s.mu.Lock()
+	e := ss.s.rcptError
+	ss.s.mu.Unlock()
+	if e != nil {
+		return e
+	}
+	ss.to = append(ss.to, to)
+	return nil
+}
+
+func (ss *sinkSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	_, tlsOn := ss.c.TLSConnectionState()
+	ss.s.mu.Lock()
+	ss.s.mails = append(ss.s.mails, Mail{From: ss.from, To: ss.to, Data: b, Peer: ss.c.Conn().RemoteAddr().String(), TLS: tlsOn})
+	ss.s.mu.Unlock()
+	return nil
 }

@@ -16,17 +16,11 @@ import (
 	"time"
 
 	jftp "github.com/jlaffaye/ftp"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
-	"github.com/fsigkd/fsigkd/logs"
-	"github.com/fsigkd/fsigkd/proxy"
-	"github.com/fsigkd/fsigkd/scanner"
-	"github.com/fsigkd/fsigkd/spool"
+	"github.com/fsigkd/fsigkd/internal/proxytest"
 )
 
 type env struct {
@@ -40,18 +34,9 @@ type env struct {
 func newEnv(t *testing.T, keys string) *env {
 	t.Helper()
 	e := &env{t: t}
-	cfg, _, err := conf.Parse("test.ini", []byte("[ftp]\nenable = yes\ndeny_servers =\n"+keys+"\n"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := enginetest.FsavdSocket(t)
-	eps, _ := scanner.ParseEndpoints(sock, "")
-	core, obs := observer.New(zapcore.DebugLevel)
-	e.obs = obs
-	lg, _ := logs.Open(logs.Options{Dir: t.TempDir()})
-	t.Cleanup(lg.Close)
-	e.p = &Proxy{Common: proxy.Common{Svc: cfg.Services["ftp"], Global: cfg.Global, Scanner: scanner.NewFsavd(&scanner.Pool{Endpoints: eps}, true),
-		Spool: spool.Dir{Path: t.TempDir()}, Log: zap.New(core).Named("ftp"), Logs: lg}}
+	c, kit := proxytest.Common(t, "ftp", "deny_servers =\n"+keys)
+	e.obs = kit.Obs
+	e.p = &Proxy{Common: c}
 	return e
 }
 

@@ -116,55 +116,21 @@ func FuzzReadResponse(f *testing.F) {
 
 // TestAdminNoticeOnDetection: a blocked download sends the admin notice.
 func TestAdminNoticeOnDetection(t *testing.T) {
-	got := make(chan string, 1)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		br := bufio.NewReader(c)
-		c.Write([]byte("220 admin\r\n"))
-		var data strings.Builder
-		inData := false
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			switch {
-			case inData && line == ".\r\n":
-				inData = false
-				got <- data.String()
-				c.Write([]byte("250 ok\r\n"))
-			case inData:
-				data.WriteString(line)
-			case strings.HasPrefix(line, "DATA"):
-				inData = true
-				c.Write([]byte("354 go\r\n"))
-			case strings.HasPrefix(line, "QUIT"):
-				c.Write([]byte("221 bye\r\n"))
-				return
-			default:
-				c.Write([]byte("250 ok\r\n"))
-			}
-		}
-	}()
-	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	admin := enginetest.NewMailSink(t, nil, nil)
+	host, port, _ := net.SplitHostPort(admin.Addr)
 	e := newEnv(t, "notify_admin = yes\nadmin_mx_host = "+host+"\nadmin_mx_port = "+port+"\nadmin_notification_id = gw-1")
 	e.serve("/e", []byte(eicar.String))
 	if code, _ := e.get("/e"); code != 403 {
 		t.Fatalf("EICAR: %d", code)
 	}
-	select {
-	case msg := <-got:
-		if !strings.Contains(msg, "X-Admin-Notification-Id: gw-1") || !strings.Contains(msg, "Eicar-Test-Signature") || !strings.Contains(msg, e.url("/e")) {
-			t.Fatalf("notice:\n%s", msg)
+	for deadline := time.Now().Add(10 * time.Second); len(admin.Mails()) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no admin notice")
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no admin notice")
+	}
+	msg := string(admin.Mails()[0].Data)
+	if !strings.Contains(msg, "X-Admin-Notification-Id: gw-1") || !strings.Contains(msg, "Eicar-Test-Signature") || !strings.Contains(msg, e.url("/e")) {
+		t.Fatalf("notice:\n%s", msg)
 	}
 }
 

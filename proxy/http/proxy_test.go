@@ -20,17 +20,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
-	"github.com/fsigkd/fsigkd/logs"
-	"github.com/fsigkd/fsigkd/proxy"
+	"github.com/fsigkd/fsigkd/internal/proxytest"
 	"github.com/fsigkd/fsigkd/scanner"
-	"github.com/fsigkd/fsigkd/spool"
 	"github.com/fsigkd/fsigkd/tproxy"
 )
 
@@ -48,33 +43,15 @@ type env struct {
 	got    map[string][]byte // what the origin received, by path
 }
 
-func settings(t *testing.T, keys string) (*conf.Config, *conf.Service) {
-	t.Helper()
-	cfg, _, err := conf.Parse("test.ini", []byte("[http]\nenable = yes\n"+keys+"\n"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg, cfg.Services["http"]
-}
-
 func newEnv(t *testing.T, keys string) *env {
 	t.Helper()
 	e := &env{t: t, mux: gohttp.NewServeMux(), got: map[string][]byte{}}
 	e.origin = httptest.NewServer(e.mux)
 	t.Cleanup(e.origin.Close)
 
-	sock := enginetest.FsavdSocket(t)
-
-	cfg, svc := settings(t, keys)
-	eps, _ := scanner.ParseEndpoints(sock, "")
-	core, obs := observer.New(zapcore.DebugLevel)
-	e.obs = obs
-	e.logDir = t.TempDir()
-	lg, _ := logs.Open(logs.Options{Dir: e.logDir})
-	t.Cleanup(lg.Close)
-	tmp := t.TempDir()
-	e.p = &Proxy{Common: proxy.Common{Svc: svc, Global: cfg.Global, Scanner: scanner.NewFsavd(&scanner.Pool{Endpoints: eps}, true),
-		Spool: spool.Dir{Path: tmp}, Log: zap.New(core).Named("http"), Logs: lg}}
+	c, kit := proxytest.Common(t, "http", keys)
+	e.obs, e.logDir = kit.Obs, kit.LogDir
+	e.p = &Proxy{Common: c}
 	if err := e.p.init(); err != nil {
 		t.Fatal(err)
 	}
@@ -89,9 +66,6 @@ func newEnv(t *testing.T, keys string) *env {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		e.p.Shutdown(ctx)
 		cancel()
-		if left, _ := filepath.Glob(filepath.Join(tmp, "fsigkd-*")); len(left) > 0 {
-			t.Errorf("spool files left behind: %v", left)
-		}
 	})
 	return e
 }

@@ -22,116 +22,35 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
-	"github.com/fsigkd/fsigkd/logs"
-	"github.com/fsigkd/fsigkd/proxy"
+	"github.com/fsigkd/fsigkd/internal/proxytest"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
 )
-
-// sink is the next hop: a go-smtp server that records what it received.
-type sink struct {
-	addr string
-	mu   sync.Mutex
-	got  []received
-	// refuse makes RCPT fail with this reply.
-	refuseRcpt *gosmtp.SMTPError
-}
-
-type received struct {
-	from string
-	to   []string
-	data []byte
-}
-
-type sinkSession struct {
-	s    *sink
-	from string
-	to   []string
-}
-
-func (ss *sinkSession) Reset()        { ss.from, ss.to = "", nil }
-func (ss *sinkSession) Logout() error { return nil }
-func (ss *sinkSession) Mail(from string, _ *gosmtp.MailOptions) error {
-	ss.from = from
-	return nil
-}
-func (ss *sinkSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
-	if ss.s.refuseRcpt != nil {
-		return ss.s.refuseRcpt
-	}
-	ss.to = append(ss.to, to)
-	return nil
-}
-func (ss *sinkSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	ss.s.mu.Lock()
-	ss.s.got = append(ss.s.got, received{ss.from, ss.to, b})
-	ss.s.mu.Unlock()
-	return nil
-}
-
-func newSink(t *testing.T) *sink {
-	s := &sink{}
-	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) { return &sinkSession{s: s}, nil }))
-	srv.Domain = "sink.test"
-	srv.AllowInsecureAuth = true
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = ln.Addr().String()
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return s
-}
-
-func (s *sink) mails() []received {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]received(nil), s.got...)
-}
 
 type env struct {
 	t      *testing.T
 	p      *Proxy
 	addr   string
-	sink   *sink
+	sink   *enginetest.MailSink
 	obs    *observer.ObservedLogs
 	logDir string
 }
 
 func newEnv(t *testing.T, keys string) *env {
 	t.Helper()
-	e := &env{t: t, sink: newSink(t)}
-	host, port, _ := net.SplitHostPort(e.sink.addr)
-	cfg, _, err := conf.Parse("test.ini", []byte("[smtp]\nenable = yes\nhostname = gw.test\nparent_server_host = "+host+"\nparent_server_port = "+port+"\n"+keys+"\n"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := enginetest.FsavdSocket(t)
-	eps, _ := scanner.ParseEndpoints(sock, "")
-	core, obs := observer.New(zapcore.DebugLevel)
-	e.obs = obs
-	e.logDir = t.TempDir()
-	lg, _ := logs.Open(logs.Options{Dir: e.logDir})
-	t.Cleanup(lg.Close)
-	e.p = &Proxy{Common: proxy.Common{Svc: cfg.Services["smtp"], Global: cfg.Global, Scanner: scanner.NewFsavd(&scanner.Pool{Endpoints: eps}, true),
-		Spool: spool.Dir{Path: t.TempDir()}, Log: zap.New(core).Named("smtp"), Logs: lg}}
+	e := &env{t: t, sink: enginetest.NewMailSink(t, nil, nil)}
+	host, port, _ := net.SplitHostPort(e.sink.Addr)
+	c, kit := proxytest.Common(t, "smtp", "hostname = gw.test\nparent_server_host = "+host+"\nparent_server_port = "+port+"\n"+keys)
+	e.obs, e.logDir = kit.Obs, kit.LogDir
+	e.p = &Proxy{Common: c}
 	return e
 }
 
@@ -193,11 +112,11 @@ func TestCleanMailDeliveredWithOurHeaders(t *testing.T) {
 	if err := e.send("a@example.com", []string{"b@example.com"}, cleanMail); err != nil {
 		t.Fatal(err)
 	}
-	got := e.sink.mails()
+	got := e.sink.Mails()
 	if len(got) != 1 {
 		t.Fatalf("next hop got %d mails", len(got))
 	}
-	data := string(got[0].data)
+	data := string(got[0].Data)
 	if !strings.HasPrefix(data, "Received: from client.test ([127.0.0.1])\r\n\tby gw.test (fsigkd) with ESMTP;\r\n") || !strings.Contains(data, "X-Virus-Status: clean(fsigkd)\r\n") {
 		t.Fatalf("headers:\n%s", data)
 	}
@@ -230,12 +149,12 @@ func TestActions(t *testing.T) {
 			}
 			var infectedDelivered bool
 			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-				for _, m := range e.sink.mails() {
-					if strings.Contains(string(m.data), "X-Virus-Status: infected(Eicar-Test-Signature)") {
+				for _, m := range e.sink.Mails() {
+					if strings.Contains(string(m.Data), "X-Virus-Status: infected(Eicar-Test-Signature)") {
 						infectedDelivered = true
 					}
 				}
-				notices := len(e.sink.mails()) - b2i(infectedDelivered)
+				notices := len(e.sink.Mails()) - b2i(infectedDelivered)
 				if tc.action != "delete" && tc.action != "sendback" || notices > 0 {
 					break
 				}
@@ -246,13 +165,13 @@ func TestActions(t *testing.T) {
 			if tc.action == "delete" || tc.action == "sendback" {
 				want := map[string]string{"delete": "b@example.com", "sendback": "a@example.com"}[tc.action]
 				found := false
-				for _, m := range e.sink.mails() {
-					if len(m.to) == 1 && m.to[0] == want && strings.Contains(string(m.data), "Eicar-Test-Signature") {
+				for _, m := range e.sink.Mails() {
+					if len(m.To) == 1 && m.To[0] == want && strings.Contains(string(m.Data), "Eicar-Test-Signature") {
 						found = true
 					}
 				}
 				if !found {
-					t.Fatalf("no notice to %s: %+v", want, e.sink.mails())
+					t.Fatalf("no notice to %s: %+v", want, e.sink.Mails())
 				}
 			}
 		})
@@ -268,7 +187,7 @@ func b2i(b bool) int {
 
 func TestNextHopRefusalIsRelayed(t *testing.T) {
 	e := newEnv(t, "")
-	e.sink.refuseRcpt = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+	e.sink.RefuseRcpt(&gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "No such user here"})
 	e.start()
 	err := e.send("a@example.com", []string{"nobody@example.com"}, cleanMail)
 	if code(err) != 550 || !strings.Contains(err.Error(), "No such user here") {
@@ -297,7 +216,7 @@ func TestTooLongMessage(t *testing.T) {
 	if code(err) != 554 || !strings.Contains(err.Error(), "Too long message") {
 		t.Fatalf("reply %v", err)
 	}
-	if len(e.sink.mails()) != 0 {
+	if len(e.sink.Mails()) != 0 {
 		t.Fatal("an oversize mail was delivered")
 	}
 }
@@ -310,7 +229,7 @@ func TestEngineDownTempfails(t *testing.T) {
 	if err := e.send("a@example.com", []string{"b@example.com"}, cleanMail); code(err) != 451 {
 		t.Fatalf("reply %v", err)
 	}
-	if len(e.sink.mails()) != 0 {
+	if len(e.sink.Mails()) != 0 {
 		t.Fatal("an unscanned mail was delivered")
 	}
 }
@@ -333,17 +252,17 @@ func TestBareLineEndsCannotSmuggle(t *testing.T) {
 	c.Write([]byte(body))
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	io.ReadAll(c)
-	got := e.sink.mails()
+	got := e.sink.Mails()
 	if len(got) != 1 {
 		t.Fatalf("next hop got %d mails", len(got))
 	}
-	if got[0].from != "a@example.com" || !bytes.Contains(got[0].data, []byte("Subject: smuggled")) || !bytes.Contains(got[0].data, []byte("end\r\n")) {
-		t.Fatalf("mail: %q", got[0].data)
+	if got[0].From != "a@example.com" || !bytes.Contains(got[0].Data, []byte("Subject: smuggled")) || !bytes.Contains(got[0].Data, []byte("end\r\n")) {
+		t.Fatalf("mail: %q", got[0].Data)
 	}
 	// Inside the mail the bare line ends became CRLF: "first\n.\n" is a
 	// line holding a dot, stuffed on the way and content for the next hop.
-	if !bytes.Contains(got[0].data, []byte("first\r\n.\r\nMAIL FROM:<evil@example.com>\r\n")) {
-		t.Fatalf("mail: %q", got[0].data)
+	if !bytes.Contains(got[0].Data, []byte("first\r\n.\r\nMAIL FROM:<evil@example.com>\r\n")) {
+		t.Fatalf("mail: %q", got[0].Data)
 	}
 }
 
@@ -357,8 +276,8 @@ func TestSpamIsTagged(t *testing.T) {
 	if err := e.send("a@example.com", []string{"b@example.com"}, msg); err != nil {
 		t.Fatal(err)
 	}
-	got := e.sink.mails()
-	if len(got) != 1 || !strings.Contains(string(got[0].data), "Subject: [SPAM] offer\r\n") || !strings.Contains(string(got[0].data), "X-Spam-Flag: YES\r\n") {
+	got := e.sink.Mails()
+	if len(got) != 1 || !strings.Contains(string(got[0].Data), "Subject: [SPAM] offer\r\n") || !strings.Contains(string(got[0].Data), "X-Spam-Flag: YES\r\n") {
 		t.Fatalf("%+v", got)
 	}
 	b, _ := os.ReadFile(filepath.Join(e.logDir, "access.log"))
@@ -371,20 +290,20 @@ func TestSpamIsTagged(t *testing.T) {
 // with our id; a mail carrying that id is not scanned; the admin server
 // unreachable gives M04.
 func TestAdminNoticeAndItsFailures(t *testing.T) {
-	admin := newSink(t)
-	host, port, _ := net.SplitHostPort(admin.addr)
+	admin := enginetest.NewMailSink(t, nil, nil)
+	host, port, _ := net.SplitHostPort(admin.Addr)
 	e := newEnv(t, "notify_admin = yes\nadmin_mx_host = "+host+"\nadmin_mx_port = "+port+"\nadmin_notification_id = gw-42")
 	e.start()
 	e.send("a@example.com", []string{"b@example.com"}, eicarMail())
-	var notice received
+	var notice enginetest.Mail
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if m := admin.mails(); len(m) > 0 {
+		if m := admin.Mails(); len(m) > 0 {
 			notice = m[0]
 			break
 		}
 	}
-	if !strings.Contains(string(notice.data), "X-Admin-Notification-Id: gw-42\r\n") || !strings.Contains(string(notice.data), "Eicar-Test-Signature") {
-		t.Fatalf("notice: %q", notice.data)
+	if !strings.Contains(string(notice.Data), "X-Admin-Notification-Id: gw-42\r\n") || !strings.Contains(string(notice.Data), "Eicar-Test-Signature") {
+		t.Fatalf("notice: %q", notice.Data)
 	}
 	// The notice itself, carrying EICAR's name and even EICAR, passes.
 	own := "From: postmaster@gw.test\r\nX-Admin-Notification-Id: gw-42\r\nSubject: n\r\n\r\n" + eicar.String + "\r\n"
@@ -424,7 +343,7 @@ func TestSwaksThroughTheProxy(t *testing.T) {
 		t.Fatalf("swaks:\n%s", out)
 	}
 	out, err := exec.Command(swaks, "--server", host, "--port", port, "--from", "a@example.com", "--to", "b@example.com", "--body", "clean").CombinedOutput()
-	if err != nil || len(e.sink.mails()) != 1 {
+	if err != nil || len(e.sink.Mails()) != 1 {
 		t.Fatalf("swaks clean: %v\n%s", err, out)
 	}
 }
@@ -533,24 +452,15 @@ func selfSigned(t *testing.T) tls.Certificate {
 // offered ours when a certificate is set.
 func TestSTARTTLSBothWays(t *testing.T) {
 	cert := selfSigned(t)
-	// A next hop that offers STARTTLS and records whether mail came over it.
-	var overTLS bool
-	var mu sync.Mutex
-	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
-		return &tlsCheck{c: c, seen: func(b bool) { mu.Lock(); overTLS = b; mu.Unlock() }}, nil
-	}))
-	srv.Domain = "tls.test"
-	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	go srv.Serve(ln)
-	defer srv.Close()
+	// A next hop that offers STARTTLS.
+	hop := enginetest.NewMailSink(t, nil, &tls.Config{Certificates: []tls.Certificate{cert}})
 
 	dir := t.TempDir()
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
 	keyDER, _ := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
 	os.WriteFile(filepath.Join(dir, "c.pem"), certPEM, 0o600)
 	os.WriteFile(filepath.Join(dir, "k.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
-	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	host, port, _ := net.SplitHostPort(hop.Addr)
 	e := newEnv(t, "tls_cert = "+filepath.Join(dir, "c.pem")+"\ntls_key = "+filepath.Join(dir, "k.pem"))
 	e.p.Svc.ParentServerHost, e.p.Svc.ParentServerPort = host, atoi(port)
 	e.start()
@@ -563,27 +473,9 @@ func TestSTARTTLSBothWays(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Quit()
-	mu.Lock()
-	defer mu.Unlock()
-	if !overTLS {
+	if m := hop.Mails(); len(m) != 1 || !m[0].TLS {
 		t.Fatal("the mail went to the next hop in the clear although it offered STARTTLS")
 	}
-}
-
-type tlsCheck struct {
-	c    *gosmtp.Conn
-	seen func(bool)
-}
-
-func (s *tlsCheck) Reset()                                 {}
-func (s *tlsCheck) Logout() error                          { return nil }
-func (s *tlsCheck) Mail(string, *gosmtp.MailOptions) error { return nil }
-func (s *tlsCheck) Rcpt(string, *gosmtp.RcptOptions) error { return nil }
-func (s *tlsCheck) Data(r io.Reader) error {
-	io.Copy(io.Discard, r)
-	_, ok := s.c.TLSConnectionState()
-	s.seen(ok)
-	return nil
 }
 
 func atoi(s string) int {
@@ -680,7 +572,7 @@ func TestEICARInEveryWrapping(t *testing.T) {
 					t.Errorf("%s: %v", name, err)
 				}
 			}
-			if len(e.sink.mails()) != 0 {
+			if len(e.sink.Mails()) != 0 {
 				t.Fatal("an infected mail was delivered")
 			}
 		})

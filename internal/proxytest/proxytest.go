@@ -1,0 +1,63 @@
+// Package proxytest equips a service for the proxies' tests: settings of
+// one section, the bundled fsavd in this process as its engine, its error
+// log observed, its access log in a temp directory, and a spool that must
+// be empty when the test ends.
+package proxytest
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/proxy"
+	"github.com/fsigkd/fsigkd/scanner"
+	"github.com/fsigkd/fsigkd/spool"
+)
+
+// Kit is what a test gets besides the equipment.
+type Kit struct {
+	Obs    *observer.ObservedLogs // the error log
+	LogDir string                 // where access.log is
+}
+
+// AccessLog is access.log as it is now.
+func (k Kit) AccessLog() string {
+	b, _ := os.ReadFile(filepath.Join(k.LogDir, "access.log"))
+	return string(b)
+}
+
+// Common builds the equipment of service from the section's keys (after
+// "enable = yes").
+func Common(t testing.TB, service, keys string) (proxy.Common, Kit) {
+	t.Helper()
+	cfg, _, err := conf.Parse("test.ini", []byte("["+service+"]\nenable = yes\n"+keys+"\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eps, _ := scanner.ParseEndpoints(enginetest.FsavdSocket(t), "")
+	core, obs := observer.New(zapcore.DebugLevel)
+	k := Kit{Obs: obs, LogDir: t.TempDir()}
+	lg, err := logs.Open(logs.Options{Dir: k.LogDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lg.Close)
+	tmp := t.TempDir()
+	t.Cleanup(func() {
+		if left, _ := filepath.Glob(filepath.Join(tmp, spool.Prefix+"*")); len(left) > 0 {
+			t.Errorf("spool files left behind: %v", left)
+		}
+	})
+	return proxy.Common{
+		Svc: cfg.Services[service], Global: cfg.Global,
+		Scanner: scanner.NewFsavd(&scanner.Pool{Endpoints: eps}, true),
+		Spool:   spool.Dir{Path: tmp}, Log: zap.New(core).Named(service), Logs: lg,
+	}, k
+}
