@@ -193,14 +193,6 @@ func TestStormBecomesADigest(t *testing.T) {
 	}
 }
 
-func FuzzReadReply(f *testing.F) {
-	f.Add("250-a\r\n250 b\r\n")
-	f.Add("5")
-	f.Fuzz(func(t *testing.T, s string) {
-		readReply(bufio.NewReader(strings.NewReader(s)))
-	})
-}
-
 func TestTemplates(t *testing.T) {
 	ts, err := LoadTemplates("")
 	if err != nil {

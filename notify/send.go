@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/fsigkd/fsigkd/catalog"
+	"github.com/fsigkd/fsigkd/internal/smtpreply"
 )
 
 // Mail is one notice.
@@ -110,12 +111,12 @@ func (s *Sender) Send(ctx context.Context, m Mail) error {
 				return err
 			}
 		}
-		code, text, err := readReply(br)
+		r, err := smtpreply.Read(br)
 		if err != nil {
 			return err
 		}
-		if code != want {
-			return &ReplyError{Stage: st, Reply: text, Expected: want}
+		if r.Code != want {
+			return &ReplyError{Stage: st, Reply: r.Text(), Expected: want}
 		}
 		return nil
 	}
@@ -148,36 +149,6 @@ func (s *Sender) Send(ctx context.Context, m Mail) error {
 		return err
 	}
 	return step(Quit, "QUIT", 221)
-}
-
-// readReply reads a reply, multi-line ones whole: its code and its text as
-// the server wrote it (lines joined with a space).
-func readReply(br *bufio.Reader) (int, string, error) {
-	var lines []string
-	code := 0
-	for i := 0; i < 100; i++ {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return 0, "", err
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if len(line) > 1000 {
-			line = line[:1000]
-		}
-		lines = append(lines, line)
-		if len(line) < 3 {
-			return 0, strings.Join(lines, " "), errors.New("short reply line")
-		}
-		n, err := strconv.Atoi(line[:3])
-		if err != nil {
-			return 0, strings.Join(lines, " "), errors.New("reply without a code")
-		}
-		code = n
-		if len(line) == 3 || line[3] != '-' {
-			return code, strings.Join(lines, " "), nil
-		}
-	}
-	return 0, strings.Join(lines, " "), errors.New("reply too long")
 }
 
 // dotStuff makes data a DATA body: CRLF line ends, leading dots doubled.

@@ -5,9 +5,12 @@
 package proxytest
 
 import (
+	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -60,4 +63,28 @@ func Common(t testing.TB, service, keys string) (proxy.Common, Kit) {
 		Scanner: scanner.NewFsavd(&scanner.Pool{Endpoints: eps}, true),
 		Spool:   spool.Dir{Path: tmp}, Log: zap.New(core).Named(service), Logs: lg,
 	}, k
+}
+
+// Service is what Serve runs: a proxy.
+type Service interface {
+	Serve(net.Listener) error
+	Shutdown(ctx context.Context) error
+}
+
+// Serve runs svc on a new port of 127.0.0.1 until the test ends, and
+// returns its address.
+func Serve(t testing.TB, svc Service) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go svc.Serve(ln)
+	t.Cleanup(func() {
+		ln.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		svc.Shutdown(ctx)
+		cancel()
+	})
+	return ln.Addr().String()
 }

@@ -3,7 +3,6 @@ package ftp
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -45,18 +44,7 @@ func (e *env) start() {
 	if err := e.p.init(); err != nil {
 		e.t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.addr = ln.Addr().String()
-	go e.p.Serve(ln)
-	e.t.Cleanup(func() {
-		ln.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		e.p.Shutdown(ctx)
-		cancel()
-	})
+	e.addr = proxytest.Serve(e.t, e.p)
 }
 
 func (e *env) withServer() *env {

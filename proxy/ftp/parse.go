@@ -7,6 +7,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/fsigkd/fsigkd/internal/lines"
 )
 
 // Reply is one FTP reply, multi-line ones whole (RFC 959 4.2).
@@ -30,7 +32,7 @@ const maxReplyLines = 1000
 // ReadReply reads one reply from a server: a single line "ddd text", or
 // "ddd-text" lines up to the line that starts "ddd ".
 func ReadReply(br *bufio.Reader, maxLine int) (Reply, error) {
-	line, err := readLine(br, maxLine)
+	line, err := lines.Read(br, maxLine)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -43,7 +45,7 @@ func ReadReply(br *bufio.Reader, maxLine int) (Reply, error) {
 		if len(r.Lines) >= maxReplyLines {
 			return Reply{}, errors.New("reply too long")
 		}
-		line, err = readLine(br, maxLine)
+		line, err = lines.Read(br, maxLine)
 		if err != nil {
 			return Reply{}, err
 		}
@@ -64,27 +66,6 @@ func replyCode(line string) (int, bool, error) {
 		return 0, false, fmt.Errorf("reply %q", line)
 	}
 	return code, len(line) > 3 && line[3] == '-', nil
-}
-
-var errLineTooLong = errors.New("line too long")
-
-// readLine reads a line ending in LF (CRLF or bare LF), at most max bytes.
-func readLine(br *bufio.Reader, max int) (string, error) {
-	var line []byte
-	for {
-		chunk, err := br.ReadSlice('\n')
-		line = append(line, chunk...)
-		if len(line) > max {
-			return "", errLineTooLong
-		}
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, bufio.ErrBufferFull) {
-			return "", err
-		}
-	}
-	return strings.TrimRight(string(line), "\r\n"), nil
 }
 
 // Command is one client command.

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/catalog"
+	"github.com/fsigkd/fsigkd/internal/lines"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/scanner"
@@ -64,12 +65,12 @@ func (p *Proxy) serve(c net.Conn) {
 			return
 		}
 		c.SetReadDeadline(time.Now().Add(p.Svc.IdleTimeout))
-		line, err := readLine(s.cr, maxLine)
+		line, err := lines.Read(s.cr, maxLine)
 		if !p.sessions.Set().SetIdle(c, false) {
 			return
 		}
 		if err != nil {
-			if errors.Is(err, errLineTooLong) {
+			if errors.Is(err, lines.ErrTooLong) {
 				s.reply("500 Command line too long.")
 			} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
 				s.reply("421 Timeout: closing the control connection.")

@@ -27,10 +27,8 @@ func (s *session) dataFailed(err error) {
 // retr fetches the file whole, scans it, then sends it (from REST's
 // offset). false ends the session.
 func (s *session) retr(arg string) bool {
-	rest := s.rest
-	s.rest = 0
-	if !s.hasDataMode() {
-		s.reply("530 please use PORT/PASV command at first.")
+	rest, ready := s.transferStart()
+	if !ready {
 		return true
 	}
 	defer s.closeData()
@@ -124,10 +122,8 @@ func (t timedReader) Read(p []byte) (int, error) {
 // store takes the file from the client, scans it, and only then sends it
 // to the server. false ends the session.
 func (s *session) store(cmd Command) bool {
-	rest := s.rest
-	s.rest = 0
-	if !s.hasDataMode() {
-		s.reply("530 please use PORT/PASV command at first.")
+	rest, ready := s.transferStart()
+	if !ready {
 		return true
 	}
 	defer s.closeData()
@@ -192,8 +188,7 @@ func (s *session) store(cmd Command) bool {
 
 // listing relays LIST, NLST and MLSD unscanned, server to client.
 func (s *session) listing(cmd Command) bool {
-	if !s.hasDataMode() {
-		s.reply("530 please use PORT/PASV command at first.")
+	if _, ready := s.transferStart(); !ready {
 		return true
 	}
 	defer s.closeData()
@@ -323,4 +318,16 @@ func (s *session) serverTransfer(cmd Command) (sd net.Conn, r Reply, ok, alive b
 		}
 	}
 	return sd, r, true, true
+}
+
+// transferStart takes the REST offset (a transfer uses it up) and makes
+// sure the client has set up its data connection; when not, the client
+// has had its answer.
+func (s *session) transferStart() (rest int64, ready bool) {
+	rest, s.rest = s.rest, 0
+	if !s.hasDataMode() {
+		s.reply("530 please use PORT/PASV command at first.")
+		return rest, false
+	}
+	return rest, true
 }

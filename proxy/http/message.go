@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/fsigkd/fsigkd/internal/lines"
 )
 
 // Header is a message's fields in the order they came, names as sent.
@@ -130,34 +132,20 @@ func (e *ErrBadRequest) Error() string { return "bad request: " + e.Why }
 
 func bad(format string, args ...any) error { return &ErrBadRequest{Why: fmt.Sprintf(format, args...)} }
 
-// readLine reads one line ending in CRLF (a bare LF is accepted, a bare
-// CR inside is not), at most max bytes.
+// readLine reads one line (see lines.Read), refusing a CR or NUL inside:
+// a bare CR is read as a line end by some parsers and not by others.
 func readLine(br *bufio.Reader, max int) (string, error) {
-	var line []byte
-	for {
-		chunk, err := br.ReadSlice('\n')
-		line = append(line, chunk...)
-		if len(line) > max {
-			return "", errTooLong
-		}
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, bufio.ErrBufferFull) {
-			if len(line) > 0 && errors.Is(err, io.EOF) {
-				return "", io.ErrUnexpectedEOF
-			}
-			return "", err
-		}
+	line, err := lines.Read(br, max)
+	if err != nil {
+		return "", err
 	}
-	line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
-	if bytes.IndexByte(line, '\r') >= 0 || bytes.IndexByte(line, 0) >= 0 {
+	if strings.IndexByte(line, '\r') >= 0 || strings.IndexByte(line, 0) >= 0 {
 		return "", bad("CR or NUL inside a line")
 	}
-	return string(line), nil
+	return line, nil
 }
 
-var errTooLong = errors.New("line too long")
+var errTooLong = lines.ErrTooLong
 
 // readHeader reads fields up to the blank line. Obsolete line folding is
 // refused (RFC 9112 5.2). Past limit bytes, fields are counted as ignored

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
-	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -55,18 +54,7 @@ func newEnv(t *testing.T, keys string) *env {
 	if err := e.p.init(); err != nil {
 		t.Fatal(err)
 	}
-	pl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.addr = pl.Addr().String()
-	go e.p.Serve(pl)
-	t.Cleanup(func() {
-		pl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		e.p.Shutdown(ctx)
-		cancel()
-	})
+	e.addr = proxytest.Serve(t, e.p)
 	return e
 }
 

@@ -4,7 +4,6 @@ import (
 	"archive/zip"
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -59,17 +58,7 @@ func (e *env) start() {
 	if err := e.p.init(); err != nil {
 		e.t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.addr = ln.Addr().String()
-	go e.p.Serve(ln)
-	e.t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		e.p.Shutdown(ctx)
-		cancel()
-	})
+	e.addr = proxytest.Serve(e.t, e.p)
 }
 
 // send sends one mail through the proxy with go-smtp's client.
@@ -631,8 +620,8 @@ func FuzzUpstreamReply(f *testing.F) {
 		go func() { b.Write([]byte(s)); b.Close() }()
 		u := newUpstream(a, time.Second)
 		if r, err := u.read(); err == nil {
-			if r.code < 200 || r.code > 599 {
-				t.Fatalf("code %d", r.code)
+			if r.Code < 200 || r.Code > 599 {
+				t.Fatalf("code %d", r.Code)
 			}
 			r.err()
 		}

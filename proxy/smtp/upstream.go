@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"strings"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+	"github.com/fsigkd/fsigkd/internal/smtpreply"
 )
 
 // upstream is the session to the next hop. It is our own small client,
@@ -31,58 +31,30 @@ func newUpstream(c net.Conn, timeout time.Duration) *upstream {
 }
 
 // reply is one reply of the next hop.
-type reply struct {
-	code  int
-	lines []string // the text of each line, after the code
-}
+type reply struct{ smtpreply.Reply }
 
 // err is the reply as go-smtp's server will write it to our client: code,
 // enhanced code, text.
 func (r reply) err() *gosmtp.SMTPError {
-	text := strings.Join(r.lines, " ")
+	text := strings.Join(r.Message(), " ")
 	enh := gosmtp.NoEnhancedCode
 	if f := strings.SplitN(text, " ", 2); len(f) == 2 {
 		var a, b, c int
-		if n, _ := fmt.Sscanf(f[0], "%d.%d.%d", &a, &b, &c); n == 3 && a == r.code/100 {
+		if n, _ := fmt.Sscanf(f[0], "%d.%d.%d", &a, &b, &c); n == 3 && a == r.Code/100 {
 			enh, text = gosmtp.EnhancedCode{a, b, c}, f[1]
 		}
 	}
-	return &gosmtp.SMTPError{Code: r.code, EnhancedCode: enh, Message: text}
+	return &gosmtp.SMTPError{Code: r.Code, EnhancedCode: enh, Message: text}
 }
-
-const maxReplyLine = 2048
 
 func (u *upstream) read() (reply, error) {
 	u.c.SetReadDeadline(time.Now().Add(u.timeout))
 	defer u.c.SetReadDeadline(time.Time{})
-	var r reply
-	for i := 0; i < 1000; i++ {
-		line, err := u.br.ReadString('\n')
-		if err != nil {
-			return r, err
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if len(line) > maxReplyLine {
-			line = line[:maxReplyLine]
-		}
-		if len(line) < 3 {
-			return r, fmt.Errorf("next hop reply %q", line)
-		}
-		code, err := strconv.Atoi(line[:3])
-		if err != nil || code < 200 || code > 599 || (r.code != 0 && code != r.code) {
-			return r, fmt.Errorf("next hop reply %q", line)
-		}
-		r.code = code
-		text := ""
-		if len(line) > 4 {
-			text = line[4:]
-		}
-		r.lines = append(r.lines, text)
-		if len(line) == 3 || line[3] != '-' {
-			return r, nil
-		}
+	r, err := smtpreply.Read(u.br)
+	if err == nil && r.Code < 200 {
+		err = fmt.Errorf("next hop reply %q: SMTP has no 1xx", r.Text())
 	}
-	return r, errors.New("next hop reply too long")
+	return reply{r}, err
 }
 
 // cmd sends a command and reads the reply; a reply with another class than
@@ -98,7 +70,7 @@ func (u *upstream) cmd(want int, line string) (reply, error) {
 	if err != nil {
 		return r, err
 	}
-	if r.code/100 != want/100 {
+	if r.Code/100 != want/100 {
 		return r, r.err()
 	}
 	return r, nil
@@ -111,7 +83,7 @@ func (u *upstream) hello(name, serverName string) error {
 	if err != nil {
 		return err
 	}
-	if greet.code != 220 {
+	if greet.Code != 220 {
 		return greet.err()
 	}
 	if err := u.ehlo(name); err != nil {
@@ -147,7 +119,7 @@ func (u *upstream) ehlo(name string) error {
 		return err
 	}
 	u.ext = map[string]string{}
-	for _, l := range r.lines[1:] {
+	for _, l := range r.Message()[1:] {
 		k, v, _ := strings.Cut(l, " ")
 		u.ext[strings.ToUpper(k)] = v
 	}
@@ -233,7 +205,7 @@ func (d *dataWriter) close() (reply, error) {
 	if err != nil {
 		return r, err
 	}
-	if r.code != 250 {
+	if r.Code != 250 {
 		return r, r.err()
 	}
 	return r, nil
