@@ -47,28 +47,24 @@ func (l *Listener) Close() error {
 	return l.Listener.Close()
 }
 
-// Accept waits for a free slot, then for a client.
+// Accept waits for a free slot, then for a client, who gets the lowest
+// slot free when it comes.
 func (l *Listener) Accept() (net.Conn, error) {
 	l.init()
-	slot, ok, err := l.Pool.TryAcquire()
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		l.warnFull()
-		if slot, err = l.Pool.Acquire(l.ctx); err != nil {
-			return nil, net.ErrClosed
-		}
-	}
 	backoff := time.Duration(0)
 	for {
+		if err := l.waitSlot(); err != nil {
+			return nil, err
+		}
 		c, err := l.Listener.Accept()
 		if err == nil {
-			slot = l.Pool.Lowest(slot)
-			if err := l.Pool.Hold(slot); err != nil {
-				// The semaphore disagrees with the pool: keep serving,
-				// and say so, since status will be off.
+			slot, ok, err := l.Pool.TryAcquire()
+			if err != nil {
 				l.Log.Named("accept").Warn("slot semaphore", zap.Error(err))
+			}
+			if !ok { // cannot happen with one acceptor: refuse rather than exceed
+				c.Close()
+				continue
 			}
 			return &Conn{Conn: c, slot: slot, pool: l.Pool}, nil
 		}
@@ -78,7 +74,6 @@ func (l *Listener) Accept() (net.Conn, error) {
 			logs.Emit(l.Log.Named("accept"), catalog.M13(err, "main/accept_loop/accept", false))
 			backoff = nextBackoff(backoff, l.MaxBackoff)
 			if !l.sleep(backoff) {
-				l.Pool.Release(slot)
 				return nil, net.ErrClosed
 			}
 		case en == syscall.ECONNRESET || en == syscall.ECONNABORTED:
@@ -86,7 +81,6 @@ func (l *Listener) Accept() (net.Conn, error) {
 		default:
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				l.Pool.Release(slot)
 				return nil, err
 			}
 			if !errors.Is(err, net.ErrClosed) && l.ctx.Err() == nil {
@@ -97,10 +91,21 @@ func (l *Listener) Accept() (net.Conn, error) {
 					continue
 				}
 			}
-			l.Pool.Release(slot)
 			return nil, err
 		}
 	}
+}
+
+// waitSlot returns once a slot is free, logging M02 when it had to wait.
+func (l *Listener) waitSlot() error {
+	if l.Pool.InUse() < l.Pool.Size() {
+		return nil
+	}
+	l.warnFull()
+	if err := l.Pool.Wait(l.ctx); err != nil {
+		return net.ErrClosed
+	}
+	return nil
 }
 
 func (l *Listener) warnFull() {

@@ -28,7 +28,7 @@ type Pool struct {
 	n     int
 	sem   *ipc.SemSet
 	freed chan struct{} // closed and replaced whenever a slot frees
-	held  []bool        // slots whose semaphore is taken
+	held  []bool        // slots whose semaphore this pool took
 }
 
 // NewPool makes a pool of n slots. sem may be nil (no semaphore mirror).
@@ -51,64 +51,43 @@ func (p *Pool) InUse() int {
 	return p.n - len(p.free)
 }
 
-// TryAcquire reserves the lowest free slot, or reports that none is free.
-// A reserved slot shows in the semaphores only once Hold marks it: the
-// listener reserves a slot before it waits in accept, and that wait is no
-// connection.
+// TryAcquire takes the lowest free slot (in the semaphores too), or
+// reports that none is free. A semaphore that disagrees with the pool is
+// an error, the slot is taken all the same: `fsigkd status` will be off,
+// the service is not.
 func (p *Pool) TryAcquire() (int, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.free) == 0 {
 		return 0, false, nil
 	}
-	return heap.Pop(&p.free).(int), true, nil
-}
-
-// Lowest trades reserved slot i for a lower one freed meanwhile (the
-// listener reserves before it waits in accept): a connection gets the
-// lowest slot free when it arrives.
-func (p *Pool) Lowest(i int) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.free) > 0 && p.free[0] < i {
-		j := heap.Pop(&p.free).(int)
-		heap.Push(&p.free, i)
-		return j
-	}
-	return i
-}
-
-// Hold marks reserved slot i as holding a connection, in the semaphores.
-func (p *Pool) Hold(i int) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	i := heap.Pop(&p.free).(int)
 	if p.sem == nil {
-		return nil
+		return i, true, nil
 	}
 	if err := p.sem.TryTake(i); err != nil {
-		return fmt.Errorf("slot %d: %w", i, err)
+		return i, true, fmt.Errorf("slot %d: %w", i, err)
 	}
 	p.held[i] = true
-	return nil
+	return i, true, nil
 }
 
-// Acquire waits for a free slot until ctx ends.
-func (p *Pool) Acquire(ctx context.Context) (int, error) {
+// Wait returns once a slot is free (without taking it), or when ctx ends.
+// The one goroutine that accepts waits before it accepts, so that a full
+// service leaves new clients in the listen backlog, and takes the lowest
+// free slot only when a client has come.
+func (p *Pool) Wait(ctx context.Context) error {
 	for {
 		p.mu.Lock()
-		wait := p.freed
+		free, wait := len(p.free) > 0, p.freed
 		p.mu.Unlock()
-		i, ok, err := p.TryAcquire()
-		if err != nil {
-			return 0, err
-		}
-		if ok {
-			return i, nil
+		if free {
+			return nil
 		}
 		select {
 		case <-wait:
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return ctx.Err()
 		}
 	}
 }

@@ -27,27 +27,30 @@ func TestLowestFreeSlotFirst(t *testing.T) {
 		if got, ok, err := p.TryAcquire(); !ok || err != nil || got != want {
 			t.Fatalf("acquire: %d %v %v, want %d", got, ok, err, want)
 		}
-		if want < 3 {
-			p.Hold(want)
-		}
 	}
 	if _, ok, _ := p.TryAcquire(); ok {
 		t.Fatal("a fifth slot out of four")
 	}
 	p.Release(2)
 	p.Release(1)
-	// Slots 0 and 3 are reserved, only 0 held.
-	if n, _ := sem.InUse(); n != 1 {
-		t.Fatalf("semaphores show %d in use, want 1", n)
+	if n, _ := sem.InUse(); n != 2 {
+		t.Fatalf("semaphores show %d in use, want 2", n)
 	}
 	if got, _, _ := p.TryAcquire(); got != 1 {
 		t.Fatalf("got slot %d, want the lowest free, 1", got)
 	}
+	p.TryAcquire()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
-	p.TryAcquire()
-	if _, err := p.Acquire(ctx); err == nil {
-		t.Fatal("Acquire on a full pool returned without a release")
+	if err := p.Wait(ctx); err == nil {
+		t.Fatal("Wait on a full pool returned without a release")
+	}
+	p.Release(3)
+	if err := p.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := sem.InUse(); n != 3 {
+		t.Fatalf("Wait took a slot: %d in use", n)
 	}
 }
 
@@ -208,9 +211,8 @@ func TestEMFILEBacksOffAndRecovers(t *testing.T) {
 	}
 }
 
-// TestSlotIsTheLowestFreeOnArrival: the listener reserves a slot before
-// it waits in accept; a slot freed meanwhile is still the one the next
-// client gets.
+// TestSlotIsTheLowestFreeOnArrival: a slot freed while the listener waits
+// in accept is the one the next client gets.
 func TestSlotIsTheLowestFreeOnArrival(t *testing.T) {
 	l, _ := newListener(t, 4)
 	c0, _ := net.Dial("tcp", l.Addr().String())
@@ -221,7 +223,7 @@ func TestSlotIsTheLowestFreeOnArrival(t *testing.T) {
 	}
 	next := make(chan net.Conn)
 	go func() {
-		c, _ := l.Accept() // reserves slot 1 while slot 0 is busy
+		c, _ := l.Accept() // waits while slot 0 is busy
 		next <- c
 	}()
 	time.Sleep(20 * time.Millisecond)
