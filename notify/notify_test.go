@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -15,65 +14,18 @@ import (
 	"github.com/fsigkd/fsigkd/internal/enginetest"
 )
 
-// fakeServer answers each step of a dialogue with the given replies, then
-// records the data.
+// fakeServer answers each step of a dialogue as replies say, as an
+// ordinary server otherwise.
 func fakeServer(t *testing.T, replies map[string]string) (string, int) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				reply := func(k, def string) { c.Write([]byte(orDefault(replies[k], def) + "\r\n")) }
-				reply("GREETING", "220 fake")
-				for {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					verb := strings.ToUpper(strings.Fields(line + " x")[0])
-					switch {
-					case strings.HasPrefix(verb, "HELO"):
-						reply("HELO", "250 hi")
-					case strings.HasPrefix(verb, "MAIL"):
-						reply("MAIL FROM", "250 ok")
-					case strings.HasPrefix(verb, "RCPT"):
-						reply("RCPT TO", "250 ok")
-					case verb == "DATA":
-						reply("DATA", "354 go")
-						for {
-							l, err := br.ReadString('\n')
-							if err != nil || l == ".\r\n" {
-								break
-							}
-						}
-						reply("DATA END", "250 queued")
-					case verb == "QUIT":
-						reply("QUIT", "221 bye")
-						return
-					}
-				}
-			}()
+	addr := enginetest.ScriptedSMTP(t, func(stage, _ string) string {
+		if r, ok := replies[stage]; ok {
+			return r
 		}
-	}()
-	_, p, _ := net.SplitHostPort(ln.Addr().String())
+		return enginetest.SMTPDefault(stage)
+	})
+	host, p, _ := net.SplitHostPort(addr)
 	n, _ := strconv.Atoi(p)
-	return "127.0.0.1", n
-}
-
-func orDefault(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
+	return host, n
 }
 
 func send(t *testing.T, s *Sender) error {
@@ -121,60 +73,19 @@ func TestAdminFailuresAreDocumentedMessages(t *testing.T) {
 }
 
 func TestStormBecomesADigest(t *testing.T) {
-	var mu = make(chan string, 100)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				c.Write([]byte("220 x\r\n"))
-				var subject string
-				for {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					switch {
-					case strings.HasPrefix(line, "DATA"):
-						c.Write([]byte("354 go\r\n"))
-						for {
-							l, _ := br.ReadString('\n')
-							if strings.HasPrefix(l, "Subject: ") {
-								subject = strings.TrimSpace(l[9:])
-							}
-							if l == ".\r\n" || l == "" {
-								break
-							}
-						}
-						mu <- subject
-						c.Write([]byte("250 ok\r\n"))
-					case strings.HasPrefix(line, "QUIT"):
-						c.Write([]byte("221 bye\r\n"))
-						return
-					default:
-						c.Write([]byte("250 ok\r\n"))
-					}
-				}
-			}()
-		}
-	}()
-	_, p, _ := net.SplitHostPort(ln.Addr().String())
+	admin := enginetest.NewMailSink(t, nil, nil)
+	_, p, _ := net.SplitHostPort(admin.Addr)
 	port, _ := strconv.Atoi(p)
 	a := &Admin{Sender: &Sender{Host: "127.0.0.1", Port: port}, From: "gw@x", To: "admin@x", ID: "id", Interval: time.Hour, DigestAfter: 3}
 	for i := 0; i < 50; i++ {
 		a.Notify(Notice{Subject: "virus " + strconv.Itoa(i), Body: "b"})
 	}
 	a.Close()
-	close(mu)
 	var subjects []string
-	for s := range mu {
-		subjects = append(subjects, s)
+	for _, m := range admin.Mails() {
+		_, rest, _ := strings.Cut(string(m.Data), "\r\nSubject: ")
+		subject, _, _ := strings.Cut(rest, "\r\n")
+		subjects = append(subjects, subject)
 	}
 	// At most DigestAfter one by one, the rest in one digest: every
 	// notice accounted for, never 50 mails.

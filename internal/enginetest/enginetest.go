@@ -7,6 +7,7 @@
 package enginetest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -521,4 +522,88 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	ss.s.mails = append(ss.s.mails, Mail{From: ss.from, To: ss.to, Data: b, Peer: ss.c.Conn().RemoteAddr().String(), TLS: tlsOn})
 	ss.s.mu.Unlock()
 	return nil
+}
+
+// ScriptedSMTP is a fake mail server for the faults a real one will not
+// give on demand. answer gives the reply to each step: stage is GREETING,
+// EHLO, HELO, MAIL FROM, RCPT TO, DATA, DATA END, QUIT or the verb of any
+// other command, line the command as sent; an empty reply hangs up. It
+// returns the server's address.
+func ScriptedSMTP(t testing.TB, answer func(stage, line string) string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go scripted(c, answer)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func scripted(c net.Conn, answer func(stage, line string) string) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	say := func(stage, line string) bool {
+		r := answer(stage, line)
+		if r == "" {
+			return false
+		}
+		_, err := io.WriteString(c, r+"\r\n")
+		return err == nil
+	}
+	if !say("GREETING", "") {
+		return
+	}
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		line = strings.TrimRight(line, "\r\n")
+		stage := strings.ToUpper(strings.Fields(line + " x")[0])
+		switch stage {
+		case "MAIL":
+			stage = "MAIL FROM"
+		case "RCPT":
+			stage = "RCPT TO"
+		}
+		if !say(stage, line) || stage == "QUIT" {
+			return
+		}
+		if stage == "DATA" {
+			for {
+				l, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if l == ".\r\n" {
+					break
+				}
+			}
+			if !say("DATA END", "") {
+				return
+			}
+		}
+	}
+}
+
+// SMTPDefault is an ordinary server's reply at stage.
+func SMTPDefault(stage string) string {
+	switch stage {
+	case "GREETING":
+		return "220 fake ESMTP"
+	case "DATA":
+		return "354 go ahead"
+	case "QUIT":
+		return "221 bye"
+	}
+	return "250 ok"
 }

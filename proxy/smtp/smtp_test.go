@@ -2,7 +2,6 @@ package smtp
 
 import (
 	"archive/zip"
-	"bufio"
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -475,37 +474,18 @@ func atoi(s string) int {
 // TestXForward: with forward_client = xforward the next hop hears the
 // real client's address and HELO.
 func TestXForward(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer ln.Close()
 	got := make(chan string, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
+	addr := enginetest.ScriptedSMTP(t, func(stage, line string) string {
+		switch stage {
+		case "EHLO":
+			return "250-fake\r\n250 XFORWARD NAME ADDR PROTO HELO"
+		case "XFORWARD":
+			got <- line
+			return "250 2.0.0 Ok"
 		}
-		defer c.Close()
-		br := bufio.NewReader(c)
-		io.WriteString(c, "220 fake\r\n")
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			switch {
-			case strings.HasPrefix(line, "EHLO"):
-				io.WriteString(c, "250-fake\r\n250 XFORWARD NAME ADDR PROTO HELO\r\n")
-			case strings.HasPrefix(line, "XFORWARD"):
-				got <- strings.TrimSpace(line)
-				io.WriteString(c, "250 2.0.0 Ok\r\n")
-			case strings.HasPrefix(line, "QUIT"):
-				io.WriteString(c, "221 bye\r\n")
-				return
-			default:
-				io.WriteString(c, "250 ok\r\n")
-			}
-		}
-	}()
-	host, port, _ := net.SplitHostPort(ln.Addr().String())
+		return enginetest.SMTPDefault(stage)
+	})
+	host, port, _ := net.SplitHostPort(addr)
 	e := newEnv(t, "forward_client = xforward")
 	e.p.Svc.ParentServerHost, e.p.Svc.ParentServerPort = host, atoi(port)
 	e.start()
@@ -571,36 +551,14 @@ func TestEICARInEveryWrapping(t *testing.T) {
 // TestSlowNextHop: a next hop that takes no answer within idle_timeout
 // after the mail gives the client a temporary failure, never a 250.
 func TestSlowNextHop(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
+	addr := enginetest.ScriptedSMTP(t, func(stage, _ string) string {
+		if stage == "DATA END" {
+			time.Sleep(3 * time.Second) // never answers in time
+			return ""
 		}
-		defer c.Close()
-		br := bufio.NewReader(c)
-		io.WriteString(c, "220 slow\r\n")
-		inData := false
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			switch {
-			case inData && line == ".\r\n":
-				time.Sleep(3 * time.Second) // never answers in time
-				return
-			case inData:
-			case strings.HasPrefix(line, "DATA"):
-				inData = true
-				io.WriteString(c, "354 go\r\n")
-			default:
-				io.WriteString(c, "250 ok\r\n")
-			}
-		}
-	}()
-	host, port, _ := net.SplitHostPort(ln.Addr().String())
+		return enginetest.SMTPDefault(stage)
+	})
+	host, port, _ := net.SplitHostPort(addr)
 	e := newEnv(t, "idle_timeout = 1")
 	e.p.Svc.ParentServerHost, e.p.Svc.ParentServerPort = host, atoi(port)
 	e.start()
