@@ -254,3 +254,35 @@ func TestOutOfDescriptorsAtStart(t *testing.T) {
 	}
 	t.Fatal("never reached M13 up to 30 descriptors")
 }
+
+// TestStopWhileDrainingRemovesEverySemaphore: a stop that comes while the
+// worker of the settings before a reload still drains a session removes
+// that worker's semaphore set too, once it ends.
+func TestStopWhileDrainingRemovesEverySemaphore(t *testing.T) {
+	d := setup(t, "", "")
+	d.start()
+	held := d.dial("http")
+	if _, err := ask(held, "pid"); err != nil {
+		t.Fatal(err)
+	}
+	d.httpKeys = "pre_spawn = 6"
+	d.write("", "")
+	d.signal(syscall.SIGHUP)
+	d.expectNotify("RELOADING=1")
+	d.expectNotify("READY=1")
+	ids := semIDs(t, d)
+	if len(ids) != 3 {
+		t.Fatalf("semaphore sets after the reload %v, want the old and new http sets and smtp's", ids)
+	}
+	d.signal(syscall.SIGTERM)
+	d.expectNotify("STOPPING=1")
+	held.Close()
+	if code := d.exitCode(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	for _, id := range ids {
+		if _, err := ipc.Lookup(id); err == nil {
+			t.Errorf("semaphore set %d left behind", id)
+		}
+	}
+}

@@ -403,12 +403,12 @@ func (m *master) exited(p *proc, st *os.ProcessState) {
 		s.next = nil
 		if !m.stopping {
 			m.log.Named(s.name).Warn("reload: the new worker did not start; the running one goes on", zap.String("exit", exitText(st)))
-			if p.sem != s.sem {
-				p.sem.Remove()
-			}
-			if p.ln != s.ln {
-				p.ln.Close()
-			}
+		}
+		if p.sem != s.sem {
+			p.sem.Remove()
+		}
+		if p.ln != s.ln {
+			p.ln.Close()
 		}
 	default:
 		for i, o := range s.old {
@@ -417,7 +417,9 @@ func (m *master) exited(p *proc, st *os.ProcessState) {
 				break
 			}
 		}
-		if p.sem != s.sem && !m.stopping {
+		// Its generation's set goes with it, stopping or not: once it is
+		// off s.old, the final cleanup no longer sees it.
+		if p.sem != s.sem {
 			p.sem.Remove()
 		}
 		if len(s.old) == 0 {
