@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -283,6 +284,60 @@ func TestStopWhileDrainingRemovesEverySemaphore(t *testing.T) {
 	for _, id := range ids {
 		if _, err := ipc.Lookup(id); err == nil {
 			t.Errorf("semaphore set %d left behind", id)
+		}
+	}
+}
+
+// TestReloadToANewPort: a reload that moves a service to another port
+// serves there with a new worker while the old one finishes its session
+// on the old port, which closes, with its semaphore set, once it drains.
+func TestReloadToANewPort(t *testing.T) {
+	d := setup(t, "", "")
+	d.start()
+	held := d.dial("http")
+	oldPID, _ := ask(held, "pid")
+	oldPort := d.ports["http"]
+	d.ports["http"] = freePort(t)
+	d.write("", "")
+	d.signal(syscall.SIGHUP)
+	d.expectNotify("RELOADING=1")
+	d.expectNotify("READY=1")
+	ids := semIDs(t, d)
+	if len(ids) != 3 {
+		t.Fatalf("semaphore sets after the reload %v", ids)
+	}
+	if p := d.workerPID("http"); strconv.Itoa(p) == oldPID {
+		t.Fatal("the new port is served by the old worker")
+	}
+	if p, _ := ask(held, "pid"); p != oldPID {
+		t.Fatalf("the session under way moved from %s to %s", oldPID, p)
+	}
+	held.Close()
+	old, _ := strconv.Atoi(oldPID)
+	for deadline := time.Now().Add(10 * time.Second); syscall.Kill(old, 0) == nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("old worker did not drain")
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(oldPort))
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the old port still accepts after its worker drained")
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(semIDs(t, d)) != 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("semaphore sets %v in the state after the old worker drained, want 2", semIDs(t, d))
+		}
+	}
+	now := semIDs(t, d)
+	for _, id := range ids {
+		if _, err := ipc.Lookup(id); err == nil && !slices.Contains(now, id) {
+			t.Errorf("the old generation's semaphore set %d is still there", id)
 		}
 	}
 }

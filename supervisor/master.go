@@ -50,19 +50,26 @@ type master struct {
 	helper   *helper // the bundled fsavd, when the master runs it
 }
 
-// svc is one service as the master runs it.
-type svc struct {
-	name   string
-	index  int
-	cfg    *conf.Config // the settings its current worker runs with
+// gen is what one generation of a service's workers runs with: the
+// settings, the listener and the semaphore set. A reload that changes the
+// service makes a new one; a restart after a crash keeps it.
+type gen struct {
+	cfg    *conf.Config
 	ln     *os.File
 	listen string
 	sem    *ipc.SemSet
-	cur    *proc   // the worker serving
-	next   *proc   // a worker of new settings, not yet serving
-	old    []*proc // workers draining
-	quick  int     // quick deaths in a row
-	oldLn  []*os.File
+}
+
+// svc is one service as the master runs it.
+type svc struct {
+	name  string
+	index int
+	gen           // the generation serving, kept while its worker restarts
+	cur   *proc   // the worker serving
+	next  *proc   // a worker of new settings, not yet serving
+	old   []*proc // workers draining
+	quick int     // quick deaths in a row
+	oldLn []*os.File
 }
 
 // proc is one worker process.
@@ -74,10 +81,7 @@ type proc struct {
 	ready   bool
 	asked   bool // told to stop: its exit is expected
 	exited  bool // its exit event has been handled
-	cfg     *conf.Config
-	ln      *os.File
-	listen  string
-	sem     *ipc.SemSet
+	gen
 }
 
 type exitEvent struct {
@@ -125,12 +129,13 @@ func (m *master) start() bool {
 			m.log.Named(sc.Name).Warn("service is enabled but not part of this build; it stays down")
 			continue
 		}
-		s := &svc{name: sc.Name, index: conf.Index(sc.Name), cfg: m.cfg}
-		if !m.open(s, m.cfg) {
+		g, ok := m.open(sc.Name, m.cfg)
+		if !ok {
 			continue
 		}
+		s := &svc{name: sc.Name, index: conf.Index(sc.Name), gen: g}
 		m.svcs[s.name] = s
-		m.spawn(s, m.cfg, s.ln, s.listen, s.sem, false)
+		m.spawn(s, g, false)
 	}
 	m.saveState()
 	if len(m.svcs) == 0 {
@@ -140,40 +145,50 @@ func (m *master) start() bool {
 	return true
 }
 
-// open binds the service's listener and creates its semaphore set, each
-// failure logged as documented (M06, M01, M13).
-func (m *master) open(s *svc, cfg *conf.Config) bool {
-	sc := cfg.Services[s.name]
-	sem, err := ipc.Create(sc.PreSpawn)
-	if err != nil {
-		if catalog.OutOfFiles(err) {
-			m.emit(s.name+":start", catalog.M13(err, "semget", true))
-		} else {
-			m.emit(s.name+":start", catalog.M06(err, sc.PreSpawn))
-		}
-		return false
+// open makes a generation of cfg for the service name: it binds its
+// listener and creates its semaphore set, each failure logged as
+// documented (M06, M01, M13, M15).
+func (m *master) open(name string, cfg *conf.Config) (gen, bool) {
+	sc := cfg.Services[name]
+	sem, ok := m.semSet(name+":start", sc.PreSpawn)
+	if !ok {
+		return gen{}, false
 	}
 	ln, err := listenTCP(sc.BindAddr, sc.Port, cfg.Global.ListenBacklog, sc.Transparent, sc.TransparentTproxy)
 	if err != nil {
 		sem.Remove()
 		if catalog.OutOfFiles(err) {
-			m.emit(s.name+":start", catalog.M13(err, "socket", true))
+			m.emit(name+":start", catalog.M13(err, "socket", true))
 		} else if errors.Is(err, errTransparent) {
-			m.emit(s.name+":start", catalog.M15())
+			m.emit(name+":start", catalog.M15())
 		} else {
-			m.emit(s.name+":start", catalog.M01(sc.BindAddr, sc.Port, err))
+			m.emit(name+":start", catalog.M01(sc.BindAddr, sc.Port, err))
 		}
-		return false
+		return gen{}, false
 	}
-	s.sem, s.ln, s.listen = sem, ln, net.JoinHostPort(sc.BindAddr, strconv.Itoa(sc.Port))
-	return true
+	return gen{cfg: cfg, ln: ln, listen: net.JoinHostPort(sc.BindAddr, strconv.Itoa(sc.Port)), sem: sem}, true
 }
 
-// spawn starts a worker for s with the given settings. As next, it does not
-// serve as s's worker until it says it is ready.
-func (m *master) spawn(s *svc, cfg *conf.Config, ln *os.File, listen string, sem *ipc.SemSet, next bool) {
+// semSet creates a semaphore set of n slots, its failure logged as
+// documented (M13 when out of descriptors, else M06).
+func (m *master) semSet(where string, n int) (*ipc.SemSet, bool) {
+	sem, err := ipc.Create(n)
+	if err != nil {
+		if catalog.OutOfFiles(err) {
+			m.emit(where, catalog.M13(err, "semget", true))
+		} else {
+			m.emit(where, catalog.M06(err, n))
+		}
+		return nil, false
+	}
+	return sem, true
+}
+
+// spawn starts a worker of generation g for s. As next, it does not serve
+// as s's worker until it says it is ready.
+func (m *master) spawn(s *svc, g gen, next bool) {
 	m.seq++
-	p := &proc{svc: s, id: m.seq, cfg: cfg, ln: ln, listen: listen, sem: sem}
+	p := &proc{svc: s, id: m.seq, gen: g}
 	if next {
 		s.next = p
 	} else {
@@ -365,7 +380,7 @@ func (m *master) handle(ev any) {
 		if m.stopping || s.cur != nil || m.svcs[s.name] != s {
 			return
 		}
-		m.spawn(s, s.cfg, s.ln, s.listen, s.sem, false)
+		m.spawn(s, s.gen, false)
 		m.saveState()
 	}
 }
@@ -385,7 +400,7 @@ func (m *master) promote(s *svc) {
 	if old != nil && old.ln != s.cur.ln {
 		s.oldLn = append(s.oldLn, old.ln)
 	}
-	s.cfg, s.ln, s.listen, s.sem = s.cur.cfg, s.cur.ln, s.cur.listen, s.cur.sem
+	s.gen = s.cur.gen
 	m.log.Named(s.name).Info("serving with new settings", zap.Int("pid", s.cur.cmd.Process.Pid))
 }
 
@@ -564,10 +579,10 @@ func (m *master) reload() {
 		sc := cfg.Services[name]
 		switch {
 		case s == nil && sc.Enable && m.reg[name] != nil:
-			s = &svc{name: name, index: conf.Index(name), cfg: cfg}
-			if m.open(s, cfg) {
+			if g, ok := m.open(name, cfg); ok {
+				s = &svc{name: name, index: conf.Index(name), gen: g}
 				m.svcs[name] = s
-				m.spawn(s, cfg, s.ln, s.listen, s.sem, false)
+				m.spawn(s, g, false)
 			}
 		case s != nil && !sc.Enable:
 			for _, p := range s.procs() {
@@ -587,27 +602,18 @@ func (m *master) reload() {
 				s.old = append(s.old, s.next)
 				s.next = nil
 			}
-			old := s.cfg.Services[name]
-			ln, listen := s.ln, s.listen
-			if old.BindAddr != sc.BindAddr || old.Port != sc.Port {
-				tmp := &svc{name: name}
-				if !m.open(tmp, cfg) {
-					continue // M01 logged; the running worker goes on
-				}
-				tmp.sem.Remove()
-				ln, listen = tmp.ln, tmp.listen
-			}
-			// A fresh semaphore set for the new generation: the old
-			// worker keeps counting its draining sessions in its own.
-			sem, err := ipc.Create(sc.PreSpawn)
-			if err != nil {
-				m.emit(name+":reload", catalog.M06(err, sc.PreSpawn))
-				if ln != s.ln {
-					ln.Close()
+			if old := s.cfg.Services[name]; old.BindAddr != sc.BindAddr || old.Port != sc.Port {
+				// A new address: a listener of its own, and a set.
+				if g, ok := m.open(name, cfg); ok { // else logged; the running worker goes on
+					m.spawn(s, g, true)
 				}
 				continue
 			}
-			m.spawn(s, cfg, ln, listen, sem, true)
+			// The same listener, and a fresh semaphore set: the old worker
+			// keeps counting its draining sessions in its own.
+			if sem, ok := m.semSet(name+":reload", sc.PreSpawn); ok {
+				m.spawn(s, gen{cfg: cfg, ln: s.ln, listen: s.listen, sem: sem}, true)
+			}
 		}
 	}
 	m.cfg = cfg
