@@ -6,6 +6,8 @@ package proxy
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -41,6 +43,32 @@ type Common struct {
 	// OriginalDst finds where an intercepted client was going (nil: with
 	// transparent = yes, tproxy.OriginalDst).
 	OriginalDst func(c net.Conn) (net.Addr, error)
+	// ListenAddr is the address the service accepts clients on, set by
+	// its Serve; Destination refuses it as an original destination.
+	ListenAddr net.Addr
+}
+
+// ErrNotDiverted is Destination's answer for a client whose original
+// destination is the proxy's own listener: it named the proxy rather than
+// being diverted to it (or the gateway's own traffic came back), and
+// serving it would make the proxy connect to itself.
+var ErrNotDiverted = errors.New("the connection was not diverted to the gateway: its destination is the proxy itself")
+
+// Destination is where an intercepted client was going, for the
+// transparent mode of every service.
+func (c *Common) Destination(conn net.Conn) (*net.TCPAddr, error) {
+	a, err := c.OriginalDst(conn)
+	if err != nil {
+		return nil, err
+	}
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return nil, fmt.Errorf("original destination %v is not TCP", a)
+	}
+	if c.ListenAddr != nil && tproxy.IsLoop(ta, c.ListenAddr) {
+		return nil, ErrNotDiverted
+	}
+	return ta, nil
 }
 
 // FromEnv is the equipment of a worker's service, the scanner built from

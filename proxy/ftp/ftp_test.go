@@ -364,3 +364,15 @@ func TestActiveModeTowardsTheServer(t *testing.T) {
 		t.Fatalf("server has %d bytes", len(got))
 	}
 }
+
+// TestTransparentClientThatNamesTheProxy: in transparent mode, a client
+// that comes straight to the proxy's port (not diverted) and logs in
+// without @host is refused; the proxy does not log in to itself.
+func TestTransparentClientThatNamesTheProxy(t *testing.T) {
+	e := newEnv(t, "transparent = yes")
+	e.start()
+	c := dialControl(t, e.addr)
+	if r := c.cmd("USER anonymous"); r.Raw() != "530 This connection was not diverted to the gateway: log in as user@host." {
+		t.Errorf("USER on a connection to the proxy itself: %q", r.Raw())
+	}
+}

@@ -67,11 +67,7 @@ func (p *Proxy) serverAllowed(ip net.IP) bool {
 
 // Serve accepts clients until ln is closed.
 func (p *Proxy) Serve(ln net.Listener) error {
-	if p.allow == nil && p.deny == nil {
-		if err := p.init(); err != nil {
-			return err
-		}
-	}
+	p.ListenAddr = ln.Addr()
 	return p.sessions.AcceptLoop(ln, p.serve)
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/fsigkd/fsigkd/internal/lines"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/notify"
+	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
@@ -187,13 +188,15 @@ func (s *session) login(arg string) bool {
 	var port int
 	var err error
 	if s.p.Svc.Transparent && s.p.OriginalDst != nil && !strings.Contains(arg, "@") {
-		a, derr := s.p.OriginalDst(s.c)
-		ta, ok := a.(*net.TCPAddr)
-		if derr != nil || !ok {
+		a, err := s.p.Destination(s.c)
+		if errors.Is(err, proxy.ErrNotDiverted) {
+			s.reply("530 This connection was not diverted to the gateway: log in as user@host.")
+			return true
+		} else if err != nil {
 			s.reply("530 The original destination is unknown.")
 			return true
 		}
-		user, host, port = arg, ta.IP.String(), ta.Port
+		user, host, port = arg, a.IP.String(), a.Port
 	} else if user, host, port, err = ParseUser(arg, 21); err != nil {
 		s.reply("530 " + err.Error() + ".")
 		return true

@@ -24,10 +24,10 @@ import (
 	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/notify"
+	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
-	"github.com/fsigkd/fsigkd/tproxy"
 )
 
 // target is where a request goes.
@@ -71,16 +71,15 @@ func (s *session) resolveTarget(req *Request) (target, error) {
 			return target{}, err
 		}
 		if s.p.OriginalDst != nil {
-			if a, err := s.p.OriginalDst(s.c); err == nil && s.p.listenAddr != nil && tproxy.IsLoop(a, s.p.listenAddr) {
-				return target{}, errors.New("the request was not diverted to this proxy: it names the proxy itself")
+			// The name is for the server; the original destination is
+			// where the client was really going: use that when known.
+			a, err := s.p.Destination(s.c)
+			if errors.Is(err, proxy.ErrNotDiverted) {
+				return target{}, err
 			} else if err == nil {
-				if ta, ok := a.(*net.TCPAddr); ok {
-					port = ta.Port
-					if net.ParseIP(h) == nil {
-						// The name is for the server; the address is where
-						// the client was really going: use that.
-						h = ta.IP.String()
-					}
+				port = a.Port
+				if net.ParseIP(h) == nil {
+					h = a.IP.String()
 				}
 			}
 		}

@@ -212,3 +212,17 @@ func TestRangeServedFromTheScannedObject(t *testing.T) {
 		}
 	}
 }
+
+// TestTransparentRequestThatNamesTheProxy: in transparent mode, a request
+// sent straight to the proxy's port (not diverted) gets a 400; the proxy
+// does not forward it to itself.
+func TestTransparentRequestThatNamesTheProxy(t *testing.T) {
+	e := newEnv(t, "transparent = yes")
+	got := e.raw("GET /x HTTP/1.1\r\nHost: " + e.addr + "\r\nConnection: close\r\n\r\n")
+	if !strings.HasPrefix(got, "HTTP/1.1 400 ") || !strings.Contains(got, "not diverted") {
+		t.Errorf("a request naming the proxy itself:\n%s", got)
+	}
+	if n := strings.Count(e.accessLog(1), "\n"); n != 1 {
+		t.Errorf("%d access-log lines, want 1 (no request came back through the proxy)", n)
+	}
+}

@@ -56,8 +56,7 @@ type Proxy struct {
 	ports map[int]bool
 	page  *template.Template
 
-	sessions   proxy.Sessions
-	listenAddr net.Addr
+	sessions proxy.Sessions
 }
 
 // New builds the service from a worker's environment.
@@ -104,12 +103,7 @@ func (p *Proxy) init() error {
 
 // Serve accepts clients until ln is closed.
 func (p *Proxy) Serve(ln net.Listener) error {
-	if p.ports == nil {
-		if err := p.init(); err != nil {
-			return err
-		}
-	}
-	p.listenAddr = ln.Addr()
+	p.ListenAddr = ln.Addr()
 	return p.sessions.AcceptLoop(ln, p.serveConn)
 }
 

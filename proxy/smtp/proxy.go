@@ -45,20 +45,16 @@ import (
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/supervisor"
-	"github.com/fsigkd/fsigkd/tproxy"
 )
 
 // Proxy is the SMTP service.
 type Proxy struct {
 	proxy.Common
 	Spam scanner.SpamChecker // nil: no spam checks
-	// NextHop finds where a client's mail goes (nil: parent_server_host).
-	NextHop func(c net.Conn) (string, error)
 
-	srv        *gosmtp.Server
-	hostname   string
-	id         string
-	listenAddr net.Addr
+	srv      *gosmtp.Server
+	hostname string
+	id       string
 }
 
 // New builds the service from a worker's environment.
@@ -82,19 +78,6 @@ func (p *Proxy) init() error {
 	}
 	p.hostname = p.Hostname()
 	p.id = notify.NotificationID(p.Svc, p.hostname)
-	if p.Svc.Transparent && p.NextHop == nil {
-		// The next hop is where the client was going.
-		p.NextHop = func(c net.Conn) (string, error) {
-			a, err := p.OriginalDst(c)
-			if err != nil {
-				return "", err
-			}
-			if ln := p.listenAddr; ln != nil && tproxy.IsLoop(a, ln) {
-				return "", errors.New("not diverted: the connection names the relay itself")
-			}
-			return a.String(), nil
-		}
-	}
 	s := gosmtp.NewServer(gosmtp.BackendFunc(p.newSession))
 	s.Domain = p.hostname
 	s.MaxMessageBytes = p.Svc.MaxMessageSize
@@ -116,7 +99,7 @@ func (p *Proxy) init() error {
 
 // Serve accepts clients until ln is closed.
 func (p *Proxy) Serve(ln net.Listener) error {
-	p.listenAddr = ln.Addr()
+	p.ListenAddr = ln.Addr()
 	err := p.srv.Serve(ln)
 	if errors.Is(err, gosmtp.ErrServerClosed) {
 		return net.ErrClosed
@@ -143,9 +126,15 @@ type zapPrinter struct{ l *zap.Logger }
 func (z zapPrinter) Printf(format string, v ...interface{}) { z.l.Info(fmt.Sprintf(format, v...)) }
 func (z zapPrinter) Println(v ...interface{})               { z.l.Info(fmt.Sprint(v...)) }
 
+// nextHop is where a client's mail goes: where it was going, in
+// transparent mode; parent_server_host otherwise.
 func (p *Proxy) nextHop(c net.Conn) (string, error) {
-	if p.NextHop != nil {
-		return p.NextHop(c)
+	if p.Svc.Transparent {
+		a, err := p.Destination(c)
+		if err != nil {
+			return "", err
+		}
+		return a.String(), nil
 	}
 	if p.Svc.ParentServerHost == "" {
 		return "", errors.New("no parent_server_host")

@@ -24,11 +24,13 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/internal/proxytest"
+	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
 )
@@ -584,4 +586,26 @@ func FuzzUpstreamReply(f *testing.F) {
 			r.err()
 		}
 	})
+}
+
+// TestTransparentClientThatNamesTheRelay: in transparent mode, a client
+// that comes straight to the relay's port (not diverted) gets a temporary
+// failure with the reason in the log; the relay does not relay to itself.
+func TestTransparentClientThatNamesTheRelay(t *testing.T) {
+	e := newEnv(t, "transparent = yes")
+	e.start()
+	c, err := gosmtp.Dial(e.addr)
+	if err == nil {
+		err = c.Hello("x")
+		c.Close()
+	}
+	if code(err) != 421 {
+		t.Fatalf("reply %v", err)
+	}
+	if e.obs.FilterMessage("no next hop").FilterField(zap.Error(proxy.ErrNotDiverted)).Len() != 1 {
+		t.Errorf("log: %v", e.obs.All())
+	}
+	if n := len(e.sink.Mails()); n != 0 {
+		t.Errorf("%d mails reached the sink", n)
+	}
 }
