@@ -88,40 +88,25 @@ func FuzzParseICAPStatus(f *testing.F) {
 // cannot be made to give on demand (a missing database, a failed start of
 // its engine) come as its documented exit codes.
 func fakeSpamd(t *testing.T, reply string) string {
-	sock := filepath.Join(enginetest.ShortDir(t), "spamd.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return enginetest.Fake(t, "unix", filepath.Join(enginetest.ShortDir(t), "spamd.sock"), func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		n := 0
 		for {
-			c, err := ln.Accept()
+			line, err := br.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				n := 0
-				for {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if strings.HasPrefix(line, "Content-length: ") {
-						n, _ = strconv.Atoi(strings.TrimSpace(line[16:]))
-					}
-					if line == "\r\n" {
-						break
-					}
-				}
-				io.CopyN(io.Discard, br, int64(n))
-				io.WriteString(c, reply)
-			}()
+			if strings.HasPrefix(line, "Content-length: ") {
+				n, _ = strconv.Atoi(strings.TrimSpace(line[16:]))
+			}
+			if line == "\r\n" {
+				break
+			}
 		}
-	}()
-	return sock
+		io.CopyN(io.Discard, br, int64(n))
+		io.WriteString(c, reply)
+	})
 }
 
 func TestSpamEngineFaultsAreDocumentedMessages(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/ipc"
 )
 
@@ -297,7 +298,7 @@ func TestReloadToANewPort(t *testing.T) {
 	held := d.dial("http")
 	oldPID, _ := ask(held, "pid")
 	oldPort := d.ports["http"]
-	d.ports["http"] = freePort(t)
+	d.ports["http"] = enginetest.FreePort(t)
 	d.write("", "")
 	d.signal(syscall.SIGHUP)
 	d.expectNotify("RELOADING=1")

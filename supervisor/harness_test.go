@@ -35,17 +35,6 @@ func needRoot(t *testing.T, why string) {
 	}
 }
 
-// freePort finds a port on 127.0.0.1 that nothing listens on.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // daemon is a real fsigkd master (this test binary, run as the daemon)
 // with the echo service in its workers.
 type daemon struct {
@@ -67,7 +56,7 @@ func setup(t *testing.T, global, extra string) *daemon {
 	t.Helper()
 	dir := t.TempDir()
 	d := &daemon{t: t, dir: dir, conf: filepath.Join(dir, "fsigk.ini"), out: &enginetest.Output{}, ports: map[string]int{}}
-	d.ports["http"], d.ports["smtp"] = freePort(t), freePort(t)
+	d.ports["http"], d.ports["smtp"] = enginetest.FreePort(t), enginetest.FreePort(t)
 	d.write(global, extra)
 	return d
 }

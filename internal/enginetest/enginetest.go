@@ -531,7 +531,16 @@ func (ss *sinkSession) Data(r io.Reader) error {
 // returns the server's address.
 func ScriptedSMTP(t testing.TB, answer func(stage, line string) string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return Fake(t, "tcp", "127.0.0.1:0", func(c net.Conn) { scripted(c, answer) })
+}
+
+// Fake listens on network and address (a port of its choosing with
+// 127.0.0.1:0) until the test ends, serving each connection with serve,
+// which closes it. It returns the address. For fake servers, which stand
+// in for a real one only for a fault it cannot be made to give.
+func Fake(t testing.TB, network, address string, serve func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen(network, address)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -542,7 +551,7 @@ func ScriptedSMTP(t testing.TB, answer func(stage, line string) string) string {
 			if err != nil {
 				return
 			}
-			go scripted(c, answer)
+			go serve(c)
 		}
 	}()
 	return ln.Addr().String()

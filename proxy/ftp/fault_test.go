@@ -9,22 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/scanner"
 )
 
 // fakeFTP is a small FTP server for the faults vsftpd will not produce: a
 // NOOP answered with an error, a transfer broken off.
 func fakeFTP(t *testing.T, file []byte, finalReply, noopReply string) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
+	return enginetest.Fake(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
 		defer c.Close()
 		br := bufio.NewReader(c)
 		fmt.Fprintf(c, "220 fake\r\n")
@@ -58,8 +50,7 @@ func fakeFTP(t *testing.T, file []byte, finalReply, noopReply string) string {
 				fmt.Fprintf(c, "502 no\r\n")
 			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // slowScanner takes its time, so that the keep-alives run.
