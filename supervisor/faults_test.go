@@ -46,12 +46,7 @@ func TestReloadStartsNewWorkersFirst(t *testing.T) {
 		t.Errorf("status after reload:\n%s", out)
 	}
 	held.Close()
-	old, _ := strconv.Atoi(oldPID)
-	for deadline := time.Now().Add(10 * time.Second); syscall.Kill(old, 0) == nil; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("old worker did not drain")
-		}
-	}
+	d.waitGone(oldPID)
 	if strings.Contains(d.errorLog(), "stopped.(sig=17") {
 		t.Fatalf("a drained worker was logged as a crash:\n%s", d.errorLog())
 	}
@@ -314,12 +309,7 @@ func TestReloadToANewPort(t *testing.T) {
 		t.Fatalf("the session under way moved from %s to %s", oldPID, p)
 	}
 	held.Close()
-	old, _ := strconv.Atoi(oldPID)
-	for deadline := time.Now().Add(10 * time.Second); syscall.Kill(old, 0) == nil; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("old worker did not drain")
-		}
-	}
+	d.waitGone(oldPID)
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(oldPort))
 		if err != nil {

@@ -234,6 +234,17 @@ func (d *daemon) dial(service string) net.Conn {
 	return c
 }
 
+// waitGone waits for the worker pid (as the echo service says it) to end.
+func (d *daemon) waitGone(pid string) {
+	d.t.Helper()
+	n, _ := strconv.Atoi(pid)
+	for deadline := time.Now().Add(10 * time.Second); syscall.Kill(n, 0) == nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			d.t.Fatalf("worker %s did not drain", pid)
+		}
+	}
+}
+
 // workerPID asks the service's worker for its pid over a new connection.
 func (d *daemon) workerPID(service string) int {
 	d.t.Helper()

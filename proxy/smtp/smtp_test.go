@@ -185,16 +185,21 @@ func TestNextHopRefusalIsRelayed(t *testing.T) {
 	}
 }
 
-func TestNextHopDownGivesATemporaryFailure(t *testing.T) {
-	e := newEnv(t, "")
-	e.p.Svc.ParentServerPort = enginetest.FreePort(t)
-	e.start()
+// hello opens a session and says EHLO: the first error, if any.
+func (e *env) hello() error {
 	c, err := gosmtp.Dial(e.addr)
 	if err == nil {
 		err = c.Hello("x")
 		c.Close()
 	}
-	if code(err) != 421 {
+	return err
+}
+
+func TestNextHopDownGivesATemporaryFailure(t *testing.T) {
+	e := newEnv(t, "")
+	e.p.Svc.ParentServerPort = enginetest.FreePort(t)
+	e.start()
+	if err := e.hello(); code(err) != 421 {
 		t.Fatalf("reply %v", err)
 	}
 }
@@ -594,12 +599,7 @@ func FuzzUpstreamReply(f *testing.F) {
 func TestTransparentClientThatNamesTheRelay(t *testing.T) {
 	e := newEnv(t, "transparent = yes")
 	e.start()
-	c, err := gosmtp.Dial(e.addr)
-	if err == nil {
-		err = c.Hello("x")
-		c.Close()
-	}
-	if code(err) != 421 {
+	if err := e.hello(); code(err) != 421 {
 		t.Fatalf("reply %v", err)
 	}
 	if e.obs.FilterMessage("no next hop").FilterField(zap.Error(proxy.ErrNotDiverted)).Len() != 1 {
