@@ -104,6 +104,17 @@ func (c *Common) Init() error {
 	return nil
 }
 
+// Send sends n bytes of the spooled object f from off to the receiver w,
+// a client or a server, logging M07 on log when the receiver stops taking
+// them for sendfile_timeout.
+func (c *Common) Send(log *zap.Logger, w net.Conn, f *spool.File, off, n int64, url string) (int64, error) {
+	sent, err := f.SendTo(w, off, n, c.Global.SendfileTimeout, url)
+	if m, ok := catalog.Of(err); ok {
+		logs.Emit(log.Named("send"), m)
+	}
+	return sent, err
+}
+
 // Hostname is the gateway's name in notices and mail headers: the smtp
 // section's hostname when set, the system's otherwise.
 func (c *Common) Hostname() string {

@@ -14,7 +14,8 @@ import (
 )
 
 // fakeFTP is a small FTP server for the faults vsftpd will not produce: a
-// NOOP answered with an error, a transfer broken off.
+// NOOP answered with an error, a transfer broken off, an upload it stops
+// reading.
 func fakeFTP(t *testing.T, file []byte, finalReply, noopReply string) string {
 	return enginetest.Fake(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
 		defer c.Close()
@@ -38,6 +39,17 @@ func fakeFTP(t *testing.T, file []byte, finalReply, noopReply string) string {
 				d, err := dl.Accept()
 				if err == nil {
 					d.Write(file)
+					d.Close()
+				}
+				fmt.Fprintf(c, "%s\r\n", finalReply)
+			case "STOR":
+				// Takes the data connection and reads nothing: a receiver
+				// that stalls, until the proxy gives up on it.
+				fmt.Fprintf(c, "150 go ahead\r\n")
+				d, err := dl.Accept()
+				if err == nil {
+					d.(*net.TCPConn).SetReadBuffer(4096)
+					time.Sleep(3 * time.Second)
 					d.Close()
 				}
 				fmt.Fprintf(c, "%s\r\n", finalReply)
@@ -107,6 +119,39 @@ func TestServerBreaksOffTransfer(t *testing.T) {
 	_, last, _ := retrVia(t, e, server)
 	if last.Code != 451 {
 		t.Fatalf("a broken transfer ended with %q", last.Raw())
+	}
+}
+
+// TestServerThatStopsReadingAnUpload: a server that takes no more of a
+// scanned upload for sendfile_timeout gets M07, the client the server's
+// last word or a 451, never a success.
+func TestServerThatStopsReadingAnUpload(t *testing.T) {
+	e := newEnv(t, "")
+	e.p.Global.SendfileTimeout = time.Second
+	e.start()
+	server := fakeFTP(t, nil, "226 stored", "200 ok")
+	c := dialControl(t, e.addr)
+	c.cmd("USER anonymous@" + server)
+	a, err := ParseHostPort(c.cmd("PASV").Text())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c.c, "STOR big\r\n")
+	if r := c.read(); r.Code != 150 {
+		t.Fatalf("STOR: %q", r.Raw())
+	}
+	d, err := net.Dial("tcp", a.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Write(make([]byte, 32<<20))
+	d.Close()
+	if r := c.read(); r.Code != 451 {
+		t.Errorf("an upload the server stopped reading ended with %q", r.Raw())
+	}
+	m := e.obs.FilterMessageSnippet("sendfile timeout: No data can be sent for 1 seconds. There may be a temporary network problem between receiver. / URL=[ftp://").All()
+	if len(m) != 1 || !strings.Contains(m[0].Message, "/big], n=0, written=") || !strings.Contains(m[0].Message, ", filelen=33554432, writesize=") {
+		t.Errorf("no M07 for the upload: %v", e.obs.All())
 	}
 }
 

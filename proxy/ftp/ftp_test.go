@@ -138,6 +138,7 @@ func dialControl(t *testing.T, addr string) *control {
 }
 
 func (c *control) read() Reply {
+	c.t.Helper()
 	r, err := ReadReply(c.br, 4096)
 	if err != nil {
 		c.t.Fatal(err)

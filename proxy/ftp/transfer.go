@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/spool"
 )
@@ -85,13 +84,10 @@ func (s *session) retr(arg string) bool {
 		s.dataFailed(err)
 		return true
 	}
-	n, err := f.SendTo(cd, rest, f.Size()-rest, s.p.Global.SendfileTimeout, url)
+	n, err := s.p.Send(s.log, cd, f, rest, f.Size()-rest, url)
 	cd.Close()
 	rec.Bytes = n
 	if err != nil {
-		if m, ok := catalog.Of(err); ok {
-			logs.Emit(s.log.Named("send"), m)
-		}
 		rec.Status = 426
 		s.reply("426 Data connection broken; transfer aborted.")
 		return true
@@ -170,7 +166,7 @@ func (s *session) store(cmd Command) bool {
 		return alive
 	}
 	defer sd.Close()
-	n, err := f.SendTo(sd, 0, f.Size(), s.p.Global.SendfileTimeout, rec.URL)
+	n, err := s.p.Send(s.log, sd, f, 0, f.Size(), rec.URL)
 	sd.Close()
 	rec.Bytes = n
 	final, rerr := s.serverReply()
@@ -245,7 +241,7 @@ func (s *session) oversize(arg string, f *spool.File, sd net.Conn, rest int64, r
 	}
 	var sent int64
 	if rest < f.Size() {
-		sent, err = f.SendTo(cd, rest, f.Size()-rest, s.p.Global.SendfileTimeout, rec.URL)
+		sent, err = s.p.Send(s.log, cd, f, rest, f.Size()-rest, rec.URL)
 		rest = 0
 	} else {
 		rest -= f.Size()

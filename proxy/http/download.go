@@ -2,7 +2,6 @@ package http
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -97,13 +96,9 @@ func (d *download) sendRange(f *spool.File, off, n int64) error {
 			return err
 		}
 	}
-	w, err := f.SendTo(d.s.c, off, n, d.s.p.Global.SendfileTimeout, d.url)
+	w, err := d.s.p.Send(d.s.log, d.s.c, f, off, n, d.url)
 	d.sent += w
 	if err != nil {
-		var st *spool.Stalled
-		if errors.As(err, &st) {
-			logs.Emit(d.s.log.Named("send"), st.CatalogMessage())
-		}
 		return err
 	}
 	if d.chunked {
@@ -222,16 +217,9 @@ func (d *download) partial(f *spool.File, first, last int64, rec *logs.Access) b
 		return false
 	}
 	d.headSent = true
-	n, err := f.SendTo(d.s.c, first, last-first+1, d.s.p.Global.SendfileTimeout, d.url)
+	n, err := d.s.p.Send(d.s.log, d.s.c, f, first, last-first+1, d.url)
 	rec.Bytes = n
-	if err != nil {
-		var st *spool.Stalled
-		if errors.As(err, &st) {
-			logs.Emit(d.s.log.Named("send"), st.CatalogMessage())
-		}
-		return false
-	}
-	return true
+	return err == nil
 }
 
 // parseRange reads a single byte range (RFC 9110 14.1.2): "bytes=a-b",

@@ -278,7 +278,7 @@ func (s *session) sendRequest(up *upstream, req *Request, t target, body *spool.
 		return nil
 	}
 	if rest == nil {
-		_, err := body.SendTo(up.c, 0, body.Size(), s.p.Global.SendfileTimeout, t.url)
+		_, err := s.p.Send(s.log, up.c, body, 0, body.Size(), t.url)
 		return err
 	}
 	cw := &chunkWriter{w: up.c}
