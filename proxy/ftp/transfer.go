@@ -222,12 +222,9 @@ func (s *session) oversize(arg string, f *spool.File, sd net.Conn, rest int64, r
 	if s.p.Svc.OversizeAction == "block" {
 		sd.Close()
 		rec.Status, rec.Action, rec.Detail = 550, "DENY", "over max_scan_size"
-		if _, err := s.serverReply(); err != nil {
-			s.reply("150 Too large.", "550 "+arg+": larger than this gateway scans; not sent.")
-			return false
-		}
+		_, err := s.serverReply()
 		s.reply("150 Too large.", "550 "+arg+": larger than this gateway scans; not sent.")
-		return true
+		return err == nil // the session ends if the server has gone
 	}
 	rec.Action, rec.Detail = "PASS", "over max_scan_size passed unscanned"
 	s.log.Info("file over max_scan_size passed unscanned", zap.String("url", rec.URL))
