@@ -68,23 +68,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.Log = zap.NewNop()
 	}
 	s.mu.Unlock()
-	var delay time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
-		if s.sessions.Add(c) {
-			go s.serveConn(c)
-		}
-	}
+	return s.sessions.Serve(ln, s.serveConn)
 }
 
 // Shutdown stops accepting, drops clients waiting between commands, and

@@ -144,32 +144,10 @@ func (c *Common) CloseNotices() {
 	}
 }
 
-// Sessions is the connection set of a service that runs its own accept
-// loop (HTTP, FTP), for graceful shutdown.
-type Sessions struct {
-	set sessions.Set
-}
-
-// AcceptLoop accepts clients until ln is closed, serving each with serve.
-func (s *Sessions) AcceptLoop(ln net.Listener, serve func(net.Conn)) error {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return err
-		}
-		if s.set.Add(c) {
-			go serve(c)
-		}
-	}
-}
-
-// Set is the underlying connection set (idle marks, Done).
-func (s *Sessions) Set() *sessions.Set { return &s.set }
-
 // Shutdown closes idle connections, waits for the busy ones until ctx
 // ends, and sends the admin notices still queued.
-func (c *Common) Shutdown(ctx context.Context, s *Sessions) error {
-	err := s.set.Shutdown(ctx)
+func (c *Common) Shutdown(ctx context.Context, s *sessions.Set) error {
+	err := s.Shutdown(ctx)
 	c.CloseNotices()
 	return err
 }

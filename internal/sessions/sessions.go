@@ -1,13 +1,16 @@
 // Package sessions keeps the connections a server is serving, so that
 // Shutdown can close the ones waiting between requests at once, let the
-// busy ones finish, and cut them when the grace period ends. The HTTP
-// proxy, the bundled fsavd and the other services share it.
+// busy ones finish, and cut them when the grace period ends; Serve is the
+// accept loop that fills the set. The HTTP and FTP proxies and the bundled
+// fsavd share it (the SMTP library keeps its own).
 package sessions
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
+	"time"
 )
 
 // Set is the connections of one server.
@@ -16,6 +19,30 @@ type Set struct {
 	conns   map[net.Conn]bool // true while idle between requests
 	closing bool
 	wg      sync.WaitGroup
+}
+
+// Serve accepts clients on ln until it is closed, serving each with serve
+// in a goroutine of its own (serve calls Done when the client is gone). An
+// accept that fails for another reason than the listener's closing is
+// tried again after a back-off doubling up to a second: never a spin.
+func (s *Set) Serve(ln net.Listener, serve func(net.Conn)) error {
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		if s.Add(c) {
+			go serve(c)
+		}
+	}
 }
 
 // Add registers c as busy; false when the server is shutting down (c is

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/supervisor"
 )
@@ -36,7 +37,7 @@ type Proxy struct {
 	proxy.Common
 
 	allow, deny []*net.IPNet
-	sessions    proxy.Sessions
+	sessions    sessions.Set
 }
 
 // New builds the service from a worker's environment.
@@ -68,7 +69,7 @@ func (p *Proxy) serverAllowed(ip net.IP) bool {
 // Serve accepts clients until ln is closed.
 func (p *Proxy) Serve(ln net.Listener) error {
 	p.ListenAddr = ln.Addr()
-	return p.sessions.AcceptLoop(ln, p.serve)
+	return p.sessions.Serve(ln, p.serve)
 }
 
 // Shutdown closes idle sessions and waits for transfers until ctx ends;

@@ -58,16 +58,16 @@ func (p *Proxy) serve(c net.Conn) {
 			s.srv.Close()
 		}
 		c.Close()
-		p.sessions.Set().Done(c)
+		p.sessions.Done(c)
 	}()
 	s.reply("220 fsigkd FTP proxy ready. Log in as USER name@host[:port].")
 	for {
-		if !p.sessions.Set().SetIdle(c, true) {
+		if !p.sessions.SetIdle(c, true) {
 			return
 		}
 		c.SetReadDeadline(time.Now().Add(p.Svc.IdleTimeout))
 		line, err := lines.Read(s.cr, maxLine)
-		if !p.sessions.Set().SetIdle(c, false) {
+		if !p.sessions.SetIdle(c, false) {
 			return
 		}
 		if err != nil {

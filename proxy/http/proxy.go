@@ -44,6 +44,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/supervisor"
 )
@@ -56,7 +57,7 @@ type Proxy struct {
 	ports map[int]bool
 	page  *template.Template
 
-	sessions proxy.Sessions
+	sessions sessions.Set
 }
 
 // New builds the service from a worker's environment.
@@ -104,7 +105,7 @@ func (p *Proxy) init() error {
 // Serve accepts clients until ln is closed.
 func (p *Proxy) Serve(ln net.Listener) error {
 	p.ListenAddr = ln.Addr()
-	return p.sessions.AcceptLoop(ln, p.serveConn)
+	return p.sessions.Serve(ln, p.serveConn)
 }
 
 // Shutdown closes idle clients and waits for the others until ctx ends;
@@ -134,7 +135,7 @@ func (p *Proxy) serveConn(c net.Conn) {
 		}
 		s.closeUpstream()
 		c.Close()
-		p.sessions.Set().Done(c)
+		p.sessions.Done(c)
 	}()
 	// A client outside allow_clients gets its 403 once it has asked:
 	// answering before would be an unsolicited response.
@@ -143,14 +144,14 @@ func (p *Proxy) serveConn(c net.Conn) {
 		allowed = proxy.InNets(ip, p.allow)
 	}
 	for {
-		if !p.sessions.Set().SetIdle(c, true) {
+		if !p.sessions.SetIdle(c, true) {
 			return
 		}
 		c.SetReadDeadline(time.Now().Add(p.Svc.IdleTimeout))
 		if _, err := s.br.Peek(1); err != nil {
 			return
 		}
-		if !p.sessions.Set().SetIdle(c, false) {
+		if !p.sessions.SetIdle(c, false) {
 			return
 		}
 		c.SetReadDeadline(time.Now().Add(p.Svc.HeaderTimeout))
