@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -134,15 +135,10 @@ func runWorker(reg Registry) int {
 }
 
 func parseSem(s string) (id, n int, ok bool) {
-	var err1, err2 error
-	for i := 0; i < len(s); i++ {
-		if s[i] == ':' {
-			id, err1 = strconv.Atoi(s[:i])
-			n, err2 = strconv.Atoi(s[i+1:])
-			return id, n, err1 == nil && err2 == nil
-		}
-	}
-	return 0, 0, false
+	a, b, found := strings.Cut(s, ":")
+	id, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	return id, n, found && err1 == nil && err2 == nil
 }
 
 // graceKill is how long past shutdown_grace the master waits for a worker
