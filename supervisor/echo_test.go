@@ -26,17 +26,7 @@ func newEcho(env *Env) (Service, error) {
 	return &echo{}, nil
 }
 
-func (e *echo) Serve(ln net.Listener) error {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return err
-		}
-		if e.sessions.Add(c) {
-			go e.handle(c)
-		}
-	}
-}
+func (e *echo) Serve(ln net.Listener) error { return e.sessions.Serve(ln, e.handle) }
 
 func (e *echo) handle(c net.Conn) {
 	defer func() {

@@ -62,6 +62,13 @@ func (s *Set) Add(c net.Conn) bool {
 	return true
 }
 
+// Len is the number of connections being served.
+func (s *Set) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
 // Done forgets c (closing it is the caller's).
 func (s *Set) Done(c net.Conn) {
 	s.mu.Lock()

@@ -3,6 +3,7 @@ package http
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -224,5 +225,60 @@ func TestTransparentRequestThatNamesTheProxy(t *testing.T) {
 	}
 	if n := strings.Count(e.accessLog(1), "\n"); n != 1 {
 		t.Errorf("%d access-log lines, want 1 (no request came back through the proxy)", n)
+	}
+}
+
+// TestStopDoesNotDropANewClient: a client that connected just before a
+// stop (or a reload) and has not yet sent its request is served, not
+// closed as an idle connection.
+func TestStopDoesNotDropANewClient(t *testing.T) {
+	e := newEnv(t, "")
+	e.serve("/x", []byte("hello"))
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for deadline := time.Now().Add(5 * time.Second); e.p.sessions.Len() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection was not taken")
+		}
+	}
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		stopped <- e.p.Shutdown(ctx)
+	}()
+	// Once the stop is under way, a client that comes now is turned away.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		late, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		late.SetReadDeadline(time.Now().Add(time.Second))
+		_, err = late.Read(make([]byte, 1))
+		late.Close()
+		if err == io.EOF {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stop did not begin")
+		}
+	}
+	u := strings.TrimPrefix(e.origin.URL, "http://")
+	c.Write([]byte("GET http://" + u + "/x HTTP/1.1\r\nHost: " + u + "\r\n\r\n"))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	raw, _ := io.ReadAll(c)
+	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(raw)), nil)
+	if err != nil {
+		t.Fatalf("the new client got no answer: %v %q", err, raw)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(body) != "hello" {
+		t.Errorf("%d %q", resp.StatusCode, body)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("shutdown: %v", err)
 	}
 }

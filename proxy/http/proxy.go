@@ -143,17 +143,20 @@ func (p *Proxy) serveConn(c net.Conn) {
 	if ip := net.ParseIP(s.client); ip != nil {
 		allowed = proxy.InNets(ip, p.allow)
 	}
-	for {
-		if !p.sessions.SetIdle(c, true) {
+	for first := true; ; first = false {
+		// A new client counts as busy until its first request: a stop or
+		// a reload closing it as idle would drop one that connected a
+		// moment before. Between requests, it is idle.
+		if !first && !p.sessions.SetIdle(c, true) {
 			return
 		}
 		c.SetReadDeadline(time.Now().Add(p.Svc.IdleTimeout))
 		if _, err := s.br.Peek(1); err != nil {
 			return
 		}
-		if !p.sessions.SetIdle(c, false) {
-			return
-		}
+		// A request is coming: it is served, even if a stop has begun
+		// meanwhile (the session ends after it).
+		p.sessions.SetIdle(c, false)
 		c.SetReadDeadline(time.Now().Add(p.Svc.HeaderTimeout))
 		req, err := ReadRequest(s.br, Limits{Header: int(p.Svc.MaxRequestHead)})
 		if err != nil {
