@@ -123,6 +123,7 @@ type Service struct {
 	NoopInterval     time.Duration `ini:"noop_interval" only:"ftp" default:"30" min:"1s" doc:"NOOP to the server while a transfer is held (M12)"`
 	ProgressInterval time.Duration `ini:"progress_interval" only:"ftp" default:"10" min:"100ms" doc:"150- lines to the client while a file is fetched and scanned"`
 	DataTimeout      time.Duration `ini:"data_timeout" only:"ftp" default:"60" min:"100ms" doc:"a data connection that does not come or stalls this long ends the transfer"`
+	AllowAppend      bool          `ini:"allow_append" only:"ftp" default:"no" doc:"relay APPE (and COMB): each piece is then scanned alone, so a file sent in pieces can reach the server infected; no refuses them (550)"`
 }
 
 // serviceDefaults are the keys whose default depends on the service.

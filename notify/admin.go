@@ -2,6 +2,8 @@ package notify
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"sync"
@@ -29,7 +31,8 @@ type Notice struct {
 type Admin struct {
 	Sender      *Sender
 	From, To    string
-	ID          string // X-Admin-Notification-Id
+	ID          string // X-Admin-Notification-Id, before the mark
+	Key         []byte // the notice key (see Mark)
 	Interval    time.Duration
 	DigestAfter int
 	Log         *zap.Logger
@@ -130,11 +133,11 @@ func digest(held []Notice, lost int) Notice {
 }
 
 func (a *Admin) send(n Notice) {
-	msg := fmt.Sprintf("From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\nDate: %s\r\n%s: %s\r\nContent-Type: text/plain; charset=utf-8\r\nMIME-Version: 1.0\r\n\r\n%s",
-		a.From, a.To, oneLine(n.Subject), time.Now().Format(time.RFC1123Z), IDHeader, a.ID, n.Body)
+	msg := Mark(a.Key, a.ID, []byte(fmt.Sprintf("From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: %s\r\nContent-Type: text/plain; charset=utf-8\r\nMIME-Version: 1.0\r\n\r\n%s",
+		a.From, a.To, oneLine(n.Subject), time.Now().Format(time.RFC1123Z), MessageID(a.Sender.Helo), n.Body)))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := a.Sender.Send(ctx, Mail{From: a.From, To: []string{a.To}, Data: []byte(msg)}); err != nil {
+	if err := a.Sender.Send(ctx, Mail{From: a.From, To: []string{a.To}, Data: msg}); err != nil {
 		logs.Emit(a.Log, AdminFailure(a.Sender.Host, a.Sender.Port, err).Msg)
 	}
 }
@@ -145,21 +148,33 @@ func oneLine(s string) string {
 
 // AdminFor is the admin notifier a service's settings ask for, or nil when
 // notify_admin is off. hostname names the gateway in the notices' sender.
-func AdminFor(svc *conf.Service, hostname string, log *zap.Logger) *Admin {
+// key is the notice key (LoadKey).
+func AdminFor(svc *conf.Service, hostname string, key []byte, log *zap.Logger) *Admin {
 	if !svc.NotifyAdmin {
 		return nil
 	}
 	return &Admin{
 		Sender: &Sender{Host: svc.AdminMXHost, Port: svc.AdminMXPort, Helo: hostname},
-		From:   "postmaster@" + hostname, To: svc.AdminAddress, ID: NotificationID(svc, hostname),
+		From:   "postmaster@" + hostname, To: svc.AdminAddress, ID: NotificationID(svc, hostname), Key: key,
 		Interval: svc.NotifyInterval, DigestAfter: svc.NotifyDigest, Log: log,
 	}
 }
 
-// NotificationID is admin_notification_id, or one made from the host name.
+// NotificationID is admin_notification_id, or one made from the host name:
+// a label for the administrator's filters, not a secret (the mark is).
 func NotificationID(svc *conf.Service, hostname string) string {
 	if svc.AdminNotificationID != "" {
 		return svc.AdminNotificationID
 	}
 	return "fsigkd-" + hostname
+}
+
+// MessageID makes a new Message-ID on host.
+func MessageID(host string) string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	if host == "" {
+		host = "localhost"
+	}
+	return "<" + hex.EncodeToString(b) + ".fsigkd@" + host + ">"
 }

@@ -37,6 +37,9 @@ type Common struct {
 	Logs    *logs.Logs        // the access log; nil: none
 	Admin   *notify.Admin     // admin notices; nil: per notify_admin
 	Notices *notify.Templates // nil: per notice_templates
+	// NoticeKey marks and verifies the gateway's own admin notices (nil:
+	// read from base_dir, see notify.LoadKey).
+	NoticeKey []byte
 	// Dial connects to servers for a client (nil: per the transparent
 	// settings, see tproxy.Dialer).
 	Dial tproxy.DialFunc
@@ -92,8 +95,14 @@ func (c *Common) Init() error {
 			return err
 		}
 	}
+	if c.NoticeKey == nil {
+		var err error
+		if c.NoticeKey, err = notify.LoadKey(c.Global.BaseDir); err != nil {
+			return err
+		}
+	}
 	if c.Admin == nil {
-		c.Admin = notify.AdminFor(c.Svc, c.Hostname(), c.Log.Named("notify"))
+		c.Admin = notify.AdminFor(c.Svc, c.Hostname(), c.NoticeKey, c.Log.Named("notify"))
 	}
 	if c.Dial == nil {
 		c.Dial = tproxy.Dialer(c.Svc.Transparent, c.Svc.TransparentTproxy)

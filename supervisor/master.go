@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/fsigkd/fsigkd/notify"
 	"net"
 	"os"
 	"os/exec"
@@ -119,6 +120,12 @@ func (m *master) start() bool {
 			}
 			return false
 		}
+	}
+	// The key that marks the gateway's own notices, made once here so
+	// that every worker reads the same one.
+	if _, err := notify.LoadKey(g.BaseDir); err != nil {
+		m.log.Named("main:start").Error("the notice key cannot be made or read", zap.Error(err))
+		return false
 	}
 	if m.helper = fsavdHelper(m.cfg); m.helper != nil {
 		m.startHelper(m.helper)

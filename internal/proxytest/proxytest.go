@@ -62,6 +62,7 @@ func Common(t testing.TB, service, keys string) (proxy.Common, Kit) {
 		Svc: cfg.Services[service], Global: cfg.Global,
 		Scanner: scanner.NewFsavd(&scanner.Pool{Endpoints: eps}, true),
 		Spool:   spool.Dir{Path: tmp}, Log: zap.New(core).Named(service), Logs: lg,
+		NoticeKey: []byte("a notice key for the tests only"),
 	}, k
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,7 +33,13 @@ func fakeFTP(t *testing.T, file []byte, finalReply, noopReply string) string {
 			case "USER":
 				fmt.Fprintf(c, "230 in\r\n")
 			case "PASV":
-				dl, _ = net.Listen("tcp", "127.0.0.1:0")
+				// A small receive buffer set before the handshake, so
+				// that the window stays small whatever the host's
+				// tcp_rmem lets the kernel grow it to.
+				lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+					return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+				}}
+				dl, _ = lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 				fmt.Fprintf(c, "227 Entering Passive Mode (%s)\r\n", FormatHostPort(dl.Addr().(*net.TCPAddr)))
 			case "RETR":
 				fmt.Fprintf(c, "150 here\r\n")
@@ -146,12 +153,13 @@ func TestServerThatStopsReadingAnUpload(t *testing.T) {
 	}
 	d.Write(make([]byte, 32<<20))
 	d.Close()
-	if r := c.read(); r.Code != 451 {
+	r := c.read()
+	if r.Code != 451 {
 		t.Errorf("an upload the server stopped reading ended with %q", r.Raw())
 	}
 	m := e.obs.FilterMessageSnippet("sendfile timeout: No data can be sent for 1 seconds. There may be a temporary network problem between receiver. / URL=[ftp://").All()
 	if len(m) != 1 || !strings.Contains(m[0].Message, "/big], n=0, written=") || !strings.Contains(m[0].Message, ", filelen=33554432, writesize=") {
-		t.Errorf("no M07 for the upload: %v", e.obs.All())
+		t.Errorf("no M07 for the upload: %v %s", e.obs.All(), e.kit.AccessLog())
 	}
 }
 

@@ -28,6 +28,7 @@ type env struct {
 	addr string
 	srv  *enginetest.FTPServer
 	obs  *observer.ObservedLogs
+	kit  proxytest.Kit
 }
 
 func newEnv(t *testing.T, keys string) *env {
@@ -35,6 +36,7 @@ func newEnv(t *testing.T, keys string) *env {
 	e := &env{t: t}
 	c, kit := proxytest.Common(t, "ftp", "deny_servers =\n"+keys)
 	e.obs = kit.Obs
+	e.kit = kit
 	e.p = &Proxy{Common: c}
 	return e
 }
@@ -375,5 +377,80 @@ func TestTransparentClientThatNamesTheProxy(t *testing.T) {
 	c := dialControl(t, e.addr)
 	if r := c.cmd("USER anonymous"); r.Raw() != "530 This connection was not diverted to the gateway: log in as user@host." {
 		t.Errorf("USER on a connection to the proxy itself: %q", r.Raw())
+	}
+}
+
+// TestAppendInPiecesIsRefused: two APPE uploads of 34 bytes, each clean,
+// would leave EICAR on the server; so would STOR then APPE. APPE and COMB
+// are refused unless allow_append says otherwise.
+func TestAppendInPiecesIsRefused(t *testing.T) {
+	e := newEnv(t, "").withServer()
+	dir := t.TempDir()
+	half1, half2 := filepath.Join(dir, "1"), filepath.Join(dir, "2")
+	os.WriteFile(half1, []byte(eicar.String[:34]), 0o644)
+	os.WriteFile(half2, []byte(eicar.String[34:]), 0o644)
+	target := filepath.Join(e.srv.Root, "pub", "pieces.com")
+	for _, first := range [][]string{{"-a"}, {}} { // APPE+APPE, STOR+APPE
+		os.Remove(target)
+		out, err := e.curl(append(first, "-T", half1, e.url("pub/pieces.com"))...)
+		if len(first) > 0 && err == nil {
+			t.Fatalf("the first APPE was accepted: %s", out)
+		}
+		out, err = e.curl("-a", "-T", half2, e.url("pub/pieces.com"))
+		if err == nil {
+			t.Fatalf("APPE after %v was accepted: %s", first, out)
+		}
+		if !strings.Contains(string(out), "550") {
+			t.Errorf("APPE refused without its 550: %s", out)
+		}
+		if got, _ := os.ReadFile(target); bytes.Contains(got, []byte(eicar.String)) {
+			t.Fatal("EICAR was put together on the server")
+		}
+	}
+	c := dialControl(t, e.addr)
+	c.cmd("USER anonymous@" + e.srv.Addr)
+	c.cmd("PASS x")
+	if r := c.cmd("COMB pieces.com 1 2"); r.Code != 550 {
+		t.Errorf("COMB: %q", r.Raw())
+	}
+}
+
+func TestAppendAllowedWhenSet(t *testing.T) {
+	e := newEnv(t, "allow_append = yes\n").withServer()
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	os.WriteFile(a, []byte("first piece\n"), 0o644)
+	os.WriteFile(b, []byte("second piece\n"), 0o644)
+	for _, f := range []string{a, b} {
+		if out, err := e.curl("-a", "-T", f, e.url("pub/log.txt")); err != nil {
+			t.Fatalf("APPE with allow_append: %v %s", err, out)
+		}
+	}
+	got, _ := os.ReadFile(filepath.Join(e.srv.Root, "pub", "log.txt"))
+	if string(got) != "first piece\nsecond piece\n" {
+		t.Fatalf("server has %q", got)
+	}
+	// Each piece is still scanned.
+	bad := filepath.Join(dir, "e")
+	os.WriteFile(bad, []byte(eicar.String), 0o644)
+	if out, err := e.curl("-a", "-T", bad, e.url("pub/log.txt")); err == nil {
+		t.Fatalf("an infected APPE was accepted: %s", out)
+	}
+}
+
+// TestModeOtherThanStreamIsRefused: a MODE Z (deflate) or MODE B transfer
+// would reach the scanner in its coding, not as the file.
+func TestModeOtherThanStreamIsRefused(t *testing.T) {
+	e := newEnv(t, "").withServer()
+	c := dialControl(t, e.addr)
+	c.cmd("USER anonymous@" + e.srv.Addr)
+	c.cmd("PASS x")
+	for _, m := range []string{"Z", "B", "C", "z"} {
+		if r := c.cmd("MODE " + m); r.Code != 504 {
+			t.Errorf("MODE %s: %q", m, r.Raw())
+		}
+	}
+	if r := c.cmd("MODE s"); r.Code != 200 {
+		t.Errorf("MODE S: %q", r.Raw())
 	}
 }

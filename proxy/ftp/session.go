@@ -165,7 +165,26 @@ func (s *session) handle(cmd Command) bool {
 		s.reply(fmt.Sprintf("350 Restarting at %d. Send RETR.", n))
 	case "RETR":
 		return s.retr(cmd.Arg)
-	case "STOR", "APPE", "STOU":
+	case "APPE", "COMB":
+		if !s.p.Svc.AllowAppend {
+			// Each piece alone is clean; joined on the server they need not be.
+			s.reply("550 " + cmd.Verb + " is refused: a file sent in pieces cannot be scanned whole; send it whole with STOR.")
+			return true
+		}
+		if cmd.Verb == "COMB" {
+			return s.relay(cmd.Verb + argSuffix(cmd.Arg))
+		}
+		return s.store(cmd)
+	case "MODE":
+		// Only the stream mode is read as the file's own bytes: a
+		// compressed (Z) or block (B) transfer would be scanned as its
+		// coding.
+		if !strings.EqualFold(strings.TrimSpace(cmd.Arg), "S") {
+			s.reply("504 Only MODE S is supported by this gateway.")
+			return true
+		}
+		return s.relay("MODE S")
+	case "STOR", "STOU":
 		return s.store(cmd)
 	case "LIST", "NLST", "MLSD":
 		return s.listing(cmd)

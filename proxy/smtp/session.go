@@ -142,9 +142,15 @@ func (s *session) Data(r io.Reader) error {
 			s.p.Logs.Access(rec)
 		}
 	}()
-	if id := headerValue(head, notify.IDHeader); id != "" && id == s.p.id {
+	switch notify.Verify(s.p.NoticeKey, s.p.id, f.OS(), f.Size()) {
+	case notify.Verified:
 		setAll(recs, func(r *logs.Access) { r.Detail = "own notice, not scanned" })
 		return s.deliver(f, nil, "", recs)
+	case notify.Forged:
+		// Someone else's mark, or ours taken from another mail: the
+		// mail is scanned like any other.
+		s.log.Warn("a mail carries a notice mark that does not verify; scanned like any other",
+			zap.String("client", s.client), zap.String("from", s.from), zap.String("mark", truncate(headerValue(head, notify.IDHeader))))
 	}
 
 	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(),
@@ -246,8 +252,10 @@ func (s *session) notice(action, kind string, to []string, fields notify.Fields)
 	portN, _ := strconv.Atoi(port)
 	sender := &notify.Sender{Host: host, Port: portN, Helo: s.p.hostname}
 	from := "postmaster@" + s.p.hostname
-	msg := fmt.Sprintf("From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\nDate: %s\r\n%s: %s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s",
-		from, strings.Join(to, ">, <"), sanitize(n.Subject), time.Now().Format(time.RFC1123Z), notify.IDHeader, s.p.id, n.Body)
+	// Unmarked: a notice that leaves the gateway carries nothing an
+	// outsider could reuse (see notify.Mark).
+	msg := fmt.Sprintf("From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: %s\r\nContent-Type: text/plain; charset=utf-8\r\nMIME-Version: 1.0\r\n\r\n%s",
+		from, strings.Join(to, ">, <"), sanitize(n.Subject), time.Now().Format(time.RFC1123Z), notify.MessageID(s.p.hostname), n.Body)
 	log := s.log.Named("notify")
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -421,4 +429,12 @@ func tagSubject(w *bufio.Writer, src *bufio.Reader, tag string) error {
 		}
 		w.WriteString(line)
 	}
+}
+
+// truncate shortens a client's text for the log.
+func truncate(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
 }

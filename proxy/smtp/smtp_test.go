@@ -281,29 +281,98 @@ func TestSpamIsTagged(t *testing.T) {
 	}
 }
 
-// TestAdminNoticeAndItsFailures: a notice reaches the admin server marked
-// with our id; a mail carrying that id is not scanned; the admin server
-// unreachable gives M04.
+// TestAdminNoticeAndItsFailures: a notice reaches the admin server with a
+// mark; the notice as it arrived (with a Received line above) is passed
+// unscanned as our own.
 func TestAdminNoticeAndItsFailures(t *testing.T) {
+	e, notice := adminNotice(t)
+	if !strings.Contains(notice, "X-Admin-Notification-Id: gw-42; mac=") || !strings.Contains(notice, "Eicar-Test-Signature") {
+		t.Fatalf("notice: %q", notice)
+	}
+	if strings.Contains(notice, string(e.p.NoticeKey)) {
+		t.Fatal("the notice key left in a mail")
+	}
+	before := len(e.sink.Mails())
+	again := "Received: from gw.test by mx.test; Sat, 28 Nov 2026 10:00:00 +0000\r\n" + notice
+	if err := e.send("postmaster@gw.test", []string{"admin@example.com"}, again); err != nil {
+		t.Fatalf("own notice: %v", err)
+	}
+	if len(e.sink.Mails()) != before+1 {
+		t.Fatal("own notice not delivered")
+	}
+	if b, _ := os.ReadFile(filepath.Join(e.logDir, "access.log")); !strings.Contains(string(b), "own%20notice") {
+		t.Errorf("own notice not logged as such: %s", b)
+	}
+}
+
+// adminNotice sends EICAR through a proxy with admin notices on and returns
+// the notice the admin server got.
+func adminNotice(t *testing.T) (*env, string) {
 	admin := enginetest.NewMailSink(t, nil, nil)
 	host, port, _ := net.SplitHostPort(admin.Addr)
 	e := newEnv(t, "notify_admin = yes\nadmin_mx_host = "+host+"\nadmin_mx_port = "+port+"\nadmin_notification_id = gw-42")
 	e.start()
 	e.send("a@example.com", []string{"b@example.com"}, eicarMail())
-	var notice enginetest.Mail
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if m := admin.Mails(); len(m) > 0 {
-			notice = m[0]
-			break
+			return e, string(m[0].Data)
 		}
 	}
-	if !strings.Contains(string(notice.Data), "X-Admin-Notification-Id: gw-42\r\n") || !strings.Contains(string(notice.Data), "Eicar-Test-Signature") {
-		t.Fatalf("notice: %q", notice.Data)
+	t.Fatal("no admin notice")
+	return nil, ""
+}
+
+// TestForgedNoticeMarkIsScanned: the notice id alone (in the 220 banner's
+// host name, or a configured one), a mark made up, a real mark moved to
+// another mail, and a real notice with something added: each mail is
+// scanned like any other, and the forgery logged.
+func TestForgedNoticeMarkIsScanned(t *testing.T) {
+	e, notice := adminNotice(t)
+	head, body, _ := strings.Cut(notice, "\r\n\r\n")
+	var mark string
+	for _, l := range strings.Split(head, "\r\n") {
+		if strings.HasPrefix(l, "X-Admin-Notification-Id:") {
+			mark = l
+		}
 	}
-	// The notice itself, carrying EICAR's name and even EICAR, passes.
-	own := "From: postmaster@gw.test\r\nX-Admin-Notification-Id: gw-42\r\nSubject: n\r\n\r\n" + eicar.String + "\r\n"
-	if err := e.send("postmaster@gw.test", []string{"admin@example.com"}, own); err != nil {
-		t.Fatalf("own notice: %v", err)
+	cases := map[string]string{
+		"id alone":      "From: postmaster@gw.test\r\nX-Admin-Notification-Id: gw-42\r\nSubject: n\r\n\r\n" + eicar.String + "\r\n",
+		"host id":       "From: postmaster@gw.test\r\nX-Admin-Notification-Id: fsigkd-gw.test\r\nSubject: n\r\n\r\n" + eicar.String + "\r\n",
+		"made-up mac":   "From: postmaster@gw.test\r\nX-Admin-Notification-Id: gw-42; mac=AAAA\r\nSubject: n\r\n\r\n" + eicar.String + "\r\n",
+		"moved mark":    "From: postmaster@gw.test\r\n" + mark + "\r\nSubject: n\r\n\r\n" + eicar.String + "\r\n",
+		"body appended": head + "\r\n\r\n" + body + eicar.String + "\r\n",
+		"second body type": strings.Replace(head, "Content-Type:", "Content-Type: multipart/mixed; boundary=x\r\nContent-Type:", 1) +
+			"\r\n\r\n--x\r\n\r\n" + eicar.String + "\r\n--x--\r\n" + body,
+		"two marks": head + "\r\n" + mark + "\r\n\r\n" + body + eicar.String + "\r\n",
+	}
+	for name, msg := range cases {
+		err := e.send("postmaster@gw.test", []string{"admin@example.com"}, msg)
+		if err == nil || !strings.Contains(err.Error(), "Infected") {
+			t.Errorf("%s: passed: %v", name, err)
+		}
+	}
+	if n := len(e.obs.FilterMessageSnippet("notice mark that does not verify").All()); n != len(cases) {
+		t.Errorf("%d forgeries logged, want %d", n, len(cases))
+	}
+}
+
+// TestOutsideNoticesCarryNoMark: a notice to a mail's sender or recipients
+// leaves the gateway, so it carries no mark to reuse.
+func TestOutsideNoticesCarryNoMark(t *testing.T) {
+	for _, action := range []string{"delete", "sendback"} {
+		e := newEnv(t, "action = "+action+"\nadmin_notification_id = gw-42")
+		e.start()
+		e.send("a@example.com", []string{"b@example.com"}, eicarMail())
+		for deadline := time.Now().Add(5 * time.Second); len(e.sink.Mails()) == 0 && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+		got := e.sink.Mails()
+		if len(got) != 1 {
+			t.Fatalf("%s: %d mails", action, len(got))
+		}
+		if strings.Contains(strings.ToLower(string(got[0].Data)), "x-admin-notification-id") {
+			t.Errorf("%s: the notice carries a mark: %q", action, got[0].Data)
+		}
 	}
 }
 
