@@ -56,7 +56,7 @@ func fakeFTP(t *testing.T, file []byte, finalReply, noopReply string) string {
 				d, err := dl.Accept()
 				if err == nil {
 					d.(*net.TCPConn).SetReadBuffer(4096)
-					time.Sleep(3 * time.Second)
+					time.Sleep(6 * time.Second) // long past sendfile_timeout, also under -race
 					d.Close()
 				}
 				fmt.Fprintf(c, "%s\r\n", finalReply)
