@@ -3,8 +3,6 @@ package http
 import (
 	"bufio"
 	"bytes"
-	"compress/flate"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/catalog"
+	"github.com/fsigkd/fsigkd/internal/coding"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/proxy"
@@ -172,7 +171,7 @@ func (s *session) handle(req *Request) bool {
 			rec.Detail = "upload over max_scan_size passed unscanned"
 			s.log.Info("upload over max_scan_size passed unscanned", zap.String("url", t.url))
 			bodyRest = reqBody
-		} else if pass, name, reason := s.judge(f, meta, req.Header.Get("Content-Encoding"), rec); !pass {
+		} else if pass, name, reason := s.judge(f, meta, req.Header.Values("Content-Encoding"), rec); !pass {
 			s.block(rec, t.url, name, reason)
 			return true // blocked; the body was read whole, the session goes on
 		}
@@ -330,6 +329,15 @@ func (s *session) readResponse(up *upstream, method, url string) (*Response, err
 // respond handles the response: passes one without a body, or spools,
 // scans and delivers (or blocks) one with a body. false: close the client.
 func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Access, clientKeep bool) bool {
+	if resp.Status == 206 {
+		// Range is never forwarded, so a part is not what was asked
+		// for: parts (multipart/byteranges) join into an object nobody
+		// scanned whole. Refused rather than relayed.
+		rec.Status, rec.Detail = 502, "partial content not asked for refused"
+		s.log.Warn("a server answered with a part that was not asked for; refused", zap.String("url", t.url))
+		s.writeError(502, "Bad Gateway", "The server sent part of an object that was not asked for.", true)
+		return false
+	}
 	head := resp.Header
 	head.stripHopByHop()
 	head.Set("Via", via(resp.Header.Get("Via"), resp.Proto))
@@ -381,7 +389,7 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 		return d.passRest(f, respBody, rec)
 	}
 	pass, name, reason := d.scanWhileTrickling(f, func() (bool, string, string) {
-		return s.judge(f, meta, resp.Header.Get("Content-Encoding"), rec)
+		return s.judge(f, meta, resp.Header.Values("Content-Encoding"), rec)
 	})
 	if !pass {
 		if d.headSent {
@@ -410,54 +418,90 @@ func (s *session) receive(r io.Reader, progress func(f *spool.File)) (*spool.Fil
 	return f, over, err
 }
 
-// judge scans f (decoded first when it is gzip or deflate encoded: the
-// engine then sees the content, not the compressed bytes) and says whether
-// it may go on; when not, why (the detection name, or a reason) for the
-// block page.
-func (s *session) judge(f *spool.File, meta scanner.Meta, encoding string, rec *logs.Access) (pass bool, name, reason string) {
+// judge scans f and says whether it may go on; when not, why (the
+// detection name, or a reason) for the block page. A body with content
+// codings is scanned decoded (see package coding): the engine sees what
+// the client will use. What cannot be scanned whole follows the settings:
+// a coding the proxy does not undo, or a damaged one, scan_failure; a
+// decoded body over max_scan_size, oversize_action. Each is logged.
+func (s *session) judge(f *spool.File, meta scanner.Meta, encodings []string, rec *logs.Access) (pass bool, name, reason string) {
 	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: meta}
-	if dec := s.decode(f, encoding); dec != nil {
+	var problem string // why the decoded body is not the whole content
+	if codings := coding.List(encodings); len(codings) > 0 {
+		dec, over, err := s.decode(f, codings)
+		var unsupported *coding.Unsupported
+		switch {
+		case errors.As(err, &unsupported) || dec == nil:
+			rec.Files, rec.Action, rec.Detail = rec.Files+1, scanFailureAction(s.p.Svc.ScanFailure), "not scanned: "+errText(err)
+			s.log.Warn("body not scanned: its content coding cannot be undone", zap.String("url", meta.URL), zap.Error(err))
+			if rec.Action == "PASS" {
+				return true, "", ""
+			}
+			return false, "", "The object is sent in a coding this gateway cannot read, and it does not pass what it has not scanned."
+		case over:
+			dec.Close()
+			rec.Files, rec.Detail = rec.Files+1, "decoded body over max_scan_size"
+			s.log.Info("decoded body over max_scan_size", zap.String("url", meta.URL), zap.String("oversize_action", s.p.Svc.OversizeAction))
+			if s.p.Svc.OversizeAction == "block" {
+				rec.Action = "DENY"
+				return false, "", "The object is larger than this gateway scans."
+			}
+			rec.Action, rec.Detail = "PASS", "decoded body over max_scan_size passed unscanned"
+			return true, "", ""
+		case err != nil:
+			// Scanned as far as it decodes (a client shows that much);
+			// the rest is not the content's, whatever it is.
+			problem = "damaged content coding: " + err.Error()
+		}
 		defer dec.Close()
 		obj = &scanner.Object{File: dec.OS(), Path: dec.Path(), Size: dec.Size(), Meta: meta}
 	}
 	out := s.p.Judge(f, obj, rec)
 	switch {
-	case !out.Block:
-		return true, "", ""
-	case out.Err != nil:
+	case out.Block && out.Err != nil:
 		return false, "", "The object could not be scanned, and this gateway does not pass what it has not scanned."
+	case out.Block:
+		s.p.NotifyAdmin(notify.Fields{Service: "http", Name: out.Verdict.Name(), Object: meta.URL, Client: s.client, Action: "blocked"})
+		return false, out.Verdict.Name(), ""
+	case problem != "" && out.Err == nil:
+		rec.Detail = problem
+		s.log.Warn("body scanned only as far as its content coding could be undone", zap.String("url", meta.URL), zap.String("why", problem))
+		rec.Action = scanFailureAction(s.p.Svc.ScanFailure)
+		if rec.Action == "DENY" {
+			return false, "", "The object's compression is damaged, and this gateway does not pass what it could not scan whole."
+		}
 	}
-	s.p.NotifyAdmin(notify.Fields{Service: "http", Name: out.Verdict.Name(), Object: meta.URL, Client: s.client, Action: "blocked"})
-	return false, out.Verdict.Name(), ""
+	return true, "", ""
 }
 
-// decode writes the decoded body beside f, or nil when it is not encoded
-// (or does not decode: then the bytes as sent are scanned).
-func (s *session) decode(f *spool.File, encoding string) *spool.File {
-	var r io.Reader
-	src := io.NewSectionReader(f.OS(), 0, f.Size())
-	switch strings.ToLower(strings.TrimSpace(encoding)) {
-	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(src)
-		if err != nil {
-			return nil
-		}
-		r = zr
-	case "deflate":
-		r = flate.NewReader(src)
-	default:
-		return nil
+func scanFailureAction(policy string) string {
+	if scanner.Policy(policy) == scanner.Pass {
+		return "PASS"
 	}
-	dec, err := s.p.Spool.Create("http")
+	return "DENY"
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "no spool"
+	}
+	return err.Error()
+}
+
+// decode writes the decoded body beside f, up to max_scan_size (over says
+// there was more). An error with a file: the coding broke off, and the
+// file holds what decoded before it.
+func (s *session) decode(f *spool.File, codings []string) (dec *spool.File, over bool, err error) {
+	r, err := coding.Reader(io.NewSectionReader(f.OS(), 0, f.Size()), codings)
 	if err != nil {
-		return nil
+		return nil, false, err
 	}
-	// A decoded body past max_scan_size is scanned as far as it went.
-	if _, err := dec.Fill(r, s.p.Svc.MaxScanSize, nil); err != nil {
-		dec.Close()
-		return nil
+	defer r.Close()
+	if dec, err = s.p.Spool.Create("http"); err != nil {
+		return nil, false, err
 	}
-	return dec
+	over, err = dec.Fill(r, s.p.Svc.MaxScanSize, nil)
+	return dec, over, err
 }
 
 // writeHead sends a response head to the client with a known length (-1:

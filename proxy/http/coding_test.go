@@ -1,0 +1,209 @@
+package http
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/zlib"
+	"fmt"
+	gohttp "net/http"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/enginetest"
+)
+
+func zlibbed(b []byte) []byte {
+	var buf bytes.Buffer
+	w := zlib.NewWriter(&buf)
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
+
+func rawDeflated(b []byte) []byte {
+	var buf bytes.Buffer
+	w, _ := flate.NewWriter(&buf, 5)
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
+
+func brotlied(b []byte) []byte {
+	var buf bytes.Buffer
+	w := brotli.NewWriter(&buf)
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
+
+func zstded(b []byte) []byte {
+	w, _ := zstd.NewWriter(nil)
+	defer w.Close()
+	return w.EncodeAll(b, nil)
+}
+
+// codedForms are the ways a body can be coded that curl --compressed (and
+// browsers) undo: each entry codes b and names the Content-Encoding fields.
+var codedForms = []struct {
+	name   string
+	code   func(b []byte) []byte
+	fields []string
+	// firstMember: curl stops after the first gzip member (browsers read
+	// them all, and the proxy scans them all).
+	firstMember bool
+}{
+	{"deflate-zlib", zlibbed, []string{"deflate"}, false},
+	{"deflate-raw", rawDeflated, []string{"deflate"}, false},
+	{"br", brotlied, []string{"br"}, false},
+	{"zstd", zstded, []string{"zstd"}, false},
+	{"x-gzip", gzipped, []string{"x-gzip"}, false},
+	{"deflate-then-gzip-one-field", func(b []byte) []byte { return gzipped(zlibbed(b)) }, []string{"deflate, gzip"}, false},
+	{"gzip-then-br-two-fields", func(b []byte) []byte { return brotlied(gzipped(b)) }, []string{"gzip", "br"}, false},
+	{"gzip-trailing-garbage", func(b []byte) []byte { return append(gzipped(b), "garbage"...) }, []string{"gzip"}, false},
+	{"gzip-bad-crc", func(b []byte) []byte {
+		g := gzipped(b)
+		g[len(g)-8] ^= 0xff
+		return g
+	}, []string{"gzip"}, false},
+	{"gzip-two-members-split", func(b []byte) []byte {
+		return append(gzipped(b[:len(b)/2]), gzipped(b[len(b)/2:])...)
+	}, []string{"gzip"}, true},
+}
+
+// curlGet fetches url through the proxy with curl; compressed decodes as
+// a browser does.
+func (e *env) curlGet(url string, compressed bool) (int, []byte) {
+	e.t.Helper()
+	curl := enginetest.Need(e.t, "curl", "curl")
+	args := []string{"-s", "--max-time", "30", "-x", "http://" + e.addr, "-o", "-", "-w", "\n%{http_code}", url}
+	if compressed {
+		args = append([]string{"--compressed"}, args...)
+	}
+	out, _ := exec.Command(curl, args...).Output()
+	i := bytes.LastIndexByte(out, '\n')
+	var code int
+	fmt.Sscan(string(out[i+1:]), &code)
+	return code, out[:i]
+}
+
+// TestContentCodingsCurlUndoesAreScanned: EICAR in every coding curl
+// undoes is blocked; clean content in the same codings reaches curl
+// decoded, and a client that does not decode gets the coded bytes as sent.
+func TestContentCodingsCurlUndoesAreScanned(t *testing.T) {
+	e := newEnv(t, "")
+	clean := []byte(strings.Repeat("clean text, nothing here. ", 400))
+	for _, f := range codedForms {
+		bad, good := f.code([]byte(eicar.String)), f.code(clean)
+		for path, body := range map[string][]byte{"/bad-" + f.name: bad, "/good-" + f.name: good} {
+			fields := f.fields
+			e.mux.HandleFunc(path, func(w gohttp.ResponseWriter, r *gohttp.Request) {
+				for _, v := range fields {
+					w.Header().Add("Content-Encoding", v)
+				}
+				w.Write(body)
+			})
+		}
+		if code, body := e.curlGet(e.url("/bad-"+f.name), true); code != 403 || !strings.Contains(string(body), "Eicar-Test-Signature") {
+			t.Errorf("%s: EICAR got %d", f.name, code)
+		}
+		want := clean
+		if f.firstMember {
+			want = clean[:len(clean)/2]
+		}
+		if code, body := e.curlGet(e.url("/good-"+f.name), true); code != 200 || !bytes.Equal(body, want) {
+			t.Errorf("%s: clean content got %d, %d bytes", f.name, code, len(body))
+		}
+		if code, body := e.get("/good-" + f.name); code != 200 || !bytes.Equal(body, good) {
+			t.Errorf("%s: coded bytes changed on the way: %d", f.name, code)
+		}
+	}
+}
+
+// TestUnknownCodingFollowsScanFailure: a coding the proxy cannot undo is
+// not scanned as opaque bytes and passed.
+func TestUnknownCodingFollowsScanFailure(t *testing.T) {
+	for _, policy := range []string{"block", "pass"} {
+		e := newEnv(t, "scan_failure = "+policy)
+		for _, c := range []string{"compress", "x-custom", "gzip, gzip, gzip, gzip, gzip"} {
+			e.serve("/"+strings.ReplaceAll(c, ", ", ""), []byte("opaque"), "Content-Encoding", c)
+		}
+		for _, path := range []string{"/compress", "/x-custom", "/gzipgzipgzipgzipgzip"} {
+			code, _ := e.get(path)
+			if want := map[string]int{"block": 403, "pass": 200}[policy]; code != want {
+				t.Errorf("%s, scan_failure = %s: %d", path, policy, code)
+			}
+		}
+		if len(e.obs.FilterMessageSnippet("content coding cannot be undone").All()) != 3 {
+			t.Errorf("not logged: %v", e.obs.All())
+		}
+		if !strings.Contains(e.accessLog(3), "not%20scanned") {
+			t.Errorf("access log: %s", e.accessLog())
+		}
+	}
+}
+
+// TestDecodedBodyOverMaxScanSize: a small gzip that inflates past
+// max_scan_size, EICAR after the cut, follows oversize_action.
+func TestDecodedBodyOverMaxScanSize(t *testing.T) {
+	bomb := gzipped(append(make([]byte, 2<<20), eicar.String...))
+	for _, action := range []string{"block", "pass"} {
+		e := newEnv(t, "max_scan_size = 1M\noversize_action = "+action)
+		e.serve("/bomb", bomb, "Content-Encoding", "gzip")
+		code, _ := e.curlGet(e.url("/bomb"), true)
+		if want := map[string]int{"block": 403, "pass": 200}[action]; code != want {
+			t.Errorf("oversize_action = %s: %d", action, code)
+		}
+		if !strings.Contains(e.accessLog(), "decoded%20body%20over%20max_scan_size") {
+			t.Errorf("access log: %s", e.accessLog())
+		}
+	}
+}
+
+// TestDamagedCodingFollowsScanFailure: a coding that breaks off is scanned
+// as far as it decodes (what a client shows); the rest follows scan_failure.
+func TestDamagedCodingFollowsScanFailure(t *testing.T) {
+	e := newEnv(t, "")
+	cut := func(b []byte) []byte { g := gzipped(b); return g[:len(g)-12] }
+	e.serve("/bad", cut([]byte(eicar.String+strings.Repeat("x", 5000))), "Content-Encoding", "gzip")
+	e.serve("/good", cut([]byte(strings.Repeat("clean ", 5000))), "Content-Encoding", "gzip")
+	if code, body := e.get("/bad"); code != 403 || !strings.Contains(string(body), "Eicar-Test-Signature") {
+		t.Errorf("EICAR in a damaged gzip: %d", code)
+	}
+	if code, _ := e.get("/good"); code != 403 {
+		t.Errorf("a damaged gzip passed: %d", code)
+	}
+}
+
+// TestUnaskedPartialContentIsRefused: the proxy never forwards Range, so a
+// 206 (whose parts could join into a virus) is refused, never relayed.
+func TestUnaskedPartialContentIsRefused(t *testing.T) {
+	e := newEnv(t, "")
+	E := eicar.String
+	e.mux.HandleFunc("/parts", func(w gohttp.ResponseWriter, r *gohttp.Request) {
+		w.Header().Set("Content-Type", "multipart/byteranges; boundary=B")
+		w.WriteHeader(206)
+		fmt.Fprintf(w, "--B\r\nContent-Range: bytes 0-29/68\r\n\r\n%s\r\n--B\r\nContent-Range: bytes 30-67/68\r\n\r\n%s\r\n--B--\r\n", E[:30], E[30:])
+	})
+	e.mux.HandleFunc("/part", func(w gohttp.ResponseWriter, r *gohttp.Request) {
+		w.Header().Set("Content-Range", "bytes 0-29/68")
+		w.WriteHeader(206)
+		w.Write([]byte(E[:30]))
+	})
+	for _, p := range []string{"/parts", "/part"} {
+		req, _ := gohttp.NewRequest("GET", e.url(p), nil)
+		req.Header.Set("Range", "bytes=0-29,30-67")
+		resp, err := e.client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 502 {
+			t.Errorf("%s: an unasked 206 got %d", p, resp.StatusCode)
+		}
+	}
+}
