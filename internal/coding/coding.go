@@ -29,7 +29,9 @@ const MaxCodings = 4
 // Unsupported is a coding this package does not undo.
 type Unsupported struct{ Coding string }
 
-func (u *Unsupported) Error() string { return fmt.Sprintf("content coding %q is not decoded", u.Coding) }
+func (u *Unsupported) Error() string {
+	return fmt.Sprintf("content coding %q is not decoded", u.Coding)
+}
 
 // List reads the codings of Content-Encoding field values, in the order
 // they were applied; identity is dropped.
