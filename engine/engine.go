@@ -2,8 +2,10 @@
 // test file plus signature files in ClamAV's formats (.hdb MD5, .hsb
 // SHA1/SHA256 hashes, .ndb body patterns with ??, a?, *, {n-m} and (a|b)
 // wildcards), matched in one pass over the data whatever the number of
-// signatures. It looks inside zip, gzip and tar archives, nested, and
-// inside MIME mail (base64 and quoted-printable parts), with limits on
+// signatures. It looks inside archives and compressed streams (zip, also
+// behind prepended data; gzip, bzip2, xz, zstd; tar; 7z and RAR, also
+// behind a self-extractor; cabinets), nested, and inside MIME mail
+// (base64 and quoted-printable parts), with limits on
 // depth, size, file count and expansion ratio: an object over a limit is
 // reported as Heuristics.Limits.Exceeded.<which>, never as clean.
 //
@@ -169,14 +171,10 @@ func (s *scan) object(data []byte, where string, depth int) {
 	if s.stop {
 		return
 	}
-	switch {
-	case s.opt.Archives && isZip(data):
-		s.nested(depth, where, func() { s.zip(data, where, depth+1) })
-	case s.opt.Archives && len(data) > 2 && data[0] == 0x1f && data[1] == 0x8b:
-		s.nested(depth, where, func() { s.gzip(data, where, depth+1) })
-	case s.opt.Archives && isTar(data):
-		s.nested(depth, where, func() { s.tar(data, where, depth+1) })
-	case s.opt.MIME && isMail(data):
+	if s.opt.Archives {
+		s.archive(data, where, depth)
+	}
+	if s.opt.MIME && isMail(data) {
 		s.nested(depth, where, func() { s.mail(data, where, depth+1) })
 	}
 	// The object's own bytes, after its members: a stored (tar, zip
@@ -192,6 +190,48 @@ func (s *scan) object(data []byte, where string, depth int) {
 		s.add(Detection{Name: name, Path: where, Depth: depth})
 		return s.opt.StopOnFirst
 	})
+}
+
+// archive opens data when its magic bytes say it is an archive or a
+// compressed stream (see archives.go for the formats).
+func (s *scan) archive(data []byte, where string, depth int) {
+	open := func(f func(d []byte, where string, depth int), d []byte) {
+		s.nested(depth, where, func() {
+			// A decoder that panics on a crafted archive (ours or a
+			// library's) costs that archive a verdict, not the engine.
+			defer func() {
+				if r := recover(); r != nil {
+					s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth})
+				}
+			}()
+			f(d, where, depth+1)
+		})
+	}
+	switch {
+	case isZip(data):
+		open(s.zip, data)
+	case len(data) > 2 && data[0] == 0x1f && data[1] == 0x8b:
+		open(s.gzip, data)
+	case isBzip2(data):
+		open(s.bzip2, data)
+	case bytes.HasPrefix(data, magicXz):
+		open(s.xz, data)
+	case bytes.HasPrefix(data, magicZstd):
+		open(s.zstd, data)
+	case bytes.HasPrefix(data, magicCab):
+		open(s.cab, data)
+	case isTar(data):
+		open(s.tar, data)
+	default:
+		// Behind a stub or other data: self-extractors, polyglots.
+		if i := findMagic(data, magic7z); i >= 0 {
+			open(s.sevenZip, data[i:])
+		} else if i := findMagic(data, magicRar); i >= 0 {
+			open(s.rar, data[i:])
+		} else if zipAnywhere(data) {
+			open(s.zip, data)
+		}
+	}
 }
 
 func (s *scan) nested(depth int, where string, f func()) {

@@ -1,0 +1,217 @@
+package engine
+
+import (
+	"bytes"
+	"compress/bzip2"
+	"encoding/binary"
+	"errors"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/bodgit/sevenzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/nwaples/rardecode/v2"
+	"github.com/ulikunitz/xz"
+)
+
+// The formats opened besides zip, gzip and tar, each found by its magic
+// bytes (never by a name): bzip2, xz and zstd streams (so .tar.bz2,
+// .tar.xz, .tar.zst), 7z and RAR (4 and 5) also behind a self-extractor's
+// stub, and Microsoft cabinets (stored and MSZIP folders). What carries a
+// format's magic but cannot be opened (encrypted, damaged, a method not
+// implemented, a volume of a set) is SUSPECTED, never clean.
+
+var (
+	magicBzip2 = []byte("BZh")
+	magicXz    = []byte{0xfd, '7', 'z', 'X', 'Z', 0}
+	magicZstd  = []byte{0x28, 0xb5, 0x2f, 0xfd}
+	magic7z    = []byte{'7', 'z', 0xbc, 0xaf, 0x27, 0x1c}
+	magicRar   = []byte("Rar!\x1a\x07")
+	magicCab   = []byte("MSCF\x00\x00\x00\x00")
+)
+
+// sfxSearch is how far into an object a 7z or RAR signature is looked
+// for: self-extracting stubs are a few hundred KiB (RAR itself looks no
+// further than 1 MiB).
+const sfxSearch = 1 << 20
+
+func isBzip2(d []byte) bool {
+	return len(d) >= 10 && bytes.HasPrefix(d, magicBzip2) && d[3] >= '1' && d[3] <= '9' &&
+		(bytes.Equal(d[4:10], []byte{0x31, 0x41, 0x59, 0x26, 0x53, 0x59}) || bytes.Equal(d[4:10], []byte{0x17, 0x72, 0x45, 0x38, 0x50, 0x90}))
+}
+
+// findMagic is the offset of magic within the first sfxSearch bytes, or -1.
+func findMagic(d, magic []byte) int {
+	return bytes.Index(d[:min(len(d), sfxSearch)], magic)
+}
+
+// zipAnywhere tells whether data ends like a zip (an end-of-central-
+// directory record whose comment reaches the end exactly): a zip with
+// data prepended, as self-extractors and polyglots are. archive/zip reads
+// such a zip from its end.
+func zipAnywhere(d []byte) bool {
+	const eocd = 22
+	from := max(0, len(d)-eocd-0xffff)
+	for i := len(d) - eocd; i >= from; i-- {
+		if d[i] == 'P' && d[i+1] == 'K' && d[i+2] == 5 && d[i+3] == 6 {
+			if int(binary.LittleEndian.Uint16(d[i+20:])) == len(d)-i-eocd {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// stream unpacks a single compressed stream (bzip2, xz, zstd) as one
+// member named after the object.
+func (s *scan) stream(r io.Reader, err error, data []byte, where, ext string, depth int) {
+	if err != nil {
+		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
+		return
+	}
+	name := "unpacked"
+	if base := path.Base(where); strings.HasSuffix(base, ext) && len(base) > len(ext) {
+		name = strings.TrimSuffix(base, ext)
+	}
+	s.member(r, int64(len(data)), join(where, name), depth)
+}
+
+func (s *scan) bzip2(data []byte, where string, depth int) {
+	s.stream(bzip2.NewReader(bytes.NewReader(data)), nil, data, where, ".bz2", depth)
+}
+
+func (s *scan) xz(data []byte, where string, depth int) {
+	r, err := xz.NewReader(bytes.NewReader(data))
+	s.stream(r, err, data, where, ".xz", depth)
+}
+
+func (s *scan) zstd(data []byte, where string, depth int) {
+	d, err := zstd.NewReader(bytes.NewReader(data), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20), zstd.WithDecoderLowmem(true))
+	if err == nil {
+		defer d.Close()
+	}
+	s.stream(d, err, data, where, ".zst", depth)
+}
+
+func (s *scan) sevenZip(data []byte, where string, depth int) {
+	zr, err := sevenzip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		s.unopened(err, "7Zip", where, depth-1)
+		return
+	}
+	for _, f := range zr.File {
+		if s.stop {
+			return
+		}
+		if f.FileInfo().IsDir() {
+			continue
+		}
+		at := join(where, f.Name)
+		rc, err := f.Open()
+		if err != nil {
+			s.unopened(err, "7Zip", at, depth)
+			continue
+		}
+		s.member(&errorsNamed{r: rc, fmt: "7Zip", s: s, at: at, depth: depth}, -1, at, depth)
+		rc.Close()
+	}
+}
+
+func (s *scan) rar(data []byte, where string, depth int) {
+	// A dictionary of at most 256 MiB: a header asking for more (RAR 7
+	// allows gigabytes) is refused rather than allocated.
+	rr, err := rardecode.NewReader(bytes.NewReader(data), rardecode.MaxDictionarySize(256<<20))
+	if err != nil {
+		s.unopened(err, "RAR", where, depth-1)
+		return
+	}
+	for !s.stop {
+		h, err := rr.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			s.unopened(err, "RAR", where, depth-1)
+			return
+		}
+		if h.IsDir {
+			continue
+		}
+		at := join(where, h.Name)
+		if h.Encrypted {
+			s.add(Detection{Name: "Heuristics.Encrypted.RAR", Path: at, Kind: Suspected, Depth: depth})
+			continue
+		}
+		s.member(&errorsNamed{r: rr, fmt: "RAR", s: s, at: at, depth: depth}, h.PackedSize, at, depth)
+	}
+}
+
+// unopened reports an archive (or member) that could not be opened:
+// encrypted, or damaged or in a form not implemented.
+func (s *scan) unopened(err error, format, where string, depth int) {
+	var re *sevenzip.ReadError
+	if errors.Is(err, rardecode.ErrArchiveEncrypted) || errors.Is(err, rardecode.ErrArchivedFileEncrypted) ||
+		(errors.As(err, &re) && re.Encrypted) {
+		s.add(Detection{Name: "Heuristics.Encrypted." + format, Path: where, Kind: Suspected, Depth: depth})
+		return
+	}
+	s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth})
+}
+
+// errorsNamed turns a member's read error into its archive's own
+// encrypted or broken verdict; member sees a plain end.
+type errorsNamed struct {
+	r     io.Reader
+	fmt   string
+	s     *scan
+	at    string
+	depth int
+}
+
+func (e *errorsNamed) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.s.unopened(err, e.fmt, e.at, e.depth)
+		err = io.EOF
+	}
+	return n, err
+}
+
+// cab opens a Microsoft cabinet: uncompressed and MSZIP folders. LZX and
+// Quantum folders, and cabinets that are part of a set, are not opened.
+func (s *scan) cab(data []byte, where string, depth int) {
+	c, err := readCab(data)
+	if err != nil {
+		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
+		return
+	}
+	for _, f := range c.files {
+		if s.stop {
+			return
+		}
+		at := join(where, strings.ReplaceAll(f.name, `\`, "/"))
+		if int(f.folder) >= len(c.folders) {
+			s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})
+			continue
+		}
+		fo := &c.folders[f.folder]
+		if fo.method != cabStored && fo.method != cabMSZIP {
+			s.add(Detection{Name: "Heuristics.Unsupported.CAB", Path: at, Kind: Suspected, Depth: depth})
+			continue
+		}
+		if fo.data == nil && fo.err == nil {
+			room := min(s.lim.MaxFileSize, s.lim.MaxTotal-s.unpacked)
+			fo.data, fo.err = c.unpack(fo, room)
+		}
+		switch {
+		case errors.Is(fo.err, errCabTooBig):
+			s.exceeded("Total", at, depth)
+			return
+		case fo.err != nil || int64(f.offset)+int64(f.size) > int64(len(fo.data)):
+			s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})
+			continue
+		}
+		s.member(bytes.NewReader(fo.data[f.offset:f.offset+f.size]), int64(f.size), at, depth)
+	}
+}

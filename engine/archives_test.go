@@ -1,0 +1,225 @@
+package engine
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fsigkd/fsigkd/eicar"
+)
+
+// tool finds a command that makes a test archive; without it the test
+// skips, and fails when CI is set (.ci/run installs them).
+func tool(t *testing.T, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s (Debian package %s) is needed", name, pkg)
+		}
+		t.Skipf("%s (Debian package %s) is not installed", name, pkg)
+	}
+	return p
+}
+
+// made runs a command in a directory holding files and returns the
+// archive it wrote.
+func made(t *testing.T, files map[string][]byte, out string, cmd ...string) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	for n, d := range files {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, n)), 0o755)
+		os.WriteFile(filepath.Join(dir, n), d, 0o644)
+	}
+	c := exec.Command(cmd[0], cmd[1:]...)
+	c.Dir = dir
+	if b, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v %s", cmd, err, b)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// vint is RAR5's variable-length integer.
+func vint(n uint64) []byte {
+	var b []byte
+	for {
+		c := byte(n & 0x7f)
+		n >>= 7
+		if n == 0 {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
+
+// rar5Stored builds a RAR 5 archive holding name, stored (method 0), as
+// the format's documentation describes it; flags 0x4 of the file header
+// marks it encrypted-looking when encrypted is set (an extra record).
+func rar5Stored(name string, data []byte) []byte {
+	header := func(typ, flags uint64, dataSize int, fields []byte) []byte {
+		body := append(vint(typ), vint(flags)...)
+		if flags&2 != 0 {
+			body = append(body, vint(uint64(dataSize))...)
+		}
+		body = append(body, fields...)
+		sized := append(vint(uint64(len(body))), body...)
+		crc := make([]byte, 4)
+		binary.LittleEndian.PutUint32(crc, crc32.ChecksumIEEE(sized))
+		return append(crc, sized...)
+	}
+	out := []byte("Rar!\x1a\x07\x01\x00")
+	out = append(out, header(1, 0, 0, vint(0))...)
+	var f []byte
+	f = append(f, vint(0x4)...) // file flags: data CRC32 present
+	f = append(f, vint(uint64(len(data)))...)
+	f = append(f, vint(0x20)...) // attributes
+	crc := make([]byte, 4)
+	binary.LittleEndian.PutUint32(crc, crc32.ChecksumIEEE(data))
+	f = append(f, crc...)
+	f = append(f, vint(0)...) // compression: version 0, stored
+	f = append(f, vint(1)...) // host OS: Unix
+	f = append(f, vint(uint64(len(name)))...)
+	f = append(f, name...)
+	out = append(out, header(2, 2, len(data), f)...)
+	out = append(out, data...)
+	return append(out, header(5, 0, 0, vint(0))...)
+}
+
+// TestContainersADesktopOpens: EICAR inside each format a desktop opens is
+// found, however the archive is placed; the same archive of a clean file
+// is clean.
+func TestContainersADesktopOpens(t *testing.T) {
+	e := builtin(t)
+	E := []byte(eicar.String)
+	files := map[string][]byte{"dir/eicar.com": E}
+	clean := map[string][]byte{"dir/readme.txt": []byte("nothing to see")}
+	var prepended bytes.Buffer
+	prepended.Write(bytes.Repeat([]byte("MZ stub of a self-extractor "), 500))
+	zw := zip.NewWriter(&prepended)
+	zw.SetOffset(int64(prepended.Len()))
+	w, _ := zw.Create("eicar.com")
+	w.Write(E)
+	zw.Close()
+	tarE, tarClean := tarOf(files), tarOf(clean)
+	bz := tool(t, "bzip2", "bzip2")
+	xzc := tool(t, "xz", "xz-utils")
+	zst := tool(t, "zstd", "zstd")
+	sz := tool(t, "7zz", "7zip")
+	gc := tool(t, "gcab", "gcab")
+	compress := func(data []byte, cmd ...string) []byte {
+		c := exec.Command(cmd[0], cmd[1:]...)
+		c.Stdin = bytes.NewReader(data)
+		out, err := c.Output()
+		if err != nil {
+			t.Fatalf("%v: %v", cmd, err)
+		}
+		return out
+	}
+	cases := map[string]func(map[string][]byte, []byte) []byte{
+		"zip behind a stub": func(f map[string][]byte, tr []byte) []byte {
+			if f["dir/eicar.com"] != nil {
+				return prepended.Bytes()
+			}
+			return append(bytes.Repeat([]byte("stub"), 100), zipOf(t, f)...)
+		},
+		"tar.bz2": func(f map[string][]byte, tr []byte) []byte { return compress(tr, bz, "-c") },
+		"tar.xz":  func(f map[string][]byte, tr []byte) []byte { return compress(tr, xzc, "-c") },
+		"tar.zst": func(f map[string][]byte, tr []byte) []byte { return compress(tr, zst, "-c", "-q") },
+		"7z":      func(f map[string][]byte, tr []byte) []byte { return made(t, f, "a.7z", sz, "a", "-bd", "a.7z", "dir") },
+		"7z sfx-like": func(f map[string][]byte, tr []byte) []byte {
+			return append(bytes.Repeat([]byte{0x90}, 70000), made(t, f, "a.7z", sz, "a", "-bd", "a.7z", "dir")...)
+		},
+		"cab mszip": func(f map[string][]byte, tr []byte) []byte {
+			return made(t, f, "a.cab", gc, "-c", "-z", "a.cab", firstName(f))
+		},
+		"cab stored": func(f map[string][]byte, tr []byte) []byte {
+			return made(t, f, "a.cab", gc, "-c", "a.cab", firstName(f))
+		},
+		"rar5 stored": func(f map[string][]byte, tr []byte) []byte { n := firstName(f); return rar5Stored(n, f[n]) },
+		"rar5 in a stub": func(f map[string][]byte, tr []byte) []byte {
+			n := firstName(f)
+			return append([]byte("MZ...stub..."), rar5Stored(n, f[n])...)
+		},
+	}
+	for name, build := range cases {
+		bad := build(files, tarE)
+		if d := e.ScanBytes(bad, all); len(d) == 0 || d[0].Name != "Eicar-Test-Signature" || d[0].Kind != Infected {
+			t.Errorf("%s: EICAR inside: %s", name, names(d))
+		}
+		good := build(clean, tarClean)
+		if d := e.ScanBytes(good, all); len(d) != 0 {
+			t.Errorf("%s: clean archive: %s", name, names(d))
+		}
+	}
+}
+
+func firstName(f map[string][]byte) string {
+	for n := range f {
+		return n
+	}
+	return ""
+}
+
+// TestArchivesThatCannotBeOpenedAreSuspected: encrypted, damaged, or a
+// method not implemented: never clean.
+func TestArchivesThatCannotBeOpenedAreSuspected(t *testing.T) {
+	e := builtin(t)
+	sz := tool(t, "7zz", "7zip")
+	files := map[string][]byte{"a.txt": []byte("secret text")}
+	enc := made(t, files, "a.7z", sz, "a", "-bd", "-psecret", "a.7z", "a.txt")
+	encHeaders := made(t, files, "b.7z", sz, "a", "-bd", "-psecret", "-mhe=on", "b.7z", "a.txt")
+	broken := made(t, map[string][]byte{"a.txt": bytes.Repeat([]byte("text "), 2000)}, "c.7z", sz, "a", "-bd", "c.7z", "a.txt")
+	broken = broken[:len(broken)/2]
+	rar := rar5Stored("a.txt", []byte("secret text"))
+	rarBroken := append([]byte(nil), rar...)
+	rarBroken[len(rarBroken)-20] ^= 0xff // the data's CRC no longer matches
+	cab := made(t, files, "a.cab", tool(t, "gcab", "gcab"), "-c", "-z", "a.cab", "a.txt")
+	lzx := append([]byte(nil), cab...)
+	// typeCompress of the first CFFOLDER (after the 36-byte header): LZX.
+	binary.LittleEndian.PutUint16(lzx[36+6:], 3|15<<8)
+	for name, c := range map[string]struct {
+		data []byte
+		want string
+	}{
+		"encrypted 7z":          {enc, "Heuristics.Encrypted.7Zip"},
+		"7z, headers encrypted": {encHeaders, "Heuristics.Encrypted.7Zip"},
+		"truncated 7z":          {broken, "Heuristics.Broken.Archive"},
+		"rar with a bad CRC":    {rarBroken, "Heuristics.Broken.Archive"},
+		"truncated rar":         {rar[:30], "Heuristics.Broken.Archive"},
+		"cab with LZX":          {lzx, "Heuristics.Unsupported.CAB"},
+		"truncated cab":         {cab[:40], "Heuristics.Broken.Archive"},
+	} {
+		d := e.ScanBytes(c.data, all)
+		if len(d) == 0 || d[0].Name != c.want || d[0].Kind != Suspected {
+			t.Errorf("%s: %s, want %s", name, names(d), c.want)
+		}
+	}
+}
+
+// TestArchiveLimitsHoldForNewFormats: a bzip2 bomb is stopped at the
+// limits like a zip bomb.
+func TestArchiveLimitsHoldForNewFormats(t *testing.T) {
+	e := builtin(t)
+	e.Limits = Limits{MaxFileSize: 1 << 20}
+	bz := tool(t, "bzip2", "bzip2")
+	c := exec.Command(bz, "-c")
+	c.Stdin = bytes.NewReader(make([]byte, 8<<20))
+	bomb, err := c.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := e.ScanBytes(bomb, all)
+	if len(d) == 0 || !strings.HasPrefix(d[0].Name, "Heuristics.Limits.Exceeded.") {
+		t.Fatalf("bzip2 bomb: %s", names(d))
+	}
+}
