@@ -4,8 +4,9 @@
 // wildcards), matched in one pass over the data whatever the number of
 // signatures. It looks inside archives and compressed streams (zip, also
 // behind prepended data; gzip, bzip2, xz, zstd; tar; 7z and RAR, also
-// behind a self-extractor; cabinets), nested, and inside MIME mail
-// (base64 and quoted-printable parts), with limits on
+// behind a self-extractor; cabinets), nested, and inside MIME mail read
+// as leniently as mail readers read it (see mime.go; base64,
+// quoted-printable and uuencode), with limits on
 // depth, size, file count and expansion ratio: an object over a limit is
 // reported as Heuristics.Limits.Exceeded.<which>, never as clean.
 //
@@ -18,18 +19,11 @@ package engine
 import (
 	"archive/tar"
 	"archive/zip"
-	"bufio"
 	"bytes"
 	"compress/gzip"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
-	"net/mail"
-	"net/textproto"
 	"os"
 	"path"
 	"strings"
@@ -146,6 +140,7 @@ type scan struct {
 	found    []Detection
 	unpacked int64
 	files    int
+	parts    int // MIME entities walked (maxParts)
 	stop     bool
 }
 
@@ -174,8 +169,13 @@ func (s *scan) object(data []byte, where string, depth int) {
 	if s.opt.Archives {
 		s.archive(data, where, depth)
 	}
-	if s.opt.MIME && isMail(data) {
-		s.nested(depth, where, func() { s.mail(data, where, depth+1) })
+	if s.opt.MIME {
+		if isMail(data) {
+			s.nested(depth, where, func() { s.mail(data, where, depth+1) })
+		} else {
+			// A text with uuencoded blocks (a mail's leaves come here).
+			s.uuencoded(data, where, depth)
+		}
 	}
 	// The object's own bytes, after its members: a stored (tar, zip
 	// "stored") member's detection is reported once, where it is. A limit
@@ -354,114 +354,6 @@ func (s *scan) tar(data []byte, where string, depth int) {
 		if h.Typeflag == tar.TypeReg {
 			// A tar member is stored, not packed: no ratio to check.
 			s.member(tr, -1, join(where, h.Name), depth)
-		}
-	}
-}
-
-// isMail tells whether data starts like an RFC 5322 message: a block of
-// header fields that names MIME or a sender.
-func isMail(d []byte) bool {
-	head := d[:min(len(d), 8192)]
-	end := bytes.Index(head, []byte("\n\n"))
-	if e2 := bytes.Index(head, []byte("\r\n\r\n")); e2 >= 0 && (end < 0 || e2 < end) {
-		end = e2
-	}
-	if end < 0 {
-		return false
-	}
-	first, _, _ := bytes.Cut(head, []byte("\n"))
-	colon := bytes.IndexByte(first, ':')
-	if colon <= 0 || bytes.ContainsAny(first[:colon], " \t") {
-		return false
-	}
-	h := bytes.ToLower(head[:end])
-	return bytes.Contains(h, []byte("mime-version:")) || bytes.Contains(h, []byte("content-type:")) ||
-		bytes.Contains(h, []byte("\nfrom:")) || bytes.HasPrefix(h, []byte("from:"))
-}
-
-func (s *scan) mail(data []byte, where string, depth int) {
-	msg, err := mail.ReadMessage(bufio.NewReader(bytes.NewReader(data)))
-	if err != nil {
-		return // not a mail after all: the bytes were scanned as they are
-	}
-	s.part(textproto.MIMEHeader(msg.Header), msg.Body, where, depth, 0)
-}
-
-// maxParts bounds the MIME parts of one mail, like MaxFiles for archives.
-const maxParts = 1000
-
-// part scans one MIME entity: decoded leaves, multipart containers walked.
-func (s *scan) part(h textproto.MIMEHeader, body io.Reader, where string, depth, level int) {
-	if s.stop {
-		return
-	}
-	if level > s.lim.MaxDepth {
-		s.exceeded("Depth", where, depth)
-		return
-	}
-	ct, params, err := mime.ParseMediaType(h.Get("Content-Type"))
-	if err != nil {
-		ct = "text/plain"
-	}
-	if strings.HasPrefix(ct, "multipart/") && params["boundary"] != "" {
-		mr := multipart.NewReader(body, params["boundary"])
-		for i := 0; !s.stop; i++ {
-			p, err := mr.NextRawPart()
-			if err != nil {
-				return
-			}
-			if i >= maxParts {
-				s.exceeded("Files", where, depth)
-				return
-			}
-			s.part(p.Header, p, where, depth, level+1)
-		}
-		return
-	}
-	var r io.Reader = body
-	switch strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding"))) {
-	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, &base64Clean{r: body})
-	case "quoted-printable":
-		r = quotedprintable.NewReader(body)
-	}
-	name := partName(h, ct)
-	if ct == "message/rfc822" {
-		sub, err := mail.ReadMessage(bufio.NewReader(r))
-		if err == nil {
-			s.part(textproto.MIMEHeader(sub.Header), sub.Body, join(where, name), depth+1, level+1)
-		}
-		return
-	}
-	s.member(r, -1, join(where, name), depth)
-}
-
-func partName(h textproto.MIMEHeader, ct string) string {
-	if _, p, err := mime.ParseMediaType(h.Get("Content-Disposition")); err == nil && p["filename"] != "" {
-		return p["filename"]
-	}
-	if _, p, err := mime.ParseMediaType(h.Get("Content-Type")); err == nil && p["name"] != "" {
-		return p["name"]
-	}
-	return strings.ReplaceAll(ct, "/", "-")
-}
-
-// base64Clean drops what is not base64 (line breaks, stray characters), as
-// mail readers do, so that a sloppy encoder cannot hide a part.
-type base64Clean struct{ r io.Reader }
-
-func (b *base64Clean) Read(p []byte) (int, error) {
-	for {
-		n, err := b.r.Read(p)
-		j := 0
-		for _, c := range p[:n] {
-			if ('A' <= c && c <= 'Z') || ('a' <= c && c <= 'z') || ('0' <= c && c <= '9') || c == '+' || c == '/' || c == '=' {
-				p[j] = c
-				j++
-			}
-		}
-		if j > 0 || err != nil {
-			return j, err
 		}
 	}
 }

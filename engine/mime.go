@@ -1,0 +1,340 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/base64"
+	"io"
+	"mime"
+	"mime/quotedprintable"
+	"strings"
+)
+
+// The MIME walker reads a mail as leniently as the most lenient mail
+// reader, and where readers differ it scans every reading:
+//
+//   - a header line that is no field (no colon) is skipped by some readers
+//     and ends the header for others: both readings are scanned;
+//   - a field given twice (Content-Type, Content-Transfer-Encoding) is read
+//     as the first by some and the last by others: both are scanned, and
+//     so is each of two boundary parameters of one Content-Type;
+//   - a header block has no size limit but the object's own;
+//   - parts are split on their delimiter lines by hand, so a damaged part
+//     header does not end the walk; what is before the first and after
+//     the last delimiter is scanned too;
+//   - base64 with stray characters, quoted-printable, a transfer coding
+//     named loosely (x-base64), and uuencode (an x-uuencode part, and
+//     "begin 644 name" blocks anywhere in a text, as Outlook and
+//     Thunderbird decode them; "begin-base64" too, see uu.go).
+//
+// Every entity walked counts against maxParts per object, so the readings
+// cannot multiply past a bound.
+
+// maxParts bounds the MIME entities walked in one object (every reading
+// counted), like MaxFiles for archives.
+const maxParts = 1000
+
+// maxReadings bounds the readings of one entity.
+const maxReadings = 4
+
+// isMail tells whether data starts like an RFC 5322 message: a first line
+// that is a header field, and a header block that names MIME, a sender or
+// another field only mail has.
+func isMail(d []byte) bool {
+	first, _, _ := bytes.Cut(d[:min(len(d), 4096)], []byte("\n"))
+	colon := bytes.IndexByte(first, ':')
+	if colon <= 0 || !isFieldName(first[:colon]) {
+		return false
+	}
+	head := d[:min(len(d), 1<<20)]
+	if end := headerEnd(head); end >= 0 {
+		head = head[:end]
+	}
+	h := bytes.ToLower(head)
+	for _, f := range []string{"mime-version:", "content-type:", "from:", "received:", "return-path:", "message-id:", "subject:"} {
+		if bytes.HasPrefix(h, []byte(f)) || bytes.Contains(h, []byte("\n"+f)) {
+			return true
+		}
+	}
+	return false
+}
+
+func isFieldName(b []byte) bool {
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// headerEnd is the offset of the blank line that ends a header, or -1.
+func headerEnd(d []byte) int {
+	a := bytes.Index(d, []byte("\n\n"))
+	if b := bytes.Index(d, []byte("\n\r\n")); b >= 0 && (a < 0 || b < a) {
+		a = b
+	}
+	return a
+}
+
+// field is one header field, its name in lower case, its value unfolded.
+type field struct{ name, value string }
+
+// reading is one way of reading an entity: its fields, and its body.
+type reading struct {
+	fields []field
+	body   []byte
+}
+
+// values are the distinct values of a field, in order.
+func (r reading) values(name string) []string {
+	var out []string
+	for _, f := range r.fields {
+		if f.name == name && !contains(out, f.value) {
+			out = append(out, f.value)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// readings reads an entity's header line by line. At the first line that
+// is neither a field nor a continuation, it forks: one reading starts the
+// body there, the other skips the line (and any later such line).
+func readings(d []byte) []reading {
+	var out []reading
+	var fields []field
+	forked := false
+	rest := d
+	for len(rest) > 0 {
+		line, next := cutLine(rest)
+		t := bytes.TrimRight(line, "\r")
+		switch {
+		case len(t) == 0:
+			return append(out, reading{fields: fields, body: next})
+		case (t[0] == ' ' || t[0] == '\t') && len(fields) > 0:
+			fields[len(fields)-1].value += " " + strings.TrimSpace(string(t))
+		default:
+			name, value, ok := bytes.Cut(t, []byte(":"))
+			if name = bytes.TrimRight(name, " \t"); ok && isFieldName(name) {
+				fields = append(fields, field{strings.ToLower(string(name)), strings.TrimSpace(string(value))})
+				break
+			}
+			if !forked {
+				forked = true
+				out = append(out, reading{fields: append([]field(nil), fields...), body: rest})
+			}
+		}
+		rest = next
+	}
+	return append(out, reading{fields: fields})
+}
+
+// cutLine splits d after its first LF (the line without it).
+func cutLine(d []byte) (line, rest []byte) {
+	if i := bytes.IndexByte(d, '\n'); i >= 0 {
+		return d[:i], d[i+1:]
+	}
+	return d, nil
+}
+
+// mail walks a message.
+func (s *scan) mail(data []byte, where string, depth int) {
+	s.entity(data, where, depth, 0)
+}
+
+// entity scans one MIME entity in every reading of it.
+func (s *scan) entity(d []byte, where string, depth, level int) {
+	if level > s.lim.MaxDepth {
+		s.exceeded("Depth", where, depth)
+		return
+	}
+	n := 0
+	for _, r := range readings(d) {
+		cts := r.values("content-type")
+		if len(cts) == 0 {
+			cts = []string{""}
+		}
+		ctes := r.values("content-transfer-encoding")
+		if len(ctes) == 0 {
+			ctes = []string{""}
+		}
+		for _, ct := range cts {
+			for _, cte := range ctes {
+				if s.stop || n >= maxReadings {
+					return
+				}
+				n++
+				s.parts++
+				if s.parts > maxParts {
+					s.exceeded("Files", where, depth)
+					return
+				}
+				s.readAs(r, ct, cte, where, depth, level)
+			}
+		}
+	}
+}
+
+// readAs scans an entity's body as Content-Type ct and transfer coding cte.
+func (s *scan) readAs(r reading, ct, cte, where string, depth, level int) {
+	typ, params := mediaType(ct)
+	if strings.HasPrefix(typ, "multipart/") && len(params["boundary"]) > 0 {
+		for _, b := range params["boundary"] {
+			s.multipart(r.body, b, where, depth, level)
+		}
+		return
+	}
+	body := decodeBody(r.body, cte)
+	name := partName(r, typ)
+	if typ == "message/rfc822" || typ == "message/global" {
+		s.entity(body, join(where, name), depth+1, level+1)
+		return
+	}
+	s.member(bytes.NewReader(body), -1, join(where, name), depth)
+}
+
+// multipart splits body on lines that start with "--"+boundary (what
+// follows on the line does not matter) and walks every part; the text
+// before the first and after the last delimiter is scanned too.
+func (s *scan) multipart(body []byte, boundary, where string, depth, level int) {
+	delim := []byte("--" + boundary)
+	var parts [][]byte
+	start, found := 0, false
+	for off := 0; off < len(body); {
+		line, _ := cutLine(body[off:])
+		next := off + len(line) + 1
+		if bytes.HasPrefix(line, delim) {
+			parts = append(parts, body[start:max(start, off-1)])
+			start, found = min(next, len(body)), true
+		}
+		off = next
+	}
+	if !found {
+		// No delimiter: the body is read as one text, as readers show it.
+		s.member(bytes.NewReader(body), -1, join(where, "multipart-body"), depth)
+		return
+	}
+	parts = append(parts, body[start:])
+	for i, p := range parts {
+		if s.stop {
+			return
+		}
+		if i == 0 || i == len(parts)-1 {
+			// Preamble and epilogue: text, which may hold uuencode.
+			if len(bytes.TrimSpace(p)) > 0 {
+				s.member(bytes.NewReader(p), -1, join(where, "text"), depth)
+			}
+			continue
+		}
+		s.entity(p, where, depth, level+1)
+	}
+}
+
+// mediaType reads a Content-Type value: the type in lower case, and every
+// value of every parameter (a parameter given twice keeps both).
+func mediaType(v string) (string, map[string][]string) {
+	params := map[string][]string{}
+	typ, _, _ := strings.Cut(v, ";")
+	typ = strings.ToLower(strings.TrimSpace(typ))
+	if _, p, err := mime.ParseMediaType(v); err == nil {
+		for k, x := range p {
+			params[k] = []string{x}
+		}
+		return typ, params
+	}
+	// Lenient: split on semicolons outside quotes.
+	var parts []string
+	quoted, from := false, 0
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case '"':
+			quoted = !quoted
+		case ';':
+			if !quoted {
+				parts = append(parts, v[from:i])
+				from = i + 1
+			}
+		}
+	}
+	parts = append(parts, v[from:])
+	for _, p := range parts[1:] {
+		k, x, ok := strings.Cut(p, "=")
+		if !ok {
+			continue
+		}
+		k = strings.ToLower(strings.TrimSpace(k))
+		x = strings.TrimSpace(x)
+		if len(x) >= 2 && x[0] == '"' && x[len(x)-1] == '"' {
+			x = strings.ReplaceAll(x[1:len(x)-1], `\"`, `"`)
+		}
+		if x != "" && !contains(params[k], x) {
+			params[k] = append(params[k], x)
+		}
+	}
+	return typ, params
+}
+
+// partName is the name a reader shows for a part.
+func partName(r reading, typ string) string {
+	for _, h := range []struct{ field, param string }{{"content-disposition", "filename"}, {"content-type", "name"}} {
+		for _, v := range r.values(h.field) {
+			if _, p := mediaType(v); len(p[h.param]) > 0 {
+				return p[h.param][0]
+			}
+		}
+	}
+	if typ == "" {
+		typ = "text/plain"
+	}
+	return strings.ReplaceAll(typ, "/", "-")
+}
+
+// decodeBody undoes a transfer coding as leniently as readers do: the
+// coding's name is looked for in the value ("x-base64").
+func decodeBody(body []byte, cte string) []byte {
+	c := strings.ToLower(cte)
+	var r io.Reader
+	switch {
+	case strings.Contains(c, "base64"):
+		r = base64.NewDecoder(base64.StdEncoding, &base64Clean{r: bytes.NewReader(body)})
+	case strings.Contains(c, "quoted-printable"):
+		r = quotedprintable.NewReader(bytes.NewReader(body))
+	case strings.Contains(c, "uu"):
+		if blocks := uuBlocks(body); len(blocks) > 0 {
+			return blocks[0].data
+		}
+		return uudecodeLines(body)
+	default:
+		return body
+	}
+	out, _ := io.ReadAll(r) // what decoded before an error is what a reader shows
+	return out
+}
+
+// base64Clean drops what is not base64 (line breaks, stray characters), as
+// mail readers do, so that a sloppy encoder cannot hide a part.
+type base64Clean struct{ r io.Reader }
+
+func (b *base64Clean) Read(p []byte) (int, error) {
+	for {
+		n, err := b.r.Read(p)
+		j := 0
+		for _, c := range p[:n] {
+			if ('A' <= c && c <= 'Z') || ('a' <= c && c <= 'z') || ('0' <= c && c <= '9') || c == '+' || c == '/' || c == '=' {
+				p[j] = c
+				j++
+			}
+		}
+		if j > 0 || err != nil {
+			return j, err
+		}
+	}
+}

@@ -1,0 +1,76 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/fsigkd/fsigkd/eicar"
+)
+
+// TestMailReadAsReadersReadIt: each trick of eicar.Mails hides EICAR from
+// a strict parser but not from a mail reader; the engine finds it in each,
+// and in none of them is EICAR in the clear (the raw pass cannot find it).
+func TestMailReadAsReadersReadIt(t *testing.T) {
+	e := builtin(t)
+	for name, msg := range eicar.Mails() {
+		if strings.Contains(msg, eicar.String) {
+			t.Fatalf("%s: EICAR is in the clear", name)
+		}
+		d := e.ScanBytes([]byte(msg), all)
+		if len(d) == 0 || d[0].Name != "Eicar-Test-Signature" {
+			t.Errorf("%s: %s", name, names(d))
+		}
+		// The same with LF line ends, as some stores keep mail.
+		lf := strings.ReplaceAll(msg, "\r\n", "\n")
+		if d := e.ScanBytes([]byte(lf), all); len(d) == 0 || d[0].Name != "Eicar-Test-Signature" {
+			t.Errorf("%s, LF lines: %s", name, names(d))
+		}
+	}
+	for name, msg := range eicar.MailsWith("an ordinary attachment, nothing in it") {
+		if d := e.ScanBytes([]byte(msg), all); len(d) != 0 {
+			t.Errorf("%s, clean: %s", name, names(d))
+		}
+	}
+}
+
+// TestUUEncodeRoundTrip: our encoder and the engine's decoder agree, and
+// uuencoded text in a file fetched over HTTP is found too.
+func TestUUEncodeRoundTrip(t *testing.T) {
+	data := []byte(strings.Repeat("0123456789", 13) + "x")
+	blocks := uuBlocks([]byte("note\n" + eicar.UUEncode("f.bin", data)))
+	if len(blocks) != 1 || string(blocks[0].data) != string(data) || blocks[0].name != "f.bin" {
+		t.Fatalf("%+v", blocks)
+	}
+	e := builtin(t)
+	if d := e.ScanBytes([]byte("readme\n"+eicar.UUEncode("e.com", []byte(eicar.String))), all); len(d) == 0 {
+		t.Fatal("uuencoded EICAR in a text file not found")
+	}
+}
+
+// TestMailReadingsAreBounded: a mail built to fork at every level cannot
+// make the walk grow past maxParts.
+func TestMailReadingsAreBounded(t *testing.T) {
+	e := builtin(t)
+	var b strings.Builder
+	for i := 0; i < 8; i++ {
+		b.WriteString("From: a\r\nno colon\r\nContent-Type: multipart/mixed; boundary=a; boundary=b\r\nContent-Type: message/rfc822\r\n\r\n--a\r\n--b\r\n")
+	}
+	d := e.ScanBytes([]byte(b.String()), all)
+	for _, x := range d {
+		if x.Kind != Suspected {
+			t.Fatalf("%s", names(d))
+		}
+	}
+}
+
+func FuzzMIME(f *testing.F) {
+	for _, m := range eicar.Mails() {
+		f.Add([]byte(m))
+	}
+	db, _ := Load("")
+	e := New(db)
+	e.Limits = Limits{MaxFileSize: 1 << 20, MaxTotal: 4 << 20}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e.ScanBytes(append([]byte("From: a@b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"), data...), Options{MIME: true})
+	})
+}

@@ -1,0 +1,94 @@
+package smtp
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/enginetest"
+)
+
+// TestMailTricksAreBlockedAtTheRelay: every way of eicar.Mails to hide
+// EICAR from a strict parser but not from a mail reader is refused by the
+// relay, and the next hop gets none of them; the same mails with a clean
+// attachment are delivered byte for byte.
+func TestMailTricksAreBlockedAtTheRelay(t *testing.T) {
+	e := newEnv(t, "")
+	e.start()
+	for name, msg := range eicar.Mails() {
+		err := e.send("a@example.com", []string{"b@example.com"}, msg)
+		if err == nil || !strings.Contains(err.Error(), "Infected") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if n := len(e.sink.Mails()); n != 0 {
+		t.Fatalf("%d infected mails reached the next hop", n)
+	}
+	clean := eicar.MailsWith("an ordinary attachment")
+	for _, msg := range clean {
+		if err := e.send("a@example.com", []string{"b@example.com"}, msg); err != nil {
+			t.Fatalf("clean: %v", err)
+		}
+	}
+	for _, m := range e.sink.Mails() {
+		found := false
+		for _, msg := range clean {
+			found = found || strings.HasSuffix(string(m.Data), msg)
+		}
+		if !found {
+			t.Errorf("a clean mail changed on the way: %q", m.Data)
+		}
+	}
+}
+
+// pythonReader prints FOUND when Python's email package, reading a mail as
+// a mail program does (every part decoded, x-uuencode included, uuencoded
+// blocks in text parts decoded too), ends up with the payload.
+const pythonReader = `
+import sys, email, binascii
+payload = sys.argv[1].encode()
+msg = email.message_from_bytes(sys.stdin.buffer.read())
+found = False
+for part in msg.walk():
+    if part.is_multipart():
+        continue
+    data = part.get_payload(decode=True) or b""
+    found = found or payload in data
+    lines = data.splitlines()
+    for i, l in enumerate(lines):
+        if l.startswith(b"begin "):
+            out = b""
+            for u in lines[i+1:]:
+                if u.strip() == b"end":
+                    break
+                try:
+                    out += binascii.a2b_uu(u)
+                except binascii.Error:
+                    pass
+            found = found or payload in out
+print("FOUND" if found else "none")
+`
+
+// TestAMailReaderFindsWhatTheRelayBlocks: the tricks are real: Python's
+// email package (as a mail program reads) gets EICAR out of several of
+// them, and each of those is blocked above.
+func TestAMailReaderFindsWhatTheRelayBlocks(t *testing.T) {
+	py := enginetest.Need(t, "python3", "python3")
+	found := 0
+	for name, msg := range eicar.Mails() {
+		cmd := exec.Command(py, "-c", pythonReader, eicar.String)
+		cmd.Stdin = strings.NewReader(msg)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if strings.TrimSpace(string(out)) == "FOUND" {
+			found++
+			t.Logf("Python's email reads EICAR out of: %s", name)
+		}
+	}
+	if found < 5 {
+		t.Fatalf("Python's email found EICAR in only %d tricks", found)
+	}
+}
