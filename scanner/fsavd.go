@@ -59,16 +59,24 @@ func (f *Fsavd) prepare(c *Conn) error {
 		cmds = append(cmds, fmt.Sprintf("CONFIGURE\tTIMEOUT\t%d", f.Timeout))
 	}
 	for _, cmd := range cmds {
-		if _, err := c.Write([]byte(cmd + "\n")); err != nil {
+		if err := configure(c, cmd); err != nil {
 			return err
 		}
-		reply, err := readReply(c)
-		if err != nil {
-			return err
-		}
-		if !strings.HasPrefix(reply, "OK") {
-			return &Error{Kind: Protocol, Engine: "fsavd", Endpoint: c.ep.Name, Err: fmt.Errorf("%s: %q", cmd, reply)}
-		}
+	}
+	return nil
+}
+
+// configure sends one option and reads its OK.
+func configure(c *Conn, cmd string) error {
+	if _, err := c.Write([]byte(cmd + "\n")); err != nil {
+		return err
+	}
+	reply, err := readReply(c)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(reply, "OK") {
+		return &Error{Kind: Protocol, Engine: "fsavd", Endpoint: c.ep.Name, Err: fmt.Errorf("%s: %q", cmd, reply)}
 	}
 	return nil
 }
@@ -91,7 +99,7 @@ func (f *Fsavd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 		return Verdict{}, &Error{Kind: Refused, Engine: "fsavd", Err: fmt.Errorf("path %q cannot be sent", obj.Path)}
 	}
 	var v Verdict
-	err := f.Pool.Do(ctx, func(c *Conn) (bool, error) {
+	scan := func(c *Conn) (bool, error) {
 		v = Verdict{Engine: "fsavd " + c.ep.Name}
 		if _, err := c.Write([]byte("SCAN\t" + obj.Path + "\n")); err != nil {
 			return false, err
@@ -124,6 +132,21 @@ func (f *Fsavd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 				v.add(statusOf(r.Kind), r.Name)
 			}
 		}
+	}
+	err := f.Pool.Do(ctx, func(c *Conn) (bool, error) {
+		if !obj.Partial {
+			return scan(c)
+		}
+		if err := configure(c, "CONFIGURE\tARCHIVE\t0"); err != nil {
+			return false, err
+		}
+		reuse, err := scan(c)
+		// A connection that cannot be put back as it came (archives
+		// opened) is not put back at all.
+		if reuse && configure(c, "CONFIGURE\tARCHIVE\t1") != nil {
+			reuse = false
+		}
+		return reuse, err
 	})
 	return v, err
 }

@@ -47,6 +47,11 @@ type Object struct {
 	Path string   // its absolute name, for engines that open it themselves
 	Size int64
 	Meta Meta
+	// Partial: the object is a prefix of one still arriving, checked so
+	// that its bytes may be trickled. Only its bytes are matched (the
+	// bundled engine opens no container: a cut archive would read as
+	// damaged); the whole object is scanned in full at its end.
+	Partial bool
 }
 
 // Status is the kind of a verdict.

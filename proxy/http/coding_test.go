@@ -5,10 +5,12 @@ import (
 	"compress/flate"
 	"compress/zlib"
 	"fmt"
+	"io"
 	gohttp "net/http"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/zstd"
@@ -204,6 +206,62 @@ func TestUnaskedPartialContentIsRefused(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 502 {
 			t.Errorf("%s: an unasked 206 got %d", p, resp.StatusCode)
+		}
+	}
+}
+
+// slowBody serves body in 32 KiB pieces 60 ms apart, with its length.
+func slowBody(body []byte, hdr ...string) gohttp.HandlerFunc {
+	return func(w gohttp.ResponseWriter, r *gohttp.Request) {
+		for i := 0; i+1 < len(hdr); i += 2 {
+			w.Header().Set(hdr[i], hdr[i+1])
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		for i := 0; i < len(body); i += 32 << 10 {
+			w.Write(body[i:min(i+32<<10, len(body))])
+			w.(gohttp.Flusher).Flush()
+			time.Sleep(60 * time.Millisecond)
+		}
+	}
+}
+
+// TestTrickleSendsOnlyScannedBytes: with a slow server, EICAR at the head
+// of a file (plain, or gzip-coded so that a decoding client would get it)
+// or anywhere in the first trickles never reaches the client before the
+// verdict; a clean slow file, plain or coded, still trickles.
+func TestTrickleSendsOnlyScannedBytes(t *testing.T) {
+	e := newEnv(t, "trickle_after = 200ms\ntrickle_interval = 100ms\ntrickle_bytes = 4K\nhold_back = 64K")
+	E := []byte(eicar.String)
+	noise := randomBytes(512 << 10)
+	atHead := append(append([]byte(nil), E...), noise...)
+	at20K := append(append(append([]byte(nil), noise[:20<<10]...), E...), noise...)
+	atTail := append(append([]byte(nil), noise...), E...)
+	e.mux.HandleFunc("/head", slowBody(atHead))
+	e.mux.HandleFunc("/at20k", slowBody(at20K))
+	e.mux.HandleFunc("/gz-head", slowBody(gzipped(atHead), "Content-Encoding", "gzip"))
+	e.mux.HandleFunc("/gz-tail", slowBody(gzipped(atTail), "Content-Encoding", "gzip"))
+	e.mux.HandleFunc("/tail", slowBody(atTail))
+	fetch := func(path string) ([]byte, error) {
+		resp, err := e.client().Get(e.url(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return io.ReadAll(resp.Body)
+	}
+	for _, path := range []string{"/head", "/at20k", "/gz-head"} {
+		b, err := fetch(path)
+		if err == nil {
+			t.Fatalf("%s: delivered whole", path)
+		}
+		if len(b) > 20<<10 || bytes.Contains(b, E[:8]) {
+			t.Errorf("%s: %d bytes reached the client before the verdict", path, len(b))
+		}
+	}
+	for _, path := range []string{"/tail", "/gz-tail"} {
+		b, err := fetch(path)
+		if err == nil || len(b) == 0 {
+			t.Errorf("%s: %d bytes trickled, %v: a clean head should trickle", path, len(b), err)
 		}
 	}
 }

@@ -349,7 +349,8 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 	}
 	// The length is ours to state: the body is re-framed on the way.
 	head.Del("Content-Length")
-	d := &download{s: s, resp: resp, head: head, url: t.url, clientKeep: clientKeep, start: time.Now()}
+	d := &download{s: s, resp: resp, head: head, url: t.url, clientKeep: clientKeep, start: time.Now(),
+		codings: coding.List(resp.Header.Values("Content-Encoding"))}
 	if resp.Status == 200 && len(req.Header.Values("Range")) == 1 && req.Header.Get("If-Range") == "" {
 		// Fetched whole (Range is not forwarded) and scanned whole; the
 		// client still gets the part it asked for.
