@@ -83,7 +83,7 @@ type Service struct {
 	NotifyAdmin              bool          `ini:"notify_admin" default:"no"`
 	AdminMXHost              string        `ini:"admin_mx_host" default:"localhost"`
 	AdminMXPort              int           `ini:"admin_mx_port" default:"25" min:"1" max:"65535"`
-	AdminNotificationID      string        `ini:"admin_notification_id" default:""`
+	AdminNotificationID      string        `ini:"admin_notification_id" default:"" doc:"label of the admin notices (empty: fsigkd-<host>); the HMAC under base_dir/notice.key is the mark"`
 	AdminAddress             string        `ini:"admin_address" default:"postmaster@localhost" doc:"the administrator's mailbox for detection notices"`
 	BlockRiskware            bool          `ini:"block_riskware" default:"no"`
 	FsasdService             bool          `ini:"fsasd_service" default:"no" doc:"check mail with the anti-spam engine"`
@@ -101,7 +101,7 @@ type Service struct {
 	TrickleAfter    time.Duration `ini:"trickle_after" only:"http" default:"10" min:"0s" doc:"a download still arriving after this starts trickling to the client (0: never)"`
 	TrickleBytes    int64         `ini:"trickle_bytes" only:"http" default:"4K" kind:"size" min:"1" doc:"bytes sent per trickle_interval while a download is held"`
 	TrickleInterval time.Duration `ini:"trickle_interval" only:"http" default:"5" min:"100ms"`
-	HoldBack        int64         `ini:"hold_back" only:"http" default:"1M" kind:"size" min:"1" doc:"the tail never sent before the verdict"`
+	HoldBack        int64         `ini:"hold_back" only:"http" default:"1M" kind:"size" min:"1" doc:"the tail never sent before the verdict, and how far past trickled bytes a check scans (above the longest signature)"`
 
 	// SMTP only.
 	MaxMessageSize  int64         `ini:"max_message_size" only:"smtp" default:"50M" kind:"size" min:"1024" doc:"SIZE offered; a larger mail gets 554 Too long message"`
