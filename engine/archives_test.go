@@ -4,7 +4,6 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/binary"
-	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,52 +46,6 @@ func made(t *testing.T, files map[string][]byte, out string, cmd ...string) []by
 		t.Fatal(err)
 	}
 	return b
-}
-
-// vint is RAR5's variable-length integer.
-func vint(n uint64) []byte {
-	var b []byte
-	for {
-		c := byte(n & 0x7f)
-		n >>= 7
-		if n == 0 {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
-
-// rar5Stored builds a RAR 5 archive holding name, stored (method 0), as
-// the format's documentation describes it; flags 0x4 of the file header
-// marks it encrypted-looking when encrypted is set (an extra record).
-func rar5Stored(name string, data []byte) []byte {
-	header := func(typ, flags uint64, dataSize int, fields []byte) []byte {
-		body := append(vint(typ), vint(flags)...)
-		if flags&2 != 0 {
-			body = append(body, vint(uint64(dataSize))...)
-		}
-		body = append(body, fields...)
-		sized := append(vint(uint64(len(body))), body...)
-		crc := make([]byte, 4)
-		binary.LittleEndian.PutUint32(crc, crc32.ChecksumIEEE(sized))
-		return append(crc, sized...)
-	}
-	out := []byte("Rar!\x1a\x07\x01\x00")
-	out = append(out, header(1, 0, 0, vint(0))...)
-	var f []byte
-	f = append(f, vint(0x4)...) // file flags: data CRC32 present
-	f = append(f, vint(uint64(len(data)))...)
-	f = append(f, vint(0x20)...) // attributes
-	crc := make([]byte, 4)
-	binary.LittleEndian.PutUint32(crc, crc32.ChecksumIEEE(data))
-	f = append(f, crc...)
-	f = append(f, vint(0)...) // compression: version 0, stored
-	f = append(f, vint(1)...) // host OS: Unix
-	f = append(f, vint(uint64(len(name)))...)
-	f = append(f, name...)
-	out = append(out, header(2, 2, len(data), f)...)
-	out = append(out, data...)
-	return append(out, header(5, 0, 0, vint(0))...)
 }
 
 // TestContainersADesktopOpens: EICAR inside each format a desktop opens is
@@ -145,10 +98,10 @@ func TestContainersADesktopOpens(t *testing.T) {
 		"cab stored": func(f map[string][]byte, tr []byte) []byte {
 			return made(t, f, "a.cab", gc, "-c", "a.cab", firstName(f))
 		},
-		"rar5 stored": func(f map[string][]byte, tr []byte) []byte { n := firstName(f); return rar5Stored(n, f[n]) },
+		"rar5 stored": func(f map[string][]byte, tr []byte) []byte { n := firstName(f); return eicar.StoredRAR5(n, f[n]) },
 		"rar5 in a stub": func(f map[string][]byte, tr []byte) []byte {
 			n := firstName(f)
-			return append([]byte("MZ...stub..."), rar5Stored(n, f[n])...)
+			return append([]byte("MZ...stub..."), eicar.StoredRAR5(n, f[n])...)
 		},
 	}
 	for name, build := range cases {
@@ -180,7 +133,7 @@ func TestArchivesThatCannotBeOpenedAreSuspected(t *testing.T) {
 	encHeaders := made(t, files, "b.7z", sz, "a", "-bd", "-psecret", "-mhe=on", "b.7z", "a.txt")
 	broken := made(t, map[string][]byte{"a.txt": bytes.Repeat([]byte("text "), 2000)}, "c.7z", sz, "a", "-bd", "c.7z", "a.txt")
 	broken = broken[:len(broken)/2]
-	rar := rar5Stored("a.txt", []byte("secret text"))
+	rar := eicar.StoredRAR5("a.txt", []byte("secret text"))
 	rarBroken := append([]byte(nil), rar...)
 	rarBroken[len(rarBroken)-20] ^= 0xff // the data's CRC no longer matches
 	cab := made(t, files, "a.cab", tool(t, "gcab", "gcab"), "-c", "-z", "a.cab", "a.txt")

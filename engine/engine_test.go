@@ -261,7 +261,7 @@ func FuzzScanBytes(f *testing.F) {
 	f.Add([]byte(eicar.String))
 	f.Add(zipOf(f, map[string][]byte{"a": []byte("x")}))
 	f.Add(gz([]byte("hello")))
-	f.Add(rar5Stored("a", []byte("x")))
+	f.Add(eicar.StoredRAR5("a", []byte("x")))
 	for _, m := range [][]byte{magic7z, magicCab, magicXz, magicZstd, []byte("BZh91AY&SY")} {
 		f.Add(append(append([]byte(nil), m...), "0123456789abcdef0123456789abcdef0123456789"...))
 	}
