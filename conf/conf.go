@@ -92,7 +92,7 @@ type Service struct {
 	OversizeAction           string        `ini:"oversize_action" default:"pass" enum:"pass,block" doc:"objects above max_scan_size: pass unscanned, or block (logged either way)"`
 
 	// HTTP only.
-	AllowClients    string        `ini:"allow_clients" only:"http" default:"127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7" doc:"networks that may use the proxy"`
+	AllowClients    string        `ini:"allow_clients" only:"http" default:"127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7" kind:"nets" doc:"networks that may use the proxy"`
 	ConnectPorts    string        `ini:"connect_ports" only:"http" default:"443" doc:"ports CONNECT may reach"`
 	MaxHeaderSize   int64         `ini:"max_header_size" only:"http" default:"17K" kind:"size" min:"1024" doc:"response header bytes kept; the rest is dropped (M08)"`
 	MaxRequestHead  int64         `ini:"max_request_header" only:"http" default:"64K" kind:"size" min:"1024" doc:"a larger request head is refused (431)"`
@@ -116,9 +116,11 @@ type Service struct {
 	NotifyDigest    int           `ini:"notify_digest_after" only:"smtp" default:"10" min:"1"`
 	ForwardClient   string        `ini:"forward_client" only:"smtp" default:"none" enum:"none,xforward,xclient" doc:"tell the next hop the real client (Postfix: smtpd_authorized_xforward_hosts / smtpd_authorized_xclient_hosts)"`
 
+	// HTTP and FTP: where clients may have the proxy connect.
+	AllowServers string `ini:"allow_servers" only:"http,ftp" default:"0.0.0.0/0, ::/0" kind:"nets" doc:"servers clients may reach: networks, addresses, self (checked on the address connected to)"`
+	DenyServers  string `ini:"deny_servers" only:"http,ftp" default:"self, 127.0.0.0/8, ::1/128, 169.254.0.0/16, fe80::/10" kind:"nets" doc:"servers refused even when allowed: by default the gateway's own (self: every address of its interfaces; loopback, link-local); 0.0.0.0 and :: are always refused"`
+
 	// FTP only.
-	AllowServers     string        `ini:"allow_servers" only:"ftp" default:"0.0.0.0/0, ::/0" doc:"servers clients may reach"`
-	DenyServers      string        `ini:"deny_servers" only:"ftp" default:"127.0.0.0/8, ::1/128, 169.254.0.0/16, fe80::/10" doc:"servers refused even when allowed (the gateway's own)"`
 	ServerActive     bool          `ini:"server_active" only:"ftp" default:"no" doc:"data connections to the server in active mode (PORT) instead of passive"`
 	NoopInterval     time.Duration `ini:"noop_interval" only:"ftp" default:"30" min:"1s" doc:"NOOP to the server while a transfer is held (M12)"`
 	ProgressInterval time.Duration `ini:"progress_interval" only:"ftp" default:"10" min:"100ms" doc:"150- lines to the client while a file is fetched and scanned"`

@@ -2,6 +2,7 @@ package conf
 
 import (
 	"fmt"
+	"github.com/fsigkd/fsigkd/internal/netlist"
 	"net"
 	"reflect"
 	"strconv"
@@ -39,7 +40,7 @@ var durationType = reflect.TypeOf(time.Duration(0))
 // the global keys): keys tagged only:"x" are x's alone.
 func (f field) appliesTo(service string) bool {
 	only := f.tag.Get("only")
-	return only == "" || only == service
+	return only == "" || oneOf(service, strings.Split(only, ","))
 }
 
 // set parses s into the field, or says what the key allows.
@@ -94,6 +95,11 @@ func (f field) set(s string) error {
 		}
 		if f.kind == "addr" && net.ParseIP(s) == nil {
 			return fmt.Errorf("%q is not an IPv4 or IPv6 address", s)
+		}
+		if f.kind == "nets" {
+			if _, err := netlist.Parse(s); err != nil {
+				return err
+			}
 		}
 		if strings.ContainsRune(s, 0) {
 			return fmt.Errorf("contains a NUL byte")

@@ -454,3 +454,50 @@ func TestModeOtherThanStreamIsRefused(t *testing.T) {
 		t.Errorf("MODE S: %q", r.Raw())
 	}
 }
+
+// TestProxyCannotBeChainedIntoItself: USER a@0.0.0.0:PORT (and [::], a
+// mapped loopback address, the gateway's own interface address) reached
+// loopback servers past deny_servers, and a USER of many @hops looped the
+// proxy through itself. The address connected to is checked, 0.0.0.0 and
+// :: always refused, and a USER names one server.
+func TestProxyCannotBeChainedIntoItself(t *testing.T) {
+	e := newEnv(t, "deny_servers = self, 127.0.0.0/8, ::1/128, 169.254.0.0/16, fe80::/10").withServer()
+	_, port, _ := net.SplitHostPort(e.srv.Addr)
+	_, own, _ := net.SplitHostPort(e.addr)
+	targets := []string{"0.0.0.0", "[::]", "127.0.0.1", "[::ffff:127.0.0.1]", "localhost"}
+	if as, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range as {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+				targets = append(targets, n.IP.String())
+				break
+			}
+		}
+	}
+	for _, h := range targets {
+		for _, p := range []string{port, own} {
+			c := dialControl(t, e.addr)
+			if r := c.cmd("USER anonymous@" + h + ":" + p); !strings.Contains(r.Raw(), "server not allowed") {
+				t.Errorf("USER anonymous@%s:%s: %q", h, p, r.Raw())
+			}
+		}
+	}
+	if len(e.obs.FilterMessageSnippet("may not reach").All()) == 0 {
+		t.Error("refusals not logged")
+	}
+	// Even with nothing denied, 0.0.0.0 and :: are not servers, and one
+	// USER names one hop.
+	open := newEnv(t, "").withServer()
+	for _, user := range []string{"a@0.0.0.0:" + own, "a@[::]:" + own, "a@127.0.0.1:" + own + "@127.0.0.1:" + own,
+		"a" + strings.Repeat("@0.0.0.0:"+own, 80)} {
+		c := dialControl(t, open.addr)
+		if r := c.cmd("USER " + user); r.Code/100 == 3 || r.Code/100 == 2 {
+			t.Errorf("USER %.60s: %q", user, r.Raw())
+		}
+	}
+	// A name with an @ that names no server still goes to the server
+	// (vsftpd, anonymous only, answers it itself).
+	c := dialControl(t, open.addr)
+	if r := c.cmd("USER me@example.com@" + open.srv.Addr); r.Raw() != "530 This FTP server is anonymous only." {
+		t.Errorf("an e-mail address as the name: %q", r.Raw())
+	}
+}

@@ -196,5 +196,13 @@ func ParseUser(arg string, defPort int) (user, host string, port int, err error)
 	if host == "" || strings.ContainsAny(host, " /\\") {
 		return "", "", 0, fmt.Errorf("server %q", hp)
 	}
+	// One hop only: a name that itself ends in @address or @host:port
+	// would have the server (another proxy, or this one) go on.
+	if j := strings.LastIndexByte(user, '@'); j >= 0 {
+		next := strings.TrimSuffix(strings.TrimPrefix(user[j+1:], "["), "]")
+		if _, _, e := net.SplitHostPort(user[j+1:]); e == nil || net.ParseIP(next) != nil {
+			return "", "", 0, errors.New("USER names one server: name@host[:port]")
+		}
+	}
 	return user, host, port, nil
 }

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/fsigkd/fsigkd/internal/netlist"
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/supervisor"
@@ -36,8 +37,8 @@ import (
 type Proxy struct {
 	proxy.Common
 
-	allow, deny []*net.IPNet
-	sessions    sessions.Set
+	reach    proxy.Reach
+	sessions sessions.Set
 }
 
 // New builds the service from a worker's environment.
@@ -52,18 +53,13 @@ func New(env *supervisor.Env) (supervisor.Service, error) {
 
 func (p *Proxy) init() error {
 	var err error
-	if p.allow, err = proxy.ParseNets(p.Svc.AllowServers); err != nil {
+	if p.reach.Allow, err = netlist.Parse(p.Svc.AllowServers); err != nil {
 		return fmt.Errorf("allow_servers: %v", err)
 	}
-	if p.deny, err = proxy.ParseNets(p.Svc.DenyServers); err != nil {
+	if p.reach.Deny, err = netlist.Parse(p.Svc.DenyServers); err != nil {
 		return fmt.Errorf("deny_servers: %v", err)
 	}
 	return p.Common.Init()
-}
-
-// serverAllowed tells whether clients may reach ip.
-func (p *Proxy) serverAllowed(ip net.IP) bool {
-	return !proxy.InNets(ip, p.deny) && proxy.InNets(ip, p.allow)
 }
 
 // Serve accepts clients until ln is closed.

@@ -222,19 +222,14 @@ func (s *session) login(arg string) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
-	if ip := net.ParseIP(host); ip != nil {
-		addrs, err = []net.IPAddr{{IP: ip}}, nil
-	}
-	if err != nil || len(addrs) == 0 {
-		s.reply(fmt.Sprintf("500 Can't Connect to (%s: %d) errmsg=%s", host, port, errText(err)))
-		return true
-	}
-	if !s.p.serverAllowed(addrs[0].IP) {
+	// Checked on the address connected to (see proxy.Reach): 0.0.0.0 or
+	// the gateway's own address would chain the proxy into itself.
+	srv, err := s.p.DialServer(ctx, &s.p.reach, s.client, host, port)
+	if errors.Is(err, proxy.ErrServerRefused) {
+		s.p.Log.Named("login").Warn("a client named a server it may not reach", zap.String("client", s.client.String()), zap.String("server", host))
 		s.reply(fmt.Sprintf("500 Can't Connect to (%s: %d) errmsg=server not allowed", host, port))
 		return true
 	}
-	srv, err := s.p.Dial(ctx, s.client, "tcp", net.JoinHostPort(addrs[0].IP.String(), strconv.Itoa(port)))
 	if err != nil {
 		s.reply(fmt.Sprintf("500 Can't Connect to (%s: %d) errmsg=%s", host, port, errText(err)))
 		return true

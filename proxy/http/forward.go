@@ -178,6 +178,10 @@ func (s *session) handle(req *Request) bool {
 	}
 
 	up, err := s.connect(t)
+	if errors.Is(err, proxy.ErrServerRefused) {
+		s.refuseServer(rec, t.url)
+		return false
+	}
 	if err != nil {
 		rec.Status = 502
 		s.log.Info("server unreachable", zap.String("url", t.url), zap.Error(err))
@@ -224,7 +228,8 @@ func keepAlive(proto string, h Header) bool {
 // reusing the session's kept one when it goes to the same place.
 func (s *session) connect(t target) (*upstream, error) {
 	addr := t.addr()
-	if s.p.Svc.ParentServerHost != "" {
+	parent := s.p.Svc.ParentServerHost != ""
+	if parent {
 		addr = net.JoinHostPort(s.p.Svc.ParentServerHost, strconv.Itoa(s.p.Svc.ParentServerPort))
 	}
 	if s.up != nil && s.up.key == addr && s.up.br.Buffered() == 0 && idleAlive(s.up.c) {
@@ -233,7 +238,14 @@ func (s *session) connect(t target) (*upstream, error) {
 	s.closeUpstream()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := s.p.Dial(ctx, net.ParseIP(s.client), "tcp", addr)
+	var c net.Conn
+	var err error
+	if parent {
+		// The parent is the administrator's choice, not a client's.
+		c, err = s.p.Dial(ctx, net.ParseIP(s.client), "tcp", addr)
+	} else {
+		c, err = s.p.DialServer(ctx, &s.p.reach, net.ParseIP(s.client), t.host, t.port)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/proxytest"
 	"github.com/fsigkd/fsigkd/scanner"
 )
 
@@ -280,5 +282,53 @@ func TestStopDoesNotDropANewClient(t *testing.T) {
 	}
 	if err := <-stopped; err != nil {
 		t.Errorf("shutdown: %v", err)
+	}
+}
+
+// TestProxyDoesNotReachTheGatewaysOwnServices: a POST through the proxy to
+// the gateway's SMTP port delivered a mail, and CONNECT reached loopback.
+// With the default deny_servers, plain requests and CONNECT to loopback
+// (by name, mapped, 0.0.0.0) and to the gateway's own addresses get 403,
+// and nothing reaches the service.
+func TestProxyDoesNotReachTheGatewaysOwnServices(t *testing.T) {
+	sink := enginetest.NewMailSink(t, nil, nil)
+	_, port, _ := net.SplitHostPort(sink.Addr)
+	c, _ := proxytest.Common(t, "http", "connect_ports = 443, "+port)
+	p := &Proxy{Common: c}
+	if err := p.init(); err != nil {
+		t.Fatal(err)
+	}
+	addr := proxytest.Serve(t, p)
+	hosts := []string{"127.0.0.1", "localhost", "0.0.0.0", "[::ffff:127.0.0.1]", "127.1.2.3"}
+	if as, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range as {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+				hosts = append(hosts, n.IP.String())
+				break
+			}
+		}
+	}
+	mail := "HELO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nSubject: ssrf\r\n\r\nhi\r\n.\r\nQUIT\r\n"
+	for _, h := range hosts {
+		for _, req := range []string{
+			fmt.Sprintf("POST http://%s:%s/ HTTP/1.1\r\nHost: %s:%s\r\nContent-Length: %d\r\n\r\n%s", h, port, h, port, len(mail), mail),
+			fmt.Sprintf("CONNECT %s:%s HTTP/1.1\r\nHost: %s:%s\r\n\r\n%s", h, port, h, port, mail),
+		} {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn.Write([]byte(req))
+			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			line, _ := bufio.NewReader(conn).ReadString('\n')
+			conn.Close()
+			if !strings.HasPrefix(line, "HTTP/1.1 403 ") {
+				t.Errorf("%s: %q", strings.SplitN(req, "\r\n", 2)[0], line)
+			}
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := len(sink.Mails()); n != 0 {
+		t.Fatalf("%d mails reached the gateway's own SMTP service", n)
 	}
 }

@@ -44,6 +44,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fsigkd/fsigkd/internal/netlist"
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/supervisor"
@@ -54,6 +55,7 @@ type Proxy struct {
 	proxy.Common
 
 	allow []*net.IPNet
+	reach proxy.Reach // allow_servers, deny_servers
 	ports map[int]bool
 	page  *template.Template
 
@@ -74,6 +76,12 @@ func (p *Proxy) init() error {
 	var err error
 	if p.allow, err = proxy.ParseNets(p.Svc.AllowClients); err != nil {
 		return fmt.Errorf("allow_clients: %v", err)
+	}
+	if p.reach.Allow, err = netlist.Parse(p.Svc.AllowServers); err != nil {
+		return fmt.Errorf("allow_servers: %v", err)
+	}
+	if p.reach.Deny, err = netlist.Parse(p.Svc.DenyServers); err != nil {
+		return fmt.Errorf("deny_servers: %v", err)
 	}
 	p.ports = map[int]bool{}
 	for _, s := range strings.Split(p.Svc.ConnectPorts, ",") {

@@ -48,7 +48,8 @@ func newEnv(t *testing.T, keys string) *env {
 	e.origin = httptest.NewServer(e.mux)
 	t.Cleanup(e.origin.Close)
 
-	c, kit := proxytest.Common(t, "http", keys)
+	// The origin is on loopback, which the default deny_servers refuses.
+	c, kit := proxytest.Common(t, "http", "deny_servers =\n"+keys)
 	e.obs, e.logDir = kit.Obs, kit.LogDir
 	e.p = &Proxy{Common: c}
 	if err := e.p.init(); err != nil {

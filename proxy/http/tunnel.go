@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/slots"
 )
 
@@ -40,7 +42,11 @@ func (s *session) tunnel(req *Request, rec *logs.Access) {
 			_, err = io.WriteString(up, "CONNECT "+req.Target+" HTTP/1.1\r\nHost: "+req.Target+"\r\n\r\n")
 		}
 	} else {
-		up, err = s.p.Dial(ctx, net.ParseIP(s.client), "tcp", req.Target)
+		up, err = s.p.DialServer(ctx, &s.p.reach, net.ParseIP(s.client), host, n)
+	}
+	if errors.Is(err, proxy.ErrServerRefused) {
+		s.refuseServer(rec, req.Target)
+		return
 	}
 	if err != nil {
 		rec.Status = 502
@@ -86,4 +92,12 @@ func relay(dst, src net.Conn) int64 {
 		dst.Close()
 	}
 	return n
+}
+
+// refuseServer answers a request for a server the settings keep clients
+// from (allow_servers, deny_servers): 403, logged.
+func (s *session) refuseServer(rec *logs.Access, target string) {
+	rec.Status, rec.Detail = 403, "server not allowed"
+	s.log.Warn("a client asked for a server it may not reach", zap.String("client", s.client), zap.String("target", target))
+	s.writeError(403, "Forbidden", "This gateway does not connect to that server.", true)
 }
