@@ -71,7 +71,12 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 		s.log.Info("next hop refused the session", zap.String("next_hop", s.upAddr), zap.Error(err))
 		return upErr(err)
 	}
-	cmd := "MAIL FROM:<" + from + ">"
+	path, err := formatPath(from)
+	if err != nil {
+		return err
+	}
+	// Only the parameters the relay understood go on, as it writes them.
+	cmd := "MAIL FROM:" + path
 	if opts != nil && opts.Size > 0 && s.up.has("SIZE") {
 		cmd += " SIZE=" + strconv.FormatInt(opts.Size, 10)
 	}
@@ -88,7 +93,11 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 
 // Rcpt relays RCPT TO with the next hop's reply.
 func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
-	if _, err := s.up.cmd(250, "RCPT TO:<"+to+">"); err != nil {
+	path, err := formatPath(to)
+	if err != nil {
+		return err
+	}
+	if _, err := s.up.cmd(250, "RCPT TO:"+path); err != nil {
 		return upErr(err)
 	}
 	s.rcpts = append(s.rcpts, to)

@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -453,12 +455,12 @@ func TestIdleClientGets421(t *testing.T) {
 	}
 }
 
-// TestPostfixSmtpSinkAsNextHop: Postfix's smtp-sink receives what the
-// proxy delivers; the dumped mail holds the clean message whole.
-func TestPostfixSmtpSinkAsNextHop(t *testing.T) {
+// smtpSink starts Postfix's smtp-sink on a loopback port, dumping each
+// mail (with its envelope as X-Mail-Args, X-Rcpt-Args) into dir.
+func smtpSink(t *testing.T) (port int, dir string) {
 	sinkBin := enginetest.Need(t, "smtp-sink", "postfix")
-	dir := enginetest.ShortDir(t) // one level under the temp dir: reachable by nobody
-	port := enginetest.FreePort(t)
+	dir = enginetest.ShortDir(t) // one level under the temp dir: reachable by nobody
+	port = enginetest.FreePort(t)
 	args := []string{"-d", dir + "/%M.", "127.0.0.1:" + itoa(port), "10"}
 	if os.Geteuid() == 0 {
 		os.Chmod(dir, 0o777) // smtp-sink drops to nobody
@@ -468,16 +470,22 @@ func TestPostfixSmtpSinkAsNextHop(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if c, err := net.Dial("tcp", "127.0.0.1:"+itoa(port)); err == nil {
 			c.Close()
-			break
+			return port, dir
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("smtp-sink did not start")
 		}
 	}
+}
+
+// TestPostfixSmtpSinkAsNextHop: Postfix's smtp-sink receives what the
+// proxy delivers; the dumped mail holds the clean message whole.
+func TestPostfixSmtpSinkAsNextHop(t *testing.T) {
+	port, dir := smtpSink(t)
 	e := newEnv(t, "")
 	e.p.Svc.ParentServerPort = port
 	e.start()
@@ -676,5 +684,84 @@ func TestTransparentClientThatNamesTheRelay(t *testing.T) {
 	}
 	if n := len(e.sink.Mails()); n != 0 {
 		t.Errorf("%d mails reached the sink", n)
+	}
+}
+
+// TestQuotedLocalPartCannotSmuggleParameters: MAIL FROM:<"a> SIZE=1
+// RET=FULL ENVID=x"@b.example> reached the next hop as parameters. The
+// relay forwards addresses as parsed, re-quoted, and only the parameters
+// it understood: Postfix's smtp-sink sees one quoted address.
+func TestQuotedLocalPartCannotSmuggleParameters(t *testing.T) {
+	port, dir := smtpSink(t)
+	e := newEnv(t, "")
+	e.p.Svc.ParentServerPort = port
+	e.start()
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	replies := []string{}
+	read := func() {
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("%v after %q", err, replies)
+			}
+			replies = append(replies, strings.TrimSpace(l))
+			if len(l) < 4 || l[3] != '-' {
+				return
+			}
+		}
+	}
+	read()
+	for _, cmd := range []string{"EHLO client.test", `MAIL FROM:<"a> SIZE=1 RET=FULL ENVID=x"@b.example>`, `RCPT TO:<"c> NOTIFY=NEVER ORCPT=rfc822;x@y"@d.example>`,
+		`RCPT TO:<plain.name@d.example>`, "DATA"} {
+		fmt.Fprintf(c, "%s\r\n", cmd)
+		read()
+	}
+	fmt.Fprintf(c, "Subject: x\r\n\r\nhi\r\n.\r\n")
+	read()
+	if last := replies[len(replies)-1]; !strings.HasPrefix(last, "250") {
+		t.Fatalf("replies: %q", replies)
+	}
+	var dumps []string
+	for deadline := time.Now().Add(5 * time.Second); len(dumps) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		dumps, _ = filepath.Glob(filepath.Join(dir, "*"))
+	}
+	if len(dumps) != 1 {
+		t.Fatalf("smtp-sink dumped %d mails", len(dumps))
+	}
+	b, _ := os.ReadFile(dumps[0])
+	for _, want := range []string{"X-Mail-Args: <\"a> SIZE=1 RET=FULL ENVID=x\"@b.example>\n", "X-Rcpt-Args: <\"c> NOTIFY=NEVER ORCPT=rfc822;x@y\"@d.example>\n",
+		"X-Rcpt-Args: <plain.name@d.example>\n"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("smtp-sink has no %q:\n%s", want, b)
+		}
+	}
+}
+
+func TestFormatPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                   "<>",
+		"a@b.example":        "<a@b.example>",
+		"a b@c.example":      `<"a b"@c.example>`,
+		`"a\"b"@c.example`:   `<"a\"b"@c.example>`,
+		"a>x@c.example":      `<"a>x"@c.example>`,
+		"user@[127.0.0.1]":   "<user@[127.0.0.1]>",
+		"user@[IPv6:::1]":    "<user@[IPv6:::1]>",
+		"héllo@exämple.test": "<héllo@exämple.test>",
+		"x..y@c.example":     `<"x..y"@c.example>`,
+	} {
+		if got, err := formatPath(in); err != nil || got != want {
+			t.Errorf("%q: %q %v, want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"a@b> SIZE=1", "a\r\nRSET@b", "noat", "a@", "a@b..c", "a@[nope]"} {
+		if got, err := formatPath(bad); err == nil {
+			t.Errorf("%q accepted as %q", bad, got)
+		}
 	}
 }
