@@ -36,11 +36,14 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 	"go.uber.org/zap"
 
+	"github.com/fsigkd/fsigkd/internal/netlist"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
@@ -55,6 +58,45 @@ type Proxy struct {
 	srv      *gosmtp.Server
 	hostname string
 	id       string
+
+	relayClients netlist.List // may send to any domain
+	localDomains []string     // what others may send to ("" : any)
+
+	untoldMu sync.Mutex
+	untoldAt time.Time // last warning that the next hop was not told the client
+}
+
+// warnUntold says, at most once an hour, that the next hop was not told
+// who the clients are: it sees this relay's address for all of them, and
+// must not trust that address to relay.
+func (p *Proxy) warnUntold(next string) {
+	p.untoldMu.Lock()
+	defer p.untoldMu.Unlock()
+	if time.Since(p.untoldAt) < time.Hour {
+		return
+	}
+	p.untoldAt = time.Now()
+	p.Log.Named("relay").Warn("the next hop does not take XCLIENT or XFORWARD from this relay: it sees the relay's address for every client, so it must not relay for that address (set local_domains, or authorize the relay: smtpd_authorized_xclient_hosts)",
+		zap.String("next_hop", next), zap.String("forward_client", p.Svc.ForwardClient))
+}
+
+// relayDenied tells whether client may not send to rcpt: local_domains is
+// set, the client is not in relay_clients, and rcpt's domain is not local.
+func (p *Proxy) relayDenied(client net.IP, rcpt string) bool {
+	if len(p.localDomains) == 0 || p.relayClients.Contains(client) {
+		return false
+	}
+	at := strings.LastIndexByte(rcpt, '@')
+	if at < 0 {
+		return false // a local mailbox without a domain (postmaster)
+	}
+	d := strings.ToLower(strings.TrimSuffix(rcpt[at+1:], "."))
+	for _, l := range p.localDomains {
+		if d == l || strings.HasSuffix(d, "."+l) {
+			return false
+		}
+	}
+	return true
 }
 
 // New builds the service from a worker's environment.
@@ -77,6 +119,16 @@ func (p *Proxy) init() error {
 		return err
 	}
 	p.hostname = p.Hostname()
+	var err error
+	if p.relayClients, err = netlist.Parse(p.Svc.RelayClients); err != nil {
+		return fmt.Errorf("relay_clients: %v", err)
+	}
+	p.localDomains = nil
+	for _, d := range strings.Split(p.Svc.LocalDomains, ",") {
+		if d = strings.ToLower(strings.Trim(strings.TrimSpace(d), ".")); d != "" {
+			p.localDomains = append(p.localDomains, d)
+		}
+	}
 	p.id = notify.NotificationID(p.Svc, p.hostname)
 	s := gosmtp.NewServer(gosmtp.BackendFunc(p.newSession))
 	s.Domain = p.hostname

@@ -58,8 +58,12 @@ func (s *session) hello() error {
 	if err := s.up.hello(s.p.hostname, host); err != nil {
 		return err
 	}
-	if err := s.up.forward(s.p.Svc.ForwardClient, net.ParseIP(s.client), s.conn.Hostname()); err != nil {
+	told, err := s.up.forward(s.p.Svc.ForwardClient, net.ParseIP(s.client), s.conn.Hostname(), s.p.hostname)
+	if err != nil {
 		return err
+	}
+	if !told && s.p.Svc.ForwardClient != "none" {
+		s.p.warnUntold(s.upAddr)
 	}
 	s.greeted = true
 	return nil
@@ -96,6 +100,10 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	path, err := formatPath(to)
 	if err != nil {
 		return err
+	}
+	if s.p.relayDenied(net.ParseIP(s.client), to) {
+		s.log.Info("relay refused", zap.String("client", s.client), zap.String("rcpt", to))
+		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied"}
 	}
 	if _, err := s.up.cmd(250, "RCPT TO:"+path); err != nil {
 		return upErr(err)

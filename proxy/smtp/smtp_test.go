@@ -765,3 +765,103 @@ func TestFormatPath(t *testing.T) {
 		}
 	}
 }
+
+// TestClientPassedOnByDefault: with the default forward_client (auto), the
+// next hop hears the real client by XCLIENT when it offers and accepts it,
+// by XFORWARD when it refuses XCLIENT, and is logged (once) as told nothing
+// when it offers neither: then it sees the relay's address for everyone.
+func TestClientPassedOnByDefault(t *testing.T) {
+	for _, tc := range []struct {
+		name, ehlo, xclient string
+		want                string
+	}{
+		{"xclient", "250-fake\r\n250-XFORWARD NAME ADDR PROTO HELO\r\n250 XCLIENT NAME ADDR HELO", "220 fake", "XCLIENT ADDR=127.0.0.1 NAME=[UNAVAILABLE] HELO=client.test"},
+		{"xclient refused", "250-fake\r\n250-XFORWARD NAME ADDR PROTO HELO\r\n250 XCLIENT NAME ADDR HELO", "550 5.7.0 not authorized", "XFORWARD ADDR=127.0.0.1 NAME=[UNAVAILABLE] HELO=client.test PROTO=ESMTP"},
+		{"neither", "250 fake", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := make(chan string, 4)
+			addr := enginetest.ScriptedSMTP(t, func(stage, line string) string {
+				switch stage {
+				case "EHLO":
+					return tc.ehlo
+				case "XCLIENT":
+					got <- line
+					return tc.xclient
+				case "XFORWARD":
+					got <- line
+					return "250 2.0.0 Ok"
+				}
+				return enginetest.SMTPDefault(stage)
+			})
+			host, port, _ := net.SplitHostPort(addr)
+			e := newEnv(t, "")
+			e.p.Svc.ParentServerHost, e.p.Svc.ParentServerPort = host, atoi(port)
+			e.start()
+			for i := 0; i < 2; i++ {
+				if err := e.send("a@example.com", []string{"b@example.com"}, cleanMail); err != nil {
+					t.Fatal(err)
+				}
+			}
+			close(got)
+			var last string
+			for l := range got {
+				last = l
+			}
+			if last != tc.want {
+				t.Fatalf("next hop heard %q, want %q", last, tc.want)
+			}
+			warned := len(e.obs.FilterMessageSnippet("does not take XCLIENT or XFORWARD").All())
+			if (tc.want == "") != (warned == 1) {
+				t.Errorf("%d warnings that the next hop was told nothing", warned)
+			}
+		})
+	}
+}
+
+// TestLocalDomainsCloseTheOpenRelay: with local_domains set, a client
+// outside relay_clients may send only to the local domains (and their
+// subdomains): anything else is refused at RCPT with 554 and never reaches
+// the next hop; a relay client may send anywhere.
+func TestLocalDomainsCloseTheOpenRelay(t *testing.T) {
+	e := newEnv(t, "local_domains = example.com, .Example.ORG\nrelay_clients = 127.0.0.1/32")
+	e.start()
+	send := func(from string, to string) error {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		nc, err := d.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := gosmtp.NewClient(nc)
+		defer c.Close()
+		if err := c.Hello("client.test"); err != nil {
+			return err
+		}
+		return c.SendMail("a@elsewhere.test", []string{to}, strings.NewReader(cleanMail))
+	}
+	for _, to := range []string{"b@victim.test", "b@example.com.victim.test", "b@notexample.com"} {
+		if err := send("127.0.0.2", to); code(err) != 554 {
+			t.Errorf("outsider to %s: %v", to, err)
+		}
+	}
+	for _, to := range []string{"b@example.com", "b@Sub.Example.com", "b@example.org", "postmaster@example.org"} {
+		if err := send("127.0.0.2", to); err != nil {
+			t.Errorf("outsider to the local %s: %v", to, err)
+		}
+	}
+	if err := send("127.0.0.1", "b@victim.test"); err != nil {
+		t.Errorf("relay client: %v", err)
+	}
+	victims := 0
+	for _, m := range e.sink.Mails() {
+		if strings.HasSuffix(m.To[0], "victim.test") {
+			victims++
+		}
+	}
+	if victims != 1 {
+		t.Errorf("%d mails to the outside domain reached the next hop, want the relay client's 1", victims)
+	}
+	if n := len(e.sink.Mails()); n != 5 {
+		t.Errorf("next hop got %d mails, want 5", n)
+	}
+}

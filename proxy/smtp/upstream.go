@@ -129,21 +129,39 @@ func (u *upstream) ehlo(name string) error {
 func (u *upstream) has(ext string) bool { _, ok := u.ext[ext]; return ok }
 
 // forward tells the next hop who the client really is, with XCLIENT or
-// XFORWARD, whichever it offers and the settings ask for.
-func (u *upstream) forward(mode string, addr net.IP, helo string) error {
+// XFORWARD, as the settings ask: auto (the default) uses XCLIENT when the
+// next hop offers it and XFORWARD otherwise, each only if the next hop
+// accepts it from us. It says whether the next hop was told; an error is a
+// broken session.
+func (u *upstream) forward(mode string, addr net.IP, helo, name string) (bool, error) {
 	helo = xtext(helo)
-	switch {
-	case mode == "xclient" && u.has("XCLIENT"):
-		// The next hop answers XCLIENT as if the session started anew.
-		if _, err := u.cmd(220, "XCLIENT ADDR="+addr.String()+" NAME=[UNAVAILABLE] HELO="+helo); err != nil {
-			return err
+	try := func(verb string) (bool, error) {
+		var err error
+		switch verb {
+		case "XCLIENT":
+			// The next hop answers XCLIENT as if the session started
+			// anew, and expects EHLO again.
+			if _, err = u.cmd(220, "XCLIENT ADDR="+addr.String()+" NAME=[UNAVAILABLE] HELO="+helo); err == nil {
+				err = u.ehlo(name)
+			}
+		case "XFORWARD":
+			_, err = u.cmd(250, "XFORWARD ADDR="+addr.String()+" NAME=[UNAVAILABLE] HELO="+helo+" PROTO=ESMTP")
 		}
-		return nil
-	case mode == "xforward" && u.has("XFORWARD"):
-		_, err := u.cmd(250, "XFORWARD ADDR="+addr.String()+" NAME=[UNAVAILABLE] HELO="+helo+" PROTO=ESMTP")
-		return err
+		var se *gosmtp.SMTPError
+		if errors.As(err, &se) {
+			return false, nil // refused: the session goes on without it
+		}
+		return err == nil, err
 	}
-	return nil
+	for _, verb := range map[string][]string{"xclient": {"XCLIENT"}, "xforward": {"XFORWARD"}, "auto": {"XCLIENT", "XFORWARD"}}[mode] {
+		if !u.has(verb) {
+			continue
+		}
+		if told, err := try(verb); told || err != nil {
+			return told, err
+		}
+	}
+	return false, nil
 }
 
 // xtext keeps a value one token: no spaces or control bytes.
