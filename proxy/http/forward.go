@@ -137,6 +137,9 @@ func (s *session) handle(req *Request) bool {
 	}
 	rec.URL = t.url
 	clientKeep := keepAlive(req.Proto, req.Header)
+	if answered, keep := s.maxForwards(req, rec, clientKeep); answered {
+		return keep
+	}
 
 	// The upload, if any: spooled and scanned before any byte goes on.
 	var body *spool.File
@@ -263,8 +266,15 @@ func (s *session) sendRequest(up *upstream, req *Request, t target, body *spool.
 	h.Del("Range")
 	h.Del("If-Range")
 	h.Set("Via", via(req.Header.Get("Via"), req.Proto))
-	if h.Get("Host") == "" {
+	if !strings.HasPrefix(req.Target, "/") || h.Get("Host") == "" {
+		// RFC 9112 3.2.2: the target's authority replaces whatever Host
+		// the client sent with an absolute URI, so that the server sees
+		// the name the proxy connected for.
+		h.Del("Host")
 		h = append(Header{{"Host", hostField(t)}}, h...)
+	}
+	if mf, ok := maxForwardsOf(req); ok {
+		h.Set("Max-Forwards", strconv.Itoa(mf-1))
 	}
 	tgt := t.path
 	if s.p.Svc.ParentServerHost != "" {
@@ -580,4 +590,57 @@ func idleAlive(c net.Conn) bool {
 		return true
 	})
 	return alive
+}
+
+// maxForwardsOf reads Max-Forwards on TRACE and OPTIONS (the only methods
+// it means anything for, RFC 9110 7.6.2).
+func maxForwardsOf(req *Request) (int, bool) {
+	if req.Method != "TRACE" && req.Method != "OPTIONS" {
+		return 0, false
+	}
+	v := req.Header.Get("Max-Forwards")
+	if v == "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// maxForwards answers a TRACE or OPTIONS whose Max-Forwards is 0 itself,
+// as the final recipient (RFC 9110 7.6.2): TRACE with the request as it
+// came (message/http), OPTIONS with the methods the proxy serves.
+func (s *session) maxForwards(req *Request, rec *logs.Access, keep bool) (answered, keepOpen bool) {
+	if mf, ok := maxForwardsOf(req); !ok || mf > 0 {
+		return false, false
+	}
+	if req.ContentLength > 0 || req.Chunked {
+		// A body would have to be read first: refused rather than guessed.
+		rec.Status = 400
+		s.writeError(400, "Bad Request", "A TRACE or OPTIONS with Max-Forwards: 0 has no body.", true)
+		return true, false
+	}
+	var body bytes.Buffer
+	var b bytes.Buffer
+	switch req.Method {
+	case "TRACE":
+		fmt.Fprintf(&body, "%s %s %s\r\n", req.Method, req.Target, req.Proto)
+		req.Header.write(&body)
+		body.WriteString("\r\n")
+		fmt.Fprintf(&b, "HTTP/1.1 200 OK\r\nContent-Type: message/http\r\nContent-Length: %d\r\n", body.Len())
+	default:
+		b.WriteString("HTTP/1.1 200 OK\r\nAllow: GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH, CONNECT\r\nContent-Length: 0\r\n")
+	}
+	if !keep {
+		b.WriteString("Connection: close\r\n")
+	}
+	b.WriteString("\r\n")
+	b.Write(body.Bytes())
+	rec.Status, rec.Bytes, rec.Detail = 200, int64(body.Len()), "answered by the proxy: Max-Forwards 0"
+	s.c.SetWriteDeadline(time.Now().Add(s.p.Global.SendfileTimeout))
+	_, err := s.c.Write(b.Bytes())
+	s.c.SetWriteDeadline(time.Time{})
+	return true, keep && err == nil
 }

@@ -332,3 +332,43 @@ func TestProxyDoesNotReachTheGatewaysOwnServices(t *testing.T) {
 		t.Fatalf("%d mails reached the gateway's own SMTP service", n)
 	}
 }
+
+// TestHostIsTheTargetsAuthority: with an absolute URI the proxy sends the
+// URI's authority as Host, whatever Host the client sent (RFC 9112 3.2.2):
+// a server behind name-based virtual hosts cannot be steered elsewhere.
+func TestHostIsTheTargetsAuthority(t *testing.T) {
+	e := newEnv(t, "")
+	hosts := make(chan string, 1)
+	e.mux.HandleFunc("/h", func(w http.ResponseWriter, r *http.Request) { hosts <- r.Host })
+	u := strings.TrimPrefix(e.origin.URL, "http://")
+	e.raw("GET " + e.url("/h") + " HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
+	if got := <-hosts; got != u {
+		t.Fatalf("the server saw Host %q, want %q", got, u)
+	}
+}
+
+// TestMaxForwardsZeroIsAnsweredByTheProxy: TRACE and OPTIONS with
+// Max-Forwards: 0 are answered by the proxy, never forwarded; with more,
+// they go on with one less.
+func TestMaxForwardsZeroIsAnsweredByTheProxy(t *testing.T) {
+	e := newEnv(t, "")
+	seen := make(chan string, 4)
+	e.mux.HandleFunc("/t", func(w http.ResponseWriter, r *http.Request) { seen <- r.Method + " " + r.Header.Get("Max-Forwards") })
+	got := e.raw("TRACE " + e.url("/t") + " HTTP/1.1\r\nHost: x\r\nMax-Forwards: 0\r\nX-Probe: 1\r\nConnection: close\r\n\r\n")
+	if !strings.HasPrefix(got, "HTTP/1.1 200 ") || !strings.Contains(got, "Content-Type: message/http") || !strings.Contains(got, "X-Probe: 1") {
+		t.Fatalf("TRACE: %q", got)
+	}
+	got = e.raw("OPTIONS " + e.url("/t") + " HTTP/1.1\r\nHost: x\r\nMax-Forwards: 0\r\nConnection: close\r\n\r\n")
+	if !strings.HasPrefix(got, "HTTP/1.1 200 ") || !strings.Contains(got, "Allow: ") {
+		t.Fatalf("OPTIONS: %q", got)
+	}
+	select {
+	case m := <-seen:
+		t.Fatalf("the server got %s", m)
+	default:
+	}
+	e.raw("TRACE " + e.url("/t") + " HTTP/1.1\r\nHost: x\r\nMax-Forwards: 3\r\nConnection: close\r\n\r\n")
+	if m := <-seen; m != "TRACE 2" {
+		t.Fatalf("forwarded as %q", m)
+	}
+}
