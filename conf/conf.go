@@ -88,6 +88,7 @@ type Service struct {
 	BlockRiskware            bool          `ini:"block_riskware" default:"no"`
 	FsasdService             bool          `ini:"fsasd_service" default:"no" doc:"check mail with the anti-spam engine"`
 	IdleTimeout              time.Duration `ini:"idle_timeout" default:"300" min:"1s" doc:"a client or server silent this long is dropped"`
+	HeaderTimeout            time.Duration `ini:"header_timeout" default:"30" min:"100ms" doc:"from its accept, a client must have sent its first request head (HTTP) or command (SMTP, FTP, POP3) within this, or it loses its slot; a later HTTP request head must arrive whole within this of its first byte"`
 	ScanFailure              string        `ini:"scan_failure" default:"" doc:"what to do with what could not be scanned: pass, block or (smtp) tempfail"`
 	OversizeAction           string        `ini:"oversize_action" default:"pass" enum:"pass,block" doc:"objects above max_scan_size: pass unscanned, or block (logged either way)"`
 
@@ -96,7 +97,6 @@ type Service struct {
 	ConnectPorts    string        `ini:"connect_ports" only:"http" default:"443" doc:"ports CONNECT may reach"`
 	MaxHeaderSize   int64         `ini:"max_header_size" only:"http" default:"17K" kind:"size" min:"1024" doc:"response header bytes kept; the rest is dropped (M08)"`
 	MaxRequestHead  int64         `ini:"max_request_header" only:"http" default:"64K" kind:"size" min:"1024" doc:"a larger request head is refused (431)"`
-	HeaderTimeout   time.Duration `ini:"header_timeout" only:"http" default:"30" min:"100ms" doc:"a request head must arrive whole within this"`
 	BlockPage       string        `ini:"block_page" only:"http" default:"" kind:"path" doc:"HTML template of the block page; empty: the built-in one"`
 	TrickleAfter    time.Duration `ini:"trickle_after" only:"http" default:"10" min:"0s" doc:"a download still arriving after this starts trickling to the client (0: never)"`
 	TrickleBytes    int64         `ini:"trickle_bytes" only:"http" default:"4K" kind:"size" min:"1" doc:"bytes sent per trickle_interval while a download is held"`

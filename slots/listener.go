@@ -6,10 +6,12 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/logs"
@@ -24,6 +26,19 @@ type Listener struct {
 	M02Interval time.Duration
 	// MaxBackoff caps the wait after EMFILE/ENFILE (zero: one second).
 	MaxBackoff time.Duration
+
+	// Admit, when set, is asked about each accepted client before it
+	// takes a slot: a client it refuses is handed to Refuse (in a
+	// goroutine of its own, at most MaxRefusing at once, closed past
+	// that) and never holds a slot.
+	Admit  func(net.Conn) bool
+	Refuse func(net.Conn)
+	// Evict, when set, is called when every slot is busy and a client
+	// waits in the backlog: it closes the service's oldest idle
+	// connection (true), whose slot the client then gets.
+	Evict func() bool
+
+	refusing atomic.Int32
 
 	once    sync.Once
 	ctx     context.Context
@@ -57,6 +72,10 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		c, err := l.Listener.Accept()
+		if err == nil && l.Admit != nil && !l.Admit(c) {
+			l.refuse(c)
+			continue
+		}
 		if err == nil {
 			slot, ok, err := l.Pool.TryAcquire()
 			if err != nil {
@@ -96,16 +115,71 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
+// MaxRefusing bounds the refused clients being answered at once.
+const MaxRefusing = 256
+
+func (l *Listener) refuse(c net.Conn) {
+	if l.Refuse == nil || l.refusing.Add(1) > MaxRefusing {
+		l.refusing.Add(-1)
+		c.Close()
+		return
+	}
+	go func() {
+		defer l.refusing.Add(-1)
+		l.Refuse(c)
+	}()
+}
+
 // waitSlot returns once a slot is free, logging M02 when it had to wait.
+// While it waits, a client coming into the backlog makes it evict the
+// oldest idle connection (Evict), if there is one.
 func (l *Listener) waitSlot() error {
 	if l.Pool.InUse() < l.Pool.Size() {
 		return nil
 	}
 	l.warnFull()
-	if err := l.Pool.Wait(l.ctx); err != nil {
-		return net.ErrClosed
+	if l.Evict == nil {
+		if err := l.Pool.Wait(l.ctx); err != nil {
+			return net.ErrClosed
+		}
+		return nil
 	}
-	return nil
+	for {
+		ctx, cancel := context.WithTimeout(l.ctx, 200*time.Millisecond)
+		err := l.Pool.Wait(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if l.ctx.Err() != nil {
+			return net.ErrClosed
+		}
+		if l.pending() && l.Evict() {
+			if err := l.Pool.Wait(l.ctx); err != nil {
+				return net.ErrClosed
+			}
+			return nil
+		}
+	}
+}
+
+// pending tells whether a client waits in the listen backlog.
+func (l *Listener) pending() bool {
+	sc, ok := l.Listener.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ready := false
+	rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 0)
+		ready = err == nil && n > 0 && fds[0].Revents&unix.POLLIN != 0
+	})
+	return ready
 }
 
 func (l *Listener) warnFull() {
@@ -204,10 +278,18 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 	return io.Copy(w, struct{ io.Reader }{c.Conn})
 }
 
-// SlotOf is c's slot, or -1 when c did not come from a Listener.
+// SlotOf is c's slot, or -1 when c did not come from a Listener. Wrappers
+// that give their NetConn (TLS, FirstLine) are looked through.
 func SlotOf(c net.Conn) int {
-	if sc, ok := c.(*Conn); ok {
-		return sc.slot
+	for i := 0; i < 8 && c != nil; i++ {
+		if sc, ok := c.(*Conn); ok {
+			return sc.slot
+		}
+		nc, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		c = nc.NetConn()
 	}
 	return -1
 }

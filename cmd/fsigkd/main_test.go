@@ -53,6 +53,7 @@ func TestGatewayEndToEnd(t *testing.T) {
 enable = yes
 bind_addr = 127.0.0.1
 port = %d
+deny_servers =
 [smtp]
 enable = yes
 bind_addr = 127.0.0.1

@@ -16,7 +16,7 @@ import (
 // Set is the connections of one server.
 type Set struct {
 	mu      sync.Mutex
-	conns   map[net.Conn]bool // true while idle between requests
+	conns   map[net.Conn]time.Time // since when idle between requests; zero while busy
 	closing bool
 	wg      sync.WaitGroup
 }
@@ -55,9 +55,9 @@ func (s *Set) Add(c net.Conn) bool {
 		return false
 	}
 	if s.conns == nil {
-		s.conns = map[net.Conn]bool{}
+		s.conns = map[net.Conn]time.Time{}
 	}
-	s.conns[c] = false
+	s.conns[c] = time.Time{}
 	s.wg.Add(1)
 	return true
 }
@@ -82,8 +82,33 @@ func (s *Set) Done(c net.Conn) {
 func (s *Set) SetIdle(c net.Conn, idle bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.conns[c] = idle
+	var since time.Time
+	if idle {
+		since = time.Now()
+	}
+	s.conns[c] = since
 	return !s.closing
+}
+
+// EvictOldestIdle closes the connection that has waited longest between
+// requests, so that its slot goes to a client waiting for one; false when
+// none is idle.
+func (s *Set) EvictOldestIdle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var oldest net.Conn
+	var at time.Time
+	for c, since := range s.conns {
+		if !since.IsZero() && (oldest == nil || since.Before(at)) {
+			oldest, at = c, since
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	s.conns[oldest] = time.Time{} // closing: not to be picked twice
+	oldest.Close()
+	return true
 }
 
 // Shutdown closes the idle connections and waits for the busy ones until
@@ -91,8 +116,8 @@ func (s *Set) SetIdle(c net.Conn, idle bool) bool {
 func (s *Set) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
-	for c, idle := range s.conns {
-		if idle {
+	for c, since := range s.conns {
+		if !since.IsZero() {
 			c.Close()
 		}
 	}

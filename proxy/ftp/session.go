@@ -60,12 +60,19 @@ func (p *Proxy) serve(c net.Conn) {
 		c.Close()
 		p.sessions.Done(c)
 	}()
+	// The first command must have come within header_timeout of the
+	// accept: a silent client does not hold a slot for idle_timeout.
+	firstBy := time.Now().Add(p.Svc.HeaderTimeout)
 	s.reply("220 fsigkd FTP proxy ready. Log in as USER name@host[:port].")
-	for {
+	for first := true; ; first = false {
 		if !p.sessions.SetIdle(c, true) {
 			return
 		}
-		c.SetReadDeadline(time.Now().Add(p.Svc.IdleTimeout))
+		if first {
+			c.SetReadDeadline(firstBy)
+		} else {
+			c.SetReadDeadline(time.Now().Add(p.Svc.IdleTimeout))
+		}
 		line, err := lines.Read(s.cr, maxLine)
 		if !p.sessions.SetIdle(c, false) {
 			return

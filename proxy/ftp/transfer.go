@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/spool"
 )
 
@@ -50,7 +51,7 @@ func (s *session) retr(arg string) bool {
 	var recvErr error
 	s.reply("150-Fetching " + arg + " for a virus scan.")
 	s.keepAlive(false, func() {
-		over, recvErr = s.receive(f, sd, &got)
+		over, recvErr = s.receive(f, sd, &got, false)
 	}, func() string { return fmt.Sprintf("%d bytes received, still fetching.", got.Load()) })
 	if over {
 		return s.oversize(arg, f, sd, rest, rec)
@@ -100,19 +101,15 @@ func (s *session) retr(arg string) bool {
 // receive copies a data connection into f, up to max_scan_size (over: the
 // connection had more, still to be read), failing on a stall of
 // data_timeout. got follows the bytes, for the progress lines.
-func (s *session) receive(f *spool.File, src net.Conn, got *atomic.Int64) (over bool, err error) {
-	return f.Fill(timedReader{src, s.p.Svc.DataTimeout}, s.p.Svc.MaxScanSize, func() { got.Store(f.Size()) })
-}
-
-// timedReader fails a read that waits longer than d.
-type timedReader struct {
-	c net.Conn
-	d time.Duration
-}
-
-func (t timedReader) Read(p []byte) (int, error) {
-	t.c.SetReadDeadline(time.Now().Add(t.d))
-	return t.c.Read(p)
+// receive spools a transfer. An upload (fromClient) is held to
+// proxy.MinRate, since a client trickling it would hold its slot; a
+// download from the server only to data_timeout between reads.
+func (s *session) receive(f *spool.File, src net.Conn, got *atomic.Int64, fromClient bool) (over bool, err error) {
+	var rate int64
+	if fromClient {
+		rate = proxy.MinRate
+	}
+	return f.Fill(proxy.Paced(src, src, s.p.Svc.DataTimeout, rate), s.p.Svc.MaxScanSize, func() { got.Store(f.Size()) })
 }
 
 // store takes the file from the client, scans it, and only then sends it
@@ -142,7 +139,7 @@ func (s *session) store(cmd Command) bool {
 		return true
 	}
 	var got atomic.Int64
-	over, err := s.receive(f, cd, &got)
+	over, err := s.receive(f, cd, &got, true)
 	cd.Close()
 	switch {
 	case over:

@@ -148,7 +148,8 @@ func (s *session) handle(req *Request) bool {
 		if req.Header.hasToken("Expect", "100-continue") {
 			io.WriteString(s.c, "HTTP/1.1 100 Continue\r\n\r\n")
 		}
-		reqBody := bodyReader(s.br, req.Chunked, req.ContentLength)
+		// Paced: a client trickling its upload does not hold a slot.
+		reqBody := proxy.Paced(bodyReader(s.br, req.Chunked, req.ContentLength), s.c, s.p.Svc.IdleTimeout, proxy.MinRate)
 		f, over, err := s.receive(reqBody, nil)
 		if err != nil {
 			s.log.Info("upload not received", zap.String("url", t.url), zap.Error(err))
@@ -378,7 +379,9 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 		// client still gets the part it asked for.
 		d.rangeSpec = req.Header.Get("Range")
 	}
-	respBody := bodyReader(s.up.br, resp.Chunked, resp.ContentLength)
+	// A server may be slow (the trickle is for that), not silent for
+	// idle_timeout.
+	respBody := proxy.Paced(bodyReader(s.up.br, resp.Chunked, resp.ContentLength), s.up.c, s.p.Svc.IdleTimeout, 0)
 	f, over, err := s.receive(respBody, d.progress)
 	if f != nil {
 		defer f.Close()

@@ -47,6 +47,7 @@ import (
 	"github.com/fsigkd/fsigkd/internal/netlist"
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/proxy"
+	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/supervisor"
 )
 
@@ -113,7 +114,34 @@ func (p *Proxy) init() error {
 // Serve accepts clients until ln is closed.
 func (p *Proxy) Serve(ln net.Listener) error {
 	p.ListenAddr = ln.Addr()
+	if sl, ok := ln.(*slots.Listener); ok {
+		// A client outside allow_clients is answered without a slot, and
+		// when every slot is busy the oldest idle keep-alive connection
+		// gives its slot to a client waiting in the backlog.
+		sl.Admit = p.admitted
+		sl.Refuse = p.refuse
+		sl.Evict = p.sessions.EvictOldestIdle
+	}
 	return p.sessions.Serve(ln, p.serveConn)
+}
+
+// admitted tells whether c's address is in allow_clients.
+func (p *Proxy) admitted(c net.Conn) bool {
+	a, ok := c.RemoteAddr().(*net.TCPAddr)
+	return ok && proxy.InNets(a.IP, p.allow)
+}
+
+// refuse answers a client outside allow_clients with 403 once it has
+// asked (answering before would be an unsolicited response), holding no
+// slot: its request head must come within header_timeout.
+func (p *Proxy) refuse(c net.Conn) {
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(p.Svc.HeaderTimeout))
+	s := &session{p: p, c: c, br: bufio.NewReaderSize(c, 4<<10), log: p.Log}
+	if _, err := ReadRequest(s.br, Limits{Header: int(p.Svc.MaxRequestHead)}); err != nil {
+		return
+	}
+	s.writeError(403, "Forbidden", "This proxy does not serve your network.", true)
 }
 
 // Shutdown closes idle clients and waits for the others until ctx ends;
@@ -151,6 +179,9 @@ func (p *Proxy) serveConn(c net.Conn) {
 	if ip := net.ParseIP(s.client); ip != nil {
 		allowed = proxy.InNets(ip, p.allow)
 	}
+	// The first request head must have come whole within header_timeout
+	// of the accept: a silent or trickling client does not hold a slot.
+	firstBy := time.Now().Add(p.Svc.HeaderTimeout)
 	for first := true; ; first = false {
 		// A new client counts as busy until its first request: a stop or
 		// a reload closing it as idle would drop one that connected a
@@ -158,14 +189,20 @@ func (p *Proxy) serveConn(c net.Conn) {
 		if !first && !p.sessions.SetIdle(c, true) {
 			return
 		}
-		c.SetReadDeadline(time.Now().Add(p.Svc.IdleTimeout))
+		if first {
+			c.SetReadDeadline(firstBy)
+		} else {
+			c.SetReadDeadline(time.Now().Add(p.Svc.IdleTimeout))
+		}
 		if _, err := s.br.Peek(1); err != nil {
 			return
 		}
 		// A request is coming: it is served, even if a stop has begun
 		// meanwhile (the session ends after it).
 		p.sessions.SetIdle(c, false)
-		c.SetReadDeadline(time.Now().Add(p.Svc.HeaderTimeout))
+		if !first {
+			c.SetReadDeadline(time.Now().Add(p.Svc.HeaderTimeout))
+		}
 		req, err := ReadRequest(s.br, Limits{Header: int(p.Svc.MaxRequestHead)})
 		if err != nil {
 			var br *ErrBadRequest

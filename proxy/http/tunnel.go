@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -76,22 +77,49 @@ func (s *session) tunnel(req *Request, rec *logs.Access) {
 		}
 	}
 	var wg sync.WaitGroup
+	var last atomic.Int64
+	last.Store(time.Now().UnixNano())
+	idle := s.p.Svc.IdleTimeout
 	wg.Add(2)
-	go func() { defer wg.Done(); rec.Bytes = relay(client, up) }()
-	go func() { defer wg.Done(); relay(up, client) }()
+	go func() { defer wg.Done(); rec.Bytes = relay(client, up, idle, &last) }()
+	go func() { defer wg.Done(); relay(up, client, idle, &last) }()
 	wg.Wait()
 }
 
 // relay copies src to dst until src ends, then half-closes dst. With two
-// TCP sockets io.Copy becomes splice(2).
-func relay(dst, src net.Conn) int64 {
-	n, _ := io.Copy(dst, src)
+// TCP sockets the copy is splice(2), in pieces, so that the tunnel can be
+// dropped when neither way has moved a byte for idle (a tunnel holds a
+// slot: one left open and silent must not hold it forever). last is the
+// tunnel's last activity, shared by both ways.
+func relay(dst, src net.Conn, idle time.Duration, last *atomic.Int64) int64 {
+	var total int64
+	for {
+		src.SetReadDeadline(time.Now().Add(idle))
+		n, err := io.CopyN(dst, src, 1<<20)
+		total += n
+		if n > 0 {
+			last.Store(time.Now().UnixNano())
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && time.Since(time.Unix(0, last.Load())) < idle {
+			continue // this way is quiet, the other is not
+		}
+		if err != nil {
+			if err != io.EOF {
+				// Idle, or broken: both ways end.
+				src.Close()
+				dst.Close()
+				return total
+			}
+			break
+		}
+	}
 	if tc, ok := dst.(*net.TCPConn); ok {
 		tc.CloseWrite()
 	} else {
 		dst.Close()
 	}
-	return n
+	return total
 }
 
 // refuseServer answers a request for a server the settings keep clients

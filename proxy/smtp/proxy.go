@@ -47,6 +47,7 @@ import (
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
+	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/supervisor"
 )
 
@@ -152,7 +153,7 @@ func (p *Proxy) init() error {
 // Serve accepts clients until ln is closed.
 func (p *Proxy) Serve(ln net.Listener) error {
 	p.ListenAddr = ln.Addr()
-	err := p.srv.Serve(ln)
+	err := p.srv.Serve(firstCommandBy{ln, p.Svc.HeaderTimeout})
 	if errors.Is(err, gosmtp.ErrServerClosed) {
 		return net.ErrClosed
 	}
@@ -222,4 +223,20 @@ func (p *Proxy) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 		s.server = a.IP.String()
 	}
 	return s, nil
+}
+
+// firstCommandBy gives each client header_timeout from its accept to send
+// its first command: the SMTP library's own read timeout (idle_timeout)
+// would let a silent client hold its slot that long.
+type firstCommandBy struct {
+	net.Listener
+	within time.Duration
+}
+
+func (l firstCommandBy) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return slots.FirstLine(c, time.Now().Add(l.within)), nil
 }

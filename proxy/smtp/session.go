@@ -19,6 +19,7 @@ import (
 	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/notify"
+	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
@@ -144,7 +145,16 @@ func (s *session) Data(r io.Reader) error {
 		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Cannot take the mail now; try again later"}
 	}
 	defer f.Close()
-	if err := copyCRLF(f, r); err != nil {
+	// A client trickling its DATA does not hold its slot for long.
+	if err := copyCRLF(f, proxy.Paced(r, nil, 0, proxy.MinRate)); err != nil {
+		if errors.Is(err, proxy.ErrTooSlow) {
+			s.resetUp()
+			s.log.Info("mail refused: sent too slowly; the connection is closed", zap.String("client", s.client))
+			// Reading the rest would keep the slot as long as the
+			// client likes: the connection ends here.
+			s.conn.Conn().Close()
+			return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 4, 2}, Message: "Sent too slowly; try again later"}
+		}
 		s.resetUp()
 		if errors.Is(err, gosmtp.ErrDataTooLarge) {
 			return errTooLong

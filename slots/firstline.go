@@ -1,0 +1,56 @@
+package slots
+
+import (
+	"bytes"
+	"net"
+	"sync"
+	"time"
+)
+
+// FirstLine wraps c so that its first line must have come by the time
+// by: until a line end has been read, no read deadline set on it reaches
+// past by. A client that connects and says nothing (or trickles its first
+// command) loses its slot at by, whatever read timeout the protocol's own
+// loop sets. The wrapper keeps c's slot and its NetConn for socket
+// options and the original destination.
+func FirstLine(c net.Conn, by time.Time) net.Conn {
+	f := &firstLine{Conn: c, by: by}
+	f.Conn.SetReadDeadline(by)
+	return f
+}
+
+type firstLine struct {
+	net.Conn
+	mu   sync.Mutex
+	by   time.Time
+	done bool
+}
+
+func (f *firstLine) Read(p []byte) (int, error) {
+	n, err := f.Conn.Read(p)
+	if n > 0 && bytes.IndexByte(p[:n], '\n') >= 0 {
+		f.mu.Lock()
+		f.done = true
+		f.mu.Unlock()
+	}
+	return n, err
+}
+
+func (f *firstLine) SetReadDeadline(t time.Time) error {
+	f.mu.Lock()
+	if !f.done && (t.IsZero() || t.After(f.by)) {
+		t = f.by
+	}
+	f.mu.Unlock()
+	return f.Conn.SetReadDeadline(t)
+}
+
+func (f *firstLine) SetDeadline(t time.Time) error {
+	if err := f.Conn.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	return f.SetReadDeadline(t)
+}
+
+// NetConn is the wrapped connection.
+func (f *firstLine) NetConn() net.Conn { return f.Conn }
