@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fsigkd/fsigkd/internal/enginetest"
+)
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// binary builds fsigkd once for the tests of this package.
+func binary(t *testing.T) string {
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "fsigkd-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "fsigkd")
+		if out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+// gateway runs the real daemon with the three proxies on free loopback
+// ports, pre_spawn slots each, and extra keys in every section; it
+// returns the ports, and an origin server and a mail sink behind it.
+type gw struct {
+	ports  map[string]int
+	origin string
+	hop    *enginetest.MailSink
+	ftp    *enginetest.FTPServer
+}
+
+func gateway(t *testing.T, preSpawn int, keys map[string]string) *gw {
+	bin := binary(t)
+	dir := enginetest.ShortDir(t)
+	g := &gw{ports: map[string]int{"http": enginetest.FreePort(t), "smtp": enginetest.FreePort(t), "ftp": enginetest.FreePort(t)}}
+	origin, _ := net.Listen("tcp", "127.0.0.1:0")
+	t.Cleanup(func() { origin.Close() })
+	go http.Serve(origin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }))
+	g.origin = origin.Addr().String()
+	g.hop = enginetest.NewMailSink(t, nil, nil)
+	g.ftp = enginetest.VSFTPD(t)
+	os.WriteFile(filepath.Join(g.ftp.Root, "f.txt"), []byte("hello"), 0o644)
+	_, hopPort, _ := net.SplitHostPort(g.hop.Addr)
+	ini := fmt.Sprintf("base_dir = %s/state\n[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\ndeny_servers =\n%s\n"+
+		"[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\nparent_server_host = 127.0.0.1\nparent_server_port = %s\n%s\n"+
+		"[ftp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\ndeny_servers =\n%s\n",
+		dir, g.ports["http"], preSpawn, keys["http"], g.ports["smtp"], preSpawn, hopPort, keys["smtp"], g.ports["ftp"], preSpawn, keys["ftp"])
+	conf := filepath.Join(dir, "fsigk.ini")
+	os.WriteFile(conf, []byte(ini), 0o644)
+	enginetest.Daemon(t, bin, "-f", "-c", conf)
+	return g
+}
+
+func (g *gw) addr(service string) string { return fmt.Sprintf("127.0.0.1:%d", g.ports[service]) }
+
+// served tells whether a legitimate client of service is served within
+// d: an HTTP GET answered, a mail accepted, an FTP login and download.
+func (g *gw) served(t *testing.T, service string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	c, err := net.DialTimeout("tcp", g.addr(service), d)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(deadline)
+	br := bufio.NewReader(c)
+	expect := func(prefix string) error {
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return fmt.Errorf("%s: waiting for %q: %v", service, prefix, err)
+			}
+			if len(l) >= 4 && l[3] == '-' {
+				continue
+			}
+			if !strings.HasPrefix(l, prefix) {
+				return fmt.Errorf("%s: %q, want %q", service, l, prefix)
+			}
+			return nil
+		}
+	}
+	switch service {
+	case "http":
+		fmt.Fprintf(c, "GET http://%s/ HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", g.origin, g.origin)
+		return expect("HTTP/1.1 200")
+	case "smtp":
+		for _, step := range [][2]string{{"", "220"}, {"EHLO c", "250"}, {"MAIL FROM:<a@example.com>", "250"}, {"RCPT TO:<b@example.com>", "250"}, {"DATA", "354"}, {"Subject: x\r\n\r\nhi\r\n.", "250"}} {
+			if step[0] != "" {
+				fmt.Fprintf(c, "%s\r\n", step[0])
+			}
+			if err := expect(step[1]); err != nil {
+				return err
+			}
+		}
+	case "ftp":
+		// vsftpd lets anonymous in at USER (230).
+		for _, step := range [][2]string{{"", "220"}, {"USER anonymous@" + g.ftp.Addr, "230"}, {"NOOP", "200"}} {
+			if step[0] != "" {
+				fmt.Fprintf(c, "%s\r\n", step[0])
+			}
+			if err := expect(step[1]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// hold opens n connections to addr at once (from the address from, ""
+// for any), each in a goroutine of its own (a full backlog makes a
+// connect wait), that do what act does with them; all are closed when the
+// test ends.
+func hold(t *testing.T, addr, from string, n int, act func(c net.Conn)) {
+	var d net.Dialer
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := false
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		done = true
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	for i := 0; i < n; i++ {
+		go func() {
+			c, err := d.Dial("tcp", addr)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			if done {
+				mu.Unlock()
+				c.Close()
+				return
+			}
+			conns = append(conns, c)
+			mu.Unlock()
+			if act != nil {
+				act(c)
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // the first ones are in
+}
+
+// TestSilentClientsDoNotHoldSlots: twice as many silent connections as
+// slots, on every service; once header_timeout has passed since their
+// accept, legitimate clients are served again.
+func TestSilentClientsDoNotHoldSlots(t *testing.T) {
+	g := gateway(t, 4, map[string]string{"http": "header_timeout = 1", "smtp": "header_timeout = 1", "ftp": "header_timeout = 1"})
+	for _, s := range []string{"http", "smtp", "ftp"} {
+		hold(t, g.addr(s), "", 8, nil)
+	}
+	for _, s := range []string{"http", "smtp", "ftp"} {
+		if err := g.served(t, s, 6*time.Second); err != nil {
+			t.Errorf("%s: a client behind 8 silent ones: %v", s, err)
+		}
+	}
+}
+
+// TestSlowlorisDoesNotStarveClients: 20 connections sending a request
+// head a byte a second (and SMTP commands likewise) cannot keep
+// legitimate clients out past header_timeout.
+func TestSlowlorisDoesNotStarveClients(t *testing.T) {
+	g := gateway(t, 4, map[string]string{"http": "header_timeout = 2", "smtp": "header_timeout = 2", "ftp": "header_timeout = 2"})
+	trickle := func(c net.Conn) {
+		for _, b := range []byte("GET http://example.com/ HTTP/1.1\r\nX-a: bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb") {
+			if _, err := c.Write([]byte{b}); err != nil {
+				return
+			}
+			time.Sleep(time.Second)
+		}
+	}
+	for _, s := range []string{"http", "smtp", "ftp"} {
+		hold(t, g.addr(s), "", 20, trickle)
+	}
+	time.Sleep(500 * time.Millisecond)
+	for _, s := range []string{"http", "smtp", "ftp"} {
+		start := time.Now()
+		err := g.served(t, s, 15*time.Second)
+		t.Logf("%s served after %v", s, time.Since(start))
+		if err != nil {
+			t.Errorf("%s: a client behind 20 slowloris ones: %v", s, err)
+		}
+	}
+}
+
+// TestRefusedClientsHoldNoSlot: clients outside allow_clients, silent,
+// many more than the slots: an allowed client is served at once, long
+// before header_timeout would free anything.
+func TestRefusedClientsHoldNoSlot(t *testing.T) {
+	g := gateway(t, 4, map[string]string{"http": "allow_clients = 127.0.0.1/32\nheader_timeout = 30"})
+	hold(t, g.addr("http"), "127.0.0.2", 40, nil)
+	time.Sleep(300 * time.Millisecond)
+	if err := g.served(t, "http", 3*time.Second); err != nil {
+		t.Fatalf("an allowed client behind 40 refused ones: %v", err)
+	}
+	// A refused client that asks is told so.
+	c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).Dial("tcp", g.addr("http"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET http://%s/ HTTP/1.1\r\nHost: x\r\n\r\n", g.origin)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if l, _ := bufio.NewReader(c).ReadString('\n'); !strings.HasPrefix(l, "HTTP/1.1 403") {
+		t.Errorf("a refused client got %q", l)
+	}
+}
+
+// TestIdleKeepAliveGivesWay: every slot held by an idle keep-alive
+// connection; a new client is served at once, the oldest idle one giving
+// its slot.
+func TestIdleKeepAliveGivesWay(t *testing.T) {
+	g := gateway(t, 4, map[string]string{"http": "header_timeout = 30"})
+	var idle []net.Conn
+	for i := 0; i < 4; i++ {
+		c, err := net.Dial("tcp", g.addr("http"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET http://%s/ HTTP/1.1\r\nHost: %s\r\n\r\n", g.origin, g.origin)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		idle = append(idle, c)
+		time.Sleep(50 * time.Millisecond)
+	}
+	start := time.Now()
+	if err := g.served(t, "http", 3*time.Second); err != nil {
+		t.Fatalf("a client behind 4 idle keep-alive ones: %v", err)
+	}
+	t.Logf("served after %v", time.Since(start))
+	// The oldest idle connection is the one closed.
+	idle[0].SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := idle[0].Read(make([]byte, 1)); err == nil || strings.Contains(err.Error(), "timeout") {
+		t.Errorf("the oldest idle connection is still open: %v", err)
+	}
+}
