@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -49,6 +50,67 @@ type Common struct {
 	// ListenAddr is the address the service accepts clients on, set by
 	// its Serve; Destination refuses it as an original destination.
 	ListenAddr net.Addr
+
+	once *onceEvery // rate-limits the lines of faults that repeat
+}
+
+// FaultInterval is the least time between two lines about the same fault
+// (a full spool, a slow engine): a fault that lasts is said once a minute,
+// not once per client.
+const FaultInterval = time.Minute
+
+// onceEvery says yes to a key at most once per interval.
+type onceEvery struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+func (o *onceEvery) ok(key string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if now := time.Now(); now.Sub(o.last[key]) >= FaultInterval {
+		o.last[key] = now
+		return true
+	}
+	return false
+}
+
+// Once tells whether a line about key may be logged now (at most once per
+// FaultInterval).
+func (c *Common) Once(key string) bool {
+	if c.once == nil {
+		return true
+	}
+	return c.once.ok(key)
+}
+
+// SpoolFailed tells whether err is the spool's own failure (a full disk,
+// no descriptor left), logging it at most once per FaultInterval: M09's
+// words for a full disk, M13's for descriptors, as warnings, since the
+// service goes on. The caller answers its client "try later", naming no
+// path.
+func (c *Common) SpoolFailed(err error) bool {
+	var f *spool.Failure
+	if !errors.As(err, &f) {
+		return false
+	}
+	switch {
+	case f.Full():
+		if c.Once("spool-full") {
+			m := catalog.M09(c.Spool.Path, c.Spool.FreeKB(), -1)
+			m.Level = catalog.Warning
+			logs.Emit(c.Log.Named("spool"), m)
+		}
+	case catalog.OutOfFiles(f.Err):
+		if c.Once("spool-files") {
+			logs.Emit(c.Log.Named("spool"), catalog.M13(f.Err, "spool/"+f.Op, false))
+		}
+	default:
+		if c.Once("spool-" + f.Op) {
+			c.Log.Named("spool").Warn("the spool failed; clients are told to try later", zap.Error(f.Err))
+		}
+	}
+	return true
 }
 
 // ErrNotDiverted is Destination's answer for a client whose original
@@ -89,6 +151,7 @@ func (c *Common) Init() error {
 	if c.Log == nil {
 		c.Log = zap.NewNop()
 	}
+	c.once = &onceEvery{last: map[string]time.Time{}}
 	if c.Notices == nil {
 		var err error
 		if c.Notices, err = notify.LoadTemplates(c.Global.NoticeTemplates); err != nil {

@@ -28,11 +28,45 @@ type Dir struct {
 	Path string
 }
 
+// Failure is a spool that cannot take a file: the disk or its quota is
+// full (ENOSPC, EDQUOT), no descriptor is left, or another error of the
+// file system. Its text names no path, so that it can reach no client.
+type Failure struct {
+	Op  string // create or write
+	Dir string
+	Err error
+}
+
+func (f *Failure) Error() string {
+	if en, ok := catalog.Errno(f.Err); ok {
+		return "spool " + f.Op + ": " + catalog.Strerror(en)
+	}
+	return "spool " + f.Op + " failed"
+}
+
+func (f *Failure) Unwrap() error { return f.Err }
+
+// Full tells whether the spool's file system (or quota) is full.
+func (f *Failure) Full() bool {
+	en, _ := catalog.Errno(f.Err)
+	return en == syscall.ENOSPC || en == syscall.EDQUOT
+}
+
+// FreeKB is how much the directory's file system has free for this
+// (unprivileged) user, in kB; -1 when it cannot be told.
+func (d Dir) FreeKB() int64 {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(d.Path, &st); err != nil {
+		return -1
+	}
+	return int64(st.Bavail) * int64(st.Bsize) / 1024
+}
+
 // Create makes a new, empty spool file for service.
 func (d Dir) Create(service string) (*File, error) {
 	f, err := os.CreateTemp(d.Path, Prefix+service+"-*")
 	if err != nil {
-		return nil, err
+		return nil, &Failure{Op: "create", Dir: d.Path, Err: err}
 	}
 	st, err := f.Stat()
 	if err == nil {
@@ -43,7 +77,7 @@ func (d Dir) Create(service string) (*File, error) {
 	}
 	f.Close()
 	os.Remove(f.Name())
-	return nil, err
+	return nil, &Failure{Op: "create", Dir: d.Path, Err: err}
 }
 
 // ClearStale removes the spool files left by an earlier run that ended
@@ -85,11 +119,14 @@ func (f *File) Size() int64 { return f.size }
 // by SendTo; the writer's is not, so a file may be sent while it grows.
 func (f *File) OS() *os.File { return f.rd }
 
-// Write appends p.
+// Write appends p; a failure is a *Failure.
 func (f *File) Write(p []byte) (int, error) {
 	n, err := f.f.Write(p)
 	f.size += int64(n)
-	return n, err
+	if err != nil {
+		return n, &Failure{Op: "write", Dir: filepath.Dir(f.path), Err: err}
+	}
+	return n, nil
 }
 
 // fillChunk is how much Fill reads at a time.

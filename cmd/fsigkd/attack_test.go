@@ -46,6 +46,7 @@ func binary(t *testing.T) string {
 // ports, pre_spawn slots each, and extra keys in every section; it
 // returns the ports, and an origin server and a mail sink behind it.
 type gw struct {
+	dir    string
 	ports  map[string]int
 	origin string
 	hop    *enginetest.MailSink
@@ -58,13 +59,21 @@ func gateway(t *testing.T, preSpawn int, keys map[string]string) *gw {
 	g := &gw{ports: map[string]int{"http": enginetest.FreePort(t), "smtp": enginetest.FreePort(t), "ftp": enginetest.FreePort(t)}}
 	origin, _ := net.Listen("tcp", "127.0.0.1:0")
 	t.Cleanup(func() { origin.Close() })
-	go http.Serve(origin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }))
+	go http.Serve(origin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			w.Write(make([]byte, 2<<20))
+			return
+		}
+		io.WriteString(w, "hello")
+	}))
 	g.origin = origin.Addr().String()
 	g.hop = enginetest.NewMailSink(t, nil, nil)
 	g.ftp = enginetest.VSFTPD(t)
 	os.WriteFile(filepath.Join(g.ftp.Root, "f.txt"), []byte("hello"), 0o644)
+	os.WriteFile(filepath.Join(g.ftp.Root, "big.bin"), make([]byte, 2<<20), 0o644)
 	_, hopPort, _ := net.SplitHostPort(g.hop.Addr)
-	ini := fmt.Sprintf("base_dir = %s/state\n[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\ndeny_servers =\n%s\n"+
+	g.dir = dir
+	ini := fmt.Sprintf("base_dir = %s/state\n"+keys["global"]+"\n[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\ndeny_servers =\n%s\n"+
 		"[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\nparent_server_host = 127.0.0.1\nparent_server_port = %s\n%s\n"+
 		"[ftp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\ndeny_servers =\n%s\n",
 		dir, g.ports["http"], preSpawn, keys["http"], g.ports["smtp"], preSpawn, hopPort, keys["smtp"], g.ports["ftp"], preSpawn, keys["ftp"])

@@ -42,7 +42,11 @@ func (s *session) retr(arg string) bool {
 	defer sd.Close()
 	f, err := s.p.Spool.Create("ftp")
 	if err != nil {
-		s.reply("451 The gateway cannot take the file now.")
+		s.p.SpoolFailed(err)
+		rec.Status, rec.Detail = 451, "spool failure"
+		sd.Close()
+		s.serverReply()
+		s.reply("451 The gateway cannot take the file now; try again later.")
 		return true
 	}
 	defer f.Close()
@@ -61,6 +65,11 @@ func (s *session) retr(arg string) bool {
 	if err != nil {
 		s.reply("150 Transfer broken off.", "451 The server closed the connection during the transfer.")
 		return false
+	}
+	if s.p.SpoolFailed(recvErr) {
+		rec.Status, rec.Detail = 451, "spool failure"
+		s.reply("150 Transfer broken off.", "451 The gateway cannot take the file now; try again later.")
+		return true
 	}
 	if recvErr != nil || final.Code/100 != 2 {
 		rec.Status, rec.Detail = 451, "server broke off the transfer"
@@ -128,7 +137,9 @@ func (s *session) store(cmd Command) bool {
 	defer func() { rec.Elapsed = time.Since(rec.Start); s.p.Logs.Access(rec) }()
 	f, err := s.p.Spool.Create("ftp")
 	if err != nil {
-		s.reply("451 The gateway cannot take the file now.")
+		s.p.SpoolFailed(err)
+		rec.Status, rec.Detail = 451, "spool failure"
+		s.reply("451 The gateway cannot take the file now; try again later.")
 		return true
 	}
 	defer f.Close()
@@ -145,6 +156,10 @@ func (s *session) store(cmd Command) bool {
 	case over:
 		rec.Status = 552
 		s.reply("552 The file is larger than this gateway scans.")
+		return true
+	case s.p.SpoolFailed(err):
+		rec.Status, rec.Detail = 451, "spool failure"
+		s.reply("451 The gateway cannot take the file now; nothing was stored; try again later.")
 		return true
 	case err != nil:
 		rec.Status = 426

@@ -152,11 +152,15 @@ func (s *session) handle(req *Request) bool {
 		reqBody := proxy.Paced(bodyReader(s.br, req.Chunked, req.ContentLength), s.c, s.p.Svc.IdleTimeout, proxy.MinRate)
 		f, over, err := s.receive(reqBody, nil)
 		if err != nil {
-			s.log.Info("upload not received", zap.String("url", t.url), zap.Error(err))
-			rec.Status = 400
 			if f != nil {
 				f.Close()
 			}
+			if s.p.SpoolFailed(err) {
+				s.unavailable(rec)
+				return false
+			}
+			s.log.Info("upload not received", zap.String("url", t.url), zap.Error(err))
+			rec.Status = 400
 			var br *ErrBadRequest
 			if errors.As(err, &br) {
 				s.writeError(400, "Bad Request", "The request body is malformed.", true)
@@ -385,6 +389,14 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 	f, over, err := s.receive(respBody, d.progress)
 	if f != nil {
 		defer f.Close()
+	}
+	if s.p.SpoolFailed(err) {
+		if d.headSent {
+			d.abort()
+		} else {
+			s.unavailable(rec)
+		}
+		return false
 	}
 	if err != nil {
 		// The server broke off: the client must not get a short file
@@ -646,4 +658,11 @@ func (s *session) maxForwards(req *Request, rec *logs.Access, keep bool) (answer
 	_, err := s.c.Write(b.Bytes())
 	s.c.SetWriteDeadline(time.Time{})
 	return true, keep && err == nil
+}
+
+// unavailable answers a client whose object the spool cannot take (a full
+// disk): 503, try later; the failure is logged by SpoolFailed.
+func (s *session) unavailable(rec *logs.Access) {
+	rec.Status, rec.Detail = 503, "spool failure"
+	s.writeError(503, "Service Unavailable", "The gateway cannot take the object now. Please try again later.", true)
 }

@@ -133,6 +133,10 @@ func (s *session) Logout() error {
 	return nil
 }
 
+// errNoStorage is the answer when the spool cannot take a mail (a full
+// disk): try later, naming no path (RFC 3463 4.3.1).
+var errNoStorage = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage; try again later"}
+
 var errTooLong = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: "Too long message"}
 
 // Data spools the message, scans it, and acts.
@@ -141,8 +145,8 @@ func (s *session) Data(r io.Reader) error {
 	f, err := s.p.Spool.Create("smtp")
 	if err != nil {
 		s.resetUp()
-		s.log.Warn("cannot spool a mail", zap.Error(err))
-		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Cannot take the mail now; try again later"}
+		s.p.SpoolFailed(err)
+		return errNoStorage
 	}
 	defer f.Close()
 	// A client trickling its DATA does not hold its slot for long.
@@ -158,6 +162,10 @@ func (s *session) Data(r io.Reader) error {
 		s.resetUp()
 		if errors.Is(err, gosmtp.ErrDataTooLarge) {
 			return errTooLong
+		}
+		if s.p.SpoolFailed(err) {
+			// A temporary failure: the sender keeps the mail.
+			return errNoStorage
 		}
 		return err
 	}

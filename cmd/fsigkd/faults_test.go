@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fsigkd/fsigkd/internal/enginetest"
+)
+
+// needRoot fails under CI and skips elsewhere when not root.
+func needRoot(t *testing.T, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("needs root (%s), and CI must run it", why)
+		}
+		t.Skipf("needs root: %s", why)
+	}
+}
+
+// TestFullTempDirSaysTryLater: temp_dir a 1 MiB tmpfs, objects of 2 MiB.
+// SMTP answered 554 with the spool file's path (a permanent failure that
+// makes senders bounce); now each service says "try later" and shows no
+// path: SMTP 451 4.3.1, HTTP 503, FTP 451. The full disk is logged with
+// M09's words as a warning, once a minute per service, not once a client.
+func TestFullTempDirSaysTryLater(t *testing.T) {
+	needRoot(t, "mounting a small tmpfs")
+	small := filepath.Join(enginetest.ShortDir(t), "small")
+	os.Mkdir(small, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small).CombinedOutput(); err != nil {
+		t.Fatalf("mount: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", small).Run() })
+	g := gateway(t, 4, map[string]string{"global": "temp_dir = " + small + "\ntemp_min_free = 0"})
+
+	big := strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n", 33000)
+	for i := 0; i < 3; i++ {
+		reply := smtpSend(t, g.addr("smtp"), "Subject: big\r\n\r\n"+big)
+		if !strings.HasPrefix(reply, "451 4.3.1 ") || strings.Contains(reply, "/") {
+			t.Fatalf("SMTP, full spool: %q", reply)
+		}
+	}
+	c, err := net.Dial("tcp", g.addr("http"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "GET http://%s/big HTTP/1.1\r\nHost: x\r\n\r\n", g.origin)
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	c.Close()
+	if !strings.HasPrefix(line, "HTTP/1.1 503 ") {
+		t.Errorf("HTTP, full spool: %q", line)
+	}
+	// FTP by hand: curl reports the reset of the data connection it
+	// opened before the control connection's answer.
+	if r := ftpRetr(t, g.addr("ftp"), g.ftp.Addr, "big.bin"); !strings.HasPrefix(r, "451 ") || strings.Contains(r, "/") {
+		t.Errorf("FTP, full spool: %q", r)
+	}
+	time.Sleep(300 * time.Millisecond)
+	log, _ := os.ReadFile(filepath.Join(g.dir, "state", "log", "error.log"))
+	lines := 0
+	for _, l := range strings.Split(string(log), "\n") {
+		if strings.Contains(l, "not enough diskspace in temporary directory ["+small+"]") {
+			lines++
+			if !strings.Contains(l, " WARNING [") {
+				t.Errorf("not a warning: %s", l)
+			}
+		}
+	}
+	if lines < 1 || lines > 3 {
+		t.Errorf("%d M09 lines for 5 failures in 3 services:\n%s", lines, log)
+	}
+	if left, _ := filepath.Glob(filepath.Join(small, "fsigkd-*")); len(left) > 0 {
+		t.Errorf("spool files left: %v", left)
+	}
+}
+
+// smtpSend sends one mail by hand and returns the reply to its end.
+func smtpSend(t *testing.T, addr, msg string) string {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	read := func() string {
+		var last string
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return last + " " + err.Error()
+			}
+			last = strings.TrimSpace(l)
+			if len(l) < 4 || l[3] != '-' {
+				return last
+			}
+		}
+	}
+	read()
+	for _, cmd := range []string{"EHLO c", "MAIL FROM:<a@example.com>", "RCPT TO:<b@example.com>", "DATA"} {
+		fmt.Fprintf(c, "%s\r\n", cmd)
+		if r := read(); r[0] != '2' && r[0] != '3' {
+			return r
+		}
+	}
+	fmt.Fprintf(c, "%s\r\n.\r\n", msg)
+	return read()
+}
+
+// ftpRetr logs in through the proxy, asks for file, and returns the final
+// reply to RETR.
+func ftpRetr(t *testing.T, proxyAddr, server, file string) string {
+	c, err := net.Dial("tcp", proxyAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	read := func() string {
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return err.Error()
+			}
+			if len(l) >= 4 && l[3] != '-' {
+				return strings.TrimSpace(l)
+			}
+		}
+	}
+	read()
+	for _, cmd := range []string{"USER anonymous@" + server, "TYPE I"} {
+		fmt.Fprintf(c, "%s\r\n", cmd)
+		read()
+	}
+	fmt.Fprintf(c, "PASV\r\n")
+	r := read()
+	var h1, h2, h3, h4, p1, p2 int
+	fmt.Sscanf(r[strings.IndexByte(r, '(')+1:], "%d,%d,%d,%d,%d,%d", &h1, &h2, &h3, &h4, &p1, &p2)
+	d, err := net.Dial("tcp", fmt.Sprintf("%d.%d.%d.%d:%d", h1, h2, h3, h4, p1*256+p2))
+	if err == nil {
+		defer d.Close()
+	}
+	fmt.Fprintf(c, "RETR %s\r\n", file)
+	for {
+		r := read()
+		if !strings.HasPrefix(r, "150") {
+			return r
+		}
+	}
+}
