@@ -2,8 +2,9 @@
 // scanned: streamed into a file in temp_dir (never held whole in memory),
 // handed to the scanner as a file, sent on with sendfile under a
 // no-progress timeout (M07), and removed whatever happens. Files are named
-// fsigkd-<service>-*, so that the master clears what a crash left behind at
-// start.
+// fsigkd-<service>-<pid>-*, so that the master removes what a worker left
+// when it ends (RemoveOf), and whatever a crash of its own left at start
+// and at stop (ClearStale).
 package spool
 
 import (
@@ -13,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -64,7 +66,7 @@ func (d Dir) FreeKB() int64 {
 
 // Create makes a new, empty spool file for service.
 func (d Dir) Create(service string) (*File, error) {
-	f, err := os.CreateTemp(d.Path, Prefix+service+"-*")
+	f, err := os.CreateTemp(d.Path, Prefix+service+"-"+strconv.Itoa(os.Getpid())+"-*")
 	if err != nil {
 		return nil, &Failure{Op: "create", Dir: d.Path, Err: err}
 	}
@@ -92,6 +94,27 @@ func (d Dir) ClearStale() (int, error) {
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), Prefix) && e.Type().IsRegular() {
 			if err := os.Remove(filepath.Join(d.Path, e.Name())); err == nil {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// RemoveOf removes the spool files of the process pid (named
+// fsigkd-<service>-<pid>-*): the master calls it when a worker has ended,
+// so that what a killed worker left does not wait for the next start.
+func (d Dir) RemoveOf(pid int) (int, error) {
+	ents, err := os.ReadDir(d.Path)
+	if err != nil {
+		return 0, err
+	}
+	want := strconv.Itoa(pid)
+	n := 0
+	for _, e := range ents {
+		parts := strings.SplitN(e.Name(), "-", 4)
+		if len(parts) == 4 && parts[0]+"-" == Prefix && parts[2] == want && e.Type().IsRegular() {
+			if os.Remove(filepath.Join(d.Path, e.Name())) == nil {
 				n++
 			}
 		}

@@ -336,3 +336,27 @@ func TestReloadToANewPort(t *testing.T) {
 		}
 	}
 }
+
+// TestStopRemovesEverySpoolFile: once every worker has ended, a stop
+// leaves no spool file behind, whoever wrote it.
+func TestStopRemovesEverySpoolFile(t *testing.T) {
+	d := setup(t, "", "")
+	d.start()
+	tmp := filepath.Join(d.dir, "tmp")
+	left := filepath.Join(tmp, "fsigkd-http-1-123")
+	if err := os.WriteFile(left, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(tmp, "not-ours")
+	os.WriteFile(other, []byte("x"), 0o600)
+	d.signal(syscall.SIGTERM)
+	if code := d.exitCode(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	if _, err := os.Stat(left); err == nil {
+		t.Fatal("a spool file outlived the stop")
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Fatal("a file that is not ours was removed")
+	}
+}

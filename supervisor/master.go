@@ -413,6 +413,13 @@ func (m *master) promote(s *svc) {
 
 func (m *master) exited(p *proc, st *os.ProcessState) {
 	s := p.svc
+	// The files a worker spooled are its own: once it has ended, killed
+	// or not, they are orphans.
+	if p.cmd != nil && p.cmd.Process != nil {
+		if n, err := (spool.Dir{Path: m.cfg.Global.TempDir}).RemoveOf(p.cmd.Process.Pid); err == nil && n > 0 {
+			m.log.Named(s.name).Info("removed the spool files of an ended worker", zap.Int("pid", p.cmd.Process.Pid), zap.Int("files", n))
+		}
+	}
 	switch {
 	case p == s.cur && !p.asked && !m.stopping:
 		m.crashed(p, st)
@@ -555,6 +562,8 @@ func (m *master) cleanup() {
 		s.ln.Close()
 	}
 	os.Remove(stateFile(m.cfg.Global.BaseDir))
+	// Every worker has ended: no spool file is anyone's.
+	(spool.Dir{Path: m.cfg.Global.TempDir}).ClearStale()
 	if m.pid != nil {
 		m.pid.remove()
 	}

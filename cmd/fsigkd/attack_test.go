@@ -47,6 +47,7 @@ func binary(t *testing.T) string {
 // returns the ports, and an origin server and a mail sink behind it.
 type gw struct {
 	dir    string
+	conf   string
 	ports  map[string]int
 	origin string
 	hop    *enginetest.MailSink
@@ -64,6 +65,16 @@ func gateway(t *testing.T, preSpawn int, keys map[string]string) *gw {
 			w.Write(make([]byte, 2<<20))
 			return
 		}
+		if r.URL.Path == "/stall" {
+			w.Header().Set("Content-Length", "4194304")
+			w.Write(make([]byte, 1<<20))
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+			case <-time.After(30 * time.Second):
+			}
+			return
+		}
 		io.WriteString(w, "hello")
 	}))
 	g.origin = origin.Addr().String()
@@ -77,9 +88,9 @@ func gateway(t *testing.T, preSpawn int, keys map[string]string) *gw {
 		"[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\nparent_server_host = 127.0.0.1\nparent_server_port = %s\n%s\n"+
 		"[ftp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\ndeny_servers =\n%s\n",
 		dir, g.ports["http"], preSpawn, keys["http"], g.ports["smtp"], preSpawn, hopPort, keys["smtp"], g.ports["ftp"], preSpawn, keys["ftp"])
-	conf := filepath.Join(dir, "fsigk.ini")
-	os.WriteFile(conf, []byte(ini), 0o644)
-	enginetest.Daemon(t, bin, "-f", "-c", conf)
+	g.conf = filepath.Join(dir, "fsigk.ini")
+	os.WriteFile(g.conf, []byte(ini), 0o644)
+	enginetest.Daemon(t, bin, "-f", "-c", g.conf)
 	return g
 }
 

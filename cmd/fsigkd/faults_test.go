@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -155,5 +156,61 @@ func ftpRetr(t *testing.T, proxyAddr, server, file string) string {
 		if !strings.HasPrefix(r, "150") {
 			return r
 		}
+	}
+}
+
+// workerPID is the pid of service's worker, from fsigkd status.
+func (g *gw) workerPID(t *testing.T, service string) int {
+	out, _ := exec.Command(binary(t), "status", "-c", g.conf).Output()
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 1 && f[0] == service {
+			var pid int
+			fmt.Sscan(f[1], &pid)
+			return pid
+		}
+	}
+	t.Fatalf("no %s worker in:\n%s", service, out)
+	return 0
+}
+
+// TestKilledWorkersSpoolIsRemoved: a worker killed while it spools a
+// download left its files until the next start of the master; now the
+// master removes them as soon as the worker has ended, and a stop leaves
+// none.
+func TestKilledWorkersSpoolIsRemoved(t *testing.T) {
+	g := gateway(t, 4, nil)
+	tmp := filepath.Join(g.dir, "state", "tmp")
+	pid := g.workerPID(t, "http")
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", g.addr("http"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET http://%s/stall HTTP/1.1\r\nHost: x\r\n\r\n", g.origin)
+	}
+	mine := filepath.Join(tmp, fmt.Sprintf("fsigkd-http-%d-*", pid))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if f, _ := filepath.Glob(mine); len(f) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			f, _ := filepath.Glob(filepath.Join(tmp, "*"))
+			t.Fatalf("the worker is not spooling: %v", f)
+		}
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if f, _ := filepath.Glob(mine); len(f) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			f, _ := filepath.Glob(mine)
+			t.Fatalf("a killed worker's spool files stay: %v", f)
+		}
+	}
+	if err := g.served(t, "http", 10*time.Second); err != nil {
+		t.Fatalf("not served after the worker's restart: %v", err)
 	}
 }
