@@ -240,6 +240,17 @@ func (p *Pool) probe(e *endpointState, every time.Duration) {
 	p.mu.Unlock()
 }
 
+// dropIdle closes the idle connections to an endpoint.
+func (p *Pool) dropIdle(e *endpointState) {
+	p.mu.Lock()
+	idle := e.idle
+	e.idle = nil
+	p.mu.Unlock()
+	for _, c := range idle {
+		c.Close()
+	}
+}
+
 func (p *Pool) put(c *Conn) {
 	max := p.MaxIdle
 	if max <= 0 {
@@ -259,7 +270,8 @@ func (p *Pool) put(c *Conn) {
 // Do runs one request on a pooled connection. fn says whether the
 // connection may be used again. A request that fails on a reused
 // connection with a connection error (the engine closed it while it sat
-// idle) is tried once more on a new one.
+// idle) is tried once more on a new one, the other idle connections to
+// that endpoint dropped.
 func (p *Pool) Do(ctx context.Context, fn func(c *Conn) (reuse bool, err error)) error {
 	for attempt := 0; ; attempt++ {
 		c, err := p.get(ctx)
@@ -283,6 +295,10 @@ func (p *Pool) Do(ctx context.Context, fn func(c *Conn) (reuse bool, err error))
 			return nil
 		}
 		if c.Reused && attempt == 0 && connBroken(err) {
+			// The engine closed it while it sat idle: it restarted, and
+			// every idle connection to it is as dead. They go, and the
+			// request is tried once more on a new connection.
+			p.dropIdle(c.ep)
 			continue
 		}
 		var se *Error

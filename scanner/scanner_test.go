@@ -3,9 +3,11 @@ package scanner
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +16,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/engine"
+	"github.com/fsigkd/fsigkd/fsavd"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
 )
 
@@ -326,5 +330,42 @@ func TestClamdKilledMidScan(t *testing.T) {
 	clamd.Stop()
 	if err := <-done; err == nil {
 		t.Fatal("a scan cut short by the engine's death came back clean")
+	}
+}
+
+// TestStalePooledConnectionsAfterEngineRestart: the engine restarted while
+// the pool held several idle connections to it; the next scan succeeds at
+// once (it failed with 451s before: the retry took another stale one).
+func TestStalePooledConnectionsAfterEngineRestart(t *testing.T) {
+	sock := filepath.Join(enginetest.ShortDir(t), "fsavd-socket-0")
+	db, _ := engine.Load("")
+	start := func() *fsavd.Server {
+		srv := &fsavd.Server{Engine: engine.New(db)}
+		ln, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve(ln)
+		return srv
+	}
+	srv := start()
+	eps, _ := ParseEndpoints(sock, "")
+	f := NewFsavd(&Pool{Endpoints: eps, MaxIdle: 8}, true)
+	var wg sync.WaitGroup
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); f.Scan(ctx(t), object(t, []byte("clean"))) }()
+	}
+	wg.Wait()
+	c, cancel := context.WithTimeout(context.Background(), time.Second)
+	srv.Shutdown(c)
+	cancel()
+	srv2 := start()
+	defer srv2.Shutdown(context.Background())
+	for i := 0; i < 3; i++ {
+		v, err := f.Scan(ctx(t), object(t, []byte(eicar.String)))
+		if err != nil || v.Status != Infected {
+			t.Fatalf("scan %d after the engine's restart: %+v %v", i, v, err)
+		}
 	}
 }
