@@ -254,7 +254,17 @@ func (c *Common) Judge(f *spool.File, obj *scanner.Object, rec *logs.Access) Out
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.Global.AVTimeout)
 	defer cancel()
+	// A scan still running at a quarter of av_timeout is said while it
+	// waits (once a minute): an engine stopped or swamped shows in the
+	// log before clients time out.
+	slow := time.AfterFunc(c.Global.AVTimeout/4, func() {
+		if c.Once("slow-scan") {
+			c.Log.Named("scan").Warn("a scan is taking long: the engine may be stopped or overloaded",
+				zap.Duration("waited", c.Global.AVTimeout/4), zap.Duration("av_timeout", c.Global.AVTimeout), zap.String("object", obj.Meta.URL))
+		}
+	})
 	v, err := c.Scanner.Scan(ctx, obj)
+	slow.Stop()
 	if err != nil {
 		if m, ok := catalog.Of(err); ok && scanner.KindOf(err) != scanner.Down {
 			logs.Emit(c.Log.Named("scan"), m)

@@ -372,3 +372,34 @@ func TestMaxForwardsZeroIsAnsweredByTheProxy(t *testing.T) {
 		t.Fatalf("forwarded as %q", m)
 	}
 }
+
+// TestStoppedEngineIsSaidWhileClientsWait: clamd stopped (SIGSTOP): the
+// scans wait, and a line says so at a quarter of av_timeout (once a
+// minute, not once a request), before av_timeout ends them per
+// scan_failure.
+func TestStoppedEngineIsSaidWhileClientsWait(t *testing.T) {
+	clamd := enginetest.Clamd(t, "")
+	e := newEnv(t, "")
+	e.p.Global.AVTimeout = 4 * time.Second
+	eps, _ := scanner.ParseEndpoints(clamd.Sock, "")
+	e.p.Scanner = scanner.NewClamd(&scanner.Pool{Endpoints: eps}, false)
+	e.serve("/clean", []byte("clean"))
+	if code, _ := e.get("/clean"); code != 200 {
+		t.Fatalf("before: %d", code)
+	}
+	clamd.Freeze()
+	defer clamd.Thaw()
+	done := make(chan int, 2)
+	for i := 0; i < 2; i++ {
+		go func() { code, _ := e.get("/clean"); done <- code }()
+	}
+	time.Sleep(2 * time.Second)
+	if n := len(e.obs.FilterMessageSnippet("a scan is taking long").All()); n != 1 {
+		t.Fatalf("%d lines about the slow engine while two scans wait", n)
+	}
+	for i := 0; i < 2; i++ {
+		if code := <-done; code != 403 {
+			t.Errorf("a scan that timed out: %d", code)
+		}
+	}
+}
