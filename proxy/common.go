@@ -84,6 +84,20 @@ func (c *Common) Once(key string) bool {
 	return c.once.ok(key)
 }
 
+// OutOfFiles tells whether err is the gateway's own shortage of
+// descriptors (EMFILE, ENFILE) met at place, logging M13 at most once per
+// FaultInterval: not a server's or an engine's fault, and not a line per
+// client. The client is told to try later.
+func (c *Common) OutOfFiles(err error, place string) bool {
+	if !catalog.OutOfFiles(err) {
+		return false
+	}
+	if c.Once("files-" + place) {
+		logs.Emit(c.Log.Named(place), catalog.M13(err, place, false))
+	}
+	return true
+}
+
 // SpoolFailed tells whether err is the spool's own failure (a full disk,
 // no descriptor left), logging it at most once per FaultInterval: M09's
 // words for a full disk, M13's for descriptors, as warnings, since the
@@ -248,6 +262,8 @@ func (c *Common) Judge(f *spool.File, obj *scanner.Object, rec *logs.Access) Out
 	if err := f.Check(); err != nil {
 		if m, ok := catalog.Of(err); ok {
 			logs.Emit(c.Log.Named("spool"), m)
+		} else {
+			c.SpoolFailed(err)
 		}
 		rec.Action, rec.Detail = "DENY", "not scanned: "+err.Error()
 		return Outcome{Err: err, Block: true}
@@ -266,7 +282,9 @@ func (c *Common) Judge(f *spool.File, obj *scanner.Object, rec *logs.Access) Out
 	v, err := c.Scanner.Scan(ctx, obj)
 	slow.Stop()
 	if err != nil {
-		if m, ok := catalog.Of(err); ok && scanner.KindOf(err) != scanner.Down {
+		// A dead endpoint is said by the scanner's pool, once; a shortage
+		// of descriptors once a minute.
+		if m, ok := catalog.Of(err); ok && scanner.KindOf(err) != scanner.Down && (scanner.KindOf(err) != scanner.Local || c.Once("scan-files")) {
 			logs.Emit(c.Log.Named("scan"), m)
 		}
 		rec.Detail = "not scanned: " + err.Error()

@@ -143,6 +143,12 @@ func (p *Pool) get(ctx context.Context) (*Conn, error) {
 		if errors.As(err, &se) && se.Kind != Down {
 			return nil, err // it answered, and said it cannot scan
 		}
+		if catalog.OutOfFiles(err) {
+			// Our own shortage, not the engine's: it is not marked down
+			// (no M25), and M13 says what it is.
+			m := catalog.M13(err, "scanner/connect", false)
+			return nil, &Error{Kind: Local, Engine: p.Engine, Endpoint: e.Name, Err: err, Msg: &m}
+		}
 		p.markDown(e, err)
 		lastErr, lastEP = err, e
 	}

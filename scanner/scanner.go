@@ -125,6 +125,9 @@ const (
 	Broken
 	// Protocol: the engine's reply made no sense.
 	Protocol
+	// Local: the gateway itself had no descriptor left to reach the
+	// engine (EMFILE, ENFILE): the engine is not down.
+	Local
 )
 
 func (k Kind) String() string {
@@ -139,6 +142,8 @@ func (k Kind) String() string {
 		return "broken"
 	case Protocol:
 		return "protocol"
+	case Local:
+		return "local"
 	}
 	return "unknown"
 }

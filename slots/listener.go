@@ -44,6 +44,7 @@ type Listener struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	lastM02 time.Time
+	lastM13 time.Time
 }
 
 func (l *Listener) init() {
@@ -90,7 +91,12 @@ func (l *Listener) Accept() (net.Conn, error) {
 		en, _ := catalog.Errno(err)
 		switch {
 		case catalog.OutOfFiles(err):
-			logs.Emit(l.Log.Named("accept"), catalog.M13(err, "main/accept_loop/accept", false))
+			// Once a minute: a shortage that lasts is one fault, not a
+			// line per try.
+			if now := time.Now(); now.Sub(l.lastM13) >= time.Minute {
+				l.lastM13 = now
+				logs.Emit(l.Log.Named("accept"), catalog.M13(err, "main/accept_loop/accept", false))
+			}
 			backoff = nextBackoff(backoff, l.MaxBackoff)
 			if !l.sleep(backoff) {
 				return nil, net.ErrClosed

@@ -201,6 +201,10 @@ func (v *Vanished) CatalogMessage() catalog.Message { return catalog.M14(v.Err, 
 // replaced.
 func (f *File) Check() error {
 	g, err := os.Open(f.path)
+	if catalog.OutOfFiles(err) {
+		// No descriptor to look with: the file is not known to be gone.
+		return &Failure{Op: "check", Dir: filepath.Dir(f.path), Err: err}
+	}
 	if err != nil {
 		return &Vanished{Path: f.path, Err: err}
 	}

@@ -46,6 +46,7 @@ func binary(t *testing.T) string {
 // ports, pre_spawn slots each, and extra keys in every section; it
 // returns the ports, and an origin server and a mail sink behind it.
 type gw struct {
+	out    *enginetest.Output
 	dir    string
 	conf   string
 	ports  map[string]int
@@ -54,7 +55,7 @@ type gw struct {
 	ftp    *enginetest.FTPServer
 }
 
-func gateway(t *testing.T, preSpawn int, keys map[string]string) *gw {
+func gateway(t *testing.T, preSpawn int, keys map[string]string, wrap ...string) *gw {
 	bin := binary(t)
 	dir := enginetest.ShortDir(t)
 	g := &gw{ports: map[string]int{"http": enginetest.FreePort(t), "smtp": enginetest.FreePort(t), "ftp": enginetest.FreePort(t)}}
@@ -90,7 +91,7 @@ func gateway(t *testing.T, preSpawn int, keys map[string]string) *gw {
 		dir, g.ports["http"], preSpawn, keys["http"], g.ports["smtp"], preSpawn, hopPort, keys["smtp"], g.ports["ftp"], preSpawn, keys["ftp"])
 	g.conf = filepath.Join(dir, "fsigk.ini")
 	os.WriteFile(g.conf, []byte(ini), 0o644)
-	enginetest.Daemon(t, bin, "-f", "-c", g.conf)
+	g.out = enginetest.Daemon(t, append(wrap, bin, "-f", "-c", g.conf)...)
 	return g
 }
 

@@ -232,6 +232,10 @@ func (s *session) login(arg string) bool {
 	// Checked on the address connected to (see proxy.Reach): 0.0.0.0 or
 	// the gateway's own address would chain the proxy into itself.
 	srv, err := s.p.DialServer(ctx, &s.p.reach, s.client, host, port)
+	if s.p.OutOfFiles(err, "connect") {
+		s.reply("421 The gateway is busy; try again later.")
+		return false
+	}
 	if errors.Is(err, proxy.ErrServerRefused) {
 		s.p.Log.Named("login").Warn("a client named a server it may not reach", zap.String("client", s.client.String()), zap.String("server", host))
 		s.reply(fmt.Sprintf("500 Can't Connect to (%s: %d) errmsg=server not allowed", host, port))

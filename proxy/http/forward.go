@@ -190,6 +190,10 @@ func (s *session) handle(req *Request) bool {
 		s.refuseServer(rec, t.url)
 		return false
 	}
+	if s.p.OutOfFiles(err, "connect") {
+		s.unavailable(rec)
+		return false
+	}
 	if err != nil {
 		rec.Status = 502
 		s.log.Info("server unreachable", zap.String("url", t.url), zap.Error(err))
@@ -660,9 +664,10 @@ func (s *session) maxForwards(req *Request, rec *logs.Access, keep bool) (answer
 	return true, keep && err == nil
 }
 
-// unavailable answers a client whose object the spool cannot take (a full
-// disk): 503, try later; the failure is logged by SpoolFailed.
+// unavailable answers a client the gateway cannot serve now for want of
+// its own resources (a full spool, no descriptor left): 503, try later;
+// the fault is logged by SpoolFailed or OutOfFiles.
 func (s *session) unavailable(rec *logs.Access) {
-	rec.Status, rec.Detail = 503, "spool failure"
+	rec.Status, rec.Detail = 503, "gateway short of resources"
 	s.writeError(503, "Service Unavailable", "The gateway cannot take the object now. Please try again later.", true)
 }

@@ -49,6 +49,10 @@ func (s *session) tunnel(req *Request, rec *logs.Access) {
 		s.refuseServer(rec, req.Target)
 		return
 	}
+	if s.p.OutOfFiles(err, "connect") {
+		s.unavailable(rec)
+		return
+	}
 	if err != nil {
 		rec.Status = 502
 		s.log.Info("tunnel: server unreachable", zap.String("target", req.Target), zap.Error(err))

@@ -211,6 +211,9 @@ func (p *Proxy) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 		client = a.IP
 	}
 	nc, err := p.Dial(ctx, client, "tcp", addr)
+	if p.OutOfFiles(err, "connect") {
+		return nil, errTempNextHop
+	}
 	if err != nil {
 		p.Log.Info("next hop unreachable", zap.String("next_hop", addr), zap.Error(err))
 		return nil, errTempNextHop
