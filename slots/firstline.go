@@ -30,8 +30,12 @@ func (f *firstLine) Read(p []byte) (int, error) {
 	n, err := f.Conn.Read(p)
 	if n > 0 && bytes.IndexByte(p[:n], '\n') >= 0 {
 		f.mu.Lock()
+		first := !f.done
 		f.done = true
 		f.mu.Unlock()
+		if first {
+			Started(f.Conn)
+		}
 	}
 	return n, err
 }

@@ -39,6 +39,7 @@ type Listener struct {
 	Evict func() bool
 
 	refusing atomic.Int32
+	fresh    freshSet // connections that have not yet sent their first request
 
 	once    sync.Once
 	ctx     context.Context
@@ -86,7 +87,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 				c.Close()
 				continue
 			}
-			return &Conn{Conn: c, slot: slot, pool: l.Pool}, nil
+			sc := &Conn{Conn: c, slot: slot, pool: l.Pool, l: l}
+			l.fresh.add(sc)
+			return sc, nil
 		}
 		en, _ := catalog.Errno(err)
 		switch {
@@ -137,19 +140,15 @@ func (l *Listener) refuse(c net.Conn) {
 }
 
 // waitSlot returns once a slot is free, logging M02 when it had to wait.
-// While it waits, a client coming into the backlog makes it evict the
-// oldest idle connection (Evict), if there is one.
+// While it waits, a client coming into the backlog makes it evict a
+// connection: the oldest idle one (Evict), or else the oldest that has not
+// yet sent its first request (a client that connects and says nothing
+// holds no slot another wants).
 func (l *Listener) waitSlot() error {
 	if l.Pool.InUse() < l.Pool.Size() {
 		return nil
 	}
 	l.warnFull()
-	if l.Evict == nil {
-		if err := l.Pool.Wait(l.ctx); err != nil {
-			return net.ErrClosed
-		}
-		return nil
-	}
 	for {
 		ctx, cancel := context.WithTimeout(l.ctx, 200*time.Millisecond)
 		err := l.Pool.Wait(ctx)
@@ -160,7 +159,7 @@ func (l *Listener) waitSlot() error {
 		if l.ctx.Err() != nil {
 			return net.ErrClosed
 		}
-		if l.pending() && l.Evict() {
+		if l.pending() && ((l.Evict != nil && l.Evict()) || l.fresh.evictOldest()) {
 			if err := l.Pool.Wait(l.ctx); err != nil {
 				return net.ErrClosed
 			}
@@ -251,7 +250,69 @@ type Conn struct {
 	net.Conn
 	slot int
 	pool *Pool
+	l    *Listener
 	once sync.Once
+}
+
+// Started marks c (or the slots.Conn it wraps) as having sent its first
+// request: from then on it is no longer evicted for a waiting client as a
+// fresh connection (only as an idle one, by the service's Evict).
+func Started(c net.Conn) {
+	for i := 0; i < 8 && c != nil; i++ {
+		if sc, ok := c.(*Conn); ok {
+			if sc.l != nil {
+				sc.l.fresh.remove(sc)
+			}
+			return
+		}
+		nc, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return
+		}
+		c = nc.NetConn()
+	}
+}
+
+// freshSet is the connections that have not sent their first request,
+// with the time of their accept.
+type freshSet struct {
+	mu sync.Mutex
+	m  map[*Conn]time.Time
+}
+
+func (f *freshSet) add(c *Conn) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil {
+		f.m = map[*Conn]time.Time{}
+	}
+	f.m[c] = time.Now()
+}
+
+func (f *freshSet) remove(c *Conn) {
+	f.mu.Lock()
+	delete(f.m, c)
+	f.mu.Unlock()
+}
+
+// evictOldest closes the connection accepted longest ago that has not
+// sent its first request.
+func (f *freshSet) evictOldest() bool {
+	f.mu.Lock()
+	var oldest *Conn
+	var at time.Time
+	for c, t := range f.m {
+		if oldest == nil || t.Before(at) {
+			oldest, at = c, t
+		}
+	}
+	delete(f.m, oldest)
+	f.mu.Unlock()
+	if oldest == nil {
+		return false
+	}
+	oldest.Conn.Close() // the session sees its read fail, and frees the slot
+	return true
 }
 
 // Slot is the connection's slot number.
@@ -263,6 +324,9 @@ func (c *Conn) NetConn() net.Conn { return c.Conn }
 
 // Close closes the connection and frees its slot; safe to call twice.
 func (c *Conn) Close() error {
+	if c.l != nil {
+		c.l.fresh.remove(c)
+	}
 	err := c.Conn.Close()
 	c.once.Do(func() { c.pool.Release(c.slot) })
 	return err

@@ -193,25 +193,51 @@ func hold(t *testing.T, addr, from string, n int, act func(c net.Conn)) {
 }
 
 // TestSilentClientsDoNotHoldSlots: twice as many silent connections as
-// slots, on every service; once header_timeout has passed since their
-// accept, legitimate clients are served again.
+// slots, on every service, with the shipped header_timeout (30 s): a
+// legitimate client is served at once, the oldest silent connection giving
+// its slot.
 func TestSilentClientsDoNotHoldSlots(t *testing.T) {
-	g := gateway(t, 4, map[string]string{"http": "header_timeout = 1", "smtp": "header_timeout = 1", "ftp": "header_timeout = 1"})
+	g := gateway(t, 4, nil)
 	for _, s := range []string{"http", "smtp", "ftp"} {
 		hold(t, g.addr(s), "", 8, nil)
 	}
+	time.Sleep(300 * time.Millisecond)
 	for _, s := range []string{"http", "smtp", "ftp"} {
-		if err := g.served(t, s, 6*time.Second); err != nil {
+		start := time.Now()
+		err := g.served(t, s, 5*time.Second)
+		t.Logf("%s served after %v", s, time.Since(start))
+		if err != nil {
 			t.Errorf("%s: a client behind 8 silent ones: %v", s, err)
+		}
+	}
+}
+
+// TestSilentClientIsDroppedAtHeaderTimeout: a client that has not sent its
+// first request or command header_timeout after its accept is dropped,
+// whatever idle_timeout says (it was idle_timeout, 300 s).
+func TestSilentClientIsDroppedAtHeaderTimeout(t *testing.T) {
+	g := gateway(t, 4, map[string]string{"http": "header_timeout = 1", "smtp": "header_timeout = 1", "ftp": "header_timeout = 1"})
+	for _, s := range []string{"http", "smtp", "ftp"} {
+		c, err := net.Dial("tcp", g.addr(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		start := time.Now()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err = io.ReadAll(c) // a greeting, maybe a 421, then the close
+		if el := time.Since(start); err != nil || el < 900*time.Millisecond || el > 5*time.Second {
+			t.Errorf("%s: closed after %v (%v)", s, el, err)
 		}
 	}
 }
 
 // TestSlowlorisDoesNotStarveClients: 20 connections sending a request
 // head a byte a second (and SMTP commands likewise) cannot keep
-// legitimate clients out past header_timeout.
+// legitimate clients out: a client waiting for a slot takes that of the
+// oldest connection still sending its first request.
 func TestSlowlorisDoesNotStarveClients(t *testing.T) {
-	g := gateway(t, 4, map[string]string{"http": "header_timeout = 2", "smtp": "header_timeout = 2", "ftp": "header_timeout = 2"})
+	g := gateway(t, 4, nil) // the shipped header_timeout, 30 s
 	trickle := func(c net.Conn) {
 		for _, b := range []byte("GET http://example.com/ HTTP/1.1\r\nX-a: bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb") {
 			if _, err := c.Write([]byte{b}); err != nil {

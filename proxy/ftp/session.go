@@ -86,6 +86,9 @@ func (p *Proxy) serve(c net.Conn) {
 			return
 		}
 		c.SetReadDeadline(time.Time{})
+		if first {
+			slots.Started(c) // no longer a silent client to evict
+		}
 		cmd, err := ParseCommand(line)
 		if err != nil {
 			s.reply("500 Syntax error, command unrecognized.")

@@ -217,6 +217,9 @@ func (p *Proxy) serveConn(c net.Conn) {
 			return
 		}
 		c.SetReadDeadline(time.Time{})
+		if first {
+			slots.Started(c) // no longer a silent client to evict
+		}
 		if !allowed {
 			s.writeError(403, "Forbidden", "This proxy does not serve your network.", true)
 			return
