@@ -85,6 +85,9 @@ func gateway(t *testing.T, preSpawn int, keys map[string]string, wrap ...string)
 	os.WriteFile(filepath.Join(g.ftp.Root, "big.bin"), make([]byte, 2<<20), 0o644)
 	_, hopPort, _ := net.SplitHostPort(g.hop.Addr)
 	g.dir = dir
+	for k, v := range keys { // {smtp_port} names the gateway's own SMTP port
+		keys[k] = strings.ReplaceAll(v, "{smtp_port}", fmt.Sprint(g.ports["smtp"]))
+	}
 	ini := fmt.Sprintf("base_dir = %s/state\n"+keys["global"]+"\n[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\ndeny_servers =\n%s\n"+
 		"[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\nparent_server_host = 127.0.0.1\nparent_server_port = %s\n%s\n"+
 		"[ftp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\ndeny_servers =\n%s\n",
@@ -315,5 +318,48 @@ func TestIdleKeepAliveGivesWay(t *testing.T) {
 	idle[0].SetReadDeadline(time.Now().Add(2 * time.Second))
 	if _, err := idle[0].Read(make([]byte, 1)); err == nil || strings.Contains(err.Error(), "timeout") {
 		t.Errorf("the oldest idle connection is still open: %v", err)
+	}
+}
+
+// TestGatewayDoesNotReachItself: through the real daemon with the shipped
+// deny_servers, the HTTP proxy will not carry a POST or a CONNECT to the
+// gateway's own SMTP port, and the FTP proxy will not log in to 0.0.0.0,
+// its own address or a chain of hops.
+func TestGatewayDoesNotReachItself(t *testing.T) {
+	shipped := "deny_servers = self, 127.0.0.0/8, ::1/128, 169.254.0.0/16, fe80::/10"
+	g := gateway(t, 8, map[string]string{"http": shipped + "\nconnect_ports = 443, {smtp_port}", "ftp": shipped})
+	own := g.addr("smtp")
+	for _, req := range []string{
+		fmt.Sprintf("POST http://%s/ HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nHELO x\r\n\r\n", own),
+		fmt.Sprintf("POST http://0.0.0.0:%d/ HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nHELO x\r\n\r\n", g.ports["smtp"]),
+		fmt.Sprintf("CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: x\r\n\r\n", g.ports["smtp"]),
+	} {
+		c, err := net.Dial("tcp", g.addr("http"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(c, req)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		l, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if !strings.HasPrefix(l, "HTTP/1.1 403 ") {
+			t.Errorf("%s: %q", strings.SplitN(req, "\r\n", 2)[0], l)
+		}
+	}
+	for _, user := range []string{"a@0.0.0.0:" + fmt.Sprint(g.ports["ftp"]), "a@127.0.0.1:" + fmt.Sprint(g.ports["smtp"]),
+		"a@0.0.0.0:" + fmt.Sprint(g.ports["ftp"]) + "@0.0.0.0:" + fmt.Sprint(g.ports["ftp"])} {
+		c, err := net.Dial("tcp", g.addr("ftp"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(c)
+		br.ReadString('\n')
+		fmt.Fprintf(c, "USER %s\r\n", user)
+		l, _ := br.ReadString('\n')
+		c.Close()
+		if !strings.HasPrefix(l, "500 ") && !strings.HasPrefix(l, "530 ") {
+			t.Errorf("USER %s: %q", user, l)
+		}
 	}
 }

@@ -176,8 +176,21 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 
 type zapPrinter struct{ l *zap.Logger }
 
-func (z zapPrinter) Printf(format string, v ...interface{}) { z.l.Info(fmt.Sprintf(format, v...)) }
-func (z zapPrinter) Println(v ...interface{})               { z.l.Info(fmt.Sprint(v...)) }
+func (z zapPrinter) Printf(format string, v ...interface{}) { z.log(fmt.Sprintf(format, v...)) }
+func (z zapPrinter) Println(v ...interface{})               { z.log(fmt.Sprint(v...)) }
+
+// log writes what the SMTP library says; a client that went away (reset,
+// closed, timed out, or evicted for a waiting client) is the client's
+// business, kept for debug level, so that a flood cannot fill the log.
+func (z zapPrinter) log(s string) {
+	for _, quiet := range []string{"connection reset by peer", "use of closed network connection", "i/o timeout", "broken pipe", "EOF"} {
+		if strings.Contains(s, quiet) {
+			z.l.Debug(s)
+			return
+		}
+	}
+	z.l.Info(s)
+}
 
 // nextHop is where a client's mail goes: where it was going, in
 // transparent mode; parent_server_host otherwise.
@@ -215,7 +228,11 @@ func (p *Proxy) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 		return nil, errTempNextHop
 	}
 	if err != nil {
-		p.Log.Info("next hop unreachable", zap.String("next_hop", addr), zap.Error(err))
+		// Once a minute: a next hop that is down is one fault, whatever
+		// the number of clients told to try later.
+		if p.Once("next-hop-down") {
+			p.Log.Warn("the next hop cannot be reached; clients are told to try later (421)", zap.String("next_hop", addr), zap.Error(err))
+		}
 		return nil, errTempNextHop
 	}
 	s := &session{p: p, conn: c, up: newUpstream(nc, p.Svc.IdleTimeout), upAddr: addr, log: p.Log}
