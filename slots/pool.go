@@ -9,7 +9,10 @@
 // so when every slot is busy the service stops accepting (M02) and new
 // clients wait in the kernel's listen backlog; it rides out EMFILE/ENFILE
 // (M13, with a back-off) and clients that leave at once (M20). The proxies
-// see an ordinary net.Listener.
+// see an ordinary net.Listener. A service calls Started on a connection
+// once its first request has come: until then the connection is fresh, and
+// when every slot is busy and a client waits, the oldest fresh connection
+// (or the oldest idle one, through the service's Evict) gives its slot.
 package slots
 
 import (

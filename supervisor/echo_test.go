@@ -35,7 +35,10 @@ func (e *echo) handle(c net.Conn) {
 	}()
 	sc := bufio.NewScanner(c)
 	// Every echo session counts as busy: on a drain it is let finish.
-	for sc.Scan() {
+	for first := true; sc.Scan(); first = false {
+		if first {
+			slots.Started(c) // as the real services do after the first request
+		}
 		line := sc.Text()
 		switch line {
 		case "slot":

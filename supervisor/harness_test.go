@@ -24,16 +24,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// needRoot skips a test that needs root, unless CI is set: there it must run.
-func needRoot(t *testing.T, why string) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("needs root (%s), and CI must run it", why)
-		}
-		t.Skipf("needs root: %s", why)
-	}
-}
+// needRoot skips a test that needs root, unless CI is set.
+var needRoot = enginetest.NeedRoot
 
 // daemon is a real fsigkd master (this test binary, run as the daemon)
 // with the echo service in its workers.

@@ -16,24 +16,13 @@ import (
 	"github.com/fsigkd/fsigkd/internal/enginetest"
 )
 
-// needRoot fails under CI and skips elsewhere when not root.
-func needRoot(t *testing.T, why string) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("needs root (%s), and CI must run it", why)
-		}
-		t.Skipf("needs root: %s", why)
-	}
-}
-
 // TestFullTempDirSaysTryLater: temp_dir a 1 MiB tmpfs, objects of 2 MiB.
 // SMTP answered 554 with the spool file's path (a permanent failure that
 // makes senders bounce); now each service says "try later" and shows no
 // path: SMTP 451 4.3.1, HTTP 503, FTP 451. The full disk is logged with
 // M09's words as a warning, once a minute per service, not once a client.
 func TestFullTempDirSaysTryLater(t *testing.T) {
-	needRoot(t, "mounting a small tmpfs")
+	enginetest.NeedRoot(t, "mounting a small tmpfs")
 	small := filepath.Join(enginetest.ShortDir(t), "small")
 	os.Mkdir(small, 0o755)
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small).CombinedOutput(); err != nil {
@@ -93,19 +82,7 @@ func smtpSend(t *testing.T, addr, msg string) string {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	br := bufio.NewReader(c)
-	read := func() string {
-		var last string
-		for {
-			l, err := br.ReadString('\n')
-			if err != nil {
-				return last + " " + err.Error()
-			}
-			last = strings.TrimSpace(l)
-			if len(l) < 4 || l[3] != '-' {
-				return last
-			}
-		}
-	}
+	read := func() string { return lastLine(br) }
 	read()
 	for _, cmd := range []string{"EHLO c", "MAIL FROM:<a@example.com>", "RCPT TO:<b@example.com>", "DATA"} {
 		fmt.Fprintf(c, "%s\r\n", cmd)
@@ -127,17 +104,7 @@ func ftpRetr(t *testing.T, proxyAddr, server, file string) string {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	br := bufio.NewReader(c)
-	read := func() string {
-		for {
-			l, err := br.ReadString('\n')
-			if err != nil {
-				return err.Error()
-			}
-			if len(l) >= 4 && l[3] != '-' {
-				return strings.TrimSpace(l)
-			}
-		}
-	}
+	read := func() string { return lastLine(br) }
 	read()
 	for _, cmd := range []string{"USER anonymous@" + server, "TYPE I"} {
 		fmt.Fprintf(c, "%s\r\n", cmd)
@@ -261,5 +228,19 @@ func TestOutOfDescriptorsKeepsTheLogReadable(t *testing.T) {
 	}
 	if n := strings.Count(string(log), "\n"); n > 40 {
 		t.Errorf("%d lines in the error log:\n%s", n, log)
+	}
+}
+
+// lastLine reads a reply (SMTP or FTP: lines with a dash after the code
+// go on) and returns its last line, or the read error's text.
+func lastLine(br *bufio.Reader) string {
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return err.Error()
+		}
+		if len(l) < 4 || l[3] != '-' {
+			return strings.TrimSpace(l)
+		}
 	}
 }

@@ -63,6 +63,18 @@ func Need(t testing.TB, program, pkg string) string {
 	return ""
 }
 
+// NeedRoot skips a test that needs root (mounts, namespaces, fanotify),
+// unless CI is set: there it fails, since CI runs as root and must run it.
+func NeedRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("needs root (%s), and CI must run it", why)
+		}
+		t.Skipf("needs root: %s", why)
+	}
+}
+
 // ShortDir is a temp directory with a short name: Unix socket paths are
 // limited to 108 bytes.
 func ShortDir(t testing.TB) string {

@@ -153,6 +153,14 @@ func (c *control) cmd(line string) Reply {
 	return c.read()
 }
 
+// loggedIn is a control connection logged in to the test's server.
+func (e *env) loggedIn() *control {
+	c := dialControl(e.t, e.addr)
+	c.cmd("USER anonymous@" + e.srv.Addr)
+	c.cmd("PASS x")
+	return c
+}
+
 func TestDocumentedReplies(t *testing.T) {
 	e := newEnv(t, "").withServer()
 	dead := enginetest.FreePort(t)
@@ -277,9 +285,7 @@ func TestOversizeFiles(t *testing.T) {
 // upload and sends nothing is dropped after data_timeout; nothing stored.
 func TestSilentDataConnection(t *testing.T) {
 	e := newEnv(t, "data_timeout = 500ms").withServer()
-	c := dialControl(t, e.addr)
-	c.cmd("USER anonymous@" + e.srv.Addr)
-	c.cmd("PASS x")
+	c := e.loggedIn()
 	a, err := ParseHostPort(c.cmd("PASV").Text())
 	if err != nil {
 		t.Fatal(err)
@@ -305,9 +311,7 @@ func TestSilentDataConnection(t *testing.T) {
 func TestTypeAIsRelayed(t *testing.T) {
 	e := newEnv(t, "").withServer()
 	put(t, e, "t.txt", []byte("line one\nline two\n"))
-	c := dialControl(t, e.addr)
-	c.cmd("USER anonymous@" + e.srv.Addr)
-	c.cmd("PASS x")
+	c := e.loggedIn()
 	if r := c.cmd("TYPE A"); r.Code != 200 {
 		t.Fatalf("TYPE A: %q", r.Raw())
 	}
@@ -330,9 +334,7 @@ func TestTypeAIsRelayed(t *testing.T) {
 // address, and no privileged port (the FTP bounce attack).
 func TestBounceIsRefused(t *testing.T) {
 	e := newEnv(t, "").withServer()
-	c := dialControl(t, e.addr)
-	c.cmd("USER anonymous@" + e.srv.Addr)
-	c.cmd("PASS x")
+	c := e.loggedIn()
 	for _, cmd := range []string{"PORT 10,0,0,1,200,10", "EPRT |1|192.0.2.7|2000|", "PORT 127,0,0,1,0,25", "EPRT |1|127.0.0.1|25|"} {
 		if r := c.cmd(cmd); r.Code != 500 {
 			t.Errorf("%s: %q", cmd, r.Raw())
@@ -407,9 +409,7 @@ func TestAppendInPiecesIsRefused(t *testing.T) {
 			t.Fatal("EICAR was put together on the server")
 		}
 	}
-	c := dialControl(t, e.addr)
-	c.cmd("USER anonymous@" + e.srv.Addr)
-	c.cmd("PASS x")
+	c := e.loggedIn()
 	if r := c.cmd("COMB pieces.com 1 2"); r.Code != 550 {
 		t.Errorf("COMB: %q", r.Raw())
 	}
@@ -442,9 +442,7 @@ func TestAppendAllowedWhenSet(t *testing.T) {
 // would reach the scanner in its coding, not as the file.
 func TestModeOtherThanStreamIsRefused(t *testing.T) {
 	e := newEnv(t, "").withServer()
-	c := dialControl(t, e.addr)
-	c.cmd("USER anonymous@" + e.srv.Addr)
-	c.cmd("PASS x")
+	c := e.loggedIn()
 	for _, m := range []string{"Z", "B", "C", "z"} {
 		if r := c.cmd("MODE " + m); r.Code != 504 {
 			t.Errorf("MODE %s: %q", m, r.Raw())

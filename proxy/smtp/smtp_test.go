@@ -482,6 +482,19 @@ func smtpSink(t *testing.T) (port int, dir string) {
 	}
 }
 
+// sinkDump is the one mail smtp-sink dumped into dir.
+func sinkDump(t *testing.T, dir string) []byte {
+	var dumps []string
+	for deadline := time.Now().Add(5 * time.Second); len(dumps) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		dumps, _ = filepath.Glob(filepath.Join(dir, "*"))
+	}
+	if len(dumps) != 1 {
+		t.Fatalf("smtp-sink dumped %d mails", len(dumps))
+	}
+	b, _ := os.ReadFile(dumps[0])
+	return b
+}
+
 // TestPostfixSmtpSinkAsNextHop: Postfix's smtp-sink receives what the
 // proxy delivers; the dumped mail holds the clean message whole.
 func TestPostfixSmtpSinkAsNextHop(t *testing.T) {
@@ -495,14 +508,7 @@ func TestPostfixSmtpSinkAsNextHop(t *testing.T) {
 	if err := e.send("a@example.com", []string{"b@example.com"}, eicarMail()); code(err) != 554 {
 		t.Fatalf("EICAR: %v", err)
 	}
-	var dumps []string
-	for deadline := time.Now().Add(5 * time.Second); len(dumps) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		dumps, _ = filepath.Glob(filepath.Join(dir, "*"))
-	}
-	if len(dumps) != 1 {
-		t.Fatalf("smtp-sink dumped %d mails", len(dumps))
-	}
-	b, _ := os.ReadFile(dumps[0])
+	b := sinkDump(t, dir)
 	if !strings.Contains(string(b), "X-Virus-Status: clean(fsigkd)") || !strings.Contains(string(b), "Just text.") {
 		t.Fatalf("dump:\n%s", b)
 	}
@@ -727,14 +733,7 @@ func TestQuotedLocalPartCannotSmuggleParameters(t *testing.T) {
 	if last := replies[len(replies)-1]; !strings.HasPrefix(last, "250") {
 		t.Fatalf("replies: %q", replies)
 	}
-	var dumps []string
-	for deadline := time.Now().Add(5 * time.Second); len(dumps) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		dumps, _ = filepath.Glob(filepath.Join(dir, "*"))
-	}
-	if len(dumps) != 1 {
-		t.Fatalf("smtp-sink dumped %d mails", len(dumps))
-	}
-	b, _ := os.ReadFile(dumps[0])
+	b := sinkDump(t, dir)
 	for _, want := range []string{"X-Mail-Args: <\"a> SIZE=1 RET=FULL ENVID=x\"@b.example>\n", "X-Rcpt-Args: <\"c> NOTIFY=NEVER ORCPT=rfc822;x@y\"@d.example>\n",
 		"X-Rcpt-Args: <plain.name@d.example>\n"} {
 		if !strings.Contains(string(b), want) {
