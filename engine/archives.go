@@ -46,18 +46,31 @@ func findMagic(d, magic []byte) int {
 	return bytes.Index(d[:min(len(d), sfxSearch)], magic)
 }
 
-// zipAnywhere tells whether data ends like a zip (an end-of-central-
-// directory record whose comment reaches the end exactly): a zip with
-// data prepended, as self-extractors and polyglots are. archive/zip reads
-// such a zip from its end.
+// zipAnywhere tells whether data holds a zip that does not start at its
+// first byte (self-extractors, polyglots, data prepended or appended): an
+// end-of-central-directory record in the last 64 KiB whose comment fits
+// in what follows it, and whose central directory, where the record says
+// it ends, starts with its own signature (a zip64 record stands before
+// it). archive/zip reads such a zip from the record; 7-Zip and the
+// desktops open it too.
 func zipAnywhere(d []byte) bool {
 	const eocd = 22
-	from := max(0, len(d)-eocd-0xffff)
+	from := max(0, len(d)-eocd-0xffff-1024) // a comment, and some bytes after it
 	for i := len(d) - eocd; i >= from; i-- {
-		if d[i] == 'P' && d[i+1] == 'K' && d[i+2] == 5 && d[i+3] == 6 {
-			if int(binary.LittleEndian.Uint16(d[i+20:])) == len(d)-i-eocd {
+		if d[i] != 'P' || d[i+1] != 'K' || d[i+2] != 5 || d[i+3] != 6 {
+			continue
+		}
+		if i+eocd+int(binary.LittleEndian.Uint16(d[i+20:])) > len(d) {
+			continue
+		}
+		size := int64(binary.LittleEndian.Uint32(d[i+12:]))
+		switch {
+		case size == 0xffffffff:
+			if i >= 20 && bytes.HasPrefix(d[i-20:], []byte("PK\x06\x07")) {
 				return true
 			}
+		case size > 0 && size <= int64(i) && bytes.HasPrefix(d[i-int(size):], []byte("PK\x01\x02")):
+			return true
 		}
 	}
 	return false

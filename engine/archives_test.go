@@ -3,6 +3,7 @@ package engine
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
 	mrand "math/rand"
 	"os"
@@ -189,5 +190,42 @@ func BenchmarkSniffPlainData(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		s.archive(data, "", 0)
+	}
+}
+
+// TestZipWithDataAroundIt: a zip with bytes before it and after it (which
+// archive/zip and the desktops read past) is opened; a stray end record
+// in plain data is not taken for a zip.
+func TestZipWithDataAroundIt(t *testing.T) {
+	e := builtin(t)
+	var b bytes.Buffer
+	b.WriteString(strings.Repeat("stub ", 1000))
+	zw := zip.NewWriter(&b)
+	zw.SetOffset(int64(b.Len()))
+	w, _ := zw.CreateHeader(&zip.FileHeader{Name: "e.com", Method: zip.Deflate})
+	w.Write([]byte(eicar.String))
+	zw.Close()
+	b.WriteString("trailing bytes after the end record")
+	if d := e.ScanBytes(b.Bytes(), all); len(d) == 0 || d[0].Name != "Eicar-Test-Signature" {
+		t.Fatalf("a zip between other bytes: %s", names(d))
+	}
+	stray := append(bytes.Repeat([]byte{7}, 5000), "PK\x05\x06\x00\x00\x00\x00\x01\x00\x01\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x00"...)
+	if d := e.ScanBytes(stray, all); len(d) != 0 {
+		t.Fatalf("a stray end record: %s", names(d))
+	}
+}
+
+// TestBase64AsReadersDecodeIt: unpadded base64, and pieces each padded
+// one after another, decode as mail readers decode them.
+func TestBase64AsReadersDecodeIt(t *testing.T) {
+	e := builtin(t)
+	E := []byte(eicar.String)
+	unpadded := strings.TrimRight(base64.StdEncoding.EncodeToString(E), "=")
+	pieces := base64.StdEncoding.EncodeToString(E[:31]) + "\r\n" + base64.StdEncoding.EncodeToString(E[31:])
+	for name, b64 := range map[string]string{"unpadded": unpadded, "pieces": pieces} {
+		msg := "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64 + "\r\n"
+		if d := e.ScanBytes([]byte(msg), all); len(d) == 0 || d[0].Name != "Eicar-Test-Signature" {
+			t.Errorf("%s: %s", name, names(d))
+		}
 	}
 }

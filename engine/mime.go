@@ -304,7 +304,7 @@ func decodeBody(body []byte, cte string) []byte {
 	var r io.Reader
 	switch {
 	case strings.Contains(c, "base64"):
-		r = base64.NewDecoder(base64.StdEncoding, &base64Clean{r: bytes.NewReader(body)})
+		return lenientBase64(body)
 	case strings.Contains(c, "quoted-printable"):
 		r = quotedprintable.NewReader(bytes.NewReader(body))
 	case strings.Contains(c, "uu"):
@@ -319,22 +319,33 @@ func decodeBody(body []byte, cte string) []byte {
 	return out
 }
 
-// base64Clean drops what is not base64 (line breaks, stray characters), as
-// mail readers do, so that a sloppy encoder cannot hide a part.
-type base64Clean struct{ r io.Reader }
-
-func (b *base64Clean) Read(p []byte) (int, error) {
-	for {
-		n, err := b.r.Read(p)
-		j := 0
-		for _, c := range p[:n] {
-			if ('A' <= c && c <= 'Z') || ('a' <= c && c <= 'z') || ('0' <= c && c <= '9') || c == '+' || c == '/' || c == '=' {
-				p[j] = c
-				j++
+// lenientBase64 decodes base64 as mail readers do: characters that are not
+// base64 (line breaks, stray bytes) are dropped, padding may be missing,
+// and padding in the middle (pieces encoded one after another) starts a
+// new piece, so that a sloppy or crafty encoder cannot hide a part.
+func lenientBase64(body []byte) []byte {
+	var out, piece []byte
+	flush := func() {
+		if len(piece)%4 == 1 {
+			piece = piece[:len(piece)-1] // a lone character carries no byte
+		}
+		buf := make([]byte, base64.RawStdEncoding.DecodedLen(len(piece)))
+		n, _ := base64.RawStdEncoding.Decode(buf, piece)
+		out = append(out, buf[:n]...)
+		piece = piece[:0]
+	}
+	for _, c := range body {
+		switch {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '+', c == '/':
+			piece = append(piece, c)
+		case c == '=':
+			if len(piece) > 0 {
+				flush()
 			}
 		}
-		if j > 0 || err != nil {
-			return j, err
-		}
 	}
+	if len(piece) > 0 {
+		flush()
+	}
+	return out
 }

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"encoding/base64"
 	"strings"
 )
 
@@ -126,15 +125,7 @@ func base64Lines(d []byte) ([]byte, int) {
 	if end := bytes.Index(d, []byte("\n====")); end >= 0 {
 		body, used = d[:end], end+5
 	}
-	var clean bytes.Buffer
-	for _, c := range body {
-		if ('A' <= c && c <= 'Z') || ('a' <= c && c <= 'z') || ('0' <= c && c <= '9') || c == '+' || c == '/' || c == '=' {
-			clean.WriteByte(c)
-		}
-	}
-	out := make([]byte, base64.StdEncoding.DecodedLen(clean.Len()))
-	n, _ := base64.StdEncoding.Decode(out, clean.Bytes())
-	return out[:n], used
+	return lenientBase64(body), used
 }
 
 // uuencoded scans every uuencoded block of a text as a member.
