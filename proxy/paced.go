@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -12,10 +13,18 @@ import (
 // PaceGrace has passed: a client trickling a byte now and then would
 // otherwise hold its slot for as long as it likes. 1 KiB/s is far below
 // any real link.
-const (
-	MinRate   = 1024
-	PaceGrace = 30 * time.Second
-)
+const MinRate = 1024
+
+// PaceGrace is how long a sender may go below MinRate before it counts.
+const PaceGrace = 30 * time.Second
+
+// paceGrace is PaceGrace, shortened by tests (SetPaceGrace).
+var paceGrace atomic.Int64
+
+func init() { paceGrace.Store(int64(PaceGrace)) }
+
+// SetPaceGrace changes the grace, for tests, and returns the old one.
+func SetPaceGrace(d time.Duration) time.Duration { return time.Duration(paceGrace.Swap(int64(d))) }
 
 // ErrTooSlow is a sender held below MinRate.
 var ErrTooSlow = errors.New("the sender is slower than the gateway's minimum rate")
@@ -46,7 +55,7 @@ func (p *paced) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	p.n += int64(n)
 	if p.min > 0 && err == nil {
-		if el := time.Since(p.start); el > PaceGrace && float64(p.n) < el.Seconds()*float64(p.min) {
+		if el := time.Since(p.start); el > time.Duration(paceGrace.Load()) && float64(p.n) < el.Seconds()*float64(p.min) {
 			return n, ErrTooSlow
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/internal/proxytest"
+	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/tproxy"
 )
@@ -503,5 +504,61 @@ func TestCurlThroughTheProxy(t *testing.T) {
 	code, err = exec.Command(curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", "-x", "http://"+e.addr, "--data-binary", "@"+up, e.url("/up")).Output()
 	if err != nil || string(code) != "200" {
 		t.Fatalf("curl upload: %s %v", code, err)
+	}
+}
+
+// TestSilentTunnelIsClosed: a CONNECT tunnel where neither way moves a
+// byte for idle_timeout is closed (it held its slot for ever); one that
+// moves bytes one way only stays.
+func TestSilentTunnelIsClosed(t *testing.T) {
+	echo, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer echo.Close()
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(echo.Addr().String())
+	e := newEnv(t, "connect_ports = "+port+"\nidle_timeout = 1")
+	c, _ := net.Dial("tcp", e.addr)
+	defer c.Close()
+	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: x\r\n\r\n", echo.Addr())
+	br := bufio.NewReader(c)
+	br.ReadString('\n')
+	br.ReadString('\n')
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := br.ReadByte(); err == nil || time.Since(start) < 900*time.Millisecond || time.Since(start) > 5*time.Second {
+		t.Fatalf("a silent tunnel: %v after %v", err, time.Since(start))
+	}
+}
+
+// TestTricklingUploadIsDropped: an upload slower than proxy.MinRate once
+// proxy.PaceGrace has passed is dropped; it held its slot for as long as
+// the client liked.
+func TestTricklingUploadIsDropped(t *testing.T) {
+	defer proxy.SetPaceGrace(proxy.SetPaceGrace(time.Second))
+	e := newEnv(t, "")
+	e.serve("/up", nil)
+	c, _ := net.Dial("tcp", e.addr)
+	defer c.Close()
+	fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n", e.url("/up"))
+	start := time.Now()
+	var err error
+	for i := 0; i < 20 && err == nil; i++ {
+		_, err = c.Write([]byte("x"))
+		time.Sleep(300 * time.Millisecond)
+	}
+	if err == nil {
+		// The proxy may have closed without our write failing yet.
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		_, err = c.Read(make([]byte, 1))
+	}
+	if err == nil || time.Since(start) > 5*time.Second {
+		t.Fatalf("a trickling upload was still taken after %v (%v)", time.Since(start), err)
 	}
 }
