@@ -363,3 +363,37 @@ func TestGatewayDoesNotReachItself(t *testing.T) {
 		}
 	}
 }
+
+// TestRelayIsNoOpenRelay: through the real daemon with local_domains set,
+// a client outside relay_clients is refused any other domain at RCPT, and
+// the next hop never sees the mail; a local recipient is taken.
+func TestRelayIsNoOpenRelay(t *testing.T) {
+	g := gateway(t, 4, map[string]string{"smtp": "local_domains = example.com\nrelay_clients = 127.0.0.1/32"})
+	send := func(to string) string {
+		c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).Dial("tcp", g.addr("smtp"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		br := bufio.NewReader(c)
+		lastLine(br)
+		for _, cmd := range []string{"EHLO outsider.test", "MAIL FROM:<a@outsider.test>", "RCPT TO:<" + to + ">", "DATA"} {
+			fmt.Fprintf(c, "%s\r\n", cmd)
+			if r := lastLine(br); r[0] != '2' && r[0] != '3' {
+				return r
+			}
+		}
+		fmt.Fprintf(c, "Subject: x\r\n\r\nhi\r\n.\r\n")
+		return lastLine(br)
+	}
+	if r := send("victim@elsewhere.test"); !strings.HasPrefix(r, "554 5.7.1") {
+		t.Errorf("an outsider to another domain: %q", r)
+	}
+	if r := send("user@example.com"); !strings.HasPrefix(r, "250") {
+		t.Errorf("an outsider to a local user: %q", r)
+	}
+	if n := len(g.hop.Mails()); n != 1 {
+		t.Errorf("the next hop got %d mails, want 1", n)
+	}
+}
