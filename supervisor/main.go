@@ -142,6 +142,10 @@ func runMaster(cfg *conf.Config, warnings []string, reg Registry, fg bool) int {
 		svcs: map[string]*svc{}, events: make(chan any, 16), pid: pid, announce: true}
 	if fd := os.Getenv(envDaemon); fd != "" {
 		os.Unsetenv(envDaemon)
+		// The readiness pipe is the launcher's alone: a child that kept
+		// it (the bundled fsavd is started before the master is ready)
+		// would keep the launcher waiting for ever.
+		syscall.CloseOnExec(3)
 		w := os.NewFile(3, "daemon")
 		devnull, _ := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 		for _, std := range []int{0, 1, 2} {

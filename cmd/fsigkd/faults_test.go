@@ -244,3 +244,46 @@ func lastLine(br *bufio.Reader) string {
 		}
 	}
 }
+
+// TestDetachedStartReturns: fsigkd -c FILE (no -f) returns once the
+// gateway serves, the bundled fsavd started; it never returned, because
+// fsavd kept the launcher's readiness pipe open.
+func TestDetachedStartReturns(t *testing.T) {
+	bin := binary(t)
+	dir := enginetest.ShortDir(t)
+	port := enginetest.FreePort(t)
+	conf := filepath.Join(dir, "fsigk.ini")
+	os.WriteFile(conf, []byte(fmt.Sprintf("base_dir = %s/state\n[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\n", dir, port)), 0o644)
+	cmd := exec.Command(bin, "-c", conf)
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(filepath.Join(dir, "state", "fsigkd.pid")); err == nil {
+			var pid int
+			fmt.Sscan(string(b), &pid)
+			if pid > 0 {
+				syscall.Kill(pid, syscall.SIGTERM)
+				for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		}
+	})
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("fsigkd -c returned %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("fsigkd -c did not return once the gateway served")
+	}
+	if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
+		t.Fatalf("not serving after it returned: %v", err)
+	} else {
+		c.Close()
+	}
+}
