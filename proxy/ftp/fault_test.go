@@ -98,6 +98,9 @@ func retrVia(t *testing.T, e *env, server string) (first, last Reply, all []stri
 		}
 	}()
 	first = c.read()
+	if first.Code != 150 {
+		return first, first, first.Lines // refused before any 150
+	}
 	last = c.read()
 	return first, last, first.Lines
 }

@@ -499,3 +499,14 @@ func TestProxyCannotBeChainedIntoItself(t *testing.T) {
 		t.Errorf("an e-mail address as the name: %q", r.Raw())
 	}
 }
+
+// TestDetectionReachesCurlAs550: curl fetching EICAR through the proxy
+// reports the 550 and its text, not a reset of its data connection.
+func TestDetectionReachesCurlAs550(t *testing.T) {
+	e := newEnv(t, "").withServer()
+	put(t, e, "eicar.com", []byte(eicar.String))
+	out, err := e.curl(e.url("eicar.com"))
+	if err == nil || !strings.Contains(string(out), "550") || strings.Contains(string(out), "reset") {
+		t.Fatalf("curl: %v %s", err, out)
+	}
+}

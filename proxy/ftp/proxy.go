@@ -14,7 +14,8 @@
 // port from another address is refused (530 Invalid Connection Source.).
 //
 // While a file is fetched and scanned the client gets "150-" lines every
-// progress_interval (as frox did), and the server a NOOP every
+// progress_interval (as frox did), the first after one interval, so that a
+// file refused sooner gets a plain 550; and the server a NOOP every
 // noop_interval (a reply other than 200: M12). REST: a download restarts
 // from the offset of the whole file, fetched and scanned whole; a restarted
 // upload is refused (550), since a part of a file cannot be judged. TYPE

@@ -42,6 +42,9 @@ type session struct {
 	pasv   *net.TCPListener // our passive port for the client
 	active *net.TCPAddr     // the client's PORT/EPRT
 	rest   int64
+	// open150: 150- progress lines went out, and the 150 reply they open
+	// is still to be closed.
+	open150 bool
 }
 
 func (p *Proxy) serve(c net.Conn) {
@@ -102,6 +105,11 @@ func (p *Proxy) serve(c net.Conn) {
 
 // reply writes lines to the client.
 func (s *session) reply(lines ...string) error {
+	for _, l := range lines {
+		if strings.HasPrefix(l, "150 ") {
+			s.open150 = false // the 150 reply is closed
+		}
+	}
 	s.c.SetWriteDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
 	defer s.c.SetWriteDeadline(time.Time{})
 	_, err := io.WriteString(s.c, strings.Join(lines, "\r\n")+"\r\n")
@@ -274,6 +282,16 @@ func errText(err error) string {
 
 func (s *session) closeData() {
 	if s.pasv != nil {
+		// A client that connected for a transfer that was then refused
+		// (a detection, a full spool) is waiting in our listener's queue:
+		// it is taken and closed in order, so that it reads the end of
+		// the data and then the reply already sent (closing the listener
+		// alone would reset it, and clients report the reset, not the
+		// 550).
+		s.pasv.SetDeadline(time.Now().Add(50 * time.Millisecond)) // an expired one would not even look
+		if c, err := s.pasv.Accept(); err == nil {
+			c.Close()
+		}
 		s.pasv.Close()
 		s.pasv = nil
 	}
@@ -457,6 +475,7 @@ func (s *session) keepAlive(noop bool, f func(), progress func() string) {
 			if now.Sub(lastProgress) >= s.p.Svc.ProgressInterval {
 				lastProgress = now
 				s.reply("150-" + progress())
+				s.open150 = true
 			}
 			if noop && now.Sub(lastNoop) >= s.p.Svc.NoopInterval {
 				lastNoop = now
@@ -464,6 +483,20 @@ func (s *session) keepAlive(noop bool, f func(), progress func() string) {
 			}
 		}
 	}
+}
+
+// endPreliminary answers a transfer that ends without data: with lines
+// alone when nothing was said yet, so that the client reads a plain 550 or
+// 451 (as from a server); after 150- progress lines, which open a 150
+// reply, that reply is closed with text first. The progress lines start
+// only after progress_interval, so a file refused within it gets the
+// plain answer.
+func (s *session) endPreliminary(text string, lines ...string) {
+	if s.open150 {
+		lines = append([]string{"150 " + text}, lines...)
+		s.open150 = false
+	}
+	s.reply(lines...)
 }
 
 // noop keeps the server's control connection alive; not 200: M12.

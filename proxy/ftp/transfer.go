@@ -53,7 +53,6 @@ func (s *session) retr(arg string) bool {
 	var got atomic.Int64
 	var over bool
 	var recvErr error
-	s.reply("150-Fetching " + arg + " for a virus scan.")
 	s.keepAlive(false, func() {
 		over, recvErr = s.receive(f, sd, &got, false)
 	}, func() string { return fmt.Sprintf("%d bytes received, still fetching.", got.Load()) })
@@ -63,17 +62,17 @@ func (s *session) retr(arg string) bool {
 	sd.Close()
 	final, err := s.serverReply()
 	if err != nil {
-		s.reply("150 Transfer broken off.", "451 The server closed the connection during the transfer.")
+		s.endPreliminary("Transfer broken off.", "451 The server closed the connection during the transfer.")
 		return false
 	}
 	if s.p.SpoolFailed(recvErr) {
 		rec.Status, rec.Detail = 451, "spool failure"
-		s.reply("150 Transfer broken off.", "451 The gateway cannot take the file now; try again later.")
+		s.endPreliminary("Transfer broken off.", "451 The gateway cannot take the file now; try again later.")
 		return true
 	}
 	if recvErr != nil || final.Code/100 != 2 {
 		rec.Status, rec.Detail = 451, "server broke off the transfer"
-		s.reply("150 Transfer broken off.", "451 Transfer aborted by the server: "+final.Text())
+		s.endPreliminary("Transfer broken off.", "451 Transfer aborted by the server: "+final.Text())
 		return true
 	}
 	url := rec.URL
@@ -82,7 +81,7 @@ func (s *session) retr(arg string) bool {
 	s.keepAlive(true, func() { pass, why = s.judge(f, url, rec) }, func() string { return "Scanning for viruses." })
 	if !pass {
 		rec.Status = 550
-		s.reply("150 Scan complete.", "550 "+arg+": "+why+"; not sent.")
+		s.endPreliminary("Scan complete.", "550 "+arg+": "+why+"; not sent.")
 		return true
 	}
 	if rest > f.Size() {
@@ -235,7 +234,7 @@ func (s *session) oversize(arg string, f *spool.File, sd net.Conn, rest int64, r
 		sd.Close()
 		rec.Status, rec.Action, rec.Detail = 550, "DENY", "over max_scan_size"
 		_, err := s.serverReply()
-		s.reply("150 Too large.", "550 "+arg+": larger than this gateway scans; not sent.")
+		s.endPreliminary("Too large.", "550 "+arg+": larger than this gateway scans; not sent.")
 		return err == nil // the session ends if the server has gone
 	}
 	rec.Action, rec.Detail = "PASS", "over max_scan_size passed unscanned"
