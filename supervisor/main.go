@@ -1,12 +1,14 @@
 package supervisor
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -28,7 +30,46 @@ const usage = `usage:
   fsigkd status [-c FILE]   print each service's worker and slots
   fsigkd rules [-c FILE]    print the firewall rules for the transparent services
   fsigkd fsavd [-socket PATH] [-signatures DIR]   the bundled anti-virus daemon
+  fsigkd version            print the version
+  fsigkd help               print this
+
+Exit codes: 0 done, 1 the settings file is bad (or the gateway did not
+start), 2 bad usage; status: 3 not running.
 `
+
+// The exit codes of every command.
+const (
+	exitBadFile  = 1
+	exitBadUsage = 2
+)
+
+// Version is the release, set at build time (-ldflags "-X
+// github.com/fsigkd/fsigkd/supervisor.Version=1.2.3"); without it the
+// module's version or VCS revision from the build information.
+var Version = ""
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v := bi.Main.Version; v != "" && v != "(devel)" {
+			return v
+		}
+		for _, kv := range bi.Settings {
+			if kv.Key == "vcs.revision" && len(kv.Value) >= 12 {
+				return "devel-" + kv.Value[:12]
+			}
+		}
+	}
+	return "devel"
+}
+
+// fail prints one error line in the one format of every command.
+func fail(code int, format string, args ...any) int {
+	fmt.Fprintf(os.Stderr, "fsigkd: "+format+"\n", args...)
+	return code
+}
 
 // envDaemon carries the descriptor on which a detached master tells the
 // command that started it that it serves.
@@ -39,6 +80,12 @@ const envDaemon = "FSIGKD_DAEMON_FD"
 func Main(args []string, reg Registry) int {
 	if len(args) > 0 {
 		switch args[0] {
+		case "version", "-version", "--version":
+			fmt.Println("fsigkd " + version())
+			return 0
+		case "help", "-h", "-help", "--help":
+			fmt.Print(usage)
+			return 0
 		case "worker":
 			return runWorker(reg)
 		case "check":
@@ -48,31 +95,27 @@ func Main(args []string, reg Registry) int {
 		case "fsavd":
 			return fsavd.Main(args[1:])
 		case "rules":
-			cfg, _, err := loadFlags("rules", args[1:])
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				return 1
+			cfg, _, code := loadFlags("rules", args[1:])
+			if cfg == nil {
+				return code
 			}
 			fmt.Print(tproxy.Rules(cfg))
 			return 0
 		}
 	}
 	fs := flag.NewFlagSet("fsigkd", flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
+	fs.SetOutput(io.Discard)
 	fg := fs.Bool("f", false, "stay in the foreground, logging to standard error too")
 	file := fs.String("c", DefaultConfig, "settings file")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return fail(exitBadUsage, "%v (fsigkd help: the usage)", err)
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprint(os.Stderr, usage)
-		return 2
+		return fail(exitBadUsage, "unknown command %q (fsigkd help: the usage)", fs.Arg(0))
 	}
 	cfg, warnings, err := conf.Load(*file)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "fsigkd: %v\n", err)
-		return 2
+		return fail(exitBadFile, "%v", err)
 	}
 	if !*fg && os.Getenv(envDaemon) == "" {
 		return detach(args)
@@ -168,24 +211,40 @@ func runMaster(cfg *conf.Config, warnings []string, reg Registry, fg bool) int {
 	return m.run()
 }
 
-func loadFlags(name string, args []string) (*conf.Config, []string, error) {
+// loadFlags reads a command's -c and loads the file: a nil config comes
+// with the exit code (0 for -h, which printed the command's usage).
+func loadFlags(name string, args []string) (*conf.Config, []string, int) {
 	fs := flag.NewFlagSet("fsigkd "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
 	file := fs.String("c", DefaultConfig, "settings file")
-	if err := fs.Parse(args); err != nil {
-		return nil, nil, err
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Printf("usage: fsigkd %s [-c FILE]   (default -c %s)\n", name, DefaultConfig)
+		return nil, nil, 0
+	case err != nil:
+		return nil, nil, fail(exitBadUsage, "%s: %v", name, err)
+	case fs.NArg() > 0:
+		return nil, nil, fail(exitBadUsage, "%s: unexpected %q", name, fs.Arg(0))
 	}
-	return conf.Load(*file)
+	cfg, warnings, err := conf.Load(*file)
+	if err != nil {
+		for _, w := range warnings {
+			fmt.Fprintln(os.Stderr, "warning: "+w)
+		}
+		return nil, nil, fail(exitBadFile, "%v", err)
+	}
+	return cfg, warnings, 0
 }
 
 // check is `fsigkd check`: the effective settings, or every error.
 func check(args []string) int {
-	cfg, warnings, err := loadFlags("check", args)
+	cfg, warnings, code := loadFlags("check", args)
+	if cfg == nil {
+		return code
+	}
 	for _, w := range warnings {
 		fmt.Fprintln(os.Stderr, "warning: "+w)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
 	}
 	fmt.Print(cfg.Dump())
 	return 0
@@ -194,10 +253,9 @@ func check(args []string) int {
 // status is `fsigkd status`: per service, the worker and its slots, read
 // from the state file and the semaphore sets themselves.
 func status(args []string) int {
-	cfg, _, err := loadFlags("status", args)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	cfg, _, code := loadFlags("status", args)
+	if cfg == nil {
+		return code
 	}
 	st, err := ReadState(cfg.Global.BaseDir)
 	if err != nil {

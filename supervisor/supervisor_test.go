@@ -222,11 +222,12 @@ func TestLicenseExpired(t *testing.T) {
 	d.waitLine("CRITICAL [main:start] LICENSE_ERROR#ret=-1#msg=License Expired")
 }
 
-// TestBadSettingsRefused: a bad value stops start-up with file:line.
+// TestBadSettingsRefused: a bad value stops start-up with file:line, exit
+// 1 (a bad file; 2 is bad usage).
 func TestBadSettingsRefused(t *testing.T) {
 	d := setup(t, "sendfile_timeout = never", "")
 	d.run()
-	if code := d.exitCode(); code != 2 {
+	if code := d.exitCode(); code != 1 {
 		t.Fatalf("exit code %d", code)
 	}
 	if want := d.conf + ":4: sendfile_timeout:"; !strings.Contains(d.out.String(), want) {

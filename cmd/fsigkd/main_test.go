@@ -115,3 +115,40 @@ deny_servers =
 		}
 	}
 }
+
+// TestCommandLine: version and help print and exit 0, a subcommand's -h
+// too; every error is one "fsigkd: " line, exit 1 for a bad settings file,
+// 2 for bad usage.
+func TestCommandLine(t *testing.T) {
+	bin := binary(t)
+	bad := filepath.Join(t.TempDir(), "bad.ini")
+	os.WriteFile(bad, []byte("[http]\nenable = perhaps\n"), 0o644)
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{[]string{"version"}, 0, "fsigkd ", ""},
+		{[]string{"--version"}, 0, "fsigkd ", ""},
+		{[]string{"help"}, 0, "usage:", ""},
+		{[]string{"-h"}, 0, "usage:", ""},
+		{[]string{"--help"}, 0, "usage:", ""},
+		{[]string{"check", "-h"}, 0, "usage: fsigkd check", ""},
+		{[]string{"status", "-h"}, 0, "usage: fsigkd status", ""},
+		{[]string{"bogus"}, 2, "", "fsigkd: unknown command"},
+		{[]string{"-x"}, 2, "", "fsigkd: flag provided but not defined"},
+		{[]string{"check", "-x"}, 2, "", "fsigkd: check: flag provided but not defined"},
+		{[]string{"check", "-c", bad}, 1, "", "fsigkd: " + bad + ":2: enable:"},
+		{[]string{"-f", "-c", bad}, 1, "", "fsigkd: " + bad + ":2: enable:"},
+		{[]string{"rules", "-c", bad}, 1, "", "fsigkd: " + bad + ":2: enable:"},
+	} {
+		cmd := exec.Command(bin, tc.args...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		cmd.Run()
+		if code := cmd.ProcessState.ExitCode(); code != tc.code || !strings.HasPrefix(out.String(), tc.stdout) || !strings.HasPrefix(errb.String(), tc.stderr) {
+			t.Errorf("fsigkd %v: exit %d, stdout %q, stderr %q", tc.args, code, out.String(), errb.String())
+		}
+	}
+}
