@@ -86,11 +86,11 @@ type Service struct {
 	AdminNotificationID      string        `ini:"admin_notification_id" default:"" doc:"label of the admin notices (empty: fsigkd-<host>); the HMAC under base_dir/notice.key is the mark"`
 	AdminAddress             string        `ini:"admin_address" default:"postmaster@localhost" doc:"the administrator's mailbox for detection notices"`
 	BlockRiskware            bool          `ini:"block_riskware" default:"no"`
-	FsasdService             bool          `ini:"fsasd_service" default:"no" doc:"check mail with the anti-spam engine"`
+	FsasdService             bool          `ini:"fsasd_service" only:"smtp,pop" default:"no" doc:"check mail with the anti-spam engine"`
 	IdleTimeout              time.Duration `ini:"idle_timeout" default:"300" min:"1s" doc:"a client or server silent this long is dropped"`
 	HeaderTimeout            time.Duration `ini:"header_timeout" default:"30" min:"100ms" doc:"from its accept, a client must have sent its first request head (HTTP) or command (SMTP, FTP, POP3) within this, or it loses its slot; a later HTTP request head must arrive whole within this of its first byte"`
 	ScanFailure              string        `ini:"scan_failure" default:"" doc:"what to do with what could not be scanned: pass, block or (smtp) tempfail"`
-	OversizeAction           string        `ini:"oversize_action" default:"pass" enum:"pass,block" doc:"objects above max_scan_size: pass unscanned, or block (logged either way)"`
+	OversizeAction           string        `ini:"oversize_action" default:"pass" enum:"pass,block" doc:"objects above max_scan_size: pass unscanned, or block (logged either way); a mail passed gets X-Virus-Status: unscanned(fsigkd), one blocked 554"`
 
 	// HTTP only.
 	AllowClients    string        `ini:"allow_clients" only:"http" default:"127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7" kind:"nets" doc:"networks that may use the proxy"`

@@ -245,9 +245,12 @@ type Outcome struct {
 	// empty).
 	Err error
 	// Block: not to be delivered. A detection blocks unless it is riskware
-	// and block_riskware is off; an object that could not be scanned
-	// blocks unless scan_failure is pass.
+	// and block_riskware is off, or action is pass; an object that could
+	// not be scanned blocks unless scan_failure is pass.
 	Block bool
+	// Passed: a detection delivered all the same because action is pass
+	// (logged ACTION:PASS; the service tells the admin when asked).
+	Passed bool
 }
 
 // Judge makes sure f is still in the spool (M14 when another program
@@ -301,6 +304,10 @@ func (c *Common) Judge(f *spool.File, obj *scanner.Object, rec *logs.Access) Out
 	}
 	rec.Detect, rec.Name = "INFECTED", v.Name()
 	block := v.Status != scanner.Riskware || c.Svc.BlockRiskware
+	if block && c.Svc.Action == "pass" {
+		rec.Action = "PASS"
+		return Outcome{Verdict: v, Passed: true}
+	}
 	rec.Action = map[bool]string{true: "DENY", false: "PASS"}[block]
 	return Outcome{Verdict: v, Block: block}
 }

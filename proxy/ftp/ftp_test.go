@@ -510,3 +510,18 @@ func TestDetectionReachesCurlAs550(t *testing.T) {
 		t.Fatalf("curl: %v %s", err, out)
 	}
 }
+
+// TestActionPassDelivers: with action = pass an infected download is
+// delivered and logged ACTION:PASS.
+func TestActionPassDelivers(t *testing.T) {
+	e := newEnv(t, "action = pass").withServer()
+	put(t, e, "eicar.com", []byte(eicar.String))
+	out, err := e.curl(e.url("eicar.com"))
+	if err != nil || string(out) != eicar.String {
+		t.Fatalf("action = pass: %v %q", err, out)
+	}
+	b, _ := os.ReadFile(filepath.Join(e.kit.LogDir, "access.log"))
+	if !strings.Contains(string(b), "ACTION:PASS:") {
+		t.Errorf("access log: %s", b)
+	}
+}

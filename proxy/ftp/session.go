@@ -449,6 +449,9 @@ func (s *session) judge(f *spool.File, url string, rec *logs.Access) (bool, stri
 	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: scanner.Meta{Service: "ftp", URL: url, Client: s.client.String()}}
 	out := s.p.Judge(f, obj, rec)
 	switch {
+	case out.Passed:
+		s.p.NotifyAdmin(notify.Fields{Service: "ftp", Name: out.Verdict.Name(), Object: url, Client: s.client.String(), Action: "passed"})
+		return true, ""
 	case !out.Block:
 		return true, ""
 	case out.Err != nil:

@@ -500,6 +500,9 @@ func (s *session) judge(f *spool.File, meta scanner.Meta, encodings []string, re
 	}
 	out := s.p.Judge(f, obj, rec)
 	switch {
+	case out.Passed:
+		s.p.NotifyAdmin(notify.Fields{Service: "http", Name: out.Verdict.Name(), Object: meta.URL, Client: s.client, Action: "passed"})
+		return true, "", ""
 	case out.Block && out.Err != nil:
 		return false, "", "The object could not be scanned, and this gateway does not pass what it has not scanned."
 	case out.Block:

@@ -403,3 +403,23 @@ func TestStoppedEngineIsSaidWhileClientsWait(t *testing.T) {
 		}
 	}
 }
+
+// TestActionPassDelivers: with action = pass a detection is delivered,
+// logged ACTION:PASS, and the admin told (it was blocked all the same).
+func TestActionPassDelivers(t *testing.T) {
+	admin := enginetest.NewMailSink(t, nil, nil)
+	host, port, _ := net.SplitHostPort(admin.Addr)
+	e := newEnv(t, "action = pass\nnotify_admin = yes\nadmin_mx_host = "+host+"\nadmin_mx_port = "+port)
+	e.serve("/e", []byte(eicar.String))
+	if code, body := e.get("/e"); code != 200 || string(body) != eicar.String {
+		t.Fatalf("action = pass: %d", code)
+	}
+	if log := e.accessLog(); !strings.Contains(log, "DETECT-STAT:INFECTED:Eicar-Test-Signature:") || !strings.Contains(log, "ACTION:PASS:") {
+		t.Errorf("access log: %s", log)
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(admin.Mails()) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no admin notice")
+		}
+	}
+}

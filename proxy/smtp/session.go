@@ -188,6 +188,18 @@ func (s *session) Data(r io.Reader) error {
 			zap.String("client", s.client), zap.String("from", s.from), zap.String("mark", truncate(headerValue(head, notify.IDHeader))))
 	}
 
+	if f.Size() > s.p.Svc.MaxScanSize {
+		// Larger than this gateway scans: oversize_action says.
+		s.log.Info("mail over max_scan_size", zap.String("client", s.client), zap.Int64("size", f.Size()), zap.String("oversize_action", s.p.Svc.OversizeAction))
+		if s.p.Svc.OversizeAction == "block" {
+			s.resetUp()
+			setAll(recs, func(r *logs.Access) { r.Status, r.Action, r.Detail = 554, "DENY", "over max_scan_size" })
+			return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: "The mail is larger than this gateway scans"}
+		}
+		setAll(recs, func(r *logs.Access) { r.Action, r.Detail = "PASS", "over max_scan_size passed unscanned" })
+		return s.deliver(f, []string{"X-Virus-Status: unscanned(fsigkd)"}, "", recs)
+	}
+
 	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(),
 		Meta: scanner.Meta{Service: "smtp", Client: s.client, Sender: s.from, Recipients: s.rcpts, Helo: s.conn.Hostname()}}
 	var verdict logs.Access
@@ -209,7 +221,7 @@ func (s *session) Data(r io.Reader) error {
 		s.resetUp()
 		setAll(recs, func(r *logs.Access) { r.Status, r.Action = 451, "NONE" })
 		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Virus scanning is unavailable; try again later"}
-	case out.Block:
+	case out.Block || out.Passed:
 		return s.infected(f, out.Verdict, head, recs)
 	case out.Verdict.Status != scanner.Clean:
 		status = infectedStatus(out.Verdict) // riskware let through

@@ -864,3 +864,25 @@ func TestLocalDomainsCloseTheOpenRelay(t *testing.T) {
 		t.Errorf("next hop got %d mails, want 5", n)
 	}
 }
+
+// TestMailOverMaxScanSize: max_scan_size and oversize_action hold for
+// mail: passed unscanned (and marked so), or refused.
+func TestMailOverMaxScanSize(t *testing.T) {
+	big := "From: a@example.com\r\nSubject: big\r\n\r\n" + strings.Repeat("0123456789abcdef0123456789abcdef\r\n", 100) + eicar.String + "\r\n"
+	e := newEnv(t, "max_scan_size = 2K")
+	e.start()
+	if err := e.send("a@example.com", []string{"b@example.com"}, big); err != nil {
+		t.Fatalf("oversize_action = pass: %v", err)
+	}
+	if got := e.sink.Mails(); len(got) != 1 || !strings.Contains(string(got[0].Data), "X-Virus-Status: unscanned(fsigkd)") {
+		t.Fatalf("%+v", got)
+	}
+	e = newEnv(t, "max_scan_size = 2K\noversize_action = block")
+	e.start()
+	if err := e.send("a@example.com", []string{"b@example.com"}, big); code(err) != 554 {
+		t.Fatalf("oversize_action = block: %v", err)
+	}
+	if n := len(e.sink.Mails()); n != 0 {
+		t.Fatalf("%d mails delivered", n)
+	}
+}
