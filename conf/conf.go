@@ -57,7 +57,7 @@ type Global struct {
 	AVTimeout       time.Duration `ini:"av_timeout" default:"120" min:"1s" doc:"one scan, reads and writes included"`
 	AVPool          int           `ini:"av_pool" default:"8" min:"1" max:"1024" doc:"idle engine connections kept per endpoint"`
 	FsavdStart      bool          `ini:"fsavd_start" default:"yes" doc:"start and supervise the bundled fsavd on av_servers' first socket"`
-	FsavdSigs       string        `ini:"fsavd_signatures" default:"" kind:"path" doc:"directory of .hdb/.hsb/.ndb files for the bundled fsavd (EICAR is built in)"`
+	FsavdSigs       string        `ini:"fsavd_signatures" default:"" kind:"path" doc:"a directory of .hdb/.hsb/.ndb files, or one such file, for the bundled fsavd (EICAR is built in); a path with none is an error"`
 	ASEngine        string        `ini:"as_engine" default:"spamd" enum:"spamd,rspamd" doc:"the anti-spam protocol"`
 	ASServers       string        `ini:"as_servers" default:"./fsasd-socket" doc:"comma-separated sockets or host:port"`
 	ASTimeout       time.Duration `ini:"as_timeout" default:"60" min:"1s"`

@@ -334,6 +334,11 @@ func (l *loader) validate(cfg *Config, src *source) {
 			l.fail(src.name, src.globalLine(key), key, "%v", err)
 		}
 	}
+	if sigs := cfg.Global.FsavdSigs; sigs != "" {
+		if err := checkSignatures(sigs); err != nil {
+			l.fail(src.name, src.globalLine("fsavd_signatures"), "fsavd_signatures", "%v", err)
+		}
+	}
 	if _, err := LicenseExpiry(cfg.Global.License); err != nil {
 		l.fail(src.name, src.globalLine("license"), "license", "%v", err)
 	}
@@ -371,4 +376,36 @@ func LicenseExpiry(key string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("evaluation key %q has no valid date: EVAL-YYYYMMDD-...", key)
 	}
 	return day.Add(24 * time.Hour), nil
+}
+
+// checkSignatures says whether path is a signature file (.hdb, .hsb,
+// .ndb) or a directory holding at least one.
+func checkSignatures(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	isSig := func(n string) bool {
+		switch filepath.Ext(n) {
+		case ".hdb", ".hsb", ".ndb":
+			return true
+		}
+		return false
+	}
+	if !st.IsDir() {
+		if !isSig(path) {
+			return fmt.Errorf("%s is not a signature file (.hdb, .hsb, .ndb)", path)
+		}
+		return nil
+	}
+	ents, err := os.ReadDir(path)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !e.IsDir() && isSig(e.Name()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s holds no signature file (.hdb, .hsb, .ndb)", path)
 }

@@ -56,22 +56,35 @@ func (e *LoadError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.L
 // maxSigLine bounds one signature line.
 const maxSigLine = 256 << 10
 
-// Load reads every .hdb, .hsb and .ndb file in dir ("" for none) and adds
-// the built-in EICAR signature. Any bad line fails the whole load with its
+// Load reads every .hdb, .hsb and .ndb file in dir, or the one such file
+// dir names ("" for none), and adds the built-in EICAR signature; a path
+// that holds no signature file is an error, not an empty set. Any bad line fails the whole load with its
 // file and line, so that a running engine keeps its old set.
 func Load(dir string) (*DB, error) {
 	db := newDB()
 	db.addBody("Eicar-Test-Signature", hex.EncodeToString([]byte(eicar.String)), "*")
 	if dir != "" {
-		var files []string
-		for _, ext := range []string{"*.hdb", "*.hsb", "*.ndb"} {
-			m, _ := filepath.Glob(filepath.Join(dir, ext))
-			files = append(files, m...)
-		}
-		sort.Strings(files)
-		if _, err := os.Stat(dir); err != nil {
+		st, err := os.Stat(dir)
+		if err != nil {
 			return nil, err
 		}
+		var files []string
+		if !st.IsDir() {
+			// One signature file named on its own.
+			if !signatureFile(dir) {
+				return nil, fmt.Errorf("%s: not a signature file (.hdb, .hsb, .ndb)", dir)
+			}
+			files = []string{dir}
+		} else {
+			for _, ext := range []string{"*.hdb", "*.hsb", "*.ndb"} {
+				m, _ := filepath.Glob(filepath.Join(dir, ext))
+				files = append(files, m...)
+			}
+			if len(files) == 0 {
+				return nil, fmt.Errorf("%s: no signature file (.hdb, .hsb, .ndb) in it", dir)
+			}
+		}
+		sort.Strings(files)
 		for _, f := range files {
 			if err := db.loadFile(f); err != nil {
 				return nil, err
@@ -81,6 +94,14 @@ func Load(dir string) (*DB, error) {
 	}
 	db.build()
 	return db, nil
+}
+
+func signatureFile(name string) bool {
+	switch filepath.Ext(name) {
+	case ".hdb", ".hsb", ".ndb":
+		return true
+	}
+	return false
 }
 
 func newDB() *DB {

@@ -273,3 +273,26 @@ func FuzzScanBytes(f *testing.F) {
 		e.ScanBytes(data, all)
 	})
 }
+
+// TestSignaturesFromAFileOrADirectory: fsavd_signatures may name one
+// signature file (it loaded nothing and said "signatures: 1"); a path
+// that holds no signature file is an error.
+func TestSignaturesFromAFileOrADirectory(t *testing.T) {
+	dir := t.TempDir()
+	ndb := filepath.Join(dir, "one.ndb")
+	os.WriteFile(ndb, []byte("Test.Sig:0:*:"+hex.EncodeToString([]byte("a test pattern here"))+"\n"), 0o644)
+	db, err := Load(ndb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := New(db).ScanBytes([]byte("xx a test pattern here xx"), all); len(d) != 1 || d[0].Name != "Test.Sig" {
+		t.Fatalf("a signature file named on its own: %s", names(d))
+	}
+	empty := t.TempDir()
+	os.WriteFile(filepath.Join(empty, "readme.txt"), []byte("x"), 0o644)
+	for _, p := range []string{empty, filepath.Join(empty, "readme.txt"), filepath.Join(empty, "missing")} {
+		if _, err := Load(p); err == nil {
+			t.Errorf("%s: loaded", p)
+		}
+	}
+}
