@@ -20,9 +20,9 @@ func result(cfg *Config, warnings []string, err error) string {
 	}
 	if err != nil {
 		b.WriteString("error:\n" + err.Error() + "\n")
-		return b.String()
+	} else {
+		b.WriteString(cfg.Dump())
 	}
-	b.WriteString(cfg.Dump())
 	// Paths are absolute: the golden files hold them relative to the
 	// package, whatever machine runs the test.
 	wd, _ := os.Getwd()
