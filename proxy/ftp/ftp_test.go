@@ -525,3 +525,27 @@ func TestActionPassDelivers(t *testing.T) {
 		t.Errorf("access log: %s", b)
 	}
 }
+
+// TestAccessLogURLKeepsPortAndDirectory: the URL of a transfer names the
+// server's port and the directory the client was in.
+func TestAccessLogURLKeepsPortAndDirectory(t *testing.T) {
+	e := newEnv(t, "").withServer()
+	os.MkdirAll(filepath.Join(e.srv.Root, "pub", "sub"), 0o755)
+	os.WriteFile(filepath.Join(e.srv.Root, "pub", "sub", "f.txt"), []byte("hello"), 0o644)
+	if out, err := e.curl(e.url("pub/sub/f.txt")); err != nil || string(out) != "hello" {
+		t.Fatalf("curl: %v %q", err, out)
+	}
+	want := "ftp://" + e.srv.Addr + "/pub/sub/f.txt"
+	b, _ := os.ReadFile(filepath.Join(e.kit.LogDir, "access.log"))
+	if !strings.Contains(string(b), want) {
+		t.Fatalf("access log lacks %s:\n%s", want, b)
+	}
+}
+
+func TestPwdDir(t *testing.T) {
+	for in, want := range map[string]string{`257 "/pub" is the current directory`: "/pub", `257 "/a ""b""" ok`: `/a "b"`, "257 no quotes": ""} {
+		if got := pwdDir(in); got != want {
+			t.Errorf("%q: %q", in, got)
+		}
+	}
+}

@@ -30,14 +30,16 @@ const maxLine = 4096
 
 // session is one client's control connection and its server's.
 type session struct {
-	p      *Proxy
-	c      net.Conn
-	cr     *bufio.Reader
-	client net.IP
-	srv    net.Conn
-	sr     *bufio.Reader
-	host   string // the server, as the client named it
-	log    *zap.Logger
+	p       *Proxy
+	c       net.Conn
+	cr      *bufio.Reader
+	client  net.IP
+	srv     net.Conn
+	sr      *bufio.Reader
+	host    string // the server, as the client named it
+	srvPort int
+	cwd     string // the server's working directory, "" until asked (PWD)
+	log     *zap.Logger
 
 	pasv   *net.TCPListener // our passive port for the client
 	active *net.TCPAddr     // the client's PORT/EPRT
@@ -206,10 +208,57 @@ func (s *session) handle(cmd Command) bool {
 		return s.store(cmd)
 	case "LIST", "NLST", "MLSD":
 		return s.listing(cmd)
+	case "CWD", "CDUP", "XCWD", "XCUP":
+		s.cwd = "" // asked again when a transfer is logged
+		return s.relay(cmd.Verb + argSuffix(cmd.Arg))
 	default:
 		return s.relay(cmd.Verb + argSuffix(cmd.Arg))
 	}
 	return true
+}
+
+// url names a file of the server for the access log, with the server's
+// port when not 21 and the working directory for a relative name (asked
+// with PWD, once per directory change).
+func (s *session) url(name string) string {
+	hp := s.host
+	if strings.Contains(hp, ":") {
+		hp = "[" + hp + "]"
+	}
+	if s.srvPort != 0 && s.srvPort != 21 {
+		hp += ":" + strconv.Itoa(s.srvPort)
+	}
+	if !strings.HasPrefix(name, "/") {
+		if s.cwd == "" && s.srv != nil {
+			if r, err := s.toServer("PWD"); err == nil && r.Code == 257 {
+				s.cwd = pwdDir(r.Text())
+			}
+		}
+		name = strings.TrimSuffix(s.cwd, "/") + "/" + name
+	}
+	return "ftp://" + hp + name
+}
+
+// pwdDir reads the directory of a 257 reply: "/pub" is the current
+// directory ("" doubled inside the quotes stands for one).
+func pwdDir(text string) string {
+	i := strings.IndexByte(text, '"')
+	if i < 0 {
+		return ""
+	}
+	var b strings.Builder
+	for j := i + 1; j < len(text); j++ {
+		if text[j] == '"' {
+			if j+1 < len(text) && text[j+1] == '"' {
+				b.WriteByte('"')
+				j++
+				continue
+			}
+			break
+		}
+		b.WriteByte(text[j])
+	}
+	return b.String()
 }
 
 func argSuffix(arg string) string {
@@ -256,7 +305,7 @@ func (s *session) login(arg string) bool {
 		s.reply(fmt.Sprintf("500 Can't Connect to (%s: %d) errmsg=%s", host, port, errText(err)))
 		return true
 	}
-	s.srv, s.sr, s.host = srv, bufio.NewReaderSize(srv, maxLine), host
+	s.srv, s.sr, s.host, s.srvPort = srv, bufio.NewReaderSize(srv, maxLine), host, port
 	s.srv.SetReadDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
 	greet, err := ReadReply(s.sr, maxLine)
 	if err != nil || greet.Code/100 != 2 {
@@ -437,7 +486,7 @@ func (s *session) hasDataMode() bool { return s.pasv != nil || s.active != nil }
 // access is the access-log record of a transfer.
 func (s *session) access(verb, arg string) *logs.Access {
 	rec := &logs.Access{Start: time.Now(), Client: s.client.String(), Result: "FTP", Method: verb,
-		URL: "ftp://" + s.host + "/" + strings.TrimPrefix(arg, "/"), Service: "ftp", Slot: slots.SlotOf(s.c), PID: os.Getpid()}
+		URL: s.url(arg), Service: "ftp", Slot: slots.SlotOf(s.c), PID: os.Getpid()}
 	if s.srv != nil {
 		rec.Server = s.srv.RemoteAddr().(*net.TCPAddr).IP.String()
 	}

@@ -121,8 +121,12 @@ func splitHostPort(hp string, def int) (string, int, error) {
 func (s *session) handle(req *Request) bool {
 	start := time.Now()
 	rec := &logs.Access{Start: start, Client: s.client, Method: req.Method, Service: "http", Slot: slots.SlotOf(s.c), PID: os.Getpid(), Result: "TCP_MISS"}
+	s.pageBytes = 0
 	defer func() {
 		rec.Elapsed = time.Since(start)
+		if rec.Bytes == 0 {
+			rec.Bytes = s.pageBytes // a page of ours is what the client got
+		}
 		s.p.Logs.Access(rec)
 	}()
 	if req.Method == "CONNECT" {

@@ -423,3 +423,14 @@ func TestActionPassDelivers(t *testing.T) {
 		}
 	}
 }
+
+// TestPageBytesAreLogged: a 502 page of ours is logged with its size.
+func TestPageBytesAreLogged(t *testing.T) {
+	e := newEnv(t, "")
+	dead := enginetest.FreePort(t)
+	e.raw(fmt.Sprintf("GET http://127.0.0.1:%d/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", dead))
+	log := e.accessLog()
+	if !strings.Contains(log, "TCP_MISS/502 ") || strings.Contains(log, "TCP_MISS/502 0 ") {
+		t.Fatalf("access log: %s", log)
+	}
+}

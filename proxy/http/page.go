@@ -54,4 +54,5 @@ func (s *session) writePage(code int, reason string, body []byte, closeAfter boo
 	s.c.SetWriteDeadline(time.Now().Add(30 * time.Second))
 	s.c.Write(b.Bytes())
 	s.c.SetWriteDeadline(time.Time{})
+	s.pageBytes = int64(len(body)) // for the access log of the request
 }

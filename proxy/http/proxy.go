@@ -158,6 +158,9 @@ type session struct {
 	client string
 	up     *upstream // a kept-alive server connection
 	log    *zap.Logger
+	// pageBytes is the body of the last page of ours (an error, the block
+	// page) sent for the request being served.
+	pageBytes int64
 }
 
 func (p *Proxy) serveConn(c net.Conn) {
