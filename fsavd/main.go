@@ -27,13 +27,14 @@ import (
 func Main(args []string) int {
 	fs := flag.NewFlagSet("fsavd", flag.ContinueOnError)
 	sock := fs.String("socket", "./fsavd-socket-0", "Unix socket to serve on")
-	sigs := fs.String("signatures", "", "directory of .hdb, .hsb and .ndb files (EICAR is built in)")
+	sigs := fs.String("signatures", "", "a directory of .hdb, .hsb and .ndb files, or one such file (EICAR is built in)")
 	logDir := fs.String("log-dir", "", "directory of error.log (empty: standard error)")
 	level := fs.String("log-level", "info", "critical, warning, info or debug")
+	fg := fs.Bool("f", false, "log to standard error as well as to -log-dir")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	lg, err := logs.Open(logs.Options{Dir: *logDir, Level: *level})
+	lg, err := logs.Open(logs.Options{Dir: *logDir, Level: *level, Foreground: *fg})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fsavd: %v\n", err)
 		return 1

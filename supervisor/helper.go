@@ -46,7 +46,11 @@ func fsavdHelper(cfg *conf.Config) *helper {
 }
 
 func (m *master) startHelper(h *helper) {
-	cmd := exec.Command(m.exe, h.args...)
+	args := h.args
+	if m.fg {
+		args = append(append([]string{}, args[:1]...), append([]string{"-f"}, args[1:]...)...) // its lines on standard error too
+	}
+	cmd := exec.Command(m.exe, args...)
 	cmd.Dir = m.cfg.Global.BaseDir
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}

@@ -287,3 +287,14 @@ func TestDetachedStartReturns(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestForegroundShowsFsavdLines: with -f, the bundled fsavd's lines come
+// on standard error with the master's, as its error.log has them.
+func TestForegroundShowsFsavdLines(t *testing.T) {
+	g := gateway(t, 4, nil)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(g.out.String(), "INFO [fsavd] signatures loaded"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no fsavd line on standard error:\n%s", g.out.String())
+		}
+	}
+}
