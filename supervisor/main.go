@@ -28,7 +28,8 @@ const usage = `usage:
   fsigkd [-f] [-c FILE]     run the gateway (-f: stay in the foreground)
   fsigkd check [-c FILE]    print the effective settings, or the errors
   fsigkd status [-c FILE]   print each service's worker and slots
-  fsigkd rules [-c FILE]    print the firewall rules for the transparent services
+  fsigkd rules [-c FILE] [--format nft|iptables|shell]
+                            print the firewall rules for the transparent services
   fsigkd fsavd [-socket PATH] [-signatures DIR]   the bundled anti-virus daemon
   fsigkd version            print the version
   fsigkd help               print this
@@ -95,12 +96,7 @@ func Main(args []string, reg Registry) int {
 		case "fsavd":
 			return fsavd.Main(args[1:])
 		case "rules":
-			cfg, _, code := loadFlags("rules", args[1:])
-			if cfg == nil {
-				return code
-			}
-			fmt.Print(tproxy.Rules(cfg))
-			return 0
+			return rules(args[1:])
 		}
 	}
 	fs := flag.NewFlagSet("fsigkd", flag.ContinueOnError)
@@ -235,6 +231,37 @@ func loadFlags(name string, args []string) (*conf.Config, []string, int) {
 		return nil, nil, fail(exitBadFile, "%v", err)
 	}
 	return cfg, warnings, 0
+}
+
+// rules is `fsigkd rules [--format nft|iptables|shell]`: one ruleset its
+// tool takes whole.
+func rules(args []string) int {
+	format := "nft"
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--format" || a == "-format":
+			if i+1 >= len(args) {
+				return fail(exitBadUsage, "rules: --format needs one of %s", strings.Join(tproxy.Formats, ", "))
+			}
+			format = args[i+1]
+			i++
+		case strings.HasPrefix(a, "--format=") || strings.HasPrefix(a, "-format="):
+			format = a[strings.IndexByte(a, '=')+1:]
+		default:
+			rest = append(rest, a)
+		}
+	}
+	cfg, _, code := loadFlags("rules", rest)
+	if cfg == nil {
+		return code
+	}
+	out, err := tproxy.Rules(cfg, format)
+	if err != nil {
+		return fail(exitBadUsage, "rules: %v", err)
+	}
+	fmt.Print(out)
+	return 0
 }
 
 // check is `fsigkd check`: the effective settings, or every error.

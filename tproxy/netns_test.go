@@ -114,8 +114,10 @@ func newNetns(t *testing.T) *netnsEnv {
 // `fsigkd rules` prints for cfg.
 func (n *netnsEnv) firewall(cfg *conf.Config) {
 	n.t.Helper()
-	rules := Rules(cfg)
-	ruleset := rules[strings.Index(rules, "table inet"):strings.Index(rules, "\n# --- or iptables")]
+	ruleset, err := Rules(cfg, "nft")
+	if err != nil {
+		n.t.Fatal(err)
+	}
 	cmd := exec.Command("ip", "netns", "exec", n.gw, "nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(ruleset)
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -42,70 +42,134 @@ func diversions(cfg *conf.Config) []diversion {
 	return out
 }
 
+// Formats of Rules: a ruleset for nft -f, for iptables-restore, or a
+// shell script that sets everything up.
+var Formats = []string{"nft", "iptables", "shell"}
+
 // Rules is the firewall and routing set-up for the transparent services of
-// cfg: an nftables ruleset, the same as iptables commands, and the policy
-// routing TPROXY needs. The gateway's own upstream connections (mark
+// cfg, in one format that its tool takes whole: "nft" (fsigkd rules | nft
+// -f -), "iptables" (iptables-restore --noflush), or "shell" (an sh script
+// that loads the nftables ruleset and adds the policy routing). The policy
+// routing TPROXY needs is commands of ip(8): in the two rulesets it is
+// written as comments to run. The gateway's own upstream connections (mark
 // OwnMark) leave through OUTPUT and are never diverted; the prerouting
 // rules skip them should they come back through a local interface.
-func Rules(cfg *conf.Config) string {
+func Rules(cfg *conf.Config, format string) (string, error) {
 	ds := diversions(cfg)
 	var b strings.Builder
 	if len(ds) == 0 {
 		b.WriteString("# No enabled service has transparent = yes: no rules are needed.\n")
-		return b.String()
+		if format == "shell" {
+			return "#!/bin/sh\n" + b.String(), nil
+		}
+		return b.String(), nil
 	}
+	anyTproxy := false
+	var head strings.Builder
+	for _, d := range ds {
+		fmt.Fprintf(&head, "# %s: tcp port %s -> fsigkd port %d (%s)\n", d.service, strings.Join(d.ports, ","), d.to, map[bool]string{true: "TPROXY", false: "REDIRECT"}[d.tproxy])
+		anyTproxy = anyTproxy || d.tproxy
+	}
+	switch format {
+	case "nft":
+		b.WriteString("# fsigkd: nftables ruleset; load with: fsigkd rules | nft -f -\n")
+		b.WriteString(head.String())
+		nftRules(&b, ds)
+		if anyTproxy {
+			b.WriteString("\n# and the policy routing TPROXY needs, as root:\n")
+			routing(&b, "# ")
+		}
+	case "iptables":
+		b.WriteString("# fsigkd: iptables ruleset; load with: fsigkd rules --format iptables | iptables-restore --noflush\n")
+		b.WriteString(head.String())
+		iptablesRules(&b, ds, anyTproxy)
+		if anyTproxy {
+			b.WriteString("# and the policy routing TPROXY needs, as root:\n")
+			routing(&b, "# ")
+		}
+	case "shell":
+		b.WriteString("#!/bin/sh\n# fsigkd: firewall and routing for the transparent services; run as root.\n")
+		b.WriteString(head.String())
+		b.WriteString("set -e\nnft -f - <<'EOF'\n")
+		nftRules(&b, ds)
+		b.WriteString("EOF\n")
+		if anyTproxy {
+			routing(&b, "")
+		}
+	default:
+		return "", fmt.Errorf("format %q: one of %s", format, strings.Join(Formats, ", "))
+	}
+	return b.String(), nil
+}
+
+func nftRules(b *strings.Builder, ds []diversion) {
 	anyTproxy, anyRedirect := false, false
 	for _, d := range ds {
-		fmt.Fprintf(&b, "# %s: tcp port %s -> fsigkd port %d (%s)\n", d.service, strings.Join(d.ports, ","), d.to, map[bool]string{true: "TPROXY", false: "REDIRECT"}[d.tproxy])
 		anyTproxy = anyTproxy || d.tproxy
 		anyRedirect = anyRedirect || !d.tproxy
 	}
-	b.WriteString("\n# --- nftables (nft -f) ---\n")
 	if anyTproxy {
-		fmt.Fprintf(&b, "table inet fsigkd {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n")
-		fmt.Fprintf(&b, "\t\tmeta mark %#x accept comment \"the gateway's own traffic\"\n", OwnMark)
-		fmt.Fprintf(&b, "\t\tmeta l4proto tcp socket transparent 1 meta mark set %#x accept comment \"connections fsigkd holds\"\n", DivertMark)
+		fmt.Fprintf(b, "table inet fsigkd {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n")
+		fmt.Fprintf(b, "\t\tmeta mark %#x accept comment \"the gateway's own traffic\"\n", OwnMark)
+		fmt.Fprintf(b, "\t\tmeta l4proto tcp socket transparent 1 meta mark set %#x accept comment \"connections fsigkd holds\"\n", DivertMark)
 		for _, d := range ds {
 			if d.tproxy {
-				fmt.Fprintf(&b, "\t\tmeta nfproto ipv4 tcp dport { %s } tproxy ip to :%d meta mark set %#x accept\n", strings.Join(d.ports, ", "), d.to, DivertMark)
-				fmt.Fprintf(&b, "\t\tmeta nfproto ipv6 tcp dport { %s } tproxy ip6 to :%d meta mark set %#x accept\n", strings.Join(d.ports, ", "), d.to, DivertMark)
+				fmt.Fprintf(b, "\t\tmeta nfproto ipv4 tcp dport { %s } tproxy ip to :%d meta mark set %#x accept\n", strings.Join(d.ports, ", "), d.to, DivertMark)
+				fmt.Fprintf(b, "\t\tmeta nfproto ipv6 tcp dport { %s } tproxy ip6 to :%d meta mark set %#x accept\n", strings.Join(d.ports, ", "), d.to, DivertMark)
 			}
 		}
 		b.WriteString("\t}\n}\n")
 	}
 	if anyRedirect {
 		b.WriteString("table inet fsigkd_nat {\n\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n")
-		fmt.Fprintf(&b, "\t\tmeta mark %#x accept\n", OwnMark)
+		fmt.Fprintf(b, "\t\tmeta mark %#x accept\n", OwnMark)
 		for _, d := range ds {
 			if !d.tproxy {
-				fmt.Fprintf(&b, "\t\ttcp dport { %s } redirect to :%d\n", strings.Join(d.ports, ", "), d.to)
+				fmt.Fprintf(b, "\t\ttcp dport { %s } redirect to :%d\n", strings.Join(d.ports, ", "), d.to)
 			}
 		}
 		b.WriteString("\t}\n}\n")
 	}
-	b.WriteString("\n# --- or iptables ---\n")
+}
+
+// iptablesRules writes the tables as iptables-restore reads them (IPv4).
+func iptablesRules(b *strings.Builder, ds []diversion, anyTproxy bool) {
 	if anyTproxy {
-		b.WriteString("iptables -t mangle -N FSIGKD_DIVERT\n")
-		fmt.Fprintf(&b, "iptables -t mangle -A FSIGKD_DIVERT -j MARK --set-mark %#x\n", DivertMark)
-		b.WriteString("iptables -t mangle -A FSIGKD_DIVERT -j ACCEPT\n")
-		fmt.Fprintf(&b, "iptables -t mangle -A PREROUTING -m mark --mark %#x -j ACCEPT\n", OwnMark)
-		b.WriteString("iptables -t mangle -A PREROUTING -p tcp -m socket --transparent -j FSIGKD_DIVERT\n")
+		b.WriteString("*mangle\n:FSIGKD_DIVERT - [0:0]\n")
+		fmt.Fprintf(b, "-A FSIGKD_DIVERT -j MARK --set-mark %#x\n", DivertMark)
+		b.WriteString("-A FSIGKD_DIVERT -j ACCEPT\n")
+		fmt.Fprintf(b, "-A PREROUTING -m mark --mark %#x -j ACCEPT\n", OwnMark)
+		b.WriteString("-A PREROUTING -p tcp -m socket --transparent -j FSIGKD_DIVERT\n")
+		for _, d := range ds {
+			for _, p := range d.ports {
+				if d.tproxy {
+					fmt.Fprintf(b, "-A PREROUTING -p tcp --dport %s -j TPROXY --tproxy-mark %#x/%#x --on-port %d\n", p, DivertMark, DivertMark, d.to)
+				}
+			}
+		}
+		b.WriteString("COMMIT\n")
 	}
+	nat := false
 	for _, d := range ds {
 		for _, p := range d.ports {
-			if d.tproxy {
-				fmt.Fprintf(&b, "iptables -t mangle -A PREROUTING -p tcp --dport %s -j TPROXY --tproxy-mark %#x/%#x --on-port %d\n", p, DivertMark, DivertMark, d.to)
-			} else {
-				fmt.Fprintf(&b, "iptables -t nat -A PREROUTING -p tcp --dport %s -m mark ! --mark %#x -j REDIRECT --to-ports %d\n", p, OwnMark, d.to)
+			if !d.tproxy {
+				if !nat {
+					b.WriteString("*nat\n")
+					nat = true
+				}
+				fmt.Fprintf(b, "-A PREROUTING -p tcp --dport %s -m mark ! --mark %#x -j REDIRECT --to-ports %d\n", p, OwnMark, d.to)
 			}
 		}
 	}
-	if anyTproxy {
-		b.WriteString("\n# --- policy routing for TPROXY (both firewalls) ---\n")
-		fmt.Fprintf(&b, "ip rule add fwmark %#x lookup %d\n", DivertMark, RouteTable)
-		fmt.Fprintf(&b, "ip route add local 0.0.0.0/0 dev lo table %d\n", RouteTable)
-		fmt.Fprintf(&b, "ip -6 rule add fwmark %#x lookup %d\n", DivertMark, RouteTable)
-		fmt.Fprintf(&b, "ip -6 route add local ::/0 dev lo table %d\n", RouteTable)
+	if nat {
+		b.WriteString("COMMIT\n")
 	}
-	return b.String()
+}
+
+// routing writes the policy routing of TPROXY, each line after prefix.
+func routing(b *strings.Builder, prefix string) {
+	fmt.Fprintf(b, "%sip rule add fwmark %#x lookup %d\n", prefix, DivertMark, RouteTable)
+	fmt.Fprintf(b, "%sip route add local 0.0.0.0/0 dev lo table %d\n", prefix, RouteTable)
+	fmt.Fprintf(b, "%sip -6 rule add fwmark %#x lookup %d\n", prefix, DivertMark, RouteTable)
+	fmt.Fprintf(b, "%sip -6 route add local ::/0 dev lo table %d\n", prefix, RouteTable)
 }

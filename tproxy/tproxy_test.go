@@ -2,10 +2,12 @@ package tproxy
 
 import (
 	"net"
+	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/internal/enginetest"
 )
 
 func TestIsLoop(t *testing.T) {
@@ -53,16 +55,42 @@ func TestRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := Rules(cfg)
-	for _, want := range []string{
-		"tcp dport { 80 } tproxy ip to :9080 meta mark set 0x1 accept",
-		"tcp dport { 21, 2121 } redirect to :9021",
-		"iptables -t mangle -A PREROUTING -p tcp --dport 80 -j TPROXY --tproxy-mark 0x1/0x1 --on-port 9080",
-		"ip route add local 0.0.0.0/0 dev lo table 100",
-		"meta mark 0x2 accept",
+	for format, wants := range map[string][]string{
+		"nft":      {"tcp dport { 80 } tproxy ip to :9080 meta mark set 0x1 accept", "tcp dport { 21, 2121 } redirect to :9021", "meta mark 0x2 accept", "# ip route add local 0.0.0.0/0 dev lo table 100"},
+		"iptables": {"*mangle\n", "-A PREROUTING -p tcp --dport 80 -j TPROXY --tproxy-mark 0x1/0x1 --on-port 9080", "*nat\n", "-A PREROUTING -p tcp --dport 2121 -m mark ! --mark 0x2 -j REDIRECT --to-ports 9021", "COMMIT\n"},
+		"shell":    {"#!/bin/sh\n", "nft -f - <<'EOF'\n", "\nip route add local 0.0.0.0/0 dev lo table 100\n"},
 	} {
-		if !strings.Contains(r, want) {
-			t.Errorf("no %q in:\n%s", want, r)
+		r, err := Rules(cfg, format)
+		if err != nil {
+			t.Fatal(err)
 		}
+		for _, want := range wants {
+			if !strings.Contains(r, want) {
+				t.Errorf("%s: no %q in:\n%s", format, want, r)
+			}
+		}
+	}
+	if _, err := Rules(cfg, "pf"); err == nil {
+		t.Error("an unknown format was taken")
+	}
+}
+
+// TestRulesFeedTheirTools: each format is taken whole by its tool: nft -c
+// checks the ruleset (root: it needs netlink), sh -n the script.
+func TestRulesFeedTheirTools(t *testing.T) {
+	cfg, _, _ := conf.Parse("x.ini", []byte("[http]\nenable = yes\ntransparent = yes\ntransparent_tproxy = yes\n[ftp]\nenable = yes\ntransparent = yes\n"), nil)
+	nft := enginetest.Need(t, "nft", "nftables")
+	enginetest.NeedRoot(t, "nft -c talks to the kernel")
+	r, _ := Rules(cfg, "nft")
+	cmd := exec.Command(nft, "-c", "-f", "-")
+	cmd.Stdin = strings.NewReader(r)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("nft -c: %v\n%s\n%s", err, out, r)
+	}
+	sh, _ := Rules(cfg, "shell")
+	cmd = exec.Command("sh", "-n")
+	cmd.Stdin = strings.NewReader(sh)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("sh -n: %v\n%s", err, out)
 	}
 }
