@@ -94,7 +94,7 @@ type Service struct {
 
 	// HTTP only.
 	AllowClients    string        `ini:"allow_clients" only:"http" default:"127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7" kind:"nets" doc:"networks that may use the proxy"`
-	ConnectPorts    string        `ini:"connect_ports" only:"http" default:"443" doc:"ports CONNECT may reach"`
+	ConnectPorts    string        `ini:"connect_ports" only:"http" default:"443" kind:"ports" doc:"ports CONNECT may reach (comma-separated)"`
 	MaxHeaderSize   int64         `ini:"max_header_size" only:"http" default:"17K" kind:"size" min:"1024" doc:"response header bytes kept; the rest is dropped (M08)"`
 	MaxRequestHead  int64         `ini:"max_request_header" only:"http" default:"64K" kind:"size" min:"1024" doc:"a larger request head is refused (431)"`
 	BlockPage       string        `ini:"block_page" only:"http" default:"" kind:"path" doc:"HTML template of the block page; empty: the built-in one"`

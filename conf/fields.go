@@ -96,6 +96,16 @@ func (f field) set(s string) error {
 		if f.kind == "addr" && net.ParseIP(s) == nil {
 			return fmt.Errorf("%q is not an IPv4 or IPv6 address", s)
 		}
+		if f.kind == "ports" {
+			for _, p := range strings.Split(s, ",") {
+				if p = strings.TrimSpace(p); p == "" {
+					continue
+				}
+				if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+					return fmt.Errorf("%q is not a port (1 to 65535)", p)
+				}
+			}
+		}
 		if f.kind == "nets" {
 			if _, err := netlist.Parse(s); err != nil {
 				return err

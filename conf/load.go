@@ -3,7 +3,9 @@ package conf
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"fmt"
+	"html/template"
 	"io"
 	"os"
 	"path/filepath"
@@ -328,6 +330,20 @@ func (l *loader) validate(cfg *Config, src *source) {
 		if s.TransparentTproxy && !s.Transparent {
 			l.fail(src.name, src.line(name, "transparent_tproxy"), "transparent_tproxy", "yes needs transparent = yes")
 		}
+		// Files a service reads at start are read here first, so that a
+		// worker never meets one the master did not check.
+		if s.BlockPage != "" {
+			if err := checkTemplate(s.BlockPage); err != nil {
+				l.fail(src.name, src.line(name, "block_page"), "block_page", "%v", err)
+			}
+		}
+		if (s.TLSCert == "") != (s.TLSKey == "") {
+			l.fail(src.name, src.line(name, "tls_cert"), "tls_cert", "tls_cert and tls_key go together")
+		} else if s.TLSCert != "" {
+			if _, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey); err != nil {
+				l.fail(src.name, src.line(name, "tls_cert"), "tls_cert", "%v", err)
+			}
+		}
 	}
 	for key, val := range map[string]string{"av_servers": cfg.Global.AVServers, "as_servers": cfg.Global.ASServers} {
 		if _, err := ParseEndpoints(val, cfg.Global.BaseDir); err != nil {
@@ -408,4 +424,15 @@ func checkSignatures(path string) error {
 		}
 	}
 	return fmt.Errorf("%s holds no signature file (.hdb, .hsb, .ndb)", path)
+}
+
+// checkTemplate reads an HTML template file and parses it as the HTTP
+// proxy will.
+func checkTemplate(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	_, err = template.New("block").Parse(string(b))
+	return err
 }
