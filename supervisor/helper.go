@@ -48,7 +48,7 @@ func fsavdHelper(cfg *conf.Config) *helper {
 func (m *master) startHelper(h *helper) {
 	args := h.args
 	if m.fg {
-		args = append(append([]string{}, args[:1]...), append([]string{"-f"}, args[1:]...)...) // its lines on standard error too
+		args = append(append([]string{}, args...), "-f") // its lines on standard error too
 	}
 	cmd := exec.Command(m.exe, args...)
 	cmd.Dir = m.cfg.Global.BaseDir

@@ -310,6 +310,11 @@ func (m *master) run() int {
 					m.stopping = true
 					sdNotify("STOPPING=1")
 					m.signalAll(syscall.SIGTERM)
+					// The workers close their copies of the listeners as
+					// they stop; with ours closed too, a new client is
+					// refused at once instead of waiting in a backlog
+					// nobody will accept from.
+					m.closeListeners()
 					killTimer = time.After(m.cfg.Global.ShutdownGrace + graceKill)
 				}
 			}
@@ -319,6 +324,19 @@ func (m *master) run() int {
 		case ev := <-m.events:
 			m.handle(ev)
 		}
+	}
+}
+
+// closeListeners closes the master's copies of every listening socket.
+func (m *master) closeListeners() {
+	for _, s := range m.svcs {
+		if s.ln != nil {
+			s.ln.Close()
+		}
+		for _, f := range s.oldLn {
+			f.Close()
+		}
+		s.oldLn = nil
 	}
 }
 

@@ -298,3 +298,72 @@ func TestForegroundShowsFsavdLines(t *testing.T) {
 		}
 	}
 }
+
+// TestStopWithIdleClientsIsQuick: a stop with an idle client on every
+// service tells SMTP and FTP clients 421, refuses new clients at once, and
+// ends well under a second (it waited shutdown_grace, 30 s, for them).
+func TestStopWithIdleClientsIsQuick(t *testing.T) {
+	bin := binary(t)
+	dir := enginetest.ShortDir(t)
+	hop := enginetest.NewMailSink(t, nil, nil)
+	_, hopPort, _ := net.SplitHostPort(hop.Addr)
+	ports := map[string]int{"http": enginetest.FreePort(t), "smtp": enginetest.FreePort(t), "ftp": enginetest.FreePort(t)}
+	conf := filepath.Join(dir, "fsigk.ini")
+	os.WriteFile(conf, []byte(fmt.Sprintf("base_dir = %s/state\n[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\n[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\nparent_server_host = 127.0.0.1\nparent_server_port = %s\n[ftp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\n",
+		dir, ports["http"], ports["smtp"], hopPort, ports["ftp"])), 0o644)
+	cmd := exec.Command(bin, "-f", "-c", conf)
+	out := &enginetest.Output{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	defer func() { cmd.Process.Kill(); <-done }()
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), "INFO [main] serving"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no start:\n%s", out.String())
+		}
+	}
+	idle := map[string]*bufio.Reader{}
+	for _, s := range []string{"smtp", "ftp"} {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ports[s]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(c)
+		lastLine(br) // the greeting
+		if s == "smtp" {
+			fmt.Fprintf(c, "EHLO c\r\n")
+			lastLine(br)
+		}
+		idle[s] = br
+	}
+	h, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ports["http"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	for s, br := range idle {
+		if l := lastLine(br); !strings.HasPrefix(l, "421") {
+			t.Errorf("%s: an idle client was told %q", s, l)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", ports["http"]), time.Second); err == nil {
+		c.Close()
+		t.Error("a new client was taken during the stop")
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no stop in 10 s")
+	}
+	if el := time.Since(start); el > time.Second {
+		t.Errorf("a stop with idle clients took %v", el)
+	}
+}

@@ -13,10 +13,19 @@ import (
 	"time"
 )
 
+// FreshGrace is how long, at a stop, a client that connected but has not
+// begun a request has to begin one.
+const FreshGrace = 500 * time.Millisecond
+
 // Set is the connections of one server.
 type Set struct {
+	// Goodbye, when set, is said to an idle connection before Shutdown
+	// closes it (FTP's 421).
+	Goodbye func(net.Conn)
+
 	mu      sync.Mutex
 	conns   map[net.Conn]time.Time // since when idle between requests; zero while busy
+	fresh   map[net.Conn]bool      // accepted, no request begun yet
 	closing bool
 	wg      sync.WaitGroup
 }
@@ -56,8 +65,10 @@ func (s *Set) Add(c net.Conn) bool {
 	}
 	if s.conns == nil {
 		s.conns = map[net.Conn]time.Time{}
+		s.fresh = map[net.Conn]bool{}
 	}
 	s.conns[c] = time.Time{}
+	s.fresh[c] = true
 	s.wg.Add(1)
 	return true
 }
@@ -73,6 +84,7 @@ func (s *Set) Len() int {
 func (s *Set) Done(c net.Conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	delete(s.fresh, c)
 	s.mu.Unlock()
 	s.wg.Done()
 }
@@ -87,6 +99,7 @@ func (s *Set) SetIdle(c net.Conn, idle bool) bool {
 		since = time.Now()
 	}
 	s.conns[c] = since
+	delete(s.fresh, c)
 	return !s.closing
 }
 
@@ -116,8 +129,17 @@ func (s *Set) EvictOldestIdle() bool {
 func (s *Set) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
+	for c := range s.fresh {
+		// Connected but silent: a moment to send its request (one that
+		// connected just before the stop is served), not the grace.
+		c.SetReadDeadline(time.Now().Add(FreshGrace))
+	}
 	for c, since := range s.conns {
 		if !since.IsZero() {
+			if s.Goodbye != nil {
+				c.SetWriteDeadline(time.Now().Add(time.Second))
+				s.Goodbye(c)
+			}
 			c.Close()
 		}
 	}

@@ -26,6 +26,7 @@ package ftp
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 
 	"github.com/fsigkd/fsigkd/internal/netlist"
@@ -53,6 +54,8 @@ func New(env *supervisor.Env) (supervisor.Service, error) {
 }
 
 func (p *Proxy) init() error {
+	// A client waiting between commands at a stop is told so.
+	p.sessions.Goodbye = func(c net.Conn) { io.WriteString(c, "421 The gateway is shutting down; please reconnect later.\r\n") }
 	var err error
 	if p.reach.Allow, err = netlist.Parse(p.Svc.AllowServers); err != nil {
 		return fmt.Errorf("allow_servers: %v", err)

@@ -34,6 +34,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -62,6 +63,8 @@ type Proxy struct {
 
 	relayClients netlist.List // may send to any domain
 	localDomains []string     // what others may send to ("" : any)
+
+	live sync.Map // the sessions, for a stop
 
 	untoldMu sync.Mutex
 	untoldAt time.Time // last warning that the next hop was not told the client
@@ -163,6 +166,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 // Shutdown stops accepting and waits for the sessions until ctx ends; the
 // admin notices still queued go out.
 func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.sayGoodbye()
 	err := p.srv.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		p.srv.Close()
@@ -242,7 +246,24 @@ func (p *Proxy) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		s.server = a.IP.String()
 	}
+	p.live.Store(s, true)
 	return s, nil
+}
+
+// sayGoodbye tells every session waiting for a command that the gateway is
+// stopping (421) and closes it: only a mail being received, scanned or
+// delivered is worth the grace.
+func (p *Proxy) sayGoodbye() {
+	p.live.Range(func(k, _ any) bool {
+		s := k.(*session)
+		if !s.inData.Load() {
+			c := s.conn.Conn()
+			c.SetWriteDeadline(time.Now().Add(time.Second))
+			io.WriteString(c, "421 4.3.2 The gateway is shutting down; try again later\r\n")
+			c.Close()
+		}
+		return true
+	})
 }
 
 // firstCommandBy gives each client header_timeout from its accept to send

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -35,7 +36,8 @@ type session struct {
 	server  string
 	log     *zap.Logger
 	greeted bool
-	inMail  bool // MAIL sent upstream, no DATA end or RSET yet
+	inMail  bool        // MAIL sent upstream, no DATA end or RSET yet
+	inData  atomic.Bool // a mail is being received, scanned or delivered
 	from    string
 	rcpts   []string
 }
@@ -128,6 +130,7 @@ func (s *session) resetUp() {
 
 // Logout ends the next hop's session.
 func (s *session) Logout() error {
+	s.p.live.Delete(s)
 	s.up.cmd(221, "QUIT")
 	s.up.c.Close()
 	return nil
@@ -141,6 +144,8 @@ var errTooLong = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{
 
 // Data spools the message, scans it, and acts.
 func (s *session) Data(r io.Reader) error {
+	s.inData.Store(true)
+	defer s.inData.Store(false)
 	start := time.Now()
 	f, err := s.p.Spool.Create("smtp")
 	if err != nil {
