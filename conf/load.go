@@ -436,3 +436,31 @@ func checkTemplate(path string) error {
 	_, err = template.New("block").Parse(string(b))
 	return err
 }
+
+// BaseDirOf reads only the base_dir of a settings file (a global key, before
+// any section or in [global]), resolved as Load resolves it: for fsigkd
+// status, which finds the running gateway even when the file has since
+// been given an error.
+func BaseDirOf(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return "", err
+	}
+	base := "."
+	global := true
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "[") {
+			global = strings.EqualFold(strings.Trim(line, "[] "), "global")
+			continue
+		}
+		if k, v, ok := strings.Cut(line, "="); ok && global && strings.TrimSpace(k) == "base_dir" {
+			base = strings.TrimSpace(v)
+		}
+	}
+	return under(filepath.Dir(abs), base), nil
+}

@@ -280,11 +280,11 @@ func check(args []string) int {
 // status is `fsigkd status`: per service, the worker and its slots, read
 // from the state file and the semaphore sets themselves.
 func status(args []string) int {
-	cfg, _, code := loadFlags("status", args)
-	if cfg == nil {
+	baseDir, file, code := statusBase(args)
+	if baseDir == "" {
 		return code
 	}
-	st, err := ReadState(cfg.Global.BaseDir)
+	st, err := ReadState(baseDir)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fsigkd is not running (%v)\n", err)
 		return 3
@@ -293,7 +293,7 @@ func status(args []string) int {
 		fmt.Fprintf(os.Stderr, "fsigkd is not running (master pid %d is gone)\n", st.MasterPID)
 		return 3
 	}
-	fmt.Printf("master pid %d (%s)\n", st.MasterPID, filepath.Clean(cfg.File))
+	fmt.Printf("master pid %d (%s)\n", st.MasterPID, filepath.Clean(file))
 	fmt.Printf("%-6s %-8s %-6s %-6s %s\n", "SERVICE", "PID", "SLOTS", "TOTAL", "LISTEN")
 	for _, s := range st.Services {
 		used, total := "-", "-"
@@ -305,5 +305,38 @@ func status(args []string) int {
 		}
 		fmt.Printf("%-6s %-8d %-6s %-6s %s\n", s.Name, s.PID, used, total, s.Listen)
 	}
+	for _, d := range st.Down {
+		fmt.Printf("%-6s %-8s %-6s %-6s down: %s\n", d.Name, "-", "-", "-", d.Why)
+	}
 	return 0
+}
+
+// statusBase finds the running gateway's base_dir for fsigkd status: from
+// the settings when they load; from their base_dir line alone when the
+// file has an error (it may have been edited since the gateway started),
+// said on standard error.
+func statusBase(args []string) (baseDir, file string, code int) {
+	fs := flag.NewFlagSet("fsigkd status", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f := fs.String("c", DefaultConfig, "settings file")
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Printf("usage: fsigkd status [-c FILE]   (default -c %s)\n", DefaultConfig)
+		return "", "", 0
+	case err != nil:
+		return "", "", fail(exitBadUsage, "status: %v", err)
+	case fs.NArg() > 0:
+		return "", "", fail(exitBadUsage, "status: unexpected %q", fs.Arg(0))
+	}
+	cfg, _, err := conf.Load(*f)
+	if err == nil {
+		return cfg.Global.BaseDir, cfg.File, 0
+	}
+	dir, berr := conf.BaseDirOf(*f)
+	if berr != nil {
+		return "", "", fail(exitBadFile, "%v", err)
+	}
+	fmt.Fprintf(os.Stderr, "fsigkd: warning: %v\nfsigkd: the running gateway is read from base_dir %s\n", err, dir)
+	return dir, *f, 0
 }

@@ -49,6 +49,9 @@ type master struct {
 	announce bool // READY=1 is due once every worker serves
 	onReady  func()
 	helper   *helper // the bundled fsavd, when the master runs it
+	// down is why an enabled service is not running: the documented
+	// message it failed with, for fsigkd status.
+	down map[string]string
 }
 
 // gen is what one generation of a service's workers runs with: the
@@ -157,7 +160,7 @@ func (m *master) start() bool {
 // documented (M06, M01, M13, M15).
 func (m *master) open(name string, cfg *conf.Config) (gen, bool) {
 	sc := cfg.Services[name]
-	sem, ok := m.semSet(name+":start", sc.PreSpawn)
+	sem, ok := m.semSet(name, name+":start", sc.PreSpawn)
 	if !ok {
 		return gen{}, false
 	}
@@ -165,26 +168,36 @@ func (m *master) open(name string, cfg *conf.Config) (gen, bool) {
 	if err != nil {
 		sem.Remove()
 		if catalog.OutOfFiles(err) {
-			m.emit(name+":start", catalog.M13(err, "socket", true))
+			m.failed(name, name+":start", catalog.M13(err, "socket", true))
 		} else if errors.Is(err, errTransparent) {
-			m.emit(name+":start", catalog.M15())
+			m.failed(name, name+":start", catalog.M15())
 		} else {
-			m.emit(name+":start", catalog.M01(sc.BindAddr, sc.Port, err))
+			m.failed(name, name+":start", catalog.M01(sc.BindAddr, sc.Port, err))
 		}
 		return gen{}, false
 	}
+	delete(m.down, name)
 	return gen{cfg: cfg, ln: ln, listen: net.JoinHostPort(sc.BindAddr, strconv.Itoa(sc.Port)), sem: sem}, true
 }
 
-// semSet creates a semaphore set of n slots, its failure logged as
-// documented (M13 when out of descriptors, else M06).
-func (m *master) semSet(where string, n int) (*ipc.SemSet, bool) {
+// failed logs why service could not start, and keeps it for fsigkd status.
+func (m *master) failed(service, where string, msg catalog.Message) {
+	m.emit(where, msg)
+	if m.down == nil {
+		m.down = map[string]string{}
+	}
+	m.down[service] = msg.Text
+}
+
+// semSet creates a semaphore set of n slots for service, its failure
+// logged as documented (M13 when out of descriptors, else M06).
+func (m *master) semSet(service, where string, n int) (*ipc.SemSet, bool) {
 	sem, err := ipc.Create(n)
 	if err != nil {
 		if catalog.OutOfFiles(err) {
-			m.emit(where, catalog.M13(err, "semget", true))
+			m.failed(service, where, catalog.M13(err, "semget", true))
 		} else {
-			m.emit(where, catalog.M06(err, n))
+			m.failed(service, where, catalog.M06(err, n))
 		}
 		return nil, false
 	}
@@ -561,6 +574,11 @@ func (m *master) saveState() {
 		}
 		st.Services = append(st.Services, ss)
 	}
+	for _, name := range conf.Services {
+		if why, ok := m.down[name]; ok && m.svcs[name] == nil {
+			st.Down = append(st.Down, DownService{Name: name, Why: why})
+		}
+	}
 	if err := writeState(m.cfg.Global.BaseDir, st); err != nil {
 		m.log.Named("main").Warn("writing the state file", zap.Error(err))
 	}
@@ -645,7 +663,7 @@ func (m *master) reload() {
 			}
 			// The same listener, and a fresh semaphore set: the old worker
 			// keeps counting its draining sessions in its own.
-			if sem, ok := m.semSet(name+":reload", sc.PreSpawn); ok {
+			if sem, ok := m.semSet(name, name+":reload", sc.PreSpawn); ok {
 				m.spawn(s, gen{cfg: cfg, ln: s.ln, listen: s.listen, sem: sem}, true)
 			}
 		}

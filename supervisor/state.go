@@ -20,6 +20,14 @@ import (
 type State struct {
 	MasterPID int            `json:"master_pid"`
 	Services  []ServiceState `json:"services"`
+	// Down lists the enabled services that could not start, and why.
+	Down []DownService `json:"down,omitempty"`
+}
+
+// DownService is an enabled service that is not running.
+type DownService struct {
+	Name string `json:"name"`
+	Why  string `json:"why"` // the documented message it failed with
 }
 
 // ServiceState is one service's entry.

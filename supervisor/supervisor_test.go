@@ -182,6 +182,25 @@ func TestBindFailure(t *testing.T) {
 	if s, _ := ask(d.dial("http"), "up"); s != "up" {
 		t.Fatal("http not serving")
 	}
+	// status shows the service down, and why.
+	out, code := d.fsigkd("status", "-c", d.conf)
+	if code != 0 || !strings.Contains(out, "\nsmtp   -        -      -      down: bind=Address already in use(98)") {
+		t.Errorf("status: %d\n%s", code, out)
+	}
+}
+
+// TestStatusReadsTheGatewayWhenTheFileHasAnError: the file on disk given a
+// bad value after the start; status still reads the running gateway (from
+// the file's base_dir) and says the file has an error.
+func TestStatusReadsTheGatewayWhenTheFileHasAnError(t *testing.T) {
+	d := setup(t, "", "")
+	d.start()
+	b, _ := os.ReadFile(d.conf)
+	os.WriteFile(d.conf, append(b, []byte("\n[ftp]\nenable = perhaps\n")...), 0o644)
+	out, code := d.fsigkd("status", "-c", d.conf)
+	if code != 0 || !strings.Contains(out, "\nhttp ") || !strings.Contains(out, "warning:") || !strings.Contains(out, "enable:") {
+		t.Errorf("status: %d\n%s", code, out)
+	}
 }
 
 // TestAllSlotsBusy: with pre_spawn connections open, M02, and the next
