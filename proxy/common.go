@@ -23,7 +23,7 @@ import (
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
-	"github.com/fsigkd/fsigkd/supervisor"
+	"github.com/fsigkd/fsigkd/service"
 	"github.com/fsigkd/fsigkd/tproxy"
 )
 
@@ -152,7 +152,7 @@ func (c *Common) Destination(conn net.Conn) (*net.TCPAddr, error) {
 
 // FromEnv is the equipment of a worker's service, the scanner built from
 // the settings.
-func FromEnv(env *supervisor.Env) (Common, error) {
+func FromEnv(env *service.Env) (Common, error) {
 	sc, err := scanner.FromConfig(env.Config.Global, env.Log.Named("scanner"))
 	if err != nil {
 		return Common{}, err

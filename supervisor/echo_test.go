@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/fsigkd/fsigkd/internal/sessions"
+	"github.com/fsigkd/fsigkd/service"
 	"github.com/fsigkd/fsigkd/slots"
 )
 
@@ -19,7 +20,7 @@ type echo struct {
 	sessions sessions.Set
 }
 
-func newEcho(env *Env) (Service, error) {
+func newEcho(env *service.Env) (service.Service, error) {
 	if os.Getenv("FSIGKD_TEST_ECHO_FAIL") == env.Service.Name {
 		return nil, errors.New("told to fail")
 	}

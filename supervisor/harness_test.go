@@ -15,11 +15,12 @@ import (
 
 	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/service"
 )
 
 func TestMain(m *testing.M) {
 	if os.Getenv("FSIGKD_TEST_DAEMON") == "1" {
-		os.Exit(Main(os.Args[1:], Registry{"http": newEcho, "smtp": newEcho, "ftp": newEcho}))
+		os.Exit(Main(os.Args[1:], service.Registry{"http": newEcho, "smtp": newEcho, "ftp": newEcho}))
 	}
 	os.Exit(m.Run())
 }

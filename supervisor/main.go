@@ -18,6 +18,7 @@ import (
 	"github.com/fsigkd/fsigkd/fsavd"
 	"github.com/fsigkd/fsigkd/ipc"
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/service"
 	"github.com/fsigkd/fsigkd/tproxy"
 )
 
@@ -78,7 +79,7 @@ const envDaemon = "FSIGKD_DAEMON_FD"
 
 // Main runs the fsigkd command with args (without the program name) and
 // returns its exit code.
-func Main(args []string, reg Registry) int {
+func Main(args []string, reg service.Registry) int {
 	if len(args) > 0 {
 		switch args[0] {
 		case "version", "-version", "--version":
@@ -149,7 +150,7 @@ func detach(args []string) int {
 	return 0
 }
 
-func runMaster(cfg *conf.Config, warnings []string, reg Registry, fg bool) int {
+func runMaster(cfg *conf.Config, warnings []string, reg service.Registry, fg bool) int {
 	g := cfg.Global
 	for _, dir := range []string{g.BaseDir, g.TempDir, g.LogDir} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {

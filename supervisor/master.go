@@ -23,6 +23,7 @@ import (
 	"github.com/fsigkd/fsigkd/ipc"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/preflight"
+	"github.com/fsigkd/fsigkd/service"
 	"github.com/fsigkd/fsigkd/spool"
 )
 
@@ -35,7 +36,7 @@ const stableRun = 10 * time.Second
 const firstRetry = 100 * time.Millisecond
 
 type master struct {
-	reg      Registry
+	reg      service.Registry
 	cfg      *conf.Config
 	lg       *logs.Logs
 	log      *zap.Logger

@@ -19,6 +19,7 @@ import (
 	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/ipc"
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/service"
 	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
 )
@@ -39,7 +40,7 @@ const (
 
 // runWorker is the body of `fsigkd worker`: it serves one service on the
 // inherited listener until SIGTERM, then drains.
-func runWorker(reg Registry) int {
+func runWorker(reg service.Registry) int {
 	name := os.Getenv(envService)
 	cfgFile := os.NewFile(fdConfig, "config")
 	raw, err := io.ReadAll(io.LimitReader(cfgFile, 1<<20))
@@ -91,7 +92,7 @@ func runWorker(reg Registry) int {
 		Log:         log,
 		M02Interval: cfg.Global.M02Interval,
 	}
-	svc, err := reg[name](&Env{Config: cfg, Service: svcCfg, Logs: lg, Log: log, Spool: spool.Dir{Path: cfg.Global.TempDir}})
+	svc, err := reg[name](&service.Env{Config: cfg, Service: svcCfg, Logs: lg, Log: log, Spool: spool.Dir{Path: cfg.Global.TempDir}})
 	if err != nil {
 		log.Error("service cannot start", zap.Error(err))
 		return 1

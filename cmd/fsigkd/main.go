@@ -11,11 +11,12 @@ import (
 	ftpproxy "github.com/fsigkd/fsigkd/proxy/ftp"
 	httpproxy "github.com/fsigkd/fsigkd/proxy/http"
 	smtpproxy "github.com/fsigkd/fsigkd/proxy/smtp"
+	"github.com/fsigkd/fsigkd/service"
 	"github.com/fsigkd/fsigkd/supervisor"
 )
 
 // services are the proxies built into this binary, by settings section.
-var services = supervisor.Registry{
+var services = service.Registry{
 	"http": httpproxy.New,
 	"smtp": smtpproxy.New,
 	"ftp":  ftpproxy.New,

@@ -32,7 +32,7 @@ import (
 	"github.com/fsigkd/fsigkd/internal/netlist"
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/proxy"
-	"github.com/fsigkd/fsigkd/supervisor"
+	"github.com/fsigkd/fsigkd/service"
 )
 
 // Proxy is the FTP service.
@@ -44,7 +44,7 @@ type Proxy struct {
 }
 
 // New builds the service from a worker's environment.
-func New(env *supervisor.Env) (supervisor.Service, error) {
+func New(env *service.Env) (service.Service, error) {
 	c, err := proxy.FromEnv(env)
 	if err != nil {
 		return nil, err

@@ -49,7 +49,7 @@ import (
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/slots"
-	"github.com/fsigkd/fsigkd/supervisor"
+	"github.com/fsigkd/fsigkd/service"
 )
 
 // Proxy is the SMTP service.
@@ -104,7 +104,7 @@ func (p *Proxy) relayDenied(client net.IP, rcpt string) bool {
 }
 
 // New builds the service from a worker's environment.
-func New(env *supervisor.Env) (supervisor.Service, error) {
+func New(env *service.Env) (service.Service, error) {
 	c, err := proxy.FromEnv(env)
 	if err != nil {
 		return nil, err

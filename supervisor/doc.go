@@ -19,38 +19,3 @@
 // to the service's Serve; the services know nothing of processes,
 // semaphores or signals.
 package supervisor
-
-import (
-	"context"
-	"net"
-
-	"go.uber.org/zap"
-
-	"github.com/fsigkd/fsigkd/conf"
-	"github.com/fsigkd/fsigkd/logs"
-	"github.com/fsigkd/fsigkd/spool"
-)
-
-// Service is what a worker runs.
-type Service interface {
-	// Serve accepts connections from ln until ln is closed.
-	Serve(ln net.Listener) error
-	// Shutdown waits for the sessions under way to end, until ctx does;
-	// then it cuts the rest.
-	Shutdown(ctx context.Context) error
-}
-
-// Env is what a service is built from.
-type Env struct {
-	Config  *conf.Config
-	Service *conf.Service
-	Logs    *logs.Logs
-	Log     *zap.Logger // named for the service
-	Spool   spool.Dir
-}
-
-// Factory builds a service for a worker.
-type Factory func(env *Env) (Service, error)
-
-// Registry maps the service names of the settings to their factories.
-type Registry map[string]Factory
