@@ -18,10 +18,19 @@ import (
 // IDHeader marks the gateway's own notices.
 const IDHeader = "X-Admin-Notification-Id"
 
-// Notice is one detection to tell the administrator of.
+// Notice is one detection to tell the administrator, a sender or the
+// recipients of.
 type Notice struct {
 	Subject string
 	Body    string
+}
+
+// Compose writes the notice as a mail from from to to (CRLF lines, plain
+// text), with a new Message-ID on host: every notice of the gateway is
+// made here.
+func (n Notice) Compose(from string, to []string, host string) []byte {
+	return []byte(fmt.Sprintf("From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: %s\r\nContent-Type: text/plain; charset=utf-8\r\nMIME-Version: 1.0\r\n\r\n%s",
+		oneLine(from), oneLine(strings.Join(to, ">, <")), oneLine(n.Subject), time.Now().Format(time.RFC1123Z), MessageID(host), n.Body))
 }
 
 // Admin sends the administrator's notices from a queue: the session that
@@ -133,8 +142,7 @@ func digest(held []Notice, lost int) Notice {
 }
 
 func (a *Admin) send(n Notice) {
-	msg := Mark(a.Key, a.ID, []byte(fmt.Sprintf("From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: %s\r\nContent-Type: text/plain; charset=utf-8\r\nMIME-Version: 1.0\r\n\r\n%s",
-		a.From, a.To, oneLine(n.Subject), time.Now().Format(time.RFC1123Z), MessageID(a.Sender.Helo), n.Body)))
+	msg := Mark(a.Key, a.ID, n.Compose(a.From, []string{a.To}, a.Sender.Helo))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := a.Sender.Send(ctx, Mail{From: a.From, To: []string{a.To}, Data: msg}); err != nil {

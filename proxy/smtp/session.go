@@ -306,13 +306,12 @@ func (s *session) notice(action, kind string, to []string, fields notify.Fields)
 	from := "postmaster@" + s.p.hostname
 	// Unmarked: a notice that leaves the gateway carries nothing an
 	// outsider could reuse (see notify.Mark).
-	msg := fmt.Sprintf("From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: %s\r\nContent-Type: text/plain; charset=utf-8\r\nMIME-Version: 1.0\r\n\r\n%s",
-		from, strings.Join(to, ">, <"), sanitize(n.Subject), time.Now().Format(time.RFC1123Z), notify.MessageID(s.p.hostname), n.Body)
+	msg := n.Compose(from, to, s.p.hostname)
 	log := s.log.Named("notify")
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		if err := sender.Send(ctx, notify.Mail{From: "", To: to, Data: []byte(msg)}); err != nil {
+		if err := sender.Send(ctx, notify.Mail{From: "", To: to, Data: msg}); err != nil {
 			logs.Emit(log, notify.NoticeFailure(action, err).Msg)
 		}
 	}()
