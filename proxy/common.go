@@ -22,8 +22,8 @@ import (
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/scanner"
-	"github.com/fsigkd/fsigkd/spool"
 	"github.com/fsigkd/fsigkd/service"
+	"github.com/fsigkd/fsigkd/spool"
 	"github.com/fsigkd/fsigkd/tproxy"
 )
 

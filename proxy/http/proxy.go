@@ -47,8 +47,8 @@ import (
 	"github.com/fsigkd/fsigkd/internal/netlist"
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/proxy"
-	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/service"
+	"github.com/fsigkd/fsigkd/slots"
 )
 
 // Proxy is the HTTP service.

@@ -48,8 +48,8 @@ import (
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
-	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/service"
+	"github.com/fsigkd/fsigkd/slots"
 )
 
 // Proxy is the SMTP service.
