@@ -68,6 +68,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.Log = zap.NewNop()
 	}
 	s.mu.Unlock()
+	s.sessions.OnPanic = func(r any) { s.Log.Error("panic in a client session", zap.Any("panic", r), zap.Stack("stack")) }
 	return s.sessions.Serve(ln, s.serveConn)
 }
 
@@ -92,13 +93,6 @@ type session struct {
 }
 
 func (s *Server) serveConn(c net.Conn) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.Log.Error("panic in a client session", zap.Any("panic", r), zap.Stack("stack"))
-		}
-		c.Close()
-		s.sessions.Done(c)
-	}()
 	idle := s.IdleTimeout
 	if idle <= 0 {
 		idle = 5 * time.Minute

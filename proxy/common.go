@@ -201,6 +201,14 @@ func (c *Common) Send(log *zap.Logger, w net.Conn, f *spool.File, off, n int64, 
 	return sent, err
 }
 
+// PanicLogger reports a session that panicked (it is closed; the service
+// goes on), for sessions.Set.OnPanic.
+func (c *Common) PanicLogger() func(any) {
+	return func(r any) {
+		c.Log.Error("panic in a session; the session is closed", zap.Any("panic", r), zap.Stack("stack"))
+	}
+}
+
 // Hostname is the gateway's name in notices and mail headers: the smtp
 // section's hostname when set, the system's otherwise.
 func (c *Common) Hostname() string {

@@ -30,10 +30,6 @@ func newEcho(env *service.Env) (service.Service, error) {
 func (e *echo) Serve(ln net.Listener) error { return e.sessions.Serve(ln, e.handle) }
 
 func (e *echo) handle(c net.Conn) {
-	defer func() {
-		c.Close()
-		e.sessions.Done(c)
-	}()
 	sc := bufio.NewScanner(c)
 	// Every echo session counts as busy: on a drain it is let finish.
 	for first := true; sc.Scan(); first = false {

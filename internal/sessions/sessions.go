@@ -22,6 +22,9 @@ type Set struct {
 	// Goodbye, when set, is said to an idle connection before Shutdown
 	// closes it (FTP's 421).
 	Goodbye func(net.Conn)
+	// OnPanic, when set, is told of a session that panicked (Serve closes
+	// it and goes on).
+	OnPanic func(any)
 
 	mu      sync.Mutex
 	conns   map[net.Conn]time.Time // since when idle between requests; zero while busy
@@ -31,7 +34,8 @@ type Set struct {
 }
 
 // Serve accepts clients on ln until it is closed, serving each with serve
-// in a goroutine of its own (serve calls Done when the client is gone). An
+// in a goroutine of its own; when serve returns (or panics) the client is
+// closed and forgotten. An
 // accept that fails for another reason than the listener's closing is
 // tried again after a back-off doubling up to a second: never a spin.
 func (s *Set) Serve(ln net.Listener, serve func(net.Conn)) error {
@@ -49,9 +53,22 @@ func (s *Set) Serve(ln net.Listener, serve func(net.Conn)) error {
 		}
 		delay = 0
 		if s.Add(c) {
-			go serve(c)
+			go s.run(c, serve)
 		}
 	}
+}
+
+// run serves c, and whatever happens (a panic included, reported to
+// OnPanic) closes it and forgets it.
+func (s *Set) run(c net.Conn, serve func(net.Conn)) {
+	defer func() {
+		if r := recover(); r != nil && s.OnPanic != nil {
+			s.OnPanic(r)
+		}
+		c.Close()
+		s.Done(c)
+	}()
+	serve(c)
 }
 
 // Add registers c as busy; false when the server is shutting down (c is

@@ -62,3 +62,34 @@ func TestShutdownCutsAtTheDeadline(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// TestServeClosesAndForgetsAPanickedSession: a session that panics is
+// reported, closed and forgotten; the server goes on.
+func TestServeClosesAndForgetsAPanickedSession(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var s Set
+	panics := make(chan any, 1)
+	s.OnPanic = func(r any) { panics <- r }
+	go s.Serve(ln, func(c net.Conn) { panic("boom") })
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if r := <-panics; r != "boom" {
+		t.Fatalf("reported %v", r)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the panicked session was not closed")
+	}
+	for deadline := time.Now().Add(5 * time.Second); s.Len() != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the panicked session was not forgotten")
+		}
+	}
+}

@@ -69,6 +69,7 @@ func (p *Proxy) init() error {
 // Serve accepts clients until ln is closed.
 func (p *Proxy) Serve(ln net.Listener) error {
 	p.ListenAddr = ln.Addr()
+	p.sessions.OnPanic = p.PanicLogger()
 	return p.sessions.Serve(ln, p.serve)
 }
 

@@ -55,15 +55,10 @@ func (p *Proxy) serve(c net.Conn) {
 		s.client = a.IP
 	}
 	defer func() {
-		if r := recover(); r != nil {
-			p.Log.Error("panic in a session; the session is closed", zap.Any("panic", r), zap.Stack("stack"))
-		}
 		s.closeData()
 		if s.srv != nil {
 			s.srv.Close()
 		}
-		c.Close()
-		p.sessions.Done(c)
 	}()
 	// The first command must have come within header_timeout of the
 	// accept: a silent client does not hold a slot for idle_timeout.

@@ -122,6 +122,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		sl.Refuse = p.refuse
 		sl.Evict = p.sessions.EvictOldestIdle
 	}
+	p.sessions.OnPanic = p.PanicLogger()
 	return p.sessions.Serve(ln, p.serveConn)
 }
 
@@ -168,14 +169,7 @@ func (p *Proxy) serveConn(c net.Conn) {
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		s.client = a.IP.String()
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			p.Log.Error("panic in a session; the session is closed", zap.Any("panic", r), zap.Stack("stack"))
-		}
-		s.closeUpstream()
-		c.Close()
-		p.sessions.Done(c)
-	}()
+	defer s.closeUpstream()
 	// A client outside allow_clients gets its 403 once it has asked:
 	// answering before would be an unsolicited response.
 	allowed := false
