@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fsigkd/fsigkd/catalog"
+	"github.com/fsigkd/fsigkd/internal/backoff"
 	"github.com/fsigkd/fsigkd/logs"
 )
 
@@ -68,7 +69,7 @@ func (l *Listener) Close() error {
 // slot free when it comes.
 func (l *Listener) Accept() (net.Conn, error) {
 	l.init()
-	backoff := time.Duration(0)
+	wait := time.Duration(0)
 	for {
 		if err := l.waitSlot(); err != nil {
 			return nil, err
@@ -100,8 +101,8 @@ func (l *Listener) Accept() (net.Conn, error) {
 				l.lastM13 = now
 				logs.Emit(l.Log.Named("accept"), catalog.M13(err, "main/accept_loop/accept", false))
 			}
-			backoff = nextBackoff(backoff, l.MaxBackoff)
-			if !l.sleep(backoff) {
+			wait = backoff.Next(wait, l.MaxBackoff)
+			if !l.sleep(wait) {
 				return nil, net.ErrClosed
 			}
 		case en == syscall.ECONNRESET || en == syscall.ECONNABORTED:
@@ -114,8 +115,8 @@ func (l *Listener) Accept() (net.Conn, error) {
 			if !errors.Is(err, net.ErrClosed) && l.ctx.Err() == nil {
 				// Another passing failure: back off as for EMFILE, never spin.
 				l.Log.Named("accept").Warn("accept failed", zap.Error(err))
-				backoff = nextBackoff(backoff, l.MaxBackoff)
-				if l.sleep(backoff) {
+				wait = backoff.Next(wait, l.MaxBackoff)
+				if l.sleep(wait) {
 					continue
 				}
 			}
@@ -207,16 +208,6 @@ func Suggest(n int) int {
 		s = max(2000, n+n/2)
 	}
 	return s
-}
-
-func nextBackoff(d, limit time.Duration) time.Duration {
-	if limit <= 0 {
-		limit = time.Second
-	}
-	if d == 0 {
-		return 5 * time.Millisecond
-	}
-	return min(2*d, limit)
 }
 
 func (l *Listener) sleep(d time.Duration) bool {

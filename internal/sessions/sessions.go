@@ -8,6 +8,7 @@ package sessions
 import (
 	"context"
 	"errors"
+	"github.com/fsigkd/fsigkd/internal/backoff"
 	"net"
 	"sync"
 	"time"
@@ -45,7 +46,7 @@ func (s *Set) Serve(ln net.Listener, serve func(net.Conn)) error {
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				delay = backoff.Next(delay, time.Second)
 				time.Sleep(delay)
 				continue
 			}
