@@ -8,10 +8,11 @@ package sessions
 import (
 	"context"
 	"errors"
-	"github.com/fsigkd/fsigkd/internal/backoff"
 	"net"
 	"sync"
 	"time"
+
+	"github.com/fsigkd/fsigkd/internal/backoff"
 )
 
 // FreshGrace is how long, at a stop, a client that connected but has not
