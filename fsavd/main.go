@@ -13,7 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/fsigkd/fsigkd/engine"
+	"github.com/fsigkd/fsigkd/fsavd/engine"
 	"github.com/fsigkd/fsigkd/logs"
 )
 

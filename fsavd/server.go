@@ -35,7 +35,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/fsigkd/fsigkd/engine"
+	"github.com/fsigkd/fsigkd/fsavd/engine"
 	"github.com/fsigkd/fsigkd/internal/sessions"
 )
 

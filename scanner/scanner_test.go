@@ -16,8 +16,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fsigkd/fsigkd/eicar"
-	"github.com/fsigkd/fsigkd/engine"
 	"github.com/fsigkd/fsigkd/fsavd"
+	"github.com/fsigkd/fsigkd/fsavd/engine"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
 )
 

@@ -15,7 +15,7 @@ func TestProxiesKnowNothingOfProcesses(t *testing.T) {
 		t.Fatalf("go list: %v", err)
 	}
 	for _, dep := range strings.Fields(string(out)) {
-		for _, banned := range []string{"github.com/fsigkd/fsigkd/supervisor", "github.com/fsigkd/fsigkd/engine", "github.com/fsigkd/fsigkd/fsavd"} {
+		for _, banned := range []string{"github.com/fsigkd/fsigkd/supervisor", "github.com/fsigkd/fsigkd/fsavd/engine", "github.com/fsigkd/fsigkd/fsavd"} {
 			if dep == banned {
 				t.Errorf("the proxies depend on %s", dep)
 			}

@@ -27,8 +27,8 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/fsigkd/fsigkd/eicar"
-	"github.com/fsigkd/fsigkd/engine"
 	"github.com/fsigkd/fsigkd/fsavd"
+	"github.com/fsigkd/fsigkd/fsavd/engine"
 )
 
 // TestString is what the test signature of ours matches; TestName is
