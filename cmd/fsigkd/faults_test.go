@@ -75,13 +75,8 @@ func TestFullTempDirSaysTryLater(t *testing.T) {
 
 // smtpSend sends one mail by hand and returns the reply to its end.
 func smtpSend(t *testing.T, addr, msg string) string {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, br := dialText(t, addr)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	br := bufio.NewReader(c)
 	read := func() string { return lastLine(br) }
 	read()
 	for _, cmd := range []string{"EHLO c", "MAIL FROM:<a@example.com>", "RCPT TO:<b@example.com>", "DATA"} {
@@ -97,13 +92,8 @@ func smtpSend(t *testing.T, addr, msg string) string {
 // ftpRetr logs in through the proxy, asks for file, and returns the final
 // reply to RETR.
 func ftpRetr(t *testing.T, proxyAddr, server, file string) string {
-	c, err := net.Dial("tcp", proxyAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, br := dialText(t, proxyAddr)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	br := bufio.NewReader(c)
 	read := func() string { return lastLine(br) }
 	read()
 	for _, cmd := range []string{"USER anonymous@" + server, "TYPE I"} {
@@ -366,4 +356,14 @@ func TestStopWithIdleClientsIsQuick(t *testing.T) {
 	if el := time.Since(start); el > time.Second {
 		t.Errorf("a stop with idle clients took %v", el)
 	}
+}
+
+// dialText connects to a text protocol's server, 30 s to do it all in.
+func dialText(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return c, bufio.NewReader(c)
 }

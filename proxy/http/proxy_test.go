@@ -418,9 +418,14 @@ func TestOnlyAllowedClients(t *testing.T) {
 	}
 }
 
-func TestConnectTunnel(t *testing.T) {
-	echo, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer echo.Close()
+// echoServer sends back what it gets, on a port of 127.0.0.1, until the
+// test ends.
+func echoServer(t *testing.T) net.Listener {
+	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { echo.Close() })
 	go func() {
 		for {
 			c, err := echo.Accept()
@@ -430,6 +435,11 @@ func TestConnectTunnel(t *testing.T) {
 			go func() { io.Copy(c, c); c.Close() }()
 		}
 	}()
+	return echo
+}
+
+func TestConnectTunnel(t *testing.T) {
+	echo := echoServer(t)
 	_, port, _ := net.SplitHostPort(echo.Addr().String())
 	e := newEnv(t, "connect_ports = 443, "+port)
 	c, _ := net.Dial("tcp", e.addr)
@@ -511,17 +521,7 @@ func TestCurlThroughTheProxy(t *testing.T) {
 // byte for idle_timeout is closed (it held its slot for ever); one that
 // moves bytes one way only stays.
 func TestSilentTunnelIsClosed(t *testing.T) {
-	echo, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	echo := echoServer(t)
 	_, port, _ := net.SplitHostPort(echo.Addr().String())
 	e := newEnv(t, "connect_ports = "+port+"\nidle_timeout = 1")
 	c, _ := net.Dial("tcp", e.addr)
