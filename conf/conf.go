@@ -48,7 +48,7 @@ type Global struct {
 	RestartMaxDelay time.Duration `ini:"restart_max_delay" default:"30" min:"1s" doc:"cap of the back-off for a worker that keeps dying"`
 	CoreDump        bool          `ini:"core_dump" default:"yes" doc:"let a crashing worker write a core file into base_dir (M18)"`
 	M02Interval     time.Duration `ini:"max_connections_warning_interval" default:"60" min:"1s" doc:"M02 is logged at most once per interval per service"`
-	ListenBacklog   int           `ini:"listen_backlog" default:"5" min:"1" max:"65535" doc:"each service's listen backlog: 5, as documented; bursts of new connections beyond it wait a second for a retransmitted handshake"`
+	ListenBacklog   int           `ini:"listen_backlog" default:"0" min:"0" max:"65535" doc:"each service's listen backlog while it has a free slot (0: the kernel's somaxconn); with every slot busy it is 5, as documented"`
 
 	AVEngine        string        `ini:"av_engine" default:"fsavd" enum:"fsavd,clamd,icap" doc:"the anti-virus protocol"`
 	AVServers       string        `ini:"av_servers" default:"./fsavd-socket-0" doc:"comma-separated sockets (relative to base_dir) or host:port"`

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -27,6 +30,13 @@ type Listener struct {
 	M02Interval time.Duration
 	// MaxBackoff caps the wait after EMFILE/ENFILE (zero: one second).
 	MaxBackoff time.Duration
+
+	// Backlog is the listen backlog while a slot is free (0: leave the
+	// socket's as it is). With every slot busy the backlog is
+	// LimitBacklog, the documented state at the limit; a free slot gives
+	// the full one back, so that a burst of clients is not made to wait a
+	// second for a retransmitted handshake.
+	Backlog int
 
 	// Admit, when set, is asked about each accepted client before it
 	// takes a slot: a client it refuses is handed to Refuse (in a
@@ -150,6 +160,8 @@ func (l *Listener) waitSlot() error {
 		return nil
 	}
 	l.warnFull()
+	l.setBacklog(LimitBacklog)
+	defer l.setBacklog(l.Backlog)
 	for {
 		ctx, cancel := context.WithTimeout(l.ctx, 200*time.Millisecond)
 		err := l.Pool.Wait(ctx)
@@ -166,6 +178,36 @@ func (l *Listener) waitSlot() error {
 			}
 			return nil
 		}
+	}
+}
+
+// LimitBacklog is the listen backlog while every slot is busy: 5, as the
+// documentation of the original describes the state at the limit (five in
+// the queue, one more established, the rest in SYN_RECV).
+const LimitBacklog = 5
+
+// Somaxconn is the kernel's cap on a listen backlog
+// (net.core.somaxconn), the default backlog of a service.
+func Somaxconn() int {
+	b, err := os.ReadFile("/proc/sys/net/core/somaxconn")
+	if n, err2 := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && err2 == nil && n > 0 {
+		return n
+	}
+	return 4096
+}
+
+// setBacklog calls listen(2) again on the socket: Linux changes the
+// backlog of a listening socket in place.
+func (l *Listener) setBacklog(n int) {
+	if l.Backlog <= 0 || n <= 0 {
+		return
+	}
+	sc, ok := l.Listener.(syscall.Conn)
+	if !ok {
+		return
+	}
+	if rc, err := sc.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { unix.Listen(int(fd), n) })
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+	"golang.org/x/sys/unix"
 
 	"github.com/fsigkd/fsigkd/ipc"
 )
@@ -238,5 +239,60 @@ func TestSlotIsTheLowestFreeOnArrival(t *testing.T) {
 	defer s1.Close()
 	if SlotOf(s1) != 0 {
 		t.Fatalf("second client got slot %d; slot 0 was free when it came", SlotOf(s1))
+	}
+}
+
+// maxBacklog is the listen backlog of the listener's socket, as the kernel
+// has it (TCP_INFO's tcpi_sacked holds it for a listening socket).
+func maxBacklog(t *testing.T, l *Listener) uint32 {
+	rc, err := l.Listener.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint32
+	rc.Control(func(fd uintptr) {
+		info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+		if err == nil {
+			n = info.Sacked
+		}
+	})
+	return n
+}
+
+// TestBacklogIsFullUntilTheLimit: with a slot free the socket has the full
+// backlog, so that a burst is taken at once; with every slot busy it has
+// the documented 5; a slot freed gives the full one back.
+func TestBacklogIsFullUntilTheLimit(t *testing.T) {
+	l, _ := newListener(t, 1)
+	l.Backlog = 200
+	l.setBacklog(l.Backlog)
+	if n := maxBacklog(t, l); n != 200 {
+		t.Fatalf("with a slot free: backlog %d", n)
+	}
+	c1, _ := net.Dial("tcp", l.Addr().String())
+	defer c1.Close()
+	sc, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan net.Conn, 1)
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			got <- c
+		}
+	}()
+	for deadline := time.Now().Add(5 * time.Second); maxBacklog(t, l) != LimitBacklog; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("at the limit: backlog %d, want %d", maxBacklog(t, l), LimitBacklog)
+		}
+	}
+	sc.Close() // a slot frees
+	c2, _ := net.Dial("tcp", l.Addr().String())
+	defer c2.Close()
+	(<-got).Close()
+	for deadline := time.Now().Add(5 * time.Second); maxBacklog(t, l) != 200; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a slot free again: backlog %d", maxBacklog(t, l))
+		}
 	}
 }

@@ -165,7 +165,7 @@ func (m *master) open(name string, cfg *conf.Config) (gen, bool) {
 	if !ok {
 		return gen{}, false
 	}
-	ln, err := listenTCP(sc.BindAddr, sc.Port, cfg.Global.ListenBacklog, sc.Transparent, sc.TransparentTproxy)
+	ln, err := listenTCP(sc.BindAddr, sc.Port, backlog(cfg.Global.ListenBacklog), sc.Transparent, sc.TransparentTproxy)
 	if err != nil {
 		sem.Remove()
 		if catalog.OutOfFiles(err) {

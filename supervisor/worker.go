@@ -91,6 +91,7 @@ func runWorker(reg service.Registry) int {
 		Pool:        slots.NewPool(svcCfg.PreSpawn, sem),
 		Log:         log,
 		M02Interval: cfg.Global.M02Interval,
+		Backlog:     backlog(cfg.Global.ListenBacklog),
 	}
 	svc, err := reg[name](&service.Env{Config: cfg, Service: svcCfg, Logs: lg, Log: log, Spool: spool.Dir{Path: cfg.Global.TempDir}})
 	if err != nil {
@@ -145,3 +146,11 @@ func parseSem(s string) (id, n int, ok bool) {
 // graceKill is how long past shutdown_grace the master waits for a worker
 // before it kills it.
 const graceKill = 5 * time.Second
+
+// backlog is listen_backlog, 0 meaning the kernel's somaxconn.
+func backlog(n int) int {
+	if n <= 0 {
+		return slots.Somaxconn()
+	}
+	return n
+}
