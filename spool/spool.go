@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -155,13 +156,20 @@ func (f *File) Write(p []byte) (int, error) {
 // fillChunk is how much Fill reads at a time.
 const fillChunk = 256 << 10
 
+// fillBufs holds Fill's buffers: one allocated and zeroed per object was,
+// by the profile of 1 KiB objects, a share of the gateway's CPU and of its
+// garbage (262,192 bytes an object).
+var fillBufs = sync.Pool{New: func() any { b := make([]byte, fillChunk); return &b }}
+
 // Fill streams r into the file until r ends, or until the file holds more
 // than max bytes (max 0: no limit); over then says that r had more. What
 // was read stays in the file (at most one chunk past max), the rest is
 // still r's: a caller that passes oversize objects sends both. progress,
 // if set, is called after each write.
 func (f *File) Fill(r io.Reader, max int64, progress func()) (over bool, err error) {
-	buf := make([]byte, fillChunk)
+	bp := fillBufs.Get().(*[]byte)
+	defer fillBufs.Put(bp)
+	buf := *bp
 	for {
 		n, rerr := r.Read(buf)
 		if n > 0 {
