@@ -27,6 +27,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 )
@@ -101,7 +102,14 @@ func (e *Engine) DB() *DB { return e.db.Load() }
 // Swap puts a new signature set in use; scans under way finish with the old.
 func (e *Engine) Swap(db *DB) { e.db.Store(db) }
 
-// ScanFile scans the file at path (mapped into memory, not read into it).
+// smallFile is the size up to which ScanFile reads a file instead of
+// mapping it.
+const smallFile = 256 << 10
+
+var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallFile); return &b }}
+
+// ScanFile scans the file at path (mapped into memory, not read into it;
+// a small one is read into a pooled buffer).
 func (e *Engine) ScanFile(name string, opt Options) ([]Detection, error) {
 	f, err := os.Open(name)
 	if err != nil {
@@ -117,6 +125,17 @@ func (e *Engine) ScanFile(name string, opt Options) ([]Detection, error) {
 	}
 	if st.Size() == 0 {
 		return nil, nil
+	}
+	if st.Size() <= smallFile {
+		// Read into a pooled buffer: mapping and unmapping a small file
+		// costs more than reading it (the unmap flushes TLBs).
+		bp := smallBufs.Get().(*[]byte)
+		defer smallBufs.Put(bp)
+		data := (*bp)[:st.Size()]
+		if _, err := io.ReadFull(f, data); err != nil {
+			return nil, err
+		}
+		return e.ScanBytes(data, opt), nil
 	}
 	data, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {
