@@ -127,7 +127,7 @@ func engineKeys() string {
 }
 
 func startDaemon(dir string, port int, maxScanMiB int) *daemon {
-	ini := fmt.Sprintf("[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\nmax_scan_size = %dM\noversize_action = pass\ntrickle_after = 0\n",
+	ini := fmt.Sprintf("[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\ndeny_servers =\npre_spawn = %d\nmax_scan_size = %dM\noversize_action = pass\ntrickle_after = 0\n",
 		port, *idle+100, maxScanMiB)
 	return startWith(dir, port, ini)
 }
@@ -184,7 +184,7 @@ func memory(d *daemon, dir, proxy string) {
 	sp, fp := freePort(), freePort()
 	sinkPort := freePort()
 	other := startWith(filepath.Join(dir, "idle"), sp, fmt.Sprintf(
-		"[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\nparent_server_host = 127.0.0.1\nparent_server_port = %d\n[ftp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\n",
+		"[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\nparent_server_host = 127.0.0.1\nparent_server_port = %d\n[ftp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\ndeny_servers =\npre_spawn = %d\n",
 		sp, *idle+100, sinkPort, fp, *idle+100))
 	defer stop(other)
 	for _, s := range []struct {

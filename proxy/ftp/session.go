@@ -292,7 +292,9 @@ func (s *session) login(arg string) bool {
 		return false
 	}
 	if errors.Is(err, proxy.ErrServerRefused) {
-		s.p.Log.Named("login").Warn("a client named a server it may not reach", zap.String("client", s.client.String()), zap.String("server", host))
+		if s.p.Once("server-refused") { // once a minute: a client can ask as often as it likes
+			s.p.Log.Named("login").Warn("a client named a server it may not reach", zap.String("client", s.client.String()), zap.String("server", host))
+		}
 		s.reply(fmt.Sprintf("500 Can't Connect to (%s: %d) errmsg=server not allowed", host, port))
 		return true
 	}

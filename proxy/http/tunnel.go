@@ -130,6 +130,8 @@ func relay(dst, src net.Conn, idle time.Duration, last *atomic.Int64) int64 {
 // from (allow_servers, deny_servers): 403, logged.
 func (s *session) refuseServer(rec *logs.Access, target string) {
 	rec.Status, rec.Detail = 403, "server not allowed"
-	s.log.Warn("a client asked for a server it may not reach", zap.String("client", s.client), zap.String("target", target))
+	if s.p.Once("server-refused") { // once a minute: a client can ask as often as it likes
+		s.log.Warn("a client asked for a server it may not reach", zap.String("client", s.client), zap.String("target", target))
+	}
 	s.writeError(403, "Forbidden", "This gateway does not connect to that server.", true)
 }
