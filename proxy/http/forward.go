@@ -201,7 +201,7 @@ func (s *session) handle(req *Request) bool {
 	if err != nil {
 		rec.Status = 502
 		s.log.Info("server unreachable", zap.String("url", t.url), zap.Error(err))
-		s.writeError(502, "Bad Gateway", "The server could not be reached: "+err.Error(), !clientKeep)
+		s.writeError(502, "Bad Gateway", "The server could not be reached ("+unreachable(err)+").", !clientKeep)
 		return clientKeep
 	}
 	if ta, ok := up.c.RemoteAddr().(*net.TCPAddr); ok {
@@ -677,4 +677,20 @@ func (s *session) maxForwards(req *Request, rec *logs.Access, keep bool) (answer
 func (s *session) unavailable(rec *logs.Access) {
 	rec.Status, rec.Detail = 503, "gateway short of resources"
 	s.writeError(503, "Service Unavailable", "The gateway cannot take the object now. Please try again later.", true)
+}
+
+// unreachable says why a server could not be reached, in words for a
+// client: the system's for an errno, never the gateway's own error text.
+func unreachable(err error) string {
+	var dns *net.DNSError
+	var ne net.Error
+	switch en, ok := catalog.Errno(err); {
+	case errors.As(err, &dns):
+		return "its name does not resolve"
+	case ok:
+		return strings.ToLower(catalog.Strerror(en))
+	case errors.As(err, &ne) && ne.Timeout():
+		return "it did not answer in time"
+	}
+	return "the connection failed"
 }

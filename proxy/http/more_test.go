@@ -434,3 +434,15 @@ func TestPageBytesAreLogged(t *testing.T) {
 		t.Fatalf("access log: %s", log)
 	}
 }
+
+// TestErrorPagesShowNoInternals: a server that cannot be reached gets the
+// client a reason in words, not the gateway's error text (addresses, "dial
+// tcp").
+func TestErrorPagesShowNoInternals(t *testing.T) {
+	e := newEnv(t, "")
+	dead := enginetest.FreePort(t)
+	out := e.raw(fmt.Sprintf("GET http://127.0.0.1:%d/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", dead))
+	if !strings.Contains(out, "could not be reached (connection refused)") || strings.Contains(out, "dial tcp") {
+		t.Fatalf("%q", out)
+	}
+}
