@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -27,12 +28,40 @@ type Clamd struct {
 	Chunk    int  // INSTREAM chunk size (zero: 64 KiB)
 }
 
-// NewClamd makes a client for endpoints.
+// NewClamd makes a client for endpoints. Its connections are clamd
+// sessions (zIDSESSION), kept in the pool between scans: a scan costs a
+// command, not a connection. clamd numbers the replies of a session
+// ("<n>: fd[7]: OK"); a session clamd has closed meanwhile (its
+// IdleTimeout) is noticed on first use and the scan tried again on a new
+// one, as for any pooled connection.
 func NewClamd(p *Pool, instream bool) *Clamd {
 	p.Engine = "clamd"
 	p.DownMsg = catalog.M25
+	p.Prepare = func(c *Conn) error {
+		_, err := c.Write([]byte("zIDSESSION\x00"))
+		return err
+	}
 	return &Clamd{Pool: p, InStream: instream}
 }
+
+// reply reads the answer to the connection's latest request, its number
+// checked and taken off.
+func (cl *Clamd) reply(c *Conn) (string, error) {
+	r, err := readNul(c)
+	if err != nil {
+		return "", err
+	}
+	n, rest, ok := strings.Cut(r, ": ")
+	if !ok || n != strconv.Itoa(c.Seq) {
+		// An error about the session itself comes unnumbered.
+		return r, errSessionReply
+	}
+	return rest, nil
+}
+
+// errSessionReply is a reply that is not the answer to our request: the
+// session is not to be used again.
+var errSessionReply = errors.New("clamd: a reply out of the session's order")
 
 // maxClamdReply bounds a reply: a name and a message.
 const maxClamdReply = 16 << 10
@@ -59,17 +88,18 @@ func readNul(c *Conn) (string, error) {
 // Ping sends zPING and wants PONG.
 func (cl *Clamd) Ping(ctx context.Context) error {
 	return cl.Pool.Do(ctx, func(c *Conn) (bool, error) {
+		c.Seq++
 		if _, err := c.Write([]byte("zPING\x00")); err != nil {
 			return false, err
 		}
-		r, err := readNul(c)
+		r, err := cl.reply(c)
 		if err != nil {
 			return false, err
 		}
 		if r != "PONG" {
 			return false, fmt.Errorf("PING answered %q", r)
 		}
-		return false, nil
+		return true, nil
 	})
 }
 
@@ -79,6 +109,7 @@ func (cl *Clamd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 	err := cl.Pool.Do(ctx, func(c *Conn) (bool, error) {
 		var reply string
 		var err error
+		c.Seq++
 		if uc, ok := c.Conn.(*net.UnixConn); ok && !cl.InStream {
 			reply, err = cl.fildes(c, uc, obj)
 		} else {
@@ -106,7 +137,7 @@ func (cl *Clamd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 			}
 			v.add(st, res.Found)
 		}
-		return false, nil
+		return true, nil // the session serves the next scan
 	})
 	return v, err
 }
@@ -116,7 +147,7 @@ func (cl *Clamd) fildes(c *Conn, uc *net.UnixConn, obj *Object) (string, error) 
 	if _, _, err := uc.WriteMsgUnix([]byte("zFILDES\x00\x00"), rights, nil); err != nil {
 		return "", err
 	}
-	return readNul(c)
+	return cl.reply(c)
 }
 
 func (cl *Clamd) instream(c *Conn, obj *Object) (string, error) {
@@ -137,7 +168,7 @@ func (cl *Clamd) instream(c *Conn, obj *Object) (string, error) {
 				// clamd closes at once past StreamMaxLength, having said
 				// why: read that rather than report a broken pipe.
 				if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
-					if r, rerr := readNul(c); rerr == nil {
+					if r, rerr := cl.reply(c); rerr == nil {
 						return r, nil
 					}
 				}
@@ -153,12 +184,12 @@ func (cl *Clamd) instream(c *Conn, obj *Object) (string, error) {
 		}
 	}
 	if _, err := c.Write([]byte{0, 0, 0, 0}); err != nil {
-		if r, rerr := readNul(c); rerr == nil {
+		if r, rerr := cl.reply(c); rerr == nil {
 			return r, nil
 		}
 		return "", err
 	}
-	return readNul(c)
+	return cl.reply(c)
 }
 
 // ClamdReply is one parsed clamd scan reply.

@@ -59,7 +59,10 @@ type Conn struct {
 	net.Conn
 	R      *bufio.Reader
 	Reused bool // came from the idle pool
-	ep     *endpointState
+	// Seq counts the requests sent on the connection, for protocols that
+	// number them (clamd's IDSESSION).
+	Seq int
+	ep  *endpointState
 }
 
 // Endpoint is the endpoint the connection goes to.
