@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -318,30 +317,4 @@ func (c *Common) Judge(f *spool.File, obj *scanner.Object, rec *logs.Access) Out
 	}
 	rec.Action = map[bool]string{true: "DENY", false: "PASS"}[block]
 	return Outcome{Verdict: v, Block: block}
-}
-
-// ParseNets reads a comma-separated list of networks (CIDR).
-func ParseNets(list string) ([]*net.IPNet, error) {
-	var out []*net.IPNet
-	for _, s := range strings.Split(list, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		_, n, err := net.ParseCIDR(s)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
-
-// InNets tells whether ip is in one of nets.
-func InNets(ip net.IP, nets []*net.IPNet) bool {
-	for _, n := range nets {
-		if n.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }

@@ -446,3 +446,21 @@ func TestErrorPagesShowNoInternals(t *testing.T) {
 		t.Fatalf("%q", out)
 	}
 }
+
+// TestAllowClientsAsCheckReadsIt: allow_clients takes what fsigkd check
+// accepts (bare addresses, self); a bare address passed check and then
+// stopped the worker, which read networks only.
+func TestAllowClientsAsCheckReadsIt(t *testing.T) {
+	for _, list := range []string{"127.0.0.1", "self", "10.0.0.0/8, 127.0.0.1"} {
+		e := newEnv(t, "allow_clients = "+list)
+		e.serve("/x", []byte("ok"))
+		if code, body := e.get("/x"); code != 200 || string(body) != "ok" {
+			t.Errorf("allow_clients = %s: %d", list, code)
+		}
+	}
+	e := newEnv(t, "allow_clients = 192.0.2.1")
+	e.serve("/x", []byte("ok"))
+	if code, _ := e.get("/x"); code != 403 {
+		t.Errorf("a client outside allow_clients: %d", code)
+	}
+}

@@ -55,8 +55,8 @@ import (
 type Proxy struct {
 	proxy.Common
 
-	allow []*net.IPNet
-	reach proxy.Reach // allow_servers, deny_servers
+	allow netlist.List // allow_clients
+	reach proxy.Reach  // allow_servers, deny_servers
 	ports map[int]bool
 	page  *template.Template
 
@@ -75,7 +75,7 @@ func New(env *service.Env) (service.Service, error) {
 
 func (p *Proxy) init() error {
 	var err error
-	if p.allow, err = proxy.ParseNets(p.Svc.AllowClients); err != nil {
+	if p.allow, err = netlist.Parse(p.Svc.AllowClients); err != nil {
 		return fmt.Errorf("allow_clients: %v", err)
 	}
 	if p.reach.Allow, err = netlist.Parse(p.Svc.AllowServers); err != nil {
@@ -129,7 +129,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 // admitted tells whether c's address is in allow_clients.
 func (p *Proxy) admitted(c net.Conn) bool {
 	a, ok := c.RemoteAddr().(*net.TCPAddr)
-	return ok && proxy.InNets(a.IP, p.allow)
+	return ok && p.allow.Contains(a.IP)
 }
 
 // refuse answers a client outside allow_clients with 403 once it has
@@ -172,10 +172,7 @@ func (p *Proxy) serveConn(c net.Conn) {
 	defer s.closeUpstream()
 	// A client outside allow_clients gets its 403 once it has asked:
 	// answering before would be an unsolicited response.
-	allowed := false
-	if ip := net.ParseIP(s.client); ip != nil {
-		allowed = proxy.InNets(ip, p.allow)
-	}
+	allowed := p.admitted(c)
 	// The first request head must have come whole within header_timeout
 	// of the accept: a silent or trickling client does not hold a slot.
 	firstBy := time.Now().Add(p.Svc.HeaderTimeout)
