@@ -42,6 +42,7 @@ type session struct {
 	log     *zap.Logger
 
 	pasv   *net.TCPListener // our passive port for the client
+	taken  bool             // the client's data connection was accepted from pasv
 	active *net.TCPAddr     // the client's PORT/EPRT
 	rest   int64
 	// open150: 150- progress lines went out, and the 150 reply they open
@@ -334,12 +335,16 @@ func (s *session) closeData() {
 		// the data and then the reply already sent (closing the listener
 		// alone would reset it, and clients report the reset, not the
 		// 550).
-		s.pasv.SetDeadline(time.Now().Add(50 * time.Millisecond)) // an expired one would not even look
-		if c, err := s.pasv.Accept(); err == nil {
-			c.Close()
+		if !s.taken {
+			// Only then: after a transfer the connection was taken, and
+			// waiting here would delay every next command.
+			s.pasv.SetDeadline(time.Now().Add(50 * time.Millisecond)) // an expired one would not even look
+			if c, err := s.pasv.Accept(); err == nil {
+				c.Close()
+			}
 		}
 		s.pasv.Close()
-		s.pasv = nil
+		s.pasv, s.taken = nil, false
 	}
 	s.active = nil
 }
@@ -406,6 +411,7 @@ func (s *session) clientData() (net.Conn, error) {
 		return d.Dial("tcp", s.active.String())
 	}
 	c, err := acceptFrom(s.pasv, deadline, s.client)
+	s.taken = s.taken || err == nil
 	if errors.Is(err, errSource) {
 		s.log.Info("data connection from another address refused", zap.String("client", s.client.String()))
 	}

@@ -108,10 +108,9 @@ func (s *session) retr(arg string) bool {
 
 // receive copies a data connection into f, up to max_scan_size (over: the
 // connection had more, still to be read), failing on a stall of
-// data_timeout. got follows the bytes, for the progress lines.
-// receive spools a transfer. An upload (fromClient) is held to
-// proxy.MinRate, since a client trickling it would hold its slot; a
-// download from the server only to data_timeout between reads.
+// data_timeout; an upload (fromClient) is also held to proxy.MinRate,
+// since a client trickling it would hold its slot. got follows the bytes,
+// for the progress lines.
 func (s *session) receive(f *spool.File, src net.Conn, got *atomic.Int64, fromClient bool) (over bool, err error) {
 	var rate int64
 	if fromClient {
