@@ -110,7 +110,8 @@ func (c *Common) SpoolFailed(err error) bool {
 	switch {
 	case f.Full():
 		if c.Once("spool-full") {
-			m := catalog.M09(c.Spool.Path, c.Spool.FreeKB(), -1)
+			free, _ := c.Spool.Free()
+			m := catalog.M09(c.Spool.Path, free/1024, -1)
 			m.Level = catalog.Warning
 			logs.Emit(c.Log.Named("spool"), m)
 		}
@@ -260,6 +261,18 @@ type Outcome struct {
 	Passed bool
 }
 
+// NotScanned is the outcome for an object that could not be scanned
+// whole (err says why): scan_failure decides, and rec says so.
+func (c *Common) NotScanned(rec *logs.Access, err error) Outcome {
+	rec.Detail = "not scanned: " + err.Error()
+	if scanner.Policy(c.Svc.ScanFailure) == scanner.Pass {
+		rec.Action = "PASS"
+		return Outcome{Err: err}
+	}
+	rec.Action = "DENY"
+	return Outcome{Err: err, Block: true}
+}
+
 // Judge makes sure f is still in the spool (M14 when another program
 // removed it), has obj (f, or what was decoded from it) scanned, and
 // applies the service's settings. The engine's documented failures are
@@ -297,13 +310,7 @@ func (c *Common) Judge(f *spool.File, obj *scanner.Object, rec *logs.Access) Out
 		if m, ok := catalog.Of(err); ok && scanner.KindOf(err) != scanner.Down && (scanner.KindOf(err) != scanner.Local || c.Once("scan-files")) {
 			logs.Emit(c.Log.Named("scan"), m)
 		}
-		rec.Detail = "not scanned: " + err.Error()
-		if scanner.Policy(c.Svc.ScanFailure) == scanner.Pass {
-			rec.Action = "PASS"
-			return Outcome{Err: err}
-		}
-		rec.Action = "DENY"
-		return Outcome{Err: err, Block: true}
+		return c.NotScanned(rec, err)
 	}
 	if v.Status == scanner.Clean {
 		rec.Detect = "CLEAN"

@@ -471,19 +471,25 @@ func (s *session) receive(r io.Reader, progress func(f *spool.File)) (*spool.Fil
 // a coding the proxy does not undo, or a damaged one, scan_failure; a
 // decoded body over max_scan_size, oversize_action. Each is logged.
 func (s *session) judge(f *spool.File, meta scanner.Meta, encodings []string, rec *logs.Access) (pass bool, name, reason string) {
+	const unscanned = "The object could not be scanned, and this gateway does not pass what it has not scanned."
 	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: meta}
-	var problem string // why the decoded body is not the whole content
+	var damaged error // the coding broke off: the decoded body is not the whole content
 	if codings := coding.List(encodings); len(codings) > 0 {
 		dec, over, err := s.decode(f, codings)
 		var unsupported *coding.Unsupported
 		switch {
-		case errors.As(err, &unsupported) || dec == nil:
-			rec.Files, rec.Action, rec.Detail = rec.Files+1, scanFailureAction(s.p.Svc.ScanFailure), "not scanned: "+errText(err)
-			s.log.Warn("body not scanned: its content coding cannot be undone", zap.String("url", meta.URL), zap.Error(err))
-			if rec.Action == "PASS" {
-				return true, "", ""
+		case s.p.SpoolFailed(err) || errors.As(err, &unsupported):
+			if dec != nil {
+				dec.Close()
 			}
-			return false, "", "The object is sent in a coding this gateway cannot read, and it does not pass what it has not scanned."
+			if unsupported != nil {
+				s.log.Warn("body not scanned: its content coding cannot be undone", zap.String("url", meta.URL), zap.Error(err))
+			}
+			rec.Files++
+			if s.p.NotScanned(rec, err).Block {
+				return false, "", unscanned
+			}
+			return true, "", ""
 		case over:
 			dec.Close()
 			rec.Files, rec.Detail = rec.Files+1, "decoded body over max_scan_size"
@@ -497,44 +503,27 @@ func (s *session) judge(f *spool.File, meta scanner.Meta, encodings []string, re
 		case err != nil:
 			// Scanned as far as it decodes (a client shows that much);
 			// the rest is not the content's, whatever it is.
-			problem = "damaged content coding: " + err.Error()
+			damaged = fmt.Errorf("damaged content coding: %w", err)
 		}
 		defer dec.Close()
 		obj = &scanner.Object{File: dec.OS(), Path: dec.Path(), Size: dec.Size(), Meta: meta}
 	}
 	out := s.p.Judge(f, obj, rec)
+	if damaged != nil && out.Err == nil && !out.Block && !out.Passed {
+		// Clean as far as it goes, and the rest was not scanned.
+		s.log.Warn("body scanned only as far as its content coding could be undone", zap.String("url", meta.URL), zap.Error(damaged))
+		out = s.p.NotScanned(rec, damaged)
+	}
 	switch {
 	case out.Passed:
 		s.p.NotifyAdmin(notify.Fields{Service: "http", Name: out.Verdict.Name(), Object: meta.URL, Client: s.client, Action: "passed"})
-		return true, "", ""
 	case out.Block && out.Err != nil:
-		return false, "", "The object could not be scanned, and this gateway does not pass what it has not scanned."
+		return false, "", unscanned
 	case out.Block:
 		s.p.NotifyAdmin(notify.Fields{Service: "http", Name: out.Verdict.Name(), Object: meta.URL, Client: s.client, Action: "blocked"})
 		return false, out.Verdict.Name(), ""
-	case problem != "" && out.Err == nil:
-		rec.Detail = problem
-		s.log.Warn("body scanned only as far as its content coding could be undone", zap.String("url", meta.URL), zap.String("why", problem))
-		rec.Action = scanFailureAction(s.p.Svc.ScanFailure)
-		if rec.Action == "DENY" {
-			return false, "", "The object's compression is damaged, and this gateway does not pass what it could not scan whole."
-		}
 	}
 	return true, "", ""
-}
-
-func scanFailureAction(policy string) string {
-	if scanner.Policy(policy) == scanner.Pass {
-		return "PASS"
-	}
-	return "DENY"
-}
-
-func errText(err error) string {
-	if err == nil {
-		return "no spool"
-	}
-	return err.Error()
 }
 
 // decode writes the decoded body beside f, up to max_scan_size (over says
