@@ -11,11 +11,10 @@ import (
 	"os"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/spool"
 )
 
 // Failure is a failed check and the message it is logged with.
@@ -49,11 +48,10 @@ func License(key string, now time.Time) error {
 // TempSpace fails with M09 when dir has less than min bytes free for this
 // (unprivileged) user.
 func TempSpace(dir string, min int64) error {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
+	free, err := spool.Dir{Path: dir}.Free()
+	if err != nil {
 		return &Failure{Msg: catalog.M09(dir, 0, -1), Err: err}
 	}
-	free := int64(st.Bavail) * int64(st.Bsize)
 	if free < min {
 		return &Failure{Msg: catalog.M09(dir, free/1024, 0)}
 	}

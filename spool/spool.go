@@ -35,8 +35,7 @@ type Dir struct {
 // full (ENOSPC, EDQUOT), no descriptor is left, or another error of the
 // file system. Its text names no path, so that it can reach no client.
 type Failure struct {
-	Op  string // create or write
-	Dir string
+	Op  string // create, write or check
 	Err error
 }
 
@@ -55,21 +54,22 @@ func (f *Failure) Full() bool {
 	return en == syscall.ENOSPC || en == syscall.EDQUOT
 }
 
-// FreeKB is how much the directory's file system has free for this
-// (unprivileged) user, in kB; -1 when it cannot be told.
-func (d Dir) FreeKB() int64 {
+// Free is how many bytes the directory's file system has free for this
+// (unprivileged) user: the start-up check (M09) and the spool's own
+// failures read it.
+func (d Dir) Free() (int64, error) {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(d.Path, &st); err != nil {
-		return -1
+		return 0, err
 	}
-	return int64(st.Bavail) * int64(st.Bsize) / 1024
+	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
 // Create makes a new, empty spool file for service.
 func (d Dir) Create(service string) (*File, error) {
 	f, err := os.CreateTemp(d.Path, Prefix+service+"-"+strconv.Itoa(os.Getpid())+"-*")
 	if err != nil {
-		return nil, &Failure{Op: "create", Dir: d.Path, Err: err}
+		return nil, &Failure{Op: "create", Err: err}
 	}
 	st, err := f.Stat()
 	if err == nil {
@@ -80,7 +80,7 @@ func (d Dir) Create(service string) (*File, error) {
 	}
 	f.Close()
 	os.Remove(f.Name())
-	return nil, &Failure{Op: "create", Dir: d.Path, Err: err}
+	return nil, &Failure{Op: "create", Err: err}
 }
 
 // ClearStale removes the spool files left by an earlier run that ended
@@ -148,7 +148,7 @@ func (f *File) Write(p []byte) (int, error) {
 	n, err := f.f.Write(p)
 	f.size += int64(n)
 	if err != nil {
-		return n, &Failure{Op: "write", Dir: filepath.Dir(f.path), Err: err}
+		return n, &Failure{Op: "write", Err: err}
 	}
 	return n, nil
 }
@@ -211,7 +211,7 @@ func (f *File) Check() error {
 	g, err := os.Open(f.path)
 	if catalog.OutOfFiles(err) {
 		// No descriptor to look with: the file is not known to be gone.
-		return &Failure{Op: "check", Dir: filepath.Dir(f.path), Err: err}
+		return &Failure{Op: "check", Err: err}
 	}
 	if err != nil {
 		return &Vanished{Path: f.path, Err: err}

@@ -39,7 +39,6 @@ type download struct {
 	codings []string // the body's content codings
 	cleared int64    // bytes of the body as sent that may go to the client
 	noMore  bool     // a check found something, or cannot be made: no more trickling
-	checks  int      // prefix checks made (for the access log)
 }
 
 func (d *download) trickling() bool { return d.s.p.Svc.TrickleAfter > 0 }
@@ -111,7 +110,6 @@ func (d *download) clear(f *spool.File) {
 	}
 	defer pf.Close()
 	pf.Fill(r, d.s.p.Svc.MaxScanSize, nil) // a cut coding decodes as far as it goes
-	d.checks++
 	ctx, cancel := context.WithTimeout(context.Background(), d.s.p.Global.AVTimeout)
 	defer cancel()
 	v, err := d.s.p.Scanner.Scan(ctx, &scanner.Object{File: pf.OS(), Path: pf.Path(), Size: pf.Size(), Partial: true,
