@@ -118,41 +118,22 @@ func Mark(key []byte, id string, msg []byte) []byte {
 	return b.Bytes()
 }
 
-// Marked says what a mail's X-Admin-Notification-Id field is: absent
-// (none), or present and verified or not.
-type Marked int
-
-// The answers of Verify.
-const (
-	Unmarked Marked = iota
-	Verified
-	Forged
-)
-
-// Verify checks the mark of a whole mail as spooled (CRLF lines). Fields
-// put above ours on the way (Received, Return-Path) do not matter; any
-// change to the covered fields or the body, a second mark, or a second
-// copy of a covered field makes it Forged.
-func Verify(key []byte, id string, r io.ReaderAt, size int64) Marked {
-	head := make([]byte, min(size, 64<<10))
-	n, _ := r.ReadAt(head, 0)
-	head = head[:n]
-	if i := bytes.Index(head, []byte("\r\n\r\n")); i >= 0 {
-		head = head[:i+2]
-	}
-	if !hasField(head, IDHeader) {
-		return Unmarked
-	}
+// Verify checks the mark of a whole mail as spooled (CRLF lines), for a
+// mail whose header has the field (the caller has read the header).
+// Fields put above ours on the way (Received, Return-Path) do not matter;
+// any change to the covered fields or the body, a second mark, or a
+// second copy of a covered field makes it fail.
+func Verify(key []byte, id string, r io.ReaderAt, size int64) bool {
 	if size > maxMarked || len(key) == 0 {
-		return Forged
+		return false
 	}
 	msg := make([]byte, size)
 	if n, err := r.ReadAt(msg, 0); int64(n) != size && err != nil {
-		return Forged
+		return false
 	}
 	h, body, ok := splitMail(msg)
 	if !ok {
-		return Forged
+		return false
 	}
 	var got string
 	var rest []byte
@@ -168,13 +149,10 @@ func Verify(key []byte, id string, r io.ReaderAt, size int64) Marked {
 		rest = append(rest, '\r', '\n')
 	}
 	if count != 1 {
-		return Forged
+		return false
 	}
 	want, ok := markValue(key, id, rest, body)
-	if !ok || !hmac.Equal([]byte(got), []byte(want)) {
-		return Forged
-	}
-	return Verified
+	return ok && hmac.Equal([]byte(got), []byte(want))
 }
 
 // splitMail cuts a mail at its first blank line; the header keeps its last
@@ -198,15 +176,6 @@ func headerLines(head []byte) []string {
 		out = append(out, line)
 	}
 	return out
-}
-
-func hasField(head []byte, name string) bool {
-	for _, line := range headerLines(head) {
-		if n, _, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(n), name) {
-			return true
-		}
-	}
-	return false
 }
 
 // uniqueFields are the covered fields' values; false when one of them

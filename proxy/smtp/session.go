@@ -182,15 +182,15 @@ func (s *session) Data(r io.Reader) error {
 			s.p.Logs.Access(rec)
 		}
 	}()
-	switch notify.Verify(s.p.NoticeKey, s.p.id, f.OS(), f.Size()) {
-	case notify.Verified:
-		setAll(recs, func(r *logs.Access) { r.Detail = "own notice, not scanned" })
-		return s.deliver(f, nil, "", recs)
-	case notify.Forged:
+	if mark := headerValue(head, notify.IDHeader); mark != "" {
+		if notify.Verify(s.p.NoticeKey, s.p.id, f.OS(), f.Size()) {
+			setAll(recs, func(r *logs.Access) { r.Detail = "own notice, not scanned" })
+			return s.deliver(f, nil, "", recs)
+		}
 		// Someone else's mark, or ours taken from another mail: the
 		// mail is scanned like any other.
 		s.log.Warn("a mail carries a notice mark that does not verify; scanned like any other",
-			zap.String("client", s.client), zap.String("from", s.from), zap.String("mark", truncate(headerValue(head, notify.IDHeader))))
+			zap.String("client", s.client), zap.String("from", s.from), zap.String("mark", truncate(mark)))
 	}
 
 	if f.Size() > s.p.Svc.MaxScanSize {
