@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/ini.v1"
+
+	"github.com/fsigkd/fsigkd/internal/sigfiles"
 )
 
 // maxFileSize bounds what the loader reads: a settings file is a few KB.
@@ -351,7 +353,7 @@ func (l *loader) validate(cfg *Config, src *source) {
 		}
 	}
 	if sigs := cfg.Global.FsavdSigs; sigs != "" {
-		if err := checkSignatures(sigs); err != nil {
+		if _, err := sigfiles.List(sigs); err != nil {
 			l.fail(src.name, src.globalLine("fsavd_signatures"), "fsavd_signatures", "%v", err)
 		}
 	}
@@ -392,38 +394,6 @@ func LicenseExpiry(key string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("evaluation key %q has no valid date: EVAL-YYYYMMDD-...", key)
 	}
 	return day.Add(24 * time.Hour), nil
-}
-
-// checkSignatures says whether path is a signature file (.hdb, .hsb,
-// .ndb) or a directory holding at least one.
-func checkSignatures(path string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	isSig := func(n string) bool {
-		switch filepath.Ext(n) {
-		case ".hdb", ".hsb", ".ndb":
-			return true
-		}
-		return false
-	}
-	if !st.IsDir() {
-		if !isSig(path) {
-			return fmt.Errorf("%s is not a signature file (.hdb, .hsb, .ndb)", path)
-		}
-		return nil
-	}
-	ents, err := os.ReadDir(path)
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		if !e.IsDir() && isSig(e.Name()) {
-			return nil
-		}
-	}
-	return fmt.Errorf("%s holds no signature file (.hdb, .hsb, .ndb)", path)
 }
 
 // checkTemplate reads an HTML template file and parses it as the HTTP

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/sigfiles"
 )
 
 // DB is one loaded signature set. It is never changed once built, so a
@@ -64,27 +65,10 @@ func Load(dir string) (*DB, error) {
 	db := newDB()
 	db.addBody("Eicar-Test-Signature", hex.EncodeToString([]byte(eicar.String)), "*")
 	if dir != "" {
-		st, err := os.Stat(dir)
+		files, err := sigfiles.List(dir)
 		if err != nil {
 			return nil, err
 		}
-		var files []string
-		if !st.IsDir() {
-			// One signature file named on its own.
-			if !signatureFile(dir) {
-				return nil, fmt.Errorf("%s: not a signature file (.hdb, .hsb, .ndb)", dir)
-			}
-			files = []string{dir}
-		} else {
-			for _, ext := range []string{"*.hdb", "*.hsb", "*.ndb"} {
-				m, _ := filepath.Glob(filepath.Join(dir, ext))
-				files = append(files, m...)
-			}
-			if len(files) == 0 {
-				return nil, fmt.Errorf("%s: no signature file (.hdb, .hsb, .ndb) in it", dir)
-			}
-		}
-		sort.Strings(files)
 		for _, f := range files {
 			if err := db.loadFile(f); err != nil {
 				return nil, err
@@ -94,14 +78,6 @@ func Load(dir string) (*DB, error) {
 	}
 	db.build()
 	return db, nil
-}
-
-func signatureFile(name string) bool {
-	switch filepath.Ext(name) {
-	case ".hdb", ".hsb", ".ndb":
-		return true
-	}
-	return false
 }
 
 func newDB() *DB {
