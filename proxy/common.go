@@ -64,10 +64,10 @@ type onceEvery struct {
 	last map[string]time.Time
 }
 
-func (o *onceEvery) ok(key string) bool {
+func (o *onceEvery) ok(key string, every time.Duration) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if now := time.Now(); now.Sub(o.last[key]) >= FaultInterval {
+	if now := time.Now(); now.Sub(o.last[key]) >= every {
 		o.last[key] = now
 		return true
 	}
@@ -76,11 +76,15 @@ func (o *onceEvery) ok(key string) bool {
 
 // Once tells whether a line about key may be logged now (at most once per
 // FaultInterval).
-func (c *Common) Once(key string) bool {
+func (c *Common) Once(key string) bool { return c.OnceIn(key, FaultInterval) }
+
+// OnceIn tells whether a line about key may be logged now, at most once
+// per every.
+func (c *Common) OnceIn(key string, every time.Duration) bool {
 	if c.once == nil {
 		return true
 	}
-	return c.once.ok(key)
+	return c.once.ok(key, every)
 }
 
 // OutOfFiles tells whether err is the gateway's own shortage of

@@ -291,19 +291,25 @@ type Conn struct {
 // request: from then on it is no longer evicted for a waiting client as a
 // fresh connection (only as an idle one, by the service's Evict).
 func Started(c net.Conn) {
+	if sc := slotConn(c); sc != nil && sc.l != nil {
+		sc.l.fresh.remove(sc)
+	}
+}
+
+// slotConn is the *Conn under c, looking through wrappers that give their
+// NetConn (TLS, FirstLine); nil when c did not come from a Listener.
+func slotConn(c net.Conn) *Conn {
 	for i := 0; i < 8 && c != nil; i++ {
 		if sc, ok := c.(*Conn); ok {
-			if sc.l != nil {
-				sc.l.fresh.remove(sc)
-			}
-			return
+			return sc
 		}
 		nc, ok := c.(interface{ NetConn() net.Conn })
 		if !ok {
-			return
+			return nil
 		}
 		c = nc.NetConn()
 	}
+	return nil
 }
 
 // freshSet is the connections that have not sent their first request,
@@ -384,15 +390,8 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 // SlotOf is c's slot, or -1 when c did not come from a Listener. Wrappers
 // that give their NetConn (TLS, FirstLine) are looked through.
 func SlotOf(c net.Conn) int {
-	for i := 0; i < 8 && c != nil; i++ {
-		if sc, ok := c.(*Conn); ok {
-			return sc.slot
-		}
-		nc, ok := c.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		c = nc.NetConn()
+	if sc := slotConn(c); sc != nil {
+		return sc.slot
 	}
 	return -1
 }

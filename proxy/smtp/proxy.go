@@ -65,21 +65,15 @@ type Proxy struct {
 	localDomains []string     // what others may send to ("" : any)
 
 	live sync.Map // the sessions, for a stop
-
-	untoldMu sync.Mutex
-	untoldAt time.Time // last warning that the next hop was not told the client
 }
 
 // warnUntold says, at most once an hour, that the next hop was not told
 // who the clients are: it sees this relay's address for all of them, and
 // must not trust that address to relay.
 func (p *Proxy) warnUntold(next string) {
-	p.untoldMu.Lock()
-	defer p.untoldMu.Unlock()
-	if time.Since(p.untoldAt) < time.Hour {
+	if !p.OnceIn("next-hop-untold", time.Hour) {
 		return
 	}
-	p.untoldAt = time.Now()
 	p.Log.Named("relay").Warn("the next hop does not take XCLIENT or XFORWARD from this relay: it sees the relay's address for every client, so it must not relay for that address (set local_domains, or authorize the relay: smtpd_authorized_xclient_hosts)",
 		zap.String("next_hop", next), zap.String("forward_client", p.Svc.ForwardClient))
 }
