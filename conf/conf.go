@@ -115,7 +115,7 @@ type Service struct {
 	NotifyInterval  time.Duration `ini:"notify_digest_interval" only:"smtp" default:"60" min:"1s" doc:"more admin notices than notify_digest_after within this go out as one digest"`
 	NotifyDigest    int           `ini:"notify_digest_after" only:"smtp" default:"10" min:"1"`
 	ForwardClient   string        `ini:"forward_client" only:"smtp" default:"auto" enum:"auto,none,xforward,xclient" doc:"tell the next hop the real client: auto uses XCLIENT, else XFORWARD, whichever it offers and accepts (Postfix: smtpd_authorized_xclient_hosts / smtpd_authorized_xforward_hosts); a next hop told nothing sees the relay's address, logged once an hour"`
-	LocalDomains    string        `ini:"local_domains" only:"smtp" default:"" doc:"domains (and their subdomains) any client may send to; others only from relay_clients (554 5.7.1 at RCPT); empty: no check here, the next hop decides"`
+	LocalDomains    string        `ini:"local_domains" only:"smtp" default:"" kind:"domains" doc:"domains (and their subdomains) any client may send to; others only from relay_clients (554 5.7.1 at RCPT); empty: no check here, the next hop decides"`
 	RelayClients    string        `ini:"relay_clients" only:"smtp" default:"127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7" kind:"nets" doc:"clients that may send to any domain when local_domains is set"`
 
 	// HTTP and FTP: where clients may have the proxy connect.

@@ -106,6 +106,13 @@ func (f field) set(s string) error {
 				}
 			}
 		}
+		if f.kind == "domains" {
+			for _, d := range strings.Split(s, ",") {
+				if d = strings.Trim(strings.TrimSpace(d), "."); d != "" && !isDomain(d) {
+					return fmt.Errorf("%q is not a domain name", d)
+				}
+			}
+		}
 		if f.kind == "nets" {
 			if _, err := netlist.Parse(s); err != nil {
 				return err
@@ -208,4 +215,19 @@ func oneOf(s string, set []string) bool {
 		}
 	}
 	return false
+}
+
+// isDomain: labels of letters, digits and hyphens (or UTF-8), dot-separated.
+func isDomain(d string) bool {
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 0x80 || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return len(d) <= 253
 }
