@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,6 +16,7 @@ import (
 // options and the original destination.
 func FirstLine(c net.Conn, by time.Time) net.Conn {
 	f := &firstLine{Conn: c, by: by}
+	f.last.Store(time.Now().UnixNano())
 	f.Conn.SetReadDeadline(by)
 	return f
 }
@@ -24,10 +26,12 @@ type firstLine struct {
 	mu   sync.Mutex
 	by   time.Time
 	done bool
+	last atomic.Int64 // unix nanos of the last read that returned
 }
 
 func (f *firstLine) Read(p []byte) (int, error) {
 	n, err := f.Conn.Read(p)
+	f.last.Store(time.Now().UnixNano())
 	if n > 0 && bytes.IndexByte(p[:n], '\n') >= 0 {
 		f.mu.Lock()
 		first := !f.done
@@ -58,3 +62,20 @@ func (f *firstLine) SetDeadline(t time.Time) error {
 
 // NetConn is the wrapped connection.
 func (f *firstLine) NetConn() net.Conn { return f.Conn }
+
+// LastRead is when a read on c (a FirstLine connection, or one wrapping
+// it) last returned, the accept before any: for a session waiting for a
+// command, since when it has been idle. Zero when c is no FirstLine.
+func LastRead(c net.Conn) time.Time {
+	for i := 0; i < 8 && c != nil; i++ {
+		if f, ok := c.(*firstLine); ok {
+			return time.Unix(0, f.last.Load())
+		}
+		nc, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		c = nc.NetConn()
+	}
+	return time.Time{}
+}

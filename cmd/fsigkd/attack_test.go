@@ -397,3 +397,37 @@ func TestRelayIsNoOpenRelay(t *testing.T) {
 		t.Errorf("the next hop got %d mails, want 1", n)
 	}
 }
+
+// TestIdleSessionsGiveWay: every slot held by an SMTP or FTP session that
+// has sent its first command and then waits: a new client is served at
+// once, the session idle longest told 421 and closed (they held their
+// slots for idle_timeout, 300 s).
+func TestIdleSessionsGiveWay(t *testing.T) {
+	g := gateway(t, 4, nil)
+	for _, s := range []string{"smtp", "ftp"} {
+		var first *bufio.Reader
+		for i := 0; i < 4; i++ {
+			c, br := dialText(t, g.addr(s))
+			defer c.Close()
+			lastLine(br)
+			if s == "smtp" {
+				fmt.Fprintf(c, "EHLO idle.test\r\n")
+			} else {
+				fmt.Fprintf(c, "USER anonymous@%s\r\n", g.ftp.Addr)
+			}
+			lastLine(br)
+			if i == 0 {
+				first = br
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		start := time.Now()
+		if err := g.served(t, s, 3*time.Second); err != nil {
+			t.Fatalf("%s: a client behind 4 idle sessions: %v", s, err)
+		}
+		t.Logf("%s served after %v", s, time.Since(start))
+		if l := lastLine(first); !strings.HasPrefix(l, "421") {
+			t.Errorf("%s: the idlest session was told %q", s, l)
+		}
+	}
+}

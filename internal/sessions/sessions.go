@@ -22,7 +22,7 @@ const FreshGrace = 500 * time.Millisecond
 // Set is the connections of one server.
 type Set struct {
 	// Goodbye, when set, is said to an idle connection before Shutdown
-	// closes it (FTP's 421).
+	// or EvictOldestIdle closes it (FTP's 421).
 	Goodbye func(net.Conn)
 	// OnPanic, when set, is told of a session that panicked (Serve closes
 	// it and goes on).
@@ -139,6 +139,10 @@ func (s *Set) EvictOldestIdle() bool {
 		return false
 	}
 	s.conns[oldest] = time.Time{} // closing: not to be picked twice
+	if s.Goodbye != nil {
+		oldest.SetWriteDeadline(time.Now().Add(time.Second))
+		s.Goodbye(oldest)
+	}
 	oldest.Close()
 	return true
 }

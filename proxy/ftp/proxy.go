@@ -33,6 +33,7 @@ import (
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/service"
+	"github.com/fsigkd/fsigkd/slots"
 )
 
 // Proxy is the FTP service.
@@ -54,8 +55,11 @@ func New(env *service.Env) (service.Service, error) {
 }
 
 func (p *Proxy) init() error {
-	// A client waiting between commands at a stop is told so.
-	p.sessions.Goodbye = func(c net.Conn) { io.WriteString(c, "421 The gateway is shutting down; please reconnect later.\r\n") }
+	// A client waiting between commands at a stop, or whose slot goes to
+	// a waiting client, is told so.
+	p.sessions.Goodbye = func(c net.Conn) {
+		io.WriteString(c, "421 The gateway closes this idle session; please reconnect later.\r\n")
+	}
 	var err error
 	if p.reach.Allow, err = netlist.Parse(p.Svc.AllowServers); err != nil {
 		return fmt.Errorf("allow_servers: %v", err)
@@ -69,6 +73,11 @@ func (p *Proxy) init() error {
 // Serve accepts clients until ln is closed.
 func (p *Proxy) Serve(ln net.Listener) error {
 	p.ListenAddr = ln.Addr()
+	if sl, ok := ln.(*slots.Listener); ok {
+		// With every slot busy, the session idle longest between
+		// commands gives its slot (after a 421) to a waiting client.
+		sl.Evict = p.sessions.EvictOldestIdle
+	}
 	p.sessions.OnPanic = p.PanicLogger()
 	return p.sessions.Serve(ln, p.serve)
 }

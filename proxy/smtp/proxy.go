@@ -34,7 +34,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -150,6 +149,11 @@ func (p *Proxy) init() error {
 // Serve accepts clients until ln is closed.
 func (p *Proxy) Serve(ln net.Listener) error {
 	p.ListenAddr = ln.Addr()
+	if sl, ok := ln.(*slots.Listener); ok {
+		// With every slot busy, the session idle longest between
+		// commands gives its slot (after a 421) to a waiting client.
+		sl.Evict = p.evictIdlest
+	}
 	err := p.srv.Serve(firstCommandBy{ln, p.Svc.HeaderTimeout})
 	if errors.Is(err, gosmtp.ErrServerClosed) {
 		return net.ErrClosed
@@ -249,15 +253,32 @@ func (p *Proxy) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 // delivered is worth the grace.
 func (p *Proxy) sayGoodbye() {
 	p.live.Range(func(k, _ any) bool {
-		s := k.(*session)
-		if !s.inData.Load() {
-			c := s.conn.Conn()
-			c.SetWriteDeadline(time.Now().Add(time.Second))
-			io.WriteString(c, "421 4.3.2 The gateway is shutting down; try again later\r\n")
-			c.Close()
+		if s := k.(*session); !s.inData.Load() {
+			s.goodbye("421 4.3.2 The gateway is shutting down; try again later")
 		}
 		return true
 	})
+}
+
+// evictIdlest closes, with a 421, the session that has waited longest for
+// a command (none receiving or delivering a mail), so that its slot goes
+// to a client waiting for one; false when there is none.
+func (p *Proxy) evictIdlest() bool {
+	var idlest *session
+	var since time.Time
+	p.live.Range(func(k, _ any) bool {
+		s := k.(*session)
+		if t := slots.LastRead(s.conn.Conn()); !s.inData.Load() && !t.IsZero() && (idlest == nil || t.Before(since)) {
+			idlest, since = s, t
+		}
+		return true
+	})
+	if idlest == nil {
+		return false
+	}
+	p.live.Delete(idlest)
+	idlest.goodbye("421 4.4.2 Idle too long while others wait; try again later")
+	return true
 }
 
 // firstCommandBy gives each client header_timeout from its accept to send

@@ -128,6 +128,14 @@ func (s *session) resetUp() {
 	}
 }
 
+// goodbye tells the client line (a 421) and closes its connection.
+func (s *session) goodbye(line string) {
+	c := s.conn.Conn()
+	c.SetWriteDeadline(time.Now().Add(time.Second))
+	io.WriteString(c, line+"\r\n")
+	c.Close()
+}
+
 // Logout ends the next hop's session.
 func (s *session) Logout() error {
 	s.p.live.Delete(s)
