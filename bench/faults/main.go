@@ -1,5 +1,6 @@
 // Command fsigkd-faults runs the real daemon, with its shipped settings
-// (only ports, state directories and the next hop changed), through faults
+// (but for the ports, the state directory, the next hop, and deny_servers
+// emptied for the loopback origin), through faults
 // and attacks, on loopback only, and prints for each scenario what a
 // gateway administrator asks afterwards: how many requests were served and
 // failed, how many mails were accepted and how many of those the next hop

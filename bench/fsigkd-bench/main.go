@@ -38,7 +38,7 @@ var (
 	conc     = flag.Int("c", 8, "concurrent clients")
 	clamd    = flag.String("clamd", "", "clamd's socket: scan with clamd instead of the bundled fsavd")
 	only     = flag.String("only", "", "smtp or ftp: those figures alone")
-	backlog  = flag.Int("backlog", 128, "listen_backlog of the daemons measured (the documented default is 5)")
+	backlog  = flag.Int("backlog", 0, "listen_backlog of the daemons measured (0, the shipped default: the kernel's somaxconn)")
 	mails    = flag.Int("mails", 500, "mails per SMTP figure")
 )
 
@@ -352,7 +352,7 @@ func mail(dir string) {
 	defer func() { sc.Process.Kill(); sc.Wait() }()
 	waitPort(sinkPort)
 	port := freePort()
-	d := startWith(filepath.Join(dir, "smtp"), port, fmt.Sprintf("[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = 200\nparent_server_host = 127.0.0.1\nparent_server_port = %d\nmax_message_size = 20M\n", port, sinkPort))
+	d := startWith(filepath.Join(dir, "smtp"), port, fmt.Sprintf("[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\nparent_server_host = 127.0.0.1\nparent_server_port = %d\n", port, sinkPort))
 	defer stop(d)
 	engine := "the bundled fsavd"
 	if *clamd != "" {
