@@ -208,23 +208,36 @@ func runMaster(cfg *conf.Config, warnings []string, reg service.Registry, fg boo
 	return m.run()
 }
 
-// loadFlags reads a command's -c and loads the file: a nil config comes
-// with the exit code (0 for -h, which printed the command's usage).
-func loadFlags(name string, args []string) (*conf.Config, []string, int) {
+// parseFlags reads a command's -c FILE and the flags extra adds, printing
+// its usage for -h: ok false comes with the exit code.
+func parseFlags(name, more string, args []string, extra func(*flag.FlagSet)) (file string, code int, ok bool) {
 	fs := flag.NewFlagSet("fsigkd "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	file := fs.String("c", DefaultConfig, "settings file")
+	f := fs.String("c", DefaultConfig, "settings file")
+	if extra != nil {
+		extra(fs)
+	}
 	err := fs.Parse(args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
-		fmt.Printf("usage: fsigkd %s [-c FILE]   (default -c %s)\n", name, DefaultConfig)
-		return nil, nil, 0
+		fmt.Printf("usage: fsigkd %s [-c FILE]%s   (default -c %s)\n", name, more, DefaultConfig)
+		return "", 0, false
 	case err != nil:
-		return nil, nil, fail(exitBadUsage, "%s: %v", name, err)
+		return "", fail(exitBadUsage, "%s: %v", name, err), false
 	case fs.NArg() > 0:
-		return nil, nil, fail(exitBadUsage, "%s: unexpected %q", name, fs.Arg(0))
+		return "", fail(exitBadUsage, "%s: unexpected %q", name, fs.Arg(0)), false
 	}
-	cfg, warnings, err := conf.Load(*file)
+	return *f, 0, true
+}
+
+// loadFlags is parseFlags, then the file loaded: a nil config comes with
+// the exit code.
+func loadFlags(name, more string, args []string, extra func(*flag.FlagSet)) (*conf.Config, []string, int) {
+	file, code, ok := parseFlags(name, more, args, extra)
+	if !ok {
+		return nil, nil, code
+	}
+	cfg, warnings, err := conf.Load(file)
 	if err != nil {
 		for _, w := range warnings {
 			fmt.Fprintln(os.Stderr, "warning: "+w)
@@ -237,23 +250,10 @@ func loadFlags(name string, args []string) (*conf.Config, []string, int) {
 // rules is `fsigkd rules [--format nft|iptables|shell]`: one ruleset its
 // tool takes whole.
 func rules(args []string) int {
-	format := "nft"
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		switch a := args[i]; {
-		case a == "--format" || a == "-format":
-			if i+1 >= len(args) {
-				return fail(exitBadUsage, "rules: --format needs one of %s", strings.Join(tproxy.Formats, ", "))
-			}
-			format = args[i+1]
-			i++
-		case strings.HasPrefix(a, "--format=") || strings.HasPrefix(a, "-format="):
-			format = a[strings.IndexByte(a, '=')+1:]
-		default:
-			rest = append(rest, a)
-		}
-	}
-	cfg, _, code := loadFlags("rules", rest)
+	var format string
+	cfg, _, code := loadFlags("rules", " [--format nft|iptables|shell]", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&format, "format", "nft", "")
+	})
 	if cfg == nil {
 		return code
 	}
@@ -267,7 +267,7 @@ func rules(args []string) int {
 
 // check is `fsigkd check`: the effective settings, or every error.
 func check(args []string) int {
-	cfg, warnings, code := loadFlags("check", args)
+	cfg, warnings, code := loadFlags("check", "", args, nil)
 	if cfg == nil {
 		return code
 	}
@@ -317,27 +317,18 @@ func status(args []string) int {
 // file has an error (it may have been edited since the gateway started),
 // said on standard error.
 func statusBase(args []string) (baseDir, file string, code int) {
-	fs := flag.NewFlagSet("fsigkd status", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	f := fs.String("c", DefaultConfig, "settings file")
-	err := fs.Parse(args)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		fmt.Printf("usage: fsigkd status [-c FILE]   (default -c %s)\n", DefaultConfig)
-		return "", "", 0
-	case err != nil:
-		return "", "", fail(exitBadUsage, "status: %v", err)
-	case fs.NArg() > 0:
-		return "", "", fail(exitBadUsage, "status: unexpected %q", fs.Arg(0))
+	file, code, ok := parseFlags("status", "", args, nil)
+	if !ok {
+		return "", "", code
 	}
-	cfg, _, err := conf.Load(*f)
+	cfg, _, err := conf.Load(file)
 	if err == nil {
 		return cfg.Global.BaseDir, cfg.File, 0
 	}
-	dir, berr := conf.BaseDirOf(*f)
+	dir, berr := conf.BaseDirOf(file)
 	if berr != nil {
 		return "", "", fail(exitBadFile, "%v", err)
 	}
 	fmt.Fprintf(os.Stderr, "fsigkd: warning: %v\nfsigkd: the running gateway is read from base_dir %s\n", err, dir)
-	return dir, *f, 0
+	return dir, file, 0
 }

@@ -55,6 +55,13 @@ var Formats = []string{"nft", "iptables", "shell"}
 // OwnMark) leave through OUTPUT and are never diverted; the prerouting
 // rules skip them should they come back through a local interface.
 func Rules(cfg *conf.Config, format string) (string, error) {
+	known := false
+	for _, f := range Formats {
+		known = known || f == format
+	}
+	if !known {
+		return "", fmt.Errorf("format %q: one of %s", format, strings.Join(Formats, ", "))
+	}
 	ds := diversions(cfg)
 	var b strings.Builder
 	if len(ds) == 0 {
@@ -96,8 +103,6 @@ func Rules(cfg *conf.Config, format string) (string, error) {
 		if anyTproxy {
 			routing(&b, "")
 		}
-	default:
-		return "", fmt.Errorf("format %q: one of %s", format, strings.Join(Formats, ", "))
 	}
 	return b.String(), nil
 }

@@ -142,6 +142,9 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"check", "-c", bad}, 1, "", "fsigkd: " + bad + ":2: enable:"},
 		{[]string{"-f", "-c", bad}, 1, "", "fsigkd: " + bad + ":2: enable:"},
 		{[]string{"rules", "-c", bad}, 1, "", "fsigkd: " + bad + ":2: enable:"},
+		{[]string{"rules", "-h"}, 0, "usage: fsigkd rules [-c FILE] [--format", ""},
+		{[]string{"rules", "--format", "pf", "-c", "../../deploy/fsigk.ini"}, 2, "", "fsigkd: rules: format \"pf\""},
+		{[]string{"rules", "--format=shell", "-c", "../../deploy/fsigk.ini"}, 0, "#!/bin/sh", ""},
 	} {
 		cmd := exec.Command(bin, tc.args...)
 		var out, errb bytes.Buffer
