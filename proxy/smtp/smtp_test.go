@@ -561,38 +561,6 @@ func atoi(s string) int {
 	return n
 }
 
-// TestXForward: with forward_client = xforward the next hop hears the
-// real client's address and HELO.
-func TestXForward(t *testing.T) {
-	got := make(chan string, 1)
-	addr := enginetest.ScriptedSMTP(t, func(stage, line string) string {
-		switch stage {
-		case "EHLO":
-			return "250-fake\r\n250 XFORWARD NAME ADDR PROTO HELO"
-		case "XFORWARD":
-			got <- line
-			return "250 2.0.0 Ok"
-		}
-		return enginetest.SMTPDefault(stage)
-	})
-	host, port, _ := net.SplitHostPort(addr)
-	e := newEnv(t, "forward_client = xforward")
-	e.p.Svc.ParentServerHost, e.p.Svc.ParentServerPort = host, atoi(port)
-	e.start()
-	c, _ := gosmtp.Dial(e.addr)
-	c.Hello("client.test")
-	c.Mail("a@example.com", nil)
-	c.Quit()
-	select {
-	case line := <-got:
-		if line != "XFORWARD ADDR=127.0.0.1 NAME=[UNAVAILABLE] HELO=client.test PROTO=ESMTP" {
-			t.Fatalf("%q", line)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no XFORWARD")
-	}
-}
-
 func zipOf(name string, data []byte) []byte {
 	var b bytes.Buffer
 	w := zip.NewWriter(&b)
@@ -765,7 +733,8 @@ func TestFormatPath(t *testing.T) {
 	}
 }
 
-// TestClientPassedOnByDefault: with the default forward_client (auto), the
+// TestClientPassedOnByDefault: with forward_client = xforward the next hop
+// hears XFORWARD; with the default (auto), the
 // next hop hears the real client by XCLIENT when it offers and accepts it,
 // by XFORWARD when it refuses XCLIENT, and is logged (once) as told nothing
 // when it offers neither: then it sees the relay's address for everyone.
@@ -773,10 +742,12 @@ func TestClientPassedOnByDefault(t *testing.T) {
 	for _, tc := range []struct {
 		name, ehlo, xclient string
 		want                string
+		keys                string
 	}{
-		{"xclient", "250-fake\r\n250-XFORWARD NAME ADDR PROTO HELO\r\n250 XCLIENT NAME ADDR HELO", "220 fake", "XCLIENT ADDR=127.0.0.1 NAME=[UNAVAILABLE] HELO=client.test"},
-		{"xclient refused", "250-fake\r\n250-XFORWARD NAME ADDR PROTO HELO\r\n250 XCLIENT NAME ADDR HELO", "550 5.7.0 not authorized", "XFORWARD ADDR=127.0.0.1 NAME=[UNAVAILABLE] HELO=client.test PROTO=ESMTP"},
-		{"neither", "250 fake", "", ""},
+		{"xforward asked", "250-fake\r\n250 XFORWARD NAME ADDR PROTO HELO", "", "XFORWARD ADDR=127.0.0.1 NAME=[UNAVAILABLE] HELO=client.test PROTO=ESMTP", "forward_client = xforward"},
+		{"xclient", "250-fake\r\n250-XFORWARD NAME ADDR PROTO HELO\r\n250 XCLIENT NAME ADDR HELO", "220 fake", "XCLIENT ADDR=127.0.0.1 NAME=[UNAVAILABLE] HELO=client.test", ""},
+		{"xclient refused", "250-fake\r\n250-XFORWARD NAME ADDR PROTO HELO\r\n250 XCLIENT NAME ADDR HELO", "550 5.7.0 not authorized", "XFORWARD ADDR=127.0.0.1 NAME=[UNAVAILABLE] HELO=client.test PROTO=ESMTP", ""},
+		{"neither", "250 fake", "", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := make(chan string, 4)
@@ -794,7 +765,7 @@ func TestClientPassedOnByDefault(t *testing.T) {
 				return enginetest.SMTPDefault(stage)
 			})
 			host, port, _ := net.SplitHostPort(addr)
-			e := newEnv(t, "")
+			e := newEnv(t, tc.keys)
 			e.p.Svc.ParentServerHost, e.p.Svc.ParentServerPort = host, atoi(port)
 			e.start()
 			for i := 0; i < 2; i++ {
