@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"compress/bzip2"
+	"compress/flate"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -226,5 +227,66 @@ func (s *scan) cab(data []byte, where string, depth int) {
 			continue
 		}
 		s.member(bytes.NewReader(fo.data[f.offset:f.offset+f.size]), int64(f.size), at, depth)
+	}
+}
+
+// zipLocal walks a zip's local file headers from its first byte, as
+// streaming readers do (Java's ZipInputStream, an unzip of a damaged
+// archive), and scans the entries the central directory did not list
+// (listed: their data offsets, with their compressed sizes): a zip whose
+// end record belongs to another archive joined after it cannot hide its
+// own entries. A listed entry is skipped by its listed size, not read
+// again; an unlisted one whose size is left to a data descriptor is read
+// to the end of its deflate stream. One it cannot read on (stored with a
+// descriptor, a method other than stored or deflate) ends the walk and is
+// reported damaged.
+func (s *scan) zipLocal(data []byte, listed map[int64]int64, where string, depth int) {
+	const head = 30
+	for off := 0; !s.stop && off+head <= len(data) && bytes.HasPrefix(data[off:], []byte("PK\x03\x04")); {
+		flags := binary.LittleEndian.Uint16(data[off+6:])
+		method := binary.LittleEndian.Uint16(data[off+8:])
+		size := int64(binary.LittleEndian.Uint32(data[off+18:]))
+		nameLen := int(binary.LittleEndian.Uint16(data[off+26:]))
+		extraLen := int(binary.LittleEndian.Uint16(data[off+28:]))
+		start := off + head + nameLen + extraLen
+		if start > len(data) {
+			return // cut short: the central directory's reading stands
+		}
+		name := string(data[off+head : off+head+nameLen])
+		at := join(where, name)
+		described := flags&8 != 0
+		if csize, ok := listed[int64(start)]; ok {
+			size = csize // skipped by its listed size
+		} else {
+			switch {
+			case flags&1 != 0:
+				s.add(Detection{Name: "Heuristics.Encrypted.Zip", Path: at, Kind: Suspected, Depth: depth})
+				if described {
+					return // its end cannot be found
+				}
+			case method == 8:
+				br := bytes.NewReader(data[start:])
+				fr := flate.NewReader(br) // a ByteReader: flate reads no further than its stream
+				s.member(fr, -1, at, depth)
+				fr.Close()
+				size = int64(len(data)-start) - int64(br.Len())
+			case method == 0 && !described && size <= int64(len(data)-start):
+				s.member(bytes.NewReader(data[start:start+int(size)]), size, at, depth)
+			default:
+				s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})
+				return
+			}
+		}
+		if size > int64(len(data)-start) {
+			return
+		}
+		off = start + int(size)
+		if described {
+			// The data descriptor: its signature is optional.
+			if bytes.HasPrefix(data[off:], []byte("PK\x07\x08")) {
+				off += 4
+			}
+			off += 12
+		}
 	}
 }

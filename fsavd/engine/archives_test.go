@@ -229,3 +229,38 @@ func TestBase64AsReadersDecodeIt(t *testing.T) {
 		}
 	}
 }
+
+// TestZipJoinedToAnotherZip: two zips one after the other. Readers that go
+// by the end record (archive/zip, Python's zipfile) see only the second;
+// streaming readers (Java's ZipInputStream) see the first. EICAR in the
+// first is found, and a clean pair stays clean.
+func TestZipJoinedToAnotherZip(t *testing.T) {
+	e := builtin(t)
+	deflated := func(name string, data []byte) []byte {
+		var b bytes.Buffer
+		w := zip.NewWriter(&b)
+		f, _ := w.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate})
+		f.Write(data)
+		w.Close()
+		return b.Bytes()
+	}
+	for name, first := range map[string][]byte{
+		"deflated": deflated("e.com", []byte(eicar.String)),
+		"stored":   zipOf(t, map[string][]byte{"e.com": []byte(eicar.String)}),
+	} {
+		joined := append(append([]byte(nil), first...), deflated("readme.txt", []byte("nothing here"))...)
+		if r, _ := zip.NewReader(bytes.NewReader(joined), int64(len(joined))); r == nil || len(r.File) != 1 || r.File[0].Name != "readme.txt" {
+			t.Fatalf("%s: archive/zip reads the joined pair otherwise than expected", name)
+		}
+		if d := e.ScanBytes(joined, all); len(d) == 0 || d[0].Name != "Eicar-Test-Signature" {
+			t.Errorf("%s: EICAR in the first of two joined zips: %s", name, names(d))
+		}
+	}
+	clean := append(deflated("a.txt", []byte("aaa")), deflated("b.txt", []byte("bbb"))...)
+	if d := e.ScanBytes(clean, all); len(d) != 0 {
+		t.Errorf("two clean joined zips: %s", names(d))
+	}
+	if d := e.ScanBytes(deflated("a.txt", []byte("aaa")), all); len(d) != 0 {
+		t.Errorf("one clean zip: %s", names(d))
+	}
+}

@@ -316,7 +316,11 @@ func (s *scan) zip(data []byte, where string, depth int) {
 		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
 		return
 	}
+	listed := map[int64]int64{} // data offset -> compressed size, for zipLocal
 	for _, f := range zr.File {
+		if off, err := f.DataOffset(); err == nil {
+			listed[off] = int64(f.CompressedSize64)
+		}
 		if s.stop {
 			return
 		}
@@ -335,6 +339,9 @@ func (s *scan) zip(data []byte, where string, depth int) {
 		}
 		s.member(rc, int64(f.CompressedSize64), at, depth)
 		rc.Close()
+	}
+	if bytes.HasPrefix(data, []byte("PK\x03\x04")) {
+		s.zipLocal(data, listed, where, depth)
 	}
 }
 
