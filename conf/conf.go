@@ -1,5 +1,5 @@
 // Package conf reads fsigkd's settings: fsigk.ini, with global keys and one
-// section per service ([http], [smtp], [ftp]), and the legacy per-service
+// section per service ([http], [smtp], [ftp], [pop]), and the legacy per-service
 // virusgw.ini (flat key=value lines), whose keys win for its service.
 //
 // Every key is declared once, as a field of Global or Service with struct
@@ -110,7 +110,7 @@ type Service struct {
 	Hostname        string        `ini:"hostname" only:"smtp" default:"" doc:"the name in the greeting and Received lines; empty: the system's"`
 	TLSCert         string        `ini:"tls_cert" only:"smtp" default:"" kind:"path" doc:"with tls_key: STARTTLS offered to clients"`
 	TLSKey          string        `ini:"tls_key" only:"smtp" default:"" kind:"path"`
-	SpamSubjectTag  string        `ini:"spam_subject_tag" only:"smtp" default:"[SPAM]" doc:"put before the Subject of spam"`
+	SpamSubjectTag  string        `ini:"spam_subject_tag" only:"smtp,pop" default:"[SPAM]" doc:"put before the Subject of spam"`
 	SpamRejectScore float64       `ini:"spam_reject_score" only:"smtp" default:"0" doc:"reject (554) spam scoring this or more; 0: never reject, tag only"`
 	NotifyInterval  time.Duration `ini:"notify_digest_interval" only:"smtp" default:"60" min:"1s" doc:"more admin notices than notify_digest_after within this go out as one digest"`
 	NotifyDigest    int           `ini:"notify_digest_after" only:"smtp" default:"10" min:"1"`
@@ -118,14 +118,18 @@ type Service struct {
 	LocalDomains    string        `ini:"local_domains" only:"smtp" default:"" kind:"domains" doc:"domains (and their subdomains) any client may send to; others only from relay_clients (554 5.7.1 at RCPT); empty: no check here, the next hop decides"`
 	RelayClients    string        `ini:"relay_clients" only:"smtp" default:"127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7" kind:"nets" doc:"clients that may send to any domain when local_domains is set"`
 
-	// HTTP and FTP: where clients may have the proxy connect.
-	AllowServers string `ini:"allow_servers" only:"http,ftp" default:"0.0.0.0/0, ::/0" kind:"nets" doc:"servers clients may reach: networks, addresses, self (checked on the address connected to)"`
-	DenyServers  string `ini:"deny_servers" only:"http,ftp" default:"self, 127.0.0.0/8, ::1/128, 169.254.0.0/16, fe80::/10" kind:"nets" doc:"servers refused even when allowed: by default the gateway's own (self: every address of its interfaces; loopback, link-local); 0.0.0.0 and :: are always refused"`
+	// POP3 only.
+	StatusHeader    bool   `ini:"status_header" only:"pop" default:"no" doc:"add X-Virus-Status: clean(fsigkd) to clean mails too (no: a clean mail arrives byte for byte)"`
+	VirusSubjectTag string `ini:"virus_subject_tag" only:"pop" default:"[VIRUS REMOVED]" doc:"put before the Subject of a mail whose infected content was replaced (action = delete)"`
+
+	// HTTP, FTP and POP3: where clients may have the proxy connect.
+	AllowServers string `ini:"allow_servers" only:"http,ftp,pop" default:"0.0.0.0/0, ::/0" kind:"nets" doc:"servers clients may reach: networks, addresses, self (checked on the address connected to)"`
+	DenyServers  string `ini:"deny_servers" only:"http,ftp,pop" default:"self, 127.0.0.0/8, ::1/128, 169.254.0.0/16, fe80::/10" kind:"nets" doc:"servers refused even when allowed: by default the gateway's own (self: every address of its interfaces; loopback, link-local); 0.0.0.0 and :: are always refused"`
 
 	// FTP only.
 	ServerActive     bool          `ini:"server_active" only:"ftp" default:"no" doc:"data connections to the server in active mode (PORT) instead of passive"`
 	NoopInterval     time.Duration `ini:"noop_interval" only:"ftp" default:"30" min:"1s" doc:"NOOP to the server while a transfer is held (M12)"`
-	ProgressInterval time.Duration `ini:"progress_interval" only:"ftp" default:"10" min:"100ms" doc:"150- lines to the client while a file is fetched and scanned"`
+	ProgressInterval time.Duration `ini:"progress_interval" only:"ftp,pop" default:"10" min:"100ms" doc:"FTP: 150- lines to the client while a file is fetched and scanned; POP3: a mail not ready within this starts reaching the client as a folded X-Fsigkd-Progress header, one line per interval"`
 	DataTimeout      time.Duration `ini:"data_timeout" only:"ftp" default:"60" min:"100ms" doc:"a data connection that does not come or stalls this long ends the transfer"`
 	AllowAppend      bool          `ini:"allow_append" only:"ftp" default:"no" doc:"relay APPE (and COMB): each piece is then scanned alone, so a file sent in pieces can reach the server infected; no refuses them (550)"`
 }
@@ -135,7 +139,7 @@ var serviceDefaults = map[string]map[string]string{
 	"http": {"port": "9080", "action": "block", "scan_failure": "block", "intercept_ports": "80"},
 	"smtp": {"port": "9025", "action": "deny", "parent_server_port": "25", "scan_failure": "tempfail", "intercept_ports": "25"},
 	"ftp":  {"port": "9021", "action": "block", "scan_failure": "block", "intercept_ports": "21"},
-	"pop":  {"port": "9110", "action": "deny", "parent_server_port": "110", "scan_failure": "block", "intercept_ports": "110"},
+	"pop":  {"port": "9110", "action": "delete", "parent_server_port": "110", "scan_failure": "block", "intercept_ports": "110"},
 }
 
 // actions lists what each service allows for action.

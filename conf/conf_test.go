@@ -89,7 +89,7 @@ func TestSampleLoadsCleanly(t *testing.T) {
 			t.Errorf("global key %s not in the sample", k)
 		}
 	}
-	for _, sec := range []string{"http", "smtp", "ftp"} {
+	for _, sec := range Services {
 		_, body, ok := strings.Cut("\n["+rest, "\n["+sec+"]\n")
 		if !ok {
 			t.Fatalf("no [%s] in the sample", sec)
@@ -106,7 +106,7 @@ func TestSampleLoadsCleanly(t *testing.T) {
 			}
 		}
 	}
-	if len(cfg.Enabled()) != 3 {
+	if len(cfg.Enabled()) != 4 {
 		t.Errorf("sample enables %d services", len(cfg.Enabled()))
 	}
 }

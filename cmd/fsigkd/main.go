@@ -1,5 +1,5 @@
-// Command fsigkd is the gateway daemon: a scanning proxy for HTTP, SMTP
-// and FTP. It runs as a master process and one worker per service (see
+// Command fsigkd is the gateway daemon: a scanning proxy for HTTP, SMTP,
+// FTP and POP3. It runs as a master process and one worker per service (see
 // package supervisor); `fsigkd check` and `fsigkd status` read the
 // settings and the running state, `fsigkd fsavd` is the bundled
 // anti-virus daemon.
@@ -10,6 +10,7 @@ import (
 
 	ftpproxy "github.com/fsigkd/fsigkd/proxy/ftp"
 	httpproxy "github.com/fsigkd/fsigkd/proxy/http"
+	pop3proxy "github.com/fsigkd/fsigkd/proxy/pop3"
 	smtpproxy "github.com/fsigkd/fsigkd/proxy/smtp"
 	"github.com/fsigkd/fsigkd/service"
 	"github.com/fsigkd/fsigkd/supervisor"
@@ -20,6 +21,7 @@ var services = service.Registry{
 	"http": httpproxy.New,
 	"smtp": smtpproxy.New,
 	"ftp":  ftpproxy.New,
+	"pop":  pop3proxy.New,
 }
 
 func main() {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
 )
 
@@ -180,7 +181,7 @@ func FuzzParseCommand(f *testing.F) {
 		}
 		ParseHostPort(c.Arg)
 		ParseEPRT(c.Arg)
-		ParseUser(c.Arg, 21)
+		proxy.ParseUser(c.Arg, 21)
 	})
 }
 

@@ -279,7 +279,7 @@ func (s *session) login(arg string) bool {
 			return true
 		}
 		user, host, port = arg, a.IP.String(), a.Port
-	} else if user, host, port, err = ParseUser(arg, 21); err != nil {
+	} else if user, host, port, err = proxy.ParseUser(arg, 21); err != nil {
 		s.reply("530 " + err.Error() + ".")
 		return true
 	}

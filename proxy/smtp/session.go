@@ -2,7 +2,6 @@ package smtp
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -182,7 +181,7 @@ func (s *session) Data(r io.Reader) error {
 		}
 		return err
 	}
-	head := readHead(f)
+	head := proxy.ReadHead(f)
 	recs := s.records(start, f.Size())
 	defer func() {
 		for _, rec := range recs {
@@ -190,7 +189,7 @@ func (s *session) Data(r io.Reader) error {
 			s.p.Logs.Access(rec)
 		}
 	}()
-	if mark := headerValue(head, notify.IDHeader); mark != "" {
+	if mark := proxy.HeaderValue(head, notify.IDHeader); mark != "" {
 		if notify.Verify(s.p.NoticeKey, s.p.id, f.OS(), f.Size()) {
 			setAll(recs, func(r *logs.Access) { r.Detail = "own notice, not scanned" })
 			return s.deliver(f, nil, "", recs)
@@ -237,7 +236,7 @@ func (s *session) Data(r io.Reader) error {
 	case out.Block || out.Passed:
 		return s.infected(f, out.Verdict, head, recs)
 	case out.Verdict.Status != scanner.Clean:
-		status = infectedStatus(out.Verdict) // riskware let through
+		status = proxy.InfectedStatus(out.Verdict) // riskware let through
 	}
 
 	extra := []string{"X-Virus-Status: " + status}
@@ -254,7 +253,7 @@ func (s *session) Data(r io.Reader) error {
 			setAll(recs, func(r *logs.Access) { r.Detect, r.Status, r.Action = "SPAM", 554, "DENY" })
 			return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Rejected as spam"}
 		default:
-			extra = append(extra, spamHeaders(sv)...)
+			extra = append(extra, proxy.SpamHeaders(sv)...)
 			if sv.Spam {
 				tag = s.p.Svc.SpamSubjectTag
 				setAll(recs, func(r *logs.Access) { r.Detect, r.Action = "SPAM", "CHANGE_SUBJECT" })
@@ -273,13 +272,13 @@ func (s *session) checkSpam(obj *scanner.Object) (scanner.SpamVerdict, error) {
 // infected applies the configured action to an infected mail.
 func (s *session) infected(f *spool.File, v scanner.Verdict, head []byte, recs []*logs.Access) error {
 	action := s.p.Svc.Action
-	fields := notify.Fields{Service: "smtp", Name: v.Name(), Object: headerValue(head, "Subject"), Client: s.client,
+	fields := notify.Fields{Service: "smtp", Name: v.Name(), Object: proxy.HeaderValue(head, "Subject"), Client: s.client,
 		Action: action, Sender: s.from, Recipients: s.rcpts}
 	s.p.NotifyAdmin(fields)
 	setAll(recs, func(r *logs.Access) { r.Action = strings.ToUpper(action) })
 	switch action {
 	case "pass":
-		return s.deliver(f, []string{"X-Virus-Status: " + infectedStatus(v)}, "", recs)
+		return s.deliver(f, []string{"X-Virus-Status: " + proxy.InfectedStatus(v)}, "", recs)
 	case "deny":
 		s.resetUp()
 		setAll(recs, func(r *logs.Access) { r.Status = 554 })
@@ -335,14 +334,14 @@ func (s *session) deliver(f *spool.File, extra []string, tag string, recs []*log
 		return upErr(err)
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	fmt.Fprintf(bw, "Received: from %s ([%s])\r\n\tby %s (fsigkd) with ESMTP;\r\n\t%s\r\n", sanitize(s.conn.Hostname()), s.client, s.p.hostname, time.Now().Format(time.RFC1123Z))
+	fmt.Fprintf(bw, "Received: from %s ([%s])\r\n\tby %s (fsigkd) with ESMTP;\r\n\t%s\r\n", proxy.Sanitize(s.conn.Hostname()), s.client, s.p.hostname, time.Now().Format(time.RFC1123Z))
 	for _, h := range extra {
-		bw.WriteString(sanitize(h) + "\r\n")
+		bw.WriteString(proxy.Sanitize(h) + "\r\n")
 	}
 	src := bufio.NewReaderSize(io.NewSectionReader(f.OS(), 0, f.Size()), 64<<10)
 	var copyErr error
 	if tag != "" {
-		copyErr = tagSubject(bw, src, tag)
+		copyErr = proxy.TagSubject(bw, src, tag)
 	}
 	if copyErr == nil {
 		_, copyErr = io.Copy(bw, src)
@@ -373,8 +372,6 @@ func (s *session) deliver(f *spool.File, extra []string, tag string, recs []*log
 	return r.err()
 }
 
-func infectedStatus(v scanner.Verdict) string { return "infected(" + v.Name() + ")" }
-
 // records are the access-log lines of this mail, one per recipient.
 func (s *session) records(start time.Time, size int64) []*logs.Access {
 	var out []*logs.Access
@@ -391,21 +388,6 @@ func setAll(recs []*logs.Access, f func(*logs.Access)) {
 		f(r)
 	}
 }
-
-func spamHeaders(v scanner.SpamVerdict) []string {
-	flag := "NO"
-	if v.Spam {
-		flag = "YES"
-	}
-	return []string{
-		"X-Spam-Flag: " + flag,
-		fmt.Sprintf("X-Spam-Status: %s, score=%.1f required=%.1f tests=%s", map[bool]string{true: "Yes", false: "No"}[v.Spam], v.Score, v.Threshold, strings.Join(v.Symbols, ",")),
-		fmt.Sprintf("X-Spam-Score: %.1f", v.Score),
-	}
-}
-
-// sanitize keeps a header line on one line.
-func sanitize(s string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(s) }
 
 // copyCRLF spools r with every line ending made CRLF.
 func copyCRLF(f *spool.File, r io.Reader) error {
@@ -435,58 +417,6 @@ func copyCRLF(f *spool.File, r io.Reader) error {
 		if !prevCR {
 			bw.WriteByte(c)
 		}
-	}
-}
-
-// maxHead bounds the header block read for decisions.
-const maxHead = 256 << 10
-
-// readHead is the mail's header block (up to maxHead).
-func readHead(f *spool.File) []byte {
-	b := make([]byte, min(f.Size(), maxHead))
-	n, _ := f.OS().ReadAt(b, 0)
-	b = b[:n]
-	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
-		return b[:i+2]
-	}
-	return b
-}
-
-// headerValue is the first value of a header field in a header block.
-func headerValue(head []byte, name string) string {
-	for _, line := range strings.Split(string(head), "\r\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
-// tagSubject copies the header block from src to w with tag put before
-// the Subject (or a Subject of just the tag added), and stops at the body.
-func tagSubject(w *bufio.Writer, src *bufio.Reader, tag string) error {
-	done := false
-	for {
-		line, err := src.ReadString('\n')
-		if err != nil && line == "" {
-			if !done {
-				w.WriteString("Subject: " + tag + "\r\n")
-			}
-			return nil
-		}
-		if line == "\r\n" || line == "\n" {
-			if !done {
-				w.WriteString("Subject: " + tag + "\r\n")
-			}
-			w.WriteString(line)
-			return nil
-		}
-		if k, v, ok := strings.Cut(line, ":"); ok && !done && strings.EqualFold(strings.TrimSpace(k), "Subject") {
-			line = k + ": " + tag + " " + strings.TrimLeft(v, " ")
-			done = true
-		}
-		w.WriteString(line)
 	}
 }
 

@@ -4,18 +4,11 @@ import (
 	"archive/zip"
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -514,32 +507,18 @@ func TestPostfixSmtpSinkAsNextHop(t *testing.T) {
 	}
 }
 
-// selfSigned is a certificate for 127.0.0.1 made for the test.
-func selfSigned(t *testing.T) tls.Certificate {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
 
 // TestSTARTTLSBothWays: the next hop's STARTTLS is used, and clients are
 // offered ours when a certificate is set.
 func TestSTARTTLSBothWays(t *testing.T) {
-	cert := selfSigned(t)
+	cert := enginetest.SelfSigned(t)
 	// A next hop that offers STARTTLS.
 	hop := enginetest.NewMailSink(t, nil, &tls.Config{Certificates: []tls.Certificate{cert}})
 
 	dir := t.TempDir()
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
-	keyDER, _ := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
-	os.WriteFile(filepath.Join(dir, "c.pem"), certPEM, 0o600)
-	os.WriteFile(filepath.Join(dir, "k.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	certFile, keyFile := enginetest.WriteKeyPair(t, cert, dir)
 	host, port, _ := net.SplitHostPort(hop.Addr)
-	e := newEnv(t, "tls_cert = "+filepath.Join(dir, "c.pem")+"\ntls_key = "+filepath.Join(dir, "k.pem"))
+	e := newEnv(t, "tls_cert = "+certFile+"\ntls_key = "+keyFile)
 	e.p.Svc.ParentServerHost, e.p.Svc.ParentServerPort = host, atoi(port)
 	e.start()
 

@@ -1,0 +1,159 @@
+package enginetest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// SelfSigned is a certificate for 127.0.0.1 made for the test.
+func SelfSigned(t testing.TB) tls.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// WriteKeyPair writes cert (from SelfSigned) as PEM files in dir.
+func WriteKeyPair(t testing.TB, cert tls.Certificate, dir string) (certFile, keyFile string) {
+	t.Helper()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	keyDER, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	return certFile, keyFile
+}
+
+// POPServer is a Dovecot serving POP3 on loopback (STLS offered, plain
+// logins allowed in the clear too) for one mailbox, whose maildir the test
+// fills with Put.
+type POPServer struct {
+	*Proc
+	User, Pass string
+	Maildir    string
+	uid, gid   int
+	n          atomic.Int64
+}
+
+// Dovecot starts Dovecot's POP3 server for the mailbox alice, password
+// secret (USER/PASS, APOP, AUTH PLAIN, LOGIN and CRAM-MD5). The mailbox
+// belongs to nobody, as Dovecot will not serve one as root; extra is
+// appended to its configuration.
+func Dovecot(t testing.TB, extra string) *POPServer {
+	t.Helper()
+	bin := Need(t, "dovecot", "dovecot-pop3d")
+	NeedRoot(t, "Dovecot runs its mail processes as another user")
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+	dir := ShortDir(t)
+	os.Chmod(dir, 0o755)
+	s := &POPServer{User: "alice", Pass: "secret", Maildir: filepath.Join(dir, "mail", "alice")}
+	for _, d := range []string{"", "new", "cur", "tmp"} {
+		os.MkdirAll(filepath.Join(s.Maildir, d), 0o700)
+		os.Chown(filepath.Join(s.Maildir, d), uid, gid)
+	}
+	os.Chmod(filepath.Join(dir, "mail"), 0o755)
+	certFile, keyFile := WriteKeyPair(t, SelfSigned(t), dir)
+	os.WriteFile(filepath.Join(dir, "passwd"), []byte("alice:{PLAIN}secret\n"), 0o644)
+	port := FreePort(t)
+	conf := fmt.Sprintf(`base_dir = %[1]s/run
+state_dir = %[1]s/run
+protocols = pop3
+listen = 127.0.0.1
+log_path = %[1]s/dovecot.log
+ssl = yes
+ssl_cert = <%[2]s
+ssl_key = <%[3]s
+disable_plaintext_auth = no
+auth_mechanisms = plain login cram-md5 apop
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN %[1]s/passwd
+}
+userdb {
+  driver = static
+  args = uid=%[5]d gid=%[6]d home=%[1]s/mail/%%u
+}
+mail_location = maildir:%[1]s/mail/%%u
+service pop3-login {
+  inet_listener pop3 {
+    port = %[4]d
+  }
+  inet_listener pop3s {
+    port = 0
+  }
+  chroot =
+}
+service anvil {
+  chroot =
+}
+pop3_uidl_format = %%08Xu%%08Xv
+%[7]s
+`, dir, certFile, keyFile, port, uid, gid, extra)
+	os.WriteFile(filepath.Join(dir, "dovecot.conf"), []byte(conf), 0o644)
+	os.MkdirAll(filepath.Join(dir, "run"), 0o755)
+	p := &Proc{t: t, Dir: dir, Addr: fmt.Sprintf("127.0.0.1:%d", port), log: filepath.Join(dir, "dovecot.out")}
+	p.args = []string{bin, "-F", "-c", filepath.Join(dir, "dovecot.conf")}
+	p.ready = dialable("tcp", p.Addr)
+	p.start()
+	t.Cleanup(p.Stop)
+	s.Proc = p
+	s.uid, s.gid = uid, gid
+	return s
+}
+
+// Put delivers a mail into the mailbox; mails are listed in the order put.
+func (s *POPServer) Put(t testing.TB, mail []byte) {
+	t.Helper()
+	name := fmt.Sprintf("%d.%06d.test", time.Now().Unix()+s.n.Add(1), s.n.Load())
+	tmp := filepath.Join(s.Maildir, "tmp", name)
+	if err := os.WriteFile(tmp, mail, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(tmp, s.uid, s.gid)
+	if err := os.Rename(tmp, filepath.Join(s.Maildir, "new", name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Count is the number of mails in the mailbox.
+func (s *POPServer) Count() int {
+	n := 0
+	for _, d := range []string{"new", "cur"} {
+		ents, _ := os.ReadDir(filepath.Join(s.Maildir, d))
+		n += len(ents)
+	}
+	return n
+}
+
+// DovecotLog is what Dovecot logged.
+func (s *POPServer) DovecotLog() string {
+	b, _ := os.ReadFile(filepath.Join(s.Dir, "dovecot.log"))
+	return string(b)
+}

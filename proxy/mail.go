@@ -1,0 +1,84 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/fsigkd/fsigkd/scanner"
+	"github.com/fsigkd/fsigkd/spool"
+)
+
+// The mail services (SMTP, POP3) read and mark mail headers alike.
+
+// maxHead bounds the header block read for decisions.
+const maxHead = 256 << 10
+
+// ReadHead is the mail's header block (up to maxHead).
+func ReadHead(f *spool.File) []byte {
+	b := make([]byte, min(f.Size(), maxHead))
+	n, _ := f.OS().ReadAt(b, 0)
+	b = b[:n]
+	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
+		return b[:i+2]
+	}
+	return b
+}
+
+// HeaderValue is the first value of a header field in a header block.
+func HeaderValue(head []byte, name string) string {
+	for _, line := range strings.Split(string(head), "\r\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// TagSubject copies the header block from src to w with tag put before
+// the Subject (or a Subject of just the tag added), and stops at the body.
+func TagSubject(w *bufio.Writer, src *bufio.Reader, tag string) error {
+	done := false
+	for {
+		line, err := src.ReadString('\n')
+		if err != nil && line == "" {
+			if !done {
+				w.WriteString("Subject: " + tag + "\r\n")
+			}
+			return nil
+		}
+		if line == "\r\n" || line == "\n" {
+			if !done {
+				w.WriteString("Subject: " + tag + "\r\n")
+			}
+			w.WriteString(line)
+			return nil
+		}
+		if k, v, ok := strings.Cut(line, ":"); ok && !done && strings.EqualFold(strings.TrimSpace(k), "Subject") {
+			line = k + ": " + tag + " " + strings.TrimLeft(v, " ")
+			done = true
+		}
+		w.WriteString(line)
+	}
+}
+
+// SpamHeaders are the X-Spam-* fields added to a checked mail.
+func SpamHeaders(v scanner.SpamVerdict) []string {
+	flag := "NO"
+	if v.Spam {
+		flag = "YES"
+	}
+	return []string{
+		"X-Spam-Flag: " + flag,
+		fmt.Sprintf("X-Spam-Status: %s, score=%.1f required=%.1f tests=%s", map[bool]string{true: "Yes", false: "No"}[v.Spam], v.Score, v.Threshold, strings.Join(v.Symbols, ",")),
+		fmt.Sprintf("X-Spam-Score: %.1f", v.Score),
+	}
+}
+
+// Sanitize keeps a header line on one line.
+func Sanitize(s string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(s) }
+
+// InfectedStatus is the X-Virus-Status value of a detection.
+func InfectedStatus(v scanner.Verdict) string { return "infected(" + v.Name() + ")" }

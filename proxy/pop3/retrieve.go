@@ -1,0 +1,347 @@
+package pop3
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/catalog"
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/notify"
+	"github.com/fsigkd/fsigkd/proxy"
+	"github.com/fsigkd/fsigkd/scanner"
+	"github.com/fsigkd/fsigkd/slots"
+	"github.com/fsigkd/fsigkd/spool"
+)
+
+// retrieval is one RETR or TOP: what the server sent, and the decision.
+type retrieval struct {
+	cmd    Command
+	status Status // the server's status line
+	f      *spool.File
+	rec    *logs.Access
+
+	// The decision, made off the session's goroutine.
+	broken  error    // the server broke off: nothing can be sent
+	refuse  string   // an -ERR for the client (the mail stays on the server)
+	replace string   // a detection to replace the mail for (action = delete)
+	extra   []string // header fields put before the mail
+	tag     string   // put before the Subject
+}
+
+// retrieve fetches a mail, scans it, and sends the client what the
+// settings say; false ends the session.
+func (s *session) retrieve(cmd Command) bool {
+	st, err := s.toServer(cmd.Line())
+	if err != nil {
+		s.reply(errServer)
+		return false
+	}
+	if !st.OK {
+		return s.reply(st.String()) == nil
+	}
+	r := &retrieval{cmd: cmd, status: st, rec: s.access(cmd)}
+	defer func() {
+		r.rec.Elapsed = time.Since(r.rec.Start)
+		s.p.Logs.Access(r.rec)
+	}()
+	f, err := s.p.Spool.Create("pop")
+	if err != nil {
+		s.p.SpoolFailed(err)
+		// The mail is read to its end all the same, so that the server's
+		// session stays in step.
+		if _, err := Unstuff(io.Discard, s.sr); err != nil {
+			s.reply(errServer)
+			return false
+		}
+		r.rec.Action, r.rec.Detail = "NONE", "spool failure"
+		return s.reply("-ERR [SYS/TEMP] Insufficient system storage; try again later.") == nil
+	}
+	defer f.Close()
+	r.f = f
+
+	early := s.keepAlive(r, func() { s.fetchAndJudge(r) })
+	switch {
+	case r.broken != nil:
+		s.log.Info("mail server broke off a mail", zap.String("server", s.server), zap.Error(r.broken))
+		r.rec.Action, r.rec.Detail = "NONE", "server broke off the mail"
+		if !early {
+			s.reply("-ERR [SYS/TEMP] The mail server broke off the mail; try again later.")
+		}
+		return false // the server's session is out of step, or gone
+	case r.refuse != "" && early:
+		// The status line went out: only a connection closed before the
+		// terminating line tells the client the mail did not come.
+		return false
+	case r.refuse != "":
+		return s.reply(r.refuse) == nil
+	}
+	return s.send(r, early)
+}
+
+// idleReader gives each read of a connection its own deadline.
+type idleReader struct {
+	c    net.Conn
+	idle time.Duration
+}
+
+func (r idleReader) Read(p []byte) (int, error) {
+	r.c.SetReadDeadline(time.Now().Add(r.idle))
+	return r.c.Read(p)
+}
+
+// keepAlive runs work; while it runs past progress_interval the client
+// gets the status line and then, each interval, a line of a folded
+// X-Fsigkd-Progress field. It tells whether the status line went out.
+func (s *session) keepAlive(r *retrieval, work func()) bool {
+	done := make(chan struct{})
+	go func() { defer close(done); work() }()
+	tick := time.NewTicker(s.p.Svc.ProgressInterval)
+	defer tick.Stop()
+	early, started := false, time.Now()
+	for {
+		select {
+		case <-done:
+			return early
+		case now := <-tick.C:
+			line := fmt.Sprintf(" %ds", int(now.Sub(started).Seconds()+0.5))
+			if !early {
+				line = r.status.String() + "\r\nX-Fsigkd-Progress: the gateway fetches and scans this mail;"
+				early = true
+			}
+			if s.reply(line) != nil {
+				// The client is gone; the work ends on its own.
+				<-done
+				return early
+			}
+		}
+	}
+}
+
+// fetchAndJudge spools the mail and decides what the client gets.
+func (s *session) fetchAndJudge(r *retrieval) {
+	w := bufio.NewWriterSize(r.f, 64<<10)
+	_, err := Unstuff(w, s.sr)
+	if err == ErrBrokenOff {
+		r.broken = err
+		return
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
+		s.p.SpoolFailed(err)
+		r.rec.Action, r.rec.Detail = "NONE", "spool failure"
+		r.refuse = "-ERR [SYS/TEMP] Insufficient system storage; try again later."
+		return
+	}
+	r.rec.Bytes = r.f.Size()
+	if r.f.Size() > s.p.Svc.MaxScanSize {
+		if s.p.Svc.OversizeAction == "block" {
+			r.rec.Action, r.rec.Detail = "DENY", "over max_scan_size"
+			r.refuse = "-ERR [SYS/PERM] The mail is larger than this gateway scans."
+			return
+		}
+		r.rec.Action, r.rec.Detail = "PASS", "over max_scan_size passed unscanned"
+		r.extra = []string{"X-Virus-Status: unscanned(fsigkd)"}
+		return
+	}
+	obj := &scanner.Object{File: r.f.OS(), Path: r.f.Path(), Size: r.f.Size(),
+		Meta: scanner.Meta{Service: "pop", URL: r.rec.URL, Client: s.client.String()}}
+	out := s.p.Judge(r.f, obj, r.rec)
+	switch {
+	case out.Err != nil && out.Block:
+		// Never replaced: the client would delete the only copy.
+		r.refuse = "-ERR [SYS/TEMP] The mail could not be scanned; try again later."
+		return
+	case out.Err != nil:
+		r.extra = []string{"X-Virus-Status: unscanned(fsigkd)"}
+		return
+	case out.Block || out.Passed:
+		s.infected(r, out)
+		return
+	case out.Verdict.Status != scanner.Clean:
+		r.extra = []string{"X-Virus-Status: " + proxy.InfectedStatus(out.Verdict)} // riskware let through
+	case s.p.Svc.StatusHeader:
+		r.extra = []string{"X-Virus-Status: clean(fsigkd)"}
+	}
+	if s.p.Spam != nil && r.cmd.Verb == "RETR" {
+		s.checkSpam(r, obj)
+	}
+}
+
+// infected applies action to a detection.
+func (s *session) infected(r *retrieval, out proxy.Outcome) {
+	head := proxy.ReadHead(r.f)
+	action := s.p.Svc.Action
+	s.p.NotifyAdmin(notify.Fields{Service: "pop", Name: out.Verdict.Name(), Object: r.rec.URL + " " + proxy.HeaderValue(head, "Subject"),
+		Client: s.client.String(), Action: action, Sender: proxy.HeaderValue(head, "From")})
+	r.rec.Action = strings.ToUpper(action)
+	switch action {
+	case "pass":
+		r.extra = []string{"X-Virus-Status: " + proxy.InfectedStatus(out.Verdict)}
+	case "deny":
+		r.refuse = "-ERR [SYS/PERM] The mail is infected (" + out.Verdict.Name() + "); the gateway refuses it."
+	default: // delete
+		r.replace = out.Verdict.Name()
+	}
+}
+
+func (s *session) checkSpam(r *retrieval, obj *scanner.Object) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.p.Global.ASTimeout)
+	defer cancel()
+	sv, err := s.p.Spam.Check(ctx, obj)
+	if err != nil {
+		if m, ok := catalog.Of(err); ok && scanner.KindOf(err) != scanner.Down {
+			logs.Emit(s.log.Named("spam"), m)
+		}
+		return
+	}
+	r.extra = append(r.extra, proxy.SpamHeaders(sv)...)
+	if sv.Spam {
+		r.tag = s.p.Svc.SpamSubjectTag
+		r.rec.Detect, r.rec.Action = "SPAM", "CHANGE_SUBJECT"
+	}
+}
+
+// send writes the status line (unless it went out early) and the mail, or
+// its replacement, dot-stuffed, to the client.
+func (s *session) send(r *retrieval, early bool) bool {
+	cw := &deadlineWriter{c: s.c, timeout: s.p.Global.SendfileTimeout, url: r.rec.URL, size: r.f.Size()}
+	bw := bufio.NewWriterSize(cw, 64<<10)
+	if !early {
+		bw.WriteString(r.status.String() + "\r\n")
+	}
+	st := &Stuffer{W: bw}
+	var err error
+	if r.replace != "" {
+		_, err = st.Write(s.replacement(r))
+	} else {
+		for _, h := range r.extra {
+			if _, err = io.WriteString(st, proxy.Sanitize(h)+"\r\n"); err != nil {
+				break
+			}
+		}
+		src := bufio.NewReaderSize(io.NewSectionReader(r.f.OS(), 0, r.f.Size()), 64<<10)
+		if err == nil && r.tag != "" {
+			tw := bufio.NewWriterSize(st, 4096)
+			if err = proxy.TagSubject(tw, src, r.tag); err == nil {
+				err = tw.Flush()
+			}
+		}
+		if err == nil {
+			_, err = io.Copy(st, src)
+		}
+	}
+	if err == nil {
+		err = st.Close()
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	r.rec.Bytes = cw.n
+	if err != nil {
+		if m, ok := catalog.Of(err); ok {
+			logs.Emit(s.log.Named("send"), m)
+		}
+		return false
+	}
+	return true
+}
+
+// deadlineWriter gives each write to the client sendfile_timeout to make
+// progress (M07 when it does not).
+type deadlineWriter struct {
+	c       net.Conn
+	timeout time.Duration
+	url     string
+	size    int64
+	n       int64
+}
+
+func (w *deadlineWriter) Write(p []byte) (int, error) {
+	w.c.SetWriteDeadline(time.Now().Add(w.timeout))
+	n, err := w.c.Write(p)
+	w.n += int64(n)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return n, &spool.Stalled{Timeout: w.timeout, URL: w.url, N: int64(n), Written: w.n, FileLen: w.size, WriteSize: int64(len(p))}
+	}
+	return n, err
+}
+
+// replacement is what the client gets for an infected mail with action =
+// delete: the mail's own header fields, less those that describe its
+// body, the Subject tagged, and a text (the recipient notice) saying what
+// was found.
+func (s *session) replacement(r *retrieval) []byte {
+	head := proxy.ReadHead(r.f)
+	from := proxy.HeaderValue(head, "From")
+	n, err := s.p.Notices.Render("recipient", notify.Fields{Service: "pop", Name: r.replace,
+		Object: proxy.HeaderValue(head, "Subject"), Client: s.client.String(), Action: "delete", Sender: from})
+	text := n.Body
+	if err != nil {
+		s.log.Warn("notice template", zap.Error(err))
+		text = "A mail to you carried " + r.replace + " and was removed by the gateway.\r\n"
+	}
+	var b bytes.Buffer
+	tagged := false
+	for _, field := range headerFields(head) {
+		name, value, _ := strings.Cut(field, ":")
+		name = strings.TrimSpace(name)
+		switch {
+		case strings.HasPrefix(strings.ToLower(name), "content-"), strings.EqualFold(name, "MIME-Version"):
+			continue
+		case strings.EqualFold(name, "Subject") && !tagged:
+			field = name + ": " + s.p.Svc.VirusSubjectTag + " " + strings.TrimLeft(value, " ")
+			tagged = true
+		}
+		b.WriteString(field)
+	}
+	if !tagged {
+		b.WriteString("Subject: " + s.p.Svc.VirusSubjectTag + "\r\n")
+	}
+	fmt.Fprintf(&b, "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\nX-Virus-Status: infected(%s)\r\n\r\n", proxy.Sanitize(r.replace))
+	b.WriteString(strings.ReplaceAll(strings.ReplaceAll(text, "\r\n", "\n"), "\n", "\r\n"))
+	return b.Bytes()
+}
+
+// headerFields splits a header block into its fields, each with its
+// folded lines and line ends.
+func headerFields(head []byte) []string {
+	var out []string
+	for _, l := range strings.SplitAfter(string(head), "\n") {
+		switch {
+		case strings.TrimRight(l, "\r\n") == "":
+			continue
+		case (l[0] == ' ' || l[0] == '\t') && len(out) > 0:
+			out[len(out)-1] += l
+		case strings.Contains(l, ":"):
+			out = append(out, l)
+		}
+	}
+	for i, f := range out {
+		if !strings.HasSuffix(f, "\n") {
+			out[i] = f + "\r\n"
+		}
+	}
+	return out
+}
+
+// access is the access-log record of a retrieval.
+func (s *session) access(cmd Command) *logs.Access {
+	rec := &logs.Access{Start: time.Now(), Client: s.client.String(), Result: "POP3", Method: cmd.Verb,
+		URL: "pop://" + s.user + "@" + s.server, User: s.user, Service: "pop", Slot: slots.SlotOf(s.c), PID: os.Getpid(),
+		Detail: "mail " + cmd.Arg}
+	if a, ok := s.srv.RemoteAddr().(*net.TCPAddr); ok {
+		rec.Server = a.IP.String()
+	}
+	return rec
+}

@@ -1,0 +1,519 @@
+package pop3
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/internal/lines"
+	"github.com/fsigkd/fsigkd/proxy"
+	"github.com/fsigkd/fsigkd/slots"
+)
+
+// session is one client's connection and its server's.
+type session struct {
+	p      *Proxy
+	c      net.Conn
+	cr     *bufio.Reader
+	client net.IP
+	srv    net.Conn
+	sr     *bufio.Reader
+	server string // host:port, as the client named it (or where it went)
+	user   string // the mailbox, for the access log
+	authed bool
+	log    *zap.Logger
+}
+
+// The answers of the proxy's own making.
+const (
+	greeting    = "+OK fsigkd POP3 proxy ready. Log in as USER name@server[:port]."
+	errLoginFst = "-ERR Log in first with USER name@server[:port]."
+	errServer   = "-ERR [SYS/TEMP] The mail server closed the connection."
+	errBusy     = "-ERR [SYS/TEMP] The gateway is busy; try again later."
+)
+
+// defaultPort is the server's port when USER names none.
+func (p *Proxy) defaultPort() int {
+	if p.Svc.ParentServerPort != 0 {
+		return p.Svc.ParentServerPort
+	}
+	return 110
+}
+
+func (p *Proxy) serve(c net.Conn) {
+	s := &session{p: p, c: c, cr: bufio.NewReaderSize(c, 4096), log: p.Log}
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		s.client = a.IP
+	}
+	defer func() {
+		if s.srv != nil {
+			s.srv.Close()
+		}
+	}()
+	// The first command must have come within header_timeout of the
+	// accept: a silent client does not hold a slot for idle_timeout.
+	firstBy := time.Now().Add(p.Svc.HeaderTimeout)
+	if !s.greet() {
+		return
+	}
+	for first := true; ; first = false {
+		if !p.sessions.SetIdle(c, true) {
+			return
+		}
+		if first {
+			c.SetReadDeadline(firstBy)
+		} else {
+			c.SetReadDeadline(time.Now().Add(p.Svc.IdleTimeout))
+		}
+		line, err := lines.Read(s.cr, MaxLine)
+		if !p.sessions.SetIdle(c, false) {
+			return
+		}
+		if err != nil {
+			if errors.Is(err, lines.ErrTooLong) {
+				s.reply("-ERR Command line too long.")
+			} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				s.reply("-ERR Timeout: closing the connection.")
+			}
+			return
+		}
+		c.SetReadDeadline(time.Time{})
+		if first {
+			slots.Started(c) // no longer a silent client to evict
+		}
+		cmd, err := ParseCommand(line)
+		if err != nil {
+			s.reply("-ERR Syntax error.")
+			continue
+		}
+		if !s.handle(cmd) {
+			return
+		}
+	}
+}
+
+// greet opens the session: with a fixed server (parent_server_host, or
+// the original destination) the server's own greeting is relayed, so
+// that APOP's timestamp is the server's; in forward mode the proxy greets.
+func (s *session) greet() bool {
+	if !s.p.Svc.Transparent && s.p.Svc.ParentServerHost == "" {
+		return s.reply(greeting) == nil
+	}
+	var addr string
+	if s.p.Svc.Transparent {
+		a, err := s.p.Destination(s.c)
+		if errors.Is(err, proxy.ErrNotDiverted) {
+			s.reply("-ERR This connection was not diverted to the gateway.")
+			return false
+		} else if err != nil {
+			s.reply("-ERR The original destination is unknown.")
+			return false
+		}
+		addr = a.String()
+	} else {
+		addr = net.JoinHostPort(s.p.Svc.ParentServerHost, strconv.Itoa(s.p.Svc.ParentServerPort))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nc, err := s.p.Dial(ctx, s.client, "tcp", addr)
+	if s.p.OutOfFiles(err, "connect") {
+		s.reply(errBusy)
+		return false
+	}
+	if err != nil {
+		if s.p.Once("server-down") {
+			s.log.Warn("the mail server cannot be reached; clients are told to try later", zap.String("server", addr), zap.Error(err))
+		}
+		s.reply("-ERR [SYS/TEMP] The mail server cannot be reached; try again later.")
+		return false
+	}
+	greet, err := s.open(nc, addr)
+	if err != nil {
+		s.log.Info("mail server session failed", zap.String("server", addr), zap.Error(err))
+		s.reply("-ERR [SYS/TEMP] The mail server did not greet; try again later.")
+		return false
+	}
+	return s.reply(greet.String()) == nil
+}
+
+// open takes nc as the server's connection: it reads the greeting (which
+// it returns) and turns TLS on when the server offers STLS.
+func (s *session) open(nc net.Conn, addr string) (Status, error) {
+	if s.srv != nil {
+		s.srv.Close()
+	}
+	s.srv, s.sr, s.server, s.authed = nc, s.reader(nc), addr, false
+	greet, err := s.serverStatus()
+	if err != nil {
+		return greet, err
+	}
+	if !greet.OK {
+		return greet, errors.New("greeting: " + greet.String())
+	}
+	capa, err := s.toServer("CAPA")
+	if err != nil {
+		return greet, err
+	}
+	offered := false
+	if capa.OK {
+		err = s.serverLines(func(l string) error {
+			offered = offered || strings.EqualFold(strings.TrimSpace(l), "STLS")
+			return nil
+		})
+		if err != nil {
+			return greet, err
+		}
+	}
+	if !offered {
+		return greet, nil
+	}
+	st, err := s.toServer("STLS")
+	if err != nil || !st.OK {
+		return greet, nil // refused after all: the session goes on in the clear
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	// Encrypted, not authenticated: see the package doc.
+	tc := tls.Client(nc, &tls.Config{ServerName: host, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12})
+	tc.SetDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
+	if err := tc.Handshake(); err != nil {
+		return greet, err
+	}
+	tc.SetDeadline(time.Time{})
+	s.srv, s.sr = tc, s.reader(tc)
+	return greet, nil
+}
+
+// reply writes lines to the client.
+func (s *session) reply(lines ...string) error {
+	s.c.SetWriteDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
+	defer s.c.SetWriteDeadline(time.Time{})
+	_, err := io.WriteString(s.c, strings.Join(lines, "\r\n")+"\r\n")
+	return err
+}
+
+// toServer sends a command line and reads the status line of the reply.
+func (s *session) toServer(line string) (Status, error) {
+	s.srv.SetWriteDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
+	if _, err := io.WriteString(s.srv, line+"\r\n"); err != nil {
+		return Status{}, err
+	}
+	return s.serverStatus()
+}
+
+// serverStatus reads a status line of the server.
+func (s *session) serverStatus() (Status, error) {
+	l, err := s.serverLine()
+	if err != nil {
+		return Status{}, err
+	}
+	return ParseStatus(l)
+}
+
+func (s *session) serverLine() (string, error) { return lines.Read(s.sr, MaxLine) }
+
+// reader reads the server's connection, each read given idle_timeout.
+func (s *session) reader(c net.Conn) *bufio.Reader {
+	return bufio.NewReaderSize(idleReader{c, s.p.Svc.IdleTimeout}, 16<<10)
+}
+
+// serverLines reads the lines of a multi-line response to its end,
+// undoing the dot-stuffing, and gives each to f.
+func (s *session) serverLines(f func(string) error) error {
+	for {
+		l, err := s.serverLine()
+		if err != nil {
+			return err
+		}
+		if l == "." {
+			return nil
+		}
+		if err := f(strings.TrimPrefix(l, ".")); err != nil {
+			return err
+		}
+	}
+}
+
+// handle serves one command; false ends the session.
+func (s *session) handle(cmd Command) bool {
+	if s.srv == nil {
+		switch cmd.Verb {
+		case "USER":
+			return s.login(cmd.Arg)
+		case "CAPA":
+			s.reply("+OK Capability list follows", "USER", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "IMPLEMENTATION fsigkd", ".")
+		case "QUIT":
+			s.reply("+OK Goodbye.")
+			return false
+		case "STLS":
+			s.reply("-ERR STLS is not offered: this gateway reads the mail it scans.")
+		default:
+			s.reply(errLoginFst)
+		}
+		return true
+	}
+	forward := !s.p.Svc.Transparent && s.p.Svc.ParentServerHost == ""
+	switch cmd.Verb {
+	case "QUIT":
+		s.relay(cmd)
+		return false
+	case "USER":
+		if forward && !s.authed {
+			return s.login(cmd.Arg) // another try, perhaps at another server
+		}
+		s.user = cmd.Arg
+		return s.relay(cmd)
+	case "APOP":
+		if a := cmd.Args(); len(a) > 0 {
+			s.user = a[0]
+		}
+		return s.relay(cmd)
+	case "PASS":
+		return s.relay(cmd)
+	case "STLS":
+		s.reply("-ERR STLS is not offered: this gateway reads the mail it scans.")
+	case "CAPA":
+		return s.relayCapa()
+	case "AUTH":
+		return s.auth(cmd)
+	case "RETR", "TOP":
+		return s.retrieve(cmd)
+	case "LIST", "UIDL":
+		if cmd.Arg == "" {
+			return s.relayList(cmd)
+		}
+		return s.relay(cmd)
+	case "STAT", "DELE", "NOOP", "RSET", "UTF8":
+		return s.relay(cmd)
+	default:
+		// Relayed, an unknown command could have a multi-line answer the
+		// proxy would not know to read.
+		s.reply("-ERR Unknown command.")
+	}
+	return true
+}
+
+// relay sends a single-line command on and the server's status line back;
+// false: the server is gone and the session ends.
+func (s *session) relay(cmd Command) bool {
+	st, err := s.toServer(cmd.Line())
+	if err != nil {
+		s.reply(errServer)
+		return false
+	}
+	switch cmd.Verb {
+	case "PASS", "APOP":
+		s.authed = s.authed || st.OK
+	}
+	return s.reply(st.String()) == nil
+}
+
+// relayList relays a multi-line answer (LIST, UIDL) line by line.
+func (s *session) relayList(cmd Command) bool {
+	st, err := s.toServer(cmd.Line())
+	if err != nil {
+		s.reply(errServer)
+		return false
+	}
+	if !st.OK {
+		return s.reply(st.String()) == nil
+	}
+	w := bufio.NewWriterSize(s.c, 4096)
+	s.c.SetWriteDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
+	defer s.c.SetWriteDeadline(time.Time{})
+	w.WriteString(st.String() + "\r\n")
+	err = s.serverLines(func(l string) error {
+		if strings.HasPrefix(l, ".") {
+			l = "." + l
+		}
+		_, err := w.WriteString(l + "\r\n")
+		return err
+	})
+	if err != nil {
+		// A list cut short must not look whole to the client.
+		s.log.Info("mail server broke off a list", zap.String("server", s.server), zap.Error(err))
+		return false
+	}
+	w.WriteString(".\r\n")
+	return w.Flush() == nil
+}
+
+// carried are the SASL mechanisms an exchange of lines relayed as they
+// are can carry: none bound to the TLS channel (-PLUS, EXTERNAL) or with
+// a security layer after it (GSSAPI, DIGEST-MD5).
+var carried = map[string]bool{
+	"PLAIN": true, "LOGIN": true, "CRAM-MD5": true, "CRAM-SHA1": true, "CRAM-SHA256": true,
+	"SCRAM-SHA-1": true, "SCRAM-SHA-256": true, "XOAUTH2": true, "OAUTHBEARER": true,
+	"NTLM": true, "ANONYMOUS": true,
+}
+
+// capaKept are the capabilities relayed to the client (RFC 2449, RFC 6856).
+var capaKept = map[string]bool{
+	"TOP": true, "UIDL": true, "USER": true, "RESP-CODES": true, "AUTH-RESP-CODE": true,
+	"PIPELINING": true, "EXPIRE": true, "LOGIN-DELAY": true, "UTF8": true,
+}
+
+// filterCapa keeps a CAPA line the proxy can honour, with only the SASL
+// mechanisms it can carry; "" drops the line.
+func filterCapa(l string) string {
+	f := strings.Fields(l)
+	if len(f) == 0 {
+		return ""
+	}
+	kw := strings.ToUpper(f[0])
+	if kw == "SASL" {
+		out := []string{"SASL"}
+		for _, m := range f[1:] {
+			if carried[strings.ToUpper(m)] {
+				out = append(out, m)
+			}
+		}
+		if len(out) == 1 {
+			return ""
+		}
+		return strings.Join(out, " ")
+	}
+	if capaKept[kw] {
+		return l
+	}
+	return ""
+}
+
+// relayCapa relays the server's capabilities, less what the proxy cannot
+// carry, and with its own IMPLEMENTATION line.
+func (s *session) relayCapa() bool {
+	st, err := s.toServer("CAPA")
+	if err != nil {
+		s.reply(errServer)
+		return false
+	}
+	if !st.OK {
+		return s.reply(st.String()) == nil
+	}
+	out := []string{st.String()}
+	err = s.serverLines(func(l string) error {
+		if len(out) > 256 {
+			return errors.New("too many capabilities")
+		}
+		if l = filterCapa(l); l != "" {
+			out = append(out, l)
+		}
+		return nil
+	})
+	if err != nil {
+		s.reply(errServer)
+		return false
+	}
+	out = append(out, "IMPLEMENTATION fsigkd", ".")
+	return s.reply(out...) == nil
+}
+
+// maxAuthSteps bounds the lines of one AUTH exchange.
+const maxAuthSteps = 16
+
+// auth relays an AUTH exchange (RFC 5034) line by line, for the mechanisms
+// the proxy can carry; AUTH alone lists them.
+func (s *session) auth(cmd Command) bool {
+	args := cmd.Args()
+	if len(args) == 0 {
+		st, err := s.toServer("AUTH")
+		if err != nil {
+			s.reply(errServer)
+			return false
+		}
+		if !st.OK {
+			return s.reply(st.String()) == nil
+		}
+		out := []string{st.String()}
+		err = s.serverLines(func(l string) error {
+			if carried[strings.ToUpper(strings.TrimSpace(l))] && len(out) < 64 {
+				out = append(out, strings.TrimSpace(l))
+			}
+			return nil
+		})
+		if err != nil {
+			s.reply(errServer)
+			return false
+		}
+		return s.reply(append(out, ".")...) == nil
+	}
+	if !carried[strings.ToUpper(args[0])] {
+		return s.reply("-ERR [SYS/PERM] This gateway cannot carry that mechanism.") == nil
+	}
+	line := cmd.Line()
+	s.srv.SetWriteDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
+	for step := 0; ; step++ {
+		if _, err := io.WriteString(s.srv, line+"\r\n"); err != nil {
+			s.reply(errServer)
+			return false
+		}
+		l, err := s.serverLine()
+		if err != nil {
+			s.reply(errServer)
+			return false
+		}
+		if st, err := ParseStatus(l); err == nil {
+			s.authed = s.authed || st.OK
+			return s.reply(st.String()) == nil
+		}
+		if !(l == "+" || strings.HasPrefix(l, "+ ")) || step >= maxAuthSteps {
+			s.log.Info("mail server: bad AUTH exchange", zap.String("server", s.server))
+			s.reply(errServer)
+			return false
+		}
+		if s.reply(l) != nil {
+			return false
+		}
+		s.c.SetReadDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
+		if line, err = lines.Read(s.cr, MaxLine); err != nil {
+			return false
+		}
+		s.c.SetReadDeadline(time.Time{})
+		if strings.ContainsAny(line, "\r\x00") {
+			line = "*" // cancel: nothing that could end the line early goes on
+		}
+	}
+}
+
+// login connects to the server named in USER name@server[:port] and logs
+// in there.
+func (s *session) login(arg string) bool {
+	user, host, port, err := proxy.ParseUser(arg, s.p.defaultPort())
+	if err != nil {
+		return s.reply("-ERR "+err.Error()+".") == nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Checked on the address connected to (see proxy.Reach): 0.0.0.0 or
+	// the gateway's own address would chain the proxy into itself.
+	nc, err := s.p.DialServer(ctx, &s.p.reach, s.client, host, port)
+	if s.p.OutOfFiles(err, "connect") {
+		s.reply(errBusy)
+		return false
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	if errors.Is(err, proxy.ErrServerRefused) {
+		if s.p.Once("server-refused") { // once a minute: a client can ask as often as it likes
+			s.log.Named("login").Warn("a client named a server it may not reach", zap.String("client", s.client.String()), zap.String("server", host))
+		}
+		return s.reply("-ERR [SYS/PERM] The gateway may not connect to "+addr+".") == nil
+	}
+	if err != nil {
+		return s.reply("-ERR [SYS/TEMP] The mail server "+addr+" cannot be reached.") == nil
+	}
+	if _, err := s.open(nc, addr); err != nil {
+		s.log.Info("mail server session failed", zap.String("server", addr), zap.Error(err))
+		s.srv.Close()
+		s.srv = nil
+		return s.reply("-ERR [SYS/TEMP] The mail server "+addr+" did not greet.") == nil
+	}
+	s.user = user
+	return s.relay(Command{Verb: "USER", Arg: user})
+}
