@@ -173,4 +173,3 @@ func ParseEPSV(s string) (int, error) {
 	}
 	return port, nil
 }
-

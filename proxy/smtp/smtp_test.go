@@ -507,7 +507,6 @@ func TestPostfixSmtpSinkAsNextHop(t *testing.T) {
 	}
 }
 
-
 // TestSTARTTLSBothWays: the next hop's STARTTLS is used, and clients are
 // offered ours when a certificate is set.
 func TestSTARTTLSBothWays(t *testing.T) {
