@@ -18,8 +18,8 @@ import (
 
 // TestGatewayEndToEnd runs the real fsigkd binary, as the README's run
 // command does (the bundled fsavd started by the master), with HTTP, SMTP
-// and FTP in their worker processes, and drives each with a real client:
-// curl, swaks, curl again for FTP.
+// FTP and POP3 in their worker processes, and drives each with a real
+// client: curl, swaks, curl again for FTP and POP3.
 func TestGatewayEndToEnd(t *testing.T) {
 	curl := enginetest.Need(t, "curl", "curl")
 	swaks := enginetest.Need(t, "swaks", "swaks")
@@ -45,8 +45,12 @@ func TestGatewayEndToEnd(t *testing.T) {
 	ftp := enginetest.VSFTPD(t)
 	os.WriteFile(filepath.Join(ftp.Root, "clean.bin"), clean, 0o644)
 	os.WriteFile(filepath.Join(ftp.Root, "eicar.com"), []byte(eicar.String), 0o644)
+	pop := enginetest.Dovecot(t, "")
+	popClean := "From: a@example.com\r\nSubject: hi\r\n\r\nclean\r\n"
+	pop.Put(t, []byte(popClean))
+	pop.Put(t, []byte("From: a@example.com\r\nSubject: hi\r\n\r\n"+eicar.String+"\r\n"))
 
-	ports := map[string]int{"http": enginetest.FreePort(t), "smtp": enginetest.FreePort(t), "ftp": enginetest.FreePort(t)}
+	ports := map[string]int{"http": enginetest.FreePort(t), "smtp": enginetest.FreePort(t), "ftp": enginetest.FreePort(t), "pop": enginetest.FreePort(t)}
 	_, hopPort, _ := net.SplitHostPort(hop.Addr)
 	ini := fmt.Sprintf(`base_dir = %s/state
 [http]
@@ -65,7 +69,12 @@ enable = yes
 bind_addr = 127.0.0.1
 port = %d
 deny_servers =
-`, dir, ports["http"], ports["smtp"], hopPort, ports["ftp"])
+[pop]
+enable = yes
+bind_addr = 127.0.0.1
+port = %d
+deny_servers =
+`, dir, ports["http"], ports["smtp"], hopPort, ports["ftp"], ports["pop"])
 	conf := filepath.Join(dir, "fsigk.ini")
 	os.WriteFile(conf, []byte(ini), 0o644)
 	enginetest.Daemon(t, bin, "-f", "-c", conf)
@@ -101,15 +110,24 @@ deny_servers =
 		t.Errorf("FTP EICAR came through: %q", got)
 	}
 
+	popUser := strings.NewReplacer("@", "%40", ":", "%3A").Replace("alice@" + pop.Addr)
+	popURL := fmt.Sprintf("pop3://%s:secret@127.0.0.1:%d/", popUser, ports["pop"])
+	if got, err := exec.Command(curl, "-s", popURL+"1").Output(); err != nil || string(got) != popClean {
+		t.Errorf("POP3 clean: %v, %q", err, got)
+	}
+	if got, _ := exec.Command(curl, "-s", popURL+"2").Output(); !bytes.Contains(got, []byte("[VIRUS REMOVED]")) || bytes.Contains(got, []byte("EICAR-STANDARD")) {
+		t.Errorf("POP3 EICAR: %q", got)
+	}
+
 	if n := len(hop.Mails()); n != 1 {
 		t.Errorf("the next hop got %d mails, want the clean one", n)
 	}
 	status, err := exec.Command(bin, "status", "-c", conf).Output()
-	if err != nil || !strings.Contains(string(status), "http ") || !strings.Contains(string(status), "smtp ") || !strings.Contains(string(status), "ftp ") {
+	if err != nil || !strings.Contains(string(status), "http ") || !strings.Contains(string(status), "smtp ") || !strings.Contains(string(status), "ftp ") || !strings.Contains(string(status), "pop ") {
 		t.Errorf("status: %v\n%s", err, status)
 	}
 	access, _ := os.ReadFile(filepath.Join(dir, "state", "log", "access.log"))
-	for _, want := range []string{"PROXY-STAT:http:", "PROXY-STAT:smtp:", "PROXY-STAT:ftp:", "DETECT-STAT:INFECTED:Eicar-Test-Signature:"} {
+	for _, want := range []string{"PROXY-STAT:http:", "PROXY-STAT:smtp:", "PROXY-STAT:ftp:", "PROXY-STAT:pop:", "DETECT-STAT:INFECTED:Eicar-Test-Signature:"} {
 		if !strings.Contains(string(access), want) {
 			t.Errorf("access log lacks %q:\n%s", want, access)
 		}

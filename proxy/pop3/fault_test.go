@@ -29,9 +29,17 @@ func fakeServer(t *testing.T, retr func(c net.Conn)) string {
 				return
 			}
 			switch verb := strings.ToUpper(strings.Fields(l + " x")[0]); verb {
-			case "CAPA":
-				io.WriteString(c, "-ERR no CAPA here\r\n")
-			case "RETR":
+			case "CAPA", "UIDL":
+				io.WriteString(c, "-ERR not here\r\n")
+			case "STAT":
+				io.WriteString(c, "+OK 1 50\r\n")
+			case "LIST":
+				if len(strings.Fields(l)) > 1 {
+					io.WriteString(c, "+OK 1 50\r\n")
+				} else {
+					io.WriteString(c, "+OK\r\n1 50\r\n.\r\n")
+				}
+			case "RETR", "TOP":
 				retr(c)
 			case "QUIT":
 				io.WriteString(c, "+OK bye\r\n")
