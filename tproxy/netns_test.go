@@ -201,13 +201,19 @@ bind_addr = 0.0.0.0
 transparent = yes
 transparent_tproxy = yes
 deny_servers =
+[pop]
+enable = yes
+bind_addr = 0.0.0.0
+transparent = yes
+transparent_tproxy = yes
+deny_servers =
 `, n.dir, extra)
 	p := filepath.Join(n.dir, "fsigk.ini")
 	os.WriteFile(p, []byte(ini), 0o644)
 	return p
 }
 
-// TestTransparentGateway: HTTP, SMTP and FTP from the client to the
+// TestTransparentGateway: HTTP, SMTP, FTP and POP3 from the client to the
 // server's own address, through fsigkd on the gateway by TPROXY rules:
 // EICAR blocked, clean files byte-identical, and the server sees the
 // client's own address.
@@ -244,6 +250,17 @@ func TestTransparentGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { vs.Process.Kill(); vs.Wait() }()
+	popAddr := serverIP + ":110"
+	pop := enginetest.DovecotWith(t, enginetest.DovecotOptions{Addr: popAddr, Wrap: []string{"ip", "netns", "exec", n.srv},
+		// Asked from a process of its own: a thread moved into the
+		// namespace (inNetns) ends, and would take Dovecot with it
+		// (its parent-death signal) if it were the one that forked it.
+		Ready: func() bool {
+			return exec.Command("ip", "netns", "exec", n.srv, "bash", "-c", "echo > /dev/tcp/"+serverIP+"/110").Run() == nil
+		}})
+	popClean := "From: a@server.test\r\nSubject: hi\r\n\r\nclean mail\r\n"
+	pop.Put(t, []byte(popClean))
+	pop.Put(t, []byte("From: a@server.test\r\nSubject: hi\r\n\r\n"+eicar.String+"\r\n"))
 
 	// The gateway.
 	enginetest.Daemon(t, "ip", "netns", "exec", n.gw, n.fsigkd, "-f", "-c", confPath)
@@ -277,6 +294,18 @@ func TestTransparentGateway(t *testing.T) {
 	}
 	if out, err := exec.Command("ip", "netns", "exec", n.cli, curl, "-s", "--max-time", "20", "ftp://"+serverIP+"/eicar.com").Output(); err == nil || bytes.Contains(out, []byte("EICAR")) {
 		t.Fatalf("FTP EICAR came through: %q", out)
+	}
+
+	// POP3: plain USER, the server's greeting relayed.
+	popURL := "pop3://alice:secret@" + serverIP + "/"
+	if out, err := exec.Command("ip", "netns", "exec", n.cli, curl, "-s", "--max-time", "20", popURL+"1").Output(); err != nil || string(out) != popClean {
+		t.Fatalf("POP3 clean: %v, %q", err, out)
+	}
+	if out, _ := exec.Command("ip", "netns", "exec", n.cli, curl, "-s", "--max-time", "20", popURL+"2").Output(); !bytes.Contains(out, []byte("[VIRUS REMOVED]")) || bytes.Contains(out, []byte("EICAR-STANDARD")) {
+		t.Fatalf("POP3 EICAR: %q", out)
+	}
+	if log := pop.DovecotLog(); !strings.Contains(log, "rip="+clientIP) {
+		t.Errorf("pop: the server did not see the client's %s:\n%s", clientIP, log)
 	}
 
 	if host, _, _ := net.SplitHostPort(httpPeer); host != clientIP {

@@ -57,11 +57,27 @@ type POPServer struct {
 	n          atomic.Int64
 }
 
-// Dovecot starts Dovecot's POP3 server for the mailbox alice, password
-// secret (USER/PASS, APOP, AUTH PLAIN, LOGIN and CRAM-MD5). The mailbox
-// belongs to nobody, as Dovecot will not serve one as root; extra is
-// appended to its configuration.
+// Dovecot starts Dovecot's POP3 server on a free port of 127.0.0.1, with
+// extra appended to its configuration; see DovecotWith.
 func Dovecot(t testing.TB, extra string) *POPServer {
+	t.Helper()
+	port := FreePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	return DovecotWith(t, DovecotOptions{Addr: addr, Extra: extra, Ready: dialable("tcp", addr)})
+}
+
+// DovecotOptions say where Dovecot runs.
+type DovecotOptions struct {
+	Addr  string   // IPv4 address and port it listens on
+	Extra string   // appended to its configuration
+	Wrap  []string // the command runs under this (ip netns exec NS)
+	Ready func() bool
+}
+
+// DovecotWith starts Dovecot's POP3 server for the mailbox alice,
+// password secret (USER/PASS, APOP, AUTH PLAIN, LOGIN and CRAM-MD5). The
+// mailbox belongs to nobody, as Dovecot will not serve one as root.
+func DovecotWith(t testing.TB, o DovecotOptions) *POPServer {
 	t.Helper()
 	bin := Need(t, "dovecot", "dovecot-pop3d")
 	NeedRoot(t, "Dovecot runs its mail processes as another user")
@@ -81,11 +97,11 @@ func Dovecot(t testing.TB, extra string) *POPServer {
 	os.Chmod(filepath.Join(dir, "mail"), 0o755)
 	certFile, keyFile := WriteKeyPair(t, SelfSigned(t), dir)
 	os.WriteFile(filepath.Join(dir, "passwd"), []byte("alice:{PLAIN}secret\n"), 0o644)
-	port := FreePort(t)
+	host, port, _ := net.SplitHostPort(o.Addr)
 	conf := fmt.Sprintf(`base_dir = %[1]s/run
 state_dir = %[1]s/run
 protocols = pop3
-listen = 127.0.0.1
+listen = %[8]s
 log_path = %[1]s/dovecot.log
 ssl = yes
 ssl_cert = <%[2]s
@@ -103,7 +119,7 @@ userdb {
 mail_location = maildir:%[1]s/mail/%%u
 service pop3-login {
   inet_listener pop3 {
-    port = %[4]d
+    port = %[4]s
   }
   inet_listener pop3s {
     port = 0
@@ -115,12 +131,18 @@ service anvil {
 }
 pop3_uidl_format = %%08Xu%%08Xv
 %[7]s
-`, dir, certFile, keyFile, port, uid, gid, extra)
+`, dir, certFile, keyFile, port, uid, gid, o.Extra, host)
 	os.WriteFile(filepath.Join(dir, "dovecot.conf"), []byte(conf), 0o644)
 	os.MkdirAll(filepath.Join(dir, "run"), 0o755)
-	p := &Proc{t: t, Dir: dir, Addr: fmt.Sprintf("127.0.0.1:%d", port), log: filepath.Join(dir, "dovecot.out")}
-	p.args = []string{bin, "-F", "-c", filepath.Join(dir, "dovecot.conf")}
-	p.ready = dialable("tcp", p.Addr)
+	p := &Proc{t: t, Dir: dir, Addr: o.Addr, log: filepath.Join(dir, "dovecot.out")}
+	p.args = append(append([]string{}, o.Wrap...), bin, "-F", "-c", filepath.Join(dir, "dovecot.conf"))
+	p.ready = o.Ready
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
+			t.Logf("dovecot.log:\n%s", b)
+		}
+	})
 	p.start()
 	t.Cleanup(p.Stop)
 	s.Proc = p

@@ -126,7 +126,7 @@ func (p *Proc) start() {
 		select {
 		case <-p.done:
 			b, _ := os.ReadFile(p.log)
-			p.t.Fatalf("%s exited at start:\n%s", p.args[0], b)
+			p.t.Fatalf("%s exited at start (%v):\n%s", p.args[0], p.Cmd.ProcessState, b)
 		default:
 		}
 		if time.Now().After(deadline) {

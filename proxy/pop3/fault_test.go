@@ -3,6 +3,7 @@ package pop3
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"path/filepath"
@@ -260,4 +261,28 @@ func TestSpamIsTagged(t *testing.T) {
 		t.Fatalf("RETR:\n%s", got)
 	}
 	e.waitLog("ACTION:CHANGE_SUBJECT")
+}
+
+// TestStopTellsIdleClients: at a stop a client waiting between commands
+// is told so at once, and its server session ends without QUIT (so the
+// server deletes nothing it was asked to).
+func TestStopTellsIdleClients(t *testing.T) {
+	e := newEnv(t, "").withDovecot("")
+	e.srv.Put(t, []byte(cleanMail))
+	cl := e.login()
+	cl.ok("DELE 1")
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	go e.p.Shutdown(ctx)
+	if l := cl.line(); !strings.HasPrefix(l, "-ERR [SYS/TEMP]") {
+		t.Fatalf("at the stop: %q", l)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("an idle client waited %v", d)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if e.srv.Count() != 1 {
+		t.Error("a DELE without QUIT was carried out")
+	}
 }
