@@ -37,7 +37,7 @@ var (
 	bigMiB   = flag.Int("big", 100, "size of the large download, MiB")
 	conc     = flag.Int("c", 8, "concurrent clients")
 	clamd    = flag.String("clamd", "", "clamd's socket: scan with clamd instead of the bundled fsavd")
-	only     = flag.String("only", "", "smtp or ftp: those figures alone")
+	only     = flag.String("only", "", "smtp, ftp or pop: those figures alone")
 	backlog  = flag.Int("backlog", 0, "listen_backlog of the daemons measured (0, the shipped default: the kernel's somaxconn)")
 	mails    = flag.Int("mails", 500, "mails per SMTP figure")
 )
@@ -55,6 +55,9 @@ func main() {
 	case "ftp":
 		ftpFigures(dir)
 		return
+	case "pop":
+		popFigures(dir)
+		return
 	}
 	origin := startOrigin()
 	port := freePort()
@@ -69,6 +72,7 @@ func main() {
 	stop(daemon)
 	mail(dir)
 	ftpFigures(dir)
+	popFigures(dir)
 }
 
 func check(err error) {
@@ -181,16 +185,16 @@ func rssKiB(pid int) int {
 func memory(d *daemon, dir, proxy string) {
 	fmt.Printf("## Idle connections\n\n| service | connections | worker RSS before | after | per connection |\n|---|---|---|---|---|\n")
 	idleRSS("http", workerPID(d, "http"), proxy, func() { http.Get("http://" + proxy + "/") })
-	sp, fp := freePort(), freePort()
+	sp, fp, pp := freePort(), freePort(), freePort()
 	sinkPort := freePort()
 	other := startWith(filepath.Join(dir, "idle"), sp, fmt.Sprintf(
-		"[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\nparent_server_host = 127.0.0.1\nparent_server_port = %d\n[ftp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\ndeny_servers =\npre_spawn = %d\n",
-		sp, *idle+100, sinkPort, fp, *idle+100))
+		"[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\nparent_server_host = 127.0.0.1\nparent_server_port = %d\n[ftp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\ndeny_servers =\npre_spawn = %d\n[pop]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\n",
+		sp, *idle+100, sinkPort, fp, *idle+100, pp, *idle+100))
 	defer stop(other)
 	for _, s := range []struct {
 		name string
 		port int
-	}{{"smtp", sp}, {"ftp", fp}} {
+	}{{"smtp", sp}, {"ftp", fp}, {"pop", pp}} {
 		addr := "127.0.0.1:" + strconv.Itoa(s.port)
 		idleRSS(s.name, workerPID(other, s.name), addr, func() {
 			if c, err := net.Dial("tcp", addr); err == nil {

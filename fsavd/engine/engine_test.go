@@ -331,3 +331,51 @@ func TestSmallFilesReadNotMapped(t *testing.T) {
 		}
 	}
 }
+
+// TestLenientBase64 holds the fast form to what it decodes: lines, stray
+// characters, padding in the middle (pieces), a lone trailing character,
+// and a body larger than the piece buffer.
+func TestLenientBase64(t *testing.T) {
+	big := make([]byte, 300<<10)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	bigEnc := base64.StdEncoding.EncodeToString(big)
+	var lined strings.Builder
+	for s := bigEnc; len(s) > 0; {
+		n := min(76, len(s))
+		lined.WriteString(s[:n] + "\r\n")
+		s = s[n:]
+	}
+	for in, want := range map[string]string{
+		"aGVsbG8=":         "hello",
+		"aGVs\r\nbG8=":     "hello",
+		"aGVs*bG8":         "hello",
+		"aGVsbG8=aGVsbG8=": "hellohello",
+		"aGVsbG8=x":        "hello",
+		"":                 "",
+		"====":             "",
+		lined.String():     string(big),
+		"YQ==Yg==Yw==":     "abc",
+	} {
+		if got := string(lenientBase64([]byte(in))); got != want {
+			t.Errorf("%.40q: %.40q, want %.40q", in, got, want)
+		}
+	}
+}
+
+func BenchmarkLenientBase64(b *testing.B) {
+	raw := make([]byte, 1<<20)
+	enc := base64.StdEncoding.EncodeToString(raw)
+	var lined strings.Builder
+	for s := enc; len(s) > 0; {
+		n := min(76, len(s))
+		lined.WriteString(s[:n] + "\r\n")
+		s = s[n:]
+	}
+	in := []byte(lined.String())
+	b.SetBytes(int64(len(in)))
+	for i := 0; i < b.N; i++ {
+		lenientBase64(in)
+	}
+}

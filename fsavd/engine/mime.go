@@ -324,28 +324,56 @@ func decodeBody(body []byte, cte string) []byte {
 // and padding in the middle (pieces encoded one after another) starts a
 // new piece, so that a sloppy or crafty encoder cannot hide a part.
 func lenientBase64(body []byte) []byte {
-	var out, piece []byte
+	// One output buffer, pieces decoded straight into it, and runs of
+	// alphabet characters copied whole: the byte-at-a-time form was a
+	// fifth of the CPU of retrieving mail with attachments.
+	out := make([]byte, 0, len(body)/4*3+3)
+	// Well-formed base64 (the standard decoder skips CR and LF) is the
+	// common case, and what the lenient reading gives for it.
+	if n, err := base64.StdEncoding.Decode(out[:cap(out)], body); err == nil {
+		return out[:n]
+	}
+	piece := make([]byte, 0, min(len(body), 64<<10))
 	flush := func() {
 		if len(piece)%4 == 1 {
 			piece = piece[:len(piece)-1] // a lone character carries no byte
 		}
-		buf := make([]byte, base64.RawStdEncoding.DecodedLen(len(piece)))
-		n, _ := base64.RawStdEncoding.Decode(buf, piece)
-		out = append(out, buf[:n]...)
+		n, _ := base64.RawStdEncoding.Decode(out[len(out):cap(out)], piece)
+		out = out[:len(out)+n]
 		piece = piece[:0]
 	}
-	for _, c := range body {
-		switch {
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '+', c == '/':
-			piece = append(piece, c)
-		case c == '=':
-			if len(piece) > 0 {
-				flush()
-			}
+	for i := 0; i < len(body); {
+		j := i
+		for j < len(body) && b64Alphabet[body[j]] {
+			j++
 		}
+		if j > i {
+			if len(piece)+j-i > cap(piece) && len(piece) >= 4 {
+				// Decode whole quanta now to keep the piece buffer small.
+				q := len(piece) / 4 * 4
+				n, _ := base64.RawStdEncoding.Decode(out[len(out):cap(out)], piece[:q])
+				out = out[:len(out)+n]
+				piece = append(piece[:0], piece[q:]...)
+			}
+			piece = append(piece, body[i:j]...)
+			i = j
+			continue
+		}
+		if body[i] == '=' && len(piece) > 0 {
+			flush()
+		}
+		i++
 	}
 	if len(piece) > 0 {
 		flush()
 	}
 	return out
 }
+
+// b64Alphabet marks the characters of base64's standard alphabet.
+var b64Alphabet = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") {
+		t[c] = true
+	}
+	return t
+}()

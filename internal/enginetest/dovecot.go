@@ -23,38 +23,57 @@ import (
 // SelfSigned is a certificate for 127.0.0.1 made for the test.
 func SelfSigned(t testing.TB) tls.Certificate {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	c, err := selfSigned()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return c
+}
+
+func selfSigned() (tls.Certificate, error) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, err
 }
 
 // WriteKeyPair writes cert (from SelfSigned) as PEM files in dir.
 func WriteKeyPair(t testing.TB, cert tls.Certificate, dir string) (certFile, keyFile string) {
 	t.Helper()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	keyDER, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
+	certFile, keyFile, err := writeKeyPair(cert, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o644)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
 	return certFile, keyFile
 }
 
+func writeKeyPair(cert tls.Certificate, dir string) (certFile, keyFile string, err error) {
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	keyDER, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		return "", "", err
+	}
+	if err = os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o644); err == nil {
+		err = os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	}
+	return certFile, keyFile, err
+}
+
 // POPServer is a Dovecot serving POP3 on loopback (STLS offered, plain
-// logins allowed in the clear too) for one mailbox, whose maildir the test
-// fills with Put.
+// logins allowed in the clear too) for one mailbox, which the test fills
+// with Put.
 type POPServer struct {
 	*Proc
+	*Mailbox
 	User, Pass string
-	Maildir    string
-	uid, gid   int
-	n          atomic.Int64
+}
+
+// Mailbox is the maildir of the mailbox alice.
+type Mailbox struct {
+	Maildir  string
+	uid, gid int
+	n        atomic.Int64
 }
 
 // Dovecot starts Dovecot's POP3 server on a free port of 127.0.0.1, with
@@ -81,24 +100,80 @@ func DovecotWith(t testing.TB, o DovecotOptions) *POPServer {
 	t.Helper()
 	bin := Need(t, "dovecot", "dovecot-pop3d")
 	NeedRoot(t, "Dovecot runs its mail processes as another user")
+	dir := ShortDir(t)
+	m, err := DovecotSetup(dir, o.Addr, o.Extra)
+	if err != nil {
+		t.Skip(err)
+	}
+	s := &POPServer{Mailbox: m, User: "alice", Pass: "secret"}
+	p := &Proc{t: t, Dir: dir, Addr: o.Addr, log: filepath.Join(dir, "dovecot.out")}
+	p.args = append(append([]string{}, o.Wrap...), bin, "-F", "-c", filepath.Join(dir, "dovecot.conf"))
+	p.ready = o.Ready
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
+			t.Logf("dovecot.log:\n%s", b)
+		}
+	})
+	p.start()
+	t.Cleanup(p.Stop)
+	s.Proc = p
+	return s
+}
+
+// Put delivers a mail into the mailbox; mails are listed in the order put.
+func (s *POPServer) Put(t testing.TB, mail []byte) {
+	t.Helper()
+	if err := s.Mailbox.Put(mail); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Put delivers a mail into the mailbox; mails are listed in the order put.
+func (m *Mailbox) Put(mail []byte) error {
+	name := fmt.Sprintf("%d.%06d.test", time.Now().Unix()+m.n.Add(1), m.n.Load())
+	tmp := filepath.Join(m.Maildir, "tmp", name)
+	if err := os.WriteFile(tmp, mail, 0o600); err != nil {
+		return err
+	}
+	os.Chown(tmp, m.uid, m.gid)
+	return os.Rename(tmp, filepath.Join(m.Maildir, "new", name))
+}
+
+// DovecotSetup writes, in dir, the configuration (dir/dovecot.conf) of a
+// Dovecot serving POP3 on addr for the mailbox alice, password secret,
+// with extra appended, and makes the mailbox. Run as root: the mailbox
+// belongs to nobody, as Dovecot will not serve one as root.
+func DovecotSetup(dir, addr, extra string) (*Mailbox, error) {
 	nobody, err := user.Lookup("nobody")
 	if err != nil {
-		t.Skip("no user nobody")
+		return nil, fmt.Errorf("no user nobody: %v", err)
 	}
 	uid, _ := strconv.Atoi(nobody.Uid)
 	gid, _ := strconv.Atoi(nobody.Gid)
-	dir := ShortDir(t)
 	os.Chmod(dir, 0o755)
-	s := &POPServer{User: "alice", Pass: "secret", Maildir: filepath.Join(dir, "mail", "alice")}
+	m := &Mailbox{Maildir: filepath.Join(dir, "mail", "alice"), uid: uid, gid: gid}
 	for _, d := range []string{"", "new", "cur", "tmp"} {
-		os.MkdirAll(filepath.Join(s.Maildir, d), 0o700)
-		os.Chown(filepath.Join(s.Maildir, d), uid, gid)
+		os.MkdirAll(filepath.Join(m.Maildir, d), 0o700)
+		os.Chown(filepath.Join(m.Maildir, d), uid, gid)
 	}
 	os.Chmod(filepath.Join(dir, "mail"), 0o755)
-	certFile, keyFile := WriteKeyPair(t, SelfSigned(t), dir)
+	cert, err := selfSigned()
+	if err != nil {
+		return nil, err
+	}
+	certFile, keyFile, err := writeKeyPair(cert, dir)
+	if err != nil {
+		return nil, err
+	}
 	os.WriteFile(filepath.Join(dir, "passwd"), []byte("alice:{PLAIN}secret\n"), 0o644)
-	host, port, _ := net.SplitHostPort(o.Addr)
-	conf := fmt.Sprintf(`base_dir = %[1]s/run
+	host, port, _ := net.SplitHostPort(addr)
+	conf := fmt.Sprintf(dovecotConf, dir, certFile, keyFile, port, uid, gid, extra, host)
+	os.MkdirAll(filepath.Join(dir, "run"), 0o755)
+	return m, os.WriteFile(filepath.Join(dir, "dovecot.conf"), []byte(conf), 0o644)
+}
+
+const dovecotConf = `base_dir = %[1]s/run
 state_dir = %[1]s/run
 protocols = pop3
 listen = %[8]s
@@ -131,38 +206,7 @@ service anvil {
 }
 pop3_uidl_format = %%08Xu%%08Xv
 %[7]s
-`, dir, certFile, keyFile, port, uid, gid, o.Extra, host)
-	os.WriteFile(filepath.Join(dir, "dovecot.conf"), []byte(conf), 0o644)
-	os.MkdirAll(filepath.Join(dir, "run"), 0o755)
-	p := &Proc{t: t, Dir: dir, Addr: o.Addr, log: filepath.Join(dir, "dovecot.out")}
-	p.args = append(append([]string{}, o.Wrap...), bin, "-F", "-c", filepath.Join(dir, "dovecot.conf"))
-	p.ready = o.Ready
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
-			t.Logf("dovecot.log:\n%s", b)
-		}
-	})
-	p.start()
-	t.Cleanup(p.Stop)
-	s.Proc = p
-	s.uid, s.gid = uid, gid
-	return s
-}
-
-// Put delivers a mail into the mailbox; mails are listed in the order put.
-func (s *POPServer) Put(t testing.TB, mail []byte) {
-	t.Helper()
-	name := fmt.Sprintf("%d.%06d.test", time.Now().Unix()+s.n.Add(1), s.n.Load())
-	tmp := filepath.Join(s.Maildir, "tmp", name)
-	if err := os.WriteFile(tmp, mail, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	os.Chown(tmp, s.uid, s.gid)
-	if err := os.Rename(tmp, filepath.Join(s.Maildir, "new", name)); err != nil {
-		t.Fatal(err)
-	}
-}
+`
 
 // Count is the number of mails in the mailbox.
 func (s *POPServer) Count() int {
