@@ -43,9 +43,55 @@ func TestFillStopsPastTheLimitAndRemove(t *testing.T) {
 	}
 	f.Close()
 	f.Close()
+	if st, err := os.Stat(path); err != nil || st.Size() != 0 {
+		t.Fatalf("a closed file is kept empty for reuse: %v", err)
+	}
+	if n := d.Drain(); n != 2 {
+		t.Fatalf("drained %d files, want 2 (one given back twice counts once)", n)
+	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Fatal("spool file left behind")
 	}
+}
+
+// TestFilesAreReused: a closed file comes back empty for the next object
+// of the service, under the same name; one another program removed while
+// kept is not reused; one removed while in use is still M14.
+func TestFilesAreReused(t *testing.T) {
+	d := Dir{Path: t.TempDir()}
+	defer d.Drain()
+	f, _ := d.Create("pop")
+	f.Write([]byte("a longer first object"))
+	path := f.Path()
+	f.Close()
+	g, _ := d.Create("pop")
+	if g.Path() != path || g.Size() != 0 {
+		t.Fatalf("not reused: %s, %d bytes", g.Path(), g.Size())
+	}
+	g.Write([]byte("short"))
+	if b, _ := os.ReadFile(path); string(b) != "short" {
+		t.Fatalf("the reused file holds %q", b)
+	}
+	buf := make([]byte, 16)
+	if n, _ := g.OS().ReadAt(buf, 0); string(buf[:n]) != "short" {
+		t.Fatalf("read back %q", buf[:n])
+	}
+	if h, _ := d.Create("ftp"); h.Path() == path {
+		t.Fatal("another service got the file")
+	} else {
+		h.Close()
+	}
+	g.Close()
+	os.Remove(path) // a temp cleaner
+	h, _ := d.Create("pop")
+	if h.Path() == path {
+		t.Fatal("a removed file was reused")
+	}
+	os.Remove(h.Path())
+	if err := h.Check(); err == nil {
+		t.Fatal("a file removed in use was not seen (M14)")
+	}
+	h.Close()
 }
 
 func TestClearStaleRemovesOnlyOurs(t *testing.T) {

@@ -93,7 +93,8 @@ func runWorker(reg service.Registry) int {
 		M02Interval: cfg.Global.M02Interval,
 		Backlog:     backlog(cfg.Global.ListenBacklog),
 	}
-	svc, err := reg[name](&service.Env{Config: cfg, Service: svcCfg, Logs: lg, Log: log, Spool: spool.Dir{Path: cfg.Global.TempDir}})
+	sp := spool.Dir{Path: cfg.Global.TempDir}
+	svc, err := reg[name](&service.Env{Config: cfg, Service: svcCfg, Logs: lg, Log: log, Spool: sp})
 	if err != nil {
 		log.Error("service cannot start", zap.Error(err))
 		return 1
@@ -130,6 +131,7 @@ func runWorker(reg service.Registry) int {
 				if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 					log.Warn("shutdown", zap.Error(err))
 				}
+				sp.Drain() // the files kept for reuse; the master removes any left
 				return 0
 			}
 		}
