@@ -7,9 +7,12 @@
 // and at stop (ClearStale).
 //
 // A closed file is not removed but emptied and kept for the next object
-// (up to Keep files a directory): creating and removing an inode per
-// object was, by the profile of small objects, most of the gateway's
-// kernel time (the directory's lock spins). A kept file that another
+// (up to Keep files a directory, each of at most KeepSize bytes):
+// creating and removing an inode per object was, by the profile of small
+// objects, most of the gateway's kernel time (the directory's lock
+// spins). On ext4, emptying a 10 KiB file costs 9.5 µs against 23.5 µs
+// to create and remove one; at 1 MiB they cost the same, and at 100 MiB
+// emptying is 2.7 times the dearer, so larger files are removed. A kept file that another
 // program removed is dropped, never reused; one removed while in use is
 // still M14 (Check). Drain removes the kept files, at a worker's stop.
 package spool
@@ -72,8 +75,12 @@ func (d Dir) Free() (int64, error) {
 	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
-// Keep is how many emptied files a directory keeps for reuse, per service.
-const Keep = 256
+// Keep is how many emptied files a directory keeps for reuse, per
+// service; KeepSize the largest file kept.
+const (
+	Keep     = 256
+	KeepSize = 1 << 20
+)
 
 // kept are the emptied files, by directory and service.
 var kept = struct {
@@ -336,7 +343,7 @@ func (f *File) Close() error {
 		return nil
 	}
 	f.closed = true
-	if f.f.Truncate(0) == nil {
+	if f.size <= KeepSize && f.f.Truncate(0) == nil {
 		if _, err := f.f.Seek(0, io.SeekStart); err == nil {
 			kept.Lock()
 			if len(kept.m[f.key]) < Keep {
