@@ -360,3 +360,24 @@ func TestParentServerAPOPAndAUTH(t *testing.T) {
 		t.Errorf("a wrong password: %q (the server's own words wanted)", st)
 	}
 }
+
+// TestAdminNoticeOnDetection: a replaced mail sends the admin notice,
+// naming the virus, the mailbox and the mail's subject.
+func TestAdminNoticeOnDetection(t *testing.T) {
+	admin := enginetest.NewMailSink(t, nil, nil)
+	host, port, _ := net.SplitHostPort(admin.Addr)
+	e := newEnv(t, "notify_admin = yes\nadmin_mx_host = "+host+"\nadmin_mx_port = "+port).withDovecot("")
+	e.srv.Put(t, []byte(infectedMails(t)["base64 attachment"]))
+	e.login().multi("RETR 1")
+	for deadline := time.Now().Add(10 * time.Second); len(admin.Mails()) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no admin notice")
+		}
+	}
+	msg := string(admin.Mails()[0].Data)
+	for _, want := range []string{"Eicar-Test-Signature", "pop://alice@" + e.srv.Addr, "invoice", "Service: pop"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the notice lacks %q:\n%s", want, msg)
+		}
+	}
+}
