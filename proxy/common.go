@@ -1,7 +1,9 @@
-// Package proxy holds what the three services (proxy/http, proxy/smtp,
-// proxy/ftp) share: their settings, scanner, spool, logs, notices, and how
-// they reach servers (plainly, or transparently through package tproxy).
-// Each service embeds Common and adds its protocol.
+// Package proxy holds what the services (proxy/http, proxy/smtp,
+// proxy/ftp, proxy/pop3) share: their settings, scanner and spam checker,
+// spool, logs, notices, how they reach servers (plainly, or transparently
+// through package tproxy), the mail headers the mail services read and
+// mark, and the session loop of the line-based ones (LineService). Each
+// service embeds Common (or LineService) and adds its protocol.
 package proxy
 
 import (
@@ -32,6 +34,7 @@ type Common struct {
 	Svc     *conf.Service
 	Global  conf.Global
 	Scanner scanner.Scanner
+	Spam    scanner.SpamChecker // the mail services' spam checks; nil: none
 	Spool   spool.Dir
 	Log     *zap.Logger       // named for the service; nil: none
 	Logs    *logs.Logs        // the access log; nil: none
@@ -154,14 +157,20 @@ func (c *Common) Destination(conn net.Conn) (*net.TCPAddr, error) {
 	return ta, nil
 }
 
-// FromEnv is the equipment of a worker's service, the scanner built from
-// the settings.
+// FromEnv is the equipment of a worker's service, the scanner (and, with
+// fsasd_service, the spam checker) built from the settings.
 func FromEnv(env *service.Env) (Common, error) {
 	sc, err := scanner.FromConfig(env.Config.Global, env.Log.Named("scanner"))
 	if err != nil {
 		return Common{}, err
 	}
-	return Common{Svc: env.Service, Global: env.Config.Global, Scanner: sc, Spool: env.Spool, Log: env.Log, Logs: env.Logs}, nil
+	c := Common{Svc: env.Service, Global: env.Config.Global, Scanner: sc, Spool: env.Spool, Log: env.Log, Logs: env.Logs}
+	if env.Service.FsasdService {
+		if c.Spam, err = scanner.SpamFromConfig(env.Config.Global, env.Log.Named("spam")); err != nil {
+			return Common{}, err
+		}
+	}
+	return c, nil
 }
 
 // Init fills in the defaults.

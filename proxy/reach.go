@@ -3,9 +3,11 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 
+	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/internal/netlist"
 )
 
@@ -20,6 +22,19 @@ import (
 // interfaces.
 type Reach struct {
 	Allow, Deny netlist.List
+}
+
+// ReachOf reads a service's allow_servers and deny_servers.
+func ReachOf(svc *conf.Service) (Reach, error) {
+	var r Reach
+	var err error
+	if r.Allow, err = netlist.Parse(svc.AllowServers); err != nil {
+		return r, fmt.Errorf("allow_servers: %v", err)
+	}
+	if r.Deny, err = netlist.Parse(svc.DenyServers); err != nil {
+		return r, fmt.Errorf("deny_servers: %v", err)
+	}
+	return r, nil
 }
 
 // ErrServerRefused is a server the settings do not let clients reach.

@@ -20,6 +20,7 @@ import (
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/internal/proxytest"
+	"github.com/fsigkd/fsigkd/proxy"
 )
 
 type env struct {
@@ -37,7 +38,7 @@ func newEnv(t *testing.T, keys string) *env {
 	c, kit := proxytest.Common(t, "ftp", "deny_servers =\n"+keys)
 	e.obs = kit.Obs
 	e.kit = kit
-	e.p = &Proxy{Common: c}
+	e.p = &Proxy{proxy.LineService{Common: c}}
 	return e
 }
 

@@ -24,24 +24,15 @@
 package ftp
 
 import (
-	"context"
-	"fmt"
-	"io"
 	"net"
 
-	"github.com/fsigkd/fsigkd/internal/netlist"
-	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/service"
-	"github.com/fsigkd/fsigkd/slots"
 )
 
 // Proxy is the FTP service.
 type Proxy struct {
-	proxy.Common
-
-	reach    proxy.Reach
-	sessions sessions.Set
+	proxy.LineService
 }
 
 // New builds the service from a worker's environment.
@@ -50,40 +41,15 @@ func New(env *service.Env) (service.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{Common: c}
+	p := &Proxy{proxy.LineService{Common: c}}
 	return p, p.init()
 }
 
 func (p *Proxy) init() error {
-	// A client waiting between commands at a stop, or whose slot goes to
-	// a waiting client, is told so.
-	p.sessions.Goodbye = func(c net.Conn) {
-		io.WriteString(c, "421 The gateway closes this idle session; please reconnect later.\r\n")
-	}
-	var err error
-	if p.reach.Allow, err = netlist.Parse(p.Svc.AllowServers); err != nil {
-		return fmt.Errorf("allow_servers: %v", err)
-	}
-	if p.reach.Deny, err = netlist.Parse(p.Svc.DenyServers); err != nil {
-		return fmt.Errorf("deny_servers: %v", err)
-	}
-	return p.Common.Init()
+	// A client waiting between commands at a stop, or whose slot goes
+	// to a waiting client, is told so.
+	return p.InitLine("421 The gateway closes this idle session; please reconnect later.")
 }
 
 // Serve accepts clients until ln is closed.
-func (p *Proxy) Serve(ln net.Listener) error {
-	p.ListenAddr = ln.Addr()
-	if sl, ok := ln.(*slots.Listener); ok {
-		// With every slot busy, the session idle longest between
-		// commands gives its slot (after a 421) to a waiting client.
-		sl.Evict = p.sessions.EvictOldestIdle
-	}
-	p.sessions.OnPanic = p.PanicLogger()
-	return p.sessions.Serve(ln, p.serve)
-}
-
-// Shutdown closes idle sessions and waits for transfers until ctx ends;
-// the admin notices still queued go out.
-func (p *Proxy) Shutdown(ctx context.Context) error {
-	return p.Common.Shutdown(ctx, &p.sessions)
-}
+func (p *Proxy) Serve(ln net.Listener) error { return p.ServeLines(ln, p.serve) }

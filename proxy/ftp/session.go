@@ -15,7 +15,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/catalog"
-	"github.com/fsigkd/fsigkd/internal/lines"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/proxy"
@@ -61,44 +60,18 @@ func (p *Proxy) serve(c net.Conn) {
 			s.srv.Close()
 		}
 	}()
-	// The first command must have come within header_timeout of the
-	// accept: a silent client does not hold a slot for idle_timeout.
 	firstBy := time.Now().Add(p.Svc.HeaderTimeout)
 	s.reply("220 fsigkd FTP proxy ready. Log in as USER name@host[:port].")
-	for first := true; ; first = false {
-		if !p.sessions.SetIdle(c, true) {
-			return
-		}
-		if first {
-			c.SetReadDeadline(firstBy)
-		} else {
-			c.SetReadDeadline(time.Now().Add(p.Svc.IdleTimeout))
-		}
-		line, err := lines.Read(s.cr, maxLine)
-		if !p.sessions.SetIdle(c, false) {
-			return
-		}
-		if err != nil {
-			if errors.Is(err, lines.ErrTooLong) {
-				s.reply("500 Command line too long.")
-			} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				s.reply("421 Timeout: closing the control connection.")
+	p.Commands(c, s.cr, maxLine, firstBy, s.reply,
+		proxy.Replies{TooLong: "500 Command line too long.", Timeout: "421 Timeout: closing the control connection."},
+		func(line string) bool {
+			cmd, err := ParseCommand(line)
+			if err != nil {
+				s.reply("500 Syntax error, command unrecognized.")
+				return true
 			}
-			return
-		}
-		c.SetReadDeadline(time.Time{})
-		if first {
-			slots.Started(c) // no longer a silent client to evict
-		}
-		cmd, err := ParseCommand(line)
-		if err != nil {
-			s.reply("500 Syntax error, command unrecognized.")
-			continue
-		}
-		if !s.handle(cmd) {
-			return
-		}
-	}
+			return s.handle(cmd)
+		})
 }
 
 // reply writes lines to the client.
@@ -287,7 +260,7 @@ func (s *session) login(arg string) bool {
 	defer cancel()
 	// Checked on the address connected to (see proxy.Reach): 0.0.0.0 or
 	// the gateway's own address would chain the proxy into itself.
-	srv, err := s.p.DialServer(ctx, &s.p.reach, s.client, host, port)
+	srv, err := s.p.DialServer(ctx, &s.p.Reach, s.client, host, port)
 	if s.p.OutOfFiles(err, "connect") {
 		s.reply("421 The gateway is busy; try again later.")
 		return false

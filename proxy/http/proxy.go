@@ -78,11 +78,8 @@ func (p *Proxy) init() error {
 	if p.allow, err = netlist.Parse(p.Svc.AllowClients); err != nil {
 		return fmt.Errorf("allow_clients: %v", err)
 	}
-	if p.reach.Allow, err = netlist.Parse(p.Svc.AllowServers); err != nil {
-		return fmt.Errorf("allow_servers: %v", err)
-	}
-	if p.reach.Deny, err = netlist.Parse(p.Svc.DenyServers); err != nil {
-		return fmt.Errorf("deny_servers: %v", err)
+	if p.reach, err = proxy.ReachOf(p.Svc); err != nil {
+		return err
 	}
 	p.ports = map[int]bool{}
 	for _, s := range strings.Split(p.Svc.ConnectPorts, ",") {

@@ -17,6 +17,7 @@ import (
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/internal/proxytest"
+	"github.com/fsigkd/fsigkd/proxy"
 )
 
 type env struct {
@@ -32,7 +33,7 @@ type env struct {
 func newEnv(t *testing.T, keys string) *env {
 	t.Helper()
 	c, kit := proxytest.Common(t, "pop", "deny_servers =\n"+keys)
-	return &env{t: t, p: &Proxy{Common: c}, kit: kit}
+	return &env{t: t, p: &Proxy{proxy.LineService{Common: c}}, kit: kit}
 }
 
 func (e *env) start() *env {

@@ -40,13 +40,9 @@ type retrieval struct {
 // retrieve fetches a mail, scans it, and sends the client what the
 // settings say; false ends the session.
 func (s *session) retrieve(cmd Command) bool {
-	st, err := s.toServer(cmd.Line())
-	if err != nil {
-		s.reply(errServer)
-		return false
-	}
-	if !st.OK {
-		return s.reply(st.String()) == nil
+	st, body, cont := s.ask(cmd.Line())
+	if !body {
+		return cont
 	}
 	r := &retrieval{cmd: cmd, status: st, rec: s.access(cmd)}
 	defer func() {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/fsigkd/fsigkd/internal/lines"
 	"github.com/fsigkd/fsigkd/proxy"
-	"github.com/fsigkd/fsigkd/slots"
 )
 
 // session is one client's connection and its server's.
@@ -58,46 +57,19 @@ func (p *Proxy) serve(c net.Conn) {
 			s.srv.Close()
 		}
 	}()
-	// The first command must have come within header_timeout of the
-	// accept: a silent client does not hold a slot for idle_timeout.
 	firstBy := time.Now().Add(p.Svc.HeaderTimeout)
 	if !s.greet() {
 		return
 	}
-	for first := true; ; first = false {
-		if !p.sessions.SetIdle(c, true) {
-			return
-		}
-		if first {
-			c.SetReadDeadline(firstBy)
-		} else {
-			c.SetReadDeadline(time.Now().Add(p.Svc.IdleTimeout))
-		}
-		line, err := lines.Read(s.cr, MaxLine)
-		if !p.sessions.SetIdle(c, false) {
-			return
-		}
-		if err != nil {
-			if errors.Is(err, lines.ErrTooLong) {
-				s.reply("-ERR Command line too long.")
-			} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				s.reply("-ERR Timeout: closing the connection.")
+	p.Commands(c, s.cr, MaxLine, firstBy, s.reply,
+		proxy.Replies{TooLong: "-ERR Command line too long.", Timeout: "-ERR Timeout: closing the connection."},
+		func(line string) bool {
+			cmd, err := ParseCommand(line)
+			if err != nil {
+				return s.reply("-ERR Syntax error.") == nil
 			}
-			return
-		}
-		c.SetReadDeadline(time.Time{})
-		if first {
-			slots.Started(c) // no longer a silent client to evict
-		}
-		cmd, err := ParseCommand(line)
-		if err != nil {
-			s.reply("-ERR Syntax error.")
-			continue
-		}
-		if !s.handle(cmd) {
-			return
-		}
-	}
+			return s.handle(cmd)
+		})
 }
 
 // greet opens the session: with a fixed server (parent_server_host, or
@@ -317,19 +289,15 @@ func (s *session) relay(cmd Command) bool {
 
 // relayList relays a multi-line answer (LIST, UIDL) line by line.
 func (s *session) relayList(cmd Command) bool {
-	st, err := s.toServer(cmd.Line())
-	if err != nil {
-		s.reply(errServer)
-		return false
-	}
-	if !st.OK {
-		return s.reply(st.String()) == nil
+	st, body, cont := s.ask(cmd.Line())
+	if !body {
+		return cont
 	}
 	w := bufio.NewWriterSize(s.c, 4096)
 	s.c.SetWriteDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
 	defer s.c.SetWriteDeadline(time.Time{})
 	w.WriteString(st.String() + "\r\n")
-	err = s.serverLines(func(l string) error {
+	err := s.serverLines(func(l string) error {
 		if strings.HasPrefix(l, ".") {
 			l = "." + l
 		}
@@ -389,20 +357,23 @@ func filterCapa(l string) string {
 // relayCapa relays the server's capabilities, less what the proxy cannot
 // carry, and with its own IMPLEMENTATION line.
 func (s *session) relayCapa() bool {
-	st, err := s.toServer("CAPA")
-	if err != nil {
-		s.reply(errServer)
-		return false
-	}
-	if !st.OK {
-		return s.reply(st.String()) == nil
+	return s.relayFiltered("CAPA", 256, filterCapa, "IMPLEMENTATION fsigkd")
+}
+
+// relayFiltered relays the multi-line answer to line, each line through
+// keep ("" drops it), at most max lines read, extra lines added at the end.
+func (s *session) relayFiltered(line string, max int, keep func(string) string, extra ...string) bool {
+	st, body, cont := s.ask(line)
+	if !body {
+		return cont
 	}
 	out := []string{st.String()}
-	err = s.serverLines(func(l string) error {
-		if len(out) > 256 {
-			return errors.New("too many capabilities")
+	n := 0
+	err := s.serverLines(func(l string) error {
+		if n++; n > max {
+			return errors.New("too many lines")
 		}
-		if l = filterCapa(l); l != "" {
+		if l = keep(l); l != "" {
 			out = append(out, l)
 		}
 		return nil
@@ -411,8 +382,22 @@ func (s *session) relayCapa() bool {
 		s.reply(errServer)
 		return false
 	}
-	out = append(out, "IMPLEMENTATION fsigkd", ".")
-	return s.reply(out...) == nil
+	return s.reply(append(append(out, extra...), ".")...) == nil
+}
+
+// ask sends a command whose +OK opens a multi-line answer. body: the
+// answer follows. Otherwise the client has the server's -ERR (cont: the
+// session goes on) or was told that the server is gone (cont false).
+func (s *session) ask(line string) (st Status, body, cont bool) {
+	st, err := s.toServer(line)
+	if err != nil {
+		s.reply(errServer)
+		return st, false, false
+	}
+	if !st.OK {
+		return st, false, s.reply(st.String()) == nil
+	}
+	return st, true, true
 }
 
 // maxAuthSteps bounds the lines of one AUTH exchange.
@@ -423,26 +408,12 @@ const maxAuthSteps = 16
 func (s *session) auth(cmd Command) bool {
 	args := cmd.Args()
 	if len(args) == 0 {
-		st, err := s.toServer("AUTH")
-		if err != nil {
-			s.reply(errServer)
-			return false
-		}
-		if !st.OK {
-			return s.reply(st.String()) == nil
-		}
-		out := []string{st.String()}
-		err = s.serverLines(func(l string) error {
-			if carried[strings.ToUpper(strings.TrimSpace(l))] && len(out) < 64 {
-				out = append(out, strings.TrimSpace(l))
+		return s.relayFiltered("AUTH", 64, func(l string) string {
+			if l = strings.TrimSpace(l); carried[strings.ToUpper(l)] {
+				return l
 			}
-			return nil
+			return ""
 		})
-		if err != nil {
-			s.reply(errServer)
-			return false
-		}
-		return s.reply(append(out, ".")...) == nil
 	}
 	if !carried[strings.ToUpper(args[0])] {
 		return s.reply("-ERR [SYS/PERM] This gateway cannot carry that mechanism.") == nil
@@ -493,7 +464,7 @@ func (s *session) login(arg string) bool {
 	defer cancel()
 	// Checked on the address connected to (see proxy.Reach): 0.0.0.0 or
 	// the gateway's own address would chain the proxy into itself.
-	nc, err := s.p.DialServer(ctx, &s.p.reach, s.client, host, port)
+	nc, err := s.p.DialServer(ctx, &s.p.Reach, s.client, host, port)
 	if s.p.OutOfFiles(err, "connect") {
 		s.reply(errBusy)
 		return false

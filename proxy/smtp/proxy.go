@@ -46,7 +46,6 @@ import (
 	"github.com/fsigkd/fsigkd/internal/netlist"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/proxy"
-	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/service"
 	"github.com/fsigkd/fsigkd/slots"
 )
@@ -54,7 +53,6 @@ import (
 // Proxy is the SMTP service.
 type Proxy struct {
 	proxy.Common
-	Spam scanner.SpamChecker // nil: no spam checks
 
 	srv      *gosmtp.Server
 	hostname string
@@ -103,11 +101,6 @@ func New(env *service.Env) (service.Service, error) {
 		return nil, err
 	}
 	p := &Proxy{Common: c}
-	if env.Service.FsasdService {
-		if p.Spam, err = scanner.SpamFromConfig(env.Config.Global, env.Log.Named("spam")); err != nil {
-			return nil, err
-		}
-	}
 	return p, p.init()
 }
 
