@@ -11,17 +11,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/servertest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
 // fakeServer answers each step of a dialogue as replies say, as an
 // ordinary server otherwise.
 func fakeServer(t *testing.T, replies map[string]string) (string, int) {
-	addr := enginetest.ScriptedSMTP(t, func(stage, _ string) string {
+	addr := servertest.ScriptedSMTP(t, func(stage, _ string) string {
 		if r, ok := replies[stage]; ok {
 			return r
 		}
-		return enginetest.SMTPDefault(stage)
+		return servertest.SMTPDefault(stage)
 	})
 	host, p, _ := net.SplitHostPort(addr)
 	n, _ := strconv.Atoi(p)
@@ -40,12 +41,12 @@ func TestAdminFailuresAreDocumentedMessages(t *testing.T) {
 		t.Fatalf("a good server: %v", err)
 	}
 
-	err := send(t, &Sender{Host: "admin-mx.invalid", Port: 25, Resolver: enginetest.NXDomain(t)})
+	err := send(t, &Sender{Host: "admin-mx.invalid", Port: 25, Resolver: servertest.NXDomain(t)})
 	if m := AdminFailure("admin-mx.invalid", 25, err).Msg.Text; m != "getaddrinfo failed. admin_mx_host=[admin-mx.invalid] admin_mx_port=[25] gai_strerror=[Name or service not known]" {
 		t.Errorf("M03: %q (%v)", m, err)
 	}
 
-	dead := enginetest.FreePort(t)
+	dead := testenv.FreePort(t)
 	err = send(t, &Sender{Host: "127.0.0.1", Port: dead})
 	if m := AdminFailure("127.0.0.1", dead, err).Msg.Text; m != "connect=Connection refused(111) cannot connect to admin mail server[127.0.0.1:"+strconv.Itoa(dead)+"]" {
 		t.Errorf("M04: %q", m)
@@ -73,7 +74,7 @@ func TestAdminFailuresAreDocumentedMessages(t *testing.T) {
 }
 
 func TestStormBecomesADigest(t *testing.T) {
-	admin := enginetest.NewMailSink(t, nil, nil)
+	admin := servertest.NewMailSink(t, nil, nil)
 	_, p, _ := net.SplitHostPort(admin.Addr)
 	port, _ := strconv.Atoi(p)
 	a := &Admin{Sender: &Sender{Host: "127.0.0.1", Port: port}, From: "gw@x", To: "admin@x", ID: "id", Interval: time.Hour, DigestAfter: 3}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
 // The clamd benchmarks: the same object scanned by passing its descriptor
@@ -35,7 +36,7 @@ func BenchmarkClamdInstream100M(b *testing.B) { benchClamd(b, 100<<20, true) }
 // BenchmarkFsavdSmallWarm: 1 KiB objects to the bundled fsavd over a warm
 // pooled connection (scans per second = 1e9 / ns/op).
 func BenchmarkFsavdSmallWarm(b *testing.B) {
-	dir := enginetest.ShortDir(b)
+	dir := testenv.ShortDir(b)
 	enginetest.FsavdAt(b, filepath.Join(dir, "s"), nil)
 	data := make([]byte, 1024)
 	rand.Read(data)

@@ -11,7 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/servertest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
 func TestReplyParsers(t *testing.T) {
@@ -88,7 +89,7 @@ func FuzzParseICAPStatus(f *testing.F) {
 // cannot be made to give on demand (a missing database, a failed start of
 // its engine) come as its documented exit codes.
 func fakeSpamd(t *testing.T, reply string) string {
-	return enginetest.Fake(t, "unix", filepath.Join(enginetest.ShortDir(t), "spamd.sock"), func(c net.Conn) {
+	return servertest.Fake(t, "unix", filepath.Join(testenv.ShortDir(t), "spamd.sock"), func(c net.Conn) {
 		defer c.Close()
 		br := bufio.NewReader(c)
 		n := 0

@@ -19,6 +19,7 @@ import (
 	"github.com/fsigkd/fsigkd/fsavd"
 	"github.com/fsigkd/fsigkd/fsavd/engine"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
 // object spools data into a file for a scan.
@@ -48,7 +49,7 @@ func observed() (*zap.Logger, *observer.ObservedLogs) {
 }
 
 func TestFsavdVerdicts(t *testing.T) {
-	dir := enginetest.ShortDir(t)
+	dir := testenv.ShortDir(t)
 	sock := filepath.Join(dir, "fsavd-socket-0")
 	enginetest.FsavdAt(t, sock, nil)
 	eps, _ := ParseEndpoints("./fsavd-socket-0", dir)
@@ -72,7 +73,7 @@ func TestFsavdVerdicts(t *testing.T) {
 // TestFsavdEngineWithoutSignatures: an engine that greets with ERROR
 // (signatures not loaded) is M16.
 func TestFsavdEngineWithoutSignatures(t *testing.T) {
-	dir := enginetest.ShortDir(t)
+	dir := testenv.ShortDir(t)
 	sock := filepath.Join(dir, "fsavd-socket-0")
 	enginetest.FsavdAt(t, sock, errors.New("bad.ndb:2: bad hex"))
 	eps, _ := ParseEndpoints(sock, "")
@@ -86,7 +87,7 @@ func TestFsavdEngineWithoutSignatures(t *testing.T) {
 // TestFsavdSocketGone: M25 once, a fast failure while down, and recovery
 // as soon as the engine is back.
 func TestFsavdSocketGone(t *testing.T) {
-	dir := enginetest.ShortDir(t)
+	dir := testenv.ShortDir(t)
 	eps, _ := ParseEndpoints("./fsavd-socket-0", dir)
 	log, logs := observed()
 	f := NewFsavd(&Pool{Endpoints: eps, Log: log, RetryMin: 50 * time.Millisecond}, false)
@@ -131,7 +132,7 @@ func errorMsg(err error) (string, bool) {
 // TestFailoverToTheNextEndpoint: the first endpoint is dead, the second
 // answers.
 func TestFailoverToTheNextEndpoint(t *testing.T) {
-	dir := enginetest.ShortDir(t)
+	dir := testenv.ShortDir(t)
 	enginetest.FsavdAt(t, filepath.Join(dir, "b"), nil)
 	eps, _ := ParseEndpoints("./a,./b", dir)
 	f := NewFsavd(&Pool{Endpoints: eps}, false)
@@ -247,7 +248,7 @@ func TestSpamdGTUBE(t *testing.T) {
 }
 
 func TestSpamdSocketGone(t *testing.T) {
-	dir := enginetest.ShortDir(t)
+	dir := testenv.ShortDir(t)
 	eps, _ := ParseEndpoints("./fsasd-socket", dir)
 	_, err := NewSpamd(&Pool{Endpoints: eps}).Check(ctx(t), object(t, []byte("x")))
 	if m, _ := errorMsg(err); m != "fsas_open_session(./fsasd-socket) failed." {
@@ -337,7 +338,7 @@ func TestClamdKilledMidScan(t *testing.T) {
 // the pool held several idle connections to it; the next scan succeeds at
 // once (it failed with 451s before: the retry took another stale one).
 func TestStalePooledConnectionsAfterEngineRestart(t *testing.T) {
-	sock := filepath.Join(enginetest.ShortDir(t), "fsavd-socket-0")
+	sock := filepath.Join(testenv.ShortDir(t), "fsavd-socket-0")
 	db, _ := engine.Load("")
 	start := func() *fsavd.Server {
 		srv := &fsavd.Server{Engine: engine.New(db)}

@@ -18,7 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fsigkd/fsigkd/eicar"
-	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/ipc"
 )
 
@@ -297,7 +297,7 @@ func TestReloadToANewPort(t *testing.T) {
 	held := d.dial("http")
 	oldPID, _ := ask(held, "pid")
 	oldPort := d.ports["http"]
-	d.ports["http"] = enginetest.FreePort(t)
+	d.ports["http"] = testenv.FreePort(t)
 	d.write("", "")
 	d.signal(syscall.SIGHUP)
 	d.expectNotify("RELOADING=1")

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/fsigkd/fsigkd/eicar"
-	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/scanner"
 )
 
@@ -47,7 +47,7 @@ func fsavdPID(t *testing.T, dir string) int {
 // master.
 func TestMasterRunsTheBundledFsavd(t *testing.T) {
 	d := setup(t, "", "")
-	d.dir = enginetest.ShortDir(t) // a socket path must stay short
+	d.dir = testenv.ShortDir(t) // a socket path must stay short
 	d.conf = filepath.Join(d.dir, "fsigk.ini")
 	d.write("fsavd_start = yes", "")
 	d.start()
@@ -85,7 +85,7 @@ func TestMasterRunsTheBundledFsavd(t *testing.T) {
 // brings scanning back; a bad file at reload keeps the loaded set.
 func TestBundledFsavdWithBadSignatures(t *testing.T) {
 	d := setup(t, "", "")
-	d.dir = enginetest.ShortDir(t)
+	d.dir = testenv.ShortDir(t)
 	d.conf = filepath.Join(d.dir, "fsigk.ini")
 	sigs := filepath.Join(d.dir, "sigs")
 	os.Mkdir(sigs, 0o755)

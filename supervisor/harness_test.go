@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/daemontest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/service"
 )
@@ -26,7 +27,7 @@ func TestMain(m *testing.M) {
 }
 
 // needRoot skips a test that needs root, unless CI is set.
-var needRoot = enginetest.NeedRoot
+var needRoot = testenv.NeedRoot
 
 // daemon is a real fsigkd master (this test binary, run as the daemon)
 // with the echo service in its workers.
@@ -35,7 +36,7 @@ type daemon struct {
 	dir    string
 	conf   string
 	cmd    *exec.Cmd
-	out    *enginetest.Output
+	out    *daemontest.Output
 	notify *net.UnixConn
 	ports  map[string]int
 	done   chan struct{}
@@ -48,8 +49,8 @@ type daemon struct {
 func setup(t *testing.T, global, extra string) *daemon {
 	t.Helper()
 	dir := t.TempDir()
-	d := &daemon{t: t, dir: dir, conf: filepath.Join(dir, "fsigk.ini"), out: &enginetest.Output{}, ports: map[string]int{}}
-	d.ports["http"], d.ports["smtp"] = enginetest.FreePort(t), enginetest.FreePort(t)
+	d := &daemon{t: t, dir: dir, conf: filepath.Join(dir, "fsigk.ini"), out: &daemontest.Output{}, ports: map[string]int{}}
+	d.ports["http"], d.ports["smtp"] = testenv.FreePort(t), testenv.FreePort(t)
 	d.write(global, extra)
 	return d
 }

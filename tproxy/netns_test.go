@@ -18,7 +18,9 @@ import (
 
 	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/eicar"
-	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/daemontest"
+	"github.com/fsigkd/fsigkd/internal/servertest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
 // The test network: a client, a gateway running fsigkd, a server, joined
@@ -64,13 +66,13 @@ func needNetns(t *testing.T) {
 		}
 		t.Skip("needs root for network namespaces")
 	}
-	enginetest.Need(t, "nft", "nftables")
+	testenv.Need(t, "nft", "nftables")
 }
 
 func newNetns(t *testing.T) *netnsEnv {
 	needNetns(t)
 	id := fmt.Sprintf("%d", os.Getpid()%100000)
-	n := &netnsEnv{t: t, cli: "fskc" + id, gw: "fskg" + id, srv: "fsks" + id, dir: enginetest.ShortDir(t)}
+	n := &netnsEnv{t: t, cli: "fskc" + id, gw: "fskg" + id, srv: "fsks" + id, dir: testenv.ShortDir(t)}
 	os.Chmod(n.dir, 0o755)
 	for _, ns := range []string{n.cli, n.gw, n.srv} {
 		exec.Command("ip", "netns", "del", ns).Run() // left by a run that was killed
@@ -237,21 +239,21 @@ func TestTransparentGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := enginetest.NewMailSink(t, smtpLn, nil)
+	sink := servertest.NewMailSink(t, smtpLn, nil)
 
 	ftpRoot := filepath.Join(n.dir, "ftproot")
 	os.MkdirAll(filepath.Join(n.dir, "empty"), 0o755)
 	os.MkdirAll(ftpRoot, 0o755)
 	os.WriteFile(filepath.Join(ftpRoot, "clean.bin"), clean, 0o644)
 	os.WriteFile(filepath.Join(ftpRoot, "eicar.com"), []byte(eicar.String), 0o644)
-	os.WriteFile(filepath.Join(n.dir, "vsftpd.conf"), []byte(enginetest.VSFTPDConfig(n.dir, ftpRoot, serverIP, "21")), 0o644)
-	vs := exec.Command("ip", "netns", "exec", n.srv, enginetest.Need(t, "vsftpd", "vsftpd"), filepath.Join(n.dir, "vsftpd.conf"))
+	os.WriteFile(filepath.Join(n.dir, "vsftpd.conf"), []byte(servertest.VSFTPDConfig(n.dir, ftpRoot, serverIP, "21")), 0o644)
+	vs := exec.Command("ip", "netns", "exec", n.srv, testenv.Need(t, "vsftpd", "vsftpd"), filepath.Join(n.dir, "vsftpd.conf"))
 	if err := vs.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { vs.Process.Kill(); vs.Wait() }()
 	popAddr := serverIP + ":110"
-	pop := enginetest.DovecotWith(t, enginetest.DovecotOptions{Addr: popAddr, Wrap: []string{"ip", "netns", "exec", n.srv},
+	pop := servertest.DovecotWith(t, servertest.DovecotOptions{Addr: popAddr, Wrap: []string{"ip", "netns", "exec", n.srv},
 		// Asked from a process of its own: a thread moved into the
 		// namespace (inNetns) ends, and would take Dovecot with it
 		// (its parent-death signal) if it were the one that forked it.
@@ -263,9 +265,9 @@ func TestTransparentGateway(t *testing.T) {
 	pop.Put(t, []byte("From: a@server.test\r\nSubject: hi\r\n\r\n"+eicar.String+"\r\n"))
 
 	// The gateway.
-	enginetest.Daemon(t, "ip", "netns", "exec", n.gw, n.fsigkd, "-f", "-c", confPath)
+	daemontest.Daemon(t, "ip", "netns", "exec", n.gw, n.fsigkd, "-f", "-c", confPath)
 
-	curl := enginetest.Need(t, "curl", "curl")
+	curl := testenv.Need(t, "curl", "curl")
 	// HTTP
 	out, err := exec.Command("ip", "netns", "exec", n.cli, curl, "-s", "--max-time", "20", "http://"+serverIP+"/clean").Output()
 	httpPeer := peer()
@@ -277,7 +279,7 @@ func TestTransparentGateway(t *testing.T) {
 		t.Fatalf("HTTP EICAR: %s", code)
 	}
 	// SMTP
-	swaks := enginetest.Need(t, "swaks", "swaks")
+	swaks := testenv.Need(t, "swaks", "swaks")
 	att := filepath.Join(n.dir, "eicar.com")
 	os.WriteFile(att, []byte(eicar.String), 0o644)
 	sw, _ := exec.Command("ip", "netns", "exec", n.cli, swaks, "--server", serverIP+":25", "--from", "a@client.test", "--to", "b@server.test", "--attach", "@"+att).CombinedOutput()
@@ -330,7 +332,7 @@ func TestTransparentGateway(t *testing.T) {
 func TestM15WithoutCapability(t *testing.T) {
 	n := newNetns(t)
 	confPath := n.settings("")
-	setpriv := enginetest.Need(t, "setpriv", "util-linux")
+	setpriv := testenv.Need(t, "setpriv", "util-linux")
 	out, _ := exec.Command("ip", "netns", "exec", n.gw, setpriv, "--bounding-set", "-net_admin,-net_raw", "--inh-caps", "-net_admin,-net_raw",
 		n.fsigkd, "-f", "-c", confPath).CombinedOutput()
 	m15 := `CRITICAL [http:start] Cannot find tproxy(version2) interface. Tproxy kernel patch is required. Please apply the tproxy patch and check that "/proc/net/tproxy" exists. Please see document for "transparent_tproxy" settings for details.`
@@ -356,8 +358,8 @@ func TestRedirectMode(t *testing.T) {
 	}
 	n.firewall(cfg)
 	peer := n.origin(serverIP+":80", []byte("hello"))
-	buf := enginetest.Daemon(t, "ip", "netns", "exec", n.gw, n.fsigkd, "-f", "-c", confPath)
-	curl := enginetest.Need(t, "curl", "curl")
+	buf := daemontest.Daemon(t, "ip", "netns", "exec", n.gw, n.fsigkd, "-f", "-c", confPath)
+	curl := testenv.Need(t, "curl", "curl")
 	out, err := exec.Command("ip", "netns", "exec", n.cli, curl, "-s", "--max-time", "20", "http://"+serverIP+"/").Output()
 	if err != nil || string(out) != "hello" {
 		t.Fatalf("clean: %v %q\n%s", err, out, buf.String())
@@ -391,8 +393,8 @@ func TestIPv6(t *testing.T) {
 				n.in(n.gw, "ip", "-6", "route", "add", "local", "::/0", "dev", "lo", "table", "100")
 			}
 			peer := n.origin("["+serverIP6+"]:80", []byte("hello6"))
-			buf := enginetest.Daemon(t, "ip", "netns", "exec", n.gw, n.fsigkd, "-f", "-c", confPath)
-			curl := enginetest.Need(t, "curl", "curl")
+			buf := daemontest.Daemon(t, "ip", "netns", "exec", n.gw, n.fsigkd, "-f", "-c", confPath)
+			curl := testenv.Need(t, "curl", "curl")
 			out, err := exec.Command("ip", "netns", "exec", n.cli, curl, "-g", "-s", "--max-time", "20", "http://["+serverIP6+"]/").Output()
 			if err != nil || string(out) != "hello6" {
 				t.Fatalf("clean: %v %q\n%s", err, out, buf.String())

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/fsigkd/fsigkd/conf"
-	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
 func TestIsLoop(t *testing.T) {
@@ -79,8 +79,8 @@ func TestRules(t *testing.T) {
 // checks the ruleset (root: it needs netlink), sh -n the script.
 func TestRulesFeedTheirTools(t *testing.T) {
 	cfg, _, _ := conf.Parse("x.ini", []byte("[http]\nenable = yes\ntransparent = yes\ntransparent_tproxy = yes\n[ftp]\nenable = yes\ntransparent = yes\n"), nil)
-	nft := enginetest.Need(t, "nft", "nftables")
-	enginetest.NeedRoot(t, "nft -c talks to the kernel")
+	nft := testenv.Need(t, "nft", "nftables")
+	testenv.NeedRoot(t, "nft -c talks to the kernel")
 	r, _ := Rules(cfg, "nft")
 	cmd := exec.Command(nft, "-c", "-f", "-")
 	cmd.Stdin = strings.NewReader(r)

@@ -25,7 +25,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/servertest"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/jlaffaye/ftp"
 )
@@ -408,7 +408,7 @@ func ftpFigures(dir string) {
 	rand.Read(big)
 	check(os.WriteFile(filepath.Join(root, "big.bin"), big, 0o644))
 	port := freePort()
-	check(os.WriteFile(filepath.Join(fdir, "vsftpd.conf"), []byte(enginetest.VSFTPDConfig(fdir, root, "127.0.0.1", strconv.Itoa(port))), 0o644))
+	check(os.WriteFile(filepath.Join(fdir, "vsftpd.conf"), []byte(servertest.VSFTPDConfig(fdir, root, "127.0.0.1", strconv.Itoa(port))), 0o644))
 	srv := exec.Command(vs, filepath.Join(fdir, "vsftpd.conf"))
 	check(srv.Start())
 	defer func() { srv.Process.Kill(); srv.Wait() }()

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/servertest"
 	"github.com/fsigkd/fsigkd/proxy/pop3"
 )
 
@@ -44,7 +44,7 @@ func popRow(dir, bin string, size, count int) {
 	check(os.MkdirAll(ddir, 0o755))
 	os.Chmod(dir, 0o755)
 	server := "127.0.0.1:" + strconv.Itoa(freePort())
-	box, err := enginetest.DovecotSetup(ddir, server, "mail_max_userip_connections = 1000\n")
+	box, err := servertest.DovecotSetup(ddir, server, "mail_max_userip_connections = 1000\n")
 	check(err)
 	mail := benchMail(size)
 	for i := 0; i < count; i++ {

@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/daemontest"
+	"github.com/fsigkd/fsigkd/internal/servertest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
 var (
@@ -46,19 +48,19 @@ func binary(t *testing.T) string {
 // ports, pre_spawn slots each, and extra keys in every section; it
 // returns the ports, and an origin server and a mail sink behind it.
 type gw struct {
-	out    *enginetest.Output
+	out    *daemontest.Output
 	dir    string
 	conf   string
 	ports  map[string]int
 	origin string
-	hop    *enginetest.MailSink
-	ftp    *enginetest.FTPServer
+	hop    *servertest.MailSink
+	ftp    *servertest.FTPServer
 }
 
 func gateway(t *testing.T, preSpawn int, keys map[string]string, wrap ...string) *gw {
 	bin := binary(t)
-	dir := enginetest.ShortDir(t)
-	g := &gw{ports: map[string]int{"http": enginetest.FreePort(t), "smtp": enginetest.FreePort(t), "ftp": enginetest.FreePort(t)}}
+	dir := testenv.ShortDir(t)
+	g := &gw{ports: map[string]int{"http": testenv.FreePort(t), "smtp": testenv.FreePort(t), "ftp": testenv.FreePort(t)}}
 	origin, _ := net.Listen("tcp", "127.0.0.1:0")
 	t.Cleanup(func() { origin.Close() })
 	go http.Serve(origin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -79,8 +81,8 @@ func gateway(t *testing.T, preSpawn int, keys map[string]string, wrap ...string)
 		io.WriteString(w, "hello")
 	}))
 	g.origin = origin.Addr().String()
-	g.hop = enginetest.NewMailSink(t, nil, nil)
-	g.ftp = enginetest.VSFTPD(t)
+	g.hop = servertest.NewMailSink(t, nil, nil)
+	g.ftp = servertest.VSFTPD(t)
 	os.WriteFile(filepath.Join(g.ftp.Root, "f.txt"), []byte("hello"), 0o644)
 	os.WriteFile(filepath.Join(g.ftp.Root, "big.bin"), make([]byte, 2<<20), 0o644)
 	_, hopPort, _ := net.SplitHostPort(g.hop.Addr)
@@ -94,7 +96,7 @@ func gateway(t *testing.T, preSpawn int, keys map[string]string, wrap ...string)
 		dir, g.ports["http"], preSpawn, keys["http"], g.ports["smtp"], preSpawn, hopPort, keys["smtp"], g.ports["ftp"], preSpawn, keys["ftp"])
 	g.conf = filepath.Join(dir, "fsigk.ini")
 	os.WriteFile(g.conf, []byte(ini), 0o644)
-	g.out = enginetest.Daemon(t, append(wrap, bin, "-f", "-c", g.conf)...)
+	g.out = daemontest.Daemon(t, append(wrap, bin, "-f", "-c", g.conf)...)
 	return g
 }
 

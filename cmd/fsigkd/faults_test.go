@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/daemontest"
+	"github.com/fsigkd/fsigkd/internal/servertest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
 // TestFullTempDirSaysTryLater: temp_dir a 1 MiB tmpfs, objects of 2 MiB.
@@ -22,8 +24,8 @@ import (
 // path: SMTP 451 4.3.1, HTTP 503, FTP 451. The full disk is logged with
 // M09's words as a warning, once a minute per service, not once a client.
 func TestFullTempDirSaysTryLater(t *testing.T) {
-	enginetest.NeedRoot(t, "mounting a small tmpfs")
-	small := filepath.Join(enginetest.ShortDir(t), "small")
+	testenv.NeedRoot(t, "mounting a small tmpfs")
+	small := filepath.Join(testenv.ShortDir(t), "small")
 	os.Mkdir(small, 0o755)
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small).CombinedOutput(); err != nil {
 		t.Fatalf("mount: %v %s", err, out)
@@ -184,7 +186,7 @@ func TestKilledWorkersSpoolIsRemoved(t *testing.T) {
 // Now a shortage is M13, once a minute per place, no M14, no M25; and
 // clients are served again once the load is gone.
 func TestOutOfDescriptorsKeepsTheLogReadable(t *testing.T) {
-	prlimit := enginetest.Need(t, "prlimit", "util-linux")
+	prlimit := testenv.Need(t, "prlimit", "util-linux")
 	g := gateway(t, 200, nil, prlimit, "--nofile=90", "--")
 	var wg sync.WaitGroup
 	stop := time.Now().Add(4 * time.Second)
@@ -245,8 +247,8 @@ func lastLine(br *bufio.Reader) string {
 // fsavd kept the launcher's readiness pipe open.
 func TestDetachedStartReturns(t *testing.T) {
 	bin := binary(t)
-	dir := enginetest.ShortDir(t)
-	port := enginetest.FreePort(t)
+	dir := testenv.ShortDir(t)
+	port := testenv.FreePort(t)
 	conf := filepath.Join(dir, "fsigk.ini")
 	os.WriteFile(conf, []byte(fmt.Sprintf("base_dir = %s/state\n[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\n", dir, port)), 0o644)
 	cmd := exec.Command(bin, "-c", conf)
@@ -299,15 +301,15 @@ func TestForegroundShowsFsavdLines(t *testing.T) {
 // ends well under a second (it waited shutdown_grace, 30 s, for them).
 func TestStopWithIdleClientsIsQuick(t *testing.T) {
 	bin := binary(t)
-	dir := enginetest.ShortDir(t)
-	hop := enginetest.NewMailSink(t, nil, nil)
+	dir := testenv.ShortDir(t)
+	hop := servertest.NewMailSink(t, nil, nil)
 	_, hopPort, _ := net.SplitHostPort(hop.Addr)
-	ports := map[string]int{"http": enginetest.FreePort(t), "smtp": enginetest.FreePort(t), "ftp": enginetest.FreePort(t)}
+	ports := map[string]int{"http": testenv.FreePort(t), "smtp": testenv.FreePort(t), "ftp": testenv.FreePort(t)}
 	conf := filepath.Join(dir, "fsigk.ini")
 	os.WriteFile(conf, []byte(fmt.Sprintf("base_dir = %s/state\n[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\n[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\nparent_server_host = 127.0.0.1\nparent_server_port = %s\n[ftp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\n",
 		dir, ports["http"], ports["smtp"], hopPort, ports["ftp"])), 0o644)
 	cmd := exec.Command(bin, "-f", "-c", conf)
-	out := &enginetest.Output{}
+	out := &daemontest.Output{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -356,7 +358,7 @@ func TestStopWithIdleClientsIsQuick(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		t.Fatal("no stop in 10 s")
+		t.Fatalf("no stop in 10 s:\n%s", out.String())
 	}
 	if el := time.Since(start); el > time.Second {
 		t.Errorf("a stop with idle clients took %v", el)

@@ -13,7 +13,9 @@ import (
 	"testing"
 
 	"github.com/fsigkd/fsigkd/eicar"
-	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/daemontest"
+	"github.com/fsigkd/fsigkd/internal/servertest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
 // TestGatewayEndToEnd runs the real fsigkd binary, as the README's run
@@ -21,9 +23,9 @@ import (
 // FTP and POP3 in their worker processes, and drives each with a real
 // client: curl, swaks, curl again for FTP and POP3.
 func TestGatewayEndToEnd(t *testing.T) {
-	curl := enginetest.Need(t, "curl", "curl")
-	swaks := enginetest.Need(t, "swaks", "swaks")
-	dir := enginetest.ShortDir(t)
+	curl := testenv.Need(t, "curl", "curl")
+	swaks := testenv.Need(t, "swaks", "swaks")
+	dir := testenv.ShortDir(t)
 	bin := filepath.Join(dir, "fsigkd")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -41,16 +43,16 @@ func TestGatewayEndToEnd(t *testing.T) {
 		}
 		w.Write(clean)
 	}))
-	hop := enginetest.NewMailSink(t, nil, nil)
-	ftp := enginetest.VSFTPD(t)
+	hop := servertest.NewMailSink(t, nil, nil)
+	ftp := servertest.VSFTPD(t)
 	os.WriteFile(filepath.Join(ftp.Root, "clean.bin"), clean, 0o644)
 	os.WriteFile(filepath.Join(ftp.Root, "eicar.com"), []byte(eicar.String), 0o644)
-	pop := enginetest.Dovecot(t, "")
+	pop := servertest.Dovecot(t, "")
 	popClean := "From: a@example.com\r\nSubject: hi\r\n\r\nclean\r\n"
 	pop.Put(t, []byte(popClean))
 	pop.Put(t, []byte("From: a@example.com\r\nSubject: hi\r\n\r\n"+eicar.String+"\r\n"))
 
-	ports := map[string]int{"http": enginetest.FreePort(t), "smtp": enginetest.FreePort(t), "ftp": enginetest.FreePort(t), "pop": enginetest.FreePort(t)}
+	ports := map[string]int{"http": testenv.FreePort(t), "smtp": testenv.FreePort(t), "ftp": testenv.FreePort(t), "pop": testenv.FreePort(t)}
 	_, hopPort, _ := net.SplitHostPort(hop.Addr)
 	ini := fmt.Sprintf(`base_dir = %s/state
 [http]
@@ -77,7 +79,7 @@ deny_servers =
 `, dir, ports["http"], ports["smtp"], hopPort, ports["ftp"], ports["pop"])
 	conf := filepath.Join(dir, "fsigk.ini")
 	os.WriteFile(conf, []byte(ini), 0o644)
-	enginetest.Daemon(t, bin, "-f", "-c", conf)
+	daemontest.Daemon(t, bin, "-f", "-c", conf)
 
 	proxy := fmt.Sprintf("http://127.0.0.1:%d", ports["http"])
 	got, err := exec.Command(curl, "-s", "-x", proxy, "http://"+origin.Addr().String()+"/clean").Output()

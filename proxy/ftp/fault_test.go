@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/servertest"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
 )
@@ -19,7 +19,7 @@ import (
 // NOOP answered with an error, a transfer broken off, an upload it stops
 // reading.
 func fakeFTP(t *testing.T, file []byte, finalReply, noopReply string) string {
-	return enginetest.Fake(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
+	return servertest.Fake(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
 		defer c.Close()
 		br := bufio.NewReader(c)
 		fmt.Fprintf(c, "220 fake\r\n")

@@ -18,8 +18,9 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fsigkd/fsigkd/eicar"
-	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/internal/proxytest"
+	"github.com/fsigkd/fsigkd/internal/servertest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/proxy"
 )
 
@@ -27,7 +28,7 @@ type env struct {
 	t    *testing.T
 	p    *Proxy
 	addr string
-	srv  *enginetest.FTPServer
+	srv  *servertest.FTPServer
 	obs  *observer.ObservedLogs
 	kit  proxytest.Kit
 }
@@ -51,14 +52,14 @@ func (e *env) start() {
 }
 
 func (e *env) withServer() *env {
-	e.srv = enginetest.VSFTPD(e.t)
+	e.srv = servertest.VSFTPD(e.t)
 	e.start()
 	return e
 }
 
 // curl runs curl through the proxy, logging in as anonymous@server.
 func (e *env) curl(args ...string) ([]byte, error) {
-	curl := enginetest.Need(e.t, "curl", "curl")
+	curl := testenv.Need(e.t, "curl", "curl")
 	base := []string{"-s", "-S", "--max-time", "30"}
 	return exec.Command(curl, append(base, args...)...).CombinedOutput()
 }
@@ -164,7 +165,7 @@ func (e *env) loggedIn() *control {
 
 func TestDocumentedReplies(t *testing.T) {
 	e := newEnv(t, "").withServer()
-	dead := enginetest.FreePort(t)
+	dead := testenv.FreePort(t)
 	c := dialControl(t, e.addr)
 	if r := c.cmd(fmt.Sprintf("USER anonymous@127.0.0.1:%d", dead)); r.Raw() != fmt.Sprintf("500 Can't Connect to (127.0.0.1: %d) errmsg=Connection refused", dead) {
 		t.Errorf("dead server: %q", r.Raw())
@@ -245,7 +246,7 @@ func TestListingsAndGoClient(t *testing.T) {
 }
 
 func TestLftp(t *testing.T) {
-	lftp := enginetest.Need(t, "lftp", "lftp")
+	lftp := testenv.Need(t, "lftp", "lftp")
 	e := newEnv(t, "").withServer()
 	put(t, e, "eicar.com", []byte(eicar.String))
 	put(t, e, "ok.txt", []byte("fine"))

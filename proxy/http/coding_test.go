@@ -17,7 +17,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/fsigkd/fsigkd/eicar"
-	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
 func zlibbed(b []byte) []byte {
@@ -82,7 +82,7 @@ var codedForms = []struct {
 // a browser does.
 func (e *env) curlGet(url string, compressed bool) (int, []byte) {
 	e.t.Helper()
-	curl := enginetest.Need(e.t, "curl", "curl")
+	curl := testenv.Need(e.t, "curl", "curl")
 	args := []string{"-s", "--max-time", "30", "-x", "http://" + e.addr, "-o", "-", "-w", "\n%{http_code}", url}
 	if compressed {
 		args = append([]string{"--compressed"}, args...)
@@ -276,7 +276,7 @@ func TestContainersADesktopOpensAreBlocked(t *testing.T) {
 	e := newEnv(t, "")
 	E := []byte(eicar.String)
 	pipe := func(data []byte, cmd ...string) []byte {
-		bin := enginetest.Need(t, cmd[0], cmd[0])
+		bin := testenv.Need(t, cmd[0], cmd[0])
 		c := exec.Command(bin, cmd[1:]...)
 		c.Stdin = bytes.NewReader(data)
 		out, err := c.Output()

@@ -17,6 +17,8 @@ import (
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/internal/proxytest"
+	"github.com/fsigkd/fsigkd/internal/servertest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/scanner"
 )
 
@@ -119,7 +121,7 @@ func FuzzReadResponse(f *testing.F) {
 
 // TestAdminNoticeOnDetection: a blocked download sends the admin notice.
 func TestAdminNoticeOnDetection(t *testing.T) {
-	admin := enginetest.NewMailSink(t, nil, nil)
+	admin := servertest.NewMailSink(t, nil, nil)
 	host, port, _ := net.SplitHostPort(admin.Addr)
 	e := newEnv(t, "notify_admin = yes\nadmin_mx_host = "+host+"\nadmin_mx_port = "+port+"\nadmin_notification_id = gw-1")
 	e.serve("/e", []byte(eicar.String))
@@ -291,7 +293,7 @@ func TestStopDoesNotDropANewClient(t *testing.T) {
 // (by name, mapped, 0.0.0.0) and to the gateway's own addresses get 403,
 // and nothing reaches the service.
 func TestProxyDoesNotReachTheGatewaysOwnServices(t *testing.T) {
-	sink := enginetest.NewMailSink(t, nil, nil)
+	sink := servertest.NewMailSink(t, nil, nil)
 	_, port, _ := net.SplitHostPort(sink.Addr)
 	c, _ := proxytest.Common(t, "http", "connect_ports = 443, "+port)
 	p := &Proxy{Common: c}
@@ -407,7 +409,7 @@ func TestStoppedEngineIsSaidWhileClientsWait(t *testing.T) {
 // TestActionPassDelivers: with action = pass a detection is delivered,
 // logged ACTION:PASS, and the admin told (it was blocked all the same).
 func TestActionPassDelivers(t *testing.T) {
-	admin := enginetest.NewMailSink(t, nil, nil)
+	admin := servertest.NewMailSink(t, nil, nil)
 	host, port, _ := net.SplitHostPort(admin.Addr)
 	e := newEnv(t, "action = pass\nnotify_admin = yes\nadmin_mx_host = "+host+"\nadmin_mx_port = "+port)
 	e.serve("/e", []byte(eicar.String))
@@ -427,7 +429,7 @@ func TestActionPassDelivers(t *testing.T) {
 // TestPageBytesAreLogged: a 502 page of ours is logged with its size.
 func TestPageBytesAreLogged(t *testing.T) {
 	e := newEnv(t, "")
-	dead := enginetest.FreePort(t)
+	dead := testenv.FreePort(t)
 	e.raw(fmt.Sprintf("GET http://127.0.0.1:%d/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", dead))
 	log := e.accessLog()
 	if !strings.Contains(log, "TCP_MISS/502 ") || strings.Contains(log, "TCP_MISS/502 0 ") {
@@ -440,7 +442,7 @@ func TestPageBytesAreLogged(t *testing.T) {
 // tcp").
 func TestErrorPagesShowNoInternals(t *testing.T) {
 	e := newEnv(t, "")
-	dead := enginetest.FreePort(t)
+	dead := testenv.FreePort(t)
 	out := e.raw(fmt.Sprintf("GET http://127.0.0.1:%d/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", dead))
 	if !strings.Contains(out, "could not be reached (connection refused)") || strings.Contains(out, "dial tcp") {
 		t.Fatalf("%q", out)

@@ -22,8 +22,9 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fsigkd/fsigkd/eicar"
-	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/internal/proxytest"
+	"github.com/fsigkd/fsigkd/internal/servertest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/tproxy"
@@ -338,7 +339,7 @@ func TestServerFailuresGiveClearAnswers(t *testing.T) {
 		t.Errorf("refused connection: %d", resp.StatusCode)
 	}
 	// Names resolve through a DNS server of the test's on loopback.
-	d := &net.Dialer{Resolver: enginetest.NXDomain(t)}
+	d := &net.Dialer{Resolver: servertest.NXDomain(t)}
 	e.p.Dial = tproxy.Plain(d.DialContext)
 	resp, err = e.client().Get("http://no-such-host.invalid/x")
 	if err != nil {
@@ -364,7 +365,7 @@ func TestServerFailuresGiveClearAnswers(t *testing.T) {
 }
 
 func enginetestFreeAddr(t *testing.T) string {
-	return fmt.Sprintf("127.0.0.1:%d", enginetest.FreePort(t))
+	return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 }
 
 // TestSlowDownloadTrickles: a download that takes longer than
@@ -495,7 +496,7 @@ func TestEngineDownFollowsScanFailure(t *testing.T) {
 // TestCurlThroughTheProxy: the real curl, EICAR and a clean file, and an
 // upload large enough for curl to use Expect: 100-continue.
 func TestCurlThroughTheProxy(t *testing.T) {
-	curl := enginetest.Need(t, "curl", "curl")
+	curl := testenv.Need(t, "curl", "curl")
 	e := newEnv(t, "")
 	data := randomBytes(1 << 20)
 	e.serve("/file", data)

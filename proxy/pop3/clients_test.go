@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
 // The real clients: each retrieves a clean mail and an infected one
@@ -26,7 +26,7 @@ func (e *env) putPair(t *testing.T) {
 }
 
 func TestCurlRetrieves(t *testing.T) {
-	curl := enginetest.Need(t, "curl", "curl")
+	curl := testenv.Need(t, "curl", "curl")
 	e := newEnv(t, "").withDovecot("")
 	e.putPair(t)
 	user := strings.NewReplacer("@", "%40", ":", "%3A").Replace(e.userAtServer())
@@ -49,7 +49,7 @@ func TestCurlRetrieves(t *testing.T) {
 }
 
 func TestPythonPoplibRetrieves(t *testing.T) {
-	py := enginetest.Need(t, "python3", "python3")
+	py := testenv.Need(t, "python3", "python3")
 	e := newEnv(t, "").withDovecot("")
 	e.putPair(t)
 	host, port := splitAddr(t, e.addr)
@@ -80,7 +80,7 @@ p.quit()
 }
 
 func TestFetchmailRetrieves(t *testing.T) {
-	fetchmail := enginetest.Need(t, "fetchmail", "fetchmail")
+	fetchmail := testenv.Need(t, "fetchmail", "fetchmail")
 	e := newEnv(t, "").withDovecot("")
 	e.putPair(t)
 	dir := t.TempDir()
@@ -116,7 +116,7 @@ func splitAddr(t *testing.T, addr string) (string, string) {
 // waiting. Clients' own timeouts are idle timeouts: fetchmail's default
 // is 300 s, Thunderbird's 100 s, Python's poplib none unless given.
 func TestFetchmailOutlastsASlowMail(t *testing.T) {
-	fetchmail := enginetest.Need(t, "fetchmail", "fetchmail")
+	fetchmail := testenv.Need(t, "fetchmail", "fetchmail")
 	mail := "From: a@example.com\r\nSubject: slow\r\n\r\nbody\r\n"
 	slow := func(c net.Conn) {
 		io.WriteString(c, "+OK 50 octets\r\n"+mail[:10])

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/servertest"
 	"github.com/fsigkd/fsigkd/scanner"
 )
 
@@ -20,7 +21,7 @@ import (
 // retr (given the connection, after the +OK line is due): a fault Dovecot
 // cannot be made to give.
 func fakeServer(t *testing.T, retr func(c net.Conn)) string {
-	return enginetest.Fake(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
+	return servertest.Fake(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
 		defer c.Close()
 		br := bufio.NewReader(c)
 		io.WriteString(c, "+OK fake ready\r\n")

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/fsigkd/fsigkd/eicar"
-	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/internal/proxytest"
+	"github.com/fsigkd/fsigkd/internal/servertest"
 	"github.com/fsigkd/fsigkd/proxy"
 )
 
@@ -24,7 +24,7 @@ type env struct {
 	t    *testing.T
 	p    *Proxy
 	addr string
-	srv  *enginetest.POPServer
+	srv  *servertest.POPServer
 	kit  proxytest.Kit
 }
 
@@ -47,7 +47,7 @@ func (e *env) start() *env {
 
 // withDovecot starts Dovecot (extra: more of its settings) and the proxy.
 func (e *env) withDovecot(extra string) *env {
-	e.srv = enginetest.Dovecot(e.t, extra)
+	e.srv = servertest.Dovecot(e.t, extra)
 	return e.start()
 }
 
@@ -319,7 +319,7 @@ func TestSTLSToTheServer(t *testing.T) {
 // PLAIN and the steps of AUTH LOGIN are carried.
 func TestParentServerAPOPAndAUTH(t *testing.T) {
 	e := newEnv(t, "")
-	e.srv = enginetest.Dovecot(t, "")
+	e.srv = servertest.Dovecot(t, "")
 	host, port, _ := net.SplitHostPort(e.srv.Addr)
 	e.p.Svc.ParentServerHost = host
 	fmt.Sscan(port, &e.p.Svc.ParentServerPort)
@@ -365,7 +365,7 @@ func TestParentServerAPOPAndAUTH(t *testing.T) {
 // TestAdminNoticeOnDetection: a replaced mail sends the admin notice,
 // naming the virus, the mailbox and the mail's subject.
 func TestAdminNoticeOnDetection(t *testing.T) {
-	admin := enginetest.NewMailSink(t, nil, nil)
+	admin := servertest.NewMailSink(t, nil, nil)
 	host, port, _ := net.SplitHostPort(admin.Addr)
 	e := newEnv(t, "notify_admin = yes\nadmin_mx_host = "+host+"\nadmin_mx_port = "+port).withDovecot("")
 	e.srv.Put(t, []byte(infectedMails(t)["base64 attachment"]))

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/fsigkd/fsigkd/eicar"
-	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
 // TestMailTricksAreBlockedAtTheRelay: every way of eicar.Mails to hide
@@ -74,7 +74,7 @@ print("FOUND" if found else "none")
 // email package (as a mail program reads) gets EICAR out of several of
 // them, and each of those is blocked above.
 func TestAMailReaderFindsWhatTheRelayBlocks(t *testing.T) {
-	py := enginetest.Need(t, "python3", "python3")
+	py := testenv.Need(t, "python3", "python3")
 	found := 0
 	for name, msg := range eicar.Mails() {
 		cmd := exec.Command(py, "-c", pythonReader, eicar.String)

@@ -25,6 +25,8 @@ import (
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/internal/proxytest"
+	"github.com/fsigkd/fsigkd/internal/servertest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
@@ -34,14 +36,14 @@ type env struct {
 	t      *testing.T
 	p      *Proxy
 	addr   string
-	sink   *enginetest.MailSink
+	sink   *servertest.MailSink
 	obs    *observer.ObservedLogs
 	logDir string
 }
 
 func newEnv(t *testing.T, keys string) *env {
 	t.Helper()
-	e := &env{t: t, sink: enginetest.NewMailSink(t, nil, nil)}
+	e := &env{t: t, sink: servertest.NewMailSink(t, nil, nil)}
 	host, port, _ := net.SplitHostPort(e.sink.Addr)
 	c, kit := proxytest.Common(t, "smtp", "hostname = gw.test\nparent_server_host = "+host+"\nparent_server_port = "+port+"\n"+keys)
 	e.obs, e.logDir = kit.Obs, kit.LogDir
@@ -192,7 +194,7 @@ func (e *env) hello() error {
 
 func TestNextHopDownGivesATemporaryFailure(t *testing.T) {
 	e := newEnv(t, "")
-	e.p.Svc.ParentServerPort = enginetest.FreePort(t)
+	e.p.Svc.ParentServerPort = testenv.FreePort(t)
 	e.start()
 	if err := e.hello(); code(err) != 421 {
 		t.Fatalf("reply %v", err)
@@ -303,7 +305,7 @@ func TestAdminNoticeAndItsFailures(t *testing.T) {
 // adminNotice sends EICAR through a proxy with admin notices on and returns
 // the notice the admin server got.
 func adminNotice(t *testing.T) (*env, string) {
-	admin := enginetest.NewMailSink(t, nil, nil)
+	admin := servertest.NewMailSink(t, nil, nil)
 	host, port, _ := net.SplitHostPort(admin.Addr)
 	e := newEnv(t, "notify_admin = yes\nadmin_mx_host = "+host+"\nadmin_mx_port = "+port+"\nadmin_notification_id = gw-42")
 	e.start()
@@ -372,7 +374,7 @@ func TestOutsideNoticesCarryNoMark(t *testing.T) {
 }
 
 func TestAdminServerDown(t *testing.T) {
-	port := enginetest.FreePort(t)
+	port := testenv.FreePort(t)
 	e := newEnv(t, "notify_admin = yes\nadmin_mx_host = 127.0.0.1\nadmin_mx_port = "+itoa(port))
 	e.start()
 	e.send("a@example.com", []string{"b@example.com"}, eicarMail())
@@ -391,7 +393,7 @@ func itoa(n int) string { return strconvItoa(n) }
 
 // TestSwaksThroughTheProxy: the real swaks, EICAR attached.
 func TestSwaksThroughTheProxy(t *testing.T) {
-	swaks := enginetest.Need(t, "swaks", "swaks")
+	swaks := testenv.Need(t, "swaks", "swaks")
 	e := newEnv(t, "")
 	e.start()
 	host, port, _ := net.SplitHostPort(e.addr)
@@ -451,9 +453,9 @@ func TestIdleClientGets421(t *testing.T) {
 // smtpSink starts Postfix's smtp-sink on a loopback port, dumping each
 // mail (with its envelope as X-Mail-Args, X-Rcpt-Args) into dir.
 func smtpSink(t *testing.T) (port int, dir string) {
-	sinkBin := enginetest.Need(t, "smtp-sink", "postfix")
-	dir = enginetest.ShortDir(t) // one level under the temp dir: reachable by nobody
-	port = enginetest.FreePort(t)
+	sinkBin := testenv.Need(t, "smtp-sink", "postfix")
+	dir = testenv.ShortDir(t) // one level under the temp dir: reachable by nobody
+	port = testenv.FreePort(t)
 	args := []string{"-d", dir + "/%M.", "127.0.0.1:" + itoa(port), "10"}
 	if os.Geteuid() == 0 {
 		os.Chmod(dir, 0o777) // smtp-sink drops to nobody
@@ -510,12 +512,12 @@ func TestPostfixSmtpSinkAsNextHop(t *testing.T) {
 // TestSTARTTLSBothWays: the next hop's STARTTLS is used, and clients are
 // offered ours when a certificate is set.
 func TestSTARTTLSBothWays(t *testing.T) {
-	cert := enginetest.SelfSigned(t)
+	cert := servertest.SelfSigned(t)
 	// A next hop that offers STARTTLS.
-	hop := enginetest.NewMailSink(t, nil, &tls.Config{Certificates: []tls.Certificate{cert}})
+	hop := servertest.NewMailSink(t, nil, &tls.Config{Certificates: []tls.Certificate{cert}})
 
 	dir := t.TempDir()
-	certFile, keyFile := enginetest.WriteKeyPair(t, cert, dir)
+	certFile, keyFile := servertest.WriteKeyPair(t, cert, dir)
 	host, port, _ := net.SplitHostPort(hop.Addr)
 	e := newEnv(t, "tls_cert = "+certFile+"\ntls_key = "+keyFile)
 	e.p.Svc.ParentServerHost, e.p.Svc.ParentServerPort = host, atoi(port)
@@ -587,12 +589,12 @@ func TestEICARInEveryWrapping(t *testing.T) {
 // TestSlowNextHop: a next hop that takes no answer within idle_timeout
 // after the mail gives the client a temporary failure, never a 250.
 func TestSlowNextHop(t *testing.T) {
-	addr := enginetest.ScriptedSMTP(t, func(stage, _ string) string {
+	addr := servertest.ScriptedSMTP(t, func(stage, _ string) string {
 		if stage == "DATA END" {
 			time.Sleep(3 * time.Second) // never answers in time
 			return ""
 		}
-		return enginetest.SMTPDefault(stage)
+		return servertest.SMTPDefault(stage)
 	})
 	host, port, _ := net.SplitHostPort(addr)
 	e := newEnv(t, "idle_timeout = 1")
@@ -729,7 +731,7 @@ func TestClientPassedOnByDefault(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := make(chan string, 4)
-			addr := enginetest.ScriptedSMTP(t, func(stage, line string) string {
+			addr := servertest.ScriptedSMTP(t, func(stage, line string) string {
 				switch stage {
 				case "EHLO":
 					return tc.ehlo
@@ -740,7 +742,7 @@ func TestClientPassedOnByDefault(t *testing.T) {
 					got <- line
 					return "250 2.0.0 Ok"
 				}
-				return enginetest.SMTPDefault(stage)
+				return servertest.SMTPDefault(stage)
 			})
 			host, port, _ := net.SplitHostPort(addr)
 			e := newEnv(t, tc.keys)

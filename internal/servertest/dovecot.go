@@ -1,4 +1,4 @@
-package enginetest
+package servertest
 
 import (
 	"crypto/ecdsa"
@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
 // SelfSigned is a certificate for 127.0.0.1 made for the test.
@@ -64,7 +66,7 @@ func writeKeyPair(cert tls.Certificate, dir string) (certFile, keyFile string, e
 // logins allowed in the clear too) for one mailbox, which the test fills
 // with Put.
 type POPServer struct {
-	*Proc
+	*testenv.Proc
 	*Mailbox
 	User, Pass string
 }
@@ -80,9 +82,9 @@ type Mailbox struct {
 // extra appended to its configuration; see DovecotWith.
 func Dovecot(t testing.TB, extra string) *POPServer {
 	t.Helper()
-	port := FreePort(t)
+	port := testenv.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	return DovecotWith(t, DovecotOptions{Addr: addr, Extra: extra, Ready: dialable("tcp", addr)})
+	return DovecotWith(t, DovecotOptions{Addr: addr, Extra: extra, Ready: testenv.Dialable("tcp", addr)})
 }
 
 // DovecotOptions say where Dovecot runs.
@@ -98,25 +100,24 @@ type DovecotOptions struct {
 // mailbox belongs to nobody, as Dovecot will not serve one as root.
 func DovecotWith(t testing.TB, o DovecotOptions) *POPServer {
 	t.Helper()
-	bin := Need(t, "dovecot", "dovecot-pop3d")
-	NeedRoot(t, "Dovecot runs its mail processes as another user")
-	dir := ShortDir(t)
+	bin := testenv.Need(t, "dovecot", "dovecot-pop3d")
+	testenv.NeedRoot(t, "Dovecot runs its mail processes as another user")
+	dir := testenv.ShortDir(t)
 	m, err := DovecotSetup(dir, o.Addr, o.Extra)
 	if err != nil {
 		t.Skip(err)
 	}
 	s := &POPServer{Mailbox: m, User: "alice", Pass: "secret"}
-	p := &Proc{t: t, Dir: dir, Addr: o.Addr, log: filepath.Join(dir, "dovecot.out")}
-	p.args = append(append([]string{}, o.Wrap...), bin, "-F", "-c", filepath.Join(dir, "dovecot.conf"))
-	p.ready = o.Ready
+	p := &testenv.Proc{Dir: dir, Addr: o.Addr, LogFile: filepath.Join(dir, "dovecot.out")}
+	p.Args = append(append([]string{}, o.Wrap...), bin, "-F", "-c", filepath.Join(dir, "dovecot.conf"))
+	p.Ready = o.Ready
 	t.Cleanup(func() {
 		if t.Failed() {
 			b, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
 			t.Logf("dovecot.log:\n%s", b)
 		}
 	})
-	p.start()
-	t.Cleanup(p.Stop)
+	p.Start(t)
 	s.Proc = p
 	return s
 }
