@@ -3,9 +3,11 @@
 // virusgw.ini (flat key=value lines), whose keys win for its service.
 //
 // Every key is declared once, as a field of Global or Service with struct
-// tags that give its INI name, its default and what it allows; the loader,
-// the error messages, `fsigkd check` and the test that holds deploy/fsigk.ini
-// complete all read that one declaration. A bad value stops start-up with
+// tags that give its INI name, its default, what it allows and what it
+// means (doc, or doc_<service> where a section means something of its
+// own); the loader, the error messages, `fsigkd check`, the comments of
+// deploy/fsigk.ini and the tests that hold the sample and the README to
+// them all read that one declaration. A bad value stops start-up with
 // "file:line: key: what is allowed"; an unknown key is a warning.
 //
 // Value forms: booleans are yes/no (also true/false, on/off, 1/0); sizes are
@@ -36,102 +38,102 @@ type Config struct {
 
 // Global holds the keys outside any service section (or in [global]).
 type Global struct {
-	BaseDir         string        `ini:"base_dir" default:"." kind:"dir" doc:"state directory; relative paths below are under it"`
-	TempDir         string        `ini:"temp_dir" default:"./tmp" kind:"path" doc:"where bodies, mails and transfers are spooled for scanning"`
-	LogDir          string        `ini:"log_dir" default:"./log" kind:"path" doc:"error.log and access.log"`
-	PidFile         string        `ini:"pid_file" default:"./fsigkd.pid" kind:"path"`
-	LogLevel        string        `ini:"log_level" default:"info" enum:"critical,warning,info,debug"`
-	License         string        `ini:"license" default:"" doc:"evaluation keys EVAL-YYYYMMDD-... expire at the end of that day (UTC); empty: no licence check"`
-	TempMinFree     int64         `ini:"temp_min_free" default:"5M" kind:"size" min:"0" doc:"free space temp_dir needs at start (M09)"`
-	SendfileTimeout time.Duration `ini:"sendfile_timeout" default:"120" min:"1s" doc:"a send that makes no progress this long is dropped (M07)"`
-	ShutdownGrace   time.Duration `ini:"shutdown_grace" default:"30" min:"0s" doc:"how long sessions may finish on stop or reload"`
-	RestartMaxDelay time.Duration `ini:"restart_max_delay" default:"30" min:"1s" doc:"cap of the back-off for a worker that keeps dying"`
-	CoreDump        bool          `ini:"core_dump" default:"yes" doc:"let a crashing worker write a core file into base_dir (M18)"`
-	M02Interval     time.Duration `ini:"max_connections_warning_interval" default:"60" min:"1s" doc:"M02 is logged at most once per interval per service"`
-	ListenBacklog   int           `ini:"listen_backlog" default:"0" min:"0" max:"65535" doc:"each service's listen backlog while it has a free slot (0: the kernel's somaxconn); with every slot busy it is 5, as documented"`
+	BaseDir         string        `ini:"base_dir" default:"." kind:"dir" doc:"State directory: pid file, semaphore record, sockets, temp and log dirs."`
+	TempDir         string        `ini:"temp_dir" default:"./tmp" kind:"path" doc:"Spool for bodies, mails and transfers while they are scanned. Cleared of fsigkd's own leftovers at start."`
+	LogDir          string        `ini:"log_dir" default:"./log" kind:"path" doc:"error.log and access.log (reopened on SIGUSR1, for logrotate)."`
+	PidFile         string        `ini:"pid_file" default:"./fsigkd.pid" kind:"path" doc:"The master's pid file."`
+	LogLevel        string        `ini:"log_level" default:"info" enum:"critical,warning,info,debug" doc:"critical, warning, info or debug."`
+	License         string        `ini:"license" default:"" doc:"Evaluation keys EVAL-YYYYMMDD-... stop the gateway after that day (M21). Empty: no licence check."`
+	TempMinFree     int64         `ini:"temp_min_free" default:"5M" kind:"size" min:"0" doc:"temp_dir must have this much free space at start (M09)."`
+	SendfileTimeout time.Duration `ini:"sendfile_timeout" default:"120" min:"1s" doc:"A scanned file whose receiver takes nothing for this long is dropped (M07)."`
+	ShutdownGrace   time.Duration `ini:"shutdown_grace" default:"30" min:"0s" doc:"On stop and reload, sessions may finish for this long."`
+	RestartMaxDelay time.Duration `ini:"restart_max_delay" default:"30" min:"1s" doc:"A worker that keeps dying is restarted after a doubling delay, capped here."`
+	CoreDump        bool          `ini:"core_dump" default:"yes" doc:"A crashing worker may write a core file into base_dir (M18)."`
+	M02Interval     time.Duration `ini:"max_connections_warning_interval" default:"60" min:"1s" doc:"M02 (all slots busy) is logged at most once per interval for a service."`
+	ListenBacklog   int           `ini:"listen_backlog" default:"0" min:"0" max:"65535" doc:"Each service's listen backlog while it has a free slot (0: the kernel's somaxconn), so that a burst of new clients is taken at once. With every slot busy it is 5, as documented: five wait in the queue, the rest in SYN_RECV until a slot frees."`
 
-	AVEngine        string        `ini:"av_engine" default:"fsavd" enum:"fsavd,clamd,icap" doc:"the anti-virus protocol"`
-	AVServers       string        `ini:"av_servers" default:"./fsavd-socket-0" doc:"comma-separated sockets (relative to base_dir) or host:port"`
-	AVICAPService   string        `ini:"av_icap_service" default:"/avscan" doc:"the ICAP service path"`
-	AVInstream      bool          `ini:"av_instream" default:"no" doc:"clamd: stream files even over a Unix socket"`
-	AVTimeout       time.Duration `ini:"av_timeout" default:"120" min:"1s" doc:"one scan, reads and writes included"`
-	AVPool          int           `ini:"av_pool" default:"8" min:"1" max:"1024" doc:"idle engine connections kept per endpoint"`
-	FsavdStart      bool          `ini:"fsavd_start" default:"yes" doc:"start and supervise the bundled fsavd on av_servers' first socket"`
-	FsavdSigs       string        `ini:"fsavd_signatures" default:"" kind:"path" doc:"a directory of .hdb/.hsb/.ndb files, or one such file, for the bundled fsavd (EICAR is built in); a path with none is an error"`
-	ASEngine        string        `ini:"as_engine" default:"spamd" enum:"spamd,rspamd" doc:"the anti-spam protocol"`
-	ASServers       string        `ini:"as_servers" default:"./fsasd-socket" doc:"comma-separated sockets or host:port"`
-	ASTimeout       time.Duration `ini:"as_timeout" default:"60" min:"1s"`
-	NoticeTemplates string        `ini:"notice_templates" default:"" kind:"path" doc:"directory of admin.txt, recipient.txt, sender.txt notice templates; missing ones are built in"`
+	AVEngine        string        `ini:"av_engine" default:"fsavd" enum:"fsavd,clamd,icap" doc:"The anti-virus engine: fsavd (F-Secure's protocol, and the bundled fsavd's), clamd, or icap."`
+	AVServers       string        `ini:"av_servers" default:"./fsavd-socket-0" doc:"Its endpoints, comma-separated: sockets (relative to base_dir) or host:port, tried in turn; a dead one is skipped and probed until it answers again."`
+	AVICAPService   string        `ini:"av_icap_service" default:"/avscan" doc:"icap only: the service path."`
+	AVInstream      bool          `ini:"av_instream" default:"no" doc:"clamd only: stream files (INSTREAM) even over a Unix socket instead of passing the descriptor (FILDES)."`
+	AVTimeout       time.Duration `ini:"av_timeout" default:"120" min:"1s" doc:"One scan may take this long."`
+	AVPool          int           `ini:"av_pool" default:"8" min:"1" max:"1024" doc:"Idle engine connections kept per endpoint."`
+	FsavdStart      bool          `ini:"fsavd_start" default:"yes" doc:"Start and supervise the bundled fsavd on av_servers' first socket."`
+	FsavdSigs       string        `ini:"fsavd_signatures" default:"" kind:"path" doc:"Signature files (.hdb, .hsb, .ndb) for the bundled fsavd; EICAR is built in. Empty: EICAR only. SIGHUP reloads them."`
+	ASEngine        string        `ini:"as_engine" default:"spamd" enum:"spamd,rspamd" doc:"The anti-spam engine (for smtp with fsasd_service = yes): spamd or rspamd."`
+	ASServers       string        `ini:"as_servers" default:"./fsasd-socket" doc:"Its endpoints, comma-separated: sockets (relative to base_dir) or host:port."`
+	ASTimeout       time.Duration `ini:"as_timeout" default:"60" min:"1s" doc:"One check may take this long."`
+	NoticeTemplates string        `ini:"notice_templates" default:"" kind:"path" doc:"Notice templates (Go text/template: .Service .Name .Object .Client .Action .Sender .Recipients .Time; first line \"Subject: ...\"): admin.txt, recipient.txt, sender.txt in this directory; those missing are built in."`
 }
 
 // Service holds one service's keys.
 type Service struct {
 	Name                     string        `json:"name"`
-	Enable                   bool          `ini:"enable" default:"no"`
-	VirusgwIni               string        `ini:"virusgw_ini" default:"" kind:"path" doc:"legacy per-service flat file whose keys win for this service"`
-	BindAddr                 string        `ini:"bind_addr" default:"0.0.0.0" kind:"addr"`
-	Port                     int           `ini:"port" default:"0" min:"1" max:"65535"`
-	PreSpawn                 int           `ini:"pre_spawn" default:"64" min:"1" max:"20000" doc:"connections held at once (slots)"`
-	Transparent              bool          `ini:"transparent" default:"no"`
-	TransparentTproxy        bool          `ini:"transparent_tproxy" default:"no"`
-	TransparentTproxyVersion int           `ini:"transparent_tproxy_version" default:"2" min:"1" max:"2"`
-	InterceptPorts           string        `ini:"intercept_ports" default:"" doc:"ports the firewall diverts to this service, for fsigkd rules (comma-separated)"`
-	ParentServerHost         string        `ini:"parent_server_host" default:""`
-	ParentServerPort         int           `ini:"parent_server_port" default:"0" min:"0" max:"65535"`
-	Action                   string        `ini:"action" default:""`
-	MaxScanSize              int64         `ini:"max_scan_size" default:"100M" kind:"size" min:"1"`
-	NotifyAdmin              bool          `ini:"notify_admin" default:"no"`
+	Enable                   bool          `ini:"enable" default:"no" doc:"Run this service."`
+	VirusgwIni               string        `ini:"virusgw_ini" default:"" kind:"path" doc:"A legacy per-service file whose keys win for this service (relative to this file's directory)."`
+	BindAddr                 string        `ini:"bind_addr" default:"0.0.0.0" kind:"addr" doc:"The address it listens on (0.0.0.0 or :: for every address)."`
+	Port                     int           `ini:"port" default:"0" min:"1" max:"65535" doc:"The port it listens on."`
+	PreSpawn                 int           `ini:"pre_spawn" default:"64" min:"1" max:"20000" doc:"Connections held at once; more wait in the listen backlog (M02)."`
+	Transparent              bool          `ini:"transparent" default:"no" doc:"Take connections redirected by the firewall (REDIRECT or TPROXY)."`
+	TransparentTproxy        bool          `ini:"transparent_tproxy" default:"no" doc:"Connect upstream from the client's own address (needs TPROXY and CAP_NET_ADMIN; M15 and the service stays down when the kernel refuses)."`
+	TransparentTproxyVersion int           `ini:"transparent_tproxy_version" default:"2" min:"1" max:"2" doc:"1 or 2: both mean mainline Linux TPROXY (IP_TRANSPARENT) today."`
+	InterceptPorts           string        `ini:"intercept_ports" default:"" doc:"Ports the firewall diverts here, for 'fsigkd rules'."`
+	ParentServerHost         string        `ini:"parent_server_host" only:"http,smtp,pop" default:"" doc_http:"Parent proxy (empty: connect directly)." doc_pop:"Empty: clients log in as USER name@server[:port] (the port defaults to parent_server_port, else 110). Set: every client goes to this server, its USER relayed as it is (name@domain mailboxes work), and APOP works." doc_smtp:"The next mail server."`
+	ParentServerPort         int           `ini:"parent_server_port" only:"http,smtp,pop" default:"0" min:"0" max:"65535" doc:"Its port."`
+	Action                   string        `ini:"action" default:"" doc_ftp:"What a detection does: block (550, the file is not delivered) or pass (delivered, logged ACTION:PASS, the admin told if notify_admin)." doc_http:"What a detection does: block (403 and the block page), or pass (the object is delivered, logged ACTION:PASS, the admin told if notify_admin)." doc_pop:"An infected mail: delete (the mail reaches the client as its headers, Subject tagged, and a text saying what was found and removed; a DELE then deletes the original on the server), deny (-ERR: the mail stays on the server and the client cannot fetch it) or pass (delivered with X-Virus-Status: infected(...))." doc_smtp:"pass, deny, blackhole, delete or sendback."`
+	MaxScanSize              int64         `ini:"max_scan_size" default:"100M" kind:"size" min:"1" doc:"Objects above this are not scanned." doc_pop:"A mail above this is not scanned: oversize_action says whether it is delivered (X-Virus-Status: unscanned(fsigkd)) or refused (-ERR)." doc_smtp:"A mail above this is not scanned: oversize_action below says whether it is delivered (X-Virus-Status: unscanned(fsigkd)) or refused (554)."`
+	NotifyAdmin              bool          `ini:"notify_admin" default:"no" doc:"Admin notice on a detection, to admin_address through admin_mx_host:admin_mx_port, marked with admin_notification_id (a label; empty: fsigkd-<host>) and an HMAC under base_dir/notice.key, so that the relay passes only its own notices unscanned."`
 	AdminMXHost              string        `ini:"admin_mx_host" default:"localhost"`
 	AdminMXPort              int           `ini:"admin_mx_port" default:"25" min:"1" max:"65535"`
-	AdminNotificationID      string        `ini:"admin_notification_id" default:"" doc:"label of the admin notices (empty: fsigkd-<host>); the HMAC under base_dir/notice.key is the mark"`
-	AdminAddress             string        `ini:"admin_address" default:"postmaster@localhost" doc:"the administrator's mailbox for detection notices"`
-	BlockRiskware            bool          `ini:"block_riskware" default:"no"`
-	FsasdService             bool          `ini:"fsasd_service" only:"smtp,pop" default:"no" doc:"check mail with the anti-spam engine"`
-	IdleTimeout              time.Duration `ini:"idle_timeout" default:"300" min:"1s" doc:"a client or server silent this long is dropped"`
-	HeaderTimeout            time.Duration `ini:"header_timeout" default:"30" min:"100ms" doc:"from its accept, a client must have sent its first request head (HTTP) or command (SMTP, FTP, POP3) within this, or it loses its slot; a later HTTP request head must arrive whole within this of its first byte"`
-	ScanFailure              string        `ini:"scan_failure" default:"" doc:"what to do with what could not be scanned: pass, block or (smtp) tempfail"`
-	OversizeAction           string        `ini:"oversize_action" default:"pass" enum:"pass,block" doc:"objects above max_scan_size: pass unscanned, or block (logged either way); a mail passed gets X-Virus-Status: unscanned(fsigkd), one blocked 554"`
+	AdminNotificationID      string        `ini:"admin_notification_id" default:"" doc:"Label of the admin notices (empty: fsigkd-<host>); the HMAC under base_dir/notice.key is the mark."`
+	AdminAddress             string        `ini:"admin_address" default:"postmaster@localhost" doc:"The administrator's mailbox for detection notices."`
+	BlockRiskware            bool          `ini:"block_riskware" default:"no" doc:"Block riskware (adware, tools) too; no: it is delivered, and logged."`
+	FsasdService             bool          `ini:"fsasd_service" only:"smtp,pop" default:"no" doc_pop:"Check mail with the anti-spam engine: spam gets spam_subject_tag and X-Spam-* headers; it is never deleted." doc_smtp:"Check mail with the anti-spam engine."`
+	IdleTimeout              time.Duration `ini:"idle_timeout" default:"300" min:"1s" doc:"A peer silent this long is dropped."`
+	HeaderTimeout            time.Duration `ini:"header_timeout" default:"30" min:"100ms" doc:"From its accept, a client must have sent its first command within this." doc_http:"From its accept, a client must have sent its first request head whole within this, or it loses its slot; a later head must arrive whole within this of its first byte (slowloris)."`
+	ScanFailure              string        `ini:"scan_failure" default:"" doc:"What could not be scanned (engine down, object refused): pass or block." doc_pop:"A mail that could not be scanned: block (-ERR, the mail stays on the server for a later try) or pass (delivered, X-Virus-Status: unscanned(fsigkd))." doc_smtp:"What could not be scanned: pass, block (554) or tempfail (451: the sender tries again later, nothing is lost)."`
+	OversizeAction           string        `ini:"oversize_action" default:"pass" enum:"pass,block" doc:"Objects above max_scan_size: pass (unscanned, logged) or block."`
 
 	// HTTP only.
-	AllowClients    string        `ini:"allow_clients" only:"http" default:"127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7" kind:"nets" doc:"networks that may use the proxy"`
-	ConnectPorts    string        `ini:"connect_ports" only:"http" default:"443" kind:"ports" doc:"ports CONNECT may reach (comma-separated)"`
-	MaxHeaderSize   int64         `ini:"max_header_size" only:"http" default:"17K" kind:"size" min:"1024" doc:"response header bytes kept; the rest is dropped (M08)"`
-	MaxRequestHead  int64         `ini:"max_request_header" only:"http" default:"64K" kind:"size" min:"1024" doc:"a larger request head is refused (431)"`
-	BlockPage       string        `ini:"block_page" only:"http" default:"" kind:"path" doc:"HTML template of the block page; empty: the built-in one"`
-	TrickleAfter    time.Duration `ini:"trickle_after" only:"http" default:"10" min:"0s" doc:"a download still arriving after this starts trickling to the client (0: never)"`
-	TrickleBytes    int64         `ini:"trickle_bytes" only:"http" default:"4K" kind:"size" min:"1" doc:"bytes sent per trickle_interval while a download is held"`
+	AllowClients    string        `ini:"allow_clients" only:"http" default:"127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7" kind:"nets" doc:"Networks that may use the proxy: it is never an open proxy."`
+	ConnectPorts    string        `ini:"connect_ports" only:"http" default:"443" kind:"ports" doc:"Ports a CONNECT tunnel may reach."`
+	MaxHeaderSize   int64         `ini:"max_header_size" only:"http" default:"17K" kind:"size" min:"1024" doc:"Response header bytes kept; the fields past it are dropped (M08), except those that frame the body."`
+	MaxRequestHead  int64         `ini:"max_request_header" only:"http" default:"64K" kind:"size" min:"1024" doc:"A larger request head is refused (431)."`
+	BlockPage       string        `ini:"block_page" only:"http" default:"" kind:"path" doc:"HTML template of the block page ({{.URL}}, {{.Name}}); empty: built-in."`
+	TrickleAfter    time.Duration `ini:"trickle_after" only:"http" default:"10" min:"0s" doc:"A download still arriving after trickle_after seconds is trickled to the client, trickle_bytes every trickle_interval, so that it does not time out. Only bytes a scan has cleared go early (the body so far, hold_back past them: keep hold_back above the longest signature); the last hold_back bytes wait for the verdict. 0: never trickle."`
+	TrickleBytes    int64         `ini:"trickle_bytes" only:"http" default:"4K" kind:"size" min:"1" doc:"Bytes sent per trickle_interval while a download is held."`
 	TrickleInterval time.Duration `ini:"trickle_interval" only:"http" default:"5" min:"100ms"`
-	HoldBack        int64         `ini:"hold_back" only:"http" default:"1M" kind:"size" min:"1" doc:"the tail never sent before the verdict, and how far past trickled bytes a check scans (above the longest signature)"`
+	HoldBack        int64         `ini:"hold_back" only:"http" default:"1M" kind:"size" min:"1" doc:"The tail never sent before the verdict, and how far past trickled bytes a check scans (above the longest signature)."`
 
 	// SMTP only.
-	MaxMessageSize  int64         `ini:"max_message_size" only:"smtp" default:"50M" kind:"size" min:"1024" doc:"SIZE offered; a larger mail gets 554 Too long message"`
-	MaxRecipients   int           `ini:"max_recipients" only:"smtp" default:"100" min:"1" max:"100000"`
-	MaxLineLength   int           `ini:"max_line_length" only:"smtp" default:"2000" min:"512" max:"1000000" doc:"a longer command line is refused"`
-	Hostname        string        `ini:"hostname" only:"smtp" default:"" doc:"the name in the greeting and Received lines; empty: the system's"`
-	TLSCert         string        `ini:"tls_cert" only:"smtp" default:"" kind:"path" doc:"with tls_key: STARTTLS offered to clients"`
+	MaxMessageSize  int64         `ini:"max_message_size" only:"smtp" default:"50M" kind:"size" min:"1024" doc:"A larger mail gets 554 Too long message; SIZE is offered with it."`
+	MaxRecipients   int           `ini:"max_recipients" only:"smtp" default:"100" min:"1" max:"100000" doc:"A mail to more recipients gets 452 for the rest."`
+	MaxLineLength   int           `ini:"max_line_length" only:"smtp" default:"2000" min:"512" max:"1000000" doc:"A longer command line is refused."`
+	Hostname        string        `ini:"hostname" only:"smtp" default:"" doc:"The name in the greeting and in Received lines (empty: the system's)."`
+	TLSCert         string        `ini:"tls_cert" only:"smtp" default:"" kind:"path" doc:"A certificate and key offer STARTTLS to clients. Towards the next hop STARTTLS is used whenever it offers it."`
 	TLSKey          string        `ini:"tls_key" only:"smtp" default:"" kind:"path"`
-	SpamSubjectTag  string        `ini:"spam_subject_tag" only:"smtp,pop" default:"[SPAM]" doc:"put before the Subject of spam"`
-	SpamRejectScore float64       `ini:"spam_reject_score" only:"smtp" default:"0" doc:"reject (554) spam scoring this or more; 0: never reject, tag only"`
-	NotifyInterval  time.Duration `ini:"notify_digest_interval" only:"smtp" default:"60" min:"1s" doc:"more admin notices than notify_digest_after within this go out as one digest"`
+	SpamSubjectTag  string        `ini:"spam_subject_tag" only:"smtp,pop" default:"[SPAM]" doc:"Spam (fsasd_service = yes): the Subject gets this tag and X-Spam-* headers are added; at spam_reject_score or more the mail is refused (0: never)." doc_pop:"Spam (fsasd_service = yes): the Subject gets this tag and X-Spam-* headers are added; spam is never deleted."`
+	SpamRejectScore float64       `ini:"spam_reject_score" only:"smtp" default:"0" doc:"Reject (554) spam scoring this or more; 0: never reject, tag only."`
+	NotifyInterval  time.Duration `ini:"notify_digest_interval" only:"smtp" default:"60" min:"1s" doc:"More admin notices than notify_digest_after within notify_digest_interval seconds go out as one digest."`
 	NotifyDigest    int           `ini:"notify_digest_after" only:"smtp" default:"10" min:"1"`
-	ForwardClient   string        `ini:"forward_client" only:"smtp" default:"auto" enum:"auto,none,xforward,xclient" doc:"tell the next hop the real client: auto uses XCLIENT, else XFORWARD, whichever it offers and accepts (Postfix: smtpd_authorized_xclient_hosts / smtpd_authorized_xforward_hosts); a next hop told nothing sees the relay's address, logged once an hour"`
-	LocalDomains    string        `ini:"local_domains" only:"smtp" default:"" kind:"domains" doc:"domains (and their subdomains) any client may send to; others only from relay_clients (554 5.7.1 at RCPT); empty: no check here, the next hop decides"`
-	RelayClients    string        `ini:"relay_clients" only:"smtp" default:"127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7" kind:"nets" doc:"clients that may send to any domain when local_domains is set"`
+	ForwardClient   string        `ini:"forward_client" only:"smtp" default:"auto" enum:"auto,none,xforward,xclient" doc:"Tell the next hop the real client, so that it applies its relay rules to the client and not to us: auto (XCLIENT when offered, else XFORWARD, each only if the next hop accepts it: Postfix's smtpd_authorized_xclient_hosts / _xforward_hosts), xclient, xforward or none. A next hop told nothing sees this relay's address for every client (logged once an hour): it must not trust that address to relay, or set local_domains."`
+	LocalDomains    string        `ini:"local_domains" only:"smtp" default:"" kind:"domains" doc:"Domains (with subdomains) any client may send to; other domains only from relay_clients (554 5.7.1 at RCPT). Empty: no check here."`
+	RelayClients    string        `ini:"relay_clients" only:"smtp" default:"127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7" kind:"nets" doc:"Clients that may send to any domain when local_domains is set."`
 
 	// POP3 only.
-	StatusHeader    bool   `ini:"status_header" only:"pop" default:"no" doc:"add X-Virus-Status: clean(fsigkd) to clean mails too (no: a clean mail arrives byte for byte)"`
-	VirusSubjectTag string `ini:"virus_subject_tag" only:"pop" default:"[VIRUS REMOVED]" doc:"put before the Subject of a mail whose infected content was replaced (action = delete)"`
+	StatusHeader    bool   `ini:"status_header" only:"pop" default:"no" doc:"yes: clean mails get X-Virus-Status: clean(fsigkd) too; no: a clean mail arrives byte for byte."`
+	VirusSubjectTag string `ini:"virus_subject_tag" only:"pop" default:"[VIRUS REMOVED]" doc:"Put before the Subject of a mail whose infected content was replaced (action = delete)."`
 
 	// HTTP, FTP and POP3: where clients may have the proxy connect.
-	AllowServers string `ini:"allow_servers" only:"http,ftp,pop" default:"0.0.0.0/0, ::/0" kind:"nets" doc:"servers clients may reach: networks, addresses, self (checked on the address connected to)"`
-	DenyServers  string `ini:"deny_servers" only:"http,ftp,pop" default:"self, 127.0.0.0/8, ::1/128, 169.254.0.0/16, fe80::/10" kind:"nets" doc:"servers refused even when allowed: by default the gateway's own (self: every address of its interfaces; loopback, link-local); 0.0.0.0 and :: are always refused"`
+	AllowServers string `ini:"allow_servers" only:"http,ftp,pop" default:"0.0.0.0/0, ::/0" kind:"nets" doc_ftp:"Servers clients may reach (USER name@host[:port]), and those refused even so: by default the gateway's own (self: every address of its interfaces; loopback; link-local). 0.0.0.0 and :: are always refused." doc_http:"Servers clients may have the proxy connect to, plain requests and CONNECT alike, checked on the address connected to; those refused even so: by default the gateway's own (self: every address of its interfaces; loopback; link-local). 0.0.0.0 and :: are always refused." doc_pop:"Servers clients may reach (USER name@server), and those refused even so: by default the gateway's own (self: every address of its interfaces; loopback; link-local). 0.0.0.0 and :: are always refused."`
+	DenyServers  string `ini:"deny_servers" only:"http,ftp,pop" default:"self, 127.0.0.0/8, ::1/128, 169.254.0.0/16, fe80::/10" kind:"nets" doc:"Servers refused even when allowed: by default the gateway's own (self: every address of its interfaces; loopback, link-local); 0.0.0.0 and :: are always refused."`
 
 	// FTP only.
-	ServerActive     bool          `ini:"server_active" only:"ftp" default:"no" doc:"data connections to the server in active mode (PORT) instead of passive"`
-	NoopInterval     time.Duration `ini:"noop_interval" only:"ftp" default:"30" min:"1s" doc:"NOOP to the server while a transfer is held (M12)"`
-	ProgressInterval time.Duration `ini:"progress_interval" only:"ftp,pop" default:"10" min:"100ms" doc:"FTP: 150- lines to the client while a file is fetched and scanned; POP3: a mail not ready within this starts reaching the client as a folded X-Fsigkd-Progress header, one line per interval"`
-	DataTimeout      time.Duration `ini:"data_timeout" only:"ftp" default:"60" min:"100ms" doc:"a data connection that does not come or stalls this long ends the transfer"`
-	AllowAppend      bool          `ini:"allow_append" only:"ftp" default:"no" doc:"relay APPE (and COMB): each piece is then scanned alone, so a file sent in pieces can reach the server infected; no refuses them (550)"`
+	ServerActive     bool          `ini:"server_active" only:"ftp" default:"no" doc:"Data connections to the server: passive (no) or active (yes)."`
+	NoopInterval     time.Duration `ini:"noop_interval" only:"ftp" default:"30" min:"1s" doc:"While a transfer is held, NOOP to the server this often (M12)."`
+	ProgressInterval time.Duration `ini:"progress_interval" only:"ftp,pop" default:"10" min:"100ms" doc_ftp:"While a file is fetched and scanned, a 150- line to the client this often." doc_pop:"A mail not ready within this (a slow server, a long scan) starts reaching the client: its status line, then one folded X-Fsigkd-Progress header line per interval, so that no client times out waiting."`
+	DataTimeout      time.Duration `ini:"data_timeout" only:"ftp" default:"60" min:"100ms" doc:"A data connection that does not come or stalls this long ends the transfer."`
+	AllowAppend      bool          `ini:"allow_append" only:"ftp" default:"no" doc:"APPE (and COMB, which joins pieces) are refused with 550: each piece would be scanned alone, so a file sent in pieces could reach the server infected. yes relays them, for servers whose clients need them, at that cost."`
 }
 
 // serviceDefaults are the keys whose default depends on the service.
@@ -179,19 +181,20 @@ func Index(name string) int {
 	return -1
 }
 
-// Dump renders the effective settings as INI text, for `fsigkd check`.
+// Dump renders the effective settings as INI text, each key under its
+// description, for `fsigkd check`.
 func (c *Config) Dump() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# effective settings of %s\n", c.File)
 	for _, f := range fieldsOf(&c.Global) {
-		fmt.Fprintf(&b, "%s = %s\n", f.key, f.format())
+		fmt.Fprintf(&b, "%s%s = %s\n", comment(f.doc("")), f.key, f.format())
 	}
 	for _, name := range Services {
 		s := c.Services[name]
 		fmt.Fprintf(&b, "\n[%s]\n", name)
 		for _, f := range fieldsOf(s) {
 			if f.appliesTo(name) {
-				fmt.Fprintf(&b, "%s = %s\n", f.key, f.format())
+				fmt.Fprintf(&b, "%s%s = %s\n", comment(f.doc(name)), f.key, f.format())
 			}
 		}
 	}

@@ -2,8 +2,10 @@ package conf
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -193,3 +195,60 @@ func TestLegacyFileKeepsToItsService(t *testing.T) {
 		t.Errorf("warnings %q", warnings)
 	}
 }
+
+// TestSampleCommentsAreTheDeclarations: every comment right above a key
+// in deploy/fsigk.ini is that key's doc, for that section, as declared
+// (go test ./conf -update rewrites them).
+func TestSampleCommentsAreTheDeclarations(t *testing.T) {
+	raw, _ := os.ReadFile("../deploy/fsigk.ini")
+	want, err := RewriteSample(string(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		os.WriteFile("../deploy/fsigk.ini", []byte(want), 0o644)
+		return
+	}
+	if want != string(raw) {
+		t.Fatalf("the sample's comments differ from the declarations; go test ./conf -update rewrites them.\n%s", firstDiff(string(raw), want))
+	}
+}
+
+func firstDiff(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := 0; i < len(al) && i < len(bl); i++ {
+		if al[i] != bl[i] {
+			return fmt.Sprintf("line %d:\n  have %q\n  want %q", i+1, al[i], bl[i])
+		}
+	}
+	return fmt.Sprintf("lengths %d and %d", len(al), len(bl))
+}
+
+// TestReadmeNamesDeclaredKeys: every setting the README names (a
+// snake_case word in backquotes) is a declared key, so that the README
+// cannot describe a key that was renamed or removed. The words it names
+// that are not fsigkd's settings are listed here.
+func TestReadmeNamesDeclaredKeys(t *testing.T) {
+	raw, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	notKeys := map[string]bool{}
+	for _, w := range strings.Fields(readmeNotKeys) {
+		notKeys[w] = true
+	}
+	global, service := Keys()
+	keys := map[string]bool{}
+	for _, k := range append(global, service...) {
+		keys[k] = true
+	}
+	for _, m := range regexp.MustCompile("`([a-z][a-z0-9]*(?:_[a-z0-9]+)+)`").FindAllStringSubmatch(string(raw), -1) {
+		if !keys[m[1]] && !notKeys[m[1]] {
+			t.Errorf("the README names %s, which is no setting", m[1])
+		}
+	}
+}
+
+// readmeNotKeys are the snake_case words of the README that are not
+// fsigkd's settings: c-icap's virus_scan service.
+const readmeNotKeys = `virus_scan`

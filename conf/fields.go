@@ -154,12 +154,27 @@ func (f field) format() string {
 			return "yes"
 		}
 		return "no"
+	case f.kind == "size":
+		return formatSize(f.v.Int())
 	case f.v.Kind() == reflect.Int || f.v.Kind() == reflect.Int64:
 		return strconv.FormatInt(f.v.Int(), 10)
 	case f.v.Kind() == reflect.Float64:
 		return strconv.FormatFloat(f.v.Float(), 'g', -1, 64)
 	}
 	return f.v.String()
+}
+
+// formatSize writes a size in the largest unit it is a whole number of.
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
+		if n != 0 && n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 func parseBool(s string) (bool, bool) {
