@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/fsavd"
 	"github.com/fsigkd/fsigkd/internal/daemontest"
 	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/logs"
@@ -21,9 +24,42 @@ import (
 
 func TestMain(m *testing.M) {
 	if os.Getenv("FSIGKD_TEST_DAEMON") == "1" {
-		os.Exit(Main(os.Args[1:], service.Registry{"http": newEcho, "smtp": newEcho, "ftp": newEcho}))
+		os.Exit(daemonMain(os.Args[1:], service.Registry{"http": newEcho, "smtp": newEcho, "ftp": newEcho}))
 	}
 	os.Exit(m.Run())
+}
+
+// daemonMain is what this test binary does as the daemon: the part of
+// cmd/fsigkd's command line the supervisor's tests use, on the
+// supervisor's entry points.
+func daemonMain(args []string, reg service.Registry) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "worker":
+			return Worker(reg)
+		case "fsavd":
+			return fsavd.Main(args[1:])
+		}
+	}
+	cmd := "run"
+	if len(args) > 0 && args[0] == "status" {
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("fsigkd", flag.ContinueOnError)
+	fg := fs.Bool("f", false, "")
+	file := fs.String("c", "", "")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, warnings, err := conf.Load(*file)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fsigkd:", err)
+		return 1
+	}
+	if cmd == "status" {
+		return Status(os.Stdout, cfg.Global.BaseDir, cfg.File)
+	}
+	return Run(args, cfg, warnings, reg, *fg)
 }
 
 // needRoot skips a test that needs root, unless CI is set.

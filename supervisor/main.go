@@ -1,124 +1,40 @@
 package supervisor
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/conf"
-	"github.com/fsigkd/fsigkd/fsavd"
 	"github.com/fsigkd/fsigkd/ipc"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/service"
-	"github.com/fsigkd/fsigkd/tproxy"
 )
-
-// DefaultConfig is where the settings are looked for without -c.
-const DefaultConfig = "/etc/fsigkd/fsigk.ini"
-
-const usage = `usage:
-  fsigkd [-f] [-c FILE]     run the gateway (-f: stay in the foreground)
-  fsigkd check [-c FILE]    print the effective settings, or the errors
-  fsigkd status [-c FILE]   print each service's worker and slots
-  fsigkd rules [-c FILE] [--format nft|iptables|shell]
-                            print the firewall rules for the transparent services
-  fsigkd fsavd [-socket PATH] [-signatures DIR]   the bundled anti-virus daemon
-  fsigkd version            print the version
-  fsigkd help               print this
-
-Exit codes: 0 done, 1 the settings file is bad (or the gateway did not
-start), 2 bad usage; status: 3 not running.
-`
-
-// The exit codes of every command.
-const (
-	exitBadFile  = 1
-	exitBadUsage = 2
-)
-
-// Version is the release, set at build time (-ldflags "-X
-// github.com/fsigkd/fsigkd/supervisor.Version=1.2.3"); without it the
-// module's version or VCS revision from the build information.
-var Version = ""
-
-func version() string {
-	if Version != "" {
-		return Version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if v := bi.Main.Version; v != "" && v != "(devel)" {
-			return v
-		}
-		for _, kv := range bi.Settings {
-			if kv.Key == "vcs.revision" && len(kv.Value) >= 12 {
-				return "devel-" + kv.Value[:12]
-			}
-		}
-	}
-	return "devel"
-}
-
-// fail prints one error line in the one format of every command.
-func fail(code int, format string, args ...any) int {
-	fmt.Fprintf(os.Stderr, "fsigkd: "+format+"\n", args...)
-	return code
-}
 
 // envDaemon carries the descriptor on which a detached master tells the
 // command that started it that it serves.
 const envDaemon = "FSIGKD_DAEMON_FD"
 
-// Main runs the fsigkd command with args (without the program name) and
-// returns its exit code.
-func Main(args []string, reg service.Registry) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "version", "-version", "--version":
-			fmt.Println("fsigkd " + version())
-			return 0
-		case "help", "-h", "-help", "--help":
-			fmt.Print(usage)
-			return 0
-		case "worker":
-			return runWorker(reg)
-		case "check":
-			return check(args[1:])
-		case "status":
-			return status(args[1:])
-		case "fsavd":
-			return fsavd.Main(args[1:])
-		case "rules":
-			return rules(args[1:])
-		}
-	}
-	fs := flag.NewFlagSet("fsigkd", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fg := fs.Bool("f", false, "stay in the foreground, logging to standard error too")
-	file := fs.String("c", DefaultConfig, "settings file")
-	if err := fs.Parse(args); err != nil {
-		return fail(exitBadUsage, "%v (fsigkd help: the usage)", err)
-	}
-	if fs.NArg() > 0 {
-		return fail(exitBadUsage, "unknown command %q (fsigkd help: the usage)", fs.Arg(0))
-	}
-	cfg, warnings, err := conf.Load(*file)
-	if err != nil {
-		return fail(exitBadFile, "%v", err)
-	}
-	if !*fg && os.Getenv(envDaemon) == "" {
+// Run runs the gateway's master with cfg (loaded from the settings file
+// the command line args named): in the foreground with fg, otherwise
+// detached (it starts itself again with args in a session of its own and
+// returns once that serves, 0, or has failed, 1). It returns the exit code.
+func Run(args []string, cfg *conf.Config, warnings []string, reg service.Registry, fg bool) int {
+	if !fg && os.Getenv(envDaemon) == "" {
 		return detach(args)
 	}
-	return runMaster(cfg, warnings, reg, *fg)
+	return runMaster(cfg, warnings, reg, fg)
 }
+
+// Worker is the body of a worker process (`fsigkd worker`, started by the
+// master only).
+func Worker(reg service.Registry) int { return runWorker(reg) }
 
 // detach starts the master again in the background, in its own session,
 // and returns once it serves (0) or has failed (1).
@@ -208,83 +124,12 @@ func runMaster(cfg *conf.Config, warnings []string, reg service.Registry, fg boo
 	return m.run()
 }
 
-// parseFlags reads a command's -c FILE and the flags extra adds, printing
-// its usage for -h: ok false comes with the exit code.
-func parseFlags(name, more string, args []string, extra func(*flag.FlagSet)) (file string, code int, ok bool) {
-	fs := flag.NewFlagSet("fsigkd "+name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	f := fs.String("c", DefaultConfig, "settings file")
-	if extra != nil {
-		extra(fs)
-	}
-	err := fs.Parse(args)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		fmt.Printf("usage: fsigkd %s [-c FILE]%s   (default -c %s)\n", name, more, DefaultConfig)
-		return "", 0, false
-	case err != nil:
-		return "", fail(exitBadUsage, "%s: %v", name, err), false
-	case fs.NArg() > 0:
-		return "", fail(exitBadUsage, "%s: unexpected %q", name, fs.Arg(0)), false
-	}
-	return *f, 0, true
-}
-
-// loadFlags is parseFlags, then the file loaded: a nil config comes with
-// the exit code.
-func loadFlags(name, more string, args []string, extra func(*flag.FlagSet)) (*conf.Config, []string, int) {
-	file, code, ok := parseFlags(name, more, args, extra)
-	if !ok {
-		return nil, nil, code
-	}
-	cfg, warnings, err := conf.Load(file)
-	if err != nil {
-		for _, w := range warnings {
-			fmt.Fprintln(os.Stderr, "warning: "+w)
-		}
-		return nil, nil, fail(exitBadFile, "%v", err)
-	}
-	return cfg, warnings, 0
-}
-
-// rules is `fsigkd rules [--format nft|iptables|shell]`: one ruleset its
-// tool takes whole.
-func rules(args []string) int {
-	var format string
-	cfg, _, code := loadFlags("rules", " [--format nft|iptables|shell]", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&format, "format", "nft", "")
-	})
-	if cfg == nil {
-		return code
-	}
-	out, err := tproxy.Rules(cfg, format)
-	if err != nil {
-		return fail(exitBadUsage, "rules: %v", err)
-	}
-	fmt.Print(out)
-	return 0
-}
-
-// check is `fsigkd check`: the effective settings, or every error.
-func check(args []string) int {
-	cfg, warnings, code := loadFlags("check", "", args, nil)
-	if cfg == nil {
-		return code
-	}
-	for _, w := range warnings {
-		fmt.Fprintln(os.Stderr, "warning: "+w)
-	}
-	fmt.Print(cfg.Dump())
-	return 0
-}
-
-// status is `fsigkd status`: per service, the worker and its slots, read
-// from the state file and the semaphore sets themselves.
-func status(args []string) int {
-	baseDir, file, code := statusBase(args)
-	if baseDir == "" {
-		return code
-	}
+// Status prints, for `fsigkd status`, the running gateway of baseDir
+// (its settings file named file): per service, the worker and its slots,
+// read from the state file and the semaphore sets themselves, and the
+// services that are down with why. It returns 0, or 3 when the gateway is
+// not running.
+func Status(w io.Writer, baseDir, file string) int {
 	st, err := ReadState(baseDir)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fsigkd is not running (%v)\n", err)
@@ -294,8 +139,8 @@ func status(args []string) int {
 		fmt.Fprintf(os.Stderr, "fsigkd is not running (master pid %d is gone)\n", st.MasterPID)
 		return 3
 	}
-	fmt.Printf("master pid %d (%s)\n", st.MasterPID, filepath.Clean(file))
-	fmt.Printf("%-6s %-8s %-6s %-6s %s\n", "SERVICE", "PID", "SLOTS", "TOTAL", "LISTEN")
+	fmt.Fprintf(w, "master pid %d (%s)\n", st.MasterPID, filepath.Clean(file))
+	fmt.Fprintf(w, "%-6s %-8s %-6s %-6s %s\n", "SERVICE", "PID", "SLOTS", "TOTAL", "LISTEN")
 	for _, s := range st.Services {
 		used, total := "-", "-"
 		if len(s.Sems) > 0 {
@@ -304,31 +149,10 @@ func status(args []string) int {
 			}
 			total = fmt.Sprint(s.Sems[0].N)
 		}
-		fmt.Printf("%-6s %-8d %-6s %-6s %s\n", s.Name, s.PID, used, total, s.Listen)
+		fmt.Fprintf(w, "%-6s %-8d %-6s %-6s %s\n", s.Name, s.PID, used, total, s.Listen)
 	}
 	for _, d := range st.Down {
-		fmt.Printf("%-6s %-8s %-6s %-6s down: %s\n", d.Name, "-", "-", "-", d.Why)
+		fmt.Fprintf(w, "%-6s %-8s %-6s %-6s down: %s\n", d.Name, "-", "-", "-", d.Why)
 	}
 	return 0
-}
-
-// statusBase finds the running gateway's base_dir for fsigkd status: from
-// the settings when they load; from their base_dir line alone when the
-// file has an error (it may have been edited since the gateway started),
-// said on standard error.
-func statusBase(args []string) (baseDir, file string, code int) {
-	file, code, ok := parseFlags("status", "", args, nil)
-	if !ok {
-		return "", "", code
-	}
-	cfg, _, err := conf.Load(file)
-	if err == nil {
-		return cfg.Global.BaseDir, cfg.File, 0
-	}
-	dir, berr := conf.BaseDirOf(file)
-	if berr != nil {
-		return "", "", fail(exitBadFile, "%v", err)
-	}
-	fmt.Fprintf(os.Stderr, "fsigkd: warning: %v\nfsigkd: the running gateway is read from base_dir %s\n", err, dir)
-	return dir, file, 0
 }

@@ -189,20 +189,6 @@ func TestBindFailure(t *testing.T) {
 	}
 }
 
-// TestStatusReadsTheGatewayWhenTheFileHasAnError: the file on disk given a
-// bad value after the start; status still reads the running gateway (from
-// the file's base_dir) and says the file has an error.
-func TestStatusReadsTheGatewayWhenTheFileHasAnError(t *testing.T) {
-	d := setup(t, "", "")
-	d.start()
-	b, _ := os.ReadFile(d.conf)
-	os.WriteFile(d.conf, append(b, []byte("\n[ftp]\nenable = perhaps\n")...), 0o644)
-	out, code := d.fsigkd("status", "-c", d.conf)
-	if code != 0 || !strings.Contains(out, "\nhttp ") || !strings.Contains(out, "warning:") || !strings.Contains(out, "enable:") {
-		t.Errorf("status: %d\n%s", code, out)
-	}
-}
-
 // TestAllSlotsBusy: with pre_spawn connections open, M02, and the next
 // client waits in the backlog until one closes.
 func TestAllSlotsBusy(t *testing.T) {
@@ -251,9 +237,5 @@ func TestBadSettingsRefused(t *testing.T) {
 	}
 	if want := d.conf + ":4: sendfile_timeout:"; !strings.Contains(d.out.String(), want) {
 		t.Fatalf("output lacks %q:\n%s", want, d.out.String())
-	}
-	out, code := d.fsigkd("check", "-c", d.conf)
-	if code == 0 || !strings.Contains(out, d.conf+":4: sendfile_timeout:") {
-		t.Fatalf("check: %d %s", code, out)
 	}
 }

@@ -374,3 +374,16 @@ func dialText(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	return c, bufio.NewReader(c)
 }
+
+// TestStatusReadsTheGatewayWhenTheFileHasAnError: the file on disk given a
+// bad value after the start; status still reads the running gateway (from
+// the file's base_dir) and says the file has an error.
+func TestStatusReadsTheGatewayWhenTheFileHasAnError(t *testing.T) {
+	g := gateway(t, 4, nil)
+	b, _ := os.ReadFile(g.conf)
+	os.WriteFile(g.conf, append(b, []byte("\n[pop]\nenable = perhaps\n")...), 0o644)
+	out, err := exec.Command(binary(t), "status", "-c", g.conf).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "\nhttp ") || !strings.Contains(string(out), "warning:") || !strings.Contains(string(out), "enable:") {
+		t.Errorf("status: %v\n%s", err, out)
+	}
+}

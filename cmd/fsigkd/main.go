@@ -1,8 +1,10 @@
 // Command fsigkd is the gateway daemon: a scanning proxy for HTTP, SMTP,
 // FTP and POP3. It runs as a master process and one worker per service (see
 // package supervisor); `fsigkd check` and `fsigkd status` read the
-// settings and the running state, `fsigkd fsavd` is the bundled
-// anti-virus daemon.
+// settings and the running state, `fsigkd rules` prints the firewall
+// rules, `fsigkd fsavd` is the bundled anti-virus daemon. The command line
+// is read here (commands.go); the supervisor, the proxies and the engine
+// are libraries.
 package main
 
 import (
@@ -13,7 +15,6 @@ import (
 	pop3proxy "github.com/fsigkd/fsigkd/proxy/pop3"
 	smtpproxy "github.com/fsigkd/fsigkd/proxy/smtp"
 	"github.com/fsigkd/fsigkd/service"
-	"github.com/fsigkd/fsigkd/supervisor"
 )
 
 // services are the proxies built into this binary, by settings section.
@@ -25,5 +26,5 @@ var services = service.Registry{
 }
 
 func main() {
-	os.Exit(supervisor.Main(os.Args[1:], services))
+	os.Exit(run(os.Args[1:], services))
 }
