@@ -1,5 +1,11 @@
-// Package ipc wraps the System V semaphore sets that count each service's
-// connection slots. A set has one semaphore per slot: 1 is free, 0 is taken.
+// Package ipc is the plumbing between fsigkd's processes, so that the
+// supervisor reads as policy: the System V semaphore sets that count each
+// service's connection slots (sem.go), what the master hands a worker and
+// the worker's word that it serves (handoff.go), the readiness pipe of a
+// detached master, the state file and the pid file (state.go), and
+// systemd's notify socket (sdnotify.go).
+//
+// A semaphore set has one semaphore per slot: 1 is free, 0 is taken.
 // Every take is made with SEM_UNDO, so when a worker dies the kernel gives
 // its slots back; the sets are visible in /proc/sysvipc/sem, which is how
 // `fsigkd status` and the stale-set clean-up at start find them.

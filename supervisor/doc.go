@@ -3,8 +3,11 @@
 //
 // The master loads and checks the settings, runs the start-up checks
 // (package preflight), binds every enabled service's listener with a listen
-// backlog of 5, creates its System V semaphore set, and starts a worker by
-// re-executing its own binary with the listener inherited as descriptor 3.
+// backlog (listen_backlog while a slot is free, 5 when all are busy),
+// creates its System V semaphore set, and starts a worker by re-executing
+// its own binary with the listener, the checked settings and a readiness
+// pipe handed over (package ipc holds that plumbing, the state and pid
+// files and the notify socket; this package holds the policy).
 // It watches the workers: one that ends without being asked to is logged
 // (M17, M18 when it dumped core, M19) and started again at once while the
 // master keeps the listener open, so clients queue in the backlog instead of
@@ -17,5 +20,6 @@
 //
 // A worker turns its inherited listener into a slots.Listener and hands it
 // to the service's Serve; the services know nothing of processes,
-// semaphores or signals.
+// semaphores or signals. The command line is cmd/fsigkd's; it calls Run,
+// Worker and Status.
 package supervisor

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -17,17 +15,17 @@ import (
 	"github.com/fsigkd/fsigkd/service"
 )
 
-// envDaemon carries the descriptor on which a detached master tells the
-// command that started it that it serves.
-const envDaemon = "FSIGKD_DAEMON_FD"
-
 // Run runs the gateway's master with cfg (loaded from the settings file
 // the command line args named): in the foreground with fg, otherwise
 // detached (it starts itself again with args in a session of its own and
 // returns once that serves, 0, or has failed, 1). It returns the exit code.
 func Run(args []string, cfg *conf.Config, warnings []string, reg service.Registry, fg bool) int {
-	if !fg && os.Getenv(envDaemon) == "" {
-		return detach(args)
+	if !fg && !ipc.Detached() {
+		if err := ipc.Detach(args); err != nil {
+			fmt.Fprintf(os.Stderr, "fsigkd: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	return runMaster(cfg, warnings, reg, fg)
 }
@@ -35,36 +33,6 @@ func Run(args []string, cfg *conf.Config, warnings []string, reg service.Registr
 // Worker is the body of a worker process (`fsigkd worker`, started by the
 // master only).
 func Worker(reg service.Registry) int { return runWorker(reg) }
-
-// detach starts the master again in the background, in its own session,
-// and returns once it serves (0) or has failed (1).
-func detach(args []string) int {
-	exe, err := os.Executable()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "fsigkd: %v\n", err)
-		return 1
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "fsigkd: %v\n", err)
-		return 1
-	}
-	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), envDaemon+"=3")
-	cmd.ExtraFiles = []*os.File{w}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(os.Stderr, "fsigkd: %v\n", err)
-		return 1
-	}
-	w.Close()
-	b, _ := io.ReadAll(r)
-	if strings.TrimSpace(string(b)) != "ready" {
-		fmt.Fprintln(os.Stderr, "fsigkd: did not start; see the error log")
-		return 1
-	}
-	return 0
-}
 
 func runMaster(cfg *conf.Config, warnings []string, reg service.Registry, fg bool) int {
 	g := cfg.Global
@@ -89,26 +57,14 @@ func runMaster(cfg *conf.Config, warnings []string, reg service.Registry, fg boo
 		log.Error("cannot find own executable", zap.Error(err))
 		return 1
 	}
-	pid, err := lockPidFile(g.PidFile)
+	pid, err := ipc.LockPidFile(g.PidFile)
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
 		return 1
 	}
 	m := &master{reg: reg, cfg: cfg, lg: lg, log: lg.Error, exe: exe, fg: fg,
 		svcs: map[string]*svc{}, events: make(chan any, 16), pid: pid, announce: true}
-	if fd := os.Getenv(envDaemon); fd != "" {
-		os.Unsetenv(envDaemon)
-		// The readiness pipe is the launcher's alone: a child that kept
-		// it (the bundled fsavd is started before the master is ready)
-		// would keep the launcher waiting for ever.
-		syscall.CloseOnExec(3)
-		w := os.NewFile(3, "daemon")
-		devnull, _ := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-		for _, std := range []int{0, 1, 2} {
-			syscall.Dup2(int(devnull.Fd()), std)
-		}
-		m.onReady = func() { w.WriteString("ready\n"); w.Close() }
-	}
+	m.onReady = ipc.DaemonReady()
 	log.Info("starting", zap.String("settings", cfg.File), zap.Int("pid", os.Getpid()))
 	if !m.start() {
 		m.stopping = true
@@ -130,7 +86,7 @@ func runMaster(cfg *conf.Config, warnings []string, reg service.Registry, fg boo
 // services that are down with why. It returns 0, or 3 when the gateway is
 // not running.
 func Status(w io.Writer, baseDir, file string) int {
-	st, err := ReadState(baseDir)
+	st, err := ipc.ReadState(baseDir)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fsigkd is not running (%v)\n", err)
 		return 3

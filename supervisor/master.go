@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -45,7 +44,7 @@ type master struct {
 	svcs     map[string]*svc
 	seq      int
 	events   chan any
-	pid      *pidFile
+	pid      *ipc.PidFile
 	stopping bool
 	announce bool // READY=1 is due once every worker serves
 	onReady  func()
@@ -101,7 +100,7 @@ func (m *master) emit(where string, msg catalog.Message) { logs.Emit(m.log.Named
 // start runs the start-up sequence; false means the gateway must not run.
 func (m *master) start() bool {
 	g := m.cfg.Global
-	if n, err := removeStaleSems(g.BaseDir); err != nil {
+	if n, err := ipc.RemoveStaleSems(g.BaseDir); err != nil {
 		m.log.Named("main:start").Warn("reading the previous run's state", zap.Error(err))
 	} else if n > 0 {
 		m.log.Named("main:start").Info("removed semaphore sets left by an earlier run", zap.Int("sets", n))
@@ -227,22 +226,8 @@ func (m *master) exec(p *proc) error {
 	if err != nil {
 		return err
 	}
-	cfgR, cfgW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	readyR, readyW, err := os.Pipe()
-	if err != nil {
-		cfgR.Close()
-		cfgW.Close()
-		return err
-	}
 	cmd := exec.Command(m.exe, "worker")
-	cmd.Env = append(os.Environ(),
-		envService+"="+p.svc.name,
-		envSem+"="+strconv.Itoa(p.sem.ID)+":"+strconv.Itoa(p.sem.N),
-		envFg+"="+boolEnv(m.fg))
-	cmd.ExtraFiles = []*os.File{p.ln, cfgR, readyW}
+	cmd.Env = os.Environ()
 	cmd.Dir = p.cfg.Global.BaseDir
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr
@@ -254,25 +239,14 @@ func (m *master) exec(p *proc) error {
 		}
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	err = cmd.Start()
-	cfgR.Close()
-	readyW.Close()
+	ready, err := ipc.Spawn(cmd, ipc.Handoff{Service: p.svc.name, Listener: p.ln, Sem: p.sem, Settings: raw, Foreground: m.fg})
 	if err != nil {
-		cfgW.Close()
-		readyR.Close()
 		return err
 	}
 	p.cmd, p.started = cmd, time.Now()
 	go func() {
-		cfgW.Write(raw)
-		cfgW.Close()
-	}()
-	go func() {
-		line, _ := bufio.NewReader(readyR).ReadString('\n')
-		readyR.Close()
-		if line == "ready\n" {
-			m.events <- readyEvent{p}
-		}
+		<-ready
+		m.events <- readyEvent{p}
 	}()
 	go func() {
 		cmd.Wait()
@@ -281,12 +255,6 @@ func (m *master) exec(p *proc) error {
 	return nil
 }
 
-func boolEnv(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
-}
 
 // run is the master's event loop; it returns the exit code.
 func (m *master) run() int {
@@ -322,7 +290,7 @@ func (m *master) run() int {
 				if !m.stopping {
 					m.log.Named("main").Info("stopping", zap.String("signal", sig.String()))
 					m.stopping = true
-					sdNotify("STOPPING=1")
+					ipc.SdNotify("STOPPING=1")
 					m.signalAll(syscall.SIGTERM)
 					// The workers close their copies of the listeners as
 					// they stop; with ours closed too, a new client is
@@ -543,7 +511,7 @@ func (m *master) maybeReady() {
 		}
 	}
 	m.announce = false
-	sdNotify("READY=1")
+	ipc.SdNotify("READY=1")
 	if m.onReady != nil {
 		m.onReady()
 		m.onReady = nil
@@ -552,13 +520,13 @@ func (m *master) maybeReady() {
 }
 
 func (m *master) saveState() {
-	st := &State{MasterPID: os.Getpid()}
+	st := &ipc.State{MasterPID: os.Getpid()}
 	for _, name := range conf.Services {
 		s := m.svcs[name]
 		if s == nil {
 			continue
 		}
-		ss := ServiceState{Name: name, Listen: s.listen}
+		ss := ipc.ServiceState{Name: name, Listen: s.listen}
 		if s.cur != nil && s.cur.cmd != nil && s.cur.cmd.Process != nil {
 			ss.PID = s.cur.cmd.Process.Pid
 		}
@@ -570,17 +538,17 @@ func (m *master) saveState() {
 		for _, sem := range sems {
 			if sem != nil && !seen[sem] {
 				seen[sem] = true
-				ss.Sems = append(ss.Sems, Sem{ID: sem.ID, N: sem.N, CTime: sem.CTime})
+				ss.Sems = append(ss.Sems, ipc.Sem{ID: sem.ID, N: sem.N, CTime: sem.CTime})
 			}
 		}
 		st.Services = append(st.Services, ss)
 	}
 	for _, name := range conf.Services {
 		if why, ok := m.down[name]; ok && m.svcs[name] == nil {
-			st.Down = append(st.Down, DownService{Name: name, Why: why})
+			st.Down = append(st.Down, ipc.DownService{Name: name, Why: why})
 		}
 	}
-	if err := writeState(m.cfg.Global.BaseDir, st); err != nil {
+	if err := ipc.WriteState(m.cfg.Global.BaseDir, st); err != nil {
 		m.log.Named("main").Warn("writing the state file", zap.Error(err))
 	}
 }
@@ -598,11 +566,11 @@ func (m *master) cleanup() {
 		}
 		s.ln.Close()
 	}
-	os.Remove(stateFile(m.cfg.Global.BaseDir))
+	ipc.RemoveState(m.cfg.Global.BaseDir)
 	// Every worker has ended: no spool file is anyone's.
 	(spool.Dir{Path: m.cfg.Global.TempDir}).ClearStale()
 	if m.pid != nil {
-		m.pid.remove()
+		m.pid.Remove()
 	}
 }
 
@@ -624,7 +592,7 @@ func (m *master) reload() {
 		log.Warn("base_dir, temp_dir, log_dir and pid_file take a new value only at the next start")
 		ng.BaseDir, ng.TempDir, ng.LogDir, ng.PidFile = g.BaseDir, g.TempDir, g.LogDir, g.PidFile
 	}
-	sdNotify("RELOADING=1")
+	ipc.SdNotify("RELOADING=1")
 	log.Info("reloading settings", zap.String("file", cfg.File))
 	m.announce = true
 	for _, name := range conf.Services {

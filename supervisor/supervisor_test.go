@@ -16,7 +16,7 @@ import (
 
 func semIDs(t *testing.T, d *daemon) []int {
 	t.Helper()
-	st, err := ReadState(d.dir)
+	st, err := ipc.ReadState(d.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestWorkerKilledIsRestarted(t *testing.T) {
 	if newPID == pid || newPID == 0 {
 		t.Fatalf("served by pid %d after killing %d", newPID, pid)
 	}
-	st, _ := ReadState(d.dir)
+	st, _ := ipc.ReadState(d.dir)
 	want := fmt.Sprintf("WARNING [http:supervisor] child(0) stopped.(sig=17[SIGCHLD], si_code=2[CLD_KILLED],status=9, childid=1, cur_pid=%d,pid=%d", st.MasterPID, pid)
 	d.waitLine(want)
 	d.waitLine("WARNING [http:supervisor] Error recovery: restarting service...")
@@ -126,7 +126,7 @@ func TestWorkerCrashDumpsCore(t *testing.T) {
 	d.start()
 	pid := d.workerPID("http")
 	syscall.Kill(pid, syscall.SIGSEGV)
-	st, _ := ReadState(d.dir)
+	st, _ := ipc.ReadState(d.dir)
 	d.waitLine(fmt.Sprintf("WARNING [http:supervisor] child(0) stopped.(sig=17[SIGCHLD], si_code=3[CLD_DUMPED],status=6, childid=1, cur_pid=%d,pid=%d", st.MasterPID, pid))
 	d.waitLine(fmt.Sprintf("WARNING [http:supervisor] core dumped(child proxy process). Please send core file(core or core.xxx) on the installation directory and diag.tar.gz to support center. (child=0,sig=17[SIGCHLD], si_code=3[CLD_DUMPED],status=6(SIGABRT),childid=1,cur_pid=%d,pid=%d)", st.MasterPID, pid))
 	d.waitLine("WARNING [http:supervisor] Error recovery: restarting service...")

@@ -4,13 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -24,38 +20,22 @@ import (
 	"github.com/fsigkd/fsigkd/spool"
 )
 
-// The descriptors a worker inherits, after standard input, output and error.
-const (
-	fdListener = 3 // the service's listening socket
-	fdConfig   = 4 // the settings, as JSON, to be read to EOF
-	fdReady    = 5 // the worker writes one line here when it serves
-)
-
-// Environment variables the master sets for a worker.
-const (
-	envService = "FSIGKD_SERVICE"
-	envSem     = "FSIGKD_SEM" // id:n of the slot semaphore set
-	envFg      = "FSIGKD_FOREGROUND"
-)
-
 // runWorker is the body of `fsigkd worker`: it serves one service on the
 // inherited listener until SIGTERM, then drains.
 func runWorker(reg service.Registry) int {
-	name := os.Getenv(envService)
-	cfgFile := os.NewFile(fdConfig, "config")
-	raw, err := io.ReadAll(io.LimitReader(cfgFile, 1<<20))
-	cfgFile.Close()
+	in, err := ipc.Inherit()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "fsigkd worker %s: reading settings: %v\n", name, err)
+		fmt.Fprintf(os.Stderr, "fsigkd worker: %v\n", err)
 		return 1
 	}
-	cfg, err := conf.Unmarshal(raw)
+	name := in.Service
+	cfg, err := conf.Unmarshal(in.Settings)
 	if err != nil || cfg.Services[name] == nil || reg[name] == nil {
 		fmt.Fprintf(os.Stderr, "fsigkd worker %s: bad settings or no such service: %v\n", name, err)
 		return 1
 	}
 	svcCfg := cfg.Services[name]
-	lg, err := logs.Open(logs.Options{Dir: cfg.Global.LogDir, Level: cfg.Global.LogLevel, Foreground: os.Getenv(envFg) == "1"})
+	lg, err := logs.Open(logs.Options{Dir: cfg.Global.LogDir, Level: cfg.Global.LogLevel, Foreground: in.Foreground})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fsigkd worker %s: %v\n", name, err)
 		return 1
@@ -75,20 +55,9 @@ func runWorker(reg service.Registry) int {
 		}
 	}
 
-	lnFile := os.NewFile(fdListener, "listener")
-	inner, err := net.FileListener(lnFile)
-	lnFile.Close()
-	if err != nil {
-		log.Error("inherited listener unusable", zap.Error(err))
-		return 1
-	}
-	var sem *ipc.SemSet
-	if id, n, ok := parseSem(os.Getenv(envSem)); ok {
-		sem = ipc.Open(id, n)
-	}
 	ln := &slots.Listener{
-		Listener:    inner,
-		Pool:        slots.NewPool(svcCfg.PreSpawn, sem),
+		Listener:    in.Listener,
+		Pool:        slots.NewPool(svcCfg.PreSpawn, in.Sem),
 		Log:         log,
 		M02Interval: cfg.Global.M02Interval,
 		Backlog:     backlog(cfg.Global.ListenBacklog),
@@ -104,10 +73,7 @@ func runWorker(reg service.Registry) int {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGHUP)
 	served := make(chan error, 1)
 	go func() { served <- svc.Serve(ln) }()
-	if ready := os.NewFile(fdReady, "ready"); ready != nil {
-		ready.WriteString("ready\n")
-		ready.Close()
-	}
+	ipc.Ready()
 	for {
 		select {
 		case err := <-served:
@@ -136,13 +102,6 @@ func runWorker(reg service.Registry) int {
 			}
 		}
 	}
-}
-
-func parseSem(s string) (id, n int, ok bool) {
-	a, b, found := strings.Cut(s, ":")
-	id, err1 := strconv.Atoi(a)
-	n, err2 := strconv.Atoi(b)
-	return id, n, found && err1 == nil && err2 == nil
 }
 
 // graceKill is how long past shutdown_grace the master waits for a worker

@@ -1,14 +1,14 @@
-package supervisor
+package ipc
 
 import (
 	"net"
 	"os"
 )
 
-// sdNotify tells systemd (or whoever set NOTIFY_SOCKET) about the service's
+// SdNotify tells systemd (or whoever set NOTIFY_SOCKET) about the service's
 // state: READY=1, RELOADING=1, STOPPING=1. Without NOTIFY_SOCKET it does
 // nothing.
-func sdNotify(state string) error {
+func SdNotify(state string) error {
 	path := os.Getenv("NOTIFY_SOCKET")
 	if path == "" {
 		return nil

@@ -1,4 +1,4 @@
-package supervisor
+package ipc
 
 import (
 	"encoding/json"
@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-
-	"github.com/fsigkd/fsigkd/ipc"
 )
 
 // State is what the master records in base_dir/fsigkd.state for `fsigkd
@@ -48,6 +46,9 @@ type Sem struct {
 
 func stateFile(baseDir string) string { return filepath.Join(baseDir, "fsigkd.state") }
 
+// RemoveState removes base_dir's state file, at the master's end.
+func RemoveState(baseDir string) { os.Remove(stateFile(baseDir)) }
+
 // ReadState reads the state file of base_dir.
 func ReadState(baseDir string) (*State, error) {
 	b, err := os.ReadFile(stateFile(baseDir))
@@ -61,7 +62,8 @@ func ReadState(baseDir string) (*State, error) {
 	return &s, nil
 }
 
-func writeState(baseDir string, s *State) error {
+// WriteState records s as base_dir's state, replacing the file whole.
+func WriteState(baseDir string, s *State) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
@@ -73,9 +75,9 @@ func writeState(baseDir string, s *State) error {
 	return os.Rename(tmp, stateFile(baseDir))
 }
 
-// removeStaleSems removes the semaphore sets a previous master of this
+// RemoveStaleSems removes the semaphore sets a previous master of this
 // base_dir recorded and did not remove (it was killed). It returns how many.
-func removeStaleSems(baseDir string) (int, error) {
+func RemoveStaleSems(baseDir string) (int, error) {
 	prev, err := ReadState(baseDir)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
@@ -86,11 +88,11 @@ func removeStaleSems(baseDir string) (int, error) {
 	n := 0
 	for _, svc := range prev.Services {
 		for _, s := range svc.Sems {
-			info, err := ipc.Lookup(s.ID)
+			info, err := Lookup(s.ID)
 			if err != nil || info.NSems != s.N || info.CTime != s.CTime || info.UID != os.Geteuid() {
 				continue // gone, or no longer ours
 			}
-			if ipc.Open(s.ID, s.N).Remove() == nil {
+			if Open(s.ID, s.N).Remove() == nil {
 				n++
 			}
 		}
@@ -98,14 +100,16 @@ func removeStaleSems(baseDir string) (int, error) {
 	return n, os.Remove(stateFile(baseDir))
 }
 
-// pidFile is the master's pid file, locked for as long as the master runs
+// PidFile is the master's pid file, locked for as long as the master runs
 // so that a second master on the same base_dir refuses to start.
-type pidFile struct {
+type PidFile struct {
 	f    *os.File
 	path string
 }
 
-func lockPidFile(path string) (*pidFile, error) {
+// LockPidFile takes path as this process's pid file, or says which
+// process holds it.
+func LockPidFile(path string) (*PidFile, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
@@ -118,10 +122,11 @@ func lockPidFile(path string) (*pidFile, error) {
 	}
 	f.Truncate(0)
 	f.WriteString(strconv.Itoa(os.Getpid()) + "\n")
-	return &pidFile{f: f, path: path}, nil
+	return &PidFile{f: f, path: path}, nil
 }
 
-func (p *pidFile) remove() {
+// Remove removes the pid file and lets go of it, at the master's end.
+func (p *PidFile) Remove() {
 	os.Remove(p.path)
 	p.f.Close()
 }
