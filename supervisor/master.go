@@ -255,7 +255,6 @@ func (m *master) exec(p *proc) error {
 	return nil
 }
 
-
 // run is the master's event loop; it returns the exit code.
 func (m *master) run() int {
 	sigs := make(chan os.Signal, 8)
