@@ -232,8 +232,8 @@ func (c *Common) Hostname() string {
 	return h
 }
 
-// NotifyAdmin queues the admin notice for a detection, when notices are on.
-func (c *Common) NotifyAdmin(f notify.Fields) {
+// notifyAdmin queues the admin notice for a detection, when notices are on.
+func (c *Common) notifyAdmin(f notify.Fields) {
 	if c.Admin == nil {
 		return
 	}
@@ -270,8 +270,11 @@ type Outcome struct {
 	// not be scanned blocks unless scan_failure is pass.
 	Block bool
 	// Passed: a detection delivered all the same because action is pass
-	// (logged ACTION:PASS; the service tells the admin when asked).
+	// (logged ACTION:PASS; the admin is told when asked).
 	Passed bool
+	// Oversize: larger than max_scan_size, not scanned (Block per
+	// oversize_action).
+	Oversize bool
 }
 
 // NotScanned is the outcome for an object that could not be scanned
@@ -286,12 +289,12 @@ func (c *Common) NotScanned(rec *logs.Access, err error) Outcome {
 	return Outcome{Err: err, Block: true}
 }
 
-// Judge makes sure f is still in the spool (M14 when another program
+// judge makes sure f is still in the spool (M14 when another program
 // removed it), has obj (f, or what was decoded from it) scanned, and
 // applies the service's settings. The engine's documented failures are
 // logged here; a dead endpoint is logged by the scanner's pool, once. rec
 // gets the verdict, the action and the scan time.
-func (c *Common) Judge(f *spool.File, obj *scanner.Object, rec *logs.Access) Outcome {
+func (c *Common) judge(f *spool.File, obj *scanner.Object, rec *logs.Access) Outcome {
 	start := time.Now()
 	defer func() { rec.ScanTime += time.Since(start) }()
 	rec.Files, rec.Checks = rec.Files+1, rec.Checks+1

@@ -16,7 +16,6 @@ import (
 
 	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/logs"
-	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/slots"
@@ -471,18 +470,13 @@ func (s *session) access(verb, arg string) *logs.Access {
 
 // judge scans f: pass, or the reason to refuse. rec gets the verdict.
 func (s *session) judge(f *spool.File, url string, rec *logs.Access) (bool, string) {
-	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: scanner.Meta{Service: "ftp", URL: url, Client: s.client.String()}}
-	out := s.p.Judge(f, obj, rec)
+	out := s.p.Inspect(proxy.Subject{File: f, Meta: scanner.Meta{Service: "ftp", URL: url, Client: s.client.String()}}, rec)
 	switch {
-	case out.Passed:
-		s.p.NotifyAdmin(notify.Fields{Service: "ftp", Name: out.Verdict.Name(), Object: url, Client: s.client.String(), Action: "passed"})
-		return true, ""
 	case !out.Block:
 		return true, ""
 	case out.Err != nil:
 		return false, "the file could not be scanned"
 	}
-	s.p.NotifyAdmin(notify.Fields{Service: "ftp", Name: out.Verdict.Name(), Object: url, Client: s.client.String(), Action: "refused"})
 	return false, "virus found (" + out.Verdict.Name() + ")"
 }
 

@@ -229,15 +229,13 @@ func (s *session) listing(cmd Command) bool {
 // was spooled, then the rest straight from the server) or refused, per
 // oversize_action, and logged either way.
 func (s *session) oversize(arg string, f *spool.File, sd net.Conn, rest int64, rec *logs.Access) bool {
-	if s.p.Svc.OversizeAction == "block" {
+	if s.p.Oversize(rec, "").Block {
 		sd.Close()
-		rec.Status, rec.Action, rec.Detail = 550, "DENY", "over max_scan_size"
+		rec.Status = 550
 		_, err := s.serverReply()
 		s.endPreliminary("Too large.", "550 "+arg+": larger than this gateway scans; not sent.")
 		return err == nil // the session ends if the server has gone
 	}
-	rec.Action, rec.Detail = "PASS", "over max_scan_size passed unscanned"
-	s.log.Info("file over max_scan_size passed unscanned", zap.String("url", rec.URL))
 	s.reply("150 Larger than this gateway scans: passed unscanned.")
 	cd, err := s.clientData()
 	if err != nil {

@@ -22,7 +22,6 @@ import (
 	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/internal/coding"
 	"github.com/fsigkd/fsigkd/logs"
-	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/slots"
@@ -175,13 +174,10 @@ func (s *session) handle(req *Request) bool {
 		defer body.Close()
 		meta := scanner.Meta{Service: "http", URL: t.url, Client: s.client, ContentType: req.Header.Get("Content-Type")}
 		if over {
-			if s.p.Svc.OversizeAction == "block" {
-				rec.Detect, rec.Action, rec.Detail = "", "DENY", "upload over max_scan_size"
+			if s.p.Oversize(rec, "upload").Block {
 				s.block(rec, t.url, "", "The upload is larger than this gateway scans.")
 				return false
 			}
-			rec.Detail = "upload over max_scan_size passed unscanned"
-			s.log.Info("upload over max_scan_size passed unscanned", zap.String("url", t.url))
 			bodyRest = reqBody
 		} else if pass, name, reason := s.judge(f, meta, req.Header.Values("Content-Encoding"), rec); !pass {
 			s.block(rec, t.url, name, reason)
@@ -421,8 +417,7 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 	}
 	meta := scanner.Meta{Service: "http", URL: t.url, Client: s.client, ContentType: resp.Header.Get("Content-Type")}
 	if over {
-		if s.p.Svc.OversizeAction == "block" {
-			rec.Action, rec.Detail = "DENY", "over max_scan_size"
+		if s.p.Oversize(rec, "").Block {
 			if d.headSent {
 				d.abort()
 			} else {
@@ -430,8 +425,6 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 			}
 			return false
 		}
-		rec.Detail = "over max_scan_size passed unscanned"
-		s.log.Info("object over max_scan_size passed unscanned", zap.String("url", t.url))
 		return d.passRest(f, respBody, rec)
 	}
 	pass, name, reason := d.scanWhileTrickling(f, func() (bool, string, string) {
@@ -464,82 +457,20 @@ func (s *session) receive(r io.Reader, progress func(f *spool.File)) (*spool.Fil
 	return f, over, err
 }
 
-// judge scans f and says whether it may go on; when not, why (the
-// detection name, or a reason) for the block page. A body with content
-// codings is scanned decoded (see package coding): the engine sees what
-// the client will use. What cannot be scanned whole follows the settings:
-// a coding the proxy does not undo, or a damaged one, scan_failure; a
-// decoded body over max_scan_size, oversize_action. Each is logged.
+// judge scans f (decoded, with content codings: see proxy.Inspect) and
+// says whether it may go on; when not, why (the detection name, or a
+// reason) for the block page.
 func (s *session) judge(f *spool.File, meta scanner.Meta, encodings []string, rec *logs.Access) (pass bool, name, reason string) {
-	const unscanned = "The object could not be scanned, and this gateway does not pass what it has not scanned."
-	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: meta}
-	var damaged error // the coding broke off: the decoded body is not the whole content
-	if codings := coding.List(encodings); len(codings) > 0 {
-		dec, over, err := s.decode(f, codings)
-		var unsupported *coding.Unsupported
-		switch {
-		case s.p.SpoolFailed(err) || errors.As(err, &unsupported):
-			if dec != nil {
-				dec.Close()
-			}
-			if unsupported != nil {
-				s.log.Warn("body not scanned: its content coding cannot be undone", zap.String("url", meta.URL), zap.Error(err))
-			}
-			rec.Files++
-			if s.p.NotScanned(rec, err).Block {
-				return false, "", unscanned
-			}
-			return true, "", ""
-		case over:
-			dec.Close()
-			rec.Files, rec.Detail = rec.Files+1, "decoded body over max_scan_size"
-			s.log.Info("decoded body over max_scan_size", zap.String("url", meta.URL), zap.String("oversize_action", s.p.Svc.OversizeAction))
-			if s.p.Svc.OversizeAction == "block" {
-				rec.Action = "DENY"
-				return false, "", "The object is larger than this gateway scans."
-			}
-			rec.Action, rec.Detail = "PASS", "decoded body over max_scan_size passed unscanned"
-			return true, "", ""
-		case err != nil:
-			// Scanned as far as it decodes (a client shows that much);
-			// the rest is not the content's, whatever it is.
-			damaged = fmt.Errorf("damaged content coding: %w", err)
-		}
-		defer dec.Close()
-		obj = &scanner.Object{File: dec.OS(), Path: dec.Path(), Size: dec.Size(), Meta: meta}
-	}
-	out := s.p.Judge(f, obj, rec)
-	if damaged != nil && out.Err == nil && !out.Block && !out.Passed {
-		// Clean as far as it goes, and the rest was not scanned.
-		s.log.Warn("body scanned only as far as its content coding could be undone", zap.String("url", meta.URL), zap.Error(damaged))
-		out = s.p.NotScanned(rec, damaged)
-	}
+	out := s.p.Inspect(proxy.Subject{File: f, Meta: meta, Codings: encodings}, rec)
 	switch {
-	case out.Passed:
-		s.p.NotifyAdmin(notify.Fields{Service: "http", Name: out.Verdict.Name(), Object: meta.URL, Client: s.client, Action: "passed"})
-	case out.Block && out.Err != nil:
-		return false, "", unscanned
-	case out.Block:
-		s.p.NotifyAdmin(notify.Fields{Service: "http", Name: out.Verdict.Name(), Object: meta.URL, Client: s.client, Action: "blocked"})
-		return false, out.Verdict.Name(), ""
+	case !out.Block:
+		return true, "", ""
+	case out.Oversize:
+		return false, "", "The object is larger than this gateway scans."
+	case out.Err != nil:
+		return false, "", "The object could not be scanned, and this gateway does not pass what it has not scanned."
 	}
-	return true, "", ""
-}
-
-// decode writes the decoded body beside f, up to max_scan_size (over says
-// there was more). An error with a file: the coding broke off, and the
-// file holds what decoded before it.
-func (s *session) decode(f *spool.File, codings []string) (dec *spool.File, over bool, err error) {
-	r, err := coding.Reader(io.NewSectionReader(f.OS(), 0, f.Size()), codings)
-	if err != nil {
-		return nil, false, err
-	}
-	defer r.Close()
-	if dec, err = s.p.Spool.Create("http"); err != nil {
-		return nil, false, err
-	}
-	over, err = dec.Fill(r, s.p.Svc.MaxScanSize, nil)
-	return dec, over, err
+	return false, out.Verdict.Name(), ""
 }
 
 // writeHead sends a response head to the client with a known length (-1:

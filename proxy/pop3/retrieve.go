@@ -141,18 +141,17 @@ func (s *session) fetchAndJudge(r *retrieval) {
 	}
 	r.rec.Bytes = r.f.Size()
 	if r.f.Size() > s.p.Svc.MaxScanSize {
-		if s.p.Svc.OversizeAction == "block" {
-			r.rec.Action, r.rec.Detail = "DENY", "over max_scan_size"
+		if s.p.Oversize(r.rec, "mail").Block {
 			r.refuse = "-ERR [SYS/PERM] The mail is larger than this gateway scans."
 			return
 		}
-		r.rec.Action, r.rec.Detail = "PASS", "over max_scan_size passed unscanned"
 		r.extra = []string{"X-Virus-Status: unscanned(fsigkd)"}
 		return
 	}
-	obj := &scanner.Object{File: r.f.OS(), Path: r.f.Path(), Size: r.f.Size(),
-		Meta: scanner.Meta{Service: "pop", URL: r.rec.URL, Client: s.client.String()}}
-	out := s.p.Judge(r.f, obj, r.rec)
+	head := proxy.ReadHead(r.f)
+	meta := scanner.Meta{Service: "pop", URL: r.rec.URL, Client: s.client.String(), Sender: proxy.HeaderValue(head, "From")}
+	obj := &scanner.Object{File: r.f.OS(), Path: r.f.Path(), Size: r.f.Size(), Meta: meta}
+	out := s.p.Inspect(proxy.Subject{File: r.f, Meta: meta, Notice: r.rec.URL + " " + proxy.HeaderValue(head, "Subject")}, r.rec)
 	switch {
 	case out.Err != nil && out.Block:
 		// Never replaced: the client would delete the only copy.
@@ -174,12 +173,9 @@ func (s *session) fetchAndJudge(r *retrieval) {
 	}
 }
 
-// infected applies action to a detection.
+// infected applies action to a detection (the admin was told by Inspect).
 func (s *session) infected(r *retrieval, out proxy.Outcome) {
-	head := proxy.ReadHead(r.f)
 	action := s.p.Svc.Action
-	s.p.NotifyAdmin(notify.Fields{Service: "pop", Name: out.Verdict.Name(), Object: r.rec.URL + " " + proxy.HeaderValue(head, "Subject"),
-		Client: s.client.String(), Action: action, Sender: proxy.HeaderValue(head, "From")})
 	r.rec.Action = strings.ToUpper(action)
 	switch action {
 	case "pass":

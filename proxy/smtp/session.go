@@ -200,28 +200,27 @@ func (s *session) Data(r io.Reader) error {
 			zap.String("client", s.client), zap.String("from", s.from), zap.String("mark", truncate(mark)))
 	}
 
+	meta := scanner.Meta{Service: "smtp", Client: s.client, Sender: s.from, Recipients: s.rcpts, Helo: s.conn.Hostname()}
+	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: meta}
+	verdict := logs.Access{URL: "mail from <" + s.from + ">"}
+	var out proxy.Outcome
 	if f.Size() > s.p.Svc.MaxScanSize {
-		// Larger than this gateway scans: oversize_action says.
-		s.log.Info("mail over max_scan_size", zap.String("client", s.client), zap.Int64("size", f.Size()), zap.String("oversize_action", s.p.Svc.OversizeAction))
-		if s.p.Svc.OversizeAction == "block" {
-			s.resetUp()
-			setAll(recs, func(r *logs.Access) { r.Status, r.Action, r.Detail = 554, "DENY", "over max_scan_size" })
-			return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: "The mail is larger than this gateway scans"}
-		}
-		setAll(recs, func(r *logs.Access) { r.Action, r.Detail = "PASS", "over max_scan_size passed unscanned" })
-		return s.deliver(f, []string{"X-Virus-Status: unscanned(fsigkd)"}, "", recs)
+		out = s.p.Oversize(&verdict, "mail")
+	} else {
+		out = s.p.Inspect(proxy.Subject{File: f, Meta: meta, Notice: proxy.HeaderValue(head, "Subject")}, &verdict)
 	}
-
-	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(),
-		Meta: scanner.Meta{Service: "smtp", Client: s.client, Sender: s.from, Recipients: s.rcpts, Helo: s.conn.Hostname()}}
-	var verdict logs.Access
-	out := s.p.Judge(f, obj, &verdict)
 	setAll(recs, func(r *logs.Access) {
 		r.Detect, r.Name, r.Action, r.Detail = verdict.Detect, verdict.Name, verdict.Action, verdict.Detail
 		r.ScanTime, r.Files, r.Checks = verdict.ScanTime, verdict.Files, verdict.Checks
 	})
 	status := "clean(fsigkd)"
 	switch {
+	case out.Oversize && out.Block:
+		s.resetUp()
+		setAll(recs, func(r *logs.Access) { r.Status = 554 })
+		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: "The mail is larger than this gateway scans"}
+	case out.Oversize:
+		return s.deliver(f, []string{"X-Virus-Status: unscanned(fsigkd)"}, "", recs)
 	case out.Err != nil && !out.Block:
 		status = "unscanned(fsigkd)"
 	case out.Err != nil && scanner.Policy(s.p.Svc.ScanFailure) == scanner.Block:
@@ -274,7 +273,6 @@ func (s *session) infected(f *spool.File, v scanner.Verdict, head []byte, recs [
 	action := s.p.Svc.Action
 	fields := notify.Fields{Service: "smtp", Name: v.Name(), Object: proxy.HeaderValue(head, "Subject"), Client: s.client,
 		Action: action, Sender: s.from, Recipients: s.rcpts}
-	s.p.NotifyAdmin(fields)
 	setAll(recs, func(r *logs.Access) { r.Action = strings.ToUpper(action) })
 	switch action {
 	case "pass":
