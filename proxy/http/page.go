@@ -9,31 +9,12 @@ import (
 	"github.com/fsigkd/fsigkd/logs"
 )
 
-// defaultPage is the block page; block_page replaces it. Fields: .URL,
-// .Name (the detection, empty when the object was blocked for another
-// reason), .Reason, .Time.
-const defaultPage = `<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>Blocked by the gateway</title></head>
-<body>
-<h1>Access blocked</h1>
-<p>The gateway blocked <code>{{.URL}}</code>.</p>
-{{if .Name}}<p>A virus or other threat was found: <strong>{{.Name}}</strong>.</p>{{end}}
-{{if .Reason}}<p>{{.Reason}}</p>{{end}}
-<p>If you think this is wrong, ask your administrator, naming the time: {{.Time}}.</p>
-</body></html>
-`
-
 // block answers 403 with the block page.
 func (s *session) block(rec *logs.Access, url, name, reason string) {
 	rec.Status = 403
-	var b bytes.Buffer
-	err := s.p.page.Execute(&b, struct{ URL, Name, Reason, Time string }{url, name, reason, time.Now().Format(time.RFC3339)})
-	if err != nil {
-		b.Reset()
-		b.WriteString("Blocked: " + html.EscapeString(name+" "+reason))
-	}
-	rec.Bytes = int64(b.Len())
-	s.writePage(403, "Forbidden", b.Bytes(), false)
+	page := s.p.page.Render(url, name, reason)
+	rec.Bytes = int64(len(page))
+	s.writePage(403, "Forbidden", page, false)
 }
 
 // writeError answers a plain error page.

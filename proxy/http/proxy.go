@@ -35,9 +35,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -58,7 +56,7 @@ type Proxy struct {
 	allow netlist.List // allow_clients
 	reach proxy.Reach  // allow_servers, deny_servers
 	ports map[int]bool
-	page  *template.Template
+	page  *proxy.BlockPage
 
 	sessions sessions.Set
 }
@@ -92,19 +90,9 @@ func (p *Proxy) init() error {
 		}
 		p.ports[n] = true
 	}
-	text := defaultPage
-	if p.Svc.BlockPage != "" {
-		b, err := os.ReadFile(p.Svc.BlockPage)
-		if err != nil {
-			return fmt.Errorf("block_page: %v", err)
-		}
-		text = string(b)
+	if p.page, err = proxy.LoadBlockPage(p.Svc.BlockPage); err != nil {
+		return err
 	}
-	t, err := template.New("block").Parse(text)
-	if err != nil {
-		return fmt.Errorf("block_page: %v", err)
-	}
-	p.page = t
 	return p.Common.Init()
 }
 
