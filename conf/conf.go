@@ -1,5 +1,5 @@
 // Package conf reads fsigkd's settings: fsigk.ini, with global keys and one
-// section per service ([http], [smtp], [ftp], [pop]), and the legacy per-service
+// section per service ([http], [smtp], [ftp], [pop], [icap]), and the legacy per-service
 // virusgw.ini (flat key=value lines), whose keys win for its service.
 //
 // Every key is declared once, as a field of Global or Service with struct
@@ -27,7 +27,7 @@ import (
 
 // Services are the services fsigkd knows, in their fixed order: a service's
 // index here is the child index in the worker log lines (M17, M18).
-var Services = []string{"http", "smtp", "ftp", "pop"}
+var Services = []string{"http", "smtp", "ftp", "pop", "icap"}
 
 // Config is the whole effective configuration.
 type Config struct {
@@ -74,13 +74,13 @@ type Service struct {
 	BindAddr                 string        `ini:"bind_addr" default:"0.0.0.0" kind:"addr" doc:"The address it listens on (0.0.0.0 or :: for every address)."`
 	Port                     int           `ini:"port" default:"0" min:"1" max:"65535" doc:"The port it listens on."`
 	PreSpawn                 int           `ini:"pre_spawn" default:"64" min:"1" max:"20000" doc:"Connections held at once; more wait in the listen backlog (M02)."`
-	Transparent              bool          `ini:"transparent" default:"no" doc:"Take connections redirected by the firewall (REDIRECT or TPROXY)."`
-	TransparentTproxy        bool          `ini:"transparent_tproxy" default:"no" doc:"Connect upstream from the client's own address (needs TPROXY and CAP_NET_ADMIN; M15 and the service stays down when the kernel refuses)."`
-	TransparentTproxyVersion int           `ini:"transparent_tproxy_version" default:"2" min:"1" max:"2" doc:"1 or 2: both mean mainline Linux TPROXY (IP_TRANSPARENT) today."`
-	InterceptPorts           string        `ini:"intercept_ports" default:"" doc:"Ports the firewall diverts here, for 'fsigkd rules'."`
+	Transparent              bool          `ini:"transparent" only:"http,smtp,ftp,pop" default:"no" doc:"Take connections redirected by the firewall (REDIRECT or TPROXY)."`
+	TransparentTproxy        bool          `ini:"transparent_tproxy" only:"http,smtp,ftp,pop" default:"no" doc:"Connect upstream from the client's own address (needs TPROXY and CAP_NET_ADMIN; M15 and the service stays down when the kernel refuses)."`
+	TransparentTproxyVersion int           `ini:"transparent_tproxy_version" only:"http,smtp,ftp,pop" default:"2" min:"1" max:"2" doc:"1 or 2: both mean mainline Linux TPROXY (IP_TRANSPARENT) today."`
+	InterceptPorts           string        `ini:"intercept_ports" only:"http,smtp,ftp,pop" default:"" doc:"Ports the firewall diverts here, for 'fsigkd rules'."`
 	ParentServerHost         string        `ini:"parent_server_host" only:"http,smtp,pop" default:"" doc_http:"Parent proxy (empty: connect directly)." doc_pop:"Empty: clients log in as USER name@server[:port] (the port defaults to parent_server_port, else 110). Set: every client goes to this server, its USER relayed as it is (name@domain mailboxes work), and APOP works." doc_smtp:"The next mail server."`
 	ParentServerPort         int           `ini:"parent_server_port" only:"http,smtp,pop" default:"0" min:"0" max:"65535" doc:"Its port."`
-	Action                   string        `ini:"action" default:"" doc_ftp:"What a detection does: block (550, the file is not delivered) or pass (delivered, logged ACTION:PASS, the admin told if notify_admin)." doc_http:"What a detection does: block (403 and the block page), or pass (the object is delivered, logged ACTION:PASS, the admin told if notify_admin)." doc_pop:"An infected mail: delete (the mail reaches the client as its headers, Subject tagged, and a text saying what was found and removed; a DELE then deletes the original on the server), deny (-ERR: the mail stays on the server and the client cannot fetch it) or pass (delivered with X-Virus-Status: infected(...))." doc_smtp:"pass, deny, blackhole, delete or sendback."`
+	Action                   string        `ini:"action" default:"" doc_icap:"What a detection does: block (the ICAP answer carries a 403 with the block page, and X-Infection-Found naming the threat) or pass (204: delivered, logged ACTION:PASS, the admin told if notify_admin)." doc_ftp:"What a detection does: block (550, the file is not delivered) or pass (delivered, logged ACTION:PASS, the admin told if notify_admin)." doc_http:"What a detection does: block (403 and the block page), or pass (the object is delivered, logged ACTION:PASS, the admin told if notify_admin)." doc_pop:"An infected mail: delete (the mail reaches the client as its headers, Subject tagged, and a text saying what was found and removed; a DELE then deletes the original on the server), deny (-ERR: the mail stays on the server and the client cannot fetch it) or pass (delivered with X-Virus-Status: infected(...))." doc_smtp:"pass, deny, blackhole, delete or sendback."`
 	MaxScanSize              int64         `ini:"max_scan_size" default:"100M" kind:"size" min:"1" doc:"Objects above this are not scanned." doc_pop:"A mail above this is not scanned: oversize_action says whether it is delivered (X-Virus-Status: unscanned(fsigkd)) or refused (-ERR)." doc_smtp:"A mail above this is not scanned: oversize_action below says whether it is delivered (X-Virus-Status: unscanned(fsigkd)) or refused (554)."`
 	NotifyAdmin              bool          `ini:"notify_admin" default:"no" doc:"Admin notice on a detection, to admin_address through admin_mx_host:admin_mx_port, marked with admin_notification_id (a label; empty: fsigkd-<host>) and an HMAC under base_dir/notice.key, so that the relay passes only its own notices unscanned."`
 	AdminMXHost              string        `ini:"admin_mx_host" default:"localhost"`
@@ -90,7 +90,7 @@ type Service struct {
 	BlockRiskware            bool          `ini:"block_riskware" default:"no" doc:"Block riskware (adware, tools) too; no: it is delivered, and logged."`
 	FsasdService             bool          `ini:"fsasd_service" only:"smtp,pop" default:"no" doc_pop:"Check mail with the anti-spam engine: spam gets spam_subject_tag and X-Spam-* headers; it is never deleted." doc_smtp:"Check mail with the anti-spam engine."`
 	IdleTimeout              time.Duration `ini:"idle_timeout" default:"300" min:"1s" doc:"A peer silent this long is dropped."`
-	HeaderTimeout            time.Duration `ini:"header_timeout" default:"30" min:"100ms" doc:"From its accept, a client must have sent its first command within this." doc_http:"From its accept, a client must have sent its first request head whole within this, or it loses its slot; a later head must arrive whole within this of its first byte (slowloris)."`
+	HeaderTimeout            time.Duration `ini:"header_timeout" default:"30" min:"100ms" doc:"From its accept, a client must have sent its first command within this." doc_http:"From its accept, a client must have sent its first request head whole within this, or it loses its slot; a later head must arrive whole within this of its first byte (slowloris)." doc_icap:"From its accept, a client must have sent its first request head whole within this, or it loses its slot."`
 	ScanFailure              string        `ini:"scan_failure" default:"" doc:"What could not be scanned (engine down, object refused): pass or block." doc_pop:"A mail that could not be scanned: block (-ERR, the mail stays on the server for a later try) or pass (delivered, X-Virus-Status: unscanned(fsigkd))." doc_smtp:"What could not be scanned: pass, block (554) or tempfail (451: the sender tries again later, nothing is lost)."`
 	OversizeAction           string        `ini:"oversize_action" default:"pass" enum:"pass,block" doc:"Objects above max_scan_size: pass (unscanned, logged) or block."`
 
@@ -98,8 +98,8 @@ type Service struct {
 	AllowClients    string        `ini:"allow_clients" only:"http" default:"127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7" kind:"nets" doc:"Networks that may use the proxy: it is never an open proxy."`
 	ConnectPorts    string        `ini:"connect_ports" only:"http" default:"443" kind:"ports" doc:"Ports a CONNECT tunnel may reach."`
 	MaxHeaderSize   int64         `ini:"max_header_size" only:"http" default:"17K" kind:"size" min:"1024" doc:"Response header bytes kept; the fields past it are dropped (M08), except those that frame the body."`
-	MaxRequestHead  int64         `ini:"max_request_header" only:"http" default:"64K" kind:"size" min:"1024" doc:"A larger request head is refused (431)."`
-	BlockPage       string        `ini:"block_page" only:"http" default:"" kind:"path" doc:"HTML template of the block page ({{.URL}}, {{.Name}}); empty: built-in."`
+	MaxRequestHead  int64         `ini:"max_request_header" only:"http,icap" default:"64K" kind:"size" min:"1024" doc:"A larger request head is refused (431)."`
+	BlockPage       string        `ini:"block_page" only:"http,icap" default:"" kind:"path" doc:"HTML template of the block page ({{.URL}}, {{.Name}}); empty: built-in."`
 	TrickleAfter    time.Duration `ini:"trickle_after" only:"http" default:"10" min:"0s" doc:"A download still arriving after trickle_after seconds is trickled to the client, trickle_bytes every trickle_interval, so that it does not time out. Only bytes a scan has cleared go early (the body so far, hold_back past them: keep hold_back above the longest signature); the last hold_back bytes wait for the verdict. 0: never trickle."`
 	TrickleBytes    int64         `ini:"trickle_bytes" only:"http" default:"4K" kind:"size" min:"1" doc:"Bytes sent per trickle_interval while a download is held."`
 	TrickleInterval time.Duration `ini:"trickle_interval" only:"http" default:"5" min:"100ms"`
@@ -124,6 +124,12 @@ type Service struct {
 	StatusHeader    bool   `ini:"status_header" only:"pop" default:"no" doc:"yes: clean mails get X-Virus-Status: clean(fsigkd) too; no: a clean mail arrives byte for byte."`
 	VirusSubjectTag string `ini:"virus_subject_tag" only:"pop" default:"[VIRUS REMOVED]" doc:"Put before the Subject of a mail whose infected content was replaced (action = delete)."`
 
+	// ICAP only.
+	RespmodPaths string        `ini:"respmod_paths" only:"icap" default:"/respmod, /avscan" doc:"ICAP service paths answering RESPMOD (what Squid's respmod_precache points at); /avscan is fsigkd's own ICAP client's default and c-icap's name."`
+	ReqmodPaths  string        `ini:"reqmod_paths" only:"icap" default:"/reqmod, /avscan" doc:"ICAP service paths answering REQMOD (uploads: Squid's reqmod_precache)."`
+	PreviewSize  int64         `ini:"preview_size" only:"icap" default:"1024" kind:"size" min:"0" doc:"The Preview offered in OPTIONS: bytes a client sends before the server asks for the rest (100 Continue); 0: no preview."`
+	OptionsTTL   time.Duration `ini:"options_ttl" only:"icap" default:"3600" min:"1s" doc:"How long a client may keep the OPTIONS answer (Options-TTL)."`
+
 	// HTTP, FTP and POP3: where clients may have the proxy connect.
 	AllowServers string `ini:"allow_servers" only:"http,ftp,pop" default:"0.0.0.0/0, ::/0" kind:"nets" doc_ftp:"Servers clients may reach (USER name@host[:port]), and those refused even so: by default the gateway's own (self: every address of its interfaces; loopback; link-local). 0.0.0.0 and :: are always refused." doc_http:"Servers clients may have the proxy connect to, plain requests and CONNECT alike, checked on the address connected to; those refused even so: by default the gateway's own (self: every address of its interfaces; loopback; link-local). 0.0.0.0 and :: are always refused." doc_pop:"Servers clients may reach (USER name@server), and those refused even so: by default the gateway's own (self: every address of its interfaces; loopback; link-local). 0.0.0.0 and :: are always refused."`
 	DenyServers  string `ini:"deny_servers" only:"http,ftp,pop" default:"self, 127.0.0.0/8, ::1/128, 169.254.0.0/16, fe80::/10" kind:"nets" doc:"Servers refused even when allowed: by default the gateway's own (self: every address of its interfaces; loopback, link-local); 0.0.0.0 and :: are always refused."`
@@ -142,6 +148,7 @@ var serviceDefaults = map[string]map[string]string{
 	"smtp": {"port": "9025", "action": "deny", "parent_server_port": "25", "scan_failure": "tempfail", "intercept_ports": "25"},
 	"ftp":  {"port": "9021", "action": "block", "scan_failure": "block", "intercept_ports": "21"},
 	"pop":  {"port": "9110", "action": "delete", "parent_server_port": "110", "scan_failure": "block", "intercept_ports": "110"},
+	"icap": {"port": "1344", "action": "block", "scan_failure": "block"},
 }
 
 // actions lists what each service allows for action.
@@ -150,6 +157,7 @@ var actions = map[string][]string{
 	"ftp":  {"block", "pass"},
 	"smtp": {"pass", "deny", "blackhole", "delete", "sendback"},
 	"pop":  {"pass", "deny", "delete"},
+	"icap": {"block", "pass"},
 }
 
 // scanFailures lists what each service allows for scan_failure.
@@ -158,6 +166,7 @@ var scanFailures = map[string][]string{
 	"ftp":  {"pass", "block"},
 	"smtp": {"pass", "block", "tempfail"},
 	"pop":  {"pass", "block"},
+	"icap": {"pass", "block"},
 }
 
 // Enabled lists the enabled services in their fixed order.

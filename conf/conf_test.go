@@ -108,7 +108,7 @@ func TestSampleLoadsCleanly(t *testing.T) {
 			}
 		}
 	}
-	if len(cfg.Enabled()) != 4 {
+	if len(cfg.Enabled()) != 5 {
 		t.Errorf("sample enables %d services", len(cfg.Enabled()))
 	}
 }

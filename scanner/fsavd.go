@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/fsigkd/fsigkd/catalog"
 )
@@ -17,6 +18,15 @@ type Fsavd struct {
 	Pool     *Pool
 	Riskware bool // ask for riskware detections too
 	Timeout  int  // the engine's own per-scan timeout, seconds (0: its default)
+
+	version atomic.Value // the signature database's version, from the last greeting
+}
+
+// Version is the version of the engine's signature database, as its
+// last greeting said ("" before any).
+func (f *Fsavd) Version() string {
+	v, _ := f.version.Load().(string)
+	return v
 }
 
 // NewFsavd makes a client for endpoints, filling in the pool's protocol
@@ -54,6 +64,7 @@ func (f *Fsavd) prepare(c *Conn) error {
 	if !strings.HasPrefix(greet, "DBVERSION\t") {
 		return &Error{Kind: Protocol, Engine: "fsavd", Endpoint: c.ep.Name, Err: fmt.Errorf("greeting %q", greet)}
 	}
+	f.version.Store(strings.TrimPrefix(greet, "DBVERSION\t"))
 	cmds := []string{"PROTOCOL\t9", "CONFIGURE\tARCHIVE\t1", "CONFIGURE\tMIME\t1", "CONFIGURE\tRISKWARE\t" + b01(f.Riskware)}
 	if f.Timeout > 0 {
 		cmds = append(cmds, fmt.Sprintf("CONFIGURE\tTIMEOUT\t%d", f.Timeout))

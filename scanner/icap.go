@@ -179,7 +179,8 @@ func ParseICAPStatus(line string) (int, error) {
 }
 
 // ICAPThreat finds the threat name in an ICAP reply's headers:
-// X-Infection-Found: Type=0; Resolution=2; Threat=<name>; or X-Virus-ID.
+// X-Infection-Found: Type=0; Resolution=2; Threat=<name>; or X-Virus-ID,
+// or F-Secure's X-FSecure-Infection-Name (quoted).
 func ICAPThreat(h textproto.MIMEHeader) string {
 	if xi := h.Get("X-Infection-Found"); xi != "" {
 		for _, kv := range strings.Split(xi, ";") {
@@ -189,7 +190,10 @@ func ICAPThreat(h textproto.MIMEHeader) string {
 			}
 		}
 	}
-	return strings.TrimSpace(h.Get("X-Virus-ID"))
+	if id := strings.TrimSpace(h.Get("X-Virus-ID")); id != "" {
+		return id
+	}
+	return strings.Trim(strings.TrimSpace(h.Get("X-FSecure-Infection-Name")), `"`)
 }
 
 // encapsulatedStatus reads the status of the HTTP response that follows

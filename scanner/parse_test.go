@@ -43,6 +43,11 @@ func TestReplyParsers(t *testing.T) {
 	if ICAPThreat(h) != "Eicar-Test-Signature" {
 		t.Error("icap threat")
 	}
+	// F-Secure's ICAP servers name the threat in a header of their own.
+	h = textproto.MIMEHeader{"X-Fsecure-Scan-Result": {"infected"}, "X-Fsecure-Infection-Name": {`"EICAR_Test_File"`}}
+	if got := ICAPThreat(h); got != "EICAR_Test_File" {
+		t.Errorf("X-FSecure-Infection-Name read as %q", got)
+	}
 }
 
 func FuzzParseFsavdLine(f *testing.F) {

@@ -89,6 +89,12 @@ type Scanner interface {
 	Scan(ctx context.Context, obj *Object) (Verdict, error)
 }
 
+// Versioner is a scanner that knows its engine's signature version (an
+// ICAP server's ISTag changes with it).
+type Versioner interface {
+	Version() string
+}
+
 // Pinger is a scanner that can say whether it is alive.
 type Pinger interface {
 	Ping(ctx context.Context) error

@@ -1,5 +1,5 @@
 // Command fsigkd is the gateway daemon: a scanning proxy for HTTP, SMTP,
-// FTP and POP3. It runs as a master process and one worker per service (see
+// FTP and POP3, and an ICAP server. It runs as a master process and one worker per service (see
 // package supervisor); `fsigkd check` and `fsigkd status` read the
 // settings and the running state, `fsigkd rules` prints the firewall
 // rules, `fsigkd fsavd` is the bundled anti-virus daemon. The command line
@@ -12,6 +12,7 @@ import (
 
 	ftpproxy "github.com/fsigkd/fsigkd/proxy/ftp"
 	httpproxy "github.com/fsigkd/fsigkd/proxy/http"
+	icapserver "github.com/fsigkd/fsigkd/proxy/icap"
 	pop3proxy "github.com/fsigkd/fsigkd/proxy/pop3"
 	smtpproxy "github.com/fsigkd/fsigkd/proxy/smtp"
 	"github.com/fsigkd/fsigkd/service"
@@ -23,6 +24,7 @@ var services = service.Registry{
 	"smtp": smtpproxy.New,
 	"ftp":  ftpproxy.New,
 	"pop":  pop3proxy.New,
+	"icap": icapserver.New,
 }
 
 func main() {

@@ -1,0 +1,97 @@
+// Package icap is fsigkd's ICAP server (RFC 3507): fsigkd's scanning for
+// Squid, e2guardian or any ICAP client, a drop-in for c-icap's avscan.
+//
+// OPTIONS answers Methods, ISTag (it changes with the engine's signature
+// version), Preview (preview_size), Transfer-Preview: *, Allow: 204,
+// Max-Connections (pre_spawn) and Options-TTL (options_ttl). RESPMOD
+// (respmod_paths) and REQMOD (reqmod_paths) take the encapsulated heads
+// and the chunked body, with a preview (a preview that does not end the
+// body gets 100 Continue: the verdict needs the whole object); the body is
+// spooled whole and goes through the same pipeline as the HTTP proxy's
+// (proxy.Inspect: content codings undone for the scan, max_scan_size and
+// oversize_action, scan_failure, action, the admin notice). Clean: 204
+// when the client allows it, otherwise the request's own message back. A
+// detection, or what the settings block: 200 with a 403 and the block page
+// as the encapsulated response (for REQMOD too: the upload never reaches
+// the server), and the headers ICAP clients log a name from:
+// X-Infection-Found, X-Virus-ID, and F-Secure's X-FSecure-Scan-Result and
+// X-FSecure-Infection-Name. Connections are persistent. A request whose
+// framing cannot be trusted gets 400 (501 for an unknown method, 404 for
+// an unknown service) and the connection is closed.
+package icap
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net"
+	"strings"
+
+	"github.com/fsigkd/fsigkd/internal/sessions"
+	"github.com/fsigkd/fsigkd/proxy"
+	"github.com/fsigkd/fsigkd/scanner"
+	"github.com/fsigkd/fsigkd/service"
+	"github.com/fsigkd/fsigkd/slots"
+)
+
+// Proxy is the ICAP service.
+type Proxy struct {
+	proxy.Common
+
+	page     *proxy.BlockPage
+	respmod  map[string]bool
+	reqmod   map[string]bool
+	sessions sessions.Set
+}
+
+// New builds the service from a worker's environment.
+func New(env *service.Env) (service.Service, error) {
+	c, err := proxy.FromEnv(env)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{Common: c}
+	return p, p.init()
+}
+
+func (p *Proxy) init() error {
+	var err error
+	if p.page, err = proxy.LoadBlockPage(p.Svc.BlockPage); err != nil {
+		return err
+	}
+	p.respmod, p.reqmod = paths(p.Svc.RespmodPaths), paths(p.Svc.ReqmodPaths)
+	return p.Common.Init()
+}
+
+func paths(list string) map[string]bool {
+	m := map[string]bool{}
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			m[s] = true
+		}
+	}
+	return m
+}
+
+// Serve accepts clients until ln is closed.
+func (p *Proxy) Serve(ln net.Listener) error {
+	p.ListenAddr = ln.Addr()
+	if sl, ok := ln.(*slots.Listener); ok {
+		// With every slot busy, the connection idle longest between
+		// requests gives its slot to a waiting client.
+		sl.Evict = p.sessions.EvictOldestIdle
+	}
+	p.sessions.OnPanic = p.PanicLogger()
+	return p.sessions.Serve(ln, p.serve)
+}
+
+// istag names the service's current state: it changes with the engine's
+// signature version, so that clients drop what they cached from the
+// previous one.
+func (p *Proxy) istag() string {
+	v := ""
+	if vs, ok := p.Scanner.(scanner.Versioner); ok {
+		v = vs.Version()
+	}
+	sum := sha256.Sum256([]byte("fsigkd\x00" + v))
+	return `"FSIGKD-` + hex.EncodeToString(sum[:])[:16] + `"`
+}

@@ -1,0 +1,323 @@
+package icap
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"os"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/proxy"
+	"github.com/fsigkd/fsigkd/scanner"
+	"github.com/fsigkd/fsigkd/slots"
+)
+
+// Shutdown closes idle connections and waits for requests under way until
+// ctx ends; the admin notices still queued go out.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	return p.Common.Shutdown(ctx, &p.sessions)
+}
+
+// conn is one client connection.
+type conn struct {
+	p      *Proxy
+	c      net.Conn
+	br     *bufio.Reader
+	client string
+}
+
+func (p *Proxy) serve(c net.Conn) {
+	s := &conn{p: p, c: c, br: bufio.NewReaderSize(c, 64<<10)}
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		s.client = a.IP.String()
+	}
+	firstBy := time.Now().Add(p.Svc.HeaderTimeout)
+	for first := true; ; first = false {
+		if !p.sessions.SetIdle(c, true) {
+			return
+		}
+		if first {
+			c.SetReadDeadline(firstBy)
+		} else {
+			c.SetReadDeadline(time.Now().Add(p.Svc.IdleTimeout))
+		}
+		if _, err := s.br.Peek(1); err != nil {
+			return // closed, or silent too long, between requests
+		}
+		if !p.sessions.SetIdle(c, false) {
+			return
+		}
+		// A request head arrives whole within header_timeout.
+		c.SetReadDeadline(time.Now().Add(p.Svc.HeaderTimeout))
+		req, err := ReadRequest(s.br, int(p.Svc.MaxRequestHead))
+		if err != nil {
+			var br *BadRequest
+			if errors.As(err, &br) {
+				s.status(br.Code, br.Why)
+			}
+			return
+		}
+		if first {
+			slots.Started(c)
+		}
+		c.SetReadDeadline(time.Now().Add(p.Svc.IdleTimeout))
+		if !s.handle(req) || strings.EqualFold(req.Header.Get("Connection"), "close") {
+			return
+		}
+	}
+}
+
+// status answers a request with a bare status (an error), the
+// connection then closed.
+func (s *conn) status(code int, why string) {
+	text := map[int]string{400: "Bad Request", 404: "ICAP Service Not Found", 405: "Method Not Allowed For Service",
+		500: "Server Error", 501: "Method Not Implemented"}[code]
+	s.write(fmt.Sprintf("ICAP/1.0 %d %s\r\nServer: fsigkd\r\nISTag: %s\r\nConnection: close\r\nEncapsulated: null-body=0\r\n\r\n", code, text, s.p.istag()))
+	s.p.Log.Debug("ICAP request refused", zap.Int("status", code), zap.String("why", why), zap.String("client", s.client))
+}
+
+func (s *conn) write(b string) error {
+	s.c.SetWriteDeadline(time.Now().Add(s.p.Global.SendfileTimeout))
+	defer s.c.SetWriteDeadline(time.Time{})
+	_, err := io.WriteString(s.c, b)
+	return err
+}
+
+// handle answers one request; false closes the connection.
+func (s *conn) handle(req *Request) bool {
+	methods := []string{}
+	if s.p.respmod[req.Path] {
+		methods = append(methods, "RESPMOD")
+	}
+	if s.p.reqmod[req.Path] {
+		methods = append(methods, "REQMOD")
+	}
+	if len(methods) == 0 {
+		s.drain(req)
+		s.status(404, "no such service "+req.Path)
+		return false
+	}
+	if req.Method == "OPTIONS" {
+		return s.options(methods) == nil
+	}
+	if !(req.Method == "RESPMOD" && s.p.respmod[req.Path] || req.Method == "REQMOD" && s.p.reqmod[req.Path]) {
+		s.drain(req)
+		s.status(405, req.Method+" on "+req.Path)
+		return false
+	}
+	return s.modify(req)
+}
+
+// drain reads a refused request's body, so that its answer is read as
+// one.
+func (s *conn) drain(req *Request) {
+	if req.Body == "req-body" || req.Body == "res-body" {
+		ch := &chunks{br: s.br}
+		io.Copy(io.Discard, io.LimitReader(ch, 1<<20))
+	}
+}
+
+func (s *conn) options(methods []string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "ICAP/1.0 200 OK\r\nMethods: %s\r\nService: fsigkd ICAP\r\nISTag: %s\r\nServer: fsigkd\r\n", strings.Join(methods, ", "), s.p.istag())
+	fmt.Fprintf(&b, "Max-Connections: %d\r\nOptions-TTL: %d\r\nAllow: 204\r\n", s.p.Svc.PreSpawn, int(s.p.Svc.OptionsTTL/time.Second))
+	if s.p.Svc.PreviewSize > 0 {
+		fmt.Fprintf(&b, "Preview: %d\r\nTransfer-Preview: *\r\n", s.p.Svc.PreviewSize)
+	}
+	b.WriteString("Encapsulated: null-body=0\r\n\r\n")
+	return s.write(b.String())
+}
+
+// modify answers REQMOD and RESPMOD.
+func (s *conn) modify(req *Request) bool {
+	start := time.Now()
+	head := req.ResHdr
+	if req.Method == "REQMOD" {
+		head = req.ReqHdr
+	}
+	url := requestURL(req.ReqHdr)
+	client := s.client
+	if ip := net.ParseIP(req.Header.Get("X-Client-Ip")); ip != nil {
+		client = ip.String()
+	}
+	rec := &logs.Access{Start: start, Client: client, Result: "ICAP", Method: req.Method, URL: url,
+		Service: "icap", Slot: slots.SlotOf(s.c), PID: os.Getpid()}
+	defer func() {
+		rec.Elapsed = time.Since(start)
+		s.p.Logs.Access(rec)
+	}()
+	allow204 := strings.Contains(strings.ToLower(strings.Join(req.Header.Values("Allow"), ",")), "204")
+	if req.Body != "req-body" && req.Body != "res-body" {
+		// Nothing to scan.
+		rec.Detail = "no body"
+		return s.pass(req, nil, allow204, rec)
+	}
+	f, err := s.p.Spool.Create("icap")
+	if err != nil {
+		s.p.SpoolFailed(err)
+		s.drain(req)
+		s.status(500, "spool")
+		return false
+	}
+	defer f.Close()
+	ch := &chunks{br: s.br}
+	if _, err := f.Fill(ch, 0, nil); err != nil {
+		return s.broken(err)
+	}
+	if req.Preview >= 0 && !ch.ieof {
+		// The verdict needs the whole object.
+		if s.write("ICAP/1.0 100 Continue\r\n\r\n") != nil {
+			return false
+		}
+		ch.More()
+		if _, err := f.Fill(ch, 0, nil); err != nil {
+			return s.broken(err)
+		}
+	}
+	rec.Bytes = f.Size()
+	var out proxy.Outcome
+	if f.Size() > s.p.Svc.MaxScanSize {
+		out = s.p.Oversize(rec, "")
+	} else {
+		h := httpHeader(head)
+		meta := scanner.Meta{Service: "icap", URL: url, Client: client, ContentType: h.Get("Content-Type")}
+		out = s.p.Inspect(proxy.Subject{File: f, Meta: meta, Codings: h.Values("Content-Encoding")}, rec)
+	}
+	switch {
+	case !out.Block:
+		return s.pass(req, f, allow204, rec)
+	case out.Oversize:
+		return s.block(req, url, "", "The object is larger than this gateway scans.", rec)
+	case out.Err != nil:
+		return s.block(req, url, "", "The object could not be scanned, and this gateway does not pass what it has not scanned.", rec)
+	}
+	return s.block(req, url, out.Verdict.Name(), "", rec)
+}
+
+// broken ends a connection whose body could not be read.
+func (s *conn) broken(err error) bool {
+	var br *BadRequest
+	if errors.As(err, &br) {
+		s.status(br.Code, br.Why)
+	} else if s.p.SpoolFailed(err) {
+		s.status(500, "spool")
+	}
+	return false
+}
+
+// pass lets the message through: 204 when the client allows it, else its
+// own message back (f holds the body; nil: none).
+func (s *conn) pass(req *Request, f interface {
+	OS() *os.File
+	Size() int64
+}, allow204 bool, rec *logs.Access) bool {
+	if allow204 {
+		rec.Status = 204
+		return s.write(fmt.Sprintf("ICAP/1.0 204 No Content\r\nISTag: %s\r\nServer: fsigkd\r\nEncapsulated: null-body=0\r\n\r\n", s.p.istag())) == nil
+	}
+	rec.Status = 200
+	var heads []string
+	var parts []string
+	off := 0
+	// The message modified is given back: a RESPMOD answer carries the
+	// response alone (clients read its first head as the response's).
+	if req.ReqHdr != nil && req.Method == "REQMOD" {
+		parts = append(parts, fmt.Sprintf("req-hdr=%d", off))
+		heads = append(heads, string(req.ReqHdr))
+		off += len(req.ReqHdr)
+	}
+	if req.ResHdr != nil {
+		parts = append(parts, fmt.Sprintf("res-hdr=%d", off))
+		heads = append(heads, string(req.ResHdr))
+		off += len(req.ResHdr)
+	}
+	body := "null-body"
+	if f != nil {
+		body = req.Body
+	}
+	parts = append(parts, fmt.Sprintf("%s=%d", body, off))
+	w := bufio.NewWriterSize(&deadlineWriter{c: s.c, timeout: s.p.Global.SendfileTimeout}, 64<<10)
+	fmt.Fprintf(w, "ICAP/1.0 200 OK\r\nISTag: %s\r\nServer: fsigkd\r\nEncapsulated: %s\r\n\r\n%s", s.p.istag(), strings.Join(parts, ", "), strings.Join(heads, ""))
+	if f != nil {
+		if f.Size() > 0 {
+			fmt.Fprintf(w, "%x\r\n", f.Size())
+			if _, err := io.Copy(w, io.NewSectionReader(f.OS(), 0, f.Size())); err != nil {
+				return false
+			}
+			w.WriteString("\r\n")
+		}
+		w.WriteString("0\r\n\r\n")
+	}
+	return w.Flush() == nil
+}
+
+// block answers with a 403 and the block page as the encapsulated
+// response, and the headers clients log the threat from.
+func (s *conn) block(req *Request, url, name, reason string, rec *logs.Access) bool {
+	page := s.p.page.Render(url, name, reason)
+	rec.Status = 403
+	resHdr := fmt.Sprintf("HTTP/1.1 403 Forbidden\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n", len(page))
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "ICAP/1.0 200 OK\r\nISTag: %s\r\nServer: fsigkd\r\n", s.p.istag())
+	if name != "" {
+		fmt.Fprintf(&b, "X-Infection-Found: Type=0; Resolution=2; Threat=%s;\r\nX-Virus-ID: %s\r\nX-FSecure-Scan-Result: infected\r\nX-FSecure-Infection-Name: \"%s\"\r\n", name, name, name)
+	}
+	fmt.Fprintf(&b, "Encapsulated: res-hdr=0, res-body=%d\r\n\r\n%s%x\r\n%s\r\n0\r\n\r\n", len(resHdr), resHdr, len(page), page)
+	return s.write(b.String()) == nil
+}
+
+// deadlineWriter gives each write sendfile_timeout to make progress.
+type deadlineWriter struct {
+	c       net.Conn
+	timeout time.Duration
+}
+
+func (w *deadlineWriter) Write(p []byte) (int, error) {
+	w.c.SetWriteDeadline(time.Now().Add(w.timeout))
+	return w.c.Write(p)
+}
+
+// requestURL is the URL of an encapsulated HTTP request head: its target
+// when absolute, else Host and the path.
+func requestURL(reqHdr []byte) string {
+	if len(reqHdr) == 0 {
+		return ""
+	}
+	first, rest, _ := strings.Cut(string(reqHdr), "\r\n")
+	f := strings.Fields(first)
+	if len(f) < 2 {
+		return ""
+	}
+	target := f[1]
+	if strings.Contains(target, "://") {
+		return target
+	}
+	host := httpHeader([]byte("x\r\n" + rest)).Get("Host")
+	if f[0] == "CONNECT" {
+		return target
+	}
+	return "http://" + host + target
+}
+
+// httpHeader reads the fields of an encapsulated HTTP head (its first
+// line skipped).
+func httpHeader(head []byte) textproto.MIMEHeader {
+	h := textproto.MIMEHeader{}
+	_, rest, _ := strings.Cut(string(head), "\n")
+	for _, l := range strings.Split(rest, "\n") {
+		k, v, ok := strings.Cut(strings.TrimRight(l, "\r"), ":")
+		if ok && k != "" && !strings.ContainsAny(k, " \t") {
+			h.Add(textproto.CanonicalMIMEHeaderKey(k), strings.TrimSpace(v))
+		}
+	}
+	return h
+}
