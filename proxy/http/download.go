@@ -2,7 +2,6 @@ package http
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -10,9 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fsigkd/fsigkd/internal/coding"
 	"github.com/fsigkd/fsigkd/logs"
-	"github.com/fsigkd/fsigkd/scanner"
+	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
 )
@@ -35,10 +33,8 @@ type download struct {
 	sent        int64
 	lastTrickle time.Time
 
-	// Trickling sends only bytes a scan has cleared (see clear).
-	codings []string // the body's content codings
-	cleared int64    // bytes of the body as sent that may go to the client
-	noMore  bool     // a check found something, or cannot be made: no more trickling
+	// Trickling sends only bytes a scan has cleared.
+	prefix proxy.Prefix
 }
 
 func (d *download) trickling() bool { return d.s.p.Svc.TrickleAfter > 0 }
@@ -66,85 +62,16 @@ func (d *download) tick(f *spool.File) {
 	}
 	d.lastTrickle = now
 	n := min(d.s.p.Svc.TrickleBytes, f.Size()-d.s.p.Svc.HoldBack-d.sent)
-	if n > 0 && d.sent+n > d.cleared {
-		d.clear(f)
+	if n > 0 && d.sent+n > d.prefix.Cleared {
+		d.prefix.Clear(f, d.sent, clearAhead*d.s.p.Svc.TrickleBytes)
 	}
-	if n = min(n, d.cleared-d.sent); n > 0 {
+	if n = min(n, d.prefix.Cleared-d.sent); n > 0 {
 		d.sendRange(f, d.sent, n)
 	}
 }
 
 // clearAhead is how many trickles one check clears at once.
 const clearAhead = 16
-
-// clear scans a prefix of the body so far and moves d.cleared: bytes go
-// to the client early only when a scan of everything up to hold_back past
-// them (decoded, for a coded body, as the client will decode it) found
-// nothing. hold_back must exceed the longest signature, so that any match
-// that starts in the bytes sent ends in the bytes scanned. The check reads
-// only the prefix it needs, so it costs about 2 * hold_back per
-// clearAhead trickles, however large the download; containers wait for
-// the final scan of the whole object.
-func (d *download) clear(f *spool.File) {
-	if d.noMore {
-		return
-	}
-	hold, step := d.s.p.Svc.HoldBack, clearAhead*d.s.p.Svc.TrickleBytes
-	want := min(f.Size(), d.sent+step+hold) // the body bytes checked
-	var r io.Reader = io.NewSectionReader(f.OS(), 0, want)
-	if len(d.codings) > 0 {
-		// A coded prefix: what it decodes to, and twice as much of it to
-		// leave room for the coding's own overhead.
-		want = min(f.Size(), d.sent+step+2*hold)
-		dec, err := coding.Reader(io.NewSectionReader(f.OS(), 0, want), d.codings)
-		if err != nil {
-			d.noMore = true
-			return
-		}
-		defer dec.Close()
-		r = dec
-	}
-	pf, err := d.s.p.Spool.Create("http")
-	if err != nil {
-		return
-	}
-	defer pf.Close()
-	pf.Fill(r, d.s.p.Svc.MaxScanSize, nil) // a cut coding decodes as far as it goes
-	ctx, cancel := context.WithTimeout(context.Background(), d.s.p.Global.AVTimeout)
-	defer cancel()
-	v, err := d.s.p.Scanner.Scan(ctx, &scanner.Object{File: pf.OS(), Path: pf.Path(), Size: pf.Size(), Partial: true,
-		Meta: scanner.Meta{Service: "http", URL: d.url, Client: d.s.client}})
-	if err != nil || v.Status != scanner.Clean {
-		d.noMore = true // the final scan decides, and nothing more goes early
-		return
-	}
-	if len(d.codings) == 0 {
-		d.cleared = max(d.cleared, want-hold)
-		return
-	}
-	// The most of the coded prefix whose own decoding stays hold_back
-	// short of what was scanned.
-	for c := min(want, d.sent+step); c > d.cleared; c = d.sent + (c-d.sent)/2 {
-		if decodedLen(f, c, d.codings)+hold <= pf.Size() {
-			d.cleared = c
-			return
-		}
-		if c-d.sent < 2 {
-			return
-		}
-	}
-}
-
-// decodedLen is how much the first n bytes of a coded body decode to.
-func decodedLen(f *spool.File, n int64, codings []string) int64 {
-	r, err := coding.Reader(io.NewSectionReader(f.OS(), 0, n), codings)
-	if err != nil {
-		return 1 << 62
-	}
-	defer r.Close()
-	got, _ := io.Copy(io.Discard, r)
-	return got
-}
 
 // sendHead sends the response head before the body is judged, with the
 // length when the server gave one, chunked or to-the-close otherwise.

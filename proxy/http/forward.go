@@ -380,8 +380,9 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 	}
 	// The length is ours to state: the body is re-framed on the way.
 	head.Del("Content-Length")
-	d := &download{s: s, resp: resp, head: head, url: t.url, clientKeep: clientKeep, start: time.Now(),
-		codings: coding.List(resp.Header.Values("Content-Encoding"))}
+	d := &download{s: s, resp: resp, head: head, url: t.url, clientKeep: clientKeep, start: time.Now()}
+	d.prefix = proxy.Prefix{C: &s.p.Common, Codings: coding.List(resp.Header.Values("Content-Encoding")),
+		Meta: scanner.Meta{Service: "http", URL: t.url, Client: s.client}, Hold: s.p.Svc.HoldBack}
 	if resp.Status == 200 && len(req.Header.Values("Range")) == 1 && req.Header.Get("If-Range") == "" {
 		// Fetched whole (Range is not forwarded) and scanned whole; the
 		// client still gets the part it asked for.
