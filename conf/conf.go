@@ -103,7 +103,7 @@ type Service struct {
 	TrickleAfter    time.Duration `ini:"trickle_after" only:"http" default:"10" min:"0s" doc:"A download still arriving after trickle_after seconds is trickled to the client, trickle_bytes every trickle_interval, so that it does not time out. Only bytes a scan has cleared go early (the body so far, hold_back past them: keep hold_back above the longest signature); the last hold_back bytes wait for the verdict. 0: never trickle."`
 	TrickleBytes    int64         `ini:"trickle_bytes" only:"http" default:"4K" kind:"size" min:"1" doc:"Bytes sent per trickle_interval while a download is held."`
 	TrickleInterval time.Duration `ini:"trickle_interval" only:"http" default:"5" min:"100ms"`
-	HoldBack        int64         `ini:"hold_back" only:"http" default:"1M" kind:"size" min:"1" doc:"The tail never sent before the verdict, and how far past trickled bytes a check scans (above the longest signature)."`
+	HoldBack        int64         `ini:"hold_back" only:"http,icap" default:"1M" kind:"size" min:"1" doc:"The tail never sent before the verdict, and how far past trickled bytes a check scans (above the longest signature)." doc_icap:"A message still arriving after its client stopped sending for a quarter of a second (Squid stops when it has sent about 64K plus its read_ahead_gap and waits for the answer) is answered early: the bytes a scan of the prefix cleared go back, this many behind, and the final scan still decides (a detection then cuts the connection). Keep it above the longest signature and below what the client sends ahead."`
 
 	// SMTP only.
 	MaxMessageSize  int64         `ini:"max_message_size" only:"smtp" default:"50M" kind:"size" min:"1024" doc:"A larger mail gets 554 Too long message; SIZE is offered with it."`
@@ -148,7 +148,7 @@ var serviceDefaults = map[string]map[string]string{
 	"smtp": {"port": "9025", "action": "deny", "parent_server_port": "25", "scan_failure": "tempfail", "intercept_ports": "25"},
 	"ftp":  {"port": "9021", "action": "block", "scan_failure": "block", "intercept_ports": "21"},
 	"pop":  {"port": "9110", "action": "delete", "parent_server_port": "110", "scan_failure": "block", "intercept_ports": "110"},
-	"icap": {"port": "1344", "action": "block", "scan_failure": "block"},
+	"icap": {"port": "1344", "action": "block", "scan_failure": "block", "hold_back": "32K"},
 }
 
 // actions lists what each service allows for action.

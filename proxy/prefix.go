@@ -32,19 +32,19 @@ type Prefix struct {
 	NoMore bool
 }
 
-// Clear scans a prefix of f reaching step bytes past sent (and Hold
-// beyond), and moves Cleared.
-func (p *Prefix) Clear(f *spool.File, sent, step int64) {
+// Clear scans a prefix of f, whose first size bytes are written,
+// reaching step bytes past sent (and Hold beyond), and moves Cleared.
+func (p *Prefix) Clear(f *spool.File, size, sent, step int64) {
 	if p.NoMore {
 		return
 	}
 	hold := p.Hold
-	want := min(f.Size(), sent+step+hold) // the body bytes checked
+	want := min(size, sent+step+hold) // the body bytes checked
 	var r io.Reader = io.NewSectionReader(f.OS(), 0, want)
 	if len(p.Codings) > 0 {
 		// A coded prefix: what it decodes to, and twice as much of it to
 		// leave room for the coding's own overhead.
-		want = min(f.Size(), sent+step+2*hold)
+		want = min(size, sent+step+2*hold)
 		dec, err := coding.Reader(io.NewSectionReader(f.OS(), 0, want), p.Codings)
 		if err != nil {
 			p.NoMore = true

@@ -63,7 +63,7 @@ func (d *download) tick(f *spool.File) {
 	d.lastTrickle = now
 	n := min(d.s.p.Svc.TrickleBytes, f.Size()-d.s.p.Svc.HoldBack-d.sent)
 	if n > 0 && d.sent+n > d.prefix.Cleared {
-		d.prefix.Clear(f, d.sent, clearAhead*d.s.p.Svc.TrickleBytes)
+		d.prefix.Clear(f, f.Size(), d.sent, clearAhead*d.s.p.Svc.TrickleBytes)
 	}
 	if n = min(n, d.prefix.Cleared-d.sent); n > 0 {
 		d.sendRange(f, d.sent, n)

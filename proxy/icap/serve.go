@@ -173,13 +173,21 @@ func (s *conn) modify(req *Request) bool {
 	if _, err := f.Fill(ch, 0, nil); err != nil {
 		return s.broken(err)
 	}
+	var early *earlyAnswer
 	if req.Preview >= 0 && !ch.ieof {
 		// The verdict needs the whole object.
 		if s.write("ICAP/1.0 100 Continue\r\n\r\n") != nil {
 			return false
 		}
 		ch.More()
-		if _, err := f.Fill(ch, 0, nil); err != nil {
+		h := httpHeader(head)
+		early = &earlyAnswer{s: s, req: req, f: f, enabled: !allow204, prefix: proxy.Prefix{C: &s.p.Common,
+			Codings: h.Values("Content-Encoding"), Meta: scanner.Meta{Service: "icap", URL: url, Client: client}, Hold: s.p.Svc.HoldBack}}
+		if err := early.fill(ch); err != nil {
+			if early.started {
+				early.abort()
+				return false
+			}
 			return s.broken(err)
 		}
 	}
@@ -191,6 +199,9 @@ func (s *conn) modify(req *Request) bool {
 		h := httpHeader(head)
 		meta := scanner.Meta{Service: "icap", URL: url, Client: client, ContentType: h.Get("Content-Type")}
 		out = s.p.Inspect(proxy.Subject{File: f, Meta: meta, Codings: h.Values("Content-Encoding")}, rec)
+	}
+	if early != nil && early.started {
+		return early.finish(out, rec)
 	}
 	switch {
 	case !out.Block:

@@ -16,9 +16,10 @@ import (
 )
 
 // TestSquid: Squid 5 with fsigkd as its ICAP server, driven by curl:
-// clean downloads byte for byte (small, and larger than the preview),
-// EICAR downloads and uploads blocked with the block page, Squid's logs
-// showing the ICAP status.
+// clean downloads byte for byte (small, and larger than what Squid sends
+// before it waits for an answer), EICAR downloads and uploads blocked with
+// the block page, EICAR at the end of a large download cut off (never a
+// whole object), Squid's logs showing the ICAP status.
 func TestSquid(t *testing.T) {
 	curl := testenv.Need(t, "curl", "curl")
 	e := newEnv(t, "")
@@ -34,6 +35,9 @@ func TestSquid(t *testing.T) {
 			w.Write([]byte(eicar.String))
 		case "/big":
 			w.Write(big)
+		case "/big-eicar":
+			w.Write(big)
+			w.Write([]byte(eicar.String))
 		default:
 			w.Write(small)
 		}
@@ -58,6 +62,9 @@ func TestSquid(t *testing.T) {
 		t.Errorf("5 MiB clean: %s, %d bytes", code, len(body))
 	}
 	t.Logf("5 MiB through Squid and fsigkd's ICAP: %v", time.Since(start))
+	if code, body := get(base + "/big-eicar"); code == "200" && len(body) == len(big)+len(eicar.String) || bytes.Contains(body, []byte(eicar.String)) {
+		t.Errorf("EICAR at the end of 5 MiB came through whole: %s, %d bytes", code, len(body))
+	}
 	if code, body := get(base + "/eicar.com"); code != "403" || !bytes.Contains(body, []byte("Eicar-Test-Signature")) || bytes.Contains(body, []byte("EICAR-STANDARD")) {
 		t.Errorf("EICAR download: %s %.300s", code, body)
 	}

@@ -1,0 +1,134 @@
+package icap
+
+import (
+	"fmt"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/proxy"
+	"github.com/fsigkd/fsigkd/slots"
+	"github.com/fsigkd/fsigkd/spool"
+
+	"go.uber.org/zap"
+)
+
+// Squid, given no Allow: 204 for a large object, sends about 64 KiB of
+// it plus its read_ahead_gap and then waits for the answer to flow back
+// before it reads more from the origin: a server that wants the whole
+// object first waits for ever (Squid gives up after its io timeout). So a
+// message whose client stops sending for stallAfter (a quarter of a second) is answered early:
+// the head, then the bytes a scan of the prefix cleared, hold_back behind
+// what has arrived (proxy.Prefix). The final scan of the whole object
+// still decides: clean, the rest follows; otherwise the connection is cut
+// (a reset), so that what went early never makes a whole object.
+const stallAfter = 250 * time.Millisecond
+
+// clearStep is how far past what was sent one prefix check reaches.
+const clearStep = 256 << 10
+
+type earlyAnswer struct {
+	s       *conn
+	req     *Request
+	f       *spool.File
+	enabled bool // the client did not allow 204: its message comes back
+	prefix  proxy.Prefix
+
+	started bool  // the head went
+	sent    int64 // body bytes sent
+}
+
+// fill reads the rest of the body into f, answering early when the
+// client stalls.
+func (e *earlyAnswer) fill(ch *chunks) error {
+	var got atomic.Int64
+	var last atomic.Int64
+	got.Store(e.f.Size())
+	last.Store(time.Now().UnixNano())
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.f.Fill(ch, 0, func() { got.Store(e.f.Size()); last.Store(time.Now().UnixNano()) })
+		done <- err
+	}()
+	tick := time.NewTicker(stallAfter / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			if !e.enabled || time.Since(time.Unix(0, last.Load())) < stallAfter && !e.started {
+				continue
+			}
+			if !e.started {
+				e.s.p.Log.Debug("answering early: the client stopped sending", zap.String("url", e.prefix.Meta.URL), zap.Int64("received", got.Load()))
+				if e.head() != nil {
+					<-done
+					return errEarlyBroken
+				}
+			}
+			size := got.Load()
+			if n := size - e.prefix.Hold - e.sent; n > 0 {
+				if e.sent+n > e.prefix.Cleared {
+					e.prefix.Clear(e.f, size, e.sent, max(n, clearStep))
+				}
+				if n = min(n, e.prefix.Cleared-e.sent); n > 0 && e.send(n) != nil {
+					<-done
+					return errEarlyBroken
+				}
+			}
+		}
+	}
+}
+
+var errEarlyBroken = fmt.Errorf("the client went away during an early answer")
+
+// head sends the ICAP 200 and the message's own head.
+func (e *earlyAnswer) head() error {
+	e.started = true
+	hdr, kind, body := e.req.ResHdr, "res-hdr", "res-body"
+	if e.req.Method == "REQMOD" {
+		hdr, kind, body = e.req.ReqHdr, "req-hdr", "req-body"
+	}
+	return e.s.write(fmt.Sprintf("ICAP/1.0 200 OK\r\nISTag: %s\r\nServer: fsigkd\r\nEncapsulated: %s=0, %s=%d\r\n\r\n%s", e.s.p.istag(), kind, body, len(hdr), hdr))
+}
+
+// send sends the next n body bytes as one chunk.
+func (e *earlyAnswer) send(n int64) error {
+	if _, err := fmt.Fprintf(&deadlineWriter{c: e.s.c, timeout: e.s.p.Global.SendfileTimeout}, "%x\r\n", n); err != nil {
+		return err
+	}
+	w, err := e.s.p.Send(e.s.p.Log, e.s.c, e.f, e.sent, n, e.prefix.Meta.URL)
+	e.sent += w
+	if err != nil {
+		return err
+	}
+	return e.s.write("\r\n")
+}
+
+// finish ends an early answer with the verdict: the rest, or a cut.
+func (e *earlyAnswer) finish(out proxy.Outcome, rec *logs.Access) bool {
+	rec.Status = 200
+	if out.Block {
+		rec.Detail = fmt.Sprintf("connection cut after %d bytes answered early", e.sent)
+		e.abort()
+		return false
+	}
+	if rest := e.f.Size() - e.sent; rest > 0 && e.send(rest) != nil {
+		return false
+	}
+	return e.s.write("0\r\n\r\n") == nil
+}
+
+// abort cuts the connection with a reset.
+func (e *earlyAnswer) abort() {
+	c := e.s.c
+	if sc, ok := c.(*slots.Conn); ok {
+		c = sc.NetConn()
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	e.s.c.Close()
+}
