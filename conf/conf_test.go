@@ -250,5 +250,5 @@ func TestReadmeNamesDeclaredKeys(t *testing.T) {
 }
 
 // readmeNotKeys are the snake_case words of the README that are not
-// fsigkd's settings: c-icap's virus_scan service.
-const readmeNotKeys = `virus_scan`
+// fsigkd's settings: c-icap's virus_scan service, Squid's read_ahead_gap.
+const readmeNotKeys = `virus_scan read_ahead_gap`

@@ -21,10 +21,12 @@
 package icap
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/proxy"
@@ -90,8 +92,22 @@ func (p *Proxy) Serve(ln net.Listener) error {
 func (p *Proxy) istag() string {
 	v := ""
 	if vs, ok := p.Scanner.(scanner.Versioner); ok {
-		v = vs.Version()
+		if v = vs.Version(); v == "" {
+			// Not yet greeted by the engine: a ping makes a connection,
+			// and its greeting names the version.
+			if pg, ok := p.Scanner.(scanner.Pinger); ok {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				pg.Ping(ctx)
+				cancel()
+				v = vs.Version()
+			}
+		}
 	}
-	sum := sha256.Sum256([]byte("fsigkd\x00" + v))
-	return `"FSIGKD-` + hex.EncodeToString(sum[:])[:16] + `"`
+	return `"FSIGKD-` + istagOf(v) + `"`
+}
+
+// istagOf is the part of the ISTag that a signature version makes.
+func istagOf(version string) string {
+	sum := sha256.Sum256([]byte("fsigkd\x00" + version))
+	return hex.EncodeToString(sum[:])[:16]
 }

@@ -217,3 +217,26 @@ func respmod(t *testing.T, addr, path, resHdr string, body []byte, preview int) 
 	}
 	return out.String()
 }
+
+// TestISTagFollowsTheSignatures: the ISTag is the engine's signature
+// version's from the first OPTIONS on, not a placeholder that changes at
+// the first scan.
+func TestISTagFollowsTheSignatures(t *testing.T) {
+	e := newEnv(t, "")
+	tag := func() string {
+		for _, l := range strings.Split(e.cicap("-s", "avscan"), "\n") {
+			if strings.Contains(l, "ISTag:") {
+				return strings.TrimSpace(l)
+			}
+		}
+		return ""
+	}
+	first := tag()
+	e.cicap("-s", "avscan", "-f", write(t, []byte("clean")), "-resp", "http://origin.test/x")
+	if again := tag(); first == "" || again != first {
+		t.Errorf("ISTag %q, then %q after a scan", first, again)
+	}
+	if first == `ISTag: "FSIGKD-`+istagOf("")+`"` {
+		t.Errorf("the ISTag does not name the signature version: %s", first)
+	}
+}
