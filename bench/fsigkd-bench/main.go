@@ -37,7 +37,7 @@ var (
 	bigMiB   = flag.Int("big", 100, "size of the large download, MiB")
 	conc     = flag.Int("c", 8, "concurrent clients")
 	clamd    = flag.String("clamd", "", "clamd's socket: scan with clamd instead of the bundled fsavd")
-	only     = flag.String("only", "", "smtp, ftp or pop: those figures alone")
+	only     = flag.String("only", "", "smtp, ftp, pop or icap: those figures alone")
 	backlog  = flag.Int("backlog", 0, "listen_backlog of the daemons measured (0, the shipped default: the kernel's somaxconn)")
 	mails    = flag.Int("mails", 500, "mails per SMTP figure")
 )
@@ -57,6 +57,9 @@ func main() {
 		return
 	case "pop":
 		popFigures(dir)
+		return
+	case "icap":
+		icapFigures(dir)
 		return
 	}
 	origin := startOrigin()

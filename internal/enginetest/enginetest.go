@@ -81,25 +81,44 @@ func Spamd(t testing.TB) *testenv.Proc {
 func CICAP(t testing.TB, clamdSock string) *testenv.Proc {
 	t.Helper()
 	bin := testenv.Need(t, "c-icap", "c-icap")
-	mods := "/usr/lib/x86_64-linux-gnu/c_icap"
-	if m, _ := filepath.Glob("/usr/lib/*/c_icap/virus_scan.so"); len(m) > 0 {
-		mods = filepath.Dir(m[0])
-	} else if os.Getenv("CI") != "" {
-		t.Fatal("c-icap's virus_scan module not installed (libc-icap-mod-virus-scan)")
-	} else {
+	mods := CICAPModules()
+	if mods == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("c-icap's virus_scan module not installed (libc-icap-mod-virus-scan)")
+		}
 		t.Skip("c-icap's virus_scan module not installed: apt-get install libc-icap-mod-virus-scan")
 	}
 	dir := testenv.ShortDir(t)
-	os.Mkdir(filepath.Join(dir, "tmp"), 0o755)
 	p := &testenv.Proc{Dir: dir, Addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), LogFile: filepath.Join(dir, "c-icap.out")}
-	conf := strings.Join([]string{
+	os.WriteFile(filepath.Join(dir, "c-icap.conf"), []byte(CICAPConfig(dir, p.Addr, clamdSock, mods, 4)), 0o644)
+	p.Args = []string{bin, "-N", "-f", filepath.Join(dir, "c-icap.conf")}
+	p.Ready = testenv.Dialable("tcp", p.Addr)
+	p.Start(t)
+	return p
+}
+
+// CICAPModules is the directory of c-icap's modules with virus_scan, ""
+// when it is not installed.
+func CICAPModules() string {
+	if m, _ := filepath.Glob("/usr/lib/*/c_icap/virus_scan.so"); len(m) > 0 {
+		return filepath.Dir(m[0])
+	}
+	return ""
+}
+
+// CICAPConfig is c-icap's configuration for the avscan service (virus_scan
+// over clamd at clamdSock) on addr, its files in dir, with threads per
+// child process (two processes at most).
+func CICAPConfig(dir, addr, clamdSock, mods string, threads int) string {
+	os.Mkdir(filepath.Join(dir, "tmp"), 0o755)
+	return strings.Join([]string{
 		"PidFile " + dir + "/c-icap.pid",
 		"CommandsSocket " + dir + "/c-icap.ctl",
-		"Port " + p.Addr,
+		"Port " + addr,
 		"ServerLog " + dir + "/server.log",
 		"AccessLog " + dir + "/access.log",
 		"TmpDir " + dir + "/tmp",
-		"StartServers 1", "MaxServers 2", "MinSpareThreads 2", "MaxSpareThreads 4", "ThreadsPerChild 4",
+		"StartServers 1", "MaxServers 2", "MinSpareThreads 2", fmt.Sprintf("MaxSpareThreads %d", threads), fmt.Sprintf("ThreadsPerChild %d", threads),
 		"ModulesDir " + mods, "ServicesDir " + mods,
 		"Module common clamd_mod.so",
 		"clamd_mod.ClamdSocket " + clamdSock,
@@ -107,11 +126,6 @@ func CICAP(t testing.TB, clamdSock string) *testenv.Proc {
 		"virus_scan.DefaultEngine clamd",
 		"virus_scan.ScanFileTypes TEXT DATA EXECUTABLE ARCHIVE GIF JPEG MSOFFICE",
 	}, "\n") + "\n"
-	os.WriteFile(filepath.Join(dir, "c-icap.conf"), []byte(conf), 0o644)
-	p.Args = []string{bin, "-N", "-f", filepath.Join(dir, "c-icap.conf")}
-	p.Ready = testenv.Dialable("tcp", p.Addr)
-	p.Start(t)
-	return p
 }
 
 // Rspamd starts rspamd's normal worker on a loopback port with a minimal

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +35,22 @@ type Kit struct {
 func (k Kit) AccessLog() string {
 	b, _ := os.ReadFile(filepath.Join(k.LogDir, "access.log"))
 	return string(b)
+}
+
+// WaitLog waits (5 s at most) for the access log to hold each of want: a
+// record is written once the client has its answer, so a test may look
+// before it is there.
+func (k Kit) WaitLog(t testing.TB, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for _, w := range want {
+		for !strings.Contains(k.AccessLog(), w) {
+			if time.Now().After(deadline) {
+				t.Fatalf("access log lacks %q:\n%s", w, k.AccessLog())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }
 
 // Common builds the equipment of service from the section's keys (after

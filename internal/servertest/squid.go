@@ -25,25 +25,7 @@ func Squid(t testing.TB, icapAddr string) *SquidServer {
 	dir := testenv.ShortDir(t)
 	os.Chmod(dir, 0o777) // Squid drops to its own user for its logs
 	p := &testenv.Proc{Dir: dir, Addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), LogFile: filepath.Join(dir, "squid.out")}
-	conf := fmt.Sprintf(`http_port %[2]s
-pid_filename %[1]s/squid.pid
-cache_log %[1]s/cache.log
-access_log stdio:%[1]s/access.log squid
-icap_log stdio:%[1]s/icap.log icap_squid
-cache deny all
-cache_mem 8 MB
-coredump_dir %[1]s
-http_access allow all
-icap_enable on
-icap_preview_enable on
-icap_preview_size 1024
-icap_send_client_ip on
-icap_service svc_resp respmod_precache bypass=0 icap://%[3]s/respmod
-icap_service svc_req reqmod_precache bypass=0 icap://%[3]s/reqmod
-adaptation_access svc_resp allow all
-adaptation_access svc_req allow all
-shutdown_lifetime 1 seconds
-`, dir, p.Addr, icapAddr)
+	conf := SquidConfig(dir, p.Addr, "icap://"+icapAddr+"/respmod", "icap://"+icapAddr+"/reqmod")
 	os.WriteFile(filepath.Join(dir, "squid.conf"), []byte(conf), 0o644)
 	p.Args = []string{bin, "-N", "-f", filepath.Join(dir, "squid.conf")}
 	p.Ready = testenv.Dialable("tcp", p.Addr)
@@ -68,4 +50,29 @@ func (s *SquidServer) ICAPLog() string { return s.read("icap.log") }
 func (s *SquidServer) read(name string) string {
 	b, _ := os.ReadFile(filepath.Join(s.Dir, name))
 	return string(b)
+}
+
+// SquidConfig is Squid's configuration: a forward proxy on addr, its
+// files in dir, caching nothing, with the ICAP services respmod and
+// reqmod (URLs) for every response and request, no bypass.
+func SquidConfig(dir, addr, respmod, reqmod string) string {
+	return fmt.Sprintf(`http_port %[2]s
+pid_filename %[1]s/squid.pid
+cache_log %[1]s/cache.log
+access_log stdio:%[1]s/access.log squid
+icap_log stdio:%[1]s/icap.log icap_squid
+cache deny all
+cache_mem 8 MB
+coredump_dir %[1]s
+http_access allow all
+icap_enable on
+icap_preview_enable on
+icap_preview_size 1024
+icap_send_client_ip on
+icap_service svc_resp respmod_precache bypass=0 %[3]s
+icap_service svc_req reqmod_precache bypass=0 %[4]s
+adaptation_access svc_resp allow all
+adaptation_access svc_req allow all
+shutdown_lifetime 1 seconds
+`, dir, addr, respmod, reqmod)
 }

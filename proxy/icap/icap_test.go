@@ -39,18 +39,7 @@ func newEnv(t *testing.T, keys string) *env {
 	return e
 }
 
-func (e *env) waitLog(want ...string) {
-	e.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for _, w := range want {
-		for !strings.Contains(e.kit.AccessLog(), w) {
-			if time.Now().After(deadline) {
-				e.t.Fatalf("access log lacks %q:\n%s", w, e.kit.AccessLog())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-}
+func (e *env) waitLog(want ...string) { e.t.Helper(); e.kit.WaitLog(e.t, want...) }
 
 // cicap runs c-icap's own client against the server.
 func (e *env) cicap(args ...string) string {

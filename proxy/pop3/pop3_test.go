@@ -51,20 +51,7 @@ func (e *env) withDovecot(extra string) *env {
 	return e.start()
 }
 
-// waitLog waits for the access log to hold each of want: a record is
-// written once the client has its mail.
-func (e *env) waitLog(want ...string) {
-	e.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for _, w := range want {
-		for !strings.Contains(e.kit.AccessLog(), w) {
-			if time.Now().After(deadline) {
-				e.t.Fatalf("access log lacks %q:\n%s", w, e.kit.AccessLog())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-}
+func (e *env) waitLog(want ...string) { e.t.Helper(); e.kit.WaitLog(e.t, want...) }
 
 // client is a POP3 client for the tests, speaking the wire as it is.
 type client struct {

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"crypto/rand"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+
+	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/servertest"
+)
+
+// icapFigures measures Squid with fsigkd's ICAP server beside Squid with
+// c-icap (virus_scan), both scanning with the same clamd (-clamd), and
+// Squid alone: 1 KiB and 1 MiB objects, -c clients.
+func icapFigures(dir string) {
+	squid, err1 := exec.LookPath("squid")
+	if err1 != nil {
+		squid = "/usr/sbin/squid"
+	}
+	cicap, err2 := exec.LookPath("c-icap")
+	mods := enginetest.CICAPModules()
+	if _, err := os.Stat(squid); err != nil || err2 != nil || mods == "" || *clamd == "" {
+		fmt.Println("## ICAP\n\nskipped: needs squid, c-icap with virus_scan (libc-icap-mod-virus-scan) and a clamd (-clamd; bench/run starts one)")
+		return
+	}
+	os.Chmod(dir, 0o755)
+	small := make([]byte, 1024)
+	mid := make([]byte, 1<<20)
+	rand.Read(small)
+	rand.Read(mid)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	defer ln.Close()
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/1m" {
+			w.Write(mid)
+			return
+		}
+		w.Write(small)
+	}))
+	origin := "http://" + ln.Addr().String()
+
+	// fsigkd's ICAP server, with clamd.
+	fp := freePort()
+	d := startWith(filepath.Join(dir, "icap"), fp, fmt.Sprintf("[icap]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\n", fp))
+	defer stop(d)
+	fsigkd := "127.0.0.1:" + strconv.Itoa(fp)
+
+	// c-icap with virus_scan over the same clamd.
+	cdir := filepath.Join(dir, "c-icap")
+	check(os.MkdirAll(cdir, 0o755))
+	cport := freePort()
+	caddr := "127.0.0.1:" + strconv.Itoa(cport)
+	check(os.WriteFile(filepath.Join(cdir, "c-icap.conf"), []byte(enginetest.CICAPConfig(cdir, caddr, *clamd, mods, 16)), 0o644))
+	ci := exec.Command(cicap, "-N", "-f", filepath.Join(cdir, "c-icap.conf"))
+	check(ci.Start())
+	defer func() { ci.Process.Kill(); ci.Wait() }()
+	waitPort(cport)
+
+	var squids []*daemon
+	startSquid := func(name, resp, req string) string {
+		sdir := filepath.Join(dir, name)
+		check(os.MkdirAll(sdir, 0o777))
+		os.Chmod(sdir, 0o777)
+		port := freePort()
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		conf := servertest.SquidConfig(sdir, addr, resp, req)
+		if resp == "" {
+			conf = fmt.Sprintf("http_port %s\npid_filename %s/squid.pid\ncache_log %s/cache.log\naccess_log none\ncache deny all\ncache_mem 8 MB\nhttp_access allow all\nshutdown_lifetime 1 seconds\n", addr, sdir, sdir)
+		}
+		check(os.WriteFile(filepath.Join(sdir, "squid.conf"), []byte(conf), 0o644))
+		cmd := exec.Command(squid, "-N", "-f", filepath.Join(sdir, "squid.conf"))
+		check(cmd.Start())
+		squids = append(squids, &daemon{cmd: cmd, dir: sdir})
+		waitPort(port)
+		return addr
+	}
+	defer func() {
+		for _, d := range squids {
+			stop(d)
+		}
+	}()
+	rows := []struct{ name, proxy string }{
+		{"Squid alone (no scanning)", startSquid("squid-plain", "", "")},
+		{"Squid + c-icap (virus_scan, clamd)", startSquid("squid-cicap", "icap://"+caddr+"/avscan", "icap://"+caddr+"/avscan")},
+		{"Squid + fsigkd ICAP (clamd)", startSquid("squid-fsigkd", "icap://"+fsigkd+"/respmod", "icap://"+fsigkd+"/reqmod")},
+	}
+	fmt.Printf("## ICAP: Squid 5 and an ICAP server, the same clamd, %d clients\n\n| path | 1 KiB objects/s | p50 | 1 MiB objects/s | p50 |\n|---|---|---|---|---|\n", *conc)
+	for _, row := range rows {
+		cl := client(row.proxy)
+		run(cl, origin+"/small", 50, *conc) // warm
+		ls, ts := run(cl, origin+"/small", *requests/3, *conc)
+		lm, tm := run(cl, origin+"/1m", 200, *conc)
+		fmt.Printf("| %s | %.0f | %s | %.0f | %s |\n", row.name, float64(len(ls))/ts.Seconds(), pct(ls, 50), float64(len(lm))/tm.Seconds(), pct(lm, 50))
+	}
+	fmt.Println()
+}
