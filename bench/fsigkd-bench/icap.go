@@ -96,7 +96,7 @@ func icapFigures(dir string) {
 		run(cl, origin+"/small", 50, *conc) // warm
 		ls, ts := run(cl, origin+"/small", *requests/3, *conc)
 		lm, tm := run(cl, origin+"/1m", 200, *conc)
-		fmt.Printf("| %s | %.0f | %s | %.0f | %s |\n", row.name, float64(len(ls))/ts.Seconds(), pct(ls, 50), float64(len(lm))/tm.Seconds(), pct(lm, 50))
+		fmt.Printf("| %s | %.0f | %s | %.0f | %s |\n", row.name, float64(len(ls))/ts.Seconds(), pct(ls, 0.5), float64(len(lm))/tm.Seconds(), pct(lm, 0.5))
 	}
 	fmt.Println()
 }

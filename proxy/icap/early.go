@@ -10,20 +10,20 @@ import (
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
-
-	"go.uber.org/zap"
 )
 
 // Squid, given no Allow: 204 for a large object, sends about 64 KiB of
 // it plus its read_ahead_gap and then waits for the answer to flow back
 // before it reads more from the origin: a server that wants the whole
 // object first waits for ever (Squid gives up after its io timeout). So a
-// message whose client stops sending for stallAfter (a quarter of a second) is answered early:
-// the head, then the bytes a scan of the prefix cleared, hold_back behind
-// what has arrived (proxy.Prefix). The final scan of the whole object
-// still decides: clean, the rest follows; otherwise the connection is cut
-// (a reset), so that what went early never makes a whole object.
-const stallAfter = 250 * time.Millisecond
+// message the client wants back (no 204) is answered as it arrives: as
+// soon as a scan of a prefix clears some of it (proxy.Prefix: everything
+// up to hold_back past the bytes sent was scanned), the head and those
+// bytes go back. A threat found in a prefix stops that before anything
+// went, and the client gets the block page; the final scan of the whole
+// object still decides: clean, the rest follows; otherwise the connection
+// is cut (a reset), so that what went early never makes a whole object.
+const checkEvery = 20 * time.Millisecond
 
 // clearStep is how far past what was sent one prefix check reaches.
 const clearStep = 256 << 10
@@ -39,44 +39,40 @@ type earlyAnswer struct {
 	sent    int64 // body bytes sent
 }
 
-// fill reads the rest of the body into f, answering early when the
-// client stalls.
+// fill reads the rest of the body into f, answering early what a scan
+// of its prefix cleared.
 func (e *earlyAnswer) fill(ch *chunks) error {
 	var got atomic.Int64
-	var last atomic.Int64
 	got.Store(e.f.Size())
-	last.Store(time.Now().UnixNano())
 	done := make(chan error, 1)
 	go func() {
-		_, err := e.f.Fill(ch, 0, func() { got.Store(e.f.Size()); last.Store(time.Now().UnixNano()) })
+		_, err := e.f.Fill(ch, 0, func() { got.Store(e.f.Size()) })
 		done <- err
 	}()
-	tick := time.NewTicker(stallAfter / 4)
+	tick := time.NewTicker(checkEvery)
 	defer tick.Stop()
 	for {
 		select {
 		case err := <-done:
 			return err
 		case <-tick.C:
-			if !e.enabled || time.Since(time.Unix(0, last.Load())) < stallAfter && !e.started {
+			if !e.enabled {
 				continue
 			}
-			if !e.started {
-				e.s.p.Log.Debug("answering early: the client stopped sending", zap.String("url", e.prefix.Meta.URL), zap.Int64("received", got.Load()))
-				if e.head() != nil {
-					<-done
-					return errEarlyBroken
-				}
-			}
 			size := got.Load()
-			if n := size - e.prefix.Hold - e.sent; n > 0 {
-				if e.sent+n > e.prefix.Cleared {
-					e.prefix.Clear(e.f, size, e.sent, max(n, clearStep))
-				}
-				if n = min(n, e.prefix.Cleared-e.sent); n > 0 && e.send(n) != nil {
-					<-done
-					return errEarlyBroken
-				}
+			n := size - e.prefix.Hold - e.sent
+			if n <= 0 {
+				continue
+			}
+			if e.sent+n > e.prefix.Cleared {
+				e.prefix.Clear(e.f, size, e.sent, max(n, clearStep))
+			}
+			if n = min(n, e.prefix.Cleared-e.sent); n <= 0 {
+				continue
+			}
+			if !e.started && e.head() != nil || e.send(n) != nil {
+				<-done
+				return errEarlyBroken
 			}
 		}
 	}
