@@ -2,6 +2,7 @@ package icap
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,11 @@ type earlyAnswer struct {
 
 	started bool  // the head went
 	sent    int64 // body bytes sent
+
+	// prefixFile: a prefix check found something (or could not be made)
+	// before anything went back; the body so far, for the verdict.
+	prefixFile *spool.File
+	done       chan error // the reading of the rest of the body ends
 }
 
 // fill reads the rest of the body into f, answering early what a scan
@@ -45,6 +51,7 @@ func (e *earlyAnswer) fill(ch *chunks) error {
 	var got atomic.Int64
 	got.Store(e.f.Size())
 	done := make(chan error, 1)
+	e.done = done
 	go func() {
 		_, err := e.f.Fill(ch, 0, func() { got.Store(e.f.Size()) })
 		done <- err
@@ -66,6 +73,9 @@ func (e *earlyAnswer) fill(ch *chunks) error {
 			}
 			if e.sent+n > e.prefix.Cleared {
 				e.prefix.Clear(e.f, size, e.sent, max(n, clearStep))
+				if e.prefix.NoMore && !e.started {
+					return e.keepPrefix(size)
+				}
 			}
 			if n = min(n, e.prefix.Cleared-e.sent); n <= 0 {
 				continue
@@ -75,6 +85,34 @@ func (e *earlyAnswer) fill(ch *chunks) error {
 				return errEarlyBroken
 			}
 		}
+	}
+}
+
+// keepPrefix copies the body's first size bytes for the verdict; the
+// rest goes on being read (and dropped) until drain.
+func (e *earlyAnswer) keepPrefix(size int64) error {
+	pf, err := e.s.p.Spool.Create("icap")
+	if err != nil {
+		return err
+	}
+	if _, err := pf.Fill(io.NewSectionReader(e.f.OS(), 0, size), 0, nil); err != nil {
+		pf.Close()
+		return err
+	}
+	e.prefixFile = pf
+	return nil
+}
+
+// drain waits, a little, for the rest of a body answered on its prefix,
+// so that the client reads the answer before the connection closes; then
+// the connection is closed, and the reading has ended before the spool
+// file it wrote to is given back.
+func (e *earlyAnswer) drain() {
+	select {
+	case <-e.done:
+	case <-time.After(5 * time.Second):
+		e.s.c.Close()
+		<-e.done
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/slots"
+	"github.com/fsigkd/fsigkd/spool"
 )
 
 // Shutdown closes idle connections and waits for requests under way until
@@ -190,6 +191,14 @@ func (s *conn) modify(req *Request) bool {
 			}
 			return s.broken(err)
 		}
+		if early.prefixFile != nil {
+			// A prefix check found something before anything went back:
+			// judged on that prefix, the client is answered now (it may
+			// be waiting for an answer before it sends more).
+			defer early.drain()
+			f = early.prefixFile
+			defer f.Close()
+		}
 	}
 	rec.Bytes = f.Size()
 	var out proxy.Outcome
@@ -203,6 +212,22 @@ func (s *conn) modify(req *Request) bool {
 	if early != nil && early.started {
 		return early.finish(out, rec)
 	}
+	if early != nil && early.prefixFile != nil {
+		if !out.Block {
+			// Clean by now (an engine that failed and came back), but
+			// only a prefix was kept: never given as a whole.
+			rec.Detail = "prefix not clean at first; cut"
+			early.abort()
+			return false
+		}
+		s.answer(req, url, out, allow204, f, rec)
+		return false // the rest of the body is not read as a request
+	}
+	return s.answer(req, url, out, allow204, f, rec)
+}
+
+// answer gives the client the verdict out on its message (body in f).
+func (s *conn) answer(req *Request, url string, out proxy.Outcome, allow204 bool, f *spool.File, rec *logs.Access) bool {
 	switch {
 	case !out.Block:
 		return s.pass(req, f, allow204, rec)

@@ -38,6 +38,9 @@ func TestSquid(t *testing.T) {
 		case "/big-eicar":
 			w.Write(big)
 			w.Write([]byte(eicar.String))
+		case "/eicar-big":
+			w.Write([]byte(eicar.String))
+			w.Write(big)
 		default:
 			w.Write(small)
 		}
@@ -64,6 +67,10 @@ func TestSquid(t *testing.T) {
 	t.Logf("5 MiB through Squid and fsigkd's ICAP: %v", time.Since(start))
 	if code, body := get(base + "/big-eicar"); code == "200" && len(body) == len(big)+len(eicar.String) || bytes.Contains(body, []byte(eicar.String)) {
 		t.Errorf("EICAR at the end of 5 MiB came through whole: %s, %d bytes", code, len(body))
+	}
+	// Found in a prefix, before anything went back: the block page.
+	if code, body := get(base + "/eicar-big"); code != "403" || !bytes.Contains(body, []byte("Eicar-Test-Signature")) {
+		t.Errorf("EICAR at the start of 5 MiB: %s %.200s", code, body)
 	}
 	if code, body := get(base + "/eicar.com"); code != "403" || !bytes.Contains(body, []byte("Eicar-Test-Signature")) || bytes.Contains(body, []byte("EICAR-STANDARD")) {
 		t.Errorf("EICAR download: %s %.300s", code, body)
