@@ -10,7 +10,9 @@
 // spooled whole and goes through the same pipeline as the HTTP proxy's
 // (proxy.Inspect: content codings undone for the scan, max_scan_size and
 // oversize_action, scan_failure, action, the admin notice). Clean: 204
-// when the client allows it, otherwise the request's own message back. A
+// when the client allows it, otherwise the request's own message back,
+// which for a large message starts going back as it arrives (see
+// early.go: Squid waits for it before it sends more). A
 // detection, or what the settings block: 200 with a 403 and the block page
 // as the encapsulated response (for REQMOD too: the upload never reaches
 // the server), and the headers ICAP clients log a name from:
