@@ -131,6 +131,9 @@ func (s *conn) options(methods []string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "ICAP/1.0 200 OK\r\nMethods: %s\r\nService: fsigkd ICAP\r\nISTag: %s\r\nServer: fsigkd\r\n", strings.Join(methods, ", "), s.p.istag())
 	fmt.Fprintf(&b, "Max-Connections: %d\r\nOptions-TTL: %d\r\nAllow: 204\r\n", s.p.Svc.PreSpawn, int(s.p.Svc.OptionsTTL/time.Second))
+	// The headers a detection carries (e2guardian reads the threat's
+	// name only from a server that says it sends them).
+	b.WriteString("X-Allow-Out: X-Infection-Found, X-Virus-ID\r\n")
 	if s.p.Svc.PreviewSize > 0 {
 		fmt.Fprintf(&b, "Preview: %d\r\nTransfer-Preview: *\r\n", s.p.Svc.PreviewSize)
 	}

@@ -87,3 +87,34 @@ func TestSquid(t *testing.T) {
 	}
 	e.waitLog("DETECT-STAT:INFECTED:Eicar-Test-Signature", "/eicar.com", "/upload")
 }
+
+// TestE2guardian: e2guardian's ICAP content scanner with fsigkd as its
+// server: EICAR blocked with the threat's name, a clean file byte for
+// byte.
+func TestE2guardian(t *testing.T) {
+	curl := testenv.Need(t, "curl", "curl")
+	e := newEnv(t, "")
+	clean := make([]byte, 100<<10)
+	rand.Read(clean)
+	origin, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer origin.Close()
+	go http.Serve(origin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/eicar.txt" {
+			w.Write([]byte(eicar.String))
+			return
+		}
+		w.Write(clean)
+	}))
+	e2 := servertest.E2guardian(t, "icap://"+e.addr+"/avscan")
+	get := func(path string) []byte {
+		out, _ := exec.Command(curl, "-s", "--max-time", "30", "-x", "http://"+e2.Addr, "http://"+origin.Addr().String()+path).Output()
+		return out
+	}
+	if got := get("/clean.txt"); !bytes.Equal(got, clean) {
+		t.Errorf("clean: %d bytes back, want %d", len(got), len(clean))
+	}
+	if got := get("/eicar.txt"); !bytes.Contains(got, []byte("Eicar-Test-Signature")) || bytes.Contains(got, []byte("EICAR-STANDARD")) {
+		t.Errorf("EICAR through e2guardian:\n%.400s", got)
+	}
+	e.waitLog("DETECT-STAT:INFECTED:Eicar-Test-Signature")
+}
