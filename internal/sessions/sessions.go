@@ -109,7 +109,9 @@ func (s *Set) Done(c net.Conn) {
 }
 
 // SetIdle marks c as waiting between requests, or busy; false means the
-// server is shutting down and the session should end.
+// server is shutting down and the session should end. A session that
+// comes to wait after the stop began (it was busy, or had just connected,
+// when Shutdown looked) is told Goodbye here, as the idle ones were.
 func (s *Set) SetIdle(c net.Conn, idle bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -119,6 +121,10 @@ func (s *Set) SetIdle(c net.Conn, idle bool) bool {
 	}
 	s.conns[c] = since
 	delete(s.fresh, c)
+	if s.closing && idle && s.Goodbye != nil {
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		s.Goodbye(c)
+	}
 	return !s.closing
 }
 

@@ -93,3 +93,40 @@ func TestServeClosesAndForgetsAPanickedSession(t *testing.T) {
 		}
 	}
 }
+
+// TestGoodbyeToASessionIdleAfterTheStop: a session that comes to wait for
+// a command only after Shutdown began (it had just connected) is told
+// goodbye too, not closed silently.
+func TestGoodbyeToASessionIdleAfterTheStop(t *testing.T) {
+	var s Set
+	s.Goodbye = func(c net.Conn) { c.Write([]byte("421 bye\r\n")) }
+	a, b := net.Pipe()
+	defer b.Close()
+	s.Add(a)
+	go s.Shutdown(context.Background())
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 16)
+		n, _ := b.Read(buf)
+		got <- string(buf[:n])
+	}()
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(time.Millisecond) {
+		s.mu.Lock()
+		closing := s.closing
+		s.mu.Unlock()
+		if closing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no stop began")
+		}
+	}
+	if s.SetIdle(a, true) {
+		t.Fatal("SetIdle said go on during a stop")
+	}
+	if g := <-got; g != "421 bye\r\n" {
+		t.Fatalf("the client read %q", g)
+	}
+	a.Close()
+	s.Done(a)
+}
