@@ -37,7 +37,7 @@ var (
 	bigMiB   = flag.Int("big", 100, "size of the large download, MiB")
 	conc     = flag.Int("c", 8, "concurrent clients")
 	clamd    = flag.String("clamd", "", "clamd's socket: scan with clamd instead of the bundled fsavd")
-	only     = flag.String("only", "", "smtp, ftp, pop or icap: those figures alone")
+	only     = flag.String("only", "", "smtp, ftp, pop, icap or peers: those figures alone")
 	backlog  = flag.Int("backlog", 0, "listen_backlog of the daemons measured (0, the shipped default: the kernel's somaxconn)")
 	mails    = flag.Int("mails", 500, "mails per SMTP figure")
 )
@@ -60,6 +60,9 @@ func main() {
 		return
 	case "icap":
 		icapFigures(dir)
+		return
+	case "peers":
+		peerFigures(dir)
 		return
 	}
 	origin := startOrigin()
@@ -140,8 +143,13 @@ func startDaemon(dir string, port int, maxScanMiB int) *daemon {
 }
 
 func startWith(dir string, port int, sections string) *daemon {
+	return startWithEngine(dir, port, engineKeys(), sections)
+}
+
+// startWithEngine starts a daemon with the engine keys given.
+func startWithEngine(dir string, port int, engine, sections string) *daemon {
 	check(os.MkdirAll(dir, 0o755))
-	ini := fmt.Sprintf("base_dir = %s\nlog_level = warning\nmax_connections_warning_interval = 3600\nlisten_backlog = %d\n%s%s", dir, *backlog, engineKeys(), sections)
+	ini := fmt.Sprintf("base_dir = %s\nlog_level = warning\nmax_connections_warning_interval = 3600\nlisten_backlog = %d\n%s%s", dir, *backlog, engine, sections)
 	conf := filepath.Join(dir, "fsigk.ini")
 	check(os.WriteFile(conf, []byte(ini), 0o644))
 	cmd := exec.Command(*bin, "-f", "-c", conf)

@@ -125,6 +125,8 @@ func CICAPConfig(dir, addr, clamdSock, mods string, threads int) string {
 		"Service avscan virus_scan.so",
 		"virus_scan.DefaultEngine clamd",
 		"virus_scan.ScanFileTypes TEXT DATA EXECUTABLE ARCHIVE GIF JPEG MSOFFICE",
+		// Its default (5M) passes larger objects unscanned.
+		"virus_scan.MaxObjectSize 200M",
 	}, "\n") + "\n"
 }
 

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"crypto/rand"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/servertest"
+)
+
+// peerFigures measures, in one run and with the same clamd (-clamd),
+// fsigkd beside the open peers that run here: HTTP through Squid + c-icap
+// (virus_scan) and e2guardian (clamdscan), through fsigkd with clamd and
+// with its bundled engine; SMTP through ClamSMTP and through fsigkd. Each
+// with its shipped settings, only ports, state directories and the
+// engine's socket changed.
+func peerFigures(dir string) {
+	if *clamd == "" {
+		fmt.Println("## Peers\n\nskipped: needs a clamd (-clamd; bench/run starts one)")
+		return
+	}
+	os.Chmod(dir, 0o755)
+	var procs []*daemon
+	defer func() {
+		for _, d := range procs {
+			stop(d)
+		}
+	}()
+	start := func(port int, name string, args ...string) string {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Stdout, cmd.Stderr = nil, nil
+		check(cmd.Start())
+		procs = append(procs, &daemon{cmd: cmd})
+		waitPort(port)
+		return "127.0.0.1:" + strconv.Itoa(port)
+	}
+	clamdKeys := "av_engine = clamd\nav_servers = " + *clamd + "\nfsavd_start = no\n"
+
+	// The origin: 1 KiB, 1 MiB and -big MiB objects.
+	small, mid, big := make([]byte, 1024), make([]byte, 1<<20), make([]byte, *bigMiB<<20)
+	rand.Read(small)
+	rand.Read(mid)
+	rand.Read(big)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	defer ln.Close()
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/1m":
+			w.Write(mid)
+		case "/big":
+			w.Write(big)
+		default:
+			w.Write(small)
+		}
+	}))
+	origin := "http://" + ln.Addr().String()
+
+	type row struct{ name, proxy string }
+	var rows []row
+	rows = append(rows, row{"direct", ""})
+	if squid, cicap, mods := lookup("squid"), lookup("c-icap"), enginetest.CICAPModules(); squid != "" && cicap != "" && mods != "" {
+		cdir := filepath.Join(dir, "peer-cicap")
+		check(os.MkdirAll(cdir, 0o755))
+		cp := freePort()
+		caddr := "127.0.0.1:" + strconv.Itoa(cp)
+		check(os.WriteFile(filepath.Join(cdir, "c.conf"), []byte(enginetest.CICAPConfig(cdir, caddr, *clamd, mods, 16)), 0o644))
+		start(cp, "c-icap", cicap, "-N", "-f", filepath.Join(cdir, "c.conf"))
+		sdir := filepath.Join(dir, "peer-squid")
+		check(os.MkdirAll(sdir, 0o777))
+		os.Chmod(sdir, 0o777)
+		sp := freePort()
+		check(os.WriteFile(filepath.Join(sdir, "squid.conf"), []byte(servertest.SquidConfig(sdir, "127.0.0.1:"+strconv.Itoa(sp), "icap://"+caddr+"/avscan", "icap://"+caddr+"/avscan")), 0o644))
+		rows = append(rows, row{"Squid 5 + c-icap (clamd)", start(sp, "squid", squid, "-N", "-f", filepath.Join(sdir, "squid.conf"))})
+	}
+	if e2 := lookup("e2guardian"); e2 != "" {
+		edir := filepath.Join(dir, "peer-e2g")
+		check(os.MkdirAll(edir, 0o755))
+		ep := freePort()
+		main, err := servertest.E2guardianSetup(edir, "127.0.0.1:"+strconv.Itoa(ep), freePort(), "clamdscan", *clamd)
+		if err == nil {
+			rows = append(rows, row{"e2guardian 5 (clamd)", start(ep, "e2guardian", e2, "-N", "-c", main)})
+		}
+	}
+	for _, f := range []struct{ name, keys string }{{"fsigkd (clamd)", clamdKeys}, {"fsigkd (bundled fsavd)", "fsavd_start = yes\n"}} {
+		p := freePort()
+		d := startWithEngine(filepath.Join(dir, "peer-"+strconv.Itoa(p)), p, f.keys, fmt.Sprintf("[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\ndeny_servers =\nmax_scan_size = %dM\n", p, *bigMiB+1))
+		procs = append(procs, d)
+		rows = append(rows, row{f.name, "127.0.0.1:" + strconv.Itoa(p)})
+	}
+	fmt.Printf("## Peers: HTTP, %d clients, the same clamd\n\n| path | 1 KiB objects/s | 1 MiB objects/s | one %d MiB download |\n|---|---|---|---|\n", *conc, *bigMiB)
+	for _, r := range rows {
+		cl := client(r.proxy)
+		run(cl, origin+"/small", 50, *conc)
+		ls, ts := run(cl, origin+"/small", *requests, *conc)
+		lm, tm := run(cl, origin+"/1m", 200, *conc)
+		_, tb := run(cl, origin+"/big", 1, 1)
+		fmt.Printf("| %s | %.0f | %.0f | %s |\n", r.name, float64(len(ls))/ts.Seconds(), float64(len(lm))/tm.Seconds(), tb.Round(time.Millisecond))
+	}
+	fmt.Println()
+	peerMail(dir, clamdKeys, start)
+}
+
+// peerMail: 10 KiB mails, 20 sessions, smtp-source to smtp-sink, through
+// ClamSMTP and through fsigkd's relay.
+func peerMail(dir, clamdKeys string, start func(int, string, ...string) string) {
+	source, sink := lookup("smtp-source"), lookup("smtp-sink")
+	if source == "" || sink == "" {
+		fmt.Println("## Peers: SMTP\n\nskipped: smtp-source and smtp-sink (postfix) are not installed")
+		return
+	}
+	sinkPort := freePort()
+	args := []string{sink, "127.0.0.1:" + strconv.Itoa(sinkPort), "100"}
+	if os.Geteuid() == 0 {
+		args = []string{sink, "-u", "nobody", "127.0.0.1:" + strconv.Itoa(sinkPort), "100"}
+	}
+	start(sinkPort, "smtp-sink", args...)
+	type row struct{ name, addr string }
+	rows := []row{{"direct (smtp-sink)", "127.0.0.1:" + strconv.Itoa(sinkPort)}}
+	if cs := lookup("clamsmtpd"); cs != "" {
+		cdir := filepath.Join(dir, "peer-clamsmtp")
+		check(os.MkdirAll(cdir, 0o777))
+		os.Chmod(cdir, 0o777)
+		p := freePort()
+		conf := fmt.Sprintf("OutAddress: 127.0.0.1:%d\nListen: 127.0.0.1:%d\nClamAddress: %s\nTempDirectory: %s\nPidFile: %s/clamsmtpd.pid\n", sinkPort, p, *clamd, cdir, cdir)
+		check(os.WriteFile(filepath.Join(cdir, "clamsmtpd.conf"), []byte(conf), 0o644))
+		rows = append(rows, row{"ClamSMTP (clamd)", start(p, "clamsmtpd", cs, "-d", "1", "-f", filepath.Join(cdir, "clamsmtpd.conf"))})
+	}
+	for _, f := range []struct{ name, keys string }{{"fsigkd (clamd)", clamdKeys}, {"fsigkd (bundled fsavd)", "fsavd_start = yes\n"}} {
+		p := freePort()
+		d := startWithEngine(filepath.Join(dir, "peer-smtp-"+strconv.Itoa(p)), p, f.keys, fmt.Sprintf("[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\nparent_server_host = 127.0.0.1\nparent_server_port = %d\n", p, sinkPort))
+		defer stop(d)
+		rows = append(rows, row{f.name, "127.0.0.1:" + strconv.Itoa(p)})
+	}
+	fmt.Printf("## Peers: SMTP, %d mails of 10 KiB, 20 sessions, the same clamd\n\n| path | mails/s |\n|---|---|\n", *mails)
+	for _, r := range rows {
+		t0 := time.Now()
+		out, err := exec.Command(source, "-s", "20", "-m", strconv.Itoa(*mails), "-l", "10240", "-f", "a@example.com", "-t", "b@example.com", r.addr).CombinedOutput()
+		if err != nil {
+			fmt.Printf("| %s | failed: %v %s |\n", r.name, err, out)
+			continue
+		}
+		fmt.Printf("| %s | %.0f |\n", r.name, float64(*mails)/time.Since(t0).Seconds())
+	}
+	fmt.Println()
+}
+
+// lookup finds a program on the path or in the sbin directories.
+func lookup(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, d := range []string{"/usr/sbin", "/usr/bin", "/sbin"} {
+		if _, err := os.Stat(filepath.Join(d, name)); err == nil {
+			return filepath.Join(d, name)
+		}
+	}
+	return ""
+}
