@@ -277,6 +277,17 @@ type Outcome struct {
 	Oversize bool
 }
 
+// blocks tells whether the settings refuse an object the engine gave
+// verdict v: a detection does, unless it is riskware and block_riskware
+// is off, or action is pass.
+func (c *Common) blocks(v scanner.Verdict) bool {
+	switch {
+	case v.Status == scanner.Clean, v.Status == scanner.Riskware && !c.Svc.BlockRiskware:
+		return false
+	}
+	return c.Svc.Action != "pass"
+}
+
 // NotScanned is the outcome for an object that could not be scanned
 // whole (err says why): scan_failure decides, and rec says so.
 func (c *Common) NotScanned(rec *logs.Access, err error) Outcome {

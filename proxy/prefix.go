@@ -62,7 +62,7 @@ func (p *Prefix) Clear(f *spool.File, size, sent, step int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.C.Global.AVTimeout)
 	defer cancel()
 	v, err := p.C.Scanner.Scan(ctx, &scanner.Object{File: pf.OS(), Path: pf.Path(), Size: pf.Size(), Partial: true, Meta: p.Meta})
-	if err != nil || v.Status != scanner.Clean {
+	if err != nil && scanner.Policy(p.C.Svc.ScanFailure) != scanner.Pass || err == nil && p.C.blocks(v) {
 		p.NoMore = true // the final scan decides, and nothing more goes early
 		return
 	}

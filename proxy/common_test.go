@@ -1,0 +1,33 @@
+package proxy
+
+import (
+	"testing"
+
+	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/scanner"
+)
+
+// TestBlocks: what the settings refuse, which is also what stops bytes
+// going early (Prefix): a detection, unless riskware is let through or
+// action is pass.
+func TestBlocks(t *testing.T) {
+	for _, c := range []struct {
+		status   scanner.Status
+		riskware bool // block_riskware
+		action   string
+		want     bool
+	}{
+		{scanner.Clean, false, "block", false},
+		{scanner.Infected, false, "block", true},
+		{scanner.Suspected, false, "block", true},
+		{scanner.Riskware, false, "block", false},
+		{scanner.Riskware, true, "block", true},
+		{scanner.Infected, false, "pass", false},
+		{scanner.Infected, false, "delete", true},
+	} {
+		cm := &Common{Svc: &conf.Service{BlockRiskware: c.riskware, Action: c.action}}
+		if got := cm.blocks(scanner.Verdict{Status: c.status}); got != c.want {
+			t.Errorf("%+v: %v", c, got)
+		}
+	}
+}
