@@ -2,7 +2,6 @@ package pop3
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"io"
 	"strings"
@@ -129,45 +128,4 @@ func Unstuff(w io.Writer, r *bufio.Reader) (int64, error) {
 			return n, ErrBrokenOff
 		}
 	}
-}
-
-// Stuffer writes a multi-line response body: a line that begins with a
-// dot gets another. Close ends the body (with a line end first if the
-// body did not end with one) and writes the terminating line.
-type Stuffer struct {
-	W       io.Writer
-	midLine bool
-}
-
-func (s *Stuffer) Write(p []byte) (int, error) {
-	n := 0
-	for len(p) > 0 {
-		if !s.midLine && p[0] == '.' {
-			if _, err := io.WriteString(s.W, "."); err != nil {
-				return n, err
-			}
-		}
-		end := len(p)
-		if i := bytes.IndexByte(p, '\n'); i >= 0 {
-			end = i + 1
-		}
-		m, err := s.W.Write(p[:end])
-		n += m
-		if err != nil {
-			return n, err
-		}
-		s.midLine = p[end-1] != '\n'
-		p = p[end:]
-	}
-	return n, nil
-}
-
-// Close writes the terminating line.
-func (s *Stuffer) Close() error {
-	end := ".\r\n"
-	if s.midLine {
-		end = "\r\n.\r\n"
-	}
-	_, err := io.WriteString(s.W, end)
-	return err
 }

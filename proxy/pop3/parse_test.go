@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/fsigkd/fsigkd/internal/lines"
 )
 
 func TestParseCommand(t *testing.T) {
@@ -110,7 +112,7 @@ func FuzzStuffing(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, mail []byte) {
 		var wire bytes.Buffer
-		st := &Stuffer{W: &wire}
+		st := &lines.DotStuffer{W: &wire}
 		st.Write(mail)
 		st.Close()
 		wire.WriteString("+OK next\r\n")

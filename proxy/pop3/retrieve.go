@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/catalog"
+	"github.com/fsigkd/fsigkd/internal/lines"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/proxy"
@@ -212,7 +213,7 @@ func (s *session) send(r *retrieval, early bool) bool {
 	if !early {
 		bw.WriteString(r.status.String() + "\r\n")
 	}
-	st := &Stuffer{W: bw}
+	st := &lines.DotStuffer{W: bw}
 	var err error
 	if r.replace != "" {
 		_, err = st.Write(s.replacement(r))

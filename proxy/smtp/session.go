@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -387,13 +388,44 @@ func setAll(recs []*logs.Access, f func(*logs.Access)) {
 	}
 }
 
-// copyCRLF spools r with every line ending made CRLF.
+// copyCRLF spools r with every line ending made CRLF (a bare LF or CR
+// becomes CRLF). It copies runs between line ends, not bytes: the
+// byte-at-a-time form was a fifth of the relay's CPU.
 func copyCRLF(f *spool.File, r io.Reader) error {
 	bw := bufio.NewWriterSize(f, 64<<10)
-	br := bufio.NewReaderSize(r, 64<<10)
-	prevCR := false
+	buf := make([]byte, 64<<10)
+	prevCR := false // the last chunk ended with a CR, not yet written
 	for {
-		c, err := br.ReadByte()
+		n, err := r.Read(buf)
+		p := buf[:n]
+		if prevCR && len(p) > 0 {
+			bw.WriteString("\r\n")
+			if p[0] == '\n' {
+				p = p[1:]
+			}
+			prevCR = false
+		}
+		for len(p) > 0 {
+			i := bytes.IndexAny(p, "\r\n")
+			if i < 0 {
+				bw.Write(p)
+				break
+			}
+			bw.Write(p[:i])
+			switch {
+			case p[i] == '\n':
+				bw.WriteString("\r\n")
+				p = p[i+1:]
+			case i+1 == len(p):
+				prevCR, p = true, nil // a CR at the end: what follows decides
+			default:
+				bw.WriteString("\r\n")
+				if p[i+1] == '\n' {
+					i++
+				}
+				p = p[i+1:]
+			}
+		}
 		if err != nil {
 			if prevCR {
 				bw.WriteString("\r\n")
@@ -402,18 +434,6 @@ func copyCRLF(f *spool.File, r io.Reader) error {
 				return bw.Flush()
 			}
 			return err
-		}
-		switch {
-		case c == '\n':
-			bw.WriteString("\r\n")
-			prevCR = false
-			continue
-		case prevCR:
-			bw.WriteString("\r\n") // a bare CR
-		}
-		prevCR = c == '\r'
-		if !prevCR {
-			bw.WriteByte(c)
 		}
 	}
 }

@@ -409,12 +409,50 @@ func TestSwaksThroughTheProxy(t *testing.T) {
 	}
 }
 
-// FuzzCopyCRLF: whatever a client sends, the spooled mail has only CRLF
-// line ends, and no line of a lone dot can come out of something that was
-// not one.
+// crlfByBytes is the byte-at-a-time reading of copyCRLF's rule (every
+// CRLF, bare LF and bare CR becomes CRLF), to hold the fast one to.
+func crlfByBytes(in []byte) []byte {
+	var out []byte
+	prevCR := false
+	for _, c := range in {
+		switch {
+		case c == '\n':
+			out = append(out, '\r', '\n')
+			prevCR = false
+			continue
+		case prevCR:
+			out = append(out, '\r', '\n')
+		}
+		prevCR = c == '\r'
+		if !prevCR {
+			out = append(out, c)
+		}
+	}
+	if prevCR {
+		out = append(out, '\r', '\n')
+	}
+	return out
+}
+
+// oneByteReader reads one byte a call: every chunk boundary a reader can
+// make.
+type oneByteReader struct{ b []byte }
+
+func (r *oneByteReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	p[0], r.b = r.b[0], r.b[1:]
+	return 1, nil
+}
+
+// FuzzCopyCRLF: whatever a client sends, however it is cut, the spooled
+// mail has only CRLF line ends, as the byte-at-a-time rule gives them, and
+// no line of a lone dot can come out of something that was not one.
 func FuzzCopyCRLF(f *testing.F) {
 	f.Add([]byte("a\nb\r\nc\rd\r"))
 	f.Add([]byte("\n.\n\r\n.\r"))
+	f.Add([]byte("\r\r\n\r"))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, in []byte) {
 		sf, err := spool.Dir{Path: dir}.Create("smtp")
@@ -422,11 +460,20 @@ func FuzzCopyCRLF(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer sf.Close()
-		if err := copyCRLF(sf, bytes.NewReader(in)); err != nil {
+		if err := copyCRLF(sf, &oneByteReader{in}); err != nil {
 			t.Fatal(err)
 		}
 		out := make([]byte, sf.Size())
 		sf.OS().ReadAt(out, 0)
+		if want := crlfByBytes(in); !bytes.Equal(out, want) {
+			t.Fatalf("%q: %q, want %q", in, out, want)
+		}
+		whole, _ := spool.Dir{Path: dir}.Create("smtp")
+		defer whole.Close()
+		copyCRLF(whole, bytes.NewReader(in))
+		if whole.Size() != int64(len(out)) {
+			t.Fatalf("%q read whole: %d bytes, cut: %d", in, whole.Size(), len(out))
+		}
 		for i, c := range out {
 			if c == '\n' && (i == 0 || out[i-1] != '\r') || c == '\r' && (i+1 >= len(out) || out[i+1] != '\n') {
 				t.Fatalf("bare line end at %d in %q", i, out)

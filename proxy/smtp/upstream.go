@@ -11,6 +11,7 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+	"github.com/fsigkd/fsigkd/internal/lines"
 	"github.com/fsigkd/fsigkd/internal/smtpreply"
 )
 
@@ -180,9 +181,9 @@ func xtext(s string) string {
 // dataWriter writes a message after DATA: dot-stuffed, CRLF lines, our own
 // terminator at Close.
 type dataWriter struct {
-	u         *upstream
-	w         *bufio.Writer
-	lineStart bool
+	u  *upstream
+	w  *bufio.Writer
+	st lines.DotStuffer
 }
 
 func (u *upstream) data() (*dataWriter, error) {
@@ -190,31 +191,20 @@ func (u *upstream) data() (*dataWriter, error) {
 		return nil, err
 	}
 	u.c.SetWriteDeadline(time.Now().Add(u.timeout))
-	return &dataWriter{u: u, w: bufio.NewWriterSize(u.c, 64<<10), lineStart: true}, nil
+	d := &dataWriter{u: u, w: bufio.NewWriterSize(u.c, 64<<10)}
+	d.st.W = d.w
+	return d, nil
 }
 
 func (d *dataWriter) Write(p []byte) (int, error) {
-	for i, c := range p {
-		if d.lineStart && c == '.' {
-			if err := d.w.WriteByte('.'); err != nil {
-				return i, err
-			}
-		}
-		if err := d.w.WriteByte(c); err != nil {
-			return i, err
-		}
-		d.lineStart = c == '\n'
-	}
+	n, err := d.st.Write(p)
 	d.u.c.SetWriteDeadline(time.Now().Add(d.u.timeout))
-	return len(p), nil
+	return n, err
 }
 
 // close ends the message and reads the next hop's verdict on it.
 func (d *dataWriter) close() (reply, error) {
-	if !d.lineStart {
-		d.w.WriteString("\r\n")
-	}
-	d.w.WriteString(".\r\n")
+	d.st.Close()
 	if err := d.w.Flush(); err != nil {
 		return reply{}, err
 	}
