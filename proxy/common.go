@@ -24,6 +24,7 @@ import (
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/service"
+	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
 	"github.com/fsigkd/fsigkd/tproxy"
 )
@@ -212,6 +213,20 @@ func (c *Common) Send(log *zap.Logger, w net.Conn, f *spool.File, off, n int64, 
 		logs.Emit(log.Named("send"), m)
 	}
 	return sent, err
+}
+
+// Reset cuts c with a reset (no lingering), so that a partly sent
+// object can never be taken for a whole one: the HTTP trickle and the
+// ICAP early answer, when the final verdict refuses what went early.
+func Reset(c net.Conn) {
+	inner := c
+	if sc, ok := c.(*slots.Conn); ok {
+		inner = sc.NetConn()
+	}
+	if tc, ok := inner.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.Close()
 }
 
 // PanicLogger reports a session that panicked (it is closed; the service

@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/proxy"
-	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
 )
 
@@ -205,16 +203,7 @@ func (d *download) passRest(f *spool.File, rest io.Reader, rec *logs.Access) boo
 
 // abort cuts the client connection with a reset, so that a partly sent
 // object can never be taken for a whole one.
-func (d *download) abort() {
-	c := d.s.c
-	if sc, ok := c.(*slots.Conn); ok {
-		c = sc.NetConn()
-	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-	d.s.c.Close()
-}
+func (d *download) abort() { proxy.Reset(d.s.c) }
 
 // partial sends bytes first..last of the scanned object as a 206.
 func (d *download) partial(f *spool.File, first, last int64, rec *logs.Access) bool {

@@ -3,13 +3,11 @@ package icap
 import (
 	"fmt"
 	"io"
-	"net"
 	"sync/atomic"
 	"time"
 
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/proxy"
-	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
 )
 
@@ -156,13 +154,4 @@ func (e *earlyAnswer) finish(out proxy.Outcome, rec *logs.Access) bool {
 }
 
 // abort cuts the connection with a reset.
-func (e *earlyAnswer) abort() {
-	c := e.s.c
-	if sc, ok := c.(*slots.Conn); ok {
-		c = sc.NetConn()
-	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-	e.s.c.Close()
-}
+func (e *earlyAnswer) abort() { proxy.Reset(e.s.c) }
