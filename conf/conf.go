@@ -43,7 +43,7 @@ type Global struct {
 	LogDir          string        `ini:"log_dir" default:"./log" kind:"path" doc:"error.log and access.log (reopened on SIGUSR1, for logrotate)."`
 	PidFile         string        `ini:"pid_file" default:"./fsigkd.pid" kind:"path" doc:"The master's pid file."`
 	LogLevel        string        `ini:"log_level" default:"info" enum:"critical,warning,info,debug" doc:"critical, warning, info or debug."`
-	License         string        `ini:"license" default:"" doc:"Evaluation keys EVAL-YYYYMMDD-... stop the gateway after that day (M21). Empty: no licence check."`
+	License         string        `ini:"license" default:"" secret:"yes" doc:"Evaluation keys EVAL-YYYYMMDD-... stop the gateway after that day (M21). Empty: no licence check."`
 	TempMinFree     int64         `ini:"temp_min_free" default:"5M" kind:"size" min:"0" doc:"temp_dir must have this much free space at start (M09)."`
 	SendfileTimeout time.Duration `ini:"sendfile_timeout" default:"120" min:"1s" doc:"A scanned file whose receiver takes nothing for this long is dropped (M07)."`
 	ShutdownGrace   time.Duration `ini:"shutdown_grace" default:"30" min:"0s" doc:"On stop and reload, sessions may finish for this long."`
@@ -192,18 +192,48 @@ func Index(name string) int {
 
 // Dump renders the effective settings as INI text, each key under its
 // description, for `fsigkd check`.
-func (c *Config) Dump() string {
+func (c *Config) Dump() string { return c.dump(false) }
+
+// DumpMasked is Dump with the values of secret keys (secret:"yes")
+// masked, for diag.tar.gz.
+func (c *Config) DumpMasked() string { return c.dump(true) }
+
+// Masked is the text of a settings file with the values of secret keys
+// masked.
+func Masked(text string) string {
+	secret := map[string]bool{}
+	for _, f := range append(fieldsOf(&Global{}), fieldsOf(&Service{})...) {
+		if f.tag.Get("secret") == "yes" {
+			secret[f.key] = true
+		}
+	}
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		if k, v, ok := strings.Cut(l, "="); ok && secret[strings.TrimSpace(k)] && strings.TrimSpace(v) != "" {
+			lines[i] = k + "= ***"
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (c *Config) dump(mask bool) string {
+	value := func(f field) string {
+		if mask && f.tag.Get("secret") == "yes" && f.format() != "" {
+			return "***"
+		}
+		return f.format()
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# effective settings of %s\n", c.File)
 	for _, f := range fieldsOf(&c.Global) {
-		fmt.Fprintf(&b, "%s%s = %s\n", comment(f.doc("")), f.key, f.format())
+		fmt.Fprintf(&b, "%s%s = %s\n", comment(f.doc("")), f.key, value(f))
 	}
 	for _, name := range Services {
 		s := c.Services[name]
 		fmt.Fprintf(&b, "\n[%s]\n", name)
 		for _, f := range fieldsOf(s) {
 			if f.appliesTo(name) {
-				fmt.Fprintf(&b, "%s%s = %s\n", comment(f.doc(name)), f.key, f.format())
+				fmt.Fprintf(&b, "%s%s = %s\n", comment(f.doc(name)), f.key, value(f))
 			}
 		}
 	}

@@ -81,18 +81,18 @@ func runMaster(cfg *conf.Config, warnings []string, reg service.Registry, fg boo
 }
 
 // Status prints, for `fsigkd status`, the running gateway of baseDir
-// (its settings file named file): per service, the worker and its slots,
-// read from the state file and the semaphore sets themselves, and the
-// services that are down with why. It returns 0, or 3 when the gateway is
-// not running.
-func Status(w io.Writer, baseDir, file string) int {
+// (its settings file named file) on w: per service, the worker and its
+// slots, read from the state file and the semaphore sets themselves, and
+// the services that are down with why. It returns 0, or 3 when the
+// gateway is not running (said on errw).
+func Status(w, errw io.Writer, baseDir, file string) int {
 	st, err := ipc.ReadState(baseDir)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "fsigkd is not running (%v)\n", err)
+		fmt.Fprintf(errw, "fsigkd is not running (%v)\n", err)
 		return 3
 	}
 	if syscall.Kill(st.MasterPID, 0) != nil {
-		fmt.Fprintf(os.Stderr, "fsigkd is not running (master pid %d is gone)\n", st.MasterPID)
+		fmt.Fprintf(errw, "fsigkd is not running (master pid %d is gone)\n", st.MasterPID)
 		return 3
 	}
 	fmt.Fprintf(w, "master pid %d (%s)\n", st.MasterPID, filepath.Clean(file))

@@ -24,6 +24,8 @@ const usage = `usage:
   fsigkd status [-c FILE]   print each service's worker and slots
   fsigkd rules [-c FILE] [--format nft|iptables|shell]
                             print the firewall rules for the transparent services
+  fsigkd diag [-c FILE] [-o diag.tar.gz] [--log-mib N]
+                            write diag.tar.gz for support (works with the gateway stopped)
   fsigkd fsavd [-socket PATH] [-signatures DIR]   the bundled anti-virus daemon
   fsigkd version            print the version
   fsigkd help               print this
@@ -87,6 +89,8 @@ func run(args []string, reg service.Registry) int {
 			return fsavd.Main(args[1:])
 		case "rules":
 			return rules(args[1:])
+		case "diag":
+			return diagCmd(args[1:])
 		}
 	}
 	fs := flag.NewFlagSet("fsigkd", flag.ContinueOnError)
@@ -182,7 +186,7 @@ func status(args []string) int {
 	if baseDir == "" {
 		return code
 	}
-	return supervisor.Status(os.Stdout, baseDir, file)
+	return supervisor.Status(os.Stdout, os.Stderr, baseDir, file)
 }
 
 // statusBase finds the running gateway's base_dir for fsigkd status: from

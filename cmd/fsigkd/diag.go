@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/diag"
+	"github.com/fsigkd/fsigkd/scanner"
+	"github.com/fsigkd/fsigkd/spool"
+	"github.com/fsigkd/fsigkd/supervisor"
+)
+
+// diagCmd is `fsigkd diag`: diag.tar.gz for support, from the settings
+// and the running (or stopped) gateway. A settings file with an error is
+// no reason to fail: what can be collected without it is.
+func diagCmd(args []string) int {
+	var out string
+	var logMiB int64
+	file, code, ok := parseFlags("diag", " [-o FILE] [--log-mib N]", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&out, "o", "diag.tar.gz", "")
+		fs.Int64Var(&logMiB, "log-mib", 10, "")
+	})
+	if !ok {
+		return code
+	}
+	cfg, _, cfgErr := conf.Load(file)
+	var g conf.Global
+	baseDir := ""
+	if cfgErr == nil {
+		g, baseDir = cfg.Global, cfg.Global.BaseDir
+	} else if dir, err := conf.BaseDirOf(file); err == nil {
+		baseDir = dir
+		g = conf.Global{BaseDir: dir, LogDir: filepath.Join(dir, "log"), TempDir: filepath.Join(dir, "tmp")}
+	}
+	missing := func(err error) func() ([]byte, error) { return func() ([]byte, error) { return nil, err } }
+	parts := []diag.Part{
+		{Name: "system/netstat_anp.txt", Collect: diag.Command(30*time.Second, []string{"netstat", "-anp"}, []string{"ss", "-anp"})},
+		{Name: "system/uname.txt", Collect: diag.Command(10*time.Second, []string{"uname", "-a"})},
+		{Name: "system/sysctl.txt", Collect: diag.Files("/proc/sys/kernel/sem", "/proc/sys/net/core/somaxconn", "/proc/sys/fs/file-max")},
+		{Name: "system/sysvipc_sem.txt", Collect: diag.Files("/proc/sysvipc/sem")},
+		{Name: "versions.txt", Collect: func() ([]byte, error) {
+			return []byte(fmt.Sprintf("fsigkd %s\ngo %s %s/%s\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)), nil
+		}},
+	}
+	raw, rerr := os.ReadFile(file)
+	if rerr != nil {
+		parts = append(parts, diag.Part{Name: "settings/" + filepath.Base(file), Collect: missing(rerr)})
+	} else {
+		parts = append(parts, diag.Part{Name: "settings/" + filepath.Base(file), Collect: func() ([]byte, error) { return []byte(conf.Masked(string(raw))), nil }})
+	}
+	if cfgErr != nil {
+		parts = append(parts, diag.Part{Name: "settings/effective.txt", Collect: missing(fmt.Errorf("the settings do not load: %v", cfgErr))})
+	} else {
+		parts = append(parts,
+			diag.Part{Name: "settings/effective.txt", Collect: func() ([]byte, error) { return []byte(cfg.DumpMasked()), nil }},
+			diag.Part{Name: "engine.txt", Collect: func() ([]byte, error) { return engineReport(cfg.Global) }})
+	}
+	if baseDir == "" {
+		parts = append(parts, diag.Part{Name: "status.txt", Collect: missing(fmt.Errorf("no base_dir: the settings file cannot be read"))})
+	} else {
+		parts = append(parts,
+			diag.Part{Name: "status.txt", Collect: func() ([]byte, error) {
+				var b bytes.Buffer
+				supervisor.Status(&b, &b, baseDir, file)
+				return b.Bytes(), nil
+			}},
+			diag.Part{Name: "cores.txt", Collect: diag.Cores(baseDir)},
+			diag.Part{Name: "system/temp_dir_free.txt", Collect: func() ([]byte, error) {
+				free, err := spool.Dir{Path: g.TempDir}.Free()
+				if err != nil {
+					return nil, err
+				}
+				return []byte(fmt.Sprintf("%s: %d bytes free (%d MiB)\n", g.TempDir, free, free>>20)), nil
+			}})
+		for _, l := range []string{"error.log", "access.log", "crash.log"} {
+			parts = append(parts, diag.Part{Name: "logs/" + l, Collect: diag.Tail(filepath.Join(g.LogDir, l), logMiB<<20)})
+		}
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return fail2(err)
+	}
+	failed, err := diag.Write(f, parts)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fail2(err)
+	}
+	fmt.Printf("wrote %s", out)
+	if len(failed) > 0 {
+		fmt.Printf(" (not collected, each says why: %s)", strings.Join(failed, ", "))
+	}
+	fmt.Println()
+	return 0
+}
+
+func fail2(err error) int { return fail(exitBadFile, "diag: %v", err) }
+
+// engineReport pings each anti-virus endpoint and names its signature
+// version where the protocol says it.
+func engineReport(g conf.Global) ([]byte, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "av_engine = %s\nav_servers = %s\n", g.AVEngine, g.AVServers)
+	sc, err := scanner.FromConfig(g, zap.NewNop())
+	if err != nil {
+		return []byte(b.String()), err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if p, ok := sc.(scanner.Pinger); ok {
+		if err := p.Ping(ctx); err != nil {
+			fmt.Fprintf(&b, "ping: %v\n", err)
+		} else {
+			b.WriteString("ping: answers\n")
+		}
+	}
+	if v, ok := sc.(scanner.Versioner); ok {
+		ver := v.Version()
+		if ver == "" {
+			ver = "unknown (the engine did not answer)"
+		}
+		fmt.Fprintf(&b, "signature version: %s\n", ver)
+	}
+	return []byte(b.String()), nil
+}

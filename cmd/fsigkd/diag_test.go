@@ -1,0 +1,104 @@
+package main
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fsigkd/fsigkd/internal/testenv"
+)
+
+// readDiag lists an archive written by fsigkd diag: name to content.
+func readDiag(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	out := map[string]string{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		out[strings.TrimPrefix(h.Name, "diag/")] = string(b)
+	}
+}
+
+// TestDiagOfARunningGateway: the archive support asks for, from a live
+// gateway: the sockets (netstat_anp.txt), status, the logs, the settings
+// with the licence masked, the sysctl values, the engine's answer.
+func TestDiagOfARunningGateway(t *testing.T) {
+	g := gateway(t, 4, map[string]string{"global": "license = EVAL-20991231-secret-key"})
+	out := filepath.Join(t.TempDir(), "diag.tar.gz")
+	if b, err := exec.Command(binary(t), "diag", "-c", g.conf, "-o", out).CombinedOutput(); err != nil {
+		t.Fatalf("diag: %v\n%s", err, b)
+	}
+	files := readDiag(t, out)
+	for name, want := range map[string]string{
+		"system/netstat_anp.txt":   fmt.Sprintf("127.0.0.1:%d", g.ports["http"]),
+		"status.txt":               "\nhttp ",
+		"logs/error.log":           "INFO [main] serving",
+		"settings/fsigk.ini":       "license = ***",
+		"settings/effective.txt":   "license = ***",
+		"system/sysctl.txt":        "/proc/sys/net/core/somaxconn:",
+		"system/sysvipc_sem.txt":   "semid",
+		"versions.txt":             "fsigkd ",
+		"engine.txt":               "ping: answers",
+		"system/temp_dir_free.txt": "bytes free",
+		"cores.txt":                "",
+	} {
+		got, ok := files[name]
+		if !ok || !strings.Contains(got, want) {
+			t.Errorf("%s: %q not in:\n%.500s", name, want, got)
+		}
+	}
+	for name, content := range files {
+		if strings.Contains(content, "secret-key") {
+			t.Errorf("%s shows the licence key", name)
+		}
+	}
+}
+
+// TestDiagOfAStoppedGateway: with nothing running, and a log missing,
+// diag still writes the archive; the parts it could not collect say why.
+func TestDiagOfAStoppedGateway(t *testing.T) {
+	dir := testenv.ShortDir(t)
+	conf := filepath.Join(dir, "fsigk.ini")
+	os.WriteFile(conf, []byte("base_dir = "+dir+"/state\n[http]\nenable = yes\nport = 1\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "state"), 0o755)
+	out := filepath.Join(t.TempDir(), "diag.tar.gz")
+	b, err := exec.Command(binary(t), "diag", "-c", conf, "-o", out).CombinedOutput()
+	if err != nil || !strings.Contains(string(b), "not collected") {
+		t.Fatalf("diag: %v\n%s", err, b)
+	}
+	files := readDiag(t, out)
+	if !strings.Contains(files["status.txt"], "not running") {
+		t.Errorf("status.txt: %q", files["status.txt"])
+	}
+	if !strings.Contains(files["logs/error.log.error.txt"], "no such file") {
+		t.Errorf("the missing log does not say why: %v", files["logs/error.log.error.txt"])
+	}
+	if !strings.Contains(files["engine.txt"], "ping:") {
+		t.Errorf("engine.txt: %q", files["engine.txt"])
+	}
+	if _, ok := files["system/netstat_anp.txt"]; !ok {
+		t.Error("no netstat_anp.txt")
+	}
+}
