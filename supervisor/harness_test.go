@@ -59,7 +59,7 @@ func daemonMain(args []string, reg service.Registry) int {
 	if cmd == "status" {
 		return Status(os.Stdout, os.Stderr, cfg.Global.BaseDir, cfg.File)
 	}
-	return Run(args, cfg, warnings, reg, *fg)
+	return Run(args, "test", cfg, warnings, reg, *fg)
 }
 
 // needRoot skips a test that needs root, unless CI is set.

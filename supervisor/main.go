@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/ipc"
 	"github.com/fsigkd/fsigkd/logs"
@@ -19,7 +20,7 @@ import (
 // the command line args named): in the foreground with fg, otherwise
 // detached (it starts itself again with args in a session of its own and
 // returns once that serves, 0, or has failed, 1). It returns the exit code.
-func Run(args []string, cfg *conf.Config, warnings []string, reg service.Registry, fg bool) int {
+func Run(args []string, version string, cfg *conf.Config, warnings []string, reg service.Registry, fg bool) int {
 	if !fg && !ipc.Detached() {
 		if err := ipc.Detach(args); err != nil {
 			fmt.Fprintf(os.Stderr, "fsigkd: %v\n", err)
@@ -27,14 +28,14 @@ func Run(args []string, cfg *conf.Config, warnings []string, reg service.Registr
 		}
 		return 0
 	}
-	return runMaster(cfg, warnings, reg, fg)
+	return runMaster(cfg, warnings, reg, fg, version)
 }
 
 // Worker is the body of a worker process (`fsigkd worker`, started by the
 // master only).
 func Worker(reg service.Registry) int { return runWorker(reg) }
 
-func runMaster(cfg *conf.Config, warnings []string, reg service.Registry, fg bool) int {
+func runMaster(cfg *conf.Config, warnings []string, reg service.Registry, fg bool, version string) int {
 	g := cfg.Global
 	for _, dir := range []string{g.BaseDir, g.TempDir, g.LogDir} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -65,6 +66,10 @@ func runMaster(cfg *conf.Config, warnings []string, reg service.Registry, fg boo
 	m := &master{reg: reg, cfg: cfg, lg: lg, log: lg.Error, exe: exe, fg: fg,
 		svcs: map[string]*svc{}, events: make(chan any, 16), pid: pid, announce: true}
 	m.onReady = ipc.DaemonReady()
+	logs.Emit(log, catalog.L01(version, os.Args))
+	if m.onReady != nil {
+		logs.Emit(log, catalog.L02(os.Getpid()))
+	}
 	log.Info("starting", zap.String("settings", cfg.File), zap.Int("pid", os.Getpid()))
 	if !m.start() {
 		m.stopping = true

@@ -269,6 +269,7 @@ func (m *master) run() int {
 		if m.stopping && m.live() == 0 {
 			m.cleanup()
 			m.log.Named("main").Info("stopped")
+			logs.Emit(m.log.Named("main"), catalog.L04())
 			return 0
 		}
 		select {
@@ -516,6 +517,7 @@ func (m *master) maybeReady() {
 		m.onReady = nil
 	}
 	m.log.Named("main").Info("serving", zap.Int("services", len(m.svcs)))
+	logs.Emit(m.log.Named("main"), catalog.L03())
 }
 
 func (m *master) saveState() {

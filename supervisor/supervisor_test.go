@@ -239,3 +239,18 @@ func TestBadSettingsRefused(t *testing.T) {
 		t.Fatalf("output lacks %q:\n%s", want, d.out.String())
 	}
 }
+
+// TestLifecycleLines: the start (with the version and the command line),
+// the moment every service accepts, and the stop, as an operator's grep
+// finds them.
+func TestLifecycleLines(t *testing.T) {
+	d := setup(t, "", "")
+	d.start()
+	d.waitContains("INFO [main] ### START ### fsigkd test ", "-c "+d.conf)
+	d.waitLine("INFO [main] Starting to accept connection on each proxy process.")
+	d.signal(syscall.SIGTERM)
+	if code := d.exitCode(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	d.waitLine("INFO [main] ### STOP ###")
+}

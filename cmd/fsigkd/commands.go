@@ -107,7 +107,7 @@ func run(args []string, reg service.Registry) int {
 	if err != nil {
 		return fail(exitBadFile, "%v", err)
 	}
-	return supervisor.Run(args, cfg, warnings, reg, *fg)
+	return supervisor.Run(args, version(), cfg, warnings, reg, *fg)
 }
 
 // parseFlags reads a command's -c FILE and the flags extra adds, printing

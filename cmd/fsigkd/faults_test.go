@@ -283,6 +283,12 @@ func TestDetachedStartReturns(t *testing.T) {
 	} else {
 		c.Close()
 	}
+	// The detached master says so, with its pid, as the pid file has it.
+	pid, _ := os.ReadFile(filepath.Join(dir, "state", "fsigkd.pid"))
+	log, _ := os.ReadFile(filepath.Join(dir, "state", "log", "error.log"))
+	if want := "INFO [main] Entering daemon mode. pid=" + strings.TrimSpace(string(pid)); !strings.Contains(string(log), want) {
+		t.Errorf("error.log lacks %q:\n%s", want, log)
+	}
 }
 
 // TestForegroundShowsFsavdLines: with -f, the bundled fsavd's lines come
