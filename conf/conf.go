@@ -42,6 +42,8 @@ type Global struct {
 	TempDir         string        `ini:"temp_dir" default:"./tmp" kind:"path" doc:"Spool for bodies, mails and transfers while they are scanned. Cleared of fsigkd's own leftovers at start."`
 	LogDir          string        `ini:"log_dir" default:"./log" kind:"path" doc:"error.log and access.log (reopened on SIGUSR1, for logrotate)."`
 	PidFile         string        `ini:"pid_file" default:"./fsigkd.pid" kind:"path" doc:"The master's pid file."`
+	LogSyslog       bool          `ini:"log_syslog" default:"no" doc:"Send the error log to syslog too (facility daemon, ident fsigkd, the line's level as its priority)."`
+	AccessLogFormat string        `ini:"access_log_format" default:"native" enum:"native,json" doc:"native: the squid-like line with DETECT-STAT, ACTION and PROXY-STAT; json: one JSON object a line with the same fields, named, for log collectors."`
 	LogLevel        string        `ini:"log_level" default:"info" enum:"critical,warning,info,debug" doc:"critical, warning, info or debug."`
 	License         string        `ini:"license" default:"" secret:"yes" doc:"Evaluation keys EVAL-YYYYMMDD-... stop the gateway after that day (M21). Empty: no licence check."`
 	TempMinFree     int64         `ini:"temp_min_free" default:"5M" kind:"size" min:"0" doc:"temp_dir must have this much free space at start (M09)."`

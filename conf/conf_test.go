@@ -250,5 +250,6 @@ func TestReadmeNamesDeclaredKeys(t *testing.T) {
 }
 
 // readmeNotKeys are the snake_case words of the README that are not
-// fsigkd's settings: c-icap's virus_scan service, Squid's read_ahead_gap.
-const readmeNotKeys = `virus_scan read_ahead_gap`
+// fsigkd's settings: c-icap's virus_scan service, Squid's
+// read_ahead_gap, the JSON access log's field names.
+const readmeNotKeys = `virus_scan read_ahead_gap elapsed_ms content_type scan_ms`

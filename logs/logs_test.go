@@ -1,6 +1,8 @@
 package logs
 
 import (
+	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -82,5 +84,64 @@ func TestAccessLine(t *testing.T) {
 	clean := (&Access{Start: time.Unix(1, 0), Service: "smtp", URL: "mail:<a@b>", Detect: "CLEAN"}).Format()
 	if !strings.Contains(clean, " NONE/- - DETECT-STAT:CLEAN::::: ACTION:NONE: PROXY-STAT:smtp:0:0::0:0:0::") {
 		t.Errorf("defaults: %q", clean)
+	}
+}
+
+// TestSyslog: with Syslog set, each error-log line also reaches syslog,
+// without the time stamp, at the priority of its level (the socket a
+// test's own, as /dev/log is the system's).
+func TestSyslog(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "log.sock")
+	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	lg, err := Open(Options{Dir: t.TempDir(), Syslog: true, SyslogAddr: sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lg.Close()
+	Emit(lg.Error.Named("main:start"), catalog.M21())
+	lg.Error.Named("main").Info("serving")
+	buf := make([]byte, 4096)
+	pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for _, want := range []struct {
+		pri  string
+		text string
+	}{{"<26>", "CRITICAL [main:start] " + catalog.M21().Text}, {"<30>", "INFO [main] serving"}} {
+		n, err := pc.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := string(buf[:n])
+		if !strings.HasPrefix(got, want.pri) || !strings.HasSuffix(strings.TrimSpace(got), want.text) || !strings.Contains(got, "fsigkd[") {
+			t.Errorf("syslog got %q, want %s ... %q", got, want.pri, want.text)
+		}
+	}
+}
+
+// TestAccessJSON: access_log_format = json writes one object a line with
+// the fields named and unescaped.
+func TestAccessJSON(t *testing.T) {
+	dir := t.TempDir()
+	lg, err := Open(Options{Dir: dir, AccessJSON: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg.Access(&Access{Start: time.Unix(1700000000, 123e6), Elapsed: 42 * time.Millisecond, Client: "10.0.0.5", Result: "TCP_MISS", Status: 403,
+		Bytes: 1234, Method: "GET", URL: "http://example.com/a b.zip", Detect: "INFECTED", Name: "Eicar-Test-Signature", Action: "DENY",
+		Service: "http", Slot: 3, PID: 4127, Files: 2, Checks: 1})
+	lg.Close()
+	b, _ := os.ReadFile(filepath.Join(dir, "access.log"))
+	var rec map[string]any
+	if err := json.Unmarshal(b, &rec); err != nil || !strings.HasSuffix(string(b), "}\n") || strings.Count(string(b), "\n") != 1 {
+		t.Fatalf("%q: %v", b, err)
+	}
+	for k, want := range map[string]any{"time": 1700000000.123, "url": "http://example.com/a b.zip", "status": 403.0, "detect": "INFECTED",
+		"name": "Eicar-Test-Signature", "action": "DENY", "service": "http", "pid": 4127.0, "user": ""} {
+		if rec[k] != want {
+			t.Errorf("%s = %v, want %v", k, rec[k], want)
+		}
 	}
 }

@@ -43,7 +43,8 @@ func runMaster(cfg *conf.Config, warnings []string, reg service.Registry, fg boo
 			return 1
 		}
 	}
-	lg, err := logs.Open(logs.Options{Dir: g.LogDir, Level: g.LogLevel, Foreground: fg})
+	lg, err := logs.Open(logs.Options{Dir: g.LogDir, Level: g.LogLevel, Foreground: fg,
+		Syslog: g.LogSyslog, AccessJSON: g.AccessLogFormat == "json"})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fsigkd: %v\n", err)
 		return 1

@@ -35,7 +35,8 @@ func runWorker(reg service.Registry) int {
 		return 1
 	}
 	svcCfg := cfg.Services[name]
-	lg, err := logs.Open(logs.Options{Dir: cfg.Global.LogDir, Level: cfg.Global.LogLevel, Foreground: in.Foreground})
+	lg, err := logs.Open(logs.Options{Dir: cfg.Global.LogDir, Level: cfg.Global.LogLevel, Foreground: in.Foreground,
+		Syslog: cfg.Global.LogSyslog, AccessJSON: cfg.Global.AccessLogFormat == "json"})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fsigkd worker %s: %v\n", name, err)
 		return 1

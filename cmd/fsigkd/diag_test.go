@@ -3,13 +3,16 @@ package main
 import (
 	"archive/tar"
 	"compress/gzip"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fsigkd/fsigkd/internal/testenv"
 )
@@ -100,5 +103,32 @@ func TestDiagOfAStoppedGateway(t *testing.T) {
 	}
 	if _, ok := files["system/netstat_anp.txt"]; !ok {
 		t.Error("no netstat_anp.txt")
+	}
+}
+
+// TestAccessLogJSON: with access_log_format = json the workers write one
+// JSON object a line.
+func TestAccessLogJSON(t *testing.T) {
+	g := gateway(t, 4, map[string]string{"global": "access_log_format = json"})
+	c, err := net.Dial("tcp", g.addr("http"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "GET http://%s/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", g.origin)
+	io.ReadAll(c)
+	c.Close()
+	path := filepath.Join(g.dir, "state", "log", "access.log")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(path)
+		if len(b) > 0 {
+			var rec map[string]any
+			if err := json.Unmarshal(b, &rec); err != nil || rec["service"] != "http" || rec["detect"] != "CLEAN" {
+				t.Fatalf("access.log %q: %v", b, err)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no access-log line")
+		}
 	}
 }
