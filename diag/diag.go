@@ -121,8 +121,8 @@ func Files(paths ...string) func() ([]byte, error) {
 	}
 }
 
-// Tail is a part that holds the last max bytes of a file (a log).
-func Tail(path string, max int64) func() ([]byte, error) {
+// Tail is a part that holds the last limit bytes of a file (a log).
+func Tail(path string, limit int64) func() ([]byte, error) {
 	return func() ([]byte, error) {
 		f, err := os.Open(path)
 		if err != nil {
@@ -133,7 +133,7 @@ func Tail(path string, max int64) func() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		off := max64(0, st.Size()-max)
+		off := max(0, st.Size()-limit)
 		b := make([]byte, st.Size()-off)
 		n, err := f.ReadAt(b, off)
 		if err != nil && err != io.EOF {
@@ -141,13 +141,6 @@ func Tail(path string, max int64) func() ([]byte, error) {
 		}
 		return b[:n], nil
 	}
-}
-
-func max64(a, b int64) int64 {
-	if a > b {
-		return a
-	}
-	return b
 }
 
 // Cores is a part that lists the core files in dir (core, core.*), with

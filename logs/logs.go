@@ -87,21 +87,27 @@ func Open(o Options) (*Logs, error) {
 }
 
 // NewEncoder is the error log's line format.
-func NewEncoder() zapcore.Encoder {
-	return zapcore.NewConsoleEncoder(zapcore.EncoderConfig{
-		TimeKey:          "t",
+func NewEncoder() zapcore.Encoder { return zapcore.NewConsoleEncoder(lineConfig(true)) }
+
+// lineConfig is the error log's line: "<time> <LEVEL> [<location>]
+// <message> <fields>", the time left out for syslog, which stamps its own.
+func lineConfig(withTime bool) zapcore.EncoderConfig {
+	c := zapcore.EncoderConfig{
 		LevelKey:         "l",
 		NameKey:          "n",
 		MessageKey:       "m",
 		LineEnding:       "\n",
 		ConsoleSeparator: " ",
-		EncodeTime:       zapcore.TimeEncoderOfLayout(TimeLayout),
 		EncodeLevel:      encodeLevel,
 		EncodeName: func(name string, enc zapcore.PrimitiveArrayEncoder) {
 			enc.AppendString("[" + strings.ReplaceAll(name, ".", ":") + "]")
 		},
 		EncodeDuration: zapcore.StringDurationEncoder,
-	})
+	}
+	if withTime {
+		c.TimeKey, c.EncodeTime = "t", zapcore.TimeEncoderOfLayout(TimeLayout)
+	}
+	return c
 }
 
 func encodeLevel(l zapcore.Level, enc zapcore.PrimitiveArrayEncoder) {

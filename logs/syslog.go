@@ -29,22 +29,7 @@ func newSyslogCore(addr string, level zapcore.LevelEnabler) (zapcore.Core, error
 	if err != nil {
 		return nil, err
 	}
-	return &syslogCore{LevelEnabler: level, enc: newSyslogEncoder(), w: w}, nil
-}
-
-func newSyslogEncoder() zapcore.Encoder {
-	return zapcore.NewConsoleEncoder(zapcore.EncoderConfig{
-		LevelKey:         "l",
-		NameKey:          "n",
-		MessageKey:       "m",
-		LineEnding:       "\n",
-		ConsoleSeparator: " ",
-		EncodeLevel:      encodeLevel,
-		EncodeName: func(name string, enc zapcore.PrimitiveArrayEncoder) {
-			enc.AppendString("[" + strings.ReplaceAll(name, ".", ":") + "]")
-		},
-		EncodeDuration: zapcore.StringDurationEncoder,
-	})
+	return &syslogCore{LevelEnabler: level, enc: zapcore.NewConsoleEncoder(lineConfig(false)), w: w}, nil
 }
 
 func (c *syslogCore) With(fields []zapcore.Field) zapcore.Core {
