@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -290,6 +291,23 @@ type Outcome struct {
 	// Oversize: larger than max_scan_size, not scanned (Block per
 	// oversize_action).
 	Oversize bool
+	// Encrypted: an encrypted archive, which no engine can look into
+	// (encrypted_action); not Block unless that says block.
+	Encrypted bool
+}
+
+// Encrypted tells whether a verdict is only encrypted archives (the
+// bundled engine's and ClamAV's Heuristics.Encrypted.* names).
+func Encrypted(v scanner.Verdict) bool {
+	if v.Status == scanner.Clean || len(v.Names) == 0 {
+		return false
+	}
+	for _, n := range v.Names {
+		if !strings.HasPrefix(n, "Heuristics.Encrypted.") {
+			return false
+		}
+	}
+	return true
 }
 
 // blocks tells whether the settings refuse an object the engine gave
@@ -297,7 +315,8 @@ type Outcome struct {
 // is off, or action is pass.
 func (c *Common) blocks(v scanner.Verdict) bool {
 	switch {
-	case v.Status == scanner.Clean, v.Status == scanner.Riskware && !c.Svc.BlockRiskware:
+	case v.Status == scanner.Clean, v.Status == scanner.Riskware && !c.Svc.BlockRiskware,
+		Encrypted(v) && c.Svc.EncryptedAction != "block":
 		return false
 	}
 	return c.Svc.Action != "pass"
@@ -358,12 +377,20 @@ func (c *Common) judge(f *spool.File, obj *scanner.Object, rec *logs.Access) Out
 		rec.Detect = "CLEAN"
 		return Outcome{Verdict: v}
 	}
+	encrypted := Encrypted(v)
+	if encrypted && c.Svc.EncryptedAction != "block" {
+		rec.Detect, rec.Name, rec.Action = "ENCRYPTED", v.Name(), "PASS"
+		return Outcome{Verdict: v, Encrypted: true}
+	}
 	rec.Detect, rec.Name = "INFECTED", v.Name()
+	if encrypted {
+		rec.Detect = "ENCRYPTED"
+	}
 	block := v.Status != scanner.Riskware || c.Svc.BlockRiskware
 	if block && c.Svc.Action == "pass" {
 		rec.Action = "PASS"
-		return Outcome{Verdict: v, Passed: true}
+		return Outcome{Verdict: v, Passed: true, Encrypted: encrypted}
 	}
 	rec.Action = map[bool]string{true: "DENY", false: "PASS"}[block]
-	return Outcome{Verdict: v, Block: block}
+	return Outcome{Verdict: v, Block: block, Encrypted: encrypted}
 }

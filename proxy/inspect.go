@@ -85,9 +85,9 @@ func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
 		c.Log.Warn("body scanned only as far as its content coding could be undone", zap.String("url", sub.Meta.URL), zap.Error(damaged))
 		out = c.NotScanned(rec, damaged)
 	}
-	if out.Err == nil && (out.Block || out.Passed) {
+	if out.Err == nil && (out.Block || out.Passed || out.Encrypted && c.Svc.EncryptedAction == "notify") {
 		action := c.Svc.Action
-		if out.Passed {
+		if !out.Block {
 			action = "pass"
 		}
 		object := sub.Notice

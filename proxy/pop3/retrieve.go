@@ -164,6 +164,8 @@ func (s *session) fetchAndJudge(r *retrieval) {
 	case out.Block || out.Passed:
 		s.infected(r, out)
 		return
+	case out.Encrypted:
+		r.extra = []string{"X-Virus-Status: unscanned(encrypted)"} // encrypted_action let it through
 	case out.Verdict.Status != scanner.Clean:
 		r.extra = []string{"X-Virus-Status: " + proxy.InfectedStatus(out.Verdict)} // riskware let through
 	case s.p.Svc.StatusHeader:

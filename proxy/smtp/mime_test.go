@@ -1,7 +1,12 @@
 package smtp
 
 import (
+	"archive/zip"
+	"bytes"
+	"encoding/base64"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -90,5 +95,51 @@ func TestAMailReaderFindsWhatTheRelayBlocks(t *testing.T) {
 	}
 	if found < 5 {
 		t.Fatalf("Python's email found EICAR in only %d tricks", found)
+	}
+}
+
+// encryptedZip is a zip whose one member is flagged encrypted: no engine
+// can look into it.
+func encryptedZip(t *testing.T) []byte {
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	w, err := zw.CreateHeader(&zip.FileHeader{Name: "secret.txt", Method: zip.Store, Flags: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("what the key would show"))
+	zw.Close()
+	return b.Bytes()
+}
+
+// TestEncryptedAction: an encrypted archive is refused by default, and
+// with encrypted_action = pass (or notify) delivered marked, logged
+// DETECT-STAT:ENCRYPTED; never as clean.
+func TestEncryptedAction(t *testing.T) {
+	mail := "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: application/zip; name=s.zip\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		base64.StdEncoding.EncodeToString(encryptedZip(t)) + "\r\n"
+	for _, c := range []struct {
+		action string
+		refuse bool
+	}{{"block", true}, {"pass", false}, {"notify", false}} {
+		t.Run(c.action, func(t *testing.T) {
+			e := newEnv(t, "encrypted_action = "+c.action)
+			e.start()
+			err := e.send("a@example.com", []string{"b@example.com"}, mail)
+			if c.refuse {
+				if err == nil || !strings.Contains(err.Error(), "Heuristics.Encrypted.Zip") {
+					t.Fatalf("send: %v", err)
+				}
+			} else {
+				got := e.sink.Mails()
+				if err != nil || len(got) != 1 || !strings.Contains(string(got[0].Data), "X-Virus-Status: unscanned(encrypted)") {
+					t.Fatalf("send: %v, %d mails", err, len(got))
+				}
+			}
+			b, _ := os.ReadFile(filepath.Join(e.logDir, "access.log"))
+			if !strings.Contains(string(b), "DETECT-STAT:ENCRYPTED:Heuristics.Encrypted.Zip") {
+				t.Errorf("access log:\n%s", b)
+			}
+		})
 	}
 }
