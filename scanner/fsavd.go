@@ -168,6 +168,7 @@ var severity = map[Status]int{Clean: 0, Riskware: 1, Suspected: 2, Infected: 3}
 
 // add records a detection, the most severe status winning.
 func (v *Verdict) add(s Status, name string) {
+	name = safeName(name)
 	if severity[s] > severity[v.Status] {
 		v.Status = s
 	}
@@ -177,6 +178,30 @@ func (v *Verdict) add(s Status, name string) {
 		}
 	}
 	v.Names = append(v.Names, name)
+}
+
+// maxName bounds a detection name.
+const maxName = 256
+
+// safeName keeps an engine's detection name fit for the places it goes:
+// reply lines (SMTP 554, FTP 550, POP3 -ERR), header fields (ICAP
+// X-Infection-Found, X-Virus-Status) and logs. A control byte (a CR or LF
+// would end a reply or a header early and start one of the engine's
+// making) becomes '?', and the name is cut at maxName bytes.
+func safeName(name string) string {
+	b := []byte(name)
+	if len(b) > maxName {
+		b = b[:maxName]
+	}
+	for i, c := range b {
+		if c < 0x20 || c == 0x7f {
+			b[i] = '?'
+		}
+	}
+	if len(b) == 0 {
+		return "Unnamed"
+	}
+	return string(b)
 }
 
 func statusOf(kind string) Status {

@@ -134,3 +134,30 @@ func TestSpamEngineFaultsAreDocumentedMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestDetectionNamesCannotInject: whatever an engine (or a signature
+// file, or an ICAP server) names a detection, the name that goes into
+// replies and headers has no line end or other control byte.
+func TestDetectionNamesCannotInject(t *testing.T) {
+	for in, want := range map[string]string{
+		"Eicar-Test-Signature":                   "Eicar-Test-Signature",
+		"Evil\r\n250 2.0.0 Ok: queued":           "Evil??250 2.0.0 Ok: queued",
+		"X\r\nX-Virus-Status: clean(fsigkd)\r\n": "X??X-Virus-Status: clean(fsigkd)??",
+		"tab\there\x00nul":                       "tab?here?nul",
+		"":                                       "Unnamed",
+		strings.Repeat("n", 1000):                strings.Repeat("n", maxName),
+	} {
+		var v Verdict
+		v.add(Infected, in)
+		if v.Names[0] != want {
+			t.Errorf("%q: %q, want %q", in, v.Names[0], want)
+		}
+	}
+	// Through each engine's reply parser too.
+	var v Verdict
+	h := textproto.MIMEHeader{"X-Infection-Found": {"Type=0; Resolution=2; Threat=A\rB;"}}
+	v.add(Infected, ICAPThreat(h))
+	if strings.ContainsAny(v.Name(), "\r\n") {
+		t.Errorf("ICAP threat %q", v.Name())
+	}
+}
