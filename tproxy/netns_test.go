@@ -60,12 +60,7 @@ func (n *netnsEnv) in(ns string, args ...string) string {
 
 func needNetns(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("needs root for network namespaces, and CI must run it")
-		}
-		t.Skip("needs root for network namespaces")
-	}
+	testenv.NeedRoot(t, "network namespaces")
 	testenv.Need(t, "nft", "nftables")
 }
 

@@ -13,21 +13,11 @@ import (
 	"testing"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
-// tool finds a command that makes a test archive; without it the test
-// skips, and fails when CI is set (.ci/run installs them).
-func tool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s (Debian package %s) is needed", name, pkg)
-		}
-		t.Skipf("%s (Debian package %s) is not installed", name, pkg)
-	}
-	return p
-}
+// tool finds a command that makes a test archive (.ci/run installs them).
+func tool(t *testing.T, name, pkg string) string { return testenv.Need(t, name, pkg) }
 
 // made runs a command in a directory holding files and returns the
 // archive it wrote.

@@ -105,7 +105,7 @@ func DovecotWith(t testing.TB, o DovecotOptions) *POPServer {
 	dir := testenv.ShortDir(t)
 	m, err := DovecotSetup(dir, o.Addr, o.Extra)
 	if err != nil {
-		t.Skip(err)
+		testenv.Unavailable(t, "%v", err)
 	}
 	s := &POPServer{Mailbox: m, User: "alice", Pass: "secret"}
 	p := &testenv.Proc{Dir: dir, Addr: o.Addr, LogFile: filepath.Join(dir, "dovecot.out")}

@@ -21,7 +21,7 @@ func E2guardian(t testing.TB, icapURL string) *testenv.Proc {
 	p := &testenv.Proc{Dir: dir, Addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), LogFile: filepath.Join(dir, "e2guardian.out")}
 	main, err := E2guardianSetup(dir, p.Addr, testenv.FreePort(t), "icapscan", icapURL)
 	if err != nil {
-		t.Skip(err)
+		testenv.Unavailable(t, "%v", err)
 	}
 	p.Args = []string{bin, "-N", "-c", main}
 	p.Ready = testenv.Dialable("tcp", p.Addr)

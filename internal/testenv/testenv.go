@@ -26,11 +26,19 @@ func Need(t testing.TB, program, pkg string) string {
 			return filepath.Join(dir, program)
 		}
 	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s not installed (Debian package %s), and CI must run this test", program, pkg)
-	}
-	t.Skipf("%s not installed: apt-get install %s", program, pkg)
+	Unavailable(t, "%s not installed: apt-get install %s", program, pkg)
 	return ""
+}
+
+// Unavailable ends a test that cannot run here: skipped, saying why,
+// unless CI is set; there it fails, since CI installs what the tests need
+// and must run them all.
+func Unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("CI must run this test, and: "+format, args...)
+	}
+	t.Skipf(format, args...)
 }
 
 // NeedRoot skips a test that needs root (mounts, namespaces, fanotify),
@@ -38,10 +46,7 @@ func Need(t testing.TB, program, pkg string) string {
 func NeedRoot(t testing.TB, why string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("needs root (%s), and CI must run it", why)
-		}
-		t.Skipf("needs root: %s", why)
+		Unavailable(t, "needs root: %s", why)
 	}
 }
 
