@@ -15,10 +15,10 @@ import (
 // past them (decoded, for a coded body, as the client will decode it)
 // found nothing. Hold must exceed the longest signature, so that any
 // match that starts in the bytes sent ends in the bytes scanned. A check
-// reads only the prefix it needs, so it costs about 2 * Hold per step,
-// however large the body; containers wait for the final scan of the
-// whole object, which still decides: a detection then cuts the
-// connection, so that what went early never makes a whole object.
+// of an uncoded body reads the bytes not checked yet and Hold before
+// them; containers wait for the final scan of the whole object, which
+// still decides: a detection then cuts the connection, so that what went
+// early never makes a whole object.
 type Prefix struct {
 	C       *Common
 	Codings []string // the body's content codings
@@ -27,6 +27,9 @@ type Prefix struct {
 
 	// Cleared is how many bytes of the body as sent may go to the client.
 	Cleared int64
+	// scanned: the body's first scanned bytes were found clean (uncoded
+	// bodies; a coded one is decoded, and so scanned, from its start).
+	scanned int64
 	// NoMore: a check found something, or cannot be made; nothing more
 	// goes early.
 	NoMore bool
@@ -40,7 +43,14 @@ func (p *Prefix) Clear(f *spool.File, size, sent, step int64) {
 	}
 	hold := p.Hold
 	want := min(size, sent+step+hold) // the body bytes checked
-	var r io.Reader = io.NewSectionReader(f.OS(), 0, want)
+	// Only what was not checked yet, and hold before it, so that a match
+	// that ends in the new bytes starts in what is scanned: a check costs
+	// the new bytes, not the whole prefix again (a 100 MiB answer through
+	// ICAP was hundreds of ever longer scans). Formats that need the start
+	// (archives, anchored signatures) wait for the final scan, which
+	// decides in any case.
+	from := max(0, p.scanned-hold)
+	var r io.Reader = io.NewSectionReader(f.OS(), from, want-from)
 	if len(p.Codings) > 0 {
 		// A coded prefix: what it decodes to, and twice as much of it to
 		// leave room for the coding's own overhead.
@@ -67,6 +77,7 @@ func (p *Prefix) Clear(f *spool.File, size, sent, step int64) {
 		return
 	}
 	if len(p.Codings) == 0 {
+		p.scanned = max(p.scanned, want)
 		p.Cleared = max(p.Cleared, want-hold)
 		return
 	}
