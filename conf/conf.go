@@ -101,7 +101,7 @@ type Service struct {
 	AllowClients    string        `ini:"allow_clients" only:"http" default:"127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7" kind:"nets" doc:"Networks that may use the proxy: it is never an open proxy."`
 	ConnectPorts    string        `ini:"connect_ports" only:"http" default:"443" kind:"ports" doc:"Ports a CONNECT tunnel may reach."`
 	MaxHeaderSize   int64         `ini:"max_header_size" only:"http" default:"17K" kind:"size" min:"1024" doc:"Response header bytes kept; the fields past it are dropped (M08), except those that frame the body."`
-	MaxRequestHead  int64         `ini:"max_request_header" only:"http,icap" default:"64K" kind:"size" min:"1024" doc:"A larger request head is refused (431)."`
+	MaxRequestHead  int64         `ini:"max_request_header" only:"http,icap" default:"64K" kind:"size" min:"1024" doc:"A larger request head is refused (431)." doc_icap:"A larger ICAP request head, its encapsulated HTTP heads included, is refused (400) and the connection closed."`
 	BlockPage       string        `ini:"block_page" only:"http,icap" default:"" kind:"path" doc:"HTML template of the block page ({{.URL}}, {{.Name}}); empty: built-in."`
 	TrickleAfter    time.Duration `ini:"trickle_after" only:"http" default:"10" min:"0s" doc:"A download still arriving after trickle_after seconds is trickled to the client, trickle_bytes every trickle_interval, so that it does not time out. Only bytes a scan has cleared go early (the body so far, hold_back past them: keep hold_back above the longest signature); the last hold_back bytes wait for the verdict. 0: never trickle."`
 	TrickleBytes    int64         `ini:"trickle_bytes" only:"http" default:"4K" kind:"size" min:"1" doc:"Bytes sent per trickle_interval while a download is held."`
@@ -128,8 +128,8 @@ type Service struct {
 	VirusSubjectTag string `ini:"virus_subject_tag" only:"pop" default:"[VIRUS REMOVED]" doc:"Put before the Subject of a mail whose infected content was replaced (action = delete)."`
 
 	// ICAP only.
-	RespmodPaths string        `ini:"respmod_paths" only:"icap" default:"/respmod, /avscan" doc:"ICAP service paths answering RESPMOD (what Squid's respmod_precache points at); /avscan is fsigkd's own ICAP client's default and c-icap's name."`
-	ReqmodPaths  string        `ini:"reqmod_paths" only:"icap" default:"/reqmod, /avscan" doc:"ICAP service paths answering REQMOD (uploads: Squid's reqmod_precache)."`
+	RespmodPaths string        `ini:"respmod_paths" only:"icap" default:"/respmod, /avscan" kind:"paths" doc:"ICAP service paths answering RESPMOD (what Squid's respmod_precache points at); /avscan is fsigkd's own ICAP client's default and c-icap's name."`
+	ReqmodPaths  string        `ini:"reqmod_paths" only:"icap" default:"/reqmod, /avscan" kind:"paths" doc:"ICAP service paths answering REQMOD (uploads: Squid's reqmod_precache)."`
 	PreviewSize  int64         `ini:"preview_size" only:"icap" default:"1024" kind:"size" min:"0" doc:"The Preview offered in OPTIONS: bytes a client sends before the server asks for the rest (100 Continue); 0: no preview."`
 	OptionsTTL   time.Duration `ini:"options_ttl" only:"icap" default:"3600" min:"1s" doc:"How long a client may keep the OPTIONS answer (Options-TTL)."`
 

@@ -106,6 +106,13 @@ func (f field) set(s string) error {
 				}
 			}
 		}
+		if f.kind == "paths" {
+			for _, p := range strings.Split(s, ",") {
+				if p = strings.TrimSpace(p); p != "" && (!strings.HasPrefix(p, "/") || strings.ContainsAny(p, " \t?#")) {
+					return fmt.Errorf("%q is not a service path (/name)", p)
+				}
+			}
+		}
 		if f.kind == "domains" {
 			for _, d := range strings.Split(s, ",") {
 				if d = strings.Trim(strings.TrimSpace(d), "."); d != "" && !isDomain(d) {

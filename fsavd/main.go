@@ -31,10 +31,11 @@ func Main(args []string) int {
 	logDir := fs.String("log-dir", "", "directory of error.log (empty: standard error)")
 	level := fs.String("log-level", "info", "critical, warning, info or debug")
 	fg := fs.Bool("f", false, "log to standard error as well as to -log-dir")
+	toSyslog := fs.Bool("syslog", false, "log to syslog as well")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	lg, err := logs.Open(logs.Options{Dir: *logDir, Level: *level, Foreground: *fg})
+	lg, err := logs.Open(logs.Options{Dir: *logDir, Level: *level, Foreground: *fg, Syslog: *toSyslog})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fsavd: %v\n", err)
 		return 1

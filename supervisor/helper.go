@@ -41,8 +41,11 @@ func fsavdHelper(cfg *conf.Config) *helper {
 	if err != nil || eps[0].Network != "unix" {
 		return nil
 	}
-	return &helper{name: "fsavd", socket: eps[0].Address, args: []string{"fsavd",
-		"-socket", eps[0].Address, "-signatures", g.FsavdSigs, "-log-dir", g.LogDir, "-log-level", g.LogLevel}}
+	args := []string{"fsavd", "-socket", eps[0].Address, "-signatures", g.FsavdSigs, "-log-dir", g.LogDir, "-log-level", g.LogLevel}
+	if g.LogSyslog {
+		args = append(args, "-syslog") // its lines are the error log's too
+	}
+	return &helper{name: "fsavd", socket: eps[0].Address, args: args}
 }
 
 func (m *master) startHelper(h *helper) {
