@@ -255,10 +255,7 @@ func (s *conn) broken(err error) bool {
 
 // pass lets the message through: 204 when the client allows it, else its
 // own message back (f holds the body; nil: none).
-func (s *conn) pass(req *Request, f interface {
-	OS() *os.File
-	Size() int64
-}, allow204 bool, rec *logs.Access) bool {
+func (s *conn) pass(req *Request, f *spool.File, allow204 bool, rec *logs.Access) bool {
 	if allow204 {
 		rec.Status = 204
 		return s.write(fmt.Sprintf("ICAP/1.0 204 No Content\r\nISTag: %s\r\nServer: fsigkd\r\nEncapsulated: null-body=0\r\n\r\n", s.p.istag())) == nil
