@@ -177,6 +177,7 @@ func (s *conn) modify(req *Request) bool {
 	if _, err := f.Fill(ch, 0, nil); err != nil {
 		return s.broken(err)
 	}
+	h := httpHeader(head)
 	var early *earlyAnswer
 	if req.Preview >= 0 && !ch.ieof {
 		// The verdict needs the whole object.
@@ -184,7 +185,6 @@ func (s *conn) modify(req *Request) bool {
 			return false
 		}
 		ch.More()
-		h := httpHeader(head)
 		early = &earlyAnswer{s: s, req: req, f: f, enabled: !allow204, prefix: proxy.Prefix{C: &s.p.Common,
 			Codings: h.Values("Content-Encoding"), Meta: scanner.Meta{Service: "icap", URL: url, Client: client}, Hold: s.p.Svc.HoldBack}}
 		if err := early.fill(ch); err != nil {
@@ -208,7 +208,6 @@ func (s *conn) modify(req *Request) bool {
 	if f.Size() > s.p.Svc.MaxScanSize {
 		out = s.p.Oversize(rec, "")
 	} else {
-		h := httpHeader(head)
 		meta := scanner.Meta{Service: "icap", URL: url, Client: client, ContentType: h.Get("Content-Type")}
 		out = s.p.Inspect(proxy.Subject{File: f, Meta: meta, Codings: h.Values("Content-Encoding")}, rec)
 	}

@@ -29,6 +29,7 @@ type retrieval struct {
 	status Status // the server's status line
 	f      *spool.File
 	rec    *logs.Access
+	head   []byte // the mail's header block, read once for the verdict
 
 	// The decision, made off the session's goroutine.
 	broken  error    // the server broke off: nothing can be sent
@@ -149,7 +150,8 @@ func (s *session) fetchAndJudge(r *retrieval) {
 		r.extra = []string{"X-Virus-Status: unscanned(fsigkd)"}
 		return
 	}
-	head := proxy.ReadHead(r.f)
+	r.head = proxy.ReadHead(r.f)
+	head := r.head
 	meta := scanner.Meta{Service: "pop", URL: r.rec.URL, Client: s.client.String(), Sender: proxy.HeaderValue(head, "From")}
 	obj := &scanner.Object{File: r.f.OS(), Path: r.f.Path(), Size: r.f.Size(), Meta: meta}
 	out := s.p.Inspect(proxy.Subject{File: r.f, Meta: meta, Notice: r.rec.URL + " " + proxy.HeaderValue(head, "Subject")}, r.rec)
@@ -277,7 +279,7 @@ func (w *deadlineWriter) Write(p []byte) (int, error) {
 // body, the Subject tagged, and a text (the recipient notice) saying what
 // was found.
 func (s *session) replacement(r *retrieval) []byte {
-	head := proxy.ReadHead(r.f)
+	head := r.head
 	from := proxy.HeaderValue(head, "From")
 	n, err := s.p.Notices.Render("recipient", notify.Fields{Service: "pop", Name: r.replace,
 		Object: proxy.HeaderValue(head, "Subject"), Client: s.client.String(), Action: "delete", Sender: from})
