@@ -39,6 +39,10 @@ const (
 	errBusy     = "-ERR [SYS/TEMP] The gateway is busy; try again later."
 )
 
+// forward tells whether clients name their server (USER name@server):
+// neither parent_server_host nor transparent mode fixes it.
+func (p *Proxy) forward() bool { return !p.Svc.Transparent && p.Svc.ParentServerHost == "" }
+
 // defaultPort is the server's port when USER names none.
 func (p *Proxy) defaultPort() int {
 	if p.Svc.ParentServerPort != 0 {
@@ -76,7 +80,7 @@ func (p *Proxy) serve(c net.Conn) {
 // the original destination) the server's own greeting is relayed, so
 // that APOP's timestamp is the server's; in forward mode the proxy greets.
 func (s *session) greet() bool {
-	if !s.p.Svc.Transparent && s.p.Svc.ParentServerHost == "" {
+	if s.p.forward() {
 		return s.reply(greeting) == nil
 	}
 	var addr string
@@ -231,13 +235,12 @@ func (s *session) handle(cmd Command) bool {
 		}
 		return true
 	}
-	forward := !s.p.Svc.Transparent && s.p.Svc.ParentServerHost == ""
 	switch cmd.Verb {
 	case "QUIT":
 		s.relay(cmd)
 		return false
 	case "USER":
-		if forward && !s.authed {
+		if s.p.forward() && !s.authed {
 			return s.login(cmd.Arg) // another try, perhaps at another server
 		}
 		s.user = cmd.Arg
