@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -390,13 +391,27 @@ func setAll(recs []*logs.Access, f func(*logs.Access)) {
 	}
 }
 
+// copyBuf is copyCRLF's reading buffer and writer, pooled: two 64 KiB
+// allocations a mail were garbage for every mail relayed.
+type copyBuf struct {
+	buf []byte
+	w   *bufio.Writer
+}
+
+var copyBufs = sync.Pool{New: func() any {
+	return &copyBuf{buf: make([]byte, 64<<10), w: bufio.NewWriterSize(nil, 64<<10)}
+}}
+
 // copyCRLF spools r with every line ending made CRLF (a bare LF or CR
 // becomes CRLF). It copies runs between line ends, not bytes: the
 // byte-at-a-time form was a fifth of the relay's CPU.
 func copyCRLF(f *spool.File, r io.Reader) error {
-	bw := bufio.NewWriterSize(f, 64<<10)
-	buf := make([]byte, 64<<10)
-	prevCR := false // the last chunk ended with a CR, not yet written
+	cb := copyBufs.Get().(*copyBuf)
+	defer copyBufs.Put(cb)
+	bw, buf := cb.w, cb.buf
+	bw.Reset(f)
+	defer bw.Reset(nil) // the pool keeps no spool file
+	prevCR := false     // the last chunk ended with a CR, not yet written
 	for {
 		n, err := r.Read(buf)
 		p := buf[:n]
