@@ -149,7 +149,9 @@ func startWith(dir string, port int, sections string) *daemon {
 // startWithEngine starts a daemon with the engine keys given.
 func startWithEngine(dir string, port int, engine, sections string) *daemon {
 	check(os.MkdirAll(dir, 0o755))
-	ini := fmt.Sprintf("base_dir = %s\nlog_level = warning\nmax_connections_warning_interval = 3600\nlisten_backlog = %d\n%s%s", dir, *backlog, engine, sections)
+	// The shipped global settings, but for base_dir, the engine (when
+	// -clamd says) and listen_backlog (when -backlog says).
+	ini := fmt.Sprintf("base_dir = %s\nlisten_backlog = %d\n%s%s", dir, *backlog, engine, sections)
 	conf := filepath.Join(dir, "fsigk.ini")
 	check(os.WriteFile(conf, []byte(ini), 0o644))
 	cmd := exec.Command(*bin, "-f", "-c", conf)

@@ -91,7 +91,7 @@ func peerFigures(dir string) {
 	}
 	for _, f := range []struct{ name, keys string }{{"fsigkd (clamd)", clamdKeys}, {"fsigkd (bundled fsavd)", "fsavd_start = yes\n"}} {
 		p := freePort()
-		d := startWithEngine(filepath.Join(dir, "peer-"+strconv.Itoa(p)), p, f.keys, fmt.Sprintf("[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\ndeny_servers =\nmax_scan_size = %dM\n", p, *bigMiB+1))
+		d := startWithEngine(filepath.Join(dir, "peer-"+strconv.Itoa(p)), p, f.keys, fmt.Sprintf("[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\ndeny_servers =\n", p))
 		procs = append(procs, d)
 		rows = append(rows, row{f.name, "127.0.0.1:" + strconv.Itoa(p)})
 	}
