@@ -60,6 +60,7 @@ type Global struct {
 	AVInstream      bool          `ini:"av_instream" default:"no" doc:"clamd only: stream files (INSTREAM) even over a Unix socket instead of passing the descriptor (FILDES)."`
 	AVTimeout       time.Duration `ini:"av_timeout" default:"120" min:"1s" doc:"One scan may take this long."`
 	AVPool          int           `ini:"av_pool" default:"8" min:"1" max:"1024" doc:"Idle engine connections kept per endpoint."`
+	VerdictCache    int           `ini:"verdict_cache" default:"20000" min:"0" max:"10000000" doc:"Verdicts (clean, infected, riskware) each service keeps by the SHA-256 of the object, so that an object already scanned with the engine's current signatures is not scanned again (access log: Checks 0, detail \"verdict cached\"). The engine's signature version is asked every 30 s and the cache emptied when it changes; fsavd and clamd only (an ICAP engine does not say its version). About 220 bytes a verdict (4.4 MB at 20000). 0: off."`
 	FsavdStart      bool          `ini:"fsavd_start" default:"yes" doc:"Start and supervise the bundled fsavd on av_servers' first socket."`
 	FsavdSigs       string        `ini:"fsavd_signatures" default:"" kind:"path" doc:"Signature files (.hdb, .hsb, .ndb) for the bundled fsavd; EICAR is built in. Empty: EICAR only. SIGHUP reloads them."`
 	ASEngine        string        `ini:"as_engine" default:"spamd" enum:"spamd,rspamd" doc:"The anti-spam engine (for smtp with fsasd_service = yes): spamd or rspamd."`

@@ -269,6 +269,15 @@ type Access struct {
 	Detail   string
 }
 
+// AddDetail adds d to the record's detail.
+func (a *Access) AddDetail(d string) {
+	if a.Detail == "" {
+		a.Detail = d
+	} else {
+		a.Detail += "; " + d
+	}
+}
+
 // Format renders the record as one line. Fields are separated by spaces,
 // and so spaces and control bytes inside a field are %-escaped; in the
 // colon-separated groups colons are escaped too.

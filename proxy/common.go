@@ -365,6 +365,11 @@ func (c *Common) judge(f *spool.File, obj *scanner.Object, rec *logs.Access) Out
 	})
 	v, err := c.Scanner.Scan(ctx, obj)
 	slow.Stop()
+	if err == nil && v.Cached {
+		// Given by the verdict cache: no engine call was made.
+		rec.Checks--
+		rec.AddDetail("verdict cached")
+	}
 	if err != nil {
 		// A dead endpoint is said by the scanner's pool, once; a shortage
 		// of descriptors once a minute.

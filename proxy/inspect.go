@@ -52,7 +52,7 @@ func (c *Common) Oversize(rec *logs.Access, what string) Outcome {
 // Inspect runs the pipeline on sub and fills rec.
 func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
 	f := sub.File
-	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: sub.Meta}
+	obj := objectOf(f, sub.Meta)
 	var damaged error // the coding broke off: the decoded body is not the whole content
 	if codings := coding.List(sub.Codings); len(codings) > 0 {
 		dec, over, err := c.decode(f, codings)
@@ -77,7 +77,7 @@ func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
 			damaged = fmt.Errorf("damaged content coding: %w", err)
 		}
 		defer dec.Close()
-		obj = &scanner.Object{File: dec.OS(), Path: dec.Path(), Size: dec.Size(), Meta: sub.Meta}
+		obj = objectOf(dec, sub.Meta)
 	}
 	out := c.judge(f, obj, rec)
 	if damaged != nil && out.Err == nil && !out.Block && !out.Passed {
@@ -98,6 +98,16 @@ func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
 			Action: action, Sender: sub.Meta.Sender, Recipients: sub.Meta.Recipients})
 	}
 	return out
+}
+
+// objectOf is the spooled f to scan, with its sum when the spool kept one
+// (for the verdict cache).
+func objectOf(f *spool.File, meta scanner.Meta) *scanner.Object {
+	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: meta}
+	if sum, ok := f.Sum(); ok {
+		obj.Sum = &sum
+	}
+	return obj
 }
 
 // decode writes the decoded body beside f, up to max_scan_size (over says

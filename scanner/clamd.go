@@ -11,6 +11,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -26,6 +27,34 @@ type Clamd struct {
 	Pool     *Pool
 	InStream bool // stream even over a Unix socket
 	Chunk    int  // INSTREAM chunk size (zero: 64 KiB)
+
+	version atomic.Value // the last VERSION answer
+}
+
+// Version is the engine and database version clamd last gave
+// ("ClamAV 1.4.6/27489/<date>"; "" before any).
+func (cl *Clamd) Version() string {
+	v, _ := cl.version.Load().(string)
+	return v
+}
+
+// RefreshVersion asks clamd for its version (VERSION, in the session).
+func (cl *Clamd) RefreshVersion(ctx context.Context) error {
+	return cl.Pool.Do(ctx, func(c *Conn) (bool, error) {
+		c.Seq++
+		if _, err := c.Write([]byte("zVERSION\x00")); err != nil {
+			return false, err
+		}
+		r, err := cl.reply(c)
+		if err != nil {
+			return false, err
+		}
+		if !strings.HasPrefix(r, "ClamAV ") {
+			return false, fmt.Errorf("VERSION answered %q", r)
+		}
+		cl.version.Store(r)
+		return true, nil
+	})
 }
 
 // NewClamd makes a client for endpoints. Its connections are clamd

@@ -6,8 +6,21 @@ import (
 	"github.com/fsigkd/fsigkd/conf"
 )
 
-// FromConfig builds the anti-virus scanner the settings name.
+// FromConfig builds the anti-virus scanner the settings name, in its
+// verdict cache when verdict_cache is on and the engine tells its version.
 func FromConfig(g conf.Global, log *zap.Logger) (Scanner, error) {
+	s, err := EngineFromConfig(g, log)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := s.(Versioner); ok && g.VerdictCache > 0 {
+		return NewCache(s, g.VerdictCache), nil
+	}
+	return s, nil
+}
+
+// EngineFromConfig builds the anti-virus engine's client, uncached.
+func EngineFromConfig(g conf.Global, log *zap.Logger) (Scanner, error) {
 	eps, err := ParseEndpoints(g.AVServers, g.BaseDir)
 	if err != nil {
 		return nil, err

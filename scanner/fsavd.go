@@ -29,6 +29,10 @@ func (f *Fsavd) Version() string {
 	return v
 }
 
+// RefreshVersion makes a new connection (the engine names its version in
+// the greeting only) and keeps it in the pool.
+func (f *Fsavd) RefreshVersion(ctx context.Context) error { return f.Pool.DialFresh(ctx) }
+
 // NewFsavd makes a client for endpoints, filling in the pool's protocol
 // parts (greeting and options on each connection, M25 for a dead socket).
 func NewFsavd(p *Pool, riskware bool) *Fsavd {

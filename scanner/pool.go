@@ -188,6 +188,31 @@ func (p *Pool) dial(ctx context.Context, e *endpointState) (*Conn, error) {
 	return c, nil
 }
 
+// DialFresh makes a new connection to the first endpoint that is not
+// marked down (its Prepare run: a greeting read) and keeps it idle; for
+// what an engine says only when a connection opens.
+func (p *Pool) DialFresh(ctx context.Context) error {
+	p.mu.Lock()
+	p.init()
+	now := time.Now()
+	var order []*endpointState
+	for _, e := range p.eps {
+		if !now.Before(e.downUntil) {
+			order = append(order, e)
+		}
+	}
+	p.mu.Unlock()
+	err := errors.New("every endpoint is marked down")
+	for _, e := range order {
+		var c *Conn
+		if c, err = p.dial(ctx, e); err == nil {
+			p.put(c)
+			return nil
+		}
+	}
+	return err
+}
+
 // markDown opens the breaker of e for a doubling interval and starts a
 // background probe that closes it as soon as the endpoint answers.
 func (p *Pool) markDown(e *endpointState, err error) {

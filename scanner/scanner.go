@@ -52,6 +52,9 @@ type Object struct {
 	// bundled engine opens no container: a cut archive would read as
 	// damaged); the whole object is scanned in full at its end.
 	Partial bool
+	// Sum is the SHA-256 of the object's bytes when the spool computed it
+	// (nil: not known), for the verdict cache.
+	Sum *[32]byte
 }
 
 // Status is the kind of a verdict.
@@ -79,6 +82,9 @@ type Verdict struct {
 	Status Status
 	Names  []string // detection names, when not clean
 	Engine string   // which engine and endpoint answered
+	// Cached: given by the verdict cache (see Cache), not by an engine
+	// call.
+	Cached bool
 }
 
 // Name is the detection names joined, for logs and notices.
@@ -90,9 +96,13 @@ type Scanner interface {
 }
 
 // Versioner is a scanner that knows its engine's signature version (an
-// ICAP server's ISTag changes with it).
+// ICAP server's ISTag and the verdict cache change with it).
 type Versioner interface {
+	// Version is the version last learnt ("" before any), at no cost.
 	Version() string
+	// RefreshVersion asks the engine for its current version now: a
+	// pooled connection can outlive a signature reload.
+	RefreshVersion(ctx context.Context) error
 }
 
 // Pinger is a scanner that can say whether it is alive.

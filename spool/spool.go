@@ -18,8 +18,10 @@
 package spool
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net"
 	"os"
@@ -39,6 +41,9 @@ const Prefix = "fsigkd-"
 // Dir is a spool directory.
 type Dir struct {
 	Path string
+	// Hash: each file keeps the SHA-256 of what was written to it (Sum),
+	// computed as it is written, for the verdict cache.
+	Hash bool
 }
 
 // Failure is a spool that cannot take a file: the disk or its quota is
@@ -105,6 +110,7 @@ func (d Dir) Create(service string) (*File, error) {
 		var st syscall.Stat_t
 		if syscall.Fstat(int(f.f.Fd()), &st) == nil && st.Nlink > 0 {
 			f.size = 0
+			f.startHash(d.Hash)
 			return f, nil
 		}
 		f.drop() // removed while kept (a temp cleaner): not reused
@@ -117,7 +123,9 @@ func (d Dir) Create(service string) (*File, error) {
 	if err == nil {
 		var rd *os.File
 		if rd, err = os.Open(f.Name()); err == nil {
-			return &File{f: f, rd: rd, path: f.Name(), ino: st.Sys().(*syscall.Stat_t).Ino, key: key}, nil
+			sf := &File{f: f, rd: rd, path: f.Name(), ino: st.Sys().(*syscall.Stat_t).Ino, key: key}
+			sf.startHash(d.Hash)
+			return sf, nil
 		}
 	}
 	f.Close()
@@ -176,6 +184,29 @@ type File struct {
 	// closed: given back; the kept copy of the file is another File, so
 	// that a second Close of this one cannot give it back twice.
 	closed bool
+	hash   hash.Hash // the running SHA-256 of what was written; nil: none kept
+}
+
+// startHash begins (or, for a reused file, restarts) the running hash.
+func (f *File) startHash(on bool) {
+	switch {
+	case !on:
+		f.hash = nil
+	case f.hash == nil:
+		f.hash = sha256.New()
+	default:
+		f.hash.Reset()
+	}
+}
+
+// Sum is the SHA-256 of the bytes written so far, computed as they were
+// written (no second pass); ok is false when the directory keeps no hash.
+func (f *File) Sum() (sum [sha256.Size]byte, ok bool) {
+	if f.hash == nil {
+		return sum, false
+	}
+	f.hash.Sum(sum[:0])
+	return sum, true
 }
 
 // Path is the file's name, for engines that open it themselves.
@@ -193,6 +224,9 @@ func (f *File) OS() *os.File { return f.rd }
 func (f *File) Write(p []byte) (int, error) {
 	n, err := f.f.Write(p)
 	f.size += int64(n)
+	if f.hash != nil {
+		f.hash.Write(p[:n])
+	}
 	if err != nil {
 		return n, &Failure{Op: "write", Err: err}
 	}
@@ -347,7 +381,7 @@ func (f *File) Close() error {
 		if _, err := f.f.Seek(0, io.SeekStart); err == nil {
 			kept.Lock()
 			if len(kept.m[f.key]) < Keep {
-				g := &File{f: f.f, rd: f.rd, path: f.path, ino: f.ino, key: f.key}
+				g := &File{f: f.f, rd: f.rd, path: f.path, ino: f.ino, key: f.key, hash: f.hash}
 				kept.m[f.key] = append(kept.m[f.key], g)
 				kept.Unlock()
 				return nil

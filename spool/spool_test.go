@@ -3,6 +3,7 @@ package spool
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"net"
@@ -182,4 +183,49 @@ func TestReceiverThatTakesNothingIsDropped(t *testing.T) {
 	if m.ID != "M07" || !shape.MatchString(m.Text) {
 		t.Fatalf("%s %q", m.ID, m.Text)
 	}
+}
+
+// TestSumIsOfThisObjectOnly: the running SHA-256 of a file is its
+// content's, and a reused file's sum carries nothing of the object before.
+func TestSumIsOfThisObjectOnly(t *testing.T) {
+	d := Dir{Path: t.TempDir(), Hash: true}
+	first, second := bytes.Repeat([]byte("first object "), 1000), []byte("second")
+	f, err := d.Create("http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Fill(bytes.NewReader(first), 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if sum, ok := f.Sum(); !ok || sum != sha256.Sum256(first) {
+		t.Fatalf("sum of the first object: %x %v", sum, ok)
+	}
+	path := f.Path()
+	f.Close()
+	g, err := d.Create("http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if g.Path() != path {
+		t.Fatalf("the file was not reused: %s, then %s", path, g.Path())
+	}
+	g.Write(second[:3])
+	g.Write(second[3:])
+	if sum, ok := g.Sum(); !ok || sum != sha256.Sum256(second) {
+		t.Fatalf("sum of the second object in a reused file: %x", sum)
+	}
+	if _, ok := (Dir{Path: t.TempDir()}).sumOf(t); ok {
+		t.Fatal("a directory without Hash gave a sum")
+	}
+}
+
+func (d Dir) sumOf(t *testing.T) ([32]byte, bool) {
+	f, err := d.Create("smtp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Write([]byte("x"))
+	return f.Sum()
 }

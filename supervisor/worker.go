@@ -63,7 +63,7 @@ func runWorker(reg service.Registry) int {
 		M02Interval: cfg.Global.M02Interval,
 		Backlog:     backlog(cfg.Global.ListenBacklog),
 	}
-	sp := spool.Dir{Path: cfg.Global.TempDir}
+	sp := spool.Dir{Path: cfg.Global.TempDir, Hash: cfg.Global.VerdictCache > 0}
 	svc, err := reg[name](&service.Env{Config: cfg, Service: svcCfg, Logs: lg, Log: log, Spool: sp})
 	if err != nil {
 		log.Error("service cannot start", zap.Error(err))

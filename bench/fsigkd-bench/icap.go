@@ -38,10 +38,10 @@ func icapFigures(dir string) {
 	defer ln.Close()
 	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/1m" {
-			w.Write(mid)
+			writeUnique(w, mid)
 			return
 		}
-		w.Write(small)
+		writeUnique(w, small)
 	}))
 	origin := "http://" + ln.Addr().String()
 

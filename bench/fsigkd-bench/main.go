@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -64,6 +66,9 @@ func main() {
 	case "peers":
 		peerFigures(dir)
 		return
+	case "cache":
+		cacheFigure(startOrigin(), dir)
+		return
 	}
 	origin := startOrigin()
 	port := freePort()
@@ -76,6 +81,7 @@ func main() {
 	large(origin, proxy, dir)
 	latency(origin, proxy, dir)
 	stop(daemon)
+	cacheFigure(origin, dir)
 	mail(dir)
 	ftpFigures(dir)
 	popFigures(dir)
@@ -115,13 +121,32 @@ func startOrigin() *originServer {
 	check(err)
 	o.addr = ln.Addr().String()
 	mux := http.NewServeMux()
-	mux.HandleFunc("/small", func(w http.ResponseWriter, r *http.Request) { w.Write(small) })
+	mux.HandleFunc("/small", func(w http.ResponseWriter, r *http.Request) { writeUnique(w, small) })
 	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(o.big)))
+		writeUnique(w, o.big)
+	})
+	mux.HandleFunc("/bigsame", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.Itoa(len(o.big)))
 		w.Write(o.big)
 	})
 	go http.Serve(ln, mux)
 	return o
+}
+
+// served numbers the origins' answers.
+var served atomic.Uint64
+
+// writeUnique writes body with its first 8 bytes replaced by a number of
+// its own, so that no two answers are the same object: every figure but
+// the verdict cache's own measures a scan, not a cached verdict.
+func writeUnique(w io.Writer, body []byte) {
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], served.Add(1))
+	w.Write(n[:min(8, len(body))])
+	if len(body) > 8 {
+		w.Write(body[8:])
+	}
 }
 
 type daemon struct {
@@ -317,6 +342,20 @@ func large(o *originServer, proxy, dir string) {
 	fmt.Println()
 }
 
+// cacheFigure downloads the same -big MiB object twice through a daemon
+// with the shipped settings: the second is judged by the verdict cache.
+func cacheFigure(o *originServer, dir string) {
+	port := freePort()
+	d := startWith(filepath.Join(dir, "cache"), port, fmt.Sprintf("[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\ndeny_servers =\nmax_scan_size = %dM\n", port, *bigMiB+1))
+	defer stop(d)
+	cl := client("127.0.0.1:" + strconv.Itoa(port))
+	first, _ := run(cl, "http://"+o.addr+"/bigsame", 1, 1)
+	second, _ := run(cl, "http://"+o.addr+"/bigsame", 1, 1)
+	direct, _ := run(client(""), "http://"+o.addr+"/bigsame", 1, 1)
+	fmt.Printf("## The verdict cache: one %d MiB object downloaded twice (shipped settings)\n\n| direct | first (scanned) | second (verdict cached) |\n|---|---|---|\n| %s | %s | %s |\n\n",
+		*bigMiB, direct[0].Round(time.Millisecond), first[0].Round(time.Millisecond), second[0].Round(time.Millisecond))
+}
+
 // latency compares 1 KiB requests one at a time, and takes off the
 // engine's own time for a 1 KiB scan (measured on its socket with a warm
 // connection): what is left is the proxy's own cost.
@@ -430,7 +469,9 @@ func ftpFigures(dir string) {
 
 	proxy := func(name string, maxScanMiB int) string {
 		p := freePort()
-		d := startWith(filepath.Join(dir, name), p, fmt.Sprintf("[ftp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\ndeny_servers =\nmax_scan_size = %dM\noversize_action = pass\n", p, maxScanMiB))
+		// The verdict cache off: the best of three retrievals of one file
+		// is to be a scan.
+		d := startWithEngine(filepath.Join(dir, name), p, engineKeys()+"verdict_cache = 0\n", fmt.Sprintf("[ftp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\ndeny_servers =\nmax_scan_size = %dM\noversize_action = pass\n", p, maxScanMiB))
 		stops = append(stops, d)
 		return "127.0.0.1:" + strconv.Itoa(p)
 	}

@@ -54,11 +54,11 @@ func peerFigures(dir string) {
 	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/1m":
-			w.Write(mid)
+			writeUnique(w, mid)
 		case "/big":
-			w.Write(big)
+			writeUnique(w, big)
 		default:
-			w.Write(small)
+			writeUnique(w, small)
 		}
 	}))
 	origin := "http://" + ln.Addr().String()

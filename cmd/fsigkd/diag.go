@@ -112,7 +112,7 @@ func fail2(err error) int { return fail(exitBadFile, "diag: %v", err) }
 func engineReport(g conf.Global) ([]byte, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "av_engine = %s\nav_servers = %s\n", g.AVEngine, g.AVServers)
-	sc, err := scanner.FromConfig(g, zap.NewNop())
+	sc, err := scanner.EngineFromConfig(g, zap.NewNop())
 	if err != nil {
 		return []byte(b.String()), err
 	}
@@ -126,6 +126,7 @@ func engineReport(g conf.Global) ([]byte, error) {
 		}
 	}
 	if v, ok := sc.(scanner.Versioner); ok {
+		v.RefreshVersion(ctx)
 		ver := v.Version()
 		if ver == "" {
 			ver = "unknown (the engine did not answer)"

@@ -61,7 +61,13 @@ func Common(t testing.TB, service, keys string) (proxy.Common, Kit) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eps, _ := scanner.ParseEndpoints(enginetest.FsavdSocket(t), "")
+	// The scanner as a worker builds it from the settings (the verdict
+	// cache round it with the shipped verdict_cache).
+	cfg.Global.AVServers = enginetest.FsavdSocket(t)
+	sc, err := scanner.FromConfig(cfg.Global, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	core, obs := observer.New(zapcore.DebugLevel)
 	k := Kit{Obs: obs, LogDir: t.TempDir()}
 	lg, err := logs.Open(logs.Options{Dir: k.LogDir})
@@ -80,8 +86,8 @@ func Common(t testing.TB, service, keys string) (proxy.Common, Kit) {
 	})
 	return proxy.Common{
 		Svc: cfg.Services[service], Global: cfg.Global,
-		Scanner: scanner.NewFsavd(&scanner.Pool{Endpoints: eps}, true),
-		Spool:   spool.Dir{Path: tmp}, Log: zap.New(core).Named(service), Logs: lg,
+		Scanner: sc,
+		Spool:   spool.Dir{Path: tmp, Hash: cfg.Global.VerdictCache > 0}, Log: zap.New(core).Named(service), Logs: lg,
 		NoticeKey: []byte("a notice key for the tests only"),
 	}, k
 }

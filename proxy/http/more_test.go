@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -468,4 +469,49 @@ func TestAllowClientsAsCheckReadsIt(t *testing.T) {
 	if code, _ := e.get("/x"); code != 403 {
 		t.Errorf("a client outside allow_clients: %d", code)
 	}
+}
+
+// TestVerdictCacheSparesASecondScan: the same bytes fetched again (under
+// another URL, or gzipped: the decoded body is what is kept) are judged by
+// the kept verdict, with no engine call; EICAR stays blocked.
+func TestVerdictCacheSparesASecondScan(t *testing.T) {
+	e := newEnv(t, "")
+	body := randomBytes(300 << 10)
+	e.serve("/a", body)
+	e.serve("/b", body)
+	e.serve("/c.gz", gzipped(body), "Content-Encoding", "gzip")
+	e.serve("/v1", []byte(eicar.String))
+	e.serve("/v2", []byte(eicar.String))
+	for i, path := range []string{"/a", "/b", "/c.gz"} {
+		resp, err := e.client().Get(e.url(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || (path != "/c.gz" && !bytes.Equal(b, body)) {
+			t.Fatalf("%s: %d, %d bytes", path, resp.StatusCode, len(b))
+		}
+		line := lastLine(e.accessLog(i + 1))
+		if cached := strings.Contains(line, "verdict%20cached"); cached != (i > 0) || !strings.Contains(line, "DETECT-STAT:CLEAN:") {
+			t.Fatalf("%s: %s", path, line)
+		}
+		if i > 0 && !regexp.MustCompile(`:1:0:\d+:verdict%20cached:$`).MatchString(strings.TrimSpace(line)) {
+			t.Fatalf("%s: an engine call was counted: %s", path, line)
+		}
+	}
+	for i, path := range []string{"/v1", "/v2"} {
+		if code, _ := e.get(path); code != 403 {
+			t.Fatalf("%s: %d", path, code)
+		}
+		line := lastLine(e.accessLog(4 + i))
+		if !strings.Contains(line, "DETECT-STAT:INFECTED:Eicar-Test-Signature:") || strings.Contains(line, "verdict%20cached") != (i > 0) {
+			t.Fatalf("%s: %s", path, line)
+		}
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }

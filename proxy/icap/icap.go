@@ -95,14 +95,11 @@ func (p *Proxy) istag() string {
 	v := ""
 	if vs, ok := p.Scanner.(scanner.Versioner); ok {
 		if v = vs.Version(); v == "" {
-			// Not yet greeted by the engine: a ping makes a connection,
-			// and its greeting names the version.
-			if pg, ok := p.Scanner.(scanner.Pinger); ok {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				pg.Ping(ctx)
-				cancel()
-				v = vs.Version()
-			}
+			// Not yet asked: the engine is asked now.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			vs.RefreshVersion(ctx)
+			cancel()
+			v = vs.Version()
 		}
 	}
 	return `"FSIGKD-` + istagOf(v) + `"`

@@ -1,0 +1,181 @@
+package scanner
+
+import (
+	"container/list"
+	"context"
+	"sync"
+	"time"
+)
+
+// Cache is the verdict cache (verdict_cache): a Scanner round another that
+// keeps the verdicts it gave, by the SHA-256 and size of the object, so
+// that an object already scanned with the engine's current signatures (a
+// popular download, a mail sent to many) costs a lookup, not a scan.
+//
+// Only clean, infected and riskware verdicts are kept: a suspected one
+// (a limit, a timeout of the engine's own) may not hold the next time, and
+// an error is never a verdict. Objects with no sum and prefix scans
+// (Partial) go to the engine.
+//
+// The cache belongs to one signature version. The engine is asked for its
+// version (RefreshVersion) when it was last asked more than Every ago, and
+// after every engine call its version is read again; when it changed, the
+// cache is emptied. So a verdict is used at most Every after the engine
+// loaded new signatures, and an engine whose version is not known (it does
+// not say, or does not answer) has nothing cached.
+type Cache struct {
+	Scanner Scanner
+	Max     int           // verdicts kept; the least recently used goes first
+	Every   time.Duration // how often the engine's version is asked (zero: 30 s)
+
+	mu      sync.Mutex
+	version string
+	asked   time.Time // when the version was last asked
+	asking  bool
+	order   *list.List // of *cacheEntry, most recently used first
+	byKey   map[cacheKey]*list.Element
+}
+
+type cacheKey struct {
+	sum  [32]byte
+	size int64
+}
+
+type cacheEntry struct {
+	key     cacheKey
+	verdict Verdict
+}
+
+// NewCache wraps s in a cache of max verdicts.
+func NewCache(s Scanner, max int) *Cache {
+	return &Cache{Scanner: s, Max: max}
+}
+
+// DefaultVersionEvery is how often the cache asks the engine its version
+// when Every is zero.
+const DefaultVersionEvery = 30 * time.Second
+
+func (c *Cache) every() time.Duration {
+	if c.Every > 0 {
+		return c.Every
+	}
+	return DefaultVersionEvery
+}
+
+// Scan gives a kept verdict (Cached set) or has the engine scan obj.
+func (c *Cache) Scan(ctx context.Context, obj *Object) (Verdict, error) {
+	vs, ok := c.Scanner.(Versioner)
+	if !ok || obj.Sum == nil || obj.Partial || c.Max <= 0 {
+		return c.Scanner.Scan(ctx, obj)
+	}
+	c.refresh(ctx, vs)
+	key := cacheKey{sum: *obj.Sum, size: obj.Size}
+	c.mu.Lock()
+	version := c.version
+	if el, ok := c.byKey[key]; ok && version != "" {
+		c.order.MoveToFront(el)
+		v := el.Value.(*cacheEntry).verdict
+		c.mu.Unlock()
+		v.Cached = true
+		return v, nil
+	}
+	c.mu.Unlock()
+	v, err := c.Scanner.Scan(ctx, obj)
+	if err != nil {
+		return v, err
+	}
+	// A new connection may have told a new version (fsavd's greeting).
+	c.sawVersion(vs.Version())
+	if v.Status == Suspected {
+		return v, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.version == "" || c.version != version {
+		return v, nil // the signatures changed during the scan: not kept
+	}
+	if el, ok := c.byKey[key]; ok {
+		el.Value.(*cacheEntry).verdict = v
+		c.order.MoveToFront(el)
+		return v, nil
+	}
+	c.byKey[key] = c.order.PushFront(&cacheEntry{key: key, verdict: v})
+	for c.order.Len() > c.Max {
+		last := c.order.Back()
+		c.order.Remove(last)
+		delete(c.byKey, last.Value.(*cacheEntry).key)
+	}
+	return v, nil
+}
+
+// refresh asks the engine its version when it was last asked more than
+// Every ago. One caller asks; the others go on with the version known.
+func (c *Cache) refresh(ctx context.Context, vs Versioner) {
+	c.mu.Lock()
+	if c.byKey == nil {
+		c.byKey, c.order = map[cacheKey]*list.Element{}, list.New()
+	}
+	if c.asking || time.Since(c.asked) < c.every() {
+		c.mu.Unlock()
+		return
+	}
+	c.asking = true
+	c.mu.Unlock()
+	err := vs.RefreshVersion(ctx)
+	version := vs.Version()
+	c.mu.Lock()
+	c.asking, c.asked = false, time.Now()
+	c.mu.Unlock()
+	if err != nil {
+		// Not known now: nothing is used or kept until it is.
+		version = ""
+	}
+	c.sawVersion(version)
+}
+
+// sawVersion empties the cache when the engine's version is not the one
+// its verdicts were given under.
+func (c *Cache) sawVersion(v string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v == c.version {
+		return
+	}
+	c.version = v
+	clear(c.byKey)
+	c.order.Init()
+}
+
+// Len is how many verdicts are kept.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.order == nil {
+		return 0
+	}
+	return c.order.Len()
+}
+
+// Version is the wrapped engine's (so that the cache is a Versioner).
+func (c *Cache) Version() string {
+	if vs, ok := c.Scanner.(Versioner); ok {
+		return vs.Version()
+	}
+	return ""
+}
+
+// RefreshVersion asks the wrapped engine.
+func (c *Cache) RefreshVersion(ctx context.Context) error {
+	if vs, ok := c.Scanner.(Versioner); ok {
+		return vs.RefreshVersion(ctx)
+	}
+	return nil
+}
+
+// Ping pings the wrapped engine, when it can.
+func (c *Cache) Ping(ctx context.Context) error {
+	if p, ok := c.Scanner.(Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package scanner
+
+import (
+	"context"
+	"crypto/sha256"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/fsavd"
+	"github.com/fsigkd/fsigkd/fsavd/engine"
+	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
+)
+
+// counted counts the calls that reach the engine.
+type counted struct {
+	Scanner
+	scans atomic.Int32
+}
+
+func (c *counted) Scan(ctx context.Context, obj *Object) (Verdict, error) {
+	c.scans.Add(1)
+	return c.Scanner.Scan(ctx, obj)
+}
+func (c *counted) Version() string { return c.Scanner.(Versioner).Version() }
+func (c *counted) RefreshVersion(ctx context.Context) error {
+	return c.Scanner.(Versioner).RefreshVersion(ctx)
+}
+
+// summed is object with the sum the spool would have kept.
+func summed(t testing.TB, data []byte) *Object {
+	obj := object(t, data)
+	sum := sha256.Sum256(data)
+	obj.Sum = &sum
+	return obj
+}
+
+// TestVerdictCacheWithTheBundledEngine: a second scan of the same bytes
+// costs no engine call, for clean and infected alike; a suspected verdict,
+// a prefix scan and an object without a sum always go to the engine; and
+// after a signature reload the cache is emptied, so the object once clean
+// is found by the new signature.
+func TestVerdictCacheWithTheBundledEngine(t *testing.T) {
+	dir := testenv.ShortDir(t)
+	sock := filepath.Join(dir, "fsavd-socket-0")
+	db, err := engine.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := engine.New(db)
+	srv := &fsavd.Server{Engine: eng}
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	eps, _ := ParseEndpoints(sock, "")
+	inner := &counted{Scanner: NewFsavd(&Pool{Endpoints: eps}, true)}
+	cache := NewCache(inner, 100)
+	cache.Every = 50 * time.Millisecond
+
+	scan := func(obj *Object) Verdict {
+		t.Helper()
+		v, err := cache.Scan(ctx(t), obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	marked := []byte("text " + enginetest.TestString + " text")
+	for _, tc := range []struct {
+		name   string
+		data   []byte
+		status Status
+	}{
+		{"clean", marked, Clean},
+		{"infected", []byte(eicar.String), Infected},
+	} {
+		before := inner.scans.Load()
+		if v := scan(summed(t, tc.data)); v.Status != tc.status || v.Cached {
+			t.Fatalf("%s, first scan: %+v", tc.name, v)
+		}
+		v := scan(summed(t, tc.data))
+		if v.Status != tc.status || !v.Cached {
+			t.Fatalf("%s, second scan: %+v", tc.name, v)
+		}
+		if n := inner.scans.Load() - before; n != 1 {
+			t.Fatalf("%s: %d engine calls for two scans", tc.name, n)
+		}
+	}
+
+	rar := eicar.StoredRAR5("a.txt", []byte("secret text"))
+	rar[len(rar)-20] ^= 0xff // the data's CRC no longer matches: suspected
+	partial := summed(t, []byte("a prefix"))
+	partial.Partial = true
+	for name, obj := range map[string]*Object{
+		"suspected": summed(t, rar), "prefix scan": partial, "no sum": object(t, []byte("no sum")),
+	} {
+		before := inner.scans.Load()
+		scan(obj)
+		if v := scan(obj); v.Cached {
+			t.Fatalf("%s: cached %+v", name, v)
+		}
+		if n := inner.scans.Load() - before; n != 2 {
+			t.Fatalf("%s: %d engine calls for two scans", name, n)
+		}
+	}
+
+	// New signatures: the test string is now a detection.
+	sigs := t.TempDir()
+	if err := os.WriteFile(filepath.Join(sigs, "test.ndb"), []byte(enginetest.NDB()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	newDB, err := engine.Load(sigs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.Swap(newDB)
+	time.Sleep(60 * time.Millisecond) // past Every: the version is asked again
+	v := scan(summed(t, marked))
+	if v.Cached || v.Status != Infected || !strings.Contains(v.Name(), enginetest.TestName) {
+		t.Fatalf("after the reload: %+v (version %q)", v, cache.Version())
+	}
+	if cache.Version() != newDB.Version {
+		t.Fatalf("version %q, want %q", cache.Version(), newDB.Version)
+	}
+}
+
+// TestVerdictCacheBound: the least recently used verdict goes first.
+func TestVerdictCacheBound(t *testing.T) {
+	sock := enginetest.FsavdSocket(t)
+	eps, _ := ParseEndpoints(sock, "")
+	inner := &counted{Scanner: NewFsavd(&Pool{Endpoints: eps}, true)}
+	cache := NewCache(inner, 3)
+	objs := make([]*Object, 5)
+	for i := range objs {
+		objs[i] = summed(t, []byte(strings.Repeat("x", i+1)))
+		if _, err := cache.Scan(ctx(t), objs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cache.Len() != 3 {
+		t.Fatalf("%d verdicts kept, want 3", cache.Len())
+	}
+	for _, c := range []struct {
+		i      int
+		cached bool
+	}{{2, true}, {3, true}, {4, true}, {0, false}} {
+		if v, err := cache.Scan(ctx(t), objs[c.i]); err != nil || v.Cached != c.cached {
+			t.Fatalf("object %d: %+v %v, want cached %v", c.i, v, err, c.cached)
+		}
+	}
+}
+
+// TestVerdictCacheWithClamd: clamd says its version in a session
+// (VERSION), and its verdicts are kept.
+func TestVerdictCacheWithClamd(t *testing.T) {
+	clamd := enginetest.Clamd(t, "")
+	eps, _ := ParseEndpoints(clamd.Sock, "")
+	inner := &counted{Scanner: NewClamd(&Pool{Endpoints: eps}, false)}
+	cache := NewCache(inner, 100)
+	for i := 0; i < 3; i++ {
+		v, err := cache.Scan(ctx(t), summed(t, []byte(eicar.String)))
+		if err != nil || v.Status != Infected || v.Cached != (i > 0) {
+			t.Fatalf("scan %d: %+v %v", i, v, err)
+		}
+	}
+	if inner.scans.Load() != 1 {
+		t.Fatalf("%d engine calls", inner.scans.Load())
+	}
+	if v := cache.Version(); !strings.HasPrefix(v, "ClamAV ") {
+		t.Fatalf("version %q", v)
+	}
+}
