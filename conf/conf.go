@@ -23,6 +23,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/fsigkd/fsigkd/policy"
 )
 
 // Services are the services fsigkd knows, in their fixed order: a service's
@@ -69,6 +71,12 @@ type Global struct {
 	NoticeTemplates string        `ini:"notice_templates" default:"" kind:"path" doc:"Notice templates (Go text/template: .Service .Name .Object .Client .Action .Sender .Recipients .Time; first line \"Subject: ...\"): admin.txt, recipient.txt, sender.txt in this directory; those missing are built in."`
 }
 
+// SkipValues are the service's skip lists, for policy.ParseSkip.
+func (s *Service) SkipValues() policy.SkipValues {
+	return policy.SkipValues{Hosts: s.SkipHosts, URLs: s.SkipURLs, Clients: s.SkipClients,
+		Senders: s.SkipSenders, Recipients: s.SkipRecipients, Types: s.SkipTypes}
+}
+
 // Service holds one service's keys.
 type Service struct {
 	Name                     string        `json:"name"`
@@ -97,6 +105,19 @@ type Service struct {
 	ScanFailure              string        `ini:"scan_failure" default:"" doc:"What could not be scanned (engine down, object refused): pass or block." doc_pop:"A mail that could not be scanned: block (-ERR, the mail stays on the server for a later try) or pass (delivered, X-Virus-Status: unscanned(fsigkd))." doc_smtp:"What could not be scanned: pass, block (554) or tempfail (451: the sender tries again later, nothing is lost)."`
 	EncryptedAction          string        `ini:"encrypted_action" default:"block" enum:"block,pass,notify" doc:"An encrypted archive (the engine's Heuristics.Encrypted.*, ClamAV's too), which no engine can look into: block (as a detection, per action), pass (delivered, logged DETECT-STAT:ENCRYPTED), or notify (delivered, and the admin told). Never judged clean."`
 	OversizeAction           string        `ini:"oversize_action" default:"pass" enum:"pass,block" doc:"Objects above max_scan_size: pass (unscanned, logged) or block."`
+
+	// Skip lists: comma-separated entries and @files (one entry a line, #
+	// comments; relative to base_dir), read by check at start and on
+	// SIGHUP. What matches is passed unscanned, logged DETECT-STAT:SKIPPED.
+	SkipHosts      string `ini:"skip_hosts" only:"http,ftp,pop,icap" default:"" kind:"list" doc:"Servers whose objects are passed unscanned: host names and domains (with every name under them), or addresses. Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)."`
+	SkipURLs       string `ini:"skip_urls" only:"http,ftp,icap" default:"" kind:"list" doc:"URL prefixes whose objects are passed unscanned (host/path; the scheme is not compared, the host is without case, the path byte for byte). Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)."`
+	SkipClients    string `ini:"skip_clients" default:"" kind:"list" doc:"Clients (networks, addresses) whose objects and mails are passed unscanned. Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)."`
+	SkipSenders    string `ini:"skip_senders" only:"smtp,pop" default:"" kind:"list" doc:"Senders whose mail is passed unscanned: addresses and @domain (with its subdomains). The sender is the sender's own claim (SMTP: MAIL FROM; POP3: From): anyone can write it. Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)." doc_pop:"Senders (the From header, the sender's own claim: anyone can write it) whose mail is passed unscanned: addresses and @domain (with its subdomains). Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)."`
+	SkipRecipients string `ini:"skip_recipients" only:"smtp" default:"" kind:"list" doc:"Recipients whose mail is passed unscanned, when every recipient of the mail is listed: addresses and @domain (with its subdomains). Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)."`
+	// ListsDigest is the digest of the skip lists' files when they were
+	// checked: a reload restarts the worker when a file changed.
+	ListsDigest string `json:"lists_digest,omitempty"`
+	SkipTypes   string `ini:"skip_types" only:"http,icap" default:"" kind:"list" doc:"Content types (type/subtype, type/*) passed unscanned, as the server names them (Content-Type): the server's own claim, so list only what you would pass from any server. Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)."`
 
 	// HTTP only.
 	AllowClients    string        `ini:"allow_clients" only:"http" default:"127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7" kind:"nets" doc:"Networks that may use the proxy: it is never an open proxy."`

@@ -253,3 +253,37 @@ func TestReadmeNamesDeclaredKeys(t *testing.T) {
 // fsigkd's settings: c-icap's virus_scan service, Squid's
 // read_ahead_gap, the JSON access log's field names.
 const readmeNotKeys = `virus_scan read_ahead_gap elapsed_ms content_type scan_ms`
+
+// TestSkipListsAreCheckedWithTheirFiles: a list file relative to base_dir
+// is found there; a bad entry is named by the setting's line and, in a
+// file, by the file's line too; a changed file changes the digest a reload
+// compares.
+func TestSkipListsAreCheckedWithTheirFiles(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "lists"), 0o755)
+	list := filepath.Join(dir, "lists", "hosts.txt")
+	os.WriteFile(list, []byte("example.com\n"), 0o644)
+	ini := filepath.Join(dir, "fsigk.ini")
+	os.WriteFile(ini, []byte("base_dir = .\n[http]\nenable = yes\nport = 18080\nskip_hosts = @lists/hosts.txt, example.org\nskip_clients = 10.0.0.0/8\n"), 0o644)
+	cfg, _, err := Load(ini)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Services["http"].SkipHosts; got != "@"+list+", example.org" {
+		t.Fatalf("skip_hosts %q", got)
+	}
+	digest := cfg.Services["http"].ListsDigest
+	os.WriteFile(list, []byte("example.com\nexample.net\n"), 0o644)
+	if cfg, _, _ = Load(ini); cfg.Services["http"].ListsDigest == digest {
+		t.Fatal("the digest did not change with the file")
+	}
+
+	os.WriteFile(list, []byte("example.com\n# a comment\nexample com\n"), 0o644)
+	if _, _, err := Load(ini); err == nil || !strings.Contains(err.Error(), ini+":5: skip_hosts: "+list+":3: ") {
+		t.Fatalf("bad file line: %v", err)
+	}
+	os.WriteFile(ini, []byte("[smtp]\nenable = yes\nskip_senders = ok@example.com, not an address\nport = 25\n"), 0o644)
+	if _, _, err := Load(ini); err == nil || !strings.Contains(err.Error(), ini+":3: skip_senders: \"not an address\"") {
+		t.Fatalf("bad inline entry: %v", err)
+	}
+}

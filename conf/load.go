@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"gopkg.in/ini.v1"
 
 	"github.com/fsigkd/fsigkd/internal/sigfiles"
+	"github.com/fsigkd/fsigkd/policy"
 )
 
 // maxFileSize bounds what the loader reads: a settings file is a few KB.
@@ -161,6 +163,9 @@ func Parse(path string, data []byte, readFile func(string) ([]byte, error)) (*Co
 		for _, f := range fieldsOf(cfg.Services[name]) {
 			if f.kind == "path" && f.key != "virusgw_ini" && f.v.String() != "" {
 				f.v.SetString(under(cfg.Global.BaseDir, f.v.String()))
+			}
+			if f.kind == "list" {
+				f.v.SetString(policy.Resolve(f.v.String(), cfg.Global.BaseDir))
 			}
 		}
 	}
@@ -339,6 +344,12 @@ func (l *loader) validate(cfg *Config, src *source) {
 				l.fail(src.name, src.line(name, "block_page"), "block_page", "%v", err)
 			}
 		}
+		if _, err := policy.ParseSkip(s.SkipValues()); err != nil {
+			var le *policy.ListError
+			errors.As(err, &le)
+			l.fail(src.name, src.line(name, le.Key), le.Key, "%v", le.Err)
+		}
+		s.ListsDigest = s.SkipValues().FilesDigest()
 		if (s.TLSCert == "") != (s.TLSKey == "") {
 			l.fail(src.name, src.line(name, "tls_cert"), "tls_cert", "tls_cert and tls_key go together")
 		} else if s.TLSCert != "" {

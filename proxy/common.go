@@ -23,6 +23,7 @@ import (
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/notify"
+	"github.com/fsigkd/fsigkd/policy"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/service"
 	"github.com/fsigkd/fsigkd/slots"
@@ -54,6 +55,9 @@ type Common struct {
 	// ListenAddr is the address the service accepts clients on, set by
 	// its Serve; Destination refuses it as an original destination.
 	ListenAddr net.Addr
+	// Skip is the service's skip lists (nil: read from the settings in
+	// Init).
+	Skip *policy.Skip
 
 	once *onceEvery // rate-limits the lines of faults that repeat
 }
@@ -196,6 +200,12 @@ func (c *Common) Init() error {
 	if c.Admin == nil {
 		c.Admin = notify.AdminFor(c.Svc, c.Hostname(), c.NoticeKey, c.Log.Named("notify"))
 	}
+	if c.Skip == nil {
+		var err error
+		if c.Skip, err = policy.ParseSkip(c.Svc.SkipValues()); err != nil {
+			return err
+		}
+	}
 	if c.Dial == nil {
 		c.Dial = tproxy.Dialer(c.Svc.Transparent, c.Svc.TransparentTproxy)
 	}
@@ -294,6 +304,27 @@ type Outcome struct {
 	// Encrypted: an encrypted archive, which no engine can look into
 	// (encrypted_action); not Block unless that says block.
 	Encrypted bool
+	// Skipped: a skip list matched; passed unscanned.
+	Skipped bool
+}
+
+// Facts are what the policy is asked about an object.
+func Facts(m scanner.Meta) policy.Facts {
+	return policy.Facts{URL: m.URL, Client: m.Client, Sender: m.Sender, Recipients: m.Recipients,
+		ContentType: m.ContentType, FileName: m.FileName}
+}
+
+// Skips tells whether a skip list lets the object of m pass unscanned,
+// and if so fills rec (DETECT-STAT:SKIPPED, the list in the name, the
+// entry in the detail): never logged as clean.
+func (c *Common) Skips(m scanner.Meta, rec *logs.Access) bool {
+	key, entry := c.Skip.Match(Facts(m))
+	if key == "" {
+		return false
+	}
+	rec.Detect, rec.Name, rec.Action = "SKIPPED", key, "PASS"
+	rec.AddDetail("not scanned: " + key + " " + entry)
+	return true
 }
 
 // Encrypted tells whether a verdict is only encrypted archives (the

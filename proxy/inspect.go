@@ -51,6 +51,9 @@ func (c *Common) Oversize(rec *logs.Access, what string) Outcome {
 
 // Inspect runs the pipeline on sub and fills rec.
 func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
+	if c.Skips(sub.Meta, rec) {
+		return Outcome{Skipped: true}
+	}
 	f := sub.File
 	obj := objectOf(f, sub.Meta)
 	var damaged error // the coding broke off: the decoded body is not the whole content

@@ -551,3 +551,18 @@ func TestPwdDir(t *testing.T) {
 		}
 	}
 }
+
+// TestSkipListedServerPassesUnscanned: a file from a skip-listed server
+// arrives unscanned, logged SKIPPED, never CLEAN.
+func TestSkipListedServerPassesUnscanned(t *testing.T) {
+	e := newEnv(t, "skip_hosts = 127.0.0.1").withServer()
+	put(t, e, "eicar.com", []byte(eicar.String))
+	out, err := e.curl(e.url("eicar.com"))
+	if err != nil || string(out) != eicar.String {
+		t.Fatalf("%v %q", err, out)
+	}
+	e.kit.WaitLog(t, "DETECT-STAT:SKIPPED:skip_hosts:")
+	if strings.Contains(e.kit.AccessLog(), "CLEAN") {
+		t.Fatalf("access log:\n%s", e.kit.AccessLog())
+	}
+}

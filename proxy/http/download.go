@@ -168,8 +168,8 @@ func (d *download) finish(f *spool.File, rec *logs.Access) bool {
 	return !d.closeDelim
 }
 
-// passRest delivers a body over max_scan_size unscanned: what was spooled,
-// then the rest as it comes.
+// passRest delivers a body unscanned (over max_scan_size, or skip-listed):
+// what was spooled (f; nil: nothing), then the rest as it comes.
 func (d *download) passRest(f *spool.File, rest io.Reader, rec *logs.Access) bool {
 	if !d.headSent {
 		if d.resp.ContentLength < 0 && !d.clientKeep {
@@ -179,7 +179,7 @@ func (d *download) passRest(f *spool.File, rest io.Reader, rec *logs.Access) boo
 			return false
 		}
 	}
-	if f.Size() > d.sent && d.sendRange(f, d.sent, f.Size()-d.sent) != nil {
+	if f != nil && f.Size() > d.sent && d.sendRange(f, d.sent, f.Size()-d.sent) != nil {
 		return false
 	}
 	var w io.Writer = d.s.c

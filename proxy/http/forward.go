@@ -391,6 +391,11 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 	// A server may be slow (the trickle is for that), not silent for
 	// idle_timeout.
 	respBody := proxy.Paced(bodyReader(s.up.br, resp.Chunked, resp.ContentLength), s.up.c, s.p.Svc.IdleTimeout, 0)
+	meta := scanner.Meta{Service: "http", URL: t.url, Client: s.client, ContentType: resp.Header.Get("Content-Type")}
+	if s.p.Skips(meta, rec) {
+		// Skip-listed: streamed as it comes, neither spooled nor held.
+		return d.passRest(nil, respBody, rec)
+	}
 	f, over, err := s.receive(respBody, d.progress)
 	if f != nil {
 		defer f.Close()
@@ -416,7 +421,6 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 		}
 		return false
 	}
-	meta := scanner.Meta{Service: "http", URL: t.url, Client: s.client, ContentType: resp.Header.Get("Content-Type")}
 	if over {
 		if s.p.Oversize(rec, "").Block {
 			if d.headSent {

@@ -515,3 +515,39 @@ func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
 }
+
+// TestSkipListsPassUnscannedAndSaySo: a skip-listed host, URL prefix,
+// client or content type gets even EICAR through, logged SKIPPED (never
+// CLEAN); what no list names is still scanned.
+func TestSkipListsPassUnscannedAndSaySo(t *testing.T) {
+	for _, tc := range []struct {
+		name, keys, path, key, ctype string
+	}{
+		{"host", "skip_hosts = 127.0.0.1", "/any/eicar", "skip_hosts", ""},
+		{"url prefix", "skip_urls = {origin}/trusted/", "/trusted/eicar", "skip_urls", ""},
+		{"client", "skip_clients = 10.0.0.0/8, 127.0.0.0/8", "/x", "skip_clients", ""},
+		{"content type", "skip_types = video/*", "/movie", "skip_types", "video/mp4"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.keys)
+			e.serve(tc.path, []byte(eicar.String), "Content-Type", tc.ctype)
+			if code, b := e.get(tc.path); code != 200 || string(b) != eicar.String {
+				t.Fatalf("%d %q", code, b)
+			}
+			line := lastLine(e.accessLog(1))
+			if !strings.Contains(line, "DETECT-STAT:SKIPPED:"+tc.key+":") || !strings.Contains(line, "ACTION:PASS:") || strings.Contains(line, "CLEAN") {
+				t.Fatalf("access log: %s", line)
+			}
+		})
+	}
+	t.Run("not listed", func(t *testing.T) {
+		e := newEnv(t, "skip_hosts = example.com\nskip_urls = {origin}/trusted/\nskip_types = video/*")
+		e.serve("/untrusted/eicar", []byte(eicar.String), "Content-Type", "videos/mp4")
+		e.serve("/trusted", []byte(eicar.String))
+		for _, path := range []string{"/untrusted/eicar", "/trusted"} {
+			if code, _ := e.get(path); code != 403 {
+				t.Fatalf("%s: %d", path, code)
+			}
+		}
+	})
+}

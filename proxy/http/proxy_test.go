@@ -51,6 +51,8 @@ func newEnv(t *testing.T, keys string) *env {
 	t.Cleanup(e.origin.Close)
 
 	// The origin is on loopback, which the default deny_servers refuses.
+	// {origin} in keys is the origin's host:port.
+	keys = strings.ReplaceAll(keys, "{origin}", strings.TrimPrefix(e.origin.URL, "http://"))
 	c, kit := proxytest.Common(t, "http", "deny_servers =\n"+keys)
 	e.obs, e.logDir = kit.Obs, kit.LogDir
 	e.p = &Proxy{Common: c}

@@ -229,3 +229,19 @@ func TestISTagFollowsTheSignatures(t *testing.T) {
 		t.Errorf("the ISTag does not name the signature version: %s", first)
 	}
 }
+
+// TestSkipListedAnsweredOnThePreview: a skip-listed URL's object gets 204
+// on its preview (the rest is never asked for), logged SKIPPED; another
+// URL's EICAR is still blocked.
+func TestSkipListedAnsweredOnThePreview(t *testing.T) {
+	e := newEnv(t, "skip_urls = origin.test/x")
+	resHdr := "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n"
+	if out := respmod(t, e.addr, "/respmod", resHdr, []byte(eicar.String[:20]), 20); !strings.HasPrefix(out, "ICAP/1.0 204") {
+		t.Fatalf("answer:\n%s", out)
+	}
+	e.waitLog("DETECT-STAT:SKIPPED:skip_urls:")
+	out := e.cicap("-s", "avscan", "-f", write(t, []byte(eicar.String)), "-resp", "http://origin.test/eicar.com")
+	if !strings.Contains(out, "403 Forbidden") {
+		t.Fatalf("not listed:\n%s", out)
+	}
+}

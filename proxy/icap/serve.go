@@ -178,6 +178,12 @@ func (s *conn) modify(req *Request) bool {
 		return s.broken(err)
 	}
 	h := httpHeader(head)
+	meta := scanner.Meta{Service: "icap", URL: url, Client: client, ContentType: h.Get("Content-Type")}
+	if allow204 && s.p.Skips(meta, rec) {
+		// Skip-listed: 204 at once (on a preview, the rest is never sent).
+		rec.Bytes = f.Size()
+		return s.pass(req, nil, true, rec)
+	}
 	var early *earlyAnswer
 	if req.Preview >= 0 && !ch.ieof {
 		// The verdict needs the whole object.
@@ -208,7 +214,6 @@ func (s *conn) modify(req *Request) bool {
 	if f.Size() > s.p.Svc.MaxScanSize {
 		out = s.p.Oversize(rec, "")
 	} else {
-		meta := scanner.Meta{Service: "icap", URL: url, Client: client, ContentType: h.Get("Content-Type")}
 		out = s.p.Inspect(proxy.Subject{File: f, Meta: meta, Codings: h.Values("Content-Encoding")}, rec)
 	}
 	if early != nil && early.started {

@@ -369,3 +369,23 @@ func TestAdminNoticeOnDetection(t *testing.T) {
 		}
 	}
 }
+
+// TestSkipListedSenderPassesUnscanned: a mail From a skip-listed domain
+// arrives as it was, marked unscanned(skipped), logged SKIPPED; another
+// sender's infected mail is still replaced.
+func TestSkipListedSenderPassesUnscanned(t *testing.T) {
+	e := newEnv(t, "skip_senders = @example.com").withDovecot("")
+	mail := infectedMails(t)["base64 attachment"]
+	e.srv.Put(t, []byte(mail))
+	e.srv.Put(t, []byte(strings.Replace(mail, "mallory@example.com", "mallory@example.net", 1)))
+	cl := e.login()
+	got := string(cl.multi("RETR 1"))
+	if !strings.Contains(got, "X-Virus-Status: unscanned(skipped)\r\n") || !strings.Contains(got, "--zz") {
+		t.Fatalf("skip-listed sender's mail:\n%.400s", got)
+	}
+	if got := string(cl.multi("RETR 2")); !strings.Contains(got, "[VIRUS REMOVED]") {
+		t.Fatalf("unlisted sender's mail:\n%.400s", got)
+	}
+	cl.ok("QUIT")
+	e.waitLog("DETECT-STAT:SKIPPED:skip_senders:")
+}

@@ -166,6 +166,8 @@ func (s *session) fetchAndJudge(r *retrieval) {
 	case out.Block || out.Passed:
 		s.infected(r, out)
 		return
+	case out.Skipped:
+		r.extra = []string{"X-Virus-Status: unscanned(skipped)"} // a skip list let it through
 	case out.Encrypted:
 		r.extra = []string{"X-Virus-Status: unscanned(encrypted)"} // encrypted_action let it through
 	case out.Verdict.Status != scanner.Clean:

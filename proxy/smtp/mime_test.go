@@ -143,3 +143,41 @@ func TestEncryptedAction(t *testing.T) {
 		})
 	}
 }
+
+// TestSkipListsForMail: a skip-listed sender, or a mail whose every
+// recipient is skip-listed, is delivered unscanned and marked so
+// (X-Virus-Status: unscanned(skipped), DETECT-STAT:SKIPPED); one listed
+// recipient beside an unlisted one does not get a virus past the others.
+func TestSkipListsForMail(t *testing.T) {
+	for _, c := range []struct {
+		name, from string
+		to         []string
+		skipped    bool
+	}{
+		{"sender", "scanner@trusted.example", []string{"b@example.com"}, true},
+		{"sender's subdomain", "x@mail.trusted.example", []string{"b@example.com"}, true},
+		{"every recipient", "a@example.com", []string{"abuse@example.com", "x@lists.example.org"}, true},
+		{"one recipient unlisted", "a@example.com", []string{"abuse@example.com", "victim@example.com"}, false},
+		{"nothing listed", "a@example.com", []string{"b@example.com"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, "skip_senders = @trusted.example\nskip_recipients = abuse@example.com, @lists.example.org")
+			e.start()
+			err := e.send(c.from, c.to, eicarMail())
+			b, _ := os.ReadFile(filepath.Join(e.logDir, "access.log"))
+			if !c.skipped {
+				if code(err) != 554 || strings.Contains(string(b), "SKIPPED") {
+					t.Fatalf("send: %v\n%s", err, b)
+				}
+				return
+			}
+			got := e.sink.Mails()
+			if err != nil || len(got) != 1 || !strings.Contains(string(got[0].Data), "X-Virus-Status: unscanned(skipped)") {
+				t.Fatalf("send: %v, %d mails", err, len(got))
+			}
+			if !strings.Contains(string(b), "DETECT-STAT:SKIPPED:skip_") || strings.Contains(string(b), "CLEAN") {
+				t.Fatalf("access log:\n%s", b)
+			}
+		})
+	}
+}

@@ -236,6 +236,8 @@ func (s *session) Data(r io.Reader) error {
 		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Virus scanning is unavailable; try again later"}
 	case out.Block || out.Passed:
 		return s.infected(f, out.Verdict, head, recs)
+	case out.Skipped:
+		status = "unscanned(skipped)" // a skip list let it through
 	case out.Encrypted:
 		status = "unscanned(encrypted)" // encrypted_action let it through
 	case out.Verdict.Status != scanner.Clean:

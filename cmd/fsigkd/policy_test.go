@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSkipListFileReloadedOnSIGHUP: a skip list kept in a file (relative
+// to base_dir) is read again on SIGHUP; a bad line in it keeps the running
+// settings and is named by file and line.
+func TestSkipListFileReloadedOnSIGHUP(t *testing.T) {
+	list := filepath.Join(t.TempDir(), "trusted.txt")
+	os.WriteFile(list, []byte("# hosts we trust\nexample.com\n"), 0o644)
+	g := gateway(t, 4, map[string]string{"http": "skip_hosts = @" + list})
+	fetchLogged(t, g, "/first", "DETECT-STAT:CLEAN:")
+
+	os.WriteFile(list, []byte("# hosts we trust\nexample.com\n127.0.0.1\n"), 0o644)
+	signalMaster(t, g, syscall.SIGHUP)
+	// The new worker serves once the old one has stopped taking clients.
+	waitFor(t, func() bool { return fetchHas(g, "/second", "DETECT-STAT:SKIPPED:skip_hosts:") })
+
+	os.WriteFile(list, []byte("example.com\nnot a host\n"), 0o644)
+	signalMaster(t, g, syscall.SIGHUP)
+	waitFor(t, func() bool {
+		return strings.Contains(g.out.String(), "settings not reloaded") && strings.Contains(g.out.String(), "skip_hosts: "+list+":2: ")
+	})
+	fetchLogged(t, g, "/third", "DETECT-STAT:SKIPPED:skip_hosts:")
+}
+
+// waitFor waits 10 s at most for ok.
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("not within 10 s")
+		}
+	}
+}
+
+// fetchHas fetches path through the gateway's HTTP proxy and tells
+// whether its access-log line has want.
+func fetchHas(g *gw, path, want string) bool {
+	c, err := net.Dial("tcp", g.addr("http"))
+	if err != nil {
+		return false
+	}
+	fmt.Fprintf(c, "GET http://%s%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", g.origin, path)
+	io.ReadAll(c)
+	c.Close()
+	time.Sleep(100 * time.Millisecond)
+	b, _ := os.ReadFile(filepath.Join(g.dir, "state", "log", "access.log"))
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, path+" ") && strings.Contains(l, want) {
+			return true
+		}
+	}
+	return false
+}
+
+func fetchLogged(t *testing.T, g *gw, path, want string) {
+	t.Helper()
+	c, err := net.Dial("tcp", g.addr("http"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "GET http://%s%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", g.origin, path)
+	io.ReadAll(c)
+	c.Close()
+	log := filepath.Join(g.dir, "state", "log", "access.log")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(log)
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, path+" ") && strings.Contains(l, want) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no access-log line for %s with %q:\n%s", path, want, b)
+		}
+	}
+}
+
+func signalMaster(t *testing.T, g *gw, sig syscall.Signal) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(g.dir, "state", "fsigkd.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err := syscall.Kill(pid, sig); err != nil {
+		t.Fatal(err)
+	}
+}
