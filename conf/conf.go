@@ -71,6 +71,11 @@ type Global struct {
 	NoticeTemplates string        `ini:"notice_templates" default:"" kind:"path" doc:"Notice templates (Go text/template: .Service .Name .Object .Client .Action .Sender .Recipients .Time; first line \"Subject: ...\"): admin.txt, recipient.txt, sender.txt in this directory; those missing are built in."`
 }
 
+// Rules are the service's block_types and block_names, read.
+func (s *Service) Rules() (*policy.Rules, error) {
+	return policy.ParseRules(s.BlockTypes, s.BlockNames)
+}
+
 // SkipValues are the service's skip lists, for policy.ParseSkip.
 func (s *Service) SkipValues() policy.SkipValues {
 	return policy.SkipValues{Hosts: s.SkipHosts, URLs: s.SkipURLs, Clients: s.SkipClients,
@@ -106,6 +111,10 @@ type Service struct {
 	EncryptedAction          string        `ini:"encrypted_action" default:"block" enum:"block,pass,notify" doc:"An encrypted archive (the engine's Heuristics.Encrypted.*, ClamAV's too), which no engine can look into: block (as a detection, per action), pass (delivered, logged DETECT-STAT:ENCRYPTED), or notify (delivered, and the admin told). Never judged clean."`
 	OversizeAction           string        `ini:"oversize_action" default:"pass" enum:"pass,block" doc:"Objects above max_scan_size: pass (unscanned, logged) or block."`
 
+	// Type and name rules.
+	BlockTypes string `ini:"block_types" default:"" kind:"list" doc:"Types refused whatever the engine says, told by their bytes (never by a name or Content-Type), in the object and in every member of every archive and mail part it holds: exe, dll, elf, macho, msi, lnk, iso, vhd, jar, apk, cab, zip, rar, 7z, office-macro, hta; js, vbs, ps1 and bat by the name (as Windows runs them); or a MIME type (application/x-ms-shortcut). Logged DETECT-STAT:BLOCKED:block_types=<type>. Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)."`
+	BlockNames string `ini:"block_names" default:"" kind:"list" doc:"File name patterns (*.scr, invoice*.zip; without case) refused whatever the engine says: the object's name (Content-Disposition, the URL, the FTP path) and every member's and mail part's. Logged DETECT-STAT:BLOCKED:block_names=<pattern>. Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)."`
+
 	// Skip lists: comma-separated entries and @files (one entry a line, #
 	// comments; relative to base_dir), read by check at start and on
 	// SIGHUP. What matches is passed unscanned, logged DETECT-STAT:SKIPPED.
@@ -114,8 +123,9 @@ type Service struct {
 	SkipClients    string `ini:"skip_clients" default:"" kind:"list" doc:"Clients (networks, addresses) whose objects and mails are passed unscanned. Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)."`
 	SkipSenders    string `ini:"skip_senders" only:"smtp,pop" default:"" kind:"list" doc:"Senders whose mail is passed unscanned: addresses and @domain (with its subdomains). The sender is the sender's own claim (SMTP: MAIL FROM; POP3: From): anyone can write it. Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)." doc_pop:"Senders (the From header, the sender's own claim: anyone can write it) whose mail is passed unscanned: addresses and @domain (with its subdomains). Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)."`
 	SkipRecipients string `ini:"skip_recipients" only:"smtp" default:"" kind:"list" doc:"Recipients whose mail is passed unscanned, when every recipient of the mail is listed: addresses and @domain (with its subdomains). Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)."`
-	// ListsDigest is the digest of the skip lists' files when they were
-	// checked: a reload restarts the worker when a file changed.
+	// ListsDigest is the digest of the list files (skip and block lists)
+	// when they were checked: a reload restarts the worker when a file
+	// changed.
 	ListsDigest string `json:"lists_digest,omitempty"`
 	SkipTypes   string `ini:"skip_types" only:"http,icap" default:"" kind:"list" doc:"Content types (type/subtype, type/*) passed unscanned, as the server names them (Content-Type): the server's own claim, so list only what you would pass from any server. Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)."`
 

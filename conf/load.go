@@ -349,7 +349,12 @@ func (l *loader) validate(cfg *Config, src *source) {
 			errors.As(err, &le)
 			l.fail(src.name, src.line(name, le.Key), le.Key, "%v", le.Err)
 		}
-		s.ListsDigest = s.SkipValues().FilesDigest()
+		if _, err := s.Rules(); err != nil {
+			var le *policy.ListError
+			errors.As(err, &le)
+			l.fail(src.name, src.line(name, le.Key), le.Key, "%v", le.Err)
+		}
+		s.ListsDigest = policy.FilesDigest(s.SkipHosts, s.SkipURLs, s.SkipClients, s.SkipSenders, s.SkipRecipients, s.SkipTypes, s.BlockTypes, s.BlockNames)
 		if (s.TLSCert == "") != (s.TLSKey == "") {
 			l.fail(src.name, src.line(name, "tls_cert"), "tls_cert", "tls_cert and tls_key go together")
 		} else if s.TLSCert != "" {

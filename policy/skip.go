@@ -34,12 +34,12 @@ type SkipValues struct {
 	Hosts, URLs, Clients, Senders, Recipients, Types string
 }
 
-// FilesDigest is a digest of the list files v names (their names and
-// contents), so that a reload sees that a file changed when the settings
-// did not. A file that cannot be read counts by its error.
-func (v SkipValues) FilesDigest() string {
+// FilesDigest is a digest of the list files the values name (their names
+// and contents), so that a reload sees that a file changed when the
+// settings did not. A file that cannot be read counts by its error.
+func FilesDigest(values ...string) string {
 	h := sha256.New()
-	for _, value := range []string{v.Hosts, v.URLs, v.Clients, v.Senders, v.Recipients, v.Types} {
+	for _, value := range values {
 		for _, item := range strings.Split(value, ",") {
 			if item = strings.TrimSpace(item); isFile(item) {
 				path := strings.TrimSpace(item[1:])

@@ -55,9 +55,10 @@ type Common struct {
 	// ListenAddr is the address the service accepts clients on, set by
 	// its Serve; Destination refuses it as an original destination.
 	ListenAddr net.Addr
-	// Skip is the service's skip lists (nil: read from the settings in
-	// Init).
-	Skip *policy.Skip
+	// Skip is the service's skip lists, Rules its type and name rules
+	// (nil: read from the settings in Init).
+	Skip  *policy.Skip
+	Rules *policy.Rules
 
 	once *onceEvery // rate-limits the lines of faults that repeat
 }
@@ -206,6 +207,12 @@ func (c *Common) Init() error {
 			return err
 		}
 	}
+	if c.Rules == nil {
+		var err error
+		if c.Rules, err = c.Svc.Rules(); err != nil {
+			return err
+		}
+	}
 	if c.Dial == nil {
 		c.Dial = tproxy.Dialer(c.Svc.Transparent, c.Svc.TransparentTproxy)
 	}
@@ -306,6 +313,9 @@ type Outcome struct {
 	Encrypted bool
 	// Skipped: a skip list matched; passed unscanned.
 	Skipped bool
+	// Policy: refused by a type or name rule (the verdict names the
+	// rule); blocked whatever action says.
+	Policy bool
 }
 
 // Facts are what the policy is asked about an object.

@@ -4,6 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"net/url"
+	"path"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -82,7 +86,16 @@ func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
 		defer dec.Close()
 		obj = objectOf(dec, sub.Meta)
 	}
-	out := c.judge(f, obj, rec)
+	var out Outcome
+	if rule, where := c.Rules.CheckFile(obj.File, obj.Size, objectName(sub.Meta), c.Svc.Name == "smtp" || c.Svc.Name == "pop"); rule != "" {
+		// Refused by what it is or is called, whatever the engine would
+		// say: not scanned.
+		rec.Files++
+		rec.Detect, rec.Name, rec.File, rec.Action = "BLOCKED", rule, where, "DENY"
+		out = Outcome{Verdict: scanner.Verdict{Status: scanner.Infected, Names: []string{rule}}, Block: true, Policy: true}
+	} else {
+		out = c.judge(f, obj, rec)
+	}
 	if damaged != nil && out.Err == nil && !out.Block && !out.Passed {
 		// Clean as far as it goes, and the rest was not scanned.
 		c.Log.Warn("body scanned only as far as its content coding could be undone", zap.String("url", sub.Meta.URL), zap.Error(damaged))
@@ -101,6 +114,20 @@ func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
 			Action: action, Sender: sub.Meta.Sender, Recipients: sub.Meta.Recipients})
 	}
 	return out
+}
+
+// objectName is the name an object goes by for block_names: the one the
+// service knows (Content-Disposition), else the last part of its URL's
+// path.
+func objectName(m scanner.Meta) string {
+	if m.FileName != "" {
+		return m.FileName
+	}
+	u, err := url.Parse(m.URL)
+	if err != nil || u.Path == "" || strings.HasSuffix(u.Path, "/") {
+		return ""
+	}
+	return path.Base(u.Path)
 }
 
 // objectOf is the spooled f to scan, with its sum when the spool kept one
@@ -127,4 +154,41 @@ func (c *Common) decode(f *spool.File, codings []string) (dec *spool.File, over 
 	}
 	over, err = dec.Fill(r, c.Svc.MaxScanSize, nil)
 	return dec, over, err
+}
+
+// DispositionName is the file name a Content-Disposition value gives, read
+// as leniently as browsers read it: a value the strict parser refuses
+// still names its file.
+func DispositionName(v string) string {
+	if v == "" {
+		return ""
+	}
+	if _, params, err := mime.ParseMediaType(v); err == nil && params["filename"] != "" {
+		return params["filename"]
+	}
+	lower := strings.ToLower(v)
+	i := strings.Index(lower, "filename")
+	if i < 0 {
+		return ""
+	}
+	rest := v[i+len("filename"):]
+	rest = strings.TrimLeft(strings.TrimLeft(rest, "*"), " \t")
+	rest, ok := strings.CutPrefix(rest, "=")
+	if !ok {
+		return ""
+	}
+	rest = strings.TrimSpace(rest)
+	if j := strings.Index(rest, "''"); j >= 0 && j < 40 && !strings.HasPrefix(rest, `"`) {
+		rest = rest[j+2:] // RFC 5987: charset''percent-encoded
+		if u, err := url.PathUnescape(strings.SplitN(rest, ";", 2)[0]); err == nil {
+			return u
+		}
+	}
+	if strings.HasPrefix(rest, `"`) {
+		if j := strings.Index(rest[1:], `"`); j >= 0 {
+			return rest[1 : j+1]
+		}
+		return rest[1:]
+	}
+	return strings.TrimSpace(strings.SplitN(rest, ";", 2)[0])
 }

@@ -111,38 +111,53 @@ var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallFile); return
 // ScanFile scans the file at path (mapped into memory, not read into it;
 // a small one is read into a pooled buffer).
 func (e *Engine) ScanFile(name string, opt Options) ([]Detection, error) {
-	f, err := os.Open(name)
+	var found []Detection
+	err := withFile(name, func(data []byte) { found = e.ScanBytes(data, opt) })
+	return found, err
+}
+
+// withFile gives f the bytes of the file at name (see withOpen).
+func withFile(name string, f func(data []byte)) error {
+	fd, err := os.Open(name)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer f.Close()
-	st, err := f.Stat()
+	defer fd.Close()
+	st, err := fd.Stat()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", name)
+		return fmt.Errorf("%s: not a regular file", name)
 	}
-	if st.Size() == 0 {
-		return nil, nil
+	return withOpen(fd, st.Size(), f)
+}
+
+// withOpen gives f the first size bytes of the open file fd: mapped, or
+// read into a pooled buffer when small (mapping and unmapping a small file
+// costs more than reading it: the unmap flushes TLBs). Nothing is given
+// for an empty file.
+func withOpen(fd *os.File, size int64, f func(data []byte)) error {
+	if size == 0 {
+		return nil
 	}
-	if st.Size() <= smallFile {
-		// Read into a pooled buffer: mapping and unmapping a small file
-		// costs more than reading it (the unmap flushes TLBs).
+	if size <= smallFile {
 		bp := smallBufs.Get().(*[]byte)
 		defer smallBufs.Put(bp)
-		data := (*bp)[:st.Size()]
-		if _, err := io.ReadFull(f, data); err != nil {
-			return nil, err
+		data := (*bp)[:size]
+		if _, err := fd.ReadAt(data, 0); err != nil {
+			return err
 		}
-		return e.ScanBytes(data, opt), nil
+		f(data)
+		return nil
 	}
-	data, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	data, err := syscall.Mmap(int(fd.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer syscall.Munmap(data)
-	return e.ScanBytes(data, opt), nil
+	f(data)
+	return nil
 }
 
 // ScanBytes scans data.
@@ -150,6 +165,45 @@ func (e *Engine) ScanBytes(data []byte, opt Options) []Detection {
 	s := &scan{db: e.DB(), lim: e.Limits.withDefaults(), opt: opt}
 	s.object(data, "", 0)
 	return s.found
+}
+
+// Visit is called by Walk for an object and for every member unpacked
+// from it: its bytes (nil for a member listed but not readable, such as an
+// encrypted one: its name is still known) and its path inside the object
+// ("" for the object itself; "a.zip/b/c.exe"). It returns true to stop the
+// walk.
+type Visit func(data []byte, where string) (stop bool)
+
+// Walk opens data as a scan does (the same containers, MIME readings and
+// limits; nothing matched) and visits the object and everything in it,
+// for the gateway's type and name rules. Past a limit the walk stops: the
+// scan reports the limit.
+func Walk(data []byte, opt Options, lim Limits, visit Visit) {
+	s := &scan{lim: lim.withDefaults(), opt: opt, visit: visit}
+	s.object(data, "", 0)
+}
+
+// walkRead is the size up to which WalkFile reads a file into a pooled
+// buffer rather than mapping it: the gateway's own walk of a 1 MiB object
+// cost, mapped, twice what it cost read (page faults, the unmap's TLB
+// flush on every thread of the worker).
+const walkRead = 4 << 20
+
+var walkBufs = sync.Pool{New: func() any { b := make([]byte, 0, walkRead); return &b }}
+
+// WalkFile walks the first size bytes of the open file fd (see Walk).
+func WalkFile(fd *os.File, size int64, opt Options, lim Limits, visit Visit) error {
+	if size <= smallFile || size > walkRead {
+		return withOpen(fd, size, func(data []byte) { Walk(data, opt, lim, visit) })
+	}
+	bp := walkBufs.Get().(*[]byte)
+	defer walkBufs.Put(bp)
+	data := (*bp)[:size]
+	if _, err := fd.ReadAt(data, 0); err != nil {
+		return err
+	}
+	Walk(data, opt, lim, visit)
+	return nil
 }
 
 type scan struct {
@@ -161,6 +215,7 @@ type scan struct {
 	files    int
 	parts    int // MIME entities walked (maxParts)
 	stop     bool
+	visit    Visit // set: a walk (see Walk), nothing matched
 }
 
 func (s *scan) add(d Detection) {
@@ -185,6 +240,10 @@ func (s *scan) object(data []byte, where string, depth int) {
 	if s.stop {
 		return
 	}
+	if s.visit != nil && s.visit(data, where) {
+		s.stop = true
+		return
+	}
 	if s.opt.Archives {
 		s.archive(data, where, depth)
 	}
@@ -199,7 +258,7 @@ func (s *scan) object(data []byte, where string, depth int) {
 	// The object's own bytes, after its members: a stored (tar, zip
 	// "stored") member's detection is reported once, where it is. A limit
 	// hit inside does not spare the object's own bytes.
-	if s.opt.StopOnFirst && len(s.found) > 0 {
+	if s.opt.StopOnFirst && len(s.found) > 0 || s.visit != nil {
 		return
 	}
 	for _, name := range s.db.matchHash(data) {
@@ -330,6 +389,9 @@ func (s *scan) zip(data []byte, where string, depth int) {
 		at := join(where, f.Name)
 		if f.Flags&1 != 0 {
 			s.add(Detection{Name: "Heuristics.Encrypted.Zip", Path: at, Kind: Suspected, Depth: depth})
+			if s.visit != nil && s.visit(nil, at) { // its name, for the name rules
+				s.stop = true
+			}
 			continue
 		}
 		rc, err := f.Open()

@@ -566,3 +566,18 @@ func TestSkipListedServerPassesUnscanned(t *testing.T) {
 		t.Fatalf("access log:\n%s", e.kit.AccessLog())
 	}
 }
+
+// TestTypeRulesOverFTP: a Windows program named .txt is refused by type
+// (550 naming the rule); a text file is not.
+func TestTypeRulesOverFTP(t *testing.T) {
+	e := newEnv(t, "block_types = exe").withServer()
+	put(t, e, "notes.txt", eicar.WindowsProgram(false))
+	put(t, e, "real.txt", []byte("text"))
+	if out, err := e.curl(e.url("notes.txt")); err == nil || bytes.Contains(out, []byte("MZ")) {
+		t.Fatalf("the program came through: %v", err)
+	}
+	if out, err := e.curl(e.url("real.txt")); err != nil || string(out) != "text" {
+		t.Fatalf("text: %v %q", err, out)
+	}
+	e.kit.WaitLog(t, "DETECT-STAT:BLOCKED:block_types=exe:")
+}

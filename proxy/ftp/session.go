@@ -476,6 +476,8 @@ func (s *session) judge(f *spool.File, url string, rec *logs.Access) (bool, stri
 		return true, ""
 	case out.Err != nil:
 		return false, "the file could not be scanned"
+	case out.Policy:
+		return false, "refused by the gateway's policy (" + out.Verdict.Name() + ")"
 	}
 	return false, "virus found (" + out.Verdict.Name() + ")"
 }

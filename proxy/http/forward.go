@@ -391,7 +391,8 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 	// A server may be slow (the trickle is for that), not silent for
 	// idle_timeout.
 	respBody := proxy.Paced(bodyReader(s.up.br, resp.Chunked, resp.ContentLength), s.up.c, s.p.Svc.IdleTimeout, 0)
-	meta := scanner.Meta{Service: "http", URL: t.url, Client: s.client, ContentType: resp.Header.Get("Content-Type")}
+	meta := scanner.Meta{Service: "http", URL: t.url, Client: s.client, ContentType: resp.Header.Get("Content-Type"),
+		FileName: proxy.DispositionName(resp.Header.Get("Content-Disposition"))}
 	if s.p.Skips(meta, rec) {
 		// Skip-listed: streamed as it comes, neither spooled nor held.
 		return d.passRest(nil, respBody, rec)

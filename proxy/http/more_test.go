@@ -551,3 +551,47 @@ func TestSkipListsPassUnscannedAndSaySo(t *testing.T) {
 		}
 	})
 }
+
+// TestTypeAndNameRules: a Windows program renamed .txt inside a zip is
+// refused by block_types, whatever its name and Content-Type, with the
+// rule on the block page and in the access log; a name rule matches the
+// URL's last part and Content-Disposition's file name, read leniently.
+func TestTypeAndNameRules(t *testing.T) {
+	e := newEnv(t, "block_types = exe, lnk\nblock_names = *.scr, *.hta")
+	e.serve("/bundle.zip", zipped(t, "readme.txt", eicar.WindowsProgram(false)), "Content-Type", "text/plain")
+	e.serve("/photo.scr", []byte("just text"))
+	e.serve("/download", []byte("just text"), "Content-Disposition", `attachment; filename="game.SCR"`)
+	e.serve("/broken-cd", []byte("just text"), "Content-Disposition", `attachment; filename=app.hta; x="`)
+	e.serve("/ok.zip", zipped(t, "readme.txt", []byte("plain text")))
+	for _, c := range []struct{ path, rule string }{
+		{"/bundle.zip", "block_types=exe"}, {"/photo.scr", "block_names=*.scr"},
+		{"/download", "block_names=*.scr"}, {"/broken-cd", "block_names=*.hta"},
+	} {
+		code, body := e.get(c.path)
+		if code != 403 || !strings.Contains(string(body), c.rule) {
+			t.Errorf("%s: %d %.300s", c.path, code, body)
+		}
+		e.waitLogHas(t, c.path, "DETECT-STAT:BLOCKED:"+c.rule+":")
+	}
+	if code, _ := e.get("/ok.zip"); code != 200 {
+		t.Fatalf("a clean zip: %d", code)
+	}
+	if !strings.Contains(e.accessLog(5), "DETECT-STAT:BLOCKED:block_types=exe:readme.txt:") {
+		t.Fatalf("the member is not named:\n%s", e.accessLog(5))
+	}
+}
+
+// waitLogHas waits for the access-log line of path to hold want.
+func (e *env) waitLogHas(t *testing.T, path, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		for _, l := range strings.Split(e.accessLog(), "\n") {
+			if strings.Contains(l, path+" ") && strings.Contains(l, want) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no access-log line with %q:\n%s", path, want, e.accessLog())
+		}
+	}
+}

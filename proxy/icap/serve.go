@@ -178,7 +178,8 @@ func (s *conn) modify(req *Request) bool {
 		return s.broken(err)
 	}
 	h := httpHeader(head)
-	meta := scanner.Meta{Service: "icap", URL: url, Client: client, ContentType: h.Get("Content-Type")}
+	meta := scanner.Meta{Service: "icap", URL: url, Client: client, ContentType: h.Get("Content-Type"),
+		FileName: proxy.DispositionName(h.Get("Content-Disposition"))}
 	if allow204 && s.p.Skips(meta, rec) {
 		// Skip-listed: 204 at once (on a preview, the rest is never sent).
 		rec.Bytes = f.Size()

@@ -389,3 +389,19 @@ func TestSkipListedSenderPassesUnscanned(t *testing.T) {
 	cl.ok("QUIT")
 	e.waitLog("DETECT-STAT:SKIPPED:skip_senders:")
 }
+
+// TestTypeRulesReplaceTheMail: a Windows program renamed .txt in a zip
+// is refused by block_types: the mail is replaced (its headers and a text
+// naming the rule), even with action = pass.
+func TestTypeRulesReplaceTheMail(t *testing.T) {
+	e := newEnv(t, "block_types = exe\naction = pass").withDovecot("")
+	e.srv.Put(t, []byte(attachment("docs.zip", "base64",
+		base64.StdEncoding.EncodeToString(zipOf(t, "readme.txt", string(eicar.WindowsProgram(false)))))))
+	cl := e.login()
+	got := string(cl.multi("RETR 1"))
+	if !strings.Contains(got, "[VIRUS REMOVED]") || !strings.Contains(got, "block_types=exe") || strings.Contains(got, "--zz") {
+		t.Fatalf("%.600s", got)
+	}
+	cl.ok("QUIT")
+	e.waitLog("DETECT-STAT:BLOCKED:block_types=exe:")
+}

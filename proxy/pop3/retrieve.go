@@ -183,6 +183,9 @@ func (s *session) fetchAndJudge(r *retrieval) {
 // infected applies action to a detection (the admin was told by Inspect).
 func (s *session) infected(r *retrieval, out proxy.Outcome) {
 	action := s.p.Svc.Action
+	if out.Policy && action == "pass" {
+		action = "delete" // a type or name rule refuses whatever action says
+	}
 	r.rec.Action = strings.ToUpper(action)
 	switch action {
 	case "pass":

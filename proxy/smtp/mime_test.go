@@ -181,3 +181,28 @@ func TestSkipListsForMail(t *testing.T) {
 		})
 	}
 }
+
+// TestTypeRulesInMail: a Windows program renamed .txt in a zip attached
+// to a mail is refused by block_types (554, the rule named), even with
+// action = pass; the same mail without the program goes through.
+func TestTypeRulesInMail(t *testing.T) {
+	mail := func(data []byte) string {
+		return "From: a@example.com\r\nSubject: docs\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--B\r\nContent-Type: application/zip; name=docs.zip\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+			base64.StdEncoding.EncodeToString(zipOf("readme.txt", data)) + "\r\n--B--\r\n"
+	}
+	for _, action := range []string{"deny", "pass"} {
+		e := newEnv(t, "block_types = exe\naction = "+action)
+		e.start()
+		err := e.send("a@example.com", []string{"b@example.com"}, mail(eicar.WindowsProgram(false)))
+		if code(err) != 554 || !strings.Contains(err.Error(), "block_types=exe") {
+			t.Fatalf("action %s: %v", action, err)
+		}
+		if err := e.send("a@example.com", []string{"b@example.com"}, mail([]byte("plain text"))); err != nil {
+			t.Fatalf("action %s, clean: %v", action, err)
+		}
+		b, _ := os.ReadFile(filepath.Join(e.logDir, "access.log"))
+		if !strings.Contains(string(b), "DETECT-STAT:BLOCKED:block_types=exe:") || len(e.sink.Mails()) != 1 {
+			t.Fatalf("action %s: %d mails delivered, access log:\n%s", action, len(e.sink.Mails()), b)
+		}
+	}
+}

@@ -235,7 +235,7 @@ func (s *session) Data(r io.Reader) error {
 		setAll(recs, func(r *logs.Access) { r.Status, r.Action = 451, "NONE" })
 		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Virus scanning is unavailable; try again later"}
 	case out.Block || out.Passed:
-		return s.infected(f, out.Verdict, head, recs)
+		return s.infected(f, out, head, recs)
 	case out.Skipped:
 		status = "unscanned(skipped)" // a skip list let it through
 	case out.Encrypted:
@@ -275,8 +275,11 @@ func (s *session) checkSpam(obj *scanner.Object) (scanner.SpamVerdict, error) {
 }
 
 // infected applies the configured action to an infected mail.
-func (s *session) infected(f *spool.File, v scanner.Verdict, head []byte, recs []*logs.Access) error {
-	action := s.p.Svc.Action
+func (s *session) infected(f *spool.File, out proxy.Outcome, head []byte, recs []*logs.Access) error {
+	v, action := out.Verdict, s.p.Svc.Action
+	if out.Policy && action == "pass" {
+		action = "deny" // a type or name rule refuses whatever action says
+	}
 	fields := notify.Fields{Service: "smtp", Name: v.Name(), Object: proxy.HeaderValue(head, "Subject"), Client: s.client,
 		Action: action, Sender: s.from, Recipients: s.rcpts}
 	setAll(recs, func(r *logs.Access) { r.Action = strings.ToUpper(action) })
@@ -286,7 +289,11 @@ func (s *session) infected(f *spool.File, v scanner.Verdict, head []byte, recs [
 	case "deny":
 		s.resetUp()
 		setAll(recs, func(r *logs.Access) { r.Status = 554 })
-		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Infected by " + v.Name()}
+		msg := "Infected by " + v.Name()
+		if out.Policy {
+			msg = "Refused by the gateway's policy (" + v.Name() + ")"
+		}
+		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: msg}
 	}
 	// blackhole, delete, sendback: the mail is dropped and the client told
 	// it was taken.
