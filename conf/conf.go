@@ -63,6 +63,9 @@ type Global struct {
 	AVTimeout       time.Duration `ini:"av_timeout" default:"120" min:"1s" doc:"One scan may take this long."`
 	AVPool          int           `ini:"av_pool" default:"8" min:"1" max:"1024" doc:"Idle engine connections kept per endpoint."`
 	VerdictCache    int           `ini:"verdict_cache" default:"20000" min:"0" max:"10000000" doc:"Verdicts (clean, infected, riskware) each service keeps by the SHA-256 of the object, so that an object already scanned with the engine's current signatures is not scanned again (access log: Checks 0, detail \"verdict cached\"). The engine's signature version is asked every 30 s and the cache emptied when it changes; fsavd and clamd only (an ICAP engine does not say its version). About 220 bytes a verdict (4.4 MB at 20000). 0: off."`
+	QuarantineDir   string        `ini:"quarantine_dir" default:"./quarantine" kind:"path" doc:"Where the services with quarantine = yes keep what they blocked (each object with a .json of what is known of it; fsigkd quarantine list, show, release, delete)."`
+	QuarantineMax   int64         `ini:"quarantine_max_size" default:"1G" kind:"size" min:"1M" doc:"The quarantine's objects in all are kept under this: the oldest go first."`
+	QuarantineDays  int           `ini:"quarantine_days" default:"30" min:"1" max:"3650" doc:"Quarantined objects older than this many days go."`
 	FsavdStart      bool          `ini:"fsavd_start" default:"yes" doc:"Start and supervise the bundled fsavd on av_servers' first socket."`
 	FsavdSigs       string        `ini:"fsavd_signatures" default:"" kind:"path" doc:"Signature files (.hdb, .hsb, .ndb) for the bundled fsavd; EICAR is built in. Empty: EICAR only. SIGHUP reloads them."`
 	ASEngine        string        `ini:"as_engine" default:"spamd" enum:"spamd,rspamd" doc:"The anti-spam engine (for smtp with fsasd_service = yes): spamd or rspamd."`
@@ -110,6 +113,8 @@ type Service struct {
 	ScanFailure              string        `ini:"scan_failure" default:"" doc:"What could not be scanned (engine down, object refused): pass or block." doc_pop:"A mail that could not be scanned: block (-ERR, the mail stays on the server for a later try) or pass (delivered, X-Virus-Status: unscanned(fsigkd))." doc_smtp:"What could not be scanned: pass, block (554) or tempfail (451: the sender tries again later, nothing is lost)."`
 	EncryptedAction          string        `ini:"encrypted_action" default:"block" enum:"block,pass,notify" doc:"An encrypted archive (the engine's Heuristics.Encrypted.*, ClamAV's too), which no engine can look into: block (as a detection, per action), pass (delivered, logged DETECT-STAT:ENCRYPTED), or notify (delivered, and the admin told). Never judged clean."`
 	OversizeAction           string        `ini:"oversize_action" default:"pass" enum:"pass,block" doc:"Objects above max_scan_size: pass (unscanned, logged) or block."`
+
+	Quarantine bool `ini:"quarantine" default:"no" doc:"Keep what is blocked (a detection, a type or name rule; not what could not be scanned) in quarantine_dir, its id in the access log's quarantine field (DETECT-STAT:<kind>:<name>:<file>:<id>). On by default for mail (smtp, pop): a mail refused or deleted by mistake can be released."`
 
 	// Type and name rules.
 	BlockTypes string `ini:"block_types" default:"" kind:"list" doc:"Types refused whatever the engine says, told by their bytes (never by a name or Content-Type), in the object and in every member of every archive and mail part it holds: exe, dll, elf, macho, msi, lnk, iso, vhd, jar, apk, cab, zip, rar, 7z, office-macro, hta; js, vbs, ps1 and bat by the name (as Windows runs them); or a MIME type (application/x-ms-shortcut). Logged DETECT-STAT:BLOCKED:block_types=<type>. Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)."`
@@ -180,9 +185,9 @@ type Service struct {
 // serviceDefaults are the keys whose default depends on the service.
 var serviceDefaults = map[string]map[string]string{
 	"http": {"port": "9080", "action": "block", "scan_failure": "block", "intercept_ports": "80"},
-	"smtp": {"port": "9025", "action": "deny", "parent_server_port": "25", "scan_failure": "tempfail", "intercept_ports": "25"},
+	"smtp": {"port": "9025", "action": "deny", "parent_server_port": "25", "scan_failure": "tempfail", "intercept_ports": "25", "quarantine": "yes"},
 	"ftp":  {"port": "9021", "action": "block", "scan_failure": "block", "intercept_ports": "21"},
-	"pop":  {"port": "9110", "action": "delete", "parent_server_port": "110", "scan_failure": "block", "intercept_ports": "110"},
+	"pop":  {"port": "9110", "action": "delete", "parent_server_port": "110", "scan_failure": "block", "intercept_ports": "110", "quarantine": "yes"},
 	"icap": {"port": "1344", "action": "block", "scan_failure": "block", "hold_back": "32K"},
 }
 

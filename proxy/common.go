@@ -24,6 +24,7 @@ import (
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/policy"
+	"github.com/fsigkd/fsigkd/quarantine"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/service"
 	"github.com/fsigkd/fsigkd/slots"
@@ -59,6 +60,8 @@ type Common struct {
 	// (nil: read from the settings in Init).
 	Skip  *policy.Skip
 	Rules *policy.Rules
+	// Quarantine keeps what is blocked (nil: per quarantine, from Init).
+	Quarantine *quarantine.Store
 
 	once *onceEvery // rate-limits the lines of faults that repeat
 }
@@ -206,6 +209,10 @@ func (c *Common) Init() error {
 		if c.Skip, err = policy.ParseSkip(c.Svc.SkipValues()); err != nil {
 			return err
 		}
+	}
+	if c.Quarantine == nil && c.Svc.Quarantine {
+		c.Quarantine = &quarantine.Store{Dir: c.Global.QuarantineDir, MaxSize: c.Global.QuarantineMax,
+			MaxAge: time.Duration(c.Global.QuarantineDays) * 24 * time.Hour}
 	}
 	if c.Rules == nil {
 		var err error

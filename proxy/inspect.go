@@ -14,6 +14,7 @@ import (
 	"github.com/fsigkd/fsigkd/internal/coding"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/notify"
+	"github.com/fsigkd/fsigkd/quarantine"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
 )
@@ -101,6 +102,9 @@ func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
 		c.Log.Warn("body scanned only as far as its content coding could be undone", zap.String("url", sub.Meta.URL), zap.Error(damaged))
 		out = c.NotScanned(rec, damaged)
 	}
+	if out.Block && out.Err == nil && !out.Oversize {
+		c.keep(f, sub, out, rec)
+	}
 	if out.Err == nil && (out.Block || out.Passed || out.Encrypted && c.Svc.EncryptedAction == "notify") {
 		action := c.Svc.Action
 		if !out.Block {
@@ -114,6 +118,25 @@ func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
 			Action: action, Sender: sub.Meta.Sender, Recipients: sub.Meta.Recipients})
 	}
 	return out
+}
+
+// keep puts the blocked object f (as it arrived: not decoded) in the
+// quarantine, when the service keeps one, and names it in rec. A failure
+// is logged (once a minute); the object is blocked all the same.
+func (c *Common) keep(f *spool.File, sub Subject, out Outcome, rec *logs.Access) {
+	if c.Quarantine == nil {
+		return
+	}
+	id, err := c.Quarantine.Put(f.OS(), f.Size(), quarantine.Meta{Service: c.Svc.Name, Client: sub.Meta.Client, URL: sub.Meta.URL,
+		Sender: sub.Meta.Sender, Recipients: sub.Meta.Recipients, Verdict: out.Verdict.Name(), Member: rec.File,
+		ContentType: sub.Meta.ContentType})
+	if err != nil {
+		if c.Once("quarantine") {
+			c.Log.Named("quarantine").Warn("a blocked object could not be kept in the quarantine", zap.Error(err))
+		}
+		return
+	}
+	rec.Quarantine = id
 }
 
 // objectName is the name an object goes by for block_names: the one the

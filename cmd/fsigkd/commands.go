@@ -26,6 +26,8 @@ const usage = `usage:
                             print the firewall rules for the transparent services
   fsigkd diag [-c FILE] [-o diag.tar.gz] [--log-mib N]
                             write diag.tar.gz for support (works with the gateway stopped)
+  fsigkd quarantine [-c FILE] list | show ID | release ID [-o FILE] | delete ID
+                            what the services kept of what they blocked
   fsigkd fsavd [-socket PATH] [-signatures DIR]   the bundled anti-virus daemon
   fsigkd version            print the version
   fsigkd help               print this
@@ -91,6 +93,8 @@ func run(args []string, reg service.Registry) int {
 			return rules(args[1:])
 		case "diag":
 			return diagCmd(args[1:])
+		case "quarantine":
+			return quarantineCmd(args[1:])
 		}
 	}
 	fs := flag.NewFlagSet("fsigkd", flag.ContinueOnError)

@@ -27,8 +27,9 @@ import (
 
 // Kit is what a test gets besides the equipment.
 type Kit struct {
-	Obs    *observer.ObservedLogs // the error log
-	LogDir string                 // where access.log is
+	Obs           *observer.ObservedLogs // the error log
+	LogDir        string                 // where access.log is
+	QuarantineDir string                 // quarantine_dir
 }
 
 // AccessLog is access.log as it is now.
@@ -64,12 +65,15 @@ func Common(t testing.TB, service, keys string) (proxy.Common, Kit) {
 	// The scanner as a worker builds it from the settings (the verdict
 	// cache round it with the shipped verdict_cache).
 	cfg.Global.AVServers = enginetest.FsavdSocket(t)
+	// The mail services keep what they block: here, in the test's own
+	// directory.
+	cfg.Global.QuarantineDir = filepath.Join(t.TempDir(), "quarantine")
 	sc, err := scanner.FromConfig(cfg.Global, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	core, obs := observer.New(zapcore.DebugLevel)
-	k := Kit{Obs: obs, LogDir: t.TempDir()}
+	k := Kit{Obs: obs, LogDir: t.TempDir(), QuarantineDir: cfg.Global.QuarantineDir}
 	lg, err := logs.Open(logs.Options{Dir: k.LogDir})
 	if err != nil {
 		t.Fatal(err)

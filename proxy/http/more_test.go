@@ -595,3 +595,28 @@ func (e *env) waitLogHas(t *testing.T, path, want string) {
 		}
 	}
 }
+
+// TestQuarantineKeepsTheBodyAsSent: with quarantine = yes a blocked
+// download is kept as the server sent it (gzipped here), its id in the
+// access log; a clean one is not kept.
+func TestQuarantineKeepsTheBodyAsSent(t *testing.T) {
+	e := newEnv(t, "quarantine = yes")
+	body := gzipped([]byte(eicar.String))
+	e.serve("/e.gz", body, "Content-Encoding", "gzip")
+	e.serve("/clean", []byte("clean"))
+	if code, _ := e.get("/e.gz"); code != 403 {
+		t.Fatalf("%d", code)
+	}
+	e.get("/clean")
+	m := regexp.MustCompile(`DETECT-STAT:INFECTED:Eicar-Test-Signature::([0-9a-f-]+)::`).FindStringSubmatch(e.accessLog(2))
+	if m == nil {
+		t.Fatalf("no quarantine id:\n%s", e.accessLog(2))
+	}
+	kept, err := os.ReadFile(filepath.Join(e.quarantine, m[1]+".data"))
+	if err != nil || !bytes.Equal(kept, body) {
+		t.Fatalf("kept %d bytes, %v", len(kept), err)
+	}
+	if all, _ := filepath.Glob(filepath.Join(e.quarantine, "*.data")); len(all) != 1 {
+		t.Fatalf("kept %v", all)
+	}
+}

@@ -40,8 +40,10 @@ type env struct {
 	mux    *gohttp.ServeMux
 	obs    *observer.ObservedLogs
 	logDir string
-	mu     sync.Mutex
-	got    map[string][]byte // what the origin received, by path
+	// quarantine is quarantine_dir.
+	quarantine string
+	mu         sync.Mutex
+	got        map[string][]byte // what the origin received, by path
 }
 
 func newEnv(t *testing.T, keys string) *env {
@@ -54,7 +56,7 @@ func newEnv(t *testing.T, keys string) *env {
 	// {origin} in keys is the origin's host:port.
 	keys = strings.ReplaceAll(keys, "{origin}", strings.TrimPrefix(e.origin.URL, "http://"))
 	c, kit := proxytest.Common(t, "http", "deny_servers =\n"+keys)
-	e.obs, e.logDir = kit.Obs, kit.LogDir
+	e.obs, e.logDir, e.quarantine = kit.Obs, kit.LogDir, kit.QuarantineDir
 	e.p = &Proxy{Common: c}
 	if err := e.p.init(); err != nil {
 		t.Fatal(err)

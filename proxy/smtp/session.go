@@ -214,6 +214,7 @@ func (s *session) Data(r io.Reader) error {
 	setAll(recs, func(r *logs.Access) {
 		r.Detect, r.Name, r.Action, r.Detail = verdict.Detect, verdict.Name, verdict.Action, verdict.Detail
 		r.ScanTime, r.Files, r.Checks = verdict.ScanTime, verdict.Files, verdict.Checks
+		r.File, r.Quarantine = verdict.File, verdict.Quarantine
 	})
 	status := "clean(fsigkd)"
 	switch {

@@ -1,0 +1,236 @@
+// Package quarantine keeps what the gateway blocked (quarantine = yes):
+// the object as it arrived (the body as the server sent it, the whole
+// mail), and beside it what is known of it, so that an administrator can
+// look at it later, release it (a file written out, a mail sent on to its
+// recipients) or delete it.
+//
+// An entry is two files in quarantine_dir: <id>.data, the object, and
+// <id>.json, its metadata, written last: an entry without its .json (a
+// worker that died while copying) is not listed, and the next prune
+// removes it. Ids sort by time ("20261128-101500-3fa2c1d0"). Several
+// workers may add at once: each file is written under a temporary name
+// and renamed. The store is bounded by quarantine_max_size (the oldest go
+// first) and quarantine_days, enforced as entries are added (at most once
+// a minute per process) and by `fsigkd quarantine list`.
+package quarantine
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Meta is what is kept beside an object.
+type Meta struct {
+	ID          string    `json:"id"`
+	Time        time.Time `json:"time"`
+	Service     string    `json:"service"`
+	Client      string    `json:"client,omitempty"`
+	URL         string    `json:"url,omitempty"`
+	Sender      string    `json:"sender,omitempty"`
+	Recipients  []string  `json:"recipients,omitempty"`
+	Verdict     string    `json:"verdict"`           // the detection names, or the rule
+	Member      string    `json:"member,omitempty"` // where inside the object
+	ContentType string    `json:"content_type,omitempty"`
+	Size        int64     `json:"size"`
+	SHA256      string    `json:"sha256"`
+}
+
+// Store is a quarantine directory and its bounds.
+type Store struct {
+	Dir     string
+	MaxSize int64         // bytes of objects kept in all (0: no bound)
+	MaxAge  time.Duration // older entries go (0: no bound)
+
+	mu     sync.Mutex
+	pruned time.Time
+}
+
+// pruneEvery is the least time between two prunes by one process.
+const pruneEvery = time.Minute
+
+var idPattern = regexp.MustCompile(`^[0-9]{8}-[0-9]{6}-[0-9a-f]{8}$`)
+
+// ValidID tells whether id is an entry's name (and so safe in a path).
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// Put keeps size bytes of src as a new entry with m (its ID, Time, Size
+// and SHA256 are filled here) and gives its id.
+func (s *Store) Put(src io.ReaderAt, size int64, m Meta) (string, error) {
+	if err := os.MkdirAll(s.Dir, 0o750); err != nil {
+		return "", err
+	}
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	m.Time = time.Now().UTC()
+	m.ID = m.Time.Format("20060102-150405") + "-" + hex.EncodeToString(rnd[:])
+	m.Size = size
+	h := sha256.New()
+	if err := s.write(m.ID+".data", io.TeeReader(io.NewSectionReader(src, 0, size), h)); err != nil {
+		return "", err
+	}
+	m.SHA256 = hex.EncodeToString(h.Sum(nil))
+	meta, _ := json.MarshalIndent(m, "", "  ")
+	if err := s.write(m.ID+".json", strings.NewReader(string(meta)+"\n")); err != nil {
+		os.Remove(filepath.Join(s.Dir, m.ID+".data"))
+		return "", err
+	}
+	s.mu.Lock()
+	due := time.Since(s.pruned) >= pruneEvery
+	if due {
+		s.pruned = time.Now()
+	}
+	s.mu.Unlock()
+	if due {
+		s.Prune()
+	}
+	return m.ID, nil
+}
+
+// write creates name in the directory from r, under a temporary name
+// first, readable by the gateway's user and group only.
+func (s *Store) write(name string, r io.Reader) error {
+	tmp, err := os.CreateTemp(s.Dir, ".tmp-"+name+"-*")
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(tmp, r)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o640)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(s.Dir, name))
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
+
+// List gives the entries, oldest first.
+func (s *Store) List() ([]Meta, error) {
+	names, err := filepath.Glob(filepath.Join(s.Dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	var out []Meta
+	for _, n := range names {
+		id := strings.TrimSuffix(filepath.Base(n), ".json")
+		if !ValidID(id) {
+			continue
+		}
+		m, err := s.Get(id)
+		if err != nil {
+			continue // removed meanwhile, or not ours
+		}
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b Meta) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// ErrNoEntry is the error for an id the store does not hold.
+var ErrNoEntry = errors.New("no such quarantine entry")
+
+// Get reads an entry's metadata.
+func (s *Store) Get(id string) (Meta, error) {
+	if !ValidID(id) {
+		return Meta{}, ErrNoEntry
+	}
+	b, err := os.ReadFile(filepath.Join(s.Dir, id+".json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return Meta{}, ErrNoEntry
+	}
+	if err != nil {
+		return Meta{}, err
+	}
+	var m Meta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return Meta{}, fmt.Errorf("%s: %v", id, err)
+	}
+	return m, nil
+}
+
+// Open opens an entry's object.
+func (s *Store) Open(id string) (*os.File, error) {
+	if !ValidID(id) {
+		return nil, ErrNoEntry
+	}
+	f, err := os.Open(filepath.Join(s.Dir, id+".data"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNoEntry
+	}
+	return f, err
+}
+
+// Delete removes an entry.
+func (s *Store) Delete(id string) error {
+	if !ValidID(id) {
+		return ErrNoEntry
+	}
+	err := os.Remove(filepath.Join(s.Dir, id+".json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return ErrNoEntry
+	}
+	if derr := os.Remove(filepath.Join(s.Dir, id+".data")); err == nil && !errors.Is(derr, os.ErrNotExist) {
+		err = derr
+	}
+	return err
+}
+
+// Prune removes entries older than MaxAge, then the oldest until the
+// objects fit in MaxSize, and what a dead writer left (temporary files
+// and objects without metadata, an hour old); it gives how many entries
+// went.
+func (s *Store) Prune() int {
+	ents, err := os.ReadDir(s.Dir)
+	if err != nil {
+		return 0
+	}
+	hasMeta := map[string]bool{}
+	for _, e := range ents {
+		if id, ok := strings.CutSuffix(e.Name(), ".json"); ok {
+			hasMeta[id] = true
+		}
+	}
+	for _, e := range ents {
+		id, isData := strings.CutSuffix(e.Name(), ".data")
+		if strings.HasPrefix(e.Name(), ".tmp-") || isData && !hasMeta[id] {
+			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Hour {
+				os.Remove(filepath.Join(s.Dir, e.Name()))
+			}
+		}
+	}
+	list, err := s.List()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	var total int64
+	for _, m := range list {
+		total += m.Size
+	}
+	for _, m := range list { // oldest first
+		if s.MaxAge > 0 && time.Since(m.Time) > s.MaxAge || s.MaxSize > 0 && total > s.MaxSize {
+			if s.Delete(m.ID) == nil {
+				n++
+				total -= m.Size
+			}
+		}
+	}
+	return n
+}
