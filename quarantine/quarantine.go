@@ -40,7 +40,7 @@ type Meta struct {
 	URL         string    `json:"url,omitempty"`
 	Sender      string    `json:"sender,omitempty"`
 	Recipients  []string  `json:"recipients,omitempty"`
-	Verdict     string    `json:"verdict"`           // the detection names, or the rule
+	Verdict     string    `json:"verdict"`          // the detection names, or the rule
 	Member      string    `json:"member,omitempty"` // where inside the object
 	ContentType string    `json:"content_type,omitempty"`
 	Size        int64     `json:"size"`
