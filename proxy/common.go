@@ -426,6 +426,11 @@ func (c *Common) judge(f *spool.File, obj *scanner.Object, rec *logs.Access) Out
 		}
 		return c.NotScanned(rec, err)
 	}
+	return c.decide(v, rec)
+}
+
+// decide applies the service's settings to the engine's verdict v.
+func (c *Common) decide(v scanner.Verdict, rec *logs.Access) Outcome {
 	if v.Status == scanner.Clean {
 		rec.Detect = "CLEAN"
 		return Outcome{Verdict: v}

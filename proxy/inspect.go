@@ -97,6 +97,9 @@ func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
 	} else {
 		out = c.judge(f, obj, rec)
 	}
+	if out.Encrypted && out.Err == nil && c.Svc.ArchivePasswords {
+		out = c.openEncrypted(obj, sub.Meta, rec, out)
+	}
 	if damaged != nil && out.Err == nil && !out.Block && !out.Passed {
 		// Clean as far as it goes, and the rest was not scanned.
 		c.Log.Warn("body scanned only as far as its content coding could be undone", zap.String("url", sub.Meta.URL), zap.Error(damaged))

@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"mime/quotedprintable"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,6 +20,7 @@ import (
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/proxytest"
 	"github.com/fsigkd/fsigkd/internal/servertest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/proxy"
 )
 
@@ -404,4 +408,29 @@ func TestTypeRulesReplaceTheMail(t *testing.T) {
 	}
 	cl.ok("QUIT")
 	e.waitLog("DETECT-STAT:BLOCKED:block_types=exe:")
+}
+
+// TestArchivePasswordsOpen7z: a 7z archive encrypted with AES (headers
+// too), its password in the mail's text, is opened on retrieval and the
+// EICAR in it found: the mail is replaced.
+func TestArchivePasswordsOpen7z(t *testing.T) {
+	sz := testenv.Need(t, "7zz", "7zip")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte(eicar.String), 0o644)
+	cmd := exec.Command(sz, "a", "-bd", "-pzebra42", "-mhe=on", "x.7z", "notes.txt")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("7zz: %v\n%s", err, out)
+	}
+	archive, _ := os.ReadFile(filepath.Join(dir, "x.7z"))
+	mail := strings.Replace(attachment("notes.7z", "base64", base64.StdEncoding.EncodeToString(archive)),
+		"See attached.", "See attached; Passwort: zebra42", 1)
+	e := newEnv(t, "").withDovecot("")
+	e.srv.Put(t, []byte(mail))
+	cl := e.login()
+	if got := string(cl.multi("RETR 1")); !strings.Contains(got, "[VIRUS REMOVED]") || !strings.Contains(got, "Eicar") {
+		t.Fatalf("%.600s", got)
+	}
+	cl.ok("QUIT")
+	e.waitLog("DETECT-STAT:INFECTED:Eicar-Test-Signature:", "opened%20with%20a%20password")
 }

@@ -206,3 +206,62 @@ func TestTypeRulesInMail(t *testing.T) {
 		}
 	}
 }
+
+// zipWithPassword is a zip made by Info-ZIP's zip with -P.
+func zipWithPassword(t *testing.T, pw string, name string, data []byte) []byte {
+	t.Helper()
+	zipTool := testenv.Need(t, "zip", "zip")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, name), data, 0o644)
+	cmd := exec.Command(zipTool, "-q", "-P", pw, "x.zip", name)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("zip: %v\n%s", err, out)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "x.zip"))
+	return b
+}
+
+// TestArchivePasswordsFromTheBody: an encrypted zip whose password the
+// mail's text gives is opened and its members scanned: EICAR in it is
+// refused by name, a program in it by type, a clean one delivered as
+// clean; without the password (or with archive_passwords off) the
+// encrypted archive follows encrypted_action.
+func TestArchivePasswordsFromTheBody(t *testing.T) {
+	mail := func(body string, zipData []byte) string {
+		return "From: a@example.com\r\nSubject: documents\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body +
+			"\r\n--B\r\nContent-Type: application/zip; name=docs.zip\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+			base64.StdEncoding.EncodeToString(zipData) + "\r\n--B--\r\n"
+	}
+	const body = "Hello,\r\nthe documents are attached. The password is S3cret-99.\r\n"
+	for _, c := range []struct {
+		name, keys, body string
+		data             []byte
+		wantErr          string // "" delivered
+		wantLog          string
+	}{
+		{"eicar, password given", "", body, zipWithPassword(t, "S3cret-99", "report.txt", []byte(eicar.String)), "Eicar-Test-Signature", "DETECT-STAT:INFECTED:Eicar-Test-Signature:"},
+		{"program, password given", "block_types = exe", body, zipWithPassword(t, "S3cret-99", "report.txt", eicar.WindowsProgram(false)), "block_types=exe", "DETECT-STAT:BLOCKED:block_types=exe:"},
+		{"clean, password given", "", body, zipWithPassword(t, "S3cret-99", "report.txt", []byte("quarterly figures")), "", "DETECT-STAT:CLEAN:"},
+		{"clean, no password", "", "Hello, see attached.", zipWithPassword(t, "S3cret-99", "report.txt", []byte("quarterly figures")), "Heuristics.Encrypted.Zip", "DETECT-STAT:ENCRYPTED:"},
+		{"clean, wrong password", "", "password: nope", zipWithPassword(t, "S3cret-99", "report.txt", []byte("quarterly figures")), "Heuristics.Encrypted.Zip", "DETECT-STAT:ENCRYPTED:"},
+		{"switched off", "archive_passwords = no", body, zipWithPassword(t, "S3cret-99", "report.txt", []byte("quarterly figures")), "Heuristics.Encrypted.Zip", "DETECT-STAT:ENCRYPTED:"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, c.keys)
+			e.start()
+			err := e.send("a@example.com", []string{"b@example.com"}, mail(c.body, c.data))
+			b, _ := os.ReadFile(filepath.Join(e.logDir, "access.log"))
+			switch {
+			case c.wantErr == "" && (err != nil || len(e.sink.Mails()) != 1 || !strings.Contains(string(e.sink.Mails()[0].Data), "X-Virus-Status: clean(fsigkd)")):
+				t.Fatalf("not delivered clean: %v", err)
+			case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+				t.Fatalf("send: %v, want %q", err, c.wantErr)
+			case !strings.Contains(string(b), c.wantLog):
+				t.Fatalf("access log lacks %q:\n%s", c.wantLog, b)
+			case c.keys != "archive_passwords = no" && strings.Contains(c.body, "S3cret") && !strings.Contains(string(b), "opened%20with%20a%20password"):
+				t.Fatalf("the access log does not say the archive was opened:\n%s", b)
+			}
+		})
+	}
+}

@@ -1,0 +1,81 @@
+package proxy
+
+import (
+	"context"
+	"path"
+
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/scanner"
+	"github.com/fsigkd/fsigkd/unlock"
+)
+
+// openEncrypted is archive_passwords: a mail whose verdict is encrypted
+// archives is searched for the passwords its text gives, and the archives
+// those open are unpacked and their members scanned and typed like any
+// attachment. A detection or a rule in them decides; all of them opened
+// and clean, the mail is clean; else the encrypted outcome enc stands.
+func (c *Common) openEncrypted(obj *scanner.Object, meta scanner.Meta, rec *logs.Access, enc Outcome) Outcome {
+	passwords, archives := unlock.Find(obj.File, obj.Size, c.Svc.MaxScanSize)
+	if len(passwords) == 0 || len(archives) == 0 {
+		return enc
+	}
+	var found scanner.Verdict
+	opened, shut := 0, 0
+	for _, a := range archives {
+		members, _, err := unlock.Open(a.Data, passwords, c.Svc.MaxScanSize)
+		if err != nil {
+			shut++
+			continue
+		}
+		if opened++; opened == 1 {
+			rec.AddDetail("encrypted archive opened with a password the mail gives")
+		}
+		for _, m := range members {
+			at := a.Where + "/" + m.Name
+			v, rule, err := c.scanMember(m, at, meta, rec)
+			switch {
+			case err != nil:
+				return c.NotScanned(rec, err)
+			case rule != "":
+				rec.Detect, rec.Name, rec.File, rec.Action = "BLOCKED", rule, at, "DENY"
+				return Outcome{Verdict: scanner.Verdict{Status: scanner.Infected, Names: []string{rule}}, Block: true, Policy: true}
+			case v.Status != scanner.Clean:
+				found.Names = append(found.Names, v.Names...)
+				found.Status = max(found.Status, v.Status)
+				found.Engine = v.Engine
+				if rec.File == "" {
+					rec.File = at
+				}
+			}
+		}
+	}
+	if opened == 0 {
+		return enc
+	}
+	if found.Status == scanner.Clean && shut > 0 {
+		return enc // clean as far as opened; the rest no one could look into
+	}
+	return c.decide(found, rec)
+}
+
+// scanMember spools one member taken out of an encrypted archive, checks
+// it against the type and name rules, and has it scanned.
+func (c *Common) scanMember(m unlock.Member, at string, meta scanner.Meta, rec *logs.Access) (scanner.Verdict, string, error) {
+	f, err := c.Spool.Create(c.Svc.Name)
+	if err != nil {
+		return scanner.Verdict{}, "", err
+	}
+	defer f.Close()
+	if _, err := f.Write(m.Data); err != nil {
+		return scanner.Verdict{}, "", err
+	}
+	if rule, _ := c.Rules.CheckFile(f.OS(), f.Size(), path.Base(m.Name), true); rule != "" {
+		return scanner.Verdict{}, rule, nil
+	}
+	meta.FileName = path.Base(m.Name)
+	ctx, cancel := context.WithTimeout(context.Background(), c.Global.AVTimeout)
+	defer cancel()
+	rec.Files, rec.Checks = rec.Files+1, rec.Checks+1
+	v, err := c.Scanner.Scan(ctx, objectOf(f, meta))
+	return v, "", err
+}

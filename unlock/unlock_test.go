@@ -1,0 +1,94 @@
+package unlock
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/fsigkd/fsigkd/internal/testenv"
+)
+
+func TestPasswordsFoundInText(t *testing.T) {
+	for text, want := range map[string][]string{
+		"Hi,\r\nthe invoice is attached. Password: 1234\r\n":    {"1234"},
+		"The password is Secr3t!.":                              {"Secr3t!.", "Secr3t!"},
+		"Passwort = \"a b\"":                                    {"a"},
+		"pw: abc, pass=xyz":                                     {"abc,", "abc", "xyz"},
+		"パスワード：himitsu":                                         {"himitsu"},
+		"Your passport number and passwords are not asked for.": nil,
+		"zip password\n\n  qwerty":                              {"qwerty"},
+		"no phrase here":                                        nil,
+	} {
+		if got := Passwords([]byte(text), nil); !slices.Equal(got, want) {
+			t.Errorf("%q: %q, want %q", text, got, want)
+		}
+	}
+	var many []byte
+	for i := 0; i < 100; i++ {
+		many = append(many, []byte("password: p"+string(rune('a'+i%26))+string(rune('a'+i/26))+"\n")...)
+	}
+	if got := Passwords(many, nil); len(got) != MaxPasswords {
+		t.Fatalf("%d candidates", len(got))
+	}
+}
+
+// made runs a tool in a temp directory holding files and gives the
+// archive it wrote.
+func made(t *testing.T, files map[string][]byte, archive string, tool string, args ...string) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	for name, data := range files {
+		os.WriteFile(filepath.Join(dir, name), data, 0o644)
+	}
+	cmd := exec.Command(tool, args...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", tool, err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, archive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestOpenWhatTheToolsEncrypt: PKWARE (zip -P, stored and deflated),
+// WinZip AES-256 (7-Zip's zip), and 7z AES, each opened with the right
+// password among wrong ones and never with a wrong one alone.
+func TestOpenWhatTheToolsEncrypt(t *testing.T) {
+	zipTool := testenv.Need(t, "zip", "zip")
+	sz := testenv.Need(t, "7zz", "7zip")
+	files := map[string][]byte{"a.txt": []byte(strings.Repeat("text to compress ", 500)), "b.bin": {1, 2, 3, 4, 5}}
+	for name, data := range map[string][]byte{
+		"pkware":                    made(t, files, "x.zip", zipTool, "-q", "-P", "s3cret", "x.zip", "a.txt", "b.bin"),
+		"pkware stored":             made(t, files, "x.zip", zipTool, "-q", "-0", "-P", "s3cret", "x.zip", "a.txt", "b.bin"),
+		"winzip aes-256":            made(t, files, "x.zip", sz, "a", "-bd", "-tzip", "-ps3cret", "-mem=AES256", "x.zip", "a.txt", "b.bin"),
+		"7z aes":                    made(t, files, "x.7z", sz, "a", "-bd", "-ps3cret", "x.7z", "a.txt", "b.bin"),
+		"7z aes, encrypted headers": made(t, files, "x.7z", sz, "a", "-bd", "-ps3cret", "-mhe=on", "x.7z", "a.txt", "b.bin"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ms, pw, err := Open(data, []string{"wrong", "S3cret", "s3cret"}, 1<<20)
+			if err != nil || pw != "s3cret" || len(ms) != 2 {
+				t.Fatalf("%v %q %d members", err, pw, len(ms))
+			}
+			for _, m := range ms {
+				if !bytes.Equal(m.Data, files[m.Name]) {
+					t.Errorf("%s: %d bytes, want %d", m.Name, len(m.Data), len(files[m.Name]))
+				}
+			}
+			for i := 0; i < 50; i++ { // wrong passwords never open it
+				if _, _, err := Open(data, []string{fmt.Sprint("guess", i)}, 1<<20); err != ErrNoPassword {
+					t.Fatalf("guess%d: %v", i, err)
+				}
+			}
+			if _, _, err := Open(data, []string{"s3cret"}, 100); err != ErrTooLarge {
+				t.Fatalf("over the limit: %v", err)
+			}
+		})
+	}
+}
