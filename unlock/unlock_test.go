@@ -1,6 +1,7 @@
 package unlock
 
 import (
+	"archive/zip"
 	"bytes"
 	"fmt"
 	"os"
@@ -91,4 +92,44 @@ func TestOpenWhatTheToolsEncrypt(t *testing.T) {
 			}
 		})
 	}
+}
+
+func FuzzPasswords(f *testing.F) {
+	for _, s := range []string{"password: 1234", "パスワード：x", "pw=", "the password is \"a b\"", strings.Repeat("password: ", 100)} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, text []byte) {
+		ps := Passwords(text, nil)
+		if len(ps) > MaxPasswords {
+			t.Fatalf("%d candidates", len(ps))
+		}
+		for _, p := range ps {
+			if len(p) == 0 || len(p) > maxPasswordLen {
+				t.Fatalf("candidate %q", p)
+			}
+		}
+	})
+}
+
+// FuzzOpen: a crafted archive costs an error, never a panic or more than
+// the limit.
+func FuzzOpen(f *testing.F) {
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	w, _ := zw.CreateRaw(&zip.FileHeader{Name: "a", Method: 99, Flags: 1, CompressedSize64: 40, Extra: []byte{0x01, 0x99, 7, 0, 2, 0, 'A', 'E', 3, 8, 0}})
+	w.Write(make([]byte, 40))
+	zw.Close()
+	f.Add(b.Bytes())
+	f.Add([]byte("Rar!\x1a\x07\x01\x00junk"))
+	f.Add([]byte{'7', 'z', 0xbc, 0xaf, 0x27, 0x1c, 0, 4})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ms, _, err := Open(data, []string{"a", "secret"}, 1<<16)
+		total := 0
+		for _, m := range ms {
+			total += len(m.Data)
+		}
+		if err == nil && total > 1<<16 {
+			t.Fatalf("%d bytes past the limit", total)
+		}
+	})
 }
