@@ -10,7 +10,7 @@ import (
 
 	"github.com/gabriel-vasile/mimetype"
 
-	"github.com/fsigkd/fsigkd/fsavd/engine"
+	"github.com/fsigkd/fsigkd/unpack"
 )
 
 // TypeNames are the types block_types knows, and how each is told.
@@ -271,7 +271,7 @@ func (r *Rules) CheckFile(f *os.File, size int64, name string, mail bool) (rule,
 		}
 		return false
 	}
-	if err := engine.WalkFile(f, size, engine.Options{Archives: true, MIME: mail}, engine.Limits{}, check); err == nil && rule == "" {
+	if err := unpack.WalkFile(f, size, unpack.Options{Archives: true, MIME: mail}, unpack.Limits{}, check); err == nil && rule == "" {
 		return "", ""
 	}
 	return rule, where

@@ -8,7 +8,7 @@ import (
 )
 
 // Cache is the verdict cache (verdict_cache): a Scanner round another that
-// keeps the verdicts it gave, by the SHA-256 and size of the object, so
+// keeps the verdicts it gave, by the hash (BLAKE3-256) and size of the object, so
 // that an object already scanned with the engine's current signatures (a
 // popular download, a mail sent to many) costs a lookup, not a scan.
 //

@@ -52,8 +52,8 @@ type Object struct {
 	// bundled engine opens no container: a cut archive would read as
 	// damaged); the whole object is scanned in full at its end.
 	Partial bool
-	// Sum is the SHA-256 of the object's bytes when the spool computed it
-	// (nil: not known), for the verdict cache.
+	// Sum is the BLAKE3-256 hash of the object's bytes when the spool
+	// computed it (nil: not known), for the verdict cache.
 	Sum *[32]byte
 }
 

@@ -24,3 +24,23 @@ func BenchmarkFillSmall(b *testing.B) {
 		f.Fill(bytes.NewReader(obj), 0, nil)
 	}
 }
+
+// BenchmarkFill1MiB is spooling a 1 MiB object, without and with the
+// running hash the verdict cache keys on.
+func BenchmarkFill1MiB(b *testing.B) {
+	obj := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
+	for _, hash := range []bool{false, true} {
+		b.Run(map[bool]string{false: "plain", true: "blake3"}[hash], func(b *testing.B) {
+			d := Dir{Path: b.TempDir(), Hash: hash}
+			b.SetBytes(int64(len(obj)))
+			for b.Loop() {
+				f, err := d.Create("bench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				f.Fill(bytes.NewReader(obj), 0, nil)
+				f.Close()
+			}
+		})
+	}
+}

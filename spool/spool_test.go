@@ -3,7 +3,6 @@ package spool
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"io"
 	"net"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zeebo/blake3"
 
 	"github.com/fsigkd/fsigkd/catalog"
 )
@@ -185,7 +186,7 @@ func TestReceiverThatTakesNothingIsDropped(t *testing.T) {
 	}
 }
 
-// TestSumIsOfThisObjectOnly: the running SHA-256 of a file is its
+// TestSumIsOfThisObjectOnly: the running hash of a file is its
 // content's, and a reused file's sum carries nothing of the object before.
 func TestSumIsOfThisObjectOnly(t *testing.T) {
 	d := Dir{Path: t.TempDir(), Hash: true}
@@ -197,7 +198,7 @@ func TestSumIsOfThisObjectOnly(t *testing.T) {
 	if _, err := f.Fill(bytes.NewReader(first), 0, nil); err != nil {
 		t.Fatal(err)
 	}
-	if sum, ok := f.Sum(); !ok || sum != sha256.Sum256(first) {
+	if sum, ok := f.Sum(); !ok || sum != blake3.Sum256(first) {
 		t.Fatalf("sum of the first object: %x %v", sum, ok)
 	}
 	path := f.Path()
@@ -212,7 +213,7 @@ func TestSumIsOfThisObjectOnly(t *testing.T) {
 	}
 	g.Write(second[:3])
 	g.Write(second[3:])
-	if sum, ok := g.Sum(); !ok || sum != sha256.Sum256(second) {
+	if sum, ok := g.Sum(); !ok || sum != blake3.Sum256(second) {
 		t.Fatalf("sum of the second object in a reused file: %x", sum)
 	}
 	if _, ok := (Dir{Path: t.TempDir()}).sumOf(t); ok {

@@ -5,7 +5,7 @@ import (
 	"bytes"
 	"os"
 
-	"github.com/fsigkd/fsigkd/fsavd/engine"
+	"github.com/fsigkd/fsigkd/unpack"
 )
 
 // Archive is an archive found in a mail that may need a password.
@@ -24,7 +24,7 @@ const maxText = 1 << 20
 // archive. At most limit bytes of archives are kept.
 func Find(f *os.File, size, limit int64) (passwords []string, archives []Archive) {
 	kept := int64(0)
-	engine.WalkFile(f, size, engine.Options{Archives: true, MIME: true}, engine.Limits{}, func(data []byte, where string) bool {
+	unpack.WalkFile(f, size, unpack.Options{Archives: true, MIME: true}, unpack.Limits{}, func(data []byte, where string) bool {
 		switch {
 		case data == nil:
 		case encryptedZip(data) || bytes.HasPrefix(data, []byte{'7', 'z', 0xbc, 0xaf, 0x27, 0x1c}) || bytes.HasPrefix(data, []byte("Rar!\x1a\x07")):

@@ -262,7 +262,7 @@ func FuzzScanBytes(f *testing.F) {
 	f.Add(zipOf(f, map[string][]byte{"a": []byte("x")}))
 	f.Add(gz([]byte("hello")))
 	f.Add(eicar.StoredRAR5("a", []byte("x")))
-	for _, m := range [][]byte{magic7z, magicCab, magicXz, magicZstd, []byte("BZh91AY&SY")} {
+	for _, m := range [][]byte{{'7', 'z', 0xbc, 0xaf, 0x27, 0x1c}, []byte("MSCF\x00\x00\x00\x00"), {0xfd, '7', 'z', 'X', 'Z', 0}, {0x28, 0xb5, 0x2f, 0xfd}, []byte("BZh91AY&SY")} {
 		f.Add(append(append([]byte(nil), m...), "0123456789abcdef0123456789abcdef0123456789"...))
 	}
 	f.Add([]byte("From: a\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Transfer-Encoding: base64\n\nQUJD\n--b--\n"))
@@ -330,49 +330,4 @@ func TestSmallFilesReadNotMapped(t *testing.T) {
 			t.Fatalf("a clean file scanned with another's bytes: %s", names(got))
 		}
 	}
-}
-
-// TestLenientBase64 holds the fast form to what it decodes: lines, stray
-// characters, padding in the middle (pieces), a lone trailing character,
-// and a body larger than the piece buffer.
-func TestLenientBase64(t *testing.T) {
-	big := make([]byte, 300<<10)
-	for i := range big {
-		big[i] = byte(i * 7)
-	}
-	for in, want := range map[string]string{
-		"aGVsbG8=":         "hello",
-		"aGVs\r\nbG8=":     "hello",
-		"aGVs*bG8":         "hello",
-		"aGVsbG8=aGVsbG8=": "hellohello",
-		"aGVsbG8=x":        "hello",
-		"":                 "",
-		"====":             "",
-		lined(big):         string(big),
-		"YQ==Yg==Yw==":     "abc",
-	} {
-		if got := string(lenientBase64([]byte(in))); got != want {
-			t.Errorf("%.40q: %.40q, want %.40q", in, got, want)
-		}
-	}
-}
-
-func BenchmarkLenientBase64(b *testing.B) {
-	raw := make([]byte, 1<<20)
-	in := []byte(lined(raw))
-	b.SetBytes(int64(len(in)))
-	for i := 0; i < b.N; i++ {
-		lenientBase64(in)
-	}
-}
-
-// lined is data in base64, in lines of 76 characters, as mail carries it.
-func lined(data []byte) string {
-	var b strings.Builder
-	for s := base64.StdEncoding.EncodeToString(data); len(s) > 0; {
-		n := min(76, len(s))
-		b.WriteString(s[:n] + "\r\n")
-		s = s[n:]
-	}
-	return b.String()
 }

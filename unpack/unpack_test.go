@@ -1,0 +1,63 @@
+package unpack
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	"github.com/fsigkd/fsigkd/eicar"
+)
+
+// TestUUEncodeRoundTrip: the test corpus's encoder and our decoder agree.
+func TestUUEncodeRoundTrip(t *testing.T) {
+	data := []byte(strings.Repeat("0123456789", 13) + "x")
+	blocks := uuBlocks([]byte("note\n" + eicar.UUEncode("f.bin", data)))
+	if len(blocks) != 1 || string(blocks[0].data) != string(data) || blocks[0].name != "f.bin" {
+		t.Fatalf("%+v", blocks)
+	}
+}
+
+// TestLenientBase64 holds the fast form to what it decodes: lines, stray
+// characters, padding in the middle (pieces), a lone trailing character,
+// and a body larger than the piece buffer.
+func TestLenientBase64(t *testing.T) {
+	big := make([]byte, 300<<10)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	for in, want := range map[string]string{
+		"aGVsbG8=":         "hello",
+		"aGVs\r\nbG8=":     "hello",
+		"aGVs*bG8":         "hello",
+		"aGVsbG8=aGVsbG8=": "hellohello",
+		"aGVsbG8=x":        "hello",
+		"":                 "",
+		"====":             "",
+		lined(big):         string(big),
+		"YQ==Yg==Yw==":     "abc",
+	} {
+		if got := string(lenientBase64([]byte(in))); got != want {
+			t.Errorf("%.40q: %.40q, want %.40q", in, got, want)
+		}
+	}
+}
+
+func BenchmarkLenientBase64(b *testing.B) {
+	raw := make([]byte, 1<<20)
+	in := []byte(lined(raw))
+	b.SetBytes(int64(len(in)))
+	for i := 0; i < b.N; i++ {
+		lenientBase64(in)
+	}
+}
+
+// lined is data in base64, in lines of 76 characters, as mail carries it.
+func lined(data []byte) string {
+	var b strings.Builder
+	for s := base64.StdEncoding.EncodeToString(data); len(s) > 0; {
+		n := min(76, len(s))
+		b.WriteString(s[:n] + "\r\n")
+		s = s[n:]
+	}
+	return b.String()
+}
