@@ -1,6 +1,7 @@
 package eicar
 
 import (
+	"archive/zip"
 	"bytes"
 	"debug/pe"
 	"encoding/binary"
@@ -26,5 +27,18 @@ func WindowsProgram(dll bool) []byte {
 		SectionAlignment: 0x1000, FileAlignment: 0x200, MajorSubsystemVersion: 4, SizeOfImage: 0x2000, SizeOfHeaders: 0x200,
 		Subsystem: 3, NumberOfRvaAndSizes: 16})
 	b.Write(make([]byte, 0x200-b.Len()))
+	return b.Bytes()
+}
+
+// Zip is a zip of files (deflated), for tests that carry the corpus in
+// archives.
+func Zip(files map[string][]byte) []byte {
+	var b bytes.Buffer
+	w := zip.NewWriter(&b)
+	for name, data := range files {
+		f, _ := w.Create(name)
+		f.Write(data)
+	}
+	w.Close()
 	return b.Bytes()
 }

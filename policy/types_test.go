@@ -16,17 +16,6 @@ import (
 // PE is eicar's harmless Windows program.
 var PE = eicar.WindowsProgram
 
-func zipOf(t testing.TB, files map[string][]byte) []byte {
-	var b bytes.Buffer
-	w := zip.NewWriter(&b)
-	for name, data := range files {
-		f, _ := w.Create(name)
-		f.Write(data)
-	}
-	w.Close()
-	return b.Bytes()
-}
-
 func TestTypesByTheirBytes(t *testing.T) {
 	if _, err := pe.NewFile(bytes.NewReader(PE(false))); err != nil {
 		t.Fatalf("the test PE does not parse: %v", err)
@@ -47,7 +36,7 @@ func TestTypesByTheirBytes(t *testing.T) {
 		"lnk named .pdf":      {lnk, "invoice.pdf", "lnk"},
 		"iso":                 {iso, "disk.img", "iso"},
 		"ole with macros":     {ole, "report.doc", "office-macro"},
-		"zip":                 {zipOf(t, map[string][]byte{"a.txt": []byte("x")}), "a.dat", "zip"},
+		"zip":                 {eicar.Zip(map[string][]byte{"a.txt": []byte("x")}), "a.dat", "zip"},
 		"hta by content":      {[]byte("<html><HTA:APPLICATION ID=x></html>"), "page.txt", "hta"},
 		"js by name":          {[]byte("var x = 1;"), "invoice.js", "js"},
 		"encoded vbs":         {[]byte("#@~^XgAAAA==abc"), "x.txt", "vbs"},
@@ -66,7 +55,7 @@ func TestTypesByTheirBytes(t *testing.T) {
 // member's (its bytes cannot be read, its name can).
 func TestRulesLookInsideArchives(t *testing.T) {
 	dir := t.TempDir()
-	inner := zipOf(t, map[string][]byte{"docs/readme.txt": PE(false), "ok.txt": []byte("fine")})
+	inner := eicar.Zip(map[string][]byte{"docs/readme.txt": PE(false), "ok.txt": []byte("fine")})
 	file := filepath.Join(dir, "obj")
 	os.WriteFile(file, inner, 0o644)
 	r, err := ParseRules("exe, dll", "*.scr")
@@ -76,7 +65,7 @@ func TestRulesLookInsideArchives(t *testing.T) {
 	if rule, where := checkFile(r, file, "bundle.zip", false); rule != "block_types=exe" || where != "docs/readme.txt" {
 		t.Fatalf("%q at %q", rule, where)
 	}
-	os.WriteFile(file, zipOf(t, map[string][]byte{"a/screen.SCR": []byte("text")}), 0o644)
+	os.WriteFile(file, eicar.Zip(map[string][]byte{"a/screen.SCR": []byte("text")}), 0o644)
 	if rule, where := checkFile(r, file, "", false); rule != "block_names=*.scr" || where != "a/screen.SCR" {
 		t.Fatalf("%q at %q", rule, where)
 	}
@@ -92,7 +81,7 @@ func TestRulesLookInsideArchives(t *testing.T) {
 	if rule, where := checkFile(r, file, "", false); rule != "block_names=*.scr" || where != "locked/screen.scr" {
 		t.Fatalf("encrypted member: %q at %q", rule, where)
 	}
-	os.WriteFile(file, zipOf(t, map[string][]byte{"a.txt": []byte("text")}), 0o644)
+	os.WriteFile(file, eicar.Zip(map[string][]byte{"a.txt": []byte("text")}), 0o644)
 	if rule, _ := checkFile(r, file, "a.zip", false); rule != "" {
 		t.Fatalf("clean zip: %q", rule)
 	}

@@ -65,6 +65,16 @@ func (b *budget) read(r io.Reader) ([]byte, error) {
 	return data, err
 }
 
+// member opens a member and reads it within the budget.
+func (b *budget) member(open func() (io.ReadCloser, error)) ([]byte, error) {
+	rc, err := open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return b.read(rc)
+}
+
 // openZip opens every member of a zip, the encrypted ones with pw; a
 // wrong password fails the check byte (1 in 256 passes it) or the CRC.
 func openZip(data []byte, pw string, limit int64) ([]Member, error) {
@@ -86,12 +96,7 @@ func openZip(data []byte, pw string, limit int64) ([]Member, error) {
 		method := f.Method
 		switch {
 		case f.Flags&1 == 0:
-			rc, err := f.Open()
-			if err != nil {
-				return nil, err
-			}
-			d, err := b.read(rc)
-			rc.Close()
+			d, err := b.member(f.Open)
 			if err != nil {
 				return nil, err
 			}
@@ -270,12 +275,7 @@ func open7z(data []byte, pw string, limit int64) ([]Member, error) {
 		if f.FileInfo().IsDir() {
 			continue
 		}
-		rc, err := f.Open()
-		if err != nil {
-			return nil, err
-		}
-		d, err := b.read(rc)
-		rc.Close()
+		d, err := b.member(f.Open)
 		if err != nil {
 			return nil, err
 		}

@@ -76,7 +76,7 @@ func TestContainersADesktopOpens(t *testing.T) {
 			if f["dir/eicar.com"] != nil {
 				return prepended.Bytes()
 			}
-			return append(bytes.Repeat([]byte("stub"), 100), zipOf(t, f)...)
+			return append(bytes.Repeat([]byte("stub"), 100), eicar.Zip(f)...)
 		},
 		"tar.bz2": func(f map[string][]byte, tr []byte) []byte { return compress(tr, bz, "-c") },
 		"tar.xz":  func(f map[string][]byte, tr []byte) []byte { return compress(tr, xzc, "-c") },
@@ -236,7 +236,7 @@ func TestZipJoinedToAnotherZip(t *testing.T) {
 	}
 	for name, first := range map[string][]byte{
 		"deflated": deflated("e.com", []byte(eicar.String)),
-		"stored":   zipOf(t, map[string][]byte{"e.com": []byte(eicar.String)}),
+		"stored":   eicar.Zip(map[string][]byte{"e.com": []byte(eicar.String)}),
 	} {
 		joined := append(append([]byte(nil), first...), deflated("readme.txt", []byte("nothing here"))...)
 		if r, _ := zip.NewReader(bytes.NewReader(joined), int64(len(joined))); r == nil || len(r.File) != 1 || r.File[0].Name != "readme.txt" {

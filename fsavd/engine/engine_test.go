@@ -2,7 +2,6 @@ package engine
 
 import (
 	"archive/tar"
-	"archive/zip"
 	"bytes"
 	"compress/gzip"
 	"crypto/md5"
@@ -28,17 +27,6 @@ func names(ds []Detection) string {
 		out = append(out, d.Name+"@"+d.Path)
 	}
 	return strings.Join(out, ",")
-}
-
-func zipOf(t testing.TB, files map[string][]byte) []byte {
-	var b bytes.Buffer
-	w := zip.NewWriter(&b)
-	for n, d := range files {
-		f, _ := w.Create(n)
-		f.Write(d)
-	}
-	w.Close()
-	return b.Bytes()
 }
 
 func gz(d []byte) []byte {
@@ -80,9 +68,9 @@ func TestEICARWhereverItHides(t *testing.T) {
 	}{
 		"plain":            {E, "Eicar-Test-Signature@"},
 		"after junk":       {append([]byte("junk before "), E...), "Eicar-Test-Signature@"},
-		"zip":              {zipOf(t, map[string][]byte{"dir/e.com": E}), "Eicar-Test-Signature@dir/e.com"},
+		"zip":              {eicar.Zip(map[string][]byte{"dir/e.com": E}), "Eicar-Test-Signature@dir/e.com"},
 		"gzip":             {gz(E), "Eicar-Test-Signature@gunzipped"},
-		"tar.gz in zip":    {zipOf(t, map[string][]byte{"x.tgz": gz(tarOf(map[string][]byte{"in/e.com": E}))}), "Eicar-Test-Signature@x.tgz/x.tar/in/e.com"},
+		"tar.gz in zip":    {eicar.Zip(map[string][]byte{"x.tgz": gz(tarOf(map[string][]byte{"in/e.com": E}))}), "Eicar-Test-Signature@x.tgz/x.tar/in/e.com"},
 		"mail base64":      {[]byte(mailB64), "Eicar-Test-Signature@e.com"},
 		"mail qp softwrap": {[]byte(mailQP), "Eicar-Test-Signature@text-plain"},
 	}
@@ -96,7 +84,7 @@ func TestEICARWhereverItHides(t *testing.T) {
 	if got := e.ScanBytes([]byte("clean text, nothing to see"), all); len(got) != 0 {
 		t.Fatalf("clean text: %v", got)
 	}
-	if got := e.ScanBytes(zipOf(t, map[string][]byte{"e.com": E}), Options{}); len(got) != 0 {
+	if got := e.ScanBytes(eicar.Zip(map[string][]byte{"e.com": E}), Options{}); len(got) != 0 {
 		t.Fatalf("looked inside a zip without ARCHIVE: %v", got)
 	}
 }
@@ -172,19 +160,19 @@ func TestBadSignatureFileNamesItsLine(t *testing.T) {
 func TestArchiveBombsAreReportedNotPassed(t *testing.T) {
 	e := builtin(t)
 	zeros := make([]byte, 50<<20)
-	bomb := zipOf(t, map[string][]byte{"zeros.bin": zeros})
+	bomb := eicar.Zip(map[string][]byte{"zeros.bin": zeros})
 	if got := names(e.ScanBytes(bomb, all)); got != "Heuristics.Limits.Exceeded.Ratio@zeros.bin" {
 		t.Fatalf("ratio bomb: %q", got)
 	}
 	deep := []byte(eicar.String)
 	for i := 0; i < 12; i++ {
-		deep = zipOf(t, map[string][]byte{fmt.Sprintf("l%d.zip", i): deep})
+		deep = eicar.Zip(map[string][]byte{fmt.Sprintf("l%d.zip", i): deep})
 	}
 	if got := names(e.ScanBytes(deep, all)); !strings.HasPrefix(got, "Heuristics.Limits.Exceeded.Depth@") {
 		t.Fatalf("deep nesting: %q", got)
 	}
 	e.Limits.MaxFileSize = 1000
-	big := zipOf(t, map[string][]byte{"big.bin": bytes.Repeat([]byte("x"), 5000)})
+	big := eicar.Zip(map[string][]byte{"big.bin": bytes.Repeat([]byte("x"), 5000)})
 	if got := names(e.ScanBytes(big, all)); got != "Heuristics.Limits.Exceeded.FileSize@big.bin" {
 		t.Fatalf("file size: %q", got)
 	}
@@ -259,7 +247,7 @@ func FuzzPattern(f *testing.F) {
 
 func FuzzScanBytes(f *testing.F) {
 	f.Add([]byte(eicar.String))
-	f.Add(zipOf(f, map[string][]byte{"a": []byte("x")}))
+	f.Add(eicar.Zip(map[string][]byte{"a": []byte("x")}))
 	f.Add(gz([]byte("hello")))
 	f.Add(eicar.StoredRAR5("a", []byte("x")))
 	for _, m := range [][]byte{{'7', 'z', 0xbc, 0xaf, 0x27, 0x1c}, []byte("MSCF\x00\x00\x00\x00"), {0xfd, '7', 'z', 'X', 'Z', 0}, {0x28, 0xb5, 0x2f, 0xfd}, []byte("BZh91AY&SY")} {
