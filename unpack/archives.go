@@ -57,10 +57,14 @@ func findMagic(d, magic []byte) int {
 func zipAnywhere(d []byte) bool {
 	const eocd = 22
 	from := max(0, len(d)-eocd-0xffff-1024) // a comment, and some bytes after it
-	for i := len(d) - eocd; i >= from; i-- {
-		if d[i] != 'P' || d[i+1] != 'K' || d[i+2] != 5 || d[i+3] != 6 {
-			continue
+	// Every end record's signature in the window is a candidate: found
+	// with bytes.Index (a vector search) rather than byte by byte.
+	for i := from; i <= len(d)-eocd; i++ {
+		j := bytes.Index(d[i:len(d)-eocd+4], []byte("PK\x05\x06"))
+		if j < 0 {
+			return false
 		}
+		i += j
 		if i+eocd+int(binary.LittleEndian.Uint16(d[i+20:])) > len(d) {
 			continue
 		}
