@@ -56,6 +56,13 @@ type Global struct {
 	M02Interval     time.Duration `ini:"max_connections_warning_interval" default:"60" min:"1s" doc:"M02 (all slots busy) is logged at most once per interval for a service."`
 	ListenBacklog   int           `ini:"listen_backlog" default:"0" min:"0" max:"65535" doc:"Each service's listen backlog while it has a free slot (0: the kernel's somaxconn), so that a burst of new clients is taken at once. With every slot busy it is 5, as documented: five wait in the queue, the rest in SYN_RECV until a slot frees."`
 
+	Console         bool   `ini:"console" default:"yes" doc:"The master serves the web console and /metrics (Prometheus) on console_bind:console_port."`
+	ConsoleBind     string `ini:"console_bind" default:"127.0.0.1" kind:"addr" doc:"The console's address. Anything but loopback needs console_password and console_tls_cert and _key: check refuses it otherwise."`
+	ConsolePort     int    `ini:"console_port" default:"9012" min:"1" max:"65535" doc:"The console's port."`
+	ConsolePassword string `ini:"console_password" default:"" secret:"yes" doc:"The console's password as a bcrypt hash (fsigkd passwd makes one); set, every page and /metrics ask for it (user admin, HTTP basic authentication)."`
+	ConsoleTLSCert  string `ini:"console_tls_cert" default:"" kind:"path" doc:"A certificate and key: the console is served over HTTPS."`
+	ConsoleTLSKey   string `ini:"console_tls_key" default:"" kind:"path"`
+
 	AVEngine        string        `ini:"av_engine" default:"fsavd" enum:"fsavd,clamd,icap" doc:"The anti-virus engine: fsavd (F-Secure's protocol, and the bundled fsavd's), clamd, or icap."`
 	AVServers       string        `ini:"av_servers" default:"./fsavd-socket-0" doc:"Its endpoints, comma-separated: sockets (relative to base_dir) or host:port, tried in turn; a dead one is skipped and probed until it answers again."`
 	AVICAPService   string        `ini:"av_icap_service" default:"/avscan" doc:"icap only: the service path."`

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/ini.v1"
 
 	"github.com/fsigkd/fsigkd/internal/sigfiles"
@@ -373,8 +375,31 @@ func (l *loader) validate(cfg *Config, src *source) {
 			l.fail(src.name, src.globalLine("fsavd_signatures"), "fsavd_signatures", "%v", err)
 		}
 	}
+	if g := cfg.Global; g.Console {
+		l.checkConsole(g, src)
+	}
 	if _, err := LicenseExpiry(cfg.Global.License); err != nil {
 		l.fail(src.name, src.globalLine("license"), "license", "%v", err)
+	}
+}
+
+// checkConsole holds the console to what its address needs: off
+// loopback, a password and TLS.
+func (l *loader) checkConsole(g Global, src *source) {
+	if (g.ConsoleTLSCert == "") != (g.ConsoleTLSKey == "") {
+		l.fail(src.name, src.globalLine("console_tls_cert"), "console_tls_cert", "console_tls_cert and console_tls_key go together")
+	} else if g.ConsoleTLSCert != "" {
+		if _, err := tls.LoadX509KeyPair(g.ConsoleTLSCert, g.ConsoleTLSKey); err != nil {
+			l.fail(src.name, src.globalLine("console_tls_cert"), "console_tls_cert", "%v", err)
+		}
+	}
+	if g.ConsolePassword != "" {
+		if _, err := bcrypt.Cost([]byte(g.ConsolePassword)); err != nil {
+			l.fail(src.name, src.globalLine("console_password"), "console_password", "not a bcrypt hash (fsigkd passwd makes one)")
+		}
+	}
+	if ip := net.ParseIP(g.ConsoleBind); ip != nil && !ip.IsLoopback() && (g.ConsolePassword == "" || g.ConsoleTLSCert == "") {
+		l.fail(src.name, src.globalLine("console_bind"), "console_bind", "%s is not loopback: the console there needs console_password and console_tls_cert/_key", g.ConsoleBind)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fsigkd/fsigkd/catalog"
+	"github.com/fsigkd/fsigkd/metrics"
 )
 
 // TimeLayout is the error log's time stamp: one field, no spaces.
@@ -142,6 +143,7 @@ func ParseLevel(s string) zapcore.Level {
 
 // Emit logs a documented message at its catalogue level.
 func Emit(lg *zap.Logger, m catalog.Message) {
+	metrics.Message(m.ID)
 	var lvl zapcore.Level
 	switch m.Level {
 	case catalog.Critical:
@@ -186,6 +188,7 @@ func (l *Logs) Access(a *Access) {
 	if l == nil || l.access == nil {
 		return
 	}
+	metrics.Request(a.Elapsed)
 	line := a.Format()
 	if l.json {
 		line = a.JSON()

@@ -62,8 +62,28 @@ func (a *Admin) start() {
 		if a.Log == nil {
 			a.Log = zap.NewNop()
 		}
+		queues.Lock()
+		queues.admins = append(queues.admins, a)
+		queues.Unlock()
 		go a.run()
 	})
+}
+
+// queues are the process's admin notice queues, for Queued.
+var queues struct {
+	sync.Mutex
+	admins []*Admin
+}
+
+// Queued is how many admin notices wait to be sent in this process.
+func Queued() int {
+	queues.Lock()
+	defer queues.Unlock()
+	n := 0
+	for _, a := range queues.admins {
+		n += len(a.ch)
+	}
+	return n
 }
 
 // Notify queues n; it never blocks.

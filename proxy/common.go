@@ -22,6 +22,7 @@ import (
 	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/metrics"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/policy"
 	"github.com/fsigkd/fsigkd/quarantine"
@@ -341,6 +342,7 @@ func (c *Common) Skips(m scanner.Meta, rec *logs.Access) bool {
 	}
 	rec.Detect, rec.Name, rec.Action = "SKIPPED", key, "PASS"
 	rec.AddDetail("not scanned: " + key + " " + entry)
+	metrics.Object("SKIPPED", "PASS", 0, 0, 0)
 	return true
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/internal/coding"
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/metrics"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/quarantine"
 	"github.com/fsigkd/fsigkd/scanner"
@@ -46,6 +47,7 @@ func (c *Common) Oversize(rec *logs.Access, what string) Outcome {
 		detail = what + " " + detail
 	}
 	c.Log.Info(detail, zap.String("object", rec.URL), zap.String("oversize_action", c.Svc.OversizeAction))
+	defer func() { metrics.Object("OVERSIZE", rec.Action, 0, 0, 0) }()
 	if c.Svc.OversizeAction == "block" {
 		rec.Action, rec.Detail = "DENY", detail
 		return Outcome{Block: true, Oversize: true}
@@ -108,6 +110,7 @@ func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
 	if out.Block && out.Err == nil && !out.Oversize {
 		c.keep(f, sub, out, rec)
 	}
+	metrics.Object(rec.Detect, rec.Action, rec.Checks, obj.Size, rec.ScanTime)
 	if out.Err == nil && (out.Block || out.Passed || out.Encrypted && c.Svc.EncryptedAction == "notify") {
 		action := c.Svc.Action
 		if !out.Block {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/metrics"
 )
 
 // Endpoint is one address of an engine (see conf.ParseEndpoints).
@@ -80,7 +82,40 @@ func (p *Pool) init() {
 		for _, e := range p.Endpoints {
 			p.eps = append(p.eps, &endpointState{Endpoint: e})
 		}
+		pools.Lock()
+		pools.list = append(pools.list, p)
+		pools.Unlock()
 	}
+}
+
+// pools are the process's pools, for EndpointStates.
+var pools struct {
+	sync.Mutex
+	list []*Pool
+}
+
+// EndpointState is whether an engine endpoint is used (Up) or skipped,
+// marked down.
+type EndpointState struct {
+	Engine, Endpoint string
+	Up               bool
+}
+
+// EndpointStates are the states of the endpoints of every engine this
+// process has used, for the metrics.
+func EndpointStates() []EndpointState {
+	pools.Lock()
+	list := slices.Clone(pools.list)
+	pools.Unlock()
+	var out []EndpointState
+	for _, p := range list {
+		p.mu.Lock()
+		for _, e := range p.eps {
+			out = append(out, EndpointState{Engine: p.Engine, Endpoint: e.Name, Up: e.failures == 0})
+		}
+		p.mu.Unlock()
+	}
+	return out
 }
 
 // Close drops the idle connections and stops the probes.
@@ -235,6 +270,9 @@ func (p *Pool) markDown(e *endpointState, err error) {
 	probe := !e.probing && !p.closed
 	e.probing = e.probing || probe
 	p.mu.Unlock()
+	if first {
+		metrics.Add("fsigkd_engine_failovers_total", 1, "engine", p.Engine)
+	}
 	if first && p.Log != nil {
 		if p.DownMsg != nil {
 			logs.Emit(p.Log, p.DownMsg(e.Name))

@@ -19,6 +19,7 @@ import (
 	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/internal/backoff"
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/metrics"
 )
 
 // Listener takes a slot, then accepts. Its connections are *Conn.
@@ -100,6 +101,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			}
 			sc := &Conn{Conn: c, slot: slot, pool: l.Pool, l: l}
 			l.fresh.add(sc)
+			metrics.Add("fsigkd_connections_total", 1)
 			return sc, nil
 		}
 		en, _ := catalog.Errno(err)
@@ -139,6 +141,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 const MaxRefusing = 256
 
 func (l *Listener) refuse(c net.Conn) {
+	metrics.Add("fsigkd_connections_refused_total", 1)
 	if l.Refuse == nil || l.refusing.Add(1) > MaxRefusing {
 		l.refusing.Add(-1)
 		c.Close()
@@ -160,6 +163,7 @@ func (l *Listener) waitSlot() error {
 		return nil
 	}
 	l.warnFull()
+	metrics.Add("fsigkd_slots_full_total", 1)
 	l.setBacklog(LimitBacklog)
 	defer l.setBacklog(l.Backlog)
 	for {
@@ -173,6 +177,7 @@ func (l *Listener) waitSlot() error {
 			return net.ErrClosed
 		}
 		if l.pending() && ((l.Evict != nil && l.Evict()) || l.fresh.evictOldest()) {
+			metrics.Add("fsigkd_evictions_total", 1)
 			if err := l.Pool.Wait(l.ctx); err != nil {
 				return net.ErrClosed
 			}

@@ -19,8 +19,10 @@ import (
 
 	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/console"
 	"github.com/fsigkd/fsigkd/ipc"
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/metrics"
 	"github.com/fsigkd/fsigkd/preflight"
 	"github.com/fsigkd/fsigkd/service"
 	"github.com/fsigkd/fsigkd/spool"
@@ -52,6 +54,11 @@ type master struct {
 	// down is why an enabled service is not running: the documented
 	// message it failed with, for fsigkd status.
 	down map[string]string
+	// totals are the workers' counts; console serves them (consoleCfg:
+	// its settings).
+	totals     *metrics.Totals
+	console    *console.Server
+	consoleCfg conf.Global
 }
 
 // gen is what one generation of a service's workers runs with: the
@@ -130,6 +137,7 @@ func (m *master) start() bool {
 		m.log.Named("main:start").Error("the notice key cannot be made or read", zap.Error(err))
 		return false
 	}
+	m.startMetrics()
 	if m.helper = fsavdHelper(m.cfg); m.helper != nil {
 		m.startHelper(m.helper)
 		waitHelper(m.helper)
@@ -152,6 +160,7 @@ func (m *master) start() bool {
 		m.log.Named("main:start").Error("no service could start")
 		return false
 	}
+	m.startConsole(m.cfg.Global)
 	return true
 }
 
@@ -556,6 +565,8 @@ func (m *master) saveState() {
 
 // cleanup removes what the master made, once every worker has ended.
 func (m *master) cleanup() {
+	m.stopConsole()
+	clearMetrics(MetricsDir(m.cfg.Global.BaseDir)) // every worker has ended: their counts go with the master
 	for _, s := range m.svcs {
 		for _, p := range s.procs() {
 			if p.sem != nil {
@@ -640,6 +651,7 @@ func (m *master) reload() {
 	}
 	m.cfg = cfg
 	m.saveState()
+	m.startConsole(cfg.Global)
 	m.maybeReady()
 }
 

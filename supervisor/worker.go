@@ -15,6 +15,9 @@ import (
 	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/ipc"
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/metrics"
+	"github.com/fsigkd/fsigkd/notify"
+	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/service"
 	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
@@ -69,6 +72,23 @@ func runWorker(reg service.Registry) int {
 		log.Error("service cannot start", zap.Error(err))
 		return 1
 	}
+
+	stopMetrics := metrics.Enable(name, MetricsDir(cfg.Global.BaseDir), func() []metrics.Sample {
+		g := []metrics.Sample{
+			{Name: "fsigkd_connections_active", Value: float64(ln.Pool.InUse())},
+			{Name: "fsigkd_slots", Value: float64(ln.Pool.Size())},
+			{Name: "fsigkd_notice_queue_length", Value: float64(notify.Queued())},
+		}
+		for _, e := range scanner.EndpointStates() {
+			up := 0.0
+			if e.Up {
+				up = 1
+			}
+			g = append(g, metrics.Sample{Name: "fsigkd_engine_endpoint_up", Labels: map[string]string{"engine": e.Engine, "endpoint": e.Endpoint}, Value: up})
+		}
+		return g
+	})
+	defer stopMetrics()
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGHUP)

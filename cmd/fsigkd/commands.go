@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/fsavd"
@@ -28,6 +32,8 @@ const usage = `usage:
                             write diag.tar.gz for support (works with the gateway stopped)
   fsigkd quarantine [-c FILE] list | show ID | release ID [-o FILE] | delete ID
                             what the services kept of what they blocked
+  fsigkd passwd              read a console password on standard input, print its bcrypt
+                            hash for console_password
   fsigkd fsavd [-socket PATH] [-signatures DIR]   the bundled anti-virus daemon
   fsigkd version            print the version
   fsigkd help               print this
@@ -95,6 +101,8 @@ func run(args []string, reg service.Registry) int {
 			return diagCmd(args[1:])
 		case "quarantine":
 			return quarantineCmd(args[1:])
+		case "passwd":
+			return passwd(os.Stdin, os.Stdout)
 		}
 	}
 	fs := flag.NewFlagSet("fsigkd", flag.ContinueOnError)
@@ -212,4 +220,26 @@ func statusBase(args []string) (baseDir, file string, code int) {
 	}
 	fmt.Fprintf(os.Stderr, "fsigkd: warning: %v\nfsigkd: the running gateway is read from base_dir %s\n", err, dir)
 	return dir, file, 0
+}
+
+// passwd is `fsigkd passwd`: the first line of r, hashed with bcrypt for
+// console_password.
+func passwd(r io.Reader, w io.Writer) int {
+	line, err := bufio.NewReader(io.LimitReader(r, 1024)).ReadString('\n')
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fail(exitBadUsage, "passwd: %v", err)
+		}
+		return fail(exitBadUsage, "passwd: give the password on standard input (echo -n ... | fsigkd passwd)")
+	}
+	if len(pw) < 8 {
+		return fail(exitBadUsage, "passwd: a console password has at least 8 characters")
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(pw), 12)
+	if err != nil {
+		return fail(exitBadUsage, "passwd: %v", err)
+	}
+	fmt.Fprintln(w, string(hash))
+	return 0
 }

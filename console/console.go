@@ -1,0 +1,104 @@
+// Package console is the master's web listener (console, console_bind,
+// console_port): /metrics in the Prometheus text format, one view across
+// the worker processes (package metrics), and the console's pages. Off
+// loopback it is served only with a password (HTTP basic authentication
+// against console_password's bcrypt hash) and TLS: check refuses the
+// settings otherwise, and Start refuses again, so that no code path serves
+// it bare.
+package console
+
+import (
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/metrics"
+)
+
+// User is the console's one user name.
+const User = "admin"
+
+// Server is a running console.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// Addr is where it listens.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// ErrBare is Start's refusal of a console off loopback without a password
+// and TLS.
+var ErrBare = errors.New("a console off loopback needs console_password and console_tls_cert/_key")
+
+// Start listens on the console's address and serves: /metrics from
+// totals, and the pages mux gives (nil: none yet).
+func Start(g conf.Global, totals *metrics.Totals, pages http.Handler) (*Server, error) {
+	ip := net.ParseIP(g.ConsoleBind)
+	if ip == nil || !ip.IsLoopback() && (g.ConsolePassword == "" || g.ConsoleTLSCert == "") {
+		return nil, ErrBare
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(totals.Collector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "fsigkd_master"}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	if pages != nil {
+		mux.Handle("/", pages)
+	}
+	var h http.Handler = mux
+	if g.ConsolePassword != "" {
+		h = basicAuth(g.ConsolePassword, mux)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(g.ConsoleBind, strconv.Itoa(g.ConsolePort)))
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	if g.ConsoleTLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(g.ConsoleTLSCert, g.ConsoleTLSKey)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("console_tls_cert: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	s := &Server{srv: srv, ln: ln}
+	go srv.Serve(ln)
+	return s, nil
+}
+
+// Close stops the console, letting requests under way finish for a
+// moment.
+func (s *Server) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s.srv.Shutdown(ctx)
+}
+
+// basicAuth lets through requests with the user and a password matching
+// hash; the others get 401. bcrypt makes each try slow on purpose.
+func basicAuth(hash string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, ok := r.BasicAuth()
+		if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(User)) != 1 ||
+			bcrypt.CompareHashAndPassword([]byte(hash), []byte(pass)) != nil {
+			w.Header().Set("WWW-Authenticate", `Basic realm="fsigkd console", charset="UTF-8"`)
+			http.Error(w, "The console needs its password.", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,67 @@
+package supervisor
+
+import (
+	"os"
+	"path/filepath"
+
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/console"
+	"github.com/fsigkd/fsigkd/metrics"
+)
+
+// MetricsDir is where the workers write their counts (see package
+// metrics), under base_dir.
+func MetricsDir(baseDir string) string { return filepath.Join(baseDir, "metrics") }
+
+// startMetrics makes the workers' metrics directory, emptied of an earlier
+// run's files (the totals start again with the master).
+func (m *master) startMetrics() {
+	dir := MetricsDir(m.cfg.Global.BaseDir)
+	os.MkdirAll(dir, 0o750)
+	clearMetrics(dir)
+	m.totals = &metrics.Totals{Dir: dir}
+}
+
+// clearMetrics removes the workers' count files.
+func clearMetrics(dir string) {
+	old, _ := filepath.Glob(filepath.Join(dir, "*.json*"))
+	for _, f := range old {
+		os.Remove(f)
+	}
+}
+
+// startConsole serves the console as g says, in place of the one running
+// (when its settings changed). A console that cannot start is logged; the
+// gateway goes on without it.
+func (m *master) startConsole(g conf.Global) {
+	log := m.log.Named("console")
+	if m.console != nil {
+		old := m.consoleCfg
+		if g.Console && old.ConsoleBind == g.ConsoleBind && old.ConsolePort == g.ConsolePort && old.ConsolePassword == g.ConsolePassword &&
+			old.ConsoleTLSCert == g.ConsoleTLSCert && old.ConsoleTLSKey == g.ConsoleTLSKey {
+			return
+		}
+		m.console.Close()
+		m.console = nil
+	}
+	if !g.Console {
+		return
+	}
+	srv, err := console.Start(g, m.totals, nil)
+	if err != nil {
+		log.Error("the console cannot start; the gateway goes on without it", zap.Error(err))
+		return
+	}
+	m.console, m.consoleCfg = srv, g
+	log.Info("console serving", zap.String("addr", srv.Addr().String()))
+}
+
+// stopConsole stops the console, if it runs.
+func (m *master) stopConsole() {
+	if m.console != nil {
+		m.console.Close()
+		m.console = nil
+	}
+}
