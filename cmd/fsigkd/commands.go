@@ -20,7 +20,7 @@ import (
 )
 
 // DefaultConfig is where the settings are looked for without -c.
-const DefaultConfig = "/etc/fsigkd/fsigk.ini"
+const DefaultConfig = "/etc/fsigk/fsigk.ini"
 
 const usage = `usage:
   fsigkd [-f] [-c FILE]     run the gateway (-f: stay in the foreground)

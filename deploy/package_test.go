@@ -1,0 +1,131 @@
+package deploy
+
+import (
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fsigkd/fsigkd/internal/testenv"
+)
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestDebianPackage: scripts/package builds a package lintian passes;
+// installed, it makes the user fsigk and its directories, its settings
+// pass fsigkd check, its unit passes systemd-analyze verify, and the
+// gateway runs as fsigk with the installed paths and serves its metrics;
+// removed, its program goes and its settings stay; purged, nothing of it
+// is left, its user neither.
+func TestDebianPackage(t *testing.T) {
+	testenv.NeedRoot(t, "installs a package")
+	testenv.Need(t, "dpkg-deb", "dpkg")
+	lintian := testenv.Need(t, "lintian", "lintian")
+	if exec.Command("dpkg", "-s", "fsigkd").Run() == nil {
+		testenv.Unavailable(t, "a package fsigkd is installed here already: this test would replace it")
+	}
+	dist := t.TempDir()
+	cmd := exec.Command("../scripts/package")
+	cmd.Env = append(os.Environ(), "DIST="+dist, "VERSION=1.0~test")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("scripts/package: %v\n%s", err, out)
+	}
+	deb := strings.TrimSpace(string(out))
+	if filepath.Base(deb) != "fsigkd_1.0~test_"+strings.TrimSpace(run(t, "dpkg", "--print-architecture"))+".deb" {
+		t.Fatalf("the package is %q", deb)
+	}
+	if out, err := exec.Command(lintian, "--fail-on", "error,warning", deb).CombinedOutput(); err != nil {
+		t.Fatalf("lintian: %v\n%s", err, out)
+	}
+
+	t.Cleanup(func() { exec.Command("dpkg", "-P", "fsigkd").Run() })
+	run(t, "dpkg", "-i", deb)
+	if _, err := user.Lookup("fsigk"); err != nil {
+		t.Fatalf("no user fsigk: %v", err)
+	}
+	for _, d := range []string{"/var/lib/fsigk", "/var/log/fsigk", "/var/spool/fsigk"} {
+		if st, err := os.Stat(d); err != nil || st.Mode().Perm() != 0o750 {
+			t.Fatalf("%s: %v %v", d, st, err)
+		}
+	}
+	if st, _ := os.Stat("/etc/fsigk/fsigk.ini"); st == nil || st.Mode().Perm() != 0o640 {
+		t.Fatalf("/etc/fsigk/fsigk.ini: %v", st)
+	}
+	run(t, "/usr/sbin/fsigkd", "check", "-c", "/etc/fsigk/fsigk.ini")
+	contents := run(t, "dpkg-deb", "-c", deb) // what dpkg installs may leave out man pages (path-exclude)
+	for _, page := range []string{"./usr/share/man/man8/fsigkd.8.gz", "./usr/share/man/man5/fsigk.ini.5.gz", "./usr/share/lintian/overrides/fsigkd"} {
+		if !strings.Contains(contents, page) {
+			t.Errorf("the package lacks %s", page)
+		}
+	}
+	if sa, err := exec.LookPath("systemd-analyze"); err == nil {
+		run(t, sa, "verify", "/lib/systemd/system/fsigkd.service")
+	}
+
+	// The gateway as the unit runs it: as fsigk, with the installed
+	// paths (systemd makes /run/fsigk, RuntimeDirectory=).
+	stop := func() {}
+	if _, err := os.Stat("/run/systemd/system"); err != nil {
+		os.MkdirAll("/run/fsigk", 0o750)
+		run(t, "chown", "fsigk:fsigk", "/run/fsigk")
+		gw := exec.Command("setpriv", "--reuid=fsigk", "--regid=fsigk", "--init-groups", "/usr/sbin/fsigkd", "-f", "-c", "/etc/fsigk/fsigk.ini")
+		gw.Stdout, gw.Stderr = os.Stderr, os.Stderr
+		if err := gw.Start(); err != nil {
+			t.Fatal(err)
+		}
+		stop = func() { gw.Process.Signal(os.Interrupt); gw.Wait(); os.RemoveAll("/run/fsigk") }
+		t.Cleanup(stop)
+	}
+	var body string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if resp, err := http.Get("http://127.0.0.1:9012/metrics"); err == nil {
+			b := new(strings.Builder)
+			buf := make([]byte, 64<<10)
+			n, _ := resp.Body.Read(buf)
+			b.Write(buf[:n])
+			resp.Body.Close()
+			if body = b.String(); strings.Contains(body, "fsigkd_workers") {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the installed gateway serves no metrics:\n%s", body)
+		}
+	}
+	status := run(t, "/usr/sbin/fsigkd", "status", "-c", "/etc/fsigk/fsigk.ini")
+	for _, svc := range []string{"http", "smtp", "ftp", "pop", "icap"} {
+		if !strings.Contains(status, "\n"+svc+" ") {
+			t.Errorf("status lacks %s:\n%s", svc, status)
+		}
+	}
+	stop()
+
+	run(t, "dpkg", "-r", "fsigkd")
+	if _, err := os.Stat("/usr/sbin/fsigkd"); !os.IsNotExist(err) {
+		t.Fatalf("removed, the program stays: %v", err)
+	}
+	if _, err := os.Stat("/etc/fsigk/fsigk.ini"); err != nil {
+		t.Fatalf("removed, the settings went: %v", err)
+	}
+	run(t, "dpkg", "-P", "fsigkd")
+	for _, p := range []string{"/etc/fsigk", "/var/lib/fsigk", "/var/log/fsigk", "/var/spool/fsigk", "/lib/systemd/system/fsigkd.service"} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("purged, %s stays: %v", p, err)
+		}
+	}
+	if _, err := user.Lookup("fsigk"); err == nil {
+		t.Error("purged, the user fsigk stays")
+	}
+}
