@@ -145,3 +145,32 @@ func TestAccessJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestParseAccessReadsBothFormats: a record written in either format reads
+// back the same, escapes and all.
+func TestParseAccessReadsBothFormats(t *testing.T) {
+	a := Access{Start: time.UnixMilli(1795904093372), Elapsed: 12 * time.Millisecond, Client: "10.0.0.5", Result: "SMTP",
+		Status: 554, Bytes: 270, Method: "DATA", URL: "mail:<b@example.com>", User: "a@example.com", Server: "127.0.0.1",
+		Detect: "INFECTED", Name: "Eicar-Test-Signature", File: "docs.zip/a b:c.txt", Quarantine: "20261128-221453-11560c20",
+		Action: "DENY", Service: "smtp", Slot: 3, PID: 42, Files: 1, Checks: 1, ScanTime: 2 * time.Millisecond, Detail: "verdict cached; 100%"}
+	for name, line := range map[string]string{"native": a.Format(), "json": a.JSON()} {
+		got, err := ParseAccess(line)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !got.Start.Equal(a.Start) || got.Client != a.Client || got.Status != a.Status || got.URL != a.URL || got.Name != a.Name ||
+			got.File != a.File || got.Quarantine != a.Quarantine || got.Action != a.Action || got.Service != a.Service ||
+			got.PID != a.PID || got.Checks != a.Checks || got.Detail != a.Detail || got.Detect != a.Detect || got.Elapsed != a.Elapsed {
+			t.Errorf("%s:\n got %+v\nwant %+v", name, got, a)
+		}
+	}
+	if _, err := ParseAccess("garbage line"); err == nil {
+		t.Fatal("garbage parsed")
+	}
+}
+
+func FuzzParseAccess(f *testing.F) {
+	f.Add((&Access{Start: time.Unix(1, 0), Detect: "CLEAN", Service: "http"}).Format())
+	f.Add(`{"time":1,"detect":"CLEAN"}`)
+	f.Fuzz(func(t *testing.T, line string) { ParseAccess(line) })
+}

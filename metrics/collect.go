@@ -46,9 +46,18 @@ type Totals struct {
 	// Alive tells whether a worker still runs (nil: signal 0).
 	Alive func(pid int) bool
 
-	mu       sync.Mutex
-	retired  map[string]*Sample
-	retiredH map[string]*Histogram
+	mu        sync.Mutex
+	retired   map[string]*Sample
+	retiredH  map[string]*Histogram
+	endpoints []Endpoint // as the running workers last said
+}
+
+// Endpoints are the engine endpoints as the running workers said at the
+// last Gather: one entry each, down when any worker finds it down.
+func (t *Totals) Endpoints() []Endpoint {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.endpoints)
 }
 
 func alive(pid int) bool {
@@ -87,6 +96,8 @@ func (t *Totals) Gather() (counters, gauges []Sample, hists []Histogram) {
 		c.Buckets = slices.Clone(h.Buckets)
 		sumH[k] = &c
 	}
+	t.endpoints = t.endpoints[:0]
+	seen := map[string]int{}
 	files, _ := filepath.Glob(filepath.Join(t.Dir, "*.json"))
 	for _, f := range files {
 		base := strings.TrimSuffix(filepath.Base(f), ".json")
@@ -117,6 +128,17 @@ func (t *Totals) Gather() (counters, gauges []Sample, hists []Histogram) {
 			}
 		}
 		if running {
+			for _, e := range s.Endpoints {
+				k := e.Engine + "\x00" + e.Endpoint
+				if i, ok := seen[k]; ok {
+					if !e.Up {
+						t.endpoints[i] = e
+					}
+					continue
+				}
+				seen[k] = len(t.endpoints)
+				t.endpoints = append(t.endpoints, e)
+			}
 			for _, g := range s.Gauges {
 				addSample(sumG, g, s.Service)
 			}

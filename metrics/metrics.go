@@ -54,7 +54,20 @@ type Snapshot struct {
 	Counters   []Sample    `json:"counters"`
 	Gauges     []Sample    `json:"gauges"`
 	Histograms []Histogram `json:"histograms"`
+	Endpoints  []Endpoint  `json:"endpoints,omitempty"`
 }
+
+// Endpoint is an engine endpoint as a worker sees it, for the console.
+type Endpoint struct {
+	Engine    string `json:"engine"`
+	Endpoint  string `json:"endpoint"`
+	Up        bool   `json:"up"`
+	LastError string `json:"last_error,omitempty"`
+}
+
+// Endpoints, when set (by a worker), gives its engine endpoints for the
+// snapshot.
+var Endpoints func() []Endpoint
 
 // key names a sample by its name and labels.
 func key(name string, labels map[string]string) string {
@@ -218,6 +231,9 @@ func Take() Snapshot {
 	rec.mu.Unlock()
 	if gauges != nil {
 		s.Gauges = gauges()
+	}
+	if Endpoints != nil {
+		s.Endpoints = Endpoints()
 	}
 	return s
 }

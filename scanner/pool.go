@@ -99,6 +99,7 @@ var pools struct {
 type EndpointState struct {
 	Engine, Endpoint string
 	Up               bool
+	LastError        string // why it was last marked down ("" never)
 }
 
 // EndpointStates are the states of the endpoints of every engine this
@@ -111,7 +112,11 @@ func EndpointStates() []EndpointState {
 	for _, p := range list {
 		p.mu.Lock()
 		for _, e := range p.eps {
-			out = append(out, EndpointState{Engine: p.Engine, Endpoint: e.Name, Up: e.failures == 0})
+			st := EndpointState{Engine: p.Engine, Endpoint: e.Name, Up: e.failures == 0}
+			if e.lastErr != nil {
+				st.LastError = e.lastErr.Error()
+			}
+			out = append(out, st)
 		}
 		p.mu.Unlock()
 	}

@@ -37,6 +37,23 @@ func clearMetrics(dir string) {
 // gateway goes on without it.
 func (m *master) startConsole(g conf.Global) {
 	log := m.log.Named("console")
+	m.shown.Store(m.cfg)
+	if m.pages == nil {
+		baseDir := m.cfg.Global.BaseDir // base_dir and log_dir change only at a start
+		m.pages = console.NewPages(console.Source{Version: m.version, Totals: m.totals,
+			Services: func() (int, []console.Service, error) {
+				master, svcs, err := Services(baseDir)
+				var out []console.Service
+				for _, s := range svcs {
+					out = append(out, console.Service(s))
+				}
+				return master, out, err
+			},
+			Settings:  func() string { return m.shown.Load().DumpMasked() },
+			ErrorLog:  filepath.Join(m.cfg.Global.LogDir, "error.log"),
+			AccessLog: filepath.Join(m.cfg.Global.LogDir, "access.log"),
+		})
+	}
 	if m.console != nil {
 		old := m.consoleCfg
 		if g.Console && old.ConsoleBind == g.ConsoleBind && old.ConsolePort == g.ConsolePort && old.ConsolePassword == g.ConsolePassword &&
@@ -49,7 +66,7 @@ func (m *master) startConsole(g conf.Global) {
 	if !g.Console {
 		return
 	}
-	srv, err := console.Start(g, m.totals, nil)
+	srv, err := console.Start(g, m.totals, m.pages)
 	if err != nil {
 		log.Error("the console cannot start; the gateway goes on without it", zap.Error(err))
 		return
@@ -63,5 +80,9 @@ func (m *master) stopConsole() {
 	if m.console != nil {
 		m.console.Close()
 		m.console = nil
+	}
+	if m.pages != nil {
+		m.pages.Close()
+		m.pages = nil
 	}
 }

@@ -64,7 +64,7 @@ func runMaster(cfg *conf.Config, warnings []string, reg service.Registry, fg boo
 		log.Error("cannot start", zap.Error(err))
 		return 1
 	}
-	m := &master{reg: reg, cfg: cfg, lg: lg, log: lg.Error, exe: exe, fg: fg,
+	m := &master{reg: reg, cfg: cfg, lg: lg, log: lg.Error, exe: exe, fg: fg, version: version,
 		svcs: map[string]*svc{}, events: make(chan any, 16), pid: pid, announce: true}
 	m.onReady = ipc.DaemonReady()
 	logs.Emit(log, catalog.L01(version, os.Args))
@@ -92,29 +92,62 @@ func runMaster(cfg *conf.Config, warnings []string, reg service.Registry, fg boo
 // the services that are down with why. It returns 0, or 3 when the
 // gateway is not running (said on errw).
 func Status(w, errw io.Writer, baseDir, file string) int {
-	st, err := ipc.ReadState(baseDir)
+	master, svcs, err := Services(baseDir)
 	if err != nil {
 		fmt.Fprintf(errw, "fsigkd is not running (%v)\n", err)
 		return 3
 	}
-	if syscall.Kill(st.MasterPID, 0) != nil {
-		fmt.Fprintf(errw, "fsigkd is not running (master pid %d is gone)\n", st.MasterPID)
-		return 3
-	}
-	fmt.Fprintf(w, "master pid %d (%s)\n", st.MasterPID, filepath.Clean(file))
+	fmt.Fprintf(w, "master pid %d (%s)\n", master, filepath.Clean(file))
 	fmt.Fprintf(w, "%-6s %-8s %-6s %-6s %s\n", "SERVICE", "PID", "SLOTS", "TOTAL", "LISTEN")
-	for _, s := range st.Services {
+	for _, s := range svcs {
+		if s.Down != "" {
+			fmt.Fprintf(w, "%-6s %-8s %-6s %-6s down: %s\n", s.Name, "-", "-", "-", s.Down)
+			continue
+		}
 		used, total := "-", "-"
-		if len(s.Sems) > 0 {
-			if n, err := ipc.Open(s.Sems[0].ID, s.Sems[0].N).InUse(); err == nil {
-				used = fmt.Sprint(n)
-			}
-			total = fmt.Sprint(s.Sems[0].N)
+		if s.Used >= 0 {
+			used = fmt.Sprint(s.Used)
+		}
+		if s.Total > 0 {
+			total = fmt.Sprint(s.Total)
 		}
 		fmt.Fprintf(w, "%-6s %-8d %-6s %-6s %s\n", s.Name, s.PID, used, total, s.Listen)
 	}
-	for _, d := range st.Down {
-		fmt.Fprintf(w, "%-6s %-8s %-6s %-6s down: %s\n", d.Name, "-", "-", "-", d.Why)
-	}
 	return 0
+}
+
+// ServiceStatus is one service as the running gateway has it.
+type ServiceStatus struct {
+	Name        string
+	PID         int
+	Used, Total int    // slots in use (-1: unknown) of pre_spawn (0: unknown)
+	Listen      string // its address
+	Down        string // why an enabled service is not running ("" when it runs)
+}
+
+// Services reads the running gateway's services from its state under
+// baseDir: the master's pid, and each service (the running ones, then
+// those down).
+func Services(baseDir string) (master int, svcs []ServiceStatus, err error) {
+	st, err := ipc.ReadState(baseDir)
+	if err != nil {
+		return 0, nil, err
+	}
+	if syscall.Kill(st.MasterPID, 0) != nil {
+		return 0, nil, fmt.Errorf("master pid %d is gone", st.MasterPID)
+	}
+	for _, s := range st.Services {
+		ss := ServiceStatus{Name: s.Name, PID: s.PID, Used: -1, Listen: s.Listen}
+		if len(s.Sems) > 0 {
+			if n, err := ipc.Open(s.Sems[0].ID, s.Sems[0].N).InUse(); err == nil {
+				ss.Used = n
+			}
+			ss.Total = s.Sems[0].N
+		}
+		svcs = append(svcs, ss)
+	}
+	for _, d := range st.Down {
+		svcs = append(svcs, ServiceStatus{Name: d.Name, Used: -1, Down: d.Why})
+	}
+	return st.MasterPID, svcs, nil
 }

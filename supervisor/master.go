@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -58,7 +59,10 @@ type master struct {
 	// its settings).
 	totals     *metrics.Totals
 	console    *console.Server
+	pages      *console.Pages
 	consoleCfg conf.Global
+	shown      atomic.Pointer[conf.Config] // the settings the console shows (read by its handlers)
+	version    string
 }
 
 // gen is what one generation of a service's workers runs with: the

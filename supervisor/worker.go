@@ -73,6 +73,13 @@ func runWorker(reg service.Registry) int {
 		return 1
 	}
 
+	metrics.Endpoints = func() []metrics.Endpoint {
+		var out []metrics.Endpoint
+		for _, e := range scanner.EndpointStates() {
+			out = append(out, metrics.Endpoint{Engine: e.Engine, Endpoint: e.Endpoint, Up: e.Up, LastError: e.LastError})
+		}
+		return out
+	}
 	stopMetrics := metrics.Enable(name, MetricsDir(cfg.Global.BaseDir), func() []metrics.Sample {
 		g := []metrics.Sample{
 			{Name: "fsigkd_connections_active", Value: float64(ln.Pool.InUse())},

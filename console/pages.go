@@ -1,0 +1,393 @@
+package console
+
+import (
+	"bufio"
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/metrics"
+)
+
+// Service is one service as the console shows it.
+type Service struct {
+	Name        string
+	PID         int
+	Used, Total int // slots in use (-1: unknown) of pre_spawn
+	Listen      string
+	Down        string // why it is down ("" when it runs)
+}
+
+// Source is what the pages show, as the master gives it.
+type Source struct {
+	Version string
+	// Services reads the running gateway: the master's pid and each
+	// service.
+	Services func() (master int, svcs []Service, err error)
+	Totals   *metrics.Totals
+	// Settings are the effective settings, secrets masked.
+	Settings func() string
+	// ErrorLog and AccessLog are the logs' paths.
+	ErrorLog, AccessLog string
+}
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+var templates = template.Must(template.New("").Funcs(template.FuncMap{
+	"chart": chartSVG,
+	"ago":   func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
+}).ParseFS(templateFiles, "templates/*.html"))
+
+// Pages are the console's pages: the dashboard (/), recent detections,
+// the effective settings and the error log's last lines. Plain HTML,
+// charts in SVG: no script.
+type Pages struct {
+	src     Source
+	mux     *http.ServeMux
+	history *history
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// NewPages serves src; Close stops the sampling behind the charts.
+func NewPages(src Source) *Pages {
+	p := &Pages{src: src, mux: http.NewServeMux(), history: &history{}, stop: make(chan struct{}), done: make(chan struct{})}
+	p.mux.HandleFunc("GET /{$}", p.dashboard)
+	p.mux.HandleFunc("GET /detections", p.detections)
+	p.mux.HandleFunc("GET /settings", p.settings)
+	p.mux.HandleFunc("GET /log", p.errorLog)
+	go p.sample()
+	return p
+}
+
+func (p *Pages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("X-Frame-Options", "DENY")
+	p.mux.ServeHTTP(w, r)
+}
+
+// Close stops the sampling.
+func (p *Pages) Close() {
+	close(p.stop)
+	<-p.done
+}
+
+// sampleEvery is how often the charts' counts are taken.
+const sampleEvery = time.Minute
+
+// sample takes the counts for the charts now and every sampleEvery.
+func (p *Pages) sample() {
+	defer close(p.done)
+	t := time.NewTicker(sampleEvery)
+	defer t.Stop()
+	for {
+		p.history.add(p.counts())
+		select {
+		case <-t.C:
+		case <-p.stop:
+			return
+		}
+	}
+}
+
+// point is the cumulative counts at a moment, by service.
+type point struct {
+	at     time.Time
+	counts map[string]counts
+}
+
+type counts struct{ conns, objects, detections float64 }
+
+// detectionVerdicts are the verdicts counted as detections.
+var detectionVerdicts = map[string]bool{"infected": true, "blocked": true, "encrypted": true}
+
+func (p *Pages) counts() point {
+	counters, _, _ := p.src.Totals.Gather()
+	pt := point{at: time.Now(), counts: map[string]counts{}}
+	for _, c := range counters {
+		svc := c.Labels["service"]
+		cc := pt.counts[svc]
+		switch {
+		case c.Name == "fsigkd_connections_total":
+			cc.conns += c.Value
+		case c.Name == "fsigkd_objects_total":
+			cc.objects += c.Value
+		case c.Name == "fsigkd_verdicts_total" && detectionVerdicts[c.Labels["verdict"]]:
+			cc.detections += c.Value
+		}
+		pt.counts[svc] = cc
+	}
+	return pt
+}
+
+// history keeps a day of samples.
+type history struct {
+	mu     sync.Mutex
+	points []point
+}
+
+const keepPoints = 24*60 + 1
+
+func (h *history) add(p point) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.points = append(h.points, p)
+	if len(h.points) > keepPoints {
+		h.points = slices.Delete(h.points, 0, len(h.points)-keepPoints)
+	}
+}
+
+// since is the latest sample at least d before now, or the first.
+func (h *history) since(d time.Duration) (point, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.points) == 0 {
+		return point{}, false
+	}
+	cut := time.Now().Add(-d)
+	for i := len(h.points) - 1; i >= 0; i-- {
+		if !h.points[i].at.After(cut) {
+			return h.points[i], true
+		}
+	}
+	return h.points[0], true
+}
+
+// Series is a chart's bars: objects and detections per bucket, oldest
+// first.
+type Series struct {
+	Title      string
+	Step       time.Duration
+	Objects    []float64
+	Detections []float64
+}
+
+// series sums, per bucket of step over span up to now, what all the
+// services judged (the last bucket is the one under way, counted to now).
+func (h *history) series(now point, span, step time.Duration, title string) Series {
+	h.mu.Lock()
+	pts := append(slices.Clone(h.points), now)
+	h.mu.Unlock()
+	n := int(span / step)
+	s := Series{Title: title, Step: step, Objects: make([]float64, n), Detections: make([]float64, n)}
+	total := func(p point) (o, d float64) {
+		for _, c := range p.counts {
+			o += c.objects
+			d += c.detections
+		}
+		return o, d
+	}
+	for i := 1; i < len(pts); i++ {
+		age := now.at.Sub(pts[i].at)
+		b := n - 1 - int(age/step)
+		if b < 0 || b >= n {
+			continue
+		}
+		o1, d1 := total(pts[i-1])
+		o2, d2 := total(pts[i])
+		s.Objects[b] += max(0, o2-o1)
+		s.Detections[b] += max(0, d2-d1)
+	}
+	return s
+}
+
+// ServiceRow is a service on the dashboard.
+type ServiceRow struct {
+	Service
+	ConnsPerMin, ObjectsPerMin float64
+	Detections                 float64
+	Over                       string // the span the rates are over
+}
+
+// EngineRow is an engine endpoint on the dashboard.
+type EngineRow struct {
+	metrics.Endpoint
+	MeanScan string
+}
+
+type page struct {
+	Title, Active string
+	Version       string
+	Now           time.Time
+	Error         string
+	Master        int
+	Services      []ServiceRow
+	Engines       []EngineRow
+	Charts        []Series
+	Detections    []logs.Access
+	Text          string
+}
+
+func (p *Pages) render(w http.ResponseWriter, name string, pg page) {
+	pg.Version, pg.Now = p.src.Version, time.Now()
+	var b bytes.Buffer
+	if err := templates.ExecuteTemplate(&b, name, pg); err != nil {
+		http.Error(w, "The page could not be made.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(b.Bytes())
+}
+
+func (p *Pages) dashboard(w http.ResponseWriter, r *http.Request) {
+	pg := page{Title: "Dashboard", Active: "dashboard"}
+	master, svcs, err := p.src.Services()
+	if err != nil {
+		pg.Error = "The gateway's state cannot be read: " + err.Error()
+	}
+	pg.Master = master
+	now := p.counts()
+	before, _ := p.history.since(sampleEvery)
+	minutes := now.at.Sub(before.at).Minutes()
+	over := "the last minute"
+	if minutes < 1 {
+		over = fmt.Sprintf("the last %s", now.at.Sub(before.at).Round(time.Second))
+	}
+	for _, s := range svcs {
+		row := ServiceRow{Service: s, Over: over}
+		c, b := now.counts[s.Name], before.counts[s.Name]
+		if minutes > 0 {
+			row.ConnsPerMin = (c.conns - b.conns) / max(minutes, 1.0/60)
+			row.ObjectsPerMin = (c.objects - b.objects) / max(minutes, 1.0/60)
+		}
+		row.Detections = c.detections
+		pg.Services = append(pg.Services, row)
+	}
+	_, _, hists := p.src.Totals.Gather()
+	var scanSum float64
+	var scanCount uint64
+	for _, h := range hists {
+		if h.Name == "fsigkd_scan_seconds" {
+			scanSum += h.Sum
+			scanCount += h.Count
+		}
+	}
+	mean := "-"
+	if scanCount > 0 {
+		mean = (time.Duration(scanSum / float64(scanCount) * float64(time.Second))).Round(10 * time.Microsecond).String()
+	}
+	for _, e := range p.src.Totals.Endpoints() {
+		pg.Engines = append(pg.Engines, EngineRow{Endpoint: e, MeanScan: mean})
+	}
+	pg.Charts = []Series{p.history.series(now, time.Hour, time.Minute, "The last hour, per minute"),
+		p.history.series(now, 24*time.Hour, 15*time.Minute, "The last day, per quarter hour")}
+	p.render(w, "dashboard.html", pg)
+}
+
+// maxTail is how much of a log's end the pages read.
+const maxTail = 4 << 20
+
+// tail is the last n lines of the file at path (read from its last
+// maxTail bytes).
+func tail(path string, n int) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	off := max(0, st.Size()-maxTail)
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return nil, err
+	}
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	first := off > 0
+	for sc.Scan() {
+		if first { // a line cut by the offset
+			first = false
+			continue
+		}
+		lines = append(lines, sc.Text())
+		if len(lines) > 4*n {
+			lines = slices.Delete(lines, 0, len(lines)-n)
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines, nil
+}
+
+// maxDetections is how many the detections page lists.
+const maxDetections = 200
+
+func (p *Pages) detections(w http.ResponseWriter, r *http.Request) {
+	pg := page{Title: "Recent detections", Active: "detections"}
+	lines, err := tail(p.src.AccessLog, 20000)
+	if err != nil && !os.IsNotExist(err) {
+		pg.Error = "The access log cannot be read: " + err.Error()
+	}
+	for i := len(lines) - 1; i >= 0 && len(pg.Detections) < maxDetections; i-- {
+		a, err := logs.ParseAccess(lines[i])
+		if err != nil || !detectionVerdicts[strings.ToLower(a.Detect)] {
+			continue
+		}
+		pg.Detections = append(pg.Detections, a)
+	}
+	p.render(w, "detections.html", pg)
+}
+
+func (p *Pages) settings(w http.ResponseWriter, r *http.Request) {
+	p.render(w, "text.html", page{Title: "Effective settings", Active: "settings", Text: p.src.Settings()})
+}
+
+func (p *Pages) errorLog(w http.ResponseWriter, r *http.Request) {
+	pg := page{Title: "Error log, last 200 lines", Active: "log"}
+	lines, err := tail(p.src.ErrorLog, 200)
+	if err != nil {
+		pg.Error = "The error log cannot be read: " + err.Error()
+	}
+	pg.Text = strings.Join(lines, "\n")
+	p.render(w, "text.html", pg)
+}
+
+// chartSVG draws a series as bars (objects, and detections over them),
+// sized by the viewBox so that it fits any screen.
+func chartSVG(s Series) template.HTML {
+	const w, h, top, bottom = 600.0, 160.0, 10.0, 20.0
+	peak := 1.0
+	for i := range s.Objects {
+		peak = max(peak, s.Objects[i], s.Detections[i])
+	}
+	n := float64(len(s.Objects))
+	bw := w / n
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %.0f %.0f" role="img" aria-label="%s: objects and detections">`, w, h, template.HTMLEscapeString(s.Title))
+	fmt.Fprintf(&b, `<line x1="0" y1="%.1f" x2="%.0f" y2="%.1f" class="axis"/>`, h-bottom, w, h-bottom)
+	for i := range s.Objects {
+		x := float64(i) * bw
+		if v := s.Objects[i]; v > 0 {
+			bh := v / peak * (h - top - bottom)
+			fmt.Fprintf(&b, `<rect class="obj" x="%.2f" y="%.2f" width="%.2f" height="%.2f"><title>%.0f objects</title></rect>`, x, h-bottom-bh, max(bw-0.5, 0.5), bh, v)
+		}
+		if v := s.Detections[i]; v > 0 {
+			bh := max(v/peak*(h-top-bottom), 2)
+			fmt.Fprintf(&b, `<rect class="det" x="%.2f" y="%.2f" width="%.2f" height="%.2f"><title>%.0f detections</title></rect>`, x, h-bottom-bh, max(bw-0.5, 0.5), bh, v)
+		}
+	}
+	span := s.Step * time.Duration(len(s.Objects))
+	ago := fmt.Sprintf("%.0f min ago", span.Minutes())
+	if span >= 2*time.Hour {
+		ago = fmt.Sprintf("%.0f h ago", span.Hours())
+	}
+	fmt.Fprintf(&b, `<text x="0" y="%.0f" class="lbl">%s</text><text x="%.0f" y="%.0f" class="lbl" text-anchor="end">now</text>`,
+		h-4, ago, w, h-4)
+	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" class="lbl" text-anchor="end">peak %.0f</text></svg>`, w, top+2, peak)
+	return template.HTML(b.String())
+}
