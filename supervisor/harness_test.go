@@ -92,7 +92,8 @@ func setup(t *testing.T, global, extra string) *daemon {
 }
 
 func (d *daemon) write(global, extra string) {
-	ini := fmt.Sprintf("base_dir = %s\nshutdown_grace = 5\nfsavd_start = no\n%s\n[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = 4\n"+d.httpKeys+"\n[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = 4\n%s\n",
+	// console = no: tests run side by side, and the console's port is one.
+	ini := fmt.Sprintf("base_dir = %s\nshutdown_grace = 5\nfsavd_start = no\n%s\nconsole = no\n[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = 4\n"+d.httpKeys+"\n[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = 4\n%s\n",
 		d.dir, global, d.ports["http"], d.ports["smtp"], extra)
 	if err := os.WriteFile(d.conf, []byte(ini), 0o644); err != nil {
 		d.t.Fatal(err)

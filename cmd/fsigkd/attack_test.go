@@ -90,6 +90,14 @@ func gateway(t *testing.T, preSpawn int, keys map[string]string, wrap ...string)
 	for k, v := range keys { // {smtp_port} names the gateway's own SMTP port
 		keys[k] = strings.ReplaceAll(v, "{smtp_port}", fmt.Sprint(g.ports["smtp"]))
 	}
+	if keys == nil {
+		keys = map[string]string{}
+	}
+	if !strings.Contains(keys["global"], "console_port") {
+		// Tests run side by side: the console (one fixed port) only
+		// where a test asks for it, on a port of its own.
+		keys["global"] += "\nconsole = no"
+	}
 	ini := fmt.Sprintf("base_dir = %s/state\n"+keys["global"]+"\n[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\ndeny_servers =\n%s\n"+
 		"[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\nparent_server_host = 127.0.0.1\nparent_server_port = %s\n%s\n"+
 		"[ftp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\ndeny_servers =\n%s\n",

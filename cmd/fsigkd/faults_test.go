@@ -250,7 +250,7 @@ func TestDetachedStartReturns(t *testing.T) {
 	dir := testenv.ShortDir(t)
 	port := testenv.FreePort(t)
 	conf := filepath.Join(dir, "fsigk.ini")
-	os.WriteFile(conf, []byte(fmt.Sprintf("base_dir = %s/state\n[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\n", dir, port)), 0o644)
+	os.WriteFile(conf, []byte(fmt.Sprintf("base_dir = %s/state\nconsole = no\n[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\n", dir, port)), 0o644)
 	cmd := exec.Command(bin, "-c", conf)
 	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {
@@ -312,7 +312,7 @@ func TestStopWithIdleClientsIsQuick(t *testing.T) {
 	_, hopPort, _ := net.SplitHostPort(hop.Addr)
 	ports := map[string]int{"http": testenv.FreePort(t), "smtp": testenv.FreePort(t), "ftp": testenv.FreePort(t)}
 	conf := filepath.Join(dir, "fsigk.ini")
-	os.WriteFile(conf, []byte(fmt.Sprintf("base_dir = %s/state\n[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\n[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\nparent_server_host = 127.0.0.1\nparent_server_port = %s\n[ftp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\n",
+	os.WriteFile(conf, []byte(fmt.Sprintf("base_dir = %s/state\nconsole = no\n[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\n[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\nparent_server_host = 127.0.0.1\nparent_server_port = %s\n[ftp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\n",
 		dir, ports["http"], ports["smtp"], hopPort, ports["ftp"])), 0o644)
 	cmd := exec.Command(bin, "-f", "-c", conf)
 	out := &daemontest.Output{}

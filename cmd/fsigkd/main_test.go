@@ -55,6 +55,7 @@ func TestGatewayEndToEnd(t *testing.T) {
 	ports := map[string]int{"http": testenv.FreePort(t), "smtp": testenv.FreePort(t), "ftp": testenv.FreePort(t), "pop": testenv.FreePort(t)}
 	_, hopPort, _ := net.SplitHostPort(hop.Addr)
 	ini := fmt.Sprintf(`base_dir = %s/state
+console = no
 [http]
 enable = yes
 bind_addr = 127.0.0.1
