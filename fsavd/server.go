@@ -11,6 +11,13 @@
 //	SCAN\t<absolute path>         result lines, then OK\tScan ok.
 //	anything else                 ERROR\t<text>
 //
+// fsigkd's own options, which other fsavd servers answer with ERROR:
+// CONFIGURE\tBLOCKTYPES\t<types> and CONFIGURE\tBLOCKNAMES\t<patterns>
+// (comma-separated, as block_types and block_names take them, without
+// @files) apply the gateway's type and name rules in the scan's own pass
+// over the object and everything opened in it; the first that refuses is
+// reported as BLOCKED\t<path>[/<member>]\t<rule>\t<engine>.
+//
 // Result lines: CLEAN\t<path>; INFECTED, ARCHIVE_INFECTED or MIME_INFECTED
 // \t<path>\t<name>\t<engine> (with protocol 9, four more integer fields,
 // here zeros); SUSPECTED likewise for objects the engine could not look
@@ -36,6 +43,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/fsavd/engine"
+	"github.com/fsigkd/fsigkd/policy"
+	"github.com/fsigkd/fsigkd/unpack"
 	"github.com/fsigkd/fsigkd/internal/sessions"
 )
 
@@ -90,6 +99,10 @@ type session struct {
 	riskware bool
 	maxArch  int
 	timeout  time.Duration
+	// The gateway's type and name rules (BLOCKTYPES, BLOCKNAMES), as
+	// given and read.
+	blockTypes, blockNames string
+	rules                  *policy.Rules
 }
 
 func (s *Server) serveConn(c net.Conn) {
@@ -140,7 +153,12 @@ func (s *Server) serveConn(c net.Conn) {
 			ss.protocol = n
 			fmt.Fprintf(w, "OK\tProtocol version %d\n", n)
 		case "CONFIGURE":
-			if err := ss.configure(field(f, 1), field(f, 2)); err != nil {
+			opt := strings.ToUpper(field(f, 1))
+			configure := ss.configure
+			if opt == "BLOCKTYPES" || opt == "BLOCKNAMES" {
+				configure = ss.configureRules
+			}
+			if err := configure(opt, field(f, 2)); err != nil {
 				fmt.Fprintf(w, "ERROR\t%s\n", err)
 			} else {
 				fmt.Fprintf(w, "OK\tOption set\n")
@@ -207,6 +225,23 @@ func (ss *session) configure(opt, val string) error {
 	return nil
 }
 
+// configureRules takes BLOCKTYPES and BLOCKNAMES, fsigkd's own options:
+// the gateway's type and name rules, applied in the scan's own pass.
+func (ss *session) configureRules(opt, val string) error {
+	types, names := ss.blockTypes, ss.blockNames
+	if strings.EqualFold(opt, "BLOCKTYPES") {
+		types = val
+	} else {
+		names = val
+	}
+	r, err := policy.ParseRules(types, names)
+	if err != nil || strings.Contains(val, "@") {
+		return fmt.Errorf("Bad value for %s", opt)
+	}
+	ss.blockTypes, ss.blockNames, ss.rules = types, names, r
+	return nil
+}
+
 func (s *Server) scan(w *bufio.Writer, ss *session, path string) {
 	if path == "" || !filepath.IsAbs(path) {
 		fmt.Fprintf(w, "SCAN_FAILURE\t%s\t0x%x\tPath must be absolute\n", path, 2)
@@ -220,16 +255,37 @@ func (s *Server) scan(w *bufio.Writer, ss *session, path string) {
 		e = &engine.Engine{Limits: lim}
 		e.Swap(ss.eng.DB())
 	}
-	found, err := e.ScanFile(path, ss.opt)
+	var blocked, blockedAt string
+	var visit unpack.Visit
+	if !ss.rules.Empty() {
+		// The rules see what the scan opens, in its pass; the first
+		// that refuses is reported, and the scan goes on.
+		visit = func(data []byte, where string) bool {
+			if blocked == "" {
+				if rule := ss.rules.Check(data, where); rule != "" {
+					blocked, blockedAt = rule, where
+				}
+			}
+			return false
+		}
+	}
+	found, err := e.ScanFile(path, ss.opt, visit)
 	switch {
 	case err != nil:
 		fmt.Fprintf(w, "SCAN_FAILURE\t%s\t0x%x\t%s\n", path, 1, oneLine(err.Error()))
-	case len(found) == 0:
+	case len(found) == 0 && blocked == "":
 		fmt.Fprintf(w, "CLEAN\t%s\n", path)
 	}
 	extra := ""
 	if ss.protocol >= 9 {
 		extra = "\t0\t0\t0\t0"
+	}
+	if blocked != "" {
+		where := path
+		if blockedAt != "" {
+			where = path + "/" + blockedAt
+		}
+		fmt.Fprintf(w, "BLOCKED\t%s\t%s\t%s%s\n", oneLine(where), oneLine(blocked), EngineName, extra)
 	}
 	for _, d := range found {
 		verb := "INFECTED"

@@ -59,7 +59,9 @@ var byExtension = map[string]string{
 type Rules struct {
 	types map[string]bool // our names, and MIME types ("type/subtype")
 	mimes bool            // some of types are MIME types
-	names []string        // globs, lower case
+	// libTypes: some of types need the mimetype library (see libTypes).
+	libTypes bool
+	names    []string // globs, lower case
 }
 
 // ParseRules reads block_types and block_names.
@@ -76,6 +78,7 @@ func ParseRules(types, names string) (*Rules, error) {
 		}
 		r.types[t] = true
 		r.mimes = r.mimes || strings.Contains(t, "/")
+		r.libTypes = r.libTypes || slices.Contains(libTypes, t)
 	}
 	es, err = entries(names)
 	if err != nil {
@@ -100,6 +103,20 @@ func sortedTypes() []string {
 	return out
 }
 
+// Values are the rules as block_types and block_names take them (the
+// entries of @files included), for an engine that applies them itself.
+func (r *Rules) Values() (types, names string) {
+	if r == nil {
+		return "", ""
+	}
+	var ts []string
+	for t := range r.types {
+		ts = append(ts, t)
+	}
+	slices.Sort(ts)
+	return strings.Join(ts, ","), strings.Join(r.names, ",")
+}
+
 // Empty tells whether there is no rule: nothing to walk.
 func (r *Rules) Empty() bool { return r == nil || len(r.types) == 0 && len(r.names) == 0 }
 
@@ -122,8 +139,10 @@ func (r *Rules) Check(data []byte, name string) string {
 	if len(r.types) == 0 {
 		return ""
 	}
+	// The type library only when a rule needs what it alone tells (its
+	// tree of matchers was most of a small object's cost).
 	var m *mimetype.MIME
-	if len(data) > 0 {
+	if len(data) > 0 && (r.mimes || r.libTypes || r.types["msi"] && bytes.HasPrefix(data, oleMagic)) {
 		m = mimetype.Detect(data)
 	}
 	for _, t := range typesOf(data, base, m) {
@@ -163,8 +182,22 @@ func typesOf(data []byte, name string, m *mimetype.MIME) []string {
 	if t := peType(data); t != "" {
 		out = append(out, t)
 	}
-	if t := byMIME[m.String()]; t != "" {
-		out = append(out, t)
+	if m != nil {
+		if t := byMIME[m.String()]; t != "" {
+			out = append(out, t)
+		}
+	}
+	switch {
+	case bytes.HasPrefix(data, []byte("\x7fELF")):
+		out = append(out, "elf")
+	case bytes.HasPrefix(data, lnkHeader):
+		out = append(out, "lnk")
+	case bytes.HasPrefix(data, []byte("MSCF\x00\x00\x00\x00")):
+		out = append(out, "cab")
+	case bytes.HasPrefix(data, []byte("Rar!\x1a\x07")):
+		out = append(out, "rar")
+	case bytes.HasPrefix(data, []byte{'7', 'z', 0xbc, 0xaf, 0x27, 0x1c}):
+		out = append(out, "7z")
 	}
 	if isISO(data) {
 		out = append(out, "iso")
@@ -228,7 +261,13 @@ func isISO(d []byte) bool {
 	return false
 }
 
+// libTypes are the types only the mimetype library tells (a Mach-O's
+// variants, a jar or an apk from other zips, a plain zip from a document).
+var libTypes = []string{"macho", "jar", "apk", "zip"}
+
 var (
+	// lnkHeader is a shortcut's header size (0x4C) and its class id.
+	lnkHeader  = []byte{0x4c, 0, 0, 0, 0x01, 0x14, 0x02, 0, 0, 0, 0, 0, 0xc0, 0, 0, 0, 0, 0, 0, 0x46}
 	oleMagic   = []byte{0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1}
 	vbaProject = utf16("_VBA_PROJECT")
 )

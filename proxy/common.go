@@ -221,6 +221,9 @@ func (c *Common) Init() error {
 			return err
 		}
 	}
+	if rs, ok := c.Scanner.(scanner.RuleSetter); ok && !c.Rules.Empty() {
+		rs.SetRules(c.Rules.Values())
+	}
 	if c.Dial == nil {
 		c.Dial = tproxy.Dialer(c.Svc.Transparent, c.Svc.TransparentTproxy)
 	}

@@ -89,15 +89,25 @@ func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
 		defer dec.Close()
 		obj = objectOf(dec, sub.Meta)
 	}
+	// The type and name rules: the object's own name here; its bytes and
+	// what it holds in the engine's pass when the engine applies them
+	// (the bundled fsavd), else in a walk of our own.
 	var out Outcome
-	if rule, where := c.Rules.CheckFile(obj.File, obj.Size, objectName(sub.Meta), c.Svc.Name == "smtp" || c.Svc.Name == "pop"); rule != "" {
-		// Refused by what it is or is called, whatever the engine would
-		// say: not scanned.
-		rec.Files++
-		rec.Detect, rec.Name, rec.File, rec.Action = "BLOCKED", rule, where, "DENY"
-		out = Outcome{Verdict: scanner.Verdict{Status: scanner.Infected, Names: []string{rule}}, Block: true, Policy: true}
+	if rule := c.Rules.Check(nil, objectName(sub.Meta)); rule != "" {
+		rec.Files++ // refused by its name: not scanned
+		out = c.refuse(rule, "", rec)
 	} else {
 		out = c.judge(f, obj, rec)
+		switch v := out.Verdict; {
+		case out.Block:
+			// A detection (or no verdict): refused already.
+		case v.Rule != "":
+			out = c.refuse(v.Rule, v.RuleAt, rec)
+		case !v.RulesChecked && !c.Rules.Empty():
+			if rule, where := c.Rules.CheckFile(obj.File, obj.Size, objectName(sub.Meta), c.Svc.Name == "smtp" || c.Svc.Name == "pop"); rule != "" {
+				out = c.refuse(rule, where, rec)
+			}
+		}
 	}
 	if out.Encrypted && out.Err == nil && c.Svc.ArchivePasswords {
 		out = c.openEncrypted(obj, sub.Meta, rec, out)
@@ -124,6 +134,13 @@ func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
 			Action: action, Sender: sub.Meta.Sender, Recipients: sub.Meta.Recipients})
 	}
 	return out
+}
+
+// refuse is the outcome of a type or name rule: blocked whatever action
+// says, the rule as its name.
+func (c *Common) refuse(rule, where string, rec *logs.Access) Outcome {
+	rec.Detect, rec.Name, rec.File, rec.Action = "BLOCKED", rule, where, "DENY"
+	return Outcome{Verdict: scanner.Verdict{Status: scanner.Infected, Names: []string{rule}}, Block: true, Policy: true}
 }
 
 // keep puts the blocked object f (as it arrived: not decoded) in the

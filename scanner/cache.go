@@ -172,6 +172,13 @@ func (c *Cache) RefreshVersion(ctx context.Context) error {
 	return nil
 }
 
+// SetRules passes the rules to the wrapped engine, when it takes them.
+func (c *Cache) SetRules(types, names string) {
+	if rs, ok := c.Scanner.(RuleSetter); ok {
+		rs.SetRules(types, names)
+	}
+}
+
 // Ping pings the wrapped engine, when it can.
 func (c *Cache) Ping(ctx context.Context) error {
 	if p, ok := c.Scanner.(Pinger); ok {

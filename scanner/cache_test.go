@@ -179,3 +179,43 @@ func TestVerdictCacheWithClamd(t *testing.T) {
 		t.Fatalf("version %q", v)
 	}
 }
+
+// TestFsavdAppliesTheRules: the bundled fsavd takes the type and name
+// rules and applies them in its pass, naming the member; a verdict says
+// so (RulesChecked), and an object they do not refuse is clean.
+func TestFsavdAppliesTheRules(t *testing.T) {
+	sock := enginetest.FsavdSocket(t)
+	eps, _ := ParseEndpoints(sock, "")
+	f := NewFsavd(&Pool{Endpoints: eps}, true)
+	f.SetRules("exe,lnk", "*.scr")
+	for _, c := range []struct {
+		name        string
+		data        []byte
+		rule, at    string
+		infectedToo bool
+	}{
+		{"program in a zip", eicar.Zip(map[string][]byte{"docs/readme.txt": eicar.WindowsProgram(false)}), "block_types=exe", "docs/readme.txt", false},
+		{"name in a zip", eicar.Zip(map[string][]byte{"x/screen.SCR": []byte("text")}), "block_names=*.scr", "x/screen.SCR", false},
+		{"program itself", eicar.WindowsProgram(false), "block_types=exe", "", false},
+		{"text", []byte("plain text"), "", "", false},
+	} {
+		v, err := f.Scan(ctx(t), object(t, c.data))
+		if err != nil || !v.RulesChecked || v.Rule != c.rule || v.RuleAt != c.at {
+			t.Errorf("%s: %+v %v", c.name, v, err)
+		}
+	}
+}
+
+// TestRulesTheEngineRefuses: rules an engine will not take (here, a type
+// it does not know) leave the connection serving, and the verdicts say
+// the rules were not applied, so that the gateway walks the object.
+func TestRulesTheEngineRefuses(t *testing.T) {
+	sock := enginetest.FsavdSocket(t)
+	eps, _ := ParseEndpoints(sock, "")
+	f := NewFsavd(&Pool{Endpoints: eps}, true)
+	f.SetRules("no-such-type", "")
+	v, err := f.Scan(ctx(t), object(t, eicar.WindowsProgram(false)))
+	if err != nil || v.RulesChecked || v.Rule != "" {
+		t.Fatalf("%+v %v", v, err)
+	}
+}

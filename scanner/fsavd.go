@@ -20,6 +20,24 @@ type Fsavd struct {
 	Timeout  int  // the engine's own per-scan timeout, seconds (0: its default)
 
 	version atomic.Value // the signature database's version, from the last greeting
+
+	// The type and name rules the engine is to apply (SetRules).
+	blockTypes, blockNames string
+}
+
+// maxRulesLine bounds the rules sent on a line; longer ones are left to
+// the gateway's own walk.
+const maxRulesLine = 3500
+
+// SetRules has the engine apply the gateway's type and name rules in its
+// pass (fsigkd's BLOCKTYPES and BLOCKNAMES options; an engine that does
+// not take them leaves them to the gateway). Call it before the first
+// scan.
+func (f *Fsavd) SetRules(types, names string) {
+	if len(types) > maxRulesLine || len(names) > maxRulesLine || strings.ContainsAny(types+names, "\t\n") {
+		return
+	}
+	f.blockTypes, f.blockNames = types, names
 }
 
 // Version is the version of the engine's signature database, as its
@@ -78,6 +96,20 @@ func (f *Fsavd) prepare(c *Conn) error {
 			return err
 		}
 	}
+	if f.blockTypes != "" || f.blockNames != "" {
+		// An engine that does not know the options answers ERROR: the
+		// connection serves all the same, and the gateway walks the
+		// objects itself.
+		okTypes, err := tryConfigure(c, "CONFIGURE\tBLOCKTYPES\t"+f.blockTypes)
+		if err != nil {
+			return err
+		}
+		okNames, err := tryConfigure(c, "CONFIGURE\tBLOCKNAMES\t"+f.blockNames)
+		if err != nil {
+			return err
+		}
+		c.Rules = okTypes && okNames
+	}
 	return nil
 }
 
@@ -94,6 +126,19 @@ func configure(c *Conn, cmd string) error {
 		return &Error{Kind: Protocol, Engine: "fsavd", Endpoint: c.ep.Name, Err: fmt.Errorf("%s: %q", cmd, reply)}
 	}
 	return nil
+}
+
+// tryConfigure sends an option the engine may not know: ok says it took
+// it; err is the connection's failure.
+func tryConfigure(c *Conn, cmd string) (ok bool, err error) {
+	if _, err := c.Write([]byte(cmd + "\n")); err != nil {
+		return false, err
+	}
+	reply, err := readReply(c)
+	if err != nil {
+		return false, err
+	}
+	return strings.HasPrefix(reply, "OK"), nil
 }
 
 func b01(b bool) string {
@@ -115,7 +160,7 @@ func (f *Fsavd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 	}
 	var v Verdict
 	scan := func(c *Conn) (bool, error) {
-		v = Verdict{Engine: "fsavd " + c.ep.Name}
+		v = Verdict{Engine: "fsavd " + c.ep.Name, RulesChecked: c.Rules}
 		if _, err := c.Write([]byte("SCAN\t" + obj.Path + "\n")); err != nil {
 			return false, err
 		}
@@ -139,6 +184,11 @@ func (f *Fsavd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 				}
 				return true, nil
 			case "CLEAN", "OPEN_ARCHIVE", "CLOSE_ARCHIVE":
+			case "BLOCKED":
+				if v.Rule == "" {
+					v.Rule = safeName(r.Name)
+					v.RuleAt = strings.TrimPrefix(strings.TrimPrefix(r.Path, obj.Path), "/")
+				}
 			case "SCAN_FAILURE":
 				failure = &Error{Kind: Refused, Engine: "fsavd", Endpoint: c.ep.Name, Err: fmt.Errorf("%s %s", r.Code, r.Message)}
 			case "ERROR":
@@ -249,7 +299,7 @@ func ParseFsavdLine(line string) (FsavdLine, error) {
 		if len(f) > 3 {
 			r.Message = strings.Join(f[3:], "\t")
 		}
-	case strings.HasSuffix(f[0], "INFECTED") || strings.HasSuffix(f[0], "RISKWARE") || f[0] == "SUSPECTED":
+	case strings.HasSuffix(f[0], "INFECTED") || strings.HasSuffix(f[0], "RISKWARE") || f[0] == "SUSPECTED" || f[0] == "BLOCKED":
 		if len(f) < 3 || f[2] == "" {
 			return r, fmt.Errorf("detection line without a name: %q", line)
 		}

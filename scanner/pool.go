@@ -64,7 +64,10 @@ type Conn struct {
 	// Seq counts the requests sent on the connection, for protocols that
 	// number them (clamd's IDSESSION).
 	Seq int
-	ep  *endpointState
+	// Rules: the engine took the type and name rules on this connection
+	// (fsavd's BLOCKTYPES and BLOCKNAMES).
+	Rules bool
+	ep    *endpointState
 }
 
 // Endpoint is the endpoint the connection goes to.

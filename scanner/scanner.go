@@ -85,6 +85,18 @@ type Verdict struct {
 	// Cached: given by the verdict cache (see Cache), not by an engine
 	// call.
 	Cached bool
+	// RulesChecked: the engine applied the gateway's type and name rules
+	// (see RuleSetter) in its pass; Rule is the one that refuses the
+	// object ("": none), RuleAt where in it ("" the object itself).
+	RulesChecked bool
+	Rule, RuleAt string
+}
+
+// RuleSetter is a scanner whose engine can apply the gateway's type and
+// name rules in its own pass (the bundled fsavd), sparing the gateway its
+// own walk of the object.
+type RuleSetter interface {
+	SetRules(types, names string)
 }
 
 // Name is the detection names joined, for logs and notices.

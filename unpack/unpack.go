@@ -182,10 +182,16 @@ func Scan(data []byte, opt Options, lim Limits, match Match) []Detection {
 }
 
 // ScanFile scans the file at name (see Scan): mapped into memory, not
-// read into it; a small one is read into a pooled buffer.
-func ScanFile(name string, opt Options, lim Limits, match Match) ([]Detection, error) {
+// read into it; a small one is read into a pooled buffer. visit, if set,
+// is called on every object the scan opens, before match (see Walk): the
+// engine's pass serves the type and name rules too.
+func ScanFile(name string, opt Options, lim Limits, match Match, visit Visit) ([]Detection, error) {
 	var found []Detection
-	err := withFile(name, func(data []byte) { found = Scan(data, opt, lim, match) })
+	err := withFile(name, func(data []byte) {
+		s := &scan{lim: lim.withDefaults(), opt: opt, match: match, visit: visit}
+		s.object(data, "", 0)
+		found = s.found
+	})
 	return found, err
 }
 
@@ -241,7 +247,7 @@ func (s *scan) object(data []byte, where string, depth int) {
 	// The object's own bytes, after its members: a stored (tar, zip
 	// "stored") member's detection is reported once, where it is. A limit
 	// hit inside does not spare the object's own bytes.
-	if s.opt.StopOnFirst && len(s.found) > 0 || s.visit != nil {
+	if s.opt.StopOnFirst && len(s.found) > 0 || s.match == nil {
 		return
 	}
 	if s.match != nil {

@@ -54,9 +54,10 @@ func (e *Engine) DB() *DB { return e.db.Load() }
 func (e *Engine) Swap(db *DB) { e.db.Store(db) }
 
 // ScanFile scans the file at path (mapped into memory, not read into it;
-// a small one is read into a pooled buffer).
-func (e *Engine) ScanFile(name string, opt Options) ([]Detection, error) {
-	return unpack.ScanFile(name, opt, e.Limits, e.DB().match)
+// a small one is read into a pooled buffer). visit, if set, sees every
+// object the scan opens (the type and name rules, in the same pass).
+func (e *Engine) ScanFile(name string, opt Options, visit unpack.Visit) ([]Detection, error) {
+	return unpack.ScanFile(name, opt, e.Limits, e.DB().match, visit)
 }
 
 // ScanBytes scans data.

@@ -181,7 +181,7 @@ func TestArchiveBombsAreReportedNotPassed(t *testing.T) {
 func TestScanFileMapsTheFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "f")
 	os.WriteFile(p, append(make([]byte, 1<<20), eicar.String...), 0o600)
-	got, err := builtin(t).ScanFile(p, all)
+	got, err := builtin(t).ScanFile(p, all, nil)
 	if err != nil || names(got) != "Eicar-Test-Signature@" {
 		t.Fatalf("%v %v", got, err)
 	}
@@ -294,7 +294,7 @@ func BenchmarkScanFileSmall(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := e.ScanFile(p, all); err != nil {
+		if _, err := e.ScanFile(p, all, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -310,11 +310,11 @@ func TestSmallFilesReadNotMapped(t *testing.T) {
 	os.WriteFile(big, append(bytes.Repeat([]byte("x"), 100<<10), eicar.String...), 0o600)
 	small := filepath.Join(dir, "small")
 	os.WriteFile(small, bytes.Repeat([]byte("x"), 100<<10), 0o600)
-	if got, _ := e.ScanFile(big, all); len(got) != 1 {
+	if got, _ := e.ScanFile(big, all, nil); len(got) != 1 {
 		t.Fatalf("EICAR at the end of a small file: %s", names(got))
 	}
 	for i := 0; i < 20; i++ {
-		if got, _ := e.ScanFile(small, all); len(got) != 0 {
+		if got, _ := e.ScanFile(small, all, nil); len(got) != 0 {
 			t.Fatalf("a clean file scanned with another's bytes: %s", names(got))
 		}
 	}

@@ -620,3 +620,25 @@ func TestQuarantineKeepsTheBodyAsSent(t *testing.T) {
 		t.Fatalf("kept %v", all)
 	}
 }
+
+// TestTypeRulesWithAnEngineThatDoesNotApplyThem: behind clamd (which
+// knows nothing of the rules) the gateway walks the object itself; behind
+// the bundled fsavd the engine's pass applies them and says so.
+func TestTypeRulesWithAnEngineThatDoesNotApplyThem(t *testing.T) {
+	clamd := enginetest.Clamd(t, "")
+	e := newEnv(t, "block_types = exe")
+	eps, _ := scanner.ParseEndpoints(clamd.Sock, "")
+	e.p.Scanner = scanner.NewClamd(&scanner.Pool{Endpoints: eps}, false)
+	e.serve("/bundle.zip", zipped(t, "readme.txt", eicar.WindowsProgram(false)))
+	if code, body := e.get("/bundle.zip"); code != 403 || !strings.Contains(string(body), "block_types=exe") {
+		t.Fatalf("behind clamd: %d %.200s", code, body)
+	}
+	e.waitLogHas(t, "/bundle.zip", "DETECT-STAT:BLOCKED:block_types=exe:readme.txt:")
+
+	f := newEnv(t, "block_types = exe")
+	f.serve("/bundle.zip", zipped(t, "readme.txt", eicar.WindowsProgram(false)))
+	if code, _ := f.get("/bundle.zip"); code != 403 {
+		t.Fatalf("behind fsavd: %d", code)
+	}
+	f.waitLogHas(t, "/bundle.zip", "DETECT-STAT:BLOCKED:block_types=exe:readme.txt:")
+}
