@@ -43,9 +43,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/fsavd/engine"
+	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/policy"
 	"github.com/fsigkd/fsigkd/unpack"
-	"github.com/fsigkd/fsigkd/internal/sessions"
 )
 
 // EngineName is the fourth field of a detection line.
