@@ -1,12 +1,10 @@
 package console
 
 import (
-	"bufio"
 	"bytes"
 	"embed"
 	"fmt"
 	"html/template"
-	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -289,39 +287,20 @@ func (p *Pages) dashboard(w http.ResponseWriter, r *http.Request) {
 const maxTail = 4 << 20
 
 // tail is the last n lines of the file at path (read from its last
-// maxTail bytes).
+// maxTail bytes; a line the cut splits is left out).
 func tail(path string, n int) ([]string, error) {
-	f, err := os.Open(path)
+	b, err := logs.Tail(path, maxTail)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(b) == maxTail && len(lines) > 0 {
+		lines = lines[1:]
 	}
-	off := max(0, st.Size()-maxTail)
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return nil, err
+	if len(lines) == 1 && lines[0] == "" {
+		lines = nil
 	}
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	first := off > 0
-	for sc.Scan() {
-		if first { // a line cut by the offset
-			first = false
-			continue
-		}
-		lines = append(lines, sc.Text())
-		if len(lines) > 4*n {
-			lines = slices.Delete(lines, 0, len(lines)-n)
-		}
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return lines, nil
+	return lines[max(0, len(lines)-n):], nil
 }
 
 // maxDetections is how many the detections page lists.

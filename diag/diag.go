@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/fsigkd/fsigkd/logs"
 )
 
 // Part is one file of the archive.
@@ -123,24 +125,7 @@ func Files(paths ...string) func() ([]byte, error) {
 
 // Tail is a part that holds the last limit bytes of a file (a log).
 func Tail(path string, limit int64) func() ([]byte, error) {
-	return func() ([]byte, error) {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return nil, err
-		}
-		off := max(0, st.Size()-limit)
-		b := make([]byte, st.Size()-off)
-		n, err := f.ReadAt(b, off)
-		if err != nil && err != io.EOF {
-			return b[:n], err
-		}
-		return b[:n], nil
-	}
+	return func() ([]byte, error) { return logs.Tail(path, limit) }
 }
 
 // Cores is a part that lists the core files in dir (core, core.*), with

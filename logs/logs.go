@@ -14,6 +14,7 @@ package logs
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -307,34 +308,58 @@ func (a *Access) Format() string {
 // collectors (access_log_format = json): the fields of Format, named, the
 // text unescaped.
 func (a *Access) JSON() string {
-	b, _ := json.Marshal(struct {
-		Time        float64 `json:"time"`
-		ElapsedMS   int64   `json:"elapsed_ms"`
-		Client      string  `json:"client"`
-		Result      string  `json:"result"`
-		Status      int     `json:"status"`
-		Bytes       int64   `json:"bytes"`
-		Method      string  `json:"method"`
-		URL         string  `json:"url"`
-		User        string  `json:"user"`
-		Server      string  `json:"server"`
-		ContentType string  `json:"content_type"`
-		Detect      string  `json:"detect"`
-		Name        string  `json:"name"`
-		File        string  `json:"file"`
-		Quarantine  string  `json:"quarantine"`
-		Action      string  `json:"action"`
-		Service     string  `json:"service"`
-		Slot        int     `json:"slot"`
-		PID         int     `json:"pid"`
-		Files       int     `json:"files"`
-		Checks      int     `json:"checks"`
-		ScanMS      int64   `json:"scan_ms"`
-		Detail      string  `json:"detail"`
-	}{float64(a.Start.UnixMilli()) / 1000, a.Elapsed.Milliseconds(), a.Client, a.Result, a.Status, a.Bytes, a.Method, a.URL, a.User,
+	b, _ := json.Marshal(accessJSON{float64(a.Start.UnixMilli()) / 1000, a.Elapsed.Milliseconds(), a.Client, a.Result, a.Status, a.Bytes, a.Method, a.URL, a.User,
 		a.Server, a.ContentType, a.Detect, a.Name, a.File, a.Quarantine, orNoneRaw(a.Action), a.Service, a.Slot, a.PID,
 		a.Files, a.Checks, a.ScanTime.Milliseconds(), a.Detail})
 	return string(b) + "\n"
+}
+
+// accessJSON is a record as access_log_format = json writes it.
+type accessJSON struct {
+	Time        float64 `json:"time"`
+	ElapsedMS   int64   `json:"elapsed_ms"`
+	Client      string  `json:"client"`
+	Result      string  `json:"result"`
+	Status      int     `json:"status"`
+	Bytes       int64   `json:"bytes"`
+	Method      string  `json:"method"`
+	URL         string  `json:"url"`
+	User        string  `json:"user"`
+	Server      string  `json:"server"`
+	ContentType string  `json:"content_type"`
+	Detect      string  `json:"detect"`
+	Name        string  `json:"name"`
+	File        string  `json:"file"`
+	Quarantine  string  `json:"quarantine"`
+	Action      string  `json:"action"`
+	Service     string  `json:"service"`
+	Slot        int     `json:"slot"`
+	PID         int     `json:"pid"`
+	Files       int     `json:"files"`
+	Checks      int     `json:"checks"`
+	ScanMS      int64   `json:"scan_ms"`
+	Detail      string  `json:"detail"`
+}
+
+// Tail is the last limit bytes of the file at path (a log), for diag and
+// the console.
+func Tail(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	off := max(0, st.Size()-limit)
+	b := make([]byte, st.Size()-off)
+	n, err := f.ReadAt(b, off)
+	if err != nil && err != io.EOF {
+		return b[:n], err
+	}
+	return b[:n], nil
 }
 
 func orNoneRaw(s string) string {

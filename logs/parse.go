@@ -61,31 +61,7 @@ func ParseAccess(line string) (Access, error) {
 }
 
 func parseJSON(line string) (Access, error) {
-	var j struct {
-		Time        float64 `json:"time"`
-		ElapsedMS   int64   `json:"elapsed_ms"`
-		Client      string  `json:"client"`
-		Result      string  `json:"result"`
-		Status      int     `json:"status"`
-		Bytes       int64   `json:"bytes"`
-		Method      string  `json:"method"`
-		URL         string  `json:"url"`
-		User        string  `json:"user"`
-		Server      string  `json:"server"`
-		ContentType string  `json:"content_type"`
-		Detect      string  `json:"detect"`
-		Name        string  `json:"name"`
-		File        string  `json:"file"`
-		Quarantine  string  `json:"quarantine"`
-		Action      string  `json:"action"`
-		Service     string  `json:"service"`
-		Slot        int     `json:"slot"`
-		PID         int     `json:"pid"`
-		Files       int     `json:"files"`
-		Checks      int     `json:"checks"`
-		ScanMS      int64   `json:"scan_ms"`
-		Detail      string  `json:"detail"`
-	}
+	var j accessJSON
 	if err := json.Unmarshal([]byte(line), &j); err != nil {
 		return Access{}, err
 	}
