@@ -63,6 +63,7 @@ type Common struct {
 	Rules *policy.Rules
 	// Quarantine keeps what is blocked (nil: per quarantine, from Init).
 	Quarantine *quarantine.Store
+	kept       *keptIDs // what this worker kept, so that it is kept once (set in Init)
 
 	once *onceEvery // rate-limits the lines of faults that repeat
 }
@@ -190,6 +191,7 @@ func (c *Common) Init() error {
 		c.Log = zap.NewNop()
 	}
 	c.once = &onceEvery{last: map[string]time.Time{}}
+	c.kept = &keptIDs{}
 	if c.Notices == nil {
 		var err error
 		if c.Notices, err = notify.LoadTemplates(c.Global.NoticeTemplates); err != nil {

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -36,6 +37,9 @@ type Subject struct {
 	// Notice names the object in the admin notice ("": Meta.URL): a
 	// mail's subject, for instance.
 	Notice string
+	// Part: the object is part of a larger one (POP3 TOP): judged, but
+	// not kept in the quarantine.
+	Part bool
 }
 
 // Oversize is the outcome for an object larger than max_scan_size:
@@ -117,7 +121,7 @@ func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
 		c.Log.Warn("body scanned only as far as its content coding could be undone", zap.String("url", sub.Meta.URL), zap.Error(damaged))
 		out = c.NotScanned(rec, damaged)
 	}
-	if out.Block && out.Err == nil && !out.Oversize {
+	if out.Block && out.Err == nil && !out.Oversize && !sub.Part {
 		c.keep(f, sub, out, rec)
 	}
 	metrics.Object(rec.Detect, rec.Action, rec.Checks, obj.Size, rec.ScanTime)
@@ -147,8 +151,17 @@ func (c *Common) refuse(rule, where string, rec *logs.Access) Outcome {
 // quarantine, when the service keeps one, and names it in rec. A failure
 // is logged (once a minute); the object is blocked all the same.
 func (c *Common) keep(f *spool.File, sub Subject, out Outcome, rec *logs.Access) {
-	if c.Quarantine == nil {
+	if c.Quarantine == nil || c.kept == nil {
 		return
+	}
+	// The same bytes blocked again (a client that retries, a mail
+	// fetched by each of its readers) are kept once a worker's life.
+	sum, hashed := f.Sum()
+	if hashed {
+		if id, ok := c.kept.get(sum); ok {
+			rec.Quarantine = id
+			return
+		}
 	}
 	id, err := c.Quarantine.Put(f.OS(), f.Size(), quarantine.Meta{Service: c.Svc.Name, Client: sub.Meta.Client, URL: sub.Meta.URL,
 		Sender: sub.Meta.Sender, Recipients: sub.Meta.Recipients, Verdict: out.Verdict.Name(), Member: rec.File,
@@ -160,6 +173,34 @@ func (c *Common) keep(f *spool.File, sub Subject, out Outcome, rec *logs.Access)
 		return
 	}
 	rec.Quarantine = id
+	if hashed {
+		c.kept.put(sum, id)
+	}
+}
+
+// keptIDs remembers the quarantine ids of the objects a worker kept, by
+// their hash, up to maxKept (then it starts again).
+type keptIDs struct {
+	mu  sync.Mutex
+	ids map[[32]byte]string
+}
+
+const maxKept = 4096
+
+func (k *keptIDs) get(sum [32]byte) (string, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	id, ok := k.ids[sum]
+	return id, ok
+}
+
+func (k *keptIDs) put(sum [32]byte, id string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.ids == nil || len(k.ids) >= maxKept {
+		k.ids = map[[32]byte]string{}
+	}
+	k.ids[sum] = id
 }
 
 // objectName is the name an object goes by for block_names: the one the

@@ -38,6 +38,10 @@ func clearMetrics(dir string) {
 func (m *master) startConsole(g conf.Global) {
 	log := m.log.Named("console")
 	m.shown.Store(m.cfg)
+	if !g.Console {
+		m.stopConsole()
+		return
+	}
 	if m.pages == nil {
 		baseDir := m.cfg.Global.BaseDir // base_dir and log_dir change only at a start
 		m.pages = console.NewPages(console.Source{Version: m.version, Totals: m.totals,
@@ -56,15 +60,12 @@ func (m *master) startConsole(g conf.Global) {
 	}
 	if m.console != nil {
 		old := m.consoleCfg
-		if g.Console && old.ConsoleBind == g.ConsoleBind && old.ConsolePort == g.ConsolePort && old.ConsolePassword == g.ConsolePassword &&
+		if old.ConsoleBind == g.ConsoleBind && old.ConsolePort == g.ConsolePort && old.ConsolePassword == g.ConsolePassword &&
 			old.ConsoleTLSCert == g.ConsoleTLSCert && old.ConsoleTLSKey == g.ConsoleTLSKey {
 			return
 		}
 		m.console.Close()
 		m.console = nil
-	}
-	if !g.Console {
-		return
 	}
 	srv, err := console.Start(g, m.totals, m.pages)
 	if err != nil {

@@ -434,3 +434,28 @@ func TestArchivePasswordsOpen7z(t *testing.T) {
 	cl.ok("QUIT")
 	e.waitLog("DETECT-STAT:INFECTED:Eicar-Test-Signature:", "opened%20with%20a%20password")
 }
+
+// TestInfectedMailKeptOnce: as shipped, an infected mail is kept in the
+// quarantine when retrieved, once however often it is retrieved, and not
+// for a TOP (a part of it).
+func TestInfectedMailKeptOnce(t *testing.T) {
+	e := newEnv(t, "").withDovecot("")
+	e.srv.Put(t, []byte(infectedMails(t)["base64 attachment"]))
+	cl := e.login()
+	cl.multi("TOP 1 5")
+	if kept, _ := filepath.Glob(filepath.Join(e.kit.QuarantineDir, "*.data")); len(kept) != 0 {
+		t.Fatalf("a TOP was kept: %v", kept)
+	}
+	cl.multi("RETR 1")
+	cl.multi("RETR 1")
+	cl.ok("QUIT")
+	e.waitLog("DETECT-STAT:INFECTED:")
+	kept, _ := filepath.Glob(filepath.Join(e.kit.QuarantineDir, "*.data"))
+	if len(kept) != 1 {
+		t.Fatalf("kept %d times: %v", len(kept), kept)
+	}
+	id := strings.TrimSuffix(filepath.Base(kept[0]), ".data")
+	if n := strings.Count(e.kit.AccessLog(), ":"+id+"::"); n != 2 {
+		t.Fatalf("the id is in %d access-log lines, want both RETRs':\n%s", n, e.kit.AccessLog())
+	}
+}

@@ -154,7 +154,8 @@ func (s *session) fetchAndJudge(r *retrieval) {
 	head := r.head
 	meta := scanner.Meta{Service: "pop", URL: r.rec.URL, Client: s.client.String(), Sender: proxy.HeaderValue(head, "From")}
 	obj := &scanner.Object{File: r.f.OS(), Path: r.f.Path(), Size: r.f.Size(), Meta: meta}
-	out := s.p.Inspect(proxy.Subject{File: r.f, Meta: meta, Notice: r.rec.URL + " " + proxy.HeaderValue(head, "Subject")}, r.rec)
+	out := s.p.Inspect(proxy.Subject{File: r.f, Meta: meta, Notice: r.rec.URL + " " + proxy.HeaderValue(head, "Subject"),
+		Part: r.cmd.Verb == "TOP"}, r.rec)
 	switch {
 	case out.Err != nil && out.Block:
 		// Never replaced: the client would delete the only copy.
