@@ -290,6 +290,15 @@ func (c *Common) notifyAdmin(f notify.Fields) {
 	}
 }
 
+// SignaturesReloaded is told by the worker when the gateway reloads (and
+// the bundled engine its signatures): the verdicts kept under the old
+// signatures go at once rather than at the next version check.
+func (c *Common) SignaturesReloaded() {
+	if e, ok := c.Scanner.(interface{ Expire() }); ok {
+		e.Expire()
+	}
+}
+
 // CloseNotices sends the admin notices still queued; for Shutdown.
 func (c *Common) CloseNotices() {
 	if c.Admin != nil {

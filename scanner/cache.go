@@ -146,6 +146,18 @@ func (c *Cache) sawVersion(v string) {
 	c.order.Init()
 }
 
+// Expire drops every verdict and has the engine's version asked again at
+// the next scan: new signatures are being loaded (SIGHUP).
+func (c *Cache) Expire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byKey != nil {
+		clear(c.byKey)
+		c.order.Init()
+	}
+	c.asked = time.Time{}
+}
+
 // Len is how many verdicts are kept.
 func (c *Cache) Len() int {
 	c.mu.Lock()

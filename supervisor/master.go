@@ -291,6 +291,7 @@ func (m *master) run() int {
 			case syscall.SIGHUP:
 				if !m.stopping {
 					m.signalHelper(syscall.SIGHUP) // signatures
+					m.signalAll(syscall.SIGHUP)    // the verdicts kept under the old ones
 					m.reload()
 				}
 			case syscall.SIGUSR1:
@@ -365,7 +366,12 @@ func (s *svc) procs() []*proc {
 func (m *master) signalAll(sig syscall.Signal) {
 	for _, s := range m.svcs {
 		for _, p := range s.procs() {
-			if sig != syscall.SIGUSR1 {
+			if sig == syscall.SIGHUP && !p.ready {
+				// Not serving yet: it may not have set up its
+				// signals, and a SIGHUP would end it.
+				continue
+			}
+			if sig != syscall.SIGUSR1 && sig != syscall.SIGHUP { // those two ask no one to stop
 				p.asked = true
 			}
 			if p.cmd != nil && p.cmd.Process != nil {

@@ -116,7 +116,12 @@ func runWorker(reg service.Registry) int {
 					log.Warn("reopening logs", zap.Error(err))
 				}
 			case syscall.SIGHUP:
-				// The master reloads by starting new workers.
+				// The master reloads by starting new workers (when the
+				// settings changed) and the bundled engine reloads its
+				// signatures: what the service keeps of verdicts goes.
+				if r, ok := svc.(interface{ SignaturesReloaded() }); ok {
+					r.SignaturesReloaded()
+				}
 			default:
 				ln.Close()
 				ctx, cancel := context.WithTimeout(context.Background(), cfg.Global.ShutdownGrace)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fsigkd/fsigkd/internal/daemontest"
+	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/internal/servertest"
 	"github.com/fsigkd/fsigkd/internal/testenv"
 )
@@ -66,6 +67,10 @@ func gateway(t *testing.T, preSpawn int, keys map[string]string, wrap ...string)
 	go http.Serve(origin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/big" {
 			w.Write(make([]byte, 2<<20))
+			return
+		}
+		if r.URL.Path == "/marked" { // the test signature enginetest.NDB names
+			io.WriteString(w, "text "+enginetest.TestString+" text")
 			return
 		}
 		if r.URL.Path == "/stall" {

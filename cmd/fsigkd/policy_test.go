@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fsigkd/fsigkd/internal/enginetest"
 )
 
 // TestSkipListFileReloadedOnSIGHUP: a skip list kept in a file (relative
@@ -97,5 +99,26 @@ func signalMaster(t *testing.T, g *gw, sig syscall.Signal) {
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err := syscall.Kill(pid, sig); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestVerdictCacheAfterASignatureReload: an object judged clean is judged
+// by the kept verdict the second time; after new signatures that name it
+// are loaded (SIGHUP), it is scanned again and blocked at once, not after
+// the next version check.
+func TestVerdictCacheAfterASignatureReload(t *testing.T) {
+	sigs := t.TempDir()
+	os.WriteFile(filepath.Join(sigs, "local.ndb"), []byte("Local.Other:0:*:6e6f7468696e672d6c696b652d74686973\n"), 0o644)
+	g := gateway(t, 4, map[string]string{"global": "fsavd_signatures = " + sigs})
+	fetchLogged(t, g, "/marked", "DETECT-STAT:CLEAN:")
+	waitFor(t, func() bool { return fetchHas(g, "/marked", "verdict%20cached") })
+
+	os.WriteFile(filepath.Join(sigs, "local.ndb"), []byte(enginetest.NDB()), 0o644)
+	signalMaster(t, g, syscall.SIGHUP)
+	waitFor(t, func() bool { return strings.Count(g.out.String(), "signatures reloaded") >= 1 })
+	start := time.Now()
+	waitFor(t, func() bool { return fetchHas(g, "/marked", "DETECT-STAT:INFECTED:"+enginetest.TestName) })
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("blocked only after %s", d)
 	}
 }
