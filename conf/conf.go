@@ -121,7 +121,7 @@ type Service struct {
 	EncryptedAction          string        `ini:"encrypted_action" default:"block" enum:"block,pass,notify" doc:"An encrypted archive (the engine's Heuristics.Encrypted.*, ClamAV's too), which no engine can look into: block (as a detection, per action), pass (delivered, logged DETECT-STAT:ENCRYPTED), or notify (delivered, and the admin told). Never judged clean."`
 	OversizeAction           string        `ini:"oversize_action" default:"pass" enum:"pass,block" doc:"Objects above max_scan_size: pass (unscanned, logged) or block."`
 
-	ArchivePasswords bool `ini:"archive_passwords" only:"smtp,pop" default:"yes" doc:"An encrypted archive in a mail (zip, WinZip AES, 7z, RAR) is tried with the passwords the mail's text gives (\"password: 1234\", \"the password is ...\"; at most 16, each checked by the archive's own CRC or MAC): opened, its members are scanned and typed like any attachment; not opened, encrypted_action decides."`
+	ArchivePasswords bool `ini:"archive_passwords" only:"smtp,pop" default:"yes" doc:"An encrypted archive in a mail (zip, WinZip AES, 7z, RAR) is tried with the passwords the mail's text gives (\"password: 1234\", \"the password is ...\"; at most 16 candidates, 8 archives and 64 tries a mail, each checked by the archive's own CRC or MAC): opened, its members are scanned and typed like any attachment; not opened, encrypted_action decides."`
 	Quarantine       bool `ini:"quarantine" default:"no" doc:"Keep what is blocked (a detection, a type or name rule; not what could not be scanned) in quarantine_dir, its id in the access log's quarantine field (DETECT-STAT:<kind>:<name>:<file>:<id>). On by default for mail (smtp, pop): a mail refused or deleted by mistake can be released."`
 
 	// Type and name rules.

@@ -21,8 +21,9 @@ func (c *Common) openEncrypted(obj *scanner.Object, meta scanner.Meta, rec *logs
 	}
 	var found scanner.Verdict
 	opened, shut := 0, 0
+	tries := unlock.NewTries()
 	for _, a := range archives {
-		members, _, err := unlock.Open(a.Data, passwords, c.Svc.MaxScanSize)
+		members, _, err := unlock.Open(a.Data, passwords, c.Svc.MaxScanSize, tries)
 		if err != nil {
 			shut++
 			continue

@@ -30,10 +30,23 @@ var ErrNoPassword = errors.New("no candidate password opens the archive")
 // ErrTooLarge is Open's error when the members pass the limit.
 var ErrTooLarge = errors.New("the archive unpacks past the limit")
 
+// MaxTries bounds the passwords tried on one mail's archives in all: a
+// wrong one costs a 7z archive's key derivation (2^19 rounds of SHA-256,
+// about 35 ms here), and a mail of many archives and many phrases must not
+// cost minutes.
+const MaxTries = 64
+
+// Tries counts what is left of a mail's MaxTries.
+type Tries struct{ left int }
+
+// NewTries is a mail's budget of MaxTries.
+func NewTries() *Tries { return &Tries{left: MaxTries} }
+
 // Open tries each password on the encrypted archive data (zip, 7z or
-// RAR, told by its magic) and gives its members and the password that
-// opened it. limit bounds the bytes unpacked in all.
-func Open(data []byte, passwords []string, limit int64) ([]Member, string, error) {
+// RAR, told by its magic), within what is left of tries, and gives its
+// members and the password that opened it. limit bounds the bytes
+// unpacked in all.
+func Open(data []byte, passwords []string, limit int64, tries *Tries) ([]Member, string, error) {
 	open := openZip
 	switch {
 	case bytes.HasPrefix(data, []byte{'7', 'z', 0xbc, 0xaf, 0x27, 0x1c}):
@@ -42,6 +55,10 @@ func Open(data []byte, passwords []string, limit int64) ([]Member, string, error
 		open = openRAR
 	}
 	for _, pw := range passwords {
+		if tries.left <= 0 {
+			return nil, "", ErrNoPassword
+		}
+		tries.left--
 		ms, err := open(data, pw, limit)
 		if err == nil {
 			return ms, pw, nil

@@ -17,6 +17,9 @@ type Archive struct {
 // maxText bounds a text part searched for passwords.
 const maxText = 1 << 20
 
+// MaxArchives bounds the archives of one mail that are tried.
+const MaxArchives = 8
+
 // Find walks the mail in the first size bytes of f as the bundled engine
 // reads mail (every part, every reading of it, every archive in it) and
 // gives the candidate passwords its text parts name and the archives that
@@ -28,7 +31,7 @@ func Find(f *os.File, size, limit int64) (passwords []string, archives []Archive
 		switch {
 		case data == nil:
 		case encryptedZip(data) || bytes.HasPrefix(data, []byte{'7', 'z', 0xbc, 0xaf, 0x27, 0x1c}) || bytes.HasPrefix(data, []byte("Rar!\x1a\x07")):
-			if kept+int64(len(data)) <= limit {
+			if kept+int64(len(data)) <= limit && len(archives) < MaxArchives {
 				kept += int64(len(data))
 				archives = append(archives, Archive{Where: where, Data: bytes.Clone(data)})
 			}

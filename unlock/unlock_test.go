@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fsigkd/fsigkd/internal/testenv"
 )
@@ -73,7 +74,7 @@ func TestOpenWhatTheToolsEncrypt(t *testing.T) {
 		"7z aes, encrypted headers": made(t, files, "x.7z", sz, "a", "-bd", "-ps3cret", "-mhe=on", "x.7z", "a.txt", "b.bin"),
 	} {
 		t.Run(name, func(t *testing.T) {
-			ms, pw, err := Open(data, []string{"wrong", "S3cret", "s3cret"}, 1<<20)
+			ms, pw, err := Open(data, []string{"wrong", "S3cret", "s3cret"}, 1<<20, NewTries())
 			if err != nil || pw != "s3cret" || len(ms) != 2 {
 				t.Fatalf("%v %q %d members", err, pw, len(ms))
 			}
@@ -83,11 +84,11 @@ func TestOpenWhatTheToolsEncrypt(t *testing.T) {
 				}
 			}
 			for i := 0; i < 50; i++ { // wrong passwords never open it
-				if _, _, err := Open(data, []string{fmt.Sprint("guess", i)}, 1<<20); err != ErrNoPassword {
+				if _, _, err := Open(data, []string{fmt.Sprint("guess", i)}, 1<<20, NewTries()); err != ErrNoPassword {
 					t.Fatalf("guess%d: %v", i, err)
 				}
 			}
-			if _, _, err := Open(data, []string{"s3cret"}, 100); err != ErrTooLarge {
+			if _, _, err := Open(data, []string{"s3cret"}, 100, NewTries()); err != ErrTooLarge {
 				t.Fatalf("over the limit: %v", err)
 			}
 		})
@@ -123,7 +124,7 @@ func FuzzOpen(f *testing.F) {
 	f.Add([]byte("Rar!\x1a\x07\x01\x00junk"))
 	f.Add([]byte{'7', 'z', 0xbc, 0xaf, 0x27, 0x1c, 0, 4})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ms, _, err := Open(data, []string{"a", "secret"}, 1<<16)
+		ms, _, err := Open(data, []string{"a", "secret"}, 1<<16, NewTries())
 		total := 0
 		for _, m := range ms {
 			total += len(m.Data)
@@ -132,4 +133,33 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("%d bytes past the limit", total)
 		}
 	})
+}
+
+// TestTriesAreBounded: a mail of many 7z archives and many wrong
+// candidates costs at most MaxTries key derivations in all, not one per
+// archive and candidate.
+func TestTriesAreBounded(t *testing.T) {
+	sz := testenv.Need(t, "7zz", "7zip")
+	data := made(t, map[string][]byte{"a.txt": []byte("x")}, "x.7z", sz, "a", "-bd", "-psecret", "-mhe=on", "x.7z", "a.txt")
+	var wrong []string
+	for i := 0; i < MaxPasswords; i++ {
+		wrong = append(wrong, fmt.Sprint("wrong", i))
+	}
+	tries := NewTries()
+	start := time.Now()
+	for i := 0; i < 20; i++ { // 320 tries unbounded
+		if _, _, err := Open(data, wrong, 1<<20, tries); err != ErrNoPassword {
+			t.Fatalf("archive %d: %v", i, err)
+		}
+	}
+	bounded := time.Since(start)
+	start = time.Now()
+	Open(data, wrong[:4], 1<<20, NewTries())
+	per := time.Since(start) / 4
+	if bounded > per*MaxTries*3 {
+		t.Fatalf("20 archives x %d candidates took %s; one try takes %s", MaxPasswords, bounded, per)
+	}
+	if _, _, err := Open(data, []string{"secret"}, 1<<20, tries); err != ErrNoPassword {
+		t.Fatalf("past the budget, the right password was still tried: %v", err)
+	}
 }
