@@ -9,6 +9,7 @@ package console
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -89,16 +91,50 @@ func (s *Server) Close() {
 }
 
 // basicAuth lets through requests with the user and a password matching
-// hash; the others get 401. bcrypt makes each try slow on purpose.
+// hash; the others get 401. bcrypt makes each try slow on purpose, which
+// would make every page (and a scraper's every /metrics) slow, and a
+// stream of wrong tries a load on the master: a credential that passed is
+// remembered (its SHA-256) for authTTL, and one bcrypt check runs at a
+// time, the others waiting a moment, then told to come back (503).
 func basicAuth(hash string, next http.Handler) http.Handler {
+	var mu sync.Mutex
+	good := map[[32]byte]time.Time{}
+	checking := make(chan struct{}, 1)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pass, ok := r.BasicAuth()
-		if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(User)) != 1 ||
-			bcrypt.CompareHashAndPassword([]byte(hash), []byte(pass)) != nil {
+		key := sha256.Sum256([]byte(user + "\x00" + pass))
+		mu.Lock()
+		until, known := good[key]
+		mu.Unlock()
+		if ok && known && time.Now().Before(until) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if ok {
+			select {
+			case checking <- struct{}{}:
+			case <-time.After(2 * time.Second):
+				http.Error(w, "The console is busy; try again.", http.StatusServiceUnavailable)
+				return
+			}
+			ok = subtle.ConstantTimeCompare([]byte(user), []byte(User)) == 1 &&
+				bcrypt.CompareHashAndPassword([]byte(hash), []byte(pass)) == nil
+			<-checking
+		}
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Basic realm="fsigkd console", charset="UTF-8"`)
 			http.Error(w, "The console needs its password.", http.StatusUnauthorized)
 			return
 		}
+		mu.Lock()
+		if len(good) > 64 {
+			clear(good)
+		}
+		good[key] = time.Now().Add(authTTL)
+		mu.Unlock()
 		next.ServeHTTP(w, r)
 	})
 }
+
+// authTTL is how long a credential that passed is taken without bcrypt.
+const authTTL = 10 * time.Minute

@@ -114,3 +114,43 @@ func selfSigned(t *testing.T) (cert, key string) {
 	os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
 	return cert, key
 }
+
+// TestWrongPasswordsDoNotHoldTheConsole: a stream of wrong passwords gets
+// 401 (or 503 while a check runs), and the right one is answered without
+// a bcrypt check once it passed.
+func TestWrongPasswordsDoNotHoldTheConsole(t *testing.T) {
+	g := global(t, "")
+	g.ConsolePort = 0
+	h, _ := bcrypt.GenerateFromPassword([]byte("a good password"), 11) // a check costs ~100 ms
+	g.ConsolePassword = string(h)
+	srv, err := Start(g, &metrics.Totals{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	get := func(pass string) int {
+		req, _ := http.NewRequest("GET", "http://"+srv.Addr().String()+"/metrics", nil)
+		req.SetBasicAuth("admin", pass)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("a good password"); code != 200 {
+		t.Fatalf("right password: %d", code)
+	}
+	start := time.Now()
+	for i := 0; i < 20; i++ {
+		if code := get("a good password"); code != 200 {
+			t.Fatalf("again: %d", code)
+		}
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("20 requests with a remembered password took %s", d)
+	}
+	if code := get("wrong"); code != 401 {
+		t.Fatalf("wrong password: %d", code)
+	}
+}

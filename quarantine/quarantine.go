@@ -10,8 +10,9 @@
 // removes it. Ids sort by time ("20261128-101500-3fa2c1d0"). Several
 // workers may add at once: each file is written under a temporary name
 // and renamed. The store is bounded by quarantine_max_size (the oldest go
-// first) and quarantine_days, enforced as entries are added (at most once
-// a minute per process) and by `fsigkd quarantine list`.
+// first) and quarantine_days, enforced as entries are added (once a
+// minute per process, and at once when a tenth of quarantine_max_size has
+// come in since) and by `fsigkd quarantine list`.
 package quarantine
 
 import (
@@ -55,6 +56,7 @@ type Store struct {
 
 	mu     sync.Mutex
 	pruned time.Time
+	added  int64 // bytes put since the last prune
 }
 
 // pruneEvery is the least time between two prunes by one process.
@@ -86,10 +88,13 @@ func (s *Store) Put(src io.ReaderAt, size int64, m Meta) (string, error) {
 		os.Remove(filepath.Join(s.Dir, m.ID+".data"))
 		return "", err
 	}
+	// Pruned once a minute, and at once when a tenth of MaxSize came in
+	// since: a flood of detections cannot fill the disk in between.
 	s.mu.Lock()
-	due := time.Since(s.pruned) >= pruneEvery
+	s.added += size
+	due := time.Since(s.pruned) >= pruneEvery || s.MaxSize > 0 && s.added > s.MaxSize/10
 	if due {
-		s.pruned = time.Now()
+		s.pruned, s.added = time.Now(), 0
 	}
 	s.mu.Unlock()
 	if due {
