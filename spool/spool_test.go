@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/zeebo/blake3"
@@ -229,4 +230,32 @@ func (d Dir) sumOf(t *testing.T) ([32]byte, bool) {
 	defer f.Close()
 	f.Write([]byte("x"))
 	return f.Sum()
+}
+
+// TestSumOfALargeObject: an object of many chunks, hashed beside its
+// spooling, has the sum of its bytes, however the reader cuts them.
+func TestSumOfALargeObject(t *testing.T) {
+	d := Dir{Path: t.TempDir(), Hash: true}
+	data := make([]byte, 3<<20+12345)
+	rand.Read(data)
+	for name, r := range map[string]func() io.Reader{
+		"whole chunks": func() io.Reader { return bytes.NewReader(data) },
+		"odd pieces":   func() io.Reader { return iotest.HalfReader(bytes.NewReader(data)) },
+	} {
+		f, err := d.Create("http")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Fill(r(), 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		if sum, _ := f.Sum(); sum != blake3.Sum256(data) || f.Size() != int64(len(data)) {
+			t.Fatalf("%s: sum %x, size %d", name, sum, f.Size())
+		}
+		got, _ := io.ReadAll(io.NewSectionReader(f.OS(), 0, f.Size()))
+		if !bytes.Equal(got, data) {
+			t.Fatalf("%s: the spooled bytes differ", name)
+		}
+		f.Close()
+	}
 }
