@@ -72,8 +72,18 @@ func (p *Prefix) Clear(f *spool.File, size, sent, step int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.C.Global.AVTimeout)
 	defer cancel()
 	v, err := p.C.Scanner.Scan(ctx, &scanner.Object{File: pf.OS(), Path: pf.Path(), Size: pf.Size(), Partial: true, Meta: p.Meta})
-	if err != nil && scanner.Policy(p.C.Svc.ScanFailure) != scanner.Pass || err == nil && p.C.blocks(v) {
-		p.NoMore = true // the final scan decides, and nothing more goes early
+	refused := err == nil && v.Rule != ""
+	if err == nil && !v.RulesChecked && !p.C.Rules.Empty() {
+		// An engine that does not apply the rules: the prefix is walked
+		// here (a cut archive does not open; the object's own type does
+		// show).
+		rule, _ := p.C.Rules.CheckFile(pf.OS(), pf.Size(), "", false)
+		refused = rule != ""
+	}
+	if err != nil && scanner.Policy(p.C.Svc.ScanFailure) != scanner.Pass || err == nil && (p.C.blocks(v) || refused) {
+		// A detection, or a type or name rule refusing what the prefix
+		// holds: the final scan decides, and nothing more goes early.
+		p.NoMore = true
 		return
 	}
 	if len(p.Codings) == 0 {

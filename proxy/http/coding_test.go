@@ -17,7 +17,9 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/internal/testenv"
+	"github.com/fsigkd/fsigkd/scanner"
 )
 
 func zlibbed(b []byte) []byte {
@@ -314,4 +316,47 @@ func tarOf(name string, data []byte) []byte {
 	w.Write(data)
 	w.Close()
 	return b.Bytes()
+}
+
+// TestTrickleStopsForARefusedType: a slow download of a Windows program,
+// with block_types = exe, trickles nothing of it (the prefix checks see
+// the type as the engine's pass does): the client gets the block page, or,
+// when the trickle had begun, a cut connection, as for EICAR at the head.
+func TestTrickleStopsForARefusedType(t *testing.T) {
+	e := newEnv(t, "block_types = exe\ntrickle_after = 200ms\ntrickle_interval = 100ms\ntrickle_bytes = 4K\nhold_back = 64K")
+	prog := append(eicar.WindowsProgram(false), randomBytes(512<<10)...)
+	e.mux.HandleFunc("/setup.txt", slowBody(prog))
+	resp, err := e.client().Get(e.url("/setup.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode == 403 && bytes.Contains(b, []byte("block_types=exe")):
+	case resp.StatusCode == 200 && err != nil && !bytes.Contains(b, []byte("MZ")):
+	default:
+		t.Fatalf("%d, %d bytes, %v: %.200q", resp.StatusCode, len(b), err, b)
+	}
+	e.waitLogHas(t, "/setup.txt", "DETECT-STAT:BLOCKED:block_types=exe:")
+}
+
+// TestTrickleStopsForARefusedTypeBehindClamd: the same behind an engine
+// that does not apply the rules (clamd): the gateway's own walk of each
+// prefix stops the trickle.
+func TestTrickleStopsForARefusedTypeBehindClamd(t *testing.T) {
+	clamd := enginetest.Clamd(t, "")
+	e := newEnv(t, "block_types = exe\ntrickle_after = 200ms\ntrickle_interval = 100ms\ntrickle_bytes = 4K\nhold_back = 64K")
+	eps, _ := scanner.ParseEndpoints(clamd.Sock, "")
+	e.p.Scanner = scanner.NewClamd(&scanner.Pool{Endpoints: eps}, false)
+	e.mux.HandleFunc("/setup.txt", slowBody(append(eicar.WindowsProgram(false), randomBytes(512<<10)...)))
+	resp, err := e.client().Get(e.url("/setup.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil && resp.StatusCode != 403 || bytes.Contains(b, []byte("MZ")) {
+		t.Fatalf("%d, %d bytes, %v", resp.StatusCode, len(b), err)
+	}
 }
