@@ -50,6 +50,12 @@ func icapFigures(dir string) {
 	d := startWith(filepath.Join(dir, "icap"), fp, fmt.Sprintf("[icap]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\n", fp))
 	defer stop(d)
 	fsigkd := "127.0.0.1:" + strconv.Itoa(fp)
+	// And with its bundled engine, for what fsigkd does on its own (the
+	// issue's figure is the one on the same clamd).
+	bp := freePort()
+	db := startWithEngine(filepath.Join(dir, "icap-bundled"), bp, "fsavd_start = yes\n", fmt.Sprintf("[icap]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\n", bp))
+	defer stop(db)
+	bundled := "127.0.0.1:" + strconv.Itoa(bp)
 
 	// c-icap with virus_scan over the same clamd.
 	cdir := filepath.Join(dir, "c-icap")
@@ -89,6 +95,7 @@ func icapFigures(dir string) {
 		{"Squid alone (no scanning)", startSquid("squid-plain", "", "")},
 		{"Squid + c-icap (virus_scan, clamd)", startSquid("squid-cicap", "icap://"+caddr+"/avscan", "icap://"+caddr+"/avscan")},
 		{"Squid + fsigkd ICAP (clamd)", startSquid("squid-fsigkd", "icap://"+fsigkd+"/respmod", "icap://"+fsigkd+"/reqmod")},
+		{"Squid + fsigkd ICAP (its bundled fsavd)", startSquid("squid-fsigkd-bundled", "icap://"+bundled+"/respmod", "icap://"+bundled+"/reqmod")},
 	}
 	fmt.Printf("## ICAP: Squid 5 and an ICAP server, the same clamd, %d clients\n\n| path | 1 KiB objects/s | p50 | 1 MiB objects/s | p50 |\n|---|---|---|---|---|\n", *conc)
 	for _, row := range rows {
