@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 )
 
 // Help describes each metric, for the exposition; a metric not here is
@@ -45,6 +47,9 @@ type Totals struct {
 	Dir string
 	// Alive tells whether a worker still runs (nil: signal 0).
 	Alive func(pid int) bool
+	// Peek: read only (fsigkd diag), an ended worker's file left for the
+	// master to fold in.
+	Peek bool
 
 	mu        sync.Mutex
 	retired   map[string]*Sample
@@ -114,7 +119,7 @@ func (t *Totals) Gather() (counters, gauges []Sample, hists []Histogram) {
 		if json.Unmarshal(b, &s) != nil {
 			continue
 		}
-		running := isAlive(pid)
+		running := isAlive(pid) || t.Peek
 		for _, c := range s.Counters {
 			addSample(sumC, c, s.Service)
 			if !running {
@@ -197,6 +202,23 @@ func addHist(m map[string]*Histogram, h Histogram, service string) {
 	}
 	cur.Count += h.Count
 	cur.Sum += h.Sum
+}
+
+// Text is the counts in the Prometheus text format, for diag.
+func (t *Totals) Text() ([]byte, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(t.Collector())
+	fams, err := reg.Gather()
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	for _, f := range fams {
+		if _, err := expfmt.MetricFamilyToText(&b, f); err != nil {
+			return b.Bytes(), err
+		}
+	}
+	return b.Bytes(), nil
 }
 
 // Collector is t for a Prometheus registry: every scrape gathers anew.

@@ -15,6 +15,8 @@ import (
 
 	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/diag"
+	"github.com/fsigkd/fsigkd/metrics"
+	"github.com/fsigkd/fsigkd/quarantine"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
 	"github.com/fsigkd/fsigkd/supervisor"
@@ -75,6 +77,7 @@ func diagCmd(args []string) int {
 				return b.Bytes(), nil
 			}},
 			diag.Part{Name: "cores.txt", Collect: diag.Cores(baseDir)},
+			diag.Part{Name: "metrics.txt", Collect: (&metrics.Totals{Dir: supervisor.MetricsDir(baseDir), Peek: true}).Text},
 			diag.Part{Name: "system/temp_dir_free.txt", Collect: func() ([]byte, error) {
 				free, err := spool.Dir{Path: g.TempDir}.Free()
 				if err != nil {
@@ -82,6 +85,16 @@ func diagCmd(args []string) int {
 				}
 				return []byte(fmt.Sprintf("%s: %d bytes free (%d MiB)\n", g.TempDir, free, free>>20)), nil
 			}})
+		if cfgErr == nil {
+			parts = append(parts, diag.Part{Name: "quarantine.txt", Collect: func() ([]byte, error) {
+				list, err := (&quarantine.Store{Dir: g.QuarantineDir}).List()
+				var b bytes.Buffer
+				for _, m := range list {
+					fmt.Fprintf(&b, "%s %s %s %d %s %s\n", m.ID, m.Service, m.SHA256, m.Size, m.Verdict, describe(m))
+				}
+				return b.Bytes(), err
+			}})
+		}
 		for _, l := range []string{"error.log", "access.log", "crash.log"} {
 			parts = append(parts, diag.Part{Name: "logs/" + l, Collect: diag.Tail(filepath.Join(g.LogDir, l), logMiB<<20)})
 		}

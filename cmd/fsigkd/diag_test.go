@@ -49,6 +49,10 @@ func readDiag(t *testing.T, path string) map[string]string {
 // with the licence masked, the sysctl values, the engine's answer.
 func TestDiagOfARunningGateway(t *testing.T) {
 	g := gateway(t, 4, map[string]string{"global": "license = EVAL-20991231-secret-key"})
+	if err := g.served(t, "http", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // the workers write their counts every second
 	out := filepath.Join(t.TempDir(), "diag.tar.gz")
 	if b, err := exec.Command(binary(t), "diag", "-c", g.conf, "-o", out).CombinedOutput(); err != nil {
 		t.Fatalf("diag: %v\n%s", err, b)
@@ -66,6 +70,8 @@ func TestDiagOfARunningGateway(t *testing.T) {
 		"engine.txt":               "ping: answers",
 		"system/temp_dir_free.txt": "bytes free",
 		"cores.txt":                "",
+		"metrics.txt":              `fsigkd_requests_total{service="http"} 1`,
+		"quarantine.txt":           "",
 	} {
 		got, ok := files[name]
 		if !ok || !strings.Contains(got, want) {
@@ -76,6 +82,9 @@ func TestDiagOfARunningGateway(t *testing.T) {
 		if strings.Contains(content, "secret-key") {
 			t.Errorf("%s shows the licence key", name)
 		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(g.dir, "state", "metrics", "*.json")); len(left) < 3 {
+		t.Errorf("diag took the workers' count files away: %v", left)
 	}
 }
 
