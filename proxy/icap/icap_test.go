@@ -245,3 +245,14 @@ func TestSkipListedAnsweredOnThePreview(t *testing.T) {
 		t.Fatalf("not listed:\n%s", out)
 	}
 }
+
+// TestTypeRulesOverICAP: a Windows program named .txt, sent by
+// c-icap-client, gets the block page naming the rule, logged BLOCKED.
+func TestTypeRulesOverICAP(t *testing.T) {
+	e := newEnv(t, "block_types = exe")
+	out := e.cicap("-s", "avscan", "-f", write(t, eicar.WindowsProgram(false)), "-resp", "http://origin.test/readme.txt")
+	if !strings.Contains(out, "403 Forbidden") || !strings.Contains(out, "block_types=exe") {
+		t.Fatalf("answer:\n%s", out)
+	}
+	e.waitLog("DETECT-STAT:BLOCKED:block_types=exe:")
+}
