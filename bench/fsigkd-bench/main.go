@@ -40,7 +40,7 @@ var (
 	bigMiB   = flag.Int("big", 100, "size of the large download, MiB")
 	conc     = flag.Int("c", 8, "concurrent clients")
 	clamd    = flag.String("clamd", "", "clamd's socket: scan with clamd instead of the bundled fsavd")
-	only     = flag.String("only", "", "smtp, ftp, pop, icap, peers, cache, rules or large: those figures alone")
+	only     = flag.String("only", "", "smtp, ftp, pop, icap, peers, cache, rules, large or small: those figures alone")
 	backlog  = flag.Int("backlog", 0, "listen_backlog of the daemons measured (0, the shipped default: the kernel's somaxconn)")
 	mails    = flag.Int("mails", 500, "mails per SMTP figure")
 )
@@ -73,10 +73,14 @@ func main() {
 	case "rules":
 		rulesFigure(startOrigin(), dir)
 		return
-	case "large":
+	case "large", "small":
 		origin, port := startOrigin(), freePort()
 		d := startDaemon(dir, port, *bigMiB+1)
-		large(origin, "127.0.0.1:"+strconv.Itoa(port), dir)
+		if *only == "large" {
+			large(origin, "127.0.0.1:"+strconv.Itoa(port), dir)
+		} else {
+			small(origin, "127.0.0.1:"+strconv.Itoa(port))
+		}
 		stop(d)
 		return
 	}
