@@ -5,6 +5,8 @@
 package testenv
 
 import (
+	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -61,14 +63,23 @@ func ShortDir(t testing.TB) string {
 	return dir
 }
 
-// FreePort is a loopback port nothing listens on.
+// FreePort is a loopback port nothing listens on, for a server a test
+// starts. It is taken below the kernel's ephemeral range (32768 and up by
+// default): a port the kernel picked for us, closed, could be picked
+// again for any outgoing connection of the tests run beside this one
+// before the server binds it ("address already in use").
 func FreePort(t testing.TB) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		port := 20000 + mrand.IntN(12000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port below the ephemeral range")
+	return 0
 }
 
 // Proc is a started engine or server.
