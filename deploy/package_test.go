@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,6 +35,14 @@ func TestDebianPackage(t *testing.T) {
 	lintian := testenv.Need(t, "lintian", "lintian")
 	if exec.Command("dpkg", "-s", "fsigkd").Run() == nil {
 		testenv.Unavailable(t, "a package fsigkd is installed here already: this test would replace it")
+	}
+	// The packaged settings' fixed ports must be free, or another
+	// gateway (a benchmark's) would answer for the installed one.
+	for _, port := range []string{"9012", "9080", "9025", "9021", "9110", "1344"} {
+		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); err == nil {
+			c.Close()
+			testenv.Unavailable(t, "127.0.0.1:%s, a port of the packaged settings, is in use", port)
+		}
 	}
 	dist := t.TempDir()
 	cmd := exec.Command("../scripts/package")
