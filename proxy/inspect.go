@@ -97,7 +97,11 @@ func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
 	// what it holds in the engine's pass when the engine applies them
 	// (the bundled fsavd), else in a walk of our own.
 	var out Outcome
-	if rule := c.Rules.Check(nil, objectName(sub.Meta)); rule != "" {
+	name := ""
+	if !c.Rules.Empty() {
+		name = objectName(sub.Meta) // a URL parsed only when a rule may look at it
+	}
+	if rule := c.Rules.Check(nil, name); rule != "" {
 		rec.Files++ // refused by its name: not scanned
 		out = c.refuse(rule, "", rec)
 	} else {
@@ -107,8 +111,8 @@ func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
 			// A detection (or no verdict): refused already.
 		case v.Rule != "":
 			out = c.refuse(v.Rule, v.RuleAt, rec)
-		case !v.RulesChecked && !c.Rules.Empty():
-			if rule, where := c.Rules.CheckFile(obj.File, obj.Size, objectName(sub.Meta), c.Svc.Name == "smtp" || c.Svc.Name == "pop"); rule != "" {
+		case !v.RulesChecked:
+			if rule, where := c.Rules.CheckFile(obj.File, obj.Size, name, c.Svc.Name == "smtp" || c.Svc.Name == "pop"); rule != "" {
 				out = c.refuse(rule, where, rec)
 			}
 		}
