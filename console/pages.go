@@ -112,6 +112,11 @@ var detectionVerdicts = map[string]bool{"infected": true, "blocked": true, "encr
 
 func (p *Pages) counts() point {
 	counters, _, _ := p.src.Totals.Gather()
+	return pointOf(counters)
+}
+
+// pointOf sums counters for the charts and rates.
+func pointOf(counters []metrics.Sample) point {
 	pt := point{at: time.Now(), counts: map[string]counts{}}
 	for _, c := range counters {
 		svc := c.Labels["service"]
@@ -245,7 +250,8 @@ func (p *Pages) dashboard(w http.ResponseWriter, r *http.Request) {
 		pg.Error = "The gateway's state cannot be read: " + err.Error()
 	}
 	pg.Master = master
-	now := p.counts()
+	counters, _, hists := p.src.Totals.Gather() // one read of the workers' files a page
+	now := pointOf(counters)
 	before, _ := p.history.since(sampleEvery)
 	minutes := now.at.Sub(before.at).Minutes()
 	over := "the last minute"
@@ -262,7 +268,6 @@ func (p *Pages) dashboard(w http.ResponseWriter, r *http.Request) {
 		row.Detections = c.detections
 		pg.Services = append(pg.Services, row)
 	}
-	_, _, hists := p.src.Totals.Gather()
 	var scanSum float64
 	var scanCount uint64
 	for _, h := range hists {
