@@ -45,8 +45,9 @@ func NewTries() *Tries { return &Tries{left: MaxTries} }
 // Open tries each password on the encrypted archive data (zip, 7z or
 // RAR, told by its magic), within what is left of tries, and gives its
 // members and the password that opened it. limit bounds the bytes
-// unpacked in all.
+// unpacked in all (and maxHeldMembers does).
 func Open(data []byte, passwords []string, limit int64, tries *Tries) ([]Member, string, error) {
+	limit = min(limit, maxHeldMembers)
 	open := openZip
 	switch {
 	case bytes.HasPrefix(data, []byte{'7', 'z', 0xbc, 0xaf, 0x27, 0x1c}):

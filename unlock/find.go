@@ -20,12 +20,23 @@ const maxText = 1 << 20
 // MaxArchives bounds the archives of one mail that are tried.
 const MaxArchives = 8
 
+// The memory one mail may hold: the archives taken out of it (Find), and
+// the members of the one being opened (Open). Over them, an archive stays
+// encrypted (encrypted_action decides), so that mails scanned side by side
+// cannot exhaust a worker's memory. Variables for the tests.
+var (
+	maxHeldArchives int64 = 32 << 20
+	maxHeldMembers  int64 = 64 << 20
+)
+
 // Find walks the mail in the first size bytes of f as the bundled engine
 // reads mail (every part, every reading of it, every archive in it) and
 // gives the candidate passwords its text parts name and the archives that
 // may be encrypted: zips with an encrypted member, and every 7z and RAR
-// archive. At most limit bytes of archives are kept.
+// archive. At most limit bytes of archives are kept (and at most
+// maxHeldArchives).
 func Find(f *os.File, size, limit int64) (passwords []string, archives []Archive) {
+	limit = min(limit, maxHeldArchives)
 	kept := int64(0)
 	unpack.WalkFile(f, size, unpack.Options{Archives: true, MIME: true}, unpack.Limits{}, func(data []byte, where string) bool {
 		switch {

@@ -3,6 +3,7 @@ package unlock
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -161,5 +162,32 @@ func TestTriesAreBounded(t *testing.T) {
 	}
 	if _, _, err := Open(data, []string{"secret"}, 1<<20, tries); err != ErrNoPassword {
 		t.Fatalf("past the budget, the right password was still tried: %v", err)
+	}
+}
+
+// TestMemoryIsBounded: an archive larger than a mail may hold is not
+// taken out of it, and one that unpacks past what a mail may hold is not
+// opened: both stay encrypted, whatever max_scan_size allows.
+func TestMemoryIsBounded(t *testing.T) {
+	zipTool := testenv.Need(t, "zip", "zip")
+	data := made(t, map[string][]byte{"a.bin": bytes.Repeat([]byte("x"), 64<<10)}, "x.zip", zipTool, "-q", "-P", "pw", "x.zip", "a.bin")
+	defer func(a, m int64) { maxHeldArchives, maxHeldMembers = a, m }(maxHeldArchives, maxHeldMembers)
+	maxHeldMembers = 32 << 10
+	if _, _, err := Open(data, []string{"pw"}, 1<<30, NewTries()); err != ErrTooLarge {
+		t.Fatalf("past the members' bound: %v", err)
+	}
+	mail := "From: a@b\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\npassword: pw\r\n--b\r\nContent-Type: application/zip\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		base64.StdEncoding.EncodeToString(data) + "\r\n--b--\r\n"
+	f, err := os.CreateTemp(t.TempDir(), "mail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(mail)
+	if pw, archives := Find(f, int64(len(mail)), 1<<30); len(archives) != 1 || len(pw) == 0 {
+		t.Fatalf("within the bound: %d archives, %q", len(archives), pw)
+	}
+	maxHeldArchives = int64(len(data)) - 1
+	if _, archives := Find(f, int64(len(mail)), 1<<30); len(archives) != 0 {
+		t.Fatalf("past the archives' bound: %d archives kept", len(archives))
 	}
 }
