@@ -1,10 +1,7 @@
 package main
 
 import (
-	"crypto/rand"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,21 +26,7 @@ func icapFigures(dir string) {
 		return
 	}
 	os.Chmod(dir, 0o755)
-	small := make([]byte, 1024)
-	mid := make([]byte, 1<<20)
-	rand.Read(small)
-	rand.Read(mid)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	defer ln.Close()
-	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/1m" {
-			writeUnique(w, mid)
-			return
-		}
-		writeUnique(w, small)
-	}))
-	origin := "http://" + ln.Addr().String()
+	origin := "http://" + startOrigin().addr
 
 	// fsigkd's ICAP server, with clamd.
 	fp := freePort()
@@ -102,7 +85,7 @@ func icapFigures(dir string) {
 		cl := client(row.proxy)
 		run(cl, origin+"/small", 50, *conc) // warm
 		ls, ts := run(cl, origin+"/small", *requests/3, *conc)
-		lm, tm := run(cl, origin+"/1m", 200, *conc)
+		lm, tm := run(cl, origin+"/mid", 200, *conc)
 		fmt.Printf("| %s | %.0f | %s | %.0f | %s |\n", row.name, float64(len(ls))/ts.Seconds(), pct(ls, 0.5), float64(len(lm))/tm.Seconds(), pct(lm, 0.5))
 	}
 	fmt.Println()

@@ -121,7 +121,9 @@ func freePort() int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// origin serves /small (1 KiB), /big (a file of -big MiB) and /sized?n=.
+// originServer serves /small (1 KiB), /mid (1 MiB) and /big (-big MiB), each
+// answer with a number of its own (writeUnique), and /bigsame, the same
+// -big MiB every time (for the verdict cache's figure). Every figure uses it.
 type originServer struct {
 	addr string
 	big  []byte

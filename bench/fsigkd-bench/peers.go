@@ -1,10 +1,7 @@
 package main
 
 import (
-	"crypto/rand"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,25 +40,7 @@ func peerFigures(dir string) {
 	}
 	clamdKeys := "av_engine = clamd\nav_servers = " + *clamd + "\nfsavd_start = no\n"
 
-	// The origin: 1 KiB, 1 MiB and -big MiB objects.
-	small, mid, big := make([]byte, 1024), make([]byte, 1<<20), make([]byte, *bigMiB<<20)
-	rand.Read(small)
-	rand.Read(mid)
-	rand.Read(big)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	defer ln.Close()
-	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/1m":
-			writeUnique(w, mid)
-		case "/big":
-			writeUnique(w, big)
-		default:
-			writeUnique(w, small)
-		}
-	}))
-	origin := "http://" + ln.Addr().String()
+	origin := "http://" + startOrigin().addr
 
 	type row struct{ name, proxy string }
 	var rows []row
@@ -100,7 +79,7 @@ func peerFigures(dir string) {
 		cl := client(r.proxy)
 		run(cl, origin+"/small", 50, *conc)
 		ls, ts := run(cl, origin+"/small", *requests, *conc)
-		lm, tm := run(cl, origin+"/1m", 200, *conc)
+		lm, tm := run(cl, origin+"/mid", 200, *conc)
 		_, tb := run(cl, origin+"/big", 1, 1)
 		fmt.Printf("| %s | %.0f | %.0f | %s |\n", r.name, float64(len(ls))/ts.Seconds(), float64(len(lm))/tm.Seconds(), tb.Round(time.Millisecond))
 	}
