@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,13 +45,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 
 	for i := 0; i < 3; i++ {
-		c, err := net.Dial("tcp", g.addr("http"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(c, "GET http://%s/p%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", g.origin, i)
-		io.ReadAll(c)
-		c.Close()
+		g.fetch(t, fmt.Sprintf("/p%d", i))
 	}
 	mail := "From: mallory@example.com\r\nSubject: invoice\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream; name=e.com\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
 		base64.StdEncoding.EncodeToString([]byte(eicar.String)) + "\r\n"

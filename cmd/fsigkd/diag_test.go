@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,13 +118,7 @@ func TestDiagOfAStoppedGateway(t *testing.T) {
 // JSON object a line.
 func TestAccessLogJSON(t *testing.T) {
 	g := gateway(t, 4, map[string]string{"global": "access_log_format = json"})
-	c, err := net.Dial("tcp", g.addr("http"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(c, "GET http://%s/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", g.origin)
-	io.ReadAll(c)
-	c.Close()
+	g.fetch(t, "/x")
 	path := filepath.Join(g.dir, "state", "log", "access.log")
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		b, _ := os.ReadFile(path)

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"syscall"
 	"testing"
@@ -69,17 +67,8 @@ func TestMetricsCountKnownTraffic(t *testing.T) {
 	port := testenv.FreePort(t)
 	g := gateway(t, 4, map[string]string{"global": fmt.Sprintf("console_port = %d", port)})
 	console := fmt.Sprintf("127.0.0.1:%d", port)
-	get := func(path string) {
-		c, err := net.Dial("tcp", g.addr("http"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(c, "GET http://%s%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", g.origin, path)
-		io.ReadAll(c)
-		c.Close()
-	}
 	for i := 0; i < 5; i++ {
-		get(fmt.Sprintf("/page%d", i))
+		g.fetch(t, fmt.Sprintf("/page%d", i))
 	}
 	if err := g.served(t, "smtp", 10*time.Second); err != nil {
 		t.Fatal(err)
@@ -113,7 +102,7 @@ func TestMetricsCountKnownTraffic(t *testing.T) {
 	pid := g.workerPID(t, "http")
 	syscall.Kill(pid, syscall.SIGKILL)
 	waitFor(t, func() bool { p := g.workerPID(t, "http"); return p != 0 && p != pid })
-	get("/after")
+	g.fetch(t, "/after")
 	waitFor(t, func() bool {
 		fams = scrape(t, console)
 		return value(fams, "fsigkd_requests_total", "service", "http") == 6

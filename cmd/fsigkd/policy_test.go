@@ -27,7 +27,7 @@ func TestSkipListFileReloadedOnSIGHUP(t *testing.T) {
 	os.WriteFile(list, []byte("# hosts we trust\nexample.com\n127.0.0.1\n"), 0o644)
 	signalMaster(t, g, syscall.SIGHUP)
 	// The new worker serves once the old one has stopped taking clients.
-	waitFor(t, func() bool { return fetchHas(g, "/second", "DETECT-STAT:SKIPPED:skip_hosts:") })
+	waitFor(t, func() bool { return fetchHas(t, g, "/second", "DETECT-STAT:SKIPPED:skip_hosts:") })
 
 	os.WriteFile(list, []byte("example.com\nnot a host\n"), 0o644)
 	signalMaster(t, g, syscall.SIGHUP)
@@ -47,17 +47,21 @@ func waitFor(t *testing.T, ok func() bool) {
 	}
 }
 
-// fetchHas fetches path through the gateway's HTTP proxy and tells
-// whether its access-log line has want.
-func fetchHas(g *gw, path, want string) bool {
+// fetch gets path from the origin through the gateway's HTTP proxy,
+// reading the answer whole.
+func (g *gw) fetch(t *testing.T, path string) {
+	t.Helper()
 	c, err := net.Dial("tcp", g.addr("http"))
 	if err != nil {
-		return false
+		t.Fatal(err)
 	}
+	defer c.Close()
 	fmt.Fprintf(c, "GET http://%s%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", g.origin, path)
 	io.ReadAll(c)
-	c.Close()
-	time.Sleep(100 * time.Millisecond)
+}
+
+// logHas tells whether the access log has a line for path holding want.
+func (g *gw) logHas(path, want string) bool {
 	b, _ := os.ReadFile(filepath.Join(g.dir, "state", "log", "access.log"))
 	for _, l := range strings.Split(string(b), "\n") {
 		if strings.Contains(l, path+" ") && strings.Contains(l, want) {
@@ -67,27 +71,19 @@ func fetchHas(g *gw, path, want string) bool {
 	return false
 }
 
+// fetchHas fetches path and tells whether its access-log line, once
+// written, has want.
+func fetchHas(t *testing.T, g *gw, path, want string) bool {
+	g.fetch(t, path)
+	time.Sleep(100 * time.Millisecond)
+	return g.logHas(path, want)
+}
+
+// fetchLogged fetches path and waits for its access-log line with want.
 func fetchLogged(t *testing.T, g *gw, path, want string) {
 	t.Helper()
-	c, err := net.Dial("tcp", g.addr("http"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(c, "GET http://%s%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", g.origin, path)
-	io.ReadAll(c)
-	c.Close()
-	log := filepath.Join(g.dir, "state", "log", "access.log")
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		b, _ := os.ReadFile(log)
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.Contains(l, path+" ") && strings.Contains(l, want) {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no access-log line for %s with %q:\n%s", path, want, b)
-		}
-	}
+	g.fetch(t, path)
+	waitFor(t, func() bool { return g.logHas(path, want) })
 }
 
 func signalMaster(t *testing.T, g *gw, sig syscall.Signal) {
@@ -111,13 +107,13 @@ func TestVerdictCacheAfterASignatureReload(t *testing.T) {
 	os.WriteFile(filepath.Join(sigs, "local.ndb"), []byte("Local.Other:0:*:6e6f7468696e672d6c696b652d74686973\n"), 0o644)
 	g := gateway(t, 4, map[string]string{"global": "fsavd_signatures = " + sigs})
 	fetchLogged(t, g, "/marked", "DETECT-STAT:CLEAN:")
-	waitFor(t, func() bool { return fetchHas(g, "/marked", "verdict%20cached") })
+	waitFor(t, func() bool { return fetchHas(t, g, "/marked", "verdict%20cached") })
 
 	os.WriteFile(filepath.Join(sigs, "local.ndb"), []byte(enginetest.NDB()), 0o644)
 	signalMaster(t, g, syscall.SIGHUP)
 	waitFor(t, func() bool { return strings.Count(g.out.String(), "signatures reloaded") >= 1 })
 	start := time.Now()
-	waitFor(t, func() bool { return fetchHas(g, "/marked", "DETECT-STAT:INFECTED:"+enginetest.TestName) })
+	waitFor(t, func() bool { return fetchHas(t, g, "/marked", "DETECT-STAT:INFECTED:"+enginetest.TestName) })
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("blocked only after %s", d)
 	}
