@@ -127,10 +127,7 @@ func (r *Rules) Check(data []byte, name string) string {
 	if r.Empty() {
 		return ""
 	}
-	base := strings.ToLower(path.Base(name))
-	if name == "" {
-		base = ""
-	}
+	base := windowsName(name)
 	for _, g := range r.names {
 		if ok, _ := path.Match(g, base); ok && base != "" {
 			return "block_names=" + g
@@ -158,6 +155,21 @@ func (r *Rules) Check(data []byte, name string) string {
 		}
 	}
 	return ""
+}
+
+// windowsName is the name as Windows opens the file: the last part of
+// its path (either slash), without case, without the trailing dots and
+// spaces Windows drops ("setup.scr." and "setup.scr " open as setup.scr)
+// and without an NTFS stream suffix ("setup.scr::$DATA", "a.exe:x").
+func windowsName(name string) string {
+	if name == "" {
+		return ""
+	}
+	name = name[strings.LastIndexAny(name, `/\`)+1:]
+	if i := strings.IndexByte(name, ':'); i > 0 {
+		name = name[:i]
+	}
+	return strings.ToLower(strings.TrimRight(name, ". "))
 }
 
 // TypesOf tells what an object is, by its bytes (and, for the scripts

@@ -114,3 +114,22 @@ func checkFile(r *Rules, name, objName string, mail bool) (string, string) {
 	st, _ := f.Stat()
 	return r.CheckFile(f, st.Size(), objName, mail)
 }
+
+// TestNamesAsWindowsOpensThem: a name rule (and a script type told by the
+// name) holds whatever Windows ignores when it opens a file: case,
+// trailing dots and spaces, a stream suffix, a backslash path.
+func TestNamesAsWindowsOpensThem(t *testing.T) {
+	r, err := ParseRules("js", "*.scr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"setup.scr": "block_names=*.scr", "SETUP.SCR": "block_names=*.scr", "setup.scr.": "block_names=*.scr",
+		"setup.scr . .": "block_names=*.scr", "setup.scr::$DATA": "block_names=*.scr", `dir\setup.scr`: "block_names=*.scr",
+		"a/b/setup.scr": "block_names=*.scr", "invoice.js...": "block_types=js", "setup.scr.txt": "", "readme.txt": "",
+	} {
+		if got := r.Check(nil, name); got != want {
+			t.Errorf("%q: %q, want %q", name, got, want)
+		}
+	}
+}
