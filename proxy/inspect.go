@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/url"
+	"os"
 	"path"
 	"strings"
 	"sync"
@@ -106,13 +107,8 @@ func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
 		out = c.refuse(rule, "", rec)
 	} else {
 		out = c.judge(f, obj, rec)
-		switch v := out.Verdict; {
-		case out.Block:
-			// A detection (or no verdict): refused already.
-		case v.Rule != "":
-			out = c.refuse(v.Rule, v.RuleAt, rec)
-		case !v.RulesChecked:
-			if rule, where := c.Rules.CheckFile(obj.File, obj.Size, name, c.Svc.Name == "smtp" || c.Svc.Name == "pop"); rule != "" {
+		if !out.Block { // a detection (or no verdict) is refused already
+			if rule, where := c.ruleOf(out.Verdict, obj.File, obj.Size, name); rule != "" {
 				out = c.refuse(rule, where, rec)
 			}
 		}
@@ -142,6 +138,16 @@ func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
 			Action: action, Sender: sub.Meta.Sender, Recipients: sub.Meta.Recipients})
 	}
 	return out
+}
+
+// ruleOf is the type or name rule that refuses the object v was given
+// for, and where in it: the engine's when it applied the rules in its
+// pass, else the gateway's own walk of the object (f; name is its own).
+func (c *Common) ruleOf(v scanner.Verdict, f *os.File, size int64, name string) (rule, where string) {
+	if v.RulesChecked || v.Rule != "" {
+		return v.Rule, v.RuleAt
+	}
+	return c.Rules.CheckFile(f, size, name, c.Svc.Name == "smtp" || c.Svc.Name == "pop")
 }
 
 // refuse is the outcome of a type or name rule: blocked whatever action

@@ -72,12 +72,10 @@ func (p *Prefix) Clear(f *spool.File, size, sent, step int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.C.Global.AVTimeout)
 	defer cancel()
 	v, err := p.C.Scanner.Scan(ctx, &scanner.Object{File: pf.OS(), Path: pf.Path(), Size: pf.Size(), Partial: true, Meta: p.Meta})
-	refused := err == nil && v.Rule != ""
-	if err == nil && !v.RulesChecked && !p.C.Rules.Empty() {
-		// An engine that does not apply the rules: the prefix is walked
-		// here (a cut archive does not open; the object's own type does
-		// show).
-		rule, _ := p.C.Rules.CheckFile(pf.OS(), pf.Size(), "", false)
+	// A cut archive does not open; the prefix's own type does show.
+	refused := false
+	if err == nil {
+		rule, _ := p.C.ruleOf(v, pf.OS(), pf.Size(), "")
 		refused = rule != ""
 	}
 	if err != nil && scanner.Policy(p.C.Svc.ScanFailure) != scanner.Pass || err == nil && (p.C.blocks(v) || refused) {
