@@ -5,15 +5,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/fsigkd/fsigkd/catalog"
 )
 
 // Fsavd is a client of the fsavd protocol (F-Secure's, and the bundled
-// fsavd's). The engine opens the spooled file by its path, so it must be
-// able to read temp_dir.
+// fsavd's). The bundled fsavd is passed the spooled file's descriptor;
+// another engine opens the file by its path, so it must be able to read
+// temp_dir.
 type Fsavd struct {
 	Pool     *Pool
 	Riskware bool // ask for riskware detections too
@@ -96,6 +100,13 @@ func (f *Fsavd) prepare(c *Conn) error {
 			return err
 		}
 	}
+	if _, ok := c.Conn.(*net.UnixConn); ok {
+		// fsigkd's own option; other engines answer ERROR and are
+		// given paths.
+		if c.Fildes, err = tryConfigure(c, "CONFIGURE\tSCANFD\t1"); err != nil {
+			return err
+		}
+	}
 	if f.blockTypes != "" || f.blockNames != "" {
 		// An engine that does not know the options answers ERROR: the
 		// connection serves all the same, and the gateway walks the
@@ -161,7 +172,7 @@ func (f *Fsavd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 	var v Verdict
 	scan := func(c *Conn) (bool, error) {
 		v = Verdict{Engine: "fsavd " + c.ep.Name, RulesChecked: c.Rules}
-		if _, err := c.Write([]byte("SCAN\t" + obj.Path + "\n")); err != nil {
+		if err := send(c, obj); err != nil {
 			return false, err
 		}
 		var failure error
@@ -214,6 +225,19 @@ func (f *Fsavd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 		return reuse, err
 	})
 	return v, err
+}
+
+// send asks for the scan of obj: by descriptor where the connection
+// takes one (nothing is opened by path; see package fsavd's SCANFD), by
+// path otherwise.
+func send(c *Conn, obj *Object) error {
+	uc, ok := c.Conn.(*net.UnixConn)
+	if !ok || !c.Fildes || obj.File == nil {
+		_, err := c.Write([]byte("SCAN\t" + obj.Path + "\n"))
+		return err
+	}
+	_, _, err := uc.WriteMsgUnix([]byte("SCANFD\t"+obj.Path+"\n"), unix.UnixRights(int(obj.File.Fd())), nil)
+	return err
 }
 
 // severity orders statuses: an infection outweighs a suspicion, which

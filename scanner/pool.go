@@ -67,7 +67,10 @@ type Conn struct {
 	// Rules: the engine took the type and name rules on this connection
 	// (fsavd's BLOCKTYPES and BLOCKNAMES).
 	Rules bool
-	ep    *endpointState
+	// Fildes: the engine takes the spooled file's descriptor on this
+	// connection (fsavd's SCANFD) rather than opening it by path.
+	Fildes bool
+	ep     *endpointState
 }
 
 // Endpoint is the endpoint the connection goes to.

@@ -1,6 +1,7 @@
 package scanner
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"net"
@@ -367,6 +368,97 @@ func TestStalePooledConnectionsAfterEngineRestart(t *testing.T) {
 		v, err := f.Scan(ctx(t), object(t, []byte(eicar.String)))
 		if err != nil || v.Status != Infected {
 			t.Fatalf("scan %d after the engine's restart: %+v %v", i, v, err)
+		}
+	}
+}
+
+// TestFsavdPassesTheDescriptor: the bundled fsavd is given the spooled
+// file's descriptor, not its path: a file removed from the spool after it
+// was opened is still scanned, and found infected.
+func TestFsavdPassesTheDescriptor(t *testing.T) {
+	dir := testenv.ShortDir(t)
+	enginetest.FsavdAt(t, filepath.Join(dir, "fsavd-socket-0"), nil)
+	eps, _ := ParseEndpoints("./fsavd-socket-0", dir)
+	f := NewFsavd(&Pool{Endpoints: eps}, false)
+	for i := range 3 { // the first connection and the pooled one
+		obj := object(t, []byte(eicar.String))
+		os.Remove(obj.Path)
+		v, err := f.Scan(ctx(t), obj)
+		if err != nil || v.Status != Infected {
+			t.Fatalf("scan %d of a removed file by descriptor: %+v %v", i, v, err)
+		}
+	}
+}
+
+// TestFsavdWithoutDescriptors: an fsavd that does not know SCANFD (as
+// F-Secure's own) refuses the option, and is given paths.
+func TestFsavdWithoutDescriptors(t *testing.T) {
+	dir := testenv.ShortDir(t)
+	sock := filepath.Join(dir, "fsavd-socket-0")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var scans []string
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go pathOnlyFsavd(c, func(cmd string) { mu.Lock(); scans = append(scans, cmd); mu.Unlock() })
+		}
+	}()
+	eps, _ := ParseEndpoints(sock, "")
+	f := NewFsavd(&Pool{Endpoints: eps}, false)
+	obj := object(t, []byte(eicar.String))
+	v, err := f.Scan(ctx(t), obj)
+	if err != nil || v.Status != Infected {
+		t.Fatalf("EICAR by path: %+v %v", v, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(scans) != 1 || scans[0] != "SCAN\t"+obj.Path {
+		t.Fatalf("commands %q, want one SCAN by path", scans)
+	}
+}
+
+// pathOnlyFsavd answers as an fsavd that knows only the original
+// protocol: unknown options are ERROR, and SCAN reads the path.
+func pathOnlyFsavd(c net.Conn, scanned func(string)) {
+	defer c.Close()
+	c.Write([]byte("DBVERSION\t2026-11-29_01\n"))
+	br := bufio.NewReader(c)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		f := strings.Split(strings.TrimSuffix(line, "\n"), "\t")
+		switch {
+		case f[0] == "PROTOCOL":
+			c.Write([]byte("OK\tProtocol version 9\n"))
+		case f[0] == "CONFIGURE" && len(f) == 3 && strings.Contains("ARCHIVE MIME RISKWARE TIMEOUT", f[1]):
+			c.Write([]byte("OK\tOption set\n"))
+		case f[0] == "SCAN" && len(f) == 2:
+			scanned(strings.TrimSuffix(line, "\n"))
+			b, err := os.ReadFile(f[1])
+			switch {
+			case err != nil:
+				c.Write([]byte("SCAN_FAILURE\t" + f[1] + "\t0x1\tcannot open\n"))
+			case strings.Contains(string(b), eicar.String):
+				c.Write([]byte("INFECTED\t" + f[1] + "\tEICAR_Test_File\tAquarius\t0\t0\t0\t0\n"))
+			default:
+				c.Write([]byte("CLEAN\t" + f[1] + "\n"))
+			}
+			c.Write([]byte("OK\tScan ok.\n"))
+		case f[0] == "SCAN" || f[0] == "SCANFD":
+			scanned(strings.TrimSuffix(line, "\n"))
+			c.Write([]byte("ERROR\tUnknown command\n"))
+		default:
+			c.Write([]byte("ERROR\tUnknown option\n"))
 		}
 	}
 }

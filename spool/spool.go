@@ -290,22 +290,17 @@ func (v *Vanished) CatalogMessage() catalog.Message { return catalog.M14(v.Err, 
 
 // Check makes sure the file is still in place under its name (engines that
 // scan by path open it there): a *Vanished error when it was removed or
-// replaced.
+// replaced. It looks by stat, never by opening: on ext4 the last close of
+// an opened file that was emptied to length 0 (as kept files are) starts
+// its writeback, and an open and close here cost, by the profile of 1 KiB
+// objects, a disk write per object and a quarter of the gateway's rate.
 func (f *File) Check() error {
-	g, err := os.Open(f.path)
-	if catalog.OutOfFiles(err) {
-		// No descriptor to look with: the file is not known to be gone.
-		return &Failure{Op: "check", Err: err}
-	}
+	var st syscall.Stat_t
+	err := syscall.Stat(f.path, &st)
 	if err != nil {
-		return &Vanished{Path: f.path, Err: err}
+		return &Vanished{Path: f.path, Err: &os.PathError{Op: "stat", Path: f.path, Err: err}}
 	}
-	defer g.Close()
-	st, err := g.Stat()
-	if err != nil {
-		return &Vanished{Path: f.path, Err: err}
-	}
-	if st.Sys().(*syscall.Stat_t).Ino != f.ino {
+	if st.Ino != f.ino {
 		return &Vanished{Path: f.path, Err: &os.PathError{Op: "open", Path: f.path, Err: syscall.ENOENT}}
 	}
 	return nil

@@ -85,23 +85,6 @@ const smallFile = 256 << 10
 
 var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallFile); return &b }}
 
-// withFile gives f the bytes of the file at name (see withOpen).
-func withFile(name string, f func(data []byte)) error {
-	fd, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	defer fd.Close()
-	st, err := fd.Stat()
-	if err != nil {
-		return err
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("%s: not a regular file", name)
-	}
-	return withOpen(fd, st.Size(), f)
-}
-
 // withOpen gives f the first size bytes of the open file fd: mapped, or
 // read into a pooled buffer when small (mapping and unmapping a small file
 // costs more than reading it: the unmap flushes TLBs). Nothing is given
@@ -186,8 +169,26 @@ func Scan(data []byte, opt Options, lim Limits, match Match) []Detection {
 // is called on every object the scan opens, before match (see Walk): the
 // engine's pass serves the type and name rules too.
 func ScanFile(name string, opt Options, lim Limits, match Match, visit Visit) ([]Detection, error) {
+	fd, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer fd.Close()
+	return ScanOpen(fd, opt, lim, match, visit)
+}
+
+// ScanOpen is ScanFile for a file already open, such as one whose
+// descriptor was passed over a socket: the whole of it, as it is now.
+func ScanOpen(fd *os.File, opt Options, lim Limits, match Match, visit Visit) ([]Detection, error) {
+	st, err := fd.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", fd.Name())
+	}
 	var found []Detection
-	err := withFile(name, func(data []byte) {
+	err = withOpen(fd, st.Size(), func(data []byte) {
 		s := &scan{lim: lim.withDefaults(), opt: opt, match: match, visit: visit}
 		s.object(data, "", 0)
 		found = s.found

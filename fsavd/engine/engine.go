@@ -14,6 +14,7 @@
 package engine
 
 import (
+	"os"
 	"sync/atomic"
 
 	"github.com/fsigkd/fsigkd/unpack"
@@ -58,6 +59,11 @@ func (e *Engine) Swap(db *DB) { e.db.Store(db) }
 // object the scan opens (the type and name rules, in the same pass).
 func (e *Engine) ScanFile(name string, opt Options, visit unpack.Visit) ([]Detection, error) {
 	return unpack.ScanFile(name, opt, e.Limits, e.DB().match, visit)
+}
+
+// ScanOpen is ScanFile for an open file (a descriptor the client passed).
+func (e *Engine) ScanOpen(f *os.File, opt Options, visit unpack.Visit) ([]Detection, error) {
+	return unpack.ScanOpen(f, opt, e.Limits, e.DB().match, visit)
 }
 
 // ScanBytes scans data.

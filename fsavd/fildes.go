@@ -1,0 +1,77 @@
+package fsavd
+
+import (
+	"net"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxHeld bounds the descriptors a session holds between the message
+// that brought them and the SCANFD that uses them; past it, what comes
+// is closed on arrival (a client sends one per SCANFD and waits for its
+// answer).
+const maxHeld = 4
+
+// fdReader reads a Unix connection and keeps, in order, the descriptors
+// that come with its bytes (SCM_RIGHTS), for SCANFD.
+type fdReader struct {
+	c   *net.UnixConn
+	oob []byte
+	fds []int
+}
+
+func newFDReader(c *net.UnixConn) *fdReader {
+	return &fdReader{c: c, oob: make([]byte, unix.CmsgSpace(4*maxHeld))}
+}
+
+func (r *fdReader) Read(p []byte) (int, error) {
+	n, oobn, _, _, err := r.c.ReadMsgUnix(p, r.oob)
+	if oobn > 0 {
+		r.keep(r.oob[:oobn])
+	}
+	return n, err
+}
+
+// keep takes the descriptors of control messages.
+func (r *fdReader) keep(oob []byte) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return
+	}
+	for _, m := range msgs {
+		fds, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			if len(r.fds) < maxHeld {
+				r.fds = append(r.fds, fd)
+			} else {
+				unix.Close(fd)
+			}
+		}
+	}
+}
+
+// take gives the oldest descriptor held, as a file named name; nil when
+// none came.
+func (r *fdReader) take(name string) *os.File {
+	if r == nil || len(r.fds) == 0 {
+		return nil
+	}
+	fd := r.fds[0]
+	r.fds = r.fds[1:]
+	return os.NewFile(uintptr(fd), name)
+}
+
+// close closes the descriptors no SCANFD took.
+func (r *fdReader) close() {
+	if r == nil {
+		return
+	}
+	for _, fd := range r.fds {
+		unix.Close(fd)
+	}
+	r.fds = nil
+}

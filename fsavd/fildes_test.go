@@ -1,0 +1,184 @@
+package fsavd_test
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/enginetest"
+)
+
+// fdClient is a raw client of the server's Unix socket that can pass
+// descriptors.
+type fdClient struct {
+	t  *testing.T
+	c  *net.UnixConn
+	br *bufio.Reader
+}
+
+func dialFD(t *testing.T) *fdClient {
+	t.Helper()
+	c, err := net.Dial("unix", enginetest.FsavdSocket(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fc := &fdClient{t: t, c: c.(*net.UnixConn), br: bufio.NewReader(c)}
+	if g := fc.line(); !strings.HasPrefix(g, "DBVERSION\t") {
+		t.Fatalf("greeting %q", g)
+	}
+	return fc
+}
+
+func (fc *fdClient) line() string {
+	l, _ := fc.br.ReadString('\n')
+	return strings.TrimRight(l, "\n")
+}
+
+// send writes cmd with the descriptors of files in the same message.
+func (fc *fdClient) send(cmd string, files ...*os.File) {
+	fc.t.Helper()
+	var oob []byte
+	if len(files) > 0 {
+		fds := make([]int, len(files))
+		for i, f := range files {
+			fds[i] = int(f.Fd())
+		}
+		oob = unix.UnixRights(fds...)
+	}
+	if _, _, err := fc.c.WriteMsgUnix([]byte(cmd+"\n"), oob, nil); err != nil {
+		fc.t.Fatal(err)
+	}
+}
+
+// answer reads the result lines of a scan up to its OK.
+func (fc *fdClient) answer() []string {
+	var got []string
+	for {
+		l := fc.line()
+		if l == "OK\tScan ok." || l == "" {
+			return got
+		}
+		got = append(got, l)
+	}
+}
+
+func openWith(t *testing.T, name, content string) *os.File {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// TestScanFDScansTheDescriptorNotThePath: the file passed is scanned,
+// whatever is (or is not) at the name given; the results carry the name.
+func TestScanFDScansTheDescriptorNotThePath(t *testing.T) {
+	fc := dialFD(t)
+	fc.send("CONFIGURE\tSCANFD\t1")
+	if r := fc.line(); !strings.HasPrefix(r, "OK\t") {
+		t.Fatalf("CONFIGURE SCANFD: %q", r)
+	}
+	bad := openWith(t, "e.com", eicar.String)
+	os.Remove(bad.Name()) // removed by name: the descriptor still reads it
+	fc.send("SCANFD\t/spool/object-1", bad)
+	if got := fc.answer(); len(got) != 1 || !strings.HasPrefix(got[0], "INFECTED\t/spool/object-1\tEicar-Test-Signature\t") {
+		t.Fatalf("EICAR by descriptor: %q", got)
+	}
+	// A clean file at the name does not make the descriptor's file clean.
+	good := openWith(t, "g.txt", "hello")
+	fc.send("SCANFD\t"+good.Name(), bad)
+	if got := fc.answer(); len(got) != 1 || !strings.HasPrefix(got[0], "INFECTED\t"+good.Name()+"\t") {
+		t.Fatalf("EICAR by descriptor, clean file at its name: %q", got)
+	}
+	fc.send("SCANFD\tclean", good)
+	if got := fc.answer(); len(got) != 1 || got[0] != "CLEAN\tclean" {
+		t.Fatalf("clean by descriptor: %q", got)
+	}
+}
+
+// TestScanFDRefusals: a SCANFD the server cannot honour is a
+// SCAN_FAILURE, never CLEAN: without the option, without a descriptor,
+// with one that is not a regular file.
+func TestScanFDRefusals(t *testing.T) {
+	fc := dialFD(t)
+	bad := openWith(t, "e.com", eicar.String)
+	fc.send("SCANFD\tx", bad)
+	if got := fc.answer(); len(got) != 1 || !strings.HasPrefix(got[0], "SCAN_FAILURE\tx\t") {
+		t.Fatalf("SCANFD before CONFIGURE SCANFD 1: %q", got)
+	}
+	fc.send("CONFIGURE\tSCANFD\t1")
+	fc.line()
+	fc.send("SCANFD\tnone")
+	if got := fc.answer(); len(got) != 1 || !strings.HasPrefix(got[0], "SCAN_FAILURE\tnone\t") {
+		t.Fatalf("SCANFD without a descriptor: %q", got)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	w.Write([]byte(eicar.String))
+	fc.send("SCANFD\tpipe", r)
+	if got := fc.answer(); len(got) != 1 || !strings.HasPrefix(got[0], "SCAN_FAILURE\tpipe\t") {
+		t.Fatalf("SCANFD of a pipe: %q", got)
+	}
+}
+
+// TestScanFDDescriptorFloodIsBounded: a client that sends descriptors
+// without SCANFDs to use them does not make the server hold them: past a
+// few, they are closed as they come, and all at the session's end.
+func TestScanFDDescriptorFloodIsBounded(t *testing.T) {
+	fc := dialFD(t)
+	fc.send("CONFIGURE\tSCANFD\t1")
+	fc.line()
+	f := openWith(t, "g.txt", "hello")
+	before := openFDs(t)
+	for range 200 {
+		fc.send("PING", f, f, f) // ERROR each: the descriptors wait
+		if r := fc.line(); !strings.HasPrefix(r, "ERROR\t") {
+			t.Fatalf("PING: %q", r)
+		}
+	}
+	if held := openFDs(t) - before; held > 8 {
+		t.Fatalf("the server holds %d descriptors a client sent", held)
+	}
+	// The oldest one held is still the one a SCANFD takes.
+	fc.send("SCANFD\tfirst")
+	if got := fc.answer(); len(got) != 1 || got[0] != "CLEAN\tfirst" {
+		t.Fatalf("SCANFD after the flood: %q", got)
+	}
+	fc.c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for openFDs(t) > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := openFDs(t); n > before {
+		t.Fatalf("%d descriptors left open after the session", n-before)
+	}
+}
+
+// openFDs counts this process's open descriptors (the server runs in it).
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd:", err)
+	}
+	return len(ents)
+}
