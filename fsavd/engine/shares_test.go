@@ -1,0 +1,88 @@
+package engine
+
+import (
+	"encoding/hex"
+	"math/rand"
+	"runtime"
+	"testing"
+
+	"github.com/fsigkd/fsigkd/eicar"
+)
+
+// shared is random data large enough that a scan shares its positions
+// out among four goroutines (whatever the machine's cores).
+func shared(t testing.TB) []byte {
+	t.Helper()
+	if tb, ok := t.(*testing.T); ok {
+		prev := runtime.GOMAXPROCS(4)
+		tb.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	}
+	data := make([]byte, 4*parallelFrom)
+	rand.New(rand.NewSource(5)).Read(data)
+	return data
+}
+
+// TestSignatureAcrossTheShares: a signature that straddles the border of
+// two shares is found, and so is one whose parts lie in different shares
+// (a wildcard between them): verification reads the whole object.
+func TestSignatureAcrossTheShares(t *testing.T) {
+	data := shared(t)
+	border := len(data) / 4
+	copy(data[border-20:], eicar.String)
+	if got := names(builtin(t).ScanBytes(data, all)); got != "Eicar-Test-Signature@" {
+		t.Fatalf("EICAR across a border: %q", got)
+	}
+	db, err := Load(writeSigs(t, map[string]string{"span.ndb": "Span.Test:0:*:" +
+		hex.EncodeToString([]byte("first-part")) + "*" + hex.EncodeToString([]byte("second-and-longer-part")) + "\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = shared(t)
+	copy(data[2*border-100:], "first-part")
+	copy(data[2*border+100:], "second-and-longer-part")
+	if got := names(New(db).ScanBytes(data, all)); got != "Span.Test@" {
+		t.Fatalf("parts in two shares: %q", got)
+	}
+}
+
+// TestSharedScanReportsInOrder: detections come in the order of their
+// place in the object, as from one pass, and StopOnFirst stops at the
+// first of them.
+func TestSharedScanReportsInOrder(t *testing.T) {
+	sigs := ""
+	for _, n := range []string{"Alpha", "Bravo", "Charlie"} {
+		sigs += "Order." + n + ":0:*:" + hex.EncodeToString([]byte("marker-"+n)) + "\n"
+	}
+	db, err := Load(writeSigs(t, map[string]string{"order.ndb": sigs}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := shared(t)
+	q := len(data) / 4
+	copy(data[3*q+5:], "marker-Alpha")
+	copy(data[q+5:], "marker-Charlie")
+	copy(data[2*q+5:], "marker-Bravo")
+	copy(data[3*q+50:], "marker-Charlie") // a second time: reported once
+	if got := names(New(db).ScanBytes(data, all)); got != "Order.Charlie@,Order.Bravo@,Order.Alpha@" {
+		t.Fatalf("order: %q", got)
+	}
+	if got := names(New(db).ScanBytes(data, Options{StopOnFirst: true})); got != "Order.Charlie@" {
+		t.Fatalf("StopOnFirst: %q", got)
+	}
+}
+
+// BenchmarkScanBuiltin is the engine's pass with the built-in signatures
+// alone (as shipped) over 16 MiB of random data, shared out among the
+// cores.
+func BenchmarkScanBuiltin(b *testing.B) {
+	db, err := Load("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := make([]byte, 16<<20)
+	rand.New(rand.NewSource(3)).Read(data)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		db.matchBody(data, func(string) bool { return false })
+	}
+}
