@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -191,10 +192,15 @@ func (u *upstream) data() (*dataWriter, error) {
 		return nil, err
 	}
 	u.c.SetWriteDeadline(time.Now().Add(u.timeout))
-	d := &dataWriter{u: u, w: bufio.NewWriterSize(u.c, 64<<10)}
+	w := dataBufs.Get().(*bufio.Writer)
+	w.Reset(u.c)
+	d := &dataWriter{u: u, w: w}
 	d.st.W = d.w
 	return d, nil
 }
+
+// dataBufs keeps the writers of dataWriter between mails.
+var dataBufs = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
 
 func (d *dataWriter) Write(p []byte) (int, error) {
 	n, err := d.st.Write(p)
@@ -205,7 +211,10 @@ func (d *dataWriter) Write(p []byte) (int, error) {
 // close ends the message and reads the next hop's verdict on it.
 func (d *dataWriter) close() (reply, error) {
 	d.st.Close()
-	if err := d.w.Flush(); err != nil {
+	err := d.w.Flush()
+	d.w.Reset(nil) // the pool keeps no connection
+	dataBufs.Put(d.w)
+	if err != nil {
 		return reply{}, err
 	}
 	d.u.c.SetWriteDeadline(time.Time{})
