@@ -99,14 +99,28 @@ func Add(name string, v float64, labels ...string) {
 }
 
 func (r *recorder) add(name string, v float64, labels ...string) {
-	l := pairs(labels)
-	k := key(name, l)
-	s := r.counters[k]
+	var buf [128]byte
+	k := seriesKey(buf[:0], name, labels)
+	s := r.counters[string(k)]
 	if s == nil {
-		s = &Sample{Name: name, Labels: l}
-		r.counters[k] = s
+		s = &Sample{Name: name, Labels: pairs(labels)}
+		r.counters[string(k)] = s
 	}
 	s.Value += v
+}
+
+// seriesKey names a series of this process by its name and labels as the
+// call gives them (each call site gives them in one order), appended to
+// b: looked up as string(b), a series already counted costs no
+// allocation (building a map and a sorted key for each count was, by
+// the profile of 1 KiB objects, a tenth of a worker's allocations).
+func seriesKey(b []byte, name string, labels []string) []byte {
+	b = append(b, name...)
+	for _, l := range labels {
+		b = append(b, 0)
+		b = append(b, l...)
+	}
+	return b
 }
 
 // Observe puts d into the histogram name.
@@ -117,12 +131,12 @@ func Observe(name string, d time.Duration, labels ...string) {
 }
 
 func (r *recorder) observe(name string, d time.Duration, labels ...string) {
-	l := pairs(labels)
-	k := key(name, l)
-	h := r.hists[k]
+	var buf [128]byte
+	k := seriesKey(buf[:0], name, labels)
+	h := r.hists[string(k)]
 	if h == nil {
-		h = &Histogram{Name: name, Labels: l, Buckets: make([]uint64, len(Buckets))}
-		r.hists[k] = h
+		h = &Histogram{Name: name, Labels: pairs(labels), Buckets: make([]uint64, len(Buckets))}
+		r.hists[string(k)] = h
 	}
 	sec := d.Seconds()
 	for i, b := range Buckets {

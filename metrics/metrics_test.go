@@ -90,3 +90,16 @@ func TestReadmeNamesExposedMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestCountingAllocatesNothing: a series already counted is counted again
+// with no allocation (every request and object counts several).
+func TestCountingAllocatesNothing(t *testing.T) {
+	Add("fsigkd_test_total", 1, "verdict", "clean")
+	Observe("fsigkd_test_seconds", time.Millisecond, "service", "http")
+	if n := testing.AllocsPerRun(100, func() {
+		Add("fsigkd_test_total", 1, "verdict", "clean")
+		Observe("fsigkd_test_seconds", time.Millisecond, "service", "http")
+	}); n != 0 {
+		t.Fatalf("%v allocations per count", n)
+	}
+}

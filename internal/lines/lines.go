@@ -16,15 +16,20 @@ var ErrTooLong = errors.New("line too long")
 // returns it without its LF (or CRLF). A line cut short by the end of the
 // input is io.ErrUnexpectedEOF.
 func Read(br *bufio.Reader, max int) (string, error) {
-	var line []byte
+	var line []byte // the chunks of a line longer than the reader's buffer
 	for {
 		chunk, err := br.ReadSlice('\n')
+		if line == nil && err == nil && len(chunk) <= max {
+			// Whole in the reader's buffer, as most lines are: one
+			// allocation (the string), not two.
+			return trimEnd(chunk), nil
+		}
 		line = append(line, chunk...)
 		if len(line) > max {
 			return "", ErrTooLong
 		}
 		if err == nil {
-			break
+			return trimEnd(line), nil
 		}
 		if !errors.Is(err, bufio.ErrBufferFull) {
 			if len(line) > 0 && errors.Is(err, io.EOF) {
@@ -33,9 +38,13 @@ func Read(br *bufio.Reader, max int) (string, error) {
 			return "", err
 		}
 	}
+}
+
+// trimEnd is line, which ends in LF, without its LF or CRLF.
+func trimEnd(line []byte) string {
 	n := len(line) - 1
 	if n > 0 && line[n-1] == '\r' {
 		n--
 	}
-	return string(line[:n]), nil
+	return string(line[:n])
 }
