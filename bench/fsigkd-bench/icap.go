@@ -12,8 +12,10 @@ import (
 )
 
 // icapFigures measures Squid with fsigkd's ICAP server beside Squid with
-// c-icap (virus_scan), both scanning with the same clamd (-clamd), and
-// Squid alone: 1 KiB and 1 MiB objects, -c clients.
+// c-icap (virus_scan), both scanning with the same clamd (-clamd), Squid
+// alone, and Squid with an ICAP server that reads nothing and answers 204
+// (startNullICAP: what Squid's ICAP client costs by itself, the ceiling
+// of every ICAP server through it): 1 KiB and 1 MiB objects, -c clients.
 func icapFigures(dir string) {
 	squid, err1 := exec.LookPath("squid")
 	if err1 != nil {
@@ -74,8 +76,10 @@ func icapFigures(dir string) {
 			stop(d)
 		}
 	}()
+	null := startNullICAP()
 	rows := []struct{ name, proxy string }{
 		{"Squid alone (no scanning)", startSquid("squid-plain", "", "")},
+		{"Squid + an ICAP server that answers 204 unread (the ceiling)", startSquid("squid-null", "icap://"+null+"/respmod", "icap://"+null+"/reqmod")},
 		{"Squid + c-icap (virus_scan, clamd)", startSquid("squid-cicap", "icap://"+caddr+"/avscan", "icap://"+caddr+"/avscan")},
 		{"Squid + fsigkd ICAP (clamd)", startSquid("squid-fsigkd", "icap://"+fsigkd+"/respmod", "icap://"+fsigkd+"/reqmod")},
 		{"Squid + fsigkd ICAP (its bundled fsavd)", startSquid("squid-fsigkd-bundled", "icap://"+bundled+"/respmod", "icap://"+bundled+"/reqmod")},

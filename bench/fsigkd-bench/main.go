@@ -329,6 +329,11 @@ func run(cl *http.Client, u string, n, c int) ([]time.Duration, time.Duration) {
 				}
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					// An error page (an ICAP failure, a refusal) is no
+					// object delivered: not counted.
+					continue
+				}
 				mu.Lock()
 				lat = append(lat, time.Since(t))
 				mu.Unlock()
