@@ -368,7 +368,11 @@ func (db *DB) anchoredAt(data []byte, i int, hit map[int32]bool, report func(int
 	return false
 }
 
-// verifyBudget bounds the backtracking of one verification.
+// verifyBudget bounds the backtracking of one verification: a step is a
+// part tried at a place. A gap before or after a literal part costs a
+// step per place the literal is found, not per byte, so padding between
+// a signature's parts does not outrun it (TestWildcardGapsHoldOverDistance);
+// only a gap next to a masked or alternative part is walked byte by byte.
 const verifyBudget = 100000
 
 func (s *bodySig) startOK(start, n int) bool {

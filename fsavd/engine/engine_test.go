@@ -235,14 +235,53 @@ func FuzzPattern(f *testing.F) {
 	for _, s := range []string{"41424344", "41??42*43{1-2}44", "(41|42)4?", "{-3}", "4"} {
 		f.Add(s, []byte("ABCD AXBYYCZD"))
 	}
+	f.Add("41*4243", []byte("AxxBCABC"))
+	f.Add("4142{2-}4344", []byte("ABxxCD ABCD"))
+	// A literal after (or before) a gap whose first place found fails and
+	// an overlapping one holds.
+	f.Add("4444444444*41424142??43", []byte("DDDDDABABABxC"))
+	f.Add("43??41424142*4444444444", []byte("CxABABABDDDDD"))
 	f.Fuzz(func(t *testing.T, sig string, data []byte) {
 		db := newDB()
 		if db.addBody("F", sig, "*") != nil {
 			return
 		}
 		db.build()
-		db.matchBody(data, func(string) bool { return false })
+		found := false
+		db.matchBody(data, func(string) bool { found = true; return false })
+		// Against the plainest reading of the pattern (every start,
+		// every gap width), on data small enough for its budget.
+		if len(data) <= 256 && found != refMatch(db.body[0].parts, data) {
+			t.Fatalf("pattern %q on %q: matchBody %v, the reference %v", sig, data, found, !found)
+		}
 	})
+}
+
+// refMatch tells whether parts match data anywhere, trying every start
+// and every width of every gap.
+func refMatch(parts []part, data []byte) bool {
+	var from func(ps []part, i int) bool
+	from = func(ps []part, i int) bool {
+		if len(ps) == 0 {
+			return true
+		}
+		p := &ps[0]
+		if p.kind != kGap {
+			return p.matchAt(data, i) && from(ps[1:], i+p.width())
+		}
+		for g := p.gapMin; i+g <= len(data) && (p.gapMax < 0 || g <= p.gapMax); g++ {
+			if from(ps[1:], i+g) {
+				return true
+			}
+		}
+		return false
+	}
+	for i := 0; i <= len(data); i++ {
+		if from(parts, i) {
+			return true
+		}
+	}
+	return false
 }
 
 func FuzzScanBytes(f *testing.F) {

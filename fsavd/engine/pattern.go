@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -263,11 +264,30 @@ func matchFrom(parts []part, data []byte, i int, budget *int, end func(int) bool
 		}
 		return matchFrom(parts[1:], data, i+p.width(), budget, end)
 	}
-	max := len(data) - i
-	if p.gapMax >= 0 && p.gapMax < max {
-		max = p.gapMax
+	widest := len(data) - i
+	if p.gapMax >= 0 && p.gapMax < widest {
+		widest = p.gapMax
 	}
-	for g := p.gapMin; g <= max; g++ {
+	if len(parts) > 1 && parts[1].kind == kLit {
+		// The part after the gap is literal: its places are searched
+		// for, nearest first, so that the gap costs a step per place,
+		// not per byte (a step per byte let padding between a
+		// signature's parts outrun the budget).
+		lit := parts[1].lit
+		from, to := i+p.gapMin, min(i+widest+len(lit), len(data))
+		for from <= to-len(lit) && *budget > 0 {
+			j := bytes.Index(data[from:to], lit)
+			if j < 0 {
+				return false
+			}
+			if matchFrom(parts[1:], data, from+j, budget, end) {
+				return true
+			}
+			from += j + 1
+		}
+		return false
+	}
+	for g := p.gapMin; g <= widest; g++ {
 		if matchFrom(parts[1:], data, i+g, budget, end) {
 			return true
 		}
@@ -294,11 +314,29 @@ func matchBack(parts []part, data []byte, i int, budget *int, start func(int) bo
 		}
 		return matchBack(parts[:len(parts)-1], data, i-w, budget, start)
 	}
-	max := i
-	if p.gapMax >= 0 && p.gapMax < max {
-		max = p.gapMax
+	widest := i
+	if p.gapMax >= 0 && p.gapMax < widest {
+		widest = p.gapMax
 	}
-	for g := p.gapMin; g <= max; g++ {
+	if len(parts) > 1 && parts[len(parts)-2].kind == kLit {
+		// As in matchFrom: the literal before the gap is searched for,
+		// nearest first (the match's end moving back from i-gapMin).
+		lit := parts[len(parts)-2].lit
+		lo, hi := max(i-widest-len(lit), 0), i-p.gapMin
+		for hi-lo >= len(lit) && *budget > 0 {
+			k := bytes.LastIndex(data[lo:hi], lit)
+			if k < 0 {
+				return false
+			}
+			e := lo + k + len(lit)
+			if matchBack(parts[:len(parts)-1], data, e, budget, start) {
+				return true
+			}
+			hi = e - 1
+		}
+		return false
+	}
+	for g := p.gapMin; g <= widest; g++ {
 		if matchBack(parts[:len(parts)-1], data, i-g, budget, start) {
 			return true
 		}

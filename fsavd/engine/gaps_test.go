@@ -1,0 +1,70 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/hex"
+	"math/rand"
+	"testing"
+)
+
+// TestWildcardGapsHoldOverDistance: a signature whose parts are joined by
+// * (or a wide {n-m}) matches however far apart the parts are, within
+// the object: padding put between them to outrun the verification is the
+// attack. Both directions are tested: the anchor (the longest literal)
+// before the gap and after it.
+func TestWildcardGapsHoldOverDistance(t *testing.T) {
+	h := func(s string) string { return hex.EncodeToString([]byte(s)) }
+	sigs := "Gap.AnchorFirst:0:*:" + h("the-long-anchor-part") + "*" + h("tail") + "\n" +
+		"Gap.AnchorLast:0:*:" + h("head") + "*" + h("another-long-anchor") + "\n" +
+		"Gap.Range:0:*:" + h("left") + "{10-1000000}" + h("a-long-right-anchor") + "\n" +
+		"Gap.Three:0:*:" + h("one1") + "*" + h("the-middle-anchor!") + "*" + h("three") + "\n"
+	db, err := Load(writeSigs(t, map[string]string{"gaps.ndb": sigs}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(db)
+	pad := func(n int) []byte {
+		b := make([]byte, n)
+		rand.New(rand.NewSource(int64(n))).Read(b)
+		return b
+	}
+	for _, gap := range []int{0, 1000, 200 << 10, 999990, 2 << 20} {
+		objs := map[string][]byte{
+			"Gap.AnchorFirst": bytes.Join([][]byte{pad(100), []byte("the-long-anchor-part"), pad(gap), []byte("tail"), pad(100)}, nil),
+			"Gap.AnchorLast":  bytes.Join([][]byte{pad(100), []byte("head"), pad(gap), []byte("another-long-anchor"), pad(100)}, nil),
+			"Gap.Three":       bytes.Join([][]byte{[]byte("one1"), pad(gap), []byte("the-middle-anchor!"), pad(gap), []byte("three")}, nil),
+		}
+		if gap+10 <= 1000000 {
+			objs["Gap.Range"] = bytes.Join([][]byte{pad(100), []byte("left"), pad(gap + 10), []byte("a-long-right-anchor")}, nil)
+		}
+		for name, obj := range objs {
+			if got := names(e.ScanBytes(obj, all)); got != name+"@" {
+				t.Errorf("%s with %d bytes between the parts: %q", name, gap, got)
+			}
+		}
+	}
+	// The parts out of order, or the range's bound passed, match nothing.
+	if got := names(e.ScanBytes([]byte("tail the-long-anchor-part"), all)); got != "" {
+		t.Errorf("parts out of order: %q", got)
+	}
+	far := bytes.Join([][]byte{[]byte("left"), pad(1000011), []byte("a-long-right-anchor")}, nil)
+	if got := names(e.ScanBytes(far, all)); got != "" {
+		t.Errorf("past the range's bound: %q", got)
+	}
+}
+
+// TestWildcardGapDecoys: many copies of the part after a gap, none of
+// which completes the signature, cost a search each, not a step per
+// byte, and the real one after them is still found.
+func TestWildcardGapDecoys(t *testing.T) {
+	h := func(s string) string { return hex.EncodeToString([]byte(s)) }
+	db, err := Load(writeSigs(t, map[string]string{"decoy.ndb": "Gap.Decoy:0:*:" + h("the-long-anchor-part") + "*" + h("tail") + h("END") + "\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := append([]byte("the-long-anchor-part"), bytes.Repeat([]byte("tail-not-it "), 5000)...)
+	obj = append(obj, "tailEND"...)
+	if got := names(New(db).ScanBytes(obj, all)); got != "Gap.Decoy@" {
+		t.Fatalf("after 5,000 decoys: %q", got)
+	}
+}
