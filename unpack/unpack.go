@@ -152,7 +152,9 @@ func WalkFile(fd *os.File, size int64, opt Options, lim Limits, visit Visit) err
 }
 
 // Match is a scan's look at one object's bytes: found reports a
-// detection there, and says whether to stop (Options.StopOnFirst).
+// detection there, and says whether to stop (Options.StopOnFirst). A
+// name under Heuristics.Limits.Exceeded. is a limit the match itself met
+// (its verification ran out of steps): Suspected, as the walk's own.
 type Match func(data []byte, found func(name string) (stop bool))
 
 // Scan walks data and has match look at the object and at everything in
@@ -220,8 +222,11 @@ func (s *scan) add(d Detection) {
 	}
 }
 
+// limitPrefix names the detections of limits.
+const limitPrefix = "Heuristics.Limits.Exceeded."
+
 func (s *scan) exceeded(which, where string, depth int) {
-	s.add(Detection{Name: "Heuristics.Limits.Exceeded." + which, Path: where, Kind: Suspected, Depth: depth})
+	s.add(Detection{Name: limitPrefix + which, Path: where, Kind: Suspected, Depth: depth})
 	s.stop = true
 }
 
@@ -253,7 +258,11 @@ func (s *scan) object(data []byte, where string, depth int) {
 	}
 	if s.match != nil {
 		s.match(data, func(name string) bool {
-			s.add(Detection{Name: name, Path: where, Depth: depth})
+			kind := Infected
+			if strings.HasPrefix(name, limitPrefix) {
+				kind = Suspected
+			}
+			s.add(Detection{Name: name, Path: where, Kind: kind, Depth: depth})
 			return s.opt.StopOnFirst
 		})
 	}

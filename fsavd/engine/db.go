@@ -315,10 +315,16 @@ func (db *DB) matchBody(data []byte, found func(name string) bool) {
 	} else if db.matchRange(data, 0, len(data), seen, report) {
 		return
 	}
+	exhausted := false
 	for _, si := range db.slow {
-		if db.body[si].matchAnywhere(data) && report(si) {
+		matched, out := db.body[si].matchAnywhere(data)
+		if matched && report(si) {
 			return
 		}
+		exhausted = exhausted || out
+	}
+	if exhausted {
+		found(Exhausted)
 	}
 }
 
@@ -396,9 +402,15 @@ func (s *bodySig) matchAnchored(data []byte, i int) bool {
 }
 
 // matchAnywhere tries every start: for the rare signature without a
-// four-byte literal.
-func (s *bodySig) matchAnywhere(data []byte) bool {
-	budget := verifyBudget * 10
+// four-byte literal. A literal first part is searched for (bytes.Index),
+// not tried at every byte. The steps allowed grow with the object (64 a
+// byte, beyond a floor), so that no size of object runs them out: a fixed
+// budget found such a signature only in an object's first megabyte or
+// so. exhausted says the steps ran out before every start was tried (an
+// object crafted against the signature): the caller reports it, never
+// clean.
+func (s *bodySig) matchAnywhere(data []byte) (matched, exhausted bool) {
+	budget := verifyBudget*10 + 64*len(data)
 	lo, hi := 0, len(data)
 	switch s.offKind {
 	case 'a':
@@ -406,13 +418,29 @@ func (s *bodySig) matchAnywhere(data []byte) bool {
 	case 'e':
 		lo, hi = len(data)-s.off, len(data)-s.off+1
 	}
-	for start := max(lo, 0); start < hi && budget > 0; start++ {
+	first := &s.parts[0]
+	for start := max(lo, 0); start < hi; start++ {
+		if first.kind == kLit {
+			j := bytes.Index(data[start:min(hi-1+len(first.lit), len(data))], first.lit)
+			if j < 0 {
+				return false, false
+			}
+			start += j
+		}
+		if budget <= 0 {
+			return false, true
+		}
 		if matchFrom(s.parts, data, start, &budget, func(int) bool { return true }) {
-			return true
+			return true, false
 		}
 	}
-	return false
+	return false, false
 }
+
+// Exhausted is the detection of an object whose verification against a
+// signature ran out of steps: Suspected, as every other limit (package
+// unpack tells it by its name).
+const Exhausted = "Heuristics.Limits.Exceeded.Verify"
 
 // matchHash looks the object's hashes up, computing only those in use.
 func (db *DB) matchHash(data []byte) []string {

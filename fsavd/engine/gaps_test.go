@@ -68,3 +68,47 @@ func TestWildcardGapDecoys(t *testing.T) {
 		t.Fatalf("after 5,000 decoys: %q", got)
 	}
 }
+
+// TestShortPartsFoundFarIn: a signature with no literal of four bytes
+// (matched without the anchor filter) is found wherever it lies in the
+// object, not only in its first megabytes.
+func TestShortPartsFoundFarIn(t *testing.T) {
+	db, err := Load(writeSigs(t, map[string]string{"short.ndb": "Short.Parts:0:*:4a4b??4c4d??4e4f\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(db)
+	for _, at := range []int{0, 1 << 20, 5 << 20, 20 << 20} {
+		obj := make([]byte, at+100)
+		rand.New(rand.NewSource(int64(at))).Read(obj)
+		copy(obj[at:], "JKxLMxNO")
+		if got := names(e.ScanBytes(obj, all)); got != "Short.Parts@" {
+			t.Errorf("at %d: %q", at, got)
+		}
+	}
+}
+
+// TestVerificationThatRunsOutIsSuspected: an object crafted so that a
+// signature without a four-byte literal cannot be verified within its
+// steps (every start and every place of the next part a near miss) is
+// Suspected, not clean.
+func TestVerificationThatRunsOutIsSuspected(t *testing.T) {
+	db, err := Load(writeSigs(t, map[string]string{"short.ndb": "Short.Gap:0:*:4a{0-100000}4b??4c\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := append(bytes.Repeat([]byte("J"), 20000), bytes.Repeat([]byte("K"), 20000)...)
+	got := New(db).ScanBytes(obj, all)
+	if len(got) != 1 || got[0].Name != Exhausted || got[0].Kind != Suspected {
+		t.Fatalf("a crafted near miss: %+v", got)
+	}
+	// The same signature on text of the same size without its bytes, and
+	// with J and K but never L after: clean, within the steps.
+	plain := bytes.Repeat([]byte("lorem ipsum dolor sit amet "), len(obj)/27)
+	for i := 0; i < len(plain); i += 1000 {
+		copy(plain[i:], "J xK")
+	}
+	if got := New(db).ScanBytes(plain, all); len(got) != 0 {
+		t.Fatalf("plain data: %+v", got)
+	}
+}
