@@ -275,7 +275,8 @@ const parallelFrom = 8 << 20
 // position's four bytes are hashed into a bit set of the signatures'
 // anchors, and only a hit looks further. Detections are reported in the
 // order of their first anchor in data, whether or not the pass was
-// shared out.
+// shared out. A verification that ran out of steps is reported as
+// Exhausted, after them.
 func (db *DB) matchBody(data []byte, found func(name string) bool) {
 	seen := map[int32]bool{}
 	report := func(si int32) bool {
@@ -285,37 +286,42 @@ func (db *DB) matchBody(data []byte, found func(name string) bool) {
 		seen[si] = true
 		return found(db.body[si].name)
 	}
+	exhausted := false
 	if n := min(runtime.GOMAXPROCS(0), len(data)/parallelFrom); n > 1 {
 		// Each share keeps its own hits, in order; they are reported
 		// share by share.
-		hits := make([][]int32, n)
+		shares := make([]*pass, n)
 		var wg sync.WaitGroup
 		for c := range n {
 			from, to := c*(len(data)/n), (c+1)*(len(data)/n)
 			if c == n-1 {
 				to = len(data)
 			}
-			wg.Go(func() {
-				own := map[int32]bool{}
-				db.matchRange(data, from, to, own, func(si int32) bool {
-					own[si] = true
-					hits[c] = append(hits[c], si)
-					return false
-				})
-			})
+			p := &pass{db: db, data: data, hit: map[int32]bool{}}
+			p.report = func(si int32) bool {
+				p.hit[si] = true
+				p.hits = append(p.hits, si)
+				return false
+			}
+			shares[c] = p
+			wg.Go(func() { p.run(from, to) })
 		}
 		wg.Wait()
-		for _, h := range hits {
-			for _, si := range h {
+		for _, p := range shares {
+			for _, si := range p.hits {
 				if report(si) {
 					return
 				}
 			}
+			exhausted = exhausted || p.exhausted
 		}
-	} else if db.matchRange(data, 0, len(data), seen, report) {
-		return
+	} else {
+		p := &pass{db: db, data: data, hit: seen, report: report}
+		if p.run(0, len(data)) {
+			return
+		}
+		exhausted = p.exhausted
 	}
-	exhausted := false
 	for _, si := range db.slow {
 		matched, out := db.body[si].matchAnywhere(data)
 		if matched && report(si) {
@@ -328,11 +334,24 @@ func (db *DB) matchBody(data []byte, found func(name string) bool) {
 	}
 }
 
-// matchRange looks for anchors starting at the positions from..to-1 of
-// data (their signatures verified against the whole of it), skipping the
-// signatures in hit; true when report says to stop.
-func (db *DB) matchRange(data []byte, from, to int, hit map[int32]bool, report func(int32) bool) bool {
-	filter := db.filter
+// pass is a look for anchors over the positions of data, or of one
+// share of them.
+type pass struct {
+	db     *DB
+	data   []byte
+	hit    map[int32]bool   // signatures found already: not verified again
+	report func(int32) bool // a signature found; true: stop
+	hits   []int32          // a share's finds, in order
+	// exhausted: a verification ran out of steps (an object crafted
+	// against a signature).
+	exhausted bool
+}
+
+// run looks for anchors starting at the positions from..to-1 (their
+// signatures verified against the whole of data); true when report says
+// to stop.
+func (p *pass) run(from, to int) bool {
+	data, filter := p.data, p.db.filter
 	// Four positions at a time from one load, tested together: most
 	// blocks of data hold no anchor's start, and cost one branch (a
 	// quarter to a third faster than a test per position, by
@@ -345,31 +364,36 @@ func (db *DB) matchRange(data []byte, from, to int, hit map[int32]bool, report f
 			continue
 		}
 		for j := i; j < i+4; j++ {
-			if db.anchoredAt(data, j, hit, report) {
+			if p.at(j) {
 				return true
 			}
 		}
 	}
 	for ; i < to && i+4 <= len(data); i++ {
-		if db.anchoredAt(data, i, hit, report) {
+		if p.at(i) {
 			return true
 		}
 	}
 	return false
 }
 
-// anchoredAt looks for the signatures whose anchor may start at data[i];
-// true when report says to stop.
-func (db *DB) anchoredAt(data []byte, i int, hit map[int32]bool, report func(int32) bool) bool {
-	k := binary.LittleEndian.Uint32(data[i:])
+// at looks for the signatures whose anchor may start at data[i]; true
+// when report says to stop.
+func (p *pass) at(i int) bool {
+	k := binary.LittleEndian.Uint32(p.data[i:])
 	fi := filterIndex(k)
-	if db.filter[fi>>6]&(1<<(fi&63)) == 0 {
+	if p.db.filter[fi>>6]&(1<<(fi&63)) == 0 {
 		return false
 	}
-	for _, si := range db.table[k] {
-		if !hit[si] && db.body[si].matchAnchored(data, i) && report(si) {
+	for _, si := range p.db.table[k] {
+		if p.hit[si] {
+			continue
+		}
+		matched, out := p.db.body[si].matchAnchored(p.data, i)
+		if matched && p.report(si) {
 			return true
 		}
+		p.exhausted = p.exhausted || out
 	}
 	return false
 }
@@ -392,13 +416,15 @@ func (s *bodySig) startOK(start, n int) bool {
 }
 
 // matchAnchored verifies the signature with its anchor part at data[i].
-func (s *bodySig) matchAnchored(data []byte, i int) bool {
+// exhausted says it ran out of steps before it could tell.
+func (s *bodySig) matchAnchored(data []byte, i int) (matched, exhausted bool) {
 	budget := verifyBudget
-	return matchFrom(s.parts[s.anchor:], data, i, &budget, func(int) bool {
+	matched = matchFrom(s.parts[s.anchor:], data, i, &budget, func(int) bool {
 		return matchBack(s.parts[:s.anchor], data, i, &budget, func(start int) bool {
 			return s.startOK(start, len(data))
 		})
 	})
+	return matched, !matched && budget <= 0
 }
 
 // matchAnywhere tries every start: for the rare signature without a

@@ -112,3 +112,27 @@ func TestVerificationThatRunsOutIsSuspected(t *testing.T) {
 		t.Fatalf("plain data: %+v", got)
 	}
 }
+
+// TestAnchoredVerificationThatRunsOutIsSuspected: decoys enough to
+// outrun an anchored signature's verification (the part after its gap,
+// over and over, never followed by the rest) make the object Suspected:
+// what could not be verified is not clean.
+func TestAnchoredVerificationThatRunsOutIsSuspected(t *testing.T) {
+	h := func(s string) string { return hex.EncodeToString([]byte(s)) }
+	db, err := Load(writeSigs(t, map[string]string{"decoy.ndb": "Gap.Decoyed:0:*:" + h("the-long-anchor-part") + "*41??42\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := append([]byte("the-long-anchor-part"), bytes.Repeat([]byte("A"), 300000)...)
+	obj = append(obj, "AxB"...) // the real end, past the decoys
+	got := New(db).ScanBytes(obj, all)
+	if len(got) != 1 || got[0].Name != Exhausted || got[0].Kind != Suspected {
+		t.Fatalf("300,000 decoys: %+v", got)
+	}
+	// A few decoys cost a few steps: the signature is found.
+	few := append([]byte("the-long-anchor-part"), bytes.Repeat([]byte("A"), 1000)...)
+	few = append(few, "AxB"...)
+	if got := names(New(db).ScanBytes(few, all)); got != "Gap.Decoyed@" {
+		t.Fatalf("1,000 decoys: %q", got)
+	}
+}
