@@ -117,9 +117,15 @@ func TestScanFDScansTheDescriptorNotThePath(t *testing.T) {
 func TestScanFDRefusals(t *testing.T) {
 	fc := dialFD(t)
 	bad := openWith(t, "e.com", eicar.String)
-	fc.send("SCANFD\tx", bad)
-	if got := fc.answer(); len(got) != 1 || !strings.HasPrefix(got[0], "SCAN_FAILURE\tx\t") {
-		t.Fatalf("SCANFD before CONFIGURE SCANFD 1: %q", got)
+	before := openFDs(t)
+	for range 20 {
+		fc.send("SCANFD\tx", bad)
+		if got := fc.answer(); len(got) != 1 || !strings.HasPrefix(got[0], "SCAN_FAILURE\tx\t") {
+			t.Fatalf("SCANFD before CONFIGURE SCANFD 1: %q", got)
+		}
+	}
+	if n := openFDs(t) - before; n > 0 {
+		t.Fatalf("refused SCANFDs left %d descriptors open", n)
 	}
 	fc.send("CONFIGURE\tSCANFD\t1")
 	fc.line()

@@ -186,13 +186,18 @@ func (s *Server) serveConn(c net.Conn) {
 		case "SCANFD":
 			name := strings.Join(f[1:], "\t")
 			file := ss.fds.take(name)
-			if file == nil || !ss.scanFD {
+			switch {
+			case file == nil:
 				fmt.Fprintf(w, "SCAN_FAILURE\t%s\t0x%x\tNo descriptor came with SCANFD\n", name, 2)
 				fmt.Fprintf(w, "OK\tScan ok.\n")
-				break
+			case !ss.scanFD:
+				file.Close()
+				fmt.Fprintf(w, "SCAN_FAILURE\t%s\t0x%x\tSCANFD needs CONFIGURE SCANFD 1\n", name, 2)
+				fmt.Fprintf(w, "OK\tScan ok.\n")
+			default:
+				s.scan(w, ss, name, file)
+				file.Close()
 			}
-			s.scan(w, ss, name, file)
-			file.Close()
 		case "QUIT":
 			fmt.Fprintf(w, "OK\tBye\n")
 			w.Flush()
