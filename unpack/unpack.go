@@ -24,6 +24,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -108,7 +109,41 @@ func withOpen(fd *os.File, size int64, f func(data []byte)) error {
 		return err
 	}
 	defer syscall.Munmap(data)
-	f(data)
+	return readMapped(data, f)
+}
+
+// ErrShortened is a mapped file that another process shortened while it
+// was read: the pages past its new end are gone.
+var ErrShortened = errors.New("the file was shortened while it was read")
+
+// readMapped runs f on a file's mapping. Another process may shorten the
+// file meanwhile (a spool file emptied for reuse after its scan was
+// given up): touching the lost pages is a memory fault, which here
+// becomes ErrShortened instead of the end of the process (for fsavd, of
+// every scan under way).
+func readMapped(data []byte, f func([]byte)) error {
+	if Guard(func() { f(data) }) != nil {
+		return ErrShortened
+	}
+	return nil
+}
+
+// Guard runs f with its memory faults made panics and recovered: it gives
+// the fault, nil when none. A goroutine that reads a mapping readMapped
+// gave runs under Guard, and the goroutine that waits for it raises the
+// fault again (panic(fault)), for readMapped to make it ErrShortened.
+// Other panics go on.
+func Guard(f func()) (fault any) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(interface{ Addr() uintptr }); !ok {
+				panic(r)
+			}
+			fault = r
+		}
+	}()
+	f()
 	return nil
 }
 

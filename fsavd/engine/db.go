@@ -21,6 +21,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/sigfiles"
+	"github.com/fsigkd/fsigkd/unpack"
 )
 
 // DB is one loaded signature set. It is never changed once built, so a
@@ -304,9 +305,14 @@ func (db *DB) matchBody(data []byte, found func(name string) bool) {
 				return false
 			}
 			shares[c] = p
-			wg.Go(func() { p.run(from, to) })
+			wg.Go(func() { p.fault = unpack.Guard(func() { p.run(from, to) }) })
 		}
 		wg.Wait()
+		for _, p := range shares {
+			if p.fault != nil {
+				panic(p.fault) // a mapped file shortened: see unpack.Guard
+			}
+		}
 		for _, p := range shares {
 			for _, si := range p.hits {
 				if report(si) {
@@ -345,6 +351,7 @@ type pass struct {
 	// exhausted: a verification ran out of steps (an object crafted
 	// against a signature).
 	exhausted bool
+	fault     any // a share's memory fault (unpack.Guard)
 }
 
 // run looks for anchors starting at the positions from..to-1 (their

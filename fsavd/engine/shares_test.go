@@ -2,11 +2,15 @@ package engine
 
 import (
 	"encoding/hex"
+	"errors"
 	"math/rand"
+	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/unpack"
 )
 
 // shared is random data large enough that a scan shares its positions
@@ -84,5 +88,28 @@ func BenchmarkScanBuiltin(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		db.matchBody(data, func(string) bool { return false })
+	}
+}
+
+// TestSharedScanOfAShortenedFile: the goroutines of a shared pass that
+// touch the lost pages of a file emptied meanwhile fail the scan with
+// unpack.ErrShortened, as the pass itself would; the process goes on.
+func TestSharedScanOfAShortenedFile(t *testing.T) {
+	shared(t) // four goroutines
+	p := filepath.Join(t.TempDir(), "spooled")
+	if err := os.WriteFile(p, make([]byte, 4*parallelFrom), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, err = builtin(t).ScanOpen(f, Options{}, func(data []byte, where string) bool {
+		os.Truncate(p, 0) // after the mapping, before the pass
+		return false
+	})
+	if !errors.Is(err, unpack.ErrShortened) {
+		t.Fatalf("err %v, want unpack.ErrShortened", err)
 	}
 }

@@ -1,0 +1,47 @@
+package unpack
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// bigFile writes n bytes (past smallFile: mapped, not read) and opens it.
+func bigFile(t *testing.T, n int) *os.File {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "spooled")
+	if err := os.WriteFile(p, make([]byte, n), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// TestMappedFileShortenedWhileRead: a file emptied by its owner while a
+// scan reads its mapping (a spool file reused after its scan was given
+// up) fails that scan with ErrShortened; the process goes on.
+func TestMappedFileShortenedWhileRead(t *testing.T) {
+	f := bigFile(t, 4<<20)
+	touched := false
+	_, err := ScanOpen(f, Options{}, Limits{}, func(data []byte, found func(string) bool) {
+		if err := os.Truncate(f.Name(), 0); err != nil {
+			t.Error(err)
+		}
+		touched = data[len(data)-1] == 0 // a page past the new end
+	}, nil)
+	if !errors.Is(err, ErrShortened) || touched {
+		t.Fatalf("err %v (touched %v), want ErrShortened", err, touched)
+	}
+	// A panic that is not a fault is not taken for one.
+	defer func() {
+		if r := recover(); r != "not a fault" {
+			t.Fatalf("recovered %v", r)
+		}
+	}()
+	ScanOpen(bigFile(t, 1<<20), Options{}, Limits{}, func([]byte, func(string) bool) { panic("not a fault") }, nil)
+}
