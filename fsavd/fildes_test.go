@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
 // fdClient is a raw client of the server's Unix socket that can pass
@@ -71,20 +71,6 @@ func (fc *fdClient) answer() []string {
 	}
 }
 
-func openWith(t *testing.T, name, content string) *os.File {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
-}
-
 // TestScanFDScansTheDescriptorNotThePath: the file passed is scanned,
 // whatever is (or is not) at the name given; the results carry the name.
 func TestScanFDScansTheDescriptorNotThePath(t *testing.T) {
@@ -93,14 +79,14 @@ func TestScanFDScansTheDescriptorNotThePath(t *testing.T) {
 	if r := fc.line(); !strings.HasPrefix(r, "OK\t") {
 		t.Fatalf("CONFIGURE SCANFD: %q", r)
 	}
-	bad := openWith(t, "e.com", eicar.String)
+	bad := testenv.OpenFile(t, "e.com", []byte(eicar.String))
 	os.Remove(bad.Name()) // removed by name: the descriptor still reads it
 	fc.send("SCANFD\t/spool/object-1", bad)
 	if got := fc.answer(); len(got) != 1 || !strings.HasPrefix(got[0], "INFECTED\t/spool/object-1\tEicar-Test-Signature\t") {
 		t.Fatalf("EICAR by descriptor: %q", got)
 	}
 	// A clean file at the name does not make the descriptor's file clean.
-	good := openWith(t, "g.txt", "hello")
+	good := testenv.OpenFile(t, "g.txt", []byte("hello"))
 	fc.send("SCANFD\t"+good.Name(), bad)
 	if got := fc.answer(); len(got) != 1 || !strings.HasPrefix(got[0], "INFECTED\t"+good.Name()+"\t") {
 		t.Fatalf("EICAR by descriptor, clean file at its name: %q", got)
@@ -116,7 +102,7 @@ func TestScanFDScansTheDescriptorNotThePath(t *testing.T) {
 // with one that is not a regular file.
 func TestScanFDRefusals(t *testing.T) {
 	fc := dialFD(t)
-	bad := openWith(t, "e.com", eicar.String)
+	bad := testenv.OpenFile(t, "e.com", []byte(eicar.String))
 	before := openFDs(t)
 	for range 20 {
 		fc.send("SCANFD\tx", bad)
@@ -153,7 +139,7 @@ func TestScanFDDescriptorFloodIsBounded(t *testing.T) {
 	fc := dialFD(t)
 	fc.send("CONFIGURE\tSCANFD\t1")
 	fc.line()
-	f := openWith(t, "g.txt", "hello")
+	f := testenv.OpenFile(t, "g.txt", []byte("hello"))
 	before := openFDs(t)
 	for range 200 {
 		fc.send("PING", f, f, f) // ERROR each: the descriptors wait

@@ -3,30 +3,17 @@ package unpack
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
-// bigFile writes n bytes (past smallFile: mapped, not read) and opens it.
-func bigFile(t *testing.T, n int) *os.File {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "spooled")
-	if err := os.WriteFile(p, make([]byte, n), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
-}
-
-// TestMappedFileShortenedWhileRead: a file emptied by its owner while a
+// TestMappedFileShortenedWhileRead: a file (past smallFile: mapped, not
+// read) emptied by its owner while a
 // scan reads its mapping (a spool file reused after its scan was given
 // up) fails that scan with ErrShortened; the process goes on.
 func TestMappedFileShortenedWhileRead(t *testing.T) {
-	f := bigFile(t, 4<<20)
+	f := testenv.OpenFile(t, "spooled", make([]byte, 4<<20))
 	touched := false
 	_, err := ScanOpen(f, Options{}, Limits{}, func(data []byte, found func(string) bool) {
 		if err := os.Truncate(f.Name(), 0); err != nil {
@@ -43,5 +30,5 @@ func TestMappedFileShortenedWhileRead(t *testing.T) {
 			t.Fatalf("recovered %v", r)
 		}
 	}()
-	ScanOpen(bigFile(t, 1<<20), Options{}, Limits{}, func([]byte, func(string) bool) { panic("not a fault") }, nil)
+	ScanOpen(testenv.OpenFile(t, "spooled", make([]byte, 1<<20)), Options{}, Limits{}, func([]byte, func(string) bool) { panic("not a fault") }, nil)
 }

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"math/rand"
 	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/unpack"
 )
 
@@ -96,17 +96,9 @@ func BenchmarkScanBuiltin(b *testing.B) {
 // unpack.ErrShortened, as the pass itself would; the process goes on.
 func TestSharedScanOfAShortenedFile(t *testing.T) {
 	shared(t) // four goroutines
-	p := filepath.Join(t.TempDir(), "spooled")
-	if err := os.WriteFile(p, make([]byte, 4*parallelFrom), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	_, err = builtin(t).ScanOpen(f, Options{}, func(data []byte, where string) bool {
-		os.Truncate(p, 0) // after the mapping, before the pass
+	f := testenv.OpenFile(t, "spooled", make([]byte, 4*parallelFrom))
+	_, err := builtin(t).ScanOpen(f, Options{}, func(data []byte, where string) bool {
+		os.Truncate(f.Name(), 0) // after the mapping, before the pass
 		return false
 	})
 	if !errors.Is(err, unpack.ErrShortened) {

@@ -52,6 +52,22 @@ func NeedRoot(t testing.TB, why string) {
 	}
 }
 
+// OpenFile writes data to a file called name in a directory of the
+// test's own and opens it for reading; it is closed when the test ends.
+func OpenFile(t testing.TB, name string, data []byte) *os.File {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
 // ShortDir is a temp directory with a short name: Unix socket paths are
 // limited to 108 bytes.
 func ShortDir(t testing.TB) string {
