@@ -26,16 +26,8 @@ import (
 // object spools data into a file for a scan.
 func object(t testing.TB, data []byte) *Object {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "obj")
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return &Object{File: f, Path: p, Size: int64(len(data)), Meta: Meta{Service: "http", URL: "http://example.com/x"}}
+	f := testenv.OpenFile(t, "obj", data)
+	return &Object{File: f, Path: f.Name(), Size: int64(len(data)), Meta: Meta{Service: "http", URL: "http://example.com/x"}}
 }
 
 func ctx(t testing.TB) context.Context {

@@ -57,7 +57,7 @@ func NeedRoot(t testing.TB, why string) {
 func OpenFile(t testing.TB, name string, data []byte) *os.File {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, data, 0o600); err != nil {
+	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(p)
