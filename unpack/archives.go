@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"compress/bzip2"
 	"compress/flate"
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"io"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/bodgit/sevenzip"
@@ -32,19 +34,85 @@ var (
 	magicCab   = []byte("MSCF\x00\x00\x00\x00")
 )
 
-// sfxSearch is how far into an object a 7z or RAR signature is looked
-// for: self-extracting stubs are a few hundred KiB (RAR itself looks no
-// further than 1 MiB).
-const sfxSearch = 1 << 20
+// sfxSearch is how far into an object a container behind other data (a
+// self-extractor's stub, a polyglot) is looked for: as far as 7-Zip looks
+// (measured with 7-Zip 26: a 7z, gzip, cabinet or tar whose signature
+// starts within the first 8 MiB is opened, one further is not; unrar
+// looks 4 MiB). A 1 MiB reach let a 2 MiB stub hide an archive 7-Zip
+// opens.
+const sfxSearch = 8<<20 + 64<<10
+
+// maxCandidates bounds the places a short signature (gzip's, tar's) is
+// checked at in one object.
+const maxCandidates = 64
+
+// embedded finds the containers that start behind other data within
+// sfxSearch: the offset of each kind found (-1: none). A short signature
+// counts only where a whole header stands behind it, so that plain data
+// holding its bytes is not taken for an archive.
+func embedded(d []byte) (sevenZip, rar, cab, gz, tarAt int) {
+	head := d[:min(len(d), sfxSearch)]
+	sevenZip = bytes.Index(head, magic7z)
+	rar = bytes.Index(head, magicRar)
+	cab = bytes.Index(head, magicCab)
+	gz = findValid(head, []byte{0x1f, 0x8b, 8}, func(i int) bool { return gzipHeader(d[i:]) })
+	tarAt = findValid(head, []byte("ustar"), func(i int) bool { return i >= 257 && tarHeader(d[i-257:]) })
+	if tarAt >= 0 {
+		tarAt -= 257
+	}
+	return
+}
+
+// findValid is the first place of sig in d where valid holds (at most
+// maxCandidates places tried), or -1.
+func findValid(d, sig []byte, valid func(int) bool) int {
+	for off, n := 0, 0; n < maxCandidates; n++ {
+		i := bytes.Index(d[off:], sig)
+		if i < 0 {
+			return -1
+		}
+		if valid(off + i) {
+			return off + i
+		}
+		off += i + 1
+	}
+	return -1
+}
+
+// gzipHeader tells whether d starts with a gzip member's header: deflate,
+// no reserved flag, an extra-flags byte and an OS a compressor writes,
+// and the optional fields whole (gzip.NewReader reads them).
+func gzipHeader(d []byte) bool {
+	if len(d) < 18 || d[3]&0xe0 != 0 || (d[8] != 0 && d[8] != 2 && d[8] != 4) || (d[9] > 13 && d[9] != 255) {
+		return false
+	}
+	_, err := gzip.NewReader(bytes.NewReader(d))
+	return err == nil
+}
+
+// tarHeader tells whether d starts with a ustar header whose checksum
+// holds.
+func tarHeader(d []byte) bool {
+	if len(d) < 512 {
+		return false
+	}
+	want, err := strconv.ParseUint(strings.TrimRight(strings.TrimSpace(string(d[148:156])), "\x00"), 8, 32)
+	if err != nil {
+		return false
+	}
+	var sum uint64
+	for i, c := range d[:512] {
+		if i >= 148 && i < 156 {
+			c = ' '
+		}
+		sum += uint64(c)
+	}
+	return sum == want
+}
 
 func isBzip2(d []byte) bool {
 	return len(d) >= 10 && bytes.HasPrefix(d, magicBzip2) && d[3] >= '1' && d[3] <= '9' &&
 		(bytes.Equal(d[4:10], []byte{0x31, 0x41, 0x59, 0x26, 0x53, 0x59}) || bytes.Equal(d[4:10], []byte{0x17, 0x72, 0x45, 0x38, 0x50, 0x90}))
-}
-
-// findMagic is the offset of magic within the first sfxSearch bytes, or -1.
-func findMagic(d, magic []byte) int {
-	return bytes.Index(d[:min(len(d), sfxSearch)], magic)
 }
 
 // zipAnywhere tells whether data holds a zip that does not start at its

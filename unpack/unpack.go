@@ -334,12 +334,18 @@ func (s *scan) archive(data []byte, where string, depth int) {
 	case isTar(data):
 		open(s.tar, data)
 	default:
-		// Behind a stub or other data: self-extractors, polyglots.
-		if i := findMagic(data, magic7z); i >= 0 {
-			open(s.sevenZip, data[i:])
-		} else if i := findMagic(data, magicRar); i >= 0 {
-			open(s.rar, data[i:])
-		} else if zipAnywhere(data) {
+		// Behind a stub or other data: self-extractors, polyglots. Every
+		// kind found is opened: each is what some reader opens.
+		sevenZip, rar, cab, gz, tarAt := embedded(data)
+		for _, c := range []struct {
+			at   int
+			open func(d []byte, where string, depth int)
+		}{{sevenZip, s.sevenZip}, {rar, s.rar}, {cab, s.cab}, {gz, s.gzipBehind}, {tarAt, s.tar}} {
+			if c.at >= 0 && !s.stop {
+				open(c.open, data[c.at:])
+			}
+		}
+		if zipAnywhere(data) && !s.stop {
 			open(s.zip, data)
 		}
 	}
@@ -440,12 +446,21 @@ func (s *scan) zip(data []byte, where string, depth int) {
 	}
 }
 
-func (s *scan) gzip(data []byte, where string, depth int) {
+func (s *scan) gzip(data []byte, where string, depth int) { s.gunzip(data, where, depth, true) }
+
+// gzipBehind opens a gzip member found behind other data: that member
+// alone, since what follows it is whatever the object holds after it.
+func (s *scan) gzipBehind(data []byte, where string, depth int) { s.gunzip(data, where, depth, false) }
+
+// gunzip opens gzip data: every member one after another (multi), or the
+// first alone.
+func (s *scan) gunzip(data []byte, where string, depth int, multi bool) {
 	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
 		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
 		return
 	}
+	zr.Multistream(multi)
 	name := zr.Name
 	if name == "" {
 		base := path.Base(where)

@@ -1,0 +1,87 @@
+package engine
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	mrand "math/rand"
+	"strings"
+	"testing"
+
+	"github.com/fsigkd/fsigkd/eicar"
+)
+
+// payload is EICAR followed by text that no two compressions leave
+// alike, so that a packed copy never holds EICAR's bytes as they are: a
+// detection in it is one the engine found by opening the container.
+func payload() []byte {
+	r := make([]byte, 3000)
+	mrand.New(mrand.NewSource(7)).Read(r)
+	return append([]byte(eicar.String+"\n"), base64.StdEncoding.EncodeToString(r)...)
+}
+
+func gzipOf(name string, d []byte) []byte {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	w.Name = name
+	w.Write(d)
+	w.Close()
+	return b.Bytes()
+}
+
+// TestContainersBehindStubs: each container 7-Zip opens behind other
+// data (a self-extractor's stub, a polyglot), found behind stubs from
+// 70 KB to just under 8 MiB, its packed member scanned; the same with a
+// clean member is clean.
+func TestContainersBehindStubs(t *testing.T) {
+	e := builtin(t)
+	sz := tool(t, "7zz", "7zip")
+	gc := tool(t, "gcab", "gcab")
+	E, clean := payload(), []byte(strings.Repeat("nothing to see here\n", 200))
+	kinds := map[string]func(member []byte) []byte{
+		"7z": func(m []byte) []byte {
+			return made(t, map[string][]byte{"m.txt": m}, "a.7z", sz, "a", "-bd", "a.7z", "m.txt")
+		},
+		"cab mszip": func(m []byte) []byte {
+			return made(t, map[string][]byte{"m.txt": m}, "a.cab", gc, "-c", "-z", "a.cab", "m.txt")
+		},
+		"gzip":           func(m []byte) []byte { return gzipOf("m.txt", m) },
+		"tar of a gzip":  func(m []byte) []byte { return tarOf(map[string][]byte{"m.txt.gz": gzipOf("m.txt", m)}) },
+		"rar5 of a gzip": func(m []byte) []byte { return eicar.StoredRAR5("m.txt.gz", gzipOf("m.txt", m)) },
+	}
+	for name, build := range kinds {
+		bad, good := build(E), build(clean)
+		for _, n := range []int{70_000, 2 << 20, 8<<20 - 4096} {
+			stub := make([]byte, n)
+			mrand.New(mrand.NewSource(int64(n))).Read(stub)
+			stub[0], stub[1] = 'M', 'Z'
+			d := e.ScanBytes(append(append([]byte(nil), stub...), bad...), all)
+			if len(d) == 0 || d[0].Name != "Eicar-Test-Signature" || d[0].Path == "" {
+				t.Errorf("%s behind %d bytes: %s", name, n, names(d))
+			}
+			if d := e.ScanBytes(append(append([]byte(nil), stub...), good...), all); len(d) != 0 {
+				t.Errorf("%s behind %d bytes, clean: %s", name, n, names(d))
+			}
+		}
+	}
+}
+
+// TestShortSignaturesInPlainData: bytes that begin a gzip or a tar
+// header, in data that holds no archive, are not taken for one (no
+// Broken.Archive suspicion for a download that happens to hold them).
+func TestShortSignaturesInPlainData(t *testing.T) {
+	e := builtin(t)
+	d := make([]byte, 3<<20)
+	mrand.New(mrand.NewSource(11)).Read(d)
+	for i := 1000; i+600 < len(d); i += 50_000 {
+		copy(d[i:], "\x1f\x8b\x08\x00")        // gzip's first bytes, and a header that is not one
+		copy(d[i+300:], "ustar\x0000 the tar") // tar's magic, and no header around it
+	}
+	if got := e.ScanBytes(d, all); len(got) != 0 {
+		t.Fatalf("plain data: %s", names(got))
+	}
+	text := []byte(strings.Repeat("A tar header says ustar at offset 257; gzip starts 1f 8b 08. ", 1000))
+	if got := e.ScanBytes(text, all); len(got) != 0 {
+		t.Fatalf("text about archives: %s", names(got))
+	}
+}
