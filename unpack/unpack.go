@@ -333,6 +333,8 @@ func (s *scan) archive(data []byte, where string, depth int) {
 		open(s.cab, data)
 	case isTar(data):
 		open(s.tar, data)
+	case isISO(data):
+		open(s.iso, data)
 	default:
 		// Behind a stub or other data: self-extractors, polyglots. Every
 		// kind found is opened: each is what some reader opens.

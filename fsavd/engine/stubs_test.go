@@ -85,3 +85,40 @@ func TestShortSignaturesInPlainData(t *testing.T) {
 		t.Fatalf("text about archives: %s", names(got))
 	}
 }
+
+// TestISOImages: an ISO 9660 image (as mail and downloads carry them,
+// opened by a double click on Windows) is opened: a packed archive
+// stored in it is opened in turn, however many archives of its kind come
+// before it, under the names Windows shows (Joliet's).
+func TestISOImages(t *testing.T) {
+	e := builtin(t)
+	sz := tool(t, "7zz", "7zip")
+	xo := tool(t, "xorriso", "xorriso")
+	sevenZip := func(name string, m []byte) []byte {
+		return made(t, map[string][]byte{name: m}, "a.7z", sz, "a", "-bd", "a.7z", name)
+	}
+	image := func(files map[string][]byte) []byte {
+		return made(t, files, "out.iso", xo, "-as", "mkisofs", "-quiet", "-J", "-o", "out.iso", "files")
+	}
+	clean := []byte(strings.Repeat("nothing to see here\n", 200))
+	bad := image(map[string][]byte{
+		"files/a-first.7z":                 sevenZip("readme.txt", clean),
+		"files/Deep/Long Name Archive.7z": sevenZip("payload.txt", payload()),
+		"files/notes.txt.gz":               gzipOf("notes.txt", clean),
+	})
+	d := e.ScanBytes(bad, all)
+	if len(d) != 1 || d[0].Name != "Eicar-Test-Signature" || d[0].Path != "Deep/Long Name Archive.7z/payload.txt" {
+		t.Fatalf("an image holding a 7z of EICAR after another 7z: %s", names(d))
+	}
+	good := image(map[string][]byte{"files/a-first.7z": sevenZip("readme.txt", clean), "files/notes.txt.gz": gzipOf("notes.txt", clean)})
+	if d := e.ScanBytes(good, all); len(d) != 0 {
+		t.Fatalf("a clean image: %s", names(d))
+	}
+	// A directory record that points past the image: damaged, not clean.
+	broken := append([]byte(nil), bad[:len(bad)-4*isoSectorForTest]...)
+	if d := e.ScanBytes(broken, all); len(d) == 0 {
+		t.Fatalf("a cut image: clean")
+	}
+}
+
+const isoSectorForTest = 2048
