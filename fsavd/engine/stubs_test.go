@@ -102,9 +102,9 @@ func TestISOImages(t *testing.T) {
 	}
 	clean := []byte(strings.Repeat("nothing to see here\n", 200))
 	bad := image(map[string][]byte{
-		"files/a-first.7z":                 sevenZip("readme.txt", clean),
+		"files/a-first.7z":                sevenZip("readme.txt", clean),
 		"files/Deep/Long Name Archive.7z": sevenZip("payload.txt", payload()),
-		"files/notes.txt.gz":               gzipOf("notes.txt", clean),
+		"files/notes.txt.gz":              gzipOf("notes.txt", clean),
 	})
 	d := e.ScanBytes(bad, all)
 	if len(d) != 1 || d[0].Name != "Eicar-Test-Signature" || d[0].Path != "Deep/Long Name Archive.7z/payload.txt" {
