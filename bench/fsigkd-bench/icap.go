@@ -48,9 +48,9 @@ func icapFigures(dir string) {
 	cport := freePort()
 	caddr := "127.0.0.1:" + strconv.Itoa(cport)
 	check(os.WriteFile(filepath.Join(cdir, "c-icap.conf"), []byte(enginetest.CICAPConfig(cdir, caddr, *clamd, mods, 16)), 0o644))
-	ci := exec.Command(cicap, "-N", "-f", filepath.Join(cdir, "c-icap.conf"))
+	ci := daemonCommand(cicap, "-N", "-f", filepath.Join(cdir, "c-icap.conf"))
 	check(ci.Start())
-	defer func() { ci.Process.Kill(); ci.Wait() }()
+	defer stop(&daemon{cmd: ci})
 	waitPort(cport)
 
 	var squids []*daemon
@@ -65,7 +65,7 @@ func icapFigures(dir string) {
 			conf = fmt.Sprintf("http_port %s\npid_filename %s/squid.pid\ncache_log %s/cache.log\naccess_log none\ncache deny all\ncache_mem 8 MB\nhttp_access allow all\nshutdown_lifetime 1 seconds\n", addr, sdir, sdir)
 		}
 		check(os.WriteFile(filepath.Join(sdir, "squid.conf"), []byte(conf), 0o644))
-		cmd := exec.Command(squid, "-N", "-f", filepath.Join(sdir, "squid.conf"))
+		cmd := daemonCommand(squid, "-N", "-f", filepath.Join(sdir, "squid.conf"))
 		check(cmd.Start())
 		squids = append(squids, &daemon{cmd: cmd, dir: sdir})
 		waitPort(port)

@@ -210,16 +210,37 @@ func startWithEngine(dir string, port int, engine, sections string) *daemon {
 	ini := fmt.Sprintf("base_dir = %s\nlisten_backlog = %d\n%s%s", dir, *backlog, engine, sections)
 	conf := filepath.Join(dir, "fsigk.ini")
 	check(os.WriteFile(conf, []byte(ini), 0o644))
-	cmd := exec.Command(*bin, "-f", "-c", conf)
+	cmd := daemonCommand(*bin, "-f", "-c", conf)
 	cmd.Stderr = os.Stderr
 	check(cmd.Start())
 	waitPort(port)
 	return &daemon{cmd: cmd, dir: dir}
 }
 
+// daemonCommand is a command for a server the bench starts: in a process
+// group of its own, so that stop ends whatever it forked too.
+func daemonCommand(args ...string) *exec.Cmd {
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd
+}
+
+// stop ends a server: SIGTERM, and SIGKILL to its process group after
+// 10 s (e2guardian -N ignores SIGTERM: the bench once waited for it until
+// killed, its tables printed) or, once it ended, to children it left.
 func stop(d *daemon) {
+	pgid := d.cmd.Process.Pid
 	d.cmd.Process.Signal(syscall.SIGTERM)
-	d.cmd.Wait()
+	done := make(chan struct{})
+	go func() { d.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		fmt.Fprintf(os.Stderr, "fsigkd-bench: %s did not stop on SIGTERM in 10 s; killed\n", d.cmd.Path)
+		syscall.Kill(-pgid, syscall.SIGKILL)
+		<-done
+	}
+	syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
 // workerPID reads a service's worker pid from `fsigkd status`.

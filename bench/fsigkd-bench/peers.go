@@ -31,7 +31,7 @@ func peerFigures(dir string) {
 		}
 	}()
 	start := func(port int, name string, args ...string) string {
-		cmd := exec.Command(args[0], args[1:]...)
+		cmd := daemonCommand(args...)
 		cmd.Stdout, cmd.Stderr = nil, nil
 		check(cmd.Start())
 		procs = append(procs, &daemon{cmd: cmd})
