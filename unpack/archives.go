@@ -266,7 +266,16 @@ func (e *errorsNamed) Read(p []byte) (int, error) {
 
 // cab opens a Microsoft cabinet: uncompressed and MSZIP folders. LZX and
 // Quantum folders, and cabinets that are part of a set, are not opened.
-func (s *scan) cab(data []byte, where string, depth int) {
+func (s *scan) cab(data []byte, where string, depth int) { s.cabinet(data, where, depth, false) }
+
+// cabBehind opens a cabinet found behind other data. Its LZX and Quantum
+// folders, which are not read, are left to the scan of the object it is
+// in, as before such cabinets were opened at all: Microsoft's installers
+// carry LZX cabinets, and reporting them suspected would block every one.
+func (s *scan) cabBehind(data []byte, where string, depth int) { s.cabinet(data, where, depth, true) }
+
+// cabinet opens a Microsoft cabinet; behind: found behind other data.
+func (s *scan) cabinet(data []byte, where string, depth int, behind bool) {
 	c, err := readCab(data)
 	if err != nil {
 		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
@@ -283,7 +292,9 @@ func (s *scan) cab(data []byte, where string, depth int) {
 		}
 		fo := &c.folders[f.folder]
 		if fo.method != cabStored && fo.method != cabMSZIP {
-			s.add(Detection{Name: "Heuristics.Unsupported.CAB", Path: at, Kind: Suspected, Depth: depth})
+			if !behind {
+				s.add(Detection{Name: "Heuristics.Unsupported.CAB", Path: at, Kind: Suspected, Depth: depth})
+			}
 			continue
 		}
 		if fo.data == nil && fo.err == nil {

@@ -342,7 +342,7 @@ func (s *scan) archive(data []byte, where string, depth int) {
 		for _, c := range []struct {
 			at   int
 			open func(d []byte, where string, depth int)
-		}{{sevenZip, s.sevenZip}, {rar, s.rar}, {cab, s.cab}, {gz, s.gzipBehind}, {tarAt, s.tar}} {
+		}{{sevenZip, s.sevenZip}, {rar, s.rar}, {cab, s.cabBehind}, {gz, s.gzipBehind}, {tarAt, s.tar}} {
 			if c.at >= 0 && !s.stop {
 				open(c.open, data[c.at:])
 			}
@@ -448,21 +448,35 @@ func (s *scan) zip(data []byte, where string, depth int) {
 	}
 }
 
-func (s *scan) gzip(data []byte, where string, depth int) { s.gunzip(data, where, depth, true) }
-
 // gzipBehind opens a gzip member found behind other data: that member
 // alone, since what follows it is whatever the object holds after it.
-func (s *scan) gzipBehind(data []byte, where string, depth int) { s.gunzip(data, where, depth, false) }
+// One that does not inflate is no gzip a reader would open (a header's
+// bytes by chance, in a binary): it is left to the object's own scan, as
+// 7-Zip leaves it, rather than suspected.
+func (s *scan) gzipBehind(data []byte, where string, depth int) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return
+	}
+	zr.Multistream(false)
+	room := min(s.lim.MaxFileSize, s.lim.MaxTotal-s.unpacked)
+	out, err := io.ReadAll(io.LimitReader(zr, room+1))
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return
+	}
+	name := zr.Name
+	if name == "" {
+		name = "gunzipped"
+	}
+	s.member(bytes.NewReader(out), int64(len(data)), join(where, name), depth)
+}
 
-// gunzip opens gzip data: every member one after another (multi), or the
-// first alone.
-func (s *scan) gunzip(data []byte, where string, depth int, multi bool) {
+func (s *scan) gzip(data []byte, where string, depth int) {
 	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
 		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
 		return
 	}
-	zr.Multistream(multi)
 	name := zr.Name
 	if name == "" {
 		base := path.Base(where)

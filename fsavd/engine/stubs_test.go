@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/base64"
+	"encoding/binary"
 	mrand "math/rand"
 	"strings"
 	"testing"
@@ -122,3 +123,35 @@ func TestISOImages(t *testing.T) {
 }
 
 const isoSectorForTest = 2048
+
+// TestLZXCabinetBehindAStub: a cabinet in a method the engine does not
+// read (LZX, as Microsoft's installers carry) is suspected where it is the
+// object, and left to the object's own scan where it is found behind
+// other data: an installer is not blocked for the cabinet it carries.
+func TestLZXCabinetBehindAStub(t *testing.T) {
+	e := builtin(t)
+	gc := tool(t, "gcab", "gcab")
+	cab := made(t, map[string][]byte{"m.txt": []byte(strings.Repeat("setup data ", 500))}, "a.cab", gc, "-c", "-z", "a.cab", "m.txt")
+	binary.LittleEndian.PutUint16(cab[36+6:], 3|15<<8) // the first folder's method: LZX
+	if d := e.ScanBytes(cab, all); len(d) != 1 || d[0].Name != "Heuristics.Unsupported.CAB" {
+		t.Fatalf("an LZX cabinet: %s", names(d))
+	}
+	installer := append(bytes.Repeat([]byte("MZ installer code "), 20000), cab...)
+	if d := e.ScanBytes(installer, all); len(d) != 0 {
+		t.Fatalf("an installer carrying an LZX cabinet: %s", names(d))
+	}
+}
+
+// TestGzipHeaderByChanceBehindData: a gzip header whose stream does not
+// inflate, inside other data, is no archive: not suspected.
+func TestGzipHeaderByChanceBehindData(t *testing.T) {
+	e := builtin(t)
+	g := gzipOf("m.txt", []byte(strings.Repeat("data ", 2000)))
+	for i := 20; i < len(g)-8; i++ {
+		g[i] ^= 0x5a // the deflate stream, garbled
+	}
+	obj := append(bytes.Repeat([]byte("MZ program "), 1000), g...)
+	if d := e.ScanBytes(obj, all); len(d) != 0 {
+		t.Fatalf("a garbled gzip inside a program: %s", names(d))
+	}
+}
