@@ -153,6 +153,15 @@ func (s *Set) EvictOldestIdle() bool {
 	return true
 }
 
+// closeFresh closes c if it has still begun no request.
+func (s *Set) closeFresh(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fresh[c] {
+		c.Close()
+	}
+}
+
 // Shutdown closes the idle connections and waits for the busy ones until
 // ctx ends, then closes those too. Safe to call twice.
 func (s *Set) Shutdown(ctx context.Context) error {
@@ -160,8 +169,12 @@ func (s *Set) Shutdown(ctx context.Context) error {
 	s.closing = true
 	for c := range s.fresh {
 		// Connected but silent: a moment to send its request (one that
-		// connected just before the stop is served), not the grace.
+		// connected just before the stop is served), not the grace. The
+		// deadline alone is not enough: a session that had not yet begun
+		// sets its own first-request deadline after this one (a stop
+		// right after a connect then waited for header_timeout).
 		c.SetReadDeadline(time.Now().Add(FreshGrace))
+		time.AfterFunc(FreshGrace, func() { s.closeFresh(c) })
 	}
 	for c, since := range s.conns {
 		if !since.IsZero() {

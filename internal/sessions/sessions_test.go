@@ -130,3 +130,32 @@ func TestGoodbyeToASessionIdleAfterTheStop(t *testing.T) {
 	a.Close()
 	s.Done(a)
 }
+
+// TestShutdownRightAfterAConnect: a client that connected just before the
+// stop, whose session sets its own (longer) first-request deadline after
+// the stop set its short one, is closed once the short one is past: the
+// stop does not wait for the session's deadline.
+func TestShutdownRightAfterAConnect(t *testing.T) {
+	var s Set
+	a, b := net.Pipe()
+	defer b.Close()
+	s.Add(a)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(ctx) }()
+	time.Sleep(10 * time.Millisecond)
+	a.SetReadDeadline(time.Now().Add(time.Hour)) // the session's own, after the stop's
+	go func() {
+		a.Read(make([]byte, 1))
+		s.Done(a)
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(3 * FreshGrace):
+		t.Fatal("the stop waited for a silent client's own deadline")
+	}
+}
