@@ -1,7 +1,8 @@
 // Package unpack opens what an object holds, nested: archives and
 // compressed streams (zip, also behind prepended data; gzip, bzip2, xz,
-// zstd; tar; 7z and RAR, also behind a self-extractor; cabinets) and MIME
-// mail read as leniently as mail readers read it (base64,
+// zstd; tar; 7z and RAR; cabinets; ISO 9660 images; 7z, RAR, gzip,
+// cabinets and tar also behind other data, as far in as 7-Zip looks) and
+// MIME mail read as leniently as mail readers read it (base64,
 // quoted-printable and uuencode), within limits on depth, size, file
 // count and expansion ratio. It is the one walk of the bundled engine's
 // scan (which matches signatures on every object it gives) and of the
