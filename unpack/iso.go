@@ -135,15 +135,9 @@ func (s *scan) iso(data []byte, where string, depth int) {
 // inPlace scans a member stored whole in the object: no copy, and no
 // share of the unpacked total (it takes no memory of its own).
 func (s *scan) inPlace(data []byte, where string, depth int) {
-	if s.stop {
-		return
+	if s.counted(where, depth) {
+		s.object(data, where, depth)
 	}
-	s.files++
-	if s.files > s.lim.MaxFiles {
-		s.exceeded("Files", where, depth)
-		return
-	}
-	s.object(data, where, depth)
 }
 
 // isoName is a directory record's name as a reader shows it: Joliet's

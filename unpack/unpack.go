@@ -370,15 +370,24 @@ func join(where, name string) string {
 	return where + "/" + name
 }
 
-// member reads one unpacked member within the limits and scans it.
-// packed is its compressed size, when known (-1 otherwise).
-func (s *scan) member(r io.Reader, packed int64, where string, depth int) {
+// counted counts one more member: false when the scan has stopped or
+// the member is one past MaxFiles.
+func (s *scan) counted(where string, depth int) bool {
 	if s.stop {
-		return
+		return false
 	}
 	s.files++
 	if s.files > s.lim.MaxFiles {
 		s.exceeded("Files", where, depth)
+		return false
+	}
+	return true
+}
+
+// member reads one unpacked member within the limits and scans it.
+// packed is its compressed size, when known (-1 otherwise).
+func (s *scan) member(r io.Reader, packed int64, where string, depth int) {
+	if !s.counted(where, depth) {
 		return
 	}
 	room := min(s.lim.MaxFileSize, s.lim.MaxTotal-s.unpacked)
