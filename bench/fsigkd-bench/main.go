@@ -84,13 +84,13 @@ func main() {
 		stop(d)
 		return
 	}
+	fmt.Printf("# fsigkd-bench, %s, %d cores, listen_backlog %d\n\n", time.Now().UTC().Format("2006-01-02"), numCPU(), *backlog)
+	memory(dir)
 	origin := startOrigin()
 	port := freePort()
 	daemon := startDaemon(dir, port, *bigMiB+1)
 	proxy := "127.0.0.1:" + strconv.Itoa(port)
-	fmt.Printf("# fsigkd-bench, %s, %d cores, listen_backlog %d\n\n", time.Now().UTC().Format("2006-01-02"), numCPU(), *backlog)
 
-	memory(daemon, dir, proxy)
 	small(origin, proxy)
 	large(origin, proxy, dir)
 	latency(origin, proxy, dir)
@@ -182,11 +182,11 @@ func engineKeys() string {
 }
 
 // startDaemon runs the HTTP proxy with the shipped [http] settings but
-// for its address, pre_spawn (room for the idle-connection figure) and,
-// for the "not scanned" row, a max_scan_size below the object.
+// for its address and, for the "not scanned" row, a max_scan_size below
+// the object.
 func startDaemon(dir string, port int, maxScanMiB int) *daemon {
-	return startWith(dir, port, fmt.Sprintf("[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\ndeny_servers =\npre_spawn = %d\n%s",
-		port, *idle+100, maxScan(maxScanMiB)))
+	return startWith(dir, port, fmt.Sprintf("[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\ndeny_servers =\n%s",
+		port, maxScan(maxScanMiB)))
 }
 
 // maxScan is a max_scan_size line when n MiB is below the shipped 100M
@@ -272,15 +272,18 @@ func rssKiB(pid int) int {
 // memory opens -idle connections to each service that send nothing (an
 // HTTP client between requests, an SMTP or FTP client after the greeting),
 // and reads the worker's resident memory before and after.
-func memory(d *daemon, dir, proxy string) {
+// Only this figure's daemon has more room than the shipped pre_spawn (64):
+// room for -idle connections at once.
+func memory(dir string) {
 	fmt.Printf("## Idle connections\n\n| service | connections | worker RSS before | after | per connection |\n|---|---|---|---|---|\n")
-	idleRSS("http", workerPID(d, "http"), proxy, func() { http.Get("http://" + proxy + "/") })
-	sp, fp, pp := freePort(), freePort(), freePort()
+	hp, sp, fp, pp := freePort(), freePort(), freePort(), freePort()
 	sinkPort := freePort()
-	other := startWith(filepath.Join(dir, "idle"), sp, fmt.Sprintf(
-		"[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\nparent_server_host = 127.0.0.1\nparent_server_port = %d\n[ftp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\ndeny_servers =\npre_spawn = %d\n[pop]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\n",
-		sp, *idle+100, sinkPort, fp, *idle+100, pp, *idle+100))
+	other := startWith(filepath.Join(dir, "idle"), hp, fmt.Sprintf(
+		"[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\ndeny_servers =\npre_spawn = %d\n[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\nparent_server_host = 127.0.0.1\nparent_server_port = %d\n[ftp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\ndeny_servers =\npre_spawn = %d\n[pop]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\npre_spawn = %d\n",
+		hp, *idle+100, sp, *idle+100, sinkPort, fp, *idle+100, pp, *idle+100))
 	defer stop(other)
+	proxy := "127.0.0.1:" + strconv.Itoa(hp)
+	idleRSS("http", workerPID(other, "http"), proxy, func() { http.Get("http://" + proxy + "/") })
 	for _, s := range []struct {
 		name string
 		port int
