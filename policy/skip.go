@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"syscall"
 )
 
 // Facts are what is known of an object when a service asks about it.
@@ -34,18 +35,22 @@ type SkipValues struct {
 	Hosts, URLs, Clients, Senders, Recipients, Types string
 }
 
-// FilesDigest is a digest of the list files the values name (their names
-// and contents), so that a reload sees that a file changed when the
-// settings did not. A file that cannot be read counts by its error.
+// FilesDigest is a digest of the list files the values name, so that a
+// reload sees that a file changed when the settings did not. It goes by
+// what stat says of each (its identity, size, and change and modification
+// times, to the nanosecond), not by reading it again: the parse has read
+// it already, and a list file may be 64 MiB. A file that cannot be
+// stat'ed counts by its error.
 func FilesDigest(values ...string) string {
 	h := sha256.New()
 	for _, value := range values {
 		for _, item := range strings.Split(value, ",") {
 			if item = strings.TrimSpace(item); isFile(item) {
 				path := strings.TrimSpace(item[1:])
-				data, err := readList(path)
-				fmt.Fprintf(h, "%s\x00%d\x00%v\x00", path, len(data), err)
-				h.Write(data)
+				var st syscall.Stat_t
+				err := syscall.Stat(path, &st)
+				fmt.Fprintf(h, "%s\x00%v\x00%d %d %d %d.%d %d.%d\x00", path, err, st.Dev, st.Ino, st.Size,
+					st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
 			}
 		}
 	}
