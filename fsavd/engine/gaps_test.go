@@ -13,11 +13,10 @@ import (
 // attack. Both directions are tested: the anchor (the longest literal)
 // before the gap and after it.
 func TestWildcardGapsHoldOverDistance(t *testing.T) {
-	h := func(s string) string { return hex.EncodeToString([]byte(s)) }
-	sigs := "Gap.AnchorFirst:0:*:" + h("the-long-anchor-part") + "*" + h("tail") + "\n" +
-		"Gap.AnchorLast:0:*:" + h("head") + "*" + h("another-long-anchor") + "\n" +
-		"Gap.Range:0:*:" + h("left") + "{10-1000000}" + h("a-long-right-anchor") + "\n" +
-		"Gap.Three:0:*:" + h("one1") + "*" + h("the-middle-anchor!") + "*" + h("three") + "\n"
+	sigs := "Gap.AnchorFirst:0:*:" + hexOf("the-long-anchor-part") + "*" + hexOf("tail") + "\n" +
+		"Gap.AnchorLast:0:*:" + hexOf("head") + "*" + hexOf("another-long-anchor") + "\n" +
+		"Gap.Range:0:*:" + hexOf("left") + "{10-1000000}" + hexOf("a-long-right-anchor") + "\n" +
+		"Gap.Three:0:*:" + hexOf("one1") + "*" + hexOf("the-middle-anchor!") + "*" + hexOf("three") + "\n"
 	db, err := Load(writeSigs(t, map[string]string{"gaps.ndb": sigs}))
 	if err != nil {
 		t.Fatal(err)
@@ -57,8 +56,7 @@ func TestWildcardGapsHoldOverDistance(t *testing.T) {
 // which completes the signature, cost a search each, not a step per
 // byte, and the real one after them is still found.
 func TestWildcardGapDecoys(t *testing.T) {
-	h := func(s string) string { return hex.EncodeToString([]byte(s)) }
-	db, err := Load(writeSigs(t, map[string]string{"decoy.ndb": "Gap.Decoy:0:*:" + h("the-long-anchor-part") + "*" + h("tail") + h("END") + "\n"}))
+	db, err := Load(writeSigs(t, map[string]string{"decoy.ndb": "Gap.Decoy:0:*:" + hexOf("the-long-anchor-part") + "*" + hexOf("tail") + hexOf("END") + "\n"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,8 +116,7 @@ func TestVerificationThatRunsOutIsSuspected(t *testing.T) {
 // over and over, never followed by the rest) make the object Suspected:
 // what could not be verified is not clean.
 func TestAnchoredVerificationThatRunsOutIsSuspected(t *testing.T) {
-	h := func(s string) string { return hex.EncodeToString([]byte(s)) }
-	db, err := Load(writeSigs(t, map[string]string{"decoy.ndb": "Gap.Decoyed:0:*:" + h("the-long-anchor-part") + "*41??42\n"}))
+	db, err := Load(writeSigs(t, map[string]string{"decoy.ndb": "Gap.Decoyed:0:*:" + hexOf("the-long-anchor-part") + "*41??42\n"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,3 +133,6 @@ func TestAnchoredVerificationThatRunsOutIsSuspected(t *testing.T) {
 		t.Fatalf("1,000 decoys: %q", got)
 	}
 }
+
+// hexOf is s as a signature's hex bytes.
+func hexOf(s string) string { return hex.EncodeToString([]byte(s)) }

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/base64"
 	"encoding/binary"
 	mrand "math/rand"
@@ -21,15 +20,6 @@ func payload() []byte {
 	return append([]byte(eicar.String+"\n"), base64.StdEncoding.EncodeToString(r)...)
 }
 
-func gzipOf(name string, d []byte) []byte {
-	var b bytes.Buffer
-	w := gzip.NewWriter(&b)
-	w.Name = name
-	w.Write(d)
-	w.Close()
-	return b.Bytes()
-}
-
 // TestContainersBehindStubs: each container 7-Zip opens behind other
 // data (a self-extractor's stub, a polyglot), found behind stubs from
 // 70 KB to just under 8 MiB, its packed member scanned; the same with a
@@ -46,9 +36,9 @@ func TestContainersBehindStubs(t *testing.T) {
 		"cab mszip": func(m []byte) []byte {
 			return made(t, map[string][]byte{"m.txt": m}, "a.cab", gc, "-c", "-z", "a.cab", "m.txt")
 		},
-		"gzip":           func(m []byte) []byte { return gzipOf("m.txt", m) },
-		"tar of a gzip":  func(m []byte) []byte { return tarOf(map[string][]byte{"m.txt.gz": gzipOf("m.txt", m)}) },
-		"rar5 of a gzip": func(m []byte) []byte { return eicar.StoredRAR5("m.txt.gz", gzipOf("m.txt", m)) },
+		"gzip":           func(m []byte) []byte { return gz(m) },
+		"tar of a gzip":  func(m []byte) []byte { return tarOf(map[string][]byte{"m.txt.gz": gz(m)}) },
+		"rar5 of a gzip": func(m []byte) []byte { return eicar.StoredRAR5("m.txt.gz", gz(m)) },
 	}
 	for name, build := range kinds {
 		bad, good := build(E), build(clean)
@@ -105,13 +95,13 @@ func TestISOImages(t *testing.T) {
 	bad := image(map[string][]byte{
 		"files/a-first.7z":                sevenZip("readme.txt", clean),
 		"files/Deep/Long Name Archive.7z": sevenZip("payload.txt", payload()),
-		"files/notes.txt.gz":              gzipOf("notes.txt", clean),
+		"files/notes.txt.gz":              gz(clean),
 	})
 	d := e.ScanBytes(bad, all)
 	if len(d) != 1 || d[0].Name != "Eicar-Test-Signature" || d[0].Path != "Deep/Long Name Archive.7z/payload.txt" {
 		t.Fatalf("an image holding a 7z of EICAR after another 7z: %s", names(d))
 	}
-	good := image(map[string][]byte{"files/a-first.7z": sevenZip("readme.txt", clean), "files/notes.txt.gz": gzipOf("notes.txt", clean)})
+	good := image(map[string][]byte{"files/a-first.7z": sevenZip("readme.txt", clean), "files/notes.txt.gz": gz(clean)})
 	if d := e.ScanBytes(good, all); len(d) != 0 {
 		t.Fatalf("a clean image: %s", names(d))
 	}
@@ -146,7 +136,7 @@ func TestLZXCabinetBehindAStub(t *testing.T) {
 // inflate, inside other data, is no archive: not suspected.
 func TestGzipHeaderByChanceBehindData(t *testing.T) {
 	e := builtin(t)
-	g := gzipOf("m.txt", []byte(strings.Repeat("data ", 2000)))
+	g := gz([]byte(strings.Repeat("data ", 2000)))
 	for i := 20; i < len(g)-8; i++ {
 		g[i] ^= 0x5a // the deflate stream, garbled
 	}
