@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/hex"
 	"errors"
 	"math/rand"
 	"os"
@@ -37,7 +36,7 @@ func TestSignatureAcrossTheShares(t *testing.T) {
 		t.Fatalf("EICAR across a border: %q", got)
 	}
 	db, err := Load(writeSigs(t, map[string]string{"span.ndb": "Span.Test:0:*:" +
-		hex.EncodeToString([]byte("first-part")) + "*" + hex.EncodeToString([]byte("second-and-longer-part")) + "\n"}))
+		hexOf("first-part") + "*" + hexOf("second-and-longer-part") + "\n"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +54,7 @@ func TestSignatureAcrossTheShares(t *testing.T) {
 func TestSharedScanReportsInOrder(t *testing.T) {
 	sigs := ""
 	for _, n := range []string{"Alpha", "Bravo", "Charlie"} {
-		sigs += "Order." + n + ":0:*:" + hex.EncodeToString([]byte("marker-"+n)) + "\n"
+		sigs += "Order." + n + ":0:*:" + hexOf("marker-"+n) + "\n"
 	}
 	db, err := Load(writeSigs(t, map[string]string{"order.ndb": sigs}))
 	if err != nil {
