@@ -42,41 +42,67 @@ var (
 // opens.
 const sfxSearch = 8<<20 + 64<<10
 
-// maxCandidates bounds the places a short signature (gzip's, tar's) is
-// checked at in one object.
-const maxCandidates = 64
+// maxCandidates bounds the places a signature is checked at in one
+// object, and maxBehind the containers of one kind opened behind other
+// data in it.
+const (
+	maxCandidates = 64
+	maxBehind     = 16
+)
 
-// embedded finds the containers that start behind other data within
-// sfxSearch: the offset of each kind found (-1: none). A short signature
-// counts only where a whole header stands behind it, so that plain data
-// holding its bytes is not taken for an archive.
-func embedded(d []byte) (sevenZip, rar, cab, gz, tarAt int) {
-	head := d[:min(len(d), sfxSearch)]
-	sevenZip = bytes.Index(head, magic7z)
-	rar = bytes.Index(head, magicRar)
-	cab = bytes.Index(head, magicCab)
-	gz = findValid(head, []byte{0x1f, 0x8b, 8}, func(i int) bool { return gzipHeader(d[i:]) })
-	tarAt = findValid(head, []byte("ustar"), func(i int) bool { return i >= 257 && tarHeader(d[i-257:]) })
-	if tarAt >= 0 {
-		tarAt -= 257
-	}
-	return
+// behindAt is a container found behind other data: where it starts, and
+// its opener.
+type behindAt struct {
+	at   int
+	open func(s *scan, d []byte, where string, depth int)
 }
 
-// findValid is the first place of sig in d where valid holds (at most
-// maxCandidates places tried), or -1.
-func findValid(d, sig []byte, valid func(int) bool) int {
-	for off, n := 0, 0; n < maxCandidates; n++ {
+// embedded finds the containers that start behind other data within
+// sfxSearch, in the order of their kinds: every 7z, RAR, cabinet and gzip
+// member found (a second archive of a kind is opened as the first is:
+// 7-Zip's "open inside" reaches it), the first tar (its later members'
+// headers are its own). A short signature counts only where a whole
+// header stands behind it, so that plain data holding its bytes is not
+// taken for an archive.
+func embedded(d []byte) []behindAt {
+	head := d[:min(len(d), sfxSearch)]
+	always := func(int) bool { return true }
+	var out []behindAt
+	for _, k := range []struct {
+		sig   []byte
+		valid func(int) bool
+		open  func(s *scan, d []byte, where string, depth int)
+	}{
+		{magic7z, always, (*scan).sevenZip},
+		{magicRar, always, (*scan).rar},
+		{magicCab, always, (*scan).cabBehind},
+		{[]byte{0x1f, 0x8b, 8}, func(i int) bool { return gzipHeader(d[i:]) }, (*scan).gzipBehind},
+	} {
+		for _, i := range findValid(head, k.sig, k.valid, maxBehind) {
+			out = append(out, behindAt{i, k.open})
+		}
+	}
+	if t := findValid(head, []byte("ustar"), func(i int) bool { return i >= 257 && tarHeader(d[i-257:]) }, 1); len(t) > 0 {
+		out = append(out, behindAt{t[0] - 257, (*scan).tar})
+	}
+	return out
+}
+
+// findValid is the places of sig in d where valid holds, at most most of
+// them (maxCandidates places tried).
+func findValid(d, sig []byte, valid func(int) bool, most int) []int {
+	var out []int
+	for off, n := 0, 0; n < maxCandidates && len(out) < most; n++ {
 		i := bytes.Index(d[off:], sig)
 		if i < 0 {
-			return -1
+			break
 		}
 		if valid(off + i) {
-			return off + i
+			out = append(out, off+i)
 		}
 		off += i + 1
 	}
-	return -1
+	return out
 }
 
 // gzipHeader tells whether d starts with a gzip member's header: deflate,

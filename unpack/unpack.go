@@ -338,15 +338,12 @@ func (s *scan) archive(data []byte, where string, depth int) {
 		open(s.iso, data)
 	default:
 		// Behind a stub or other data: self-extractors, polyglots. Every
-		// kind found is opened: each is what some reader opens.
-		sevenZip, rar, cab, gz, tarAt := embedded(data)
-		for _, c := range []struct {
-			at   int
-			open func(d []byte, where string, depth int)
-		}{{sevenZip, s.sevenZip}, {rar, s.rar}, {cab, s.cabBehind}, {gz, s.gzipBehind}, {tarAt, s.tar}} {
-			if c.at >= 0 && !s.stop {
-				open(c.open, data[c.at:])
+		// container found is opened: each is what some reader opens.
+		for _, c := range embedded(data) {
+			if s.stop {
+				break
 			}
+			open(func(d []byte, where string, depth int) { c.open(s, d, where, depth) }, data[c.at:])
 		}
 		if zipAnywhere(data) && !s.stop {
 			open(s.zip, data)

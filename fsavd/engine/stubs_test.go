@@ -145,3 +145,30 @@ func TestGzipHeaderByChanceBehindData(t *testing.T) {
 		t.Fatalf("a garbled gzip inside a program: %s", names(d))
 	}
 }
+
+// TestSecondArchiveBehindAStub: behind a stub, a clean archive first does
+// not hide a second of the same kind (7-Zip reaches it with "open
+// inside"), for each kind that can come more than once.
+func TestSecondArchiveBehindAStub(t *testing.T) {
+	e := builtin(t)
+	sz := tool(t, "7zz", "7zip")
+	gc := tool(t, "gcab", "gcab")
+	clean := []byte(strings.Repeat("nothing to see here\n", 200))
+	for name, build := range map[string]func([]byte) []byte{
+		"7z": func(m []byte) []byte {
+			return made(t, map[string][]byte{"m.txt": m}, "a.7z", sz, "a", "-bd", "a.7z", "m.txt")
+		},
+		"cab mszip": func(m []byte) []byte {
+			return made(t, map[string][]byte{"m.txt": m}, "a.cab", gc, "-c", "-z", "a.cab", "m.txt")
+		},
+		"gzip":           gz,
+		"rar5 of a gzip": func(m []byte) []byte { return eicar.StoredRAR5("m.txt.gz", gz(m)) },
+	} {
+		obj := append(bytes.Repeat([]byte("MZ stub "), 10000), build(clean)...)
+		obj = append(obj, bytes.Repeat([]byte("padding "), 1000)...)
+		obj = append(obj, build(payload())...)
+		if d := e.ScanBytes(obj, all); len(d) == 0 || d[0].Name != "Eicar-Test-Signature" || d[0].Path == "" {
+			t.Errorf("%s: a second archive behind a clean one: %s", name, names(d))
+		}
+	}
+}
