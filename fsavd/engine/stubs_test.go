@@ -26,21 +26,8 @@ func payload() []byte {
 // clean member is clean.
 func TestContainersBehindStubs(t *testing.T) {
 	e := builtin(t)
-	sz := tool(t, "7zz", "7zip")
-	gc := tool(t, "gcab", "gcab")
 	E, clean := payload(), []byte(strings.Repeat("nothing to see here\n", 200))
-	kinds := map[string]func(member []byte) []byte{
-		"7z": func(m []byte) []byte {
-			return made(t, map[string][]byte{"m.txt": m}, "a.7z", sz, "a", "-bd", "a.7z", "m.txt")
-		},
-		"cab mszip": func(m []byte) []byte {
-			return made(t, map[string][]byte{"m.txt": m}, "a.cab", gc, "-c", "-z", "a.cab", "m.txt")
-		},
-		"gzip":           func(m []byte) []byte { return gz(m) },
-		"tar of a gzip":  func(m []byte) []byte { return tarOf(map[string][]byte{"m.txt.gz": gz(m)}) },
-		"rar5 of a gzip": func(m []byte) []byte { return eicar.StoredRAR5("m.txt.gz", gz(m)) },
-	}
-	for name, build := range kinds {
+	for name, build := range behindKinds(t) {
 		bad, good := build(E), build(clean)
 		for _, n := range []int{70_000, 2 << 20, 8<<20 - 4096} {
 			stub := make([]byte, n)
@@ -151,10 +138,26 @@ func TestGzipHeaderByChanceBehindData(t *testing.T) {
 // inside"), for each kind that can come more than once.
 func TestSecondArchiveBehindAStub(t *testing.T) {
 	e := builtin(t)
+	clean := []byte(strings.Repeat("nothing to see here\n", 200))
+	for name, build := range behindKinds(t) {
+		if name == "tar of a gzip" {
+			continue // a tar's later headers are its own members'
+		}
+		obj := append(bytes.Repeat([]byte("MZ stub "), 10000), build(clean)...)
+		obj = append(obj, bytes.Repeat([]byte("padding "), 1000)...)
+		obj = append(obj, build(payload())...)
+		if d := e.ScanBytes(obj, all); len(d) == 0 || d[0].Name != "Eicar-Test-Signature" || d[0].Path == "" {
+			t.Errorf("%s: a second archive behind a clean one: %s", name, names(d))
+		}
+	}
+}
+
+// behindKinds builds, around one member, each container that is opened
+// behind other data.
+func behindKinds(t *testing.T) map[string]func(member []byte) []byte {
 	sz := tool(t, "7zz", "7zip")
 	gc := tool(t, "gcab", "gcab")
-	clean := []byte(strings.Repeat("nothing to see here\n", 200))
-	for name, build := range map[string]func([]byte) []byte{
+	return map[string]func(member []byte) []byte{
 		"7z": func(m []byte) []byte {
 			return made(t, map[string][]byte{"m.txt": m}, "a.7z", sz, "a", "-bd", "a.7z", "m.txt")
 		},
@@ -162,13 +165,7 @@ func TestSecondArchiveBehindAStub(t *testing.T) {
 			return made(t, map[string][]byte{"m.txt": m}, "a.cab", gc, "-c", "-z", "a.cab", "m.txt")
 		},
 		"gzip":           gz,
+		"tar of a gzip":  func(m []byte) []byte { return tarOf(map[string][]byte{"m.txt.gz": gz(m)}) },
 		"rar5 of a gzip": func(m []byte) []byte { return eicar.StoredRAR5("m.txt.gz", gz(m)) },
-	} {
-		obj := append(bytes.Repeat([]byte("MZ stub "), 10000), build(clean)...)
-		obj = append(obj, bytes.Repeat([]byte("padding "), 1000)...)
-		obj = append(obj, build(payload())...)
-		if d := e.ScanBytes(obj, all); len(d) == 0 || d[0].Name != "Eicar-Test-Signature" || d[0].Path == "" {
-			t.Errorf("%s: a second archive behind a clean one: %s", name, names(d))
-		}
 	}
 }
