@@ -65,8 +65,18 @@ func (s *scan) iso(data []byte, where string, depth int) {
 	}
 	seen := map[uint32]bool{}
 	queue := []dir{{root, ""}}
-	// A file in several extents: its parts, in order, until the last.
+	// A file in several extents: its parts, in order, until the last
+	// (records of the same name, flagged but the last). A chain that
+	// another record breaks is scanned as it stands, and damaged.
 	var parts []byte
+	var partsOf string
+	flush := func() {
+		if parts != nil {
+			s.inPlace(parts, join(where, partsOf), depth)
+			s.add(Detection{Name: "Heuristics.Broken.Archive", Path: join(where, partsOf), Kind: Suspected, Depth: depth})
+			parts = nil
+		}
+	}
 	for n := 0; len(queue) > 0 && !s.stop; n++ {
 		if n >= isoMaxDirs {
 			s.exceeded("Files", where, depth)
@@ -102,6 +112,9 @@ func (s *scan) iso(data []byte, where string, depth int) {
 			}
 			name := join(cur.path, isoName(raw, joliet))
 			flags := rec[25]
+			if parts != nil && name != partsOf {
+				flush()
+			}
 			if flags&2 != 0 {
 				queue = append(queue, dir{rec, name})
 				continue
@@ -116,10 +129,9 @@ func (s *scan) iso(data []byte, where string, depth int) {
 				// Multi-extent: joined (held: its parts are apart).
 				if int64(len(parts))+fend-fstart > s.lim.MaxFileSize {
 					s.exceeded("FileSize", join(where, name), depth)
-					parts = nil
-					continue
+					return
 				}
-				parts = append(parts, data[fstart:fend]...)
+				parts, partsOf = append(parts, data[fstart:fend]...), name
 				if flags&0x80 != 0 {
 					continue
 				}
@@ -129,6 +141,7 @@ func (s *scan) iso(data []byte, where string, depth int) {
 			}
 			s.inPlace(data[fstart:fend], join(where, name), depth)
 		}
+		flush()
 	}
 }
 

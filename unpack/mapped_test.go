@@ -1,6 +1,7 @@
 package unpack
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"os"
@@ -39,27 +40,7 @@ func TestMappedFileShortenedWhileRead(t *testing.T) {
 // fuzzed bytes are placed at sector 16, where an image's descriptors
 // start, with a small image's own as the seed.
 func FuzzISO(f *testing.F) {
-	pvd := make([]byte, 2048)
-	pvd[0] = 1
-	copy(pvd[1:], "CD001")
-	pvd[6] = 1
-	root := pvd[156 : 156+34]
-	root[0] = 34
-	binary.LittleEndian.PutUint32(root[2:], 18) // the root directory in sector 18
-	binary.LittleEndian.PutUint32(root[10:], 2048)
-	root[25] = 2
-	root[32] = 1
-	term := make([]byte, 2048)
-	term[0] = 255
-	copy(term[1:], "CD001")
-	dir := make([]byte, 2048)
-	file := dir[0:40]
-	file[0] = 40
-	binary.LittleEndian.PutUint32(file[2:], 19)
-	binary.LittleEndian.PutUint32(file[10:], 68)
-	file[32] = 6
-	copy(file[33:], "E.COM;1")
-	data := append(append(append(pvd, term...), dir...), eicar.String...)
+	data := isoImage(isoFile{"E.COM;1", 0, []byte(eicar.String)})[16*2048:]
 	var walked []string
 	Walk(append(make([]byte, 16*2048), data...), Options{Archives: true}, Limits{}, func(b []byte, where string) bool {
 		walked = append(walked, where)
@@ -73,4 +54,72 @@ func FuzzISO(f *testing.F) {
 		d := append(make([]byte, 16*2048), vd...)
 		Scan(d, Options{Archives: true}, Limits{MaxFileSize: 1 << 20, MaxTotal: 4 << 20}, func(b []byte, found func(string) bool) {})
 	})
+}
+
+// isoFile is a directory record of isoImage: its name as recorded, its
+// flags (0x80: more extents of the file follow), its extent's bytes.
+type isoFile struct {
+	name  string
+	flags byte
+	data  []byte
+}
+
+// isoImage lays out a plain ISO 9660 image: the primary descriptor in
+// sector 16, the terminator in 17, the root directory in 18, each file's
+// extent in sectors of its own from 19.
+func isoImage(files ...isoFile) []byte {
+	sector := func(n int) []byte { return make([]byte, n*2048) }
+	img := sector(19)
+	pvd := img[16*2048:]
+	pvd[0] = 1
+	copy(pvd[1:], "CD001")
+	pvd[6] = 1
+	root := pvd[156 : 156+34]
+	root[0] = 34
+	binary.LittleEndian.PutUint32(root[2:], 18)
+	binary.LittleEndian.PutUint32(root[10:], 2048)
+	root[25] = 2
+	root[32] = 1
+	term := img[17*2048:]
+	term[0] = 255
+	copy(term[1:], "CD001")
+	dir := make([]byte, 2048) // copied in at the end: img grows meanwhile
+	at := 0
+	for _, f := range files {
+		l := 33 + len(f.name)
+		l += l % 2
+		rec := dir[at : at+l]
+		rec[0] = byte(l)
+		binary.LittleEndian.PutUint32(rec[2:], uint32(len(img)/2048))
+		binary.LittleEndian.PutUint32(rec[10:], uint32(len(f.data)))
+		rec[25] = f.flags
+		rec[32] = byte(len(f.name))
+		copy(rec[33:], f.name)
+		at += l
+		ext := sector((len(f.data) + 2047) / 2048)
+		copy(ext, f.data)
+		img = append(img, ext...)
+	}
+	copy(img[18*2048:], dir)
+	return img
+}
+
+// TestISOFileInSeveralExtents: a file recorded in several extents is
+// scanned joined (EICAR split across two is found), and a chain another
+// record breaks is scanned as far as it goes and reported damaged.
+func TestISOFileInSeveralExtents(t *testing.T) {
+	E := []byte(eicar.String)
+	match := func(data []byte, found func(string) bool) {
+		if bytes.Contains(data, E) {
+			found("EICAR")
+		}
+	}
+	got := Scan(isoImage(isoFile{"E.COM;1", 0x80, E[:30]}, isoFile{"E.COM;1", 0, E[30:]}), Options{Archives: true}, Limits{}, match)
+	if len(got) != 1 || got[0].Name != "EICAR" || got[0].Path != "E.COM" {
+		t.Fatalf("a file in two extents: %+v", got)
+	}
+	got = Scan(isoImage(isoFile{"E.COM;1", 0x80, E}, isoFile{"OTHER.TXT;1", 0, []byte("x")}), Options{Archives: true}, Limits{}, match)
+	if len(got) != 2 || got[0].Name != "EICAR" || got[1].Name != "Heuristics.Broken.Archive" {
+		t.Fatalf("a chain left unfinished: %+v", got)
+	}
 }
