@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"math/rand"
+	"slices"
 	"testing"
 )
 
@@ -136,3 +137,79 @@ func TestAnchoredVerificationThatRunsOutIsSuspected(t *testing.T) {
 
 // hexOf is s as a signature's hex bytes.
 func hexOf(s string) string { return hex.EncodeToString([]byte(s)) }
+
+// TestGapSearchesReadTheObjectOnce: an object crowded with a signature's
+// anchor, each place followed by a gap whose literal is missing (or
+// there only far away, where the signature then fails), made every place
+// search the rest of the object: a pass quadratic in the object, four
+// seconds a megabyte. What each search found is kept for the next, so
+// such objects are read about once per literal and judged clean (not
+// Exhausted: their work stays far under the pass's bound). Both
+// directions, and a literal that is there but never completes the
+// signature.
+func TestGapSearchesReadTheObjectOnce(t *testing.T) {
+	sigs := "Crowd.Forward:0:*:" + hexOf("CDEF") + "*" + hexOf("tail") + "\n" +
+		"Crowd.FarFail:0:*:" + hexOf("GHIJ") + "*" + hexOf("tail") + "??5a\n" +
+		"Crowd.Backward:0:*:" + hexOf("HEAD") + "*" + hexOf("LONGANCHOR") + "\n" +
+		"Crowd.Bounded:0:*:" + hexOf("CDEF") + "{0-1000000}" + hexOf("end!") + "\n" +
+		"Crowd.Behind:0:*:" + hexOf("zzzz") + "*" + hexOf("head") + "*" + hexOf("LONGANCHOR") + "\n"
+	db, err := Load(writeSigs(t, map[string]string{"crowd.ndb": sigs}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 4 << 20
+	filler := bytes.Repeat([]byte("."), 1<<20)
+	for _, c := range []struct {
+		name          string
+		before        []byte
+		crowd, after string
+	}{
+		{"forward, literals missing", nil, "CDEF", ""},
+		{"forward, literal far and failing", nil, "GHIJ", "tail.Y"},
+		{"backward, literals missing", nil, "LONGANCHOR", ""},
+		{"backward, literal far behind and failing", append(filler, "head"...), "LONGANCHOR", ""},
+	} {
+		obj := slices.Concat(c.before, bytes.Repeat([]byte(c.crowd), size/len(c.crowd)), []byte(c.after))
+		for _, d := range []*DB{db, hashed(db)} {
+			if got := names(New(d).ScanBytes(obj, all)); got != "" {
+				t.Errorf("%s (%d anchors; key by key: %v): %q", c.name, size/len(c.crowd), d.keys != nil, got)
+			}
+		}
+	}
+	// The signatures still match, after a crowd of failed places.
+	for name, obj := range map[string][]byte{
+		"Crowd.Forward":  append(bytes.Repeat([]byte("CDEF"), 1000), "..tail"...),
+		"Crowd.FarFail":  append(bytes.Repeat([]byte("GHIJ"), 1000), "tail.Y tail.Z"...),
+		"Crowd.Backward": append([]byte("HEAD:"), bytes.Repeat([]byte("LONGANCHOR"), 1000)...),
+		"Crowd.Bounded":  append(bytes.Repeat([]byte("CDEF"), 1000), "end!"...),
+		"Crowd.Behind":   slices.Concat([]byte("zzzz"), filler, []byte("head"), bytes.Repeat([]byte("LONGANCHOR"), 1000)),
+	} {
+		if got := names(New(db).ScanBytes(obj, all)); got != name+"@" {
+			t.Errorf("%s after a crowd: %q", name, got)
+		}
+	}
+}
+
+// TestGapWalksAreBoundedPerObject: a gap that must be walked byte by byte
+// (the part next to it is not literal), at every place of a crowd of
+// anchors: each verification stops at its steps, and all of them
+// together at the pass's work, so the object is Suspected in bounded
+// time (before, each of a million places could take its full steps),
+// the walk forward or back.
+func TestGapWalksAreBoundedPerObject(t *testing.T) {
+	sigs := "Walk.Forward:0:*:" + hexOf("CDEF") + "*(41|42)4343\n" +
+		"Walk.Back:0:*:4343(41|42)*" + hexOf("GHIJ") + "\n"
+	db, err := Load(writeSigs(t, map[string]string{"walk.ndb": sigs}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, obj := range map[string][]byte{
+		"forward": bytes.Repeat([]byte("CDEF"), 1<<16),
+		"back":    bytes.Repeat([]byte("GHIJ"), 1<<16),
+	} {
+		got := New(db).ScanBytes(obj, all)
+		if len(got) != 1 || got[0].Name != Exhausted || got[0].Kind != Suspected {
+			t.Errorf("%s: %+v", name, got)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -246,23 +247,171 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
+// verifier checks signatures against one object, for one pass over it.
+// Its steps bound one verification; its work bounds them all together
+// with the bytes their gaps search and walk, so that an object crowded
+// with an anchor's places cannot make each of them cost a search of the
+// rest of the object (a pass quadratic in the object). The places found
+// of each literal searched for after or before a gap are kept (seen):
+// the pass meets an object's places in order, so each literal's
+// searches read the object about once, whatever the places tried
+// (TestGapSearchesReadTheObjectOnce).
+type verifier struct {
+	data  []byte
+	steps int // left for the verification under way
+	// work is left for the pass: a step each, a step per 64 bytes
+	// searched and per 8 places a gap's walk passes.
+	work int
+	seen map[*part]*places
+}
+
+// places are the places of a literal part in the object that a pass has
+// found: every one that starts in [start, end) is in at, in order. At
+// most maxPlaces are kept, the last found: a search behind them reads
+// its window afresh.
+type places struct {
+	start, end int
+	at         []int
+}
+
+const maxPlaces = 4096
+
+func (m *places) add(i int) {
+	if len(m.at) == maxPlaces {
+		m.at = append(m.at[:0], m.at[maxPlaces/2:]...)
+		m.start = m.at[0]
+	}
+	m.at = append(m.at, i)
+}
+
+// workFor is the work a pass over n bytes may do: 4 steps a byte beyond
+// a floor. An object not made against a signature needs a few steps for
+// each place of an anchor, and those are rare; at about 50 ns a step at
+// most, a 4 MiB object made against one is judged Suspected within a
+// second (TestGapWalksAreBoundedPerObject).
+func workFor(n int) int { return 10*verifyBudget + 4*n }
+
+func newVerifier(data []byte) *verifier {
+	return &verifier{data: data, work: workFor(len(data))}
+}
+
+// out: the verification under way, or the pass, has run out of steps.
+func (v *verifier) out() bool { return v.steps <= 0 || v.work <= 0 }
+
+func (v *verifier) searched(n int) { v.work -= 1 + n/64 }
+
+// walked charges the walk over a gap a step of work every eighth place
+// whose next part failed its cheap test (g counts the places).
+func (v *verifier) walked(g int) {
+	if g&7 == 0 {
+		v.work--
+	}
+}
+
+// placesOf is what is known of literal part p's places, from lo on; nil
+// when the places before what is kept are asked for.
+func (v *verifier) placesOf(p *part, lo int) *places {
+	m := v.seen[p]
+	if m == nil {
+		if v.seen == nil {
+			v.seen = map[*part]*places{}
+		}
+		m = &places{start: lo, end: lo}
+		v.seen[p] = m
+	}
+	if lo < m.start {
+		return nil
+	}
+	return m
+}
+
+// next finds the next place of p from m.end on; false when there is none.
+func (v *verifier) next(m *places, p *part) bool {
+	if m.end > len(v.data)-len(p.lit) {
+		return false
+	}
+	j := bytes.Index(v.data[m.end:], p.lit)
+	if j < 0 {
+		v.searched(len(v.data) - m.end)
+		m.end = len(v.data)
+		return false
+	}
+	v.searched(j + len(p.lit))
+	m.add(m.end + j)
+	m.end += j + 1
+	return true
+}
+
+// index is the first place of literal part p in data[from:to], -1 if
+// none.
+func (v *verifier) index(p *part, from, to int) int {
+	n := len(p.lit)
+	if to-from < n {
+		return -1
+	}
+	m := v.placesOf(p, from)
+	if m == nil {
+		v.searched(to - from)
+		if j := bytes.Index(v.data[from:to], p.lit); j >= 0 {
+			return from + j
+		}
+		return -1
+	}
+	for {
+		if k, _ := slices.BinarySearch(m.at, from); k < len(m.at) {
+			if m.at[k]+n <= to {
+				return m.at[k]
+			}
+			return -1
+		}
+		if !v.next(m, p) {
+			return -1
+		}
+	}
+}
+
+// lastIndex is the last place of literal part p in data[lo:hi], -1 if
+// none.
+func (v *verifier) lastIndex(p *part, lo, hi int) int {
+	n := len(p.lit)
+	if hi-lo < n {
+		return -1
+	}
+	m := v.placesOf(p, lo)
+	if m == nil {
+		v.searched(hi - lo)
+		if k := bytes.LastIndex(v.data[lo:hi], p.lit); k >= 0 {
+			return lo + k
+		}
+		return -1
+	}
+	for m.end <= hi-n && v.next(m, p) {
+	}
+	if k, _ := slices.BinarySearch(m.at, hi-n+1); k > 0 && m.at[k-1] >= lo {
+		return m.at[k-1]
+	}
+	return -1
+}
+
 // matchFrom tells whether parts match data starting exactly at i, calling
 // end with the position after the match (it may be called for several
 // ends when gaps allow; end returning true stops the search).
-func matchFrom(parts []part, data []byte, i int, budget *int, end func(int) bool) bool {
-	if *budget <= 0 {
+func (v *verifier) matchFrom(parts []part, i int, end func(int) bool) bool {
+	if v.out() {
 		return false
 	}
-	*budget--
+	v.steps--
+	v.work--
 	if len(parts) == 0 {
 		return end(i)
 	}
+	data := v.data
 	p := &parts[0]
 	if p.kind != kGap {
 		if !p.matchAt(data, i) {
 			return false
 		}
-		return matchFrom(parts[1:], data, i+p.width(), budget, end)
+		return v.matchFrom(parts[1:], i+p.width(), end)
 	}
 	widest := len(data) - i
 	if p.gapMax >= 0 && p.gapMax < widest {
@@ -273,46 +422,64 @@ func matchFrom(parts []part, data []byte, i int, budget *int, end func(int) bool
 		// for, nearest first, so that the gap costs a step per place,
 		// not per byte (a step per byte let padding between a
 		// signature's parts outrun the budget).
-		lit := parts[1].lit
-		from, to := i+p.gapMin, min(i+widest+len(lit), len(data))
-		for from <= to-len(lit) && *budget > 0 {
-			j := bytes.Index(data[from:to], lit)
-			if j < 0 {
+		lit := &parts[1]
+		from, to := i+p.gapMin, min(i+widest+len(lit.lit), len(data))
+		for !v.out() {
+			k := v.index(lit, from, to)
+			if k < 0 {
 				return false
 			}
-			if matchFrom(parts[1:], data, from+j, budget, end) {
+			if v.matchFrom(parts[1:], k, end) {
 				return true
 			}
-			from += j + 1
+			from = k + 1
 		}
 		return false
 	}
-	for g := p.gapMin; g <= widest; g++ {
-		if matchFrom(parts[1:], data, i+g, budget, end) {
+	next := fixedAfter(parts)
+	for g := p.gapMin; g <= widest && !v.out(); g++ {
+		if next != nil && !next.matchAt(data, i+g) {
+			v.walked(g)
+			continue
+		}
+		if v.matchFrom(parts[1:], i+g, end) {
 			return true
 		}
 	}
 	return false
 }
 
+// fixedAfter is the part after a gap (parts[0]) when it is fixed, so a
+// walk over the gap can test it cheaply at each place before it goes
+// further; nil when there is none.
+func fixedAfter(parts []part) *part {
+	if len(parts) > 1 && parts[1].kind != kGap {
+		return &parts[1]
+	}
+	return nil
+}
+
+
 // matchBack tells whether parts match data ending exactly at i (the byte
 // before i is the last one matched), calling start with where the match
 // begins.
-func matchBack(parts []part, data []byte, i int, budget *int, start func(int) bool) bool {
-	if *budget <= 0 {
+func (v *verifier) matchBack(parts []part, i int, start func(int) bool) bool {
+	if v.out() {
 		return false
 	}
-	*budget--
+	v.steps--
+	v.work--
 	if len(parts) == 0 {
 		return start(i)
 	}
+	data := v.data
 	p := &parts[len(parts)-1]
 	if p.kind != kGap {
 		w := p.width()
 		if i-w < 0 || !p.matchAt(data, i-w) {
 			return false
 		}
-		return matchBack(parts[:len(parts)-1], data, i-w, budget, start)
+		return v.matchBack(parts[:len(parts)-1], i-w, start)
 	}
 	widest := i
 	if p.gapMax >= 0 && p.gapMax < widest {
@@ -321,23 +488,31 @@ func matchBack(parts []part, data []byte, i int, budget *int, start func(int) bo
 	if len(parts) > 1 && parts[len(parts)-2].kind == kLit {
 		// As in matchFrom: the literal before the gap is searched for,
 		// nearest first (the match's end moving back from i-gapMin).
-		lit := parts[len(parts)-2].lit
-		lo, hi := max(i-widest-len(lit), 0), i-p.gapMin
-		for hi-lo >= len(lit) && *budget > 0 {
-			k := bytes.LastIndex(data[lo:hi], lit)
+		lit := &parts[len(parts)-2]
+		lo, hi := max(i-widest-len(lit.lit), 0), i-p.gapMin
+		for !v.out() {
+			k := v.lastIndex(lit, lo, hi)
 			if k < 0 {
 				return false
 			}
-			e := lo + k + len(lit)
-			if matchBack(parts[:len(parts)-1], data, e, budget, start) {
+			e := k + len(lit.lit)
+			if v.matchBack(parts[:len(parts)-1], e, start) {
 				return true
 			}
 			hi = e - 1
 		}
 		return false
 	}
-	for g := p.gapMin; g <= widest; g++ {
-		if matchBack(parts[:len(parts)-1], data, i-g, budget, start) {
+	var prev *part
+	if len(parts) > 1 && parts[len(parts)-2].kind != kGap {
+		prev = &parts[len(parts)-2]
+	}
+	for g := p.gapMin; g <= widest && !v.out(); g++ {
+		if prev != nil && (i-g-prev.width() < 0 || !prev.matchAt(data, i-g-prev.width())) {
+			v.walked(g)
+			continue
+		}
+		if v.matchBack(parts[:len(parts)-1], i-g, start) {
 			return true
 		}
 	}
