@@ -356,7 +356,7 @@ func (db *DB) matchBody(data []byte, found func(name string) bool) {
 type pass struct {
 	db     *DB
 	data   []byte
-	v      *verifier // the verifications' bounds and what their searches found
+	v      *verifier        // the verifications' bounds and what their searches found
 	hit    map[int32]bool   // signatures found already: not verified again
 	report func(int32) bool // a signature found; true: stop
 	hits   []int32          // a share's finds, in order

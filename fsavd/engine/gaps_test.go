@@ -160,8 +160,8 @@ func TestGapSearchesReadTheObjectOnce(t *testing.T) {
 	const size = 4 << 20
 	filler := bytes.Repeat([]byte("."), 1<<20)
 	for _, c := range []struct {
-		name          string
-		before        []byte
+		name         string
+		before       []byte
 		crowd, after string
 	}{
 		{"forward, literals missing", nil, "CDEF", ""},

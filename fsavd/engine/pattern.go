@@ -459,7 +459,6 @@ func fixedAfter(parts []part) *part {
 	return nil
 }
 
-
 // matchBack tells whether parts match data ending exactly at i (the byte
 // before i is the last one matched), calling start with where the match
 // begins.
