@@ -27,8 +27,13 @@ func BenchmarkFillSmall(b *testing.B) {
 
 // BenchmarkFill1MiB is spooling a 1 MiB object, without and with the
 // running hash the verdict cache keys on.
-func BenchmarkFill1MiB(b *testing.B) {
-	obj := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
+func BenchmarkFill1MiB(b *testing.B) { benchFill(b, 1<<20) }
+
+// BenchmarkFill64MiB is BenchmarkFill1MiB for a large download.
+func BenchmarkFill64MiB(b *testing.B) { benchFill(b, 64<<20) }
+
+func benchFill(b *testing.B, size int) {
+	obj := bytes.Repeat([]byte("0123456789abcdef"), size/16)
 	for _, hash := range []bool{false, true} {
 		b.Run(map[bool]string{false: "plain", true: "blake3"}[hash], func(b *testing.B) {
 			d := Dir{Path: b.TempDir(), Hash: hash}

@@ -226,11 +226,17 @@ func (f *File) OS() *os.File { return f.rd }
 
 // Write appends p; a failure is a *Failure.
 func (f *File) Write(p []byte) (int, error) {
-	n, err := f.f.Write(p)
-	f.size += int64(n)
+	n, err := f.write(p)
 	if f.hash != nil {
 		f.hash.Write(p[:n])
 	}
+	return n, err
+}
+
+// write appends p to the file alone (the caller hashes it).
+func (f *File) write(p []byte) (int, error) {
+	n, err := f.f.Write(p)
+	f.size += int64(n)
 	if err != nil {
 		return n, &Failure{Op: "write", Err: err}
 	}
@@ -250,15 +256,37 @@ var fillBufs = sync.Pool{New: func() any { b := make([]byte, fillChunk); return 
 // was read stays in the file (at most one chunk past max), the rest is
 // still r's: a caller that passes oversize objects sends both. progress,
 // if set, is called after each write.
+//
+// Past hashAsideFrom, an object is hashed on another goroutine while the
+// next chunk is read (hashAside): hashing in line cost a 100 MiB download
+// about 45 ms of its transfer (BLAKE3 at about 2.3 GB/s; by perf the
+// gateway's largest cost on it once the engine's pass got faster), which
+// the second core now hides in part. Fill returns once the hash holds
+// all it wrote.
 func (f *File) Fill(r io.Reader, max int64, progress func()) (over bool, err error) {
 	bp := fillBufs.Get().(*[]byte)
-	defer fillBufs.Put(bp)
-	buf := *bp
+	var aside *hashAside
+	defer func() {
+		fillBufs.Put(bp)
+		aside.wait()
+	}()
 	for {
-		n, rerr := r.Read(buf)
+		n, rerr := r.Read(*bp)
 		if n > 0 {
-			if _, err := f.Write(buf[:n]); err != nil {
+			chunk := (*bp)[:n]
+			if _, err := f.write(chunk); err != nil {
 				return false, err
+			}
+			switch {
+			case f.hash == nil:
+			case aside == nil && f.size <= hashAsideFrom:
+				f.hash.Write(chunk)
+			default:
+				if aside == nil {
+					aside = startHashAside(f.hash)
+				}
+				aside.ch <- chunkOf{bp, n}
+				bp = fillBufs.Get().(*[]byte)
 			}
 			if progress != nil {
 				progress()
@@ -273,6 +301,45 @@ func (f *File) Fill(r io.Reader, max int64, progress func()) (over bool, err err
 		if rerr != nil {
 			return false, rerr
 		}
+	}
+}
+
+// hashAsideFrom is the size from which Fill hashes aside. Below it the
+// goroutine's start and wake-ups cost more than they hide: a 1 MiB
+// object hashed aside from its second chunk took 0.77 ms to spool
+// against 0.64 in line; 64 MiB took 37 ms against 51 (BenchmarkFill1MiB,
+// BenchmarkFill64MiB).
+const hashAsideFrom = 4 << 20
+
+// hashAside hashes Fill's chunks in order on a goroutine of its own,
+// giving each buffer back to fillBufs once hashed.
+type hashAside struct {
+	ch   chan chunkOf
+	done chan struct{}
+}
+
+type chunkOf struct {
+	bp *[]byte
+	n  int
+}
+
+func startHashAside(h *blake3.Hasher) *hashAside {
+	a := &hashAside{ch: make(chan chunkOf, 4), done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		for c := range a.ch {
+			h.Write((*c.bp)[:c.n])
+			fillBufs.Put(c.bp)
+		}
+	}()
+	return a
+}
+
+// wait returns once every chunk sent is hashed; a nil a has none.
+func (a *hashAside) wait() {
+	if a != nil {
+		close(a.ch)
+		<-a.done
 	}
 }
 

@@ -236,7 +236,7 @@ func (d Dir) sumOf(t *testing.T) ([32]byte, bool) {
 // spooling, has the sum of its bytes, however the reader cuts them.
 func TestSumOfALargeObject(t *testing.T) {
 	d := Dir{Path: t.TempDir(), Hash: true}
-	data := make([]byte, 3<<20+12345)
+	data := make([]byte, hashAsideFrom+3<<20+12345) // hashed aside past hashAsideFrom
 	rand.Read(data)
 	for name, r := range map[string]func() io.Reader{
 		"whole chunks": func() io.Reader { return bytes.NewReader(data) },
@@ -255,6 +255,38 @@ func TestSumOfALargeObject(t *testing.T) {
 		got, _ := io.ReadAll(io.NewSectionReader(f.OS(), 0, f.Size()))
 		if !bytes.Equal(got, data) {
 			t.Fatalf("%s: the spooled bytes differ", name)
+		}
+		f.Close()
+	}
+}
+
+// TestSumOfALargeObjectCutShort: a Fill that stops past its limit, or on
+// the reader's error, returns with the hash of every byte it wrote, no
+// more and no less (its chunks are hashed on another goroutine).
+func TestSumOfALargeObjectCutShort(t *testing.T) {
+	d := Dir{Path: t.TempDir(), Hash: true}
+	data := make([]byte, 3*hashAsideFrom)
+	rand.Read(data)
+	broken := errors.New("connection reset")
+	for name, c := range map[string]struct {
+		r    io.Reader
+		max  int64
+		over bool
+		err  error
+	}{
+		"over the limit": {bytes.NewReader(data), 2 * hashAsideFrom, true, nil},
+		"reader error":   {io.MultiReader(bytes.NewReader(data[:hashAsideFrom+1<<20+7]), iotest.ErrReader(broken)), 0, false, broken},
+	} {
+		f, err := d.Create("http")
+		if err != nil {
+			t.Fatal(err)
+		}
+		over, err := f.Fill(c.r, c.max, nil)
+		if over != c.over || !errors.Is(err, c.err) {
+			t.Fatalf("%s: over %v, err %v", name, over, err)
+		}
+		if sum, _ := f.Sum(); sum != blake3.Sum256(data[:f.Size()]) {
+			t.Fatalf("%s: the sum is not of the %d bytes written", name, f.Size())
 		}
 		f.Close()
 	}
