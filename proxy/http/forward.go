@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -482,16 +483,46 @@ func (s *session) judge(f *spool.File, meta scanner.Meta, encodings []string, re
 // writeHead sends a response head to the client with a known length (-1:
 // the head's own fields say it).
 func (s *session) writeHead(resp *Response, head Header, length int64, keep bool) error {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", resp.Status, resp.Reason)
-	head.write(&b)
+	return s.writeHeadBody(resp, head, length, keep, nil)
+}
+
+// heads holds the buffers responses are written from.
+var heads = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// writeHeadBody writes the response head and then, when body is set,
+// the whole of it (length bytes of a spooled object, at most
+// inlineBody) in the same write.
+func (s *session) writeHeadBody(resp *Response, head Header, length int64, keep bool, body *spool.File) error {
+	b := heads.Get().(*bytes.Buffer)
+	defer func() {
+		if b.Cap() <= 2*inlineBody {
+			heads.Put(b)
+		}
+	}()
+	b.Reset()
+	b.WriteString("HTTP/1.1 ")
+	b.WriteString(strconv.Itoa(resp.Status))
+	b.WriteByte(' ')
+	b.WriteString(resp.Reason)
+	b.WriteString("\r\n")
+	head.write(b)
 	if length >= 0 {
-		fmt.Fprintf(&b, "Content-Length: %d\r\n", length)
+		b.WriteString("Content-Length: ")
+		b.WriteString(strconv.FormatInt(length, 10))
+		b.WriteString("\r\n")
 	}
 	if !keep {
 		b.WriteString("Connection: close\r\n")
 	}
 	b.WriteString("\r\n")
+	if body != nil {
+		b.Grow(int(length))
+		room := b.AvailableBuffer()[:length]
+		if _, err := body.OS().ReadAt(room, 0); err != nil {
+			return err
+		}
+		b.Write(room)
+	}
 	s.c.SetWriteDeadline(time.Now().Add(s.p.Global.SendfileTimeout))
 	defer s.c.SetWriteDeadline(time.Time{})
 	_, err := s.c.Write(b.Bytes())
