@@ -25,12 +25,16 @@ func newFDReader(c *net.UnixConn) *fdReader {
 	return &fdReader{c: c, oob: make([]byte, unix.CmsgSpace(4*maxHeld))}
 }
 
+// Read reads p and keeps the descriptors that came with it. A failed
+// recvmsg counts -1 bytes through ReadMsgUnix (ECONNRESET when the
+// client closed with an answer unread): that is 0 here, as io.Reader
+// requires and bufio checks with a panic.
 func (r *fdReader) Read(p []byte) (int, error) {
 	n, oobn, _, _, err := r.c.ReadMsgUnix(p, r.oob)
 	if oobn > 0 {
 		r.keep(r.oob[:oobn])
 	}
-	return n, err
+	return max(n, 0), err
 }
 
 // keep takes the descriptors of control messages.
