@@ -30,8 +30,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zeebo/blake3"
-
 	"github.com/fsigkd/fsigkd/catalog"
 )
 
@@ -184,33 +182,34 @@ type File struct {
 	// closed: given back; the kept copy of the file is another File, so
 	// that a second Close of this one cannot give it back twice.
 	closed bool
-	hash   *blake3.Hasher // the running hash of what was written; nil: none kept
+	sum    *digest // the running sum of what was written; nil: none kept
 }
 
-// startHash begins (or, for a reused file, restarts) the running hash.
+// startHash begins (or, for a reused file, restarts) the running sum.
 func (f *File) startHash(on bool) {
 	switch {
 	case !on:
-		f.hash = nil
-	case f.hash == nil:
-		f.hash = blake3.New()
+		f.sum = nil
+	case f.sum == nil:
+		f.sum = &digest{}
+		f.sum.reset()
 	default:
-		f.hash.Reset()
+		f.sum.reset()
 	}
 }
 
-// Sum is the BLAKE3-256 hash of the bytes written so far, computed as
-// they were written (no second pass); ok is false when the directory
-// keeps no hash. BLAKE3 rather than SHA-256: as collision resistant for a
-// cache key an attacker may aim at, and on the 2-core bench machine 1.7
-// times as fast (about 2.3 against 1.3 GB/s, SHA-NI and all), which is
-// the whole cost of the cache for an object seen once.
+// Sum is the sum of the bytes written so far (see digest: BLAKE3, of
+// the object or of its 4 MiB segments' BLAKE3), computed as they were
+// written (no second pass); ok is false when the directory keeps no sum.
+// BLAKE3 rather than SHA-256: as collision resistant for a cache key an
+// attacker may aim at, and on the 2-core bench machine about twice as
+// fast (2.7 against 1.4 GB/s, SHA-NI and all), which is the whole cost
+// of the cache for an object seen once.
 func (f *File) Sum() (sum [32]byte, ok bool) {
-	if f.hash == nil {
+	if f.sum == nil {
 		return sum, false
 	}
-	f.hash.Sum(sum[:0])
-	return sum, true
+	return f.sum.sum(), true
 }
 
 // Path is the file's name, for engines that open it themselves.
@@ -227,8 +226,8 @@ func (f *File) OS() *os.File { return f.rd }
 // Write appends p; a failure is a *Failure.
 func (f *File) Write(p []byte) (int, error) {
 	n, err := f.write(p)
-	if f.hash != nil {
-		f.hash.Write(p[:n])
+	if f.sum != nil {
+		f.sum.write(p[:n], nil)
 	}
 	return n, err
 }
@@ -257,18 +256,18 @@ var fillBufs = sync.Pool{New: func() any { b := make([]byte, fillChunk); return 
 // still r's: a caller that passes oversize objects sends both. progress,
 // if set, is called after each write.
 //
-// Past hashAsideFrom, an object is hashed on another goroutine while the
-// next chunk is read (hashAside): hashing in line cost a 100 MiB download
-// about 45 ms of its transfer (BLAKE3 at about 2.3 GB/s; by perf the
-// gateway's largest cost on it once the engine's pass got faster), which
-// the second core now hides in part. Fill returns once the hash holds
-// all it wrote.
+// Past the first segment (4 MiB), the segments are hashed on other
+// goroutines while the next chunks are read (digest.hashAside): in line,
+// the hash cost a 100 MiB download about 25 ms of its 70 ms of spooling,
+// by perf the gateway's largest cost on it. Fill returns once the sum
+// holds all it wrote.
 func (f *File) Fill(r io.Reader, max int64, progress func()) (over bool, err error) {
 	bp := fillBufs.Get().(*[]byte)
-	var aside *hashAside
 	defer func() {
 		fillBufs.Put(bp)
-		aside.wait()
+		if f.sum != nil {
+			f.sum.wait()
+		}
 	}()
 	for {
 		n, rerr := r.Read(*bp)
@@ -277,16 +276,8 @@ func (f *File) Fill(r io.Reader, max int64, progress func()) (over bool, err err
 			if _, err := f.write(chunk); err != nil {
 				return false, err
 			}
-			switch {
-			case f.hash == nil:
-			case aside == nil && f.size <= hashAsideFrom:
-				f.hash.Write(chunk)
-			default:
-				if aside == nil {
-					aside = startHashAside(f.hash)
-				}
-				aside.ch <- chunkOf{bp, n}
-				bp = fillBufs.Get().(*[]byte)
+			if f.sum != nil {
+				f.hashChunk(chunk, &bp)
 			}
 			if progress != nil {
 				progress()
@@ -304,43 +295,21 @@ func (f *File) Fill(r io.Reader, max int64, progress func()) (over bool, err err
 	}
 }
 
-// hashAsideFrom is the size from which Fill hashes aside. Below it the
-// goroutine's start and wake-ups cost more than they hide: a 1 MiB
-// object hashed aside from its second chunk took 0.77 ms to spool
-// against 0.64 in line; 64 MiB took 37 ms against 51 (BenchmarkFill1MiB,
-// BenchmarkFill64MiB).
-const hashAsideFrom = 4 << 20
-
-// hashAside hashes Fill's chunks in order on a goroutine of its own,
-// giving each buffer back to fillBufs once hashed.
-type hashAside struct {
-	ch   chan chunkOf
-	done chan struct{}
-}
-
-type chunkOf struct {
-	bp *[]byte
-	n  int
-}
-
-func startHashAside(h *blake3.Hasher) *hashAside {
-	a := &hashAside{ch: make(chan chunkOf, 4), done: make(chan struct{})}
-	go func() {
-		defer close(a.done)
-		for c := range a.ch {
-			h.Write((*c.bp)[:c.n])
-			fillBufs.Put(c.bp)
-		}
-	}()
-	return a
-}
-
-// wait returns once every chunk sent is hashed; a nil a has none.
-func (a *hashAside) wait() {
-	if a != nil {
-		close(a.ch)
-		<-a.done
+// hashChunk adds a chunk Fill wrote, from the buffer *bp: once past the
+// first segment, aside, and Fill then reads into another buffer.
+func (f *File) hashChunk(chunk []byte, bp **[]byte) {
+	if f.sum.work == nil && f.size > segmentSize {
+		f.sum.hashAside()
 	}
+	if f.sum.work == nil {
+		f.sum.write(chunk, nil)
+		return
+	}
+	ref := &chunkRef{bp: *bp}
+	ref.refs.Store(1)
+	f.sum.write(chunk, ref)
+	ref.release()
+	*bp = fillBufs.Get().(*[]byte)
 }
 
 // Vanished is the error for a spool file that another program removed.
@@ -447,7 +416,7 @@ func (f *File) Close() error {
 		if _, err := f.f.Seek(0, io.SeekStart); err == nil {
 			kept.Lock()
 			if len(kept.m[f.key]) < Keep {
-				g := &File{f: f.f, rd: f.rd, path: f.path, ino: f.ino, key: f.key, hash: f.hash}
+				g := &File{f: f.f, rd: f.rd, path: f.path, ino: f.ino, key: f.key, sum: f.sum}
 				kept.m[f.key] = append(kept.m[f.key], g)
 				kept.Unlock()
 				return nil

@@ -232,32 +232,89 @@ func (d Dir) sumOf(t *testing.T) ([32]byte, bool) {
 	return f.Sum()
 }
 
-// TestSumOfALargeObject: an object of many chunks, hashed beside its
-// spooling, has the sum of its bytes, however the reader cuts them.
+// segmentedSum is the sum as digest defines it, computed plainly.
+func segmentedSum(data []byte) [32]byte {
+	if len(data) <= segmentSize {
+		return blake3.Sum256(data)
+	}
+	outer := blake3.New()
+	outer.WriteString(sumDomain)
+	for len(data) > 0 {
+		seg := data[:min(segmentSize, len(data))]
+		data = data[len(seg):]
+		s := blake3.Sum256(seg)
+		outer.Write(s[:])
+	}
+	var out [32]byte
+	outer.Sum(out[:0])
+	return out
+}
+
+// TestSumOfALargeObject: an object of many segments, hashed aside on
+// several goroutines while it is spooled, has the sum of its bytes,
+// however the reader cuts them, the same as when written in line by
+// Write; a file reused after it sums its next object alone; one segment
+// and one byte more is not the sum of the segment. Objects exactly one
+// and two segments long are the edges.
 func TestSumOfALargeObject(t *testing.T) {
 	d := Dir{Path: t.TempDir(), Hash: true}
-	data := make([]byte, hashAsideFrom+3<<20+12345) // hashed aside past hashAsideFrom
-	rand.Read(data)
-	for name, r := range map[string]func() io.Reader{
-		"whole chunks": func() io.Reader { return bytes.NewReader(data) },
-		"odd pieces":   func() io.Reader { return iotest.HalfReader(bytes.NewReader(data)) },
-	} {
-		f, err := d.Create("http")
+	all := make([]byte, 5*segmentSize+12345)
+	rand.Read(all)
+	for _, size := range []int{segmentSize, segmentSize + 1, 2 * segmentSize, len(all)} {
+		data := all[:size]
+		for name, r := range map[string]func() io.Reader{
+			"whole chunks": func() io.Reader { return bytes.NewReader(data) },
+			"odd pieces":   func() io.Reader { return iotest.HalfReader(bytes.NewReader(data)) },
+			"byte by byte over the first border": func() io.Reader {
+				edge := min(len(data), segmentSize+100)
+				return io.MultiReader(bytes.NewReader(data[:segmentSize-100]),
+					iotest.OneByteReader(bytes.NewReader(data[segmentSize-100:edge])), bytes.NewReader(data[edge:]))
+			},
+		} {
+			f, err := d.Create("http")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Fill(r(), 0, nil); err != nil {
+				t.Fatal(err)
+			}
+			want := segmentedSum(data[:f.Size()])
+			if sum, _ := f.Sum(); sum != want {
+				t.Fatalf("%d bytes, %s: sum %x, want %x", size, name, sum, want)
+			}
+			got, _ := io.ReadAll(io.NewSectionReader(f.OS(), 0, f.Size()))
+			if !bytes.Equal(got, data[:f.Size()]) {
+				t.Fatalf("%d bytes, %s: the spooled bytes differ", size, name)
+			}
+			f.Close()
+		}
+		// Written in line, in uneven writes: the same sum.
+		f, err := d.Create("smtp")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.Fill(r(), 0, nil); err != nil {
-			t.Fatal(err)
+		for rest := data; len(rest) > 0; {
+			n := min(len(rest), 99991)
+			f.Write(rest[:n])
+			rest = rest[n:]
 		}
-		if sum, _ := f.Sum(); sum != blake3.Sum256(data) || f.Size() != int64(len(data)) {
-			t.Fatalf("%s: sum %x, size %d", name, sum, f.Size())
-		}
-		got, _ := io.ReadAll(io.NewSectionReader(f.OS(), 0, f.Size()))
-		if !bytes.Equal(got, data) {
-			t.Fatalf("%s: the spooled bytes differ", name)
+		if sum, _ := f.Sum(); sum != segmentedSum(data) {
+			t.Fatalf("%d bytes written in line: %x", size, sum)
 		}
 		f.Close()
 	}
+	if segmentedSum(all[:segmentSize+1]) == blake3.Sum256(all[:segmentSize+1]) {
+		t.Fatal("past one segment, the sum is the plain hash")
+	}
+	f, err := d.Create("http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Fill(bytes.NewReader([]byte("small")), 0, nil)
+	if sum, _ := f.Sum(); sum != blake3.Sum256([]byte("small")) {
+		t.Fatal("a file reused after a large object: the sum carries it")
+	}
+	f.Close()
 }
 
 // TestSumOfALargeObjectCutShort: a Fill that stops past its limit, or on
@@ -265,7 +322,7 @@ func TestSumOfALargeObject(t *testing.T) {
 // more and no less (its chunks are hashed on another goroutine).
 func TestSumOfALargeObjectCutShort(t *testing.T) {
 	d := Dir{Path: t.TempDir(), Hash: true}
-	data := make([]byte, 3*hashAsideFrom)
+	data := make([]byte, 3*segmentSize)
 	rand.Read(data)
 	broken := errors.New("connection reset")
 	for name, c := range map[string]struct {
@@ -274,8 +331,8 @@ func TestSumOfALargeObjectCutShort(t *testing.T) {
 		over bool
 		err  error
 	}{
-		"over the limit": {bytes.NewReader(data), 2 * hashAsideFrom, true, nil},
-		"reader error":   {io.MultiReader(bytes.NewReader(data[:hashAsideFrom+1<<20+7]), iotest.ErrReader(broken)), 0, false, broken},
+		"over the limit": {bytes.NewReader(data), 2 * segmentSize, true, nil},
+		"reader error":   {io.MultiReader(bytes.NewReader(data[:segmentSize+1<<20+7]), iotest.ErrReader(broken)), 0, false, broken},
 	} {
 		f, err := d.Create("http")
 		if err != nil {
@@ -285,7 +342,7 @@ func TestSumOfALargeObjectCutShort(t *testing.T) {
 		if over != c.over || !errors.Is(err, c.err) {
 			t.Fatalf("%s: over %v, err %v", name, over, err)
 		}
-		if sum, _ := f.Sum(); sum != blake3.Sum256(data[:f.Size()]) {
+		if sum, _ := f.Sum(); sum != segmentedSum(data[:f.Size()]) {
 			t.Fatalf("%s: the sum is not of the %d bytes written", name, f.Size())
 		}
 		f.Close()
