@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"math/rand"
 	"os"
@@ -95,12 +96,51 @@ func BenchmarkScanBuiltin(b *testing.B) {
 // unpack.ErrShortened, as the pass itself would; the process goes on.
 func TestSharedScanOfAShortenedFile(t *testing.T) {
 	shared(t) // four goroutines
-	f := testenv.OpenFile(t, "spooled", make([]byte, 4*parallelFrom))
-	_, err := builtin(t).ScanOpen(f, Options{}, func(data []byte, where string) bool {
-		os.Truncate(f.Name(), 0) // after the mapping, before the pass
-		return false
-	})
-	if !errors.Is(err, unpack.ErrShortened) {
-		t.Fatalf("err %v, want unpack.ErrShortened", err)
+	// With archives and mail opened, the object's own bytes are matched
+	// on a goroutine of their own meanwhile (unpack's matchAside).
+	for _, opt := range []Options{{}, all} {
+		f := testenv.OpenFile(t, "spooled", make([]byte, 4*parallelFrom))
+		_, err := builtin(t).ScanOpen(f, opt, func(data []byte, where string) bool {
+			os.Truncate(f.Name(), 0) // after the mapping, before the pass
+			return false
+		})
+		if !errors.Is(err, unpack.ErrShortened) {
+			t.Fatalf("%+v: err %v, want unpack.ErrShortened", opt, err)
+		}
+	}
+}
+
+// TestLargeObjectMembersThenOwnBytes: a large object's own bytes are
+// matched while its members are looked for, and still reported after
+// them, as for a small one; with StopOnFirst, the member alone.
+func TestLargeObjectMembersThenOwnBytes(t *testing.T) {
+	db, err := Load(writeSigs(t, map[string]string{"own.ndb": "Own.Marker:0:*:" + hexOf("own-bytes-marker") + "\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(db)
+	for _, size := range []int{64 << 10, 2 * parallelFrom} {
+		text := bytes.Repeat([]byte("plain text line\n"), size/16)
+		text = append(text, eicar.UUEncode("e.com", []byte(eicar.String))...)
+		copy(text[size/2:], "own-bytes-marker")
+		if got := names(e.ScanBytes(text, all)); got != "Eicar-Test-Signature@e.com,Own.Marker@" {
+			t.Fatalf("%d bytes: %q", len(text), got)
+		}
+		if got := names(e.ScanBytes(text, Options{Archives: true, MIME: true, StopOnFirst: true})); got != "Eicar-Test-Signature@e.com" {
+			t.Fatalf("%d bytes, first only: %q", len(text), got)
+		}
+	}
+}
+
+// BenchmarkScanLarge is a whole scan (containers and mail looked for,
+// the built-in signatures) of 64 MiB of random data: what fsavd does for
+// a large download.
+func BenchmarkScanLarge(b *testing.B) {
+	e := builtin(b)
+	data := make([]byte, 64<<20)
+	rand.New(rand.NewSource(9)).Read(data)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		e.ScanBytes(data, all)
 	}
 }
