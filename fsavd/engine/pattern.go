@@ -342,24 +342,29 @@ func (v *verifier) next(m *places, p *part) bool {
 	return true
 }
 
+// window searches data[lo:hi] for p with find (bytes.Index or
+// LastIndex), afresh: for places behind those kept.
+func (v *verifier) window(p *part, lo, hi int, find func(s, sep []byte) int) int {
+	if hi-lo < len(p.lit) {
+		return -1
+	}
+	v.searched(hi - lo)
+	if k := find(v.data[lo:hi], p.lit); k >= 0 {
+		return lo + k
+	}
+	return -1
+}
+
 // index is the first place of literal part p in data[from:to], -1 if
 // none.
 func (v *verifier) index(p *part, from, to int) int {
-	n := len(p.lit)
-	if to-from < n {
-		return -1
-	}
 	m := v.placesOf(p, from)
-	if m == nil {
-		v.searched(to - from)
-		if j := bytes.Index(v.data[from:to], p.lit); j >= 0 {
-			return from + j
-		}
-		return -1
+	if m == nil || to-from < len(p.lit) {
+		return v.window(p, from, to, bytes.Index)
 	}
 	for {
 		if k, _ := slices.BinarySearch(m.at, from); k < len(m.at) {
-			if m.at[k]+n <= to {
+			if m.at[k]+len(p.lit) <= to {
 				return m.at[k]
 			}
 			return -1
@@ -373,18 +378,11 @@ func (v *verifier) index(p *part, from, to int) int {
 // lastIndex is the last place of literal part p in data[lo:hi], -1 if
 // none.
 func (v *verifier) lastIndex(p *part, lo, hi int) int {
-	n := len(p.lit)
-	if hi-lo < n {
-		return -1
-	}
 	m := v.placesOf(p, lo)
-	if m == nil {
-		v.searched(hi - lo)
-		if k := bytes.LastIndex(v.data[lo:hi], p.lit); k >= 0 {
-			return lo + k
-		}
-		return -1
+	if m == nil || hi-lo < len(p.lit) {
+		return v.window(p, lo, hi, bytes.LastIndex)
 	}
+	n := len(p.lit)
 	for m.end <= hi-n && v.next(m, p) {
 	}
 	if k, _ := slices.BinarySearch(m.at, hi-n+1); k > 0 && m.at[k-1] >= lo {
