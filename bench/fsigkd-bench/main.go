@@ -43,6 +43,7 @@ var (
 	only     = flag.String("only", "", "smtp, ftp, pop, icap, peers, cache, rules, large or small: those figures alone")
 	backlog  = flag.Int("backlog", 0, "listen_backlog of the daemons measured (0, the shipped default: the kernel's somaxconn)")
 	mails    = flag.Int("mails", 500, "mails per SMTP figure")
+	rounds   = flag.Int("rounds", 1, "rounds of the peers' figures, every path once a round; medians and ranges are shown")
 )
 
 func main() {
@@ -460,7 +461,12 @@ func rulesFigure(o *originServer, dir string) {
 	fmt.Println()
 }
 
+// median is the middle value of v (the upper of the two middle ones for
+// an even count); 0 for none.
 func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
 	s := slices.Clone(v)
 	slices.Sort(s)
 	return s[len(s)/2]

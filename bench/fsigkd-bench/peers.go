@@ -5,7 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fsigkd/fsigkd/internal/enginetest"
@@ -50,7 +52,12 @@ func peerFigures(dir string) {
 		check(os.MkdirAll(cdir, 0o755))
 		cp := freePort()
 		caddr := "127.0.0.1:" + strconv.Itoa(cp)
-		check(os.WriteFile(filepath.Join(cdir, "c.conf"), []byte(enginetest.CICAPConfig(cdir, caddr, *clamd, mods, 16)), 0o644))
+		// Squid's ICAP client stalls on a large object until the ICAP
+		// server sends part of it back: c-icap's virus_scan does from
+		// 2 MB on with these (as its users set them for large files).
+		conf := enginetest.CICAPConfig(cdir, caddr, *clamd, mods, 16) +
+			"virus_scan.SendPercentData 5\nvirus_scan.StartSendPercentDataAfter 2M\n"
+		check(os.WriteFile(filepath.Join(cdir, "c.conf"), []byte(conf), 0o644))
 		start(cp, "c-icap", cicap, "-N", "-f", filepath.Join(cdir, "c.conf"))
 		sdir := filepath.Join(dir, "peer-squid")
 		check(os.MkdirAll(sdir, 0o777))
@@ -74,14 +81,45 @@ func peerFigures(dir string) {
 		procs = append(procs, d)
 		rows = append(rows, row{f.name, "127.0.0.1:" + strconv.Itoa(p)})
 	}
-	fmt.Printf("## Peers: HTTP, %d clients, the same clamd\n\n| path | 1 KiB objects/s | 1 MiB objects/s | one %d MiB download |\n|---|---|---|---|\n", *conc, *bigMiB)
-	for _, r := range rows {
-		cl := client(r.proxy)
-		run(cl, origin+"/small", 50, *conc)
-		ls, ts := run(cl, origin+"/small", *requests, *conc)
-		lm, tm := run(cl, origin+"/mid", 200, *conc)
-		_, tb := run(cl, origin+"/big", 1, 1)
-		fmt.Printf("| %s | %.0f | %.0f | %s |\n", r.name, float64(len(ls))/ts.Seconds(), float64(len(lm))/tm.Seconds(), tb.Round(time.Millisecond))
+	// Rounds in turn, every path once a round, so that what drifts
+	// meanwhile weighs on all of them alike; the medians are shown.
+	type figures struct{ small, mid, big []float64 }
+	got := make([]figures, len(rows))
+	for range *rounds {
+		for i, r := range rows {
+			cl := client(r.proxy)
+			run(cl, origin+"/small", 50, *conc)
+			ls, ts := run(cl, origin+"/small", *requests, *conc)
+			lm, tm := run(cl, origin+"/mid", 200, *conc)
+			_, tb := run(cl, origin+"/big", 1, 1)
+			got[i].small = append(got[i].small, float64(len(ls))/ts.Seconds())
+			got[i].mid = append(got[i].mid, float64(len(lm))/tm.Seconds())
+			got[i].big = append(got[i].big, tb.Seconds())
+		}
+	}
+	fmt.Printf("## Peers: HTTP, %d clients, the same clamd, %d round(s) (medians, ranges)\n\n| path | 1 KiB objects/s | 1 MiB objects/s | one %d MiB download, s |\n|---|---|---|---|\n", *conc, *rounds, *bigMiB)
+	for i, r := range rows {
+		fmt.Printf("| %s | %s | %s | %s |\n", r.name, spread(got[i].small, "%.0f"), spread(got[i].mid, "%.0f"), spread(got[i].big, "%.3f"))
+	}
+	// The ratios: fsigkd against the best peer (rates) and against the
+	// direct download (time).
+	fmt.Printf("\n| ratio (medians) | 1 KiB | 1 MiB | %d MiB against direct |\n|---|---|---|---|\n", *bigMiB)
+	best := func(f func(figures) []float64) (float64, string) {
+		v, name := 0.0, ""
+		for i, r := range rows {
+			if r.proxy != "" && !strings.HasPrefix(r.name, "fsigkd") && median(f(got[i])) > v {
+				v, name = median(f(got[i])), r.name
+			}
+		}
+		return v, name
+	}
+	bs, bsName := best(func(f figures) []float64 { return f.small })
+	bm, bmName := best(func(f figures) []float64 { return f.mid })
+	for i, r := range rows {
+		if !strings.HasPrefix(r.name, "fsigkd") {
+			continue
+		}
+		fmt.Printf("| %s | %s | %s | %.1fx |\n", r.name, ratio(median(got[i].small), bs, bsName), ratio(median(got[i].mid), bm, bmName), median(got[i].big)/median(got[0].big))
 	}
 	fmt.Println()
 	peerMail(dir, clamdKeys, start)
@@ -118,17 +156,56 @@ func peerMail(dir, clamdKeys string, start func(int, string, ...string) string) 
 		defer stop(d)
 		rows = append(rows, row{f.name, "127.0.0.1:" + strconv.Itoa(p)})
 	}
-	fmt.Printf("## Peers: SMTP, %d mails of 10 KiB, 20 sessions, the same clamd\n\n| path | mails/s |\n|---|---|\n", *mails)
-	for _, r := range rows {
-		t0 := time.Now()
-		out, err := exec.Command(source, "-s", "20", "-m", strconv.Itoa(*mails), "-l", "10240", "-f", "a@example.com", "-t", "b@example.com", r.addr).CombinedOutput()
-		if err != nil {
-			fmt.Printf("| %s | failed: %v %s |\n", r.name, err, out)
-			continue
+	rates := make([][]float64, len(rows))
+	for range *rounds {
+		for i, r := range rows {
+			t0 := time.Now()
+			out, err := exec.Command(source, "-s", "20", "-m", strconv.Itoa(*mails), "-l", "10240", "-f", "a@example.com", "-t", "b@example.com", r.addr).CombinedOutput()
+			if err != nil {
+				fmt.Printf("%s: smtp-source failed: %v %s\n", r.name, err, out)
+				continue
+			}
+			rates[i] = append(rates[i], float64(*mails)/time.Since(t0).Seconds())
 		}
-		fmt.Printf("| %s | %.0f |\n", r.name, float64(*mails)/time.Since(t0).Seconds())
+	}
+	fmt.Printf("## Peers: SMTP, %d mails of 10 KiB, 20 sessions, the same clamd, %d round(s) (medians, ranges)\n\n| path | mails/s | against ClamSMTP |\n|---|---|---|\n", *mails, *rounds)
+	peer := -1
+	for i, r := range rows {
+		if strings.HasPrefix(r.name, "ClamSMTP") {
+			peer = i
+		}
+	}
+	for i, r := range rows {
+		against := ""
+		if peer >= 0 && strings.HasPrefix(r.name, "fsigkd") {
+			against = ratio(median(rates[i]), median(rates[peer]), "")
+		}
+		fmt.Printf("| %s | %s | %s |\n", r.name, spread(rates[i], "%.0f"), against)
 	}
 	fmt.Println()
+}
+
+// spread is the median of vs, with its range when there are several.
+func spread(vs []float64, format string) string {
+	if len(vs) == 0 {
+		return "failed"
+	}
+	m := fmt.Sprintf(format, median(vs))
+	if len(vs) == 1 {
+		return m
+	}
+	return m + " (" + fmt.Sprintf(format, slices.Min(vs)) + "-" + fmt.Sprintf(format, slices.Max(vs)) + ")"
+}
+
+// ratio is v against the peer's figure, named when name is set.
+func ratio(v, peer float64, name string) string {
+	if peer == 0 {
+		return "-"
+	}
+	if name == "" {
+		return fmt.Sprintf("%.1fx", v/peer)
+	}
+	return fmt.Sprintf("%.1fx %s", v/peer, name)
 }
 
 // lookup finds a program on the path or in the sbin directories.
