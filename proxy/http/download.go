@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/spool"
@@ -158,7 +159,10 @@ func (d *download) finish(f *spool.File, rec *logs.Access) bool {
 		if size <= inlineBody {
 			// Head and body in one write: no seek and sendfile for a
 			// small object, and one segment to the client.
-			if d.s.writeHeadBody(d.resp, d.head, size, d.clientKeep, f) != nil {
+			if err := d.s.writeHeadBody(d.resp, d.head, size, d.clientKeep, f, d.url); err != nil {
+				if m, ok := catalog.Of(err); ok {
+					logs.Emit(d.s.log.Named("send"), m)
+				}
 				return false
 			}
 			d.headSent, d.sent, rec.Bytes = true, size, size

@@ -483,7 +483,7 @@ func (s *session) judge(f *spool.File, meta scanner.Meta, encodings []string, re
 // writeHead sends a response head to the client with a known length (-1:
 // the head's own fields say it).
 func (s *session) writeHead(resp *Response, head Header, length int64, keep bool) error {
-	return s.writeHeadBody(resp, head, length, keep, nil)
+	return s.writeHeadBody(resp, head, length, keep, nil, "")
 }
 
 // heads holds the buffers responses are written from.
@@ -491,8 +491,10 @@ var heads = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // writeHeadBody writes the response head and then, when body is set,
 // the whole of it (length bytes of a spooled object, at most
-// inlineBody) in the same write.
-func (s *session) writeHeadBody(resp *Response, head Header, length int64, keep bool, body *spool.File) error {
+// inlineBody) in the same write. A receiver that takes nothing for
+// sendfile_timeout is a *spool.Stalled error (M07), as when the body
+// goes by sendfile.
+func (s *session) writeHeadBody(resp *Response, head Header, length int64, keep bool, body *spool.File, url string) error {
 	b := heads.Get().(*bytes.Buffer)
 	defer func() {
 		if b.Cap() <= 2*inlineBody {
@@ -525,7 +527,12 @@ func (s *session) writeHeadBody(resp *Response, head Header, length int64, keep 
 	}
 	s.c.SetWriteDeadline(time.Now().Add(s.p.Global.SendfileTimeout))
 	defer s.c.SetWriteDeadline(time.Time{})
-	_, err := s.c.Write(b.Bytes())
+	n, err := s.c.Write(b.Bytes())
+	var ne net.Error
+	if body != nil && errors.As(err, &ne) && ne.Timeout() {
+		sent := max(0, int64(n)-int64(b.Len())+length)
+		return &spool.Stalled{Timeout: s.p.Global.SendfileTimeout, URL: url, N: sent, Written: sent, FileLen: length, WriteSize: length}
+	}
 	return err
 }
 

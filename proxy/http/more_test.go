@@ -72,6 +72,37 @@ func TestReceiverThatStopsReadingIsDropped(t *testing.T) {
 	}
 }
 
+// TestReceiverThatStopsReadingSmallObjects: small bodies go out in the
+// write of their head, not by sendfile; a client that pipelines requests
+// and reads none of the answers still gets M07 after sendfile_timeout,
+// and the session ends.
+func TestReceiverThatStopsReadingSmallObjects(t *testing.T) {
+	e := newEnv(t, "")
+	e.p.Global.SendfileTimeout = time.Second
+	e.serve("/small", make([]byte, inlineBody))
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(4096)
+	u := strings.TrimPrefix(e.origin.URL, "http://")
+	go c.Write([]byte(strings.Repeat("GET http://"+u+"/small HTTP/1.1\r\nHost: "+u+"\r\n\r\n", 2000)))
+	want := fmt.Sprintf("sendfile timeout: No data can be sent for 1 seconds. There may be a temporary network problem between receiver. / URL=[%s], n=", e.url("/small"))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		for _, l := range e.obs.All() {
+			if strings.HasPrefix(l.Message, want) && strings.HasSuffix(l.Message, fmt.Sprintf(", filelen=%d, writesize=%d", inlineBody, inlineBody)) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no M07: %v", e.obs.All())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func FuzzReadRequest(f *testing.F) {
 	for _, s := range []string{
 		"GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n",
