@@ -7,6 +7,8 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"hash"
+	"hash/crc32"
 	"io"
 	"path"
 	"strconv"
@@ -212,7 +214,7 @@ func (s *scan) sevenZip(data []byte, where string, depth int) {
 		s.unopened(err, "7Zip", where, depth-1)
 		return
 	}
-	for _, f := range zr.File {
+	for i, f := range zr.File {
 		if s.stop {
 			return
 		}
@@ -225,9 +227,67 @@ func (s *scan) sevenZip(data []byte, where string, depth int) {
 			s.unopened(err, "7Zip", at, depth)
 			continue
 		}
-		s.member(&errorsNamed{r: rc, fmt: "7Zip", s: s, at: at, depth: depth}, -1, at, depth)
+		named := &errorsNamed{r: rc, fmt: "7Zip", s: s, at: at, depth: depth}
+		got := newSummed(named)
+		s.member(got, -1, at, depth)
 		rc.Close()
+		// The reader checks neither a member's length nor its CRC: an
+		// encrypted member read without its password (garbage, which a
+		// stored member always gives and a compressed one now and then
+		// without a decoder error) and a damaged stored one came out
+		// as if whole, and were judged clean.
+		if got.eof && !named.failed && !got.is(f.UncompressedSize, f.CRC32) {
+			s.add(Detection{Name: sevenZipMismatch(data, i, got), Path: at, Kind: Suspected, Depth: depth})
+		}
 	}
+}
+
+// summed counts and checksums what is read through it.
+type summed struct {
+	r   io.Reader
+	n   uint64
+	h   hash.Hash32
+	eof bool // read to its end
+}
+
+func newSummed(r io.Reader) *summed { return &summed{r: r, h: crc32.NewIEEE()} }
+
+func (c *summed) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += uint64(n)
+	c.h.Write(p[:n])
+	if err == io.EOF {
+		c.eof = true
+	}
+	return n, err
+}
+
+// is: the bytes read were size long, with that CRC (0: none recorded).
+func (c *summed) is(size uint64, crc uint32) bool {
+	return c.n == size && (crc == 0 || c.h.Sum32() == crc)
+}
+
+// sevenZipMismatch names a 7z member that came out with another length
+// or CRC than recorded: read again with a password that is surely
+// wrong, an encrypted member comes out otherwise (the key changed the
+// garbage), a damaged one the same.
+func sevenZipMismatch(data []byte, i int, first *summed) string {
+	zr, err := sevenzip.NewReaderWithPassword(bytes.NewReader(data), int64(len(data)), "fsigkd: surely not the password")
+	if err != nil || i >= len(zr.File) {
+		return "Heuristics.Broken.Archive"
+	}
+	rc, err := zr.File[i].Open()
+	if err != nil {
+		return "Heuristics.Encrypted.7Zip"
+	}
+	defer rc.Close()
+	again := newSummed(rc)
+	_, err = io.Copy(io.Discard, io.LimitReader(again, int64(first.n)+1))
+	var re *sevenzip.ReadError
+	if errors.As(err, &re) && re.Encrypted || again.n != first.n || again.h.Sum32() != first.h.Sum32() {
+		return "Heuristics.Encrypted.7Zip"
+	}
+	return "Heuristics.Broken.Archive"
 }
 
 func (s *scan) rar(data []byte, where string, depth int) {
@@ -274,17 +334,19 @@ func (s *scan) unopened(err error, format, where string, depth int) {
 // errorsNamed turns a member's read error into its archive's own
 // encrypted or broken verdict; member sees a plain end.
 type errorsNamed struct {
-	r     io.Reader
-	fmt   string
-	s     *scan
-	at    string
-	depth int
+	r      io.Reader
+	fmt    string
+	s      *scan
+	at     string
+	depth  int
+	failed bool // an error was reported
 }
 
 func (e *errorsNamed) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
 	if err != nil && err != io.EOF {
 		e.s.unopened(err, e.fmt, e.at, e.depth)
+		e.failed = true
 		err = io.EOF
 	}
 	return n, err

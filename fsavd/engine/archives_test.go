@@ -124,6 +124,15 @@ func TestArchivesThatCannotBeOpenedAreSuspected(t *testing.T) {
 	files := map[string][]byte{"a.txt": []byte("secret text")}
 	enc := made(t, files, "a.7z", sz, "a", "-bd", "-psecret", "a.7z", "a.txt")
 	encHeaders := made(t, files, "b.7z", sz, "a", "-bd", "-psecret", "-mhe=on", "b.7z", "a.txt")
+	// Stored (-mx=0), an encrypted member read without its password is
+	// garbage of the right length and no error: it was judged clean.
+	encStored := made(t, map[string][]byte{"e.com": []byte(eicar.String)}, "s.7z", sz, "a", "-bd", "-mx=0", "-psecret", "s.7z", "e.com")
+	plain := made(t, files, "p.7z", sz, "a", "-bd", "-m0=Copy", "-mhc=off", "p.7z", "a.txt")
+	if d := e.ScanBytes(plain, all); len(d) != 0 {
+		t.Fatalf("a whole stored 7z: %s", names(d))
+	}
+	damaged := bytes.Clone(plain)
+	damaged[bytes.Index(damaged, []byte("secret text"))] ^= 0x20 // its CRC no longer matches
 	broken := made(t, map[string][]byte{"a.txt": bytes.Repeat([]byte("text "), 2000)}, "c.7z", sz, "a", "-bd", "c.7z", "a.txt")
 	broken = broken[:len(broken)/2]
 	rar := eicar.StoredRAR5("a.txt", []byte("secret text"))
@@ -138,6 +147,8 @@ func TestArchivesThatCannotBeOpenedAreSuspected(t *testing.T) {
 		want string
 	}{
 		"encrypted 7z":          {enc, "Heuristics.Encrypted.7Zip"},
+		"encrypted stored 7z":   {encStored, "Heuristics.Encrypted.7Zip"},
+		"damaged stored 7z":     {damaged, "Heuristics.Broken.Archive"},
 		"7z, headers encrypted": {encHeaders, "Heuristics.Encrypted.7Zip"},
 		"truncated 7z":          {broken, "Heuristics.Broken.Archive"},
 		"rar with a bad CRC":    {rarBroken, "Heuristics.Broken.Archive"},
