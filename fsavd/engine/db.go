@@ -286,10 +286,10 @@ const parallelFrom = 8 << 20
 // matchBody finds the body signatures in data, in one pass: every
 // position's four bytes are hashed into a bit set of the signatures'
 // anchors, and only a hit looks further (or, with maxKeys anchor
-// prefixes or fewer, each is looked for with bytes.Index). Detections are reported in the
-// order of their first anchor in data, whether or not the pass was
-// shared out. A verification that ran out of steps is reported as
-// Exhausted, after them.
+// prefixes or fewer, each is looked for with bytes.Index). Detections
+// are reported in the order of their first anchor in data, whether or
+// not the pass was shared out. A verification that ran out of steps is
+// reported as Exhausted, after them.
 func (db *DB) matchBody(data []byte, found func(name string) bool) {
 	seen := map[int32]bool{}
 	report := func(si int32) bool {
