@@ -213,3 +213,46 @@ func TestGapWalksAreBoundedPerObject(t *testing.T) {
 		}
 	}
 }
+
+// TestKeptPlacesAnswerAsSearchesDo: what a pass keeps of a literal's
+// places answers every search as bytes.Index and LastIndex over the same
+// window would, in order or not, with more places than are kept (the
+// oldest dropped) and windows before, across and past them.
+func TestKeptPlacesAnswerAsSearchesDo(t *testing.T) {
+	r := rand.New(rand.NewSource(7))
+	data := make([]byte, 400000)
+	for i := range data {
+		data[i] = "ab."[r.Intn(3)] // "ab" about every ninth byte: 40,000 places
+	}
+	lit := &part{kind: kLit, lit: []byte("ab")}
+	for _, ordered := range []bool{true, false} {
+		v := newVerifier(data)
+		v.work = 1 << 62
+		at := 0
+		for q := 0; q < 20000; q++ {
+			lo := r.Intn(len(data))
+			if ordered {
+				at = min(len(data)-1, at+r.Intn(40))
+				lo = at
+			}
+			hi := min(len(data), lo+r.Intn(3000))
+			want := bytes.Index(data[lo:hi], lit.lit)
+			if want >= 0 {
+				want += lo
+			}
+			if got := v.index(lit, lo, hi); got != want {
+				t.Fatalf("ordered %v, query %d: index in [%d,%d): %d, want %d", ordered, q, lo, hi, got, want)
+			}
+			want = bytes.LastIndex(data[lo:hi], lit.lit)
+			if want >= 0 {
+				want += lo
+			}
+			if got := v.lastIndex(lit, lo, hi); got != want {
+				t.Fatalf("ordered %v, query %d: lastIndex in [%d,%d): %d, want %d", ordered, q, lo, hi, got, want)
+			}
+		}
+		if m := v.seen[lit]; m == nil || len(m.at) > maxPlaces {
+			t.Fatalf("places kept: %v", m)
+		}
+	}
+}
