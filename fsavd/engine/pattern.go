@@ -308,8 +308,8 @@ func (v *verifier) walked(g int) {
 	}
 }
 
-// placesOf is what is known of literal part p's places, from lo on; nil
-// when the places before what is kept are asked for.
+// placesOf is what is known of literal part p's places (from lo on,
+// when nothing is yet).
 func (v *verifier) placesOf(p *part, lo int) *places {
 	m := v.seen[p]
 	if m == nil {
@@ -318,9 +318,6 @@ func (v *verifier) placesOf(p *part, lo int) *places {
 		}
 		m = &places{start: lo, end: lo}
 		v.seen[p] = m
-	}
-	if lo < m.start {
-		return nil
 	}
 	return m
 }
@@ -359,8 +356,8 @@ func (v *verifier) window(p *part, lo, hi int, find func(s, sep []byte) int) int
 // none.
 func (v *verifier) index(p *part, from, to int) int {
 	m := v.placesOf(p, from)
-	if m == nil || to-from < len(p.lit) {
-		return v.window(p, from, to, bytes.Index)
+	if from < m.start || to-from < len(p.lit) {
+		return v.window(p, from, to, bytes.Index) // behind what is kept
 	}
 	for {
 		if k, _ := slices.BinarySearch(m.at, from); k < len(m.at) {
@@ -378,17 +375,26 @@ func (v *verifier) index(p *part, from, to int) int {
 // lastIndex is the last place of literal part p in data[lo:hi], -1 if
 // none.
 func (v *verifier) lastIndex(p *part, lo, hi int) int {
-	m := v.placesOf(p, lo)
-	if m == nil || hi-lo < len(p.lit) {
-		return v.window(p, lo, hi, bytes.LastIndex)
-	}
 	n := len(p.lit)
+	m := v.placesOf(p, lo)
+	if hi-lo < n || hi-n < m.start {
+		return v.window(p, lo, hi, bytes.LastIndex) // behind what is kept
+	}
 	for m.end <= hi-n && v.next(m, p) {
 	}
-	if k, _ := slices.BinarySearch(m.at, hi-n+1); k > 0 && m.at[k-1] >= lo {
-		return m.at[k-1]
+	// The places are all kept from m.start on: the last one before hi,
+	// if any, is the answer, even for a window that starts before them
+	// (a crowd of the literal ahead of a crowd of anchors).
+	if k, _ := slices.BinarySearch(m.at, hi-n+1); k > 0 {
+		if m.at[k-1] >= lo {
+			return m.at[k-1]
+		}
+		return -1
 	}
-	return -1
+	if lo >= m.start {
+		return -1
+	}
+	return v.window(p, lo, m.start+n-1, bytes.LastIndex)
 }
 
 // matchFrom tells whether parts match data starting exactly at i, calling
