@@ -68,38 +68,55 @@ type behindAt struct {
 // taken for an archive.
 func embedded(d []byte) []behindAt {
 	head := d[:min(len(d), sfxSearch)]
-	always := func(int) bool { return true }
 	var out []behindAt
-	for _, k := range []struct {
-		sig   []byte
-		valid func(int) bool
-		open  func(s *scan, d []byte, where string, depth int)
-	}{
-		{magic7z, always, (*scan).sevenZip},
-		{magicRar, always, (*scan).rar},
-		{magicCab, always, (*scan).cabBehind},
-		{[]byte{0x1f, 0x8b, 8}, func(i int) bool { return gzipHeader(d[i:]) }, (*scan).gzipBehind},
-	} {
+	for _, k := range behindKinds {
 		for _, i := range findValid(head, k.sig, k.valid, maxBehind) {
 			out = append(out, behindAt{i, k.open})
 		}
 	}
-	if t := findValid(head, []byte("ustar"), func(i int) bool { return i >= 257 && tarHeader(d[i-257:]) }, 1); len(t) > 0 {
+	if t := findValid(head, []byte("ustar"), tarBehind, 1); len(t) > 0 {
 		out = append(out, behindAt{t[0] - 257, (*scan).tar})
 	}
 	return out
 }
 
+// behindKind is a container opened at every place found behind other
+// data: its signature, what must hold where it is found, its opener.
+type behindKind struct {
+	sig   []byte
+	valid func(d []byte, i int) bool
+	open  func(s *scan, d []byte, where string, depth int)
+}
+
+// behindKinds is a table, not made per object: its closures were an
+// allocation for every object scanned. (Set in init: the openers reach
+// embedded.)
+var behindKinds []behindKind
+
+func init() {
+	behindKinds = []behindKind{
+		{magic7z, anywhere, (*scan).sevenZip},
+		{magicRar, anywhere, (*scan).rar},
+		{magicCab, anywhere, (*scan).cabBehind},
+		{[]byte{0x1f, 0x8b, 8}, func(d []byte, i int) bool { return gzipHeader(d[i:]) }, (*scan).gzipBehind},
+	}
+}
+
+func anywhere([]byte, int) bool { return true }
+
+// tarBehind: a whole ustar header ends where "ustar" is found at i.
+func tarBehind(d []byte, i int) bool { return i >= 257 && tarHeader(d[i-257:]) }
+
 // findValid is the places of sig in d where valid holds, at most most of
 // them (maxCandidates places tried).
-func findValid(d, sig []byte, valid func(int) bool, most int) []int {
+func findValid(d, sig []byte, valid func(d []byte, i int) bool, most int) []int {
 	var out []int
 	for off, n := 0, 0; n < maxCandidates && len(out) < most; n++ {
 		i := bytes.Index(d[off:], sig)
 		if i < 0 {
 			break
 		}
-		if valid(off + i) {
+		if valid(d, off+i) {
 			out = append(out, off+i)
 		}
 		off += i + 1

@@ -291,18 +291,10 @@ const parallelFrom = 8 << 20
 // not the pass was shared out. A verification that ran out of steps is
 // reported as Exhausted, after them.
 func (db *DB) matchBody(data []byte, found func(name string) bool) {
-	seen := map[int32]bool{}
-	report := func(si int32) bool {
-		if seen[si] {
-			return false
-		}
-		seen[si] = true
-		return found(db.body[si].name)
-	}
 	exhausted := false
 	if n := min(runtime.GOMAXPROCS(0), len(data)/parallelFrom); n > 1 {
 		// Each share keeps its own hits, in order; they are reported
-		// share by share.
+		// share by share, each signature once.
 		shares := make([]*pass, n)
 		var wg sync.WaitGroup
 		for c := range n {
@@ -310,12 +302,8 @@ func (db *DB) matchBody(data []byte, found func(name string) bool) {
 			if c == n-1 {
 				to = len(data)
 			}
-			p := &pass{db: db, data: data, v: newVerifier(data), hit: map[int32]bool{}}
-			p.report = func(si int32) bool {
-				p.hit[si] = true
-				p.hits = append(p.hits, si)
-				return false
-			}
+			p := &pass{db: db, data: data, share: true}
+			p.v.init(data)
 			shares[c] = p
 			wg.Go(func() { p.fault = unpack.Guard(func() { p.run(from, to) }) })
 		}
@@ -325,24 +313,30 @@ func (db *DB) matchBody(data []byte, found func(name string) bool) {
 				panic(p.fault) // a mapped file shortened: see unpack.Guard
 			}
 		}
+		seen := map[int32]bool{}
 		for _, p := range shares {
 			for _, si := range p.hits {
-				if report(si) {
-					return
+				if !seen[si] {
+					seen[si] = true
+					if found(db.body[si].name) {
+						return
+					}
 				}
 			}
 			exhausted = exhausted || p.exhausted
 		}
 	} else {
-		p := &pass{db: db, data: data, v: newVerifier(data), hit: seen, report: report}
+		p := pass{db: db, data: data, found: found}
+		p.v.init(data)
 		if p.run(0, len(data)) {
 			return
 		}
 		exhausted = p.exhausted
 	}
+	// The signatures without an anchor are none of the pass's finds.
 	for _, si := range db.slow {
 		matched, out := db.body[si].matchAnywhere(data)
-		if matched && report(si) {
+		if matched && found(db.body[si].name) {
 			return
 		}
 		exhausted = exhausted || out
@@ -355,16 +349,32 @@ func (db *DB) matchBody(data []byte, found func(name string) bool) {
 // pass is a look for anchors over the positions of data, or of one
 // share of them.
 type pass struct {
-	db     *DB
-	data   []byte
-	v      *verifier        // the verifications' bounds and what their searches found
-	hit    map[int32]bool   // signatures found already: not verified again
-	report func(int32) bool // a signature found; true: stop
-	hits   []int32          // a share's finds, in order
+	db    *DB
+	data  []byte
+	v     verifier       // the verifications' bounds and what their searches found
+	hit   map[int32]bool // signatures found already: not verified again (made at the first)
+	found func(name string) bool
+	// share: a share of a pass shared out, which keeps its finds (hits,
+	// in order) for matchBody to report.
+	share bool
+	hits  []int32
 	// exhausted: a verification ran out of steps (an object crafted
 	// against a signature).
 	exhausted bool
 	fault     any // a share's memory fault (unpack.Guard)
+}
+
+// report takes signature si as found; true: stop.
+func (p *pass) report(si int32) bool {
+	if p.hit == nil {
+		p.hit = map[int32]bool{}
+	}
+	p.hit[si] = true
+	if p.share {
+		p.hits = append(p.hits, si)
+		return false
+	}
+	return p.found(p.db.body[si].name)
 }
 
 // maxKeys is the most anchor prefixes the pass looks for one by one.
@@ -472,7 +482,7 @@ func (p *pass) at(i int) bool {
 		if p.hit[si] {
 			continue
 		}
-		matched, out := p.db.body[si].matchAnchored(p.v, i)
+		matched, out := p.db.body[si].matchAnchored(&p.v, i)
 		if matched && p.report(si) {
 			return true
 		}
@@ -512,14 +522,14 @@ func (s *bodySig) matchAnchored(v *verifier, i int) (matched, exhausted bool) {
 
 // matchAnywhere tries every start: for the rare signature without a
 // four-byte literal. A literal first part is searched for (bytes.Index),
-// not tried at every byte. The steps allowed grow with the object (64 a
-// byte, beyond a floor), so that no size of object runs them out: a fixed
-// budget found such a signature only in an object's first megabyte or
-// so. exhausted says the steps ran out before every start was tried (an
+// not tried at every byte. The steps allowed grow with the object
+// (workFor), so that no size of object runs them out: a fixed budget
+// found such a signature only in an object's first megabyte or so. exhausted says the steps ran out before every start was tried (an
 // object crafted against the signature): the caller reports it, never
 // clean.
 func (s *bodySig) matchAnywhere(data []byte) (matched, exhausted bool) {
-	v := newVerifier(data)
+	var v verifier
+	v.init(data)
 	v.steps = v.work // the pass's bound alone
 	lo, hi := 0, len(data)
 	switch s.offKind {

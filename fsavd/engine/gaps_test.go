@@ -226,7 +226,8 @@ func TestKeptPlacesAnswerAsSearchesDo(t *testing.T) {
 	}
 	lit := &part{kind: kLit, lit: []byte("ab")}
 	for _, ordered := range []bool{true, false} {
-		v := newVerifier(data)
+		var v verifier
+		v.init(data)
 		v.work = 1 << 62
 		at := 0
 		for q := 0; q < 20000; q++ {

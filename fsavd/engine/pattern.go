@@ -291,8 +291,9 @@ func (m *places) add(i int) {
 // second (TestGapWalksAreBoundedPerObject).
 func workFor(n int) int { return 10*verifyBudget + 4*n }
 
-func newVerifier(data []byte) *verifier {
-	return &verifier{data: data, work: workFor(len(data))}
+// init readies v for a pass over data.
+func (v *verifier) init(data []byte) {
+	*v = verifier{data: data, work: workFor(len(data))}
 }
 
 // out: the verification under way, or the pass, has run out of steps.
