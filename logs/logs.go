@@ -419,15 +419,6 @@ func orNoneRaw(s string) string {
 	return s
 }
 
-func escape(s string, colon bool) string {
-	for i := 0; i < len(s); i++ {
-		if escaped(s[i], colon) {
-			return string(appendEscaped(nil, s, colon))
-		}
-	}
-	return s
-}
-
 // escaped says whether c is written %XX in a log field.
 func escaped(c byte, colon bool) bool {
 	return c <= ' ' || c == 0x7f || c == '%' || (colon && c == ':')
