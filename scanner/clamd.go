@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/fsigkd/fsigkd/catalog"
 )
 
@@ -172,8 +170,7 @@ func (cl *Clamd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 }
 
 func (cl *Clamd) fildes(c *Conn, uc *net.UnixConn, obj *Object) (string, error) {
-	rights := unix.UnixRights(int(obj.File.Fd()))
-	if _, _, err := uc.WriteMsgUnix([]byte("zFILDES\x00\x00"), rights, nil); err != nil {
+	if err := sendWithFile(uc, "zFILDES\x00\x00", obj.File); err != nil {
 		return "", err
 	}
 	return cl.reply(c)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync/atomic"
 
@@ -236,7 +237,13 @@ func send(c *Conn, obj *Object) error {
 		_, err := c.Write([]byte("SCAN\t" + obj.Path + "\n"))
 		return err
 	}
-	_, _, err := uc.WriteMsgUnix([]byte("SCANFD\t"+obj.Path+"\n"), unix.UnixRights(int(obj.File.Fd())), nil)
+	return sendWithFile(uc, "SCANFD\t"+obj.Path+"\n", obj.File)
+}
+
+// sendWithFile writes msg with f's descriptor in the same message
+// (SCM_RIGHTS): clamd's FILDES and fsavd's SCANFD.
+func sendWithFile(uc *net.UnixConn, msg string, f *os.File) error {
+	_, _, err := uc.WriteMsgUnix([]byte(msg), unix.UnixRights(int(f.Fd())), nil)
 	return err
 }
 
