@@ -48,6 +48,10 @@ var (
 
 func main() {
 	flag.Parse()
+	if *rounds < 1 {
+		fmt.Fprintln(os.Stderr, "fsigkd-bench: -rounds must be 1 or more")
+		os.Exit(2)
+	}
 	dir, err := os.MkdirTemp("", "fsb")
 	check(err)
 	defer os.RemoveAll(dir)

@@ -214,16 +214,21 @@ func Fake(t testing.TB, network, address string, serve func(net.Conn)) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go serve(c)
-		}
-	}()
+	go Serve(ln, serve)
 	return ln.Addr().String()
+}
+
+// Serve accepts on ln until it is closed, serving each connection with
+// serve on a goroutine of its own; for Fake, and for the benchmark's
+// stand-ins, which have no test to end with.
+func Serve(ln net.Listener, serve func(net.Conn)) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go serve(c)
+	}
 }
 
 func scripted(c net.Conn, answer func(stage, line string) string) {

@@ -240,5 +240,9 @@ func (c *chunks) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// Body reads the chunked body that follows a request's head in br, to
+// its zero-size chunk (for a preview: the preview alone).
+func Body(br *bufio.Reader) io.Reader { return &chunks{br: br} }
+
 // More goes on past the end of a preview.
 func (c *chunks) More() { c.done = false }
