@@ -240,10 +240,23 @@ func (c *Common) Init() error {
 // them for sendfile_timeout.
 func (c *Common) Send(log *zap.Logger, w net.Conn, f *spool.File, off, n int64, url string) (int64, error) {
 	sent, err := f.SendTo(w, off, n, c.Global.SendfileTimeout, url)
+	sendLogged(log, err)
+	return sent, err
+}
+
+// SendAfter is Send for head and then the whole of f (spool.File's
+// SendAfter: a small file in the same write as its head).
+func (c *Common) SendAfter(log *zap.Logger, w net.Conn, head []byte, f *spool.File, url string) (int64, error) {
+	sent, err := f.SendAfter(w, head, c.Global.SendfileTimeout, url)
+	sendLogged(log, err)
+	return sent, err
+}
+
+// sendLogged logs M07 when err says the receiver stalled.
+func sendLogged(log *zap.Logger, err error) {
 	if m, ok := catalog.Of(err); ok {
 		logs.Emit(log.Named("send"), m)
 	}
-	return sent, err
 }
 
 // Reset cuts c with a reset (no lingering), so that a partly sent

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -153,6 +154,37 @@ func TestSendToDeliversWholeFile(t *testing.T) {
 	}
 	if !bytes.Equal(<-got, data) {
 		t.Fatal("receiver got other bytes")
+	}
+}
+
+// TestSendAfterDeliversHeadAndFile: the head and then every byte of the
+// file, whether the file goes in the head's write (up to InlineSize) or
+// by sendfile after it; an empty file sends the head alone.
+func TestSendAfterDeliversHeadAndFile(t *testing.T) {
+	for _, size := range []int{0, 1000, InlineSize, InlineSize + 1, 3 << 20} {
+		f, _ := Dir{Path: t.TempDir()}.Create("http")
+		data := make([]byte, size)
+		rand.Read(data)
+		f.Write(data)
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		got := make(chan []byte)
+		go func() {
+			c, _ := ln.Accept()
+			b, _ := io.ReadAll(c)
+			got <- b
+		}()
+		c, _ := net.Dial("tcp", ln.Addr().String())
+		head := []byte("HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(size) + "\r\n\r\n")
+		n, err := f.SendAfter(c, head, 5*time.Second, "u")
+		c.Close()
+		if err != nil || n != int64(size) {
+			t.Fatalf("%d bytes: sent %d, %v", size, n, err)
+		}
+		if b := <-got; !bytes.Equal(b, append(head, data...)) {
+			t.Fatalf("%d bytes: the receiver got %d other bytes", size, len(b))
+		}
+		ln.Close()
+		f.Close()
 	}
 }
 

@@ -8,17 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/spool"
 )
-
-// inlineBody is the largest body sent in the write of its head, read
-// from the spool, rather than by sendfile after it: by perf on 1 KiB
-// objects the head's write, the seek and the sendfile were three
-// system calls and two segments where one does.
-const inlineBody = 16 << 10
 
 // download delivers one response body to the client: after the verdict,
 // or trickled while it is awaited (see the package doc).
@@ -156,22 +149,15 @@ func (d *download) finish(f *spool.File, rec *logs.Access) bool {
 		if first, last, ok := parseRange(d.rangeSpec, size); ok {
 			return d.partial(f, first, last, rec)
 		}
-		if size <= inlineBody {
-			// Head and body in one write: no seek and sendfile for a
-			// small object, and one segment to the client.
-			if err := d.s.writeHeadBody(d.resp, d.head, size, d.clientKeep, f, d.url); err != nil {
-				if m, ok := catalog.Of(err); ok {
-					logs.Emit(d.s.log.Named("send"), m)
-				}
-				return false
-			}
-			d.headSent, d.sent, rec.Bytes = true, size, size
-			return !d.closeDelim
-		}
-		if d.s.writeHead(d.resp, d.head, size, d.clientKeep) != nil {
+		// The head and the whole body (a small one in the same write).
+		b := headOf(d.resp, d.head, size, d.clientKeep)
+		sent, err := d.s.p.SendAfter(d.s.log, d.s.c, b.Bytes(), f, d.url)
+		heads.Put(b)
+		d.headSent, d.sent, rec.Bytes = true, sent, sent
+		if err != nil {
 			return false
 		}
-		d.headSent = true
+		return !d.closeDelim
 	}
 	if size > d.sent {
 		if err := d.sendRange(f, d.sent, size-d.sent); err != nil {

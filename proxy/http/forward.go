@@ -483,24 +483,21 @@ func (s *session) judge(f *spool.File, meta scanner.Meta, encodings []string, re
 // writeHead sends a response head to the client with a known length (-1:
 // the head's own fields say it).
 func (s *session) writeHead(resp *Response, head Header, length int64, keep bool) error {
-	return s.writeHeadBody(resp, head, length, keep, nil, "")
+	b := headOf(resp, head, length, keep)
+	defer heads.Put(b)
+	s.c.SetWriteDeadline(time.Now().Add(s.p.Global.SendfileTimeout))
+	defer s.c.SetWriteDeadline(time.Time{})
+	_, err := s.c.Write(b.Bytes())
+	return err
 }
 
-// heads holds the buffers responses are written from.
+// heads holds the buffers response heads are written into.
 var heads = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// writeHeadBody writes the response head and then, when body is set,
-// the whole of it (length bytes of a spooled object, at most
-// inlineBody) in the same write. A receiver that takes nothing for
-// sendfile_timeout is a *spool.Stalled error (M07), as when the body
-// goes by sendfile.
-func (s *session) writeHeadBody(resp *Response, head Header, length int64, keep bool, body *spool.File, url string) error {
+// headOf is a response head with a known length (see writeHead), in a
+// buffer of heads.
+func headOf(resp *Response, head Header, length int64, keep bool) *bytes.Buffer {
 	b := heads.Get().(*bytes.Buffer)
-	defer func() {
-		if b.Cap() <= 2*inlineBody {
-			heads.Put(b)
-		}
-	}()
 	b.Reset()
 	b.WriteString("HTTP/1.1 ")
 	b.WriteString(strconv.Itoa(resp.Status))
@@ -517,23 +514,7 @@ func (s *session) writeHeadBody(resp *Response, head Header, length int64, keep 
 		b.WriteString("Connection: close\r\n")
 	}
 	b.WriteString("\r\n")
-	if body != nil {
-		b.Grow(int(length))
-		room := b.AvailableBuffer()[:length]
-		if _, err := body.OS().ReadAt(room, 0); err != nil {
-			return err
-		}
-		b.Write(room)
-	}
-	s.c.SetWriteDeadline(time.Now().Add(s.p.Global.SendfileTimeout))
-	defer s.c.SetWriteDeadline(time.Time{})
-	n, err := s.c.Write(b.Bytes())
-	var ne net.Error
-	if body != nil && errors.As(err, &ne) && ne.Timeout() {
-		sent := max(0, int64(n)-int64(b.Len())+length)
-		return &spool.Stalled{Timeout: s.p.Global.SendfileTimeout, URL: url, N: sent, Written: sent, FileLen: length, WriteSize: length}
-	}
-	return err
+	return b
 }
 
 // chunkWriter writes HTTP chunks.

@@ -21,6 +21,7 @@ import (
 	"github.com/fsigkd/fsigkd/internal/servertest"
 	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/scanner"
+	"github.com/fsigkd/fsigkd/spool"
 )
 
 // TestWithRealClamd: the same proxy with clamd behind it (FILDES).
@@ -90,10 +91,10 @@ func TestReceiverThatStopsReadingIsDropped(t *testing.T) {
 // and the session ends.
 func TestReceiverThatStopsReadingSmallObjects(t *testing.T) {
 	e := newEnv(t, "")
-	e.serve("/small", make([]byte, inlineBody))
+	e.serve("/small", make([]byte, spool.InlineSize))
 	stalledReceiver(t, e, func(u string) string {
 		return strings.Repeat("GET http://"+u+"/small HTTP/1.1\r\nHost: "+u+"\r\n\r\n", 2000)
-	}, e.url("/small")+"], n=", fmt.Sprintf(", filelen=%d, writesize=%d", inlineBody, inlineBody))
+	}, e.url("/small")+"], n=", fmt.Sprintf(", filelen=%d, writesize=%d", spool.InlineSize, spool.InlineSize))
 }
 
 func FuzzReadRequest(f *testing.F) {
