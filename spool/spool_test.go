@@ -138,15 +138,7 @@ func TestSendToDeliversWholeFile(t *testing.T) {
 	data := make([]byte, 3<<20+17)
 	rand.Read(data)
 	f.Write(data)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer ln.Close()
-	got := make(chan []byte)
-	go func() {
-		c, _ := ln.Accept()
-		b, _ := io.ReadAll(c)
-		got <- b
-	}()
-	c, _ := net.Dial("tcp", ln.Addr().String())
+	c, got := receiver(t)
 	n, err := f.SendTo(c, 0, f.Size(), 5*time.Second, "u")
 	c.Close()
 	if err != nil || n != int64(len(data)) {
@@ -166,14 +158,7 @@ func TestSendAfterDeliversHeadAndFile(t *testing.T) {
 		data := make([]byte, size)
 		rand.Read(data)
 		f.Write(data)
-		ln, _ := net.Listen("tcp", "127.0.0.1:0")
-		got := make(chan []byte)
-		go func() {
-			c, _ := ln.Accept()
-			b, _ := io.ReadAll(c)
-			got <- b
-		}()
-		c, _ := net.Dial("tcp", ln.Addr().String())
+		c, got := receiver(t)
 		head := []byte("HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(size) + "\r\n\r\n")
 		n, err := f.SendAfter(c, head, 5*time.Second, "u")
 		c.Close()
@@ -183,9 +168,34 @@ func TestSendAfterDeliversHeadAndFile(t *testing.T) {
 		if b := <-got; !bytes.Equal(b, append(head, data...)) {
 			t.Fatalf("%d bytes: the receiver got %d other bytes", size, len(b))
 		}
-		ln.Close()
 		f.Close()
 	}
+}
+
+// receiver is a connection to a receiver that reads all it is sent, and
+// gives it once the connection is closed.
+func receiver(t *testing.T) (net.Conn, <-chan []byte) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		b, _ := io.ReadAll(c)
+		got <- b
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, got
 }
 
 // TestReceiverThatTakesNothingIsDropped: a receiver that never reads

@@ -99,6 +99,16 @@ func wrap(s string, n int) string {
 	return b.String() + s
 }
 
+// loadSigs loads the signature files of files (see writeSigs).
+func loadSigs(t testing.TB, files map[string]string) *DB {
+	t.Helper()
+	db, err := Load(writeSigs(t, files))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 func writeSigs(t testing.TB, files map[string]string) string {
 	dir := t.TempDir()
 	for n, body := range files {

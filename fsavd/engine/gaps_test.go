@@ -18,10 +18,7 @@ func TestWildcardGapsHoldOverDistance(t *testing.T) {
 		"Gap.AnchorLast:0:*:" + hexOf("head") + "*" + hexOf("another-long-anchor") + "\n" +
 		"Gap.Range:0:*:" + hexOf("left") + "{10-1000000}" + hexOf("a-long-right-anchor") + "\n" +
 		"Gap.Three:0:*:" + hexOf("one1") + "*" + hexOf("the-middle-anchor!") + "*" + hexOf("three") + "\n"
-	db, err := Load(writeSigs(t, map[string]string{"gaps.ndb": sigs}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := loadSigs(t, map[string]string{"gaps.ndb": sigs})
 	e := New(db)
 	pad := func(n int) []byte {
 		b := make([]byte, n)
@@ -57,10 +54,7 @@ func TestWildcardGapsHoldOverDistance(t *testing.T) {
 // which completes the signature, cost a search each, not a step per
 // byte, and the real one after them is still found.
 func TestWildcardGapDecoys(t *testing.T) {
-	db, err := Load(writeSigs(t, map[string]string{"decoy.ndb": "Gap.Decoy:0:*:" + hexOf("the-long-anchor-part") + "*" + hexOf("tail") + hexOf("END") + "\n"}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := loadSigs(t, map[string]string{"decoy.ndb": "Gap.Decoy:0:*:" + hexOf("the-long-anchor-part") + "*" + hexOf("tail") + hexOf("END") + "\n"})
 	obj := append([]byte("the-long-anchor-part"), bytes.Repeat([]byte("tail-not-it "), 5000)...)
 	obj = append(obj, "tailEND"...)
 	if got := names(New(db).ScanBytes(obj, all)); got != "Gap.Decoy@" {
@@ -72,10 +66,7 @@ func TestWildcardGapDecoys(t *testing.T) {
 // (matched without the anchor filter) is found wherever it lies in the
 // object, not only in its first megabytes.
 func TestShortPartsFoundFarIn(t *testing.T) {
-	db, err := Load(writeSigs(t, map[string]string{"short.ndb": "Short.Parts:0:*:4a4b??4c4d??4e4f\n"}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := loadSigs(t, map[string]string{"short.ndb": "Short.Parts:0:*:4a4b??4c4d??4e4f\n"})
 	e := New(db)
 	for _, at := range []int{0, 1 << 20, 5 << 20, 20 << 20} {
 		obj := make([]byte, at+100)
@@ -92,10 +83,7 @@ func TestShortPartsFoundFarIn(t *testing.T) {
 // steps (every start and every place of the next part a near miss) is
 // Suspected, not clean.
 func TestVerificationThatRunsOutIsSuspected(t *testing.T) {
-	db, err := Load(writeSigs(t, map[string]string{"short.ndb": "Short.Gap:0:*:4a{0-100000}4b??4c\n"}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := loadSigs(t, map[string]string{"short.ndb": "Short.Gap:0:*:4a{0-100000}4b??4c\n"})
 	obj := append(bytes.Repeat([]byte("J"), 20000), bytes.Repeat([]byte("K"), 20000)...)
 	got := New(db).ScanBytes(obj, all)
 	if len(got) != 1 || got[0].Name != Exhausted || got[0].Kind != Suspected {
@@ -117,10 +105,7 @@ func TestVerificationThatRunsOutIsSuspected(t *testing.T) {
 // over and over, never followed by the rest) make the object Suspected:
 // what could not be verified is not clean.
 func TestAnchoredVerificationThatRunsOutIsSuspected(t *testing.T) {
-	db, err := Load(writeSigs(t, map[string]string{"decoy.ndb": "Gap.Decoyed:0:*:" + hexOf("the-long-anchor-part") + "*41??42\n"}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := loadSigs(t, map[string]string{"decoy.ndb": "Gap.Decoyed:0:*:" + hexOf("the-long-anchor-part") + "*41??42\n"})
 	obj := append([]byte("the-long-anchor-part"), bytes.Repeat([]byte("A"), 300000)...)
 	obj = append(obj, "AxB"...) // the real end, past the decoys
 	got := New(db).ScanBytes(obj, all)
@@ -153,10 +138,7 @@ func TestGapSearchesReadTheObjectOnce(t *testing.T) {
 		"Crowd.Backward:0:*:" + hexOf("HEAD") + "*" + hexOf("LONGANCHOR") + "\n" +
 		"Crowd.Bounded:0:*:" + hexOf("CDEF") + "{0-1000000}" + hexOf("end!") + "\n" +
 		"Crowd.Behind:0:*:" + hexOf("zzzz") + "*" + hexOf("head") + "*" + hexOf("LONGANCHOR") + "\n"
-	db, err := Load(writeSigs(t, map[string]string{"crowd.ndb": sigs}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := loadSigs(t, map[string]string{"crowd.ndb": sigs})
 	const size = 4 << 20
 	filler := bytes.Repeat([]byte("."), 1<<20)
 	for _, c := range []struct {
@@ -199,10 +181,7 @@ func TestGapSearchesReadTheObjectOnce(t *testing.T) {
 func TestGapWalksAreBoundedPerObject(t *testing.T) {
 	sigs := "Walk.Forward:0:*:" + hexOf("CDEF") + "*(41|42)4343\n" +
 		"Walk.Back:0:*:4343(41|42)*" + hexOf("GHIJ") + "\n"
-	db, err := Load(writeSigs(t, map[string]string{"walk.ndb": sigs}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := loadSigs(t, map[string]string{"walk.ndb": sigs})
 	for name, obj := range map[string][]byte{
 		"forward": bytes.Repeat([]byte("CDEF"), 1<<16),
 		"back":    bytes.Repeat([]byte("GHIJ"), 1<<16),

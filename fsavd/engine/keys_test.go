@@ -13,17 +13,14 @@ import (
 // and one to the end.
 func fewKeys(t testing.TB) *DB {
 	t.Helper()
-	db, err := Load(writeSigs(t, map[string]string{"few.ndb": strings.Join([]string{
+	db := loadSigs(t, map[string]string{"few.ndb": strings.Join([]string{
 		"Few.One:0:*:" + hexOf("ABCDxone"),
 		"Few.Two:0:*:" + hexOf("BCDExtwo"),
 		"Few.Three:0:*:" + hexOf("ABCDthree"),
 		"Few.Gap:0:*:" + hexOf("CDEF") + "*" + hexOf("tail"),
 		"Few.At:0:16:" + hexOf("CDEFat"),
 		"Few.End:0:EOF-9:" + hexOf("ABCDfinal"),
-	}, "\n") + "\n"}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	}, "\n") + "\n"})
 	if len(db.keys) == 0 {
 		t.Fatalf("%d anchor prefixes: the set is not looked for key by key", len(db.table))
 	}

@@ -36,11 +36,8 @@ func TestSignatureAcrossTheShares(t *testing.T) {
 	if got := names(builtin(t).ScanBytes(data, all)); got != "Eicar-Test-Signature@" {
 		t.Fatalf("EICAR across a border: %q", got)
 	}
-	db, err := Load(writeSigs(t, map[string]string{"span.ndb": "Span.Test:0:*:" +
-		hexOf("first-part") + "*" + hexOf("second-and-longer-part") + "\n"}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := loadSigs(t, map[string]string{"span.ndb": "Span.Test:0:*:" +
+		hexOf("first-part") + "*" + hexOf("second-and-longer-part") + "\n"})
 	data = shared(t)
 	copy(data[2*border-100:], "first-part")
 	copy(data[2*border+100:], "second-and-longer-part")
@@ -57,10 +54,7 @@ func TestSharedScanReportsInOrder(t *testing.T) {
 	for _, n := range []string{"Alpha", "Bravo", "Charlie"} {
 		sigs += "Order." + n + ":0:*:" + hexOf("marker-"+n) + "\n"
 	}
-	db, err := Load(writeSigs(t, map[string]string{"order.ndb": sigs}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := loadSigs(t, map[string]string{"order.ndb": sigs})
 	data := shared(t)
 	q := len(data) / 4
 	copy(data[3*q+5:], "marker-Alpha")
@@ -114,10 +108,7 @@ func TestSharedScanOfAShortenedFile(t *testing.T) {
 // matched while its members are looked for, and still reported after
 // them, as for a small one; with StopOnFirst, the member alone.
 func TestLargeObjectMembersThenOwnBytes(t *testing.T) {
-	db, err := Load(writeSigs(t, map[string]string{"own.ndb": "Own.Marker:0:*:" + hexOf("own-bytes-marker") + "\n"}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := loadSigs(t, map[string]string{"own.ndb": "Own.Marker:0:*:" + hexOf("own-bytes-marker") + "\n"})
 	e := New(db)
 	for _, size := range []int{64 << 10, 2 * parallelFrom} {
 		text := bytes.Repeat([]byte("plain text line\n"), size/16)
