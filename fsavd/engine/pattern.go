@@ -357,8 +357,18 @@ func (v *verifier) window(p *part, lo, hi int, find func(s, sep []byte) int) int
 // none.
 func (v *verifier) index(p *part, from, to int) int {
 	m := v.placesOf(p, from)
-	if from < m.start || to-from < len(p.lit) {
-		return v.window(p, from, to, bytes.Index) // behind what is kept
+	if to-from < len(p.lit) {
+		return -1
+	}
+	if from < m.start {
+		// Places before the kept ones are searched for there alone;
+		// past them the kept ones answer, as for lastIndex.
+		if k := v.window(p, from, min(to, m.start+len(p.lit)-1), bytes.Index); k >= 0 {
+			return k
+		}
+		if from = m.start; to-from < len(p.lit) {
+			return -1
+		}
 	}
 	for {
 		if k, _ := slices.BinarySearch(m.at, from); k < len(m.at) {
