@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/bodgit/sevenzip"
+	"github.com/fsigkd/fsigkd/internal/bytesearch"
 	"github.com/klauspost/compress/zstd"
 	"github.com/nwaples/rardecode/v2"
 	"github.com/ulikunitz/xz"
@@ -112,7 +113,7 @@ func tarBehind(d []byte, i int) bool { return i >= 257 && tarHeader(d[i-257:]) }
 func findValid(d, sig []byte, valid func(d []byte, i int) bool, most int) []int {
 	var out []int
 	for off, n := 0, 0; n < maxCandidates && len(out) < most; n++ {
-		i := bytes.Index(d[off:], sig)
+		i := bytesearch.Index(d[off:], sig)
 		if i < 0 {
 			break
 		}

@@ -3,6 +3,8 @@ package unpack
 import (
 	"bytes"
 	"strings"
+
+	"github.com/fsigkd/fsigkd/internal/bytesearch"
 )
 
 // uuBlock is one uuencoded file found in a text.
@@ -20,7 +22,7 @@ const maxUUBlocks = 100
 func uuBlocks(d []byte) []uuBlock {
 	var out []uuBlock
 	for off := 0; off < len(d) && len(out) < maxUUBlocks; {
-		i := bytes.Index(d[off:], []byte("begin"))
+		i := bytesearch.Index(d[off:], []byte("begin"))
 		if i < 0 {
 			break
 		}
@@ -130,7 +132,7 @@ func base64Lines(d []byte) ([]byte, int) {
 
 // uuencoded scans every uuencoded block of a text as a member.
 func (s *scan) uuencoded(data []byte, where string, depth int) {
-	if !bytes.Contains(data, []byte("begin")) {
+	if !bytesearch.Contains(data, []byte("begin")) {
 		return
 	}
 	for _, b := range uuBlocks(data) {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/fsigkd/fsigkd/internal/bytesearch"
 )
 
 // A pattern is an .ndb body signature compiled into parts, matched left to
@@ -328,7 +330,7 @@ func (v *verifier) next(m *places, p *part) bool {
 	if m.end > len(v.data)-len(p.lit) {
 		return false
 	}
-	j := bytes.Index(v.data[m.end:], p.lit)
+	j := bytesearch.Index(v.data[m.end:], p.lit)
 	if j < 0 {
 		v.searched(len(v.data) - m.end)
 		m.end = len(v.data)
@@ -340,8 +342,8 @@ func (v *verifier) next(m *places, p *part) bool {
 	return true
 }
 
-// window searches data[lo:hi] for p with find (bytes.Index or
-// LastIndex), afresh: for places behind those kept.
+// window searches data[lo:hi] for p with find (bytesearch.Index or
+// bytes.LastIndex), afresh: for places behind those kept.
 func (v *verifier) window(p *part, lo, hi int, find func(s, sep []byte) int) int {
 	if hi-lo < len(p.lit) {
 		return -1
@@ -363,7 +365,7 @@ func (v *verifier) index(p *part, from, to int) int {
 	if from < m.start {
 		// Places before the kept ones are searched for there alone;
 		// past them the kept ones answer, as for lastIndex.
-		if k := v.window(p, from, min(to, m.start+len(p.lit)-1), bytes.Index); k >= 0 {
+		if k := v.window(p, from, min(to, m.start+len(p.lit)-1), bytesearch.Index); k >= 0 {
 			return k
 		}
 		if from = m.start; to-from < len(p.lit) {

@@ -1,0 +1,10 @@
+//go:build !amd64
+
+package bytesearch
+
+const (
+	vector    = false
+	minVector = 1 << 62
+)
+
+func pairVector(s []byte, c0, c1 byte) (base, next int, mask uint64) { return 0, 0, 0 }
