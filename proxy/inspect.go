@@ -228,10 +228,13 @@ func objectName(m scanner.Meta) string {
 }
 
 // objectOf is the spooled f to scan, with its sum when the spool kept one
-// (for the verdict cache).
+// (for the verdict cache), or the way to it when it costs a reading.
 func objectOf(f *spool.File, meta scanner.Meta) *scanner.Object {
 	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: meta}
-	if sum, ok := f.Sum(); ok {
+	if f.SumReadsBack() {
+		obj.ReadSum = f.Sum
+		obj.Head, _ = f.HeadSum()
+	} else if sum, ok := f.Sum(); ok {
 		obj.Sum = &sum
 	}
 	return obj

@@ -17,6 +17,18 @@ import (
 // an error is never a verdict. Objects with no sum and prefix scans
 // (Partial) go to the engine.
 //
+// An object whose sum costs a reading of it (Object.ReadSum: past 4 MiB)
+// is summed only when the cache has met it, or an object that starts
+// alike, before: by its size and the hash of its first 4 MiB
+// (Object.Head, kept by the spool at no cost). The first time, it is
+// scanned and that pair remembered (the last maxMet pairs); the second
+// time, it is summed, scanned and its verdict kept; after that, it is
+// answered from the cache. Summing costs about what the bundled engine's
+// scan of the same bytes does (a 100 MiB download: 35-40 ms of its 95 ms
+// of spooling on two cores), so a large download seen once, the common
+// case, is not summed at all. The pair only says when to sum: the key is
+// always the sum of every byte.
+//
 // The cache belongs to one signature version. The engine is asked for its
 // version (RefreshVersion) when it was last asked more than Every ago, and
 // after every engine call its version is read again; when it changed, the
@@ -34,7 +46,15 @@ type Cache struct {
 	asking  bool
 	order   *list.List // of *cacheEntry, most recently used first
 	byKey   map[cacheKey]*list.Element
+	// met are the heads and sizes of objects scanned without their sum
+	// (ReadSum not called), up to maxMet (then it starts again);
+	// keptHeads counts the kept verdicts by head and size.
+	met       map[cacheKey]struct{}
+	keptHeads map[cacheKey]int
 }
+
+// maxMet is how many objects scanned unsummed are remembered.
+const maxMet = 4096
 
 type cacheKey struct {
 	sum  [32]byte
@@ -43,6 +63,7 @@ type cacheKey struct {
 
 type cacheEntry struct {
 	key     cacheKey
+	head    *cacheKey // an object summed on a repeat: its head and size
 	verdict Verdict
 }
 
@@ -65,11 +86,24 @@ func (c *Cache) every() time.Duration {
 // Scan gives a kept verdict (Cached set) or has the engine scan obj.
 func (c *Cache) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 	vs, ok := c.Scanner.(Versioner)
-	if !ok || obj.Sum == nil || obj.Partial || c.Max <= 0 {
+	if !ok || obj.Sum == nil && obj.ReadSum == nil || obj.Partial || c.Max <= 0 {
 		return c.Scanner.Scan(ctx, obj)
 	}
 	c.refresh(ctx, vs)
-	key := cacheKey{sum: *obj.Sum, size: obj.Size}
+	sum := obj.Sum
+	var head *cacheKey
+	if sum == nil {
+		head = &cacheKey{sum: obj.Head, size: obj.Size}
+		if !c.metBefore(*head) {
+			return c.Scanner.Scan(ctx, obj)
+		}
+		s, ok := obj.ReadSum()
+		if !ok {
+			return c.Scanner.Scan(ctx, obj)
+		}
+		sum = &s
+	}
+	key := cacheKey{sum: *sum, size: obj.Size}
 	c.mu.Lock()
 	version := c.version
 	if el, ok := c.byKey[key]; ok && version != "" {
@@ -99,13 +133,38 @@ func (c *Cache) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 		c.order.MoveToFront(el)
 		return v, nil
 	}
-	c.byKey[key] = c.order.PushFront(&cacheEntry{key: key, verdict: v})
+	c.byKey[key] = c.order.PushFront(&cacheEntry{key: key, head: head, verdict: v})
+	if head != nil {
+		c.keptHeads[*head]++
+	}
 	for c.order.Len() > c.Max {
 		last := c.order.Back()
 		c.order.Remove(last)
-		delete(c.byKey, last.Value.(*cacheEntry).key)
+		e := last.Value.(*cacheEntry)
+		delete(c.byKey, e.key)
+		if e.head != nil {
+			if c.keptHeads[*e.head]--; c.keptHeads[*e.head] == 0 {
+				delete(c.keptHeads, *e.head)
+			}
+		}
 	}
 	return v, nil
+}
+
+// metBefore tells whether an object of this head and size was scanned
+// before (a verdict of one is kept, or one was scanned unsummed), and
+// remembers it when not.
+func (c *Cache) metBefore(head cacheKey) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.met[head]; ok || c.keptHeads[head] > 0 {
+		return true
+	}
+	if c.met == nil || len(c.met) >= maxMet {
+		c.met = map[cacheKey]struct{}{}
+	}
+	c.met[head] = struct{}{}
+	return false
 }
 
 // refresh asks the engine its version when it was last asked more than
@@ -113,7 +172,7 @@ func (c *Cache) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 func (c *Cache) refresh(ctx context.Context, vs Versioner) {
 	c.mu.Lock()
 	if c.byKey == nil {
-		c.byKey, c.order = map[cacheKey]*list.Element{}, list.New()
+		c.byKey, c.order, c.keptHeads = map[cacheKey]*list.Element{}, list.New(), map[cacheKey]int{}
 	}
 	if c.asking || time.Since(c.asked) < c.every() {
 		c.mu.Unlock()
@@ -142,7 +201,14 @@ func (c *Cache) sawVersion(v string) {
 		return
 	}
 	c.version = v
+	c.empty()
+}
+
+// empty drops every verdict; the objects met stay (they are not
+// verdicts).
+func (c *Cache) empty() {
 	clear(c.byKey)
+	clear(c.keptHeads)
 	c.order.Init()
 }
 
@@ -152,8 +218,7 @@ func (c *Cache) Expire() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.byKey != nil {
-		clear(c.byKey)
-		c.order.Init()
+		c.empty()
 	}
 	c.asked = time.Time{}
 }

@@ -159,6 +159,71 @@ func TestVerdictCacheBound(t *testing.T) {
 	}
 }
 
+// TestVerdictCacheSumsLargeObjectsOnARepeat: an object whose sum costs a
+// reading (ReadSum) is not summed the first time it is met; the second
+// time it is summed, scanned and kept, the third answered from the
+// cache; an infected one the same. An object of the same size that starts
+// otherwise (another Head), and one of another size, are not summed; a
+// sum that cannot be read (the file was cut) leaves the object to the
+// engine, every time.
+func TestVerdictCacheSumsLargeObjectsOnARepeat(t *testing.T) {
+	sock := enginetest.FsavdSocket(t)
+	eps, _ := ParseEndpoints(sock, "")
+	inner := &counted{Scanner: NewFsavd(&Pool{Endpoints: eps}, true)}
+	cache := NewCache(inner, 100)
+	var reads atomic.Int32
+	large := func(data []byte, ok bool) *Object {
+		obj := object(t, data)
+		obj.ReadSum = func() ([32]byte, bool) {
+			reads.Add(1)
+			return sha256.Sum256(data), ok
+		}
+		obj.Head = sha256.Sum256(data[:8])
+		return obj
+	}
+	for _, tc := range []struct {
+		name   string
+		data   []byte
+		status Status
+	}{
+		{"clean", []byte(strings.Repeat("large and clean ", 100)), Clean},
+		{"infected", []byte(eicar.String + strings.Repeat(" ", 1000)), Infected},
+	} {
+		for i, want := range []struct {
+			reads, scans int32
+			cached       bool
+		}{{0, 1, false}, {1, 1, false}, {1, 0, true}} {
+			r, n := reads.Load(), inner.scans.Load()
+			v, err := cache.Scan(ctx(t), large(tc.data, true))
+			if err != nil || v.Status != tc.status || v.Cached != want.cached {
+				t.Fatalf("%s, download %d: %+v %v", tc.name, i+1, v, err)
+			}
+			if got := reads.Load() - r; got != want.reads {
+				t.Fatalf("%s, download %d: the sum read %d times, want %d", tc.name, i+1, got, want.reads)
+			}
+			if got := inner.scans.Load() - n; got != want.scans {
+				t.Fatalf("%s, download %d: %d engine calls, want %d", tc.name, i+1, got, want.scans)
+			}
+		}
+	}
+	r := reads.Load()
+	cache.Scan(ctx(t), large([]byte("of a size not met"), true))
+	cache.Scan(ctx(t), large([]byte(strings.Repeat("Large and clean ", 100)), true))
+	if reads.Load() != r {
+		t.Fatal("an object not met was summed")
+	}
+	cut := []byte(strings.Repeat("cut ", 300))
+	n := inner.scans.Load()
+	for range 3 {
+		if v, err := cache.Scan(ctx(t), large(cut, false)); err != nil || v.Cached {
+			t.Fatalf("a sum that cannot be read: %+v %v", v, err)
+		}
+	}
+	if got := inner.scans.Load() - n; got != 3 {
+		t.Fatalf("a sum that cannot be read: %d engine calls for three scans", got)
+	}
+}
+
 // TestVerdictCacheWithClamd: clamd says its version in a session
 // (VERSION), and its verdicts are kept.
 func TestVerdictCacheWithClamd(t *testing.T) {

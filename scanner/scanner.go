@@ -52,9 +52,18 @@ type Object struct {
 	// bundled engine opens no container: a cut archive would read as
 	// damaged); the whole object is scanned in full at its end.
 	Partial bool
-	// Sum is the BLAKE3-256 hash of the object's bytes when the spool
-	// computed it (nil: not known), for the verdict cache.
+	// Sum is the object's hash (BLAKE3-256, see spool.File.Sum) when the
+	// spool computed it as the object was written (nil: not known), for
+	// the verdict cache.
 	Sum *[32]byte
+	// ReadSum, when set, gives the hash Sum does not hold at the cost of
+	// reading the object again (a large one: spool.File.SumReadsBack);
+	// the cache asks for it only for an object it may have seen: one of
+	// the same size and Head.
+	ReadSum func() ([32]byte, bool)
+	// Head, with ReadSum, is the hash of the object's first bytes
+	// (spool.File.HeadSum), which a repeat of it shares. Never a key.
+	Head [32]byte
 }
 
 // Status is the kind of a verdict.

@@ -40,8 +40,9 @@ const Prefix = "fsigkd-"
 // Dir is a spool directory.
 type Dir struct {
 	Path string
-	// Hash: each file keeps the BLAKE3 hash of what was written to it
-	// (Sum), computed as it is written, for the verdict cache.
+	// Hash: each file keeps the sum of what was written to it (Sum, for
+	// the verdict cache): of its first 4 MiB as they are written, of the
+	// rest when it is asked for.
 	Hash bool
 }
 
@@ -200,17 +201,34 @@ func (f *File) startHash(on bool) {
 }
 
 // Sum is the sum of the bytes written so far (see digest: BLAKE3, of
-// the object or of its 4 MiB segments' BLAKE3), computed as they were
-// written (no second pass); ok is false when the directory keeps no sum.
-// BLAKE3 rather than SHA-256: as collision resistant for a cache key an
+// the object or of its 4 MiB segments' BLAKE3); ok is false when the
+// directory keeps no sum, or when the file could not be read back. Up
+// to 4 MiB it was computed as the bytes were written; past that, the
+// first call reads the rest of the file back (SumReadsBack). BLAKE3
+// rather than SHA-256: as collision resistant for a cache key an
 // attacker may aim at, and on the 2-core bench machine about twice as
-// fast (2.7 against 1.4 GB/s, SHA-NI and all), which is the whole cost
-// of the cache for an object seen once.
+// fast (2.4 against 1.1 GB/s a core, SHA-NI and all).
 func (f *File) Sum() (sum [32]byte, ok bool) {
 	if f.sum == nil {
 		return sum, false
 	}
-	return f.sum.sum(), true
+	return f.sum.sum(f.rd)
+}
+
+// SumReadsBack tells whether Sum has to read the file back: the object is
+// past 4 MiB and its sum was not taken yet.
+func (f *File) SumReadsBack() bool {
+	return f.sum != nil && !f.sum.known && f.sum.n > segmentSize
+}
+
+// HeadSum is the BLAKE3 of the first 4 MiB written, kept as they were
+// (the directory keeps sums): what a repeat of the object shares with it,
+// at no cost. It is not the object's sum and never a cache key.
+func (f *File) HeadSum() (sum [32]byte, ok bool) {
+	if f.sum == nil {
+		return sum, false
+	}
+	return f.sum.head(), true
 }
 
 // Path is the file's name, for engines that open it themselves.
@@ -228,7 +246,7 @@ func (f *File) OS() *os.File { return f.rd }
 func (f *File) Write(p []byte) (int, error) {
 	n, err := f.write(p)
 	if f.sum != nil {
-		f.sum.write(p[:n], nil)
+		f.sum.write(p[:n])
 	}
 	return n, err
 }
@@ -259,20 +277,9 @@ var fillBufs = sync.Pool{New: func() any { b := make([]byte, fillChunk); return 
 // was read stays in the file (at most one chunk past max), the rest is
 // still r's: a caller that passes oversize objects sends both. progress,
 // if set, is called after each write.
-//
-// Past the first segment (4 MiB), the segments are hashed on other
-// goroutines while the next chunks are read (digest.hashAside): in line,
-// the hash cost a 100 MiB download about 25 ms of its 70 ms of spooling,
-// by perf the gateway's largest cost on it. Fill returns once the sum
-// holds all it wrote.
 func (f *File) Fill(r io.Reader, max int64, progress func()) (over bool, err error) {
 	bp := fillBufs.Get().(*[]byte)
-	defer func() {
-		fillBufs.Put(bp)
-		if f.sum != nil {
-			f.sum.wait()
-		}
-	}()
+	defer fillBufs.Put(bp)
 	for {
 		n, rerr := r.Read(*bp)
 		if n > 0 {
@@ -281,7 +288,7 @@ func (f *File) Fill(r io.Reader, max int64, progress func()) (over bool, err err
 				return false, err
 			}
 			if f.sum != nil {
-				f.hashChunk(chunk, &bp)
+				f.sum.write(chunk)
 			}
 			if progress != nil {
 				progress()
@@ -297,23 +304,6 @@ func (f *File) Fill(r io.Reader, max int64, progress func()) (over bool, err err
 			return false, rerr
 		}
 	}
-}
-
-// hashChunk adds a chunk Fill wrote, from the buffer *bp: once past the
-// first segment, aside, and Fill then reads into another buffer.
-func (f *File) hashChunk(chunk []byte, bp **[]byte) {
-	if f.sum.work == nil && f.size > segmentSize {
-		f.sum.hashAside()
-	}
-	if f.sum.work == nil {
-		f.sum.write(chunk, nil)
-		return
-	}
-	ref := &chunkRef{bp: *bp}
-	ref.refs.Store(1)
-	f.sum.write(chunk, ref)
-	ref.release()
-	*bp = fillBufs.Get().(*[]byte)
 }
 
 // Vanished is the error for a spool file that another program removed.

@@ -292,12 +292,12 @@ func segmentedSum(data []byte) [32]byte {
 	return out
 }
 
-// TestSumOfALargeObject: an object of many segments, hashed aside on
-// several goroutines while it is spooled, has the sum of its bytes,
-// however the reader cuts them, the same as when written in line by
-// Write; a file reused after it sums its next object alone; one segment
-// and one byte more is not the sum of the segment. Objects exactly one
-// and two segments long are the edges.
+// TestSumOfALargeObject: an object of many segments, its first hashed as
+// it is spooled and the others read back on several goroutines, has the
+// sum of its bytes, however the reader cuts them, the same as when
+// written in line by Write; a file reused after it sums its next object
+// alone; one segment and one byte more is not the sum of the segment.
+// Objects exactly one and two segments long are the edges.
 func TestSumOfALargeObject(t *testing.T) {
 	d := Dir{Path: t.TempDir(), Hash: true}
 	all := make([]byte, 5*segmentSize+12345)
@@ -321,8 +321,14 @@ func TestSumOfALargeObject(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := segmentedSum(data[:f.Size()])
+			if f.SumReadsBack() != (size > segmentSize) {
+				t.Fatalf("%d bytes: SumReadsBack says %v", size, f.SumReadsBack())
+			}
 			if sum, _ := f.Sum(); sum != want {
 				t.Fatalf("%d bytes, %s: sum %x, want %x", size, name, sum, want)
+			}
+			if f.SumReadsBack() {
+				t.Fatalf("%d bytes: the sum is read back again", size)
 			}
 			got, _ := io.ReadAll(io.NewSectionReader(f.OS(), 0, f.Size()))
 			if !bytes.Equal(got, data[:f.Size()]) {
@@ -360,8 +366,8 @@ func TestSumOfALargeObject(t *testing.T) {
 }
 
 // TestSumOfALargeObjectCutShort: a Fill that stops past its limit, or on
-// the reader's error, returns with the hash of every byte it wrote, no
-// more and no less (its chunks are hashed on another goroutine).
+// the reader's error, leaves the sum of every byte it wrote, no more and
+// no less.
 func TestSumOfALargeObjectCutShort(t *testing.T) {
 	d := Dir{Path: t.TempDir(), Hash: true}
 	data := make([]byte, 3*segmentSize)
@@ -388,5 +394,34 @@ func TestSumOfALargeObjectCutShort(t *testing.T) {
 			t.Fatalf("%s: the sum is not of the %d bytes written", name, f.Size())
 		}
 		f.Close()
+	}
+}
+
+// TestSumOfAFileCutByAnotherProgram: a large object whose file another
+// program shortened (a temp cleaner, an administrator) has no sum, rather
+// than the sum of what is left: the verdict cache must not keep a verdict
+// under a key that is not the object's. One written again after is
+// summed whole.
+func TestSumOfAFileCutByAnotherProgram(t *testing.T) {
+	d := Dir{Path: t.TempDir(), Hash: true}
+	data := make([]byte, 3*segmentSize)
+	rand.Read(data)
+	f, err := d.Create("http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Fill(bytes.NewReader(data), 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(f.Path(), 2*segmentSize+5); err != nil {
+		t.Fatal(err)
+	}
+	if sum, ok := f.Sum(); ok {
+		t.Fatalf("a cut file has a sum: %x", sum)
+	}
+	f.f.WriteAt(data[2*segmentSize+5:], 2*segmentSize+5)
+	if sum, ok := f.Sum(); !ok || sum != segmentedSum(data) {
+		t.Fatalf("written again whole: %x %v", sum, ok)
 	}
 }

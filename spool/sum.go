@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"io"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -21,153 +22,112 @@ const sumDomain = "fsigkd spool: BLAKE3 of the BLAKE3 of each 4 MiB segment\x00"
 // BLAKE3 of each segment in turn (the last may be short). As collision
 // resistant as BLAKE3 itself (a collision of the whole is one of a
 // segment or of the outer hash), the same for the same bytes however
-// they were written, and it lets the segments of a large object be
-// hashed on several cores: in line, BLAKE3 (about 2.7 GB/s on the bench
-// machine) cost a 100 MiB download more than the rest of its spooling.
+// they were written, and its segments can be hashed on several cores.
+//
+// Only the first segment is hashed as it is written: an object of one
+// segment (every page, most mails) has its sum when it is spooled, at no
+// cost but the hash of bytes in hand. The segments past it are hashed
+// when the sum is asked for (readBack), from the file, on every core. By
+// perf of a 100 MiB download, hashing them as they arrived cost 35-40 ms
+// of its 95 ms of spooling on two cores, and the verdict cache, which
+// alone asks for the sum, needs it only for an object it may have seen:
+// one with the same size and the same first segment (head, scanner.Cache).
 type digest struct {
-	segs []*segment // the last one is open unless full
-	// work sends the pieces of segments past the first to hashers of
-	// their own (hashAside); nil: hashed in line.
-	work []chan piece
-	wg   sync.WaitGroup
+	first *blake3.Hasher // the first segment's bytes
+	n     int64          // bytes written
+	// whole is the sum once known: always, for one segment, once taken;
+	// past it, once read back.
+	whole [32]byte
+	known bool
 }
 
-type segment struct {
-	h    *blake3.Hasher
-	n    int
-	sum  [32]byte // once full
-	full bool
-}
-
-// piece is part of a segment, in a buffer of Fill's (ref).
-type piece struct {
-	seg  *segment
-	p    []byte
-	ref  *chunkRef
-	last bool // the segment's last piece
-}
-
-// seal takes a full segment's sum and lets its hasher go (about 10 KB:
-// a 100 MiB object has 25 segments). full is the writer's to set: a
-// hasher aside seals while the writer goes on.
-func (s *segment) seal() {
-	s.h.Sum(s.sum[:0])
-	s.h = nil
-}
-
-// chunkRef counts the pieces of one of Fill's buffers still to be
-// hashed, and gives the buffer back to fillBufs after the last one.
-type chunkRef struct {
-	bp   *[]byte
-	refs atomic.Int32
-}
-
-func (r *chunkRef) release() {
-	if r.refs.Add(-1) == 0 {
-		fillBufs.Put(r.bp)
-	}
-}
-
-// reset starts the digest of a new object, keeping the first hasher.
+// reset starts the digest of a new object, keeping the hasher.
 func (d *digest) reset() {
-	if len(d.segs) == 0 {
-		d.segs = []*segment{{h: blake3.New()}}
-		return
-	}
-	first := d.segs[0]
-	if first.h == nil {
-		first.h = blake3.New()
+	if d.first == nil {
+		d.first = blake3.New()
 	} else {
-		first.h.Reset()
+		d.first.Reset()
 	}
-	*first = segment{h: first.h}
-	clear(d.segs[1:])
-	d.segs = d.segs[:1]
+	d.n, d.known = 0, false
 }
 
-// write adds p, which lies in ref's buffer when hashing aside (nil
-// otherwise). The first segment is always hashed in line: an object of
-// one segment costs no goroutine.
-func (d *digest) write(p []byte, ref *chunkRef) {
-	for len(p) > 0 {
-		s := d.segs[len(d.segs)-1]
-		if s.full {
-			s = &segment{h: blake3.New()}
-			d.segs = append(d.segs, s)
-		}
-		take := min(segmentSize-s.n, len(p))
-		q := p[:take]
-		p = p[take:]
-		s.n += take
-		last := s.n == segmentSize
-		if d.work != nil && ref != nil && len(d.segs) > 1 {
-			ref.refs.Add(1)
-			d.work[(len(d.segs)-2)%len(d.work)] <- piece{seg: s, p: q, ref: ref, last: last}
-			s.full = last
-			continue
-		}
-		s.h.Write(q)
-		if last {
-			s.seal()
-			s.full = true
-		}
+// write adds p, the bytes written after the d.n first.
+func (d *digest) write(p []byte) {
+	if d.n < segmentSize {
+		d.first.Write(p[:min(int64(len(p)), segmentSize-d.n)])
 	}
+	d.n += int64(len(p))
+	d.known = false
 }
 
-// hashAside starts the hashers that take the segments past the first,
-// one per core (at most four): pieces of one segment all go to one, in
-// order.
-func (d *digest) hashAside() {
-	n := min(runtime.GOMAXPROCS(0), 4)
-	d.work = make([]chan piece, n)
-	for i := range d.work {
-		ch := make(chan piece, 8)
-		d.work[i] = ch
-		d.wg.Go(func() {
-			for pc := range ch {
-				pc.seg.h.Write(pc.p)
-				if pc.last {
-					pc.seg.seal()
-				}
-				pc.ref.release()
-			}
-		})
-	}
+// head is the BLAKE3 of the first segment, or of all that was written
+// when that is less.
+func (d *digest) head() (out [32]byte) {
+	d.first.Sum(out[:0])
+	return out
 }
 
-// wait returns once every piece sent aside is hashed; later writes are
-// hashed in line.
-func (d *digest) wait() {
-	if d.work == nil {
-		return
+// sum is the digest of the d.n bytes written, the segments past the
+// first read back from r.
+func (d *digest) sum(r io.ReaderAt) (out [32]byte, ok bool) {
+	if d.known {
+		return d.whole, true
 	}
-	for _, ch := range d.work {
-		close(ch)
+	first := d.head()
+	if d.n <= segmentSize {
+		d.whole, d.known = first, true
+		return first, true
 	}
-	d.wg.Wait()
-	d.work = nil
-}
-
-// sum is the digest of what was written.
-func (d *digest) sum() (out [32]byte) {
-	if first := d.segs[0]; len(d.segs) == 1 {
-		if first.full {
-			return first.sum // exactly one segment long
-		}
-		first.h.Sum(out[:0])
-		return out
+	sums, ok := readBack(r, d.n)
+	if !ok {
+		return out, false
 	}
 	outer := blake3.New()
 	outer.WriteString(sumDomain)
-	var part [32]byte
-	for _, s := range d.segs {
-		if s.full {
-			outer.Write(s.sum[:])
-		} else {
-			s.h.Sum(part[:0])
-			outer.Write(part[:])
-		}
+	outer.Write(first[:])
+	for _, s := range sums {
+		outer.Write(s[:])
 	}
-	outer.Sum(out[:0])
-	return out
+	outer.Sum(d.whole[:0])
+	d.known = true
+	return d.whole, true
+}
+
+// readBack hashes the segments past the first of the size bytes of r,
+// on one goroutine a core (at most four), each reading its segments in
+// Fill's chunks. ok is false when a read fails or comes short (the file
+// was cut by another program): no sum then.
+func readBack(r io.ReaderAt, size int64) (sums [][32]byte, ok bool) {
+	segs := int((size + segmentSize - 1) / segmentSize)
+	sums = make([][32]byte, segs-1)
+	var next atomic.Int32 // the next segment to take, past the first
+	next.Store(1)
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), 4, segs-1) {
+		wg.Go(func() {
+			bp := fillBufs.Get().(*[]byte)
+			defer fillBufs.Put(bp)
+			h := blake3.New()
+			for !failed.Load() {
+				s := int(next.Add(1) - 1)
+				if s >= segs {
+					return
+				}
+				h.Reset()
+				for off, end := int64(s)*segmentSize, min(int64(s+1)*segmentSize, size); off < end; {
+					n, err := r.ReadAt((*bp)[:min(int64(len(*bp)), end-off)], off)
+					h.Write((*bp)[:n])
+					off += int64(n)
+					if err != nil && off < end {
+						failed.Store(true)
+						return
+					}
+				}
+				h.Sum(sums[s-1][:0])
+			}
+		})
+	}
+	wg.Wait()
+	return sums, !failed.Load()
 }

@@ -69,6 +69,10 @@ func gateway(t *testing.T, preSpawn int, keys map[string]string, wrap ...string)
 			w.Write(make([]byte, 2<<20))
 			return
 		}
+		if r.URL.Path == "/large" || r.URL.Path == "/large-marked" {
+			w.Write(largeObject(r.URL.Path == "/large-marked"))
+			return
+		}
 		if r.URL.Path == "/marked" { // the test signature enginetest.NDB names
 			io.WriteString(w, "text "+enginetest.TestString+" text")
 			return

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -61,15 +62,7 @@ func (g *gw) fetch(t *testing.T, path string) {
 }
 
 // logHas tells whether the access log has a line for path holding want.
-func (g *gw) logHas(path, want string) bool {
-	b, _ := os.ReadFile(filepath.Join(g.dir, "state", "log", "access.log"))
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.Contains(l, path+" ") && strings.Contains(l, want) {
-			return true
-		}
-	}
-	return false
-}
+func (g *gw) logHas(path, want string) bool { return g.logCount(path, want) > 0 }
 
 // fetchHas fetches path and tells whether its access-log line, once
 // written, has want.
@@ -117,4 +110,51 @@ func TestVerdictCacheAfterASignatureReload(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("blocked only after %s", d)
 	}
+}
+
+// largeObject is 9 MiB (past the spool's 4 MiB segment, whose sum is
+// read back), the same bytes every time; marked, the test signature sits
+// past its first 4 MiB, which are the clean one's, and the sizes match.
+func largeObject(marked bool) []byte {
+	b := bytes.Repeat([]byte("large clean object "), 9<<20/19)
+	if marked {
+		copy(b[6<<20:], " "+enginetest.TestString+" ")
+	}
+	return b
+}
+
+// TestVerdictCacheOfLargeObjects: a large object is answered from the
+// cache from its third download (the first is not summed, the second is
+// summed and kept); one of the same size and the same first 4 MiB but a
+// detection further on is scanned and blocked, never given the clean
+// one's verdict; its own verdict is then kept too.
+func TestVerdictCacheOfLargeObjects(t *testing.T) {
+	sigs := t.TempDir()
+	os.WriteFile(filepath.Join(sigs, "local.ndb"), []byte(enginetest.NDB()), 0o644)
+	g := gateway(t, 4, map[string]string{"global": "fsavd_signatures = " + sigs})
+	fetchLogged(t, g, "/large", "DETECT-STAT:CLEAN:")
+	waitFor(t, func() bool { return fetchHas(t, g, "/large", "verdict%20cached") })
+	if n := g.logCount("/large", "DETECT-STAT:CLEAN:"); n < 3 {
+		t.Fatalf("the large object was answered from the cache after %d downloads", n-1)
+	}
+	fetchLogged(t, g, "/large-marked", "DETECT-STAT:INFECTED:"+enginetest.TestName)
+	if g.logHas("/large-marked", "verdict%20cached") {
+		t.Fatal("an object that starts like a cached one was given its verdict")
+	}
+	waitFor(t, func() bool { return fetchHas(t, g, "/large-marked", "verdict%20cached") })
+	if g.logHas("/large-marked", "DETECT-STAT:CLEAN:") {
+		t.Fatal("the marked object was passed")
+	}
+}
+
+// logCount counts the access-log lines for path holding want.
+func (g *gw) logCount(path, want string) int {
+	b, _ := os.ReadFile(filepath.Join(g.dir, "state", "log", "access.log"))
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, path+" ") && strings.Contains(l, want) {
+			n++
+		}
+	}
+	return n
 }
