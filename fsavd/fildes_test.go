@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -173,4 +174,45 @@ func openFDs(t *testing.T) int {
 		testenv.Unavailable(t, "no /proc/self/fd: %v", err)
 	}
 	return len(ents)
+}
+
+// TestFollowFD: a file passed with FOLLOWFD is searched as GROWN says it
+// grows, and SCANFOLLOWED judges it whole: the test file written across
+// two stretches is found and named as FOLLOWFD named it. Without CONFIGURE
+// FOLLOW the descriptor is not kept; SCANFOLLOWED with nothing followed is
+// a failure, not a verdict.
+func TestFollowFD(t *testing.T) {
+	fc := dialFD(t)
+	fc.send("CONFIGURE\tFOLLOW\t1")
+	if r := fc.line(); !strings.HasPrefix(r, "OK\t") {
+		t.Fatalf("CONFIGURE FOLLOW: %q", r)
+	}
+	f, err := os.Create(t.TempDir() + "/growing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	data := strings.Repeat(".", 20000) + eicar.String + strings.Repeat(" ", 20)
+	fc.send("FOLLOWFD\tgrowing download", f)
+	written := 0
+	for _, upto := range []int{10000, 20010, len(data)} {
+		f.WriteString(data[written:upto])
+		written = upto
+		fc.send("GROWN\t" + strconv.Itoa(upto))
+	}
+	fc.send("SCANFOLLOWED")
+	if got := fc.answer(); len(got) != 1 || !strings.HasPrefix(got[0], "INFECTED\tgrowing download\t") {
+		t.Fatalf("followed: %q", got)
+	}
+	fc.send("SCANFOLLOWED")
+	if got := fc.answer(); len(got) != 1 || !strings.HasPrefix(got[0], "SCAN_FAILURE\t") {
+		t.Fatalf("nothing followed: %q", got)
+	}
+
+	plain := dialFD(t)
+	plain.send("FOLLOWFD\tnot asked for", f)
+	plain.send("SCANFOLLOWED")
+	if got := plain.answer(); len(got) != 1 || !strings.HasPrefix(got[0], "SCAN_FAILURE\t") {
+		t.Fatalf("without CONFIGURE FOLLOW: %q", got)
+	}
 }

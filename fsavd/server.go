@@ -26,6 +26,15 @@
 // opened and closed a second time (on ext4, closing a file that was
 // emptied with truncate starts its writeback: a disk write per object).
 //
+// CONFIGURE\tFOLLOW\t1 (Unix sockets only) has the server take a file
+// still being written: FOLLOWFD\t<name>, with the descriptor as SCANFD
+// sends it, then GROWN\t<size> as the file grows (no reply to either),
+// then SCANFOLLOWED, answered as SCANFD is. Meanwhile the engine searches
+// each new stretch of the file (engine.Follow), so that the scan at the
+// end verifies what was found and searches only what came since: the
+// gateway spools a large download and the engine reads it in the same
+// time, rather than one after the other.
+//
 // Result lines: CLEAN\t<path>; INFECTED, ARCHIVE_INFECTED or MIME_INFECTED
 // \t<path>\t<name>\t<engine> (with protocol 9, four more integer fields,
 // here zeros); SUSPECTED likewise for objects the engine could not look
@@ -116,6 +125,26 @@ type session struct {
 	// the client said it sends them (CONFIGURE SCANFD 1).
 	fds    *fdReader
 	scanFD bool
+	// follow: the client said it sends files to follow (CONFIGURE
+	// FOLLOW 1); following is the one it sent last.
+	follow    bool
+	following *following
+}
+
+// following is a file being written that the session searches as it
+// grows (FOLLOWFD).
+type following struct {
+	file *os.File
+	name string
+	fl   *engine.Follow
+}
+
+// stopFollowing closes the file followed, if any.
+func (ss *session) stopFollowing() {
+	if ss.following != nil {
+		ss.following.file.Close()
+		ss.following = nil
+	}
 }
 
 func (s *Server) serveConn(c net.Conn) {
@@ -137,6 +166,7 @@ func (s *Server) serveConn(c net.Conn) {
 		return
 	}
 	ss := &session{protocol: 5, eng: eng}
+	defer ss.stopFollowing()
 	r := bufio.NewReaderSize(c, maxLine)
 	if uc, ok := c.(*net.UnixConn); ok {
 		ss.fds = newFDReader(uc)
@@ -182,7 +212,7 @@ func (s *Server) serveConn(c net.Conn) {
 				fmt.Fprintf(w, "OK\tOption set\n")
 			}
 		case "SCAN":
-			s.scan(w, ss, strings.Join(f[1:], "\t"), nil)
+			s.scan(w, ss, strings.Join(f[1:], "\t"), nil, nil)
 		case "SCANFD":
 			name := strings.Join(f[1:], "\t")
 			file := ss.fds.take(name)
@@ -195,8 +225,30 @@ func (s *Server) serveConn(c net.Conn) {
 				fmt.Fprintf(w, "SCAN_FAILURE\t%s\t0x%x\tSCANFD needs CONFIGURE SCANFD 1\n", name, 2)
 				fmt.Fprintf(w, "OK\tScan ok.\n")
 			default:
-				s.scan(w, ss, name, file)
+				s.scan(w, ss, name, file, nil)
 				file.Close()
+			}
+		case "FOLLOWFD":
+			// No reply: the client goes on spooling.
+			ss.stopFollowing()
+			name := strings.Join(f[1:], "\t")
+			if file := ss.fds.take(name); file != nil && ss.follow {
+				ss.following = &following{file: file, name: name, fl: ss.eng.Follow()}
+			} else if file != nil {
+				file.Close()
+			}
+		case "GROWN":
+			n, err := strconv.ParseInt(field(f, 1), 10, 64)
+			if fw := ss.following; fw != nil && err == nil {
+				fw.fl.Grow(fw.file, n) // a failure leaves it to the scan
+			}
+		case "SCANFOLLOWED":
+			if fw := ss.following; fw == nil {
+				fmt.Fprintf(w, "SCAN_FAILURE\t\t0x%x\tNothing followed\n", 2)
+				fmt.Fprintf(w, "OK\tScan ok.\n")
+			} else {
+				s.scan(w, ss, fw.name, fw.file, fw.fl)
+				ss.stopFollowing()
 			}
 		case "QUIT":
 			fmt.Fprintf(w, "OK\tBye\n")
@@ -255,6 +307,11 @@ func (ss *session) configure(opt, val string) error {
 			return errors.New("Descriptors need a Unix socket")
 		}
 		ss.scanFD = n != 0
+	case "FOLLOW":
+		if ss.fds == nil {
+			return errors.New("Descriptors need a Unix socket")
+		}
+		ss.follow = n != 0
 	case "FILTER":
 		// Accepted for compatibility; the engine scans every file.
 	default:
@@ -280,7 +337,9 @@ func (ss *session) configureRules(opt, val string) error {
 	return nil
 }
 
-func (s *Server) scan(w *bufio.Writer, ss *session, path string, file *os.File) {
+// scan scans file (when set; path otherwise), with what fl searched of
+// it ahead when set, and writes the result lines.
+func (s *Server) scan(w *bufio.Writer, ss *session, path string, file *os.File, fl *engine.Follow) {
 	if file == nil && (path == "" || !filepath.IsAbs(path)) {
 		fmt.Fprintf(w, "SCAN_FAILURE\t%s\t0x%x\tPath must be absolute\n", path, 2)
 		fmt.Fprintf(w, "OK\tScan ok.\n")
@@ -309,9 +368,12 @@ func (s *Server) scan(w *bufio.Writer, ss *session, path string, file *os.File) 
 	}
 	var found []engine.Detection
 	var err error
-	if file != nil {
+	switch {
+	case fl != nil:
+		found, err = e.ScanFollowed(file, fl, ss.opt, visit)
+	case file != nil:
 		found, err = e.ScanOpen(file, ss.opt, visit)
-	} else {
+	default:
 		found, err = e.ScanFile(path, ss.opt, visit)
 	}
 	switch {

@@ -411,6 +411,25 @@ func (c *Common) NotScanned(rec *logs.Access, err error) Outcome {
 	return Outcome{Err: err, Block: true}
 }
 
+// FollowFrom is the size from which a download is followed by the engine
+// as it is spooled (Follow): below it, the scan at its end takes a few
+// milliseconds anyway.
+const FollowFrom = 8 << 20
+
+// Follow starts the engine's follow of f, a file being spooled, when the
+// engine follows (the bundled fsavd: scanner.Follower); nil otherwise.
+// The spooler tells it as f grows (Grew), hands it to Inspect in the
+// Subject, and closes it.
+func (c *Common) Follow(f *spool.File) *scanner.Following {
+	fl, ok := c.Scanner.(scanner.Follower)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.Global.AVTimeout)
+	defer cancel()
+	return fl.Follow(ctx, f.OS())
+}
+
 // judge makes sure f is still in the spool (M14 when another program
 // removed it), has obj (f, or what was decoded from it) scanned, and
 // applies the service's settings. The engine's documented failures are

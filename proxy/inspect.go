@@ -41,6 +41,9 @@ type Subject struct {
 	// Part: the object is part of a larger one (POP3 TOP): judged, but
 	// not kept in the quarantine.
 	Part bool
+	// Follow is the engine's follow of File as it was spooled (see
+	// Common.Follow), for its scan; the caller closes it.
+	Follow *scanner.Following
 }
 
 // Oversize is the outcome for an object larger than max_scan_size:
@@ -68,7 +71,8 @@ func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
 	}
 	f := sub.File
 	obj := objectOf(f, sub.Meta)
-	var damaged error // the coding broke off: the decoded body is not the whole content
+	obj.Follow = sub.Follow // a decoded body is scanned afresh
+	var damaged error       // the coding broke off: the decoded body is not the whole content
 	if codings := coding.List(sub.Codings); len(codings) > 0 {
 		dec, over, err := c.decode(f, codings)
 		var unsupported *coding.Unsupported

@@ -3,6 +3,7 @@ package scanner
 import (
 	"container/list"
 	"context"
+	"os"
 	"sync"
 	"time"
 )
@@ -239,6 +240,14 @@ func (c *Cache) Version() string {
 		return vs.Version()
 	}
 	return ""
+}
+
+// Follow starts the wrapped engine's follow of file, when it follows.
+func (c *Cache) Follow(ctx context.Context, file *os.File) *Following {
+	if fl, ok := c.Scanner.(Follower); ok {
+		return fl.Follow(ctx, file)
+	}
+	return nil
 }
 
 // RefreshVersion asks the wrapped engine.

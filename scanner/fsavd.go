@@ -102,10 +102,15 @@ func (f *Fsavd) prepare(c *Conn) error {
 		}
 	}
 	if _, ok := c.Conn.(*net.UnixConn); ok {
-		// fsigkd's own option; other engines answer ERROR and are
+		// fsigkd's own options; other engines answer ERROR and are
 		// given paths.
 		if c.Fildes, err = tryConfigure(c, "CONFIGURE\tSCANFD\t1"); err != nil {
 			return err
+		}
+		if c.Fildes {
+			if c.Follow, err = tryConfigure(c, "CONFIGURE\tFOLLOW\t1"); err != nil {
+				return err
+			}
 		}
 	}
 	if f.blockTypes != "" || f.blockNames != "" {
@@ -165,59 +170,28 @@ func (f *Fsavd) Ping(ctx context.Context) error {
 	return f.Pool.Do(ctx, func(c *Conn) (bool, error) { return true, nil })
 }
 
-// Scan asks the engine to scan obj.Path.
+// Scan asks the engine to scan obj.Path; an object it followed as it was
+// spooled (obj.Follow) is scanned on the connection that followed it.
 func (f *Fsavd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 	if strings.ContainsAny(obj.Path, "\n\t") || obj.Path == "" {
 		return Verdict{}, &Error{Kind: Refused, Engine: "fsavd", Err: fmt.Errorf("path %q cannot be sent", obj.Path)}
 	}
-	var v Verdict
-	scan := func(c *Conn) (bool, error) {
-		v = Verdict{Engine: "fsavd " + c.ep.Name, RulesChecked: c.Rules}
-		if err := send(c, obj); err != nil {
-			return false, err
+	if fw := obj.Follow; fw != nil && fw.f == f && !obj.Partial {
+		if v, ok := fw.finish(ctx, obj); ok {
+			return v, nil
 		}
-		var failure error
-		for lines := 0; ; lines++ {
-			line, err := readReply(c)
-			if err != nil {
-				return false, err
-			}
-			if lines > 10000 {
-				return false, errors.New("too many result lines")
-			}
-			r, err := ParseFsavdLine(line)
-			if err != nil {
-				return false, &Error{Kind: Protocol, Engine: "fsavd", Endpoint: c.ep.Name, Err: err}
-			}
-			switch r.Kind {
-			case "OK":
-				if failure != nil && v.Status == Clean {
-					return true, failure
-				}
-				return true, nil
-			case "CLEAN", "OPEN_ARCHIVE", "CLOSE_ARCHIVE":
-			case "BLOCKED":
-				if v.Rule == "" {
-					v.Rule = safeName(r.Name)
-					v.RuleAt = strings.TrimPrefix(strings.TrimPrefix(r.Path, obj.Path), "/")
-				}
-			case "SCAN_FAILURE":
-				failure = &Error{Kind: Refused, Engine: "fsavd", Endpoint: c.ep.Name, Err: fmt.Errorf("%s %s", r.Code, r.Message)}
-			case "ERROR":
-				return true, &Error{Kind: Protocol, Engine: "fsavd", Endpoint: c.ep.Name, Err: errors.New(r.Message)}
-			default:
-				v.add(statusOf(r.Kind), r.Name)
-			}
-		}
+		// The follow broke (the engine dropped the session, or
+		// restarted): the object is scanned afresh.
 	}
+	var v Verdict
 	err := f.Pool.Do(ctx, func(c *Conn) (bool, error) {
 		if !obj.Partial {
-			return scan(c)
+			return f.exchange(c, obj, &v, func() error { return send(c, obj) })
 		}
 		if err := configure(c, "CONFIGURE\tARCHIVE\t0"); err != nil {
 			return false, err
 		}
-		reuse, err := scan(c)
+		reuse, err := f.exchange(c, obj, &v, func() error { return send(c, obj) })
 		// A connection that cannot be put back as it came (archives
 		// opened) is not put back at all.
 		if reuse && configure(c, "CONFIGURE\tARCHIVE\t1") != nil {
@@ -226,6 +200,48 @@ func (f *Fsavd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 		return reuse, err
 	})
 	return v, err
+}
+
+// exchange sends a scan's request (send) and reads its result lines into
+// v; reuse says whether c may serve again.
+func (f *Fsavd) exchange(c *Conn, obj *Object, v *Verdict, send func() error) (reuse bool, err error) {
+	*v = Verdict{Engine: "fsavd " + c.ep.Name, RulesChecked: c.Rules}
+	if err := send(); err != nil {
+		return false, err
+	}
+	var failure error
+	for lines := 0; ; lines++ {
+		line, err := readReply(c)
+		if err != nil {
+			return false, err
+		}
+		if lines > 10000 {
+			return false, errors.New("too many result lines")
+		}
+		r, err := ParseFsavdLine(line)
+		if err != nil {
+			return false, &Error{Kind: Protocol, Engine: "fsavd", Endpoint: c.ep.Name, Err: err}
+		}
+		switch r.Kind {
+		case "OK":
+			if failure != nil && v.Status == Clean {
+				return true, failure
+			}
+			return true, nil
+		case "CLEAN", "OPEN_ARCHIVE", "CLOSE_ARCHIVE":
+		case "BLOCKED":
+			if v.Rule == "" {
+				v.Rule = safeName(r.Name)
+				v.RuleAt = strings.TrimPrefix(strings.TrimPrefix(r.Path, obj.Path), "/")
+			}
+		case "SCAN_FAILURE":
+			failure = &Error{Kind: Refused, Engine: "fsavd", Endpoint: c.ep.Name, Err: fmt.Errorf("%s %s", r.Code, r.Message)}
+		case "ERROR":
+			return true, &Error{Kind: Protocol, Engine: "fsavd", Endpoint: c.ep.Name, Err: errors.New(r.Message)}
+		default:
+			v.add(statusOf(r.Kind), r.Name)
+		}
+	}
 }
 
 // send asks for the scan of obj: by descriptor where the connection

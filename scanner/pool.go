@@ -70,6 +70,9 @@ type Conn struct {
 	// Fildes: the engine takes the spooled file's descriptor on this
 	// connection (fsavd's SCANFD) rather than opening it by path.
 	Fildes bool
+	// Follow: the engine follows a file as it is spooled on this
+	// connection (fsavd's FOLLOWFD).
+	Follow bool
 	ep     *endpointState
 }
 
@@ -361,19 +364,7 @@ func (p *Pool) Do(ctx context.Context, fn func(c *Conn) (reuse bool, err error))
 		if err != nil {
 			return err
 		}
-		deadline := time.Now().Add(p.timeout())
-		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-			deadline = d
-		}
-		c.SetDeadline(deadline)
-		stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
-		reuse, err := fn(c)
-		stop()
-		if err == nil && reuse {
-			p.put(c)
-		} else {
-			c.Close()
-		}
+		err = p.on(ctx, c, fn)
 		if err == nil {
 			return nil
 		}
@@ -398,6 +389,25 @@ func (p *Pool) Do(ctx context.Context, fn func(c *Conn) (reuse bool, err error))
 		}
 		return &Error{Kind: kind, Engine: p.Engine, Endpoint: c.ep.Name, Err: err}
 	}
+}
+
+// on runs fn on c under the engine's timeout (and ctx), then puts c back
+// in the pool or, when fn says not to reuse it or failed, closes it.
+func (p *Pool) on(ctx context.Context, c *Conn, fn func(c *Conn) (reuse bool, err error)) error {
+	deadline := time.Now().Add(p.timeout())
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	c.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	reuse, err := fn(c)
+	stop()
+	if err == nil && reuse {
+		p.put(c)
+	} else {
+		c.Close()
+	}
+	return err
 }
 
 // connBroken tells a connection that the other side closed from a reply

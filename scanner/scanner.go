@@ -64,6 +64,9 @@ type Object struct {
 	// Head, with ReadSum, is the hash of the object's first bytes
 	// (spool.File.HeadSum), which a repeat of it shares. Never a key.
 	Head [32]byte
+	// Follow, when set, is the engine's follow of the object as it was
+	// spooled (Follower): its scan is made on it.
+	Follow *Following
 }
 
 // Status is the kind of a verdict.

@@ -64,6 +64,9 @@ type Options struct {
 	Archives    bool // look inside zip, gzip, tar
 	MIME        bool // look inside mail
 	StopOnFirst bool
+	// Ahead, when set, is what was searched of the object's own bytes
+	// before the scan (see Ahead).
+	Ahead *Ahead
 }
 
 // Kind of a detection.
@@ -275,9 +278,13 @@ func (s *scan) object(data []byte, where string, depth int) {
 		s.stop = true
 		return
 	}
+	match := s.match
+	if a := s.opt.Ahead; depth == 0 && a != nil && a.Match != nil && match != nil {
+		match = a.Match
+	}
 	var aside *matchAside
-	if s.match != nil && len(data) >= matchAsideFrom && (s.opt.Archives || s.opt.MIME) {
-		aside = s.startMatchAside(data)
+	if match != nil && len(data) >= matchAsideFrom && (s.opt.Archives || s.opt.MIME) {
+		aside = s.startMatchAside(data, match)
 		// Waited for on every way out, a panic too: the caller unmaps
 		// data once the scan returns.
 		defer func() { <-aside.done }()
@@ -312,7 +319,7 @@ func (s *scan) object(data []byte, where string, depth int) {
 		return s.opt.StopOnFirst
 	}
 	if aside == nil {
-		s.match(data, own)
+		match(data, own)
 		return
 	}
 	for _, name := range names {
@@ -340,7 +347,7 @@ type matchAside struct {
 // fault there (the mapped file shortened, see Guard) or a panic is
 // raised again by wait, in the caller's goroutine, where the scan's own
 // guards take it.
-func (s *scan) startMatchAside(data []byte) *matchAside {
+func (s *scan) startMatchAside(data []byte, match Match) *matchAside {
 	a := &matchAside{done: make(chan struct{})}
 	go func() {
 		defer close(a.done)
@@ -350,7 +357,7 @@ func (s *scan) startMatchAside(data []byte) *matchAside {
 			}
 		}()
 		a.failure = Guard(func() {
-			s.match(data, func(name string) bool {
+			match(data, func(name string) bool {
 				a.names = append(a.names, name)
 				return s.opt.StopOnFirst
 			})

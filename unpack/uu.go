@@ -132,7 +132,7 @@ func base64Lines(d []byte) ([]byte, int) {
 
 // uuencoded scans every uuencoded block of a text as a member.
 func (s *scan) uuencoded(data []byte, where string, depth int) {
-	if !bytesearch.Contains(data, []byte("begin")) {
+	if !s.mayHoldBegin(data, depth) {
 		return
 	}
 	for _, b := range uuBlocks(data) {

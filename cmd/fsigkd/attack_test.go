@@ -69,6 +69,14 @@ func gateway(t *testing.T, preSpawn int, keys map[string]string, wrap ...string)
 			w.Write(make([]byte, 2<<20))
 			return
 		}
+		if strings.HasPrefix(r.URL.Path, "/followed/") {
+			body, coding := followedObject(strings.TrimPrefix(r.URL.Path, "/followed/"))
+			if coding != "" {
+				w.Header().Set("Content-Encoding", coding)
+			}
+			w.Write(body)
+			return
+		}
 		if r.URL.Path == "/large" || r.URL.Path == "/large-marked" {
 			w.Write(largeObject(r.URL.Path == "/large-marked"))
 			return

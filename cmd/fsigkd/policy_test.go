@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
 )
 
@@ -157,4 +159,40 @@ func (g *gw) logCount(path, want string) int {
 		}
 	}
 	return n
+}
+
+// followedObject is a 20 MiB download the engine follows as it is
+// spooled (proxy.FollowFrom), by name: the test file past the first
+// 8 MiB, across a border of the engine's 4 MiB steps, in a uuencoded
+// block at 16 MiB, in a gzip coding (decoded, so scanned afresh), or
+// nothing; and its Content-Encoding.
+func followedObject(name string) ([]byte, string) {
+	b := bytes.Repeat([]byte("followed clean text "), 20<<20/20)
+	switch name {
+	case "at-12m":
+		copy(b[12<<20:], eicar.String)
+	case "across-a-step":
+		copy(b[16<<20-30:], eicar.String)
+	case "uuencoded":
+		copy(b[16<<20:], "\n"+eicar.UUEncode("e.com", []byte(eicar.String)))
+	case "gzip":
+		copy(b[19<<20:], eicar.String)
+		var z bytes.Buffer
+		zw := gzip.NewWriter(&z)
+		zw.Write(b)
+		zw.Close()
+		return z.Bytes(), "gzip"
+	}
+	return b, ""
+}
+
+// TestFollowedDownloads: large downloads, followed by the engine as they
+// are spooled, are judged as any other: the test file found wherever it
+// lies past the first steps, a clean one passed.
+func TestFollowedDownloads(t *testing.T) {
+	g := gateway(t, 4, nil)
+	for _, name := range []string{"at-12m", "across-a-step", "uuencoded", "gzip"} {
+		fetchLogged(t, g, "/followed/"+name, "DETECT-STAT:INFECTED:")
+	}
+	fetchLogged(t, g, "/followed/clean", "DETECT-STAT:CLEAN:")
 }

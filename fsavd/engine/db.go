@@ -334,7 +334,12 @@ func (db *DB) matchBody(data []byte, found func(name string) bool) {
 		}
 		exhausted = p.exhausted
 	}
-	// The signatures without an anchor are none of the pass's finds.
+	db.matchUnanchored(data, exhausted, found)
+}
+
+// matchUnanchored ends a pass: the signatures without an anchor (none of
+// the pass's finds), then Exhausted when a verification ran out of steps.
+func (db *DB) matchUnanchored(data []byte, exhausted bool, found func(name string) bool) {
 	for _, si := range db.slow {
 		matched, out := db.body[si].matchAnywhere(data)
 		if matched && found(db.body[si].name) {

@@ -18,3 +18,9 @@ const minVector = 33
 //
 //go:noescape
 func pairVector(s []byte, c0, c1 byte) (base, next int, mask uint64)
+
+// setVector is pairVector for the first n pairs of table (each pair two
+// vectors of its bytes: see Set) at once, 32 places a turn.
+//
+//go:noescape
+func setVector(s []byte, table *[2 * maxSet][32]byte, n int) (base, next int, mask uint64)

@@ -80,3 +80,54 @@ none:
 	MOVQ $0, mask+48(FP)
 	VZEROUPPER
 	RET
+
+// func setVector(s []byte, table *[2 * maxSet][32]byte, n int) (base, next int, mask uint64)
+//
+// pairVector for n pairs at once, one block of 32 places a turn: a place
+// is a candidate when its byte and the next are those of pair k (table
+// 2k and 2k+1, each its byte 32 times) for some k < n. n >= 1.
+TEXT ·setVector(SB), NOSPLIT, $0-64
+	MOVQ s_base+0(FP), SI
+	MOVQ s_len+8(FP), DX
+	MOVQ table+24(FP), DI
+	MOVQ n+32(FP), R10
+	XORQ CX, CX
+	SUBQ $33, DX // last i of a block
+
+block:
+	CMPQ CX, DX
+	JG   setnone
+	VMOVDQU (SI)(CX*1), Y0
+	VMOVDQU 1(SI)(CX*1), Y1
+	VPXOR Y2, Y2, Y2
+	MOVQ DI, R11
+	MOVQ R10, R12
+
+pair:
+	VPCMPEQB (R11), Y0, Y3
+	VPCMPEQB 32(R11), Y1, Y4
+	VPAND Y3, Y4, Y4
+	VPOR  Y4, Y2, Y2
+	ADDQ $64, R11
+	DECQ R12
+	JNZ  pair
+	VPMOVMSKB Y2, AX
+	TESTL AX, AX
+	JNZ  sethit
+	ADDQ $32, CX
+	JMP  block
+
+sethit:
+	MOVQ CX, base+40(FP)
+	ADDQ $32, CX
+	MOVQ CX, next+48(FP)
+	MOVQ AX, mask+56(FP)
+	VZEROUPPER
+	RET
+
+setnone:
+	MOVQ CX, base+40(FP)
+	MOVQ CX, next+48(FP)
+	MOVQ $0, mask+56(FP)
+	VZEROUPPER
+	RET

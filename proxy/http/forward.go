@@ -180,7 +180,7 @@ func (s *session) handle(req *Request) bool {
 				return false
 			}
 			bodyRest = reqBody
-		} else if pass, name, reason := s.judge(f, meta, req.Header.Values("Content-Encoding"), rec); !pass {
+		} else if pass, name, reason := s.judge(proxy.Subject{File: f, Meta: meta, Codings: req.Header.Values("Content-Encoding")}, rec); !pass {
 			s.block(rec, t.url, name, reason)
 			return true // blocked; the body was read whole, the session goes on
 		}
@@ -398,7 +398,20 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 		// Skip-listed: streamed as it comes, neither spooled nor held.
 		return d.passRest(nil, respBody, rec)
 	}
-	f, over, err := s.receive(respBody, d.progress)
+	// The engine follows a large body with no content coding as it is
+	// spooled (proxy.Common.Follow); the one it scans is that body.
+	var fw *scanner.Following
+	follow := len(coding.List(resp.Header.Values("Content-Encoding"))) == 0
+	f, over, err := s.receive(respBody, func(f *spool.File) {
+		if follow && f.Size() >= proxy.FollowFrom {
+			if fw == nil {
+				follow, fw = false, s.p.Follow(f)
+			}
+		}
+		fw.Grew(f.Size())
+		d.progress(f)
+	})
+	defer func() { fw.Close() }() // after the scan, which ends it: a no-op then
 	if f != nil {
 		defer f.Close()
 	}
@@ -435,7 +448,7 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 		return d.passRest(f, respBody, rec)
 	}
 	pass, name, reason := d.scanWhileTrickling(f, func() (bool, string, string) {
-		return s.judge(f, meta, resp.Header.Values("Content-Encoding"), rec)
+		return s.judge(proxy.Subject{File: f, Meta: meta, Codings: resp.Header.Values("Content-Encoding"), Follow: fw}, rec)
 	})
 	if !pass {
 		if d.headSent {
@@ -464,11 +477,11 @@ func (s *session) receive(r io.Reader, progress func(f *spool.File)) (*spool.Fil
 	return f, over, err
 }
 
-// judge scans f (decoded, with content codings: see proxy.Inspect) and
+// judge scans sub (decoded, with content codings: see proxy.Inspect) and
 // says whether it may go on; when not, why (the detection name, or a
 // reason) for the block page.
-func (s *session) judge(f *spool.File, meta scanner.Meta, encodings []string, rec *logs.Access) (pass bool, name, reason string) {
-	out := s.p.Inspect(proxy.Subject{File: f, Meta: meta, Codings: encodings}, rec)
+func (s *session) judge(sub proxy.Subject, rec *logs.Access) (pass bool, name, reason string) {
+	out := s.p.Inspect(sub, rec)
 	switch {
 	case !out.Block:
 		return true, "", ""

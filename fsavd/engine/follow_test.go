@@ -1,0 +1,186 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fsigkd/fsigkd/eicar"
+)
+
+var followOpt = Options{Archives: true, MIME: true}
+
+// followed writes data to a file in pieces, has a Follow search it after
+// each cut, and gives what ScanFollowed found, with the Follow; then what
+// ScanOpen finds in the same file, the reference.
+func followed(t testing.TB, e *Engine, data []byte, cuts []int) (got, want string, fl *Follow) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "object"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fl = e.Follow()
+	prev := 0
+	for _, c := range cuts {
+		if c < prev || c > len(data) {
+			continue
+		}
+		f.WriteAt(data[prev:c], int64(prev))
+		prev = c
+		if err := fl.Grow(f, int64(c)); err != nil {
+			t.Fatalf("grow to %d: %v", c, err)
+		}
+	}
+	f.WriteAt(data[prev:], int64(prev))
+	found, err := e.ScanFollowed(f, fl, followOpt, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := e.ScanOpen(f, followOpt, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprint(found), fmt.Sprint(ref), fl
+}
+
+// TestFollowFindsAcrossBorders: a followed object is judged as one
+// scanned at once when what a signature needs lies across the places the
+// search stopped at: an anchor cut in two, a gap's two parts in different
+// pieces, a signature bound to the end, a uuencoded block whose "begin"
+// is cut, a zip (opened at the end). The search did go ahead: its places
+// and the "begin" are known before the scan.
+func TestFollowFindsAcrossBorders(t *testing.T) {
+	e := New(fewKeys(t))
+	pad := func(n int) []byte { return bytes.Repeat([]byte{'.'}, n) }
+	uu := eicar.UUEncode("e.com", []byte(eicar.String))
+	for _, c := range []struct {
+		name   string
+		data   []byte
+		cuts   []int
+		want   string // a name the scan must find
+		anchor bool   // a place found ahead
+		begin  bool   // a "begin" found ahead
+	}{
+		{"anchor cut", append(append(pad(5000), "ABCDxone"...), pad(5000)...), []int{5002, 5006}, "Few.One", true, false},
+		{"gap across pieces", append(append(append(pad(9000), "CDEF"...), pad(20000)...), "tail..."...), []int{9002, 15000, 29003}, "Few.Gap", true, false},
+		{"bound to the end", append(pad(70000), "ABCDfinal"...), []int{4096, 70004}, "Few.End", true, false},
+		{"begin cut", append(append(pad(3000), "\n"+uu...), pad(100)...), []int{3003, 3004, 3100}, "Eicar", false, true},
+		{"zip at the start", eicar.Zip(map[string][]byte{"e.com": []byte(eicar.String)}), []int{10, 40}, "Eicar", false, false},
+	} {
+		got, want, fl := followed(t, e, c.data, c.cuts)
+		if got != want {
+			t.Fatalf("%s: followed %s, at once %s", c.name, got, want)
+		}
+		if !strings.Contains(got, c.want) {
+			t.Fatalf("%s: %s, want %s", c.name, got, c.want)
+		}
+		if fl.void || c.anchor != (len(fl.anchors) > 0) || c.begin != (fl.ahead.Begin >= 0) {
+			t.Fatalf("%s: searched ahead: void %v, anchors %v, begin %d", c.name, fl.void, fl.anchors, fl.ahead.Begin)
+		}
+	}
+}
+
+// TestFollowCrowded: an object crowded with an anchor's places past what
+// a Follow keeps leaves the search to the scan, which finds what follows
+// them.
+func TestFollowCrowded(t *testing.T) {
+	e := New(fewKeys(t))
+	data := append(bytes.Repeat([]byte("ABCD"), maxFollowAnchors+10), "..BCDExtwo.."...)
+	got, want, fl := followed(t, e, data, []int{len(data) / 3, len(data) - 20})
+	if !fl.void || got != want || !strings.Contains(got, "Few.Two") {
+		t.Fatalf("void %v: followed %s, at once %s", fl.void, got, want)
+	}
+}
+
+// TestFollowAcrossAReload: signatures loaded while an object is followed
+// are the ones it is judged by.
+func TestFollowAcrossAReload(t *testing.T) {
+	e := New(fewKeys(t))
+	data := append(bytes.Repeat([]byte{'.'}, 9000), "NEWSIGNATURE"...)
+	f, err := os.Create(filepath.Join(t.TempDir(), "object"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fl := e.Follow()
+	f.Write(data)
+	fl.Grow(f, int64(len(data)))
+	e.Swap(loadSigs(t, map[string]string{"new.ndb": "New.One:0:*:" + hexOf("NEWSIGNATURE") + "\n"}))
+	found, err := e.ScanFollowed(f, fl, followOpt, nil)
+	if err != nil || !strings.Contains(fmt.Sprint(found), "New.One") {
+		t.Fatalf("after the reload: %v %v", found, err)
+	}
+}
+
+// TestFollowThenCut: a followed file shortened before its scan (another
+// program) is scanned as it is, not by what was searched of it.
+func TestFollowThenCut(t *testing.T) {
+	e := New(fewKeys(t))
+	data := append(append(bytes.Repeat([]byte{'.'}, 9000), "ABCDxone"...), bytes.Repeat([]byte{'.'}, 9000)...)
+	f, err := os.Create(filepath.Join(t.TempDir(), "object"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fl := e.Follow()
+	f.Write(data)
+	fl.Grow(f, int64(len(data)))
+	f.Truncate(100)
+	found, err := e.ScanFollowed(f, fl, followOpt, nil)
+	if err != nil || len(found) != 0 {
+		t.Fatalf("a cut file: %v %v", found, err)
+	}
+}
+
+// FuzzFollow: whatever the object and wherever the search stopped, a
+// followed object is judged as one scanned at once.
+func FuzzFollow(f *testing.F) {
+	f.Add([]byte("..ABCDxone..CDEF....tail..ABCDfinal"), int64(1))
+	f.Add([]byte("begin 644 e.com\n"+eicar.UUEncode("e.com", []byte(eicar.String))), int64(2))
+	f.Add(eicar.Zip(map[string][]byte{"e.com": []byte(eicar.String)}), int64(3))
+	e := New(fewKeys(f))
+	f.Fuzz(func(t *testing.T, data []byte, seed int64) {
+		// The object behind some filler, so that pages and cuts fall
+		// everywhere in it; the cuts at random.
+		rng := rand.New(rand.NewSource(seed))
+		data = append(bytes.Repeat([]byte{' '}, rng.Intn(9000)), data...)
+		var cuts []int
+		for c := 0; c < len(data); c += 1 + rng.Intn(5000) {
+			cuts = append(cuts, c)
+		}
+		if got, want, _ := followed(t, e, data, cuts); got != want {
+			t.Fatalf("followed %s, at once %s", got, want)
+		}
+	})
+}
+
+// BenchmarkFollowGrow is what following a 100 MiB download costs the
+// engine with the shipped signatures, told of it every 4 MiB: reading the
+// new stretches and searching them.
+func BenchmarkFollowGrow(b *testing.B) {
+	db, err := Load("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := New(db)
+	data := make([]byte, 100<<20)
+	rand.New(rand.NewSource(1)).Read(data)
+	f, err := os.Create(filepath.Join(b.TempDir(), "object"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	f.Write(data)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		fl := e.Follow()
+		for n := 4 << 20; n <= len(data); n += 4 << 20 {
+			fl.Grow(f, int64(n))
+		}
+	}
+}
