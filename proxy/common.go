@@ -411,24 +411,43 @@ func (c *Common) NotScanned(rec *logs.Access, err error) Outcome {
 	return Outcome{Err: err, Block: true}
 }
 
-// FollowFrom is the size from which a download is followed by the engine
+// FollowFrom is the size from which an object is followed by the engine
 // as it is spooled (Follow): below it, the scan at its end takes a few
 // milliseconds anyway.
 const FollowFrom = 8 << 20
 
-// Follow starts the engine's follow of f, a file being spooled, when the
-// engine follows (the bundled fsavd: scanner.Follower); nil otherwise.
-// The spooler tells it as f grows (Grew), hands it to Inspect in the
-// Subject, and closes it.
-func (c *Common) Follow(f *spool.File) *scanner.Following {
-	fl, ok := c.Scanner.(scanner.Follower)
-	if !ok {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.Global.AVTimeout)
-	defer cancel()
-	return fl.Follow(ctx, f.OS())
+// Follow has the engine follow a file as it is spooled, once it passes
+// FollowFrom, when the engine follows (the bundled fsavd:
+// scanner.Follower): a large object's scan then has little left to read
+// at its end. The spooler calls Grew as the file grows, gives Following
+// to Inspect in the Subject, and Closes it. Skip (a body with a content
+// coding: what is scanned is what it decodes to) leaves it off.
+type Follow struct {
+	C    *Common
+	Skip bool
+
+	fw      *scanner.Following
+	started bool
 }
+
+// Grew is called as f grows.
+func (fl *Follow) Grew(f *spool.File) {
+	if !fl.started && !fl.Skip && f.Size() >= FollowFrom {
+		fl.started = true
+		if eng, ok := fl.C.Scanner.(scanner.Follower); ok {
+			ctx, cancel := context.WithTimeout(context.Background(), fl.C.Global.AVTimeout)
+			fl.fw = eng.Follow(ctx, f.OS())
+			cancel()
+		}
+	}
+	fl.fw.Grew(f.Size())
+}
+
+// Following is the engine's follow, for the Subject (nil: none).
+func (fl *Follow) Following() *scanner.Following { return fl.fw }
+
+// Close gives the follow up if the scan did not end it.
+func (fl *Follow) Close() { fl.fw.Close() }
 
 // judge makes sure f is still in the spool (M14 when another program
 // removed it), has obj (f, or what was decoded from it) scanned, and

@@ -19,11 +19,7 @@ var followOpt = Options{Archives: true, MIME: true}
 // ScanOpen finds in the same file, the reference.
 func followed(t testing.TB, e *Engine, data []byte, cuts []int) (got, want string, fl *Follow) {
 	t.Helper()
-	f, err := os.Create(filepath.Join(t.TempDir(), "object"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := objectFile(t)
 	fl = e.Follow()
 	prev := 0
 	for _, c := range cuts {
@@ -101,15 +97,7 @@ func TestFollowCrowded(t *testing.T) {
 // are the ones it is judged by.
 func TestFollowAcrossAReload(t *testing.T) {
 	e := New(fewKeys(t))
-	data := append(bytes.Repeat([]byte{'.'}, 9000), "NEWSIGNATURE"...)
-	f, err := os.Create(filepath.Join(t.TempDir(), "object"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	fl := e.Follow()
-	f.Write(data)
-	fl.Grow(f, int64(len(data)))
+	f, fl := grown(t, e, append(bytes.Repeat([]byte{'.'}, 9000), "NEWSIGNATURE"...))
 	e.Swap(loadSigs(t, map[string]string{"new.ndb": "New.One:0:*:" + hexOf("NEWSIGNATURE") + "\n"}))
 	found, err := e.ScanFollowed(f, fl, followOpt, nil)
 	if err != nil || !strings.Contains(fmt.Sprint(found), "New.One") {
@@ -121,15 +109,7 @@ func TestFollowAcrossAReload(t *testing.T) {
 // program) is scanned as it is, not by what was searched of it.
 func TestFollowThenCut(t *testing.T) {
 	e := New(fewKeys(t))
-	data := append(append(bytes.Repeat([]byte{'.'}, 9000), "ABCDxone"...), bytes.Repeat([]byte{'.'}, 9000)...)
-	f, err := os.Create(filepath.Join(t.TempDir(), "object"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	fl := e.Follow()
-	f.Write(data)
-	fl.Grow(f, int64(len(data)))
+	f, fl := grown(t, e, append(append(bytes.Repeat([]byte{'.'}, 9000), "ABCDxone"...), bytes.Repeat([]byte{'.'}, 9000)...))
 	f.Truncate(100)
 	found, err := e.ScanFollowed(f, fl, followOpt, nil)
 	if err != nil || len(found) != 0 {
@@ -170,12 +150,7 @@ func BenchmarkFollowGrow(b *testing.B) {
 	e := New(db)
 	data := make([]byte, 100<<20)
 	rand.New(rand.NewSource(1)).Read(data)
-	f, err := os.Create(filepath.Join(b.TempDir(), "object"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	f.Write(data)
+	f, _ := grown(b, e, data)
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		fl := e.Follow()
@@ -183,4 +158,25 @@ func BenchmarkFollowGrow(b *testing.B) {
 			fl.Grow(f, int64(n))
 		}
 	}
+}
+
+// objectFile is a new, empty file, closed at the test's end.
+func objectFile(t testing.TB) *os.File {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "object"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// grown is a file holding data, which a Follow of e searched whole.
+func grown(t testing.TB, e *Engine, data []byte) (*os.File, *Follow) {
+	t.Helper()
+	f := objectFile(t)
+	fl := e.Follow()
+	f.Write(data)
+	fl.Grow(f, int64(len(data)))
+	return f, fl
 }

@@ -581,3 +581,33 @@ func TestTypeRulesOverFTP(t *testing.T) {
 	}
 	e.kit.WaitLog(t, "DETECT-STAT:BLOCKED:block_types=exe:")
 }
+
+// TestLargeTransfersFollowed: files past proxy.FollowFrom, which the
+// engine follows as they are spooled, are judged whole: the test file at
+// 12 MiB of a download and at 15 MiB of an upload is found, and the
+// upload never reaches the server; a clean one goes through whole.
+func TestLargeTransfersFollowed(t *testing.T) {
+	e := newEnv(t, "").withServer()
+	marked := make([]byte, 20<<20)
+	rand.Read(marked)
+	copy(marked[12<<20:], eicar.String)
+	put(t, e, "marked.bin", marked)
+	if out, err := e.curl(e.url("marked.bin")); err == nil || len(out) == len(marked) {
+		t.Fatalf("a download with the test file at 12 MiB came through: %v, %d bytes", err, len(out))
+	}
+	up := filepath.Join(t.TempDir(), "up.bin")
+	copy(marked[15<<20:], eicar.String)
+	os.WriteFile(up, marked, 0o644)
+	if out, err := e.curl("-T", up, e.url("pub/up.bin")); err == nil {
+		t.Fatalf("an upload with the test file at 15 MiB was accepted: %s", out)
+	}
+	if _, err := os.Stat(filepath.Join(e.srv.Root, "pub", "up.bin")); err == nil {
+		t.Fatal("the infected upload reached the server")
+	}
+	clean := make([]byte, 20<<20)
+	rand.Read(clean)
+	put(t, e, "clean.bin", clean)
+	if out, err := e.curl(e.url("clean.bin")); err != nil || !bytes.Equal(out, clean) {
+		t.Fatalf("a clean large download: %v, %d bytes", err, len(out))
+	}
+}

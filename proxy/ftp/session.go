@@ -469,8 +469,8 @@ func (s *session) access(verb, arg string) *logs.Access {
 }
 
 // judge scans f: pass, or the reason to refuse. rec gets the verdict.
-func (s *session) judge(f *spool.File, url string, rec *logs.Access) (bool, string) {
-	out := s.p.Inspect(proxy.Subject{File: f, Meta: scanner.Meta{Service: "ftp", URL: url, Client: s.client.String()}}, rec)
+func (s *session) judge(f *spool.File, url string, rec *logs.Access, follow *scanner.Following) (bool, string) {
+	out := s.p.Inspect(proxy.Subject{File: f, Meta: scanner.Meta{Service: "ftp", URL: url, Client: s.client.String()}, Follow: follow}, rec)
 	switch {
 	case !out.Block:
 		return true, ""

@@ -50,11 +50,13 @@ func (s *session) retr(arg string) bool {
 		return true
 	}
 	defer f.Close()
+	follow := proxy.Follow{C: &s.p.Common}
+	defer follow.Close()
 	var got atomic.Int64
 	var over bool
 	var recvErr error
 	s.keepAlive(false, func() {
-		over, recvErr = s.receive(f, sd, &got, false)
+		over, recvErr = s.receive(f, sd, &got, false, &follow)
 	}, func() string { return fmt.Sprintf("%d bytes received, still fetching.", got.Load()) })
 	if over {
 		return s.oversize(arg, f, sd, rest, rec)
@@ -78,7 +80,7 @@ func (s *session) retr(arg string) bool {
 	url := rec.URL
 	var pass bool
 	var why string
-	s.keepAlive(true, func() { pass, why = s.judge(f, url, rec) }, func() string { return "Scanning for viruses." })
+	s.keepAlive(true, func() { pass, why = s.judge(f, url, rec, follow.Following()) }, func() string { return "Scanning for viruses." })
 	if !pass {
 		rec.Status = 550
 		s.endPreliminary("Scan complete.", "550 "+arg+": "+why+"; not sent.")
@@ -110,13 +112,16 @@ func (s *session) retr(arg string) bool {
 // connection had more, still to be read), failing on a stall of
 // data_timeout; an upload (fromClient) is also held to proxy.MinRate,
 // since a client trickling it would hold its slot. got follows the bytes,
-// for the progress lines.
-func (s *session) receive(f *spool.File, src net.Conn, got *atomic.Int64, fromClient bool) (over bool, err error) {
+// for the progress lines; follow, the engine's follow of f.
+func (s *session) receive(f *spool.File, src net.Conn, got *atomic.Int64, fromClient bool, follow *proxy.Follow) (over bool, err error) {
 	var rate int64
 	if fromClient {
 		rate = proxy.MinRate
 	}
-	return f.Fill(proxy.Paced(src, src, s.p.Svc.DataTimeout, rate), s.p.Svc.MaxScanSize, func() { got.Store(f.Size()) })
+	return f.Fill(proxy.Paced(src, src, s.p.Svc.DataTimeout, rate), s.p.Svc.MaxScanSize, func() {
+		got.Store(f.Size())
+		follow.Grew(f)
+	})
 }
 
 // store takes the file from the client, scans it, and only then sends it
@@ -147,8 +152,10 @@ func (s *session) store(cmd Command) bool {
 		s.dataFailed(err)
 		return true
 	}
+	follow := proxy.Follow{C: &s.p.Common}
+	defer follow.Close()
 	var got atomic.Int64
-	over, err := s.receive(f, cd, &got, true)
+	over, err := s.receive(f, cd, &got, true, &follow)
 	cd.Close()
 	switch {
 	case over:
@@ -164,7 +171,7 @@ func (s *session) store(cmd Command) bool {
 		s.reply("426 Data connection broken; nothing was stored.")
 		return true
 	}
-	pass, why := s.judge(f, rec.URL, rec)
+	pass, why := s.judge(f, rec.URL, rec, follow.Following())
 	if !pass {
 		rec.Status = 550
 		s.reply("550 " + cmd.Arg + ": " + why + "; not stored.")

@@ -154,7 +154,9 @@ func (s *session) handle(req *Request) bool {
 		}
 		// Paced: a client trickling its upload does not hold a slot.
 		reqBody := proxy.Paced(bodyReader(s.br, req.Chunked, req.ContentLength), s.c, s.p.Svc.IdleTimeout, proxy.MinRate)
-		f, over, err := s.receive(reqBody, nil)
+		follow := proxy.Follow{C: &s.p.Common, Skip: len(coding.List(req.Header.Values("Content-Encoding"))) > 0}
+		defer follow.Close()
+		f, over, err := s.receive(reqBody, follow.Grew)
 		if err != nil {
 			if f != nil {
 				f.Close()
@@ -180,7 +182,7 @@ func (s *session) handle(req *Request) bool {
 				return false
 			}
 			bodyRest = reqBody
-		} else if pass, name, reason := s.judge(proxy.Subject{File: f, Meta: meta, Codings: req.Header.Values("Content-Encoding")}, rec); !pass {
+		} else if pass, name, reason := s.judge(proxy.Subject{File: f, Meta: meta, Codings: req.Header.Values("Content-Encoding"), Follow: follow.Following()}, rec); !pass {
 			s.block(rec, t.url, name, reason)
 			return true // blocked; the body was read whole, the session goes on
 		}
@@ -398,20 +400,12 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 		// Skip-listed: streamed as it comes, neither spooled nor held.
 		return d.passRest(nil, respBody, rec)
 	}
-	// The engine follows a large body with no content coding as it is
-	// spooled (proxy.Common.Follow); the one it scans is that body.
-	var fw *scanner.Following
-	follow := len(coding.List(resp.Header.Values("Content-Encoding"))) == 0
+	follow := proxy.Follow{C: &s.p.Common, Skip: len(coding.List(resp.Header.Values("Content-Encoding"))) > 0}
+	defer follow.Close() // after the scan, which ends it: a no-op then
 	f, over, err := s.receive(respBody, func(f *spool.File) {
-		if follow && f.Size() >= proxy.FollowFrom {
-			if fw == nil {
-				follow, fw = false, s.p.Follow(f)
-			}
-		}
-		fw.Grew(f.Size())
+		follow.Grew(f)
 		d.progress(f)
 	})
-	defer func() { fw.Close() }() // after the scan, which ends it: a no-op then
 	if f != nil {
 		defer f.Close()
 	}
@@ -448,7 +442,7 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 		return d.passRest(f, respBody, rec)
 	}
 	pass, name, reason := d.scanWhileTrickling(f, func() (bool, string, string) {
-		return s.judge(proxy.Subject{File: f, Meta: meta, Codings: resp.Header.Values("Content-Encoding"), Follow: fw}, rec)
+		return s.judge(proxy.Subject{File: f, Meta: meta, Codings: resp.Header.Values("Content-Encoding"), Follow: follow.Following()}, rec)
 	})
 	if !pass {
 		if d.headSent {
