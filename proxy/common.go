@@ -192,6 +192,10 @@ func (c *Common) Init() error {
 	}
 	c.once = &onceEvery{last: map[string]time.Time{}}
 	c.kept = &keptIDs{}
+	if cache, ok := c.Scanner.(*scanner.Cache); ok && c.Spool.Hash && c.Spool.SumAhead == nil {
+		// A large object the cache met is hashed as it arrives.
+		c.Spool.SumAhead = cache.MetHead
+	}
 	if c.Notices == nil {
 		var err error
 		if c.Notices, err = notify.LoadTemplates(c.Global.NoticeTemplates); err != nil {
@@ -434,7 +438,10 @@ type Follow struct {
 func (fl *Follow) Grew(f *spool.File) {
 	if !fl.started && !fl.Skip && f.Size() >= FollowFrom {
 		fl.started = true
-		if eng, ok := fl.C.Scanner.(scanner.Follower); ok {
+		// An object the verdict cache met (hashed as it arrives for it)
+		// is likely answered by the cache: its search would be work
+		// thrown away, on the cores the hash needs.
+		if eng, ok := fl.C.Scanner.(scanner.Follower); ok && !f.HashedAhead() {
 			ctx, cancel := context.WithTimeout(context.Background(), fl.C.Global.AVTimeout)
 			fl.fw = eng.Follow(ctx, f.OS())
 			cancel()

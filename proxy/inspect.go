@@ -237,9 +237,11 @@ func objectOf(f *spool.File, meta scanner.Meta) *scanner.Object {
 	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: meta}
 	if f.SumReadsBack() {
 		obj.ReadSum = f.Sum
-		obj.Head, _ = f.HeadSum()
 	} else if sum, ok := f.Sum(); ok {
 		obj.Sum = &sum
+	}
+	if head, ok := f.HeadSum(); ok {
+		obj.Head = &head
 	}
 	return obj
 }

@@ -18,17 +18,17 @@ import (
 // an error is never a verdict. Objects with no sum and prefix scans
 // (Partial) go to the engine.
 //
-// An object whose sum costs a reading of it (Object.ReadSum: past 4 MiB)
-// is summed only when the cache has met it, or an object that starts
-// alike, before: by its size and the hash of its first 4 MiB
-// (Object.Head, kept by the spool at no cost). The first time, it is
-// scanned and that pair remembered (the last maxMet pairs); the second
-// time, it is summed, scanned and its verdict kept; after that, it is
-// answered from the cache. Summing costs about what the bundled engine's
-// scan of the same bytes does (a 100 MiB download: 35-40 ms of its 95 ms
-// of spooling on two cores), so a large download seen once, the common
-// case, is not summed at all. The pair only says when to sum: the key is
-// always the sum of every byte.
+// An object past 4 MiB is summed only when the cache has met it, or one
+// that starts alike, before: by the hash of its first 4 MiB (Object.Head,
+// kept by the spool at no cost). The first time, it is scanned unsummed
+// (Object.ReadSum not called) and its head remembered (the last maxMet
+// heads); the second time, the spool hashes it as it arrives (MetHead,
+// which spool.Dir.SumAhead asks) or reads it back, and it is scanned and
+// its verdict kept; after that, it is answered from the cache. Summing
+// costs about what the bundled engine's scan of the same bytes does (a
+// 100 MiB download: 35-40 ms of its 95 ms of spooling on two cores), so
+// a large download seen once, the common case, is not summed at all. The
+// head only says when to sum: the key is always the sum of every byte.
 //
 // The cache belongs to one signature version. The engine is asked for its
 // version (RefreshVersion) when it was last asked more than Every ago, and
@@ -47,11 +47,11 @@ type Cache struct {
 	asking  bool
 	order   *list.List // of *cacheEntry, most recently used first
 	byKey   map[cacheKey]*list.Element
-	// met are the heads and sizes of objects scanned without their sum
-	// (ReadSum not called), up to maxMet (then it starts again);
-	// keptHeads counts the kept verdicts by head and size.
-	met       map[cacheKey]struct{}
-	keptHeads map[cacheKey]int
+	// met are the heads of objects scanned without their sum (ReadSum
+	// not called), up to maxMet (then it starts again); keptHeads counts
+	// the kept verdicts by head.
+	met       map[[32]byte]struct{}
+	keptHeads map[[32]byte]int
 }
 
 // maxMet is how many objects scanned unsummed are remembered.
@@ -64,7 +64,7 @@ type cacheKey struct {
 
 type cacheEntry struct {
 	key     cacheKey
-	head    *cacheKey // an object summed on a repeat: its head and size
+	head    *[32]byte // an object past 4 MiB: its head
 	verdict Verdict
 }
 
@@ -91,11 +91,9 @@ func (c *Cache) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 		return c.Scanner.Scan(ctx, obj)
 	}
 	c.refresh(ctx, vs)
-	sum := obj.Sum
-	var head *cacheKey
+	sum, head := obj.Sum, obj.Head
 	if sum == nil {
-		head = &cacheKey{sum: obj.Head, size: obj.Size}
-		if !c.metBefore(*head) {
+		if head == nil || !c.metBefore(*head) {
 			return c.Scanner.Scan(ctx, obj)
 		}
 		s, ok := obj.ReadSum()
@@ -152,20 +150,34 @@ func (c *Cache) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 	return v, nil
 }
 
-// metBefore tells whether an object of this head and size was scanned
-// before (a verdict of one is kept, or one was scanned unsummed), and
-// remembers it when not.
-func (c *Cache) metBefore(head cacheKey) bool {
+// metBefore tells whether an object with this head was scanned before
+// (a verdict of one is kept, or one was scanned unsummed), and remembers
+// it when not.
+func (c *Cache) metBefore(head [32]byte) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.met[head]; ok || c.keptHeads[head] > 0 {
+	if c.metLocked(head) {
 		return true
 	}
 	if c.met == nil || len(c.met) >= maxMet {
-		c.met = map[cacheKey]struct{}{}
+		c.met = map[[32]byte]struct{}{}
 	}
 	c.met[head] = struct{}{}
 	return false
+}
+
+func (c *Cache) metLocked(head [32]byte) bool {
+	_, ok := c.met[head]
+	return ok || c.keptHeads[head] > 0
+}
+
+// MetHead tells whether an object whose first 4 MiB hash to head was
+// met before: the spool then hashes the rest as it arrives
+// (spool.Dir.SumAhead), as the cache will want its sum.
+func (c *Cache) MetHead(head [32]byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.metLocked(head)
 }
 
 // refresh asks the engine its version when it was last asked more than
@@ -173,7 +185,7 @@ func (c *Cache) metBefore(head cacheKey) bool {
 func (c *Cache) refresh(ctx context.Context, vs Versioner) {
 	c.mu.Lock()
 	if c.byKey == nil {
-		c.byKey, c.order, c.keptHeads = map[cacheKey]*list.Element{}, list.New(), map[cacheKey]int{}
+		c.byKey, c.order, c.keptHeads = map[cacheKey]*list.Element{}, list.New(), map[[32]byte]int{}
 	}
 	if c.asking || time.Since(c.asked) < c.every() {
 		c.mu.Unlock()

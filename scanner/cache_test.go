@@ -178,7 +178,8 @@ func TestVerdictCacheSumsLargeObjectsOnARepeat(t *testing.T) {
 			reads.Add(1)
 			return sha256.Sum256(data), ok
 		}
-		obj.Head = sha256.Sum256(data[:8])
+		head := sha256.Sum256(data[:8])
+		obj.Head = &head
 		return obj
 	}
 	for _, tc := range []struct {
@@ -204,7 +205,15 @@ func TestVerdictCacheSumsLargeObjectsOnARepeat(t *testing.T) {
 			if got := inner.scans.Load() - n; got != want.scans {
 				t.Fatalf("%s, download %d: %d engine calls, want %d", tc.name, i+1, got, want.scans)
 			}
+			// From the first download on, the spool is told to hash
+			// the next one as it comes.
+			if head := sha256.Sum256(tc.data[:8]); !cache.MetHead(head) {
+				t.Fatalf("%s, download %d: its head not met", tc.name, i+1)
+			}
 		}
+	}
+	if cache.MetHead(sha256.Sum256([]byte("never scanned"))) {
+		t.Fatal("a head never scanned was met")
 	}
 	r := reads.Load()
 	cache.Scan(ctx(t), large([]byte("of a size not met"), true))

@@ -58,12 +58,13 @@ type Object struct {
 	Sum *[32]byte
 	// ReadSum, when set, gives the hash Sum does not hold at the cost of
 	// reading the object again (a large one: spool.File.SumReadsBack);
-	// the cache asks for it only for an object it may have seen: one of
-	// the same size and Head.
+	// the cache asks for it only for an object it may have seen: one
+	// with the same Head.
 	ReadSum func() ([32]byte, bool)
-	// Head, with ReadSum, is the hash of the object's first bytes
-	// (spool.File.HeadSum), which a repeat of it shares. Never a key.
-	Head [32]byte
+	// Head is the hash of a large object's first 4 MiB
+	// (spool.File.HeadSum), which a repeat of it shares; nil for a
+	// smaller one. Never a key.
+	Head *[32]byte
 	// Follow, when set, is the engine's follow of the object as it was
 	// spooled (Follower): its scan is made on it.
 	Follow *Following

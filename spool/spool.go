@@ -42,8 +42,13 @@ type Dir struct {
 	Path string
 	// Hash: each file keeps the sum of what was written to it (Sum, for
 	// the verdict cache): of its first 4 MiB as they are written, of the
-	// rest when it is asked for.
+	// rest when it is asked for, or as it comes when SumAhead says so.
 	Hash bool
+	// SumAhead, when set, is asked with the hash of an object's first
+	// 4 MiB as Fill passes them: true has the rest hashed as it arrives
+	// (the verdict cache met an object that starts so, and will want the
+	// sum).
+	SumAhead func(head [32]byte) bool
 }
 
 // Failure is a spool that cannot take a file: the disk or its quota is
@@ -111,6 +116,7 @@ func (d Dir) Create(service string) (*File, error) {
 		if syscall.Fstat(int(f.f.Fd()), &st) == nil && st.Nlink > 0 {
 			f.size = 0
 			f.startHash(d.Hash)
+			f.sumAhead = d.SumAhead
 			return f, nil
 		}
 		f.drop() // removed while kept (a temp cleaner): not reused
@@ -123,7 +129,7 @@ func (d Dir) Create(service string) (*File, error) {
 	if err == nil {
 		var rd *os.File
 		if rd, err = os.Open(f.Name()); err == nil {
-			sf := &File{f: f, rd: rd, path: f.Name(), ino: st.Sys().(*syscall.Stat_t).Ino, key: key}
+			sf := &File{f: f, rd: rd, path: f.Name(), ino: st.Sys().(*syscall.Stat_t).Ino, key: key, sumAhead: d.SumAhead}
 			sf.startHash(d.Hash)
 			return sf, nil
 		}
@@ -185,6 +191,8 @@ type File struct {
 	// that a second Close of this one cannot give it back twice.
 	closed bool
 	sum    *digest // the running sum of what was written; nil: none kept
+	// sumAhead is the directory's SumAhead.
+	sumAhead func(head [32]byte) bool
 }
 
 // startHash begins (or, for a reused file, restarts) the running sum.
@@ -216,16 +224,21 @@ func (f *File) Sum() (sum [32]byte, ok bool) {
 }
 
 // SumReadsBack tells whether Sum has to read the file back: the object is
-// past 4 MiB and its sum was not taken yet.
+// past 4 MiB, was not hashed as it came, and its sum was not taken yet.
 func (f *File) SumReadsBack() bool {
-	return f.sum != nil && !f.sum.known && f.sum.n > segmentSize
+	return f.sum != nil && !f.sum.known && f.sum.n > segmentSize && f.sum.ahead == nil
 }
 
-// HeadSum is the BLAKE3 of the first 4 MiB written, kept as they were
-// (the directory keeps sums): what a repeat of the object shares with it,
+// HashedAhead tells whether the object past its first 4 MiB is hashed as
+// it arrives (the directory's SumAhead said so).
+func (f *File) HashedAhead() bool { return f.sum != nil && f.sum.ahead != nil }
+
+// HeadSum is the BLAKE3 of the first 4 MiB of an object longer than that
+// (ok is false for a shorter one, or when the directory keeps no sums),
+// kept as they were written: what a repeat of the object shares with it,
 // at no cost. It is not the object's sum and never a cache key.
 func (f *File) HeadSum() (sum [32]byte, ok bool) {
-	if f.sum == nil {
+	if f.sum == nil || f.sum.n <= segmentSize {
 		return sum, false
 	}
 	return f.sum.head(), true
@@ -246,7 +259,7 @@ func (f *File) OS() *os.File { return f.rd }
 func (f *File) Write(p []byte) (int, error) {
 	n, err := f.write(p)
 	if f.sum != nil {
-		f.sum.write(p[:n])
+		f.sum.write(p[:n], nil)
 	}
 	return n, err
 }
@@ -277,9 +290,18 @@ var fillBufs = sync.Pool{New: func() any { b := make([]byte, fillChunk); return 
 // was read stays in the file (at most one chunk past max), the rest is
 // still r's: a caller that passes oversize objects sends both. progress,
 // if set, is called after each write.
+//
+// Past the first segment (4 MiB), when the directory's SumAhead says so,
+// the segments are hashed on other goroutines while the next chunks are
+// read; Fill returns once the sum holds all it wrote.
 func (f *File) Fill(r io.Reader, max int64, progress func()) (over bool, err error) {
 	bp := fillBufs.Get().(*[]byte)
-	defer fillBufs.Put(bp)
+	defer func() {
+		fillBufs.Put(bp)
+		if f.sum != nil {
+			f.sum.ahead.wait()
+		}
+	}()
 	for {
 		n, rerr := r.Read(*bp)
 		if n > 0 {
@@ -288,7 +310,7 @@ func (f *File) Fill(r io.Reader, max int64, progress func()) (over bool, err err
 				return false, err
 			}
 			if f.sum != nil {
-				f.sum.write(chunk)
+				f.hashChunk(chunk, &bp)
 			}
 			if progress != nil {
 				progress()
@@ -304,6 +326,32 @@ func (f *File) Fill(r io.Reader, max int64, progress func()) (over bool, err err
 			return false, rerr
 		}
 	}
+}
+
+// hashChunk adds a chunk Fill wrote, from the buffer *bp. At the end of
+// the first segment it asks SumAhead whether to hash the rest as it
+// comes; then the chunk's pieces go to the hashers aside, and Fill reads
+// into another buffer.
+func (f *File) hashChunk(chunk []byte, bp **[]byte) {
+	d := f.sum
+	if !d.asked && d.n <= segmentSize && d.n+int64(len(chunk)) > segmentSize {
+		d.asked = true
+		k := segmentSize - d.n
+		d.write(chunk[:k], nil) // the first segment's end
+		chunk = chunk[k:]
+		if f.sumAhead != nil && f.sumAhead(d.head()) {
+			d.goAhead()
+		}
+	}
+	if d.ahead == nil || d.ahead.work == nil {
+		d.write(chunk, nil)
+		return
+	}
+	ref := &chunkRef{bp: *bp}
+	ref.refs.Store(1)
+	d.write(chunk, ref)
+	ref.release()
+	*bp = fillBufs.Get().(*[]byte)
 }
 
 // Vanished is the error for a spool file that another program removed.

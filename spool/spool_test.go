@@ -299,9 +299,14 @@ func segmentedSum(data []byte) [32]byte {
 // alone; one segment and one byte more is not the sum of the segment.
 // Objects exactly one and two segments long are the edges.
 func TestSumOfALargeObject(t *testing.T) {
-	d := Dir{Path: t.TempDir(), Hash: true}
 	all := make([]byte, 5*segmentSize+12345)
 	rand.Read(all)
+	// Read back, and hashed as it comes (SumAhead says yes).
+	sumOfALargeObject(t, Dir{Path: t.TempDir(), Hash: true}, all)
+	sumOfALargeObject(t, Dir{Path: t.TempDir(), Hash: true, SumAhead: func([32]byte) bool { return true }}, all)
+}
+
+func sumOfALargeObject(t *testing.T, d Dir, all []byte) {
 	for _, size := range []int{segmentSize, segmentSize + 1, 2 * segmentSize, len(all)} {
 		data := all[:size]
 		for name, r := range map[string]func() io.Reader{
@@ -321,7 +326,7 @@ func TestSumOfALargeObject(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := segmentedSum(data[:f.Size()])
-			if f.SumReadsBack() != (size > segmentSize) {
+			if f.SumReadsBack() != (size > segmentSize && d.SumAhead == nil) {
 				t.Fatalf("%d bytes: SumReadsBack says %v", size, f.SumReadsBack())
 			}
 			if sum, _ := f.Sum(); sum != want {
@@ -423,5 +428,38 @@ func TestSumOfAFileCutByAnotherProgram(t *testing.T) {
 	f.f.WriteAt(data[2*segmentSize+5:], 2*segmentSize+5)
 	if sum, ok := f.Sum(); !ok || sum != segmentedSum(data) {
 		t.Fatalf("written again whole: %x %v", sum, ok)
+	}
+}
+
+// TestSumAheadIsAskedOnce: SumAhead is asked once an object passes its
+// first 4 MiB, with their hash, however the reader cuts them; never for
+// an object of one segment. What it says decides whether the sum must be
+// read back.
+func TestSumAheadIsAskedOnce(t *testing.T) {
+	data := make([]byte, 3*segmentSize)
+	rand.Read(data)
+	want := blake3.Sum256(data[:segmentSize])
+	for _, yes := range []bool{false, true} {
+		var asked [][32]byte
+		d := Dir{Path: t.TempDir(), Hash: true, SumAhead: func(head [32]byte) bool { asked = append(asked, head); return yes }}
+		for _, r := range []io.Reader{bytes.NewReader(data[:segmentSize]), bytes.NewReader(data), iotest.HalfReader(bytes.NewReader(data))} {
+			asked = nil
+			f, err := d.Create("http")
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Fill(r, 0, nil)
+			large := f.Size() > segmentSize
+			if large && (len(asked) != 1 || asked[0] != want) || !large && len(asked) != 0 {
+				t.Fatalf("%d bytes: asked %d times", f.Size(), len(asked))
+			}
+			if large && f.SumReadsBack() == yes {
+				t.Fatalf("SumAhead said %v, SumReadsBack %v", yes, f.SumReadsBack())
+			}
+			if sum, ok := f.Sum(); !ok || sum != segmentedSum(data[:f.Size()]) {
+				t.Fatalf("%d bytes, ahead %v: wrong sum", f.Size(), yes)
+			}
+			f.Close()
+		}
 	}
 }

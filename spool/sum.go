@@ -24,21 +24,73 @@ const sumDomain = "fsigkd spool: BLAKE3 of the BLAKE3 of each 4 MiB segment\x00"
 // segment or of the outer hash), the same for the same bytes however
 // they were written, and its segments can be hashed on several cores.
 //
-// Only the first segment is hashed as it is written: an object of one
-// segment (every page, most mails) has its sum when it is spooled, at no
-// cost but the hash of bytes in hand. The segments past it are hashed
-// when the sum is asked for (readBack), from the file, on every core. By
-// perf of a 100 MiB download, hashing them as they arrived cost 35-40 ms
-// of its 95 ms of spooling on two cores, and the verdict cache, which
-// alone asks for the sum, needs it only for an object it may have seen:
-// one with the same size and the same first segment (head, scanner.Cache).
+// Only the first segment is always hashed as it is written: an object of
+// one segment (every page, most mails) has its sum when it is spooled, at
+// no cost but the hash of bytes in hand. The segments past it are hashed
+// as they arrive, on other goroutines (ahead), only when the directory's
+// SumAhead says the object may be a repeat (the verdict cache met one that
+// starts with the same 4 MiB); otherwise they are hashed when the sum is
+// asked for (readBack), from the file, on every core. By perf of a
+// 100 MiB download, hashing every one as it arrived cost 35-40 ms of its
+// 95 ms of spooling on two cores, for a key the cache uses only for an
+// object it has met; read back, the hash of a repeat no longer overlaps
+// its transfer, which cost a cached 100 MiB download 30-60 ms.
 type digest struct {
 	first *blake3.Hasher // the first segment's bytes
 	n     int64          // bytes written
+	// ahead hashes the segments past the first as they come; nil: they
+	// are read back. asked: SumAhead was asked, at the first segment's
+	// end.
+	ahead *aside
+	asked bool
 	// whole is the sum once known: always, for one segment, once taken;
-	// past it, once read back.
+	// past it, once read back or composed.
 	whole [32]byte
 	known bool
+}
+
+// aside hashes the segments past the first while the file is written.
+type aside struct {
+	segs []*segment
+	// work sends the pieces of segments to hashers of their own, one a
+	// core; nil once waited for (writes are then hashed in line).
+	work []chan piece
+	wg   sync.WaitGroup
+}
+
+type segment struct {
+	h    *blake3.Hasher
+	n    int
+	sum  [32]byte // once full
+	full bool
+}
+
+// piece is part of a segment, in a buffer of Fill's (ref).
+type piece struct {
+	seg  *segment
+	p    []byte
+	ref  *chunkRef
+	last bool // the segment's last piece
+}
+
+// seal takes a full segment's sum and lets its hasher go (about 10 KB:
+// a 100 MiB object has 25 segments).
+func (s *segment) seal() {
+	s.h.Sum(s.sum[:0])
+	s.h = nil
+}
+
+// chunkRef counts the pieces of one of Fill's buffers still to be
+// hashed, and gives the buffer back to fillBufs after the last one.
+type chunkRef struct {
+	bp   *[]byte
+	refs atomic.Int32
+}
+
+func (r *chunkRef) release() {
+	if r.refs.Add(-1) == 0 {
+		fillBufs.Put(r.bp)
+	}
 }
 
 // reset starts the digest of a new object, keeping the hasher.
@@ -48,16 +100,97 @@ func (d *digest) reset() {
 	} else {
 		d.first.Reset()
 	}
-	d.n, d.known = 0, false
+	d.n, d.known, d.ahead, d.asked = 0, false, nil, false
 }
 
-// write adds p, the bytes written after the d.n first.
-func (d *digest) write(p []byte) {
+// write adds p, the bytes written after the d.n first; past the first
+// segment, to the segments hashed ahead when they are (p then lies in
+// ref's buffer when it comes from Fill, nil from Write).
+func (d *digest) write(p []byte, ref *chunkRef) {
 	if d.n < segmentSize {
-		d.first.Write(p[:min(int64(len(p)), segmentSize-d.n)])
+		k := min(int64(len(p)), segmentSize-d.n)
+		d.first.Write(p[:k])
+		d.n += k
+		p = p[k:]
+	}
+	d.known = false
+	if d.ahead != nil {
+		d.ahead.write(p, ref)
 	}
 	d.n += int64(len(p))
-	d.known = false
+}
+
+// goAhead has the segments past the first hashed as they come, one
+// hasher a core (at most four); d is at the end of its first segment.
+func (d *digest) goAhead() {
+	a := &aside{work: make([]chan piece, min(runtime.GOMAXPROCS(0), 4))}
+	for i := range a.work {
+		ch := make(chan piece, 8)
+		a.work[i] = ch
+		a.wg.Go(func() {
+			for pc := range ch {
+				pc.seg.h.Write(pc.p)
+				if pc.last {
+					pc.seg.seal()
+				}
+				pc.ref.release()
+			}
+		})
+	}
+	d.ahead = a
+}
+
+// write adds p to the segments: aside when it lies in a buffer of Fill's
+// (ref) and the hashers run, in line otherwise.
+func (a *aside) write(p []byte, ref *chunkRef) {
+	for len(p) > 0 {
+		if len(a.segs) == 0 || a.segs[len(a.segs)-1].full {
+			a.segs = append(a.segs, &segment{h: blake3.New()})
+		}
+		s := a.segs[len(a.segs)-1]
+		take := min(segmentSize-s.n, len(p))
+		q := p[:take]
+		p = p[take:]
+		s.n += take
+		last := s.n == segmentSize
+		if a.work != nil && ref != nil {
+			ref.refs.Add(1)
+			a.work[(len(a.segs)-1)%len(a.work)] <- piece{seg: s, p: q, ref: ref, last: last}
+			s.full = last
+			continue
+		}
+		s.h.Write(q)
+		if last {
+			s.seal()
+			s.full = true
+		}
+	}
+}
+
+// wait returns once every piece sent aside is hashed; later writes are
+// hashed in line.
+func (a *aside) wait() {
+	if a == nil || a.work == nil {
+		return
+	}
+	for _, ch := range a.work {
+		close(ch)
+	}
+	a.wg.Wait()
+	a.work = nil
+}
+
+// sums are the segments' sums (the last one's as far as it goes).
+func (a *aside) sums() [][32]byte {
+	out := make([][32]byte, len(a.segs))
+	for i, s := range a.segs {
+		if s.full {
+			out[i] = s.sum
+		} else {
+			s.h.Sum(out[i][:0])
+		}
+	}
+	return out
 }
 
 // head is the BLAKE3 of the first segment, or of all that was written
@@ -78,8 +211,11 @@ func (d *digest) sum(r io.ReaderAt) (out [32]byte, ok bool) {
 		d.whole, d.known = first, true
 		return first, true
 	}
-	sums, ok := readBack(r, d.n)
-	if !ok {
+	var sums [][32]byte
+	if d.ahead != nil {
+		d.ahead.wait()
+		sums = d.ahead.sums()
+	} else if sums, ok = readBack(r, d.n); !ok {
 		return out, false
 	}
 	outer := blake3.New()
