@@ -59,6 +59,7 @@ func (s *session) retr(arg string) bool {
 		over, recvErr = s.receive(f, sd, &got, false, &follow)
 	}, func() string { return fmt.Sprintf("%d bytes received, still fetching.", got.Load()) })
 	if over {
+		follow.Close() // not scanned: the engine's follow ends here
 		return s.oversize(arg, f, sd, rest, rec)
 	}
 	sd.Close()

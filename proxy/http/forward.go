@@ -177,6 +177,7 @@ func (s *session) handle(req *Request) bool {
 		defer body.Close()
 		meta := scanner.Meta{Service: "http", URL: t.url, Client: s.client, ContentType: req.Header.Get("Content-Type")}
 		if over {
+			follow.Close() // not scanned: the engine's follow ends here
 			if s.p.Oversize(rec, "upload").Block {
 				s.block(rec, t.url, "", "The upload is larger than this gateway scans.")
 				return false
@@ -431,6 +432,7 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 		return false
 	}
 	if over {
+		follow.Close() // not scanned: the engine's follow ends here
 		if s.p.Oversize(rec, "").Block {
 			if d.headSent {
 				d.abort()
