@@ -4,7 +4,7 @@ package bytesearch
 
 const (
 	vector    = false
-	minVector = 1 << 62
+	minVector = 1 << 30
 )
 
 func pairVector(s []byte, c0, c1 byte) (base, next int, mask uint64) { return 0, 0, 0 }
