@@ -216,3 +216,37 @@ func TestFollowFD(t *testing.T) {
 		t.Fatalf("without CONFIGURE FOLLOW: %q", got)
 	}
 }
+
+// TestFollowCommandsOutOfOrder: the follow's commands sent out of order
+// or with nonsense get no verdict of a file that was not followed whole:
+// GROWN before any FOLLOWFD, or past the file's end, or not a number, or
+// backwards; FOLLOWFD without a descriptor; a second FOLLOWFD, which
+// replaces the first (its file is the one judged). The session serves on.
+func TestFollowCommandsOutOfOrder(t *testing.T) {
+	fc := dialFD(t)
+	fc.send("CONFIGURE\tFOLLOW\t1")
+	fc.line()
+	fc.send("GROWN\t1000")
+	fc.send("FOLLOWFD\tno descriptor")
+	fc.send("SCANFOLLOWED")
+	if got := fc.answer(); len(got) != 1 || !strings.HasPrefix(got[0], "SCAN_FAILURE\t") {
+		t.Fatalf("nothing followed: %q", got)
+	}
+	first, second := testenv.OpenFile(t, "first", []byte(eicar.String)), testenv.OpenFile(t, "second", []byte("clean and short"))
+	fc.send("FOLLOWFD\tfirst", first)
+	fc.send("GROWN\t68")
+	fc.send("FOLLOWFD\tsecond", second)
+	for _, g := range []string{"GROWN\t99999999", "GROWN\tx", "GROWN\t-5", "GROWN\t3"} {
+		fc.send(g)
+	}
+	fc.send("SCANFOLLOWED")
+	if got := fc.answer(); len(got) != 1 || got[0] != "CLEAN\tsecond" {
+		t.Fatalf("the second file followed: %q", got)
+	}
+	fc.send("CONFIGURE\tSCANFD\t1")
+	fc.line()
+	fc.send("SCANFD\tafter", first)
+	if got := fc.answer(); len(got) != 1 || !strings.HasPrefix(got[0], "INFECTED\tafter\t") {
+		t.Fatalf("the session after: %q", got)
+	}
+}

@@ -23,6 +23,7 @@ func FuzzSession(f *testing.F) {
 		"CONFIGURE\tSCANFD\t1\nSCANFD\tname\n",
 		"CONFIGURE\tBLOCKTYPES\texe,lnk\nCONFIGURE\tBLOCKNAMES\t*.scr\nCONFIGURE\tMAXARCH\t-5\n",
 		"CONFIGURE\tTIMEOUT\tx\nPING\n\n\r\n",
+		"CONFIGURE\tFOLLOW\t1\nFOLLOWFD\tname\nGROWN\t4194304\nGROWN\t-1\nGROWN\tx\nSCANFOLLOWED\nSCANFOLLOWED\n",
 	} {
 		f.Add([]byte(s))
 	}
