@@ -31,7 +31,8 @@ type earlyAnswer struct {
 	s       *conn
 	req     *Request
 	f       *spool.File
-	enabled bool // the client did not allow 204: its message comes back
+	follow  *proxy.Follow // the engine's follow of f
+	enabled bool          // the client did not allow 204: its message comes back
 	prefix  proxy.Prefix
 
 	started bool  // the head went
@@ -51,7 +52,10 @@ func (e *earlyAnswer) fill(ch *chunks) error {
 	done := make(chan error, 1)
 	e.done = done
 	go func() {
-		_, err := e.f.Fill(ch, 0, func() { got.Store(e.f.Size()) })
+		_, err := e.f.Fill(ch, 0, func() {
+			got.Store(e.f.Size())
+			e.follow.Grew(e.f)
+		})
 		done <- err
 	}()
 	tick := time.NewTicker(checkEvery)

@@ -256,3 +256,20 @@ func TestTypeRulesOverICAP(t *testing.T) {
 	}
 	e.waitLog("DETECT-STAT:BLOCKED:block_types=exe:")
 }
+
+// TestLargeBodiesFollowed: a body past proxy.FollowFrom, which the engine
+// follows as it comes, is judged whole: the test file at 12 MiB of 20 is
+// found; a clean one is passed (204).
+func TestLargeBodiesFollowed(t *testing.T) {
+	e := newEnv(t, "")
+	body := make([]byte, 20<<20)
+	rand.Read(body)
+	hdr := "HTTP/1.1 200 OK\r\nContent-Length: " + fmt.Sprint(len(body)) + "\r\n\r\n"
+	if resp := respmod(t, e.addr, "/avscan", hdr, body, -1); !strings.HasPrefix(resp, "ICAP/1.0 204") {
+		t.Fatalf("a clean 20 MiB body:\n%s", resp)
+	}
+	copy(body[12<<20:], eicar.String)
+	if resp := respmod(t, e.addr, "/avscan", hdr, body, -1); !strings.Contains(resp, "Threat=Eicar-Test-Signature") {
+		t.Fatalf("the test file at 12 MiB:\n%s", resp)
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fsigkd/fsigkd/internal/coding"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
@@ -173,11 +174,15 @@ func (s *conn) modify(req *Request) bool {
 		return false
 	}
 	defer f.Close()
+	h := httpHeader(head)
+	// A large body with no content coding is followed by the engine as
+	// it comes (proxy.Follow).
+	follow := &proxy.Follow{C: &s.p.Common, Skip: len(coding.List(h.Values("Content-Encoding"))) > 0}
+	defer follow.Close()
 	ch := &chunks{br: s.br}
-	if _, err := f.Fill(ch, 0, nil); err != nil {
+	if _, err := f.Fill(ch, 0, func() { follow.Grew(f) }); err != nil {
 		return s.broken(err)
 	}
-	h := httpHeader(head)
 	meta := scanner.Meta{Service: "icap", URL: url, Client: client, ContentType: h.Get("Content-Type"),
 		FileName: proxy.DispositionName(h.Get("Content-Disposition"))}
 	if allow204 && s.p.Skips(meta, rec) {
@@ -192,7 +197,7 @@ func (s *conn) modify(req *Request) bool {
 			return false
 		}
 		ch.More()
-		early = &earlyAnswer{s: s, req: req, f: f, enabled: !allow204, prefix: proxy.Prefix{C: &s.p.Common,
+		early = &earlyAnswer{s: s, req: req, f: f, follow: follow, enabled: !allow204, prefix: proxy.Prefix{C: &s.p.Common,
 			Codings: h.Values("Content-Encoding"), Meta: scanner.Meta{Service: "icap", URL: url, Client: client}, Hold: s.p.Svc.HoldBack}}
 		if err := early.fill(ch); err != nil {
 			if early.started {
@@ -210,12 +215,16 @@ func (s *conn) modify(req *Request) bool {
 			defer f.Close()
 		}
 	}
+	var followed *scanner.Following
+	if early == nil || early.prefixFile == nil {
+		followed = follow.Following() // the prefix judged is not the file followed
+	}
 	rec.Bytes = f.Size()
 	var out proxy.Outcome
 	if f.Size() > s.p.Svc.MaxScanSize {
 		out = s.p.Oversize(rec, "")
 	} else {
-		out = s.p.Inspect(proxy.Subject{File: f, Meta: meta, Codings: h.Values("Content-Encoding")}, rec)
+		out = s.p.Inspect(proxy.Subject{File: f, Meta: meta, Codings: h.Values("Content-Encoding"), Follow: followed}, rec)
 	}
 	if early != nil && early.started {
 		return early.finish(out, rec)
