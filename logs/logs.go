@@ -186,11 +186,18 @@ func (l *Logs) Close() {
 }
 
 // Access writes one access-log line. It is safe for concurrent use.
+// pid is this process's: os.Getpid is a system call, once a request it
+// was by strace of 1 KiB objects.
+var pid = os.Getpid()
+
 func (l *Logs) Access(a *Access) {
 	if l == nil || l.access == nil {
 		return
 	}
 	metrics.Request(a.Elapsed)
+	if a.PID == 0 {
+		a.PID = pid
+	}
 	if l.json {
 		_, _ = l.access.Write([]byte(a.JSON()))
 		return
@@ -273,7 +280,7 @@ type Access struct {
 
 	Service  string
 	Slot     int
-	PID      int
+	PID      int // the worker's; zero: this process's (Logs.Access fills it in)
 	Files    int // files scanned
 	Checks   int // engine calls
 	ScanTime time.Duration

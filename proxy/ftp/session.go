@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -461,7 +460,7 @@ func (s *session) hasDataMode() bool { return s.pasv != nil || s.active != nil }
 // access is the access-log record of a transfer.
 func (s *session) access(verb, arg string) *logs.Access {
 	rec := &logs.Access{Start: time.Now(), Client: s.client.String(), Result: "FTP", Method: verb,
-		URL: s.url(arg), Service: "ftp", Slot: slots.SlotOf(s.c), PID: os.Getpid()}
+		URL: s.url(arg), Service: "ftp", Slot: slots.SlotOf(s.c)}
 	if s.srv != nil {
 		rec.Server = s.srv.RemoteAddr().(*net.TCPAddr).IP.String()
 	}

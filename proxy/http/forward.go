@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,7 +119,7 @@ func splitHostPort(hp string, def int) (string, int, error) {
 // handle serves one request; false ends the session.
 func (s *session) handle(req *Request) bool {
 	start := time.Now()
-	rec := &logs.Access{Start: start, Client: s.client, Method: req.Method, Service: "http", Slot: slots.SlotOf(s.c), PID: os.Getpid(), Result: "TCP_MISS"}
+	rec := &logs.Access{Start: start, Client: s.client, Method: req.Method, Service: "http", Slot: slots.SlotOf(s.c), Result: "TCP_MISS"}
 	s.pageBytes = 0
 	defer func() {
 		rec.Elapsed = time.Since(start)

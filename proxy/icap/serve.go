@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/textproto"
-	"os"
 	"strings"
 	"time"
 
@@ -155,7 +154,7 @@ func (s *conn) modify(req *Request) bool {
 		client = ip.String()
 	}
 	rec := &logs.Access{Start: start, Client: client, Result: "ICAP", Method: req.Method, URL: url,
-		Service: "icap", Slot: slots.SlotOf(s.c), PID: os.Getpid()}
+		Service: "icap", Slot: slots.SlotOf(s.c)}
 	defer func() {
 		rec.Elapsed = time.Since(start)
 		s.p.Logs.Access(rec)

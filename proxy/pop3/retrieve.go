@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -341,7 +340,7 @@ func headerFields(head []byte) []string {
 // access is the access-log record of a retrieval.
 func (s *session) access(cmd Command) *logs.Access {
 	rec := &logs.Access{Start: time.Now(), Client: s.client.String(), Result: "POP3", Method: cmd.Verb,
-		URL: "pop://" + s.user + "@" + s.server, User: s.user, Service: "pop", Slot: slots.SlotOf(s.c), PID: os.Getpid(),
+		URL: "pop://" + s.user + "@" + s.server, User: s.user, Service: "pop", Slot: slots.SlotOf(s.c),
 		Detail: "mail " + cmd.Arg}
 	if a, ok := s.srv.RemoteAddr().(*net.TCPAddr); ok {
 		rec.Server = a.IP.String()

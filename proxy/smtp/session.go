@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -395,7 +394,7 @@ func (s *session) records(start time.Time, size int64) []*logs.Access {
 	for _, rc := range s.rcpts {
 		out = append(out, &logs.Access{Start: start, Client: s.client, Result: "SMTP", Bytes: size, Method: "DATA",
 			URL: "mail:<" + rc + ">", User: s.from, Server: s.server, Service: "smtp",
-			Slot: slots.SlotOf(s.conn.Conn()), PID: os.Getpid()})
+			Slot: slots.SlotOf(s.conn.Conn())})
 	}
 	return out
 }
