@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -67,6 +69,15 @@ func gateway(t *testing.T, preSpawn int, keys map[string]string, wrap ...string)
 	go http.Serve(origin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/big" {
 			w.Write(make([]byte, 2<<20))
+			return
+		}
+		if r.URL.Path == "/followed-broken" { // 12 MiB of 20, then the server goes
+			w.Header().Set("Content-Length", strconv.Itoa(20<<20))
+			w.Write(bytes.Repeat([]byte("broken off "), 12<<20/11))
+			w.(http.Flusher).Flush()
+			if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				c.Close()
+			}
 			return
 		}
 		if strings.HasPrefix(r.URL.Path, "/followed/") {

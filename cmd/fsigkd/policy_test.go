@@ -196,3 +196,50 @@ func TestFollowedDownloads(t *testing.T) {
 	}
 	fetchLogged(t, g, "/followed/clean", "DETECT-STAT:CLEAN:")
 }
+
+// TestFollowsLeaveNothingOpen: followed downloads, clean, blocked and
+// broken off by the server at 12 MiB of 20, leave no descriptor open in
+// the worker or in fsavd (each follow holds a connection and the spool
+// file's descriptor) beyond the engine connections the pool keeps idle.
+func TestFollowsLeaveNothingOpen(t *testing.T) {
+	g := gateway(t, 4, nil)
+	fetchLogged(t, g, "/followed/clean", "DETECT-STAT:CLEAN:")
+	worker, fsavd := g.workerPID(t, "http"), fsavdPID(t, g)
+	w0, f0 := openFDs(t, worker), openFDs(t, fsavd)
+	for range 12 {
+		g.fetch(t, "/followed/at-12m")
+		g.fetch(t, "/followed/clean")
+		g.fetch(t, "/followed-broken")
+	}
+	if n := g.logCount("/followed/at-12m", "DETECT-STAT:INFECTED:"); n != 12 {
+		t.Fatalf("%d of 12 blocked", n)
+	}
+	// The pool keeps a few idle connections: at most 2 more than after
+	// the first download (a leak would be one a download, 36 here).
+	waitFor(t, func() bool { return openFDs(t, worker) <= w0+2 && openFDs(t, fsavd) <= f0+2 })
+}
+
+// fsavdPID is the pid of the gateway's fsavd.
+func fsavdPID(t *testing.T, g *gw) int {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, _ := os.ReadFile(p)
+		if args := strings.Split(string(b), "\x00"); len(args) > 1 && args[1] == "fsavd" && strings.Contains(string(b), g.dir) {
+			pid, _ := strconv.Atoi(strings.Split(p, "/")[2])
+			return pid
+		}
+	}
+	t.Fatal("no fsavd of this gateway")
+	return 0
+}
+
+// openFDs counts the descriptors process pid has open.
+func openFDs(t *testing.T, pid int) int {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(fds)
+}
