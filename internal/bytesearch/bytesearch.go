@@ -20,7 +20,7 @@ import (
 // Index is bytes.Index: the first place of sep in s, or -1.
 func Index(s, sep []byte) int {
 	n := len(sep)
-	if n < 2 || !vector || len(s) < minVector+n {
+	if n < 2 || !vector || len(s) < minPair+n {
 		return bytes.Index(s, sep)
 	}
 	c0, c1 := sep[0], sep[1]
@@ -28,7 +28,7 @@ func Index(s, sep []byte) int {
 	// t holds the places, each with the byte after it.
 	t := s[:last+2]
 	i, fails := 0, 0
-	for len(t)-i >= minVector {
+	for len(t)-i >= minPair {
 		base, next, mask := pairVector(t[i:], c0, c1)
 		if mask == 0 {
 			i += next

@@ -5,16 +5,20 @@ import "golang.org/x/sys/cpu"
 // vector: pairVector runs (AVX2).
 var vector = cpu.X86.HasAVX2
 
-// minVector is the shortest input pairVector takes: one 32-byte block and
-// the byte after it.
-const minVector = 33
+// minPair is the shortest input pairVector takes (two 32-byte blocks and
+// the byte after them), minVector setVector's (one block and the byte
+// after it).
+const (
+	minPair   = 65
+	minVector = 33
+)
 
-// pairVector looks at the places i of s, 32 or 64 at a time, while
-// s[i+1:i+33] lies in s, for places with s[i] == c0 and s[i+1] == c1. It
-// stops at the first block that has some: their bits in mask (bit k for
+// pairVector looks at the places i of s, 64 at a time, while
+// s[i+1:i+65] lies in s, for places with s[i] == c0 and s[i+1] == c1. It
+// stops at the first turn that has some: their bits in mask (bit k for
 // place base+k), and the places from base up to next were looked at.
 // With mask 0, none was found up to next, and the places from there on
-// are the caller's. len(s) >= minVector.
+// are the caller's. len(s) >= minPair.
 //
 //go:noescape
 func pairVector(s []byte, c0, c1 byte) (base, next int, mask uint64)

@@ -3,9 +3,10 @@
 // func pairVector(s []byte, c0, c1 byte) (base, next int, mask uint64)
 //
 // Two blocks of 32 places a turn while both fit (the loads at i+1 read
-// up to i+64), then single blocks. A place is a candidate when its byte
-// is c0 and the next is c1: the compare of the block at i with c0 ANDed
-// with the compare of the block at i+1 with c1.
+// up to i+64); the caller takes the last places, fewer than 65, one by
+// one. A place is a candidate when its byte is c0 and the next is c1:
+// the compare of the block at i with c0 ANDed with the compare of the
+// block at i+1 with c1.
 TEXT ·pairVector(SB), NOSPLIT, $0-56
 	MOVQ s_base+0(FP), SI
 	MOVQ s_len+8(FP), DX
@@ -18,12 +19,10 @@ TEXT ·pairVector(SB), NOSPLIT, $0-56
 	XORQ CX, CX
 	MOVQ DX, R8
 	SUBQ $65, R8 // last i of a double turn
-	MOVQ DX, R9
-	SUBQ $33, R9 // last i of a single block
 
 double:
 	CMPQ CX, R8
-	JG   single
+	JG   none
 	VMOVDQU (SI)(CX*1), Y2
 	VMOVDQU 1(SI)(CX*1), Y3
 	VMOVDQU 32(SI)(CX*1), Y4
@@ -47,28 +46,6 @@ doublehit:
 	ORQ  BX, AX
 	MOVQ CX, base+32(FP)
 	ADDQ $64, CX
-	MOVQ CX, next+40(FP)
-	MOVQ AX, mask+48(FP)
-	VZEROUPPER
-	RET
-
-single:
-	CMPQ CX, R9
-	JG   none
-	VMOVDQU (SI)(CX*1), Y2
-	VMOVDQU 1(SI)(CX*1), Y3
-	VPCMPEQB Y0, Y2, Y2
-	VPCMPEQB Y1, Y3, Y3
-	VPAND Y2, Y3, Y3
-	VPMOVMSKB Y3, AX
-	TESTL AX, AX
-	JNZ  singlehit
-	ADDQ $32, CX
-	JMP  single
-
-singlehit:
-	MOVQ CX, base+32(FP)
-	ADDQ $32, CX
 	MOVQ CX, next+40(FP)
 	MOVQ AX, mask+48(FP)
 	VZEROUPPER

@@ -4,6 +4,7 @@ package bytesearch
 
 const (
 	vector    = false
+	minPair   = 1 << 30
 	minVector = 1 << 30
 )
 
