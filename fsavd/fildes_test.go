@@ -250,3 +250,32 @@ func TestFollowCommandsOutOfOrder(t *testing.T) {
 		t.Fatalf("the session after: %q", got)
 	}
 }
+
+// TestFollowWhatIsNoRegularFile: a descriptor of a device that never ends
+// (/dev/zero), told to have grown to an exabyte, is not read on: GROWN
+// returns at once, and SCANFOLLOWED fails (not a regular file), as SCANFD
+// of it does. A regular file said to be far longer than it is is read
+// as far as it goes.
+func TestFollowWhatIsNoRegularFile(t *testing.T) {
+	fc := dialFD(t)
+	fc.send("CONFIGURE\tFOLLOW\t1")
+	fc.line()
+	zero, err := os.Open("/dev/zero")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zero.Close()
+	fc.send("FOLLOWFD\tzero", zero)
+	fc.send("GROWN\t1000000000000000000")
+	fc.send("SCANFOLLOWED")
+	if got := fc.answer(); len(got) != 1 || !strings.HasPrefix(got[0], "SCAN_FAILURE\tzero\t") {
+		t.Fatalf("/dev/zero followed: %q", got)
+	}
+	short := testenv.OpenFile(t, "short", []byte("some text "+eicar.String))
+	fc.send("FOLLOWFD\tshort", short)
+	fc.send("GROWN\t1000000000000000000")
+	fc.send("SCANFOLLOWED")
+	if got := fc.answer(); len(got) != 1 || !strings.HasPrefix(got[0], "INFECTED\tshort\t") {
+		t.Fatalf("a file said to be longer: %q", got)
+	}
+}

@@ -53,6 +53,14 @@ func (f *Follow) Grow(fd *os.File, size int64) error {
 	if f.void {
 		return nil
 	}
+	// Only a regular file, and only as far as it goes: a size said past
+	// its end, or a device that never ends (/dev/zero), is not read on.
+	st, err := fd.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		f.void = true
+		return err
+	}
+	size = min(size, st.Size())
 	bp := followBufs.Get().(*[]byte)
 	defer followBufs.Put(bp)
 	for int64(f.ahead.Upto) < size {
