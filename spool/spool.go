@@ -334,8 +334,8 @@ func (f *File) Fill(r io.Reader, max int64, progress func()) (over bool, err err
 // into another buffer.
 func (f *File) hashChunk(chunk []byte, bp **[]byte) {
 	d := f.sum
-	if !d.asked && d.n <= segmentSize && d.n+int64(len(chunk)) > segmentSize {
-		d.asked = true
+	if d.n <= segmentSize && d.n+int64(len(chunk)) > segmentSize {
+		// The chunk crosses the first segment's end (once: n only grows).
 		k := segmentSize - d.n
 		d.write(chunk[:k], nil) // the first segment's end
 		chunk = chunk[k:]

@@ -39,10 +39,8 @@ type digest struct {
 	first *blake3.Hasher // the first segment's bytes
 	n     int64          // bytes written
 	// ahead hashes the segments past the first as they come; nil: they
-	// are read back. asked: SumAhead was asked, at the first segment's
-	// end.
+	// are read back.
 	ahead *aside
-	asked bool
 	// whole is the sum once known: always, for one segment, once taken;
 	// past it, once read back or composed.
 	whole [32]byte
@@ -100,7 +98,7 @@ func (d *digest) reset() {
 	} else {
 		d.first.Reset()
 	}
-	d.n, d.known, d.ahead, d.asked = 0, false, nil, false
+	d.n, d.known, d.ahead = 0, false, nil
 }
 
 // write adds p, the bytes written after the d.n first; past the first
