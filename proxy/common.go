@@ -20,6 +20,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/internal/coding"
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/metrics"
@@ -424,11 +425,12 @@ const FollowFrom = 8 << 20
 // FollowFrom, when the engine follows (the bundled fsavd:
 // scanner.Follower): a large object's scan then has little left to read
 // at its end. The spooler calls Grew as the file grows, gives Following
-// to Inspect in the Subject, and Closes it. Skip (a body with a content
-// coding: what is scanned is what it decodes to) leaves it off.
+// to Inspect in the Subject, and Closes it. A body with a content coding
+// (Codings, the Subject's) is not followed: what is scanned is what it
+// decodes to.
 type Follow struct {
-	C    *Common
-	Skip bool
+	C       *Common
+	Codings []string
 
 	fw      *scanner.Following
 	started bool
@@ -436,12 +438,13 @@ type Follow struct {
 
 // Grew is called as f grows.
 func (fl *Follow) Grew(f *spool.File) {
-	if !fl.started && !fl.Skip && f.Size() >= FollowFrom {
+	if !fl.started && f.Size() >= FollowFrom {
 		fl.started = true
 		// An object the verdict cache met (hashed as it arrives for it)
 		// is likely answered by the cache: its search would be work
 		// thrown away, on the cores the hash needs.
-		if eng, ok := fl.C.Scanner.(scanner.Follower); ok && !f.HashedAhead() {
+		eng, ok := fl.C.Scanner.(scanner.Follower)
+		if ok && !f.HashedAhead() && len(coding.List(fl.Codings)) == 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), fl.C.Global.AVTimeout)
 			fl.fw = eng.Follow(ctx, f.OS())
 			cancel()

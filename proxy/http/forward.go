@@ -153,7 +153,8 @@ func (s *session) handle(req *Request) bool {
 		}
 		// Paced: a client trickling its upload does not hold a slot.
 		reqBody := proxy.Paced(bodyReader(s.br, req.Chunked, req.ContentLength), s.c, s.p.Svc.IdleTimeout, proxy.MinRate)
-		follow := proxy.Follow{C: &s.p.Common, Skip: len(coding.List(req.Header.Values("Content-Encoding"))) > 0}
+		encodings := req.Header.Values("Content-Encoding")
+		follow := proxy.Follow{C: &s.p.Common, Codings: encodings}
 		defer follow.Close()
 		f, over, err := s.receive(reqBody, follow.Grew)
 		if err != nil {
@@ -182,7 +183,7 @@ func (s *session) handle(req *Request) bool {
 				return false
 			}
 			bodyRest = reqBody
-		} else if pass, name, reason := s.judge(proxy.Subject{File: f, Meta: meta, Codings: req.Header.Values("Content-Encoding"), Follow: follow.Following()}, rec); !pass {
+		} else if pass, name, reason := s.judge(proxy.Subject{File: f, Meta: meta, Codings: encodings, Follow: follow.Following()}, rec); !pass {
 			s.block(rec, t.url, name, reason)
 			return true // blocked; the body was read whole, the session goes on
 		}
@@ -384,7 +385,8 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 	// The length is ours to state: the body is re-framed on the way.
 	head.Del("Content-Length")
 	d := &download{s: s, resp: resp, head: head, url: t.url, clientKeep: clientKeep, start: time.Now()}
-	d.prefix = proxy.Prefix{C: &s.p.Common, Codings: coding.List(resp.Header.Values("Content-Encoding")),
+	encodings := resp.Header.Values("Content-Encoding")
+	d.prefix = proxy.Prefix{C: &s.p.Common, Codings: coding.List(encodings),
 		Meta: scanner.Meta{Service: "http", URL: t.url, Client: s.client}, Hold: s.p.Svc.HoldBack}
 	if resp.Status == 200 && len(req.Header.Values("Range")) == 1 && req.Header.Get("If-Range") == "" {
 		// Fetched whole (Range is not forwarded) and scanned whole; the
@@ -400,7 +402,7 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 		// Skip-listed: streamed as it comes, neither spooled nor held.
 		return d.passRest(nil, respBody, rec)
 	}
-	follow := proxy.Follow{C: &s.p.Common, Skip: len(coding.List(resp.Header.Values("Content-Encoding"))) > 0}
+	follow := proxy.Follow{C: &s.p.Common, Codings: encodings}
 	defer follow.Close() // after the scan, which ends it: a no-op then
 	f, over, err := s.receive(respBody, func(f *spool.File) {
 		follow.Grew(f)
@@ -443,7 +445,7 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 		return d.passRest(f, respBody, rec)
 	}
 	pass, name, reason := d.scanWhileTrickling(f, func() (bool, string, string) {
-		return s.judge(proxy.Subject{File: f, Meta: meta, Codings: resp.Header.Values("Content-Encoding"), Follow: follow.Following()}, rec)
+		return s.judge(proxy.Subject{File: f, Meta: meta, Codings: encodings, Follow: follow.Following()}, rec)
 	})
 	if !pass {
 		if d.headSent {

@@ -14,7 +14,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/fsigkd/fsigkd/internal/coding"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
@@ -176,7 +175,7 @@ func (s *conn) modify(req *Request) bool {
 	h := httpHeader(head)
 	// A large body with no content coding is followed by the engine as
 	// it comes (proxy.Follow).
-	follow := &proxy.Follow{C: &s.p.Common, Skip: len(coding.List(h.Values("Content-Encoding"))) > 0}
+	follow := &proxy.Follow{C: &s.p.Common, Codings: h.Values("Content-Encoding")}
 	defer follow.Close()
 	ch := &chunks{br: s.br}
 	if _, err := f.Fill(ch, 0, func() { follow.Grew(f) }); err != nil {
