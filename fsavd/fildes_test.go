@@ -182,11 +182,7 @@ func openFDs(t *testing.T) int {
 // FOLLOW the descriptor is not kept; SCANFOLLOWED with nothing followed is
 // a failure, not a verdict.
 func TestFollowFD(t *testing.T) {
-	fc := dialFD(t)
-	fc.send("CONFIGURE\tFOLLOW\t1")
-	if r := fc.line(); !strings.HasPrefix(r, "OK\t") {
-		t.Fatalf("CONFIGURE FOLLOW: %q", r)
-	}
+	fc := dialFollow(t)
 	f, err := os.Create(t.TempDir() + "/growing")
 	if err != nil {
 		t.Fatal(err)
@@ -223,9 +219,7 @@ func TestFollowFD(t *testing.T) {
 // backwards; FOLLOWFD without a descriptor; a second FOLLOWFD, which
 // replaces the first (its file is the one judged). The session serves on.
 func TestFollowCommandsOutOfOrder(t *testing.T) {
-	fc := dialFD(t)
-	fc.send("CONFIGURE\tFOLLOW\t1")
-	fc.line()
+	fc := dialFollow(t)
 	fc.send("GROWN\t1000")
 	fc.send("FOLLOWFD\tno descriptor")
 	fc.send("SCANFOLLOWED")
@@ -257,9 +251,7 @@ func TestFollowCommandsOutOfOrder(t *testing.T) {
 // of it does. A regular file said to be far longer than it is is read
 // as far as it goes.
 func TestFollowWhatIsNoRegularFile(t *testing.T) {
-	fc := dialFD(t)
-	fc.send("CONFIGURE\tFOLLOW\t1")
-	fc.line()
+	fc := dialFollow(t)
 	zero, err := os.Open("/dev/zero")
 	if err != nil {
 		t.Fatal(err)
@@ -278,4 +270,15 @@ func TestFollowWhatIsNoRegularFile(t *testing.T) {
 	if got := fc.answer(); len(got) != 1 || !strings.HasPrefix(got[0], "INFECTED\tshort\t") {
 		t.Fatalf("a file said to be longer: %q", got)
 	}
+}
+
+// dialFollow is a client that said it sends files to follow.
+func dialFollow(t *testing.T) *fdClient {
+	t.Helper()
+	fc := dialFD(t)
+	fc.send("CONFIGURE\tFOLLOW\t1")
+	if r := fc.line(); !strings.HasPrefix(r, "OK\t") {
+		t.Fatalf("CONFIGURE FOLLOW: %q", r)
+	}
+	return fc
 }
