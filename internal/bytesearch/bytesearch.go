@@ -29,19 +29,19 @@ func Index(s, sep []byte) int {
 	t := s[:last+2]
 	i, fails := 0, 0
 	for len(t)-i >= minPair {
-		base, next, mask := pairVector(t[i:], c0, c1)
+		base, mask := pairVector(t[i:], c0, c1)
+		i += base
 		if mask == 0 {
-			i += next
 			break
 		}
 		for ; mask != 0; mask &= mask - 1 {
-			k := i + base + bits.TrailingZeros64(mask)
+			k := i + bits.TrailingZeros64(mask)
 			if bytes.Equal(s[k+2:k+n], sep[2:]) {
 				return k
 			}
 			fails++
 		}
-		i += next
+		i += pairTurn
 		if fails > 16+i>>3 {
 			// More than a place in 8 bytes starts like sep (an object
 			// crowded with decoys): bytes.Index then goes over to a

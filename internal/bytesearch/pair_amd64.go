@@ -11,20 +11,22 @@ var vector = cpu.X86.HasAVX2
 const (
 	minPair   = 65
 	minVector = 33
+	pairTurn  = 64
+	setTurn   = 32
 )
 
-// pairVector looks at the places i of s, 64 at a time, while
-// s[i+1:i+65] lies in s, for places with s[i] == c0 and s[i+1] == c1. It
-// stops at the first turn that has some: their bits in mask (bit k for
-// place base+k), and the places from base up to next were looked at.
-// With mask 0, none was found up to next, and the places from there on
-// are the caller's. len(s) >= minPair.
+// pairVector looks at the places i of s, pairTurn at a time, while
+// s[i+1:i+pairTurn+1] lies in s, for places with s[i] == c0 and
+// s[i+1] == c1. It stops at the first turn that has some: their bits in
+// mask (bit k for place base+k; the turn's other places have none). With
+// mask 0, none was found before base, and the places from there on are
+// the caller's. len(s) >= minPair.
 //
 //go:noescape
-func pairVector(s []byte, c0, c1 byte) (base, next int, mask uint64)
+func pairVector(s []byte, c0, c1 byte) (base int, mask uint64)
 
 // setVector is pairVector for the first n pairs of table (each pair two
-// vectors of its bytes: see Set) at once, 32 places a turn.
+// vectors of its bytes: see Set) at once, setTurn places a turn.
 //
 //go:noescape
-func setVector(s []byte, table *[2 * maxSet][32]byte, n int) (base, next int, mask uint64)
+func setVector(s []byte, table *[2 * maxSet][32]byte, n int) (base int, mask uint64)

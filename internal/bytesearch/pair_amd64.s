@@ -1,13 +1,13 @@
 #include "textflag.h"
 
-// func pairVector(s []byte, c0, c1 byte) (base, next int, mask uint64)
+// func pairVector(s []byte, c0, c1 byte) (base int, mask uint64)
 //
 // Two blocks of 32 places a turn while both fit (the loads at i+1 read
 // up to i+64); the caller takes the last places, fewer than 65, one by
 // one. A place is a candidate when its byte is c0 and the next is c1:
 // the compare of the block at i with c0 ANDed with the compare of the
 // block at i+1 with c1.
-TEXT ·pairVector(SB), NOSPLIT, $0-56
+TEXT ·pairVector(SB), NOSPLIT, $0-48
 	MOVQ s_base+0(FP), SI
 	MOVQ s_len+8(FP), DX
 	MOVBLZX c0+24(FP), AX
@@ -45,25 +45,22 @@ doublehit:
 	SHLQ $32, BX
 	ORQ  BX, AX
 	MOVQ CX, base+32(FP)
-	ADDQ $64, CX
-	MOVQ CX, next+40(FP)
-	MOVQ AX, mask+48(FP)
+	MOVQ AX, mask+40(FP)
 	VZEROUPPER
 	RET
 
 none:
 	MOVQ CX, base+32(FP)
-	MOVQ CX, next+40(FP)
-	MOVQ $0, mask+48(FP)
+	MOVQ $0, mask+40(FP)
 	VZEROUPPER
 	RET
 
-// func setVector(s []byte, table *[2 * maxSet][32]byte, n int) (base, next int, mask uint64)
+// func setVector(s []byte, table *[2 * maxSet][32]byte, n int) (base int, mask uint64)
 //
 // pairVector for n pairs at once, one block of 32 places a turn: a place
 // is a candidate when its byte and the next are those of pair k (table
 // 2k and 2k+1, each its byte 32 times) for some k < n. n >= 1.
-TEXT ·setVector(SB), NOSPLIT, $0-64
+TEXT ·setVector(SB), NOSPLIT, $0-56
 	MOVQ s_base+0(FP), SI
 	MOVQ s_len+8(FP), DX
 	MOVQ table+24(FP), DI
@@ -96,15 +93,12 @@ pair:
 
 sethit:
 	MOVQ CX, base+40(FP)
-	ADDQ $32, CX
-	MOVQ CX, next+48(FP)
-	MOVQ AX, mask+56(FP)
+	MOVQ AX, mask+48(FP)
 	VZEROUPPER
 	RET
 
 setnone:
 	MOVQ CX, base+40(FP)
-	MOVQ CX, next+48(FP)
-	MOVQ $0, mask+56(FP)
+	MOVQ $0, mask+48(FP)
 	VZEROUPPER
 	RET

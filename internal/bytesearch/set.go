@@ -48,19 +48,19 @@ func (t *Set) Index(s []byte) (int, uint) {
 	u := s[:last+2] // the places, each with the byte after it
 	i, fails := 0, 0
 	for len(u)-i >= minVector {
-		base, next, mask := setVector(u[i:], &t.table, len(t.seps))
+		base, mask := setVector(u[i:], &t.table, len(t.seps))
+		i += base
 		if mask == 0 {
-			i += next
 			break
 		}
 		for ; mask != 0; mask &= mask - 1 {
-			k := i + base + bits.TrailingZeros64(mask)
+			k := i + bits.TrailingZeros64(mask)
 			if which := t.at(s, k); which != 0 {
 				return k, which
 			}
 			fails++
 		}
-		i += next
+		i += setTurn
 		if fails > 16+i>>3 {
 			// Crowded with places that start like one of the strings
 			// (see Index): each is looked for on its own from here.
