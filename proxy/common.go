@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -23,9 +22,9 @@ import (
 	"github.com/fsigkd/fsigkd/internal/coding"
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/logs"
-	"github.com/fsigkd/fsigkd/metrics"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/policy"
+	"github.com/fsigkd/fsigkd/proxy/outcome"
 	"github.com/fsigkd/fsigkd/quarantine"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/service"
@@ -65,6 +64,9 @@ type Common struct {
 	// Quarantine keeps what is blocked (nil: per quarantine, from Init).
 	Quarantine *quarantine.Store
 	kept       *keptIDs // what this worker kept, so that it is kept once (set in Init)
+	// settings are the service's settings that decide an outcome, parsed
+	// (in Init).
+	settings outcome.Settings
 
 	once *onceEvery // rate-limits the lines of faults that repeat
 }
@@ -192,6 +194,11 @@ func (c *Common) Init() error {
 		c.Log = zap.NewNop()
 	}
 	c.once = &onceEvery{last: map[string]time.Time{}}
+	var err error
+	if c.settings, err = outcome.Parse(c.Svc.Name, c.Svc.Action, c.Svc.ScanFailure, c.Svc.OversizeAction,
+		c.Svc.EncryptedAction, c.Svc.BlockRiskware); err != nil {
+		return err
+	}
 	c.kept = &keptIDs{}
 	if cache, ok := c.Scanner.(*scanner.Cache); ok && c.Spool.Hash && c.Spool.SumAhead == nil {
 		// A large object the cache met is hashed as it arrives.
@@ -332,90 +339,6 @@ func (c *Common) Shutdown(ctx context.Context, s *sessions.Set) error {
 	return err
 }
 
-// Outcome is what a service is to do with a scanned object.
-type Outcome struct {
-	Verdict scanner.Verdict
-	// Err says the object could not be scanned (the verdict is then
-	// empty).
-	Err error
-	// Block: not to be delivered. A detection blocks unless it is riskware
-	// and block_riskware is off, or action is pass; an object that could
-	// not be scanned blocks unless scan_failure is pass.
-	Block bool
-	// Passed: a detection delivered all the same because action is pass
-	// (logged ACTION:PASS; the admin is told when asked).
-	Passed bool
-	// Oversize: larger than max_scan_size, not scanned (Block per
-	// oversize_action).
-	Oversize bool
-	// Encrypted: an encrypted archive, which no engine can look into
-	// (encrypted_action); not Block unless that says block.
-	Encrypted bool
-	// Skipped: a skip list matched; passed unscanned.
-	Skipped bool
-	// Policy: refused by a type or name rule (the verdict names the
-	// rule); blocked whatever action says.
-	Policy bool
-}
-
-// Facts are what the policy is asked about an object.
-func Facts(m scanner.Meta) policy.Facts {
-	return policy.Facts{URL: m.URL, Client: m.Client, Sender: m.Sender, Recipients: m.Recipients,
-		ContentType: m.ContentType, FileName: m.FileName}
-}
-
-// Skips tells whether a skip list lets the object of m pass unscanned,
-// and if so fills rec (DETECT-STAT:SKIPPED, the list in the name, the
-// entry in the detail): never logged as clean.
-func (c *Common) Skips(m scanner.Meta, rec *logs.Access) bool {
-	key, entry := c.Skip.Match(Facts(m))
-	if key == "" {
-		return false
-	}
-	rec.Detect, rec.Name, rec.Action = "SKIPPED", key, "PASS"
-	rec.AddDetail("not scanned: " + key + " " + entry)
-	metrics.Object("SKIPPED", "PASS", 0, 0, 0)
-	return true
-}
-
-// Encrypted tells whether a verdict is only encrypted archives (the
-// bundled engine's and ClamAV's Heuristics.Encrypted.* names).
-func Encrypted(v scanner.Verdict) bool {
-	if v.Status == scanner.Clean || len(v.Names) == 0 {
-		return false
-	}
-	for _, n := range v.Names {
-		if !strings.HasPrefix(n, "Heuristics.Encrypted.") {
-			return false
-		}
-	}
-	return true
-}
-
-// blocks tells whether the settings refuse an object the engine gave
-// verdict v: a detection does, unless it is riskware and block_riskware
-// is off, or action is pass.
-func (c *Common) blocks(v scanner.Verdict) bool {
-	switch {
-	case v.Status == scanner.Clean, v.Status == scanner.Riskware && !c.Svc.BlockRiskware,
-		Encrypted(v) && c.Svc.EncryptedAction != "block":
-		return false
-	}
-	return c.Svc.Action != "pass"
-}
-
-// NotScanned is the outcome for an object that could not be scanned
-// whole (err says why): scan_failure decides, and rec says so.
-func (c *Common) NotScanned(rec *logs.Access, err error) Outcome {
-	rec.Detail = "not scanned: " + err.Error()
-	if scanner.Policy(c.Svc.ScanFailure) == scanner.Pass {
-		rec.Action = "PASS"
-		return Outcome{Err: err}
-	}
-	rec.Action = "DENY"
-	return Outcome{Err: err, Block: true}
-}
-
 // FollowFrom is the size from which an object is followed by the engine
 // as it is spooled (Follow): below it, the scan at its end takes a few
 // milliseconds anyway.
@@ -458,74 +381,3 @@ func (fl *Follow) Following() *scanner.Following { return fl.fw }
 
 // Close gives the follow up if the scan did not end it.
 func (fl *Follow) Close() { fl.fw.Close() }
-
-// judge makes sure f is still in the spool (M14 when another program
-// removed it), has obj (f, or what was decoded from it) scanned, and
-// applies the service's settings. The engine's documented failures are
-// logged here; a dead endpoint is logged by the scanner's pool, once. rec
-// gets the verdict, the action and the scan time.
-func (c *Common) judge(f *spool.File, obj *scanner.Object, rec *logs.Access) Outcome {
-	start := time.Now()
-	defer func() { rec.ScanTime += time.Since(start) }()
-	rec.Files, rec.Checks = rec.Files+1, rec.Checks+1
-	if err := f.Check(); err != nil {
-		if m, ok := catalog.Of(err); ok {
-			logs.Emit(c.Log.Named("spool"), m)
-		} else {
-			c.SpoolFailed(err)
-		}
-		rec.Action, rec.Detail = "DENY", "not scanned: "+err.Error()
-		return Outcome{Err: err, Block: true}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.Global.AVTimeout)
-	defer cancel()
-	// A scan still running at a quarter of av_timeout is said while it
-	// waits (once a minute): an engine stopped or swamped shows in the
-	// log before clients time out.
-	slow := time.AfterFunc(c.Global.AVTimeout/4, func() {
-		if c.Once("slow-scan") {
-			c.Log.Named("scan").Warn("a scan is taking long: the engine may be stopped or overloaded",
-				zap.Duration("waited", c.Global.AVTimeout/4), zap.Duration("av_timeout", c.Global.AVTimeout), zap.String("object", obj.Meta.URL))
-		}
-	})
-	v, err := c.Scanner.Scan(ctx, obj)
-	slow.Stop()
-	if err == nil && v.Cached {
-		// Given by the verdict cache: no engine call was made.
-		rec.Checks--
-		rec.AddDetail("verdict cached")
-	}
-	if err != nil {
-		// A dead endpoint is said by the scanner's pool, once; a shortage
-		// of descriptors once a minute.
-		if m, ok := catalog.Of(err); ok && scanner.KindOf(err) != scanner.Down && (scanner.KindOf(err) != scanner.Local || c.Once("scan-files")) {
-			logs.Emit(c.Log.Named("scan"), m)
-		}
-		return c.NotScanned(rec, err)
-	}
-	return c.decide(v, rec)
-}
-
-// decide applies the service's settings to the engine's verdict v.
-func (c *Common) decide(v scanner.Verdict, rec *logs.Access) Outcome {
-	if v.Status == scanner.Clean {
-		rec.Detect = "CLEAN"
-		return Outcome{Verdict: v}
-	}
-	encrypted := Encrypted(v)
-	if encrypted && c.Svc.EncryptedAction != "block" {
-		rec.Detect, rec.Name, rec.Action = "ENCRYPTED", v.Name(), "PASS"
-		return Outcome{Verdict: v, Encrypted: true}
-	}
-	rec.Detect, rec.Name = "INFECTED", v.Name()
-	if encrypted {
-		rec.Detect = "ENCRYPTED"
-	}
-	block := v.Status != scanner.Riskware || c.Svc.BlockRiskware
-	if block && c.Svc.Action == "pass" {
-		rec.Action = "PASS"
-		return Outcome{Verdict: v, Passed: true, Encrypted: encrypted}
-	}
-	rec.Action = map[bool]string{true: "DENY", false: "PASS"}[block]
-	return Outcome{Verdict: v, Block: block, Encrypted: encrypted}
-}

@@ -3,39 +3,32 @@ package proxy
 import (
 	"testing"
 
-	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/proxy/outcome"
 	"github.com/fsigkd/fsigkd/scanner"
 )
 
-// TestBlocks: what the settings refuse, which is also what stops bytes
-// going early (Prefix): a detection, unless riskware is let through or
-// action is pass.
-func TestBlocks(t *testing.T) {
+// TestResultOf: what an engine's verdict makes of an object, before the
+// settings say what is done with it (outcome.Decide, tested there).
+func TestResultOf(t *testing.T) {
 	for _, c := range []struct {
-		status    scanner.Status
-		riskware  bool // block_riskware
-		action    string
-		encrypted string // encrypted_action, for a Heuristics.Encrypted verdict
-		want      bool
+		status scanner.Status
+		names  []string
+		want   outcome.Kind
 	}{
-		{scanner.Suspected, false, "block", "block", true},
-		{scanner.Suspected, false, "block", "pass", false},
-		{scanner.Suspected, false, "block", "notify", false},
-		{scanner.Clean, false, "block", "", false},
-		{scanner.Infected, false, "block", "", true},
-		{scanner.Suspected, false, "block", "", true},
-		{scanner.Riskware, false, "block", "", false},
-		{scanner.Riskware, true, "block", "", true},
-		{scanner.Infected, false, "pass", "", false},
-		{scanner.Infected, false, "delete", "", true},
+		{scanner.Clean, nil, outcome.Clean},
+		{scanner.Infected, []string{"Eicar-Test-Signature"}, outcome.Infected},
+		{scanner.Riskware, []string{"Adware.X"}, outcome.Riskware},
+		{scanner.Suspected, []string{"Heuristics.Limits.Exceeded.Depth"}, outcome.Suspected},
+		{scanner.Suspected, []string{"Heuristics.Encrypted.Zip"}, outcome.Encrypted},
+		{scanner.Suspected, []string{"Heuristics.Encrypted.Zip", "Heuristics.Encrypted.RAR"}, outcome.Encrypted},
+		// An encrypted archive beside a detection is a detection.
+		{scanner.Infected, []string{"Heuristics.Encrypted.Zip", "Eicar-Test-Signature"}, outcome.Infected},
+		// A suspected verdict without a name is still not clean.
+		{scanner.Suspected, nil, outcome.Suspected},
 	} {
-		cm := &Common{Svc: &conf.Service{BlockRiskware: c.riskware, Action: c.action, EncryptedAction: c.encrypted}}
-		v := scanner.Verdict{Status: c.status, Names: []string{"Some.Name"}}
-		if c.encrypted != "" {
-			v.Names = []string{"Heuristics.Encrypted.Zip"}
-		}
-		if got := cm.blocks(v); got != c.want {
-			t.Errorf("%+v: %v", c, got)
+		r := resultOf(scanner.Verdict{Status: c.status, Names: c.names})
+		if r.Kind != c.want {
+			t.Errorf("%v %v: %v, want %v", c.status, c.names, r.Kind, c.want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,13 +11,17 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/internal/coding"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/metrics"
 	"github.com/fsigkd/fsigkd/notify"
+	"github.com/fsigkd/fsigkd/policy"
+	"github.com/fsigkd/fsigkd/proxy/outcome"
 	"github.com/fsigkd/fsigkd/quarantine"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
@@ -46,29 +51,53 @@ type Subject struct {
 	Follow *scanner.Following
 }
 
-// Oversize is the outcome for an object larger than max_scan_size:
-// oversize_action decides, rec says so (what, if set, names the object:
-// "upload", "decoded body").
-func (c *Common) Oversize(rec *logs.Access, what string) Outcome {
-	detail := "over max_scan_size"
-	if what != "" {
-		detail = what + " " + detail
-	}
-	c.Log.Info(detail, zap.String("object", rec.URL), zap.String("oversize_action", c.Svc.OversizeAction))
-	defer func() { metrics.Object("OVERSIZE", rec.Action, 0, 0, 0) }()
-	if c.Svc.OversizeAction == "block" {
-		rec.Action, rec.Detail = "DENY", detail
-		return Outcome{Block: true, Oversize: true}
-	}
-	rec.Action, rec.Detail = "PASS", detail+" passed unscanned"
-	return Outcome{Oversize: true}
+// Outcome is what the pipeline found of an object (the Result, whose
+// Kind each service switches on for its words) and what the service's
+// settings make of it (the Decision, which it carries out).
+type Outcome struct {
+	outcome.Result
+	outcome.Decision
 }
 
-// Inspect runs the pipeline on sub and fills rec.
-func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
-	if c.Skips(sub.Meta, rec) {
-		return Outcome{Skipped: true}
+// Delivered tells whether the object goes on.
+func (o Outcome) Delivered() bool { return o.Delivery == outcome.Deliver }
+
+// Oversize is the outcome for an object larger than max_scan_size
+// (what, if set, names the object: "upload", "decoded body"), rec says
+// so.
+func (c *Common) Oversize(rec *logs.Access, what string) Outcome {
+	return c.conclude(Subject{Meta: scanner.Meta{URL: rec.URL}}, outcome.Result{Kind: outcome.Oversize, Detail: what}, rec, 0)
+}
+
+// Skips tells whether a skip list lets the object of m pass unscanned,
+// and if so fills rec (DETECT-STAT:SKIPPED, the list in the name, the
+// entry in the detail): never logged as clean.
+func (c *Common) Skips(m scanner.Meta, rec *logs.Access) bool {
+	r, ok := c.skipped(m)
+	if ok {
+		c.conclude(Subject{Meta: m}, r, rec, 0)
 	}
+	return ok
+}
+
+func (c *Common) skipped(m scanner.Meta) (outcome.Result, bool) {
+	key, entry := c.Skip.Match(Facts(m))
+	return outcome.Result{Kind: outcome.Skipped, Name: key, Detail: entry}, key != ""
+}
+
+// Inspect runs the pipeline on sub, decides, and fills rec.
+func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
+	if r, ok := c.skipped(sub.Meta); ok {
+		return c.conclude(sub, r, rec, 0)
+	}
+	r, size := c.examine(sub, rec)
+	return c.conclude(sub, r, rec, size)
+}
+
+// examine finds what sub is: decoded, typed, scanned, its encrypted
+// archives opened. rec gets what was done (files, engine calls, scan
+// time, details); size is what was scanned.
+func (c *Common) examine(sub Subject, rec *logs.Access) (r outcome.Result, size int64) {
 	f := sub.File
 	obj := objectOf(f, sub.Meta)
 	obj.Follow = sub.Follow // a decoded body is scanned afresh
@@ -85,11 +114,11 @@ func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
 				c.Log.Warn("body not scanned: its content coding cannot be undone", zap.String("url", sub.Meta.URL), zap.Error(err))
 			}
 			rec.Files++
-			return c.NotScanned(rec, err)
+			return notScanned(err), f.Size()
 		case over:
 			dec.Close()
 			rec.Files++
-			return c.Oversize(rec, "decoded body")
+			return outcome.Result{Kind: outcome.Oversize, Detail: "decoded body"}, f.Size()
 		case err != nil:
 			// Scanned as far as it decodes (a client shows that much);
 			// the rest is not the content's, whatever it is.
@@ -101,47 +130,170 @@ func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
 	// The type and name rules: the object's own name here; its bytes and
 	// what it holds in the engine's pass when the engine applies them
 	// (the bundled fsavd), else in a walk of our own.
-	var out Outcome
 	name := ""
 	if !c.Rules.Empty() {
 		name = objectName(sub.Meta) // a URL parsed only when a rule may look at it
 	}
 	if rule := c.Rules.Check(nil, name); rule != "" {
 		rec.Files++ // refused by its name: not scanned
-		out = c.refuse(rule, "", rec)
-	} else {
-		out = c.judge(f, obj, rec)
-		if !out.Block { // a detection (or no verdict) is refused already
-			if rule, where := c.ruleOf(out.Verdict, obj.File, obj.Size, name); rule != "" {
-				out = c.refuse(rule, where, rec)
-			}
+		return outcome.Result{Kind: outcome.Blocked, Name: rule}, obj.Size
+	}
+	v, err := c.judge(f, obj, rec)
+	if r = resultOf(v); err != nil {
+		r = notScanned(err)
+	}
+	if outcome.Decide(r, c.settings).Delivery == outcome.Deliver {
+		// Not refused by the verdict (or by its absence, with
+		// scan_failure = pass): the rules may still.
+		if rule, where := c.ruleOf(v, obj.File, obj.Size, name); rule != "" {
+			return outcome.Result{Kind: outcome.Blocked, Name: rule, Member: where}, obj.Size
 		}
 	}
-	if out.Encrypted && out.Err == nil && c.Svc.ArchivePasswords {
-		out = c.openEncrypted(obj, sub.Meta, rec, out)
+	if r.Kind == outcome.Encrypted && c.Svc.ArchivePasswords {
+		r = c.openEncrypted(obj, sub.Meta, rec, r)
 	}
-	if damaged != nil && out.Err == nil && !out.Block && !out.Passed {
+	passedByAction := r.Kind.Detection() && c.settings.Action == outcome.ActPass
+	if damaged != nil && r.Kind != outcome.NotScanned && !passedByAction && outcome.Decide(r, c.settings).Delivery == outcome.Deliver {
 		// Clean as far as it goes, and the rest was not scanned.
 		c.Log.Warn("body scanned only as far as its content coding could be undone", zap.String("url", sub.Meta.URL), zap.Error(damaged))
-		out = c.NotScanned(rec, damaged)
+		return notScanned(damaged), obj.Size
 	}
-	if out.Block && out.Err == nil && !out.Oversize && !sub.Part {
-		c.keep(f, sub, out, rec)
+	return r, obj.Size
+}
+
+func notScanned(err error) outcome.Result { return outcome.Result{Kind: outcome.NotScanned, Err: err} }
+
+// resultOf is what an engine's verdict makes of an object.
+func resultOf(v scanner.Verdict) outcome.Result {
+	r := outcome.Result{Name: v.Name()}
+	switch {
+	case v.Status == scanner.Clean:
+		r.Kind = outcome.Clean
+	case Encrypted(v):
+		r.Kind = outcome.Encrypted
+	case v.Status == scanner.Riskware:
+		r.Kind = outcome.Riskware
+	case v.Status == scanner.Suspected:
+		r.Kind = outcome.Suspected
+	default:
+		r.Kind = outcome.Infected
 	}
-	metrics.Object(rec.Detect, rec.Action, rec.Checks, obj.Size, rec.ScanTime)
-	if out.Err == nil && (out.Block || out.Passed || out.Encrypted && c.Svc.EncryptedAction == "notify") {
-		action := c.Svc.Action
-		if !out.Block {
-			action = "pass"
+	return r
+}
+
+// conclude decides what becomes of the object per the service's
+// settings, and carries out what the pipeline itself does: the access
+// record, the counts, the quarantine, the admin notice. size is what was
+// scanned.
+func (c *Common) conclude(sub Subject, r outcome.Result, rec *logs.Access, size int64) Outcome {
+	d := outcome.Decide(r, c.settings)
+	rec.Detect, rec.Action = d.Detect, d.Action
+	if r.Name != "" {
+		rec.Name = r.Name
+	}
+	if r.Member != "" {
+		rec.File = r.Member
+	}
+	switch r.Kind {
+	case outcome.Skipped:
+		rec.AddDetail("not scanned: " + r.Name + " " + r.Detail)
+		metrics.Object("SKIPPED", d.Action, 0, 0, 0)
+		return Outcome{r, d}
+	case outcome.Oversize:
+		detail := "over max_scan_size"
+		if r.Detail != "" {
+			detail = r.Detail + " " + detail
 		}
+		c.Log.Info(detail, zap.String("object", sub.Meta.URL), zap.String("oversize_action", c.Svc.OversizeAction))
+		if d.Delivery == outcome.Deliver {
+			detail += " passed unscanned"
+		}
+		rec.Detail = detail
+		metrics.Object("OVERSIZE", d.Action, 0, 0, 0)
+		return Outcome{r, d}
+	case outcome.NotScanned:
+		rec.Detail = "not scanned: " + r.Err.Error()
+	case outcome.Clean, outcome.Infected, outcome.Riskware, outcome.Suspected, outcome.Encrypted, outcome.Blocked:
+	}
+	if d.Quarantine && !sub.Part {
+		c.keep(sub, r, rec)
+	}
+	metrics.Object(rec.Detect, rec.Action, rec.Checks, size, rec.ScanTime)
+	if d.NotifyAdmin {
 		object := sub.Notice
 		if object == "" {
 			object = sub.Meta.URL
 		}
-		c.notifyAdmin(notify.Fields{Service: c.Svc.Name, Name: out.Verdict.Name(), Object: object, Client: sub.Meta.Client,
-			Action: action, Sender: sub.Meta.Sender, Recipients: sub.Meta.Recipients})
+		c.notifyAdmin(notify.Fields{Service: c.Svc.Name, Name: r.Name, Object: object, Client: sub.Meta.Client,
+			Action: d.Applied, Sender: sub.Meta.Sender, Recipients: sub.Meta.Recipients})
 	}
-	return out
+	return Outcome{r, d}
+}
+
+// Encrypted tells whether a verdict is only encrypted archives (the
+// bundled engine's and ClamAV's Heuristics.Encrypted.* names).
+func Encrypted(v scanner.Verdict) bool {
+	if v.Status == scanner.Clean || len(v.Names) == 0 {
+		return false
+	}
+	for _, n := range v.Names {
+		if !strings.HasPrefix(n, "Heuristics.Encrypted.") {
+			return false
+		}
+	}
+	return true
+}
+
+// Facts are what the policy is asked about an object.
+func Facts(m scanner.Meta) policy.Facts {
+	return policy.Facts{URL: m.URL, Client: m.Client, Sender: m.Sender, Recipients: m.Recipients,
+		ContentType: m.ContentType, FileName: m.FileName}
+}
+
+// judge makes sure f is still in the spool (M14 when another program
+// removed it) and has obj (f, or what was decoded from it) scanned. The
+// engine's documented failures are logged here; a dead endpoint is
+// logged by the scanner's pool, once. rec gets the counts and the scan
+// time.
+func (c *Common) judge(f *spool.File, obj *scanner.Object, rec *logs.Access) (scanner.Verdict, error) {
+	start := time.Now()
+	defer func() { rec.ScanTime += time.Since(start) }()
+	rec.Files, rec.Checks = rec.Files+1, rec.Checks+1
+	if err := f.Check(); err != nil {
+		if m, ok := catalog.Of(err); ok {
+			logs.Emit(c.Log.Named("spool"), m)
+		} else {
+			c.SpoolFailed(err)
+		}
+		return scanner.Verdict{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.Global.AVTimeout)
+	defer cancel()
+	// A scan still running at a quarter of av_timeout is said while it
+	// waits (once a minute): an engine stopped or swamped shows in the
+	// log before clients time out.
+	slow := time.AfterFunc(c.Global.AVTimeout/4, func() {
+		if c.Once("slow-scan") {
+			c.Log.Named("scan").Warn("a scan is taking long: the engine may be stopped or overloaded",
+				zap.Duration("waited", c.Global.AVTimeout/4), zap.Duration("av_timeout", c.Global.AVTimeout), zap.String("object", obj.Meta.URL))
+		}
+	})
+	v, err := c.Scanner.Scan(ctx, obj)
+	slow.Stop()
+	if err != nil {
+		// A dead endpoint is said by the scanner's pool, once; a shortage
+		// of descriptors once a minute.
+		if m, ok := catalog.Of(err); ok && scanner.KindOf(err) != scanner.Down && (scanner.KindOf(err) != scanner.Local || c.Once("scan-files")) {
+			logs.Emit(c.Log.Named("scan"), m)
+		}
+		return v, err
+	}
+	if v.Cached {
+		// Given by the verdict cache: no engine call was made.
+		rec.Checks--
+		rec.AddDetail("verdict cached")
+	}
+	return v, nil
 }
 
 // ruleOf is the type or name rule that refuses the object v was given
@@ -154,20 +306,14 @@ func (c *Common) ruleOf(v scanner.Verdict, f *os.File, size int64, name string) 
 	return c.Rules.CheckFile(f, size, name, c.Svc.Name == "smtp" || c.Svc.Name == "pop")
 }
 
-// refuse is the outcome of a type or name rule: blocked whatever action
-// says, the rule as its name.
-func (c *Common) refuse(rule, where string, rec *logs.Access) Outcome {
-	rec.Detect, rec.Name, rec.File, rec.Action = "BLOCKED", rule, where, "DENY"
-	return Outcome{Verdict: scanner.Verdict{Status: scanner.Infected, Names: []string{rule}}, Block: true, Policy: true}
-}
-
-// keep puts the blocked object f (as it arrived: not decoded) in the
+// keep puts the blocked object (as it arrived: not decoded) in the
 // quarantine, when the service keeps one, and names it in rec. A failure
 // is logged (once a minute); the object is blocked all the same.
-func (c *Common) keep(f *spool.File, sub Subject, out Outcome, rec *logs.Access) {
-	if c.Quarantine == nil || c.kept == nil {
+func (c *Common) keep(sub Subject, r outcome.Result, rec *logs.Access) {
+	if c.Quarantine == nil || c.kept == nil || sub.File == nil {
 		return
 	}
+	f := sub.File
 	// The same bytes blocked again (a client that retries, a mail
 	// fetched by each of its readers) are kept once a worker's life.
 	sum, hashed := f.Sum()
@@ -178,7 +324,7 @@ func (c *Common) keep(f *spool.File, sub Subject, out Outcome, rec *logs.Access)
 		}
 	}
 	id, err := c.Quarantine.Put(f.OS(), f.Size(), quarantine.Meta{Service: c.Svc.Name, Client: sub.Meta.Client, URL: sub.Meta.URL,
-		Sender: sub.Meta.Sender, Recipients: sub.Meta.Recipients, Verdict: out.Verdict.Name(), Member: rec.File,
+		Sender: sub.Meta.Sender, Recipients: sub.Meta.Recipients, Verdict: r.Name, Member: rec.File,
 		ContentType: sub.Meta.ContentType})
 	if err != nil {
 		if c.Once("quarantine") {

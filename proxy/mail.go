@@ -80,5 +80,3 @@ func SpamHeaders(v scanner.SpamVerdict) []string {
 // Sanitize keeps a header line on one line.
 func Sanitize(s string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(s) }
 
-// InfectedStatus is the X-Virus-Status value of a detection.
-func InfectedStatus(v scanner.Verdict) string { return "infected(" + v.Name() + ")" }

@@ -7,6 +7,8 @@ import (
 	"html/template"
 	"os"
 	"time"
+
+	"github.com/fsigkd/fsigkd/proxy/outcome"
 )
 
 // defaultPage is the block page of the HTTP proxy and the ICAP server;
@@ -22,6 +24,22 @@ const defaultPage = `<!DOCTYPE html>
 <p>If you think this is wrong, ask your administrator, naming the time: {{.Time}}.</p>
 </body></html>
 `
+
+// Refusal is what the block page says of a refused web object (an HTTP
+// download or upload, an ICAP message): the name of what was found, or
+// the reason it was refused without one.
+func Refusal(out Outcome) (name, reason string) {
+	switch out.Kind {
+	case outcome.Oversize:
+		return "", "The object is larger than this gateway scans."
+	case outcome.NotScanned:
+		return "", "The object could not be scanned, and this gateway does not pass what it has not scanned."
+	case outcome.Infected, outcome.Riskware, outcome.Suspected, outcome.Encrypted, outcome.Blocked:
+		return out.Name, ""
+	case outcome.Clean, outcome.Skipped:
+	}
+	return "", ""
+}
 
 // BlockPage is the page a blocked web object is replaced with.
 type BlockPage struct{ t *template.Template }

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/fsigkd/fsigkd/internal/coding"
+	"github.com/fsigkd/fsigkd/proxy/outcome"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
 )
@@ -73,12 +74,13 @@ func (p *Prefix) Clear(f *spool.File, size, sent, step int64) {
 	defer cancel()
 	v, err := p.C.Scanner.Scan(ctx, &scanner.Object{File: pf.OS(), Path: pf.Path(), Size: pf.Size(), Partial: true, Meta: p.Meta})
 	// A cut archive does not open; the prefix's own type does show.
-	refused := false
-	if err == nil {
-		rule, _ := p.C.ruleOf(v, pf.OS(), pf.Size(), "")
-		refused = rule != ""
+	found := resultOf(v)
+	if err != nil {
+		found = notScanned(err)
+	} else if rule, _ := p.C.ruleOf(v, pf.OS(), pf.Size(), ""); rule != "" {
+		found = outcome.Result{Kind: outcome.Blocked, Name: rule}
 	}
-	if err != nil && scanner.Policy(p.C.Svc.ScanFailure) != scanner.Pass || err == nil && (p.C.blocks(v) || refused) {
+	if outcome.Decide(found, p.C.settings).Delivery != outcome.Deliver {
 		// A detection, or a type or name rule refusing what the prefix
 		// holds: the final scan decides, and nothing more goes early.
 		p.NoMore = true

@@ -5,6 +5,7 @@ import (
 	"path"
 
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/proxy/outcome"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/unlock"
 )
@@ -13,13 +14,14 @@ import (
 // archives is searched for the passwords its text gives, and the archives
 // those open are unpacked and their members scanned and typed like any
 // attachment. A detection or a rule in them decides; all of them opened
-// and clean, the mail is clean; else the encrypted outcome enc stands.
-func (c *Common) openEncrypted(obj *scanner.Object, meta scanner.Meta, rec *logs.Access, enc Outcome) Outcome {
+// and clean, the mail is clean; else the encrypted result enc stands.
+func (c *Common) openEncrypted(obj *scanner.Object, meta scanner.Meta, rec *logs.Access, enc outcome.Result) outcome.Result {
 	passwords, archives := unlock.Find(obj.File, obj.Size, c.Svc.MaxScanSize)
 	if len(passwords) == 0 || len(archives) == 0 {
 		return enc
 	}
 	var found scanner.Verdict
+	where := "" // the first member found
 	opened, shut := 0, 0
 	tries := unlock.NewTries()
 	for _, a := range archives {
@@ -36,16 +38,15 @@ func (c *Common) openEncrypted(obj *scanner.Object, meta scanner.Meta, rec *logs
 			v, rule, err := c.scanMember(m, at, meta, rec)
 			switch {
 			case err != nil:
-				return c.NotScanned(rec, err)
+				return notScanned(err)
 			case rule != "":
-				rec.Detect, rec.Name, rec.File, rec.Action = "BLOCKED", rule, at, "DENY"
-				return Outcome{Verdict: scanner.Verdict{Status: scanner.Infected, Names: []string{rule}}, Block: true, Policy: true}
+				return outcome.Result{Kind: outcome.Blocked, Name: rule, Member: at}
 			case v.Status != scanner.Clean:
 				found.Names = append(found.Names, v.Names...)
 				found.Status = max(found.Status, v.Status)
 				found.Engine = v.Engine
-				if rec.File == "" {
-					rec.File = at
+				if where == "" {
+					where = at
 				}
 			}
 		}
@@ -56,7 +57,9 @@ func (c *Common) openEncrypted(obj *scanner.Object, meta scanner.Meta, rec *logs
 	if found.Status == scanner.Clean && shut > 0 {
 		return enc // clean as far as opened; the rest no one could look into
 	}
-	return c.decide(found, rec)
+	r := resultOf(found)
+	r.Member = where
+	return r
 }
 
 // scanMember spools one member taken out of an encrypted archive, checks

@@ -16,6 +16,7 @@ import (
 	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/proxy"
+	"github.com/fsigkd/fsigkd/proxy/outcome"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
@@ -470,15 +471,19 @@ func (s *session) access(verb, arg string) *logs.Access {
 // judge scans f: pass, or the reason to refuse. rec gets the verdict.
 func (s *session) judge(f *spool.File, url string, rec *logs.Access, follow *scanner.Following) (bool, string) {
 	out := s.p.Inspect(proxy.Subject{File: f, Meta: scanner.Meta{Service: "ftp", URL: url, Client: s.client.String()}, Follow: follow}, rec)
-	switch {
-	case !out.Block:
+	if out.Delivered() {
 		return true, ""
-	case out.Err != nil:
-		return false, "the file could not be scanned"
-	case out.Policy:
-		return false, "refused by the gateway's policy (" + out.Verdict.Name() + ")"
 	}
-	return false, "virus found (" + out.Verdict.Name() + ")"
+	switch out.Kind {
+	case outcome.NotScanned:
+		return false, "the file could not be scanned"
+	case outcome.Oversize:
+		return false, "larger than this gateway scans"
+	case outcome.Blocked:
+		return false, "refused by the gateway's policy (" + out.Name + ")"
+	case outcome.Infected, outcome.Riskware, outcome.Suspected, outcome.Encrypted, outcome.Clean, outcome.Skipped:
+	}
+	return false, "virus found (" + out.Name + ")"
 }
 
 // keepAlive runs f while telling the client (150- lines) and, with noop

@@ -237,7 +237,7 @@ func (s *session) listing(cmd Command) bool {
 // was spooled, then the rest straight from the server) or refused, per
 // oversize_action, and logged either way.
 func (s *session) oversize(arg string, f *spool.File, sd net.Conn, rest int64, rec *logs.Access) bool {
-	if s.p.Oversize(rec, "").Block {
+	if !s.p.Oversize(rec, "").Delivered() {
 		sd.Close()
 		rec.Status = 550
 		_, err := s.serverReply()

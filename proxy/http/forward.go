@@ -178,7 +178,7 @@ func (s *session) handle(req *Request) bool {
 		meta := scanner.Meta{Service: "http", URL: t.url, Client: s.client, ContentType: req.Header.Get("Content-Type")}
 		if over {
 			follow.Close() // not scanned: the engine's follow ends here
-			if s.p.Oversize(rec, "upload").Block {
+			if !s.p.Oversize(rec, "upload").Delivered() {
 				s.block(rec, t.url, "", "The upload is larger than this gateway scans.")
 				return false
 			}
@@ -434,7 +434,7 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 	}
 	if over {
 		follow.Close() // not scanned: the engine's follow ends here
-		if s.p.Oversize(rec, "").Block {
+		if !s.p.Oversize(rec, "").Delivered() {
 			if d.headSent {
 				d.abort()
 			} else {
@@ -479,15 +479,11 @@ func (s *session) receive(r io.Reader, progress func(f *spool.File)) (*spool.Fil
 // reason) for the block page.
 func (s *session) judge(sub proxy.Subject, rec *logs.Access) (pass bool, name, reason string) {
 	out := s.p.Inspect(sub, rec)
-	switch {
-	case !out.Block:
+	if out.Delivered() {
 		return true, "", ""
-	case out.Oversize:
-		return false, "", "The object is larger than this gateway scans."
-	case out.Err != nil:
-		return false, "", "The object could not be scanned, and this gateway does not pass what it has not scanned."
 	}
-	return false, out.Verdict.Name(), ""
+	name, reason = proxy.Refusal(out)
+	return false, name, reason
 }
 
 // writeHead sends a response head to the client with a known length (-1:

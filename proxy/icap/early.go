@@ -146,7 +146,7 @@ func (e *earlyAnswer) send(n int64) error {
 // finish ends an early answer with the verdict: the rest, or a cut.
 func (e *earlyAnswer) finish(out proxy.Outcome, rec *logs.Access) bool {
 	rec.Status = 200
-	if out.Block {
+	if !out.Delivered() {
 		rec.Detail = fmt.Sprintf("connection cut after %d bytes answered early", e.sent)
 		e.abort()
 		return false

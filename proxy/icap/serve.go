@@ -228,7 +228,7 @@ func (s *conn) modify(req *Request) bool {
 		return early.finish(out, rec)
 	}
 	if early != nil && early.prefixFile != nil {
-		if !out.Block {
+		if out.Delivered() {
 			// Clean by now (an engine that failed and came back), but
 			// only a prefix was kept: never given as a whole.
 			rec.Detail = "prefix not clean at first; cut"
@@ -243,15 +243,11 @@ func (s *conn) modify(req *Request) bool {
 
 // answer gives the client the verdict out on its message (body in f).
 func (s *conn) answer(req *Request, url string, out proxy.Outcome, allow204 bool, f *spool.File, rec *logs.Access) bool {
-	switch {
-	case !out.Block:
+	if out.Delivered() {
 		return s.pass(req, f, allow204, rec)
-	case out.Oversize:
-		return s.block(req, url, "", "The object is larger than this gateway scans.", rec)
-	case out.Err != nil:
-		return s.block(req, url, "", "The object could not be scanned, and this gateway does not pass what it has not scanned.", rec)
 	}
-	return s.block(req, url, out.Verdict.Name(), "", rec)
+	name, reason := proxy.Refusal(out)
+	return s.block(req, url, name, reason, rec)
 }
 
 // broken ends a connection whose body could not be read.

@@ -17,6 +17,7 @@ import (
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/proxy"
+	"github.com/fsigkd/fsigkd/proxy/outcome"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
@@ -142,11 +143,11 @@ func (s *session) fetchAndJudge(r *retrieval) {
 	}
 	r.rec.Bytes = r.f.Size()
 	if r.f.Size() > s.p.Svc.MaxScanSize {
-		if s.p.Oversize(r.rec, "mail").Block {
+		if out := s.p.Oversize(r.rec, "mail"); !out.Delivered() {
 			r.refuse = "-ERR [SYS/PERM] The mail is larger than this gateway scans."
-			return
+		} else {
+			r.extra = []string{"X-Virus-Status: " + out.Status}
 		}
-		r.extra = []string{"X-Virus-Status: unscanned(fsigkd)"}
 		return
 	}
 	r.head = proxy.ReadHead(r.f)
@@ -155,45 +156,26 @@ func (s *session) fetchAndJudge(r *retrieval) {
 	obj := &scanner.Object{File: r.f.OS(), Path: r.f.Path(), Size: r.f.Size(), Meta: meta}
 	out := s.p.Inspect(proxy.Subject{File: r.f, Meta: meta, Notice: r.rec.URL + " " + proxy.HeaderValue(head, "Subject"),
 		Part: r.cmd.Verb == "TOP"}, r.rec)
-	switch {
-	case out.Err != nil && out.Block:
+	switch out.Delivery {
+	case outcome.Deliver:
+		if out.Kind != outcome.Clean || s.p.Svc.StatusHeader {
+			r.extra = []string{"X-Virus-Status: " + out.Status}
+		}
+	case outcome.TryLater:
 		// Never replaced: the client would delete the only copy.
 		r.refuse = "-ERR [SYS/TEMP] The mail could not be scanned; try again later."
 		return
-	case out.Err != nil:
-		r.extra = []string{"X-Virus-Status: unscanned(fsigkd)"}
+	case outcome.Refuse:
+		r.refuse = "-ERR [SYS/PERM] The mail is infected (" + out.Name + "); the gateway refuses it."
 		return
-	case out.Block || out.Passed:
-		s.infected(r, out)
+	case outcome.Replace, outcome.Drop:
+		// (No POP3 action drops a mail: were one to, it is replaced, so
+		// that the reader sees why.)
+		r.replace = out.Name
 		return
-	case out.Skipped:
-		r.extra = []string{"X-Virus-Status: unscanned(skipped)"} // a skip list let it through
-	case out.Encrypted:
-		r.extra = []string{"X-Virus-Status: unscanned(encrypted)"} // encrypted_action let it through
-	case out.Verdict.Status != scanner.Clean:
-		r.extra = []string{"X-Virus-Status: " + proxy.InfectedStatus(out.Verdict)} // riskware let through
-	case s.p.Svc.StatusHeader:
-		r.extra = []string{"X-Virus-Status: clean(fsigkd)"}
 	}
 	if s.p.Spam != nil && r.cmd.Verb == "RETR" {
 		s.checkSpam(r, obj)
-	}
-}
-
-// infected applies action to a detection (the admin was told by Inspect).
-func (s *session) infected(r *retrieval, out proxy.Outcome) {
-	action := s.p.Svc.Action
-	if out.Policy && action == "pass" {
-		action = "delete" // a type or name rule refuses whatever action says
-	}
-	r.rec.Action = strings.ToUpper(action)
-	switch action {
-	case "pass":
-		r.extra = []string{"X-Virus-Status: " + proxy.InfectedStatus(out.Verdict)}
-	case "deny":
-		r.refuse = "-ERR [SYS/PERM] The mail is infected (" + out.Verdict.Name() + "); the gateway refuses it."
-	default: // delete
-		r.replace = out.Verdict.Name()
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/proxy"
+	"github.com/fsigkd/fsigkd/proxy/outcome"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
@@ -215,36 +215,37 @@ func (s *session) Data(r io.Reader) error {
 		r.ScanTime, r.Files, r.Checks = verdict.ScanTime, verdict.Files, verdict.Checks
 		r.File, r.Quarantine = verdict.File, verdict.Quarantine
 	})
-	status := "clean(fsigkd)"
-	switch {
-	case out.Oversize && out.Block:
+	switch out.Delivery {
+	case outcome.Deliver:
+		if out.Kind == outcome.Oversize {
+			// Not read at all: no spam check either.
+			return s.deliver(f, []string{"X-Virus-Status: " + out.Status}, "", recs)
+		}
+	case outcome.Refuse, outcome.TryLater, outcome.Replace:
+		// (No SMTP action replaces a mail: were one to, it is refused.)
 		s.resetUp()
-		setAll(recs, func(r *logs.Access) { r.Status = 554 })
-		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: "The mail is larger than this gateway scans"}
-	case out.Oversize:
-		return s.deliver(f, []string{"X-Virus-Status: unscanned(fsigkd)"}, "", recs)
-	case out.Err != nil && !out.Block:
-		status = "unscanned(fsigkd)"
-	case out.Err != nil && scanner.Policy(s.p.Svc.ScanFailure) == scanner.Block:
+		e := refusal(out)
+		setAll(recs, func(r *logs.Access) { r.Status = e.Code })
+		return e
+	case outcome.Drop:
+		// blackhole, delete, sendback: the mail is dropped and the
+		// client told it was taken.
 		s.resetUp()
-		setAll(recs, func(r *logs.Access) { r.Status = 554 })
-		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "The mail could not be scanned"}
-	case out.Err != nil:
-		// tempfail: the sender keeps the mail and tries again.
-		s.resetUp()
-		setAll(recs, func(r *logs.Access) { r.Status, r.Action = 451, "NONE" })
-		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Virus scanning is unavailable; try again later"}
-	case out.Block || out.Passed:
-		return s.infected(f, out, head, recs)
-	case out.Skipped:
-		status = "unscanned(skipped)" // a skip list let it through
-	case out.Encrypted:
-		status = "unscanned(encrypted)" // encrypted_action let it through
-	case out.Verdict.Status != scanner.Clean:
-		status = proxy.InfectedStatus(out.Verdict) // riskware let through
+		setAll(recs, func(r *logs.Access) { r.Status = 250 })
+		fields := notify.Fields{Service: "smtp", Name: out.Name, Object: proxy.HeaderValue(head, "Subject"), Client: s.client,
+			Action: out.Applied, Sender: s.from, Recipients: s.rcpts}
+		switch out.Notice {
+		case outcome.ToRecipients:
+			s.notice(out.Applied, "recipient", s.rcpts, fields)
+		case outcome.ToSender:
+			if s.from != "" {
+				s.notice(out.Applied, "sender", []string{s.from}, fields)
+			}
+		case outcome.NoNotice:
+		}
+		return nil
 	}
-
-	extra := []string{"X-Virus-Status: " + status}
+	extra := []string{"X-Virus-Status: " + out.Status}
 	tag := ""
 	if s.p.Spam != nil {
 		sv, err := s.checkSpam(obj)
@@ -274,40 +275,22 @@ func (s *session) checkSpam(obj *scanner.Object) (scanner.SpamVerdict, error) {
 	return s.p.Spam.Check(ctx, obj)
 }
 
-// infected applies the configured action to an infected mail.
-func (s *session) infected(f *spool.File, out proxy.Outcome, head []byte, recs []*logs.Access) error {
-	v, action := out.Verdict, s.p.Svc.Action
-	if out.Policy && action == "pass" {
-		action = "deny" // a type or name rule refuses whatever action says
+// refusal is the reply to a mail that is not taken: refused for good
+// (554) or for now (451, the sender keeps it and tries again).
+func refusal(out proxy.Outcome) *gosmtp.SMTPError {
+	if out.Delivery == outcome.TryLater {
+		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Virus scanning is unavailable; try again later"}
 	}
-	fields := notify.Fields{Service: "smtp", Name: v.Name(), Object: proxy.HeaderValue(head, "Subject"), Client: s.client,
-		Action: action, Sender: s.from, Recipients: s.rcpts}
-	setAll(recs, func(r *logs.Access) { r.Action = strings.ToUpper(action) })
-	switch action {
-	case "pass":
-		return s.deliver(f, []string{"X-Virus-Status: " + proxy.InfectedStatus(v)}, "", recs)
-	case "deny":
-		s.resetUp()
-		setAll(recs, func(r *logs.Access) { r.Status = 554 })
-		msg := "Infected by " + v.Name()
-		if out.Policy {
-			msg = "Refused by the gateway's policy (" + v.Name() + ")"
-		}
-		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: msg}
+	switch out.Kind {
+	case outcome.Oversize:
+		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: "The mail is larger than this gateway scans"}
+	case outcome.NotScanned:
+		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "The mail could not be scanned"}
+	case outcome.Blocked:
+		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Refused by the gateway's policy (" + out.Name + ")"}
+	case outcome.Infected, outcome.Riskware, outcome.Suspected, outcome.Encrypted, outcome.Clean, outcome.Skipped:
 	}
-	// blackhole, delete, sendback: the mail is dropped and the client told
-	// it was taken.
-	s.resetUp()
-	setAll(recs, func(r *logs.Access) { r.Status = 250 })
-	switch action {
-	case "delete":
-		s.notice(action, "recipient", s.rcpts, fields)
-	case "sendback":
-		if s.from != "" {
-			s.notice(action, "sender", []string{s.from}, fields)
-		}
-	}
-	return nil
+	return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Infected by " + out.Name}
 }
 
 // notice sends a notice (template kind) to a mail's sender or recipients

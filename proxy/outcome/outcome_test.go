@@ -1,0 +1,203 @@
+package outcome
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+)
+
+// The values each service allows (conf holds the settings file to them).
+var (
+	actionsOf = map[Service][]Action{
+		HTTP: {ActBlock, ActPass}, FTP: {ActBlock, ActPass}, ICAP: {ActBlock, ActPass},
+		SMTP: {ActPass, ActDeny, ActBlackhole, ActDelete, ActSendback},
+		POP3: {ActPass, ActDeny, ActDelete},
+	}
+	failuresOf = map[Service][]Failure{
+		HTTP: {FailPass, FailBlock}, FTP: {FailPass, FailBlock}, ICAP: {FailPass, FailBlock}, POP3: {FailPass, FailBlock},
+		SMTP: {FailPass, FailBlock, FailTempfail},
+	}
+	services = []Service{HTTP, SMTP, FTP, POP3, ICAP}
+)
+
+// every calls f with every combination of the settings Decide reads, in
+// every service.
+func every(f func(Settings)) {
+	for _, svc := range services {
+		for _, a := range actionsOf[svc] {
+			for _, sf := range failuresOf[svc] {
+				for _, o := range []Oversized{OversizePass, OversizeBlock} {
+					for _, e := range []EncryptedAct{EncryptedBlock, EncryptedPass, EncryptedNotify} {
+						for _, rw := range []bool{false, true} {
+							f(Settings{Service: svc, Action: a, ScanFailure: sf, OversizeAction: o, EncryptedAction: e, BlockRiskware: rw})
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func resultOf(k Kind) Result {
+	r := Result{Kind: k}
+	switch k {
+	case Infected, Suspected, Riskware, Encrypted:
+		r.Name = "Eicar-Test-Signature"
+	case Blocked:
+		r.Name = "block_types=exe"
+	case Skipped:
+		r.Name = "skip_hosts"
+	case NotScanned:
+		r.Err = errors.New("engine down")
+	}
+	return r
+}
+
+// expected is the decision the README's words give, written out case by
+// case rather than computed the way Decide computes it.
+func expected(k Kind, s Settings) Decision {
+	name := resultOf(k).Name
+	refuseAs := func(a Action) Decision {
+		d := Decision{Detect: "INFECTED", Applied: a.String(), NotifyAdmin: true, Quarantine: true}
+		switch {
+		case a == ActPass:
+			return Decision{Delivery: Deliver, Detect: "INFECTED", Applied: "pass", Action: "PASS", Status: "infected(" + name + ")", NotifyAdmin: true}
+		case a == ActBlock:
+			d.Delivery, d.Action = Refuse, "DENY"
+		case a == ActDeny:
+			d.Delivery, d.Action = Refuse, "DENY"
+		case a == ActDelete && s.Service == POP3:
+			d.Delivery, d.Action = Replace, "DELETE"
+		case a == ActDelete:
+			d.Delivery, d.Action, d.Notice = Drop, "DELETE", ToRecipients
+		case a == ActSendback:
+			d.Delivery, d.Action, d.Notice = Drop, "SENDBACK", ToSender
+		case a == ActBlackhole:
+			d.Delivery, d.Action = Drop, "BLACKHOLE"
+		}
+		return d
+	}
+	switch k {
+	case Clean:
+		return Decision{Delivery: Deliver, Detect: "CLEAN", Status: "clean(fsigkd)"}
+	case Skipped:
+		return Decision{Delivery: Deliver, Applied: "pass", Action: "PASS", Detect: "SKIPPED", Status: "unscanned(skipped)"}
+	case Oversize:
+		if s.OversizeAction == OversizeBlock {
+			return Decision{Delivery: Refuse, Applied: "block", Action: "DENY"}
+		}
+		return Decision{Delivery: Deliver, Applied: "pass", Action: "PASS", Status: "unscanned(fsigkd)"}
+	case NotScanned:
+		switch {
+		case s.ScanFailure == FailPass:
+			return Decision{Delivery: Deliver, Applied: "pass", Action: "PASS", Status: "unscanned(fsigkd)"}
+		case s.ScanFailure == FailTempfail:
+			return Decision{Delivery: TryLater, Applied: "tempfail", Action: "NONE"}
+		case s.Service == POP3:
+			return Decision{Delivery: TryLater, Applied: "block", Action: "DENY"}
+		}
+		return Decision{Delivery: Refuse, Applied: "block", Action: "DENY"}
+	case Encrypted:
+		switch s.EncryptedAction {
+		case EncryptedPass:
+			return Decision{Delivery: Deliver, Applied: "pass", Action: "PASS", Detect: "ENCRYPTED", Status: "unscanned(encrypted)"}
+		case EncryptedNotify:
+			return Decision{Delivery: Deliver, Applied: "pass", Action: "PASS", Detect: "ENCRYPTED", Status: "unscanned(encrypted)", NotifyAdmin: true}
+		}
+		d := refuseAs(s.Action)
+		d.Detect = "ENCRYPTED"
+		return d
+	case Riskware:
+		if !s.BlockRiskware {
+			return Decision{Delivery: Deliver, Applied: "pass", Action: "PASS", Detect: "INFECTED", Status: "infected(" + name + ")"}
+		}
+		return refuseAs(s.Action)
+	case Infected, Suspected:
+		return refuseAs(s.Action)
+	case Blocked:
+		a := s.Action
+		if a == ActPass {
+			a = map[Service]Action{HTTP: ActBlock, FTP: ActBlock, ICAP: ActBlock, SMTP: ActDeny, POP3: ActDelete}[s.Service]
+		}
+		d := refuseAs(a)
+		d.Detect = "BLOCKED"
+		return d
+	}
+	panic(k)
+}
+
+// TestDecideEveryCombination holds Decide to the README over every kind
+// and every combination of the five settings, in every service.
+func TestDecideEveryCombination(t *testing.T) {
+	n := 0
+	every(func(s Settings) {
+		for _, k := range Kinds() {
+			n++
+			got, want := Decide(resultOf(k), s), expected(k, s)
+			if got != want {
+				t.Errorf("%s with %+v:\n got %+v\nwant %+v", k, s, got, want)
+			}
+		}
+	})
+	// 3 services of 2x2 actions and failures, SMTP 5x3, POP3 3x2; each
+	// with 2 oversize, 3 encrypted, 2 riskware settings; 9 kinds.
+	if want := (3*2*2 + 5*3 + 3*2) * 2 * 3 * 2 * 9; n != want {
+		t.Fatalf("covered %d combinations, want %d", n, want)
+	}
+}
+
+// TestNothingUnscannedIsClean: whatever the settings, an object that was
+// not scanned whole is never logged or marked clean, and what is
+// refused or replaced is never what goes on.
+func TestNothingUnscannedIsClean(t *testing.T) {
+	every(func(s Settings) {
+		for _, k := range Kinds() {
+			d := Decide(resultOf(k), s)
+			where := fmt.Sprintf("%s with %+v", k, s)
+			if k != Clean && (d.Detect == "CLEAN" || d.Status == "clean(fsigkd)") {
+				t.Errorf("%s: judged clean: %+v", where, d)
+			}
+			if k == Blocked && d.Delivery == Deliver {
+				t.Errorf("%s: a rule's refusal delivered", where)
+			}
+			if (k == NotScanned || k == Oversize) && (d.Quarantine || d.Delivery == Replace || d.Delivery == Drop) {
+				// The client would delete, or never see, the only copy of
+				// what nobody judged.
+				t.Errorf("%s: an unscanned object dropped or replaced: %+v", where, d)
+			}
+			if d.Delivery == Deliver && d.Status == "" {
+				t.Errorf("%s: delivered without an X-Virus-Status", where)
+			}
+			if d.Delivery != Deliver && d.Status != "" {
+				t.Errorf("%s: not delivered, yet a status %q", where, d.Status)
+			}
+			if k != Clean && d.Action == "" {
+				t.Errorf("%s: no ACTION logged", where)
+			}
+		}
+	})
+}
+
+func TestParse(t *testing.T) {
+	s, err := Parse("smtp", "sendback", "tempfail", "block", "notify", true)
+	want := Settings{Service: SMTP, Action: ActSendback, ScanFailure: FailTempfail, OversizeAction: OversizeBlock, EncryptedAction: EncryptedNotify, BlockRiskware: true}
+	if err != nil || s != want {
+		t.Fatalf("Parse = %+v, %v; want %+v", s, err, want)
+	}
+	for _, bad := range [][5]string{
+		{"gopher", "block", "block", "pass", "block"},
+		{"http", "maybe", "block", "pass", "block"},
+		{"http", "block", "later", "pass", "block"},
+		{"http", "block", "block", "trim", "block"},
+		{"http", "block", "block", "pass", "open"},
+	} {
+		if _, err := Parse(bad[0], bad[1], bad[2], bad[3], bad[4], false); err == nil {
+			t.Errorf("Parse(%q) took a word it does not know", bad)
+		}
+	}
+	for _, a := range []Action{ActBlock, ActPass, ActDeny, ActDelete, ActBlackhole, ActSendback} {
+		if back, err := ParseAction(a.String()); err != nil || back != a {
+			t.Errorf("action %v does not read back: %v, %v", a, back, err)
+		}
+	}
+}
