@@ -79,4 +79,3 @@ func SpamHeaders(v scanner.SpamVerdict) []string {
 
 // Sanitize keeps a header line on one line.
 func Sanitize(s string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(s) }
-
