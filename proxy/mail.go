@@ -3,9 +3,12 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
 
+	"github.com/fsigkd/fsigkd/catalog"
+	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
 )
@@ -62,6 +65,41 @@ func TagSubject(w *bufio.Writer, src *bufio.Reader, tag string) error {
 		}
 		w.WriteString(line)
 	}
+}
+
+// SpamMark is what the spam check makes of a mail about to be delivered.
+type SpamMark struct {
+	// Headers are the X-Spam-* fields to add (none: not checked).
+	Headers []string
+	// Tag goes before the Subject ("": not spam).
+	Tag string
+	// Reject: spam scoring spam_reject_score or more (SMTP refuses it).
+	Reject bool
+}
+
+// CheckSpam has obj checked by the spam engine, when the service checks
+// mail for spam. A failure is logged (a dead engine once, by the
+// scanner's pool) and the mail goes on unmarked: spam checks never hold
+// mail back.
+func (c *Common) CheckSpam(obj *scanner.Object) SpamMark {
+	if c.Spam == nil {
+		return SpamMark{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.Global.ASTimeout)
+	defer cancel()
+	v, err := c.Spam.Check(ctx, obj)
+	if err != nil {
+		if m, ok := catalog.Of(err); ok && scanner.KindOf(err) != scanner.Down {
+			logs.Emit(c.Log.Named("spam"), m)
+		}
+		return SpamMark{}
+	}
+	mark := SpamMark{Headers: SpamHeaders(v)}
+	if v.Spam {
+		mark.Tag = c.Svc.SpamSubjectTag
+		mark.Reject = c.Svc.SpamRejectScore > 0 && v.Score >= c.Svc.SpamRejectScore
+	}
+	return mark
 }
 
 // SpamHeaders are the X-Spam-* fields added to a checked mail.

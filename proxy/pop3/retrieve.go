@@ -3,7 +3,6 @@ package pop3
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -174,25 +173,12 @@ func (s *session) fetchAndJudge(r *retrieval) {
 		r.replace = out.Name
 		return
 	}
-	if s.p.Spam != nil && r.cmd.Verb == "RETR" {
-		s.checkSpam(r, obj)
-	}
-}
-
-func (s *session) checkSpam(r *retrieval, obj *scanner.Object) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.p.Global.ASTimeout)
-	defer cancel()
-	sv, err := s.p.Spam.Check(ctx, obj)
-	if err != nil {
-		if m, ok := catalog.Of(err); ok && scanner.KindOf(err) != scanner.Down {
-			logs.Emit(s.log.Named("spam"), m)
+	if r.cmd.Verb == "RETR" {
+		spam := s.p.CheckSpam(obj)
+		r.extra, r.tag = append(r.extra, spam.Headers...), spam.Tag
+		if spam.Tag != "" {
+			r.rec.Detect, r.rec.Action = "SPAM", "CHANGE_SUBJECT"
 		}
-		return
-	}
-	r.extra = append(r.extra, proxy.SpamHeaders(sv)...)
-	if sv.Spam {
-		r.tag = s.p.Svc.SpamSubjectTag
-		r.rec.Detect, r.rec.Action = "SPAM", "CHANGE_SUBJECT"
 	}
 }
 

@@ -16,7 +16,6 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 	"go.uber.org/zap"
 
-	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/proxy"
@@ -245,34 +244,16 @@ func (s *session) Data(r io.Reader) error {
 		}
 		return nil
 	}
-	extra := []string{"X-Virus-Status: " + out.Status}
-	tag := ""
-	if s.p.Spam != nil {
-		sv, err := s.checkSpam(obj)
-		switch {
-		case err != nil:
-			if m, ok := catalog.Of(err); ok && scanner.KindOf(err) != scanner.Down {
-				logs.Emit(s.log.Named("spam"), m)
-			}
-		case sv.Spam && s.p.Svc.SpamRejectScore > 0 && sv.Score >= s.p.Svc.SpamRejectScore:
-			s.resetUp()
-			setAll(recs, func(r *logs.Access) { r.Detect, r.Status, r.Action = "SPAM", 554, "DENY" })
-			return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Rejected as spam"}
-		default:
-			extra = append(extra, proxy.SpamHeaders(sv)...)
-			if sv.Spam {
-				tag = s.p.Svc.SpamSubjectTag
-				setAll(recs, func(r *logs.Access) { r.Detect, r.Action = "SPAM", "CHANGE_SUBJECT" })
-			}
-		}
+	spam := s.p.CheckSpam(obj)
+	switch {
+	case spam.Reject:
+		s.resetUp()
+		setAll(recs, func(r *logs.Access) { r.Detect, r.Status, r.Action = "SPAM", 554, "DENY" })
+		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Rejected as spam"}
+	case spam.Tag != "":
+		setAll(recs, func(r *logs.Access) { r.Detect, r.Action = "SPAM", "CHANGE_SUBJECT" })
 	}
-	return s.deliver(f, extra, tag, recs)
-}
-
-func (s *session) checkSpam(obj *scanner.Object) (scanner.SpamVerdict, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.p.Global.ASTimeout)
-	defer cancel()
-	return s.p.Spam.Check(ctx, obj)
+	return s.deliver(f, append([]string{"X-Virus-Status: " + out.Status}, spam.Headers...), spam.Tag, recs)
 }
 
 // refusal is the reply to a mail that is not taken: refused for good
