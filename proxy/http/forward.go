@@ -12,10 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"go.uber.org/zap"
 
@@ -248,7 +245,7 @@ func (s *session) connect(t target) (*upstream, error) {
 	if parent {
 		addr = net.JoinHostPort(s.p.Svc.ParentServerHost, strconv.Itoa(s.p.Svc.ParentServerPort))
 	}
-	if s.up != nil && s.up.key == addr && s.up.br.Buffered() == 0 && idleAlive(s.up.c) {
+	if s.up != nil && s.up.key == addr && s.up.br.Buffered() == 0 && proxy.Idle(s.up.c) {
 		return s.up, nil
 	}
 	s.closeUpstream()
@@ -544,29 +541,6 @@ func (c *chunkWriter) Write(p []byte) (int, error) {
 func (c *chunkWriter) Close() error {
 	_, err := io.WriteString(c.w, "0\r\n\r\n")
 	return err
-}
-
-// idleAlive tells whether a kept connection is still open and silent: a
-// server that closed it meanwhile shows as readable (EOF), and one that
-// sent something unasked is not to be trusted with the next request. It
-// peeks without blocking.
-func idleAlive(c net.Conn) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	alive := false
-	rc.Read(func(fd uintptr) bool {
-		var b [1]byte
-		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		alive = err == unix.EAGAIN
-		return true
-	})
-	return alive
 }
 
 // maxForwardsOf reads Max-Forwards on TRACE and OPTIONS (the only methods

@@ -105,24 +105,71 @@ var ErrBrokenOff = errors.New("the response ended before its terminating line")
 // response is still read to its end (the server's session stays in step
 // with the proxy's).
 func Unstuff(w io.Writer, r *bufio.Reader) (int64, error) {
-	var n int64
+	n, _, err := UnstuffUpTo(w, r, -1)
+	return n, err
+}
+
+// UnstuffUpTo is Unstuff that stops once more than max bytes (max >= 0)
+// of the body were read, so that a server sending without end fills no
+// disk and holds no session: rest is then the response's remainder,
+// still in r (nil: it ended). What was written holds at most one read of
+// r past max.
+func UnstuffUpTo(w io.Writer, r *bufio.Reader, max int64) (n int64, rest *Rest, err error) {
 	var werr error
+	var seen int64
 	bol := true
 	for {
 		chunk, err := r.ReadSlice('\n')
 		if len(chunk) > 0 {
 			if bol && chunk[0] == '.' {
 				if err == nil && (len(chunk) == 2 || len(chunk) == 3 && chunk[1] == '\r') {
-					return n, werr
+					return n, nil, werr
 				}
 				chunk = chunk[1:]
 			}
 			bol = err == nil
+			seen += int64(len(chunk))
 			if werr == nil && len(chunk) > 0 {
 				var m int
 				m, werr = w.Write(chunk)
 				n += int64(m)
 			}
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return n, nil, ErrBrokenOff
+		}
+		if max >= 0 && seen > max {
+			return n, &Rest{r: r, midLine: !bol}, werr
+		}
+	}
+}
+
+// Rest is what is left of a multi-line response that UnstuffUpTo stopped
+// reading.
+type Rest struct {
+	r       *bufio.Reader
+	midLine bool // the part read ended inside a line
+}
+
+// Relay copies the rest of the response to w as the server sent it,
+// still dot-stuffed, its terminating line included: after what was read
+// stuffed again, w has the response whole. A response cut off is
+// ErrBrokenOff.
+func (rs *Rest) Relay(w io.Writer) (int64, error) {
+	var n int64
+	bol := !rs.midLine
+	for {
+		chunk, err := rs.r.ReadSlice('\n')
+		if len(chunk) > 0 {
+			m, werr := w.Write(chunk)
+			n += int64(m)
+			if werr != nil {
+				return n, werr
+			}
+			if bol && err == nil && chunk[0] == '.' && (len(chunk) == 2 || len(chunk) == 3 && chunk[1] == '\r') {
+				return n, nil
+			}
+			bol = err == nil
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
 			return n, ErrBrokenOff

@@ -3,6 +3,7 @@ package pop3
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 
@@ -130,6 +131,50 @@ func FuzzStuffing(f *testing.F) {
 		}
 		if rest, _ := br.ReadString('\n'); rest != "+OK next\r\n" {
 			t.Fatalf("%q: the response ended early; then %q", mail, rest)
+		}
+	})
+}
+
+// FuzzUnstuffUpTo: a response read up to a limit, its part stuffed again
+// and its rest relayed, is the response as the server sent it, whatever
+// the limit and wherever it falls (inside a line, on a dot), and the
+// reading never goes on past the limit by more than one read.
+func FuzzUnstuffUpTo(f *testing.F) {
+	for _, s := range []string{"a\r\n.\r\n", "..\n.x\r\n.\n", "abc\r\n..\r\ndef\r\n.\r\n", ".\r\n"} {
+		f.Add([]byte(s), uint16(1))
+	}
+	f.Fuzz(func(t *testing.T, wire []byte, limit uint16) {
+		input := append(wire, "+OK next\r\n"...)
+		br := bufio.NewReaderSize(bytes.NewReader(input), 16)
+		var part bytes.Buffer
+		n, rest, err := UnstuffUpTo(&part, br, int64(limit))
+		if err != nil {
+			return // cut off: no terminating line in wire
+		}
+		if n > int64(limit)+16 {
+			t.Fatalf("read %d bytes for a limit of %d", n, limit)
+		}
+		var again bytes.Buffer
+		st := &lines.DotStuffer{W: &again}
+		st.Write(part.Bytes())
+		if rest == nil {
+			st.Close()
+		} else if _, err := rest.Relay(&again); err != nil {
+			return // cut off after the limit
+		}
+		// The part stuffed again is the wire's own bytes when the server
+		// stuffed as RFC 1939 says; compare what both unstuff to.
+		var want, got bytes.Buffer
+		whole := bufio.NewReaderSize(bytes.NewReader(input), 16)
+		Unstuff(&want, whole)
+		if _, err := Unstuff(&got, bufio.NewReader(bytes.NewReader(again.Bytes()))); err != nil || !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("wire %q, limit %d: relayed %q", wire, limit, again.Bytes())
+		}
+		// What follows the response is left as it was.
+		next, _ := io.ReadAll(br)
+		wantNext, _ := io.ReadAll(whole)
+		if !bytes.Equal(next, wantNext) {
+			t.Fatalf("wire %q, limit %d: after the response %q, want %q", wire, limit, next, wantNext)
 		}
 	})
 }

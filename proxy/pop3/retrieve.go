@@ -32,6 +32,8 @@ type retrieval struct {
 
 	// The decision, made off the session's goroutine.
 	broken  error    // the server broke off: nothing can be sent
+	rest    *Rest    // the mail goes on past max_scan_size: relayed unscanned, or the session ends
+	gone    bool     // the client went away: the fetch was given up
 	refuse  string   // an -ERR for the client (the mail stays on the server)
 	replace string   // a detection to replace the mail for (action = delete)
 	extra   []string // header fields put before the mail
@@ -67,6 +69,10 @@ func (s *session) retrieve(cmd Command) bool {
 
 	early := s.keepAlive(r, func() { s.fetchAndJudge(r) })
 	switch {
+	case r.gone:
+		s.log.Info("client gone during a retrieval; the fetch is given up", zap.String("server", s.server))
+		r.rec.Action, r.rec.Detail = "NONE", "client gone"
+		return false
 	case r.broken != nil:
 		s.log.Info("mail server broke off a mail", zap.String("server", s.server), zap.Error(r.broken))
 		r.rec.Action, r.rec.Detail = "NONE", "server broke off the mail"
@@ -77,6 +83,12 @@ func (s *session) retrieve(cmd Command) bool {
 	case r.refuse != "" && early:
 		// The status line went out: only a connection closed before the
 		// terminating line tells the client the mail did not come.
+		return false
+	case r.refuse != "" && r.rest != nil:
+		// The rest of the mail was not read: the server's session is out
+		// of step, and it ends here.
+		r.rec.AddDetail("the rest of the mail not read; the session ends")
+		s.reply(r.refuse)
 		return false
 	case r.refuse != "":
 		return s.reply(r.refuse) == nil
@@ -97,17 +109,28 @@ func (r idleReader) Read(p []byte) (int, error) {
 
 // keepAlive runs work; while it runs past progress_interval the client
 // gets the status line and then, each interval, a line of a folded
-// X-Fsigkd-Progress field. It tells whether the status line went out.
+// X-Fsigkd-Progress field. It tells whether the status line went out. A
+// client that goes away meanwhile is noticed within a second (r.gone),
+// and the server's connection closed, so that the fetch ends with it.
 func (s *session) keepAlive(r *retrieval, work func()) bool {
 	done := make(chan struct{})
 	go func() { defer close(done); work() }()
 	tick := time.NewTicker(s.p.Svc.ProgressInterval)
 	defer tick.Stop()
+	look := time.NewTicker(goneCheck)
+	defer look.Stop()
 	early, started := false, time.Now()
 	for {
 		select {
 		case <-done:
 			return early
+		case <-look.C:
+			if proxy.PeerClosed(s.c) {
+				r.gone = true
+				s.srv.Close()
+				<-done
+				return early
+			}
 		case now := <-tick.C:
 			line := fmt.Sprintf(" %ds", int(now.Sub(started).Seconds()+0.5))
 			if !early {
@@ -123,14 +146,20 @@ func (s *session) keepAlive(r *retrieval, work func()) bool {
 	}
 }
 
+// goneCheck is how often a retrieval under way looks whether its client
+// is still there.
+const goneCheck = time.Second
+
 // fetchAndJudge spools the mail and decides what the client gets.
 func (s *session) fetchAndJudge(r *retrieval) {
 	w := bufio.NewWriterSize(r.f, 64<<10)
-	_, err := Unstuff(w, s.sr)
-	if err == ErrBrokenOff {
-		r.broken = err
+	// At most max_scan_size is spooled, whatever the server sends.
+	_, r.rest, r.broken = UnstuffUpTo(w, s.sr, s.p.Svc.MaxScanSize)
+	if r.broken == ErrBrokenOff {
 		return
 	}
+	err := r.broken
+	r.broken = nil
 	if err == nil {
 		err = w.Flush()
 	}
@@ -141,7 +170,7 @@ func (s *session) fetchAndJudge(r *retrieval) {
 		return
 	}
 	r.rec.Bytes = r.f.Size()
-	if r.f.Size() > s.p.Svc.MaxScanSize {
+	if r.rest != nil {
 		if out := s.p.Oversize(r.rec, "mail"); !out.Delivered() {
 			r.refuse = "-ERR [SYS/PERM] The mail is larger than this gateway scans."
 		} else {
@@ -211,7 +240,15 @@ func (s *session) send(r *retrieval, early bool) bool {
 			_, err = io.Copy(st, src)
 		}
 	}
-	if err == nil {
+	switch {
+	case err == nil && r.rest != nil && r.replace == "":
+		// Past max_scan_size, passed unscanned: the rest as the server
+		// sends it, its terminating line included. Cut off, the client
+		// gets no terminating line: never a short mail that looks whole.
+		if err = bw.Flush(); err == nil {
+			_, err = r.rest.Relay(bw)
+		}
+	case err == nil:
 		err = st.Close()
 	}
 	if err == nil {

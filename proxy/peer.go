@@ -1,0 +1,49 @@
+package proxy
+
+import (
+	"net"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fsigkd/fsigkd/slots"
+)
+
+// peek looks at what the other end of c has sent, without reading it
+// and without waiting: n > 0, data waits; n == 0 with no error, the
+// other end closed; unix.EAGAIN, it is open and silent.
+func peek(c net.Conn) (n int, err error) {
+	if sc, ok := c.(*slots.Conn); ok {
+		c = sc.NetConn()
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return 0, unix.ENOTSOCK
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		return true
+	})
+	return n, err
+}
+
+// Idle tells whether c is open and silent: a kept connection to a
+// server that closed it meanwhile shows as readable (EOF), and one that
+// sent something unasked is not to be trusted with the next request.
+func Idle(c net.Conn) bool {
+	_, err := peek(c)
+	return err == unix.EAGAIN
+}
+
+// PeerClosed tells whether the other end of c has closed or reset it,
+// leaving what it may have sent unread: a client gone while its object
+// is fetched, whose fetch is then given up.
+func PeerClosed(c net.Conn) bool {
+	n, err := peek(c)
+	return n == 0 && err == nil || err != nil && err != unix.EAGAIN && err != unix.EINTR && err != unix.ENOTSOCK
+}
