@@ -156,23 +156,31 @@ type Rest struct {
 // stuffed again, w has the response whole. A response cut off is
 // ErrBrokenOff.
 func (rs *Rest) Relay(w io.Writer) (int64, error) {
-	var n int64
-	bol := !rs.midLine
+	n, _, err := rs.RelayUpTo(w, -1)
+	return n, err
+}
+
+// RelayUpTo is Relay that stops once more than max bytes (max >= 0) were
+// copied: more says the response goes on still.
+func (rs *Rest) RelayUpTo(w io.Writer, max int64) (n int64, more bool, err error) {
 	for {
 		chunk, err := rs.r.ReadSlice('\n')
 		if len(chunk) > 0 {
 			m, werr := w.Write(chunk)
 			n += int64(m)
 			if werr != nil {
-				return n, werr
+				return n, true, werr
 			}
-			if bol && err == nil && chunk[0] == '.' && (len(chunk) == 2 || len(chunk) == 3 && chunk[1] == '\r') {
-				return n, nil
+			if !rs.midLine && err == nil && chunk[0] == '.' && (len(chunk) == 2 || len(chunk) == 3 && chunk[1] == '\r') {
+				return n, false, nil
 			}
-			bol = err == nil
+			rs.midLine = err != nil
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			return n, ErrBrokenOff
+			return n, true, ErrBrokenOff
+		}
+		if max >= 0 && n > max {
+			return n, true, nil
 		}
 	}
 }

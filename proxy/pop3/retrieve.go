@@ -146,6 +146,10 @@ func (s *session) keepAlive(r *retrieval, work func()) bool {
 	}
 }
 
+// drainAtLeast is how much of a refused mail's rest past max_scan_size
+// is read and dropped at least, to keep the session in step.
+const drainAtLeast = 64 << 20
+
 // goneCheck is how often a retrieval under way looks whether its client
 // is still there.
 const goneCheck = time.Second
@@ -171,10 +175,18 @@ func (s *session) fetchAndJudge(r *retrieval) {
 	}
 	r.rec.Bytes = r.f.Size()
 	if r.rest != nil {
-		if out := s.p.Oversize(r.rec, "mail"); !out.Delivered() {
-			r.refuse = "-ERR [SYS/PERM] The mail is larger than this gateway scans."
-		} else {
+		out := s.p.Oversize(r.rec, "mail")
+		if out.Delivered() {
 			r.extra = []string{"X-Virus-Status: " + out.Status}
+			return
+		}
+		r.refuse = "-ERR [SYS/PERM] The mail is larger than this gateway scans."
+		// The rest is read and dropped, so that the session goes on in
+		// step with the server: up to max_scan_size more (64 MiB at
+		// least), no disk. A mail longer still (or without end) ends the
+		// session.
+		if _, more, err := r.rest.RelayUpTo(io.Discard, max(s.p.Svc.MaxScanSize, drainAtLeast)); err == nil && !more {
+			r.rest = nil
 		}
 		return
 	}
