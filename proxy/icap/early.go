@@ -44,18 +44,20 @@ type earlyAnswer struct {
 	done       chan error // the reading of the rest of the body ends
 }
 
-// fill reads the rest of the body into f, answering early what a scan
-// of its prefix cleared.
-func (e *earlyAnswer) fill(ch *chunks) error {
+// fill reads the rest of the body into f, up to max_scan_size (over says
+// there is more), answering early what a scan of its prefix cleared.
+func (e *earlyAnswer) fill(ch *chunks) (over bool, err error) {
 	var got atomic.Int64
 	got.Store(e.f.Size())
 	done := make(chan error, 1)
 	e.done = done
+	var more bool
 	go func() {
-		_, err := e.f.Fill(ch, 0, func() {
+		o, err := e.f.Fill(ch, e.s.p.Svc.MaxScanSize, func() {
 			got.Store(e.f.Size())
 			e.follow.Grew(e.f)
 		})
+		more = o
 		done <- err
 	}()
 	tick := time.NewTicker(checkEvery)
@@ -63,7 +65,7 @@ func (e *earlyAnswer) fill(ch *chunks) error {
 	for {
 		select {
 		case err := <-done:
-			return err
+			return more, err
 		case <-tick.C:
 			if !e.enabled {
 				continue
@@ -76,7 +78,7 @@ func (e *earlyAnswer) fill(ch *chunks) error {
 			if e.sent+n > e.prefix.Cleared {
 				e.prefix.Clear(e.f, size, e.sent, max(n, clearStep))
 				if e.prefix.NoMore && !e.started {
-					return e.keepPrefix(size)
+					return false, e.keepPrefix(size)
 				}
 			}
 			if n = min(n, e.prefix.Cleared-e.sent); n <= 0 {
@@ -84,7 +86,7 @@ func (e *earlyAnswer) fill(ch *chunks) error {
 			}
 			if !e.started && e.head() != nil || e.send(n) != nil {
 				<-done
-				return errEarlyBroken
+				return false, errEarlyBroken
 			}
 		}
 	}
@@ -141,6 +143,29 @@ func (e *earlyAnswer) send(n int64) error {
 		return err
 	}
 	return e.s.write("\r\n")
+}
+
+// relay sends the rest of the body, as ch gives it, chunk for chunk:
+// what passes max_scan_size unscanned goes by, never to disk.
+func (e *earlyAnswer) relay(ch *chunks) (int64, error) {
+	buf := make([]byte, 64<<10)
+	w := &deadlineWriter{c: e.s.c, timeout: e.s.p.Global.SendfileTimeout}
+	var n int64
+	for {
+		m, err := ch.Read(buf)
+		if m > 0 {
+			if _, werr := fmt.Fprintf(w, "%x\r\n%s\r\n", m, buf[:m]); werr != nil {
+				return n, werr
+			}
+			n += int64(m)
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }
 
 // finish ends an early answer with the verdict: the rest, or a cut.

@@ -178,18 +178,25 @@ func (s *conn) modify(req *Request) bool {
 	follow := &proxy.Follow{C: &s.p.Common, Codings: h.Values("Content-Encoding")}
 	defer follow.Close()
 	ch := &chunks{br: s.br}
-	if _, err := f.Fill(ch, 0, func() { follow.Grew(f) }); err != nil {
+	// At most max_scan_size is spooled, whatever the client sends.
+	over, err := f.Fill(ch, s.p.Svc.MaxScanSize, func() { follow.Grew(f) })
+	if err != nil {
 		return s.broken(err)
 	}
 	meta := scanner.Meta{Service: "icap", URL: url, Client: client, ContentType: h.Get("Content-Type"),
 		FileName: proxy.DispositionName(h.Get("Content-Disposition"))}
 	if allow204 && s.p.Skips(meta, rec) {
-		// Skip-listed: 204 at once (on a preview, the rest is never sent).
 		rec.Bytes = f.Size()
+		if over {
+			// Past max_scan_size with the rest still coming: given back
+			// as it comes.
+			return s.giveBack(req, url, f, ch, nil, req.Preview >= 0 && !ch.ieof, rec)
+		}
+		// Skip-listed: 204 at once (on a preview, the rest is never sent).
 		return s.pass(req, nil, true, rec)
 	}
 	var early *earlyAnswer
-	if req.Preview >= 0 && !ch.ieof {
+	if !over && req.Preview >= 0 && !ch.ieof {
 		// The verdict needs the whole object.
 		if s.write("ICAP/1.0 100 Continue\r\n\r\n") != nil {
 			return false
@@ -197,7 +204,7 @@ func (s *conn) modify(req *Request) bool {
 		ch.More()
 		early = &earlyAnswer{s: s, req: req, f: f, follow: follow, enabled: !allow204, prefix: proxy.Prefix{C: &s.p.Common,
 			Codings: h.Values("Content-Encoding"), Meta: scanner.Meta{Service: "icap", URL: url, Client: client}, Hold: s.p.Svc.HoldBack}}
-		if err := early.fill(ch); err != nil {
+		if over, err = early.fill(ch); err != nil {
 			if early.started {
 				early.abort()
 				return false
@@ -217,13 +224,12 @@ func (s *conn) modify(req *Request) bool {
 	if early == nil || early.prefixFile == nil {
 		followed = follow.Following() // the prefix judged is not the file followed
 	}
-	rec.Bytes = f.Size()
-	var out proxy.Outcome
-	if f.Size() > s.p.Svc.MaxScanSize {
-		out = s.p.Oversize(rec, "")
-	} else {
-		out = s.p.Inspect(proxy.Subject{File: f, Meta: meta, Codings: h.Values("Content-Encoding"), Follow: followed}, rec)
+	if over {
+		follow.Close() // not scanned: the engine's follow ends here
+		return s.oversize(req, url, f, ch, early, rec)
 	}
+	rec.Bytes = f.Size()
+	out := s.p.Inspect(proxy.Subject{File: f, Meta: meta, Codings: h.Values("Content-Encoding"), Follow: followed}, rec)
 	if early != nil && early.started {
 		return early.finish(out, rec)
 	}
@@ -248,6 +254,71 @@ func (s *conn) answer(req *Request, url string, out proxy.Outcome, allow204 bool
 	}
 	name, reason := proxy.Refusal(out)
 	return s.block(req, url, name, reason, rec)
+}
+
+// oversize answers a message whose body passes max_scan_size (what came
+// of it is in f, the rest still to be read from ch; early, if not nil,
+// may have answered part of it): refused with the block page, or, with
+// oversize_action = pass, given back whole as it comes, the rest never
+// written to disk.
+func (s *conn) oversize(req *Request, url string, f *spool.File, ch *chunks, early *earlyAnswer, rec *logs.Access) bool {
+	rec.Bytes = f.Size()
+	out := s.p.Oversize(rec, "")
+	// Over within a preview: the client sends the rest only when told
+	// to (100 Continue).
+	inPreview := early == nil && req.Preview >= 0 && !ch.ieof
+	if !out.Delivered() {
+		if early != nil && early.started {
+			rec.Detail += fmt.Sprintf("; connection cut after %d bytes answered early", early.sent)
+			early.abort()
+			return false
+		}
+		name, reason := proxy.Refusal(out)
+		// The rest of the body is not read: the connection ends, unless
+		// the client is waiting to be told to send it (the rest of its
+		// preview is read first, a little, to stay in step).
+		inStep := false
+		if inPreview {
+			n, err := io.Copy(io.Discard, io.LimitReader(ch, 1<<20))
+			inStep = err == nil && n < 1<<20
+		}
+		return s.block(req, url, name, reason, rec) && inStep
+	}
+	return s.giveBack(req, url, f, ch, early, inPreview, rec)
+}
+
+// giveBack answers with the message whole and unscanned: what was
+// spooled (from what early sent on), then the rest of the body as it
+// comes, never to disk.
+func (s *conn) giveBack(req *Request, url string, f *spool.File, ch *chunks, early *earlyAnswer, inPreview bool, rec *logs.Access) bool {
+	e := early
+	if e == nil {
+		e = &earlyAnswer{s: s, req: req, f: f, prefix: proxy.Prefix{Meta: scanner.Meta{URL: url}}}
+	}
+	if inPreview && s.write("ICAP/1.0 100 Continue\r\n\r\n") != nil {
+		return false
+	}
+	rec.Status = 200
+	if !e.started && e.head() != nil {
+		return false
+	}
+	if rest := f.Size() - e.sent; rest > 0 && e.send(rest) != nil {
+		return false
+	}
+	n, err := e.relay(ch) // the body, or the rest of its preview
+	if err == nil && inPreview {
+		ch.More() // and then what the client sends after it
+		var more int64
+		more, err = e.relay(ch)
+		n += more
+	}
+	rec.Bytes = e.sent + n
+	if err != nil {
+		rec.Detail += "; the body broke off while it was relayed"
+		e.abort()
+		return false
+	}
+	return s.write("0\r\n\r\n") == nil
 }
 
 // broken ends a connection whose body could not be read.
