@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/fsigkd/fsigkd/catalog"
+	"github.com/fsigkd/fsigkd/internal/mailpath"
 	"github.com/fsigkd/fsigkd/internal/smtpreply"
 )
 
@@ -77,9 +78,24 @@ type Sender struct {
 	Resolver *net.Resolver
 }
 
-// Send delivers m. Errors: a *net.DNSError when the host does not
-// resolve, a connect error, or a *ReplyError.
+// Send delivers m. Errors: mailpath.ErrBadAddress for an address no
+// path can carry (nothing is sent then), a *net.DNSError when the host
+// does not resolve, a connect error, or a *ReplyError.
+//
+// The addresses are written as the relay writes them (package mailpath):
+// a quoted local part stays one address, never a second one or
+// parameters, however it was stored.
 func (s *Sender) Send(ctx context.Context, m Mail) error {
+	from, err := mailpath.Format(m.From)
+	if err != nil {
+		return fmt.Errorf("sender %q: %w", m.From, err)
+	}
+	to := make([]string, len(m.To))
+	for i, a := range m.To {
+		if to[i], err = mailpath.Format(a); err != nil || a == "" {
+			return fmt.Errorf("recipient %q: %w", a, mailpath.ErrBadAddress)
+		}
+	}
 	timeout := s.Timeout
 	if timeout <= 0 {
 		timeout = 60 * time.Second
@@ -130,11 +146,11 @@ func (s *Sender) Send(ctx context.Context, m Mail) error {
 	if err := step(Helo, "HELO "+helo, 250); err != nil {
 		return err
 	}
-	if err := step(MailFrom, "MAIL FROM:<"+m.From+">", 250); err != nil {
+	if err := step(MailFrom, "MAIL FROM:"+from, 250); err != nil {
 		return err
 	}
-	for _, to := range m.To {
-		if err := step(RcptTo, "RCPT TO:<"+to+">", 250); err != nil {
+	for _, path := range to {
+		if err := step(RcptTo, "RCPT TO:"+path, 250); err != nil {
 			return err
 		}
 	}

@@ -737,29 +737,6 @@ func TestQuotedLocalPartCannotSmuggleParameters(t *testing.T) {
 	}
 }
 
-func TestFormatPath(t *testing.T) {
-	for in, want := range map[string]string{
-		"":                   "<>",
-		"a@b.example":        "<a@b.example>",
-		"a b@c.example":      `<"a b"@c.example>`,
-		`"a\"b"@c.example`:   `<"a\"b"@c.example>`,
-		"a>x@c.example":      `<"a>x"@c.example>`,
-		"user@[127.0.0.1]":   "<user@[127.0.0.1]>",
-		"user@[IPv6:::1]":    "<user@[IPv6:::1]>",
-		"héllo@exämple.test": "<héllo@exämple.test>",
-		"x..y@c.example":     `<"x..y"@c.example>`,
-	} {
-		if got, err := formatPath(in); err != nil || got != want {
-			t.Errorf("%q: %q %v, want %q", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"a@b> SIZE=1", "a\r\nRSET@b", "noat", "a@", "a@b..c", "a@[nope]"} {
-		if got, err := formatPath(bad); err == nil {
-			t.Errorf("%q accepted as %q", bad, got)
-		}
-	}
-}
-
 // TestClientPassedOnByDefault: with forward_client = xforward the next hop
 // hears XFORWARD; with the default (auto), the
 // next hop hears the real client by XCLIENT when it offers and accepts it,

@@ -13,6 +13,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 	"github.com/fsigkd/fsigkd/internal/lines"
+	"github.com/fsigkd/fsigkd/internal/mailpath"
 	"github.com/fsigkd/fsigkd/internal/smtpreply"
 )
 
@@ -228,82 +229,15 @@ func (d *dataWriter) close() (reply, error) {
 	return r, nil
 }
 
-// formatPath writes an address for MAIL FROM or RCPT TO as RFC 5321 has
-// it, from the address as the client's command was parsed: the local part
-// as a dot-atom when it is one, quoted otherwise, so that nothing in it
-// (a space, a '>') can be read by the next hop as the end of the path and
-// parameters of ours. Control characters and a domain that is no domain
-// are refused.
+// formatPath writes an address for MAIL FROM or RCPT TO (see package
+// mailpath), refusing one no path can carry with 501.
 func formatPath(addr string) (string, error) {
-	if addr == "" {
-		return "<>", nil
-	}
-	at := strings.LastIndexByte(addr, '@')
-	if at <= 0 || at == len(addr)-1 {
+	p, err := mailpath.Format(addr)
+	if err != nil {
 		return "", errBadAddress
 	}
-	local, domain := addr[:at], addr[at+1:]
-	if !validDomain(domain) {
-		return "", errBadAddress
-	}
-	if len(local) >= 2 && local[0] == '"' && local[len(local)-1] == '"' {
-		local = unquote(local[1 : len(local)-1])
-	}
-	for i := 0; i < len(local); i++ {
-		if c := local[i]; c < ' ' || c == 0x7f {
-			return "", errBadAddress
-		}
-	}
-	if !dotAtom(local) {
-		local = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(local) + `"`
-	}
-	return "<" + local + "@" + domain + ">", nil
+	return p, nil
 }
 
 var errBadAddress = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad address syntax"}
 
-// unquote undoes a quoted-string's quoted pairs.
-func unquote(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+1 < len(s) {
-			i++
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// dotAtom: atext characters in dot-separated atoms (RFC 5322 3.2.3).
-func dotAtom(s string) bool {
-	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
-		return false
-	}
-	for _, r := range s {
-		if r >= 0x80 { // SMTPUTF8 local parts
-			continue
-		}
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-/=?^_`{|}~.", r)) {
-			return false
-		}
-	}
-	return true
-}
-
-// validDomain: a name of letters, digits, hyphens and dots (or UTF-8), or
-// an address literal in brackets.
-func validDomain(d string) bool {
-	if strings.HasPrefix(d, "[") && strings.HasSuffix(d, "]") {
-		lit := strings.TrimPrefix(d[1:len(d)-1], "IPv6:")
-		return net.ParseIP(lit) != nil
-	}
-	if d == "" || len(d) > 255 || d[0] == '.' || d[len(d)-1] == '.' || strings.Contains(d, "..") {
-		return false
-	}
-	for _, r := range d {
-		if !(r >= 0x80 || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
-			return false
-		}
-	}
-	return true
-}
