@@ -240,4 +240,3 @@ func formatPath(addr string) (string, error) {
 }
 
 var errBadAddress = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad address syntax"}
-
