@@ -215,8 +215,13 @@ func (c *Common) conclude(sub Subject, r outcome.Result, rec *logs.Access, size 
 		rec.Detail = "not scanned: " + r.Err.Error()
 	case outcome.Clean, outcome.Infected, outcome.Riskware, outcome.Suspected, outcome.Encrypted, outcome.Blocked:
 	}
-	if d.Quarantine && !sub.Part {
-		c.keep(sub, r, rec)
+	if d.Quarantine && !sub.Part && !c.keep(sub, r, rec) && (d.Delivery == outcome.Replace || d.Delivery == outcome.Drop) {
+		// Dropped or replaced, the object would be lost with its only
+		// copy (a POP3 client deletes the original after a replacement):
+		// the client is told to try again, and keeps it.
+		d.Delivery, d.Action, d.Notice = outcome.TryLater, "NONE", outcome.NoNotice
+		rec.Action = d.Action
+		rec.AddDetail("not kept in the quarantine: the client is told to try again")
 	}
 	metrics.Object(rec.Detect, rec.Action, rec.Checks, size, rec.ScanTime)
 	if d.NotifyAdmin {
@@ -308,10 +313,10 @@ func (c *Common) ruleOf(v scanner.Verdict, f *os.File, size int64, name string) 
 
 // keep puts the blocked object (as it arrived: not decoded) in the
 // quarantine, when the service keeps one, and names it in rec. A failure
-// is logged (once a minute); the object is blocked all the same.
-func (c *Common) keep(sub Subject, r outcome.Result, rec *logs.Access) {
+// is logged (once a minute) and kept is false.
+func (c *Common) keep(sub Subject, r outcome.Result, rec *logs.Access) (kept bool) {
 	if c.Quarantine == nil || c.kept == nil || sub.File == nil {
-		return
+		return true // nothing to keep: no quarantine
 	}
 	f := sub.File
 	// The same bytes blocked again (a client that retries, a mail
@@ -320,7 +325,7 @@ func (c *Common) keep(sub Subject, r outcome.Result, rec *logs.Access) {
 	if hashed {
 		if id, ok := c.kept.get(sum); ok {
 			rec.Quarantine = id
-			return
+			return true
 		}
 	}
 	id, err := c.Quarantine.Put(f.OS(), f.Size(), quarantine.Meta{Service: c.Svc.Name, Client: sub.Meta.Client, URL: sub.Meta.URL,
@@ -330,12 +335,13 @@ func (c *Common) keep(sub Subject, r outcome.Result, rec *logs.Access) {
 		if c.Once("quarantine") {
 			c.Log.Named("quarantine").Warn("a blocked object could not be kept in the quarantine", zap.Error(err))
 		}
-		return
+		return false
 	}
 	rec.Quarantine = id
 	if hashed {
 		c.kept.put(sum, id)
 	}
+	return true
 }
 
 // keptIDs remembers the quarantine ids of the objects a worker kept, by

@@ -151,3 +151,24 @@ func TestClientGoneEndsTheFetch(t *testing.T) {
 	}
 	e.waitLog("ACTION:NONE:", "client%20gone")
 }
+
+// TestUnkeptMailIsNotReplaced: with quarantine on and the quarantine
+// unwritable, an infected mail is not replaced (the client would delete
+// the only copy after it): the client is told to try again, and the mail
+// stays on the server.
+func TestUnkeptMailIsNotReplaced(t *testing.T) {
+	e := newEnv(t, "quarantine = yes")
+	blocker := filepath.Join(t.TempDir(), "a-file")
+	os.WriteFile(blocker, nil, 0o600)
+	e.p.Global.QuarantineDir = filepath.Join(blocker, "quarantine") // under a file: never made
+	e.withDovecot("")
+	e.srv.Put(t, []byte(infectedMails(t)["base64 attachment"]))
+	cl := e.login()
+	if st := cl.cmd("RETR 1"); !strings.HasPrefix(st, "-ERR [SYS/TEMP]") {
+		t.Fatalf("RETR: %q", st)
+	}
+	if st := cl.ok("STAT"); !strings.HasPrefix(st, "+OK 1 ") {
+		t.Fatalf("STAT: %q: the mail is gone from the server", st)
+	}
+	e.waitLog("ACTION:NONE:", "not%20kept%20in%20the%20quarantine")
+}

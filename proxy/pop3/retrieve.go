@@ -204,6 +204,9 @@ func (s *session) fetchAndJudge(r *retrieval) {
 	case outcome.TryLater:
 		// Never replaced: the client would delete the only copy.
 		r.refuse = "-ERR [SYS/TEMP] The mail could not be scanned; try again later."
+		if out.Kind != outcome.NotScanned {
+			r.refuse = "-ERR [SYS/TEMP] The mail could not be kept in the quarantine; try again later."
+		}
 		return
 	case outcome.Refuse:
 		r.refuse = "-ERR [SYS/PERM] The mail is infected (" + out.Name + "); the gateway refuses it."

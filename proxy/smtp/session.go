@@ -259,8 +259,12 @@ func (s *session) Data(r io.Reader) error {
 // refusal is the reply to a mail that is not taken: refused for good
 // (554) or for now (451, the sender keeps it and tries again).
 func refusal(out proxy.Outcome) *gosmtp.SMTPError {
-	if out.Delivery == outcome.TryLater {
+	if out.Delivery == outcome.TryLater && out.Kind == outcome.NotScanned {
 		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Virus scanning is unavailable; try again later"}
+	}
+	if out.Delivery == outcome.TryLater {
+		// A detection the quarantine could not keep: the sender keeps it.
+		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "The mail could not be handled now; try again later"}
 	}
 	switch out.Kind {
 	case outcome.Oversize:
