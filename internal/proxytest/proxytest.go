@@ -119,3 +119,16 @@ func Serve(t testing.TB, svc Service) string {
 	})
 	return ln.Addr().String()
 }
+
+// SpoolBytes is what the spool files in dir hold now: what a service has
+// written to disk for the objects under way (or kept for reuse).
+func SpoolBytes(dir string) int64 {
+	files, _ := filepath.Glob(filepath.Join(dir, spool.Prefix+"*"))
+	var n int64
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}

@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/fsigkd/fsigkd/spool"
+	"github.com/fsigkd/fsigkd/internal/proxytest"
 )
 
 // endlessRespmod starts a RESPMOD (preview -1: none; allow204) whose body
@@ -59,18 +57,6 @@ func endlessRespmod(t *testing.T, addr string, preview int, allow204 bool) (c ne
 	return c, br, nil
 }
 
-// spoolBytes is what the spool's files hold.
-func spoolBytes(dir string) int64 {
-	files, _ := filepath.Glob(filepath.Join(dir, spool.Prefix+"*"))
-	var n int64
-	for _, f := range files {
-		if fi, err := os.Stat(f); err == nil {
-			n += fi.Size()
-		}
-	}
-	return n
-}
-
 func answerHead(t *testing.T, br *bufio.Reader) string {
 	t.Helper()
 	var out strings.Builder
@@ -104,7 +90,7 @@ func TestEndlessBodyFillsNoDisk(t *testing.T) {
 		if got, _ := br.ReadString('\n'); !strings.HasPrefix(got, "HTTP/1.1 403") {
 			t.Fatalf("encapsulated: %q", got)
 		}
-		if used := spoolBytes(e.p.Spool.Path); used > 2<<20 {
+		if used := proxytest.SpoolBytes(e.p.Spool.Path); used > 2<<20 {
 			t.Errorf("the spool holds %d bytes for a 1 MiB limit", used)
 		}
 		io.Copy(io.Discard, br) // the connection ends
@@ -121,7 +107,7 @@ func TestEndlessBodyFillsNoDisk(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the message came back for %d bytes: %v", got, err)
 		}
-		if used := spoolBytes(e.p.Spool.Path); used > 2<<20 {
+		if used := proxytest.SpoolBytes(e.p.Spool.Path); used > 2<<20 {
 			t.Errorf("the spool holds %d bytes for a 1 MiB limit", used)
 		}
 		c.Close()
@@ -162,7 +148,7 @@ func TestEndlessBodyFillsNoDisk(t *testing.T) {
 		if got, err := io.CopyN(io.Discard, br, 8<<20); err != nil {
 			t.Fatalf("the message came back for %d bytes: %v", got, err)
 		}
-		if used := spoolBytes(e.p.Spool.Path); used > 2<<20 {
+		if used := proxytest.SpoolBytes(e.p.Spool.Path); used > 2<<20 {
 			t.Errorf("the spool holds %d bytes for a 1 KiB limit", used)
 		}
 		c.Close()

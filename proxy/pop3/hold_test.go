@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fsigkd/fsigkd/spool"
+	"github.com/fsigkd/fsigkd/internal/proxytest"
 )
 
 // endless is a server's RETR that sends a mail without end, until its
@@ -49,18 +49,6 @@ func (e *endless) waitStopped(t *testing.T, within time.Duration) {
 	}
 }
 
-// spoolBytes is what the spool's files hold.
-func spoolBytes(t *testing.T, dir string) int64 {
-	files, _ := filepath.Glob(filepath.Join(dir, spool.Prefix+"*"))
-	var n int64
-	for _, f := range files {
-		if fi, err := os.Stat(f); err == nil {
-			n += fi.Size()
-		}
-	}
-	return n
-}
-
 // TestEndlessMailFillsNoDisk: a server that streams a mail without end
 // is spooled up to max_scan_size and no further. Refused
 // (oversize_action = block), the client gets -ERR and the session ends,
@@ -71,7 +59,7 @@ func TestEndlessMailFillsNoDisk(t *testing.T) {
 	if st := cl.cmd("RETR 1"); !strings.HasPrefix(st, "-ERR [SYS/PERM]") {
 		t.Fatalf("RETR: %q", st)
 	}
-	if used := spoolBytes(t, e.p.Spool.Path); used > 2<<20 {
+	if used := proxytest.SpoolBytes(e.p.Spool.Path); used > 2<<20 {
 		t.Errorf("the spool holds %d bytes for a 1 MiB limit", used)
 	}
 	if _, err := cl.br.ReadString('\n'); err == nil {
@@ -116,7 +104,7 @@ func TestEndlessMailPassedUnscanned(t *testing.T) {
 		if n, err := io.CopyN(io.Discard, cl.br, 8<<20); err != nil {
 			t.Fatalf("after %d bytes: %v", n, err)
 		}
-		if used := spoolBytes(t, e.p.Spool.Path); used > 2<<20 {
+		if used := proxytest.SpoolBytes(e.p.Spool.Path); used > 2<<20 {
 			t.Errorf("the spool holds %d bytes for a 1 MiB limit", used)
 		}
 		cl.c.Close()
