@@ -10,6 +10,12 @@
 // or a log: Decide is tested over every combination of the settings that
 // bear on it (action, scan_failure, oversize_action, encrypted_action,
 // block_riskware) and every Kind, in every service.
+//
+// One fact comes after the decision and is not Decide's: whether the
+// quarantine could keep the object. A detection to be dropped or replaced
+// that could not be kept is turned into TryLater by the pipeline
+// (proxy.Inspect), so that its only copy stays with the sender or the
+// server.
 package outcome
 
 import "fmt"
