@@ -99,8 +99,16 @@ func diagCmd(args []string) int {
 			parts = append(parts, diag.Part{Name: "logs/" + l, Collect: diag.Tail(filepath.Join(g.LogDir, l), logMiB<<20)})
 		}
 	}
-	f, err := os.Create(out)
+	// Readable by its owner only: it holds the logs' client and mail
+	// addresses (a file that was there keeps no wider mode).
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err == nil {
+		err = f.Chmod(0o600)
+	}
 	if err != nil {
+		if f != nil {
+			f.Close()
+		}
 		return fail2(err)
 	}
 	failed, err := diag.Write(f, parts)
@@ -110,7 +118,7 @@ func diagCmd(args []string) int {
 	if err != nil {
 		return fail2(err)
 	}
-	fmt.Printf("wrote %s", out)
+	fmt.Printf("wrote %s (mode 0600: it holds the settings with secrets masked and the logs' last lines, client and mail addresses among them)", out)
 	if len(failed) > 0 {
 		fmt.Printf(" (not collected, each says why: %s)", strings.Join(failed, ", "))
 	}

@@ -95,9 +95,16 @@ func TestDiagOfAStoppedGateway(t *testing.T) {
 	os.WriteFile(conf, []byte("base_dir = "+dir+"/state\n[http]\nenable = yes\nport = 1\n"), 0o644)
 	os.MkdirAll(filepath.Join(dir, "state"), 0o755)
 	out := filepath.Join(t.TempDir(), "diag.tar.gz")
+	os.WriteFile(out, []byte("an older one, world-readable"), 0o644)
 	b, err := exec.Command(binary(t), "diag", "-c", conf, "-o", out).CombinedOutput()
-	if err != nil || !strings.Contains(string(b), "not collected") {
+	if err != nil || !strings.Contains(string(b), "not collected") || !strings.Contains(string(b), "mode 0600") {
 		t.Fatalf("diag: %v\n%s", err, b)
+	}
+	// It holds client and mail addresses: its owner's alone.
+	if fi, err := os.Stat(out); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Errorf("diag.tar.gz has mode %v, want 0600", fi.Mode().Perm())
 	}
 	files := readDiag(t, out)
 	if !strings.Contains(files["status.txt"], "not running") {
