@@ -35,12 +35,16 @@ func (a Action) String() string {
 	return fmt.Sprintf("action(%d)", uint8(a))
 }
 
+// actionLogs are the access log's ACTION of each action (block and deny
+// both refuse).
+var actionLogs = [...]string{"DENY", "PASS", "DENY", "DELETE", "BLACKHOLE", "SENDBACK"}
+
 // Log is the access log's ACTION for a detection the action applies to.
 func (a Action) Log() string {
-	if a == ActBlock {
-		return "DENY"
+	if int(a) < len(actionLogs) {
+		return actionLogs[a]
 	}
-	return map[Action]string{ActPass: "PASS", ActDeny: "DENY", ActDelete: "DELETE", ActBlackhole: "BLACKHOLE", ActSendback: "SENDBACK"}[a]
+	return a.String()
 }
 
 // Failure is scan_failure: what an object that could not be scanned does.
