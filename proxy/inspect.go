@@ -152,11 +152,10 @@ func (c *Common) examine(sub Subject, rec *logs.Access) (r outcome.Result, size 
 	if r.Kind == outcome.Encrypted && c.Svc.ArchivePasswords {
 		r = c.openEncrypted(obj, sub.Meta, rec, r)
 	}
-	passedByAction := r.Kind.Detection() && c.settings.Action == outcome.ActPass
-	if damaged != nil && r.Kind != outcome.NotScanned && !passedByAction && outcome.Decide(r, c.settings).Delivery == outcome.Deliver {
-		// Clean as far as it goes, and the rest was not scanned.
-		c.Log.Warn("body scanned only as far as its content coding could be undone", zap.String("url", sub.Meta.URL), zap.Error(damaged))
-		return notScanned(damaged), obj.Size
+	if damaged != nil {
+		if r = outcome.Partly(r, damaged, c.settings); r.Kind == outcome.NotScanned {
+			c.Log.Warn("body scanned only as far as its content coding could be undone", zap.String("url", sub.Meta.URL), zap.Error(damaged))
+		}
 	}
 	return r, obj.Size
 }

@@ -251,6 +251,22 @@ func Decide(r Result, s Settings) Decision {
 	panic("outcome: unknown kind " + r.Kind.String())
 }
 
+// Partly is what r, found by a scan of only part of the object, means
+// for the whole (a content coding that broke off: what came after it was
+// not scanned, and a client that keeps the body as sent keeps it too,
+// err says why): what the settings would refuse even without action =
+// pass is a detection, and stays one whatever action then does with it;
+// anything else (nothing found, riskware or an encrypted archive let
+// through) is not scanned.
+func Partly(r Result, err error, s Settings) Result {
+	strict := s
+	strict.Action = refusal(s.Service)
+	if r.Kind == NotScanned || Decide(r, strict).Delivery != Deliver {
+		return r
+	}
+	return Result{Kind: NotScanned, Err: err}
+}
+
 // detection applies action a to a detection.
 func detection(r Result, s Settings, a Action) Decision {
 	d := Decision{Detect: "INFECTED", Applied: a.String(), Action: a.Log(), NotifyAdmin: true, Quarantine: true}

@@ -201,3 +201,24 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+// TestPartly: a result found on part of an object (the rest not scanned)
+// stays a detection when the settings refuse it, action = pass aside;
+// clean, riskware let through and an encrypted archive let through are
+// not scanned, whatever action says.
+func TestPartly(t *testing.T) {
+	cut := errors.New("damaged content coding")
+	every(func(s Settings) {
+		for _, k := range []Kind{Clean, Infected, Riskware, Suspected, Encrypted, Blocked, NotScanned} {
+			r := resultOf(k)
+			got := Partly(r, cut, s)
+			unscanned := k == Clean || k == Riskware && !s.BlockRiskware || k == Encrypted && s.EncryptedAction != EncryptedBlock
+			switch {
+			case unscanned && (got.Kind != NotScanned || got.Err != cut):
+				t.Errorf("%s with %+v: %+v, want not scanned", k, s, got)
+			case !unscanned && got != r:
+				t.Errorf("%s with %+v: %+v, want it kept", k, s, got)
+			}
+		}
+	})
+}
