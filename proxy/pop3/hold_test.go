@@ -160,3 +160,27 @@ func TestUnkeptMailIsNotReplaced(t *testing.T) {
 	}
 	e.waitLog("ACTION:NONE:", "not%20kept%20in%20the%20quarantine")
 }
+
+// TestEndlessMailWithNoSpool: with the spool failing, a mail is read into
+// nothing to keep the session in step, but only so far: one without end
+// gets the client -ERR [SYS/TEMP] and ends the session, rather than
+// holding it as long as the server sends.
+func TestEndlessMailWithNoSpool(t *testing.T) {
+	srv := newEndless()
+	e := newEnv(t, "max_scan_size = 1K")
+	e.p.Spool.Path = filepath.Join(t.TempDir(), "gone") // never made: every spool file fails
+	addr := fakeServer(t, srv.retr)
+	host, port, _ := net.SplitHostPort(addr)
+	e.p.Svc.ParentServerHost, e.p.Svc.ParentServerPort = host, atoi(port)
+	e.start()
+	cl := dial(t, e.addr)
+	cl.ok("USER x")
+	cl.ok("PASS y")
+	if st := cl.cmd("RETR 1"); !strings.HasPrefix(st, "-ERR [SYS/TEMP] Insufficient system storage") {
+		t.Fatalf("RETR: %q", st)
+	}
+	if _, err := cl.br.ReadString('\n'); err == nil {
+		t.Errorf("the session goes on with the server mid-mail")
+	}
+	srv.waitStopped(t, 10*time.Second)
+}

@@ -55,13 +55,18 @@ func (s *session) retrieve(cmd Command) bool {
 	f, err := s.p.Spool.Create("pop")
 	if err != nil {
 		s.p.SpoolFailed(err)
-		// The mail is read to its end all the same, so that the server's
-		// session stays in step.
-		if _, err := Unstuff(io.Discard, s.sr); err != nil {
+		r.rec.Action, r.rec.Detail = "NONE", "spool failure"
+		// The mail is read into nothing all the same (as far as
+		// drainLimit), so that the server's session stays in step.
+		_, rest, err := UnstuffUpTo(io.Discard, s.sr, s.drainLimit())
+		switch {
+		case err != nil:
 			s.reply(errServer)
 			return false
+		case rest != nil:
+			s.reply("-ERR [SYS/TEMP] Insufficient system storage; try again later.")
+			return false // the server is mid-mail
 		}
-		r.rec.Action, r.rec.Detail = "NONE", "spool failure"
 		return s.reply("-ERR [SYS/TEMP] Insufficient system storage; try again later.") == nil
 	}
 	defer f.Close()
@@ -146,9 +151,14 @@ func (s *session) keepAlive(r *retrieval, work func()) bool {
 	}
 }
 
-// drainAtLeast is how much of a refused mail's rest past max_scan_size
-// is read and dropped at least, to keep the session in step.
+// drainAtLeast is how much of a mail that is not spooled is read and
+// dropped at least, to keep the session in step with the server.
 const drainAtLeast = 64 << 20
+
+// drainLimit is how much of a mail that is not spooled (refused past
+// max_scan_size, or with the spool failing) is read and dropped before
+// the session is ended instead: max_scan_size, 64 MiB at least.
+func (s *session) drainLimit() int64 { return max(s.p.Svc.MaxScanSize, drainAtLeast) }
 
 // goneCheck is how often a retrieval under way looks whether its client
 // is still there.
@@ -158,12 +168,12 @@ const goneCheck = time.Second
 func (s *session) fetchAndJudge(r *retrieval) {
 	w := bufio.NewWriterSize(r.f, 64<<10)
 	// At most max_scan_size is spooled, whatever the server sends.
-	_, r.rest, r.broken = UnstuffUpTo(w, s.sr, s.p.Svc.MaxScanSize)
-	if r.broken == ErrBrokenOff {
+	_, rest, err := UnstuffUpTo(w, s.sr, s.p.Svc.MaxScanSize)
+	if err == ErrBrokenOff {
+		r.broken = err
 		return
 	}
-	err := r.broken
-	r.broken = nil
+	r.rest = rest
 	if err == nil {
 		err = w.Flush()
 	}
@@ -182,10 +192,9 @@ func (s *session) fetchAndJudge(r *retrieval) {
 		}
 		r.refuse = "-ERR [SYS/PERM] The mail is larger than this gateway scans."
 		// The rest is read and dropped, so that the session goes on in
-		// step with the server: up to max_scan_size more (64 MiB at
-		// least), no disk. A mail longer still (or without end) ends the
-		// session.
-		if _, more, err := r.rest.RelayUpTo(io.Discard, max(s.p.Svc.MaxScanSize, drainAtLeast)); err == nil && !more {
+		// step with the server (no disk); a mail longer still than
+		// drainLimit, or without end, ends the session.
+		if _, more, err := r.rest.RelayUpTo(io.Discard, s.drainLimit()); err == nil && !more {
 			r.rest = nil
 		}
 		return
