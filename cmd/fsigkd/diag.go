@@ -100,10 +100,13 @@ func diagCmd(args []string) int {
 		}
 	}
 	// Readable by its owner only: it holds the logs' client and mail
-	// addresses (a file that was there keeps no wider mode).
+	// addresses (a file that was there keeps no wider mode; a device or
+	// pipe given as -o is left as it is).
 	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err == nil {
-		err = f.Chmod(0o600)
+		if fi, serr := f.Stat(); serr == nil && fi.Mode().IsRegular() {
+			err = f.Chmod(0o600)
+		}
 	}
 	if err != nil {
 		if f != nil {
