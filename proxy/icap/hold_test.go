@@ -13,11 +13,11 @@ import (
 	"github.com/fsigkd/fsigkd/internal/proxytest"
 )
 
-// endlessRespmod starts a RESPMOD (preview -1: none; allow204) whose body
+// endlessRespmod starts a RESPMOD allowing 204 (preview -1: none) whose body
 // never ends: a goroutine sends 64 KiB chunks until the connection fails,
 // at once without a preview, else after the preview when more is called.
 // It returns the connection and a reader of the answer.
-func endlessRespmod(t *testing.T, addr string, preview int, allow204 bool) (c net.Conn, br *bufio.Reader, more func()) {
+func endlessRespmod(t *testing.T, addr string, preview int) (c net.Conn, br *bufio.Reader, more func()) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -27,10 +27,7 @@ func endlessRespmod(t *testing.T, addr string, preview int, allow204 bool) (c ne
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	reqHdr := "GET http://origin.test/endless HTTP/1.1\r\nHost: origin.test\r\n\r\n"
 	resHdr := "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n"
-	head := fmt.Sprintf("RESPMOD icap://%s/respmod ICAP/1.0\r\nHost: %s\r\n", addr, addr)
-	if allow204 {
-		head += "Allow: 204\r\n"
-	}
+	head := fmt.Sprintf("RESPMOD icap://%s/respmod ICAP/1.0\r\nHost: %s\r\nAllow: 204\r\n", addr, addr)
 	if preview >= 0 {
 		head += fmt.Sprintf("Preview: %d\r\n", preview)
 	}
@@ -82,7 +79,7 @@ func answerHead(t *testing.T, br *bufio.Reader) string {
 func TestEndlessBodyFillsNoDisk(t *testing.T) {
 	t.Run("block", func(t *testing.T) {
 		e := newEnv(t, "max_scan_size = 1M\noversize_action = block")
-		_, br, _ := endlessRespmod(t, e.addr, -1, true)
+		_, br, _ := endlessRespmod(t, e.addr, -1)
 		head := answerHead(t, br)
 		if !strings.HasPrefix(head, "ICAP/1.0 200") || !strings.Contains(head, "res-hdr=0") {
 			t.Fatalf("answer:\n%s", head)
@@ -98,7 +95,7 @@ func TestEndlessBodyFillsNoDisk(t *testing.T) {
 	})
 	t.Run("pass", func(t *testing.T) {
 		e := newEnv(t, "max_scan_size = 1M")
-		c, br, _ := endlessRespmod(t, e.addr, -1, true)
+		c, br, _ := endlessRespmod(t, e.addr, -1)
 		if head := answerHead(t, br); !strings.HasPrefix(head, "ICAP/1.0 200") {
 			t.Fatalf("answer:\n%s", head)
 		}
@@ -115,7 +112,7 @@ func TestEndlessBodyFillsNoDisk(t *testing.T) {
 	})
 	t.Run("in a preview", func(t *testing.T) {
 		e := newEnv(t, "max_scan_size = 1K\noversize_action = block\npreview_size = 4096")
-		c, br, _ := endlessRespmod(t, e.addr, 4096, true)
+		c, br, _ := endlessRespmod(t, e.addr, 4096)
 		head := answerHead(t, br)
 		if !strings.HasPrefix(head, "ICAP/1.0 200") {
 			t.Fatalf("answer:\n%s", head)
@@ -136,7 +133,7 @@ func TestEndlessBodyFillsNoDisk(t *testing.T) {
 	})
 	t.Run("passed in a preview", func(t *testing.T) {
 		e := newEnv(t, "max_scan_size = 1K\npreview_size = 4096")
-		c, br, more := endlessRespmod(t, e.addr, 4096, true)
+		c, br, more := endlessRespmod(t, e.addr, 4096)
 		if head := answerHead(t, br); !strings.HasPrefix(head, "ICAP/1.0 100") {
 			t.Fatalf("answer to the preview:\n%s", head)
 		}

@@ -121,9 +121,15 @@ func (s *conn) handle(req *Request) bool {
 // one.
 func (s *conn) drain(req *Request) {
 	if req.Body == "req-body" || req.Body == "res-body" {
-		ch := &chunks{br: s.br}
-		io.Copy(io.Discard, io.LimitReader(ch, 1<<20))
+		drainChunks(&chunks{br: s.br})
 	}
+}
+
+// drainChunks reads what is left of a body (or of its preview) into
+// nothing, 1 MiB at most: in step says it ended there.
+func drainChunks(ch *chunks) (inStep bool) {
+	n, err := io.Copy(io.Discard, io.LimitReader(ch, 1<<20))
+	return err == nil && n < 1<<20
 }
 
 func (s *conn) options(methods []string) error {
@@ -277,11 +283,7 @@ func (s *conn) oversize(req *Request, url string, f *spool.File, ch *chunks, ear
 		// The rest of the body is not read: the connection ends, unless
 		// the client is waiting to be told to send it (the rest of its
 		// preview is read first, a little, to stay in step).
-		inStep := false
-		if inPreview {
-			n, err := io.Copy(io.Discard, io.LimitReader(ch, 1<<20))
-			inStep = err == nil && n < 1<<20
-		}
+		inStep := inPreview && drainChunks(ch)
 		return s.block(req, url, name, reason, rec) && inStep
 	}
 	return s.giveBack(req, url, f, ch, early, inPreview, rec)
