@@ -1,70 +1,34 @@
 package notify
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/fsigkd/fsigkd/internal/mailpath"
+	"github.com/fsigkd/fsigkd/internal/servertest"
 )
 
 // recorder is a mail server that takes anything and keeps the command
 // lines it was sent.
 func recorder(t *testing.T) (host string, port int, lines func() []string) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	var mu sync.Mutex
 	var got []string
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				io.WriteString(c, "220 ready\r\n")
-				inData := false
-				for {
-					l, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if inData {
-						if l == ".\r\n" {
-							inData = false
-							io.WriteString(c, "250 queued\r\n")
-						}
-						continue
-					}
-					mu.Lock()
-					got = append(got, strings.TrimRight(l, "\r\n"))
-					mu.Unlock()
-					switch {
-					case strings.HasPrefix(l, "DATA"):
-						inData = true
-						io.WriteString(c, "354 go\r\n")
-					case strings.HasPrefix(l, "QUIT"):
-						io.WriteString(c, "221 bye\r\n")
-						return
-					default:
-						io.WriteString(c, "250 ok\r\n")
-					}
-				}
-			}()
+	addr := servertest.ScriptedSMTP(t, func(stage, line string) string {
+		if line != "" {
+			mu.Lock()
+			got = append(got, line)
+			mu.Unlock()
 		}
-	}()
-	a := ln.Addr().(*net.TCPAddr)
-	return a.IP.String(), a.Port, func() []string {
+		return servertest.SMTPDefault(stage)
+	})
+	h, p, _ := net.SplitHostPort(addr)
+	port, _ = strconv.Atoi(p)
+	return h, port, func() []string {
 		mu.Lock()
 		defer mu.Unlock()
 		return append([]string(nil), got...)
