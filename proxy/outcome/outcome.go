@@ -63,26 +63,11 @@ func Kinds() []Kind {
 	return out
 }
 
+var kindWords = [...]string{"clean", "infected", "riskware", "suspected", "encrypted", "blocked", "skipped", "not scanned", "oversize"}
+
 func (k Kind) String() string {
-	switch k {
-	case Clean:
-		return "clean"
-	case Infected:
-		return "infected"
-	case Riskware:
-		return "riskware"
-	case Suspected:
-		return "suspected"
-	case Encrypted:
-		return "encrypted"
-	case Blocked:
-		return "blocked"
-	case Skipped:
-		return "skipped"
-	case NotScanned:
-		return "not scanned"
-	case Oversize:
-		return "oversize"
+	if int(k) < len(kindWords) {
+		return kindWords[k]
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -137,18 +122,11 @@ const (
 	TryLater
 )
 
+var deliveryWords = [...]string{"deliver", "refuse", "replace", "drop", "try later"}
+
 func (d Delivery) String() string {
-	switch d {
-	case Deliver:
-		return "deliver"
-	case Refuse:
-		return "refuse"
-	case Replace:
-		return "replace"
-	case Drop:
-		return "drop"
-	case TryLater:
-		return "try later"
+	if int(d) < len(deliveryWords) {
+		return deliveryWords[d]
 	}
 	return fmt.Sprintf("delivery(%d)", uint8(d))
 }

@@ -3,6 +3,7 @@ package outcome
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -221,4 +222,21 @@ func TestPartly(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestWords: every kind and delivery has its own word.
+func TestWords(t *testing.T) {
+	seen := map[string]bool{}
+	for _, k := range Kinds() {
+		if w := k.String(); seen[w] || strings.HasPrefix(w, "kind(") {
+			t.Errorf("kind %d: %q", k, w)
+		} else {
+			seen[w] = true
+		}
+	}
+	for d := Deliver; d <= TryLater; d++ {
+		if w := d.String(); strings.HasPrefix(w, "delivery(") {
+			t.Errorf("delivery %d: %q", d, w)
+		}
+	}
 }
