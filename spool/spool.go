@@ -12,9 +12,11 @@
 // objects, most of the gateway's kernel time (the directory's lock
 // spins). On ext4, emptying a 10 KiB file costs 9.5 µs against 23.5 µs
 // to create and remove one; at 1 MiB they cost the same, and at 100 MiB
-// emptying is 2.7 times the dearer, so larger files are removed. A kept file that another
-// program removed is dropped, never reused; one removed while in use is
-// still M14 (Check). Drain removes the kept files, at a worker's stop.
+// emptying is 2.7 times the dearer, so larger files are removed. A kept
+// file that is no longer under its name (another program removed or
+// renamed it, or replaced the directory) is dropped, never reused; one
+// moved while in use is still M14 (Check), once. Drain removes the kept
+// files, at a worker's stop.
 package spool
 
 import (
@@ -112,14 +114,16 @@ func (d Dir) Create(service string) (*File, error) {
 		f := free[len(free)-1]
 		kept.m[key] = free[:len(free)-1]
 		kept.Unlock()
-		var st syscall.Stat_t
-		if syscall.Fstat(int(f.f.Fd()), &st) == nil && st.Nlink > 0 {
+		if f.inPlace() {
 			f.size = 0
 			f.startHash(d.Hash)
 			f.sumAhead = d.SumAhead
 			return f, nil
 		}
-		f.drop() // removed while kept (a temp cleaner): not reused
+		// Removed, renamed or its directory replaced while kept (a temp
+		// cleaner, an on-access scanner): engines that scan by name would
+		// not find it, so it is dropped, never handed out again.
+		f.drop()
 	}
 	f, err := os.CreateTemp(d.Path, Prefix+service+"-"+strconv.Itoa(os.Getpid())+"-*")
 	if err != nil {
@@ -508,10 +512,22 @@ func (f *File) Close() error {
 	return f.drop()
 }
 
-// drop closes and removes the file.
+// inPlace tells whether the file's name still names it: one stat, as
+// the fstat it replaces cost (a link count alone misses a rename).
+func (f *File) inPlace() bool {
+	var st syscall.Stat_t
+	return syscall.Stat(f.path, &st) == nil && st.Ino == f.ino
+}
+
+// drop closes the file and removes it from its name, unless the name
+// now holds another file (it was renamed away, and something else put
+// in its place).
 func (f *File) drop() error {
 	err := f.f.Close()
 	f.rd.Close()
+	if !f.inPlace() {
+		return err
+	}
 	if rerr := os.Remove(f.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
 		err = rerr
 	}

@@ -98,6 +98,39 @@ func TestFilesAreReused(t *testing.T) {
 	h.Close()
 }
 
+// TestRenamedFileIsNotReused: a kept file renamed away still has its
+// link, but not its name; it is not handed out again, and dropping it
+// neither removes what now stands under the name nor the moved file.
+func TestRenamedFileIsNotReused(t *testing.T) {
+	d := Dir{Path: t.TempDir()}
+	defer d.Drain()
+	f, _ := d.Create("http")
+	path := f.Path()
+	f.Close()
+	moved := filepath.Join(t.TempDir(), "moved")
+	if err := os.Rename(path, moved); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path, []byte("another program's"), 0o600)
+	g, err := d.Create("http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if g.Path() == path {
+		t.Fatal("a renamed file was handed out again under its old name")
+	}
+	if err := g.Check(); err != nil {
+		t.Fatalf("the new file: %v", err)
+	}
+	if b, err := os.ReadFile(path); string(b) != "another program's" {
+		t.Fatalf("the file now under the old name was touched: %q, %v", b, err)
+	}
+	if _, err := os.Stat(moved); err != nil {
+		t.Fatalf("the moved file was removed: %v", err)
+	}
+}
+
 func TestClearStaleRemovesOnlyOurs(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "fsigkd-smtp-123"), []byte("x"), 0o600)

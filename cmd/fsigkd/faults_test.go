@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fsigkd/fsigkd/internal/daemontest"
+	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/internal/servertest"
 	"github.com/fsigkd/fsigkd/internal/testenv"
 )
@@ -177,6 +178,61 @@ func TestKilledWorkersSpoolIsRemoved(t *testing.T) {
 	}
 	if err := g.served(t, "http", 10*time.Second); err != nil {
 		t.Fatalf("not served after the worker's restart: %v", err)
+	}
+}
+
+// TestRenamedSpoolFileIsNotReused: a spool file kept for reuse that
+// another program moved away (an on-access scanner, a temp cleaner) was
+// handed out again and again, and the engine, scanning by name, failed
+// every object of the service with an M14 each. Now a kept file that is
+// no longer under its name is dropped and a new one made, whether the
+// file was renamed or the whole directory replaced; every object is
+// scanned (the verdict cache is off), and nothing is said of it.
+func TestRenamedSpoolFileIsNotReused(t *testing.T) {
+	sigs := t.TempDir()
+	os.WriteFile(filepath.Join(sigs, "test.ndb"), []byte(enginetest.NDB()), 0o644)
+	g := gateway(t, 1, map[string]string{"global": "fsavd_signatures = " + sigs + "\nverdict_cache = 0"})
+	tmp := filepath.Join(g.dir, "state", "tmp")
+	elsewhere := t.TempDir()
+	moves := map[string]func(){
+		"renamed in place": func() {
+			files, _ := filepath.Glob(filepath.Join(tmp, "fsigkd-http-*"))
+			for _, f := range files {
+				os.Rename(f, filepath.Join(tmp, "moved-"+filepath.Base(f)))
+			}
+		},
+		"moved to another directory": func() {
+			files, _ := filepath.Glob(filepath.Join(tmp, "fsigkd-http-*"))
+			for _, f := range files {
+				os.Rename(f, filepath.Join(elsewhere, filepath.Base(f)))
+			}
+		},
+		"directory replaced": func() {
+			os.Rename(tmp, filepath.Join(elsewhere, "old-tmp"))
+			os.Mkdir(tmp, 0o700)
+		},
+	}
+	for _, name := range []string{"renamed in place", "moved to another directory", "directory replaced"} {
+		fetchLogged(t, g, "/marked", "DETECT-STAT:INFECTED:"+enginetest.TestName)
+		files, _ := filepath.Glob(filepath.Join(tmp, "fsigkd-http-*"))
+		if len(files) == 0 {
+			t.Fatalf("%s: no spool file kept to move", name)
+		}
+		moves[name]()
+		before := g.logCount("/marked", "DETECT-STAT:INFECTED:"+enginetest.TestName)
+		for i := 0; i < 3; i++ {
+			g.fetch(t, "/marked")
+		}
+		waitFor(t, func() bool {
+			return g.logCount("/marked", "DETECT-STAT:INFECTED:"+enginetest.TestName) == before+3
+		})
+		if err := g.served(t, "http", 5*time.Second); err != nil {
+			t.Fatalf("%s: a clean object is not served: %v", name, err)
+		}
+	}
+	log, _ := os.ReadFile(filepath.Join(g.dir, "state", "log", "error.log"))
+	if strings.Contains(string(log), "open=") || strings.Contains(string(log), "stat=") {
+		t.Fatalf("M14 for a file moved while kept:\n%s", log)
 	}
 }
 
