@@ -471,8 +471,14 @@ func (s *scan) member(r io.Reader, packed int64, where string, depth int) {
 	case packed > 0 && len(data) > 1<<20 && int64(len(data))/packed > s.lim.MaxRatio:
 		s.exceeded("Ratio", where, depth)
 		return
-	case err != nil && !errors.Is(err, io.ErrUnexpectedEOF):
-		// A damaged member: scan what came out, and say it was damaged.
+	case err != nil:
+		// A damaged member, or one cut short (io.ErrUnexpectedEOF: a
+		// truncated gzip, bzip2, xz or zstd stream, a zip or tar member
+		// shorter than its header says): scan what came out, and say it
+		// was damaged. What was cut off is what this reader could not
+		// see and another might: a bzip2 block cut anywhere gives nothing
+		// here, and a member shorter than declared is extracted by some
+		// unarchivers as far as it goes. Nothing unread is judged clean.
 		s.object(data, where, depth)
 		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth})
 		return

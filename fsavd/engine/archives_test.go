@@ -163,6 +163,61 @@ func TestArchivesThatCannotBeOpenedAreSuspected(t *testing.T) {
 	}
 }
 
+// TestStreamCutShortIsNotClean: a compressed stream or a member that
+// ends before its end was judged clean for what came out. A bzip2 block
+// cut anywhere gives nothing to this reader (it was judged clean while
+// its header said more followed); gzip, xz and zstd cut short, and a tar
+// member shorter than its header, the same. Each is now scanned as far
+// as it goes and said damaged; the whole stream stays clean.
+func TestStreamCutShortIsNotClean(t *testing.T) {
+	e := builtin(t)
+	compress := func(data []byte, cmd ...string) []byte {
+		c := exec.Command(cmd[0], cmd[1:]...)
+		c.Stdin = bytes.NewReader(data)
+		out, err := c.Output()
+		if err != nil {
+			t.Fatalf("%v: %v", cmd, err)
+		}
+		return out
+	}
+	text := []byte(strings.Repeat("a plain text, line after line\n", 20000))
+	random := make([]byte, 200000)
+	mrand.New(mrand.NewSource(1)).Read(random)
+	withEICAR := append([]byte(eicar.String), random...)
+	bz := tool(t, "bzip2", "bzip2")
+	tarred := tarOf(map[string][]byte{"a.txt": text})
+	for name, c := range map[string]struct {
+		whole []byte
+		cut   int // bytes kept
+		want  string
+	}{
+		"bzip2 cut in its block":       {compress(text, bz, "-c"), 40, "Heuristics.Broken.Archive"},
+		"bzip2 cut in its footer":      {compress(withEICAR, bz, "-c"), -6, "Eicar-Test-Signature"},
+		"gzip cut in half":             {compress(text, "gzip", "-c"), -1 << 30, "Heuristics.Broken.Archive"},
+		"xz cut in half":               {compress(text, tool(t, "xz", "xz-utils"), "-c"), -1 << 30, "Heuristics.Broken.Archive"},
+		"zstd cut in half":             {compress(text, tool(t, "zstd", "zstd"), "-c", "-q"), -1 << 30, "Heuristics.Broken.Archive"},
+		"tar member shorter than said": {tarred, 512 + 1000, "Heuristics.Broken.Archive"},
+	} {
+		if d := e.ScanBytes(c.whole, all); len(d) != 0 && c.want != "Eicar-Test-Signature" {
+			t.Errorf("%s: the whole stream: %s", name, names(d))
+		}
+		keep := c.cut
+		switch {
+		case keep == -1<<30:
+			keep = len(c.whole) / 2
+		case keep < 0:
+			keep = len(c.whole) + keep
+		}
+		d := e.ScanBytes(c.whole[:keep], all)
+		if len(d) == 0 || d[0].Name != c.want {
+			t.Errorf("%s: %s, want %s", name, names(d), c.want)
+		}
+		if len(d) > 0 && c.want != "Eicar-Test-Signature" && d[0].Kind != Suspected {
+			t.Errorf("%s: %s is not suspected", name, names(d))
+		}
+	}
+}
+
 // TestArchiveLimitsHoldForNewFormats: a bzip2 bomb is stopped at the
 // limits like a zip bomb.
 func TestArchiveLimitsHoldForNewFormats(t *testing.T) {
