@@ -3,6 +3,7 @@ package proxy
 import (
 	"net"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -47,3 +48,9 @@ func PeerClosed(c net.Conn) bool {
 	n, err := peek(c)
 	return n == 0 && err == nil || err != nil && err != unix.EAGAIN && err != unix.EINTR && err != unix.ENOTSOCK
 }
+
+// GoneCheck is how often a transfer under way (a POP3 fetch, an FTP
+// download) looks whether its client is still there (PeerClosed): a
+// client gone ends the transfer, its slot and its spool file within
+// about this long, not when the server has sent everything.
+const GoneCheck = time.Second

@@ -67,8 +67,9 @@ type FTPServer struct {
 	Root string
 }
 
-// VSFTPD starts vsftpd with anonymous read and write.
-func VSFTPD(t testing.TB) *FTPServer {
+// VSFTPD starts vsftpd with anonymous read and write, and the extra
+// settings given (such as anon_max_rate=N, a slow server).
+func VSFTPD(t testing.TB, extra ...string) *FTPServer {
 	t.Helper()
 	bin := testenv.Need(t, "vsftpd", "vsftpd")
 	dir := testenv.ShortDir(t)
@@ -79,7 +80,7 @@ func VSFTPD(t testing.TB) *FTPServer {
 	os.Mkdir(filepath.Join(dir, "empty"), 0o755)
 	p := &testenv.Proc{Dir: dir, Addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), LogFile: filepath.Join(dir, "vsftpd.out")}
 	_, port, _ := net.SplitHostPort(p.Addr)
-	conf := VSFTPDConfig(dir, root, "127.0.0.1", port)
+	conf := VSFTPDConfig(dir, root, "127.0.0.1", port) + strings.Join(append(extra, ""), "\n")
 	os.WriteFile(filepath.Join(dir, "vsftpd.conf"), []byte(conf), 0o644)
 	p.Args = []string{bin, filepath.Join(dir, "vsftpd.conf")}
 	p.Ready = testenv.Dialable("tcp", p.Addr)

@@ -488,18 +488,34 @@ func (s *session) judge(f *spool.File, url string, rec *logs.Access, follow *sca
 
 // keepAlive runs f while telling the client (150- lines) and, with noop
 // (only when the server's control connection is idle: no transfer under
-// way there), the server (NOOP) that the session goes on.
-func (s *session) keepAlive(noop bool, f func(), progress func() string) {
+// way there), the server (NOOP) that the session goes on. A client that
+// closes its control connection meanwhile is noticed within GoneCheck:
+// cancel (if set) is called to end f early, and gone says so, for the
+// session to end there rather than hold its slot and spool until the
+// server has sent everything or idle_timeout.
+func (s *session) keepAlive(noop bool, f func(), progress func() string, cancel func()) (gone bool) {
 	done := make(chan struct{})
 	go func() { f(); close(done) }()
 	tick := time.NewTicker(min(s.p.Svc.ProgressInterval, s.p.Svc.NoopInterval))
 	defer tick.Stop()
+	look := time.NewTicker(proxy.GoneCheck)
+	defer look.Stop()
 	lastNoop, lastProgress := time.Now(), time.Now()
 	for {
 		select {
 		case <-done:
-			return
+			return gone
+		case <-look.C:
+			if !gone && proxy.PeerClosed(s.c) {
+				gone = true
+				if cancel != nil {
+					cancel()
+				}
+			}
 		case now := <-tick.C:
+			if gone {
+				continue
+			}
 			if now.Sub(lastProgress) >= s.p.Svc.ProgressInterval {
 				lastProgress = now
 				s.reply("150-" + progress())

@@ -55,9 +55,12 @@ func (s *session) retr(arg string) bool {
 	var got atomic.Int64
 	var over bool
 	var recvErr error
-	s.keepAlive(false, func() {
+	gone := s.keepAlive(false, func() {
 		over, recvErr = s.receive(f, sd, &got, false, &follow)
-	}, func() string { return fmt.Sprintf("%d bytes received, still fetching.", got.Load()) })
+	}, func() string { return fmt.Sprintf("%d bytes received, still fetching.", got.Load()) }, func() { sd.Close() })
+	if gone {
+		return s.clientGone(rec)
+	}
 	if over {
 		follow.Close() // not scanned: the engine's follow ends here
 		return s.oversize(arg, f, sd, rest, rec)
@@ -81,7 +84,9 @@ func (s *session) retr(arg string) bool {
 	url := rec.URL
 	var pass bool
 	var why string
-	s.keepAlive(true, func() { pass, why = s.judge(f, url, rec, follow.Following()) }, func() string { return "Scanning for viruses." })
+	if s.keepAlive(true, func() { pass, why = s.judge(f, url, rec, follow.Following()) }, func() string { return "Scanning for viruses." }, nil) {
+		return s.clientGone(rec)
+	}
 	if !pass {
 		rec.Status = 550
 		s.endPreliminary("Scan complete.", "550 "+arg+": "+why+"; not sent.")
@@ -107,6 +112,18 @@ func (s *session) retr(arg string) bool {
 	rec.Status = final.Code
 	s.reply(final.Raw())
 	return true
+}
+
+// clientGone ends a session whose client closed its control connection
+// during a download: what was fetched is dropped (the spool file with it)
+// and the slot is freed; the access log says why.
+func (s *session) clientGone(rec *logs.Access) bool {
+	s.log.Info("client gone during a transfer; the transfer is given up")
+	rec.Status, rec.Detail = 426, "client gone"
+	if rec.Action == "" { // not judged yet
+		rec.Action = "NONE"
+	}
+	return false
 }
 
 // receive copies a data connection into f, up to max_scan_size (over: the

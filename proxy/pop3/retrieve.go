@@ -122,7 +122,7 @@ func (s *session) keepAlive(r *retrieval, work func()) bool {
 	go func() { defer close(done); work() }()
 	tick := time.NewTicker(s.p.Svc.ProgressInterval)
 	defer tick.Stop()
-	look := time.NewTicker(goneCheck)
+	look := time.NewTicker(proxy.GoneCheck)
 	defer look.Stop()
 	early, started := false, time.Now()
 	for {
@@ -159,10 +159,6 @@ const drainAtLeast = 64 << 20
 // max_scan_size, or with the spool failing) is read and dropped before
 // the session is ended instead: max_scan_size, 64 MiB at least.
 func (s *session) drainLimit() int64 { return max(s.p.Svc.MaxScanSize, drainAtLeast) }
-
-// goneCheck is how often a retrieval under way looks whether its client
-// is still there.
-const goneCheck = time.Second
 
 // fetchAndJudge spools the mail and decides what the client gets.
 func (s *session) fetchAndJudge(r *retrieval) {
