@@ -54,7 +54,7 @@ type Global struct {
 	RestartMaxDelay time.Duration `ini:"restart_max_delay" default:"30" min:"1s" doc:"A worker that keeps dying is restarted after a doubling delay, capped here."`
 	CoreDump        bool          `ini:"core_dump" default:"yes" doc:"A crashing worker may write a core file into base_dir (M18)."`
 	M02Interval     time.Duration `ini:"max_connections_warning_interval" default:"60" min:"1s" doc:"M02 (all slots busy) is logged at most once per interval for a service."`
-	ListenBacklog   int           `ini:"listen_backlog" default:"0" min:"0" max:"65535" doc:"Each service's listen backlog while it has a free slot (0: the kernel's somaxconn), so that a burst of new clients is taken at once. With every slot busy it is 5, as documented: five wait in the queue, the rest in SYN_RECV until a slot frees."`
+	ListenBacklog   int           `ini:"listen_backlog" default:"0" min:"0" max:"65535" doc:"Each service's listen backlog (0: the kernel's somaxconn), so that a burst of new clients is taken at once. With every slot busy and a client waiting that no connection can give way to (none idle, none silent since its accept), it is 5, as documented: five wait in the queue, the rest in SYN_RECV until a slot frees."`
 
 	Console         bool   `ini:"console" default:"yes" doc:"The master serves the web console and /metrics (Prometheus) on console_bind:console_port."`
 	ConsoleBind     string `ini:"console_bind" default:"127.0.0.1" kind:"addr" doc:"The console's address. Anything but loopback needs console_password and console_tls_cert and _key: check refuses it otherwise."`

@@ -260,8 +260,10 @@ func maxBacklog(t *testing.T, l *Listener) uint32 {
 }
 
 // TestBacklogIsFullUntilTheLimit: with a slot free the socket has the full
-// backlog, so that a burst is taken at once; with every slot busy it has
-// the documented 5; a slot freed gives the full one back.
+// backlog, so that a burst is taken at once; with every slot busy it keeps
+// it while no client waits, and while the busy slots can give way; with a
+// client waiting and none that can (every connection has begun its
+// work), it has the documented 5; a slot freed gives the full one back.
 func TestBacklogIsFullUntilTheLimit(t *testing.T) {
 	l, _ := newListener(t, 1)
 	l.Backlog = 200
@@ -275,20 +277,25 @@ func TestBacklogIsFullUntilTheLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	Started(sc) // it has sent its first request: it does not give way
 	got := make(chan net.Conn, 1)
 	go func() {
 		if c, err := l.Accept(); err == nil {
 			got <- c
 		}
 	}()
+	time.Sleep(300 * time.Millisecond)
+	if n := maxBacklog(t, l); n != 200 {
+		t.Fatalf("every slot busy, no client waiting: backlog %d", n)
+	}
+	c2, _ := net.Dial("tcp", l.Addr().String())
+	defer c2.Close()
 	for deadline := time.Now().Add(5 * time.Second); maxBacklog(t, l) != LimitBacklog; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("at the limit: backlog %d, want %d", maxBacklog(t, l), LimitBacklog)
 		}
 	}
 	sc.Close() // a slot frees
-	c2, _ := net.Dial("tcp", l.Addr().String())
-	defer c2.Close()
 	(<-got).Close()
 	for deadline := time.Now().Add(5 * time.Second); maxBacklog(t, l) != 200; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -249,6 +250,39 @@ func TestSilentClientsDoNotHoldSlots(t *testing.T) {
 		t.Logf("%s served after %v", s, time.Since(start))
 		if err != nil {
 			t.Errorf("%s: a client behind 8 silent ones: %v", s, err)
+		}
+	}
+}
+
+// TestFloodOfSilentConnectionsGivesWay: 10,000 connections that say
+// nothing, against the shipped 64 slots. The backlog was cut to 5 at the
+// limit and one connection given way every 200 ms, so a new client's
+// handshake was dropped again and again: it waited 4 to 20 s. Now the
+// backlog stays whole while slots can be had, and a waiting client is
+// given one at once: every client is served within a few handshake
+// retransmissions at most (measured: 200 ms at worst).
+func TestFloodOfSilentConnectionsGivesWay(t *testing.T) {
+	n := 10000
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < uint64(n)+1000 {
+		n = int(lim.Cur) - 1000
+		t.Logf("descriptors limited to %d: %d connections", lim.Cur, n)
+	}
+	g := gateway(t, 64, nil)
+	hold(t, g.addr("http"), "", n, nil)
+	var waits []time.Duration
+	for i := 0; i < 20; i++ {
+		start := time.Now()
+		if err := g.served(t, "http", 30*time.Second); err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		waits = append(waits, time.Since(start).Round(time.Millisecond))
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("waits: %v", waits)
+	for _, w := range waits {
+		if w > 3500*time.Millisecond {
+			t.Fatalf("a client waited %v behind %d silent connections: %v", w, n, waits)
 		}
 	}
 }
