@@ -224,6 +224,7 @@ type page struct {
 	Version       string
 	Now           time.Time
 	Error         string
+	Warning       string
 	Master        int
 	Services      []ServiceRow
 	Engines       []EngineRow
@@ -251,6 +252,9 @@ func (p *Pages) dashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	pg.Master = master
 	counters, _, hists := p.src.Totals.Gather() // one read of the workers' files a page
+	if loss := logs.Loss(counters); loss != "" {
+		pg.Warning = "Logging has failed: " + loss + ". Is log_dir full? What the logs could not say went to the journal (standard error) and syslog."
+	}
 	now := pointOf(counters)
 	before, _ := p.history.since(sampleEvery)
 	minutes := now.at.Sub(before.at).Minutes()

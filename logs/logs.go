@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/syslog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -84,9 +85,22 @@ func Open(o Options) (*Logs, error) {
 		}
 		core = zapcore.NewTee(core, sc)
 	}
-	l.Error = zap.New(core)
+	// A line the file cannot take is counted and said by the File
+	// itself, not once more a line by zap.
+	l.Error = zap.New(core, zap.ErrorOutput(zapcore.AddSync(io.Discard)))
 	l.json = o.AccessJSON
+	for _, f := range []*File{l.errf, l.access} {
+		if f != nil {
+			f.Lost = l.lost
+		}
+	}
 	return l, nil
+}
+
+// lost says in the error log, once a log takes lines again, how many it
+// lost (the same words went to standard error and syslog).
+func (l *Logs) lost(name string, n int64, since time.Time, err error) {
+	l.Error.Named("logs").Warn(fmt.Sprintf("%s.log: %s lost since %s: %s", name, count(n, "line"), since.Format(TimeLayout), why(err)))
 }
 
 // NewEncoder is the error log's line format.
@@ -212,10 +226,29 @@ func (l *Logs) Access(a *Access) {
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // File is an append-only log file that can be reopened under the same name.
+//
+// A write that fails (log_dir full, its quota, an I/O error) loses its
+// line, and a log that cannot be written cannot say so itself: the loss is
+// counted (fsigkd_log_lines_lost_total{log}) and said elsewhere, on
+// standard error (the journal, under systemd) and to syslog, when it
+// begins and once a minute while it lasts; when a line is written again,
+// what was lost is said there and, through Lost, in the error log.
 type File struct {
 	mu   sync.Mutex
 	path string
 	f    *os.File
+	name string // error or access: the metric's label and the words' name
+
+	// While lines are lost: since when, how many, the last error, when
+	// it was last said, and whether a line was cut short in the file.
+	since   time.Time
+	lost    int64
+	err     error
+	said    time.Time
+	partial bool
+	// Lost, when set, is told (outside the lock) that lost lines were
+	// lost between since and now, once the file takes lines again.
+	Lost func(name string, lost int64, since time.Time, err error)
 }
 
 // OpenFile opens path for appending, creating it.
@@ -224,19 +257,108 @@ func OpenFile(path string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &File{path: path, f: f}, nil
+	return &File{path: path, f: f, name: strings.TrimSuffix(filepath.Base(path), ".log")}, nil
 }
+
+// lossSaid is how often a loss that lasts is said again.
+const lossSaid = time.Minute
 
 // Write appends p in one write call, so lines from several processes do not
 // interleave.
 func (f *File) Write(p []byte) (int, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.f.Write(p)
+	if f.partial {
+		// The last line that failed was cut short: end it, so that the
+		// next one stands on its own.
+		if _, err := f.f.Write([]byte("\n")); err == nil {
+			f.partial = false
+		}
+	}
+	n, err := f.f.Write(p)
+	now := time.Now()
+	if err != nil {
+		f.partial = f.partial || n > 0 && n < len(p)
+		f.lost++
+		if f.lost == 1 {
+			f.since = now
+		}
+		f.err = err
+		metrics.Add("fsigkd_log_lines_lost_total", 1, "log", f.name)
+		if now.Sub(f.said) >= lossSaid {
+			f.said = now
+			elsewhere(fmt.Sprintf("cannot write %s: %v; its lines are lost until it can (%d so far)", f.path, why(err), f.lost))
+		}
+		f.mu.Unlock()
+		return n, err
+	}
+	if f.lost == 0 {
+		f.mu.Unlock()
+		return n, nil
+	}
+	lost, since, lerr, report := f.lost, f.since, f.err, f.Lost
+	f.lost, f.said = 0, time.Time{}
+	f.mu.Unlock()
+	elsewhere(fmt.Sprintf("writing %s again; %s lost since %s (%v)", f.path, count(lost, "line"), since.Format(TimeLayout), why(lerr)))
+	if report != nil {
+		report(f.name, lost, since, lerr)
+	}
+	return n, nil
 }
 
 // Sync is a no-op: every Write goes straight to the kernel.
 func (f *File) Sync() error { return nil }
+
+// Loss says what the logs lost, from the counters of the gateway's
+// processes (metrics.Totals.Gather): "" when nothing, or such as "532 log
+// lines lost since the gateway started (access 520, error 12)", for
+// fsigkd status and the console.
+func Loss(counters []metrics.Sample) string {
+	by := map[string]float64{}
+	var total float64
+	for _, c := range counters {
+		if c.Name == "fsigkd_log_lines_lost_total" {
+			by[c.Labels["log"]] += c.Value
+			total += c.Value
+		}
+	}
+	if total == 0 {
+		return ""
+	}
+	var parts []string
+	for _, name := range []string{"access", "error"} {
+		if by[name] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", name, int64(by[name])))
+		}
+	}
+	return fmt.Sprintf("%s lost since the gateway started (%s)", count(int64(total), "log line"), strings.Join(parts, ", "))
+}
+
+// count is n things, "1 line" or "2 lines".
+func count(n int64, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
+// why is an error's words without its path: the errno's text when it has
+// one ("No space left on device").
+func why(err error) string {
+	if en, ok := catalog.Errno(err); ok {
+		return catalog.Strerror(en)
+	}
+	return err.Error()
+}
+
+// elsewhere says what the logs cannot: on standard error and to syslog
+// (whatever log_syslog says), best effort.
+func elsewhere(msg string) {
+	fmt.Fprintf(os.Stderr, "fsigkd[%d]: %s\n", pid, msg)
+	if w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_WARNING, "fsigkd"); err == nil {
+		w.Warning(msg)
+		w.Close()
+	}
+}
 
 // Reopen swaps in a freshly opened file of the same name.
 func (f *File) Reopen() error {

@@ -2,16 +2,19 @@ package logs
 
 import (
 	"encoding/json"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fsigkd/fsigkd/catalog"
+	"github.com/fsigkd/fsigkd/metrics"
 )
 
 func TestErrorLineShape(t *testing.T) {
@@ -173,4 +176,86 @@ func FuzzParseAccess(f *testing.F) {
 	f.Add((&Access{Start: time.Unix(1, 0), Detect: "CLEAN", Service: "http"}).Format())
 	f.Add(`{"time":1,"detect":"CLEAN"}`)
 	f.Fuzz(func(t *testing.T, line string) { ParseAccess(line) })
+}
+
+// TestFullLogIsSaidElsewhere: a log that cannot take its lines (here
+// /dev/full, as a full log_dir answers) went silent: nothing said that
+// logging had stopped. Now each lost line is counted in
+// fsigkd_log_lines_lost_total, the loss is said on standard error at
+// once (not once a line), and when lines are taken again the error log
+// says how many were lost.
+func TestFullLogIsSaidElsewhere(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(Options{Dir: dir, Level: "info"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Skip("no /dev/full")
+	}
+	stderr := captureStderr(t)
+	working := l.access.f
+	l.access.mu.Lock()
+	l.access.f = full
+	l.access.mu.Unlock()
+	lostBefore := counted("fsigkd_log_lines_lost_total", "access")
+	for i := 0; i < 5; i++ {
+		l.Access(&Access{URL: "http://example.com/lost"})
+	}
+	if n := counted("fsigkd_log_lines_lost_total", "access") - lostBefore; n != 5 {
+		t.Errorf("%v lines counted lost, want 5", n)
+	}
+	l.access.mu.Lock()
+	l.access.f = working // the space is back
+	l.access.mu.Unlock()
+	l.Access(&Access{URL: "http://example.com/kept"})
+	said := stderr()
+	if strings.Count(said, "access.log: No space left on device; its lines are lost") != 1 {
+		t.Errorf("the loss was not said once on standard error:\n%s", said)
+	}
+	if !strings.Contains(said, "access.log again; 5 lines lost since ") {
+		t.Errorf("the end of the loss was not said:\n%s", said)
+	}
+	errLog, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+	if !strings.Contains(string(errLog), "WARNING [logs] access.log: 5 lines lost since ") ||
+		!strings.Contains(string(errLog), ": No space left on device") {
+		t.Errorf("the error log does not say what was lost:\n%s", errLog)
+	}
+	acc, _ := os.ReadFile(filepath.Join(dir, "access.log"))
+	if strings.Contains(string(acc), "/lost") || !strings.Contains(string(acc), "/kept") {
+		t.Errorf("access log:\n%s", acc)
+	}
+}
+
+// counted is this process's count of a metric with label log=name.
+func counted(metric, name string) float64 {
+	for _, c := range metrics.Take().Counters {
+		if c.Name == metric && c.Labels["log"] == name {
+			return c.Value
+		}
+	}
+	return 0
+}
+
+// captureStderr sends os.Stderr to a pipe until the returned function
+// is called, which gives what was written.
+func captureStderr(t *testing.T) func() string {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stderr
+	os.Stderr = w
+	got := make(chan string)
+	go func() { b, _ := io.ReadAll(r); got <- string(b) }()
+	var once sync.Once
+	var out string
+	stop := func() string {
+		once.Do(func() { os.Stderr = old; w.Close(); out = <-got })
+		return out
+	}
+	t.Cleanup(func() { stop() })
+	return stop
 }

@@ -32,6 +32,7 @@ var Help = map[string]string{
 	"fsigkd_verdict_cache_hits_total":  "Verdicts given by the verdict cache, with no engine call.",
 	"fsigkd_engine_failovers_total":    "Times an engine endpoint was marked down.",
 	"fsigkd_messages_total":            "Documented messages logged, by id.",
+	"fsigkd_log_lines_lost_total":      "Log lines that could not be written (log_dir full or failing), by log (error, access).",
 	"fsigkd_scan_seconds":              "Time of the engine's scans.",
 	"fsigkd_request_seconds":           "Time of a request, mail or transfer, end to end.",
 	"fsigkd_connections_active":        "Client connections now.",

@@ -57,7 +57,7 @@ func daemonMain(args []string, reg service.Registry) int {
 		return 1
 	}
 	if cmd == "status" {
-		return Status(os.Stdout, os.Stderr, cfg.Global.BaseDir, cfg.File)
+		return Status(os.Stdout, os.Stderr, cfg.Global.BaseDir, cfg.File, cfg.Global.LogDir)
 	}
 	return Run(args, "test", cfg, warnings, reg, *fg)
 }

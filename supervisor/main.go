@@ -13,6 +13,7 @@ import (
 	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/ipc"
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/metrics"
 	"github.com/fsigkd/fsigkd/service"
 )
 
@@ -91,7 +92,7 @@ func runMaster(cfg *conf.Config, warnings []string, reg service.Registry, fg boo
 // slots, read from the state file and the semaphore sets themselves, and
 // the services that are down with why. It returns 0, or 3 when the
 // gateway is not running (said on errw).
-func Status(w, errw io.Writer, baseDir, file string) int {
+func Status(w, errw io.Writer, baseDir, file, logDir string) int {
 	master, svcs, err := Services(baseDir)
 	if err != nil {
 		fmt.Fprintf(errw, "fsigkd is not running (%v)\n", err)
@@ -113,7 +114,27 @@ func Status(w, errw io.Writer, baseDir, file string) int {
 		}
 		fmt.Fprintf(w, "%-6s %-8d %-6s %-6s %s\n", s.Name, s.PID, used, total, s.Listen)
 	}
+	if logDir != "" {
+		fmt.Fprintf(w, "logs   %s\n", logHealth(baseDir, logDir))
+	}
 	return 0
+}
+
+// logHealth is the logs' line of the status: the room left in log_dir
+// and the lines lost, so that a full log_dir is seen where the log
+// itself cannot say it.
+func logHealth(baseDir, logDir string) string {
+	var st syscall.Statfs_t
+	room := "free space unknown"
+	if err := syscall.Statfs(logDir, &st); err == nil {
+		room = fmt.Sprintf("%d MiB free", int64(st.Bavail)*int64(st.Bsize)>>20)
+	}
+	counters, _, _ := (&metrics.Totals{Dir: MetricsDir(baseDir), Peek: true}).Gather()
+	loss := logs.Loss(counters)
+	if loss == "" {
+		loss = "no line lost"
+	}
+	return fmt.Sprintf("%s: %s; %s", logDir, room, loss)
 }
 
 // ServiceStatus is one service as the running gateway has it.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 
@@ -194,32 +195,33 @@ func check(args []string) int {
 
 // status is `fsigkd status`: the running gateway, per service.
 func status(args []string) int {
-	baseDir, file, code := statusBase(args)
+	baseDir, logDir, file, code := statusBase(args)
 	if baseDir == "" {
 		return code
 	}
-	return supervisor.Status(os.Stdout, os.Stderr, baseDir, file)
+	return supervisor.Status(os.Stdout, os.Stderr, baseDir, file, logDir)
 }
 
-// statusBase finds the running gateway's base_dir for fsigkd status: from
-// the settings when they load; from their base_dir line alone when the
-// file has an error (it may have been edited since the gateway started),
-// said on standard error.
-func statusBase(args []string) (baseDir, file string, code int) {
+// statusBase finds the running gateway's base_dir and log_dir for fsigkd
+// status: from the settings when they load; from their base_dir line
+// alone when the file has an error (it may have been edited since the
+// gateway started), said on standard error, log_dir then taken as its
+// default under it.
+func statusBase(args []string) (baseDir, logDir, file string, code int) {
 	file, code, ok := parseFlags("status", "", args, nil)
 	if !ok {
-		return "", "", code
+		return "", "", "", code
 	}
 	cfg, _, err := conf.Load(file)
 	if err == nil {
-		return cfg.Global.BaseDir, cfg.File, 0
+		return cfg.Global.BaseDir, cfg.Global.LogDir, cfg.File, 0
 	}
 	dir, berr := conf.BaseDirOf(file)
 	if berr != nil {
-		return "", "", fail(exitBadFile, "%v", err)
+		return "", "", "", fail(exitBadFile, "%v", err)
 	}
 	fmt.Fprintf(os.Stderr, "fsigkd: warning: %v\nfsigkd: the running gateway is read from base_dir %s\n", err, dir)
-	return dir, file, 0
+	return dir, filepath.Join(dir, "log"), file, 0
 }
 
 // passwd is `fsigkd passwd`: the first line of r, hashed with bcrypt for

@@ -73,7 +73,7 @@ func diagCmd(args []string) int {
 		parts = append(parts,
 			diag.Part{Name: "status.txt", Collect: func() ([]byte, error) {
 				var b bytes.Buffer
-				supervisor.Status(&b, &b, baseDir, file)
+				supervisor.Status(&b, &b, baseDir, file, g.LogDir)
 				return b.Bytes(), nil
 			}},
 			diag.Part{Name: "cores.txt", Collect: diag.Cores(baseDir)},

@@ -140,6 +140,53 @@ func (g *gw) workerPID(t *testing.T, service string) int {
 	return 0
 }
 
+// TestFullLogDirIsSeen: log_dir a small tmpfs, filled. The gateway went
+// on serving and nothing anywhere said that logging had stopped. Now it
+// still serves, and the loss is said on standard error (the journal) at
+// once, shown by fsigkd status with the room left, and, once there is
+// room again, told in the error log with the count of lines lost.
+func TestFullLogDirIsSeen(t *testing.T) {
+	testenv.NeedRoot(t, "mounting a small tmpfs")
+	small := filepath.Join(testenv.ShortDir(t), "logs")
+	os.Mkdir(small, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small).CombinedOutput(); err != nil {
+		t.Fatalf("mount: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", small).Run() })
+	g := gateway(t, 4, map[string]string{"global": "log_dir = " + small})
+	if err := g.served(t, "http", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(small, "filler")
+	exec.Command("dd", "if=/dev/zero", "of="+filler, "bs=64k").Run() // until the disk is full
+	// The logs' last pages hold a few lines more; then lines are lost.
+	for i := 0; !strings.Contains(g.out.String(), "access.log: No space left on device; its lines are lost until it can"); i++ {
+		if i == 300 {
+			t.Fatalf("nothing said of the full log_dir:\n%s", g.out.String())
+		}
+		if err := g.served(t, "http", 5*time.Second); err != nil {
+			t.Fatalf("not served with log_dir full: %v", err)
+		}
+	}
+	var status string
+	waitFor(t, func() bool { // the workers' counts are written each second
+		out, _ := exec.Command(binary(t), "status", "-c", g.conf).CombinedOutput()
+		status = string(out)
+		return strings.Contains(status, " lost since the gateway started (access ")
+	}, func() string { return status })
+	if !strings.Contains(status, "logs   "+small+": 0 MiB free; ") {
+		t.Errorf("status does not show the full log_dir:\n%s", status)
+	}
+	os.Remove(filler)
+	if err := g.served(t, "http", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		b, _ := os.ReadFile(filepath.Join(small, "error.log"))
+		return strings.Contains(string(b), "WARNING [logs] access.log: ") && strings.Contains(string(b), " lost since ")
+	})
+}
+
 // TestKilledWorkersSpoolIsRemoved: a worker killed while it spools a
 // download left its files until the next start of the master; now the
 // master removes them as soon as the worker has ended, and a stop leaves

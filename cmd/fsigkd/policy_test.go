@@ -40,12 +40,17 @@ func TestSkipListFileReloadedOnSIGHUP(t *testing.T) {
 	fetchLogged(t, g, "/third", "DETECT-STAT:SKIPPED:skip_hosts:")
 }
 
-// waitFor waits 10 s at most for ok.
-func waitFor(t *testing.T, ok func() bool) {
+// waitFor waits 10 s at most for ok; what says (if given) what was seen
+// instead, for the failure.
+func waitFor(t *testing.T, ok func() bool, what ...func() string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("not within 10 s")
+			seen := ""
+			for _, w := range what {
+				seen += "\n" + w()
+			}
+			t.Fatal("not within 10 s" + seen)
 		}
 	}
 }
