@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/notify"
+	smtpproxy "github.com/fsigkd/fsigkd/proxy/smtp"
 	"github.com/fsigkd/fsigkd/quarantine"
 )
 
@@ -145,6 +147,18 @@ func releaseMail(cfg *conf.Config, st *quarantine.Store, m quarantine.Meta) int 
 	smtp := cfg.Services["smtp"]
 	if smtp.ParentServerHost == "" || len(m.Recipients) == 0 {
 		return fail(exitBadUsage, "quarantine: release %s: no next hop ([smtp] parent_server_host) or no recipients; give -o FILE", m.ID)
+	}
+	// The relay's own rule, as the settings say now: a mail kept from a
+	// client outside relay_clients goes only to local_domains, as the
+	// relay would have sent it.
+	rule, err := smtpproxy.NewRelayRule(smtp.LocalDomains, smtp.RelayClients)
+	if err != nil {
+		return fail(exitBadFile, "quarantine: %v", err)
+	}
+	for _, rcpt := range m.Recipients {
+		if rule.Denied(net.ParseIP(m.Client), rcpt) {
+			return fail(exitBadUsage, "quarantine: release %s: the relay does not send to %s for client %s (local_domains, relay_clients); give -o FILE", m.ID, rcpt, m.Client)
+		}
 	}
 	src, err := st.Open(m.ID)
 	if err != nil {

@@ -115,3 +115,54 @@ func TestQuarantineListShowReleaseDelete(t *testing.T) {
 		t.Fatalf("a path as id (%d): %s", code, out)
 	}
 }
+
+// TestReleaseSendsOnlyWhereTheRelayWould: a mail kept from a client in
+// relay_clients, to a local and an outside recipient. With the settings
+// as they were, release sends it; with that client no longer in
+// relay_clients, release refuses (the relay would not send to the
+// outside recipient for it now) and nothing reaches the next hop.
+func TestReleaseSendsOnlyWhereTheRelayWould(t *testing.T) {
+	g := gateway(t, 4, map[string]string{"smtp": "local_domains = example.com\nrelay_clients = 127.0.0.0/8"})
+	mail := "From: mallory@example.com\r\nSubject: invoice\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream; name=e.com\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		base64.StdEncoding.EncodeToString([]byte(eicar.String)) + "\r\n"
+	c, err := gosmtp.Dial(g.addr("smtp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.SendMail("mallory@example.com", []string{"alice@example.com", "eve@outside.test"}, strings.NewReader(mail))
+	c.Close()
+	if err == nil || !strings.Contains(err.Error(), "554") {
+		t.Fatalf("the infected mail: %v", err)
+	}
+	idRe := regexp.MustCompile(`DETECT-STAT:INFECTED:Eicar-Test-Signature:[^:]*:([0-9]{8}-[0-9]{6}-[0-9a-f]{8}):`)
+	var id string
+	waitFor(t, func() bool {
+		b, _ := os.ReadFile(filepath.Join(g.dir, "state", "log", "access.log"))
+		if m := idRe.FindSubmatch(b); m != nil {
+			id = string(m[1])
+		}
+		return id != ""
+	})
+	release := func() (string, int) {
+		out, err := exec.Command(binary(t), "quarantine", "-c", g.conf, "release", id).CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return string(out), ee.ExitCode()
+		}
+		return string(out), 0
+	}
+	ini, _ := os.ReadFile(g.conf)
+	os.WriteFile(g.conf, []byte(strings.Replace(string(ini), "relay_clients = 127.0.0.0/8", "relay_clients = 10.0.0.0/8", 1)), 0o644)
+	if out, code := release(); code != 2 || !strings.Contains(out, "does not send to eve@outside.test for client 127.0.0.1") {
+		t.Fatalf("release to an outside recipient for a client the relay no longer relays for (%d): %s", code, out)
+	}
+	if got := g.hop.Mails(); len(got) != 0 {
+		t.Fatalf("the next hop got %d mails", len(got))
+	}
+	os.WriteFile(g.conf, ini, 0o644)
+	if out, code := release(); code != 0 {
+		t.Fatalf("release with the settings as they were (%d): %s", code, out)
+	}
+	if got := g.hop.Mails(); len(got) != 1 || len(got[0].To) != 2 {
+		t.Fatalf("the next hop got %+v", got)
+	}
+}

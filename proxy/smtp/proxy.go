@@ -43,7 +43,6 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 	"go.uber.org/zap"
 
-	"github.com/fsigkd/fsigkd/internal/netlist"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/service"
@@ -58,8 +57,7 @@ type Proxy struct {
 	hostname string
 	id       string
 
-	relayClients netlist.List // may send to any domain
-	localDomains []string     // what others may send to ("" : any)
+	relay        RelayRule    // local_domains and relay_clients
 
 	live sync.Map // the sessions, for a stop
 }
@@ -73,25 +71,6 @@ func (p *Proxy) warnUntold(next string) {
 	}
 	p.Log.Named("relay").Warn("the next hop does not take XCLIENT or XFORWARD from this relay: it sees the relay's address for every client, so it must not relay for that address (set local_domains, or authorize the relay: smtpd_authorized_xclient_hosts)",
 		zap.String("next_hop", next), zap.String("forward_client", p.Svc.ForwardClient))
-}
-
-// relayDenied tells whether client may not send to rcpt: local_domains is
-// set, the client is not in relay_clients, and rcpt's domain is not local.
-func (p *Proxy) relayDenied(client net.IP, rcpt string) bool {
-	if len(p.localDomains) == 0 || p.relayClients.Contains(client) {
-		return false
-	}
-	at := strings.LastIndexByte(rcpt, '@')
-	if at < 0 {
-		return false // a local mailbox without a domain (postmaster)
-	}
-	d := strings.ToLower(strings.TrimSuffix(rcpt[at+1:], "."))
-	for _, l := range p.localDomains {
-		if d == l || strings.HasSuffix(d, "."+l) {
-			return false
-		}
-	}
-	return true
 }
 
 // New builds the service from a worker's environment.
@@ -110,14 +89,8 @@ func (p *Proxy) init() error {
 	}
 	p.hostname = p.Hostname()
 	var err error
-	if p.relayClients, err = netlist.Parse(p.Svc.RelayClients); err != nil {
-		return fmt.Errorf("relay_clients: %v", err)
-	}
-	p.localDomains = nil
-	for _, d := range strings.Split(p.Svc.LocalDomains, ",") {
-		if d = strings.ToLower(strings.Trim(strings.TrimSpace(d), ".")); d != "" {
-			p.localDomains = append(p.localDomains, d)
-		}
+	if p.relay, err = NewRelayRule(p.Svc.LocalDomains, p.Svc.RelayClients); err != nil {
+		return err
 	}
 	p.id = notify.NotificationID(p.Svc, p.hostname)
 	s := gosmtp.NewServer(gosmtp.BackendFunc(p.newSession))

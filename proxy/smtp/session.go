@@ -103,7 +103,7 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if err != nil {
 		return err
 	}
-	if s.p.relayDenied(net.ParseIP(s.client), to) {
+	if s.p.relay.Denied(net.ParseIP(s.client), to) {
 		s.log.Info("relay refused", zap.String("client", s.client), zap.String("rcpt", to))
 		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied"}
 	}
