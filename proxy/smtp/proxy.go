@@ -57,7 +57,7 @@ type Proxy struct {
 	hostname string
 	id       string
 
-	relay        RelayRule    // local_domains and relay_clients
+	relay RelayRule // local_domains and relay_clients
 
 	live sync.Map // the sessions, for a stop
 }
