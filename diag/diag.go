@@ -23,7 +23,26 @@ import (
 // Part is one file of the archive.
 type Part struct {
 	Name    string // its path in the archive
+	What    string // what it holds, for CONTENTS.txt (personal data named)
 	Collect func() ([]byte, error)
+}
+
+// Contents lists the parts, one a line with what each holds, those in
+// failed said not collected: the archive's CONTENTS.txt, and what the
+// command prints, so that what leaves the machine is known.
+func Contents(parts []Part, failed []string) string {
+	var b strings.Builder
+	for _, p := range parts {
+		fmt.Fprintf(&b, "  %-28s %s", p.Name, p.What)
+		for _, f := range failed {
+			if f == p.Name {
+				fmt.Fprintf(&b, " (not collected: %s.error.txt says why)", p.Name)
+				break
+			}
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // Write writes parts to w as a gzipped tar under the directory "diag/".
@@ -54,6 +73,9 @@ func Write(w io.Writer, parts []Part) (failed []string, err error) {
 				return failed, err
 			}
 		}
+	}
+	if err := add("CONTENTS.txt", []byte("What this archive holds (the files are under diag/):\n\n"+Contents(parts, failed))); err != nil {
+		return failed, err
 	}
 	if err := tw.Close(); err != nil {
 		return failed, err

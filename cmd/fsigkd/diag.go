@@ -22,6 +22,13 @@ import (
 	"github.com/fsigkd/fsigkd/supervisor"
 )
 
+// The words of the parts that come in two forms.
+const (
+	settingsWhat  = "the settings file as written, secrets masked"
+	effectiveWhat = "every setting in effect, defaults included, secrets masked"
+	statusWhat    = "fsigkd status: the services, their workers and slots, the logs' health"
+)
+
 // diagCmd is `fsigkd diag`: diag.tar.gz for support, from the settings
 // and the running (or stopped) gateway. A settings file with an error is
 // no reason to fail: what can be collected without it is.
@@ -46,39 +53,39 @@ func diagCmd(args []string) int {
 	}
 	missing := func(err error) func() ([]byte, error) { return func() ([]byte, error) { return nil, err } }
 	parts := []diag.Part{
-		{Name: "system/netstat_anp.txt", Collect: diag.Command(30*time.Second, []string{"netstat", "-anp"}, []string{"ss", "-anp"})},
-		{Name: "system/uname.txt", Collect: diag.Command(10*time.Second, []string{"uname", "-a"})},
-		{Name: "system/sysctl.txt", Collect: diag.Files("/proc/sys/kernel/sem", "/proc/sys/net/core/somaxconn", "/proc/sys/fs/file-max")},
-		{Name: "system/sysvipc_sem.txt", Collect: diag.Files("/proc/sysvipc/sem")},
-		{Name: "versions.txt", Collect: func() ([]byte, error) {
+		{Name: "system/netstat_anp.txt", What: "sockets and their processes (ss or netstat): client addresses of open connections", Collect: diag.Command(30*time.Second, []string{"netstat", "-anp"}, []string{"ss", "-anp"})},
+		{Name: "system/uname.txt", What: "the kernel", Collect: diag.Command(10*time.Second, []string{"uname", "-a"})},
+		{Name: "system/sysctl.txt", What: "kernel limits: semaphores, somaxconn, file-max", Collect: diag.Files("/proc/sys/kernel/sem", "/proc/sys/net/core/somaxconn", "/proc/sys/fs/file-max")},
+		{Name: "system/sysvipc_sem.txt", What: "the System V semaphore sets", Collect: diag.Files("/proc/sysvipc/sem")},
+		{Name: "versions.txt", What: "fsigkd's and Go's versions", Collect: func() ([]byte, error) {
 			return []byte(fmt.Sprintf("fsigkd %s\ngo %s %s/%s\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)), nil
 		}},
 	}
 	raw, rerr := os.ReadFile(file)
 	if rerr != nil {
-		parts = append(parts, diag.Part{Name: "settings/" + filepath.Base(file), Collect: missing(rerr)})
+		parts = append(parts, diag.Part{Name: "settings/" + filepath.Base(file), What: settingsWhat, Collect: missing(rerr)})
 	} else {
-		parts = append(parts, diag.Part{Name: "settings/" + filepath.Base(file), Collect: func() ([]byte, error) { return []byte(conf.Masked(string(raw))), nil }})
+		parts = append(parts, diag.Part{Name: "settings/" + filepath.Base(file), What: settingsWhat, Collect: func() ([]byte, error) { return []byte(conf.Masked(string(raw))), nil }})
 	}
 	if cfgErr != nil {
-		parts = append(parts, diag.Part{Name: "settings/effective.txt", Collect: missing(fmt.Errorf("the settings do not load: %v", cfgErr))})
+		parts = append(parts, diag.Part{Name: "settings/effective.txt", What: effectiveWhat, Collect: missing(fmt.Errorf("the settings do not load: %v", cfgErr))})
 	} else {
 		parts = append(parts,
-			diag.Part{Name: "settings/effective.txt", Collect: func() ([]byte, error) { return []byte(cfg.DumpMasked()), nil }},
-			diag.Part{Name: "engine.txt", Collect: func() ([]byte, error) { return engineReport(cfg.Global) }})
+			diag.Part{Name: "settings/effective.txt", What: effectiveWhat, Collect: func() ([]byte, error) { return []byte(cfg.DumpMasked()), nil }},
+			diag.Part{Name: "engine.txt", What: "the engine endpoints: whether each answers, its signature version", Collect: func() ([]byte, error) { return engineReport(cfg.Global) }})
 	}
 	if baseDir == "" {
-		parts = append(parts, diag.Part{Name: "status.txt", Collect: missing(fmt.Errorf("no base_dir: the settings file cannot be read"))})
+		parts = append(parts, diag.Part{Name: "status.txt", What: statusWhat, Collect: missing(fmt.Errorf("no base_dir: the settings file cannot be read"))})
 	} else {
 		parts = append(parts,
-			diag.Part{Name: "status.txt", Collect: func() ([]byte, error) {
+			diag.Part{Name: "status.txt", What: statusWhat, Collect: func() ([]byte, error) {
 				var b bytes.Buffer
 				supervisor.Status(&b, &b, baseDir, file, g.LogDir)
 				return b.Bytes(), nil
 			}},
-			diag.Part{Name: "cores.txt", Collect: diag.Cores(baseDir)},
-			diag.Part{Name: "metrics.txt", Collect: (&metrics.Totals{Dir: supervisor.MetricsDir(baseDir), Peek: true}).Text},
-			diag.Part{Name: "system/temp_dir_free.txt", Collect: func() ([]byte, error) {
+			diag.Part{Name: "cores.txt", What: "the core files in base_dir, listed (not the cores)", Collect: diag.Cores(baseDir)},
+			diag.Part{Name: "metrics.txt", What: "the counters of /metrics", Collect: (&metrics.Totals{Dir: supervisor.MetricsDir(baseDir), Peek: true}).Text},
+			diag.Part{Name: "system/temp_dir_free.txt", What: "the room left in temp_dir", Collect: func() ([]byte, error) {
 				free, err := spool.Dir{Path: g.TempDir}.Free()
 				if err != nil {
 					return nil, err
@@ -86,7 +93,7 @@ func diagCmd(args []string) int {
 				return []byte(fmt.Sprintf("%s: %d bytes free (%d MiB)\n", g.TempDir, free, free>>20)), nil
 			}})
 		if cfgErr == nil {
-			parts = append(parts, diag.Part{Name: "quarantine.txt", Collect: func() ([]byte, error) {
+			parts = append(parts, diag.Part{Name: "quarantine.txt", What: "the quarantine's list: ids, services, hashes, verdicts, client and mail addresses (not the objects)", Collect: func() ([]byte, error) {
 				list, err := (&quarantine.Store{Dir: g.QuarantineDir}).List()
 				var b bytes.Buffer
 				for _, m := range list {
@@ -96,7 +103,7 @@ func diagCmd(args []string) int {
 			}})
 		}
 		for _, l := range []string{"error.log", "access.log", "crash.log"} {
-			parts = append(parts, diag.Part{Name: "logs/" + l, Collect: diag.Tail(filepath.Join(g.LogDir, l), logMiB<<20)})
+			parts = append(parts, diag.Part{Name: "logs/" + l, What: fmt.Sprintf("the last %d MiB at most of %s: client addresses, URLs, mail addresses", logMiB, l), Collect: diag.Tail(filepath.Join(g.LogDir, l), logMiB<<20)})
 		}
 	}
 	// Readable by its owner only: it holds the logs' client and mail
@@ -121,11 +128,8 @@ func diagCmd(args []string) int {
 	if err != nil {
 		return fail2(err)
 	}
-	fmt.Printf("wrote %s (mode 0600: it holds the settings with secrets masked and the logs' last lines, client and mail addresses among them)", out)
-	if len(failed) > 0 {
-		fmt.Printf(" (not collected, each says why: %s)", strings.Join(failed, ", "))
-	}
-	fmt.Println()
+	fmt.Printf("wrote %s, readable by its owner only (mode 0600): it holds client and mail addresses. It includes (listed in diag/CONTENTS.txt too):\n", out)
+	fmt.Print(diag.Contents(parts, failed))
 	return 0
 }
 

@@ -53,13 +53,35 @@ func TestDiagOfARunningGateway(t *testing.T) {
 	}
 	time.Sleep(1500 * time.Millisecond) // the workers write their counts every second
 	out := filepath.Join(t.TempDir(), "diag.tar.gz")
-	if b, err := exec.Command(binary(t), "diag", "-c", g.conf, "-o", out).CombinedOutput(); err != nil {
-		t.Fatalf("diag: %v\n%s", err, b)
+	said, err := exec.Command(binary(t), "diag", "-c", g.conf, "-o", out).CombinedOutput()
+	if err != nil {
+		t.Fatalf("diag: %v\n%s", err, said)
 	}
 	files := readDiag(t, out)
+	// It says what it includes, on the terminal and in the archive, each
+	// file with what it holds.
+	for name := range files {
+		if name == "CONTENTS.txt" || strings.HasSuffix(name, ".error.txt") {
+			continue
+		}
+		for where, list := range map[string]string{"the command's output": string(said), "CONTENTS.txt": files["CONTENTS.txt"]} {
+			i := strings.Index(list, "  "+name+" ")
+			if i < 0 {
+				t.Errorf("%s does not list %s:\n%s", where, name, list)
+				continue
+			}
+			if line, _, _ := strings.Cut(list[i:], "\n"); len(strings.Fields(line)) < 3 {
+				t.Errorf("%s does not say what %s holds: %q", where, name, line)
+			}
+		}
+	}
+	if !strings.Contains(string(said), "logs/access.log") || !strings.Contains(string(said), "client addresses") {
+		t.Errorf("the command does not say that the logs' addresses are in it:\n%s", said)
+	}
 	for name, want := range map[string]string{
 		"system/netstat_anp.txt":   fmt.Sprintf("127.0.0.1:%d", g.ports["http"]),
 		"status.txt":               "\nhttp ",
+		"CONTENTS.txt":             "What this archive holds",
 		"logs/error.log":           "INFO [main] serving",
 		"settings/fsigk.ini":       "license = ***",
 		"settings/effective.txt":   "license = ***",
