@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -50,18 +51,19 @@ func main() {
 	flag.Parse()
 	raiseNoFile()
 	fmt.Printf("# fsigkd-faults, %s, %d cores\n\n", time.Now().UTC().Format("2006-01-02"), numCPU())
-	fmt.Println("| scenario | requests served / failed | mails accepted / delivered / lost | infected delivered | longest wait to be served | error-log lines |")
-	fmt.Println("|---|---|---|---|---|---|")
+	fmt.Println("| scenario | requests served / failed | mails accepted / delivered / lost | infected delivered | longest wait to be served | longest wait of a new client | error-log lines | measured |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for _, sc := range scenarios {
 		if *only != "" && !strings.Contains(sc.name, *only) {
 			continue
 		}
 		if sc.root && os.Geteuid() != 0 {
-			fmt.Printf("| %s | needs root: not run | | | | |\n", sc.name)
+			fmt.Printf("| %s | needs root: not run | | | | | | |\n", sc.name)
 			continue
 		}
 		r := run(sc)
-		fmt.Printf("| %s | %d / %d | %d / %d / %d | %d | %s | %d |\n", sc.name, r.served, r.failed, r.accepted, r.delivered, r.lost, r.infected, r.gap.Round(10*time.Millisecond), r.lines)
+		fmt.Printf("| %s | %d / %d | %d / %d / %d | %d | %s | %s | %d | %s |\n", sc.name, r.served, r.failed, r.accepted, r.delivered, r.lost, r.infected,
+			r.gap.Round(10*time.Millisecond), r.newWait.Round(time.Millisecond), r.lines, r.note)
 	}
 }
 
@@ -77,7 +79,12 @@ type scenario struct {
 	http   bool // HTTP load
 	smtp   bool // SMTP load
 	big    bool // 2 MiB objects and mails (for the full spool)
-	fault  func(e *env)
+	// logFull: log_dir is a 64 MiB tmpfs (room for the load's lines), which fault may fill.
+	logFull bool
+	fault   func(e *env)
+	// measure, when set, says what the scenario measured besides the
+	// common columns (after the load).
+	measure func(e *env) string
 }
 
 var scenarios = []scenario{
@@ -112,6 +119,38 @@ var scenarios = []scenario{
 	{name: "10,000 concurrent connections", http: true, smtp: true, fault: func(e *env) {
 		e.hold(10000, 3*time.Second, nil)
 	}},
+	{name: "spool files moved away (every 100 ms for 3 s)", http: true, smtp: true, fault: func(e *env) {
+		elsewhere := filepath.Join(e.dir, "moved")
+		os.Mkdir(elsewhere, 0o755)
+		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+			files, _ := filepath.Glob(filepath.Join(e.dir, "state", "tmp", "fsigkd-*"))
+			for _, f := range files {
+				os.Rename(f, filepath.Join(elsewhere, filepath.Base(f)))
+			}
+		}
+	}, measure: func(e *env) string {
+		return fmt.Sprintf("%d M14 lines (a file moved while in use); after: served", e.errLogCount("open=No such file"))
+	}},
+	{name: "log_dir full for 3 s (a filled tmpfs)", root: true, logFull: true, http: true, smtp: true, fault: func(e *env) {
+		filler := filepath.Join(e.logDir(), "filler")
+		exec.Command("dd", "if=/dev/zero", "of="+filler, "bs=64k").Run()
+		time.Sleep(3 * time.Second)
+		os.Remove(filler)
+	}, measure: func(e *env) string {
+		said := strings.Count(e.out.String(), "its lines are lost until it can")
+		told := e.errLogCount("lost since")
+		return fmt.Sprintf("%d lines lost, counted; said on stderr %d times, told in the error log after: %d", e.metricSum("fsigkd_log_lines_lost_total"), said, told)
+	}},
+	{name: "POP3 server sending one mail without end", http: true, fault: func(e *env) {
+		e.endlessPOP3(3 * time.Second)
+	}, measure: func(e *env) string {
+		return fmt.Sprintf("temp_dir peak %.1f MiB (max_scan_size as shipped, 100 MiB); the server's sending ended %s after the client left (%s)", float64(e.spoolPeak.Load())/(1<<20), time.Duration(e.endedAfter.Load()).Round(10*time.Millisecond), e.popSaid)
+	}},
+	{name: "ICAP body without end", http: true, fault: func(e *env) {
+		e.endlessICAP(3 * time.Second)
+	}, measure: func(e *env) string {
+		return fmt.Sprintf("temp_dir peak %.1f MiB (max_scan_size as shipped, 100 MiB); answered: %s", float64(e.spoolPeak.Load())/(1<<20), e.icapAnswer)
+	}},
 	{name: "slot theft: 500 silent clients per service", http: true, smtp: true, fault: func(e *env) {
 		e.hold(500, 4*time.Second, nil)
 	}},
@@ -129,7 +168,8 @@ var scenarios = []scenario{
 
 type result struct {
 	served, failed, accepted, delivered, lost, infected, lines int
-	gap                                                        time.Duration
+	gap, newWait                                               time.Duration
+	note                                                       string
 }
 
 // env is one scenario's daemon, origin, next hop and counters.
@@ -146,6 +186,11 @@ type env struct {
 	accepted       map[string]bool // Message-IDs the relay took with 250
 	lastOK         atomic.Int64    // unix nanos of the last success
 	gap            atomic.Int64    // the longest stretch without one, under load
+	newWait        atomic.Int64    // the longest a new client waited to be served
+	spoolPeak      atomic.Int64    // the most temp_dir held (endless bodies)
+	endedAfter     atomic.Int64    // how long a fetch went on after its client left
+	icapAnswer     string
+	popSaid        string // the gateway's POP3 replies to the endless fetch
 }
 
 func run(sc scenario) result {
@@ -167,11 +212,21 @@ func run(sc scenario) result {
 		defer exec.Command("umount", "-l", small).Run()
 		global += "\ntemp_dir = " + small + "\ntemp_min_free = 0"
 	}
+	if sc.logFull {
+		logs := filepath.Join(dir, "logs")
+		os.Mkdir(logs, 0o755)
+		check(exec.Command("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", logs).Run())
+		defer exec.Command("umount", "-l", logs).Run()
+		global += "\nlog_dir = " + logs
+	}
+	e.ports["pop"], e.ports["icap"] = freePort(), freePort()
 	_, hopPort, _ := net.SplitHostPort(e.sink.addr)
 	ini := fmt.Sprintf("base_dir = %s/state\n%s\n[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\ndeny_servers =\n%s\n"+
 		"[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\nparent_server_host = 127.0.0.1\nparent_server_port = %s\n%s\n"+
-		"[ftp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\n%s\n",
-		dir, global, e.ports["http"], sc.keys, e.ports["smtp"], hopPort, sc.keys, e.ports["ftp"], sc.keys)
+		"[ftp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\n%s\n"+
+		"[pop]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\ndeny_servers =\n%s\n"+
+		"[icap]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\n%s\n",
+		dir, global, e.ports["http"], sc.keys, e.ports["smtp"], hopPort, sc.keys, e.ports["ftp"], sc.keys, e.ports["pop"], sc.keys, e.ports["icap"], sc.keys)
 	e.conf = filepath.Join(dir, "fsigk.ini")
 	check(os.WriteFile(e.conf, []byte(ini), 0o644))
 	e.start(sc.wrap)
@@ -194,6 +249,10 @@ func run(sc scenario) result {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); e.watchGap(stop) }()
+	if sc.http {
+		wg.Add(1)
+		go func() { defer wg.Done(); e.newClients(stop) }()
+	}
 	load := time.Duration(*seconds) * time.Second
 	time.Sleep(load / 3)
 	sc.fault(e)
@@ -210,8 +269,11 @@ func run(sc scenario) result {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	errlog, _ := os.ReadFile(filepath.Join(dir, "state", "log", "error.log"))
+	errlog, _ := os.ReadFile(filepath.Join(e.logDir(), "error.log"))
 	r.lines = bytes.Count(errlog, []byte("\n"))
+	if sc.measure != nil {
+		r.note = sc.measure(e)
+	}
 	if *showLog {
 		fmt.Fprintf(os.Stderr, "## %s\n%s\n", sc.name, errlog)
 	}
@@ -223,7 +285,7 @@ func (e *env) tally() result {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := result{served: int(e.served.Load()), failed: int(e.failed.Load()), infected: int(e.infected.Load()), accepted: len(e.accepted),
-		gap: time.Duration(e.gap.Load())}
+		gap: time.Duration(e.gap.Load()), newWait: time.Duration(e.newWait.Load())}
 	for id := range e.accepted {
 		if got.ids[id] {
 			r.delivered++
@@ -617,5 +679,194 @@ func check(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fsigkd-faults:", err)
 		os.Exit(1)
+	}
+}
+
+// logDir is where the scenario's daemon logs.
+func (e *env) logDir() string {
+	b, _ := os.ReadFile(e.conf)
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok && strings.TrimSpace(k) == "log_dir" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return filepath.Join(e.dir, "state", "log")
+}
+
+// errLogCount counts the error-log lines holding s.
+func (e *env) errLogCount(s string) int {
+	b, _ := os.ReadFile(filepath.Join(e.logDir(), "error.log"))
+	return strings.Count(string(b), s)
+}
+
+// metricSum adds up a counter over the workers' count files.
+func (e *env) metricSum(name string) int {
+	files, _ := filepath.Glob(filepath.Join(e.dir, "state", "metrics", "*.json"))
+	var n float64
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		var snap struct {
+			Counters []struct {
+				Name  string  `json:"name"`
+				Value float64 `json:"value"`
+			} `json:"counters"`
+		}
+		if json.Unmarshal(b, &snap) == nil {
+			for _, c := range snap.Counters {
+				if c.Name == name {
+					n += c.Value
+				}
+			}
+		}
+	}
+	return int(n)
+}
+
+// newClients opens a new connection for a request every 250 ms and keeps
+// the longest any waited for its answer: the load's clients keep their
+// connections alive, and a flood that keeps new clients out does not
+// show in their figures.
+func (e *env) newClients(stop chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+		start := time.Now()
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", e.ports["http"]), 40*time.Second)
+		if err == nil {
+			c.SetDeadline(time.Now().Add(40 * time.Second))
+			fmt.Fprintf(c, "GET http://%s/clean HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", e.origin)
+			bufio.NewReader(c).ReadString('\n')
+			c.Close()
+		}
+		if w := int64(time.Since(start)); w > e.newWait.Load() {
+			e.newWait.Store(w)
+		}
+	}
+}
+
+// watchSpool keeps the most temp_dir holds until stop.
+func (e *env) watchSpool(stop chan struct{}) {
+	for {
+		files, _ := filepath.Glob(filepath.Join(e.dir, "state", "tmp", "fsigkd-*"))
+		var n int64
+		for _, f := range files {
+			if fi, err := os.Stat(f); err == nil {
+				n += fi.Size()
+			}
+		}
+		if n > e.spoolPeak.Load() {
+			e.spoolPeak.Store(n)
+		}
+		select {
+		case <-stop:
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// endlessPOP3 has a client fetch, through the gateway, a mail that a POP3
+// server sends without end, for d; then the client leaves, and the time
+// until the server's sending fails is kept.
+func (e *env) endlessPOP3(d time.Duration) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	defer ln.Close()
+	ended := make(chan time.Time, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		io.WriteString(c, "+OK ready\r\n")
+		line := []byte(strings.Repeat("an endless mail ", 60) + "\r\n")
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch strings.ToUpper(strings.Fields(l + " x")[0]) {
+			case "RETR":
+				io.WriteString(c, "+OK\r\nSubject: endless\r\n\r\n")
+				for {
+					c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+					if _, err := c.Write(line); err != nil {
+						ended <- time.Now()
+						return
+					}
+				}
+			case "CAPA":
+				io.WriteString(c, "+OK\r\nUSER\r\n.\r\n")
+			case "QUIT":
+				io.WriteString(c, "+OK bye\r\n")
+				return
+			default:
+				io.WriteString(c, "+OK\r\n")
+			}
+		}
+	}()
+	stop := make(chan struct{})
+	go e.watchSpool(stop)
+	defer close(stop)
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", e.ports["pop"]))
+	check(err)
+	c.SetDeadline(time.Now().Add(d + 10*time.Second))
+	br := bufio.NewReader(c)
+	var said []string
+	for _, cmd := range []string{"", fmt.Sprintf("USER x@%s", ln.Addr()), "PASS y", "RETR 1"} {
+		if cmd != "" {
+			fmt.Fprintf(c, "%s\r\n", cmd)
+		}
+		l, _ := br.ReadString('\n')
+		said = append(said, strings.TrimSpace(l))
+	}
+	e.popSaid = strings.Join(said, " / ")
+	go io.Copy(io.Discard, br)
+	time.Sleep(d)
+	c.Close()
+	left := time.Now()
+	select {
+	case t := <-ended:
+		e.endedAfter.Store(int64(t.Sub(left)))
+	case <-time.After(30 * time.Second):
+		e.endedAfter.Store(int64(30 * time.Second))
+	}
+}
+
+// endlessICAP sends a RESPMOD whose body does not end, for d, and keeps
+// the ICAP server's first answer line.
+func (e *env) endlessICAP(d time.Duration) {
+	stop := make(chan struct{})
+	go e.watchSpool(stop)
+	defer close(stop)
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", e.ports["icap"]))
+	check(err)
+	defer c.Close()
+	res := "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n"
+	fmt.Fprintf(c, "RESPMOD icap://127.0.0.1/respmod ICAP/1.0\r\nHost: 127.0.0.1\r\nAllow: 204\r\nEncapsulated: res-hdr=0, res-body=%d\r\n\r\n%s", len(res), res)
+	answer := make(chan string, 1)
+	go func() {
+		l, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			l = "none (" + err.Error() + ")"
+		}
+		answer <- strings.TrimSpace(l)
+	}()
+	chunk := append([]byte(fmt.Sprintf("%x\r\n", 64<<10)), append(bytes.Repeat([]byte("x"), 64<<10), "\r\n"...)...)
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err := c.Write(chunk); err != nil {
+			break
+		}
+	}
+	select {
+	case e.icapAnswer = <-answer:
+	case <-time.After(10 * time.Second):
+		e.icapAnswer = "none within 10 s"
 	}
 }
