@@ -74,7 +74,8 @@ type Global struct {
 	QuarantineMax   int64         `ini:"quarantine_max_size" default:"1G" kind:"size" min:"1M" doc:"The quarantine's objects in all are kept under this: the oldest go first."`
 	QuarantineDays  int           `ini:"quarantine_days" default:"30" min:"1" max:"3650" doc:"Quarantined objects older than this many days go."`
 	FsavdStart      bool          `ini:"fsavd_start" default:"yes" doc:"Start and supervise the bundled fsavd on av_servers' first socket."`
-	FsavdSigs       string        `ini:"fsavd_signatures" default:"" kind:"path" doc:"Signature files (.hdb, .hsb, .ndb) for the bundled fsavd; EICAR is built in. Empty: EICAR only. SIGHUP reloads them."`
+	FsavdSigs       string        `ini:"fsavd_signatures" default:"" kind:"path" doc:"Signature files (.hdb, .hsb, .ndb) for the bundled fsavd; EICAR is built in. Empty: EICAR only, which detects nothing but the EICAR test file, and is said as a warning by check, at start, by status, on the console and in /metrics. SIGHUP reloads them."`
+	SigsMaxAge      time.Duration `ini:"signatures_max_age" default:"7d" min:"1h" doc:"Signatures whose newest part is older than this (an update that stopped: freshclam, a copy job) are a warning, as an engine that knows only EICAR is: at start and each hour in the error log, and in check, status, the console and /metrics (fsigkd_engine_signatures_updated_timestamp_seconds). Days take d (7d)."`
 	ASEngine        string        `ini:"as_engine" default:"spamd" enum:"spamd,rspamd" doc:"The anti-spam engine (for smtp with fsasd_service = yes): spamd or rspamd."`
 	ASServers       string        `ini:"as_servers" default:"./fsasd-socket" doc:"Its endpoints, comma-separated: sockets (relative to base_dir) or host:port."`
 	ASTimeout       time.Duration `ini:"as_timeout" default:"60" min:"1s" doc:"One check may take this long."`

@@ -151,11 +151,7 @@ func (f field) bounds(n int64) error {
 func (f field) format() string {
 	switch {
 	case f.v.Type() == durationType:
-		d := time.Duration(f.v.Int())
-		if d%time.Second == 0 {
-			return strconv.FormatInt(int64(d/time.Second), 10)
-		}
-		return d.String()
+		return FormatDuration(time.Duration(f.v.Int()))
 	case f.v.Kind() == reflect.Bool:
 		if f.v.Bool() {
 			return "yes"
@@ -194,7 +190,26 @@ func parseBool(s string) (bool, bool) {
 	return false, false
 }
 
+// FormatDuration writes a duration as the settings take it: whole days
+// with d, whole seconds as a number, anything else as Go writes it.
+func FormatDuration(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	if d%time.Second == 0 {
+		return strconv.FormatInt(int64(d/time.Second), 10)
+	}
+	return d.String()
+}
+
 func parseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseInt(days, 10, 64)
+		if err != nil || n < 0 || n > 36500 {
+			return 0, fmt.Errorf("bad duration")
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		if n < 0 || n > 1<<31 {
 			return 0, fmt.Errorf("out of range")

@@ -34,6 +34,9 @@ type Source struct {
 	Totals   *metrics.Totals
 	// Settings are the effective settings, secrets masked.
 	Settings func() string
+	// Engine says what the anti-virus engine knows, and its problems
+	// (nil: not said).
+	Engine func() (knows string, problems []string)
 	// ErrorLog and AccessLog are the logs' paths.
 	ErrorLog, AccessLog string
 }
@@ -225,6 +228,8 @@ type page struct {
 	Now           time.Time
 	Error         string
 	Warning       string
+	Signatures    string
+	Problems      []string
 	Master        int
 	Services      []ServiceRow
 	Engines       []EngineRow
@@ -252,6 +257,9 @@ func (p *Pages) dashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	pg.Master = master
 	counters, _, hists := p.src.Totals.Gather() // one read of the workers' files a page
+	if p.src.Engine != nil {
+		pg.Signatures, pg.Problems = p.src.Engine()
+	}
 	if loss := logs.Loss(counters); loss != "" {
 		pg.Warning = "Logging has failed: " + loss + ". Is log_dir full? What the logs could not say went to the journal (standard error) and syslog."
 	}

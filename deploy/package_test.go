@@ -60,7 +60,14 @@ func TestDebianPackage(t *testing.T) {
 	}
 
 	t.Cleanup(func() { exec.Command("dpkg", "-P", "fsigkd").Run() })
-	run(t, "dpkg", "-i", deb)
+	installed := run(t, "dpkg", "-i", deb)
+	// As installed, the engine detects EICAR alone: the package says so.
+	if !strings.Contains(installed, "fsigkd: WARNING: as installed, the bundled engine has no signatures: it detects the EICAR test file and nothing else.") {
+		t.Errorf("the install does not say what the gateway detects:\n%s", installed)
+	}
+	if _, err := os.Stat("/usr/sbin/clamd"); err == nil && !strings.Contains(installed, "clamav-daemon is installed: to scan with its signatures, set av_engine = clamd") {
+		t.Errorf("the install does not say how to use the clamd it found:\n%s", installed)
+	}
 	if _, err := user.Lookup("fsigk"); err != nil {
 		t.Fatalf("no user fsigk: %v", err)
 	}
@@ -128,6 +135,9 @@ func TestDebianPackage(t *testing.T) {
 		if !strings.Contains(status, "\n"+svc+" ") {
 			t.Errorf("status lacks %s:\n%s", svc, status)
 		}
+	}
+	if !strings.Contains(status, "WARNING: the bundled fsavd has no signatures") {
+		t.Errorf("status does not say that the installed engine detects EICAR alone:\n%s", status)
 	}
 	stop()
 

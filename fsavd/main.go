@@ -52,7 +52,7 @@ func Main(args []string) int {
 		srv.StartErr = err
 	} else {
 		srv.Engine = engine.New(db)
-		log.Info("signatures loaded", zap.String("version", db.Version), zap.Int("signatures", db.Signatures()), zap.Int("skipped", db.Skipped))
+		log.Info("signatures loaded", zap.String("version", db.Version), zap.Int("signatures", db.Signatures()), zap.Any("kinds", db.Kinds()), zap.Int("skipped", db.Skipped))
 	}
 	ln, err := listenUnix(*sock)
 	if err != nil {
@@ -102,7 +102,7 @@ func reload(srv *Server, dir string, log *zap.Logger) {
 	} else {
 		srv.Engine.Swap(db)
 	}
-	log.Info("signatures reloaded", zap.String("version", db.Version), zap.Int("signatures", db.Signatures()), zap.Int("skipped", db.Skipped))
+	log.Info("signatures reloaded", zap.String("version", db.Version), zap.Int("signatures", db.Signatures()), zap.Any("kinds", db.Kinds()), zap.Int("skipped", db.Skipped))
 }
 
 // listenUnix listens on path, replacing a socket file left by a daemon

@@ -19,27 +19,31 @@ import (
 // Help describes each metric, for the exposition; a metric not here is
 // not exposed.
 var Help = map[string]string{
-	"fsigkd_connections_total":         "Client connections accepted.",
-	"fsigkd_connections_refused_total": "Client connections refused at accept (allow_clients and the like).",
-	"fsigkd_slots_full_total":          "Times every slot was busy when a client was to be accepted (M02).",
-	"fsigkd_evictions_total":           "Idle or silent connections closed so that a waiting client gets a slot.",
-	"fsigkd_requests_total":            "Requests, mails and transfers logged in the access log.",
-	"fsigkd_objects_total":             "Objects judged (scanned, cached, skipped or refused by a rule).",
-	"fsigkd_object_bytes_total":        "Bytes of the objects judged.",
-	"fsigkd_verdicts_total":            "Objects by verdict (the access log's DETECT-STAT).",
-	"fsigkd_actions_total":             "Objects by action (the access log's ACTION).",
-	"fsigkd_engine_calls_total":        "Scans the anti-virus engine made.",
-	"fsigkd_verdict_cache_hits_total":  "Verdicts given by the verdict cache, with no engine call.",
-	"fsigkd_engine_failovers_total":    "Times an engine endpoint was marked down.",
-	"fsigkd_messages_total":            "Documented messages logged, by id.",
-	"fsigkd_log_lines_lost_total":      "Log lines that could not be written (log_dir full or failing), by log (error, access).",
-	"fsigkd_scan_seconds":              "Time of the engine's scans.",
-	"fsigkd_request_seconds":           "Time of a request, mail or transfer, end to end.",
-	"fsigkd_connections_active":        "Client connections now.",
-	"fsigkd_slots":                     "Connection slots (pre_spawn).",
-	"fsigkd_engine_endpoint_up":        "Whether an engine endpoint answers (1) or is marked down (0).",
-	"fsigkd_notice_queue_length":       "Admin notices waiting to be sent.",
-	"fsigkd_workers":                   "Worker processes running.",
+	"fsigkd_connections_total":                           "Client connections accepted.",
+	"fsigkd_connections_refused_total":                   "Client connections refused at accept (allow_clients and the like).",
+	"fsigkd_slots_full_total":                            "Times every slot was busy when a client was to be accepted (M02).",
+	"fsigkd_evictions_total":                             "Idle or silent connections closed so that a waiting client gets a slot.",
+	"fsigkd_requests_total":                              "Requests, mails and transfers logged in the access log.",
+	"fsigkd_objects_total":                               "Objects judged (scanned, cached, skipped or refused by a rule).",
+	"fsigkd_object_bytes_total":                          "Bytes of the objects judged.",
+	"fsigkd_verdicts_total":                              "Objects by verdict (the access log's DETECT-STAT).",
+	"fsigkd_actions_total":                               "Objects by action (the access log's ACTION).",
+	"fsigkd_engine_calls_total":                          "Scans the anti-virus engine made.",
+	"fsigkd_verdict_cache_hits_total":                    "Verdicts given by the verdict cache, with no engine call.",
+	"fsigkd_engine_failovers_total":                      "Times an engine endpoint was marked down.",
+	"fsigkd_messages_total":                              "Documented messages logged, by id.",
+	"fsigkd_log_lines_lost_total":                        "Log lines that could not be written (log_dir full or failing), by log (error, access).",
+	"fsigkd_scan_seconds":                                "Time of the engine's scans.",
+	"fsigkd_request_seconds":                             "Time of a request, mail or transfer, end to end.",
+	"fsigkd_connections_active":                          "Client connections now.",
+	"fsigkd_slots":                                       "Connection slots (pre_spawn).",
+	"fsigkd_engine_endpoint_up":                          "Whether an engine endpoint answers (1) or is marked down (0).",
+	"fsigkd_notice_queue_length":                         "Admin notices waiting to be sent.",
+	"fsigkd_workers":                                     "Worker processes running.",
+	"fsigkd_engine_signatures":                           "Signatures the anti-virus engine knows, by kind (the bundled fsavd: hash, body, built-in).",
+	"fsigkd_engine_signatures_updated_timestamp_seconds": "When the engine's newest signature part was written or built (Unix time).",
+	"fsigkd_engine_eicar_only":                           "1 when the engine detects nothing but the EICAR test file (no signatures).",
+	"fsigkd_engine_problems":                             "Warnings about what the engine knows (EICAR only, signatures older than signatures_max_age).",
 }
 
 // Totals is the master's view of the workers' counts: the files of the
@@ -94,7 +98,8 @@ func (t *Totals) Gather() (counters, gauges []Sample, hists []Histogram) {
 	}
 	// The master's own: the messages it logs (a worker's crash, M18; a
 	// service that cannot bind, M01...).
-	for _, c := range Take().Counters {
+	own := Take()
+	for _, c := range own.Counters {
 		addSample(sumC, c, "master")
 	}
 	for k, h := range t.retiredH {
@@ -152,6 +157,9 @@ func (t *Totals) Gather() (counters, gauges []Sample, hists []Histogram) {
 		} else {
 			os.Remove(f)
 		}
+	}
+	for _, g := range own.Gauges {
+		addSample(sumG, g, "master")
 	}
 	for _, s := range sumC {
 		counters = append(counters, *s)

@@ -229,6 +229,14 @@ func Enable(service, dir string, gauges func() []Sample) (stop func()) {
 	return func() { close(done); wg.Wait() }
 }
 
+// SetGauges gives the gauges of a process that is no worker (the
+// master: what the engine knows), which Gather adds as service "master".
+func SetGauges(gauges func() []Sample) {
+	rec.mu.Lock()
+	rec.gauges = gauges
+	rec.mu.Unlock()
+}
+
 // Take is this process's counts now.
 func Take() Snapshot {
 	rec.mu.Lock()

@@ -22,6 +22,7 @@ func (m *master) startMetrics() {
 	os.MkdirAll(dir, 0o750)
 	clearMetrics(dir)
 	m.totals = &metrics.Totals{Dir: dir}
+	metrics.SetGauges(m.engineGauges) // the master's own, beside the workers'
 }
 
 // clearMetrics removes the workers' count files.
@@ -53,7 +54,11 @@ func (m *master) startConsole(g conf.Global) {
 				}
 				return master, out, err
 			},
-			Settings:  func() string { return m.shown.Load().DumpMasked() },
+			Settings: func() string { return m.shown.Load().DumpMasked() },
+			Engine: func() (string, []string) {
+				k, problems := m.engineState()
+				return k.String(), problems
+			},
 			ErrorLog:  filepath.Join(m.cfg.Global.LogDir, "error.log"),
 			AccessLog: filepath.Join(m.cfg.Global.LogDir, "access.log"),
 		})

@@ -63,6 +63,7 @@ type master struct {
 	consoleCfg conf.Global
 	shown      atomic.Pointer[conf.Config] // the settings the console shows (read by its handlers)
 	version    string
+	engine     engineWatch // what the anti-virus engine knows
 }
 
 // gen is what one generation of a service's workers runs with: the
@@ -274,6 +275,8 @@ func (m *master) run() int {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 	var killTimer <-chan time.Time
+	look := time.NewTicker(engineLook)
+	defer look.Stop()
 	for {
 		if m.stopping && m.helper != nil && !m.helper.done && m.live() == 1 {
 			// The workers are done: now the engine they used.
@@ -317,6 +320,10 @@ func (m *master) run() int {
 		case <-killTimer:
 			m.signalAll(syscall.SIGKILL)
 			m.signalHelper(syscall.SIGKILL)
+		case <-look.C:
+			if !m.stopping {
+				m.learnEngine(false)
+			}
 		case ev := <-m.events:
 			m.handle(ev)
 		}
@@ -397,6 +404,8 @@ func (m *master) handle(ev any) {
 		m.exited(ev.p, ev.state)
 	case helperExit:
 		m.helperExited(ev.h, ev.state)
+	case engineKnown:
+		m.engineLearnt(ev)
 	case helperRestart:
 		if !m.stopping && ev.h == m.helper {
 			m.startHelper(ev.h)
@@ -537,6 +546,7 @@ func (m *master) maybeReady() {
 	}
 	m.log.Named("main").Info("serving", zap.Int("services", len(m.svcs)))
 	logs.Emit(m.log.Named("main"), catalog.L03())
+	m.learnEngine(true) // at a start and after a reload: what the engine knows, said
 }
 
 func (m *master) saveState() {

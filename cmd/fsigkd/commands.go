@@ -189,39 +189,54 @@ func check(args []string) int {
 	for _, w := range warnings {
 		fmt.Fprintln(os.Stderr, "warning: "+w)
 	}
+	// What the engine knows, said on every check: settings can be right
+	// and protect nobody (an engine that knows only EICAR).
+	knows, problems := supervisor.EngineKnows(cfg.Global)
+	fmt.Fprintln(os.Stderr, "engine: "+knows)
+	for _, p := range problems {
+		fmt.Fprintln(os.Stderr, "warning: "+p)
+	}
 	fmt.Print(cfg.Dump())
 	return 0
 }
 
 // status is `fsigkd status`: the running gateway, per service.
 func status(args []string) int {
-	baseDir, logDir, file, code := statusBase(args)
+	baseDir, logDir, file, cfg, code := statusBase(args)
 	if baseDir == "" {
 		return code
 	}
-	return supervisor.Status(os.Stdout, os.Stderr, baseDir, file, logDir)
+	code = supervisor.Status(os.Stdout, os.Stderr, baseDir, file, logDir)
+	if code == 0 && cfg != nil {
+		knows, problems := supervisor.EngineKnows(cfg.Global)
+		fmt.Println("engine " + knows)
+		for _, p := range problems {
+			fmt.Println("WARNING: " + p)
+		}
+	}
+	return code
 }
 
 // statusBase finds the running gateway's base_dir and log_dir for fsigkd
-// status: from the settings when they load; from their base_dir line
-// alone when the file has an error (it may have been edited since the
-// gateway started), said on standard error, log_dir then taken as its
-// default under it.
-func statusBase(args []string) (baseDir, logDir, file string, code int) {
+// status: from the settings when they load (cfg); from their base_dir
+// line alone when the file has an error (it may have been edited since
+// the gateway started), said on standard error, log_dir then taken as
+// its default under it.
+func statusBase(args []string) (baseDir, logDir, file string, cfg *conf.Config, code int) {
 	file, code, ok := parseFlags("status", "", args, nil)
 	if !ok {
-		return "", "", "", code
+		return "", "", "", nil, code
 	}
 	cfg, _, err := conf.Load(file)
 	if err == nil {
-		return cfg.Global.BaseDir, cfg.Global.LogDir, cfg.File, 0
+		return cfg.Global.BaseDir, cfg.Global.LogDir, cfg.File, cfg, 0
 	}
 	dir, berr := conf.BaseDirOf(file)
 	if berr != nil {
-		return "", "", "", fail(exitBadFile, "%v", err)
+		return "", "", "", nil, fail(exitBadFile, "%v", err)
 	}
 	fmt.Fprintf(os.Stderr, "fsigkd: warning: %v\nfsigkd: the running gateway is read from base_dir %s\n", err, dir)
-	return dir, filepath.Join(dir, "log"), file, 0
+	return dir, filepath.Join(dir, "log"), file, nil, 0
 }
 
 // passwd is `fsigkd passwd`: the first line of r, hashed with bcrypt for

@@ -277,6 +277,16 @@ func (db *DB) Signatures() int {
 	return n
 }
 
+// Kinds is how many signatures of each kind are in use: hash (.hdb,
+// .hsb) and body (.ndb, and the built-in EICAR).
+func (db *DB) Kinds() map[string]int {
+	n := 0
+	for _, m := range db.hashSigs {
+		n += len(m)
+	}
+	return map[string]int{"hash": n, "body": db.bodyN}
+}
+
 // parallelFrom is the size from which one object's positions are shared
 // out among the cores (the verifications still see all of it, so a
 // signature that spans two shares is found): a 100 MiB download is
