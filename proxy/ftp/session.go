@@ -19,7 +19,6 @@ import (
 	"github.com/fsigkd/fsigkd/proxy/outcome"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/slots"
-	"github.com/fsigkd/fsigkd/spool"
 	"github.com/fsigkd/fsigkd/tproxy"
 )
 
@@ -458,19 +457,19 @@ func (s *session) serverData() (net.Conn, *net.TCPListener, error) {
 
 func (s *session) hasDataMode() bool { return s.pasv != nil || s.active != nil }
 
-// access is the access-log record of a transfer.
-func (s *session) access(verb, arg string) *logs.Access {
-	rec := &logs.Access{Start: time.Now(), Client: s.client.String(), Result: "FTP", Method: verb,
+// begin starts a transfer, its access record as the session knows it.
+func (s *session) begin(verb, arg string) *proxy.Transfer {
+	rec := logs.Access{Client: s.client.String(), Result: "FTP", Method: verb,
 		URL: s.url(arg), Service: "ftp", Slot: slots.SlotOf(s.c)}
 	if s.srv != nil {
 		rec.Server = s.srv.RemoteAddr().(*net.TCPAddr).IP.String()
 	}
-	return rec
+	return s.p.Begin(rec)
 }
 
-// judge scans f: pass, or the reason to refuse. rec gets the verdict.
-func (s *session) judge(f *spool.File, url string, rec *logs.Access, follow *scanner.Following) (bool, string) {
-	out := s.p.Inspect(proxy.Subject{File: f, Meta: scanner.Meta{Service: "ftp", URL: url, Client: s.client.String()}, Follow: follow}, rec)
+// judge scans the spooled file: pass, or the reason to refuse.
+func (s *session) judge(o *proxy.Object) (bool, string) {
+	out := o.Judge(proxy.Subject{Meta: scanner.Meta{Service: "ftp", URL: o.Rec.URL, Client: s.client.String()}})
 	if out.Delivered() {
 		return true, ""
 	}

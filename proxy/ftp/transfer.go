@@ -10,9 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/proxy"
-	"github.com/fsigkd/fsigkd/spool"
 )
 
 // dataFailed answers a data connection that did not come.
@@ -32,84 +30,69 @@ func (s *session) retr(arg string) bool {
 		return true
 	}
 	defer s.closeData()
-	rec := s.access("RETR", arg)
-	defer func() { rec.Elapsed = time.Since(rec.Start); s.p.Logs.Access(rec) }()
+	t := s.begin("RETR", arg)
+	defer t.End()
+	o := t.Object()
 	sd, r, ok, alive := s.serverTransfer(Command{Verb: "RETR", Arg: arg})
 	if !ok {
-		rec.Status = r.Code
+		t.Rec.Status = r.Code
 		return alive
 	}
 	defer sd.Close()
-	f, err := s.p.Spool.Create("ftp")
-	if err != nil {
-		s.p.SpoolFailed(err)
-		rec.Status, rec.Detail = 451, "spool failure"
-		sd.Close()
-		s.serverReply()
-		s.reply("451 The gateway cannot take the file now; try again later.")
-		return true
-	}
-	defer f.Close()
-	follow := proxy.Follow{C: &s.p.Common}
-	defer follow.Close()
 	var got atomic.Int64
 	var over bool
 	var recvErr error
 	gone := s.keepAlive(false, func() {
-		over, recvErr = s.receive(f, sd, &got, false, &follow)
+		over, recvErr = s.receive(o, sd, &got, false)
 	}, func() string { return fmt.Sprintf("%d bytes received, still fetching.", got.Load()) }, func() { sd.Close() })
-	if gone {
-		return s.clientGone(rec)
-	}
-	if over {
-		follow.Close() // not scanned: the engine's follow ends here
-		return s.oversize(arg, f, sd, rest, rec)
+	switch {
+	case gone:
+		return s.clientGone(t)
+	case over:
+		return s.oversize(arg, o, sd, rest)
 	}
 	sd.Close()
 	final, err := s.serverReply()
-	if err != nil {
+	switch {
+	case err != nil:
 		s.endPreliminary("Transfer broken off.", "451 The server closed the connection during the transfer.")
 		return false
-	}
-	if s.p.SpoolFailed(recvErr) {
-		rec.Status, rec.Detail = 451, "spool failure"
+	case proxy.SpoolFailure(recvErr):
+		t.Rec.Status = 451
 		s.endPreliminary("Transfer broken off.", "451 The gateway cannot take the file now; try again later.")
 		return true
-	}
-	if recvErr != nil || final.Code/100 != 2 {
-		rec.Status, rec.Detail = 451, "server broke off the transfer"
+	case recvErr != nil || final.Code/100 != 2:
+		t.Rec.Status, t.Rec.Detail = 451, "server broke off the transfer"
 		s.endPreliminary("Transfer broken off.", "451 Transfer aborted by the server: "+final.Text())
 		return true
 	}
-	url := rec.URL
 	var pass bool
 	var why string
-	if s.keepAlive(true, func() { pass, why = s.judge(f, url, rec, follow.Following()) }, func() string { return "Scanning for viruses." }, nil) {
-		return s.clientGone(rec)
+	if s.keepAlive(true, func() { pass, why = s.judge(o) }, func() string { return "Scanning for viruses." }, nil) {
+		return s.clientGone(t)
 	}
 	if !pass {
-		rec.Status = 550
+		t.Rec.Status = 550
 		s.endPreliminary("Scan complete.", "550 "+arg+": "+why+"; not sent.")
 		return true
 	}
-	if rest > f.Size() {
-		rest = f.Size()
-	}
+	f := o.File()
+	rest = min(rest, f.Size())
 	s.reply("150 Scan complete; opening the data connection.")
 	cd, err := s.clientData()
 	if err != nil {
 		s.dataFailed(err)
 		return true
 	}
-	n, err := s.p.Send(s.log, cd, f, rest, f.Size()-rest, url)
+	n, err := s.p.Send(s.log, cd, f, rest, f.Size()-rest, t.Rec.URL)
 	cd.Close()
-	rec.Bytes = n
+	t.Rec.Bytes = n
 	if err != nil {
-		rec.Status = 426
+		t.Rec.Status = 426
 		s.reply("426 Data connection broken; transfer aborted.")
 		return true
 	}
-	rec.Status = final.Code
+	t.Rec.Status = final.Code
 	s.reply(final.Raw())
 	return true
 }
@@ -117,29 +100,26 @@ func (s *session) retr(arg string) bool {
 // clientGone ends a session whose client closed its control connection
 // during a download: what was fetched is dropped (the spool file with it)
 // and the slot is freed; the access log says why.
-func (s *session) clientGone(rec *logs.Access) bool {
+func (s *session) clientGone(t *proxy.Transfer) bool {
 	s.log.Info("client gone during a transfer; the transfer is given up")
-	rec.Status, rec.Detail = 426, "client gone"
-	if rec.Action == "" { // not judged yet
-		rec.Action = "NONE"
+	t.Rec.Status, t.Rec.Detail = 426, "client gone"
+	if t.Rec.Action == "" { // not judged yet
+		t.Rec.Action = "NONE"
 	}
 	return false
 }
 
-// receive copies a data connection into f, up to max_scan_size (over: the
-// connection had more, still to be read), failing on a stall of
-// data_timeout; an upload (fromClient) is also held to proxy.MinRate,
-// since a client trickling it would hold its slot. got follows the bytes,
-// for the progress lines; follow, the engine's follow of f.
-func (s *session) receive(f *spool.File, src net.Conn, got *atomic.Int64, fromClient bool, follow *proxy.Follow) (over bool, err error) {
+// receive copies a data connection into the object's spool, up to
+// max_scan_size (over: the connection had more, still to be read),
+// failing on a stall of data_timeout; an upload (fromClient) is also
+// held to proxy.MinRate, since a client trickling it would hold its
+// slot. got follows the bytes, for the progress lines.
+func (s *session) receive(o *proxy.Object, src net.Conn, got *atomic.Int64, fromClient bool) (over bool, err error) {
 	var rate int64
 	if fromClient {
 		rate = proxy.MinRate
 	}
-	return f.Fill(proxy.Paced(src, src, s.p.Svc.DataTimeout, rate), s.p.Svc.MaxScanSize, func() {
-		got.Store(f.Size())
-		follow.Grew(f)
-	})
+	return o.Fill(proxy.Paced(src, src, s.p.Svc.DataTimeout, rate), func() { got.Store(o.File().Size()) })
 }
 
 // store takes the file from the client, scans it, and only then sends it
@@ -154,56 +134,52 @@ func (s *session) store(cmd Command) bool {
 		s.reply("550 A restarted upload cannot be scanned whole; send the whole file.")
 		return true
 	}
-	rec := s.access(cmd.Verb, cmd.Arg)
-	defer func() { rec.Elapsed = time.Since(rec.Start); s.p.Logs.Access(rec) }()
-	f, err := s.p.Spool.Create("ftp")
-	if err != nil {
-		s.p.SpoolFailed(err)
-		rec.Status, rec.Detail = 451, "spool failure"
+	t := s.begin(cmd.Verb, cmd.Arg)
+	defer t.End()
+	o := t.Object()
+	if _, err := o.Spool(); err != nil {
+		t.Rec.Status = 451
 		s.reply("451 The gateway cannot take the file now; try again later.")
 		return true
 	}
-	defer f.Close()
 	s.reply("150 Ok to send data.")
 	cd, err := s.clientData()
 	if err != nil {
 		s.dataFailed(err)
 		return true
 	}
-	follow := proxy.Follow{C: &s.p.Common}
-	defer follow.Close()
 	var got atomic.Int64
-	over, err := s.receive(f, cd, &got, true, &follow)
+	over, err := s.receive(o, cd, &got, true)
 	cd.Close()
 	switch {
 	case over:
-		rec.Status = 552
+		t.Rec.Status = 552
 		s.reply("552 The file is larger than this gateway scans.")
 		return true
-	case s.p.SpoolFailed(err):
-		rec.Status, rec.Detail = 451, "spool failure"
+	case proxy.SpoolFailure(err):
+		t.Rec.Status = 451
 		s.reply("451 The gateway cannot take the file now; nothing was stored; try again later.")
 		return true
 	case err != nil:
-		rec.Status = 426
+		t.Rec.Status = 426
 		s.reply("426 Data connection broken; nothing was stored.")
 		return true
 	}
-	pass, why := s.judge(f, rec.URL, rec, follow.Following())
-	if !pass {
-		rec.Status = 550
+	if pass, why := s.judge(o); !pass {
+		t.Rec.Status = 550
 		s.reply("550 " + cmd.Arg + ": " + why + "; not stored.")
 		return true
 	}
 	sd, r, ok, alive := s.serverTransfer(cmd)
 	if !ok {
-		rec.Status = r.Code
+		t.Rec.Status = r.Code
 		return alive
 	}
 	defer sd.Close()
-	n, err := s.p.Send(s.log, sd, f, 0, f.Size(), rec.URL)
+	f := o.File()
+	n, err := s.p.Send(s.log, sd, f, 0, f.Size(), t.Rec.URL)
 	sd.Close()
-	rec.Bytes = n
+	t.Rec.Bytes = n
 	final, rerr := s.serverReply()
 	if rerr != nil {
 		s.reply("421 The server closed the connection.")
@@ -212,7 +188,7 @@ func (s *session) store(cmd Command) bool {
 	if err != nil && final.Code/100 == 2 {
 		final = Reply{Code: 451, Lines: []string{"451 The upload to the server broke off."}}
 	}
-	rec.Status = final.Code
+	t.Rec.Status = final.Code
 	s.reply(final.Raw())
 	return true
 }
@@ -253,10 +229,11 @@ func (s *session) listing(cmd Command) bool {
 // oversize handles a download over max_scan_size: passed unscanned (what
 // was spooled, then the rest straight from the server) or refused, per
 // oversize_action, and logged either way.
-func (s *session) oversize(arg string, f *spool.File, sd net.Conn, rest int64, rec *logs.Access) bool {
-	if !s.p.Oversize(rec, "").Delivered() {
+func (s *session) oversize(arg string, o *proxy.Object, sd net.Conn, rest int64) bool {
+	f := o.File()
+	if !o.Oversize("").Delivered() {
 		sd.Close()
-		rec.Status = 550
+		o.Rec.Status = 550
 		_, err := s.serverReply()
 		s.endPreliminary("Too large.", "550 "+arg+": larger than this gateway scans; not sent.")
 		return err == nil // the session ends if the server has gone
@@ -271,7 +248,7 @@ func (s *session) oversize(arg string, f *spool.File, sd net.Conn, rest int64, r
 	}
 	var sent int64
 	if rest < f.Size() {
-		sent, err = s.p.Send(s.log, cd, f, rest, f.Size()-rest, rec.URL)
+		sent, err = s.p.Send(s.log, cd, f, rest, f.Size()-rest, o.Rec.URL)
 		rest = 0
 	} else {
 		rest -= f.Size()
@@ -288,18 +265,18 @@ func (s *session) oversize(arg string, f *spool.File, sd net.Conn, rest int64, r
 	}
 	cd.Close()
 	sd.Close()
-	rec.Bytes = sent
+	o.Rec.Bytes = sent
 	final, rerr := s.serverReply()
 	if rerr != nil {
 		s.reply("421 The server closed the connection.")
 		return false
 	}
 	if err != nil || final.Code/100 != 2 {
-		rec.Status = 451
+		o.Rec.Status = 451
 		s.reply("451 Transfer aborted.")
 		return true
 	}
-	rec.Status = final.Code
+	o.Rec.Status = final.Code
 	s.reply(final.Raw())
 	return true
 }

@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/spool"
 )
@@ -30,8 +29,8 @@ const clearStep = 256 << 10
 type earlyAnswer struct {
 	s       *conn
 	req     *Request
-	f       *spool.File
-	follow  *proxy.Follow // the engine's follow of f
+	f       *spool.File   // the body spooled (o's)
+	o       *proxy.Object // the body, which spools it
 	enabled bool          // the client did not allow 204: its message comes back
 	prefix  proxy.Prefix
 
@@ -53,10 +52,7 @@ func (e *earlyAnswer) fill(ch *chunks) (over bool, err error) {
 	e.done = done
 	var more bool
 	go func() {
-		o, err := e.f.Fill(ch, e.s.p.Svc.MaxScanSize, func() {
-			got.Store(e.f.Size())
-			e.follow.Grew(e.f)
-		})
+		o, err := e.o.Fill(ch, func() { got.Store(e.f.Size()) })
 		more = o
 		done <- err
 	}()
@@ -169,10 +165,10 @@ func (e *earlyAnswer) relay(ch *chunks) (int64, error) {
 }
 
 // finish ends an early answer with the verdict: the rest, or a cut.
-func (e *earlyAnswer) finish(out proxy.Outcome, rec *logs.Access) bool {
-	rec.Status = 200
+func (e *earlyAnswer) finish(out proxy.Outcome, t *proxy.Transfer) bool {
+	t.Rec.Status = 200
 	if !out.Delivered() {
-		rec.Detail = fmt.Sprintf("connection cut after %d bytes answered early", e.sent)
+		t.Rec.Detail = fmt.Sprintf("connection cut after %d bytes answered early", e.sent)
 		e.abort()
 		return false
 	}

@@ -158,48 +158,43 @@ func (s *conn) modify(req *Request) bool {
 	if ip := net.ParseIP(req.Header.Get("X-Client-Ip")); ip != nil {
 		client = ip.String()
 	}
-	rec := &logs.Access{Start: start, Client: client, Result: "ICAP", Method: req.Method, URL: url,
-		Service: "icap", Slot: slots.SlotOf(s.c)}
-	defer func() {
-		rec.Elapsed = time.Since(start)
-		s.p.Logs.Access(rec)
-	}()
+	t := s.p.Begin(logs.Access{Start: start, Client: client, Result: "ICAP", Method: req.Method, URL: url,
+		Service: "icap", Slot: slots.SlotOf(s.c)})
+	defer t.End()
 	allow204 := strings.Contains(strings.ToLower(strings.Join(req.Header.Values("Allow"), ",")), "204")
 	if req.Body != "req-body" && req.Body != "res-body" {
 		// Nothing to scan.
-		rec.Detail = "no body"
-		return s.pass(req, nil, allow204, rec)
+		t.Rec.Detail = "no body"
+		return s.pass(req, nil, allow204, t)
 	}
-	f, err := s.p.Spool.Create("icap")
+	o := t.Object()
+	f, err := o.Spool()
 	if err != nil {
-		s.p.SpoolFailed(err)
 		s.drain(req)
 		s.status(500, "spool")
 		return false
 	}
-	defer f.Close()
 	h := httpHeader(head)
 	// A large body with no content coding is followed by the engine as
-	// it comes (proxy.Follow).
-	follow := &proxy.Follow{C: &s.p.Common, Codings: h.Values("Content-Encoding")}
-	defer follow.Close()
+	// it comes.
+	o.Coded(h.Values("Content-Encoding"))
 	ch := &chunks{br: s.br}
 	// At most max_scan_size is spooled, whatever the client sends.
-	over, err := f.Fill(ch, s.p.Svc.MaxScanSize, func() { follow.Grew(f) })
+	over, err := o.Fill(ch, nil)
 	if err != nil {
 		return s.broken(err)
 	}
 	meta := scanner.Meta{Service: "icap", URL: url, Client: client, ContentType: h.Get("Content-Type"),
 		FileName: proxy.DispositionName(h.Get("Content-Disposition"))}
-	if allow204 && s.p.Skips(meta, rec) {
-		rec.Bytes = f.Size()
+	if allow204 && t.Skips(meta) {
+		t.Rec.Bytes = f.Size()
 		if over {
 			// Past max_scan_size with the rest still coming: given back
 			// as it comes.
-			return s.giveBack(req, url, f, ch, nil, req.Preview >= 0 && !ch.ieof, rec)
+			return s.giveBack(req, url, f, ch, nil, req.Preview >= 0 && !ch.ieof, t)
 		}
 		// Skip-listed: 204 at once (on a preview, the rest is never sent).
-		return s.pass(req, nil, true, rec)
+		return s.pass(req, nil, true, t)
 	}
 	var early *earlyAnswer
 	if !over && req.Preview >= 0 && !ch.ieof {
@@ -208,7 +203,7 @@ func (s *conn) modify(req *Request) bool {
 			return false
 		}
 		ch.More()
-		early = &earlyAnswer{s: s, req: req, f: f, follow: follow, enabled: !allow204, prefix: proxy.Prefix{C: &s.p.Common,
+		early = &earlyAnswer{s: s, req: req, f: f, o: o, enabled: !allow204, prefix: proxy.Prefix{C: &s.p.Common,
 			Codings: h.Values("Content-Encoding"), Meta: scanner.Meta{Service: "icap", URL: url, Client: client}, Hold: s.p.Svc.HoldBack}}
 		if over, err = early.fill(ch); err != nil {
 			if early.started {
@@ -226,56 +221,56 @@ func (s *conn) modify(req *Request) bool {
 			defer f.Close()
 		}
 	}
-	var followed *scanner.Following
-	if early == nil || early.prefixFile == nil {
-		followed = follow.Following() // the prefix judged is not the file followed
-	}
 	if over {
-		follow.Close() // not scanned: the engine's follow ends here
-		return s.oversize(req, url, f, ch, early, rec)
+		return s.oversize(req, url, ch, early, t, o)
 	}
-	rec.Bytes = f.Size()
-	out := s.p.Inspect(proxy.Subject{File: f, Meta: meta, Codings: h.Values("Content-Encoding"), Follow: followed}, rec)
+	t.Rec.Bytes = f.Size()
+	sub := proxy.Subject{Meta: meta, Codings: h.Values("Content-Encoding")}
+	if early != nil && early.prefixFile != nil {
+		sub.File = f // the prefix judged, not the file followed
+	}
+	out := o.Judge(sub)
 	if early != nil && early.started {
-		return early.finish(out, rec)
+		return early.finish(out, t)
 	}
 	if early != nil && early.prefixFile != nil {
 		if out.Delivered() {
 			// Clean by now (an engine that failed and came back), but
 			// only a prefix was kept: never given as a whole.
-			rec.Detail = "prefix not clean at first; cut"
+			t.Rec.Detail = "prefix not clean at first; cut"
 			early.abort()
 			return false
 		}
-		s.answer(req, url, out, allow204, f, rec)
+		s.answer(req, url, out, allow204, f, t)
 		return false // the rest of the body is not read as a request
 	}
-	return s.answer(req, url, out, allow204, f, rec)
+	return s.answer(req, url, out, allow204, f, t)
 }
 
 // answer gives the client the verdict out on its message (body in f).
-func (s *conn) answer(req *Request, url string, out proxy.Outcome, allow204 bool, f *spool.File, rec *logs.Access) bool {
+func (s *conn) answer(req *Request, url string, out proxy.Outcome, allow204 bool, f *spool.File, t *proxy.Transfer) bool {
 	if out.Delivered() {
-		return s.pass(req, f, allow204, rec)
+		return s.pass(req, f, allow204, t)
 	}
 	name, reason := proxy.Refusal(out)
-	return s.block(req, url, name, reason, rec)
+	return s.block(req, url, name, reason, t)
 }
 
 // oversize answers a message whose body passes max_scan_size (what came
-// of it is in f, the rest still to be read from ch; early, if not nil,
+// of it is in o's file, the rest still to be read from ch; early, if not nil,
 // may have answered part of it): refused with the block page, or, with
 // oversize_action = pass, given back whole as it comes, the rest never
 // written to disk.
-func (s *conn) oversize(req *Request, url string, f *spool.File, ch *chunks, early *earlyAnswer, rec *logs.Access) bool {
-	rec.Bytes = f.Size()
-	out := s.p.Oversize(rec, "")
+func (s *conn) oversize(req *Request, url string, ch *chunks, early *earlyAnswer, t *proxy.Transfer, o *proxy.Object) bool {
+	f := o.File()
+	t.Rec.Bytes = f.Size()
+	out := o.Oversize("")
 	// Over within a preview: the client sends the rest only when told
 	// to (100 Continue).
 	inPreview := early == nil && req.Preview >= 0 && !ch.ieof
 	if !out.Delivered() {
 		if early != nil && early.started {
-			rec.Detail += fmt.Sprintf("; connection cut after %d bytes answered early", early.sent)
+			t.Rec.Detail += fmt.Sprintf("; connection cut after %d bytes answered early", early.sent)
 			early.abort()
 			return false
 		}
@@ -284,15 +279,15 @@ func (s *conn) oversize(req *Request, url string, f *spool.File, ch *chunks, ear
 		// the client is waiting to be told to send it (the rest of its
 		// preview is read first, a little, to stay in step).
 		inStep := inPreview && drainChunks(ch)
-		return s.block(req, url, name, reason, rec) && inStep
+		return s.block(req, url, name, reason, t) && inStep
 	}
-	return s.giveBack(req, url, f, ch, early, inPreview, rec)
+	return s.giveBack(req, url, f, ch, early, inPreview, t)
 }
 
 // giveBack answers with the message whole and unscanned: what was
 // spooled (from what early sent on), then the rest of the body as it
 // comes, never to disk.
-func (s *conn) giveBack(req *Request, url string, f *spool.File, ch *chunks, early *earlyAnswer, inPreview bool, rec *logs.Access) bool {
+func (s *conn) giveBack(req *Request, url string, f *spool.File, ch *chunks, early *earlyAnswer, inPreview bool, t *proxy.Transfer) bool {
 	e := early
 	if e == nil {
 		e = &earlyAnswer{s: s, req: req, f: f, prefix: proxy.Prefix{Meta: scanner.Meta{URL: url}}}
@@ -300,7 +295,7 @@ func (s *conn) giveBack(req *Request, url string, f *spool.File, ch *chunks, ear
 	if inPreview && s.write("ICAP/1.0 100 Continue\r\n\r\n") != nil {
 		return false
 	}
-	rec.Status = 200
+	t.Rec.Status = 200
 	if !e.started && e.head() != nil {
 		return false
 	}
@@ -314,9 +309,9 @@ func (s *conn) giveBack(req *Request, url string, f *spool.File, ch *chunks, ear
 		more, err = e.relay(ch)
 		n += more
 	}
-	rec.Bytes = e.sent + n
+	t.Rec.Bytes = e.sent + n
 	if err != nil {
-		rec.Detail += "; the body broke off while it was relayed"
+		t.Rec.Detail += "; the body broke off while it was relayed"
 		e.abort()
 		return false
 	}
@@ -336,12 +331,12 @@ func (s *conn) broken(err error) bool {
 
 // pass lets the message through: 204 when the client allows it, else its
 // own message back (f holds the body; nil: none).
-func (s *conn) pass(req *Request, f *spool.File, allow204 bool, rec *logs.Access) bool {
+func (s *conn) pass(req *Request, f *spool.File, allow204 bool, t *proxy.Transfer) bool {
 	if allow204 {
-		rec.Status = 204
+		t.Rec.Status = 204
 		return s.write(fmt.Sprintf("ICAP/1.0 204 No Content\r\nISTag: %s\r\nServer: fsigkd\r\nEncapsulated: null-body=0\r\n\r\n", s.p.istag())) == nil
 	}
-	rec.Status = 200
+	t.Rec.Status = 200
 	var heads []string
 	var parts []string
 	off := 0
@@ -379,9 +374,9 @@ func (s *conn) pass(req *Request, f *spool.File, allow204 bool, rec *logs.Access
 
 // block answers with a 403 and the block page as the encapsulated
 // response, and the headers clients log the threat from.
-func (s *conn) block(req *Request, url, name, reason string, rec *logs.Access) bool {
+func (s *conn) block(req *Request, url, name, reason string, t *proxy.Transfer) bool {
 	page := s.p.page.Render(url, name, reason)
-	rec.Status = 403
+	t.Rec.Status = 403
 	resHdr := fmt.Sprintf("HTTP/1.1 403 Forbidden\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n", len(page))
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "ICAP/1.0 200 OK\r\nISTag: %s\r\nServer: fsigkd\r\n", s.p.istag())

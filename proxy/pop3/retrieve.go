@@ -26,8 +26,9 @@ import (
 type retrieval struct {
 	cmd    Command
 	status Status // the server's status line
-	f      *spool.File
-	rec    *logs.Access
+	t      *proxy.Transfer // the access record
+	o      *proxy.Object   // the mail
+	f      *spool.File     // the mail spooled (o's)
 	head   []byte // the mail's header block, read once for the verdict
 
 	// The decision, made off the session's goroutine.
@@ -47,15 +48,11 @@ func (s *session) retrieve(cmd Command) bool {
 	if !body {
 		return cont
 	}
-	r := &retrieval{cmd: cmd, status: st, rec: s.access(cmd)}
-	defer func() {
-		r.rec.Elapsed = time.Since(r.rec.Start)
-		s.p.Logs.Access(r.rec)
-	}()
-	f, err := s.p.Spool.Create("pop")
+	r := &retrieval{cmd: cmd, status: st, t: s.begin(cmd)}
+	defer r.t.End()
+	r.o = r.t.Object()
+	f, err := r.o.Spool()
 	if err != nil {
-		s.p.SpoolFailed(err)
-		r.rec.Action, r.rec.Detail = "NONE", "spool failure"
 		// The mail is read into nothing all the same (as far as
 		// drainLimit), so that the server's session stays in step.
 		_, rest, err := UnstuffUpTo(io.Discard, s.sr, s.drainLimit())
@@ -69,18 +66,17 @@ func (s *session) retrieve(cmd Command) bool {
 		}
 		return s.reply("-ERR [SYS/TEMP] Insufficient system storage; try again later.") == nil
 	}
-	defer f.Close()
 	r.f = f
 
 	early := s.keepAlive(r, func() { s.fetchAndJudge(r) })
 	switch {
 	case r.gone:
 		s.log.Info("client gone during a retrieval; the fetch is given up", zap.String("server", s.server))
-		r.rec.Action, r.rec.Detail = "NONE", "client gone"
+		r.t.Rec.Action, r.t.Rec.Detail = "NONE", "client gone"
 		return false
 	case r.broken != nil:
 		s.log.Info("mail server broke off a mail", zap.String("server", s.server), zap.Error(r.broken))
-		r.rec.Action, r.rec.Detail = "NONE", "server broke off the mail"
+		r.t.Rec.Action, r.t.Rec.Detail = "NONE", "server broke off the mail"
 		if !early {
 			s.reply("-ERR [SYS/TEMP] The mail server broke off the mail; try again later.")
 		}
@@ -92,7 +88,7 @@ func (s *session) retrieve(cmd Command) bool {
 	case r.refuse != "" && r.rest != nil:
 		// The rest of the mail was not read: the server's session is out
 		// of step, and it ends here.
-		r.rec.AddDetail("the rest of the mail not read; the session ends")
+		r.t.Rec.AddDetail("the rest of the mail not read; the session ends")
 		s.reply(r.refuse)
 		return false
 	case r.refuse != "":
@@ -173,15 +169,16 @@ func (s *session) fetchAndJudge(r *retrieval) {
 	if err == nil {
 		err = w.Flush()
 	}
+	if s.p.SpoolFailed(err) {
+		r.t.Rec.Action, r.t.Rec.Detail = "NONE", "spool failure"
+	}
 	if err != nil {
-		s.p.SpoolFailed(err)
-		r.rec.Action, r.rec.Detail = "NONE", "spool failure"
 		r.refuse = "-ERR [SYS/TEMP] Insufficient system storage; try again later."
 		return
 	}
-	r.rec.Bytes = r.f.Size()
+	r.t.Rec.Bytes = r.f.Size()
 	if r.rest != nil {
-		out := s.p.Oversize(r.rec, "mail")
+		out := r.o.Oversize("mail")
 		if out.Delivered() {
 			r.extra = []string{"X-Virus-Status: " + out.Status}
 			return
@@ -197,10 +194,9 @@ func (s *session) fetchAndJudge(r *retrieval) {
 	}
 	r.head = proxy.ReadHead(r.f)
 	head := r.head
-	meta := scanner.Meta{Service: "pop", URL: r.rec.URL, Client: s.client.String(), Sender: proxy.HeaderValue(head, "From")}
+	meta := scanner.Meta{Service: "pop", URL: r.t.Rec.URL, Client: s.client.String(), Sender: proxy.HeaderValue(head, "From")}
 	obj := &scanner.Object{File: r.f.OS(), Path: r.f.Path(), Size: r.f.Size(), Meta: meta}
-	out := s.p.Inspect(proxy.Subject{File: r.f, Meta: meta, Notice: r.rec.URL + " " + proxy.HeaderValue(head, "Subject"),
-		Part: r.cmd.Verb == "TOP"}, r.rec)
+	out := r.o.Judge(proxy.Subject{Meta: meta, Notice: r.t.Rec.URL + " " + proxy.HeaderValue(head, "Subject"), Part: r.cmd.Verb == "TOP"})
 	switch out.Delivery {
 	case outcome.Deliver:
 		if out.Kind != outcome.Clean || s.p.Svc.StatusHeader {
@@ -226,7 +222,7 @@ func (s *session) fetchAndJudge(r *retrieval) {
 		spam := s.p.CheckSpam(obj)
 		r.extra, r.tag = append(r.extra, spam.Headers...), spam.Tag
 		if spam.Tag != "" {
-			r.rec.Detect, r.rec.Action = "SPAM", "CHANGE_SUBJECT"
+			r.t.Rec.Detect, r.t.Rec.Action = "SPAM", "CHANGE_SUBJECT"
 		}
 	}
 }
@@ -234,7 +230,7 @@ func (s *session) fetchAndJudge(r *retrieval) {
 // send writes the status line (unless it went out early) and the mail, or
 // its replacement, dot-stuffed, to the client.
 func (s *session) send(r *retrieval, early bool) bool {
-	cw := &deadlineWriter{c: s.c, timeout: s.p.Global.SendfileTimeout, url: r.rec.URL, size: r.f.Size()}
+	cw := &deadlineWriter{c: s.c, timeout: s.p.Global.SendfileTimeout, url: r.t.Rec.URL, size: r.f.Size()}
 	bw := bufio.NewWriterSize(cw, 64<<10)
 	if !early {
 		bw.WriteString(r.status.String() + "\r\n")
@@ -274,7 +270,7 @@ func (s *session) send(r *retrieval, early bool) bool {
 	if err == nil {
 		err = bw.Flush()
 	}
-	r.rec.Bytes = cw.n
+	r.t.Rec.Bytes = cw.n
 	if err != nil {
 		if m, ok := catalog.Of(err); ok {
 			logs.Emit(s.log.Named("send"), m)
@@ -362,13 +358,14 @@ func headerFields(head []byte) []string {
 	return out
 }
 
-// access is the access-log record of a retrieval.
-func (s *session) access(cmd Command) *logs.Access {
-	rec := &logs.Access{Start: time.Now(), Client: s.client.String(), Result: "POP3", Method: cmd.Verb,
+// begin starts the transfer of a retrieval, its access record as the
+// session knows it.
+func (s *session) begin(cmd Command) *proxy.Transfer {
+	rec := logs.Access{Client: s.client.String(), Result: "POP3", Method: cmd.Verb,
 		URL: "pop://" + s.user + "@" + s.server, User: s.user, Service: "pop", Slot: slots.SlotOf(s.c),
 		Detail: "mail " + cmd.Arg}
 	if a, ok := s.srv.RemoteAddr().(*net.TCPAddr); ok {
 		rec.Server = a.IP.String()
 	}
-	return rec
+	return s.p.Begin(rec)
 }
