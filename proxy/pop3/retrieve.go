@@ -25,11 +25,11 @@ import (
 // retrieval is one RETR or TOP: what the server sent, and the decision.
 type retrieval struct {
 	cmd    Command
-	status Status // the server's status line
+	status Status          // the server's status line
 	t      *proxy.Transfer // the access record
 	o      *proxy.Object   // the mail
 	f      *spool.File     // the mail spooled (o's)
-	head   []byte // the mail's header block, read once for the verdict
+	head   []byte          // the mail's header block, read once for the verdict
 
 	// The decision, made off the session's goroutine.
 	broken  error    // the server broke off: nothing can be sent
