@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/spool"
 )
@@ -143,17 +142,17 @@ func (d *download) scanWhileTrickling(f *spool.File, judge func() (bool, string,
 }
 
 // finish delivers the judged body; false closes the client connection.
-func (d *download) finish(f *spool.File, rec *logs.Access) bool {
+func (d *download) finish(f *spool.File, tr *proxy.Transfer) bool {
 	size := f.Size()
 	if !d.headSent {
 		if first, last, ok := parseRange(d.rangeSpec, size); ok {
-			return d.partial(f, first, last, rec)
+			return d.partial(f, first, last, tr)
 		}
 		// The head and the whole body (a small one in the same write).
 		b := headOf(d.resp, d.head, size, d.clientKeep)
 		sent, err := d.s.p.SendAfter(d.s.log, d.s.c, b.Bytes(), f, d.url)
 		heads.Put(b)
-		d.headSent, d.sent, rec.Bytes = true, sent, sent
+		d.headSent, d.sent, tr.Rec.Bytes = true, sent, sent
 		if err != nil {
 			return false
 		}
@@ -164,7 +163,7 @@ func (d *download) finish(f *spool.File, rec *logs.Access) bool {
 			return false
 		}
 	}
-	rec.Bytes = d.sent
+	tr.Rec.Bytes = d.sent
 	if d.chunked {
 		if _, err := io.WriteString(d.s.c, "0\r\n\r\n"); err != nil {
 			return false
@@ -175,7 +174,7 @@ func (d *download) finish(f *spool.File, rec *logs.Access) bool {
 
 // passRest delivers a body unscanned (over max_scan_size, or skip-listed):
 // what was spooled (f; nil: nothing), then the rest as it comes.
-func (d *download) passRest(f *spool.File, rest io.Reader, rec *logs.Access) bool {
+func (d *download) passRest(f *spool.File, rest io.Reader, tr *proxy.Transfer) bool {
 	if !d.headSent {
 		if d.resp.ContentLength < 0 && !d.clientKeep {
 			d.closeDelim = true
@@ -195,7 +194,7 @@ func (d *download) passRest(f *spool.File, rest io.Reader, rec *logs.Access) boo
 	}
 	n, err := io.Copy(w, rest)
 	d.sent += n
-	rec.Bytes = d.sent
+	tr.Rec.Bytes = d.sent
 	if err != nil {
 		d.abort()
 		return false
@@ -211,18 +210,18 @@ func (d *download) passRest(f *spool.File, rest io.Reader, rec *logs.Access) boo
 func (d *download) abort() { proxy.Reset(d.s.c) }
 
 // partial sends bytes first..last of the scanned object as a 206.
-func (d *download) partial(f *spool.File, first, last int64, rec *logs.Access) bool {
+func (d *download) partial(f *spool.File, first, last int64, tr *proxy.Transfer) bool {
 	resp := *d.resp
 	resp.Status, resp.Reason = 206, "Partial Content"
 	head := append(Header(nil), d.head...)
 	head.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, last, f.Size()))
-	rec.Status = 206
+	tr.Rec.Status = 206
 	if d.s.writeHead(&resp, head, last-first+1, d.clientKeep) != nil {
 		return false
 	}
 	d.headSent = true
 	n, err := d.s.p.Send(d.s.log, d.s.c, f, first, last-first+1, d.url)
-	rec.Bytes = n
+	tr.Rec.Bytes = n
 	return err == nil
 }
 

@@ -116,28 +116,27 @@ func splitHostPort(hp string, def int) (string, int, error) {
 // handle serves one request; false ends the session.
 func (s *session) handle(req *Request) bool {
 	start := time.Now()
-	rec := &logs.Access{Start: start, Client: s.client, Method: req.Method, Service: "http", Slot: slots.SlotOf(s.c), Result: "TCP_MISS"}
+	tr := s.p.Begin(logs.Access{Start: start, Client: s.client, Method: req.Method, Service: "http", Slot: slots.SlotOf(s.c), Result: "TCP_MISS"})
 	s.pageBytes = 0
 	defer func() {
-		rec.Elapsed = time.Since(start)
-		if rec.Bytes == 0 {
-			rec.Bytes = s.pageBytes // a page of ours is what the client got
+		if tr.Rec.Bytes == 0 {
+			tr.Rec.Bytes = s.pageBytes // a page of ours is what the client got
 		}
-		s.p.Logs.Access(rec)
+		tr.End()
 	}()
 	if req.Method == "CONNECT" {
-		s.tunnel(req, rec)
+		s.tunnel(req, tr)
 		return false
 	}
 	t, err := s.resolveTarget(req)
 	if err != nil {
-		rec.URL, rec.Status = req.Target, 400
+		tr.Rec.URL, tr.Rec.Status = req.Target, 400
 		s.writeError(400, "Bad Request", err.Error(), true)
 		return false
 	}
-	rec.URL = t.url
+	tr.Rec.URL = t.url
 	clientKeep := keepAlive(req.Proto, req.Header)
-	if answered, keep := s.maxForwards(req, rec, clientKeep); answered {
+	if answered, keep := s.maxForwards(req, tr, clientKeep); answered {
 		return keep
 	}
 
@@ -151,76 +150,71 @@ func (s *session) handle(req *Request) bool {
 		// Paced: a client trickling its upload does not hold a slot.
 		reqBody := proxy.Paced(bodyReader(s.br, req.Chunked, req.ContentLength), s.c, s.p.Svc.IdleTimeout, proxy.MinRate)
 		encodings := req.Header.Values("Content-Encoding")
-		follow := proxy.Follow{C: &s.p.Common, Codings: encodings}
-		defer follow.Close()
-		f, over, err := s.receive(reqBody, follow.Grew)
+		upload := tr.Object()
+		upload.Coded(encodings)
+		over, err := upload.Fill(reqBody, nil)
 		if err != nil {
-			if f != nil {
-				f.Close()
-			}
-			if s.p.SpoolFailed(err) {
-				s.unavailable(rec)
+			if proxy.SpoolFailure(err) {
+				s.unavailable(tr)
 				return false
 			}
 			s.log.Info("upload not received", zap.String("url", t.url), zap.Error(err))
-			rec.Status = 400
+			tr.Rec.Status = 400
 			var br *ErrBadRequest
 			if errors.As(err, &br) {
 				s.writeError(400, "Bad Request", "The request body is malformed.", true)
 			}
 			return false
 		}
-		body = f
-		defer body.Close()
+		body = upload.File()
 		meta := scanner.Meta{Service: "http", URL: t.url, Client: s.client, ContentType: req.Header.Get("Content-Type")}
 		if over {
-			follow.Close() // not scanned: the engine's follow ends here
-			if !s.p.Oversize(rec, "upload").Delivered() {
-				s.block(rec, t.url, "", "The upload is larger than this gateway scans.")
+			if !upload.Oversize("upload").Delivered() {
+				s.block(tr, t.url, "", "The upload is larger than this gateway scans.")
 				return false
 			}
 			bodyRest = reqBody
-		} else if pass, name, reason := s.judge(proxy.Subject{File: f, Meta: meta, Codings: encodings, Follow: follow.Following()}, rec); !pass {
-			s.block(rec, t.url, name, reason)
+		} else if pass, name, reason := judge(upload, proxy.Subject{Meta: meta, Codings: encodings}); !pass {
+			s.block(tr, t.url, name, reason)
 			return true // blocked; the body was read whole, the session goes on
 		}
 	}
 
 	up, err := s.connect(t)
 	if errors.Is(err, proxy.ErrServerRefused) {
-		s.refuseServer(rec, t.url)
+		s.refuseServer(tr, t.url)
 		return false
 	}
 	if s.p.OutOfFiles(err, "connect") {
-		s.unavailable(rec)
+		s.unavailable(tr)
 		return false
 	}
 	if err != nil {
-		rec.Status = 502
+		tr.Rec.Status = 502
 		s.log.Info("server unreachable", zap.String("url", t.url), zap.Error(err))
 		s.writeError(502, "Bad Gateway", "The server could not be reached ("+unreachable(err)+").", !clientKeep)
 		return clientKeep
 	}
 	if ta, ok := up.c.RemoteAddr().(*net.TCPAddr); ok {
-		rec.Server = ta.IP.String()
+		tr.Rec.Server = ta.IP.String()
 	}
 	if err := s.sendRequest(up, req, t, body, bodyRest); err != nil {
 		s.closeUpstream()
-		rec.Status = 502
+		tr.Rec.Status = 502
 		s.writeError(502, "Bad Gateway", "The server closed the connection.", true)
 		return false
 	}
 	resp, err := s.readResponse(up, req.Method, t.url)
 	if err != nil {
 		s.closeUpstream()
-		rec.Status = 502
+		tr.Rec.Status = 502
 		s.log.Info("bad or no response", zap.String("url", t.url), zap.Error(err))
 		s.writeError(502, "Bad Gateway", "The server's response could not be read.", true)
 		return false
 	}
-	rec.Status, rec.ContentType = resp.Status, resp.Header.Get("Content-Type")
+	tr.Rec.Status, tr.Rec.ContentType = resp.Status, resp.Header.Get("Content-Type")
 	upKeep := keepAlive(resp.Proto, resp.Header) && (resp.Chunked || resp.ContentLength >= 0)
-	keep := s.respond(req, resp, t, rec, clientKeep)
+	keep := s.respond(req, resp, t, tr, clientKeep)
 	if !upKeep || !keep {
 		s.closeUpstream()
 	}
@@ -360,12 +354,12 @@ func (s *session) readResponse(up *upstream, method, url string) (*Response, err
 
 // respond handles the response: passes one without a body, or spools,
 // scans and delivers (or blocks) one with a body. false: close the client.
-func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Access, clientKeep bool) bool {
+func (s *session) respond(req *Request, resp *Response, t target, tr *proxy.Transfer, clientKeep bool) bool {
 	if resp.Status == 206 {
 		// Range is never forwarded, so a part is not what was asked
 		// for: parts (multipart/byteranges) join into an object nobody
 		// scanned whole. Refused rather than relayed.
-		rec.Status, rec.Detail = 502, "partial content not asked for refused"
+		tr.Rec.Status, tr.Rec.Detail = 502, "partial content not asked for refused"
 		s.log.Warn("a server answered with a part that was not asked for; refused", zap.String("url", t.url))
 		s.writeError(502, "Bad Gateway", "The server sent part of an object that was not asked for.", true)
 		return false
@@ -395,87 +389,66 @@ func (s *session) respond(req *Request, resp *Response, t target, rec *logs.Acce
 	respBody := proxy.Paced(bodyReader(s.up.br, resp.Chunked, resp.ContentLength), s.up.c, s.p.Svc.IdleTimeout, 0)
 	meta := scanner.Meta{Service: "http", URL: t.url, Client: s.client, ContentType: resp.Header.Get("Content-Type"),
 		FileName: proxy.DispositionName(resp.Header.Get("Content-Disposition"))}
-	if s.p.Skips(meta, rec) {
+	if tr.Skips(meta) {
 		// Skip-listed: streamed as it comes, neither spooled nor held.
-		return d.passRest(nil, respBody, rec)
+		return d.passRest(nil, respBody, tr)
 	}
-	follow := proxy.Follow{C: &s.p.Common, Codings: encodings}
-	defer follow.Close() // after the scan, which ends it: a no-op then
-	f, over, err := s.receive(respBody, func(f *spool.File) {
-		follow.Grew(f)
-		d.progress(f)
-	})
-	if f != nil {
-		defer f.Close()
-	}
-	if s.p.SpoolFailed(err) {
+	download := tr.Object()
+	download.Coded(encodings)
+	over, err := download.Fill(respBody, func() { d.progress(download.File()) })
+	f := download.File()
+	if proxy.SpoolFailure(err) {
 		if d.headSent {
 			d.abort()
 		} else {
-			s.unavailable(rec)
+			s.unavailable(tr)
 		}
 		return false
 	}
 	if err != nil {
 		// The server broke off: the client must not get a short file
 		// that looks whole.
-		rec.Detail = "server closed mid-body"
+		tr.Rec.Detail = "server closed mid-body"
 		s.log.Info("download broken off", zap.String("url", t.url), zap.Error(err))
 		if d.headSent {
 			d.abort()
 		} else {
-			rec.Status = 502
+			tr.Rec.Status = 502
 			s.writeError(502, "Bad Gateway", "The server closed the connection before the end of the object.", true)
 		}
 		return false
 	}
 	if over {
-		follow.Close() // not scanned: the engine's follow ends here
-		if !s.p.Oversize(rec, "").Delivered() {
+		if !download.Oversize("").Delivered() {
 			if d.headSent {
 				d.abort()
 			} else {
-				s.block(rec, t.url, "", "The object is larger than this gateway scans.")
+				s.block(tr, t.url, "", "The object is larger than this gateway scans.")
 			}
 			return false
 		}
-		return d.passRest(f, respBody, rec)
+		return d.passRest(f, respBody, tr)
 	}
 	pass, name, reason := d.scanWhileTrickling(f, func() (bool, string, string) {
-		return s.judge(proxy.Subject{File: f, Meta: meta, Codings: encodings, Follow: follow.Following()}, rec)
+		return judge(download, proxy.Subject{Meta: meta, Codings: encodings})
 	})
 	if !pass {
 		if d.headSent {
-			rec.Detail = fmt.Sprintf("connection cut after %d trickled bytes", d.sent)
+			tr.Rec.Detail = fmt.Sprintf("connection cut after %d trickled bytes", d.sent)
 			d.abort()
 			return false
 		}
-		s.block(rec, t.url, name, reason)
+		s.block(tr, t.url, name, reason)
 		return true // the body was read whole: the session goes on
 	}
-	return d.finish(f, rec)
+	return d.finish(f, tr)
 }
 
-// receive spools a body, up to max_scan_size: over says there was more
-// (see spool.File.Fill). progress, if set, is called as bytes arrive.
-func (s *session) receive(r io.Reader, progress func(f *spool.File)) (*spool.File, bool, error) {
-	f, err := s.p.Spool.Create("http")
-	if err != nil {
-		return nil, false, err
-	}
-	var tick func()
-	if progress != nil {
-		tick = func() { progress(f) }
-	}
-	over, err := f.Fill(r, s.p.Svc.MaxScanSize, tick)
-	return f, over, err
-}
-
-// judge scans sub (decoded, with content codings: see proxy.Inspect) and
-// says whether it may go on; when not, why (the detection name, or a
-// reason) for the block page.
-func (s *session) judge(sub proxy.Subject, rec *logs.Access) (pass bool, name, reason string) {
-	out := s.p.Inspect(sub, rec)
+// judge scans the spooled object o (decoded, with content codings: see
+// proxy.Inspect) and says whether it may go on; when not, why (the
+// detection name, or a reason) for the block page.
+func judge(o *proxy.Object, sub proxy.Subject) (pass bool, name, reason string) {
+	out := o.Judge(sub)
 	if out.Delivered() {
 		return true, "", ""
 	}
@@ -563,13 +536,13 @@ func maxForwardsOf(req *Request) (int, bool) {
 // maxForwards answers a TRACE or OPTIONS whose Max-Forwards is 0 itself,
 // as the final recipient (RFC 9110 7.6.2): TRACE with the request as it
 // came (message/http), OPTIONS with the methods the proxy serves.
-func (s *session) maxForwards(req *Request, rec *logs.Access, keep bool) (answered, keepOpen bool) {
+func (s *session) maxForwards(req *Request, tr *proxy.Transfer, keep bool) (answered, keepOpen bool) {
 	if mf, ok := maxForwardsOf(req); !ok || mf > 0 {
 		return false, false
 	}
 	if req.ContentLength > 0 || req.Chunked {
 		// A body would have to be read first: refused rather than guessed.
-		rec.Status = 400
+		tr.Rec.Status = 400
 		s.writeError(400, "Bad Request", "A TRACE or OPTIONS with Max-Forwards: 0 has no body.", true)
 		return true, false
 	}
@@ -589,7 +562,7 @@ func (s *session) maxForwards(req *Request, rec *logs.Access, keep bool) (answer
 	}
 	b.WriteString("\r\n")
 	b.Write(body.Bytes())
-	rec.Status, rec.Bytes, rec.Detail = 200, int64(body.Len()), "answered by the proxy: Max-Forwards 0"
+	tr.Rec.Status, tr.Rec.Bytes, tr.Rec.Detail = 200, int64(body.Len()), "answered by the proxy: Max-Forwards 0"
 	s.c.SetWriteDeadline(time.Now().Add(s.p.Global.SendfileTimeout))
 	_, err := s.c.Write(b.Bytes())
 	s.c.SetWriteDeadline(time.Time{})
@@ -599,8 +572,8 @@ func (s *session) maxForwards(req *Request, rec *logs.Access, keep bool) (answer
 // unavailable answers a client the gateway cannot serve now for want of
 // its own resources (a full spool, no descriptor left): 503, try later;
 // the fault is logged by SpoolFailed or OutOfFiles.
-func (s *session) unavailable(rec *logs.Access) {
-	rec.Status, rec.Detail = 503, "gateway short of resources"
+func (s *session) unavailable(tr *proxy.Transfer) {
+	tr.Rec.Status, tr.Rec.Detail = 503, "gateway short of resources"
 	s.writeError(503, "Service Unavailable", "The gateway cannot take the object now. Please try again later.", true)
 }
 

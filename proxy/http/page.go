@@ -6,14 +6,14 @@ import (
 	"html"
 	"time"
 
-	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/proxy"
 )
 
 // block answers 403 with the block page.
-func (s *session) block(rec *logs.Access, url, name, reason string) {
-	rec.Status = 403
+func (s *session) block(tr *proxy.Transfer, url, name, reason string) {
+	tr.Rec.Status = 403
 	page := s.p.page.Render(url, name, reason)
-	rec.Bytes = int64(len(page))
+	tr.Rec.Bytes = int64(len(page))
 	s.writePage(403, "Forbidden", page, false)
 }
 

@@ -12,24 +12,23 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/slots"
 )
 
 // tunnel serves CONNECT: to an allowed port only, then the bytes are
 // relayed both ways by the kernel (splice between the two TCP sockets).
-func (s *session) tunnel(req *Request, rec *logs.Access) {
-	rec.URL, rec.Result = req.Target, "TCP_TUNNEL"
+func (s *session) tunnel(req *Request, tr *proxy.Transfer) {
+	tr.Rec.URL, tr.Rec.Result = req.Target, "TCP_TUNNEL"
 	host, port, err := net.SplitHostPort(req.Target)
 	n, perr := strconv.Atoi(port)
 	if err != nil || perr != nil || host == "" {
-		rec.Status = 400
+		tr.Rec.Status = 400
 		s.writeError(400, "Bad Request", "CONNECT needs host:port.", true)
 		return
 	}
 	if !s.p.ports[n] {
-		rec.Status = 403
+		tr.Rec.Status = 403
 		s.writeError(403, "Forbidden", "CONNECT to port "+port+" is not allowed.", true)
 		return
 	}
@@ -46,24 +45,24 @@ func (s *session) tunnel(req *Request, rec *logs.Access) {
 		up, err = s.p.DialServer(ctx, &s.p.reach, net.ParseIP(s.client), host, n)
 	}
 	if errors.Is(err, proxy.ErrServerRefused) {
-		s.refuseServer(rec, req.Target)
+		s.refuseServer(tr, req.Target)
 		return
 	}
 	if s.p.OutOfFiles(err, "connect") {
-		s.unavailable(rec)
+		s.unavailable(tr)
 		return
 	}
 	if err != nil {
-		rec.Status = 502
+		tr.Rec.Status = 502
 		s.log.Info("tunnel: server unreachable", zap.String("target", req.Target), zap.Error(err))
 		s.writeError(502, "Bad Gateway", "The server could not be reached.", true)
 		return
 	}
 	defer up.Close()
 	if ta, ok := up.RemoteAddr().(*net.TCPAddr); ok {
-		rec.Server = ta.IP.String()
+		tr.Rec.Server = ta.IP.String()
 	}
-	rec.Status = 200
+	tr.Rec.Status = 200
 	if s.p.Svc.ParentServerHost == "" {
 		if _, err := io.WriteString(s.c, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
 			return
@@ -85,7 +84,7 @@ func (s *session) tunnel(req *Request, rec *logs.Access) {
 	last.Store(time.Now().UnixNano())
 	idle := s.p.Svc.IdleTimeout
 	wg.Add(2)
-	go func() { defer wg.Done(); rec.Bytes = relay(client, up, idle, &last) }()
+	go func() { defer wg.Done(); tr.Rec.Bytes = relay(client, up, idle, &last) }()
 	go func() { defer wg.Done(); relay(up, client, idle, &last) }()
 	wg.Wait()
 }
@@ -128,8 +127,8 @@ func relay(dst, src net.Conn, idle time.Duration, last *atomic.Int64) int64 {
 
 // refuseServer answers a request for a server the settings keep clients
 // from (allow_servers, deny_servers): 403, logged.
-func (s *session) refuseServer(rec *logs.Access, target string) {
-	rec.Status, rec.Detail = 403, "server not allowed"
+func (s *session) refuseServer(tr *proxy.Transfer, target string) {
+	tr.Rec.Status, tr.Rec.Detail = 403, "server not allowed"
 	if s.p.Once("server-refused") { // once a minute: a client can ask as often as it likes
 		s.log.Warn("a client asked for a server it may not reach", zap.String("client", s.client), zap.String("target", target))
 	}
