@@ -344,14 +344,14 @@ func (c *Common) Shutdown(ctx context.Context, s *sessions.Set) error {
 // milliseconds anyway.
 const FollowFrom = 8 << 20
 
-// Follow has the engine follow a file as it is spooled, once it passes
+// follow has the engine follow a file as it is spooled, once it passes
 // FollowFrom, when the engine follows (the bundled fsavd:
 // scanner.Follower): a large object's scan then has little left to read
-// at its end. The spooler calls Grew as the file grows, gives Following
-// to Inspect in the Subject, and Closes it. A body with a content coding
-// (Codings, the Subject's) is not followed: what is scanned is what it
-// decodes to.
-type Follow struct {
+// at its end. An Object calls Grew as its file grows, gives Following to
+// the pipeline in the Subject, and Closes it. A body with a content
+// coding (Codings, the Subject's) is not followed: what is scanned is
+// what it decodes to.
+type follow struct {
 	C       *Common
 	Codings []string
 
@@ -360,7 +360,7 @@ type Follow struct {
 }
 
 // Grew is called as f grows.
-func (fl *Follow) Grew(f *spool.File) {
+func (fl *follow) Grew(f *spool.File) {
 	if !fl.started && f.Size() >= FollowFrom {
 		fl.started = true
 		// An object the verdict cache met (hashed as it arrives for it)
@@ -377,7 +377,7 @@ func (fl *Follow) Grew(f *spool.File) {
 }
 
 // Following is the engine's follow, for the Subject (nil: none).
-func (fl *Follow) Following() *scanner.Following { return fl.fw }
+func (fl *follow) Following() *scanner.Following { return fl.fw }
 
 // Close gives the follow up if the scan did not end it.
-func (fl *Follow) Close() { fl.fw.Close() }
+func (fl *follow) Close() { fl.fw.Close() }

@@ -50,7 +50,7 @@ func TestFollowStartsOnceForLargeUncodedBodies(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fl := Follow{C: &Common{Scanner: eng}, Codings: c.codings}
+		fl := follow{C: &Common{Scanner: eng}, Codings: c.codings}
 		for f.Size() < int64(c.size) {
 			f.Fill(bytes.NewReader(chunk), 0, func() { fl.Grew(f) })
 		}

@@ -27,13 +27,14 @@ import (
 	"github.com/fsigkd/fsigkd/spool"
 )
 
-// The one pipeline of a spooled object, for every service: admitted by
-// size (oversize_action), decoded (HTTP content codings), judged (the
-// scan, action, block_riskware, scan_failure), and the admin told of a
-// detection. The access record is filled here, once; each protocol turns
-// the Outcome into its own answer (403, 550, 554, -ERR).
+// The one pipeline of a spooled object, for every service, run by the
+// transfer driver (transfer.go): admitted by size (oversize_action),
+// decoded (HTTP content codings), judged (the scan, action,
+// block_riskware, scan_failure), and the admin told of a detection. The
+// access record is filled here, once; each protocol turns the Outcome
+// into its own answer (403, 550, 554, -ERR).
 
-// Subject is what Inspect is given.
+// Subject is what the pipeline is given (Object.Judge).
 type Subject struct {
 	File *spool.File
 	Meta scanner.Meta
@@ -47,7 +48,7 @@ type Subject struct {
 	// not kept in the quarantine.
 	Part bool
 	// Follow is the engine's follow of File as it was spooled (see
-	// Common.Follow), for its scan; the caller closes it.
+	// follow), for its scan; the caller closes it.
 	Follow *scanner.Following
 }
 
@@ -62,17 +63,17 @@ type Outcome struct {
 // Delivered tells whether the object goes on.
 func (o Outcome) Delivered() bool { return o.Delivery == outcome.Deliver }
 
-// Oversize is the outcome for an object larger than max_scan_size
+// oversize is the outcome for an object larger than max_scan_size
 // (what, if set, names the object: "upload", "decoded body"), rec says
 // so.
-func (c *Common) Oversize(rec *logs.Access, what string) Outcome {
+func (c *Common) oversize(rec *logs.Access, what string) Outcome {
 	return c.conclude(Subject{Meta: scanner.Meta{URL: rec.URL}}, outcome.Result{Kind: outcome.Oversize, Detail: what}, rec, 0)
 }
 
-// Skips tells whether a skip list lets the object of m pass unscanned,
+// skips tells whether a skip list lets the object of m pass unscanned,
 // and if so fills rec (DETECT-STAT:SKIPPED, the list in the name, the
 // entry in the detail): never logged as clean.
-func (c *Common) Skips(m scanner.Meta, rec *logs.Access) bool {
+func (c *Common) skips(m scanner.Meta, rec *logs.Access) bool {
 	r, ok := c.skipped(m)
 	if ok {
 		c.conclude(Subject{Meta: m}, r, rec, 0)
@@ -85,8 +86,9 @@ func (c *Common) skipped(m scanner.Meta) (outcome.Result, bool) {
 	return outcome.Result{Kind: outcome.Skipped, Name: key, Detail: entry}, key != ""
 }
 
-// Inspect runs the pipeline on sub, decides, and fills rec.
-func (c *Common) Inspect(sub Subject, rec *logs.Access) Outcome {
+// inspect runs the pipeline on sub, decides, and fills rec (for an
+// Object's Judge: the transfer owns the record).
+func (c *Common) inspect(sub Subject, rec *logs.Access) Outcome {
 	if r, ok := c.skipped(sub.Meta); ok {
 		return c.conclude(sub, r, rec, 0)
 	}

@@ -32,6 +32,7 @@ type Transfer struct {
 
 	c     *Common
 	objs  []*Object
+	urls  []string // a line for each (EachURL)
 	ended bool
 }
 
@@ -52,20 +53,24 @@ type Object struct {
 
 	t      *Transfer
 	file   *spool.File
-	follow Follow
+	follow follow
 	closed bool
 }
 
 // Object adds an object to the transfer.
 func (t *Transfer) Object() *Object {
-	o := &Object{Rec: t.Rec, t: t, follow: Follow{C: t.c}}
+	o := &Object{Rec: t.Rec, t: t, follow: follow{C: t.c}}
 	t.objs = append(t.objs, o)
 	return o
 }
 
 // Skips tells whether a skip list lets the transfer's object of m pass
 // unscanned, and if so says so in the record (never as clean).
-func (t *Transfer) Skips(m scanner.Meta) bool { return t.c.Skips(m, t.Rec) }
+func (t *Transfer) Skips(m scanner.Meta) bool { return t.c.skips(m, t.Rec) }
+
+// EachURL has End write the record once for each of urls, with that URL
+// (a mail: a line per recipient, "mail:<rcpt>").
+func (t *Transfer) EachURL(urls []string) { t.urls = urls }
 
 // End writes the access record (its elapsed time now), and gives back
 // the objects' spool files and follows. Safe to call twice.
@@ -78,7 +83,15 @@ func (t *Transfer) End() {
 		o.Close()
 	}
 	t.Rec.Elapsed = time.Since(t.Rec.Start)
-	t.c.Logs.Access(t.Rec)
+	if t.urls == nil {
+		t.c.Logs.Access(t.Rec)
+		return
+	}
+	for _, u := range t.urls {
+		rec := *t.Rec
+		rec.URL = u
+		t.c.Logs.Access(&rec)
+	}
 }
 
 // Spool makes the object's spool file. A failure (a full disk) is logged
@@ -144,14 +157,14 @@ func (o *Object) Judge(sub Subject) Outcome {
 	if sub.File == nil {
 		sub.File, sub.Follow = o.file, o.follow.Following()
 	}
-	return o.t.c.Inspect(sub, o.Rec)
+	return o.t.c.inspect(sub, o.Rec)
 }
 
 // Oversize is the outcome of an object past max_scan_size (what, if
 // set, names it: "mail", "upload"); the engine's follow ends here.
 func (o *Object) Oversize(what string) Outcome {
 	o.follow.Close()
-	return o.t.c.Oversize(o.Rec, what)
+	return o.t.c.oversize(o.Rec, what)
 }
 
 // Close gives back the object's spool file and follow before the

@@ -445,7 +445,7 @@ func (s *session) respond(req *Request, resp *Response, t target, tr *proxy.Tran
 }
 
 // judge scans the spooled object o (decoded, with content codings: see
-// proxy.Inspect) and says whether it may go on; when not, why (the
+// proxy.Object.Judge) and says whether it may go on; when not, why (the
 // detection name, or a reason) for the block page.
 func judge(o *proxy.Object, sub proxy.Subject) (pass bool, name, reason string) {
 	out := o.Judge(sub)

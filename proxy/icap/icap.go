@@ -8,7 +8,7 @@
 // and the chunked body, with a preview (a preview that does not end the
 // body gets 100 Continue: the verdict needs the whole object); the body is
 // spooled whole and goes through the same pipeline as the HTTP proxy's
-// (proxy.Inspect: content codings undone for the scan, max_scan_size and
+// (proxy.Object.Judge: content codings undone for the scan, max_scan_size and
 // oversize_action, scan_failure, action, the admin notice). Clean: 204
 // when the client allows it, otherwise the request's own message back,
 // which for a large message starts going back as it arrives (see

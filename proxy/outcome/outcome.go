@@ -14,7 +14,7 @@
 // One fact comes after the decision and is not Decide's: whether the
 // quarantine could keep the object. A detection to be dropped or replaced
 // that could not be kept is turned into TryLater by the pipeline
-// (proxy.Inspect), so that its only copy stays with the sender or the
+// (proxy.Object.Judge), so that its only copy stays with the sender or the
 // server.
 package outcome
 

@@ -153,46 +153,43 @@ var errTooLong = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{
 func (s *session) Data(r io.Reader) error {
 	s.inData.Store(true)
 	defer s.inData.Store(false)
-	start := time.Now()
-	f, err := s.p.Spool.Create("smtp")
+	t := s.begin()
+	defer t.End()
+	o := t.Object()
+	f, err := o.Spool()
 	if err != nil {
 		s.resetUp()
-		s.p.SpoolFailed(err)
+		t.Rec.Status = errNoStorage.Code
 		return errNoStorage
 	}
-	defer f.Close()
 	// A client trickling its DATA does not hold its slot for long.
 	if err := copyCRLF(f, proxy.Paced(r, nil, 0, proxy.MinRate)); err != nil {
-		if errors.Is(err, proxy.ErrTooSlow) {
-			s.resetUp()
+		s.resetUp()
+		switch {
+		case errors.Is(err, proxy.ErrTooSlow):
 			s.log.Info("mail refused: sent too slowly; the connection is closed", zap.String("client", s.client))
 			// Reading the rest would keep the slot as long as the
 			// client likes: the connection ends here.
 			s.conn.Conn().Close()
+			t.Rec.Status, t.Rec.Detail = 451, "sent too slowly"
 			return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 4, 2}, Message: "Sent too slowly; try again later"}
-		}
-		s.resetUp()
-		if errors.Is(err, gosmtp.ErrDataTooLarge) {
+		case errors.Is(err, gosmtp.ErrDataTooLarge):
+			t.Rec.Status, t.Rec.Detail = errTooLong.Code, "over max_message_size"
 			return errTooLong
-		}
-		if s.p.SpoolFailed(err) {
+		case s.p.SpoolFailed(err):
 			// A temporary failure: the sender keeps the mail.
+			t.Rec.Status, t.Rec.Action, t.Rec.Detail = errNoStorage.Code, "NONE", "spool failure"
 			return errNoStorage
 		}
+		t.Rec.Detail = "DATA broken off"
 		return err
 	}
+	t.Rec.Bytes = f.Size()
 	head := proxy.ReadHead(f)
-	recs := s.records(start, f.Size())
-	defer func() {
-		for _, rec := range recs {
-			rec.Elapsed = time.Since(start)
-			s.p.Logs.Access(rec)
-		}
-	}()
 	if mark := proxy.HeaderValue(head, notify.IDHeader); mark != "" {
 		if notify.Verify(s.p.NoticeKey, s.p.id, f.OS(), f.Size()) {
-			setAll(recs, func(r *logs.Access) { r.Detail = "own notice, not scanned" })
-			return s.deliver(f, nil, "", recs)
+			t.Rec.Detail = "own notice, not scanned"
+			return s.deliver(f, nil, "", t)
 		}
 		// Someone else's mark, or ours taken from another mail: the
 		// mail is scanned like any other.
@@ -202,35 +199,29 @@ func (s *session) Data(r io.Reader) error {
 
 	meta := scanner.Meta{Service: "smtp", Client: s.client, Sender: s.from, Recipients: s.rcpts, Helo: s.conn.Hostname()}
 	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: meta}
-	verdict := logs.Access{URL: "mail from <" + s.from + ">"}
 	var out proxy.Outcome
 	if f.Size() > s.p.Svc.MaxScanSize {
-		out = s.p.Oversize(&verdict, "mail")
+		out = o.Oversize("mail")
 	} else {
-		out = s.p.Inspect(proxy.Subject{File: f, Meta: meta, Notice: proxy.HeaderValue(head, "Subject")}, &verdict)
+		out = o.Judge(proxy.Subject{Meta: meta, Notice: proxy.HeaderValue(head, "Subject")})
 	}
-	setAll(recs, func(r *logs.Access) {
-		r.Detect, r.Name, r.Action, r.Detail = verdict.Detect, verdict.Name, verdict.Action, verdict.Detail
-		r.ScanTime, r.Files, r.Checks = verdict.ScanTime, verdict.Files, verdict.Checks
-		r.File, r.Quarantine = verdict.File, verdict.Quarantine
-	})
 	switch out.Delivery {
 	case outcome.Deliver:
 		if out.Kind == outcome.Oversize {
 			// Not read at all: no spam check either.
-			return s.deliver(f, []string{"X-Virus-Status: " + out.Status}, "", recs)
+			return s.deliver(f, []string{"X-Virus-Status: " + out.Status}, "", t)
 		}
 	case outcome.Refuse, outcome.TryLater, outcome.Replace:
 		// (No SMTP action replaces a mail: were one to, it is refused.)
 		s.resetUp()
 		e := refusal(out)
-		setAll(recs, func(r *logs.Access) { r.Status = e.Code })
+		t.Rec.Status = e.Code
 		return e
 	case outcome.Drop:
 		// blackhole, delete, sendback: the mail is dropped and the
 		// client told it was taken.
 		s.resetUp()
-		setAll(recs, func(r *logs.Access) { r.Status = 250 })
+		t.Rec.Status = 250
 		fields := notify.Fields{Service: "smtp", Name: out.Name, Object: proxy.HeaderValue(head, "Subject"), Client: s.client,
 			Action: out.Applied, Sender: s.from, Recipients: s.rcpts}
 		switch out.Notice {
@@ -248,12 +239,12 @@ func (s *session) Data(r io.Reader) error {
 	switch {
 	case spam.Reject:
 		s.resetUp()
-		setAll(recs, func(r *logs.Access) { r.Detect, r.Status, r.Action = "SPAM", 554, "DENY" })
+		t.Rec.Detect, t.Rec.Status, t.Rec.Action = "SPAM", 554, "DENY"
 		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Rejected as spam"}
 	case spam.Tag != "":
-		setAll(recs, func(r *logs.Access) { r.Detect, r.Action = "SPAM", "CHANGE_SUBJECT" })
+		t.Rec.Detect, t.Rec.Action = "SPAM", "CHANGE_SUBJECT"
 	}
-	return s.deliver(f, append([]string{"X-Virus-Status: " + out.Status}, spam.Headers...), spam.Tag, recs)
+	return s.deliver(f, append([]string{"X-Virus-Status: " + out.Status}, spam.Headers...), spam.Tag, t)
 }
 
 // refusal is the reply to a mail that is not taken: refused for good
@@ -305,7 +296,7 @@ func (s *session) notice(action, kind string, to []string, fields notify.Fields)
 
 // deliver sends the spooled mail to the next hop with extra header lines
 // (and the Subject tagged), and answers with the next hop's reply.
-func (s *session) deliver(f *spool.File, extra []string, tag string, recs []*logs.Access) error {
+func (s *session) deliver(f *spool.File, extra []string, tag string, t *proxy.Transfer) error {
 	w, err := s.up.data()
 	if err != nil {
 		s.log.Info("next hop: DATA refused", zap.String("next_hop", s.upAddr), zap.Error(err))
@@ -342,35 +333,29 @@ func (s *session) deliver(f *spool.File, extra []string, tag string, recs []*log
 	r, err := w.close()
 	if err != nil {
 		s.log.Info("next hop: DATA failed", zap.String("next_hop", s.upAddr), zap.Error(err))
-		setAll(recs, func(rec *logs.Access) {
-			rec.Status = 451
-			var se *gosmtp.SMTPError
-			if errors.As(err, &se) {
-				rec.Status = se.Code
-			}
-		})
+		t.Rec.Status = 451
+		var se *gosmtp.SMTPError
+		if errors.As(err, &se) {
+			t.Rec.Status = se.Code
+		}
 		return upErr(err)
 	}
-	setAll(recs, func(rec *logs.Access) { rec.Status, rec.Bytes = 250, f.Size() })
+	t.Rec.Status, t.Rec.Bytes = 250, f.Size()
 	// The next hop's own words ("2.0.0 Ok: queued as ...").
 	return r.err()
 }
 
-// records are the access-log lines of this mail, one per recipient.
-func (s *session) records(start time.Time, size int64) []*logs.Access {
-	var out []*logs.Access
-	for _, rc := range s.rcpts {
-		out = append(out, &logs.Access{Start: start, Client: s.client, Result: "SMTP", Bytes: size, Method: "DATA",
-			URL: "mail:<" + rc + ">", User: s.from, Server: s.server, Service: "smtp",
-			Slot: slots.SlotOf(s.conn.Conn())})
+// begin starts the transfer of a mail: its access record, written a line
+// per recipient (the record's own URL names the mail in the error log).
+func (s *session) begin() *proxy.Transfer {
+	t := s.p.Begin(logs.Access{Client: s.client, Result: "SMTP", Method: "DATA", URL: "mail from <" + s.from + ">",
+		User: s.from, Server: s.server, Service: "smtp", Slot: slots.SlotOf(s.conn.Conn())})
+	urls := make([]string, len(s.rcpts))
+	for i, rc := range s.rcpts {
+		urls[i] = "mail:<" + rc + ">"
 	}
-	return out
-}
-
-func setAll(recs []*logs.Access, f func(*logs.Access)) {
-	for _, r := range recs {
-		f(r)
-	}
+	t.EachURL(urls)
+	return t
 }
 
 // copyBuf is copyCRLF's reading buffer and writer, pooled: two 64 KiB
