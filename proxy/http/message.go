@@ -123,14 +123,31 @@ type Limits struct {
 	Fields      int // fields (default 200)
 }
 
-// ErrBadRequest is a request that is refused with 400 and a closed
-// connection: malformed, or framed in a way two parties could read
-// differently (request smuggling).
-type ErrBadRequest struct{ Why string }
+// ErrBadRequest is a request that is refused and its connection closed:
+// malformed, or framed in a way two parties could read differently
+// (request smuggling), answered 400; or with a head past the limits,
+// answered 431. It knows its reply (Reply), so that no caller reads its
+// words to choose one.
+type ErrBadRequest struct {
+	Why      string
+	TooLarge bool // past the head's limits: 431
+}
 
 func (e *ErrBadRequest) Error() string { return "bad request: " + e.Why }
 
+// Reply is what the client is answered: the status, its reason phrase
+// and the page's words (which never show the request's own bytes).
+func (e *ErrBadRequest) Reply() (status int, reason, text string) {
+	if e.TooLarge {
+		return 431, "Request Header Fields Too Large", "The request head is too large."
+	}
+	return 400, "Bad Request", "The request is malformed."
+}
+
 func bad(format string, args ...any) error { return &ErrBadRequest{Why: fmt.Sprintf(format, args...)} }
+
+// tooLarge is a request head past its limits.
+func tooLarge(why string) error { return &ErrBadRequest{Why: why, TooLarge: true} }
 
 // readLine reads one line (see lines.Read), refusing a CR or NUL inside:
 // a bare CR is read as a line end by some parsers and not by others.
@@ -156,7 +173,7 @@ func readHeader(br *bufio.Reader, limit, maxFields int, ignore bool) (Header, in
 	for {
 		line, err := readLine(br, 64<<10)
 		if errors.Is(err, errTooLong) {
-			return nil, 0, bad("header line too long")
+			return nil, 0, tooLarge("header line too long")
 		}
 		if err != nil {
 			return nil, 0, err
@@ -174,7 +191,7 @@ func readHeader(br *bufio.Reader, limit, maxFields int, ignore bool) (Header, in
 		total += len(line) + 2
 		if total > limit || len(h) >= maxFields {
 			if !ignore {
-				return nil, 0, bad("header block too large")
+				return nil, 0, tooLarge("header block too large")
 			}
 			if !essential(name) {
 				ignored += len(line) + 2
@@ -258,7 +275,7 @@ func ReadRequest(br *bufio.Reader, lim Limits) (*Request, error) {
 	for i := 0; ; i++ { // RFC 9112 2.2: ignore a few empty lines first
 		line, err = readLine(br, lim.RequestLine)
 		if errors.Is(err, errTooLong) {
-			return nil, bad("request line too long")
+			return nil, tooLarge("request line too long")
 		}
 		if err != nil {
 			return nil, err

@@ -187,11 +187,8 @@ func (p *Proxy) serveConn(c net.Conn) {
 			var br *ErrBadRequest
 			if errors.As(err, &br) {
 				s.log.Info("request refused", zap.String("client", s.client), zap.String("why", br.Why))
-				if strings.Contains(br.Why, "too large") || strings.Contains(br.Why, "too long") {
-					s.writeError(431, "Request Header Fields Too Large", "The request head is too large.", true)
-				} else {
-					s.writeError(400, "Bad Request", "The request is malformed.", true)
-				}
+				status, reason, text := br.Reply()
+				s.writeError(status, reason, text, true)
 			}
 			return
 		}
