@@ -25,13 +25,7 @@ import (
 // path: SMTP 451 4.3.1, HTTP 503, FTP 451. The full disk is logged with
 // M09's words as a warning, once a minute per service, not once a client.
 func TestFullTempDirSaysTryLater(t *testing.T) {
-	testenv.NeedRoot(t, "mounting a small tmpfs")
-	small := filepath.Join(testenv.ShortDir(t), "small")
-	os.Mkdir(small, 0o755)
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small).CombinedOutput(); err != nil {
-		t.Fatalf("mount: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", small).Run() })
+	small := smallTmpfs(t)
 	g := gateway(t, 4, map[string]string{"global": "temp_dir = " + small + "\ntemp_min_free = 0"})
 
 	big := strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n", 33000)
@@ -146,13 +140,7 @@ func (g *gw) workerPID(t *testing.T, service string) int {
 // once, shown by fsigkd status with the room left, and, once there is
 // room again, told in the error log with the count of lines lost.
 func TestFullLogDirIsSeen(t *testing.T) {
-	testenv.NeedRoot(t, "mounting a small tmpfs")
-	small := filepath.Join(testenv.ShortDir(t), "logs")
-	os.Mkdir(small, 0o755)
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small).CombinedOutput(); err != nil {
-		t.Fatalf("mount: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", small).Run() })
+	small := smallTmpfs(t)
 	g := gateway(t, 4, map[string]string{"global": "log_dir = " + small})
 	if err := g.served(t, "http", 5*time.Second); err != nil {
 		t.Fatal(err)
@@ -185,6 +173,20 @@ func TestFullLogDirIsSeen(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(small, "error.log"))
 		return strings.Contains(string(b), "WARNING [logs] access.log: ") && strings.Contains(string(b), " lost since ")
 	})
+}
+
+// smallTmpfs mounts a 1 MiB tmpfs for the test (root only), unmounted
+// when it ends.
+func smallTmpfs(t *testing.T) string {
+	t.Helper()
+	testenv.NeedRoot(t, "mounting a small tmpfs")
+	small := filepath.Join(testenv.ShortDir(t), "small")
+	os.Mkdir(small, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small).CombinedOutput(); err != nil {
+		t.Fatalf("mount: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", small).Run() })
+	return small
 }
 
 // TestKilledWorkersSpoolIsRemoved: a worker killed while it spools a

@@ -62,15 +62,7 @@ func TestContainersADesktopOpens(t *testing.T) {
 	zst := tool(t, "zstd", "zstd")
 	sz := tool(t, "7zz", "7zip")
 	gc := tool(t, "gcab", "gcab")
-	compress := func(data []byte, cmd ...string) []byte {
-		c := exec.Command(cmd[0], cmd[1:]...)
-		c.Stdin = bytes.NewReader(data)
-		out, err := c.Output()
-		if err != nil {
-			t.Fatalf("%v: %v", cmd, err)
-		}
-		return out
-	}
+	compress := func(data []byte, cmd ...string) []byte { return piped(t, data, cmd...) }
 	cases := map[string]func(map[string][]byte, []byte) []byte{
 		"zip behind a stub": func(f map[string][]byte, tr []byte) []byte {
 			if f["dir/eicar.com"] != nil {
@@ -107,6 +99,18 @@ func TestContainersADesktopOpens(t *testing.T) {
 			t.Errorf("%s: clean archive: %s", name, names(d))
 		}
 	}
+}
+
+// piped runs cmd with data on its standard input and gives its output.
+func piped(t *testing.T, data []byte, cmd ...string) []byte {
+	t.Helper()
+	c := exec.Command(cmd[0], cmd[1:]...)
+	c.Stdin = bytes.NewReader(data)
+	out, err := c.Output()
+	if err != nil {
+		t.Fatalf("%v: %v", cmd, err)
+	}
+	return out
 }
 
 func firstName(f map[string][]byte) string {
@@ -171,15 +175,7 @@ func TestArchivesThatCannotBeOpenedAreSuspected(t *testing.T) {
 // as it goes and said damaged; the whole stream stays clean.
 func TestStreamCutShortIsNotClean(t *testing.T) {
 	e := builtin(t)
-	compress := func(data []byte, cmd ...string) []byte {
-		c := exec.Command(cmd[0], cmd[1:]...)
-		c.Stdin = bytes.NewReader(data)
-		out, err := c.Output()
-		if err != nil {
-			t.Fatalf("%v: %v", cmd, err)
-		}
-		return out
-	}
+	compress := func(data []byte, cmd ...string) []byte { return piped(t, data, cmd...) }
 	text := []byte(strings.Repeat("a plain text, line after line\n", 20000))
 	random := make([]byte, 200000)
 	mrand.New(mrand.NewSource(1)).Read(random)

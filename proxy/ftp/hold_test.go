@@ -25,15 +25,7 @@ func TestClientGoneEndsTheDownload(t *testing.T) {
 	rand.Read(big)
 	put(t, e, "slow.bin", big)
 	c := e.loggedIn()
-	a, err := ParseHostPort(c.cmd("PASV").Text())
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := net.Dial("tcp", a.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := passive(t, c)
 	fmt.Fprintf(c.c, "RETR slow.bin\r\n")
 	waitSpooled(t, e, 1)
 	c.c.Close()
@@ -57,15 +49,7 @@ func TestClientGoneDuringTheScan(t *testing.T) {
 	server := fakeFTP(t, []byte("data"), "226 done", "200 ok")
 	c := dialControl(t, e.addr)
 	c.cmd("USER anonymous@" + server)
-	a, err := ParseHostPort(c.cmd("PASV").Text())
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := net.Dial("tcp", a.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := passive(t, c)
 	fmt.Fprintf(c.c, "RETR f\r\n")
 	time.Sleep(500 * time.Millisecond)
 	c.c.Close()
@@ -74,6 +58,22 @@ func TestClientGoneDuringTheScan(t *testing.T) {
 	if n, _ := d.Read(make([]byte, 16)); n > 0 {
 		t.Error("the file was sent to a client that had gone")
 	}
+}
+
+// passive opens a passive data connection through the proxy, closed
+// when the test ends.
+func passive(t *testing.T, c *control) net.Conn {
+	t.Helper()
+	a, err := ParseHostPort(c.cmd("PASV").Text())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := net.Dial("tcp", a.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
 }
 
 // waitSpooled waits for the spool to hold at least n MiB.
