@@ -16,11 +16,12 @@
 //
 // A protocol package takes an object through a Transfer and its Objects
 // and says the decision in its own words; it never makes a spool file,
-// follows one, or takes or writes an access record. Counted with the
-// structure tool's walk of one HTTP request
-// (proxy/http/forward.go:session.handle:req, to 400 events), the way
-// crosses 13 files and climbs back up to a caller's package 5 times
-// (before the driver: 31 files, 19 climbs).
+// follows one, or takes or writes an access record. Counted by following
+// the request through the calls that pass it on, read from the code
+// (proxy/http/forward.go:session.handle:req, at most 400 calls), one HTTP
+// request's way makes 37 stops in 13 files and climbs back up to a
+// caller's package 5 times; the same count before the driver: 100 stops
+// in 33 files, 19 climbs.
 package proxy
 
 import (
