@@ -459,7 +459,7 @@ func (s *session) hasDataMode() bool { return s.pasv != nil || s.active != nil }
 
 // begin starts a transfer, its access record as the session knows it.
 func (s *session) begin(verb, arg string) *proxy.Transfer {
-	rec := logs.Access{Client: s.client.String(), Result: "FTP", Method: verb,
+	rec := &logs.Access{Client: s.client.String(), Result: "FTP", Method: verb,
 		URL: s.url(arg), Service: "ftp", Slot: slots.SlotOf(s.c)}
 	if s.srv != nil {
 		rec.Server = s.srv.RemoteAddr().(*net.TCPAddr).IP.String()

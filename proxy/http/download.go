@@ -115,30 +115,33 @@ func (d *download) sendRange(f *spool.File, off, n int64) error {
 }
 
 // scanWhileTrickling runs judge, trickling meanwhile when the download has
-// gone on long enough.
+// gone on long enough. The scan runs in the session's own goroutine,
+// whose stack has grown to what a scan needs once in the session's life;
+// the trickle, a shallow loop, runs beside it. (The other way round, a
+// new goroutine scanning each object grew its stack two or three times
+// an object: by perf, 4 to 8% of the worker's time on 1 KiB objects.)
 func (d *download) scanWhileTrickling(f *spool.File, judge func() (bool, string, string)) (bool, string, string) {
 	if !d.trickling() {
 		return judge()
 	}
-	type result struct {
-		pass         bool
-		name, reason string
-	}
-	done := make(chan result, 1)
+	stop, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
-		p, n, r := judge()
-		done <- result{p, n, r}
-	}()
-	t := time.NewTicker(min(d.s.p.Svc.TrickleInterval, time.Second))
-	defer t.Stop()
-	for {
-		select {
-		case r := <-done:
-			return r.pass, r.name, r.reason
-		case <-t.C:
-			d.tick(f)
+		defer close(stopped)
+		t := time.NewTicker(min(d.s.p.Svc.TrickleInterval, time.Second))
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				d.tick(f)
+			}
 		}
-	}
+	}()
+	pass, name, reason := judge()
+	close(stop)
+	<-stopped // the trickle is done with d before the session goes on
+	return pass, name, reason
 }
 
 // finish delivers the judged body; false closes the client connection.

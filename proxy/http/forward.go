@@ -116,7 +116,7 @@ func splitHostPort(hp string, def int) (string, int, error) {
 // handle serves one request; false ends the session.
 func (s *session) handle(req *Request) bool {
 	start := time.Now()
-	tr := s.p.Begin(logs.Access{Start: start, Client: s.client, Method: req.Method, Service: "http", Slot: slots.SlotOf(s.c), Result: "TCP_MISS"})
+	tr := s.p.Begin(&logs.Access{Start: start, Client: s.client, Method: req.Method, Service: "http", Slot: slots.SlotOf(s.c), Result: "TCP_MISS"})
 	s.pageBytes = 0
 	defer func() {
 		if tr.Rec.Bytes == 0 {

@@ -158,7 +158,7 @@ func (s *conn) modify(req *Request) bool {
 	if ip := net.ParseIP(req.Header.Get("X-Client-Ip")); ip != nil {
 		client = ip.String()
 	}
-	t := s.p.Begin(logs.Access{Start: start, Client: client, Result: "ICAP", Method: req.Method, URL: url,
+	t := s.p.Begin(&logs.Access{Start: start, Client: client, Result: "ICAP", Method: req.Method, URL: url,
 		Service: "icap", Slot: slots.SlotOf(s.c)})
 	defer t.End()
 	allow204 := strings.Contains(strings.ToLower(strings.Join(req.Header.Values("Allow"), ",")), "204")

@@ -361,7 +361,7 @@ func headerFields(head []byte) []string {
 // begin starts the transfer of a retrieval, its access record as the
 // session knows it.
 func (s *session) begin(cmd Command) *proxy.Transfer {
-	rec := logs.Access{Client: s.client.String(), Result: "POP3", Method: cmd.Verb,
+	rec := &logs.Access{Client: s.client.String(), Result: "POP3", Method: cmd.Verb,
 		URL: "pop://" + s.user + "@" + s.server, User: s.user, Service: "pop", Slot: slots.SlotOf(s.c),
 		Detail: "mail " + cmd.Arg}
 	if a, ok := s.srv.RemoteAddr().(*net.TCPAddr); ok {

@@ -348,7 +348,7 @@ func (s *session) deliver(f *spool.File, extra []string, tag string, t *proxy.Tr
 // begin starts the transfer of a mail: its access record, written a line
 // per recipient (the record's own URL names the mail in the error log).
 func (s *session) begin() *proxy.Transfer {
-	t := s.p.Begin(logs.Access{Client: s.client, Result: "SMTP", Method: "DATA", URL: "mail from <" + s.from + ">",
+	t := s.p.Begin(&logs.Access{Client: s.client, Result: "SMTP", Method: "DATA", URL: "mail from <" + s.from + ">",
 		User: s.from, Server: s.server, Service: "smtp", Slot: slots.SlotOf(s.conn.Conn())})
 	urls := make([]string, len(s.rcpts))
 	for i, rc := range s.rcpts {
