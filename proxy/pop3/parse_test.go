@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fsigkd/fsigkd/internal/lines"
+	"github.com/fsigkd/fsigkd/internal/dotstuff"
 )
 
 func TestParseCommand(t *testing.T) {
@@ -113,7 +113,7 @@ func FuzzStuffing(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, mail []byte) {
 		var wire bytes.Buffer
-		st := &lines.DotStuffer{W: &wire}
+		st := &dotstuff.Writer{W: &wire}
 		st.Write(mail)
 		st.Close()
 		wire.WriteString("+OK next\r\n")
@@ -155,7 +155,7 @@ func FuzzUnstuffUpTo(f *testing.F) {
 			t.Fatalf("read %d bytes for a limit of %d", n, limit)
 		}
 		var again bytes.Buffer
-		st := &lines.DotStuffer{W: &again}
+		st := &dotstuff.Writer{W: &again}
 		st.Write(part.Bytes())
 		if rest == nil {
 			st.Close()

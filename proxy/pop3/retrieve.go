@@ -12,7 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/catalog"
-	"github.com/fsigkd/fsigkd/internal/lines"
+	"github.com/fsigkd/fsigkd/internal/dotstuff"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/proxy"
@@ -235,7 +235,7 @@ func (s *session) send(r *retrieval, early bool) bool {
 	if !early {
 		bw.WriteString(r.status.String() + "\r\n")
 	}
-	st := &lines.DotStuffer{W: bw}
+	st := &dotstuff.Writer{W: bw}
 	var err error
 	if r.replace != "" {
 		_, err = st.Write(s.replacement(r))

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
-	"github.com/fsigkd/fsigkd/internal/lines"
+	"github.com/fsigkd/fsigkd/internal/dotstuff"
 	"github.com/fsigkd/fsigkd/internal/mailpath"
 	"github.com/fsigkd/fsigkd/internal/smtpreply"
 )
@@ -185,7 +185,7 @@ func xtext(s string) string {
 type dataWriter struct {
 	u  *upstream
 	w  *bufio.Writer
-	st lines.DotStuffer
+	st dotstuff.Writer
 }
 
 func (u *upstream) data() (*dataWriter, error) {

@@ -1,21 +1,24 @@
-package lines
+// Package dotstuff writes the body of an SMTP DATA or a POP3 multi-line
+// response with its dot-stuffing (a line that begins with a dot gets
+// another) and its terminating line.
+package dotstuff
 
 import (
 	"bytes"
 	"io"
 )
 
-// DotStuffer writes the body of an SMTP DATA or a POP3 multi-line
+// Writer writes the body of an SMTP DATA or a POP3 multi-line
 // response: a line that begins with a dot gets another (RFC 5321 4.5.2,
 // RFC 1939 3). Close ends the body: a line end first if the body did not
 // end with one, then the terminating line. It copies runs, not bytes: the
 // byte-at-a-time form was a tenth of the SMTP relay's CPU.
-type DotStuffer struct {
+type Writer struct {
 	W       io.Writer
 	midLine bool
 }
 
-func (s *DotStuffer) Write(p []byte) (int, error) {
+func (s *Writer) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		if !s.midLine && p[0] == '.' {
@@ -39,7 +42,7 @@ func (s *DotStuffer) Write(p []byte) (int, error) {
 }
 
 // Close writes the terminating line.
-func (s *DotStuffer) Close() error {
+func (s *Writer) Close() error {
 	end := ".\r\n"
 	if s.midLine {
 		end = "\r\n.\r\n"
