@@ -24,7 +24,8 @@ import (
 // The formats opened besides zip, gzip and tar, each found by its magic
 // bytes (never by a name): bzip2, xz and zstd streams (so .tar.bz2,
 // .tar.xz, .tar.zst), 7z and RAR (4 and 5) also behind a self-extractor's
-// stub, and Microsoft cabinets (stored and MSZIP folders). What carries a
+// stub, Microsoft cabinets (stored and MSZIP folders), and ar (so a .deb)
+// and cpio (stored.go). What carries a
 // format's magic but cannot be opened (encrypted, damaged, a method not
 // implemented, a volume of a set) is SUSPECTED, never clean.
 

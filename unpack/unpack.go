@@ -26,6 +26,7 @@ import (
 	"os"
 	"path"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -405,6 +406,10 @@ func (s *scan) archive(data []byte, where string, depth int) {
 		open(s.cab, data)
 	case isTar(data):
 		open(s.tar, data)
+	case isAr(data):
+		open(s.ar, data)
+	case isCpio(data):
+		open(s.cpio, data)
 	case isISO(data):
 		open(s.iso, data)
 	default:
@@ -490,8 +495,47 @@ func isZip(d []byte) bool {
 	return len(d) >= 4 && d[0] == 'P' && d[1] == 'K' && ((d[2] == 3 && d[3] == 4) || (d[2] == 5 && d[3] == 6))
 }
 
+// isTar tells whether d starts with a tar header: ustar's magic (POSIX,
+// GNU, pax), or, for the old v7 format that has none, a header whose
+// checksum is right and whose name and size fields read as they must.
 func isTar(d []byte) bool {
-	return len(d) >= 262 && string(d[257:262]) == "ustar"
+	if len(d) < 512 {
+		return false
+	}
+	if string(d[257:262]) == "ustar" {
+		return true
+	}
+	if d[0] == 0 || !octalField(d[124:136]) || !octalField(d[148:156]) {
+		return false
+	}
+	want, err := strconv.ParseInt(strings.Trim(string(d[148:156]), " \x00"), 8, 64)
+	if err != nil {
+		return false
+	}
+	var sum int64
+	for i, b := range d[:512] {
+		if i >= 148 && i < 156 {
+			b = ' '
+		}
+		sum += int64(b)
+	}
+	return sum == want
+}
+
+// octalField tells whether a tar header's numeric field is octal digits,
+// padded with spaces or NULs.
+func octalField(f []byte) bool {
+	digits := 0
+	for _, b := range f {
+		switch {
+		case b >= '0' && b <= '7':
+			digits++
+		case b == ' ' || b == 0:
+		default:
+			return false
+		}
+	}
+	return digits > 0
 }
 
 func (s *scan) zip(data []byte, where string, depth int) {

@@ -316,3 +316,55 @@ func TestZipJoinedToAnotherZip(t *testing.T) {
 		t.Errorf("one clean zip: %s", names(d))
 	}
 }
+
+// TestUnixArchives: ar (and the Debian package it wraps), cpio in its
+// four formats and tar in every dialect, made by the real tools, each
+// holding EICAR compressed inside (so that nothing but opening the
+// archive finds it): the ar and cpio members were not opened at all, nor
+// a v7 tar (no magic), and a .deb's data.tar.xz or .zst not found. Each
+// is opened now; the same archive of a clean file is clean.
+func TestUnixArchives(t *testing.T) {
+	e := builtin(t)
+	arTool := tool(t, "ar", "binutils")
+	cpioTool := tool(t, "cpio", "cpio")
+	debTool := tool(t, "dpkg-deb", "dpkg")
+	xzTool := tool(t, "xz", "xz-utils")
+	zstTool := tool(t, "zstd", "zstd")
+	bzTool := tool(t, "bzip2", "bzip2")
+	build := func(content []byte) map[string][]byte {
+		packed := map[string][]byte{
+			"a.com.xz":  piped(t, content, xzTool, "-c"),
+			"a.com.zst": piped(t, content, zstTool, "-c", "-q"),
+			"a.com.bz2": piped(t, content, bzTool, "-c"),
+		}
+		out := map[string][]byte{}
+		for _, f := range []string{"a.com.xz", "a.com.zst", "a.com.bz2"} {
+			one := map[string][]byte{f: packed[f]}
+			out["ar "+f] = made(t, one, "a.a", arTool, "rc", "a.a", f)
+			for _, format := range []string{"newc", "crc", "odc", "bin"} {
+				out["cpio "+format+" "+f] = made(t, one, "a.cpio", "sh", "-c", "echo "+f+" | "+cpioTool+" -o --quiet -H "+format+" > a.cpio")
+			}
+			for _, format := range []string{"v7", "gnu", "oldgnu", "pax", "ustar"} {
+				out["tar "+format+" "+f] = made(t, one, "a.tar", "tar", "--format="+format, "-cf", "a.tar", f)
+			}
+		}
+		for _, z := range []string{"xz", "zstd", "gzip"} {
+			files := map[string][]byte{
+				"pkg/DEBIAN/control": []byte("Package: x\nVersion: 1\nArchitecture: all\nMaintainer: a <a@example.com>\nDescription: x\n"),
+				"pkg/usr/a.com":      content,
+			}
+			out[".deb data."+z] = made(t, files, "x.deb", debTool, "--root-owner-group", "-Z"+z, "--build", "pkg", "x.deb")
+		}
+		return out
+	}
+	for name, data := range build([]byte(eicar.String)) {
+		if d := e.ScanBytes(data, all); len(d) == 0 || d[0].Name != "Eicar-Test-Signature" || d[0].Kind != Infected {
+			t.Errorf("%s: EICAR inside: %s", name, names(d))
+		}
+	}
+	for name, data := range build([]byte("a harmless program's bytes")) {
+		if d := e.ScanBytes(data, all); len(d) != 0 {
+			t.Errorf("%s: a clean archive: %s", name, names(d))
+		}
+	}
+}

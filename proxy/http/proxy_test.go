@@ -567,3 +567,33 @@ func TestTricklingUploadIsDropped(t *testing.T) {
 		t.Fatalf("a trickling upload was still taken after %v (%v)", time.Since(start), err)
 	}
 }
+
+// TestDebianPackageIsOpened: a .deb (an ar archive whose data.tar.xz
+// holds the files) with EICAR inside was delivered: the ar members were
+// not opened. It is refused now, and its clean twin arrives byte for
+// byte.
+func TestDebianPackageIsOpened(t *testing.T) {
+	deb := testenv.Need(t, "dpkg-deb", "dpkg")
+	build := func(content []byte) []byte {
+		dir := t.TempDir()
+		os.MkdirAll(filepath.Join(dir, "pkg", "DEBIAN"), 0o755)
+		os.MkdirAll(filepath.Join(dir, "pkg", "usr", "bin"), 0o755)
+		os.WriteFile(filepath.Join(dir, "pkg", "DEBIAN", "control"), []byte("Package: x\nVersion: 1\nArchitecture: all\nMaintainer: a <a@example.com>\nDescription: x\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, "pkg", "usr", "bin", "tool"), content, 0o755)
+		if out, err := exec.Command(deb, "--root-owner-group", "-Zxz", "--build", filepath.Join(dir, "pkg"), filepath.Join(dir, "x.deb")).CombinedOutput(); err != nil {
+			t.Fatalf("dpkg-deb: %v %s", err, out)
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, "x.deb"))
+		return b
+	}
+	e := newEnv(t, "")
+	bad, good := build([]byte(eicar.String)), build([]byte("#!/bin/sh\necho a harmless tool\n"))
+	e.serve("/bad.deb", bad)
+	e.serve("/good.deb", good)
+	if code, body := e.get("/bad.deb"); code != 403 || !strings.Contains(string(body), "Eicar-Test-Signature") {
+		t.Errorf("the infected package: %d %.200q", code, body)
+	}
+	if code, body := e.get("/good.deb"); code != 200 || !bytes.Equal(body, good) {
+		t.Errorf("the clean package: %d, %d bytes of %d", code, len(body), len(good))
+	}
+}
