@@ -185,7 +185,8 @@ func TestDamagedCodingFollowsScanFailure(t *testing.T) {
 }
 
 // TestUnaskedPartialContentIsRefused: the proxy never forwards Range, so a
-// 206 (whose parts could join into a virus) is refused, never relayed.
+// 206 (whose parts could join into a virus) is refused, never relayed; so
+// is a 200 whose Content-Range says it is a part.
 func TestUnaskedPartialContentIsRefused(t *testing.T) {
 	e := newEnv(t, "")
 	E := eicar.String
@@ -199,7 +200,14 @@ func TestUnaskedPartialContentIsRefused(t *testing.T) {
 		w.WriteHeader(206)
 		w.Write([]byte(E[:30]))
 	})
-	for _, p := range []string{"/parts", "/part"} {
+	// A 200 that says it is a part (Content-Range) is no whole object
+	// either: it was delivered as one.
+	e.mux.HandleFunc("/part-as-200", func(w gohttp.ResponseWriter, r *gohttp.Request) {
+		w.Header().Set("Content-Range", "bytes 30-67/68")
+		w.WriteHeader(200)
+		w.Write([]byte(E[30:]))
+	})
+	for _, p := range []string{"/parts", "/part", "/part-as-200"} {
 		req, _ := gohttp.NewRequest("GET", e.url(p), nil)
 		req.Header.Set("Range", "bytes=0-29,30-67")
 		resp, err := e.client().Do(req)
@@ -208,7 +216,7 @@ func TestUnaskedPartialContentIsRefused(t *testing.T) {
 		}
 		resp.Body.Close()
 		if resp.StatusCode != 502 {
-			t.Errorf("%s: an unasked 206 got %d", p, resp.StatusCode)
+			t.Errorf("%s: an unasked part got %d", p, resp.StatusCode)
 		}
 	}
 }

@@ -355,9 +355,10 @@ func (s *session) readResponse(up *upstream, method, url string) (*Response, err
 // respond handles the response: passes one without a body, or spools,
 // scans and delivers (or blocks) one with a body. false: close the client.
 func (s *session) respond(req *Request, resp *Response, t target, tr *proxy.Transfer, clientKeep bool) bool {
-	if resp.Status == 206 {
+	if resp.Status == 206 || resp.Header.Get("Content-Range") != "" {
 		// Range is never forwarded, so a part is not what was asked
-		// for: parts (multipart/byteranges) join into an object nobody
+		// for: parts (multipart/byteranges, or a 200 that says with
+		// Content-Range that it is one) join into an object nobody
 		// scanned whole. Refused rather than relayed.
 		tr.Rec.Status, tr.Rec.Detail = 502, "partial content not asked for refused"
 		s.log.Warn("a server answered with a part that was not asked for; refused", zap.String("url", t.url))
