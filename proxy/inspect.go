@@ -120,6 +120,13 @@ func (c *Common) examine(sub *Subject, rec *logs.Access) (r outcome.Result, size
 			}
 			rec.Files++
 			return notScanned(err), f.Size()
+		case over && f.Size()*maxCodingRatio < dec.Size():
+			// Past max_scan_size only once decoded, from a small body:
+			// a bomb, not a large download; oversize_action does not
+			// let it pass (an archive member is judged so too).
+			dec.Close()
+			rec.Files++
+			return outcome.Result{Kind: outcome.Suspected, Name: "Heuristics.Limits.Exceeded.Ratio", Detail: "decoded body"}, f.Size()
 		case over:
 			dec.Close()
 			rec.Files++
@@ -164,6 +171,11 @@ func (c *Common) examine(sub *Subject, rec *logs.Access) (r outcome.Result, size
 	}
 	return r, obj.Size
 }
+
+// maxCodingRatio is how much larger than its body a decoded body may be
+// when it passes max_scan_size and is still taken for a large download:
+// the archive limits' ratio (unpack's MaxRatio).
+const maxCodingRatio = 200
 
 func notScanned(err error) outcome.Result { return outcome.Result{Kind: outcome.NotScanned, Err: err} }
 

@@ -368,3 +368,30 @@ func TestTrickleStopsForARefusedTypeBehindClamd(t *testing.T) {
 		t.Fatalf("%d, %d bytes, %v", resp.StatusCode, len(b), err)
 	}
 }
+
+// TestDecodingBombIsNotOversize: a body that passes max_scan_size only
+// once decoded (a few kilobytes of gzip on the wire) was an oversize
+// object, and oversize_action = pass (as shipped) let it through
+// unscanned, a payload padded at its end with it. It is a bomb now
+// (Heuristics.Limits.Exceeded.Ratio), refused; a body that decodes past
+// the limit at an ordinary ratio is still oversize, passed as the setting
+// says.
+func TestDecodingBombIsNotOversize(t *testing.T) {
+	e := newEnv(t, "max_scan_size = 1M\noversize_action = pass")
+	padded := append([]byte(eicar.String), make([]byte, 3<<20)...)
+	e.serve("/bomb", gzipped(padded), "Content-Encoding", "gzip")
+	// 600 KiB on the wire, 1.2 MiB decoded: past the limit only decoded,
+	// but no bomb.
+	large := append(randomBytes(600<<10), make([]byte, 600<<10)...)
+	e.serve("/large", gzipped(large), "Content-Encoding", "gzip")
+	if code, body := e.get("/bomb"); code != 403 || !strings.Contains(string(body), "Heuristics.Limits.Exceeded.Ratio") {
+		t.Errorf("the bomb: %d %.300q", code, body)
+	}
+	if code, body := e.get("/large"); code != 200 || !bytes.Equal(body, gzipped(large)) {
+		t.Errorf("a large download: %d, %d bytes", code, len(body))
+	}
+	log := e.accessLog(2)
+	if !strings.Contains(log, "decoded%20body%20over%20max_scan_size%20passed%20unscanned") {
+		t.Errorf("access log:\n%s", log)
+	}
+}
