@@ -18,7 +18,9 @@ package unpack
 import (
 	"archive/tar"
 	"archive/zip"
+	"bufio"
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -563,16 +565,48 @@ func (s *scan) zip(data []byte, where string, depth int) {
 			}
 			continue
 		}
-		rc, err := f.Open()
-		if err != nil {
-			s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})
-			continue
-		}
-		s.member(rc, int64(f.CompressedSize64), at, depth)
-		rc.Close()
+		s.zipMember(f, at, depth)
 	}
 	if bytes.HasPrefix(data, []byte("PK\x03\x04")) {
 		s.zipLocal(data, listed, where, depth)
+	}
+}
+
+// zipMember scans a zip entry as far as its stream goes, whatever its
+// header says: archive/zip's reader stops at the declared size and, when
+// the stream and the size disagree, drops the last bytes it read (an
+// entry declared larger than its stream came out empty and was judged
+// clean, while unzip extracts it). A deflate stream is read to its own
+// end; a stored one for its declared length, as far as the archive goes.
+// A length or CRC other than declared is Broken.Archive, after what came
+// out is scanned.
+func (s *scan) zipMember(f *zip.File, at string, depth int) {
+	raw, err := f.OpenRaw()
+	var r io.Reader
+	switch {
+	case err != nil:
+	case f.Method == zip.Store:
+		r = raw
+	case f.Method == zip.Deflate:
+		// A ByteReader: flate reads no further than its stream.
+		fr := flate.NewReader(bufio.NewReader(raw))
+		defer fr.Close()
+		r = fr
+	default:
+		var rc io.ReadCloser
+		if rc, err = f.Open(); err == nil { // a method registered with archive/zip
+			defer rc.Close()
+			r = rc
+		}
+	}
+	if err != nil {
+		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})
+		return
+	}
+	got := newSummed(r)
+	s.member(got, int64(f.CompressedSize64), at, depth)
+	if got.eof && !got.is(f.UncompressedSize64, f.CRC32) {
+		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})
 	}
 }
 

@@ -368,3 +368,48 @@ func TestUnixArchives(t *testing.T) {
 		}
 	}
 }
+
+// TestZipMemberLongerThanItsStream: a zip entry whose central directory
+// declares more than its stream holds came out empty through
+// archive/zip's reader (it drops what it read when the size disagrees)
+// and was judged clean, while unzip extracts it. Made by zip, stored and
+// deflated, with and without data descriptors, the sizes raised a little
+// and a lot: what the stream holds is
+// scanned (EICAR found) and the entry said damaged; the untouched archive
+// is clean of damage.
+func TestZipMemberLongerThanItsStream(t *testing.T) {
+	e := builtin(t)
+	zipTool := tool(t, "zip", "zip")
+	// Small and large: a small entry comes in one read, which archive/zip
+	// dropped whole.
+	small := []byte(eicar.String)
+	large := append([]byte(eicar.String), bytes.Repeat([]byte(" padding that deflates well"), 200)...)
+	for _, content := range [][]byte{small, large} {
+		// -fd: data descriptors after the entries, as zips written while
+		// streamed have them (archive/zip lost the whole entry with these).
+		for _, level := range []string{"-0", "-9", "-0 -fd", "-9 -fd"} {
+			args := append([]string{zipTool, "-q"}, strings.Fields(level)...)
+			z := made(t, map[string][]byte{"e.com": content}, "a.zip", append(args, "a.zip", "e.com")...)
+			if d := e.ScanBytes(z, all); len(d) != 1 || d[0].Name != "Eicar-Test-Signature" {
+				t.Fatalf("zip %s, %d bytes, untouched: %s", level, len(content), names(d))
+			}
+			cd := bytes.Index(z, []byte("PK\x01\x02"))
+			for _, more := range []uint32{10, 1 << 20} {
+				lying := bytes.Clone(z)
+				for _, at := range []int{cd + 20, cd + 24} { // compressed and uncompressed sizes
+					binary.LittleEndian.PutUint32(lying[at:], binary.LittleEndian.Uint32(lying[at:])+more)
+				}
+				d := e.ScanBytes(lying, all)
+				eicarFound, broken := false, false
+				for _, x := range d {
+					eicarFound = eicarFound || x.Name == "Eicar-Test-Signature" && x.Path == "e.com"
+					// (damage found inside the entry stands for it)
+					broken = broken || x.Name == "Heuristics.Broken.Archive" && (x.Path == "e.com" || strings.HasPrefix(x.Path, "e.com/"))
+				}
+				if !eicarFound || !broken {
+					t.Errorf("zip %s, %d bytes, sizes raised by %d: %s", level, len(content), more, names(d))
+				}
+			}
+		}
+	}
+}
