@@ -107,8 +107,10 @@ func (c *Common) examine(sub *Subject, rec *logs.Access) (r outcome.Result, size
 	obj := objectOf(f, sub.Meta)
 	obj.Follow = sub.Follow // a decoded body is scanned afresh
 	var damaged error       // the coding broke off: the decoded body is not the whole content
+	var tail *spool.File    // the raw bytes after the coded body, when there are any
 	if codings := coding.List(sub.Codings); len(codings) > 0 {
-		dec, over, err := c.decode(f, codings)
+		dec, raw, over, err := c.decode(f, codings)
+		tail = raw
 		var unsupported *coding.Unsupported
 		switch {
 		case c.SpoolFailed(err) || errors.As(err, &unsupported):
@@ -137,6 +139,9 @@ func (c *Common) examine(sub *Subject, rec *logs.Access) (r outcome.Result, size
 			damaged = fmt.Errorf("damaged content coding: %w", err)
 		}
 		defer dec.Close()
+		if tail != nil {
+			defer tail.Close()
+		}
 		obj = objectOf(dec, sub.Meta)
 	}
 	// The type and name rules: the object's own name here; its bytes and
@@ -153,6 +158,18 @@ func (c *Common) examine(sub *Subject, rec *logs.Access) (r outcome.Result, size
 	v, err := c.judge(f, obj, rec)
 	if r = resultOf(v); err != nil {
 		r = notScanned(err)
+	}
+	if tail != nil && err == nil && r.Kind == outcome.Clean {
+		// What follows the coded body (decoding never reaches it) is the
+		// raw body's, which a client that keeps it gets: scanned too.
+		tv, terr := c.judge(tail, objectOf(tail, sub.Meta), rec)
+		switch tr := resultOf(tv); {
+		case terr != nil:
+			r = notScanned(terr)
+		case tr.Kind != outcome.Clean:
+			r, v = tr, tv
+			r.Member = "bytes after the coded body"
+		}
 	}
 	if outcome.Decide(r, c.settings).Delivery == outcome.Deliver {
 		// Not refused by the verdict (or by its absence, with
@@ -416,18 +433,30 @@ func objectOf(f *spool.File, meta scanner.Meta) *scanner.Object {
 
 // decode writes the decoded body beside f, up to max_scan_size (over says
 // there was more). An error with a file: the coding broke off, and the
-// file holds what decoded before it.
-func (c *Common) decode(f *spool.File, codings []string) (dec *spool.File, over bool, err error) {
+// file holds what decoded before it. tail, when not nil, holds the raw
+// bytes the decoding did not reach (after a gzip's last member, a deflate
+// stream's end): the caller scans them too.
+func (c *Common) decode(f *spool.File, codings []string) (dec, tail *spool.File, over bool, err error) {
 	r, err := coding.Reader(io.NewSectionReader(f.OS(), 0, f.Size()), codings)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	defer r.Close()
 	if dec, err = c.Spool.Create(c.Svc.Name); err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	over, err = dec.Fill(r, c.Svc.MaxScanSize, nil)
-	return dec, over, err
+	if over, err = dec.Fill(r, c.Svc.MaxScanSize, nil); over || err != nil {
+		return dec, nil, over, err
+	}
+	if used, ok := coding.Used(r); ok && used < f.Size() {
+		if tail, err = c.Spool.Create(c.Svc.Name); err == nil {
+			if _, err = tail.Fill(io.NewSectionReader(f.OS(), used, f.Size()-used), 0, nil); err != nil {
+				tail.Close()
+				tail = nil
+			}
+		}
+	}
+	return dec, tail, false, err
 }
 
 // DispositionName is the file name a Content-Disposition value gives, read

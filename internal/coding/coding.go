@@ -5,7 +5,9 @@
 // codings in one field or in several fields, undone in reverse order.
 //
 // A coding it does not know is an *Unsupported error before any byte is
-// read: the caller must not take the coded bytes for the content.
+// read: the caller must not take the coded bytes for the content. Used
+// says, once the decoding has ended, how much of the raw body it took:
+// what follows is the raw body's alone, for the caller to scan too.
 package coding
 
 import (
@@ -59,26 +61,61 @@ func Reader(r io.Reader, codings []string) (io.ReadCloser, error) {
 			return nil, &Unsupported{Coding: c}
 		}
 	}
-	var closers []func()
+	raw := &counted{r: r}
+	ch := &chain{raw: raw}
+	r = raw
 	for i := len(codings) - 1; i >= 0; i-- {
-		next, closer, err := one(r, codings[i])
+		next, closer, br, err := one(r, codings[i])
 		if err != nil {
-			for _, c := range closers {
-				c()
-			}
+			ch.Close()
 			return nil, err
+		}
+		if i == len(codings)-1 {
+			ch.first = br // the decoder that reads the raw bytes
 		}
 		r = next
 		if closer != nil {
-			closers = append(closers, closer)
+			ch.closers = append(ch.closers, closer)
 		}
 	}
-	return &chain{Reader: r, closers: closers}, nil
+	ch.Reader = r
+	return ch, nil
 }
 
 type chain struct {
 	io.Reader
 	closers []func()
+	raw     *counted
+	first   *bufio.Reader // what the raw layer's decoder reads through (nil: not known)
+}
+
+// Used is how many raw bytes the decoding took, once it has ended: what
+// follows (bytes after a gzip's last member, after a deflate stream's
+// end) a client that decodes never sees, and one that keeps the raw body
+// (a download manager, a server taking an upload) keeps. With br and
+// zstd, whose decoders read ahead, it is what they read.
+func Used(r io.Reader) (int64, bool) {
+	ch, ok := r.(*chain)
+	if !ok {
+		return 0, false
+	}
+	n := ch.raw.n
+	if ch.first != nil {
+		n -= int64(ch.first.Buffered())
+	}
+	return n, true
+}
+
+// counted counts the bytes read through it.
+type counted struct {
+	r io.Reader
+	n int64
+}
+
+func (c *counted) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func (c *chain) Close() error {
@@ -97,39 +134,40 @@ func known(c string) bool {
 	return false
 }
 
-func one(r io.Reader, c string) (io.Reader, func(), error) {
+func one(r io.Reader, c string) (io.Reader, func(), *bufio.Reader, error) {
 	switch c {
 	case "gzip", "x-gzip":
-		return &gzipMembers{br: bufio.NewReader(r)}, nil, nil
+		br := bufio.NewReader(r)
+		return &gzipMembers{br: br}, nil, br, nil
 	case "deflate":
 		return deflate(r)
 	case "br":
-		return brotli.NewReader(r), nil, nil
+		return brotli.NewReader(r), nil, nil, nil
 	case "zstd":
 		// A window of at most 8 MiB, as RFC 8878 asks of HTTP clients.
 		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(8<<20), zstd.WithDecoderLowmem(true))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		return d, d.Close, nil
+		return d, d.Close, nil, nil
 	}
-	return nil, nil, &Unsupported{Coding: c}
+	return nil, nil, nil, &Unsupported{Coding: c}
 }
 
 // deflate reads the zlib form when the first two bytes are a zlib header,
 // raw deflate otherwise, as browsers do.
-func deflate(r io.Reader) (io.Reader, func(), error) {
+func deflate(r io.Reader) (io.Reader, func(), *bufio.Reader, error) {
 	br := bufio.NewReader(r)
 	h, _ := br.Peek(2)
 	if len(h) == 2 && h[0]&0x0f == 8 && h[0]>>4 <= 7 && (uint16(h[0])<<8|uint16(h[1]))%31 == 0 {
 		zr, err := zlib.NewReader(br)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		return &ignoreChecksum{zr}, func() { zr.Close() }, nil
+		return &ignoreChecksum{zr}, func() { zr.Close() }, br, nil
 	}
 	fr := flate.NewReader(br)
-	return fr, func() { fr.Close() }, nil
+	return fr, func() { fr.Close() }, br, nil
 }
 
 // ignoreChecksum ends a zlib stream at its end whatever its Adler-32 says:

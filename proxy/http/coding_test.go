@@ -396,3 +396,34 @@ func TestDecodingBombIsNotOversize(t *testing.T) {
 		t.Errorf("access log:\n%s", log)
 	}
 }
+
+// TestBytesAfterTheCodedBody: behind Content-Encoding, what follows the
+// coded body's end (after a gzip's last member, a zlib stream's end) was
+// never scanned, and a client that keeps the raw body (wget, a download
+// manager) got it whole. It is scanned now; a clean twin arrives byte for
+// byte.
+func TestBytesAfterTheCodedBody(t *testing.T) {
+	e := newEnv(t, "")
+	page := []byte(strings.Repeat("a page of text ", 500))
+	for name, body := range map[string]struct {
+		coded  []byte
+		coding string
+	}{
+		"gzip": {gzipped(page), "gzip"},
+		"zlib": {zlibbed(page), "deflate"},
+	} {
+		bad := append(bytes.Clone(body.coded), eicar.String...)
+		good := append(bytes.Clone(body.coded), "some trailing bytes"...)
+		e.serve("/bad-"+name, bad, "Content-Encoding", body.coding)
+		e.serve("/good-"+name, good, "Content-Encoding", body.coding)
+		if code, got := e.get("/bad-" + name); code != 403 || !strings.Contains(string(got), "Eicar-Test-Signature") {
+			t.Errorf("%s with EICAR after it: %d %.200q", name, code, got)
+		}
+		if code, got := e.get("/good-" + name); code != 200 || !bytes.Equal(got, good) {
+			t.Errorf("%s with harmless bytes after it: %d, %d bytes of %d", name, code, len(got), len(good))
+		}
+	}
+	if !strings.Contains(e.accessLog(), "Eicar-Test-Signature:bytes%20after%20the%20coded%20body:") {
+		t.Errorf("access log:\n%s", e.accessLog())
+	}
+}
