@@ -215,8 +215,37 @@ func (s *scan) bzip2(data []byte, where string, depth int) {
 }
 
 func (s *scan) xz(data []byte, where string, depth int) {
+	room := min(s.lim.MaxFileSize, s.lim.MaxTotal-s.unpacked)
+	if out, handled, err := xzFiltered(data, room); handled {
+		// Filters before LZMA2 (xzfilter.go): decoded here, within the
+		// limits; a filter not undone here leaves the stream unopened.
+		switch {
+		case errors.Is(err, errXZLimit):
+			s.exceeded("FileSize", where, depth)
+		case errors.Is(err, errXZFilter):
+			s.add(Detection{Name: "Heuristics.Unsupported.XZ", Path: where, Kind: Suspected, Depth: depth - 1})
+		default:
+			s.stream(&erring{r: bytes.NewReader(out), err: err}, nil, data, where, ".xz", depth)
+		}
+		return
+	}
 	r, err := xz.NewReader(bytes.NewReader(data))
 	s.stream(r, err, data, where, ".xz", depth)
+}
+
+// erring reads r, then gives err (nil: io.EOF) at its end: a decoding
+// that stopped on an error is scanned as far as it went, and said so.
+type erring struct {
+	r   io.Reader
+	err error
+}
+
+func (e *erring) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF && e.err != nil {
+		err = e.err
+	}
+	return n, err
 }
 
 func (s *scan) zstd(data []byte, where string, depth int) {

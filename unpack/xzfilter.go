@@ -1,0 +1,357 @@
+package unpack
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+
+	"github.com/ulikunitz/xz/lzma"
+)
+
+// The xz streams whose blocks chain a filter before LZMA2: BCJ for x86,
+// ARM, ARM-Thumb, ARM64, PowerPC and SPARC (executables, kernels, and
+// the packages and images that carry them), and Delta. The xz reader
+// refuses them, and a valid, clean file was judged broken. Each block is
+// found through the stream's index, its LZMA2 data decoded, and the
+// filters undone over the block as xz undoes them. IA-64 and RISC-V BCJ
+// are not undone: such a block is not opened (suspected, never clean).
+
+// errXZFilter is a filter this reader does not undo.
+var errXZFilter = errors.New("xz: a filter that is not undone here")
+
+// xzFiltered decodes data, an xz stream, when its first block chains
+// filters (handled); a stream of plain LZMA2 blocks is left to the xz
+// reader. At most limit bytes are decoded (more: an error).
+func xzFiltered(data []byte, limit int64) (out []byte, handled bool, err error) {
+	if len(data) < 12+12 || !bytes.HasPrefix(data, magicXz) {
+		return nil, false, nil
+	}
+	check := data[7] & 0x0f
+	blocks, err := xzIndex(data)
+	if err != nil {
+		return nil, false, nil // the xz reader says what is wrong
+	}
+	pos := 12
+	for i, b := range blocks {
+		if pos >= len(data) {
+			return out, true, io.ErrUnexpectedEOF
+		}
+		hdrSize := (int(data[pos]) + 1) * 4
+		if data[pos] == 0 || pos+hdrSize > len(data) || hdrSize > int(b.unpadded) {
+			return out, true, errXZBroken
+		}
+		filters, err := xzFilters(data[pos : pos+hdrSize])
+		if err != nil {
+			return out, true, err
+		}
+		if i == 0 && len(filters) == 1 {
+			return nil, false, nil // plain LZMA2
+		}
+		end := pos + int(b.unpadded) - xzCheckSize(check)
+		if end > len(data) || end < pos+hdrSize {
+			return out, true, io.ErrUnexpectedEOF
+		}
+		lz := filters[len(filters)-1]
+		if lz.id != 0x21 || len(lz.props) != 1 || lz.props[0] > 40 {
+			return out, true, errXZFilter
+		}
+		r2, err := lzma.Reader2Config{DictCap: xzDictCap(lz.props[0])}.NewReader2(bytes.NewReader(data[pos+hdrSize : end]))
+		if err != nil {
+			return out, true, err
+		}
+		room := limit - int64(len(out))
+		block, err := io.ReadAll(io.LimitReader(r2, room+1))
+		if int64(len(block)) > room {
+			return out, true, errXZLimit
+		}
+		// The filters before LZMA2, undone last to first.
+		for j := len(filters) - 2; j >= 0; j-- {
+			if ferr := unfilter(filters[j], block); ferr != nil {
+				return out, true, ferr
+			}
+		}
+		out = append(out, block...)
+		if err != nil {
+			return out, true, err
+		}
+		pos += align(int(b.unpadded), 4)
+	}
+	return out, true, nil
+}
+
+var (
+	errXZBroken = errors.New("xz: a malformed block")
+	errXZLimit  = errors.New("xz: more than the limit")
+)
+
+type xzBlock struct{ unpadded, uncompressed uint64 }
+
+// xzIndex reads the block list of the stream's index (found from its
+// footer): each block's unpadded size, so that blocks whose headers do not
+// say their size are found all the same.
+func xzIndex(data []byte) ([]xzBlock, error) {
+	// The stream may be followed by padding (NULs in fours) or more.
+	end := len(data)
+	for end >= 4 && bytes.Equal(data[end-4:end], []byte{0, 0, 0, 0}) {
+		end -= 4
+	}
+	if end < 24 || string(data[end-2:end]) != "YZ" {
+		return nil, errXZBroken
+	}
+	size := (int(binary.LittleEndian.Uint32(data[end-8:])) + 1) * 4
+	start := end - 12 - size
+	if start < 12 || data[start] != 0 {
+		return nil, errXZBroken
+	}
+	idx := data[start+1 : end-12]
+	n, k := binary.Uvarint(idx)
+	if k <= 0 || n > 1<<16 {
+		return nil, errXZBroken
+	}
+	idx = idx[k:]
+	blocks := make([]xzBlock, 0, n)
+	for range n {
+		u, k1 := binary.Uvarint(idx)
+		if k1 <= 0 {
+			return nil, errXZBroken
+		}
+		c, k2 := binary.Uvarint(idx[k1:])
+		if k2 <= 0 {
+			return nil, errXZBroken
+		}
+		idx = idx[k1+k2:]
+		blocks = append(blocks, xzBlock{u, c})
+	}
+	return blocks, nil
+}
+
+type xzFilter struct {
+	id    uint64
+	props []byte
+}
+
+// xzFilters reads a block header's filter flags.
+func xzFilters(h []byte) ([]xzFilter, error) {
+	flags := h[1]
+	p := h[2 : len(h)-4]
+	for _, present := range []bool{flags&0x40 != 0, flags&0x80 != 0} { // the sizes, when given
+		if present {
+			_, k := binary.Uvarint(p)
+			if k <= 0 {
+				return nil, errXZBroken
+			}
+			p = p[k:]
+		}
+	}
+	var out []xzFilter
+	for range int(flags&3) + 1 {
+		id, k := binary.Uvarint(p)
+		if k <= 0 {
+			return nil, errXZBroken
+		}
+		p = p[k:]
+		n, k := binary.Uvarint(p)
+		if k <= 0 || n > uint64(len(p[k:])) {
+			return nil, errXZBroken
+		}
+		out = append(out, xzFilter{id: id, props: p[k : k+int(n)]})
+		p = p[k+int(n):]
+	}
+	return out, nil
+}
+
+// xzCheckSize is the size of a block's check for the stream's check type.
+func xzCheckSize(t byte) int {
+	switch {
+	case t == 0:
+		return 0
+	case t <= 3:
+		return 4
+	case t <= 6:
+		return 8
+	case t <= 9:
+		return 16
+	case t <= 12:
+		return 32
+	}
+	return 64
+}
+
+// xzDictCap is LZMA2's dictionary size from its property byte.
+func xzDictCap(p byte) int {
+	if p >= 40 {
+		return 1<<32 - 1
+	}
+	return (2 | int(p&1)) << (p/2 + 11)
+}
+
+// unfilter undoes one filter over a whole block, in place.
+func unfilter(f xzFilter, b []byte) error {
+	var start uint32 // the start offset a BCJ filter may name
+	if f.id >= 0x04 && f.id <= 0x0b && len(f.props) == 4 {
+		start = binary.LittleEndian.Uint32(f.props)
+	}
+	switch f.id {
+	case 0x03: // Delta
+		if len(f.props) != 1 {
+			return errXZBroken
+		}
+		dist := int(f.props[0]) + 1
+		for i := dist; i < len(b); i++ {
+			b[i] += b[i-dist]
+		}
+	case 0x04:
+		bcjX86(b, start)
+	case 0x05:
+		bcjPowerPC(b, start)
+	case 0x07:
+		bcjARM(b, start)
+	case 0x08:
+		bcjARMThumb(b, start)
+	case 0x09:
+		bcjSPARC(b, start)
+	case 0x0a:
+		bcjARM64(b, start)
+	default:
+		return errXZFilter
+	}
+	return nil
+}
+
+// The BCJ decoders: each turns the absolute addresses its encoder wrote
+// back into the relative ones of the original code, at the same places
+// the encoder chose (xz's own rules, as XZ Embedded writes them).
+
+func bcjX86(b []byte, pos uint32) {
+	allowed := [8]bool{true, true, true, false, true, false, false, false}
+	bitNum := [8]uint32{0, 1, 2, 2, 3, 3, 3, 3}
+	msb := func(x byte) bool { return x == 0 || x == 0xff }
+	if len(b) <= 4 {
+		return
+	}
+	size := len(b) - 4
+	prevPos := -1
+	var prevMask uint32
+	for i := 0; i < size; i++ {
+		if b[i]&0xfe != 0xe8 {
+			continue
+		}
+		d := i - prevPos
+		if d > 3 {
+			prevMask = 0
+		} else {
+			prevMask = (prevMask << (d - 1)) & 7
+			if prevMask != 0 {
+				x := b[i+4-int(bitNum[prevMask])]
+				if !allowed[prevMask] || msb(x) {
+					prevPos = i
+					prevMask = prevMask<<1 | 1
+					continue
+				}
+			}
+		}
+		prevPos = i
+		if !msb(b[i+4]) {
+			prevMask = prevMask<<1 | 1
+			continue
+		}
+		src := binary.LittleEndian.Uint32(b[i+1:])
+		var dest uint32
+		for {
+			dest = src - (pos + uint32(i) + 5)
+			if prevMask == 0 {
+				break
+			}
+			j := bitNum[prevMask] * 8
+			if !msb(byte(dest >> (24 - j))) {
+				break
+			}
+			src = dest ^ (1<<(32-j) - 1)
+		}
+		dest &= 0x01ffffff
+		dest |= 0 - (dest & 0x01000000)
+		binary.LittleEndian.PutUint32(b[i+1:], dest)
+		i += 4
+	}
+}
+
+func bcjARM(b []byte, pos uint32) {
+	for i := 0; i+4 <= len(b); i += 4 {
+		if b[i+3] != 0xeb {
+			continue
+		}
+		addr := uint32(b[i]) | uint32(b[i+1])<<8 | uint32(b[i+2])<<16
+		addr <<= 2
+		addr -= pos + uint32(i) + 8
+		addr >>= 2
+		b[i], b[i+1], b[i+2] = byte(addr), byte(addr>>8), byte(addr>>16)
+	}
+}
+
+func bcjARMThumb(b []byte, pos uint32) {
+	for i := 0; i+4 <= len(b); i += 2 {
+		if b[i+1]&0xf8 != 0xf0 || b[i+3]&0xf8 != 0xf8 {
+			continue
+		}
+		addr := (uint32(b[i+1])&7)<<19 | uint32(b[i])<<11 | (uint32(b[i+3])&7)<<8 | uint32(b[i+2])
+		addr <<= 1
+		addr -= pos + uint32(i) + 4
+		addr >>= 1
+		b[i+1] = byte(0xf0 | (addr>>19)&7)
+		b[i] = byte(addr >> 11)
+		b[i+3] = byte(0xf8 | (addr>>8)&7)
+		b[i+2] = byte(addr)
+		i += 2
+	}
+}
+
+func bcjPowerPC(b []byte, pos uint32) {
+	for i := 0; i+4 <= len(b); i += 4 {
+		instr := binary.BigEndian.Uint32(b[i:])
+		if instr&0xfc000003 != 0x48000001 {
+			continue
+		}
+		instr &= 0x03fffffc
+		instr -= pos + uint32(i)
+		instr &= 0x03fffffc
+		binary.BigEndian.PutUint32(b[i:], instr|0x48000001)
+	}
+}
+
+func bcjSPARC(b []byte, pos uint32) {
+	for i := 0; i+4 <= len(b); i += 4 {
+		instr := binary.BigEndian.Uint32(b[i:])
+		if instr>>22 != 0x100 && instr>>22 != 0x1ff {
+			continue
+		}
+		instr <<= 2
+		instr -= pos + uint32(i)
+		instr >>= 2
+		instr = (0x40000000 - instr&0x400000) | 0x40000000 | instr&0x3fffff
+		binary.BigEndian.PutUint32(b[i:], instr)
+	}
+}
+
+func bcjARM64(b []byte, pos uint32) {
+	for i := 0; i+4 <= len(b); i += 4 {
+		pc := pos + uint32(i)
+		instr := binary.LittleEndian.Uint32(b[i:])
+		switch {
+		case instr>>26 == 0x25: // BL
+			addr := instr - pc>>2
+			binary.LittleEndian.PutUint32(b[i:], 0x94000000|addr&0x03ffffff)
+		case instr&0x9f000000 == 0x90000000: // ADRP
+			addr := (instr>>29)&3 | (instr>>3)&0x1ffffc
+			if (addr+0x020000)&0x1c0000 != 0 {
+				continue // only within +/-512 MiB
+			}
+			addr -= pc >> 12
+			instr &= 0x9000001f
+			instr |= (addr & 3) << 29
+			instr |= (addr & 0x03fffc) << 3
+			instr |= (0 - addr&0x020000) & 0xe00000
+			binary.LittleEndian.PutUint32(b[i:], instr)
+		}
+	}
+}
