@@ -145,6 +145,32 @@ func cutLine(d []byte) (line, rest []byte) {
 	return d, nil
 }
 
+// multipartBody tells whether d is a multipart body without its header
+// (an upload's multipart/form-data, as the server gets it): a first line
+// that is a delimiter ("--" and a boundary of RFC 2046's characters),
+// followed by a part header that names its content, and the same
+// delimiter again later.
+func multipartBody(d []byte) (boundary string, ok bool) {
+	line, rest := cutLine(d)
+	line = bytes.TrimRight(line, "\r")
+	if len(line) < 3 || len(line) > 72 || !bytes.HasPrefix(line, []byte("--")) {
+		return "", false
+	}
+	for _, c := range line[2:] {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.IndexByte("'()+_,-./:=? ", c) >= 0) {
+			return "", false
+		}
+	}
+	head := rest[:min(len(rest), 1024)]
+	if !bytes.Contains(bytes.ToLower(head), []byte("content-disposition:")) && !bytes.Contains(bytes.ToLower(head), []byte("content-type:")) {
+		return "", false
+	}
+	if !bytes.Contains(rest, line) {
+		return "", false
+	}
+	return string(line[2:]), true
+}
+
 // mail walks a message.
 func (s *scan) mail(data []byte, where string, depth int) {
 	s.entity(data, where, depth, 0)

@@ -298,6 +298,11 @@ func (s *scan) object(data []byte, where string, depth int) {
 	if s.opt.MIME {
 		if isMail(data) {
 			s.nested(depth, where, func() { s.mail(data, where, depth+1) })
+		} else if boundary, ok := multipartBody(data); ok {
+			// A multipart body without its header (an HTTP upload,
+			// multipart/form-data): its parts walked as a mail's, their
+			// transfer codings undone.
+			s.nested(depth, where, func() { s.multipart(data, boundary, where, depth+1, 0) })
 		} else {
 			// A text with uuencoded blocks (a mail's leaves come here).
 			s.uuencoded(data, where, depth)
