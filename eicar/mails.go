@@ -36,8 +36,26 @@ func MailsWith(payload string) map[string]string {
 		"base64 in padded pieces": "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
 			base64.StdEncoding.EncodeToString([]byte(payload[:len(payload)/2])) + "\r\n" + base64.StdEncoding.EncodeToString([]byte(payload[len(payload)/2:])) + "\r\n",
 		"transfer coding named loosely":          "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: x-base64\r\n\r\n" + b64 + "\r\n",
+		"base64 with soft line breaks in it":     "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n" + softBreaks(b64, 76) + "\r\n",
+		"base64 with soft breaks inside quanta":  "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n" + softBreaks(b64, 7) + "\r\n",
 		"base64 part in the epilogue of a reply": "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b--\r\n" + uu,
 	}
+}
+
+// softBreaks puts quoted-printable soft line breaks ("=" and CRLF) into s
+// every n characters, as a mail passed through a quoted-printable encoder
+// after its base64 has them: at a quantum's end (n a multiple of 4)
+// Python's email package decodes through them; inside a quantum a reader
+// that passes over every character outside the alphabet still does.
+func softBreaks(s string, n int) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i += n {
+		b.WriteString(s[i:min(i+n, len(s))])
+		if i+n < len(s) {
+			b.WriteString("=\r\n")
+		}
+	}
+	return b.String()
 }
 
 // UUEncode encodes data as a uuencoded block ("begin 644 name" ... "end"),

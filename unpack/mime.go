@@ -225,6 +225,37 @@ func (s *scan) readAs(r reading, ct, cte, where string, depth, level int) {
 		return
 	}
 	s.member(bytes.NewReader(body), -1, join(where, name), depth)
+	if strings.Contains(strings.ToLower(cte), "base64") {
+		// Pads inside, the other reading: past them, the quanta run on
+		// (the first reading starts a new quantum at each).
+		if alt := base64PastPads(r.body); alt != nil && !bytes.Equal(alt, body) {
+			s.member(bytes.NewReader(alt), -1, join(where, name), depth)
+		}
+	}
+}
+
+// base64PastPads decodes base64 whose pads ('=') stand inside the text
+// (quoted-printable soft line breaks left in it, "=\r\n") as a reader
+// that passes over every character outside the alphabet, pads included,
+// reads it: the quanta run on across them. nil when no pad stands before
+// more base64.
+func base64PastPads(body []byte) []byte {
+	i := bytes.IndexByte(body, '=')
+	if i < 0 || bytes.IndexFunc(body[i:], func(r rune) bool { return r < 0x80 && b64Alphabet[byte(r)] }) < 0 {
+		return nil
+	}
+	kept := make([]byte, 0, len(body))
+	for _, c := range body {
+		if b64Alphabet[c] {
+			kept = append(kept, c)
+		}
+	}
+	if len(kept)%4 == 1 {
+		kept = kept[:len(kept)-1]
+	}
+	out := make([]byte, base64.RawStdEncoding.DecodedLen(len(kept)))
+	n, _ := base64.RawStdEncoding.Decode(out, kept)
+	return out[:n]
 }
 
 // multipart splits body on lines that start with "--"+boundary (what
