@@ -36,6 +36,9 @@ func MailsWith(payload string) map[string]string {
 		"base64 in padded pieces": "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
 			base64.StdEncoding.EncodeToString([]byte(payload[:len(payload)/2])) + "\r\n" + base64.StdEncoding.EncodeToString([]byte(payload[len(payload)/2:])) + "\r\n",
 		"transfer coding named loosely":          "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: x-base64\r\n\r\n" + b64 + "\r\n",
+		"BinHex part":                            "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: application/mac-binhex40; name=e.hqx\r\n\r\n" + BinHex("e.com", []byte(payload)) + "--b--\r\n",
+		"BinHex inline in a text body":           "From: a@example.com\r\nSubject: file\r\n\r\nThe file, from my Mac:\r\n\r\n" + BinHex("e.com", []byte(payload)) + "\r\nBye.\r\n",
+		"yEnc in a text body":                    "From: a@example.com\r\nNewsgroups: alt.binaries.test\r\nSubject: e.com (1/1)\r\n\r\n" + YEnc("e.com", []byte(payload)),
 		"base64 with soft line breaks in it":     "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n" + softBreaks(b64, 76) + "\r\n",
 		"base64 with soft breaks inside quanta":  "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n" + softBreaks(b64, 7) + "\r\n",
 		"base64 part in the epilogue of a reply": "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b--\r\n" + uu,

@@ -304,8 +304,10 @@ func (s *scan) object(data []byte, where string, depth int) {
 			// transfer codings undone.
 			s.nested(depth, where, func() { s.multipart(data, boundary, where, depth+1, 0) })
 		} else {
-			// A text with uuencoded blocks (a mail's leaves come here).
+			// A text with uuencoded, BinHex or yEnc blocks (a mail's
+			// leaves come here).
 			s.uuencoded(data, where, depth)
+			s.macAndNews(data, where, depth)
 		}
 	}
 	// The object's own bytes, after its members: a stored (tar, zip
