@@ -248,6 +248,13 @@ func (e *erring) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// isZstdSkippable tells whether d starts with a zstd skippable frame
+// (magic 0x184D2A50 to 0x184D2A5F, little-endian): the zstd tool passes
+// over it to the frames that follow, so a stream may start so.
+func isZstdSkippable(d []byte) bool {
+	return len(d) >= 8 && d[0]&0xf0 == 0x50 && d[1] == 0x2a && d[2] == 0x4d && d[3] == 0x18
+}
+
 func (s *scan) zstd(data []byte, where string, depth int) {
 	d, err := zstd.NewReader(bytes.NewReader(data), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20), zstd.WithDecoderLowmem(true))
 	if err == nil {

@@ -409,7 +409,7 @@ func (s *scan) archive(data []byte, where string, depth int) {
 		open(s.bzip2, data)
 	case bytes.HasPrefix(data, magicXz):
 		open(s.xz, data)
-	case bytes.HasPrefix(data, magicZstd):
+	case bytes.HasPrefix(data, magicZstd) || isZstdSkippable(data):
 		open(s.zstd, data)
 	case bytes.HasPrefix(data, magicCab):
 		open(s.cab, data)
