@@ -8,7 +8,8 @@ import (
 
 // The stored archives of Unix: ar (static libraries, and the outer layer
 // of a Debian package, whose members are tar streams compressed with gzip,
-// xz or zstd) and cpio in its four formats (newc and crc, "070701" and
+// xz or zstd), RPM (a header, then a cpio payload compressed with gzip,
+// bzip2, xz or zstd) and cpio in its four formats (newc and crc, "070701" and
 // "070702"; odc, "070707"; the old binary one, 0x71c7 either way round:
 // initramfs images, RPM payloads). Their members are stored, each at an
 // offset its header gives: read as the unarchivers read them, then opened
@@ -194,3 +195,37 @@ func cpioHeader(d []byte) (cpioEntry, bool) {
 
 // align rounds n up to a multiple of to.
 func align(n, to int) int { return (n + to - 1) / to * to }
+
+var magicRPM = []byte{0xed, 0xab, 0xee, 0xdb}
+
+func isRPM(d []byte) bool { return len(d) >= 96+16 && bytes.HasPrefix(d, magicRPM) }
+
+// rpm skips an RPM's lead (96 bytes), its signature header (padded to 8)
+// and its header, and opens the payload that follows as any object: its
+// compression found by its magic, the cpio inside read by cpio.
+func (s *scan) rpm(data []byte, where string, depth int) {
+	off := 96
+	for i := 0; i < 2; i++ {
+		h := data[off:]
+		if len(h) < 16 || !bytes.HasPrefix(h, []byte{0x8e, 0xad, 0xe8, 0x01}) {
+			s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
+			return
+		}
+		n := int64(h[8])<<24 | int64(h[9])<<16 | int64(h[10])<<8 | int64(h[11])
+		size := int64(h[12])<<24 | int64(h[13])<<16 | int64(h[14])<<8 | int64(h[15])
+		total := 16 + 16*n + size
+		if total > int64(len(h)) {
+			s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
+			return
+		}
+		off += int(total)
+		if i == 0 {
+			off = align(off, 8) // the signature header is padded
+		}
+	}
+	if off > len(data) {
+		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
+		return
+	}
+	s.member(bytes.NewReader(data[off:]), -1, join(where, "payload"), depth)
+}

@@ -79,3 +79,22 @@ func FuzzCpio(f *testing.F) {
 		Scan(d, Options{Archives: true}, Limits{MaxFileSize: 1 << 20, MaxTotal: 4 << 20}, func([]byte, func(string) bool) {})
 	})
 }
+
+// rpmOf lays out an RPM of payload: the lead, an empty signature header
+// padded to 8, an empty header.
+func rpmOf(payload []byte) []byte {
+	b := append([]byte{}, magicRPM...)
+	b = append(b, make([]byte, 92)...)
+	header := []byte{0x8e, 0xad, 0xe8, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	b = append(b, header...) // the signature header, 16 bytes: 8-aligned already
+	b = append(b, header...)
+	return append(b, payload...)
+}
+
+func FuzzRPM(f *testing.F) {
+	f.Add(rpmOf(newcOf("e.com", []byte(eicar.String))))
+	f.Fuzz(func(t *testing.T, d []byte) {
+		Scan(rpmOf(d), Options{Archives: true}, Limits{MaxFileSize: 1 << 20, MaxTotal: 4 << 20}, func([]byte, func(string) bool) {})
+		Scan(append(append([]byte{}, magicRPM...), d...), Options{Archives: true}, Limits{MaxFileSize: 1 << 20, MaxTotal: 4 << 20}, func([]byte, func(string) bool) {})
+	})
+}

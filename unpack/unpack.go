@@ -417,6 +417,8 @@ func (s *scan) archive(data []byte, where string, depth int) {
 		open(s.tar, data)
 	case isAr(data):
 		open(s.ar, data)
+	case isRPM(data):
+		open(s.rpm, data)
 	case isCpio(data):
 		open(s.cpio, data)
 	case isISO(data):

@@ -446,3 +446,36 @@ func TestZstdStartingWithASkippableFrame(t *testing.T) {
 		t.Errorf("clean: %s", names(d))
 	}
 }
+
+// TestRPMPayloadIsOpened: an RPM whose payload (a cpio archive,
+// compressed) holds EICAR was not opened: the payload behind the headers
+// was never found. Built by rpmbuild with each payload compression; the
+// clean twin is clean.
+func TestRPMPayloadIsOpened(t *testing.T) {
+	e := builtin(t)
+	rpmbuild := tool(t, "rpmbuild", "rpm")
+	build := func(content, compressor string) []byte {
+		top := t.TempDir()
+		os.MkdirAll(filepath.Join(top, "SPECS"), 0o755)
+		spec := "Name: x\nVersion: 1\nRelease: 1\nSummary: x\nLicense: none\nBuildArch: noarch\n%description\nx\n%install\n" +
+			"mkdir -p %{buildroot}/usr/share/x\nprintf '%s' '" + strings.ReplaceAll(content, "%", "%%") + "' > %{buildroot}/usr/share/x/e.com\n%files\n/usr/share/x/e.com\n"
+		os.WriteFile(filepath.Join(top, "SPECS", "x.spec"), []byte(spec), 0o644)
+		out, err := exec.Command(rpmbuild, "--define", "_topdir "+top, "--define", "_binary_payload "+compressor, "-bb", filepath.Join(top, "SPECS", "x.spec")).CombinedOutput()
+		if err != nil {
+			t.Fatalf("rpmbuild %s: %v\n%s", compressor, err, out)
+		}
+		b, err := os.ReadFile(filepath.Join(top, "RPMS", "noarch", "x-1-1.noarch.rpm"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, c := range []string{"w9.xzdio", "w9.gzdio", "w9.bzdio", "w19.zstdio"} {
+		if d := e.ScanBytes(build(eicar.String, c), all); len(d) == 0 || d[0].Name != "Eicar-Test-Signature" {
+			t.Errorf("%s: %s", c, names(d))
+		}
+		if d := e.ScanBytes(build("a harmless file", c), all); len(d) != 0 {
+			t.Errorf("%s, clean: %s", c, names(d))
+		}
+	}
+}
