@@ -419,6 +419,8 @@ func (s *scan) archive(data []byte, where string, depth int) {
 		open(s.ar, data)
 	case isRPM(data):
 		open(s.rpm, data)
+	case bytes.HasPrefix(data, oleMagic):
+		open(s.ole, data)
 	case isCpio(data):
 		open(s.cpio, data)
 	case isISO(data):
