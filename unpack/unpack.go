@@ -28,7 +28,6 @@ import (
 	"os"
 	"path"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -510,7 +509,7 @@ func isZip(d []byte) bool {
 
 // isTar tells whether d starts with a tar header: ustar's magic (POSIX,
 // GNU, pax), or, for the old v7 format that has none, a header whose
-// checksum is right and whose name and size fields read as they must.
+// checksum holds and whose size and checksum fields read as octal.
 func isTar(d []byte) bool {
 	if len(d) < 512 {
 		return false
@@ -518,21 +517,7 @@ func isTar(d []byte) bool {
 	if string(d[257:262]) == "ustar" {
 		return true
 	}
-	if d[0] == 0 || !octalField(d[124:136]) || !octalField(d[148:156]) {
-		return false
-	}
-	want, err := strconv.ParseInt(strings.Trim(string(d[148:156]), " \x00"), 8, 64)
-	if err != nil {
-		return false
-	}
-	var sum int64
-	for i, b := range d[:512] {
-		if i >= 148 && i < 156 {
-			b = ' '
-		}
-		sum += int64(b)
-	}
-	return sum == want
+	return d[0] != 0 && octalField(d[124:136]) && octalField(d[148:156]) && tarHeader(d)
 }
 
 // octalField tells whether a tar header's numeric field is octal digits,
