@@ -420,6 +420,8 @@ func (s *scan) archive(data []byte, where string, depth int) {
 		open(s.rpm, data)
 	case bytes.HasPrefix(data, oleMagic):
 		open(s.ole, data)
+	case isPDF(data):
+		open(s.pdf, data)
 	case isCpio(data):
 		open(s.cpio, data)
 	case isISO(data):
