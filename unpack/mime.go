@@ -224,6 +224,12 @@ func (s *scan) readAs(r reading, ct, cte, where string, depth, level int) {
 		s.entity(body, join(where, name), depth+1, level+1)
 		return
 	}
+	if strings.HasSuffix(typ, "pkcs7-mime") {
+		// Opaque-signed: the signed entity, as a reader shows it.
+		if content, ok := smimeContent(body); ok {
+			s.entity(content, join(where, name), depth+1, level+1)
+		}
+	}
 	s.member(bytes.NewReader(body), -1, join(where, name), depth)
 	if strings.Contains(strings.ToLower(cte), "base64") {
 		// Pads inside, the other reading: past them, the quanta run on

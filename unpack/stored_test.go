@@ -98,3 +98,10 @@ func FuzzRPM(f *testing.F) {
 		Scan(append(append([]byte{}, magicRPM...), d...), Options{Archives: true}, Limits{MaxFileSize: 1 << 20, MaxTotal: 4 << 20}, func([]byte, func(string) bool) {})
 	})
 }
+
+// FuzzSMIMEContent feeds the CMS reader DER as it comes.
+func FuzzSMIMEContent(f *testing.F) {
+	f.Add([]byte{0x30, 0x80})
+	f.Add([]byte("\x30\x1f\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x02\xa0\x12\x30\x10\x02\x01\x01\x31\x00\x30\x09\x06\x01\x00\xa0\x04\x04\x02hi"))
+	f.Fuzz(func(t *testing.T, d []byte) { smimeContent(d) })
+}

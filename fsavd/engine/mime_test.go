@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"encoding/base64"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -67,4 +70,47 @@ func FuzzMIME(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e.ScanBytes(append([]byte("From: a@b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"), data...), Options{MIME: true})
 	})
+}
+
+// TestOpaqueSignedMail: an S/MIME opaque-signed mail
+// (application/pkcs7-mime, signed-data) carries the signed entity inside
+// its CMS structure, where a mail reader shows it; EICAR attached in it
+// went through. Signed by openssl (-nodetach), with a base64 attachment
+// and as a plain text: EICAR is found; the clean twin is clean.
+func TestOpaqueSignedMail(t *testing.T) {
+	e := builtin(t)
+	ossl := tool(t, "openssl", "openssl")
+	dir := t.TempDir()
+	if out, err := exec.Command(ossl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", filepath.Join(dir, "k.pem"),
+		"-out", filepath.Join(dir, "c.pem"), "-days", "1", "-subj", "/CN=signer").CombinedOutput(); err != nil {
+		t.Fatalf("openssl req: %v %s", err, out)
+	}
+	sign := func(entity string) []byte {
+		c := exec.Command(ossl, "smime", "-sign", "-nodetach", "-signer", filepath.Join(dir, "c.pem"), "-inkey", filepath.Join(dir, "k.pem"), "-outform", "SMIME")
+		c.Stdin = strings.NewReader(entity)
+		out, err := c.Output()
+		if err != nil {
+			t.Fatalf("openssl smime: %v", err)
+		}
+		return append([]byte("From: a@example.com\r\nTo: b@example.com\r\nSubject: signed\r\n"), out...)
+	}
+	attach := func(payload string) string {
+		return "Content-Type: application/octet-stream; name=e.com\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+			base64.StdEncoding.EncodeToString([]byte(payload)) + "\r\n"
+	}
+	for name, entity := range map[string]string{
+		"a base64 attachment": attach(eicar.String),
+		"a plain text":        "Content-Type: text/plain\r\n\r\n" + eicar.String + "\r\n",
+	} {
+		mail := sign(entity)
+		if strings.Contains(string(mail), eicar.String) {
+			t.Fatalf("%s: EICAR in the clear", name)
+		}
+		if d := e.ScanBytes(mail, all); len(d) == 0 || d[0].Name != "Eicar-Test-Signature" {
+			t.Errorf("%s: %s", name, names(d))
+		}
+	}
+	if d := e.ScanBytes(sign(attach("an ordinary attachment")), all); len(d) != 0 {
+		t.Errorf("clean: %s", names(d))
+	}
 }
