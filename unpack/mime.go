@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"mime/quotedprintable"
+	"strconv"
 	"strings"
 )
 
@@ -224,6 +225,10 @@ func (s *scan) readAs(r reading, ct, cte, where string, depth, level int) {
 		s.entity(body, join(where, name), depth+1, level+1)
 		return
 	}
+	if typ == "message/partial" {
+		s.partialFragment(params, body, where, depth, level)
+		return
+	}
 	if strings.HasSuffix(typ, "pkcs7-mime") {
 		// Opaque-signed: the signed entity, as a reader shows it.
 		if content, ok := smimeContent(body); ok {
@@ -440,3 +445,71 @@ var b64Alphabet = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// partial is the fragments of one message/partial message seen so far.
+type partial struct {
+	total int
+	frags map[int][]byte
+	where string
+	done  bool
+	depth int
+	level int
+}
+
+// maxFragments bounds the fragments of one partial message.
+const maxFragments = 100
+
+// partialFragment keeps one fragment of a message sent in parts (RFC
+// 2046 5.2.2): when every fragment of its id is in this object, the
+// message is joined and walked; end says what is left incomplete.
+func (s *scan) partialFragment(params map[string][]string, body []byte, where string, depth, level int) {
+	id := first(params["id"])
+	number, _ := strconv.Atoi(first(params["number"]))
+	total, _ := strconv.Atoi(first(params["total"]))
+	if s.partials == nil {
+		s.partials = map[string]*partial{}
+	}
+	p := s.partials[id]
+	if p == nil {
+		p = &partial{frags: map[int][]byte{}, where: where, depth: depth}
+		s.partials[id] = p
+	}
+	if total > 0 && total <= maxFragments {
+		p.total = total
+	}
+	if number >= 1 && number <= maxFragments && len(p.frags) < maxFragments {
+		p.frags[number] = body
+	}
+	if p.done || p.total == 0 || len(p.frags) < p.total {
+		return
+	}
+	var whole []byte
+	for i := 1; i <= p.total; i++ {
+		f, ok := p.frags[i]
+		if !ok {
+			return
+		}
+		whole = append(whole, f...)
+	}
+	p.done = true
+	// The first fragment carries the message's own header fields, the
+	// joined body the rest: read as one message.
+	s.entity(whole, join(where, "message-"+id), depth+1, level+1)
+}
+
+// end closes a walk: a message sent in parts whose fragments are not all
+// here was not read, and is not judged clean.
+func (s *scan) end() {
+	for id, p := range s.partials {
+		if !p.done {
+			s.add(Detection{Name: "Heuristics.Partial.Message", Path: join(p.where, "message-"+id), Kind: Suspected, Depth: p.depth})
+		}
+	}
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}

@@ -167,6 +167,7 @@ type Visit func(data []byte, where string) (stop bool)
 func Walk(data []byte, opt Options, lim Limits, visit Visit) {
 	s := &scan{lim: lim.withDefaults(), opt: opt, visit: visit}
 	s.object(data, "", 0)
+	s.end()
 }
 
 // walkRead is the size up to which WalkFile reads a file into a pooled
@@ -204,6 +205,7 @@ type Match func(data []byte, found func(name string) (stop bool))
 func Scan(data []byte, opt Options, lim Limits, match Match) []Detection {
 	s := &scan{lim: lim.withDefaults(), opt: opt, match: match}
 	s.object(data, "", 0)
+	s.end()
 	return s.found
 }
 
@@ -234,6 +236,7 @@ func ScanOpen(fd *os.File, opt Options, lim Limits, match Match, visit Visit) ([
 	err = withOpen(fd, st.Size(), func(data []byte) {
 		s := &scan{lim: lim.withDefaults(), opt: opt, match: match, visit: visit}
 		s.object(data, "", 0)
+		s.end()
 		found = s.found
 	})
 	return found, err
@@ -248,7 +251,8 @@ type scan struct {
 	files    int
 	parts    int // MIME entities walked (maxParts)
 	stop     bool
-	visit    Visit // set: a walk (see Walk), nothing matched
+	visit    Visit               // set: a walk (see Walk), nothing matched
+	partials map[string]*partial // message/partial fragments, by id
 }
 
 func (s *scan) add(d Detection) {

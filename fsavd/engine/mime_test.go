@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/base64"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -112,5 +113,46 @@ func TestOpaqueSignedMail(t *testing.T) {
 	}
 	if d := e.ScanBytes(sign(attach("an ordinary attachment")), all); len(d) != 0 {
 		t.Errorf("clean: %s", names(d))
+	}
+}
+
+// TestMessageInParts: a message sent as message/partial fragments (RFC
+// 2046 5.2.2) hid its attachment from a walk that read each fragment
+// alone. All fragments in one mail: joined and walked, EICAR found, the
+// clean twin clean. A fragment alone cannot be read whole: never clean.
+func TestMessageInParts(t *testing.T) {
+	e := builtin(t)
+	inner := func(payload string) string {
+		return "Subject: the real one\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream; name=e.com\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+			base64.StdEncoding.EncodeToString([]byte(payload)) + "\r\n"
+	}
+	fragments := func(msg string, n int) []string {
+		var out []string
+		size := (len(msg) + n - 1) / n
+		for i := 0; i < n; i++ {
+			out = append(out, fmt.Sprintf("Content-Type: message/partial; id=\"abc@example.com\"; number=%d; total=%d\r\n\r\n%s",
+				i+1, n, msg[i*size:min((i+1)*size, len(msg))]))
+		}
+		return out
+	}
+	mail := func(parts []string) []byte {
+		var b strings.Builder
+		b.WriteString("From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n")
+		for _, p := range parts {
+			b.WriteString("--b\r\n" + p + "\r\n")
+		}
+		b.WriteString("--b--\r\n")
+		return []byte(b.String())
+	}
+	bad := fragments(inner(eicar.String), 3)
+	// Out of order, as they may come.
+	if d := e.ScanBytes(mail([]string{bad[2], bad[0], bad[1]}), all); len(d) == 0 || d[0].Name != "Eicar-Test-Signature" {
+		t.Errorf("all fragments: %s", names(d))
+	}
+	if d := e.ScanBytes(mail(fragments(inner("an ordinary attachment"), 3)), all); len(d) != 0 {
+		t.Errorf("clean: %s", names(d))
+	}
+	if d := e.ScanBytes(mail(bad[:1]), all); len(d) == 0 || d[0].Name != "Heuristics.Partial.Message" {
+		t.Errorf("one fragment alone: %s", names(d))
 	}
 }
