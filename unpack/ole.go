@@ -3,6 +3,7 @@ package unpack
 import (
 	"bytes"
 	"encoding/binary"
+	"path"
 	"strings"
 	"unicode/utf16"
 )
@@ -215,6 +216,7 @@ func (s *scan) ole(data []byte, where string, depth int) {
 		path string
 	}
 	visited := map[uint32]bool{}
+	streams := map[string]entry{} // by path, for the VBA project's dir
 	stack := []at{{entries[0].child, where}}
 	for len(stack) > 0 && !s.stop {
 		top := stack[len(stack)-1]
@@ -233,6 +235,9 @@ func (s *scan) ole(data []byte, where string, depth int) {
 		case 1: // a storage
 			stack = append(stack, at{e.child, join(top.path, e.name)})
 		case 2: // a stream
+			if len(streams) < maxParts {
+				streams[join(top.path, e.name)] = e
+			}
 			if e.size >= o.cutoff {
 				if run, ok := o.inRun(e.start, e.size); ok {
 					s.inPlace(run, join(top.path, e.name), depth) // stored whole: no copy
@@ -252,6 +257,40 @@ func (s *scan) ole(data []byte, where string, depth int) {
 				o.broken = true
 			}
 			s.member(bytes.NewReader(data), -1, join(top.path, e.name), depth)
+		}
+	}
+	// The VBA projects: each module's source, decompressed.
+	gather := func(e entry) []byte {
+		limit := min(e.size, uint64(s.lim.MaxFileSize)+1)
+		if e.size < o.cutoff {
+			return readMini(e.start, limit)
+		}
+		return o.read(e.start, limit)
+	}
+	for p, e := range streams {
+		if s.stop || path.Base(p) != "dir" {
+			continue
+		}
+		storage := path.Dir(p)
+		if storage == "." {
+			storage = ""
+		}
+		dir, err := ovbaDecompress(gather(e), int(s.lim.MaxFileSize))
+		if err != nil && len(dir) == 0 {
+			continue // no VBA project's dir: some other stream of that name
+		}
+		for name, off := range vbaModules(dir) {
+			m, ok := streams[join(storage, name)]
+			if !ok {
+				continue
+			}
+			data := gather(m)
+			if off < 0 || off >= len(data) {
+				o.broken = true
+				continue
+			}
+			src, _ := ovbaDecompress(data[off:], int(s.lim.MaxFileSize))
+			s.member(bytes.NewReader(src), int64(len(data)-off), join(storage, name)+"/source", depth)
 		}
 	}
 	if o.broken {
