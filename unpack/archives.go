@@ -459,14 +459,21 @@ func (s *scan) cabinet(data []byte, where string, depth int, behind bool) {
 // zipLocal walks a zip's local file headers from its first byte, as
 // streaming readers do (Java's ZipInputStream, an unzip of a damaged
 // archive), and scans the entries the central directory did not list
-// (listed: their data offsets, with their compressed sizes): a zip whose
-// end record belongs to another archive joined after it cannot hide its
-// own entries. A listed entry is skipped by its listed size, not read
-// again; an unlisted one whose size is left to a data descriptor is read
+// (listed: by their data offsets, with their compressed sizes and
+// methods): a zip whose end record belongs to another archive joined
+// after it cannot hide its own entries. A listed entry is skipped by its
+// listed size, not read again, unless its local header says another
+// method or size: that reading is scanned too; an unlisted one whose size is left to a data descriptor is read
 // to the end of its deflate stream. One it cannot read on (stored with a
 // descriptor, a method other than stored or deflate) ends the walk and is
 // reported damaged.
-func (s *scan) zipLocal(data []byte, listed map[int64]int64, where string, depth int) {
+// zipListed is what the central directory says of an entry.
+type zipListed struct {
+	size   int64
+	method uint16
+}
+
+func (s *scan) zipLocal(data []byte, listed map[int64]zipListed, where string, depth int) {
 	const head = 30
 	for off := 0; !s.stop && off+head <= len(data) && bytes.HasPrefix(data[off:], []byte("PK\x03\x04")); {
 		flags := binary.LittleEndian.Uint16(data[off+6:])
@@ -481,8 +488,17 @@ func (s *scan) zipLocal(data []byte, listed map[int64]int64, where string, depth
 		name := string(data[off+head : off+head+nameLen])
 		at := join(where, name)
 		described := flags&8 != 0
-		if csize, ok := listed[int64(start)]; ok {
-			size = csize // skipped by its listed size
+		l, ok := listed[int64(start)]
+		if ok && (l.method != method || !described && l.size != size) {
+			// The central directory and the local header disagree: a
+			// streaming reader (Java's, a damaged archive's unzip)
+			// takes the local header's word, so that reading is
+			// scanned too, under the entry's name.
+			ok = false
+			at += " (local header)"
+		}
+		if ok {
+			size = l.size // skipped by its listed size
 		} else {
 			switch {
 			case flags&1 != 0:

@@ -548,10 +548,10 @@ func (s *scan) zip(data []byte, where string, depth int) {
 		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
 		return
 	}
-	listed := map[int64]int64{} // data offset -> compressed size, for zipLocal
+	listed := map[int64]zipListed{} // by data offset, for zipLocal
 	for _, f := range zr.File {
 		if off, err := f.DataOffset(); err == nil {
-			listed[off] = int64(f.CompressedSize64)
+			listed[off] = zipListed{size: int64(f.CompressedSize64), method: f.Method}
 		}
 		if s.stop {
 			return

@@ -479,3 +479,38 @@ func TestRPMPayloadIsOpened(t *testing.T) {
 		}
 	}
 }
+
+// TestZipReadBothWays: where the central directory and a local header
+// disagree, a streaming reader (Java's ZipInputStream, unzip on a damaged
+// archive) takes the local header's word. A zip made by zip, its central
+// directory then saying "stored" for a deflated entry: read by the
+// directory alone, the entry was deflate bytes taken for content. The
+// local header's reading is scanned too (EICAR found there); the same
+// zip untouched is read once.
+func TestZipReadBothWays(t *testing.T) {
+	e := builtin(t)
+	zipTool := tool(t, "zip", "zip")
+	content := append([]byte(eicar.String), bytes.Repeat([]byte(" padding that deflates well"), 100)...)
+	z := made(t, map[string][]byte{"e.com": content}, "a.zip", zipTool, "-q", "-9", "a.zip", "e.com")
+	cd := bytes.Index(z, []byte("PK\x01\x02"))
+	if binary.LittleEndian.Uint16(z[cd+10:]) != 8 {
+		t.Fatal("zip did not deflate the entry")
+	}
+	lying := bytes.Clone(z)
+	binary.LittleEndian.PutUint16(lying[cd+10:], 0) // the directory says: stored
+	if bytes.Contains(lying, []byte(eicar.String)) {
+		t.Fatal("EICAR in the clear")
+	}
+	d := e.ScanBytes(lying, all)
+	found := false
+	for _, x := range d {
+		found = found || x.Name == "Eicar-Test-Signature" && x.Path == "e.com (local header)"
+	}
+	if !found {
+		t.Errorf("the local header's reading: %s", names(d))
+	}
+	clean := made(t, map[string][]byte{"r.txt": bytes.Repeat([]byte("harmless "), 300)}, "c.zip", zipTool, "-q", "-9", "c.zip", "r.txt")
+	if d := e.ScanBytes(clean, all); len(d) != 0 {
+		t.Errorf("clean, untouched: %s", names(d))
+	}
+}
