@@ -594,6 +594,13 @@ func (s *scan) zipMember(f *zip.File, at string, depth int) {
 		fr := flate.NewReader(bufio.NewReader(raw))
 		defer fr.Close()
 		r = fr
+	case f.Method == 9: // Deflate64
+		packed, rerr := io.ReadAll(io.LimitReader(raw, s.lim.MaxFileSize+1))
+		out, derr := inflate64(packed, int(min(s.lim.MaxFileSize, s.lim.MaxTotal-s.unpacked)))
+		if err = rerr; err == nil && derr != nil && !errors.Is(derr, io.ErrUnexpectedEOF) {
+			err = derr
+		}
+		r = &erring{r: bytes.NewReader(out), err: derr}
 	default:
 		var rc io.ReadCloser
 		if rc, err = f.Open(); err == nil { // a method registered with archive/zip
