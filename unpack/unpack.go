@@ -426,6 +426,8 @@ func (s *scan) archive(data []byte, where string, depth int) {
 		open(s.ole, data)
 	case isPDF(data):
 		open(s.pdf, data)
+	case len(data) >= 6 && bytes.HasPrefix(data, tnefMagic):
+		open(s.tnef, data)
 	case isCpio(data):
 		open(s.cpio, data)
 	case isISO(data):
