@@ -1,6 +1,7 @@
 package slots
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -359,23 +360,50 @@ func (f *freshSet) remove(c *Conn) {
 }
 
 // evictOldest closes the connection accepted longest ago that has not
-// sent its first request.
+// sent its first request. One whose first line waits whole and unread
+// (its session has not read it yet: a busy worker, a flood's churn) has
+// spoken and is passed over: it is no silent client, nor a slow one.
 func (f *freshSet) evictOldest() bool {
-	f.mu.Lock()
-	var oldest *Conn
-	var at time.Time
-	for c, t := range f.m {
-		if oldest == nil || t.Before(at) {
-			oldest, at = c, t
+	for {
+		f.mu.Lock()
+		var oldest *Conn
+		var at time.Time
+		for c, t := range f.m {
+			if oldest == nil || t.Before(at) {
+				oldest, at = c, t
+			}
+		}
+		delete(f.m, oldest)
+		f.mu.Unlock()
+		if oldest == nil {
+			return false
+		}
+		if !hasSpoken(oldest.Conn) {
+			oldest.Conn.Close() // the session sees its read fail, and frees the slot
+			return true
 		}
 	}
-	delete(f.m, oldest)
-	f.mu.Unlock()
-	if oldest == nil {
+}
+
+// hasSpoken tells whether a whole line from the client waits unread on c.
+func hasSpoken(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
 		return false
 	}
-	oldest.Conn.Close() // the session sees its read fail, and frees the slot
-	return true
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	spoke := false
+	// Control, not Read: the session's goroutine is in a Read of c,
+	// holding its read lock until the header timeout.
+	rc.Control(func(fd uintptr) {
+		var b [2048]byte
+		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		spoke = err == nil && n > 0 && bytes.IndexByte(b[:n], '\n') >= 0
+	})
+	return spoke
 }
 
 // Slot is the connection's slot number.
