@@ -2,10 +2,10 @@ package unpack
 
 import (
 	"bytes"
-	"compress/zlib"
 	"encoding/ascii85"
 	"encoding/hex"
 	"fmt"
+	"github.com/fsigkd/fsigkd/internal/packtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,14 +57,6 @@ func qpdfReads(t *testing.T, d, want []byte) bool {
 	}
 	b, _ := os.ReadFile(out)
 	return bytes.Contains(b, want)
-}
-
-func zlibOf(b []byte) []byte {
-	var z bytes.Buffer
-	w := zlib.NewWriter(&z)
-	w.Write(b)
-	w.Close()
-	return z.Bytes()
 }
 
 func ascii85Of(b []byte) []byte {
@@ -136,14 +128,14 @@ func lzwOf(b []byte) []byte {
 func TestPDFStreamsDecoded(t *testing.T) {
 	payload := append([]byte("BT /F1 12 Tf (hello) Tj ET\n% "), eicar.String...)
 	forms := map[string]func([]byte) []byte{
-		"/Filter /FlateDecode":                      zlibOf,
+		"/Filter /FlateDecode":                      packtest.Zlib,
 		"/Filter /LZWDecode":                        lzwOf,
 		"/Filter /ASCII85Decode":                    ascii85Of,
 		"/Filter /ASCIIHexDecode":                   func(b []byte) []byte { return append([]byte(hex.EncodeToString(b)), '>') },
 		"/Filter /RunLengthDecode":                  runLengthOf,
-		"/Filter [/ASCII85Decode /FlateDecode]":     func(b []byte) []byte { return ascii85Of(zlibOf(b)) },
-		"/Filter /Fl#61teDecode":                    zlibOf,
-		"/Filter [ /A#53CIIHexDecode /FlateDecode]": func(b []byte) []byte { return append([]byte(hex.EncodeToString(zlibOf(b))), '>') },
+		"/Filter [/ASCII85Decode /FlateDecode]":     func(b []byte) []byte { return ascii85Of(packtest.Zlib(b)) },
+		"/Filter /Fl#61teDecode":                    packtest.Zlib,
+		"/Filter [ /A#53CIIHexDecode /FlateDecode]": func(b []byte) []byte { return append([]byte(hex.EncodeToString(packtest.Zlib(b))), '>') },
 	}
 	match := func(b []byte, found func(string) bool) {
 		if bytes.Contains(b, []byte(eicar.String)) {
@@ -194,7 +186,7 @@ func TestPDFMadeByQPDF(t *testing.T) {
 
 // FuzzPDF feeds the stream walk and its filters PDFs as they come.
 func FuzzPDF(f *testing.F) {
-	f.Add(pdfWith("/Filter [/ASCII85Decode /FlateDecode]", ascii85Of(zlibOf([]byte("BT (x) Tj ET")))))
+	f.Add(pdfWith("/Filter [/ASCII85Decode /FlateDecode]", ascii85Of(packtest.Zlib([]byte("BT (x) Tj ET")))))
 	f.Add(pdfWith("/Filter /LZWDecode", lzwOf([]byte("ababababababab"))))
 	f.Add(pdfWith("/Filter /RunLengthDecode", []byte{2, 'a', 'b', 'c', 254, 'x', 128}))
 	f.Fuzz(func(t *testing.T, d []byte) {

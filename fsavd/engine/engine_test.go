@@ -3,13 +3,13 @@ package engine
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/fsigkd/fsigkd/internal/packtest"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -28,14 +28,6 @@ func names(ds []Detection) string {
 		out = append(out, d.Name+"@"+d.Path)
 	}
 	return strings.Join(out, ",")
-}
-
-func gz(d []byte) []byte {
-	var b bytes.Buffer
-	w := gzip.NewWriter(&b)
-	w.Write(d)
-	w.Close()
-	return b.Bytes()
 }
 
 func tarOf(files map[string][]byte) []byte {
@@ -70,8 +62,8 @@ func TestEICARWhereverItHides(t *testing.T) {
 		"plain":            {E, "Eicar-Test-Signature@"},
 		"after junk":       {append([]byte("junk before "), E...), "Eicar-Test-Signature@"},
 		"zip":              {eicar.Zip(map[string][]byte{"dir/e.com": E}), "Eicar-Test-Signature@dir/e.com"},
-		"gzip":             {gz(E), "Eicar-Test-Signature@gunzipped"},
-		"tar.gz in zip":    {eicar.Zip(map[string][]byte{"x.tgz": gz(tarOf(map[string][]byte{"in/e.com": E}))}), "Eicar-Test-Signature@x.tgz/x.tar/in/e.com"},
+		"gzip":             {packtest.Gzip(E), "Eicar-Test-Signature@gunzipped"},
+		"tar.gz in zip":    {eicar.Zip(map[string][]byte{"x.tgz": packtest.Gzip(tarOf(map[string][]byte{"in/e.com": E}))}), "Eicar-Test-Signature@x.tgz/x.tar/in/e.com"},
 		"mail base64":      {[]byte(mailB64), "Eicar-Test-Signature@e.com"},
 		"mail qp softwrap": {[]byte(mailQP), "Eicar-Test-Signature@text-plain"},
 	}
@@ -302,7 +294,7 @@ func refMatch(parts []part, data []byte) bool {
 func FuzzScanBytes(f *testing.F) {
 	f.Add([]byte(eicar.String))
 	f.Add(eicar.Zip(map[string][]byte{"a": []byte("x")}))
-	f.Add(gz([]byte("hello")))
+	f.Add(packtest.Gzip([]byte("hello")))
 	f.Add(eicar.StoredRAR5("a", []byte("x")))
 	for _, m := range [][]byte{{'7', 'z', 0xbc, 0xaf, 0x27, 0x1c}, []byte("MSCF\x00\x00\x00\x00"), {0xfd, '7', 'z', 'X', 'Z', 0}, {0x28, 0xb5, 0x2f, 0xfd}, []byte("BZh91AY&SY")} {
 		f.Add(append(append([]byte(nil), m...), "0123456789abcdef0123456789abcdef0123456789"...))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"github.com/fsigkd/fsigkd/internal/packtest"
 	mrand "math/rand"
 	"strings"
 	"testing"
@@ -82,13 +83,13 @@ func TestISOImages(t *testing.T) {
 	bad := image(map[string][]byte{
 		"files/a-first.7z":                sevenZip("readme.txt", clean),
 		"files/Deep/Long Name Archive.7z": sevenZip("payload.txt", payload()),
-		"files/notes.txt.gz":              gz(clean),
+		"files/notes.txt.gz":              packtest.Gzip(clean),
 	})
 	d := e.ScanBytes(bad, all)
 	if len(d) != 1 || d[0].Name != "Eicar-Test-Signature" || d[0].Path != "Deep/Long Name Archive.7z/payload.txt" {
 		t.Fatalf("an image holding a 7z of EICAR after another 7z: %s", names(d))
 	}
-	good := image(map[string][]byte{"files/a-first.7z": sevenZip("readme.txt", clean), "files/notes.txt.gz": gz(clean)})
+	good := image(map[string][]byte{"files/a-first.7z": sevenZip("readme.txt", clean), "files/notes.txt.gz": packtest.Gzip(clean)})
 	if d := e.ScanBytes(good, all); len(d) != 0 {
 		t.Fatalf("a clean image: %s", names(d))
 	}
@@ -123,7 +124,7 @@ func TestLZXCabinetBehindAStub(t *testing.T) {
 // inflate, inside other data, is no archive: not suspected.
 func TestGzipHeaderByChanceBehindData(t *testing.T) {
 	e := builtin(t)
-	g := gz([]byte(strings.Repeat("data ", 2000)))
+	g := packtest.Gzip([]byte(strings.Repeat("data ", 2000)))
 	for i := 20; i < len(g)-8; i++ {
 		g[i] ^= 0x5a // the deflate stream, garbled
 	}
@@ -164,8 +165,8 @@ func behindKinds(t *testing.T) map[string]func(member []byte) []byte {
 		"cab mszip": func(m []byte) []byte {
 			return made(t, map[string][]byte{"m.txt": m}, "a.cab", gc, "-c", "-z", "a.cab", "m.txt")
 		},
-		"gzip":           gz,
-		"tar of a gzip":  func(m []byte) []byte { return tarOf(map[string][]byte{"m.txt.gz": gz(m)}) },
-		"rar5 of a gzip": func(m []byte) []byte { return eicar.StoredRAR5("m.txt.gz", gz(m)) },
+		"gzip":           packtest.Gzip,
+		"tar of a gzip":  func(m []byte) []byte { return tarOf(map[string][]byte{"m.txt.gz": packtest.Gzip(m)}) },
+		"rar5 of a gzip": func(m []byte) []byte { return eicar.StoredRAR5("m.txt.gz", packtest.Gzip(m)) },
 	}
 }

@@ -2,19 +2,11 @@ package coding
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
+	"github.com/fsigkd/fsigkd/internal/packtest"
 	"io"
 	"testing"
 )
-
-func gz(b []byte) []byte {
-	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
-	w.Write(b)
-	w.Close()
-	return buf.Bytes()
-}
 
 func TestListReadsEveryField(t *testing.T) {
 	got := List([]string{"deflate, GZIP", " identity ", "br"})
@@ -33,7 +25,7 @@ func TestUnknownAndTooManyCodingsAreRefused(t *testing.T) {
 }
 
 func TestNestedGzipUndoneInOrder(t *testing.T) {
-	r, err := Reader(bytes.NewReader(gz(gz([]byte("inner")))), []string{"gzip", "x-gzip"})
+	r, err := Reader(bytes.NewReader(packtest.Gzip(packtest.Gzip([]byte("inner")))), []string{"gzip", "x-gzip"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +36,7 @@ func TestNestedGzipUndoneInOrder(t *testing.T) {
 }
 
 func FuzzReader(f *testing.F) {
-	f.Add(gz([]byte("hello")), "gzip")
+	f.Add(packtest.Gzip([]byte("hello")), "gzip")
 	f.Add([]byte{0x78, 0x9c, 0x03, 0x00}, "deflate")
 	f.Add([]byte{0x0b, 0x02, 0x80, 'h', 'i', 0x03}, "br")
 	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd}, "zstd")

@@ -4,8 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/flate"
-	"compress/zlib"
 	"fmt"
+	"github.com/fsigkd/fsigkd/internal/packtest"
 	"io"
 	gohttp "net/http"
 	"os/exec"
@@ -21,14 +21,6 @@ import (
 	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/scanner"
 )
-
-func zlibbed(b []byte) []byte {
-	var buf bytes.Buffer
-	w := zlib.NewWriter(&buf)
-	w.Write(b)
-	w.Close()
-	return buf.Bytes()
-}
 
 func rawDeflated(b []byte) []byte {
 	var buf bytes.Buffer
@@ -62,21 +54,21 @@ var codedForms = []struct {
 	// them all, and the proxy scans them all).
 	firstMember bool
 }{
-	{"deflate-zlib", zlibbed, []string{"deflate"}, false},
+	{"deflate-zlib", packtest.Zlib, []string{"deflate"}, false},
 	{"deflate-raw", rawDeflated, []string{"deflate"}, false},
 	{"br", brotlied, []string{"br"}, false},
 	{"zstd", zstded, []string{"zstd"}, false},
-	{"x-gzip", gzipped, []string{"x-gzip"}, false},
-	{"deflate-then-gzip-one-field", func(b []byte) []byte { return gzipped(zlibbed(b)) }, []string{"deflate, gzip"}, false},
-	{"gzip-then-br-two-fields", func(b []byte) []byte { return brotlied(gzipped(b)) }, []string{"gzip", "br"}, false},
-	{"gzip-trailing-garbage", func(b []byte) []byte { return append(gzipped(b), "garbage"...) }, []string{"gzip"}, false},
+	{"x-gzip", packtest.Gzip, []string{"x-gzip"}, false},
+	{"deflate-then-gzip-one-field", func(b []byte) []byte { return packtest.Gzip(packtest.Zlib(b)) }, []string{"deflate, gzip"}, false},
+	{"gzip-then-br-two-fields", func(b []byte) []byte { return brotlied(packtest.Gzip(b)) }, []string{"gzip", "br"}, false},
+	{"gzip-trailing-garbage", func(b []byte) []byte { return append(packtest.Gzip(b), "garbage"...) }, []string{"gzip"}, false},
 	{"gzip-bad-crc", func(b []byte) []byte {
-		g := gzipped(b)
+		g := packtest.Gzip(b)
 		g[len(g)-8] ^= 0xff
 		return g
 	}, []string{"gzip"}, false},
 	{"gzip-two-members-split", func(b []byte) []byte {
-		return append(gzipped(b[:len(b)/2]), gzipped(b[len(b)/2:])...)
+		return append(packtest.Gzip(b[:len(b)/2]), packtest.Gzip(b[len(b)/2:])...)
 	}, []string{"gzip"}, true},
 }
 
@@ -156,7 +148,7 @@ func TestUnknownCodingFollowsScanFailure(t *testing.T) {
 // max_scan_size, EICAR after the cut, is a bomb whatever oversize_action
 // says (it followed oversize_action, and pass delivered it).
 func TestDecodedBodyOverMaxScanSize(t *testing.T) {
-	bomb := gzipped(append(make([]byte, 2<<20), eicar.String...))
+	bomb := packtest.Gzip(append(make([]byte, 2<<20), eicar.String...))
 	for _, action := range []string{"block", "pass"} {
 		e := newEnv(t, "max_scan_size = 1M\noversize_action = "+action)
 		e.serve("/bomb", bomb, "Content-Encoding", "gzip")
@@ -174,7 +166,7 @@ func TestDecodedBodyOverMaxScanSize(t *testing.T) {
 // as far as it decodes (what a client shows); the rest follows scan_failure.
 func TestDamagedCodingFollowsScanFailure(t *testing.T) {
 	e := newEnv(t, "")
-	cut := func(b []byte) []byte { g := gzipped(b); return g[:len(g)-12] }
+	cut := func(b []byte) []byte { g := packtest.Gzip(b); return g[:len(g)-12] }
 	e.serve("/bad", cut([]byte(eicar.String+strings.Repeat("x", 5000))), "Content-Encoding", "gzip")
 	e.serve("/good", cut([]byte(strings.Repeat("clean ", 5000))), "Content-Encoding", "gzip")
 	if code, body := e.get("/bad"); code != 403 || !strings.Contains(string(body), "Eicar-Test-Signature") {
@@ -250,8 +242,8 @@ func TestTrickleSendsOnlyScannedBytes(t *testing.T) {
 	atTail := append(append([]byte(nil), noise...), E...)
 	e.mux.HandleFunc("/head", slowBody(atHead))
 	e.mux.HandleFunc("/at20k", slowBody(at20K))
-	e.mux.HandleFunc("/gz-head", slowBody(gzipped(atHead), "Content-Encoding", "gzip"))
-	e.mux.HandleFunc("/gz-tail", slowBody(gzipped(atTail), "Content-Encoding", "gzip"))
+	e.mux.HandleFunc("/gz-head", slowBody(packtest.Gzip(atHead), "Content-Encoding", "gzip"))
+	e.mux.HandleFunc("/gz-tail", slowBody(packtest.Gzip(atTail), "Content-Encoding", "gzip"))
 	e.mux.HandleFunc("/tail", slowBody(atTail))
 	fetch := func(path string) ([]byte, error) {
 		resp, err := e.client().Get(e.url(path))
@@ -306,7 +298,7 @@ func TestContainersADesktopOpensAreBlocked(t *testing.T) {
 		"/e.tar.xz":    pipe(tarE, "xz", "-c"),
 		"/e.tar.bz2":   pipe(tarE, "bzip2", "-c"),
 		"/e.rar":       rar,
-		"/nested.zip":  zipped(t, "a.tar", tarOf("b.gz", gzipped(E))),
+		"/nested.zip":  zipped(t, "a.tar", tarOf("b.gz", packtest.Gzip(E))),
 		"/broken.rar":  broken,
 		"/renamed.txt": pipe(tarE, "xz", "-c"),
 	}
@@ -380,15 +372,15 @@ func TestTrickleStopsForARefusedTypeBehindClamd(t *testing.T) {
 func TestDecodingBombIsNotOversize(t *testing.T) {
 	e := newEnv(t, "max_scan_size = 1M\noversize_action = pass")
 	padded := append([]byte(eicar.String), make([]byte, 3<<20)...)
-	e.serve("/bomb", gzipped(padded), "Content-Encoding", "gzip")
+	e.serve("/bomb", packtest.Gzip(padded), "Content-Encoding", "gzip")
 	// 600 KiB on the wire, 1.2 MiB decoded: past the limit only decoded,
 	// but no bomb.
 	large := append(randomBytes(600<<10), make([]byte, 600<<10)...)
-	e.serve("/large", gzipped(large), "Content-Encoding", "gzip")
+	e.serve("/large", packtest.Gzip(large), "Content-Encoding", "gzip")
 	if code, body := e.get("/bomb"); code != 403 || !strings.Contains(string(body), "Heuristics.Limits.Exceeded.Ratio") {
 		t.Errorf("the bomb: %d %.300q", code, body)
 	}
-	if code, body := e.get("/large"); code != 200 || !bytes.Equal(body, gzipped(large)) {
+	if code, body := e.get("/large"); code != 200 || !bytes.Equal(body, packtest.Gzip(large)) {
 		t.Errorf("a large download: %d, %d bytes", code, len(body))
 	}
 	log := e.accessLog(2)
@@ -409,8 +401,8 @@ func TestBytesAfterTheCodedBody(t *testing.T) {
 		coded  []byte
 		coding string
 	}{
-		"gzip": {gzipped(page), "gzip"},
-		"zlib": {zlibbed(page), "deflate"},
+		"gzip": {packtest.Gzip(page), "gzip"},
+		"zlib": {packtest.Zlib(page), "deflate"},
 	} {
 		bad := append(bytes.Clone(body.coded), eicar.String...)
 		good := append(bytes.Clone(body.coded), "some trailing bytes"...)

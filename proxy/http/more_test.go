@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/fsigkd/fsigkd/internal/packtest"
 	"io"
 	"net"
 	"net/http"
@@ -30,7 +31,7 @@ func TestWithRealClamd(t *testing.T) {
 	e := newEnv(t, "")
 	eps, _ := scanner.ParseEndpoints(clamd.Sock, "")
 	e.p.Scanner = scanner.NewClamd(&scanner.Pool{Endpoints: eps}, false)
-	e.serve("/e.gz", gzipped([]byte(eicar.String)), "Content-Encoding", "gzip")
+	e.serve("/e.gz", packtest.Gzip([]byte(eicar.String)), "Content-Encoding", "gzip")
 	e.serve("/zip", zipped(t, "a/b.txt", []byte("x "+enginetest.TestString)))
 	e.serve("/clean", []byte("clean"))
 	if code, body := e.get("/e.gz"); code != 403 || !strings.Contains(string(body), "Eicar-Test-Signature.UNOFFICIAL") {
@@ -504,7 +505,7 @@ func TestVerdictCacheSparesASecondScan(t *testing.T) {
 	body := randomBytes(300 << 10)
 	e.serve("/a", body)
 	e.serve("/b", body)
-	e.serve("/c.gz", gzipped(body), "Content-Encoding", "gzip")
+	e.serve("/c.gz", packtest.Gzip(body), "Content-Encoding", "gzip")
 	e.serve("/v1", []byte(eicar.String))
 	e.serve("/v2", []byte(eicar.String))
 	for i, path := range []string{"/a", "/b", "/c.gz"} {
@@ -626,7 +627,7 @@ func (e *env) waitLogHas(t *testing.T, path, want string) {
 // access log; a clean one is not kept.
 func TestQuarantineKeepsTheBodyAsSent(t *testing.T) {
 	e := newEnv(t, "quarantine = yes")
-	body := gzipped([]byte(eicar.String))
+	body := packtest.Gzip([]byte(eicar.String))
 	e.serve("/e.gz", body, "Content-Encoding", "gzip")
 	e.serve("/clean", []byte("clean"))
 	if code, _ := e.get("/e.gz"); code != 403 {

@@ -3,10 +3,10 @@ package http
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"github.com/fsigkd/fsigkd/internal/packtest"
 	"io"
 	"net"
 	gohttp "net/http"
@@ -137,19 +137,11 @@ func randomBytes(n int) []byte {
 	return b
 }
 
-func gzipped(b []byte) []byte {
-	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
-	w.Write(b)
-	w.Close()
-	return buf.Bytes()
-}
-
 func TestCleanDownloadsArriveByteIdentical(t *testing.T) {
 	e := newEnv(t, "")
 	data := randomBytes(3<<20 + 5)
 	e.serve("/big.bin", data)
-	gz := gzipped([]byte(strings.Repeat("clean text ", 1000)))
+	gz := packtest.Gzip([]byte(strings.Repeat("clean text ", 1000)))
 	e.serve("/page", gz, "Content-Encoding", "gzip")
 	code, got := e.get("/big.bin")
 	if code != 200 || !bytes.Equal(got, data) {
@@ -168,7 +160,7 @@ func TestEICARIsBlockedHoweverItComes(t *testing.T) {
 	e := newEnv(t, "")
 	E := []byte(eicar.String)
 	e.serve("/eicar.com", E)
-	e.serve("/eicar.gz", gzipped(E), "Content-Encoding", "gzip")
+	e.serve("/eicar.gz", packtest.Gzip(E), "Content-Encoding", "gzip")
 	e.serve("/eicar.zip", zipped(t, "in/eicar.com", E))
 	e.mux.HandleFunc("/chunked", func(w gohttp.ResponseWriter, r *gohttp.Request) {
 		f := w.(gohttp.Flusher)
