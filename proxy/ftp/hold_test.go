@@ -1,10 +1,16 @@
 package ftp
 
 import (
+	"bytes"
 	"crypto/rand"
 	"fmt"
+	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,5 +90,34 @@ func waitSpooled(t *testing.T, e *env, n int64) {
 			files, _ := filepath.Glob(filepath.Join(e.p.Spool.Path, "*"))
 			t.Fatalf("nothing spooled: %v", files)
 		}
+	}
+}
+
+// TestNewFormatsOverFTP: what the walk now opens is refused over FTP as
+// over HTTP: a zip in Deflate64 (made by 7-Zip) with EICAR inside is
+// refused (550) to curl, its clean twin arrives byte for byte.
+func TestNewFormatsOverFTP(t *testing.T) {
+	sz := testenv.Need(t, "7zz", "7zip")
+	e := newEnv(t, "").withServer()
+	build := func(content []byte) []byte {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "f.bin"), content, 0o644)
+		c := exec.Command(sz, "a", "-bd", "-tzip", "-mm=Deflate64", "a.zip", "f.bin")
+		c.Dir = dir
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("7zz: %v %s", err, out)
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, "a.zip"))
+		return b
+	}
+	bad := build(append([]byte(eicar.String), bytes.Repeat([]byte(" padding"), 500)...))
+	good := build(bytes.Repeat([]byte("a harmless file "), 500))
+	put(t, e, "bad.zip", bad)
+	put(t, e, "good.zip", good)
+	if out, err := e.curl(e.url("bad.zip")); err == nil || !strings.Contains(string(out), "550") {
+		t.Errorf("a Deflate64 zip with EICAR: %v %.200s", err, out)
+	}
+	if out, err := e.curl(e.url("good.zip")); err != nil || !bytes.Equal(out, good) {
+		t.Errorf("the clean Deflate64 zip: %v, %d bytes of %d", err, len(out), len(good))
 	}
 }

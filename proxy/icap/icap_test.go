@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"github.com/fsigkd/fsigkd/internal/packtest"
 	"net"
 	"os"
 	"os/exec"
@@ -271,5 +272,39 @@ func TestLargeBodiesFollowed(t *testing.T) {
 	copy(body[12<<20:], eicar.String)
 	if resp := respmod(t, e.addr, "/avscan", hdr, body, -1); !strings.Contains(resp, "Threat=Eicar-Test-Signature") {
 		t.Fatalf("the test file at 12 MiB:\n%s", resp)
+	}
+}
+
+// TestNewFormatsOverICAP: the forms the walk now opens reach an ICAP
+// client's verdict as they reach HTTP's: EICAR in a PDF's Flate stream
+// and in an xz with the x86 filter is found; their clean twins are
+// answered 204.
+func TestNewFormatsOverICAP(t *testing.T) {
+	e := newEnv(t, "")
+	pdf := func(content string) []byte {
+		z := packtest.Zlib([]byte(content))
+		return []byte(fmt.Sprintf("%%PDF-1.4\n1 0 obj\n<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream\nendobj\n%%%%EOF\n", len(z), z))
+	}
+	xzTool := testenv.Need(t, "xz", "xz-utils")
+	bcj := func(content string) []byte {
+		c := exec.Command(xzTool, "-c", "--x86", "--lzma2")
+		c.Stdin = strings.NewReader(content)
+		out, err := c.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for name, body := range map[string][2][]byte{
+		"PDF, Flate":  {pdf("BT (x) Tj ET % " + eicar.String), pdf("BT (a page) Tj ET")},
+		"xz with BCJ": {bcj("MZ a program " + eicar.String), bcj("MZ a harmless program")},
+	} {
+		hdr := "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n"
+		if resp := respmod(t, e.addr, "/avscan", fmt.Sprintf(hdr, len(body[0])), body[0], -1); !strings.Contains(resp, "Threat=Eicar-Test-Signature") {
+			t.Errorf("%s with EICAR:\n%s", name, resp)
+		}
+		if resp := respmod(t, e.addr, "/avscan", fmt.Sprintf(hdr, len(body[1])), body[1], -1); !strings.HasPrefix(resp, "ICAP/1.0 204") {
+			t.Errorf("%s, clean:\n%s", name, resp)
+		}
 	}
 }
