@@ -38,9 +38,7 @@ type Transfer struct {
 
 // Begin starts a transfer with its access record as the protocol knows
 // it so far (Start: now when unset); from here the record is the
-// transfer's. (A pointer, made where it is filled: the record by value
-// cost the HTTP session a stack copy a request, 4% of the small-object
-// rate by the profile.)
+// transfer's.
 func (c *Common) Begin(rec *logs.Access) *Transfer {
 	if rec.Start.IsZero() {
 		rec.Start = time.Now()
@@ -106,9 +104,7 @@ func (o *Object) Spool() (*spool.File, error) {
 	}
 	c := o.t.c
 	f, err := c.Spool.Create(c.Svc.Name)
-	if err != nil {
-		c.SpoolFailed(err)
-		o.Rec.Action, o.Rec.Detail = "NONE", "spool failure"
+	if o.Failed(err) {
 		return nil, err
 	}
 	o.file = f
@@ -131,10 +127,20 @@ func (o *Object) Fill(r io.Reader, progress func()) (over bool, err error) {
 			progress()
 		}
 	})
-	if o.t.c.SpoolFailed(err) {
-		o.Rec.Action, o.Rec.Detail = "NONE", "spool failure"
-	}
+	o.Failed(err)
 	return over, err
+}
+
+// Failed tells whether err is the spool's own failure (a full disk, no
+// descriptor left), and if so logs it (once a minute) and says it in the
+// record: for the protocols that write the spool file themselves (a POP3
+// mail unstuffed, an SMTP DATA made CRLF) as for Spool and Fill.
+func (o *Object) Failed(err error) bool {
+	if !o.t.c.SpoolFailed(err) {
+		return false
+	}
+	o.Rec.Action, o.Rec.Detail = "NONE", "spool failure"
+	return true
 }
 
 // SpoolFailure tells whether err is the spool's (the disk), not the
@@ -153,13 +159,10 @@ func (o *Object) File() *spool.File { return o.file }
 func (o *Object) Coded(codings []string) { o.follow.Codings = codings }
 
 // Judge runs the one pipeline on the spooled object, decides, and fills
-// the record: sub says what is known of it. Its File is the object's,
-// followed by the engine as it was spooled, unless sub names another (a
-// prefix of it kept aside).
+// the record: sub says what is known of it; its File is the object's,
+// with the engine's follow of it.
 func (o *Object) Judge(sub Subject) Outcome {
-	if sub.File == nil {
-		sub.File, sub.Follow = o.file, o.follow.Following()
-	}
+	sub.File, sub.Follow = o.file, o.follow.Following()
 	return o.t.c.inspect(&sub, o.Rec)
 }
 

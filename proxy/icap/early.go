@@ -29,18 +29,20 @@ const clearStep = 256 << 10
 type earlyAnswer struct {
 	s       *conn
 	req     *Request
-	f       *spool.File   // the body spooled (o's)
-	o       *proxy.Object // the body, which spools it
-	enabled bool          // the client did not allow 204: its message comes back
+	f       *spool.File     // the body spooled (o's)
+	o       *proxy.Object   // the body, which spools it
+	t       *proxy.Transfer // the transfer the body is of
+	enabled bool            // the client did not allow 204: its message comes back
 	prefix  proxy.Prefix
 
 	started bool  // the head went
 	sent    int64 // body bytes sent
 
-	// prefixFile: a prefix check found something (or could not be made)
-	// before anything went back; the body so far, for the verdict.
-	prefixFile *spool.File
-	done       chan error // the reading of the rest of the body ends
+	// prefixed: a prefix check found something (or could not be made)
+	// before anything went back; the body so far, another object of the
+	// transfer, for the verdict.
+	prefixed *proxy.Object
+	done     chan error // the reading of the rest of the body ends
 }
 
 // fill reads the rest of the body into f, up to max_scan_size (over says
@@ -88,18 +90,19 @@ func (e *earlyAnswer) fill(ch *chunks) (over bool, err error) {
 	}
 }
 
-// keepPrefix copies the body's first size bytes for the verdict; the
-// rest goes on being read (and dropped) until drain.
+// keepPrefix copies the body's first size bytes, as another object of
+// the transfer, for the verdict; the rest goes on being read (and
+// dropped) until drain.
 func (e *earlyAnswer) keepPrefix(size int64) error {
-	pf, err := e.s.p.Spool.Create("icap")
+	p := e.t.Object()
+	pf, err := p.Spool()
 	if err != nil {
 		return err
 	}
-	if _, err := pf.Fill(io.NewSectionReader(e.f.OS(), 0, size), 0, nil); err != nil {
-		pf.Close()
+	if _, err := pf.Fill(io.NewSectionReader(e.f.OS(), 0, size), 0, nil); p.Failed(err) || err != nil {
 		return err
 	}
-	e.prefixFile = pf
+	e.prefixed = p
 	return nil
 }
 

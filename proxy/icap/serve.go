@@ -203,7 +203,7 @@ func (s *conn) modify(req *Request) bool {
 			return false
 		}
 		ch.More()
-		early = &earlyAnswer{s: s, req: req, f: f, o: o, enabled: !allow204, prefix: proxy.Prefix{C: &s.p.Common,
+		early = &earlyAnswer{s: s, req: req, f: f, o: o, t: t, enabled: !allow204, prefix: proxy.Prefix{C: &s.p.Common,
 			Codings: h.Values("Content-Encoding"), Meta: scanner.Meta{Service: "icap", URL: url, Client: client}, Hold: s.p.Svc.HoldBack}}
 		if over, err = early.fill(ch); err != nil {
 			if early.started {
@@ -212,28 +212,27 @@ func (s *conn) modify(req *Request) bool {
 			}
 			return s.broken(err)
 		}
-		if early.prefixFile != nil {
+		if early.prefixed != nil {
 			// A prefix check found something before anything went back:
 			// judged on that prefix, the client is answered now (it may
 			// be waiting for an answer before it sends more).
 			defer early.drain()
-			f = early.prefixFile
-			defer f.Close()
 		}
 	}
 	if over {
 		return s.oversize(req, url, ch, early, t, o)
 	}
-	t.Rec.Bytes = f.Size()
-	sub := proxy.Subject{Meta: meta, Codings: h.Values("Content-Encoding")}
-	if early != nil && early.prefixFile != nil {
-		sub.File = f // the prefix judged, not the file followed
+	judged := o
+	if early != nil && early.prefixed != nil {
+		judged = early.prefixed // the prefix, not the body followed
+		f = judged.File()
 	}
-	out := o.Judge(sub)
+	t.Rec.Bytes = f.Size()
+	out := judged.Judge(proxy.Subject{Meta: meta, Codings: h.Values("Content-Encoding")})
 	if early != nil && early.started {
 		return early.finish(out, t)
 	}
-	if early != nil && early.prefixFile != nil {
+	if early != nil && early.prefixed != nil {
 		if out.Delivered() {
 			// Clean by now (an engine that failed and came back), but
 			// only a prefix was kept: never given as a whole.
@@ -323,7 +322,7 @@ func (s *conn) broken(err error) bool {
 	var br *BadRequest
 	if errors.As(err, &br) {
 		s.status(br.Code, br.Why)
-	} else if s.p.SpoolFailed(err) {
+	} else if proxy.SpoolFailure(err) { // logged where the spool failed
 		s.status(500, "spool")
 	}
 	return false

@@ -169,9 +169,7 @@ func (s *session) fetchAndJudge(r *retrieval) {
 	if err == nil {
 		err = w.Flush()
 	}
-	if s.p.SpoolFailed(err) {
-		r.t.Rec.Action, r.t.Rec.Detail = "NONE", "spool failure"
-	}
+	r.o.Failed(err)
 	if err != nil {
 		r.refuse = "-ERR [SYS/TEMP] Insufficient system storage; try again later."
 		return

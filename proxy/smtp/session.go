@@ -176,9 +176,9 @@ func (s *session) Data(r io.Reader) error {
 		case errors.Is(err, gosmtp.ErrDataTooLarge):
 			t.Rec.Status, t.Rec.Detail = errTooLong.Code, "over max_message_size"
 			return errTooLong
-		case s.p.SpoolFailed(err):
+		case o.Failed(err):
 			// A temporary failure: the sender keeps the mail.
-			t.Rec.Status, t.Rec.Action, t.Rec.Detail = errNoStorage.Code, "NONE", "spool failure"
+			t.Rec.Status = errNoStorage.Code
 			return errNoStorage
 		}
 		t.Rec.Detail = "DATA broken off"
