@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"net"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -10,27 +9,10 @@ import (
 	"github.com/fsigkd/fsigkd/slots"
 )
 
-// peek looks at what the other end of c has sent, without reading it
-// and without waiting: n > 0, data waits; n == 0 with no error, the
-// other end closed; unix.EAGAIN, it is open and silent.
-func peek(c net.Conn) (n int, err error) {
-	if sc, ok := c.(*slots.Conn); ok {
-		c = sc.NetConn()
-	}
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return 0, unix.ENOTSOCK
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	rc.Read(func(fd uintptr) bool {
-		var b [1]byte
-		n, _, err = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		return true
-	})
-	return n, err
+// peek looks at whether the other end of c has sent anything (slots.Peek).
+func peek(c net.Conn) (int, error) {
+	var b [1]byte
+	return slots.Peek(c, b[:])
 }
 
 // Idle tells whether c is open and silent: a kept connection to a

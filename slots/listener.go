@@ -387,23 +387,9 @@ func (f *freshSet) evictOldest() bool {
 
 // hasSpoken tells whether a whole line from the client waits unread on c.
 func hasSpoken(c net.Conn) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	spoke := false
-	// Control, not Read: the session's goroutine is in a Read of c,
-	// holding its read lock until the header timeout.
-	rc.Control(func(fd uintptr) {
-		var b [2048]byte
-		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		spoke = err == nil && n > 0 && bytes.IndexByte(b[:n], '\n') >= 0
-	})
-	return spoke
+	var b [2048]byte
+	n, err := Peek(c, b[:])
+	return err == nil && bytes.IndexByte(b[:n], '\n') >= 0
 }
 
 // Slot is the connection's slot number.
