@@ -25,6 +25,7 @@ import (
 	"github.com/fsigkd/fsigkd/quarantine"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
+	"github.com/fsigkd/fsigkd/unpack"
 )
 
 // The one pipeline of a spooled object, for every service, run by the
@@ -191,8 +192,8 @@ func (c *Common) examine(sub *Subject, rec *logs.Access) (r outcome.Result, size
 
 // maxCodingRatio is how much larger than its body a decoded body may be
 // when it passes max_scan_size and is still taken for a large download:
-// the archive limits' ratio (unpack's MaxRatio).
-const maxCodingRatio = 200
+// the archive limits' ratio.
+const maxCodingRatio = unpack.DefaultMaxRatio
 
 func notScanned(err error) outcome.Result { return outcome.Result{Kind: outcome.NotScanned, Err: err} }
 

@@ -39,8 +39,13 @@ type Limits struct {
 	MaxFileSize int64 // one unpacked member (default 64 MiB)
 	MaxTotal    int64 // everything unpacked from one object (default 256 MiB)
 	MaxFiles    int   // members of one object (default 10000)
-	MaxRatio    int64 // unpacked/packed of a member over 1 MiB (default 200)
+	MaxRatio    int64 // unpacked/packed of a member over 1 MiB (default DefaultMaxRatio)
 }
+
+// DefaultMaxRatio is how much larger than its packed form an unpacked
+// member over 1 MiB may be before it is taken for a bomb: ordinary data
+// compresses a few times, a bomb thousands of times.
+const DefaultMaxRatio = 200
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxDepth <= 0 {
@@ -56,7 +61,7 @@ func (l Limits) withDefaults() Limits {
 		l.MaxFiles = 10000
 	}
 	if l.MaxRatio <= 0 {
-		l.MaxRatio = 200
+		l.MaxRatio = DefaultMaxRatio
 	}
 	return l
 }
