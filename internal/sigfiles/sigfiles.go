@@ -6,11 +6,14 @@
 package sigfiles
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -66,7 +69,9 @@ type Set struct {
 }
 
 // Describe counts what path holds; an empty path holds nothing (EICAR,
-// built into the engine, is not counted here).
+// built into the engine, is not counted here). A file unchanged since it
+// was last counted (same size and time) is not read again: the master
+// looks every hour, and a real database is hundreds of megabytes.
 func Describe(path string) (Set, error) {
 	set := Set{Kinds: map[string]int{}}
 	if path == "" {
@@ -84,7 +89,7 @@ func Describe(path string) (Set, error) {
 		if fi.ModTime().After(set.Newest) {
 			set.Newest = fi.ModTime()
 		}
-		b, err := os.ReadFile(f)
+		n, err := count(f, fi)
 		if err != nil {
 			return set, err
 		}
@@ -92,12 +97,66 @@ func Describe(path string) (Set, error) {
 		if filepath.Ext(f) != ".ndb" {
 			kind = "hash"
 		}
-		for _, l := range bytes.Split(b, []byte("\n")) {
-			if l = bytes.TrimSpace(l); len(l) > 0 && l[0] != '#' {
-				set.Kinds[kind]++
-			}
-		}
+		set.Kinds[kind] += n
 		set.Files++
 	}
 	return set, nil
+}
+
+// counted is a file's signatures as last counted, with the size and time
+// it had then.
+type counted struct {
+	size int64
+	mod  time.Time
+	n    int
+}
+
+var (
+	countedMu sync.Mutex
+	countedBy = map[string]counted{}
+)
+
+// count is the signature lines of file f (stat fi): neither empty nor a
+// comment. It reads the file as a stream, never whole.
+func count(f string, fi os.FileInfo) (int, error) {
+	countedMu.Lock()
+	c, ok := countedBy[f]
+	countedMu.Unlock()
+	if ok && c.size == fi.Size() && c.mod.Equal(fi.ModTime()) {
+		return c.n, nil
+	}
+	fh, err := os.Open(f)
+	if err != nil {
+		return 0, err
+	}
+	defer fh.Close()
+	n := 0
+	r := bufio.NewReaderSize(fh, 64<<10)
+	for {
+		l, err := r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A line longer than the buffer: count it once, by its start.
+			if l = bytes.TrimSpace(l); len(l) > 0 && l[0] != '#' {
+				n++
+			}
+			for err == bufio.ErrBufferFull {
+				_, err = r.ReadSlice('\n')
+			}
+			if err == nil {
+				continue
+			}
+		} else if l = bytes.TrimSpace(l); len(l) > 0 && l[0] != '#' {
+			n++
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	countedMu.Lock()
+	countedBy[f] = counted{size: fi.Size(), mod: fi.ModTime(), n: n}
+	countedMu.Unlock()
+	return n, nil
 }
