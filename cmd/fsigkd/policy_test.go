@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/packtest"
 )
 
 // TestSkipListFileReloadedOnSIGHUP: a skip list kept in a file (relative
@@ -182,11 +182,7 @@ func followedObject(name string) ([]byte, string) {
 		copy(b[16<<20:], "\n"+eicar.UUEncode("e.com", []byte(eicar.String)))
 	case "gzip":
 		copy(b[19<<20:], eicar.String)
-		var z bytes.Buffer
-		zw := gzip.NewWriter(&z)
-		zw.Write(b)
-		zw.Close()
-		return z.Bytes(), "gzip"
+		return packtest.Gzip(b), "gzip"
 	}
 	return b, ""
 }

@@ -3,9 +3,7 @@ package http
 import (
 	"archive/tar"
 	"bytes"
-	"compress/flate"
 	"fmt"
-	"github.com/fsigkd/fsigkd/internal/packtest"
 	"io"
 	gohttp "net/http"
 	"os/exec"
@@ -13,36 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/andybalholm/brotli"
-	"github.com/klauspost/compress/zstd"
-
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/packtest"
 	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/scanner"
 )
-
-func rawDeflated(b []byte) []byte {
-	var buf bytes.Buffer
-	w, _ := flate.NewWriter(&buf, 5)
-	w.Write(b)
-	w.Close()
-	return buf.Bytes()
-}
-
-func brotlied(b []byte) []byte {
-	var buf bytes.Buffer
-	w := brotli.NewWriter(&buf)
-	w.Write(b)
-	w.Close()
-	return buf.Bytes()
-}
-
-func zstded(b []byte) []byte {
-	w, _ := zstd.NewWriter(nil)
-	defer w.Close()
-	return w.EncodeAll(b, nil)
-}
 
 // codedForms are the ways a body can be coded that curl --compressed (and
 // browsers) undo: each entry codes b and names the Content-Encoding fields.
@@ -55,12 +29,12 @@ var codedForms = []struct {
 	firstMember bool
 }{
 	{"deflate-zlib", packtest.Zlib, []string{"deflate"}, false},
-	{"deflate-raw", rawDeflated, []string{"deflate"}, false},
-	{"br", brotlied, []string{"br"}, false},
-	{"zstd", zstded, []string{"zstd"}, false},
+	{"deflate-raw", packtest.Deflate, []string{"deflate"}, false},
+	{"br", packtest.Brotli, []string{"br"}, false},
+	{"zstd", packtest.Zstd, []string{"zstd"}, false},
 	{"x-gzip", packtest.Gzip, []string{"x-gzip"}, false},
 	{"deflate-then-gzip-one-field", func(b []byte) []byte { return packtest.Gzip(packtest.Zlib(b)) }, []string{"deflate, gzip"}, false},
-	{"gzip-then-br-two-fields", func(b []byte) []byte { return brotlied(packtest.Gzip(b)) }, []string{"gzip", "br"}, false},
+	{"gzip-then-br-two-fields", func(b []byte) []byte { return packtest.Brotli(packtest.Gzip(b)) }, []string{"gzip", "br"}, false},
 	{"gzip-trailing-garbage", func(b []byte) []byte { return append(packtest.Gzip(b), "garbage"...) }, []string{"gzip"}, false},
 	{"gzip-bad-crc", func(b []byte) []byte {
 		g := packtest.Gzip(b)

@@ -3,11 +3,9 @@ package icap
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"fmt"
-	"github.com/fsigkd/fsigkd/internal/packtest"
 	"net"
 	"os"
 	"os/exec"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/packtest"
 	"github.com/fsigkd/fsigkd/internal/proxytest"
 	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/scanner"
@@ -169,11 +168,8 @@ func TestOwnClientAgainstOwnServer(t *testing.T) {
 // blocked (the pipeline of the HTTP proxy: decoded for the scan).
 func TestContentCodingsDecoded(t *testing.T) {
 	e := newEnv(t, "")
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write([]byte(eicar.String))
-	zw.Close()
-	resp := respmod(t, e.addr, "/avscan", "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: "+fmt.Sprint(gz.Len())+"\r\n\r\n", gz.Bytes(), -1)
+	gz := packtest.Gzip([]byte(eicar.String))
+	resp := respmod(t, e.addr, "/avscan", "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: "+fmt.Sprint(len(gz))+"\r\n\r\n", gz, -1)
 	if !strings.Contains(resp, "Threat=Eicar-Test-Signature") {
 		t.Fatalf("gzip-coded EICAR:\n%s", resp)
 	}
