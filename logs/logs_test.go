@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fsigkd/fsigkd/catalog"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/metrics"
 )
 
@@ -193,7 +194,7 @@ func TestFullLogIsSaidElsewhere(t *testing.T) {
 	defer l.Close()
 	full, err := os.OpenFile("/dev/full", os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
-		t.Skip("no /dev/full")
+		testenv.Unavailable(t, "no /dev/full: %v", err)
 	}
 	stderr := captureStderr(t)
 	working := l.access.f
