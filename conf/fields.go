@@ -50,7 +50,7 @@ func (f field) set(s string) error {
 	case f.v.Type() == durationType:
 		d, err := parseDuration(s)
 		if err != nil {
-			return fmt.Errorf("%q is not a duration: whole seconds (120) or a unit (500ms, 2m)", s)
+			return fmt.Errorf("%q is not a duration: whole seconds (120), a unit (500ms, 2m) or days (7d)", s)
 		}
 		if m := f.tag.Get("min"); m != "" {
 			min, _ := time.ParseDuration(m)
