@@ -147,29 +147,77 @@ func cutLine(d []byte) (line, rest []byte) {
 }
 
 // multipartBody tells whether d is a multipart body without its header
-// (an upload's multipart/form-data, as the server gets it): a first line
-// that is a delimiter ("--" and a boundary of RFC 2046's characters),
+// (an upload's multipart/form-data, as the server gets it): a line that
+// is a delimiter ("--" and a boundary of RFC 2046's characters) among
+// the first preambleMax bytes, as a reader skips a preamble to find it,
 // followed by a part header that names its content, and the same
-// delimiter again later.
+// delimiter again at a later line's start. Every such line of the
+// preamble is a candidate, so a decoy before the real one hides nothing,
+// and the body is gone through once for all of them.
 func multipartBody(d []byte) (boundary string, ok bool) {
-	line, rest := cutLine(d)
-	line = bytes.TrimRight(line, "\r")
-	if len(line) < 3 || len(line) > 72 || !bytes.HasPrefix(line, []byte("--")) {
+	var cands []string
+	seen := map[string]int{} // a candidate's lines, itself included
+	for off := 0; off < min(len(d), preambleMax); {
+		line, rest := cutLine(d[off:])
+		off += len(line) + 1
+		if line = bytes.TrimRight(line, "\r"); isDelimiter(line) && namesContent(rest[:min(len(rest), 1024)]) {
+			if _, dup := seen[string(line)]; !dup {
+				seen[string(line)] = 0
+				cands = append(cands, string(line))
+			}
+		}
+	}
+	if len(cands) == 0 {
 		return "", false
+	}
+	for off := 0; off < len(d); {
+		line, _ := cutLine(d[off:])
+		off += len(line) + 1
+		if !bytes.HasPrefix(line, []byte("--")) {
+			continue
+		}
+		line = bytes.TrimRight(line, "\r \t")
+		if _, ok := seen[string(line)]; ok {
+			seen[string(line)]++
+		} else if l, ok := bytes.CutSuffix(line, []byte("--")); ok {
+			if _, ok := seen[string(l)]; ok {
+				seen[string(l)]++
+			}
+		}
+	}
+	for _, c := range cands {
+		if seen[c] >= 2 {
+			return c[2:], true
+		}
+	}
+	return "", false
+}
+
+// preambleMax is how far into a body its first delimiter is looked for.
+// A reader (Go's mime/multipart, PHP) skips any preamble, however long;
+// behind one longer than this the parts are not walked, though the raw
+// bytes are scanned still.
+const preambleMax = 64 << 10
+
+// isDelimiter tells whether line can be a multipart delimiter: "--" and
+// a boundary of RFC 2046's characters, at most 70 of them.
+func isDelimiter(line []byte) bool {
+	if len(line) < 3 || len(line) > 72 || !bytes.HasPrefix(line, []byte("--")) {
+		return false
 	}
 	for _, c := range line[2:] {
 		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.IndexByte("'()+_,-./:=? ", c) >= 0) {
-			return "", false
+			return false
 		}
 	}
-	head := rest[:min(len(rest), 1024)]
-	if !bytes.Contains(bytes.ToLower(head), []byte("content-disposition:")) && !bytes.Contains(bytes.ToLower(head), []byte("content-type:")) {
-		return "", false
-	}
-	if !bytes.Contains(rest, line) {
-		return "", false
-	}
-	return string(line[2:]), true
+	return true
+}
+
+// namesContent tells whether head, what follows a delimiter, holds a part
+// header field that names its content.
+func namesContent(head []byte) bool {
+	head = bytes.ToLower(head)
+	return bytes.Contains(head, []byte("content-disposition:")) || bytes.Contains(head, []byte("content-type:"))
 }
 
 // mail walks a message.

@@ -594,21 +594,24 @@ func TestDebianPackageIsOpened(t *testing.T) {
 // TestBase64PartInAFormUpload: a multipart/form-data upload whose part is
 // base64-encoded (Content-Transfer-Encoding) was scanned as it came, the
 // part never decoded; a server that honours the coding stored EICAR. The
-// parts are walked as a mail's now, in several forms; the clean twin
-// reaches the server byte for byte.
+// parts are walked as a mail's now, in several forms (behind a preamble
+// or a decoy delimiter too, which the server's reader skips); the clean
+// twin reaches the server byte for byte.
 func TestBase64PartInAFormUpload(t *testing.T) {
 	e := newEnv(t, "")
 	e.serve("/upload", []byte("stored"))
-	form := func(boundary, partHead string, content []byte) []byte {
-		return []byte("--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.bin\"\r\n" + partHead +
+	form := func(pre, boundary, partHead string, content []byte) []byte {
+		return []byte(pre + "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.bin\"\r\n" + partHead +
 			"\r\n" + base64.StdEncoding.EncodeToString(content) + "\r\n--" + boundary + "--\r\n")
 	}
-	for name, c := range map[string]struct{ boundary, head string }{
-		"base64":                 {"----WebKitFormBoundary7MA4YWxkTrZu0gW", "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"},
-		"base64, no type":        {"xYzZY", "Content-Transfer-Encoding: base64\r\n"},
-		"x-base64, odd boundary": {"a'(b)+_,-./:=?c", "Content-Transfer-Encoding: x-base64\r\n"},
+	for name, c := range map[string]struct{ pre, boundary, head string }{
+		"base64":                 {"", "----WebKitFormBoundary7MA4YWxkTrZu0gW", "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"},
+		"base64, no type":        {"", "xYzZY", "Content-Transfer-Encoding: base64\r\n"},
+		"x-base64, odd boundary": {"", "a'(b)+_,-./:=?c", "Content-Transfer-Encoding: x-base64\r\n"},
+		"after a preamble":       {"a preamble the server skips\r\n", "b1", "Content-Transfer-Encoding: base64\r\n"},
+		"after a decoy":          {"--decoy\r\nContent-Type: text/plain\r\n\r\n", "b2", "Content-Transfer-Encoding: base64\r\n"},
 	} {
-		bad := form(c.boundary, c.head, []byte(eicar.String))
+		bad := form(c.pre, c.boundary, c.head, []byte(eicar.String))
 		resp, err := e.client().Post(e.url("/upload"), "multipart/form-data; boundary="+c.boundary, bytes.NewReader(bad))
 		if err != nil {
 			t.Fatal(err)
@@ -617,7 +620,7 @@ func TestBase64PartInAFormUpload(t *testing.T) {
 		if resp.StatusCode != 403 {
 			t.Errorf("%s: EICAR in a base64 part got %d", name, resp.StatusCode)
 		}
-		good := form(c.boundary, c.head, []byte("a harmless file"))
+		good := form(c.pre, c.boundary, c.head, []byte("a harmless file"))
 		resp, err = e.client().Post(e.url("/upload"), "multipart/form-data; boundary="+c.boundary, bytes.NewReader(good))
 		if err != nil {
 			t.Fatal(err)
