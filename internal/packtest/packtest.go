@@ -8,6 +8,7 @@ import (
 	"compress/flate"
 	"compress/gzip"
 	"compress/zlib"
+	"io"
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/zstd"
@@ -15,35 +16,28 @@ import (
 
 // Gzip is b as one gzip member.
 func Gzip(b []byte) []byte {
-	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
-	w.Write(b)
-	w.Close()
-	return buf.Bytes()
+	return pack(b, func(w io.Writer) io.WriteCloser { return gzip.NewWriter(w) })
 }
 
 // Zlib is b as a zlib stream.
 func Zlib(b []byte) []byte {
-	var buf bytes.Buffer
-	w := zlib.NewWriter(&buf)
-	w.Write(b)
-	w.Close()
-	return buf.Bytes()
+	return pack(b, func(w io.Writer) io.WriteCloser { return zlib.NewWriter(w) })
 }
 
 // Deflate is b as a raw deflate stream (no zlib header).
 func Deflate(b []byte) []byte {
-	var buf bytes.Buffer
-	w, _ := flate.NewWriter(&buf, 5)
-	w.Write(b)
-	w.Close()
-	return buf.Bytes()
+	return pack(b, func(w io.Writer) io.WriteCloser { fw, _ := flate.NewWriter(w, 5); return fw })
 }
 
 // Brotli is b as a brotli stream.
 func Brotli(b []byte) []byte {
+	return pack(b, func(w io.Writer) io.WriteCloser { return brotli.NewWriter(w) })
+}
+
+// pack is b through the compressor a writer of newWriter makes.
+func pack(b []byte, newWriter func(io.Writer) io.WriteCloser) []byte {
 	var buf bytes.Buffer
-	w := brotli.NewWriter(&buf)
+	w := newWriter(&buf)
 	w.Write(b)
 	w.Close()
 	return buf.Bytes()
