@@ -24,8 +24,8 @@ import (
 // The formats opened besides zip, gzip and tar, each found by its magic
 // bytes (never by a name): bzip2, xz and zstd streams (so .tar.bz2,
 // .tar.xz, .tar.zst), 7z and RAR (4 and 5) also behind a self-extractor's
-// stub, Microsoft cabinets (stored and MSZIP folders), and ar (so a .deb)
-// and cpio (stored.go). What carries a
+// stub, Microsoft cabinets (stored and MSZIP folders), LHA and ARJ (also
+// behind a stub: lha.go, arj.go), and ar (so a .deb) and cpio (stored.go). What carries a
 // format's magic but cannot be opened (encrypted, damaged, a method not
 // implemented, a volume of a set) is SUSPECTED, never clean.
 
@@ -73,7 +73,7 @@ func embedded(d []byte) []behindAt {
 	var out []behindAt
 	for _, k := range behindKinds {
 		for _, i := range findValid(head, k.sig, k.valid, maxBehind) {
-			out = append(out, behindAt{i, k.open})
+			out = append(out, behindAt{i - k.back, k.open})
 		}
 	}
 	if t := findValid(head, []byte("ustar"), tarBehind, 1); len(t) > 0 {
@@ -83,11 +83,13 @@ func embedded(d []byte) []behindAt {
 }
 
 // behindKind is a container opened at every place found behind other
-// data: its signature, what must hold where it is found, its opener.
+// data: its signature, what must hold where it is found, its opener, and
+// how far before its signature it starts.
 type behindKind struct {
 	sig   []byte
 	valid func(d []byte, i int) bool
 	open  func(s *scan, d []byte, where string, depth int)
+	back  int
 }
 
 // behindKinds is a table, not made per object: its closures were an
@@ -97,10 +99,12 @@ var behindKinds []behindKind
 
 func init() {
 	behindKinds = []behindKind{
-		{magic7z, anywhere, (*scan).sevenZip},
-		{magicRar, anywhere, (*scan).rar},
-		{magicCab, anywhere, (*scan).cabBehind},
-		{[]byte{0x1f, 0x8b, 8}, func(d []byte, i int) bool { return gzipHeader(d[i:]) }, (*scan).gzipBehind},
+		{magic7z, anywhere, (*scan).sevenZip, 0},
+		{magicRar, anywhere, (*scan).rar, 0},
+		{magicCab, anywhere, (*scan).cabBehind, 0},
+		{[]byte{0x1f, 0x8b, 8}, func(d []byte, i int) bool { return gzipHeader(d[i:]) }, (*scan).gzipBehind, 0},
+		{[]byte("-l"), lhaBehind, (*scan).lha, 2},
+		{[]byte{0x60, 0xea}, arjBehind, (*scan).arj, 0},
 	}
 }
 

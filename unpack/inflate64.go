@@ -43,6 +43,8 @@ func (r *bitReader) need(n uint) bool {
 	return true
 }
 
+func (r *bitReader) bit() (int, bool) { return r.read(1) }
+
 func (r *bitReader) read(n uint) (int, bool) {
 	if n == 0 {
 		return 0, true
@@ -54,57 +56,6 @@ func (r *bitReader) read(n uint) (int, bool) {
 	r.acc >>= n
 	r.bits -= n
 	return v, true
-}
-
-// huffman is a canonical code: counts of codes per length, and the
-// symbols in code order.
-type huffman struct {
-	count  [16]int
-	symbol []int
-}
-
-func newHuffman(lengths []int) (*huffman, bool) {
-	h := &huffman{symbol: make([]int, 0, len(lengths))}
-	for _, l := range lengths {
-		h.count[l]++
-	}
-	h.count[0] = 0
-	left := 1
-	for l := 1; l < 16; l++ {
-		left <<= 1
-		if left -= h.count[l]; left < 0 {
-			return nil, false // over-subscribed
-		}
-	}
-	for l := 1; l < 16; l++ {
-		for s, sl := range lengths {
-			if sl == l {
-				h.symbol = append(h.symbol, s)
-			}
-		}
-	}
-	return h, true
-}
-
-// decode reads one symbol, bit by bit (codes are read most significant
-// bit first).
-func (h *huffman) decode(r *bitReader) (int, bool) {
-	code, first, index := 0, 0, 0
-	for l := 1; l < 16; l++ {
-		b, ok := r.read(1)
-		if !ok {
-			return 0, false
-		}
-		code |= b
-		count := h.count[l]
-		if code-count < first {
-			return h.symbol[index+(code-first)], true
-		}
-		index += count
-		first = (first + count) << 1
-		code <<= 1
-	}
-	return 0, false
 }
 
 // inflate64 decodes a Deflate64 stream, at most limit bytes out.

@@ -437,6 +437,10 @@ func (s *scan) archive(data []byte, where string, depth int) {
 		open(s.cpio, data)
 	case isISO(data):
 		open(s.iso, data)
+	case isLHA(data):
+		open(s.lha, data)
+	case isARJ(data):
+		open(s.arj, data)
 	default:
 		// Behind a stub or other data: self-extractors, polyglots. Every
 		// container found is opened: each is what some reader opens.
