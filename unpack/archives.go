@@ -24,8 +24,9 @@ import (
 // The formats opened besides zip, gzip and tar, each found by its magic
 // bytes (never by a name): bzip2, xz and zstd streams (so .tar.bz2,
 // .tar.xz, .tar.zst), 7z and RAR (4 and 5) also behind a self-extractor's
-// stub, Microsoft cabinets (stored and MSZIP folders), LHA and ARJ (also
-// behind a stub: lha.go, arj.go), and ar (so a .deb) and cpio (stored.go). What carries a
+// stub, Microsoft cabinets (stored, MSZIP and LZX folders: cab.go,
+// lzx.go), compiled HTML help (chm.go), LHA and ARJ (also behind a stub:
+// lha.go, arj.go), and ar (so a .deb) and cpio (stored.go). What carries a
 // format's magic but cannot be opened (encrypted, damaged, a method not
 // implemented, a volume of a set) is SUSPECTED, never clean.
 
@@ -411,14 +412,15 @@ func (e *errorsNamed) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// cab opens a Microsoft cabinet: uncompressed and MSZIP folders. LZX and
+// cab opens a Microsoft cabinet: uncompressed, MSZIP and LZX folders.
 // Quantum folders, and cabinets that are part of a set, are not opened.
 func (s *scan) cab(data []byte, where string, depth int) { s.cabinet(data, where, depth, false) }
 
-// cabBehind opens a cabinet found behind other data. Its LZX and Quantum
-// folders, which are not read, are left to the scan of the object it is
-// in, as before such cabinets were opened at all: Microsoft's installers
-// carry LZX cabinets, and reporting them suspected would block every one.
+// cabBehind opens a cabinet found behind other data. Its Quantum folders,
+// which are not read, and LZX folders that do not decode, are left to the
+// scan of the object it is in, as a gzip header by chance is: Microsoft's
+// installers carry cabinets, and reporting a stretch of one that is no
+// cabinet a reader opens would block every one.
 func (s *scan) cabBehind(data []byte, where string, depth int) { s.cabinet(data, where, depth, true) }
 
 // cabinet opens a Microsoft cabinet; behind: found behind other data.
@@ -438,7 +440,7 @@ func (s *scan) cabinet(data []byte, where string, depth int, behind bool) {
 			continue
 		}
 		fo := &c.folders[f.folder]
-		if fo.method != cabStored && fo.method != cabMSZIP {
+		if fo.method != cabStored && fo.method != cabMSZIP && fo.method != cabLZX {
 			if !behind {
 				s.add(Detection{Name: "Heuristics.Unsupported.CAB", Path: at, Kind: Suspected, Depth: depth})
 			}
@@ -448,15 +450,19 @@ func (s *scan) cabinet(data []byte, where string, depth int, behind bool) {
 			room := min(s.lim.MaxFileSize, s.lim.MaxTotal-s.unpacked)
 			fo.data, fo.err = c.unpack(fo, room)
 		}
-		switch {
-		case errors.Is(fo.err, errCabTooBig):
+		if errors.Is(fo.err, errCabTooBig) {
 			s.exceeded("Total", at, depth)
 			return
-		case fo.err != nil || int64(f.offset)+int64(f.size) > int64(len(fo.data)):
-			s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})
-			continue
 		}
-		s.member(bytes.NewReader(fo.data[f.offset:f.offset+f.size]), int64(f.size), at, depth)
+		// A file that came out whole is scanned even when its folder
+		// did not decode to its end.
+		whole := int64(f.offset)+int64(f.size) <= int64(len(fo.data))
+		if whole {
+			s.member(bytes.NewReader(fo.data[f.offset:f.offset+f.size]), int64(f.size), at, depth)
+		}
+		if (fo.err != nil || !whole) && !(behind && fo.method == cabLZX) {
+			s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})
+		}
 	}
 }
 

@@ -9,13 +9,14 @@ import (
 )
 
 // A Microsoft cabinet (MS-CAB): a header, folders (compressed streams
-// made of CFDATA blocks) and files (ranges of a folder's uncompressed
+// made of CFDATA blocks: stored, MSZIP, or LZX, lzx.go) and files (ranges of a folder's uncompressed
 // stream). Only what a scan needs is read; no Go library for the format
 // is maintained, so this small reader is our own.
 
 const (
 	cabStored = 0
 	cabMSZIP  = 1
+	cabLZX    = 3
 
 	cabPrev    = 0x1
 	cabNext    = 0x2
@@ -31,6 +32,7 @@ type cabFolder struct {
 	start  uint32 // offset of the first CFDATA block
 	blocks uint16
 	method uint16 // typeCompress & 0xf
+	window uint   // LZX's window bits, typeCompress >> 8
 	data   []byte // unpacked, once a file needs it
 	err    error
 }
@@ -104,7 +106,9 @@ func readCab(data []byte) (*cabinet, error) {
 		return nil, errCabFormat // one volume of a set: its files span cabinets
 	}
 	for i := 0; i < int(nFolders) && r.err == nil; i++ {
-		f := cabFolder{start: r.u32(), blocks: r.u16(), method: r.u16() & 0xf}
+		f := cabFolder{start: r.u32(), blocks: r.u16()}
+		comp := r.u16()
+		f.method, f.window = comp&0xf, uint(comp>>8)&0x1f
 		r.take(folderExtra)
 		c.folders = append(c.folders, f)
 	}
@@ -125,7 +129,8 @@ func readCab(data []byte) (*cabinet, error) {
 // bytes.
 func (c *cabinet) unpack(f *cabFolder, room int64) ([]byte, error) {
 	r := &cabReader{b: c.raw, off: int(f.start)}
-	var out []byte
+	var out, lzx []byte
+	total := 0
 	for i := 0; i < int(f.blocks); i++ {
 		r.u32() // checksum
 		packed, unpacked := int(r.u16()), int(r.u16())
@@ -134,10 +139,14 @@ func (c *cabinet) unpack(f *cabFolder, room int64) ([]byte, error) {
 		if r.err != nil {
 			return out, r.err
 		}
-		if int64(len(out)+unpacked) > room {
+		if total += unpacked; int64(total) > room {
 			return nil, errCabTooBig
 		}
 		switch f.method {
+		case cabLZX:
+			// One LZX stream through the folder's blocks, each block a
+			// 32 KiB frame of it.
+			lzx = append(lzx, block...)
 		case cabStored:
 			out = append(out, block...)
 		case cabMSZIP:
@@ -154,6 +163,12 @@ func (c *cabinet) unpack(f *cabFolder, room int64) ([]byte, error) {
 				return out, errCabFormat
 			}
 			out = append(out, got...)
+		}
+	}
+	if f.method == cabLZX {
+		var err error
+		if out, err = lzxDecode(lzx, total, f.window, 0); err != nil {
+			return out, errCabFormat
 		}
 	}
 	return out, nil

@@ -441,6 +441,8 @@ func (s *scan) archive(data []byte, where string, depth int) {
 		open(s.lha, data)
 	case isARJ(data):
 		open(s.arj, data)
+	case isCHM(data):
+		open(s.chm, data)
 	default:
 		// Behind a stub or other data: self-extractors, polyglots. Every
 		// container found is opened: each is what some reader opens.
