@@ -143,8 +143,10 @@ func TestArchivesThatCannotBeOpenedAreSuspected(t *testing.T) {
 	rarBroken := append([]byte(nil), rar...)
 	rarBroken[len(rarBroken)-20] ^= 0xff // the data's CRC no longer matches
 	cab := made(t, files, "a.cab", tool(t, "gcab", "gcab"), "-c", "-z", "a.cab", "a.txt")
-	lzx := append([]byte(nil), cab...)
-	// typeCompress of the first CFFOLDER (after the 36-byte header): LZX.
+	// typeCompress of the first CFFOLDER (after the 36-byte header):
+	// Quantum, which is not read, and LZX over MSZIP's data.
+	quantum, lzx := bytes.Clone(cab), bytes.Clone(cab)
+	binary.LittleEndian.PutUint16(quantum[36+6:], 2|4<<4|15<<8)
 	binary.LittleEndian.PutUint16(lzx[36+6:], 3|15<<8)
 	for name, c := range map[string]struct {
 		data []byte
@@ -157,7 +159,8 @@ func TestArchivesThatCannotBeOpenedAreSuspected(t *testing.T) {
 		"truncated 7z":          {broken, "Heuristics.Broken.Archive"},
 		"rar with a bad CRC":    {rarBroken, "Heuristics.Broken.Archive"},
 		"truncated rar":         {rar[:30], "Heuristics.Broken.Archive"},
-		"cab with LZX":          {lzx, "Heuristics.Unsupported.CAB"},
+		"cab with Quantum":      {quantum, "Heuristics.Unsupported.CAB"},
+		"cab, LZX not decoding": {lzx, "Heuristics.Broken.Archive"},
 		"truncated cab":         {cab[:40], "Heuristics.Broken.Archive"},
 	} {
 		d := e.ScanBytes(c.data, all)

@@ -102,21 +102,24 @@ func TestISOImages(t *testing.T) {
 
 const isoSectorForTest = 2048
 
-// TestLZXCabinetBehindAStub: a cabinet in a method the engine does not
-// read (LZX, as Microsoft's installers carry) is suspected where it is the
-// object, and left to the object's own scan where it is found behind
-// other data: an installer is not blocked for the cabinet it carries.
-func TestLZXCabinetBehindAStub(t *testing.T) {
+// TestUnreadCabinetBehindAStub: a cabinet the engine cannot read (a
+// Quantum folder, or an LZX folder that does not decode) is suspected
+// where it is the object, and left to the object's own scan where it is
+// found behind other data: an installer is not blocked for a stretch of
+// it that no reader opens.
+func TestUnreadCabinetBehindAStub(t *testing.T) {
 	e := builtin(t)
 	gc := tool(t, "gcab", "gcab")
-	cab := made(t, map[string][]byte{"m.txt": []byte(strings.Repeat("setup data ", 500))}, "a.cab", gc, "-c", "-z", "a.cab", "m.txt")
-	binary.LittleEndian.PutUint16(cab[36+6:], 3|15<<8) // the first folder's method: LZX
-	if d := e.ScanBytes(cab, all); len(d) != 1 || d[0].Name != "Heuristics.Unsupported.CAB" {
-		t.Fatalf("an LZX cabinet: %s", names(d))
-	}
-	installer := append(bytes.Repeat([]byte("MZ installer code "), 20000), cab...)
-	if d := e.ScanBytes(installer, all); len(d) != 0 {
-		t.Fatalf("an installer carrying an LZX cabinet: %s", names(d))
+	for method, want := range map[uint16]string{2 | 4<<4 | 15<<8: "Heuristics.Unsupported.CAB", 3 | 15<<8: "Heuristics.Broken.Archive"} {
+		cab := made(t, map[string][]byte{"m.txt": []byte(strings.Repeat("setup data ", 500))}, "a.cab", gc, "-c", "-z", "a.cab", "m.txt")
+		binary.LittleEndian.PutUint16(cab[36+6:], method) // the first folder's method, over MSZIP's data
+		if d := e.ScanBytes(cab, all); len(d) != 1 || d[0].Name != want {
+			t.Fatalf("a cabinet of method %#x: %s", method, names(d))
+		}
+		installer := append(bytes.Repeat([]byte("MZ installer code "), 20000), cab...)
+		if d := e.ScanBytes(installer, all); len(d) != 0 {
+			t.Fatalf("an installer carrying a cabinet of method %#x: %s", method, names(d))
+		}
 	}
 }
 
