@@ -6,11 +6,13 @@ import (
 	"debug/pe"
 	"encoding/base64"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
 // PE is eicar's harmless Windows program.
@@ -130,6 +132,47 @@ func TestNamesAsWindowsOpensThem(t *testing.T) {
 	} {
 		if got := r.Check(nil, name); got != want {
 			t.Errorf("%q: %q, want %q", name, got, want)
+		}
+	}
+}
+
+// TestZipNamedTwoWays: a zip whose central directory names an entry
+// "notes.txt" while its local header says "notes.scr" (what a streaming
+// unzip, Java's reader or an unzip of a damaged archive writes to disk):
+// the name rules see the local name too. Made by zip, the central name
+// patched; the same archive unpatched is clean, and named .scr in both
+// places, blocked.
+func TestZipNamedTwoWays(t *testing.T) {
+	zipTool := testenv.Need(t, "zip", "zip")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "notes.scr"), []byte("plain words"), 0o644)
+	c := exec.Command(zipTool, "-q", "a.zip", "notes.scr")
+	c.Dir = dir
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("zip: %v %s", err, out)
+	}
+	both, _ := os.ReadFile(filepath.Join(dir, "a.zip"))
+	central := bytes.LastIndex(both, []byte("notes.scr"))
+	local := bytes.Index(both, []byte("notes.scr"))
+	if central == local {
+		t.Fatal("the name is once in the archive")
+	}
+	twoWays := bytes.Clone(both)
+	copy(twoWays[central:], "notes.txt")
+	neither := bytes.Clone(twoWays)
+	copy(neither[local:], "notes.txt")
+	r, err := ParseRules("", "*.scr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "obj")
+	for name, c := range map[string]struct {
+		data  []byte
+		block bool
+	}{"both .scr": {both, true}, "central .txt, local .scr": {twoWays, true}, "both .txt": {neither, false}} {
+		os.WriteFile(file, c.data, 0o644)
+		if rule, where := checkFile(r, file, "a.zip", false); (rule == "block_names=*.scr") != c.block {
+			t.Errorf("%s: %q at %q", name, rule, where)
 		}
 	}
 }

@@ -466,6 +466,13 @@ func (s *scan) cabinet(data []byte, where string, depth int, behind bool) {
 	}
 }
 
+// zipListed is what the central directory says of an entry.
+type zipListed struct {
+	size   int64
+	method uint16
+	name   string
+}
+
 // zipLocal walks a zip's local file headers from its first byte, as
 // streaming readers do (Java's ZipInputStream, an unzip of a damaged
 // archive), and scans the entries the central directory did not list
@@ -473,16 +480,12 @@ func (s *scan) cabinet(data []byte, where string, depth int, behind bool) {
 // methods): a zip whose end record belongs to another archive joined
 // after it cannot hide its own entries. A listed entry is skipped by its
 // listed size, not read again, unless its local header says another
-// method or size: that reading is scanned too; an unlisted one whose size is left to a data descriptor is read
-// to the end of its deflate stream. One it cannot read on (stored with a
+// method or size: that reading is scanned too, or another name: that
+// name is given to the visit (the name rules) too. An unlisted one whose
+// size is left to a data descriptor is read to the end
+// of its deflate stream. One it cannot read on (stored with a
 // descriptor, a method other than stored or deflate) ends the walk and is
 // reported damaged.
-// zipListed is what the central directory says of an entry.
-type zipListed struct {
-	size   int64
-	method uint16
-}
-
 func (s *scan) zipLocal(data []byte, listed map[int64]zipListed, where string, depth int) {
 	const head = 30
 	for off := 0; !s.stop && off+head <= len(data) && bytes.HasPrefix(data[off:], []byte("PK\x03\x04")); {
@@ -506,6 +509,12 @@ func (s *scan) zipLocal(data []byte, listed map[int64]zipListed, where string, d
 			// scanned too, under the entry's name.
 			ok = false
 			at += " (local header)"
+		}
+		if ok && name != l.name && s.visit != nil && s.visit(nil, at) {
+			// Named otherwise in the central directory: the name a
+			// streaming reader writes is seen by the name rules too.
+			s.stop = true
+			return
 		}
 		if ok {
 			size = l.size // skipped by its listed size
