@@ -10,8 +10,10 @@ import (
 // unwrap. Each attachment's data (attAttachData) is scanned as a member
 // under its title (attAttachTitle), and so is the data an attachment's
 // MAPI properties carry (attAttachment: PR_ATTACH_DATA_BIN, under
-// PR_ATTACH_LONG_FILENAME when given). A stream cut inside an attribute
-// is Broken.Archive, what it gave scanned.
+// PR_ATTACH_LONG_FILENAME when given), and the message's compressed RTF
+// body (attMAPIProps: PR_RTF_COMPRESSED, rtf.go) as body.rtf. A stream
+// cut inside an attribute, or a body that does not decompress, is
+// Broken.Archive, what it gave scanned.
 
 var tnefMagic = []byte{0x78, 0x9f, 0x3e, 0x22}
 
@@ -19,6 +21,7 @@ const (
 	attAttachData  = 0x800f
 	attAttachTitle = 0x8010
 	attAttachRend  = 0x9002
+	attMAPIProps   = 0x9003
 	attAttachment  = 0x9005
 )
 
@@ -56,9 +59,19 @@ func (s *scan) tnef(data []byte, where string, depth int) {
 			title = string(bytes.TrimRight(v, "\x00"))
 		case attAttachData:
 			s.member(bytes.NewReader(v), -1, join(where, name()), depth)
-		case attAttachment:
+		case attAttachment, attMAPIProps:
 			for _, p := range mapiBinaries(v) {
-				s.member(bytes.NewReader(p.data), -1, join(where, p.name), depth)
+				at := join(where, p.name)
+				if !p.rtf {
+					s.member(bytes.NewReader(p.data), -1, at, depth)
+					continue
+				}
+				room := min(s.lim.MaxFileSize, s.lim.MaxTotal-s.unpacked)
+				body, err := rtfDecompress(p.data, int(room+1))
+				s.member(bytes.NewReader(body), int64(len(p.data)), at, depth)
+				if err != nil {
+					s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})
+				}
 			}
 		}
 	}
@@ -67,11 +80,13 @@ func (s *scan) tnef(data []byte, where string, depth int) {
 type mapiBinary struct {
 	name string
 	data []byte
+	rtf  bool // a compressed RTF body
 }
 
-// mapiBinaries reads a MAPI property list (attAttachment): the binary
-// attachment data it holds (PR_ATTACH_DATA_BIN, 0x3701), named by
-// PR_ATTACH_LONG_FILENAME (0x3707) or PR_ATTACH_FILENAME (0x3704).
+// mapiBinaries reads a MAPI property list (attAttachment, attMAPIProps):
+// the binary attachment data it holds (PR_ATTACH_DATA_BIN, 0x3701), named
+// by PR_ATTACH_LONG_FILENAME (0x3707) or PR_ATTACH_FILENAME (0x3704), and
+// a compressed RTF body (PR_RTF_COMPRESSED, 0x1009).
 func mapiBinaries(b []byte) []mapiBinary {
 	if len(b) < 4 {
 		return nil
@@ -79,6 +94,7 @@ func mapiBinaries(b []byte) []mapiBinary {
 	count := int(binary.LittleEndian.Uint32(b))
 	p := b[4:]
 	var datas [][]byte
+	var rtf []byte
 	name := ""
 	u32 := func() (int, bool) {
 		if len(p) < 4 {
@@ -101,7 +117,7 @@ func mapiBinaries(b []byte) []mapiBinary {
 			if kind == 1 { // a string name
 				n, ok := u32()
 				if !ok || n > len(p) {
-					return bins(datas, name)
+					return bins(datas, name, rtf)
 				}
 				p = p[(n+3)/4*4:]
 			} else if len(p) >= 4 {
@@ -129,7 +145,7 @@ func mapiBinaries(b []byte) []mapiBinary {
 			case 0x001e, 0x001f, 0x0102, 0x000d: // counted, padded to 4
 				n, ok := u32()
 				if !ok || n < 0 || n > len(p) {
-					return bins(datas, name)
+					return bins(datas, name, rtf)
 				}
 				v := p[:n]
 				p = p[min(len(p), (n+3)/4*4):]
@@ -139,26 +155,31 @@ func mapiBinaries(b []byte) []mapiBinary {
 						v = v[16:] // an embedded object: its IID first
 					}
 					datas = append(datas, v)
+				case id == 0x1009 && typ == 0x0102:
+					rtf = v
 				case (id == 0x3707 || id == 0x3704) && typ == 0x001e:
 					name = string(bytes.TrimRight(v, "\x00"))
 				case (id == 0x3707 || id == 0x3704) && typ == 0x001f:
 					name = string(bytes.ReplaceAll(bytes.TrimRight(v, "\x00"), []byte{0}, nil))
 				}
 			default:
-				return bins(datas, name)
+				return bins(datas, name, rtf)
 			}
 		}
 	}
-	return bins(datas, name)
+	return bins(datas, name, rtf)
 }
 
-func bins(datas [][]byte, name string) []mapiBinary {
+func bins(datas [][]byte, name string, rtf []byte) []mapiBinary {
 	if name == "" {
 		name = "attachment"
 	}
 	var out []mapiBinary
 	for _, d := range datas {
 		out = append(out, mapiBinary{name: name, data: d})
+	}
+	if rtf != nil {
+		out = append(out, mapiBinary{name: "body.rtf", data: rtf, rtf: true})
 	}
 	return out
 }
