@@ -19,3 +19,11 @@ func TestRTFDecompressedAsSpecified(t *testing.T) {
 		}
 	}
 }
+
+// The tests' writer of compressed RTF (internal/forms) counts on the
+// dictionary's initial text being this long.
+func TestRTFPrebufLength(t *testing.T) {
+	if len(rtfPrebuf) != 207 {
+		t.Fatalf("%d bytes", len(rtfPrebuf))
+	}
+}

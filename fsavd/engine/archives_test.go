@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/forms"
 	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/unpack"
 )
@@ -22,24 +23,7 @@ func tool(t *testing.T, name, pkg string) string { return testenv.Need(t, name, 
 
 // made runs a command in a directory holding files and returns the
 // archive it wrote.
-func made(t *testing.T, files map[string][]byte, out string, cmd ...string) []byte {
-	t.Helper()
-	dir := t.TempDir()
-	for n, d := range files {
-		os.MkdirAll(filepath.Dir(filepath.Join(dir, n)), 0o755)
-		os.WriteFile(filepath.Join(dir, n), d, 0o644)
-	}
-	c := exec.Command(cmd[0], cmd[1:]...)
-	c.Dir = dir
-	if b, err := c.CombinedOutput(); err != nil {
-		t.Fatalf("%v: %v %s", cmd, err, b)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, out))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+var made = forms.Made
 
 // TestContainersADesktopOpens: EICAR inside each format a desktop opens is
 // found, however the archive is placed; the same archive of a clean file

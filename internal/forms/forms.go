@@ -1,0 +1,206 @@
+// Package forms is, for tests, the ways a file reaches a reader that the
+// scanner must see through: each form by name, once with EICAR inside and
+// once with a clean file, made by the real tools where Debian has them.
+// Every service that carries files runs them all (HTTP, FTP both ways,
+// SMTP, POP3, ICAP), so that a class closed in the shared walk is seen
+// closed through each.
+package forms
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/packtest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
+)
+
+// A Form is one way of carrying a file: with EICAR inside, and its clean
+// twin.
+type Form struct {
+	Name            string
+	Infected, Clean []byte
+}
+
+// program is what the forms carry: text around the payload, so that
+// every packer compresses it and only opening the form finds EICAR.
+func program(payload string) []byte {
+	return []byte("MZ a program's bytes " + payload + strings.Repeat(" and its data", 300))
+}
+
+// All makes every form (skipping, or failing under CI, when a tool is
+// missing).
+func All(t testing.TB) []Form {
+	t.Helper()
+	tool := func(name, pkg string) string { return testenv.Need(t, name, pkg) }
+	sz, xz, cpio, jlha, arj, chmcmd, qpdf, dpkgDeb :=
+		tool("7zz", "7zip"), tool("xz", "xz-utils"), tool("cpio", "cpio"), tool("jlha", "jlha-utils"),
+		tool("arj", "arj"), tool("chmcmd", "fp-utils"), tool("qpdf", "qpdf"), tool("dpkg-deb", "dpkg")
+	builders := []struct {
+		name  string
+		build func(content []byte) []byte
+	}{
+		{"zip, Deflate64", func(c []byte) []byte {
+			return made(t, c, "a.zip", sz, "a", "-bd", "-tzip", "-mm=Deflate64", "a.zip", "a.exe")
+		}},
+		{"7z", func(c []byte) []byte { return made(t, c, "a.7z", sz, "a", "-bd", "a.7z", "a.exe") }},
+		{"tar.xz with the x86 filter", func(c []byte) []byte {
+			return made(t, c, "a.tar.xz", "sh", "-c", "tar cf - a.exe | "+xz+" -c --x86 --lzma2 > a.tar.xz")
+		}},
+		{"cpio, odc", func(c []byte) []byte {
+			return made(t, c, "a.cpio", "sh", "-c", xz+" -c a.exe > a.exe.xz && echo a.exe.xz | "+cpio+" -o --quiet -H odc > a.cpio")
+		}},
+		{".deb", func(c []byte) []byte {
+			return made(t, c, "x.deb", "sh", "-c", "mkdir -p pkg/DEBIAN pkg/usr && mv a.exe pkg/usr/ && "+
+				"printf 'Package: x\\nVersion: 1\\nArchitecture: all\\nMaintainer: a <a@example.com>\\nDescription: x\\n' > pkg/DEBIAN/control && "+
+				dpkgDeb+" --root-owner-group -Zxz --build pkg x.deb >/dev/null")
+		}},
+		{"LHA", func(c []byte) []byte { return made(t, c, "a.lzh", jlha, "a", "a.lzh", "a.exe") }},
+		{"ARJ, method 4", func(c []byte) []byte { return made(t, c, "a.arj", arj, "a", "-m4", "-y", "a.arj", "a.exe") }},
+		{"CHM", func(c []byte) []byte {
+			return made(t, c, "a.chm", "sh", "-c", "printf '[OPTIONS]\\nCompiled file=a.chm\\n\\n[FILES]\\na.exe\\n' > a.hhp && "+chmcmd+" a.hhp >/dev/null")
+		}},
+		{"PDF, Flate in an object stream", func(c []byte) []byte {
+			z := packtest.Zlib(c)
+			pdf := fmt.Sprintf("%%PDF-1.5\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [4 0 R] /Count 1 >>\nendobj\n"+
+				"3 0 obj\n<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream\nendobj\n"+
+				"4 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R >>\nendobj\ntrailer\n<< /Root 1 0 R /Size 5 >>\n%%%%EOF\n", len(z), z)
+			// qpdf rebuilds it (the missing cross-reference table too),
+			// the page's stream compressed again, its objects in an
+			// object stream.
+			return made(t, []byte(pdf), "out.pdf", qpdf, "--warning-exit-0", "--object-streams=generate", "--compress-streams=y", "a.exe", "out.pdf")
+		}},
+		{"BinHex", func(c []byte) []byte { return []byte(eicar.BinHex("a.exe", c)) }},
+		{"yEnc", func(c []byte) []byte { return []byte(eicar.YEnc("a.exe", c)) }},
+		{"TNEF, compressed RTF body", func(c []byte) []byte { return TNEFWithBody(LZFuLiterals(c)) }},
+	}
+	var out []Form
+	for _, b := range builders {
+		f := Form{Name: b.name, Infected: b.build(program(eicar.String)), Clean: b.build(program("and nothing else"))}
+		if bytes.Contains(f.Infected, []byte(eicar.String)) {
+			t.Fatalf("%s: EICAR stands whole in the form", b.name)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// made writes content as a.exe in a directory, runs cmd there and gives
+// the file it wrote.
+func made(t testing.TB, content []byte, out string, cmd ...string) []byte {
+	t.Helper()
+	return Made(t, map[string][]byte{"a.exe": content}, out, cmd...)
+}
+
+// Made runs a command in a directory holding files and gives the file
+// out it wrote: an archive made by its own tool.
+func Made(t testing.TB, files map[string][]byte, out string, cmd ...string) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	for n, d := range files {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, n)), 0o755)
+		os.WriteFile(filepath.Join(dir, n), d, 0o644)
+	}
+	c := exec.Command(cmd[0], cmd[1:]...)
+	c.Dir = dir
+	if b, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v %s", cmd, err, b)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TNEFOf lays out a winmail.dat holding files (name and data), each as
+// Outlook writes an attachment: its rendering, its title, its data.
+func TNEFOf(files ...[2]string) []byte {
+	b := []byte{0x78, 0x9f, 0x3e, 0x22, 0x01, 0x00}                      // the signature, the key
+	b = tnefAttr(b, 1, 0x00089006, []byte{0, 0, 1, 0})                   // attTnefVersion
+	b = tnefAttr(b, 1, 0x00069007, []byte{0xe4, 0x04, 0, 0, 0, 0, 0, 0}) // attOemCodepage
+	for _, f := range files {
+		b = tnefAttr(b, 2, 0x00069002, make([]byte, 14)) // attAttachRendData
+		b = tnefAttr(b, 2, 0x00018010, append([]byte(f[0]), 0))
+		b = tnefAttr(b, 2, 0x0006800f, []byte(f[1]))
+	}
+	return b
+}
+
+// tnefAttr appends one attribute: its level, id, length, value and
+// checksum.
+func tnefAttr(b []byte, level byte, id uint32, v []byte) []byte {
+	b = append(b, level)
+	b = binary.LittleEndian.AppendUint32(b, id)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(v)))
+	b = append(b, v...)
+	var sum uint16
+	for _, c := range v {
+		sum += uint16(c)
+	}
+	return binary.LittleEndian.AppendUint16(b, sum)
+}
+
+// TNEFWithBody lays out a winmail.dat whose message properties hold a
+// compressed RTF body.
+func TNEFWithBody(rtf []byte) []byte {
+	props := binary.LittleEndian.AppendUint32(nil, 1)
+	props = binary.LittleEndian.AppendUint32(props, 0x10090102) // PR_RTF_COMPRESSED, binary
+	props = binary.LittleEndian.AppendUint32(props, 1)
+	props = binary.LittleEndian.AppendUint32(props, uint32(len(rtf)))
+	props = append(props, rtf...)
+	for len(props)%4 != 0 {
+		props = append(props, 0)
+	}
+	return tnefAttr(TNEFOf(), 1, 0x00069003, props) // attMAPIProps
+}
+
+// LZFuLiterals compresses text as compressed RTF (MS-OXRTFCP) of
+// literals only, as a writer may, its CRC as readers check it.
+func LZFuLiterals(text []byte) []byte {
+	const prebuf = 207 // the length of the dictionary's initial RTF
+	var data []byte
+	w := prebuf
+	for i := 0; ; {
+		at := len(data)
+		data = append(data, 0)
+		for bit := 0; bit < 8; bit++ {
+			if i < len(text) {
+				data = append(data, text[i])
+				i++
+				w = (w + 1) % 4096
+				continue
+			}
+			data[at] |= 1 << bit
+			data = append(data, byte(w>>4), byte(w<<4)) // a reference to the write position: the end
+			h := binary.LittleEndian.AppendUint32(nil, uint32(len(data)+12))
+			h = binary.LittleEndian.AppendUint32(h, uint32(len(text)))
+			h = append(h, "LZFu"...)
+			h = binary.LittleEndian.AppendUint32(h, ^crc32.Update(^uint32(0), crc32.IEEETable, data))
+			return append(h, data...)
+		}
+	}
+}
+
+// Mail is a mail carrying data as a base64 attachment named name, its
+// lines wrapped at 76 as mailers write them.
+func Mail(name string, data []byte) string {
+	b64 := base64.StdEncoding.EncodeToString(data)
+	var body strings.Builder
+	for len(b64) > 76 {
+		body.WriteString(b64[:76] + "\r\n")
+		b64 = b64[76:]
+	}
+	body.WriteString(b64 + "\r\n")
+	return "From: a@example.com\r\nTo: b@example.com\r\nSubject: a file\r\nMessage-ID: <form@example.com>\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--B\r\n" +
+		"Content-Type: application/octet-stream; name=" + name + "\r\nContent-Transfer-Encoding: base64\r\n\r\n" + body.String() + "--B--\r\n"
+}
