@@ -501,3 +501,23 @@ func TestZipReadBothWays(t *testing.T) {
 		t.Errorf("clean, untouched: %s", names(d))
 	}
 }
+
+// BenchmarkSniffProgram is what finding no container costs on 1 MiB of a
+// real program (this test binary): strings, tables and code, where short
+// signatures turn up by chance more often than in random data.
+func BenchmarkSniffProgram(b *testing.B) {
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, err := os.ReadFile(exe)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data = data[:min(len(data), 1<<20)]
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		unpack.Scan(data, all, Limits{}, nil)
+	}
+}
