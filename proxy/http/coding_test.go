@@ -364,28 +364,38 @@ func TestDecodingBombIsNotOversize(t *testing.T) {
 }
 
 // TestBytesAfterTheCodedBody: behind Content-Encoding, what follows the
-// coded body's end (after a gzip's last member, a zlib stream's end) was
-// never scanned, and a client that keeps the raw body (wget, a download
-// manager) got it whole. It is scanned now; a clean twin arrives byte for
-// byte.
+// coded body's end (after a gzip's last member, a zlib or raw deflate
+// stream's end) was never scanned, and a client that keeps the raw body
+// (wget, a download manager) got it whole. It is scanned now; a clean
+// twin arrives byte for byte. Brotli and zstd readers refuse bytes after
+// the stream (a browser shows a decoding error): such a body is damaged,
+// refused with or without EICAR, never delivered unscanned.
 func TestBytesAfterTheCodedBody(t *testing.T) {
 	e := newEnv(t, "")
 	page := []byte(strings.Repeat("a page of text ", 500))
 	for name, body := range map[string]struct {
-		coded  []byte
-		coding string
+		coded   []byte
+		coding  string
+		damaged bool
 	}{
-		"gzip": {packtest.Gzip(page), "gzip"},
-		"zlib": {packtest.Zlib(page), "deflate"},
+		"gzip":        {packtest.Gzip(page), "gzip", false},
+		"zlib":        {packtest.Zlib(page), "deflate", false},
+		"raw-deflate": {packtest.Deflate(page), "deflate", false},
+		"brotli":      {packtest.Brotli(page), "br", true},
+		"zstd":        {packtest.Zstd(page), "zstd", true},
 	} {
 		bad := append(bytes.Clone(body.coded), eicar.String...)
 		good := append(bytes.Clone(body.coded), "some trailing bytes"...)
 		e.serve("/bad-"+name, bad, "Content-Encoding", body.coding)
 		e.serve("/good-"+name, good, "Content-Encoding", body.coding)
-		if code, got := e.get("/bad-" + name); code != 403 || !strings.Contains(string(got), "Eicar-Test-Signature") {
+		if code, got := e.get("/bad-" + name); code != 403 || !body.damaged && !strings.Contains(string(got), "Eicar-Test-Signature") {
 			t.Errorf("%s with EICAR after it: %d %.200q", name, code, got)
 		}
-		if code, got := e.get("/good-" + name); code != 200 || !bytes.Equal(got, good) {
+		code, got := e.get("/good-" + name)
+		switch {
+		case body.damaged && code != 403:
+			t.Errorf("%s with bytes after it: %d, want it refused as damaged", name, code)
+		case !body.damaged && (code != 200 || !bytes.Equal(got, good)):
 			t.Errorf("%s with harmless bytes after it: %d, %d bytes of %d", name, code, len(got), len(good))
 		}
 	}
