@@ -11,11 +11,12 @@ import (
 
 // The xz streams whose blocks chain a filter before LZMA2: BCJ for x86,
 // ARM, ARM-Thumb, ARM64, PowerPC and SPARC (executables, kernels, and
-// the packages and images that carry them), and Delta. The xz reader
-// refuses them, and a valid, clean file was judged broken. Each block is
-// found through the stream's index, its LZMA2 data decoded, and the
-// filters undone over the block as xz undoes them. IA-64 and RISC-V BCJ
-// are not undone: such a block is not opened (suspected, never clean).
+// the packages and images that carry them), IA-64, and Delta. The xz
+// reader refuses them, and a valid, clean file was judged broken. Each
+// block is found through the stream's index, its LZMA2 data decoded, and
+// the filters undone over the block as xz undoes them. RISC-V BCJ (xz
+// 5.6 and later; no xz here writes it to test against) is not undone:
+// such a block is not opened (suspected, never clean).
 
 // errXZFilter is a filter this reader does not undo.
 var errXZFilter = errors.New("xz: a filter that is not undone here")
@@ -205,6 +206,8 @@ func unfilter(f xzFilter, b []byte) error {
 		bcjX86(b, start)
 	case 0x05:
 		bcjPowerPC(b, start)
+	case 0x06:
+		bcjIA64(b, start)
 	case 0x07:
 		bcjARM(b, start)
 	case 0x08:
@@ -352,6 +355,39 @@ func bcjARM64(b []byte, pos uint32) {
 			instr |= (addr & 0x03fffc) << 3
 			instr |= (0 - addr&0x020000) & 0xe00000
 			binary.LittleEndian.PutUint32(b[i:], instr)
+		}
+	}
+}
+
+// bcjIA64 undoes the IA-64 filter: in each 16-byte bundle, the slots its
+// template marks as branches hold an IP-relative target the encoder made
+// absolute.
+func bcjIA64(b []byte, pos uint32) {
+	branches := [32]uint32{16: 4, 17: 4, 18: 6, 19: 6, 22: 7, 23: 7, 24: 4, 25: 4, 28: 4, 29: 4}
+	for i := 0; i+16 <= len(b); i += 16 {
+		mask := branches[b[i]&0x1f]
+		for slot, bit := 0, uint(5); slot < 3; slot, bit = slot+1, bit+41 {
+			if mask>>slot&1 == 0 {
+				continue
+			}
+			at, shift := i+int(bit>>3), bit&7
+			var instr uint64
+			for j := range 6 {
+				instr |= uint64(b[at+j]) << (8 * j)
+			}
+			norm := instr >> shift
+			if norm>>37&0xf != 5 || norm>>9&7 != 0 {
+				continue
+			}
+			src := uint32(norm>>13&0xfffff) | uint32(norm>>36&1)<<20
+			dest := (src<<4 - (pos + uint32(i))) >> 4
+			norm &^= 0x8fffff << 13
+			norm |= uint64(dest&0xfffff) << 13
+			norm |= uint64(dest&0x100000) << (36 - 20)
+			instr = instr&(1<<shift-1) | norm<<shift
+			for j := range 6 {
+				b[at+j] = byte(instr >> (8 * j))
+			}
 		}
 	}
 }
