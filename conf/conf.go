@@ -154,6 +154,15 @@ type Service struct {
 	TrickleInterval time.Duration `ini:"trickle_interval" only:"http" default:"5" min:"100ms"`
 	HoldBack        int64         `ini:"hold_back" only:"http,icap" default:"1M" kind:"size" min:"1" doc:"The tail never sent before the verdict, and how far past trickled bytes a check scans (above the longest signature)." doc_icap:"A message the client wants back (no 204) is answered as it arrives (Squid stops when it has sent about 64K plus its read_ahead_gap, and waits for the answer): the bytes a scan of the prefix cleared go back, this many behind, and the final scan still decides (a detection then cuts the connection). Keep it above the longest signature and below what the client sends ahead."`
 
+	// HTTP only: HTTPS.
+	TLSIntercept     bool          `ini:"tls_intercept" only:"http" default:"no" doc:"Look inside HTTPS: a CONNECT (and, in transparent mode, a connection to port 443) is answered with a certificate for its host signed by the gateway's CA, the server is reached over TLS and its certificate checked as a browser checks it, and the HTTP inside is scanned as plain HTTP is. Clients must trust the CA first (fsigkd ca prints it): off as shipped."`
+	TLSCACert        string        `ini:"tls_ca_cert" only:"http" default:"" kind:"path" doc:"The CA certificate (PEM) interception signs with, and tls_ca_key its key. Empty: the gateway's own, made at first start under base_dir (fsigkd-ca.pem; its key fsigkd-ca.key, mode 0600)."`
+	TLSCAKey         string        `ini:"tls_ca_key" only:"http" default:"" kind:"path"`
+	TLSCAFile        string        `ini:"tls_ca_file" only:"http" default:"" kind:"path" doc:"More roots (PEM) trusted for servers' certificates, beside the system's: an internal CA."`
+	TLSBypass        string        `ini:"tls_bypass" only:"http" default:"" kind:"list" doc:"Hosts and domains (with every name under them) whose HTTPS is passed through untouched, not looked inside: banking, pinned apps. By the CONNECT's host and the name the client asks for (SNI). Comma-separated, and @file items (one entry a line, # comments)."`
+	TLSRefusedBypass time.Duration `ini:"tls_refused_bypass" only:"http" default:"3600" min:"0s" doc:"A client that refuses the gateway's certificate for a host (a pinned app, a device without the CA) has that host passed through untouched for this long, logged once, instead of failing again and again. 0: always intercept."`
+	BlockHosts       string        `ini:"block_hosts" only:"http" default:"" kind:"list" doc:"Hosts and domains (with every name under them) refused: a request gets the block page, a CONNECT a 403 (or, intercepted, the block page), also when only the name the client asks for (SNI) is listed. Logged DETECT-STAT:BLOCKED:block_hosts=<entry>. Comma-separated, and @file items (one entry a line, # comments)."`
+
 	// SMTP only.
 	MaxMessageSize  int64         `ini:"max_message_size" only:"smtp" default:"50M" kind:"size" min:"1024" doc:"A larger mail gets 554 Too long message; SIZE is offered with it."`
 	MaxRecipients   int           `ini:"max_recipients" only:"smtp" default:"100" min:"1" max:"100000" doc:"A mail to more recipients gets 452 for the rest."`

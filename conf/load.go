@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"html/template"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/internal/sigfiles"
 	"github.com/fsigkd/fsigkd/policy"
+	"github.com/fsigkd/fsigkd/tlsca"
 )
 
 // maxFileSize bounds what the loader reads: a settings file is a few KB.
@@ -357,6 +359,7 @@ func (l *loader) validate(cfg *Config, src *source) {
 			l.fail(src.name, src.line(name, le.Key), le.Key, "%v", le.Err)
 		}
 		s.ListsDigest = policy.FilesDigest(s.SkipHosts, s.SkipURLs, s.SkipClients, s.SkipSenders, s.SkipRecipients, s.SkipTypes, s.BlockTypes, s.BlockNames)
+		l.checkHTTPS(src, name, s)
 		if (s.TLSCert == "") != (s.TLSKey == "") {
 			l.fail(src.name, src.line(name, "tls_cert"), "tls_cert", "tls_cert and tls_key go together")
 		} else if s.TLSCert != "" {
@@ -474,4 +477,32 @@ func BaseDirOf(file string) (string, error) {
 		}
 	}
 	return under(filepath.Dir(abs), base), nil
+}
+
+// checkHTTPS checks interception's keys: the CA pair (when set) loads and
+// may sign, the extra roots hold a certificate, the host lists read.
+func (l *loader) checkHTTPS(src *source, name string, s *Service) {
+	if (s.TLSCACert == "") != (s.TLSCAKey == "") {
+		l.fail(src.name, src.line(name, "tls_ca_cert"), "tls_ca_cert", "tls_ca_cert and tls_ca_key go together")
+	} else if s.TLSCACert != "" {
+		if _, err := tlsca.Load(s.TLSCACert, s.TLSCAKey); err != nil {
+			l.fail(src.name, src.line(name, "tls_ca_cert"), "tls_ca_cert", "%v", err)
+		}
+	}
+	if s.TLSCAFile != "" {
+		if b, err := os.ReadFile(s.TLSCAFile); err != nil {
+			l.fail(src.name, src.line(name, "tls_ca_file"), "tls_ca_file", "%v", err)
+		} else if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			l.fail(src.name, src.line(name, "tls_ca_file"), "tls_ca_file", "%s holds no PEM certificate", s.TLSCAFile)
+		}
+	}
+	for _, key := range []string{"tls_bypass", "block_hosts"} {
+		v := s.TLSBypass
+		if key == "block_hosts" {
+			v = s.BlockHosts
+		}
+		if _, err := policy.ParseDomains(v); err != nil {
+			l.fail(src.name, src.line(name, key), key, "%v", err)
+		}
+	}
 }

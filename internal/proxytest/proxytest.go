@@ -68,6 +68,9 @@ func Common(t testing.TB, service, keys string) (proxy.Common, Kit) {
 	// The mail services keep what they block: here, in the test's own
 	// directory.
 	cfg.Global.QuarantineDir = filepath.Join(t.TempDir(), "quarantine")
+	// What a service makes under base_dir (the interception CA) goes to
+	// the test's own directory, not the package's.
+	cfg.Global.BaseDir = t.TempDir()
 	sc, err := scanner.FromConfig(cfg.Global, nil)
 	if err != nil {
 		t.Fatal(err)

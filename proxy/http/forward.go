@@ -53,6 +53,9 @@ func (s *session) closeUpstream() {
 // resolveTarget reads where the request is going: an absolute URI, or in
 // transparent mode the Host field (and the original destination's port).
 func (s *session) resolveTarget(req *Request) (target, error) {
+	if s.tls != nil {
+		return s.insideTarget(req)
+	}
 	if strings.HasPrefix(req.Target, "/") {
 		if !s.p.Svc.Transparent {
 			return target{}, errors.New("origin-form request to a forward proxy")
@@ -116,7 +119,7 @@ func splitHostPort(hp string, def int) (string, int, error) {
 // handle serves one request; false ends the session.
 func (s *session) handle(req *Request) bool {
 	start := time.Now()
-	tr := s.p.Begin(&logs.Access{Start: start, Client: s.client, Method: req.Method, Service: "http", Slot: slots.SlotOf(s.c), Result: "TCP_MISS"})
+	tr := s.p.Begin(&logs.Access{Start: start, Client: s.client, Method: req.Method, Service: "http", Slot: slots.SlotOf(s.base), Result: "TCP_MISS"})
 	s.pageBytes = 0
 	defer func() {
 		if tr.Rec.Bytes == 0 {
@@ -135,6 +138,15 @@ func (s *session) handle(req *Request) bool {
 		return false
 	}
 	tr.Rec.URL = t.url
+	if entry := s.blockedHost(t, req); entry != "" {
+		s.blockHost(tr, t.url, entry)
+		return s.drain(req) && keepAlive(req.Proto, req.Header)
+	}
+	if s.tls != nil && s.tls.refusal != "" {
+		tr.Rec.Detail = "server certificate " + s.tls.refusal
+		s.block(tr, t.url, "", "The server's certificate "+s.tls.refusal+": the gateway does not connect to it.")
+		return s.drain(req) && keepAlive(req.Proto, req.Header)
+	}
 	clientKeep := keepAlive(req.Proto, req.Header)
 	if answered, keep := s.maxForwards(req, tr, clientKeep); answered {
 		return keep
@@ -234,6 +246,9 @@ func keepAlive(proto string, h Header) bool {
 // connect gives a connection to the server of t (or to the parent proxy),
 // reusing the session's kept one when it goes to the same place.
 func (s *session) connect(t target) (*upstream, error) {
+	if s.tls != nil {
+		return s.connectTLS(t)
+	}
 	addr := t.addr()
 	parent := s.p.Svc.ParentServerHost != ""
 	if parent {
@@ -275,7 +290,7 @@ func (s *session) sendRequest(up *upstream, req *Request, t target, body *spool.
 		// the client sent with an absolute URI, so that the server sees
 		// the name the proxy connected for.
 		h.Del("Host")
-		h = append(Header{{"Host", hostField(t)}}, h...)
+		h = append(Header{{"Host", s.hostField(t)}}, h...)
 	}
 	if mf, ok := maxForwardsOf(req); ok {
 		h.Set("Max-Forwards", strconv.Itoa(mf-1))
@@ -311,6 +326,16 @@ func (s *session) sendRequest(up *upstream, req *Request, t target, body *spool.
 		return err
 	}
 	return cw.Close()
+}
+
+// hostField is the Host field for t: inside HTTPS, the name the client
+// asked for.
+func (s *session) hostField(t target) string {
+	if s.tls != nil {
+		u := strings.TrimPrefix(t.url, "https://")
+		return u[:strings.IndexByte(u, '/')]
+	}
+	return hostField(t)
 }
 
 func hostField(t target) string {

@@ -44,6 +44,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/internal/netlist"
 	"github.com/fsigkd/fsigkd/internal/sessions"
+	"github.com/fsigkd/fsigkd/policy"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/service"
 	"github.com/fsigkd/fsigkd/slots"
@@ -53,10 +54,12 @@ import (
 type Proxy struct {
 	proxy.Common
 
-	allow netlist.List // allow_clients
-	reach proxy.Reach  // allow_servers, deny_servers
-	ports map[int]bool
-	page  *proxy.BlockPage
+	allow      netlist.List // allow_clients
+	reach      proxy.Reach  // allow_servers, deny_servers
+	ports      map[int]bool
+	page       *proxy.BlockPage
+	blockHosts policy.Domains
+	mitm       *interception // tls_intercept; nil when off
 
 	sessions sessions.Set
 }
@@ -92,6 +95,14 @@ func (p *Proxy) init() error {
 	}
 	if p.page, err = proxy.LoadBlockPage(p.Svc.BlockPage); err != nil {
 		return err
+	}
+	if p.blockHosts, err = policy.ParseDomains(p.Svc.BlockHosts); err != nil {
+		return fmt.Errorf("block_hosts: %v", err)
+	}
+	if p.Svc.TLSIntercept {
+		if p.mitm, err = interceptionFor(p.Svc.TLSCACert, p.Svc.TLSCAKey, p.Svc.TLSCAFile, p.Svc.TLSBypass, p.Global.BaseDir, p.Svc.TLSRefusedBypass, p.Log); err != nil {
+			return err
+		}
 	}
 	return p.Common.Init()
 }
@@ -136,13 +147,16 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	return p.Common.Shutdown(ctx, &p.sessions)
 }
 
-// session is one client connection.
+// session is one client connection, or the HTTP inside an intercepted
+// TLS connection of one.
 type session struct {
 	p      *Proxy
-	c      net.Conn
+	c      net.Conn // what requests are read from and answers written to
+	base   net.Conn // the accepted connection (its slot, its idle state)
 	br     *bufio.Reader
 	client string
 	up     *upstream // a kept-alive server connection
+	tls    *inside   // the intercepted HTTPS this session reads, if it does
 	log    *zap.Logger
 	// pageBytes is the body of the last page of ours (an error, the block
 	// page) sent for the request being served.
@@ -150,22 +164,27 @@ type session struct {
 }
 
 func (p *Proxy) serveConn(c net.Conn) {
-	s := &session{p: p, c: c, br: bufio.NewReaderSize(c, 16<<10), log: p.Log}
+	s := &session{p: p, c: c, base: c, br: bufio.NewReaderSize(c, 16<<10), log: p.Log}
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		s.client = a.IP.String()
 	}
 	defer s.closeUpstream()
 	// A client outside allow_clients gets its 403 once it has asked:
-	// answering before would be an unsolicited response.
-	allowed := p.admitted(c)
-	// The first request head must have come whole within header_timeout
-	// of the accept: a silent or trickling client does not hold a slot.
-	firstBy := time.Now().Add(p.Svc.HeaderTimeout)
+	// answering before would be an unsolicited response. The first
+	// request head must have come whole within header_timeout of the
+	// accept: a silent or trickling client does not hold a slot.
+	s.serve(p.admitted(c), time.Now().Add(p.Svc.HeaderTimeout))
+}
+
+// serve reads and answers requests until the client or a request ends
+// the session; firstBy is when the first request head must be in.
+func (s *session) serve(allowed bool, firstBy time.Time) {
+	p, c := s.p, s.c
 	for first := true; ; first = false {
 		// A new client counts as busy until its first request: a stop or
 		// a reload closing it as idle would drop one that connected a
 		// moment before. Between requests, it is idle.
-		if !first && !p.sessions.SetIdle(c, true) {
+		if !first && !p.sessions.SetIdle(s.base, true) {
 			return
 		}
 		if first {
@@ -178,7 +197,7 @@ func (p *Proxy) serveConn(c net.Conn) {
 		}
 		// A request is coming: it is served, even if a stop has begun
 		// meanwhile (the session ends after it).
-		p.sessions.SetIdle(c, false)
+		p.sessions.SetIdle(s.base, false)
 		if !first {
 			c.SetReadDeadline(time.Now().Add(p.Svc.HeaderTimeout))
 		}
@@ -194,7 +213,7 @@ func (p *Proxy) serveConn(c net.Conn) {
 		}
 		c.SetReadDeadline(time.Time{})
 		if first {
-			slots.Started(c) // no longer a silent client to evict
+			slots.Started(s.base) // no longer a silent client to evict
 		}
 		if !allowed {
 			s.writeError(403, "Forbidden", "This proxy does not serve your network.", true)

@@ -32,6 +32,19 @@ func (s *session) tunnel(req *Request, tr *proxy.Transfer) {
 		s.writeError(403, "Forbidden", "CONNECT to port "+port+" is not allowed.", true)
 		return
 	}
+	if s.tls != nil {
+		tr.Rec.Status = 405
+		s.writeError(405, "Method Not Allowed", "CONNECT inside HTTPS is not served.", true)
+		return
+	}
+	if entry := s.p.blockHosts.Match(host); entry != "" {
+		s.blockHost(tr, req.Target, entry)
+		return
+	}
+	if s.p.mitm != nil && s.p.Svc.ParentServerHost == "" && s.p.mitm.bypass.Match(host) == "" {
+		s.intercept(req, tr, host, n)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var up net.Conn
@@ -68,16 +81,22 @@ func (s *session) tunnel(req *Request, tr *proxy.Transfer) {
 			return
 		}
 	}
-	client := s.c
-	if sc, ok := client.(*slots.Conn); ok {
-		client = sc.NetConn()
-	}
 	// Bytes the client sent after its CONNECT head are already read.
 	if n := s.br.Buffered(); n > 0 {
 		b, _ := s.br.Peek(n)
 		if _, err := up.Write(b); err != nil {
 			return
 		}
+	}
+	s.relay(tr, up)
+}
+
+// relay relays the client's connection and up both ways until both end
+// or neither moves for idle_timeout.
+func (s *session) relay(tr *proxy.Transfer, up net.Conn) {
+	client := s.c
+	if sc, ok := client.(*slots.Conn); ok {
+		client = sc.NetConn()
 	}
 	var wg sync.WaitGroup
 	var last atomic.Int64
