@@ -33,6 +33,10 @@ const usage = `usage:
                             write diag.tar.gz for support (works with the gateway stopped)
   fsigkd quarantine [-c FILE] list | show ID | release ID [-o FILE] | delete ID
                             what the services kept of what they blocked
+  fsigkd ca [-c FILE] [--der | --info | --new]
+                            print the CA HTTPS interception signs with (PEM; made
+                            if it is the gateway's own and not made yet), its facts,
+                            or make a new one
   fsigkd passwd              read a console password on standard input, print its bcrypt
                             hash for console_password
   fsigkd fsavd [-socket PATH] [-signatures DIR]   the bundled anti-virus daemon
@@ -104,6 +108,8 @@ func run(args []string, reg service.Registry) int {
 			return quarantineCmd(args[1:])
 		case "passwd":
 			return passwd(os.Stdin, os.Stdout)
+		case "ca":
+			return caCmd(args[1:])
 		}
 	}
 	fs := flag.NewFlagSet("fsigkd", flag.ContinueOnError)
