@@ -3,6 +3,7 @@ package tproxy
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"github.com/fsigkd/fsigkd/internal/daemontest"
 	"github.com/fsigkd/fsigkd/internal/servertest"
 	"github.com/fsigkd/fsigkd/internal/testenv"
+	"github.com/fsigkd/fsigkd/tlsca"
 )
 
 // The test network: a client, a gateway running fsigkd, a server, joined
@@ -407,5 +409,65 @@ func TestIPv6(t *testing.T) {
 				t.Errorf("the server saw %q, want %s", peer(), want)
 			}
 		})
+	}
+}
+
+// TestTransparentHTTPS: with tls_intercept = yes, fsigkd rules diverts
+// port 443 too, and a client going straight to an HTTPS server (no
+// proxy set) is intercepted: EICAR gets the block page, a clean page
+// arrives; the client trusts the gateway's CA, made at start.
+func TestTransparentHTTPS(t *testing.T) {
+	n := newNetns(t)
+	// The origin's certificate, from a CA of the test's own (its file
+	// trusted by the gateway through tls_ca_file).
+	rootCert, rootKey := filepath.Join(n.dir, "root.pem"), filepath.Join(n.dir, "root.key")
+	if _, err := tlsca.Ensure(rootCert, rootKey, "test root"); err != nil {
+		t.Fatal(err)
+	}
+	root, err := tlsca.Load(rootCert, rootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := root.Leaf("origin.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ini := fmt.Sprintf("base_dir = %s/gw\nfsavd_start = yes\n[http]\nenable = yes\nbind_addr = 0.0.0.0\ntransparent = yes\ntls_intercept = yes\ntls_ca_file = %s\n", n.dir, rootCert)
+	confPath := filepath.Join(n.dir, "https.ini")
+	os.WriteFile(confPath, []byte(ini), 0o644)
+	cfg, _, err := conf.Load(confPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rules, _ := Rules(cfg, "nft"); !strings.Contains(rules, "443") {
+		t.Fatalf("the rules do not divert 443:\n%s", rules)
+	}
+	n.firewall(cfg)
+	var ln net.Listener
+	inNetns(t, n.srv, func() { ln, err = net.Listen("tcp", serverIP+":443") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go http.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*leaf}}), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/eicar" {
+			w.Write([]byte(eicar.String))
+			return
+		}
+		w.Write([]byte("a page over HTTPS"))
+	}))
+	buf := daemontest.Daemon(t, "ip", "netns", "exec", n.gw, n.fsigkd, "-f", "-c", confPath)
+	caFile := filepath.Join(n.dir, "gw", tlsca.CertFile)
+	curl := testenv.Need(t, "curl", "curl")
+	get := func(path string) (string, error) {
+		out, err := exec.Command("ip", "netns", "exec", n.cli, curl, "-s", "--max-time", "20", "--cacert", caFile,
+			"--resolve", "origin.test:443:"+serverIP, "https://origin.test"+path).Output()
+		return string(out), err
+	}
+	if out, err := get("/page"); err != nil || out != "a page over HTTPS" {
+		t.Fatalf("clean: %v %q\n%s", err, out, buf.String())
+	}
+	if out, _ := get("/eicar"); !strings.Contains(out, "Eicar-Test-Signature") {
+		t.Fatalf("EICAR over diverted HTTPS: %.300q", out)
 	}
 }

@@ -2,6 +2,7 @@ package tproxy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/fsigkd/fsigkd/conf"
@@ -32,6 +33,11 @@ func diversions(cfg *conf.Config) []diversion {
 			if p = strings.TrimSpace(p); p != "" {
 				ports = append(ports, p)
 			}
+		}
+		if s.Name == "http" && s.TLSIntercept && !slices.Contains(ports, "443") {
+			// HTTPS interception takes the TLS connections too: the
+			// HTTP service tells them by their first byte.
+			ports = append(ports, "443")
 		}
 		if len(ports) > 0 {
 			// TPROXY whenever the upstream leaves from the client's

@@ -18,8 +18,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/policy"
 	"github.com/fsigkd/fsigkd/proxy"
+	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/tlsca"
 )
 
@@ -174,12 +176,40 @@ func (s *session) hello() (name string, sent []byte, err error) {
 	return name, rec.rec.Bytes(), nil
 }
 
-// intercept serves a CONNECT to host:port with interception on.
-func (s *session) intercept(req *Request, tr *proxy.Transfer, host string, port int) {
+// startsTLS tells whether a diverted client's first byte opens a TLS
+// handshake (a record of type 22), waiting header_timeout for it.
+func (s *session) startsTLS() bool {
+	s.c.SetReadDeadline(time.Now().Add(s.p.Svc.HeaderTimeout))
+	b, err := s.br.Peek(1)
+	s.c.SetReadDeadline(time.Time{})
+	return err == nil && b[0] == 0x16
+}
+
+// interceptDiverted serves a TLS connection the firewall diverted here:
+// intercepted as a CONNECT to its original destination would be.
+func (s *session) interceptDiverted() {
+	dst, err := s.p.Destination(s.c)
+	if err != nil {
+		s.log.Info("intercept: no original destination", zap.String("client", s.client), zap.Error(err))
+		return
+	}
+	target := dst.String()
+	tr := s.p.Begin(&logs.Access{Start: time.Now(), Client: s.client, Method: "CONNECT", URL: target, Service: "http",
+		Slot: slots.SlotOf(s.base), Result: "TCP_TUNNEL"})
+	defer tr.End()
+	slots.Started(s.base)
+	s.intercept(&Request{Method: "CONNECT", Target: target}, tr, dst.IP.String(), dst.Port, false)
+}
+
+// intercept serves a CONNECT to host:port with interception on (answer:
+// the CONNECT is answered first; a diverted connection has none).
+func (s *session) intercept(req *Request, tr *proxy.Transfer, host string, port int, answer bool) {
 	m := s.p.mitm
 	tr.Rec.Status = 200
-	if _, err := io.WriteString(s.c, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
-		return
+	if answer {
+		if _, err := io.WriteString(s.c, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+			return
+		}
 	}
 	name, sent, err := s.hello()
 	if err != nil {

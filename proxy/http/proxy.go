@@ -169,6 +169,11 @@ func (p *Proxy) serveConn(c net.Conn) {
 		s.client = a.IP.String()
 	}
 	defer s.closeUpstream()
+	if p.mitm != nil && p.Svc.Transparent && p.admitted(c) && s.startsTLS() {
+		// Port 443 diverted here: HTTPS without a CONNECT.
+		s.interceptDiverted()
+		return
+	}
 	// A client outside allow_clients gets its 403 once it has asked:
 	// answering before would be an unsolicited response. The first
 	// request head must have come whole within header_timeout of the

@@ -42,7 +42,7 @@ func (s *session) tunnel(req *Request, tr *proxy.Transfer) {
 		return
 	}
 	if s.p.mitm != nil && s.p.Svc.ParentServerHost == "" && s.p.mitm.bypass.Match(host) == "" {
-		s.intercept(req, tr, host, n)
+		s.intercept(req, tr, host, n, true)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
