@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/forms"
 	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/tlsca"
 )
@@ -303,3 +305,51 @@ func TestCurlThroughHTTPS(t *testing.T) {
 }
 
 const refusedMsg = "a client refused the interception certificate: the host is passed through for it"
+
+// TestEveryFormOverHTTPS: the forms of internal/forms, downloaded and
+// uploaded through an intercepted connection, are judged as over plain
+// HTTP: with EICAR, the block page; clean, byte for byte.
+func TestEveryFormOverHTTPS(t *testing.T) {
+	root := newTestCA(t)
+	all := forms.All(t)
+	bodies, got := map[string][]byte{}, map[string][]byte{}
+	for i, f := range all {
+		bodies[fmt.Sprintf("/bad%d", i)], bodies[fmt.Sprintf("/good%d", i)] = f.Infected, f.Clean
+	}
+	srv := origin(t, root.issue(t, []string{"127.0.0.1"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour)), tls.NoClientCert, files(bodies, got))
+	e := newEnv(t, "tls_intercept = yes\ntls_ca_file = "+root.file+connectPorts(srv))
+	pool, _ := e.gatewayCA(t)
+	c := e.httpsClient(pool, "")
+	for i, f := range all {
+		if code, body, err := fetch(t, c, "GET", fmt.Sprintf("%s/bad%d", srv.URL, i), ""); err != nil || code != 403 || !strings.Contains(body, "Eicar-Test-Signature") {
+			t.Errorf("%s with EICAR: %d %v", f.Name, code, err)
+		}
+		if code, body, err := fetch(t, c, "GET", fmt.Sprintf("%s/good%d", srv.URL, i), ""); err != nil || code != 200 || body != string(f.Clean) {
+			t.Errorf("%s, clean: %d %v, %d bytes of %d", f.Name, code, err, len(body), len(f.Clean))
+		}
+		up := fmt.Sprintf("/up%d", i)
+		if code, _, err := fetch(t, c, "POST", srv.URL+up, string(f.Infected)); err != nil || code != 403 || got[up] != nil {
+			t.Errorf("%s with EICAR, uploaded: %d %v", f.Name, code, err)
+		}
+		if code, _, err := fetch(t, c, "POST", srv.URL+up, string(f.Clean)); err != nil || code != 200 || string(got[up]) != string(f.Clean) {
+			t.Errorf("%s, clean, uploaded: %d %v", f.Name, code, err)
+		}
+	}
+}
+
+// TestBlockHostsOverPlainHTTP: block_hosts refuses a plain request for a
+// listed host or a name under it with the block page, logged BLOCKED;
+// others pass.
+func TestBlockHostsOverPlainHTTP(t *testing.T) {
+	e := newEnv(t, "block_hosts = 127.0.0.1")
+	e.serve("/page", []byte("a page"))
+	if code, body := e.get("/page"); code != 403 || !strings.Contains(string(body), "block_hosts=127.0.0.1") {
+		t.Errorf("a blocked host: %d %.200q", code, body)
+	}
+	e.waitLog("DETECT-STAT:BLOCKED:block_hosts=127.0.0.1", "ACTION:DENY")
+	other := newEnv(t, "block_hosts = example.com")
+	other.serve("/page", []byte("a page"))
+	if code, body := other.get("/page"); code != 200 || string(body) != "a page" {
+		t.Errorf("a host not listed: %d %q", code, body)
+	}
+}

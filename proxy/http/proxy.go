@@ -1,6 +1,9 @@
 // Package http is fsigkd's HTTP service: a forward proxy (absolute-URI
 // requests and CONNECT tunnels) and, with transparent = yes, an
-// interception proxy for redirected origin-form requests. Every response
+// interception proxy for redirected origin-form requests. With
+// tls_intercept = yes it looks inside HTTPS too (intercept.go): the HTTP
+// inside a CONNECT, or a diverted TLS connection, is served by the same
+// session loop as plain HTTP. Every response
 // body (download) and request body (upload) is spooled to a file, scanned,
 // and only then sent on; a detection gets a block page instead.
 //
