@@ -40,7 +40,7 @@ var (
 	bigMiB   = flag.Int("big", 100, "size of the large download, MiB")
 	conc     = flag.Int("c", 8, "concurrent clients")
 	clamd    = flag.String("clamd", "", "clamd's socket: scan with clamd instead of the bundled fsavd")
-	only     = flag.String("only", "", "smtp, ftp, pop, icap, peers, cache, rules, large or small: those figures alone")
+	only     = flag.String("only", "", "smtp, ftp, pop, icap, peers, https, cache, rules, large or small: those figures alone")
 	backlog  = flag.Int("backlog", 0, "listen_backlog of the daemons measured (0, the shipped default: the kernel's somaxconn)")
 	mails    = flag.Int("mails", 500, "mails per SMTP figure")
 	rounds   = flag.Int("rounds", 1, "rounds of the peers' figures, every path once a round; medians and ranges are shown")
@@ -68,6 +68,9 @@ func main() {
 		return
 	case "icap":
 		icapFigures(dir)
+		return
+	case "https":
+		httpsFigures(dir)
 		return
 	case "peers":
 		peerFigures(dir)
@@ -130,8 +133,9 @@ func freePort() int {
 // answer with a number of its own (writeUnique), and /bigsame, the same
 // -big MiB every time (for the verdict cache's figure). Every figure uses it.
 type originServer struct {
-	addr string
-	big  []byte
+	addr    string
+	big     []byte
+	handler http.Handler
 }
 
 func startOrigin() *originServer {
@@ -143,6 +147,7 @@ func startOrigin() *originServer {
 	check(err)
 	o.addr = ln.Addr().String()
 	mux := http.NewServeMux()
+	o.handler = mux
 	mid := make([]byte, 1<<20)
 	rand.Read(mid)
 	mux.HandleFunc("/small", func(w http.ResponseWriter, r *http.Request) { writeUnique(w, small) })

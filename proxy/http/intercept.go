@@ -47,9 +47,85 @@ type interception struct {
 	roots   *x509.CertPool // the servers' roots: the system's and tls_ca_file
 	bypass  policy.Domains
 	refusal time.Duration // tls_refused_bypass
+	// sessions resumes TLS sessions with servers: a new client
+	// connection to a server seen lately costs no full handshake (and no
+	// chain verification) towards it.
+	sessions tls.ClientSessionCache
 
 	mu      sync.Mutex
 	refused map[string]time.Time // client and host, until when passed through
+	idle    map[string][]kept    // server connections between clients, by upstream key
+	nIdle   int                  // how many in idle
+}
+
+// kept is a server connection waiting for the next client of its server.
+type kept struct {
+	c     *tls.Conn
+	since time.Time
+}
+
+// keptFor is how long, and keptMax how many per server, server
+// connections wait between intercepted clients: a browser opens a new
+// connection for many a request, and each would otherwise cost a TLS
+// handshake with the server too.
+const (
+	keptFor   = 30 * time.Second
+	keptMax   = 8
+	keptTotal = 256 // descriptors held for servers while no client uses them
+)
+
+// closeIdle closes the server connections kept between clients (at stop).
+func (m *interception) closeIdle() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, cs := range m.idle {
+		for _, k := range cs {
+			k.c.Close()
+		}
+	}
+	m.idle, m.nIdle = nil, 0
+}
+
+// take gives a kept connection for key that is still idle, or nil.
+func (m *interception) take(key string) *tls.Conn {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for cs := m.idle[key]; len(cs) > 0; cs = m.idle[key] {
+		k := cs[len(cs)-1]
+		m.idle[key] = cs[:len(cs)-1]
+		m.nIdle--
+		if time.Since(k.since) < keptFor && proxy.Idle(k.c.NetConn()) {
+			return k.c
+		}
+		k.c.Close()
+	}
+	return nil
+}
+
+// keep puts a server connection aside for the next client of its
+// server (closed when there are enough, or once it has waited too long).
+func (m *interception) keep(key string, c *tls.Conn) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.idle == nil {
+		m.idle = map[string][]kept{}
+	}
+	cs := m.idle[key]
+	for len(cs) > 0 && time.Since(cs[0].since) >= keptFor {
+		cs[0].c.Close()
+		cs = cs[1:]
+		m.nIdle--
+	}
+	m.idle[key] = cs
+	if len(cs) == 0 {
+		delete(m.idle, key)
+	}
+	if len(cs) >= keptMax || m.nIdle >= keptTotal {
+		c.Close()
+		return
+	}
+	m.idle[key] = append(cs, kept{c, time.Now()})
+	m.nIdle++
 }
 
 // inside is what a session inside an intercepted connection knows of it.
@@ -89,7 +165,7 @@ func interceptionFor(caCert, caKey, caFile, bypass, baseDir string, refusal time
 		}
 		roots.AppendCertsFromPEM(b)
 	}
-	m := &interception{ca: ca, roots: roots, refusal: refusal, refused: map[string]time.Time{}}
+	m := &interception{ca: ca, roots: roots, refusal: refusal, refused: map[string]time.Time{}, sessions: tls.NewLRUClientSessionCache(4096)}
 	if m.bypass, err = policy.ParseDomains(bypass); err != nil {
 		return nil, fmt.Errorf("tls_bypass: %w", err)
 	}
@@ -227,8 +303,11 @@ func (s *session) intercept(req *Request, tr *proxy.Transfer, host string, port 
 		return
 	}
 	in := &inside{host: host, port: port, name: name}
+	key := upstreamKey(host, port, name)
 	var origin net.Conn
-	if blocked == "" {
+	if tc := m.take(key); blocked == "" && tc != nil {
+		origin = tc
+	} else if blocked == "" {
 		c, err := s.dialTLS(host, port, name)
 		var refusal *certRefusal
 		switch {
@@ -274,10 +353,18 @@ func (s *session) intercept(req *Request, tr *proxy.Transfer, host string, port 
 	tr.Rec.Detail = "intercepted"
 	inner := &session{p: s.p, c: tc, base: s.base, br: bufio.NewReaderSize(tc, 16<<10), client: s.client, log: s.log, tls: in}
 	if origin != nil {
-		inner.up = &upstream{key: "tls " + net.JoinHostPort(host, strconv.Itoa(port)) + " " + name, c: origin, br: bufio.NewReaderSize(origin, 16<<10)}
+		inner.up = &upstream{key: key, c: origin, br: bufio.NewReaderSize(origin, 16<<10)}
 	}
-	defer inner.closeUpstream()
 	inner.serve(true, time.Now().Add(s.p.Svc.HeaderTimeout))
+	// The server connection, if it was left idle, waits for the next
+	// client of that server.
+	if up := inner.up; up != nil && up.br.Buffered() == 0 {
+		if tc, ok := up.c.(*tls.Conn); ok && up.key == key {
+			m.keep(key, tc)
+			return
+		}
+	}
+	inner.closeUpstream()
 }
 
 // refusedCA tells whether a failed handshake was the client refusing the
@@ -325,10 +412,11 @@ func (s *session) dialTLS(host string, port int, name string) (net.Conn, error) 
 	}
 	asked := false
 	tc := tls.Client(c, &tls.Config{
-		ServerName: name,
-		RootCAs:    s.p.mitm.roots,
-		MinVersion: tls.VersionTLS12,
-		NextProtos: []string{"http/1.1"},
+		ServerName:         name,
+		RootCAs:            s.p.mitm.roots,
+		MinVersion:         tls.VersionTLS12,
+		NextProtos:         []string{"http/1.1"},
+		ClientSessionCache: s.p.mitm.sessions,
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			asked = true
 			return nil, errClientCertificate
@@ -427,9 +515,13 @@ func (s *session) drain(req *Request) bool {
 // connectTLS gives the server connection of a request inside HTTPS: the
 // one kept, or a new one, checked again.
 func (s *session) connectTLS(t target) (*upstream, error) {
-	key := "tls " + t.addr() + " " + s.tls.name
-	if s.up != nil && s.up.key == key && s.up.br.Buffered() == 0 && proxy.Idle(s.up.c) {
-		return s.up, nil
+	key := upstreamKey(t.host, t.port, s.tls.name)
+	if s.up != nil && s.up.key == key && s.up.br.Buffered() == 0 {
+		// Idle is asked of the socket under the TLS: a connection kept
+		// was otherwise never reused, each request a new handshake.
+		if tc, ok := s.up.c.(*tls.Conn); ok && proxy.Idle(tc.NetConn()) {
+			return s.up, nil
+		}
 	}
 	s.closeUpstream()
 	c, err := s.dialTLS(t.host, t.port, s.tls.name)
@@ -438,4 +530,10 @@ func (s *session) connectTLS(t target) (*upstream, error) {
 	}
 	s.up = &upstream{key: key, c: c, br: bufio.NewReaderSize(c, 16<<10)}
 	return s.up, nil
+}
+
+// upstreamKey names a server connection inside HTTPS: where it goes and
+// the name its certificate was checked for.
+func upstreamKey(host string, port int, name string) string {
+	return "tls " + net.JoinHostPort(host, strconv.Itoa(port)) + " " + name
 }

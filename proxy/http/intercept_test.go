@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -351,5 +352,50 @@ func TestBlockHostsOverPlainHTTP(t *testing.T) {
 	other.serve("/page", []byte("a page"))
 	if code, body := other.get("/page"); code != 200 || string(body) != "a page" {
 		t.Errorf("a host not listed: %d %q", code, body)
+	}
+}
+
+// TestHTTPSServerConnectionsReused: requests on one intercepted
+// connection share one server connection, and new client connections
+// to the same server take the one the last left idle: the server sees
+// one TLS connection for five requests over three client connections.
+// (Every request on a new server connection, a handshake each, was what
+// the first build did.)
+func TestHTTPSServerConnectionsReused(t *testing.T) {
+	root := newTestCA(t)
+	var mu sync.Mutex
+	conns := 0
+	srv := httptest.NewUnstartedServer(files(map[string][]byte{"/": []byte("a page")}, nil))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{root.issue(t, []string{"127.0.0.1"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))}}
+	srv.Config.ConnState = func(c net.Conn, st gohttp.ConnState) {
+		if st == gohttp.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	e := newEnv(t, "tls_intercept = yes\ntls_ca_file = "+root.file+connectPorts(srv))
+	pool, _ := e.gatewayCA(t)
+	kept := e.httpsClient(pool, "")
+	for range 3 {
+		if code, _, err := fetch(t, kept, "GET", srv.URL+"/", ""); err != nil || code != 200 {
+			t.Fatalf("%d %v", code, err)
+		}
+	}
+	kept.CloseIdleConnections()
+	for range 2 {
+		c := e.httpsClient(pool, "")
+		c.Transport.(*gohttp.Transport).DisableKeepAlives = true
+		if code, _, err := fetch(t, c, "GET", srv.URL+"/", ""); err != nil || code != 200 {
+			t.Fatalf("%d %v", code, err)
+		}
+		time.Sleep(50 * time.Millisecond) // the session ends, its server connection is kept
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if conns != 1 {
+		t.Errorf("the server saw %d connections for five requests", conns)
 	}
 }

@@ -147,7 +147,11 @@ func (p *Proxy) refuse(c net.Conn) {
 // Shutdown closes idle clients and waits for the others until ctx ends;
 // the admin notices still queued go out.
 func (p *Proxy) Shutdown(ctx context.Context) error {
-	return p.Common.Shutdown(ctx, &p.sessions)
+	err := p.Common.Shutdown(ctx, &p.sessions)
+	if p.mitm != nil {
+		p.mitm.closeIdle()
+	}
+	return err
 }
 
 // session is one client connection, or the HTTP inside an intercepted
