@@ -2,7 +2,9 @@ package console
 
 import (
 	"bytes"
+	"crypto/x509"
 	"embed"
+	"encoding/pem"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/metrics"
+	"github.com/fsigkd/fsigkd/tlsca"
 )
 
 // Service is one service as the console shows it.
@@ -39,6 +42,9 @@ type Source struct {
 	Engine func() (knows string, problems []string)
 	// ErrorLog and AccessLog are the logs' paths.
 	ErrorLog, AccessLog string
+	// CA is the certificate HTTPS interception signs with, for clients
+	// to download (nil, or a nil certificate: none made).
+	CA func() (cert *x509.Certificate, intercepting bool)
 }
 
 //go:embed templates/*.html
@@ -67,6 +73,9 @@ func NewPages(src Source) *Pages {
 	p.mux.HandleFunc("GET /detections", p.detections)
 	p.mux.HandleFunc("GET /settings", p.settings)
 	p.mux.HandleFunc("GET /log", p.errorLog)
+	p.mux.HandleFunc("GET /ca", p.caPage)
+	p.mux.HandleFunc("GET /ca.pem", p.caFile)
+	p.mux.HandleFunc("GET /ca.crt", p.caFile)
 	go p.sample()
 	return p
 }
@@ -236,6 +245,7 @@ type page struct {
 	Charts        []Series
 	Detections    []logs.Access
 	Text          string
+	CA            *caFacts
 }
 
 func (p *Pages) render(w http.ResponseWriter, name string, pg page) {
@@ -342,6 +352,51 @@ func (p *Pages) detections(w http.ResponseWriter, r *http.Request) {
 func (p *Pages) settings(w http.ResponseWriter, r *http.Request) {
 	p.render(w, "text.html", page{Title: "Effective settings", Active: "settings", Text: p.src.Settings()})
 }
+
+// caPage shows the interception CA: its facts, the files to download,
+// and how each system and browser is made to trust it.
+func (p *Pages) caPage(w http.ResponseWriter, r *http.Request) {
+	pg := page{Title: "HTTPS inspection certificate", Active: "ca"}
+	var c *x509.Certificate
+	if p.src.CA != nil {
+		var on bool
+		c, on = p.src.CA()
+		if c != nil && !on {
+			pg.Warning = "HTTPS interception is off (tls_intercept = no): clients can be given this certificate before it is turned on."
+		}
+	}
+	if c == nil {
+		pg.Error = "No interception CA has been made yet: fsigkd ca makes and prints it."
+	} else {
+		pg.CA = &caFacts{Subject: c.Subject.String(), NotAfter: c.NotAfter.UTC().Format(time.DateOnly), Fingerprint: tlsca.Fingerprint(c)}
+	}
+	p.render(w, "ca.html", pg)
+}
+
+// caFile serves the CA's certificate: PEM (/ca.pem) or DER (/ca.crt, as
+// Windows, Android and iOS import it).
+func (p *Pages) caFile(w http.ResponseWriter, r *http.Request) {
+	var c *x509.Certificate
+	if p.src.CA != nil {
+		c, _ = p.src.CA()
+	}
+	if c == nil {
+		http.NotFound(w, r)
+		return
+	}
+	if strings.HasSuffix(r.URL.Path, ".pem") {
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		w.Header().Set("Content-Disposition", `attachment; filename="fsigkd-ca.pem"`)
+		w.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-x509-ca-cert")
+	w.Header().Set("Content-Disposition", `attachment; filename="fsigkd-ca.crt"`)
+	w.Write(c.Raw)
+}
+
+// caFacts is what the CA page says of the certificate.
+type caFacts struct{ Subject, NotAfter, Fingerprint string }
 
 func (p *Pages) errorLog(w http.ResponseWriter, r *http.Request) {
 	pg := page{Title: "Error log, last 200 lines", Active: "log"}

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"crypto/x509"
 	"os"
 	"path/filepath"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/console"
 	"github.com/fsigkd/fsigkd/metrics"
+	"github.com/fsigkd/fsigkd/tlsca"
 )
 
 // MetricsDir is where the workers write their counts (see package
@@ -61,6 +63,16 @@ func (m *master) startConsole(g conf.Global) {
 			},
 			ErrorLog:  filepath.Join(m.cfg.Global.LogDir, "error.log"),
 			AccessLog: filepath.Join(m.cfg.Global.LogDir, "access.log"),
+			CA: func() (*x509.Certificate, bool) {
+				cfg := m.shown.Load()
+				svc := cfg.Services["http"]
+				certFile, _ := tlsca.Paths(svc.TLSCACert, svc.TLSCAKey, cfg.Global.BaseDir)
+				c, err := tlsca.ReadCertificate(certFile)
+				if err != nil {
+					return nil, false
+				}
+				return c, svc.Enable && svc.TLSIntercept
+			},
 		})
 	}
 	if m.console != nil {

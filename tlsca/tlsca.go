@@ -175,8 +175,25 @@ func (ca *CA) PEM() []byte {
 
 // Fingerprint is the SHA-256 of the CA's certificate, as browsers show
 // it (hex pairs).
-func (ca *CA) Fingerprint() string {
-	sum := sha256.Sum256(ca.cert.Raw)
+func (ca *CA) Fingerprint() string { return Fingerprint(ca.cert) }
+
+// ReadCertificate reads a CA's certificate alone (PEM), for showing it
+// to those who must trust it.
+func ReadCertificate(certFile string) (*x509.Certificate, error) {
+	b, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("%s: no PEM certificate", certFile)
+	}
+	return x509.ParseCertificate(block.Bytes)
+}
+
+// Fingerprint is the SHA-256 of a certificate, as browsers show it.
+func Fingerprint(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
 	parts := make([]string, len(sum))
 	for i, b := range sum {
 		parts[i] = fmt.Sprintf("%02X", b)

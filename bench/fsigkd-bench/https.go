@@ -159,7 +159,7 @@ func httpsFigures(dir string) {
 	}
 	fmt.Println()
 	firstByte(rows[0].ca, fsigkdAddr, poolOf(filepath.Join(fsigkdDir, tlsca.CertFile)))
-	idleIntercepted(fsigkdAddr, fsigkdDir, poolOf(filepath.Join(fsigkdDir, tlsca.CertFile)))
+	idleIntercepted(dir, rootPEM)
 }
 
 // firstByte measures the first byte of a new connection's first request,
@@ -203,10 +203,16 @@ func firstByte(direct *x509.CertPool, proxy string, gw *x509.CertPool) {
 }
 
 // idleIntercepted is the HTTP worker's memory for each idle intercepted
-// connection (one request served, then kept alive).
-func idleIntercepted(proxy, dir string, gw *x509.CertPool) {
-	pid := workerPID(&daemon{dir: dir}, "http")
+// connection (one request served, then kept alive), with slots enough
+// for all (as the idle figures of the other services are taken).
+func idleIntercepted(dir, rootPEM string) {
 	n := min(*idle, 1000)
+	p := freePort()
+	d := startWith(filepath.Join(dir, "https-idle"), p, fmt.Sprintf("[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\ndeny_servers =\npre_spawn = %d\ntls_intercept = yes\ntls_ca_file = %s\n", p, n+100, rootPEM))
+	defer stop(d)
+	proxy := "127.0.0.1:" + strconv.Itoa(p)
+	gw := poolOf(filepath.Join(d.dir, tlsca.CertFile))
+	pid := workerPID(d, "http")
 	conns := make([]*tls.Conn, 0, n)
 	warm := func() *tls.Conn {
 		c, err := net.DialTimeout("tcp", proxy, 5*time.Second)

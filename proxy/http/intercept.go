@@ -288,6 +288,7 @@ func (s *session) intercept(req *Request, tr *proxy.Transfer, host string, port 
 		}
 	}
 	name, sent, err := s.hello()
+	s.br = nil // what it held is in sent; the session reads no more of it
 	if err != nil {
 		tr.Rec.Detail = "not TLS: closed"
 		s.log.Info("intercept: the client did not start TLS", zap.String("client", s.client), zap.String("target", req.Target), zap.Error(err))
@@ -305,9 +306,14 @@ func (s *session) intercept(req *Request, tr *proxy.Transfer, host string, port 
 	in := &inside{host: host, port: port, name: name}
 	key := upstreamKey(host, port, name)
 	var origin net.Conn
-	if tc := m.take(key); blocked == "" && tc != nil {
-		origin = tc
-	} else if blocked == "" {
+	switch tc := m.take(key); {
+	case blocked != "":
+		if tc != nil {
+			m.keep(key, tc)
+		}
+	case tc != nil:
+		origin = tc // one another client of this server left
+	default:
 		c, err := s.dialTLS(host, port, name)
 		var refusal *certRefusal
 		switch {
@@ -356,14 +362,7 @@ func (s *session) intercept(req *Request, tr *proxy.Transfer, host string, port 
 		inner.up = &upstream{key: key, c: origin, br: bufio.NewReaderSize(origin, 16<<10)}
 	}
 	inner.serve(true, time.Now().Add(s.p.Svc.HeaderTimeout))
-	// The server connection, if it was left idle, waits for the next
-	// client of that server.
-	if up := inner.up; up != nil && up.br.Buffered() == 0 {
-		if tc, ok := up.c.(*tls.Conn); ok && up.key == key {
-			m.keep(key, tc)
-			return
-		}
-	}
+	inner.parkUpstream()
 	inner.closeUpstream()
 }
 
@@ -513,7 +512,8 @@ func (s *session) drain(req *Request) bool {
 }
 
 // connectTLS gives the server connection of a request inside HTTPS: the
-// one kept, or a new one, checked again.
+// session's, one an idle client left for the next (parkUpstream), or a
+// new one, checked again.
 func (s *session) connectTLS(t target) (*upstream, error) {
 	key := upstreamKey(t.host, t.port, s.tls.name)
 	if s.up != nil && s.up.key == key && s.up.br.Buffered() == 0 {
@@ -524,12 +524,32 @@ func (s *session) connectTLS(t target) (*upstream, error) {
 		}
 	}
 	s.closeUpstream()
-	c, err := s.dialTLS(t.host, t.port, s.tls.name)
-	if err != nil {
-		return nil, err
+	var c net.Conn
+	if tc := s.p.mitm.take(key); tc != nil {
+		c = tc
+	} else {
+		var err error
+		if c, err = s.dialTLS(t.host, t.port, s.tls.name); err != nil {
+			return nil, err
+		}
 	}
 	s.up = &upstream{key: key, c: c, br: bufio.NewReaderSize(c, 16<<10)}
 	return s.up, nil
+}
+
+// parkUpstream gives the server connection of a session inside HTTPS,
+// idle between its client's requests, to the next client of that server
+// (intercepted clients idle by the thousand hold none, and a client's
+// next connection finds one ready).
+func (s *session) parkUpstream() {
+	up := s.up
+	if s.tls == nil || up == nil || up.br.Buffered() > 0 {
+		return
+	}
+	if tc, ok := up.c.(*tls.Conn); ok {
+		s.up = nil
+		s.p.mitm.keep(up.key, tc)
+	}
 }
 
 // upstreamKey names a server connection inside HTTPS: where it goes and

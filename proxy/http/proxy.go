@@ -196,8 +196,11 @@ func (s *session) serve(allowed bool, firstBy time.Time) {
 		// A new client counts as busy until its first request: a stop or
 		// a reload closing it as idle would drop one that connected a
 		// moment before. Between requests, it is idle.
-		if !first && !p.sessions.SetIdle(s.base, true) {
-			return
+		if !first {
+			s.parkUpstream()
+			if !p.sessions.SetIdle(s.base, true) {
+				return
+			}
 		}
 		if first {
 			c.SetReadDeadline(firstBy)
