@@ -168,8 +168,9 @@ type Service struct {
 	MaxRecipients   int           `ini:"max_recipients" only:"smtp" default:"100" min:"1" max:"100000" doc:"A mail to more recipients gets 452 for the rest."`
 	MaxLineLength   int           `ini:"max_line_length" only:"smtp" default:"2000" min:"512" max:"1000000" doc:"A longer command line is refused."`
 	Hostname        string        `ini:"hostname" only:"smtp" default:"" doc:"The name in the greeting and in Received lines (empty: the system's)."`
-	TLSCert         string        `ini:"tls_cert" only:"smtp" default:"" kind:"path" doc:"A certificate and key offer STARTTLS to clients. Towards the next hop STARTTLS is used whenever it offers it."`
-	TLSKey          string        `ini:"tls_key" only:"smtp" default:"" kind:"path"`
+	TLSCert         string        `ini:"tls_cert" only:"smtp,pop" default:"" kind:"path" doc:"A certificate and key offer STARTTLS to clients." doc_pop:"A certificate and key offer STLS to clients (RFC 2595): the session is encrypted from the client to the gateway too."`
+	TLSKey          string        `ini:"tls_key" only:"smtp,pop" default:"" kind:"path"`
+	ParentTLS       string        `ini:"parent_tls" only:"smtp,pop" default:"may" enum:"none,may,verify" doc:"TLS towards the next hop (STARTTLS) or the mail server (STLS): none, never; may, whenever it is offered, encrypted but not authenticated, as mail servers do between themselves (a certificate that does not verify is logged, once an hour for a server); verify, required, its chain checked to the system's roots and its name: a server that offers no TLS, or whose certificate fails, gets no mail and the client is told to try later."`
 	SpamSubjectTag  string        `ini:"spam_subject_tag" only:"smtp,pop" default:"[SPAM]" doc:"Spam (fsasd_service = yes): the Subject gets this tag and X-Spam-* headers are added; at spam_reject_score or more the mail is refused (0: never)." doc_pop:"Spam (fsasd_service = yes): the Subject gets this tag and X-Spam-* headers are added; spam is never deleted."`
 	SpamRejectScore float64       `ini:"spam_reject_score" only:"smtp" default:"0" doc:"Reject (554) spam scoring this or more; 0: never reject, tag only."`
 	NotifyInterval  time.Duration `ini:"notify_digest_interval" only:"smtp" default:"60" min:"1s" doc:"More admin notices than notify_digest_after within notify_digest_interval seconds go out as one digest."`

@@ -537,6 +537,31 @@ func (s *session) connectTLS(t target) (*upstream, error) {
 	return s.up, nil
 }
 
+// parkAfter is how long a client inside HTTPS may be silent between
+// requests before its server connection is parked: one that asks again
+// at once keeps it (parking it at every request cost a tenth of the
+// rate), one that goes quiet holds none.
+const parkAfter = time.Second
+
+// parkWhenQuiet waits up to parkAfter for the client's next request and
+// parks the server connection if none came; false when the client is gone.
+func (s *session) parkWhenQuiet() bool {
+	if s.tls == nil || s.up == nil || s.br.Buffered() > 0 {
+		return true
+	}
+	s.c.SetReadDeadline(time.Now().Add(parkAfter))
+	_, err := s.br.Peek(1)
+	var ne net.Error
+	switch {
+	case err == nil:
+	case errors.As(err, &ne) && ne.Timeout():
+		s.parkUpstream()
+	default:
+		return false
+	}
+	return true
+}
+
 // parkUpstream gives the server connection of a session inside HTTPS,
 // idle between its client's requests, to the next client of that server
 // (intercepted clients idle by the thousand hold none, and a client's

@@ -197,7 +197,9 @@ func (s *session) serve(allowed bool, firstBy time.Time) {
 		// a reload closing it as idle would drop one that connected a
 		// moment before. Between requests, it is idle.
 		if !first {
-			s.parkUpstream()
+			if !s.parkWhenQuiet() {
+				return
+			}
 			if !p.sessions.SetIdle(s.base, true) {
 				return
 			}

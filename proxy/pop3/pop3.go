@@ -10,13 +10,14 @@
 // parent_server_port. In the first two the server's greeting is relayed,
 // so that APOP (whose digest covers the greeting's timestamp) works; in
 // forward mode the proxy greets with no timestamp, and APOP is not
-// offered. Towards the server STLS is used whenever the server offers it:
-// encrypted, not authenticated (the server's certificate is not checked,
-// as between mail servers), so that passwords and mail do not cross the
-// wire in the clear. Towards the client this proxy offers no STLS: it
-// reads the mail it scans. CAPA is relayed without what the proxy cannot
-// carry (STLS, LANG, SASL mechanisms bound to the channel or with a
-// security layer).
+// offered. Towards the server STLS is used per parent_tls (as shipped,
+// whenever the server offers it: encrypted, not authenticated, as between
+// mail servers; verify checks its certificate), so that passwords and
+// mail do not cross the wire in the clear. Towards the client STLS is
+// offered when tls_cert is set: the proxy ends that TLS and reads the
+// mail it scans. CAPA is relayed without what the proxy cannot carry (the
+// server's STLS, LANG, SASL mechanisms bound to the channel or with a
+// security layer), with the proxy's own STLS.
 //
 // A retrieved mail: dot-unstuffed into the spool (byte for byte as the
 // server sent it), scanned, then dot-stuffed again to the client, so that
@@ -47,6 +48,8 @@
 package pop3
 
 import (
+	"crypto/tls"
+	"fmt"
 	"net"
 
 	"github.com/fsigkd/fsigkd/proxy"
@@ -56,6 +59,7 @@ import (
 // Proxy is the POP3 service.
 type Proxy struct {
 	proxy.LineService
+	tlsConfig *tls.Config // STLS towards clients (tls_cert); nil: not offered
 }
 
 // New builds the service from a worker's environment.
@@ -64,11 +68,18 @@ func New(env *service.Env) (service.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{proxy.LineService{Common: c}}
+	p := &Proxy{LineService: proxy.LineService{Common: c}}
 	return p, p.init()
 }
 
 func (p *Proxy) init() error {
+	if p.Svc.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(p.Svc.TLSCert, p.Svc.TLSKey)
+		if err != nil {
+			return fmt.Errorf("tls_cert/tls_key: %v", err)
+		}
+		p.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	// A client waiting between commands at a stop, or whose slot goes
 	// to a waiting client, is told so. Its server session ends without
 	// QUIT, so that the server deletes nothing it was asked to.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -20,7 +21,9 @@ import (
 // session is one client's connection and its server's.
 type session struct {
 	p      *Proxy
-	c      net.Conn
+	c      net.Conn    // the client's connection, TLS once STLS is done
+	in     *clientConn // what cr reads: c
+	tlsOn  bool
 	cr     *bufio.Reader
 	client net.IP
 	srv    net.Conn
@@ -52,7 +55,8 @@ func (p *Proxy) defaultPort() int {
 }
 
 func (p *Proxy) serve(c net.Conn) {
-	s := &session{p: p, c: c, cr: bufio.NewReaderSize(c, 4096), log: p.Log}
+	s := &session{p: p, c: c, in: &clientConn{c}, log: p.Log}
+	s.cr = bufio.NewReaderSize(s.in, 4096)
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		s.client = a.IP
 	}
@@ -114,14 +118,18 @@ func (s *session) greet() bool {
 	greet, err := s.open(nc, addr)
 	if err != nil {
 		s.log.Info("mail server session failed", zap.String("server", addr), zap.Error(err))
-		s.reply("-ERR [SYS/TEMP] The mail server did not greet; try again later.")
+		if errors.Is(err, proxy.ErrParentTLS) {
+			s.reply("-ERR [SYS/TEMP] The mail server's TLS could not be verified; try again later.")
+		} else {
+			s.reply("-ERR [SYS/TEMP] The mail server did not greet; try again later.")
+		}
 		return false
 	}
 	return s.reply(greet.String()) == nil
 }
 
 // open takes nc as the server's connection: it reads the greeting (which
-// it returns) and turns TLS on when the server offers STLS.
+// it returns) and starts TLS with STLS per parent_tls (proxy/parenttls.go).
 func (s *session) open(nc net.Conn, addr string) (Status, error) {
 	if s.srv != nil {
 		s.srv.Close()
@@ -133,6 +141,10 @@ func (s *session) open(nc net.Conn, addr string) (Status, error) {
 	}
 	if !greet.OK {
 		return greet, errors.New("greeting: " + greet.String())
+	}
+	mode := s.p.ParentTLSMode()
+	if mode == "none" {
+		return greet, nil
 	}
 	capa, err := s.toServer("CAPA")
 	if err != nil {
@@ -149,22 +161,32 @@ func (s *session) open(nc net.Conn, addr string) (Status, error) {
 		}
 	}
 	if !offered {
-		return greet, nil
+		return greet, s.noTLS(mode, errors.New("no STLS offered"))
 	}
 	st, err := s.toServer("STLS")
 	if err != nil || !st.OK {
-		return greet, nil // refused after all: the session goes on in the clear
+		// Refused after all: the session goes on in the clear, unless
+		// parent_tls says it must not.
+		return greet, s.noTLS(mode, fmt.Errorf("STLS refused: %v %s", err, st))
 	}
 	host, _, _ := net.SplitHostPort(addr)
-	// Encrypted, not authenticated: see the package doc.
-	tc := tls.Client(nc, &tls.Config{ServerName: host, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12})
+	tc := tls.Client(nc, s.p.ParentTLS(addr, host))
 	tc.SetDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
 	if err := tc.Handshake(); err != nil {
-		return greet, err
+		return greet, s.p.ParentTLSFailed(err)
 	}
 	tc.SetDeadline(time.Time{})
 	s.srv, s.sr = tc, s.reader(tc)
 	return greet, nil
+}
+
+// noTLS is what a server without TLS means: nothing, unless parent_tls
+// = verify.
+func (s *session) noTLS(mode string, why error) error {
+	if mode == "verify" {
+		return s.p.ParentTLSFailed(why)
+	}
+	return nil
 }
 
 // reply writes lines to the client.
@@ -224,12 +246,12 @@ func (s *session) handle(cmd Command) bool {
 		case "USER":
 			return s.login(cmd.Arg)
 		case "CAPA":
-			s.reply("+OK Capability list follows", "USER", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "IMPLEMENTATION fsigkd", ".")
+			s.reply(append(append([]string{"+OK Capability list follows", "USER", "TOP", "UIDL", "RESP-CODES", "PIPELINING"}, s.stls()...), "IMPLEMENTATION fsigkd", ".")...)
 		case "QUIT":
 			s.reply("+OK Goodbye.")
 			return false
 		case "STLS":
-			s.reply("-ERR STLS is not offered: this gateway reads the mail it scans.")
+			return s.startTLS()
 		default:
 			s.reply(errLoginFst)
 		}
@@ -253,7 +275,11 @@ func (s *session) handle(cmd Command) bool {
 	case "PASS":
 		return s.relay(cmd)
 	case "STLS":
-		s.reply("-ERR STLS is not offered: this gateway reads the mail it scans.")
+		if s.authed {
+			s.reply("-ERR STLS only before logging in.")
+			return true
+		}
+		return s.startTLS()
 	case "CAPA":
 		return s.relayCapa()
 	case "AUTH":
@@ -360,8 +386,49 @@ func filterCapa(l string) string {
 // relayCapa relays the server's capabilities, less what the proxy cannot
 // carry, and with its own IMPLEMENTATION line.
 func (s *session) relayCapa() bool {
-	return s.relayFiltered("CAPA", 256, filterCapa, "IMPLEMENTATION fsigkd")
+	return s.relayFiltered("CAPA", 256, filterCapa, append(s.stls(), "IMPLEMENTATION fsigkd")...)
 }
+
+// stls is the STLS capability, when the proxy offers it now: a
+// certificate is set (tls_cert) and the session is not encrypted yet.
+func (s *session) stls() []string {
+	if s.p.tlsConfig == nil || s.tlsOn || s.authed {
+		return nil
+	}
+	return []string{"STLS"}
+}
+
+// startTLS answers STLS (RFC 2595): the client's session is encrypted
+// from here, with tls_cert. Nothing may follow the command in the same
+// packet (it would be read in the clear): such a client is refused.
+func (s *session) startTLS() bool {
+	switch {
+	case s.p.tlsConfig == nil:
+		return s.reply("-ERR STLS is not offered here (no tls_cert).") == nil
+	case s.tlsOn:
+		return s.reply("-ERR TLS is on already.") == nil
+	case s.cr.Buffered() > 0:
+		s.reply("-ERR Commands sent after STLS before TLS began: closing.")
+		return false
+	}
+	if s.reply("+OK Begin TLS negotiation.") != nil {
+		return false
+	}
+	tc := tls.Server(s.c, s.p.tlsConfig)
+	tc.SetDeadline(time.Now().Add(s.p.Svc.HeaderTimeout))
+	if err := tc.Handshake(); err != nil {
+		s.log.Info("a client's STLS failed", zap.String("client", s.client.String()), zap.Error(err))
+		return false
+	}
+	tc.SetDeadline(time.Time{})
+	s.c, s.in.Conn, s.tlsOn = tc, tc, true
+	return true
+}
+
+// clientConn is what the client's reader reads: the connection, and the
+// TLS over it once STLS is done (the reader is kept: the session loop
+// holds it).
+type clientConn struct{ net.Conn }
 
 // relayFiltered relays the multi-line answer to line, each line through
 // keep ("" drops it), at most max lines read, extra lines added at the end.
@@ -486,6 +553,9 @@ func (s *session) login(arg string) bool {
 		s.log.Info("mail server session failed", zap.String("server", addr), zap.Error(err))
 		s.srv.Close()
 		s.srv = nil
+		if errors.Is(err, proxy.ErrParentTLS) {
+			return s.reply("-ERR [SYS/TEMP] The TLS of the mail server "+addr+" could not be verified.") == nil
+		}
 		return s.reply("-ERR [SYS/TEMP] The mail server "+addr+" did not greet.") == nil
 	}
 	s.user = user

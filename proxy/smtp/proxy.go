@@ -11,7 +11,8 @@
 // EHLO offers what this proxy really implements (PIPELINING, CHUNKING,
 // 8BITMIME, ENHANCEDSTATUSCODES, SIZE capped by max_message_size,
 // STARTTLS when a certificate is set), not the next hop's list. Towards
-// the next hop STARTTLS is used whenever it is offered (encrypted, not
+// the next hop STARTTLS is used per parent_tls (proxy/parenttls.go; as
+// shipped whenever it is offered: encrypted, not
 // authenticated, as between MTAs), and forward_client sends XFORWARD or
 // XCLIENT so that the next hop sees the real client.
 //

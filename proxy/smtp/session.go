@@ -57,7 +57,7 @@ func (s *session) hello() error {
 		return nil
 	}
 	host, _, _ := net.SplitHostPort(s.upAddr)
-	if err := s.up.hello(s.p.hostname, host); err != nil {
+	if err := s.up.hello(s.p.hostname, s.p.ParentTLSMode(), s.p.ParentTLS(s.upAddr, host)); err != nil {
 		return err
 	}
 	told, err := s.up.forward(s.p.Svc.ForwardClient, net.ParseIP(s.client), s.conn.Hostname(), s.p.hostname)

@@ -20,7 +20,7 @@ import (
 // upstream is the session to the next hop. It is our own small client,
 // not go-smtp's, for what a relay needs that a mail-sending client does
 // not: the next hop's replies whole (relayed to the client as they are),
-// opportunistic STARTTLS, and XFORWARD or XCLIENT so that the next hop
+// STARTTLS per parent_tls, and XFORWARD or XCLIENT so that the next hop
 // sees the real client.
 type upstream struct {
 	c       net.Conn
@@ -80,8 +80,11 @@ func (u *upstream) cmd(want int, line string) (reply, error) {
 }
 
 // hello reads the greeting, says EHLO (HELO when refused), and takes the
-// extensions; with STARTTLS offered, it encrypts and says EHLO again.
-func (u *upstream) hello(name, serverName string) error {
+// extensions; then, per parent_tls (tlsMode, and cfg for the handshake),
+// it encrypts with STARTTLS and says EHLO again. With verify, a next hop
+// that offers no STARTTLS or whose certificate fails gets no mail: the
+// client is told to try later (451 4.7.5).
+func (u *upstream) hello(name string, tlsMode string, cfg *tls.Config) error {
 	greet, err := u.read()
 	if err != nil {
 		return err
@@ -92,23 +95,39 @@ func (u *upstream) hello(name, serverName string) error {
 	if err := u.ehlo(name); err != nil {
 		return err
 	}
-	if _, ok := u.ext["STARTTLS"]; ok {
-		if _, err := u.cmd(220, "STARTTLS"); err != nil {
-			return err
-		}
-		// Opportunistic, as MTAs do between themselves: encrypted, not
-		// authenticated.
-		tc := tls.Client(u.c, &tls.Config{ServerName: serverName, InsecureSkipVerify: true})
-		tc.SetDeadline(time.Now().Add(u.timeout))
-		if err := tc.Handshake(); err != nil {
-			return err
-		}
-		tc.SetDeadline(time.Time{})
-		u.c, u.br = tc, bufio.NewReaderSize(tc, 4096)
-		return u.ehlo(name)
+	_, offered := u.ext["STARTTLS"]
+	switch {
+	case tlsMode == "none":
+		return nil
+	case !offered && tlsMode == "verify":
+		return errNoTLS
+	case !offered:
+		return nil
 	}
-	return nil
+	if _, err := u.cmd(220, "STARTTLS"); err != nil {
+		if tlsMode == "verify" {
+			return errNoTLS
+		}
+		return err
+	}
+	tc := tls.Client(u.c, cfg)
+	tc.SetDeadline(time.Now().Add(u.timeout))
+	if err := tc.Handshake(); err != nil {
+		if tlsMode == "verify" {
+			return errTLSUnverified
+		}
+		return err
+	}
+	tc.SetDeadline(time.Time{})
+	u.c, u.br = tc, bufio.NewReaderSize(tc, 4096)
+	return u.ehlo(name)
 }
+
+// The replies for a next hop that parent_tls = verify refuses.
+var (
+	errNoTLS         = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 7, 5}, Message: "The next mail server offers no TLS; try again later"}
+	errTLSUnverified = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 7, 5}, Message: "The next mail server's certificate could not be verified; try again later"}
+)
 
 func (u *upstream) ehlo(name string) error {
 	r, err := u.cmd(250, "EHLO "+name)
