@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/internal/servertest"
 	"github.com/fsigkd/fsigkd/tlsca"
 )
@@ -38,20 +37,8 @@ func httpsFigures(dir string) {
 		return
 	}
 	os.Chmod(dir, 0o755)
-	var procs []*daemon
-	defer func() {
-		for _, d := range procs {
-			stop(d)
-		}
-	}()
-	start := func(port int, args ...string) string {
-		cmd := daemonCommand(args...)
-		cmd.Stdout, cmd.Stderr = nil, nil
-		check(cmd.Start())
-		procs = append(procs, &daemon{cmd: cmd})
-		waitPort(port)
-		return "127.0.0.1:" + strconv.Itoa(port)
-	}
+	var procs started
+	defer procs.stopAll()
 	// The origin's root, and a gateway CA for each peer.
 	rootPEM, rootKey := filepath.Join(dir, "origin-root.pem"), filepath.Join(dir, "origin-root.key")
 	_, err := tlsca.Ensure(rootPEM, rootKey, "bench origin root")
@@ -67,13 +54,8 @@ func httpsFigures(dir string) {
 		ca          *x509.CertPool
 	}
 	rows := []row{{"direct", "", poolOf(rootPEM)}}
-	if squid, cicap, mods := lookup("squid"), lookup("c-icap"), enginetest.CICAPModules(); squid != "" && cicap != "" && mods != "" && squidBumps(squid) {
-		cdir := filepath.Join(dir, "https-cicap")
-		check(os.MkdirAll(cdir, 0o755))
-		cp := freePort()
-		caddr := "127.0.0.1:" + strconv.Itoa(cp)
-		check(os.WriteFile(filepath.Join(cdir, "c.conf"), []byte(enginetest.CICAPConfig(cdir, caddr, *clamd, mods, 16)), 0o644))
-		start(cp, cicap, "-N", "-f", filepath.Join(cdir, "c.conf"))
+	if squid := lookup("squid"); squid != "" && squidBumps(squid) {
+		caddr := procs.cicap(filepath.Join(dir, "https-cicap"))
 		sdir := filepath.Join(dir, "https-squid")
 		check(os.MkdirAll(sdir, 0o777))
 		caPEM, caKey := filepath.Join(sdir, "ca.pem"), filepath.Join(sdir, "ca.key")
@@ -92,7 +74,9 @@ func httpsFigures(dir string) {
 		conf = strings.Replace(conf, "http_port "+addr, "http_port "+addr+" ssl-bump generate-host-certificates=on dynamic_cert_mem_cache_size=16MB tls-cert="+caPEM+" tls-key="+caKey, 1)
 		conf += "sslcrtd_program /usr/lib/squid/security_file_certgen -s " + db + " -M 16MB\nacl step1 at_step SslBump1\nssl_bump peek step1\nssl_bump bump all\ntls_outgoing_options cafile=" + rootPEM + "\n"
 		check(os.WriteFile(filepath.Join(sdir, "squid.conf"), []byte(conf), 0o644))
-		rows = append(rows, row{"Squid 5 ssl-bump + c-icap (clamd)", start(sp, squid, "-N", "-f", filepath.Join(sdir, "squid.conf")), poolOf(caPEM)})
+		if caddr != "" {
+			rows = append(rows, row{"Squid 5 ssl-bump + c-icap (clamd)", procs.run(sp, squid, "-N", "-f", filepath.Join(sdir, "squid.conf")), poolOf(caPEM)})
+		}
 	}
 	if e2 := lookup("e2guardian"); e2 != "" {
 		edir := filepath.Join(dir, "https-e2g")
@@ -103,7 +87,7 @@ func httpsFigures(dir string) {
 			err = e2guardianMITM(edir, main, rootPEM)
 		}
 		if err == nil {
-			rows = append(rows, row{"e2guardian 5 MITM (clamd)", start(ep, e2, "-N", "-c", main), poolOf(filepath.Join(edir, "ca.pem"))})
+			rows = append(rows, row{"e2guardian 5 MITM (clamd)", procs.run(ep, e2, "-N", "-c", main), poolOf(filepath.Join(edir, "ca.pem"))})
 		} else {
 			fmt.Printf("e2guardian: %v\n", err)
 		}

@@ -26,20 +26,8 @@ func peerFigures(dir string) {
 		return
 	}
 	os.Chmod(dir, 0o755)
-	var procs []*daemon
-	defer func() {
-		for _, d := range procs {
-			stop(d)
-		}
-	}()
-	start := func(port int, name string, args ...string) string {
-		cmd := daemonCommand(args...)
-		cmd.Stdout, cmd.Stderr = nil, nil
-		check(cmd.Start())
-		procs = append(procs, &daemon{cmd: cmd})
-		waitPort(port)
-		return "127.0.0.1:" + strconv.Itoa(port)
-	}
+	var procs started
+	defer procs.stopAll()
 	clamdKeys := "av_engine = clamd\nav_servers = " + *clamd + "\nfsavd_start = no\n"
 
 	origin := "http://" + startOrigin().addr
@@ -47,19 +35,15 @@ func peerFigures(dir string) {
 	type row struct{ name, proxy string }
 	var rows []row
 	rows = append(rows, row{"direct", ""})
-	if squid, cicap, mods := lookup("squid"), lookup("c-icap"), enginetest.CICAPModules(); squid != "" && cicap != "" && mods != "" {
-		cdir := filepath.Join(dir, "peer-cicap")
-		check(os.MkdirAll(cdir, 0o755))
-		cp := freePort()
-		caddr := "127.0.0.1:" + strconv.Itoa(cp)
-		check(os.WriteFile(filepath.Join(cdir, "c.conf"), []byte(enginetest.CICAPConfig(cdir, caddr, *clamd, mods, 16)), 0o644))
-		start(cp, "c-icap", cicap, "-N", "-f", filepath.Join(cdir, "c.conf"))
-		sdir := filepath.Join(dir, "peer-squid")
-		check(os.MkdirAll(sdir, 0o777))
-		os.Chmod(sdir, 0o777)
-		sp := freePort()
-		check(os.WriteFile(filepath.Join(sdir, "squid.conf"), []byte(servertest.SquidConfig(sdir, "127.0.0.1:"+strconv.Itoa(sp), "icap://"+caddr+"/avscan", "icap://"+caddr+"/avscan")), 0o644))
-		rows = append(rows, row{"Squid 5 + c-icap (clamd)", start(sp, "squid", squid, "-N", "-f", filepath.Join(sdir, "squid.conf"))})
+	if squid := lookup("squid"); squid != "" {
+		if caddr := procs.cicap(filepath.Join(dir, "peer-cicap")); caddr != "" {
+			sdir := filepath.Join(dir, "peer-squid")
+			check(os.MkdirAll(sdir, 0o777))
+			os.Chmod(sdir, 0o777)
+			sp := freePort()
+			check(os.WriteFile(filepath.Join(sdir, "squid.conf"), []byte(servertest.SquidConfig(sdir, "127.0.0.1:"+strconv.Itoa(sp), "icap://"+caddr+"/avscan", "icap://"+caddr+"/avscan")), 0o644))
+			rows = append(rows, row{"Squid 5 + c-icap (clamd)", procs.run(sp, squid, "-N", "-f", filepath.Join(sdir, "squid.conf"))})
+		}
 	}
 	if e2 := lookup("e2guardian"); e2 != "" {
 		edir := filepath.Join(dir, "peer-e2g")
@@ -67,7 +51,7 @@ func peerFigures(dir string) {
 		ep := freePort()
 		main, err := servertest.E2guardianSetup(edir, "127.0.0.1:"+strconv.Itoa(ep), freePort(), "clamdscan", *clamd)
 		if err == nil {
-			rows = append(rows, row{"e2guardian 5 (clamd)", start(ep, "e2guardian", e2, "-N", "-c", main)})
+			rows = append(rows, row{"e2guardian 5 (clamd)", procs.run(ep, e2, "-N", "-c", main)})
 		}
 	}
 	for _, f := range []struct{ name, keys string }{{"fsigkd (clamd)", clamdKeys}, {"fsigkd (bundled fsavd)", "fsavd_start = yes\n"}} {
@@ -117,12 +101,12 @@ func peerFigures(dir string) {
 		fmt.Printf("| %s | %s | %s | %.1fx |\n", r.name, ratio(median(got[i].small), bs, bsName), ratio(median(got[i].mid), bm, bmName), median(got[i].big)/median(got[0].big))
 	}
 	fmt.Println()
-	peerMail(dir, clamdKeys, start)
+	peerMail(dir, clamdKeys, &procs)
 }
 
 // peerMail: 10 KiB mails, 20 sessions, smtp-source to smtp-sink, through
 // ClamSMTP and through fsigkd's relay.
-func peerMail(dir, clamdKeys string, start func(int, string, ...string) string) {
+func peerMail(dir, clamdKeys string, procs *started) {
 	source, sink := lookup("smtp-source"), lookup("smtp-sink")
 	if source == "" || sink == "" {
 		fmt.Println("## Peers: SMTP\n\nskipped: smtp-source and smtp-sink (postfix) are not installed")
@@ -133,7 +117,7 @@ func peerMail(dir, clamdKeys string, start func(int, string, ...string) string) 
 	if os.Geteuid() == 0 {
 		args = []string{sink, "-u", "nobody", "127.0.0.1:" + strconv.Itoa(sinkPort), "100"}
 	}
-	start(sinkPort, "smtp-sink", args...)
+	procs.run(sinkPort, args...)
 	type row struct{ name, addr string }
 	rows := []row{{"direct (smtp-sink)", "127.0.0.1:" + strconv.Itoa(sinkPort)}}
 	if cs := lookup("clamsmtpd"); cs != "" {
@@ -143,7 +127,7 @@ func peerMail(dir, clamdKeys string, start func(int, string, ...string) string) 
 		p := freePort()
 		conf := fmt.Sprintf("OutAddress: 127.0.0.1:%d\nListen: 127.0.0.1:%d\nClamAddress: %s\nTempDirectory: %s\nPidFile: %s/clamsmtpd.pid\n", sinkPort, p, *clamd, cdir, cdir)
 		check(os.WriteFile(filepath.Join(cdir, "clamsmtpd.conf"), []byte(conf), 0o644))
-		rows = append(rows, row{"ClamSMTP (clamd)", start(p, "clamsmtpd", cs, "-d", "1", "-f", filepath.Join(cdir, "clamsmtpd.conf"))})
+		rows = append(rows, row{"ClamSMTP (clamd)", procs.run(p, cs, "-d", "1", "-f", filepath.Join(cdir, "clamsmtpd.conf"))})
 	}
 	for _, f := range []struct{ name, keys string }{{"fsigkd (clamd)", clamdKeys}, {"fsigkd (bundled fsavd)", "fsavd_start = yes\n"}} {
 		p := freePort()
@@ -214,4 +198,38 @@ func lookup(name string) string {
 		}
 	}
 	return ""
+}
+
+// started are the servers a figure started, stopped together.
+type started []*daemon
+
+// run starts a server that listens on port, and gives its address.
+func (p *started) run(port int, args ...string) string {
+	cmd := daemonCommand(args...)
+	cmd.Stdout, cmd.Stderr = nil, nil
+	check(cmd.Start())
+	*p = append(*p, &daemon{cmd: cmd})
+	waitPort(port)
+	return "127.0.0.1:" + strconv.Itoa(port)
+}
+
+func (p *started) stopAll() {
+	for _, d := range *p {
+		stop(d)
+	}
+}
+
+// cicap starts c-icap with its virus_scan module on -clamd, its state in
+// dir; its address, or "" when c-icap or the module is not installed.
+func (p *started) cicap(dir string) string {
+	cicap, mods := lookup("c-icap"), enginetest.CICAPModules()
+	if cicap == "" || mods == "" {
+		return ""
+	}
+	check(os.MkdirAll(dir, 0o755))
+	cp := freePort()
+	caddr := "127.0.0.1:" + strconv.Itoa(cp)
+	check(os.WriteFile(filepath.Join(dir, "c.conf"), []byte(enginetest.CICAPConfig(dir, caddr, *clamd, mods, 16)), 0o644))
+	p.run(cp, cicap, "-N", "-f", filepath.Join(dir, "c.conf"))
+	return caddr
 }
