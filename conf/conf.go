@@ -50,6 +50,7 @@ type Global struct {
 	License         string        `ini:"license" default:"" secret:"yes" doc:"Evaluation keys EVAL-YYYYMMDD-... stop the gateway after that day (M21). Empty: no licence check."`
 	TempMinFree     int64         `ini:"temp_min_free" default:"5M" kind:"size" min:"0" doc:"temp_dir must have this much free space at start (M09)."`
 	SendfileTimeout time.Duration `ini:"sendfile_timeout" default:"120" min:"1s" doc:"A scanned file whose receiver takes nothing for this long is dropped (M07)."`
+	BindRetry       bool          `ini:"bind_retry" default:"no" doc:"An enabled service that cannot bind its port at start (taken, or below 1024 without the capability): no, the start fails (exit 1, the reason logged), so that systemd and scripts see it; yes, the other services are served and the bind is tried again every minute, its message logged each time, until it succeeds. Either way fsigkd status exits 4 and fsigkd_service_up is 0 while it is down."`
 	ShutdownGrace   time.Duration `ini:"shutdown_grace" default:"30" min:"0s" doc:"On stop and reload, sessions may finish for this long."`
 	RestartMaxDelay time.Duration `ini:"restart_max_delay" default:"30" min:"1s" doc:"A worker that keeps dying is restarted after a doubling delay, capped here."`
 	CoreDump        bool          `ini:"core_dump" default:"yes" doc:"A crashing worker may write a core file into base_dir (M18)."`

@@ -24,7 +24,29 @@ func (m *master) startMetrics() {
 	os.MkdirAll(dir, 0o750)
 	clearMetrics(dir)
 	m.totals = &metrics.Totals{Dir: dir}
-	metrics.SetGauges(m.engineGauges) // the master's own, beside the workers'
+	baseDir := m.cfg.Global.BaseDir             // changes only at a start
+	metrics.SetGauges(func() []metrics.Sample { // the master's own, beside the workers'
+		return append(m.engineGauges(), serviceGauges(baseDir)...)
+	})
+}
+
+// serviceGauges say, for every enabled service, whether it serves, as
+// fsigkd status reads it: a service that is down is 0, never absent, so
+// that an alert on it fires.
+func serviceGauges(baseDir string) []metrics.Sample {
+	_, svcs, err := Services(baseDir)
+	if err != nil {
+		return nil
+	}
+	out := make([]metrics.Sample, 0, len(svcs))
+	for _, s := range svcs {
+		up := 1.0
+		if s.Down != "" {
+			up = 0
+		}
+		out = append(out, metrics.Sample{Name: "fsigkd_service_up", Labels: map[string]string{"service": s.Name}, Value: up})
+	}
+	return out
 }
 
 // clearMetrics removes the workers' count files.

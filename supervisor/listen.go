@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -46,7 +47,7 @@ func listenTCP(addr string, port, backlog int, transparent, required bool) (*os.
 	if transparent {
 		if err := tproxy.SetTransparent(fd, family == unix.AF_INET6); err != nil && required {
 			unix.Close(fd)
-			return nil, errTransparent
+			return nil, fmt.Errorf("%w: %w", errTransparent, err)
 		}
 	}
 	if err := unix.Bind(fd, sa); err != nil {

@@ -90,8 +90,8 @@ func runMaster(cfg *conf.Config, warnings []string, reg service.Registry, fg boo
 // Status prints, for `fsigkd status`, the running gateway of baseDir
 // (its settings file named file) on w: per service, the worker and its
 // slots, read from the state file and the semaphore sets themselves, and
-// the services that are down with why. It returns 0, or 3 when the
-// gateway is not running (said on errw).
+// the services that are down with why. It returns 0; 4 when an enabled
+// service is down; 3 when the gateway is not running (said on errw).
 func Status(w, errw io.Writer, baseDir, file, logDir string) int {
 	master, svcs, err := Services(baseDir)
 	if err != nil {
@@ -100,9 +100,11 @@ func Status(w, errw io.Writer, baseDir, file, logDir string) int {
 	}
 	fmt.Fprintf(w, "master pid %d (%s)\n", master, filepath.Clean(file))
 	fmt.Fprintf(w, "%-6s %-8s %-6s %-6s %s\n", "SERVICE", "PID", "SLOTS", "TOTAL", "LISTEN")
+	code := 0
 	for _, s := range svcs {
 		if s.Down != "" {
 			fmt.Fprintf(w, "%-6s %-8s %-6s %-6s down: %s\n", s.Name, "-", "-", "-", s.Down)
+			code = StatusServiceDown
 			continue
 		}
 		used, total := "-", "-"
@@ -117,8 +119,12 @@ func Status(w, errw io.Writer, baseDir, file, logDir string) int {
 	if logDir != "" {
 		fmt.Fprintf(w, "logs   %s\n", logHealth(baseDir, logDir))
 	}
-	return 0
+	return code
 }
+
+// StatusServiceDown is fsigkd status's exit code while an enabled service
+// is down.
+const StatusServiceDown = 4
 
 // logHealth is the logs' line of the status: the room left in log_dir
 // and the lines lost, so that a full log_dir is seen where the log

@@ -147,26 +147,65 @@ func (m *master) start() bool {
 		m.startHelper(m.helper)
 		waitHelper(m.helper)
 	}
+	var down []string
 	for _, sc := range m.cfg.Enabled() {
 		if m.reg[sc.Name] == nil {
 			m.log.Named(sc.Name).Warn("service is enabled but not part of this build; it stays down")
 			continue
 		}
-		g, ok := m.open(sc.Name, m.cfg)
-		if !ok {
-			continue
+		if !m.startService(sc.Name) {
+			down = append(down, sc.Name)
 		}
-		s := &svc{name: sc.Name, index: conf.Index(sc.Name), gen: g}
-		m.svcs[s.name] = s
-		m.spawn(s, g, false)
 	}
 	m.saveState()
 	if len(m.svcs) == 0 {
 		m.log.Named("main:start").Error("no service could start")
 		return false
 	}
+	if len(down) > 0 && !g.BindRetry {
+		// A start that does not serve every enabled service fails, so
+		// that systemd and scripts see it (bind_retry = yes serves the
+		// rest and tries again).
+		m.log.Named("main:start").Error("not every enabled service could start: the gateway stops (bind_retry = yes would serve the rest)",
+			zap.Strings("down", down))
+		return false
+	}
 	m.startConsole(m.cfg.Global)
 	return true
+}
+
+// startService binds service name's listener and starts its worker;
+// false when it could not bind (logged, and kept for status).
+func (m *master) startService(name string) bool {
+	g, ok := m.open(name, m.cfg)
+	if !ok {
+		return false
+	}
+	s := &svc{name: name, index: conf.Index(name), gen: g}
+	m.svcs[s.name] = s
+	m.spawn(s, g, false)
+	return true
+}
+
+// retryDown tries again, with bind_retry = yes, the enabled services that
+// could not bind: each failure is logged again, once a minute.
+func (m *master) retryDown() {
+	if m.stopping || !m.cfg.Global.BindRetry {
+		return
+	}
+	started := false
+	for _, sc := range m.cfg.Enabled() {
+		if _, running := m.svcs[sc.Name]; running || m.reg[sc.Name] == nil {
+			continue
+		}
+		if m.startService(sc.Name) {
+			m.log.Named(sc.Name).Info("the service could bind at last and serves")
+			started = true
+		}
+	}
+	if started {
+		m.saveState()
+	}
 }
 
 // open makes a generation of cfg for the service name: it binds its
@@ -185,8 +224,17 @@ func (m *master) open(name string, cfg *conf.Config) (gen, bool) {
 			m.failed(name, name+":start", catalog.M13(err, "socket", true))
 		} else if errors.Is(err, errTransparent) {
 			m.failed(name, name+":start", catalog.M15())
+			if errors.Is(err, syscall.EPERM) {
+				// M15's hint (a kernel patch) is decades old: the cause
+				// today is a missing capability.
+				m.log.Named(name + ":start").Error("the real cause: IP_TRANSPARENT needs the CAP_NET_ADMIN capability (mainline Linux has TPROXY)")
+			}
 		} else {
 			m.failed(name, name+":start", catalog.M01(sc.BindAddr, sc.Port, err))
+			if errors.Is(err, syscall.EACCES) {
+				// M01's hint (another service running) misleads here.
+				m.log.Named(name+":start").Error("the real cause: binding a port below 1024 needs root or the CAP_NET_BIND_SERVICE capability", zap.Int("port", sc.Port))
+			}
 		}
 		return gen{}, false
 	}
@@ -269,6 +317,10 @@ func (m *master) exec(p *proc) error {
 	return nil
 }
 
+// bindRetryEvery is how often bind_retry = yes tries a down service's
+// bind again.
+var bindRetryEvery = time.Minute
+
 // run is the master's event loop; it returns the exit code.
 func (m *master) run() int {
 	sigs := make(chan os.Signal, 8)
@@ -277,6 +329,8 @@ func (m *master) run() int {
 	var killTimer <-chan time.Time
 	look := time.NewTicker(engineLook)
 	defer look.Stop()
+	retry := time.NewTicker(bindRetryEvery)
+	defer retry.Stop()
 	for {
 		if m.stopping && m.helper != nil && !m.helper.done && m.live() == 1 {
 			// The workers are done: now the engine they used.
@@ -289,6 +343,8 @@ func (m *master) run() int {
 			return 0
 		}
 		select {
+		case <-retry.C:
+			m.retryDown()
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGHUP:

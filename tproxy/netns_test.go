@@ -336,6 +336,10 @@ func TestM15WithoutCapability(t *testing.T) {
 	if !strings.Contains(string(out), m15) {
 		t.Fatalf("no M15 in:\n%s", out)
 	}
+	// M15 stays byte for byte; a second line says the real cause.
+	if !strings.Contains(string(out), "the real cause: IP_TRANSPARENT needs the CAP_NET_ADMIN capability") {
+		t.Errorf("no real cause after M15:\n%s", out)
+	}
 	if !strings.Contains(string(out), "no service could start") {
 		t.Fatalf("a service started without its transparency:\n%s", out)
 	}

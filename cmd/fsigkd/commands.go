@@ -44,7 +44,8 @@ const usage = `usage:
   fsigkd help               print this
 
 Exit codes: 0 done, 1 the settings file is bad (or the gateway did not
-start), 2 bad usage; status: 3 not running.
+start: every enabled service must, unless bind_retry = yes), 2 bad usage;
+status: 3 not running, 4 an enabled service down.
 `
 
 // The exit codes of every command.
@@ -213,7 +214,7 @@ func status(args []string) int {
 		return code
 	}
 	code = supervisor.Status(os.Stdout, os.Stderr, baseDir, file, logDir)
-	if code == 0 && cfg != nil {
+	if (code == 0 || code == supervisor.StatusServiceDown) && cfg != nil {
 		knows, problems := supervisor.EngineKnows(cfg.Global)
 		fmt.Println("engine " + knows)
 		for _, p := range problems {
