@@ -47,11 +47,17 @@ func TestDebianPackage(t *testing.T) {
 	dist := t.TempDir()
 	cmd := exec.Command("../scripts/package")
 	cmd.Env = append(os.Environ(), "DIST="+dist, "VERSION=1.0~test")
-	out, err := cmd.CombinedOutput()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	// The package's path is the script's standard output, its last line:
+	// what the build says (go build -v with GOFLAGS) goes to standard
+	// error, and is not taken for the path.
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("scripts/package: %v\n%s", err, out)
+		t.Fatalf("scripts/package: %v\n%s%s", err, out, stderr.String())
 	}
-	deb := strings.TrimSpace(string(out))
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	deb := strings.TrimSpace(lines[len(lines)-1])
 	if filepath.Base(deb) != "fsigkd_1.0~test_"+strings.TrimSpace(run(t, "dpkg", "--print-architecture"))+".deb" {
 		t.Fatalf("the package is %q", deb)
 	}
@@ -61,6 +67,13 @@ func TestDebianPackage(t *testing.T) {
 
 	t.Cleanup(func() { exec.Command("dpkg", "-P", "fsigkd").Run() })
 	installed := run(t, "dpkg", "-i", deb)
+	// md5sums shipped: dpkg checks every installed file against them.
+	if out, err := exec.Command("dpkg", "--verify", "fsigkd").CombinedOutput(); err != nil || len(out) != 0 {
+		t.Errorf("dpkg --verify: %v %s", err, out)
+	}
+	if !strings.Contains(run(t, "dpkg-deb", "-I", deb), " md5sums") {
+		t.Error("the package has no md5sums")
+	}
 	// As installed, the engine detects EICAR alone: the package says so.
 	if !strings.Contains(installed, "fsigkd: WARNING: as installed, the bundled engine has no signatures: it detects the EICAR test file and nothing else.") {
 		t.Errorf("the install does not say what the gateway detects:\n%s", installed)

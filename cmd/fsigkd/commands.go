@@ -15,6 +15,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/fsavd"
+	"github.com/fsigkd/fsigkd/fsavd/engine"
 	"github.com/fsigkd/fsigkd/service"
 	"github.com/fsigkd/fsigkd/supervisor"
 	"github.com/fsigkd/fsigkd/tproxy"
@@ -27,6 +28,8 @@ const usage = `usage:
   fsigkd [-f] [-c FILE]     run the gateway (-f: stay in the foreground)
   fsigkd check [-c FILE]    print the effective settings, or the errors
   fsigkd status [-c FILE]   print each service's worker and slots
+  fsigkd reload [-c FILE]   check the settings and have the running gateway take them
+  fsigkd stop [-c FILE]     stop the running gateway, and wait until it has
   fsigkd rules [-c FILE] [--format nft|iptables|shell]
                             print the firewall rules for the transparent services
   fsigkd diag [-c FILE] [-o diag.tar.gz] [--log-mib N]
@@ -111,6 +114,8 @@ func run(args []string, reg service.Registry) int {
 			return passwd(os.Stdin, os.Stdout)
 		case "ca":
 			return caCmd(args[1:])
+		case "stop", "reload":
+			return control(args[0], args[1:])
 		}
 	}
 	fs := flag.NewFlagSet("fsigkd", flag.ContinueOnError)
@@ -195,6 +200,13 @@ func check(args []string) int {
 	}
 	for _, w := range warnings {
 		fmt.Fprintln(os.Stderr, "warning: "+w)
+	}
+	// The bundled engine's signature files, loaded as it will load them:
+	// a malformed line would otherwise pass check and fail every scan.
+	if g := cfg.Global; g.AVEngine == "fsavd" && g.FsavdStart && g.FsavdSigs != "" {
+		if _, err := engine.Load(g.FsavdSigs); err != nil {
+			return fail(exitBadFile, "fsavd_signatures: %v", err)
+		}
 	}
 	// What the engine knows, said on every check: settings can be right
 	// and protect nobody (an engine that knows only EICAR).

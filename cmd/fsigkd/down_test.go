@@ -155,3 +155,60 @@ func TestPrivilegedPortWithoutCapabilitySaysSo(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }
+
+// TestStopAndReloadCommands: fsigkd reload has the running master take
+// its settings (a file that does not load is refused, the gateway
+// untouched); fsigkd stop stops it and returns once it has ended; both
+// say when no gateway runs.
+func TestStopAndReloadCommands(t *testing.T) {
+	dir := testenv.ShortDir(t)
+	conf := downSettings(t, dir, testenv.FreePort(t), "")
+	out := daemontest.Daemon(t, binary(t), "-f", "-c", conf)
+	run := func(args ...string) (int, string) {
+		b, err := exec.Command(binary(t), args...).CombinedOutput()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), string(b)
+		}
+		return 0, string(b)
+	}
+	if code, text := run("reload", "-c", conf); code != 0 || !strings.Contains(text, "reload asked") {
+		t.Fatalf("reload: %d %s", code, text)
+	}
+	waitFor(t, func() bool { return strings.Contains(out.String(), "reload") }, out.String)
+	good, _ := os.ReadFile(conf)
+	os.WriteFile(conf, append(good, "\n[http]\npre_spawn = none\n"...), 0o644)
+	if code, text := run("reload", "-c", conf); code != 1 || !strings.Contains(text, "keeps its own") {
+		t.Errorf("reload of a bad file: %d %s", code, text)
+	}
+	os.WriteFile(conf, good, 0o644)
+	if code, text := run("stop", "-c", conf); code != 0 || !strings.Contains(text, "stopped master pid") {
+		t.Fatalf("stop: %d %s", code, text)
+	}
+	if code, _ := run("status", "-c", conf); code != 3 {
+		t.Errorf("status after stop: %d", code)
+	}
+	if code, _ := run("stop", "-c", conf); code != 3 {
+		t.Errorf("stop with none running: %d", code)
+	}
+}
+
+// TestCheckLoadsTheSignaturesAsTheEngine: a malformed .ndb line passed
+// check and then failed every scan; check now loads the files as the
+// bundled engine will, and names the file and line.
+func TestCheckLoadsTheSignaturesAsTheEngine(t *testing.T) {
+	dir := testenv.ShortDir(t)
+	sigs := filepath.Join(dir, "sigs")
+	os.MkdirAll(sigs, 0o755)
+	os.WriteFile(filepath.Join(sigs, "a.ndb"), []byte("Good.Sig:0:*:6869\nBad.Sig:0:*:zz-not-hex\n"), 0o644)
+	conf := filepath.Join(dir, "fsigk.ini")
+	os.WriteFile(conf, []byte("base_dir = "+dir+"\nfsavd_signatures = "+sigs+"\n"), 0o644)
+	b, err := exec.Command(binary(t), "check", "-c", conf).CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "a.ndb:2:") {
+		t.Fatalf("check of a bad .ndb: %v\n%s", err, b)
+	}
+	os.WriteFile(filepath.Join(sigs, "a.ndb"), []byte("Good.Sig:0:*:6869\n"), 0o644)
+	if b, err := exec.Command(binary(t), "check", "-c", conf).CombinedOutput(); err != nil {
+		t.Fatalf("check of a good .ndb: %v\n%s", err, b)
+	}
+}
