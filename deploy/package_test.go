@@ -74,6 +74,12 @@ func TestDebianPackage(t *testing.T) {
 	if !strings.Contains(run(t, "dpkg-deb", "-I", deb), " md5sums") {
 		t.Error("the package has no md5sums")
 	}
+	// Enabled, as other daemons' packages are, even where systemd does
+	// not run (a container, a chroot, an image build): it starts at the
+	// next boot.
+	if _, err := os.Lstat("/etc/systemd/system/multi-user.target.wants/fsigkd.service"); err != nil {
+		t.Errorf("the unit is not enabled: %v", err)
+	}
 	// As installed, the engine detects EICAR alone: the package says so.
 	if !strings.Contains(installed, "fsigkd: WARNING: as installed, the bundled engine has no signatures: it detects the EICAR test file and nothing else.") {
 		t.Errorf("the install does not say what the gateway detects:\n%s", installed)
