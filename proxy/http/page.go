@@ -9,9 +9,10 @@ import (
 	"github.com/fsigkd/fsigkd/proxy"
 )
 
-// block answers 403 with the block page.
+// block answers 403 with the block page: a refusal, logged TCP_DENIED
+// as Squid logs what its rules deny.
 func (s *session) block(tr *proxy.Transfer, url, name, reason string) {
-	tr.Rec.Status = 403
+	tr.Rec.Status, tr.Rec.Result = 403, "TCP_DENIED"
 	page := s.p.page.Render(url, name, reason)
 	tr.Rec.Bytes = int64(len(page))
 	s.writePage(403, "Forbidden", page, false)

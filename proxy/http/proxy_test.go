@@ -176,7 +176,7 @@ func TestEICARIsBlockedHoweverItComes(t *testing.T) {
 		}
 	}
 	log := e.accessLog(4)
-	if !strings.Contains(log, "DETECT-STAT:INFECTED:Eicar-Test-Signature:") || !strings.Contains(log, "ACTION:DENY:") || !strings.Contains(log, " TCP_MISS/403 ") {
+	if !strings.Contains(log, "DETECT-STAT:INFECTED:Eicar-Test-Signature:") || !strings.Contains(log, "ACTION:DENY:") || !strings.Contains(log, " TCP_DENIED/403 ") {
 		t.Errorf("access log:\n%s", log)
 	}
 }

@@ -28,7 +28,7 @@ func (s *session) tunnel(req *Request, tr *proxy.Transfer) {
 		return
 	}
 	if !s.p.ports[n] {
-		tr.Rec.Status = 403
+		tr.Rec.Status, tr.Rec.Result = 403, "TCP_DENIED"
 		s.writeError(403, "Forbidden", "CONNECT to port "+port+" is not allowed.", true)
 		return
 	}
@@ -147,7 +147,7 @@ func relay(dst, src net.Conn, idle time.Duration, last *atomic.Int64) int64 {
 // refuseServer answers a request for a server the settings keep clients
 // from (allow_servers, deny_servers): 403, logged.
 func (s *session) refuseServer(tr *proxy.Transfer, target string) {
-	tr.Rec.Status, tr.Rec.Detail = 403, "server not allowed"
+	tr.Rec.Status, tr.Rec.Result, tr.Rec.Detail = 403, "TCP_DENIED", "server not allowed"
 	if s.p.Once("server-refused") { // once a minute: a client can ask as often as it likes
 		s.log.Warn("a client asked for a server it may not reach", zap.String("client", s.client), zap.String("target", target))
 	}
