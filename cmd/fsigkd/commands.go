@@ -129,6 +129,11 @@ func run(args []string, reg service.Registry) int {
 		return fail(exitBadUsage, "unknown command %q (fsigkd help: the usage)", fs.Arg(0))
 	}
 	cfg, warnings, err := conf.Load(*file)
+	if errors.Is(err, os.ErrNotExist) && !given(fs, "c") {
+		// Run with no settings file where the package puts it: say how
+		// to give one, and where the usage is.
+		return fail(exitBadFile, "no settings file at %s: give one with -c FILE (the sample is deploy/fsigk.ini; fsigkd help: the usage)", *file)
+	}
 	if err != nil {
 		return fail(exitBadFile, "%v", err)
 	}
@@ -278,4 +283,11 @@ func passwd(r io.Reader, w io.Writer) int {
 	}
 	fmt.Fprintln(w, string(hash))
 	return 0
+}
+
+// given tells whether flag name was on the command line.
+func given(fs *flag.FlagSet, name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
 }

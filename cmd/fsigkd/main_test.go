@@ -175,4 +175,12 @@ func TestCommandLine(t *testing.T) {
 			t.Errorf("fsigkd %v: exit %d, stdout %q, stderr %q", tc.args, code, out.String(), errb.String())
 		}
 	}
+	// Without arguments and without the installed settings file (the
+	// package's test may have it in place meanwhile): how to give one.
+	if _, err := os.Stat(DefaultConfig); os.IsNotExist(err) {
+		b, _ := exec.Command(bin).CombinedOutput()
+		if !strings.Contains(string(b), "give one with -c FILE") || !strings.Contains(string(b), "fsigkd help") {
+			t.Errorf("fsigkd without arguments: %q", b)
+		}
+	}
 }
