@@ -160,6 +160,34 @@ func pairs(labels []string) map[string]string {
 	return m
 }
 
+// fromZero puts every documented counter and histogram of a worker at
+// 0 from its start: a series that appears only at its first count
+// escapes rate() and an alert on it until then. Labelled ones are put
+// at 0 for each value the access log can give (the verdicts, the
+// actions) or the logs have.
+func (r *recorder) fromZero() {
+	for _, name := range []string{"fsigkd_connections_total", "fsigkd_connections_refused_total", "fsigkd_slots_full_total",
+		"fsigkd_evictions_total", "fsigkd_requests_total", "fsigkd_objects_total", "fsigkd_object_bytes_total",
+		"fsigkd_engine_calls_total", "fsigkd_verdict_cache_hits_total"} {
+		r.add(name, 0)
+	}
+	for _, v := range []string{"clean", "infected", "blocked", "encrypted", "skipped", "spam", "unscanned"} {
+		r.add("fsigkd_verdicts_total", 0, "verdict", v)
+	}
+	for _, a := range []string{"none", "pass", "deny", "delete", "change_subject"} {
+		r.add("fsigkd_actions_total", 0, "action", a)
+	}
+	for _, l := range []string{"error", "access"} {
+		r.add("fsigkd_log_lines_lost_total", 0, "log", l)
+	}
+	for _, h := range []string{"fsigkd_request_seconds", "fsigkd_scan_seconds"} {
+		var buf [128]byte
+		if k := seriesKey(buf[:0], h, nil); r.hists[string(k)] == nil {
+			r.hists[string(k)] = &Histogram{Name: h, Buckets: make([]uint64, len(Buckets))}
+		}
+	}
+}
+
 // Request counts one access-log record: a request, a mail for a
 // recipient, a transfer; elapsed is its time end to end.
 func Request(elapsed time.Duration) {
@@ -207,6 +235,7 @@ func Message(id string) {
 func Enable(service, dir string, gauges func() []Sample) (stop func()) {
 	rec.mu.Lock()
 	rec.service, rec.gauges = service, gauges
+	rec.fromZero()
 	rec.mu.Unlock()
 	path := filepath.Join(dir, fmt.Sprintf("%s.%d.json", service, os.Getpid()))
 	done := make(chan struct{})

@@ -116,7 +116,8 @@ func TestBindRetryServesTheRest(t *testing.T) {
 }
 
 // TestServiceUpMetric: /metrics has fsigkd_service_up for every enabled
-// service, 0 for the one that could not bind (with bind_retry = yes).
+// service, 0 for the one that could not bind (with bind_retry = yes), and
+// the documented counters at 0 before any traffic.
 func TestServiceUpMetric(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -127,7 +128,16 @@ func TestServiceUpMetric(t *testing.T) {
 	cport := testenv.FreePort(t)
 	conf := downSettings(t, dir, taken.Addr().(*net.TCPAddr).Port, fmt.Sprintf("bind_retry = yes\nconsole = yes\nconsole_port = %d", cport))
 	daemontest.Daemon(t, binary(t), "-f", "-c", conf)
-	fams := scrape(t, fmt.Sprintf("127.0.0.1:%d", cport))
+	addr := fmt.Sprintf("127.0.0.1:%d", cport)
+	// Every documented counter from the start, at 0 (a worker writes its
+	// counts each second).
+	waitFor(t, func() bool {
+		fams := scrape(t, addr)
+		return value(fams, "fsigkd_objects_total", "service", "http") == 0 &&
+			value(fams, "fsigkd_verdicts_total", "service", "http", "verdict", "infected") == 0 &&
+			value(fams, "fsigkd_request_seconds", "service", "http") == 0
+	})
+	fams := scrape(t, addr)
 	if v := value(fams, "fsigkd_service_up", "service", "smtp"); v != 0 {
 		t.Errorf("smtp (down): %v", v)
 	}
