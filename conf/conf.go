@@ -101,6 +101,7 @@ type Service struct {
 	VirusgwIni               string        `ini:"virusgw_ini" default:"" kind:"path" doc:"A legacy per-service file whose keys win for this service (relative to this file's directory)."`
 	BindAddr                 string        `ini:"bind_addr" default:"0.0.0.0" kind:"addr" doc:"The address it listens on (0.0.0.0 or :: for every address)."`
 	Port                     int           `ini:"port" default:"0" min:"1" max:"65535" doc:"The port it listens on."`
+	ProxyProtocolFrom        string        `ini:"proxy_protocol_from" default:"" kind:"nets" doc:"Balancers (networks, addresses) in front of this service that speak HAProxy's PROXY protocol (version 1 or 2): a connection from one must begin with its header, whose client address then stands for the connection's everywhere (allow_clients, the skip lists, the access log, the next hop's XCLIENT, the original destination in transparent mode); one without a valid header is refused. Empty: none."`
 	PreSpawn                 int           `ini:"pre_spawn" default:"64" min:"1" max:"20000" doc:"Connections held at once; more wait in the listen backlog (M02)."`
 	Transparent              bool          `ini:"transparent" only:"http,smtp,ftp,pop" default:"no" doc:"Take connections redirected by the firewall (REDIRECT or TPROXY)."`
 	TransparentTproxy        bool          `ini:"transparent_tproxy" only:"http,smtp,ftp,pop" default:"no" doc:"Connect upstream from the client's own address (needs TPROXY and CAP_NET_ADMIN; M15 and the service stays down when the kernel refuses)."`

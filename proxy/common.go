@@ -176,6 +176,9 @@ var ErrNotDiverted = errors.New("the connection was not diverted to the gateway:
 // Destination is where an intercepted client was going, for the
 // transparent mode of every service.
 func (c *Common) Destination(conn net.Conn) (*net.TCPAddr, error) {
+	if a, ok := slots.ProxiedDestination(conn); ok {
+		return a, nil // a balancer's PROXY header said where the client went
+	}
 	a, err := c.OriginalDst(conn)
 	if err != nil {
 		return nil, err

@@ -51,6 +51,14 @@ type Listener struct {
 	// connection (true), whose slot the client then gets.
 	Evict func() bool
 
+	// ProxyFrom, when set, tells the balancers' addresses
+	// (proxy_protocol_from): a connection from one must begin with a
+	// PROXY protocol header within ProxyTimeout (proxyproto.go), whose
+	// addresses then stand for the connection's; one without is refused.
+	ProxyFrom    func(net.IP) bool
+	ProxyTimeout time.Duration
+	lastProxy    time.Time
+
 	refusing atomic.Int32
 	fresh    freshSet // connections that have not yet sent their first request
 
@@ -87,6 +95,11 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		c, err := l.Listener.Accept()
+		if err == nil && l.ProxyFrom != nil {
+			if c, err = l.unwrapProxy(c); err != nil {
+				continue // refused: it had no valid header
+			}
+		}
 		if err == nil && l.Admit != nil && !l.Admit(c) {
 			l.refuse(c)
 			continue
@@ -136,6 +149,31 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 	}
+}
+
+// unwrapProxy reads the PROXY header of a connection from a balancer; a
+// connection from one without a valid header is closed, counted refused
+// and logged (once a minute).
+func (l *Listener) unwrapProxy(c net.Conn) (net.Conn, error) {
+	a, ok := c.RemoteAddr().(*net.TCPAddr)
+	if !ok || !l.ProxyFrom(a.IP) {
+		return c, nil
+	}
+	timeout := l.ProxyTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	pc, err := readProxyHeader(c, timeout)
+	if err != nil {
+		c.Close()
+		metrics.Add("fsigkd_connections_refused_total", 1)
+		if now := time.Now(); now.Sub(l.lastProxy) >= time.Minute {
+			l.lastProxy = now
+			l.Log.Named("accept").Warn("a connection from a balancer (proxy_protocol_from) sent no valid PROXY header: refused", zap.String("from", a.String()), zap.Error(err))
+		}
+		return nil, err
+	}
+	return pc, nil
 }
 
 // MaxRefusing bounds the refused clients being answered at once.

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/internal/netlist"
 	"github.com/fsigkd/fsigkd/ipc"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/metrics"
@@ -65,6 +66,16 @@ func runWorker(reg service.Registry) int {
 		Log:         log,
 		M02Interval: cfg.Global.M02Interval,
 		Backlog:     backlog(cfg.Global.ListenBacklog),
+	}
+	if svcCfg.ProxyProtocolFrom != "" {
+		balancers, err := netlist.Parse(svcCfg.ProxyProtocolFrom)
+		if err != nil {
+			log.Error("proxy_protocol_from", zap.Error(err))
+			return 1
+		}
+		// The header comes with the connection; a balancer that stalls
+		// holds the accept no longer than this.
+		ln.ProxyFrom, ln.ProxyTimeout = balancers.Contains, min(svcCfg.HeaderTimeout, 5*time.Second)
 	}
 	sp := spool.Dir{Path: cfg.Global.TempDir, Hash: cfg.Global.VerdictCache > 0}
 	svc, err := reg[name](&service.Env{Config: cfg, Service: svcCfg, Logs: lg, Log: log, Spool: sp})
