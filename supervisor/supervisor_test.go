@@ -165,10 +165,28 @@ func TestWorkerThatKeepsDyingBacksOff(t *testing.T) {
 	}
 }
 
-// TestBindFailure: a port in use gives M01 and that service stays down
-// while the other starts.
+// TestBindFailure: a port taken fails the start as shipped (exit 1, M01
+// byte for byte): a start that does not serve every enabled service says
+// so in its exit status.
 func TestBindFailure(t *testing.T) {
 	d := setup(t, "", "")
+	hold, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(d.ports["smtp"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	d.run()
+	if code := d.exitCode(); code != 1 {
+		t.Fatalf("exit code %d", code)
+	}
+	p := d.ports["smtp"]
+	d.waitLine(fmt.Sprintf("CRITICAL [smtp:start] bind=Address already in use(98) (addr=127.0.0.1, port=%d). # Please check whether other service(mail/web server,etc...) is already running on port %d.", p, p))
+}
+
+// TestBindFailureWithRetry: with bind_retry = yes the other services
+// serve, and status shows the one down, and why, exiting 4.
+func TestBindFailureWithRetry(t *testing.T) {
+	d := setup(t, "bind_retry = yes", "")
 	hold, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(d.ports["smtp"]))
 	if err != nil {
 		t.Fatal(err)
@@ -180,9 +198,8 @@ func TestBindFailure(t *testing.T) {
 	if s, _ := ask(d.dial("http"), "up"); s != "up" {
 		t.Fatal("http not serving")
 	}
-	// status shows the service down, and why.
 	out, code := d.fsigkd("status", "-c", d.conf)
-	if code != 0 || !strings.Contains(out, "\nsmtp   -        -      -      down: bind=Address already in use(98)") {
+	if code != 4 || !strings.Contains(out, "\nsmtp   -        -      -      down: bind=Address already in use(98)") {
 		t.Errorf("status: %d\n%s", code, out)
 	}
 }
