@@ -40,22 +40,23 @@ type Config struct {
 
 // Global holds the keys outside any service section (or in [global]).
 type Global struct {
-	BaseDir         string        `ini:"base_dir" default:"." kind:"dir" doc:"State directory: pid file, semaphore record, sockets, temp and log dirs."`
-	TempDir         string        `ini:"temp_dir" default:"./tmp" kind:"path" doc:"Spool for bodies, mails and transfers while they are scanned. Cleared of fsigkd's own leftovers at start."`
-	LogDir          string        `ini:"log_dir" default:"./log" kind:"path" doc:"error.log and access.log (reopened on SIGUSR1, for logrotate)."`
-	PidFile         string        `ini:"pid_file" default:"./fsigkd.pid" kind:"path" doc:"The master's pid file."`
-	LogSyslog       bool          `ini:"log_syslog" default:"no" doc:"Send the error log to syslog too (facility daemon, ident fsigkd, the line's level as its priority)."`
-	AccessLogFormat string        `ini:"access_log_format" default:"native" enum:"native,json" doc:"native: the squid-like line with DETECT-STAT, ACTION and PROXY-STAT; json: one JSON object a line with the same fields, named, for log collectors."`
-	LogLevel        string        `ini:"log_level" default:"info" enum:"critical,warning,info,debug" doc:"critical, warning, info or debug."`
-	License         string        `ini:"license" default:"" secret:"yes" doc:"Evaluation keys EVAL-YYYYMMDD-... stop the gateway after that day (M21). Empty: no licence check."`
-	TempMinFree     int64         `ini:"temp_min_free" default:"5M" kind:"size" min:"0" doc:"temp_dir must have this much free space at start (M09)."`
-	SendfileTimeout time.Duration `ini:"sendfile_timeout" default:"120" min:"1s" doc:"A scanned file whose receiver takes nothing for this long is dropped (M07)."`
-	BindRetry       bool          `ini:"bind_retry" default:"no" doc:"An enabled service that cannot bind its port at start (taken, or below 1024 without the capability): no, the start fails (exit 1, the reason logged), so that systemd and scripts see it; yes, the other services are served and the bind is tried again every minute, its message logged each time, until it succeeds. Either way fsigkd status exits 4 and fsigkd_service_up is 0 while it is down."`
-	ShutdownGrace   time.Duration `ini:"shutdown_grace" default:"30" min:"0s" doc:"On stop and reload, sessions may finish for this long."`
-	RestartMaxDelay time.Duration `ini:"restart_max_delay" default:"30" min:"1s" doc:"A worker that keeps dying is restarted after a doubling delay, capped here."`
-	CoreDump        bool          `ini:"core_dump" default:"yes" doc:"A crashing worker may write a core file into base_dir (M18)."`
-	M02Interval     time.Duration `ini:"max_connections_warning_interval" default:"60" min:"1s" doc:"M02 (all slots busy) is logged at most once per interval for a service."`
-	ListenBacklog   int           `ini:"listen_backlog" default:"0" min:"0" max:"65535" doc:"Each service's listen backlog (0: the kernel's somaxconn), so that a burst of new clients is taken at once. With every slot busy and a client waiting that no connection can give way to (none idle, none silent since its accept), it is 5, as documented: five wait in the queue, the rest in SYN_RECV until a slot frees."`
+	BaseDir           string        `ini:"base_dir" default:"." kind:"dir" doc:"State directory: pid file, semaphore record, sockets, temp and log dirs."`
+	TempDir           string        `ini:"temp_dir" default:"./tmp" kind:"path" doc:"Spool for bodies, mails and transfers while they are scanned. Cleared of fsigkd's own leftovers at start."`
+	LogDir            string        `ini:"log_dir" default:"./log" kind:"path" doc:"error.log and access.log (reopened on SIGUSR1, for logrotate)."`
+	PidFile           string        `ini:"pid_file" default:"./fsigkd.pid" kind:"path" doc:"The master's pid file."`
+	LogSyslog         bool          `ini:"log_syslog" default:"no" doc:"Send the error log to syslog too (facility daemon, ident fsigkd, the line's level as its priority)."`
+	AccessLogFormat   string        `ini:"access_log_format" default:"native" enum:"native,json" doc:"native: the squid-like line with DETECT-STAT, ACTION and PROXY-STAT; json: one JSON object a line with the same fields, named, for log collectors."`
+	LogLevel          string        `ini:"log_level" default:"info" enum:"critical,warning,info,debug" doc:"critical, warning, info or debug."`
+	License           string        `ini:"license" default:"" secret:"yes" doc:"Evaluation keys EVAL-YYYYMMDD-... stop the gateway after that day (M21). Empty: no licence check."`
+	TempMinFree       int64         `ini:"temp_min_free" default:"5M" kind:"size" min:"0" doc:"temp_dir must have this much free space at start (M09)."`
+	SendfileTimeout   time.Duration `ini:"sendfile_timeout" default:"120" min:"1s" doc:"A scanned file whose receiver takes nothing for this long is dropped (M07)."`
+	BindRetry         bool          `ini:"bind_retry" default:"no" doc:"An enabled service that cannot bind its port at start (taken, or below 1024 without the capability): no, the start fails (exit 1, the reason logged), so that systemd and scripts see it; yes, the other services are served and the bind is tried again every minute, its message logged each time, until it succeeds. Either way fsigkd status exits 4 and fsigkd_service_up is 0 while it is down."`
+	UnreadyBeforeStop time.Duration `ini:"unready_before_stop" default:"0" min:"0s" doc:"At a stop (SIGTERM), the console's /readyz answers 503 for this long before the services stop accepting, so that a load balancer sends new clients elsewhere first; a second SIGTERM stops at once. 0: stop at once."`
+	ShutdownGrace     time.Duration `ini:"shutdown_grace" default:"30" min:"0s" doc:"On stop and reload, sessions may finish for this long."`
+	RestartMaxDelay   time.Duration `ini:"restart_max_delay" default:"30" min:"1s" doc:"A worker that keeps dying is restarted after a doubling delay, capped here."`
+	CoreDump          bool          `ini:"core_dump" default:"yes" doc:"A crashing worker may write a core file into base_dir (M18)."`
+	M02Interval       time.Duration `ini:"max_connections_warning_interval" default:"60" min:"1s" doc:"M02 (all slots busy) is logged at most once per interval for a service."`
+	ListenBacklog     int           `ini:"listen_backlog" default:"0" min:"0" max:"65535" doc:"Each service's listen backlog (0: the kernel's somaxconn), so that a burst of new clients is taken at once. With every slot busy and a client waiting that no connection can give way to (none idle, none silent since its accept), it is 5, as documented: five wait in the queue, the rest in SYN_RECV until a slot frees."`
 
 	Console         bool   `ini:"console" default:"yes" doc:"The master serves the web console and /metrics (Prometheus) on console_bind:console_port."`
 	ConsoleBind     string `ini:"console_bind" default:"127.0.0.1" kind:"addr" doc:"The console's address. Anything but loopback needs console_password and console_tls_cert and _key: check refuses it otherwise."`

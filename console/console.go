@@ -14,6 +14,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -46,8 +47,10 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 var ErrBare = errors.New("a console off loopback needs console_password and console_tls_cert/_key")
 
 // Start listens on the console's address and serves: /metrics from
-// totals, and the pages mux gives (nil: none yet).
-func Start(g conf.Global, totals *metrics.Totals, pages http.Handler) (*Server, error) {
+// totals, the pages mux gives (nil: none yet), and, when ready is set,
+// /healthz (alive) and /readyz (ready says whether, and if not why), the
+// two without the password, for load balancers.
+func Start(g conf.Global, totals *metrics.Totals, pages http.Handler, ready func() (bool, string)) (*Server, error) {
 	ip := net.ParseIP(g.ConsoleBind)
 	if ip == nil || !ip.IsLoopback() && (g.ConsolePassword == "" || g.ConsoleTLSCert == "") {
 		return nil, ErrBare
@@ -62,6 +65,27 @@ func Start(g conf.Global, totals *metrics.Totals, pages http.Handler) (*Server, 
 	var h http.Handler = mux
 	if g.ConsolePassword != "" {
 		h = basicAuth(g.ConsolePassword, mux)
+	}
+	if ready != nil {
+		// For balancers: unauthenticated, and saying nothing but alive or
+		// ready (and, not ready, why in a word or two).
+		top := http.NewServeMux()
+		top.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			io.WriteString(w, "ok\n")
+		})
+		top.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			if ok, why := ready(); !ok {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				io.WriteString(w, "not ready: "+why+"\n")
+				return
+			}
+			io.WriteString(w, "ready\n")
+		})
+		top.Handle("/", h)
+		h = top
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(g.ConsoleBind, strconv.Itoa(g.ConsolePort)))
 	if err != nil {

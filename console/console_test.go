@@ -42,7 +42,7 @@ func TestOffLoopbackNeedsPasswordAndTLS(t *testing.T) {
 	}
 	g := global(t, "")
 	g.ConsoleBind = "0.0.0.0"
-	if _, err := Start(g, &metrics.Totals{Dir: t.TempDir()}, nil); err != ErrBare {
+	if _, err := Start(g, &metrics.Totals{Dir: t.TempDir()}, nil, nil); err != ErrBare {
 		t.Fatalf("Start off loopback, bare: %v", err)
 	}
 	if _, _, err := conf.Parse("fsigk.ini", []byte("console_password = plain\n"), nil); err == nil || !strings.Contains(err.Error(), "bcrypt") {
@@ -66,7 +66,7 @@ func TestPasswordAndTLS(t *testing.T) {
 	g.ConsolePort = 0
 	g.ConsolePassword = hash(t, "a good password")
 	g.ConsoleTLSCert, g.ConsoleTLSKey = cert, key
-	srv, err := Start(g, &metrics.Totals{Dir: t.TempDir()}, nil)
+	srv, err := Start(g, &metrics.Totals{Dir: t.TempDir()}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestWrongPasswordsDoNotHoldTheConsole(t *testing.T) {
 	g.ConsolePort = 0
 	h, _ := bcrypt.GenerateFromPassword([]byte("a good password"), 11) // a check costs ~100 ms
 	g.ConsolePassword = string(h)
-	srv, err := Start(g, &metrics.Totals{Dir: t.TempDir()}, nil)
+	srv, err := Start(g, &metrics.Totals{Dir: t.TempDir()}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

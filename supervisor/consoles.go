@@ -106,7 +106,7 @@ func (m *master) startConsole(g conf.Global) {
 		m.console.Close()
 		m.console = nil
 	}
-	srv, err := console.Start(g, m.totals, m.pages)
+	srv, err := console.Start(g, m.totals, m.pages, m.ready)
 	if err != nil {
 		log.Error("the console cannot start; the gateway goes on without it", zap.Error(err))
 		return
@@ -126,3 +126,37 @@ func (m *master) stopConsole() {
 		m.pages = nil
 	}
 }
+
+// ready is /readyz: every enabled service serves, the gateway is not
+// stopping (nor in its unready_before_stop moment), and each engine
+// the workers use has an endpoint that answers.
+func (m *master) ready() (bool, string) {
+	if m.unready.Load() {
+		return false, "stopping"
+	}
+	_, svcs, err := Services(m.shownBaseDir())
+	if err != nil {
+		return false, "not running"
+	}
+	for _, s := range svcs {
+		if s.Down != "" {
+			return false, s.Name + " down"
+		}
+	}
+	_, gauges, _ := m.totals.Gather()
+	engines := map[string]bool{}
+	for _, g := range gauges {
+		if g.Name == "fsigkd_engine_endpoint_up" {
+			engines[g.Labels["engine"]] = engines[g.Labels["engine"]] || g.Value > 0
+		}
+	}
+	for e, up := range engines {
+		if !up {
+			return false, "engine " + e + " not answering"
+		}
+	}
+	return true, ""
+}
+
+// shownBaseDir is base_dir (it changes only at a start).
+func (m *master) shownBaseDir() string { return m.shown.Load().Global.BaseDir }

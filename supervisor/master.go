@@ -50,8 +50,11 @@ type master struct {
 	pid      *ipc.PidFile
 	stopping bool
 	announce bool // READY=1 is due once every worker serves
-	onReady  func()
-	helper   *helper // the bundled fsavd, when the master runs it
+	// unready: a stop has begun, or will once unready_before_stop has
+	// passed (/readyz says 503).
+	unready atomic.Bool
+	onReady func()
+	helper  *helper // the bundled fsavd, when the master runs it
 	// down is why an enabled service is not running: the documented
 	// message it failed with, for fsigkd status.
 	down map[string]string
@@ -317,6 +320,20 @@ func (m *master) exec(p *proc) error {
 	return nil
 }
 
+// beginStop stops the workers and closes the listeners; the returned
+// channel says when to kill what has not ended.
+func (m *master) beginStop() <-chan time.Time {
+	m.stopping = true
+	m.unready.Store(true)
+	ipc.SdNotify("STOPPING=1")
+	m.signalAll(syscall.SIGTERM)
+	// The workers close their copies of the listeners as they stop; with
+	// ours closed too, a new client is refused at once instead of waiting
+	// in a backlog nobody will accept from.
+	m.closeListeners()
+	return time.After(m.cfg.Global.ShutdownGrace + graceKill)
+}
+
 // bindRetryEvery is how often bind_retry = yes tries a down service's
 // bind again.
 var bindRetryEvery = time.Minute
@@ -326,7 +343,7 @@ func (m *master) run() int {
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
-	var killTimer <-chan time.Time
+	var killTimer, unreadyTimer <-chan time.Time
 	look := time.NewTicker(engineLook)
 	defer look.Stop()
 	retry := time.NewTicker(bindRetryEvery)
@@ -360,18 +377,24 @@ func (m *master) run() int {
 				m.signalAll(syscall.SIGUSR1)
 				m.signalHelper(syscall.SIGUSR1)
 			default:
+				if d := m.cfg.Global.UnreadyBeforeStop; !m.stopping && !m.unready.Load() && d > 0 {
+					// Balancers first: /readyz says 503 for a moment,
+					// and only then do the services stop accepting. A
+					// second signal stops at once.
+					m.unready.Store(true)
+					m.log.Named("main").Info("stopping: not ready first", zap.String("signal", sig.String()), zap.Duration("unready_before_stop", d))
+					unreadyTimer = time.After(d)
+					continue
+				}
 				if !m.stopping {
 					m.log.Named("main").Info("stopping", zap.String("signal", sig.String()))
-					m.stopping = true
-					ipc.SdNotify("STOPPING=1")
-					m.signalAll(syscall.SIGTERM)
-					// The workers close their copies of the listeners as
-					// they stop; with ours closed too, a new client is
-					// refused at once instead of waiting in a backlog
-					// nobody will accept from.
-					m.closeListeners()
-					killTimer = time.After(m.cfg.Global.ShutdownGrace + graceKill)
+					killTimer = m.beginStop()
 				}
+			}
+		case <-unreadyTimer:
+			if !m.stopping {
+				m.log.Named("main").Info("stopping")
+				killTimer = m.beginStop()
 			}
 		case <-killTimer:
 			m.signalAll(syscall.SIGKILL)

@@ -137,6 +137,9 @@ func TestServiceUpMetric(t *testing.T) {
 			value(fams, "fsigkd_verdicts_total", "service", "http", "verdict", "infected") == 0 &&
 			value(fams, "fsigkd_request_seconds", "service", "http") == 0
 	})
+	if code, body := get(t, "http://"+addr+"/readyz"); code != 503 || body != "not ready: smtp down\n" {
+		t.Errorf("/readyz with smtp down: %d %q", code, body)
+	}
 	fams := scrape(t, addr)
 	if v := value(fams, "fsigkd_service_up", "service", "smtp"); v != 0 {
 		t.Errorf("smtp (down): %v", v)
