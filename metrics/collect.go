@@ -40,6 +40,7 @@ var Help = map[string]string{
 	"fsigkd_engine_endpoint_up":                          "Whether an engine endpoint answers (1) or is marked down (0).",
 	"fsigkd_notice_queue_length":                         "Admin notices waiting to be sent.",
 	"fsigkd_workers":                                     "Worker processes running.",
+	"fsigkd_build_info":                                  "Always 1: the gateway's version and the Go it was built with, as labels.",
 	"fsigkd_service_up":                                  "1 for an enabled service that serves, 0 for one that is down (it could not bind, or its worker keeps dying).",
 	"fsigkd_engine_signatures":                           "Signatures the anti-virus engine knows, by kind (the bundled fsavd: hash, body, built-in).",
 	"fsigkd_engine_signatures_updated_timestamp_seconds": "When the engine's newest signature part was written or built (Unix time).",

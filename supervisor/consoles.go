@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"go.uber.org/zap"
 
@@ -24,9 +25,10 @@ func (m *master) startMetrics() {
 	os.MkdirAll(dir, 0o750)
 	clearMetrics(dir)
 	m.totals = &metrics.Totals{Dir: dir}
-	baseDir := m.cfg.Global.BaseDir             // changes only at a start
+	baseDir := m.cfg.Global.BaseDir // changes only at a start
+	build := metrics.Sample{Name: "fsigkd_build_info", Labels: map[string]string{"version": m.version, "goversion": runtime.Version()}, Value: 1}
 	metrics.SetGauges(func() []metrics.Sample { // the master's own, beside the workers'
-		return append(m.engineGauges(), serviceGauges(baseDir)...)
+		return append(append(m.engineGauges(), serviceGauges(baseDir)...), build)
 	})
 }
 

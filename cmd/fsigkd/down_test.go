@@ -147,6 +147,9 @@ func TestServiceUpMetric(t *testing.T) {
 	if v := value(fams, "fsigkd_service_up", "service", "http"); v != 1 {
 		t.Errorf("http (up): %v", v)
 	}
+	if v := value(fams, "fsigkd_build_info", "service", "master"); v != 1 {
+		t.Errorf("fsigkd_build_info: %v", v)
+	}
 }
 
 // TestPrivilegedPortWithoutCapabilitySaysSo: a port below 1024 bound
