@@ -66,7 +66,8 @@ type Global struct {
 	ConsoleTLSKey   string `ini:"console_tls_key" default:"" kind:"path"`
 
 	AVEngine        string        `ini:"av_engine" default:"fsavd" enum:"fsavd,clamd,icap" doc:"The anti-virus engine: fsavd (F-Secure's protocol, and the bundled fsavd's), clamd, or icap."`
-	AVServers       string        `ini:"av_servers" default:"./fsavd-socket-0" doc:"Its endpoints, comma-separated: sockets (relative to base_dir) or host:port, tried in turn; a dead one is skipped and probed until it answers again."`
+	AVServers       string        `ini:"av_servers" default:"./fsavd-socket-0" doc:"Its endpoints, comma-separated: sockets (relative to base_dir) or host:port, shared as av_balance says; a dead one is skipped and probed until it answers again."`
+	AVBalance       string        `ini:"av_balance" default:"least" enum:"least,failover" doc:"How scans go to av_servers' endpoints: least, to the answering endpoint with the fewest scans under way (a farm of engines shares the work); failover, to the first that answers (a standby behind it takes over when it is down)."`
 	AVICAPService   string        `ini:"av_icap_service" default:"/avscan" doc:"icap only: the service path."`
 	AVInstream      bool          `ini:"av_instream" default:"no" doc:"clamd only: stream files (INSTREAM) even over a Unix socket instead of passing the descriptor (FILDES)."`
 	AVTimeout       time.Duration `ini:"av_timeout" default:"120" min:"1s" doc:"One scan may take this long."`

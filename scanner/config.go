@@ -25,7 +25,7 @@ func EngineFromConfig(g conf.Global, log *zap.Logger) (Scanner, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pool{Endpoints: eps, Timeout: g.AVTimeout, MaxIdle: g.AVPool, Log: log}
+	p := &Pool{Endpoints: eps, Timeout: g.AVTimeout, MaxIdle: g.AVPool, Log: log, Failover: g.AVBalance == "failover"}
 	switch g.AVEngine {
 	case "clamd":
 		return NewClamd(p, g.AVInstream), nil

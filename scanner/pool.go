@@ -40,6 +40,10 @@ type Pool struct {
 	// Prepare runs on each new connection before it is used (greeting,
 	// options); nil: none.
 	Prepare func(c *Conn) error
+	// Failover sends every request to the first endpoint that answers;
+	// otherwise (av_balance = least) each goes to the answering endpoint
+	// with the fewest requests under way, the next in turn on a tie.
+	Failover bool
 
 	mu     sync.Mutex
 	eps    []*endpointState
@@ -49,6 +53,7 @@ type Pool struct {
 
 type endpointState struct {
 	Endpoint
+	busy      int // requests under way
 	idle      []*Conn
 	downUntil time.Time
 	failures  int
@@ -152,19 +157,16 @@ func (p *Pool) Close() {
 func (p *Pool) get(ctx context.Context) (*Conn, error) {
 	p.mu.Lock()
 	p.init()
-	n := len(p.eps)
-	start := p.next
-	p.next = (p.next + 1) % n
 	now := time.Now()
 	var order []*endpointState
-	for i := 0; i < n; i++ {
-		e := p.eps[(start+i)%n]
+	for _, e := range p.turn() {
 		if now.Before(e.downUntil) {
 			continue
 		}
 		if k := len(e.idle); k > 0 {
 			c := e.idle[k-1]
 			e.idle = e.idle[:k-1]
+			e.busy++
 			p.mu.Unlock()
 			c.Reused = true
 			return c, nil
@@ -186,6 +188,9 @@ func (p *Pool) get(ctx context.Context) (*Conn, error) {
 	for _, e := range order {
 		c, err := p.dial(ctx, e)
 		if err == nil {
+			p.mu.Lock()
+			e.busy++ // under way until on gives it back
+			p.mu.Unlock()
 			return c, nil
 		}
 		if ctx.Err() != nil {
@@ -210,6 +215,24 @@ func (p *Pool) get(ctx context.Context) (*Conn, error) {
 		se.Msg = &m
 	}
 	return nil, se
+}
+
+// turn is the order in which the endpoints are asked for this request
+// (p.mu held): with Failover as listed; else the fewest requests under
+// way first, ties taken in turn from one request to the next.
+func (p *Pool) turn() []*endpointState {
+	n := len(p.eps)
+	if p.Failover {
+		return p.eps
+	}
+	start := p.next
+	p.next = (p.next + 1) % n
+	out := make([]*endpointState, n)
+	for i := range n {
+		out[i] = p.eps[(start+i)%n]
+	}
+	slices.SortStableFunc(out, func(a, b *endpointState) int { return a.busy - b.busy })
+	return out
 }
 
 func (p *Pool) dial(ctx context.Context, e *endpointState) (*Conn, error) {
@@ -402,6 +425,9 @@ func (p *Pool) on(ctx context.Context, c *Conn, fn func(c *Conn) (reuse bool, er
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
 	reuse, err := fn(c)
 	stop()
+	p.mu.Lock()
+	c.ep.busy--
+	p.mu.Unlock()
 	if err == nil && reuse {
 		p.put(c)
 	} else {
