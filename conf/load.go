@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/ini.v1"
 
@@ -371,6 +372,11 @@ func (l *loader) validate(cfg *Config, src *source) {
 	for key, val := range map[string]string{"av_servers": cfg.Global.AVServers, "as_servers": cfg.Global.ASServers} {
 		if _, err := ParseEndpoints(val, cfg.Global.BaseDir); err != nil {
 			l.fail(src.name, src.globalLine(key), key, "%v", err)
+		}
+	}
+	if u := cfg.Global.VerdictCacheRedis; u != "" {
+		if _, err := redis.ParseURL(u); err != nil {
+			l.fail(src.name, src.globalLine("verdict_cache_redis"), "verdict_cache_redis", "%v", err)
 		}
 	}
 	if sigs := cfg.Global.FsavdSigs; sigs != "" {

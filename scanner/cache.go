@@ -3,7 +3,9 @@ package scanner
 import (
 	"container/list"
 	"context"
+	"encoding/hex"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -40,6 +42,9 @@ type Cache struct {
 	Scanner Scanner
 	Max     int           // verdicts kept; the least recently used goes first
 	Every   time.Duration // how often the engine's version is asked (zero: 30 s)
+	// Shared, when set, is asked on a miss and given every verdict kept
+	// (verdict_cache_redis): the fleet's verdicts behind this one.
+	Shared Shared
 
 	mu      sync.Mutex
 	version string
@@ -113,6 +118,13 @@ func (c *Cache) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 		return v, nil
 	}
 	c.mu.Unlock()
+	if c.Shared != nil && version != "" {
+		if v, ok := c.Shared.Get(ctx, sharedKey(version, key)); ok {
+			c.keep(key, head, v, version)
+			v.Cached = true
+			return v, nil
+		}
+	}
 	v, err := c.Scanner.Scan(ctx, obj)
 	if err != nil {
 		return v, err
@@ -122,15 +134,30 @@ func (c *Cache) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 	if v.Status == Suspected {
 		return v, nil
 	}
+	if c.keep(key, head, v, version) && c.Shared != nil {
+		c.Shared.Put(sharedKey(version, key), v)
+	}
+	return v, nil
+}
+
+// sharedKey names a verdict in the shared store: the signature version,
+// the object's hash and size.
+func sharedKey(version string, k cacheKey) string {
+	return "fsigkd:v1:" + version + ":" + hex.EncodeToString(k.sum[:]) + ":" + strconv.FormatInt(k.size, 10)
+}
+
+// keep keeps v for key when the signatures are still those of version;
+// false when they changed (the verdict is not kept anywhere).
+func (c *Cache) keep(key cacheKey, head *[32]byte, v Verdict, version string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.version == "" || c.version != version {
-		return v, nil // the signatures changed during the scan: not kept
+		return false // the signatures changed during the scan: not kept
 	}
 	if el, ok := c.byKey[key]; ok {
 		el.Value.(*cacheEntry).verdict = v
 		c.order.MoveToFront(el)
-		return v, nil
+		return true
 	}
 	c.byKey[key] = c.order.PushFront(&cacheEntry{key: key, head: head, verdict: v})
 	if head != nil {
@@ -147,7 +174,7 @@ func (c *Cache) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 			}
 		}
 	}
-	return v, nil
+	return true
 }
 
 // metBefore tells whether an object with this head was scanned before

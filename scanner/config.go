@@ -1,6 +1,8 @@
 package scanner
 
 import (
+	"fmt"
+
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/conf"
@@ -14,7 +16,15 @@ func FromConfig(g conf.Global, log *zap.Logger) (Scanner, error) {
 		return nil, err
 	}
 	if _, ok := s.(Versioner); ok && g.VerdictCache > 0 {
-		return NewCache(s, g.VerdictCache), nil
+		c := NewCache(s, g.VerdictCache)
+		if g.VerdictCacheRedis != "" {
+			shared, err := NewRedisVerdicts(g.VerdictCacheRedis, log)
+			if err != nil {
+				return nil, fmt.Errorf("verdict_cache_redis: %w", err)
+			}
+			c.Shared = shared
+		}
+		return c, nil
 	}
 	return s, nil
 }
