@@ -23,6 +23,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -204,11 +205,26 @@ func Fingerprint(c *x509.Certificate) string {
 // Leaf gives a certificate for host (a name or an address) signed by the
 // CA, with the CA's certificate after it: the one kept for host while it
 // has more than a day left, else a new one.
-func (ca *CA) Leaf(host string) (*tls.Certificate, error) {
+func (ca *CA) Leaf(host string) (*tls.Certificate, error) { return ca.LeafFor(host, nil) }
+
+// maxMirroredNames bounds the names a leaf copies from a server's
+// certificate.
+const maxMirroredNames = 100
+
+// LeafFor is Leaf mirroring what origin (the server's certificate, when
+// known) says where a client shows it: its subject's organization and
+// common name, its names and addresses (host always among them), and its
+// end when that comes before the leaf's own. Issued by the CA, as every
+// leaf: a client sees who intercepted. Kept per host and origin.
+func (ca *CA) LeafFor(host string, origin *x509.Certificate) (*tls.Certificate, error) {
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	key := host
+	if origin != nil {
+		key += " " + Fingerprint(origin)
+	}
 	now := time.Now()
 	ca.mu.Lock()
-	c := ca.leaves[host]
+	c := ca.leaves[key]
 	ca.mu.Unlock()
 	if c != nil && now.Add(leafRenew).Before(c.Leaf.NotAfter) {
 		return c, nil
@@ -230,6 +246,25 @@ func (ca *CA) Leaf(host string) (*tls.Certificate, error) {
 	} else {
 		tmpl.DNSNames = []string{host}
 	}
+	if origin != nil {
+		tmpl.Subject.Organization = origin.Subject.Organization
+		if origin.Subject.CommonName != "" {
+			tmpl.Subject.CommonName = origin.Subject.CommonName
+		}
+		for _, n := range origin.DNSNames {
+			if len(tmpl.DNSNames) < maxMirroredNames && !slices.Contains(tmpl.DNSNames, strings.ToLower(n)) {
+				tmpl.DNSNames = append(tmpl.DNSNames, strings.ToLower(n))
+			}
+		}
+		for _, ip := range origin.IPAddresses {
+			if len(tmpl.IPAddresses) < maxMirroredNames && !slices.ContainsFunc(tmpl.IPAddresses, ip.Equal) {
+				tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+			}
+		}
+		if origin.NotAfter.After(now) && origin.NotAfter.Before(tmpl.NotAfter) {
+			tmpl.NotAfter = origin.NotAfter
+		}
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &ca.leafKey.PublicKey, ca.key)
 	if err != nil {
 		return nil, err
@@ -243,7 +278,7 @@ func (ca *CA) Leaf(host string) (*tls.Certificate, error) {
 	if len(ca.leaves) >= maxLeaves {
 		ca.leaves = map[string]*tls.Certificate{}
 	}
-	ca.leaves[host] = c
+	ca.leaves[key] = c
 	ca.mu.Unlock()
 	return c, nil
 }

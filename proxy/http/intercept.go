@@ -329,7 +329,15 @@ func (s *session) intercept(req *Request, tr *proxy.Transfer, host string, port 
 			origin = c
 		}
 	}
-	leaf, err := m.ca.Leaf(name)
+	// What the server's certificate says is mirrored in the leaf, where
+	// the client shows it.
+	var originCert *x509.Certificate
+	if tc, ok := origin.(*tls.Conn); ok {
+		if pc := tc.ConnectionState().PeerCertificates; len(pc) > 0 {
+			originCert = pc[0]
+		}
+	}
+	leaf, err := m.ca.LeafFor(name, originCert)
 	if err != nil {
 		if origin != nil {
 			origin.Close()

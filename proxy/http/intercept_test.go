@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -397,5 +398,46 @@ func TestHTTPSServerConnectionsReused(t *testing.T) {
 	defer mu.Unlock()
 	if conns != 1 {
 		t.Errorf("the server saw %d connections for five requests", conns)
+	}
+}
+
+// TestHTTPSLeafMirrorsTheServer: the certificate a client is shown says
+// what the server's says (its organization, its names, an end no later
+// than the server's), issued by the gateway's CA: the client sees both
+// whom it reached and who intercepted.
+func TestHTTPSLeafMirrorsTheServer(t *testing.T) {
+	root := newTestCA(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	end := time.Now().Add(2 * time.Hour).Truncate(time.Second)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "origin.test", Organization: []string{"Origin Corp"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: end, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames: []string{"origin.test", "alt.origin.test"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, root.cert, &key.PublicKey, root.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := origin(t, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, tls.NoClientCert, files(map[string][]byte{"/": []byte("a page")}, nil))
+	e := newEnv(t, "tls_intercept = yes\ntls_ca_file = "+root.file+connectPorts(srv))
+	pool, _ := e.gatewayCA(t)
+	c := e.httpsClient(pool, "")
+	var shown *x509.Certificate
+	c.Transport.(*gohttp.Transport).TLSClientConfig.VerifyConnection = func(cs tls.ConnectionState) error {
+		shown = cs.PeerCertificates[0]
+		return nil
+	}
+	if code, _, err := fetch(t, c, "GET", srv.URL+"/", ""); err != nil || code != 200 {
+		t.Fatalf("%d %v", code, err)
+	}
+	switch {
+	case shown == nil:
+		t.Fatal("no certificate seen")
+	case len(shown.Subject.Organization) != 1 || shown.Subject.Organization[0] != "Origin Corp" || shown.Subject.CommonName != "origin.test":
+		t.Errorf("subject %v", shown.Subject)
+	case !slices.Contains(shown.DNSNames, "alt.origin.test") || len(shown.IPAddresses) == 0:
+		t.Errorf("names %v %v", shown.DNSNames, shown.IPAddresses)
+	case shown.NotAfter.After(end):
+		t.Errorf("ends %v, after the server's %v", shown.NotAfter, end)
+	case shown.Issuer.String() == root.cert.Subject.String():
+		t.Error("issued by the server's CA, not the gateway's")
 	}
 }
