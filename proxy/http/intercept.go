@@ -348,6 +348,7 @@ func (s *session) intercept(req *Request, tr *proxy.Transfer, host string, port 
 	tc := tls.Server(&replayed{Conn: s.c, r: io.MultiReader(bytes.NewReader(sent), s.c)}, &tls.Config{
 		Certificates: []tls.Certificate{*leaf},
 		MinVersion:   tls.VersionTLS12,
+		CipherSuites: tlsca.ModernSuites,
 		NextProtos:   []string{"http/1.1"},
 	})
 	tc.SetDeadline(time.Now().Add(s.p.Svc.HeaderTimeout))

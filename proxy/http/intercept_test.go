@@ -441,3 +441,28 @@ func TestHTTPSLeafMirrorsTheServer(t *testing.T) {
 		t.Error("issued by the server's CA, not the gateway's")
 	}
 }
+
+// TestHTTPSModernSuitesOnly: towards clients, TLS 1.2 at least and
+// forward-secret AEAD suites only: a client offering TLS 1.1, or TLS 1.2
+// with CBC suites alone, is refused.
+func TestHTTPSModernSuitesOnly(t *testing.T) {
+	root := newTestCA(t)
+	srv := origin(t, root.issue(t, []string{"127.0.0.1"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour)), tls.NoClientCert, files(map[string][]byte{"/": []byte("a page")}, nil))
+	e := newEnv(t, "tls_intercept = yes\ntls_ca_file = "+root.file+connectPorts(srv))
+	pool, _ := e.gatewayCA(t)
+	for name, cfg := range map[string]*tls.Config{
+		"TLS 1.1":           {RootCAs: pool, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11},
+		"TLS 1.2, CBC only": {RootCAs: pool, MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA}},
+	} {
+		c := e.httpsClient(pool, "")
+		c.Transport.(*gohttp.Transport).TLSClientConfig = cfg
+		if _, _, err := fetch(t, c, "GET", srv.URL+"/", ""); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	good := e.httpsClient(pool, "")
+	good.Transport.(*gohttp.Transport).TLSClientConfig.MaxVersion = tls.VersionTLS12
+	if code, _, err := fetch(t, good, "GET", srv.URL+"/", ""); err != nil || code != 200 {
+		t.Errorf("TLS 1.2 with the default suites: %d %v", code, err)
+	}
+}

@@ -54,6 +54,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/service"
+	"github.com/fsigkd/fsigkd/tlsca"
 )
 
 // Proxy is the POP3 service.
@@ -78,7 +79,7 @@ func (p *Proxy) init() error {
 		if err != nil {
 			return fmt.Errorf("tls_cert/tls_key: %v", err)
 		}
-		p.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		p.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, CipherSuites: tlsca.ModernSuites}
 	}
 	// A client waiting between commands at a stop, or whose slot goes
 	// to a waiting client, is told so. Its server session ends without

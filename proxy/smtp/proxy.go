@@ -48,6 +48,7 @@ import (
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/service"
 	"github.com/fsigkd/fsigkd/slots"
+	"github.com/fsigkd/fsigkd/tlsca"
 )
 
 // Proxy is the SMTP service.
@@ -107,7 +108,7 @@ func (p *Proxy) init() error {
 		if err != nil {
 			return fmt.Errorf("tls_cert/tls_key: %v", err)
 		}
-		s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, CipherSuites: tlsca.ModernSuites}
 	}
 	p.srv = s
 	return nil
