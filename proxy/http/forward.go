@@ -225,6 +225,10 @@ func (s *session) handle(req *Request) bool {
 		return false
 	}
 	tr.Rec.Status, tr.Rec.ContentType = resp.Status, resp.Header.Get("Content-Type")
+	if resp.Status == 101 {
+		s.switched(req, resp, t, tr)
+		return false
+	}
 	upKeep := keepAlive(resp.Proto, resp.Header) && (resp.Chunked || resp.ContentLength >= 0)
 	keep := s.respond(req, resp, t, tr, clientKeep)
 	if !upKeep || !keep {
@@ -294,6 +298,10 @@ func (s *session) sendRequest(up *upstream, req *Request, t target, body *spool.
 	}
 	if mf, ok := maxForwardsOf(req); ok {
 		h.Set("Max-Forwards", strconv.Itoa(mf-1))
+	}
+	if isWebSocket(req) {
+		// The one upgrade passed on; see websocket.go.
+		h = append(h, Field{"Connection", "Upgrade"}, Field{"Upgrade", "websocket"})
 	}
 	tgt := t.path
 	if s.p.Svc.ParentServerHost != "" {
@@ -370,7 +378,8 @@ func (s *session) readResponse(up *upstream, method, url string) (*Response, err
 		if resp.Ignored > 0 {
 			logs.Emit(s.log.Named("header"), catalog.M08(strconv.FormatInt(s.p.Svc.MaxHeaderSize, 10), url))
 		}
-		if resp.Status >= 200 {
+		if resp.Status >= 200 || resp.Status == 101 {
+			// 101 ends the exchange too: what follows is another protocol.
 			return resp, nil
 		}
 	}

@@ -136,8 +136,10 @@ func relay(dst, src net.Conn, idle time.Duration, last *atomic.Int64) int64 {
 			break
 		}
 	}
-	if tc, ok := dst.(*net.TCPConn); ok {
-		tc.CloseWrite()
+	// A TCP socket half-closes; a TLS connection (intercepted, or to
+	// the server) says close_notify and still reads.
+	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
 	} else {
 		dst.Close()
 	}
