@@ -33,7 +33,11 @@ type DB struct {
 	Files    []string
 	Skipped  int                         // signatures with features this engine does not have
 	hashSigs map[string]map[int64]string // "md5:<hex>" -> size (-1: any) -> name
-	hashKind map[string]bool             // md5, sha1, sha256 in use
+	// hashKind: for each of md5, sha1, sha256 in use, the object sizes its
+	// signatures name. As ClamAV does, an object is hashed only when some
+	// signature names its size (or any size, "*"): hashing every object
+	// would cost more than all the rest of a large object's scan.
+	hashKind map[string]*hashSizes
 	body     []*bodySig
 	bodyN    int
 	filter   *[1 << filterBits / 64]uint64 // bit set of hashed 4-byte anchor prefixes
@@ -90,7 +94,7 @@ func Load(dir string) (*DB, error) {
 }
 
 func newDB() *DB {
-	return &DB{hashSigs: map[string]map[int64]string{}, hashKind: map[string]bool{}, table: map[uint32][]int32{}}
+	return &DB{hashSigs: map[string]map[int64]string{}, hashKind: map[string]*hashSizes{}, table: map[uint32][]int32{}}
 }
 
 func (db *DB) loadFile(path string) error {
@@ -164,9 +168,27 @@ func (db *DB) addHashLine(line string) error {
 		db.hashSigs[key] = map[int64]string{}
 	}
 	db.hashSigs[key][size] = f[2]
-	db.hashKind[kind] = true
+	hs := db.hashKind[kind]
+	if hs == nil {
+		hs = &hashSizes{sizes: map[int64]bool{}}
+		db.hashKind[kind] = hs
+	}
+	if size < 0 {
+		hs.any = true
+	} else {
+		hs.sizes[size] = true
+	}
 	return nil
 }
+
+// hashSizes is the sizes the signatures of one hash kind name.
+type hashSizes struct {
+	sizes map[int64]bool
+	any   bool
+}
+
+// wants tells whether an object of size n has to be hashed.
+func (hs *hashSizes) wants(n int64) bool { return hs.any || hs.sizes[n] }
 
 // addBodyLine reads Name:TargetType:Offset:HexSig[:MinFL[:MaxFL]].
 func (db *DB) addBodyLine(line string) error {
@@ -584,7 +606,10 @@ func (db *DB) matchHash(data []byte) []string {
 		return nil
 	}
 	var out []string
-	for kind := range db.hashKind {
+	for kind, hs := range db.hashKind {
+		if !hs.wants(int64(len(data))) {
+			continue
+		}
 		var h hash.Hash
 		switch kind {
 		case "md5":

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/fsigkd/fsigkd/internal/packtest"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/packtest"
 )
 
 var all = Options{Archives: true, MIME: true}
@@ -363,5 +363,54 @@ func TestSmallFilesReadNotMapped(t *testing.T) {
 		if got, _ := e.ScanFile(small, all, nil); len(got) != 0 {
 			t.Fatalf("a clean file scanned with another's bytes: %s", names(got))
 		}
+	}
+}
+
+// TestHashSignaturesBySize: a hash signature names its object's size, and
+// matches only an object of that size; "*" matches any.
+func TestHashSignaturesBySize(t *testing.T) {
+	data := []byte("an object of a known size")
+	md := md5.Sum(data)
+	sh := sha256.Sum256(data)
+	for _, c := range []struct {
+		sig  string
+		want bool
+	}{
+		{hex.EncodeToString(md[:]) + fmt.Sprintf(":%d:Test.Hash", len(data)), true},
+		{hex.EncodeToString(md[:]) + fmt.Sprintf(":%d:Test.Hash", len(data)+1), false},
+		{hex.EncodeToString(sh[:]) + ":*:Test.Hash", true},
+		{hex.EncodeToString(sh[:]) + ":7:Test.Hash", false},
+	} {
+		db, err := Load(writeSigs(t, map[string]string{"a.hsb": c.sig + "\n"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := len(New(db).ScanBytes(data, Options{})) > 0
+		if got != c.want {
+			t.Errorf("%s: matched %v", c.sig, got)
+		}
+	}
+}
+
+// BenchmarkScanLargeWithHashes is BenchmarkScanLarge with 10,000 MD5
+// signatures loaded, of small objects: a large object is not hashed.
+func BenchmarkScanLargeWithHashes(b *testing.B) {
+	var sigs strings.Builder
+	r := rand.New(rand.NewSource(3))
+	for i := range 10000 {
+		var h [16]byte
+		r.Read(h[:])
+		fmt.Fprintf(&sigs, "%x:%d:Bench.Hash.%d\n", h, 1000+i, i)
+	}
+	db, err := Load(writeSigs(b, map[string]string{"bench.hdb": sigs.String()}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := New(db)
+	data := make([]byte, 64<<20)
+	r.Read(data)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		e.ScanBytes(data, all)
 	}
 }
