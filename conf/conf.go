@@ -29,7 +29,7 @@ import (
 
 // Services are the services fsigkd knows, in their fixed order: a service's
 // index here is the child index in the worker log lines (M17, M18).
-var Services = []string{"http", "smtp", "ftp", "pop", "icap"}
+var Services = []string{"http", "smtp", "ftp", "pop", "icap", "milter"}
 
 // Config is the whole effective configuration.
 type Config struct {
@@ -112,22 +112,22 @@ type Service struct {
 	InterceptPorts           string        `ini:"intercept_ports" only:"http,smtp,ftp,pop" default:"" doc:"Ports the firewall diverts here, for 'fsigkd rules'."`
 	ParentServerHost         string        `ini:"parent_server_host" only:"http,smtp,pop" default:"" doc_http:"Parent proxy (empty: connect directly)." doc_pop:"Empty: clients log in as USER name@server[:port] (the port defaults to parent_server_port, else 110). Set: every client goes to this server, its USER relayed as it is (name@domain mailboxes work), and APOP works." doc_smtp:"The next mail server."`
 	ParentServerPort         int           `ini:"parent_server_port" only:"http,smtp,pop" default:"0" min:"0" max:"65535" doc:"Its port."`
-	Action                   string        `ini:"action" default:"" doc_icap:"What a detection does: block (the ICAP answer carries a 403 with the block page, and X-Infection-Found naming the threat) or pass (204: delivered, logged ACTION:PASS, the admin told if notify_admin)." doc_ftp:"What a detection does: block (550, the file is not delivered) or pass (delivered, logged ACTION:PASS, the admin told if notify_admin)." doc_http:"What a detection does: block (403 and the block page), or pass (the object is delivered, logged ACTION:PASS, the admin told if notify_admin)." doc_pop:"An infected mail: delete (the mail reaches the client as its headers, Subject tagged, and a text saying what was found and removed; a DELE then deletes the original on the server), deny (-ERR: the mail stays on the server and the client cannot fetch it) or pass (delivered with X-Virus-Status: infected(...))." doc_smtp:"pass, deny, blackhole, delete or sendback."`
-	MaxScanSize              int64         `ini:"max_scan_size" default:"100M" kind:"size" min:"1" doc:"Objects above this are not scanned, and no more than this of one is written to temp_dir: past it, oversize_action decides, and what comes after goes on as it arrives, never to disk." doc_pop:"A mail above this is not scanned, and no more than this of it is written to temp_dir: oversize_action says whether it is delivered (X-Virus-Status: unscanned(fsigkd); the rest relayed as the server sends it) or refused (-ERR; the rest is read and dropped, up to this size again and 64 MiB at least, past which the session ends)." doc_smtp:"A mail above this is not scanned: oversize_action below says whether it is delivered (X-Virus-Status: unscanned(fsigkd)) or refused (554)."`
+	Action                   string        `ini:"action" default:"" doc_icap:"What a detection does: block (the ICAP answer carries a 403 with the block page, and X-Infection-Found naming the threat) or pass (204: delivered, logged ACTION:PASS, the admin told if notify_admin)." doc_ftp:"What a detection does: block (550, the file is not delivered) or pass (delivered, logged ACTION:PASS, the admin told if notify_admin)." doc_http:"What a detection does: block (403 and the block page), or pass (the object is delivered, logged ACTION:PASS, the admin told if notify_admin)." doc_pop:"An infected mail: delete (the mail reaches the client as its headers, Subject tagged, and a text saying what was found and removed; a DELE then deletes the original on the server), deny (-ERR: the mail stays on the server and the client cannot fetch it) or pass (delivered with X-Virus-Status: infected(...))." doc_smtp:"pass, deny, blackhole, delete or sendback." doc_milter:"What a detection does: deny (the MTA refuses the mail with 554 5.7.1 naming what was found; its client keeps it), blackhole (the MTA takes the mail and discards it) or pass (delivered with X-Virus-Status: infected(...))."`
+	MaxScanSize              int64         `ini:"max_scan_size" default:"100M" kind:"size" min:"1" doc:"Objects above this are not scanned, and no more than this of one is written to temp_dir: past it, oversize_action decides, and what comes after goes on as it arrives, never to disk." doc_pop:"A mail above this is not scanned, and no more than this of it is written to temp_dir: oversize_action says whether it is delivered (X-Virus-Status: unscanned(fsigkd); the rest relayed as the server sends it) or refused (-ERR; the rest is read and dropped, up to this size again and 64 MiB at least, past which the session ends)." doc_smtp:"A mail above this is not scanned: oversize_action below says whether it is delivered (X-Virus-Status: unscanned(fsigkd)) or refused (554)." doc_milter:"A mail above this is not scanned (no more of it is written to temp_dir; the MTA keeps the whole mail): oversize_action says whether it is delivered (X-Virus-Status: unscanned(fsigkd)) or refused (554)."`
 	NotifyAdmin              bool          `ini:"notify_admin" default:"no" doc:"Admin notice on a detection, to admin_address through admin_mx_host:admin_mx_port, marked with admin_notification_id (a label; empty: fsigkd-<host>) and an HMAC under base_dir/notice.key, so that the relay passes only its own notices unscanned."`
 	AdminMXHost              string        `ini:"admin_mx_host" default:"localhost"`
 	AdminMXPort              int           `ini:"admin_mx_port" default:"25" min:"1" max:"65535"`
 	AdminNotificationID      string        `ini:"admin_notification_id" default:"" doc:"Label of the admin notices (empty: fsigkd-<host>); the HMAC under base_dir/notice.key is the mark."`
 	AdminAddress             string        `ini:"admin_address" default:"postmaster@localhost" doc:"The administrator's mailbox for detection notices."`
 	BlockRiskware            bool          `ini:"block_riskware" default:"no" doc:"Block riskware (adware, tools) too; no: it is delivered, and logged."`
-	FsasdService             bool          `ini:"fsasd_service" only:"smtp,pop" default:"no" doc_pop:"Check mail with the anti-spam engine: spam gets spam_subject_tag and X-Spam-* headers; it is never deleted." doc_smtp:"Check mail with the anti-spam engine."`
+	FsasdService             bool          `ini:"fsasd_service" only:"smtp,pop,milter" default:"no" doc_pop:"Check mail with the anti-spam engine: spam gets spam_subject_tag and X-Spam-* headers; it is never deleted." doc_smtp:"Check mail with the anti-spam engine." doc_milter:"Check mail with the anti-spam engine: spam gets X-Spam-* headers and spam_subject_tag; at spam_reject_score or more the MTA refuses it."`
 	IdleTimeout              time.Duration `ini:"idle_timeout" default:"300" min:"1s" doc:"A peer silent this long is dropped."`
 	HeaderTimeout            time.Duration `ini:"header_timeout" default:"30" min:"100ms" doc:"From its accept, a client must have sent its first command within this." doc_http:"From its accept, a client must have sent its first request head whole within this, or it loses its slot; a later head must arrive whole within this of its first byte (slowloris)." doc_icap:"From its accept, a client must have sent its first request head whole within this, or it loses its slot."`
-	ScanFailure              string        `ini:"scan_failure" default:"" doc:"What could not be scanned (engine down, object refused): pass or block." doc_pop:"A mail that could not be scanned: block (-ERR, the mail stays on the server for a later try) or pass (delivered, X-Virus-Status: unscanned(fsigkd))." doc_smtp:"What could not be scanned: pass, block (554) or tempfail (451: the sender tries again later, nothing is lost)."`
+	ScanFailure              string        `ini:"scan_failure" default:"" doc:"What could not be scanned (engine down, object refused): pass or block." doc_pop:"A mail that could not be scanned: block (-ERR, the mail stays on the server for a later try) or pass (delivered, X-Virus-Status: unscanned(fsigkd))." doc_smtp:"What could not be scanned: pass, block (554) or tempfail (451: the sender tries again later, nothing is lost)." doc_milter:"What could not be scanned: tempfail (the MTA answers 451: the sender tries again later, nothing is lost), block (554) or pass (delivered, X-Virus-Status: unscanned(fsigkd))."`
 	EncryptedAction          string        `ini:"encrypted_action" default:"block" enum:"block,pass,notify" doc:"An encrypted archive (the engine's Heuristics.Encrypted.*, ClamAV's too), which no engine can look into: block (as a detection, per action), pass (delivered, logged DETECT-STAT:ENCRYPTED), or notify (delivered, and the admin told). Never judged clean."`
 	OversizeAction           string        `ini:"oversize_action" default:"pass" enum:"pass,block" doc:"Objects above max_scan_size: pass (unscanned, logged) or block."`
 
-	ArchivePasswords bool `ini:"archive_passwords" only:"smtp,pop" default:"yes" doc:"An encrypted archive in a mail (zip, WinZip AES, 7z, RAR) is tried with the passwords the mail's text gives (\"password: 1234\", \"the password is ...\"; at most 16 candidates, 8 archives (32 MiB) and 64 tries a mail, 64 MiB unpacked, each checked by the archive's own CRC or MAC): opened, its members are scanned and typed like any attachment; not opened, encrypted_action decides."`
+	ArchivePasswords bool `ini:"archive_passwords" only:"smtp,pop,milter" default:"yes" doc:"An encrypted archive in a mail (zip, WinZip AES, 7z, RAR) is tried with the passwords the mail's text gives (\"password: 1234\", \"the password is ...\"; at most 16 candidates, 8 archives (32 MiB) and 64 tries a mail, 64 MiB unpacked, each checked by the archive's own CRC or MAC): opened, its members are scanned and typed like any attachment; not opened, encrypted_action decides."`
 	Quarantine       bool `ini:"quarantine" default:"no" doc:"Keep what is blocked (a detection, a type or name rule; not what could not be scanned) in quarantine_dir, its id in the access log's quarantine field (DETECT-STAT:<kind>:<name>:<file>:<id>). On by default for mail (smtp, pop): a mail refused or deleted by mistake can be released."`
 
 	// Type and name rules.
@@ -140,8 +140,8 @@ type Service struct {
 	SkipHosts      string `ini:"skip_hosts" only:"http,ftp,pop,icap" default:"" kind:"list" doc:"Servers whose objects are passed unscanned: host names and domains (with every name under them), or addresses. Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)."`
 	SkipURLs       string `ini:"skip_urls" only:"http,ftp,icap" default:"" kind:"list" doc:"URL prefixes whose objects are passed unscanned (host/path; the scheme is not compared, the host is without case, the path byte for byte). Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)."`
 	SkipClients    string `ini:"skip_clients" default:"" kind:"list" doc:"Clients (networks, addresses) whose objects and mails are passed unscanned. Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)."`
-	SkipSenders    string `ini:"skip_senders" only:"smtp,pop" default:"" kind:"list" doc:"Senders whose mail is passed unscanned: addresses and @domain (with its subdomains). The sender is the sender's own claim (SMTP: MAIL FROM; POP3: From): anyone can write it. Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)." doc_pop:"Senders (the From header, the sender's own claim: anyone can write it) whose mail is passed unscanned: addresses and @domain (with its subdomains). Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)."`
-	SkipRecipients string `ini:"skip_recipients" only:"smtp" default:"" kind:"list" doc:"Recipients whose mail is passed unscanned, when every recipient of the mail is listed: addresses and @domain (with its subdomains). Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)."`
+	SkipSenders    string `ini:"skip_senders" only:"smtp,pop,milter" default:"" kind:"list" doc:"Senders whose mail is passed unscanned: addresses and @domain (with its subdomains). The sender is the sender's own claim (SMTP: MAIL FROM; POP3: From): anyone can write it. Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)." doc_pop:"Senders (the From header, the sender's own claim: anyone can write it) whose mail is passed unscanned: addresses and @domain (with its subdomains). Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)."`
+	SkipRecipients string `ini:"skip_recipients" only:"smtp,milter" default:"" kind:"list" doc:"Recipients whose mail is passed unscanned, when every recipient of the mail is listed: addresses and @domain (with its subdomains). Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)."`
 	// ListsDigest is the digest of the list files (skip and block lists)
 	// when they were checked: a reload restarts the worker when a file
 	// changed.
@@ -176,8 +176,8 @@ type Service struct {
 	TLSCert         string        `ini:"tls_cert" only:"smtp,pop" default:"" kind:"path" doc:"A certificate and key offer STARTTLS to clients." doc_pop:"A certificate and key offer STLS to clients (RFC 2595): the session is encrypted from the client to the gateway too."`
 	TLSKey          string        `ini:"tls_key" only:"smtp,pop" default:"" kind:"path"`
 	ParentTLS       string        `ini:"parent_tls" only:"smtp,pop" default:"may" enum:"none,may,verify" doc:"TLS towards the next hop (STARTTLS) or the mail server (STLS): none, never; may, whenever it is offered, encrypted but not authenticated, as mail servers do between themselves (a certificate that does not verify is logged, once an hour for a server); verify, required, its chain checked to the system's roots and its name: a server that offers no TLS, or whose certificate fails, gets no mail and the client is told to try later."`
-	SpamSubjectTag  string        `ini:"spam_subject_tag" only:"smtp,pop" default:"[SPAM]" doc:"Spam (fsasd_service = yes): the Subject gets this tag and X-Spam-* headers are added; at spam_reject_score or more the mail is refused (0: never)." doc_pop:"Spam (fsasd_service = yes): the Subject gets this tag and X-Spam-* headers are added; spam is never deleted."`
-	SpamRejectScore float64       `ini:"spam_reject_score" only:"smtp" default:"0" doc:"Reject (554) spam scoring this or more; 0: never reject, tag only."`
+	SpamSubjectTag  string        `ini:"spam_subject_tag" only:"smtp,pop,milter" default:"[SPAM]" doc:"Spam (fsasd_service = yes): the Subject gets this tag and X-Spam-* headers are added; at spam_reject_score or more the mail is refused (0: never)." doc_pop:"Spam (fsasd_service = yes): the Subject gets this tag and X-Spam-* headers are added; spam is never deleted."`
+	SpamRejectScore float64       `ini:"spam_reject_score" only:"smtp,milter" default:"0" doc:"Reject (554) spam scoring this or more; 0: never reject, tag only."`
 	NotifyInterval  time.Duration `ini:"notify_digest_interval" only:"smtp" default:"60" min:"1s" doc:"More admin notices than notify_digest_after within notify_digest_interval seconds go out as one digest."`
 	NotifyDigest    int           `ini:"notify_digest_after" only:"smtp" default:"10" min:"1"`
 	ForwardClient   string        `ini:"forward_client" only:"smtp" default:"auto" enum:"auto,none,xforward,xclient" doc:"Tell the next hop the real client, so that it applies its relay rules to the client and not to us: auto (XCLIENT when offered, else XFORWARD, each only if the next hop accepts it: Postfix's smtpd_authorized_xclient_hosts / _xforward_hosts), xclient, xforward or none. A next hop told nothing sees this relay's address for every client (logged once an hour): it must not trust that address to relay, or set local_domains."`
@@ -213,6 +213,10 @@ var serviceDefaults = map[string]map[string]string{
 	"ftp":  {"port": "9021", "action": "block", "scan_failure": "block", "intercept_ports": "21"},
 	"pop":  {"port": "9110", "action": "delete", "parent_server_port": "110", "scan_failure": "block", "intercept_ports": "110", "quarantine": "yes"},
 	"icap": {"port": "1344", "action": "block", "scan_failure": "block", "hold_back": "32K"},
+	// A milter is asked by the MTA on the same machine: loopback as shipped.
+	// Each MTA connection holds a slot for its SMTP session: above
+	// Postfix's default_process_limit (100) as shipped.
+	"milter": {"port": "9357", "bind_addr": "127.0.0.1", "pre_spawn": "128", "action": "deny", "scan_failure": "tempfail", "quarantine": "yes"},
 }
 
 // actions lists what each service allows for action.
@@ -222,15 +226,19 @@ var actions = map[string][]string{
 	"smtp": {"pass", "deny", "blackhole", "delete", "sendback"},
 	"pop":  {"pass", "deny", "delete"},
 	"icap": {"block", "pass"},
+	// The MTA answers its client, or drops the mail (blackhole); it sends
+	// no notices for the milter.
+	"milter": {"pass", "deny", "blackhole"},
 }
 
 // scanFailures lists what each service allows for scan_failure.
 var scanFailures = map[string][]string{
-	"http": {"pass", "block"},
-	"ftp":  {"pass", "block"},
-	"smtp": {"pass", "block", "tempfail"},
-	"pop":  {"pass", "block"},
-	"icap": {"pass", "block"},
+	"http":   {"pass", "block"},
+	"ftp":    {"pass", "block"},
+	"smtp":   {"pass", "block", "tempfail"},
+	"pop":    {"pass", "block"},
+	"icap":   {"pass", "block"},
+	"milter": {"pass", "block", "tempfail"},
 }
 
 // Enabled lists the enabled services in their fixed order.

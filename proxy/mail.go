@@ -9,6 +9,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/proxy/outcome"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
 )
@@ -114,6 +115,39 @@ func SpamHeaders(v scanner.SpamVerdict) []string {
 		fmt.Sprintf("X-Spam-Score: %.1f", v.Score),
 	}
 }
+
+// Reply is an SMTP reply: code, enhanced status code (RFC 3463), text.
+type Reply struct {
+	Code     int
+	Enhanced [3]int
+	Text     string
+}
+
+// MailRefusal is the reply to a mail that is not taken, the relay's and the
+// milter's alike: refused for good (554) or for now (451, the sender
+// keeps it and tries again).
+func MailRefusal(out Outcome) Reply {
+	if out.Delivery == outcome.TryLater && out.Kind == outcome.NotScanned {
+		return Reply{451, [3]int{4, 3, 0}, "Virus scanning is unavailable; try again later"}
+	}
+	if out.Delivery == outcome.TryLater {
+		// A detection the quarantine could not keep: the sender keeps it.
+		return Reply{451, [3]int{4, 3, 0}, "The mail could not be handled now; try again later"}
+	}
+	switch out.Kind {
+	case outcome.Oversize:
+		return Reply{554, [3]int{5, 3, 4}, "The mail is larger than this gateway scans"}
+	case outcome.NotScanned:
+		return Reply{554, [3]int{5, 7, 0}, "The mail could not be scanned"}
+	case outcome.Blocked:
+		return Reply{554, [3]int{5, 7, 1}, "Refused by the gateway's policy (" + out.Name + ")"}
+	case outcome.Infected, outcome.Riskware, outcome.Suspected, outcome.Encrypted, outcome.Clean, outcome.Skipped:
+	}
+	return Reply{554, [3]int{5, 7, 1}, "Infected by " + out.Name}
+}
+
+// SpamRefusal is the reply to spam scoring spam_reject_score or more.
+var SpamRefusal = Reply{554, [3]int{5, 7, 1}, "Rejected as spam"}
 
 // Sanitize keeps a header line on one line.
 func Sanitize(s string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(s) }

@@ -14,8 +14,14 @@ import (
 // command) loses its slot at by, whatever read timeout the protocol's own
 // loop sets. The wrapper keeps c's slot and its NetConn for socket
 // options and the original destination.
-func FirstLine(c net.Conn, by time.Time) net.Conn {
-	f := &firstLine{Conn: c, by: by}
+func FirstLine(c net.Conn, by time.Time) net.Conn { return first(c, by, false) }
+
+// FirstRead is FirstLine for a binary protocol (the milter's): any byte
+// read is its first command begun.
+func FirstRead(c net.Conn, by time.Time) net.Conn { return first(c, by, true) }
+
+func first(c net.Conn, by time.Time, anyByte bool) net.Conn {
+	f := &firstLine{Conn: c, by: by, anyByte: anyByte}
 	f.last.Store(time.Now().UnixNano())
 	f.Conn.SetReadDeadline(by)
 	return f
@@ -26,13 +32,15 @@ type firstLine struct {
 	mu   sync.Mutex
 	by   time.Time
 	done bool
-	last atomic.Int64 // unix nanos of the last read that returned
+	// anyByte: the first byte ends the wait, not the first line end.
+	anyByte bool
+	last    atomic.Int64 // unix nanos of the last read that returned
 }
 
 func (f *firstLine) Read(p []byte) (int, error) {
 	n, err := f.Conn.Read(p)
 	f.last.Store(time.Now().UnixNano())
-	if n > 0 && bytes.IndexByte(p[:n], '\n') >= 0 {
+	if n > 0 && (f.anyByte || bytes.IndexByte(p[:n], '\n') >= 0) {
 		f.mu.Lock()
 		first := !f.done
 		f.done = true

@@ -1,5 +1,5 @@
 // Command fsigkd is the gateway daemon: a scanning proxy for HTTP, SMTP,
-// FTP and POP3, and an ICAP server. It runs as a master process and one worker per service (see
+// FTP and POP3, an ICAP server and a milter. It runs as a master process and one worker per service (see
 // package supervisor); `fsigkd check` and `fsigkd status` read the
 // settings and the running state, `fsigkd rules` prints the firewall
 // rules, `fsigkd fsavd` is the bundled anti-virus daemon. The command line
@@ -13,6 +13,7 @@ import (
 	ftpproxy "github.com/fsigkd/fsigkd/proxy/ftp"
 	httpproxy "github.com/fsigkd/fsigkd/proxy/http"
 	icapserver "github.com/fsigkd/fsigkd/proxy/icap"
+	milterservice "github.com/fsigkd/fsigkd/proxy/milter"
 	pop3proxy "github.com/fsigkd/fsigkd/proxy/pop3"
 	smtpproxy "github.com/fsigkd/fsigkd/proxy/smtp"
 	"github.com/fsigkd/fsigkd/service"
@@ -20,11 +21,12 @@ import (
 
 // services are the proxies built into this binary, by settings section.
 var services = service.Registry{
-	"http": httpproxy.New,
-	"smtp": smtpproxy.New,
-	"ftp":  ftpproxy.New,
-	"pop":  pop3proxy.New,
-	"icap": icapserver.New,
+	"http":   httpproxy.New,
+	"smtp":   smtpproxy.New,
+	"ftp":    ftpproxy.New,
+	"pop":    pop3proxy.New,
+	"icap":   icapserver.New,
+	"milter": milterservice.New,
 }
 
 func main() {

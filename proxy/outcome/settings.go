@@ -85,7 +85,8 @@ type Settings struct {
 
 // ParseService reads a service's name.
 func ParseService(s string) (Service, error) {
-	return parseWord(s, map[string]Service{"http": HTTP, "smtp": SMTP, "ftp": FTP, "pop": POP3, "icap": ICAP})
+	// The milter decides as the relay does: the MTA says it in SMTP.
+	return parseWord(s, map[string]Service{"http": HTTP, "smtp": SMTP, "ftp": FTP, "pop": POP3, "icap": ICAP, "milter": SMTP})
 }
 
 // ParseAction reads action.

@@ -240,33 +240,18 @@ func (s *session) Data(r io.Reader) error {
 	case spam.Reject:
 		s.resetUp()
 		t.Rec.Detect, t.Rec.Status, t.Rec.Action = "SPAM", 554, "DENY"
-		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Rejected as spam"}
+		return smtpError(proxy.SpamRefusal)
 	case spam.Tag != "":
 		t.Rec.Detect, t.Rec.Action = "SPAM", "CHANGE_SUBJECT"
 	}
 	return s.deliver(f, append([]string{"X-Virus-Status: " + out.Status}, spam.Headers...), spam.Tag, t)
 }
 
-// refusal is the reply to a mail that is not taken: refused for good
-// (554) or for now (451, the sender keeps it and tries again).
-func refusal(out proxy.Outcome) *gosmtp.SMTPError {
-	if out.Delivery == outcome.TryLater && out.Kind == outcome.NotScanned {
-		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Virus scanning is unavailable; try again later"}
-	}
-	if out.Delivery == outcome.TryLater {
-		// A detection the quarantine could not keep: the sender keeps it.
-		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "The mail could not be handled now; try again later"}
-	}
-	switch out.Kind {
-	case outcome.Oversize:
-		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: "The mail is larger than this gateway scans"}
-	case outcome.NotScanned:
-		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "The mail could not be scanned"}
-	case outcome.Blocked:
-		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Refused by the gateway's policy (" + out.Name + ")"}
-	case outcome.Infected, outcome.Riskware, outcome.Suspected, outcome.Encrypted, outcome.Clean, outcome.Skipped:
-	}
-	return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Infected by " + out.Name}
+// refusal is the reply to a mail that is not taken.
+func refusal(out proxy.Outcome) *gosmtp.SMTPError { return smtpError(proxy.MailRefusal(out)) }
+
+func smtpError(r proxy.Reply) *gosmtp.SMTPError {
+	return &gosmtp.SMTPError{Code: r.Code, EnhancedCode: gosmtp.EnhancedCode(r.Enhanced), Message: r.Text}
 }
 
 // notice sends a notice (template kind) to a mail's sender or recipients

@@ -1,0 +1,257 @@
+package milter
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+
+	gomilter "github.com/d--j/go-milter"
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/proxy"
+	"github.com/fsigkd/fsigkd/proxy/outcome"
+	"github.com/fsigkd/fsigkd/scanner"
+)
+
+// session is one MTA connection: the SMTP session it stands for, and the
+// mail under way. The library calls its methods one at a time.
+type session struct {
+	gomilter.NoOpMilter
+	p *Proxy
+
+	client, helo string
+	from         string
+	rcpts        []string
+
+	// The mail under way (t nil: none).
+	t       *proxy.Transfer
+	o       *proxy.Object
+	head    bytes.Buffer // header fields, until the end of the header
+	inBody  bool
+	over    bool  // past max_scan_size: the rest is not spooled
+	failed  error // the spool failed
+	subject *string
+}
+
+func (s *session) Connect(host, family string, port uint16, addr string, m gomilter.Modifier) (*gomilter.Response, error) {
+	// The SMTP client's address (tcp4, tcp6); a local submission
+	// (unix, unknown) has none.
+	s.client = ""
+	if family == "tcp4" || family == "tcp6" {
+		s.client = addr
+	}
+	return gomilter.RespContinue, nil
+}
+
+func (s *session) Helo(name string, m gomilter.Modifier) (*gomilter.Response, error) {
+	s.helo = name
+	return gomilter.RespContinue, nil
+}
+
+func (s *session) MailFrom(from, esmtpArgs string, m gomilter.Modifier) (*gomilter.Response, error) {
+	s.reset()
+	s.from = from
+	return gomilter.RespContinue, nil
+}
+
+func (s *session) RcptTo(rcpt, esmtpArgs string, m gomilter.Modifier) (*gomilter.Response, error) {
+	s.rcpts = append(s.rcpts, rcpt)
+	return gomilter.RespContinue, nil
+}
+
+// Header keeps a field as the mail carries it: with its leading space
+// when the MTA gives it (negotiated), its folded lines ending CRLF.
+func (s *session) Header(name, value string, m gomilter.Modifier) (*gomilter.Response, error) {
+	s.begin()
+	if m.Protocol()&gomilter.OptHeaderLeadingSpace == 0 {
+		value = " " + value
+	}
+	value = crlf(value)
+	if s.subject == nil && strings.EqualFold(name, "Subject") {
+		v := value
+		s.subject = &v
+	}
+	s.head.WriteString(name)
+	s.head.WriteByte(':')
+	s.head.WriteString(value)
+	s.head.WriteString("\r\n")
+	if s.head.Len() >= 64<<10 {
+		// A header this long goes to the spool as it comes, held to
+		// max_scan_size as the body is.
+		s.spool(s.head.Bytes())
+		s.head.Reset()
+	}
+	return gomilter.RespContinue, nil
+}
+
+func (s *session) Headers(m gomilter.Modifier) (*gomilter.Response, error) {
+	s.begin()
+	s.head.WriteString("\r\n")
+	s.spool(s.head.Bytes())
+	s.head.Reset()
+	s.inBody = true
+	return gomilter.RespContinue, nil
+}
+
+func (s *session) BodyChunk(chunk []byte, m gomilter.Modifier) (*gomilter.Response, error) {
+	s.begin()
+	if !s.inBody {
+		// An MTA that sends no end-of-header event: the header ends here.
+		s.Headers(m)
+	}
+	s.spool(chunk)
+	return gomilter.RespContinue, nil
+}
+
+// spool adds b to the mail's spool file, up to max_scan_size.
+func (s *session) spool(b []byte) {
+	if s.over || s.failed != nil {
+		return
+	}
+	over, err := s.o.Fill(bytes.NewReader(b), nil)
+	s.over = over
+	if err != nil {
+		s.failed = err
+	}
+}
+
+// EndOfMessage judges the mail and answers the MTA.
+func (s *session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) {
+	s.begin()
+	if !s.inBody {
+		s.Headers(m)
+	}
+	t, o := s.t, s.o
+	defer s.reset()
+	if id := m.Get(gomilter.MacroQueueId); id != "" {
+		t.Rec.AddDetail("queue id " + id)
+	}
+	if s.failed != nil {
+		// Said in the record by Fill; the sender keeps the mail.
+		t.Rec.Status = 451
+		return reject(proxy.Reply{Code: 451, Enhanced: [3]int{4, 3, 1}, Text: "Insufficient system storage; try again later"})
+	}
+	f := o.File()
+	t.Rec.Bytes = f.Size()
+	head := proxy.ReadHead(f)
+	meta := scanner.Meta{Service: "milter", Client: s.client, Sender: s.from, Recipients: s.rcpts, Helo: s.helo}
+	var out proxy.Outcome
+	if s.over {
+		out = o.Oversize("mail")
+	} else {
+		out = o.Judge(proxy.Subject{Meta: meta, Notice: proxy.HeaderValue(head, "Subject")})
+	}
+	switch out.Delivery {
+	case outcome.Deliver:
+		if out.Kind == outcome.Oversize {
+			// Not read whole: no spam check either.
+			return s.accept(m, []string{"X-Virus-Status: " + out.Status}, "")
+		}
+	case outcome.Refuse, outcome.TryLater, outcome.Replace:
+		// (No action of the milter replaces a mail: were one to, it is
+		// refused.)
+		r := proxy.MailRefusal(out)
+		t.Rec.Status = r.Code
+		return reject(r)
+	case outcome.Drop:
+		t.Rec.Status = 250
+		return gomilter.RespDiscard, nil
+	}
+	spam := s.p.CheckSpam(&scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: meta})
+	switch {
+	case spam.Reject:
+		t.Rec.Detect, t.Rec.Status, t.Rec.Action = "SPAM", proxy.SpamRefusal.Code, "DENY"
+		return reject(proxy.SpamRefusal)
+	case spam.Tag != "":
+		t.Rec.Detect, t.Rec.Action = "SPAM", "CHANGE_SUBJECT"
+	}
+	return s.accept(m, append([]string{"X-Virus-Status: " + out.Status}, spam.Headers...), spam.Tag)
+}
+
+// accept has the MTA put fields (in order) first in the header and tag
+// the Subject, and take the mail. An MTA that refuses a change gets the
+// mail refused for now: a mail is never taken unmarked by mistake.
+func (s *session) accept(m gomilter.Modifier, fields []string, tag string) (*gomilter.Response, error) {
+	lead := ""
+	if m.Protocol()&gomilter.OptHeaderLeadingSpace != 0 {
+		lead = " " // the MTA writes the value as given
+	}
+	for i := len(fields) - 1; i >= 0; i-- {
+		name, value, _ := strings.Cut(proxy.Sanitize(fields[i]), ":")
+		if err := m.InsertHeader(0, name, lead+strings.TrimSpace(value)); err != nil {
+			return s.changeFailed(err)
+		}
+	}
+	if tag != "" {
+		var err error
+		if s.subject == nil {
+			err = m.AddHeader("Subject", lead+tag)
+		} else {
+			err = m.ChangeHeader(1, "Subject", lead+tag+" "+strings.TrimLeft(*s.subject, " \t"))
+		}
+		if err != nil {
+			return s.changeFailed(err)
+		}
+	}
+	s.t.Rec.Status = 250
+	return gomilter.RespAccept, nil
+}
+
+func (s *session) changeFailed(err error) (*gomilter.Response, error) {
+	s.p.Log.Warn("the MTA took no header change; the mail is refused for now", zap.Error(err))
+	s.t.Rec.Status = 451
+	return reject(proxy.Reply{Code: 451, Enhanced: [3]int{4, 3, 0}, Text: "The mail could not be handled now; try again later"})
+}
+
+func (s *session) Abort(m gomilter.Modifier) error {
+	if s.t != nil {
+		s.t.Rec.Detail = "aborted by the MTA"
+	}
+	s.reset()
+	return nil
+}
+
+func (s *session) Cleanup(m gomilter.Modifier) { s.reset() }
+
+// begin starts the mail's transfer at its first content: its access
+// record, written a line per recipient.
+func (s *session) begin() {
+	if s.t != nil {
+		return
+	}
+	s.t = s.p.Begin(&logs.Access{Client: s.client, Result: "MILTER", Method: "DATA", URL: "mail from <" + s.from + ">",
+		// The library does not say which connection a session is on.
+		User: s.from, Service: "milter", Slot: -1})
+	urls := make([]string, len(s.rcpts))
+	for i, rc := range s.rcpts {
+		urls[i] = "mail:<" + rc + ">"
+	}
+	s.t.EachURL(urls)
+	s.o = s.t.Object()
+}
+
+// reset ends the mail under way (its record written), keeping the
+// connection's facts.
+func (s *session) reset() {
+	if s.t != nil {
+		s.t.End()
+	}
+	s.t, s.o, s.over, s.failed, s.subject, s.inBody = nil, nil, false, nil, nil, false
+	s.head.Reset()
+	s.from, s.rcpts = "", nil
+}
+
+// reject is the response refusing a mail with r.
+func reject(r proxy.Reply) (*gomilter.Response, error) {
+	return gomilter.RejectWithCodeAndReason(uint16(r.Code),
+		strconv.Itoa(r.Enhanced[0])+"."+strconv.Itoa(r.Enhanced[1])+"."+strconv.Itoa(r.Enhanced[2])+" "+r.Text)
+}
+
+// crlf makes every line end of a folded field CRLF.
+func crlf(v string) string {
+	if !strings.ContainsAny(v, "\r\n") {
+		return v
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(v, "\r\n", "\n"), "\n", "\r\n")
+}
