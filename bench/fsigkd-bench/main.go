@@ -40,7 +40,7 @@ var (
 	bigMiB   = flag.Int("big", 100, "size of the large download, MiB")
 	conc     = flag.Int("c", 8, "concurrent clients")
 	clamd    = flag.String("clamd", "", "clamd's socket: scan with clamd instead of the bundled fsavd")
-	only     = flag.String("only", "", "smtp, ftp, pop, icap, peers, https, cache, rules, large or small: those figures alone")
+	only     = flag.String("only", "", "smtp, ftp, pop, icap, peers, https, milter, cache, rules, large or small: those figures alone")
 	backlog  = flag.Int("backlog", 0, "listen_backlog of the daemons measured (0, the shipped default: the kernel's somaxconn)")
 	mails    = flag.Int("mails", 500, "mails per SMTP figure")
 	rounds   = flag.Int("rounds", 1, "rounds of the peers' figures, every path once a round; medians and ranges are shown")
@@ -74,6 +74,9 @@ func main() {
 		return
 	case "peers":
 		peerFigures(dir)
+		return
+	case "milter":
+		milterFigures(dir)
 		return
 	case "cache":
 		cacheFigure(startOrigin(), dir)

@@ -2,6 +2,7 @@ package servertest
 
 import (
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -16,17 +17,20 @@ import (
 )
 
 // Postfix is a private Postfix (postfix -c DIR start): its own
-// configuration, queue and log under a directory of the test, its smtpd
-// on a free port of 127.0.0.1, relaying every mail from loopback to
-// RelayHost.
+// configuration, queue and log under a directory, its smtpd on Addr,
+// relaying every mail from loopback to RelayHost.
 type Postfix struct {
 	Dir  string // main.cf, master.cf, the queue, maillog
 	Addr string // its smtpd
+	bin  string
 }
 
 // PostfixOptions say how it runs.
 type PostfixOptions struct {
-	// RelayHost is where every mail goes ("127.0.0.1:port").
+	// Addr is where its smtpd listens (127.0.0.1:port; StartPostfix
+	// takes a free port).
+	Addr string
+	// RelayHost is where every mail goes (127.0.0.1:port).
 	RelayHost string
 	// Main is appended to main.cf (smtpd_milters = inet:..., ...).
 	Main string
@@ -37,44 +41,85 @@ type PostfixOptions struct {
 // daemons as postfix).
 func StartPostfix(t testing.TB, o PostfixOptions) *Postfix {
 	t.Helper()
-	bin := testenv.Need(t, "postfix", "postfix")
+	testenv.Need(t, "postfix", "postfix")
 	testenv.NeedRoot(t, "Postfix's master runs as root")
+	o.Addr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	p, err := NewPostfix(testenv.ShortDir(t), o)
+	if p != nil {
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("maillog:\n%s", p.Log())
+			}
+			p.Stop()
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// NewPostfix writes a private Postfix's configuration under dir and
+// starts it; it serves once its smtpd answers. Stop stops it.
+func NewPostfix(dir string, o PostfixOptions) (*Postfix, error) {
+	bin, err := exec.LookPath("postfix")
+	if err != nil {
+		bin = "/usr/sbin/postfix"
+	}
 	pf, err := user.Lookup("postfix")
 	if err != nil {
-		testenv.Unavailable(t, "no user postfix: %v", err)
+		return nil, fmt.Errorf("no user postfix: %v", err)
 	}
 	uid, _ := strconv.Atoi(pf.Uid)
-	dir := testenv.ShortDir(t)
 	os.Chmod(dir, 0o755) // the postfix user reaches its queue through it
-	port := testenv.FreePort(t)
-	p := &Postfix{Dir: dir, Addr: fmt.Sprintf("127.0.0.1:%d", port)}
 	for _, d := range []string{"etc", "spool", "data"} {
-		os.MkdirAll(filepath.Join(dir, d), 0o755)
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return nil, err
+		}
 	}
 	os.Chown(filepath.Join(dir, "data"), uid, -1)
 	relayHost, relayPort, _ := net.SplitHostPort(o.RelayHost)
 	main := fmt.Sprintf(postfixMain, dir, relayHost, relayPort) + o.Main + "\n"
-	master := fmt.Sprintf(postfixMaster, p.Addr)
 	if err := os.WriteFile(filepath.Join(dir, "etc", "main.cf"), []byte(main), 0o644); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	os.WriteFile(filepath.Join(dir, "etc", "master.cf"), []byte(master), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "etc", "master.cf"), []byte(fmt.Sprintf(postfixMaster, o.Addr)), 0o644); err != nil {
+		return nil, err
+	}
+	p := &Postfix{Dir: dir, Addr: o.Addr, bin: bin}
 	if out, err := exec.Command(bin, "-c", filepath.Join(dir, "etc"), "start").CombinedOutput(); err != nil {
-		t.Fatalf("postfix start: %v %s\n%s", err, out, p.Log())
+		return p, fmt.Errorf("postfix start: %v %s\n%s", err, out, p.Log())
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("maillog:\n%s", p.Log())
-		}
-		exec.Command(bin, "-c", filepath.Join(dir, "etc"), "stop").Run()
-	})
 	ready := testenv.Dialable("tcp", p.Addr)
 	for deadline := time.Now().Add(20 * time.Second); !ready(); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("postfix does not listen on %s\n%s", p.Addr, p.Log())
+			return p, fmt.Errorf("postfix does not listen on %s\n%s", p.Addr, p.Log())
 		}
 	}
-	return p
+	return p, nil
+}
+
+// Stop stops it.
+func (p *Postfix) Stop() { exec.Command(p.bin, "-c", filepath.Join(p.Dir, "etc"), "stop").Run() }
+
+// WaitDrained waits, at most for d, until its queue holds no mail: every
+// mail taken has been relayed (or bounced).
+func (p *Postfix) WaitDrained(d time.Duration) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		n := 0
+		for _, q := range []string{"maildrop", "incoming", "active", "deferred"} {
+			filepath.WalkDir(filepath.Join(p.Dir, "spool", q), func(_ string, e fs.DirEntry, err error) error {
+				if err == nil && e.Type().IsRegular() {
+					n++
+				}
+				return nil
+			})
+		}
+		if n == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Log is Postfix's maillog so far.

@@ -44,14 +44,17 @@
 package milter
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	gomilter "github.com/d--j/go-milter"
+	"golang.org/x/sys/unix"
 
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/service"
@@ -154,5 +157,58 @@ func (l firstReadBy) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return slots.FirstRead(c, time.Now().Add(l.within)), nil
+	first := slots.FirstRead(c, time.Now().Add(l.within))
+	return &buffered{Conn: first, r: bufio.NewReaderSize(&quickAck{first, rawOf(c)}, 16<<10)}, nil
+}
+
+// buffered reads the MTA through a buffer: the protocol library reads a
+// packet as its 4-byte length and then its data, two system calls a
+// packet unbuffered, while the MTA writes a mail's packets back to back
+// (it expects no reply before the end of the message).
+type buffered struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (b *buffered) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+// NetConn is the connection under the wrapper, for the slot's accounting.
+func (b *buffered) NetConn() net.Conn { return b.Conn }
+
+// quickAck acknowledges what it reads at once. The MTA writes a command
+// as several small packets (its macros, then the command) and, with
+// Nagle's algorithm on its socket, holds the second until the first is
+// acknowledged; the milter answers nothing before the end of the
+// message, so a delayed acknowledgement (40 ms on Linux) would stall
+// every mail. TCP_QUICKACK does not stay set: it is set again after each
+// read.
+type quickAck struct {
+	net.Conn
+	raw syscall.RawConn // nil: not TCP
+}
+
+func (q *quickAck) Read(p []byte) (int, error) {
+	n, err := q.Conn.Read(p)
+	if q.raw != nil && n > 0 {
+		q.raw.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, unix.TCP_QUICKACK, 1) })
+	}
+	return n, err
+}
+
+// rawOf is c's socket, under the slot's wrapper.
+func rawOf(c net.Conn) syscall.RawConn {
+	for {
+		if tc, ok := c.(*net.TCPConn); ok {
+			raw, err := tc.SyscallConn()
+			if err != nil {
+				return nil
+			}
+			return raw
+		}
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		c = w.NetConn()
+	}
 }
