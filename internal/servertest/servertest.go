@@ -110,6 +110,7 @@ type Mail struct {
 	Data []byte
 	Peer string // the client's address
 	TLS  bool   // it came over STARTTLS
+	UTF8 bool   // MAIL said SMTPUTF8
 }
 
 // MailSink is a mail server (go-smtp) that records what it takes: the next
@@ -136,6 +137,7 @@ func NewMailSink(t testing.TB, ln net.Listener, tlsConfig *tls.Config) *MailSink
 		return &sinkSession{s: s, c: c}, nil
 	}))
 	srv.Domain = "sink.test"
+	srv.EnableSMTPUTF8, srv.EnableDSN = true, true
 	srv.TLSConfig = tlsConfig
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
@@ -161,13 +163,14 @@ type sinkSession struct {
 	c    *gosmtp.Conn
 	from string
 	to   []string
+	utf8 bool
 }
 
 func (ss *sinkSession) Reset()        { ss.from, ss.to = "", nil }
 func (ss *sinkSession) Logout() error { return nil }
 
-func (ss *sinkSession) Mail(from string, _ *gosmtp.MailOptions) error {
-	ss.from = from
+func (ss *sinkSession) Mail(from string, opts *gosmtp.MailOptions) error {
+	ss.from, ss.utf8 = from, opts != nil && opts.UTF8
 	return nil
 }
 
@@ -189,7 +192,7 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	}
 	_, tlsOn := ss.c.TLSConnectionState()
 	ss.s.mu.Lock()
-	ss.s.mails = append(ss.s.mails, Mail{From: ss.from, To: ss.to, Data: b, Peer: ss.c.Conn().RemoteAddr().String(), TLS: tlsOn})
+	ss.s.mails = append(ss.s.mails, Mail{From: ss.from, To: ss.to, Data: b, Peer: ss.c.Conn().RemoteAddr().String(), TLS: tlsOn, UTF8: ss.utf8})
 	ss.s.mu.Unlock()
 	return nil
 }

@@ -10,7 +10,8 @@
 // The client side is github.com/emersion/go-smtp's server (RFC 5321):
 // EHLO offers what this proxy really implements (PIPELINING, CHUNKING,
 // 8BITMIME, ENHANCEDSTATUSCODES, SIZE capped by max_message_size,
-// STARTTLS when a certificate is set), not the next hop's list. Towards
+// STARTTLS when a certificate is set, SMTPUTF8 and DSN, their parameters
+// passed on as far as the next hop takes them), not the next hop's list. Towards
 // the next hop STARTTLS is used per parent_tls (proxy/parenttls.go; as
 // shipped whenever it is offered: encrypted, not
 // authenticated, as between MTAs), and forward_client sends XFORWARD or
@@ -100,6 +101,11 @@ func (p *Proxy) init() error {
 	s.MaxMessageBytes = p.Svc.MaxMessageSize
 	s.MaxRecipients = p.Svc.MaxRecipients
 	s.MaxLineLength = p.Svc.MaxLineLength
+	// Passed on when the next hop takes them (session.go): SMTPUTF8 mail
+	// is refused (553 5.6.7) at MAIL when it does not; DSN parameters are
+	// then dropped, as a hop that does not know them would.
+	s.EnableSMTPUTF8 = true
+	s.EnableDSN = true
 	s.ReadTimeout = p.Svc.IdleTimeout
 	s.WriteTimeout = p.Svc.IdleTimeout
 	s.ErrorLog = zapPrinter{p.Log.Named("conn")}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,6 +90,22 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	if opts != nil && opts.Body == gosmtp.Body8BitMIME && s.up.has("8BITMIME") {
 		cmd += " BODY=8BITMIME"
 	}
+	if opts != nil && opts.UTF8 {
+		if !s.up.has("SMTPUTF8") {
+			// The sender's MTA keeps the mail and says why (RFC 6531
+			// 3.2): passed on, its addresses or header would be garbled.
+			return errNoUTF8
+		}
+		cmd += " SMTPUTF8"
+	}
+	if opts != nil && s.up.has("DSN") {
+		if opts.Return != "" {
+			cmd += " RET=" + string(opts.Return)
+		}
+		if opts.EnvelopeID != "" {
+			cmd += " ENVID=" + encodeXtext(opts.EnvelopeID)
+		}
+	}
 	if _, err := s.up.cmd(250, cmd); err != nil {
 		s.log.Info("next hop: MAIL failed", zap.String("next_hop", s.upAddr), zap.Error(err))
 		return upErr(err)
@@ -107,7 +124,20 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 		s.log.Info("relay refused", zap.String("client", s.client), zap.String("rcpt", to))
 		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied"}
 	}
-	if _, err := s.up.cmd(250, "RCPT TO:"+path); err != nil {
+	cmd := "RCPT TO:" + path
+	if opts != nil && s.up.has("DSN") {
+		if len(opts.Notify) > 0 {
+			n := make([]string, len(opts.Notify))
+			for i, v := range opts.Notify {
+				n[i] = string(v)
+			}
+			cmd += " NOTIFY=" + strings.Join(n, ",")
+		}
+		if opts.OriginalRecipient != "" && opts.OriginalRecipientType == gosmtp.DSNAddressTypeRFC822 {
+			cmd += " ORCPT=rfc822;" + encodeXtext(opts.OriginalRecipient)
+		}
+	}
+	if _, err := s.up.cmd(250, cmd); err != nil {
 		return upErr(err)
 	}
 	s.rcpts = append(s.rcpts, to)
@@ -146,6 +176,8 @@ func (s *session) Logout() error {
 // errNoStorage is the answer when the spool cannot take a mail (a full
 // disk): try later, naming no path (RFC 3463 4.3.1).
 var errNoStorage = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage; try again later"}
+
+var errNoUTF8 = &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7}, Message: "The next mail server does not take SMTPUTF8 mail"}
 
 var errTooLong = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: "Too long message"}
 

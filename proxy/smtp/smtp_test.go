@@ -861,3 +861,75 @@ func TestMailOverMaxScanSize(t *testing.T) {
 		t.Fatalf("%d mails delivered", n)
 	}
 }
+
+// TestSMTPUTF8AndDSNPassedOn: DSN parameters (RET, ENVID, NOTIFY, ORCPT)
+// reach Postfix's smtp-sink as the client gave them; a mail with
+// SMTPUTF8 (a UTF-8 sender, a UTF-8 Subject) reaches a next hop that
+// offers it as SMTPUTF8 mail.
+func TestSMTPUTF8AndDSNPassedOn(t *testing.T) {
+	port, dir := smtpSink(t)
+	e := newEnv(t, "")
+	e.p.Svc.ParentServerPort = port
+	e.start()
+	err := e.sendWith("a@example.com", &gosmtp.MailOptions{Return: gosmtp.DSNReturnHeaders, EnvelopeID: "env id+1"},
+		&gosmtp.RcptOptions{Notify: []gosmtp.DSNNotify{gosmtp.DSNNotifySuccess, gosmtp.DSNNotifyFailure},
+			OriginalRecipientType: gosmtp.DSNAddressTypeRFC822, OriginalRecipient: "orig@example.com"}, "Subject: dsn\r\n\r\nHello.\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := string(sinkDump(t, dir))
+	for _, want := range []string{"RET=HDRS", "ENVID=env+20id+2B1", "NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;orig@example.com"} {
+		if !strings.Contains(b, want) {
+			t.Errorf("the next hop lacks %q:\n%s", want, b)
+		}
+	}
+
+	u := newEnv(t, "")
+	u.start()
+	if err := u.sendWith("jos\u00e9@example.com", &gosmtp.MailOptions{UTF8: true}, nil, "Subject: caf\u00e9\r\n\r\nSalut.\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if m := u.sink.Mails(); len(m) != 1 || !m[0].UTF8 || m[0].From != "jos\u00e9@example.com" || !strings.Contains(string(m[0].Data), "Subject: caf\u00e9") {
+		t.Fatalf("%+v", m)
+	}
+}
+
+// TestSMTPUTF8RefusedWhenTheNextHopLacksIt: with a next hop that does not
+// offer SMTPUTF8 (smtp-sink), such a mail is refused at MAIL (553 5.6.7):
+// the sender's MTA keeps it and says why, rather than a garbled relay.
+func TestSMTPUTF8RefusedWhenTheNextHopLacksIt(t *testing.T) {
+	port, _ := smtpSink(t)
+	e := newEnv(t, "")
+	e.p.Svc.ParentServerPort = port
+	e.start()
+	if err := e.sendWith("jos\u00e9@example.com", &gosmtp.MailOptions{UTF8: true}, nil, "Subject: x\r\n\r\nx\r\n"); code(err) != 553 || !strings.Contains(err.Error(), "SMTPUTF8") {
+		t.Fatalf("%v", err)
+	}
+}
+
+// sendWith sends one mail to b@example.com with MAIL and RCPT options.
+func (e *env) sendWith(from string, mo *gosmtp.MailOptions, ro *gosmtp.RcptOptions, msg string) error {
+	c, err := gosmtp.Dial(e.addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		return err
+	}
+	if err := c.Mail(from, mo); err != nil {
+		return err
+	}
+	if err := c.Rcpt("b@example.com", ro); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	io.WriteString(w, msg)
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
+}

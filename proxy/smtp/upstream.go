@@ -199,6 +199,20 @@ func xtext(s string) string {
 	}, s)
 }
 
+// encodeXtext is s as RFC 3461's xtext (ENVID, ORCPT): a byte outside
+// '!' to '~', and '+' and '=', as +HH.
+func encodeXtext(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < '!' || c > '~' || c == '+' || c == '=' {
+			fmt.Fprintf(&b, "+%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
 // dataWriter writes a message after DATA: dot-stuffed, CRLF lines, our own
 // terminator at Close.
 type dataWriter struct {
