@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/fsigkd/fsigkd/catalog"
@@ -76,6 +77,37 @@ type SpamMark struct {
 	Tag string
 	// Reject: spam scoring spam_reject_score or more (SMTP refuses it).
 	Reject bool
+	// SubjectKept: spam whose Subject a DKIM signature covers, left
+	// untagged (spam_tag_signed = no).
+	SubjectKept bool
+}
+
+// Note says the mark in rec (not a Reject, which the service refuses in
+// its words): the Subject tagged, or kept for its signature.
+func (m SpamMark) Note(rec *logs.Access) {
+	switch {
+	case m.Tag != "":
+		rec.Detect, rec.Action = "SPAM", "CHANGE_SUBJECT"
+	case m.SubjectKept:
+		rec.Detect = "SPAM"
+		rec.AddDetail("DKIM-signed: Subject kept")
+	}
+}
+
+// signed tells whether the mail in f carries a DKIM-Signature field.
+func signed(f *os.File, size int64) bool {
+	b := make([]byte, min(size, maxHead))
+	n, _ := f.ReadAt(b, 0)
+	head := b[:n]
+	if i := bytes.Index(head, []byte("\r\n\r\n")); i >= 0 {
+		head = head[:i+2]
+	}
+	for _, line := range bytes.Split(head, []byte("\r\n")) {
+		if k, _, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(bytes.TrimSpace(k)), "DKIM-Signature") {
+			return true
+		}
+	}
+	return false
 }
 
 // CheckSpam has obj checked by the spam engine, when the service checks
@@ -99,6 +131,9 @@ func (c *Common) CheckSpam(obj *scanner.Object) SpamMark {
 	if v.Spam {
 		mark.Tag = c.Svc.SpamSubjectTag
 		mark.Reject = c.Svc.SpamRejectScore > 0 && v.Score >= c.Svc.SpamRejectScore
+		if mark.Tag != "" && !c.Svc.SpamTagSigned && obj.File != nil && signed(obj.File, obj.Size) {
+			mark.Tag, mark.SubjectKept = "", true
+		}
 	}
 	return mark
 }

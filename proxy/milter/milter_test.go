@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -199,3 +200,25 @@ func TestMilterTagsSpam(t *testing.T) {
 }
 
 func sleep() { time.Sleep(50 * time.Millisecond) }
+
+// TestDKIMSignedMailVerifiesAfterTheMilter: a mail signed by dkimpy still
+// verifies after Postfix and the milter, clean and as spam (the Subject
+// kept, X-Spam-* inserted above).
+func TestDKIMSignedMailVerifiesAfterTheMilter(t *testing.T) {
+	dk := servertest.NewDKIM(t)
+	spamd := enginetest.Spamd(t)
+	e := newEnv(t, "fsasd_service = yes", func(p *Proxy) {
+		eps, _ := scanner.ParseEndpoints(spamd.Sock, "")
+		p.Spam = scanner.NewSpamd(&scanner.Pool{Endpoints: eps})
+	})
+	for i, body := range []string{"Hello.", eicar.GTUBE} {
+		msg := dk.Sign(t, "From: a@example.com\r\nTo: b@example.net\r\nSubject: hello\r\nDate: Sun, 6 Dec 2026 10:00:00 +0000\r\nMessage-ID: <"+strconv.Itoa(i)+"@example.com>\r\n\r\n"+body+"\r\n")
+		if out, ok := e.send(msg); !ok {
+			t.Fatalf("refused:\n%s", out)
+		}
+		got := e.delivered(i + 1)
+		if !dk.Verify(t, got) || i == 1 && !bytes.Contains(got, []byte("X-Spam-Flag: YES")) {
+			t.Fatalf("mail %d:\n%s", i, got)
+		}
+	}
+}

@@ -163,8 +163,8 @@ func (s *session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	case spam.Reject:
 		t.Rec.Detect, t.Rec.Status, t.Rec.Action = "SPAM", proxy.SpamRefusal.Code, "DENY"
 		return reject(proxy.SpamRefusal)
-	case spam.Tag != "":
-		t.Rec.Detect, t.Rec.Action = "SPAM", "CHANGE_SUBJECT"
+	default:
+		spam.Note(t.Rec)
 	}
 	return s.accept(m, append([]string{"X-Virus-Status: " + out.Status}, spam.Headers...), spam.Tag)
 }

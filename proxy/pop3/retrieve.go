@@ -219,9 +219,7 @@ func (s *session) fetchAndJudge(r *retrieval) {
 	if r.cmd.Verb == "RETR" {
 		spam := s.p.CheckSpam(obj)
 		r.extra, r.tag = append(r.extra, spam.Headers...), spam.Tag
-		if spam.Tag != "" {
-			r.t.Rec.Detect, r.t.Rec.Action = "SPAM", "CHANGE_SUBJECT"
-		}
+		spam.Note(r.t.Rec)
 	}
 }
 

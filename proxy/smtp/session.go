@@ -273,8 +273,8 @@ func (s *session) Data(r io.Reader) error {
 		s.resetUp()
 		t.Rec.Detect, t.Rec.Status, t.Rec.Action = "SPAM", 554, "DENY"
 		return smtpError(proxy.SpamRefusal)
-	case spam.Tag != "":
-		t.Rec.Detect, t.Rec.Action = "SPAM", "CHANGE_SUBJECT"
+	default:
+		spam.Note(t.Rec)
 	}
 	return s.deliver(f, append([]string{"X-Virus-Status: " + out.Status}, spam.Headers...), spam.Tag, t)
 }

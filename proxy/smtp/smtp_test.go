@@ -933,3 +933,50 @@ func (e *env) sendWith(from string, mo *gosmtp.MailOptions, ro *gosmtp.RcptOptio
 	}
 	return c.Quit()
 }
+
+// TestDKIMSignedMailStillVerifies: a mail signed by dkimpy verifies after
+// the relay, clean and as spam (its Subject kept, the X-Spam-* fields
+// added above); with spam_tag_signed = yes its Subject is tagged and the
+// signature fails, as it must.
+func TestDKIMSignedMailStillVerifies(t *testing.T) {
+	dk := servertest.NewDKIM(t)
+	spamd := enginetest.Spamd(t)
+	mail := func(subject, body string) string {
+		return dk.Sign(t, "From: a@example.com\r\nTo: b@example.com\r\nSubject: "+subject+"\r\nDate: Sun, 6 Dec 2026 10:00:00 +0000\r\n\r\n"+body+"\r\n")
+	}
+	clean, spam := mail("hello", "Hello."), mail("an offer", eicar.GTUBE)
+	if !dk.Verify(t, []byte(clean)) || dk.Verify(t, []byte(strings.Replace(clean, "Hello.", "Hello!", 1))) {
+		t.Fatal("the verifier does not tell a signed mail from a changed one")
+	}
+	relay := func(keys string) *env {
+		e := newEnv(t, "fsasd_service = yes\n"+keys)
+		eps, _ := scanner.ParseEndpoints(spamd.Sock, "")
+		e.p.Spam = scanner.NewSpamd(&scanner.Pool{Endpoints: eps})
+		e.start()
+		return e
+	}
+	e := relay("")
+	for _, msg := range []string{clean, spam} {
+		if err := e.send("a@example.com", []string{"b@example.com"}, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := e.sink.Mails()
+	if len(got) != 2 || !dk.Verify(t, got[0].Data) {
+		t.Fatalf("the clean signed mail no longer verifies:\n%s", got[0].Data)
+	}
+	if s := string(got[1].Data); !strings.Contains(s, "X-Spam-Flag: YES\r\n") || !strings.Contains(s, "Subject: an offer\r\n") || !dk.Verify(t, got[1].Data) {
+		t.Fatalf("the signed spam:\n%s", s)
+	}
+	if b, _ := os.ReadFile(filepath.Join(e.logDir, "access.log")); !strings.Contains(string(b), "DKIM-signed%3A%20Subject%20kept") {
+		t.Errorf("access log: %s", b)
+	}
+
+	e = relay("spam_tag_signed = yes")
+	if err := e.send("a@example.com", []string{"b@example.com"}, spam); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sink.Mails(); len(got) != 1 || !strings.Contains(string(got[0].Data), "Subject: [SPAM] an offer\r\n") || dk.Verify(t, got[0].Data) {
+		t.Fatalf("spam_tag_signed = yes:\n%s", got[0].Data)
+	}
+}
