@@ -42,27 +42,89 @@ func HeaderValue(head []byte, name string) string {
 	return ""
 }
 
-// TagSubject copies the header block from src to w with tag put before
-// the Subject (or a Subject of just the tag added), and stops at the body.
-func TagSubject(w *bufio.Writer, src *bufio.Reader, tag string) error {
-	done := false
+// HeadChange is what a mail's header block gets on its way: its Subject
+// tagged or replaced, and fields removed. The relay and POP3 apply it as
+// they copy the mail (Apply); the milter asks the MTA for the same.
+type HeadChange struct {
+	// Tag goes before the Subject; Subject, when set, replaces it (a
+	// mail without one gets one).
+	Tag, Subject string
+	// Remove are names of fields taken out, every occurrence.
+	Remove []string
+}
+
+// Empty tells whether the change changes nothing.
+func (h HeadChange) Empty() bool { return h.Tag == "" && h.Subject == "" && len(h.Remove) == 0 }
+
+// NewSubject is the Subject the change makes of old (the value as
+// written, after the colon).
+func (h HeadChange) NewSubject(old string) string {
+	if h.Subject != "" {
+		return h.Subject
+	}
+	if old = strings.TrimLeft(old, " \t"); old == "" {
+		return h.Tag
+	}
+	return h.Tag + " " + old
+}
+
+// Removes tells whether the change takes out fields named name.
+func (h HeadChange) Removes(name string) bool {
+	for _, r := range h.Remove {
+		if strings.EqualFold(r, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// Apply copies the header block from src to w with the change made, and
+// stops at the body.
+func (h HeadChange) Apply(w *bufio.Writer, src *bufio.Reader) error {
+	subject := h.Tag != "" || h.Subject != ""
+	done, skipping := !subject, false
+	end := func() {
+		if !done {
+			w.WriteString("Subject: " + h.NewSubject("") + "\r\n")
+		}
+	}
 	for {
 		line, err := src.ReadString('\n')
 		if err != nil && line == "" {
-			if !done {
-				w.WriteString("Subject: " + tag + "\r\n")
-			}
+			end()
 			return nil
 		}
 		if line == "\r\n" || line == "\n" {
-			if !done {
-				w.WriteString("Subject: " + tag + "\r\n")
-			}
+			end()
 			w.WriteString(line)
 			return nil
 		}
-		if k, v, ok := strings.Cut(line, ":"); ok && !done && strings.EqualFold(strings.TrimSpace(k), "Subject") {
-			line = k + ": " + tag + " " + strings.TrimLeft(v, " ")
+		if line[0] == ' ' || line[0] == '\t' {
+			// A folded field's next line goes with its field.
+			if !skipping {
+				w.WriteString(line)
+			}
+			continue
+		}
+		k, v, _ := strings.Cut(line, ":")
+		name := strings.TrimSpace(k)
+		if skipping = h.Removes(name); skipping {
+			continue
+		}
+		if !done && strings.EqualFold(name, "Subject") {
+			if h.Subject != "" {
+				// Replaced whole, its folded lines with it.
+				line, skipping = k+": "+h.Subject+"\r\n", true
+				w.WriteString(line)
+				done = true
+				continue
+			}
+			value := strings.TrimRight(v, "\r\n")
+			eol := v[len(value):]
+			if eol == "" {
+				eol = "\r\n"
+			}
+			line = k + ": " + h.NewSubject(value) + eol
 			done = true
 		}
 		w.WriteString(line)
@@ -71,14 +133,22 @@ func TagSubject(w *bufio.Writer, src *bufio.Reader, tag string) error {
 
 // SpamMark is what the spam check makes of a mail about to be delivered.
 type SpamMark struct {
-	// Headers are the X-Spam-* fields to add (none: not checked).
+	// Headers are the fields to add: X-Spam-*, and those the engine asks
+	// for (none: not checked).
 	Headers []string
-	// Tag goes before the Subject ("": not spam).
-	Tag string
-	// Reject: spam scoring spam_reject_score or more (SMTP refuses it).
+	// Head is the change to the header block: spam_subject_tag (spamd's
+	// spam; rspamd's "rewrite subject", with its own Subject when it
+	// gives one) and the fields the engine asks to remove.
+	Head HeadChange
+	// Reject: spam to refuse (554): scoring spam_reject_score or more,
+	// or rspamd's "reject". The relay and the milter refuse it; POP3
+	// never refuses spam.
 	Reject bool
+	// TryLater: rspamd's "soft reject" or "greylist": the relay and the
+	// milter answer 451, the sender tries again later; POP3 delivers.
+	TryLater bool
 	// SubjectKept: spam whose Subject a DKIM signature covers, left
-	// untagged (spam_tag_signed = no).
+	// unchanged (spam_tag_signed = no).
 	SubjectKept bool
 }
 
@@ -86,7 +156,7 @@ type SpamMark struct {
 // its words): the Subject tagged, or kept for its signature.
 func (m SpamMark) Note(rec *logs.Access) {
 	switch {
-	case m.Tag != "":
+	case m.Head.Tag != "" || m.Head.Subject != "":
 		rec.Detect, rec.Action = "SPAM", "CHANGE_SUBJECT"
 	case m.SubjectKept:
 		rec.Detect = "SPAM"
@@ -128,12 +198,29 @@ func (c *Common) CheckSpam(obj *scanner.Object) SpamMark {
 		return SpamMark{}
 	}
 	mark := SpamMark{Headers: SpamHeaders(v)}
-	if v.Spam {
-		mark.Tag = c.Svc.SpamSubjectTag
-		mark.Reject = c.Svc.SpamRejectScore > 0 && v.Score >= c.Svc.SpamRejectScore
-		if mark.Tag != "" && !c.Svc.SpamTagSigned && obj.File != nil && signed(obj.File, obj.Size) {
-			mark.Tag, mark.SubjectKept = "", true
+	for _, h := range v.AddHeaders {
+		mark.Headers = append(mark.Headers, h.Name+": "+h.Value)
+	}
+	mark.Head.Remove = v.RemoveHeaders
+	switch v.Action {
+	case "":
+		// spamd: spam is tagged.
+		if v.Spam {
+			mark.Head.Tag = c.Svc.SpamSubjectTag
 		}
+	case "reject":
+		// (Tagged too for POP3, which delivers what it cannot refuse.)
+		mark.Reject, mark.Head.Tag = true, c.Svc.SpamSubjectTag
+	case "soft reject", "greylist":
+		mark.TryLater = true
+	case "rewrite subject":
+		mark.Head.Tag, mark.Head.Subject = c.Svc.SpamSubjectTag, v.Subject
+	}
+	if v.Spam && c.Svc.SpamRejectScore > 0 && v.Score >= c.Svc.SpamRejectScore {
+		mark.Reject = true
+	}
+	if (mark.Head.Tag != "" || mark.Head.Subject != "") && !c.Svc.SpamTagSigned && obj.File != nil && signed(obj.File, obj.Size) {
+		mark.Head.Tag, mark.Head.Subject, mark.SubjectKept = "", "", true
 	}
 	return mark
 }
@@ -181,8 +268,13 @@ func MailRefusal(out Outcome) Reply {
 	return Reply{554, [3]int{5, 7, 1}, "Infected by " + out.Name}
 }
 
-// SpamRefusal is the reply to spam scoring spam_reject_score or more.
+// SpamRefusal is the reply to spam scoring spam_reject_score or more,
+// or that rspamd says to reject.
 var SpamRefusal = Reply{554, [3]int{5, 7, 1}, "Rejected as spam"}
+
+// SpamLater is the reply to a mail rspamd says to greylist or reject
+// softly: the sender tries again later.
+var SpamLater = Reply{451, [3]int{4, 7, 1}, "Try again later"}
 
 // Sanitize keeps a header line on one line.
 func Sanitize(s string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(s) }

@@ -39,6 +39,22 @@ func TestReplyParsers(t *testing.T) {
 	if err != nil || !v.Spam || v.Score != 15.2 || v.Symbols[0] != "GTUBE" {
 		t.Errorf("rspamd: %+v %v", v, err)
 	}
+	// rspamd's rewritten Subject, and the header changes of its "milter"
+	// block: a value, an object with an order, a list; names that are no
+	// header names and line ends in values dropped.
+	v, err = ParseRspamdReply([]byte(`{"score":8,"required_score":15,"action":"rewrite subject","subject":"*** SPAM *** x\r\nBcc: y",
+		"milter":{"add_headers":{"X-Spamd-Bar":"++++","X-Spamd-Result":{"value":"default: False","order":0},"X-Two":[{"value":"a","order":2},"b"],"Bad Name":"x","X-Evil":"a\r\nBcc: b"},
+		"remove_headers":{"X-Spam":1,"Bad:Name":0}}}`))
+	if err != nil || v.Subject != "*** SPAM *** x  Bcc: y" || strings.Join(v.RemoveHeaders, ",") != "X-Spam" {
+		t.Errorf("rspamd subject and removals: %+v %v", v, err)
+	}
+	var adds []string
+	for _, h := range v.AddHeaders {
+		adds = append(adds, h.Name+"="+h.Value)
+	}
+	if got := strings.Join(adds, "|"); got != "X-Evil=a  Bcc: b|X-Spamd-Bar=++++|X-Spamd-Result=default: False|X-Two=b|X-Two=a" {
+		t.Errorf("rspamd add_headers: %s", got)
+	}
 	h := textproto.MIMEHeader{"X-Infection-Found": {"Type=0; Resolution=2; Threat=Eicar-Test-Signature;"}}
 	if ICAPThreat(h) != "Eicar-Test-Signature" {
 		t.Error("icap threat")

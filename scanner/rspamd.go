@@ -91,6 +91,11 @@ func ParseRspamdReply(b []byte) (SpamVerdict, error) {
 		IsSkipped     bool                       `json:"is_skipped"`
 		Symbols       map[string]json.RawMessage `json:"symbols"`
 		Error         string                     `json:"error"`
+		Subject       string                     `json:"subject"`
+		Milter        struct {
+			AddHeaders    map[string]json.RawMessage `json:"add_headers"`
+			RemoveHeaders map[string]json.RawMessage `json:"remove_headers"`
+		} `json:"milter"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return SpamVerdict{}, err
@@ -110,5 +115,89 @@ func ParseRspamdReply(b []byte) (SpamVerdict, error) {
 		v.Symbols = append(v.Symbols, s)
 	}
 	sort.Strings(v.Symbols)
+	if raw.Action == "rewrite subject" {
+		v.Subject = oneLine(raw.Subject)
+	}
+	v.AddHeaders, v.RemoveHeaders = milterHeaders(raw.Milter.AddHeaders, raw.Milter.RemoveHeaders)
 	return v, nil
+}
+
+// maxHeaderChanges bounds the header changes taken from one reply.
+const maxHeaderChanges = 64
+
+// milterHeaders reads rspamd's header changes: add_headers maps a name to
+// a value, an object {"value", "order"} or a list of them; remove_headers
+// maps a name to how many (0: all; fsigkd removes all). Names that are no
+// header names and values that would end the field are dropped; at most
+// maxHeaderChanges of each; in order (then by name).
+func milterHeaders(add, remove map[string]json.RawMessage) ([]HeaderField, []string) {
+	type ordered struct {
+		HeaderField
+		order int
+	}
+	var adds []ordered
+	for name, raw := range add {
+		if !headerName(name) {
+			continue
+		}
+		var items []json.RawMessage
+		if json.Unmarshal(raw, &items) != nil {
+			items = []json.RawMessage{raw}
+		}
+		for _, it := range items {
+			var val string
+			var obj struct {
+				Value string `json:"value"`
+				Order int    `json:"order"`
+			}
+			order := 0
+			if json.Unmarshal(it, &val) != nil {
+				if json.Unmarshal(it, &obj) != nil {
+					continue
+				}
+				val, order = obj.Value, obj.Order
+			}
+			adds = append(adds, ordered{HeaderField{name, oneLine(val)}, order})
+		}
+	}
+	sort.SliceStable(adds, func(i, j int) bool {
+		if adds[i].order != adds[j].order {
+			return adds[i].order < adds[j].order
+		}
+		return adds[i].Name < adds[j].Name
+	})
+	var out []HeaderField
+	for _, a := range adds[:min(len(adds), maxHeaderChanges)] {
+		out = append(out, a.HeaderField)
+	}
+	var rm []string
+	for name := range remove {
+		if headerName(name) {
+			rm = append(rm, name)
+		}
+	}
+	sort.Strings(rm)
+	return out, rm[:min(len(rm), maxHeaderChanges)]
+}
+
+// headerName tells whether s is a header field name (RFC 5322 ftext).
+func headerName(s string) bool {
+	if s == "" || len(s) > 76 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' || s[i] == ':' {
+			return false
+		}
+	}
+	return true
+}
+
+// oneLine keeps a value on one line and bounded.
+func oneLine(s string) string {
+	s = strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
+	if len(s) > 8192 {
+		s = s[:8192]
+	}
+	return s
 }

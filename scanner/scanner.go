@@ -143,7 +143,17 @@ type SpamVerdict struct {
 	Symbols   []string
 	Action    string // rspamd's advice: "no action", "add header", "reject"...
 	Engine    string
+	// Subject is the Subject rspamd rewrote (action "rewrite subject";
+	// "": none given).
+	Subject string
+	// AddHeaders and RemoveHeaders are the header changes rspamd asks a
+	// mail server to make (its reply's "milter" block), in its order.
+	AddHeaders    []HeaderField
+	RemoveHeaders []string
 }
+
+// HeaderField is a mail header field: its name and value.
+type HeaderField struct{ Name, Value string }
 
 // SpamChecker is an anti-spam engine.
 type SpamChecker interface {

@@ -129,7 +129,8 @@ func CICAPConfig(dir, addr, clamdSock, mods string, threads int) string {
 
 // Rspamd starts rspamd's normal worker on a loopback port with a minimal
 // configuration of our own: no Lua rules, hence no remote maps, and DNS
-// pointed at loopback, so that it never reaches out. GTUBE is in its core.
+// pointed at loopback, so that it never reaches out. GTUBE is in its core,
+// and its test variants are on (RspamdAddHeader, RspamdRewriteSubject).
 func Rspamd(t testing.TB) *testenv.Proc {
 	t.Helper()
 	bin := testenv.Need(t, "rspamd", "rspamd")
@@ -139,6 +140,8 @@ func Rspamd(t testing.TB) *testenv.Proc {
 	conf := fmt.Sprintf(`options {
   pidfile = "%s/run/rspamd.pid";
   dns { nameserver = ["127.0.0.1:53"]; timeout = 0.1s; retransmits = 1; }
+  # The GTUBE variants that ask for "add header" and "rewrite subject".
+  enable_test_patterns = true;
 }
 logging { type = "file"; filename = "%s/rspamd.log"; level = "info"; }
 worker "normal" { bind_socket = "%s"; count = 1; }
@@ -153,6 +156,13 @@ actions { reject = 15; add_header = 6; greylist = 4; }
 	p.Start(t)
 	return p
 }
+
+// rspamd's GTUBE variants (enable_test_patterns): the action each asks
+// for, whatever else the mail holds.
+const (
+	RspamdAddHeader      = "YJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+	RspamdRewriteSubject = "ZJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+)
 
 // FsavdSocket serves the bundled fsavd (EICAR only) in this process on a
 // socket in a short directory, for the proxies' tests, and returns it.

@@ -222,3 +222,22 @@ func TestDKIMSignedMailVerifiesAfterTheMilter(t *testing.T) {
 		}
 	}
 }
+
+// TestMilterHonoursRspamd: rspamd's "rewrite subject" has the MTA change
+// the Subject to rspamd's; its "reject" has Postfix refuse the mail.
+func TestMilterHonoursRspamd(t *testing.T) {
+	rs := enginetest.Rspamd(t)
+	e := newEnv(t, "fsasd_service = yes", func(p *Proxy) {
+		eps, _ := scanner.ParseEndpoints(rs.Addr, "")
+		p.Spam = scanner.NewRspamd(&scanner.Pool{Endpoints: eps})
+	})
+	if out, ok := e.send("From: a@example.com\r\nSubject: an offer\r\n\r\n" + eicar.GTUBE + "\r\n"); ok || !strings.Contains(out, "554 5.7.1 Rejected as spam") {
+		t.Fatalf("reject:\n%s", out)
+	}
+	if out, ok := e.send("From: a@example.com\r\nSubject: an offer\r\n\r\n" + enginetest.RspamdRewriteSubject + "\r\n"); !ok {
+		t.Fatalf("refused:\n%s", out)
+	}
+	if got := string(e.delivered(1)); !strings.Contains(got, "Subject: *** SPAM *** an offer\r\n") || strings.Count(got, "Subject:") != 1 {
+		t.Fatalf("%s", got)
+	}
+}

@@ -29,8 +29,9 @@ type session struct {
 	o       *proxy.Object
 	head    bytes.Buffer // header fields, until the end of the header
 	inBody  bool
-	over    bool  // past max_scan_size: the rest is not spooled
-	failed  error // the spool failed
+	fields  map[string]int // how many fields of each name (lower case)
+	over    bool           // past max_scan_size: the rest is not spooled
+	failed  error          // the spool failed
 	subject *string
 }
 
@@ -68,6 +69,10 @@ func (s *session) Header(name, value string, m gomilter.Modifier) (*gomilter.Res
 		value = " " + value
 	}
 	value = crlf(value)
+	if s.fields == nil {
+		s.fields = map[string]int{}
+	}
+	s.fields[strings.ToLower(name)]++
 	if s.subject == nil && strings.EqualFold(name, "Subject") {
 		v := value
 		s.subject = &v
@@ -146,7 +151,7 @@ func (s *session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	case outcome.Deliver:
 		if out.Kind == outcome.Oversize {
 			// Not read whole: no spam check either.
-			return s.accept(m, []string{"X-Virus-Status: " + out.Status}, "")
+			return s.accept(m, []string{"X-Virus-Status: " + out.Status}, proxy.HeadChange{})
 		}
 	case outcome.Refuse, outcome.TryLater, outcome.Replace:
 		// (No action of the milter replaces a mail: were one to, it is
@@ -163,16 +168,19 @@ func (s *session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	case spam.Reject:
 		t.Rec.Detect, t.Rec.Status, t.Rec.Action = "SPAM", proxy.SpamRefusal.Code, "DENY"
 		return reject(proxy.SpamRefusal)
+	case spam.TryLater:
+		t.Rec.Detect, t.Rec.Status = "SPAM", proxy.SpamLater.Code
+		return reject(proxy.SpamLater)
 	default:
 		spam.Note(t.Rec)
 	}
-	return s.accept(m, append([]string{"X-Virus-Status: " + out.Status}, spam.Headers...), spam.Tag)
+	return s.accept(m, append([]string{"X-Virus-Status: " + out.Status}, spam.Headers...), spam.Head)
 }
 
-// accept has the MTA put fields (in order) first in the header and tag
-// the Subject, and take the mail. An MTA that refuses a change gets the
-// mail refused for now: a mail is never taken unmarked by mistake.
-func (s *session) accept(m gomilter.Modifier, fields []string, tag string) (*gomilter.Response, error) {
+// accept has the MTA put fields (in order) first in the header and make
+// the header change, and take the mail. An MTA that refuses a change gets
+// the mail refused for now: a mail is never taken unmarked by mistake.
+func (s *session) accept(m gomilter.Modifier, fields []string, head proxy.HeadChange) (*gomilter.Response, error) {
 	lead := ""
 	if m.Protocol()&gomilter.OptHeaderLeadingSpace != 0 {
 		lead = " " // the MTA writes the value as given
@@ -183,12 +191,21 @@ func (s *session) accept(m gomilter.Modifier, fields []string, tag string) (*gom
 			return s.changeFailed(err)
 		}
 	}
-	if tag != "" {
+	for _, name := range head.Remove {
+		// From the last, so that the indexes before stay as counted.
+		for i := s.fields[strings.ToLower(name)]; i >= 1; i-- {
+			if err := m.ChangeHeader(i, name, ""); err != nil {
+				return s.changeFailed(err)
+			}
+		}
+	}
+	if head.Tag != "" || head.Subject != "" {
 		var err error
-		if s.subject == nil {
-			err = m.AddHeader("Subject", lead+tag)
-		} else {
-			err = m.ChangeHeader(1, "Subject", lead+tag+" "+strings.TrimLeft(*s.subject, " \t"))
+		switch {
+		case s.subject == nil || head.Removes("Subject"):
+			err = m.AddHeader("Subject", lead+head.NewSubject(""))
+		default:
+			err = m.ChangeHeader(1, "Subject", lead+strings.TrimRight(head.NewSubject(*s.subject), "\r\n"))
 		}
 		if err != nil {
 			return s.changeFailed(err)
@@ -237,7 +254,7 @@ func (s *session) reset() {
 	if s.t != nil {
 		s.t.End()
 	}
-	s.t, s.o, s.over, s.failed, s.subject, s.inBody = nil, nil, false, nil, nil, false
+	s.t, s.o, s.over, s.failed, s.subject, s.inBody, s.fields = nil, nil, false, nil, nil, false, nil
 	s.head.Reset()
 	s.from, s.rcpts = "", nil
 }

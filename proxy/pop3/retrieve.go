@@ -32,13 +32,13 @@ type retrieval struct {
 	head   []byte          // the mail's header block, read once for the verdict
 
 	// The decision, made off the session's goroutine.
-	broken  error    // the server broke off: nothing can be sent
-	rest    *Rest    // the mail goes on past max_scan_size: relayed unscanned, or the session ends
-	gone    bool     // the client went away: the fetch was given up
-	refuse  string   // an -ERR for the client (the mail stays on the server)
-	replace string   // a detection to replace the mail for (action = delete)
-	extra   []string // header fields put before the mail
-	tag     string   // put before the Subject
+	broken  error            // the server broke off: nothing can be sent
+	rest    *Rest            // the mail goes on past max_scan_size: relayed unscanned, or the session ends
+	gone    bool             // the client went away: the fetch was given up
+	refuse  string           // an -ERR for the client (the mail stays on the server)
+	replace string           // a detection to replace the mail for (action = delete)
+	extra   []string         // header fields put before the mail
+	change  proxy.HeadChange // the header\'s change (spam)
 }
 
 // retrieve fetches a mail, scans it, and sends the client what the
@@ -218,7 +218,8 @@ func (s *session) fetchAndJudge(r *retrieval) {
 	}
 	if r.cmd.Verb == "RETR" {
 		spam := s.p.CheckSpam(obj)
-		r.extra, r.tag = append(r.extra, spam.Headers...), spam.Tag
+		// (POP3 never refuses spam: a reject or a greylist is delivered.)
+		r.extra, r.change = append(r.extra, spam.Headers...), spam.Head
 		spam.Note(r.t.Rec)
 	}
 }
@@ -242,9 +243,9 @@ func (s *session) send(r *retrieval, early bool) bool {
 			}
 		}
 		src := bufio.NewReaderSize(io.NewSectionReader(r.f.OS(), 0, r.f.Size()), 64<<10)
-		if err == nil && r.tag != "" {
+		if err == nil && !r.change.Empty() {
 			tw := bufio.NewWriterSize(st, 4096)
-			if err = proxy.TagSubject(tw, src, r.tag); err == nil {
+			if err = r.change.Apply(tw, src); err == nil {
 				err = tw.Flush()
 			}
 		}

@@ -221,7 +221,7 @@ func (s *session) Data(r io.Reader) error {
 	if mark := proxy.HeaderValue(head, notify.IDHeader); mark != "" {
 		if notify.Verify(s.p.NoticeKey, s.p.id, f.OS(), f.Size()) {
 			t.Rec.Detail = "own notice, not scanned"
-			return s.deliver(f, nil, "", t)
+			return s.deliver(f, nil, proxy.HeadChange{}, t)
 		}
 		// Someone else's mark, or ours taken from another mail: the
 		// mail is scanned like any other.
@@ -241,7 +241,7 @@ func (s *session) Data(r io.Reader) error {
 	case outcome.Deliver:
 		if out.Kind == outcome.Oversize {
 			// Not read at all: no spam check either.
-			return s.deliver(f, []string{"X-Virus-Status: " + out.Status}, "", t)
+			return s.deliver(f, []string{"X-Virus-Status: " + out.Status}, proxy.HeadChange{}, t)
 		}
 	case outcome.Refuse, outcome.TryLater, outcome.Replace:
 		// (No SMTP action replaces a mail: were one to, it is refused.)
@@ -271,12 +271,16 @@ func (s *session) Data(r io.Reader) error {
 	switch {
 	case spam.Reject:
 		s.resetUp()
-		t.Rec.Detect, t.Rec.Status, t.Rec.Action = "SPAM", 554, "DENY"
+		t.Rec.Detect, t.Rec.Status, t.Rec.Action = "SPAM", proxy.SpamRefusal.Code, "DENY"
 		return smtpError(proxy.SpamRefusal)
+	case spam.TryLater:
+		s.resetUp()
+		t.Rec.Detect, t.Rec.Status = "SPAM", proxy.SpamLater.Code
+		return smtpError(proxy.SpamLater)
 	default:
 		spam.Note(t.Rec)
 	}
-	return s.deliver(f, append([]string{"X-Virus-Status: " + out.Status}, spam.Headers...), spam.Tag, t)
+	return s.deliver(f, append([]string{"X-Virus-Status: " + out.Status}, spam.Headers...), spam.Head, t)
 }
 
 // refusal is the reply to a mail that is not taken.
@@ -312,8 +316,8 @@ func (s *session) notice(action, kind string, to []string, fields notify.Fields)
 }
 
 // deliver sends the spooled mail to the next hop with extra header lines
-// (and the Subject tagged), and answers with the next hop's reply.
-func (s *session) deliver(f *spool.File, extra []string, tag string, t *proxy.Transfer) error {
+// (and its header changed), and answers with the next hop's reply.
+func (s *session) deliver(f *spool.File, extra []string, head proxy.HeadChange, t *proxy.Transfer) error {
 	w, err := s.up.data()
 	if err != nil {
 		s.log.Info("next hop: DATA refused", zap.String("next_hop", s.upAddr), zap.Error(err))
@@ -332,8 +336,8 @@ func (s *session) deliver(f *spool.File, extra []string, tag string, t *proxy.Tr
 		bw.WriteString(proxy.Sanitize(h) + "\r\n")
 	}
 	var copyErr error
-	if tag != "" {
-		copyErr = proxy.TagSubject(bw, src, tag)
+	if !head.Empty() {
+		copyErr = head.Apply(bw, src)
 	}
 	if copyErr == nil {
 		_, copyErr = io.Copy(bw, src)

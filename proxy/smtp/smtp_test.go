@@ -980,3 +980,31 @@ func TestDKIMSignedMailStillVerifies(t *testing.T) {
 		t.Fatalf("spam_tag_signed = yes:\n%s", got[0].Data)
 	}
 }
+
+// TestRspamdVerdictHonoured: with rspamd as the spam engine (its GTUBE
+// variants ask for each action), "reject" is refused (554), "add header"
+// is delivered with the X-Spam-* fields and its Subject as it was,
+// "rewrite subject" with the Subject rspamd wrote.
+func TestRspamdVerdictHonoured(t *testing.T) {
+	rs := enginetest.Rspamd(t)
+	e := newEnv(t, "fsasd_service = yes")
+	eps, _ := scanner.ParseEndpoints(rs.Addr, "")
+	e.p.Spam = scanner.NewRspamd(&scanner.Pool{Endpoints: eps})
+	e.start()
+	msg := func(body string) string { return "From: a@example.com\r\nSubject: an offer\r\n\r\n" + body + "\r\n" }
+	if err := e.send("a@example.com", []string{"b@example.com"}, msg(eicar.GTUBE)); code(err) != 554 || !strings.Contains(err.Error(), "Rejected as spam") {
+		t.Fatalf("reject: %v", err)
+	}
+	for _, body := range []string{enginetest.RspamdAddHeader, enginetest.RspamdRewriteSubject} {
+		if err := e.send("a@example.com", []string{"b@example.com"}, msg(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := e.sink.Mails()
+	if len(got) != 2 || !strings.Contains(string(got[0].Data), "X-Spam-Flag: YES\r\n") || !strings.Contains(string(got[0].Data), "Subject: an offer\r\n") {
+		t.Fatalf("add header: %+v", got)
+	}
+	if !strings.Contains(string(got[1].Data), "Subject: *** SPAM *** an offer\r\n") || strings.Count(string(got[1].Data), "Subject:") != 1 {
+		t.Fatalf("rewrite subject:\n%s", got[1].Data)
+	}
+}

@@ -1,0 +1,94 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/scanner"
+)
+
+func applied(t *testing.T, h HeadChange, mail string) string {
+	t.Helper()
+	var b strings.Builder
+	w := bufio.NewWriter(&b)
+	src := bufio.NewReader(strings.NewReader(mail))
+	if err := h.Apply(w, src); err != nil {
+		t.Fatal(err)
+	}
+	rest := new(strings.Builder)
+	bufio.NewReader(src).WriteTo(rest)
+	w.Flush()
+	return b.String() + rest.String()
+}
+
+// TestHeadChange: the Subject tagged (folded lines kept) or replaced
+// whole, one added where there is none, and fields removed with every
+// folded line of every occurrence, the body untouched.
+func TestHeadChange(t *testing.T) {
+	mail := "Received: x\r\nX-Spam: old\r\n\tfolded\r\nSubject: an offer,\r\n folded\r\nX-Spam: again\r\n\r\nX-Spam: in the body\r\n"
+	for _, c := range []struct {
+		h    HeadChange
+		want string
+	}{
+		{HeadChange{Tag: "[SPAM]"}, "Received: x\r\nX-Spam: old\r\n\tfolded\r\nSubject: [SPAM] an offer,\r\n folded\r\nX-Spam: again\r\n\r\nX-Spam: in the body\r\n"},
+		{HeadChange{Tag: "[SPAM]", Subject: "*** SPAM *** an offer"}, "Received: x\r\nX-Spam: old\r\n\tfolded\r\nSubject: *** SPAM *** an offer\r\nX-Spam: again\r\n\r\nX-Spam: in the body\r\n"},
+		{HeadChange{Remove: []string{"x-spam"}}, "Received: x\r\nSubject: an offer,\r\n folded\r\n\r\nX-Spam: in the body\r\n"},
+	} {
+		if got := applied(t, c.h, mail); got != c.want {
+			t.Errorf("%+v:\n%q\nwant\n%q", c.h, got, c.want)
+		}
+	}
+	if got := applied(t, HeadChange{Tag: "[SPAM]"}, "From: a\r\n\r\nbody\r\n"); got != "From: a\r\nSubject: [SPAM]\r\n\r\nbody\r\n" {
+		t.Errorf("no Subject: %q", got)
+	}
+	if got := applied(t, HeadChange{Tag: "[SPAM]"}, "Subject:\r\n\r\n"); got != "Subject: [SPAM]\r\n\r\n" {
+		t.Errorf("empty Subject: %q", got)
+	}
+}
+
+// verdict is a spam engine that answers v: rspamd's actions that its
+// test patterns cannot ask for (soft reject, greylist) and its header
+// lists, for the mapping alone.
+type verdict scanner.SpamVerdict
+
+func (v verdict) Check(context.Context, *scanner.Object) (scanner.SpamVerdict, error) {
+	return scanner.SpamVerdict(v), nil
+}
+
+// TestSpamMarkOfEachVerdict: what each engine's verdict makes of a mail.
+func TestSpamMarkOfEachVerdict(t *testing.T) {
+	f, _ := os.Create(filepath.Join(t.TempDir(), "m"))
+	defer f.Close()
+	f.WriteString("Subject: x\r\n\r\nx\r\n")
+	svc := &conf.Service{SpamSubjectTag: "[SPAM]", SpamRejectScore: 20}
+	for _, c := range []struct {
+		v    scanner.SpamVerdict
+		want SpamMark
+	}{
+		{scanner.SpamVerdict{Spam: true, Score: 6}, SpamMark{Head: HeadChange{Tag: "[SPAM]"}}},                // spamd
+		{scanner.SpamVerdict{Spam: true, Score: 25}, SpamMark{Head: HeadChange{Tag: "[SPAM]"}, Reject: true}}, // spamd, spam_reject_score
+		{scanner.SpamVerdict{Score: 1, Action: "no action"}, SpamMark{}},                                      // rspamd
+		{scanner.SpamVerdict{Spam: true, Score: 7, Action: "add header"}, SpamMark{}},                         // headers only
+		{scanner.SpamVerdict{Spam: true, Action: "rewrite subject", Subject: "*** x"}, SpamMark{Head: HeadChange{Tag: "[SPAM]", Subject: "*** x"}}},
+		{scanner.SpamVerdict{Spam: true, Score: 16, Action: "reject"}, SpamMark{Head: HeadChange{Tag: "[SPAM]"}, Reject: true}},
+		{scanner.SpamVerdict{Score: 5, Action: "soft reject"}, SpamMark{TryLater: true}},
+		{scanner.SpamVerdict{Score: 4, Action: "greylist"}, SpamMark{TryLater: true}},
+		{scanner.SpamVerdict{Action: "no action", AddHeaders: []scanner.HeaderField{{Name: "X-Spamd-Bar", Value: "+"}}, RemoveHeaders: []string{"X-Spam"}},
+			SpamMark{Head: HeadChange{Remove: []string{"X-Spam"}}}},
+	} {
+		com := &Common{Svc: svc, Spam: verdict(c.v)}
+		got := com.CheckSpam(&scanner.Object{File: f, Size: 17})
+		if got.Head.Tag != c.want.Head.Tag || got.Head.Subject != c.want.Head.Subject || strings.Join(got.Head.Remove, ",") != strings.Join(c.want.Head.Remove, ",") ||
+			got.Reject != c.want.Reject || got.TryLater != c.want.TryLater {
+			t.Errorf("%+v: %+v", c.v, got)
+		}
+		if len(c.v.AddHeaders) > 0 && !strings.Contains(strings.Join(got.Headers, "\n"), "X-Spamd-Bar: +") {
+			t.Errorf("%+v: headers %v", c.v, got.Headers)
+		}
+	}
+}
