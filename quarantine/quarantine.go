@@ -13,6 +13,18 @@
 // first) and quarantine_days, enforced as entries are added (once a
 // minute per process, and at once when a tenth of quarantine_max_size has
 // come in since) and by `fsigkd quarantine list`.
+//
+// One quarantine for a fleet: quarantine_dir may be shared storage (NFS)
+// that several gateways write at once. A file gets its final name by a
+// hard link, which fails rather than replace one that exists (so two
+// gateways that drew the same id never overwrite each other: the second
+// draws again), and its metadata last, by the same link: on NFS both are
+// atomic. Each entry names the gateway that kept it. Any gateway lists,
+// shows, releases and deletes any entry; each release and deletion is
+// recorded, with the gateway and the user who did it, in
+// quarantine_dir/log/<gateway>.log (one file per gateway, appended by it
+// alone: appends from several NFS clients to one file are not atomic).
+// Pruning from several gateways at once removes each entry once.
 package quarantine
 
 import (
@@ -46,6 +58,7 @@ type Meta struct {
 	ContentType string    `json:"content_type,omitempty"`
 	Size        int64     `json:"size"`
 	SHA256      string    `json:"sha256"`
+	Gateway     string    `json:"gateway,omitempty"` // the host that kept it
 }
 
 // Store is a quarantine directory and its bounds.
@@ -53,6 +66,9 @@ type Store struct {
 	Dir     string
 	MaxSize int64         // bytes of objects kept in all (0: no bound)
 	MaxAge  time.Duration // older entries go (0: no bound)
+	// Gateway names this gateway in the entries it keeps and the actions
+	// it records ("": the host's name).
+	Gateway string
 
 	mu     sync.Mutex
 	pruned time.Time
@@ -73,14 +89,24 @@ func (s *Store) Put(src io.ReaderAt, size int64, m Meta) (string, error) {
 	if err := os.MkdirAll(s.Dir, 0o750); err != nil {
 		return "", err
 	}
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	m.Time = time.Now().UTC()
-	m.ID = m.Time.Format("20060102-150405") + "-" + hex.EncodeToString(rnd[:])
-	m.Size = size
+	m.Size, m.Gateway = size, s.gateway()
 	h := sha256.New()
-	if err := s.write(m.ID+".data", io.TeeReader(io.NewSectionReader(src, 0, size), h)); err != nil {
+	tmp, err := s.temp(io.TeeReader(io.NewSectionReader(src, 0, size), h))
+	if err != nil {
 		return "", err
+	}
+	defer os.Remove(tmp)
+	// A name no one has: linked, never renamed over another's.
+	for tries := 0; ; tries++ {
+		m.Time = time.Now().UTC()
+		m.ID = newID(m.Time)
+		err = place(tmp, filepath.Join(s.Dir, m.ID+".data"))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, os.ErrExist) || tries == 9 {
+			return "", err
+		}
 	}
 	m.SHA256 = hex.EncodeToString(h.Sum(nil))
 	meta, _ := json.MarshalIndent(m, "", "  ")
@@ -103,12 +129,27 @@ func (s *Store) Put(src io.ReaderAt, size int64, m Meta) (string, error) {
 	return m.ID, nil
 }
 
-// write creates name in the directory from r, under a temporary name
-// first, readable by the gateway's user and group only.
-func (s *Store) write(name string, r io.Reader) error {
-	tmp, err := os.CreateTemp(s.Dir, ".tmp-"+name+"-*")
+// newID is an entry's name at t: its time and 32 random bits.
+var newID = func(t time.Time) string {
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	return t.Format("20060102-150405") + "-" + hex.EncodeToString(rnd[:])
+}
+
+func (s *Store) gateway() string {
+	if s.Gateway != "" {
+		return s.Gateway
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+// temp writes r to a new temporary file in the directory, readable by
+// the gateway's user and group only, and gives its path.
+func (s *Store) temp(r io.Reader) (string, error) {
+	tmp, err := os.CreateTemp(s.Dir, ".tmp-*")
 	if err != nil {
-		return err
+		return "", err
 	}
 	_, err = io.Copy(tmp, r)
 	if cerr := tmp.Close(); err == nil {
@@ -117,11 +158,58 @@ func (s *Store) write(name string, r io.Reader) error {
 	if err == nil {
 		err = os.Chmod(tmp.Name(), 0o640)
 	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(s.Dir, name))
-	}
 	if err != nil {
 		os.Remove(tmp.Name())
+		return "", err
+	}
+	return tmp.Name(), nil
+}
+
+// write creates name in the directory from r: a temporary file first,
+// then linked to name, which must not exist yet.
+func (s *Store) write(name string, r io.Reader) error {
+	tmp, err := s.temp(r)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	return place(tmp, filepath.Join(s.Dir, name))
+}
+
+// place gives the file tmp the name final, failing with os.ErrExist when
+// final exists: by a hard link, atomic on a local disk and on NFS; where
+// the file system has no hard links, by a rename after a look (which two
+// writers could then race).
+func place(tmp, final string) error {
+	err := os.Link(tmp, final)
+	if err == nil || errors.Is(err, os.ErrExist) {
+		return err
+	}
+	if _, serr := os.Lstat(final); serr == nil {
+		return os.ErrExist
+	}
+	return os.Rename(tmp, final)
+}
+
+// Record says in the gateway's own log, quarantine_dir/log/<gateway>.log,
+// that who did action (release, delete) to the entry id, with detail.
+func (s *Store) Record(action, id, who, detail string) error {
+	dir := filepath.Join(s.Dir, "log")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	gw := s.gateway()
+	f, err := os.OpenFile(filepath.Join(dir, strings.NewReplacer("/", "_", "..", "_").Replace(gw)+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return err
+	}
+	line := fmt.Sprintf("%s gateway=%s user=%s %s %s", time.Now().UTC().Format(time.RFC3339), gw, who, action, id)
+	if detail != "" {
+		line += " " + detail
+	}
+	_, err = f.WriteString(strings.NewReplacer("\r", " ", "\n", " ").Replace(line) + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
 	return err
 }

@@ -2,10 +2,15 @@ package quarantine
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -78,5 +83,86 @@ func TestPruneKeepsTheBounds(t *testing.T) {
 	s.Prune()
 	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
 		t.Fatal("an object without metadata stayed")
+	}
+}
+
+// TestOneQuarantineForAFleet: two gateways keep entries in one directory
+// at once, each entry whole and naming its gateway; two that draw the
+// same id do not overwrite each other; either lists, reads and deletes
+// the other's, each deletion recorded in the deleting gateway's log;
+// both pruning at once remove each entry once and keep the bound.
+func TestOneQuarantineForAFleet(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "q")
+	a, b := &Store{Dir: dir, Gateway: "gw-a"}, &Store{Dir: dir, Gateway: "gw-b"}
+
+	// The same id drawn by both: the second draws again.
+	fixed := newID(time.Now())
+	calls := 0
+	defer func(f func(time.Time) string) { newID = f }(newID)
+	random := newID
+	newID = func(t time.Time) string {
+		if calls++; calls <= 2 {
+			return fixed
+		}
+		return random(t)
+	}
+	ida, err := a.Put(strings.NewReader("gw-a first"), 10, Meta{Service: "smtp"})
+	idb, err2 := b.Put(strings.NewReader("gw-b first"), 10, Meta{Service: "smtp"})
+	if err != nil || err2 != nil || ida != fixed || idb == fixed {
+		t.Fatalf("%s %v, %s %v", ida, err, idb, err2)
+	}
+	newID = random
+
+	var wg sync.WaitGroup
+	for i := range 40 {
+		for _, s := range []*Store{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				body := fmt.Sprintf("%s %d", s.Gateway, i)
+				if _, err := s.Put(strings.NewReader(body), int64(len(body)), Meta{Service: "http"}); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	list, _ := b.List()
+	if len(list) != 82 {
+		t.Fatalf("%d entries", len(list))
+	}
+	for _, m := range list {
+		f, err := a.Open(m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(f)
+		f.Close()
+		sum := sha256.Sum256(body)
+		if hex.EncodeToString(sum[:]) != m.SHA256 || !strings.HasPrefix(string(body), m.Gateway+" ") {
+			t.Fatalf("%s (kept by %s): %q", m.ID, m.Gateway, body)
+		}
+	}
+	if err := b.Delete(ida); err != nil {
+		t.Fatal(err)
+	}
+	b.Record("delete", ida, "alice", "kept-by=gw-a")
+	if l, _ := os.ReadFile(filepath.Join(dir, "log", "gw-b.log")); !strings.Contains(string(l), "gateway=gw-b user=alice delete "+ida+" kept-by=gw-a") {
+		t.Fatalf("log: %q", l)
+	}
+
+	a.MaxSize, b.MaxSize = 200, 200
+	wg.Add(2)
+	var pruned [2]int
+	go func() { defer wg.Done(); pruned[0] = a.Prune() }()
+	go func() { defer wg.Done(); pruned[1] = b.Prune() }()
+	wg.Wait()
+	list, _ = a.List()
+	var total int64
+	for _, m := range list {
+		total += m.Size
+	}
+	if total > 200 || pruned[0]+pruned[1] != 81-len(list) {
+		t.Fatalf("after both pruned: %d entries, %d bytes, pruned %v", len(list), total, pruned)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/user"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -71,9 +72,13 @@ func quarantineCmd(args []string) int {
 			return fail(exitBadFile, "quarantine: %v", err)
 		}
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tTIME (UTC)\tSERVICE\tSIZE\tVERDICT\tOBJECT")
+		fmt.Fprintln(tw, "ID\tTIME (UTC)\tGATEWAY\tSERVICE\tSIZE\tVERDICT\tOBJECT")
 		for _, m := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", m.ID, m.Time.Format("2006-01-02 15:04:05"), m.Service, m.Size, m.Verdict, describe(m))
+			gw := m.Gateway
+			if gw == "" {
+				gw = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", m.ID, m.Time.Format("2006-01-02 15:04:05"), gw, m.Service, m.Size, m.Verdict, describe(m))
 		}
 		tw.Flush()
 		return 0
@@ -86,9 +91,14 @@ func quarantineCmd(args []string) int {
 		fmt.Println(string(b))
 		return 0
 	case "delete":
-		if err := st.Delete(id); err != nil {
+		m, err := st.Get(id)
+		if err == nil {
+			err = st.Delete(id)
+		}
+		if err != nil {
 			return fail(exitBadUsage, "quarantine: %s: %v", id, err)
 		}
+		record(st, "delete", m, "")
 		fmt.Printf("deleted %s\n", id)
 		return 0
 	case "release":
@@ -135,10 +145,30 @@ func releaseFile(st *quarantine.Store, m quarantine.Meta, out string) int {
 	if _, err := io.Copy(w, src); err != nil {
 		return fail(exitBadFile, "quarantine: %v", err)
 	}
+	record(st, "release", m, "to "+out)
 	if out != "-" {
 		fmt.Printf("released %s to %s (%d bytes)\n", m.ID, out, m.Size)
 	}
 	return 0
+}
+
+// record says an action in this gateway's log in the quarantine, with
+// who did it (the user; under sudo, the user who ran sudo too) and the
+// gateway that kept the entry; a failure to record is said, not fatal.
+func record(st *quarantine.Store, action string, m quarantine.Meta, detail string) {
+	who := "unknown"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	if su := os.Getenv("SUDO_USER"); su != "" {
+		who += "(sudo:" + su + ")"
+	}
+	if m.Gateway != "" {
+		detail = strings.TrimSpace(detail + " kept-by=" + m.Gateway)
+	}
+	if err := st.Record(action, m.ID, who, detail); err != nil {
+		fmt.Fprintf(os.Stderr, "quarantine: recording the %s: %v\n", action, err)
+	}
 }
 
 // releaseMail sends a blocked mail on to its recipients through the SMTP
@@ -180,6 +210,7 @@ func releaseMail(cfg *conf.Config, st *quarantine.Store, m quarantine.Meta) int 
 	if err := sender.Send(ctx, notify.Mail{From: m.Sender, To: m.Recipients, Data: append([]byte(mark), data...)}); err != nil {
 		return fail(exitBadFile, "quarantine: release %s: the next hop %s:%d: %v", m.ID, smtp.ParentServerHost, smtp.ParentServerPort, err)
 	}
+	record(st, "release", m, fmt.Sprintf("to %d recipient(s) through %s:%d", len(m.Recipients), smtp.ParentServerHost, smtp.ParentServerPort))
 	fmt.Printf("released %s to %d recipient(s) through %s:%d\n", m.ID, len(m.Recipients), smtp.ParentServerHost, smtp.ParentServerPort)
 	return 0
 }

@@ -69,9 +69,9 @@ func TestQuarantineListShowReleaseDelete(t *testing.T) {
 	for _, l := range strings.Split(list, "\n") {
 		f := strings.Fields(l)
 		switch {
-		case len(f) > 3 && f[3] == "smtp":
+		case len(f) > 4 && f[4] == "smtp":
 			mailID = f[0]
-		case len(f) > 3 && f[3] == "ftp":
+		case len(f) > 4 && f[4] == "ftp":
 			fileID = f[0]
 		}
 	}
@@ -110,6 +110,15 @@ func TestQuarantineListShowReleaseDelete(t *testing.T) {
 	}
 	if out, code := q("show", mailID); code != 2 || !strings.Contains(out, "no such quarantine entry") {
 		t.Fatalf("show after delete (%d): %s", code, out)
+	}
+	// Each release and deletion is in this gateway's log in the
+	// quarantine, with who did it and the gateway that kept the entry.
+	host, _ := os.Hostname()
+	logged, _ := os.ReadFile(filepath.Join(g.dir, "state", "quarantine", "log", host+".log"))
+	for _, want := range []string{"release " + mailID + " to 2 recipient(s)", "release " + fileID + " to " + dest, "delete " + mailID, "delete " + fileID, "user=", "kept-by=" + host} {
+		if !strings.Contains(string(logged), want) {
+			t.Errorf("the quarantine's log lacks %q:\n%s", want, logged)
+		}
 	}
 	if out, code := q("show", "../../etc/passwd"); code != 2 {
 		t.Fatalf("a path as id (%d): %s", code, out)
