@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -29,20 +28,21 @@ import (
 // DB is one loaded signature set. It is never changed once built, so a
 // reload builds a new one and swaps it in whole.
 type DB struct {
-	Version  string // shown in the fsavd greeting
-	Files    []string
-	Skipped  int                         // signatures with features this engine does not have
-	hashSigs map[string]map[int64]string // "md5:<hex>" -> size (-1: any) -> name
-	// hashKind: for each of md5, sha1, sha256 in use, the object sizes its
-	// signatures name. As ClamAV does, an object is hashed only when some
-	// signature names its size (or any size, "*"): hashing every object
-	// would cost more than all the rest of a large object's scan.
-	hashKind map[string]*hashSizes
-	body     []*bodySig
-	bodyN    int
-	filter   *[1 << filterBits / 64]uint64 // bit set of hashed 4-byte anchor prefixes
-	table    map[uint32][]int32            // anchor prefix -> body signatures
-	slow     []int32                       // body signatures with no 4-byte literal
+	Version string // shown in the fsavd greeting
+	Files   []string
+	Skipped int // signatures with features this engine does not have
+	// hashes are the hash signatures of each kind in use (md5, sha1,
+	// sha256; see hashes.go), their names in hashNames. As ClamAV does,
+	// an object is hashed only when some signature names its size (or
+	// any size, "*"): hashing every object would cost more than all the
+	// rest of a large object's scan.
+	hashes    map[string]*hashSet
+	hashNames nameBlob
+	body      []*bodySig
+	bodyN     int
+	filter    *[1 << filterBits / 64]uint64 // bit set of hashed 4-byte anchor prefixes
+	table     map[uint32][]int32            // anchor prefix -> body signatures
+	slow      []int32                       // body signatures with no 4-byte literal
 	// keys are the anchor prefixes themselves when there are so few
 	// (maxKeys or fewer) that the pass looks for each with bytesearch.Index
 	// instead of hashing every position; nil: the hashed pass.
@@ -94,7 +94,7 @@ func Load(dir string) (*DB, error) {
 }
 
 func newDB() *DB {
-	return &DB{hashSigs: map[string]map[int64]string{}, hashKind: map[string]*hashSizes{}, table: map[uint32][]int32{}}
+	return &DB{hashes: map[string]*hashSet{}, table: map[uint32][]int32{}}
 }
 
 func (db *DB) loadFile(path string) error {
@@ -152,43 +152,26 @@ func (db *DB) addHashLine(line string) error {
 	default:
 		return fmt.Errorf("hash of %d hex digits is not MD5, SHA1 or SHA256", len(h))
 	}
-	size := int64(-1)
+	size := anySize
 	if f[1] != "*" {
-		n, err := strconv.ParseInt(f[1], 10, 64)
-		if err != nil || n < 0 {
+		n, err := strconv.ParseUint(f[1], 10, 32)
+		if err != nil || uint32(n) == anySize {
 			return fmt.Errorf("bad size %q", f[1])
 		}
-		size = n
+		size = uint32(n)
 	}
 	if f[2] == "" {
 		return fmt.Errorf("no name")
 	}
-	key := kind + ":" + h
-	if db.hashSigs[key] == nil {
-		db.hashSigs[key] = map[int64]string{}
+	set := db.hashes[kind]
+	if set == nil {
+		set = &hashSet{width: len(h) / 2}
+		db.hashes[kind] = set
 	}
-	db.hashSigs[key][size] = f[2]
-	hs := db.hashKind[kind]
-	if hs == nil {
-		hs = &hashSizes{sizes: map[int64]bool{}}
-		db.hashKind[kind] = hs
-	}
-	if size < 0 {
-		hs.any = true
-	} else {
-		hs.sizes[size] = true
-	}
+	key, _ := hex.DecodeString(h)
+	set.add(key, size, db.hashNames.intern(f[2]))
 	return nil
 }
-
-// hashSizes is the sizes the signatures of one hash kind name.
-type hashSizes struct {
-	sizes map[int64]bool
-	any   bool
-}
-
-// wants tells whether an object of size n has to be hashed.
-func (hs *hashSizes) wants(n int64) bool { return hs.any || hs.sizes[n] }
 
 // addBodyLine reads Name:TargetType:Offset:HexSig[:MinFL[:MaxFL]].
 func (db *DB) addBodyLine(line string) error {
@@ -280,6 +263,10 @@ func (db *DB) build() {
 		slices.SortFunc(db.keys, bytes.Compare) // the same order at each load
 	}
 	db.bodyN = len(db.body)
+	for _, set := range db.hashes {
+		set.build()
+	}
+	db.hashNames.done()
 	sum := sha256.New()
 	for _, f := range db.Files {
 		st, err := os.Stat(f)
@@ -293,8 +280,8 @@ func (db *DB) build() {
 // Signatures is how many signatures are in use.
 func (db *DB) Signatures() int {
 	n := db.bodyN
-	for _, m := range db.hashSigs {
-		n += len(m)
+	for _, set := range db.hashes {
+		n += set.len()
 	}
 	return n
 }
@@ -303,8 +290,8 @@ func (db *DB) Signatures() int {
 // .hsb) and body (.ndb, and the built-in EICAR).
 func (db *DB) Kinds() map[string]int {
 	n := 0
-	for _, m := range db.hashSigs {
-		n += len(m)
+	for _, set := range db.hashes {
+		n += set.len()
 	}
 	return map[string]int{"hash": n, "body": db.bodyN}
 }
@@ -600,14 +587,12 @@ func (s *bodySig) matchAnywhere(data []byte) (matched, exhausted bool) {
 // unpack tells it by its name).
 const Exhausted = "Heuristics.Limits.Exceeded.Verify"
 
-// matchHash looks the object's hashes up, computing only those in use.
+// matchHash looks the object's hashes up, computing only those in use
+// for its size.
 func (db *DB) matchHash(data []byte) []string {
-	if len(db.hashSigs) == 0 {
-		return nil
-	}
 	var out []string
-	for kind, hs := range db.hashKind {
-		if !hs.wants(int64(len(data))) {
+	for kind, set := range db.hashes {
+		if !set.wants(int64(len(data))) {
 			continue
 		}
 		var h hash.Hash
@@ -619,12 +604,9 @@ func (db *DB) matchHash(data []byte) []string {
 		default:
 			h = sha256.New()
 		}
-		io.Copy(h, bytes.NewReader(data))
-		sizes := db.hashSigs[kind+":"+hex.EncodeToString(h.Sum(nil))]
-		if name, ok := sizes[int64(len(data))]; ok {
-			out = append(out, name)
-		} else if name, ok := sizes[-1]; ok {
-			out = append(out, name)
+		h.Write(data)
+		if name, ok := set.find(h.Sum(nil), int64(len(data))); ok {
+			out = append(out, db.hashNames.get(name))
 		}
 	}
 	sort.Strings(out)
