@@ -52,7 +52,7 @@ func Main(args []string) int {
 		srv.StartErr = err
 	} else {
 		srv.Engine = engine.New(db)
-		log.Info("signatures loaded", zap.String("version", db.Version), zap.Int("signatures", db.Signatures()), zap.Any("kinds", db.Kinds()), zap.Int("skipped", db.Skipped))
+		logLoad(log, "signatures loaded", db)
 	}
 	ln, err := listenUnix(*sock)
 	if err != nil {
@@ -102,7 +102,22 @@ func reload(srv *Server, dir string, log *zap.Logger) {
 	} else {
 		srv.Engine.Swap(db)
 	}
-	log.Info("signatures reloaded", zap.String("version", db.Version), zap.Int("signatures", db.Signatures()), zap.Any("kinds", db.Kinds()), zap.Int("skipped", db.Skipped))
+	logLoad(log, "signatures reloaded", db)
+}
+
+// logLoad says what a load made of the signatures, and as a warning what
+// it could not use: signatures with features the engine lacks, and the
+// kinds it does not read (counted by file extension), so that a set that
+// loads is never taken for one the engine reads whole.
+func logLoad(log *zap.Logger, msg string, db *engine.DB) {
+	log.Info(msg, zap.String("version", db.Version), zap.Int("signatures", db.Signatures()), zap.Any("kinds", db.Kinds()), zap.Int("skipped", db.Skipped))
+	n := 0
+	for _, c := range db.Unsupported {
+		n += c
+	}
+	if n > 0 || db.Skipped > 0 {
+		log.Warn("signatures the bundled engine does not use: they detect nothing here", zap.Int("of_kinds_not_read", n), zap.Any("by_file_kind", db.Unsupported), zap.Int("with_features_not_supported", db.Skipped))
+	}
 }
 
 // listenUnix listens on path, replacing a socket file left by a daemon

@@ -25,9 +25,13 @@ type Knowledge struct {
 	Kinds   map[string]int // signatures by kind (nil: not known)
 	Newest  time.Time      // when the newest part was written (zero: not known)
 	// EICAROnly: the engine is known to detect nothing but the EICAR
-	// test file (the bundled fsavd without signature files).
+	// test file (the bundled fsavd without signature files, or with
+	// none of a kind it reads).
 	EICAROnly bool
-	Err       error // why the engine could not be asked
+	// NotRead is how many signatures its files hold of kinds the engine
+	// does not read (the bundled fsavd and ClamAV's .ldb, .mdb...).
+	NotRead int
+	Err     error // why the engine could not be asked
 }
 
 // Problems are the warnings the knowledge calls for: an engine that
@@ -37,6 +41,10 @@ func (k Knowledge) Problems(maxAge time.Duration, now time.Time) []string {
 	if k.EICAROnly {
 		p = append(p, k.Engine+" has no signatures: it detects the EICAR test file and nothing else. "+
 			"Point fsavd_signatures at signature files, or use ClamAV's clamd (the package recommends clamav-daemon): av_engine = clamd, av_servers = /run/clamav/clamd.ctl")
+	}
+	if k.NotRead > 0 {
+		p = append(p, fmt.Sprintf("%s does not read %d of its signature files' signatures (kinds it lacks: logical, PE section, bytecode... signatures): they detect nothing here. "+
+			"For all of ClamAV's database use clamd: av_engine = clamd, av_servers = /run/clamav/clamd.ctl", k.Engine, k.NotRead))
 	}
 	if !k.Newest.IsZero() && now.Sub(k.Newest) > maxAge {
 		p = append(p, fmt.Sprintf("%s's signatures are %d days old (signatures_max_age %s): their updates have stopped (is freshclam running?)",
@@ -74,6 +82,9 @@ func (k Knowledge) String() string {
 			fmt.Fprintf(&b, ", %d signatures (%s)", total, strings.Join(kinds, ", "))
 		}
 	}
+	if k.NotRead > 0 {
+		fmt.Fprintf(&b, ", and %d of kinds it does not read", k.NotRead)
+	}
 	if !k.Newest.IsZero() {
 		b.WriteString(", newest part of " + k.Newest.UTC().Format("2006-01-02 15:04 UTC"))
 	}
@@ -92,9 +103,11 @@ func Know(ctx context.Context, g conf.Global) Knowledge {
 			k.Err = err
 			return k
 		}
+		k.NotRead = set.Kinds["unsupported"]
+		delete(set.Kinds, "unsupported")
+		k.EICAROnly = set.Kinds["hash"]+set.Kinds["body"] == 0
 		set.Kinds["built-in"] = 1 // EICAR
 		k.Kinds, k.Newest = set.Kinds, set.Newest
-		k.EICAROnly = set.Files == 0
 		return k
 	}
 	k := Knowledge{Engine: g.AVEngine + " at " + g.AVServers}

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/bytesearch"
+	"github.com/fsigkd/fsigkd/internal/cvd"
 	"github.com/fsigkd/fsigkd/internal/sigfiles"
 	"github.com/fsigkd/fsigkd/unpack"
 )
@@ -31,6 +33,10 @@ type DB struct {
 	Version string // shown in the fsavd greeting
 	Files   []string
 	Skipped int // signatures with features this engine does not have
+	// Unsupported counts, by extension, the signatures of the kinds this
+	// engine does not read (ClamAV's .ldb, .mdb, .cdb...), in loose files
+	// and inside containers: said at load, never silently dropped.
+	Unsupported map[string]int
 	// hashes are the hash signatures of each kind in use (md5, sha1,
 	// sha256; see hashes.go), their names in hashNames. As ClamAV does,
 	// an object is hashed only when some signature names its size (or
@@ -70,10 +76,13 @@ func (e *LoadError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.L
 // maxSigLine bounds one signature line.
 const maxSigLine = 256 << 10
 
-// Load reads every .hdb, .hsb and .ndb file in dir, or the one such file
-// dir names ("" for none), and adds the built-in EICAR signature; a path
-// that holds no signature file is an error, not an empty set. Any bad line fails the whole load with its
-// file and line, so that a running engine keeps its old set.
+// Load reads the signatures dir names (see package sigfiles: .hdb, .hsb
+// and .ndb files, and ClamAV's containers, .cvd, .cld and .cud, read as
+// they are, without unpacking; "" for none) and adds the built-in EICAR
+// signature; a path that holds no signature file is an error, not an
+// empty set. Any bad line fails the whole load with its file and line
+// (a container's member named within it), and so does a container that
+// fails its checks, so that a running engine keeps its old set.
 func Load(dir string) (*DB, error) {
 	db := newDB()
 	db.addBody("Eicar-Test-Signature", hex.EncodeToString([]byte(eicar.String)), "*")
@@ -94,18 +103,39 @@ func Load(dir string) (*DB, error) {
 }
 
 func newDB() *DB {
-	return &DB{hashes: map[string]*hashSet{}, table: map[uint32][]int32{}}
+	return &DB{hashes: map[string]*hashSet{}, table: map[uint32][]int32{}, Unsupported: map[string]int{}}
 }
 
+// loadFile reads a signature file or a container's members.
 func (db *DB) loadFile(path string) error {
+	if sigfiles.IsContainer(path) {
+		_, err := cvd.Each(path, func(name string, r io.Reader) error {
+			return db.load(path+"/"+name, r)
+		})
+		return err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	return db.load(path, f)
+}
+
+// load reads the signatures of the file called name from r, by its kind.
+func (db *DB) load(name string, r io.Reader) error {
+	ext := filepath.Ext(name)
+	switch sigfiles.Kind(name) {
+	case "unsupported":
+		n, err := sigfiles.Lines(r)
+		db.Unsupported[ext] += n
+		return err
+	case "hash", "body":
+	default:
+		return nil
+	}
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxSigLine)
-	ext := filepath.Ext(path)
 	n := 0
 	for sc.Scan() {
 		n++
@@ -121,11 +151,11 @@ func (db *DB) loadFile(path string) error {
 			err = db.addBodyLine(line)
 		}
 		if err != nil {
-			return &LoadError{File: path, Line: n, Msg: err.Error()}
+			return &LoadError{File: name, Line: n, Msg: err.Error()}
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return &LoadError{File: path, Line: n + 1, Msg: err.Error()}
+		return &LoadError{File: name, Line: n + 1, Msg: err.Error()}
 	}
 	return nil
 }

@@ -1,8 +1,9 @@
 // Package sigfiles says which signature files a fsavd_signatures path
-// names: the path itself when it is one (.hdb, .hsb, .ndb), or every such
-// file of the directory; a path that holds none is an error. The settings
-// check and the bundled engine both read it, so that check accepts what
-// the engine loads.
+// names: the path itself when it is one, or every signature file and
+// ClamAV container of the directory (freshclam's, /var/lib/clamav,
+// included); a path that holds none the engine reads is an error. The
+// settings check and the bundled engine both read it, so that check
+// accepts what the engine loads.
 package sigfiles
 
 import (
@@ -13,15 +14,35 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/fsigkd/fsigkd/internal/cvd"
 )
 
-// Exts are the signature files' extensions.
-var Exts = []string{".hdb", ".hsb", ".ndb"}
+// Kind is what a signature file of this name holds, by its extension:
+// "hash" (.hdb, .hsb) and "body" (.ndb), which the bundled engine reads;
+// "unsupported", ClamAV's other kinds (logical, PE section, container,
+// bytecode, phishing and Authenticode signatures, allow and ignore lists,
+// file types, and the PUA sets), counted and said, never loaded; "" for
+// anything else (a container's COPYING).
+func Kind(name string) string {
+	switch filepath.Ext(name) {
+	case ".hdb", ".hsb":
+		return "hash"
+	case ".ndb":
+		return "body"
+	case ".mdb", ".msb", ".imp", ".ldb", ".cdb", ".fp", ".sfp", ".ign", ".ign2", ".ftm", ".cbc", ".pdb", ".gdb", ".wdb",
+		".crb", ".idb", ".hdu", ".hsu", ".mdu", ".msu", ".ndu", ".ldu", ".yar", ".yara":
+		return "unsupported"
+	}
+	return ""
+}
 
-func isSig(name string) bool {
-	for _, e := range Exts {
+// IsContainer tells whether name is a ClamAV container (.cvd, .cld, .cud).
+func IsContainer(name string) bool {
+	for _, e := range cvd.Exts {
 		if filepath.Ext(name) == e {
 			return true
 		}
@@ -29,15 +50,26 @@ func isSig(name string) bool {
 	return false
 }
 
-// List is the signature files of path, sorted.
+// readable tells whether the engine reads something of name.
+func readable(name string) bool {
+	k := Kind(name)
+	return k == "hash" || k == "body" || IsContainer(name)
+}
+
+const what = "(.hdb, .hsb, .ndb, or ClamAV's .cvd, .cld, .cud)"
+
+// List is the signature files of path, sorted: those the engine reads,
+// those of kinds it does not (counted and said), and the containers;
+// of a container held both as .cvd and .cld (freshclam's daily), the
+// one of the higher version.
 func List(path string) ([]string, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
 	if !st.IsDir() {
-		if !isSig(path) {
-			return nil, fmt.Errorf("%s is not a signature file (.hdb, .hsb, .ndb)", path)
+		if !readable(path) {
+			return nil, fmt.Errorf("%s is not a signature file %s", path, what)
 		}
 		return []string{path}, nil
 	}
@@ -46,22 +78,47 @@ func List(path string) ([]string, error) {
 		return nil, err
 	}
 	var out []string
+	newest := map[string]string{} // a container's name without its extension -> its file
+	version := map[string]int{}
+	n := 0
 	for _, e := range ents {
-		if !e.IsDir() && isSig(e.Name()) {
-			out = append(out, filepath.Join(path, e.Name()))
+		name := e.Name()
+		if e.IsDir() || Kind(name) == "" && !IsContainer(name) {
+			continue
+		}
+		if readable(name) {
+			n++
+		}
+		p := filepath.Join(path, name)
+		if !IsContainer(name) {
+			out = append(out, p)
+			continue
+		}
+		h, err := cvd.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		base := strings.TrimSuffix(name, filepath.Ext(name))
+		if _, ok := newest[base]; !ok || h.Version > version[base] {
+			newest[base], version[base] = p, h.Version
 		}
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s holds no signature file (.hdb, .hsb, .ndb)", path)
+	if n == 0 {
+		return nil, fmt.Errorf("%s holds no signature file %s", path, what)
+	}
+	for _, p := range newest {
+		out = append(out, p)
 	}
 	sort.Strings(out)
 	return out, nil
 }
 
 // Set is what a signature path holds, as its files say: the signatures of
-// each kind (hash: .hdb and .hsb lines; body: .ndb lines) and when the
-// newest file was written. Lines are counted as written; the engine says
-// at load what it could not read.
+// each kind (hash: .hdb and .hsb lines; body: .ndb lines; unsupported:
+// the lines of the kinds the engine does not read), a container's
+// members counted by theirs, and when the newest file was written. Lines
+// are counted as written; the engine says at load what it could not
+// read.
 type Set struct {
 	Files  int
 	Kinds  map[string]int
@@ -89,15 +146,13 @@ func Describe(path string) (Set, error) {
 		if fi.ModTime().After(set.Newest) {
 			set.Newest = fi.ModTime()
 		}
-		n, err := count(f, fi)
+		kinds, err := count(f, fi)
 		if err != nil {
 			return set, err
 		}
-		kind := "body"
-		if filepath.Ext(f) != ".ndb" {
-			kind = "hash"
+		for k, n := range kinds {
+			set.Kinds[k] += n
 		}
-		set.Kinds[kind] += n
 		set.Files++
 	}
 	return set, nil
@@ -106,9 +161,9 @@ func Describe(path string) (Set, error) {
 // counted is a file's signatures as last counted, with the size and time
 // it had then.
 type counted struct {
-	size int64
-	mod  time.Time
-	n    int
+	size  int64
+	mod   time.Time
+	kinds map[string]int
 }
 
 var (
@@ -116,22 +171,51 @@ var (
 	countedBy = map[string]counted{}
 )
 
-// count is the signature lines of file f (stat fi): neither empty nor a
-// comment. It reads the file as a stream, never whole.
-func count(f string, fi os.FileInfo) (int, error) {
+// count is the signature lines of file f (stat fi) by kind: neither empty
+// nor a comment; a container's, member by member. It reads as a stream,
+// never whole.
+func count(f string, fi os.FileInfo) (map[string]int, error) {
 	countedMu.Lock()
 	c, ok := countedBy[f]
 	countedMu.Unlock()
 	if ok && c.size == fi.Size() && c.mod.Equal(fi.ModTime()) {
-		return c.n, nil
+		return c.kinds, nil
 	}
-	fh, err := os.Open(f)
-	if err != nil {
-		return 0, err
+	kinds := map[string]int{}
+	if IsContainer(f) {
+		_, err := cvd.Each(f, func(name string, r io.Reader) error {
+			if k := Kind(name); k != "" {
+				n, err := Lines(r)
+				kinds[k] += n
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		fh, err := os.Open(f)
+		if err != nil {
+			return nil, err
+		}
+		n, err := Lines(fh)
+		fh.Close()
+		if err != nil {
+			return nil, err
+		}
+		kinds[Kind(f)] = n
 	}
-	defer fh.Close()
+	countedMu.Lock()
+	countedBy[f] = counted{size: fi.Size(), mod: fi.ModTime(), kinds: kinds}
+	countedMu.Unlock()
+	return kinds, nil
+}
+
+// Lines counts the signature lines of r: neither empty nor a comment.
+func Lines(rd io.Reader) (int, error) {
 	n := 0
-	r := bufio.NewReaderSize(fh, 64<<10)
+	r := bufio.NewReaderSize(rd, 64<<10)
 	for {
 		l, err := r.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
@@ -149,14 +233,10 @@ func count(f string, fi os.FileInfo) (int, error) {
 			n++
 		}
 		if err == io.EOF {
-			break
+			return n, nil
 		}
 		if err != nil {
-			return 0, err
+			return n, err
 		}
 	}
-	countedMu.Lock()
-	countedBy[f] = counted{size: fi.Size(), mod: fi.ModTime(), n: n}
-	countedMu.Unlock()
-	return n, nil
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fsigkd/fsigkd/internal/cvdtest"
 )
 
 func TestDescribeCountsSignatureLines(t *testing.T) {
@@ -37,5 +39,34 @@ func TestDescribeCountsSignatureLines(t *testing.T) {
 	}
 	if set, err = Describe(dir); err != nil || set.Kinds["body"] != 1 {
 		t.Fatalf("after a rewrite: kinds %v, %v; want 1 body", set.Kinds, err)
+	}
+}
+
+// TestFreshclamDirectoryDescribed: a database directory as freshclam
+// keeps it (containers, loose files, its state files) is listed with the
+// newer of daily.cud and daily.cld, and counted by kind, the kinds the
+// engine does not read apart.
+func TestFreshclamDirectoryDescribed(t *testing.T) {
+	old := cvdtest.Build(t, "daily", 5, map[string]string{".ndb": "A:0:*:414243\n"})
+	newer := cvdtest.Build(t, "daily", 6, map[string]string{".ndb": "A:0:*:414243\nB:0:*:444546\n", ".ldb": "L;Target:0;0;414243\n"})
+	dir := t.TempDir()
+	b, _ := os.ReadFile(old)
+	os.WriteFile(filepath.Join(dir, "daily.cud"), b, 0o644)
+	b, _ = os.ReadFile(newer)
+	os.WriteFile(filepath.Join(dir, "daily.cld"), b, 0o644) // compressed or not, a header's version decides
+	os.WriteFile(filepath.Join(dir, "local.ign2"), []byte("A\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "freshclam.dat"), []byte("x"), 0o644)
+	files, err := List(dir)
+	if err != nil || len(files) != 2 || filepath.Base(files[0]) != "daily.cld" || filepath.Base(files[1]) != "local.ign2" {
+		t.Fatalf("%v %v", files, err)
+	}
+	set, err := Describe(dir)
+	if err != nil || set.Kinds["body"] != 2 || set.Kinds["unsupported"] != 2 {
+		t.Fatalf("%+v %v", set, err)
+	}
+	os.Remove(filepath.Join(dir, "daily.cud"))
+	os.Remove(filepath.Join(dir, "daily.cld"))
+	if _, err := List(dir); err == nil {
+		t.Fatal("a directory of kinds the engine does not read was accepted")
 	}
 }

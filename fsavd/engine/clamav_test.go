@@ -1,0 +1,126 @@
+package engine
+
+import (
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fsigkd/fsigkd/internal/cvdtest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
+)
+
+// TestClamAVContainerAsClamscanReadsIt: a container built by sigtool
+// with hash (MD5, SHA1, SHA-256; a size and any size) and body signatures
+// (anywhere, at an offset, from the end, wildcards, alternatives) names
+// the same objects with the same names in the bundled engine as in
+// clamscan (which adds .UNOFFICIAL to an unsigned container's names),
+// and passes the same clean one. A logical signature, a kind the engine
+// does not read, is the one difference: clamscan finds its object, the
+// engine counts the signature as not read.
+func TestClamAVContainerAsClamscanReadsIt(t *testing.T) {
+	clamscan := testenv.Need(t, "clamscan", "clamav")
+	objects := map[string][]byte{
+		"md5":      []byte("an object found by its MD5"),
+		"md5any":   []byte("an object found by its MD5, any size"),
+		"sha1":     []byte("an object found by its SHA1"),
+		"sha256":   []byte("an object found by its SHA-256"),
+		"anywhere": []byte("prefix -- BODY-ANYWHERE-7f3a -- suffix"),
+		"offset":   []byte("0123456789AT-TEN-BYTES and more"),
+		"eof":      []byte("a lot of text before it ... NEAR-THE-END-42 tail"),
+		"wild":     []byte("xx WILD\x01\x02CARD-\x00\x00\x00-DONE yy"),
+		"alt":      []byte("-- ALT-B-SIG --"),
+		"logical":  []byte("only a logical signature finds LOGICAL-ONLY-99"),
+		"clean":    []byte("nothing to find in here, BODY-ANYWHERE-7f3b"),
+	}
+	md5hex := func(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
+	sha1hex := func(b []byte) string { s := sha1.Sum(b); return hex.EncodeToString(s[:]) }
+	sha256hex := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+	hx := func(s string) string { return hex.EncodeToString([]byte(s)) }
+	files := map[string]string{
+		".hdb": fmt.Sprintf("%s:%d:Test.Hash.MD5\n%s:*:Test.Hash.AnySize:73\n", md5hex(objects["md5"]), len(objects["md5"]), md5hex(objects["md5any"])),
+		".hsb": fmt.Sprintf("%s:%d:Test.Hash.SHA1\n%s:%d:Test.Hash.SHA256\n", sha1hex(objects["sha1"]), len(objects["sha1"]), sha256hex(objects["sha256"]), len(objects["sha256"])),
+		".ndb": "Test.Body.Anywhere:0:*:" + hx("BODY-ANYWHERE-7f3a") + "\n" +
+			"Test.Body.Offset:0:10:" + hx("AT-TEN-BYTES") + "\n" +
+			"Test.Body.EOF:0:EOF-20:" + hx("NEAR-THE-END-42") + "\n" +
+			"Test.Body.Wild:0:*:" + hx("WILD") + "????" + hx("CARD-") + "{3-5}" + hx("-DONE") + "\n" +
+			"Test.Body.Alt:0:*:" + hx("ALT-") + "(41|42)" + hx("-SIG") + "\n",
+		".ldb": "Test.Logical;Target:0;0;" + hx("LOGICAL-ONLY-99") + "\n",
+	}
+	cud := cvdtest.Build(t, "daily", 5, files)
+	corpus := t.TempDir()
+	for name, b := range objects {
+		os.WriteFile(filepath.Join(corpus, name), b, 0o644)
+	}
+	out, _ := exec.Command(clamscan, "--no-summary", "-d", cud, corpus).CombinedOutput()
+	theirs := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if p, name, ok := strings.Cut(line, ": "); ok && strings.HasSuffix(name, " FOUND") {
+			theirs[filepath.Base(p)] = strings.TrimSuffix(strings.TrimSuffix(name, " FOUND"), ".UNOFFICIAL")
+		}
+	}
+	if len(theirs) != len(objects)-1 {
+		t.Fatalf("clamscan found %d of %d: %v\n%s", len(theirs), len(objects)-1, theirs, out)
+	}
+
+	db, err := Load(filepath.Dir(cud))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db.Unsupported[".ldb"] != 1 {
+		t.Errorf("not read: %v", db.Unsupported)
+	}
+	e := New(db)
+	for name, b := range objects {
+		var ours []string
+		for _, d := range e.ScanBytes(b, Options{}) {
+			ours = append(ours, d.Name)
+		}
+		want := theirs[name]
+		if name == "logical" {
+			want = "" // the one difference: a kind the engine does not read
+		}
+		if strings.Join(ours, ",") != want {
+			t.Errorf("%s: the engine says %v, clamscan %q", name, ours, theirs[name])
+		}
+	}
+}
+
+// TestFreshclamDirectory: of daily.cud and daily.cld, the one of the
+// higher version is read (freshclam leaves both after an update); loose
+// files beside them are read too.
+func TestFreshclamDirectory(t *testing.T) {
+	old := cvdtest.Build(t, "daily", 5, map[string]string{".ndb": "Test.Old:0:*:" + hex.EncodeToString([]byte("OLD-SIGNATURE")) + "\n"})
+	newer := cvdtest.Build(t, "daily", 6, map[string]string{".ndb": "Test.New:0:*:" + hex.EncodeToString([]byte("NEW-SIGNATURE")) + "\n"})
+	dir := t.TempDir()
+	b, _ := os.ReadFile(old)
+	os.WriteFile(filepath.Join(dir, "daily.cud"), b, 0o644)
+	cvdtest.CLD(t, newer, filepath.Join(dir, "daily.cld"))
+	os.WriteFile(filepath.Join(dir, "local.hdb"), []byte(md5Line("LOCAL", "Test.Local")), 0o644)
+	os.WriteFile(filepath.Join(dir, "freshclam.dat"), []byte("state"), 0o644)
+	db, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(db)
+	for obj, want := range map[string]string{"x NEW-SIGNATURE x": "Test.New", "x OLD-SIGNATURE x": "", "LOCAL": "Test.Local"} {
+		var got []string
+		for _, d := range e.ScanBytes([]byte(obj), Options{}) {
+			got = append(got, d.Name)
+		}
+		if strings.Join(got, ",") != want {
+			t.Errorf("%q: %v, want %q", obj, got, want)
+		}
+	}
+}
+
+func md5Line(obj, name string) string {
+	s := md5.Sum([]byte(obj))
+	return fmt.Sprintf("%s:%d:%s\n", hex.EncodeToString(s[:]), len(obj), name)
+}
