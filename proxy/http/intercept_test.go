@@ -385,14 +385,32 @@ func TestHTTPSServerConnectionsReused(t *testing.T) {
 			t.Fatalf("%d %v", code, err)
 		}
 	}
+	// Each session ends as its client goes, and its server connection is
+	// kept for the next: waited for, as a client coming sooner than that
+	// finds none.
+	parked := func() {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			e.p.mitm.mu.Lock()
+			n := e.p.mitm.nIdle
+			e.p.mitm.mu.Unlock()
+			if n == 1 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d server connections kept", n)
+			}
+		}
+	}
 	kept.CloseIdleConnections()
+	parked()
 	for range 2 {
 		c := e.httpsClient(pool, "")
 		c.Transport.(*gohttp.Transport).DisableKeepAlives = true
 		if code, _, err := fetch(t, c, "GET", srv.URL+"/", ""); err != nil || code != 200 {
 			t.Fatalf("%d %v", code, err)
 		}
-		time.Sleep(50 * time.Millisecond) // the session ends, its server connection is kept
+		parked()
 	}
 	mu.Lock()
 	defer mu.Unlock()
