@@ -8,12 +8,14 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/fsavd/engine"
+	"github.com/fsigkd/fsigkd/internal/sigfiles"
 	"github.com/fsigkd/fsigkd/logs"
 )
 
@@ -22,8 +24,10 @@ import (
 //	fsavd -socket ./fsavd-socket-0 [-signatures DIR] [-log-dir DIR]
 //
 // It serves until SIGTERM or SIGINT; SIGHUP reloads the signatures (a bad
-// file is logged with its line and the loaded set stays); SIGUSR1 reopens
-// the log. Without -log-dir it logs to standard error.
+// file is logged with its line and the loaded set stays), and so does a
+// change of the signature files, looked for every 30 s (freshclam's
+// updates); SIGUSR1 reopens the log. Without -log-dir it logs to standard
+// error.
 func Main(args []string) int {
 	fs := flag.NewFlagSet("fsavd", flag.ContinueOnError)
 	sock := fs.String("socket", "./fsavd-socket-0", "Unix socket to serve on")
@@ -65,8 +69,17 @@ func Main(args []string) int {
 
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
+	w := &watcher{path: *sigs}
+	w.changed() // as loaded
+	tick := time.NewTicker(watchEvery)
+	defer tick.Stop()
 	for {
 		select {
+		case <-tick.C:
+			if *sigs != "" && w.changed() {
+				log.Info("the signature files changed; reloading", zap.String("signatures", *sigs))
+				reload(srv, *sigs, log)
+			}
 		case err := <-served:
 			log.Error("stopped serving", zap.Error(err))
 			return 1
@@ -85,6 +98,46 @@ func Main(args []string) int {
 			}
 		}
 	}
+}
+
+// watchEvery is how often the signature files are looked at: a change
+// (freshclam's update, a copy job) is loaded as SIGHUP loads it.
+const watchEvery = 30 * time.Second
+
+// watcher tells when the signature files of path changed: their names,
+// sizes and times. freshclam writes a new container under another name
+// and renames it, so a change seen is a whole file.
+type watcher struct {
+	path string
+	last string
+}
+
+// changed tells whether the files differ from the last look.
+func (w *watcher) changed() bool {
+	fp := fingerprint(w.path)
+	if fp == w.last {
+		return false
+	}
+	w.last = fp
+	return true
+}
+
+// fingerprint names what path holds now; "" when nothing is there.
+func fingerprint(path string) string {
+	if path == "" {
+		return ""
+	}
+	files, err := sigfiles.List(path)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	var b strings.Builder
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil {
+			fmt.Fprintf(&b, "%s %d %d\n", f, st.Size(), st.ModTime().UnixNano())
+		}
+	}
+	return b.String()
 }
 
 func reload(srv *Server, dir string, log *zap.Logger) {
