@@ -32,8 +32,9 @@ type PostfixOptions struct {
 	Addr string
 	// RelayHost is where every mail goes (127.0.0.1:port).
 	RelayHost string
-	// Main is appended to main.cf (smtpd_milters = inet:..., ...).
-	Main string
+	// Main is appended to main.cf (smtpd_milters = inet:..., ...), and
+	// Master to master.cf (a content filter's transport).
+	Main, Master string
 }
 
 // StartPostfix starts a private Postfix for the test, stopped when it
@@ -83,7 +84,7 @@ func NewPostfix(dir string, o PostfixOptions) (*Postfix, error) {
 	if err := os.WriteFile(filepath.Join(dir, "etc", "main.cf"), []byte(main), 0o644); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "etc", "master.cf"), []byte(fmt.Sprintf(postfixMaster, o.Addr)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "etc", "master.cf"), []byte(fmt.Sprintf(postfixMaster, o.Addr)+o.Master), 0o644); err != nil {
 		return nil, err
 	}
 	p := &Postfix{Dir: dir, Addr: o.Addr, bin: bin}

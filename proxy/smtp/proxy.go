@@ -45,6 +45,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 	"go.uber.org/zap"
 
+	"github.com/fsigkd/fsigkd/internal/netlist"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/service"
@@ -60,7 +61,8 @@ type Proxy struct {
 	hostname string
 	id       string
 
-	relay RelayRule // local_domains and relay_clients
+	relay   RelayRule    // local_domains and relay_clients
+	trusted netlist.List // trusted_mtas: who may XFORWARD
 
 	live sync.Map // the sessions, for a stop
 }
@@ -95,6 +97,9 @@ func (p *Proxy) init() error {
 	if p.relay, err = NewRelayRule(p.Svc.LocalDomains, p.Svc.RelayClients); err != nil {
 		return err
 	}
+	if p.trusted, err = netlist.Parse(p.Svc.TrustedMTAs); err != nil {
+		return fmt.Errorf("trusted_mtas: %v", err)
+	}
 	p.id = notify.NotificationID(p.Svc, p.hostname)
 	s := gosmtp.NewServer(gosmtp.BackendFunc(p.newSession))
 	s.Domain = p.hostname
@@ -128,7 +133,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		// commands gives its slot (after a 421) to a waiting client.
 		sl.Evict = p.evictIdlest
 	}
-	err := p.srv.Serve(firstCommandBy{ln, p.Svc.HeaderTimeout})
+	err := p.srv.Serve(firstCommandBy{ln, p.Svc.HeaderTimeout, p.trusted})
 	if errors.Is(err, gosmtp.ErrServerClosed) {
 		return net.ErrClosed
 	}
@@ -213,8 +218,9 @@ func (p *Proxy) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	}
 	s := &session{p: p, conn: c, up: newUpstream(nc, p.Svc.IdleTimeout), upAddr: addr, log: p.Log}
 	if a, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
-		s.client = a.IP.String()
+		s.peer = a.IP.String()
 	}
+	s.client = s.peer
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		s.server = a.IP.String()
 	}
@@ -260,7 +266,8 @@ func (p *Proxy) evictIdlest() bool {
 // would let a silent client hold its slot that long.
 type firstCommandBy struct {
 	net.Listener
-	within time.Duration
+	within  time.Duration
+	trusted netlist.List // their connections are read for XFORWARD
 }
 
 func (l firstCommandBy) Accept() (net.Conn, error) {
@@ -268,5 +275,9 @@ func (l firstCommandBy) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return slots.FirstLine(c, time.Now().Add(l.within)), nil
+	fc := slots.FirstLine(c, time.Now().Add(l.within))
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok && (len(l.trusted.Nets) > 0 || l.trusted.Self) && l.trusted.Contains(a.IP) {
+		return &xforwardConn{Conn: fc}, nil
+	}
+	return fc, nil
 }

@@ -32,7 +32,10 @@ type session struct {
 	conn    *gosmtp.Conn
 	up      *upstream
 	upAddr  string
-	client  string
+	peer    string // the connection's peer
+	client  string // the mail's client: the peer, or what its XFORWARD said
+	helo    string // the mail's client's HELO ("": the peer's)
+	told    string // the client and HELO the next hop was last told of
 	server  string
 	log     *zap.Logger
 	greeted bool
@@ -61,20 +64,60 @@ func (s *session) hello() error {
 	if err := s.up.hello(s.p.hostname, s.p.ParentTLSMode(), s.p.ParentTLS(s.upAddr, host)); err != nil {
 		return err
 	}
-	told, err := s.up.forward(s.p.Svc.ForwardClient, net.ParseIP(s.client), s.conn.Hostname(), s.p.hostname)
+	s.greeted = true
+	return nil
+}
+
+// whoFor sets the mail's client and HELO: what a trusted MTA's XFORWARD
+// said for it, else the peer's own.
+func (s *session) whoFor() {
+	s.client, s.helo = s.peer, ""
+	xf, ok := s.conn.Conn().(*xforwardConn)
+	if !ok {
+		return
+	}
+	if a, said := xf.take(); said {
+		if a.Addr != "" {
+			s.client = a.Addr
+		}
+		s.helo = a.Helo
+	}
+}
+
+// heloName is the mail's client's HELO.
+func (s *session) heloName() string {
+	if s.helo != "" {
+		return s.helo
+	}
+	return s.conn.Hostname()
+}
+
+// tell tells the next hop who the mail's client is, when it was not told
+// of this one (a trusted MTA's clients change from mail to mail).
+func (s *session) tell() error {
+	who := s.client + " " + s.heloName()
+	if who == s.told {
+		return nil
+	}
+	told, err := s.up.forward(s.p.Svc.ForwardClient, net.ParseIP(s.client), s.heloName(), s.p.hostname)
 	if err != nil {
 		return err
 	}
+	s.told = who
 	if !told && s.p.Svc.ForwardClient != "none" {
 		s.p.warnUntold(s.upAddr)
 	}
-	s.greeted = true
 	return nil
 }
 
 // Mail relays MAIL FROM with the next hop's reply.
 func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
-	if err := s.hello(); err != nil {
+	s.whoFor()
+	err := s.hello()
+	if err == nil {
+		err = s.tell()
+	}
+	if err != nil {
 		s.log.Info("next hop refused the session", zap.String("next_hop", s.upAddr), zap.Error(err))
 		return upErr(err)
 	}
@@ -229,7 +272,7 @@ func (s *session) Data(r io.Reader) error {
 			zap.String("client", s.client), zap.String("from", s.from), zap.String("mark", truncate(mark)))
 	}
 
-	meta := scanner.Meta{Service: "smtp", Client: s.client, Sender: s.from, Recipients: s.rcpts, Helo: s.conn.Hostname()}
+	meta := scanner.Meta{Service: "smtp", Client: s.client, Sender: s.from, Recipients: s.rcpts, Helo: s.heloName()}
 	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: meta}
 	var out proxy.Outcome
 	if f.Size() > s.p.Svc.MaxScanSize {
@@ -331,7 +374,7 @@ func (s *session) deliver(f *spool.File, extra []string, head proxy.HeadChange, 
 	src.Reset(io.NewSectionReader(f.OS(), 0, f.Size()))
 	defer bw.Reset(nil) // the pool keeps no connection or file
 	defer src.Reset(nil)
-	fmt.Fprintf(bw, "Received: from %s ([%s])\r\n\tby %s (fsigkd) with ESMTP;\r\n\t%s\r\n", proxy.Sanitize(s.conn.Hostname()), s.client, s.p.hostname, time.Now().Format(time.RFC1123Z))
+	fmt.Fprintf(bw, "Received: from %s ([%s])\r\n\tby %s (fsigkd) with ESMTP;\r\n\t%s\r\n", proxy.Sanitize(s.heloName()), s.client, s.p.hostname, time.Now().Format(time.RFC1123Z))
 	for _, h := range extra {
 		bw.WriteString(proxy.Sanitize(h) + "\r\n")
 	}

@@ -1,0 +1,195 @@
+package smtp
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/servertest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
+)
+
+// step is what a client sends at once, and how many replies it waits for.
+type step struct {
+	send    string
+	replies int
+}
+
+// dialog sends each step and gives its replies.
+func dialog(t *testing.T, addr string, steps ...step) []string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	readReply := func() string {
+		var b strings.Builder
+		for {
+			l, err := br.ReadString('\n')
+			b.WriteString(l)
+			if err != nil || len(l) >= 4 && l[3] == ' ' {
+				return b.String()
+			}
+		}
+	}
+	readReply() // the greeting
+	var out []string
+	for _, st := range steps {
+		c.Write([]byte(st.send))
+		var r []string
+		for range st.replies {
+			r = append(r, readReply())
+		}
+		out = append(out, strings.Join(r, ""))
+	}
+	return out
+}
+
+// TestXFORWARDFromATrustedMTA: to an MTA in trusted_mtas EHLO offers
+// XFORWARD, and the client it names (address, HELO) stands for the mail:
+// the access log, the Received line. XFORWARD inside DATA's content, or
+// inside a BDAT chunk, is content; pipelined with MAIL and RCPT it
+// works; the next mail without one is the MTA's own.
+func TestXFORWARDFromATrustedMTA(t *testing.T) {
+	e := newEnv(t, "trusted_mtas = 127.0.0.1")
+	e.start()
+	chunk := "Subject: two\r\n\r\nXFORWARD ADDR=6.6.6.6\r\n"
+	r := dialog(t, e.addr,
+		step{"EHLO mta.test\r\n", 1},
+		// Pipelined: two XFORWARDs, MAIL, RCPT and DATA at once.
+		step{"XFORWARD NAME=client.example ADDR=192.0.2.9 PROTO=ESMTP\r\nXFORWARD HELO=helo.client.example SOURCE=REMOTE\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n", 5},
+		step{"Subject: one\r\n\r\nXFORWARD ADDR=6.6.6.6\r\nbody\r\n.\r\n", 1},
+		step{"MAIL FROM:<a@example.com>\r\n", 1}, step{"RCPT TO:<b@example.com>\r\n", 1},
+		step{"BDAT " + strconv.Itoa(len(chunk)) + " LAST\r\n" + chunk, 1},
+		step{"QUIT\r\n", 1})
+	if !strings.Contains(r[0], "250-XFORWARD NAME ADDR PROTO HELO SOURCE\r\n") {
+		t.Fatalf("EHLO: %q", r[0])
+	}
+	if !strings.HasPrefix(r[1], "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n250 ") || !strings.Contains(r[1], "354 ") {
+		t.Fatalf("XFORWARD pipelined: %q", r[1])
+	}
+	if !strings.HasPrefix(r[2], "250 ") || !strings.HasPrefix(r[5], "250 ") {
+		t.Fatalf("the mails: %q %q", r[2], r[5])
+	}
+	mails := e.sink.Mails()
+	if len(mails) != 2 {
+		t.Fatalf("%d mails", len(mails))
+	}
+	if m := string(mails[0].Data); !strings.Contains(m, "Received: from helo.client.example ([192.0.2.9])") || !strings.Contains(m, "XFORWARD ADDR=6.6.6.6\r\nbody") {
+		t.Fatalf("the first mail:\n%s", m)
+	}
+	if m := string(mails[1].Data); !strings.Contains(m, "Received: from mta.test ([127.0.0.1])") || !strings.Contains(m, "\r\nXFORWARD ADDR=6.6.6.6\r\n") {
+		t.Fatalf("the second mail, with no XFORWARD:\n%s", m)
+	}
+	b, _ := os.ReadFile(filepath.Join(e.logDir, "access.log"))
+	if !strings.Contains(string(b), " 192.0.2.9 SMTP/250 ") || !strings.Contains(string(b), " 127.0.0.1 SMTP/250 ") {
+		t.Fatalf("access log:\n%s", b)
+	}
+}
+
+// TestXFORWARDFromAnyoneElse: a client not in trusted_mtas is not offered
+// XFORWARD, and one it sends is refused (5xx) as a command the server
+// does not take.
+func TestXFORWARDFromAnyoneElse(t *testing.T) {
+	for _, keys := range []string{"", "trusted_mtas = 192.0.2.0/24"} {
+		e := newEnv(t, keys)
+		e.start()
+		r := dialog(t, e.addr, step{"EHLO mta.test\r\n", 1}, step{"XFORWARD ADDR=192.0.2.9\r\n", 1}, step{"QUIT\r\n", 1})
+		if strings.Contains(r[0], "XFORWARD") || !strings.HasPrefix(r[1], "5") {
+			t.Fatalf("%q: %q", keys, r)
+		}
+	}
+}
+
+// TestPostfixContentFilterWithXFORWARD: Postfix with the relay as its
+// content_filter (smtp_send_xforward_command = yes): its client's address
+// (127.0.0.5, while Postfix connects from 127.0.0.1) is what the relay
+// logs and scans for; EICAR from it is refused, and Postfix bounces it
+// back rather than lose it.
+func TestPostfixContentFilterWithXFORWARD(t *testing.T) {
+	swaks := testenv.Need(t, "swaks", "swaks")
+	e := newEnv(t, "trusted_mtas = 127.0.0.1")
+	e.start()
+	pf := servertest.StartPostfix(t, servertest.PostfixOptions{RelayHost: e.sink.Addr,
+		Main:   "content_filter = fsigkd:[127.0.0.1]:" + e.addr[strings.LastIndexByte(e.addr, ':')+1:] + "\n",
+		Master: "fsigkd unix - - n - 10 smtp -o smtp_send_xforward_command=yes -o smtp_tls_security_level=none\n"})
+	host, port, _ := net.SplitHostPort(pf.Addr)
+	send := func(body string) {
+		out, err := exec.Command(swaks, "--server", host, "--port", port, "--local-interface", "127.0.0.5", "--from", "a@example.com",
+			"--to", "b@example.net", "--helo", "far.client.example", "--body", body).CombinedOutput()
+		if err != nil {
+			t.Fatalf("swaks: %v\n%s", err, out)
+		}
+	}
+	send("Hello.")
+	pf.WaitLog(t, "relay=127.0.0.1")
+	e.waitMails(1)
+	if m := string(e.sink.Mails()[0].Data); !strings.Contains(m, "Received: from far.client.example ([127.0.0.5])") {
+		t.Fatalf("%s", m)
+	}
+	b, _ := os.ReadFile(filepath.Join(e.logDir, "access.log"))
+	if !strings.Contains(string(b), " 127.0.0.5 SMTP/250 ") {
+		t.Fatalf("access log:\n%s", b)
+	}
+	send(eicar.String)
+	pf.WaitLog(t, "554 5.7.1 Infected by Eicar-Test-Signature")
+	pf.WaitLog(t, "sender non-delivery notification")
+	// The sink is also Postfix's relay for its own bounce (from <>):
+	// of the sender's mails, only the clean one came.
+	n := 0
+	for _, m := range e.sink.Mails() {
+		if m.From == "a@example.com" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d of the sender's mails reached the next hop", n)
+	}
+}
+
+// waitMails waits (20 s at most) for the sink to hold n mails.
+func (e *env) waitMails(n int) {
+	e.t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); len(e.sink.Mails()) < n; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("the next hop has %d mails, not %d", len(e.sink.Mails()), n)
+		}
+	}
+}
+
+// FuzzXforwardFeed: whatever the MTA sends, in whatever pieces, reaches
+// the server byte for byte unless it holds an XFORWARD command line; the
+// reader never stalls on a line longer than its bound.
+func FuzzXforwardFeed(f *testing.F) {
+	f.Add([]byte("EHLO x\r\nMAIL FROM:<a@b>\r\nDATA\r\nhello\r\n.\r\nQUIT\r\n"), uint8(3))
+	f.Add([]byte("BDAT 5 LAST\r\nabcdeRSET\r\n"), uint8(1))
+	f.Add([]byte("STARTTLS\r\n\x16\x03\x01\x00"), uint8(7))
+	f.Fuzz(func(t *testing.T, in []byte, cut uint8) {
+		x := &xforwardConn{Conn: nopConn{}}
+		step := int(cut)%16 + 1
+		for i := 0; i < len(in); i += step {
+			x.feed(in[i:min(i+step, len(in))])
+		}
+		if !strings.Contains(strings.ToUpper(string(in)), "XFORWARD") && string(x.out)+string(x.in) != string(in) {
+			t.Fatalf("%q came out as %q (+%q held)", in, x.out, x.in)
+		}
+		if len(x.in) > maxXforwardLine+16 {
+			t.Fatalf("%d bytes held", len(x.in))
+		}
+	})
+}
+
+// nopConn is a connection that takes writes and gives nothing.
+type nopConn struct{ net.Conn }
+
+func (nopConn) Write(p []byte) (int, error) { return len(p), nil }
