@@ -25,7 +25,10 @@
 //     ("5.7.1 Infected by <name>"), which the MTA gives its client;
 //   - not scanned with scan_failure = tempfail (as shipped), or a spool
 //     that failed: 451 4.3.0, the sender keeps the mail and tries later;
-//   - action = blackhole: discarded (the client is told it was taken).
+//   - action = blackhole: discarded (the client is told it was taken);
+//     action = hold: taken and held by the MTA (Postfix's hold queue,
+//     the reason naming what was found), marked X-Virus-Status:
+//     infected(...), for the administrator to release or delete there.
 //
 // With quarantine = yes (as shipped) a refused or discarded mail is kept
 // in quarantine_dir as for the relay. The access log has a line per
@@ -78,8 +81,9 @@ func New(env *service.Env) (service.Service, error) {
 }
 
 // needed are the actions the milter cannot work without: X-Virus-Status
-// and the spam fields are added, a spam Subject changed.
-const needed = gomilter.OptAddHeader | gomilter.OptChangeHeader
+// and the spam fields are added, a spam Subject changed, a mail held
+// (action = hold).
+const needed = gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptQuarantine
 
 // wanted are the protocol options asked for, each taken only when the
 // MTA offers it: fewer round trips (no reply before the end of the

@@ -241,3 +241,20 @@ func TestMilterHonoursRspamd(t *testing.T) {
 		t.Fatalf("%s", got)
 	}
 }
+
+// TestMilterHold: action = hold has Postfix take the mail and put it on
+// hold (its own quarantine), and our quarantine keeps it too; it reaches
+// no one.
+func TestMilterHold(t *testing.T) {
+	e := newEnv(t, "action = hold")
+	if out, ok := e.send("Subject: x\r\n\r\n" + eicar.String + "\r\n"); !ok {
+		t.Fatalf("not taken:\n%s", out)
+	}
+	e.pf.WaitLog(t, "milter-hold: END-OF-MESSAGE") // (Postfix does not log the reason given)
+	e.kit.WaitLog(t, "ACTION:HOLD")
+	held, _ := filepath.Glob(filepath.Join(e.pf.Dir, "spool", "hold", "*"))
+	kept, _ := filepath.Glob(filepath.Join(e.kit.QuarantineDir, "*.json"))
+	if len(held) != 1 || len(kept) != 1 || len(e.sink.Mails()) != 0 {
+		t.Fatalf("held by Postfix %v, kept by us %v, delivered %d", held, kept, len(e.sink.Mails()))
+	}
+}

@@ -162,6 +162,12 @@ func (s *session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	case outcome.Drop:
 		t.Rec.Status = 250
 		return gomilter.RespDiscard, nil
+	case outcome.Hold:
+		// Held by the MTA, marked with what was found.
+		if err := m.Quarantine("fsigkd: " + proxy.MailRefusal(out).Text); err != nil {
+			return s.changeFailed(err)
+		}
+		return s.accept(m, []string{"X-Virus-Status: infected(" + out.Name + ")"}, proxy.HeadChange{})
 	}
 	spam := s.p.CheckSpam(&scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: meta})
 	switch {

@@ -120,9 +120,13 @@ const (
 	// TryLater: not delivered, and the client told to try again (SMTP
 	// 451, POP3 -ERR [SYS/TEMP]): it keeps the object.
 	TryLater
+	// Hold: taken, and held by the mail server for the administrator (a
+	// milter's quarantine: Postfix's hold queue, released with postsuper
+	// -H or deleted with postsuper -d). Any other service refuses it.
+	Hold
 )
 
-var deliveryWords = [...]string{"deliver", "refuse", "replace", "drop", "try later"}
+var deliveryWords = [...]string{"deliver", "refuse", "replace", "drop", "try later", "hold"}
 
 func (d Delivery) String() string {
 	if int(d) < len(deliveryWords) {
@@ -263,6 +267,8 @@ func detection(r Result, s Settings, a Action) Decision {
 		d.Delivery, d.Notice = Drop, ToSender
 	case ActBlackhole:
 		d.Delivery = Drop
+	case ActHold:
+		d.Delivery = Hold
 	default:
 		panic("outcome: unknown action " + a.String())
 	}

@@ -24,9 +24,10 @@ const (
 	ActDelete                  // smtp: dropped, the recipients told; pop: replaced by a notice
 	ActBlackhole               // smtp: dropped
 	ActSendback                // smtp: dropped, the sender told
+	ActHold                    // milter: held by the mail server (Postfix's hold queue)
 )
 
-var actionWords = [...]string{"block", "pass", "deny", "delete", "blackhole", "sendback"}
+var actionWords = [...]string{"block", "pass", "deny", "delete", "blackhole", "sendback", "hold"}
 
 func (a Action) String() string {
 	if int(a) < len(actionWords) {
@@ -37,7 +38,7 @@ func (a Action) String() string {
 
 // actionLogs are the access log's ACTION of each action (block and deny
 // both refuse).
-var actionLogs = [...]string{"DENY", "PASS", "DENY", "DELETE", "BLACKHOLE", "SENDBACK"}
+var actionLogs = [...]string{"DENY", "PASS", "DENY", "DELETE", "BLACKHOLE", "SENDBACK", "HOLD"}
 
 // Log is the access log's ACTION for a detection the action applies to.
 func (a Action) Log() string {

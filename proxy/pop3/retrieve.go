@@ -210,9 +210,9 @@ func (s *session) fetchAndJudge(r *retrieval) {
 	case outcome.Refuse:
 		r.refuse = "-ERR [SYS/PERM] The mail is infected (" + out.Name + "); the gateway refuses it."
 		return
-	case outcome.Replace, outcome.Drop:
-		// (No POP3 action drops a mail: were one to, it is replaced, so
-		// that the reader sees why.)
+	case outcome.Replace, outcome.Drop, outcome.Hold:
+		// (No POP3 action drops or holds a mail: were one to, it is
+		// replaced, so that the reader sees why.)
 		r.replace = out.Name
 		return
 	}

@@ -286,8 +286,9 @@ func (s *session) Data(r io.Reader) error {
 			// Not read at all: no spam check either.
 			return s.deliver(f, []string{"X-Virus-Status: " + out.Status}, proxy.HeadChange{}, t)
 		}
-	case outcome.Refuse, outcome.TryLater, outcome.Replace:
-		// (No SMTP action replaces a mail: were one to, it is refused.)
+	case outcome.Refuse, outcome.TryLater, outcome.Replace, outcome.Hold:
+		// (No SMTP action replaces or holds a mail: were one to, it is
+		// refused.)
 		s.resetUp()
 		e := refusal(out)
 		t.Rec.Status = e.Code
