@@ -135,3 +135,19 @@ func SpoolBytes(dir string) int64 {
 	}
 	return n
 }
+
+// Spamd is a client of a real spamd started for the test, for a
+// service's Spam.
+func Spamd(t testing.TB) scanner.SpamChecker {
+	t.Helper()
+	eps, _ := scanner.ParseEndpoints(enginetest.Spamd(t).Sock, "")
+	return scanner.NewSpamd(&scanner.Pool{Endpoints: eps})
+}
+
+// Rspamd is a client of a real rspamd started for the test (its GTUBE
+// variants on, see enginetest.Rspamd), for a service's Spam.
+func Rspamd(t testing.TB) scanner.SpamChecker {
+	t.Helper()
+	eps, _ := scanner.ParseEndpoints(enginetest.Rspamd(t).Addr, "")
+	return scanner.NewRspamd(&scanner.Pool{Endpoints: eps})
+}

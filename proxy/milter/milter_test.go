@@ -177,11 +177,8 @@ func TestMilterBlackhole(t *testing.T) {
 // gets its Subject tagged (a folded one kept whole) and the X-Spam-*
 // fields; at spam_reject_score Postfix refuses it.
 func TestMilterTagsSpam(t *testing.T) {
-	spamd := enginetest.Spamd(t)
-	withSpamd := func(p *Proxy) {
-		eps, _ := scanner.ParseEndpoints(spamd.Sock, "")
-		p.Spam = scanner.NewSpamd(&scanner.Pool{Endpoints: eps})
-	}
+	spamd := proxytest.Spamd(t)
+	withSpamd := func(p *Proxy) { p.Spam = spamd }
 	spam := "From: a@example.com\r\nSubject: an offer,\r\n folded\r\n\r\n" + eicar.GTUBE + "\r\n"
 	e := newEnv(t, "fsasd_service = yes", withSpamd)
 	if out, ok := e.send(spam); !ok {
@@ -206,11 +203,8 @@ func sleep() { time.Sleep(50 * time.Millisecond) }
 // kept, X-Spam-* inserted above).
 func TestDKIMSignedMailVerifiesAfterTheMilter(t *testing.T) {
 	dk := servertest.NewDKIM(t)
-	spamd := enginetest.Spamd(t)
-	e := newEnv(t, "fsasd_service = yes", func(p *Proxy) {
-		eps, _ := scanner.ParseEndpoints(spamd.Sock, "")
-		p.Spam = scanner.NewSpamd(&scanner.Pool{Endpoints: eps})
-	})
+	spamd := proxytest.Spamd(t)
+	e := newEnv(t, "fsasd_service = yes", func(p *Proxy) { p.Spam = spamd })
 	for i, body := range []string{"Hello.", eicar.GTUBE} {
 		msg := dk.Sign(t, "From: a@example.com\r\nTo: b@example.net\r\nSubject: hello\r\nDate: Sun, 6 Dec 2026 10:00:00 +0000\r\nMessage-ID: <"+strconv.Itoa(i)+"@example.com>\r\n\r\n"+body+"\r\n")
 		if out, ok := e.send(msg); !ok {
@@ -226,11 +220,8 @@ func TestDKIMSignedMailVerifiesAfterTheMilter(t *testing.T) {
 // TestMilterHonoursRspamd: rspamd's "rewrite subject" has the MTA change
 // the Subject to rspamd's; its "reject" has Postfix refuse the mail.
 func TestMilterHonoursRspamd(t *testing.T) {
-	rs := enginetest.Rspamd(t)
-	e := newEnv(t, "fsasd_service = yes", func(p *Proxy) {
-		eps, _ := scanner.ParseEndpoints(rs.Addr, "")
-		p.Spam = scanner.NewRspamd(&scanner.Pool{Endpoints: eps})
-	})
+	rs := proxytest.Rspamd(t)
+	e := newEnv(t, "fsasd_service = yes", func(p *Proxy) { p.Spam = rs })
 	if out, ok := e.send("From: a@example.com\r\nSubject: an offer\r\n\r\n" + eicar.GTUBE + "\r\n"); ok || !strings.Contains(out, "554 5.7.1 Rejected as spam") {
 		t.Fatalf("reject:\n%s", out)
 	}

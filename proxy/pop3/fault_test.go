@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/fsigkd/fsigkd/eicar"
-	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/proxytest"
 	"github.com/fsigkd/fsigkd/internal/servertest"
 	"github.com/fsigkd/fsigkd/scanner"
 )
@@ -256,10 +256,8 @@ func TestForwardModeServersAllowed(t *testing.T) {
 // TestSpamIsTagged: with fsasd_service, spam (GTUBE) gets the tag and the
 // X-Spam fields, and is delivered, not deleted.
 func TestSpamIsTagged(t *testing.T) {
-	spamd := enginetest.Spamd(t)
 	e := newEnv(t, "fsasd_service = yes")
-	eps, _ := scanner.ParseEndpoints(spamd.Sock, "")
-	e.p.Spam = scanner.NewSpamd(&scanner.Pool{Endpoints: eps})
+	e.p.Spam = proxytest.Spamd(t)
 	e.withDovecot("")
 	e.srv.Put(t, []byte("From: a@example.com\r\nTo: alice@example.com\r\nSubject: offer\r\n\r\n"+eicar.GTUBE+"\r\n"))
 	got := string(e.login().multi("RETR 1"))

@@ -259,10 +259,8 @@ func TestBareLineEndsCannotSmuggle(t *testing.T) {
 }
 
 func TestSpamIsTagged(t *testing.T) {
-	spamd := enginetest.Spamd(t)
 	e := newEnv(t, "fsasd_service = yes")
-	eps, _ := scanner.ParseEndpoints(spamd.Sock, "")
-	e.p.Spam = scanner.NewSpamd(&scanner.Pool{Endpoints: eps})
+	e.p.Spam = proxytest.Spamd(t)
 	e.start()
 	msg := "From: a@example.com\r\nTo: b@example.com\r\nSubject: offer\r\n\r\n" + eicar.GTUBE + "\r\n"
 	if err := e.send("a@example.com", []string{"b@example.com"}, msg); err != nil {
@@ -940,7 +938,7 @@ func (e *env) sendWith(from string, mo *gosmtp.MailOptions, ro *gosmtp.RcptOptio
 // signature fails, as it must.
 func TestDKIMSignedMailStillVerifies(t *testing.T) {
 	dk := servertest.NewDKIM(t)
-	spamd := enginetest.Spamd(t)
+	spamd := proxytest.Spamd(t)
 	mail := func(subject, body string) string {
 		return dk.Sign(t, "From: a@example.com\r\nTo: b@example.com\r\nSubject: "+subject+"\r\nDate: Sun, 6 Dec 2026 10:00:00 +0000\r\n\r\n"+body+"\r\n")
 	}
@@ -950,8 +948,7 @@ func TestDKIMSignedMailStillVerifies(t *testing.T) {
 	}
 	relay := func(keys string) *env {
 		e := newEnv(t, "fsasd_service = yes\n"+keys)
-		eps, _ := scanner.ParseEndpoints(spamd.Sock, "")
-		e.p.Spam = scanner.NewSpamd(&scanner.Pool{Endpoints: eps})
+		e.p.Spam = spamd
 		e.start()
 		return e
 	}
@@ -986,10 +983,8 @@ func TestDKIMSignedMailStillVerifies(t *testing.T) {
 // is delivered with the X-Spam-* fields and its Subject as it was,
 // "rewrite subject" with the Subject rspamd wrote.
 func TestRspamdVerdictHonoured(t *testing.T) {
-	rs := enginetest.Rspamd(t)
 	e := newEnv(t, "fsasd_service = yes")
-	eps, _ := scanner.ParseEndpoints(rs.Addr, "")
-	e.p.Spam = scanner.NewRspamd(&scanner.Pool{Endpoints: eps})
+	e.p.Spam = proxytest.Rspamd(t)
 	e.start()
 	msg := func(body string) string { return "From: a@example.com\r\nSubject: an offer\r\n\r\n" + body + "\r\n" }
 	if err := e.send("a@example.com", []string{"b@example.com"}, msg(eicar.GTUBE)); code(err) != 554 || !strings.Contains(err.Error(), "Rejected as spam") {
