@@ -18,10 +18,12 @@ import (
 
 // TestClamAVContainerAsClamscanReadsIt: a container built by sigtool
 // with hash (MD5, SHA1, SHA-256; a size and any size) and body signatures
-// (anywhere, at an offset, from the end, wildcards, alternatives) names
-// the same objects with the same names in the bundled engine as in
-// clamscan (which adds .UNOFFICIAL to an unsigned container's names),
-// and passes the same clean one. A logical signature, a kind the engine
+// (anywhere, at an offset, from the end, wildcards, alternatives), an
+// allow list (.fp: a file known clean though a signature matches it) and
+// an ignore list (.ign2: a signature withdrawn) names the same objects
+// with the same names in the bundled engine as in clamscan (which adds
+// .UNOFFICIAL to an unsigned container's names), and passes the same
+// clean ones. A logical signature, a kind the engine
 // does not read, is the one difference: clamscan finds its object, the
 // engine counts the signature as not read.
 func TestClamAVContainerAsClamscanReadsIt(t *testing.T) {
@@ -38,6 +40,8 @@ func TestClamAVContainerAsClamscanReadsIt(t *testing.T) {
 		"alt":      []byte("-- ALT-B-SIG --"),
 		"logical":  []byte("only a logical signature finds LOGICAL-ONLY-99"),
 		"clean":    []byte("nothing to find in here, BODY-ANYWHERE-7f3b"),
+		// Known clean by its MD5 (.fp), though a body signature matches.
+		"allowed": []byte("a known good file that says BODY-ANYWHERE-7f3a"),
 	}
 	md5hex := func(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
 	sha1hex := func(b []byte) string { s := sha1.Sum(b); return hex.EncodeToString(s[:]) }
@@ -52,6 +56,9 @@ func TestClamAVContainerAsClamscanReadsIt(t *testing.T) {
 			"Test.Body.Wild:0:*:" + hx("WILD") + "????" + hx("CARD-") + "{3-5}" + hx("-DONE") + "\n" +
 			"Test.Body.Alt:0:*:" + hx("ALT-") + "(41|42)" + hx("-SIG") + "\n",
 		".ldb": "Test.Logical;Target:0;0;" + hx("LOGICAL-ONLY-99") + "\n",
+		".fp":  fmt.Sprintf("%s:%d:Known.Good\n", md5hex(objects["allowed"]), len(objects["allowed"])),
+		// The alternatives' signature withdrawn by the ignore list.
+		".ign2": "Test.Body.Alt\n",
 	}
 	cud := cvdtest.Build(t, "daily", 5, files)
 	corpus := t.TempDir()
@@ -65,8 +72,8 @@ func TestClamAVContainerAsClamscanReadsIt(t *testing.T) {
 			theirs[filepath.Base(p)] = strings.TrimSuffix(strings.TrimSuffix(name, " FOUND"), ".UNOFFICIAL")
 		}
 	}
-	if len(theirs) != len(objects)-1 {
-		t.Fatalf("clamscan found %d of %d: %v\n%s", len(theirs), len(objects)-1, theirs, out)
+	if len(theirs) != len(objects)-3 || theirs["allowed"] != "" || theirs["alt"] != "" {
+		t.Fatalf("clamscan found %d of %d: %v\n%s", len(theirs), len(objects)-3, theirs, out)
 	}
 
 	db, err := Load(filepath.Dir(cud))

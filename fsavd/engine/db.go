@@ -44,11 +44,17 @@ type DB struct {
 	// rest of a large object's scan.
 	hashes    map[string]*hashSet
 	hashNames nameBlob
-	body      []*bodySig
-	bodyN     int
-	filter    *[1 << filterBits / 64]uint64 // bit set of hashed 4-byte anchor prefixes
-	table     map[uint32][]int32            // anchor prefix -> body signatures
-	slow      []int32                       // body signatures with no 4-byte literal
+	// allowed are the files known clean by their hash (.fp, .sfp): such
+	// an object, or member, is no detection whatever matches in it; and
+	// ignored the signature names not to use (.ign, .ign2). ClamAV's own
+	// database fixes its false positives with these.
+	allowed map[string]*hashSet
+	ignored map[string]bool
+	body    []*bodySig
+	bodyN   int
+	filter  *[1 << filterBits / 64]uint64 // bit set of hashed 4-byte anchor prefixes
+	table   map[uint32][]int32            // anchor prefix -> body signatures
+	slow    []int32                       // body signatures with no 4-byte literal
 	// keys are the anchor prefixes themselves when there are so few
 	// (maxKeys or fewer) that the pass looks for each with bytesearch.Index
 	// instead of hashing every position; nil: the hashed pass.
@@ -103,7 +109,8 @@ func Load(dir string) (*DB, error) {
 }
 
 func newDB() *DB {
-	return &DB{hashes: map[string]*hashSet{}, table: map[uint32][]int32{}, Unsupported: map[string]int{}}
+	return &DB{hashes: map[string]*hashSet{}, allowed: map[string]*hashSet{}, ignored: map[string]bool{},
+		table: map[uint32][]int32{}, Unsupported: map[string]int{}}
 }
 
 // loadFile reads a signature file or a container's members.
@@ -130,7 +137,7 @@ func (db *DB) load(name string, r io.Reader) error {
 		n, err := sigfiles.Lines(r)
 		db.Unsupported[ext] += n
 		return err
-	case "hash", "body":
+	case "hash", "body", "allow":
 	default:
 		return nil
 	}
@@ -146,7 +153,17 @@ func (db *DB) load(name string, r io.Reader) error {
 		var err error
 		switch ext {
 		case ".hdb", ".hsb":
-			err = db.addHashLine(line)
+			err = db.addHash(db.hashes, line)
+		case ".fp", ".sfp":
+			err = db.addHash(db.allowed, line)
+		case ".ign2":
+			// SignatureName, or SignatureName:MD5 of its definition.
+			name, _, _ := strings.Cut(line, ":")
+			db.ignored[name] = true
+		case ".ign":
+			// Database:Line:SignatureName (the old form).
+			f := strings.Split(line, ":")
+			db.ignored[f[len(f)-1]] = true
 		case ".ndb":
 			err = db.addBodyLine(line)
 		}
@@ -160,9 +177,9 @@ func (db *DB) load(name string, r io.Reader) error {
 	return nil
 }
 
-// addHashLine reads HASH:Size:Name (MD5, SHA1 or SHA256 by length; size
-// may be * for any).
-func (db *DB) addHashLine(line string) error {
+// addHash reads HASH:Size:Name (MD5, SHA1 or SHA256 by length; size may
+// be * for any) into sets, by hash kind.
+func (db *DB) addHash(sets map[string]*hashSet, line string) error {
 	f := strings.Split(line, ":")
 	if len(f) < 3 {
 		return fmt.Errorf("want HASH:Size:Name")
@@ -193,10 +210,10 @@ func (db *DB) addHashLine(line string) error {
 	if f[2] == "" {
 		return fmt.Errorf("no name")
 	}
-	set := db.hashes[kind]
+	set := sets[kind]
 	if set == nil {
 		set = &hashSet{width: len(h) / 2}
-		db.hashes[kind] = set
+		sets[kind] = set
 	}
 	key, _ := hex.DecodeString(h)
 	set.add(key, size, db.hashNames.intern(f[2]))
@@ -294,6 +311,9 @@ func (db *DB) build() {
 	}
 	db.bodyN = len(db.body)
 	for _, set := range db.hashes {
+		set.build()
+	}
+	for _, set := range db.allowed {
 		set.build()
 	}
 	db.hashNames.done()
@@ -621,7 +641,23 @@ const Exhausted = "Heuristics.Limits.Exceeded.Verify"
 // for its size.
 func (db *DB) matchHash(data []byte) []string {
 	var out []string
-	for kind, set := range db.hashes {
+	for _, i := range lookUp(db.hashes, data) {
+		out = append(out, db.hashNames.get(i))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// allowedFile tells whether data is a file known clean (.fp, .sfp).
+func (db *DB) allowedFile(data []byte) bool {
+	return len(db.allowed) > 0 && len(lookUp(db.allowed, data)) > 0
+}
+
+// lookUp gives the name indexes of the signatures of sets that data's
+// hashes match, hashing only for the sets that name its size.
+func lookUp(sets map[string]*hashSet, data []byte) []uint32 {
+	var out []uint32
+	for kind, set := range sets {
 		if !set.wants(int64(len(data))) {
 			continue
 		}
@@ -636,9 +672,16 @@ func (db *DB) matchHash(data []byte) []string {
 		}
 		h.Write(data)
 		if name, ok := set.find(h.Sum(nil), int64(len(data))); ok {
-			out = append(out, db.hashNames.get(name))
+			out = append(out, name)
 		}
 	}
-	sort.Strings(out)
 	return out
+}
+
+// unignored is found without the signatures the ignore lists name.
+func (db *DB) unignored(found func(name string) bool) func(name string) bool {
+	if len(db.ignored) == 0 {
+		return found
+	}
+	return func(name string) bool { return !db.ignored[name] && found(name) }
 }

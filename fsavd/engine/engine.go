@@ -71,8 +71,13 @@ func (e *Engine) ScanBytes(data []byte, opt Options) []Detection {
 	return unpack.Scan(data, opt, e.Limits, e.DB().match)
 }
 
-// match finds the signatures in one object's bytes.
+// match finds the signatures in one object's bytes: none in a file
+// known clean, none the ignore lists name.
 func (db *DB) match(data []byte, found func(name string) (stop bool)) {
+	if db.allowedFile(data) {
+		return
+	}
+	found = db.unignored(found)
 	for _, name := range db.matchHash(data) {
 		if found(name) {
 			return

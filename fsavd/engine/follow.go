@@ -146,6 +146,10 @@ func (db *DB) matchFollowed(data []byte, fl *Follow, found func(name string) boo
 		db.match(data, found) // the file was cut since
 		return
 	}
+	if db.allowedFile(data) {
+		return
+	}
+	found = db.unignored(found)
 	for _, name := range db.matchHash(data) {
 		if found(name) {
 			return

@@ -23,9 +23,11 @@ import (
 
 // Kind is what a signature file of this name holds, by its extension:
 // "hash" (.hdb, .hsb) and "body" (.ndb), which the bundled engine reads;
+// "allow", ClamAV's allow and ignore lists (.fp, .sfp: files known clean
+// by their hash; .ign, .ign2: signatures not to use), which it reads too;
 // "unsupported", ClamAV's other kinds (logical, PE section, container,
-// bytecode, phishing and Authenticode signatures, allow and ignore lists,
-// file types, and the PUA sets), counted and said, never loaded; "" for
+// bytecode, phishing and Authenticode signatures, file types, and the
+// PUA sets), counted and said, never loaded; "" for
 // anything else (a container's COPYING).
 func Kind(name string) string {
 	switch filepath.Ext(name) {
@@ -33,7 +35,9 @@ func Kind(name string) string {
 		return "hash"
 	case ".ndb":
 		return "body"
-	case ".mdb", ".msb", ".imp", ".ldb", ".cdb", ".fp", ".sfp", ".ign", ".ign2", ".ftm", ".cbc", ".pdb", ".gdb", ".wdb",
+	case ".fp", ".sfp", ".ign", ".ign2":
+		return "allow"
+	case ".mdb", ".msb", ".imp", ".ldb", ".cdb", ".ftm", ".cbc", ".pdb", ".gdb", ".wdb",
 		".crb", ".idb", ".hdu", ".hsu", ".mdu", ".msu", ".ndu", ".ldu", ".yar", ".yara":
 		return "unsupported"
 	}

@@ -45,7 +45,7 @@ func TestDescribeCountsSignatureLines(t *testing.T) {
 // TestFreshclamDirectoryDescribed: a database directory as freshclam
 // keeps it (containers, loose files, its state files) is listed with the
 // newer of daily.cud and daily.cld, and counted by kind, the kinds the
-// engine does not read apart.
+// engine does not read apart, the allow and ignore lists on their own.
 func TestFreshclamDirectoryDescribed(t *testing.T) {
 	old := cvdtest.Build(t, "daily", 5, map[string]string{".ndb": "A:0:*:414243\n"})
 	newer := cvdtest.Build(t, "daily", 6, map[string]string{".ndb": "A:0:*:414243\nB:0:*:444546\n", ".ldb": "L;Target:0;0;414243\n"})
@@ -61,7 +61,7 @@ func TestFreshclamDirectoryDescribed(t *testing.T) {
 		t.Fatalf("%v %v", files, err)
 	}
 	set, err := Describe(dir)
-	if err != nil || set.Kinds["body"] != 2 || set.Kinds["unsupported"] != 2 {
+	if err != nil || set.Kinds["body"] != 2 || set.Kinds["unsupported"] != 1 || set.Kinds["allow"] != 1 {
 		t.Fatalf("%+v %v", set, err)
 	}
 	os.Remove(filepath.Join(dir, "daily.cud"))
