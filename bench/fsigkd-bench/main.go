@@ -7,6 +7,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -40,7 +41,7 @@ var (
 	bigMiB   = flag.Int("big", 100, "size of the large download, MiB")
 	conc     = flag.Int("c", 8, "concurrent clients")
 	clamd    = flag.String("clamd", "", "clamd's socket: scan with clamd instead of the bundled fsavd")
-	only     = flag.String("only", "", "smtp, ftp, pop, icap, peers, https, milter, cache, rules, large or small: those figures alone")
+	only     = flag.String("only", "", "smtp, ftp, pop, icap, peers, https, milter, idle, cache, rules, large or small: those figures alone")
 	backlog  = flag.Int("backlog", 0, "listen_backlog of the daemons measured (0, the shipped default: the kernel's somaxconn)")
 	mails    = flag.Int("mails", 500, "mails per SMTP figure")
 	rounds   = flag.Int("rounds", 1, "rounds of the peers' figures, every path once a round; medians and ranges are shown")
@@ -77,6 +78,9 @@ func main() {
 		return
 	case "milter":
 		milterFigures(dir)
+		return
+	case "idle":
+		memory(dir)
 		return
 	case "cache":
 		cacheFigure(startOrigin(), dir)
@@ -297,6 +301,7 @@ func memory(dir string) {
 	defer stop(other)
 	proxy := "127.0.0.1:" + strconv.Itoa(hp)
 	idleRSS("http", workerPID(other, "http"), proxy, func() { http.Get("http://" + proxy + "/") })
+	keptRSS(workerPID(other, "http"), proxy, "http://"+startOrigin().addr+"/small")
 	for _, s := range []struct {
 		name string
 		port int
@@ -310,6 +315,51 @@ func memory(dir string) {
 		})
 	}
 	fmt.Println()
+}
+
+// keptRSS is idleRSS for clients that each made one request (a 1 KiB
+// object) and keep their connection: what an idle kept-alive client
+// costs the worker, its server connection kept too.
+func keptRSS(pid int, proxy, url string) {
+	get := func() (net.Conn, error) {
+		c, err := net.DialTimeout("tcp", proxy, 5*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: origin\r\n\r\n", url)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}
+	if c, err := get(); err == nil { // so that the figure is the connections' alone
+		c.Close()
+	}
+	time.Sleep(200 * time.Millisecond)
+	before := rssKiB(pid)
+	conns := make([]net.Conn, 0, *idle)
+	for i := 0; i < *idle; i++ {
+		c, err := get()
+		if err != nil {
+			break
+		}
+		conns = append(conns, c)
+	}
+	for _, wait := range []int{2, 30} {
+		time.Sleep(time.Duration(wait) * time.Second)
+		after := rssKiB(pid)
+		fmt.Printf("| http, kept-alive after one 1 KiB request, %d s later | %d | %d KiB | %d KiB | %.1f KiB |\n", wait, len(conns), before, after, float64(after-before)/float64(len(conns)))
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	time.Sleep(time.Second)
 }
 
 func idleRSS(service string, pid int, addr string, warm func()) {

@@ -46,6 +46,7 @@ type upstream struct {
 func (s *session) closeUpstream() {
 	if s.up != nil {
 		s.up.c.Close()
+		freeReader(s.up.br)
 		s.up = nil
 	}
 }
@@ -258,7 +259,8 @@ func (s *session) connect(t target) (*upstream, error) {
 	if parent {
 		addr = net.JoinHostPort(s.p.Svc.ParentServerHost, strconv.Itoa(s.p.Svc.ParentServerPort))
 	}
-	if s.up != nil && s.up.key == addr && s.up.br.Buffered() == 0 && proxy.Idle(s.up.c) {
+	if s.up != nil && s.up.key == addr && s.up.idle() && proxy.Idle(s.up.c) {
+		s.up.reader()
 		return s.up, nil
 	}
 	s.closeUpstream()
@@ -275,7 +277,7 @@ func (s *session) connect(t target) (*upstream, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.up = &upstream{key: addr, c: c, br: bufio.NewReaderSize(c, 16<<10)}
+	s.up = &upstream{key: addr, c: c, br: newReader(c)}
 	return s.up, nil
 }
 

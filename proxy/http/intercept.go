@@ -1,7 +1,6 @@
 package http
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -366,13 +365,14 @@ func (s *session) intercept(req *Request, tr *proxy.Transfer, host string, port 
 		return
 	}
 	tr.Rec.Detail = "intercepted"
-	inner := &session{p: s.p, c: tc, base: s.base, br: bufio.NewReaderSize(tc, 16<<10), client: s.client, log: s.log, tls: in}
+	inner := &session{p: s.p, c: tc, base: s.base, br: newReader(tc), client: s.client, log: s.log, tls: in}
 	if origin != nil {
-		inner.up = &upstream{key: key, c: origin, br: bufio.NewReaderSize(origin, 16<<10)}
+		inner.up = &upstream{key: key, c: origin, br: newReader(origin)}
 	}
 	inner.serve(true, time.Now().Add(s.p.Svc.HeaderTimeout))
 	inner.parkUpstream()
 	inner.closeUpstream()
+	freeReader(inner.br)
 }
 
 // refusedCA tells whether a failed handshake was the client refusing the
@@ -525,10 +525,11 @@ func (s *session) drain(req *Request) bool {
 // new one, checked again.
 func (s *session) connectTLS(t target) (*upstream, error) {
 	key := upstreamKey(t.host, t.port, s.tls.name)
-	if s.up != nil && s.up.key == key && s.up.br.Buffered() == 0 {
+	if s.up != nil && s.up.key == key && s.up.idle() {
 		// Idle is asked of the socket under the TLS: a connection kept
 		// was otherwise never reused, each request a new handshake.
 		if tc, ok := s.up.c.(*tls.Conn); ok && proxy.Idle(tc.NetConn()) {
+			s.up.reader()
 			return s.up, nil
 		}
 	}
@@ -542,7 +543,7 @@ func (s *session) connectTLS(t target) (*upstream, error) {
 			return nil, err
 		}
 	}
-	s.up = &upstream{key: key, c: c, br: bufio.NewReaderSize(c, 16<<10)}
+	s.up = &upstream{key: key, c: c, br: newReader(c)}
 	return s.up, nil
 }
 
@@ -577,11 +578,12 @@ func (s *session) parkWhenQuiet() bool {
 // next connection finds one ready).
 func (s *session) parkUpstream() {
 	up := s.up
-	if s.tls == nil || up == nil || up.br.Buffered() > 0 {
+	if s.tls == nil || up == nil || !up.idle() {
 		return
 	}
 	if tc, ok := up.c.(*tls.Conn); ok {
 		s.up = nil
+		freeReader(up.br)
 		s.p.mitm.keep(up.key, tc)
 	}
 }

@@ -161,6 +161,7 @@ type session struct {
 	c      net.Conn // what requests are read from and answers written to
 	base   net.Conn // the accepted connection (its slot, its idle state)
 	br     *bufio.Reader
+	pre    prefixed // the first bytes of a request awaited without a buffer
 	client string
 	up     *upstream // a kept-alive server connection
 	tls    *inside   // the intercepted HTTPS this session reads, if it does
@@ -171,10 +172,11 @@ type session struct {
 }
 
 func (p *Proxy) serveConn(c net.Conn) {
-	s := &session{p: p, c: c, base: c, br: bufio.NewReaderSize(c, 16<<10), log: p.Log}
+	s := &session{p: p, c: c, base: c, br: newReader(c), log: p.Log}
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		s.client = a.IP.String()
 	}
+	defer func() { freeReader(s.br) }()
 	defer s.closeUpstream()
 	if p.mitm != nil && p.Svc.Transparent && p.admitted(c) && s.startsTLS() {
 		// Port 443 diverted here: HTTPS without a CONNECT.
@@ -204,12 +206,11 @@ func (s *session) serve(allowed bool, firstBy time.Time) {
 				return
 			}
 		}
-		if first {
-			c.SetReadDeadline(firstBy)
-		} else {
-			c.SetReadDeadline(time.Now().Add(p.Svc.IdleTimeout))
+		by := firstBy
+		if !first {
+			by = time.Now().Add(p.Svc.IdleTimeout)
 		}
-		if _, err := s.br.Peek(1); err != nil {
+		if err := s.awaitRequest(by); err != nil {
 			return
 		}
 		// A request is coming: it is served, even if a stop has begun
