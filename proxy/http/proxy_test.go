@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"github.com/fsigkd/fsigkd/internal/packtest"
 	"io"
 	"net"
 	gohttp "net/http"
@@ -23,6 +22,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/packtest"
 	"github.com/fsigkd/fsigkd/internal/proxytest"
 	"github.com/fsigkd/fsigkd/internal/servertest"
 	"github.com/fsigkd/fsigkd/internal/testenv"
@@ -633,4 +633,62 @@ func TestBase64PartInAFormUpload(t *testing.T) {
 			t.Errorf("%s: the clean upload: %d, the server got %d bytes of %d", name, resp.StatusCode, len(got), len(good))
 		}
 	}
+}
+
+// TestKeptAliveClientSpeaksAgain: a client kept alive waits without a
+// read buffer; what it sends next (a head far over the 512 bytes it is
+// awaited on, sent in pieces; a body behind it; an infected object after
+// a pause) reads as it would have on the first request.
+func TestKeptAliveClientSpeaksAgain(t *testing.T) {
+	e := newEnv(t, "")
+	e.serve("/clean", []byte("hello"))
+	e.serve("/eicar", []byte(eicar.String))
+	e.serve("/upload", []byte("stored"))
+	u := strings.TrimPrefix(e.origin.URL, "http://")
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	answer := func(name string, want int, body string) {
+		t.Helper()
+		resp, err := gohttp.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (body != "" && string(b) != body) {
+			t.Fatalf("%s: %d %q", name, resp.StatusCode, b)
+		}
+	}
+	fmt.Fprintf(c, "GET http://%s/clean HTTP/1.1\r\nHost: %s\r\n\r\n", u, u)
+	answer("first", 200, "hello")
+
+	time.Sleep(200 * time.Millisecond)
+	head := fmt.Sprintf("GET http://%s/clean HTTP/1.1\r\nHost: %s\r\nCookie: %s\r\n\r\n", u, u, strings.Repeat("c", 6000))
+	for len(head) > 0 {
+		n := min(300, len(head))
+		c.Write([]byte(head[:n]))
+		head = head[n:]
+		time.Sleep(5 * time.Millisecond)
+	}
+	answer("a long head in pieces", 200, "hello")
+
+	time.Sleep(200 * time.Millisecond)
+	body := randomBytes(3000)
+	fmt.Fprintf(c, "POST http://%s/upload HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n%s", u, u, len(body), body)
+	answer("a body behind the head", 200, "")
+	e.mu.Lock()
+	got := e.got["/upload"]
+	e.mu.Unlock()
+	if !bytes.Equal(got, body) {
+		t.Fatalf("the server got %d bytes of %d", len(got), len(body))
+	}
+
+	time.Sleep(200 * time.Millisecond)
+	fmt.Fprintf(c, "GET http://%s/eicar HTTP/1.1\r\nHost: %s\r\n\r\n", u, u)
+	answer("infected after a pause", 403, "")
 }
