@@ -339,6 +339,16 @@ func (l *loader) validate(cfg *Config, src *source) {
 			l.fail(src.name, src.line(name, "port"), "port", "[%s] listens on %s port %d, as [%s] does", name, s.BindAddr, s.Port, other)
 		}
 		seen[ep] = name
+		if s.TLSPort != 0 {
+			tep := endpoint{s.BindAddr, s.TLSPort}
+			if other, dup := seen[tep]; dup {
+				l.fail(src.name, src.line(name, "tls_port"), "tls_port", "[%s] listens on %s port %d, as [%s] does", name, s.BindAddr, s.TLSPort, other)
+			}
+			seen[tep] = name
+			if s.TLSCert == "" {
+				l.fail(src.name, src.line(name, "tls_port"), "tls_port", "needs tls_cert and tls_key")
+			}
+		}
 		if s.TransparentTproxy && !s.Transparent {
 			l.fail(src.name, src.line(name, "transparent_tproxy"), "transparent_tproxy", "yes needs transparent = yes")
 		}

@@ -16,16 +16,19 @@ import (
 // A worker is started by the master as `fsigkd worker` with what it
 // serves handed over on descriptors and in its environment: the
 // service's listening socket, the settings the master checked (JSON, read
-// to its end: a worker never reads a settings file), and a pipe on which
-// the worker says it serves.
+// to its end: a worker never reads a settings file), a pipe on which the
+// worker says it serves, and the implicit-TLS listener (tls_port) when
+// the service has one.
 const (
-	fdListener = 3
-	fdSettings = 4
-	fdReady    = 5
+	fdListener    = 3
+	fdSettings    = 4
+	fdReady       = 5
+	fdTLSListener = 6
 
 	envService = "FSIGKD_SERVICE"
 	envSem     = "FSIGKD_SEM" // id:n of the slot semaphore set
 	envFg      = "FSIGKD_FOREGROUND"
+	envTLS     = "FSIGKD_TLS_LISTENER" // 1: fdTLSListener is handed over
 )
 
 // maxSettings bounds the settings a worker reads.
@@ -35,9 +38,10 @@ const maxSettings = 1 << 20
 type Handoff struct {
 	Service    string
 	Listener   *os.File
-	Sem        *SemSet // the slots; nil: none
-	Settings   []byte  // conf.Config, marshalled
-	Foreground bool    // the worker logs to standard error too
+	TLS        *os.File // the implicit-TLS listener; nil: none
+	Sem        *SemSet  // the slots; nil: none
+	Settings   []byte   // conf.Config, marshalled
+	Foreground bool     // the worker logs to standard error too
 }
 
 // Spawn starts cmd (the worker's command, its other fields set) with h
@@ -63,6 +67,10 @@ func Spawn(cmd *exec.Cmd, h Handoff) (ready <-chan struct{}, err error) {
 		cmd.Env = append(cmd.Env, envSem+"="+strconv.Itoa(h.Sem.ID)+":"+strconv.Itoa(h.Sem.N))
 	}
 	cmd.ExtraFiles = []*os.File{h.Listener, cfgR, readyW}
+	if h.TLS != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, h.TLS)
+		cmd.Env = append(cmd.Env, envTLS+"=1")
+	}
 	err = cmd.Start()
 	cfgR.Close()
 	readyW.Close()
@@ -90,7 +98,8 @@ func Spawn(cmd *exec.Cmd, h Handoff) (ready <-chan struct{}, err error) {
 type Inherited struct {
 	Service    string
 	Listener   net.Listener
-	Sem        *SemSet // nil: none
+	TLS        net.Listener // the implicit-TLS listener; nil: none
+	Sem        *SemSet      // nil: none
 	Settings   []byte
 	Foreground bool
 }
@@ -113,6 +122,14 @@ func Inherit() (*Inherited, error) {
 	lf.Close()
 	if err != nil {
 		return nil, fmt.Errorf("the inherited listener is unusable: %v", err)
+	}
+	if os.Getenv(envTLS) == "1" {
+		tf := os.NewFile(fdTLSListener, "tls listener")
+		in.TLS, err = net.FileListener(tf)
+		tf.Close()
+		if err != nil {
+			return nil, fmt.Errorf("the inherited TLS listener is unusable: %v", err)
+		}
 	}
 	return in, nil
 }

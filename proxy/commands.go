@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"bufio"
 	"context"
 	"errors"
@@ -27,6 +28,7 @@ type LineService struct {
 // client.
 func (l *LineService) InitLine(goodbye string) error {
 	l.Sessions.Goodbye = func(c net.Conn) { io.WriteString(c, goodbye+"\r\n") }
+	l.Sessions.OnPanic = l.PanicLogger()
 	var err error
 	if l.Reach, err = ReachOf(l.Svc); err != nil {
 		return err
@@ -42,8 +44,14 @@ func (l *LineService) ServeLines(ln net.Listener, serve func(net.Conn)) error {
 	if sl, ok := ln.(*slots.Listener); ok {
 		sl.Evict = l.Sessions.EvictOldestIdle
 	}
-	l.Sessions.OnPanic = l.PanicLogger()
 	return l.Sessions.Serve(ln, serve)
+}
+
+// ServeLinesTLS is ServeLines for the implicit-TLS listener (tls_port):
+// serve gets *tls.Conn connections, whose handshake is its to do
+// (Handshake).
+func (l *LineService) ServeLinesTLS(ln net.Listener, cfg *tls.Config, serve func(net.Conn)) error {
+	return l.Sessions.Serve(l.ImplicitTLS(ln, cfg, l.Sessions.EvictOldestIdle), serve)
 }
 
 // Shutdown closes idle sessions and waits for the busy ones until ctx

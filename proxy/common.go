@@ -31,6 +31,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -75,6 +76,7 @@ type Common struct {
 	// ListenAddr is the address the service accepts clients on, set by
 	// its Serve; Destination refuses it as an original destination.
 	ListenAddr net.Addr
+	tlsListen  atomic.Value // net.Addr of tls_port, set by ImplicitTLS
 	// Skip is the service's skip lists, Rules its type and name rules
 	// (nil: read from the settings in Init).
 	Skip  *policy.Skip
@@ -188,6 +190,9 @@ func (c *Common) Destination(conn net.Conn) (*net.TCPAddr, error) {
 		return nil, fmt.Errorf("original destination %v is not TCP", a)
 	}
 	if c.ListenAddr != nil && tproxy.IsLoop(ta, c.ListenAddr) {
+		return nil, ErrNotDiverted
+	}
+	if a, ok := c.tlsListen.Load().(net.Addr); ok && tproxy.IsLoop(ta, a) {
 		return nil, ErrNotDiverted
 	}
 	return ta, nil

@@ -25,6 +25,14 @@ type Service interface {
 	Shutdown(ctx context.Context) error
 }
 
+// TLSServer is a service with an implicit-TLS listener (tls_port): its
+// clients speak TLS from their first byte, with the service's tls_cert.
+type TLSServer interface {
+	// ServeTLS accepts connections from ln until ln is closed; Serve
+	// runs beside it on the service's plain listener.
+	ServeTLS(ln net.Listener) error
+}
+
 // Env is what a service is built from.
 type Env struct {
 	Config  *conf.Config

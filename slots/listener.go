@@ -106,12 +106,17 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		if err == nil {
 			slot, ok, err := l.Pool.TryAcquire()
+			for !ok && l.Pool.Wait(l.ctx) == nil {
+				// Another listener of the pool (tls_port) took the
+				// slot first: this client waits for the next.
+				slot, ok, err = l.Pool.TryAcquire()
+			}
 			if err != nil {
 				l.Log.Named("accept").Warn("slot semaphore", zap.Error(err))
 			}
-			if !ok { // cannot happen with one acceptor: refuse rather than exceed
+			if !ok { // closed while it waited
 				c.Close()
-				continue
+				return nil, net.ErrClosed
 			}
 			sc := &Conn{Conn: c, slot: slot, pool: l.Pool, l: l}
 			l.fresh.add(sc)

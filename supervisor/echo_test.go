@@ -3,12 +3,14 @@ package supervisor
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 
+	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/service"
 	"github.com/fsigkd/fsigkd/slots"
@@ -18,16 +20,26 @@ import (
 // processes: it answers "slot" and "pid" about itself and echoes the rest.
 type echo struct {
 	sessions sessions.Set
+	svc      *conf.Service
 }
 
 func newEcho(env *service.Env) (service.Service, error) {
 	if os.Getenv("FSIGKD_TEST_ECHO_FAIL") == env.Service.Name {
 		return nil, errors.New("told to fail")
 	}
-	return &echo{}, nil
+	return &echo{svc: env.Service}, nil
 }
 
 func (e *echo) Serve(ln net.Listener) error { return e.sessions.Serve(ln, e.handle) }
+
+// ServeTLS echoes over TLS (tls_cert) on tls_port.
+func (e *echo) ServeTLS(ln net.Listener) error {
+	cert, err := tls.LoadX509KeyPair(e.svc.TLSCert, e.svc.TLSKey)
+	if err != nil {
+		return err
+	}
+	return e.sessions.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}}), e.handle)
+}
 
 func (e *echo) handle(c net.Conn) {
 	sc := bufio.NewScanner(c)

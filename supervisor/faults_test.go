@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/servertest"
 	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/ipc"
 )
@@ -358,5 +360,68 @@ func TestStopRemovesEverySpoolFile(t *testing.T) {
 	}
 	if _, err := os.Stat(other); err != nil {
 		t.Fatal("a file that is not ours was removed")
+	}
+}
+
+// TestImplicitTLSListener: a service with tls_port has the master bind
+// that port too and hand it to the same worker, whose two ports share
+// the slots (pre_spawn); status shows both; a reload that moves tls_port
+// serves the new one and closes the old.
+func TestImplicitTLSListener(t *testing.T) {
+	certFile, keyFile := servertest.WriteKeyPair(t, servertest.SelfSigned(t), t.TempDir())
+	tlsPort := testenv.FreePort(t)
+	keys := func(port int) string {
+		return fmt.Sprintf("tls_cert = %s\ntls_key = %s\ntls_port = %d\n", certFile, keyFile, port)
+	}
+	d := setup(t, "", keys(tlsPort))
+	d.start()
+	dialTLS := func(port int) (net.Conn, error) {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+strconv.Itoa(port), &tls.Config{InsecureSkipVerify: true})
+		if err == nil {
+			t.Cleanup(func() { c.Close() })
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+		}
+		return c, err
+	}
+	plain := d.dial("smtp")
+	tc, err := dialTLS(tlsPort)
+	if err != nil {
+		t.Fatalf("tls_port: %v", err)
+	}
+	plainPID, _ := ask(plain, "pid")
+	tlsPID, _ := ask(tc, "pid")
+	s1, _ := ask(plain, "slot")
+	s2, _ := ask(tc, "slot")
+	if plainPID != tlsPID || s1 == s2 {
+		t.Errorf("plain port: worker %s slot %s; tls_port: worker %s slot %s", plainPID, s1, tlsPID, s2)
+	}
+	if out, _ := d.fsigkd("status", "-c", d.conf); !strings.Contains(out, "+tls:"+strconv.Itoa(tlsPort)) {
+		t.Errorf("status:\n%s", out)
+	}
+	plain.Close()
+	tc.Close()
+
+	oldPort := tlsPort
+	tlsPort = testenv.FreePort(t)
+	d.write("", keys(tlsPort))
+	d.signal(syscall.SIGHUP)
+	d.expectNotify("RELOADING=1")
+	d.expectNotify("READY=1")
+	tc, err = dialTLS(tlsPort)
+	if err != nil {
+		t.Fatalf("the new tls_port: %v", err)
+	}
+	if p, _ := ask(tc, "pid"); p == plainPID {
+		t.Error("the new tls_port is served by the old worker")
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(oldPort))
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the old tls_port still accepts after the reload")
+		}
 	}
 }

@@ -75,8 +75,22 @@ type master struct {
 type gen struct {
 	cfg    *conf.Config
 	ln     *os.File
+	tls    *os.File // the implicit-TLS listener (tls_port); nil: none
 	listen string
 	sem    *ipc.SemSet
+}
+
+// closeLn closes the generation's listeners.
+func (g gen) closeLn() { g.closeLnBut(gen{}) }
+
+// closeLnBut closes the generation's listeners that other does not share.
+func (g gen) closeLnBut(other gen) {
+	if g.ln != nil && g.ln != other.ln {
+		g.ln.Close()
+	}
+	if g.tls != nil && g.tls != other.tls {
+		g.tls.Close()
+	}
 }
 
 // svc is one service as the master runs it.
@@ -180,7 +194,7 @@ func (m *master) start() bool {
 // startService binds service name's listener and starts its worker;
 // false when it could not bind (logged, and kept for status).
 func (m *master) startService(name string) bool {
-	g, ok := m.open(name, m.cfg)
+	g, ok := m.open(name, m.cfg, nil)
 	if !ok {
 		return false
 	}
@@ -214,13 +228,24 @@ func (m *master) retryDown() {
 // open makes a generation of cfg for the service name: it binds its
 // listener and creates its semaphore set, each failure logged as
 // documented (M06, M01, M13, M15).
-func (m *master) open(name string, cfg *conf.Config) (gen, bool) {
+func (m *master) open(name string, cfg *conf.Config, keep *os.File) (gen, bool) {
 	sc := cfg.Services[name]
 	sem, ok := m.semSet(name, name+":start", sc.PreSpawn)
 	if !ok {
 		return gen{}, false
 	}
-	ln, err := listenTCP(sc.BindAddr, sc.Port, backlog(cfg.Global.ListenBacklog), sc.Transparent, sc.TransparentTproxy)
+	ln, port := keep, sc.Port
+	var err error
+	if ln == nil {
+		ln, err = listenTCP(sc.BindAddr, sc.Port, backlog(cfg.Global.ListenBacklog), sc.Transparent, sc.TransparentTproxy)
+	}
+	var tlsLn *os.File
+	if err == nil && sc.TLSPort != 0 {
+		port = sc.TLSPort
+		if tlsLn, err = listenTCP(sc.BindAddr, sc.TLSPort, backlog(cfg.Global.ListenBacklog), sc.Transparent, sc.TransparentTproxy); err != nil && keep == nil {
+			ln.Close()
+		}
+	}
 	if err != nil {
 		sem.Remove()
 		if catalog.OutOfFiles(err) {
@@ -233,16 +258,20 @@ func (m *master) open(name string, cfg *conf.Config) (gen, bool) {
 				m.log.Named(name + ":start").Error("the real cause: IP_TRANSPARENT needs the CAP_NET_ADMIN capability (mainline Linux has TPROXY)")
 			}
 		} else {
-			m.failed(name, name+":start", catalog.M01(sc.BindAddr, sc.Port, err))
+			m.failed(name, name+":start", catalog.M01(sc.BindAddr, port, err))
 			if errors.Is(err, syscall.EACCES) {
 				// M01's hint (another service running) misleads here.
-				m.log.Named(name+":start").Error("the real cause: binding a port below 1024 needs root or the CAP_NET_BIND_SERVICE capability", zap.Int("port", sc.Port))
+				m.log.Named(name+":start").Error("the real cause: binding a port below 1024 needs root or the CAP_NET_BIND_SERVICE capability", zap.Int("port", port))
 			}
 		}
 		return gen{}, false
 	}
 	delete(m.down, name)
-	return gen{cfg: cfg, ln: ln, listen: net.JoinHostPort(sc.BindAddr, strconv.Itoa(sc.Port)), sem: sem}, true
+	listen := net.JoinHostPort(sc.BindAddr, strconv.Itoa(sc.Port))
+	if tlsLn != nil {
+		listen += "+tls:" + strconv.Itoa(sc.TLSPort)
+	}
+	return gen{cfg: cfg, ln: ln, tls: tlsLn, listen: listen, sem: sem}, true
 }
 
 // failed logs why service could not start, and keeps it for fsigkd status.
@@ -304,7 +333,7 @@ func (m *master) exec(p *proc) error {
 		}
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	ready, err := ipc.Spawn(cmd, ipc.Handoff{Service: p.svc.name, Listener: p.ln, Sem: p.sem, Settings: raw, Foreground: m.fg})
+	ready, err := ipc.Spawn(cmd, ipc.Handoff{Service: p.svc.name, Listener: p.ln, TLS: p.tls, Sem: p.sem, Settings: raw, Foreground: m.fg})
 	if err != nil {
 		return err
 	}
@@ -412,9 +441,7 @@ func (m *master) run() int {
 // closeListeners closes the master's copies of every listening socket.
 func (m *master) closeListeners() {
 	for _, s := range m.svcs {
-		if s.ln != nil {
-			s.ln.Close()
-		}
+		s.closeLn()
 		for _, f := range s.oldLn {
 			f.Close()
 		}
@@ -514,6 +541,9 @@ func (m *master) promote(s *svc) {
 	if old != nil && old.ln != s.cur.ln {
 		s.oldLn = append(s.oldLn, old.ln)
 	}
+	if old != nil && old.tls != nil && old.tls != s.cur.tls {
+		s.oldLn = append(s.oldLn, old.tls)
+	}
 	s.gen = s.cur.gen
 	m.log.Named(s.name).Info("serving with new settings", zap.Int("pid", s.cur.cmd.Process.Pid))
 }
@@ -543,9 +573,7 @@ func (m *master) exited(p *proc, st *os.ProcessState) {
 		if p.sem != s.sem {
 			p.sem.Remove()
 		}
-		if p.ln != s.ln {
-			p.ln.Close()
-		}
+		p.closeLnBut(s.gen)
 	default:
 		for i, o := range s.old {
 			if o == p {
@@ -567,7 +595,7 @@ func (m *master) exited(p *proc, st *os.ProcessState) {
 		if s.cur == nil && s.next == nil && len(s.old) == 0 && !m.stopping && !m.cfg.Services[s.name].Enable {
 			// Disabled by a reload, and now drained.
 			s.sem.Remove()
-			s.ln.Close()
+			s.closeLn()
 			delete(m.svcs, s.name)
 			m.log.Named(s.name).Info("service stopped: disabled in the settings")
 		}
@@ -675,7 +703,7 @@ func (m *master) cleanup() {
 		if s.sem != nil {
 			s.sem.Remove()
 		}
-		s.ln.Close()
+		s.closeLn()
 	}
 	ipc.RemoveState(m.cfg.Global.BaseDir)
 	// Every worker has ended: no spool file is anyone's.
@@ -711,7 +739,7 @@ func (m *master) reload() {
 		sc := cfg.Services[name]
 		switch {
 		case s == nil && sc.Enable && m.reg[name] != nil:
-			if g, ok := m.open(name, cfg); ok {
+			if g, ok := m.open(name, cfg, nil); ok {
 				s = &svc{name: name, index: conf.Index(name), gen: g}
 				m.svcs[name] = s
 				m.spawn(s, g, false)
@@ -734,9 +762,14 @@ func (m *master) reload() {
 				s.old = append(s.old, s.next)
 				s.next = nil
 			}
-			if old := s.cfg.Services[name]; old.BindAddr != sc.BindAddr || old.Port != sc.Port {
-				// A new address: a listener of its own, and a set.
-				if g, ok := m.open(name, cfg); ok { // else logged; the running worker goes on
+			if old := s.cfg.Services[name]; old.BindAddr != sc.BindAddr || old.Port != sc.Port || old.TLSPort != sc.TLSPort {
+				// A new address: a listener of its own, and a set (the
+				// plain one kept when only tls_port moved).
+				var keep *os.File
+				if old.BindAddr == sc.BindAddr && old.Port == sc.Port {
+					keep = s.ln
+				}
+				if g, ok := m.open(name, cfg, keep); ok { // else logged; the running worker goes on
 					m.spawn(s, g, true)
 				}
 				continue
@@ -744,7 +777,7 @@ func (m *master) reload() {
 			// The same listener, and a fresh semaphore set: the old worker
 			// keeps counting its draining sessions in its own.
 			if sem, ok := m.semSet(name, name+":reload", sc.PreSpawn); ok {
-				m.spawn(s, gen{cfg: cfg, ln: s.ln, listen: s.listen, sem: sem}, true)
+				m.spawn(s, gen{cfg: cfg, ln: s.ln, tls: s.tls, listen: s.listen, sem: sem}, true)
 			}
 		}
 	}

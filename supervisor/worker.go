@@ -110,8 +110,20 @@ func runWorker(reg service.Registry) int {
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGHUP)
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- svc.Serve(ln) }()
+	var tlsLn *slots.Listener
+	if in.TLS != nil {
+		ts, ok := svc.(service.TLSServer)
+		if !ok {
+			log.Error("service cannot start: it has no TLS listener (tls_port)")
+			return 1
+		}
+		// The same slots: pre_spawn bounds the clients of both ports.
+		tlsLn = &slots.Listener{Listener: in.TLS, Pool: ln.Pool, Log: log, M02Interval: ln.M02Interval, Backlog: ln.Backlog,
+			ProxyFrom: ln.ProxyFrom, ProxyTimeout: ln.ProxyTimeout}
+		go func() { served <- ts.ServeTLS(tlsLn) }()
+	}
 	ipc.Ready()
 	for {
 		select {
@@ -135,6 +147,9 @@ func runWorker(reg service.Registry) int {
 				}
 			default:
 				ln.Close()
+				if tlsLn != nil {
+					tlsLn.Close()
+				}
 				ctx, cancel := context.WithTimeout(context.Background(), cfg.Global.ShutdownGrace)
 				err := svc.Shutdown(ctx)
 				cancel()

@@ -22,6 +22,10 @@ type diversion struct {
 	tproxy  bool // TPROXY (transparent sockets) rather than REDIRECT
 }
 
+// implicitTLSPorts are the ports of the protocols spoken over TLS from the
+// first byte (RFC 8314) that a transparent service's tls_port takes.
+var implicitTLSPorts = map[string]string{"smtp": "465", "pop": "995"}
+
 func diversions(cfg *conf.Config) []diversion {
 	var out []diversion
 	for _, s := range cfg.Enabled() {
@@ -43,6 +47,10 @@ func diversions(cfg *conf.Config) []diversion {
 			// TPROXY whenever the upstream leaves from the client's
 			// address; REDIRECT (NAT) is enough otherwise.
 			out = append(out, diversion{s.Name, ports, s.Port, s.TransparentTproxy})
+		}
+		if tls, ok := implicitTLSPorts[s.Name]; ok && s.TLSPort != 0 {
+			// The protocol's implicit-TLS port goes to tls_port.
+			out = append(out, diversion{s.Name + " (TLS)", []string{tls}, s.TLSPort, s.TransparentTproxy})
 		}
 	}
 	return out

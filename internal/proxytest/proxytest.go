@@ -123,6 +123,19 @@ func Serve(t testing.TB, svc Service) string {
 	return ln.Addr().String()
 }
 
+// ServeTLS starts svc's implicit-TLS listener (tls_port) on a port of its
+// own, beside the one Serve started, and returns its address.
+func ServeTLS(t testing.TB, svc interface{ ServeTLS(net.Listener) error }) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go svc.ServeTLS(ln)
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String()
+}
+
 // SpoolBytes is what the spool files in dir hold now: what a service has
 // written to disk for the objects under way (or kept for reuse).
 func SpoolBytes(dir string) int64 {

@@ -25,7 +25,10 @@ package icap
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"time"
@@ -45,6 +48,7 @@ type Proxy struct {
 	respmod  map[string]bool
 	reqmod   map[string]bool
 	sessions sessions.Set
+	tlsConf  *tls.Config // tls_cert, for tls_port; nil: none
 }
 
 // New builds the service from a worker's environment.
@@ -63,6 +67,12 @@ func (p *Proxy) init() error {
 		return err
 	}
 	p.respmod, p.reqmod = paths(p.Svc.RespmodPaths), paths(p.Svc.ReqmodPaths)
+	if p.Svc.TLSCert != "" {
+		if p.tlsConf, err = proxy.ServerTLS(p.Svc.TLSCert, p.Svc.TLSKey); err != nil {
+			return fmt.Errorf("tls_cert/tls_key: %v", err)
+		}
+	}
+	p.sessions.OnPanic = p.PanicLogger()
 	return p.Common.Init()
 }
 
@@ -84,8 +94,16 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		// requests gives its slot to a waiting client.
 		sl.Evict = p.sessions.EvictOldestIdle
 	}
-	p.sessions.OnPanic = p.PanicLogger()
 	return p.sessions.Serve(ln, p.serve)
+}
+
+// ServeTLS accepts ICAP clients over TLS (tls_port: Squid's icaps://)
+// until ln is closed.
+func (p *Proxy) ServeTLS(ln net.Listener) error {
+	if p.tlsConf == nil {
+		return errors.New("tls_port needs tls_cert")
+	}
+	return p.sessions.Serve(p.ImplicitTLS(ln, p.tlsConf, p.sessions.EvictOldestIdle), p.serve)
 }
 
 // istag names the service's current state: it changes with the engine's

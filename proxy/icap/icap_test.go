@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/packtest"
 	"github.com/fsigkd/fsigkd/internal/proxytest"
+	"github.com/fsigkd/fsigkd/internal/servertest"
 	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/scanner"
 )
@@ -282,5 +284,39 @@ func TestLargeBodiesFollowed(t *testing.T) {
 	copy(body[12<<20:], eicar.String)
 	if resp := respmod(t, e.addr, "/avscan", hdr, body, -1); !strings.Contains(resp, "Threat=Eicar-Test-Signature") {
 		t.Fatalf("the test file at 12 MiB:\n%s", resp)
+	}
+}
+
+// TestICAPOverTLS: on tls_port, c-icap's own client with -tls gets the
+// OPTIONS answer and a RESPMOD with EICAR refused, as on the plain port;
+// a client that speaks ICAP in the clear there is answered nothing.
+func TestICAPOverTLS(t *testing.T) {
+	certFile, keyFile := servertest.WriteKeyPair(t, servertest.SelfSigned(t), t.TempDir())
+	e := newEnv(t, "tls_cert = "+certFile+"\ntls_key = "+keyFile+"\nheader_timeout = 1")
+	tlsAddr := proxytest.ServeTLS(t, e.p)
+	bin := testenv.Need(t, "c-icap-client", "c-icap")
+	host, port, _ := net.SplitHostPort(tlsAddr)
+	cicap := func(args ...string) string {
+		out, _ := exec.Command(bin, append([]string{"-i", host, "-p", port, "-tls", "-tls-no-verify", "-v"}, args...)...).CombinedOutput()
+		return string(out)
+	}
+	if out := cicap("-s", "avscan"); !strings.Contains(out, "ICAP/1.0 200 OK") || !strings.Contains(out, "Methods: RESPMOD, REQMOD") {
+		t.Errorf("OPTIONS over TLS:\n%s", out)
+	}
+	out := cicap("-s", "avscan", "-f", write(t, []byte(eicar.String)), "-resp", "http://origin.test/eicar.com")
+	if !strings.Contains(out, "X-Infection-Found: Type=0; Resolution=2; Threat=Eicar-Test-Signature;") {
+		t.Errorf("EICAR over TLS:\n%s", out)
+	}
+	e.waitLog("ICAP", "http://origin.test/eicar.com", "DETECT-STAT:INFECTED:Eicar-Test-Signature")
+
+	c, err := net.Dial("tcp", tlsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "OPTIONS icap://%s/avscan ICAP/1.0\r\nHost: %s\r\n\r\n", tlsAddr, tlsAddr)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if b, _ := io.ReadAll(c); strings.Contains(string(b), "ICAP/1.0") {
+		t.Errorf("ICAP in the clear on the TLS port was answered: %q", b)
 	}
 }

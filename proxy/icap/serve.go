@@ -36,6 +36,9 @@ type conn struct {
 }
 
 func (p *Proxy) serve(c net.Conn) {
+	if _, ok := p.Handshake(c, p.Svc.HeaderTimeout); !ok {
+		return
+	}
 	s := &conn{p: p, c: c, br: bufio.NewReaderSize(c, 64<<10)}
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		s.client = a.IP.String()

@@ -49,12 +49,12 @@ package pop3
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/service"
-	"github.com/fsigkd/fsigkd/tlsca"
 )
 
 // Proxy is the POP3 service.
@@ -75,11 +75,11 @@ func New(env *service.Env) (service.Service, error) {
 
 func (p *Proxy) init() error {
 	if p.Svc.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(p.Svc.TLSCert, p.Svc.TLSKey)
+		cfg, err := proxy.ServerTLS(p.Svc.TLSCert, p.Svc.TLSKey)
 		if err != nil {
 			return fmt.Errorf("tls_cert/tls_key: %v", err)
 		}
-		p.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, CipherSuites: tlsca.ModernSuites}
+		p.tlsConfig = cfg
 	}
 	// A client waiting between commands at a stop, or whose slot goes
 	// to a waiting client, is told so. Its server session ends without
@@ -89,3 +89,11 @@ func (p *Proxy) init() error {
 
 // Serve accepts clients until ln is closed.
 func (p *Proxy) Serve(ln net.Listener) error { return p.ServeLines(ln, p.serve) }
+
+// ServeTLS accepts POP3S clients (tls_port, 995) until ln is closed.
+func (p *Proxy) ServeTLS(ln net.Listener) error {
+	if p.tlsConfig == nil {
+		return errors.New("tls_port needs tls_cert")
+	}
+	return p.ServeLinesTLS(ln, p.tlsConfig, p.serve)
+}

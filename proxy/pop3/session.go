@@ -24,6 +24,9 @@ type session struct {
 	c      net.Conn    // the client's connection, TLS once STLS is done
 	in     *clientConn // what cr reads: c
 	tlsOn  bool
+	// implicit: the client came to tls_port (POP3S); in transparent
+	// mode the server it was going to speaks TLS at once too.
+	implicit bool
 	cr     *bufio.Reader
 	client net.IP
 	srv    net.Conn
@@ -66,6 +69,11 @@ func (p *Proxy) serve(c net.Conn) {
 		}
 	}()
 	firstBy := time.Now().Add(p.Svc.HeaderTimeout)
+	var ok bool
+	if s.implicit, ok = p.Handshake(c, p.Svc.HeaderTimeout); !ok {
+		return
+	}
+	s.tlsOn = s.implicit
 	if !s.greet() {
 		return
 	}
@@ -115,6 +123,15 @@ func (s *session) greet() bool {
 		s.reply("-ERR [SYS/TEMP] The mail server cannot be reached; try again later.")
 		return false
 	}
+	if s.implicit && s.p.Svc.Transparent {
+		// Diverted from port 995: the server speaks TLS from its first
+		// byte, its certificate checked per parent_tls.
+		if nc, err = s.p.DialTLS(nc, addr, s.p.Svc.IdleTimeout); err != nil {
+			s.log.Info("mail server session failed", zap.String("server", addr), zap.Error(err))
+			s.reply("-ERR [SYS/TEMP] The mail server's TLS could not be verified; try again later.")
+			return false
+		}
+	}
 	greet, err := s.open(nc, addr)
 	if err != nil {
 		s.log.Info("mail server session failed", zap.String("server", addr), zap.Error(err))
@@ -143,7 +160,7 @@ func (s *session) open(nc net.Conn, addr string) (Status, error) {
 		return greet, errors.New("greeting: " + greet.String())
 	}
 	mode := s.p.ParentTLSMode()
-	if mode == "none" {
+	if _, on := nc.(*tls.Conn); mode == "none" || on {
 		return greet, nil
 	}
 	capa, err := s.toServer("CAPA")

@@ -1,12 +1,21 @@
 package pop3
 
 import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/fsigkd/fsigkd/internal/proxytest"
+	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/internal/servertest"
 	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/tlsca"
@@ -136,5 +145,134 @@ func TestParentTLSVerify(t *testing.T) {
 		if mode == "may" && e.kit.Obs.FilterMessageSnippet("does not verify").Len() != 1 {
 			t.Errorf("may: the unverified certificate was not logged once")
 		}
+	}
+}
+
+// TestPOP3SFromClients: on tls_port (POP3S, 995) the client speaks TLS
+// from its first byte: Python's POP3_SSL, checking the certificate,
+// retrieves the clean mail and the replaced infected one, and is offered
+// no STLS; fetchmail with ssl and sslcertck does the same; the plain
+// port goes on beside it.
+func TestPOP3SFromClients(t *testing.T) {
+	py := testenv.Need(t, "python3", "python3")
+	keys, caFile := clientCert(t)
+	e := newEnv(t, keys).withDovecot("")
+	tlsAddr := proxytest.ServeTLS(t, e.p)
+	e.putPair(t)
+	host, port := splitAddr(t, tlsAddr)
+	script := `
+import poplib, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[4])
+p = poplib.POP3_SSL(sys.argv[1], int(sys.argv[2]), context=ctx, timeout=30)
+assert "STLS" not in p.capa(), p.capa()
+p.user(sys.argv[3]); p.pass_("secret")
+for n in (1, 2):
+    resp, lines, octets = p.retr(n)
+    sys.stdout.write("=== %d\n" % n + "\n".join(l.decode() for l in lines) + "\n")
+p.quit()
+`
+	out, err := exec.Command(py, "-c", script, host, port, e.userAtServer(), caFile).CombinedOutput()
+	if err != nil {
+		t.Fatalf("poplib over POP3S: %v\n%s", err, out)
+	}
+	first, second, _ := strings.Cut(string(out), "=== 2\n")
+	if first != "=== 1\n"+strings.ReplaceAll(cleanMail, "\r\n", "\n") || !strings.Contains(second, "Subject: [VIRUS REMOVED] invoice") {
+		t.Errorf("over POP3S:\n%s", out)
+	}
+
+	fetchmail := testenv.Need(t, "fetchmail", "fetchmail")
+	dir := t.TempDir()
+	delivered := filepath.Join(dir, "delivered")
+	rc := filepath.Join(dir, "fetchmailrc")
+	os.WriteFile(rc, []byte("set no bouncemail\npoll "+host+" service "+port+" protocol pop3 auth password no uidl\n"+
+		"  user \""+e.userAtServer()+"\" password \"secret\" is root here\n"+
+		"  mda \"/bin/sh -c 'cat >> "+delivered+"; echo ===END=== >> "+delivered+"'\"\n"+
+		"  ssl sslproto 'TLS1.2+' sslcertck sslcertfile \""+caFile+"\"\n"), 0o600)
+	cmd := exec.Command(fetchmail, "-f", rc, "--nodetach", "-v", "--keep")
+	cmd.Env = append(os.Environ(), "FETCHMAILHOME="+dir, "HOME="+dir)
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("fetchmail over POP3S: %v\n%s", err, b)
+	}
+	got, _ := os.ReadFile(delivered)
+	if !strings.Contains(string(got), "Just text.") || !strings.Contains(string(got), "[VIRUS REMOVED]") {
+		t.Errorf("fetchmail:\n%s\ndelivered:\n%s", b, got)
+	}
+
+	cl := dial(t, e.addr)
+	if !strings.HasPrefix(cl.Greeting, "+OK") {
+		t.Errorf("the plain port beside it: %q", cl.Greeting)
+	}
+}
+
+// TestPOP3SRefusesWhatIsNotTLS: a client that speaks plain POP3, or
+// nothing, to tls_port is closed (the second within header_timeout),
+// and is never greeted in the clear.
+func TestPOP3SRefusesWhatIsNotTLS(t *testing.T) {
+	keys, _ := clientCert(t)
+	e := newEnv(t, keys+"header_timeout = 1").withDovecot("")
+	tlsAddr := proxytest.ServeTLS(t, e.p)
+	for name, send := range map[string]string{"plain commands": "CAPA\r\nUSER x\r\n", "silence": ""} {
+		c, err := net.Dial("tcp", tlsAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte(send))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		start := time.Now()
+		b, _ := io.ReadAll(c)
+		c.Close()
+		if strings.Contains(string(b), "+OK") || time.Since(start) > 5*time.Second {
+			t.Errorf("%s: read %q, closed after %v", name, b, time.Since(start))
+		}
+	}
+}
+
+// TestPOP3STransparent: a client diverted from port 995 reaches the
+// server it was going to over TLS too (Dovecot's POP3S, its certificate
+// self-signed): parent_tls = may retrieves, Dovecot seeing TLS; verify
+// refuses the self-signed server, the client told to try later.
+func TestPOP3STransparent(t *testing.T) {
+	for _, mode := range []string{"may", "verify"} {
+		keys, caFile := clientCert(t)
+		pop3s := testenv.FreePort(t)
+		srv := servertest.Dovecot(t, "service pop3-login {\n  inet_listener pop3s {\n    port = "+strconv.Itoa(pop3s)+"\n  }\n}\n")
+		srv.Put(t, []byte(cleanMail))
+		c, kit := proxytest.Common(t, "pop", keys+"transparent = yes\nparent_tls = "+mode+"\n")
+		e := &env{t: t, p: &Proxy{LineService: proxy.LineService{Common: c}}, kit: kit, srv: srv}
+		dst := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: pop3s}
+		e.p.OriginalDst = func(net.Conn) (net.Addr, error) { return dst, nil }
+		e.start()
+		tlsAddr := proxytest.ServeTLS(t, e.p)
+		pool := x509.NewCertPool()
+		pem, _ := os.ReadFile(caFile)
+		pool.AppendCertsFromPEM(pem)
+		tc, err := tls.Dial("tcp", tlsAddr, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		tc.SetDeadline(time.Now().Add(30 * time.Second))
+		cl := &client{t: t, c: tc, br: bufio.NewReader(tc)}
+		cl.Greeting = cl.line()
+		switch mode {
+		case "may":
+			if !strings.HasPrefix(cl.Greeting, "+OK") {
+				t.Fatalf("may: greeting %q", cl.Greeting)
+			}
+			cl.ok("USER " + srv.User)
+			cl.ok("PASS " + srv.Pass)
+			if got := string(cl.multi("RETR 1")); got != cleanMail {
+				t.Errorf("may: RETR %q", got)
+			}
+			cl.ok("QUIT")
+			if !strings.Contains(srv.DovecotLog(), "TLS") {
+				t.Errorf("may: Dovecot saw no TLS:\n%s", srv.DovecotLog())
+			}
+		case "verify":
+			if !strings.HasPrefix(cl.Greeting, "-ERR [SYS/TEMP]") || !strings.Contains(cl.Greeting, "TLS") {
+				t.Errorf("verify against a self-signed server: %q", cl.Greeting)
+			}
+		}
+		tc.Close()
 	}
 }

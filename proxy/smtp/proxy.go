@@ -50,7 +50,6 @@ import (
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/service"
 	"github.com/fsigkd/fsigkd/slots"
-	"github.com/fsigkd/fsigkd/tlsca"
 )
 
 // Proxy is the SMTP service.
@@ -58,6 +57,8 @@ type Proxy struct {
 	proxy.Common
 
 	srv      *gosmtp.Server
+	srvTLS   *gosmtp.Server // tls_port's clients: STARTTLS not offered
+	tlsConf  *tls.Config    // tls_cert; nil: none
 	hostname string
 	id       string
 
@@ -101,6 +102,19 @@ func (p *Proxy) init() error {
 		return fmt.Errorf("trusted_mtas: %v", err)
 	}
 	p.id = notify.NotificationID(p.Svc, p.hostname)
+	if p.Svc.TLSCert != "" && p.Svc.TLSKey != "" {
+		if p.tlsConf, err = proxy.ServerTLS(p.Svc.TLSCert, p.Svc.TLSKey); err != nil {
+			return fmt.Errorf("tls_cert/tls_key: %v", err)
+		}
+	}
+	p.srv = p.newServer(p.tlsConf)
+	p.srvTLS = p.newServer(nil)
+	return nil
+}
+
+// newServer is the SMTP server of a listener; with tlsConf it offers
+// STARTTLS.
+func (p *Proxy) newServer(tlsConf *tls.Config) *gosmtp.Server {
 	s := gosmtp.NewServer(gosmtp.BackendFunc(p.newSession))
 	s.Domain = p.hostname
 	s.MaxMessageBytes = p.Svc.MaxMessageSize
@@ -114,15 +128,8 @@ func (p *Proxy) init() error {
 	s.ReadTimeout = p.Svc.IdleTimeout
 	s.WriteTimeout = p.Svc.IdleTimeout
 	s.ErrorLog = zapPrinter{p.Log.Named("conn")}
-	if p.Svc.TLSCert != "" && p.Svc.TLSKey != "" {
-		cert, err := tls.LoadX509KeyPair(p.Svc.TLSCert, p.Svc.TLSKey)
-		if err != nil {
-			return fmt.Errorf("tls_cert/tls_key: %v", err)
-		}
-		s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, CipherSuites: tlsca.ModernSuites}
-	}
-	p.srv = s
-	return nil
+	s.TLSConfig = tlsConf
+	return s
 }
 
 // Serve accepts clients until ln is closed.
@@ -133,7 +140,20 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		// commands gives its slot (after a 421) to a waiting client.
 		sl.Evict = p.evictIdlest
 	}
-	err := p.srv.Serve(firstCommandBy{ln, p.Svc.HeaderTimeout, p.trusted})
+	return serveErr(p.srv.Serve(firstCommandBy{ln, p.Svc.HeaderTimeout, p.trusted}))
+}
+
+// ServeTLS accepts SMTP clients that speak TLS at once (tls_port, 465)
+// until ln is closed. Its server offers no STARTTLS; the handshake, within
+// header_timeout, comes before the greeting.
+func (p *Proxy) ServeTLS(ln net.Listener) error {
+	if p.tlsConf == nil {
+		return errors.New("tls_port needs tls_cert")
+	}
+	return serveErr(p.srvTLS.Serve(firstCommandBy{p.ImplicitTLS(ln, p.tlsConf, p.evictIdlest), p.Svc.HeaderTimeout, p.trusted}))
+}
+
+func serveErr(err error) error {
 	if errors.Is(err, gosmtp.ErrServerClosed) {
 		return net.ErrClosed
 	}
@@ -144,9 +164,21 @@ func (p *Proxy) Serve(ln net.Listener) error {
 // admin notices still queued go out.
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.sayGoodbye()
+	var tlsErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if tlsErr = p.srvTLS.Shutdown(ctx); errors.Is(tlsErr, context.DeadlineExceeded) {
+			p.srvTLS.Close()
+		}
+	}()
 	err := p.srv.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		p.srv.Close()
+	}
+	<-done
+	if err == nil || errors.Is(err, net.ErrClosed) {
+		err = tlsErr
 	}
 	if errors.Is(err, net.ErrClosed) {
 		err = nil // the listener was closed first, by the worker
@@ -215,6 +247,17 @@ func (p *Proxy) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 			p.Log.Warn("the next hop cannot be reached; clients are told to try later (421)", zap.String("next_hop", addr), zap.Error(err))
 		}
 		return nil, errTempNextHop
+	}
+	if p.Svc.Transparent && proxy.IsTLS(c.Conn()) {
+		// Diverted from port 465: the next hop speaks TLS from its
+		// first byte, its certificate checked per parent_tls.
+		if nc, err = p.DialTLS(nc, addr, p.Svc.IdleTimeout); err != nil {
+			p.Log.Info("the next hop's TLS failed", zap.String("next_hop", addr), zap.Error(err))
+			if errors.Is(err, proxy.ErrParentTLS) {
+				return nil, errTLSUnverified
+			}
+			return nil, errTempNextHop
+		}
 	}
 	s := &session{p: p, conn: c, up: newUpstream(nc, p.Svc.IdleTimeout), upAddr: addr, log: p.Log}
 	if a, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {

@@ -96,8 +96,9 @@ func (u *upstream) hello(name string, tlsMode string, cfg *tls.Config) error {
 		return err
 	}
 	_, offered := u.ext["STARTTLS"]
+	_, on := u.c.(*tls.Conn) // implicit TLS (tls_port, transparent)
 	switch {
-	case tlsMode == "none":
+	case tlsMode == "none" || on:
 		return nil
 	case !offered && tlsMode == "verify":
 		return errNoTLS

@@ -1,0 +1,106 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"net"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/slots"
+	"github.com/fsigkd/fsigkd/tlsca"
+)
+
+// Implicit TLS (tls_port, RFC 8314): a second listener of a mail service
+// or of the ICAP server whose clients speak TLS from their first byte
+// (465, 995, ICAPS). Its connections are *tls.Conn over the slot's
+// connection, sharing the service's slots; the handshake is the first
+// thing a session does, within header_timeout (Handshake).
+
+// ServerTLS is the TLS configuration towards clients of a certificate and
+// key (tls_cert, tls_key, checked by conf): TLS 1.2 and up, modern suites.
+func ServerTLS(certFile, keyFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, CipherSuites: tlsca.ModernSuites}, nil
+}
+
+// ImplicitTLS is ln (the tls_port listener) with TLS ended on each
+// connection it accepts, per cfg. With every slot busy, evict (nil: none)
+// gives a waiting client the slot of an idle one, as on the plain port.
+// Its address is refused as an original destination, as ListenAddr is.
+func (c *Common) ImplicitTLS(ln net.Listener, cfg *tls.Config, evict func() bool) net.Listener {
+	if sl, ok := ln.(*slots.Listener); ok && evict != nil {
+		sl.Evict = evict
+	}
+	c.tlsListen.Store(ln.Addr())
+	return tlsListener{ln, cfg}
+}
+
+type tlsListener struct {
+	net.Listener
+	cfg *tls.Config
+}
+
+func (l tlsListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return tls.Server(c, l.cfg), nil
+}
+
+// Handshake does the TLS handshake of a connection from the tls_port
+// listener within d (header_timeout: a client that says nothing holds no
+// slot longer), and reports whether c is such a connection (tls) and
+// whether the session may go on (ok). A failed handshake is logged at
+// debug level: scanners and clients that give up are not the
+// administrator's business.
+func (c *Common) Handshake(conn net.Conn, d time.Duration) (isTLS, ok bool) {
+	tc, isTLS := conn.(*tls.Conn)
+	if !isTLS {
+		return false, true
+	}
+	tc.SetDeadline(time.Now().Add(d))
+	err := tc.Handshake()
+	tc.SetDeadline(time.Time{})
+	if err != nil {
+		if c.Log != nil {
+			c.Log.Debug("a client's TLS handshake failed (tls_port)", zap.Stringer("client", conn.RemoteAddr()), zap.Error(err))
+		}
+		return true, false
+	}
+	return true, true
+}
+
+// IsTLS tells whether c, or a connection it wraps, is TLS ended here.
+func IsTLS(c net.Conn) bool {
+	for i := 0; i < 8 && c != nil; i++ {
+		if _, ok := c.(*tls.Conn); ok {
+			return true
+		}
+		nc, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return false
+		}
+		c = nc.NetConn()
+	}
+	return false
+}
+
+// DialTLS starts TLS at once on nc, a connection to addr (a server that
+// speaks TLS from its first byte: where a client of tls_port was going,
+// in transparent mode), its certificate checked per parent_tls, within d.
+func (c *Common) DialTLS(nc net.Conn, addr string, d time.Duration) (net.Conn, error) {
+	host, _, _ := net.SplitHostPort(addr)
+	tc := tls.Client(nc, c.ParentTLS(addr, host))
+	tc.SetDeadline(time.Now().Add(d))
+	if err := tc.Handshake(); err != nil {
+		nc.Close()
+		return nil, c.ParentTLSFailed(err)
+	}
+	tc.SetDeadline(time.Time{})
+	return tc, nil
+}
