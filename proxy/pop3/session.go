@@ -20,21 +20,21 @@ import (
 
 // session is one client's connection and its server's.
 type session struct {
-	p      *Proxy
-	c      net.Conn    // the client's connection, TLS once STLS is done
-	in     *clientConn // what cr reads: c
-	tlsOn  bool
+	p     *Proxy
+	c     net.Conn    // the client's connection, TLS once STLS is done
+	in    *clientConn // what cr reads: c
+	tlsOn bool
 	// implicit: the client came to tls_port (POP3S); in transparent
 	// mode the server it was going to speaks TLS at once too.
 	implicit bool
-	cr     *bufio.Reader
-	client net.IP
-	srv    net.Conn
-	sr     *bufio.Reader
-	server string // host:port, as the client named it (or where it went)
-	user   string // the mailbox, for the access log
-	authed bool
-	log    *zap.Logger
+	cr       *bufio.Reader
+	client   net.IP
+	srv      net.Conn
+	sr       *bufio.Reader
+	server   string // host:port, as the client named it (or where it went)
+	user     string // the mailbox, for the access log
+	authed   bool
+	log      *zap.Logger
 }
 
 // The answers of the proxy's own making.

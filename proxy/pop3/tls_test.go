@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/fsigkd/fsigkd/internal/proxytest"
-	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/internal/servertest"
 	"github.com/fsigkd/fsigkd/internal/testenv"
+	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/tlsca"
 )
 
