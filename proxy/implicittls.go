@@ -104,3 +104,24 @@ func (c *Common) DialTLS(nc net.Conn, addr string, d time.Duration) (net.Conn, e
 	tc.SetDeadline(time.Time{})
 	return tc, nil
 }
+
+// ClientConn is what a line session's reader reads: the client's
+// connection, and the TLS over it once the client asked for it (STLS,
+// AUTH TLS). The reader is kept across: the session loop holds it.
+type ClientConn struct{ net.Conn }
+
+// UpgradeTLS ends TLS on in, the client's connection, after the command
+// that asked for it was answered yes, the handshake within d. The caller
+// refused the command when something was read behind it (it would have
+// been read in the clear). in then reads the TLS, which is returned for
+// the session to write to.
+func (c *Common) UpgradeTLS(in *ClientConn, cfg *tls.Config, d time.Duration) (*tls.Conn, error) {
+	tc := tls.Server(in.Conn, cfg)
+	tc.SetDeadline(time.Now().Add(d))
+	if err := tc.Handshake(); err != nil {
+		return nil, err
+	}
+	tc.SetDeadline(time.Time{})
+	in.Conn = tc
+	return tc, nil
+}

@@ -60,3 +60,13 @@ func (c *Common) ParentTLSFailed(err error) error {
 	}
 	return err
 }
+
+// ParentTLSMissing is what a server that offers no TLS (why) means:
+// nothing, the session going on in the clear, unless parent_tls = verify
+// (ErrParentTLS).
+func (c *Common) ParentTLSMissing(why error) error {
+	if c.Svc.ParentTLS == "verify" {
+		return errors.Join(ErrParentTLS, why)
+	}
+	return nil
+}

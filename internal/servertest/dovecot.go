@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/fsigkd/fsigkd/internal/testenv"
+	"github.com/fsigkd/fsigkd/tlsca"
 )
 
 // SelfSigned is a certificate for 127.0.0.1 made for the test.
@@ -48,6 +49,28 @@ func WriteKeyPair(t testing.TB, cert tls.Certificate, dir string) (certFile, key
 		t.Fatal(err)
 	}
 	return certFile, keyFile
+}
+
+// SignedLeaf makes a service's certificate for 127.0.0.1, signed by a CA
+// of the test's own: the tls_cert and tls_key lines of its section, and
+// the CA's file for clients that check it.
+func SignedLeaf(t testing.TB) (keys, caFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	caFile, caKey := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca.key")
+	if _, err := tlsca.Ensure(caFile, caKey, "test CA"); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := tlsca.Load(caFile, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Leaf("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key := WriteKeyPair(t, *leaf, dir)
+	return "tls_cert = " + cert + "\ntls_key = " + key + "\n", caFile
 }
 
 func writeKeyPair(cert tls.Certificate, dir string) (certFile, keyFile string, err error) {

@@ -21,9 +21,14 @@
 // upload is refused (550), since a part of a file cannot be judged. TYPE
 // and the other commands are relayed as they are. A server that breaks off
 // a transfer gives the client 451, never a short file reported whole.
+//
+// FTPS (explicit, RFC 4217) both ways: AUTH TLS from clients with
+// tls_cert, towards servers per parent_tls (tls.go).
 package ftp
 
 import (
+	"crypto/tls"
+	"fmt"
 	"net"
 
 	"github.com/fsigkd/fsigkd/proxy"
@@ -33,6 +38,7 @@ import (
 // Proxy is the FTP service.
 type Proxy struct {
 	proxy.LineService
+	tlsConfig *tls.Config // AUTH TLS towards clients (tls_cert); nil: not offered
 }
 
 // New builds the service from a worker's environment.
@@ -41,11 +47,18 @@ func New(env *service.Env) (service.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{proxy.LineService{Common: c}}
+	p := &Proxy{LineService: proxy.LineService{Common: c}}
 	return p, p.init()
 }
 
 func (p *Proxy) init() error {
+	if p.Svc.TLSCert != "" {
+		cfg, err := proxy.ServerTLS(p.Svc.TLSCert, p.Svc.TLSKey)
+		if err != nil {
+			return fmt.Errorf("tls_cert/tls_key: %v", err)
+		}
+		p.tlsConfig = cfg
+	}
 	// A client waiting between commands at a stop, or whose slot goes
 	// to a waiting client, is told so.
 	return p.InitLine("421 The gateway closes this idle session; please reconnect later.")

@@ -3,6 +3,7 @@ package ftp
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -28,7 +29,8 @@ const maxLine = 4096
 // session is one client's control connection and its server's.
 type session struct {
 	p       *Proxy
-	c       net.Conn
+	c       net.Conn          // the client's connection, TLS after AUTH TLS
+	in      *proxy.ClientConn // what cr reads: c
 	cr      *bufio.Reader
 	client  net.IP
 	srv     net.Conn
@@ -45,10 +47,16 @@ type session struct {
 	// open150: 150- progress lines went out, and the 150 reply they open
 	// is still to be closed.
 	open150 bool
+
+	tlsOn  bool        // the client's control connection is TLS (AUTH TLS)
+	protP  bool        // PROT P: the client's data connections are TLS
+	srvTLS *tls.Config // the server's TLS (parent_tls), its data connections' too; nil: clear
+	srvP   bool        // the server took PROT P
 }
 
 func (p *Proxy) serve(c net.Conn) {
-	s := &session{p: p, c: c, cr: bufio.NewReaderSize(c, maxLine), log: p.Log}
+	s := &session{p: p, c: c, in: &proxy.ClientConn{Conn: c}, log: p.Log}
+	s.cr = bufio.NewReaderSize(s.in, maxLine)
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		s.client = a.IP
 	}
@@ -124,7 +132,11 @@ func (s *session) handle(cmd Command) bool {
 			s.reply("221 Goodbye.")
 			return false
 		case "AUTH":
-			s.reply("502 This gateway scans transfers and cannot do TLS.")
+			return s.authTLS(cmd.Arg)
+		case "PBSZ", "PROT":
+			s.protection(cmd)
+		case "FEAT":
+			s.reply(append(append([]string{"211-Features:"}, s.tlsFeatures()...), " UTF8", "211 End")...)
 		default:
 			s.reply("530 Please log in with USER name@host first.")
 		}
@@ -136,8 +148,14 @@ func (s *session) handle(cmd Command) bool {
 		return false
 	case "USER":
 		s.reply("530 Already logged in; QUIT and connect again to change servers.")
-	case "AUTH", "PROT", "PBSZ", "CCC":
-		s.reply("502 This gateway scans transfers and cannot do TLS.")
+	case "AUTH":
+		s.reply("503 AUTH comes before USER.")
+	case "PBSZ", "PROT":
+		s.protection(cmd)
+	case "CCC":
+		s.reply("534 The control connection stays encrypted.")
+	case "FEAT":
+		return s.feat()
 	case "PASV", "EPSV":
 		s.passive(cmd.Verb == "EPSV", cmd.Arg)
 	case "PORT", "EPRT":
@@ -281,6 +299,17 @@ func (s *session) login(arg string) bool {
 		s.reply(fmt.Sprintf("500 Can't Connect to (%s: %d) errmsg=%s", host, port, greet.Text()))
 		return false
 	}
+	if err := s.serverTLS(host); err != nil {
+		s.log.Info("the server's TLS failed", zap.String("server", net.JoinHostPort(host, strconv.Itoa(port))), zap.Error(err))
+		s.srv.Close()
+		s.srv, s.srvTLS = nil, nil
+		why := "its TLS failed"
+		if errors.Is(err, proxy.ErrParentTLS) {
+			why = "its TLS could not be verified"
+		}
+		s.reply(fmt.Sprintf("500 Can't Connect to (%s: %d) errmsg=%s", host, port, why))
+		return true
+	}
 	return s.relay("USER " + user)
 }
 
@@ -375,18 +404,37 @@ func (s *session) port(cmd Command) {
 }
 
 // clientData makes the data connection with the client.
+// With PROT P it is TLS, the gateway its server whichever side
+// connected (RFC 4217).
 func (s *session) clientData() (net.Conn, error) {
 	deadline := time.Now().Add(s.p.Svc.DataTimeout)
+	var c net.Conn
+	var err error
 	if s.active != nil {
 		d := net.Dialer{Deadline: deadline, LocalAddr: &net.TCPAddr{IP: s.c.LocalAddr().(*net.TCPAddr).IP}}
-		return d.Dial("tcp", s.active.String())
+		c, err = d.Dial("tcp", s.active.String())
+	} else {
+		c, err = acceptFrom(s.pasv, deadline, s.client)
+		s.taken = s.taken || err == nil
+		if errors.Is(err, errSource) {
+			s.log.Info("data connection from another address refused", zap.String("client", s.client.String()))
+		}
 	}
-	c, err := acceptFrom(s.pasv, deadline, s.client)
-	s.taken = s.taken || err == nil
-	if errors.Is(err, errSource) {
-		s.log.Info("data connection from another address refused", zap.String("client", s.client.String()))
+	if err != nil || !s.protP {
+		return c, err
 	}
-	return c, err
+	return dataTLS(tls.Server(c, s.p.tlsConfig), deadline)
+}
+
+// dataTLS does the handshake of a data connection by deadline.
+func dataTLS(tc *tls.Conn, deadline time.Time) (net.Conn, error) {
+	tc.SetDeadline(deadline)
+	if err := tc.Handshake(); err != nil {
+		tc.Close()
+		return nil, err
+	}
+	tc.SetDeadline(time.Time{})
+	return tc, nil
 }
 
 // acceptFrom takes the next data connection on ln, which must come from ip:

@@ -1,6 +1,7 @@
 package ftp
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -317,6 +318,18 @@ func (s *session) serverTransfer(cmd Command) (sd net.Conn, r Reply, ok, alive b
 		if err != nil {
 			s.serverReply() // its failure of the transfer
 			s.reply("425 The server did not open the data connection.")
+			return nil, Reply{Code: 425}, false, true
+		}
+	}
+	if s.srvP {
+		// PROT P: the gateway is the data connection's TLS client, its
+		// session the control connection's (servers such as vsftpd
+		// require that reuse). The server starts its side once it has
+		// the transfer command, so the handshake comes after it.
+		if sd, err = dataTLS(tls.Client(sd, s.srvTLS), time.Now().Add(s.p.Svc.DataTimeout)); err != nil {
+			s.log.Info("server data connection TLS", zap.Error(err))
+			s.serverReply()
+			s.reply("425 Cannot open a data connection to the server.")
 			return nil, Reply{Code: 425}, false, true
 		}
 	}

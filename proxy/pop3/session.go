@@ -21,8 +21,8 @@ import (
 // session is one client's connection and its server's.
 type session struct {
 	p     *Proxy
-	c     net.Conn    // the client's connection, TLS once STLS is done
-	in    *clientConn // what cr reads: c
+	c     net.Conn          // the client's connection, TLS once STLS is done
+	in    *proxy.ClientConn // what cr reads: c
 	tlsOn bool
 	// implicit: the client came to tls_port (POP3S); in transparent
 	// mode the server it was going to speaks TLS at once too.
@@ -58,7 +58,7 @@ func (p *Proxy) defaultPort() int {
 }
 
 func (p *Proxy) serve(c net.Conn) {
-	s := &session{p: p, c: c, in: &clientConn{c}, log: p.Log}
+	s := &session{p: p, c: c, in: &proxy.ClientConn{Conn: c}, log: p.Log}
 	s.cr = bufio.NewReaderSize(s.in, 4096)
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		s.client = a.IP
@@ -178,13 +178,13 @@ func (s *session) open(nc net.Conn, addr string) (Status, error) {
 		}
 	}
 	if !offered {
-		return greet, s.noTLS(mode, errors.New("no STLS offered"))
+		return greet, s.p.ParentTLSMissing(errors.New("no STLS offered"))
 	}
 	st, err := s.toServer("STLS")
 	if err != nil || !st.OK {
 		// Refused after all: the session goes on in the clear, unless
 		// parent_tls says it must not.
-		return greet, s.noTLS(mode, fmt.Errorf("STLS refused: %v %s", err, st))
+		return greet, s.p.ParentTLSMissing(fmt.Errorf("STLS refused: %v %s", err, st))
 	}
 	host, _, _ := net.SplitHostPort(addr)
 	tc := tls.Client(nc, s.p.ParentTLS(addr, host))
@@ -195,15 +195,6 @@ func (s *session) open(nc net.Conn, addr string) (Status, error) {
 	tc.SetDeadline(time.Time{})
 	s.srv, s.sr = tc, s.reader(tc)
 	return greet, nil
-}
-
-// noTLS is what a server without TLS means: nothing, unless parent_tls
-// = verify.
-func (s *session) noTLS(mode string, why error) error {
-	if mode == "verify" {
-		return s.p.ParentTLSFailed(why)
-	}
-	return nil
 }
 
 // reply writes lines to the client.
@@ -431,21 +422,14 @@ func (s *session) startTLS() bool {
 	if s.reply("+OK Begin TLS negotiation.") != nil {
 		return false
 	}
-	tc := tls.Server(s.c, s.p.tlsConfig)
-	tc.SetDeadline(time.Now().Add(s.p.Svc.HeaderTimeout))
-	if err := tc.Handshake(); err != nil {
+	tc, err := s.p.UpgradeTLS(s.in, s.p.tlsConfig, s.p.Svc.HeaderTimeout)
+	if err != nil {
 		s.log.Info("a client's STLS failed", zap.String("client", s.client.String()), zap.Error(err))
 		return false
 	}
-	tc.SetDeadline(time.Time{})
-	s.c, s.in.Conn, s.tlsOn = tc, tc, true
+	s.c, s.tlsOn = tc, true
 	return true
 }
-
-// clientConn is what the client's reader reads: the connection, and the
-// TLS over it once STLS is done (the reader is kept: the session loop
-// holds it).
-type clientConn struct{ net.Conn }
 
 // relayFiltered relays the multi-line answer to line, each line through
 // keep ("" drops it), at most max lines read, extra lines added at the end.

@@ -18,30 +18,7 @@ import (
 	"github.com/fsigkd/fsigkd/internal/servertest"
 	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/proxy"
-	"github.com/fsigkd/fsigkd/tlsca"
 )
-
-// clientCert makes the proxy's certificate for 127.0.0.1, signed by a CA
-// of the test's own: its tls_cert and tls_key, and the CA's file for the
-// clients.
-func clientCert(t *testing.T) (keys, caFile string) {
-	t.Helper()
-	dir := t.TempDir()
-	caFile, caKey := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca.key")
-	if _, err := tlsca.Ensure(caFile, caKey, "test CA"); err != nil {
-		t.Fatal(err)
-	}
-	ca, err := tlsca.Load(caFile, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := ca.Leaf("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, key := servertest.WriteKeyPair(t, *leaf, dir)
-	return "tls_cert = " + cert + "\ntls_key = " + key + "\n", caFile
-}
 
 // TestSTLSFromClients: with tls_cert set, the proxy offers STLS (in its
 // own CAPA and in the server's it relays, not after TLS is on), and
@@ -50,7 +27,7 @@ func clientCert(t *testing.T) (keys, caFile string) {
 // does the same with sslproto TLS1.2+ and sslcertck.
 func TestSTLSFromClients(t *testing.T) {
 	py := testenv.Need(t, "python3", "python3")
-	keys, caFile := clientCert(t)
+	keys, caFile := servertest.SignedLeaf(t)
 	e := newEnv(t, keys).withDovecot("")
 	e.putPair(t)
 	cl := dial(t, e.addr)
@@ -112,7 +89,7 @@ func TestSTLSWithoutCertificateAndPipelined(t *testing.T) {
 	if r := cl.cmd("STLS"); !strings.HasPrefix(r, "-ERR") {
 		t.Errorf("STLS without a certificate: %q", r)
 	}
-	keys, _ := clientCert(t)
+	keys, _ := servertest.SignedLeaf(t)
 	e2 := newEnv(t, keys).withDovecot("")
 	c2 := dial(t, e2.addr)
 	c2.c.Write([]byte("STLS\r\nUSER x@y\r\n"))
@@ -155,7 +132,7 @@ func TestParentTLSVerify(t *testing.T) {
 // port goes on beside it.
 func TestPOP3SFromClients(t *testing.T) {
 	py := testenv.Need(t, "python3", "python3")
-	keys, caFile := clientCert(t)
+	keys, caFile := servertest.SignedLeaf(t)
 	e := newEnv(t, keys).withDovecot("")
 	tlsAddr := proxytest.ServeTLS(t, e.p)
 	e.putPair(t)
@@ -209,7 +186,7 @@ p.quit()
 // nothing, to tls_port is closed (the second within header_timeout),
 // and is never greeted in the clear.
 func TestPOP3SRefusesWhatIsNotTLS(t *testing.T) {
-	keys, _ := clientCert(t)
+	keys, _ := servertest.SignedLeaf(t)
 	e := newEnv(t, keys+"header_timeout = 1").withDovecot("")
 	tlsAddr := proxytest.ServeTLS(t, e.p)
 	for name, send := range map[string]string{"plain commands": "CAPA\r\nUSER x\r\n", "silence": ""} {
@@ -234,7 +211,7 @@ func TestPOP3SRefusesWhatIsNotTLS(t *testing.T) {
 // refuses the self-signed server, the client told to try later.
 func TestPOP3STransparent(t *testing.T) {
 	for _, mode := range []string{"may", "verify"} {
-		keys, caFile := clientCert(t)
+		keys, caFile := servertest.SignedLeaf(t)
 		pop3s := testenv.FreePort(t)
 		srv := servertest.Dovecot(t, "service pop3-login {\n  inet_listener pop3s {\n    port = "+strconv.Itoa(pop3s)+"\n  }\n}\n")
 		srv.Put(t, []byte(cleanMail))

@@ -1,0 +1,147 @@
+package ftp
+
+import (
+	"bufio"
+	"crypto/tls"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Explicit FTPS (RFC 4217), both ways.
+//
+// Towards the client, with tls_cert: AUTH TLS (or its old names TLS-C,
+// SSL) before USER encrypts the control connection; PBSZ 0 and PROT P then
+// the data connections, PROT C takes that back. The gateway ends the TLS
+// and reads what it scans, as for STARTTLS. CCC (back to the clear) is
+// refused: the commands would then be readable and alterable on the way.
+//
+// Towards the server, per parent_tls: AUTH TLS after its greeting, then
+// PBSZ 0 and PROT P, the data connections' TLS sessions resumed from the
+// control connection's, as vsftpd requires (require_ssl_reuse).
+
+// tlsFeatures are the FEAT lines of the client's TLS, when offered.
+func (s *session) tlsFeatures() []string {
+	if s.p.tlsConfig == nil {
+		return nil
+	}
+	return []string{" AUTH TLS", " PBSZ", " PROT"}
+}
+
+// authTLS answers AUTH before login. Nothing may follow the command in
+// the same packet: it would be read in the clear.
+func (s *session) authTLS(arg string) bool {
+	switch mech := strings.ToUpper(strings.TrimSpace(arg)); {
+	case s.p.tlsConfig == nil:
+		s.reply("502 This gateway scans transfers and cannot do TLS.")
+		return true
+	case s.tlsOn:
+		s.reply("503 TLS is on already.")
+		return true
+	case mech != "TLS" && mech != "TLS-C" && mech != "SSL":
+		s.reply("504 AUTH TLS is the mechanism offered.")
+		return true
+	case s.cr.Buffered() > 0:
+		s.reply("503 Commands sent after AUTH before TLS began: closing.")
+		return false
+	}
+	if s.reply("234 AUTH TLS successful.") != nil {
+		return false
+	}
+	tc, err := s.p.UpgradeTLS(s.in, s.p.tlsConfig, s.p.Svc.HeaderTimeout)
+	if err != nil {
+		s.log.Info("a client's AUTH TLS failed", zap.String("client", s.client.String()), zap.Error(err))
+		return false
+	}
+	s.c, s.tlsOn = tc, true
+	return true
+}
+
+// protection answers PBSZ and PROT, which only a session under TLS has.
+func (s *session) protection(cmd Command) {
+	if !s.tlsOn {
+		s.reply("503 " + cmd.Verb + " needs AUTH TLS first.")
+		return
+	}
+	arg := strings.ToUpper(strings.TrimSpace(cmd.Arg))
+	switch {
+	case cmd.Verb == "PBSZ":
+		s.reply("200 PBSZ=0")
+	case arg == "P":
+		s.protP = true
+		s.reply("200 PROT now Private.")
+	case arg == "C":
+		s.protP = false
+		s.reply("200 PROT now Clear.")
+	default:
+		s.reply("536 Only PROT C and P are supported.")
+	}
+}
+
+// feat relays the server's FEAT, its TLS lines made the gateway's own:
+// what the client may ask of the gateway, not what the server offers the
+// gateway.
+func (s *session) feat() bool {
+	r, err := s.toServer("FEAT")
+	if err != nil {
+		s.reply("421 The server closed the connection.")
+		return false
+	}
+	if r.Code != 211 || len(r.Lines) < 2 {
+		s.reply(r.Raw())
+		return true
+	}
+	lines := []string{r.Lines[0]}
+	for _, l := range r.Lines[1 : len(r.Lines)-1] {
+		switch strings.ToUpper(strings.Fields(l + " x")[0]) {
+		case "AUTH", "PBSZ", "PROT", "CCC":
+			continue
+		}
+		lines = append(lines, l)
+	}
+	lines = append(append(lines, s.tlsFeatures()...), r.Lines[len(r.Lines)-1])
+	s.reply(lines...)
+	return true
+}
+
+// serverTLS starts TLS with the server (host, as the client named it)
+// after its greeting, per parent_tls. nil: the session goes on, encrypted
+// or (may, none) in the clear.
+func (s *session) serverTLS(host string) error {
+	mode := s.p.ParentTLSMode()
+	if mode == "none" {
+		return nil
+	}
+	r, err := s.toServer("AUTH TLS")
+	if err != nil {
+		return err
+	}
+	if r.Code != 234 {
+		return s.p.ParentTLSMissing(fmt.Errorf("AUTH TLS refused: %s", r.Text()))
+	}
+	addr := s.srv.RemoteAddr().String()
+	cfg := s.p.ParentTLS(addr, host)
+	// The data connections resume this session: one cache per session,
+	// keyed by the name (the same for every connection to the server).
+	cfg.ClientSessionCache = tls.NewLRUClientSessionCache(2)
+	tc := tls.Client(s.srv, cfg)
+	tc.SetDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
+	if err := tc.Handshake(); err != nil {
+		return s.p.ParentTLSFailed(err)
+	}
+	tc.SetDeadline(time.Time{})
+	s.srv, s.sr, s.srvTLS = tc, bufio.NewReaderSize(tc, maxLine), cfg
+	if r, err = s.toServer("PBSZ 0"); err != nil {
+		return err
+	}
+	if r, err = s.toServer("PROT P"); err != nil {
+		return err
+	}
+	if r.Code/100 != 2 {
+		return s.p.ParentTLSMissing(fmt.Errorf("PROT P refused: %s", r.Text()))
+	}
+	s.srvP = true
+	return nil
+}
