@@ -40,7 +40,7 @@ func (l *LineService) InitLine(goodbye string) error {
 // slot busy, the session idle longest between commands gives its slot
 // (after the goodbye) to a waiting client.
 func (l *LineService) ServeLines(ln net.Listener, serve func(net.Conn)) error {
-	l.ListenAddr = ln.Addr()
+	l.Listening(ln.Addr())
 	if sl, ok := ln.(*slots.Listener); ok {
 		sl.Evict = l.Sessions.EvictOldestIdle
 	}

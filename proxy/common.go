@@ -73,10 +73,11 @@ type Common struct {
 	// OriginalDst finds where an intercepted client was going (nil: with
 	// transparent = yes, tproxy.OriginalDst).
 	OriginalDst func(c net.Conn) (net.Addr, error)
-	// ListenAddr is the address the service accepts clients on, set by
-	// its Serve; Destination refuses it as an original destination.
-	ListenAddr net.Addr
-	tlsListen  atomic.Value // net.Addr of tls_port, set by ImplicitTLS
+	// listening are the addresses the service accepts clients on
+	// (net.Addr), set by its Serve (Listening) and ImplicitTLS:
+	// Destination refuses them as an original destination. Atomic: the
+	// sessions of one listener read them while the other is set up.
+	listening, tlsListening atomic.Value
 	// Skip is the service's skip lists, Rules its type and name rules
 	// (nil: read from the settings in Init).
 	Skip  *policy.Skip
@@ -189,14 +190,16 @@ func (c *Common) Destination(conn net.Conn) (*net.TCPAddr, error) {
 	if !ok {
 		return nil, fmt.Errorf("original destination %v is not TCP", a)
 	}
-	if c.ListenAddr != nil && tproxy.IsLoop(ta, c.ListenAddr) {
-		return nil, ErrNotDiverted
-	}
-	if a, ok := c.tlsListen.Load().(net.Addr); ok && tproxy.IsLoop(ta, a) {
-		return nil, ErrNotDiverted
+	for _, l := range []*atomic.Value{&c.listening, &c.tlsListening} {
+		if a, ok := l.Load().(net.Addr); ok && tproxy.IsLoop(ta, a) {
+			return nil, ErrNotDiverted
+		}
 	}
 	return ta, nil
 }
+
+// Listening says which address the service's Serve accepts clients on.
+func (c *Common) Listening(a net.Addr) { c.listening.Store(a) }
 
 // FromEnv is the equipment of a worker's service, the scanner (and, with
 // fsasd_service, the spam checker) built from the settings.

@@ -30,12 +30,12 @@ func ServerTLS(certFile, keyFile string) (*tls.Config, error) {
 // ImplicitTLS is ln (the tls_port listener) with TLS ended on each
 // connection it accepts, per cfg. With every slot busy, evict (nil: none)
 // gives a waiting client the slot of an idle one, as on the plain port.
-// Its address is refused as an original destination, as ListenAddr is.
+// Its address is refused as an original destination, as Serve's is.
 func (c *Common) ImplicitTLS(ln net.Listener, cfg *tls.Config, evict func() bool) net.Listener {
 	if sl, ok := ln.(*slots.Listener); ok && evict != nil {
 		sl.Evict = evict
 	}
-	c.tlsListen.Store(ln.Addr())
+	c.tlsListening.Store(ln.Addr())
 	return tlsListener{ln, cfg}
 }
 

@@ -112,7 +112,7 @@ func (p *Proxy) init() error {
 
 // Serve accepts clients until ln is closed.
 func (p *Proxy) Serve(ln net.Listener) error {
-	p.ListenAddr = ln.Addr()
+	p.Listening(ln.Addr())
 	if sl, ok := ln.(*slots.Listener); ok {
 		// A client outside allow_clients is answered without a slot, and
 		// when every slot is busy the oldest idle keep-alive connection

@@ -88,7 +88,7 @@ func paths(list string) map[string]bool {
 
 // Serve accepts clients until ln is closed.
 func (p *Proxy) Serve(ln net.Listener) error {
-	p.ListenAddr = ln.Addr()
+	p.Listening(ln.Addr())
 	if sl, ok := ln.(*slots.Listener); ok {
 		// With every slot busy, the connection idle longest between
 		// requests gives its slot to a waiting client.

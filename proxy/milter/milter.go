@@ -126,7 +126,7 @@ func negotiate(mtaVersion, milterVersion uint32, mtaActions, milterActions gomil
 
 // Serve accepts MTA connections until ln is closed.
 func (p *Proxy) Serve(ln net.Listener) error {
-	p.ListenAddr = ln.Addr()
+	p.Listening(ln.Addr())
 	err := p.srv.Serve(firstReadBy{ln, p.Svc.HeaderTimeout})
 	if errors.Is(err, gomilter.ErrServerClosed) {
 		return net.ErrClosed

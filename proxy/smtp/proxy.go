@@ -134,7 +134,7 @@ func (p *Proxy) newServer(tlsConf *tls.Config) *gosmtp.Server {
 
 // Serve accepts clients until ln is closed.
 func (p *Proxy) Serve(ln net.Listener) error {
-	p.ListenAddr = ln.Addr()
+	p.Listening(ln.Addr())
 	if sl, ok := ln.(*slots.Listener); ok {
 		// With every slot busy, the session idle longest between
 		// commands gives its slot (after a 421) to a waiting client.
