@@ -43,7 +43,7 @@ func (k Knowledge) Problems(maxAge time.Duration, now time.Time) []string {
 			"Point fsavd_signatures at signature files, or use ClamAV's clamd (the package recommends clamav-daemon): av_engine = clamd, av_servers = /run/clamav/clamd.ctl")
 	}
 	if k.NotRead > 0 {
-		p = append(p, fmt.Sprintf("%s does not read %d of its signature files' signatures (kinds it lacks: logical, PE section, bytecode... signatures): they detect nothing here. "+
+		p = append(p, fmt.Sprintf("%s does not read %d of its signature files' signatures (kinds it lacks: PE section, container, bytecode... signatures): they detect nothing here. "+
 			"For all of ClamAV's database use clamd: av_engine = clamd, av_servers = /run/clamav/clamd.ctl", k.Engine, k.NotRead))
 	}
 	if !k.Newest.IsZero() && now.Sub(k.Newest) > maxAge {
@@ -105,7 +105,7 @@ func Know(ctx context.Context, g conf.Global) Knowledge {
 		}
 		k.NotRead = set.Kinds["unsupported"]
 		delete(set.Kinds, "unsupported")
-		k.EICAROnly = set.Kinds["hash"]+set.Kinds["body"] == 0
+		k.EICAROnly = set.Kinds["hash"]+set.Kinds["body"]+set.Kinds["logical"] == 0
 		set.Kinds["built-in"] = 1 // EICAR
 		k.Kinds, k.Newest = set.Kinds, set.Newest
 		return k

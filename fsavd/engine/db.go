@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -34,7 +35,7 @@ type DB struct {
 	Files   []string
 	Skipped int // signatures with features this engine does not have
 	// Unsupported counts, by extension, the signatures of the kinds this
-	// engine does not read (ClamAV's .ldb, .mdb, .cdb...), in loose files
+	// engine does not read (ClamAV's .mdb, .cdb, .cbc...), in loose files
 	// and inside containers: said at load, never silently dropped.
 	Unsupported map[string]int
 	// hashes are the hash signatures of each kind in use (md5, sha1,
@@ -52,6 +53,7 @@ type DB struct {
 	ignored map[string]bool
 	body    []*bodySig
 	bodyN   int
+	logical []*logicalSig                 // .ldb; their parts are in body (logical.go)
 	filter  *[1 << filterBits / 64]uint64 // bit set of hashed 4-byte anchor prefixes
 	table   map[uint32][]int32            // anchor prefix -> body signatures
 	slow    []int32                       // body signatures with no 4-byte literal
@@ -68,6 +70,9 @@ type bodySig struct {
 	offKind byte // '*' anywhere, 'a' absolute, 'e' from the end
 	off     int
 	offMax  int // with 'a': the start may be off..off+offMax
+	// lsig is 1 + the index of the logical signature this is a part of,
+	// judged with the others at the end of a pass; 0: an .ndb signature.
+	lsig int32
 }
 
 // LoadError is a signature file that could not be read, with its line.
@@ -137,7 +142,7 @@ func (db *DB) load(name string, r io.Reader) error {
 		n, err := sigfiles.Lines(r)
 		db.Unsupported[ext] += n
 		return err
-	case "hash", "body", "allow":
+	case "hash", "body", "logical", "allow":
 	default:
 		return nil
 	}
@@ -166,6 +171,8 @@ func (db *DB) load(name string, r io.Reader) error {
 			db.ignored[f[len(f)-1]] = true
 		case ".ndb":
 			err = db.addBodyLine(line)
+		case ".ldb":
+			err = db.addLogical(line)
 		}
 		if err != nil {
 			return &LoadError{File: name, Line: n, Msg: err.Error()}
@@ -236,27 +243,50 @@ func (db *DB) addBodyLine(line string) error {
 }
 
 func (db *DB) addBody(name, hexsig, offset string) error {
+	s, err := newBodySig(name, hexsig, offset)
+	if errors.Is(err, errUnsupported) {
+		db.Skipped++
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	db.body = append(db.body, s)
+	return nil
+}
+
+// newBodySig reads a body pattern and its offset; errUnsupported for an
+// offset this engine cannot place (see addBody).
+func newBodySig(name, hexsig, offset string) (*bodySig, error) {
 	s := &bodySig{name: name}
 	switch {
 	case offset == "*":
 		s.offKind = '*'
 	case strings.HasPrefix(offset, "EOF-"):
-		n, err := strconv.Atoi(offset[4:])
+		o, span, _ := strings.Cut(offset[4:], ",")
+		n, err := strconv.Atoi(o)
 		if err != nil || n < 0 {
-			return fmt.Errorf("bad offset %q", offset)
+			return nil, fmt.Errorf("bad offset %q", offset)
 		}
 		s.offKind, s.off = 'e', n
+		if span != "" {
+			m, err := strconv.Atoi(span)
+			if err != nil || m < 0 {
+				return nil, fmt.Errorf("bad offset %q", offset)
+			}
+			s.offMax = m
+		}
 	case offset != "" && offset[0] >= '0' && offset[0] <= '9':
 		o, span, _ := strings.Cut(offset, ",")
 		n, err := strconv.Atoi(o)
 		if err != nil || n < 0 {
-			return fmt.Errorf("bad offset %q", offset)
+			return nil, fmt.Errorf("bad offset %q", offset)
 		}
 		s.offKind, s.off = 'a', n
 		if span != "" {
 			m, err := strconv.Atoi(span)
 			if err != nil || m < 0 {
-				return fmt.Errorf("bad offset %q", offset)
+				return nil, fmt.Errorf("bad offset %q", offset)
 			}
 			s.offMax = m
 		}
@@ -264,16 +294,15 @@ func (db *DB) addBody(name, hexsig, offset string) error {
 		// Offsets into executable sections need a PE/ELF parser that this
 		// engine does not have: such signatures are counted and skipped.
 		if _, err := parsePattern(hexsig); err != nil {
-			return err
+			return nil, err
 		}
-		db.Skipped++
-		return nil
+		return nil, errUnsupported
 	default:
-		return fmt.Errorf("bad offset %q", offset)
+		return nil, fmt.Errorf("bad offset %q", offset)
 	}
 	parts, err := parsePattern(hexsig)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s.parts = parts
 	s.anchor = -1
@@ -282,8 +311,7 @@ func (db *DB) addBody(name, hexsig, offset string) error {
 			s.anchor = i
 		}
 	}
-	db.body = append(db.body, s)
-	return nil
+	return s, nil
 }
 
 const filterBits = 20
@@ -329,21 +357,28 @@ func (db *DB) build() {
 
 // Signatures is how many signatures are in use.
 func (db *DB) Signatures() int {
-	n := db.bodyN
-	for _, set := range db.hashes {
-		n += set.len()
+	n := 0
+	for _, k := range db.Kinds() {
+		n += k
 	}
 	return n
 }
 
 // Kinds is how many signatures of each kind are in use: hash (.hdb,
-// .hsb) and body (.ndb, and the built-in EICAR).
+// .hsb), body (.ndb, and the built-in EICAR) and logical (.ldb).
 func (db *DB) Kinds() map[string]int {
-	n := 0
+	n, parts := 0, 0
 	for _, set := range db.hashes {
 		n += set.len()
 	}
-	return map[string]int{"hash": n, "body": db.bodyN}
+	for _, ls := range db.logical {
+		parts += len(ls.parts)
+	}
+	k := map[string]int{"hash": n, "body": db.bodyN - parts}
+	if len(db.logical) > 0 {
+		k["logical"] = len(db.logical)
+	}
+	return k
 }
 
 // parallelFrom is the size from which one object's positions are shared
@@ -362,6 +397,7 @@ const parallelFrom = 8 << 20
 // reported as Exhausted, after them.
 func (db *DB) matchBody(data []byte, found func(name string) bool) {
 	exhausted := false
+	var hit map[int32]bool // the signatures found, logical parts among them
 	if n := min(runtime.GOMAXPROCS(0), len(data)/parallelFrom); n > 1 {
 		// Each share keeps its own hits, in order; they are reported
 		// share by share, each signature once.
@@ -388,33 +424,46 @@ func (db *DB) matchBody(data []byte, found func(name string) bool) {
 			for _, si := range p.hits {
 				if !seen[si] {
 					seen[si] = true
-					if found(db.body[si].name) {
+					if db.body[si].lsig == 0 && found(db.body[si].name) {
 						return
 					}
 				}
 			}
 			exhausted = exhausted || p.exhausted
 		}
+		hit = seen
 	} else {
 		p := pass{db: db, data: data, found: found}
 		p.v.init(data)
 		if p.run(0, len(data)) {
 			return
 		}
-		exhausted = p.exhausted
+		exhausted, hit = p.exhausted, p.hit
 	}
-	db.matchUnanchored(data, exhausted, found)
+	db.matchUnanchored(data, exhausted, hit, found)
 }
 
-// matchUnanchored ends a pass: the signatures without an anchor (none of
-// the pass's finds), then Exhausted when a verification ran out of steps.
-func (db *DB) matchUnanchored(data []byte, exhausted bool, found func(name string) bool) {
+// matchUnanchored ends a pass whose finds were hit: the signatures
+// without an anchor, then the logical signatures, then Exhausted when a
+// verification ran out of steps.
+func (db *DB) matchUnanchored(data []byte, exhausted bool, hit map[int32]bool, found func(name string) bool) {
 	for _, si := range db.slow {
 		matched, out := db.body[si].matchAnywhere(data)
-		if matched && found(db.body[si].name) {
+		exhausted = exhausted || out
+		if !matched {
+			continue
+		}
+		if db.body[si].lsig != 0 {
+			if hit == nil {
+				hit = map[int32]bool{}
+			}
+			hit[si] = true
+		} else if found(db.body[si].name) {
 			return
 		}
-		exhausted = exhausted || out
+	}
+	if db.matchLogical(data, hit, found) {
+		return
 	}
 	if exhausted {
 		found(Exhausted)
@@ -448,6 +497,9 @@ func (p *pass) report(si int32) bool {
 	if p.share {
 		p.hits = append(p.hits, si)
 		return false
+	}
+	if p.db.body[si].lsig != 0 {
+		return false // a logical signature's part: judged at the end
 	}
 	return p.found(p.db.body[si].name)
 }
@@ -578,7 +630,7 @@ func (s *bodySig) startOK(start, n int) bool {
 	case 'a':
 		return start >= s.off && start <= s.off+s.offMax
 	case 'e':
-		return start == n-s.off
+		return start >= n-s.off && start <= n-s.off+s.offMax
 	}
 	return true
 }
@@ -611,7 +663,7 @@ func (s *bodySig) matchAnywhere(data []byte) (matched, exhausted bool) {
 	case 'a':
 		lo, hi = s.off, min(s.off+s.offMax+1, len(data))
 	case 'e':
-		lo, hi = len(data)-s.off, len(data)-s.off+1
+		lo, hi = len(data)-s.off, min(len(data)-s.off+s.offMax+1, len(data))
 	}
 	first := &s.parts[0]
 	for start := max(lo, 0); start < hi; start++ {

@@ -8,9 +8,10 @@
 // never as clean).
 //
 // What it does not do: executable-aware offsets (EP+n, Sn+m) and target
-// types (a body signature matches in any file), logical (.ldb) and
-// bytecode signatures. Signatures with such offsets are counted as
-// skipped when a file is loaded.
+// types (a body or logical signature matches in any file), the logical
+// signatures' case and wide modifiers, PCRE and byte-compare parts
+// (logical.go), and bytecode signatures. Signatures with such features
+// are counted as skipped when a file is loaded.
 package engine
 
 import (

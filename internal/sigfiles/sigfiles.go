@@ -22,10 +22,11 @@ import (
 )
 
 // Kind is what a signature file of this name holds, by its extension:
-// "hash" (.hdb, .hsb) and "body" (.ndb), which the bundled engine reads;
+// "hash" (.hdb, .hsb), "body" (.ndb) and "logical" (.ldb), which the
+// bundled engine reads (of .ldb, the signatures whose features it has);
 // "allow", ClamAV's allow and ignore lists (.fp, .sfp: files known clean
 // by their hash; .ign, .ign2: signatures not to use), which it reads too;
-// "unsupported", ClamAV's other kinds (logical, PE section, container,
+// "unsupported", ClamAV's other kinds (PE section, container,
 // bytecode, phishing and Authenticode signatures, file types, and the
 // PUA sets), counted and said, never loaded; "" for
 // anything else (a container's COPYING).
@@ -35,9 +36,11 @@ func Kind(name string) string {
 		return "hash"
 	case ".ndb":
 		return "body"
+	case ".ldb":
+		return "logical"
 	case ".fp", ".sfp", ".ign", ".ign2":
 		return "allow"
-	case ".mdb", ".msb", ".imp", ".ldb", ".cdb", ".ftm", ".cbc", ".pdb", ".gdb", ".wdb",
+	case ".mdb", ".msb", ".imp", ".cdb", ".ftm", ".cbc", ".pdb", ".gdb", ".wdb",
 		".crb", ".idb", ".hdu", ".hsu", ".mdu", ".msu", ".ndu", ".ldu", ".yar", ".yara":
 		return "unsupported"
 	}
@@ -57,10 +60,10 @@ func IsContainer(name string) bool {
 // readable tells whether the engine reads something of name.
 func readable(name string) bool {
 	k := Kind(name)
-	return k == "hash" || k == "body" || IsContainer(name)
+	return k == "hash" || k == "body" || k == "logical" || IsContainer(name)
 }
 
-const what = "(.hdb, .hsb, .ndb, or ClamAV's .cvd, .cld, .cud)"
+const what = "(.hdb, .hsb, .ndb, .ldb, or ClamAV's .cvd, .cld, .cud)"
 
 // List is the signature files of path, sorted: those the engine reads,
 // those of kinds it does not (counted and said), and the containers;

@@ -1,0 +1,397 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/fsigkd/fsigkd/internal/bytesearch"
+)
+
+// Logical signatures (.ldb, ClamAV's signature documentation):
+//
+//	Name;TargetDescriptionBlock;LogicalExpression;Subsig0;Subsig1;...
+//
+// Each sub-signature is a body pattern (an .ndb one, with an offset
+// before it or not) found by the same one pass as the .ndb signatures;
+// at the end of the pass, the expression of every logical signature one
+// of whose parts was found is judged. What this engine reads:
+//
+//   - the target description's Engine (ignored: this engine reads what
+//     it can), Target (as for .ndb, the pattern is looked for in the
+//     object as it is, whatever the type) and FileSize;
+//   - the expressions in full: (A&B), (A|B), and A=X, A=X,Y, A>X, A>X,Y,
+//     A<X, A<X,Y, counting every place a part matches (counted again
+//     over the object only for signatures that ask how many);
+//   - parts with the offsets .ndb takes (*, n, n,m, EOF-n).
+//
+// A signature with anything else (PE offsets EP, Sx, SL, SE; the
+// modifiers ::i, ::w, ::f, ::a; PCRE, byte-compare and macro parts; the
+// PE and container conditions of the target description) is counted
+// (DB.Skipped) and said at load, never loaded half: it detects nothing
+// here rather than other objects than it should.
+
+// logicalSig is one .ldb signature.
+type logicalSig struct {
+	name    string
+	expr    *lexpr
+	parts   []int32 // the body signature of each part
+	counts  bool    // the expression asks how many times a part matched
+	minSize int
+	maxSize int // -1: no bound
+}
+
+// lexpr is a node of a logical expression: a part (op 0) or an & or |
+// of operands, with a count condition (mod '=', '>' or '<': count mod
+// x, and with y >= 0, at least y distinct parts matched).
+type lexpr struct {
+	op   byte
+	part int
+	args []*lexpr
+	mod  byte
+	x, y int
+}
+
+// errUnsupported marks a logical signature with a feature this engine
+// does not have: counted, not an error of the file.
+var errUnsupported = errors.New("not supported")
+
+// maxParts is ClamAV's bound on a logical signature's parts.
+const maxParts = 64
+
+// addLogical reads one .ldb line.
+func (db *DB) addLogical(line string) error {
+	f := strings.Split(line, ";")
+	if len(f) < 4 {
+		return fmt.Errorf("want Name;TargetDescriptionBlock;LogicalExpression;Subsig0[;Subsig1...]")
+	}
+	if f[0] == "" {
+		return fmt.Errorf("no name")
+	}
+	if len(f)-3 > maxParts {
+		return fmt.Errorf("more than %d sub-signatures", maxParts)
+	}
+	ls := &logicalSig{name: f[0], maxSize: -1}
+	err := ls.target(f[1])
+	var expr *lexpr
+	if err == nil {
+		expr, err = parseLogical(f[2], len(f)-3)
+	}
+	type part struct{ offset, hex string }
+	var parts []part
+	for i := 3; err == nil && i < len(f); i++ {
+		var p part
+		p.offset, p.hex, err = subsig(f[i])
+		parts = append(parts, p)
+	}
+	if errors.Is(err, errUnsupported) {
+		db.Skipped++
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ls.expr, ls.counts = expr, expr.hasCount()
+	// The parts are checked whole before any is added: a signature is
+	// loaded entire or not at all.
+	bodies := make([]*bodySig, len(parts))
+	for i, p := range parts {
+		s, err := newBodySig(ls.name, p.hex, p.offset)
+		if errors.Is(err, errUnsupported) {
+			db.Skipped++
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("sub-signature %d: %v", i, err)
+		}
+		bodies[i] = s
+	}
+	db.logical = append(db.logical, ls)
+	for _, s := range bodies {
+		s.lsig = int32(len(db.logical))
+		ls.parts = append(ls.parts, int32(len(db.body)))
+		db.body = append(db.body, s)
+	}
+	return nil
+}
+
+// target reads the target description block.
+func (ls *logicalSig) target(tdb string) error {
+	for _, kv := range strings.Split(tdb, ",") {
+		k, v, _ := strings.Cut(kv, ":")
+		switch k {
+		case "Engine", "Target":
+			// Engine: the functionality levels; this engine takes what
+			// it can read. Target: as for .ndb, the object as it is.
+		case "FileSize":
+			lo, hi, ok := strings.Cut(v, "-")
+			a, err1 := strconv.Atoi(lo)
+			b, err2 := strconv.Atoi(hi)
+			if !ok || err1 != nil || err2 != nil || a < 0 || b < a {
+				return fmt.Errorf("bad FileSize %q", v)
+			}
+			ls.minSize, ls.maxSize = a, b
+		default:
+			// EntryPoint, NumberOfSections, Container, Intermediates,
+			// IconGroup1/2, HandlerType: conditions this engine cannot
+			// judge.
+			return errUnsupported
+		}
+	}
+	return nil
+}
+
+// subsig splits a part into its offset ("*" when none) and pattern.
+func subsig(s string) (offset, hex string, err error) {
+	switch {
+	case strings.Contains(s, "::"):
+		return "", "", errUnsupported // ::i, ::w, ::f, ::a
+	case strings.Contains(s, "/"):
+		return "", "", errUnsupported // PCRE: Trigger/regex/flags
+	case strings.HasPrefix(s, "${"):
+		return "", "", errUnsupported // a macro
+	}
+	if i := strings.IndexByte(s, '#'); i >= 0 {
+		return "", "", errUnsupported // a byte compare
+	}
+	if o, h, ok := strings.Cut(s, ":"); ok {
+		return o, h, nil
+	}
+	return "*", s, nil
+}
+
+// parseLogical reads a logical expression over parts 0..n-1.
+func parseLogical(s string, n int) (*lexpr, error) {
+	p := &lparser{s: s, n: n}
+	e, err := p.expr()
+	if err == nil && p.i < len(s) {
+		err = fmt.Errorf("unexpected %q at %d", s[p.i:], p.i)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("logical expression %q: %v", s, err)
+	}
+	return e, nil
+}
+
+type lparser struct {
+	s     string
+	i, n  int
+	depth int
+}
+
+// maxDepth bounds the nesting of parentheses (ClamAV's database nests a
+// handful deep).
+const maxDepth = 64
+
+// expr is operands joined by & or |; a chain of one operator is one node.
+// ClamAV writes each binary operation in parentheses; a chain that mixes
+// the two without them is refused rather than read one way or another.
+func (p *lparser) expr() (*lexpr, error) {
+	first, err := p.operand()
+	if err != nil {
+		return nil, err
+	}
+	if p.i >= len(p.s) || (p.s[p.i] != '&' && p.s[p.i] != '|') {
+		return first, nil
+	}
+	e := &lexpr{op: p.s[p.i], args: []*lexpr{first}}
+	for p.i < len(p.s) && (p.s[p.i] == '&' || p.s[p.i] == '|') {
+		if p.s[p.i] != e.op {
+			return nil, fmt.Errorf("& and | mixed without parentheses at %d", p.i)
+		}
+		p.i++
+		a, err := p.operand()
+		if err != nil {
+			return nil, err
+		}
+		e.args = append(e.args, a)
+	}
+	return e, nil
+}
+
+// operand is a part's number or a parenthesised expression, with a count
+// condition after it or not.
+func (p *lparser) operand() (*lexpr, error) {
+	var e *lexpr
+	switch {
+	case p.i < len(p.s) && p.s[p.i] == '(':
+		if p.depth++; p.depth > maxDepth {
+			return nil, fmt.Errorf("nested deeper than %d", maxDepth)
+		}
+		p.i++
+		in, err := p.expr()
+		p.depth--
+		if err != nil {
+			return nil, err
+		}
+		if p.i >= len(p.s) || p.s[p.i] != ')' {
+			return nil, fmt.Errorf("no ) at %d", p.i)
+		}
+		p.i++
+		// A condition on a parenthesised group applies to the group: a
+		// group of one operand already holding one gets a node of its own.
+		e = in
+		if e.mod != 0 {
+			e = &lexpr{op: '|', args: []*lexpr{in}}
+		}
+	default:
+		k, ok := p.number()
+		if !ok {
+			return nil, fmt.Errorf("want a sub-signature number or ( at %d", p.i)
+		}
+		if k >= p.n {
+			return nil, fmt.Errorf("sub-signature %d of %d", k, p.n)
+		}
+		e = &lexpr{part: k}
+	}
+	if p.i < len(p.s) && strings.IndexByte("=><", p.s[p.i]) >= 0 {
+		e.mod = p.s[p.i]
+		p.i++
+		x, ok := p.number()
+		if !ok {
+			return nil, fmt.Errorf("want a count at %d", p.i)
+		}
+		e.x, e.y = x, -1
+		if p.i < len(p.s) && p.s[p.i] == ',' {
+			p.i++
+			if e.y, ok = p.number(); !ok {
+				return nil, fmt.Errorf("want a count at %d", p.i)
+			}
+		}
+	}
+	return e, nil
+}
+
+func (p *lparser) number() (int, bool) {
+	j := p.i
+	for j < len(p.s) && p.s[j] >= '0' && p.s[j] <= '9' && j-p.i < 6 {
+		j++
+	}
+	if j == p.i {
+		return 0, false
+	}
+	n, _ := strconv.Atoi(p.s[p.i:j])
+	p.i = j
+	return n, true
+}
+
+// hasCount tells whether e asks how many times a part matched (beyond
+// whether it did).
+func (e *lexpr) hasCount() bool {
+	if e.mod != 0 {
+		return true
+	}
+	for _, a := range e.args {
+		if a.hasCount() {
+			return true
+		}
+	}
+	return false
+}
+
+// eval judges e with count giving how many times each part matched:
+// whether it holds, the matches in it, and the distinct parts matched.
+func (e *lexpr) eval(count func(part int) int) (ok bool, matches, distinct int) {
+	if e.op == 0 {
+		matches = count(e.part)
+		if matches > 0 {
+			distinct = 1
+		}
+		ok = matches > 0
+	} else {
+		ok = e.op == '&'
+		for _, a := range e.args {
+			aok, m, d := a.eval(count)
+			matches += m
+			distinct += d
+			if e.op == '&' {
+				ok = ok && aok
+			} else {
+				ok = ok || aok
+			}
+		}
+	}
+	switch e.mod {
+	case '=':
+		ok = matches == e.x
+	case '>':
+		ok = matches > e.x
+	case '<':
+		ok = matches < e.x
+	}
+	if e.mod != 0 && e.y >= 0 {
+		ok = ok && distinct >= e.y
+	}
+	return ok, matches, distinct
+}
+
+// maxCount bounds the matches of a part counted in one object.
+const maxCount = 1000
+
+// matchLogical judges, after a pass, the logical signatures one of whose
+// parts hit found; true: stop (found said so).
+func (db *DB) matchLogical(data []byte, hit map[int32]bool, found func(name string) bool) bool {
+	if len(db.logical) == 0 {
+		return false
+	}
+	judged := map[int32]bool{}
+	for si := range hit {
+		li := db.body[si].lsig
+		if li == 0 || judged[li] {
+			continue
+		}
+		judged[li] = true
+		ls := db.logical[li-1]
+		if len(data) < ls.minSize || ls.maxSize >= 0 && len(data) > ls.maxSize {
+			continue
+		}
+		count := func(part int) int {
+			si := ls.parts[part]
+			switch {
+			case !hit[si]:
+				return 0
+			case !ls.counts:
+				return 1
+			}
+			return db.body[si].countIn(data)
+		}
+		if ok, _, _ := ls.expr.eval(count); ok && found(ls.name) {
+			return true
+		}
+	}
+	return false
+}
+
+// countIn counts the places s matches in data, at most maxCount: where a
+// match may start, each start that leads to one counts once.
+func (s *bodySig) countIn(data []byte) int {
+	var v verifier
+	v.init(data)
+	n := 0
+	lo, hi := 0, len(data)
+	switch s.offKind {
+	case 'a':
+		lo, hi = s.off, min(s.off+s.offMax+1, len(data))
+	case 'e':
+		lo, hi = len(data)-s.off, min(len(data)-s.off+s.offMax+1, len(data))
+	}
+	first := &s.parts[0]
+	for start := max(lo, 0); start < hi && n < maxCount; start++ {
+		if first.kind == kLit {
+			j := bytesearch.Index(data[start:min(hi-1+len(first.lit), len(data))], first.lit)
+			if j < 0 {
+				break
+			}
+			start += j
+		}
+		v.steps = verifyBudget
+		if v.matchFrom(s.parts, start, func(int) bool { return true }) {
+			n++
+		}
+		if v.work <= 0 {
+			break
+		}
+	}
+	return n
+}

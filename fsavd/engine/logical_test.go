@@ -1,0 +1,197 @@
+package engine
+
+import (
+	"encoding/hex"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/fsigkd/fsigkd/internal/testenv"
+)
+
+// logicalShapes are .ldb signatures of the shapes ClamAV's documentation
+// lists, each with objects that must and must not be found.
+func logicalShapes() (ldb string, objects map[string]string) {
+	hx := func(s string) string { return hex.EncodeToString([]byte(s)) }
+	sigs := []string{
+		"L.And;Engine:51-255,Target:0;(0&1);" + hx("AND-ONE") + ";" + hx("AND-TWO"),
+		"L.Or;Engine:51-255,Target:0;(0|1);" + hx("OR-ONE") + ";" + hx("OR-TWO"),
+		"L.Chain;Engine:51-255,Target:0;0&1&2;" + hx("CH-A") + ";" + hx("CH-B") + ";" + hx("CH-C"),
+		"L.Nested;Engine:51-255,Target:0;((0|1)&2);" + hx("NE-A") + ";" + hx("NE-B") + ";" + hx("NE-C"),
+		"L.Eq;Engine:51-255,Target:0;0=2;" + hx("TWICE-EXACTLY"),
+		"L.Gt;Engine:51-255,Target:0;0>2;" + hx("MORE-THAN-TWO"),
+		"L.Lt;Engine:51-255,Target:0;(0&1<2);" + hx("LT-BASE") + ";" + hx("LT-RARE"),
+		"L.GroupXY;Engine:51-255,Target:0;(0|1|2)>1,2;" + hx("XY-A") + ";" + hx("XY-B") + ";" + hx("XY-C"),
+		"L.Offsets;Engine:51-255,Target:0;(0&1);0:" + hx("START-HERE") + ";EOF-9:" + hx("END-THERE"),
+		"L.Float;Engine:51-255,Target:0;0;5,10:" + hx("FLOATING"),
+		"L.Size;Engine:51-255,Target:0,FileSize:10-60;0;" + hx("SIZED-SIG"),
+		"L.Wild;Engine:51-255,Target:0;0;" + hx("WI-") + "??" + hx("-LD") + "{2-4}" + hx("-END"),
+	}
+	objects = map[string]string{
+		"and-both":      "xx AND-ONE yy AND-TWO zz",
+		"and-one":       "xx AND-ONE yy only",
+		"or-second":     "xx OR-TWO yy",
+		"chain-all":     "CH-C CH-A CH-B",
+		"chain-two":     "CH-A CH-B",
+		"nested-b-c":    "NE-B then NE-C",
+		"nested-a":      "NE-A alone",
+		"eq-two":        "TWICE-EXACTLY and TWICE-EXACTLY",
+		"eq-three":      "TWICE-EXACTLY TWICE-EXACTLY TWICE-EXACTLY",
+		"eq-one":        "TWICE-EXACTLY once",
+		"gt-three":      "MORE-THAN-TWO MORE-THAN-TWO MORE-THAN-TWO",
+		"gt-two":        "MORE-THAN-TWO MORE-THAN-TWO",
+		"lt-once":       "LT-BASE and LT-RARE once",
+		"lt-twice":      "LT-BASE and LT-RARE, LT-RARE twice",
+		"xy-two-kinds":  "XY-A and XY-C",
+		"xy-one-kind":   "XY-A XY-A XY-A",
+		"offsets":       "START-HERE in the middle END-THERE",
+		"offsets-moved": " START-HERE in the middle END-THERE",
+		"float-in":      "0123456FLOATING",
+		"float-out":     "0123456789abcdefFLOATING",
+		"size-small":    "a SIZED-SIG here",
+		"size-large":    "a SIZED-SIG here" + strings.Repeat(".", 100),
+		"wild":          "WI-x-LD...-END",
+		"wild-too-far":  "WI-x-LD.....-END",
+	}
+	return strings.Join(sigs, "\n") + "\n", objects
+}
+
+// TestLogicalSignaturesAsClamscanReadsThem: every shape of logical
+// signature (and, or, chains, nesting, exact and bounded counts, counts
+// over groups with distinct parts, offsets, floating offsets, FileSize,
+// wildcards) finds, in the bundled engine, exactly the objects clamscan
+// finds, with the same names.
+func TestLogicalSignaturesAsClamscanReadsThem(t *testing.T) {
+	clamscan := testenv.Need(t, "clamscan", "clamav")
+	ldb, objects := logicalShapes()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "shapes.ldb"), []byte(ldb), 0o644)
+	corpus := t.TempDir()
+	for name, b := range objects {
+		os.WriteFile(filepath.Join(corpus, name), []byte(b), 0o644)
+	}
+	out, _ := exec.Command(clamscan, "--no-summary", "-d", dir, corpus).CombinedOutput()
+	theirs := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if p, name, ok := strings.Cut(line, ": "); ok && strings.HasSuffix(name, " FOUND") {
+			theirs[filepath.Base(p)] = strings.TrimSuffix(strings.TrimSuffix(name, " FOUND"), ".UNOFFICIAL")
+		}
+	}
+	if len(theirs) < 10 {
+		t.Fatalf("clamscan found only %v\n%s", theirs, out)
+	}
+	db, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db.Skipped != 0 || db.Kinds()["logical"] != strings.Count(ldb, "\n") {
+		t.Fatalf("skipped %d, kinds %v", db.Skipped, db.Kinds())
+	}
+	e := New(db)
+	var names []string
+	for name := range objects {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		var ours []string
+		for _, d := range e.ScanBytes([]byte(objects[name]), Options{}) {
+			ours = append(ours, d.Name)
+		}
+		if strings.Join(ours, ",") != theirs[name] {
+			t.Errorf("%s: the engine says %v, clamscan %q", name, ours, theirs[name])
+		}
+	}
+	t.Logf("clamscan found %d of %d objects", len(theirs), len(objects))
+}
+
+// TestLogicalSignaturesNotRead: a signature with a feature the engine
+// does not have is counted and skipped whole, never loaded in part; a
+// malformed one fails the load with its file and line.
+func TestLogicalSignaturesNotRead(t *testing.T) {
+	hx := hex.EncodeToString([]byte("SOME-PART"))
+	for _, line := range []string{
+		"S.Nocase;Engine:51-255,Target:0;0;" + hx + "::i",
+		"S.Wide;Engine:51-255,Target:0;0;" + hx + "::w",
+		"S.Pcre;Engine:51-255,Target:0;0&1;" + hx + ";0/some.*thing/",
+		"S.EP;Target:1;0;EP+0:" + hx,
+		"S.Section;Target:1;(0&1);" + hx + ";S2+4:" + hx,
+		"S.Container;Target:0,Container:CL_TYPE_ZIP;0;" + hx,
+		"S.PE;Target:1,NumberOfSections:3-3;0;" + hx,
+		"S.ByteCompare;Engine:51-255,Target:0;0&1;" + hx + ";0(>>5#hb2#=123)",
+		"S.Macro;Engine:51-255,Target:0;0&1;" + hx + ";${6-7}12$",
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "x.ldb"), []byte(line+"\n"), 0o644)
+		db, err := Load(dir)
+		if err != nil {
+			t.Errorf("%s: %v", line, err)
+			continue
+		}
+		if db.Skipped != 1 || db.Kinds()["logical"] != 0 || db.Kinds()["body"] != 1 {
+			t.Errorf("%s: skipped %d, kinds %v", line, db.Skipped, db.Kinds())
+		}
+		if d := New(db).ScanBytes([]byte("x SOME-PART x"), Options{}); len(d) != 0 {
+			t.Errorf("%s: a part loaded alone found %v", line, d)
+		}
+	}
+	for _, line := range []string{
+		"Bad.NoParts;Engine:51-255,Target:0;0",
+		"Bad.Expr;Engine:51-255,Target:0;(0&1;" + hx + ";" + hx,
+		"Bad.Index;Engine:51-255,Target:0;0&3;" + hx + ";" + hx,
+		"Bad.Mixed;Engine:51-255,Target:0;0&1|2;" + hx + ";" + hx + ";" + hx,
+		"Bad.Hex;Engine:51-255,Target:0;0;zz",
+		"Bad.Size;Engine:51-255,Target:0,FileSize:9-3;0;" + hx,
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "x.ldb"), []byte("# comment\n"+line+"\n"), 0o644)
+		_, err := Load(dir)
+		var le *LoadError
+		if err == nil || !errors.As(err, &le) || le.Line != 2 {
+			t.Errorf("%s: %v", line, err)
+		}
+	}
+}
+
+// FuzzLogicalExpression: any expression parses or is refused, and one
+// that parses is judged without a panic whatever the counts.
+func FuzzLogicalExpression(f *testing.F) {
+	for _, s := range []string{"0", "(0&1)", "0&1&2", "((0|1)&2)", "0=2", "(0|1|2)>1,2", "(0&1<2)", "((0>1)=1)", "(((((0)))))"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := parseLogical(s, 4)
+		if err != nil {
+			return
+		}
+		for c := range 4 {
+			e.eval(func(p int) int { return (p + c) % 3 })
+		}
+	})
+}
+
+// FuzzLogicalLine: any .ldb line is loaded, skipped or refused, and a set
+// loaded from it scans any object without a panic.
+func FuzzLogicalLine(f *testing.F) {
+	hx := hex.EncodeToString([]byte("PART"))
+	for _, s := range []string{
+		"A;Engine:51-255,Target:0;(0&1)>1,2;" + hx + ";2:" + hx,
+		"B;Target:0,FileSize:1-99;0=2;EOF-4,2:" + hx,
+		"C;Target:0;((0|1)&2);" + hx + ";" + hx + "??{1-3}" + hx + ";*:" + hx,
+		"D;Target:0;0;" + hx + "::i",
+	} {
+		f.Add(s, []byte("xx PARTPART yy PART"))
+	}
+	f.Fuzz(func(t *testing.T, line string, data []byte) {
+		db := newDB()
+		if err := db.addLogical(line); err != nil {
+			return
+		}
+		db.build()
+		New(db).ScanBytes(data, Options{})
+	})
+}
