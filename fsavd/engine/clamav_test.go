@@ -23,9 +23,9 @@ import (
 // an ignore list (.ign2: a signature withdrawn) names the same objects
 // with the same names in the bundled engine as in clamscan (which adds
 // .UNOFFICIAL to an unsigned container's names), and passes the same
-// clean ones. A logical signature with a case-insensitive part (::i), a
-// feature the engine does not have, is the one difference: clamscan finds
-// its object, the engine counts the signature as skipped.
+// clean ones. A logical signature with a PCRE part, a feature the engine
+// does not have, is the one difference: clamscan finds its object, the
+// engine counts the signature as skipped.
 func TestClamAVContainerAsClamscanReadsIt(t *testing.T) {
 	clamscan := testenv.Need(t, "clamscan", "clamav")
 	objects := map[string][]byte{
@@ -39,7 +39,7 @@ func TestClamAVContainerAsClamscanReadsIt(t *testing.T) {
 		"wild":     []byte("xx WILD\x01\x02CARD-\x00\x00\x00-DONE yy"),
 		"alt":      []byte("-- ALT-B-SIG --"),
 		"logical":  []byte("only a logical signature finds LOGICAL-ONLY-99"),
-		"nocase":   []byte("found by clamscan alone: NoCase-Part-55"),
+		"pcre":     []byte("found by clamscan alone: PCRE-ANCHOR and pcre-only-55"),
 		"clean":    []byte("nothing to find in here, BODY-ANYWHERE-7f3b"),
 		// Known clean by its MD5 (.fp), though a body signature matches.
 		"allowed": []byte("a known good file that says BODY-ANYWHERE-7f3a"),
@@ -57,7 +57,7 @@ func TestClamAVContainerAsClamscanReadsIt(t *testing.T) {
 			"Test.Body.Wild:0:*:" + hx("WILD") + "????" + hx("CARD-") + "{3-5}" + hx("-DONE") + "\n" +
 			"Test.Body.Alt:0:*:" + hx("ALT-") + "(41|42)" + hx("-SIG") + "\n",
 		".ldb": "Test.Logical;Target:0;0;" + hx("LOGICAL-ONLY-99") + "\n" +
-			"Test.NoCase;Target:0;0;" + hx("nocase-part-55") + "::i\n",
+			"Test.Pcre;Engine:81-255,Target:0;0&1;" + hx("PCRE-ANCHOR") + ";0/pcre-only-[0-9]+/\n",
 		".fp": fmt.Sprintf("%s:%d:Known.Good\n", md5hex(objects["allowed"]), len(objects["allowed"])),
 		// The alternatives' signature withdrawn by the ignore list.
 		".ign2": "Test.Body.Alt\n",
@@ -92,7 +92,7 @@ func TestClamAVContainerAsClamscanReadsIt(t *testing.T) {
 			ours = append(ours, d.Name)
 		}
 		want := theirs[name]
-		if name == "nocase" {
+		if name == "pcre" {
 			want = "" // the one difference: a feature the engine does not have
 		}
 		if strings.Join(ours, ",") != want {

@@ -243,7 +243,7 @@ func (db *DB) addBodyLine(line string) error {
 }
 
 func (db *DB) addBody(name, hexsig, offset string) error {
-	s, err := newBodySig(name, hexsig, offset)
+	s, err := newBodySig(name, hexsig, offset, "")
 	if errors.Is(err, errUnsupported) {
 		db.Skipped++
 		return nil
@@ -255,9 +255,11 @@ func (db *DB) addBody(name, hexsig, offset string) error {
 	return nil
 }
 
-// newBodySig reads a body pattern and its offset; errUnsupported for an
-// offset this engine cannot place (see addBody).
-func newBodySig(name, hexsig, offset string) (*bodySig, error) {
+// newBodySig reads a body pattern and its offset, with a logical
+// signature's modifiers (i: letters in either case; w: as UTF-16LE
+// text); errUnsupported for an offset this engine cannot place (see
+// addBody).
+func newBodySig(name, hexsig, offset, mods string) (*bodySig, error) {
 	s := &bodySig{name: name}
 	switch {
 	case offset == "*":
@@ -304,10 +306,18 @@ func newBodySig(name, hexsig, offset string) (*bodySig, error) {
 	if err != nil {
 		return nil, err
 	}
+	if strings.Contains(mods, "i") {
+		caseless(parts)
+	}
+	if strings.Contains(mods, "w") {
+		parts = wide(parts)
+	}
 	s.parts = parts
 	s.anchor = -1
 	for i, p := range parts {
-		if p.kind == kLit && len(p.lit) >= 4 && (s.anchor < 0 || len(p.lit) > len(parts[s.anchor].lit)) {
+		// The longest literal is the anchor; of a caseless one, each case
+		// of its first four bytes is an anchor prefix (at most 16).
+		if (p.kind == kLit || p.kind == kFold) && len(p.lit) >= 4 && (s.anchor < 0 || len(p.lit) > len(parts[s.anchor].lit)) {
 			s.anchor = i
 		}
 	}
@@ -326,10 +336,16 @@ func (db *DB) build() {
 			db.slow = append(db.slow, int32(i))
 			continue
 		}
-		k := binary.LittleEndian.Uint32(s.parts[s.anchor].lit)
-		db.table[k] = append(db.table[k], int32(i))
-		fi := filterIndex(k)
-		db.filter[fi/64] |= 1 << (fi % 64)
+		prefixes := [][]byte{s.parts[s.anchor].lit}
+		if s.parts[s.anchor].kind == kFold {
+			prefixes = foldVariants(s.parts[s.anchor].lit)
+		}
+		for _, pre := range prefixes {
+			k := binary.LittleEndian.Uint32(pre)
+			db.table[k] = append(db.table[k], int32(i))
+			fi := filterIndex(k)
+			db.filter[fi/64] |= 1 << (fi % 64)
+		}
 	}
 	if len(db.table) <= maxKeys {
 		for k := range db.table {
@@ -372,7 +388,9 @@ func (db *DB) Kinds() map[string]int {
 		n += set.len()
 	}
 	for _, ls := range db.logical {
-		parts += len(ls.parts)
+		for _, forms := range ls.parts {
+			parts += len(forms)
+		}
 	}
 	k := map[string]int{"hash": n, "body": db.bodyN - parts}
 	if len(db.logical) > 0 {

@@ -24,11 +24,13 @@ import (
 //   - the expressions in full: (A&B), (A|B), and A=X, A=X,Y, A>X, A>X,Y,
 //     A<X, A<X,Y, counting every place a part matches (counted again
 //     over the object only for signatures that ask how many);
-//   - parts with the offsets .ndb takes (*, n, n,m, EOF-n).
+//   - parts with the offsets .ndb takes (*, n, n,m, EOF-n, EOF-n,m) and
+//     the modifiers i (letters in either case), w (UTF-16LE text) and a
+//     (with w: as written too).
 //
 // A signature with anything else (PE offsets EP, Sx, SL, SE; the
-// modifiers ::i, ::w, ::f, ::a; PCRE, byte-compare and macro parts; the
-// PE and container conditions of the target description) is counted
+// modifier f, whole words; PCRE, byte-compare and macro parts; the PE
+// and container conditions of the target description) is counted
 // (DB.Skipped) and said at load, never loaded half: it detects nothing
 // here rather than other objects than it should.
 
@@ -36,7 +38,7 @@ import (
 type logicalSig struct {
 	name    string
 	expr    *lexpr
-	parts   []int32 // the body signature of each part
+	parts   [][]int32 // the body signatures of each part (two for ::wa)
 	counts  bool    // the expression asks how many times a part matched
 	minSize int
 	maxSize int // -1: no bound
@@ -78,11 +80,11 @@ func (db *DB) addLogical(line string) error {
 	if err == nil {
 		expr, err = parseLogical(f[2], len(f)-3)
 	}
-	type part struct{ offset, hex string }
+	type part struct{ offset, hex, mods string }
 	var parts []part
 	for i := 3; err == nil && i < len(f); i++ {
 		var p part
-		p.offset, p.hex, err = subsig(f[i])
+		p.offset, p.hex, p.mods, err = subsig(f[i])
 		parts = append(parts, p)
 	}
 	if errors.Is(err, errUnsupported) {
@@ -95,23 +97,34 @@ func (db *DB) addLogical(line string) error {
 	ls.expr, ls.counts = expr, expr.hasCount()
 	// The parts are checked whole before any is added: a signature is
 	// loaded entire or not at all.
-	bodies := make([]*bodySig, len(parts))
+	bodies := make([][]*bodySig, len(parts))
 	for i, p := range parts {
-		s, err := newBodySig(ls.name, p.hex, p.offset)
-		if errors.Is(err, errUnsupported) {
-			db.Skipped++
-			return nil
+		// ::wa: as UTF-16LE text and as written, either one.
+		forms := []string{p.mods}
+		if strings.Contains(p.mods, "w") && strings.Contains(p.mods, "a") {
+			forms = append(forms, strings.ReplaceAll(p.mods, "w", ""))
 		}
-		if err != nil {
-			return fmt.Errorf("sub-signature %d: %v", i, err)
+		for _, mods := range forms {
+			s, err := newBodySig(ls.name, p.hex, p.offset, mods)
+			if errors.Is(err, errUnsupported) {
+				db.Skipped++
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("sub-signature %d: %v", i, err)
+			}
+			bodies[i] = append(bodies[i], s)
 		}
-		bodies[i] = s
 	}
 	db.logical = append(db.logical, ls)
-	for _, s := range bodies {
-		s.lsig = int32(len(db.logical))
-		ls.parts = append(ls.parts, int32(len(db.body)))
-		db.body = append(db.body, s)
+	for _, forms := range bodies {
+		var ids []int32
+		for _, s := range forms {
+			s.lsig = int32(len(db.logical))
+			ids = append(ids, int32(len(db.body)))
+			db.body = append(db.body, s)
+		}
+		ls.parts = append(ls.parts, ids)
 	}
 	return nil
 }
@@ -142,23 +155,33 @@ func (ls *logicalSig) target(tdb string) error {
 	return nil
 }
 
-// subsig splits a part into its offset ("*" when none) and pattern.
-func subsig(s string) (offset, hex string, err error) {
+// subsig splits a part into its offset ("*" when none), pattern and
+// modifiers.
+func subsig(s string) (offset, hex, mods string, err error) {
 	switch {
-	case strings.Contains(s, "::"):
-		return "", "", errUnsupported // ::i, ::w, ::f, ::a
 	case strings.Contains(s, "/"):
-		return "", "", errUnsupported // PCRE: Trigger/regex/flags
+		return "", "", "", errUnsupported // PCRE: Trigger/regex/flags
 	case strings.HasPrefix(s, "${"):
-		return "", "", errUnsupported // a macro
+		return "", "", "", errUnsupported // a macro
+	case strings.IndexByte(s, '#') >= 0:
+		return "", "", "", errUnsupported // a byte compare
 	}
-	if i := strings.IndexByte(s, '#'); i >= 0 {
-		return "", "", errUnsupported // a byte compare
+	if i := strings.Index(s, "::"); i >= 0 {
+		s, mods = s[:i], s[i+2:]
+		for _, m := range mods {
+			switch m {
+			case 'i', 'w', 'a':
+			case 'f':
+				return "", "", "", errUnsupported // whole words
+			default:
+				return "", "", "", fmt.Errorf("unknown modifier %q", m)
+			}
+		}
 	}
 	if o, h, ok := strings.Cut(s, ":"); ok {
-		return o, h, nil
+		return o, h, mods, nil
 	}
-	return "*", s, nil
+	return "*", s, mods, nil
 }
 
 // parseLogical reads a logical expression over parts 0..n-1.
@@ -347,14 +370,17 @@ func (db *DB) matchLogical(data []byte, hit map[int32]bool, found func(name stri
 			continue
 		}
 		count := func(part int) int {
-			si := ls.parts[part]
-			switch {
-			case !hit[si]:
-				return 0
-			case !ls.counts:
-				return 1
+			n := 0
+			for _, si := range ls.parts[part] {
+				switch {
+				case !hit[si]:
+				case !ls.counts:
+					n = max(n, 1)
+				default:
+					n += db.body[si].countIn(data)
+				}
 			}
-			return db.body[si].countIn(data)
+			return n
 		}
 		if ok, _, _ := ls.expr.eval(count); ok && found(ls.name) {
 			return true

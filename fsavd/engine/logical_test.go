@@ -30,6 +30,11 @@ func logicalShapes() (ldb string, objects map[string]string) {
 		"L.Float;Engine:51-255,Target:0;0;5,10:" + hx("FLOATING"),
 		"L.Size;Engine:51-255,Target:0,FileSize:10-60;0;" + hx("SIZED-SIG"),
 		"L.Wild;Engine:51-255,Target:0;0;" + hx("WI-") + "??" + hx("-LD") + "{2-4}" + hx("-END"),
+		"L.NoCase;Engine:51-255,Target:0;0;" + hx("case-blind-text") + "::i",
+		"L.Wide;Engine:51-255,Target:0;0;" + hx("WIDE-TEXT") + "::w",
+		"L.WideAscii;Engine:51-255,Target:0;(0&1);" + hx("BOTH-FORMS") + "::wa;" + hx("ANCHOR-WA"),
+		"L.WideNoCase;Engine:51-255,Target:0;0;" + hx("wide-") + "??" + hx("-blind") + "::iw",
+		"L.NoCaseGap;Engine:51-255,Target:0;0;" + hx("gap-") + "{1-3}" + hx("-fold") + "::i",
 	}
 	objects = map[string]string{
 		"and-both":      "xx AND-ONE yy AND-TWO zz",
@@ -56,6 +61,17 @@ func logicalShapes() (ldb string, objects map[string]string) {
 		"size-large":    "a SIZED-SIG here" + strings.Repeat(".", 100),
 		"wild":          "WI-x-LD...-END",
 		"wild-too-far":  "WI-x-LD.....-END",
+		"nocase-upper":  "xx CASE-BLIND-TEXT yy",
+		"nocase-mixed":  "xx cAsE-bLiNd-TeXt yy",
+		"nocase-other":  "xx case-blind-texx yy",
+		"wide":          utf16("xx WIDE-TEXT yy"),
+		"wide-as-ascii": "xx WIDE-TEXT yy",
+		"wa-wide":       utf16("BOTH-FORMS") + " ANCHOR-WA",
+		"wa-ascii":      "BOTH-FORMS ANCHOR-WA",
+		"wide-nocase":   utf16("WIDE-x-BLIND"),
+		"wide-nocase-2": utf16("wide-xy-blind"),
+		"nocasegap":     "GAP-..-FOLD",
+		"nocasegap-far": "GAP-....-FOLD",
 	}
 	return strings.Join(sigs, "\n") + "\n", objects
 }
@@ -63,8 +79,9 @@ func logicalShapes() (ldb string, objects map[string]string) {
 // TestLogicalSignaturesAsClamscanReadsThem: every shape of logical
 // signature (and, or, chains, nesting, exact and bounded counts, counts
 // over groups with distinct parts, offsets, floating offsets, FileSize,
-// wildcards) finds, in the bundled engine, exactly the objects clamscan
-// finds, with the same names.
+// wildcards, parts in either case, as UTF-16LE text, both) finds, in the
+// bundled engine, exactly the objects clamscan finds, with the same
+// names.
 func TestLogicalSignaturesAsClamscanReadsThem(t *testing.T) {
 	clamscan := testenv.Need(t, "clamscan", "clamav")
 	ldb, objects := logicalShapes()
@@ -115,8 +132,7 @@ func TestLogicalSignaturesAsClamscanReadsThem(t *testing.T) {
 func TestLogicalSignaturesNotRead(t *testing.T) {
 	hx := hex.EncodeToString([]byte("SOME-PART"))
 	for _, line := range []string{
-		"S.Nocase;Engine:51-255,Target:0;0;" + hx + "::i",
-		"S.Wide;Engine:51-255,Target:0;0;" + hx + "::w",
+		"S.Fullword;Engine:51-255,Target:0;0;" + hx + "::f",
 		"S.Pcre;Engine:51-255,Target:0;0&1;" + hx + ";0/some.*thing/",
 		"S.EP;Target:1;0;EP+0:" + hx,
 		"S.Section;Target:1;(0&1);" + hx + ";S2+4:" + hx,
@@ -194,4 +210,14 @@ func FuzzLogicalLine(f *testing.F) {
 		db.build()
 		New(db).ScanBytes(data, Options{})
 	})
+}
+
+// utf16 is s as UTF-16LE text (ASCII s).
+func utf16(s string) string {
+	var b strings.Builder
+	for _, c := range []byte(s) {
+		b.WriteByte(c)
+		b.WriteByte(0)
+	}
+	return b.String()
 }

@@ -14,7 +14,7 @@ import (
 // right: literal bytes, bytes under a nibble mask, a gap of min..max any
 // bytes, or a choice between byte strings of the same length.
 type part struct {
-	lit      []byte   // literal bytes
+	lit      []byte   // literal bytes (kFold: lower case)
 	val, msk []byte   // nibble-masked bytes: data&msk == val
 	gapMin   int      // a gap of any bytes...
 	gapMax   int      // ...up to gapMax (-1: unbounded)
@@ -29,12 +29,13 @@ const (
 	kMask
 	kGap
 	kAlt
+	kFold // literal bytes, ASCII letters in either case (a logical signature's ::i)
 )
 
 // width is how many bytes a fixed part covers.
 func (p *part) width() int {
 	switch p.kind {
-	case kLit:
+	case kLit, kFold:
 		return len(p.lit)
 	case kMask:
 		return len(p.val)
@@ -65,8 +66,90 @@ func (p *part) matchAt(data []byte, i int) bool {
 				return true
 			}
 		}
+	case kFold:
+		if i+len(p.lit) > len(data) {
+			return false
+		}
+		for j, c := range p.lit {
+			if lower(data[i+j]) != c {
+				return false
+			}
+		}
+		return true
 	}
 	return false
+}
+
+// lower is c in lower case, when an ASCII letter.
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// caseless makes the literal parts match letters in either case.
+func caseless(parts []part) {
+	for i := range parts {
+		p := &parts[i]
+		if p.kind != kLit {
+			continue
+		}
+		folded := bytes.ToLower(p.lit) // ASCII letters alone: the rest stays
+		if !bytes.Equal(folded, bytes.ToUpper(p.lit)) {
+			p.kind, p.lit = kFold, folded
+		}
+	}
+}
+
+// wide makes parts match their bytes as UTF-16LE text: each byte followed
+// by a zero byte, gaps twice as long (ClamAV's ::w).
+func wide(parts []part) []part {
+	widen := func(b []byte, pad byte) []byte {
+		out := make([]byte, 0, 2*len(b))
+		for _, c := range b {
+			out = append(out, c, pad)
+		}
+		return out
+	}
+	out := make([]part, len(parts))
+	for i, p := range parts {
+		switch p.kind {
+		case kLit, kFold:
+			p.lit = widen(p.lit, 0)
+		case kMask:
+			p.val, p.msk = widen(p.val, 0), widen(p.msk, 0xff)
+		case kAlt:
+			alts := make([][]byte, len(p.alts))
+			for j, a := range p.alts {
+				alts[j] = widen(a, 0)
+			}
+			p.alts = alts
+		case kGap:
+			p.gapMin *= 2
+			if p.gapMax > 0 {
+				p.gapMax *= 2
+			}
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// foldVariants are the four-byte prefixes a caseless literal may start
+// with in an object: every case of its letters.
+func foldVariants(lit []byte) [][]byte {
+	out := [][]byte{append([]byte(nil), lit[:4]...)}
+	for j := range 4 {
+		if c := lit[j]; 'a' <= c && c <= 'z' {
+			for _, v := range out[:len(out):len(out)] {
+				u := append([]byte(nil), v...)
+				u[j] = c - 'a' + 'A'
+				out = append(out, u)
+			}
+		}
+	}
+	return out
 }
 
 // maxPatternLen bounds a signature's hex text.
