@@ -39,7 +39,7 @@ type logicalSig struct {
 	name    string
 	expr    *lexpr
 	parts   [][]int32 // the body signatures of each part (two for ::wa)
-	counts  bool    // the expression asks how many times a part matched
+	counts  bool      // the expression asks how many times a part matched
 	minSize int
 	maxSize int // -1: no bound
 }
