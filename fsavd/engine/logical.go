@@ -26,11 +26,13 @@ import (
 //     over the object only for signatures that ask how many);
 //   - parts with the offsets .ndb takes (*, n, n,m, EOF-n, EOF-n,m) and
 //     the modifiers i (letters in either case), w (UTF-16LE text) and a
-//     (with w: as written too).
+//     (with w: as written too);
+//   - PCRE parts, on Go's regexp (pcre.go).
 //
 // A signature with anything else (PE offsets EP, Sx, SL, SE; the
-// modifier f, whole words; PCRE, byte-compare and macro parts; the PE
-// and container conditions of the target description) is counted
+// modifier f, whole words; byte-compare and macro parts; a regular
+// expression RE2 cannot run; the PE and container conditions of the
+// target description) is counted
 // (DB.Skipped) and said at load, never loaded half: it detects nothing
 // here rather than other objects than it should.
 
@@ -38,8 +40,9 @@ import (
 type logicalSig struct {
 	name    string
 	expr    *lexpr
-	parts   [][]int32 // the body signatures of each part (two for ::wa)
-	counts  bool      // the expression asks how many times a part matched
+	parts   [][]int32         // the body signatures of each part (two for ::wa; none for a PCRE)
+	pcre    map[int]*pcrePart // the PCRE parts, by number
+	counts  bool              // the expression asks how many times a part matched
 	minSize int
 	maxSize int // -1: no bound
 }
@@ -80,12 +83,31 @@ func (db *DB) addLogical(line string) error {
 	if err == nil {
 		expr, err = parseLogical(f[2], len(f)-3)
 	}
-	type part struct{ offset, hex, mods string }
+	type part struct {
+		offset, hex, mods string
+		pcre              *pcrePart
+	}
 	var parts []part
+	n := len(f) - 3
 	for i := 3; err == nil && i < len(f); i++ {
 		var p part
-		p.offset, p.hex, p.mods, err = subsig(f[i])
+		if isPCRE(f[i]) {
+			p.pcre, err = parsePCRE(f[i], n)
+		} else {
+			p.offset, p.hex, p.mods, err = subsig(f[i])
+		}
 		parts = append(parts, p)
+	}
+	for i := 0; err == nil && i < len(parts); i++ {
+		// A trigger names the signature's patterns, not another PCRE.
+		if parts[i].pcre == nil {
+			continue
+		}
+		for _, t := range parts[i].pcre.trigger.triggers(nil) {
+			if parts[t].pcre != nil || t == i {
+				err = fmt.Errorf("sub-signature %d: its trigger names a PCRE part", i)
+			}
+		}
 	}
 	if errors.Is(err, errUnsupported) {
 		db.Skipped++
@@ -95,10 +117,22 @@ func (db *DB) addLogical(line string) error {
 		return err
 	}
 	ls.expr, ls.counts = expr, expr.hasCount()
+	for _, p := range parts {
+		if p.pcre != nil && p.pcre.trigger.hasCount() {
+			ls.counts = true
+		}
+	}
 	// The parts are checked whole before any is added: a signature is
 	// loaded entire or not at all.
 	bodies := make([][]*bodySig, len(parts))
 	for i, p := range parts {
+		if p.pcre != nil {
+			if ls.pcre == nil {
+				ls.pcre = map[int]*pcrePart{}
+			}
+			ls.pcre[i] = p.pcre
+			continue
+		}
 		// ::wa: as UTF-16LE text and as written, either one.
 		forms := []string{p.mods}
 		if strings.Contains(p.mods, "w") && strings.Contains(p.mods, "a") {
@@ -159,8 +193,6 @@ func (ls *logicalSig) target(tdb string) error {
 // modifiers.
 func subsig(s string) (offset, hex, mods string, err error) {
 	switch {
-	case strings.Contains(s, "/"):
-		return "", "", "", errUnsupported // PCRE: Trigger/regex/flags
 	case strings.HasPrefix(s, "${"):
 		return "", "", "", errUnsupported // a macro
 	case strings.IndexByte(s, '#') >= 0:
@@ -369,7 +401,15 @@ func (db *DB) matchLogical(data []byte, hit map[int32]bool, found func(name stri
 		if len(data) < ls.minSize || ls.maxSize >= 0 && len(data) > ls.maxSize {
 			continue
 		}
-		count := func(part int) int {
+		var count func(part int) int
+		count = func(part int) int {
+			if p := ls.pcre[part]; p != nil {
+				// Its trigger names patterns only (addLogical): no loop.
+				if ok, _, _ := p.trigger.eval(count); !ok {
+					return 0
+				}
+				return p.count(data)
+			}
 			n := 0
 			for _, si := range ls.parts[part] {
 				switch {
