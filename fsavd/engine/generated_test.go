@@ -1,0 +1,65 @@
+package engine
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fsigkd/fsigkd/internal/dbgen"
+	"github.com/fsigkd/fsigkd/internal/testenv"
+)
+
+// TestGeneratedDatabaseAsClamscanReadsIt: a database generated in
+// ClamAV's formats (tens of thousands of hashes, thousands of body and
+// logical signatures of every documented shape) and a corpus planted
+// with some of them, bare and inside zip, gzip, tar and mail, beside
+// clean objects and near misses: the bundled engine names every object
+// as clamscan does, and passes the same ones. (bench's -only sigdb runs
+// it at full scale beside clamd.)
+func TestGeneratedDatabaseAsClamscanReadsIt(t *testing.T) {
+	clamscan := testenv.Need(t, "clamscan", "clamav")
+	dir, corpus := t.TempDir(), t.TempDir()
+	objs, err := dbgen.Write(dir, dbgen.Scale{MD5: 20000, SHA256: 2000, Body: 2100, Logical: 600, Planted: 42}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for _, o := range objs {
+		os.WriteFile(filepath.Join(corpus, o.Name), o.Data, 0o644)
+		want[o.Name] = o.Want
+	}
+	out, _ := exec.Command(clamscan, "--no-summary", "-d", dir, corpus).CombinedOutput()
+	theirs := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if p, name, ok := strings.Cut(line, ": "); ok && strings.HasSuffix(name, " FOUND") {
+			theirs[filepath.Base(p)] = strings.TrimSuffix(strings.TrimSuffix(name, " FOUND"), ".UNOFFICIAL")
+		}
+	}
+	db, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db.Skipped != 0 || len(db.Unsupported) != 0 {
+		t.Fatalf("skipped %d, not read %v", db.Skipped, db.Unsupported)
+	}
+	e := New(db)
+	found := 0
+	for _, o := range objs {
+		var ours []string
+		for _, d := range e.ScanBytes(o.Data, Options{Archives: true, MIME: true, StopOnFirst: true}) {
+			ours = append(ours, d.Name)
+		}
+		if theirs[o.Name] != o.Want {
+			t.Errorf("%s: clamscan says %q, the generator planted %q", o.Name, theirs[o.Name], o.Want)
+		}
+		if strings.Join(ours, ",") != theirs[o.Name] {
+			t.Errorf("%s: the engine says %v, clamscan %q", o.Name, ours, theirs[o.Name])
+		}
+		if o.Want != "" {
+			found++
+		}
+	}
+	t.Logf("%d objects, %d with a signature; %d signatures loaded", len(objs), found, db.Signatures())
+}
