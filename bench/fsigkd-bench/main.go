@@ -41,7 +41,9 @@ var (
 	bigMiB   = flag.Int("big", 100, "size of the large download, MiB")
 	conc     = flag.Int("c", 8, "concurrent clients")
 	clamd    = flag.String("clamd", "", "clamd's socket: scan with clamd instead of the bundled fsavd")
-	only     = flag.String("only", "", "smtp, ftp, pop, icap, peers, https, milter, idle, cache, rules, large or small: those figures alone")
+	only     = flag.String("only", "", "smtp, ftp, pop, icap, peers, https, milter, idle, sigdb, cache, rules, large or small: those figures alone")
+	hashes   = flag.Int("hashes", 2000000, "MD5 signatures of the generated database (sigdb)")
+	bodies   = flag.Int("bodies", 20000, "body signatures, and as many logical ones, of the generated database (sigdb)")
 	backlog  = flag.Int("backlog", 0, "listen_backlog of the daemons measured (0, the shipped default: the kernel's somaxconn)")
 	mails    = flag.Int("mails", 500, "mails per SMTP figure")
 	rounds   = flag.Int("rounds", 1, "rounds of the peers' figures, every path once a round; medians and ranges are shown")
@@ -81,6 +83,9 @@ func main() {
 		return
 	case "idle":
 		memory(dir)
+		return
+	case "sigdb":
+		sigdbFigures(dir)
 		return
 	case "cache":
 		cacheFigure(startOrigin(), dir)

@@ -151,16 +151,26 @@ func (db *DB) load(name string, r io.Reader) error {
 	n := 0
 	for sc.Scan() {
 		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
+		raw := bytes.TrimSpace(sc.Bytes())
+		if len(raw) == 0 || raw[0] == '#' {
 			continue
 		}
 		var err error
 		switch ext {
-		case ".hdb", ".hsb":
-			err = db.addHash(db.hashes, line)
-		case ".fp", ".sfp":
-			err = db.addHash(db.allowed, line)
+		case ".hdb", ".hsb", ".fp", ".sfp":
+			// Read from the scanner's buffer: millions of lines, no
+			// string made of each.
+			sets := db.hashes
+			if ext == ".fp" || ext == ".sfp" {
+				sets = db.allowed
+			}
+			if err := db.addHash(sets, raw); err != nil {
+				return &LoadError{File: name, Line: n, Msg: err.Error()}
+			}
+			continue
+		}
+		line := string(raw)
+		switch ext {
 		case ".ign2":
 			// SignatureName, or SignatureName:MD5 of its definition.
 			name, _, _ := strings.Cut(line, ":")
@@ -186,14 +196,21 @@ func (db *DB) load(name string, r io.Reader) error {
 
 // addHash reads HASH:Size:Name (MD5, SHA1 or SHA256 by length; size may
 // be * for any) into sets, by hash kind.
-func (db *DB) addHash(sets map[string]*hashSet, line string) error {
-	f := strings.Split(line, ":")
-	if len(f) < 3 {
+func (db *DB) addHash(sets map[string]*hashSet, line []byte) error {
+	h, rest, ok1 := bytes.Cut(line, []byte{':'})
+	sz, name, ok2 := bytes.Cut(rest, []byte{':'})
+	if !ok1 || !ok2 {
 		return fmt.Errorf("want HASH:Size:Name")
 	}
-	h := strings.ToLower(f[0])
-	if _, err := hex.DecodeString(h); err != nil {
-		return fmt.Errorf("bad hash %q", f[0])
+	if i := bytes.IndexByte(name, ':'); i >= 0 {
+		name = name[:i] // an engine level after the name
+	}
+	var key [32]byte
+	if len(h)%2 != 0 || len(h) > 64 {
+		return fmt.Errorf("bad hash %q", h)
+	}
+	if _, err := hex.Decode(key[:len(h)/2], h); err != nil {
+		return fmt.Errorf("bad hash %q", h)
 	}
 	var kind string
 	switch len(h) {
@@ -207,14 +224,14 @@ func (db *DB) addHash(sets map[string]*hashSet, line string) error {
 		return fmt.Errorf("hash of %d hex digits is not MD5, SHA1 or SHA256", len(h))
 	}
 	size := anySize
-	if f[1] != "*" {
-		n, err := strconv.ParseUint(f[1], 10, 32)
+	if string(sz) != "*" {
+		n, err := strconv.ParseUint(string(sz), 10, 32)
 		if err != nil || uint32(n) == anySize {
-			return fmt.Errorf("bad size %q", f[1])
+			return fmt.Errorf("bad size %q", sz)
 		}
 		size = uint32(n)
 	}
-	if f[2] == "" {
+	if len(name) == 0 {
 		return fmt.Errorf("no name")
 	}
 	set := sets[kind]
@@ -222,8 +239,7 @@ func (db *DB) addHash(sets map[string]*hashSet, line string) error {
 		set = &hashSet{width: len(h) / 2}
 		sets[kind] = set
 	}
-	key, _ := hex.DecodeString(h)
-	set.add(key, size, db.hashNames.intern(f[2]))
+	set.add(key[:len(h)/2], size, db.hashNames.intern(name))
 	return nil
 }
 

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"slices"
 	"sort"
 )
@@ -27,53 +28,55 @@ type hashSet struct {
 	distinct []uint32
 	any      bool
 
-	loading []hashEntry // while the set is loaded; nil once built
-}
-
-type hashEntry struct {
-	key  string // the hash's bytes
-	size uint32
-	name uint32
-	seq  int // the order it was read: a later line wins
+	// While the set is loaded, the signatures as read: keys, sizes and
+	// names in the order of the lines (a later line wins), sorted by
+	// build. Flat arrays, not an entry per signature: ClamAV's database
+	// has millions, and a load's peak was most of a reload's.
 }
 
 // add keeps a signature while the set is loaded.
 func (s *hashSet) add(key []byte, size uint32, name uint32) {
-	s.loading = append(s.loading, hashEntry{string(key), size, name, len(s.loading)})
+	s.keys = append(s.keys, key...)
+	s.sizes = append(s.sizes, size)
+	s.names = append(s.names, name)
 }
 
-// build sorts what was loaded into the flat arrays; of two signatures for
-// the same hash and size, the one read later stays.
+// build sorts what was loaded; of two signatures for the same hash and
+// size, the one read later stays.
 func (s *hashSet) build() {
-	e := s.loading
-	s.loading = nil
-	sort.Slice(e, func(i, j int) bool {
-		if e[i].key != e[j].key {
-			return e[i].key < e[j].key
+	n, w := len(s.sizes), s.width
+	order := make([]uint32, n)
+	for i := range order {
+		order[i] = uint32(i)
+	}
+	key := func(i uint32) []byte { return s.keys[int(i)*w : int(i+1)*w] }
+	slices.SortFunc(order, func(a, b uint32) int {
+		if c := bytes.Compare(key(a), key(b)); c != 0 {
+			return c
 		}
-		if e[i].size != e[j].size {
-			return e[i].size < e[j].size
+		if s.sizes[a] != s.sizes[b] {
+			return cmp.Compare(s.sizes[a], s.sizes[b])
 		}
-		return e[i].seq < e[j].seq
+		return cmp.Compare(a, b) // the order read
 	})
-	s.keys = make([]byte, 0, len(e)*s.width)
-	s.sizes, s.names = make([]uint32, 0, len(e)), make([]uint32, 0, len(e))
-	seen := map[uint32]bool{}
-	for i, x := range e {
-		if i+1 < len(e) && e[i+1].key == x.key && e[i+1].size == x.size {
+	keys := make([]byte, 0, n*w)
+	sizes, names := make([]uint32, 0, n), make([]uint32, 0, n)
+	for j, i := range order {
+		if j+1 < n && bytes.Equal(key(order[j+1]), key(i)) && s.sizes[order[j+1]] == s.sizes[i] {
 			continue // a later one replaces it
 		}
-		s.keys = append(s.keys, x.key...)
-		s.sizes = append(s.sizes, x.size)
-		s.names = append(s.names, x.name)
-		if x.size == anySize {
-			s.any = true
-		} else if !seen[x.size] {
-			seen[x.size] = true
-			s.distinct = append(s.distinct, x.size)
-		}
+		keys = append(keys, key(i)...)
+		sizes = append(sizes, s.sizes[i])
+		names = append(names, s.names[i])
 	}
+	s.keys, s.sizes, s.names = keys, sizes, names
+	s.distinct = append([]uint32(nil), sizes...)
 	slices.Sort(s.distinct)
+	s.distinct = slices.Compact(s.distinct)
+	if k := len(s.distinct); k > 0 && s.distinct[k-1] == anySize {
+		s.any, s.distinct = true, s.distinct[:k-1]
+	}
+	s.distinct = slices.Clip(s.distinct)
 }
 
 // len is how many signatures the set holds.
@@ -112,27 +115,24 @@ func (s *hashSet) find(h []byte, n int64) (uint32, bool) {
 type nameBlob struct {
 	blob []byte
 	off  []uint32 // where each begins; it ends where the next does
-
-	index map[string]uint32 // while loading; nil once built
 }
 
-// intern gives name's index, adding it the first time.
-func (n *nameBlob) intern(name string) uint32 {
-	if i, ok := n.index[name]; ok {
-		return i
-	}
-	if n.index == nil {
-		n.index = map[string]uint32{}
+// intern gives name's index. A name like the one before is kept once
+// (families of hashes under one name come together); the others are
+// kept as read: a map of millions of names to find repeats cost more at
+// load than the repeats it saved.
+func (n *nameBlob) intern(name []byte) uint32 {
+	if k := len(n.off); k > 0 && string(n.blob[n.off[k-1]:]) == string(name) {
+		return uint32(k - 1)
 	}
 	i := uint32(len(n.off))
 	n.off = append(n.off, uint32(len(n.blob)))
 	n.blob = append(n.blob, name...)
-	n.index[name] = i
 	return i
 }
 
-// done drops what only loading needs.
-func (n *nameBlob) done() { n.index = nil }
+// done trims what loading left over.
+func (n *nameBlob) done() { n.blob, n.off = slices.Clip(n.blob), slices.Clip(n.off) }
 
 // get is the name at index i.
 func (n *nameBlob) get(i uint32) string {
