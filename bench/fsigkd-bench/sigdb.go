@@ -76,7 +76,9 @@ func sigdbFigures(dir string) {
 				c.Read(make([]byte, 64)) // RELOADING
 				c.Close()
 			},
-			loaded: func() bool { return logHas(clamdLog, "Database correctly reloaded") || logHas(clamdLog, "Database reload") && logHas(clamdLog, "completed") },
+			loaded: func() bool {
+				return logHas(clamdLog, "Database correctly reloaded") || logHas(clamdLog, "Database reload") && logHas(clamdLog, "completed")
+			},
 		},
 		{
 			name: "the bundled fsavd",
