@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"slices"
 	"sort"
 )
@@ -50,7 +51,16 @@ func (s *hashSet) build() {
 		order[i] = uint32(i)
 	}
 	key := func(i uint32) []byte { return s.keys[int(i)*w : int(i+1)*w] }
+	// Most comparisons are settled by the hashes' first eight bytes, as
+	// one integer: the sort of millions was half of a load.
+	pre := make([]uint64, n)
+	for i := range pre {
+		pre[i] = binary.BigEndian.Uint64(s.keys[i*w:])
+	}
 	slices.SortFunc(order, func(a, b uint32) int {
+		if pre[a] != pre[b] {
+			return cmp.Compare(pre[a], pre[b])
+		}
 		if c := bytes.Compare(key(a), key(b)); c != 0 {
 			return c
 		}
