@@ -692,6 +692,25 @@ func (s *bodySig) matchAnywhere(data []byte) (matched, exhausted bool) {
 	var v verifier
 	v.init(data)
 	v.steps = v.work // the pass's bound alone
+	s.starts(&v, func() bool {
+		if v.out() {
+			exhausted = true
+			return false
+		}
+		return true
+	}, func(int) bool {
+		matched = true
+		return false
+	})
+	return matched, exhausted
+}
+
+// starts tries s at every place its offset allows in v's data, a literal
+// first part searched for rather than tried at each byte: more (nil: always)
+// says whether to go on, and each place s matches from is given to hit,
+// which says whether to look further.
+func (s *bodySig) starts(v *verifier, more func() bool, hit func(start int) bool) {
+	data := v.data
 	lo, hi := 0, len(data)
 	switch s.offKind {
 	case 'a':
@@ -704,18 +723,17 @@ func (s *bodySig) matchAnywhere(data []byte) (matched, exhausted bool) {
 		if first.kind == kLit {
 			j := bytesearch.Index(data[start:min(hi-1+len(first.lit), len(data))], first.lit)
 			if j < 0 {
-				return false, false
+				return
 			}
 			start += j
 		}
-		if v.out() {
-			return false, true
+		if more != nil && !more() {
+			return
 		}
-		if v.matchFrom(s.parts, start, func(int) bool { return true }) {
-			return true, false
+		if v.matchFrom(s.parts, start, func(int) bool { return true }) && !hit(start) {
+			return
 		}
 	}
-	return false, false
 }
 
 // Exhausted is the detection of an object whose verification against a

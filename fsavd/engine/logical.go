@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/fsigkd/fsigkd/internal/bytesearch"
 )
 
 // Logical signatures (.ldb, ClamAV's signature documentation):
@@ -435,29 +433,12 @@ func (s *bodySig) countIn(data []byte) int {
 	var v verifier
 	v.init(data)
 	n := 0
-	lo, hi := 0, len(data)
-	switch s.offKind {
-	case 'a':
-		lo, hi = s.off, min(s.off+s.offMax+1, len(data))
-	case 'e':
-		lo, hi = len(data)-s.off, min(len(data)-s.off+s.offMax+1, len(data))
-	}
-	first := &s.parts[0]
-	for start := max(lo, 0); start < hi && n < maxCount; start++ {
-		if first.kind == kLit {
-			j := bytesearch.Index(data[start:min(hi-1+len(first.lit), len(data))], first.lit)
-			if j < 0 {
-				break
-			}
-			start += j
-		}
+	s.starts(&v, func() bool {
 		v.steps = verifyBudget
-		if v.matchFrom(s.parts, start, func(int) bool { return true }) {
-			n++
-		}
-		if v.work <= 0 {
-			break
-		}
-	}
+		return v.work > 0
+	}, func(int) bool {
+		n++
+		return n < maxCount
+	})
 	return n
 }

@@ -47,28 +47,20 @@ func Write(dir string, sc Scale, seed uint64) ([]Object, error) {
 		objs = append(objs, Object{Name: fmt.Sprintf("%s-%d", kind, i), Data: data, Want: want})
 	}
 
-	for i := range sc.MD5 {
-		name := fmt.Sprintf("Gen.Hash.MD5-%d", i)
-		if i < sc.Planted {
-			data := g.filler(200 + g.r.IntN(2000))
-			sum := md5.Sum(data)
-			fmt.Fprintf(&hdb, "%x:%d:%s\n", sum, len(data), name)
-			add("md5", i, data, name)
-			continue
+	hashes := func(kind string, n int, out *bytes.Buffer, sum func([]byte) []byte) {
+		for i := range n {
+			name := fmt.Sprintf("Gen.Hash.%s-%d", kind, i)
+			if i < sc.Planted {
+				data := g.filler(200 + g.r.IntN(2000))
+				fmt.Fprintf(out, "%x:%d:%s\n", sum(data), len(data), name)
+				add(strings.ToLower(kind), i, data, name)
+				continue
+			}
+			fmt.Fprintf(out, "%s:%d:%s\n", g.hex(len(sum(nil))), 100+g.r.IntN(1<<20), name)
 		}
-		fmt.Fprintf(&hdb, "%s:%d:%s\n", g.hex(16), 100+g.r.IntN(1<<20), name)
 	}
-	for i := range sc.SHA256 {
-		name := fmt.Sprintf("Gen.Hash.SHA256-%d", i)
-		if i < sc.Planted {
-			data := g.filler(200 + g.r.IntN(2000))
-			sum := sha256.Sum256(data)
-			fmt.Fprintf(&hsb, "%x:%d:%s\n", sum, len(data), name)
-			add("sha256", i, data, name)
-			continue
-		}
-		fmt.Fprintf(&hsb, "%s:%d:%s\n", g.hex(32), 100+g.r.IntN(1<<20), name)
-	}
+	hashes("MD5", sc.MD5, &hdb, func(b []byte) []byte { s := md5.Sum(b); return s[:] })
+	hashes("SHA256", sc.SHA256, &hsb, func(b []byte) []byte { s := sha256.Sum256(b); return s[:] })
 	for i := range sc.Body {
 		name := fmt.Sprintf("Gen.Body-%d", i)
 		line, data := g.body(name, i)

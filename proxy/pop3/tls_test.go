@@ -36,43 +36,12 @@ func TestSTLSFromClients(t *testing.T) {
 	}
 	cl.ok("QUIT")
 	host, port := splitAddr(t, e.addr)
-	script := `
-import poplib, ssl, sys
-ctx = ssl.create_default_context(cafile=sys.argv[4])
-p = poplib.POP3(sys.argv[1], int(sys.argv[2]), timeout=30)
+	retrieveWithPoplib(t, py, `p = poplib.POP3(sys.argv[1], int(sys.argv[2]), timeout=30)
 assert "STLS" in p.capa(), p.capa()
 p.stls(context=ctx)
-assert "STLS" not in p.capa(), p.capa()
-p.user(sys.argv[3]); p.pass_("secret")
-for n in (1, 2):
-    resp, lines, octets = p.retr(n)
-    sys.stdout.write("=== %d\n" % n + "\n".join(l.decode() for l in lines) + "\n")
-p.quit()
-`
-	out, err := exec.Command(py, "-c", script, host, port, e.userAtServer(), caFile).CombinedOutput()
-	if err != nil {
-		t.Fatalf("poplib over STLS: %v\n%s", err, out)
-	}
-	first, second, _ := strings.Cut(string(out), "=== 2\n")
-	if first != "=== 1\n"+strings.ReplaceAll(cleanMail, "\r\n", "\n") || !strings.Contains(second, "Subject: [VIRUS REMOVED] invoice") {
-		t.Errorf("over STLS:\n%s", out)
-	}
-
-	fetchmail := testenv.Need(t, "fetchmail", "fetchmail")
-	dir := t.TempDir()
-	delivered := filepath.Join(dir, "delivered")
-	rc := filepath.Join(dir, "fetchmailrc")
-	os.WriteFile(rc, []byte("set no bouncemail\npoll "+host+" service "+port+" protocol pop3 auth password no uidl\n"+
-		"  user \""+e.userAtServer()+"\" password \"secret\" is root here\n"+
-		"  mda \"/bin/sh -c 'cat >> "+delivered+"; echo ===END=== >> "+delivered+"'\"\n"+
-		"  sslproto 'TLS1.2+' sslcertck sslcertfile \""+caFile+"\"\n"), 0o600)
-	cmd := exec.Command(fetchmail, "-f", rc, "--nodetach", "-v", "--keep")
-	cmd.Env = append(os.Environ(), "FETCHMAILHOME="+dir, "HOME="+dir)
-	b, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("fetchmail over STLS: %v\n%s", err, b)
-	}
-	if got, _ := os.ReadFile(delivered); !strings.Contains(string(got), "Just text.") || !strings.Contains(string(b), "STLS") {
+assert "STLS" not in p.capa(), p.capa()`, host, port, e.userAtServer(), caFile)
+	b, got := fetchmailRetrieves(t, host, port, e.userAtServer(), caFile, "")
+	if !strings.Contains(got, "Just text.") || !strings.Contains(b, "STLS") {
 		t.Errorf("fetchmail:\n%s\ndelivered:\n%s", b, got)
 	}
 }
@@ -137,42 +106,10 @@ func TestPOP3SFromClients(t *testing.T) {
 	tlsAddr := proxytest.ServeTLS(t, e.p)
 	e.putPair(t)
 	host, port := splitAddr(t, tlsAddr)
-	script := `
-import poplib, ssl, sys
-ctx = ssl.create_default_context(cafile=sys.argv[4])
-p = poplib.POP3_SSL(sys.argv[1], int(sys.argv[2]), context=ctx, timeout=30)
-assert "STLS" not in p.capa(), p.capa()
-p.user(sys.argv[3]); p.pass_("secret")
-for n in (1, 2):
-    resp, lines, octets = p.retr(n)
-    sys.stdout.write("=== %d\n" % n + "\n".join(l.decode() for l in lines) + "\n")
-p.quit()
-`
-	out, err := exec.Command(py, "-c", script, host, port, e.userAtServer(), caFile).CombinedOutput()
-	if err != nil {
-		t.Fatalf("poplib over POP3S: %v\n%s", err, out)
-	}
-	first, second, _ := strings.Cut(string(out), "=== 2\n")
-	if first != "=== 1\n"+strings.ReplaceAll(cleanMail, "\r\n", "\n") || !strings.Contains(second, "Subject: [VIRUS REMOVED] invoice") {
-		t.Errorf("over POP3S:\n%s", out)
-	}
-
-	fetchmail := testenv.Need(t, "fetchmail", "fetchmail")
-	dir := t.TempDir()
-	delivered := filepath.Join(dir, "delivered")
-	rc := filepath.Join(dir, "fetchmailrc")
-	os.WriteFile(rc, []byte("set no bouncemail\npoll "+host+" service "+port+" protocol pop3 auth password no uidl\n"+
-		"  user \""+e.userAtServer()+"\" password \"secret\" is root here\n"+
-		"  mda \"/bin/sh -c 'cat >> "+delivered+"; echo ===END=== >> "+delivered+"'\"\n"+
-		"  ssl sslproto 'TLS1.2+' sslcertck sslcertfile \""+caFile+"\"\n"), 0o600)
-	cmd := exec.Command(fetchmail, "-f", rc, "--nodetach", "-v", "--keep")
-	cmd.Env = append(os.Environ(), "FETCHMAILHOME="+dir, "HOME="+dir)
-	b, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("fetchmail over POP3S: %v\n%s", err, b)
-	}
-	got, _ := os.ReadFile(delivered)
-	if !strings.Contains(string(got), "Just text.") || !strings.Contains(string(got), "[VIRUS REMOVED]") {
+	retrieveWithPoplib(t, py, `p = poplib.POP3_SSL(sys.argv[1], int(sys.argv[2]), context=ctx, timeout=30)
+assert "STLS" not in p.capa(), p.capa()`, host, port, e.userAtServer(), caFile)
+	b, got := fetchmailRetrieves(t, host, port, e.userAtServer(), caFile, "ssl ")
+	if !strings.Contains(got, "Just text.") || !strings.Contains(got, "[VIRUS REMOVED]") {
 		t.Errorf("fetchmail:\n%s\ndelivered:\n%s", b, got)
 	}
 
@@ -252,4 +189,50 @@ func TestPOP3STransparent(t *testing.T) {
 		}
 		tc.Close()
 	}
+}
+
+// retrieveWithPoplib has Python's poplib connect as open says (a Python
+// snippet making p, with ctx checking the certificate against the CA),
+// log in and retrieve the clean mail and the infected one, which must
+// come back replaced.
+func retrieveWithPoplib(t *testing.T, py, open, host, port, user, caFile string) {
+	t.Helper()
+	script := "import poplib, ssl, sys\nctx = ssl.create_default_context(cafile=sys.argv[4])\n" + open + `
+p.user(sys.argv[3]); p.pass_("secret")
+for n in (1, 2):
+    resp, lines, octets = p.retr(n)
+    sys.stdout.write("=== %d\n" % n + "\n".join(l.decode() for l in lines) + "\n")
+p.quit()
+`
+	out, err := exec.Command(py, "-c", script, host, port, user, caFile).CombinedOutput()
+	if err != nil {
+		t.Fatalf("poplib: %v\n%s", err, out)
+	}
+	first, second, _ := strings.Cut(string(out), "=== 2\n")
+	if first != "=== 1\n"+strings.ReplaceAll(cleanMail, "\r\n", "\n") || !strings.Contains(second, "Subject: [VIRUS REMOVED] invoice") {
+		t.Errorf("poplib retrieved:\n%s", out)
+	}
+}
+
+// fetchmailRetrieves runs fetchmail over TLS (ssl: "ssl " for TLS from
+// the first byte, "" for STLS), checking the certificate: its output, and
+// what it delivered.
+func fetchmailRetrieves(t *testing.T, host, port, user, caFile, ssl string) (out, delivered string) {
+	t.Helper()
+	fetchmail := testenv.Need(t, "fetchmail", "fetchmail")
+	dir := t.TempDir()
+	dest := filepath.Join(dir, "delivered")
+	rc := filepath.Join(dir, "fetchmailrc")
+	os.WriteFile(rc, []byte("set no bouncemail\npoll "+host+" service "+port+" protocol pop3 auth password no uidl\n"+
+		"  user \""+user+"\" password \"secret\" is root here\n"+
+		"  mda \"/bin/sh -c 'cat >> "+dest+"; echo ===END=== >> "+dest+"'\"\n"+
+		"  "+ssl+"sslproto 'TLS1.2+' sslcertck sslcertfile \""+caFile+"\"\n"), 0o600)
+	cmd := exec.Command(fetchmail, "-f", rc, "--nodetach", "-v", "--keep")
+	cmd.Env = append(os.Environ(), "FETCHMAILHOME="+dir, "HOME="+dir)
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("fetchmail: %v\n%s", err, b)
+	}
+	got, _ := os.ReadFile(dest)
+	return string(b), string(got)
 }
