@@ -49,7 +49,7 @@ func Main(args []string) int {
 	log := lg.Error.Named("fsavd")
 
 	srv := &Server{Log: log}
-	db, err := load(*sigs)
+	db, err := load(*sigs, nil)
 	if err != nil {
 		// Serve anyway, so that clients learn why (M16), not just that
 		// the socket is missing (M25).
@@ -143,7 +143,11 @@ func fingerprint(path string) string {
 }
 
 func reload(srv *Server, dir string, log *zap.Logger) {
-	db, err := load(dir)
+	var prev *engine.DB
+	if srv.Engine != nil {
+		prev = srv.Engine.DB()
+	}
+	db, err := load(dir, prev)
 	if err != nil {
 		log.Warn("signatures not reloaded; the loaded set stays", zap.Error(err))
 		return
@@ -161,14 +165,15 @@ func reload(srv *Server, dir string, log *zap.Logger) {
 	logLoad(log, "signatures reloaded", db)
 }
 
-// load reads the signatures with the collector kept close to what is in
+// load reads the signatures (prev's hash signatures kept for the files
+// unchanged since) with the collector kept close to what is in
 // use: a reload holds the old set and the new one at once, and the lines
 // read and the arrays outgrown in passing would otherwise pile up to a
 // second set's worth (on the generated database of docs/benchmarks.md,
 // a reload's peak 517 MiB at the default, 415 MiB so).
-func load(dir string) (*engine.DB, error) {
+func load(dir string, prev *engine.DB) (*engine.DB, error) {
 	defer debug.SetGCPercent(debug.SetGCPercent(20))
-	return engine.Load(dir)
+	return engine.Reload(dir, prev)
 }
 
 // settle gives the memory a load made and dropped back to the system: a

@@ -21,7 +21,8 @@ import (
 // database at the scale of ClamAV's own (-hashes MD5 signatures, a tenth
 // as many SHA-256, -bodies body and as many logical signatures): how long
 // each takes to load it, its resident memory, its peak during a reload
-// and the longest scan meanwhile, its rate for 1 KiB and 1 MiB objects
+// after part of the database changed (as freshclam's update of daily
+// does, the bulk unchanged) and the longest scan meanwhile, its rate for 1 KiB and 1 MiB objects
 // (clamd by descriptor, its cache off), and whether both name the
 // planted corpus alike.
 func sigdbFigures(dir string) {
@@ -125,6 +126,13 @@ func sigdbFigures(dir string) {
 			if strings.TrimSuffix(names, ".UNOFFICIAL") == o.Want {
 				right++
 			}
+		}
+		// As freshclam's updates do: a part of the database changes (here
+		// the SHA-256, body and logical files), the bulk (the MD5 file)
+		// does not. clamd reads it all again; fsavd the changed files.
+		for _, f := range []string{"gen.hsb", "gen.ndb", "gen.ldb"} {
+			now := time.Now()
+			check(os.Chtimes(filepath.Join(db, f), now, now))
 		}
 		peak, longest := reloadFigures(cmd, sock, s, small, e.reload, e.loaded)
 		fmt.Printf("| %s | %v | %d MiB | %d MiB, %v | %.0f | %.0f | %d of %d |\n", e.name, load.Round(10*time.Millisecond), rss>>10,

@@ -133,3 +133,51 @@ func md5Line(obj, name string) string {
 	s := md5.Sum([]byte(obj))
 	return fmt.Sprintf("%s:%d:%s\n", hex.EncodeToString(s[:]), len(obj), name)
 }
+
+// TestReloadKeepsUnchangedHashFiles: a reload keeps the hash signatures
+// of a file unchanged since (the same sets, not read again: freshclam's
+// main.cvd while daily.cld changes) and reads a changed one afresh; what
+// either holds is found after it.
+func TestReloadKeepsUnchangedHashFiles(t *testing.T) {
+	dir := t.TempDir()
+	main := cvdtest.Build(t, "main", 1, map[string]string{".hdb": md5Line("MAIN-OBJECT", "Test.Main")})
+	b, _ := os.ReadFile(main)
+	os.WriteFile(filepath.Join(dir, "main.cvd"), b, 0o644)
+	os.WriteFile(filepath.Join(dir, "daily.hdb"), []byte(md5Line("DAILY-ONE", "Test.Daily.One")), 0o644)
+	db, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "daily.hdb"), []byte(md5Line("DAILY-ONE", "Test.Daily.One")+md5Line("DAILY-TWO", "Test.Daily.Two")), 0o644)
+	db2, err := Reload(dir, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := func(d *DB, name string) *hashFile {
+		for _, hf := range d.hashFiles {
+			if strings.Contains(hf.id, name) {
+				return hf
+			}
+		}
+		return nil
+	}
+	if byID(db2, "main.cvd") == nil || byID(db2, "main.cvd") != byID(db, "main.cvd") {
+		t.Error("the unchanged container's hash signatures were read again")
+	}
+	if byID(db2, "daily.hdb") == byID(db, "daily.hdb") {
+		t.Error("the changed file's hash signatures were kept")
+	}
+	e := New(db2)
+	for obj, want := range map[string]string{"MAIN-OBJECT": "Test.Main", "DAILY-ONE": "Test.Daily.One", "DAILY-TWO": "Test.Daily.Two", "OTHER": ""} {
+		var got []string
+		for _, d := range e.ScanBytes([]byte(obj), Options{}) {
+			got = append(got, d.Name)
+		}
+		if strings.Join(got, ",") != want {
+			t.Errorf("%s: %v, want %q", obj, got, want)
+		}
+	}
+	if db2.Kinds()["hash"] != 3 {
+		t.Errorf("kinds %v", db2.Kinds())
+	}
+}

@@ -38,18 +38,19 @@ type DB struct {
 	// engine does not read (ClamAV's .mdb, .cdb, .cbc...), in loose files
 	// and inside containers: said at load, never silently dropped.
 	Unsupported map[string]int
-	// hashes are the hash signatures of each kind in use (md5, sha1,
-	// sha256; see hashes.go), their names in hashNames. As ClamAV does,
-	// an object is hashed only when some signature names its size (or
-	// any size, "*"): hashing every object would cost more than all the
-	// rest of a large object's scan.
-	hashes    map[string]*hashSet
-	hashNames nameBlob
-	// allowed are the files known clean by their hash (.fp, .sfp): such
-	// an object, or member, is no detection whatever matches in it; and
-	// ignored the signature names not to use (.ign, .ign2). ClamAV's own
-	// database fixes its false positives with these.
-	allowed map[string]*hashSet
+	// hashFiles are the hash signatures, a set of each kind (md5, sha1,
+	// sha256; see hashes.go) for each file that holds some: a reload
+	// keeps those of a file unchanged (freshclam's main.cvd, while its
+	// daily.cld changes) instead of reading millions of lines again and
+	// holding two copies. As ClamAV does, an object is hashed only when
+	// some signature names its size (or any size, "*"): hashing every
+	// object would cost more than all the rest of a large object's scan.
+	// Their allowed sets are the files known clean by their hash (.fp,
+	// .sfp): such an object, or member, is no detection whatever matches
+	// in it.
+	hashFiles []*hashFile
+	// ignored are the signature names not to use (.ign, .ign2). ClamAV's
+	// own database fixes its false positives with these and .fp.
 	ignored map[string]bool
 	body    []*bodySig
 	bodyN   int
@@ -94,7 +95,11 @@ const maxSigLine = 256 << 10
 // empty set. Any bad line fails the whole load with its file and line
 // (a container's member named within it), and so does a container that
 // fails its checks, so that a running engine keeps its old set.
-func Load(dir string) (*DB, error) {
+func Load(dir string) (*DB, error) { return Reload(dir, nil) }
+
+// Reload is Load, keeping prev's hash signatures of the files unchanged
+// since (same name, size and time): only the changed files' are read.
+func Reload(dir string, prev *DB) (*DB, error) {
 	db := newDB()
 	db.addBody("Eicar-Test-Signature", hex.EncodeToString([]byte(eicar.String)), "*")
 	if dir != "" {
@@ -103,7 +108,7 @@ func Load(dir string) (*DB, error) {
 			return nil, err
 		}
 		for _, f := range files {
-			if err := db.loadFile(f); err != nil {
+			if err := db.loadFile(f, prev); err != nil {
 				return nil, err
 			}
 			db.Files = append(db.Files, f)
@@ -114,28 +119,75 @@ func Load(dir string) (*DB, error) {
 }
 
 func newDB() *DB {
-	return &DB{hashes: map[string]*hashSet{}, allowed: map[string]*hashSet{}, ignored: map[string]bool{},
-		table: map[uint32][]int32{}, Unsupported: map[string]int{}}
+	return &DB{ignored: map[string]bool{}, table: map[uint32][]int32{}, Unsupported: map[string]int{}}
 }
 
-// loadFile reads a signature file or a container's members.
-func (db *DB) loadFile(path string) error {
-	if sigfiles.IsContainer(path) {
-		_, err := cvd.Each(path, func(name string, r io.Reader) error {
-			return db.load(path+"/"+name, r)
-		})
-		return err
+// loadFile reads a signature file or a container's members; the hash
+// signatures of a file prev read as it is now are prev's.
+func (db *DB) loadFile(path string, prev *DB) error {
+	id, kept := fileID(path), (*hashFile)(nil)
+	if prev != nil && id != "" {
+		for _, hf := range prev.hashFiles {
+			if hf.id == id {
+				kept = hf
+			}
+		}
 	}
-	f, err := os.Open(path)
+	hf := kept
+	if hf == nil {
+		hf = &hashFile{id: id, hashes: map[string]*hashSet{}, allowed: map[string]*hashSet{}}
+	}
+	read := func(name string, r io.Reader) error {
+		if kept != nil && holdsHashes(name) {
+			return nil // kept
+		}
+		return db.load(name, r, hf)
+	}
+	var err error
+	if sigfiles.IsContainer(path) {
+		_, err = cvd.Each(path, func(name string, r io.Reader) error { return read(path+"/"+name, r) })
+	} else {
+		var f *os.File
+		if f, err = os.Open(path); err == nil {
+			err = read(path, f)
+			f.Close()
+		}
+	}
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	return db.load(path, f)
+	if kept == nil {
+		hf.build()
+	}
+	if hf.len() > 0 {
+		db.hashFiles = append(db.hashFiles, hf)
+	}
+	return nil
 }
 
-// load reads the signatures of the file called name from r, by its kind.
-func (db *DB) load(name string, r io.Reader) error {
+// holdsHashes tells whether a file of this name holds hash signatures
+// (or the allow lists' hashes): what a kept hashFile already has.
+func holdsHashes(name string) bool {
+	switch filepath.Ext(name) {
+	case ".hdb", ".hsb", ".fp", ".sfp":
+		return true
+	}
+	return false
+}
+
+// fileID is what tells a file unchanged: its name, size and time; "" when
+// it cannot be looked at.
+func fileID(path string) string {
+	st, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%s\x00%d\x00%d", path, st.Size(), st.ModTime().UnixNano())
+}
+
+// load reads the signatures of the file called name from r, by its kind;
+// its hash signatures into hf.
+func (db *DB) load(name string, r io.Reader, hf *hashFile) error {
 	ext := filepath.Ext(name)
 	switch sigfiles.Kind(name) {
 	case "unsupported":
@@ -160,11 +212,11 @@ func (db *DB) load(name string, r io.Reader) error {
 		case ".hdb", ".hsb", ".fp", ".sfp":
 			// Read from the scanner's buffer: millions of lines, no
 			// string made of each.
-			sets := db.hashes
+			sets := hf.hashes
 			if ext == ".fp" || ext == ".sfp" {
-				sets = db.allowed
+				sets = hf.allowed
 			}
-			if err := db.addHash(sets, raw); err != nil {
+			if err := hf.addHash(sets, raw); err != nil {
 				return &LoadError{File: name, Line: n, Msg: err.Error()}
 			}
 			continue
@@ -196,7 +248,7 @@ func (db *DB) load(name string, r io.Reader) error {
 
 // addHash reads HASH:Size:Name (MD5, SHA1 or SHA256 by length; size may
 // be * for any) into sets, by hash kind.
-func (db *DB) addHash(sets map[string]*hashSet, line []byte) error {
+func (hf *hashFile) addHash(sets map[string]*hashSet, line []byte) error {
 	h, rest, ok1 := bytes.Cut(line, []byte{':'})
 	sz, name, ok2 := bytes.Cut(rest, []byte{':'})
 	if !ok1 || !ok2 {
@@ -239,7 +291,7 @@ func (db *DB) addHash(sets map[string]*hashSet, line []byte) error {
 		set = &hashSet{width: len(h) / 2}
 		sets[kind] = set
 	}
-	set.add(key[:len(h)/2], size, db.hashNames.intern(name))
+	set.add(key[:len(h)/2], size, hf.names.intern(name))
 	return nil
 }
 
@@ -370,13 +422,6 @@ func (db *DB) build() {
 		slices.SortFunc(db.keys, bytes.Compare) // the same order at each load
 	}
 	db.bodyN = len(db.body)
-	for _, set := range db.hashes {
-		set.build()
-	}
-	for _, set := range db.allowed {
-		set.build()
-	}
-	db.hashNames.done()
 	sum := sha256.New()
 	for _, f := range db.Files {
 		st, err := os.Stat(f)
@@ -400,8 +445,10 @@ func (db *DB) Signatures() int {
 // .hsb), body (.ndb, and the built-in EICAR) and logical (.ldb).
 func (db *DB) Kinds() map[string]int {
 	n, parts := 0, 0
-	for _, set := range db.hashes {
-		n += set.len()
+	for _, hf := range db.hashFiles {
+		for _, set := range hf.hashes {
+			n += set.len()
+		}
 	}
 	for _, ls := range db.logical {
 		for _, forms := range ls.parts {
@@ -745,38 +792,59 @@ const Exhausted = "Heuristics.Limits.Exceeded.Verify"
 // for its size.
 func (db *DB) matchHash(data []byte) []string {
 	var out []string
-	for _, i := range lookUp(db.hashes, data) {
-		out = append(out, db.hashNames.get(i))
+	var sums digests
+	for _, hf := range db.hashFiles {
+		out = append(out, hf.lookUp(hf.hashes, data, &sums)...)
 	}
 	sort.Strings(out)
-	return out
+	return slices.Compact(out)
 }
 
 // allowedFile tells whether data is a file known clean (.fp, .sfp).
 func (db *DB) allowedFile(data []byte) bool {
-	return len(db.allowed) > 0 && len(lookUp(db.allowed, data)) > 0
+	var sums digests
+	for _, hf := range db.hashFiles {
+		if len(hf.allowed) > 0 && len(hf.lookUp(hf.allowed, data, &sums)) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
-// lookUp gives the name indexes of the signatures of sets that data's
-// hashes match, hashing only for the sets that name its size.
-func lookUp(sets map[string]*hashSet, data []byte) []uint32 {
-	var out []uint32
+// digests are an object's hashes, each made once, when first asked for.
+type digests map[string][]byte
+
+func (d *digests) of(kind string, data []byte) []byte {
+	if sum, ok := (*d)[kind]; ok {
+		return sum
+	}
+	var h hash.Hash
+	switch kind {
+	case "md5":
+		h = md5.New()
+	case "sha1":
+		h = sha1.New()
+	default:
+		h = sha256.New()
+	}
+	h.Write(data)
+	if *d == nil {
+		*d = digests{}
+	}
+	(*d)[kind] = h.Sum(nil)
+	return (*d)[kind]
+}
+
+// lookUp gives the names of the signatures of sets that data's hashes
+// match, hashing only for the sets that name its size.
+func (hf *hashFile) lookUp(sets map[string]*hashSet, data []byte, sums *digests) []string {
+	var out []string
 	for kind, set := range sets {
 		if !set.wants(int64(len(data))) {
 			continue
 		}
-		var h hash.Hash
-		switch kind {
-		case "md5":
-			h = md5.New()
-		case "sha1":
-			h = sha1.New()
-		default:
-			h = sha256.New()
-		}
-		h.Write(data)
-		if name, ok := set.find(h.Sum(nil), int64(len(data))); ok {
-			out = append(out, name)
+		if name, ok := set.find(sums.of(kind, data), int64(len(data))); ok {
+			out = append(out, hf.names.get(name))
 		}
 	}
 	return out

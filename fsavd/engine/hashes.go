@@ -121,6 +121,37 @@ func (s *hashSet) find(h []byte, n int64) (uint32, bool) {
 	return anyName, anyFound
 }
 
+// hashFile is the hash signatures one file holds (a container's
+// members together), as read at a time: never changed once built, so
+// that a reload may keep it while the file is the same.
+type hashFile struct {
+	id              string              // the file's name, size and time
+	hashes, allowed map[string]*hashSet // by kind
+	names           nameBlob
+}
+
+func (hf *hashFile) build() {
+	for _, set := range hf.hashes {
+		set.build()
+	}
+	for _, set := range hf.allowed {
+		set.build()
+	}
+	hf.names.done()
+}
+
+// len is how many signatures the file holds, allowed ones with them.
+func (hf *hashFile) len() int {
+	n := 0
+	for _, set := range hf.hashes {
+		n += set.len()
+	}
+	for _, set := range hf.allowed {
+		n += set.len()
+	}
+	return n
+}
+
 // nameBlob holds the hash signatures' names in one blob, each once.
 type nameBlob struct {
 	blob []byte
