@@ -24,7 +24,7 @@ type diversion struct {
 
 // implicitTLSPorts are the ports of the protocols spoken over TLS from the
 // first byte (RFC 8314) that a transparent service's tls_port takes.
-var implicitTLSPorts = map[string]string{"smtp": "465", "pop": "995"}
+var implicitTLSPorts = map[string]string{"smtp": "465", "pop": "995", "ftp": "990"}
 
 func diversions(cfg *conf.Config) []diversion {
 	var out []diversion

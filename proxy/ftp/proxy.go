@@ -28,6 +28,7 @@ package ftp
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 
@@ -66,3 +67,12 @@ func (p *Proxy) init() error {
 
 // Serve accepts clients until ln is closed.
 func (p *Proxy) Serve(ln net.Listener) error { return p.ServeLines(ln, p.serve) }
+
+// ServeTLS accepts implicit FTPS clients (tls_port, 990) until ln is
+// closed.
+func (p *Proxy) ServeTLS(ln net.Listener) error {
+	if p.tlsConfig == nil {
+		return errors.New("tls_port needs tls_cert")
+	}
+	return p.ServeLinesTLS(ln, p.tlsConfig, p.serve)
+}

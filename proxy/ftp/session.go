@@ -48,10 +48,11 @@ type session struct {
 	// is still to be closed.
 	open150 bool
 
-	tlsOn  bool        // the client's control connection is TLS (AUTH TLS)
-	protP  bool        // PROT P: the client's data connections are TLS
-	srvTLS *tls.Config // the server's TLS (parent_tls), its data connections' too; nil: clear
-	srvP   bool        // the server took PROT P
+	tlsOn    bool        // the client's control connection is TLS (AUTH TLS, or tls_port)
+	implicit bool        // the client came to tls_port (implicit FTPS)
+	protP    bool        // PROT P: the client's data connections are TLS
+	srvTLS   *tls.Config // the server's TLS (parent_tls), its data connections' too; nil: clear
+	srvP     bool        // the server took PROT P
 }
 
 func (p *Proxy) serve(c net.Conn) {
@@ -67,6 +68,11 @@ func (p *Proxy) serve(c net.Conn) {
 		}
 	}()
 	firstBy := time.Now().Add(p.Svc.HeaderTimeout)
+	var ok bool
+	if s.implicit, ok = p.Handshake(c, p.Svc.HeaderTimeout); !ok {
+		return
+	}
+	s.tlsOn = s.implicit
 	s.reply("220 fsigkd FTP proxy ready. Log in as USER name@host[:port].")
 	p.Commands(c, s.cr, maxLine, firstBy, s.reply,
 		proxy.Replies{TooLong: "500 Command line too long.", Timeout: "421 Timeout: closing the control connection."},
@@ -293,6 +299,16 @@ func (s *session) login(arg string) bool {
 		return true
 	}
 	s.srv, s.sr, s.host, s.srvPort = srv, bufio.NewReaderSize(srv, maxLine), host, port
+	if s.implicit && s.p.Svc.Transparent {
+		// Diverted from port 990: the server speaks TLS at once.
+		if err := s.startServerTLS(host); err != nil {
+			s.log.Info("the server's TLS failed", zap.String("server", net.JoinHostPort(host, strconv.Itoa(port))), zap.Error(err))
+			s.srv.Close()
+			s.srv = nil
+			s.reply(fmt.Sprintf("500 Can't Connect to (%s: %d) errmsg=its TLS failed", host, port))
+			return true
+		}
+	}
 	s.srv.SetReadDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
 	greet, err := ReadReply(s.sr, maxLine)
 	if err != nil || greet.Code/100 != 2 {

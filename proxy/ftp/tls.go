@@ -21,6 +21,10 @@ import (
 // Towards the server, per parent_tls: AUTH TLS after its greeting, then
 // PBSZ 0 and PROT P, the data connections' TLS sessions resumed from the
 // control connection's, as vsftpd requires (require_ssl_reuse).
+//
+// Implicit FTPS (tls_port, 990): the client's connection is TLS from its
+// first byte; in transparent mode the server it was going to speaks TLS
+// at once too, and is reached so.
 
 // tlsFeatures are the FEAT lines of the client's TLS, when offered.
 func (s *session) tlsFeatures() []string {
@@ -107,33 +111,28 @@ func (s *session) feat() bool {
 }
 
 // serverTLS starts TLS with the server (host, as the client named it)
-// after its greeting, per parent_tls. nil: the session goes on, encrypted
-// or (may, none) in the clear.
+// after its greeting, per parent_tls (over TLS already, implicit FTPS,
+// only the data connections' protection is asked for). nil: the session
+// goes on, encrypted or (may, none) in the clear.
 func (s *session) serverTLS(host string) error {
 	mode := s.p.ParentTLSMode()
-	if mode == "none" {
-		return nil
+	if s.srvTLS == nil {
+		if mode == "none" {
+			return nil
+		}
+		r, err := s.toServer("AUTH TLS")
+		if err != nil {
+			return err
+		}
+		if r.Code != 234 {
+			return s.p.ParentTLSMissing(fmt.Errorf("AUTH TLS refused: %s", r.Text()))
+		}
+		if err := s.startServerTLS(host); err != nil {
+			return err
+		}
 	}
-	r, err := s.toServer("AUTH TLS")
+	r, err := s.toServer("PBSZ 0")
 	if err != nil {
-		return err
-	}
-	if r.Code != 234 {
-		return s.p.ParentTLSMissing(fmt.Errorf("AUTH TLS refused: %s", r.Text()))
-	}
-	addr := s.srv.RemoteAddr().String()
-	cfg := s.p.ParentTLS(addr, host)
-	// The data connections resume this session: one cache per session,
-	// keyed by the name (the same for every connection to the server).
-	cfg.ClientSessionCache = tls.NewLRUClientSessionCache(2)
-	tc := tls.Client(s.srv, cfg)
-	tc.SetDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
-	if err := tc.Handshake(); err != nil {
-		return s.p.ParentTLSFailed(err)
-	}
-	tc.SetDeadline(time.Time{})
-	s.srv, s.sr, s.srvTLS = tc, bufio.NewReaderSize(tc, maxLine), cfg
-	if r, err = s.toServer("PBSZ 0"); err != nil {
 		return err
 	}
 	if r, err = s.toServer("PROT P"); err != nil {
@@ -143,5 +142,21 @@ func (s *session) serverTLS(host string) error {
 		return s.p.ParentTLSMissing(fmt.Errorf("PROT P refused: %s", r.Text()))
 	}
 	s.srvP = true
+	return nil
+}
+
+// startServerTLS makes the server connection TLS, its certificate checked
+// per parent_tls; the data connections resume its session (one cache per
+// session, keyed by the name: the same for every connection to it).
+func (s *session) startServerTLS(host string) error {
+	cfg := s.p.ParentTLS(s.srv.RemoteAddr().String(), host)
+	cfg.ClientSessionCache = tls.NewLRUClientSessionCache(2)
+	tc := tls.Client(s.srv, cfg)
+	tc.SetDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
+	if err := tc.Handshake(); err != nil {
+		return s.p.ParentTLSFailed(err)
+	}
+	tc.SetDeadline(time.Time{})
+	s.srv, s.sr, s.srvTLS = tc, bufio.NewReaderSize(tc, maxLine), cfg
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/proxytest"
 	"github.com/fsigkd/fsigkd/internal/servertest"
 	"github.com/fsigkd/fsigkd/internal/testenv"
 )
@@ -174,5 +175,43 @@ func TestFTPSCommandsInTheWrongPlace(t *testing.T) {
 	}
 	if r := c.cmd("FEAT"); strings.Contains(r.Raw(), "AUTH") {
 		t.Errorf("FEAT without tls_cert: %q", r.Raw())
+	}
+}
+
+// TestImplicitFTPS: on tls_port (990) curl's ftps:// (TLS from the first
+// byte, its data protected) downloads through the gateway, EICAR refused;
+// in transparent mode the client goes on to a vsftpd that speaks implicit
+// TLS itself and takes TLS only, which the gateway reaches over TLS too.
+func TestImplicitFTPS(t *testing.T) {
+	keys, caFile := servertest.SignedLeaf(t)
+	e := newEnv(t, keys).withServer()
+	tlsAddr := proxytest.ServeTLS(t, e.p)
+	put(t, e, "ok.txt", []byte("fine"))
+	put(t, e, "eicar.com", []byte(eicar.String))
+	user := strings.NewReplacer("@", "%40", ":", "%3A").Replace("anonymous@" + e.srv.Addr)
+	url := func(name string) string { return "ftps://" + user + ":x@" + tlsAddr + "/" + name }
+	if out, err := e.curl("--cacert", caFile, url("ok.txt")); err != nil || string(out) != "fine" {
+		t.Fatalf("curl ftps://: %v %q", err, out)
+	}
+	if out, err := e.curl("--cacert", caFile, url("eicar.com")); err == nil || bytes.Contains(out, []byte("EICAR")) {
+		t.Fatalf("EICAR over implicit FTPS: %q", out)
+	}
+
+	cert, key := servertest.WriteKeyPair(t, servertest.SelfSigned(t), t.TempDir())
+	srv := servertest.VSFTPD(t, "ssl_enable=YES", "implicit_ssl=YES", "rsa_cert_file="+cert, "rsa_private_key_file="+key,
+		"allow_anon_ssl=YES", "force_anon_logins_ssl=YES", "force_anon_data_ssl=YES")
+	os.WriteFile(filepath.Join(srv.Root, "ok.txt"), []byte("fine over TLS"), 0o644)
+	tr := newEnv(t, keys+"transparent = yes\n")
+	tr.srv = srv
+	dst, err := net.ResolveTCPAddr("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.p.OriginalDst = func(net.Conn) (net.Addr, error) { return dst, nil }
+	tr.start()
+	trTLS := proxytest.ServeTLS(t, tr.p)
+	out, err := tr.curl("--cacert", caFile, "ftps://anonymous:x@"+trTLS+"/ok.txt")
+	if err != nil || string(out) != "fine over TLS" {
+		t.Fatalf("transparent implicit FTPS to an implicit-TLS vsftpd: %v %q", err, out)
 	}
 }
