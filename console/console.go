@@ -47,16 +47,19 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 var ErrBare = errors.New("a console off loopback needs console_password and console_tls_cert/_key")
 
 // Start listens on the console's address and serves: /metrics from
-// totals, the pages mux gives (nil: none yet), and, when ready is set,
+// totals (and more), the pages mux gives (nil: none yet), and, when ready is set,
 // /healthz (alive) and /readyz (ready says whether, and if not why), the
 // two without the password, for load balancers.
-func Start(g conf.Global, totals *metrics.Totals, pages http.Handler, ready func() (bool, string)) (*Server, error) {
+func Start(g conf.Global, totals *metrics.Totals, pages http.Handler, ready func() (bool, string), more ...prometheus.Collector) (*Server, error) {
 	ip := net.ParseIP(g.ConsoleBind)
 	if ip == nil || !ip.IsLoopback() && (g.ConsolePassword == "" || g.ConsoleTLSCert == "") {
 		return nil, ErrBare
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(totals.Collector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "fsigkd_master"}))
+	// The totals, the Go runtime's go_* of the master, and what the
+	// caller adds (the process_* of every process of the gateway).
+	reg.MustRegister(totals.Collector(), collectors.NewGoCollector())
+	reg.MustRegister(more...)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	if pages != nil {

@@ -108,13 +108,30 @@ func (m *master) startConsole(g conf.Global) {
 		m.console.Close()
 		m.console = nil
 	}
-	srv, err := console.Start(g, m.totals, m.pages, m.ready)
+	srv, err := console.Start(g, m.totals, m.pages, m.ready, metrics.ProcessCollector(m.processes))
 	if err != nil {
 		log.Error("the console cannot start; the gateway goes on without it", zap.Error(err))
 		return
 	}
 	m.console, m.consoleCfg = srv, g
 	log.Info("console serving", zap.String("addr", srv.Addr().String()))
+}
+
+// processes are the gateway's processes for /metrics: the master, the
+// bundled fsavd it runs, and each service's worker.
+func (m *master) processes() []metrics.Proc {
+	out := []metrics.Proc{metrics.Self()}
+	if pid := m.helperPID.Load(); pid > 0 {
+		out = append(out, metrics.Proc{PID: int(pid), Process: "fsavd"})
+	}
+	if _, svcs, err := Services(m.shownBaseDir()); err == nil {
+		for _, s := range svcs {
+			if s.PID > 0 {
+				out = append(out, metrics.Proc{PID: s.PID, Process: "worker", Service: s.Name})
+			}
+		}
+	}
+	return out
 }
 
 // stopConsole stops the console, if it runs.

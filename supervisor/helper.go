@@ -64,6 +64,9 @@ func (m *master) startHelper(h *helper) {
 		return
 	}
 	h.cmd, h.started = cmd, time.Now()
+	if h == m.helper {
+		m.helperPID.Store(int64(cmd.Process.Pid))
+	}
 	go func() {
 		cmd.Wait()
 		m.events <- helperExit{h: h, state: cmd.ProcessState}

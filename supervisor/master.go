@@ -55,6 +55,8 @@ type master struct {
 	unready atomic.Bool
 	onReady func()
 	helper  *helper // the bundled fsavd, when the master runs it
+	// helperPID is its process, for /metrics (read off the event loop).
+	helperPID atomic.Int64
 	// down is why an enabled service is not running: the documented
 	// message it failed with, for fsigkd status.
 	down map[string]string

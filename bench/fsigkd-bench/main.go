@@ -35,18 +35,19 @@ import (
 )
 
 var (
-	bin      = flag.String("fsigkd", "fsigkd", "the fsigkd binary")
-	idle     = flag.Int("idle", 5000, "idle connections for the memory figure")
-	requests = flag.Int("requests", 3000, "requests for the objects-per-second figure")
-	bigMiB   = flag.Int("big", 100, "size of the large download, MiB")
-	conc     = flag.Int("c", 8, "concurrent clients")
-	clamd    = flag.String("clamd", "", "clamd's socket: scan with clamd instead of the bundled fsavd")
-	only     = flag.String("only", "", "smtp, ftp, pop, icap, peers, https, milter, idle, sigdb, cache, rules, large or small: those figures alone")
-	hashes   = flag.Int("hashes", 2000000, "MD5 signatures of the generated database (sigdb)")
-	bodies   = flag.Int("bodies", 20000, "body signatures, and as many logical ones, of the generated database (sigdb)")
-	backlog  = flag.Int("backlog", 0, "listen_backlog of the daemons measured (0, the shipped default: the kernel's somaxconn)")
-	mails    = flag.Int("mails", 500, "mails per SMTP figure")
-	rounds   = flag.Int("rounds", 1, "rounds of the peers' figures, every path once a round; medians and ranges are shown")
+	bin       = flag.String("fsigkd", "fsigkd", "the fsigkd binary")
+	idle      = flag.Int("idle", 5000, "idle connections for the memory figure")
+	requests  = flag.Int("requests", 3000, "requests for the objects-per-second figure")
+	bigMiB    = flag.Int("big", 100, "size of the large download, MiB")
+	conc      = flag.Int("c", 8, "concurrent clients")
+	clamd     = flag.String("clamd", "", "clamd's socket: scan with clamd instead of the bundled fsavd")
+	only      = flag.String("only", "", "smtp, ftp, pop, icap, peers, https, milter, idle, sigdb, cache, rules, large or small: those figures alone")
+	hashes    = flag.Int("hashes", 2000000, "MD5 signatures of the generated database (sigdb)")
+	keptWaits = flag.String("kept-waits", "2,30", "seconds after the kept-alive clients' requests at which their memory is read (idle)")
+	bodies    = flag.Int("bodies", 20000, "body signatures, and as many logical ones, of the generated database (sigdb)")
+	backlog   = flag.Int("backlog", 0, "listen_backlog of the daemons measured (0, the shipped default: the kernel's somaxconn)")
+	mails     = flag.Int("mails", 500, "mails per SMTP figure")
+	rounds    = flag.Int("rounds", 1, "rounds of the peers' figures, every path once a round; medians and ranges are shown")
 )
 
 func main() {
@@ -356,8 +357,12 @@ func keptRSS(pid int, proxy, url string) {
 		}
 		conns = append(conns, c)
 	}
-	for _, wait := range []int{2, 30} {
-		time.Sleep(time.Duration(wait) * time.Second)
+	waited := 0
+	for _, w := range strings.Split(*keptWaits, ",") {
+		wait, err := strconv.Atoi(strings.TrimSpace(w))
+		check(err)
+		time.Sleep(time.Duration(wait-waited) * time.Second)
+		waited = wait
 		after := rssKiB(pid)
 		fmt.Printf("| http, kept-alive after one 1 KiB request, %d s later | %d | %d KiB | %d KiB | %.1f KiB |\n", wait, len(conns), before, after, float64(after-before)/float64(len(conns)))
 	}

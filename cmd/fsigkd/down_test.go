@@ -116,8 +116,9 @@ func TestBindRetryServesTheRest(t *testing.T) {
 }
 
 // TestServiceUpMetric: /metrics has fsigkd_service_up for every enabled
-// service, 0 for the one that could not bind (with bind_retry = yes), and
-// the documented counters at 0 before any traffic.
+// service, 0 for the one that could not bind (with bind_retry = yes), the
+// documented counters at 0 before any traffic, and the process metrics
+// of the master, the bundled fsavd and each worker.
 func TestServiceUpMetric(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -149,6 +150,19 @@ func TestServiceUpMetric(t *testing.T) {
 	}
 	if v := value(fams, "fsigkd_build_info", "service", "master"); v != 1 {
 		t.Errorf("fsigkd_build_info: %v", v)
+	}
+	// The standard process metrics for every process, labelled; the Go
+	// runtime's for the master.
+	for _, who := range [][]string{{"process", "master"}, {"process", "fsavd"}, {"process", "worker", "service", "http"}} {
+		if v := value(fams, "process_resident_memory_bytes", who...); v <= 0 {
+			t.Errorf("process_resident_memory_bytes %v: %v", who, v)
+		}
+		if v := value(fams, "process_open_fds", who...); v <= 0 {
+			t.Errorf("process_open_fds %v: %v", who, v)
+		}
+	}
+	if v := value(fams, "go_goroutines"); v <= 0 {
+		t.Errorf("go_goroutines: %v", v)
 	}
 }
 
