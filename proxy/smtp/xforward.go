@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/fsigkd/fsigkd/internal/hexesc"
 )
 
 // XFORWARD (Postfix's, www.postfix.org/XFORWARD_README.html): an MTA
@@ -204,7 +206,7 @@ func (x *xforwardConn) xforward(arg string) bool {
 		if !ok || len(v) > 255 {
 			return false
 		}
-		v = xtextDecode(v)
+		v = hexesc.Decode(v, '+')
 		if strings.EqualFold(v, "[UNAVAILABLE]") || strings.EqualFold(v, "[TEMPUNAVAIL]") {
 			v = ""
 		}
@@ -230,26 +232,6 @@ func (x *xforwardConn) xforward(arg string) bool {
 	}
 	x.said = true
 	return true
-}
-
-// xtextDecode undoes RFC 1891's xtext (+HH); a value that is not xtext is
-// taken as it is.
-func xtextDecode(s string) string {
-	if !strings.Contains(s, "+") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '+' && i+2 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 2
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // Write adds XFORWARD to EHLO's reply, and sees the reply to DATA: a
