@@ -278,3 +278,14 @@ var SpamLater = Reply{451, [3]int{4, 7, 1}, "Try again later"}
 
 // Sanitize keeps a header line on one line.
 func Sanitize(s string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(s) }
+
+// JudgeMail judges a spooled mail whose head is head: oversize (not read,
+// so not checked for spam either) when over, else by the one pipeline,
+// its Subject naming it in notices. The relay and the milter judge a mail
+// so.
+func (o *Object) JudgeMail(meta scanner.Meta, head []byte, over bool) Outcome {
+	if over {
+		return o.Oversize("mail")
+	}
+	return o.Judge(Subject{Meta: meta, Notice: HeaderValue(head, "Subject")})
+}

@@ -141,12 +141,7 @@ func (s *session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	t.Rec.Bytes = f.Size()
 	head := proxy.ReadHead(f)
 	meta := scanner.Meta{Service: "milter", Client: s.client, Sender: s.from, Recipients: s.rcpts, Helo: s.helo}
-	var out proxy.Outcome
-	if s.over {
-		out = o.Oversize("mail")
-	} else {
-		out = o.Judge(proxy.Subject{Meta: meta, Notice: proxy.HeaderValue(head, "Subject")})
-	}
+	out := o.JudgeMail(meta, head, s.over)
 	switch out.Delivery {
 	case outcome.Deliver:
 		if out.Kind == outcome.Oversize {

@@ -274,12 +274,7 @@ func (s *session) Data(r io.Reader) error {
 
 	meta := scanner.Meta{Service: "smtp", Client: s.client, Sender: s.from, Recipients: s.rcpts, Helo: s.heloName()}
 	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: meta}
-	var out proxy.Outcome
-	if f.Size() > s.p.Svc.MaxScanSize {
-		out = o.Oversize("mail")
-	} else {
-		out = o.Judge(proxy.Subject{Meta: meta, Notice: proxy.HeaderValue(head, "Subject")})
-	}
+	out := o.JudgeMail(meta, head, f.Size() > s.p.Svc.MaxScanSize)
 	switch out.Delivery {
 	case outcome.Deliver:
 		if out.Kind == outcome.Oversize {

@@ -497,6 +497,17 @@ func TestIdleClientGets421(t *testing.T) {
 
 // smtpSink starts Postfix's smtp-sink on a loopback port, dumping each
 // mail (with its envelope as X-Mail-Args, X-Rcpt-Args) into dir.
+// toSmtpSink is the relay started with Postfix's smtp-sink as its next
+// hop, and the directory where the sink writes what it takes.
+func toSmtpSink(t *testing.T) (*env, string) {
+	t.Helper()
+	port, dir := smtpSink(t)
+	e := newEnv(t, "")
+	e.p.Svc.ParentServerPort = port
+	e.start()
+	return e, dir
+}
+
 func smtpSink(t *testing.T) (port int, dir string) {
 	sinkBin := testenv.Need(t, "smtp-sink", "postfix")
 	dir = testenv.ShortDir(t) // one level under the temp dir: reachable by nobody
@@ -538,10 +549,7 @@ func sinkDump(t *testing.T, dir string) []byte {
 // TestPostfixSmtpSinkAsNextHop: Postfix's smtp-sink receives what the
 // proxy delivers; the dumped mail holds the clean message whole.
 func TestPostfixSmtpSinkAsNextHop(t *testing.T) {
-	port, dir := smtpSink(t)
-	e := newEnv(t, "")
-	e.p.Svc.ParentServerPort = port
-	e.start()
+	e, dir := toSmtpSink(t)
 	if err := e.send("a@example.com", []string{"b@example.com"}, cleanMail); err != nil {
 		t.Fatal(err, e.obs.All())
 	}
@@ -691,10 +699,7 @@ func TestTransparentClientThatNamesTheRelay(t *testing.T) {
 // relay forwards addresses as parsed, re-quoted, and only the parameters
 // it understood: Postfix's smtp-sink sees one quoted address.
 func TestQuotedLocalPartCannotSmuggleParameters(t *testing.T) {
-	port, dir := smtpSink(t)
-	e := newEnv(t, "")
-	e.p.Svc.ParentServerPort = port
-	e.start()
+	e, dir := toSmtpSink(t)
 	c, err := net.Dial("tcp", e.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -865,10 +870,7 @@ func TestMailOverMaxScanSize(t *testing.T) {
 // SMTPUTF8 (a UTF-8 sender, a UTF-8 Subject) reaches a next hop that
 // offers it as SMTPUTF8 mail.
 func TestSMTPUTF8AndDSNPassedOn(t *testing.T) {
-	port, dir := smtpSink(t)
-	e := newEnv(t, "")
-	e.p.Svc.ParentServerPort = port
-	e.start()
+	e, dir := toSmtpSink(t)
 	err := e.sendWith("a@example.com", &gosmtp.MailOptions{Return: gosmtp.DSNReturnHeaders, EnvelopeID: "env id+1"},
 		&gosmtp.RcptOptions{Notify: []gosmtp.DSNNotify{gosmtp.DSNNotifySuccess, gosmtp.DSNNotifyFailure},
 			OriginalRecipientType: gosmtp.DSNAddressTypeRFC822, OriginalRecipient: "orig@example.com"}, "Subject: dsn\r\n\r\nHello.\r\n")
@@ -896,10 +898,7 @@ func TestSMTPUTF8AndDSNPassedOn(t *testing.T) {
 // offer SMTPUTF8 (smtp-sink), such a mail is refused at MAIL (553 5.6.7):
 // the sender's MTA keeps it and says why, rather than a garbled relay.
 func TestSMTPUTF8RefusedWhenTheNextHopLacksIt(t *testing.T) {
-	port, _ := smtpSink(t)
-	e := newEnv(t, "")
-	e.p.Svc.ParentServerPort = port
-	e.start()
+	e, _ := toSmtpSink(t)
 	if err := e.sendWith("jos\u00e9@example.com", &gosmtp.MailOptions{UTF8: true}, nil, "Subject: x\r\n\r\nx\r\n"); code(err) != 553 || !strings.Contains(err.Error(), "SMTPUTF8") {
 		t.Fatalf("%v", err)
 	}
