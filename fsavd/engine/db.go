@@ -790,21 +790,19 @@ const Exhausted = "Heuristics.Limits.Exceeded.Verify"
 
 // matchHash looks the object's hashes up, computing only those in use
 // for its size.
-func (db *DB) matchHash(data []byte) []string {
+func (db *DB) matchHash(data []byte, sums *digests) []string {
 	var out []string
-	var sums digests
 	for _, hf := range db.hashFiles {
-		out = append(out, hf.lookUp(hf.hashes, data, &sums)...)
+		out = append(out, hf.lookUp(hf.hashes, data, sums)...)
 	}
 	sort.Strings(out)
 	return slices.Compact(out)
 }
 
 // allowedFile tells whether data is a file known clean (.fp, .sfp).
-func (db *DB) allowedFile(data []byte) bool {
-	var sums digests
+func (db *DB) allowedFile(data []byte, sums *digests) bool {
 	for _, hf := range db.hashFiles {
-		if len(hf.allowed) > 0 && len(hf.lookUp(hf.allowed, data, &sums)) > 0 {
+		if len(hf.allowed) > 0 && len(hf.lookUp(hf.allowed, data, sums)) > 0 {
 			return true
 		}
 	}

@@ -75,14 +75,26 @@ func (e *Engine) ScanBytes(data []byte, opt Options) []Detection {
 // match finds the signatures in one object's bytes: none in a file
 // known clean, none the ignore lists name.
 func (db *DB) match(data []byte, found func(name string) (stop bool)) {
-	if db.allowedFile(data) {
-		return
+	found, done := db.byHash(data, found)
+	if !done {
+		db.matchBody(data, found)
+	}
+}
+
+// byHash begins a match: nothing in a file known clean (.fp), then the
+// hash signatures, each object hashed once a kind for both; found comes
+// back without the names the ignore lists withdraw. done: nothing more
+// to look for.
+func (db *DB) byHash(data []byte, found func(name string) bool) (_ func(name string) bool, done bool) {
+	var sums digests
+	if db.allowedFile(data, &sums) {
+		return nil, true
 	}
 	found = db.unignored(found)
-	for _, name := range db.matchHash(data) {
+	for _, name := range db.matchHash(data, &sums) {
 		if found(name) {
-			return
+			return nil, true
 		}
 	}
-	db.matchBody(data, found)
+	return found, false
 }

@@ -146,14 +146,9 @@ func (db *DB) matchFollowed(data []byte, fl *Follow, found func(name string) boo
 		db.match(data, found) // the file was cut since
 		return
 	}
-	if db.allowedFile(data) {
+	found, done := db.byHash(data, found)
+	if done {
 		return
-	}
-	found = db.unignored(found)
-	for _, name := range db.matchHash(data) {
-		if found(name) {
-			return
-		}
 	}
 	p := pass{db: db, data: data, found: found}
 	p.v.init(data)

@@ -23,10 +23,10 @@ func TestHashSetPrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := db.matchHash(data); len(got) != 1 || got[0] != "Second" {
+	if got := db.matchHash(data, new(digests)); len(got) != 1 || got[0] != "Second" {
 		t.Fatalf("%v", got)
 	}
-	if got := db.matchHash(append(data, '!')); len(got) != 0 {
+	if got := db.matchHash(append(data, '!'), new(digests)); len(got) != 0 {
 		t.Fatalf("another object: %v", got)
 	}
 	if db.Signatures() != 4 { // 3 hash signatures and EICAR

@@ -58,8 +58,8 @@ func freeReader(br *bufio.Reader) {
 }
 
 // prefixed is a connection whose first bytes were already read, into a
-// buffer of 512 bytes: most request heads whole, so that awaiting a
-// request costs no read more than a buffered one did.
+// buffer of 512 bytes: a short request head whole (a longer one, a
+// browser's with its cookies, costs one read more).
 type prefixed struct {
 	b      [512]byte
 	off, n int
