@@ -341,7 +341,9 @@ func (l *loader) validate(cfg *Config, src *source) {
 		seen[ep] = name
 		if s.TLSPort != 0 {
 			tep := endpoint{s.BindAddr, s.TLSPort}
-			if other, dup := seen[tep]; dup {
+			if other, dup := seen[tep]; dup && other == name {
+				l.fail(src.name, src.line(name, "tls_port"), "tls_port", "%d is port too: the TLS port is a second one", s.TLSPort)
+			} else if dup {
 				l.fail(src.name, src.line(name, "tls_port"), "tls_port", "[%s] listens on %s port %d, as [%s] does", name, s.BindAddr, s.TLSPort, other)
 			}
 			seen[tep] = name
