@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/internal/servertest"
 	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
@@ -92,5 +93,30 @@ func TestRulesFeedTheirTools(t *testing.T) {
 	cmd.Stdin = strings.NewReader(sh)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("sh -n: %v\n%s", err, out)
+	}
+}
+
+// TestRulesDivertImplicitTLS: a transparent service with tls_port has its
+// protocol's implicit-TLS port (465, 995, 990) diverted there, beside
+// its plain ports; one without tls_port has none.
+func TestRulesDivertImplicitTLS(t *testing.T) {
+	cert, key := servertest.WriteKeyPair(t, servertest.SelfSigned(t), t.TempDir())
+	keys := "tls_cert = " + cert + "\ntls_key = " + key + "\n"
+	cfg, _, err := conf.Parse("x.ini", []byte("[smtp]\nenable = yes\ntransparent = yes\ntls_port = 9465\n"+keys+
+		"[pop]\nenable = yes\ntransparent = yes\ntls_port = 9995\n"+keys+"[ftp]\nenable = yes\ntransparent = yes\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Rules(cfg, "nft")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"tcp dport { 465 } redirect to :9465", "tcp dport { 995 } redirect to :9995", "tcp dport { 25 } redirect to :9025", "tcp dport { 21 } redirect to :9021"} {
+		if !strings.Contains(r, want) {
+			t.Errorf("no %q in:\n%s", want, r)
+		}
+	}
+	if strings.Contains(r, "990") {
+		t.Errorf("990 diverted without [ftp] tls_port:\n%s", r)
 	}
 }
