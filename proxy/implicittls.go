@@ -63,10 +63,7 @@ func (c *Common) Handshake(conn net.Conn, d time.Duration) (isTLS, ok bool) {
 	if !isTLS {
 		return false, true
 	}
-	tc.SetDeadline(time.Now().Add(d))
-	err := tc.Handshake()
-	tc.SetDeadline(time.Time{})
-	if err != nil {
+	if err := Shake(tc, d); err != nil {
 		if c.Log != nil {
 			c.Log.Debug("a client's TLS handshake failed (tls_port)", zap.Stringer("client", conn.RemoteAddr()), zap.Error(err))
 		}
@@ -96,12 +93,10 @@ func IsTLS(c net.Conn) bool {
 func (c *Common) DialTLS(nc net.Conn, addr string, d time.Duration) (net.Conn, error) {
 	host, _, _ := net.SplitHostPort(addr)
 	tc := tls.Client(nc, c.ParentTLS(addr, host))
-	tc.SetDeadline(time.Now().Add(d))
-	if err := tc.Handshake(); err != nil {
+	if err := Shake(tc, d); err != nil {
 		nc.Close()
 		return nil, c.ParentTLSFailed(err)
 	}
-	tc.SetDeadline(time.Time{})
 	return tc, nil
 }
 
@@ -117,11 +112,19 @@ type ClientConn struct{ net.Conn }
 // the session to write to.
 func (c *Common) UpgradeTLS(in *ClientConn, cfg *tls.Config, d time.Duration) (*tls.Conn, error) {
 	tc := tls.Server(in.Conn, cfg)
-	tc.SetDeadline(time.Now().Add(d))
-	if err := tc.Handshake(); err != nil {
+	if err := Shake(tc, d); err != nil {
 		return nil, err
 	}
-	tc.SetDeadline(time.Time{})
 	in.Conn = tc
 	return tc, nil
+}
+
+// Shake does tc's handshake within d, its connection's deadlines cleared
+// after (the session sets its own).
+func Shake(tc *tls.Conn, d time.Duration) error {
+	tc.SetDeadline(time.Now().Add(d))
+	if err := tc.Handshake(); err != nil {
+		return err
+	}
+	return tc.SetDeadline(time.Time{})
 }

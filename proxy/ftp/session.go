@@ -439,17 +439,15 @@ func (s *session) clientData() (net.Conn, error) {
 	if err != nil || !s.protP {
 		return c, err
 	}
-	return dataTLS(tls.Server(c, s.p.tlsConfig), deadline)
+	return dataTLS(tls.Server(c, s.p.tlsConfig), time.Until(deadline))
 }
 
-// dataTLS does the handshake of a data connection by deadline.
-func dataTLS(tc *tls.Conn, deadline time.Time) (net.Conn, error) {
-	tc.SetDeadline(deadline)
-	if err := tc.Handshake(); err != nil {
+// dataTLS does the handshake of a data connection within d.
+func dataTLS(tc *tls.Conn, d time.Duration) (net.Conn, error) {
+	if err := proxy.Shake(tc, d); err != nil {
 		tc.Close()
 		return nil, err
 	}
-	tc.SetDeadline(time.Time{})
 	return tc, nil
 }
 

@@ -5,9 +5,10 @@ import (
 	"crypto/tls"
 	"fmt"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/fsigkd/fsigkd/proxy"
 )
 
 // Explicit FTPS (RFC 4217), both ways.
@@ -152,11 +153,9 @@ func (s *session) startServerTLS(host string) error {
 	cfg := s.p.ParentTLS(s.srv.RemoteAddr().String(), host)
 	cfg.ClientSessionCache = tls.NewLRUClientSessionCache(2)
 	tc := tls.Client(s.srv, cfg)
-	tc.SetDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
-	if err := tc.Handshake(); err != nil {
+	if err := proxy.Shake(tc, s.p.Svc.IdleTimeout); err != nil {
 		return s.p.ParentTLSFailed(err)
 	}
-	tc.SetDeadline(time.Time{})
 	s.srv, s.sr, s.srvTLS = tc, bufio.NewReaderSize(tc, maxLine), cfg
 	return nil
 }

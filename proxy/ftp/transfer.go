@@ -326,7 +326,7 @@ func (s *session) serverTransfer(cmd Command) (sd net.Conn, r Reply, ok, alive b
 		// session the control connection's (servers such as vsftpd
 		// require that reuse). The server starts its side once it has
 		// the transfer command, so the handshake comes after it.
-		if sd, err = dataTLS(tls.Client(sd, s.srvTLS), time.Now().Add(s.p.Svc.DataTimeout)); err != nil {
+		if sd, err = dataTLS(tls.Client(sd, s.srvTLS), s.p.Svc.DataTimeout); err != nil {
 			s.log.Info("server data connection TLS", zap.Error(err))
 			s.serverReply()
 			s.reply("425 Cannot open a data connection to the server.")

@@ -188,11 +188,9 @@ func (s *session) open(nc net.Conn, addr string) (Status, error) {
 	}
 	host, _, _ := net.SplitHostPort(addr)
 	tc := tls.Client(nc, s.p.ParentTLS(addr, host))
-	tc.SetDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
-	if err := tc.Handshake(); err != nil {
+	if err := proxy.Shake(tc, s.p.Svc.IdleTimeout); err != nil {
 		return greet, s.p.ParentTLSFailed(err)
 	}
-	tc.SetDeadline(time.Time{})
 	s.srv, s.sr = tc, s.reader(tc)
 	return greet, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/fsigkd/fsigkd/internal/dotstuff"
 	"github.com/fsigkd/fsigkd/internal/mailpath"
 	"github.com/fsigkd/fsigkd/internal/smtpreply"
+	"github.com/fsigkd/fsigkd/proxy"
 )
 
 // upstream is the session to the next hop. It is our own small client,
@@ -112,14 +113,12 @@ func (u *upstream) hello(name string, tlsMode string, cfg *tls.Config) error {
 		return err
 	}
 	tc := tls.Client(u.c, cfg)
-	tc.SetDeadline(time.Now().Add(u.timeout))
-	if err := tc.Handshake(); err != nil {
+	if err := proxy.Shake(tc, u.timeout); err != nil {
 		if tlsMode == "verify" {
 			return errTLSUnverified
 		}
 		return err
 	}
-	tc.SetDeadline(time.Time{})
 	u.c, u.br = tc, bufio.NewReaderSize(tc, 4096)
 	return u.ehlo(name)
 }
