@@ -385,8 +385,8 @@ const maxCount = 1000
 // matchLogical judges, after a pass, the logical signatures one of whose
 // parts hit found; true: stop (found said so).
 func (db *DB) matchLogical(data []byte, hit map[int32]bool, found func(name string) bool) bool {
-	if len(db.logical) == 0 {
-		return false
+	if len(db.logical) == 0 || len(hit) == 0 {
+		return false // most objects: no allocation
 	}
 	judged := map[int32]bool{}
 	for si := range hit {
