@@ -3,14 +3,11 @@ package policy
 import (
 	"bytes"
 	"encoding/binary"
-	"os"
 	"path"
 	"slices"
 	"strings"
 
 	"github.com/gabriel-vasile/mimetype"
-
-	"github.com/fsigkd/fsigkd/unpack"
 )
 
 // TypeNames are the types block_types knows, and how each is told.
@@ -299,31 +296,4 @@ func utf16(s string) []byte {
 		b = append(b, byte(r), 0)
 	}
 	return b
-}
-
-// CheckFile walks the first size bytes of the open file f as the bundled engine opens objects
-// (archives, compressed streams, and with mail set MIME parts; within its
-// limits) and gives the first rule that refuses the object or something
-// in it, and where ("" for the object itself, else the member's path).
-// name is the object's own name ("" when it has none). A file that
-// cannot be read is not judged here: the scan meets it.
-func (r *Rules) CheckFile(f *os.File, size int64, name string, mail bool) (rule, where string) {
-	if r.Empty() {
-		return "", ""
-	}
-	check := func(data []byte, at string) bool {
-		n := at
-		if at == "" {
-			n = name
-		}
-		if rule = r.Check(data, n); rule != "" {
-			where = at
-			return true
-		}
-		return false
-	}
-	if err := unpack.WalkFile(f, size, unpack.Options{Archives: true, MIME: mail}, unpack.Limits{}, check); err == nil && rule == "" {
-		return "", ""
-	}
-	return rule, where
 }

@@ -342,7 +342,7 @@ func (c *Common) ruleOf(v scanner.Verdict, f *os.File, size int64, name string) 
 	if v.RulesChecked || v.Rule != "" {
 		return v.Rule, v.RuleAt
 	}
-	return c.Rules.CheckFile(f, size, name, c.Svc.Name == "smtp" || c.Svc.Name == "pop" || c.Svc.Name == "milter")
+	return rulesIn(c.Rules, f, size, name, c.Svc.Name == "smtp" || c.Svc.Name == "pop" || c.Svc.Name == "milter")
 }
 
 // keep puts the blocked object (as it arrived: not decoded) in the

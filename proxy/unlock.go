@@ -73,7 +73,7 @@ func (c *Common) scanMember(m unlock.Member, at string, meta scanner.Meta, rec *
 	if _, err := f.Write(m.Data); err != nil {
 		return scanner.Verdict{}, "", err
 	}
-	if rule, _ := c.Rules.CheckFile(f.OS(), f.Size(), path.Base(m.Name), true); rule != "" {
+	if rule, _ := rulesIn(c.Rules, f.OS(), f.Size(), path.Base(m.Name), true); rule != "" {
 		return scanner.Verdict{}, rule, nil
 	}
 	meta.FileName = path.Base(m.Name)

@@ -22,3 +22,18 @@ func TestProxiesKnowNothingOfProcesses(t *testing.T) {
 		}
 	}
 }
+
+// TestSettingsReadNoObjects: the settings (conf, loaded by every process
+// and by check) know the rules' words, not the archive readers that
+// apply them to objects.
+func TestSettingsReadNoObjects(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/fsigkd/fsigkd/conf").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if dep == "github.com/fsigkd/fsigkd/unpack" || strings.HasPrefix(dep, "github.com/fsigkd/fsigkd/proxy") {
+			t.Errorf("the settings depend on %s", dep)
+		}
+	}
+}

@@ -1,16 +1,18 @@
-package policy
+package proxy
 
 import (
 	"crypto/rand"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/fsigkd/fsigkd/policy"
 )
 
-// BenchmarkRules: the rules a typical gateway sets, on random objects of
+// BenchmarkRulesIn: the rules a typical gateway sets, on random objects of
 // the bench's sizes (nothing to find: the whole walk is paid).
-func BenchmarkRules(b *testing.B) {
-	r, err := ParseRules("exe, dll, msi, lnk, iso, vhd, office-macro, hta, js, vbs, ps1, bat", "*.scr, *.pif, *.com")
+func BenchmarkRulesIn(b *testing.B) {
+	r, err := policy.ParseRules("exe, dll, msi, lnk, iso, vhd, office-macro, hta, js, vbs, ps1, bat", "*.scr, *.pif, *.com")
 	if err != nil {
 		b.Fatal(err)
 	}
