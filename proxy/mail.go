@@ -279,13 +279,58 @@ var SpamLater = Reply{451, [3]int{4, 7, 1}, "Try again later"}
 // Sanitize keeps a header line on one line.
 func Sanitize(s string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(s) }
 
-// JudgeMail judges a spooled mail whose head is head: oversize (not read,
-// so not checked for spam either) when over, else by the one pipeline,
-// its Subject naming it in notices. The relay and the milter judge a mail
-// so.
-func (o *Object) JudgeMail(meta scanner.Meta, head []byte, over bool) Outcome {
+// Mail is what becomes of a received mail, the relay's, the milter's and
+// the POP3 proxy's alike: its scan's Outcome and, for a mail delivered
+// whole, its spam mark.
+type Mail struct {
+	Outcome
+	Spam SpamMark
+}
+
+// JudgeMail judges the spooled mail whose head is head: oversize (not
+// read, so not checked for spam either) when over, else by the one
+// pipeline, its Subject naming it in notices (notice, when set, names it
+// instead: POP3's mailbox and message). A mail the decision delivers is
+// checked for spam when spam is set (the relay and the milter always;
+// POP3 for RETR, not for a TOP's part).
+func (o *Object) JudgeMail(sub Subject, head []byte, over, spam bool) Mail {
 	if over {
-		return o.Oversize("mail")
+		return Mail{Outcome: o.Oversize("mail")}
 	}
-	return o.Judge(Subject{Meta: meta, Notice: HeaderValue(head, "Subject")})
+	if sub.Notice == "" {
+		sub.Notice = HeaderValue(head, "Subject")
+	}
+	m := Mail{Outcome: o.Judge(sub)}
+	if spam && m.Delivery == outcome.Deliver {
+		f := o.File()
+		m.Spam = o.t.c.CheckSpam(&scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: sub.Meta})
+	}
+	return m
+}
+
+// SpamRefusal is the reply to spam the relay and the milter do not take
+// (SpamRefusal or SpamLater), said in rec; refused false: the mail is
+// taken, its spam mark (if any) said in rec.
+func (m Mail) SpamRefusal(rec *logs.Access) (r Reply, refused bool) {
+	switch {
+	case m.Spam.Reject:
+		rec.Detect, rec.Status, rec.Action = "SPAM", SpamRefusal.Code, "DENY"
+		return SpamRefusal, true
+	case m.Spam.TryLater:
+		rec.Detect, rec.Status = "SPAM", SpamLater.Code
+		return SpamLater, true
+	}
+	m.Spam.Note(rec)
+	return Reply{}, false
+}
+
+// Fields are the header fields put first in a delivered mail: its
+// X-Virus-Status (for a clean one only when status, status_header for
+// POP3), then the spam engine's.
+func (m Mail) Fields(status bool) []string {
+	var f []string
+	if status || m.Kind != outcome.Clean {
+		f = append(f, "X-Virus-Status: "+m.Status)
+	}
+	return append(f, m.Spam.Headers...)
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/proxy/outcome"
 	"github.com/fsigkd/fsigkd/scanner"
 )
 
@@ -89,6 +91,42 @@ func TestSpamMarkOfEachVerdict(t *testing.T) {
 		}
 		if len(c.v.AddHeaders) > 0 && !strings.Contains(strings.Join(got.Headers, "\n"), "X-Spamd-Bar: +") {
 			t.Errorf("%+v: headers %v", c.v, got.Headers)
+		}
+	}
+}
+
+// TestMailFieldsAndSpamRefusal: what a delivered mail carries first in
+// its header, for each kind the pipeline can deliver, and what the relay
+// and the milter say (and log) of spam they do not take.
+func TestMailFieldsAndSpamRefusal(t *testing.T) {
+	clean := Mail{Outcome: Outcome{Result: outcome.Result{Kind: outcome.Clean}, Decision: outcome.Decision{Delivery: outcome.Deliver, Status: "clean(fsigkd)"}}}
+	if f := clean.Fields(false); len(f) != 0 {
+		t.Errorf("clean, status_header = no: %q", f)
+	}
+	if f := clean.Fields(true); len(f) != 1 || f[0] != "X-Virus-Status: clean(fsigkd)" {
+		t.Errorf("clean: %q", f)
+	}
+	passed := Mail{Outcome: Outcome{Result: outcome.Result{Kind: outcome.Infected, Name: "Eicar"}, Decision: outcome.Decision{Delivery: outcome.Deliver, Status: "infected(Eicar)"}},
+		Spam: SpamMark{Headers: []string{"X-Spam-Flag: YES"}, Head: HeadChange{Tag: "[SPAM]"}}}
+	if f := passed.Fields(false); strings.Join(f, "|") != "X-Virus-Status: infected(Eicar)|X-Spam-Flag: YES" {
+		t.Errorf("passed infected spam: %q", f)
+	}
+	for _, c := range []struct {
+		name   string
+		spam   SpamMark
+		reply  Reply
+		detect string
+		action string
+	}{
+		{"reject", SpamMark{Reject: true, Head: HeadChange{Tag: "[SPAM]"}}, SpamRefusal, "SPAM", "DENY"},
+		{"greylist", SpamMark{TryLater: true}, SpamLater, "SPAM", ""},
+		{"tagged", SpamMark{Head: HeadChange{Tag: "[SPAM]"}}, Reply{}, "SPAM", "CHANGE_SUBJECT"},
+		{"ham", SpamMark{}, Reply{}, "", ""},
+	} {
+		rec := &logs.Access{}
+		r, refused := Mail{Spam: c.spam}.SpamRefusal(rec)
+		if r != c.reply || refused != (c.reply.Code != 0) || rec.Detect != c.detect || rec.Action != c.action || rec.Status != c.reply.Code {
+			t.Errorf("%s: %+v %v, record %q %q %d", c.name, r, refused, rec.Detect, rec.Action, rec.Status)
 		}
 	}
 }

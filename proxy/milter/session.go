@@ -141,17 +141,13 @@ func (s *session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	t.Rec.Bytes = f.Size()
 	head := proxy.ReadHead(f)
 	meta := scanner.Meta{Service: "milter", Client: s.client, Sender: s.from, Recipients: s.rcpts, Helo: s.helo}
-	out := o.JudgeMail(meta, head, s.over)
-	switch out.Delivery {
+	mail := o.JudgeMail(proxy.Subject{Meta: meta}, head, s.over, true)
+	switch mail.Delivery {
 	case outcome.Deliver:
-		if out.Kind == outcome.Oversize {
-			// Not read whole: no spam check either.
-			return s.accept(m, []string{"X-Virus-Status: " + out.Status}, proxy.HeadChange{})
-		}
 	case outcome.Refuse, outcome.TryLater, outcome.Replace:
 		// (No action of the milter replaces a mail: were one to, it is
 		// refused.)
-		r := proxy.MailRefusal(out)
+		r := proxy.MailRefusal(mail.Outcome)
 		t.Rec.Status = r.Code
 		return reject(r)
 	case outcome.Drop:
@@ -159,23 +155,14 @@ func (s *session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 		return gomilter.RespDiscard, nil
 	case outcome.Hold:
 		// Held by the MTA, marked with what was found.
-		if err := m.Quarantine("fsigkd: " + proxy.MailRefusal(out).Text); err != nil {
+		if err := m.Quarantine("fsigkd: " + proxy.MailRefusal(mail.Outcome).Text); err != nil {
 			return s.changeFailed(err)
 		}
-		return s.accept(m, []string{"X-Virus-Status: infected(" + out.Name + ")"}, proxy.HeadChange{})
 	}
-	spam := s.p.CheckSpam(&scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: meta})
-	switch {
-	case spam.Reject:
-		t.Rec.Detect, t.Rec.Status, t.Rec.Action = "SPAM", proxy.SpamRefusal.Code, "DENY"
-		return reject(proxy.SpamRefusal)
-	case spam.TryLater:
-		t.Rec.Detect, t.Rec.Status = "SPAM", proxy.SpamLater.Code
-		return reject(proxy.SpamLater)
-	default:
-		spam.Note(t.Rec)
+	if r, refused := mail.SpamRefusal(t.Rec); refused {
+		return reject(r)
 	}
-	return s.accept(m, append([]string{"X-Virus-Status: " + out.Status}, spam.Headers...), spam.Head)
+	return s.accept(m, mail.Fields(true), mail.Spam.Head)
 }
 
 // accept has the MTA put fields (in order) first in the header and make

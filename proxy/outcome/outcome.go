@@ -159,7 +159,8 @@ type Decision struct {
 	// Detect is the access log's DETECT-STAT (CLEAN, INFECTED,
 	// ENCRYPTED, BLOCKED, SKIPPED; "" when the object was not scanned).
 	Detect string
-	// Status is the X-Virus-Status value of a delivered mail.
+	// Status is the X-Virus-Status value of a delivered mail (or one held
+	// by the MTA).
 	Status string
 	// Quarantine: the object is kept in the quarantine (when the service
 	// keeps one): what a detection or a rule blocked, never what could
@@ -268,7 +269,8 @@ func detection(r Result, s Settings, a Action) Decision {
 	case ActBlackhole:
 		d.Delivery = Drop
 	case ActHold:
-		d.Delivery = Hold
+		// Held by the MTA, marked with what was found.
+		d.Delivery, d.Status = Hold, infected(r)
 	default:
 		panic("outcome: unknown action " + a.String())
 	}

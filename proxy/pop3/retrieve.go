@@ -32,13 +32,12 @@ type retrieval struct {
 	head   []byte          // the mail's header block, read once for the verdict
 
 	// The decision, made off the session's goroutine.
-	broken  error            // the server broke off: nothing can be sent
-	rest    *Rest            // the mail goes on past max_scan_size: relayed unscanned, or the session ends
-	gone    bool             // the client went away: the fetch was given up
-	refuse  string           // an -ERR for the client (the mail stays on the server)
-	replace string           // a detection to replace the mail for (action = delete)
-	extra   []string         // header fields put before the mail
-	change  proxy.HeadChange // the header\'s change (spam)
+	broken  error      // the server broke off: nothing can be sent
+	rest    *Rest      // the mail goes on past max_scan_size: relayed unscanned, or the session ends
+	gone    bool       // the client went away: the fetch was given up
+	refuse  string     // an -ERR for the client (the mail stays on the server)
+	replace string     // a detection to replace the mail for (action = delete)
+	mail    proxy.Mail // the scan\'s outcome and the spam mark of a mail delivered
 }
 
 // retrieve fetches a mail, scans it, and sends the client what the
@@ -176,9 +175,8 @@ func (s *session) fetchAndJudge(r *retrieval) {
 	}
 	r.t.Rec.Bytes = r.f.Size()
 	if r.rest != nil {
-		out := r.o.Oversize("mail")
-		if out.Delivered() {
-			r.extra = []string{"X-Virus-Status: " + out.Status}
+		r.mail = r.o.JudgeMail(proxy.Subject{}, nil, true, false)
+		if r.mail.Delivered() {
 			return
 		}
 		r.refuse = "-ERR [SYS/PERM] The mail is larger than this gateway scans."
@@ -193,34 +191,25 @@ func (s *session) fetchAndJudge(r *retrieval) {
 	r.head = proxy.ReadHead(r.f)
 	head := r.head
 	meta := scanner.Meta{Service: "pop", URL: r.t.Rec.URL, Client: s.client.String(), Sender: proxy.HeaderValue(head, "From")}
-	obj := &scanner.Object{File: r.f.OS(), Path: r.f.Path(), Size: r.f.Size(), Meta: meta}
-	out := r.o.Judge(proxy.Subject{Meta: meta, Notice: r.t.Rec.URL + " " + proxy.HeaderValue(head, "Subject"), Part: r.cmd.Verb == "TOP"})
-	switch out.Delivery {
+	// (POP3 never refuses spam: a reject or a greylist is delivered,
+	// marked.)
+	r.mail = r.o.JudgeMail(proxy.Subject{Meta: meta, Notice: r.t.Rec.URL + " " + proxy.HeaderValue(head, "Subject"), Part: r.cmd.Verb == "TOP"},
+		head, false, r.cmd.Verb == "RETR")
+	switch out := r.mail.Outcome; out.Delivery {
 	case outcome.Deliver:
-		if out.Kind != outcome.Clean || s.p.Svc.StatusHeader {
-			r.extra = []string{"X-Virus-Status: " + out.Status}
-		}
+		r.mail.Spam.Note(r.t.Rec)
 	case outcome.TryLater:
 		// Never replaced: the client would delete the only copy.
 		r.refuse = "-ERR [SYS/TEMP] The mail could not be scanned; try again later."
 		if out.Kind != outcome.NotScanned {
 			r.refuse = "-ERR [SYS/TEMP] The mail could not be kept in the quarantine; try again later."
 		}
-		return
 	case outcome.Refuse:
 		r.refuse = "-ERR [SYS/PERM] The mail is infected (" + out.Name + "); the gateway refuses it."
-		return
 	case outcome.Replace, outcome.Drop, outcome.Hold:
 		// (No POP3 action drops or holds a mail: were one to, it is
 		// replaced, so that the reader sees why.)
 		r.replace = out.Name
-		return
-	}
-	if r.cmd.Verb == "RETR" {
-		spam := s.p.CheckSpam(obj)
-		// (POP3 never refuses spam: a reject or a greylist is delivered.)
-		r.extra, r.change = append(r.extra, spam.Headers...), spam.Head
-		spam.Note(r.t.Rec)
 	}
 }
 
@@ -237,15 +226,15 @@ func (s *session) send(r *retrieval, early bool) bool {
 	if r.replace != "" {
 		_, err = st.Write(s.replacement(r))
 	} else {
-		for _, h := range r.extra {
+		for _, h := range r.mail.Fields(s.p.Svc.StatusHeader) {
 			if _, err = io.WriteString(st, proxy.Sanitize(h)+"\r\n"); err != nil {
 				break
 			}
 		}
 		src := bufio.NewReaderSize(io.NewSectionReader(r.f.OS(), 0, r.f.Size()), 64<<10)
-		if err == nil && !r.change.Empty() {
+		if change := r.mail.Spam.Head; err == nil && !change.Empty() {
 			tw := bufio.NewWriterSize(st, 4096)
-			if err = r.change.Apply(tw, src); err == nil {
+			if err = change.Apply(tw, src); err == nil {
 				err = tw.Flush()
 			}
 		}

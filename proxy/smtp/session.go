@@ -273,19 +273,14 @@ func (s *session) Data(r io.Reader) error {
 	}
 
 	meta := scanner.Meta{Service: "smtp", Client: s.client, Sender: s.from, Recipients: s.rcpts, Helo: s.heloName()}
-	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: meta}
-	out := o.JudgeMail(meta, head, f.Size() > s.p.Svc.MaxScanSize)
-	switch out.Delivery {
+	m := o.JudgeMail(proxy.Subject{Meta: meta}, head, f.Size() > s.p.Svc.MaxScanSize, true)
+	switch m.Delivery {
 	case outcome.Deliver:
-		if out.Kind == outcome.Oversize {
-			// Not read at all: no spam check either.
-			return s.deliver(f, []string{"X-Virus-Status: " + out.Status}, proxy.HeadChange{}, t)
-		}
 	case outcome.Refuse, outcome.TryLater, outcome.Replace, outcome.Hold:
 		// (No SMTP action replaces or holds a mail: were one to, it is
 		// refused.)
 		s.resetUp()
-		e := refusal(out)
+		e := refusal(m.Outcome)
 		t.Rec.Status = e.Code
 		return e
 	case outcome.Drop:
@@ -293,33 +288,24 @@ func (s *session) Data(r io.Reader) error {
 		// client told it was taken.
 		s.resetUp()
 		t.Rec.Status = 250
-		fields := notify.Fields{Service: "smtp", Name: out.Name, Object: proxy.HeaderValue(head, "Subject"), Client: s.client,
-			Action: out.Applied, Sender: s.from, Recipients: s.rcpts}
-		switch out.Notice {
+		fields := notify.Fields{Service: "smtp", Name: m.Name, Object: proxy.HeaderValue(head, "Subject"), Client: s.client,
+			Action: m.Applied, Sender: s.from, Recipients: s.rcpts}
+		switch m.Notice {
 		case outcome.ToRecipients:
-			s.notice(out.Applied, "recipient", s.rcpts, fields)
+			s.notice(m.Applied, "recipient", s.rcpts, fields)
 		case outcome.ToSender:
 			if s.from != "" {
-				s.notice(out.Applied, "sender", []string{s.from}, fields)
+				s.notice(m.Applied, "sender", []string{s.from}, fields)
 			}
 		case outcome.NoNotice:
 		}
 		return nil
 	}
-	spam := s.p.CheckSpam(obj)
-	switch {
-	case spam.Reject:
+	if r, refused := m.SpamRefusal(t.Rec); refused {
 		s.resetUp()
-		t.Rec.Detect, t.Rec.Status, t.Rec.Action = "SPAM", proxy.SpamRefusal.Code, "DENY"
-		return smtpError(proxy.SpamRefusal)
-	case spam.TryLater:
-		s.resetUp()
-		t.Rec.Detect, t.Rec.Status = "SPAM", proxy.SpamLater.Code
-		return smtpError(proxy.SpamLater)
-	default:
-		spam.Note(t.Rec)
+		return smtpError(r)
 	}
-	return s.deliver(f, append([]string{"X-Virus-Status: " + out.Status}, spam.Headers...), spam.Head, t)
+	return s.deliver(f, m.Fields(true), m.Spam.Head, t)
 }
 
 // refusal is the reply to a mail that is not taken.
