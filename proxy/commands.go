@@ -27,7 +27,7 @@ type LineService struct {
 // waiting between commands at a stop, or whose slot goes to a waiting
 // client.
 func (l *LineService) InitLine(goodbye string) error {
-	l.Sessions.Goodbye = func(c net.Conn) { io.WriteString(c, goodbye+"\r\n") }
+	l.Sessions.Goodbye = func(c sessions.Conn) { io.WriteString(c, goodbye+"\r\n") }
 	l.Sessions.OnPanic = l.PanicLogger()
 	var err error
 	if l.Reach, err = ReachOf(l.Svc); err != nil {

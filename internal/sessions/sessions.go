@@ -1,13 +1,16 @@
 // Package sessions keeps the connections a server is serving, so that
 // Shutdown can close the ones waiting between requests at once, let the
 // busy ones finish, and cut them when the grace period ends; Serve is the
-// accept loop that fills the set. The HTTP and FTP proxies and the bundled
-// fsavd share it (the SMTP library keeps its own).
+// accept loop that fills the set. Every service shares it: the HTTP, FTP,
+// POP3 and ICAP proxies and the bundled fsavd through Serve; the SMTP
+// relay, whose library accepts its own clients, by adding its sessions
+// (Add, SetIdle, Done) from the library's hooks.
 package sessions
 
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -19,18 +22,32 @@ import (
 // begun a request has to begin one.
 const FreshGrace = 500 * time.Millisecond
 
+// Conn is what the set keeps of a session: its connection, or a session
+// that speaks through its connection as it now is (an SMTP session whose
+// client turned to TLS after the accept).
+type Conn interface {
+	io.Writer
+	Close() error
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
 // Set is the connections of one server.
 type Set struct {
 	// Goodbye, when set, is said to an idle connection before Shutdown
-	// or EvictOldestIdle closes it (FTP's 421).
-	Goodbye func(net.Conn)
+	// closes it (FTP's 421), and before EvictOldestIdle does unless
+	// Evicted is set too.
+	Goodbye func(Conn)
+	// Evicted, when set, is said instead of Goodbye to the connection
+	// EvictOldestIdle closes (SMTP's 421 4.4.2).
+	Evicted func(Conn)
 	// OnPanic, when set, is told of a session that panicked (Serve closes
 	// it and goes on).
 	OnPanic func(any)
 
 	mu      sync.Mutex
-	conns   map[net.Conn]time.Time // since when idle between requests; zero while busy
-	fresh   map[net.Conn]bool      // accepted, no request begun yet
+	conns   map[Conn]time.Time // since when idle between requests; zero while busy
+	fresh   map[Conn]bool      // accepted, no request begun yet
 	closing bool
 	wg      sync.WaitGroup
 }
@@ -75,7 +92,7 @@ func (s *Set) run(c net.Conn, serve func(net.Conn)) {
 
 // Add registers c as busy; false when the server is shutting down (c is
 // then closed).
-func (s *Set) Add(c net.Conn) bool {
+func (s *Set) Add(c Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -83,8 +100,8 @@ func (s *Set) Add(c net.Conn) bool {
 		return false
 	}
 	if s.conns == nil {
-		s.conns = map[net.Conn]time.Time{}
-		s.fresh = map[net.Conn]bool{}
+		s.conns = map[Conn]time.Time{}
+		s.fresh = map[Conn]bool{}
 	}
 	s.conns[c] = time.Time{}
 	s.fresh[c] = true
@@ -100,7 +117,7 @@ func (s *Set) Len() int {
 }
 
 // Done forgets c (closing it is the caller's).
-func (s *Set) Done(c net.Conn) {
+func (s *Set) Done(c Conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	delete(s.fresh, c)
@@ -108,11 +125,12 @@ func (s *Set) Done(c net.Conn) {
 	s.wg.Done()
 }
 
-// SetIdle marks c as waiting between requests, or busy; false means the
-// server is shutting down and the session should end. A session that
-// comes to wait after the stop began (it was busy, or had just connected,
-// when Shutdown looked) is told Goodbye here, as the idle ones were.
-func (s *Set) SetIdle(c net.Conn, idle bool) bool {
+// SetIdle marks c as waiting between requests (since now, also when it
+// was waiting already), or busy; false means the server is shutting down
+// and the session should end. A session that comes to wait after the
+// stop began (it was busy, or had just connected, when Shutdown looked)
+// is told Goodbye here, as the idle ones were.
+func (s *Set) SetIdle(c Conn, idle bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var since time.Time
@@ -134,7 +152,7 @@ func (s *Set) SetIdle(c net.Conn, idle bool) bool {
 func (s *Set) EvictOldestIdle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var oldest net.Conn
+	var oldest Conn
 	var at time.Time
 	for c, since := range s.conns {
 		if !since.IsZero() && (oldest == nil || since.Before(at)) {
@@ -145,16 +163,20 @@ func (s *Set) EvictOldestIdle() bool {
 		return false
 	}
 	s.conns[oldest] = time.Time{} // closing: not to be picked twice
-	if s.Goodbye != nil {
+	say := s.Evicted
+	if say == nil {
+		say = s.Goodbye
+	}
+	if say != nil {
 		oldest.SetWriteDeadline(time.Now().Add(time.Second))
-		s.Goodbye(oldest)
+		say(oldest)
 	}
 	oldest.Close()
 	return true
 }
 
 // closeFresh closes c if it has still begun no request.
-func (s *Set) closeFresh(c net.Conn) {
+func (s *Set) closeFresh(c Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fresh[c] {

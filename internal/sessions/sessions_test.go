@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -99,7 +100,7 @@ func TestServeClosesAndForgetsAPanickedSession(t *testing.T) {
 // goodbye too, not closed silently.
 func TestGoodbyeToASessionIdleAfterTheStop(t *testing.T) {
 	var s Set
-	s.Goodbye = func(c net.Conn) { c.Write([]byte("421 bye\r\n")) }
+	s.Goodbye = func(c Conn) { c.Write([]byte("421 bye\r\n")) }
 	a, b := net.Pipe()
 	defer b.Close()
 	s.Add(a)
@@ -157,5 +158,42 @@ func TestShutdownRightAfterAConnect(t *testing.T) {
 		}
 	case <-time.After(3 * FreshGrace):
 		t.Fatal("the stop waited for a silent client's own deadline")
+	}
+}
+
+// TestEvictedIsToldItsOwnGoodbye: the connection evicted for a waiting
+// client hears Evicted, not the stop's Goodbye; without Evicted it hears
+// Goodbye; a busy one is never evicted.
+func TestEvictedIsToldItsOwnGoodbye(t *testing.T) {
+	for _, c := range []struct {
+		evicted bool
+		want    string
+	}{{true, "421 idle\r\n"}, {false, "421 bye\r\n"}} {
+		var s Set
+		s.Goodbye = func(c Conn) { c.Write([]byte("421 bye\r\n")) }
+		if c.evicted {
+			s.Evicted = func(c Conn) { c.Write([]byte("421 idle\r\n")) }
+		}
+		busy, busyPeer := net.Pipe()
+		idle, idlePeer := net.Pipe()
+		s.Add(busy)
+		s.Add(idle)
+		s.SetIdle(idle, true)
+		got := make(chan string, 1)
+		go func() {
+			b, _ := io.ReadAll(idlePeer)
+			got <- string(b)
+		}()
+		if !s.EvictOldestIdle() {
+			t.Fatal("nothing evicted")
+		}
+		if g := <-got; g != c.want {
+			t.Errorf("evicted heard %q, want %q", g, c.want)
+		}
+		if s.EvictOldestIdle() {
+			t.Error("a busy session was evicted")
+		}
+		busy.Close()
+		busyPeer.Close()
 	}
 }

@@ -36,16 +36,17 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/internal/netlist"
+	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/service"
@@ -65,7 +66,7 @@ type Proxy struct {
 	relay   RelayRule    // local_domains and relay_clients
 	trusted netlist.List // trusted_mtas: who may XFORWARD
 
-	live sync.Map // the sessions, for a stop
+	sessions sessions.Set // for a stop, and for eviction when the slots run out
 }
 
 // warnUntold says, at most once an hour, that the next hop was not told
@@ -107,6 +108,14 @@ func (p *Proxy) init() error {
 			return fmt.Errorf("tls_cert/tls_key: %v", err)
 		}
 	}
+	p.sessions.Goodbye = func(c sessions.Conn) {
+		// Only a mail being received, scanned or delivered is worth the
+		// grace.
+		io.WriteString(c, "421 4.3.2 The gateway is shutting down; try again later\r\n")
+	}
+	p.sessions.Evicted = func(c sessions.Conn) {
+		io.WriteString(c, "421 4.4.2 Idle too long while others wait; try again later\r\n")
+	}
 	p.srv = p.newServer(p.tlsConf)
 	p.srvTLS = p.newServer(nil)
 	return nil
@@ -138,7 +147,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 	if sl, ok := ln.(*slots.Listener); ok {
 		// With every slot busy, the session idle longest between
 		// commands gives its slot (after a 421) to a waiting client.
-		sl.Evict = p.evictIdlest
+		sl.Evict = p.sessions.EvictOldestIdle
 	}
 	return serveErr(p.srv.Serve(firstCommandBy{ln, p.Svc.HeaderTimeout, p.trusted}))
 }
@@ -150,7 +159,7 @@ func (p *Proxy) ServeTLS(ln net.Listener) error {
 	if p.tlsConf == nil {
 		return errors.New("tls_port needs tls_cert")
 	}
-	return serveErr(p.srvTLS.Serve(firstCommandBy{p.ImplicitTLS(ln, p.tlsConf, p.evictIdlest), p.Svc.HeaderTimeout, p.trusted}))
+	return serveErr(p.srvTLS.Serve(firstCommandBy{p.ImplicitTLS(ln, p.tlsConf, p.sessions.EvictOldestIdle), p.Svc.HeaderTimeout, p.trusted}))
 }
 
 func serveErr(err error) error {
@@ -163,7 +172,11 @@ func serveErr(err error) error {
 // Shutdown stops accepting and waits for the sessions until ctx ends; the
 // admin notices still queued go out.
 func (p *Proxy) Shutdown(ctx context.Context) error {
-	p.sayGoodbye()
+	// The sessions waiting for a command are told 421 and closed at
+	// once; those receiving or delivering a mail are waited for until ctx
+	// ends. The library's servers are then stopped (they hold nothing
+	// more than a session still connecting to its next hop).
+	p.sessions.Shutdown(ctx)
 	var tlsErr error
 	done := make(chan struct{})
 	go func() {
@@ -221,6 +234,8 @@ func (p *Proxy) nextHop(c net.Conn) (string, error) {
 	return net.JoinHostPort(p.Svc.ParentServerHost, strconv.Itoa(p.Svc.ParentServerPort)), nil
 }
 
+var errShuttingDown = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "The gateway is shutting down; try again later"}
+
 var errTempNextHop = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 4, 1}, Message: "The next mail server cannot be reached; try again later"}
 
 // newSession opens the session to the next hop for a client.
@@ -267,41 +282,19 @@ func (p *Proxy) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		s.server = a.IP.String()
 	}
-	p.live.Store(s, true)
-	return s, nil
-}
-
-// sayGoodbye tells every session waiting for a command that the gateway is
-// stopping (421) and closes it: only a mail being received, scanned or
-// delivered is worth the grace.
-func (p *Proxy) sayGoodbye() {
-	p.live.Range(func(k, _ any) bool {
-		if s := k.(*session); !s.inData.Load() {
-			s.goodbye("421 4.3.2 The gateway is shutting down; try again later")
-		}
-		return true
-	})
-}
-
-// evictIdlest closes, with a 421, the session that has waited longest for
-// a command (none receiving or delivering a mail), so that its slot goes
-// to a client waiting for one; false when there is none.
-func (p *Proxy) evictIdlest() bool {
-	var idlest *session
-	var since time.Time
-	p.live.Range(func(k, _ any) bool {
-		s := k.(*session)
-		if t := slots.LastRead(s.conn.Conn()); !s.inData.Load() && !t.IsZero() && (idlest == nil || t.Before(since)) {
-			idlest, since = s, t
-		}
-		return true
-	})
-	if idlest == nil {
-		return false
+	s.key = sessionConn{c}
+	// (The library makes a session at the client's first EHLO or HELO:
+	// from its reply on, the session waits for a command.)
+	if !p.sessions.Add(s.key) {
+		s.up.c.Close()
+		return nil, errShuttingDown
 	}
-	p.live.Delete(idlest)
-	idlest.goodbye("421 4.4.2 Idle too long while others wait; try again later")
-	return true
+	if !s.waiting() {
+		p.sessions.Done(s.key) // no session: no Logout
+		s.up.c.Close()
+		return nil, errShuttingDown
+	}
+	return s, nil
 }
 
 // firstCommandBy gives each client header_timeout from its accept to send

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -40,7 +39,7 @@ type session struct {
 	log     *zap.Logger
 	greeted bool
 	inMail  bool        // MAIL sent upstream, no DATA end or RSET yet
-	inData  atomic.Bool // a mail is being received, scanned or delivered
+	key     sessionConn // the session in the proxy's set: busy while a mail is received, scanned or delivered
 	from    string
 	rcpts   []string
 }
@@ -112,6 +111,9 @@ func (s *session) tell() error {
 
 // Mail relays MAIL FROM with the next hop's reply.
 func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
+	if !s.waiting() {
+		return errShuttingDown
+	}
 	s.whoFor()
 	err := s.hello()
 	if err == nil {
@@ -159,6 +161,9 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 
 // Rcpt relays RCPT TO with the next hop's reply.
 func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	if !s.waiting() {
+		return errShuttingDown
+	}
 	path, err := formatPath(to)
 	if err != nil {
 		return err
@@ -187,8 +192,10 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	return nil
 }
 
-// Reset relays RSET.
+// Reset relays RSET. The library calls it for RSET, for EHLO, and after
+// a DATA's reply: the session then waits for a command.
 func (s *session) Reset() {
+	s.waiting()
 	s.resetUp()
 	s.from, s.rcpts = "", nil
 }
@@ -200,17 +207,30 @@ func (s *session) resetUp() {
 	}
 }
 
-// goodbye tells the client line (a 421) and closes its connection.
-func (s *session) goodbye(line string) {
-	c := s.conn.Conn()
-	c.SetWriteDeadline(time.Now().Add(time.Second))
-	io.WriteString(c, line+"\r\n")
-	c.Close()
+// sessionConn is a session as the proxy's set keeps it: it speaks
+// through the client's connection as it now is (in TLS after STARTTLS),
+// which is the library's to change.
+type sessionConn struct{ c *gosmtp.Conn }
+
+func (k sessionConn) Write(b []byte) (int, error)        { return k.c.Conn().Write(b) }
+func (k sessionConn) Close() error                       { return k.c.Conn().Close() }
+func (k sessionConn) SetReadDeadline(t time.Time) error  { return k.c.Conn().SetReadDeadline(t) }
+func (k sessionConn) SetWriteDeadline(t time.Time) error { return k.c.Conn().SetWriteDeadline(t) }
+
+// waiting marks the session as waiting for a command since now (a stop
+// or an eviction may then end it); false when the gateway is stopping:
+// the client was told 421 and the session is closed.
+func (s *session) waiting() bool {
+	if s.p.sessions.SetIdle(s.key, true) {
+		return true
+	}
+	s.key.Close()
+	return false
 }
 
 // Logout ends the next hop's session.
 func (s *session) Logout() error {
-	s.p.live.Delete(s)
+	s.p.sessions.Done(s.key)
 	s.up.cmd(221, "QUIT")
 	s.up.c.Close()
 	return nil
@@ -226,8 +246,8 @@ var errTooLong = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{
 
 // Data spools the message, scans it, and acts.
 func (s *session) Data(r io.Reader) error {
-	s.inData.Store(true)
-	defer s.inData.Store(false)
+	// Busy until Reset, which the library calls once the reply is sent.
+	s.p.sessions.SetIdle(s.key, false)
 	t := s.begin()
 	defer t.End()
 	o := t.Object()
