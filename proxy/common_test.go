@@ -3,7 +3,7 @@ package proxy
 import (
 	"testing"
 
-	"github.com/fsigkd/fsigkd/proxy/outcome"
+	"github.com/fsigkd/fsigkd/outcome"
 	"github.com/fsigkd/fsigkd/scanner"
 )
 

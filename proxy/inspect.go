@@ -21,7 +21,7 @@ import (
 	"github.com/fsigkd/fsigkd/metrics"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/policy"
-	"github.com/fsigkd/fsigkd/proxy/outcome"
+	"github.com/fsigkd/fsigkd/outcome"
 	"github.com/fsigkd/fsigkd/quarantine"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"

@@ -10,7 +10,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/logs"
-	"github.com/fsigkd/fsigkd/proxy/outcome"
+	"github.com/fsigkd/fsigkd/outcome"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
 )

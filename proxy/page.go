@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/fsigkd/fsigkd/proxy/outcome"
+	"github.com/fsigkd/fsigkd/outcome"
 )
 
 // defaultPage is the block page of the HTTP proxy and the ICAP server;

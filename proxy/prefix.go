@@ -5,7 +5,7 @@ import (
 	"io"
 
 	"github.com/fsigkd/fsigkd/internal/coding"
-	"github.com/fsigkd/fsigkd/proxy/outcome"
+	"github.com/fsigkd/fsigkd/outcome"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
 )

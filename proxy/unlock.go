@@ -5,7 +5,7 @@ import (
 	"path"
 
 	"github.com/fsigkd/fsigkd/logs"
-	"github.com/fsigkd/fsigkd/proxy/outcome"
+	"github.com/fsigkd/fsigkd/outcome"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/unlock"
 )
