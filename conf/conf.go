@@ -15,6 +15,14 @@
 // whole seconds, or a Go duration such as 500ms; relative paths are under
 // base_dir, and base_dir itself is relative to the directory of the file that
 // names it.
+//
+// A value is parsed once, here: a key whose type reads itself
+// (encoding.TextUnmarshaler: the address lists, ports, domains, ICAP
+// paths, and action, scan_failure, oversize_action and encrypted_action
+// as outcome's values) holds the parsed value, which the services use as
+// it is and the workers receive as it is. The skip and block lists stay
+// text, with their @files: a worker reads those files itself, at start
+// and at each reload, after check has read them.
 package conf
 
 import (
@@ -24,6 +32,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fsigkd/fsigkd/internal/netlist"
+	"github.com/fsigkd/fsigkd/outcome"
 	"github.com/fsigkd/fsigkd/policy"
 )
 
@@ -99,33 +109,33 @@ func (s *Service) SkipValues() policy.SkipValues {
 
 // Service holds one service's keys.
 type Service struct {
-	Name                     string        `json:"name"`
-	Enable                   bool          `ini:"enable" default:"no" doc:"Run this service."`
-	VirusgwIni               string        `ini:"virusgw_ini" default:"" kind:"path" doc:"A legacy per-service file whose keys win for this service (relative to this file's directory)."`
-	BindAddr                 string        `ini:"bind_addr" default:"0.0.0.0" kind:"addr" doc:"The address it listens on (0.0.0.0 or :: for every address)."`
-	Port                     int           `ini:"port" default:"0" min:"1" max:"65535" doc:"The port it listens on."`
-	ProxyProtocolFrom        string        `ini:"proxy_protocol_from" default:"" kind:"nets" doc:"Balancers (networks, addresses) in front of this service that speak HAProxy's PROXY protocol (version 1 or 2): a connection from one must begin with its header, whose client address then stands for the connection's everywhere (allow_clients, the skip lists, the access log, the next hop's XCLIENT, the original destination in transparent mode); one without a valid header is refused. Empty: none."`
-	PreSpawn                 int           `ini:"pre_spawn" default:"64" min:"1" max:"20000" doc:"Connections held at once; more wait in the listen backlog (M02)."`
-	Transparent              bool          `ini:"transparent" only:"http,smtp,ftp,pop" default:"no" doc:"Take connections redirected by the firewall (REDIRECT or TPROXY)."`
-	TransparentTproxy        bool          `ini:"transparent_tproxy" only:"http,smtp,ftp,pop" default:"no" doc:"Connect upstream from the client's own address (needs TPROXY and CAP_NET_ADMIN; M15 and the service stays down when the kernel refuses)."`
-	TransparentTproxyVersion int           `ini:"transparent_tproxy_version" only:"http,smtp,ftp,pop" default:"2" min:"1" max:"2" doc:"1 or 2: both mean mainline Linux TPROXY (IP_TRANSPARENT) today."`
-	InterceptPorts           string        `ini:"intercept_ports" only:"http,smtp,ftp,pop" default:"" doc:"Ports the firewall diverts here, for 'fsigkd rules'."`
-	ParentServerHost         string        `ini:"parent_server_host" only:"http,smtp,pop" default:"" doc_http:"Parent proxy (empty: connect directly)." doc_pop:"Empty: clients log in as USER name@server[:port] (the port defaults to parent_server_port, else 110). Set: every client goes to this server, its USER relayed as it is (name@domain mailboxes work), and APOP works." doc_smtp:"The next mail server."`
-	ParentServerPort         int           `ini:"parent_server_port" only:"http,smtp,pop" default:"0" min:"0" max:"65535" doc:"Its port."`
-	Action                   string        `ini:"action" default:"" doc_icap:"What a detection does: block (the ICAP answer carries a 403 with the block page, and X-Infection-Found naming the threat) or pass (204: delivered, logged ACTION:PASS, the admin told if notify_admin)." doc_ftp:"What a detection does: block (550, the file is not delivered) or pass (delivered, logged ACTION:PASS, the admin told if notify_admin)." doc_http:"What a detection does: block (403 and the block page), or pass (the object is delivered, logged ACTION:PASS, the admin told if notify_admin)." doc_pop:"An infected mail: delete (the mail reaches the client as its headers, Subject tagged, and a text saying what was found and removed; a DELE then deletes the original on the server), deny (-ERR: the mail stays on the server and the client cannot fetch it) or pass (delivered with X-Virus-Status: infected(...))." doc_smtp:"pass, deny, blackhole, delete or sendback." doc_milter:"What a detection does: deny (the MTA refuses the mail with 554 5.7.1 naming what was found; its client keeps it), hold (the MTA takes the mail and holds it in its own quarantine, Postfix's hold queue, for the administrator: postsuper -H releases it, postsuper -d deletes it), blackhole (the MTA takes the mail and discards it) or pass (delivered with X-Virus-Status: infected(...))."`
-	MaxScanSize              int64         `ini:"max_scan_size" default:"100M" kind:"size" min:"1" doc:"Objects above this are not scanned, and no more than this of one is written to temp_dir: past it, oversize_action decides, and what comes after goes on as it arrives, never to disk." doc_pop:"A mail above this is not scanned, and no more than this of it is written to temp_dir: oversize_action says whether it is delivered (X-Virus-Status: unscanned(fsigkd); the rest relayed as the server sends it) or refused (-ERR; the rest is read and dropped, up to this size again and 64 MiB at least, past which the session ends)." doc_smtp:"A mail above this is not scanned: oversize_action below says whether it is delivered (X-Virus-Status: unscanned(fsigkd)) or refused (554)." doc_milter:"A mail above this is not scanned (no more of it is written to temp_dir; the MTA keeps the whole mail): oversize_action says whether it is delivered (X-Virus-Status: unscanned(fsigkd)) or refused (554)."`
-	NotifyAdmin              bool          `ini:"notify_admin" default:"no" doc:"Admin notice on a detection, to admin_address through admin_mx_host:admin_mx_port, marked with admin_notification_id (a label; empty: fsigkd-<host>) and an HMAC under base_dir/notice.key, so that the relay passes only its own notices unscanned."`
-	AdminMXHost              string        `ini:"admin_mx_host" default:"localhost"`
-	AdminMXPort              int           `ini:"admin_mx_port" default:"25" min:"1" max:"65535"`
-	AdminNotificationID      string        `ini:"admin_notification_id" default:"" doc:"Label of the admin notices (empty: fsigkd-<host>); the HMAC under base_dir/notice.key is the mark."`
-	AdminAddress             string        `ini:"admin_address" default:"postmaster@localhost" doc:"The administrator's mailbox for detection notices."`
-	BlockRiskware            bool          `ini:"block_riskware" default:"no" doc:"Block riskware (adware, tools) too; no: it is delivered, and logged."`
-	FsasdService             bool          `ini:"fsasd_service" only:"smtp,pop,milter" default:"no" doc_pop:"Check mail with the anti-spam engine: spam gets spam_subject_tag and X-Spam-* headers; it is never deleted." doc_smtp:"Check mail with the anti-spam engine." doc_milter:"Check mail with the anti-spam engine: spam gets X-Spam-* headers and spam_subject_tag; at spam_reject_score or more the MTA refuses it."`
-	IdleTimeout              time.Duration `ini:"idle_timeout" default:"300" min:"1s" doc:"A peer silent this long is dropped."`
-	HeaderTimeout            time.Duration `ini:"header_timeout" default:"30" min:"100ms" doc:"From its accept, a client must have sent its first command within this." doc_http:"From its accept, a client must have sent its first request head whole within this, or it loses its slot; a later head must arrive whole within this of its first byte (slowloris)." doc_icap:"From its accept, a client must have sent its first request head whole within this, or it loses its slot."`
-	ScanFailure              string        `ini:"scan_failure" default:"" doc:"What could not be scanned (engine down, object refused): pass or block." doc_pop:"A mail that could not be scanned: block (-ERR, the mail stays on the server for a later try) or pass (delivered, X-Virus-Status: unscanned(fsigkd))." doc_smtp:"What could not be scanned: pass, block (554) or tempfail (451: the sender tries again later, nothing is lost)." doc_milter:"What could not be scanned: tempfail (the MTA answers 451: the sender tries again later, nothing is lost), block (554) or pass (delivered, X-Virus-Status: unscanned(fsigkd))."`
-	EncryptedAction          string        `ini:"encrypted_action" default:"block" enum:"block,pass,notify" doc:"An encrypted archive (the engine's Heuristics.Encrypted.*, ClamAV's too), which no engine can look into: block (as a detection, per action), pass (delivered, logged DETECT-STAT:ENCRYPTED), or notify (delivered, and the admin told). Never judged clean."`
-	OversizeAction           string        `ini:"oversize_action" default:"pass" enum:"pass,block" doc:"Objects above max_scan_size: pass (unscanned, logged) or block."`
+	Name                     string               `json:"name"`
+	Enable                   bool                 `ini:"enable" default:"no" doc:"Run this service."`
+	VirusgwIni               string               `ini:"virusgw_ini" default:"" kind:"path" doc:"A legacy per-service file whose keys win for this service (relative to this file's directory)."`
+	BindAddr                 string               `ini:"bind_addr" default:"0.0.0.0" kind:"addr" doc:"The address it listens on (0.0.0.0 or :: for every address)."`
+	Port                     int                  `ini:"port" default:"0" min:"1" max:"65535" doc:"The port it listens on."`
+	ProxyProtocolFrom        netlist.List         `ini:"proxy_protocol_from" default:"" doc:"Balancers (networks, addresses) in front of this service that speak HAProxy's PROXY protocol (version 1 or 2): a connection from one must begin with its header, whose client address then stands for the connection's everywhere (allow_clients, the skip lists, the access log, the next hop's XCLIENT, the original destination in transparent mode); one without a valid header is refused. Empty: none."`
+	PreSpawn                 int                  `ini:"pre_spawn" default:"64" min:"1" max:"20000" doc:"Connections held at once; more wait in the listen backlog (M02)."`
+	Transparent              bool                 `ini:"transparent" only:"http,smtp,ftp,pop" default:"no" doc:"Take connections redirected by the firewall (REDIRECT or TPROXY)."`
+	TransparentTproxy        bool                 `ini:"transparent_tproxy" only:"http,smtp,ftp,pop" default:"no" doc:"Connect upstream from the client's own address (needs TPROXY and CAP_NET_ADMIN; M15 and the service stays down when the kernel refuses)."`
+	TransparentTproxyVersion int                  `ini:"transparent_tproxy_version" only:"http,smtp,ftp,pop" default:"2" min:"1" max:"2" doc:"1 or 2: both mean mainline Linux TPROXY (IP_TRANSPARENT) today."`
+	InterceptPorts           Ports                `ini:"intercept_ports" only:"http,smtp,ftp,pop" default:"" doc:"Ports the firewall diverts here, for 'fsigkd rules'."`
+	ParentServerHost         string               `ini:"parent_server_host" only:"http,smtp,pop" default:"" doc_http:"Parent proxy (empty: connect directly)." doc_pop:"Empty: clients log in as USER name@server[:port] (the port defaults to parent_server_port, else 110). Set: every client goes to this server, its USER relayed as it is (name@domain mailboxes work), and APOP works." doc_smtp:"The next mail server."`
+	ParentServerPort         int                  `ini:"parent_server_port" only:"http,smtp,pop" default:"0" min:"0" max:"65535" doc:"Its port."`
+	Action                   outcome.Action       `ini:"action" default:"" doc_icap:"What a detection does: block (the ICAP answer carries a 403 with the block page, and X-Infection-Found naming the threat) or pass (204: delivered, logged ACTION:PASS, the admin told if notify_admin)." doc_ftp:"What a detection does: block (550, the file is not delivered) or pass (delivered, logged ACTION:PASS, the admin told if notify_admin)." doc_http:"What a detection does: block (403 and the block page), or pass (the object is delivered, logged ACTION:PASS, the admin told if notify_admin)." doc_pop:"An infected mail: delete (the mail reaches the client as its headers, Subject tagged, and a text saying what was found and removed; a DELE then deletes the original on the server), deny (-ERR: the mail stays on the server and the client cannot fetch it) or pass (delivered with X-Virus-Status: infected(...))." doc_smtp:"pass, deny, blackhole, delete or sendback." doc_milter:"What a detection does: deny (the MTA refuses the mail with 554 5.7.1 naming what was found; its client keeps it), hold (the MTA takes the mail and holds it in its own quarantine, Postfix's hold queue, for the administrator: postsuper -H releases it, postsuper -d deletes it), blackhole (the MTA takes the mail and discards it) or pass (delivered with X-Virus-Status: infected(...))."`
+	MaxScanSize              int64                `ini:"max_scan_size" default:"100M" kind:"size" min:"1" doc:"Objects above this are not scanned, and no more than this of one is written to temp_dir: past it, oversize_action decides, and what comes after goes on as it arrives, never to disk." doc_pop:"A mail above this is not scanned, and no more than this of it is written to temp_dir: oversize_action says whether it is delivered (X-Virus-Status: unscanned(fsigkd); the rest relayed as the server sends it) or refused (-ERR; the rest is read and dropped, up to this size again and 64 MiB at least, past which the session ends)." doc_smtp:"A mail above this is not scanned: oversize_action below says whether it is delivered (X-Virus-Status: unscanned(fsigkd)) or refused (554)." doc_milter:"A mail above this is not scanned (no more of it is written to temp_dir; the MTA keeps the whole mail): oversize_action says whether it is delivered (X-Virus-Status: unscanned(fsigkd)) or refused (554)."`
+	NotifyAdmin              bool                 `ini:"notify_admin" default:"no" doc:"Admin notice on a detection, to admin_address through admin_mx_host:admin_mx_port, marked with admin_notification_id (a label; empty: fsigkd-<host>) and an HMAC under base_dir/notice.key, so that the relay passes only its own notices unscanned."`
+	AdminMXHost              string               `ini:"admin_mx_host" default:"localhost"`
+	AdminMXPort              int                  `ini:"admin_mx_port" default:"25" min:"1" max:"65535"`
+	AdminNotificationID      string               `ini:"admin_notification_id" default:"" doc:"Label of the admin notices (empty: fsigkd-<host>); the HMAC under base_dir/notice.key is the mark."`
+	AdminAddress             string               `ini:"admin_address" default:"postmaster@localhost" doc:"The administrator's mailbox for detection notices."`
+	BlockRiskware            bool                 `ini:"block_riskware" default:"no" doc:"Block riskware (adware, tools) too; no: it is delivered, and logged."`
+	FsasdService             bool                 `ini:"fsasd_service" only:"smtp,pop,milter" default:"no" doc_pop:"Check mail with the anti-spam engine: spam gets spam_subject_tag and X-Spam-* headers; it is never deleted." doc_smtp:"Check mail with the anti-spam engine." doc_milter:"Check mail with the anti-spam engine: spam gets X-Spam-* headers and spam_subject_tag; at spam_reject_score or more the MTA refuses it."`
+	IdleTimeout              time.Duration        `ini:"idle_timeout" default:"300" min:"1s" doc:"A peer silent this long is dropped."`
+	HeaderTimeout            time.Duration        `ini:"header_timeout" default:"30" min:"100ms" doc:"From its accept, a client must have sent its first command within this." doc_http:"From its accept, a client must have sent its first request head whole within this, or it loses its slot; a later head must arrive whole within this of its first byte (slowloris)." doc_icap:"From its accept, a client must have sent its first request head whole within this, or it loses its slot."`
+	ScanFailure              outcome.Failure      `ini:"scan_failure" default:"" doc:"What could not be scanned (engine down, object refused): pass or block." doc_pop:"A mail that could not be scanned: block (-ERR, the mail stays on the server for a later try) or pass (delivered, X-Virus-Status: unscanned(fsigkd))." doc_smtp:"What could not be scanned: pass, block (554) or tempfail (451: the sender tries again later, nothing is lost)." doc_milter:"What could not be scanned: tempfail (the MTA answers 451: the sender tries again later, nothing is lost), block (554) or pass (delivered, X-Virus-Status: unscanned(fsigkd))."`
+	EncryptedAction          outcome.EncryptedAct `ini:"encrypted_action" default:"block" doc:"An encrypted archive (the engine's Heuristics.Encrypted.*, ClamAV's too), which no engine can look into: block (as a detection, per action), pass (delivered, logged DETECT-STAT:ENCRYPTED), or notify (delivered, and the admin told). Never judged clean."`
+	OversizeAction           outcome.Oversized    `ini:"oversize_action" default:"pass" doc:"Objects above max_scan_size: pass (unscanned, logged) or block."`
 
 	ArchivePasswords bool `ini:"archive_passwords" only:"smtp,pop,milter" default:"yes" doc:"An encrypted archive in a mail (zip, WinZip AES, 7z, RAR) is tried with the passwords the mail's text gives (\"password: 1234\", \"the password is ...\"; at most 16 candidates, 8 archives (32 MiB) and 64 tries a mail, 64 MiB unpacked, each checked by the archive's own CRC or MAC): opened, its members are scanned and typed like any attachment; not opened, encrypted_action decides."`
 	Quarantine       bool `ini:"quarantine" default:"no" doc:"Keep what is blocked (a detection, a type or name rule; not what could not be scanned) in quarantine_dir, its id in the access log's quarantine field (DETECT-STAT:<kind>:<name>:<file>:<id>). On by default for mail (smtp, pop): a mail refused or deleted by mistake can be released."`
@@ -149,8 +159,8 @@ type Service struct {
 	SkipTypes   string `ini:"skip_types" only:"http,icap" default:"" kind:"list" doc:"Content types (type/subtype, type/*) passed unscanned, as the server names them (Content-Type): the server's own claim, so list only what you would pass from any server. Comma-separated, and @file items (one entry a line, # comments; reread on SIGHUP)."`
 
 	// HTTP only.
-	AllowClients    string        `ini:"allow_clients" only:"http" default:"127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7" kind:"nets" doc:"Networks that may use the proxy: it is never an open proxy."`
-	ConnectPorts    string        `ini:"connect_ports" only:"http" default:"443" kind:"ports" doc:"Ports a CONNECT tunnel may reach."`
+	AllowClients    netlist.List  `ini:"allow_clients" only:"http" default:"127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7" doc:"Networks that may use the proxy: it is never an open proxy."`
+	ConnectPorts    Ports         `ini:"connect_ports" only:"http" default:"443" doc:"Ports a CONNECT tunnel may reach."`
 	MaxHeaderSize   int64         `ini:"max_header_size" only:"http" default:"17K" kind:"size" min:"1024" doc:"Response header bytes kept; the fields past it are dropped (M08), except those that frame the body."`
 	MaxRequestHead  int64         `ini:"max_request_header" only:"http,icap" default:"64K" kind:"size" min:"1024" doc:"A larger request head is refused (431)." doc_icap:"A larger ICAP request head, its encapsulated HTTP heads included, is refused (400) and the connection closed."`
 	BlockPage       string        `ini:"block_page" only:"http,icap" default:"" kind:"path" doc:"HTML template of the block page ({{.URL}}, {{.Name}}); empty: built-in."`
@@ -183,23 +193,23 @@ type Service struct {
 	NotifyInterval  time.Duration `ini:"notify_digest_interval" only:"smtp" default:"60" min:"1s" doc:"More admin notices than notify_digest_after within notify_digest_interval seconds go out as one digest."`
 	NotifyDigest    int           `ini:"notify_digest_after" only:"smtp" default:"10" min:"1"`
 	ForwardClient   string        `ini:"forward_client" only:"smtp" default:"auto" enum:"auto,none,xforward,xclient" doc:"Tell the next hop the real client, so that it applies its relay rules to the client and not to us: auto (XCLIENT when offered, else XFORWARD, each only if the next hop accepts it: Postfix's smtpd_authorized_xclient_hosts / _xforward_hosts), xclient, xforward or none. A next hop told nothing sees this relay's address for every client (logged once an hour): it must not trust that address to relay, or set local_domains."`
-	LocalDomains    string        `ini:"local_domains" only:"smtp" default:"" kind:"domains" doc:"Domains (with subdomains) any client may send to; other domains only from relay_clients (554 5.7.1 at RCPT). Empty: no check here."`
-	RelayClients    string        `ini:"relay_clients" only:"smtp" default:"127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7" kind:"nets" doc:"Clients that may send to any domain when local_domains is set."`
-	TrustedMTAs     string        `ini:"trusted_mtas" only:"smtp" default:"" kind:"nets" doc:"MTAs (networks, addresses) that may tell the relay who their client was with Postfix's XFORWARD (smtp_send_xforward_command = yes in a content_filter's transport): EHLO offers it to them, and that client then stands for the mail everywhere (the spam engine, the skip lists and relay rules, the access log, the next hop's XCLIENT/XFORWARD). Anyone else gets 500 for it. Empty: none."`
+	LocalDomains    Domains       `ini:"local_domains" only:"smtp" default:"" doc:"Domains (with subdomains) any client may send to; other domains only from relay_clients (554 5.7.1 at RCPT). Empty: no check here."`
+	RelayClients    netlist.List  `ini:"relay_clients" only:"smtp" default:"127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7" doc:"Clients that may send to any domain when local_domains is set."`
+	TrustedMTAs     netlist.List  `ini:"trusted_mtas" only:"smtp" default:"" doc:"MTAs (networks, addresses) that may tell the relay who their client was with Postfix's XFORWARD (smtp_send_xforward_command = yes in a content_filter's transport): EHLO offers it to them, and that client then stands for the mail everywhere (the spam engine, the skip lists and relay rules, the access log, the next hop's XCLIENT/XFORWARD). Anyone else gets 500 for it. Empty: none."`
 
 	// POP3 only.
 	StatusHeader    bool   `ini:"status_header" only:"pop" default:"no" doc:"yes: clean mails get X-Virus-Status: clean(fsigkd) too; no: a clean mail arrives byte for byte."`
 	VirusSubjectTag string `ini:"virus_subject_tag" only:"pop" default:"[VIRUS REMOVED]" doc:"Put before the Subject of a mail whose infected content was replaced (action = delete)."`
 
 	// ICAP only.
-	RespmodPaths string        `ini:"respmod_paths" only:"icap" default:"/respmod, /avscan" kind:"paths" doc:"ICAP service paths answering RESPMOD (what Squid's respmod_precache points at); /avscan is fsigkd's own ICAP client's default and c-icap's name."`
-	ReqmodPaths  string        `ini:"reqmod_paths" only:"icap" default:"/reqmod, /avscan" kind:"paths" doc:"ICAP service paths answering REQMOD (uploads: Squid's reqmod_precache)."`
+	RespmodPaths Paths         `ini:"respmod_paths" only:"icap" default:"/respmod, /avscan" doc:"ICAP service paths answering RESPMOD (what Squid's respmod_precache points at); /avscan is fsigkd's own ICAP client's default and c-icap's name."`
+	ReqmodPaths  Paths         `ini:"reqmod_paths" only:"icap" default:"/reqmod, /avscan" doc:"ICAP service paths answering REQMOD (uploads: Squid's reqmod_precache)."`
 	PreviewSize  int64         `ini:"preview_size" only:"icap" default:"1024" kind:"size" min:"0" doc:"The Preview offered in OPTIONS: bytes a client sends before the server asks for the rest (100 Continue); 0: no preview."`
 	OptionsTTL   time.Duration `ini:"options_ttl" only:"icap" default:"3600" min:"1s" doc:"How long a client may keep the OPTIONS answer (Options-TTL)."`
 
 	// HTTP, FTP and POP3: where clients may have the proxy connect.
-	AllowServers string `ini:"allow_servers" only:"http,ftp,pop" default:"0.0.0.0/0, ::/0" kind:"nets" doc_ftp:"Servers clients may reach (USER name@host[:port]), and those refused even so: by default the gateway's own (self: every address of its interfaces; loopback; link-local). 0.0.0.0 and :: are always refused." doc_http:"Servers clients may have the proxy connect to, plain requests and CONNECT alike, checked on the address connected to; those refused even so: by default the gateway's own (self: every address of its interfaces; loopback; link-local). 0.0.0.0 and :: are always refused." doc_pop:"Servers clients may reach (USER name@server), and those refused even so: by default the gateway's own (self: every address of its interfaces; loopback; link-local). 0.0.0.0 and :: are always refused."`
-	DenyServers  string `ini:"deny_servers" only:"http,ftp,pop" default:"self, 127.0.0.0/8, ::1/128, 169.254.0.0/16, fe80::/10" kind:"nets" doc:"Servers refused even when allowed: by default the gateway's own (self: every address of its interfaces; loopback, link-local); 0.0.0.0 and :: are always refused."`
+	AllowServers netlist.List `ini:"allow_servers" only:"http,ftp,pop" default:"0.0.0.0/0, ::/0" doc_ftp:"Servers clients may reach (USER name@host[:port]), and those refused even so: by default the gateway's own (self: every address of its interfaces; loopback; link-local). 0.0.0.0 and :: are always refused." doc_http:"Servers clients may have the proxy connect to, plain requests and CONNECT alike, checked on the address connected to; those refused even so: by default the gateway's own (self: every address of its interfaces; loopback; link-local). 0.0.0.0 and :: are always refused." doc_pop:"Servers clients may reach (USER name@server), and those refused even so: by default the gateway's own (self: every address of its interfaces; loopback; link-local). 0.0.0.0 and :: are always refused."`
+	DenyServers  netlist.List `ini:"deny_servers" only:"http,ftp,pop" default:"self, 127.0.0.0/8, ::1/128, 169.254.0.0/16, fe80::/10" doc:"Servers refused even when allowed: by default the gateway's own (self: every address of its interfaces; loopback, link-local); 0.0.0.0 and :: are always refused."`
 
 	// FTP only.
 	ServerActive     bool          `ini:"server_active" only:"ftp" default:"no" doc:"Data connections to the server: passive (no) or active (yes)."`
@@ -221,6 +231,10 @@ var serviceDefaults = map[string]map[string]string{
 	// Postfix's default_process_limit (100) as shipped.
 	"milter": {"port": "9357", "bind_addr": "127.0.0.1", "pre_spawn": "128", "action": "deny", "scan_failure": "tempfail", "quarantine": "yes"},
 }
+
+// serviceWords are the keys whose words depend on the service: each
+// service's words, checked as the key is read.
+var serviceWords = map[string]map[string][]string{"action": actions, "scan_failure": scanFailures}
 
 // actions lists what each service allows for action.
 var actions = map[string][]string{

@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fsigkd/fsigkd/outcome"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -113,10 +117,24 @@ func TestSampleLoadsCleanly(t *testing.T) {
 	}
 }
 
+// TestMarshalRoundTrip: the settings reach a worker as the master parsed
+// them: the lists and words parsed once (address lists, ports, domains,
+// paths, the decision settings) arrive as the same values, not as text
+// to read again.
 func TestMarshalRoundTrip(t *testing.T) {
-	cfg, _, err := Load("../deploy/fsigk.ini")
+	sample, err := os.ReadFile("../deploy/fsigk.ini")
 	if err != nil {
 		t.Fatal(err)
+	}
+	extra := "\n[smtp]\nlocal_domains = Example.ORG., example.net\ntrusted_mtas = 192.0.2.0/24, self\nscan_failure = block\n[http]\nconnect_ports = 443, 8443\noversize_action = block\n"
+	cfg, _, err := Parse("fsigk.ini", append(sample, extra...), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	smtp, http := cfg.Services["smtp"], cfg.Services["http"]
+	if !slices.Equal(smtp.LocalDomains, Domains{"example.org", "example.net"}) || !smtp.TrustedMTAs.Self || len(smtp.TrustedMTAs.Nets) != 1 ||
+		smtp.ScanFailure != outcome.FailBlock || !http.ConnectPorts.Has(8443) || http.OversizeAction != outcome.OversizeBlock {
+		t.Fatalf("parsed: %+v %+v %v %v %v", smtp.LocalDomains, smtp.TrustedMTAs, smtp.ScanFailure, http.ConnectPorts, http.OversizeAction)
 	}
 	b, err := cfg.Marshal()
 	if err != nil {
@@ -126,7 +144,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.Dump() != cfg.Dump() {
+	if back.Dump() != cfg.Dump() || !reflect.DeepEqual(back, cfg) {
 		t.Fatal("settings changed on the way to a worker")
 	}
 }

@@ -1,8 +1,8 @@
 package conf
 
 import (
+	"encoding"
 	"fmt"
-	"github.com/fsigkd/fsigkd/internal/netlist"
 	"net"
 	"reflect"
 	"strconv"
@@ -46,7 +46,13 @@ func (f field) appliesTo(service string) bool {
 // set parses s into the field, or says what the key allows.
 func (f field) set(s string) error {
 	s = strings.TrimSpace(s)
-	switch {
+	switch u, parses := f.v.Addr().Interface().(encoding.TextUnmarshaler); {
+	case parses:
+		// A type that reads itself: the services get the parsed value.
+		if strings.ContainsRune(s, 0) {
+			return fmt.Errorf("contains a NUL byte")
+		}
+		return u.UnmarshalText([]byte(s))
 	case f.v.Type() == durationType:
 		d, err := parseDuration(s)
 		if err != nil {
@@ -96,35 +102,6 @@ func (f field) set(s string) error {
 		if f.kind == "addr" && net.ParseIP(s) == nil {
 			return fmt.Errorf("%q is not an IPv4 or IPv6 address", s)
 		}
-		if f.kind == "ports" {
-			for _, p := range strings.Split(s, ",") {
-				if p = strings.TrimSpace(p); p == "" {
-					continue
-				}
-				if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-					return fmt.Errorf("%q is not a port (1 to 65535)", p)
-				}
-			}
-		}
-		if f.kind == "paths" {
-			for _, p := range strings.Split(s, ",") {
-				if p = strings.TrimSpace(p); p != "" && (!strings.HasPrefix(p, "/") || strings.ContainsAny(p, " \t?#")) {
-					return fmt.Errorf("%q is not a service path (/name)", p)
-				}
-			}
-		}
-		if f.kind == "domains" {
-			for _, d := range strings.Split(s, ",") {
-				if d = strings.Trim(strings.TrimSpace(d), "."); d != "" && !isDomain(d) {
-					return fmt.Errorf("%q is not a domain name", d)
-				}
-			}
-		}
-		if f.kind == "nets" {
-			if _, err := netlist.Parse(s); err != nil {
-				return err
-			}
-		}
 		if strings.ContainsRune(s, 0) {
 			return fmt.Errorf("contains a NUL byte")
 		}
@@ -149,9 +126,12 @@ func (f field) bounds(n int64) error {
 
 // format renders the field's value in the form set accepts.
 func (f field) format() string {
-	switch {
+	switch m, writes := f.v.Interface().(encoding.TextMarshaler); {
 	case f.v.Type() == durationType:
 		return FormatDuration(time.Duration(f.v.Int()))
+	case writes:
+		b, _ := m.MarshalText()
+		return string(b)
 	case f.v.Kind() == reflect.Bool:
 		if f.v.Bool() {
 			return "yes"

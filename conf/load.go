@@ -279,6 +279,11 @@ func (l *loader) apply(src *source, sec, service string, fields []field) {
 		if !section.HasKey(f.key) {
 			continue
 		}
+		if words := serviceWords[f.key][service]; words != nil && !oneOf(strings.TrimSpace(section.Key(f.key).String()), words) {
+			// The words this service takes, not every word of the type.
+			l.fail(src.name, src.line(sec, f.key), f.key, "%q is not one of %s", strings.TrimSpace(section.Key(f.key).String()), strings.Join(words, ", "))
+			continue
+		}
 		if err := f.set(section.Key(f.key).String()); err != nil {
 			l.fail(src.name, src.line(sec, f.key), f.key, "%v", err)
 		}
@@ -322,12 +327,6 @@ func (l *loader) validate(cfg *Config, src *source) {
 	seen := map[endpoint]string{}
 	for _, name := range Services {
 		s := cfg.Services[name]
-		if !oneOf(s.Action, actions[name]) {
-			l.fail(src.name, src.line(name, "action"), "action", "%q is not one of %s", s.Action, strings.Join(actions[name], ", "))
-		}
-		if !oneOf(s.ScanFailure, scanFailures[name]) {
-			l.fail(src.name, src.line(name, "scan_failure"), "scan_failure", "%q is not one of %s", s.ScanFailure, strings.Join(scanFailures[name], ", "))
-		}
 		if !s.Enable {
 			continue
 		}

@@ -1,6 +1,7 @@
 package outcome
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"strings"
@@ -179,27 +180,46 @@ func TestNothingUnscannedIsClean(t *testing.T) {
 	})
 }
 
-func TestParse(t *testing.T) {
-	s, err := Parse("smtp", "sendback", "tempfail", "block", "notify", true)
-	want := Settings{Service: SMTP, Action: ActSendback, ScanFailure: FailTempfail, OversizeAction: OversizeBlock, EncryptedAction: EncryptedNotify, BlockRiskware: true}
-	if err != nil || s != want {
-		t.Fatalf("Parse = %+v, %v; want %+v", s, err, want)
+// TestSettingsWords: every value of the settings Decide reads is written
+// as its word and read back from it; a word none of them has is refused
+// with the words there are; each service's name reads as the service
+// that decides (the milter as the relay).
+func TestSettingsWords(t *testing.T) {
+	type text interface {
+		encoding.TextMarshaler
+		encoding.TextUnmarshaler
 	}
-	for _, bad := range [][5]string{
-		{"gopher", "block", "block", "pass", "block"},
-		{"http", "maybe", "block", "pass", "block"},
-		{"http", "block", "later", "pass", "block"},
-		{"http", "block", "block", "trim", "block"},
-		{"http", "block", "block", "pass", "open"},
-	} {
-		if _, err := Parse(bad[0], bad[1], bad[2], bad[3], bad[4], false); err == nil {
-			t.Errorf("Parse(%q) took a word it does not know", bad)
+	roundTrip := func(v text, fresh text) {
+		b, _ := v.MarshalText()
+		if err := fresh.UnmarshalText(b); err != nil {
+			t.Errorf("%q does not read back: %v", b, err)
+		}
+		if c, _ := fresh.MarshalText(); string(c) != string(b) {
+			t.Errorf("%q read back as %q", b, c)
+		}
+		if err := fresh.UnmarshalText([]byte("gopher")); err == nil || !strings.Contains(err.Error(), "is not one of") {
+			t.Errorf("a word none has was taken for %q: %v", b, err)
 		}
 	}
-	for _, a := range []Action{ActBlock, ActPass, ActDeny, ActDelete, ActBlackhole, ActSendback} {
-		if back, err := ParseAction(a.String()); err != nil || back != a {
-			t.Errorf("action %v does not read back: %v, %v", a, back, err)
+	for a := range Action(len(actionWords)) {
+		roundTrip(&a, new(Action))
+	}
+	for f := range Failure(len(failureWords)) {
+		roundTrip(&f, new(Failure))
+	}
+	for o := range Oversized(len(oversizeWords)) {
+		roundTrip(&o, new(Oversized))
+	}
+	for e := range EncryptedAct(len(encryptedWords)) {
+		roundTrip(&e, new(EncryptedAct))
+	}
+	for name, want := range map[string]Service{"http": HTTP, "smtp": SMTP, "ftp": FTP, "pop": POP3, "icap": ICAP, "milter": SMTP} {
+		if got, err := ParseService(name); err != nil || got != want {
+			t.Errorf("service %q: %v, %v", name, got, err)
 		}
+	}
+	if _, err := ParseService("gopher"); err == nil {
+		t.Error("an unknown service was taken")
 	}
 }
 

@@ -1,6 +1,9 @@
 package outcome
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Service is which service decides: the words of action differ between
 // them (a POP3 "delete" replaces the mail, an SMTP one drops it).
@@ -29,12 +32,7 @@ const (
 
 var actionWords = [...]string{"block", "pass", "deny", "delete", "blackhole", "sendback", "hold"}
 
-func (a Action) String() string {
-	if int(a) < len(actionWords) {
-		return actionWords[a]
-	}
-	return fmt.Sprintf("action(%d)", uint8(a))
-}
+func (a Action) String() string { return word(actionWords[:], a) }
 
 // actionLogs are the access log's ACTION of each action (block and deny
 // both refuse).
@@ -90,28 +88,47 @@ func ParseService(s string) (Service, error) {
 	return parseWord(s, map[string]Service{"http": HTTP, "smtp": SMTP, "ftp": FTP, "pop": POP3, "icap": ICAP, "milter": SMTP})
 }
 
-// ParseAction reads action.
-func ParseAction(s string) (Action, error) {
-	m := map[string]Action{}
-	for i, w := range actionWords {
-		m[w] = Action(i)
+// The settings' words of each value: the settings file reads them
+// (UnmarshalText), and writes them back (MarshalText: check's dump, the
+// settings handed to the workers).
+var (
+	failureWords   = [...]string{"block", "pass", "tempfail"}
+	oversizeWords  = [...]string{"pass", "block"}
+	encryptedWords = [...]string{"block", "pass", "notify"}
+)
+
+func (f Failure) String() string      { return word(failureWords[:], f) }
+func (o Oversized) String() string    { return word(oversizeWords[:], o) }
+func (e EncryptedAct) String() string { return word(encryptedWords[:], e) }
+
+func (a Action) MarshalText() ([]byte, error)       { return []byte(a.String()), nil }
+func (f Failure) MarshalText() ([]byte, error)      { return []byte(f.String()), nil }
+func (o Oversized) MarshalText() ([]byte, error)    { return []byte(o.String()), nil }
+func (e EncryptedAct) MarshalText() ([]byte, error) { return []byte(e.String()), nil }
+
+func (a *Action) UnmarshalText(b []byte) error       { return parseInto(a, actionWords[:], b) }
+func (f *Failure) UnmarshalText(b []byte) error      { return parseInto(f, failureWords[:], b) }
+func (o *Oversized) UnmarshalText(b []byte) error    { return parseInto(o, oversizeWords[:], b) }
+func (e *EncryptedAct) UnmarshalText(b []byte) error { return parseInto(e, encryptedWords[:], b) }
+
+// word is v's word, or its number for a value no word names.
+func word[T ~uint8](words []string, v T) string {
+	if int(v) < len(words) {
+		return words[v]
 	}
-	return parseWord(s, m)
+	return fmt.Sprintf("%d", uint8(v))
 }
 
-// ParseFailure reads scan_failure.
-func ParseFailure(s string) (Failure, error) {
-	return parseWord(s, map[string]Failure{"block": FailBlock, "pass": FailPass, "tempfail": FailTempfail})
-}
-
-// ParseOversized reads oversize_action.
-func ParseOversized(s string) (Oversized, error) {
-	return parseWord(s, map[string]Oversized{"pass": OversizePass, "block": OversizeBlock})
-}
-
-// ParseEncrypted reads encrypted_action.
-func ParseEncrypted(s string) (EncryptedAct, error) {
-	return parseWord(s, map[string]EncryptedAct{"block": EncryptedBlock, "pass": EncryptedPass, "notify": EncryptedNotify})
+// parseInto sets *v to the value whose word is b, or says which words
+// there are.
+func parseInto[T ~uint8](v *T, words []string, b []byte) error {
+	for i, w := range words {
+		if w == string(b) {
+			*v = T(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not one of %s", b, strings.Join(words, ", "))
 }
 
 func parseWord[T any](s string, words map[string]T) (T, error) {
@@ -121,29 +138,4 @@ func parseWord[T any](s string, words map[string]T) (T, error) {
 		return zero, fmt.Errorf("%q is not a known value", s)
 	}
 	return v, nil
-}
-
-// Parse reads the settings Decide needs from their words, as the
-// settings file gives them (the settings check has held each to its
-// service's values already).
-func Parse(service, action, scanFailure, oversizeAction, encryptedAction string, blockRiskware bool) (Settings, error) {
-	var s Settings
-	var err error
-	if s.Service, err = ParseService(service); err != nil {
-		return s, fmt.Errorf("service: %v", err)
-	}
-	if s.Action, err = ParseAction(action); err != nil {
-		return s, fmt.Errorf("action: %v", err)
-	}
-	if s.ScanFailure, err = ParseFailure(scanFailure); err != nil {
-		return s, fmt.Errorf("scan_failure: %v", err)
-	}
-	if s.OversizeAction, err = ParseOversized(oversizeAction); err != nil {
-		return s, fmt.Errorf("oversize_action: %v", err)
-	}
-	if s.EncryptedAction, err = ParseEncrypted(encryptedAction); err != nil {
-		return s, fmt.Errorf("encrypted_action: %v", err)
-	}
-	s.BlockRiskware = blockRiskware
-	return s, nil
 }

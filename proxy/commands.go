@@ -29,10 +29,7 @@ type LineService struct {
 func (l *LineService) InitLine(goodbye string) error {
 	l.Sessions.Goodbye = func(c sessions.Conn) { io.WriteString(c, goodbye+"\r\n") }
 	l.Sessions.OnPanic = l.PanicLogger()
-	var err error
-	if l.Reach, err = ReachOf(l.Svc); err != nil {
-		return err
-	}
+	l.Reach = ReachOf(l.Svc)
 	return l.Common.Init()
 }
 

@@ -42,8 +42,8 @@ import (
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/notify"
-	"github.com/fsigkd/fsigkd/policy"
 	"github.com/fsigkd/fsigkd/outcome"
+	"github.com/fsigkd/fsigkd/policy"
 	"github.com/fsigkd/fsigkd/quarantine"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/service"
@@ -223,11 +223,12 @@ func (c *Common) Init() error {
 		c.Log = zap.NewNop()
 	}
 	c.once = &onceEvery{last: map[string]time.Time{}}
-	var err error
-	if c.settings, err = outcome.Parse(c.Svc.Name, c.Svc.Action, c.Svc.ScanFailure, c.Svc.OversizeAction,
-		c.Svc.EncryptedAction, c.Svc.BlockRiskware); err != nil {
+	svc, err := outcome.ParseService(c.Svc.Name)
+	if err != nil {
 		return err
 	}
+	c.settings = outcome.Settings{Service: svc, Action: c.Svc.Action, ScanFailure: c.Svc.ScanFailure,
+		OversizeAction: c.Svc.OversizeAction, EncryptedAction: c.Svc.EncryptedAction, BlockRiskware: c.Svc.BlockRiskware}
 	c.kept = &keptIDs{}
 	if cache, ok := c.Scanner.(*scanner.Cache); ok && c.Spool.Hash && c.Spool.SumAhead == nil {
 		// A large object the cache met is hashed as it arrives.

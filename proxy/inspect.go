@@ -238,7 +238,7 @@ func (c *Common) conclude(sub *Subject, r outcome.Result, rec *logs.Access, size
 		if r.Detail != "" {
 			detail = r.Detail + " " + detail
 		}
-		c.Log.Info(detail, zap.String("object", sub.Meta.URL), zap.String("oversize_action", c.Svc.OversizeAction))
+		c.Log.Info(detail, zap.String("object", sub.Meta.URL), zap.Stringer("oversize_action", c.Svc.OversizeAction))
 		if d.Delivery == outcome.Deliver {
 			detail += " passed unscanned"
 		}

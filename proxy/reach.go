@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"strconv"
 
@@ -24,18 +23,8 @@ type Reach struct {
 	Allow, Deny netlist.List
 }
 
-// ReachOf reads a service's allow_servers and deny_servers.
-func ReachOf(svc *conf.Service) (Reach, error) {
-	var r Reach
-	var err error
-	if r.Allow, err = netlist.Parse(svc.AllowServers); err != nil {
-		return r, fmt.Errorf("allow_servers: %v", err)
-	}
-	if r.Deny, err = netlist.Parse(svc.DenyServers); err != nil {
-		return r, fmt.Errorf("deny_servers: %v", err)
-	}
-	return r, nil
-}
+// ReachOf is a service's allow_servers and deny_servers.
+func ReachOf(svc *conf.Service) Reach { return Reach{Allow: svc.AllowServers, Deny: svc.DenyServers} }
 
 // ErrServerRefused is a server the settings do not let clients reach.
 var ErrServerRefused = errors.New("server not allowed")

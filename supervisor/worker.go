@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/conf"
-	"github.com/fsigkd/fsigkd/internal/netlist"
 	"github.com/fsigkd/fsigkd/ipc"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/metrics"
@@ -67,12 +66,7 @@ func runWorker(reg service.Registry) int {
 		M02Interval: cfg.Global.M02Interval,
 		Backlog:     backlog(cfg.Global.ListenBacklog),
 	}
-	if svcCfg.ProxyProtocolFrom != "" {
-		balancers, err := netlist.Parse(svcCfg.ProxyProtocolFrom)
-		if err != nil {
-			log.Error("proxy_protocol_from", zap.Error(err))
-			return 1
-		}
+	if balancers := svcCfg.ProxyProtocolFrom; !balancers.Empty() {
 		// The header comes with the connection; a balancer that stalls
 		// holds the accept no longer than this.
 		ln.ProxyFrom, ln.ProxyTimeout = balancers.Contains, min(svcCfg.HeaderTimeout, 5*time.Second)

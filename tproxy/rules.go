@@ -3,6 +3,7 @@ package tproxy
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/fsigkd/fsigkd/conf"
@@ -33,10 +34,8 @@ func diversions(cfg *conf.Config) []diversion {
 			continue
 		}
 		var ports []string
-		for _, p := range strings.Split(s.InterceptPorts, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				ports = append(ports, p)
-			}
+		for _, p := range s.InterceptPorts {
+			ports = append(ports, strconv.Itoa(p))
 		}
 		if s.Name == "http" && s.TLSIntercept && !slices.Contains(ports, "443") {
 			// HTTPS interception takes the TLS connections too: the

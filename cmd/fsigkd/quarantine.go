@@ -181,10 +181,7 @@ func releaseMail(cfg *conf.Config, st *quarantine.Store, m quarantine.Meta) int 
 	// The relay's own rule, as the settings say now: a mail kept from a
 	// client outside relay_clients goes only to local_domains, as the
 	// relay would have sent it.
-	rule, err := smtpproxy.NewRelayRule(smtp.LocalDomains, smtp.RelayClients)
-	if err != nil {
-		return fail(exitBadFile, "quarantine: %v", err)
-	}
+	rule := smtpproxy.RelayRuleOf(smtp)
 	for _, rcpt := range m.Recipients {
 		if rule.Denied(net.ParseIP(m.Client), rcpt) {
 			return fail(exitBadUsage, "quarantine: release %s: the relay does not send to %s for client %s (local_domains, relay_clients); give -o FILE", m.ID, rcpt, m.Client)

@@ -15,12 +15,34 @@ import (
 type List struct {
 	Nets []*net.IPNet
 	Self bool // every address of the gateway's own interfaces
+
+	text string // as the settings wrote it
 }
+
+// UnmarshalText reads the list as the settings write it (Parse): a
+// setting of this type is parsed once, where the settings are checked.
+func (n *List) UnmarshalText(b []byte) error {
+	l, err := Parse(string(b))
+	if err != nil {
+		return err
+	}
+	*n = l
+	return nil
+}
+
+// MarshalText writes the list as the settings wrote it.
+func (n List) MarshalText() ([]byte, error) { return []byte(n.text), nil }
+
+// Empty tells whether the list names nothing.
+func (n List) Empty() bool { return len(n.Nets) == 0 && !n.Self }
+
+// String is the list as the settings wrote it.
+func (n List) String() string { return n.text }
 
 // Parse reads a comma-separated list of networks (CIDR), bare
 // addresses and the word self.
 func Parse(list string) (List, error) {
-	var n List
+	n := List{text: strings.TrimSpace(list)}
 	for _, s := range strings.Split(list, ",") {
 		s = strings.TrimSpace(s)
 		switch {

@@ -39,13 +39,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/fsigkd/fsigkd/internal/netlist"
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/policy"
 	"github.com/fsigkd/fsigkd/proxy"
@@ -57,9 +54,7 @@ import (
 type Proxy struct {
 	proxy.Common
 
-	allow      netlist.List // allow_clients
-	reach      proxy.Reach  // allow_servers, deny_servers
-	ports      map[int]bool
+	reach      proxy.Reach // allow_servers, deny_servers
 	page       *proxy.BlockPage
 	blockHosts policy.Domains
 	mitm       *interception // tls_intercept; nil when off
@@ -79,23 +74,7 @@ func New(env *service.Env) (service.Service, error) {
 
 func (p *Proxy) init() error {
 	var err error
-	if p.allow, err = netlist.Parse(p.Svc.AllowClients); err != nil {
-		return fmt.Errorf("allow_clients: %v", err)
-	}
-	if p.reach, err = proxy.ReachOf(p.Svc); err != nil {
-		return err
-	}
-	p.ports = map[int]bool{}
-	for _, s := range strings.Split(p.Svc.ConnectPorts, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("connect_ports: %q", s)
-		}
-		p.ports[n] = true
-	}
+	p.reach = proxy.ReachOf(p.Svc)
 	if p.page, err = proxy.LoadBlockPage(p.Svc.BlockPage); err != nil {
 		return err
 	}
@@ -128,7 +107,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 // admitted tells whether c's address is in allow_clients.
 func (p *Proxy) admitted(c net.Conn) bool {
 	a, ok := c.RemoteAddr().(*net.TCPAddr)
-	return ok && p.allow.Contains(a.IP)
+	return ok && p.Svc.AllowClients.Contains(a.IP)
 }
 
 // refuse answers a client outside allow_clients with 403 once it has

@@ -27,7 +27,7 @@ func (s *session) tunnel(req *Request, tr *proxy.Transfer) {
 		s.writeError(400, "Bad Request", "CONNECT needs host:port.", true)
 		return
 	}
-	if !s.p.ports[n] {
+	if !s.p.Svc.ConnectPorts.Has(n) {
 		tr.Rec.Status, tr.Rec.Result = 403, "TCP_DENIED"
 		s.writeError(403, "Forbidden", "CONNECT to port "+port+" is not allowed.", true)
 		return

@@ -30,7 +30,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/fsigkd/fsigkd/internal/sessions"
@@ -45,8 +44,6 @@ type Proxy struct {
 	proxy.Common
 
 	page     *proxy.BlockPage
-	respmod  map[string]bool
-	reqmod   map[string]bool
 	sessions sessions.Set
 	tlsConf  *tls.Config // tls_cert, for tls_port; nil: none
 }
@@ -66,7 +63,6 @@ func (p *Proxy) init() error {
 	if p.page, err = proxy.LoadBlockPage(p.Svc.BlockPage); err != nil {
 		return err
 	}
-	p.respmod, p.reqmod = paths(p.Svc.RespmodPaths), paths(p.Svc.ReqmodPaths)
 	if p.Svc.TLSCert != "" {
 		if p.tlsConf, err = proxy.ServerTLS(p.Svc.TLSCert, p.Svc.TLSKey); err != nil {
 			return fmt.Errorf("tls_cert/tls_key: %v", err)
@@ -74,16 +70,6 @@ func (p *Proxy) init() error {
 	}
 	p.sessions.OnPanic = p.PanicLogger()
 	return p.Common.Init()
-}
-
-func paths(list string) map[string]bool {
-	m := map[string]bool{}
-	for _, s := range strings.Split(list, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			m[s] = true
-		}
-	}
-	return m
 }
 
 // Serve accepts clients until ln is closed.

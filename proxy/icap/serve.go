@@ -98,10 +98,10 @@ func (s *conn) write(b string) error {
 // handle answers one request; false closes the connection.
 func (s *conn) handle(req *Request) bool {
 	methods := []string{}
-	if s.p.respmod[req.Path] {
+	if s.p.Svc.RespmodPaths.Has(req.Path) {
 		methods = append(methods, "RESPMOD")
 	}
-	if s.p.reqmod[req.Path] {
+	if s.p.Svc.ReqmodPaths.Has(req.Path) {
 		methods = append(methods, "REQMOD")
 	}
 	if len(methods) == 0 {
@@ -112,7 +112,7 @@ func (s *conn) handle(req *Request) bool {
 	if req.Method == "OPTIONS" {
 		return s.options(methods) == nil
 	}
-	if !(req.Method == "RESPMOD" && s.p.respmod[req.Path] || req.Method == "REQMOD" && s.p.reqmod[req.Path]) {
+	if !(req.Method == "RESPMOD" && s.p.Svc.RespmodPaths.Has(req.Path) || req.Method == "REQMOD" && s.p.Svc.ReqmodPaths.Has(req.Path)) {
 		s.drain(req)
 		s.status(405, req.Method+" on "+req.Path)
 		return false

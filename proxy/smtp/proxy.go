@@ -96,12 +96,7 @@ func (p *Proxy) init() error {
 	}
 	p.hostname = p.Hostname()
 	var err error
-	if p.relay, err = NewRelayRule(p.Svc.LocalDomains, p.Svc.RelayClients); err != nil {
-		return err
-	}
-	if p.trusted, err = netlist.Parse(p.Svc.TrustedMTAs); err != nil {
-		return fmt.Errorf("trusted_mtas: %v", err)
-	}
+	p.relay, p.trusted = RelayRuleOf(p.Svc), p.Svc.TrustedMTAs
 	p.id = notify.NotificationID(p.Svc, p.hostname)
 	if p.Svc.TLSCert != "" && p.Svc.TLSKey != "" {
 		if p.tlsConf, err = proxy.ServerTLS(p.Svc.TLSCert, p.Svc.TLSKey); err != nil {

@@ -1,10 +1,10 @@
 package smtp
 
 import (
-	"fmt"
 	"net"
 	"strings"
 
+	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/internal/netlist"
 )
 
@@ -14,22 +14,12 @@ import (
 // itself would not.
 type RelayRule struct {
 	clients netlist.List // may send to any domain
-	local   []string     // what others may send to (none: any)
+	local   conf.Domains // what others may send to (none: any)
 }
 
-// NewRelayRule reads the two settings (check has already).
-func NewRelayRule(localDomains, relayClients string) (RelayRule, error) {
-	var r RelayRule
-	var err error
-	if r.clients, err = netlist.Parse(relayClients); err != nil {
-		return r, fmt.Errorf("relay_clients: %v", err)
-	}
-	for _, d := range strings.Split(localDomains, ",") {
-		if d = strings.ToLower(strings.Trim(strings.TrimSpace(d), ".")); d != "" {
-			r.local = append(r.local, d)
-		}
-	}
-	return r, nil
+// RelayRuleOf is a service's relay rule.
+func RelayRuleOf(svc *conf.Service) RelayRule {
+	return RelayRule{clients: svc.RelayClients, local: svc.LocalDomains}
 }
 
 // Denied tells whether client may not send to rcpt: local_domains is set,
