@@ -46,7 +46,7 @@ import (
 	"github.com/fsigkd/fsigkd/policy"
 	"github.com/fsigkd/fsigkd/quarantine"
 	"github.com/fsigkd/fsigkd/scanner"
-	"github.com/fsigkd/fsigkd/service"
+	"github.com/fsigkd/fsigkd/worker"
 	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
 	"github.com/fsigkd/fsigkd/tproxy"
@@ -203,7 +203,7 @@ func (c *Common) Listening(a net.Addr) { c.listening.Store(a) }
 
 // FromEnv is the equipment of a worker's service, the scanner (and, with
 // fsasd_service, the spam checker) built from the settings.
-func FromEnv(env *service.Env) (Common, error) {
+func FromEnv(env *worker.Env) (Common, error) {
 	sc, err := scanner.FromConfig(env.Config.Global, env.Log.Named("scanner"))
 	if err != nil {
 		return Common{}, err

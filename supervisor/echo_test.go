@@ -12,7 +12,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/internal/sessions"
-	"github.com/fsigkd/fsigkd/service"
+	"github.com/fsigkd/fsigkd/worker"
 	"github.com/fsigkd/fsigkd/slots"
 )
 
@@ -23,7 +23,7 @@ type echo struct {
 	svc      *conf.Service
 }
 
-func newEcho(env *service.Env) (service.Service, error) {
+func newEcho(env *worker.Env) (worker.Service, error) {
 	if os.Getenv("FSIGKD_TEST_ECHO_FAIL") == env.Service.Name {
 		return nil, errors.New("told to fail")
 	}

@@ -19,12 +19,12 @@ import (
 	"github.com/fsigkd/fsigkd/internal/daemontest"
 	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/logs"
-	"github.com/fsigkd/fsigkd/service"
+	"github.com/fsigkd/fsigkd/worker"
 )
 
 func TestMain(m *testing.M) {
 	if os.Getenv("FSIGKD_TEST_DAEMON") == "1" {
-		os.Exit(daemonMain(os.Args[1:], service.Registry{"http": newEcho, "smtp": newEcho, "ftp": newEcho}))
+		os.Exit(daemonMain(os.Args[1:], worker.Registry{"http": newEcho, "smtp": newEcho, "ftp": newEcho}))
 	}
 	os.Exit(m.Run())
 }
@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 // daemonMain is what this test binary does as the daemon: the part of
 // cmd/fsigkd's command line the supervisor's tests use, on the
 // supervisor's entry points.
-func daemonMain(args []string, reg service.Registry) int {
+func daemonMain(args []string, reg worker.Registry) int {
 	if len(args) > 0 {
 		switch args[0] {
 		case "worker":

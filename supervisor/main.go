@@ -14,14 +14,14 @@ import (
 	"github.com/fsigkd/fsigkd/ipc"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/metrics"
-	"github.com/fsigkd/fsigkd/service"
+	"github.com/fsigkd/fsigkd/worker"
 )
 
 // Run runs the gateway's master with cfg (loaded from the settings file
 // the command line args named): in the foreground with fg, otherwise
 // detached (it starts itself again with args in a session of its own and
 // returns once that serves, 0, or has failed, 1). It returns the exit code.
-func Run(args []string, version string, cfg *conf.Config, warnings []string, reg service.Registry, fg bool) int {
+func Run(args []string, version string, cfg *conf.Config, warnings []string, reg worker.Registry, fg bool) int {
 	if !fg && !ipc.Detached() {
 		if err := ipc.Detach(args); err != nil {
 			fmt.Fprintf(os.Stderr, "fsigkd: %v\n", err)
@@ -34,9 +34,9 @@ func Run(args []string, version string, cfg *conf.Config, warnings []string, reg
 
 // Worker is the body of a worker process (`fsigkd worker`, started by the
 // master only).
-func Worker(reg service.Registry) int { return runWorker(reg) }
+func Worker(reg worker.Registry) int { return runWorker(reg) }
 
-func runMaster(cfg *conf.Config, warnings []string, reg service.Registry, fg bool, version string) int {
+func runMaster(cfg *conf.Config, warnings []string, reg worker.Registry, fg bool, version string) int {
 	g := cfg.Global
 	for _, dir := range []string{g.BaseDir, g.TempDir, g.LogDir} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {

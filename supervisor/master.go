@@ -25,7 +25,7 @@ import (
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/metrics"
 	"github.com/fsigkd/fsigkd/preflight"
-	"github.com/fsigkd/fsigkd/service"
+	"github.com/fsigkd/fsigkd/worker"
 	"github.com/fsigkd/fsigkd/spool"
 )
 
@@ -38,7 +38,7 @@ const stableRun = 10 * time.Second
 const firstRetry = 100 * time.Millisecond
 
 type master struct {
-	reg      service.Registry
+	reg      worker.Registry
 	cfg      *conf.Config
 	lg       *logs.Logs
 	log      *zap.Logger

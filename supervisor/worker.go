@@ -18,14 +18,14 @@ import (
 	"github.com/fsigkd/fsigkd/metrics"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/scanner"
-	"github.com/fsigkd/fsigkd/service"
+	"github.com/fsigkd/fsigkd/worker"
 	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
 )
 
 // runWorker is the body of `fsigkd worker`: it serves one service on the
 // inherited listener until SIGTERM, then drains.
-func runWorker(reg service.Registry) int {
+func runWorker(reg worker.Registry) int {
 	in, err := ipc.Inherit()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fsigkd worker: %v\n", err)
@@ -72,7 +72,7 @@ func runWorker(reg service.Registry) int {
 		ln.ProxyFrom, ln.ProxyTimeout = balancers.Contains, min(svcCfg.HeaderTimeout, 5*time.Second)
 	}
 	sp := spool.Dir{Path: cfg.Global.TempDir, Hash: cfg.Global.VerdictCache > 0}
-	svc, err := reg[name](&service.Env{Config: cfg, Service: svcCfg, Logs: lg, Log: log, Spool: sp})
+	svc, err := reg[name](&worker.Env{Config: cfg, Service: svcCfg, Logs: lg, Log: log, Spool: sp})
 	if err != nil {
 		log.Error("service cannot start", zap.Error(err))
 		return 1
@@ -108,7 +108,7 @@ func runWorker(reg service.Registry) int {
 	go func() { served <- svc.Serve(ln) }()
 	var tlsLn *slots.Listener
 	if in.TLS != nil {
-		ts, ok := svc.(service.TLSServer)
+		ts, ok := svc.(worker.TLSServer)
 		if !ok {
 			log.Error("service cannot start: it has no TLS listener (tls_port)")
 			return 1

@@ -16,7 +16,7 @@ import (
 	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/fsavd"
 	"github.com/fsigkd/fsigkd/fsavd/engine"
-	"github.com/fsigkd/fsigkd/service"
+	"github.com/fsigkd/fsigkd/worker"
 	"github.com/fsigkd/fsigkd/supervisor"
 	"github.com/fsigkd/fsigkd/tproxy"
 )
@@ -87,7 +87,7 @@ func fail(code int, format string, args ...any) int {
 
 // run runs the fsigkd command with args (without the program name) and
 // returns its exit code.
-func run(args []string, reg service.Registry) int {
+func run(args []string, reg worker.Registry) int {
 	if len(args) > 0 {
 		switch args[0] {
 		case "version", "-version", "--version":

@@ -16,11 +16,11 @@ import (
 	milterservice "github.com/fsigkd/fsigkd/proxy/milter"
 	pop3proxy "github.com/fsigkd/fsigkd/proxy/pop3"
 	smtpproxy "github.com/fsigkd/fsigkd/proxy/smtp"
-	"github.com/fsigkd/fsigkd/service"
+	"github.com/fsigkd/fsigkd/worker"
 )
 
 // services are the proxies built into this binary, by settings section.
-var services = service.Registry{
+var services = worker.Registry{
 	"http":   httpproxy.New,
 	"smtp":   smtpproxy.New,
 	"ftp":    ftpproxy.New,

@@ -33,7 +33,7 @@ import (
 	"net"
 
 	"github.com/fsigkd/fsigkd/proxy"
-	"github.com/fsigkd/fsigkd/service"
+	"github.com/fsigkd/fsigkd/worker"
 )
 
 // Proxy is the FTP service.
@@ -43,7 +43,7 @@ type Proxy struct {
 }
 
 // New builds the service from a worker's environment.
-func New(env *service.Env) (service.Service, error) {
+func New(env *worker.Env) (worker.Service, error) {
 	c, err := proxy.FromEnv(env)
 	if err != nil {
 		return nil, err

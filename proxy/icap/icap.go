@@ -35,7 +35,7 @@ import (
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
-	"github.com/fsigkd/fsigkd/service"
+	"github.com/fsigkd/fsigkd/worker"
 	"github.com/fsigkd/fsigkd/slots"
 )
 
@@ -49,7 +49,7 @@ type Proxy struct {
 }
 
 // New builds the service from a worker's environment.
-func New(env *service.Env) (service.Service, error) {
+func New(env *worker.Env) (worker.Service, error) {
 	c, err := proxy.FromEnv(env)
 	if err != nil {
 		return nil, err

@@ -60,7 +60,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fsigkd/fsigkd/proxy"
-	"github.com/fsigkd/fsigkd/service"
+	"github.com/fsigkd/fsigkd/worker"
 	"github.com/fsigkd/fsigkd/slots"
 )
 
@@ -71,7 +71,7 @@ type Proxy struct {
 }
 
 // New builds the service from a worker's environment.
-func New(env *service.Env) (service.Service, error) {
+func New(env *worker.Env) (worker.Service, error) {
 	c, err := proxy.FromEnv(env)
 	if err != nil {
 		return nil, err

@@ -49,7 +49,7 @@ import (
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/proxy"
-	"github.com/fsigkd/fsigkd/service"
+	"github.com/fsigkd/fsigkd/worker"
 	"github.com/fsigkd/fsigkd/slots"
 )
 
@@ -81,7 +81,7 @@ func (p *Proxy) warnUntold(next string) {
 }
 
 // New builds the service from a worker's environment.
-func New(env *service.Env) (service.Service, error) {
+func New(env *worker.Env) (worker.Service, error) {
 	c, err := proxy.FromEnv(env)
 	if err != nil {
 		return nil, err

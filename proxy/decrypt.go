@@ -7,7 +7,7 @@ import (
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/outcome"
 	"github.com/fsigkd/fsigkd/scanner"
-	"github.com/fsigkd/fsigkd/unlock"
+	"github.com/fsigkd/fsigkd/decrypt"
 )
 
 // openEncrypted is archive_passwords: a mail whose verdict is encrypted
@@ -16,16 +16,16 @@ import (
 // attachment. A detection or a rule in them decides; all of them opened
 // and clean, the mail is clean; else the encrypted result enc stands.
 func (c *Common) openEncrypted(obj *scanner.Object, meta scanner.Meta, rec *logs.Access, enc outcome.Result) outcome.Result {
-	passwords, archives := unlock.Find(obj.File, obj.Size, c.Svc.MaxScanSize)
+	passwords, archives := decrypt.Find(obj.File, obj.Size, c.Svc.MaxScanSize)
 	if len(passwords) == 0 || len(archives) == 0 {
 		return enc
 	}
 	var found scanner.Verdict
 	where := "" // the first member found
 	opened, shut := 0, 0
-	tries := unlock.NewTries()
+	tries := decrypt.NewTries()
 	for _, a := range archives {
-		members, _, err := unlock.Open(a.Data, passwords, c.Svc.MaxScanSize, tries)
+		members, _, err := decrypt.Open(a.Data, passwords, c.Svc.MaxScanSize, tries)
 		if err != nil {
 			shut++
 			continue
@@ -64,7 +64,7 @@ func (c *Common) openEncrypted(obj *scanner.Object, meta scanner.Meta, rec *logs
 
 // scanMember spools one member taken out of an encrypted archive, checks
 // it against the type and name rules, and has it scanned.
-func (c *Common) scanMember(m unlock.Member, at string, meta scanner.Meta, rec *logs.Access) (scanner.Verdict, string, error) {
+func (c *Common) scanMember(m decrypt.Member, at string, meta scanner.Meta, rec *logs.Access) (scanner.Verdict, string, error) {
 	f, err := c.Spool.Create(c.Svc.Name)
 	if err != nil {
 		return scanner.Verdict{}, "", err

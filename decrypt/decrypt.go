@@ -1,4 +1,4 @@
-// Package unlock opens encrypted archives with passwords a mail gives
+// Package decrypt opens encrypted archives with passwords a mail gives
 // beside them ("the password is 1234"): the usual way an attachment is
 // sent encrypted, and the usual way malware is sent past scanners. It
 // finds the candidate passwords in a mail's text, and opens zip
@@ -11,7 +11,7 @@
 // PKWARE check byte and the member's CRC; AES's verifier and HMAC; 7z's
 // and RAR's CRCs), so a wrong one is never "opened" into garbage judged
 // clean.
-package unlock
+package decrypt
 
 import (
 	"regexp"

@@ -1,4 +1,4 @@
-package unlock
+package decrypt
 
 import (
 	"archive/zip"

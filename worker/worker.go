@@ -1,9 +1,9 @@
-// Package service is the contract between a worker process and the
+// Package worker is the contract between a worker process and the
 // service it runs: what a service is built from (Env), what it does (Serve,
 // Shutdown), and the registry the daemon is built with. The proxies and the
 // supervisor both import it; the proxies know nothing of processes,
 // semaphores or signals.
-package service
+package worker
 
 import (
 	"context"
