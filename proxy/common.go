@@ -46,10 +46,10 @@ import (
 	"github.com/fsigkd/fsigkd/policy"
 	"github.com/fsigkd/fsigkd/quarantine"
 	"github.com/fsigkd/fsigkd/scanner"
-	"github.com/fsigkd/fsigkd/worker"
 	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
 	"github.com/fsigkd/fsigkd/tproxy"
+	"github.com/fsigkd/fsigkd/worker"
 )
 
 // Common is a service's shared equipment. Nil fields get their defaults in

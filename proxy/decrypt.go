@@ -4,10 +4,10 @@ import (
 	"context"
 	"path"
 
+	"github.com/fsigkd/fsigkd/decrypt"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/outcome"
 	"github.com/fsigkd/fsigkd/scanner"
-	"github.com/fsigkd/fsigkd/decrypt"
 )
 
 // openEncrypted is archive_passwords: a mail whose verdict is encrypted

@@ -12,8 +12,8 @@ import (
 
 	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/internal/sessions"
-	"github.com/fsigkd/fsigkd/worker"
 	"github.com/fsigkd/fsigkd/slots"
+	"github.com/fsigkd/fsigkd/worker"
 )
 
 // echo is the test-only service the supervisor tests run in real worker

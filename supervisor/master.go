@@ -25,8 +25,8 @@ import (
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/metrics"
 	"github.com/fsigkd/fsigkd/preflight"
-	"github.com/fsigkd/fsigkd/worker"
 	"github.com/fsigkd/fsigkd/spool"
+	"github.com/fsigkd/fsigkd/worker"
 )
 
 // stableRun is how long a worker must have served for its death to count

@@ -18,9 +18,9 @@ import (
 	"github.com/fsigkd/fsigkd/metrics"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/scanner"
-	"github.com/fsigkd/fsigkd/worker"
 	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
+	"github.com/fsigkd/fsigkd/worker"
 )
 
 // runWorker is the body of `fsigkd worker`: it serves one service on the

@@ -16,9 +16,9 @@ import (
 	"github.com/fsigkd/fsigkd/conf"
 	"github.com/fsigkd/fsigkd/fsavd"
 	"github.com/fsigkd/fsigkd/fsavd/engine"
-	"github.com/fsigkd/fsigkd/worker"
 	"github.com/fsigkd/fsigkd/supervisor"
 	"github.com/fsigkd/fsigkd/tproxy"
+	"github.com/fsigkd/fsigkd/worker"
 )
 
 // DefaultConfig is where the settings are looked for without -c.

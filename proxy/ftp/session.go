@@ -16,8 +16,8 @@ import (
 
 	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/logs"
-	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/outcome"
+	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/tproxy"

@@ -46,8 +46,8 @@ import (
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/policy"
 	"github.com/fsigkd/fsigkd/proxy"
-	"github.com/fsigkd/fsigkd/worker"
 	"github.com/fsigkd/fsigkd/slots"
+	"github.com/fsigkd/fsigkd/worker"
 )
 
 // Proxy is the HTTP service.

@@ -35,8 +35,8 @@ import (
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
-	"github.com/fsigkd/fsigkd/worker"
 	"github.com/fsigkd/fsigkd/slots"
+	"github.com/fsigkd/fsigkd/worker"
 )
 
 // Proxy is the ICAP service.

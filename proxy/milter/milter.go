@@ -60,8 +60,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fsigkd/fsigkd/proxy"
-	"github.com/fsigkd/fsigkd/worker"
 	"github.com/fsigkd/fsigkd/slots"
+	"github.com/fsigkd/fsigkd/worker"
 )
 
 // Proxy is the milter service.

@@ -9,8 +9,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/logs"
-	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/outcome"
+	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
 )
 

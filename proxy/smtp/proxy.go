@@ -49,8 +49,8 @@ import (
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/proxy"
-	"github.com/fsigkd/fsigkd/worker"
 	"github.com/fsigkd/fsigkd/slots"
+	"github.com/fsigkd/fsigkd/worker"
 )
 
 // Proxy is the SMTP service.
