@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"time"
@@ -14,47 +15,87 @@ import (
 	"github.com/fsigkd/fsigkd/slots"
 )
 
-// LineService is the equipment of a line-based service whose clients
-// name the servers it reaches (FTP, POP3): its sessions, and the servers
-// allow_servers and deny_servers let it reach.
-type LineService struct {
+// SessionServer is the equipment of a service that accepts its own
+// clients (all but the SMTP relay and the milter, whose libraries accept
+// theirs): its sessions in the one session set (accept, idle, eviction
+// when the slots run out, the goodbye at a stop), and tls_cert's TLS.
+type SessionServer struct {
 	Common
-	Reach    Reach
 	Sessions sessions.Set
+	// TLS is tls_cert's: offered to clients (FTP's AUTH TLS, POP3's
+	// STLS) and spoken on tls_port; nil: none.
+	TLS *tls.Config
+
+	session func(net.Conn) // the protocol's session
 }
 
-// InitLine fills in the defaults; goodbye is the line said to a client
-// waiting between commands at a stop, or whose slot goes to a waiting
-// client.
-func (l *LineService) InitLine(goodbye string) error {
-	l.Sessions.Goodbye = func(c sessions.Conn) { io.WriteString(c, goodbye+"\r\n") }
-	l.Sessions.OnPanic = l.PanicLogger()
-	l.Reach = ReachOf(l.Svc)
-	return l.Common.Init()
-}
+// NewSessionServer is a SessionServer with the services' shared
+// equipment (FromEnv, or a test's).
+func NewSessionServer(c Common) SessionServer { return SessionServer{Common: c} }
 
-// ServeLines accepts clients on ln, serving each with serve: with every
-// slot busy, the session idle longest between commands gives its slot
-// (after the goodbye) to a waiting client.
-func (l *LineService) ServeLines(ln net.Listener, serve func(net.Conn)) error {
-	l.Listening(ln.Addr())
-	if sl, ok := ln.(*slots.Listener); ok {
-		sl.Evict = l.Sessions.EvictOldestIdle
+// InitServer fills in the defaults; session serves a client, and
+// goodbye, when not "", is the line said to a client waiting between
+// requests at a stop, or whose slot goes to a waiting client.
+func (s *SessionServer) InitServer(session func(net.Conn), goodbye string) error {
+	s.session = session
+	if goodbye != "" {
+		s.Sessions.Goodbye = func(c sessions.Conn) { io.WriteString(c, goodbye+"\r\n") }
 	}
-	return l.Sessions.Serve(ln, serve)
+	s.Sessions.OnPanic = s.PanicLogger()
+	if s.Svc.TLSCert != "" {
+		var err error
+		if s.TLS, err = ServerTLS(s.Svc.TLSCert, s.Svc.TLSKey); err != nil {
+			return fmt.Errorf("tls_cert/tls_key: %v", err)
+		}
+	}
+	return s.Common.Init()
 }
 
-// ServeLinesTLS is ServeLines for the implicit-TLS listener (tls_port):
-// serve gets *tls.Conn connections, whose handshake is its to do
-// (Handshake).
-func (l *LineService) ServeLinesTLS(ln net.Listener, cfg *tls.Config, serve func(net.Conn)) error {
-	return l.Sessions.Serve(l.ImplicitTLS(ln, cfg, l.Sessions.EvictOldestIdle), serve)
+// Serve accepts clients on ln until it is closed, each served by the
+// protocol's session: with every slot busy, the session idle longest
+// between requests gives its slot (after the goodbye) to a waiting
+// client.
+func (s *SessionServer) Serve(ln net.Listener) error {
+	s.Listening(ln.Addr())
+	if sl, ok := ln.(*slots.Listener); ok {
+		sl.Evict = s.Sessions.EvictOldestIdle
+	}
+	return s.Sessions.Serve(ln, s.session)
+}
+
+// ServeTLS is Serve for the implicit-TLS listener (tls_port: FTPS on
+// 990, POP3S on 995, ICAP over TLS): the session gets *tls.Conn
+// connections, whose handshake is its to do (Handshake).
+func (s *SessionServer) ServeTLS(ln net.Listener) error {
+	if s.TLS == nil {
+		return errors.New("tls_port needs tls_cert")
+	}
+	return s.Sessions.Serve(s.ImplicitTLS(ln, s.TLS, s.Sessions.EvictOldestIdle), s.session)
 }
 
 // Shutdown closes idle sessions and waits for the busy ones until ctx
 // ends; the admin notices still queued go out.
-func (l *LineService) Shutdown(ctx context.Context) error {
-	return l.Common.Shutdown(ctx, &l.Sessions)
+func (s *SessionServer) Shutdown(ctx context.Context) error {
+	return s.Common.Shutdown(ctx, &s.Sessions)
+}
+
+// LineService is a SessionServer of a line-based protocol whose clients
+// name the servers it reaches (FTP, POP3): with the servers
+// allow_servers and deny_servers let it reach, and the command loop.
+type LineService struct {
+	SessionServer
+	Reach Reach
+}
+
+// NewLineService is a LineService with the services' shared equipment.
+func NewLineService(c Common) LineService {
+	return LineService{SessionServer: NewSessionServer(c)}
+}
+
+// InitLine is InitServer, with the servers its clients may reach.
+func (l *LineService) InitLine(session func(net.Conn), goodbye string) error {
+	l.Reach = ReachOf(l.Svc)
+	return l.InitServer(session, goodbye)
 }
 
 // Replies are what a line-based service says when it ends a session for

@@ -201,6 +201,17 @@ func (c *Common) Destination(conn net.Conn) (*net.TCPAddr, error) {
 // Listening says which address the service's Serve accepts clients on.
 func (c *Common) Listening(a net.Addr) { c.listening.Store(a) }
 
+// Build makes a service from a worker's environment: the equipment the
+// services share (FromEnv) handed to make, then the service's own init.
+func Build[P worker.Service](env *worker.Env, make func(Common) P, init func(P) error) (worker.Service, error) {
+	c, err := FromEnv(env)
+	if err != nil {
+		return nil, err
+	}
+	p := make(c)
+	return p, init(p)
+}
+
 // FromEnv is the equipment of a worker's service, the scanner (and, with
 // fsasd_service, the spam checker) built from the settings.
 func FromEnv(env *worker.Env) (Common, error) {

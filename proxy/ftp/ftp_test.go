@@ -39,7 +39,7 @@ func newEnv(t *testing.T, keys string) *env {
 	c, kit := proxytest.Common(t, "ftp", "deny_servers =\n"+keys)
 	e.obs = kit.Obs
 	e.kit = kit
-	e.p = &Proxy{LineService: proxy.LineService{Common: c}}
+	e.p = &Proxy{LineService: proxy.NewLineService(c)}
 	return e
 }
 

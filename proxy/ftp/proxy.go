@@ -27,11 +27,6 @@
 package ftp
 
 import (
-	"crypto/tls"
-	"errors"
-	"fmt"
-	"net"
-
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/worker"
 )
@@ -39,40 +34,15 @@ import (
 // Proxy is the FTP service.
 type Proxy struct {
 	proxy.LineService
-	tlsConfig *tls.Config // AUTH TLS towards clients (tls_cert); nil: not offered
 }
 
 // New builds the service from a worker's environment.
 func New(env *worker.Env) (worker.Service, error) {
-	c, err := proxy.FromEnv(env)
-	if err != nil {
-		return nil, err
-	}
-	p := &Proxy{LineService: proxy.LineService{Common: c}}
-	return p, p.init()
+	return proxy.Build(env, func(c proxy.Common) *Proxy { return &Proxy{LineService: proxy.NewLineService(c)} }, (*Proxy).init)
 }
 
 func (p *Proxy) init() error {
-	if p.Svc.TLSCert != "" {
-		cfg, err := proxy.ServerTLS(p.Svc.TLSCert, p.Svc.TLSKey)
-		if err != nil {
-			return fmt.Errorf("tls_cert/tls_key: %v", err)
-		}
-		p.tlsConfig = cfg
-	}
 	// A client waiting between commands at a stop, or whose slot goes
 	// to a waiting client, is told so.
-	return p.InitLine("421 The gateway closes this idle session; please reconnect later.")
-}
-
-// Serve accepts clients until ln is closed.
-func (p *Proxy) Serve(ln net.Listener) error { return p.ServeLines(ln, p.serve) }
-
-// ServeTLS accepts implicit FTPS clients (tls_port, 990) until ln is
-// closed.
-func (p *Proxy) ServeTLS(ln net.Listener) error {
-	if p.tlsConfig == nil {
-		return errors.New("tls_port needs tls_cert")
-	}
-	return p.ServeLinesTLS(ln, p.tlsConfig, p.serve)
+	return p.InitLine(p.serve, "421 The gateway closes this idle session; please reconnect later.")
 }

@@ -439,7 +439,7 @@ func (s *session) clientData() (net.Conn, error) {
 	if err != nil || !s.protP {
 		return c, err
 	}
-	return dataTLS(tls.Server(c, s.p.tlsConfig), time.Until(deadline))
+	return dataTLS(tls.Server(c, s.p.TLS), time.Until(deadline))
 }
 
 // dataTLS does the handshake of a data connection within d.

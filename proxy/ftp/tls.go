@@ -29,7 +29,7 @@ import (
 
 // tlsFeatures are the FEAT lines of the client's TLS, when offered.
 func (s *session) tlsFeatures() []string {
-	if s.p.tlsConfig == nil {
+	if s.p.TLS == nil {
 		return nil
 	}
 	return []string{" AUTH TLS", " PBSZ", " PROT"}
@@ -39,7 +39,7 @@ func (s *session) tlsFeatures() []string {
 // the same packet: it would be read in the clear.
 func (s *session) authTLS(arg string) bool {
 	switch mech := strings.ToUpper(strings.TrimSpace(arg)); {
-	case s.p.tlsConfig == nil:
+	case s.p.TLS == nil:
 		s.reply("502 This gateway scans transfers and cannot do TLS.")
 		return true
 	case s.tlsOn:
@@ -55,7 +55,7 @@ func (s *session) authTLS(arg string) bool {
 	if s.reply("234 AUTH TLS successful.") != nil {
 		return false
 	}
-	tc, err := s.p.UpgradeTLS(s.in, s.p.tlsConfig, s.p.Svc.HeaderTimeout)
+	tc, err := s.p.UpgradeTLS(s.in, s.p.TLS, s.p.Svc.HeaderTimeout)
 	if err != nil {
 		s.log.Info("a client's AUTH TLS failed", zap.String("client", s.client.String()), zap.Error(err))
 		return false

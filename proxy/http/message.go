@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fsigkd/fsigkd/internal/chunked"
 	"github.com/fsigkd/fsigkd/internal/lines"
 )
 
@@ -332,85 +333,23 @@ func ReadResponse(br *bufio.Reader, headerLimit int, method string) (*Response, 
 	return resp, nil
 }
 
-// chunkedReader decodes a chunked body strictly: hex sizes only (with
-// extensions, bounded), CRLF after each chunk, trailers read and dropped.
-type chunkedReader struct {
-	br   *bufio.Reader
-	left int64
-	done bool
-	err  error
-}
+// chunkedBody is a chunked body read as internal/chunked reads it, a
+// break of the coding answered as a bad request (400).
+type chunkedBody struct{ r *chunked.Reader }
 
-func (c *chunkedReader) Read(p []byte) (int, error) {
-	if c.err != nil {
-		return 0, c.err
+func (c chunkedBody) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if ce := (*chunked.Error)(nil); errors.As(err, &ce) {
+		return n, bad("%s", ce.Why)
 	}
-	if c.done {
-		return 0, io.EOF
-	}
-	if c.left == 0 {
-		line, err := readLine(c.br, 4096)
-		if err != nil {
-			c.err = chunkErr(err)
-			return 0, c.err
-		}
-		size, _, _ := strings.Cut(line, ";")
-		size = strings.TrimRight(size, " \t")
-		n, err := strconv.ParseInt(size, 16, 64)
-		if err != nil || n < 0 || size == "" || len(size) > 15 || strings.ContainsAny(size, "+-xX") {
-			c.err = bad("chunk size %q", truncate(line))
-			return 0, c.err
-		}
-		if n == 0 {
-			for i := 0; ; i++ { // trailers
-				t, err := readLine(c.br, 8192)
-				if err != nil || i > 100 {
-					c.err = chunkErr(err)
-					return 0, c.err
-				}
-				if t == "" {
-					break
-				}
-			}
-			c.done = true
-			return 0, io.EOF
-		}
-		c.left = n
-	}
-	if int64(len(p)) > c.left {
-		p = p[:c.left]
-	}
-	n, err := c.br.Read(p)
-	c.left -= int64(n)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		c.err = err
-		return n, err
-	}
-	if c.left == 0 {
-		line, err := readLine(c.br, 2)
-		if err != nil || line != "" {
-			c.err = bad("no CRLF after a chunk")
-			return n, c.err
-		}
-	}
-	return n, nil
-}
-
-func chunkErr(err error) error {
-	if err == nil || errors.Is(err, errTooLong) {
-		return bad("malformed chunk")
-	}
-	return err
+	return n, err
 }
 
 // bodyReader is the body of a message framed as given.
-func bodyReader(br *bufio.Reader, chunked bool, length int64) io.Reader {
+func bodyReader(br *bufio.Reader, isChunked bool, length int64) io.Reader {
 	switch {
-	case chunked:
-		return &chunkedReader{br: br}
+	case isChunked:
+		return chunkedBody{chunked.NewReader(br)}
 	case length >= 0:
 		return &exactReader{r: io.LimitReader(br, length), left: length}
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fsigkd/fsigkd/internal/packtest"
+	"github.com/fsigkd/fsigkd/proxy"
 
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
@@ -271,7 +272,7 @@ func TestStopDoesNotDropANewClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	for deadline := time.Now().Add(5 * time.Second); e.p.sessions.Len() == 0; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); e.p.Sessions.Len() == 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the connection was not taken")
 		}
@@ -327,7 +328,7 @@ func TestProxyDoesNotReachTheGatewaysOwnServices(t *testing.T) {
 	sink := servertest.NewMailSink(t, nil, nil)
 	_, port, _ := net.SplitHostPort(sink.Addr)
 	c, _ := proxytest.Common(t, "http", "connect_ports = 443, "+port)
-	p := &Proxy{Common: c}
+	p := &Proxy{SessionServer: proxy.NewSessionServer(c)}
 	if err := p.init(); err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/policy"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/slots"
@@ -52,24 +51,17 @@ import (
 
 // Proxy is the HTTP service.
 type Proxy struct {
-	proxy.Common
+	proxy.SessionServer
 
 	reach      proxy.Reach // allow_servers, deny_servers
 	page       *proxy.BlockPage
 	blockHosts policy.Domains
 	mitm       *interception // tls_intercept; nil when off
-
-	sessions sessions.Set
 }
 
 // New builds the service from a worker's environment.
 func New(env *worker.Env) (worker.Service, error) {
-	c, err := proxy.FromEnv(env)
-	if err != nil {
-		return nil, err
-	}
-	p := &Proxy{Common: c}
-	return p, p.init()
+	return proxy.Build(env, func(c proxy.Common) *Proxy { return &Proxy{SessionServer: proxy.NewSessionServer(c)} }, (*Proxy).init)
 }
 
 func (p *Proxy) init() error {
@@ -86,7 +78,7 @@ func (p *Proxy) init() error {
 			return err
 		}
 	}
-	return p.Common.Init()
+	return p.InitServer(p.serveConn, "")
 }
 
 // Serve accepts clients until ln is closed.
@@ -98,10 +90,8 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		// gives its slot to a client waiting in the backlog.
 		sl.Admit = p.admitted
 		sl.Refuse = p.refuse
-		sl.Evict = p.sessions.EvictOldestIdle
 	}
-	p.sessions.OnPanic = p.PanicLogger()
-	return p.sessions.Serve(ln, p.serveConn)
+	return p.SessionServer.Serve(ln)
 }
 
 // admitted tells whether c's address is in allow_clients.
@@ -126,7 +116,7 @@ func (p *Proxy) refuse(c net.Conn) {
 // Shutdown closes idle clients and waits for the others until ctx ends;
 // the admin notices still queued go out.
 func (p *Proxy) Shutdown(ctx context.Context) error {
-	err := p.Common.Shutdown(ctx, &p.sessions)
+	err := p.SessionServer.Shutdown(ctx)
 	if p.mitm != nil {
 		p.mitm.closeIdle()
 	}
@@ -181,7 +171,7 @@ func (s *session) serve(allowed bool, firstBy time.Time) {
 			if !s.parkWhenQuiet() {
 				return
 			}
-			if !p.sessions.SetIdle(s.base, true) {
+			if !p.Sessions.SetIdle(s.base, true) {
 				return
 			}
 		}
@@ -194,7 +184,7 @@ func (s *session) serve(allowed bool, firstBy time.Time) {
 		}
 		// A request is coming: it is served, even if a stop has begun
 		// meanwhile (the session ends after it).
-		p.sessions.SetIdle(s.base, false)
+		p.Sessions.SetIdle(s.base, false)
 		if !first {
 			c.SetReadDeadline(time.Now().Add(p.Svc.HeaderTimeout))
 		}

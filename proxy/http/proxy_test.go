@@ -58,7 +58,7 @@ func newEnv(t *testing.T, keys string) *env {
 	keys = strings.ReplaceAll(keys, "{origin}", strings.TrimPrefix(e.origin.URL, "http://"))
 	c, kit := proxytest.Common(t, "http", "deny_servers =\n"+keys)
 	e.obs, e.logDir, e.quarantine = kit.Obs, kit.LogDir, kit.QuarantineDir
-	e.p = &Proxy{Common: c}
+	e.p = &Proxy{SessionServer: proxy.NewSessionServer(c)}
 	if err := e.p.init(); err != nil {
 		t.Fatal(err)
 	}
@@ -357,6 +357,21 @@ func TestServerFailuresGiveClearAnswers(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode == 200 && rerr == nil && len(b) == 100000 {
 			t.Fatal("a body cut by the server arrived as whole")
+		}
+	}
+	// Chunked, cut right after a whole chunk: no terminating chunk came,
+	// so the body is not whole, however clean its end looks.
+	e.mux.HandleFunc("/cut-chunked", func(w gohttp.ResponseWriter, r *gohttp.Request) {
+		w.Write(make([]byte, 1000))
+		w.(gohttp.Flusher).Flush()
+		panic(gohttp.ErrAbortHandler)
+	})
+	resp, err = e.client().Get(e.url("/cut-chunked"))
+	if err == nil {
+		_, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 && rerr == nil {
+			t.Fatal("a chunked body cut at a chunk's end arrived as whole")
 		}
 	}
 }

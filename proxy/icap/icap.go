@@ -25,37 +25,24 @@ package icap
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/hex"
-	"errors"
-	"fmt"
-	"net"
 	"time"
 
-	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
-	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/worker"
 )
 
 // Proxy is the ICAP service.
 type Proxy struct {
-	proxy.Common
+	proxy.SessionServer
 
-	page     *proxy.BlockPage
-	sessions sessions.Set
-	tlsConf  *tls.Config // tls_cert, for tls_port; nil: none
+	page *proxy.BlockPage
 }
 
 // New builds the service from a worker's environment.
 func New(env *worker.Env) (worker.Service, error) {
-	c, err := proxy.FromEnv(env)
-	if err != nil {
-		return nil, err
-	}
-	p := &Proxy{Common: c}
-	return p, p.init()
+	return proxy.Build(env, func(c proxy.Common) *Proxy { return &Proxy{SessionServer: proxy.NewSessionServer(c)} }, (*Proxy).init)
 }
 
 func (p *Proxy) init() error {
@@ -63,33 +50,7 @@ func (p *Proxy) init() error {
 	if p.page, err = proxy.LoadBlockPage(p.Svc.BlockPage); err != nil {
 		return err
 	}
-	if p.Svc.TLSCert != "" {
-		if p.tlsConf, err = proxy.ServerTLS(p.Svc.TLSCert, p.Svc.TLSKey); err != nil {
-			return fmt.Errorf("tls_cert/tls_key: %v", err)
-		}
-	}
-	p.sessions.OnPanic = p.PanicLogger()
-	return p.Common.Init()
-}
-
-// Serve accepts clients until ln is closed.
-func (p *Proxy) Serve(ln net.Listener) error {
-	p.Listening(ln.Addr())
-	if sl, ok := ln.(*slots.Listener); ok {
-		// With every slot busy, the connection idle longest between
-		// requests gives its slot to a waiting client.
-		sl.Evict = p.sessions.EvictOldestIdle
-	}
-	return p.sessions.Serve(ln, p.serve)
-}
-
-// ServeTLS accepts ICAP clients over TLS (tls_port: Squid's icaps://)
-// until ln is closed.
-func (p *Proxy) ServeTLS(ln net.Listener) error {
-	if p.tlsConf == nil {
-		return errors.New("tls_port needs tls_cert")
-	}
-	return p.sessions.Serve(p.ImplicitTLS(ln, p.tlsConf, p.sessions.EvictOldestIdle), p.serve)
+	return p.InitServer(p.serve, "")
 }
 
 // istag names the service's current state: it changes with the engine's

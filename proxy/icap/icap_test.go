@@ -20,6 +20,7 @@ import (
 	"github.com/fsigkd/fsigkd/internal/proxytest"
 	"github.com/fsigkd/fsigkd/internal/servertest"
 	"github.com/fsigkd/fsigkd/internal/testenv"
+	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
 )
 
@@ -33,7 +34,7 @@ type env struct {
 func newEnv(t *testing.T, keys string) *env {
 	t.Helper()
 	c, kit := proxytest.Common(t, "icap", keys)
-	e := &env{t: t, p: &Proxy{Common: c}, kit: kit}
+	e := &env{t: t, p: &Proxy{SessionServer: proxy.NewSessionServer(c)}, kit: kit}
 	if err := e.p.init(); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fsigkd/fsigkd/internal/chunked"
 	"github.com/fsigkd/fsigkd/internal/lines"
 )
 
@@ -180,69 +181,29 @@ func parseEncapsulated(v string) ([]section, error) {
 	return out, nil
 }
 
-// maxChunk bounds one chunk's size line value (a terabyte).
-const maxChunk = 1 << 40
+// chunks reads an ICAP body: HTTP chunks (as internal/chunked reads
+// them) up to the zero-size chunk, whose extension "ieof" says the body
+// ended within a preview. After a preview that did not end the body, More
+// reads the chunks that follow the server's 100 Continue. Every failure,
+// a body cut short included, is a bad request.
+type chunks struct{ *chunked.Reader }
 
-// chunks reads an ICAP body: HTTP chunks up to the zero-size chunk, whose
-// extension "ieof" says the body ended within a preview. After a preview
-// that did not end the body, More reads the chunks that follow the
-// server's 100 Continue.
-type chunks struct {
-	br   *bufio.Reader
-	left int64 // bytes left in the current chunk
-	done bool  // the zero chunk was read
-	ieof bool
-}
+func newChunks(br *bufio.Reader) *chunks { return &chunks{chunked.NewReader(br)} }
 
 func (c *chunks) Read(p []byte) (int, error) {
-	if c.done {
-		return 0, io.EOF
+	n, err := c.Reader.Read(p)
+	switch ce := (*chunked.Error)(nil); {
+	case err == nil || err == io.EOF:
+		return n, err
+	case errors.As(err, &ce):
+		return n, bad("%s", ce.Why)
 	}
-	if c.left == 0 {
-		l, err := lines.Read(c.br, maxLine)
-		if err != nil {
-			return 0, bad("chunk size line: %v", err)
-		}
-		size, ext, _ := strings.Cut(l, ";")
-		n, err := strconv.ParseInt(strings.TrimSpace(size), 16, 64)
-		if err != nil || n < 0 || n > maxChunk {
-			return 0, bad("bad chunk size")
-		}
-		if n == 0 {
-			c.done, c.ieof = true, strings.TrimSpace(ext) == "ieof"
-			// Trailer lines, if any, to the empty line.
-			for i := 0; ; i++ {
-				t, err := lines.Read(c.br, maxLine)
-				if err != nil || i > 100 {
-					return 0, bad("chunk trailer")
-				}
-				if t == "" {
-					break
-				}
-			}
-			return 0, io.EOF
-		}
-		c.left = n
-	}
-	if int64(len(p)) > c.left {
-		p = p[:c.left]
-	}
-	n, err := c.br.Read(p)
-	c.left -= int64(n)
-	if err != nil {
-		return n, bad("body cut short")
-	}
-	if c.left == 0 {
-		if l, err := lines.Read(c.br, 2); err != nil || l != "" {
-			return n, bad("chunk not ended by CRLF")
-		}
-	}
-	return n, nil
+	return n, bad("body cut short")
 }
+
+// ieof tells whether the body ended within its preview.
+func (c *chunks) ieof() bool { return c.LastExt == "ieof" }
 
 // Body reads the chunked body that follows a request's head in br, to
 // its zero-size chunk (for a preview: the preview alone).
-func Body(br *bufio.Reader) io.Reader { return &chunks{br: br} }
-
-// More goes on past the end of a preview.
-func (c *chunks) More() { c.done = false }
+func Body(br *bufio.Reader) io.Reader { return newChunks(br) }

@@ -22,10 +22,10 @@ func TestReadRequest(t *testing.T) {
 		string(r.ReqHdr) != "GET /x HTTP/1.1\r\nA: b\r\n\r\n" || string(r.ResHdr) != "HTTP/1.1 200 OK\r\nC: d\r\n\r\n" {
 		t.Fatalf("%+v", r)
 	}
-	ch := &chunks{br: br}
+	ch := newChunks(br)
 	b, err := io.ReadAll(ch)
-	if err != nil || string(b) != "abcd" || !ch.ieof {
-		t.Fatalf("body %q %v ieof %v", b, err, ch.ieof)
+	if err != nil || string(b) != "abcd" || !ch.ieof() {
+		t.Fatalf("body %q %v ieof %v", b, err, ch.ieof())
 	}
 }
 
@@ -63,7 +63,7 @@ func TestFramingAttacks(t *testing.T) {
 		"negative chunk size":       "-3\r\nabc\r\n0\r\n\r\n",
 		"chunk size past the bound": "fffffffffffffff\r\n",
 	} {
-		if _, err := io.ReadAll(&chunks{br: bufio.NewReader(strings.NewReader(body))}); err == nil {
+		if _, err := io.ReadAll(newChunks(bufio.NewReader(strings.NewReader(body)))); err == nil {
 			t.Errorf("%s: read without an error", name)
 		}
 	}
@@ -101,6 +101,6 @@ func FuzzReadRequest(f *testing.F) {
 		if len(r.ReqHdr)+len(r.ResHdr) > 4096 {
 			t.Fatalf("heads past the limit: %d", len(r.ReqHdr)+len(r.ResHdr))
 		}
-		io.Copy(io.Discard, io.LimitReader(&chunks{br: br}, 1<<20))
+		io.Copy(io.Discard, io.LimitReader(newChunks(br), 1<<20))
 	})
 }

@@ -3,7 +3,6 @@ package icap
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -20,12 +19,6 @@ import (
 	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/spool"
 )
-
-// Shutdown closes idle connections and waits for requests under way until
-// ctx ends; the admin notices still queued go out.
-func (p *Proxy) Shutdown(ctx context.Context) error {
-	return p.Common.Shutdown(ctx, &p.sessions)
-}
 
 // conn is one client connection.
 type conn struct {
@@ -45,7 +38,7 @@ func (p *Proxy) serve(c net.Conn) {
 	}
 	firstBy := time.Now().Add(p.Svc.HeaderTimeout)
 	for first := true; ; first = false {
-		if !p.sessions.SetIdle(c, true) {
+		if !p.Sessions.SetIdle(c, true) {
 			return
 		}
 		if first {
@@ -56,7 +49,7 @@ func (p *Proxy) serve(c net.Conn) {
 		if _, err := s.br.Peek(1); err != nil {
 			return // closed, or silent too long, between requests
 		}
-		if !p.sessions.SetIdle(c, false) {
+		if !p.Sessions.SetIdle(c, false) {
 			return
 		}
 		// A request head arrives whole within header_timeout.
@@ -124,7 +117,7 @@ func (s *conn) handle(req *Request) bool {
 // one.
 func (s *conn) drain(req *Request) {
 	if req.Body == "req-body" || req.Body == "res-body" {
-		drainChunks(&chunks{br: s.br})
+		drainChunks(newChunks(s.br))
 	}
 }
 
@@ -181,7 +174,7 @@ func (s *conn) modify(req *Request) bool {
 	// A large body with no content coding is followed by the engine as
 	// it comes.
 	o.Coded(h.Values("Content-Encoding"))
-	ch := &chunks{br: s.br}
+	ch := newChunks(s.br)
 	// At most max_scan_size is spooled, whatever the client sends.
 	over, err := o.Fill(ch, nil)
 	if err != nil {
@@ -194,13 +187,13 @@ func (s *conn) modify(req *Request) bool {
 		if over {
 			// Past max_scan_size with the rest still coming: given back
 			// as it comes.
-			return s.giveBack(req, url, f, ch, nil, req.Preview >= 0 && !ch.ieof, t)
+			return s.giveBack(req, url, f, ch, nil, req.Preview >= 0 && !ch.ieof(), t)
 		}
 		// Skip-listed: 204 at once (on a preview, the rest is never sent).
 		return s.pass(req, nil, true, t)
 	}
 	var early *earlyAnswer
-	if !over && req.Preview >= 0 && !ch.ieof {
+	if !over && req.Preview >= 0 && !ch.ieof() {
 		// The verdict needs the whole object.
 		if s.write("ICAP/1.0 100 Continue\r\n\r\n") != nil {
 			return false
@@ -269,7 +262,7 @@ func (s *conn) oversize(req *Request, url string, ch *chunks, early *earlyAnswer
 	out := o.Oversize("")
 	// Over within a preview: the client sends the rest only when told
 	// to (100 Continue).
-	inPreview := early == nil && req.Preview >= 0 && !ch.ieof
+	inPreview := early == nil && req.Preview >= 0 && !ch.ieof()
 	if !out.Delivered() {
 		if early != nil && early.started {
 			t.Rec.Detail += fmt.Sprintf("; connection cut after %d bytes answered early", early.sent)

@@ -72,12 +72,7 @@ type Proxy struct {
 
 // New builds the service from a worker's environment.
 func New(env *worker.Env) (worker.Service, error) {
-	c, err := proxy.FromEnv(env)
-	if err != nil {
-		return nil, err
-	}
-	p := &Proxy{Common: c}
-	return p, p.init()
+	return proxy.Build(env, func(c proxy.Common) *Proxy { return &Proxy{Common: c} }, (*Proxy).init)
 }
 
 // needed are the actions the milter cannot work without: X-Virus-Status

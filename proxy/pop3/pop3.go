@@ -48,11 +48,6 @@
 package pop3
 
 import (
-	"crypto/tls"
-	"errors"
-	"fmt"
-	"net"
-
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/worker"
 )
@@ -60,40 +55,16 @@ import (
 // Proxy is the POP3 service.
 type Proxy struct {
 	proxy.LineService
-	tlsConfig *tls.Config // STLS towards clients (tls_cert); nil: not offered
 }
 
 // New builds the service from a worker's environment.
 func New(env *worker.Env) (worker.Service, error) {
-	c, err := proxy.FromEnv(env)
-	if err != nil {
-		return nil, err
-	}
-	p := &Proxy{LineService: proxy.LineService{Common: c}}
-	return p, p.init()
+	return proxy.Build(env, func(c proxy.Common) *Proxy { return &Proxy{LineService: proxy.NewLineService(c)} }, (*Proxy).init)
 }
 
 func (p *Proxy) init() error {
-	if p.Svc.TLSCert != "" {
-		cfg, err := proxy.ServerTLS(p.Svc.TLSCert, p.Svc.TLSKey)
-		if err != nil {
-			return fmt.Errorf("tls_cert/tls_key: %v", err)
-		}
-		p.tlsConfig = cfg
-	}
 	// A client waiting between commands at a stop, or whose slot goes
 	// to a waiting client, is told so. Its server session ends without
 	// QUIT, so that the server deletes nothing it was asked to.
-	return p.InitLine("-ERR [SYS/TEMP] The gateway closes this idle session; please reconnect later.")
-}
-
-// Serve accepts clients until ln is closed.
-func (p *Proxy) Serve(ln net.Listener) error { return p.ServeLines(ln, p.serve) }
-
-// ServeTLS accepts POP3S clients (tls_port, 995) until ln is closed.
-func (p *Proxy) ServeTLS(ln net.Listener) error {
-	if p.tlsConfig == nil {
-		return errors.New("tls_port needs tls_cert")
-	}
-	return p.ServeLinesTLS(ln, p.tlsConfig, p.serve)
+	return p.InitLine(p.serve, "-ERR [SYS/TEMP] The gateway closes this idle session; please reconnect later.")
 }

@@ -37,7 +37,7 @@ type env struct {
 func newEnv(t *testing.T, keys string) *env {
 	t.Helper()
 	c, kit := proxytest.Common(t, "pop", "deny_servers =\n"+keys)
-	return &env{t: t, p: &Proxy{LineService: proxy.LineService{Common: c}}, kit: kit}
+	return &env{t: t, p: &Proxy{LineService: proxy.NewLineService(c)}, kit: kit}
 }
 
 func (e *env) start() *env {

@@ -398,7 +398,7 @@ func (s *session) relayCapa() bool {
 // stls is the STLS capability, when the proxy offers it now: a
 // certificate is set (tls_cert) and the session is not encrypted yet.
 func (s *session) stls() []string {
-	if s.p.tlsConfig == nil || s.tlsOn || s.authed {
+	if s.p.TLS == nil || s.tlsOn || s.authed {
 		return nil
 	}
 	return []string{"STLS"}
@@ -409,7 +409,7 @@ func (s *session) stls() []string {
 // packet (it would be read in the clear): such a client is refused.
 func (s *session) startTLS() bool {
 	switch {
-	case s.p.tlsConfig == nil:
+	case s.p.TLS == nil:
 		return s.reply("-ERR STLS is not offered here (no tls_cert).") == nil
 	case s.tlsOn:
 		return s.reply("-ERR TLS is on already.") == nil
@@ -420,7 +420,7 @@ func (s *session) startTLS() bool {
 	if s.reply("+OK Begin TLS negotiation.") != nil {
 		return false
 	}
-	tc, err := s.p.UpgradeTLS(s.in, s.p.tlsConfig, s.p.Svc.HeaderTimeout)
+	tc, err := s.p.UpgradeTLS(s.in, s.p.TLS, s.p.Svc.HeaderTimeout)
 	if err != nil {
 		s.log.Info("a client's STLS failed", zap.String("client", s.client.String()), zap.Error(err))
 		return false

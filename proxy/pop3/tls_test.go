@@ -153,7 +153,7 @@ func TestPOP3STransparent(t *testing.T) {
 		srv := servertest.Dovecot(t, "service pop3-login {\n  inet_listener pop3s {\n    port = "+strconv.Itoa(pop3s)+"\n  }\n}\n")
 		srv.Put(t, []byte(cleanMail))
 		c, kit := proxytest.Common(t, "pop", keys+"transparent = yes\nparent_tls = "+mode+"\n")
-		e := &env{t: t, p: &Proxy{LineService: proxy.LineService{Common: c}}, kit: kit, srv: srv}
+		e := &env{t: t, p: &Proxy{LineService: proxy.NewLineService(c)}, kit: kit, srv: srv}
 		dst := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: pop3s}
 		e.p.OriginalDst = func(net.Conn) (net.Addr, error) { return dst, nil }
 		e.start()

@@ -82,12 +82,7 @@ func (p *Proxy) warnUntold(next string) {
 
 // New builds the service from a worker's environment.
 func New(env *worker.Env) (worker.Service, error) {
-	c, err := proxy.FromEnv(env)
-	if err != nil {
-		return nil, err
-	}
-	p := &Proxy{Common: c}
-	return p, p.init()
+	return proxy.Build(env, func(c proxy.Common) *Proxy { return &Proxy{Common: c} }, (*Proxy).init)
 }
 
 func (p *Proxy) init() error {
