@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/fsigkd/fsigkd/internal/lines"
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/slots"
+	"go.uber.org/zap"
 )
 
 // SessionServer is the equipment of a service that accepts its own
@@ -96,6 +98,68 @@ func NewLineService(c Common) LineService {
 func (l *LineService) InitLine(session func(net.Conn), goodbye string) error {
 	l.Reach = ReachOf(l.Svc)
 	return l.InitServer(session, goodbye)
+}
+
+// LineClient is the client's side of a line-based session (FTP, POP3):
+// its connection as it now is (TLS from the start on tls_port, or after
+// AUTH TLS or STLS), and the bounded reader of its commands.
+type LineClient struct {
+	C        net.Conn      // the client's connection, as it now is
+	In       *ClientConn   // what CR reads: C
+	CR       *bufio.Reader // the client's command lines
+	Client   net.IP        // the client's address
+	Implicit bool          // it came to tls_port (in transparent mode, the server it was going to speaks TLS at once too)
+	TLSOn    bool          // the session is in TLS
+	timeout  time.Duration // a reply's write deadline (idle_timeout)
+}
+
+// OpenLine begins a line session on c, its commands read through a
+// buffer of size bytes; on tls_port the handshake comes first, within
+// header_timeout. firstBy is when the first command must have come;
+// false: the client is gone.
+func (l *LineService) OpenLine(c net.Conn, size int) (lc LineClient, firstBy time.Time, ok bool) {
+	lc = LineClient{C: c, In: &ClientConn{Conn: c}, timeout: l.Svc.IdleTimeout}
+	lc.CR = bufio.NewReaderSize(lc.In, size)
+	if a, isTCP := c.RemoteAddr().(*net.TCPAddr); isTCP {
+		lc.Client = a.IP
+	}
+	firstBy = time.Now().Add(l.Svc.HeaderTimeout)
+	if lc.Implicit, ok = l.Handshake(c, l.Svc.HeaderTimeout); !ok {
+		return lc, firstBy, false
+	}
+	lc.TLSOn = lc.Implicit
+	return lc, firstBy, true
+}
+
+// Reply writes lines to the client, each ended by CRLF, within
+// idle_timeout.
+func (lc *LineClient) Reply(lines ...string) error {
+	lc.C.SetWriteDeadline(time.Now().Add(lc.timeout))
+	defer lc.C.SetWriteDeadline(time.Time{})
+	_, err := io.WriteString(lc.C, strings.Join(lines, "\r\n")+"\r\n")
+	return err
+}
+
+// StartTLS turns the session to TLS when the client asked for it (AUTH
+// TLS, STLS) and the protocol refused none of its reasons: a client that
+// sent more behind its command is told pipelined and the session ends
+// (what it sent would be read in the clear); else it is told yes and the
+// handshake follows, within header_timeout. false ends the session.
+func (l *LineService) StartTLS(lc *LineClient, yes, pipelined string) bool {
+	if lc.CR.Buffered() > 0 {
+		lc.Reply(pipelined)
+		return false
+	}
+	if lc.Reply(yes) != nil {
+		return false
+	}
+	tc, err := l.UpgradeTLS(lc.In, l.TLS, l.Svc.HeaderTimeout)
+	if err != nil {
+		l.Log.Info("a client's TLS upgrade failed", zap.String("client", lc.Client.String()), zap.Error(err))
+		return false
+	}
+	lc.C, lc.TLSOn = tc, true
+	return true
 }
 
 // Replies are what a line-based service says when it ends a session for

@@ -28,11 +28,8 @@ const maxLine = 4096
 
 // session is one client's control connection and its server's.
 type session struct {
-	p       *Proxy
-	c       net.Conn          // the client's connection, TLS after AUTH TLS
-	in      *proxy.ClientConn // what cr reads: c
-	cr      *bufio.Reader
-	client  net.IP
+	p *Proxy
+	proxy.LineClient
 	srv     net.Conn
 	sr      *bufio.Reader
 	host    string // the server, as the client named it
@@ -48,33 +45,25 @@ type session struct {
 	// is still to be closed.
 	open150 bool
 
-	tlsOn    bool        // the client's control connection is TLS (AUTH TLS, or tls_port)
-	implicit bool        // the client came to tls_port (implicit FTPS)
-	protP    bool        // PROT P: the client's data connections are TLS
-	srvTLS   *tls.Config // the server's TLS (parent_tls), its data connections' too; nil: clear
-	srvP     bool        // the server took PROT P
+	protP  bool        // PROT P: the client's data connections are TLS
+	srvTLS *tls.Config // the server's TLS (parent_tls), its data connections' too; nil: clear
+	srvP   bool        // the server took PROT P
 }
 
 func (p *Proxy) serve(c net.Conn) {
-	s := &session{p: p, c: c, in: &proxy.ClientConn{Conn: c}, log: p.Log}
-	s.cr = bufio.NewReaderSize(s.in, maxLine)
-	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		s.client = a.IP
+	lc, firstBy, ok := p.OpenLine(c, maxLine)
+	if !ok {
+		return
 	}
+	s := &session{p: p, LineClient: lc, log: p.Log}
 	defer func() {
 		s.closeData()
 		if s.srv != nil {
 			s.srv.Close()
 		}
 	}()
-	firstBy := time.Now().Add(p.Svc.HeaderTimeout)
-	var ok bool
-	if s.implicit, ok = p.Handshake(c, p.Svc.HeaderTimeout); !ok {
-		return
-	}
-	s.tlsOn = s.implicit
 	s.reply("220 fsigkd FTP proxy ready. Log in as USER name@host[:port].")
-	p.Commands(c, s.cr, maxLine, firstBy, s.reply,
+	p.Commands(c, s.CR, maxLine, firstBy, s.reply,
 		proxy.Replies{TooLong: "500 Command line too long.", Timeout: "421 Timeout: closing the control connection."},
 		func(line string) bool {
 			cmd, err := ParseCommand(line)
@@ -93,10 +82,7 @@ func (s *session) reply(lines ...string) error {
 			s.open150 = false // the 150 reply is closed
 		}
 	}
-	s.c.SetWriteDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
-	defer s.c.SetWriteDeadline(time.Time{})
-	_, err := io.WriteString(s.c, strings.Join(lines, "\r\n")+"\r\n")
-	return err
+	return s.Reply(lines...)
 }
 
 // toServer sends a command to the server and reads its reply.
@@ -265,7 +251,7 @@ func (s *session) login(arg string) bool {
 	var port int
 	var err error
 	if s.p.Svc.Transparent && s.p.OriginalDst != nil && !strings.Contains(arg, "@") {
-		a, err := s.p.Destination(s.c)
+		a, err := s.p.Destination(s.C)
 		if errors.Is(err, proxy.ErrNotDiverted) {
 			s.reply("530 This connection was not diverted to the gateway: log in as user@host.")
 			return true
@@ -282,14 +268,14 @@ func (s *session) login(arg string) bool {
 	defer cancel()
 	// Checked on the address connected to (see proxy.Reach): 0.0.0.0 or
 	// the gateway's own address would chain the proxy into itself.
-	srv, err := s.p.DialServer(ctx, &s.p.Reach, s.client, host, port)
+	srv, err := s.p.DialServer(ctx, &s.p.Reach, s.Client, host, port)
 	if s.p.OutOfFiles(err, "connect") {
 		s.reply("421 The gateway is busy; try again later.")
 		return false
 	}
 	if errors.Is(err, proxy.ErrServerRefused) {
 		if s.p.Once("server-refused") { // once a minute: a client can ask as often as it likes
-			s.p.Log.Named("login").Warn("a client named a server it may not reach", zap.String("client", s.client.String()), zap.String("server", host))
+			s.p.Log.Named("login").Warn("a client named a server it may not reach", zap.String("client", s.Client.String()), zap.String("server", host))
 		}
 		s.reply(fmt.Sprintf("500 Can't Connect to (%s: %d) errmsg=server not allowed", host, port))
 		return true
@@ -299,7 +285,7 @@ func (s *session) login(arg string) bool {
 		return true
 	}
 	s.srv, s.sr, s.host, s.srvPort = srv, bufio.NewReaderSize(srv, maxLine), host, port
-	if s.implicit && s.p.Svc.Transparent {
+	if s.Implicit && s.p.Svc.Transparent {
 		// Diverted from port 990: the server speaks TLS at once.
 		if err := s.startServerTLS(host); err != nil {
 			s.log.Info("the server's TLS failed", zap.String("server", net.JoinHostPort(host, strconv.Itoa(port))), zap.Error(err))
@@ -368,7 +354,7 @@ func (s *session) closeData() {
 // passive opens our port for the client's data connection.
 func (s *session) passive(extended bool, arg string) {
 	s.closeData()
-	local := s.c.LocalAddr().(*net.TCPAddr)
+	local := s.C.LocalAddr().(*net.TCPAddr)
 	var ln *net.TCPListener
 	var err error
 	if s.p.Svc.Transparent {
@@ -410,8 +396,8 @@ func (s *session) port(cmd Command) {
 		s.reply("501 Syntax error in parameters.")
 		return
 	}
-	if !a.IP.Equal(s.client) || a.Port < 1024 {
-		s.log.Info("PORT to another address refused (bounce)", zap.String("client", s.client.String()), zap.String("port", a.String()))
+	if !a.IP.Equal(s.Client) || a.Port < 1024 {
+		s.log.Info("PORT to another address refused (bounce)", zap.String("client", s.Client.String()), zap.String("port", a.String()))
 		s.reply("500 Illegal " + cmd.Verb + " command: only your own address, ports from 1024.")
 		return
 	}
@@ -427,13 +413,13 @@ func (s *session) clientData() (net.Conn, error) {
 	var c net.Conn
 	var err error
 	if s.active != nil {
-		d := net.Dialer{Deadline: deadline, LocalAddr: &net.TCPAddr{IP: s.c.LocalAddr().(*net.TCPAddr).IP}}
+		d := net.Dialer{Deadline: deadline, LocalAddr: &net.TCPAddr{IP: s.C.LocalAddr().(*net.TCPAddr).IP}}
 		c, err = d.Dial("tcp", s.active.String())
 	} else {
-		c, err = acceptFrom(s.pasv, deadline, s.client)
+		c, err = acceptFrom(s.pasv, deadline, s.Client)
 		s.taken = s.taken || err == nil
 		if errors.Is(err, errSource) {
-			s.log.Info("data connection from another address refused", zap.String("client", s.client.String()))
+			s.log.Info("data connection from another address refused", zap.String("client", s.Client.String()))
 		}
 	}
 	if err != nil || !s.protP {
@@ -513,7 +499,7 @@ func (s *session) serverData() (net.Conn, *net.TCPListener, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.p.Svc.DataTimeout)
 	defer cancel()
-	c, err := s.p.Dial(ctx, s.client, "tcp", net.JoinHostPort(srvIP.String(), strconv.Itoa(port)))
+	c, err := s.p.Dial(ctx, s.Client, "tcp", net.JoinHostPort(srvIP.String(), strconv.Itoa(port)))
 	return c, nil, err
 }
 
@@ -521,8 +507,8 @@ func (s *session) hasDataMode() bool { return s.pasv != nil || s.active != nil }
 
 // begin starts a transfer, its access record as the session knows it.
 func (s *session) begin(verb, arg string) *proxy.Transfer {
-	rec := &logs.Access{Client: s.client.String(), Result: "FTP", Method: verb,
-		URL: s.url(arg), Service: "ftp", Slot: slots.SlotOf(s.c)}
+	rec := &logs.Access{Client: s.Client.String(), Result: "FTP", Method: verb,
+		URL: s.url(arg), Service: "ftp", Slot: slots.SlotOf(s.C)}
 	if s.srv != nil {
 		rec.Server = s.srv.RemoteAddr().(*net.TCPAddr).IP.String()
 	}
@@ -531,7 +517,7 @@ func (s *session) begin(verb, arg string) *proxy.Transfer {
 
 // judge scans the spooled file: pass, or the reason to refuse.
 func (s *session) judge(o *proxy.Object) (bool, string) {
-	out := o.Judge(proxy.Subject{Meta: scanner.Meta{Service: "ftp", URL: o.Rec.URL, Client: s.client.String()}})
+	out := o.Judge(proxy.Subject{Meta: scanner.Meta{Service: "ftp", URL: o.Rec.URL, Client: s.Client.String()}})
 	if out.Delivered() {
 		return true, ""
 	}
@@ -567,7 +553,7 @@ func (s *session) keepAlive(noop bool, f func(), progress func() string, cancel 
 		case <-done:
 			return gone
 		case <-look.C:
-			if !gone && proxy.PeerClosed(s.c) {
+			if !gone && proxy.PeerClosed(s.C) {
 				gone = true
 				if cancel != nil {
 					cancel()

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"go.uber.org/zap"
-
 	"github.com/fsigkd/fsigkd/proxy"
 )
 
@@ -42,31 +40,19 @@ func (s *session) authTLS(arg string) bool {
 	case s.p.TLS == nil:
 		s.reply("502 This gateway scans transfers and cannot do TLS.")
 		return true
-	case s.tlsOn:
+	case s.TLSOn:
 		s.reply("503 TLS is on already.")
 		return true
 	case mech != "TLS" && mech != "TLS-C" && mech != "SSL":
 		s.reply("504 AUTH TLS is the mechanism offered.")
 		return true
-	case s.cr.Buffered() > 0:
-		s.reply("503 Commands sent after AUTH before TLS began: closing.")
-		return false
 	}
-	if s.reply("234 AUTH TLS successful.") != nil {
-		return false
-	}
-	tc, err := s.p.UpgradeTLS(s.in, s.p.TLS, s.p.Svc.HeaderTimeout)
-	if err != nil {
-		s.log.Info("a client's AUTH TLS failed", zap.String("client", s.client.String()), zap.Error(err))
-		return false
-	}
-	s.c, s.tlsOn = tc, true
-	return true
+	return s.p.StartTLS(&s.LineClient, "234 AUTH TLS successful.", "503 Commands sent after AUTH before TLS began: closing.")
 }
 
 // protection answers PBSZ and PROT, which only a session under TLS has.
 func (s *session) protection(cmd Command) {
-	if !s.tlsOn {
+	if !s.TLSOn {
 		s.reply("503 " + cmd.Verb + " needs AUTH TLS first.")
 		return
 	}

@@ -57,13 +57,13 @@ func (s *session) retrieve(cmd Command) bool {
 		_, rest, err := UnstuffUpTo(io.Discard, s.sr, s.drainLimit())
 		switch {
 		case err != nil:
-			s.reply(errServer)
+			s.Reply(errServer)
 			return false
 		case rest != nil:
-			s.reply("-ERR [SYS/TEMP] Insufficient system storage; try again later.")
+			s.Reply("-ERR [SYS/TEMP] Insufficient system storage; try again later.")
 			return false // the server is mid-mail
 		}
-		return s.reply("-ERR [SYS/TEMP] Insufficient system storage; try again later.") == nil
+		return s.Reply("-ERR [SYS/TEMP] Insufficient system storage; try again later.") == nil
 	}
 	r.f = f
 
@@ -77,7 +77,7 @@ func (s *session) retrieve(cmd Command) bool {
 		s.log.Info("mail server broke off a mail", zap.String("server", s.server), zap.Error(r.broken))
 		r.t.Rec.Action, r.t.Rec.Detail = "NONE", "server broke off the mail"
 		if !early {
-			s.reply("-ERR [SYS/TEMP] The mail server broke off the mail; try again later.")
+			s.Reply("-ERR [SYS/TEMP] The mail server broke off the mail; try again later.")
 		}
 		return false // the server's session is out of step, or gone
 	case r.refuse != "" && early:
@@ -88,10 +88,10 @@ func (s *session) retrieve(cmd Command) bool {
 		// The rest of the mail was not read: the server's session is out
 		// of step, and it ends here.
 		r.t.Rec.AddDetail("the rest of the mail not read; the session ends")
-		s.reply(r.refuse)
+		s.Reply(r.refuse)
 		return false
 	case r.refuse != "":
-		return s.reply(r.refuse) == nil
+		return s.Reply(r.refuse) == nil
 	}
 	return s.send(r, early)
 }
@@ -125,7 +125,7 @@ func (s *session) keepAlive(r *retrieval, work func()) bool {
 		case <-done:
 			return early
 		case <-look.C:
-			if proxy.PeerClosed(s.c) {
+			if proxy.PeerClosed(s.C) {
 				r.gone = true
 				s.srv.Close()
 				<-done
@@ -137,7 +137,7 @@ func (s *session) keepAlive(r *retrieval, work func()) bool {
 				line = r.status.String() + "\r\nX-Fsigkd-Progress: the gateway fetches and scans this mail;"
 				early = true
 			}
-			if s.reply(line) != nil {
+			if s.Reply(line) != nil {
 				// The client is gone; the work ends on its own.
 				<-done
 				return early
@@ -190,7 +190,7 @@ func (s *session) fetchAndJudge(r *retrieval) {
 	}
 	r.head = proxy.ReadHead(r.f)
 	head := r.head
-	meta := scanner.Meta{Service: "pop", URL: r.t.Rec.URL, Client: s.client.String(), Sender: proxy.HeaderValue(head, "From")}
+	meta := scanner.Meta{Service: "pop", URL: r.t.Rec.URL, Client: s.Client.String(), Sender: proxy.HeaderValue(head, "From")}
 	// (POP3 never refuses spam: a reject or a greylist is delivered,
 	// marked.)
 	r.mail = r.o.JudgeMail(proxy.Subject{Meta: meta, Notice: r.t.Rec.URL + " " + proxy.HeaderValue(head, "Subject"), Part: r.cmd.Verb == "TOP"},
@@ -216,7 +216,7 @@ func (s *session) fetchAndJudge(r *retrieval) {
 // send writes the status line (unless it went out early) and the mail, or
 // its replacement, dot-stuffed, to the client.
 func (s *session) send(r *retrieval, early bool) bool {
-	cw := &deadlineWriter{c: s.c, timeout: s.p.Global.SendfileTimeout, url: r.t.Rec.URL, size: r.f.Size()}
+	cw := &deadlineWriter{c: s.C, timeout: s.p.Global.SendfileTimeout, url: r.t.Rec.URL, size: r.f.Size()}
 	bw := bufio.NewWriterSize(cw, 64<<10)
 	if !early {
 		bw.WriteString(r.status.String() + "\r\n")
@@ -294,7 +294,7 @@ func (s *session) replacement(r *retrieval) []byte {
 	head := r.head
 	from := proxy.HeaderValue(head, "From")
 	n, err := s.p.Notices.Render("recipient", notify.Fields{Service: "pop", Name: r.replace,
-		Object: proxy.HeaderValue(head, "Subject"), Client: s.client.String(), Action: "delete", Sender: from})
+		Object: proxy.HeaderValue(head, "Subject"), Client: s.Client.String(), Action: "delete", Sender: from})
 	text := n.Body
 	if err != nil {
 		s.log.Warn("notice template", zap.Error(err))
@@ -347,8 +347,8 @@ func headerFields(head []byte) []string {
 // begin starts the transfer of a retrieval, its access record as the
 // session knows it.
 func (s *session) begin(cmd Command) *proxy.Transfer {
-	rec := &logs.Access{Client: s.client.String(), Result: "POP3", Method: cmd.Verb,
-		URL: "pop://" + s.user + "@" + s.server, User: s.user, Service: "pop", Slot: slots.SlotOf(s.c),
+	rec := &logs.Access{Client: s.Client.String(), Result: "POP3", Method: cmd.Verb,
+		URL: "pop://" + s.user + "@" + s.server, User: s.user, Service: "pop", Slot: slots.SlotOf(s.C),
 		Detail: "mail " + cmd.Arg}
 	if a, ok := s.srv.RemoteAddr().(*net.TCPAddr); ok {
 		rec.Server = a.IP.String()

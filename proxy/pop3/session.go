@@ -20,21 +20,14 @@ import (
 
 // session is one client's connection and its server's.
 type session struct {
-	p     *Proxy
-	c     net.Conn          // the client's connection, TLS once STLS is done
-	in    *proxy.ClientConn // what cr reads: c
-	tlsOn bool
-	// implicit: the client came to tls_port (POP3S); in transparent
-	// mode the server it was going to speaks TLS at once too.
-	implicit bool
-	cr       *bufio.Reader
-	client   net.IP
-	srv      net.Conn
-	sr       *bufio.Reader
-	server   string // host:port, as the client named it (or where it went)
-	user     string // the mailbox, for the access log
-	authed   bool
-	log      *zap.Logger
+	p *Proxy
+	proxy.LineClient
+	srv    net.Conn
+	sr     *bufio.Reader
+	server string // host:port, as the client named it (or where it went)
+	user   string // the mailbox, for the access log
+	authed bool
+	log    *zap.Logger
 }
 
 // The answers of the proxy's own making.
@@ -58,31 +51,25 @@ func (p *Proxy) defaultPort() int {
 }
 
 func (p *Proxy) serve(c net.Conn) {
-	s := &session{p: p, c: c, in: &proxy.ClientConn{Conn: c}, log: p.Log}
-	s.cr = bufio.NewReaderSize(s.in, 4096)
-	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		s.client = a.IP
+	lc, firstBy, ok := p.OpenLine(c, 4096)
+	if !ok {
+		return
 	}
+	s := &session{p: p, LineClient: lc, log: p.Log}
 	defer func() {
 		if s.srv != nil {
 			s.srv.Close()
 		}
 	}()
-	firstBy := time.Now().Add(p.Svc.HeaderTimeout)
-	var ok bool
-	if s.implicit, ok = p.Handshake(c, p.Svc.HeaderTimeout); !ok {
-		return
-	}
-	s.tlsOn = s.implicit
 	if !s.greet() {
 		return
 	}
-	p.Commands(c, s.cr, MaxLine, firstBy, s.reply,
+	p.Commands(c, s.CR, MaxLine, firstBy, s.Reply,
 		proxy.Replies{TooLong: "-ERR Command line too long.", Timeout: "-ERR Timeout: closing the connection."},
 		func(line string) bool {
 			cmd, err := ParseCommand(line)
 			if err != nil {
-				return s.reply("-ERR Syntax error.") == nil
+				return s.Reply("-ERR Syntax error.") == nil
 			}
 			return s.handle(cmd)
 		})
@@ -93,16 +80,16 @@ func (p *Proxy) serve(c net.Conn) {
 // that APOP's timestamp is the server's; in forward mode the proxy greets.
 func (s *session) greet() bool {
 	if s.p.forward() {
-		return s.reply(greeting) == nil
+		return s.Reply(greeting) == nil
 	}
 	var addr string
 	if s.p.Svc.Transparent {
-		a, err := s.p.Destination(s.c)
+		a, err := s.p.Destination(s.C)
 		if errors.Is(err, proxy.ErrNotDiverted) {
-			s.reply("-ERR This connection was not diverted to the gateway.")
+			s.Reply("-ERR This connection was not diverted to the gateway.")
 			return false
 		} else if err != nil {
-			s.reply("-ERR The original destination is unknown.")
+			s.Reply("-ERR The original destination is unknown.")
 			return false
 		}
 		addr = a.String()
@@ -111,24 +98,24 @@ func (s *session) greet() bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	nc, err := s.p.Dial(ctx, s.client, "tcp", addr)
+	nc, err := s.p.Dial(ctx, s.Client, "tcp", addr)
 	if s.p.OutOfFiles(err, "connect") {
-		s.reply(errBusy)
+		s.Reply(errBusy)
 		return false
 	}
 	if err != nil {
 		if s.p.Once("server-down") {
 			s.log.Warn("the mail server cannot be reached; clients are told to try later", zap.String("server", addr), zap.Error(err))
 		}
-		s.reply("-ERR [SYS/TEMP] The mail server cannot be reached; try again later.")
+		s.Reply("-ERR [SYS/TEMP] The mail server cannot be reached; try again later.")
 		return false
 	}
-	if s.implicit && s.p.Svc.Transparent {
+	if s.Implicit && s.p.Svc.Transparent {
 		// Diverted from port 995: the server speaks TLS from its first
 		// byte, its certificate checked per parent_tls.
 		if nc, err = s.p.DialTLS(nc, addr, s.p.Svc.IdleTimeout); err != nil {
 			s.log.Info("mail server session failed", zap.String("server", addr), zap.Error(err))
-			s.reply("-ERR [SYS/TEMP] The mail server's TLS could not be verified; try again later.")
+			s.Reply("-ERR [SYS/TEMP] The mail server's TLS could not be verified; try again later.")
 			return false
 		}
 	}
@@ -136,13 +123,13 @@ func (s *session) greet() bool {
 	if err != nil {
 		s.log.Info("mail server session failed", zap.String("server", addr), zap.Error(err))
 		if errors.Is(err, proxy.ErrParentTLS) {
-			s.reply("-ERR [SYS/TEMP] The mail server's TLS could not be verified; try again later.")
+			s.Reply("-ERR [SYS/TEMP] The mail server's TLS could not be verified; try again later.")
 		} else {
-			s.reply("-ERR [SYS/TEMP] The mail server did not greet; try again later.")
+			s.Reply("-ERR [SYS/TEMP] The mail server did not greet; try again later.")
 		}
 		return false
 	}
-	return s.reply(greet.String()) == nil
+	return s.Reply(greet.String()) == nil
 }
 
 // open takes nc as the server's connection: it reads the greeting (which
@@ -195,14 +182,6 @@ func (s *session) open(nc net.Conn, addr string) (Status, error) {
 	return greet, nil
 }
 
-// reply writes lines to the client.
-func (s *session) reply(lines ...string) error {
-	s.c.SetWriteDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
-	defer s.c.SetWriteDeadline(time.Time{})
-	_, err := io.WriteString(s.c, strings.Join(lines, "\r\n")+"\r\n")
-	return err
-}
-
 // toServer sends a command line and reads the status line of the reply.
 func (s *session) toServer(line string) (Status, error) {
 	s.srv.SetWriteDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
@@ -252,14 +231,14 @@ func (s *session) handle(cmd Command) bool {
 		case "USER":
 			return s.login(cmd.Arg)
 		case "CAPA":
-			s.reply(append(append([]string{"+OK Capability list follows", "USER", "TOP", "UIDL", "RESP-CODES", "PIPELINING"}, s.stls()...), "IMPLEMENTATION fsigkd", ".")...)
+			s.Reply(append(append([]string{"+OK Capability list follows", "USER", "TOP", "UIDL", "RESP-CODES", "PIPELINING"}, s.stls()...), "IMPLEMENTATION fsigkd", ".")...)
 		case "QUIT":
-			s.reply("+OK Goodbye.")
+			s.Reply("+OK Goodbye.")
 			return false
 		case "STLS":
 			return s.startTLS()
 		default:
-			s.reply(errLoginFst)
+			s.Reply(errLoginFst)
 		}
 		return true
 	}
@@ -282,7 +261,7 @@ func (s *session) handle(cmd Command) bool {
 		return s.relay(cmd)
 	case "STLS":
 		if s.authed {
-			s.reply("-ERR STLS only before logging in.")
+			s.Reply("-ERR STLS only before logging in.")
 			return true
 		}
 		return s.startTLS()
@@ -302,7 +281,7 @@ func (s *session) handle(cmd Command) bool {
 	default:
 		// Relayed, an unknown command could have a multi-line answer the
 		// proxy would not know to read.
-		s.reply("-ERR Unknown command.")
+		s.Reply("-ERR Unknown command.")
 	}
 	return true
 }
@@ -312,14 +291,14 @@ func (s *session) handle(cmd Command) bool {
 func (s *session) relay(cmd Command) bool {
 	st, err := s.toServer(cmd.Line())
 	if err != nil {
-		s.reply(errServer)
+		s.Reply(errServer)
 		return false
 	}
 	switch cmd.Verb {
 	case "PASS", "APOP":
 		s.authed = s.authed || st.OK
 	}
-	return s.reply(st.String()) == nil
+	return s.Reply(st.String()) == nil
 }
 
 // relayList relays a multi-line answer (LIST, UIDL) line by line.
@@ -328,9 +307,9 @@ func (s *session) relayList(cmd Command) bool {
 	if !body {
 		return cont
 	}
-	w := bufio.NewWriterSize(s.c, 4096)
-	s.c.SetWriteDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
-	defer s.c.SetWriteDeadline(time.Time{})
+	w := bufio.NewWriterSize(s.C, 4096)
+	s.C.SetWriteDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
+	defer s.C.SetWriteDeadline(time.Time{})
 	w.WriteString(st.String() + "\r\n")
 	err := s.serverLines(func(l string) error {
 		if strings.HasPrefix(l, ".") {
@@ -398,7 +377,7 @@ func (s *session) relayCapa() bool {
 // stls is the STLS capability, when the proxy offers it now: a
 // certificate is set (tls_cert) and the session is not encrypted yet.
 func (s *session) stls() []string {
-	if s.p.TLS == nil || s.tlsOn || s.authed {
+	if s.p.TLS == nil || s.TLSOn || s.authed {
 		return nil
 	}
 	return []string{"STLS"}
@@ -410,23 +389,11 @@ func (s *session) stls() []string {
 func (s *session) startTLS() bool {
 	switch {
 	case s.p.TLS == nil:
-		return s.reply("-ERR STLS is not offered here (no tls_cert).") == nil
-	case s.tlsOn:
-		return s.reply("-ERR TLS is on already.") == nil
-	case s.cr.Buffered() > 0:
-		s.reply("-ERR Commands sent after STLS before TLS began: closing.")
-		return false
+		return s.Reply("-ERR STLS is not offered here (no tls_cert).") == nil
+	case s.TLSOn:
+		return s.Reply("-ERR TLS is on already.") == nil
 	}
-	if s.reply("+OK Begin TLS negotiation.") != nil {
-		return false
-	}
-	tc, err := s.p.UpgradeTLS(s.in, s.p.TLS, s.p.Svc.HeaderTimeout)
-	if err != nil {
-		s.log.Info("a client's STLS failed", zap.String("client", s.client.String()), zap.Error(err))
-		return false
-	}
-	s.c, s.tlsOn = tc, true
-	return true
+	return s.p.StartTLS(&s.LineClient, "+OK Begin TLS negotiation.", "-ERR Commands sent after STLS before TLS began: closing.")
 }
 
 // relayFiltered relays the multi-line answer to line, each line through
@@ -448,10 +415,10 @@ func (s *session) relayFiltered(line string, max int, keep func(string) string, 
 		return nil
 	})
 	if err != nil {
-		s.reply(errServer)
+		s.Reply(errServer)
 		return false
 	}
-	return s.reply(append(append(out, extra...), ".")...) == nil
+	return s.Reply(append(append(out, extra...), ".")...) == nil
 }
 
 // ask sends a command whose +OK opens a multi-line answer. body: the
@@ -460,11 +427,11 @@ func (s *session) relayFiltered(line string, max int, keep func(string) string, 
 func (s *session) ask(line string) (st Status, body, cont bool) {
 	st, err := s.toServer(line)
 	if err != nil {
-		s.reply(errServer)
+		s.Reply(errServer)
 		return st, false, false
 	}
 	if !st.OK {
-		return st, false, s.reply(st.String()) == nil
+		return st, false, s.Reply(st.String()) == nil
 	}
 	return st, true, true
 }
@@ -485,37 +452,37 @@ func (s *session) auth(cmd Command) bool {
 		})
 	}
 	if !carried[strings.ToUpper(args[0])] {
-		return s.reply("-ERR [SYS/PERM] This gateway cannot carry that mechanism.") == nil
+		return s.Reply("-ERR [SYS/PERM] This gateway cannot carry that mechanism.") == nil
 	}
 	line := cmd.Line()
 	s.srv.SetWriteDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
 	for step := 0; ; step++ {
 		if _, err := io.WriteString(s.srv, line+"\r\n"); err != nil {
-			s.reply(errServer)
+			s.Reply(errServer)
 			return false
 		}
 		l, err := s.serverLine()
 		if err != nil {
-			s.reply(errServer)
+			s.Reply(errServer)
 			return false
 		}
 		if st, err := ParseStatus(l); err == nil {
 			s.authed = s.authed || st.OK
-			return s.reply(st.String()) == nil
+			return s.Reply(st.String()) == nil
 		}
 		if !(l == "+" || strings.HasPrefix(l, "+ ")) || step >= maxAuthSteps {
 			s.log.Info("mail server: bad AUTH exchange", zap.String("server", s.server))
-			s.reply(errServer)
+			s.Reply(errServer)
 			return false
 		}
-		if s.reply(l) != nil {
+		if s.Reply(l) != nil {
 			return false
 		}
-		s.c.SetReadDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
-		if line, err = lines.Read(s.cr, MaxLine); err != nil {
+		s.C.SetReadDeadline(time.Now().Add(s.p.Svc.IdleTimeout))
+		if line, err = lines.Read(s.CR, MaxLine); err != nil {
 			return false
 		}
-		s.c.SetReadDeadline(time.Time{})
+		s.C.SetReadDeadline(time.Time{})
 		if strings.ContainsAny(line, "\r\x00") {
 			line = "*" // cancel: nothing that could end the line early goes on
 		}
@@ -527,35 +494,35 @@ func (s *session) auth(cmd Command) bool {
 func (s *session) login(arg string) bool {
 	user, host, port, err := proxy.ParseUser(arg, s.p.defaultPort())
 	if err != nil {
-		return s.reply("-ERR "+err.Error()+".") == nil
+		return s.Reply("-ERR "+err.Error()+".") == nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// Checked on the address connected to (see proxy.Reach): 0.0.0.0 or
 	// the gateway's own address would chain the proxy into itself.
-	nc, err := s.p.DialServer(ctx, &s.p.Reach, s.client, host, port)
+	nc, err := s.p.DialServer(ctx, &s.p.Reach, s.Client, host, port)
 	if s.p.OutOfFiles(err, "connect") {
-		s.reply(errBusy)
+		s.Reply(errBusy)
 		return false
 	}
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	if errors.Is(err, proxy.ErrServerRefused) {
 		if s.p.Once("server-refused") { // once a minute: a client can ask as often as it likes
-			s.log.Named("login").Warn("a client named a server it may not reach", zap.String("client", s.client.String()), zap.String("server", host))
+			s.log.Named("login").Warn("a client named a server it may not reach", zap.String("client", s.Client.String()), zap.String("server", host))
 		}
-		return s.reply("-ERR [SYS/PERM] The gateway may not connect to "+addr+".") == nil
+		return s.Reply("-ERR [SYS/PERM] The gateway may not connect to "+addr+".") == nil
 	}
 	if err != nil {
-		return s.reply("-ERR [SYS/TEMP] The mail server "+addr+" cannot be reached.") == nil
+		return s.Reply("-ERR [SYS/TEMP] The mail server "+addr+" cannot be reached.") == nil
 	}
 	if _, err := s.open(nc, addr); err != nil {
 		s.log.Info("mail server session failed", zap.String("server", addr), zap.Error(err))
 		s.srv.Close()
 		s.srv = nil
 		if errors.Is(err, proxy.ErrParentTLS) {
-			return s.reply("-ERR [SYS/TEMP] The TLS of the mail server "+addr+" could not be verified.") == nil
+			return s.Reply("-ERR [SYS/TEMP] The TLS of the mail server "+addr+" could not be verified.") == nil
 		}
-		return s.reply("-ERR [SYS/TEMP] The mail server "+addr+" did not greet.") == nil
+		return s.Reply("-ERR [SYS/TEMP] The mail server "+addr+" did not greet.") == nil
 	}
 	s.user = user
 	return s.relay(Command{Verb: "USER", Arg: user})
