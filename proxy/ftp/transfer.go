@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/proxy"
+	"github.com/fsigkd/fsigkd/spool"
 )
 
 // dataFailed answers a data connection that did not come.
@@ -40,32 +41,9 @@ func (s *session) retr(arg string) bool {
 		return alive
 	}
 	defer sd.Close()
-	var got atomic.Int64
-	var over bool
-	var recvErr error
-	gone := s.keepAlive(false, func() {
-		over, recvErr = s.receive(o, sd, &got, false)
-	}, func() string { return fmt.Sprintf("%d bytes received, still fetching.", got.Load()) }, func() { sd.Close() })
-	switch {
-	case gone:
-		return s.clientGone(t)
-	case over:
-		return s.oversize(arg, o, sd, rest)
-	}
-	sd.Close()
-	final, err := s.serverReply()
-	switch {
-	case err != nil:
-		s.endPreliminary("Transfer broken off.", "451 The server closed the connection during the transfer.")
-		return false
-	case proxy.SpoolFailure(recvErr):
-		t.Rec.Status = 451
-		s.endPreliminary("Transfer broken off.", "451 The gateway cannot take the file now; try again later.")
-		return true
-	case recvErr != nil || final.Code/100 != 2:
-		t.Rec.Status, t.Rec.Detail = 451, "server broke off the transfer"
-		s.endPreliminary("Transfer broken off.", "451 Transfer aborted by the server: "+final.Text())
-		return true
+	final, fetched, alive := s.fetch(arg, o, sd, rest, t)
+	if !fetched {
+		return alive
 	}
 	var pass bool
 	var why string
@@ -77,7 +55,47 @@ func (s *session) retr(arg string) bool {
 		s.endPreliminary("Scan complete.", "550 "+arg+": "+why+"; not sent.")
 		return true
 	}
-	f := o.File()
+	return s.sendScanned(o.File(), rest, final, t)
+}
+
+// fetch receives the file from the server's data connection sd into o,
+// the client kept waiting meanwhile, and reads the server's final reply;
+// fetched false: the client was answered (or is gone), alive says
+// whether the session goes on.
+func (s *session) fetch(arg string, o *proxy.Object, sd net.Conn, rest int64, t *proxy.Transfer) (final Reply, fetched, alive bool) {
+	var got atomic.Int64
+	var over bool
+	var recvErr error
+	gone := s.keepAlive(false, func() {
+		over, recvErr = s.receive(o, sd, &got, false)
+	}, func() string { return fmt.Sprintf("%d bytes received, still fetching.", got.Load()) }, func() { sd.Close() })
+	switch {
+	case gone:
+		return Reply{}, false, s.clientGone(t)
+	case over:
+		return Reply{}, false, s.oversize(arg, o, sd, rest)
+	}
+	sd.Close()
+	final, err := s.serverReply()
+	switch {
+	case err != nil:
+		s.endPreliminary("Transfer broken off.", "451 The server closed the connection during the transfer.")
+		return Reply{}, false, false
+	case proxy.SpoolFailure(recvErr):
+		t.Rec.Status = 451
+		s.endPreliminary("Transfer broken off.", "451 The gateway cannot take the file now; try again later.")
+		return Reply{}, false, true
+	case recvErr != nil || final.Code/100 != 2:
+		t.Rec.Status, t.Rec.Detail = 451, "server broke off the transfer"
+		s.endPreliminary("Transfer broken off.", "451 Transfer aborted by the server: "+final.Text())
+		return Reply{}, false, true
+	}
+	return final, true, true
+}
+
+// sendScanned sends the scanned file f (from REST's offset rest) to the
+// client over a data connection, and then the server's final reply.
+func (s *session) sendScanned(f *spool.File, rest int64, final Reply, t *proxy.Transfer) bool {
 	rest = min(rest, f.Size())
 	s.reply("150 Scan complete; opening the data connection.")
 	cd, err := s.clientData()
@@ -177,7 +195,12 @@ func (s *session) store(cmd Command) bool {
 		return alive
 	}
 	defer sd.Close()
-	f := o.File()
+	return s.storeScanned(o.File(), sd, t)
+}
+
+// storeScanned sends the scanned file f to the server's data connection
+// sd, and the server's final reply to the client.
+func (s *session) storeScanned(f *spool.File, sd net.Conn, t *proxy.Transfer) bool {
 	n, err := s.p.Send(s.log, sd, f, 0, f.Size(), t.Rec.URL)
 	sd.Close()
 	t.Rec.Bytes = n

@@ -8,7 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fsigkd/fsigkd/internal/coding"
 	"github.com/fsigkd/fsigkd/proxy"
+	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/fsigkd/fsigkd/spool"
 )
 
@@ -32,6 +34,20 @@ type download struct {
 
 	// Trickling sends only bytes a scan has cleared.
 	prefix proxy.Prefix
+}
+
+// newDownload is the download of resp, the answer to req, whose head
+// goes to the client as head.
+func (s *session) newDownload(req *Request, resp *Response, head Header, t target, encodings []string, clientKeep bool) *download {
+	d := &download{s: s, resp: resp, head: head, url: t.url, clientKeep: clientKeep, start: time.Now()}
+	d.prefix = proxy.Prefix{C: &s.p.Common, Codings: coding.List(encodings),
+		Meta: scanner.Meta{Service: "http", URL: t.url, Client: s.client}, Hold: s.p.Svc.HoldBack}
+	if resp.Status == 200 && len(req.Header.Values("Range")) == 1 && req.Header.Get("If-Range") == "" {
+		// Fetched whole (Range is not forwarded) and scanned whole; the
+		// client still gets the part it asked for.
+		d.rangeSpec = req.Header.Get("Range")
+	}
+	return d
 }
 
 func (d *download) trickling() bool { return d.s.p.Svc.TrickleAfter > 0 }
@@ -211,6 +227,16 @@ func (d *download) passRest(f *spool.File, rest io.Reader, tr *proxy.Transfer) b
 // abort cuts the client connection with a reset, so that a partly sent
 // object can never be taken for a whole one.
 func (d *download) abort() { proxy.Reset(d.s.c) }
+
+// refuse ends a download that may not go on: cut (abort) when its head
+// went to the client already (trickled), else answered by say.
+func (d *download) refuse(say func()) {
+	if d.headSent {
+		d.abort()
+		return
+	}
+	say()
+}
 
 // partial sends bytes first..last of the scanned object as a 206.
 func (d *download) partial(f *spool.File, first, last int64, tr *proxy.Transfer) bool {

@@ -17,7 +17,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/catalog"
-	"github.com/fsigkd/fsigkd/internal/coding"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/proxy"
 	"github.com/fsigkd/fsigkd/scanner"
@@ -154,76 +153,14 @@ func (s *session) handle(req *Request) bool {
 	}
 
 	// The upload, if any: spooled and scanned before any byte goes on.
-	var body *spool.File
-	var bodyRest io.Reader // past max_scan_size, with oversize_action = pass
-	if req.Chunked || req.ContentLength > 0 {
-		if req.Header.hasToken("Expect", "100-continue") {
-			io.WriteString(s.c, "HTTP/1.1 100 Continue\r\n\r\n")
-		}
-		// Paced: a client trickling its upload does not hold a slot.
-		reqBody := proxy.Paced(bodyReader(s.br, req.Chunked, req.ContentLength), s.c, s.p.Svc.IdleTimeout, proxy.MinRate)
-		encodings := req.Header.Values("Content-Encoding")
-		upload := tr.Object()
-		upload.Coded(encodings)
-		over, err := upload.Fill(reqBody, nil)
-		if err != nil {
-			if proxy.SpoolFailure(err) {
-				s.unavailable(tr)
-				return false
-			}
-			s.log.Info("upload not received", zap.String("url", t.url), zap.Error(err))
-			tr.Rec.Status = 400
-			var br *ErrBadRequest
-			if errors.As(err, &br) {
-				s.writeError(400, "Bad Request", "The request body is malformed.", true)
-			}
-			return false
-		}
-		body = upload.File()
-		meta := scanner.Meta{Service: "http", URL: t.url, Client: s.client, ContentType: req.Header.Get("Content-Type")}
-		if over {
-			if !upload.Oversize("upload").Delivered() {
-				s.block(tr, t.url, "", "The upload is larger than this gateway scans.")
-				return false
-			}
-			bodyRest = reqBody
-		} else if pass, name, reason := judge(upload, proxy.Subject{Meta: meta, Codings: encodings}); !pass {
-			s.block(tr, t.url, name, reason)
-			return true // blocked; the body was read whole, the session goes on
-		}
+	body, bodyRest, goOn, keep := s.upload(req, t, tr)
+	if !goOn {
+		return keep
 	}
 
-	up, err := s.connect(t)
-	if errors.Is(err, proxy.ErrServerRefused) {
-		s.refuseServer(tr, t.url)
-		return false
-	}
-	if s.p.OutOfFiles(err, "connect") {
-		s.unavailable(tr)
-		return false
-	}
-	if err != nil {
-		tr.Rec.Status = 502
-		s.log.Info("server unreachable", zap.String("url", t.url), zap.Error(err))
-		s.writeError(502, "Bad Gateway", "The server could not be reached ("+unreachable(err)+").", !clientKeep)
-		return clientKeep
-	}
-	if ta, ok := up.c.RemoteAddr().(*net.TCPAddr); ok {
-		tr.Rec.Server = ta.IP.String()
-	}
-	if err := s.sendRequest(up, req, t, body, bodyRest); err != nil {
-		s.closeUpstream()
-		tr.Rec.Status = 502
-		s.writeError(502, "Bad Gateway", "The server closed the connection.", true)
-		return false
-	}
-	resp, err := s.readResponse(up, req.Method, t.url)
-	if err != nil {
-		s.closeUpstream()
-		tr.Rec.Status = 502
-		s.log.Info("bad or no response", zap.String("url", t.url), zap.Error(err))
-		s.writeError(502, "Bad Gateway", "The server's response could not be read.", true)
-		return false
+	resp, keep := s.fetch(req, t, tr, body, bodyRest, clientKeep)
+	if resp == nil {
+		return keep
 	}
 	tr.Rec.Status, tr.Rec.ContentType = resp.Status, resp.Header.Get("Content-Type")
 	if resp.Status == 101 {
@@ -231,11 +168,93 @@ func (s *session) handle(req *Request) bool {
 		return false
 	}
 	upKeep := keepAlive(resp.Proto, resp.Header) && (resp.Chunked || resp.ContentLength >= 0)
-	keep := s.respond(req, resp, t, tr, clientKeep)
+	keep = s.respond(req, resp, t, tr, clientKeep)
 	if !upKeep || !keep {
 		s.closeUpstream()
 	}
 	return keep && clientKeep
+}
+
+// fetch sends the request, its body judged already, to the server (or
+// the parent proxy) and reads its answer's head; nil: the client was
+// answered, and keep says whether the session goes on.
+func (s *session) fetch(req *Request, t target, tr *proxy.Transfer, body *spool.File, rest io.Reader, clientKeep bool) (resp *Response, keep bool) {
+	up, err := s.connect(t)
+	if errors.Is(err, proxy.ErrServerRefused) {
+		s.refuseServer(tr, t.url)
+		return nil, false
+	}
+	if s.p.OutOfFiles(err, "connect") {
+		s.unavailable(tr)
+		return nil, false
+	}
+	if err != nil {
+		tr.Rec.Status = 502
+		s.log.Info("server unreachable", zap.String("url", t.url), zap.Error(err))
+		s.writeError(502, "Bad Gateway", "The server could not be reached ("+unreachable(err)+").", !clientKeep)
+		return nil, clientKeep
+	}
+	if ta, ok := up.c.RemoteAddr().(*net.TCPAddr); ok {
+		tr.Rec.Server = ta.IP.String()
+	}
+	if err := s.sendRequest(up, req, t, body, rest); err != nil {
+		s.closeUpstream()
+		tr.Rec.Status = 502
+		s.writeError(502, "Bad Gateway", "The server closed the connection.", true)
+		return nil, false
+	}
+	resp, err = s.readResponse(up, req.Method, t.url)
+	if err != nil {
+		s.closeUpstream()
+		tr.Rec.Status = 502
+		s.log.Info("bad or no response", zap.String("url", t.url), zap.Error(err))
+		s.writeError(502, "Bad Gateway", "The server's response could not be read.", true)
+		return nil, false
+	}
+	return resp, true
+}
+
+// upload spools and judges a request's body, if any, before any byte of
+// it goes on: body is what was spooled (nil: no body), rest what follows
+// it past max_scan_size with oversize_action = pass. goOn false: the
+// request was answered (refused), and keep says whether the session goes
+// on.
+func (s *session) upload(req *Request, t target, tr *proxy.Transfer) (body *spool.File, rest io.Reader, goOn, keep bool) {
+	if !req.Chunked && req.ContentLength <= 0 {
+		return nil, nil, true, true
+	}
+	if req.Header.hasToken("Expect", "100-continue") {
+		io.WriteString(s.c, "HTTP/1.1 100 Continue\r\n\r\n")
+	}
+	// Paced: a client trickling its upload does not hold a slot.
+	reqBody := proxy.Paced(bodyReader(s.br, req.Chunked, req.ContentLength), s.c, s.p.Svc.IdleTimeout, proxy.MinRate)
+	encodings := req.Header.Values("Content-Encoding")
+	o := tr.Object()
+	o.Coded(encodings)
+	over, err := o.Fill(reqBody, nil)
+	switch {
+	case proxy.SpoolFailure(err):
+		s.unavailable(tr)
+		return nil, nil, false, false
+	case err != nil:
+		s.log.Info("upload not received", zap.String("url", t.url), zap.Error(err))
+		tr.Rec.Status = 400
+		if br := (*ErrBadRequest)(nil); errors.As(err, &br) {
+			s.writeError(400, "Bad Request", "The request body is malformed.", true)
+		}
+		return nil, nil, false, false
+	case over && !o.Oversize("upload").Delivered():
+		s.block(tr, t.url, "", "The upload is larger than this gateway scans.")
+		return nil, nil, false, false
+	case over:
+		return o.File(), reqBody, true, true
+	}
+	meta := scanner.Meta{Service: "http", URL: t.url, Client: s.client, ContentType: req.Header.Get("Content-Type")}
+	if pass, name, reason := judge(o, proxy.Subject{Meta: meta, Codings: encodings}); !pass {
+		s.block(tr, t.url, name, reason)
+		return nil, nil, false, true // blocked; the body was read whole, the session goes on
+	}
+	return o.File(), nil, true, true
 }
 
 func keepAlive(proto string, h Header) bool {
@@ -391,14 +410,7 @@ func (s *session) readResponse(up *upstream, method, url string) (*Response, err
 // respond handles the response: passes one without a body, or spools,
 // scans and delivers (or blocks) one with a body. false: close the client.
 func (s *session) respond(req *Request, resp *Response, t target, tr *proxy.Transfer, clientKeep bool) bool {
-	if resp.Status == 206 || resp.Header.Get("Content-Range") != "" {
-		// Range is never forwarded, so a part is not what was asked
-		// for: parts (multipart/byteranges, or a 200 that says with
-		// Content-Range that it is one) join into an object nobody
-		// scanned whole. Refused rather than relayed.
-		tr.Rec.Status, tr.Rec.Detail = 502, "partial content not asked for refused"
-		s.log.Warn("a server answered with a part that was not asked for; refused", zap.String("url", t.url))
-		s.writeError(502, "Bad Gateway", "The server sent part of an object that was not asked for.", true)
+	if s.refusePart(resp, t, tr) {
 		return false
 	}
 	head := resp.Header
@@ -412,15 +424,8 @@ func (s *session) respond(req *Request, resp *Response, t target, tr *proxy.Tran
 	}
 	// The length is ours to state: the body is re-framed on the way.
 	head.Del("Content-Length")
-	d := &download{s: s, resp: resp, head: head, url: t.url, clientKeep: clientKeep, start: time.Now()}
 	encodings := resp.Header.Values("Content-Encoding")
-	d.prefix = proxy.Prefix{C: &s.p.Common, Codings: coding.List(encodings),
-		Meta: scanner.Meta{Service: "http", URL: t.url, Client: s.client}, Hold: s.p.Svc.HoldBack}
-	if resp.Status == 200 && len(req.Header.Values("Range")) == 1 && req.Header.Get("If-Range") == "" {
-		// Fetched whole (Range is not forwarded) and scanned whole; the
-		// client still gets the part it asked for.
-		d.rangeSpec = req.Header.Get("Range")
-	}
+	d := s.newDownload(req, resp, head, t, encodings, clientKeep)
 	// A server may be slow (the trickle is for that), not silent for
 	// idle_timeout.
 	respBody := proxy.Paced(bodyReader(s.up.br, resp.Chunked, resp.ContentLength), s.up.c, s.p.Svc.IdleTimeout, 0)
@@ -434,36 +439,24 @@ func (s *session) respond(req *Request, resp *Response, t target, tr *proxy.Tran
 	download.Coded(encodings)
 	over, err := download.Fill(respBody, func() { d.progress(download.File()) })
 	f := download.File()
-	if proxy.SpoolFailure(err) {
-		if d.headSent {
-			d.abort()
-		} else {
-			s.unavailable(tr)
-		}
+	switch {
+	case proxy.SpoolFailure(err):
+		d.refuse(func() { s.unavailable(tr) })
 		return false
-	}
-	if err != nil {
+	case err != nil:
 		// The server broke off: the client must not get a short file
 		// that looks whole.
 		tr.Rec.Detail = "server closed mid-body"
 		s.log.Info("download broken off", zap.String("url", t.url), zap.Error(err))
-		if d.headSent {
-			d.abort()
-		} else {
+		d.refuse(func() {
 			tr.Rec.Status = 502
 			s.writeError(502, "Bad Gateway", "The server closed the connection before the end of the object.", true)
-		}
+		})
 		return false
-	}
-	if over {
-		if !download.Oversize("").Delivered() {
-			if d.headSent {
-				d.abort()
-			} else {
-				s.block(tr, t.url, "", "The object is larger than this gateway scans.")
-			}
-			return false
-		}
+	case over && !download.Oversize("").Delivered():
+		d.refuse(func() { s.block(tr, t.url, "", "The object is larger than this gateway scans.") })
+		return false
+	case over:
 		return d.passRest(f, respBody, tr)
 	}
 	pass, name, reason := d.scanWhileTrickling(f, func() (bool, string, string) {
@@ -479,6 +472,20 @@ func (s *session) respond(req *Request, resp *Response, t target, tr *proxy.Tran
 		return true // the body was read whole: the session goes on
 	}
 	return d.finish(f, tr)
+}
+
+// refusePart refuses a part of an object (a 206, or a 200 that says with
+// Content-Range that it is one): Range is never forwarded, so a part is
+// not what was asked for, and parts (multipart/byteranges) join into an
+// object nobody scanned whole.
+func (s *session) refusePart(resp *Response, t target, tr *proxy.Transfer) bool {
+	if resp.Status != 206 && resp.Header.Get("Content-Range") == "" {
+		return false
+	}
+	tr.Rec.Status, tr.Rec.Detail = 502, "partial content not asked for refused"
+	s.log.Warn("a server answered with a part that was not asked for; refused", zap.String("url", t.url))
+	s.writeError(502, "Bad Gateway", "The server sent part of an object that was not asked for.", true)
+	return true
 }
 
 // judge scans the spooled object o (decoded, with content codings: see

@@ -144,18 +144,7 @@ func (s *conn) options(methods []string) error {
 
 // modify answers REQMOD and RESPMOD.
 func (s *conn) modify(req *Request) bool {
-	start := time.Now()
-	head := req.ResHdr
-	if req.Method == "REQMOD" {
-		head = req.ReqHdr
-	}
-	url := requestURL(req.ReqHdr)
-	client := s.client
-	if ip := net.ParseIP(req.Header.Get("X-Client-Ip")); ip != nil {
-		client = ip.String()
-	}
-	t := s.p.Begin(&logs.Access{Start: start, Client: client, Result: "ICAP", Method: req.Method, URL: url,
-		Service: "icap", Slot: slots.SlotOf(s.c)})
+	t, url, client := s.begin(req)
 	defer t.End()
 	allow204 := strings.Contains(strings.ToLower(strings.Join(req.Header.Values("Allow"), ",")), "204")
 	if req.Body != "req-body" && req.Body != "res-body" {
@@ -170,7 +159,7 @@ func (s *conn) modify(req *Request) bool {
 		s.status(500, "spool")
 		return false
 	}
-	h := httpHeader(head)
+	h := httpHeader(messageHead(req))
 	// A large body with no content coding is followed by the engine as
 	// it comes.
 	o.Coded(h.Values("Content-Encoding"))
@@ -195,18 +184,9 @@ func (s *conn) modify(req *Request) bool {
 	var early *earlyAnswer
 	if !over && req.Preview >= 0 && !ch.ieof() {
 		// The verdict needs the whole object.
-		if s.write("ICAP/1.0 100 Continue\r\n\r\n") != nil {
+		var ended bool
+		if early, over, ended = s.restOfPreview(req, url, client, ch, o, allow204, t); ended {
 			return false
-		}
-		ch.More()
-		early = &earlyAnswer{s: s, req: req, f: f, o: o, t: t, enabled: !allow204, prefix: proxy.Prefix{C: &s.p.Common,
-			Codings: h.Values("Content-Encoding"), Meta: scanner.Meta{Service: "icap", URL: url, Client: client}, Hold: s.p.Svc.HoldBack}}
-		if over, err = early.fill(ch); err != nil {
-			if early.started {
-				early.abort()
-				return false
-			}
-			return s.broken(err)
 		}
 		if early.prefixed != nil {
 			// A prefix check found something before anything went back:
@@ -218,13 +198,65 @@ func (s *conn) modify(req *Request) bool {
 	if over {
 		return s.oversize(req, url, ch, early, t, o)
 	}
+	return s.verdict(req, url, proxy.Subject{Meta: meta, Codings: h.Values("Content-Encoding")}, o, early, allow204, t)
+}
+
+// restOfPreview asks for the rest of a body whose preview did not end it
+// (100 Continue) and receives it into o as it comes, the client answered
+// early when it waits for an answer before it sends more (early.go).
+// ended: the connection is over (cut, or answered for a broken body).
+func (s *conn) restOfPreview(req *Request, url, client string, ch *chunks, o *proxy.Object, allow204 bool, t *proxy.Transfer) (early *earlyAnswer, over, ended bool) {
+	if s.write("ICAP/1.0 100 Continue\r\n\r\n") != nil {
+		return nil, false, true
+	}
+	ch.More()
+	codings := httpHeader(messageHead(req)).Values("Content-Encoding")
+	early = &earlyAnswer{s: s, req: req, f: o.File(), o: o, t: t, enabled: !allow204, prefix: proxy.Prefix{C: &s.p.Common,
+		Codings: codings, Meta: scanner.Meta{Service: "icap", URL: url, Client: client}, Hold: s.p.Svc.HoldBack}}
+	over, err := early.fill(ch)
+	if err != nil {
+		if early.started {
+			early.abort()
+		} else {
+			s.broken(err)
+		}
+		return early, over, true
+	}
+	return early, over, false
+}
+
+// messageHead is the HTTP head a request carries its body with: the
+// response's for RESPMOD, the request's for REQMOD.
+func messageHead(req *Request) []byte {
+	if req.Method == "REQMOD" {
+		return req.ReqHdr
+	}
+	return req.ResHdr
+}
+
+// begin starts the transfer of a request: its record, the URL of the
+// HTTP message it carries, and the client (Squid's X-Client-IP, else the
+// ICAP client itself).
+func (s *conn) begin(req *Request) (t *proxy.Transfer, url, client string) {
+	url, client = requestURL(req.ReqHdr), s.client
+	if ip := net.ParseIP(req.Header.Get("X-Client-Ip")); ip != nil {
+		client = ip.String()
+	}
+	t = s.p.Begin(&logs.Access{Start: time.Now(), Client: client, Result: "ICAP", Method: req.Method, URL: url,
+		Service: "icap", Slot: slots.SlotOf(s.c)})
+	return t, url, client
+}
+
+// verdict judges the body in o (or, when an early answer's prefix check
+// found something, that prefix) and answers the client.
+func (s *conn) verdict(req *Request, url string, sub proxy.Subject, o *proxy.Object, early *earlyAnswer, allow204 bool, t *proxy.Transfer) bool {
 	judged := o
 	if early != nil && early.prefixed != nil {
 		judged = early.prefixed // the prefix, not the body followed
-		f = judged.File()
 	}
+	f := judged.File()
 	t.Rec.Bytes = f.Size()
-	out := judged.Judge(proxy.Subject{Meta: meta, Codings: h.Values("Content-Encoding")})
+	out := judged.Judge(sub)
 	if early != nil && early.started {
 		return early.finish(out, t)
 	}

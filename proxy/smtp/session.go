@@ -251,15 +251,47 @@ func (s *session) Data(r io.Reader) error {
 	t := s.begin()
 	defer t.End()
 	o := t.Object()
+	if err := s.receive(r, o, t); err != nil {
+		s.resetUp()
+		return err
+	}
+	f := o.File()
+	t.Rec.Bytes = f.Size()
+	head := proxy.ReadHead(f)
+	if mark := proxy.HeaderValue(head, notify.IDHeader); mark != "" {
+		if notify.Verify(s.p.NoticeKey, s.p.id, f.OS(), f.Size()) {
+			t.Rec.Detail = "own notice, not scanned"
+			return s.deliver(f, nil, proxy.HeadChange{}, t)
+		}
+		// Someone else's mark, or ours taken from another mail: the
+		// mail is scanned like any other.
+		s.log.Warn("a mail carries a notice mark that does not verify; scanned like any other",
+			zap.String("client", s.client), zap.String("from", s.from), zap.String("mark", truncate(mark)))
+	}
+
+	meta := scanner.Meta{Service: "smtp", Client: s.client, Sender: s.from, Recipients: s.rcpts, Helo: s.heloName()}
+	m := o.JudgeMail(proxy.Subject{Meta: meta}, head, f.Size() > s.p.Svc.MaxScanSize, true)
+	if m.Delivery != outcome.Deliver {
+		s.resetUp()
+		return s.notTaken(m, head, t)
+	}
+	if r, refused := m.SpamRefusal(t.Rec); refused {
+		s.resetUp()
+		return smtpError(r)
+	}
+	return s.deliver(f, m.Fields(true), m.Spam.Head, t)
+}
+
+// receive spools the DATA from r into o, a client sending it too slowly
+// cut off; an error is the reply (its record said).
+func (s *session) receive(r io.Reader, o *proxy.Object, t *proxy.Transfer) error {
 	f, err := o.Spool()
 	if err != nil {
-		s.resetUp()
 		t.Rec.Status = errNoStorage.Code
 		return errNoStorage
 	}
 	// A client trickling its DATA does not hold its slot for long.
 	if err := copyCRLF(f, proxy.Paced(r, nil, 0, proxy.MinRate)); err != nil {
-		s.resetUp()
 		switch {
 		case errors.Is(err, proxy.ErrTooSlow):
 			s.log.Info("mail refused: sent too slowly; the connection is closed", zap.String("client", s.client))
@@ -279,34 +311,25 @@ func (s *session) Data(r io.Reader) error {
 		t.Rec.Detail = "DATA broken off"
 		return err
 	}
-	t.Rec.Bytes = f.Size()
-	head := proxy.ReadHead(f)
-	if mark := proxy.HeaderValue(head, notify.IDHeader); mark != "" {
-		if notify.Verify(s.p.NoticeKey, s.p.id, f.OS(), f.Size()) {
-			t.Rec.Detail = "own notice, not scanned"
-			return s.deliver(f, nil, proxy.HeadChange{}, t)
-		}
-		// Someone else's mark, or ours taken from another mail: the
-		// mail is scanned like any other.
-		s.log.Warn("a mail carries a notice mark that does not verify; scanned like any other",
-			zap.String("client", s.client), zap.String("from", s.from), zap.String("mark", truncate(mark)))
-	}
+	return nil
+}
 
-	meta := scanner.Meta{Service: "smtp", Client: s.client, Sender: s.from, Recipients: s.rcpts, Helo: s.heloName()}
-	m := o.JudgeMail(proxy.Subject{Meta: meta}, head, f.Size() > s.p.Svc.MaxScanSize, true)
+// notTaken says what becomes of a mail the decision m does not deliver:
+// refused (554, or 451 to try later), or dropped with the client told it
+// was taken, its recipients or sender told per the action.
+func (s *session) notTaken(m proxy.Mail, head []byte, t *proxy.Transfer) error {
 	switch m.Delivery {
 	case outcome.Deliver:
+		panic("smtp: a delivered mail is not refused")
 	case outcome.Refuse, outcome.TryLater, outcome.Replace, outcome.Hold:
 		// (No SMTP action replaces or holds a mail: were one to, it is
 		// refused.)
-		s.resetUp()
 		e := refusal(m.Outcome)
 		t.Rec.Status = e.Code
 		return e
 	case outcome.Drop:
 		// blackhole, delete, sendback: the mail is dropped and the
 		// client told it was taken.
-		s.resetUp()
 		t.Rec.Status = 250
 		fields := notify.Fields{Service: "smtp", Name: m.Name, Object: proxy.HeaderValue(head, "Subject"), Client: s.client,
 			Action: m.Applied, Sender: s.from, Recipients: s.rcpts}
@@ -321,11 +344,7 @@ func (s *session) Data(r io.Reader) error {
 		}
 		return nil
 	}
-	if r, refused := m.SpamRefusal(t.Rec); refused {
-		s.resetUp()
-		return smtpError(r)
-	}
-	return s.deliver(f, m.Fields(true), m.Spam.Head, t)
+	return nil
 }
 
 // refusal is the reply to a mail that is not taken.
