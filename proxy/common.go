@@ -1,10 +1,11 @@
 // Package proxy holds what the services (proxy/http, proxy/smtp,
-// proxy/ftp, proxy/pop3, proxy/icap) share: their settings, scanner and
-// spam checker, spool, logs, notices, how they reach servers (plainly, or
-// transparently through package tproxy), the mail headers the mail
-// services read and mark, and the session loop of the line-based ones
-// (LineService). Each service embeds Common (or LineService) and adds its
-// protocol.
+// proxy/ftp, proxy/pop3, proxy/icap, proxy/milter) share: their settings,
+// scanner and spam checker, spool, logs, notices, how they reach servers
+// (plainly, or transparently through package tproxy), a mail's judgement
+// and marks (mail.go), the session server of those that accept their own
+// clients (SessionServer), and the client side and command loop of the
+// line-based ones (LineService, LineClient). Each service embeds Common
+// (or one of those) and adds its protocol.
 //
 // Every object crosses the gateway one way, through the transfer driver
 // (transfer.go):
@@ -16,12 +17,20 @@
 //
 // A protocol package takes an object through a Transfer and its Objects
 // and says the decision in its own words; it never makes a spool file,
-// follows one, or takes or writes an access record. Counted by following
-// the request through the calls that pass it on, read from the code
-// (proxy/http/forward.go:session.handle:req, at most 400 calls), one HTTP
-// request's way makes 37 stops in 13 files and climbs back up to a
-// caller's package 5 times; the same count before the driver: 100 stops
-// in 33 files, 19 climbs.
+// follows one, or takes or writes an access record. Each protocol's
+// carrying function, from Begin to End, is about 60 lines or less (HTTP
+// session.handle 57 and respond 64, SMTP Data 36, FTP retr 31 and store
+// 54, POP3 retrieve 53, ICAP modify 57, milter EndOfMessage 42).
+//
+// Counted by following the request through every call that passes it on,
+// each branch walked (proxy/http/forward.go:session.handle:req, read from
+// the code's tokens), one HTTP request's way makes 62 stops in 18 files
+// and climbs back up to a caller's package 4 times (the same count, same
+// reader, before the one session server, chunked reader and split steps:
+// 19 files, 6 climbs). Four of the 18 files are entered only on branches
+// a download does not take (http/tunnel.go: CONNECT; http/intercept.go:
+// HTTPS; http/websocket.go: 101; http/page.go: a block page), so a plain
+// download crosses 14.
 package proxy
 
 import (
