@@ -21,11 +21,36 @@ type SquidServer struct {
 // nothing.
 func Squid(t testing.TB, icapAddr string) *SquidServer {
 	t.Helper()
+	return startSquid(t, func(dir, addr string) string {
+		return SquidConfig(dir, addr, "icap://"+icapAddr+"/respmod", "icap://"+icapAddr+"/reqmod")
+	})
+}
+
+// SquidParent starts Squid as a plain forward proxy on a free port of
+// 127.0.0.1 (no adaptation, caching nothing, CONNECT to any port): a
+// parent proxy for the gateway's tests.
+func SquidParent(t testing.TB) *SquidServer {
+	t.Helper()
+	return startSquid(t, func(dir, addr string) string {
+		return fmt.Sprintf(`http_port %[2]s
+pid_filename %[1]s/squid.pid
+cache_log %[1]s/cache.log
+access_log stdio:%[1]s/access.log squid
+cache deny all
+cache_mem 8 MB
+coredump_dir %[1]s
+http_access allow all
+shutdown_lifetime 1 seconds
+`, dir, addr)
+	})
+}
+
+func startSquid(t testing.TB, config func(dir, addr string) string) *SquidServer {
 	bin := testenv.Need(t, "squid", "squid")
 	dir := testenv.ShortDir(t)
 	os.Chmod(dir, 0o777) // Squid drops to its own user for its logs
 	p := &testenv.Proc{Dir: dir, Addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), LogFile: filepath.Join(dir, "squid.out")}
-	conf := SquidConfig(dir, p.Addr, "icap://"+icapAddr+"/respmod", "icap://"+icapAddr+"/reqmod")
+	conf := config(dir, p.Addr)
 	os.WriteFile(filepath.Join(dir, "squid.conf"), []byte(conf), 0o644)
 	p.Args = []string{bin, "-N", "-f", filepath.Join(dir, "squid.conf")}
 	p.Ready = testenv.Dialable("tcp", p.Addr)

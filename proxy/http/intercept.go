@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -388,7 +389,7 @@ func refusedCA(err error) bool {
 func (s *session) passThrough(tr *proxy.Transfer, target, host string, port int, sent []byte) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	up, err := s.p.DialServer(ctx, &s.p.reach, net.ParseIP(s.client), host, port)
+	up, err := s.dialOrigin(ctx, host, port)
 	if err != nil {
 		s.log.Info("tunnel: server unreachable", zap.String("target", target), zap.Error(err))
 		return
@@ -398,6 +399,48 @@ func (s *session) passThrough(tr *proxy.Transfer, target, host string, port int,
 		return
 	}
 	s.relay(tr, up)
+}
+
+// dialOrigin reaches host:port for a connection intercepted or passed
+// through: through the parent proxy's CONNECT when parent_server_host is
+// set (the parent resolves the name and reaches the server, as it does
+// for plain requests), else directly, within allow_servers and
+// deny_servers. What goes over it is the server's TLS, checked here as
+// ever: the parent sees only the name and the port.
+func (s *session) dialOrigin(ctx context.Context, host string, port int) (net.Conn, error) {
+	if s.p.Svc.ParentServerHost == "" {
+		return s.p.DialServer(ctx, &s.p.reach, net.ParseIP(s.client), host, port)
+	}
+	c, err := s.p.Dial(ctx, net.ParseIP(s.client), "tcp", net.JoinHostPort(s.p.Svc.ParentServerHost, strconv.Itoa(s.p.Svc.ParentServerPort)))
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	target := net.JoinHostPort(host, strconv.Itoa(port))
+	if _, err := io.WriteString(c, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\n\r\n"); err != nil {
+		c.Close()
+		return nil, err
+	}
+	// The server speaks only after the ClientHello, so nothing may follow
+	// the parent's answer: bytes buffered past it would be lost to the
+	// handshake, and are refused.
+	br := bufio.NewReaderSize(c, 4096)
+	resp, err := ReadResponse(br, 16<<10, "CONNECT")
+	switch {
+	case err != nil:
+		c.Close()
+		return nil, fmt.Errorf("the parent proxy's answer to CONNECT: %v", err)
+	case resp.Status/100 != 2:
+		c.Close()
+		return nil, fmt.Errorf("the parent proxy refused the CONNECT (%d)", resp.Status)
+	case br.Buffered() > 0:
+		c.Close()
+		return nil, errors.New("the parent proxy sent bytes before the server spoke")
+	}
+	c.SetDeadline(time.Time{})
+	return c, nil
 }
 
 // errClientCertificate: the server asked for a client certificate.
@@ -414,7 +457,7 @@ func (e *certRefusal) Error() string { return "server certificate " + e.why }
 func (s *session) dialTLS(host string, port int, name string) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := s.p.DialServer(ctx, &s.p.reach, net.ParseIP(s.client), host, port)
+	c, err := s.dialOrigin(ctx, host, port)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package http
 
 import (
 	"bufio"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/forms"
+	"github.com/fsigkd/fsigkd/internal/servertest"
 	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/tlsca"
 )
@@ -482,5 +484,56 @@ func TestHTTPSModernSuitesOnly(t *testing.T) {
 	good.Transport.(*gohttp.Transport).TLSClientConfig.MaxVersion = tls.VersionTLS12
 	if code, _, err := fetch(t, good, "GET", srv.URL+"/", ""); err != nil || code != 200 {
 		t.Errorf("TLS 1.2 with the default suites: %d %v", code, err)
+	}
+}
+
+// TestInterceptionThroughAParentProxy: with parent_server_host (a real
+// Squid) and interception on, an HTTPS download is still looked inside:
+// the origin is reached through the parent's CONNECT, its certificate
+// checked here as ever (the parent sees only the name and port), EICAR
+// refused with the block page and a clean page delivered; a bypassed
+// host goes through the parent untouched; a host the parent cannot reach
+// gets a block page that names no internals.
+func TestInterceptionThroughAParentProxy(t *testing.T) {
+	squid := servertest.SquidParent(t)
+	curl := testenv.Need(t, "curl", "curl")
+	root := newTestCA(t)
+	srv := origin(t, root.issue(t, []string{"localhost"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour)), tls.NoClientCert,
+		files(map[string][]byte{"/eicar.com": []byte(eicar.String), "/page": []byte("a clean page")}, nil))
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	phost, pport, _ := net.SplitHostPort(squid.Addr)
+	dead := testenv.FreePort(t)
+	e := newEnv(t, "tls_intercept = yes\ntls_ca_file = "+root.file+connectPorts(srv)+fmt.Sprintf(", %d", dead)+
+		"\nparent_server_host = "+phost+"\nparent_server_port = "+pport)
+	_, caFile := e.gatewayCA(t)
+	run := func(url string, extra ...string) string {
+		args := append([]string{"-s", "-S", "--max-time", "20", "--cacert", caFile, "-x", "http://" + e.addr}, extra...)
+		out, _ := exec.Command(curl, append(args, url)...).CombinedOutput()
+		return string(out)
+	}
+	base := "https://localhost:" + port
+	if out := run(base + "/page"); out != "a clean page" {
+		t.Errorf("clean through the parent: %q", out)
+	}
+	if out := run(base + "/eicar.com"); !strings.Contains(out, "Eicar-Test-Signature") {
+		t.Errorf("EICAR through the parent: %.300q", out)
+	}
+	e.waitLog(base + "/eicar.com")
+	if log := e.accessLog(); !strings.Contains(log, "INFECTED") {
+		t.Errorf("the intercepted request was not judged:\n%s", log)
+	}
+	out := run(fmt.Sprintf("https://localhost:%d/x", dead))
+	if !strings.Contains(out, "could not be reached") || strings.Contains(out, squid.Addr) || strings.Contains(out, "CONNECT") {
+		t.Errorf("an unreachable server's page: %.300q", out)
+	}
+	// Squid logs a tunnel when it ends: the gateway's stop closes the
+	// server connections it kept.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	e.p.Shutdown(ctx)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(squid.AccessLog(), "TCP_TUNNEL/200 ") || !strings.Contains(squid.AccessLog(), "CONNECT localhost:"+port); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the parent did not carry the server's TLS:\n%s", squid.AccessLog())
+		}
 	}
 }

@@ -41,7 +41,7 @@ func (s *session) tunnel(req *Request, tr *proxy.Transfer) {
 		s.blockHost(tr, req.Target, entry)
 		return
 	}
-	if s.p.mitm != nil && s.p.Svc.ParentServerHost == "" && s.p.mitm.bypass.Match(host) == "" {
+	if s.p.mitm != nil && s.p.mitm.bypass.Match(host) == "" {
 		s.intercept(req, tr, host, n, true)
 		return
 	}
