@@ -29,7 +29,7 @@ type Knowledge struct {
 	// none of a kind it reads).
 	EICAROnly bool
 	// NotRead is how many signatures its files hold of kinds the engine
-	// does not read (the bundled fsavd and ClamAV's .ldb, .mdb...).
+	// does not read (the bundled fsavd and ClamAV's .cdb, .imp, bytecode...).
 	NotRead int
 	Err     error // why the engine could not be asked
 }

@@ -135,7 +135,7 @@ func (db *DB) loadFile(path string, prev *DB) error {
 	}
 	hf := kept
 	if hf == nil {
-		hf = &hashFile{id: id, hashes: map[string]*hashSet{}, allowed: map[string]*hashSet{}}
+		hf = &hashFile{id: id, hashes: map[string]*hashSet{}, allowed: map[string]*hashSet{}, sections: map[string]*hashSet{}}
 	}
 	read := func(name string, r io.Reader) error {
 		if kept != nil && holdsHashes(name) {
@@ -169,7 +169,7 @@ func (db *DB) loadFile(path string, prev *DB) error {
 // (or the allow lists' hashes): what a kept hashFile already has.
 func holdsHashes(name string) bool {
 	switch filepath.Ext(name) {
-	case ".hdb", ".hsb", ".fp", ".sfp":
+	case ".hdb", ".hsb", ".mdb", ".msb", ".fp", ".sfp":
 		return true
 	}
 	return false
@@ -209,14 +209,10 @@ func (db *DB) load(name string, r io.Reader, hf *hashFile) error {
 		}
 		var err error
 		switch ext {
-		case ".hdb", ".hsb", ".fp", ".sfp":
+		case ".hdb", ".hsb", ".mdb", ".msb", ".fp", ".sfp":
 			// Read from the scanner's buffer: millions of lines, no
 			// string made of each.
-			sets := hf.hashes
-			if ext == ".fp" || ext == ".sfp" {
-				sets = hf.allowed
-			}
-			if err := hf.addHash(sets, raw); err != nil {
+			if err := hf.addLine(ext, raw); err != nil {
 				return &LoadError{File: name, Line: n, Msg: err.Error()}
 			}
 			continue
@@ -246,17 +242,32 @@ func (db *DB) load(name string, r io.Reader, hf *hashFile) error {
 	return nil
 }
 
-// addHash reads HASH:Size:Name (MD5, SHA1 or SHA256 by length; size may
-// be * for any) into sets, by hash kind.
-func (hf *hashFile) addHash(sets map[string]*hashSet, line []byte) error {
-	h, rest, ok1 := bytes.Cut(line, []byte{':'})
-	sz, name, ok2 := bytes.Cut(rest, []byte{':'})
-	if !ok1 || !ok2 {
-		return fmt.Errorf("want HASH:Size:Name")
-	}
+// addLine reads a hash signature line of a file of extension ext: a
+// whole object's HASH:Size:Name (.hdb, .hsb; .fp, .sfp known clean), or
+// a PE section's Size:HASH:Name (.mdb, .msb).
+func (hf *hashFile) addLine(ext string, line []byte) error {
+	a, rest, ok1 := bytes.Cut(line, []byte{':'})
+	b, name, ok2 := bytes.Cut(rest, []byte{':'})
 	if i := bytes.IndexByte(name, ':'); i >= 0 {
 		name = name[:i] // an engine level after the name
 	}
+	section := ext == ".mdb" || ext == ".msb"
+	switch {
+	case (!ok1 || !ok2) && section:
+		return errors.New("want Size:HASH:Name")
+	case !ok1 || !ok2:
+		return errors.New("want HASH:Size:Name")
+	case section:
+		return hf.addHash(hf.sections, b, a, name)
+	case ext == ".fp" || ext == ".sfp":
+		return hf.addHash(hf.allowed, a, b, name)
+	}
+	return hf.addHash(hf.hashes, a, b, name)
+}
+
+// addHash keeps hash h (MD5, SHA1 or SHA256 by length) of size sz (* for
+// any) named name in sets, by hash kind.
+func (hf *hashFile) addHash(sets map[string]*hashSet, h, sz, name []byte) error {
 	var key [32]byte
 	if len(h)%2 != 0 || len(h) > 64 {
 		return fmt.Errorf("bad hash %q", h)
@@ -442,12 +453,15 @@ func (db *DB) Signatures() int {
 }
 
 // Kinds is how many signatures of each kind are in use: hash (.hdb,
-// .hsb), body (.ndb, and the built-in EICAR) and logical (.ldb).
+// .hsb, and the PE section hashes of .mdb, .msb), body (.ndb, and the
+// built-in EICAR) and logical (.ldb).
 func (db *DB) Kinds() map[string]int {
 	n, parts := 0, 0
 	for _, hf := range db.hashFiles {
-		for _, set := range hf.hashes {
-			n += set.len()
+		for _, sets := range []map[string]*hashSet{hf.hashes, hf.sections} {
+			for _, set := range sets {
+				n += set.len()
+			}
 		}
 	}
 	for _, ls := range db.logical {
@@ -794,6 +808,28 @@ func (db *DB) matchHash(data []byte, sums *digests) []string {
 	var out []string
 	for _, hf := range db.hashFiles {
 		out = append(out, hf.lookUp(hf.hashes, data, sums)...)
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+// matchSections looks the sections of a PE object up in the section
+// hash signatures (.mdb, .msb): only an object that is a PE, and only
+// when some signature names the section's size.
+func (db *DB) matchSections(data []byte) []string {
+	some := false
+	for _, hf := range db.hashFiles {
+		some = some || len(hf.sections) > 0
+	}
+	if !some {
+		return nil
+	}
+	var out []string
+	for _, sec := range peSections(data) {
+		var sums digests
+		for _, hf := range db.hashFiles {
+			out = append(out, hf.lookUp(hf.sections, sec, &sums)...)
+		}
 	}
 	sort.Strings(out)
 	return slices.Compact(out)

@@ -91,7 +91,7 @@ func (db *DB) byHash(data []byte, found func(name string) bool) (_ func(name str
 		return nil, true
 	}
 	found = db.unignored(found)
-	for _, name := range db.matchHash(data, &sums) {
+	for _, name := range append(db.matchHash(data, &sums), db.matchSections(data)...) {
 		if found(name) {
 			return nil, true
 		}

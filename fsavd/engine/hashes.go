@@ -127,15 +127,22 @@ func (s *hashSet) find(h []byte, n int64) (uint32, bool) {
 type hashFile struct {
 	id              string              // the file's name, size and time
 	hashes, allowed map[string]*hashSet // by kind
-	names           nameBlob
+	// sections are the PE section hashes (.mdb, .msb), by kind: the
+	// size a signature names is the section's.
+	sections map[string]*hashSet
+	names    nameBlob
+}
+
+// sets are the file's sets of every use.
+func (hf *hashFile) sets() []map[string]*hashSet {
+	return []map[string]*hashSet{hf.hashes, hf.allowed, hf.sections}
 }
 
 func (hf *hashFile) build() {
-	for _, set := range hf.hashes {
-		set.build()
-	}
-	for _, set := range hf.allowed {
-		set.build()
+	for _, sets := range hf.sets() {
+		for _, set := range sets {
+			set.build()
+		}
 	}
 	hf.names.done()
 }
@@ -143,11 +150,10 @@ func (hf *hashFile) build() {
 // len is how many signatures the file holds, allowed ones with them.
 func (hf *hashFile) len() int {
 	n := 0
-	for _, set := range hf.hashes {
-		n += set.len()
-	}
-	for _, set := range hf.allowed {
-		n += set.len()
+	for _, sets := range hf.sets() {
+		for _, set := range sets {
+			n += set.len()
+		}
 	}
 	return n
 }

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
-	"github.com/fsigkd/fsigkd/internal/packtest"
 	mrand "math/rand"
 	"strings"
 	"testing"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/packtest"
 )
 
 // payload is EICAR followed by text that no two compressions leave

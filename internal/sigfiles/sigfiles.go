@@ -22,17 +22,17 @@ import (
 )
 
 // Kind is what a signature file of this name holds, by its extension:
-// "hash" (.hdb, .hsb), "body" (.ndb) and "logical" (.ldb), which the
-// bundled engine reads (of .ldb, the signatures whose features it has);
-// "allow", ClamAV's allow and ignore lists (.fp, .sfp: files known clean
-// by their hash; .ign, .ign2: signatures not to use), which it reads too;
-// "unsupported", ClamAV's other kinds (PE section, container,
-// bytecode, phishing and Authenticode signatures, file types, and the
-// PUA sets), counted and said, never loaded; "" for
-// anything else (a container's COPYING).
+// "hash" (.hdb, .hsb: a whole file's hash; .mdb, .msb: a PE section's),
+// "body" (.ndb) and "logical" (.ldb), which the bundled engine reads (of
+// .ldb, the signatures whose features it has); "allow", ClamAV's allow
+// and ignore lists (.fp, .sfp: files known clean by their hash; .ign,
+// .ign2: signatures not to use), which it reads too; "unsupported",
+// ClamAV's other kinds (import table, container, bytecode, phishing and
+// Authenticode signatures, file types, and the PUA sets), counted and
+// said, never loaded; "" for anything else (a container's COPYING).
 func Kind(name string) string {
 	switch filepath.Ext(name) {
-	case ".hdb", ".hsb":
+	case ".hdb", ".hsb", ".mdb", ".msb":
 		return "hash"
 	case ".ndb":
 		return "body"
@@ -40,7 +40,7 @@ func Kind(name string) string {
 		return "logical"
 	case ".fp", ".sfp", ".ign", ".ign2":
 		return "allow"
-	case ".mdb", ".msb", ".imp", ".cdb", ".ftm", ".cbc", ".pdb", ".gdb", ".wdb",
+	case ".imp", ".cdb", ".ftm", ".cbc", ".pdb", ".gdb", ".wdb",
 		".crb", ".idb", ".hdu", ".hsu", ".mdu", ".msu", ".ndu", ".ldu", ".yar", ".yara":
 		return "unsupported"
 	}
