@@ -65,12 +65,17 @@ type DB struct {
 }
 
 type bodySig struct {
-	name    string
-	parts   []part
-	anchor  int  // index of the literal part the prefilter finds
-	offKind byte // '*' anywhere, 'a' absolute, 'e' from the end
+	name   string
+	parts  []part
+	anchor int // index of the literal part the prefilter finds
+	// offKind: '*' anywhere, 'a' absolute, 'e' from the end; in a
+	// Windows program (exe.go): 'E' from the entry point (EP+n, EP-n),
+	// 'S' from section sec's start (Sx+n), 'L' from the last section's
+	// start (SL+n), 'X' anywhere in section sec (SEx).
+	offKind byte
+	sec     int
 	off     int
-	offMax  int // with 'a': the start may be off..off+offMax
+	offMax  int // the start may be off..off+offMax from where offKind says
 	// lsig is 1 + the index of the logical signature this is a part of,
 	// judged with the others at the end of a pass; 0: an .ndb signature.
 	lsig int32
@@ -318,6 +323,15 @@ func (db *DB) addBodyLine(line string) error {
 	if _, err := strconv.Atoi(f[1]); err != nil {
 		return fmt.Errorf("bad target type %q", f[1])
 	}
+	if isExecOffset(f[2]) && f[1] != "1" {
+		// Entry points and sections of ELF or Mach-O programs are not
+		// read: such a signature is counted and skipped.
+		if _, err := parsePattern(f[3]); err != nil {
+			return err
+		}
+		db.Skipped++
+		return nil
+	}
 	return db.addBody(f[0], f[3], f[2])
 }
 
@@ -371,13 +385,11 @@ func newBodySig(name, hexsig, offset, mods string) (*bodySig, error) {
 			}
 			s.offMax = m
 		}
-	case strings.HasPrefix(offset, "EP") || strings.HasPrefix(offset, "S") || offset == "VI":
-		// Offsets into executable sections need a PE/ELF parser that this
-		// engine does not have: such signatures are counted and skipped.
-		if _, err := parsePattern(hexsig); err != nil {
+	case isExecOffset(offset):
+		var err error
+		if s.offKind, s.sec, s.off, s.offMax, err = execOffset(offset); err != nil {
 			return nil, err
 		}
-		return nil, errUnsupported
 	default:
 		return nil, fmt.Errorf("bad offset %q", offset)
 	}
@@ -720,14 +732,32 @@ func (p *pass) at(i int) bool {
 // only a gap next to a masked or alternative part is walked byte by byte.
 const verifyBudget = 100000
 
-func (s *bodySig) startOK(start, n int) bool {
+// window is where in v's object the signature may start: lo to hi, both
+// included; ok false: nowhere (an executable offset in an object that is
+// no Windows program, or names a part it does not have).
+func (s *bodySig) window(v *verifier) (lo, hi int, ok bool) {
+	n := len(v.data)
 	switch s.offKind {
+	case '*':
+		return 0, n, true
 	case 'a':
-		return start >= s.off && start <= s.off+s.offMax
+		return s.off, s.off + s.offMax, true
 	case 'e':
-		return start >= n-s.off && start <= n-s.off+s.offMax
+		return n - s.off, n - s.off + s.offMax, true
 	}
-	return true
+	at, ok := v.exe().place(s.offKind, s.sec)
+	if !ok {
+		return 0, 0, false
+	}
+	if s.offKind == 'X' {
+		return int(at.at), int(at.at + at.size - 1), true
+	}
+	return int(at.at) + s.off, int(at.at) + s.off + s.offMax, true
+}
+
+func (s *bodySig) startOK(v *verifier, start int) bool {
+	lo, hi, ok := s.window(v)
+	return ok && start >= lo && start <= hi
 }
 
 // matchAnchored verifies the signature with its anchor part at data[i].
@@ -736,7 +766,7 @@ func (s *bodySig) matchAnchored(v *verifier, i int) (matched, exhausted bool) {
 	v.steps = verifyBudget
 	matched = v.matchFrom(s.parts[s.anchor:], i, func(int) bool {
 		return v.matchBack(s.parts[:s.anchor], i, func(start int) bool {
-			return s.startOK(start, len(v.data))
+			return s.startOK(v, start)
 		})
 	})
 	return matched, !matched && v.out()
@@ -772,13 +802,11 @@ func (s *bodySig) matchAnywhere(data []byte) (matched, exhausted bool) {
 // which says whether to look further.
 func (s *bodySig) starts(v *verifier, more func() bool, hit func(start int) bool) {
 	data := v.data
-	lo, hi := 0, len(data)
-	switch s.offKind {
-	case 'a':
-		lo, hi = s.off, min(s.off+s.offMax+1, len(data))
-	case 'e':
-		lo, hi = len(data)-s.off, min(len(data)-s.off+s.offMax+1, len(data))
+	lo, last, ok := s.window(v)
+	if !ok {
+		return
 	}
+	hi := min(last+1, len(data))
 	first := &s.parts[0]
 	for start := max(lo, 0); start < hi; start++ {
 		if first.kind == kLit {

@@ -1,17 +1,22 @@
 // Package engine is the scanning engine of the bundled fsavd: the EICAR
-// test file plus signature files in ClamAV's formats (.hdb MD5, .hsb
-// SHA1/SHA256 hashes, .ndb body patterns with ??, a?, *, {n-m} and (a|b)
-// wildcards), matched in one pass over the data whatever the number of
-// signatures, on the object and on everything package unpack opens in it
-// (archives, compressed streams, mail parts; nested, within limits: an
-// object over a limit is reported as Heuristics.Limits.Exceeded.<which>,
-// never as clean).
+// test file plus signature files in ClamAV's formats (.hdb, .hsb: hashes
+// of a file; .mdb, .msb: of a Windows program's sections, pe.go; .ndb
+// body patterns with ??, a?, *, {n-m} and (a|b) wildcards, at any offset
+// form, a Windows program's entry point and sections included, exe.go;
+// .ldb logical signatures, logical.go, with PCRE parts, pcre.go), matched
+// in one pass over the data whatever the number of signatures, on the
+// object and on everything package unpack opens in it (archives,
+// compressed streams, mail parts; nested, within limits: an object over
+// a limit is reported as Heuristics.Limits.Exceeded.<which>, never as
+// clean).
 //
-// What it does not do: executable-aware offsets (EP+n, Sn+m) and target
-// types (a body or logical signature matches in any file), the logical
-// signatures' case and wide modifiers, PCRE and byte-compare parts
-// (logical.go), and bytecode signatures. Signatures with such features
-// are counted as skipped when a file is loaded.
+// What it does not do: target types (a signature is looked for in every
+// object as it is, but executable offsets, in Windows programs only),
+// ELF and Mach-O structure, the version-information offset (VI), whole
+// words (::f), byte-compare and macro parts, the PE and container
+// conditions of a logical signature, and bytecode signatures.
+// Signatures with such features are counted as skipped when a file is
+// loaded, never loaded in part.
 package engine
 
 import (

@@ -124,7 +124,7 @@ func TestSignatureFormats(t *testing.T) {
 			"Test.Offset:0:0:686561646572\n" +
 			"Test.WrongOffset:0:3:686561646572\n" +
 			"Test.EOF:0:EOF-7:747261696c6572\n" +
-			"Test.Skipped:1:EP+0:4d5a\n" +
+			"Test.Skipped:6:EP+0:7f454c46\n" + // an ELF entry point: not read
 			"Test.NoMatch:0:*:4d41474943{5}3432\n",
 	})
 	db, err := Load(dir)

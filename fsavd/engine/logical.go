@@ -27,8 +27,11 @@ import (
 //     (with w: as written too);
 //   - PCRE parts, on Go's regexp (pcre.go).
 //
-// A signature with anything else (PE offsets EP, Sx, SL, SE; the
-// modifier f, whole words; byte-compare and macro parts; a regular
+//   - with Target:1 (Windows programs), parts at executable offsets (EP+n,
+//     Sx+n, SL+n, SEx: exe.go).
+//
+// A signature with anything else (executable offsets in another target;
+// the modifier f, whole words; byte-compare and macro parts; a regular
 // expression RE2 cannot run; the PE and container conditions of the
 // target description) is counted
 // (DB.Skipped) and said at load, never loaded half: it detects nothing
@@ -42,7 +45,8 @@ type logicalSig struct {
 	pcre    map[int]*pcrePart // the PCRE parts, by number
 	counts  bool              // the expression asks how many times a part matched
 	minSize int
-	maxSize int // -1: no bound
+	maxSize int  // -1: no bound
+	pe      bool // Target:1, Windows programs: its parts may take executable offsets (exe.go)
 }
 
 // lexpr is a node of a logical expression: a part (op 0) or an & or |
@@ -93,6 +97,9 @@ func (db *DB) addLogical(line string) error {
 			p.pcre, err = parsePCRE(f[i], n)
 		} else {
 			p.offset, p.hex, p.mods, err = subsig(f[i])
+			if err == nil && isExecOffset(p.offset) && !ls.pe {
+				err = errUnsupported // an executable offset in another target than PE
+			}
 		}
 		parts = append(parts, p)
 	}
@@ -166,9 +173,13 @@ func (ls *logicalSig) target(tdb string) error {
 	for _, kv := range strings.Split(tdb, ",") {
 		k, v, _ := strings.Cut(kv, ":")
 		switch k {
-		case "Engine", "Target":
-			// Engine: the functionality levels; this engine takes what
-			// it can read. Target: as for .ndb, the object as it is.
+		case "Engine":
+			// The functionality levels: this engine takes what it can
+			// read.
+		case "Target":
+			// As for .ndb, the pattern is looked for in the object as it
+			// is; executable offsets only with Target:1.
+			ls.pe = v == "1"
 		case "FileSize":
 			lo, hi, ok := strings.Cut(v, "-")
 			a, err1 := strconv.Atoi(lo)

@@ -348,6 +348,19 @@ type verifier struct {
 	// searched and per 8 places a gap's walk passes.
 	work int
 	seen map[*part]*places
+	// layout is the object's as a Windows program, read at the first
+	// executable offset asked (exe); read says it was.
+	layout *exeLayout
+	read   bool
+}
+
+// exe is the object's layout as a Windows program (nil: it is none),
+// read once.
+func (v *verifier) exe() *exeLayout {
+	if !v.read {
+		v.layout, v.read = peLayout(v.data), true
+	}
+	return v.layout
 }
 
 // places are the places of a literal part in the object that a pass has
