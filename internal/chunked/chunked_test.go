@@ -119,3 +119,25 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkRead: a 1 MiB body in 4 KiB chunks, as an ICAP client or a
+// server sends one.
+func BenchmarkRead(b *testing.B) {
+	var body strings.Builder
+	chunk := strings.Repeat("x", 4096)
+	for range 256 {
+		body.WriteString("1000\r\n" + chunk + "\r\n")
+	}
+	body.WriteString("0\r\n\r\n")
+	src := body.String()
+	buf := make([]byte, 32<<10)
+	b.SetBytes(1 << 20)
+	for b.Loop() {
+		r := NewReader(bufio.NewReaderSize(strings.NewReader(src), 64<<10))
+		for {
+			if _, err := r.Read(buf); err != nil {
+				break
+			}
+		}
+	}
+}
