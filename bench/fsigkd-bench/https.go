@@ -250,8 +250,13 @@ func tlsClient(proxy string, roots *x509.CertPool, fresh bool) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 120 * time.Second}
 }
 
+// poolOf is the CA certificate in file, waited for a while: a gateway's
+// worker makes its CA after the master is listening.
 func poolOf(file string) *x509.CertPool {
 	b, err := os.ReadFile(file)
+	for deadline := time.Now().Add(10 * time.Second); err != nil && time.Now().Before(deadline); b, err = os.ReadFile(file) {
+		time.Sleep(50 * time.Millisecond)
+	}
 	check(err)
 	p := x509.NewCertPool()
 	p.AppendCertsFromPEM(b)
