@@ -18,20 +18,33 @@ import (
 // intercept_ports).
 type Ports []int
 
-func (p *Ports) UnmarshalText(b []byte) error {
-	var out Ports
+// items reads a comma-separated list, each item trimmed and read by
+// item; empty items are passed over.
+func items[T any](b []byte, item func(string) (T, error)) ([]T, error) {
+	var out []T
 	for _, s := range strings.Split(string(b), ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
+		v, err := item(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func (p *Ports) UnmarshalText(b []byte) error {
+	out, err := items(b, func(s string) (int, error) {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("%q is not a port (1 to 65535)", s)
+			return 0, fmt.Errorf("%q is not a port (1 to 65535)", s)
 		}
-		out = append(out, n)
-	}
+		return n, nil
+	})
 	*p = out
-	return nil
+	return err
 }
 
 func (p Ports) MarshalText() ([]byte, error) {
@@ -50,18 +63,14 @@ func (p Ports) Has(n int) bool { return slices.Contains(p, n) }
 type Domains []string
 
 func (d *Domains) UnmarshalText(b []byte) error {
-	var out Domains
-	for _, s := range strings.Split(string(b), ",") {
-		if s = strings.ToLower(strings.Trim(strings.TrimSpace(s), ".")); s == "" {
-			continue
+	out, err := items(b, func(s string) (string, error) {
+		if s = strings.ToLower(strings.Trim(s, ".")); s != "" && !isDomain(s) {
+			return "", fmt.Errorf("%q is not a domain name", s)
 		}
-		if !isDomain(s) {
-			return fmt.Errorf("%q is not a domain name", s)
-		}
-		out = append(out, s)
-	}
-	*d = out
-	return nil
+		return s, nil
+	})
+	*d = slices.DeleteFunc(out, func(s string) bool { return s == "" }) // "." alone
+	return err
 }
 
 func (d Domains) MarshalText() ([]byte, error) { return []byte(strings.Join(d, ", ")), nil }
@@ -71,18 +80,14 @@ func (d Domains) MarshalText() ([]byte, error) { return []byte(strings.Join(d, "
 type Paths []string
 
 func (p *Paths) UnmarshalText(b []byte) error {
-	var out Paths
-	for _, s := range strings.Split(string(b), ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
+	out, err := items(b, func(s string) (string, error) {
 		if !strings.HasPrefix(s, "/") || strings.ContainsAny(s, " \t?#") {
-			return fmt.Errorf("%q is not a service path (/name)", s)
+			return "", fmt.Errorf("%q is not a service path (/name)", s)
 		}
-		out = append(out, s)
-	}
+		return s, nil
+	})
 	*p = out
-	return nil
+	return err
 }
 
 func (p Paths) MarshalText() ([]byte, error) { return []byte(strings.Join(p, ", ")), nil }
