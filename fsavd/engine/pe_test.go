@@ -1,0 +1,249 @@
+package engine
+
+import (
+	"bytes"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/testenv"
+)
+
+// buildPE makes a Windows program (PE32+, x86-64) whose sections hold
+// the given bytes, each padded to the file alignment (512), as ClamAV
+// reads one: the section hashes are of those padded raw bytes.
+func buildPE(sections ...[]byte) []byte {
+	const hsize = 512
+	var b bytes.Buffer
+	dos := make([]byte, 64)
+	copy(dos, "MZ")
+	binary.LittleEndian.PutUint32(dos[0x3c:], 64)
+	b.Write(dos)
+	b.WriteString("PE\x00\x00")
+	coff := make([]byte, 20)
+	binary.LittleEndian.PutUint16(coff[0:], 0x8664)
+	binary.LittleEndian.PutUint16(coff[2:], uint16(len(sections)))
+	binary.LittleEndian.PutUint16(coff[16:], 240) // the optional header's size
+	binary.LittleEndian.PutUint16(coff[18:], 0x22)
+	b.Write(coff)
+	opt := make([]byte, 240)
+	binary.LittleEndian.PutUint16(opt[0:], 0x20b)
+	binary.LittleEndian.PutUint32(opt[16:], 0x1000) // entry point
+	binary.LittleEndian.PutUint32(opt[20:], 0x1000)
+	binary.LittleEndian.PutUint64(opt[24:], 0x140000000)
+	binary.LittleEndian.PutUint32(opt[32:], 0x1000) // section alignment
+	binary.LittleEndian.PutUint32(opt[36:], 0x200)  // file alignment
+	binary.LittleEndian.PutUint16(opt[40:], 6)
+	binary.LittleEndian.PutUint16(opt[48:], 6)
+	binary.LittleEndian.PutUint32(opt[60:], hsize)
+	binary.LittleEndian.PutUint16(opt[68:], 3)
+	binary.LittleEndian.PutUint32(opt[108:], 16)
+	var table, raw []byte
+	va, off := 0x1000, hsize
+	for i, s := range sections {
+		size := (len(s) + 0x1ff) &^ 0x1ff
+		h := make([]byte, 40)
+		copy(h, fmt.Sprintf(".s%d", i))
+		binary.LittleEndian.PutUint32(h[8:], uint32(len(s)))
+		binary.LittleEndian.PutUint32(h[12:], uint32(va))
+		binary.LittleEndian.PutUint32(h[16:], uint32(size))
+		binary.LittleEndian.PutUint32(h[20:], uint32(off))
+		binary.LittleEndian.PutUint32(h[36:], 0x60000020)
+		table = append(table, h...)
+		raw = append(raw, s...)
+		raw = append(raw, make([]byte, size-len(s))...)
+		off += size
+		va += (size + 0xfff) &^ 0xfff
+	}
+	binary.LittleEndian.PutUint32(opt[56:], uint32(va))
+	b.Write(opt)
+	b.Write(table)
+	b.Write(make([]byte, hsize-b.Len()))
+	b.Write(raw)
+	return b.Bytes()
+}
+
+// padded is s as its section holds it.
+func padded(s []byte) []byte {
+	return append(bytes.Clone(s), make([]byte, (len(s)+0x1ff)&^0x1ff-len(s))...)
+}
+
+// clamscanFinds runs clamscan with the signatures in dir over the files
+// of corpus: each file's detection, without the .UNOFFICIAL an unsigned
+// database's names get.
+func clamscanFinds(t *testing.T, dir, corpus string) map[string]string {
+	t.Helper()
+	clamscan := testenv.Need(t, "clamscan", "clamav")
+	out, _ := exec.Command(clamscan, "--no-summary", "-d", dir, corpus).CombinedOutput()
+	found := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if p, name, ok := strings.Cut(line, ": "); ok && strings.HasSuffix(name, " FOUND") {
+			found[filepath.Base(p)] = strings.TrimSuffix(strings.TrimSuffix(name, " FOUND"), ".UNOFFICIAL")
+		}
+	}
+	return found
+}
+
+// TestPESectionHashesAsClamscanReadsThem: section hash signatures (.mdb
+// with MD5, .msb with SHA-256 and with SHA1 for any size) find the
+// same programs under the same names in the bundled engine as in
+// clamscan: a program whose section matches, bare, inside a zip, and
+// cut short after that section; and not the section's bytes outside a
+// program, a program whose section differs by a byte, or one whose
+// matching bytes sit in a section of another size.
+func TestPESectionHashesAsClamscanReadsThem(t *testing.T) {
+	code := bytes.Repeat([]byte{0xc3, 0x90, 0xcc}, 200)
+	data := []byte("the data section of a program the signatures know")
+	other := []byte("a section found by its SHA1 whatever its size")
+	pe := buildPE(code, data)
+	changed := bytes.Clone(data)
+	changed[3] ^= 1
+	md5hex := func(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
+	sha1hex := func(b []byte) string { s := sha1.Sum(b); return hex.EncodeToString(s[:]) }
+	sha256hex := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "sections.mdb"), fmt.Appendf(nil, "%d:%s:Test.Section.MD5\n", len(padded(code)), md5hex(padded(code))), 0o644)
+	os.WriteFile(filepath.Join(dir, "sections.msb"), fmt.Appendf(nil, "%d:%s:Test.Section.SHA256\n*:%s:Test.Section.SHA1Any:73\n",
+		len(padded(data)), sha256hex(padded(data)), sha1hex(padded(other))), 0o644)
+	objects := map[string][]byte{
+		"code":        buildPE(code),
+		"data":        buildPE([]byte("another code section"), data),
+		"any":         buildPE(other),
+		"zipped":      eicar.Zip(map[string][]byte{"setup.exe": buildPE(code)}),
+		"cut-short":   pe[:512+len(padded(code))+100],
+		"bytes-alone": padded(code),
+		"changed":     buildPE([]byte("another code section"), changed),
+		"other-size":  buildPE(append(bytes.Clone(data), make([]byte, 600)...)),
+	}
+	corpus := t.TempDir()
+	for name, b := range objects {
+		os.WriteFile(filepath.Join(corpus, name), b, 0o644)
+	}
+	theirs := clamscanFinds(t, dir, corpus)
+	if len(theirs) != 5 {
+		t.Fatalf("clamscan found %d of 5: %v", len(theirs), theirs)
+	}
+	db, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(db.Unsupported) != 0 || db.Kinds()["hash"] != 3 {
+		t.Errorf("not read: %v; kinds %v", db.Unsupported, db.Kinds())
+	}
+	e := New(db)
+	for name, b := range objects {
+		var ours []string
+		for _, d := range e.ScanBytes(b, all) {
+			ours = append(ours, d.Name)
+		}
+		if strings.Join(ours, ",") != theirs[name] {
+			t.Errorf("%s: the engine says %v, clamscan %q", name, ours, theirs[name])
+		}
+	}
+}
+
+// FuzzPESections: no input makes the section reader panic or give a
+// section that lies outside the input.
+func FuzzPESections(f *testing.F) {
+	f.Add(buildPE([]byte("code"), []byte("data")))
+	f.Add(buildPE())
+	f.Add([]byte("MZ"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, s := range peSections(data) {
+			if len(s) == 0 || len(s) > len(data) {
+				t.Fatalf("a section of %d bytes out of %d", len(s), len(data))
+			}
+		}
+	})
+}
+
+// TestExecutableOffsetsAsClamscanReadsThem: body and logical signatures
+// placed by a Windows program's structure (EP+n, EP+n,m, Sx+n, SL+n,
+// SEx, with target type 1) find the same programs under the same names
+// in the bundled engine as in clamscan, and not the same bytes elsewhere
+// in a program, nor in a file that is no program.
+func TestExecutableOffsetsAsClamscanReadsThem(t *testing.T) {
+	hx := func(s string) string { return hex.EncodeToString([]byte(s)) }
+	sec := func(parts ...string) []byte { return []byte(strings.Join(parts, "")) }
+	ndb := "Test.Exe.EP:1:EP+0:" + hx("ENTRY-CODE-1") + "\n" +
+		"Test.Exe.EPRange:1:EP+4,8:" + hx("NEAR-ENTRY-2") + "\n" +
+		"Test.Exe.Section:1:S1+8:" + hx("IN-SECTION-ONE-3") + "\n" +
+		"Test.Exe.Last:1:SL+0:" + hx("LAST-SECTION-4") + "\n" +
+		"Test.Exe.Whole:1:SE1:" + hx("ANYWHERE-IN-ONE-5") + "\n"
+	ldb := "Test.Exe.Logical;Engine:51-255,Target:1;(0&1);EP+0:" + hx("LOGICAL-ENTRY-6") + ";" + hx("AND-ALSO-7") + "\n"
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "exe.ndb"), []byte(ndb), 0o644)
+	os.WriteFile(filepath.Join(dir, "exe.ldb"), []byte(ldb), 0o644)
+	filler := strings.Repeat("f", 40)
+	objects := map[string][]byte{
+		"ep":              buildPE(sec("ENTRY-CODE-1", filler), sec("data")),
+		"ep-range":        buildPE(sec("xxxx", "yyyy", "NEAR-ENTRY-2"), sec("data")),
+		"ep-range-beyond": buildPE(sec("xxxx", strings.Repeat("y", 12), "NEAR-ENTRY-2"), sec("data")),
+		"section":         buildPE(sec("code"), sec("8 bytes:", "IN-SECTION-ONE-3")),
+		"section-moved":   buildPE(sec("code"), sec("9 bytes:-", "IN-SECTION-ONE-3")),
+		"last":            buildPE(sec("code"), sec("data"), sec("LAST-SECTION-4")),
+		"last-not":        buildPE(sec("code"), sec("LAST-SECTION-4"), sec("tail")),
+		"whole":           buildPE(sec("code"), sec(filler, "ANYWHERE-IN-ONE-5", filler)),
+		"whole-elsewhere": buildPE(sec("ANYWHERE-IN-ONE-5"), sec("data")),
+		"logical":         buildPE(sec("LOGICAL-ENTRY-6", filler), sec("AND-ALSO-7")),
+		"not-a-program":   sec("ENTRY-CODE-1 IN-SECTION-ONE-3 LAST-SECTION-4 ANYWHERE-IN-ONE-5"),
+		"zipped":          eicar.Zip(map[string][]byte{"a.exe": buildPE(sec("ENTRY-CODE-1"))}),
+	}
+	corpus := t.TempDir()
+	for name, b := range objects {
+		os.WriteFile(filepath.Join(corpus, name), b, 0o644)
+	}
+	theirs := clamscanFinds(t, dir, corpus)
+	if len(theirs) != 7 {
+		t.Fatalf("clamscan found %d of 7: %v", len(theirs), theirs)
+	}
+	db, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db.Skipped != 0 {
+		t.Errorf("skipped %d", db.Skipped)
+	}
+	e := New(db)
+	for name, b := range objects {
+		var ours []string
+		for _, d := range e.ScanBytes(b, all) {
+			ours = append(ours, d.Name)
+		}
+		if strings.Join(ours, ",") != theirs[name] {
+			t.Errorf("%s: the engine says %v, clamscan %q", name, ours, theirs[name])
+		}
+	}
+}
+
+// TestExecutableOffsetForms: the offsets read, and those refused or
+// skipped.
+func TestExecutableOffsetForms(t *testing.T) {
+	for offset, want := range map[string]string{
+		"EP+0": "E 0 0 0", "EP-16": "E 0 -16 0", "EP+4,8": "E 0 4 8", "S2+10": "S 2 10 0", "S0+0,5": "S 0 0 5",
+		"SL+3": "L 0 3 0", "SE4": "X 4 0 0",
+	} {
+		kind, sec, off, span, err := execOffset(offset)
+		if got := fmt.Sprintf("%c %d %d %d", kind, sec, off, span); err != nil || got != want {
+			t.Errorf("%s: %s %v, want %s", offset, got, err, want)
+		}
+	}
+	for _, bad := range []string{"EP", "EP+", "EP+x", "S+1", "Sx+1", "S1-4", "SL-1", "SE", "SE1+2", "EP+1,-2"} {
+		if _, _, _, _, err := execOffset(bad); err == nil || errors.Is(err, errUnsupported) {
+			t.Errorf("%s: %v, want refused", bad, err)
+		}
+	}
+	if _, _, _, _, err := execOffset("VI"); !errors.Is(err, errUnsupported) {
+		t.Errorf("VI: %v, want skipped", err)
+	}
+}
