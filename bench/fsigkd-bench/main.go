@@ -51,6 +51,18 @@ var (
 )
 
 func main() {
+	// A failure (check) unwinds to here, so that the daemons the figure
+	// under way started are stopped by their defers, not left running.
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(fatal)
+			if !ok {
+				panic(r)
+			}
+			fmt.Fprintln(os.Stderr, "fsigkd-bench:", f.err)
+			os.Exit(1)
+		}
+	}()
 	flag.Parse()
 	if *rounds < 1 {
 		fmt.Fprintln(os.Stderr, "fsigkd-bench: -rounds must be 1 or more")
@@ -123,10 +135,13 @@ func main() {
 	popFigures(dir)
 }
 
+// fatal is a failure the bench cannot go on after.
+type fatal struct{ err error }
+
+// check ends the bench on err, stopping what it started on the way out.
 func check(err error) {
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "fsigkd-bench:", err)
-		os.Exit(1)
+		panic(fatal{err})
 	}
 }
 
