@@ -5,16 +5,16 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/fsigkd/fsigkd/internal/lines"
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/slots"
-	"go.uber.org/zap"
 )
 
 // SessionServer is the equipment of a service that accepts its own
@@ -44,11 +44,9 @@ func (s *SessionServer) InitServer(session func(net.Conn), goodbye string) error
 		s.Sessions.Goodbye = func(c sessions.Conn) { io.WriteString(c, goodbye+"\r\n") }
 	}
 	s.Sessions.OnPanic = s.PanicLogger()
-	if s.Svc.TLSCert != "" {
-		var err error
-		if s.TLS, err = ServerTLS(s.Svc.TLSCert, s.Svc.TLSKey); err != nil {
-			return fmt.Errorf("tls_cert/tls_key: %v", err)
-		}
+	var err error
+	if s.TLS, err = s.ClientTLS(); err != nil {
+		return err
 	}
 	return s.Common.Init()
 }

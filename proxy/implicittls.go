@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net"
 	"time"
 
@@ -17,12 +18,16 @@ import (
 // connection, sharing the service's slots; the handshake is the first
 // thing a session does, within header_timeout (Handshake).
 
-// ServerTLS is the TLS configuration towards clients of a certificate and
-// key (tls_cert, tls_key, checked by conf): TLS 1.2 and up, modern suites.
-func ServerTLS(certFile, keyFile string) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+// ClientTLS is the service's TLS towards its clients, of tls_cert and
+// tls_key (checked by conf): TLS 1.2 and up, modern suites; nil when no
+// certificate is set.
+func (c *Common) ClientTLS() (*tls.Config, error) {
+	if c.Svc.TLSCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.Svc.TLSCert, c.Svc.TLSKey)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("tls_cert/tls_key: %v", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, CipherSuites: tlsca.ModernSuites}, nil
 }
@@ -87,12 +92,21 @@ func IsTLS(c net.Conn) bool {
 	return false
 }
 
-// DialTLS starts TLS at once on nc, a connection to addr (a server that
-// speaks TLS from its first byte: where a client of tls_port was going,
-// in transparent mode), its certificate checked per parent_tls, within d.
-func (c *Common) DialTLS(nc net.Conn, addr string, d time.Duration) (net.Conn, error) {
+// DialTLS starts TLS on nc, a connection to server addr (host:port),
+// its certificate checked per parent_tls for addr's host, within d: the
+// server that speaks TLS from its first byte (where a client of tls_port
+// was going, in transparent mode), or one that said yes to STLS. A
+// failure closes nc (ParentTLSFailed).
+func (c *Common) DialTLS(nc net.Conn, addr string, d time.Duration) (*tls.Conn, error) {
 	host, _, _ := net.SplitHostPort(addr)
-	tc := tls.Client(nc, c.ParentTLS(addr, host))
+	return c.StartParentTLS(nc, c.ParentTLS(addr, host), d)
+}
+
+// StartParentTLS starts TLS towards a server on nc with cfg (ParentTLS's,
+// perhaps with a session cache), within d; a failure closes nc, and
+// with parent_tls = verify is ErrParentTLS.
+func (c *Common) StartParentTLS(nc net.Conn, cfg *tls.Config, d time.Duration) (*tls.Conn, error) {
+	tc := tls.Client(nc, cfg)
 	if err := Shake(tc, d); err != nil {
 		nc.Close()
 		return nil, c.ParentTLSFailed(err)

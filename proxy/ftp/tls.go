@@ -5,8 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"strings"
-
-	"github.com/fsigkd/fsigkd/proxy"
 )
 
 // Explicit FTPS (RFC 4217), both ways.
@@ -138,9 +136,9 @@ func (s *session) serverTLS(host string) error {
 func (s *session) startServerTLS(host string) error {
 	cfg := s.p.ParentTLS(s.srv.RemoteAddr().String(), host)
 	cfg.ClientSessionCache = tls.NewLRUClientSessionCache(2)
-	tc := tls.Client(s.srv, cfg)
-	if err := proxy.Shake(tc, s.p.Svc.IdleTimeout); err != nil {
-		return s.p.ParentTLSFailed(err)
+	tc, err := s.p.StartParentTLS(s.srv, cfg, s.p.Svc.IdleTimeout)
+	if err != nil {
+		return err
 	}
 	s.srv, s.sr, s.srvTLS = tc, bufio.NewReaderSize(tc, maxLine), cfg
 	return nil

@@ -173,10 +173,9 @@ func (s *session) open(nc net.Conn, addr string) (Status, error) {
 		// parent_tls says it must not.
 		return greet, s.p.ParentTLSMissing(fmt.Errorf("STLS refused: %v %s", err, st))
 	}
-	host, _, _ := net.SplitHostPort(addr)
-	tc := tls.Client(nc, s.p.ParentTLS(addr, host))
-	if err := proxy.Shake(tc, s.p.Svc.IdleTimeout); err != nil {
-		return greet, s.p.ParentTLSFailed(err)
+	tc, err := s.p.DialTLS(nc, addr, s.p.Svc.IdleTimeout)
+	if err != nil {
+		return greet, err
 	}
 	s.srv, s.sr = tc, s.reader(tc)
 	return greet, nil

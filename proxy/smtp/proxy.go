@@ -93,10 +93,8 @@ func (p *Proxy) init() error {
 	var err error
 	p.relay, p.trusted = RelayRuleOf(p.Svc), p.Svc.TrustedMTAs
 	p.id = notify.NotificationID(p.Svc, p.hostname)
-	if p.Svc.TLSCert != "" && p.Svc.TLSKey != "" {
-		if p.tlsConf, err = proxy.ServerTLS(p.Svc.TLSCert, p.Svc.TLSKey); err != nil {
-			return fmt.Errorf("tls_cert/tls_key: %v", err)
-		}
+	if p.tlsConf, err = p.ClientTLS(); err != nil {
+		return err
 	}
 	p.sessions.Goodbye = func(c sessions.Conn) {
 		// Only a mail being received, scanned or delivered is worth the
@@ -302,7 +300,7 @@ func (l firstCommandBy) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	fc := slots.FirstLine(c, time.Now().Add(l.within))
-	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok && (len(l.trusted.Nets) > 0 || l.trusted.Self) && l.trusted.Contains(a.IP) {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok && l.trusted.Contains(a.IP) {
 		return &xforwardConn{Conn: fc}, nil
 	}
 	return fc, nil
