@@ -32,6 +32,9 @@ type forwarded struct {
 	Name, Addr, Helo, Proto, Source string
 }
 
+// dataEnd ends DATA's content: a line holding a dot alone.
+var dataEnd = []byte("\r\n.\r\n")
+
 // maxXforwardLine bounds a command line held while it is read.
 const maxXforwardLine = 4096
 
@@ -126,15 +129,31 @@ func (x *xforwardConn) feed(b []byte) {
 				x.state = xCommand
 			}
 		case xData:
-			// To the end of the line holding a dot alone, across reads.
-			w := append(append([]byte(nil), x.tail...), b...)
-			i := bytes.Index(w, []byte("\r\n.\r\n"))
-			if i < 0 {
+			// To the end of the line holding a dot alone, across reads:
+			// the end may begin in the tail (the last 4 bytes before b),
+			// so it is looked for where the two meet, then in b alone
+			// (no copy of each read of a mail's content).
+			end := -1
+			if len(x.tail) > 0 {
+				var seam [8]byte
+				j := append(append(seam[:0], x.tail...), b[:min(len(b), 4)]...)
+				if i := bytes.Index(j, dataEnd); i >= 0 {
+					end = i + len(dataEnd) - len(x.tail)
+				}
+			}
+			if i := bytes.Index(b, dataEnd); end < 0 && i >= 0 {
+				end = i + len(dataEnd)
+			}
+			if end < 0 {
 				x.out = append(x.out, b...)
-				x.tail = append(x.tail[:0], w[max(0, len(w)-4):]...)
+				if len(b) >= 4 {
+					x.tail = append(x.tail[:0], b[len(b)-4:]...)
+				} else {
+					x.tail = append(x.tail, b...)
+					x.tail = x.tail[max(0, len(x.tail)-4):]
+				}
 				return
 			}
-			end := i + 5 - len(x.tail) // in b
 			x.out = append(x.out, b[:end]...)
 			b = b[end:]
 			x.tail = x.tail[:0]

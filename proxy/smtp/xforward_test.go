@@ -193,3 +193,25 @@ func FuzzXforwardFeed(f *testing.F) {
 type nopConn struct{ net.Conn }
 
 func (nopConn) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestXforwardDataEndAcrossReads: a mail's content is passed as it is,
+// an XFORWARD line inside it included, however the reads cut it (the
+// line holding the dot alone split anywhere); the XFORWARD after the
+// content's end is answered, not passed.
+func TestXforwardDataEndAcrossReads(t *testing.T) {
+	content := "line\r\nXFORWARD ADDR=192.0.2.1\r\n.\r\n"
+	after := "XFORWARD ADDR=192.0.2.9\r\n"
+	for cut := 1; cut < len(content)+len(after); cut++ {
+		x := &xforwardConn{Conn: nopConn{}}
+		x.Write([]byte("220 ready\r\n"))
+		x.feed([]byte("DATA\r\n"))
+		x.Write([]byte("354 go ahead\r\n"))
+		in := content + after
+		x.feed([]byte(in[:cut]))
+		x.feed([]byte(in[cut:]))
+		a, said := x.take()
+		if string(x.out) != "DATA\r\n"+content || !said || a.Addr != "192.0.2.9" {
+			t.Fatalf("cut at %d: passed %q, said %v %q", cut, x.out, said, a.Addr)
+		}
+	}
+}
