@@ -3,7 +3,6 @@ package policy
 import (
 	"bytes"
 	"debug/pe"
-	"encoding/base64"
 	"os"
 	"slices"
 	"testing"
@@ -47,8 +46,6 @@ func TestTypesByTheirBytes(t *testing.T) {
 		}
 	}
 }
-
-func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 // TestNamesAsWindowsOpensThem: a name rule (and a script type told by the
 // name) holds whatever Windows ignores when it opens a file: case,

@@ -78,6 +78,16 @@ func padded(s []byte) []byte {
 	return append(bytes.Clone(s), make([]byte, (len(s)+0x1ff)&^0x1ff-len(s))...)
 }
 
+// named is what the engine finds in b: its detections' names, joined by
+// commas (clamscan's one line names one).
+func named(e *Engine, b []byte, opt Options) string {
+	var names []string
+	for _, d := range e.ScanBytes(b, opt) {
+		names = append(names, d.Name)
+	}
+	return strings.Join(names, ",")
+}
+
 // clamscanFinds runs clamscan with the signatures in dir over the files
 // of corpus: each file's detection, without the .UNOFFICIAL an unsigned
 // database's names get.
@@ -142,12 +152,9 @@ func TestPESectionHashesAsClamscanReadsThem(t *testing.T) {
 	}
 	e := New(db)
 	for name, b := range objects {
-		var ours []string
-		for _, d := range e.ScanBytes(b, all) {
-			ours = append(ours, d.Name)
-		}
-		if strings.Join(ours, ",") != theirs[name] {
-			t.Errorf("%s: the engine says %v, clamscan %q", name, ours, theirs[name])
+		ours := named(e, b, all)
+		if ours != theirs[name] {
+			t.Errorf("%s: the engine says %q, clamscan %q", name, ours, theirs[name])
 		}
 	}
 }
@@ -216,12 +223,9 @@ func TestExecutableOffsetsAsClamscanReadsThem(t *testing.T) {
 	}
 	e := New(db)
 	for name, b := range objects {
-		var ours []string
-		for _, d := range e.ScanBytes(b, all) {
-			ours = append(ours, d.Name)
-		}
-		if strings.Join(ours, ",") != theirs[name] {
-			t.Errorf("%s: the engine says %v, clamscan %q", name, ours, theirs[name])
+		ours := named(e, b, all)
+		if ours != theirs[name] {
+			t.Errorf("%s: the engine says %q, clamscan %q", name, ours, theirs[name])
 		}
 	}
 }
