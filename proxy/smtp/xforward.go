@@ -51,6 +51,7 @@ type xforwardConn struct {
 	attrs forwarded
 	said  bool // an XFORWARD came since the last take
 	buf   []byte
+	err   error // the connection's last read error, given once what was read before it is
 
 	// The replies are matched to the commands passed, in order
 	// (pipelining): the reply to DATA says whether its content follows.
@@ -91,25 +92,18 @@ func (x *xforwardConn) Read(p []byte) (int, error) {
 			return n, nil
 		}
 		x.mu.Unlock()
+		if err := x.err; err != nil {
+			x.err = nil // given once, after what came before it, as the connection gave it
+			return 0, err
+		}
 		if x.buf == nil {
 			x.buf = make([]byte, 16<<10)
 		}
-		n, err := x.Conn.Read(x.buf)
+		var n int
+		n, x.err = x.Conn.Read(x.buf)
 		x.mu.Lock()
 		x.feed(x.buf[:n])
-		pending := len(x.out) > 0
 		x.mu.Unlock()
-		if err != nil {
-			if pending {
-				// What came before the error first.
-				x.mu.Lock()
-				m := copy(p, x.out)
-				x.out = x.out[m:]
-				x.mu.Unlock()
-				return m, nil
-			}
-			return 0, err
-		}
 	}
 }
 
