@@ -5,13 +5,23 @@ import (
 	"bytes"
 	"debug/pe"
 	"encoding/binary"
+	"fmt"
 )
 
 // WindowsProgram is a minimal, harmless Windows program (or, with dll, a
 // library): a DOS header pointing at a PE header with a 32-bit optional
 // header and no sections, which Go's own PE reader takes. The type rules'
 // tests carry it under innocent names.
-func WindowsProgram(dll bool) []byte {
+func WindowsProgram(dll bool) []byte { return program(dll) }
+
+// WindowsProgramWith is a harmless Windows program whose sections hold
+// the given bytes (at most five), each padded to the file alignment
+// (512) as ClamAV reads a section's raw data; its entry point is the
+// first section's start. The engine's tests plant signatures in them.
+func WindowsProgramWith(sections ...[]byte) []byte { return program(false, sections...) }
+
+func program(dll bool, sections ...[]byte) []byte {
+	const headers, fileAlign, sectionAlign = 0x200, 0x200, 0x1000
 	var b bytes.Buffer
 	dos := make([]byte, 0x40)
 	copy(dos, "MZ")
@@ -22,12 +32,26 @@ func WindowsProgram(dll bool) []byte {
 	if dll {
 		chars |= 0x2000
 	}
-	binary.Write(&b, binary.LittleEndian, pe.FileHeader{Machine: pe.IMAGE_FILE_MACHINE_I386, SizeOfOptionalHeader: 0xe0, Characteristics: chars})
-	binary.Write(&b, binary.LittleEndian, pe.OptionalHeader32{Magic: 0x10b, AddressOfEntryPoint: 0x1000, ImageBase: 0x400000,
-		SectionAlignment: 0x1000, FileAlignment: 0x200, MajorSubsystemVersion: 4, SizeOfImage: 0x2000, SizeOfHeaders: 0x200,
-		Subsystem: 3, NumberOfRvaAndSizes: 16})
-	b.Write(make([]byte, 0x200-b.Len()))
-	return b.Bytes()
+	var table []pe.SectionHeader32
+	var raw []byte
+	va := uint32(sectionAlign)
+	for i, s := range sections {
+		size := uint32(len(s)+fileAlign-1) &^ (fileAlign - 1)
+		h := pe.SectionHeader32{VirtualSize: uint32(len(s)), VirtualAddress: va, SizeOfRawData: size,
+			PointerToRawData: headers + uint32(len(raw)), Characteristics: 0x60000020}
+		copy(h.Name[:], fmt.Sprintf(".s%d", i))
+		table = append(table, h)
+		raw = append(append(raw, s...), make([]byte, int(size)-len(s))...)
+		va += (size + sectionAlign - 1) &^ (sectionAlign - 1)
+	}
+	binary.Write(&b, binary.LittleEndian, pe.FileHeader{Machine: pe.IMAGE_FILE_MACHINE_I386, NumberOfSections: uint16(len(sections)),
+		SizeOfOptionalHeader: 0xe0, Characteristics: chars})
+	binary.Write(&b, binary.LittleEndian, pe.OptionalHeader32{Magic: 0x10b, AddressOfEntryPoint: sectionAlign, ImageBase: 0x400000,
+		SectionAlignment: sectionAlign, FileAlignment: fileAlign, MajorSubsystemVersion: 4, SizeOfImage: max(va, 0x2000),
+		SizeOfHeaders: headers, Subsystem: 3, NumberOfRvaAndSizes: 16})
+	binary.Write(&b, binary.LittleEndian, table)
+	b.Write(make([]byte, headers-b.Len()))
+	return append(b.Bytes(), raw...)
 }
 
 // Zip is a zip of files (deflated), for tests that carry the corpus in

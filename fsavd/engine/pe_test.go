@@ -5,7 +5,6 @@ import (
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,60 +17,6 @@ import (
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/testenv"
 )
-
-// buildPE makes a Windows program (PE32+, x86-64) whose sections hold
-// the given bytes, each padded to the file alignment (512), as ClamAV
-// reads one: the section hashes are of those padded raw bytes.
-func buildPE(sections ...[]byte) []byte {
-	const hsize = 512
-	var b bytes.Buffer
-	dos := make([]byte, 64)
-	copy(dos, "MZ")
-	binary.LittleEndian.PutUint32(dos[0x3c:], 64)
-	b.Write(dos)
-	b.WriteString("PE\x00\x00")
-	coff := make([]byte, 20)
-	binary.LittleEndian.PutUint16(coff[0:], 0x8664)
-	binary.LittleEndian.PutUint16(coff[2:], uint16(len(sections)))
-	binary.LittleEndian.PutUint16(coff[16:], 240) // the optional header's size
-	binary.LittleEndian.PutUint16(coff[18:], 0x22)
-	b.Write(coff)
-	opt := make([]byte, 240)
-	binary.LittleEndian.PutUint16(opt[0:], 0x20b)
-	binary.LittleEndian.PutUint32(opt[16:], 0x1000) // entry point
-	binary.LittleEndian.PutUint32(opt[20:], 0x1000)
-	binary.LittleEndian.PutUint64(opt[24:], 0x140000000)
-	binary.LittleEndian.PutUint32(opt[32:], 0x1000) // section alignment
-	binary.LittleEndian.PutUint32(opt[36:], 0x200)  // file alignment
-	binary.LittleEndian.PutUint16(opt[40:], 6)
-	binary.LittleEndian.PutUint16(opt[48:], 6)
-	binary.LittleEndian.PutUint32(opt[60:], hsize)
-	binary.LittleEndian.PutUint16(opt[68:], 3)
-	binary.LittleEndian.PutUint32(opt[108:], 16)
-	var table, raw []byte
-	va, off := 0x1000, hsize
-	for i, s := range sections {
-		size := (len(s) + 0x1ff) &^ 0x1ff
-		h := make([]byte, 40)
-		copy(h, fmt.Sprintf(".s%d", i))
-		binary.LittleEndian.PutUint32(h[8:], uint32(len(s)))
-		binary.LittleEndian.PutUint32(h[12:], uint32(va))
-		binary.LittleEndian.PutUint32(h[16:], uint32(size))
-		binary.LittleEndian.PutUint32(h[20:], uint32(off))
-		binary.LittleEndian.PutUint32(h[36:], 0x60000020)
-		table = append(table, h...)
-		raw = append(raw, s...)
-		raw = append(raw, make([]byte, size-len(s))...)
-		off += size
-		va += (size + 0xfff) &^ 0xfff
-	}
-	binary.LittleEndian.PutUint32(opt[56:], uint32(va))
-	b.Write(opt)
-	b.Write(table)
-	b.Write(make([]byte, hsize-b.Len()))
-	b.Write(raw)
-	return b.Bytes()
-}
 
 // padded is s as its section holds it.
 func padded(s []byte) []byte {
@@ -115,7 +60,7 @@ func TestPESectionHashesAsClamscanReadsThem(t *testing.T) {
 	code := bytes.Repeat([]byte{0xc3, 0x90, 0xcc}, 200)
 	data := []byte("the data section of a program the signatures know")
 	other := []byte("a section found by its SHA1 whatever its size")
-	pe := buildPE(code, data)
+	pe := eicar.WindowsProgramWith(code, data)
 	changed := bytes.Clone(data)
 	changed[3] ^= 1
 	md5hex := func(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
@@ -126,14 +71,14 @@ func TestPESectionHashesAsClamscanReadsThem(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "sections.msb"), fmt.Appendf(nil, "%d:%s:Test.Section.SHA256\n*:%s:Test.Section.SHA1Any:73\n",
 		len(padded(data)), sha256hex(padded(data)), sha1hex(padded(other))), 0o644)
 	objects := map[string][]byte{
-		"code":        buildPE(code),
-		"data":        buildPE([]byte("another code section"), data),
-		"any":         buildPE(other),
-		"zipped":      eicar.Zip(map[string][]byte{"setup.exe": buildPE(code)}),
+		"code":        eicar.WindowsProgramWith(code),
+		"data":        eicar.WindowsProgramWith([]byte("another code section"), data),
+		"any":         eicar.WindowsProgramWith(other),
+		"zipped":      eicar.Zip(map[string][]byte{"setup.exe": eicar.WindowsProgramWith(code)}),
 		"cut-short":   pe[:512+len(padded(code))+100],
 		"bytes-alone": padded(code),
-		"changed":     buildPE([]byte("another code section"), changed),
-		"other-size":  buildPE(append(bytes.Clone(data), make([]byte, 600)...)),
+		"changed":     eicar.WindowsProgramWith([]byte("another code section"), changed),
+		"other-size":  eicar.WindowsProgramWith(append(bytes.Clone(data), make([]byte, 600)...)),
 	}
 	corpus := t.TempDir()
 	for name, b := range objects {
@@ -162,8 +107,8 @@ func TestPESectionHashesAsClamscanReadsThem(t *testing.T) {
 // FuzzPESections: no input makes the section reader panic or give a
 // section that lies outside the input.
 func FuzzPESections(f *testing.F) {
-	f.Add(buildPE([]byte("code"), []byte("data")))
-	f.Add(buildPE())
+	f.Add(eicar.WindowsProgramWith([]byte("code"), []byte("data")))
+	f.Add(eicar.WindowsProgramWith())
 	f.Add([]byte("MZ"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, s := range peSections(data) {
@@ -193,18 +138,18 @@ func TestExecutableOffsetsAsClamscanReadsThem(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "exe.ldb"), []byte(ldb), 0o644)
 	filler := strings.Repeat("f", 40)
 	objects := map[string][]byte{
-		"ep":              buildPE(sec("ENTRY-CODE-1", filler), sec("data")),
-		"ep-range":        buildPE(sec("xxxx", "yyyy", "NEAR-ENTRY-2"), sec("data")),
-		"ep-range-beyond": buildPE(sec("xxxx", strings.Repeat("y", 12), "NEAR-ENTRY-2"), sec("data")),
-		"section":         buildPE(sec("code"), sec("8 bytes:", "IN-SECTION-ONE-3")),
-		"section-moved":   buildPE(sec("code"), sec("9 bytes:-", "IN-SECTION-ONE-3")),
-		"last":            buildPE(sec("code"), sec("data"), sec("LAST-SECTION-4")),
-		"last-not":        buildPE(sec("code"), sec("LAST-SECTION-4"), sec("tail")),
-		"whole":           buildPE(sec("code"), sec(filler, "ANYWHERE-IN-ONE-5", filler)),
-		"whole-elsewhere": buildPE(sec("ANYWHERE-IN-ONE-5"), sec("data")),
-		"logical":         buildPE(sec("LOGICAL-ENTRY-6", filler), sec("AND-ALSO-7")),
+		"ep":              eicar.WindowsProgramWith(sec("ENTRY-CODE-1", filler), sec("data")),
+		"ep-range":        eicar.WindowsProgramWith(sec("xxxx", "yyyy", "NEAR-ENTRY-2"), sec("data")),
+		"ep-range-beyond": eicar.WindowsProgramWith(sec("xxxx", strings.Repeat("y", 12), "NEAR-ENTRY-2"), sec("data")),
+		"section":         eicar.WindowsProgramWith(sec("code"), sec("8 bytes:", "IN-SECTION-ONE-3")),
+		"section-moved":   eicar.WindowsProgramWith(sec("code"), sec("9 bytes:-", "IN-SECTION-ONE-3")),
+		"last":            eicar.WindowsProgramWith(sec("code"), sec("data"), sec("LAST-SECTION-4")),
+		"last-not":        eicar.WindowsProgramWith(sec("code"), sec("LAST-SECTION-4"), sec("tail")),
+		"whole":           eicar.WindowsProgramWith(sec("code"), sec(filler, "ANYWHERE-IN-ONE-5", filler)),
+		"whole-elsewhere": eicar.WindowsProgramWith(sec("ANYWHERE-IN-ONE-5"), sec("data")),
+		"logical":         eicar.WindowsProgramWith(sec("LOGICAL-ENTRY-6", filler), sec("AND-ALSO-7")),
 		"not-a-program":   sec("ENTRY-CODE-1 IN-SECTION-ONE-3 LAST-SECTION-4 ANYWHERE-IN-ONE-5"),
-		"zipped":          eicar.Zip(map[string][]byte{"a.exe": buildPE(sec("ENTRY-CODE-1"))}),
+		"zipped":          eicar.Zip(map[string][]byte{"a.exe": eicar.WindowsProgramWith(sec("ENTRY-CODE-1"))}),
 	}
 	corpus := t.TempDir()
 	for name, b := range objects {
