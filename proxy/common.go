@@ -39,6 +39,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -205,6 +206,12 @@ func (c *Common) Destination(conn net.Conn) (*net.TCPAddr, error) {
 		}
 	}
 	return ta, nil
+}
+
+// ParentAddr is parent_server_host:parent_server_port: the parent proxy
+// (HTTP), the next hop (SMTP), the one mail server (POP3).
+func (c *Common) ParentAddr() string {
+	return net.JoinHostPort(c.Svc.ParentServerHost, strconv.Itoa(c.Svc.ParentServerPort))
 }
 
 // Listening says which address the service's Serve accepts clients on.

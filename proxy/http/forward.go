@@ -276,7 +276,7 @@ func (s *session) connect(t target) (*upstream, error) {
 	addr := t.addr()
 	parent := s.p.Svc.ParentServerHost != ""
 	if parent {
-		addr = net.JoinHostPort(s.p.Svc.ParentServerHost, strconv.Itoa(s.p.Svc.ParentServerPort))
+		addr = s.p.ParentAddr()
 	}
 	if s.up != nil && s.up.key == addr && s.up.idle() && proxy.Idle(s.up.c) {
 		s.up.reader()

@@ -411,7 +411,7 @@ func (s *session) dialOrigin(ctx context.Context, host string, port int) (net.Co
 	if s.p.Svc.ParentServerHost == "" {
 		return s.p.DialServer(ctx, &s.p.reach, net.ParseIP(s.client), host, port)
 	}
-	c, err := s.p.Dial(ctx, net.ParseIP(s.client), "tcp", net.JoinHostPort(s.p.Svc.ParentServerHost, strconv.Itoa(s.p.Svc.ParentServerPort)))
+	c, err := s.p.Dial(ctx, net.ParseIP(s.client), "tcp", s.p.ParentAddr())
 	if err != nil {
 		return nil, err
 	}

@@ -49,7 +49,7 @@ func (s *session) tunnel(req *Request, tr *proxy.Transfer) {
 	defer cancel()
 	var up net.Conn
 	if s.p.Svc.ParentServerHost != "" {
-		up, err = s.p.Dial(ctx, net.ParseIP(s.client), "tcp", net.JoinHostPort(s.p.Svc.ParentServerHost, strconv.Itoa(s.p.Svc.ParentServerPort)))
+		up, err = s.p.Dial(ctx, net.ParseIP(s.client), "tcp", s.p.ParentAddr())
 		if err == nil {
 			// The parent answers the CONNECT; its reply is relayed as is.
 			_, err = io.WriteString(up, "CONNECT "+req.Target+" HTTP/1.1\r\nHost: "+req.Target+"\r\n\r\n")

@@ -94,7 +94,7 @@ func (s *session) greet() bool {
 		}
 		addr = a.String()
 	} else {
-		addr = net.JoinHostPort(s.p.Svc.ParentServerHost, strconv.Itoa(s.p.Svc.ParentServerPort))
+		addr = s.p.ParentAddr()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -38,7 +38,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"strings"
 	"time"
 
@@ -219,7 +218,7 @@ func (p *Proxy) nextHop(c net.Conn) (string, error) {
 	if p.Svc.ParentServerHost == "" {
 		return "", errors.New("no parent_server_host")
 	}
-	return net.JoinHostPort(p.Svc.ParentServerHost, strconv.Itoa(p.Svc.ParentServerPort)), nil
+	return p.ParentAddr(), nil
 }
 
 var errShuttingDown = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "The gateway is shutting down; try again later"}
