@@ -46,12 +46,12 @@ func (f field) appliesTo(service string) bool {
 // set parses s into the field, or says what the key allows.
 func (f field) set(s string) error {
 	s = strings.TrimSpace(s)
+	if strings.ContainsRune(s, 0) {
+		return fmt.Errorf("contains a NUL byte")
+	}
 	switch u, parses := f.v.Addr().Interface().(encoding.TextUnmarshaler); {
 	case parses:
 		// A type that reads itself: the services get the parsed value.
-		if strings.ContainsRune(s, 0) {
-			return fmt.Errorf("contains a NUL byte")
-		}
 		return u.UnmarshalText([]byte(s))
 	case f.v.Type() == durationType:
 		d, err := parseDuration(s)
@@ -101,9 +101,6 @@ func (f field) set(s string) error {
 		}
 		if f.kind == "addr" && net.ParseIP(s) == nil {
 			return fmt.Errorf("%q is not an IPv4 or IPv6 address", s)
-		}
-		if strings.ContainsRune(s, 0) {
-			return fmt.Errorf("contains a NUL byte")
 		}
 		f.v.SetString(s)
 	}

@@ -279,12 +279,13 @@ func (l *loader) apply(src *source, sec, service string, fields []field) {
 		if !section.HasKey(f.key) {
 			continue
 		}
-		if words := serviceWords[f.key][service]; words != nil && !oneOf(strings.TrimSpace(section.Key(f.key).String()), words) {
+		value := section.Key(f.key).String()
+		if words := serviceWords[f.key][service]; words != nil && !oneOf(strings.TrimSpace(value), words) {
 			// The words this service takes, not every word of the type.
-			l.fail(src.name, src.line(sec, f.key), f.key, "%q is not one of %s", strings.TrimSpace(section.Key(f.key).String()), strings.Join(words, ", "))
+			l.fail(src.name, src.line(sec, f.key), f.key, "%q is not one of %s", strings.TrimSpace(value), strings.Join(words, ", "))
 			continue
 		}
-		if err := f.set(section.Key(f.key).String()); err != nil {
+		if err := f.set(value); err != nil {
 			l.fail(src.name, src.line(sec, f.key), f.key, "%v", err)
 		}
 	}
