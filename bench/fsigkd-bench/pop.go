@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -68,11 +69,15 @@ func popRow(dir, bin string, size, count int) {
 		for try := 0; try < 3; try++ {
 			start := time.Now()
 			var wg sync.WaitGroup
-			for c := 0; c < *conc; c++ {
+			errs := make([]error, *conc)
+			for c := range errs {
 				wg.Add(1)
-				go func() { defer wg.Done(); check(fetchAll(addr, user, count)) }()
+				go func() { defer wg.Done(); errs[c] = fetchAll(addr, user, count) }()
 			}
 			wg.Wait()
+			// Checked here, not in the clients: a failure unwinds the
+			// bench's own goroutine (see main), which stops the daemons.
+			check(errors.Join(errs...))
 			if r := float64(count**conc) / time.Since(start).Seconds(); r > best {
 				best = r
 			}
