@@ -351,6 +351,9 @@ func (l *loader) validate(cfg *Config, src *source) {
 				l.fail(src.name, src.line(name, "tls_port"), "tls_port", "needs tls_cert and tls_key")
 			}
 		}
+		if s.ParentProtocol == "lmtp" && s.Transparent {
+			l.fail(src.name, src.line(name, "parent_protocol"), "parent_protocol", "lmtp needs transparent = no: a diverted client speaks SMTP to its own next hop")
+		}
 		if s.TransparentTproxy && !s.Transparent {
 			l.fail(src.name, src.line(name, "transparent_tproxy"), "transparent_tproxy", "yes needs transparent = yes")
 		}

@@ -33,6 +33,7 @@ type Transfer struct {
 	c     *Common
 	objs  []*Object
 	urls  []string // a line for each (EachURL)
+	codes []int    // each line's status, when they differ (EachStatus)
 	ended bool
 }
 
@@ -73,6 +74,11 @@ func (t *Transfer) Skips(m scanner.Meta) bool { return t.c.skips(m, t.Rec) }
 // (a mail: a line per recipient, "mail:<rcpt>").
 func (t *Transfer) EachURL(urls []string) { t.urls = urls }
 
+// EachStatus gives each line of EachURL its own status (an LMTP next
+// hop answers each recipient of a mail for itself); the record's Status
+// stands for a line whose code is 0.
+func (t *Transfer) EachStatus(codes []int) { t.codes = codes }
+
 // End writes the access record (its elapsed time now), and gives back
 // the objects' spool files and follows. Safe to call twice.
 func (t *Transfer) End() {
@@ -88,9 +94,12 @@ func (t *Transfer) End() {
 		t.c.Logs.Access(t.Rec)
 		return
 	}
-	for _, u := range t.urls {
+	for i, u := range t.urls {
 		rec := *t.Rec
 		rec.URL = u
+		if i < len(t.codes) && t.codes[i] != 0 {
+			rec.Status = t.codes[i]
+		}
 		t.c.Logs.Access(&rec)
 	}
 }

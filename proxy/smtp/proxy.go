@@ -17,6 +17,13 @@
 // authenticated, as between MTAs), and forward_client sends XFORWARD or
 // XCLIENT so that the next hop sees the real client.
 //
+// With parent_protocol = lmtp the next hop is a mailbox server's LMTP
+// (RFC 2033) and the service is an LMTP server to its clients (an MTA's
+// LMTP delivery): after the message each recipient gets the next hop's
+// own reply for it, so that the MTA retries or bounces each alone; the
+// gateway could not give mixed replies to an SMTP client without
+// queueing or bouncing itself.
+//
 // Line endings: the message is spooled with every line ending made CRLF
 // (a bare LF or CR becomes CRLF), and sent on dot-stuffed with our own
 // terminator, so that the next hop reads exactly the message that was
@@ -119,6 +126,9 @@ func (p *Proxy) newServer(tlsConf *tls.Config) *gosmtp.Server {
 	// Passed on when the next hop takes them (session.go): SMTPUTF8 mail
 	// is refused (553 5.6.7) at MAIL when it does not; DSN parameters are
 	// then dropped, as a hop that does not know them would.
+	// An LMTP next hop has an LMTP client in front (parent_protocol):
+	// each recipient then gets its own reply after the message.
+	s.LMTP = p.Svc.ParentProtocol == "lmtp"
 	s.EnableSMTPUTF8 = true
 	s.EnableDSN = true
 	s.ReadTimeout = p.Svc.IdleTimeout
@@ -262,6 +272,7 @@ func (p *Proxy) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 		}
 	}
 	s := &session{p: p, conn: c, up: newUpstream(nc, p.Svc.IdleTimeout), upAddr: addr, log: p.Log}
+	s.up.lmtp = p.Svc.ParentProtocol == "lmtp"
 	if a, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
 		s.peer = a.IP.String()
 	}

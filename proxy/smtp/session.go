@@ -245,7 +245,16 @@ var errNoUTF8 = &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5
 var errTooLong = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: "Too long message"}
 
 // Data spools the message, scans it, and acts.
-func (s *session) Data(r io.Reader) error {
+func (s *session) Data(r io.Reader) error { return s.data(r, nil) }
+
+// LMTPData is Data for an LMTP client (parent_protocol = lmtp): a mail
+// the gateway refuses or drops is answered so for every recipient; one it
+// delivers, with the next hop's own reply for each.
+func (s *session) LMTPData(r io.Reader, each gosmtp.StatusCollector) error { return s.data(r, each) }
+
+// data spools the message, scans it, and acts; each, when set, takes the
+// next hop's reply for each recipient.
+func (s *session) data(r io.Reader, each gosmtp.StatusCollector) error {
 	// Busy until Reset, which the library calls once the reply is sent.
 	s.p.sessions.SetIdle(s.key, false)
 	t := s.begin()
@@ -261,7 +270,7 @@ func (s *session) Data(r io.Reader) error {
 	if mark := proxy.HeaderValue(head, notify.IDHeader); mark != "" {
 		if notify.Verify(s.p.NoticeKey, s.p.id, f.OS(), f.Size()) {
 			t.Rec.Detail = "own notice, not scanned"
-			return s.deliver(f, nil, proxy.HeadChange{}, t)
+			return s.deliver(f, nil, proxy.HeadChange{}, t, each)
 		}
 		// Someone else's mark, or ours taken from another mail: the
 		// mail is scanned like any other.
@@ -279,7 +288,7 @@ func (s *session) Data(r io.Reader) error {
 		s.resetUp()
 		return smtpError(r)
 	}
-	return s.deliver(f, m.Fields(true), m.Spam.Head, t)
+	return s.deliver(f, m.Fields(true), m.Spam.Head, t, each)
 }
 
 // receive spools the DATA from r into o, a client sending it too slowly
@@ -380,8 +389,9 @@ func (s *session) notice(action, kind string, to []string, fields notify.Fields)
 }
 
 // deliver sends the spooled mail to the next hop with extra header lines
-// (and its header changed), and answers with the next hop's reply.
-func (s *session) deliver(f *spool.File, extra []string, head proxy.HeadChange, t *proxy.Transfer) error {
+// (and its header changed), and answers with the next hop's reply (each
+// recipient's, to each, when each is set).
+func (s *session) deliver(f *spool.File, extra []string, head proxy.HeadChange, t *proxy.Transfer, each gosmtp.StatusCollector) error {
 	w, err := s.up.data()
 	if err != nil {
 		s.log.Info("next hop: DATA refused", zap.String("next_hop", s.upAddr), zap.Error(err))
@@ -395,7 +405,7 @@ func (s *session) deliver(f *spool.File, extra []string, head proxy.HeadChange, 
 	src.Reset(io.NewSectionReader(f.OS(), 0, f.Size()))
 	defer bw.Reset(nil) // the pool keeps no connection or file
 	defer src.Reset(nil)
-	fmt.Fprintf(bw, "Received: from %s ([%s])\r\n\tby %s (fsigkd) with ESMTP;\r\n\t%s\r\n", proxy.Sanitize(s.heloName()), s.client, s.p.hostname, time.Now().Format(time.RFC1123Z))
+	fmt.Fprintf(bw, "Received: from %s ([%s])\r\n\tby %s (fsigkd) with %s;\r\n\t%s\r\n", proxy.Sanitize(s.heloName()), s.client, s.p.hostname, s.protocol(), time.Now().Format(time.RFC1123Z))
 	for _, h := range extra {
 		bw.WriteString(proxy.Sanitize(h) + "\r\n")
 	}
@@ -415,6 +425,9 @@ func (s *session) deliver(f *spool.File, extra []string, head proxy.HeadChange, 
 		s.log.Info("next hop: DATA broke off", zap.String("next_hop", s.upAddr), zap.Error(copyErr))
 		return upErr(copyErr)
 	}
+	if each != nil {
+		return s.answerEach(w, each, t, f.Size())
+	}
 	r, err := w.close()
 	if err != nil {
 		s.log.Info("next hop: DATA failed", zap.String("next_hop", s.upAddr), zap.Error(err))
@@ -428,6 +441,47 @@ func (s *session) deliver(f *spool.File, extra []string, head proxy.HeadChange, 
 	t.Rec.Status, t.Rec.Bytes = 250, f.Size()
 	// The next hop's own words ("2.0.0 Ok: queued as ...").
 	return r.err()
+}
+
+// answerEach ends a message to an LMTP next hop and gives each recipient
+// the next hop's reply for it, in the order they were accepted (RFC 2033
+// 4.2), and the access log a line with each one's status. Should the
+// connection break, the recipients not yet answered are told to try
+// later: the next hop holds the mail only for those it answered.
+func (s *session) answerEach(w *dataWriter, each gosmtp.StatusCollector, t *proxy.Transfer, size int64) error {
+	codes := make([]int, len(s.rcpts))
+	t.EachStatus(codes)
+	t.Rec.Bytes = size
+	if err := w.end(); err != nil {
+		s.log.Info("next hop: DATA broke off", zap.String("next_hop", s.upAddr), zap.Error(err))
+		t.Rec.Status = 451
+		return upErr(err)
+	}
+	for i, rc := range s.rcpts {
+		r, err := w.verdict()
+		var refused *gosmtp.SMTPError
+		if err != nil && !errors.As(err, &refused) {
+			s.log.Info("next hop: LMTP replies broke off", zap.String("next_hop", s.upAddr), zap.Int("answered", i), zap.Error(err))
+			t.Rec.Status = 451
+			return upErr(err) // for the rest
+		}
+		codes[i] = r.Code
+		e := r.err()
+		// The library names the recipient before the text: the next
+		// hop's own naming of it is not said twice.
+		e.Message = strings.TrimPrefix(e.Message, "<"+rc+"> ")
+		each.SetStatus(rc, e)
+	}
+	t.Rec.Status = 250
+	return nil
+}
+
+// protocol names what the mail came by, for its Received line.
+func (s *session) protocol() string {
+	if s.up.lmtp {
+		return "LMTP"
+	}
+	return "ESMTP"
 }
 
 // begin starts the transfer of a mail: its access record, written a line

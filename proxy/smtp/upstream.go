@@ -28,6 +28,7 @@ type upstream struct {
 	br      *bufio.Reader
 	timeout time.Duration
 	ext     map[string]string
+	lmtp    bool // the next hop speaks LMTP (parent_protocol): LHLO, a reply per recipient after the message
 }
 
 func newUpstream(c net.Conn, timeout time.Duration) *upstream {
@@ -130,13 +131,21 @@ var (
 )
 
 func (u *upstream) ehlo(name string) error {
-	r, err := u.cmd(250, "EHLO "+name)
+	if u.lmtp {
+		return u.extensions("LHLO " + name) // LMTP has no HELO to fall back on
+	}
+	err := u.extensions("EHLO " + name)
 	var se *gosmtp.SMTPError
 	if errors.As(err, &se) && se.Code >= 500 {
 		_, err = u.cmd(250, "HELO "+name)
 		u.ext = map[string]string{}
-		return err
 	}
+	return err
+}
+
+// extensions says hello (EHLO or LHLO) and takes the extensions offered.
+func (u *upstream) extensions(hello string) error {
+	r, err := u.cmd(250, hello)
 	if err != nil {
 		return err
 	}
@@ -244,14 +253,25 @@ func (d *dataWriter) Write(p []byte) (int, error) {
 
 // close ends the message and reads the next hop's verdict on it.
 func (d *dataWriter) close() (reply, error) {
+	if err := d.end(); err != nil {
+		return reply{}, err
+	}
+	return d.verdict()
+}
+
+// end writes the terminator; the next hop then has the whole message.
+func (d *dataWriter) end() error {
 	d.st.Close()
 	err := d.w.Flush()
 	d.w.Reset(nil) // the pool keeps no connection
 	dataBufs.Put(d.w)
-	if err != nil {
-		return reply{}, err
-	}
 	d.u.c.SetWriteDeadline(time.Time{})
+	return err
+}
+
+// verdict reads one verdict of the next hop on the message: the only one
+// over SMTP, the next recipient's over LMTP (RFC 2033 4.2).
+func (d *dataWriter) verdict() (reply, error) {
 	r, err := d.u.read()
 	if err != nil {
 		return r, err
