@@ -199,7 +199,7 @@ func notScanned(err error) outcome.Result { return outcome.Result{Kind: outcome.
 
 // resultOf is what an engine's verdict makes of an object.
 func resultOf(v scanner.Verdict) outcome.Result {
-	r := outcome.Result{Name: v.Name()}
+	r := outcome.Result{Name: v.Name(), Member: v.At}
 	switch {
 	case v.Status == scanner.Clean:
 		r.Kind = outcome.Clean

@@ -239,6 +239,9 @@ func (f *Fsavd) exchange(c *Conn, obj *Object, v *Verdict, send func() error) (r
 		case "ERROR":
 			return true, &Error{Kind: Protocol, Engine: "fsavd", Endpoint: c.ep.Name, Err: errors.New(r.Message)}
 		default:
+			if len(v.Names) == 0 {
+				v.At = strings.TrimPrefix(strings.TrimPrefix(r.Path, obj.Path), "/")
+			}
 			v.add(statusOf(r.Kind), r.Name)
 		}
 	}

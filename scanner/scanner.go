@@ -103,6 +103,11 @@ type Verdict struct {
 	// object ("": none), RuleAt where in it ("" the object itself).
 	RulesChecked bool
 	Rule, RuleAt string
+	// At is where in the object the first detection is ("": the object
+	// itself, or the engine does not say: clamd never does), as the
+	// bundled fsavd names it: a mail's part by its file name, an
+	// archive's member by its path ("e.zip/eicar.com").
+	At string
 }
 
 // RuleSetter is a scanner whose engine can apply the gateway's type and

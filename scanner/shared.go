@@ -56,6 +56,7 @@ type sharedVerdict struct {
 	Status Status   `json:"s"`
 	Names  []string `json:"n,omitempty"`
 	Engine string   `json:"e,omitempty"`
+	At     string   `json:"a,omitempty"`
 }
 
 func (r *RedisVerdicts) wait() time.Duration {
@@ -81,13 +82,13 @@ func (r *RedisVerdicts) Get(ctx context.Context, key string) (Verdict, bool) {
 	if json.Unmarshal(b, &sv) != nil || sv.Status == Suspected {
 		return Verdict{}, false
 	}
-	return Verdict{Status: sv.Status, Names: sv.Names, Engine: sv.Engine}, true
+	return Verdict{Status: sv.Status, Names: sv.Names, Engine: sv.Engine, At: sv.At}, true
 }
 
 // Put stores a verdict, in the background: the scan that gave it does
 // not wait for the store.
 func (r *RedisVerdicts) Put(key string, v Verdict) {
-	b, err := json.Marshal(sharedVerdict{Status: v.Status, Names: v.Names, Engine: v.Engine})
+	b, err := json.Marshal(sharedVerdict{Status: v.Status, Names: v.Names, Engine: v.Engine, At: v.At})
 	if err != nil {
 		return
 	}

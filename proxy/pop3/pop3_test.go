@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/md5"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"mime/quotedprintable"
 	"net"
@@ -455,7 +456,16 @@ func TestInfectedMailKeptOnce(t *testing.T) {
 		t.Fatalf("kept %d times: %v", len(kept), kept)
 	}
 	id := strings.TrimSuffix(filepath.Base(kept[0]), ".data")
-	if n := strings.Count(e.kit.AccessLog(), ":"+id+"::"); n != 2 {
-		t.Fatalf("the id is in %d access-log lines, want both RETRs':\n%s", n, e.kit.AccessLog())
+	if n := strings.Count(e.kit.AccessLog(), ":e.com:"+id+"::"); n != 2 {
+		t.Fatalf("the id (after the part's file, e.com) is in %d access-log lines, want both RETRs':\n%s", n, e.kit.AccessLog())
+	}
+	// The entry names the mailbox it was fetched from, and the part.
+	b, _ := os.ReadFile(strings.TrimSuffix(kept[0], ".data") + ".json")
+	var m struct {
+		Recipients []string
+		Member     string
+	}
+	if err := json.Unmarshal(b, &m); err != nil || len(m.Recipients) != 1 || m.Recipients[0] != e.srv.User || m.Member != "e.com" {
+		t.Fatalf("quarantine entry: %v %s", err, b)
 	}
 }

@@ -190,7 +190,9 @@ func (s *session) fetchAndJudge(r *retrieval) {
 	}
 	r.head = proxy.ReadHead(r.f)
 	head := r.head
-	meta := scanner.Meta{Service: "pop", URL: r.t.Rec.URL, Client: s.Client.String(), Sender: proxy.HeaderValue(head, "From")}
+	// The mailbox's user is the mail's recipient here (its To may name
+	// anyone): the quarantine's entry names it.
+	meta := scanner.Meta{Service: "pop", URL: r.t.Rec.URL, Client: s.Client.String(), Sender: proxy.HeaderValue(head, "From"), Recipients: []string{s.user}}
 	// (POP3 never refuses spam: a reject or a greylist is delivered,
 	// marked.)
 	r.mail = r.o.JudgeMail(proxy.Subject{Meta: meta, Notice: r.t.Rec.URL + " " + proxy.HeaderValue(head, "Subject"), Part: r.cmd.Verb == "TOP"},

@@ -1002,3 +1002,34 @@ func TestRspamdVerdictHonoured(t *testing.T) {
 		t.Fatalf("rewrite subject:\n%s", got[1].Data)
 	}
 }
+
+// TestDetectionNamesThePart: a detection in a mail names the part's file
+// (and, in an archive, the member's path) in the access log and in the
+// quarantine's entry, as the bundled engine found it.
+func TestDetectionNamesThePart(t *testing.T) {
+	attached := func(name string, data []byte) string {
+		return "From: a@example.com\r\nSubject: file\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--B\r\nContent-Type: application/octet-stream; name=" + name +
+			"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + base64.StdEncoding.EncodeToString(data) + "\r\n--B--\r\n"
+	}
+	for _, c := range []struct{ mail, where string }{
+		{attached("e.com", []byte(eicar.String)), "e.com"},
+		{attached("e.zip", zipOf("inner/eicar.com", []byte(eicar.String))), "e.zip/inner/eicar.com"},
+	} {
+		e := newEnv(t, "")
+		e.start()
+		if err := e.send("a@example.com", []string{"b@example.com"}, c.mail); code(err) != 554 {
+			t.Fatalf("%s: %v", c.where, err)
+		}
+		log, _ := os.ReadFile(filepath.Join(e.logDir, "access.log"))
+		if !strings.Contains(string(log), "DETECT-STAT:INFECTED:Eicar-Test-Signature:"+c.where+":") {
+			t.Errorf("%s: access log:\n%s", c.where, log)
+		}
+		kept, _ := filepath.Glob(filepath.Join(e.p.Global.QuarantineDir, "*.json"))
+		if len(kept) != 1 {
+			t.Fatalf("%s: %d entries kept", c.where, len(kept))
+		}
+		if b, _ := os.ReadFile(kept[0]); !strings.Contains(string(b), `"member": "`+c.where+`"`) {
+			t.Errorf("%s: quarantine entry:\n%s", c.where, b)
+		}
+	}
+}
