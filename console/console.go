@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/crypto/bcrypt"
 
@@ -56,9 +55,9 @@ func Start(g conf.Global, totals *metrics.Totals, pages http.Handler, ready func
 		return nil, ErrBare
 	}
 	reg := prometheus.NewRegistry()
-	// The totals, the Go runtime's go_* of the master, and what the
-	// caller adds (the process_* of every process of the gateway).
-	reg.MustRegister(totals.Collector(), collectors.NewGoCollector())
+	// The totals, and what the caller adds (the process_* and go_* of
+	// every process of the gateway).
+	reg.MustRegister(totals.Collector())
 	reg.MustRegister(more...)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))

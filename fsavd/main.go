@@ -18,6 +18,7 @@ import (
 	"github.com/fsigkd/fsigkd/fsavd/engine"
 	"github.com/fsigkd/fsigkd/internal/sigfiles"
 	"github.com/fsigkd/fsigkd/logs"
+	"github.com/fsigkd/fsigkd/metrics"
 )
 
 // Main runs the bundled fsavd daemon with args (without the program name):
@@ -37,8 +38,14 @@ func Main(args []string) int {
 	level := fs.String("log-level", "info", "critical, warning, info or debug")
 	fg := fs.Bool("f", false, "log to standard error as well as to -log-dir")
 	toSyslog := fs.Bool("syslog", false, "log to syslog as well")
+	metricsDir := fs.String("metrics-dir", "", "directory where its Go runtime figures are written every second, for the master's /metrics (empty: none)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *metricsDir != "" {
+		stop := make(chan struct{})
+		defer close(stop)
+		go metrics.WriteGoStats(*metricsDir, stop)
 	}
 	lg, err := logs.Open(logs.Options{Dir: *logDir, Level: *level, Foreground: *fg, Syslog: *toSyslog})
 	if err != nil {

@@ -240,7 +240,11 @@ func Enable(service, dir string, gauges func() []Sample) (stop func()) {
 	path := filepath.Join(dir, fmt.Sprintf("%s.%d.json", service, os.Getpid()))
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		WriteGoStats(dir, done)
+	}()
 	go func() {
 		defer wg.Done()
 		t := time.NewTicker(time.Second)

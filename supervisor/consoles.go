@@ -51,9 +51,12 @@ func serviceGauges(baseDir string) []metrics.Sample {
 	return out
 }
 
-// clearMetrics removes the workers' count files.
+// clearMetrics removes the workers' count files, and the runtime files
+// of the processes of an earlier run.
 func clearMetrics(dir string) {
 	old, _ := filepath.Glob(filepath.Join(dir, "*.json*"))
+	gos, _ := filepath.Glob(filepath.Join(dir, "*.go*"))
+	old = append(old, gos...)
 	for _, f := range old {
 		os.Remove(f)
 	}
@@ -108,7 +111,7 @@ func (m *master) startConsole(g conf.Global) {
 		m.console.Close()
 		m.console = nil
 	}
-	srv, err := console.Start(g, m.totals, m.pages, m.ready, metrics.ProcessCollector(m.processes))
+	srv, err := console.Start(g, m.totals, m.pages, m.ready, metrics.ProcessCollector(m.processes), metrics.GoCollector(MetricsDir(m.cfg.Global.BaseDir), m.processes))
 	if err != nil {
 		log.Error("the console cannot start; the gateway goes on without it", zap.Error(err))
 		return

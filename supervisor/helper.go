@@ -41,7 +41,8 @@ func fsavdHelper(cfg *conf.Config) *helper {
 	if err != nil || eps[0].Network != "unix" {
 		return nil
 	}
-	args := []string{"fsavd", "-socket", eps[0].Address, "-signatures", g.FsavdSigs, "-log-dir", g.LogDir, "-log-level", g.LogLevel}
+	args := []string{"fsavd", "-socket", eps[0].Address, "-signatures", g.FsavdSigs, "-log-dir", g.LogDir, "-log-level", g.LogLevel,
+		"-metrics-dir", MetricsDir(g.BaseDir)}
 	if g.LogSyslog {
 		args = append(args, "-syslog") // its lines are the error log's too
 	}

@@ -151,18 +151,21 @@ func TestServiceUpMetric(t *testing.T) {
 	if v := value(fams, "fsigkd_build_info", "service", "master"); v != 1 {
 		t.Errorf("fsigkd_build_info: %v", v)
 	}
-	// The standard process metrics for every process, labelled; the Go
-	// runtime's for the master.
+	// The standard process and Go runtime metrics for every process,
+	// labelled (the others' runtime figures are written each second).
+	waitFor(t, func() bool {
+		return value(scrape(t, addr), "go_goroutines", "process", "fsavd") > 0
+	})
+	fams = scrape(t, addr)
 	for _, who := range [][]string{{"process", "master"}, {"process", "fsavd"}, {"process", "worker", "service", "http"}} {
-		if v := value(fams, "process_resident_memory_bytes", who...); v <= 0 {
-			t.Errorf("process_resident_memory_bytes %v: %v", who, v)
+		for _, m := range []string{"process_resident_memory_bytes", "process_open_fds", "go_goroutines", "go_memstats_heap_inuse_bytes", "go_threads"} {
+			if v := value(fams, m, who...); v <= 0 {
+				t.Errorf("%s %v: %v", m, who, v)
+			}
 		}
-		if v := value(fams, "process_open_fds", who...); v <= 0 {
-			t.Errorf("process_open_fds %v: %v", who, v)
+		if fams["go_gc_duration_seconds"] == nil || fams["go_info"] == nil {
+			t.Errorf("go_gc_duration_seconds or go_info missing")
 		}
-	}
-	if v := value(fams, "go_goroutines"); v <= 0 {
-		t.Errorf("go_goroutines: %v", v)
 	}
 }
 
