@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/x509"
 	"embed"
 	"encoding/pem"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/metrics"
+	"github.com/fsigkd/fsigkd/quarantine"
 	"github.com/fsigkd/fsigkd/tlsca"
 )
 
@@ -45,6 +47,16 @@ type Source struct {
 	// CA is the certificate HTTPS interception signs with, for clients
 	// to download (nil, or a nil certificate: none made).
 	CA func() (cert *x509.Certificate, intercepting bool)
+	// Quarantine is the quarantine's entries (nil: none shown).
+	Quarantine Quarantine
+	// CanAct tells whether the console has a password
+	// (console_password), so that every page is the administrator's:
+	// release and delete are then offered (nil: never).
+	CanAct func() bool
+	// TempDir is temp_dir, whose free space the dashboard shows.
+	TempDir string
+	// Started is when the gateway (its master) started.
+	Started time.Time
 }
 
 //go:embed templates/*.html
@@ -60,6 +72,7 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 // charts in SVG: no script.
 type Pages struct {
 	src     Source
+	secret  []byte // keys the forms' tokens
 	mux     *http.ServeMux
 	history *history
 	stop    chan struct{}
@@ -68,7 +81,9 @@ type Pages struct {
 
 // NewPages serves src; Close stops the sampling behind the charts.
 func NewPages(src Source) *Pages {
-	p := &Pages{src: src, mux: http.NewServeMux(), history: &history{}, stop: make(chan struct{}), done: make(chan struct{})}
+	p := &Pages{src: src, mux: http.NewServeMux(), history: &history{}, stop: make(chan struct{}), done: make(chan struct{}),
+		secret: make([]byte, 32)}
+	rand.Read(p.secret)
 	p.mux.HandleFunc("GET /{$}", p.dashboard)
 	p.mux.HandleFunc("GET /detections", p.detections)
 	p.mux.HandleFunc("GET /settings", p.settings)
@@ -76,6 +91,8 @@ func NewPages(src Source) *Pages {
 	p.mux.HandleFunc("GET /ca", p.caPage)
 	p.mux.HandleFunc("GET /ca.pem", p.caFile)
 	p.mux.HandleFunc("GET /ca.crt", p.caFile)
+	p.mux.HandleFunc("GET /quarantine/{id}", p.entryPage)
+	p.mux.HandleFunc("POST /quarantine/{id}/{action}", p.act)
 	go p.sample()
 	return p
 }
@@ -243,9 +260,15 @@ type page struct {
 	Services      []ServiceRow
 	Engines       []EngineRow
 	Charts        []Series
-	Detections    []logs.Access
+	Detections    []detectionRow
+	Filter        filter
+	Offered       []string // the services the filter offers
+	Pages         pager
 	Text          string
 	CA            *caFacts
+	Entry         *entryView
+	Refresh       int // seconds; 0: the page does not refresh itself
+	Facts         *gatewayFacts
 }
 
 func (p *Pages) render(w http.ResponseWriter, name string, pg page) {
@@ -260,7 +283,7 @@ func (p *Pages) render(w http.ResponseWriter, name string, pg page) {
 }
 
 func (p *Pages) dashboard(w http.ResponseWriter, r *http.Request) {
-	pg := page{Title: "Dashboard", Active: "dashboard"}
+	pg := page{Title: "Dashboard", Active: "dashboard", Refresh: 30}
 	master, svcs, err := p.src.Services()
 	if err != nil {
 		pg.Error = "The gateway's state cannot be read: " + err.Error()
@@ -273,20 +296,21 @@ func (p *Pages) dashboard(w http.ResponseWriter, r *http.Request) {
 	if loss := logs.Loss(counters); loss != "" {
 		pg.Warning = "Logging has failed: " + loss + ". Is log_dir full? What the logs could not say went to the journal (standard error) and syslog."
 	}
+	pg.Facts = p.factsOf(counters)
 	now := pointOf(counters)
 	before, _ := p.history.since(sampleEvery)
 	minutes := now.at.Sub(before.at).Minutes()
 	over := "the last minute"
 	if minutes < 1 {
-		over = fmt.Sprintf("the last %s", now.at.Sub(before.at).Round(time.Second))
+		// Younger than a minute: the counts so far, not a rate made
+		// up from a few seconds.
+		over = fmt.Sprintf("the first %s: the count so far", now.at.Sub(before.at).Round(time.Second))
 	}
 	for _, s := range svcs {
 		row := ServiceRow{Service: s, Over: over}
 		c, b := now.counts[s.Name], before.counts[s.Name]
-		if minutes > 0 {
-			row.ConnsPerMin = (c.conns - b.conns) / max(minutes, 1.0/60)
-			row.ObjectsPerMin = (c.objects - b.objects) / max(minutes, 1.0/60)
-		}
+		row.ConnsPerMin = (c.conns - b.conns) / max(minutes, 1)
+		row.ObjectsPerMin = (c.objects - b.objects) / max(minutes, 1)
 		row.Detections = c.detections
 		pg.Services = append(pg.Services, row)
 	}
@@ -330,23 +354,66 @@ func tail(path string, n int) ([]string, error) {
 	return lines[max(0, len(lines)-n):], nil
 }
 
-// maxDetections is how many the detections page lists.
-const maxDetections = 200
-
+// detections lists the detections of the access log's end, newest
+// first, filtered and a page at a time; each kept one links to its
+// quarantine entry, and a kept mail shows its subject.
 func (p *Pages) detections(w http.ResponseWriter, r *http.Request) {
-	pg := page{Title: "Recent detections", Active: "detections"}
+	pg := page{Title: "Recent detections", Active: "detections", Filter: filterOf(r)}
+	if id := r.URL.Query().Get("deleted"); quarantine.ValidID(id) {
+		pg.Warning = "Deleted " + id + " from the quarantine."
+	}
 	lines, err := tail(p.src.AccessLog, 20000)
 	if err != nil && !os.IsNotExist(err) {
 		pg.Error = "The access log cannot be read: " + err.Error()
 	}
-	for i := len(lines) - 1; i >= 0 && len(pg.Detections) < maxDetections; i-- {
+	offered := map[string]bool{}
+	var found []logs.Access
+	for i := len(lines) - 1; i >= 0; i-- {
 		a, err := logs.ParseAccess(lines[i])
 		if err != nil || !detectionVerdicts[strings.ToLower(a.Detect)] {
 			continue
 		}
-		pg.Detections = append(pg.Detections, a)
+		offered[a.Service] = true
+		if pg.Filter.match(a) {
+			found = append(found, a)
+		}
+	}
+	for svc := range offered {
+		pg.Offered = append(pg.Offered, svc)
+	}
+	slices.Sort(pg.Offered)
+	pg.Pages = pagerOf(pg.Filter, len(found))
+	for _, a := range found[pg.Pages.from:pg.Pages.to] {
+		row := detectionRow{Access: a}
+		if a.Quarantine != "" {
+			if m, err := p.entry(a.Quarantine); err == nil {
+				row.Kept, row.Subject = true, p.subjectOf(m)
+			}
+		}
+		pg.Detections = append(pg.Detections, row)
 	}
 	p.render(w, "detections.html", pg)
+}
+
+// pager is where a page of detections stands among them.
+type pager struct {
+	Page, Of, Total int
+	Prev, Next      string // links; "": none
+	from, to        int
+}
+
+func pagerOf(f filter, total int) pager {
+	of := max(1, (total+detectionsPerPage-1)/detectionsPerPage)
+	page := min(f.Page, of)
+	pg := pager{Page: page, Of: of, Total: total, from: (page - 1) * detectionsPerPage}
+	pg.to = min(total, pg.from+detectionsPerPage)
+	if page > 1 {
+		pg.Prev = f.link(page - 1)
+	}
+	if page < of {
+		pg.Next = f.link(page + 1)
+	}
+	return pg
 }
 
 func (p *Pages) settings(w http.ResponseWriter, r *http.Request) {

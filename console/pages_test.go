@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/metrics"
 	"github.com/fsigkd/fsigkd/tlsca"
 )
@@ -94,5 +96,81 @@ func TestCAPage(t *testing.T) {
 	none.ServeHTTP(w, httptest.NewRequest("GET", "/ca.crt", nil))
 	if w.Code != 404 {
 		t.Errorf("no CA: /ca.crt %d", w.Code)
+	}
+}
+
+// TestDetectionsFilterAndPages: the detections page lists the access
+// log's detections newest first, 50 a page with links to the others,
+// filtered by service and by words (all of them, in any field shown),
+// the clean lines never.
+func TestDetectionsFilterAndPages(t *testing.T) {
+	dir := t.TempDir()
+	var log strings.Builder
+	start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 120; i++ {
+		a := logs.Access{Start: start.Add(time.Duration(i) * time.Second), Client: fmt.Sprintf("10.0.0.%d", i), Result: "TCP_DENIED", Status: 403,
+			Method: "GET", URL: fmt.Sprintf("http://example.com/f%d", i), Detect: "INFECTED", Name: "Eicar-Test-Signature", Action: "DENY", Service: "http"}
+		if i%2 == 1 {
+			a.Service, a.URL, a.User, a.Name = "smtp", "mail:<b@example.com>", "a@example.com", "Win.Test.Other"
+		}
+		log.WriteString(a.Format() + "\n")
+		clean := a
+		clean.Detect, clean.Name, clean.Action = "CLEAN", "", "NONE"
+		log.WriteString(clean.Format() + "\n")
+	}
+	path := filepath.Join(dir, "access.log")
+	os.WriteFile(path, []byte(log.String()), 0o644)
+	p := NewPages(Source{Services: func() (int, []Service, error) { return 1, nil, nil }, Totals: &metrics.Totals{Dir: dir}, AccessLog: path})
+	defer p.Close()
+	get := func(url string) string {
+		w := httptest.NewRecorder()
+		p.ServeHTTP(w, httptest.NewRequest("GET", url, nil))
+		return w.Body.String()
+	}
+	rows := func(body string) int { return strings.Count(body, `<tr class="detection">`) }
+	first := get("/detections")
+	if n := rows(first); n != 50 || !strings.Contains(first, "120 detections in the access log's end; page 1 of 3.") ||
+		!strings.Contains(first, `href="/detections?page=2" id="next"`) || strings.Contains(first, `id="prev"`) {
+		t.Fatalf("page 1: %d rows\n%s", n, first)
+	}
+	if !strings.Contains(first, "10.0.0.119") || strings.Contains(first, "10.0.0.69<") {
+		t.Error("page 1 is not the newest 50")
+	}
+	last := get("/detections?page=3")
+	if n := rows(last); n != 20 || !strings.Contains(last, `href="/detections?page=2" id="prev"`) || !strings.Contains(last, ">10.0.0.0<") {
+		t.Fatalf("page 3: %d rows", n)
+	}
+	smtp := get("/detections?service=smtp")
+	if n := rows(smtp); n != 50 || strings.Contains(smtp, "<td>http</td>") || !strings.Contains(smtp, "60 detections") ||
+		!strings.Contains(smtp, `href="/detections?page=2&amp;service=smtp" id="next"`) {
+		t.Fatalf("service=smtp: %d rows\n%s", n, smtp)
+	}
+	words := get("/detections?q=eicar+10.0.0.4")
+	if n := rows(words); n != 6 { // 10.0.0.4, 40-48 even: 4, 40, 42, 44, 46, 48
+		t.Fatalf("q=eicar 10.0.0.4: %d rows\n%s", n, words)
+	}
+	if n := rows(get("/detections?q=nothing-like-it")); n != 0 {
+		t.Fatalf("a filter nothing matches: %d rows", n)
+	}
+}
+
+// TestRatesAreNotMadeUpInTheFirstMinute: a gateway younger than a
+// minute shows the counts so far, not a per-minute rate extrapolated
+// from a few seconds.
+func TestRatesAreNotMadeUpInTheFirstMinute(t *testing.T) {
+	dir := t.TempDir()
+	p := NewPages(Source{Services: func() (int, []Service, error) {
+		return 1, []Service{{Name: "http", PID: 2, Total: 4}}, nil
+	}, Totals: &metrics.Totals{Dir: dir}})
+	defer p.Close()
+	time.Sleep(100 * time.Millisecond) // the first sample is taken
+	snap := metrics.Snapshot{Service: "http", PID: os.Getpid(), Counters: []metrics.Sample{{Name: "fsigkd_objects_total", Value: 7}}}
+	b, _ := json.Marshal(snap)
+	os.WriteFile(filepath.Join(dir, fmt.Sprintf("http.%d.json", os.Getpid())), b, 0o600)
+	w := httptest.NewRecorder()
+	p.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	body := w.Body.String()
+	if !strings.Contains(body, `<td class="objects" title="over the first`) || !strings.Contains(body, `: the count so far">7</td>`) {
+		t.Fatalf("the first minute's objects:\n%s", body)
 	}
 }

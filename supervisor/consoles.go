@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -25,6 +26,7 @@ func (m *master) startMetrics() {
 	os.MkdirAll(dir, 0o750)
 	clearMetrics(dir)
 	m.totals = &metrics.Totals{Dir: dir}
+	m.born = time.Now()
 	baseDir := m.cfg.Global.BaseDir // changes only at a start
 	build := metrics.Sample{Name: "fsigkd_build_info", Labels: map[string]string{"version": m.version, "goversion": runtime.Version()}, Value: 1}
 	metrics.SetGauges(func() []metrics.Sample { // the master's own, beside the workers'
@@ -88,8 +90,12 @@ func (m *master) startConsole(g conf.Global) {
 				k, problems := m.engineState()
 				return k.String(), problems
 			},
-			ErrorLog:  filepath.Join(m.cfg.Global.LogDir, "error.log"),
-			AccessLog: filepath.Join(m.cfg.Global.LogDir, "access.log"),
+			Quarantine: &consoleQuarantine{cfg: m.shown.Load},
+			CanAct:     func() bool { return m.shown.Load().Global.ConsolePassword != "" },
+			TempDir:    m.cfg.Global.TempDir,
+			Started:    m.born,
+			ErrorLog:   filepath.Join(m.cfg.Global.LogDir, "error.log"),
+			AccessLog:  filepath.Join(m.cfg.Global.LogDir, "access.log"),
 			CA: func() (*x509.Certificate, bool) {
 				cfg := m.shown.Load()
 				svc := cfg.Services["http"]

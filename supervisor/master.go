@@ -38,6 +38,7 @@ const stableRun = 10 * time.Second
 const firstRetry = 100 * time.Millisecond
 
 type master struct {
+	born     time.Time // when the master started, for the console's uptime
 	reg      worker.Registry
 	cfg      *conf.Config
 	lg       *logs.Logs

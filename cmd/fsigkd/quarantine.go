@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/user"
 	"strings"
@@ -15,9 +14,8 @@ import (
 	"time"
 
 	"github.com/fsigkd/fsigkd/conf"
-	"github.com/fsigkd/fsigkd/notify"
-	smtpproxy "github.com/fsigkd/fsigkd/proxy/smtp"
 	"github.com/fsigkd/fsigkd/quarantine"
+	"github.com/fsigkd/fsigkd/quarantine/release"
 )
 
 const quarantineUsage = `usage: fsigkd quarantine [-c FILE] list
@@ -93,12 +91,11 @@ func quarantineCmd(args []string) int {
 	case "delete":
 		m, err := st.Get(id)
 		if err == nil {
-			err = st.Delete(id)
+			err = release.Delete(st, m, operator())
 		}
-		if err != nil {
+		if notDone(err) {
 			return fail(exitBadUsage, "quarantine: %s: %v", id, err)
 		}
-		record(st, "delete", m, "")
 		fmt.Printf("deleted %s\n", id)
 		return 0
 	case "release":
@@ -128,11 +125,6 @@ func describe(m quarantine.Meta) string {
 // releaseFile writes an entry's object to out (a new file, or standard
 // output).
 func releaseFile(st *quarantine.Store, m quarantine.Meta, out string) int {
-	src, err := st.Open(m.ID)
-	if err != nil {
-		return fail(exitBadUsage, "quarantine: %s: %v", m.ID, err)
-	}
-	defer src.Close()
 	var w io.Writer = os.Stdout
 	if out != "-" {
 		f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -142,20 +134,28 @@ func releaseFile(st *quarantine.Store, m quarantine.Meta, out string) int {
 		defer f.Close()
 		w = f
 	}
-	if _, err := io.Copy(w, src); err != nil {
-		return fail(exitBadFile, "quarantine: %v", err)
+	if err := release.File(st, m, w, out, operator()); notDone(err) {
+		return fail(exitBadFile, "quarantine: %s: %v", m.ID, err)
 	}
-	record(st, "release", m, "to "+out)
 	if out != "-" {
 		fmt.Printf("released %s to %s (%d bytes)\n", m.ID, out, m.Size)
 	}
 	return 0
 }
 
-// record says an action in this gateway's log in the quarantine, with
-// who did it (the user; under sudo, the user who ran sudo too) and the
-// gateway that kept the entry; a failure to record is said, not fatal.
-func record(st *quarantine.Store, action string, m quarantine.Meta, detail string) {
+// notDone tells whether err means the action was not done; an action
+// done but not recorded is said, and counts as done.
+func notDone(err error) bool {
+	var nr *release.NotRecorded
+	if errors.As(err, &nr) {
+		fmt.Fprintf(os.Stderr, "quarantine: %v\n", err)
+		return false
+	}
+	return err != nil
+}
+
+// operator is who acts: the user; under sudo, the user who ran sudo too.
+func operator() string {
 	who := "unknown"
 	if u, err := user.Current(); err == nil {
 		who = u.Username
@@ -163,51 +163,16 @@ func record(st *quarantine.Store, action string, m quarantine.Meta, detail strin
 	if su := os.Getenv("SUDO_USER"); su != "" {
 		who += "(sudo:" + su + ")"
 	}
-	if m.Gateway != "" {
-		detail = strings.TrimSpace(detail + " kept-by=" + m.Gateway)
-	}
-	if err := st.Record(action, m.ID, who, detail); err != nil {
-		fmt.Fprintf(os.Stderr, "quarantine: recording the %s: %v\n", action, err)
-	}
+	return who
 }
 
 // releaseMail sends a blocked mail on to its recipients through the SMTP
 // relay's next hop, marked as released.
 func releaseMail(cfg *conf.Config, st *quarantine.Store, m quarantine.Meta) int {
-	smtp := cfg.Services["smtp"]
-	if smtp.ParentServerHost == "" || len(m.Recipients) == 0 {
-		return fail(exitBadUsage, "quarantine: release %s: no next hop ([smtp] parent_server_host) or no recipients; give -o FILE", m.ID)
+	done, err := release.Mail(context.Background(), cfg, st, m, operator())
+	if notDone(err) {
+		return fail(exitBadUsage, "quarantine: release %s: %v; give -o FILE", m.ID, err)
 	}
-	// The relay's own rule, as the settings say now: a mail kept from a
-	// client outside relay_clients goes only to local_domains, as the
-	// relay would have sent it.
-	rule := smtpproxy.RelayRuleOf(smtp)
-	for _, rcpt := range m.Recipients {
-		if rule.Denied(net.ParseIP(m.Client), rcpt) {
-			return fail(exitBadUsage, "quarantine: release %s: the relay does not send to %s for client %s (local_domains, relay_clients); give -o FILE", m.ID, rcpt, m.Client)
-		}
-	}
-	src, err := st.Open(m.ID)
-	if err != nil {
-		return fail(exitBadUsage, "quarantine: %s: %v", m.ID, err)
-	}
-	data, err := io.ReadAll(src)
-	src.Close()
-	if err != nil {
-		return fail(exitBadFile, "quarantine: %v", err)
-	}
-	host := smtp.Hostname
-	if host == "" {
-		host, _ = os.Hostname()
-	}
-	mark := fmt.Sprintf("X-Fsigkd-Released: %s (%s), by the administrator\r\n", m.ID, m.Verdict)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	sender := &notify.Sender{Host: smtp.ParentServerHost, Port: smtp.ParentServerPort, Helo: host}
-	if err := sender.Send(ctx, notify.Mail{From: m.Sender, To: m.Recipients, Data: append([]byte(mark), data...)}); err != nil {
-		return fail(exitBadFile, "quarantine: release %s: the next hop %s:%d: %v", m.ID, smtp.ParentServerHost, smtp.ParentServerPort, err)
-	}
-	record(st, "release", m, fmt.Sprintf("to %d recipient(s) through %s:%d", len(m.Recipients), smtp.ParentServerHost, smtp.ParentServerPort))
-	fmt.Printf("released %s to %d recipient(s) through %s:%d\n", m.ID, len(m.Recipients), smtp.ParentServerHost, smtp.ParentServerPort)
+	fmt.Printf("released %s %s\n", m.ID, done)
 	return 0
 }
