@@ -479,13 +479,17 @@ func TestFleetBehindHAProxy(t *testing.T) {
 
 	l.setPhase("gw1 killed")
 	syscall.Kill(gw1.pid(t), syscall.SIGKILL)
-	f.waitLB(func(log string) bool { return strings.Contains(log, "gw_http/gw1 is DOWN") && strings.Contains(log, "gw_smtp/gw1 is DOWN") })
+	f.waitLB(func(log string) bool {
+		return strings.Contains(log, "gw_http/gw1 is DOWN") && strings.Contains(log, "gw_smtp/gw1 is DOWN")
+	})
 	time.Sleep(time.Second)
 
 	l.setPhase("gw2 stopping")
 	term := time.Now()
 	syscall.Kill(gw2.pid(t), syscall.SIGTERM)
-	f.waitLB(func(log string) bool { return strings.Contains(log, "gw_http/gw2 is DOWN") && strings.Contains(log, "gw_smtp/gw2 is DOWN") })
+	f.waitLB(func(log string) bool {
+		return strings.Contains(log, "gw_http/gw2 is DOWN") && strings.Contains(log, "gw_smtp/gw2 is DOWN")
+	})
 	if took := time.Since(term); took >= 2*time.Second {
 		t.Errorf("HAProxy took gw2 out %v after SIGTERM: not before its listeners closed (unready_before_stop = 2)", took)
 	}
