@@ -8,8 +8,10 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"flag"
 	"fmt"
@@ -41,7 +43,7 @@ var (
 	bigMiB    = flag.Int("big", 100, "size of the large download, MiB")
 	conc      = flag.Int("c", 8, "concurrent clients")
 	clamd     = flag.String("clamd", "", "clamd's socket: scan with clamd instead of the bundled fsavd")
-	only      = flag.String("only", "", "smtp, ftp, pop, icap, peers, https, milter, idle, sigdb, cache, rules, large or small: those figures alone")
+	only      = flag.String("only", "", "smtp, ftp, pop, icap, peers, https, milter, idle, sigdb, cache, rules, fleet, large or small: those figures alone")
 	hashes    = flag.Int("hashes", 2000000, "MD5 signatures of the generated database (sigdb)")
 	keptWaits = flag.String("kept-waits", "2,30", "seconds after the kept-alive clients' requests at which their memory is read (idle)")
 	bodies    = flag.Int("bodies", 20000, "body signatures, and as many logical ones, of the generated database (sigdb)")
@@ -102,6 +104,9 @@ func main() {
 		return
 	case "cache":
 		cacheFigure(startOrigin(), dir)
+		return
+	case "fleet":
+		fleetFigures(dir)
 		return
 	case "rules":
 		rulesFigure(startOrigin(), dir)
@@ -183,6 +188,12 @@ func startOrigin() *originServer {
 	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.Itoa(len(o.big)))
 		writeUnique(w, o.big)
+	})
+	mux.HandleFunc("/same/", func(w http.ResponseWriter, r *http.Request) {
+		// The same 1 KiB for the same path, each time (the fleet's
+		// shared-cache figure).
+		sum := sha256.Sum256([]byte(r.URL.Path))
+		w.Write(bytes.Repeat(sum[:], 32))
 	})
 	mux.HandleFunc("/bigsame", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.Itoa(len(o.big)))
