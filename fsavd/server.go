@@ -114,7 +114,6 @@ type session struct {
 	eng      *engine.Engine
 	protocol int
 	opt      engine.Options
-	riskware bool
 	maxArch  int
 	timeout  time.Duration
 	// The gateway's type and name rules (BLOCKTYPES, BLOCKNAMES), as
@@ -295,7 +294,7 @@ func (ss *session) configure(opt, val string) error {
 	case "MIME":
 		ss.opt.MIME = n != 0
 	case "RISKWARE":
-		ss.riskware = n != 0
+		ss.opt.Riskware = n != 0
 	case "STOPONFIRST":
 		ss.opt.StopOnFirst = n != 0
 	case "MAXARCH":
@@ -395,12 +394,15 @@ func (s *Server) scan(w *bufio.Writer, ss *session, path string, file *os.File, 
 	}
 	for _, d := range found {
 		verb := "INFECTED"
+		if d.Kind == engine.Riskware {
+			verb = "RISKWARE"
+		}
 		if d.Kind == engine.Suspected {
 			verb = "SUSPECTED"
 		} else if d.Depth > 0 && ss.opt.MIME && !ss.opt.Archives {
-			verb = "MIME_INFECTED"
+			verb = "MIME_" + verb
 		} else if d.Depth > 0 {
-			verb = "ARCHIVE_INFECTED"
+			verb = "ARCHIVE_" + verb
 		}
 		where := path
 		if d.Path != "" {

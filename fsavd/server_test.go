@@ -2,6 +2,8 @@ package fsavd_test
 
 import (
 	"bufio"
+	"context"
+	"encoding/hex"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,7 +12,10 @@ import (
 	"time"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/fsavd"
+	"github.com/fsigkd/fsigkd/fsavd/engine"
 	"github.com/fsigkd/fsigkd/internal/enginetest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
 // TestProtocolAsItsClientsSpeakIt: the dialogue Samba's and Exim's fsavd
@@ -85,5 +90,64 @@ func TestProtocol5HasNoExtraFields(t *testing.T) {
 	l, _ := br.ReadString('\n')
 	if l != "INFECTED\t"+p+"\tEicar-Test-Signature\tfsigkd\n" {
 		t.Fatalf("%q", l)
+	}
+}
+
+// TestRiskwareAsTheClientAsks: a potentially unwanted program's
+// signature (a PUA file's) is reported RISKWARE, in an archive
+// ARCHIVE_RISKWARE, to a client that asks for riskware, and is no
+// detection at all for one that does not; a virus is INFECTED either way.
+func TestRiskwareAsTheClientAsks(t *testing.T) {
+	sigs := t.TempDir()
+	os.WriteFile(filepath.Join(sigs, "pua.ndu"), []byte("PUA.Win.Tool.Remote:0:*:"+hex.EncodeToString([]byte("remote administration tool"))+"\n"), 0o644)
+	db, err := engine.Load(sigs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fsavd.Server{Engine: engine.New(db)}
+	sock := filepath.Join(testenv.ShortDir(t), "fsavd-socket-0")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Shutdown(context.Background())
+	dir := t.TempDir()
+	tool := filepath.Join(dir, "tool.exe")
+	os.WriteFile(tool, []byte("a remote administration tool"), 0o644)
+	zipped := filepath.Join(dir, "tool.zip")
+	os.WriteFile(zipped, eicar.Zip(map[string][]byte{"tool.exe": []byte("a remote administration tool")}), 0o644)
+	virus := filepath.Join(dir, "e.com")
+	os.WriteFile(virus, []byte(eicar.String), 0o644)
+	for _, riskware := range []string{"1", "0"} {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(c)
+		line := func() string { l, _ := br.ReadString('\n'); return strings.TrimRight(l, "\n") }
+		line() // DBVERSION
+		say := func(cmd string) string { c.Write([]byte(cmd + "\n")); return line() }
+		for _, cmd := range []string{"PROTOCOL\t9", "CONFIGURE\tARCHIVE\t1", "CONFIGURE\tRISKWARE\t" + riskware} {
+			if r := say(cmd); !strings.HasPrefix(r, "OK\t") {
+				t.Fatalf("%s: %q", cmd, r)
+			}
+		}
+		want := map[string]string{tool: "RISKWARE\t" + tool + "\tPUA.Win.Tool.Remote\tfsigkd\t0\t0\t0\t0",
+			zipped: "ARCHIVE_RISKWARE\t" + zipped + "/tool.exe\tPUA.Win.Tool.Remote\tfsigkd\t0\t0\t0\t0",
+			virus:  "INFECTED\t" + virus + "\tEicar-Test-Signature\tfsigkd\t0\t0\t0\t0"}
+		if riskware == "0" {
+			want[tool], want[zipped] = "CLEAN\t"+tool, "CLEAN\t"+zipped
+		}
+		for _, f := range []string{tool, zipped, virus} {
+			if r := say("SCAN\t" + f); r != want[f] {
+				t.Errorf("RISKWARE %s, %s: %q, want %q", riskware, filepath.Base(f), r, want[f])
+			}
+			for r := line(); r != "OK\tScan ok." && r != ""; r = line() {
+				t.Errorf("more: %q", r)
+			}
+		}
+		c.Close()
 	}
 }

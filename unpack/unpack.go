@@ -71,6 +71,10 @@ type Options struct {
 	Archives    bool // look inside zip, gzip, tar
 	MIME        bool // look inside mail
 	StopOnFirst bool
+	// Riskware: report potentially unwanted programs (the detections
+	// named PUA.*, as ClamAV names those of its .hdu, .ndu... files); off,
+	// they are not detections at all.
+	Riskware bool
 	// Ahead, when set, is what was searched of the object's own bytes
 	// before the scan (see Ahead).
 	Ahead *Ahead
@@ -82,7 +86,19 @@ type Kind int
 const (
 	Infected  Kind = iota // a signature matched
 	Suspected             // the object could not be looked into fully
+	Riskware              // a potentially unwanted program's signature matched
 )
+
+// puaPrefix names the signatures of potentially unwanted programs:
+// ClamAV gives every signature of its PUA files (.hdu, .hsu, .mdu, .msu,
+// .ndu, .ldu) a name under it.
+const puaPrefix = "PUA."
+
+// counts tells whether a match under name is a detection of this scan:
+// a potentially unwanted program's only when riskware is asked for.
+func (o Options) counts(name string) bool {
+	return o.Riskware || !strings.HasPrefix(name, puaPrefix)
+}
 
 // Detection is one finding.
 type Detection struct {
@@ -330,8 +346,13 @@ func (s *scan) object(data []byte, where string, depth int) {
 	}
 	own := func(name string) bool {
 		kind := Infected
-		if strings.HasPrefix(name, limitPrefix) {
+		switch {
+		case !s.opt.counts(name):
+			return false
+		case strings.HasPrefix(name, limitPrefix):
 			kind = Suspected
+		case strings.HasPrefix(name, puaPrefix):
+			kind = Riskware
 		}
 		s.add(Detection{Name: name, Path: where, Kind: kind, Depth: depth})
 		return s.opt.StopOnFirst
@@ -377,7 +398,7 @@ func (s *scan) startMatchAside(data []byte, match Match) *matchAside {
 		a.failure = Guard(func() {
 			match(data, func(name string) bool {
 				a.names = append(a.names, name)
-				return s.opt.StopOnFirst
+				return s.opt.StopOnFirst && s.opt.counts(name)
 			})
 		})
 	}()

@@ -173,11 +173,23 @@ func (db *DB) loadFile(path string, prev *DB) error {
 // holdsHashes tells whether a file of this name holds hash signatures
 // (or the allow lists' hashes): what a kept hashFile already has.
 func holdsHashes(name string) bool {
-	switch filepath.Ext(name) {
+	switch plainExt(name) {
 	case ".hdb", ".hsb", ".mdb", ".msb", ".fp", ".sfp":
 		return true
 	}
 	return false
+}
+
+// plainExt is the extension of a signature file, a PUA file's (.hdu,
+// .hsu, .mdu, .msu, .ndu, .ldu) as its plain kind's: the same forms,
+// whose names (PUA.*) make their detections riskware (see unpack).
+func plainExt(name string) string {
+	ext := filepath.Ext(name)
+	switch ext {
+	case ".hdu", ".hsu", ".mdu", ".msu", ".ndu", ".ldu":
+		return ext[:3] + "b"
+	}
+	return ext
 }
 
 // fileID is what tells a file unchanged: its name, size and time; "" when
@@ -193,7 +205,7 @@ func fileID(path string) string {
 // load reads the signatures of the file called name from r, by its kind;
 // its hash signatures into hf.
 func (db *DB) load(name string, r io.Reader, hf *hashFile) error {
-	ext := filepath.Ext(name)
+	ext := plainExt(name)
 	switch sigfiles.Kind(name) {
 	case "unsupported":
 		n, err := sigfiles.Lines(r)

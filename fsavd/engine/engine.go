@@ -39,6 +39,7 @@ type (
 const (
 	Infected  = unpack.Infected
 	Suspected = unpack.Suspected
+	Riskware  = unpack.Riskware
 )
 
 // Engine scans with the current signature set; Swap replaces it.

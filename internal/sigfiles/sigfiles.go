@@ -32,16 +32,18 @@ import (
 // said, never loaded; "" for anything else (a container's COPYING).
 func Kind(name string) string {
 	switch filepath.Ext(name) {
-	case ".hdb", ".hsb", ".mdb", ".msb":
+	// The u files hold potentially unwanted programs' signatures (PUA.*),
+	// in their plain kind's form: reported as riskware.
+	case ".hdb", ".hsb", ".mdb", ".msb", ".hdu", ".hsu", ".mdu", ".msu":
 		return "hash"
-	case ".ndb":
+	case ".ndb", ".ndu":
 		return "body"
-	case ".ldb":
+	case ".ldb", ".ldu":
 		return "logical"
 	case ".fp", ".sfp", ".ign", ".ign2":
 		return "allow"
 	case ".imp", ".cdb", ".ftm", ".cbc", ".pdb", ".gdb", ".wdb",
-		".crb", ".idb", ".hdu", ".hsu", ".mdu", ".msu", ".ndu", ".ldu", ".yar", ".yara":
+		".crb", ".idb", ".yar", ".yara":
 		return "unsupported"
 	}
 	return ""
