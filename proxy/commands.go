@@ -59,6 +59,7 @@ func (s *SessionServer) Serve(ln net.Listener) error {
 	s.Listening(ln.Addr())
 	if sl, ok := ln.(*slots.Listener); ok {
 		sl.Evict = s.Sessions.EvictOldestIdle
+		s.Sessions.OnIdle(sl.Wake)
 	}
 	return s.Sessions.Serve(ln, s.session)
 }
@@ -70,7 +71,7 @@ func (s *SessionServer) ServeTLS(ln net.Listener) error {
 	if s.TLS == nil {
 		return errors.New("tls_port needs tls_cert")
 	}
-	return s.Sessions.Serve(s.ImplicitTLS(ln, s.TLS, s.Sessions.EvictOldestIdle), s.session)
+	return s.Sessions.Serve(s.ImplicitTLS(ln, s.TLS, &s.Sessions), s.session)
 }
 
 // Shutdown closes idle sessions and waits for the busy ones until ctx

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/slots"
 	"github.com/fsigkd/fsigkd/tlsca"
 )
@@ -33,12 +34,14 @@ func (c *Common) ClientTLS() (*tls.Config, error) {
 }
 
 // ImplicitTLS is ln (the tls_port listener) with TLS ended on each
-// connection it accepts, per cfg. With every slot busy, evict (nil: none)
-// gives a waiting client the slot of an idle one, as on the plain port.
-// Its address is refused as an original destination, as Serve's is.
-func (c *Common) ImplicitTLS(ln net.Listener, cfg *tls.Config, evict func() bool) net.Listener {
-	if sl, ok := ln.(*slots.Listener); ok && evict != nil {
-		sl.Evict = evict
+// connection it accepts, per cfg. With every slot busy, the idle session
+// of set (nil: none) that waited longest gives its slot to a waiting
+// client, as on the plain port. Its address is refused as an original
+// destination, as Serve's is.
+func (c *Common) ImplicitTLS(ln net.Listener, cfg *tls.Config, set *sessions.Set) net.Listener {
+	if sl, ok := ln.(*slots.Listener); ok && set != nil {
+		sl.Evict = set.EvictOldestIdle
+		set.OnIdle(sl.Wake)
 	}
 	c.tlsListening.Store(ln.Addr())
 	return tlsListener{ln, cfg}

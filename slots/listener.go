@@ -65,6 +65,7 @@ type Listener struct {
 	once    sync.Once
 	ctx     context.Context
 	cancel  context.CancelFunc
+	wake    chan struct{} // a session went idle: one may give way (Wake)
 	lastM02 time.Time
 	lastM13 time.Time
 }
@@ -72,10 +73,23 @@ type Listener struct {
 func (l *Listener) init() {
 	l.once.Do(func() {
 		l.ctx, l.cancel = context.WithCancel(context.Background())
+		l.wake = make(chan struct{}, 1)
 		if l.Log == nil {
 			l.Log = zap.NewNop()
 		}
 	})
+}
+
+// Wake says that one of the service's sessions has come to wait between
+// requests: a client waiting for a slot has it evicted at once, rather
+// than at the next look (see waitSlot), so that a burst of clients is
+// admitted as fast as sessions go idle.
+func (l *Listener) Wake() {
+	l.init()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Close stops accepting; an Accept waiting for a slot returns at once.
@@ -209,7 +223,7 @@ func (l *Listener) waitSlot() error {
 	}
 	l.warnFull()
 	metrics.Add("fsigkd_slots_full_total", 1)
-	cut := false
+	cut, woken := false, false
 	defer func() {
 		if cut {
 			l.setBacklog(l.Backlog)
@@ -223,22 +237,39 @@ func (l *Listener) waitSlot() error {
 		// to 20 s, its handshake dropped and retransmitted (1, 3, 7,
 		// 15 s); whole, such a flood is accepted and dropped in well
 		// under a second.
+		// Woken because a session went idle, only an idle one gives way:
+		// that session may have begun its next request meanwhile, and a
+		// client just accepted must not pay for the race.
 		if l.pending() {
-			if (l.Evict != nil && l.Evict()) || l.fresh.evictOldest() {
+			if (l.Evict != nil && l.Evict()) || !woken && l.fresh.evictOldest() {
 				metrics.Add("fsigkd_evictions_total", 1)
 				if err := l.Pool.Wait(l.ctx); err != nil {
 					return net.ErrClosed
 				}
 				return nil
 			}
-			if !cut {
+			if !cut && !woken {
 				l.setBacklog(LimitBacklog)
 				cut = true
 			}
 		}
+		woken = false
+		// Until a slot is free, a session goes idle (Wake) or, at the
+		// latest, the next look.
 		ctx, cancel := context.WithTimeout(l.ctx, 200*time.Millisecond)
+		wake := make(chan bool, 1)
+		go func() {
+			select {
+			case <-l.wake:
+				wake <- true
+				cancel()
+			case <-ctx.Done():
+				wake <- false
+			}
+		}()
 		err := l.Pool.Wait(ctx)
 		cancel()
+		woken = <-wake
 		if err == nil {
 			return nil
 		}

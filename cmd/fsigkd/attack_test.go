@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -504,5 +506,46 @@ func TestIdleSessionsGiveWay(t *testing.T) {
 		if l := lastLine(first); !strings.HasPrefix(l, "421") {
 			t.Errorf("%s: the idlest session was told %q", s, l)
 		}
+	}
+}
+
+// TestBurstAdmittedAsSessionsGoIdle: every slot held by kept-alive
+// clients that ask again the moment they have their answer (idle only
+// between two requests): new clients are admitted as those sessions go
+// idle, each taking the slot of one that just did, not at a look every
+// 200 ms (five a second).
+func TestBurstAdmittedAsSessionsGoIdle(t *testing.T) {
+	g := gateway(t, 2, map[string]string{"http": "header_timeout = 30"})
+	pu, _ := url.Parse("http://" + g.addr("http"))
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(pu), MaxIdleConnsPerHost: 1}}
+			for ctx.Err() == nil {
+				if resp, err := cl.Get("http://" + g.origin + "/"); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer stop()
+	time.Sleep(300 * time.Millisecond) // both slots taken, busy almost always
+	start := time.Now()
+	const burst = 20
+	for i := 0; i < burst; i++ {
+		if err := g.served(t, "http", 5*time.Second); err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+	}
+	took := time.Since(start)
+	t.Logf("%d clients admitted in %v", burst, took)
+	if took > time.Second {
+		t.Errorf("%d clients took %v to be admitted: not as the sessions go idle", burst, took)
 	}
 }

@@ -46,6 +46,7 @@ type Set struct {
 	OnPanic func(any)
 
 	mu      sync.Mutex
+	idled   []func()           // told when a session comes to wait (OnIdle)
 	conns   map[Conn]time.Time // since when idle between requests; zero while busy
 	fresh   map[Conn]bool      // accepted, no request begun yet
 	closing bool
@@ -125,6 +126,14 @@ func (s *Set) Done(c Conn) {
 	s.wg.Done()
 }
 
+// OnIdle has f called whenever a session comes to wait between requests
+// (a listener's Wake: a client waiting for a slot may have it now).
+func (s *Set) OnIdle(f func()) {
+	s.mu.Lock()
+	s.idled = append(s.idled, f)
+	s.mu.Unlock()
+}
+
 // SetIdle marks c as waiting between requests (since now, also when it
 // was waiting already), or busy; false means the server is shutting down
 // and the session should end. A session that comes to wait after the
@@ -132,7 +141,6 @@ func (s *Set) Done(c Conn) {
 // is told Goodbye here, as the idle ones were.
 func (s *Set) SetIdle(c Conn, idle bool) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	var since time.Time
 	if idle {
 		since = time.Now()
@@ -143,7 +151,14 @@ func (s *Set) SetIdle(c Conn, idle bool) bool {
 		c.SetWriteDeadline(time.Now().Add(time.Second))
 		s.Goodbye(c)
 	}
-	return !s.closing
+	closing, idled := s.closing, s.idled
+	s.mu.Unlock()
+	if idle {
+		for _, f := range idled {
+			f()
+		}
+	}
+	return !closing
 }
 
 // EvictOldestIdle closes the connection that has waited longest between

@@ -145,6 +145,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		// With every slot busy, the session idle longest between
 		// commands gives its slot (after a 421) to a waiting client.
 		sl.Evict = p.sessions.EvictOldestIdle
+		p.sessions.OnIdle(sl.Wake)
 	}
 	return serveErr(p.srv.Serve(firstCommandBy{ln, p.Svc.HeaderTimeout, p.trusted}))
 }
@@ -156,7 +157,7 @@ func (p *Proxy) ServeTLS(ln net.Listener) error {
 	if p.tlsConf == nil {
 		return errors.New("tls_port needs tls_cert")
 	}
-	return serveErr(p.srvTLS.Serve(firstCommandBy{p.ImplicitTLS(ln, p.tlsConf, p.sessions.EvictOldestIdle), p.Svc.HeaderTimeout, p.trusted}))
+	return serveErr(p.srvTLS.Serve(firstCommandBy{p.ImplicitTLS(ln, p.tlsConf, &p.sessions), p.Svc.HeaderTimeout, p.trusted}))
 }
 
 func serveErr(err error) error {
