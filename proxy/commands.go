@@ -59,6 +59,7 @@ func (s *SessionServer) Serve(ln net.Listener) error {
 	s.Listening(ln.Addr())
 	if sl, ok := ln.(*slots.Listener); ok {
 		sl.Evict = s.Sessions.EvictOldestIdle
+		s.Sessions.Spoke = func(c sessions.Conn) bool { return slots.Spoke(c) }
 		s.Sessions.OnIdle(sl.Wake)
 	}
 	return s.Sessions.Serve(ln, s.session)

@@ -240,15 +240,24 @@ func (l *Listener) waitSlot() error {
 		// Woken because a session went idle, only an idle one gives way:
 		// that session may have begun its next request meanwhile, and a
 		// client just accepted must not pay for the race.
+		look := 200 * time.Millisecond
 		if l.pending() {
-			if (l.Evict != nil && l.Evict()) || !woken && l.fresh.evictOldest() {
+			evicted := l.Evict != nil && l.Evict()
+			var young time.Duration
+			if !evicted && !woken {
+				evicted, young = l.fresh.evictOldest()
+			}
+			if evicted {
 				metrics.Add("fsigkd_evictions_total", 1)
 				if err := l.Pool.Wait(l.ctx); err != nil {
 					return net.ErrClosed
 				}
 				return nil
 			}
-			if !cut && !woken {
+			switch {
+			case young > 0:
+				look = young // it may say something yet: looked at again then
+			case !cut && !woken:
 				l.setBacklog(LimitBacklog)
 				cut = true
 			}
@@ -256,7 +265,7 @@ func (l *Listener) waitSlot() error {
 		woken = false
 		// Until a slot is free, a session goes idle (Wake) or, at the
 		// latest, the next look.
-		ctx, cancel := context.WithTimeout(l.ctx, 200*time.Millisecond)
+		ctx, cancel := context.WithTimeout(l.ctx, look)
 		wake := make(chan bool, 1)
 		go func() {
 			select {
@@ -436,8 +445,12 @@ func (f *freshSet) remove(c *Conn) {
 // evictOldest closes the connection accepted longest ago that has not
 // sent its first request. One whose first line waits whole and unread
 // (its session has not read it yet: a busy worker, a flood's churn) has
-// spoken and is passed over: it is no silent client, nor a slow one.
-func (f *freshSet) evictOldest() bool {
+// spoken and is passed over: it is no silent client, nor a slow one. One
+// accepted less than freshMinAge ago has had no time to speak (a client
+// writes its request the moment it is connected, a little after the
+// accept): none is evicted then, and young says when the oldest will be
+// old enough.
+func (f *freshSet) evictOldest() (evicted bool, young time.Duration) {
 	for {
 		f.mu.Lock()
 		var oldest *Conn
@@ -447,16 +460,38 @@ func (f *freshSet) evictOldest() bool {
 				oldest, at = c, t
 			}
 		}
+		if oldest == nil {
+			f.mu.Unlock()
+			return false, 0
+		}
+		if age := time.Since(at); age < freshMinAge {
+			f.mu.Unlock()
+			return false, freshMinAge - age
+		}
 		delete(f.m, oldest)
 		f.mu.Unlock()
-		if oldest == nil {
-			return false
-		}
 		if !hasSpoken(oldest.Conn) {
 			oldest.Conn.Close() // the session sees its read fail, and frees the slot
-			return true
+			return true, 0
 		}
 	}
+}
+
+// freshMinAge is how long a connection has to send its first line before
+// it may be evicted as silent.
+const freshMinAge = 20 * time.Millisecond
+
+// Spoke tells whether a whole line from the client waits unread on c (a
+// connection from a Listener, or one wrapping it): an idle session whose
+// client has just sent its next request is not idle, whatever its
+// session has yet to notice (see sessions.Set's Spoke).
+func Spoke(c any) bool {
+	nc, ok := c.(net.Conn)
+	if !ok {
+		return false
+	}
+	sc := slotConn(nc)
+	return sc != nil && hasSpoken(sc.Conn)
 }
 
 // hasSpoken tells whether a whole line from the client waits unread on c.

@@ -43,7 +43,7 @@ var (
 	bigMiB    = flag.Int("big", 100, "size of the large download, MiB")
 	conc      = flag.Int("c", 8, "concurrent clients")
 	clamd     = flag.String("clamd", "", "clamd's socket: scan with clamd instead of the bundled fsavd")
-	only      = flag.String("only", "", "smtp, ftp, pop, icap, peers, https, milter, idle, sigdb, cache, rules, fleet, large or small: those figures alone")
+	only      = flag.String("only", "", "smtp, ftp, pop, icap, peers, https, milter, idle, burst, sigdb, cache, rules, fleet, large or small: those figures alone")
 	hashes    = flag.Int("hashes", 2000000, "MD5 signatures of the generated database (sigdb)")
 	keptWaits = flag.String("kept-waits", "2,30", "seconds after the kept-alive clients' requests at which their memory is read (idle)")
 	bodies    = flag.Int("bodies", 20000, "body signatures, and as many logical ones, of the generated database (sigdb)")
@@ -98,6 +98,10 @@ func main() {
 		return
 	case "idle":
 		memory(dir)
+		burstFigure(dir)
+		return
+	case "burst":
+		burstFigure(dir)
 		return
 	case "sigdb":
 		sigdbFigures(dir)
@@ -124,6 +128,7 @@ func main() {
 	}
 	fmt.Printf("# fsigkd-bench, %s, %d cores, listen_backlog %d\n\n", time.Now().UTC().Format("2006-01-02"), numCPU(), *backlog)
 	memory(dir)
+	burstFigure(dir)
 	origin := startOrigin()
 	port := freePort()
 	daemon := startDaemon(dir, port, *bigMiB+1)

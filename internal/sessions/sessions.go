@@ -44,6 +44,10 @@ type Set struct {
 	// OnPanic, when set, is told of a session that panicked (Serve closes
 	// it and goes on).
 	OnPanic func(any)
+	// Spoke, when set, tells whether a connection's client has sent
+	// something its session has not read yet (slots.Spoke): such a
+	// session is about to be busy, and EvictOldestIdle passes it over.
+	Spoke func(Conn) bool
 
 	mu      sync.Mutex
 	idled   []func()           // told when a session comes to wait (OnIdle)
@@ -168,14 +172,22 @@ func (s *Set) EvictOldestIdle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var oldest Conn
-	var at time.Time
-	for c, since := range s.conns {
-		if !since.IsZero() && (oldest == nil || since.Before(at)) {
-			oldest, at = c, since
+	passed := map[Conn]bool{}
+	for {
+		oldest = nil
+		var at time.Time
+		for c, since := range s.conns {
+			if !since.IsZero() && !passed[c] && (oldest == nil || since.Before(at)) {
+				oldest, at = c, since
+			}
 		}
-	}
-	if oldest == nil {
-		return false
+		if oldest == nil {
+			return false
+		}
+		if s.Spoke == nil || !s.Spoke(oldest) {
+			break
+		}
+		passed[oldest] = true // its next request is in: busy in a moment
 	}
 	s.conns[oldest] = time.Time{} // closing: not to be picked twice
 	say := s.Evicted

@@ -197,3 +197,48 @@ func TestEvictedIsToldItsOwnGoodbye(t *testing.T) {
 		busyPeer.Close()
 	}
 }
+
+// TestEvictionPassesOverAClientThatSpoke: the session idle longest whose
+// client has already sent its next request (Spoke) is not evicted; the
+// next idle one is, and with none other, none.
+func TestEvictionPassesOverAClientThatSpoke(t *testing.T) {
+	var s Set
+	spoke, spokeB := net.Pipe()
+	quiet, quietB := net.Pipe()
+	defer spokeB.Close()
+	defer quietB.Close()
+	s.Spoke = func(c Conn) bool { return c == spoke }
+	s.Add(spoke)
+	s.Add(quiet)
+	s.SetIdle(spoke, true)
+	time.Sleep(time.Millisecond)
+	s.SetIdle(quiet, true)
+	if !s.EvictOldestIdle() {
+		t.Fatal("nothing evicted")
+	}
+	if _, err := quietB.Read(make([]byte, 1)); err == nil {
+		t.Error("the quiet session was not the one evicted")
+	}
+	s.Done(quiet)
+	if s.EvictOldestIdle() {
+		t.Error("a session whose client spoke was evicted")
+	}
+}
+
+// TestOnIdleIsToldOfEverySessionGoingIdle: a listener waiting for a slot
+// hears of each session that comes to wait, and of no busy one.
+func TestOnIdleIsToldOfEverySessionGoingIdle(t *testing.T) {
+	var s Set
+	told := 0
+	s.OnIdle(func() { told++ })
+	a, b := net.Pipe()
+	defer b.Close()
+	s.Add(a)
+	s.SetIdle(a, false)
+	s.SetIdle(a, true)
+	s.SetIdle(a, false)
+	s.SetIdle(a, true)
+	if told != 2 {
+		t.Fatalf("told %d times, want 2", told)
+	}
+}

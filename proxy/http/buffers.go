@@ -2,6 +2,7 @@ package http
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net"
 	"sync"
@@ -65,6 +66,9 @@ type prefixed struct {
 	off, n int
 	conn   net.Conn
 }
+
+// lineIn tells whether the bytes awaited hold a whole line.
+func (p *prefixed) lineIn() bool { return bytes.IndexByte(p.b[p.off:p.n], '\n') >= 0 }
 
 func (p *prefixed) Read(b []byte) (int, error) {
 	if p.off < p.n {

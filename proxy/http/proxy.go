@@ -185,6 +185,11 @@ func (s *session) serve(allowed bool, firstBy time.Time) {
 		// A request is coming: it is served, even if a stop has begun
 		// meanwhile (the session ends after it).
 		p.Sessions.SetIdle(s.base, false)
+		if first && s.pre.lineIn() {
+			// Its request line came whole: a client that spoke, not a
+			// silent one to evict while its request is read.
+			slots.Started(s.base)
+		}
 		if !first {
 			c.SetReadDeadline(time.Now().Add(p.Svc.HeaderTimeout))
 		}

@@ -145,6 +145,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		// With every slot busy, the session idle longest between
 		// commands gives its slot (after a 421) to a waiting client.
 		sl.Evict = p.sessions.EvictOldestIdle
+		p.sessions.Spoke = func(c sessions.Conn) bool { return slots.Spoke(c.(sessionConn).c.Conn()) }
 		p.sessions.OnIdle(sl.Wake)
 	}
 	return serveErr(p.srv.Serve(firstCommandBy{ln, p.Svc.HeaderTimeout, p.trusted}))
