@@ -34,12 +34,12 @@ func named(e *Engine, b []byte, opt Options) string {
 }
 
 // clamscanFinds runs clamscan with the signatures in dir over the files
-// of corpus: each file's detection, without the .UNOFFICIAL an unsigned
-// database's names get.
-func clamscanFinds(t *testing.T, dir, corpus string) map[string]string {
+// of corpus (with its options flags): each file's detection, without the
+// .UNOFFICIAL an unsigned database's names get.
+func clamscanFinds(t *testing.T, dir, corpus string, flags ...string) map[string]string {
 	t.Helper()
 	clamscan := testenv.Need(t, "clamscan", "clamav")
-	out, _ := exec.Command(clamscan, "--no-summary", "-d", dir, corpus).CombinedOutput()
+	out, _ := exec.Command(clamscan, append(flags, "--no-summary", "-d", dir, corpus)...).CombinedOutput()
 	found := map[string]string{}
 	for _, line := range strings.Split(string(out), "\n") {
 		if p, name, ok := strings.Cut(line, ": "); ok && strings.HasSuffix(name, " FOUND") {

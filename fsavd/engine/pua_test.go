@@ -5,13 +5,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/fsigkd/fsigkd/eicar"
-	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
 // TestPUASignaturesAsClamscanReadsThem: the signatures of potentially
@@ -21,7 +19,6 @@ import (
 // nothing of them, as clamscan without --detect-pua, and still finds the
 // virus beside them.
 func TestPUASignaturesAsClamscanReadsThem(t *testing.T) {
-	clamscan := testenv.Need(t, "clamscan", "clamav")
 	tool := []byte("a remote administration tool some sites do not want")
 	adware := []byte("an adware bundle that shows advertisements")
 	logical := []byte("a miner: POOL-ADDRESS and WALLET-ID in one file")
@@ -45,21 +42,7 @@ func TestPUASignaturesAsClamscanReadsThem(t *testing.T) {
 	for name, b := range objects {
 		os.WriteFile(filepath.Join(corpus, name), b, 0o644)
 	}
-	scan := func(pua bool) map[string]string {
-		args := []string{"--no-summary", "-d", dir, corpus}
-		if pua {
-			args = append([]string{"--detect-pua=yes"}, args...)
-		}
-		out, _ := exec.Command(clamscan, args...).CombinedOutput()
-		found := map[string]string{}
-		for _, line := range strings.Split(string(out), "\n") {
-			if p, name, ok := strings.Cut(line, ": "); ok && strings.HasSuffix(name, " FOUND") {
-				found[filepath.Base(p)] = strings.TrimSuffix(strings.TrimSuffix(name, " FOUND"), ".UNOFFICIAL")
-			}
-		}
-		return found
-	}
-	withPUA, without := scan(true), scan(false)
+	withPUA, without := clamscanFinds(t, dir, corpus, "--detect-pua=yes"), clamscanFinds(t, dir, corpus)
 	if len(withPUA) != 5 || len(without) != 1 {
 		t.Fatalf("clamscan found %v with --detect-pua, %v without", withPUA, without)
 	}
