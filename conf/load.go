@@ -354,6 +354,9 @@ func (l *loader) validate(cfg *Config, src *source) {
 		if s.ParentProtocol == "lmtp" && s.Transparent {
 			l.fail(src.name, src.line(name, "parent_protocol"), "parent_protocol", "lmtp needs transparent = no: a diverted client speaks SMTP to its own next hop")
 		}
+		if s.ParentProtocol == "lmtp" && s.Action.String() == "sendback" {
+			l.fail(src.name, src.line(name, "action"), "action", "sendback needs parent_protocol = smtp: an LMTP server delivers to its own mailboxes, not to the sender")
+		}
 		if s.TransparentTproxy && !s.Transparent {
 			l.fail(src.name, src.line(name, "transparent_tproxy"), "transparent_tproxy", "yes needs transparent = yes")
 		}

@@ -73,6 +73,10 @@ type Sender struct {
 	Host    string
 	Port    int
 	Helo    string
+	// LMTP: the host speaks LMTP (RFC 2033; the relay's parent_protocol):
+	// LHLO, and after the message a reply for each recipient, each of
+	// which must take it.
+	LMTP    bool
 	Timeout time.Duration // each step (zero: 60 s)
 	// Resolver looks names up (nil: net.DefaultResolver).
 	Resolver *net.Resolver
@@ -143,7 +147,11 @@ func (s *Sender) Send(ctx context.Context, m Mail) error {
 	if err := step(Greeting, "", 220); err != nil {
 		return err
 	}
-	if err := step(Helo, "HELO "+helo, 250); err != nil {
+	hello := "HELO "
+	if s.LMTP {
+		hello = "LHLO "
+	}
+	if err := step(Helo, hello+helo, 250); err != nil {
 		return err
 	}
 	if err := step(MailFrom, "MAIL FROM:"+from, 250); err != nil {
@@ -163,6 +171,13 @@ func (s *Sender) Send(ctx context.Context, m Mail) error {
 	}
 	if err := step(DataEnd, ".", 250); err != nil {
 		return err
+	}
+	if s.LMTP {
+		for range to[1:] {
+			if err := step(DataEnd, "", 250); err != nil {
+				return err
+			}
+		}
 	}
 	return step(Quit, "QUIT", 221)
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -14,11 +15,11 @@ import (
 
 // lmtpEnv is the relay with parent_protocol = lmtp in front of Dovecot's
 // LMTP server (alice, and bob whose mailbox takes no mail over 1 KiB).
-func lmtpEnv(t *testing.T) (*env, *servertest.LMTPServer, proxytest.Kit) {
+func lmtpEnv(t *testing.T, keys ...string) (*env, *servertest.LMTPServer, proxytest.Kit) {
 	t.Helper()
 	lm := servertest.DovecotLMTP(t)
 	host, port, _ := net.SplitHostPort(lm.Addr)
-	c, kit := proxytest.Common(t, "smtp", "hostname = gw.test\nparent_protocol = lmtp\nparent_server_host = "+host+"\nparent_server_port = "+port+"\n")
+	c, kit := proxytest.Common(t, "smtp", "hostname = gw.test\nparent_protocol = lmtp\nparent_server_host = "+host+"\nparent_server_port = "+port+"\n"+strings.Join(keys, "\n"))
 	e := &env{t: t, p: &Proxy{Common: c}, obs: kit.Obs, logDir: kit.LogDir}
 	e.start()
 	return e, lm, kit
@@ -163,5 +164,26 @@ func TestPostfixDeliversThroughTheRelayOverLMTP(t *testing.T) {
 	}
 	if n := len(lm.Mails("alice")); n != 1 {
 		t.Fatalf("alice has %d mails", n)
+	}
+}
+
+// TestLMTPNoticesReachTheMailboxes: with action = delete, an infected
+// mail is dropped and its recipients are told, the notice delivered over
+// LMTP to their mailboxes as the relay delivers mail there.
+func TestLMTPNoticesReachTheMailboxes(t *testing.T) {
+	e, lm, _ := lmtpEnv(t, "action = delete")
+	got, err := e.sendLMTP([]string{"alice@example.com", "bob@example.com"}, eicarMail())
+	if err != nil || got["alice@example.com"] != nil || got["bob@example.com"] != nil {
+		t.Fatalf("the dropped mail: %v %v", got, err)
+	}
+	for _, user := range []string{"alice", "bob"} {
+		deadline := time.Now().Add(10 * time.Second)
+		for len(lm.Mails(user)) == 0 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		mails := lm.Mails(user)
+		if len(mails) != 1 || strings.Contains(string(mails[0]), "EICAR") || !strings.Contains(string(mails[0]), "Eicar-Test-Signature") {
+			t.Fatalf("%s's mailbox: %d mails\n%s", user, len(mails), mails)
+		}
 	}
 }

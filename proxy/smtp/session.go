@@ -373,7 +373,7 @@ func (s *session) notice(action, kind string, to []string, fields notify.Fields)
 	}
 	host, port, _ := net.SplitHostPort(s.upAddr)
 	portN, _ := strconv.Atoi(port)
-	sender := &notify.Sender{Host: host, Port: portN, Helo: s.p.hostname}
+	sender := &notify.Sender{Host: host, Port: portN, Helo: s.p.hostname, LMTP: s.up.lmtp}
 	from := "postmaster@" + s.p.hostname
 	// Unmarked: a notice that leaves the gateway carries nothing an
 	// outsider could reuse (see notify.Mark).
