@@ -70,9 +70,9 @@ func (e *ReplyError) Error() string {
 
 // Sender speaks just enough SMTP to hand a notice to a mail server.
 type Sender struct {
-	Host    string
-	Port    int
-	Helo    string
+	Host string
+	Port int
+	Helo string
 	// LMTP: the host speaks LMTP (RFC 2033; the relay's parent_protocol):
 	// LHLO, and after the message a reply for each recipient, each of
 	// which must take it.
