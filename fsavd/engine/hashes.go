@@ -46,29 +46,37 @@ func (s *hashSet) add(key []byte, size uint32, name uint32) {
 // size, the one read later stays.
 func (s *hashSet) build() {
 	n, w := len(s.sizes), s.width
-	order := make([]uint32, n)
-	for i := range order {
-		order[i] = uint32(i)
-	}
 	key := func(i uint32) []byte { return s.keys[int(i)*w : int(i+1)*w] }
-	// Most comparisons are settled by the hashes' first eight bytes, as
-	// one integer: the sort of millions was half of a load.
-	pre := make([]uint64, n)
-	for i := range pre {
-		pre[i] = binary.BigEndian.Uint64(s.keys[i*w:])
+	// Sorted as (first eight bytes, line) pairs side by side: most
+	// comparisons are settled by the hashes' first eight bytes, as one
+	// integer, read where the pair is. Sorting line numbers by a
+	// comparison that looked the bytes up elsewhere cost a cache miss a
+	// comparison: the sort of millions was most of a load.
+	type entry struct {
+		pre uint64
+		i   uint32
 	}
-	slices.SortFunc(order, func(a, b uint32) int {
-		if pre[a] != pre[b] {
-			return cmp.Compare(pre[a], pre[b])
+	entries := make([]entry, n)
+	for i := range entries {
+		entries[i] = entry{binary.BigEndian.Uint64(s.keys[i*w:]), uint32(i)}
+	}
+	slices.SortFunc(entries, func(a, b entry) int {
+		if a.pre != b.pre {
+			return cmp.Compare(a.pre, b.pre)
 		}
-		if c := bytes.Compare(key(a), key(b)); c != 0 {
+		if c := bytes.Compare(key(a.i), key(b.i)); c != 0 {
 			return c
 		}
-		if s.sizes[a] != s.sizes[b] {
-			return cmp.Compare(s.sizes[a], s.sizes[b])
+		if s.sizes[a.i] != s.sizes[b.i] {
+			return cmp.Compare(s.sizes[a.i], s.sizes[b.i])
 		}
-		return cmp.Compare(a, b) // the order read
+		return cmp.Compare(a.i, b.i) // the order read
 	})
+	order := make([]uint32, n)
+	for j, e := range entries {
+		order[j] = e.i
+	}
+	entries = nil
 	keys := make([]byte, 0, n*w)
 	sizes, names := make([]uint32, 0, n), make([]uint32, 0, n)
 	for j, i := range order {
