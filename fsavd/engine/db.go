@@ -79,6 +79,29 @@ type bodySig struct {
 	// lsig is 1 + the index of the logical signature this is a part of,
 	// judged with the others at the end of a pass; 0: an .ndb signature.
 	lsig int32
+	// word: a whole word (::f), its match neither preceded nor followed
+	// by a letter or digit: a character of one byte (1), or of two, as
+	// UTF-16LE text (2, ::wf); 0: anywhere.
+	word int
+}
+
+// wordAt tells whether a match of s from start to end (not included) in
+// data is a whole word, as its ::f asks (always true without).
+func (s *bodySig) wordAt(data []byte, start, end int) bool {
+	if s.word == 0 {
+		return true
+	}
+	alnum := func(i int) bool {
+		if i < 0 || i+s.word > len(data) {
+			return false // the object's edge bounds a word
+		}
+		c := data[i]
+		if s.word == 2 && data[i+1] != 0 {
+			return false
+		}
+		return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+	}
+	return !alnum(start-s.word) && !alnum(end)
 }
 
 // LoadError is a signature file that could not be read, with its line.
@@ -414,6 +437,12 @@ func newBodySig(name, hexsig, offset, mods string) (*bodySig, error) {
 	}
 	if strings.Contains(mods, "w") {
 		parts = wide(parts)
+	}
+	if strings.Contains(mods, "f") {
+		s.word = 1
+		if strings.Contains(mods, "w") {
+			s.word = 2
+		}
 	}
 	s.parts = parts
 	s.anchor = -1
@@ -776,9 +805,9 @@ func (s *bodySig) startOK(v *verifier, start int) bool {
 // exhausted says it, or the pass, ran out of steps before it could tell.
 func (s *bodySig) matchAnchored(v *verifier, i int) (matched, exhausted bool) {
 	v.steps = verifyBudget
-	matched = v.matchFrom(s.parts[s.anchor:], i, func(int) bool {
+	matched = v.matchFrom(s.parts[s.anchor:], i, func(end int) bool {
 		return v.matchBack(s.parts[:s.anchor], i, func(start int) bool {
-			return s.startOK(v, start)
+			return s.startOK(v, start) && s.wordAt(v.data, start, end)
 		})
 	})
 	return matched, !matched && v.out()
@@ -831,7 +860,7 @@ func (s *bodySig) starts(v *verifier, more func() bool, hit func(start int) bool
 		if more != nil && !more() {
 			return
 		}
-		if v.matchFrom(s.parts, start, func(int) bool { return true }) && !hit(start) {
+		if v.matchFrom(s.parts, start, func(end int) bool { return s.wordAt(data, start, end) }) && !hit(start) {
 			return
 		}
 	}

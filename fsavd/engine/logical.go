@@ -211,9 +211,7 @@ func subsig(s string) (offset, hex, mods string, err error) {
 		s, mods = s[:i], s[i+2:]
 		for _, m := range mods {
 			switch m {
-			case 'i', 'w', 'a':
-			case 'f':
-				return "", "", "", errUnsupported // whole words
+			case 'i', 'w', 'a', 'f':
 			default:
 				return "", "", "", fmt.Errorf("unknown modifier %q", m)
 			}

@@ -135,7 +135,6 @@ func TestLogicalSignaturesAsClamscanReadsThem(t *testing.T) {
 func TestLogicalSignaturesNotRead(t *testing.T) {
 	hx := hex.EncodeToString([]byte("SOME-PART"))
 	for _, line := range []string{
-		"S.Fullword;Engine:51-255,Target:0;0;" + hx + "::f",
 		"S.PcreLookahead;Engine:81-255,Target:0;0&1;" + hx + ";0/some(?=thing)/",
 		"S.PcreExtended;Engine:81-255,Target:0;0&1;" + hx + ";0/some thing/x",
 		"S.EP;Target:6;0;EP+0:" + hx,
@@ -225,4 +224,63 @@ func utf16(s string) string {
 		b.WriteByte(0)
 	}
 	return b.String()
+}
+
+// TestWholeWordsAsClamscanReadsThem: a part marked ::f (a whole word:
+// neither preceded nor followed by a letter or digit), alone, caseless
+// (::fi) and as UTF-16LE text (::wf), in logical and body signatures,
+// finds the same objects under the same names as clamscan, at the
+// object's edges and beside punctuation, and not inside a longer word.
+func TestWholeWordsAsClamscanReadsThem(t *testing.T) {
+	hx := func(s string) string { return hex.EncodeToString([]byte(s)) }
+	utf16 := func(s string) []byte {
+		var b []byte
+		for _, c := range []byte(s) {
+			b = append(b, c, 0)
+		}
+		return b
+	}
+	dir := t.TempDir()
+	ldb := "Test.Word;Engine:51-255,Target:0;0;" + hx("SOME-WORD") + "::f\n" +
+		"Test.WordCaseless;Engine:51-255,Target:0;0;" + hx("evilword") + "::fi\n" +
+		"Test.WordWide;Engine:51-255,Target:0;0;" + hx("WIDEWORD") + "::wf\n"
+	os.WriteFile(filepath.Join(dir, "words.ldb"), []byte(ldb), 0o644)
+	objects := map[string][]byte{
+		"spaces":       []byte("x SOME-WORD y"),
+		"alone":        []byte("SOME-WORD"),
+		"letter-left":  []byte("aSOME-WORD "),
+		"digit-right":  []byte(" SOME-WORD9"),
+		"underscore":   []byte("_SOME-WORD_"),
+		"punctuation":  []byte("(SOME-WORD)."),
+		"newlines":     []byte("line\nSOME-WORD\n"),
+		"caseless":     []byte("this is EvilWord!"),
+		"inside":       []byte("devilwords"),
+		"wide":         utf16(" WIDEWORD "),
+		"wide-letter":  utf16("xWIDEWORD"),
+		"wide-edges":   utf16("WIDEWORD"),
+		"narrow-wide":  []byte("WIDEWORD"),
+		"second-place": []byte("aSOME-WORD and SOME-WORD"),
+	}
+	corpus := t.TempDir()
+	for name, b := range objects {
+		os.WriteFile(filepath.Join(corpus, name), b, 0o644)
+	}
+	theirs := clamscanFinds(t, dir, corpus)
+	t.Logf("clamscan: %v", theirs)
+	if len(theirs) < 6 {
+		t.Fatalf("clamscan found only %v", theirs)
+	}
+	db, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db.Skipped != 0 {
+		t.Fatalf("skipped %d", db.Skipped)
+	}
+	e := New(db)
+	for name, b := range objects {
+		if ours := named(e, b, all); ours != theirs[name] {
+			t.Errorf("%s: the engine says %q, clamscan %q", name, ours, theirs[name])
+		}
+	}
 }
