@@ -3,9 +3,13 @@ package scanner
 import (
 	"context"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/enginetest"
 )
 
 // listeners are endpoints that accept and hold connections: what the
@@ -81,5 +85,30 @@ func TestBalanceLeastAndFailover(t *testing.T) {
 	fo = spread(t, &Pool{Engine: "test", Endpoints: dead, MaxIdle: 8, Failover: true})
 	if fo[eps[0].Name] != 24 {
 		t.Errorf("failover past a dead first: %v", fo)
+	}
+}
+
+// TestEngineLostMidScanGoesToAnother: an engine killed while a scan is
+// under way on it (a clamd stopped, the request sent, no answer yet) is
+// marked down and the scan is made by the other engine, not failed.
+func TestEngineLostMidScanGoesToAnother(t *testing.T) {
+	first, second := enginetest.Clamd(t, ""), enginetest.Clamd(t, "")
+	eps, err := ParseEndpoints(first.Sock+", "+second.Sock, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := NewClamd(&Pool{Endpoints: eps, Failover: true}, false) // the first engine first
+	first.Freeze()                                               // the request is taken, never answered
+	done := make(chan error, 1)
+	var v Verdict
+	go func() {
+		var err error
+		v, err = cl.Scan(ctx(t), object(t, []byte(eicar.String)))
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	first.Stop() // killed with the request under way
+	if err := <-done; err != nil || !strings.HasPrefix(v.Name(), "Eicar-Test-Signature") || !strings.Contains(v.Engine, second.Sock) {
+		t.Fatalf("%+v %v (want the second engine's detection)", v, err)
 	}
 }

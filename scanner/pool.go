@@ -398,6 +398,15 @@ func (p *Pool) Do(ctx context.Context, fn func(c *Conn) (reuse bool, err error))
 			p.dropIdle(c.ep)
 			continue
 		}
+		if connBroken(err) && ctx.Err() == nil && len(p.eps) > 1 && attempt < len(p.eps) {
+			// The engine went away in the middle of the request (killed,
+			// crashed): it is marked down and the request goes to
+			// another, so that an engine lost under load loses no scan.
+			// (With one engine there is none to go to: the request
+			// fails, and the next dial says whether it is down.)
+			p.markDown(c.ep, err)
+			continue
+		}
 		var se *Error
 		if errors.As(err, &se) {
 			return err
