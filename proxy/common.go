@@ -83,6 +83,9 @@ type Common struct {
 	// OriginalDst finds where an intercepted client was going (nil: with
 	// transparent = yes, tproxy.OriginalDst).
 	OriginalDst func(c net.Conn) (net.Addr, error)
+	// LookupTXT looks DNS TXT records up, for the DKIM check (nil: the
+	// system's resolver).
+	LookupTXT func(ctx context.Context, name string) ([]string, error)
 	// listening are the addresses the service accepts clients on
 	// (net.Addr), set by its Serve (Listening) and ImplicitTLS:
 	// Destination refuses them as an original destination. Atomic: the

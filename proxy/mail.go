@@ -51,10 +51,44 @@ type HeadChange struct {
 	Tag, Subject string
 	// Remove are names of fields taken out, every occurrence.
 	Remove []string
+	// Forged, when set, is this gateway's name: an Authentication-Results
+	// field that claims it came with the mail, a forgery, and is taken
+	// out (RFC 8601 5).
+	Forged string
+}
+
+// ClaimedBy tells whether an Authentication-Results value names authserv
+// as its author.
+func ClaimedBy(value, authserv string) bool {
+	id, _, _ := strings.Cut(strings.TrimSpace(value), ";")
+	if f := strings.Fields(id); len(f) > 0 {
+		id = f[0] // a version may follow the name
+	}
+	return authserv != "" && strings.EqualFold(id, authserv)
+}
+
+// value is a field's value as far as its name's author is concerned: its
+// first line, or, when that is empty, its next (folded) line.
+func (h HeadChange) value(first string, src *bufio.Reader) string {
+	if h.Forged == "" || strings.TrimSpace(first) != "" {
+		return first
+	}
+	next, _ := src.Peek(min(src.Buffered(), 512))
+	if i := bytes.IndexByte(next, '\n'); i >= 0 && len(next) > 0 && (next[0] == ' ' || next[0] == '\t') {
+		return string(next[:i])
+	}
+	return first
+}
+
+// takesOut tells whether the field name: value goes.
+func (h HeadChange) takesOut(name, value string) bool {
+	return h.Removes(name) || h.Forged != "" && strings.EqualFold(name, "Authentication-Results") && ClaimedBy(value, h.Forged)
 }
 
 // Empty tells whether the change changes nothing.
-func (h HeadChange) Empty() bool { return h.Tag == "" && h.Subject == "" && len(h.Remove) == 0 }
+func (h HeadChange) Empty() bool {
+	return h.Tag == "" && h.Subject == "" && len(h.Remove) == 0 && h.Forged == ""
+}
 
 // NewSubject is the Subject the change makes of old (the value as
 // written, after the colon).
@@ -108,7 +142,7 @@ func (h HeadChange) Apply(w *bufio.Writer, src *bufio.Reader) error {
 		}
 		k, v, _ := strings.Cut(line, ":")
 		name := strings.TrimSpace(k)
-		if skipping = h.Removes(name); skipping {
+		if skipping = h.takesOut(name, h.value(v, src)); skipping {
 			continue
 		}
 		if !done && strings.EqualFold(name, "Subject") {
@@ -285,6 +319,9 @@ func Sanitize(s string) string { return strings.NewReplacer("\r", " ", "\n", " "
 type Mail struct {
 	Outcome
 	Spam SpamMark
+	// AuthResults is the Authentication-Results value of the mail's DKIM
+	// check ("": none made, or nothing to say).
+	AuthResults string
 }
 
 // JudgeMail judges the spooled mail whose head is head: oversize (not
@@ -304,6 +341,11 @@ func (o *Object) JudgeMail(sub Subject, head []byte, over, spam bool) Mail {
 	if spam && m.Delivery == outcome.Deliver {
 		f := o.File()
 		m.Spam = o.t.c.CheckSpam(&scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: sub.Meta})
+		if m.AuthResults = o.t.c.AuthResults(f); m.AuthResults != "" {
+			// Said under this gateway's name: one the mail brought is
+			// not ours.
+			m.Spam.Head.Forged = o.t.c.Hostname()
+		}
 	}
 	return m
 }
@@ -329,6 +371,9 @@ func (m Mail) SpamRefusal(rec *logs.Access) (r Reply, refused bool) {
 // POP3), then the spam engine's.
 func (m Mail) Fields(status bool) []string {
 	var f []string
+	if m.AuthResults != "" {
+		f = append(f, "Authentication-Results: "+m.AuthResults)
+	}
 	if status || m.Kind != outcome.Clean {
 		f = append(f, "X-Virus-Status: "+m.Status)
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -128,5 +129,27 @@ func TestMailFieldsAndSpamRefusal(t *testing.T) {
 		if r != c.reply || refused != (c.reply.Code != 0) || rec.Detect != c.detect || rec.Action != c.action || rec.Status != c.reply.Code {
 			t.Errorf("%s: %+v %v, record %q %q %d", c.name, r, refused, rec.Detect, rec.Action, rec.Status)
 		}
+	}
+}
+
+// TestForgedAuthenticationResultsTakenOut: a field claiming the gateway's
+// name (any case, a version after it, its value folded onto the next
+// line) is taken out whole, folded lines and all; one of another server,
+// or of a name that merely begins alike, stays.
+func TestForgedAuthenticationResultsTakenOut(t *testing.T) {
+	head := "Authentication-Results: GW.test 1; dkim=pass\r\n\theader.d=bank.example\r\n" +
+		"Authentication-Results:\r\n gw.test; spf=pass\r\n" +
+		"Authentication-Results: gw.tester; dkim=pass\r\n" +
+		"Authentication-Results: mx.other; dkim=pass\r\n" +
+		"Subject: hi\r\n\r\nbody\r\n"
+	var out bytes.Buffer
+	w := bufio.NewWriter(&out)
+	if err := (HeadChange{Forged: "gw.test"}).Apply(w, bufio.NewReader(strings.NewReader(head))); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	want := "Authentication-Results: gw.tester; dkim=pass\r\nAuthentication-Results: mx.other; dkim=pass\r\nSubject: hi\r\n\r\n"
+	if out.String() != want {
+		t.Fatalf("got\n%q\nwant\n%q", out.String(), want)
 	}
 }

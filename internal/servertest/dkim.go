@@ -1,6 +1,7 @@
 package servertest
 
 import (
+	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,6 +40,16 @@ func NewDKIM(t testing.TB) *DKIM {
 		t.Fatalf("openssl rsa: %v %s", err, out)
 	}
 	return d
+}
+
+// Record is the key's DNS record (of sel._domainkey.example.com).
+func (d *DKIM) Record(t testing.TB) string {
+	t.Helper()
+	der, err := os.ReadFile(filepath.Join(d.dir, "pub.der"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "v=DKIM1; k=rsa; p=" + base64.StdEncoding.EncodeToString(der)
 }
 
 // Sign is msg signed over From, To, Subject and Date (relaxed/relaxed).

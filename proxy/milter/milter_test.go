@@ -200,19 +200,27 @@ func sleep() { time.Sleep(50 * time.Millisecond) }
 
 // TestDKIMSignedMailVerifiesAfterTheMilter: a mail signed by dkimpy still
 // verifies after Postfix and the milter, clean and as spam (the Subject
-// kept, X-Spam-* inserted above).
+// kept, X-Spam-* inserted above), with the milter's Authentication-Results
+// (dkim=pass, the signer's key from dnsmasq) and without the field that
+// claimed the gateway's name when it came.
 func TestDKIMSignedMailVerifiesAfterTheMilter(t *testing.T) {
 	dk := servertest.NewDKIM(t)
+	dns := servertest.NewDNS(t, map[string]string{"sel._domainkey.example.com": dk.Record(t)})
 	spamd := proxytest.Spamd(t)
-	e := newEnv(t, "fsasd_service = yes", func(p *Proxy) { p.Spam = spamd })
+	e := newEnv(t, "fsasd_service = yes", func(p *Proxy) { p.Spam, p.LookupTXT = spamd, dns.LookupTXT })
+	host := e.p.Hostname()
 	for i, body := range []string{"Hello.", eicar.GTUBE} {
 		msg := dk.Sign(t, "From: a@example.com\r\nTo: b@example.net\r\nSubject: hello\r\nDate: Sun, 6 Dec 2026 10:00:00 +0000\r\nMessage-ID: <"+strconv.Itoa(i)+"@example.com>\r\n\r\n"+body+"\r\n")
+		msg = "Authentication-Results: " + host + "; dkim=pass header.d=bank.example\r\n" + msg
 		if out, ok := e.send(msg); !ok {
 			t.Fatalf("refused:\n%s", out)
 		}
 		got := e.delivered(i + 1)
 		if !dk.Verify(t, got) || i == 1 && !bytes.Contains(got, []byte("X-Spam-Flag: YES")) {
 			t.Fatalf("mail %d:\n%s", i, got)
+		}
+		if !bytes.Contains(got, []byte("Authentication-Results: "+host+"; dkim=pass header.d=example.com")) || bytes.Contains(got, []byte("bank.example")) {
+			t.Fatalf("mail %d's Authentication-Results:\n%s", i, got)
 		}
 	}
 }

@@ -30,6 +30,7 @@ type session struct {
 	head    bytes.Buffer // header fields, until the end of the header
 	inBody  bool
 	fields  map[string]int // how many fields of each name (lower case)
+	authres []string       // the Authentication-Results values, in order
 	over    bool           // past max_scan_size: the rest is not spooled
 	failed  error          // the spool failed
 	subject *string
@@ -73,6 +74,9 @@ func (s *session) Header(name, value string, m gomilter.Modifier) (*gomilter.Res
 		s.fields = map[string]int{}
 	}
 	s.fields[strings.ToLower(name)]++
+	if strings.EqualFold(name, "Authentication-Results") {
+		s.authres = append(s.authres, value)
+	}
 	if s.subject == nil && strings.EqualFold(name, "Subject") {
 		v := value
 		s.subject = &v
@@ -165,19 +169,13 @@ func (s *session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	return s.accept(m, mail.Fields(true), mail.Spam.Head)
 }
 
-// accept has the MTA put fields (in order) first in the header and make
-// the header change, and take the mail. An MTA that refuses a change gets
+// accept has the MTA make the header change and put fields (in order)
+// first in the header, and take the mail. An MTA that refuses a change gets
 // the mail refused for now: a mail is never taken unmarked by mistake.
 func (s *session) accept(m gomilter.Modifier, fields []string, head proxy.HeadChange) (*gomilter.Response, error) {
 	lead := ""
 	if m.Protocol()&gomilter.OptHeaderLeadingSpace != 0 {
 		lead = " " // the MTA writes the value as given
-	}
-	for i := len(fields) - 1; i >= 0; i-- {
-		name, value, _ := strings.Cut(proxy.Sanitize(fields[i]), ":")
-		if err := m.InsertHeader(0, name, lead+strings.TrimSpace(value)); err != nil {
-			return s.changeFailed(err)
-		}
 	}
 	for _, name := range head.Remove {
 		// From the last, so that the indexes before stay as counted.
@@ -185,6 +183,23 @@ func (s *session) accept(m gomilter.Modifier, fields []string, head proxy.HeadCh
 			if err := m.ChangeHeader(i, name, ""); err != nil {
 				return s.changeFailed(err)
 			}
+		}
+	}
+	// A field claiming this gateway's name came with the mail: a
+	// forgery, taken out (from the last, as above).
+	for i := len(s.authres) - 1; i >= 0 && head.Forged != ""; i-- {
+		if proxy.ClaimedBy(s.authres[i], head.Forged) {
+			if err := m.ChangeHeader(i+1, "Authentication-Results", ""); err != nil {
+				return s.changeFailed(err)
+			}
+		}
+	}
+	// The fields put first go in after the removals, so that an index
+	// above counts the mail's own fields alone.
+	for i := len(fields) - 1; i >= 0; i-- {
+		name, value, _ := strings.Cut(proxy.Sanitize(fields[i]), ":")
+		if err := m.InsertHeader(0, name, lead+strings.TrimSpace(value)); err != nil {
+			return s.changeFailed(err)
 		}
 	}
 	if head.Tag != "" || head.Subject != "" {
@@ -242,7 +257,7 @@ func (s *session) reset() {
 	if s.t != nil {
 		s.t.End()
 	}
-	s.t, s.o, s.over, s.failed, s.subject, s.inBody, s.fields = nil, nil, false, nil, nil, false, nil
+	s.t, s.o, s.over, s.failed, s.subject, s.inBody, s.fields, s.authres = nil, nil, false, nil, nil, false, nil, nil
 	s.head.Reset()
 	s.from, s.rcpts = "", nil
 }
