@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -12,8 +13,8 @@ import (
 	"github.com/fsigkd/fsigkd/spool"
 )
 
-// dkimLookupTimeout bounds a signer's key lookup: a mail waits for its
-// DKIM check no longer than this, whatever DNS does.
+// dkimLookupTimeout bounds the signers' key lookups of a mail: it waits
+// for its DKIM check no longer than this, whatever DNS does.
 const dkimLookupTimeout = 5 * time.Second
 
 // maxSignatures is how many DKIM signatures of one mail are checked (a
@@ -28,18 +29,26 @@ func (c *Common) AuthResults(f *spool.File) string {
 	if !c.Svc.DKIMVerify {
 		return ""
 	}
+	if !signed(f.OS(), f.Size()) || !wholeHead(f) {
+		// Unsigned: nothing to check. A header past maxHead is not
+		// read whole here, as nowhere else: the check would read it all.
+		return ""
+	}
 	lookup := c.LookupTXT
 	if lookup == nil {
 		lookup = net.DefaultResolver.LookupTXT
 	}
+	// One bound for every key of the mail: a mail of many signatures
+	// waits no longer than one.
+	ctx, cancel := context.WithTimeout(context.Background(), dkimLookupTimeout)
+	defer cancel()
 	opts := &dkim.VerifyOptions{MaxVerifications: maxSignatures, LookupTXT: func(name string) ([]string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), dkimLookupTimeout)
-		defer cancel()
 		return lookup(ctx, name)
 	}}
-	vs, err := dkim.VerifyWithOptions(io.NewSectionReader(f.OS(), 0, f.Size()), opts)
+	// (An error with no verification: a header it cannot read, nothing
+	// to say; with some, those checked are said.)
+	vs, _ := dkim.VerifyWithOptions(io.NewSectionReader(f.OS(), 0, f.Size()), opts)
 	if len(vs) == 0 {
-		_ = err // an unreadable header or no signature: nothing to say
 		return ""
 	}
 	results := make([]authres.Result, 0, len(vs))
@@ -47,6 +56,13 @@ func (c *Common) AuthResults(f *spool.File) string {
 		results = append(results, &authres.DKIMResult{Value: dkimValue(v.Err), Domain: v.Domain, Identifier: v.Identifier})
 	}
 	return authres.Format(c.Hostname(), results)
+}
+
+// wholeHead tells whether f's header block ends within maxHead bytes.
+func wholeHead(f *spool.File) bool {
+	b := make([]byte, min(f.Size(), maxHead))
+	n, _ := f.OS().ReadAt(b, 0)
+	return int64(n) == f.Size() || bytes.Contains(b[:n], []byte("\r\n\r\n"))
 }
 
 // dkimValue is a signature's result as RFC 8601 names it.
