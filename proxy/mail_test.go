@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,4 +153,42 @@ func TestForgedAuthenticationResultsTakenOut(t *testing.T) {
 	if out.String() != want {
 		t.Fatalf("got\n%q\nwant\n%q", out.String(), want)
 	}
+}
+
+// FuzzHeadChange: whatever header a mail brings, the change keeps the
+// body as it came, never panics, and leaves no field that claims the
+// gateway's name.
+func FuzzHeadChange(f *testing.F) {
+	f.Add([]byte("Authentication-Results: gw.test; dkim=pass\r\nSubject: hi\r\n\r\nbody\r\n"))
+	f.Add([]byte("Authentication-Results:\r\n gw.test; x\r\n\tmore\r\n\r\n"))
+	f.Add([]byte("Subject:\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, mail []byte) {
+		var out bytes.Buffer
+		w := bufio.NewWriter(&out)
+		src := bufio.NewReader(bytes.NewReader(mail))
+		if err := (HeadChange{Forged: "gw.test", Tag: "[T]", Remove: []string{"X-Spam-Flag"}}).Apply(w, src); err != nil {
+			t.Fatal(err)
+		}
+		rest, _ := io.ReadAll(src)
+		w.Flush()
+		// The body begins after the header's first empty line.
+		for off := 0; off < len(mail); {
+			j := bytes.IndexByte(mail[off:], '\n')
+			if j < 0 {
+				break
+			}
+			if line := string(mail[off : off+j+1]); line == "\r\n" || line == "\n" {
+				if !bytes.Equal(rest, mail[off+j+1:]) {
+					t.Fatalf("the body changed: %q", rest)
+				}
+				break
+			}
+			off += j + 1
+		}
+		for _, line := range strings.Split(out.String(), "\r\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "Authentication-Results") && ClaimedBy(v, "gw.test") {
+				t.Fatalf("a forged field stayed: %q", out.String())
+			}
+		}
+	})
 }
