@@ -30,8 +30,10 @@ import (
 //   - with Target:1 (Windows programs), parts at executable offsets (EP+n,
 //     Sx+n, SL+n, SEx: exe.go).
 //
+//   - whole words (the modifier f), and byte-compare parts (bytecmp.go).
+//
 // A signature with anything else (executable offsets in another target;
-// the modifier f, whole words; byte-compare and macro parts; a regular
+// macro parts, byte compares of a form bytecmp.go does not read; a regular
 // expression RE2 cannot run; the PE and container conditions of the
 // target description) is counted
 // (DB.Skipped) and said at load, never loaded half: it detects nothing
@@ -41,9 +43,10 @@ import (
 type logicalSig struct {
 	name    string
 	expr    *lexpr
-	parts   [][]int32         // the body signatures of each part (two for ::wa; none for a PCRE)
-	pcre    map[int]*pcrePart // the PCRE parts, by number
-	counts  bool              // the expression asks how many times a part matched
+	parts   [][]int32            // the body signatures of each part (two for ::wa; none for a PCRE)
+	pcre    map[int]*pcrePart    // the PCRE parts, by number
+	bcomp   map[int]*byteCompare // the byte-compare parts, by number (bytecmp.go)
+	counts  bool                 // the expression asks how many times a part matched
 	minSize int
 	maxSize int  // -1: no bound
 	pe      bool // Target:1, Windows programs: its parts may take executable offsets (exe.go)
@@ -88,6 +91,7 @@ func (db *DB) addLogical(line string) error {
 	type part struct {
 		offset, hex, mods string
 		pcre              *pcrePart
+		bcomp             *byteCompare
 	}
 	var parts []part
 	n := len(f) - 3
@@ -95,6 +99,8 @@ func (db *DB) addLogical(line string) error {
 		var p part
 		if isPCRE(f[i]) {
 			p.pcre, err = parsePCRE(f[i], n)
+		} else if isByteCompare(f[i]) {
+			p.bcomp, err = parseByteCompare(f[i], n)
 		} else {
 			p.offset, p.hex, p.mods, err = subsig(f[i])
 			if err == nil && isExecOffset(p.offset) && !ls.pe {
@@ -104,12 +110,18 @@ func (db *DB) addLogical(line string) error {
 		parts = append(parts, p)
 	}
 	for i := 0; err == nil && i < len(parts); i++ {
+		// A byte compare's trigger is one of the signature's patterns.
+		if b := parts[i].bcomp; b != nil && (parts[b.trigger].pcre != nil || parts[b.trigger].bcomp != nil) {
+			err = errUnsupported
+		}
+	}
+	for i := 0; err == nil && i < len(parts); i++ {
 		// A trigger names the signature's patterns, not another PCRE.
 		if parts[i].pcre == nil {
 			continue
 		}
 		for _, t := range parts[i].pcre.trigger.triggers(nil) {
-			if parts[t].pcre != nil || t == i {
+			if parts[t].pcre != nil || parts[t].bcomp != nil || t == i {
 				err = fmt.Errorf("sub-signature %d: its trigger names a PCRE part", i)
 			}
 		}
@@ -131,6 +143,13 @@ func (db *DB) addLogical(line string) error {
 	// loaded entire or not at all.
 	bodies := make([][]*bodySig, len(parts))
 	for i, p := range parts {
+		if p.bcomp != nil {
+			if ls.bcomp == nil {
+				ls.bcomp = map[int]*byteCompare{}
+			}
+			ls.bcomp[i] = p.bcomp
+			continue
+		}
 		if p.pcre != nil {
 			if ls.pcre == nil {
 				ls.pcre = map[int]*pcrePart{}
@@ -410,6 +429,9 @@ func (db *DB) matchLogical(data []byte, hit map[int32]bool, found func(name stri
 		}
 		var count func(part int) int
 		count = func(part int) int {
+			if b := ls.bcomp[part]; b != nil {
+				return db.byteCompares(b, ls, data, hit)
+			}
 			if p := ls.pcre[part]; p != nil {
 				// Its trigger names patterns only (addLogical): no loop.
 				if ok, _, _ := p.trigger.eval(count); !ok {
@@ -434,6 +456,29 @@ func (db *DB) matchLogical(data []byte, hit map[int32]bool, found func(name stri
 		}
 	}
 	return false
+}
+
+// byteCompares counts the places b's trigger part matches in data where
+// b's comparisons hold.
+func (db *DB) byteCompares(b *byteCompare, ls *logicalSig, data []byte, hit map[int32]bool) int {
+	n := 0
+	for _, si := range ls.parts[b.trigger] {
+		if !hit[si] {
+			continue
+		}
+		var v verifier
+		v.init(data)
+		db.body[si].starts(&v, func() bool {
+			v.steps = verifyBudget
+			return v.work > 0
+		}, func(start int) bool {
+			if b.at(data, start) {
+				n++
+			}
+			return n < maxCount
+		})
+	}
+	return n
 }
 
 // countIn counts the places s matches in data, at most maxCount: where a

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -141,7 +142,7 @@ func TestLogicalSignaturesNotRead(t *testing.T) {
 		"S.Section;Target:0;(0&1);" + hx + ";S2+4:" + hx,
 		"S.Container;Target:0,Container:CL_TYPE_ZIP;0;" + hx,
 		"S.PE;Target:1,NumberOfSections:3-3;0;" + hx,
-		"S.ByteCompare;Engine:51-255,Target:0;0&1;" + hx + ";0(>>5#hb2#=123)",
+		"S.ByteCompare3;Engine:51-255,Target:0;0&1;" + hx + ";0(>>5#ib3#=123)",
 		"S.Macro;Engine:51-255,Target:0;0&1;" + hx + ";${6-7}12$",
 	} {
 		dir := t.TempDir()
@@ -283,4 +284,104 @@ func TestWholeWordsAsClamscanReadsThem(t *testing.T) {
 			t.Errorf("%s: the engine says %q, clamscan %q", name, ours, theirs[name])
 		}
 	}
+}
+
+// TestByteComparesAsClamscanReadsThem: byte-compare parts (raw bytes in
+// either byte order, hex, decimal and automatic text, exact or not, one
+// or two comparisons, before and after the trigger's start) find the
+// same objects under the same names as clamscan, including its readings
+// at the edges: nothing read at the object's first byte or past its end,
+// blanks before a number skipped only when not exact, a sign read, a
+// number that is not there read as 0, "010" as ten.
+func TestByteComparesAsClamscanReadsThem(t *testing.T) {
+	type sig struct{ trigger, compare string }
+	sigs := []sig{
+		{"RAW-BIG", "0(>>7#ib2#=258)"},
+		{"RAW-LITTLE", "0(>>10#il2#=513)"},
+		{"RAW-FOUR", "0(>>8#ib4#=16908288)"},
+		{"RAW-EIGHT", "0(>>9#il8#=513)"},
+		{"BEFORE-IT", "0(<<1#ib1#=88)"},
+		{"AT-ZERO", "0(<<2#ib2#=22616)"},
+		{"HEX-EXACT", "0(>>9#hbe2#=171)"},
+		{"HEX-LOOSE", "0(>>9#hb4#=1)"},
+		{"DEC-LOOSE", "0(>>9#db3#=7)"},
+		{"DEC-NONE", "0(>>8#db2#=0)"},
+		{"DEC-EXACT", "0(>>9#dbe3#=12)"},
+		{"AUTO-TEN", "0(>>8#abe3#=10)"},
+		{"AUTO-HEX", "0(>>8#abe4#=31)"},
+		{"HEX-LITTLE", "0(>>10#hle4#=513)"},
+		{"TWO-CMPS", "0(>>8#ib2#>257,<259)"},
+		{"PAST-END", "0(>>8#ib2#=258)"},
+		{"SECOND-ONE", "0(>>10#ib1#=2)"},
+	}
+	hx := func(s string) string { return hex.EncodeToString([]byte(s)) }
+	var ldb strings.Builder
+	for _, s := range sigs {
+		fmt.Fprintf(&ldb, "Test.%s;Engine:81-255,Target:0;0&1;%s;%s\n", s.trigger, hx(s.trigger), s.compare)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "bytes.ldb"), []byte(ldb.String()), 0o644)
+	objects := map[string]string{
+		"raw-big":         "xRAW-BIG\x01\x02",
+		"raw-big-other":   "xRAW-BIG\x01\x03",
+		"raw-little":      "xRAW-LITTLE\x01\x02",
+		"raw-four":        "xRAW-FOUR\x01\x02\x00\x00",
+		"raw-eight":       "xRAW-EIGHT\x01\x02\x00\x00\x00\x00\x00\x00",
+		"before-it":       "YXBEFORE-IT",
+		"before-at-zero":  "XBEFORE-IT",
+		"at-zero":         "XXAT-ZERO",
+		"hex-exact":       "xHEX-EXACTAB",
+		"hex-exact-bad":   "xHEX-EXACTAG",
+		"hex-loose":       "xHEX-LOOSE01zz",
+		"dec-loose":       "xDEC-LOOSE  7",
+		"dec-none":        "xDEC-NONEB-",
+		"dec-negative":    "xDEC-NONE-5",
+		"dec-exact":       "xDEC-EXACT012",
+		"dec-exact-blank": "xDEC-EXACT 12",
+		"auto-ten":        "xAUTO-TEN010",
+		"auto-hex":        "xAUTO-HEX0x1F",
+		"hex-little":      "xHEX-LITTLE0102",
+		"two-cmps":        "xTWO-CMPS\x01\x02",
+		"two-cmps-out":    "xTWO-CMPS\x01\x03",
+		"past-end":        "xPAST-END\x01",
+		"second-one":      "xSECOND-ONE\x01 then SECOND-ONE\x02",
+		"second-neither":  "xSECOND-ONE\x01 then SECOND-ONE\x03",
+	}
+	corpus := t.TempDir()
+	for name, b := range objects {
+		os.WriteFile(filepath.Join(corpus, name), []byte(b), 0o644)
+	}
+	theirs := clamscanFinds(t, dir, corpus)
+	t.Logf("clamscan: %v", theirs)
+	if len(theirs) < 10 {
+		t.Fatalf("clamscan found only %v", theirs)
+	}
+	db, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db.Skipped != 0 {
+		t.Fatalf("skipped %d", db.Skipped)
+	}
+	e := New(db)
+	for name, b := range objects {
+		if ours := named(e, []byte(b), all); ours != theirs[name] {
+			t.Errorf("%s: the engine says %q, clamscan %q", name, ours, theirs[name])
+		}
+	}
+}
+
+// FuzzByteCompare: no byte compare, however written, reads outside the
+// object or panics, wherever its trigger matched.
+func FuzzByteCompare(f *testing.F) {
+	f.Add("0(>>7#ib2#=258)", []byte("xRAW-BIG\x01\x02"), 1)
+	f.Add("0(<<2#hle4#>1,<9)", []byte("0102"), 3)
+	f.Add("0(>>0x1F#dbe8#=0)", []byte(" -12"), 0)
+	f.Fuzz(func(t *testing.T, sig string, data []byte, start int) {
+		b, err := parseByteCompare(sig, 2)
+		if err != nil {
+			return
+		}
+		b.at(data, start%(len(data)+1))
+	})
 }
