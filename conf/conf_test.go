@@ -269,9 +269,10 @@ func TestReadmeNamesDeclaredKeys(t *testing.T) {
 
 // readmeNotKeys are the snake_case words of the README that are not
 // fsigkd's settings: c-icap's virus_scan service, Squid's
-// read_ahead_gap, the JSON access log's field names.
+// read_ahead_gap, the JSON access log's field names, a Windows DLL's
+// name (ws2_32).
 // (Postfix's parameters are named too: the milter section.)
-const readmeNotKeys = `virus_scan read_ahead_gap elapsed_ms content_type scan_ms default_process_limit milter_content_timeout milter_default_action`
+const readmeNotKeys = `virus_scan read_ahead_gap elapsed_ms content_type scan_ms default_process_limit milter_content_timeout milter_default_action ws2_32`
 
 // TestSkipListsAreCheckedWithTheirFiles: a list file relative to base_dir
 // is found there; a bad entry is named by the setting's line and, in a

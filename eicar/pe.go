@@ -6,6 +6,8 @@ import (
 	"debug/pe"
 	"encoding/binary"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // WindowsProgram is a minimal, harmless Windows program (or, with dll, a
@@ -65,4 +67,77 @@ func Zip(files map[string][]byte) []byte {
 	}
 	w.Close()
 	return b.Bytes()
+}
+
+// WindowsProgramImporting is a Windows program (32-bit) whose one
+// section holds an import table: each import is a DLL's name and a
+// function's, in order; a function written "#n" is imported by number.
+// Padding (a run of zero bytes at the section's end) puts the names
+// further from the end of the file.
+func WindowsProgramImporting(padding int, imports ...[2]string) []byte {
+	const headers, fileAlign, sectionAlign, secVA = 0x200, 0x200, 0x1000, 0x1000
+	var dlls []string
+	funcs := map[string][]string{}
+	for _, im := range imports {
+		if _, ok := funcs[im[0]]; !ok {
+			dlls = append(dlls, im[0])
+		}
+		funcs[im[0]] = append(funcs[im[0]], im[1])
+	}
+	thunks := 0
+	for _, d := range dlls {
+		thunks += len(funcs[d]) + 1
+	}
+	// The descriptors (and their terminator), the lookup and the address
+	// thunks, then the names.
+	descs := 20 * (len(dlls) + 1)
+	ilt, iat := descs, descs+4*thunks
+	sec := make([]byte, iat+4*thunks)
+	name := func(b []byte) uint32 {
+		if len(sec)%2 == 1 {
+			sec = append(sec, 0)
+		}
+		at := uint32(secVA + len(sec))
+		sec = append(sec, b...)
+		return at
+	}
+	t := 0
+	for i, d := range dlls {
+		// (A name is placed before the slice is written: placing it may
+		// move the section.)
+		at := name(append([]byte(d), 0))
+		binary.LittleEndian.PutUint32(sec[20*i:], uint32(secVA+ilt+4*t))
+		binary.LittleEndian.PutUint32(sec[20*i+12:], at)
+		binary.LittleEndian.PutUint32(sec[20*i+16:], uint32(secVA+iat+4*t))
+		for _, f := range funcs[d] {
+			var v uint32
+			if n, err := strconv.Atoi(strings.TrimPrefix(f, "#")); err == nil && strings.HasPrefix(f, "#") {
+				v = 1<<31 | uint32(n)
+			} else {
+				v = name(append([]byte{0, 0}, append([]byte(f), 0)...))
+			}
+			binary.LittleEndian.PutUint32(sec[ilt+4*t:], v)
+			binary.LittleEndian.PutUint32(sec[iat+4*t:], v)
+			t++
+		}
+		t++
+	}
+	sec = append(sec, make([]byte, padding)...)
+	size := uint32(len(sec)+fileAlign-1) &^ (fileAlign - 1)
+	var b bytes.Buffer
+	dos := make([]byte, 0x40)
+	copy(dos, "MZ")
+	binary.LittleEndian.PutUint32(dos[0x3c:], 0x40)
+	b.Write(dos)
+	b.WriteString("PE\x00\x00")
+	h := pe.SectionHeader32{VirtualSize: uint32(len(sec)), VirtualAddress: secVA, SizeOfRawData: size, PointerToRawData: headers, Characteristics: 0x60000020}
+	copy(h.Name[:], ".idata")
+	binary.Write(&b, binary.LittleEndian, pe.FileHeader{Machine: pe.IMAGE_FILE_MACHINE_I386, NumberOfSections: 1, SizeOfOptionalHeader: 0xe0, Characteristics: 0x0102})
+	oh := pe.OptionalHeader32{Magic: 0x10b, AddressOfEntryPoint: secVA, ImageBase: 0x400000, SectionAlignment: sectionAlign, FileAlignment: fileAlign,
+		MajorSubsystemVersion: 4, SizeOfImage: secVA + ((size + sectionAlign - 1) &^ (sectionAlign - 1)), SizeOfHeaders: headers, Subsystem: 3, NumberOfRvaAndSizes: 16}
+	oh.DataDirectory[1] = pe.DataDirectory{VirtualAddress: secVA, Size: uint32(descs)}
+	binary.Write(&b, binary.LittleEndian, oh)
+	binary.Write(&b, binary.LittleEndian, []pe.SectionHeader32{h})
+	b.Write(make([]byte, headers-b.Len()))
+	return append(b.Bytes(), append(sec, make([]byte, int(size)-len(sec))...)...)
 }

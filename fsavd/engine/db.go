@@ -163,7 +163,7 @@ func (db *DB) loadFile(path string, prev *DB) error {
 	}
 	hf := kept
 	if hf == nil {
-		hf = &hashFile{id: id, hashes: map[string]*hashSet{}, allowed: map[string]*hashSet{}, sections: map[string]*hashSet{}}
+		hf = &hashFile{id: id, hashes: map[string]*hashSet{}, allowed: map[string]*hashSet{}, sections: map[string]*hashSet{}, imports: map[string]*hashSet{}}
 	}
 	read := func(name string, r io.Reader) error {
 		if kept != nil && holdsHashes(name) {
@@ -197,7 +197,7 @@ func (db *DB) loadFile(path string, prev *DB) error {
 // (or the allow lists' hashes): what a kept hashFile already has.
 func holdsHashes(name string) bool {
 	switch plainExt(name) {
-	case ".hdb", ".hsb", ".mdb", ".msb", ".fp", ".sfp":
+	case ".hdb", ".hsb", ".mdb", ".msb", ".imp", ".fp", ".sfp":
 		return true
 	}
 	return false
@@ -249,7 +249,7 @@ func (db *DB) load(name string, r io.Reader, hf *hashFile) error {
 		}
 		var err error
 		switch ext {
-		case ".hdb", ".hsb", ".mdb", ".msb", ".fp", ".sfp":
+		case ".hdb", ".hsb", ".mdb", ".msb", ".imp", ".fp", ".sfp":
 			// Read from the scanner's buffer: millions of lines, no
 			// string made of each.
 			if err := hf.addLine(ext, raw); err != nil {
@@ -301,6 +301,8 @@ func (hf *hashFile) addLine(ext string, line []byte) error {
 		return hf.addHash(hf.sections, b, a, name)
 	case ext == ".fp" || ext == ".sfp":
 		return hf.addHash(hf.allowed, a, b, name)
+	case ext == ".imp":
+		return hf.addHash(hf.imports, a, b, name)
 	}
 	return hf.addHash(hf.hashes, a, b, name)
 }
@@ -506,12 +508,13 @@ func (db *DB) Signatures() int {
 }
 
 // Kinds is how many signatures of each kind are in use: hash (.hdb,
-// .hsb, and the PE section hashes of .mdb, .msb), body (.ndb, and the
+// .hsb, the PE section hashes of .mdb, .msb and the import hashes of
+// .imp), body (.ndb, and the
 // built-in EICAR) and logical (.ldb).
 func (db *DB) Kinds() map[string]int {
 	n, parts := 0, 0
 	for _, hf := range db.hashFiles {
-		for _, sets := range []map[string]*hashSet{hf.hashes, hf.sections} {
+		for _, sets := range []map[string]*hashSet{hf.hashes, hf.sections, hf.imports} {
 			for _, set := range sets {
 				n += set.len()
 			}
@@ -877,6 +880,30 @@ func (db *DB) matchHash(data []byte, sums *digests) []string {
 	var out []string
 	for _, hf := range db.hashFiles {
 		out = append(out, hf.lookUp(hf.hashes, data, sums)...)
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+// matchImports looks a PE object's import hash up in the .imp
+// signatures: only an object that is a PE, and only when some signature
+// names the length of its import text.
+func (db *DB) matchImports(data []byte) []string {
+	some := false
+	for _, hf := range db.hashFiles {
+		some = some || len(hf.imports) > 0
+	}
+	if !some {
+		return nil
+	}
+	text, ok := peImportHash(data)
+	if !ok {
+		return nil
+	}
+	var out []string
+	var sums digests
+	for _, hf := range db.hashFiles {
+		out = append(out, hf.lookUp(hf.imports, []byte(text), &sums)...)
 	}
 	sort.Strings(out)
 	return slices.Compact(out)

@@ -97,7 +97,7 @@ func (db *DB) byHash(data []byte, found func(name string) bool) (_ func(name str
 		return nil, true
 	}
 	found = db.unignored(found)
-	for _, name := range append(db.matchHash(data, &sums), db.matchSections(data)...) {
+	for _, name := range append(append(db.matchHash(data, &sums), db.matchSections(data)...), db.matchImports(data)...) {
 		if found(name) {
 			return nil, true
 		}

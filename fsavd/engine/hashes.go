@@ -138,12 +138,15 @@ type hashFile struct {
 	// sections are the PE section hashes (.mdb, .msb), by kind: the
 	// size a signature names is the section's.
 	sections map[string]*hashSet
-	names    nameBlob
+	// imports are the import hashes (.imp), by kind: the size a
+	// signature names is the length of the text hashed (imports.go).
+	imports map[string]*hashSet
+	names   nameBlob
 }
 
 // sets are the file's sets of every use.
 func (hf *hashFile) sets() []map[string]*hashSet {
-	return []map[string]*hashSet{hf.hashes, hf.allowed, hf.sections}
+	return []map[string]*hashSet{hf.hashes, hf.allowed, hf.sections, hf.imports}
 }
 
 func (hf *hashFile) build() {

@@ -34,7 +34,7 @@ func Kind(name string) string {
 	switch filepath.Ext(name) {
 	// The u files hold potentially unwanted programs' signatures (PUA.*),
 	// in their plain kind's form: reported as riskware.
-	case ".hdb", ".hsb", ".mdb", ".msb", ".hdu", ".hsu", ".mdu", ".msu":
+	case ".hdb", ".hsb", ".mdb", ".msb", ".imp", ".hdu", ".hsu", ".mdu", ".msu":
 		return "hash"
 	case ".ndb", ".ndu":
 		return "body"
@@ -42,7 +42,7 @@ func Kind(name string) string {
 		return "logical"
 	case ".fp", ".sfp", ".ign", ".ign2":
 		return "allow"
-	case ".imp", ".cdb", ".ftm", ".cbc", ".pdb", ".gdb", ".wdb",
+	case ".cdb", ".ftm", ".cbc", ".pdb", ".gdb", ".wdb",
 		".crb", ".idb", ".yar", ".yara":
 		return "unsupported"
 	}

@@ -1,0 +1,97 @@
+package engine
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/testenv"
+)
+
+// TestImportHashesAsClamscanReadsThem: the import hash of Windows
+// programs (the text, and the length the .imp signature names) is the
+// one clamav computes (sigtool --imp), or none where clamav gives none;
+// and .imp signatures made of clamav's hashes find the same programs
+// under the same names in the engine as in clamscan, in a zip too. The
+// one difference, kept on purpose and held here: a function imported by
+// number from ws2_32 (or oleaut32, wsock32), whose numbers clamav names
+// from tables of its own, gives no hash here rather than a guessed one.
+func TestImportHashesAsClamscanReadsThem(t *testing.T) {
+	sigtool := testenv.Need(t, "sigtool", "clamav")
+	type im = [2]string
+	far := 400 // the names well before the file's last 257 bytes
+	programs := map[string][]byte{
+		"three":        eicar.WindowsProgramImporting(far, im{"KERNEL32.dll", "ExitProcess"}, im{"KERNEL32.dll", "GetProcAddress"}, im{"user32.DLL", "MessageBoxA"}),
+		"extensions":   eicar.WindowsProgramImporting(far, im{"drv.SYS", "A"}, im{"ctl.ocx", "B"}, im{"other.exe", "C"}, im{"noext", "D"}, im{"two.dots.dll", "E"}, im{"lib.dllfoo", "F"}),
+		"by-number":    eicar.WindowsProgramImporting(far, im{"kernel32.dll", "#12"}, im{"kernel32.dll", "Sleep"}),
+		"named-number": eicar.WindowsProgramImporting(far, im{"ws2_32.dll", "#3"}),
+		"bad-name":     eicar.WindowsProgramImporting(far, im{"a.dll", "Func_1"}, im{"a.dll", "Q?@$"}),
+		"near-the-end": eicar.WindowsProgramImporting(0, im{"a.dll", "A"}, im{"b.dll", "B"}, im{"c.dll", "C"}, im{"d.dll", "D"}, im{"e.dll", "E"}, im{"f.dll", "F"}),
+		"dots-in-name": eicar.WindowsProgramImporting(far, im{"a.dll", "Some.Func"}),
+	}
+	dir := t.TempDir()
+	theirHash := map[string]string{}
+	imphash := regexp.MustCompile(`Imphash: ([0-9a-f]{32}):(\d+)`)
+	for name, b := range programs {
+		p := filepath.Join(dir, name+".exe")
+		os.WriteFile(p, b, 0o644)
+		out, _ := exec.Command(sigtool, "--imp", p).CombinedOutput()
+		if m := imphash.FindSubmatch(out); m != nil {
+			theirHash[name] = string(m[1]) + ":" + string(m[2])
+		}
+	}
+	t.Logf("sigtool: %v", theirHash)
+	if len(theirHash) < 4 {
+		t.Fatalf("sigtool gave %d hashes", len(theirHash))
+	}
+	notGuessed := "named-number"
+	if theirHash[notGuessed] == "" {
+		t.Fatalf("clamav gave %s no hash: the difference is not shown", notGuessed)
+	}
+	for name, b := range programs {
+		text, ok := peImportHash(b)
+		ours := ""
+		if ok {
+			sum := md5.Sum([]byte(text))
+			ours = fmt.Sprintf("%s:%d", hex.EncodeToString(sum[:]), len(text))
+		}
+		want := theirHash[name]
+		if name == notGuessed {
+			want = ""
+		}
+		if ours != want {
+			t.Errorf("%s: ours %q (%q), want %q (clamav's %q)", name, ours, text, want, theirHash[name])
+		}
+	}
+	// Signatures of clamav's hashes, and the programs judged by both.
+	sigs := t.TempDir()
+	var imp strings.Builder
+	for name, h := range theirHash {
+		fmt.Fprintf(&imp, "%s:Test.Imp.%s\n", h, name)
+	}
+	os.WriteFile(filepath.Join(sigs, "t.imp"), []byte(imp.String()), 0o644)
+	objects := map[string][]byte{"zipped": eicar.Zip(map[string][]byte{"setup.exe": programs["three"]})}
+	for name, b := range programs {
+		if name != notGuessed {
+			objects[name] = b
+		}
+	}
+	sameAsClamscan(t, sigs, objects, 4)
+}
+
+// FuzzImportHash: no program, however its import table is written, makes
+// the reader panic or read outside it.
+func FuzzImportHash(f *testing.F) {
+	f.Add(eicar.WindowsProgramImporting(0, [2]string{"a.dll", "A"}, [2]string{"b.dll", "#3"}))
+	f.Add(eicar.WindowsProgramWith([]byte("code")))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		peImportHash(data)
+	})
+}
