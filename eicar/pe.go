@@ -25,11 +25,7 @@ func WindowsProgramWith(sections ...[]byte) []byte { return program(false, secti
 func program(dll bool, sections ...[]byte) []byte {
 	const headers, fileAlign, sectionAlign = 0x200, 0x200, 0x1000
 	var b bytes.Buffer
-	dos := make([]byte, 0x40)
-	copy(dos, "MZ")
-	binary.LittleEndian.PutUint32(dos[0x3c:], 0x40)
-	b.Write(dos)
-	b.WriteString("PE\x00\x00")
+	dosAndSignature(&b)
 	chars := uint16(0x0102) // executable, 32-bit
 	if dll {
 		chars |= 0x2000
@@ -125,11 +121,7 @@ func WindowsProgramImporting(padding int, imports ...[2]string) []byte {
 	sec = append(sec, make([]byte, padding)...)
 	size := uint32(len(sec)+fileAlign-1) &^ (fileAlign - 1)
 	var b bytes.Buffer
-	dos := make([]byte, 0x40)
-	copy(dos, "MZ")
-	binary.LittleEndian.PutUint32(dos[0x3c:], 0x40)
-	b.Write(dos)
-	b.WriteString("PE\x00\x00")
+	dosAndSignature(&b)
 	h := pe.SectionHeader32{VirtualSize: uint32(len(sec)), VirtualAddress: secVA, SizeOfRawData: size, PointerToRawData: headers, Characteristics: 0x60000020}
 	copy(h.Name[:], ".idata")
 	binary.Write(&b, binary.LittleEndian, pe.FileHeader{Machine: pe.IMAGE_FILE_MACHINE_I386, NumberOfSections: 1, SizeOfOptionalHeader: 0xe0, Characteristics: 0x0102})
@@ -140,4 +132,14 @@ func WindowsProgramImporting(padding int, imports ...[2]string) []byte {
 	binary.Write(&b, binary.LittleEndian, []pe.SectionHeader32{h})
 	b.Write(make([]byte, headers-b.Len()))
 	return append(b.Bytes(), append(sec, make([]byte, int(size)-len(sec))...)...)
+}
+
+// dosAndSignature writes a DOS header pointing at the PE header right
+// after it, and the PE signature.
+func dosAndSignature(b *bytes.Buffer) {
+	dos := make([]byte, 0x40)
+	copy(dos, "MZ")
+	binary.LittleEndian.PutUint32(dos[0x3c:], 0x40)
+	b.Write(dos)
+	b.WriteString("PE\x00\x00")
 }
