@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -21,17 +20,16 @@ const dkimLookupTimeout = 5 * time.Second
 // mail carrying thousands costs no more than this).
 const maxSignatures = 8
 
-// AuthResults checks the DKIM signatures of the spooled mail f, as a
-// receiving mail server does (dkim_verify), and gives the value of the
-// Authentication-Results field that says what it found, under this
-// gateway's name: "" for an unsigned mail, or when the check is off.
-func (c *Common) AuthResults(f *spool.File) string {
-	if !c.Svc.DKIMVerify {
-		return ""
-	}
-	if !signed(f.OS(), f.Size()) || !wholeHead(f) {
-		// Unsigned: nothing to check. A header past maxHead is not
-		// read whole here, as nowhere else: the check would read it all.
+// AuthResults checks the DKIM signatures of the spooled mail f, whose
+// header block (ReadHead's) is head, as a receiving mail server does
+// (dkim_verify), and gives the value of the Authentication-Results field
+// that says what it found, under this gateway's name: "" for an unsigned
+// mail, or when the check is off.
+func (c *Common) AuthResults(f *spool.File, head []byte) string {
+	// Unsigned: nothing to check. A header past maxHead (ReadHead gave
+	// maxHead bytes of a larger mail without its end) is not read whole
+	// here, as nowhere else: the check would read it all.
+	if !c.Svc.DKIMVerify || !signed(head) || len(head) >= maxHead && f.Size() > maxHead {
 		return ""
 	}
 	lookup := c.LookupTXT
@@ -56,13 +54,6 @@ func (c *Common) AuthResults(f *spool.File) string {
 		results = append(results, &authres.DKIMResult{Value: dkimValue(v.Err), Domain: v.Domain, Identifier: v.Identifier})
 	}
 	return authres.Format(c.Hostname(), results)
-}
-
-// wholeHead tells whether f's header block ends within maxHead bytes.
-func wholeHead(f *spool.File) bool {
-	b := make([]byte, min(f.Size(), maxHead))
-	n, _ := f.OS().ReadAt(b, 0)
-	return int64(n) == f.Size() || bytes.Contains(b[:n], []byte("\r\n\r\n"))
 }
 
 // dkimValue is a signature's result as RFC 8601 names it.

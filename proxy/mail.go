@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/fsigkd/fsigkd/catalog"
@@ -198,14 +197,9 @@ func (m SpamMark) Note(rec *logs.Access) {
 	}
 }
 
-// signed tells whether the mail in f carries a DKIM-Signature field.
-func signed(f *os.File, size int64) bool {
-	b := make([]byte, min(size, maxHead))
-	n, _ := f.ReadAt(b, 0)
-	head := b[:n]
-	if i := bytes.Index(head, []byte("\r\n\r\n")); i >= 0 {
-		head = head[:i+2]
-	}
+// signed tells whether a mail's header block (ReadHead's) carries a
+// DKIM-Signature field.
+func signed(head []byte) bool {
 	for _, line := range bytes.Split(head, []byte("\r\n")) {
 		if k, _, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(bytes.TrimSpace(k)), "DKIM-Signature") {
 			return true
@@ -218,7 +212,7 @@ func signed(f *os.File, size int64) bool {
 // mail for spam. A failure is logged (a dead engine once, by the
 // scanner's pool) and the mail goes on unmarked: spam checks never hold
 // mail back.
-func (c *Common) CheckSpam(obj *scanner.Object) SpamMark {
+func (c *Common) CheckSpam(obj *scanner.Object, head []byte) SpamMark {
 	if c.Spam == nil {
 		return SpamMark{}
 	}
@@ -253,7 +247,7 @@ func (c *Common) CheckSpam(obj *scanner.Object) SpamMark {
 	if v.Spam && c.Svc.SpamRejectScore > 0 && v.Score >= c.Svc.SpamRejectScore {
 		mark.Reject = true
 	}
-	if (mark.Head.Tag != "" || mark.Head.Subject != "") && !c.Svc.SpamTagSigned && obj.File != nil && signed(obj.File, obj.Size) {
+	if (mark.Head.Tag != "" || mark.Head.Subject != "") && !c.Svc.SpamTagSigned && signed(head) {
 		mark.Head.Tag, mark.Head.Subject, mark.SubjectKept = "", "", true
 	}
 	return mark
@@ -340,8 +334,8 @@ func (o *Object) JudgeMail(sub Subject, head []byte, over, spam bool) Mail {
 	m := Mail{Outcome: o.Judge(sub)}
 	if spam && m.Delivery == outcome.Deliver {
 		f := o.File()
-		m.Spam = o.t.c.CheckSpam(&scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: sub.Meta})
-		if m.AuthResults = o.t.c.AuthResults(f); m.AuthResults != "" {
+		m.Spam = o.t.c.CheckSpam(&scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: sub.Meta}, head)
+		if m.AuthResults = o.t.c.AuthResults(f, head); m.AuthResults != "" {
 			// Said under this gateway's name: one the mail brought is
 			// not ours.
 			m.Spam.Head.Forged = o.t.c.Hostname()

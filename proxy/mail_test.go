@@ -86,7 +86,7 @@ func TestSpamMarkOfEachVerdict(t *testing.T) {
 			SpamMark{Head: HeadChange{Remove: []string{"X-Spam"}}}},
 	} {
 		com := &Common{Svc: svc, Spam: verdict(c.v)}
-		got := com.CheckSpam(&scanner.Object{File: f, Size: 17})
+		got := com.CheckSpam(&scanner.Object{File: f, Size: 17}, nil)
 		if got.Head.Tag != c.want.Head.Tag || got.Head.Subject != c.want.Head.Subject || strings.Join(got.Head.Remove, ",") != strings.Join(c.want.Head.Remove, ",") ||
 			got.Reject != c.want.Reject || got.TryLater != c.want.TryLater {
 			t.Errorf("%+v: %+v", c.v, got)

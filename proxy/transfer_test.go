@@ -2,6 +2,8 @@ package proxy_test
 
 import (
 	"bytes"
+	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -197,5 +199,36 @@ func TestJudgeMailWithRealSpamd(t *testing.T) {
 	big := judge("fsasd_service = yes\nmax_scan_size = 1K", head+strings.Repeat("spam spam\r\n", 300)+eicar.GTUBE+"\r\n")
 	if big.Kind != outcome.Oversize || len(big.Spam.Headers) != 0 {
 		t.Errorf("oversize: %v, spam checked %q", big.Kind, big.Spam.Headers)
+	}
+}
+
+// TestDKIMCheckReadsNoHeaderPastMaxHead: a signed mail whose header runs
+// past what the gateway reads of a header (256 KiB: an attacker's way to
+// make the check read without end) gets no check and no key lookup; the
+// same signature on a header of ordinary size is looked up.
+func TestDKIMCheckReadsNoHeaderPastMaxHead(t *testing.T) {
+	c, _ := proxytest.Common(t, "smtp", "")
+	lookups := 0
+	c.LookupTXT = func(_ context.Context, name string) ([]string, error) {
+		lookups++
+		return nil, &net.DNSError{Err: "no DNS in the tests", Name: name, IsTemporary: true}
+	}
+	if err := c.Init(); err != nil {
+		t.Fatal(err)
+	}
+	sig := "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.com; s=sel; h=from; bh=AAAA; b=AAAA\r\nFrom: a@example.com\r\n"
+	check := func(mail string) string {
+		tr := c.Begin(&logs.Access{URL: "mail"})
+		defer tr.End()
+		o := tr.Object()
+		o.Fill(strings.NewReader(mail), nil)
+		return c.AuthResults(o.File(), proxy.ReadHead(o.File()))
+	}
+	long := sig + strings.Repeat("X-Padding: "+strings.Repeat("p", 100)+"\r\n", 3000) + "\r\nbody\r\n"
+	if got := check(long); got != "" || lookups != 0 {
+		t.Fatalf("a header past 256 KiB: %q, %d lookups", got, lookups)
+	}
+	if got := check(sig + "\r\nbody\r\n"); !strings.Contains(got, "dkim=temperror") || lookups != 1 {
+		t.Fatalf("an ordinary header: %q, %d lookups", got, lookups)
 	}
 }
