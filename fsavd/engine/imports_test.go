@@ -83,7 +83,7 @@ func TestImportHashesAsClamscanReadsThem(t *testing.T) {
 			objects[name] = b
 		}
 	}
-	sameAsClamscan(t, sigs, objects, 4)
+	sameAsClamscan(t, sigs, objects, 6)
 }
 
 // FuzzImportHash: no program, however its import table is written, makes

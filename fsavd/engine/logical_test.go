@@ -262,7 +262,7 @@ func TestWholeWordsAsClamscanReadsThem(t *testing.T) {
 		"narrow-wide":  []byte("WIDEWORD"),
 		"second-place": []byte("aSOME-WORD and SOME-WORD"),
 	}
-	sameAsClamscan(t, dir, objects, 6)
+	sameAsClamscan(t, dir, objects, 9)
 }
 
 // TestByteComparesAsClamscanReadsThem: byte-compare parts (raw bytes in
@@ -330,14 +330,15 @@ func TestByteComparesAsClamscanReadsThem(t *testing.T) {
 	for name, b := range objects {
 		bs[name] = []byte(b)
 	}
-	sameAsClamscan(t, dir, bs, 10)
+	sameAsClamscan(t, dir, bs, 15)
 }
 
-// sameAsClamscan has clamscan (at least atLeast detections, so that the
-// comparison is no empty one) and the engine, both with the signatures in
-// dir, judge objects, and holds the engine to clamscan's names, none
-// skipped.
-func sameAsClamscan(t *testing.T, dir string, objects map[string][]byte, atLeast int) {
+// sameAsClamscan has clamscan (finding exactly found of them, as the
+// corpus was made: no empty comparison) and the engine, both with the
+// signatures in dir, judge objects, and holds the engine to clamscan's
+// names, every signature read, none skipped; it gives the engine's
+// database for more checks.
+func sameAsClamscan(t *testing.T, dir string, objects map[string][]byte, found int) *DB {
 	t.Helper()
 	corpus := t.TempDir()
 	for name, b := range objects {
@@ -345,15 +346,15 @@ func sameAsClamscan(t *testing.T, dir string, objects map[string][]byte, atLeast
 	}
 	theirs := clamscanFinds(t, dir, corpus)
 	t.Logf("clamscan: %v", theirs)
-	if len(theirs) < atLeast {
-		t.Fatalf("clamscan found only %v", theirs)
+	if len(theirs) != found {
+		t.Fatalf("clamscan found %d of %d: %v", len(theirs), found, theirs)
 	}
 	db, err := Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if db.Skipped != 0 {
-		t.Fatalf("skipped %d", db.Skipped)
+	if db.Skipped != 0 || len(db.Unsupported) != 0 {
+		t.Fatalf("skipped %d, not read %v", db.Skipped, db.Unsupported)
 	}
 	e := New(db)
 	for name, b := range objects {
@@ -361,6 +362,7 @@ func sameAsClamscan(t *testing.T, dir string, objects map[string][]byte, atLeast
 			t.Errorf("%s: the engine says %q, clamscan %q", name, ours, theirs[name])
 		}
 	}
+	return db
 }
 
 // FuzzByteCompare: no byte compare, however written, reads outside the
