@@ -889,42 +889,37 @@ func (db *DB) matchHash(data []byte, sums *digests) []string {
 // signatures: only an object that is a PE, and only when some signature
 // names the length of its import text.
 func (db *DB) matchImports(data []byte) []string {
-	some := false
-	for _, hf := range db.hashFiles {
-		some = some || len(hf.imports) > 0
-	}
-	if !some {
+	return db.matchPieces(func(hf *hashFile) map[string]*hashSet { return hf.imports }, func() [][]byte {
+		if text, ok := peImportHash(data); ok {
+			return [][]byte{[]byte(text)}
+		}
 		return nil
-	}
-	text, ok := peImportHash(data)
-	if !ok {
-		return nil
-	}
-	var out []string
-	var sums digests
-	for _, hf := range db.hashFiles {
-		out = append(out, hf.lookUp(hf.imports, []byte(text), &sums)...)
-	}
-	sort.Strings(out)
-	return slices.Compact(out)
+	})
 }
 
 // matchSections looks the sections of a PE object up in the section
 // hash signatures (.mdb, .msb): only an object that is a PE, and only
 // when some signature names the section's size.
 func (db *DB) matchSections(data []byte) []string {
+	return db.matchPieces(func(hf *hashFile) map[string]*hashSet { return hf.sections }, func() [][]byte { return peSections(data) })
+}
+
+// matchPieces looks each piece of an object (its sections, its import
+// text: read only when some file holds signatures of that use) up in the
+// sets of that use, and gives the names found, once each, sorted.
+func (db *DB) matchPieces(sets func(*hashFile) map[string]*hashSet, pieces func() [][]byte) []string {
 	some := false
 	for _, hf := range db.hashFiles {
-		some = some || len(hf.sections) > 0
+		some = some || len(sets(hf)) > 0
 	}
 	if !some {
 		return nil
 	}
 	var out []string
-	for _, sec := range peSections(data) {
+	for _, p := range pieces() {
 		var sums digests
 		for _, hf := range db.hashFiles {
-			out = append(out, hf.lookUp(hf.sections, sec, &sums)...)
+			out = append(out, hf.lookUp(sets(hf), p, &sums)...)
 		}
 	}
 	sort.Strings(out)
