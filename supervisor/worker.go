@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/internal/quietmem"
 	"github.com/fsigkd/fsigkd/ipc"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/metrics"
@@ -101,6 +102,9 @@ func runWorker(reg worker.Registry) int {
 		return g
 	})
 	defer stopMetrics()
+	quiet := make(chan struct{})
+	defer close(quiet)
+	go quietmem.Watch(2*time.Second, quiet)
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGHUP)

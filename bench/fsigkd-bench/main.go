@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -32,6 +33,7 @@ import (
 	"time"
 
 	"github.com/fsigkd/fsigkd/internal/servertest"
+	"github.com/fsigkd/fsigkd/metrics"
 	"github.com/fsigkd/fsigkd/scanner"
 	"github.com/jlaffaye/ftp"
 )
@@ -45,7 +47,7 @@ var (
 	clamd     = flag.String("clamd", "", "clamd's socket: scan with clamd instead of the bundled fsavd")
 	only      = flag.String("only", "", "smtp, ftp, pop, icap, peers, https, milter, idle, burst, sigdb, cache, rules, fleet, large or small: those figures alone")
 	hashes    = flag.Int("hashes", 2000000, "MD5 signatures of the generated database (sigdb)")
-	keptWaits = flag.String("kept-waits", "2,30", "seconds after the kept-alive clients' requests at which their memory is read (idle)")
+	keptWaits = flag.String("kept-waits", "2,10", "seconds after the kept-alive clients' requests at which their memory is read (idle)")
 	bodies    = flag.Int("bodies", 20000, "body signatures, and as many logical ones, of the generated database (sigdb)")
 	backlog   = flag.Int("backlog", 0, "listen_backlog of the daemons measured (0, the shipped default: the kernel's somaxconn)")
 	mails     = flag.Int("mails", 500, "mails per SMTP figure")
@@ -338,7 +340,7 @@ func memory(dir string) {
 	defer stop(other)
 	proxy := "127.0.0.1:" + strconv.Itoa(hp)
 	idleRSS("http", workerPID(other, "http"), proxy, func() { http.Get("http://" + proxy + "/") })
-	keptRSS(workerPID(other, "http"), proxy, "http://"+startOrigin().addr+"/small")
+	keptRSS(workerPID(other, "http"), other.dir, proxy, "http://"+startOrigin().addr+"/small")
 	for _, s := range []struct {
 		name string
 		port int
@@ -351,13 +353,16 @@ func memory(dir string) {
 			}
 		})
 	}
+	if len(keptBreakdown) > 0 {
+		fmt.Printf("\nThe kept-alive clients, per connection, as the HTTP worker's Go runtime says it:\n\n| after | goroutines | stack | heap in use | heap objects |\n|---|---|---|---|---|\n%s\n", strings.Join(keptBreakdown, "\n"))
+	}
 	fmt.Println()
 }
 
 // keptRSS is idleRSS for clients that each made one request (a 1 KiB
 // object) and keep their connection: what an idle kept-alive client
 // costs the worker, its server connection kept too.
-func keptRSS(pid int, proxy, url string) {
+func keptRSS(pid int, dir, proxy, url string) {
 	get := func() (net.Conn, error) {
 		c, err := net.DialTimeout("tcp", proxy, 5*time.Second)
 		if err != nil {
@@ -378,8 +383,10 @@ func keptRSS(pid int, proxy, url string) {
 	if c, err := get(); err == nil { // so that the figure is the connections' alone
 		c.Close()
 	}
-	time.Sleep(200 * time.Millisecond)
-	before := rssKiB(pid)
+	// A worker quiet for two seconds gives back what the clients before
+	// left (package quietmem): the figure is then these clients' alone.
+	time.Sleep(6 * time.Second)
+	before, goBefore := rssKiB(pid), workerGo(dir, pid)
 	conns := make([]net.Conn, 0, *idle)
 	for i := 0; i < *idle; i++ {
 		c, err := get()
@@ -396,11 +403,33 @@ func keptRSS(pid int, proxy, url string) {
 		waited = wait
 		after := rssKiB(pid)
 		fmt.Printf("| http, kept-alive after one 1 KiB request, %d s later | %d | %d KiB | %d KiB | %.1f KiB |\n", wait, len(conns), before, after, float64(after-before)/float64(len(conns)))
+		if g := workerGo(dir, pid); g.Goroutines > 0 && goBefore.Goroutines > 0 {
+			n := float64(len(conns))
+			keptBreakdown = append(keptBreakdown, fmt.Sprintf("| %d s | %.2f | %.1f KiB | %.1f KiB | %.0f |",
+				wait, float64(g.Goroutines-goBefore.Goroutines)/n,
+				float64(int64(g.StackInuse)-int64(goBefore.StackInuse))/n/1024,
+				float64(int64(g.HeapInuse)-int64(goBefore.HeapInuse))/n/1024,
+				float64(int64(g.HeapObjects)-int64(goBefore.HeapObjects))/n))
+		}
 	}
 	for _, c := range conns {
 		c.Close()
 	}
 	time.Sleep(time.Second)
+}
+
+// keptBreakdown is where the kept-alive clients' memory goes, as the
+// worker's own Go runtime says it: printed under the idle table.
+var keptBreakdown []string
+
+// workerGo is the Go runtime figures worker pid wrote last (zero when
+// none yet).
+func workerGo(dir string, pid int) metrics.GoStats {
+	var g metrics.GoStats
+	if b, err := os.ReadFile(filepath.Join(dir, "metrics", strconv.Itoa(pid)+".go")); err == nil {
+		json.Unmarshal(b, &g)
+	}
+	return g
 }
 
 func idleRSS(service string, pid int, addr string, warm func()) {

@@ -53,6 +53,7 @@ type Set struct {
 	idled   []func()           // told when a session comes to wait (OnIdle)
 	conns   map[Conn]time.Time // since when idle between requests; zero while busy
 	fresh   map[Conn]bool      // accepted, no request begun yet
+	next    map[Conn]func()    // what a session goes on with (Then)
 	closing bool
 	wg      sync.WaitGroup
 }
@@ -83,16 +84,46 @@ func (s *Set) Serve(ln net.Listener, serve func(net.Conn)) error {
 }
 
 // run serves c, and whatever happens (a panic included, reported to
-// OnPanic) closes it and forgets it.
+// OnPanic) closes it and forgets it, unless its session asked to go on
+// in a goroutine of its own (Then).
 func (s *Set) run(c net.Conn, serve func(net.Conn)) {
 	defer func() {
-		if r := recover(); r != nil && s.OnPanic != nil {
+		r := recover()
+		if r != nil && s.OnPanic != nil {
 			s.OnPanic(r)
+		}
+		if next := s.takeNext(c); next != nil && r == nil {
+			go s.run(c, func(net.Conn) { next() })
+			return
 		}
 		c.Close()
 		s.Done(c)
 	}()
 	serve(c)
+}
+
+// Then has the session of c, a connection of Serve's, go on with next in
+// a new goroutine once the serving function returns, instead of ending.
+// A session that comes to wait for its client's next request does so to
+// wait on a small stack: a goroutine keeps the stack its deepest request
+// grew (8 KiB and more) until a collection shrinks it, and halves at the
+// most; a new one starts small (see docs/benchmarks.md, idle clients).
+func (s *Set) Then(c Conn, next func()) {
+	s.mu.Lock()
+	if s.next == nil {
+		s.next = map[Conn]func(){}
+	}
+	s.next[c] = next
+	s.mu.Unlock()
+}
+
+// takeNext is what c's session asked to go on with (nil: nothing).
+func (s *Set) takeNext(c Conn) func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.next[c]
+	delete(s.next, c)
+	return next
 }
 
 // Add registers c as busy; false when the server is shutting down (c is

@@ -242,3 +242,72 @@ func TestOnIdleIsToldOfEverySessionGoingIdle(t *testing.T) {
 		t.Fatalf("told %d times, want 2", told)
 	}
 }
+
+// TestThenGoesOnInANewGoroutine: a session that asks to go on (Then) is
+// neither closed nor forgotten when its function returns; its next step
+// runs on a goroutine of its own, can ask again, and the connection is
+// closed and forgotten when the last step ends, a panicking one too;
+// Shutdown waits for it through its steps.
+func TestThenGoesOnInANewGoroutine(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var s Set
+	panics := make(chan any, 1)
+	s.OnPanic = func(r any) { panics <- r }
+	steps := make(chan string, 8)
+	go s.Serve(ln, func(c net.Conn) {
+		c.Write([]byte("1"))
+		s.Then(c, func() {
+			c.Write([]byte("2")) // written: the connection was not closed
+			s.Then(c, func() {
+				buf := make([]byte, 1)
+				c.Read(buf)
+				steps <- string(buf)
+				panic("last")
+			})
+		})
+	})
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, 2)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "12" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	if s.Len() != 1 {
+		t.Fatalf("%d sessions while the last step waits, want 1", s.Len())
+	}
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shut <- s.Shutdown(ctx)
+	}()
+	select {
+	case <-shut:
+		t.Fatal("Shutdown returned while a session's step was busy")
+	case <-time.After(50 * time.Millisecond):
+	}
+	c.Write([]byte("x"))
+	if got := <-steps; got != "x" {
+		t.Fatalf("the last step read %q", got)
+	}
+	if r := <-panics; r != "last" {
+		t.Fatalf("reported %v", r)
+	}
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the session was not closed after its last step")
+	}
+	if err := <-shut; err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 0 {
+		t.Fatal("the session was not forgotten")
+	}
+}

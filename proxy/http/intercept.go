@@ -590,10 +590,12 @@ func (s *session) connectTLS(t target) (*upstream, error) {
 	return s.up, nil
 }
 
-// parkAfter is how long a client inside HTTPS may be silent between
-// requests before its server connection is parked: one that asks again
-// at once keeps it (parking it at every request cost a tenth of the
-// rate), one that goes quiet holds none.
+// parkAfter is how long a client may be silent between requests before
+// its session waits holding less: inside HTTPS, before its server
+// connection is parked; on a client's own connection, before the session
+// goes on in a goroutine with a small stack (keepAlive). One that asks
+// again at once keeps what it has (parking at every request cost a tenth
+// of the rate), one that goes quiet holds little.
 const parkAfter = time.Second
 
 // parkWhenQuiet waits up to parkAfter for the client's next request and

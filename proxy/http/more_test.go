@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -669,4 +670,76 @@ func TestTypeRulesWithAnEngineThatDoesNotApplyThem(t *testing.T) {
 		t.Fatalf("behind fsavd: %d", code)
 	}
 	f.waitLogHas(t, "/bundle.zip", "DETECT-STAT:BLOCKED:block_types=exe:readme.txt:")
+}
+
+// TestQuietKeptAliveClientWaitsOnANewGoroutine: a kept-alive client
+// silent longer than parkAfter has its session go on in a new goroutine
+// (resume), which waits on a small stack; its next requests are served
+// there, EICAR among them blocked, and a stop closes it at once as idle.
+func TestQuietKeptAliveClientWaitsOnANewGoroutine(t *testing.T) {
+	e := newEnv(t, "")
+	e.serve("/a", []byte("first"))
+	e.serve("/eicar", []byte(eicar.String))
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	get := func(path string) (int, string) {
+		t.Helper()
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: origin\r\n\r\n", e.url(path))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	resumed := func() int {
+		var b bytes.Buffer
+		pprof.Lookup("goroutine").WriteTo(&b, 2)
+		n := 0
+		for _, g := range strings.Split(b.String(), "\n\n") {
+			// Waiting in resume itself, not in the keepAlive it goes on to.
+			if strings.Contains(g, "(*session).resume(") && !strings.Contains(g, "(*session).keepAlive(") {
+				n++
+			}
+		}
+		return n
+	}
+	for round := 1; round <= 2; round++ {
+		if code, body := get("/a"); code != 200 || body != "first" {
+			t.Fatalf("round %d: %d %q", round, code, body)
+		}
+		if n := resumed(); n != 0 {
+			t.Fatalf("round %d: a session moved while its client was not yet quiet (%d)", round, n)
+		}
+		time.Sleep(parkAfter + 300*time.Millisecond)
+		if n := resumed(); n != 1 {
+			t.Fatalf("round %d: %d sessions waiting in resume after the client was quiet, want 1", round, n)
+		}
+	}
+	if code, _ := get("/eicar"); code != 403 {
+		t.Fatalf("EICAR after the move: %d", code)
+	}
+	time.Sleep(parkAfter + 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := e.p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("the stop waited %v for a moved idle session", d)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := br.ReadByte(); err == nil {
+		t.Fatal("the idle client was not closed by the stop")
+	}
+	if n := resumed(); n != 0 {
+		t.Fatalf("%d sessions still in resume after the stop", n)
+	}
 }

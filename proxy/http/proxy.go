@@ -39,6 +39,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -126,11 +127,14 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 // session is one client connection, or the HTTP inside an intercepted
 // TLS connection of one.
 type session struct {
-	p      *Proxy
-	c      net.Conn // what requests are read from and answers written to
-	base   net.Conn // the accepted connection (its slot, its idle state)
-	br     *bufio.Reader
-	pre    prefixed // the first bytes of a request awaited without a buffer
+	p    *Proxy
+	c    net.Conn // what requests are read from and answers written to
+	base net.Conn // the accepted connection (its slot, its idle state)
+	br   *bufio.Reader
+	pre  prefixed // the first bytes of a request awaited without a buffer
+	// moved is set while the session goes on in another goroutine
+	// (keepAlive): the one it leaves gives nothing back.
+	moved  bool
 	client string
 	up     *upstream // a kept-alive server connection
 	tls    *inside   // the intercepted HTTPS this session reads, if it does
@@ -145,8 +149,7 @@ func (p *Proxy) serveConn(c net.Conn) {
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		s.client = a.IP.String()
 	}
-	defer func() { freeReader(s.br) }()
-	defer s.closeUpstream()
+	defer s.end()
 	if p.mitm != nil && p.Svc.Transparent && p.admitted(c) && s.startsTLS() {
 		// Port 443 diverted here: HTTPS without a CONNECT.
 		s.interceptDiverted()
@@ -159,60 +162,102 @@ func (p *Proxy) serveConn(c net.Conn) {
 	s.serve(p.admitted(c), time.Now().Add(p.Svc.HeaderTimeout))
 }
 
+// end gives back the session's buffers and its server connection, unless
+// the session goes on in another goroutine (resume).
+func (s *session) end() {
+	if s.moved {
+		return
+	}
+	freeReader(s.br)
+	s.br = nil
+	s.closeUpstream()
+}
+
 // serve reads and answers requests until the client or a request ends
 // the session; firstBy is when the first request head must be in.
 func (s *session) serve(allowed bool, firstBy time.Time) {
-	p, c := s.p, s.c
-	for first := true; ; first = false {
-		// A new client counts as busy until its first request: a stop or
-		// a reload closing it as idle would drop one that connected a
-		// moment before. Between requests, it is idle.
-		if !first {
-			if !s.parkWhenQuiet() {
+	// A new client counts as busy until its first request: a stop or a
+	// reload closing it as idle would drop one that connected a moment
+	// before.
+	if s.awaitRequest(firstBy) != nil || !s.answer(allowed, true) {
+		return
+	}
+	s.keepAlive(allowed)
+}
+
+// keepAlive waits for the client's next request and answers it, until
+// the client or a request ends the session. Between requests the session
+// is idle. A client's own connection (not the HTTPS inside one) silent
+// for parkAfter goes on waiting in a new goroutine (resume): what an idle
+// kept-alive client costs is mostly the stack of the goroutine waiting
+// for it, 8 KiB or more after a request, 2 KiB in a new one.
+func (s *session) keepAlive(allowed bool) {
+	p := s.p
+	for {
+		if !s.parkWhenQuiet() || !p.Sessions.SetIdle(s.base, true) {
+			return
+		}
+		by := time.Now().Add(p.Svc.IdleTimeout)
+		if s.tls == nil {
+			err := s.awaitRequest(time.Now().Add(min(p.Svc.IdleTimeout, parkAfter)))
+			if errors.Is(err, os.ErrDeadlineExceeded) && time.Now().Before(by) {
+				s.moved = true
+				p.Sessions.Then(s.base, func() { s.resume(allowed, by) })
 				return
 			}
-			if !p.Sessions.SetIdle(s.base, true) {
+			if err != nil || !s.answer(allowed, false) {
 				return
 			}
+			continue
 		}
-		by := firstBy
-		if !first {
-			by = time.Now().Add(p.Svc.IdleTimeout)
-		}
-		if err := s.awaitRequest(by); err != nil {
-			return
-		}
-		// A request is coming: it is served, even if a stop has begun
-		// meanwhile (the session ends after it).
-		p.Sessions.SetIdle(s.base, false)
-		if first && s.pre.lineIn() {
-			// Its request line came whole: a client that spoke, not a
-			// silent one to evict while its request is read.
-			slots.Started(s.base)
-		}
-		if !first {
-			c.SetReadDeadline(time.Now().Add(p.Svc.HeaderTimeout))
-		}
-		req, err := ReadRequest(s.br, Limits{Header: int(p.Svc.MaxRequestHead)})
-		if err != nil {
-			var br *ErrBadRequest
-			if errors.As(err, &br) {
-				s.log.Info("request refused", zap.String("client", s.client), zap.String("why", br.Why))
-				status, reason, text := br.Reply()
-				s.writeError(status, reason, text, true)
-			}
-			return
-		}
-		c.SetReadDeadline(time.Time{})
-		if first {
-			slots.Started(s.base) // no longer a silent client to evict
-		}
-		if !allowed {
-			s.writeError(403, "Forbidden", "This proxy does not serve your network.", true)
-			return
-		}
-		if !s.handle(req) {
+		if s.awaitRequest(by) != nil || !s.answer(allowed, false) {
 			return
 		}
 	}
+}
+
+// resume is keepAlive going on in a goroutine of its own.
+func (s *session) resume(allowed bool, by time.Time) {
+	s.moved = false
+	defer s.end()
+	if s.awaitRequest(by) != nil || !s.answer(allowed, false) {
+		return
+	}
+	s.keepAlive(allowed)
+}
+
+// answer reads the request that has begun to come and answers it; false
+// when the session ends with it.
+func (s *session) answer(allowed, first bool) bool {
+	p, c := s.p, s.c
+	// A request is coming: it is served, even if a stop has begun
+	// meanwhile (the session ends after it).
+	p.Sessions.SetIdle(s.base, false)
+	if first && s.pre.lineIn() {
+		// Its request line came whole: a client that spoke, not a silent
+		// one to evict while its request is read.
+		slots.Started(s.base)
+	}
+	if !first {
+		c.SetReadDeadline(time.Now().Add(p.Svc.HeaderTimeout))
+	}
+	req, err := ReadRequest(s.br, Limits{Header: int(p.Svc.MaxRequestHead)})
+	if err != nil {
+		var br *ErrBadRequest
+		if errors.As(err, &br) {
+			s.log.Info("request refused", zap.String("client", s.client), zap.String("why", br.Why))
+			status, reason, text := br.Reply()
+			s.writeError(status, reason, text, true)
+		}
+		return false
+	}
+	c.SetReadDeadline(time.Time{})
+	if first {
+		slots.Started(s.base) // no longer a silent client to evict
+	}
+	if !allowed {
+		s.writeError(403, "Forbidden", "This proxy does not serve your network.", true)
+		return false
+	}
+	return s.handle(req)
 }
