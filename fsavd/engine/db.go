@@ -135,9 +135,30 @@ func Reload(dir string, prev *DB) (*DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, f := range files {
-			if err := db.loadFile(f, prev); err != nil {
-				return nil, err
+		// A loose file of hash signatures (a database's bulk: millions of
+		// MD5s in one file) is read and sorted on a goroutine of its own,
+		// beside the others; nothing it reads goes anywhere but its
+		// hashFile. The rest are read in turn. The files' order, and the
+		// first error in it, are kept as they were.
+		hfs, errs := make([]*hashFile, len(files)), make([]error, len(files))
+		var wg sync.WaitGroup
+		for i, f := range files {
+			if !sigfiles.IsContainer(f) && holdsHashes(f) {
+				wg.Go(func() { hfs[i], errs[i] = db.loadFile(f, prev) })
+			}
+		}
+		for i, f := range files {
+			if sigfiles.IsContainer(f) || !holdsHashes(f) {
+				hfs[i], errs[i] = db.loadFile(f, prev)
+			}
+		}
+		wg.Wait()
+		for i, f := range files {
+			if errs[i] != nil {
+				return nil, errs[i]
+			}
+			if hfs[i].len() > 0 {
+				db.hashFiles = append(db.hashFiles, hfs[i])
 			}
 			db.Files = append(db.Files, f)
 		}
@@ -150,9 +171,10 @@ func newDB() *DB {
 	return &DB{ignored: map[string]bool{}, table: map[uint32][]int32{}, Unsupported: map[string]int{}}
 }
 
-// loadFile reads a signature file or a container's members; the hash
-// signatures of a file prev read as it is now are prev's.
-func (db *DB) loadFile(path string, prev *DB) error {
+// loadFile reads a signature file or a container's members, and gives
+// the hash signatures they hold; those of a file prev read as it is now
+// are prev's. A loose file of hash signatures changes nothing in db.
+func (db *DB) loadFile(path string, prev *DB) (*hashFile, error) {
 	id, kept := fileID(path), (*hashFile)(nil)
 	if prev != nil && id != "" {
 		for _, hf := range prev.hashFiles {
@@ -182,15 +204,12 @@ func (db *DB) loadFile(path string, prev *DB) error {
 		}
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if kept == nil {
 		hf.build()
 	}
-	if hf.len() > 0 {
-		db.hashFiles = append(db.hashFiles, hf)
-	}
-	return nil
+	return hf, nil
 }
 
 // holdsHashes tells whether a file of this name holds hash signatures
@@ -341,7 +360,7 @@ func (hf *hashFile) addHash(sets map[string]*hashSet, h, sz, name []byte) error 
 	}
 	set := sets[kind]
 	if set == nil {
-		set = &hashSet{width: len(h) / 2}
+		set = newHashSet(len(h) / 2)
 		sets[kind] = set
 	}
 	set.add(key[:len(h)/2], size, hf.names.intern(name))
