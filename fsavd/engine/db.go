@@ -31,6 +31,7 @@ import (
 // DB is one loaded signature set. It is never changed once built, so a
 // reload builds a new one and swaps it in whole.
 type DB struct {
+	par     int    // goroutines a load's steps are shared by (Reload)
 	Version string // shown in the fsavd greeting
 	Files   []string
 	Skipped int // signatures with features this engine does not have
@@ -129,26 +130,32 @@ func Load(dir string) (*DB, error) { return Reload(dir, nil) }
 // since (same name, size and time): only the changed files' are read.
 func Reload(dir string, prev *DB) (*DB, error) {
 	db := newDB()
+	// The first load has the processors to itself; a reload shares them
+	// with the scans under way, which are not to wait on it.
+	db.par = 1
+	if prev == nil {
+		db.par = runtime.GOMAXPROCS(0)
+	}
 	db.addBody("Eicar-Test-Signature", hex.EncodeToString([]byte(eicar.String)), "*")
 	if dir != "" {
 		files, err := sigfiles.List(dir)
 		if err != nil {
 			return nil, err
 		}
-		// A loose file of hash signatures (a database's bulk: millions of
-		// MD5s in one file) is read and sorted on a goroutine of its own,
-		// beside the others; nothing it reads goes anywhere but its
+		// At the first load, a loose file of hash signatures (a
+		// database's bulk: millions of MD5s in one file) is read and
+		// sorted on a goroutine of its own, beside the others; nothing it reads goes anywhere but its
 		// hashFile. The rest are read in turn. The files' order, and the
 		// first error in it, are kept as they were.
 		hfs, errs := make([]*hashFile, len(files)), make([]error, len(files))
 		var wg sync.WaitGroup
 		for i, f := range files {
-			if !sigfiles.IsContainer(f) && holdsHashes(f) {
+			if db.par > 1 && !sigfiles.IsContainer(f) && holdsHashes(f) {
 				wg.Go(func() { hfs[i], errs[i] = db.loadFile(f, prev) })
 			}
 		}
 		for i, f := range files {
-			if sigfiles.IsContainer(f) || !holdsHashes(f) {
+			if db.par == 1 || sigfiles.IsContainer(f) || !holdsHashes(f) {
 				hfs[i], errs[i] = db.loadFile(f, prev)
 			}
 		}
@@ -168,7 +175,7 @@ func Reload(dir string, prev *DB) (*DB, error) {
 }
 
 func newDB() *DB {
-	return &DB{ignored: map[string]bool{}, table: map[uint32][]int32{}, Unsupported: map[string]int{}}
+	return &DB{par: 1, ignored: map[string]bool{}, table: map[uint32][]int32{}, Unsupported: map[string]int{}}
 }
 
 // loadFile reads a signature file or a container's members, and gives
@@ -185,7 +192,7 @@ func (db *DB) loadFile(path string, prev *DB) (*hashFile, error) {
 	}
 	hf := kept
 	if hf == nil {
-		hf = &hashFile{id: id, hashes: map[string]*hashSet{}, allowed: map[string]*hashSet{}, sections: map[string]*hashSet{}, imports: map[string]*hashSet{}}
+		hf = newHashFile(id, db.par)
 	}
 	read := func(name string, r io.Reader) error {
 		if kept != nil && holdsHashes(name) {
@@ -257,6 +264,10 @@ func (db *DB) load(name string, r io.Reader, hf *hashFile) error {
 	default:
 		return nil
 	}
+	switch ext {
+	case ".hdb", ".hsb", ".mdb", ".msb", ".imp", ".fp", ".sfp":
+		return hf.readHashLines(name, ext, r)
+	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxSigLine)
 	n := 0
@@ -267,15 +278,6 @@ func (db *DB) load(name string, r io.Reader, hf *hashFile) error {
 			continue
 		}
 		var err error
-		switch ext {
-		case ".hdb", ".hsb", ".mdb", ".msb", ".imp", ".fp", ".sfp":
-			// Read from the scanner's buffer: millions of lines, no
-			// string made of each.
-			if err := hf.addLine(ext, raw); err != nil {
-				return &LoadError{File: name, Line: n, Msg: err.Error()}
-			}
-			continue
-		}
 		line := string(raw)
 		switch ext {
 		case ".ign2":

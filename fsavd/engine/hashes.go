@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"slices"
 	"sort"
+	"sync"
 )
 
 // The hash signatures (.hdb, .hsb) of a real database are millions: ClamAV's
@@ -41,10 +42,19 @@ type hashSet struct {
 	loadSizes, loadIDs pieces[uint32]
 }
 
+// A signature being loaded is found by its place: its pieces' index
+// times recsPer plus its place in them, the same in the keys', sizes'
+// and names' pieces, which are filled together; places grow in the
+// order read.
+const (
+	recsShift = 12
+	recsPer   = 1 << recsShift
+)
+
 // newHashSet is an empty set of hashes of width bytes.
 func newHashSet(width int) *hashSet {
-	// A key never straddles two pieces.
-	return &hashSet{width: width, loadKeys: pieces[byte]{per: width << 12}}
+	return &hashSet{width: width, loadKeys: pieces[byte]{per: width * recsPer},
+		loadSizes: pieces[uint32]{per: recsPer}, loadIDs: pieces[uint32]{per: recsPer}}
 }
 
 // add keeps a signature while the set is loaded.
@@ -56,23 +66,22 @@ func (s *hashSet) add(key []byte, size uint32, name uint32) {
 
 // build sorts what was loaded; of two signatures for the same hash and
 // size, the one read later stays.
-func (s *hashSet) build() {
+func (s *hashSet) build(par int) {
 	n, w := s.loadSizes.len(), s.width
-	key := func(i uint32) []byte { return s.loadKeys.slice(int(i)*w, w) }
-	size := func(i uint32) uint32 { return s.loadSizes.at(int(i)) }
-	// Sorted as (first eight bytes, line, size) side by side: most
+	key := func(at uint32) []byte {
+		o := int(at%recsPer) * w
+		return s.loadKeys.list[at>>recsShift][o : o+w]
+	}
+	// Sorted as (first eight bytes, place, size) side by side: most
 	// comparisons are settled by the hashes' first eight bytes, as one
 	// integer, read where the entry is. Sorting line numbers by a
 	// comparison that looked the bytes up elsewhere cost a cache miss a
-	// comparison: the sort of millions was most of a load. The entries
-	// go first to their bucket by the hashes' first two bytes, in place
-	// (hashes are spread evenly: a bucket holds a few dozen of millions),
-	// then each bucket is sorted where it lies, in the cache.
-	entries := make([]hashEntry, n)
-	for i := range entries {
-		entries[i] = hashEntry{binary.BigEndian.Uint64(key(uint32(i))), uint32(i), size(uint32(i))}
-	}
-	byFirstBytes(entries, func(a, b hashEntry) int {
+	// comparison: the sort of millions was most of a load. Each entry is
+	// written straight to its bucket of the hashes' first two bytes
+	// (hashes are spread evenly: a bucket holds a few dozen of
+	// millions), then each bucket is sorted where it lies, in the cache;
+	// every step on as many goroutines as there are processors.
+	compare := func(a, b hashEntry) int {
 		if a.pre != b.pre {
 			return cmp.Compare(a.pre, b.pre)
 		}
@@ -83,17 +92,49 @@ func (s *hashSet) build() {
 			return cmp.Compare(a.size, b.size)
 		}
 		return cmp.Compare(a.i, b.i) // the order read
-	})
-	keys := make([]byte, 0, n*w)
-	sizes, names := make([]uint32, 0, n), make([]uint32, 0, n)
-	for j, e := range entries {
-		if j+1 < n && entries[j+1].pre == e.pre && entries[j+1].size == e.size && bytes.Equal(key(entries[j+1].i), key(e.i)) {
-			continue // a later one replaces it
-		}
-		keys = append(keys, key(e.i)...)
-		sizes = append(sizes, e.size)
-		names = append(names, s.loadIDs.at(int(e.i)))
 	}
+	entries, bucketStart := s.bucketed(key, par)
+	bounds := splitBuckets(bucketStart, par)
+	inParts(len(bounds)-1, func(p int) {
+		for b := bounds[p]; b < bounds[p+1]; b++ {
+			slices.SortFunc(entries[bucketStart[b]:bucketStart[b+1]], compare)
+		}
+	})
+	// Of two signatures for one hash and size, the later (next in the
+	// order) stays. Each part counts what it keeps, then writes it
+	// where the parts before it end.
+	dropped := func(j int) bool {
+		e, next := entries[j], j+1
+		return next < n && entries[next].pre == e.pre && entries[next].size == e.size && bytes.Equal(key(entries[next].i), key(e.i))
+	}
+	parts := par
+	from := func(p int) int { return n * p / parts }
+	out := make([]int, parts+1)
+	inParts(parts, func(p int) {
+		for j := from(p); j < from(p+1); j++ {
+			if !dropped(j) {
+				out[p+1]++
+			}
+		}
+	})
+	for p := range parts {
+		out[p+1] += out[p]
+	}
+	kept := out[parts]
+	keys := make([]byte, kept*w)
+	sizes, names := make([]uint32, kept), make([]uint32, kept)
+	inParts(parts, func(p int) {
+		o := out[p]
+		for j := from(p); j < from(p+1); j++ {
+			if dropped(j) {
+				continue
+			}
+			e := entries[j]
+			copy(keys[o*w:], key(e.i))
+			sizes[o], names[o] = e.size, s.loadIDs.list[e.i>>recsShift][e.i%recsPer]
+			o++
+		}
+	})
 	entries = nil
 	s.keys, s.sizes, s.names = keys, sizes, names
 	s.loadKeys, s.loadSizes, s.loadIDs = pieces[byte]{}, pieces[uint32]{}, pieces[uint32]{}
@@ -105,43 +146,80 @@ func (s *hashSet) build() {
 }
 
 // hashEntry is a signature being sorted: its hash's first eight bytes,
-// its line and its size.
+// its place (in the order read) and its size.
 type hashEntry struct {
 	pre     uint64
 	i, size uint32
 }
 
-// byFirstBytes sorts entries by compare, which orders by pre first: to
-// their buckets of pre's first two bytes in place (each entry moved once
-// as in an American flag sort), then each bucket by compare.
-func byFirstBytes(entries []hashEntry, compare func(a, b hashEntry) int) {
+// bucketed is the set's signatures as entries, each bucket of the first
+// two bytes of their hashes together, in the buckets' order; bucketStart
+// is where each bucket begins, and ends at the next one's start. Each
+// part of the pieces counts its buckets, then writes its entries to its
+// own places in each bucket.
+func (s *hashSet) bucketed(key func(at uint32) []byte, par int) (entries []hashEntry, bucketStart []int) {
 	const buckets = 1 << 16
-	bucket := func(e hashEntry) int { return int(e.pre >> 48) }
-	var start, next [buckets + 1]int
-	for _, e := range entries {
-		start[bucket(e)+1]++
-	}
-	for b := 1; b <= buckets; b++ {
-		start[b] += start[b-1]
-	}
-	next = start
-	for b := range buckets {
-		for next[b] < start[b+1] {
-			e := entries[next[b]]
-			d := bucket(e)
-			if d == b {
-				next[b]++
-				continue
+	pieceCount := len(s.loadSizes.list)
+	parts := min(par, max(pieceCount, 1))
+	from := func(p int) int { return pieceCount * p / parts }
+	counts := make([][]int, parts)
+	inParts(parts, func(p int) {
+		c := make([]int, buckets)
+		for k := from(p); k < from(p+1); k++ {
+			keys := s.loadKeys.list[k]
+			for o := 0; o < len(keys); o += s.width {
+				c[int(keys[o])<<8|int(keys[o+1])]++
 			}
-			// e belongs further on: swapped to its bucket's next place,
-			// whose entry is looked at now.
-			entries[next[b]], entries[next[d]] = entries[next[d]], e
-			next[d]++
+		}
+		counts[p] = c
+	})
+	bucketStart = make([]int, buckets+1)
+	at := 0
+	for b := range buckets {
+		bucketStart[b] = at
+		for p := range parts {
+			c := counts[p][b]
+			counts[p][b] = at // where part p writes in bucket b
+			at += c
 		}
 	}
-	for b := range buckets {
-		slices.SortFunc(entries[start[b]:start[b+1]], compare)
+	bucketStart[buckets] = at
+	entries = make([]hashEntry, at)
+	inParts(parts, func(p int) {
+		next := counts[p]
+		for k := from(p); k < from(p+1); k++ {
+			for o, size := range s.loadSizes.list[k] {
+				place := uint32(k<<recsShift | o)
+				h := key(place)
+				b := int(h[0])<<8 | int(h[1])
+				entries[next[b]] = hashEntry{binary.BigEndian.Uint64(h), place, size}
+				next[b]++
+			}
+		}
+	})
+	return entries, bucketStart
+}
+
+// splitBuckets is where parts parts of the buckets begin, each holding
+// about as many entries, and where the last ends.
+func splitBuckets(bucketStart []int, parts int) []int {
+	buckets, n := len(bucketStart)-1, bucketStart[len(bucketStart)-1]
+	bounds := []int{0}
+	for p := 1; p < parts; p++ {
+		b, _ := slices.BinarySearch(bucketStart, n*p/parts)
+		bounds = append(bounds, min(max(b, bounds[p-1]), buckets))
 	}
+	return append(bounds, buckets)
+}
+
+// inParts runs f(p) for each p below parts, on goroutines of their own,
+// and waits for them.
+func inParts(parts int, f func(p int)) {
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Go(func() { f(p) })
+	}
+	wg.Wait()
 }
 
 // sortedDistinct is the values of v once each, sorted (v is left as it
@@ -212,6 +290,7 @@ type hashFile struct {
 	// signature names is the length of the text hashed (imports.go).
 	imports map[string]*hashSet
 	names   nameBlob
+	par     int // goroutines its reading and sorting are shared by
 }
 
 // sets are the file's sets of every use.
@@ -222,10 +301,30 @@ func (hf *hashFile) sets() []map[string]*hashSet {
 func (hf *hashFile) build() {
 	for _, sets := range hf.sets() {
 		for _, set := range sets {
-			set.build()
+			set.build(hf.par)
 		}
 	}
 	hf.names.done()
+}
+
+// absorb takes the signatures o holds after hf's (o is emptied), as if
+// read after them.
+func (hf *hashFile) absorb(o *hashFile) {
+	first := hf.names.absorb(&o.names)
+	mine := hf.sets()
+	for u, sets := range o.sets() {
+		for kind, set := range sets {
+			dst := mine[u][kind]
+			if dst == nil {
+				dst = newHashSet(set.width)
+				mine[u][kind] = dst
+			}
+			addTo(&set.loadIDs, first)
+			dst.loadKeys.absorb(&set.loadKeys)
+			dst.loadSizes.absorb(&set.loadSizes)
+			dst.loadIDs.absorb(&set.loadIDs)
+		}
+	}
 }
 
 // len is how many signatures the file holds, allowed ones with them.
@@ -260,7 +359,7 @@ const blobSize = 1 << 20
 // kept as read: a map of millions of names to find repeats cost more at
 // load than the repeats it saved.
 func (n *nameBlob) intern(name []byte) uint32 {
-	if k := n.loadOff.len(); k > 0 && string(n.bytes(n.loadOff.at(k-1), -1)) == string(name) {
+	if k := n.loadOff.len(); k > 0 && string(n.bytes(n.loadOff.last(), -1)) == string(name) {
 		return uint32(k - 1)
 	}
 	last := len(n.blobs) - 1
@@ -276,6 +375,27 @@ func (n *nameBlob) intern(name []byte) uint32 {
 
 // done ends loading.
 func (n *nameBlob) done() { n.off = n.loadOff.flat() }
+
+// clipLast gives back what the last blob has to spare, when that is
+// much: a file read in parts leaves one blob begun in each.
+func (n *nameBlob) clipLast() {
+	if k := len(n.blobs) - 1; k >= 0 && cap(n.blobs[k])-len(n.blobs[k]) > 64<<10 {
+		n.blobs[k] = slices.Clone(n.blobs[k])
+	}
+}
+
+// absorb takes o's names after n's, and gives what o's indexes are to
+// be added to.
+func (n *nameBlob) absorb(o *nameBlob) uint32 {
+	first := uint32(n.loadOff.len())
+	addTo(&o.loadOff, uint32(len(n.blobs))*blobSize)
+	n.loadOff.absorb(&o.loadOff)
+	for _, b := range o.blobs {
+		n.blobs = append(n.blobs, slices.Clip(b))
+	}
+	*o = nameBlob{}
+	return first
+}
 
 // bytes is the name beginning at at; next is where the next begins (-1:
 // none).
@@ -298,11 +418,12 @@ func (n *nameBlob) get(i uint32) string {
 }
 
 // pieces is an array filled by appending, held in pieces of per elements
-// (pieceLen when not set).
+// (pieceLen when not set), the last of them perhaps shorter; or, once
+// another's pieces were taken in after them (absorb), each piece that
+// ends a taken part perhaps shorter too.
 type pieces[T any] struct {
 	per  int
-	done [][]T
-	cur  []T
+	list [][]T // the last is the one appended to
 	n    int
 }
 
@@ -314,46 +435,56 @@ func (p *pieces[T]) append(v ...T) {
 		p.per = pieceLen
 	}
 	for len(v) > 0 {
-		if len(p.cur) == cap(p.cur) {
-			if p.cur != nil {
-				p.done = append(p.done, p.cur)
-			}
-			p.cur = make([]T, 0, p.per)
+		k := len(p.list) - 1
+		if k < 0 || len(p.list[k]) == cap(p.list[k]) {
+			p.list = append(p.list, make([]T, 0, p.per))
+			k++
 		}
-		k := copy(p.cur[len(p.cur):cap(p.cur)], v)
-		p.cur = p.cur[:len(p.cur)+k]
-		v = v[k:]
-		p.n += k
+		last := p.list[k]
+		c := copy(last[len(last):cap(last)], v)
+		p.list[k] = last[:len(last)+c]
+		v = v[c:]
+		p.n += c
 	}
+}
+
+// absorb takes o's pieces after p's, as they are (o is emptied).
+func (p *pieces[T]) absorb(o *pieces[T]) {
+	for _, piece := range o.list {
+		if len(piece) > 0 {
+			p.list = append(p.list, slices.Clip(piece)) // appended to, a new piece
+			p.n += len(piece)
+		}
+	}
+	if p.per == 0 {
+		p.per = o.per
+	}
+	*o = pieces[T]{}
 }
 
 func (p *pieces[T]) len() int { return p.n }
 
-// piece is the piece of index k.
-func (p *pieces[T]) piece(k int) []T {
-	if k < len(p.done) {
-		return p.done[k]
-	}
-	return p.cur
-}
-
-// at is the element at i.
-func (p *pieces[T]) at(i int) T { return p.piece(i / p.per)[i%p.per] }
-
-// slice is the n elements from i, which lie in one piece when per is a
-// multiple of n and i of n.
-func (p *pieces[T]) slice(i, n int) []T {
-	o := i % p.per
-	return p.piece(i / p.per)[o : o+n]
+// last is the element appended last (p holds one at least).
+func (p *pieces[T]) last() T {
+	piece := p.list[len(p.list)-1]
+	return piece[len(piece)-1]
 }
 
 // flat is the elements in one array of their number, the pieces let go.
 func (p *pieces[T]) flat() []T {
 	out := make([]T, 0, p.n)
-	for _, d := range p.done {
-		out = append(out, d...)
+	for _, piece := range p.list {
+		out = append(out, piece...)
 	}
-	out = append(out, p.cur...)
 	*p = pieces[T]{}
 	return out
+}
+
+// addTo adds d to every element of p.
+func addTo(p *pieces[uint32], d uint32) {
+	for _, piece := range p.list {
+		for j := range piece {
+			piece[j] += d
+		}
+	}
 }

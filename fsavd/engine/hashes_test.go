@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"crypto/md5"
 	"encoding/hex"
@@ -70,37 +71,57 @@ func BenchmarkLoadHashes(b *testing.B) {
 	b.ReportMetric(perSig, "B/sig")
 }
 
-// TestBucketSortIsTheSort: byFirstBytes gives what a plain sort by the
-// same comparison gives: on random entries, on entries all in one bucket
-// (hashes sharing their first bytes), and with repeats of one hash.
-func TestBucketSortIsTheSort(t *testing.T) {
+// TestBuildIsTheSort: a set built (its signatures read in parts, taken
+// in one after the other, bucketed and sorted on several goroutines)
+// holds what a plain sort by hash and size of the signatures in the
+// order read gives, the later of two for one hash and size kept: on
+// random hashes, hashes all in one bucket, hashes repeated, and the
+// first and last buckets.
+func TestBuildIsTheSort(t *testing.T) {
 	r := rand.New(rand.NewSource(2))
-	compare := func(a, b hashEntry) int {
-		switch {
-		case a.pre != b.pre:
-			return cmp.Compare(a.pre, b.pre)
-		case a.size != b.size:
-			return cmp.Compare(a.size, b.size)
-		}
-		return cmp.Compare(a.i, b.i)
+	type sig struct {
+		key  string
+		size uint32
+		name uint32
 	}
-	for name, pre := range map[string]func() uint64{
-		"random":          func() uint64 { return r.Uint64() },
-		"one bucket":      func() uint64 { return 0xabcd<<48 | r.Uint64()>>16 },
-		"a few repeated":  func() uint64 { return uint64(r.Intn(5)) << 40 },
-		"first and last":  func() uint64 { return []uint64{0, ^uint64(0)}[r.Intn(2)] },
-		"a bucket or two": func() uint64 { return uint64(r.Intn(2)) << 63 },
+	for name, key := range map[string]func() []byte{
+		"random":         func() []byte { k := make([]byte, 16); r.Read(k); return k },
+		"one bucket":     func() []byte { k := make([]byte, 16); r.Read(k); k[0], k[1] = 0xab, 0xcd; return k },
+		"a few repeated": func() []byte { k := make([]byte, 16); k[5] = byte(r.Intn(5)); return k },
+		"first and last": func() []byte { return bytes.Repeat([]byte{[]byte{0, 0xff}[r.Intn(2)]}, 16) },
 	} {
-		for _, n := range []int{0, 1, 2, 1000, 70000} {
-			entries := make([]hashEntry, n)
-			for i := range entries {
-				entries[i] = hashEntry{pre: pre(), i: uint32(i), size: uint32(r.Intn(3))}
+		for _, n := range []int{0, 1, 2, 1000, 3*recsPer + 17} {
+			s := newHashSet(16)
+			var read []sig
+			part := newHashSet(16)
+			for i := range n {
+				k, size := key(), uint32(r.Intn(3))
+				part.add(k, size, uint32(i))
+				read = append(read, sig{string(k), size, uint32(i)})
+				if r.Intn(1000) == 0 || i == n-1 { // a part ends here
+					s.loadKeys.absorb(&part.loadKeys)
+					s.loadSizes.absorb(&part.loadSizes)
+					s.loadIDs.absorb(&part.loadIDs)
+				}
 			}
-			want := slices.Clone(entries)
-			slices.SortFunc(want, compare)
-			byFirstBytes(entries, compare)
-			if !slices.Equal(entries, want) {
-				t.Fatalf("%s, %d entries: not the sort's order", name, n)
+			s.build(1 + n%3) // one goroutine, or two, or three
+			want := slices.Clone(read)
+			slices.SortStableFunc(want, func(a, b sig) int {
+				return cmp.Or(strings.Compare(a.key, b.key), cmp.Compare(a.size, b.size))
+			})
+			var kept []sig
+			for j, x := range want {
+				if j+1 < len(want) && want[j+1].key == x.key && want[j+1].size == x.size {
+					continue
+				}
+				kept = append(kept, x)
+			}
+			var got []sig
+			for j := range s.sizes {
+				got = append(got, sig{string(s.keys[j*16 : (j+1)*16]), s.sizes[j], s.names[j]})
+			}
+			if !slices.Equal(got, kept) {
+				t.Fatalf("%s, %d signatures: %d kept, want %d, or not in the sort's order", name, n, len(got), len(kept))
 			}
 		}
 	}
@@ -129,31 +150,37 @@ func TestSortedDistinct(t *testing.T) {
 	}
 }
 
-// TestPiecesAcrossTheirEdges: what pieces hold reads back element by
-// element, key by key and flat, across many pieces.
+// TestPiecesAcrossTheirEdges: what pieces hold, appended and taken in
+// from others, comes back whole and in order, each piece at most per
+// long, the last one appended last.
 func TestPiecesAcrossTheirEdges(t *testing.T) {
 	const w = 20 // a SHA1's width: not a power of two
-	p := pieces[byte]{per: w << 4}
+	var p pieces[byte]
 	var all []byte
-	for i := range 1000 {
-		key := make([]byte, w)
-		for j := range key {
-			key[j] = byte(i*7 + j)
+	for part := range 3 {
+		q := pieces[byte]{per: w << 4}
+		for i := range 100 + part*37 {
+			key := make([]byte, w)
+			for j := range key {
+				key[j] = byte(i*7 + j + part)
+			}
+			q.append(key...)
+			all = append(all, key...)
+			if q.last() != key[w-1] {
+				t.Fatal("last is not the one appended last")
+			}
 		}
-		p.append(key...)
-		all = append(all, key...)
+		p.absorb(&q)
+		if q.len() != 0 {
+			t.Fatal("absorb left the other's pieces")
+		}
 	}
 	if p.len() != len(all) {
 		t.Fatalf("len %d, want %d", p.len(), len(all))
 	}
-	for i := range 1000 {
-		if got := p.slice(i*w, w); !slices.Equal(got, all[i*w:(i+1)*w]) {
-			t.Fatalf("key %d: %x", i, got)
-		}
-	}
-	for _, i := range []int{0, w<<4 - 1, w << 4, len(all) - 1} {
-		if p.at(i) != all[i] {
-			t.Fatalf("at %d", i)
+	for _, piece := range p.list {
+		if len(piece) > w<<4 || len(piece)%w != 0 {
+			t.Fatalf("a piece of %d", len(piece))
 		}
 	}
 	if !slices.Equal(p.flat(), all) || p.len() != 0 {
