@@ -292,6 +292,14 @@ func (s *scan) sevenZip(data []byte, where string, depth int) {
 		s.unopened(err, "7Zip", where, depth-1)
 		return
 	}
+	// ClamAV describes a member once it tried to unpack it, its place
+	// the index of its record (directories counted, from zero), and
+	// takes every member after an encrypted one for encrypted too.
+	encrypted := false
+	describe := func(f *sevenzip.File, i int) {
+		s.describe(Member{Container: TypeSevenZip, ContainerSize: int64(len(data)), Name: f.Name,
+			Size: int64(f.UncompressedSize), Encrypted: encrypted, Pos: i}, where, depth)
+	}
 	for i, f := range zr.File {
 		if s.stop {
 			return
@@ -302,21 +310,26 @@ func (s *scan) sevenZip(data []byte, where string, depth int) {
 		at := join(where, f.Name)
 		rc, err := f.Open()
 		if err != nil {
-			s.unopened(err, "7Zip", at, depth)
+			encrypted = encrypted || s.unopened(err, "7Zip", at, depth)
+			describe(f, i)
 			continue
 		}
 		named := &errorsNamed{r: rc, fmt: "7Zip", s: s, at: at, depth: depth}
 		got := newSummed(named)
 		s.member(got, -1, at, depth)
 		rc.Close()
+		encrypted = encrypted || named.encrypted
 		// The reader checks neither a member's length nor its CRC: an
 		// encrypted member read without its password (garbage, which a
 		// stored member always gives and a compressed one now and then
 		// without a decoder error) and a damaged stored one came out
 		// as if whole, and were judged clean.
 		if got.eof && !named.failed && !got.is(f.UncompressedSize, f.CRC32) {
-			s.add(Detection{Name: sevenZipMismatch(data, i, got), Path: at, Kind: Suspected, Depth: depth})
+			name := sevenZipMismatch(data, i, got)
+			encrypted = encrypted || name == "Heuristics.Encrypted.7Zip"
+			s.add(Detection{Name: name, Path: at, Kind: Suspected, Depth: depth})
 		}
+		describe(f, i)
 	}
 }
 
@@ -399,14 +412,15 @@ func (s *scan) rar(data []byte, where string, depth int) {
 
 // unopened reports an archive (or member) that could not be opened:
 // encrypted, or damaged or in a form not implemented.
-func (s *scan) unopened(err error, format, where string, depth int) {
+func (s *scan) unopened(err error, format, where string, depth int) (encrypted bool) {
 	var re *sevenzip.ReadError
 	if errors.Is(err, rardecode.ErrArchiveEncrypted) || errors.Is(err, rardecode.ErrArchivedFileEncrypted) ||
 		(errors.As(err, &re) && re.Encrypted) {
 		s.add(Detection{Name: "Heuristics.Encrypted." + format, Path: where, Kind: Suspected, Depth: depth})
-		return
+		return true
 	}
 	s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth})
+	return false
 }
 
 // errorsNamed turns a member's read error into its archive's own
@@ -418,12 +432,14 @@ type errorsNamed struct {
 	at     string
 	depth  int
 	failed bool // an error was reported
+	// encrypted: the error said the member is encrypted.
+	encrypted bool
 }
 
 func (e *errorsNamed) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
 	if err != nil && err != io.EOF {
-		e.s.unopened(err, e.fmt, e.at, e.depth)
+		e.encrypted = e.s.unopened(err, e.fmt, e.at, e.depth)
 		e.failed = true
 		err = io.EOF
 	}
@@ -448,10 +464,12 @@ func (s *scan) cabinet(data []byte, where string, depth int, behind bool) {
 		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
 		return
 	}
-	for _, f := range c.files {
+	for i, f := range c.files {
 		if s.stop {
 			return
 		}
+		// Its name as stored, its place counted from zero.
+		s.describe(Member{Container: TypeCab, ContainerSize: int64(len(data)), Name: f.name, Size: int64(f.size), Pos: i}, where, depth)
 		at := join(where, strings.ReplaceAll(f.name, `\`, "/"))
 		if int(f.folder) >= len(c.folders) {
 			s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})

@@ -78,6 +78,9 @@ type Options struct {
 	// Ahead, when set, is what was searched of the object's own bytes
 	// before the scan (see Ahead).
 	Ahead *Ahead
+	// Members, when set, looks at each member of a container as the
+	// container describes it (see Member).
+	Members MemberMatch
 }
 
 // Kind of a detection.
@@ -344,19 +347,7 @@ func (s *scan) object(data []byte, where string, depth int) {
 	if s.opt.StopOnFirst && len(s.found) > 0 || s.match == nil {
 		return
 	}
-	own := func(name string) bool {
-		kind := Infected
-		switch {
-		case !s.opt.counts(name):
-			return false
-		case strings.HasPrefix(name, limitPrefix):
-			kind = Suspected
-		case strings.HasPrefix(name, puaPrefix):
-			kind = Riskware
-		}
-		s.add(Detection{Name: name, Path: where, Kind: kind, Depth: depth})
-		return s.opt.StopOnFirst
-	}
+	own := func(name string) bool { return s.report(name, where, depth) }
 	if aside == nil {
 		match(data, own)
 		return
@@ -583,10 +574,14 @@ func (s *scan) zip(data []byte, where string, depth int) {
 		return
 	}
 	listed := map[int64]zipListed{} // by data offset, for zipLocal
-	for _, f := range zr.File {
+	for i, f := range zr.File {
 		if off, err := f.DataOffset(); err == nil {
 			listed[off] = zipListed{size: int64(f.CompressedSize64), method: f.Method}
 		}
+		// Every record of the central directory, a directory's too,
+		// counted from one.
+		s.describe(Member{Container: TypeZip, ContainerSize: int64(len(data)), Name: f.Name,
+			Packed: int64(f.CompressedSize64), Size: int64(f.UncompressedSize64), Encrypted: f.Flags&1 != 0, Pos: i + 1}, where, depth)
 		if s.stop {
 			return
 		}
@@ -699,6 +694,11 @@ func (s *scan) gzip(data []byte, where string, depth int) {
 
 func (s *scan) tar(data []byte, where string, depth int) {
 	tr := tar.NewReader(bytes.NewReader(data))
+	typ := TypeOldTar
+	if len(data) > 262 && bytes.HasPrefix(data[257:], []byte("ustar")) {
+		typ = TypeTar
+	}
+	files := 0
 	for !s.stop {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -709,6 +709,8 @@ func (s *scan) tar(data []byte, where string, depth int) {
 			return
 		}
 		if h.Typeflag == tar.TypeReg {
+			files++ // the files alone, counted from one
+			s.describe(Member{Container: typ, ContainerSize: int64(len(data)), Name: h.Name, Packed: h.Size, Size: h.Size, Pos: files}, where, depth)
 			// A tar member is stored, not packed: no ratio to check.
 			s.member(tr, -1, join(where, h.Name), depth)
 		}

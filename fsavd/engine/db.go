@@ -52,13 +52,14 @@ type DB struct {
 	hashFiles []*hashFile
 	// ignored are the signature names not to use (.ign, .ign2). ClamAV's
 	// own database fixes its false positives with these and .fp.
-	ignored map[string]bool
-	body    []*bodySig
-	bodyN   int
-	logical []*logicalSig                 // .ldb; their parts are in body (logical.go)
-	filter  *[1 << filterBits / 64]uint64 // bit set of hashed 4-byte anchor prefixes
-	table   map[uint32][]int32            // anchor prefix -> body signatures
-	slow    []int32                       // body signatures with no 4-byte literal
+	ignored    map[string]bool
+	body       []*bodySig
+	bodyN      int
+	logical    []*logicalSig                 // .ldb; their parts are in body (logical.go)
+	containers []containerSig                // .cdb (containers.go)
+	filter     *[1 << filterBits / 64]uint64 // bit set of hashed 4-byte anchor prefixes
+	table      map[uint32][]int32            // anchor prefix -> body signatures
+	slow       []int32                       // body signatures with no 4-byte literal
 	// keys are the anchor prefixes themselves when there are so few
 	// (maxKeys or fewer) that the pass looks for each with bytesearch.Index
 	// instead of hashing every position; nil: the hashed pass.
@@ -260,7 +261,7 @@ func (db *DB) load(name string, r io.Reader, hf *hashFile) error {
 		n, err := sigfiles.Lines(r)
 		db.Unsupported[ext] += n
 		return err
-	case "hash", "body", "logical", "allow":
+	case "hash", "body", "logical", "container", "allow":
 	default:
 		return nil
 	}
@@ -292,6 +293,8 @@ func (db *DB) load(name string, r io.Reader, hf *hashFile) error {
 			err = db.addBodyLine(line)
 		case ".ldb":
 			err = db.addLogical(line)
+		case ".cdb":
+			err = db.addContainerLine(line)
 		}
 		if err != nil {
 			return &LoadError{File: name, Line: n, Msg: err.Error()}
@@ -549,6 +552,9 @@ func (db *DB) Kinds() map[string]int {
 	k := map[string]int{"hash": n, "body": db.bodyN - parts}
 	if len(db.logical) > 0 {
 		k["logical"] = len(db.logical)
+	}
+	if len(db.containers) > 0 {
+		k["container"] = len(db.containers)
 	}
 	return k
 }

@@ -65,17 +65,20 @@ func (e *Engine) Swap(db *DB) { e.db.Store(db) }
 // a small one is read into a pooled buffer). visit, if set, sees every
 // object the scan opens (the type and name rules, in the same pass).
 func (e *Engine) ScanFile(name string, opt Options, visit unpack.Visit) ([]Detection, error) {
-	return unpack.ScanFile(name, opt, e.Limits, e.DB().match, visit)
+	db := e.DB()
+	return unpack.ScanFile(name, db.options(opt), e.Limits, db.match, visit)
 }
 
 // ScanOpen is ScanFile for an open file (a descriptor the client passed).
 func (e *Engine) ScanOpen(f *os.File, opt Options, visit unpack.Visit) ([]Detection, error) {
-	return unpack.ScanOpen(f, opt, e.Limits, e.DB().match, visit)
+	db := e.DB()
+	return unpack.ScanOpen(f, db.options(opt), e.Limits, db.match, visit)
 }
 
 // ScanBytes scans data.
 func (e *Engine) ScanBytes(data []byte, opt Options) []Detection {
-	return unpack.Scan(data, opt, e.Limits, e.DB().match)
+	db := e.DB()
+	return unpack.Scan(data, db.options(opt), e.Limits, db.match)
 }
 
 // match finds the signatures in one object's bytes: none in a file

@@ -136,7 +136,7 @@ func (e *Engine) ScanFollowed(fd *os.File, fl *Follow, opt Options, visit unpack
 	ahead := *fl.ahead
 	ahead.Match = func(data []byte, found func(string) bool) { db.matchFollowed(data, fl, found) }
 	opt.Ahead = &ahead
-	return unpack.ScanOpen(fd, opt, e.Limits, db.match, visit)
+	return unpack.ScanOpen(fd, db.options(opt), e.Limits, db.match, visit)
 }
 
 // matchFollowed is match for the object fl followed: the anchors found

@@ -23,13 +23,14 @@ import (
 
 // Kind is what a signature file of this name holds, by its extension:
 // "hash" (.hdb, .hsb: a whole file's hash; .mdb, .msb: a PE section's),
-// "body" (.ndb) and "logical" (.ldb), which the bundled engine reads (of
-// .ldb, the signatures whose features it has); "allow", ClamAV's allow
-// and ignore lists (.fp, .sfp: files known clean by their hash; .ign,
-// .ign2: signatures not to use), which it reads too; "unsupported",
-// ClamAV's other kinds (import table, container, bytecode, phishing and
-// Authenticode signatures, file types, and the PUA sets), counted and
-// said, never loaded; "" for anything else (a container's COPYING).
+// "body" (.ndb), "logical" (.ldb) and "container" (.cdb: a container's
+// metadata), which the bundled engine reads (of .ldb and .cdb, the
+// signatures whose features it has); "allow", ClamAV's allow and ignore
+// lists (.fp, .sfp: files known clean by their hash; .ign, .ign2:
+// signatures not to use), which it reads too; "unsupported", ClamAV's
+// other kinds (bytecode, phishing and Authenticode signatures, file
+// types, YARA), counted and said, never loaded; "" for anything else (a
+// container's COPYING).
 func Kind(name string) string {
 	switch filepath.Ext(name) {
 	// The u files hold potentially unwanted programs' signatures (PUA.*),
@@ -40,9 +41,11 @@ func Kind(name string) string {
 		return "body"
 	case ".ldb", ".ldu":
 		return "logical"
+	case ".cdb":
+		return "container"
 	case ".fp", ".sfp", ".ign", ".ign2":
 		return "allow"
-	case ".cdb", ".ftm", ".cbc", ".pdb", ".gdb", ".wdb",
+	case ".ftm", ".cbc", ".pdb", ".gdb", ".wdb",
 		".crb", ".idb", ".yar", ".yara":
 		return "unsupported"
 	}
@@ -62,7 +65,7 @@ func IsContainer(name string) bool {
 // readable tells whether the engine reads something of name.
 func readable(name string) bool {
 	k := Kind(name)
-	return k == "hash" || k == "body" || k == "logical" || IsContainer(name)
+	return k == "hash" || k == "body" || k == "logical" || k == "container" || IsContainer(name)
 }
 
 const what = "(.hdb, .hsb, .ndb, .ldb, or ClamAV's .cvd, .cld, .cud)"

@@ -1,0 +1,146 @@
+package engine
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// ordered are archive members in the order written; a name ending in /
+// is a directory.
+type ordered [][2]string
+
+func (o ordered) zip(t *testing.T, method uint16) []byte {
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	for _, m := range o {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: m[0], Method: method})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(m[1]))
+	}
+	zw.Close()
+	return b.Bytes()
+}
+
+func (o ordered) tar() []byte {
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, m := range o {
+		h := &tar.Header{Name: m[0], Mode: 0o644, Size: int64(len(m[1])), Typeflag: tar.TypeReg, Format: tar.FormatUSTAR}
+		if strings.HasSuffix(m[0], "/") {
+			h.Typeflag, h.Size, h.Mode = tar.TypeDir, 0, 0o755
+		}
+		tw.WriteHeader(h)
+		tw.Write([]byte(m[1]))
+	}
+	tw.Close()
+	return b.Bytes()
+}
+
+// files writes o's files into a new directory, for an archiver to read.
+func (o ordered) files(t *testing.T) map[string][]byte {
+	f := map[string][]byte{}
+	for _, m := range o {
+		f[m[0]] = []byte(m[1])
+	}
+	return f
+}
+
+// TestContainerSignaturesAsClamscanReadsThem: container metadata
+// signatures (.cdb) name the same containers in the bundled engine as in
+// clamscan, by what each container says of its members: the name's
+// expression, a zip record's place (its directories counted, from one),
+// a tar file's place (files alone, from one), a cabinet's (from zero),
+// the sizes packed and unpacked (exact and ranges), the container's own
+// size, the container type or any; and not the containers one field
+// sets apart.
+func TestContainerSignaturesAsClamscanReadsThem(t *testing.T) {
+	sz := tool(t, "7zz", "7zip")
+	gc := tool(t, "gcab", "gcab")
+	dir := t.TempDir()
+	zeros := strings.Repeat("\x00", 1000)
+	os.WriteFile(filepath.Join(dir, "test.cdb"), []byte(strings.Join([]string{
+		`Cdb.Zip.Name:CL_TYPE_ZIP:*:invoice[0-9]+\.exe$:*:*:*:*:*:*`,
+		`Cdb.Zip.Place:CL_TYPE_ZIP:*:^readme\.txt$:*:*:0:3:*:*`,
+		`Cdb.Zip.Sizes:CL_TYPE_ZIP:*:^data\.bin$:1-100:1000:*:*:*:*`,
+		`Cdb.Zip.Stored:CL_TYPE_ZIP:*:^stored\.bin$:1000:1000:*:*:*:*:0:255`,
+		`Cdb.Zip.Size:CL_TYPE_ZIP:300-0:^big\.txt$:*:*:*:*:*:*`,
+		`Cdb.Tar.Second:CL_TYPE_POSIX_TAR:*:^b/:*:*:*:2:*:*`,
+		`Cdb.Tar.Size:CL_TYPE_POSIX_TAR:*:^size7$:*:7:*:*:*:*`,
+		`Cdb.Any.Screensaver:*:*:\.scr$:*:*:*:*:*:*`,
+		`Cdb.Cab.First:CL_TYPE_MSCAB:*:^first:*:*:*:0:*:*`,
+		`Cdb.SevenZip.Size:CL_TYPE_7Z:*:^hello:*:5-6:*:*:*:*`,
+	}, "\n")+"\n"), 0o644)
+	seven := func(o ordered) []byte {
+		names := []string{"a", "-bd", "a.7z"}
+		for _, m := range o {
+			names = append(names, m[0])
+		}
+		return made(t, o.files(t), "a.7z", append([]string{sz}, names...)...)
+	}
+	cab := func(o ordered) []byte {
+		names := []string{gc, "-c", "a.cab"}
+		for _, m := range o {
+			names = append(names, m[0])
+		}
+		return made(t, o.files(t), "a.cab", names...)
+	}
+	objects := map[string][]byte{
+		"zip-name":           ordered{{"docs/", ""}, {"docs/invoice2024.exe", "MZ"}}.zip(t, zip.Deflate),
+		"zip-name-not":       ordered{{"invoice.exe", "MZ"}, {"invoice2024.exe.txt", "text"}}.zip(t, zip.Deflate),
+		"zip-third":          ordered{{"a/", ""}, {"a/one.txt", "1"}, {"readme.txt", "read me"}}.zip(t, zip.Deflate),
+		"zip-second":         ordered{{"one.txt", "1"}, {"readme.txt", "read me"}}.zip(t, zip.Deflate),
+		"zip-sizes":          ordered{{"data.bin", zeros}}.zip(t, zip.Deflate),
+		"zip-sizes-stored":   ordered{{"data.bin", zeros}}.zip(t, zip.Store),
+		"zip-stored":         ordered{{"stored.bin", zeros}}.zip(t, zip.Store),
+		"zip-big":            ordered{{"big.txt", strings.Repeat("not so small ", 40)}}.zip(t, zip.Store),
+		"zip-small":          ordered{{"big.txt", "small"}}.zip(t, zip.Store),
+		"tar-second":         ordered{{"a/", ""}, {"a/one", "1"}, {"b/two", "2"}}.tar(),
+		"tar-first":          ordered{{"b/two", "2"}, {"c/three", "3"}}.tar(),
+		"tar-size":           ordered{{"size7", "seven!!"}}.tar(),
+		"tar-size-not":       ordered{{"size7", "six!!!"}}.tar(),
+		"tar-screensaver":    ordered{{"x/pretty.scr", "MZ"}}.tar(),
+		"cab-first":          cab(ordered{{"first.txt", "1"}, {"second.txt", "2"}}),
+		"cab-first-second":   cab(ordered{{"zero.txt", "0"}, {"first.txt", "1"}}),
+		"cab-screensaver":    cab(ordered{{"pretty.scr", "MZ"}}),
+		"7z-hello":           seven(ordered{{"hello.txt", "hello"}}),
+		"7z-hello-too-long":  seven(ordered{{"hello.txt", "hello there"}}),
+		"7z-screensaver":     seven(ordered{{"pretty.scr", "MZ"}}),
+		"plain-invoice1.exe": []byte("MZ not a container"),
+	}
+	db := sameAsClamscan(t, dir, objects, 12)
+	if got := db.Kinds()["container"]; got != 10 {
+		t.Fatalf("%d container signatures in use, want 10", got)
+	}
+}
+
+// TestContainerSignaturesRead: a container signature for a container
+// whose members are not described is counted as skipped, not dropped
+// silently; a malformed one fails the load with its line.
+func TestContainerSignaturesRead(t *testing.T) {
+	db, err := Load(writeSigs(t, map[string]string{"a.cdb": "Cdb.Rar:CL_TYPE_RAR:*:*:*:*:*:*:*:*\nCdb.Zip:CL_TYPE_ZIP:*:*:*:*:*:*:*:*\n"}))
+	if err != nil || db.Skipped != 1 || db.Kinds()["container"] != 1 {
+		t.Fatalf("skipped %d, in use %d: %v", db.Skipped, db.Kinds()["container"], err)
+	}
+	for _, bad := range []string{
+		"Cdb.Short:CL_TYPE_ZIP:*:*:*:*:*:*:*",
+		"Cdb.Type:CL_TYPE_NOSUCH:*:*:*:*:*:*:*:*",
+		"Cdb.Range:CL_TYPE_ZIP:1-x:*:*:*:*:*:*:*",
+		"Cdb.Enc:CL_TYPE_ZIP:*:*:*:*:2:*:*:*",
+		"Cdb.Re:CL_TYPE_ZIP:*:a(b:*:*:*:*:*:*",
+		"Cdb.Level:CL_TYPE_ZIP:*:*:*:*:*:*:*:*:x",
+	} {
+		_, err := Load(writeSigs(t, map[string]string{"a.cdb": "Cdb.Good:*:*:*:*:*:*:*:*:*\n" + bad + "\n"}))
+		var le *LoadError
+		if !errors.As(err, &le) || le.Line != 2 {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}
