@@ -71,6 +71,7 @@ func arjBehind(d []byte, i int) bool { return isARJ(d[i:]) }
 // arj opens an ARJ archive.
 func (s *scan) arj(data []byte, where string, depth int) {
 	_, off, _ := arjHeader(data)
+	file := 0
 	for off < len(data) && !s.stop {
 		b, n, ok := arjHeader(data[off:])
 		if !ok {
@@ -94,6 +95,10 @@ func (s *scan) arj(data []byte, where string, depth int) {
 		if i := strings.IndexByte(string(name), 0); i >= 0 {
 			name = name[:i]
 		}
+		// Every entry, from one, its name as stored.
+		file++
+		s.describe(Member{Container: TypeARJ, ContainerSize: int64(len(data)), Name: string(name),
+			Packed: packed, Size: size, Encrypted: flags&arjGarbled != 0, Pos: file}, where, depth)
 		at := join(where, strings.ReplaceAll(string(name), `\`, "/"))
 		body, short := data[off:], false
 		if int64(len(body)) < packed {

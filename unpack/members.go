@@ -31,6 +31,11 @@ const (
 	TypeOldTar   = "CL_TYPE_OLD_TAR"
 	TypeSevenZip = "CL_TYPE_7Z"
 	TypeCab      = "CL_TYPE_MSCAB"
+	TypeCpioOld  = "CL_TYPE_CPIO_OLD"
+	TypeCpioODC  = "CL_TYPE_CPIO_ODC"
+	TypeCpioNewc = "CL_TYPE_CPIO_NEWC"
+	TypeCpioCRC  = "CL_TYPE_CPIO_CRC"
+	TypeARJ      = "CL_TYPE_ARJ"
 )
 
 // describe has the scan's MemberMatch look at m, a member of the

@@ -105,12 +105,14 @@ func (s *scan) cpio(data []byte, where string, depth int) {
 	broken := func(at string) {
 		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth - 1})
 	}
+	file := 0
 	for off < len(data) && !s.stop {
 		h, ok := cpioHeader(data[off:])
 		if !ok {
 			broken(where)
 			return
 		}
+		file++ // every header, from one, as ClamAV counts
 		nameEnd := off + h.hdr + h.nameLen
 		if h.nameLen < 1 || nameEnd > len(data) {
 			broken(where)
@@ -131,6 +133,10 @@ func (s *scan) cpio(data []byte, where string, depth int) {
 		} else {
 			body = body[:h.size]
 		}
+		if h.size > 0 { // an entry with data, whatever its kind
+			s.describe(Member{Container: h.typ, ContainerSize: int64(len(data)), Name: cpioName(name),
+				Packed: h.size, Size: h.size, Pos: file}, where, depth)
+		}
 		if h.regular {
 			s.member(bytes.NewReader(body), -1, join(where, name), depth)
 		}
@@ -142,6 +148,19 @@ func (s *scan) cpio(data []byte, where string, depth int) {
 	}
 }
 
+// cpioName is a cpio member's name as ClamAV gives it to container
+// signatures: at most 512 bytes, each byte outside ASCII and each of
+// %, \, tab, CR and LF made _.
+func cpioName(name string) string {
+	b := []byte(name[:min(len(name), 512)])
+	for i, c := range b {
+		if c >= 0x80 || strings.IndexByte("%\\\t\n\r", c) >= 0 {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
 // cpioEntry is what a cpio header says: its own length, the name's and
 // the data's, the alignment of name and data, and whether the entry is a
 // regular file.
@@ -149,6 +168,7 @@ type cpioEntry struct {
 	hdr, nameLen, pad int
 	size              int64
 	regular           bool
+	typ               string // the format, as ClamAV names it
 }
 
 // cpioHeader reads the header at the start of d.
@@ -171,13 +191,16 @@ func cpioHeader(d []byte) (cpioEntry, bool) {
 		mode, ok1 := field(14, 8, 16)
 		size, ok2 := field(54, 8, 16)
 		name, ok3 := field(94, 8, 16)
-		e = cpioEntry{hdr: 110, nameLen: int(name), pad: 4, size: size, regular: mode&0o170000 == 0o100000}
+		e = cpioEntry{hdr: 110, nameLen: int(name), pad: 4, size: size, regular: mode&0o170000 == 0o100000, typ: TypeCpioNewc}
+		if d[5] == '2' {
+			e.typ = TypeCpioCRC
+		}
 		return e, ok1 && ok2 && ok3
 	case len(d) >= 76 && string(d[:6]) == "070707":
 		mode, ok1 := field(18, 6, 8)
 		name, ok2 := field(59, 6, 8)
 		size, ok3 := field(65, 11, 8)
-		e = cpioEntry{hdr: 76, nameLen: int(name), pad: 1, size: size, regular: mode&0o170000 == 0o100000}
+		e = cpioEntry{hdr: 76, nameLen: int(name), pad: 1, size: size, regular: mode&0o170000 == 0o100000, typ: TypeCpioODC}
 		return e, ok1 && ok2 && ok3
 	case len(d) >= 26 && (d[0] == 0xc7 && d[1] == 0x71 || d[0] == 0x71 && d[1] == 0xc7):
 		word := func(i int) int64 {
@@ -187,7 +210,7 @@ func cpioHeader(d []byte) (cpioEntry, bool) {
 			return int64(d[i])<<8 | int64(d[i+1])
 		}
 		mode := word(6)
-		e = cpioEntry{hdr: 26, nameLen: int(word(20)), pad: 2, size: word(22)<<16 | word(24), regular: mode&0o170000 == 0o100000}
+		e = cpioEntry{hdr: 26, nameLen: int(word(20)), pad: 2, size: word(22)<<16 | word(24), regular: mode&0o170000 == 0o100000, typ: TypeCpioOld}
 		return e, true
 	}
 	return e, false

@@ -144,3 +144,44 @@ func TestContainerSignaturesRead(t *testing.T) {
 		}
 	}
 }
+
+// TestContainerSignaturesInCpioAndARJ: the same, for cpio archives in
+// each of the formats cpio writes (newc, crc, odc, the old binary one;
+// every header counted from one, those with data looked at, their names
+// as ClamAV makes them) and ARJ archives (every entry from one, sizes
+// packed and unpacked).
+func TestContainerSignaturesInCpioAndARJ(t *testing.T) {
+	cp := tool(t, "cpio", "cpio")
+	arj := tool(t, "arj", "arj")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "test.cdb"), []byte(strings.Join([]string{
+		`Cdb.Cpio.Newc:CL_TYPE_CPIO_NEWC:*:^d/second\.bin$:*:*:*:3:*:*`,
+		`Cdb.Cpio.Crc:CL_TYPE_CPIO_CRC:*:^d/second\.bin$:*:*:*:3:*:*`,
+		`Cdb.Cpio.Odc:CL_TYPE_CPIO_ODC:*:^d/second\.bin$:*:*:*:3:*:*`,
+		`Cdb.Cpio.Old:CL_TYPE_CPIO_OLD:*:^d/second\.bin$:*:*:*:3:*:*`,
+		`Cdb.Cpio.Sanitized:*:*:^per_cent_name$:*:*:*:*:*:*`,
+		`Cdb.Arj.Second:CL_TYPE_ARJ:*:^two\.txt$:*:*:0:2:*:*`,
+		`Cdb.Arj.Sizes:CL_TYPE_ARJ:*:^zeros$:1-200:5000:*:*:*:*`,
+	}, "\n")+"\n"), 0o644)
+	files := map[string][]byte{"d/first.txt": []byte("first"), "d/second.bin": []byte("second"),
+		"per%cent%name": []byte("x"), "one.txt": []byte("1"), "two.txt": []byte("2"), "zeros": make([]byte, 5000)}
+	cpio := func(format string, names ...string) []byte {
+		return made(t, files, "a.cpio", "sh", "-c", "printf '%s\\n' "+strings.Join(names, " ")+" | "+cp+" -o --quiet -H "+format+" > a.cpio")
+	}
+	arjOf := func(names ...string) []byte {
+		return made(t, files, "a.arj", append([]string{arj, "a", "-y", "-i", "a.arj"}, names...)...)
+	}
+	objects := map[string][]byte{
+		// d is the first header, d/first.txt the second.
+		"cpio-newc":        cpio("newc", "d", "d/first.txt", "d/second.bin"),
+		"cpio-crc":         cpio("crc", "d", "d/first.txt", "d/second.bin"),
+		"cpio-odc":         cpio("odc", "d", "d/first.txt", "d/second.bin"),
+		"cpio-bin":         cpio("bin", "d", "d/first.txt", "d/second.bin"),
+		"cpio-newc-second": cpio("newc", "d/first.txt", "d/second.bin"),
+		"cpio-sanitized":   cpio("newc", "per%cent%name"),
+		"arj-second":       arjOf("one.txt", "two.txt"),
+		"arj-first":        arjOf("two.txt", "one.txt"),
+		"arj-zeros":        arjOf("zeros"),
+	}
+	sameAsClamscan(t, dir, objects, 7)
+}
