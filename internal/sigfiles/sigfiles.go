@@ -68,7 +68,7 @@ func readable(name string) bool {
 	return k == "hash" || k == "body" || k == "logical" || k == "container" || IsContainer(name)
 }
 
-const what = "(.hdb, .hsb, .ndb, .ldb, or ClamAV's .cvd, .cld, .cud)"
+const what = "(.hdb, .hsb, .ndb, .ldb, .cdb, or ClamAV's .cvd, .cld, .cud)"
 
 // List is the signature files of path, sorted: those the engine reads,
 // those of kinds it does not (counted and said), and the containers;
