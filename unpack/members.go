@@ -36,6 +36,7 @@ const (
 	TypeCpioNewc = "CL_TYPE_CPIO_NEWC"
 	TypeCpioCRC  = "CL_TYPE_CPIO_CRC"
 	TypeARJ      = "CL_TYPE_ARJ"
+	TypeMail     = "CL_TYPE_MAIL"
 )
 
 // describe has the scan's MemberMatch look at m, a member of the

@@ -222,6 +222,8 @@ func namesContent(head []byte) bool {
 
 // mail walks a message.
 func (s *scan) mail(data []byte, where string, depth int) {
+	s.mails = append(s.mails, int64(len(data)))
+	defer func() { s.mails = s.mails[:len(s.mails)-1] }()
 	s.entity(data, where, depth, 0)
 }
 
@@ -269,6 +271,12 @@ func (s *scan) readAs(r reading, ct, cte, where string, depth, level int) {
 	}
 	body := decodeBody(r.body, cte)
 	name := partName(r, typ)
+	if file, ok := fileName(r); ok && len(s.mails) > 0 {
+		// A mail's attachment, as ClamAV describes it to container
+		// signatures: its file name made safe, its size decoded.
+		s.describe(Member{Container: TypeMail, ContainerSize: s.mails[len(s.mails)-1], Name: clamavSafeName(file),
+			Packed: int64(len(body)), Size: int64(len(body))}, where, depth)
+	}
 	if typ == "message/rfc822" || typ == "message/global" {
 		s.entity(body, join(where, name), depth+1, level+1)
 		return
@@ -400,17 +408,37 @@ func mediaType(v string) (string, map[string][]string) {
 
 // partName is the name a reader shows for a part.
 func partName(r reading, typ string) string {
-	for _, h := range []struct{ field, param string }{{"content-disposition", "filename"}, {"content-type", "name"}} {
-		for _, v := range r.values(h.field) {
-			if _, p := mediaType(v); len(p[h.param]) > 0 {
-				return p[h.param][0]
-			}
-		}
+	if name, ok := fileName(r); ok {
+		return name
 	}
 	if typ == "" {
 		typ = "text/plain"
 	}
 	return strings.ReplaceAll(typ, "/", "-")
+}
+
+// fileName is the file name a part's fields give it, if they give one.
+func fileName(r reading) (string, bool) {
+	for _, h := range []struct{ field, param string }{{"content-disposition", "filename"}, {"content-type", "name"}} {
+		for _, v := range r.values(h.field) {
+			if _, p := mediaType(v); len(p[h.param]) > 0 {
+				return p[h.param][0], true
+			}
+		}
+	}
+	return "", false
+}
+
+// clamavSafeName is a name as ClamAV keeps a mail part's: every byte but
+// letters, digits, '.' and '_' made '_'.
+func clamavSafeName(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		if !(c == '.' || c == '_' || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
 }
 
 // decodeBody undoes a transfer coding as leniently as readers do: the

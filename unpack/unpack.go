@@ -277,6 +277,7 @@ type scan struct {
 	stop     bool
 	visit    Visit               // set: a walk (see Walk), nothing matched
 	partials map[string]*partial // message/partial fragments, by id
+	mails    []int64             // the sizes of the mails being read, innermost last
 }
 
 func (s *scan) add(d Detection) {

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"archive/zip"
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -187,4 +188,36 @@ func TestContainerSignaturesInCpioAndARJ(t *testing.T) {
 		"arj-zeros":        arjOf("zeros"),
 	}
 	sameAsClamscan(t, dir, objects, 7)
+}
+
+// mailWith is a mail of a text part and an attachment named name (as
+// the Content-Disposition gives it) holding data, base64.
+func mailWith(name string, data []byte) []byte {
+	return []byte("From: a@example.org\r\nTo: b@example.org\r\nSubject: files\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n" +
+		"--XX\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n" +
+		"Content-Disposition: attachment; filename=\"" + name + "\"\r\n\r\n" +
+		base64.StdEncoding.EncodeToString(data) + "\r\n--XX--\r\n")
+}
+
+// TestContainerSignaturesInMail: the same, for a mail's attachments:
+// their file names made safe as ClamAV makes them (every byte but
+// letters, digits, '.' and '_' made '_'), their sizes decoded.
+func TestContainerSignaturesInMail(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "test.cdb"), []byte(strings.Join([]string{
+		`Cdb.Mail.Invoice:CL_TYPE_MAIL:*:^invoice_2024_\.exe$:100:100:*:*:*:*`,
+		`Cdb.Mail.Screensaver:*:*:\.scr$:*:*:*:*:*:*`,
+		`Cdb.Mail.Place:CL_TYPE_MAIL:*:^doc\.pdf$:*:*:0:0:*:*`,
+	}, "\n")+"\n"), 0o644)
+	program := append([]byte("MZ"), bytes.Repeat([]byte{'x'}, 98)...)
+	objects := map[string][]byte{
+		"mail-invoice":        mailWith("invoice 2024%.exe", program),
+		"mail-invoice-longer": mailWith("invoice 2024%.exe", append(program, 'x')),
+		"mail-invoice-other":  mailWith("invoice-2025.exe", program),
+		"mail-screensaver":    mailWith("holiday photos.scr", []byte("MZ")),
+		"mail-pdf":            mailWith("doc.pdf", []byte("%PDF-1.4 not much")),
+		"mail-none":           mailWith("notes.txt", []byte("just text")),
+	}
+	sameAsClamscan(t, dir, objects, 3)
 }
