@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -50,6 +51,28 @@ type logicalSig struct {
 	minSize int
 	maxSize int  // -1: no bound
 	pe      bool // Target:1, Windows programs: its parts may take executable offsets (exe.go)
+	// ep and nos, when set, are the range the program's entry point
+	// (its file offset) and its number of sections must lie in
+	// (EntryPoint, NumberOfSections).
+	ep, nos *[2]int64
+}
+
+// judgesProgram tells whether the signature's target admits data, of
+// Windows program layout l (nil: none): Target:1 looks at Windows
+// programs alone (what ClamAV types so: "MZ" first), and EntryPoint and
+// NumberOfSections at the programs whose headers read, within range.
+func (ls *logicalSig) judgesProgram(data []byte, l *exeLayout) bool {
+	if ls.pe && !bytes.HasPrefix(data, []byte("MZ")) {
+		return false
+	}
+	if ls.ep == nil && ls.nos == nil {
+		return true
+	}
+	if !ls.pe || l == nil {
+		return false
+	}
+	in := func(r *[2]int64, v int64) bool { return r == nil || r[0] <= v && v <= r[1] }
+	return (ls.ep == nil || l.entry >= 0 && in(ls.ep, l.entry)) && in(ls.nos, int64(l.count))
 }
 
 // lexpr is a node of a logical expression: a part (op 0) or an & or |
@@ -189,6 +212,7 @@ func (db *DB) addLogical(line string) error {
 
 // target reads the target description block.
 func (ls *logicalSig) target(tdb string) error {
+	target := "0"
 	for _, kv := range strings.Split(tdb, ",") {
 		k, v, _ := strings.Cut(kv, ":")
 		switch k {
@@ -198,7 +222,20 @@ func (ls *logicalSig) target(tdb string) error {
 		case "Target":
 			// As for .ndb, the pattern is looked for in the object as it
 			// is; executable offsets only with Target:1.
-			ls.pe = v == "1"
+			ls.pe, target = v == "1", v
+		case "EntryPoint", "NumberOfSections":
+			lo, hi, ok := strings.Cut(v, "-")
+			a, err1 := strconv.ParseUint(lo, 10, 32)
+			b, err2 := strconv.ParseUint(hi, 10, 32)
+			if !ok || err1 != nil || err2 != nil {
+				return fmt.Errorf("bad %s %q", k, v)
+			}
+			r := &[2]int64{int64(a), int64(b)}
+			if k == "EntryPoint" {
+				ls.ep = r
+			} else {
+				ls.nos = r
+			}
 		case "FileSize":
 			lo, hi, ok := strings.Cut(v, "-")
 			a, err1 := strconv.Atoi(lo)
@@ -208,10 +245,20 @@ func (ls *logicalSig) target(tdb string) error {
 			}
 			ls.minSize, ls.maxSize = a, b
 		default:
-			// EntryPoint, NumberOfSections, Container, Intermediates,
-			// IconGroup1/2, HandlerType: conditions this engine cannot
-			// judge.
+			// Container, Intermediates, IconGroup1/2, HandlerType:
+			// conditions this engine cannot judge.
 			return errUnsupported
+		}
+	}
+	if ls.ep != nil || ls.nos != nil {
+		switch target {
+		case "1":
+		case "6", "9":
+			return errUnsupported // ELF's and Mach-O's headers are not read
+		default:
+			// As ClamAV: a program's condition outside a program's
+			// signature is a malformed line.
+			return fmt.Errorf("EntryPoint and NumberOfSections are for PE, ELF and Mach-O signatures (Target 1, 6, 9)")
 		}
 	}
 	return nil
@@ -417,6 +464,8 @@ func (db *DB) matchLogical(data []byte, hit map[int32]bool, found func(name stri
 		return false // most objects: no allocation
 	}
 	judged := map[int32]bool{}
+	var layout *exeLayout
+	layoutRead := false
 	for si := range hit {
 		li := db.body[si].lsig
 		if li == 0 || judged[li] {
@@ -425,6 +474,14 @@ func (db *DB) matchLogical(data []byte, hit map[int32]bool, found func(name stri
 		judged[li] = true
 		ls := db.logical[li-1]
 		if len(data) < ls.minSize || ls.maxSize >= 0 && len(data) > ls.maxSize {
+			continue
+		}
+		if ls.ep != nil || ls.nos != nil {
+			if !layoutRead {
+				layout, layoutRead = peLayout(data), true
+			}
+		}
+		if !ls.judgesProgram(data, layout) {
 			continue
 		}
 		var count func(part int) int

@@ -11,6 +11,7 @@ const maxSections = 96
 type exeLayout struct {
 	entry    int64 // the entry point's file offset; -1: it lies in no section's data nor the headers
 	sections []exeSection
+	count    int // the sections the header says it has
 }
 
 // exeSection is a section's raw data: size bytes at at (SizeOfRawData at
@@ -31,7 +32,7 @@ func peLayout(data []byte) *exeLayout {
 	}
 	n := int64(binary.LittleEndian.Uint16(data[pe+6:]))
 	optSize := int64(binary.LittleEndian.Uint16(data[pe+20:]))
-	l := &exeLayout{entry: -1}
+	l := &exeLayout{entry: -1, count: int(n)}
 	var rva int64 = -1
 	if optSize >= 20 && pe+24+20 <= int64(len(data)) {
 		rva = int64(binary.LittleEndian.Uint32(data[pe+24+16:]))

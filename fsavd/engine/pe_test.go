@@ -156,3 +156,36 @@ func TestExecutableOffsetForms(t *testing.T) {
 		t.Errorf("VI: %v, want skipped", err)
 	}
 }
+
+// TestProgramConditionsAsClamscanReadsThem: a logical signature's
+// EntryPoint and NumberOfSections (each a range) judge a Windows
+// program by its entry point's file offset and the sections its header
+// counts, as clamscan judges them; a Target:1 signature looks at Windows
+// programs alone; one of those conditions outside Target 1, 6 or 9
+// fails the load, as in clamscan.
+func TestProgramConditionsAsClamscanReadsThem(t *testing.T) {
+	code := []byte("ENTRY-CODE-OF-THE-TEST-PROGRAM")
+	hx := hex.EncodeToString(code)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "x.ldb"), []byte(strings.Join([]string{
+		// The test programs' entry point is the first section's first
+		// byte, at 512 in the file.
+		"Test.EP;Engine:51-255,Target:1,EntryPoint:500-520,NumberOfSections:1-1;0;" + hx,
+		"Test.Sections;Engine:51-255,Target:1,NumberOfSections:3-4;0;" + hx,
+		"Test.EPElsewhere;Engine:51-255,Target:1,EntryPoint:600-700,NumberOfSections:2-2;0;" + hx,
+		"Test.AnyProgram;Target:1;0;" + hex.EncodeToString([]byte("ONLY-IN-PROGRAMS")),
+	}, "\n")+"\n"), 0o644)
+	objects := map[string][]byte{
+		"one-section":    eicar.WindowsProgramWith(code),
+		"three-sections": eicar.WindowsProgramWith(code, []byte("b"), []byte("c")),
+		"two-sections":   eicar.WindowsProgramWith(code, []byte("b")),
+		"not-a-program":  append([]byte("plain text "), code...),
+		"program-text":   eicar.WindowsProgramWith([]byte("ONLY-IN-PROGRAMS")),
+		"text-text":      []byte("text ONLY-IN-PROGRAMS"),
+	}
+	sameAsClamscan(t, dir, objects, 3)
+	os.WriteFile(filepath.Join(dir, "y.ldb"), []byte("Test.NotTarget1;Engine:51-255,Target:0,NumberOfSections:2-2;0;"+hx+"\n"), 0o644)
+	if _, err := Load(dir); err == nil {
+		t.Fatal("NumberOfSections outside a program's signature was loaded")
+	}
+}
