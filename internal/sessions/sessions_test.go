@@ -66,15 +66,22 @@ func TestShutdownCutsAtTheDeadline(t *testing.T) {
 
 // TestServeClosesAndForgetsAPanickedSession: a session that panics is
 // reported, closed and forgotten; the server goes on.
-func TestServeClosesAndForgetsAPanickedSession(t *testing.T) {
+// panicking is a set serving on a loopback listener, whose sessions'
+// panics go to the channel.
+func panicking(t *testing.T) (*Set, net.Listener, chan any) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	var s Set
+	t.Cleanup(func() { ln.Close() })
+	s := new(Set)
 	panics := make(chan any, 1)
 	s.OnPanic = func(r any) { panics <- r }
+	return s, ln, panics
+}
+
+func TestServeClosesAndForgetsAPanickedSession(t *testing.T) {
+	s, ln, panics := panicking(t)
 	go s.Serve(ln, func(c net.Conn) { panic("boom") })
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -249,14 +256,7 @@ func TestOnIdleIsToldOfEverySessionGoingIdle(t *testing.T) {
 // closed and forgotten when the last step ends, a panicking one too;
 // Shutdown waits for it through its steps.
 func TestThenGoesOnInANewGoroutine(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var s Set
-	panics := make(chan any, 1)
-	s.OnPanic = func(r any) { panics <- r }
+	s, ln, panics := panicking(t)
 	steps := make(chan string, 8)
 	go s.Serve(ln, func(c net.Conn) {
 		c.Write([]byte("1"))
