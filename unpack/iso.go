@@ -18,6 +18,9 @@ const (
 	isoSector  = 2048
 	isoVDStart = 16 * isoSector
 	isoMaxDirs = 10000 // directories walked in one image
+	// isoMaxSteps bounds the directory blocks one tree's description
+	// passes over (isoDescribe).
+	isoMaxSteps = 1 << 16
 )
 
 // isISO tells whether d is an ISO 9660 image (its first volume
@@ -58,6 +61,9 @@ func (s *scan) iso(data []byte, where string, depth int) {
 	if !ok {
 		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
 		return
+	}
+	if s.opt.Members != nil {
+		s.isoDescribe(data, where, depth)
 	}
 	type dir struct {
 		rec  []byte
@@ -157,16 +163,125 @@ func (s *scan) inPlace(data []byte, where string, depth int) {
 // UCS-2, or the primary's d-characters without their ";1" version and a
 // bare trailing dot.
 func isoName(raw []byte, joliet bool) string {
-	if joliet {
-		u := make([]uint16, len(raw)/2)
-		for i := range u {
-			u[i] = binary.BigEndian.Uint16(raw[2*i:])
-		}
-		raw = []byte(string(utf16.Decode(u)))
-	}
 	name := string(raw)
+	if joliet {
+		name = ucs2BE(raw)
+	}
 	if i := strings.LastIndexByte(name, ';'); i >= 0 {
 		name = name[:i]
 	}
 	return strings.TrimSuffix(name, ".")
+}
+
+// isoDescribe describes an image's records as ClamAV does to container
+// signatures: the primary directory tree, then the Joliet one when there
+// is one, every record but "." and ".." (directories too: their extent's
+// size), its name as recorded (Joliet's as UTF-8) up to a ';', each
+// directory block looked at once a tree, at most 1,024 of them. It
+// gives the blocks it passed over.
+func (s *scan) isoDescribe(d []byte, where string, depth int) (passed int) {
+	for _, t := range isoTrees(d) {
+		seen := map[int64]bool{}
+		// Blocks passed over, bounded: records that point again and again
+		// at long runs of blocks already seen cost ClamAV their number
+		// times the run's length; here the description stops there.
+		steps := 0
+		var walk func(block, length int64)
+		walk = func(block, length int64) {
+			if length < 34 {
+				return
+			}
+			for ; length > 0 && !s.stop; block, length = block+1, length-min(length, isoSector) {
+				if steps >= isoMaxSteps || len(seen) > 1024 || block*isoSector+isoSector > int64(len(d)) {
+					return
+				}
+				steps++
+				if seen[block] {
+					continue
+				}
+				seen[block] = true
+				rest := d[block*isoSector : block*isoSector+min(isoSector, length)]
+				for len(rest) > 0 && steps < isoMaxSteps {
+					size := int(rest[0])
+					if size == 0 {
+						break // on in the next block
+					}
+					if size > len(rest) {
+						length = isoSector // the record runs over: this directory ends
+						break
+					}
+					rec := rest[:size]
+					rest = rest[size:]
+					if size < 34 {
+						continue
+					}
+					n := int(rec[32])
+					if n == 1 && (rec[33] == 0 || rec[33] == 1) {
+						continue // "." and ".."
+					}
+					n = min(n, size-33)
+					name := string(rec[33 : 33+n])
+					if t.joliet {
+						name = ucs2BE(rec[33 : 33+n])
+					}
+					if i := strings.IndexByte(name, ';'); i >= 0 {
+						name = name[:i]
+					}
+					at := int64(binary.LittleEndian.Uint32(rec[2:])) + int64(rec[1])
+					length := int64(binary.LittleEndian.Uint32(rec[10:]))
+					s.describe(Member{Container: TypeISO, ContainerSize: int64(len(d)), Name: name, Packed: length, Size: length}, where, depth)
+					if rec[25]&2 != 0 && rec[26] == 0 && rec[27] == 0 {
+						walk(at, length)
+					}
+				}
+			}
+		}
+		walk(int64(binary.LittleEndian.Uint32(t.root[2:]))+int64(t.root[1]), int64(binary.LittleEndian.Uint32(t.root[10:])))
+		passed += steps
+	}
+	return passed
+}
+
+// isoTree is a directory tree's root record, and whether its names are
+// Joliet's.
+type isoTree struct {
+	root   []byte
+	joliet bool
+}
+
+// isoTrees are the trees ClamAV walks: the primary one, then a Joliet
+// one (its root not interleaved) when a supplementary descriptor says
+// Joliet level 1, 2 or 3.
+func isoTrees(d []byte) []isoTree {
+	var primary, joliet []byte
+	for off := isoVDStart; off+isoSector <= len(d) && off < isoVDStart+16*isoSector; off += isoSector {
+		vd := d[off : off+isoSector]
+		if vd[0] == 255 || string(vd[1:6]) != "CD001" {
+			break
+		}
+		switch {
+		case vd[0] == 1 && primary == nil:
+			primary = vd[156 : 156+34]
+		case vd[0] == 2 && joliet == nil && vd[88] == 0x25 && vd[89] == 0x2f && vd[156+26] == 0 && vd[156+27] == 0 &&
+			(vd[90] == 0x40 || vd[90] == 0x43 || vd[90] == 0x45):
+			joliet = vd[156 : 156+34]
+		}
+	}
+	var trees []isoTree
+	if primary != nil && primary[26] == 0 && primary[27] == 0 {
+		trees = append(trees, isoTree{root: primary})
+	}
+	if joliet != nil {
+		trees = append(trees, isoTree{root: joliet, joliet: true})
+	}
+	return trees
+}
+
+// ucs2BE is Joliet's UCS-2 big-endian as UTF-8.
+func ucs2BE(b []byte) string {
+	u := make([]uint16, len(b)/2)
+	for i := range u {
+		u[i] = binary.BigEndian.Uint16(b[2*i:])
+	}
+	return string(utf16.Decode(u))
 }

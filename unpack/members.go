@@ -37,6 +37,7 @@ const (
 	TypeCpioCRC  = "CL_TYPE_CPIO_CRC"
 	TypeARJ      = "CL_TYPE_ARJ"
 	TypeMail     = "CL_TYPE_MAIL"
+	TypeISO      = "CL_TYPE_ISO9660"
 )
 
 // describe has the scan's MemberMatch look at m, a member of the

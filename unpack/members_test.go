@@ -3,6 +3,7 @@ package unpack
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/binary"
 	"testing"
 
 	"github.com/fsigkd/fsigkd/eicar"
@@ -36,4 +37,47 @@ func FuzzMembersDescribed(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestISODescriptionOfLoopingDirectoriesIsBounded: an image whose 1,024
+// directory blocks hold records that each point back at the first with
+// the longest extent a record can say (each such record has the walk
+// pass over every block already seen) is described within a bounded
+// number of blocks passed over, not records times blocks (61 million
+// here); and a small image of files is described whole, its one block
+// passed over once.
+func TestISODescriptionOfLoopingDirectoriesIsBounded(t *testing.T) {
+	const first, blocks = 18, 1024
+	d := make([]byte, (first+blocks+1)*isoSector)
+	record := func(b []byte, block, size uint32) {
+		b[0], b[32], b[33], b[25] = 34, 1, 'A', 2
+		binary.LittleEndian.PutUint32(b[2:], block)
+		binary.LittleEndian.PutUint32(b[10:], size)
+	}
+	pvd := d[16*isoSector:]
+	pvd[0] = 1
+	copy(pvd[1:], "CD001")
+	record(pvd[156:], first, blocks*isoSector)
+	term := d[17*isoSector:]
+	term[0] = 255
+	copy(term[1:], "CD001")
+	for b := first; b < first+blocks; b++ {
+		for r := 0; r+34 <= isoSector; r += 34 {
+			record(d[b*isoSector+r:], first, 0xffffffff)
+		}
+	}
+	described := 0
+	s := &scan{lim: Limits{}.withDefaults(), opt: Options{Members: func(Member, func(string) bool) { described++ }}}
+	if passed := s.isoDescribe(d, "", 1); passed > isoMaxSteps+1 || described == 0 {
+		t.Fatalf("passed over %d blocks (at most %d), %d records described", passed, isoMaxSteps, described)
+	}
+	described = 0
+	small := d[:(first+1)*isoSector]
+	record(small[16*isoSector+156:], first, isoSector)
+	for r := 0; r+34 <= isoSector; r += 34 {
+		small[first*isoSector+r+25] = 0 // files
+	}
+	if passed := s.isoDescribe(small, "", 1); passed != 1 || described != isoSector/34 {
+		t.Fatalf("a small image: passed over %d blocks, %d records described", passed, described)
+	}
 }

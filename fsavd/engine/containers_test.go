@@ -221,3 +221,30 @@ func TestContainerSignaturesInMail(t *testing.T) {
 	}
 	sameAsClamscan(t, dir, objects, 3)
 }
+
+// TestContainerSignaturesInISO: the same, for ISO 9660 images as
+// xorriso makes them (a primary tree and a Joliet one): each tree's
+// records described, directories too, the primary's names as recorded
+// (upper case, up to the ';'), Joliet's as written.
+func TestContainerSignaturesInISO(t *testing.T) {
+	xo := tool(t, "xorriso", "xorriso")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "test.cdb"), []byte(strings.Join([]string{
+		`Cdb.Iso.Joliet:CL_TYPE_ISO9660:*:^readme-first\.txt$:*:*:*:*:*:*`,
+		`Cdb.Iso.Primary:CL_TYPE_ISO9660:*:^SETUP\.EXE$:*:*:*:*:*:*`,
+		`Cdb.Iso.Directory:CL_TYPE_ISO9660:*:^payload$:*:*:*:*:*:*`,
+		`Cdb.Iso.Size:CL_TYPE_ISO9660:*:^data\.bin$:777:777:*:*:*:*`,
+	}, "\n")+"\n"), 0o644)
+	iso := func(files map[string][]byte) []byte {
+		return made(t, files, "a.iso", xo, "-as", "mkisofs", "-quiet", "-J", "-o", "a.iso", "in")
+	}
+	objects := map[string][]byte{
+		"iso-joliet":    iso(map[string][]byte{"in/readme-first.txt": []byte("read")}),
+		"iso-primary":   iso(map[string][]byte{"in/setup.exe": []byte("MZ")}),
+		"iso-directory": iso(map[string][]byte{"in/payload/x.txt": []byte("x")}),
+		"iso-size":      iso(map[string][]byte{"in/data.bin": bytes.Repeat([]byte("d"), 777)}),
+		"iso-size-not":  iso(map[string][]byte{"in/data.bin": bytes.Repeat([]byte("d"), 778)}),
+		"iso-clean":     iso(map[string][]byte{"in/notes.txt": []byte("n")}),
+	}
+	sameAsClamscan(t, dir, objects, 4)
+}
