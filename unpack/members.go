@@ -46,6 +46,14 @@ func (s *scan) describe(m Member, where string, depth int) {
 	if s.opt.Members == nil || s.stop {
 		return
 	}
+	// Each description is looked at by every container signature: an
+	// archive of a million directory records, which are no files to
+	// count, would have them looked at a million times. Past four times
+	// the files a scan may open, the scan stops at the limit.
+	if s.described++; s.described > 4*s.lim.MaxFiles {
+		s.exceeded("Files", where, depth-1)
+		return
+	}
 	s.opt.Members(m, func(name string) bool { return s.report(name, where, depth-1) })
 }
 

@@ -2,8 +2,10 @@ package unpack
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"testing"
 
 	"github.com/fsigkd/fsigkd/eicar"
@@ -79,5 +81,23 @@ func TestISODescriptionOfLoopingDirectoriesIsBounded(t *testing.T) {
 	}
 	if passed := s.isoDescribe(small, "", 1); passed != 1 || described != isoSector/34 {
 		t.Fatalf("a small image: passed over %d blocks, %d records described", passed, described)
+	}
+}
+
+// TestDescriptionsOfAZipOfDirectoriesAreBounded: a zip of directory
+// records alone (no file to count against MaxFiles) is described at most
+// four times MaxFiles, and then the scan stops at the limit, reported.
+func TestDescriptionsOfAZipOfDirectoriesAreBounded(t *testing.T) {
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	for i := range 500 {
+		zw.Create(fmt.Sprintf("d%d/", i))
+	}
+	zw.Close()
+	described := 0
+	found := Scan(b.Bytes(), Options{Archives: true, Members: func(Member, func(string) bool) { described++ }},
+		Limits{MaxFiles: 100}, func([]byte, func(string) bool) {})
+	if described != 400 || len(found) != 1 || found[0].Name != limitPrefix+"Files" {
+		t.Fatalf("%d described, found %v", described, found)
 	}
 }

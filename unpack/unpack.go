@@ -267,17 +267,18 @@ func ScanOpen(fd *os.File, opt Options, lim Limits, match Match, visit Visit) ([
 }
 
 type scan struct {
-	match    Match
-	lim      Limits
-	opt      Options
-	found    []Detection
-	unpacked int64
-	files    int
-	parts    int // MIME entities walked (maxParts)
-	stop     bool
-	visit    Visit               // set: a walk (see Walk), nothing matched
-	partials map[string]*partial // message/partial fragments, by id
-	mails    []int64             // the sizes of the mails being read, innermost last
+	match     Match
+	lim       Limits
+	opt       Options
+	found     []Detection
+	unpacked  int64
+	files     int
+	parts     int // MIME entities walked (maxParts)
+	stop      bool
+	visit     Visit               // set: a walk (see Walk), nothing matched
+	partials  map[string]*partial // message/partial fragments, by id
+	mails     []int64             // the sizes of the mails being read, innermost last
+	described int                 // members described (describe)
 }
 
 func (s *scan) add(d Detection) {
