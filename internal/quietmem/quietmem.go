@@ -35,29 +35,44 @@ const (
 
 // Watch looks every period until stop is closed.
 func Watch(period time.Duration, stop <-chan struct{}) {
-	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
-	allocated := func() uint64 {
-		metrics.Read(sample)
-		return sample[0].Value.Uint64()
-	}
-	last := allocated()
-	released := last
+	var w watcher
+	w.last = w.allocated()
+	w.released = w.last
 	t := time.NewTicker(period)
 	defer t.Stop()
-	for {
+	for stopped := false; !stopped; {
 		select {
-		case <-stop:
-			return
 		case <-t.C:
+			w.look()
+		case <-stop:
+			stopped = true
 		}
-		now := allocated()
-		if now-last < quiet && now-released >= worked {
-			release()
-			now = allocated()
-			released = now
-		}
-		last = now
 	}
+}
+
+// watcher is what Watch knows between two looks: the bytes allocated in
+// all at the last look and at the last release.
+type watcher struct {
+	sample         [1]metrics.Sample
+	last, released uint64
+}
+
+func (w *watcher) allocated() uint64 {
+	w.sample[0].Name = "/gc/heap/allocs:bytes"
+	metrics.Read(w.sample[:])
+	return w.sample[0].Value.Uint64()
+}
+
+// look releases when the process allocated next to nothing since the
+// last look, after having worked since the last release.
+func (w *watcher) look() {
+	now := w.allocated()
+	if now-w.last < quiet && now-w.released >= worked {
+		release()
+		now = w.allocated()
+		w.released = now
+	}
+	w.last = now
 }
 
 // release collects twice and returns what is free to the system.
