@@ -64,6 +64,16 @@ type behindAt struct {
 	kind int
 }
 
+// typ is the container's type for Within: its kind's when it starts the
+// object; none (a self-extractor's, which ClamAV types its own ways)
+// when it lies behind other data.
+func (b behindAt) typ() string {
+	if b.at == 0 {
+		return behindKinds[b.kind].typ
+	}
+	return ""
+}
+
 // embedded finds the containers that start behind other data within
 // sfxSearch, in the order of their kinds: every 7z, RAR, cabinet, LHA,
 // ARJ and gzip member found (a second archive of a kind is opened as the
@@ -113,6 +123,7 @@ type behindKind struct {
 	open  func(s *scan, d []byte, where string, depth int)
 	back  int
 	most  int
+	typ   string // its type as ClamAV names it, when found at the start (Within)
 }
 
 // maxBehindKinds is the most kinds there can be: the most strings a
@@ -129,13 +140,13 @@ var (
 
 func init() {
 	behindKinds = []behindKind{
-		{magic7z, anywhere, (*scan).sevenZip, 0, maxBehind},
-		{magicRar, anywhere, (*scan).rar, 0, maxBehind},
-		{magicCab, anywhere, (*scan).cabBehind, 0, maxBehind},
-		{[]byte{0x1f, 0x8b, 8}, func(d []byte, i int) bool { return gzipHeader(d[i:]) }, (*scan).gzipBehind, 0, maxBehind},
-		{[]byte("-lh"), lhaBehind, (*scan).lha, 2, maxBehind},
-		{[]byte{0x60, 0xea}, arjBehind, (*scan).arj, 0, maxBehind},
-		{[]byte("ustar"), tarBehind, (*scan).tar, 257, 1},
+		{magic7z, anywhere, (*scan).sevenZip, 0, maxBehind, TypeSevenZip},
+		{magicRar, anywhere, (*scan).rar, 0, maxBehind, TypeRAR},
+		{magicCab, anywhere, (*scan).cabBehind, 0, maxBehind, ""},
+		{[]byte{0x1f, 0x8b, 8}, func(d []byte, i int) bool { return gzipHeader(d[i:]) }, (*scan).gzipBehind, 0, maxBehind, ""},
+		{[]byte("-lh"), lhaBehind, (*scan).lha, 2, maxBehind, ""},
+		{[]byte{0x60, 0xea}, arjBehind, (*scan).arj, 0, maxBehind, ""},
+		{[]byte("ustar"), tarBehind, (*scan).tar, 257, 1, ""},
 	}
 	var sigs [][]byte
 	for _, k := range behindKinds {

@@ -1,6 +1,9 @@
 package unpack
 
-import "strings"
+import (
+	"bytes"
+	"strings"
+)
 
 // Member is a member of a container as the container describes it, as
 // ClamAV's container metadata signatures (.cdb) read it: every container
@@ -38,7 +41,20 @@ const (
 	TypeARJ      = "CL_TYPE_ARJ"
 	TypeMail     = "CL_TYPE_MAIL"
 	TypeISO      = "CL_TYPE_ISO9660"
+	TypeRAR      = "CL_TYPE_RAR"
+	TypeGzip     = "CL_TYPE_GZ"
+	TypeBzip2    = "CL_TYPE_BZ"
+	TypeXz       = "CL_TYPE_XZ"
 )
+
+// tarType is a tar's type: POSIX's ("ustar" in its first header) or the
+// old one's.
+func tarType(data []byte) string {
+	if len(data) > 262 && bytes.HasPrefix(data[257:], []byte("ustar")) {
+		return TypeTar
+	}
+	return TypeOldTar
+}
 
 // describe has the scan's MemberMatch look at m, a member of the
 // container at where, whose members are at depth.

@@ -223,7 +223,8 @@ func namesContent(head []byte) bool {
 // mail walks a message.
 func (s *scan) mail(data []byte, where string, depth int) {
 	s.mails = append(s.mails, int64(len(data)))
-	defer func() { s.mails = s.mails[:len(s.mails)-1] }()
+	s.within = append(s.within, TypeMail)
+	defer func() { s.mails, s.within = s.mails[:len(s.mails)-1], s.within[:len(s.within)-1] }()
 	s.entity(data, where, depth, 0)
 }
 

@@ -28,6 +28,7 @@ import (
 	"os"
 	"path"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -81,6 +82,12 @@ type Options struct {
 	// Members, when set, looks at each member of a container as the
 	// container describes it (see Member).
 	Members MemberMatch
+	// MatchWithin, when set, is the scan's match, told the containers
+	// each object lies in, as ClamAV types them, outermost first ("" for
+	// one ClamAV types otherwise than as what it is opened as, or whose
+	// layers are not these): what a logical signature's Container and
+	// Intermediates conditions judge.
+	MatchWithin func(data []byte, within []string, found func(name string) (stop bool))
 }
 
 // Kind of a detection.
@@ -279,6 +286,7 @@ type scan struct {
 	partials  map[string]*partial // message/partial fragments, by id
 	mails     []int64             // the sizes of the mails being read, innermost last
 	described int                 // members described (describe)
+	within    []string            // the containers being read, as ClamAV types them, innermost last ("": another type)
 }
 
 func (s *scan) add(d Detection) {
@@ -311,6 +319,10 @@ func (s *scan) object(data []byte, where string, depth int) {
 		return
 	}
 	match := s.match
+	if w := s.opt.MatchWithin; w != nil && match != nil {
+		within := slices.Clone(s.within) // the match may run aside while the walk goes on
+		match = func(data []byte, found func(string) bool) { w(data, within, found) }
+	}
 	if a := s.opt.Ahead; depth == 0 && a != nil && a.Match != nil && match != nil {
 		match = a.Match
 	}
@@ -410,7 +422,12 @@ func (a *matchAside) wait() []string {
 // archive opens data when its magic bytes say it is an archive or a
 // compressed stream (see archives.go for the formats).
 func (s *scan) archive(data []byte, where string, depth int) {
-	open := func(f func(d []byte, where string, depth int), d []byte) {
+	// typ is the container's type as ClamAV names it, for the scan's
+	// Within; "" where ClamAV would type it otherwise than as what it is
+	// opened as, or its layers are not these.
+	open := func(typ string, f func(d []byte, where string, depth int), d []byte) {
+		s.within = append(s.within, typ)
+		defer func() { s.within = s.within[:len(s.within)-1] }()
 		s.nested(depth, where, func() {
 			// A decoder that panics on a crafted archive (ours or a
 			// library's) costs that archive a verdict, not the engine.
@@ -424,39 +441,44 @@ func (s *scan) archive(data []byte, where string, depth int) {
 	}
 	switch {
 	case isZip(data):
-		open(s.zip, data)
+		typ := TypeZip
+		if bytes.Contains(data, []byte("[Content_Types].xml")) {
+			typ = "" // an Office document: ClamAV types it as one
+		}
+		open(typ, s.zip, data)
 	case len(data) > 2 && data[0] == 0x1f && data[1] == 0x8b:
-		open(s.gzip, data)
+		open(TypeGzip, s.gzip, data)
 	case isBzip2(data):
-		open(s.bzip2, data)
+		open(TypeBzip2, s.bzip2, data)
 	case bytes.HasPrefix(data, magicXz):
-		open(s.xz, data)
+		open(TypeXz, s.xz, data)
 	case bytes.HasPrefix(data, magicZstd) || isZstdSkippable(data):
-		open(s.zstd, data)
+		open("", s.zstd, data)
 	case bytes.HasPrefix(data, magicCab):
-		open(s.cab, data)
+		open(TypeCab, s.cab, data)
 	case isTar(data):
-		open(s.tar, data)
+		open(tarType(data), s.tar, data)
 	case isAr(data):
-		open(s.ar, data)
+		open("", s.ar, data)
 	case isRPM(data):
-		open(s.rpm, data)
+		open("", s.rpm, data)
 	case bytes.HasPrefix(data, oleMagic):
-		open(s.ole, data)
+		open("", s.ole, data)
 	case isPDF(data):
-		open(s.pdf, data)
+		open("", s.pdf, data)
 	case len(data) >= 6 && bytes.HasPrefix(data, tnefMagic):
-		open(s.tnef, data)
+		open("", s.tnef, data)
 	case isCpio(data):
-		open(s.cpio, data)
+		h, _ := cpioHeader(data)
+		open(h.typ, s.cpio, data)
 	case isISO(data):
-		open(s.iso, data)
+		open(TypeISO, s.iso, data)
 	case isLHA(data):
-		open(s.lha, data)
+		open("", s.lha, data)
 	case isARJ(data):
-		open(s.arj, data)
+		open(TypeARJ, s.arj, data)
 	case isCHM(data):
-		open(s.chm, data)
+		open("", s.chm, data)
 	default:
 		// Behind a stub or other data: self-extractors, polyglots. Every
 		// container found is opened: each is what some reader opens.
@@ -464,10 +486,10 @@ func (s *scan) archive(data []byte, where string, depth int) {
 			if s.stop {
 				break
 			}
-			open(func(d []byte, where string, depth int) { c.open(s, d, where, depth) }, data[c.at:])
+			open(c.typ(), func(d []byte, where string, depth int) { c.open(s, d, where, depth) }, data[c.at:])
 		}
 		if zipAnywhere(data) && !s.stop {
-			open(s.zip, data)
+			open("", s.zip, data)
 		}
 	}
 }
@@ -696,10 +718,7 @@ func (s *scan) gzip(data []byte, where string, depth int) {
 
 func (s *scan) tar(data []byte, where string, depth int) {
 	tr := tar.NewReader(bytes.NewReader(data))
-	typ := TypeOldTar
-	if len(data) > 262 && bytes.HasPrefix(data[257:], []byte("ustar")) {
-		typ = TypeTar
-	}
+	typ := tarType(data)
 	files := 0
 	for !s.stop {
 		h, err := tr.Next()

@@ -5,6 +5,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -247,4 +248,61 @@ func TestContainerSignaturesInISO(t *testing.T) {
 		"iso-clean":     iso(map[string][]byte{"in/notes.txt": []byte("n")}),
 	}
 	sameAsClamscan(t, dir, objects, 4)
+}
+
+// TestContainerConditionsAsClamscanReadsThem: a logical signature's
+// Container (the type of the container the object lies in) and
+// Intermediates (the types of the containers nearest it, outermost
+// first, CL_TYPE_ANY for any) judge an object as clamscan judges them:
+// in a zip, a tar, a tar in gzip, 7z, a cabinet, cpio, ARJ, an ISO
+// image, a mail; not the same bytes alone or in another container.
+func TestContainerConditionsAsClamscanReadsThem(t *testing.T) {
+	sz := tool(t, "7zz", "7zip")
+	gc := tool(t, "gcab", "gcab")
+	arj := tool(t, "arj", "arj")
+	cp := tool(t, "cpio", "cpio")
+	gz := tool(t, "gzip", "gzip")
+	xo := tool(t, "xorriso", "xorriso")
+	part := func(s string) string { return hex.EncodeToString([]byte(s)) }
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "c.ldb"), []byte(strings.Join([]string{
+		"Test.InZip;Engine:81-255,Container:CL_TYPE_ZIP,Target:0;0;" + part("PAYLOAD-ZIP"),
+		"Test.InTar;Engine:81-255,Container:CL_TYPE_POSIX_TAR,Target:0;0;" + part("PAYLOAD-TAR"),
+		"Test.TarInGz;Engine:81-255,Intermediates:CL_TYPE_GZ>CL_TYPE_POSIX_TAR,Target:0;0;" + part("PAYLOAD-TGZ"),
+		"Test.AnyInZip;Engine:81-255,Intermediates:CL_TYPE_ANY>CL_TYPE_ZIP,Target:0;0;" + part("PAYLOAD-NESTED"),
+		"Test.In7z;Engine:81-255,Container:CL_TYPE_7Z,Target:0;0;" + part("PAYLOAD-7Z"),
+		"Test.InCab;Engine:81-255,Container:CL_TYPE_MSCAB,Target:0;0;" + part("PAYLOAD-CAB"),
+		"Test.InArj;Engine:81-255,Container:CL_TYPE_ARJ,Target:0;0;" + part("PAYLOAD-ARJ"),
+		"Test.InCpio;Engine:81-255,Container:CL_TYPE_CPIO_NEWC,Target:0;0;" + part("PAYLOAD-CPIO"),
+		"Test.InIso;Engine:81-255,Container:CL_TYPE_ISO9660,Target:0;0;" + part("PAYLOAD-ISO"),
+		"Test.InMail;Engine:81-255,Container:CL_TYPE_MAIL,Target:0;0;" + part("PAYLOAD-MAIL"),
+	}, "\n")+"\n"), 0o644)
+	file := func(s string) map[string][]byte {
+		return map[string][]byte{"f.txt": []byte("some text " + s + " more text")}
+	}
+	zipOf := func(s string) []byte { return ordered{{"f.txt", "some text " + s + " more text"}}.zip(t, zip.Deflate) }
+	tarOf := func(s string) []byte { return ordered{{"f.txt", "some text " + s + " more text"}}.tar() }
+	objects := map[string][]byte{
+		"zip":       zipOf("PAYLOAD-ZIP"),
+		"zip-alone": []byte("some text PAYLOAD-ZIP more text"),
+		// An Office document is a zip that ClamAV types as an Office
+		// document: not a zip's member.
+		"docx": ordered{{"[Content_Types].xml", `<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>`},
+			{"word/document.xml", "some text PAYLOAD-ZIP more text"}}.zip(t, zip.Deflate),
+		"zip-in-tar":     tarOf("PAYLOAD-ZIP"),
+		"tar":            tarOf("PAYLOAD-TAR"),
+		"tar-in-zip":     zipOf("PAYLOAD-TAR"),
+		"tgz":            piped(t, tarOf("PAYLOAD-TGZ"), gz, "-c"),
+		"tar-not-gz":     tarOf("PAYLOAD-TGZ"),
+		"zip-in-zip":     ordered{{"inner.zip", string(zipOf("PAYLOAD-NESTED"))}}.zip(t, zip.Store),
+		"zip-not-nested": zipOf("PAYLOAD-NESTED"),
+		"7z":             made(t, file("PAYLOAD-7Z"), "a.7z", sz, "a", "-bd", "a.7z", "f.txt"),
+		"cab":            made(t, file("PAYLOAD-CAB"), "a.cab", gc, "-c", "a.cab", "f.txt"),
+		"arj":            made(t, file("PAYLOAD-ARJ"), "a.arj", arj, "a", "-y", "-i", "a.arj", "f.txt"),
+		"cpio":           made(t, file("PAYLOAD-CPIO"), "a.cpio", "sh", "-c", "echo f.txt | "+cp+" -o --quiet -H newc > a.cpio"),
+		"iso":            made(t, map[string][]byte{"in/f.txt": []byte("some text PAYLOAD-ISO more text")}, "a.iso", xo, "-as", "mkisofs", "-quiet", "-J", "-o", "a.iso", "in"),
+		"mail":           mailWith("f.txt", []byte("some text PAYLOAD-MAIL more text")),
+		"mail-in-zip":    zipOf("PAYLOAD-MAIL"),
+	}
+	sameAsClamscan(t, dir, objects, 10)
 }

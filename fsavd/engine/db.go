@@ -57,6 +57,7 @@ type DB struct {
 	bodyN      int
 	logical    []*logicalSig                 // .ldb; their parts are in body (logical.go)
 	containers []containerSig                // .cdb (containers.go)
+	within     bool                          // a logical signature has a Container or Intermediates condition
 	filter     *[1 << filterBits / 64]uint64 // bit set of hashed 4-byte anchor prefixes
 	table      map[uint32][]int32            // anchor prefix -> body signatures
 	slow       []int32                       // body signatures with no 4-byte literal
@@ -574,6 +575,12 @@ const parallelFrom = 8 << 20
 // not the pass was shared out. A verification that ran out of steps is
 // reported as Exhausted, after them.
 func (db *DB) matchBody(data []byte, found func(name string) bool) {
+	db.matchBodyWithin(data, nil, found)
+}
+
+// matchBodyWithin is matchBody for an object inside the containers
+// within (see matchWithin).
+func (db *DB) matchBodyWithin(data []byte, within []string, found func(name string) bool) {
 	exhausted := false
 	var hit map[int32]bool // the signatures found, logical parts among them
 	if n := min(runtime.GOMAXPROCS(0), len(data)/parallelFrom); n > 1 {
@@ -618,13 +625,14 @@ func (db *DB) matchBody(data []byte, found func(name string) bool) {
 		}
 		exhausted, hit = p.exhausted, p.hit
 	}
-	db.matchUnanchored(data, exhausted, hit, found)
+	db.matchUnanchored(data, exhausted, hit, within, found)
 }
 
 // matchUnanchored ends a pass whose finds were hit: the signatures
-// without an anchor, then the logical signatures, then Exhausted when a
-// verification ran out of steps.
-func (db *DB) matchUnanchored(data []byte, exhausted bool, hit map[int32]bool, found func(name string) bool) {
+// without an anchor, then the logical signatures (of an object inside
+// the containers within), then Exhausted when a verification ran out of
+// steps.
+func (db *DB) matchUnanchored(data []byte, exhausted bool, hit map[int32]bool, within []string, found func(name string) bool) {
 	for _, si := range db.slow {
 		matched, out := db.body[si].matchAnywhere(data)
 		exhausted = exhausted || out
@@ -640,7 +648,7 @@ func (db *DB) matchUnanchored(data []byte, exhausted bool, hit map[int32]bool, f
 			return
 		}
 	}
-	if db.matchLogical(data, hit, found) {
+	if db.matchLogical(data, hit, within, found) {
 		return
 	}
 	if exhausted {

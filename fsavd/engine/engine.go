@@ -84,9 +84,16 @@ func (e *Engine) ScanBytes(data []byte, opt Options) []Detection {
 // match finds the signatures in one object's bytes: none in a file
 // known clean, none the ignore lists name.
 func (db *DB) match(data []byte, found func(name string) (stop bool)) {
+	db.matchWithin(data, nil, found)
+}
+
+// matchWithin is match for an object inside the containers within
+// (unpack.Options.MatchWithin), which the logical signatures with a
+// Container or Intermediates condition judge.
+func (db *DB) matchWithin(data []byte, within []string, found func(name string) (stop bool)) {
 	found, done := db.byHash(data, found)
 	if !done {
-		db.matchBody(data, found)
+		db.matchBodyWithin(data, within, found)
 	}
 }
 

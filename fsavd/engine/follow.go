@@ -160,5 +160,5 @@ func (db *DB) matchFollowed(data []byte, fl *Follow, found func(name string) boo
 	if p.run(max(0, fl.ahead.Upto-3), len(data)) {
 		return
 	}
-	db.matchUnanchored(data, p.exhausted, p.hit, found)
+	db.matchUnanchored(data, p.exhausted, p.hit, nil, found) // the object itself: in no container
 }

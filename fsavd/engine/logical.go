@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/fsigkd/fsigkd/unpack"
 )
 
 // Logical signatures (.ldb, ClamAV's signature documentation):
@@ -55,6 +57,42 @@ type logicalSig struct {
 	// (its file offset) and its number of sections must lie in
 	// (EntryPoint, NumberOfSections).
 	ep, nos *[2]int64
+	// container, when set, is the type of the container the object
+	// must lie in (Container); intermediates, the types of the
+	// containers it must lie in, outermost first, CL_TYPE_ANY for any
+	// (Intermediates).
+	container     string
+	intermediates []string
+}
+
+// withinTypes are the container types unpack names in
+// Options.MatchWithin: those a Container or Intermediates condition can
+// be judged on.
+var withinTypes = map[string]bool{unpack.TypeZip: true, unpack.TypeTar: true, unpack.TypeOldTar: true,
+	unpack.TypeGzip: true, unpack.TypeBzip2: true, unpack.TypeXz: true, unpack.TypeSevenZip: true,
+	unpack.TypeRAR: true, unpack.TypeCab: true, unpack.TypeARJ: true, unpack.TypeCpioOld: true,
+	unpack.TypeCpioODC: true, unpack.TypeCpioNewc: true, unpack.TypeCpioCRC: true, unpack.TypeISO: true,
+	unpack.TypeMail: true}
+
+// judgesWithin tells whether an object inside the containers within
+// (outermost first) is one the signature looks at: its container of
+// the Container type, and the containers nearest it of the
+// Intermediates types, as ClamAV judges them.
+func (ls *logicalSig) judgesWithin(within []string) bool {
+	if ls.container != "" && (len(within) == 0 || within[len(within)-1] != ls.container) {
+		return false
+	}
+	if n := len(ls.intermediates); n > 0 {
+		if len(within) < n {
+			return false
+		}
+		for i, t := range ls.intermediates {
+			if t != "CL_TYPE_ANY" && within[len(within)-n+i] != t {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // judgesProgram tells whether the signature's target admits data, of
@@ -198,6 +236,7 @@ func (db *DB) addLogical(line string) error {
 		}
 	}
 	db.logical = append(db.logical, ls)
+	db.within = db.within || ls.container != "" || len(ls.intermediates) > 0
 	for _, forms := range bodies {
 		var ids []int32
 		for _, s := range forms {
@@ -236,6 +275,24 @@ func (ls *logicalSig) target(tdb string) error {
 			} else {
 				ls.nos = r
 			}
+		case "Container", "Intermediates":
+			types := []string{v}
+			if k == "Intermediates" {
+				types = strings.Split(v, ">")
+			}
+			for _, t := range types {
+				if !withinTypes[t] && !(k == "Intermediates" && t == "CL_TYPE_ANY") {
+					// A container this engine does not type as ClamAV
+					// does, or not a type at all (which ClamAV skips
+					// too).
+					return errUnsupported
+				}
+			}
+			if k == "Container" {
+				ls.container = v
+			} else {
+				ls.intermediates = types
+			}
 		case "FileSize":
 			lo, hi, ok := strings.Cut(v, "-")
 			a, err1 := strconv.Atoi(lo)
@@ -245,8 +302,8 @@ func (ls *logicalSig) target(tdb string) error {
 			}
 			ls.minSize, ls.maxSize = a, b
 		default:
-			// Container, Intermediates, IconGroup1/2, HandlerType:
-			// conditions this engine cannot judge.
+			// IconGroup1/2, HandlerType: conditions this engine cannot
+			// judge.
 			return errUnsupported
 		}
 	}
@@ -459,7 +516,7 @@ const maxCount = 1000
 
 // matchLogical judges, after a pass, the logical signatures one of whose
 // parts hit found; true: stop (found said so).
-func (db *DB) matchLogical(data []byte, hit map[int32]bool, found func(name string) bool) bool {
+func (db *DB) matchLogical(data []byte, hit map[int32]bool, within []string, found func(name string) bool) bool {
 	if len(db.logical) == 0 || len(hit) == 0 {
 		return false // most objects: no allocation
 	}
@@ -481,7 +538,7 @@ func (db *DB) matchLogical(data []byte, hit map[int32]bool, found func(name stri
 				layout, layoutRead = peLayout(data), true
 			}
 		}
-		if !ls.judgesProgram(data, layout) {
+		if !ls.judgesProgram(data, layout) || !ls.judgesWithin(within) {
 			continue
 		}
 		var count func(part int) int

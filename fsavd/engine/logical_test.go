@@ -140,7 +140,7 @@ func TestLogicalSignaturesNotRead(t *testing.T) {
 		"S.PcreExtended;Engine:81-255,Target:0;0&1;" + hx + ";0/some thing/x",
 		"S.EP;Target:6;0;EP+0:" + hx,
 		"S.Section;Target:0;(0&1);" + hx + ";S2+4:" + hx,
-		"S.Container;Target:0,Container:CL_TYPE_ZIP;0;" + hx,
+		"S.Container;Target:0,Container:CL_TYPE_OOXML_WORD;0;" + hx,
 		"S.PE;Target:1,HandlerType:CL_TYPE_ZIP;0;" + hx,
 		"S.ByteCompare3;Engine:51-255,Target:0;0&1;" + hx + ";0(>>5#ib3#=123)",
 		"S.Macro;Engine:51-255,Target:0;0&1;" + hx + ";${6-7}12$",
