@@ -45,6 +45,7 @@ const (
 	TypeGzip     = "CL_TYPE_GZ"
 	TypeBzip2    = "CL_TYPE_BZ"
 	TypeXz       = "CL_TYPE_XZ"
+	TypePDF      = "CL_TYPE_PDF"
 )
 
 // tarType is a tar's type: POSIX's ("ustar" in its first header) or the

@@ -4,43 +4,20 @@ import (
 	"bytes"
 	"encoding/ascii85"
 	"encoding/hex"
-	"fmt"
-	"github.com/fsigkd/fsigkd/internal/packtest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 
+	"github.com/fsigkd/fsigkd/internal/forms"
+	"github.com/fsigkd/fsigkd/internal/packtest"
+
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
-// pdfWith lays out a one-page PDF whose content stream has the filter
-// entry given (the dictionary's text) and the data given, with an xref
-// table that holds.
-func pdfWith(filter string, data []byte) []byte {
-	var b bytes.Buffer
-	var offs []int
-	obj := func(body string) {
-		offs = append(offs, b.Len())
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", len(offs), body)
-	}
-	b.WriteString("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-	obj("<< /Type /Catalog /Pages 2 0 R >>")
-	obj("<< /Type /Pages /Kids [3 0 R] /Count 1 >>")
-	obj("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 4 0 R >>")
-	offs = append(offs, b.Len())
-	fmt.Fprintf(&b, "4 0 obj\n<< /Length %d %s >>\nstream\n", len(data), filter)
-	b.Write(data)
-	b.WriteString("\nendstream\nendobj\n")
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(offs)+1)
-	for _, o := range offs {
-		fmt.Fprintf(&b, "%010d 00000 n \n", o)
-	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(offs)+1, xref)
-	return b.Bytes()
-}
+// pdfWith lays out a one-page PDF (see forms.PDFWith).
+var pdfWith = forms.PDFWith
 
 // qpdfReads has qpdf decode every stream of d, and tells whether what it
 // shows holds want: the fixture is a PDF a real reader decodes so.

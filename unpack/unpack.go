@@ -465,7 +465,7 @@ func (s *scan) archive(data []byte, where string, depth int) {
 	case bytes.HasPrefix(data, oleMagic):
 		open("", s.ole, data)
 	case isPDF(data):
-		open("", s.pdf, data)
+		open(TypePDF, s.pdf, data)
 	case len(data) >= 6 && bytes.HasPrefix(data, tnefMagic):
 		open("", s.tnef, data)
 	case isCpio(data):

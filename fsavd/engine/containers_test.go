@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"archive/zip"
 	"bytes"
+	"compress/zlib"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fsigkd/fsigkd/internal/forms"
 )
 
 // ordered are archive members in the order written; a name ending in /
@@ -255,7 +258,8 @@ func TestContainerSignaturesInISO(t *testing.T) {
 // Intermediates (the types of the containers nearest it, outermost
 // first, CL_TYPE_ANY for any) judge an object as clamscan judges them:
 // in a zip, a tar, a tar in gzip, 7z, a cabinet, cpio, ARJ, an ISO
-// image, a mail; not the same bytes alone or in another container.
+// image, a mail, a PDF's stream; not the same bytes alone or in another
+// container.
 func TestContainerConditionsAsClamscanReadsThem(t *testing.T) {
 	sz := tool(t, "7zz", "7zip")
 	gc := tool(t, "gcab", "gcab")
@@ -276,6 +280,7 @@ func TestContainerConditionsAsClamscanReadsThem(t *testing.T) {
 		"Test.InCpio;Engine:81-255,Container:CL_TYPE_CPIO_NEWC,Target:0;0;" + part("PAYLOAD-CPIO"),
 		"Test.InIso;Engine:81-255,Container:CL_TYPE_ISO9660,Target:0;0;" + part("PAYLOAD-ISO"),
 		"Test.InMail;Engine:81-255,Container:CL_TYPE_MAIL,Target:0;0;" + part("PAYLOAD-MAIL"),
+		"Test.InPdf;Engine:81-255,Container:CL_TYPE_PDF,Target:0;0;" + part("PAYLOAD-PDF"),
 	}, "\n")+"\n"), 0o644)
 	file := func(s string) map[string][]byte {
 		return map[string][]byte{"f.txt": []byte("some text " + s + " more text")}
@@ -303,6 +308,17 @@ func TestContainerConditionsAsClamscanReadsThem(t *testing.T) {
 		"iso":            made(t, map[string][]byte{"in/f.txt": []byte("some text PAYLOAD-ISO more text")}, "a.iso", xo, "-as", "mkisofs", "-quiet", "-J", "-o", "a.iso", "in"),
 		"mail":           mailWith("f.txt", []byte("some text PAYLOAD-MAIL more text")),
 		"mail-in-zip":    zipOf("PAYLOAD-MAIL"),
+		"pdf":            forms.PDFWith("/Filter /FlateDecode", deflated([]byte("BT some text PAYLOAD-PDF more text ET"))),
+		"pdf-in-zip":     zipOf("PAYLOAD-PDF"),
 	}
-	sameAsClamscan(t, dir, objects, 10)
+	sameAsClamscan(t, dir, objects, 11)
+}
+
+// deflated is data compressed as zlib (PDF's FlateDecode).
+func deflated(data []byte) []byte {
+	var b bytes.Buffer
+	w := zlib.NewWriter(&b)
+	w.Write(data)
+	w.Close()
+	return b.Bytes()
 }
