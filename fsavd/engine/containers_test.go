@@ -261,12 +261,10 @@ func TestContainerSignaturesInISO(t *testing.T) {
 // image, a mail, a PDF's stream; not the same bytes alone or in another
 // container.
 func TestContainerConditionsAsClamscanReadsThem(t *testing.T) {
-	sz := tool(t, "7zz", "7zip")
-	gc := tool(t, "gcab", "gcab")
-	arj := tool(t, "arj", "arj")
-	cp := tool(t, "cpio", "cpio")
-	gz := tool(t, "gzip", "gzip")
-	xo := tool(t, "xorriso", "xorriso")
+	bin := map[string]string{}
+	for _, n := range [][2]string{{"7zz", "7zip"}, {"gcab", "gcab"}, {"arj", "arj"}, {"cpio", "cpio"}, {"gzip", "gzip"}, {"xorriso", "xorriso"}} {
+		bin[n[0]] = tool(t, n[0], n[1])
+	}
 	part := func(s string) string { return hex.EncodeToString([]byte(s)) }
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "c.ldb"), []byte(strings.Join([]string{
@@ -297,15 +295,15 @@ func TestContainerConditionsAsClamscanReadsThem(t *testing.T) {
 		"zip-in-tar":     tarOf("PAYLOAD-ZIP"),
 		"tar":            tarOf("PAYLOAD-TAR"),
 		"tar-in-zip":     zipOf("PAYLOAD-TAR"),
-		"tgz":            piped(t, tarOf("PAYLOAD-TGZ"), gz, "-c"),
+		"tgz":            piped(t, tarOf("PAYLOAD-TGZ"), bin["gzip"], "-c"),
 		"tar-not-gz":     tarOf("PAYLOAD-TGZ"),
 		"zip-in-zip":     ordered{{"inner.zip", string(zipOf("PAYLOAD-NESTED"))}}.zip(t, zip.Store),
 		"zip-not-nested": zipOf("PAYLOAD-NESTED"),
-		"7z":             made(t, file("PAYLOAD-7Z"), "a.7z", sz, "a", "-bd", "a.7z", "f.txt"),
-		"cab":            made(t, file("PAYLOAD-CAB"), "a.cab", gc, "-c", "a.cab", "f.txt"),
-		"arj":            made(t, file("PAYLOAD-ARJ"), "a.arj", arj, "a", "-y", "-i", "a.arj", "f.txt"),
-		"cpio":           made(t, file("PAYLOAD-CPIO"), "a.cpio", "sh", "-c", "echo f.txt | "+cp+" -o --quiet -H newc > a.cpio"),
-		"iso":            made(t, map[string][]byte{"in/f.txt": []byte("some text PAYLOAD-ISO more text")}, "a.iso", xo, "-as", "mkisofs", "-quiet", "-J", "-o", "a.iso", "in"),
+		"7z":             made(t, file("PAYLOAD-7Z"), "a.7z", bin["7zz"], "a", "-bd", "a.7z", "f.txt"),
+		"cab":            made(t, file("PAYLOAD-CAB"), "a.cab", bin["gcab"], "-c", "a.cab", "f.txt"),
+		"arj":            made(t, file("PAYLOAD-ARJ"), "a.arj", bin["arj"], "a", "-y", "-i", "a.arj", "f.txt"),
+		"cpio":           made(t, file("PAYLOAD-CPIO"), "a.cpio", "sh", "-c", "echo f.txt | "+bin["cpio"]+" -o --quiet -H newc > a.cpio"),
+		"iso":            made(t, map[string][]byte{"in/f.txt": []byte("some text PAYLOAD-ISO more text")}, "a.iso", bin["xorriso"], "-as", "mkisofs", "-quiet", "-J", "-o", "a.iso", "in"),
 		"mail":           mailWith("f.txt", []byte("some text PAYLOAD-MAIL more text")),
 		"mail-in-zip":    zipOf("PAYLOAD-MAIL"),
 		"pdf":            forms.PDFWith("/Filter /FlateDecode", deflated([]byte("BT some text PAYLOAD-PDF more text ET"))),
