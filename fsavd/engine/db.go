@@ -534,8 +534,8 @@ func (db *DB) Signatures() int {
 
 // Kinds is how many signatures of each kind are in use: hash (.hdb,
 // .hsb, the PE section hashes of .mdb, .msb and the import hashes of
-// .imp), body (.ndb, and the
-// built-in EICAR) and logical (.ldb).
+// .imp), body (.ndb, and the built-in EICAR), logical (.ldb) and
+// container (.cdb).
 func (db *DB) Kinds() map[string]int {
 	n, parts := 0, 0
 	for _, hf := range db.hashFiles {
