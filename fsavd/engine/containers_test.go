@@ -257,12 +257,13 @@ func TestContainerSignaturesInISO(t *testing.T) {
 // Container (the type of the container the object lies in) and
 // Intermediates (the types of the containers nearest it, outermost
 // first, CL_TYPE_ANY for any) judge an object as clamscan judges them:
-// in a zip, a tar, a tar in gzip, 7z, a cabinet, cpio, ARJ, an ISO
-// image, a mail, a PDF's stream; not the same bytes alone or in another
-// container.
+// in a zip, a tar, a tar in gzip, bzip2, xz, 7z, a cabinet, cpio, ARJ,
+// an ISO image, a mail, a PDF's stream; not the same bytes alone, in
+// another container, or in zstd (which ClamAV 1.4 does not open).
 func TestContainerConditionsAsClamscanReadsThem(t *testing.T) {
 	bin := map[string]string{}
-	for _, n := range [][2]string{{"7zz", "7zip"}, {"gcab", "gcab"}, {"arj", "arj"}, {"cpio", "cpio"}, {"gzip", "gzip"}, {"xorriso", "xorriso"}} {
+	for _, n := range [][2]string{{"7zz", "7zip"}, {"gcab", "gcab"}, {"arj", "arj"}, {"cpio", "cpio"}, {"gzip", "gzip"}, {"xorriso", "xorriso"},
+		{"bzip2", "bzip2"}, {"xz", "xz-utils"}, {"zstd", "zstd"}} {
 		bin[n[0]] = tool(t, n[0], n[1])
 	}
 	part := func(s string) string { return hex.EncodeToString([]byte(s)) }
@@ -279,6 +280,8 @@ func TestContainerConditionsAsClamscanReadsThem(t *testing.T) {
 		"Test.InIso;Engine:81-255,Container:CL_TYPE_ISO9660,Target:0;0;" + part("PAYLOAD-ISO"),
 		"Test.InMail;Engine:81-255,Container:CL_TYPE_MAIL,Target:0;0;" + part("PAYLOAD-MAIL"),
 		"Test.InPdf;Engine:81-255,Container:CL_TYPE_PDF,Target:0;0;" + part("PAYLOAD-PDF"),
+		"Test.InBzip2;Engine:81-255,Container:CL_TYPE_BZ,Target:0;0;" + part("PAYLOAD-BZ"),
+		"Test.InXz;Engine:81-255,Container:CL_TYPE_XZ,Target:0;0;" + part("PAYLOAD-XZ"),
 	}, "\n")+"\n"), 0o644)
 	file := func(s string) map[string][]byte {
 		return map[string][]byte{"f.txt": []byte("some text " + s + " more text")}
@@ -308,8 +311,12 @@ func TestContainerConditionsAsClamscanReadsThem(t *testing.T) {
 		"mail-in-zip":    zipOf("PAYLOAD-MAIL"),
 		"pdf":            forms.PDFWith("/Filter /FlateDecode", deflated([]byte("BT some text PAYLOAD-PDF more text ET"))),
 		"pdf-in-zip":     zipOf("PAYLOAD-PDF"),
+		"bz2":            piped(t, []byte("some text PAYLOAD-BZ more text"), bin["bzip2"], "-c"),
+		"xz":             piped(t, []byte("some text PAYLOAD-XZ more text"), bin["xz"], "-c"),
+		// ClamAV 1.4 does not open zstd: what lies in it is in nothing.
+		"zst": piped(t, []byte("some text PAYLOAD-BZ more text"), bin["zstd"], "-c", "-q"),
 	}
-	sameAsClamscan(t, dir, objects, 11)
+	sameAsClamscan(t, dir, objects, 13)
 }
 
 // deflated is data compressed as zlib (PDF's FlateDecode).
