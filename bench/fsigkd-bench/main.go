@@ -123,7 +123,7 @@ func main() {
 		if *only == "large" {
 			large(origin, "127.0.0.1:"+strconv.Itoa(port), dir)
 		} else {
-			small(origin, "127.0.0.1:"+strconv.Itoa(port))
+			small(origin, "127.0.0.1:"+strconv.Itoa(port), d.cmd.Process.Pid)
 		}
 		stop(d)
 		return
@@ -136,7 +136,7 @@ func main() {
 	daemon := startDaemon(dir, port, *bigMiB+1)
 	proxy := "127.0.0.1:" + strconv.Itoa(port)
 
-	small(origin, proxy)
+	small(origin, proxy, daemon.cmd.Process.Pid)
 	large(origin, proxy, dir)
 	latency(origin, proxy, dir)
 	stop(daemon)
@@ -509,11 +509,20 @@ func pct(lat []time.Duration, p float64) time.Duration {
 	return lat[int(float64(len(lat)-1)*p)]
 }
 
-func small(o *originServer, proxy string) {
-	fmt.Printf("## Small objects (1 KiB), %d requests, %d clients\n\n| path | objects/s | p50 | p99 |\n|---|---|---|---|\n", *requests, *conc)
+// small measures 1 KiB objects, direct and through the daemon whose
+// process group is pgid: its rate, latency, and the CPU time all its
+// processes (master, worker, the bundled fsavd) spent per 1,000 objects.
+func small(o *originServer, proxy string, pgid int) {
+	fmt.Printf("## Small objects (1 KiB), %d requests, %d clients\n\n| path | objects/s | p50 | p99 | fsigkd's CPU s per 1,000 objects |\n|---|---|---|---|---|\n", *requests, *conc)
+	ours := func(pgrp int, _ string) bool { return pgrp == pgid }
 	for _, row := range []struct{ name, proxy string }{{"direct", ""}, {"through fsigkd (scanned by the bundled fsavd)", proxy}} {
+		c0 := cpuOf(ours)
 		lat, total := run(client(row.proxy), "http://"+o.addr+"/small", *requests, *conc)
-		fmt.Printf("| %s | %.0f | %s | %s |\n", row.name, float64(len(lat))/total.Seconds(), pct(lat, .5).Round(time.Microsecond), pct(lat, .99).Round(time.Microsecond))
+		cpu := ""
+		if row.proxy != "" {
+			cpu = fmt.Sprintf("%.3f", (cpuOf(ours)-c0).Seconds()/float64(len(lat))*1000)
+		}
+		fmt.Printf("| %s | %.0f | %s | %s | %s |\n", row.name, float64(len(lat))/total.Seconds(), pct(lat, .5).Round(time.Microsecond), pct(lat, .99).Round(time.Microsecond), cpu)
 	}
 	fmt.Println()
 }
@@ -665,7 +674,8 @@ func mail(dir string) {
 	if *clamd != "" {
 		engine = "clamd"
 	}
-	fmt.Printf("## SMTP: %d mails, 20 sessions, smtp-source to smtp-sink (scanned by %s)\n\n| size | direct mails/s | through fsigkd mails/s |\n|---|---|---|\n", *mails, engine)
+	fmt.Printf("## SMTP: %d mails, 20 sessions, smtp-source to smtp-sink (scanned by %s)\n\n| size | direct mails/s | through fsigkd mails/s | fsigkd's CPU ms a mail |\n|---|---|---|---|\n", *mails, engine)
+	ours := func(pgrp int, _ string) bool { return pgrp == d.cmd.Process.Pid }
 	for _, size := range []int{10 << 10, 1 << 20} {
 		rate := func(p int) float64 {
 			start := time.Now()
@@ -675,7 +685,10 @@ func mail(dir string) {
 			}
 			return float64(*mails) / time.Since(start).Seconds()
 		}
-		fmt.Printf("| %d KiB | %.0f | %.0f |\n", size>>10, rate(sinkPort), rate(port))
+		direct := rate(sinkPort)
+		c0 := cpuOf(ours)
+		through := rate(port)
+		fmt.Printf("| %d KiB | %.0f | %.0f | %.2f |\n", size>>10, direct, through, float64((cpuOf(ours)-c0).Microseconds())/1000/float64(*mails))
 	}
 	fmt.Println()
 }
