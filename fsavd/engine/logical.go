@@ -68,7 +68,7 @@ type logicalSig struct {
 // withinTypes are the container types unpack names in
 // Options.MatchWithin that a Container or Intermediates condition is
 // judged on: each held to clamscan (RAR, which unpack names too, is not:
-// the clamscan the tests have here reads no RAR).
+// Debian's clamscan reads no RAR without libclamunrar, from non-free).
 var withinTypes = map[string]bool{unpack.TypeZip: true, unpack.TypeTar: true, unpack.TypeOldTar: true,
 	unpack.TypeGzip: true, unpack.TypeBzip2: true, unpack.TypeXz: true, unpack.TypeSevenZip: true,
 	unpack.TypeCab: true, unpack.TypeARJ: true, unpack.TypeCpioOld: true,
