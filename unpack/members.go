@@ -46,6 +46,7 @@ const (
 	TypeBzip2    = "CL_TYPE_BZ"
 	TypeXz       = "CL_TYPE_XZ"
 	TypePDF      = "CL_TYPE_PDF"
+	TypeOLE2     = "CL_TYPE_MSOLE2"
 )
 
 // tarType is a tar's type: POSIX's ("ustar" in its first header) or the

@@ -463,7 +463,7 @@ func (s *scan) archive(data []byte, where string, depth int) {
 	case isRPM(data):
 		open("", s.rpm, data)
 	case bytes.HasPrefix(data, oleMagic):
-		open("", s.ole, data)
+		open(TypeOLE2, s.ole, data)
 	case isPDF(data):
 		open(TypePDF, s.pdf, data)
 	case len(data) >= 6 && bytes.HasPrefix(data, tnefMagic):

@@ -72,7 +72,7 @@ func TestVBASourceScanned(t *testing.T) {
 		dir = append(dir, dirRecord(0x001a, []byte("Module1"))...)
 		dir = append(dir, dirRecord(0x0031, []byte{100, 0, 0, 0})...)
 		module := append(bytes.Repeat([]byte{0xcc}, 100), ovbaLiterals([]byte(source))...) // 100 bytes of cache first
-		return oleOf(true, oleStream{"dir", ovbaLiterals(dir)}, oleStream{"Module1", module})
+		return oleOf(true, oleStream{Name: "dir", Data: ovbaLiterals(dir)}, oleStream{Name: "Module1", Data: module})
 	}
 	match := func(b []byte, found func(string) bool) {
 		if bytes.Contains(b, []byte(eicar.String)) {

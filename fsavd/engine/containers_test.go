@@ -258,7 +258,8 @@ func TestContainerSignaturesInISO(t *testing.T) {
 // Intermediates (the types of the containers nearest it, outermost
 // first, CL_TYPE_ANY for any) judge an object as clamscan judges them:
 // in a zip, a tar, a tar in gzip, bzip2, xz, 7z, a cabinet, cpio, ARJ,
-// an ISO image, a mail, a PDF's stream; not the same bytes alone, in
+// an ISO image, a mail, a PDF's stream, a compound file's stream; not
+// the same bytes alone, in
 // another container, or in zstd (which ClamAV 1.4 does not open).
 func TestContainerConditionsAsClamscanReadsThem(t *testing.T) {
 	bin := map[string]string{}
@@ -282,6 +283,7 @@ func TestContainerConditionsAsClamscanReadsThem(t *testing.T) {
 		"Test.InPdf;Engine:81-255,Container:CL_TYPE_PDF,Target:0;0;" + part("PAYLOAD-PDF"),
 		"Test.InBzip2;Engine:81-255,Container:CL_TYPE_BZ,Target:0;0;" + part("PAYLOAD-BZ"),
 		"Test.InXz;Engine:81-255,Container:CL_TYPE_XZ,Target:0;0;" + part("PAYLOAD-XZ"),
+		"Test.InOle;Engine:81-255,Container:CL_TYPE_MSOLE2,Target:0;0;" + part("PAYLOAD-OLE"),
 	}, "\n")+"\n"), 0o644)
 	file := func(s string) map[string][]byte {
 		return map[string][]byte{"f.txt": []byte("some text " + s + " more text")}
@@ -313,10 +315,15 @@ func TestContainerConditionsAsClamscanReadsThem(t *testing.T) {
 		"pdf-in-zip":     zipOf("PAYLOAD-PDF"),
 		"bz2":            piped(t, []byte("some text PAYLOAD-BZ more text"), bin["bzip2"], "-c"),
 		"xz":             piped(t, []byte("some text PAYLOAD-XZ more text"), bin["xz"], "-c"),
+		// A compound file's streams, in its sectors and in its mini
+		// stream.
+		"ole":       forms.OLE(false, forms.OLEStream{Name: "WordDocument", Data: []byte("some text PAYLOAD-OLE more text")}),
+		"ole-mini":  forms.OLE(true, forms.OLEStream{Name: "Small", Data: []byte("some text PAYLOAD-OLE more text")}, forms.OLEStream{Name: "Big", Data: make([]byte, 5000)}),
+		"ole-alone": []byte("some text PAYLOAD-OLE more text"),
 		// ClamAV 1.4 does not open zstd: what lies in it is in nothing.
 		"zst": piped(t, []byte("some text PAYLOAD-BZ more text"), bin["zstd"], "-c", "-q"),
 	}
-	sameAsClamscan(t, dir, objects, 13)
+	sameAsClamscan(t, dir, objects, 15)
 }
 
 // deflated is data compressed as zlib (PDF's FlateDecode).

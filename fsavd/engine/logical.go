@@ -73,7 +73,7 @@ var withinTypes = map[string]bool{unpack.TypeZip: true, unpack.TypeTar: true, un
 	unpack.TypeGzip: true, unpack.TypeBzip2: true, unpack.TypeXz: true, unpack.TypeSevenZip: true,
 	unpack.TypeCab: true, unpack.TypeARJ: true, unpack.TypeCpioOld: true,
 	unpack.TypeCpioODC: true, unpack.TypeCpioNewc: true, unpack.TypeCpioCRC: true, unpack.TypeISO: true,
-	unpack.TypeMail: true, unpack.TypePDF: true}
+	unpack.TypeMail: true, unpack.TypePDF: true, unpack.TypeOLE2: true}
 
 // judgesWithin tells whether an object inside the containers within
 // (outermost first) is one the signature looks at: its container of

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf16"
 
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/packtest"
@@ -231,3 +232,173 @@ func PDFWith(filter string, data []byte) []byte {
 	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(offs)+1, xref)
 	return b.Bytes()
 }
+
+// OLEStream is one stream of OLE: its name and its bytes.
+type OLEStream struct {
+	Name string
+	Data []byte
+}
+
+// OLE lays out a version 3 compound file (512-byte sectors) holding
+// streams in the root storage, every chain backwards (its last sector
+// first in the file), as a document saved many times ends up: a stream's
+// bytes never lie in one run, in the FAT's sectors as in the mini
+// stream's. (No tool in Debian writes a compound file so; python3-olefile
+// reads what this writes, which the test checks.)
+func OLE(backwards bool, streams ...OLEStream) []byte {
+	const sec, mini, cutoff = 512, 64, 4096
+	var fat []uint32
+	var sectors [][]byte
+	// alloc places data in new sectors, chained backwards; its first.
+	alloc := func(data []byte, size int) uint32 {
+		n := (len(data) + size - 1) / size
+		if n == 0 {
+			return oleEnd
+		}
+		base := len(sectors)
+		for i := 0; i < n; i++ {
+			sectors = append(sectors, nil)
+			fat = append(fat, 0)
+		}
+		// Piece i goes to sector base+n-1-i (backwards), or base+i.
+		at := func(i int) int {
+			if backwards {
+				return base + n - 1 - i
+			}
+			return base + i
+		}
+		for i := 0; i < n; i++ {
+			piece := make([]byte, size)
+			copy(piece, data[i*size:min((i+1)*size, len(data))])
+			sectors[at(i)] = piece
+			if i+1 < n {
+				fat[at(i)] = uint32(at(i + 1))
+			} else {
+				fat[at(i)] = oleEnd
+			}
+		}
+		return uint32(at(0))
+	}
+	// The mini stream first, as its own list of mini sectors.
+	var miniSectors [][]byte
+	var miniFAT []uint32
+	starts := make([]uint32, len(streams))
+	for k, st := range streams {
+		if len(st.Data) >= cutoff {
+			continue
+		}
+		n := (len(st.Data) + mini - 1) / mini
+		base := len(miniSectors)
+		for i := 0; i < n; i++ {
+			miniSectors = append(miniSectors, nil)
+			miniFAT = append(miniFAT, 0)
+		}
+		for i := 0; i < n; i++ {
+			piece := make([]byte, mini)
+			copy(piece, st.Data[i*mini:min((i+1)*mini, len(st.Data))])
+			miniSectors[base+n-1-i] = piece
+			if i+1 < n {
+				miniFAT[base+n-1-i] = uint32(base + n - 2 - i)
+			} else {
+				miniFAT[base+n-1-i] = oleEnd
+			}
+		}
+		starts[k] = uint32(base + n - 1)
+	}
+	ministream := bytes.Join(miniSectors, nil)
+	for k, st := range streams {
+		if len(st.Data) >= cutoff {
+			starts[k] = alloc(st.Data, sec)
+		}
+	}
+	miniStart := alloc(ministream, sec)
+	miniFATStart := alloc(u32s(miniFAT), sec)
+	// The directory: the root, then each stream, a chain of right
+	// siblings.
+	entry := func(name string, typ byte, right, child, start uint32, size int) []byte {
+		e := make([]byte, 128)
+		u := utf16.Encode([]rune(name))
+		for i, c := range u {
+			binary.LittleEndian.PutUint16(e[2*i:], c)
+		}
+		binary.LittleEndian.PutUint16(e[64:], uint16(2*len(u)+2))
+		e[66], e[67] = typ, 1 // black
+		binary.LittleEndian.PutUint32(e[68:], oleFree)
+		binary.LittleEndian.PutUint32(e[72:], right)
+		binary.LittleEndian.PutUint32(e[76:], child)
+		binary.LittleEndian.PutUint32(e[116:], start)
+		binary.LittleEndian.PutUint32(e[120:], uint32(size))
+		return e
+	}
+	var dir []byte
+	child := uint32(oleFree)
+	if len(streams) > 0 {
+		child = 1
+	}
+	dir = append(dir, entry("Root Entry", 5, oleFree, child, miniStart, len(ministream))...)
+	for k, st := range streams {
+		right := uint32(oleFree)
+		if k+1 < len(streams) {
+			right = uint32(k + 2)
+		}
+		dir = append(dir, entry(st.Name, 2, right, oleFree, starts[k], len(st.Data))...)
+	}
+	dirStart := alloc(dir, sec)
+	// The FAT itself, in sectors it marks as FAT's.
+	nFAT := 0 // the FAT's own sectors are entries of it too
+	for nFAT*128 < len(fat)+nFAT {
+		nFAT++
+	}
+	fatStart := len(sectors)
+	for i := 0; i < nFAT; i++ {
+		sectors = append(sectors, nil)
+		fat = append(fat, 0xfffffffd)
+	}
+	table := make([]byte, nFAT*sec)
+	for i := 0; i < nFAT*128; i++ {
+		v := uint32(oleFree)
+		if i < len(fat) {
+			v = fat[i]
+		}
+		binary.LittleEndian.PutUint32(table[4*i:], v)
+	}
+	for i := 0; i < nFAT; i++ {
+		sectors[fatStart+i] = table[i*sec : (i+1)*sec]
+	}
+	h := make([]byte, 512)
+	copy(h, []byte{0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1})
+	binary.LittleEndian.PutUint16(h[24:], 0x3e)
+	binary.LittleEndian.PutUint16(h[26:], 3)
+	binary.LittleEndian.PutUint16(h[28:], 0xfffe)
+	binary.LittleEndian.PutUint16(h[30:], 9)
+	binary.LittleEndian.PutUint16(h[32:], 6)
+	binary.LittleEndian.PutUint32(h[44:], uint32(nFAT))
+	binary.LittleEndian.PutUint32(h[48:], dirStart)
+	binary.LittleEndian.PutUint32(h[56:], cutoff)
+	binary.LittleEndian.PutUint32(h[60:], miniFATStart)
+	binary.LittleEndian.PutUint32(h[64:], uint32((len(miniFAT)*4+sec-1)/sec))
+	binary.LittleEndian.PutUint32(h[68:], oleEnd)
+	for i := 0; i < 109; i++ {
+		v := uint32(oleFree)
+		if i < nFAT {
+			v = uint32(fatStart + i)
+		}
+		binary.LittleEndian.PutUint32(h[76+4*i:], v)
+	}
+	return append(h, bytes.Join(sectors, nil)...)
+}
+
+// u32s is v little-endian.
+func u32s(v []uint32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], x)
+	}
+	return b
+}
+
+// The compound file's sector marks.
+const (
+	oleFree = 0xffffffff
+	oleEnd  = 0xfffffffe
+)
