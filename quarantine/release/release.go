@@ -63,7 +63,9 @@ func Mail(ctx context.Context, cfg *conf.Config, st *quarantine.Store, m quarant
 	mark := fmt.Sprintf("X-Fsigkd-Released: %s (%s), by the administrator\r\n", m.ID, m.Verdict)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	sender := &notify.Sender{Host: smtp.ParentServerHost, Port: smtp.ParentServerPort, Helo: host}
+	// The next hop as the relay speaks to it: LMTP when parent_protocol
+	// says so (a mailbox server has no HELO).
+	sender := &notify.Sender{Host: smtp.ParentServerHost, Port: smtp.ParentServerPort, Helo: host, LMTP: smtp.ParentProtocol == "lmtp"}
 	if err := sender.Send(ctx, notify.Mail{From: m.Sender, To: m.Recipients, Data: append([]byte(mark), data...)}); err != nil {
 		return "", fmt.Errorf("the next hop %s:%d: %w", smtp.ParentServerHost, smtp.ParentServerPort, err)
 	}
