@@ -12,6 +12,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -202,24 +203,24 @@ func (s *Set) SetIdle(c Conn, idle bool) bool {
 func (s *Set) EvictOldestIdle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var oldest Conn
-	passed := map[Conn]bool{}
-	for {
-		oldest = nil
-		var at time.Time
-		for c, since := range s.conns {
-			if !since.IsZero() && !passed[c] && (oldest == nil || since.Before(at)) {
-				oldest, at = c, since
-			}
-		}
-		if oldest == nil {
-			return false
-		}
-		if s.Spoke == nil || !s.Spoke(oldest) {
-			break
-		}
-		passed[oldest] = true // its next request is in: busy in a moment
+	// The idle ones, longest waiting first; one whose next request is
+	// already in (Spoke) is busy in a moment, and passed over.
+	type idle struct {
+		c     Conn
+		since time.Time
 	}
+	var waiting []idle
+	for c, since := range s.conns {
+		if !since.IsZero() {
+			waiting = append(waiting, idle{c, since})
+		}
+	}
+	slices.SortFunc(waiting, func(a, b idle) int { return a.since.Compare(b.since) })
+	i := slices.IndexFunc(waiting, func(w idle) bool { return s.Spoke == nil || !s.Spoke(w.c) })
+	if i < 0 {
+		return false
+	}
+	oldest := waiting[i].c
 	s.conns[oldest] = time.Time{} // closing: not to be picked twice
 	say := s.Evicted
 	if say == nil {
