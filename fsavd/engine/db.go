@@ -31,7 +31,6 @@ import (
 // DB is one loaded signature set. It is never changed once built, so a
 // reload builds a new one and swaps it in whole.
 type DB struct {
-	par     int    // goroutines a load's steps are shared by (Reload)
 	Version string // shown in the fsavd greeting
 	Files   []string
 	Skipped int // signatures with features this engine does not have
@@ -134,9 +133,9 @@ func Reload(dir string, prev *DB) (*DB, error) {
 	db := newDB()
 	// The first load has the processors to itself; a reload shares them
 	// with the scans under way, which are not to wait on it.
-	db.par = 1
+	par := 1
 	if prev == nil {
-		db.par = runtime.GOMAXPROCS(0)
+		par = runtime.GOMAXPROCS(0)
 	}
 	db.addBody("Eicar-Test-Signature", hex.EncodeToString([]byte(eicar.String)), "*")
 	if dir != "" {
@@ -152,13 +151,13 @@ func Reload(dir string, prev *DB) (*DB, error) {
 		hfs, errs := make([]*hashFile, len(files)), make([]error, len(files))
 		var wg sync.WaitGroup
 		for i, f := range files {
-			if db.par > 1 && !sigfiles.IsContainer(f) && holdsHashes(f) {
-				wg.Go(func() { hfs[i], errs[i] = db.loadFile(f, prev) })
+			if par > 1 && !sigfiles.IsContainer(f) && holdsHashes(f) {
+				wg.Go(func() { hfs[i], errs[i] = db.loadFile(f, prev, par) })
 			}
 		}
 		for i, f := range files {
-			if db.par == 1 || sigfiles.IsContainer(f) || !holdsHashes(f) {
-				hfs[i], errs[i] = db.loadFile(f, prev)
+			if par == 1 || sigfiles.IsContainer(f) || !holdsHashes(f) {
+				hfs[i], errs[i] = db.loadFile(f, prev, par)
 			}
 		}
 		wg.Wait()
@@ -177,13 +176,14 @@ func Reload(dir string, prev *DB) (*DB, error) {
 }
 
 func newDB() *DB {
-	return &DB{par: 1, ignored: map[string]bool{}, table: map[uint32][]int32{}, Unsupported: map[string]int{}}
+	return &DB{ignored: map[string]bool{}, table: map[uint32][]int32{}, Unsupported: map[string]int{}}
 }
 
 // loadFile reads a signature file or a container's members, and gives
-// the hash signatures they hold; those of a file prev read as it is now
-// are prev's. A loose file of hash signatures changes nothing in db.
-func (db *DB) loadFile(path string, prev *DB) (*hashFile, error) {
+// the hash signatures they hold (read and sorted on par goroutines);
+// those of a file prev read as it is now are prev's. A loose file of hash
+// signatures changes nothing in db.
+func (db *DB) loadFile(path string, prev *DB, par int) (*hashFile, error) {
 	id, kept := fileID(path), (*hashFile)(nil)
 	if prev != nil && id != "" {
 		for _, hf := range prev.hashFiles {
@@ -194,7 +194,7 @@ func (db *DB) loadFile(path string, prev *DB) (*hashFile, error) {
 	}
 	hf := kept
 	if hf == nil {
-		hf = newHashFile(id, db.par)
+		hf = newHashFile(id, par)
 	}
 	read := func(name string, r io.Reader) error {
 		if kept != nil && holdsHashes(name) {
@@ -266,8 +266,7 @@ func (db *DB) load(name string, r io.Reader, hf *hashFile) error {
 	default:
 		return nil
 	}
-	switch ext {
-	case ".hdb", ".hsb", ".mdb", ".msb", ".imp", ".fp", ".sfp":
+	if holdsHashes(name) {
 		return hf.readHashLines(name, ext, r)
 	}
 	sc := bufio.NewScanner(r)

@@ -14,7 +14,7 @@ import (
 // read, which decides between two signatures for one hash, is kept. The
 // reading (and a container's decompression) goes on meanwhile. A reload,
 // which scans wait on when it takes their processors, does all this on
-// one goroutine (DB.par). ClamAV's
+// one goroutine (Reload). ClamAV's
 // main database holds millions of these lines: parsed on one goroutine
 // they were half of a load (docs/benchmarks.md).
 
