@@ -42,6 +42,10 @@ type hashSet struct {
 	loadSizes, loadIDs pieces[uint32]
 }
 
+// bucketedFrom is the size of a set from which its signatures are sorted
+// by bucket (bucketed).
+const bucketedFrom = 1 << 14
+
 // A signature being loaded is found by its place: its pieces' index
 // times recsPer plus its place in them, the same in the keys', sizes'
 // and names' pieces, which are filled together; places grow in the
@@ -156,8 +160,20 @@ type hashEntry struct {
 // two bytes of their hashes together, in the buckets' order; bucketStart
 // is where each bucket begins, and ends at the next one's start. Each
 // part of the pieces counts its buckets, then writes its entries to its
-// own places in each bucket.
+// own places in each bucket. A set of fewer than bucketedFrom is one
+// bucket, in the order read: 65,536 buckets for a few signatures (most
+// of a database's files) cost more than they save.
 func (s *hashSet) bucketed(key func(at uint32) []byte, par int) (entries []hashEntry, bucketStart []int) {
+	if n := s.loadSizes.len(); n < bucketedFrom {
+		entries = make([]hashEntry, 0, n)
+		for k, sizes := range s.loadSizes.list {
+			for o, size := range sizes {
+				place := uint32(k<<recsShift | o)
+				entries = append(entries, hashEntry{binary.BigEndian.Uint64(key(place)), place, size})
+			}
+		}
+		return entries, []int{0, n}
+	}
 	const buckets = 1 << 16
 	pieceCount := len(s.loadSizes.list)
 	parts := min(par, max(pieceCount, 1))

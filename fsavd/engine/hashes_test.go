@@ -72,7 +72,8 @@ func BenchmarkLoadHashes(b *testing.B) {
 }
 
 // TestBuildIsTheSort: a set built (its signatures read in parts, taken
-// in one after the other, bucketed and sorted on several goroutines)
+// in one after the other, in one bucket or bucketed, sorted on several
+// goroutines)
 // holds what a plain sort by hash and size of the signatures in the
 // order read gives, the later of two for one hash and size kept: on
 // random hashes, hashes all in one bucket, hashes repeated, and the
@@ -90,7 +91,7 @@ func TestBuildIsTheSort(t *testing.T) {
 		"a few repeated": func() []byte { k := make([]byte, 16); k[5] = byte(r.Intn(5)); return k },
 		"first and last": func() []byte { return bytes.Repeat([]byte{[]byte{0, 0xff}[r.Intn(2)]}, 16) },
 	} {
-		for _, n := range []int{0, 1, 2, 1000, 3*recsPer + 17} {
+		for _, n := range []int{0, 1, 2, 1000, 3*recsPer + 17, bucketedFrom + 17} {
 			s := newHashSet(16)
 			var read []sig
 			part := newHashSet(16)
