@@ -285,6 +285,36 @@ func (s *Store) Delete(id string) error {
 	return err
 }
 
+// withMeta are the ids of the entries whose metadata the listing holds.
+func withMeta(ents []os.DirEntry) map[string]bool {
+	ids := map[string]bool{}
+	for _, e := range ents {
+		if id, ok := strings.CutSuffix(e.Name(), ".json"); ok {
+			ids[id] = true
+		}
+	}
+	return ids
+}
+
+// Usage is how many entries the store holds and their objects' bytes,
+// from the directory's listing alone (an object being written, or left
+// by a dead writer, has no metadata yet and is not counted).
+func (s *Store) Usage() (entries int, bytes int64) {
+	ents, _ := os.ReadDir(s.Dir)
+	hasMeta := withMeta(ents)
+	for _, e := range ents {
+		id, ok := strings.CutSuffix(e.Name(), ".data")
+		if !ok || !ValidID(id) || !hasMeta[id] {
+			continue
+		}
+		if info, err := e.Info(); err == nil {
+			entries++
+			bytes += info.Size()
+		}
+	}
+	return entries, bytes
+}
+
 // Prune removes entries older than MaxAge, then the oldest until the
 // objects fit in MaxSize, and what a dead writer left (temporary files
 // and objects without metadata, an hour old); it gives how many entries
@@ -294,12 +324,7 @@ func (s *Store) Prune() int {
 	if err != nil {
 		return 0
 	}
-	hasMeta := map[string]bool{}
-	for _, e := range ents {
-		if id, ok := strings.CutSuffix(e.Name(), ".json"); ok {
-			hasMeta[id] = true
-		}
-	}
+	hasMeta := withMeta(ents)
 	for _, e := range ents {
 		id, isData := strings.CutSuffix(e.Name(), ".data")
 		if strings.HasPrefix(e.Name(), ".tmp-") || isData && !hasMeta[id] {

@@ -166,3 +166,20 @@ func TestOneQuarantineForAFleet(t *testing.T) {
 		t.Fatalf("after both pruned: %d entries, %d bytes, pruned %v", len(list), total, pruned)
 	}
 }
+
+// TestUsageCountsEntriesWithMetadata: Usage counts the entries and their
+// objects' bytes, not an object whose metadata is not written (being
+// written, or left by a dead writer), nor another file.
+func TestUsageCountsEntriesWithMetadata(t *testing.T) {
+	st := &Store{Dir: t.TempDir()}
+	for _, body := range []string{"one", "second"} {
+		if _, err := st.Put(strings.NewReader(body), int64(len(body)), Meta{Service: "http"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(st.Dir, "20261207-120000-0123abcd.data"), []byte("orphan"), 0o600)
+	os.WriteFile(filepath.Join(st.Dir, "notes.txt"), []byte("not an entry"), 0o600)
+	if n, b := st.Usage(); n != 2 || b != 9 {
+		t.Fatalf("%d entries, %d bytes; want 2, 9", n, b)
+	}
+}

@@ -3,9 +3,6 @@ package supervisor
 import (
 	"context"
 	"io"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -55,21 +52,8 @@ func (q *consoleQuarantine) Usage() (int, int64) {
 	if dir == q.dir && time.Since(q.at) < usageEvery {
 		return q.n, q.nbytes
 	}
-	q.dir, q.at, q.n, q.nbytes = dir, time.Now(), 0, 0
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		id, ok := strings.CutSuffix(e.Name(), ".data")
-		if !ok || !quarantine.ValidID(id) {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(dir, id+".json")); err != nil {
-			continue // being written, or left by a dead writer
-		}
-		if info, err := e.Info(); err == nil {
-			q.n++
-			q.nbytes += info.Size()
-		}
-	}
+	q.n, q.nbytes = q.store().Usage()
+	q.dir, q.at = dir, time.Now()
 	return q.n, q.nbytes
 }
 
