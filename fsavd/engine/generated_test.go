@@ -2,13 +2,10 @@ package engine
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/fsigkd/fsigkd/internal/dbgen"
-	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
 // TestGeneratedDatabaseAsClamscanReadsIt: a database generated in
@@ -19,7 +16,6 @@ import (
 // as clamscan does, and passes the same ones. (bench's -only sigdb runs
 // it at full scale beside clamd.)
 func TestGeneratedDatabaseAsClamscanReadsIt(t *testing.T) {
-	clamscan := testenv.Need(t, "clamscan", "clamav")
 	dir, corpus := t.TempDir(), t.TempDir()
 	objs, err := dbgen.Write(dir, dbgen.Scale{MD5: 20000, SHA256: 2000, Body: 2100, Logical: 600, Planted: 42}, 1)
 	if err != nil {
@@ -30,13 +26,7 @@ func TestGeneratedDatabaseAsClamscanReadsIt(t *testing.T) {
 		os.WriteFile(filepath.Join(corpus, o.Name), o.Data, 0o644)
 		want[o.Name] = o.Want
 	}
-	out, _ := exec.Command(clamscan, "--no-summary", "-d", dir, corpus).CombinedOutput()
-	theirs := map[string]string{}
-	for _, line := range strings.Split(string(out), "\n") {
-		if p, name, ok := strings.Cut(line, ": "); ok && strings.HasSuffix(name, " FOUND") {
-			theirs[filepath.Base(p)] = strings.TrimSuffix(strings.TrimSuffix(name, " FOUND"), ".UNOFFICIAL")
-		}
-	}
+	theirs := clamscanFinds(t, dir, corpus)
 	db, err := Load(dir)
 	if err != nil {
 		t.Fatal(err)
