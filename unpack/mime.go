@@ -272,11 +272,13 @@ func (s *scan) readAs(r reading, ct, cte, where string, depth, level int) {
 	}
 	body := decodeBody(r.body, cte)
 	name := partName(r, typ)
-	if file, ok := fileName(r); ok && len(s.mails) > 0 {
-		// A mail's attachment, as ClamAV describes it to container
-		// signatures: its file name made safe, its size decoded.
-		s.describe(Member{Container: TypeMail, ContainerSize: s.mails[len(s.mails)-1], Name: clamavSafeName(file),
-			Packed: int64(len(body)), Size: int64(len(body))}, where, depth)
+	if s.opt.Members != nil && len(s.mails) > 0 {
+		if file, ok := fileName(r); ok {
+			// A mail's attachment, as ClamAV describes it to container
+			// signatures: its file name made safe, its size decoded.
+			s.describe(Member{Container: TypeMail, ContainerSize: s.mails[len(s.mails)-1], Name: clamavSafeName(file),
+				Packed: int64(len(body)), Size: int64(len(body))}, where, depth)
+		}
 	}
 	if typ == "message/rfc822" || typ == "message/global" {
 		s.entity(body, join(where, name), depth+1, level+1)

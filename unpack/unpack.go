@@ -441,11 +441,7 @@ func (s *scan) archive(data []byte, where string, depth int) {
 	}
 	switch {
 	case isZip(data):
-		typ := TypeZip
-		if bytes.Contains(data, []byte("[Content_Types].xml")) {
-			typ = "" // an Office document: ClamAV types it as one
-		}
-		open(typ, s.zip, data)
+		open(TypeZip, s.zip, data)
 	case len(data) > 2 && data[0] == 0x1f && data[1] == 0x8b:
 		open(TypeGzip, s.gzip, data)
 	case isBzip2(data):
@@ -596,6 +592,9 @@ func (s *scan) zip(data []byte, where string, depth int) {
 	if err != nil {
 		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
 		return
+	}
+	if n := len(s.within); n > 0 && s.within[n-1] == TypeZip && slices.ContainsFunc(zr.File, func(f *zip.File) bool { return f.Name == "[Content_Types].xml" }) {
+		s.within[n-1] = "" // an Office document: ClamAV types it as one, not as a zip
 	}
 	listed := map[int64]zipListed{} // by data offset, for zipLocal
 	for i, f := range zr.File {
