@@ -2,6 +2,7 @@ package unpack
 
 import (
 	"encoding/binary"
+	"slices"
 	"strings"
 	"unicode/utf16"
 )
@@ -34,25 +35,30 @@ func isISO(d []byte) bool {
 // (UCS-2 names) when a supplementary descriptor says Joliet, else the
 // primary one. ok is false when no usable descriptor is found.
 func isoRoot(d []byte) (root []byte, joliet, ok bool) {
-	for off := isoVDStart; off+isoSector <= len(d) && off < isoVDStart+64*isoSector; off += isoSector {
+	primary, joliets := isoVolumes(d, 64)
+	if len(joliets) > 0 {
+		return joliets[0], true, true
+	}
+	return primary, false, primary != nil
+}
+
+// isoVolumes are the root directory records of the first primary volume
+// descriptor and of the supplementary ones that say Joliet (level 1, 2
+// or 3), in order, among the first n descriptors from sector 16.
+func isoVolumes(d []byte, n int) (primary []byte, joliets [][]byte) {
+	for off := isoVDStart; off+isoSector <= len(d) && off < isoVDStart+n*isoSector; off += isoSector {
 		vd := d[off : off+isoSector]
-		if string(vd[1:6]) != "CD001" {
+		if vd[0] == 255 || string(vd[1:6]) != "CD001" {
 			break
 		}
-		switch vd[0] {
-		case 1:
-			if root == nil {
-				root = vd[156 : 156+34]
-			}
-		case 2:
-			if esc := string(vd[88:91]); esc == "%/@" || esc == "%/C" || esc == "%/E" {
-				return vd[156 : 156+34], true, true
-			}
-		case 255:
-			return root, false, root != nil
+		switch {
+		case vd[0] == 1 && primary == nil:
+			primary = vd[156 : 156+34]
+		case vd[0] == 2 && string(vd[88:90]) == "%/" && (vd[90] == '@' || vd[90] == 'C' || vd[90] == 'E'):
+			joliets = append(joliets, vd[156:156+34])
 		}
 	}
-	return root, false, root != nil
+	return primary, joliets
 }
 
 // iso walks an image's directory tree and scans every file in place.
@@ -250,29 +256,17 @@ type isoTree struct {
 }
 
 // isoTrees are the trees ClamAV walks: the primary one, then a Joliet
-// one (its root not interleaved) when a supplementary descriptor says
-// Joliet level 1, 2 or 3.
+// one, each when its root is not interleaved, among the first 16
+// descriptors.
 func isoTrees(d []byte) []isoTree {
-	var primary, joliet []byte
-	for off := isoVDStart; off+isoSector <= len(d) && off < isoVDStart+16*isoSector; off += isoSector {
-		vd := d[off : off+isoSector]
-		if vd[0] == 255 || string(vd[1:6]) != "CD001" {
-			break
-		}
-		switch {
-		case vd[0] == 1 && primary == nil:
-			primary = vd[156 : 156+34]
-		case vd[0] == 2 && joliet == nil && vd[88] == 0x25 && vd[89] == 0x2f && vd[156+26] == 0 && vd[156+27] == 0 &&
-			(vd[90] == 0x40 || vd[90] == 0x43 || vd[90] == 0x45):
-			joliet = vd[156 : 156+34]
-		}
-	}
+	interleaved := func(root []byte) bool { return root[26] != 0 || root[27] != 0 }
+	primary, joliets := isoVolumes(d, 16)
 	var trees []isoTree
-	if primary != nil && primary[26] == 0 && primary[27] == 0 {
+	if primary != nil && !interleaved(primary) {
 		trees = append(trees, isoTree{root: primary})
 	}
-	if joliet != nil {
-		trees = append(trees, isoTree{root: joliet, joliet: true})
+	if i := slices.IndexFunc(joliets, func(r []byte) bool { return !interleaved(r) }); i >= 0 {
+		trees = append(trees, isoTree{root: joliets[i], joliet: true})
 	}
 	return trees
 }
