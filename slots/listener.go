@@ -266,20 +266,10 @@ func (l *Listener) waitSlot() error {
 		// Until a slot is free, a session goes idle (Wake) or, at the
 		// latest, the next look.
 		ctx, cancel := context.WithTimeout(l.ctx, look)
-		wake := make(chan bool, 1)
-		go func() {
-			select {
-			case <-l.wake:
-				wake <- true
-				cancel()
-			case <-ctx.Done():
-				wake <- false
-			}
-		}()
-		err := l.Pool.Wait(ctx)
+		var err error
+		woken, err = l.Pool.WaitOr(ctx, l.wake)
 		cancel()
-		woken = <-wake
-		if err == nil {
+		if err == nil && !woken {
 			return nil
 		}
 		if l.ctx.Err() != nil {

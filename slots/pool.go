@@ -80,17 +80,26 @@ func (p *Pool) TryAcquire() (int, bool, error) {
 // service leaves new clients in the listen backlog, and takes the lowest
 // free slot only when a client has come.
 func (p *Pool) Wait(ctx context.Context) error {
+	_, err := p.WaitOr(ctx, nil)
+	return err
+}
+
+// WaitOr is Wait that also returns, woken, when wake (nil: never) says
+// something else may have changed.
+func (p *Pool) WaitOr(ctx context.Context, wake <-chan struct{}) (woken bool, err error) {
 	for {
 		p.mu.Lock()
 		free, wait := len(p.free) > 0, p.freed
 		p.mu.Unlock()
 		if free {
-			return nil
+			return false, nil
 		}
 		select {
 		case <-wait:
+		case <-wake:
+			return true, nil
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
 		}
 	}
 }
