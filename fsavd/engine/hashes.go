@@ -464,7 +464,8 @@ func (p *pieces[T]) append(v ...T) {
 	}
 }
 
-// absorb takes o's pieces after p's, as they are (o is emptied).
+// absorb takes o's pieces after p's, as they are (o is emptied, and may
+// be filled again).
 func (p *pieces[T]) absorb(o *pieces[T]) {
 	for _, piece := range o.list {
 		if len(piece) > 0 {
@@ -475,7 +476,9 @@ func (p *pieces[T]) absorb(o *pieces[T]) {
 	if p.per == 0 {
 		p.per = o.per
 	}
-	*o = pieces[T]{}
+	// Emptied, o keeps its length of piece: a set filled again after
+	// giving its pieces away keeps its keys, sizes and names in step.
+	*o = pieces[T]{per: o.per}
 }
 
 func (p *pieces[T]) len() int { return p.n }

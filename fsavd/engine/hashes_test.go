@@ -175,6 +175,9 @@ func TestPiecesAcrossTheirEdges(t *testing.T) {
 		if q.len() != 0 {
 			t.Fatal("absorb left the other's pieces")
 		}
+		if q.append(0); cap(q.list[0]) != w<<4 {
+			t.Fatalf("filled again after absorb, a piece of %d, not %d", cap(q.list[0]), w<<4)
+		}
 	}
 	if p.len() != len(all) {
 		t.Fatalf("len %d, want %d", p.len(), len(all))
