@@ -44,19 +44,18 @@ import (
 
 // logicalSig is one .ldb signature.
 type logicalSig struct {
-	name    string
-	expr    *lexpr
-	parts   [][]int32            // the body signatures of each part (two for ::wa; none for a PCRE)
-	pcre    map[int]*pcrePart    // the PCRE parts, by number
-	bcomp   map[int]*byteCompare // the byte-compare parts, by number (bytecmp.go)
-	counts  bool                 // the expression asks how many times a part matched
-	minSize int
-	maxSize int  // -1: no bound
-	pe      bool // Target:1, Windows programs: its parts may take executable offsets (exe.go)
-	// ep and nos, when set, are the range the program's entry point
-	// (its file offset) and its number of sections must lie in
-	// (EntryPoint, NumberOfSections).
-	ep, nos *[2]int64
+	name   string
+	expr   *lexpr
+	parts  [][]int32            // the body signatures of each part (two for ::wa; none for a PCRE)
+	pcre   map[int]*pcrePart    // the PCRE parts, by number
+	bcomp  map[int]*byteCompare // the byte-compare parts, by number (bytecmp.go)
+	counts bool                 // the expression asks how many times a part matched
+	pe     bool                 // Target:1, Windows programs: its parts may take executable offsets (exe.go)
+	// size, ep and nos, when set, are the ranges the object's size
+	// (FileSize), the program's entry point (its file offset:
+	// EntryPoint) and its number of sections (NumberOfSections) must lie
+	// in.
+	size, ep, nos *[2]int64
 	// container, when set, is the type of the container the object
 	// must lie in (Container); intermediates, the types of the
 	// containers it must lie in, outermost first, CL_TYPE_ANY for any
@@ -74,6 +73,20 @@ var withinTypes = map[string]bool{unpack.TypeZip: true, unpack.TypeTar: true, un
 	unpack.TypeCab: true, unpack.TypeARJ: true, unpack.TypeCpioOld: true,
 	unpack.TypeCpioODC: true, unpack.TypeCpioNewc: true, unpack.TypeCpioCRC: true, unpack.TypeISO: true,
 	unpack.TypeMail: true, unpack.TypePDF: true, unpack.TypeOLE2: true}
+
+// tdbRange reads a target description's range, lo-hi.
+func tdbRange(v string) (*[2]int64, bool) {
+	lo, hi, ok := strings.Cut(v, "-")
+	a, err1 := strconv.ParseUint(lo, 10, 32)
+	b, err2 := strconv.ParseUint(hi, 10, 32)
+	if !ok || err1 != nil || err2 != nil {
+		return nil, false
+	}
+	return &[2]int64{int64(a), int64(b)}, true
+}
+
+// inRange tells whether v lies in r (nil: any).
+func inRange(r *[2]int64, v int64) bool { return r == nil || r[0] <= v && v <= r[1] }
 
 // judgesWithin tells whether an object inside the containers within
 // (outermost first) is one the signature looks at: its container of
@@ -110,8 +123,7 @@ func (ls *logicalSig) judgesProgram(data []byte, l *exeLayout) bool {
 	if !ls.pe || l == nil {
 		return false
 	}
-	in := func(r *[2]int64, v int64) bool { return r == nil || r[0] <= v && v <= r[1] }
-	return (ls.ep == nil || l.entry >= 0 && in(ls.ep, l.entry)) && in(ls.nos, int64(l.count))
+	return (ls.ep == nil || l.entry >= 0 && inRange(ls.ep, l.entry)) && inRange(ls.nos, int64(l.count))
 }
 
 // lexpr is a node of a logical expression: a part (op 0) or an & or |
@@ -144,7 +156,7 @@ func (db *DB) addLogical(line string) error {
 	if len(f)-3 > maxParts {
 		return fmt.Errorf("more than %d sub-signatures", maxParts)
 	}
-	ls := &logicalSig{name: f[0], maxSize: -1}
+	ls := &logicalSig{name: f[0]}
 	err := ls.target(f[1])
 	var expr *lexpr
 	if err == nil {
@@ -264,13 +276,10 @@ func (ls *logicalSig) target(tdb string) error {
 			// is; executable offsets only with Target:1.
 			ls.pe, target = v == "1", v
 		case "EntryPoint", "NumberOfSections":
-			lo, hi, ok := strings.Cut(v, "-")
-			a, err1 := strconv.ParseUint(lo, 10, 32)
-			b, err2 := strconv.ParseUint(hi, 10, 32)
-			if !ok || err1 != nil || err2 != nil {
+			r, ok := tdbRange(v)
+			if !ok {
 				return fmt.Errorf("bad %s %q", k, v)
 			}
-			r := &[2]int64{int64(a), int64(b)}
 			if k == "EntryPoint" {
 				ls.ep = r
 			} else {
@@ -295,13 +304,11 @@ func (ls *logicalSig) target(tdb string) error {
 				ls.intermediates = types
 			}
 		case "FileSize":
-			lo, hi, ok := strings.Cut(v, "-")
-			a, err1 := strconv.Atoi(lo)
-			b, err2 := strconv.Atoi(hi)
-			if !ok || err1 != nil || err2 != nil || a < 0 || b < a {
+			r, ok := tdbRange(v)
+			if !ok || r[1] < r[0] {
 				return fmt.Errorf("bad FileSize %q", v)
 			}
-			ls.minSize, ls.maxSize = a, b
+			ls.size = r
 		default:
 			// IconGroup1/2, HandlerType: conditions this engine cannot
 			// judge.
@@ -531,7 +538,7 @@ func (db *DB) matchLogical(data []byte, hit map[int32]bool, within []string, fou
 		}
 		judged[li] = true
 		ls := db.logical[li-1]
-		if len(data) < ls.minSize || ls.maxSize >= 0 && len(data) > ls.maxSize {
+		if !inRange(ls.size, int64(len(data))) {
 			continue
 		}
 		if ls.ep != nil || ls.nos != nil {
