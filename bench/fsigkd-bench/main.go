@@ -340,7 +340,7 @@ func memory(dir string) {
 	defer stop(other)
 	proxy := "127.0.0.1:" + strconv.Itoa(hp)
 	idleRSS("http", workerPID(other, "http"), proxy, func() { http.Get("http://" + proxy + "/") })
-	keptRSS(workerPID(other, "http"), other.dir, proxy, "http://"+startOrigin().addr+"/small")
+	breakdown := keptRSS(workerPID(other, "http"), other.dir, proxy, "http://"+startOrigin().addr+"/small")
 	for _, s := range []struct {
 		name string
 		port int
@@ -353,8 +353,8 @@ func memory(dir string) {
 			}
 		})
 	}
-	if len(keptBreakdown) > 0 {
-		fmt.Printf("\nThe kept-alive clients, per connection, as the HTTP worker's Go runtime says it:\n\n| after | goroutines | stack | heap in use | heap objects |\n|---|---|---|---|---|\n%s\n", strings.Join(keptBreakdown, "\n"))
+	if len(breakdown) > 0 {
+		fmt.Printf("\nThe kept-alive clients, per connection, as the HTTP worker's Go runtime says it:\n\n| after | goroutines | stack | heap in use | heap objects |\n|---|---|---|---|---|\n%s\n", strings.Join(breakdown, "\n"))
 	}
 	fmt.Println()
 }
@@ -362,7 +362,7 @@ func memory(dir string) {
 // keptRSS is idleRSS for clients that each made one request (a 1 KiB
 // object) and keep their connection: what an idle kept-alive client
 // costs the worker, its server connection kept too.
-func keptRSS(pid int, dir, proxy, url string) {
+func keptRSS(pid int, dir, proxy, url string) (breakdown []string) {
 	get := func() (net.Conn, error) {
 		c, err := net.DialTimeout("tcp", proxy, 5*time.Second)
 		if err != nil {
@@ -405,7 +405,7 @@ func keptRSS(pid int, dir, proxy, url string) {
 		fmt.Printf("| http, kept-alive after one 1 KiB request, %d s later | %d | %d KiB | %d KiB | %.1f KiB |\n", wait, len(conns), before, after, float64(after-before)/float64(len(conns)))
 		if g := workerGo(dir, pid); g.Goroutines > 0 && goBefore.Goroutines > 0 {
 			n := float64(len(conns))
-			keptBreakdown = append(keptBreakdown, fmt.Sprintf("| %d s | %.2f | %.1f KiB | %.1f KiB | %.0f |",
+			breakdown = append(breakdown, fmt.Sprintf("| %d s | %.2f | %.1f KiB | %.1f KiB | %.0f |",
 				wait, float64(g.Goroutines-goBefore.Goroutines)/n,
 				float64(int64(g.StackInuse)-int64(goBefore.StackInuse))/n/1024,
 				float64(int64(g.HeapInuse)-int64(goBefore.HeapInuse))/n/1024,
@@ -416,11 +416,8 @@ func keptRSS(pid int, dir, proxy, url string) {
 		c.Close()
 	}
 	time.Sleep(time.Second)
+	return breakdown
 }
-
-// keptBreakdown is where the kept-alive clients' memory goes, as the
-// worker's own Go runtime says it: printed under the idle table.
-var keptBreakdown []string
 
 // workerGo is the Go runtime figures worker pid wrote last (zero when
 // none yet).
