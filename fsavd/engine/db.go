@@ -85,6 +85,9 @@ type bodySig struct {
 	// by a letter or digit: a character of one byte (1), or of two, as
 	// UTF-16LE text (2, ::wf); 0: anywhere.
 	word int
+	// target: looked for only in objects of that target type
+	// (targets.go); 0: in every object.
+	target int8
 }
 
 // wordAt tells whether a match of s from start to end (not included) in
@@ -137,7 +140,7 @@ func Reload(dir string, prev *DB) (*DB, error) {
 	if prev == nil {
 		par = runtime.GOMAXPROCS(0)
 	}
-	db.addBody("Eicar-Test-Signature", hex.EncodeToString([]byte(eicar.String)), "*")
+	db.addBody("Eicar-Test-Signature", hex.EncodeToString([]byte(eicar.String)), "*", 0)
 	if dir != "" {
 		files, err := sigfiles.List(dir)
 		if err != nil {
@@ -381,7 +384,8 @@ func (db *DB) addBodyLine(line string) error {
 	if f[0] == "" {
 		return fmt.Errorf("no name")
 	}
-	if _, err := strconv.Atoi(f[1]); err != nil {
+	target, err := strconv.Atoi(f[1])
+	if err != nil || target < 0 {
 		return fmt.Errorf("bad target type %q", f[1])
 	}
 	if isExecOffset(f[2]) && f[1] != "1" {
@@ -393,10 +397,11 @@ func (db *DB) addBodyLine(line string) error {
 		db.Skipped++
 		return nil
 	}
-	return db.addBody(f[0], f[3], f[2])
+	return db.addBody(f[0], f[3], f[2], target)
 }
 
-func (db *DB) addBody(name, hexsig, offset string) error {
+// addBody adds a body signature of the given target type.
+func (db *DB) addBody(name, hexsig, offset string, target int) error {
 	s, err := newBodySig(name, hexsig, offset, "")
 	if errors.Is(err, errUnsupported) {
 		db.Skipped++
@@ -404,6 +409,9 @@ func (db *DB) addBody(name, hexsig, offset string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if typedTargets[target] {
+		s.target = int8(target)
 	}
 	db.body = append(db.body, s)
 	return nil
@@ -841,6 +849,9 @@ func (s *bodySig) startOK(v *verifier, start int) bool {
 // matchAnchored verifies the signature with its anchor part at data[i].
 // exhausted says it, or the pass, ran out of steps before it could tell.
 func (s *bodySig) matchAnchored(v *verifier, i int) (matched, exhausted bool) {
+	if s.target != 0 && s.target != v.target() {
+		return false, false
+	}
 	v.steps = verifyBudget
 	matched = v.matchFrom(s.parts[s.anchor:], i, func(end int) bool {
 		return v.matchBack(s.parts[:s.anchor], i, func(start int) bool {
@@ -860,6 +871,9 @@ func (s *bodySig) matchAnchored(v *verifier, i int) (matched, exhausted bool) {
 func (s *bodySig) matchAnywhere(data []byte) (matched, exhausted bool) {
 	var v verifier
 	v.init(data)
+	if s.target != 0 && s.target != v.target() {
+		return false, false
+	}
 	v.steps = v.work // the pass's bound alone
 	s.starts(&v, func() bool {
 		if v.out() {

@@ -246,7 +246,7 @@ func FuzzPattern(f *testing.F) {
 	f.Add("43??41424142*4444444444", []byte("CxABABABDDDDD"))
 	f.Fuzz(func(t *testing.T, sig string, data []byte) {
 		db := newDB()
-		if db.addBody("F", sig, "*") != nil {
+		if db.addBody("F", sig, "*", 0) != nil {
 			return
 		}
 		db.build()

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -20,8 +19,7 @@ import (
 // of whose parts was found is judged. What this engine reads:
 //
 //   - the target description's Engine (ignored: this engine reads what
-//     it can), Target (as for .ndb, the pattern is looked for in the
-//     object as it is, whatever the type) and FileSize;
+//     it can), Target (as for .ndb: targets.go) and FileSize;
 //   - the expressions in full: (A&B), (A|B), and A=X, A=X,Y, A>X, A>X,Y,
 //     A<X, A<X,Y, counting every place a part matches (counted again
 //     over the object only for signatures that ask how many);
@@ -44,13 +42,14 @@ import (
 
 // logicalSig is one .ldb signature.
 type logicalSig struct {
-	name   string
-	expr   *lexpr
-	parts  [][]int32            // the body signatures of each part (two for ::wa; none for a PCRE)
-	pcre   map[int]*pcrePart    // the PCRE parts, by number
-	bcomp  map[int]*byteCompare // the byte-compare parts, by number (bytecmp.go)
-	counts bool                 // the expression asks how many times a part matched
-	pe     bool                 // Target:1, Windows programs: its parts may take executable offsets (exe.go)
+	name       string
+	expr       *lexpr
+	parts      [][]int32            // the body signatures of each part (two for ::wa; none for a PCRE)
+	pcre       map[int]*pcrePart    // the PCRE parts, by number
+	bcomp      map[int]*byteCompare // the byte-compare parts, by number (bytecmp.go)
+	counts     bool                 // the expression asks how many times a part matched
+	pe         bool                 // Target:1, Windows programs: its parts may take executable offsets (exe.go)
+	targetType int8                 // the target type of the objects it judges (targets.go); 0: all
 	// size, ep and nos, when set, are the ranges the object's size
 	// (FileSize), the program's entry point (its file offset:
 	// EntryPoint) and its number of sections (NumberOfSections) must lie
@@ -109,12 +108,13 @@ func (ls *logicalSig) judgesWithin(within []string) bool {
 	return true
 }
 
-// judgesProgram tells whether the signature's target admits data, of
-// Windows program layout l (nil: none): Target:1 looks at Windows
-// programs alone (what ClamAV types so: "MZ" first), and EntryPoint and
-// NumberOfSections at the programs whose headers read, within range.
-func (ls *logicalSig) judgesProgram(data []byte, l *exeLayout) bool {
-	if ls.pe && !bytes.HasPrefix(data, []byte("MZ")) {
+// judgesProgram tells whether the signature judges an object of target
+// type typ (targets.go) and Windows program layout l (nil: none): a
+// target type looks at its objects alone (Target:1 at Windows programs,
+// what ClamAV types so: "MZ" first), and EntryPoint and NumberOfSections
+// at the programs whose headers read, within range.
+func (ls *logicalSig) judgesProgram(typ int8, l *exeLayout) bool {
+	if ls.targetType != 0 && typ != ls.targetType {
 		return false
 	}
 	if ls.ep == nil && ls.nos == nil {
@@ -272,9 +272,12 @@ func (ls *logicalSig) target(tdb string) error {
 			// The functionality levels: this engine takes what it can
 			// read.
 		case "Target":
-			// As for .ndb, the pattern is looked for in the object as it
-			// is; executable offsets only with Target:1.
+			// As for .ndb: the objects of that type alone (targets.go);
+			// executable offsets only with Target:1.
 			ls.pe, target = v == "1", v
+			if t, err := strconv.Atoi(v); err == nil && typedTargets[t] {
+				ls.targetType = int8(t)
+			}
 		case "EntryPoint", "NumberOfSections":
 			r, ok := tdbRange(v)
 			if !ok {
@@ -531,6 +534,8 @@ func (db *DB) matchLogical(data []byte, hit map[int32]bool, within []string, fou
 	judged := map[int32]bool{}
 	var layout *exeLayout
 	layoutRead := false
+	var v verifier // the object's type, read once
+	v.init(data)
 	for si := range hit {
 		li := db.body[si].lsig
 		if li == 0 || judged[li] {
@@ -546,7 +551,7 @@ func (db *DB) matchLogical(data []byte, hit map[int32]bool, within []string, fou
 				layout, layoutRead = peLayout(data), true
 			}
 		}
-		if !ls.judgesProgram(data, layout) || !ls.judgesWithin(within) {
+		if !ls.judgesProgram(v.target(), layout) || !ls.judgesWithin(within) {
 			continue
 		}
 		var count func(part int) int

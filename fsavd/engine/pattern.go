@@ -352,6 +352,16 @@ type verifier struct {
 	// executable offset asked (exe); read says it was.
 	layout *exeLayout
 	read   bool
+	// typ is the object's target type (targetOf) plus one, once read.
+	typ int8
+}
+
+// target is the object's target type (targets.go), read once.
+func (v *verifier) target() int8 {
+	if v.typ == 0 {
+		v.typ = targetOf(v.data) + 1
+	}
+	return v.typ - 1
 }
 
 // exe is the object's layout as a Windows program (nil: it is none),

@@ -1,0 +1,93 @@
+package engine
+
+import "bytes"
+
+// Target types (ClamAV's signature documentation): an .ndb signature's
+// second field, an .ldb signature's Target. ClamAV matches a signature
+// of a target other than 0 only in an object it types as that target;
+// this engine types objects as ClamAV 1.4 does (checked against
+// clamscan: TestTargetTypesAsClamscanReadsThem) for the targets typed by
+// their first bytes alone:
+//
+//	1  Windows programs: "MZ" first
+//	5  pictures: BMP, GIF, PNG, JPEG, TIFF, JPEG 2000
+//	6  ELF programs
+//	9  Mach-O programs, and universal (fat) binaries
+//	10 PDF: "%PDF-" first, or "%PDF-" and a version (also "%pdf-") in
+//	   the first 1,024 bytes of an object no other format claims
+//	11 Flash (SWF), compressed or not: the file as it is (ClamAV also
+//	   looks inside a compressed one, which this engine does not open)
+//	12 Java class files
+//
+// A signature of another target (2 OLE2, 3 HTML, 4 mail, 7 text, and
+// those ClamAV added later) is looked for in every object as it is,
+// whatever its type: ClamAV looks for 3 and 7 in the text normalised,
+// which this engine does not make, and types mail by its fields.
+var typedTargets = map[int]bool{1: true, 5: true, 6: true, 9: true, 10: true, 11: true, 12: true}
+
+// magic is a format's first bytes.
+type magic struct {
+	at     int
+	prefix string
+	target int8
+}
+
+// magics are the formats typed by their first bytes: the targets above,
+// and, target 0, other formats ClamAV types so, which keep an object
+// from being retyped as a PDF by what follows (the archives and
+// documents unpack opens, and common media; each checked with
+// clamscan: zstd, ar, RPM, Matroska and a bare "MSCF" are not among
+// them, and are retyped). A POSIX tar ("ustar" in its header) is not
+// retyped either; an old tar without it may be, where ClamAV reads its
+// header's checksum.
+var magics = []magic{
+	{0, "MZ", 1},
+	{0, "\x7fELF", 6},
+	{0, "\xce\xfa\xed\xfe", 9}, {0, "\xcf\xfa\xed\xfe", 9}, {0, "\xfe\xed\xfa\xce", 9}, {0, "\xfe\xed\xfa\xcf", 9},
+	{0, "%PDF-", 10},
+	{0, "FWS", 11}, {0, "CWS", 11}, {0, "ZWS", 11},
+	{0, "BM", 5}, {0, "GIF", 5}, {0, "\x89PNG", 5}, {0, "\xff\xd8\xff", 5},
+	{0, "II*\x00", 5}, {0, "MM", 5}, {0, "\x00\x00\x00\x0cjP  \r\n\x87\n", 5},
+	{0, "PK\x03\x04", 0}, {0, "PK00PK\x03\x04", 0}, {0, "Rar!", 0}, {0, "7z\xbc\xaf\x27\x1c", 0},
+	{0, "\x1f\x8b", 0}, {0, "BZh", 0}, {0, "\xfd7zXZ\x00", 0}, {0, "MSCF\x00\x00\x00\x00", 0},
+	{0, "\x60\xea", 0}, {0, "070701", 0}, {0, "070702", 0}, {0, "070707", 0}, {0, "\xc7\x71", 0},
+	{0, "\x71\xc7", 0}, {0, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 0}, {0, "{\\rtf", 0}, {0, "ITSF", 0},
+	{0, "\x78\x9f\x3e\x22", 0}, {0, "OggS", 0}, {0, "ID3", 0}, {0, "RIFF", 0}, {257, "ustar", 0},
+}
+
+// typeHead is how much of an object ClamAV reads to type it.
+const typeHead = 1024
+
+// targetOf is the target type ClamAV gives data (see typedTargets): 0
+// for any other.
+func targetOf(data []byte) int8 {
+	for _, m := range magics {
+		if len(data) >= m.at+len(m.prefix) && string(data[m.at:m.at+len(m.prefix)]) == m.prefix {
+			return m.target
+		}
+	}
+	head := data[:min(len(data), typeHead)]
+	if len(head) >= 8 && string(head[:7]) == "\xca\xfe\xba\xbe\x00\x00\x00" {
+		// A universal binary counts its architectures (a few); a Java
+		// class gives its version (45 and up) in the same place.
+		switch head[7] >> 4 {
+		case 0, 1:
+			return 9
+		case 2, 3:
+			return 12
+		}
+	}
+	for _, pdf := range []string{"%PDF-", "%pdf-"} {
+		for rest := head; ; {
+			i := bytes.Index(rest, []byte(pdf))
+			if i < 0 {
+				break
+			}
+			if i+6 < len(rest) && rest[i+6] == '.' {
+				return 10
+			}
+			rest = rest[i+1:]
+		}
+	}
+	return 0
+}
