@@ -54,12 +54,21 @@ type DB struct {
 	ignored    map[string]bool
 	body       []*bodySig
 	bodyN      int
-	logical    []*logicalSig                 // .ldb; their parts are in body (logical.go)
-	containers []containerSig                // .cdb (containers.go)
-	within     bool                          // a logical signature has a Container or Intermediates condition
-	filter     *[1 << filterBits / 64]uint64 // bit set of hashed 4-byte anchor prefixes
-	table      map[uint32][]int32            // anchor prefix -> body signatures
-	slow       []int32                       // body signatures with no 4-byte literal
+	logical    []*logicalSig  // .ldb; their parts are in body (logical.go)
+	containers []containerSig // .cdb (containers.go)
+	within     bool           // a logical signature has a Container or Intermediates condition
+	// index finds the body signatures in objects as they are; norm,
+	// those that can match in a text normalised (textview.go), nil when
+	// none can.
+	index
+	norm *index
+}
+
+// index is how a pass finds a set of body signatures.
+type index struct {
+	filter *[1 << filterBits / 64]uint64 // bit set of hashed 4-byte anchor prefixes
+	table  map[uint32][]int32            // anchor prefix -> body signatures
+	slow   []int32                       // body signatures with no 4-byte literal
 	// keys are the anchor prefixes themselves when there are so few
 	// (maxKeys or fewer) that the pass looks for each with bytesearch.Index
 	// instead of hashing every position; nil: the hashed pass.
@@ -85,8 +94,8 @@ type bodySig struct {
 	// by a letter or digit: a character of one byte (1), or of two, as
 	// UTF-16LE text (2, ::wf); 0: anywhere.
 	word int
-	// target: looked for only in objects of that target type
-	// (targets.go); 0: in every object.
+	// target: its target type, which says in which objects, and in
+	// which of their views, it is looked for (targets.go, textview.go).
 	target int8
 }
 
@@ -179,7 +188,7 @@ func Reload(dir string, prev *DB) (*DB, error) {
 }
 
 func newDB() *DB {
-	return &DB{ignored: map[string]bool{}, table: map[uint32][]int32{}, Unsupported: map[string]int{}}
+	return &DB{ignored: map[string]bool{}, index: index{table: map[uint32][]int32{}}, Unsupported: map[string]int{}}
 }
 
 // loadFile reads a signature file or a container's members, and gives
@@ -385,7 +394,7 @@ func (db *DB) addBodyLine(line string) error {
 		return fmt.Errorf("no name")
 	}
 	target, err := strconv.Atoi(f[1])
-	if err != nil || target < 0 {
+	if err != nil || target < 0 || target > maxTarget {
 		return fmt.Errorf("bad target type %q", f[1])
 	}
 	if isExecOffset(f[2]) && f[1] != "1" {
@@ -410,9 +419,7 @@ func (db *DB) addBody(name, hexsig, offset string, target int) error {
 	if err != nil {
 		return err
 	}
-	if typedTargets[target] {
-		s.target = int8(target)
-	}
+	s.target = int8(target)
 	db.body = append(db.body, s)
 	return nil
 }
@@ -494,30 +501,14 @@ const filterBits = 20
 
 func filterIndex(k uint32) uint32 { return (k * 0x9E3779B1) >> (32 - filterBits) }
 
-// build indexes the body signatures for the one-pass scan.
+// build indexes the body signatures for the one-pass scan: of the
+// objects as they are (all but those of text normalised, target 7) and of
+// the text normalised (those that can match there).
 func (db *DB) build() {
-	db.filter = new([1 << filterBits / 64]uint64)
-	for i, s := range db.body {
-		if s.anchor < 0 {
-			db.slow = append(db.slow, int32(i))
-			continue
-		}
-		prefixes := [][]byte{s.parts[s.anchor].lit}
-		if s.parts[s.anchor].kind == kFold {
-			prefixes = foldVariants(s.parts[s.anchor].lit)
-		}
-		for _, pre := range prefixes {
-			k := binary.LittleEndian.Uint32(pre)
-			db.table[k] = append(db.table[k], int32(i))
-			fi := filterIndex(k)
-			db.filter[fi/64] |= 1 << (fi % 64)
-		}
-	}
-	if len(db.table) <= maxKeys {
-		for k := range db.table {
-			db.keys = append(db.keys, binary.LittleEndian.AppendUint32(nil, k))
-		}
-		slices.SortFunc(db.keys, bytes.Compare) // the same order at each load
+	db.index = newIndex(db.body, func(s *bodySig) bool { return db.targetOf(s) != 7 })
+	norm := newIndex(db.body, func(s *bodySig) bool { return looks(db.targetOf(s), 0, true) && s.normalisable() })
+	if len(norm.table)+len(norm.slow) > 0 {
+		db.norm = &norm
 	}
 	db.bodyN = len(db.body)
 	sum := sha256.New()
@@ -528,6 +519,46 @@ func (db *DB) build() {
 		}
 	}
 	db.Version = fmt.Sprintf("fsigkd-%d-%x", db.Signatures(), sum.Sum(nil)[:4])
+}
+
+// targetOf is the target type of body signature s, or of the logical
+// signature it is a part of.
+func (db *DB) targetOf(s *bodySig) int8 {
+	if s.lsig != 0 {
+		return db.logical[s.lsig-1].target
+	}
+	return s.target
+}
+
+// newIndex indexes the signatures of body that in admits.
+func newIndex(body []*bodySig, in func(*bodySig) bool) index {
+	ix := index{filter: new([1 << filterBits / 64]uint64), table: map[uint32][]int32{}}
+	for i, s := range body {
+		if !in(s) {
+			continue
+		}
+		if s.anchor < 0 {
+			ix.slow = append(ix.slow, int32(i))
+			continue
+		}
+		prefixes := [][]byte{s.parts[s.anchor].lit}
+		if s.parts[s.anchor].kind == kFold {
+			prefixes = foldVariants(s.parts[s.anchor].lit)
+		}
+		for _, pre := range prefixes {
+			k := binary.LittleEndian.Uint32(pre)
+			ix.table[k] = append(ix.table[k], int32(i))
+			fi := filterIndex(k)
+			ix.filter[fi/64] |= 1 << (fi % 64)
+		}
+	}
+	if len(ix.table) <= maxKeys {
+		for k := range ix.table {
+			ix.keys = append(ix.keys, binary.LittleEndian.AppendUint32(nil, k))
+		}
+		slices.SortFunc(ix.keys, bytes.Compare) // the same order at each load
+	}
+	return ix
 }
 
 // Signatures is how many signatures are in use.
@@ -588,6 +619,12 @@ func (db *DB) matchBody(data []byte, found func(name string) bool) {
 // matchBodyWithin is matchBody for an object inside the containers
 // within (see matchWithin).
 func (db *DB) matchBodyWithin(data []byte, within []string, found func(name string) bool) {
+	db.passOver(data, &db.index, false, within, found)
+}
+
+// passOver is matchBodyWithin for the signatures of ix, in an object's
+// bytes or (norm) its text normalised (textview.go).
+func (db *DB) passOver(data []byte, ix *index, norm bool, within []string, found func(name string) bool) {
 	exhausted := false
 	var hit map[int32]bool // the signatures found, logical parts among them
 	if n := min(runtime.GOMAXPROCS(0), len(data)/parallelFrom); n > 1 {
@@ -600,8 +637,9 @@ func (db *DB) matchBodyWithin(data []byte, within []string, found func(name stri
 			if c == n-1 {
 				to = len(data)
 			}
-			p := &pass{db: db, data: data, share: true}
+			p := &pass{db: db, ix: ix, data: data, share: true}
 			p.v.init(data)
+			p.v.norm = norm
 			shares[c] = p
 			wg.Go(func() { p.fault = unpack.Guard(func() { p.run(from, to) }) })
 		}
@@ -625,23 +663,24 @@ func (db *DB) matchBodyWithin(data []byte, within []string, found func(name stri
 		}
 		hit = seen
 	} else {
-		p := pass{db: db, data: data, found: found}
+		p := pass{db: db, ix: ix, data: data, found: found}
 		p.v.init(data)
+		p.v.norm = norm
 		if p.run(0, len(data)) {
 			return
 		}
 		exhausted, hit = p.exhausted, p.hit
 	}
-	db.matchUnanchored(data, exhausted, hit, within, found)
+	db.matchUnanchored(data, ix, norm, exhausted, hit, within, found)
 }
 
-// matchUnanchored ends a pass whose finds were hit: the signatures
-// without an anchor, then the logical signatures (of an object inside
-// the containers within), then Exhausted when a verification ran out of
-// steps.
-func (db *DB) matchUnanchored(data []byte, exhausted bool, hit map[int32]bool, within []string, found func(name string) bool) {
-	for _, si := range db.slow {
-		matched, out := db.body[si].matchAnywhere(data)
+// matchUnanchored ends a pass of ix (in a text normalised: norm) whose
+// finds were hit: the signatures without an anchor, then the logical
+// signatures (of an object inside the containers within), then
+// Exhausted when a verification ran out of steps.
+func (db *DB) matchUnanchored(data []byte, ix *index, norm bool, exhausted bool, hit map[int32]bool, within []string, found func(name string) bool) {
+	for _, si := range ix.slow {
+		matched, out := db.body[si].matchAnywhere(data, norm)
 		exhausted = exhausted || out
 		if !matched {
 			continue
@@ -655,7 +694,7 @@ func (db *DB) matchUnanchored(data []byte, exhausted bool, hit map[int32]bool, w
 			return
 		}
 	}
-	if db.matchLogical(data, hit, within, found) {
+	if db.matchLogical(data, norm, hit, within, found) {
 		return
 	}
 	if exhausted {
@@ -667,6 +706,7 @@ func (db *DB) matchUnanchored(data []byte, exhausted bool, hit map[int32]bool, w
 // share of them.
 type pass struct {
 	db    *DB
+	ix    *index // the signatures looked for
 	data  []byte
 	v     verifier       // the verifications' bounds and what their searches found
 	hit   map[int32]bool // signatures found already: not verified again (made at the first)
@@ -710,10 +750,10 @@ const maxKeys = 4
 // signatures verified against the whole of data); true when report says
 // to stop.
 func (p *pass) run(from, to int) bool {
-	if p.db.keys != nil {
+	if p.ix.keys != nil {
 		return p.runKeys(from, to)
 	}
-	data, filter := p.data, p.db.filter
+	data, filter := p.data, p.ix.filter
 	// Four positions at a time from one load, tested together: most
 	// blocks of data hold no anchor's start, and cost one branch (a
 	// quarter to a third faster than a test per position, by
@@ -751,16 +791,16 @@ func (p *pass) runKeys(from, to int) bool {
 		if i >= end {
 			return
 		}
-		if o := bytesearch.Index(p.data[i:end], p.db.keys[j]); o >= 0 {
+		if o := bytesearch.Index(p.data[i:end], p.ix.keys[j]); o >= 0 {
 			next[j] = i + o
 		}
 	}
-	for j := range p.db.keys {
+	for j := range p.ix.keys {
 		find(j, from)
 	}
 	for {
 		j := -1
-		for c := range p.db.keys {
+		for c := range p.ix.keys {
 			if next[c] >= 0 && (j < 0 || next[c] < next[j]) {
 				j = c
 			}
@@ -772,7 +812,7 @@ func (p *pass) runKeys(from, to int) bool {
 		if p.at(i) {
 			return true
 		}
-		if p.allFound(binary.LittleEndian.Uint32(p.db.keys[j])) {
+		if p.allFound(binary.LittleEndian.Uint32(p.ix.keys[j])) {
 			next[j] = -1
 		} else {
 			find(j, i+1)
@@ -782,7 +822,7 @@ func (p *pass) runKeys(from, to int) bool {
 
 // allFound: every signature of anchor prefix k has been found.
 func (p *pass) allFound(k uint32) bool {
-	for _, si := range p.db.table[k] {
+	for _, si := range p.ix.table[k] {
 		if !p.hit[si] {
 			return false
 		}
@@ -795,10 +835,10 @@ func (p *pass) allFound(k uint32) bool {
 func (p *pass) at(i int) bool {
 	k := binary.LittleEndian.Uint32(p.data[i:])
 	fi := filterIndex(k)
-	if p.db.filter[fi>>6]&(1<<(fi&63)) == 0 {
+	if p.ix.filter[fi>>6]&(1<<(fi&63)) == 0 {
 		return false
 	}
-	for _, si := range p.db.table[k] {
+	for _, si := range p.ix.table[k] {
 		if p.hit[si] {
 			continue
 		}
@@ -849,7 +889,7 @@ func (s *bodySig) startOK(v *verifier, start int) bool {
 // matchAnchored verifies the signature with its anchor part at data[i].
 // exhausted says it, or the pass, ran out of steps before it could tell.
 func (s *bodySig) matchAnchored(v *verifier, i int) (matched, exhausted bool) {
-	if s.target != 0 && s.target != v.target() {
+	if s.target != 0 && !looks(s.target, v.target(), v.norm) {
 		return false, false
 	}
 	v.steps = verifyBudget
@@ -868,10 +908,11 @@ func (s *bodySig) matchAnchored(v *verifier, i int) (matched, exhausted bool) {
 // found such a signature only in an object's first megabyte or so. exhausted says the steps ran out before every start was tried (an
 // object crafted against the signature): the caller reports it, never
 // clean.
-func (s *bodySig) matchAnywhere(data []byte) (matched, exhausted bool) {
+func (s *bodySig) matchAnywhere(data []byte, norm bool) (matched, exhausted bool) {
 	var v verifier
 	v.init(data)
-	if s.target != 0 && s.target != v.target() {
+	v.norm = norm
+	if s.target != 0 && !looks(s.target, v.target(), v.norm) {
 		return false, false
 	}
 	v.steps = v.work // the pass's bound alone

@@ -92,8 +92,22 @@ func (db *DB) match(data []byte, found func(name string) (stop bool)) {
 // Container or Intermediates condition judge.
 func (db *DB) matchWithin(data []byte, within []string, found func(name string) (stop bool)) {
 	found, done := db.byHash(data, found)
-	if !done {
-		db.matchBodyWithin(data, within, found)
+	if done {
+		return
+	}
+	stopped := false
+	found = stopWith(found, &stopped)
+	db.matchBodyWithin(data, within, found)
+	if !stopped {
+		db.matchNormalised(data, within, found)
+	}
+}
+
+// stopWith is found, which also sets *stopped once it says to stop.
+func stopWith(found func(name string) bool, stopped *bool) func(name string) bool {
+	return func(name string) bool {
+		*stopped = found(name)
+		return *stopped
 	}
 }
 

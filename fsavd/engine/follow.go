@@ -150,7 +150,14 @@ func (db *DB) matchFollowed(data []byte, fl *Follow, found func(name string) boo
 	if done {
 		return
 	}
-	p := pass{db: db, data: data, found: found}
+	stopped := false
+	found = stopWith(found, &stopped)
+	defer func() {
+		if !stopped {
+			db.matchNormalised(data, nil, found)
+		}
+	}()
+	p := pass{db: db, ix: &db.index, data: data, found: found}
 	p.v.init(data)
 	for _, i := range fl.anchors {
 		if p.at(i) {
@@ -160,5 +167,5 @@ func (db *DB) matchFollowed(data []byte, fl *Follow, found func(name string) boo
 	if p.run(max(0, fl.ahead.Upto-3), len(data)) {
 		return
 	}
-	db.matchUnanchored(data, p.exhausted, p.hit, nil, found) // the object itself: in no container
+	db.matchUnanchored(data, &db.index, false, p.exhausted, p.hit, nil, found) // the object itself: in no container
 }

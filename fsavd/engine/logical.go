@@ -42,14 +42,14 @@ import (
 
 // logicalSig is one .ldb signature.
 type logicalSig struct {
-	name       string
-	expr       *lexpr
-	parts      [][]int32            // the body signatures of each part (two for ::wa; none for a PCRE)
-	pcre       map[int]*pcrePart    // the PCRE parts, by number
-	bcomp      map[int]*byteCompare // the byte-compare parts, by number (bytecmp.go)
-	counts     bool                 // the expression asks how many times a part matched
-	pe         bool                 // Target:1, Windows programs: its parts may take executable offsets (exe.go)
-	targetType int8                 // the target type of the objects it judges (targets.go); 0: all
+	name   string
+	expr   *lexpr
+	parts  [][]int32            // the body signatures of each part (two for ::wa; none for a PCRE)
+	pcre   map[int]*pcrePart    // the PCRE parts, by number
+	bcomp  map[int]*byteCompare // the byte-compare parts, by number (bytecmp.go)
+	counts bool                 // the expression asks how many times a part matched
+	pe     bool                 // Target:1, Windows programs: its parts may take executable offsets (exe.go)
+	target int8                 // its target type: the objects, and their views, it judges (targets.go, textview.go)
 	// size, ep and nos, when set, are the ranges the object's size
 	// (FileSize), the program's entry point (its file offset:
 	// EntryPoint) and its number of sections (NumberOfSections) must lie
@@ -109,12 +109,13 @@ func (ls *logicalSig) judgesWithin(within []string) bool {
 }
 
 // judgesProgram tells whether the signature judges an object of target
-// type typ (targets.go) and Windows program layout l (nil: none): a
-// target type looks at its objects alone (Target:1 at Windows programs,
-// what ClamAV types so: "MZ" first), and EntryPoint and NumberOfSections
-// at the programs whose headers read, within range.
-func (ls *logicalSig) judgesProgram(typ int8, l *exeLayout) bool {
-	if ls.targetType != 0 && typ != ls.targetType {
+// type typ (targets.go), in its text normalised or not (norm), and of
+// Windows program layout l (nil: none): a target type looks at its
+// objects alone (Target:1 at Windows programs, what ClamAV types so: "MZ"
+// first), and EntryPoint and NumberOfSections at the programs whose
+// headers read, within range.
+func (ls *logicalSig) judgesProgram(typ int8, norm bool, l *exeLayout) bool {
+	if !looks(ls.target, typ, norm) {
 		return false
 	}
 	if ls.ep == nil && ls.nos == nil {
@@ -157,7 +158,7 @@ func (db *DB) addLogical(line string) error {
 		return fmt.Errorf("more than %d sub-signatures", maxParts)
 	}
 	ls := &logicalSig{name: f[0]}
-	err := ls.target(f[1])
+	err := ls.readTDB(f[1])
 	var expr *lexpr
 	if err == nil {
 		expr, err = parseLogical(f[2], len(f)-3)
@@ -262,8 +263,8 @@ func (db *DB) addLogical(line string) error {
 	return nil
 }
 
-// target reads the target description block.
-func (ls *logicalSig) target(tdb string) error {
+// readTDB reads the target description block.
+func (ls *logicalSig) readTDB(tdb string) error {
 	target := "0"
 	for _, kv := range strings.Split(tdb, ",") {
 		k, v, _ := strings.Cut(kv, ":")
@@ -275,9 +276,11 @@ func (ls *logicalSig) target(tdb string) error {
 			// As for .ndb: the objects of that type alone (targets.go);
 			// executable offsets only with Target:1.
 			ls.pe, target = v == "1", v
-			if t, err := strconv.Atoi(v); err == nil && typedTargets[t] {
-				ls.targetType = int8(t)
+			t, err := strconv.Atoi(v)
+			if err != nil || t < 0 || t > maxTarget {
+				return fmt.Errorf("bad target type %q", v)
 			}
+			ls.target = int8(t)
 		case "EntryPoint", "NumberOfSections":
 			r, ok := tdbRange(v)
 			if !ok {
@@ -525,9 +528,10 @@ func (e *lexpr) eval(count func(part int) int) (ok bool, matches, distinct int) 
 // maxCount bounds the matches of a part counted in one object.
 const maxCount = 1000
 
-// matchLogical judges, after a pass, the logical signatures one of whose
-// parts hit found; true: stop (found said so).
-func (db *DB) matchLogical(data []byte, hit map[int32]bool, within []string, found func(name string) bool) bool {
+// matchLogical judges, after a pass over data (an object's text
+// normalised: norm), the logical signatures one of whose parts hit
+// found; true: stop (found said so).
+func (db *DB) matchLogical(data []byte, norm bool, hit map[int32]bool, within []string, found func(name string) bool) bool {
 	if len(db.logical) == 0 || len(hit) == 0 {
 		return false // most objects: no allocation
 	}
@@ -536,6 +540,7 @@ func (db *DB) matchLogical(data []byte, hit map[int32]bool, within []string, fou
 	layoutRead := false
 	var v verifier // the object's type, read once
 	v.init(data)
+	v.norm = norm
 	for si := range hit {
 		li := db.body[si].lsig
 		if li == 0 || judged[li] {
@@ -551,7 +556,7 @@ func (db *DB) matchLogical(data []byte, hit map[int32]bool, within []string, fou
 				layout, layoutRead = peLayout(data), true
 			}
 		}
-		if !ls.judgesProgram(v.target(), layout) || !ls.judgesWithin(within) {
+		if !ls.judgesProgram(v.target(), norm, layout) || !ls.judgesWithin(within) {
 			continue
 		}
 		var count func(part int) int

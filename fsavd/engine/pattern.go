@@ -354,6 +354,8 @@ type verifier struct {
 	read   bool
 	// typ is the object's target type (targetOf) plus one, once read.
 	typ int8
+	// norm: data is an object's text normalised (textview.go).
+	norm bool
 }
 
 // target is the object's target type (targets.go), read once.

@@ -19,10 +19,11 @@ import "bytes"
 //	   looks inside a compressed one, which this engine does not open)
 //	12 Java class files
 //
-// A signature of another target (2 OLE2, 3 HTML, 4 mail, 7 text, and
-// those ClamAV added later) is looked for in every object as it is,
-// whatever its type: ClamAV looks for 3 and 7 in the text normalised,
-// which this engine does not make, and types mail by its fields.
+// A signature of target 7 (text) is looked for in texts normalised
+// alone, as ClamAV does (textview.go); one of another target (2 OLE2,
+// 3 HTML, 4 mail, and those ClamAV added later) in every object as it
+// is, whatever its type (ClamAV types mail by its fields), and one of
+// target 3 in texts normalised too.
 var typedTargets = map[int]bool{1: true, 5: true, 6: true, 9: true, 10: true, 11: true, 12: true}
 
 // magic is a format's first bytes.
@@ -61,9 +62,17 @@ const typeHead = 1024
 // targetOf is the target type ClamAV gives data (see typedTargets): 0
 // for any other.
 func targetOf(data []byte) int8 {
+	t, _ := typeOf(data)
+	return t
+}
+
+// typeOf is targetOf, and whether a format claims data (by its first
+// bytes, as a PDF by its version, or as a Java class or universal
+// binary): such an object is no text.
+func typeOf(data []byte) (target int8, claimed bool) {
 	for _, m := range magics {
 		if len(data) >= m.at+len(m.prefix) && string(data[m.at:m.at+len(m.prefix)]) == m.prefix {
-			return m.target
+			return m.target, true
 		}
 	}
 	head := data[:min(len(data), typeHead)]
@@ -72,9 +81,9 @@ func targetOf(data []byte) int8 {
 		// class gives its version (45 and up) in the same place.
 		switch head[7] >> 4 {
 		case 0, 1:
-			return 9
+			return 9, true
 		case 2, 3:
-			return 12
+			return 12, true
 		}
 	}
 	for _, pdf := range []string{"%PDF-", "%pdf-"} {
@@ -84,10 +93,10 @@ func targetOf(data []byte) int8 {
 				break
 			}
 			if i+6 < len(rest) && rest[i+6] == '.' {
-				return 10
+				return 10, true
 			}
 			rest = rest[i+1:]
 		}
 	}
-	return 0
+	return 0, false
 }
