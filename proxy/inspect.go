@@ -156,14 +156,14 @@ func (c *Common) examine(sub *Subject, rec *logs.Access) (r outcome.Result, size
 		rec.Files++ // refused by its name: not scanned
 		return outcome.Result{Kind: outcome.Blocked, Name: rule}, obj.Size
 	}
-	v, err := c.judge(f, obj, rec)
+	v, err := c.judge(obj, rec)
 	if r = resultOf(v); err != nil {
 		r = notScanned(err)
 	}
 	if tail != nil && err == nil && r.Kind == outcome.Clean {
 		// What follows the coded body (decoding never reaches it) is the
 		// raw body's, which a client that keeps it gets: scanned too.
-		tv, terr := c.judge(tail, objectOf(tail, sub.Meta), rec)
+		tv, terr := c.judge(objectOf(tail, sub.Meta), rec)
 		switch tr := resultOf(tv); {
 		case terr != nil:
 			r = notScanned(terr)
@@ -289,23 +289,16 @@ func Facts(m scanner.Meta) policy.Facts {
 		ContentType: m.ContentType, FileName: m.FileName}
 }
 
-// judge makes sure f is still in the spool (M14 when another program
-// removed it) and has obj (f, or what was decoded from it) scanned. The
+// judge has obj (a spooled object, or what was decoded from one)
+// scanned; an engine that opens it by name first makes sure it is still
+// in the spool (M14 when another program removed it: obj.InPlace). The
 // engine's documented failures are logged here; a dead endpoint is
 // logged by the scanner's pool, once. rec gets the counts and the scan
 // time.
-func (c *Common) judge(f *spool.File, obj *scanner.Object, rec *logs.Access) (scanner.Verdict, error) {
+func (c *Common) judge(obj *scanner.Object, rec *logs.Access) (scanner.Verdict, error) {
 	start := time.Now()
 	defer func() { rec.ScanTime += time.Since(start) }()
 	rec.Files, rec.Checks = rec.Files+1, rec.Checks+1
-	if err := f.Check(); err != nil {
-		if m, ok := catalog.Of(err); ok {
-			logs.Emit(c.Log.Named("spool"), m)
-		} else {
-			c.SpoolFailed(err)
-		}
-		return scanner.Verdict{}, err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.Global.AVTimeout)
 	defer cancel()
 	// A scan still running at a quarter of av_timeout is said while it
@@ -319,6 +312,13 @@ func (c *Common) judge(f *spool.File, obj *scanner.Object, rec *logs.Access) (sc
 	})
 	v, err := c.Scanner.Scan(ctx, obj)
 	slow.Stop()
+	var gone *spool.Vanished
+	if errors.As(err, &gone) {
+		// An engine that opens the object by its name could not (obj's
+		// InPlace): M14, the session fails.
+		logs.Emit(c.Log.Named("spool"), gone.CatalogMessage())
+		return v, err
+	}
 	if err != nil {
 		// A dead endpoint is said by the scanner's pool, once; a shortage
 		// of descriptors once a minute.
@@ -420,7 +420,7 @@ func objectName(m scanner.Meta) string {
 // objectOf is the spooled f to scan, with its sum when the spool kept one
 // (for the verdict cache), or the way to it when it costs a reading.
 func objectOf(f *spool.File, meta scanner.Meta) *scanner.Object {
-	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: meta}
+	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: meta, InPlace: f.Check}
 	if f.SumReadsBack() {
 		obj.ReadSum = f.Sum
 	} else if sum, ok := f.Sum(); ok {

@@ -184,7 +184,13 @@ func (f *Fsavd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 		// restarted): the object is scanned afresh.
 	}
 	var v Verdict
+	var gone error // the object is no longer under its name
 	err := f.Pool.Do(ctx, func(c *Conn) (bool, error) {
+		if obj.InPlace != nil && byName(c, obj) {
+			if gone = obj.InPlace(); gone != nil {
+				return true, nil // nothing sent: the connection is as it was
+			}
+		}
 		if !obj.Partial {
 			return f.exchange(c, obj, &v, func() error { return send(c, obj) })
 		}
@@ -199,6 +205,9 @@ func (f *Fsavd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 		}
 		return reuse, err
 	})
+	if gone != nil {
+		return Verdict{}, gone
+	}
 	return v, err
 }
 
@@ -251,12 +260,18 @@ func (f *Fsavd) exchange(c *Conn, obj *Object, v *Verdict, send func() error) (r
 // takes one (nothing is opened by path; see package fsavd's SCANFD), by
 // path otherwise.
 func send(c *Conn, obj *Object) error {
-	uc, ok := c.Conn.(*net.UnixConn)
-	if !ok || !c.Fildes || obj.File == nil {
+	if byName(c, obj) {
 		_, err := c.Write([]byte("SCAN\t" + obj.Path + "\n"))
 		return err
 	}
-	return sendWithFile(uc, "SCANFD\t"+obj.Path+"\n", obj.File)
+	return sendWithFile(c.Conn.(*net.UnixConn), "SCANFD\t"+obj.Path+"\n", obj.File)
+}
+
+// byName tells whether obj goes to the engine on c by its name, not by
+// its descriptor.
+func byName(c *Conn, obj *Object) bool {
+	_, unix := c.Conn.(*net.UnixConn)
+	return !unix || !c.Fildes || obj.File == nil
 }
 
 // sendWithFile writes msg with f's descriptor in the same message

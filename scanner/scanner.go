@@ -68,6 +68,11 @@ type Object struct {
 	// Follow, when set, is the engine's follow of the object as it was
 	// spooled (Follower): its scan is made on it.
 	Follow *Following
+	// InPlace, when set, says whether Path still names File (an error
+	// when another program removed or replaced it), for an engine that
+	// opens the object by its name: one given the descriptor needs no
+	// name, and is not asked.
+	InPlace func() error
 }
 
 // Status is the kind of a verdict.

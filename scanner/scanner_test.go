@@ -366,7 +366,9 @@ func TestStalePooledConnectionsAfterEngineRestart(t *testing.T) {
 
 // TestFsavdPassesTheDescriptor: the bundled fsavd is given the spooled
 // file's descriptor, not its path: a file removed from the spool after it
-// was opened is still scanned, and found infected.
+// was opened is still scanned, and found infected; whether its name
+// still names it is not asked (no M14 for what the engine never opens by
+// name, and a system call less an object).
 func TestFsavdPassesTheDescriptor(t *testing.T) {
 	dir := testenv.ShortDir(t)
 	enginetest.FsavdAt(t, filepath.Join(dir, "fsavd-socket-0"), nil)
@@ -375,6 +377,7 @@ func TestFsavdPassesTheDescriptor(t *testing.T) {
 	for i := range 3 { // the first connection and the pooled one
 		obj := object(t, []byte(eicar.String))
 		os.Remove(obj.Path)
+		obj.InPlace = func() error { t.Error("asked whether the name holds"); return os.ErrNotExist }
 		v, err := f.Scan(ctx(t), obj)
 		if err != nil || v.Status != Infected {
 			t.Fatalf("scan %d of a removed file by descriptor: %+v %v", i, v, err)
@@ -410,10 +413,20 @@ func TestFsavdWithoutDescriptors(t *testing.T) {
 	if err != nil || v.Status != Infected {
 		t.Fatalf("EICAR by path: %+v %v", v, err)
 	}
+	// A file no longer under its name is not sent (the engine would not
+	// find it): the check's error, M14's, and the connection serves on.
+	gone := object(t, []byte(eicar.String))
+	gone.InPlace = func() error { return os.ErrNotExist }
+	if _, err := f.Scan(ctx(t), gone); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a file gone from its name: %v", err)
+	}
+	if v, err := f.Scan(ctx(t), obj); err != nil || v.Status != Infected {
+		t.Fatalf("EICAR by path after: %+v %v", v, err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(scans) != 1 || scans[0] != "SCAN\t"+obj.Path {
-		t.Fatalf("commands %q, want one SCAN by path", scans)
+	if len(scans) != 2 || scans[0] != "SCAN\t"+obj.Path || scans[1] != scans[0] {
+		t.Fatalf("commands %q, want two SCANs of the file in place, by path", scans)
 	}
 }
 

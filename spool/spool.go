@@ -15,8 +15,8 @@
 // emptying is 2.7 times the dearer, so larger files are removed. A kept
 // file that is no longer under its name (another program removed or
 // renamed it, or replaced the directory) is dropped, never reused; one
-// moved while in use is still M14 (Check), once. Drain removes the kept
-// files, at a worker's stop.
+// moved while in use is M14 (Check) for an engine that opens it by name,
+// once. Drain removes the kept files, at a worker's stop.
 package spool
 
 import (
@@ -370,9 +370,9 @@ func (v *Vanished) Unwrap() error { return v.Err }
 // CatalogMessage is M14, as a warning: the session fails, the service goes on.
 func (v *Vanished) CatalogMessage() catalog.Message { return catalog.M14(v.Err, v.Path, false) }
 
-// Check makes sure the file is still in place under its name (engines that
-// scan by path open it there): a *Vanished error when it was removed or
-// replaced. It looks by stat, never by opening: on ext4 the last close of
+// Check makes sure the file is still in place under its name, for an
+// engine that scans by path and opens it there (one given the descriptor
+// is not asked): a *Vanished error when it was removed or replaced. It looks by stat, never by opening: on ext4 the last close of
 // an opened file that was emptied to length 0 (as kept files are) starts
 // its writeback, and an open and close here cost, by the profile of 1 KiB
 // objects, a disk write per object and a quarter of the gateway's rate.
