@@ -197,6 +197,35 @@ type File struct {
 	sum    *digest // the running sum of what was written; nil: none kept
 	// sumAhead is the directory's SumAhead.
 	sumAhead func(head [32]byte) bool
+	// small holds a copy of what was written while that is at most
+	// InlineSize bytes (nil past it), so that SendAfter sends a small
+	// object without reading it back: a pread an object, by strace of
+	// 1 KiB objects.
+	small *[]byte
+}
+
+// smallBufs holds the copies of small objects.
+var smallBufs = sync.Pool{New: func() any { b := make([]byte, 0, InlineSize); return &b }}
+
+// keepSmall copies p, just written, while the object stays small.
+func (f *File) keepSmall(p []byte) {
+	switch {
+	case f.size > InlineSize:
+		f.dropSmall()
+	case f.small == nil:
+		f.small = smallBufs.Get().(*[]byte)
+		*f.small = append((*f.small)[:0], p...)
+	default:
+		*f.small = append(*f.small, p...)
+	}
+}
+
+// dropSmall gives the copy of a small object back.
+func (f *File) dropSmall() {
+	if f.small != nil {
+		smallBufs.Put(f.small)
+		f.small = nil
+	}
 }
 
 // startHash begins (or, for a reused file, restarts) the running sum.
@@ -275,6 +304,7 @@ func (f *File) write(p []byte) (int, error) {
 	// objects).
 	n, err := f.f.WriteAt(p, f.size)
 	f.size += int64(n)
+	f.keepSmall(p[:n])
 	if err != nil {
 		return n, &Failure{Op: "write", Err: err}
 	}
@@ -435,11 +465,17 @@ func (f *File) SendAfter(w net.Conn, head []byte, timeout time.Duration, url str
 	}
 	bp := inlineBufs.Get().(*[]byte)
 	defer inlineBufs.Put(bp)
-	b := slices.Grow(append((*bp)[:0], head...), int(f.size))[:len(head)+int(f.size)]
-	*bp = b
-	if _, err := f.rd.ReadAt(b[len(head):], 0); err != nil {
-		return 0, err
+	var b []byte
+	if f.small != nil && int64(len(*f.small)) == f.size {
+		b = append(append((*bp)[:0], head...), *f.small...)
+	} else {
+		b = slices.Grow(append((*bp)[:0], head...), int(f.size))[:len(head)+int(f.size)]
+		if _, err := f.rd.ReadAt(b[len(head):], 0); err != nil {
+			*bp = b
+			return 0, err
+		}
 	}
+	*bp = b
 	w.SetWriteDeadline(time.Now().Add(timeout))
 	defer w.SetWriteDeadline(time.Time{})
 	n, err := w.Write(b)
@@ -499,6 +535,7 @@ func (f *File) Close() error {
 		return nil
 	}
 	f.closed = true
+	f.dropSmall()
 	if f.size <= KeepSize && f.f.Truncate(0) == nil {
 		kept.Lock()
 		if len(kept.m[f.key]) < Keep {

@@ -205,6 +205,49 @@ func TestSendAfterDeliversHeadAndFile(t *testing.T) {
 	}
 }
 
+// TestSmallObjectSentFromItsCopy: an object of at most InlineSize bytes,
+// written in pieces, is sent from the copy kept as it was written (the
+// file is not read back: its reader is closed here); one that grows past
+// InlineSize in pieces is read back from the file; a file reused for a
+// smaller object sends that one alone.
+func TestSmallObjectSentFromItsCopy(t *testing.T) {
+	d := Dir{Path: t.TempDir()}
+	defer d.Drain()
+	send := func(f *File, head string) []byte {
+		c, got := receiver(t)
+		if _, err := f.SendAfter(c, []byte(head), 5*time.Second, "u"); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		return <-got
+	}
+	data := make([]byte, InlineSize+100)
+	rand.Read(data)
+	f, _ := d.Create("http")
+	f.Write(data[:10])
+	f.Fill(bytes.NewReader(data[10:InlineSize]), 0, nil)
+	rd := f.rd
+	f.rd = nil // any reading back would fail
+	if b := send(f, "H:"); !bytes.Equal(b, append([]byte("H:"), data[:InlineSize]...)) {
+		t.Fatalf("sent %d other bytes", len(b))
+	}
+	f.rd = rd
+	f.Write(data[InlineSize:])
+	if f.small != nil {
+		t.Fatal("a copy kept past InlineSize")
+	}
+	if b := send(f, "H:"); !bytes.Equal(b, append([]byte("H:"), data...)) {
+		t.Fatalf("past InlineSize: sent %d other bytes", len(b))
+	}
+	f.Close()
+	g, _ := d.Create("http")
+	g.Write([]byte("short"))
+	if b := send(g, ""); string(b) != "short" {
+		t.Fatalf("the reused file sent %q", b)
+	}
+	g.Close()
+}
+
 // receiver is a connection to a receiver that reads all it is sent, and
 // gives it once the connection is closed.
 func receiver(t *testing.T) (net.Conn, <-chan []byte) {
