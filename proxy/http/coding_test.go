@@ -2,9 +2,12 @@ package http
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"net"
 	gohttp "net/http"
 	"os/exec"
 	"strings"
@@ -401,5 +404,52 @@ func TestBytesAfterTheCodedBody(t *testing.T) {
 	}
 	if !strings.Contains(e.accessLog(), "Eicar-Test-Signature:bytes%20after%20the%20coded%20body:") {
 		t.Errorf("access log:\n%s", e.accessLog())
+	}
+}
+
+// slowScanner takes a while over each scan.
+type slowScanner struct {
+	scanner.Scanner
+	d time.Duration
+}
+
+func (s slowScanner) Scan(ctx context.Context, obj *scanner.Object) (scanner.Verdict, error) {
+	time.Sleep(s.d)
+	return s.Scanner.Scan(ctx, obj)
+}
+
+// TestLongScanTrickles: a download arrived whole but whose scan takes
+// long is trickled while it is scanned (its head goes out once
+// trickle_after has passed, not at the verdict), then delivered whole.
+func TestLongScanTrickles(t *testing.T) {
+	e := newEnv(t, "trickle_after = 100ms\ntrickle_interval = 100ms\ntrickle_bytes = 4K\nhold_back = 64K")
+	body := randomBytes(256 << 10)
+	e.serve("/file", body)
+	const scan = 1500 * time.Millisecond
+	e.p.Scanner = slowScanner{e.p.Scanner, scan}
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", e.url("/file"))
+	br := bufio.NewReader(c)
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	line, err := br.ReadString('\n')
+	headAt := time.Since(start)
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
+		t.Fatalf("%q %v", line, err)
+	}
+	if headAt >= scan {
+		t.Errorf("the head came after %v, with the verdict: no trickle during the scan", headAt)
+	}
+	resp, err := gohttp.ReadResponse(bufio.NewReader(io.MultiReader(strings.NewReader(line), br)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("%d of %d bytes, %v", len(got), len(body), err)
 	}
 }
