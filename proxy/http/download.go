@@ -149,6 +149,7 @@ func (d *download) scanWhileTrickling(f *spool.File, judge func() (bool, string,
 	var mu sync.Mutex // held by a tick; judged says the session goes on
 	judged := false
 	var t *time.Timer
+	mu.Lock() // t is set before a tick reads it
 	t = time.AfterFunc(period, func() {
 		mu.Lock()
 		defer mu.Unlock()
@@ -157,6 +158,7 @@ func (d *download) scanWhileTrickling(f *spool.File, judge func() (bool, string,
 			t.Reset(period)
 		}
 	})
+	mu.Unlock()
 	pass, name, reason := judge()
 	mu.Lock() // a tick under way is done with d before the session goes on
 	judged = true
