@@ -505,8 +505,8 @@ func filterIndex(k uint32) uint32 { return (k * 0x9E3779B1) >> (32 - filterBits)
 // objects as they are (all but those of text normalised, target 7) and of
 // the text normalised (those that can match there).
 func (db *DB) build() {
-	db.index = newIndex(db.body, func(s *bodySig) bool { return db.targetOf(s) != 7 })
-	norm := newIndex(db.body, func(s *bodySig) bool { return looks(db.targetOf(s), 0, true) && s.normalisable() })
+	db.index = newIndex(db.body, false, func(s *bodySig) bool { return db.targetOf(s) != 7 })
+	norm := newIndex(db.body, true, func(s *bodySig) bool { return looks(db.targetOf(s), 0, true) && s.normalisable() })
 	if len(norm.table)+len(norm.slow) > 0 {
 		db.norm = &norm
 	}
@@ -530,8 +530,12 @@ func (db *DB) targetOf(s *bodySig) int8 {
 	return s.target
 }
 
-// newIndex indexes the signatures of body that in admits.
-func newIndex(body []*bodySig, in func(*bodySig) bool) index {
+// newIndex indexes the signatures of body that in admits; lower: for
+// texts normalised, which hold no upper-case letter, so that a caseless
+// anchor is looked for in lower case alone (all its cases, up to 16
+// prefixes, made the normalised pass of a text verify its every
+// lower-case word that began as one).
+func newIndex(body []*bodySig, lower bool, in func(*bodySig) bool) index {
 	ix := index{filter: new([1 << filterBits / 64]uint64), table: map[uint32][]int32{}}
 	for i, s := range body {
 		if !in(s) {
@@ -542,7 +546,7 @@ func newIndex(body []*bodySig, in func(*bodySig) bool) index {
 			continue
 		}
 		prefixes := [][]byte{s.parts[s.anchor].lit}
-		if s.parts[s.anchor].kind == kFold {
+		if s.parts[s.anchor].kind == kFold && !lower {
 			prefixes = foldVariants(s.parts[s.anchor].lit)
 		}
 		for _, pre := range prefixes {

@@ -1,6 +1,9 @@
 package engine
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // A text's normalised view. ClamAV looks for the signatures of target 7
 // (text) only in a text normalised, and for those of target 0 there too:
@@ -119,29 +122,52 @@ func isUTF16(b []byte) bool {
 	return !bom || bad < len(b)/2
 }
 
-// normBufs holds the buffers texts are normalised into.
+// normBufs holds the buffers texts are normalised into (one of at most
+// keepNormBuf bytes is kept).
 var normBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+const keepNormBuf = 2 << 20
+
+// normOut is what normalising makes of each byte: 0 for none (control
+// characters, bytes from 0x80), a space for white space (one for a run),
+// the byte itself with letters lowered.
+var normOut = func() (o [256]byte) {
+	for c := range o {
+		switch {
+		case c == ' ' || c >= '\t' && c <= '\r':
+			o[c] = ' '
+		case c < 0x20 || c >= 0x80:
+		case c >= 'A' && c <= 'Z':
+			o[c] = byte(c) + 'a' - 'A'
+		default:
+			o[c] = byte(c)
+		}
+	}
+	return o
+}()
 
 // normalise appends data's text normalised to dst.
 func normalise(dst, data []byte) []byte {
-	space := false
+	n := len(dst)
+	dst = slices.Grow(dst, len(data))[:n+len(data)] // never longer than data
+	out, j, space := dst[n:], 0, false
 	for _, c := range data {
+		o := normOut[c]
 		switch {
-		case c == ' ' || c >= '\t' && c <= '\r':
-			if !space {
-				dst = append(dst, ' ')
+		case o == 0:
+			continue
+		case o == ' ':
+			if space {
+				continue
 			}
 			space = true
-		case c < 0x20 || c >= 0x80:
 		default:
-			if c >= 'A' && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			dst = append(dst, c)
 			space = false
 		}
+		out[j] = o
+		j++
 	}
-	return dst
+	return dst[:n+j]
 }
 
 // matchNormalised looks for the signatures of the normalised view in
@@ -155,7 +181,7 @@ func (db *DB) matchNormalised(data []byte, within []string, found func(name stri
 	defer normBufs.Put(bp)
 	*bp = normalise((*bp)[:0], data)
 	db.passOver(*bp, db.norm, true, within, found)
-	if cap(*bp) > 1<<20 {
+	if cap(*bp) > keepNormBuf {
 		*bp = nil // a large one is not kept
 	}
 }
