@@ -16,7 +16,8 @@ import (
 // them, in the text normalised: letters in any case, words split by runs
 // of tabs, line ends and spaces, control characters and bytes from 0x80
 // between them; in UTF-8, UTF-16 (with and without a byte-order mark),
-// HTML, a mail and a text in a zip; by a logical signature of target 7;
+// HTML, a mail and a text in a zip; by a logical signature of target 7,
+// and one with a caseless part;
 // at an offset from the normalised text's start and end. And not in what
 // ClamAV types otherwise: bytes with control characters in their first
 // 1,024 bytes, a text that a PDF's version in its head makes a PDF, one
@@ -34,7 +35,8 @@ func TestNormalisedTextAsClamscanReadsIt(t *testing.T) {
 		"Test.End:7:EOF-20:" + hx("ends the text"),
 	}, "\n")+"\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "t.ldb"), []byte(
-		"Test.LogicalText;Engine:51-255,Target:7;0&1;"+hx("first-part")+";"+hx("second-part")+"\n"), 0o644)
+		"Test.LogicalText;Engine:51-255,Target:7;0&1;"+hx("first-part")+";"+hx("second-part")+"\n"+
+			"Test.Caseless;Engine:51-255,Target:7;0;"+hx("Caseless-Words")+"::i\n"), 0o644)
 	utf16le := func(s string, bom bool) []byte {
 		if bom {
 			return []byte("\xff\xfe" + utf16(s))
@@ -58,6 +60,7 @@ func TestNormalisedTextAsClamscanReadsIt(t *testing.T) {
 		"zipped":            eicar.Zip(map[string][]byte{"a.txt": []byte("Seven-Lower-Mark\n")}),
 		"logical":           []byte("FIRST-PART and then Second-Part\n"),
 		"logical-half":      []byte("FIRST-PART alone\n"),
+		"caseless":          []byte("some\r\nCASELESS-WORDS\n"),
 		"at-start":          []byte("Starts The Text, then more\n"),
 		"not-at-start":      []byte("it Starts The Text\n"),
 		"at-end":            []byte("some words, ENDS THE TEXT, bye.\n"),
@@ -65,7 +68,7 @@ func TestNormalisedTextAsClamscanReadsIt(t *testing.T) {
 		"picture-start":     []byte("BMP says GENERIC-LOWER-MARK\n"),
 		"control-past-head": append(append(bytes.Repeat([]byte("text "), 300), 1, 2, 3), " GENERIC-LOWER-MARK\n"...),
 	}
-	sameAsClamscan(t, dir, objects, 16)
+	sameAsClamscan(t, dir, objects, 17)
 }
 
 // FuzzNormalise: a text normalised holds no upper-case letter, control
