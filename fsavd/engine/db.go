@@ -57,11 +57,11 @@ type DB struct {
 	logical    []*logicalSig  // .ldb; their parts are in body (logical.go)
 	containers []containerSig // .cdb (containers.go)
 	within     bool           // a logical signature has a Container or Intermediates condition
-	// index finds the body signatures in objects as they are; norm,
-	// those that can match in a text normalised (textview.go), nil when
-	// none can.
+	// index finds the body signatures in objects as they are; text and
+	// html, those that can match in a text normalised and in an HTML
+	// page's views (textview.go, htmlview.go), nil when none can.
 	index
-	norm *index
+	text, html *index
 }
 
 // index is how a pass finds a set of body signatures.
@@ -502,13 +502,19 @@ const filterBits = 20
 func filterIndex(k uint32) uint32 { return (k * 0x9E3779B1) >> (32 - filterBits) }
 
 // build indexes the body signatures for the one-pass scan: of the
-// objects as they are (all but those of text normalised, target 7) and of
-// the text normalised (those that can match there).
+// objects as they are (all but those of text normalised, target 7), of
+// texts normalised and of HTML pages' views (those that can match
+// there).
 func (db *DB) build() {
 	db.index = newIndex(db.body, false, func(s *bodySig) bool { return db.targetOf(s) != 7 })
-	norm := newIndex(db.body, true, func(s *bodySig) bool { return looks(db.targetOf(s), 0, true) && s.normalisable() })
-	if len(norm.table)+len(norm.slow) > 0 {
-		db.norm = &norm
+	for _, v := range []struct {
+		ix   **index
+		view byte
+	}{{&db.text, viewText}, {&db.html, viewHTML}} {
+		ix := newIndex(db.body, true, func(s *bodySig) bool { return looks(db.targetOf(s), 0, v.view) && s.normalisable(v.view) })
+		if len(ix.table)+len(ix.slow) > 0 {
+			*v.ix = &ix
+		}
 	}
 	db.bodyN = len(db.body)
 	sum := sha256.New()
@@ -623,12 +629,12 @@ func (db *DB) matchBody(data []byte, found func(name string) bool) {
 // matchBodyWithin is matchBody for an object inside the containers
 // within (see matchWithin).
 func (db *DB) matchBodyWithin(data []byte, within []string, found func(name string) bool) {
-	db.passOver(data, &db.index, false, within, found)
+	db.passOver(data, &db.index, viewRaw, within, found)
 }
 
 // passOver is matchBodyWithin for the signatures of ix, in an object's
-// bytes or (norm) its text normalised (textview.go).
-func (db *DB) passOver(data []byte, ix *index, norm bool, within []string, found func(name string) bool) {
+// bytes or one of its normalised views (textview.go).
+func (db *DB) passOver(data []byte, ix *index, view byte, within []string, found func(name string) bool) {
 	exhausted := false
 	var hit map[int32]bool // the signatures found, logical parts among them
 	if n := min(runtime.GOMAXPROCS(0), len(data)/parallelFrom); n > 1 {
@@ -643,7 +649,7 @@ func (db *DB) passOver(data []byte, ix *index, norm bool, within []string, found
 			}
 			p := &pass{db: db, ix: ix, data: data, share: true}
 			p.v.init(data)
-			p.v.norm = norm
+			p.v.view = view
 			shares[c] = p
 			wg.Go(func() { p.fault = unpack.Guard(func() { p.run(from, to) }) })
 		}
@@ -669,22 +675,22 @@ func (db *DB) passOver(data []byte, ix *index, norm bool, within []string, found
 	} else {
 		p := pass{db: db, ix: ix, data: data, found: found}
 		p.v.init(data)
-		p.v.norm = norm
+		p.v.view = view
 		if p.run(0, len(data)) {
 			return
 		}
 		exhausted, hit = p.exhausted, p.hit
 	}
-	db.matchUnanchored(data, ix, norm, exhausted, hit, within, found)
+	db.matchUnanchored(data, ix, view, exhausted, hit, within, found)
 }
 
-// matchUnanchored ends a pass of ix (in a text normalised: norm) whose
+// matchUnanchored ends a pass of ix (in view) whose
 // finds were hit: the signatures without an anchor, then the logical
 // signatures (of an object inside the containers within), then
 // Exhausted when a verification ran out of steps.
-func (db *DB) matchUnanchored(data []byte, ix *index, norm bool, exhausted bool, hit map[int32]bool, within []string, found func(name string) bool) {
+func (db *DB) matchUnanchored(data []byte, ix *index, view byte, exhausted bool, hit map[int32]bool, within []string, found func(name string) bool) {
 	for _, si := range ix.slow {
-		matched, out := db.body[si].matchAnywhere(data, norm)
+		matched, out := db.body[si].matchAnywhere(data, view)
 		exhausted = exhausted || out
 		if !matched {
 			continue
@@ -698,7 +704,7 @@ func (db *DB) matchUnanchored(data []byte, ix *index, norm bool, exhausted bool,
 			return
 		}
 	}
-	if db.matchLogical(data, norm, hit, within, found) {
+	if db.matchLogical(data, view, hit, within, found) {
 		return
 	}
 	if exhausted {
@@ -893,7 +899,7 @@ func (s *bodySig) startOK(v *verifier, start int) bool {
 // matchAnchored verifies the signature with its anchor part at data[i].
 // exhausted says it, or the pass, ran out of steps before it could tell.
 func (s *bodySig) matchAnchored(v *verifier, i int) (matched, exhausted bool) {
-	if s.target != 0 && !looks(s.target, v.target(), v.norm) {
+	if s.target != 0 && !looks(s.target, v.target(), v.view) {
 		return false, false
 	}
 	v.steps = verifyBudget
@@ -912,11 +918,11 @@ func (s *bodySig) matchAnchored(v *verifier, i int) (matched, exhausted bool) {
 // found such a signature only in an object's first megabyte or so. exhausted says the steps ran out before every start was tried (an
 // object crafted against the signature): the caller reports it, never
 // clean.
-func (s *bodySig) matchAnywhere(data []byte, norm bool) (matched, exhausted bool) {
+func (s *bodySig) matchAnywhere(data []byte, view byte) (matched, exhausted bool) {
 	var v verifier
 	v.init(data)
-	v.norm = norm
-	if s.target != 0 && !looks(s.target, v.target(), v.norm) {
+	v.view = view
+	if s.target != 0 && !looks(s.target, v.target(), v.view) {
 		return false, false
 	}
 	v.steps = v.work // the pass's bound alone

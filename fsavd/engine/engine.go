@@ -99,7 +99,7 @@ func (db *DB) matchWithin(data []byte, within []string, found func(name string) 
 	found = stopWith(found, &stopped)
 	db.matchBodyWithin(data, within, found)
 	if !stopped {
-		db.matchNormalised(data, within, found)
+		db.matchViews(data, within, found)
 	}
 }
 

@@ -154,7 +154,7 @@ func (db *DB) matchFollowed(data []byte, fl *Follow, found func(name string) boo
 	found = stopWith(found, &stopped)
 	defer func() {
 		if !stopped {
-			db.matchNormalised(data, nil, found)
+			db.matchViews(data, nil, found)
 		}
 	}()
 	p := pass{db: db, ix: &db.index, data: data, found: found}
@@ -167,5 +167,5 @@ func (db *DB) matchFollowed(data []byte, fl *Follow, found func(name string) boo
 	if p.run(max(0, fl.ahead.Upto-3), len(data)) {
 		return
 	}
-	db.matchUnanchored(data, &db.index, false, p.exhausted, p.hit, nil, found) // the object itself: in no container
+	db.matchUnanchored(data, &db.index, viewRaw, p.exhausted, p.hit, nil, found) // the object itself: in no container
 }

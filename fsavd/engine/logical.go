@@ -109,13 +109,13 @@ func (ls *logicalSig) judgesWithin(within []string) bool {
 }
 
 // judgesProgram tells whether the signature judges an object of target
-// type typ (targets.go), in its text normalised or not (norm), and of
+// type typ (targets.go), in the view given (textview.go), and of
 // Windows program layout l (nil: none): a target type looks at its
 // objects alone (Target:1 at Windows programs, what ClamAV types so: "MZ"
 // first), and EntryPoint and NumberOfSections at the programs whose
 // headers read, within range.
-func (ls *logicalSig) judgesProgram(typ int8, norm bool, l *exeLayout) bool {
-	if !looks(ls.target, typ, norm) {
+func (ls *logicalSig) judgesProgram(typ int8, view byte, l *exeLayout) bool {
+	if !looks(ls.target, typ, view) {
 		return false
 	}
 	if ls.ep == nil && ls.nos == nil {
@@ -528,10 +528,10 @@ func (e *lexpr) eval(count func(part int) int) (ok bool, matches, distinct int) 
 // maxCount bounds the matches of a part counted in one object.
 const maxCount = 1000
 
-// matchLogical judges, after a pass over data (an object's text
-// normalised: norm), the logical signatures one of whose parts hit
+// matchLogical judges, after a pass over data (an object, or one of
+// its views), the logical signatures one of whose parts hit
 // found; true: stop (found said so).
-func (db *DB) matchLogical(data []byte, norm bool, hit map[int32]bool, within []string, found func(name string) bool) bool {
+func (db *DB) matchLogical(data []byte, view byte, hit map[int32]bool, within []string, found func(name string) bool) bool {
 	if len(db.logical) == 0 || len(hit) == 0 {
 		return false // most objects: no allocation
 	}
@@ -540,7 +540,7 @@ func (db *DB) matchLogical(data []byte, norm bool, hit map[int32]bool, within []
 	layoutRead := false
 	var v verifier // the object's type, read once
 	v.init(data)
-	v.norm = norm
+	v.view = view
 	for si := range hit {
 		li := db.body[si].lsig
 		if li == 0 || judged[li] {
@@ -556,7 +556,7 @@ func (db *DB) matchLogical(data []byte, norm bool, hit map[int32]bool, within []
 				layout, layoutRead = peLayout(data), true
 			}
 		}
-		if !ls.judgesProgram(v.target(), norm, layout) || !ls.judgesWithin(within) {
+		if !ls.judgesProgram(v.target(), view, layout) || !ls.judgesWithin(within) {
 			continue
 		}
 		var count func(part int) int

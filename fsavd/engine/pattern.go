@@ -352,16 +352,22 @@ type verifier struct {
 	// executable offset asked (exe); read says it was.
 	layout *exeLayout
 	read   bool
-	// typ is the object's target type (targetOf) plus one, once read.
+	// typ is the object's target type (targetOf, and 3 for an HTML
+	// page) plus one, once read.
 	typ int8
-	// norm: data is an object's text normalised (textview.go).
-	norm bool
+	// view: data is an object as it is (viewRaw) or one of its
+	// normalised views (textview.go).
+	view byte
 }
 
 // target is the object's target type (targets.go), read once.
 func (v *verifier) target() int8 {
 	if v.typ == 0 {
-		v.typ = targetOf(v.data) + 1
+		t := targetOf(v.data)
+		if _, claimed := typeOf(v.data); !claimed && v.view == viewRaw && isHTML(v.data) {
+			t = 3
+		}
+		v.typ = t + 1
 	}
 	return v.typ - 1
 }

@@ -20,10 +20,10 @@ import "bytes"
 //	12 Java class files
 //
 // A signature of target 7 (text) is looked for in texts normalised
-// alone, as ClamAV does (textview.go); one of another target (2 OLE2,
-// 3 HTML, 4 mail, and those ClamAV added later) in every object as it
-// is, whatever its type (ClamAV types mail by its fields), and one of
-// target 3 in texts normalised too.
+// alone, and one of target 3 (HTML) in HTML pages and their views, as
+// ClamAV does (textview.go, htmlview.go); one of another target (2 OLE2,
+// 4 mail, and those ClamAV added later) in every object as it is,
+// whatever its type (ClamAV types mail by its fields).
 var typedTargets = map[int]bool{1: true, 5: true, 6: true, 9: true, 10: true, 11: true, 12: true}
 
 // magic is a format's first bytes.

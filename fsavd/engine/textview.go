@@ -5,52 +5,67 @@ import (
 	"sync"
 )
 
-// A text's normalised view. ClamAV looks for the signatures of target 7
-// (text) only in a text normalised, and for those of target 0 there too:
-// letters lowered, each run of white space (tab, line feed, vertical
-// tab, form feed, carriage return, space) made one space, the other
-// control characters and every byte from 0x80 dropped. So a signature
-// written in lower case finds "EVAL(UNESCAPE(" in a script, and one with
-// a single space finds words split by tabs and line ends. The objects so
-// viewed are those ClamAV types as text (no format's first bytes, and
-// the first 1,024 bytes ASCII or extended ASCII without control
-// characters, or UTF-16) up to 20 MiB, as clamscan reads them
-// (TestNormalisedTextAsClamscanReadsIt). ClamAV normalises HTML its own
-// way (tags and comments, entities, scripts decoded); here an HTML page
-// is normalised as text, and target 3 (HTML) is looked for in both views
-// of every object, target 7 in the normalised view of HTML too.
+// A text's normalised views. ClamAV looks for the signatures of target
+// 7 (text) only in a text normalised, and for those of target 0 there
+// too: letters lowered, each run of white space (tab, line feed,
+// vertical tab, form feed, carriage return, space) made one space, the
+// other control characters and every byte from 0x80 dropped. So a
+// signature written in lower case finds "EVAL(UNESCAPE(" in a script,
+// and one with a single space finds words split by tabs and line ends.
+// The objects so viewed are those ClamAV types as text (no format's
+// first bytes, and the first 1,024 bytes ASCII or extended ASCII without
+// control characters, or UTF-16) up to 20 MiB, as clamscan reads them
+// (TestNormalisedTextAsClamscanReadsIt). A text ClamAV takes for HTML
+// (htmlview.go) has its own two views instead, where the signatures of
+// targets 3 (HTML) and 0 are looked for; target 3 is looked for in such
+// a page as it is too, and in no other object.
+
+// The views of an object.
+const (
+	viewRaw  = iota // the object as it is
+	viewText        // a text normalised
+	viewHTML        // an HTML page's views
+)
 
 // maxTarget is the highest target type ClamAV knows.
 const maxTarget = 14
 
 // maxNormalise is the largest object whose text is normalised (ClamAV's
-// MaxScriptNormalize as shipped).
-const maxNormalise = 20 << 20
+// MaxScriptNormalize as shipped); maxHTML, the largest page whose views
+// are made (MaxHTMLNormalize), and maxNoTags the largest whose text view
+// is searched (MaxHTMLNoTags).
+const (
+	maxNormalise = 20 << 20
+	maxHTML      = 40 << 20
+	maxNoTags    = 8 << 20
+)
 
 // looks tells whether a signature of target t is looked for in an
-// object of target type typ (targetOf), as it is or (norm) in its text
-// normalised.
-func looks(t, typ int8, norm bool) bool {
-	if norm {
-		return t == 0 || t == 3 || t == 7
+// object of target type typ (targetOf; 3 for an HTML page) in view.
+func looks(t, typ int8, view byte) bool {
+	switch view {
+	case viewText:
+		return t == 0 || t == 7
+	case viewHTML:
+		return t == 0 || t == 3
 	}
-	if t == 7 {
+	if t == 7 || t == 3 && typ != 3 {
 		return false
 	}
 	return !typedTargets[int(t)] || t == typ
 }
 
-// normalisable tells whether s can match in a text normalised: none of
-// its bytes matched as written is an upper-case letter, a control
-// character or from 0x80 (two spaces in a row, which normalised text
-// never holds either, are not looked for).
-func (s *bodySig) normalisable() bool {
+// normalisable tells whether s can match in view: none of its bytes
+// matched as written is an upper-case letter, nor, in a text normalised,
+// a control character or from 0x80 (two spaces in a row, which
+// normalised text never holds either, are not looked for).
+func (s *bodySig) normalisable(view byte) bool {
 	for _, p := range s.parts {
 		if p.kind != kLit {
 			continue
 		}
 		for _, c := range p.lit {
-			if c < 0x20 || c >= 0x80 || c >= 'A' && c <= 'Z' {
+			if c >= 'A' && c <= 'Z' || view == viewText && (c < 0x20 || c >= 0x80) {
 				return false
 			}
 		}
@@ -170,18 +185,55 @@ func normalise(dst, data []byte) []byte {
 	return dst[:n+j]
 }
 
-// matchNormalised looks for the signatures of the normalised view in
-// data's text normalised, when data is a text of at most maxNormalise
-// bytes (and some signature can match there).
-func (db *DB) matchNormalised(data []byte, within []string, found func(name string) bool) {
-	if db.norm == nil || len(data) > maxNormalise || !isText(data) {
+// matchViews looks for the signatures of an object's normalised views
+// in them: an HTML page's two, or a text's, when data is such an object
+// and not too large (and some signature can match there).
+func (db *DB) matchViews(data []byte, within []string, found func(name string) bool) {
+	if db.text == nil && db.html == nil || len(data) > maxHTML || len(data) == 0 {
+		return
+	}
+	if _, claimed := typeOf(data); claimed {
+		return
+	}
+	if isHTML(data) {
+		db.matchHTML(data, within, found)
+		return
+	}
+	if db.text == nil || len(data) > maxNormalise || !isText(data) {
 		return
 	}
 	bp := normBufs.Get().(*[]byte)
 	defer normBufs.Put(bp)
 	*bp = normalise((*bp)[:0], data)
-	db.passOver(*bp, db.norm, true, within, found)
+	db.passOver(*bp, db.text, viewText, within, found)
 	if cap(*bp) > keepNormBuf {
 		*bp = nil // a large one is not kept
 	}
+}
+
+// matchHTML looks for the signatures of the HTML views in an HTML page's:
+// the page without comments, then (found nothing, and not too large) its
+// text.
+func (db *DB) matchHTML(data []byte, within []string, found func(name string) bool) {
+	if db.html == nil {
+		return
+	}
+	tags, text := normBufs.Get().(*[]byte), normBufs.Get().(*[]byte)
+	defer func() {
+		for _, bp := range []*[]byte{tags, text} {
+			if cap(*bp) > keepNormBuf {
+				*bp = nil
+			}
+			normBufs.Put(bp)
+		}
+	}()
+	*tags, *text = htmlViews(data, (*tags)[:0], (*text)[:0])
+	stopped := false
+	f := stopWith(found, &stopped)
+	any := false
+	db.passOver(*tags, db.html, viewHTML, within, func(name string) bool { any = true; return f(name) })
+	if stopped || any || len(data) >= maxNoTags {
+		return
+	}
+	db.passOver(*text, db.html, viewHTML, within, f)
 }

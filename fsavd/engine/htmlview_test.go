@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestHTMLViewsAsClamscanReadsThem: signatures of target 3 (HTML) and of
+// target 0 are found in HTML pages as clamscan finds them, in the page
+// without its comments (tags lowered, white space in and between them
+// made one space or none, quotes made double, character references
+// decoded, a script's white space dropped) and in its text (a link's
+// address kept); not in a text that is no HTML, nor as text (target 7)
+// in a page; an HTML marker past the first 1,024 bytes of a text still
+// makes a page, as one in the first bytes of binary data.
+func TestHTMLViewsAsClamscanReadsThem(t *testing.T) {
+	hx := func(s string) string { return hex.EncodeToString([]byte(s)) }
+	sigs := map[string]string{
+		"Test.Plain":    "evil-html-mark",
+		"Test.Entity":   "entity-mark",
+		"Test.Comment":  "comment-mark",
+		"Test.Script":   "<script>evil(",
+		"Test.TagSpace": `<a href=x>`,
+		"Test.Quotes":   `<img src="pic.gif">`,
+		"Test.InScript": `vara="single";x`,
+		"Test.Link":     `http://evil.example/x click`,
+		"Test.Words":    "split word",
+		"Test.Named":    `"quoted-mark"`,
+		"Test.Late":     "late-page-mark",
+		"Test.Binary":   "binary-page-mark",
+		"Test.Upper":    "&lt;upper-entity",
+	}
+	var lines []string
+	for name, s := range sigs {
+		lines = append(lines, name+":3:*:"+hx(s))
+	}
+	lines = append(lines, "Test.Generic:0:*:"+hx("generic-html-mark"), "Test.Text:7:*:"+hx("seven-in-html"))
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "t.ndb"), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	page := func(body string) []byte { return []byte("<html><body>" + body + "</body></html>\n") }
+	objects := map[string][]byte{
+		"plain":       page("EVIL-HTML-MARK"),
+		"numeric-ref": page("&#69;NTITY-MARK"),
+		"hex-ref":     page("entity&#x2d;mark"),
+		"comment":     page("COMMENT<!-- x -->-MARK"),
+		"script":      page("<SCRIPT>EVIL()</SCRIPT>"),
+		"tag-spaces":  page("<A   HREF = x>link</a>"),
+		"quotes":      page("<IMG SRC='PIC.GIF'>"),
+		"in-script":   page("<script>var A = 'Single';  x</script>"),
+		"link-text":   page(`<a href="http://evil.example/x">Click</a>`),
+		"words":       page("SPLIT<b>WORD</b>"),
+		"named-ref":   page("&quot;Quoted-Mark&quot;"),
+		"upper-name":  page("&LT;UPPER-ENTITY"),
+		"generic":     page("GENERIC-HTML-MARK"),
+		"seven":       page("SEVEN-IN-HTML"),
+		"not-html":    []byte("just text EVIL-HTML-MARK\n"),
+		"late":        append(bytes.Repeat([]byte("some text "), 200), "<script>x</script> LATE-PAGE-MARK\n"...),
+		"binary-head": append([]byte("\x01\x02\x03<html>"), " BINARY-PAGE-MARK\n"...),
+	}
+	sameAsClamscan(t, dir, objects, 15)
+}
+
+// TestHTMLViewsOfAwkwardPagesAsClamscanReadsThem: the same, for the
+// forms a page's writer (or an attacker) may give its tags: a comment
+// that holds a tag, attribute values unquoted with references, quoted
+// with spaces and with the other quote inside, a tag split over lines,
+// a style sheet, bytes from 0x80, a lone '<', references without their
+// ';', one beyond 0xFFFF.
+func TestHTMLViewsOfAwkwardPagesAsClamscanReadsThem(t *testing.T) {
+	hx := func(s string) string { return hex.EncodeToString([]byte(s)) }
+	sigs := map[string]string{
+		"Test.CommentTag": "evil-after</script>",
+		"Test.Unquoted":   "<a href=x&y>",
+		"Test.Spaced":     `<a title="a b" href=z>`,
+		"Test.Inner":      `<a title="it"s">`,
+		"Test.Lines":      `<a href="x">`,
+		"Test.Style":      "<style>body{color:red}</style>",
+		"Test.Bytes":      "caf\xc3\xa9 mb-mark",
+		"Test.Less":       "a < b less-mark",
+		"Test.NoSemi":     "&amp plain-mark",
+		"Test.NumNoSemi":  "a x num-mark",
+		"Test.Astral":     "&#xf600;astral-mark",
+	}
+	var lines []string
+	for name, s := range sigs {
+		lines = append(lines, name+":3:*:"+hx(s))
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "t.ndb"), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	page := func(body string) []byte { return []byte("<html><body>" + body + "</body></html>\n") }
+	objects := map[string][]byte{
+		"comment-tag": page("<!-- <script>EVIL-AFTER</script> -->"),
+		"unquoted":    page("<A HREF=x&amp;y>l</a>"),
+		"spaced":      page(`<A TITLE="a b" HREF=z>l</a>`),
+		"inner":       page(`<a title="it's">l</a>`),
+		"lines":       page("<A\r\nHREF\n=\n'X'>l</a>"),
+		"style":       page("<STYLE>BODY { COLOR : RED }</STYLE>"),
+		"bytes":       page("caf\xc3\xa9 MB-MARK"),
+		"less":        page("a < b LESS-MARK"),
+		"no-semi":     page("&amp PLAIN-MARK"),
+		"num-no-semi": page("&#65 x NUM-MARK"),
+		"astral":      page("&#x1F600;ASTRAL-MARK"),
+	}
+	sameAsClamscan(t, dir, objects, 9)
+}
+
+// FuzzHTMLViews: no page, however written, makes the normaliser fail or
+// its views grow past a few times the page.
+func FuzzHTMLViews(f *testing.F) {
+	f.Add([]byte("<html><A HREF='x'>&lt;&#x41;&#65&LT;<!-- c --><script>a = 'b'</script><style>X { }</style>\xe3\x80\x82\xa1C"))
+	f.Add([]byte("<a title=\"a b\" href=\"z\"><img src=p>&Mu;&#99999999999999999999;"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tags, text := htmlViews(data, nil, nil)
+		if len(tags)+len(text) > 4*len(data)+64 {
+			t.Fatalf("%d bytes made %d and %d", len(data), len(tags), len(text))
+		}
+		isHTML(data)
+	})
+}
