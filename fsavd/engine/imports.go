@@ -16,8 +16,10 @@ import (
 //     (in any case) begins there ("x.dll" is x, "lib.dllfoo" lib, while
 //     "two.dots.dll" and "other.exe" stay whole);
 //   - a function imported by number is "ord<n>", but from oleaut32,
-//     ws2_32 and wsock32, whose numbers clamav names: such a program is
-//     given no hash here (it is not looked up) rather than a wrong one;
+//     ws2_32 and wsock32, whose numbers clamav names: Windows Sockets 1.1's
+//     functions by their names (winsockOrdinals), and a program importing
+//     another number from these is given no hash here (it is not looked
+//     up) rather than a wrong one;
 //   - a function's name past a letter, digit, '_' or '.' makes the whole
 //     hash fail, as it does in clamav: no hash;
 //   - a function whose name lies within the file's last 257 bytes is
@@ -117,11 +119,17 @@ func importsOf(data []byte, l *exeLayout, thunk int64, plus bool, dll string, b 
 		}
 		var fn string
 		if v&flag != 0 {
+			ord := uint16(v)
 			switch strings.ToLower(short) {
-			case "oleaut32", "ws2_32", "wsock32":
+			case "ws2_32", "wsock32":
+				if fn = winsockOrdinals[ord]; fn == "" {
+					return false // clamav may name this number: not guessed
+				}
+			case "oleaut32":
 				return false // clamav names these numbers: not guessed
+			default:
+				fn = "ord" + strconv.FormatUint(uint64(ord), 10)
 			}
-			fn = "ord" + strconv.FormatUint(v&0xffff, 10)
 		} else {
 			o := l.fileOffset(int64(v & (flag - 1)))
 			if o < 0 || o+2+min(maxImportName, fsize-o) > fsize {
@@ -153,4 +161,22 @@ func cString(b []byte, max int) string {
 		b = b[:i]
 	}
 	return string(b)
+}
+
+// winsockOrdinals are the functions of Windows Sockets 1.1 by their
+// numbers in wsock32.dll and ws2_32.dll, as its specification numbers
+// them (TestWinsockOrdinalsAsSigtoolNamesThem holds each to clamav).
+var winsockOrdinals = map[uint16]string{
+	1: "accept", 2: "bind", 3: "closesocket", 4: "connect", 5: "getpeername", 6: "getsockname",
+	7: "getsockopt", 8: "htonl", 9: "htons", 10: "ioctlsocket", 11: "inet_addr", 12: "inet_ntoa",
+	13: "listen", 14: "ntohl", 15: "ntohs", 16: "recv", 17: "recvfrom", 18: "select", 19: "send",
+	20: "sendto", 21: "setsockopt", 22: "shutdown", 23: "socket",
+	51: "gethostbyaddr", 52: "gethostbyname", 53: "getprotobyname", 54: "getprotobynumber",
+	55: "getservbyname", 56: "getservbyport", 57: "gethostname",
+	101: "WSAAsyncSelect", 102: "WSAAsyncGetHostByAddr", 103: "WSAAsyncGetHostByName",
+	104: "WSAAsyncGetProtoByNumber", 105: "WSAAsyncGetProtoByName", 106: "WSAAsyncGetServByPort",
+	107: "WSAAsyncGetServByName", 108: "WSACancelAsyncRequest", 109: "WSASetBlockingHook",
+	110: "WSAUnhookBlockingHook", 111: "WSAGetLastError", 112: "WSASetLastError",
+	113: "WSACancelBlockingCall", 114: "WSAIsBlocking", 115: "WSAStartup", 116: "WSACleanup",
+	151: "__WSAFDIsSet", 500: "WEP",
 }

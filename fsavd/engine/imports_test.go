@@ -31,7 +31,8 @@ func TestImportHashesAsClamscanReadsThem(t *testing.T) {
 		"three":        eicar.WindowsProgramImporting(far, im{"KERNEL32.dll", "ExitProcess"}, im{"KERNEL32.dll", "GetProcAddress"}, im{"user32.DLL", "MessageBoxA"}),
 		"extensions":   eicar.WindowsProgramImporting(far, im{"drv.SYS", "A"}, im{"ctl.ocx", "B"}, im{"other.exe", "C"}, im{"noext", "D"}, im{"two.dots.dll", "E"}, im{"lib.dllfoo", "F"}),
 		"by-number":    eicar.WindowsProgramImporting(far, im{"kernel32.dll", "#12"}, im{"kernel32.dll", "Sleep"}),
-		"named-number": eicar.WindowsProgramImporting(far, im{"ws2_32.dll", "#3"}),
+		"named-number": eicar.WindowsProgramImporting(far, im{"oleaut32.dll", "#2"}),
+		"winsock":      eicar.WindowsProgramImporting(far, im{"ws2_32.dll", "#3"}, im{"WSOCK32.dll", "#115"}),
 		"bad-name":     eicar.WindowsProgramImporting(far, im{"a.dll", "Func_1"}, im{"a.dll", "Q?@$"}),
 		"near-the-end": eicar.WindowsProgramImporting(0, im{"a.dll", "A"}, im{"b.dll", "B"}, im{"c.dll", "C"}, im{"d.dll", "D"}, im{"e.dll", "E"}, im{"f.dll", "F"}),
 		"dots-in-name": eicar.WindowsProgramImporting(far, im{"a.dll", "Some.Func"}),
@@ -83,7 +84,7 @@ func TestImportHashesAsClamscanReadsThem(t *testing.T) {
 			objects[name] = b
 		}
 	}
-	sameAsClamscan(t, sigs, objects, 6)
+	sameAsClamscan(t, sigs, objects, 7)
 }
 
 // FuzzImportHash: no program, however its import table is written, makes
@@ -94,4 +95,34 @@ func FuzzImportHash(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		peImportHash(data)
 	})
+}
+
+// TestWinsockOrdinalsAsSigtoolNamesThem: a program importing a Windows
+// Sockets function by its number, from ws2_32 or wsock32, has the
+// import hash sigtool gives it, for every number the engine names; one
+// importing a number it does not name has none (not a guess).
+func TestWinsockOrdinalsAsSigtoolNamesThem(t *testing.T) {
+	sigtool := testenv.Need(t, "sigtool", "clamav")
+	imphash := regexp.MustCompile(`Imphash: ([0-9a-f]{32}):(\d+)`)
+	dir := t.TempDir()
+	for _, dll := range []string{"WS2_32.dll", "wsock32.dll"} {
+		for ord := range winsockOrdinals {
+			b := eicar.WindowsProgramImporting(400, [2]string{dll, fmt.Sprintf("#%d", ord)}, [2]string{"kernel32.dll", "Sleep"})
+			p := filepath.Join(dir, "p.exe")
+			os.WriteFile(p, b, 0o644)
+			out, _ := exec.Command(sigtool, "--imp", p).CombinedOutput()
+			m := imphash.FindSubmatch(out)
+			if m == nil {
+				t.Fatalf("%s #%d: sigtool gave no hash: %s", dll, ord, out)
+			}
+			text, ok := peImportHash(b)
+			sum := md5.Sum([]byte(text))
+			if ours := fmt.Sprintf("%s:%d", hex.EncodeToString(sum[:]), len(text)); !ok || ours != string(m[1])+":"+string(m[2]) {
+				t.Errorf("%s #%d: ours %s (%q), sigtool's %s:%s", dll, ord, ours, text, m[1], m[2])
+			}
+		}
+	}
+	if _, ok := peImportHash(eicar.WindowsProgramImporting(400, [2]string{"ws2_32.dll", "#30"})); ok {
+		t.Error("a number not named was given a hash")
+	}
 }
