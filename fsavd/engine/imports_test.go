@@ -4,10 +4,12 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -31,7 +33,8 @@ func TestImportHashesAsClamscanReadsThem(t *testing.T) {
 		"three":        eicar.WindowsProgramImporting(far, im{"KERNEL32.dll", "ExitProcess"}, im{"KERNEL32.dll", "GetProcAddress"}, im{"user32.DLL", "MessageBoxA"}),
 		"extensions":   eicar.WindowsProgramImporting(far, im{"drv.SYS", "A"}, im{"ctl.ocx", "B"}, im{"other.exe", "C"}, im{"noext", "D"}, im{"two.dots.dll", "E"}, im{"lib.dllfoo", "F"}),
 		"by-number":    eicar.WindowsProgramImporting(far, im{"kernel32.dll", "#12"}, im{"kernel32.dll", "Sleep"}),
-		"named-number": eicar.WindowsProgramImporting(far, im{"oleaut32.dll", "#2"}),
+		"named-number": eicar.WindowsProgramImporting(far, im{"oleaut32.dll", "#320"}),
+		"oleaut32":     eicar.WindowsProgramImporting(far, im{"oleaut32.dll", "#2"}, im{"oleaut32.dll", "#6"}),
 		"winsock":      eicar.WindowsProgramImporting(far, im{"ws2_32.dll", "#3"}, im{"WSOCK32.dll", "#115"}),
 		"bad-name":     eicar.WindowsProgramImporting(far, im{"a.dll", "Func_1"}, im{"a.dll", "Q?@$"}),
 		"near-the-end": eicar.WindowsProgramImporting(0, im{"a.dll", "A"}, im{"b.dll", "B"}, im{"c.dll", "C"}, im{"d.dll", "D"}, im{"e.dll", "E"}, im{"f.dll", "F"}),
@@ -84,7 +87,7 @@ func TestImportHashesAsClamscanReadsThem(t *testing.T) {
 			objects[name] = b
 		}
 	}
-	sameAsClamscan(t, sigs, objects, 7)
+	sameAsClamscan(t, sigs, objects, 8)
 }
 
 // FuzzImportHash: no program, however its import table is written, makes
@@ -97,32 +100,37 @@ func FuzzImportHash(f *testing.F) {
 	})
 }
 
-// TestWinsockOrdinalsAsSigtoolNamesThem: a program importing a Windows
-// Sockets function by its number, from ws2_32 or wsock32, has the
-// import hash sigtool gives it, for every number the engine names; one
-// importing a number it does not name has none (not a guess).
-func TestWinsockOrdinalsAsSigtoolNamesThem(t *testing.T) {
+// TestOrdinalsAsSigtoolNamesThem: a program importing by their numbers
+// every function the engine names, from ws2_32, wsock32 and oleaut32,
+// has the import hash sigtool gives it (each number was also held to
+// sigtool alone); one importing a number it does not name has none (not
+// a guess).
+func TestOrdinalsAsSigtoolNamesThem(t *testing.T) {
 	sigtool := testenv.Need(t, "sigtool", "clamav")
 	imphash := regexp.MustCompile(`Imphash: ([0-9a-f]{32}):(\d+)`)
 	dir := t.TempDir()
-	for _, dll := range []string{"WS2_32.dll", "wsock32.dll"} {
-		for ord := range winsockOrdinals {
-			b := eicar.WindowsProgramImporting(400, [2]string{dll, fmt.Sprintf("#%d", ord)}, [2]string{"kernel32.dll", "Sleep"})
-			p := filepath.Join(dir, "p.exe")
-			os.WriteFile(p, b, 0o644)
-			out, _ := exec.Command(sigtool, "--imp", p).CombinedOutput()
-			m := imphash.FindSubmatch(out)
-			if m == nil {
-				t.Fatalf("%s #%d: sigtool gave no hash: %s", dll, ord, out)
-			}
-			text, ok := peImportHash(b)
-			sum := md5.Sum([]byte(text))
-			if ours := fmt.Sprintf("%s:%d", hex.EncodeToString(sum[:]), len(text)); !ok || ours != string(m[1])+":"+string(m[2]) {
-				t.Errorf("%s #%d: ours %s (%q), sigtool's %s:%s", dll, ord, ours, text, m[1], m[2])
-			}
+	for dll, names := range map[string]map[uint16]string{"WS2_32.dll": winsockOrdinals, "wsock32.dll": winsockOrdinals, "OLEAUT32.dll": oleaut32Ordinals} {
+		var imports [][2]string
+		for _, ord := range slices.Sorted(maps.Keys(names)) {
+			imports = append(imports, [2]string{dll, fmt.Sprintf("#%d", ord)})
+		}
+		b := eicar.WindowsProgramImporting(400, imports...)
+		p := filepath.Join(dir, "p.exe")
+		os.WriteFile(p, b, 0o644)
+		out, _ := exec.Command(sigtool, "--imp", p).CombinedOutput()
+		m := imphash.FindSubmatch(out)
+		if m == nil {
+			t.Fatalf("%s: sigtool gave no hash: %s", dll, out)
+		}
+		text, ok := peImportHash(b)
+		sum := md5.Sum([]byte(text))
+		if ours := fmt.Sprintf("%s:%d", hex.EncodeToString(sum[:]), len(text)); !ok || ours != string(m[1])+":"+string(m[2]) {
+			t.Errorf("%s, %d numbers: ours %s, sigtool's %s:%s", dll, len(imports), ours, m[1], m[2])
 		}
 	}
-	if _, ok := peImportHash(eicar.WindowsProgramImporting(400, [2]string{"ws2_32.dll", "#30"})); ok {
-		t.Error("a number not named was given a hash")
+	for _, im := range [][2]string{{"ws2_32.dll", "#30"}, {"oleaut32.dll", "#320"}, {"oleaut32.dll", "#1"}} {
+		if _, ok := peImportHash(eicar.WindowsProgramImporting(400, im)); ok {
+			t.Errorf("%s %s, a number not named, was given a hash", im[0], im[1])
+		}
 	}
 }
