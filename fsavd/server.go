@@ -35,6 +35,15 @@
 // gateway spools a large download and the engine reads it in the same
 // time, rather than one after the other.
 //
+// CONFIGURE\tSCANBYTES\t1 has the server take a small object's bytes
+// themselves: SCANBYTES\t<name>\t<n>, then the n bytes (at most
+// MaxInline), answered as SCANFD is. A gateway keeps a small object in
+// memory, and sends it so rather than writing it to its spool and passing
+// the descriptor: by strace of 1 KiB objects, that was three system calls
+// of the gateway's and four of the server's an object (the write, the
+// spool file's stat and truncation; receiving the descriptor, its stat,
+// read and close).
+//
 // Result lines: CLEAN\t<path>; INFECTED, ARCHIVE_INFECTED or MIME_INFECTED
 // \t<path>\t<name>\t<engine> (with protocol 9, four more integer fields,
 // here zeros); SUSPECTED likewise for objects the engine could not look
@@ -50,6 +59,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -124,6 +134,9 @@ type session struct {
 	// the client said it sends them (CONFIGURE SCANFD 1).
 	fds    *fdReader
 	scanFD bool
+	// bytes: the client said it sends small objects' bytes (CONFIGURE
+	// SCANBYTES 1).
+	bytes bool
 	// follow: the client said it sends files to follow (CONFIGURE
 	// FOLLOW 1); following is the one it sent last.
 	follow    bool
@@ -227,6 +240,27 @@ func (s *Server) serveConn(c net.Conn) {
 				s.scan(w, ss, name, file, nil)
 				file.Close()
 			}
+		case "SCANBYTES":
+			n, err := strconv.Atoi(field(f, 2))
+			if err != nil || n < 0 || n > MaxInline || len(f) != 3 {
+				fmt.Fprintf(w, "ERROR\tBad SCANBYTES length\n")
+				w.Flush()
+				return // the bytes that follow cannot be told from commands
+			}
+			buf := inlineBufs.Get().(*[]byte)
+			data := (*buf)[:n]
+			c.SetReadDeadline(time.Now().Add(idle))
+			if _, err := io.ReadFull(r, data); err != nil {
+				inlineBufs.Put(buf)
+				return
+			}
+			if !ss.bytes {
+				fmt.Fprintf(w, "SCAN_FAILURE\t%s\t0x%x\tSCANBYTES needs CONFIGURE SCANBYTES 1\n", f[1], 2)
+				fmt.Fprintf(w, "OK\tScan ok.\n")
+			} else {
+				s.scanData(w, ss, f[1], data)
+			}
+			inlineBufs.Put(buf)
 		case "FOLLOWFD":
 			// No reply: the client goes on spooling.
 			ss.stopFollowing()
@@ -306,6 +340,8 @@ func (ss *session) configure(opt, val string) error {
 			return errors.New("Descriptors need a Unix socket")
 		}
 		ss.scanFD = n != 0
+	case "SCANBYTES":
+		ss.bytes = n != 0
 	case "FOLLOW":
 		if ss.fds == nil {
 			return errors.New("Descriptors need a Unix socket")
@@ -336,6 +372,20 @@ func (ss *session) configureRules(opt, val string) error {
 	return nil
 }
 
+// MaxInline is the most bytes SCANBYTES takes.
+const MaxInline = 64 << 10
+
+// inlineBufs holds the buffers SCANBYTES reads into.
+var inlineBufs = sync.Pool{New: func() any { b := make([]byte, MaxInline); return &b }}
+
+// scanData is scan for an object's bytes sent with SCANBYTES, named
+// name.
+func (s *Server) scanData(w *bufio.Writer, ss *session, name string, data []byte) {
+	s.scanWith(w, ss, name, func(e *engine.Engine, visit unpack.Visit) ([]engine.Detection, error) {
+		return e.ScanData(data, ss.opt, visit), nil
+	})
+}
+
 // scan scans file (when set; path otherwise), with what fl searched of
 // it ahead when set, and writes the result lines.
 func (s *Server) scan(w *bufio.Writer, ss *session, path string, file *os.File, fl *engine.Follow) {
@@ -344,6 +394,20 @@ func (s *Server) scan(w *bufio.Writer, ss *session, path string, file *os.File, 
 		fmt.Fprintf(w, "OK\tScan ok.\n")
 		return
 	}
+	s.scanWith(w, ss, path, func(e *engine.Engine, visit unpack.Visit) ([]engine.Detection, error) {
+		switch {
+		case fl != nil:
+			return e.ScanFollowed(file, fl, ss.opt, visit)
+		case file != nil:
+			return e.ScanOpen(file, ss.opt, visit)
+		}
+		return e.ScanFile(path, ss.opt, visit)
+	})
+}
+
+// scanWith has scanIt scan the object named path with the session's
+// engine and rules, and writes the result lines.
+func (s *Server) scanWith(w *bufio.Writer, ss *session, path string, scanIt func(*engine.Engine, unpack.Visit) ([]engine.Detection, error)) {
 	e := ss.eng
 	if ss.maxArch > 0 {
 		lim := e.Limits
@@ -365,16 +429,7 @@ func (s *Server) scan(w *bufio.Writer, ss *session, path string, file *os.File, 
 			return false
 		}
 	}
-	var found []engine.Detection
-	var err error
-	switch {
-	case fl != nil:
-		found, err = e.ScanFollowed(file, fl, ss.opt, visit)
-	case file != nil:
-		found, err = e.ScanOpen(file, ss.opt, visit)
-	default:
-		found, err = e.ScanFile(path, ss.opt, visit)
-	}
+	found, err := scanIt(e, visit)
 	switch {
 	case err != nil:
 		fmt.Fprintf(w, "SCAN_FAILURE\t%s\t0x%x\t%s\n", path, 1, oneLine(err.Error()))

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -73,6 +74,64 @@ func TestProtocolAsItsClientsSpeakIt(t *testing.T) {
 	line()
 	if r := say(strings.Repeat("x", 5000) /* past a path of PATH_MAX and the verb */); r != "ERROR\tLine too long" {
 		t.Fatalf("long line: %q", r)
+	}
+}
+
+// TestScanBytes: a small object's bytes sent with SCANBYTES are scanned
+// and answered as SCANFD answers, named as sent; without CONFIGURE
+// SCANBYTES 1 they are read and refused; a length past MaxInline or not
+// a number ends the session (what follows cannot be told from commands),
+// as a connection closed before the bytes all came does.
+func TestScanBytes(t *testing.T) {
+	sock := enginetest.FsavdSocket(t)
+	dial := func() (net.Conn, func() string, func(string)) {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(c)
+		line := func() string { l, _ := br.ReadString('\n'); return strings.TrimRight(l, "\n") }
+		line() // DBVERSION
+		return c, line, func(s string) { c.Write([]byte(s)) }
+	}
+	_, line, send := dial()
+	send("SCANBYTES\tobject\t5\nhello")
+	if r := line(); !strings.HasPrefix(r, "SCAN_FAILURE\tobject\t") {
+		t.Fatalf("without the option: %q", r)
+	}
+	line()
+	send("CONFIGURE\tSCANBYTES\t1\n")
+	if r := line(); !strings.HasPrefix(r, "OK\t") {
+		t.Fatalf("CONFIGURE SCANBYTES: %q", r)
+	}
+	send("SCANBYTES\tobject\t" + fmt.Sprint(len(eicar.String)) + "\n" + eicar.String + "SCANBYTES\tobject\t5\nhello")
+	if r := line(); r != "INFECTED\tobject\tEicar-Test-Signature\tfsigkd" {
+		t.Fatalf("EICAR: %q", r)
+	}
+	line()
+	if r := line(); r != "CLEAN\tobject" {
+		t.Fatalf("clean: %q", r)
+	}
+	line()
+	zipped := eicar.Zip(map[string][]byte{"e.com": []byte(eicar.String)})
+	send("CONFIGURE\tARCHIVE\t1\nSCANBYTES\tobject\t" + fmt.Sprint(len(zipped)) + "\n" + string(zipped))
+	line()
+	if r := line(); r != "ARCHIVE_INFECTED\tobject/e.com\tEicar-Test-Signature\tfsigkd" {
+		t.Fatalf("EICAR in a zip: %q", r)
+	}
+	for _, bad := range []string{"SCANBYTES\tobject\t" + fmt.Sprint(fsavd.MaxInline+1) + "\n", "SCANBYTES\tobject\tx\n", "SCANBYTES\tobject\t-1\n"} {
+		c, line, send := dial()
+		send("CONFIGURE\tSCANBYTES\t1\n" + bad)
+		line()
+		if r := line(); r != "ERROR\tBad SCANBYTES length" {
+			t.Errorf("%q: %q", bad, r)
+		}
+		if r := line(); r != "" {
+			t.Errorf("%q: the session went on: %q", bad, r)
+		}
+		c.Close()
 	}
 }
 

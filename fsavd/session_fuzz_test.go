@@ -24,6 +24,8 @@ func FuzzSession(f *testing.F) {
 		"CONFIGURE\tBLOCKTYPES\texe,lnk\nCONFIGURE\tBLOCKNAMES\t*.scr\nCONFIGURE\tMAXARCH\t-5\n",
 		"CONFIGURE\tTIMEOUT\tx\nPING\n\n\r\n",
 		"CONFIGURE\tFOLLOW\t1\nFOLLOWFD\tname\nGROWN\t4194304\nGROWN\t-1\nGROWN\tx\nSCANFOLLOWED\nSCANFOLLOWED\n",
+		"CONFIGURE\tSCANBYTES\t1\nSCANBYTES\tobject\t5\nhelloSCANBYTES\tobject\t3\nab",
+		"SCANBYTES\tobject\t2\nxx\nSCANBYTES\tx\t99999999\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -45,7 +45,7 @@ func (c *Common) AuthResults(f *spool.File, head []byte) string {
 	}}
 	// (An error with no verification: a header it cannot read, nothing
 	// to say; with some, those checked are said.)
-	vs, _ := dkim.VerifyWithOptions(io.NewSectionReader(f.OS(), 0, f.Size()), opts)
+	vs, _ := dkim.VerifyWithOptions(io.NewSectionReader(f, 0, f.Size()), opts)
 	if len(vs) == 0 {
 		return ""
 	}

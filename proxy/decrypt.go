@@ -16,6 +16,9 @@ import (
 // attachment. A detection or a rule in them decides; all of them opened
 // and clean, the mail is clean; else the encrypted result enc stands.
 func (c *Common) openEncrypted(obj *scanner.Object, meta scanner.Meta, rec *logs.Access, enc outcome.Result) outcome.Result {
+	if obj.Files() != nil {
+		return enc // unread, nothing is found in it
+	}
 	passwords, archives := decrypt.Find(obj.File, obj.Size, c.Svc.MaxScanSize)
 	if len(passwords) == 0 || len(archives) == 0 {
 		return enc

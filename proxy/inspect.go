@@ -175,6 +175,9 @@ func (c *Common) examine(sub *Subject, rec *logs.Access) (r outcome.Result, size
 	if outcome.Decide(r, c.settings).Delivery == outcome.Deliver {
 		// Not refused by the verdict (or by its absence, with
 		// scan_failure = pass): the rules may still.
+		if !v.RulesChecked && v.Rule == "" && !c.Rules.Empty() {
+			obj.Files() // the gateway walks the object itself; unread, no rule applies
+		}
 		if rule, where := c.ruleOf(v, obj.File, obj.Size, name); rule != "" {
 			return outcome.Result{Kind: outcome.Blocked, Name: rule, Member: where}, obj.Size
 		}
@@ -319,6 +322,9 @@ func (c *Common) judge(obj *scanner.Object, rec *logs.Access) (scanner.Verdict, 
 		logs.Emit(c.Log.Named("spool"), gone.CatalogMessage())
 		return v, err
 	}
+	if c.SpoolFailed(err) {
+		return v, err // an object held in memory could not be written to its file (Files)
+	}
 	if err != nil {
 		// A dead endpoint is said by the scanner's pool, once; a shortage
 		// of descriptors once a minute.
@@ -362,7 +368,7 @@ func (c *Common) keep(sub *Subject, r outcome.Result, rec *logs.Access) (kept bo
 			return true
 		}
 	}
-	id, err := c.Quarantine.Put(f.OS(), f.Size(), quarantine.Meta{Service: c.Svc.Name, Client: sub.Meta.Client, URL: sub.Meta.URL,
+	id, err := c.Quarantine.Put(f, f.Size(), quarantine.Meta{Service: c.Svc.Name, Client: sub.Meta.Client, URL: sub.Meta.URL,
 		Sender: sub.Meta.Sender, Recipients: sub.Meta.Recipients, Verdict: r.Name, Member: rec.File,
 		ContentType: sub.Meta.ContentType})
 	if err != nil {
@@ -417,10 +423,22 @@ func objectName(m scanner.Meta) string {
 	return path.Base(u.Path)
 }
 
-// objectOf is the spooled f to scan, with its sum when the spool kept one
-// (for the verdict cache), or the way to it when it costs a reading.
+// objectOf is the spooled f to scan (its bytes, when the spool holds it
+// in memory), with its sum when the spool kept one (for the verdict
+// cache), or the way to it when it costs a reading.
 func objectOf(f *spool.File, meta scanner.Meta) *scanner.Object {
-	obj := &scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: meta, InPlace: f.Check}
+	obj := &scanner.Object{Size: f.Size(), Meta: meta, InPlace: f.Check}
+	if data, ok := f.Memory(); ok {
+		obj.Data = data
+		obj.Spill = func() (*os.File, string, error) {
+			if err := f.Spill(); err != nil {
+				return nil, "", err
+			}
+			return f.OS(), f.Path(), nil
+		}
+	} else {
+		obj.File, obj.Path = f.OS(), f.Path()
+	}
 	if f.SumReadsBack() {
 		obj.ReadSum = f.Sum
 	} else if sum, ok := f.Sum(); ok {
@@ -438,7 +456,7 @@ func objectOf(f *spool.File, meta scanner.Meta) *scanner.Object {
 // bytes the decoding did not reach (after a gzip's last member, a deflate
 // stream's end): the caller scans them too.
 func (c *Common) decode(f *spool.File, codings []string) (dec, tail *spool.File, over bool, err error) {
-	r, err := coding.Reader(io.NewSectionReader(f.OS(), 0, f.Size()), codings)
+	r, err := coding.Reader(io.NewSectionReader(f, 0, f.Size()), codings)
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -451,7 +469,7 @@ func (c *Common) decode(f *spool.File, codings []string) (dec, tail *spool.File,
 	}
 	if used, ok := coding.Used(r); ok && used < f.Size() {
 		if tail, err = c.Spool.Create(c.Svc.Name); err == nil {
-			if _, err = tail.Fill(io.NewSectionReader(f.OS(), used, f.Size()-used), 0, nil); err != nil {
+			if _, err = tail.Fill(io.NewSectionReader(f, used, f.Size()-used), 0, nil); err != nil {
 				tail.Close()
 				tail = nil
 			}

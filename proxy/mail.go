@@ -22,7 +22,7 @@ const maxHead = 256 << 10
 // ReadHead is the mail's header block (up to maxHead).
 func ReadHead(f *spool.File) []byte {
 	b := make([]byte, min(f.Size(), maxHead))
-	n, _ := f.OS().ReadAt(b, 0)
+	n, _ := f.ReadAt(b, 0)
 	b = b[:n]
 	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
 		return b[:i+2]
@@ -334,7 +334,7 @@ func (o *Object) JudgeMail(sub Subject, head []byte, over, spam bool) Mail {
 	m := Mail{Outcome: o.Judge(sub)}
 	if spam && m.Delivery == outcome.Deliver {
 		f := o.File()
-		m.Spam = o.t.c.CheckSpam(&scanner.Object{File: f.OS(), Path: f.Path(), Size: f.Size(), Meta: sub.Meta}, head)
+		m.Spam = o.t.c.CheckSpam(objectOf(f, sub.Meta), head)
 		if m.AuthResults = o.t.c.AuthResults(f, head); m.AuthResults != "" {
 			// Said under this gateway's name: one the mail brought is
 			// not ours.

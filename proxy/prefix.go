@@ -51,12 +51,12 @@ func (p *Prefix) Clear(f *spool.File, size, sent, step int64) {
 	// (archives, anchored signatures) wait for the final scan, which
 	// decides in any case.
 	from := max(0, p.scanned-hold)
-	var r io.Reader = io.NewSectionReader(f.OS(), from, want-from)
+	var r io.Reader = io.NewSectionReader(f, from, want-from)
 	if len(p.Codings) > 0 {
 		// A coded prefix: what it decodes to, and twice as much of it to
 		// leave room for the coding's own overhead.
 		want = min(size, sent+step+2*hold)
-		dec, err := coding.Reader(io.NewSectionReader(f.OS(), 0, want), p.Codings)
+		dec, err := coding.Reader(io.NewSectionReader(f, 0, want), p.Codings)
 		if err != nil {
 			p.NoMore = true
 			return
@@ -106,7 +106,7 @@ func (p *Prefix) Clear(f *spool.File, size, sent, step int64) {
 
 // decodedLen is how much the first n bytes of a coded body decode to.
 func decodedLen(f *spool.File, n int64, codings []string) int64 {
-	r, err := coding.Reader(io.NewSectionReader(f.OS(), 0, n), codings)
+	r, err := coding.Reader(io.NewSectionReader(f, 0, n), codings)
 	if err != nil {
 		return 1 << 62
 	}

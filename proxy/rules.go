@@ -17,8 +17,8 @@ import (
 // settings (conf, which checks the rules) do not pull in the archive
 // readers.
 func rulesIn(r *policy.Rules, f *os.File, size int64, name string, mail bool) (rule, where string) {
-	if r.Empty() {
-		return "", ""
+	if r.Empty() || f == nil {
+		return "", "" // no rules, or nothing to read (an object that could not be written to its file)
 	}
 	check := func(data []byte, at string) bool {
 		n := at

@@ -132,6 +132,9 @@ func (cl *Clamd) Ping(ctx context.Context) error {
 
 // Scan scans obj with FILDES or INSTREAM.
 func (cl *Clamd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
+	if err := obj.Files(); err != nil {
+		return Verdict{}, err
+	}
 	var v Verdict
 	err := cl.Pool.Do(ctx, func(c *Conn) (bool, error) {
 		var reply string

@@ -101,9 +101,12 @@ func (f *Fsavd) prepare(c *Conn) error {
 			return err
 		}
 	}
+	// fsigkd's own options; other engines answer ERROR and are given
+	// files, and paths.
+	if c.Bytes, err = tryConfigure(c, "CONFIGURE\tSCANBYTES\t1"); err != nil {
+		return err
+	}
 	if _, ok := c.Conn.(*net.UnixConn); ok {
-		// fsigkd's own options; other engines answer ERROR and are
-		// given paths.
 		if c.Fildes, err = tryConfigure(c, "CONFIGURE\tSCANFD\t1"); err != nil {
 			return err
 		}
@@ -173,7 +176,15 @@ func (f *Fsavd) Ping(ctx context.Context) error {
 // Scan asks the engine to scan obj.Path; an object it followed as it was
 // spooled (obj.Follow) is scanned on the connection that followed it.
 func (f *Fsavd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
-	if strings.ContainsAny(obj.Path, "\n\t") || obj.Path == "" {
+	if obj.Data == nil || len(obj.Data) > maxInline {
+		if err := obj.Files(); err != nil {
+			return Verdict{}, err
+		}
+	}
+	if obj.File == nil && obj.Data != nil {
+		// Scanned by its bytes (SCANBYTES) where the connection takes
+		// them; written to its file first where it does not (send).
+	} else if strings.ContainsAny(obj.Path, "\n\t") || obj.Path == "" {
 		return Verdict{}, &Error{Kind: Refused, Engine: "fsavd", Err: fmt.Errorf("path %q cannot be sent", obj.Path)}
 	}
 	if fw := obj.Follow; fw != nil && fw.f == f && !obj.Partial {
@@ -186,6 +197,11 @@ func (f *Fsavd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 	var v Verdict
 	var gone error // the object is no longer under its name
 	err := f.Pool.Do(ctx, func(c *Conn) (bool, error) {
+		if !c.Bytes || obj.File != nil {
+			if gone = obj.Files(); gone != nil {
+				return true, nil // nothing sent: the connection is as it was
+			}
+		}
 		if obj.InPlace != nil && byName(c, obj) {
 			if gone = obj.InPlace(); gone != nil {
 				return true, nil // nothing sent: the connection is as it was
@@ -241,7 +257,7 @@ func (f *Fsavd) exchange(c *Conn, obj *Object, v *Verdict, send func() error) (r
 		case "BLOCKED":
 			if v.Rule == "" {
 				v.Rule = safeName(r.Name)
-				v.RuleAt = strings.TrimPrefix(strings.TrimPrefix(r.Path, obj.Path), "/")
+				v.RuleAt = strings.TrimPrefix(strings.TrimPrefix(r.Path, sentAs(obj)), "/")
 			}
 		case "SCAN_FAILURE":
 			failure = &Error{Kind: Refused, Engine: "fsavd", Endpoint: c.ep.Name, Err: fmt.Errorf("%s %s", r.Code, r.Message)}
@@ -249,17 +265,39 @@ func (f *Fsavd) exchange(c *Conn, obj *Object, v *Verdict, send func() error) (r
 			return true, &Error{Kind: Protocol, Engine: "fsavd", Endpoint: c.ep.Name, Err: errors.New(r.Message)}
 		default:
 			if len(v.Names) == 0 {
-				v.At = strings.TrimPrefix(strings.TrimPrefix(r.Path, obj.Path), "/")
+				v.At = strings.TrimPrefix(strings.TrimPrefix(r.Path, sentAs(obj)), "/")
 			}
 			v.add(statusOf(r.Kind), r.Name)
 		}
 	}
 }
 
-// send asks for the scan of obj: by descriptor where the connection
-// takes one (nothing is opened by path; see package fsavd's SCANFD), by
-// path otherwise.
+// maxInline is the most bytes sent with SCANBYTES (package fsavd's
+// MaxInline); inlineName names such an object in the engine's results.
+const (
+	maxInline  = 64 << 10
+	inlineName = "object"
+)
+
+// sentAs is the name obj goes to the engine by.
+func sentAs(obj *Object) string {
+	if obj.File == nil && obj.Data != nil {
+		return inlineName
+	}
+	return obj.Path
+}
+
+// send asks for the scan of obj: by its bytes where it is held in memory
+// and the connection takes them (SCANBYTES), by descriptor where the
+// connection takes one (nothing is opened by path; see package fsavd's
+// SCANFD), by path otherwise.
 func send(c *Conn, obj *Object) error {
+	if obj.File == nil && obj.Data != nil {
+		b := make([]byte, 0, len(obj.Data)+64)
+		b = append(fmt.Appendf(b, "SCANBYTES\t%s\t%d\n", inlineName, len(obj.Data)), obj.Data...)
+		_, err := c.Write(b)
+		return err
+	}
 	if byName(c, obj) {
 		_, err := c.Write([]byte("SCAN\t" + obj.Path + "\n"))
 		return err

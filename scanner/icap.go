@@ -41,6 +41,9 @@ const maxICAPHead = 64 << 10
 
 // Scan sends obj in a RESPMOD request.
 func (ic *ICAP) Scan(ctx context.Context, obj *Object) (Verdict, error) {
+	if err := obj.Files(); err != nil {
+		return Verdict{}, err
+	}
 	var v Verdict
 	err := ic.Pool.Do(ctx, func(c *Conn) (bool, error) {
 		preview := ic.Preview

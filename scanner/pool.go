@@ -78,7 +78,10 @@ type Conn struct {
 	// Follow: the engine follows a file as it is spooled on this
 	// connection (fsavd's FOLLOWFD).
 	Follow bool
-	ep     *endpointState
+	// Bytes: the engine takes a small object's bytes on this connection
+	// (fsavd's SCANBYTES).
+	Bytes bool
+	ep    *endpointState
 }
 
 // Endpoint is the endpoint the connection goes to.

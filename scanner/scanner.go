@@ -68,11 +68,34 @@ type Object struct {
 	// Follow, when set, is the engine's follow of the object as it was
 	// spooled (Follower): its scan is made on it.
 	Follow *Following
+	// Data, when set, is the whole object held in memory (a small one
+	// the spool did not write to disk), and File and Path are not set
+	// until Files is called: an engine that takes bytes (the bundled
+	// fsavd's SCANBYTES) scans Data, every other calls Files first.
+	Data []byte
+	// Spill, with Data, writes the object to its file and gives File and
+	// Path (Files).
+	Spill func() (*os.File, string, error)
 	// InPlace, when set, says whether Path still names File (an error
 	// when another program removed or replaced it), for an engine that
 	// opens the object by its name: one given the descriptor needs no
 	// name, and is not asked.
 	InPlace func() error
+}
+
+// Files makes sure File and Path are set: an object held in memory
+// (Data) is written to its file. Every engine that reads a file, or
+// opens one by name, calls it first.
+func (o *Object) Files() error {
+	if o.File != nil || o.Spill == nil {
+		return nil
+	}
+	f, path, err := o.Spill()
+	if err != nil {
+		return err
+	}
+	o.File, o.Path = f, path
+	return nil
 }
 
 // Status is the kind of a verdict.

@@ -467,3 +467,75 @@ func pathOnlyFsavd(c net.Conn, scanned func(string)) {
 		}
 	}
 }
+
+// TestFsavdTakesSmallObjectsBytes: an object held in memory (Data) goes
+// to the bundled fsavd as its bytes (SCANBYTES): EICAR found, where in a
+// zip said, a clean one clean, and its file never asked for (Spill); one
+// past what SCANBYTES takes is written to its file first. An fsavd that
+// does not take bytes (F-Secure's own) gets the file, by path.
+func TestFsavdTakesSmallObjectsBytes(t *testing.T) {
+	dir := testenv.ShortDir(t)
+	enginetest.FsavdAt(t, filepath.Join(dir, "fsavd-socket-0"), nil)
+	eps, _ := ParseEndpoints("./fsavd-socket-0", dir)
+	f := NewFsavd(&Pool{Endpoints: eps}, false)
+	inMemory := func(data []byte, spilled *bool) *Object {
+		return &Object{Data: data, Size: int64(len(data)), Meta: Meta{Service: "http"}, Spill: func() (*os.File, string, error) {
+			*spilled = true
+			file := testenv.OpenFile(t, "obj", data)
+			return file, file.Name(), nil
+		}}
+	}
+	var spilled bool
+	for name, c := range map[string]struct {
+		data []byte
+		want Status
+		at   string
+	}{
+		"eicar":  {[]byte(eicar.String), Infected, ""},
+		"zipped": {eicar.Zip(map[string][]byte{"e.com": []byte(eicar.String)}), Infected, "e.com"},
+		"clean":  {[]byte("nothing here"), Clean, ""},
+		"empty":  {[]byte{}, Clean, ""},
+	} {
+		v, err := f.Scan(ctx(t), inMemory(c.data, &spilled))
+		if err != nil || v.Status != c.want || v.At != c.at {
+			t.Errorf("%s: %+v %v", name, v, err)
+		}
+	}
+	if spilled {
+		t.Error("an object held in memory was written to a file")
+	}
+	big := append([]byte(eicar.String), make([]byte, maxInline)...)
+	if v, err := f.Scan(ctx(t), inMemory(big, &spilled)); err != nil || v.Status != Infected || !spilled {
+		t.Errorf("past SCANBYTES' limit: %+v %v, written to a file: %v", v, err, spilled)
+	}
+
+	sock := filepath.Join(dir, "old")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var scans []string
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go pathOnlyFsavd(c, func(cmd string) { mu.Lock(); scans = append(scans, cmd); mu.Unlock() })
+		}
+	}()
+	oldEps, _ := ParseEndpoints(sock, "")
+	old := NewFsavd(&Pool{Endpoints: oldEps}, false)
+	spilled = false
+	obj := inMemory([]byte(eicar.String), &spilled)
+	if v, err := old.Scan(ctx(t), obj); err != nil || v.Status != Infected || !spilled {
+		t.Fatalf("to an fsavd without SCANBYTES: %+v %v, written to a file: %v", v, err, spilled)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(scans) != 1 || scans[0] != "SCAN\t"+obj.Path {
+		t.Fatalf("commands %q, want one SCAN by path", scans)
+	}
+}

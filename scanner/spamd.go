@@ -30,6 +30,9 @@ const maxSpamdReply = 64 << 10
 
 // Check asks spamd about the mail in obj.
 func (s *Spamd) Check(ctx context.Context, obj *Object) (SpamVerdict, error) {
+	if err := obj.Files(); err != nil {
+		return SpamVerdict{}, err
+	}
 	var v SpamVerdict
 	err := s.Pool.Do(ctx, func(c *Conn) (bool, error) {
 		// spamd matches header names case-sensitively: "Content-length"

@@ -1,6 +1,8 @@
 // Package spool is where every body, mail and transfer waits while it is
-// scanned: streamed into a file in temp_dir (never held whole in memory),
-// handed to the scanner as a file, sent on with sendfile under a
+// scanned: streamed into a file in temp_dir (never held whole in memory,
+// but for an object of at most InlineSize, 16 KiB, which stays in memory
+// until something asks for its file: see Create), handed to the scanner
+// as a file or, small, as its bytes, sent on with sendfile under a
 // no-progress timeout (M07), and emptied whatever happens. Files are named
 // fsigkd-<service>-<pid>-*, so that the master removes what a worker left
 // when it ends (RemoveOf), and whatever a crash of its own left at start
@@ -100,48 +102,111 @@ var kept = struct {
 	m map[string][]*File
 }{m: map[string][]*File{}}
 
-// Create gives an empty spool file for service: a kept one when there is
-// one still in place, a new one otherwise.
+// Create gives an empty spool file for service. Nothing is written to
+// disk while the object is at most InlineSize bytes and nothing asks for
+// its file (OS, Path, SendTo): it is kept in memory, and an engine that
+// takes bytes scans it there (Memory). Past that, the object goes to a
+// file, a kept one when there is one still in place, a new one
+// otherwise; a file kept for reuse and given to a small object is not
+// touched. By strace of 1 KiB objects, writing each to a reused file cost
+// three system calls (its stat, the write, the truncation at its end).
+// The error is always nil: a file that cannot be made fails the write
+// that needs it (a *Failure).
 func (d Dir) Create(service string) (*File, error) {
 	key := d.Path + "\x00" + service
-	for {
-		kept.Lock()
-		free := kept.m[key]
-		if len(free) == 0 {
-			kept.Unlock()
-			break
-		}
-		f := free[len(free)-1]
+	kept.Lock()
+	free := kept.m[key]
+	var f *File
+	if len(free) > 0 {
+		f = free[len(free)-1]
 		kept.m[key] = free[:len(free)-1]
-		kept.Unlock()
-		if f.inPlace() {
-			f.size = 0
-			f.startHash(d.Hash)
-			f.sumAhead = d.SumAhead
-			return f, nil
-		}
-		// Removed, renamed or its directory replaced while kept (a temp
-		// cleaner, an on-access scanner): engines that scan by name would
-		// not find it, so it is dropped, never handed out again.
-		f.drop()
 	}
-	f, err := os.CreateTemp(d.Path, Prefix+service+"-"+strconv.Itoa(os.Getpid())+"-*")
-	if err != nil {
-		return nil, &Failure{Op: "create", Err: err}
+	kept.Unlock()
+	if f == nil {
+		f = &File{key: key}
 	}
-	st, err := f.Stat()
-	if err == nil {
-		var rd *os.File
-		if rd, err = os.Open(f.Name()); err == nil {
-			sf := &File{f: f, rd: rd, path: f.Name(), ino: st.Sys().(*syscall.Stat_t).Ino, key: key, sumAhead: d.SumAhead}
-			sf.startHash(d.Hash)
-			return sf, nil
-		}
-	}
-	f.Close()
-	os.Remove(f.Name())
-	return nil, &Failure{Op: "create", Err: err}
+	f.size, f.onDisk = 0, false
+	f.startHash(d.Hash)
+	f.sumAhead = d.SumAhead
+	return f, nil
 }
+
+// spill puts the object in its file, from where every later byte goes:
+// a file kept for reuse when it is still under its name (one removed,
+// renamed or whose directory was replaced while kept, by a temp cleaner
+// or an on-access scanner, is dropped: engines that scan by name would
+// not find it), a new one otherwise.
+func (f *File) spill() error {
+	if f.onDisk {
+		return nil
+	}
+	if f.f != nil && !f.inPlace() {
+		f.drop()
+		f.f, f.rd = nil, nil
+	}
+	if f.f == nil {
+		dir, service, _ := strings.Cut(f.key, "\x00")
+		w, err := os.CreateTemp(dir, Prefix+service+"-"+strconv.Itoa(os.Getpid())+"-*")
+		if err != nil {
+			return &Failure{Op: "create", Err: err}
+		}
+		st, err := w.Stat()
+		var rd *os.File
+		if err == nil {
+			rd, err = os.Open(w.Name())
+		}
+		if err != nil {
+			w.Close()
+			os.Remove(w.Name())
+			return &Failure{Op: "create", Err: err}
+		}
+		f.f, f.rd, f.path, f.ino = w, rd, w.Name(), st.Sys().(*syscall.Stat_t).Ino
+	}
+	if f.size > 0 {
+		if _, err := f.f.WriteAt(*f.small, 0); err != nil {
+			return &Failure{Op: "write", Err: err}
+		}
+	}
+	f.onDisk = true
+	return nil
+}
+
+// Memory is the object, when it is held in memory alone (not written to
+// its file: at most InlineSize bytes, and its file never asked for).
+func (f *File) Memory() ([]byte, bool) {
+	if f.onDisk {
+		return nil, false
+	}
+	if f.small == nil {
+		return []byte{}, true
+	}
+	return *f.small, true
+}
+
+// ReadAt reads the object at off (io.ReaderAt): from memory while it is
+// held there, from its file otherwise. Readers of the object take f
+// itself rather than OS(), so that a small one stays in memory.
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	if f.onDisk {
+		return f.rd.ReadAt(p, off)
+	}
+	data, _ := f.Memory()
+	if off < 0 {
+		return 0, os.ErrInvalid
+	}
+	if off >= int64(len(data)) {
+		return 0, io.EOF
+	}
+	n := copy(p, data[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// Spill writes an object held in memory to its file; a *Failure when it
+// cannot be.
+func (f *File) Spill() error { return f.spill() }
 
 // ClearStale removes the spool files left by an earlier run that ended
 // without cleaning up (a crash, a kill). Only the master calls it, at
@@ -185,12 +250,14 @@ func (d Dir) RemoveOf(pid int) (int, error) {
 
 // File is one spooled object.
 type File struct {
-	f    *os.File // written at its offset
-	rd   *os.File // read: by the engines (at explicit offsets) and by SendTo
-	path string
-	ino  uint64
-	size int64
-	key  string // where it is kept when closed
+	f  *os.File // written at its offset; nil: no file yet
+	rd *os.File // read: by the engines (at explicit offsets) and by SendTo
+	// onDisk: the object is in f (else in small alone: see Create).
+	onDisk bool
+	path   string
+	ino    uint64
+	size   int64
+	key    string // where it is kept when closed
 	// closed: given back; the kept copy of the file is another File, so
 	// that a second Close of this one cannot give it back twice.
 	closed bool
@@ -277,8 +344,14 @@ func (f *File) HeadSum() (sum [32]byte, ok bool) {
 	return f.sum.head(), true
 }
 
-// Path is the file's name, for engines that open it themselves.
-func (f *File) Path() string { return f.path }
+// Path is the file's name, for engines that open it themselves (an
+// object held in memory is written to it first; "" when it cannot be).
+func (f *File) Path() string {
+	if f.spill() != nil {
+		return ""
+	}
+	return f.path
+}
 
 // Size is how many bytes were written.
 func (f *File) Size() int64 { return f.size }
@@ -286,7 +359,12 @@ func (f *File) Size() int64 { return f.size }
 // OS is the file opened for reading, for engines that take its descriptor
 // (clamd FILDES) and for reading it back with ReadAt. Its offset is moved
 // by SendTo; the writer's is not, so a file may be sent while it grows.
-func (f *File) OS() *os.File { return f.rd }
+func (f *File) OS() *os.File {
+	if f.spill() != nil {
+		return nil // reads fail with os.ErrInvalid
+	}
+	return f.rd
+}
 
 // Write appends p; a failure is a *Failure.
 func (f *File) Write(p []byte) (int, error) {
@@ -299,6 +377,14 @@ func (f *File) Write(p []byte) (int, error) {
 
 // write appends p to the file alone (the caller hashes it).
 func (f *File) write(p []byte) (int, error) {
+	if !f.onDisk && f.size+int64(len(p)) <= InlineSize {
+		f.size += int64(len(p))
+		f.keepSmall(p)
+		return len(p), nil
+	}
+	if err := f.spill(); err != nil {
+		return 0, err
+	}
 	// At the file's size, not its offset: an emptied file needs no seek
 	// back to its start (a system call per object, by strace of 1 KiB
 	// objects).
@@ -407,6 +493,9 @@ func (v *Vanished) CatalogMessage() catalog.Message { return catalog.M14(v.Err, 
 // its writeback, and an open and close here cost, by the profile of 1 KiB
 // objects, a disk write per object and a quarter of the gateway's rate.
 func (f *File) Check() error {
+	if !f.onDisk {
+		return nil // in memory: nothing to lose
+	}
 	var st syscall.Stat_t
 	err := syscall.Stat(f.path, &st)
 	if err != nil {
@@ -466,8 +555,12 @@ func (f *File) SendAfter(w net.Conn, head []byte, timeout time.Duration, url str
 	bp := inlineBufs.Get().(*[]byte)
 	defer inlineBufs.Put(bp)
 	var b []byte
-	if f.small != nil && int64(len(*f.small)) == f.size {
-		b = append(append((*bp)[:0], head...), *f.small...)
+	if f.small != nil && int64(len(*f.small)) == f.size || !f.onDisk {
+		data, _ := f.Memory()
+		if f.onDisk {
+			data = *f.small
+		}
+		b = append(append((*bp)[:0], head...), data...)
 	} else {
 		b = slices.Grow(append((*bp)[:0], head...), int(f.size))[:len(head)+int(f.size)]
 		if _, err := f.rd.ReadAt(b[len(head):], 0); err != nil {
@@ -492,6 +585,9 @@ func (f *File) SendAfter(w net.Conn, head []byte, timeout time.Duration, url str
 // the receiver keeps taking bytes; a stretch of timeout with no progress
 // ends it with a *Stalled error. url names the object in M07.
 func (f *File) SendTo(w net.Conn, off, length int64, timeout time.Duration, url string) (int64, error) {
+	if err := f.spill(); err != nil {
+		return 0, err
+	}
 	if _, err := f.rd.Seek(off, io.SeekStart); err != nil {
 		return 0, err
 	}
@@ -531,12 +627,13 @@ func (f *File) SendTo(w net.Conn, off, length int64, timeout time.Duration, url 
 // Keep files kept already, or when it cannot be emptied, closes and
 // removes it). The caller must not use f afterwards; safe to call twice.
 func (f *File) Close() error {
-	if f.f == nil || f.closed {
+	if f.closed {
 		return nil
 	}
 	f.closed = true
 	f.dropSmall()
-	if f.size <= KeepSize && f.f.Truncate(0) == nil {
+	// A file the object never reached is as empty as it was kept.
+	if f.f == nil || !f.onDisk || f.size <= KeepSize && f.f.Truncate(0) == nil {
 		kept.Lock()
 		if len(kept.m[f.key]) < Keep {
 			g := &File{f: f.f, rd: f.rd, path: f.path, ino: f.ino, key: f.key, sum: f.sum}
@@ -545,6 +642,9 @@ func (f *File) Close() error {
 			return nil
 		}
 		kept.Unlock()
+	}
+	if f.f == nil {
+		return nil
 	}
 	return f.drop()
 }
@@ -583,8 +683,12 @@ func (d Dir) Drain() int {
 		}
 	}
 	kept.Unlock()
+	n := 0
 	for _, f := range all {
-		f.drop()
+		if f.f != nil {
+			f.drop()
+			n++
+		}
 	}
-	return len(all)
+	return n
 }

@@ -539,3 +539,68 @@ func TestSumAheadIsAskedOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallObjectStaysInMemory: an object of at most InlineSize bytes is
+// held in memory (no file made, a kept one left untouched), read there
+// (Memory, ReadAt), and written to its file only once the file is asked
+// for (OS) or it grows past InlineSize; with the directory gone, a small
+// object is still served and a larger one fails with a *Failure.
+func TestSmallObjectStaysInMemory(t *testing.T) {
+	d := Dir{Path: t.TempDir()}
+	defer d.Drain()
+	files := func() []string { m, _ := filepath.Glob(filepath.Join(d.Path, "fsigkd-*")); return m }
+	f, _ := d.Create("http")
+	f.Write([]byte("a small "))
+	f.Fill(strings.NewReader("object"), 0, nil)
+	if len(files()) != 0 {
+		t.Fatalf("a small object made %v", files())
+	}
+	if m, ok := f.Memory(); !ok || string(m) != "a small object" {
+		t.Fatalf("in memory: %q %v", m, ok)
+	}
+	b := make([]byte, 6)
+	if n, err := f.ReadAt(b, 8); n != 6 || err != nil || string(b) != "object" {
+		t.Fatalf("ReadAt: %q %d %v", b, n, err)
+	}
+	if n, err := f.ReadAt(b, 10); n != 4 || err != io.EOF {
+		t.Fatalf("ReadAt past the end: %d %v", n, err)
+	}
+	if b, _ := io.ReadAll(io.NewSectionReader(f.OS(), 0, f.Size())); string(b) != "a small object" {
+		t.Fatalf("its file once asked for holds %q", b)
+	}
+	if _, ok := f.Memory(); ok || len(files()) != 1 {
+		t.Fatalf("not written to its file: %v", files())
+	}
+	f.Close()
+	kept := files()[0]
+	before, _ := os.Stat(kept)
+	time.Sleep(20 * time.Millisecond)
+	g, _ := d.Create("http")
+	g.Write([]byte("another small one"))
+	g.Close()
+	if after, _ := os.Stat(kept); after.Size() != 0 || !after.ModTime().Equal(before.ModTime()) {
+		t.Fatalf("the kept file was touched by a small object: %d bytes, %v", after.Size(), after.ModTime())
+	}
+	h, _ := d.Create("http")
+	big := bytes.Repeat([]byte("x"), InlineSize+1)
+	h.Write(big[:InlineSize])
+	h.Write(big[InlineSize:])
+	if b, _ := os.ReadFile(kept); !bytes.Equal(b, big) {
+		t.Fatalf("past InlineSize: the file holds %d bytes", len(b))
+	}
+	h.Close()
+
+	gone := Dir{Path: filepath.Join(t.TempDir(), "gone")}
+	s, err := gone.Create("pop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write([]byte("fits in memory")); err != nil {
+		t.Fatalf("a small object with no directory: %v", err)
+	}
+	var fail *Failure
+	if _, err := s.Write(big); !errors.As(err, &fail) {
+		t.Fatalf("past InlineSize with no directory: %v", err)
+	}
+	s.Close()
+}

@@ -253,6 +253,14 @@ func ScanFile(name string, opt Options, lim Limits, match Match, visit Visit) ([
 	return ScanOpen(fd, opt, lim, match, visit)
 }
 
+// ScanData is ScanOpen for an object in memory.
+func ScanData(data []byte, opt Options, lim Limits, match Match, visit Visit) []Detection {
+	s := &scan{lim: lim.withDefaults(), opt: opt, match: match, visit: visit}
+	s.object(data, "", 0)
+	s.end()
+	return s.found
+}
+
 // ScanOpen is ScanFile for a file already open, such as one whose
 // descriptor was passed over a socket: the whole of it, as it is now.
 func ScanOpen(fd *os.File, opt Options, lim Limits, match Match, visit Visit) ([]Detection, error) {

@@ -99,6 +99,10 @@ func gateway(t *testing.T, preSpawn int, keys map[string]string, wrap ...string)
 			io.WriteString(w, "text "+enginetest.TestString+" text")
 			return
 		}
+		if r.URL.Path == "/marked-spooled" { // the same, too large to be held in memory (spool.InlineSize)
+			io.WriteString(w, "text "+enginetest.TestString+" text"+strings.Repeat(" padding", 8<<10))
+			return
+		}
 		if r.URL.Path == "/stall" {
 			w.Header().Set("Content-Length", "4194304")
 			w.Write(make([]byte, 1<<20))

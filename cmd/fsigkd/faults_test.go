@@ -236,7 +236,9 @@ func TestKilledWorkersSpoolIsRemoved(t *testing.T) {
 // every object of the service with an M14 each. Now a kept file that is
 // no longer under its name is dropped and a new one made, whether the
 // file was renamed or the whole directory replaced; every object is
-// scanned (the verdict cache is off), and nothing is said of it.
+// scanned (the verdict cache is off), and nothing is said of it. (The
+// objects are past what the spool holds in memory, so that they reach
+// their files.)
 func TestRenamedSpoolFileIsNotReused(t *testing.T) {
 	sigs := t.TempDir()
 	os.WriteFile(filepath.Join(sigs, "test.ndb"), []byte(enginetest.NDB()), 0o644)
@@ -262,18 +264,18 @@ func TestRenamedSpoolFileIsNotReused(t *testing.T) {
 		},
 	}
 	for _, name := range []string{"renamed in place", "moved to another directory", "directory replaced"} {
-		fetchLogged(t, g, "/marked", "DETECT-STAT:INFECTED:"+enginetest.TestName)
+		fetchLogged(t, g, "/marked-spooled", "DETECT-STAT:INFECTED:"+enginetest.TestName)
 		files, _ := filepath.Glob(filepath.Join(tmp, "fsigkd-http-*"))
 		if len(files) == 0 {
 			t.Fatalf("%s: no spool file kept to move", name)
 		}
 		moves[name]()
-		before := g.logCount("/marked", "DETECT-STAT:INFECTED:"+enginetest.TestName)
+		before := g.logCount("/marked-spooled", "DETECT-STAT:INFECTED:"+enginetest.TestName)
 		for i := 0; i < 3; i++ {
-			g.fetch(t, "/marked")
+			g.fetch(t, "/marked-spooled")
 		}
 		waitFor(t, func() bool {
-			return g.logCount("/marked", "DETECT-STAT:INFECTED:"+enginetest.TestName) == before+3
+			return g.logCount("/marked-spooled", "DETECT-STAT:INFECTED:"+enginetest.TestName) == before+3
 		})
 		if err := g.served(t, "http", 5*time.Second); err != nil {
 			t.Fatalf("%s: a clean object is not served: %v", name, err)

@@ -75,6 +75,12 @@ func (e *Engine) ScanOpen(f *os.File, opt Options, visit unpack.Visit) ([]Detect
 	return unpack.ScanOpen(f, db.options(opt), e.Limits, db.match, visit)
 }
 
+// ScanData scans data, an object in memory, as ScanOpen scans a file.
+func (e *Engine) ScanData(data []byte, opt Options, visit unpack.Visit) []Detection {
+	db := e.DB()
+	return unpack.ScanData(data, db.options(opt), e.Limits, db.match, visit)
+}
+
 // ScanBytes scans data.
 func (e *Engine) ScanBytes(data []byte, opt Options) []Detection {
 	db := e.DB()

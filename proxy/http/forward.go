@@ -351,7 +351,7 @@ func (s *session) sendRequest(up *upstream, req *Request, t target, body *spool.
 		return err
 	}
 	cw := &chunkWriter{w: up.c}
-	if _, err := io.Copy(cw, io.MultiReader(io.NewSectionReader(body.OS(), 0, body.Size()), rest)); err != nil {
+	if _, err := io.Copy(cw, io.MultiReader(io.NewSectionReader(body, 0, body.Size()), rest)); err != nil {
 		return err
 	}
 	return cw.Close()

@@ -99,7 +99,7 @@ func (e *earlyAnswer) keepPrefix(size int64) error {
 	if err != nil {
 		return err
 	}
-	if _, err := pf.Fill(io.NewSectionReader(e.f.OS(), 0, size), 0, nil); p.Failed(err) || err != nil {
+	if _, err := pf.Fill(io.NewSectionReader(e.f, 0, size), 0, nil); p.Failed(err) || err != nil {
 		return err
 	}
 	e.prefixed = p

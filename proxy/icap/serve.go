@@ -389,7 +389,7 @@ func (s *conn) pass(req *Request, f *spool.File, allow204 bool, t *proxy.Transfe
 	if f != nil {
 		if f.Size() > 0 {
 			fmt.Fprintf(w, "%x\r\n", f.Size())
-			if _, err := io.Copy(w, io.NewSectionReader(f.OS(), 0, f.Size())); err != nil {
+			if _, err := io.Copy(w, io.NewSectionReader(f, 0, f.Size())); err != nil {
 				return false
 			}
 			w.WriteString("\r\n")

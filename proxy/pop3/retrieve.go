@@ -233,7 +233,7 @@ func (s *session) send(r *retrieval, early bool) bool {
 				break
 			}
 		}
-		src := bufio.NewReaderSize(io.NewSectionReader(r.f.OS(), 0, r.f.Size()), 64<<10)
+		src := bufio.NewReaderSize(io.NewSectionReader(r.f, 0, r.f.Size()), 64<<10)
 		if change := r.mail.Spam.Head; err == nil && !change.Empty() {
 			tw := bufio.NewWriterSize(st, 4096)
 			if err = change.Apply(tw, src); err == nil {

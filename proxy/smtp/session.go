@@ -268,7 +268,7 @@ func (s *session) data(r io.Reader, each gosmtp.StatusCollector) error {
 	t.Rec.Bytes = f.Size()
 	head := proxy.ReadHead(f)
 	if mark := proxy.HeaderValue(head, notify.IDHeader); mark != "" {
-		if notify.Verify(s.p.NoticeKey, s.p.id, f.OS(), f.Size()) {
+		if notify.Verify(s.p.NoticeKey, s.p.id, f, f.Size()) {
 			t.Rec.Detail = "own notice, not scanned"
 			return s.deliver(f, nil, proxy.HeadChange{}, t, each)
 		}
@@ -402,7 +402,7 @@ func (s *session) deliver(f *spool.File, extra []string, head proxy.HeadChange, 
 	defer copyBufs.Put(cb)
 	bw, src := cb.w, cb.r
 	bw.Reset(w)
-	src.Reset(io.NewSectionReader(f.OS(), 0, f.Size()))
+	src.Reset(io.NewSectionReader(f, 0, f.Size()))
 	defer bw.Reset(nil) // the pool keeps no connection or file
 	defer src.Reset(nil)
 	fmt.Fprintf(bw, "Received: from %s ([%s])\r\n\tby %s (fsigkd) with %s;\r\n\t%s\r\n", proxy.Sanitize(s.heloName()), s.client, s.p.hostname, s.protocol(), time.Now().Format(time.RFC1123Z))
