@@ -132,15 +132,20 @@ func (cl *Clamd) Ping(ctx context.Context) error {
 
 // Scan scans obj with FILDES or INSTREAM.
 func (cl *Clamd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
-	if err := obj.Files(); err != nil {
-		return Verdict{}, err
+	inMemory := obj.File == nil && obj.Data != nil
+	if !inMemory {
+		if err := obj.Files(); err != nil {
+			return Verdict{}, err
+		}
 	}
 	var v Verdict
 	err := cl.Pool.Do(ctx, func(c *Conn) (bool, error) {
 		var reply string
 		var err error
 		c.Seq++
-		if uc, ok := c.Conn.(*net.UnixConn); ok && !cl.InStream {
+		if uc, ok := c.Conn.(*net.UnixConn); inMemory {
+			reply, err = cl.instreamBytes(c, obj.Data)
+		} else if ok && !cl.InStream {
 			reply, err = cl.fildes(c, uc, obj)
 		} else {
 			reply, err = cl.instream(c, obj)
@@ -174,6 +179,23 @@ func (cl *Clamd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 
 func (cl *Clamd) fildes(c *Conn, uc *net.UnixConn, obj *Object) (string, error) {
 	if err := sendWithFile(uc, "zFILDES\x00\x00", obj.File); err != nil {
+		return "", err
+	}
+	return cl.reply(c)
+}
+
+// instreamBytes sends an object held in memory (a small one) as one
+// INSTREAM chunk, the request whole in one write: no file is written for
+// it, nor a descriptor passed.
+func (cl *Clamd) instreamBytes(c *Conn, data []byte) (string, error) {
+	b := make([]byte, 0, len("zINSTREAM\x00")+8+len(data))
+	b = append(b, "zINSTREAM\x00"...)
+	if len(data) > 0 {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(data)))
+		b = append(b, data...)
+	}
+	b = append(b, 0, 0, 0, 0)
+	if _, err := c.Write(b); err != nil {
 		return "", err
 	}
 	return cl.reply(c)

@@ -185,6 +185,19 @@ func TestClamdFildesAndInstream(t *testing.T) {
 			if err != nil || v.Status != Clean {
 				t.Fatalf("clean: %+v %v", v, err)
 			}
+			// Held in memory: sent as one INSTREAM chunk, never a file.
+			for name, c := range map[string]struct {
+				data []byte
+				want Status
+			}{"eicar": {[]byte(eicar.String), Infected}, "clean": {[]byte("nothing"), Clean}, "empty": {nil, Clean}} {
+				obj := &Object{Data: append([]byte{}, c.data...), Size: int64(len(c.data)), Spill: func() (*os.File, string, error) {
+					t.Error("an object held in memory was written to a file")
+					return nil, "", os.ErrInvalid
+				}}
+				if v, err := cl.Scan(ctx(t), obj); err != nil || v.Status != c.want {
+					t.Fatalf("%s held in memory: %+v %v", name, v, err)
+				}
+			}
 		})
 	}
 	t.Run("instream over the limit", func(t *testing.T) {
