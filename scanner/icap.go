@@ -41,9 +41,6 @@ const maxICAPHead = 64 << 10
 
 // Scan sends obj in a RESPMOD request.
 func (ic *ICAP) Scan(ctx context.Context, obj *Object) (Verdict, error) {
-	if err := obj.Files(); err != nil {
-		return Verdict{}, err
-	}
 	var v Verdict
 	err := ic.Pool.Do(ctx, func(c *Conn) (bool, error) {
 		preview := ic.Preview
@@ -145,7 +142,7 @@ func writeChunk(w *bufio.Writer, obj *Object, off, n int64) error {
 		return nil
 	}
 	fmt.Fprintf(w, "%x\r\n", n)
-	if _, err := io.Copy(w, io.NewSectionReader(obj.File, off, n)); err != nil {
+	if _, err := io.Copy(w, io.NewSectionReader(obj.ReaderAt(), off, n)); err != nil {
 		return err
 	}
 	_, err := w.WriteString("\r\n")

@@ -32,12 +32,9 @@ const maxRspamdReply = 1 << 20
 
 // Check posts the mail to /checkv2 with its envelope.
 func (r *Rspamd) Check(ctx context.Context, obj *Object) (SpamVerdict, error) {
-	if err := obj.Files(); err != nil {
-		return SpamVerdict{}, err
-	}
 	var v SpamVerdict
 	err := r.Pool.Do(ctx, func(c *Conn) (bool, error) {
-		req, err := http.NewRequestWithContext(ctx, "POST", "http://rspamd/checkv2", io.NewSectionReader(obj.File, 0, obj.Size))
+		req, err := http.NewRequestWithContext(ctx, "POST", "http://rspamd/checkv2", io.NewSectionReader(obj.ReaderAt(), 0, obj.Size))
 		if err != nil {
 			return false, err
 		}

@@ -19,9 +19,11 @@
 package scanner
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -81,6 +83,15 @@ type Object struct {
 	// opens the object by its name: one given the descriptor needs no
 	// name, and is not asked.
 	InPlace func() error
+}
+
+// ReaderAt reads the object where it is: Data when it is held in
+// memory, File otherwise (engines that read it as a stream need no file).
+func (o *Object) ReaderAt() io.ReaderAt {
+	if o.File == nil && o.Data != nil {
+		return bytes.NewReader(o.Data)
+	}
+	return o.File
 }
 
 // Files makes sure File and Path are set: an object held in memory

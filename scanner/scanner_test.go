@@ -190,11 +190,7 @@ func TestClamdFildesAndInstream(t *testing.T) {
 				data []byte
 				want Status
 			}{"eicar": {[]byte(eicar.String), Infected}, "clean": {[]byte("nothing"), Clean}, "empty": {nil, Clean}} {
-				obj := &Object{Data: append([]byte{}, c.data...), Size: int64(len(c.data)), Spill: func() (*os.File, string, error) {
-					t.Error("an object held in memory was written to a file")
-					return nil, "", os.ErrInvalid
-				}}
-				if v, err := cl.Scan(ctx(t), obj); err != nil || v.Status != c.want {
+				if v, err := cl.Scan(ctx(t), inMemory(t, append([]byte{}, c.data...))); err != nil || v.Status != c.want {
 					t.Fatalf("%s held in memory: %+v %v", name, v, err)
 				}
 			}
@@ -251,6 +247,20 @@ func TestSpamdGTUBE(t *testing.T) {
 	if err != nil || v.Spam {
 		t.Fatalf("ham: %+v %v", v, err)
 	}
+	// A mail held in memory is read from there.
+	v, err = s.Check(ctx(t), inMemory(t, []byte(spam)))
+	if err != nil || !v.Spam || !contains(v.Symbols, "GTUBE") {
+		t.Fatalf("GTUBE held in memory: %+v %v", v, err)
+	}
+}
+
+// inMemory is data as an object the spool holds in memory, which no
+// engine is to ask to be written to a file.
+func inMemory(t *testing.T, data []byte) *Object {
+	return &Object{Data: data, Size: int64(len(data)), Spill: func() (*os.File, string, error) {
+		t.Error("an object held in memory was written to a file")
+		return nil, "", os.ErrInvalid
+	}}
 }
 
 func TestSpamdSocketGone(t *testing.T) {
@@ -286,6 +296,9 @@ func TestICAPWithCICAP(t *testing.T) {
 	v, err = ic.Scan(ctx(t), object(t, []byte("clean text")))
 	if err != nil || v.Status != Clean {
 		t.Fatalf("clean: %+v %v", v, err)
+	}
+	if v, err := ic.Scan(ctx(t), inMemory(t, []byte(eicar.String))); err != nil || v.Status != Infected {
+		t.Fatalf("EICAR held in memory: %+v %v", v, err)
 	}
 }
 

@@ -30,9 +30,6 @@ const maxSpamdReply = 64 << 10
 
 // Check asks spamd about the mail in obj.
 func (s *Spamd) Check(ctx context.Context, obj *Object) (SpamVerdict, error) {
-	if err := obj.Files(); err != nil {
-		return SpamVerdict{}, err
-	}
 	var v SpamVerdict
 	err := s.Pool.Do(ctx, func(c *Conn) (bool, error) {
 		// spamd matches header names case-sensitively: "Content-length"
@@ -44,7 +41,7 @@ func (s *Spamd) Check(ctx context.Context, obj *Object) (SpamVerdict, error) {
 		if _, err := io.WriteString(c, head+"\r\n"); err != nil {
 			return false, err
 		}
-		if _, err := io.Copy(c, io.NewSectionReader(obj.File, 0, obj.Size)); err != nil {
+		if _, err := io.Copy(c, io.NewSectionReader(obj.ReaderAt(), 0, obj.Size)); err != nil {
 			return false, err
 		}
 		reply, err := io.ReadAll(io.LimitReader(c.R, maxSpamdReply+1))
