@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -414,24 +415,8 @@ func TestFsavdPassesTheDescriptor(t *testing.T) {
 // TestFsavdWithoutDescriptors: an fsavd that does not know SCANFD (as
 // F-Secure's own) refuses the option, and is given paths.
 func TestFsavdWithoutDescriptors(t *testing.T) {
-	dir := testenv.ShortDir(t)
-	sock := filepath.Join(dir, "fsavd-socket-0")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var scans []string
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go pathOnlyFsavd(c, func(cmd string) { mu.Lock(); scans = append(scans, cmd); mu.Unlock() })
-		}
-	}()
+	sock := filepath.Join(testenv.ShortDir(t), "fsavd-socket-0")
+	scanned := pathOnlyFsavdAt(t, sock)
 	eps, _ := ParseEndpoints(sock, "")
 	f := NewFsavd(&Pool{Endpoints: eps}, false)
 	obj := object(t, []byte(eicar.String))
@@ -449,10 +434,34 @@ func TestFsavdWithoutDescriptors(t *testing.T) {
 	if v, err := f.Scan(ctx(t), obj); err != nil || v.Status != Infected {
 		t.Fatalf("EICAR by path after: %+v %v", v, err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(scans) != 2 || scans[0] != "SCAN\t"+obj.Path || scans[1] != scans[0] {
+	if scans := scanned(); len(scans) != 2 || scans[0] != "SCAN\t"+obj.Path || scans[1] != scans[0] {
 		t.Fatalf("commands %q, want two SCANs of the file in place, by path", scans)
+	}
+}
+
+// pathOnlyFsavdAt serves pathOnlyFsavd on the Unix socket sock; scanned
+// gives the SCAN commands it was sent.
+func pathOnlyFsavdAt(t *testing.T, sock string) (scanned func() []string) {
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var scans []string
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go pathOnlyFsavd(c, func(cmd string) { mu.Lock(); scans = append(scans, cmd); mu.Unlock() })
+		}
+	}()
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(scans)
 	}
 }
 
@@ -536,22 +545,7 @@ func TestFsavdTakesSmallObjectsBytes(t *testing.T) {
 	}
 
 	sock := filepath.Join(dir, "old")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var scans []string
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go pathOnlyFsavd(c, func(cmd string) { mu.Lock(); scans = append(scans, cmd); mu.Unlock() })
-		}
-	}()
+	scanned := pathOnlyFsavdAt(t, sock)
 	oldEps, _ := ParseEndpoints(sock, "")
 	old := NewFsavd(&Pool{Endpoints: oldEps}, false)
 	spilled = false
@@ -559,9 +553,7 @@ func TestFsavdTakesSmallObjectsBytes(t *testing.T) {
 	if v, err := old.Scan(ctx(t), obj); err != nil || v.Status != Infected || !spilled {
 		t.Fatalf("to an fsavd without SCANBYTES: %+v %v, written to a file: %v", v, err, spilled)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(scans) != 1 || scans[0] != "SCAN\t"+obj.Path {
+	if scans := scanned(); len(scans) != 1 || scans[0] != "SCAN\t"+obj.Path {
 		t.Fatalf("commands %q, want one SCAN by path", scans)
 	}
 }

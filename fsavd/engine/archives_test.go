@@ -275,14 +275,7 @@ func TestBase64AsReadersDecodeIt(t *testing.T) {
 // first is found, and a clean pair stays clean.
 func TestZipJoinedToAnotherZip(t *testing.T) {
 	e := builtin(t)
-	deflated := func(name string, data []byte) []byte {
-		var b bytes.Buffer
-		w := zip.NewWriter(&b)
-		f, _ := w.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate})
-		f.Write(data)
-		w.Close()
-		return b.Bytes()
-	}
+	deflated := func(name string, data []byte) []byte { return zipOne(name, data, zip.Deflate) }
 	for name, first := range map[string][]byte{
 		"deflated": deflated("e.com", []byte(eicar.String)),
 		"stored":   eicar.Zip(map[string][]byte{"e.com": []byte(eicar.String)}),

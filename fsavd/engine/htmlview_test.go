@@ -34,13 +34,7 @@ func TestHTMLViewsAsClamscanReadsThem(t *testing.T) {
 		"Test.Binary":   "binary-page-mark",
 		"Test.Upper":    "&lt;upper-entity",
 	}
-	var lines []string
-	for name, s := range sigs {
-		lines = append(lines, name+":3:*:"+hx(s))
-	}
-	lines = append(lines, "Test.Generic:0:*:"+hx("generic-html-mark"), "Test.Text:7:*:"+hx("seven-in-html"))
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "t.ndb"), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	dir := htmlSigs(t, sigs, "Test.Generic:0:*:"+hx("generic-html-mark"), "Test.Text:7:*:"+hx("seven-in-html"))
 	page := func(body string) []byte { return []byte("<html><body>" + body + "</body></html>\n") }
 	objects := map[string][]byte{
 		"plain":       page("EVIL-HTML-MARK"),
@@ -71,7 +65,6 @@ func TestHTMLViewsAsClamscanReadsThem(t *testing.T) {
 // a style sheet, bytes from 0x80, a lone '<', references without their
 // ';', one beyond 0xFFFF.
 func TestHTMLViewsOfAwkwardPagesAsClamscanReadsThem(t *testing.T) {
-	hx := func(s string) string { return hex.EncodeToString([]byte(s)) }
 	sigs := map[string]string{
 		"Test.CommentTag": "evil-after</script>",
 		"Test.Unquoted":   "<a href=x&y>",
@@ -85,12 +78,7 @@ func TestHTMLViewsOfAwkwardPagesAsClamscanReadsThem(t *testing.T) {
 		"Test.NumNoSemi":  "a x num-mark",
 		"Test.Astral":     "&#xf600;astral-mark",
 	}
-	var lines []string
-	for name, s := range sigs {
-		lines = append(lines, name+":3:*:"+hx(s))
-	}
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "t.ndb"), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	dir := htmlSigs(t, sigs)
 	page := func(body string) []byte { return []byte("<html><body>" + body + "</body></html>\n") }
 	objects := map[string][]byte{
 		"comment-tag": page("<!-- <script>EVIL-AFTER</script> -->"),
@@ -106,6 +94,17 @@ func TestHTMLViewsOfAwkwardPagesAsClamscanReadsThem(t *testing.T) {
 		"astral":      page("&#x1F600;ASTRAL-MARK"),
 	}
 	sameAsClamscan(t, dir, objects, 9)
+}
+
+// htmlSigs is a directory of an .ndb file of target 3 signatures of the
+// texts sigs gives by name, and the lines more.
+func htmlSigs(t *testing.T, sigs map[string]string, more ...string) string {
+	for name, s := range sigs {
+		more = append(more, name+":3:*:"+hex.EncodeToString([]byte(s)))
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "t.ndb"), []byte(strings.Join(more, "\n")+"\n"), 0o644)
+	return dir
 }
 
 // FuzzHTMLViews: no page, however written, makes the normaliser fail or

@@ -79,7 +79,7 @@ func TestTargetTypesAsClamscanReadsThem(t *testing.T) {
 	// name: a zip, a gzip and a POSIX tar are not retyped; a bare
 	// "MSCF" is no cabinet, and is.
 	pdfStart := "%PDF-1.4 " + string(mark(10))
-	objects["zip-with-pdf-start"] = stored(pdfStart, []byte("nothing"))
+	objects["zip-with-pdf-start"] = zipOne(pdfStart, []byte("nothing"), zip.Store)
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	zw.Name = pdfStart
@@ -100,12 +100,12 @@ func TestTargetTypesAsClamscanReadsThem(t *testing.T) {
 	sameAsClamscan(t, dir, objects, 25)
 }
 
-// stored is a zip of one file, stored as it is: the zip's own bytes hold
-// the file's.
-func stored(name string, data []byte) []byte {
+// zipOne is a zip of one file, packed by method (zip.Store: the zip's
+// own bytes hold the file's).
+func zipOne(name string, data []byte, method uint16) []byte {
 	var b bytes.Buffer
 	w := zip.NewWriter(&b)
-	f, _ := w.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store})
+	f, _ := w.CreateHeader(&zip.FileHeader{Name: name, Method: method})
 	f.Write(data)
 	w.Close()
 	return b.Bytes()
