@@ -585,8 +585,19 @@ func (f *File) SendAfter(w net.Conn, head []byte, timeout time.Duration, url str
 // the receiver keeps taking bytes; a stretch of timeout with no progress
 // ends it with a *Stalled error. url names the object in M07.
 func (f *File) SendTo(w net.Conn, off, length int64, timeout time.Duration, url string) (int64, error) {
-	if err := f.spill(); err != nil {
-		return 0, err
+	if data, ok := f.Memory(); ok {
+		// Held in memory: written from there, in one write.
+		if off < 0 || length < 0 || off+length > int64(len(data)) {
+			return 0, io.ErrUnexpectedEOF
+		}
+		w.SetWriteDeadline(time.Now().Add(timeout))
+		defer w.SetWriteDeadline(time.Time{})
+		n, err := w.Write(data[off : off+length])
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return int64(n), &Stalled{Timeout: timeout, URL: url, N: int64(n), Written: int64(n), FileLen: f.size, WriteSize: length}
+		}
+		return int64(n), err
 	}
 	if _, err := f.rd.Seek(off, io.SeekStart); err != nil {
 		return 0, err

@@ -544,7 +544,8 @@ func TestSumAheadIsAskedOnce(t *testing.T) {
 // held in memory (no file made, a kept one left untouched), read there
 // (Memory, ReadAt), and written to its file only once the file is asked
 // for (OS) or it grows past InlineSize; with the directory gone, a small
-// object is still served and a larger one fails with a *Failure.
+// object is still served (SendTo sends it from memory) and a larger one
+// fails with a *Failure.
 func TestSmallObjectStaysInMemory(t *testing.T) {
 	d := Dir{Path: t.TempDir()}
 	defer d.Drain()
@@ -597,6 +598,14 @@ func TestSmallObjectStaysInMemory(t *testing.T) {
 	}
 	if _, err := s.Write([]byte("fits in memory")); err != nil {
 		t.Fatalf("a small object with no directory: %v", err)
+	}
+	c, got := receiver(t)
+	if n, err := s.SendTo(c, 5, 2, 5*time.Second, "u"); n != 2 || err != nil {
+		t.Fatalf("a part of it sent: %d %v", n, err)
+	}
+	c.Close()
+	if b := <-got; string(b) != "in" {
+		t.Fatalf("sent %q", b)
 	}
 	var fail *Failure
 	if _, err := s.Write(big); !errors.As(err, &fail) {
