@@ -554,30 +554,45 @@ func (f *File) SendAfter(w net.Conn, head []byte, timeout time.Duration, url str
 	}
 	bp := inlineBufs.Get().(*[]byte)
 	defer inlineBufs.Put(bp)
-	var b []byte
-	if f.small != nil && int64(len(*f.small)) == f.size || !f.onDisk {
-		data, _ := f.Memory()
-		if f.onDisk {
-			data = *f.small
-		}
-		b = append(append((*bp)[:0], head...), data...)
+	b := append((*bp)[:0], head...)
+	if data, ok := f.held(); ok {
+		b = append(b, data...)
 	} else {
-		b = slices.Grow(append((*bp)[:0], head...), int(f.size))[:len(head)+int(f.size)]
+		b = slices.Grow(b, int(f.size))[:len(head)+int(f.size)]
 		if _, err := f.rd.ReadAt(b[len(head):], 0); err != nil {
 			*bp = b
 			return 0, err
 		}
 	}
 	*bp = b
+	return f.writeOnce(w, b, len(head), timeout, url)
+}
+
+// writeOnce writes b, whose first skip bytes are not the file's, in one
+// write under timeout; a receiver that takes nothing for it is a
+// *Stalled. The count is of the file's bytes sent.
+func (f *File) writeOnce(w net.Conn, b []byte, skip int, timeout time.Duration, url string) (int64, error) {
 	w.SetWriteDeadline(time.Now().Add(timeout))
 	defer w.SetWriteDeadline(time.Time{})
 	n, err := w.Write(b)
-	sent := max(0, int64(n-len(head)))
+	sent := max(0, int64(n-skip))
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return sent, &Stalled{Timeout: timeout, URL: url, N: sent, Written: sent, FileLen: f.size, WriteSize: f.size}
+		return sent, &Stalled{Timeout: timeout, URL: url, N: sent, Written: sent, FileLen: f.size, WriteSize: int64(len(b) - skip)}
 	}
 	return sent, err
+}
+
+// held is the whole object when a copy of it is in memory (an object held
+// there, or a small one also in its file).
+func (f *File) held() ([]byte, bool) {
+	if data, ok := f.Memory(); ok {
+		return data, true
+	}
+	if f.small != nil && int64(len(*f.small)) == f.size {
+		return *f.small, true
+	}
+	return nil, false
 }
 
 // SendTo sends length bytes from offset off of the file to w (sendfile,
@@ -585,19 +600,12 @@ func (f *File) SendAfter(w net.Conn, head []byte, timeout time.Duration, url str
 // the receiver keeps taking bytes; a stretch of timeout with no progress
 // ends it with a *Stalled error. url names the object in M07.
 func (f *File) SendTo(w net.Conn, off, length int64, timeout time.Duration, url string) (int64, error) {
-	if data, ok := f.Memory(); ok {
-		// Held in memory: written from there, in one write.
+	if data, ok := f.held(); ok {
+		// A copy in memory: written from there, in one write.
 		if off < 0 || length < 0 || off+length > int64(len(data)) {
 			return 0, io.ErrUnexpectedEOF
 		}
-		w.SetWriteDeadline(time.Now().Add(timeout))
-		defer w.SetWriteDeadline(time.Time{})
-		n, err := w.Write(data[off : off+length])
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return int64(n), &Stalled{Timeout: timeout, URL: url, N: int64(n), Written: int64(n), FileLen: f.size, WriteSize: length}
-		}
-		return int64(n), err
+		return f.writeOnce(w, data[off:off+length], 0, timeout, url)
 	}
 	if _, err := f.rd.Seek(off, io.SeekStart); err != nil {
 		return 0, err
