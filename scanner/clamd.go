@@ -143,11 +143,13 @@ func (cl *Clamd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 		var reply string
 		var err error
 		c.Seq++
-		if uc, ok := c.Conn.(*net.UnixConn); inMemory {
+		uc, unix := c.Conn.(*net.UnixConn)
+		switch {
+		case inMemory:
 			reply, err = cl.instreamBytes(c, obj.Data)
-		} else if ok && !cl.InStream {
+		case unix && !cl.InStream:
 			reply, err = cl.fildes(c, uc, obj)
-		} else {
+		default:
 			reply, err = cl.instream(c, obj)
 		}
 		if err != nil {

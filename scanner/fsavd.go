@@ -176,16 +176,16 @@ func (f *Fsavd) Ping(ctx context.Context) error {
 // Scan asks the engine to scan obj.Path; an object it followed as it was
 // spooled (obj.Follow) is scanned on the connection that followed it.
 func (f *Fsavd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
-	if obj.Data == nil || len(obj.Data) > maxInline {
+	// An object held in memory goes by its bytes (SCANBYTES) where the
+	// connection takes them, else it is written to its file first.
+	inMemory := obj.File == nil && obj.Data != nil && len(obj.Data) <= maxInline
+	if !inMemory {
 		if err := obj.Files(); err != nil {
 			return Verdict{}, err
 		}
-	}
-	if obj.File == nil && obj.Data != nil {
-		// Scanned by its bytes (SCANBYTES) where the connection takes
-		// them; written to its file first where it does not (send).
-	} else if strings.ContainsAny(obj.Path, "\n\t") || obj.Path == "" {
-		return Verdict{}, &Error{Kind: Refused, Engine: "fsavd", Err: fmt.Errorf("path %q cannot be sent", obj.Path)}
+		if strings.ContainsAny(obj.Path, "\n\t") || obj.Path == "" {
+			return Verdict{}, &Error{Kind: Refused, Engine: "fsavd", Err: fmt.Errorf("path %q cannot be sent", obj.Path)}
+		}
 	}
 	if fw := obj.Follow; fw != nil && fw.f == f && !obj.Partial {
 		if v, ok := fw.finish(ctx, obj); ok {
@@ -195,17 +195,16 @@ func (f *Fsavd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 		// restarted): the object is scanned afresh.
 	}
 	var v Verdict
-	var gone error // the object is no longer under its name
+	var unsent error // why the object could not be sent: its file not written, or gone from its name
 	err := f.Pool.Do(ctx, func(c *Conn) (bool, error) {
-		if !c.Bytes || obj.File != nil {
-			if gone = obj.Files(); gone != nil {
-				return true, nil // nothing sent: the connection is as it was
-			}
+		if inMemory && !c.Bytes {
+			unsent = obj.Files()
 		}
-		if obj.InPlace != nil && byName(c, obj) {
-			if gone = obj.InPlace(); gone != nil {
-				return true, nil // nothing sent: the connection is as it was
-			}
+		if unsent == nil && obj.InPlace != nil && byName(c, obj) {
+			unsent = obj.InPlace()
+		}
+		if unsent != nil {
+			return true, nil // nothing sent: the connection is as it was
 		}
 		if !obj.Partial {
 			return f.exchange(c, obj, &v, func() error { return send(c, obj) })
@@ -221,8 +220,8 @@ func (f *Fsavd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 		}
 		return reuse, err
 	})
-	if gone != nil {
-		return Verdict{}, gone
+	if unsent != nil {
+		return Verdict{}, unsent
 	}
 	return v, err
 }
