@@ -76,13 +76,14 @@ func (c *Common) scanMember(m decrypt.Member, at string, meta scanner.Meta, rec 
 	if _, err := f.Write(m.Data); err != nil {
 		return scanner.Verdict{}, "", err
 	}
-	if rule, _ := rulesIn(c.Rules, f.OS(), f.Size(), path.Base(m.Name), true); rule != "" {
+	meta.FileName = path.Base(m.Name)
+	obj := objectOf(f, meta)
+	if rule, _ := rulesIn(c.Rules, obj, meta.FileName, true); rule != "" {
 		return scanner.Verdict{}, rule, nil
 	}
-	meta.FileName = path.Base(m.Name)
 	ctx, cancel := context.WithTimeout(context.Background(), c.Global.AVTimeout)
 	defer cancel()
 	rec.Files, rec.Checks = rec.Files+1, rec.Checks+1
-	v, err := c.Scanner.Scan(ctx, objectOf(f, meta))
+	v, err := c.Scanner.Scan(ctx, obj)
 	return v, "", err
 }

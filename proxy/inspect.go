@@ -175,10 +175,7 @@ func (c *Common) examine(sub *Subject, rec *logs.Access) (r outcome.Result, size
 	if outcome.Decide(r, c.settings).Delivery == outcome.Deliver {
 		// Not refused by the verdict (or by its absence, with
 		// scan_failure = pass): the rules may still.
-		if !v.RulesChecked && v.Rule == "" && !c.Rules.Empty() {
-			obj.Files() // the gateway walks the object itself; unread, no rule applies
-		}
-		if rule, where := c.ruleOf(v, obj.File, obj.Size, name); rule != "" {
+		if rule, where := c.ruleOf(v, obj, name); rule != "" {
 			return outcome.Result{Kind: outcome.Blocked, Name: rule, Member: where}, obj.Size
 		}
 	}
@@ -343,12 +340,12 @@ func (c *Common) judge(obj *scanner.Object, rec *logs.Access) (scanner.Verdict, 
 
 // ruleOf is the type or name rule that refuses the object v was given
 // for, and where in it: the engine's when it applied the rules in its
-// pass, else the gateway's own walk of the object (f; name is its own).
-func (c *Common) ruleOf(v scanner.Verdict, f *os.File, size int64, name string) (rule, where string) {
+// pass, else the gateway's own walk of obj (name is its own).
+func (c *Common) ruleOf(v scanner.Verdict, obj *scanner.Object, name string) (rule, where string) {
 	if v.RulesChecked || v.Rule != "" {
 		return v.Rule, v.RuleAt
 	}
-	return rulesIn(c.Rules, f, size, name, c.Svc.Name == "smtp" || c.Svc.Name == "pop" || c.Svc.Name == "milter")
+	return rulesIn(c.Rules, obj, name, c.Svc.Name == "smtp" || c.Svc.Name == "pop" || c.Svc.Name == "milter")
 }
 
 // keep puts the blocked object (as it arrived: not decoded) in the

@@ -72,12 +72,13 @@ func (p *Prefix) Clear(f *spool.File, size, sent, step int64) {
 	pf.Fill(r, p.C.Svc.MaxScanSize, nil) // a cut coding decodes as far as it goes
 	ctx, cancel := context.WithTimeout(context.Background(), p.C.Global.AVTimeout)
 	defer cancel()
-	v, err := p.C.Scanner.Scan(ctx, &scanner.Object{File: pf.OS(), Path: pf.Path(), Size: pf.Size(), Partial: true, Meta: p.Meta, InPlace: pf.Check})
+	obj := &scanner.Object{File: pf.OS(), Path: pf.Path(), Size: pf.Size(), Partial: true, Meta: p.Meta, InPlace: pf.Check}
+	v, err := p.C.Scanner.Scan(ctx, obj)
 	// A cut archive does not open; the prefix's own type does show.
 	found := resultOf(v)
 	if err != nil {
 		found = notScanned(err)
-	} else if rule, _ := p.C.ruleOf(v, pf.OS(), pf.Size(), ""); rule != "" {
+	} else if rule, _ := p.C.ruleOf(v, obj, ""); rule != "" {
 		found = outcome.Result{Kind: outcome.Blocked, Name: rule}
 	}
 	if outcome.Decide(found, p.C.settings).Delivery != outcome.Deliver {

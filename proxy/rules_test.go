@@ -12,6 +12,7 @@ import (
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/testenv"
 	"github.com/fsigkd/fsigkd/policy"
+	"github.com/fsigkd/fsigkd/scanner"
 )
 
 // TestRulesLookInsideArchives: an exe renamed .txt, in a zip in a gzip,
@@ -66,7 +67,9 @@ func TestRulesLookInsideArchives(t *testing.T) {
 	}
 }
 
-// checkFile is rulesIn on the file at name.
+// checkFile is rulesIn on the file at name, and on its bytes held in
+// memory as the spool holds a small object: the two must agree (a rule
+// that differs is given as "memory and file differ").
 func checkFile(r *policy.Rules, name, objName string, mail bool) (string, string) {
 	f, err := os.Open(name)
 	if err != nil {
@@ -74,7 +77,12 @@ func checkFile(r *policy.Rules, name, objName string, mail bool) (string, string
 	}
 	defer f.Close()
 	st, _ := f.Stat()
-	return rulesIn(r, f, st.Size(), objName, mail)
+	rule, where := rulesIn(r, &scanner.Object{File: f, Size: st.Size()}, objName, mail)
+	data, _ := os.ReadFile(name)
+	if r2, w2 := rulesIn(r, &scanner.Object{Data: data, Size: int64(len(data))}, objName, mail); r2 != rule || w2 != where {
+		return "memory and file differ", ""
+	}
+	return rule, where
 }
 
 // TestZipNamedTwoWays: a zip whose central directory names an entry
