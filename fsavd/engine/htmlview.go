@@ -34,13 +34,17 @@ func isHTML(data []byte) bool {
 	if len(data) > typeHead && !asciiHead(data) {
 		data = data[:typeHead]
 	}
+	// An href looked for after one "<a " and not found is in no later
+	// place either: looked for once (a text of "<a " alone would
+	// otherwise be searched to its end from each).
+	hrefs := [2]bool{true, true}
 	for i := 0; ; {
 		j := bytes.IndexByte(data[i:], '<')
 		if j < 0 {
 			return false
 		}
 		i += j + 1
-		if htmlTagAt(data[i:]) {
+		if htmlTagAt(data[i:], &hrefs) {
 			return true
 		}
 	}
@@ -57,32 +61,54 @@ func asciiHead(data []byte) bool {
 	return true
 }
 
-// htmlTagAt tells whether b, after a '<', starts a marker.
-func htmlTagAt(b []byte) bool {
-	forms := func(w string) []string {
-		return []string{w, strings.ToUpper(w), strings.ToUpper(w[:1]) + w[1:]}
-	}
-	for _, w := range []string{"html>", "head>"} {
-		for _, f := range forms(w) {
-			if bytes.HasPrefix(b, []byte(f)) {
-				return true
-			}
+// htmlTagForms are the markers as ClamAV looks for them, each in lower
+// case, upper case, and capitalised; closed: followed at once by '>' in
+// the marker itself, else by one of htmlAfter.
+var htmlTagForms = func() (forms []struct {
+	word   string
+	closed bool
+}) {
+	for _, w := range append([]string{"html>", "head>"}, htmlMarkers...) {
+		for _, f := range []string{w, strings.ToUpper(w), strings.ToUpper(w[:1]) + w[1:]} {
+			forms = append(forms, struct {
+				word   string
+				closed bool
+			}{f, strings.HasSuffix(w, ">")})
 		}
 	}
-	for _, w := range htmlMarkers {
-		for _, f := range forms(w) {
-			if bytes.HasPrefix(b, []byte(f)) && len(b) > len(f) && strings.IndexByte(htmlAfter, b[len(f)]) >= 0 {
+	return forms
+}()
+
+// htmlHrefs are the spellings of href ClamAV looks for after "<a " (lower
+// case a) and after "<A " (upper case).
+var htmlHrefs = [2][]string{{"href", "Href", "hRef", "HRef"}, {"HREF", "hREF", "HrEF", "hrEF"}}
+
+// htmlTagAt tells whether b, after a '<', starts a marker; hrefs says,
+// for "<a " and "<A ", whether an href may still follow (false once one
+// was looked for in vain).
+func htmlTagAt(b []byte, hrefs *[2]bool) bool {
+	for _, f := range htmlTagForms {
+		if len(b) > len(f.word) || f.closed && len(b) == len(f.word) {
+			if string(b[:len(f.word)]) == f.word && (f.closed || strings.IndexByte(htmlAfter, b[len(f.word)]) >= 0) {
 				return true
 			}
 		}
 	}
 	// <a ... href, in the forms ClamAV looks for.
 	if len(b) > 1 && (b[0] == 'a' || b[0] == 'A') && b[1] == ' ' {
-		for _, h := range [][]byte{[]byte("href"), []byte("HREF"), []byte("Href"), []byte("hRef"), []byte("HRef"), []byte("hREF"), []byte("HrEF"), []byte("hrEF")} {
-			if (b[0] == 'a') == (h[2] == 'e') && bytes.Contains(b[2:], h) {
+		upper := 0
+		if b[0] == 'A' {
+			upper = 1
+		}
+		if !hrefs[upper] {
+			return false
+		}
+		for _, h := range htmlHrefs[upper] {
+			if bytes.Contains(b[2:], []byte(h)) {
 				return true
 			}
 		}
+		hrefs[upper] = false
 	}
 	return false
 }
@@ -125,24 +151,24 @@ const (
 	hCharRef
 	hEntity
 	hCharRefDecode
+	hTagArgEnd // a tag inside a script once its name ended: read no further
 )
 
 // htmlNorm is the state of a page's normalisation.
 type htmlNorm struct {
-	tags, text    []byte
-	state, next   int
-	inTag         byte // 1 between <script> and </script>, 2 <style> and </style>
-	tag           []byte
-	arg           []byte
-	val           []byte
-	args          [][2]string // the tag's arguments: name, value
-	quote         byte        // the value's quote, 0: none
-	escape        bool        // the value's last byte was a backslash
-	spaceWritten  bool        // text ends with a space
-	mb            []byte      // a multi-byte character under way
-	entity        []byte
-	ref           int64
-	refHex, inVal bool
+	tags, text   []byte
+	state, next  int
+	inTag        byte // 1 between <script> and </script>, 2 <style> and </style>
+	tag          []byte
+	arg          []byte
+	val          []byte
+	args         [][2]string // the tag's arguments: name, value
+	quote        byte        // the value's quote, 0: none
+	spaceWritten bool        // text ends with a space
+	mb           []byte      // a multi-byte character under way
+	entity       []byte
+	ref          int64
+	refHex       bool
 }
 
 const maxHTMLName = 1024
@@ -237,7 +263,7 @@ func (n *htmlNorm) take(c byte) bool {
 		switch {
 		case c == '=':
 			n.tags = append(n.tags, '=')
-			n.val, n.quote, n.escape = n.val[:0], 0, false
+			n.val, n.quote = n.val[:0], 0
 			n.state, n.next = hSkipWS, hTagArgVal
 		case isSpace(c):
 			n.state, n.next = hSkipWS, hTagArgEqual
@@ -260,7 +286,7 @@ func (n *htmlNorm) take(c byte) bool {
 	case hTagArgEqual:
 		if c == '=' {
 			n.tags = append(n.tags, '=')
-			n.val, n.quote, n.escape = n.val[:0], 0, false
+			n.val, n.quote = n.val[:0], 0
 			n.state, n.next = hSkipWS, hTagArgVal
 			return true
 		}
@@ -346,12 +372,8 @@ func (n *htmlNorm) take(c byte) bool {
 	return true
 }
 
-// hTagArgEnd is the state of a tag inside a script once its name ended.
-const hTagArgEnd = 100
-
 // takeVal takes c in a tag argument's value.
 func (n *htmlNorm) takeVal(c byte) bool {
-	defer func() { n.escape = c == '\\' }()
 	switch {
 	case c == '&':
 		n.state, n.next = hCharRef, hTagArgVal
@@ -365,7 +387,7 @@ func (n *htmlNorm) takeVal(c byte) bool {
 		switch {
 		case len(n.val) == 1:
 			n.quote = q
-		case !n.escape && n.quote == q:
+		case n.quote == q: // a backslash before it escapes nothing, as in ClamAV
 			n.addArg(string(n.val))
 			n.arg = n.arg[:0]
 			n.state, n.next = hSkipWS, hTagArg
@@ -383,7 +405,7 @@ func (n *htmlNorm) takeVal(c byte) bool {
 		} else {
 			n.valByte('>')
 		}
-		n.quote, n.escape = 0, false
+		n.quote = 0
 		n.state, n.next = hSkipWS, hTagArgVal
 		return true
 	case c >= 0x80:

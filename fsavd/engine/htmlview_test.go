@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestHTMLViewsAsClamscanReadsThem: signatures of target 3 (HTML) and of
@@ -63,7 +64,8 @@ func TestHTMLViewsAsClamscanReadsThem(t *testing.T) {
 // that holds a tag, attribute values unquoted with references, quoted
 // with spaces and with the other quote inside, a tag split over lines,
 // a style sheet, bytes from 0x80, a lone '<', references without their
-// ';', one beyond 0xFFFF.
+// ';', one beyond 0xFFFF, a quote after a backslash (which ends the
+// value: ClamAV escapes nothing).
 func TestHTMLViewsOfAwkwardPagesAsClamscanReadsThem(t *testing.T) {
 	sigs := map[string]string{
 		"Test.CommentTag": "evil-after</script>",
@@ -77,6 +79,7 @@ func TestHTMLViewsOfAwkwardPagesAsClamscanReadsThem(t *testing.T) {
 		"Test.NoSemi":     "&amp plain-mark",
 		"Test.NumNoSemi":  "a x num-mark",
 		"Test.Astral":     "&#xf600;astral-mark",
+		"Test.Backslash":  `title="a\" b"`,
 	}
 	dir := htmlSigs(t, sigs)
 	page := func(body string) []byte { return []byte("<html><body>" + body + "</body></html>\n") }
@@ -92,8 +95,9 @@ func TestHTMLViewsOfAwkwardPagesAsClamscanReadsThem(t *testing.T) {
 		"no-semi":     page("&amp PLAIN-MARK"),
 		"num-no-semi": page("&#65 x NUM-MARK"),
 		"astral":      page("&#x1F600;ASTRAL-MARK"),
+		"backslash":   page(`<a title="a\"b" href=z>l</a>`),
 	}
-	sameAsClamscan(t, dir, objects, 9)
+	sameAsClamscan(t, dir, objects, 10)
 }
 
 // htmlSigs is a directory of an .ndb file of target 3 signatures of the
@@ -119,4 +123,21 @@ func FuzzHTMLViews(f *testing.F) {
 		}
 		isHTML(data)
 	})
+}
+
+// TestHTMLTypingIsLinear: a text of nothing but "<a " (each a start
+// that looks for an href in all that follows) is typed in one pass, not
+// searched to its end from every one of them.
+func TestHTMLTypingIsLinear(t *testing.T) {
+	data := bytes.Repeat([]byte("<a "), 1<<20)
+	start := time.Now()
+	if isHTML(data) {
+		t.Fatal("typed HTML")
+	}
+	if d := time.Since(start); d > 5*time.Second { // searched from each, it takes hours
+		t.Fatalf("3 MiB of \"<a \" typed in %v", d)
+	}
+	if !isHTML(append(data, " href=x"...)) {
+		t.Fatal("an href at the end not seen")
+	}
 }

@@ -24,7 +24,7 @@ import "bytes"
 // ClamAV does (textview.go, htmlview.go); one of another target (2 OLE2,
 // 4 mail, and those ClamAV added later) in every object as it is,
 // whatever its type (ClamAV types mail by its fields).
-var typedTargets = map[int]bool{1: true, 5: true, 6: true, 9: true, 10: true, 11: true, 12: true}
+var typedTargets = [maxTarget + 1]bool{1: true, 5: true, 6: true, 9: true, 10: true, 11: true, 12: true}
 
 // magic is a format's first bytes.
 type magic struct {

@@ -52,7 +52,7 @@ func looks(t, typ int8, view byte) bool {
 	if t == 7 || t == 3 && typ != 3 {
 		return false
 	}
-	return !typedTargets[int(t)] || t == typ
+	return !typedTargets[t] || t == typ
 }
 
 // normalisable tells whether s can match in view: none of its bytes
