@@ -67,6 +67,37 @@ func TestRulesLookInsideArchives(t *testing.T) {
 	}
 }
 
+// TestRulesLookInsideDataURIs: a program carried in a page's data:
+// address (HTML smuggling) is found by type, and by the name its link's
+// download attribute gives it, in a page fetched over HTTP and in a
+// mail's HTML part; a page with a picture so carried passes.
+func TestRulesLookInsideDataURIs(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "obj")
+	r, err := policy.ParseRules("exe", "*.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := base64.StdEncoding.EncodeToString(eicar.WindowsProgram(false))
+	os.WriteFile(file, []byte(`<html><body><a href="data:application/octet-stream;base64,`+prog+`">get</a></body></html>`), 0o644)
+	if rule, where := checkFile(r, file, "page.html", false); rule != "block_types=exe" || where != "data-uri-1" {
+		t.Fatalf("%q at %q", rule, where)
+	}
+	os.WriteFile(file, []byte(`<html><body><a download='run.js' href='data:text/plain,WScript.Echo(1)'>get</a></body></html>`), 0o644)
+	if rule, where := checkFile(r, file, "page.html", false); rule != "block_names=*.js" || where != "run.js" {
+		t.Fatalf("%q at %q", rule, where)
+	}
+	mail := "From: a@b\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		base64.StdEncoding.EncodeToString([]byte(`<a href="DATA:;BASE64,`+prog+`">x</a>`)) + "\r\n"
+	os.WriteFile(file, []byte(mail), 0o644)
+	if rule, where := checkFile(r, file, "", true); rule != "block_types=exe" || filepath.Base(where) != "data-uri-1" {
+		t.Fatalf("mail: %q at %q", rule, where)
+	}
+	os.WriteFile(file, []byte(`<html><body><img src="data:image/gif;base64,R0lGODlhAQABAAAAACw="></body></html>`), 0o644)
+	if rule, where := checkFile(r, file, "page.html", false); rule != "" {
+		t.Fatalf("a picture: %q at %q", rule, where)
+	}
+}
+
 // checkFile is rulesIn on the file at name, and on its bytes held in
 // memory as the spool holds a small object: the two must agree (a rule
 // that differs is given as "memory and file differ").

@@ -3,7 +3,8 @@
 // zstd; tar; 7z and RAR; cabinets; ISO 9660 images; 7z, RAR, gzip,
 // cabinets and tar also behind other data, as far in as 7-Zip looks) and
 // MIME mail read as leniently as mail readers read it (base64,
-// quoted-printable and uuencode), within limits on depth, size, file
+// quoted-printable and uuencode), the files a page or any text carries
+// in data: addresses (datauri.go), within limits on depth, size, file
 // count and expansion ratio. It is the one walk of the bundled engine's
 // scan (which matches signatures on every object it gives) and of the
 // gateway's type and name rules and archive passwords (which look at
@@ -341,16 +342,21 @@ func (s *scan) object(data []byte, where string, depth int) {
 		// data once the scan returns.
 		defer func() { <-aside.done }()
 	}
+	// container: data is an archive or a mail, whose members are
+	// walked; its own bytes are searched for no data: address.
+	container := false
 	if s.opt.Archives {
-		s.archive(data, where, depth)
+		container = s.archive(data, where, depth)
 	}
 	if s.opt.MIME {
 		if isMail(data) {
+			container = true
 			s.nested(depth, where, func() { s.mail(data, where, depth+1) })
 		} else if boundary, ok := multipartBody(data); ok {
 			// A multipart body without its header (an HTTP upload,
 			// multipart/form-data): its parts walked as a mail's, their
 			// transfer codings undone.
+			container = true
 			s.nested(depth, where, func() { s.multipart(data, boundary, where, depth+1, 0) })
 		} else {
 			// A text with uuencoded, BinHex or yEnc blocks (a mail's
@@ -358,6 +364,9 @@ func (s *scan) object(data []byte, where string, depth int) {
 			s.uuencoded(data, where, depth)
 			s.macAndNews(data, where, depth)
 		}
+	}
+	if !container && (s.opt.Archives || s.opt.MIME) {
+		s.dataURIs(data, where, depth)
 	}
 	// The object's own bytes, after its members: a stored (tar, zip
 	// "stored") member's detection is reported once, where it is. A limit
@@ -428,8 +437,9 @@ func (a *matchAside) wait() []string {
 }
 
 // archive opens data when its magic bytes say it is an archive or a
-// compressed stream (see archives.go for the formats).
-func (s *scan) archive(data []byte, where string, depth int) {
+// compressed stream (see archives.go for the formats): typed, when they
+// do; otherwise the containers found behind other data are opened.
+func (s *scan) archive(data []byte, where string, depth int) (typed bool) {
 	// typ is the container's type as ClamAV names it, for the scan's
 	// Within; "" where ClamAV would type it otherwise than as what it is
 	// opened as, or its layers are not these.
@@ -447,6 +457,7 @@ func (s *scan) archive(data []byte, where string, depth int) {
 			f(d, where, depth+1)
 		})
 	}
+	typed = true
 	switch {
 	case isZip(data):
 		open(TypeZip, s.zip, data)
@@ -486,6 +497,7 @@ func (s *scan) archive(data []byte, where string, depth int) {
 	default:
 		// Behind a stub or other data: self-extractors, polyglots. Every
 		// container found is opened: each is what some reader opens.
+		typed = false
 		for _, c := range embedded(data) {
 			if s.stop {
 				break
@@ -496,6 +508,7 @@ func (s *scan) archive(data []byte, where string, depth int) {
 			open("", s.zip, data)
 		}
 	}
+	return typed
 }
 
 func (s *scan) nested(depth int, where string, f func()) {

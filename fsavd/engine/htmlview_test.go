@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"archive/zip"
 	"bytes"
+	"encoding/base64"
 	"encoding/hex"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,4 +143,32 @@ func TestHTMLTypingIsLinear(t *testing.T) {
 	if !isHTML(append(data, " href=x"...)) {
 		t.Fatal("an href at the end not seen")
 	}
+}
+
+// TestDataURIsAsClamscanReadsThem: a file carried in a page's data:
+// address (base64 or percent-encoded, quoted either way, a zip in one)
+// is found as clamscan finds it, under the same name; a clean picture
+// so carried is clean. (The walk reads more forms than ClamAV: see
+// unpack's TestDataURIsOpenedAsABrowserOpensThem.)
+func TestDataURIsAsClamscanReadsThem(t *testing.T) {
+	e := "a planted mark: no engine's own test signature\x00\x01"
+	b64 := base64.StdEncoding.EncodeToString
+	var zipped bytes.Buffer
+	zw := zip.NewWriter(&zipped)
+	w, _ := zw.Create("inner/planted.bin")
+	w.Write([]byte(e))
+	zw.Close()
+	page := func(body string) []byte { return []byte("<html><body>" + body + "</body></html>\n") }
+	objects := map[string][]byte{
+		"href-base64":  page(`<a href="data:application/octet-stream;base64,` + b64([]byte(e)) + `" download="x.com">get</a>`),
+		"img-single":   page(`<img src='data:image/png;base64,` + b64([]byte(e)) + `'>`),
+		"percent":      page(`<a href=data:text/plain,` + url.PathEscape(e) + `>x</a>`),
+		"zip":          page(`<a href="data:application/zip;base64,` + b64(zipped.Bytes()) + `">z</a>`),
+		"clean-image":  page(`<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">`),
+		"clean-text":   page(`<a href="data:text/plain,hello%20world">x</a>`),
+		"no-data-uris": page(`<a href="https://example.org/eicar.com">x</a>`),
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "t.ndb"), []byte("Test.Planted:0:*:"+hex.EncodeToString([]byte(e))+"\n"), 0o644)
+	sameAsClamscan(t, dir, objects, 4)
 }

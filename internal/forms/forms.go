@@ -82,6 +82,15 @@ func All(t testing.TB) []Form {
 		{"BinHex", func(c []byte) []byte { return []byte(eicar.BinHex("a.exe", c)) }},
 		{"yEnc", func(c []byte) []byte { return []byte(eicar.YEnc("a.exe", c)) }},
 		{"TNEF, compressed RTF body", func(c []byte) []byte { return TNEFWithBody(LZFuLiterals(c)) }},
+		{"HTML smuggling: a data: address, base64, its scheme written as references", func(c []byte) []byte {
+			return []byte(`<!DOCTYPE html><html><body><a download="a.exe" href="&#100;ata&colon;application/octet-stream;base64,` +
+				base64.StdEncoding.EncodeToString(c) + `">get it</a></body></html>`)
+		}},
+		{"HTML smuggling: a zip in a style sheet's data: address", func(c []byte) []byte {
+			zip := made(t, c, "a.zip", sz, "a", "-bd", "-tzip", "a.zip", "a.exe")
+			return []byte("<svg xmlns=\"http://www.w3.org/2000/svg\"><style>rect { fill: url('DATA:application/zip;BASE64," +
+				base64.StdEncoding.EncodeToString(zip) + "') }</style><rect width=\"9\" height=\"9\"/></svg>")
+		}},
 	}
 	var out []Form
 	for _, b := range builders {

@@ -1,0 +1,419 @@
+package unpack
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/maphash"
+	"html"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+)
+
+// data: addresses (RFC 2397, read as the WHATWG fetch standard reads
+// them): a page, a style sheet, a picture's markup or a mail's HTML part
+// may carry a whole file in an address, which a browser opens or saves
+// (download="...") as it would a file fetched from a server: "HTML
+// smuggling". Every data: address written in a text is decoded and walked
+// as a member of that text, whatever the context:
+//
+//   - an attribute's value, quoted with " or ', or unquoted; a style
+//     sheet's url(...); a script's string; plain text;
+//   - the scheme in any case, white space around the address and inside
+//     it (a browser removes tabs and line breaks from an address, and any
+//     white space from base64);
+//   - the body percent-encoded, base64 (read leniently, as mail readers
+//     read it), or both;
+//   - HTML character references anywhere in the address, the scheme's
+//     letters and colon included (&#100;ata&colon;), as a browser decodes
+//     them in an attribute: an address holding a reference is decoded both
+//     as written and with its references resolved.
+//
+// An address a script assembles while it runs (joined strings, escape
+// sequences, atob) is not in the text to be read, here as in ClamAV.
+// The member is named by the download attribute of the tag that holds
+// the address, as a browser names the file it saves, or data-uri-N.
+
+// maxDataURIMediaType bounds the media type and parameters before the
+// comma: longer, it is no data: address a browser would take.
+const maxDataURIMediaType = 512
+
+// dataURI is one data: address found in a text.
+type dataURI struct {
+	name string // the download attribute's value, or ""
+	data []byte // the body decoded
+}
+
+// dataURIs finds the data: addresses of d and decodes their bodies: at
+// most limit of them. A text in UTF-16 (told by its byte order mark, as
+// a browser tells it) is read as the characters it holds.
+func dataURIs(d []byte, limit int) []dataURI {
+	d = fromUTF16(d)
+	var out []dataURI
+	seen := map[uint64]bool{}
+	seed := maphash.MakeSeed()
+	add := func(name string, body []byte) {
+		h := maphash.Bytes(seed, body)
+		if !seen[h] && len(out) < limit {
+			seen[h] = true
+			out = append(out, dataURI{name: name, data: body})
+		}
+	}
+	last := 0
+	for _, at := range schemeStarts(d) {
+		if at[0] < last || len(out) >= limit {
+			continue // inside the address before
+		}
+		if bytes.IndexByte(d[at[1]:min(len(d), at[1]+2*maxDataURIMediaType)], ',') < 0 {
+			continue // no address: its end is not looked for
+		}
+		end, ok := dataURIEnd(d, at[0], at[1])
+		if !ok {
+			continue
+		}
+		name := downloadName(d, at[0], end)
+		span := d[at[1]:end]
+		bodies := decodeDataURI(span)
+		if bytes.IndexByte(span, '&') >= 0 {
+			// In an attribute a browser resolves the references first;
+			// in a script it does not: both are read.
+			bodies = append(bodies, decodeDataURI([]byte(html.UnescapeString(string(span))))...)
+		}
+		if len(bodies) > 0 {
+			// What the address holds is searched as its member, not
+			// again here (an address whose end is not found holds the
+			// rest of the text).
+			last = end
+		}
+		for _, b := range bodies {
+			add(name, b)
+		}
+	}
+	return out
+}
+
+// schemeStarts gives, in order, where each "data:" of d starts and where
+// its colon ends, its characters written as they are or as references.
+func schemeStarts(d []byte) [][2]int {
+	var at [][2]int
+	// before looks for the scheme's four letters ending at c, where the
+	// colon (written from c to end) is.
+	before := func(c, end int) {
+		if c >= 4 && d[c-4]|0x20 == 'd' && d[c-3]|0x20 == 'a' && d[c-2]|0x20 == 't' && d[c-1]|0x20 == 'a' {
+			at = append(at, [2]int{c - 4, end})
+			return
+		}
+		from := max(0, c-maxSchemeWritten)
+		if bytes.IndexByte(d[from:c], '&') < 0 {
+			return
+		}
+		for s := from; s < c; s++ {
+			if d[s] != '&' && d[s]|0x20 != 'd' {
+				continue // the scheme starts with its d, or a reference
+			}
+			if e, ok := lettersAt(d, s, "data"); ok && e == c {
+				at = append(at, [2]int{s, end})
+				return
+			}
+		}
+	}
+	for i := 0; ; {
+		j := bytes.IndexByte(d[i:], ':')
+		if j < 0 {
+			break
+		}
+		i += j + 1
+		before(i-1, i)
+	}
+	for i := 0; ; {
+		j := bytes.IndexByte(d[i:], '&')
+		if j < 0 {
+			break
+		}
+		i += j
+		if r, w := reference(d[i:]); r == ':' {
+			before(i, i+w)
+		}
+		i++
+	}
+	slices.SortFunc(at, func(a, b [2]int) int { return a[0] - b[0] })
+	return at
+}
+
+// maxSchemeWritten bounds how long "data" may be when each of its
+// letters is written as a reference (&#x0000000064; and the like).
+const maxSchemeWritten = 64
+
+// lettersAt tells whether the characters of d from s spell word (any
+// case), each as it is or as a reference, and where they end.
+func lettersAt(d []byte, s int, word string) (int, bool) {
+	for k := 0; k < len(word); k++ {
+		if s >= len(d) {
+			return 0, false
+		}
+		c, w := rune(d[s]), 1
+		if d[s] == '&' {
+			if c, w = reference(d[s:]); w == 0 {
+				return 0, false
+			}
+		}
+		if c < 0x80 && byte(c)|0x20 != word[k] {
+			return 0, false
+		}
+		if c >= 0x80 {
+			return 0, false
+		}
+		s += w
+	}
+	return s, true
+}
+
+// reference reads the character reference at the start of b (&#NNN;,
+// &#xHH;, their semicolon left out as a browser allows, or &colon;): the
+// character and its length, 0 when there is none.
+func reference(b []byte) (rune, int) {
+	if len(b) < 3 || b[0] != '&' {
+		return 0, 0
+	}
+	if bytes.HasPrefix(b, []byte("&colon;")) {
+		return ':', len("&colon;")
+	}
+	if b[1] != '#' {
+		return 0, 0
+	}
+	i, base := 2, 10
+	if b[2] == 'x' || b[2] == 'X' {
+		i, base = 3, 16
+	}
+	start := i
+	v := 0
+	for i < len(b) && i-start < 12 {
+		d := hexValue(b[i])
+		if d < 0 || d >= base {
+			break
+		}
+		v = v*base + d
+		i++
+	}
+	if i == start || i-start >= 12 {
+		return 0, 0
+	}
+	if i < len(b) && b[i] == ';' {
+		i++
+	}
+	return rune(v), i
+}
+
+func hexValue(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c|0x20 >= 'a' && c|0x20 <= 'f':
+		return int(c|0x20-'a') + 10
+	}
+	return -1
+}
+
+// fromUTF16 gives a text that starts with a UTF-16 byte order mark as
+// UTF-8; any other as it is.
+func fromUTF16(d []byte) []byte {
+	var order binary.ByteOrder
+	switch {
+	case bytes.HasPrefix(d, []byte{0xff, 0xfe}):
+		order = binary.LittleEndian
+	case bytes.HasPrefix(d, []byte{0xfe, 0xff}):
+		order = binary.BigEndian
+	default:
+		return d
+	}
+	units := make([]uint16, (len(d)-2)/2)
+	for i := range units {
+		units[i] = order.Uint16(d[2+2*i:])
+	}
+	return []byte(string(utf16.Decode(units)))
+}
+
+// dataURIEnd is where the address that starts at start ends: at the
+// quote that opened it (a quote before it, white space between allowed),
+// at the parenthesis that closes a style sheet's url(, else (unquoted) at
+// white space, '>' or a quote. ok is false when what precedes the scheme
+// is a letter or digit (the "data:" of another word, as "metadata:").
+func dataURIEnd(d []byte, start, from int) (end int, ok bool) {
+	if start > 0 && isAlnumASCII(d[start-1]) {
+		return 0, false
+	}
+	before := byte(0)
+	for k := start - 1; k >= 0; k-- {
+		if !isSpaceASCII(d[k]) {
+			before = d[k]
+			break
+		}
+	}
+	var stop func(c byte) bool
+	switch before {
+	case '"', '\'', '`':
+		stop = func(c byte) bool { return c == before }
+	case '(':
+		stop = func(c byte) bool { return c == ')' || c == '"' || c == '\'' }
+	default:
+		stop = func(c byte) bool { return isSpaceASCII(c) || c == '>' || c == '"' || c == '\'' || c == '<' }
+	}
+	end = len(d)
+	for k := from; k < len(d); k++ {
+		if stop(d[k]) {
+			end = k
+			break
+		}
+	}
+	return end, true
+}
+
+// decodeDataURI decodes what follows "data:": the media type up to the
+// first comma (within maxDataURIMediaType bytes: else there is no
+// address, and nothing further is read), the body after it,
+// percent-decoded, then base64-decoded when the media type ends in
+// ";base64". Tabs and line breaks are taken out first, as the URL
+// standard's parser takes them out; Chromium keeps them in the media
+// type, so that a ";bas\ne64" there is no base64 to it: when they change
+// the reading, both bodies are given.
+func decodeDataURI(rest []byte) [][]byte {
+	comma := bytes.IndexByte(rest[:min(len(rest), 2*maxDataURIMediaType)], ',')
+	if comma < 0 {
+		return nil
+	}
+	meta, body := withoutTabsAndBreaks(rest[:comma]), percentDecode(withoutTabsAndBreaks(rest[comma+1:]))
+	if len(meta) > maxDataURIMediaType {
+		return nil
+	}
+	b64 := isBase64Meta(meta)
+	if b64 != isBase64Meta(rest[:comma]) {
+		return [][]byte{lenientBase64(body), body}
+	}
+	if b64 {
+		return [][]byte{lenientBase64(body)}
+	}
+	return [][]byte{body}
+}
+
+func withoutTabsAndBreaks(b []byte) []byte {
+	if bytes.IndexAny(b, "\t\n\r") < 0 {
+		return b
+	}
+	kept := make([]byte, 0, len(b))
+	for _, c := range b {
+		if c != '\t' && c != '\n' && c != '\r' {
+			kept = append(kept, c)
+		}
+	}
+	return kept
+}
+
+// isBase64Meta tells whether a data: address's media type ends in
+// ";base64" (any case, white space around it allowed, also percent-
+// encoded, as the standard reads it after decoding).
+func isBase64Meta(meta []byte) bool {
+	m := strings.TrimRight(string(percentDecode(meta)), " \f")
+	i := strings.LastIndexByte(m, ';')
+	return i >= 0 && strings.EqualFold(strings.TrimLeft(m[i+1:], " \f"), "base64")
+}
+
+// percentDecode undoes %XX escapes; a '%' not followed by two hex digits
+// stays as it is.
+func percentDecode(b []byte) []byte {
+	if bytes.IndexByte(b, '%') < 0 {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] == '%' && i+2 < len(b) {
+			if hi, lo := hexValue(b[i+1]), hexValue(b[i+2]); hi >= 0 && lo >= 0 {
+				out = append(out, byte(hi<<4|lo))
+				i += 2
+				continue
+			}
+		}
+		out = append(out, b[i])
+	}
+	return out
+}
+
+// maxTagReach bounds how far from an address its tag's start and end are
+// looked for.
+const maxTagReach = 4096
+
+// downloadName is the download attribute of the tag that holds the
+// address d[start:end], or "".
+func downloadName(d []byte, start, end int) string {
+	lt := bytes.LastIndexByte(d[max(0, start-maxTagReach):start], '<')
+	if lt < 0 {
+		return ""
+	}
+	lt += max(0, start-maxTagReach)
+	if bytes.IndexByte(d[lt:start], '>') >= 0 {
+		return "" // the address is not inside that tag
+	}
+	gt := bytes.IndexByte(d[end:min(len(d), end+maxTagReach)], '>')
+	if gt < 0 {
+		return ""
+	}
+	tag := string(d[lt : end+gt])
+	for _, part := range []string{tag[:start-lt], tag[end-lt:]} {
+		if v, ok := attrValue(part, "download"); ok {
+			return html.UnescapeString(v)
+		}
+	}
+	return ""
+}
+
+// attrValue is the value of the attribute name in a part of a tag.
+func attrValue(tag, name string) (string, bool) {
+	low := strings.ToLower(tag)
+	for from := 0; ; {
+		i := strings.Index(low[from:], name)
+		if i < 0 {
+			return "", false
+		}
+		i += from
+		from = i + len(name)
+		if i > 0 && !isSpaceASCII(low[i-1]) {
+			continue
+		}
+		rest := strings.TrimLeft(tag[from:], " \t\r\n\f")
+		if !strings.HasPrefix(rest, "=") {
+			continue
+		}
+		rest = strings.TrimLeft(rest[1:], " \t\r\n\f")
+		if rest != "" && (rest[0] == '"' || rest[0] == '\'') {
+			v, _, _ := strings.Cut(rest[1:], rest[:1])
+			return v, true
+		}
+		v, _, _ := strings.Cut(rest, " ")
+		return strings.TrimRight(v, "/"), true
+	}
+}
+
+func isSpaceASCII(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'
+}
+
+func isAlnumASCII(c byte) bool {
+	return c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'z'
+}
+
+// dataURIs walks the data: addresses written in data as its members.
+func (s *scan) dataURIs(data []byte, where string, depth int) {
+	// One past the files left, for the limit to be said.
+	for n, u := range dataURIs(data, max(0, s.lim.MaxFiles-s.files)+1) {
+		if s.stop {
+			return
+		}
+		name := u.name
+		if name == "" {
+			name = "data-uri-" + strconv.Itoa(n+1)
+		}
+		s.nested(depth, where, func() {
+			s.member(bytes.NewReader(u.data), int64(len(u.data)), join(where, name), depth+1)
+		})
+	}
+}

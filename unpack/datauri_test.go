@@ -1,0 +1,236 @@
+package unpack
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf16"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/testenv"
+)
+
+// smugglingPages are pages that carry EICAR in a data: address, each
+// written another way (HTML smuggling): what a browser decodes from each
+// must be what the walk decodes.
+func smugglingPages() map[string][]byte {
+	b64 := base64.StdEncoding.EncodeToString([]byte(eicar.String))
+	pct := url.PathEscape(eicar.String)
+	// Some base64 letters as references, as an attribute may hold them.
+	refs := strings.NewReplacer("X", "&#x58;", "5", "&#53", "O", "&#79;").Replace(b64)
+	spaced := b64[:20] + "\n  " + b64[20:40] + "\t" + b64[40:60] + " " + b64[60:]
+	page := func(body string) []byte {
+		return []byte("<!DOCTYPE html><html><head><title>t</title></head><body><p>a page</p>\n" + body + "\n</body></html>")
+	}
+	utf16le := func(s []byte) []byte {
+		out := []byte{0xff, 0xfe}
+		for _, u := range utf16.Encode([]rune(string(s))) {
+			out = append(out, byte(u), byte(u>>8))
+		}
+		return out
+	}
+	return map[string][]byte{
+		"href-double-quoted.html":  page(`<a href="data:application/octet-stream;base64,` + b64 + `">get</a>`),
+		"src-single-quoted.html":   page(`<img src='data:image/png;base64,` + b64 + `'>`),
+		"href-unquoted.html":       page(`<a href=data:application/octet-stream;base64,` + b64 + `>get</a>`),
+		"scheme-upper-case.html":   page(`<a href="DATA:APPLICATION/OCTET-STREAM;BASE64,` + b64 + `">get</a>`),
+		"base64-spaced.html":       page(`<a href="data:;base64,` + spaced + `">get</a>`),
+		"percent-encoded.html":     page(`<a href="data:text/plain,` + pct + `">get</a>`),
+		"base64-percent.html":      page(`<a href="data:;base64,` + strings.NewReplacer("+", "%2B", "/", "%2F", "=", "%3D").Replace(b64) + `">get</a>`),
+		"scheme-references.html":   page(`<a href="&#100;ata&colon;;base64,` + b64 + `">get</a>`),
+		"scheme-hex-refs.html":     page(`<a href="&#x64;&#x61;&#x74;&#x61;&#x3a;;base64,` + b64 + `">get</a>`),
+		"scheme-ref-no-semi.html":  page(`<a href="&#100ata:;base64,` + b64 + `">get</a>`),
+		"body-references.html":     page(`<a href="data:;base64,` + refs + `">get</a>`),
+		"leading-space.html":       page(`<a href="  data:;base64,` + b64 + `">get</a>`),
+		"object-data.html":         page(`<object data="data:application/octet-stream;base64,` + b64 + `"></object>`),
+		"iframe-src.html":          page(`<iframe src="data:text/plain;base64,` + b64 + `"></iframe>`),
+		"css-inline-url.html":      page(`<div id=d style="width:9px;height:9px;background-image:url(data:image/png;base64,` + b64 + `)"></div>`),
+		"css-quoted-url.html":      page(`<div id=d style='width:9px;height:9px;background-image:url("data:image/png;base64,` + b64 + `")'></div>`),
+		"download-named.html":      page(`<a download="setup.exe" href="data:application/octet-stream;base64,` + b64 + `">get</a>`),
+		"utf16-page.html":          utf16le(page(`<a href="data:;base64,` + b64 + `">get</a>`)),
+		"base64-newline-meta.html": page(`<a href="data:application/octet-stream;bas` + "\n" + `e64,` + b64 + `">get</a>`),
+	}
+}
+
+// TestDataURIsOpenedAsABrowserOpensThem: for each way of writing a data:
+// address, Chromium loads the page and fetches every data: address it
+// holds (links, pictures, objects, frames, style sheets' urls); each body
+// it gets is a member the walk gives, and EICAR is found in every page
+// (in one, ";bas\ne64", as base64 where Chromium reads the text as it
+// is, and the URL standard's parser as base64: both are given).
+func TestDataURIsOpenedAsABrowserOpensThem(t *testing.T) {
+	chromium := testenv.Need(t, "chromium", "chromium")
+	pages := smugglingPages()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Write(pages[strings.TrimPrefix(r.URL.Path, "/")])
+	}))
+	defer srv.Close()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil { // starts the browser
+		t.Fatal(err)
+	}
+	const fetchAll = `(async () => {
+		const urls = [];
+		for (const e of document.querySelectorAll('*')) {
+			for (const a of ['href', 'src', 'data']) {
+				if (typeof e[a] === 'string' && e[a].toLowerCase().startsWith('data:')) urls.push(e[a]);
+			}
+			const m = getComputedStyle(e).backgroundImage.match(/^url\("(.*)"\)$/);
+			if (m && m[1].startsWith('data:')) urls.push(m[1]);
+		}
+		const out = [];
+		for (const u of urls) {
+			try {
+				const b = new Uint8Array(await (await fetch(u)).arrayBuffer());
+				let s = '';
+				for (const c of b) s += String.fromCharCode(c);
+				out.push(btoa(s));
+			} catch (e) { out.push('failed: ' + e); }
+		}
+		return out;
+	})()`
+	for name, data := range pages {
+		tctx, tcancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := chromedp.Do(tctx, chromedp.Navigate(srv.URL+"/"+name)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		bodies, err := chromedp.Run(tctx, chromedp.Evaluate[[]string](fetchAll, chromedp.EvalAwaitPromise))
+		tcancel()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		ours := walked(data)
+		if len(bodies) == 0 {
+			t.Errorf("%s: the browser found no data: address", name)
+		}
+		for _, b := range bodies {
+			got, err := base64.StdEncoding.DecodeString(b)
+			if err != nil {
+				t.Errorf("%s: the browser: %s", name, b)
+				continue
+			}
+			if !containsMember(ours, got) {
+				t.Errorf("%s: the browser decoded %q, the walk %q", name, got, ours)
+			}
+		}
+		if d := eicarFound(data); len(d) != 1 || d[0].Path == "" {
+			t.Errorf("%s: %+v", name, d)
+		}
+	}
+	if _, ok := walked(pages["download-named.html"])["setup.exe"]; !ok {
+		t.Errorf("the download attribute does not name the member: %q", walked(pages["download-named.html"]))
+	}
+}
+
+func containsMember(members map[string][]byte, b []byte) bool {
+	for _, m := range members {
+		if bytes.Equal(m, b) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestDataURIsNotMadeUp: what only looks like a data: address gives no
+// member: a word ending in "data:", an address without its comma, a
+// reference that is no letter of the scheme.
+func TestDataURIsNotMadeUp(t *testing.T) {
+	for name, text := range map[string]string{
+		"a word before":  `metadata:;base64,WDVPIVA=`,
+		"no comma":       `<a href="data:text/plain">x</a>`,
+		"other ref":      `<a href="&#101;ata:,x">x</a>`,
+		"nothing at all": `no address here: none`,
+	} {
+		if got := walked([]byte(text)); len(got) != 0 {
+			t.Errorf("%s: %q", name, got)
+		}
+	}
+}
+
+// TestDataURIsInMailAndNested: a mail's HTML part (quoted-printable)
+// holding a data: address, and a data: page holding another: each found
+// where it is, the nesting bounded by the depth limit.
+func TestDataURIsInMailAndNested(t *testing.T) {
+	b64 := base64.StdEncoding.EncodeToString([]byte(eicar.String))
+	inner := `<html><body><a href="data:;base64,` + b64 + `">x</a></body></html>`
+	outer := `<html><body><iframe src="data:text/html;base64,` + base64.StdEncoding.EncodeToString([]byte(inner)) + `"></iframe></body></html>`
+	if d := eicarFound([]byte(outer)); len(d) != 1 || d[0].Path != "data-uri-1/data-uri-1" {
+		t.Errorf("nested: %+v", d)
+	}
+	var qp strings.Builder
+	for i := 0; i < len(inner); i += 60 {
+		qp.WriteString(strings.ReplaceAll(inner[i:min(i+60, len(inner))], "=", "=3D") + "=\r\n")
+	}
+	mail := "From: a@example.org\r\nTo: b@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: text/html; charset=us-ascii\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + qp.String()
+	d := Scan([]byte(mail), Options{MIME: true}, Limits{}, func(b []byte, found func(string) bool) {
+		if bytes.Equal(b, []byte(eicar.String)) {
+			found("EICAR")
+		}
+	})
+	if len(d) != 1 || !strings.HasSuffix(d[0].Path, "/data-uri-1") {
+		t.Errorf("mail: %+v", d)
+	}
+	deep := inner
+	for range 10 {
+		deep = `<iframe src="data:text/html;base64,` + base64.StdEncoding.EncodeToString([]byte(deep)) + `"></iframe>`
+	}
+	d = eicarFound([]byte(deep))
+	if len(d) != 1 || d[0].Name != "Heuristics.Limits.Exceeded.Depth" {
+		t.Errorf("deep: %+v", d)
+	}
+}
+
+// TestDataURIsAreBounded: a text of many addresses gives at most the
+// file limit's members, and says so; one of ":" and "&#" alone is
+// searched in linear time.
+func TestDataURIsAreBounded(t *testing.T) {
+	var many strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&many, `<img src="data:,%d">`, i)
+	}
+	d := Scan([]byte(many.String()), Options{Archives: true}, Limits{MaxFiles: 20}, nil)
+	if len(d) != 1 || d[0].Name != "Heuristics.Limits.Exceeded.Files" {
+		t.Errorf("many: %+v", d)
+	}
+	for _, filler := range []string{":", "&#", "&#100;&#97;&#116;&#97;", "d&#97;t&#97;", "&#100;&#97;&#116;&#97;:", "(data:", "(data:,"} {
+		text := []byte(strings.Repeat(filler, (4<<20)/len(filler)))
+		start := time.Now()
+		walked(text)
+		if el := time.Since(start); el > 5*time.Second {
+			t.Errorf("%q: %v for 4 MiB", filler, el)
+		}
+	}
+}
+
+// FuzzDataURIs: no text makes the search panic, read outside it, or
+// give a member larger than the text.
+func FuzzDataURIs(f *testing.F) {
+	for _, p := range smugglingPages() {
+		f.Add(p)
+	}
+	f.Add([]byte(`&#x64;&#x61;&#x74;&#x61;&#x3a;,%4`))
+	f.Add([]byte("data:;base64,===="))
+	f.Fuzz(func(t *testing.T, text []byte) {
+		for _, u := range dataURIs(text, 100) {
+			if len(u.data) > 2*len(text)+8 {
+				t.Fatalf("%d bytes from %d", len(u.data), len(text))
+			}
+		}
+	})
+}
