@@ -93,17 +93,22 @@ func (s *session) heloName() string {
 
 // tell tells the next hop who the mail's client is, when it was not told
 // of this one (a trusted MTA's clients change from mail to mail).
+// XFORWARD holds for one mail transaction (Postfix's smtpd forgets it
+// with the transaction): it is said again before each mail. XCLIENT, or
+// a next hop that takes neither, holds for the session.
 func (s *session) tell() error {
 	who := s.client + " " + s.heloName()
 	if who == s.told {
 		return nil
 	}
-	told, err := s.up.forward(s.p.Svc.ForwardClient, net.ParseIP(s.client), s.heloName(), s.p.hostname)
+	verb, err := s.up.forward(s.p.Svc.ForwardClient, net.ParseIP(s.client), s.heloName(), s.p.hostname)
 	if err != nil {
 		return err
 	}
-	s.told = who
-	if !told && s.p.Svc.ForwardClient != "none" {
+	if verb != "XFORWARD" {
+		s.told = who
+	}
+	if verb == "" && s.p.Svc.ForwardClient != "none" {
 		s.p.warnUntold(s.upAddr)
 	}
 	return nil

@@ -43,8 +43,16 @@ type env struct {
 
 func newEnv(t *testing.T, keys string) *env {
 	t.Helper()
+	return newEnvVia(t, keys, func(sink string) string { return sink })
+}
+
+// newEnvVia is newEnv with a next hop of the test's own between the
+// proxy and the sink: via is given the sink's address and gives the next
+// hop's.
+func newEnvVia(t *testing.T, keys string, via func(sink string) string) *env {
+	t.Helper()
 	e := &env{t: t, sink: servertest.NewMailSink(t, nil, nil)}
-	host, port, _ := net.SplitHostPort(e.sink.Addr)
+	host, port, _ := net.SplitHostPort(via(e.sink.Addr))
 	c, kit := proxytest.Common(t, "smtp", "hostname = gw.test\nparent_server_host = "+host+"\nparent_server_port = "+port+"\n"+keys)
 	e.obs, e.logDir = kit.Obs, kit.LogDir
 	e.p = &Proxy{Common: c}

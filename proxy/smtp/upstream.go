@@ -162,9 +162,9 @@ func (u *upstream) has(ext string) bool { _, ok := u.ext[ext]; return ok }
 // forward tells the next hop who the client really is, with XCLIENT or
 // XFORWARD, as the settings ask: auto (the default) uses XCLIENT when the
 // next hop offers it and XFORWARD otherwise, each only if the next hop
-// accepts it from us. It says whether the next hop was told; an error is a
-// broken session.
-func (u *upstream) forward(mode string, addr net.IP, helo, name string) (bool, error) {
+// accepts it from us. It gives the command the next hop took ("" when it
+// was told nothing); an error is a broken session.
+func (u *upstream) forward(mode string, addr net.IP, helo, name string) (string, error) {
 	helo = xtext(helo)
 	try := func(verb string) (bool, error) {
 		var err error
@@ -188,11 +188,15 @@ func (u *upstream) forward(mode string, addr net.IP, helo, name string) (bool, e
 		if !u.has(verb) {
 			continue
 		}
-		if told, err := try(verb); told || err != nil {
-			return told, err
+		told, err := try(verb)
+		if err != nil {
+			return "", err
+		}
+		if told {
+			return verb, nil
 		}
 	}
-	return false, nil
+	return "", nil
 }
 
 // xtext keeps a value one token: no spaces or control bytes.

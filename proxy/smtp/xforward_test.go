@@ -215,3 +215,44 @@ func TestXforwardDataEndAcrossReads(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryMailOfASessionToldToPostfix: Postfix forgets what XFORWARD
+// said at the end of each mail transaction (its smtpd resets it with the
+// transaction), and keeps what XCLIENT said for the session. Two mails
+// from one client in one session, through the relay to a real Postfix
+// that takes XFORWARD (then XCLIENT) from it: Postfix logs both as the
+// client's (XFORWARD: orig_client), or takes both from it (XCLIENT: its
+// Received line), never one as the relay's.
+func TestEveryMailOfASessionToldToPostfix(t *testing.T) {
+	for _, verb := range []string{"xforward", "xclient"} {
+		t.Run(verb, func(t *testing.T) {
+			var pf *servertest.Postfix
+			e := newEnvVia(t, "trusted_mtas = 127.0.0.1\nforward_client = "+verb, func(sink string) string {
+				pf = servertest.StartPostfix(t, servertest.PostfixOptions{RelayHost: sink,
+					Main: "smtpd_authorized_" + verb + "_hosts = 127.0.0.0/8\nmynetworks = 127.0.0.0/8 192.0.2.0/24\n"})
+				return pf.Addr
+			})
+			e.start()
+			mail := "XFORWARD NAME=client.example ADDR=192.0.2.9 HELO=helo.client.example PROTO=ESMTP\r\n" +
+				"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"
+			r := dialog(t, e.addr, step{"EHLO mta.test\r\n", 1},
+				step{mail, 4}, step{"Subject: one\r\n\r\nbody\r\n.\r\n", 1},
+				step{mail, 4}, step{"Subject: two\r\n\r\nbody\r\n.\r\n", 1},
+				step{"QUIT\r\n", 1})
+			if !strings.HasPrefix(r[2], "250 ") || !strings.HasPrefix(r[4], "250 ") {
+				t.Fatalf("%q", r)
+			}
+			e.waitMails(2)
+			for _, m := range e.sink.Mails() {
+				// Postfix's Received line, the first: who it took the mail from.
+				first, _, _ := strings.Cut(string(m.Data), "\r\n\t")
+				if verb == "xclient" && !strings.Contains(first, "[192.0.2.9]") {
+					t.Errorf("a mail as Postfix took it:\n%s", m.Data)
+				}
+			}
+			if n := strings.Count(pf.Log(), "orig_client=unknown[192.0.2.9]"); verb == "xforward" && n != 2 {
+				t.Errorf("Postfix logged the client for %d mails of 2", n)
+			}
+		})
+	}
+}
