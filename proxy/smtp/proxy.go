@@ -73,6 +73,7 @@ type Proxy struct {
 	trusted netlist.List // trusted_mtas: who may XFORWARD
 
 	sessions sessions.Set // for a stop, and for eviction when the slots run out
+	hops     hopCache     // the next hop's sessions, kept between clients
 }
 
 // warnUntold says, at most once an hour, that the next hop was not told
@@ -176,6 +177,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	// ends. The library's servers are then stopped (they hold nothing
 	// more than a session still connecting to its next hop).
 	p.sessions.Shutdown(ctx)
+	defer p.hops.close() // after the sessions: none is kept from now on
 	var tlsErr error
 	done := make(chan struct{})
 	go func() {
@@ -237,13 +239,51 @@ var errShuttingDown = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.Enhanced
 
 var errTempNextHop = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 4, 1}, Message: "The next mail server cannot be reached; try again later"}
 
-// newSession opens the session to the next hop for a client.
+// newSession opens the session to the next hop for a client: one kept
+// from an earlier client, or a new one.
 func (p *Proxy) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	addr, err := p.nextHop(c.Conn())
 	if err != nil {
 		p.Log.Warn("no next hop", zap.Error(err))
 		return nil, errTempNextHop
 	}
+	key := hopKey(addr, p.Svc.Transparent && proxy.IsTLS(c.Conn()))
+	var up *upstream
+	if !p.Svc.TransparentTproxy {
+		up = p.hops.take(key)
+	}
+	reused := up != nil
+	if !reused {
+		if up, err = p.dialHop(c, addr); err != nil {
+			return nil, err
+		}
+	}
+	s := &session{p: p, conn: c, up: up, upAddr: addr, hopKey: key, greeted: reused, reused: reused, log: p.Log}
+	if a, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
+		s.peer = a.IP.String()
+	}
+	s.client = s.peer
+	if a, ok := up.c.RemoteAddr().(*net.TCPAddr); ok {
+		s.server = a.IP.String()
+	}
+	s.key = sessionConn{c}
+	// (The library makes a session at the client's first EHLO or HELO:
+	// from its reply on, the session waits for a command.)
+	if !p.sessions.Add(s.key) {
+		s.up.c.Close()
+		return nil, errShuttingDown
+	}
+	if !s.waiting() {
+		p.sessions.Done(s.key) // no session: no Logout
+		s.up.c.Close()
+		return nil, errShuttingDown
+	}
+	return s, nil
+}
+
+// dialHop connects to the next hop at addr for the client c: a new
+// session, not yet greeted; an error is the reply for the client.
+func (p *Proxy) dialHop(c *gosmtp.Conn, addr string) (*upstream, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var client net.IP
@@ -273,28 +313,9 @@ func (p *Proxy) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 			return nil, errTempNextHop
 		}
 	}
-	s := &session{p: p, conn: c, up: newUpstream(nc, p.Svc.IdleTimeout), upAddr: addr, log: p.Log}
-	s.up.lmtp = p.Svc.ParentProtocol == "lmtp"
-	if a, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
-		s.peer = a.IP.String()
-	}
-	s.client = s.peer
-	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
-		s.server = a.IP.String()
-	}
-	s.key = sessionConn{c}
-	// (The library makes a session at the client's first EHLO or HELO:
-	// from its reply on, the session waits for a command.)
-	if !p.sessions.Add(s.key) {
-		s.up.c.Close()
-		return nil, errShuttingDown
-	}
-	if !s.waiting() {
-		p.sessions.Done(s.key) // no session: no Logout
-		s.up.c.Close()
-		return nil, errShuttingDown
-	}
-	return s, nil
+	up := newUpstream(nc, p.Svc.IdleTimeout)
+	up.lmtp = p.Svc.ParentProtocol == "lmtp"
+	return up, nil
 }
 
 // firstCommandBy gives each client header_timeout from its accept to send

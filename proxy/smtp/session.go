@@ -38,6 +38,8 @@ type session struct {
 	server  string
 	log     *zap.Logger
 	greeted bool
+	reused  bool        // the next hop's session was another client's, and has not answered this one yet
+	hopKey  string      // the next hop in the proxy's cache of its sessions
 	inMail  bool        // MAIL sent upstream, no DATA end or RSET yet
 	key     sessionConn // the session in the proxy's set: busy while a mail is received, scanned or delivered
 	from    string
@@ -114,12 +116,30 @@ func (s *session) tell() error {
 	return nil
 }
 
-// Mail relays MAIL FROM with the next hop's reply.
+// Mail relays MAIL FROM with the next hop's reply. On a kept session of
+// the next hop's that fails before it answers (closed meanwhile), the
+// mail is tried once more on a new one.
 func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	if !s.waiting() {
 		return errShuttingDown
 	}
 	s.whoFor()
+	err := s.mail(from, opts)
+	if s.reused && s.up.broken {
+		s.reused = false
+		s.up.c.Close()
+		var up *upstream
+		if up, err = s.p.dialHop(s.conn, s.upAddr); err != nil {
+			return err
+		}
+		s.up, s.greeted, s.told = up, false, ""
+		err = s.mail(from, opts)
+	}
+	s.reused = false
+	return err
+}
+
+func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 	err := s.hello()
 	if err == nil {
 		err = s.tell()
@@ -233,11 +253,15 @@ func (s *session) waiting() bool {
 	return false
 }
 
-// Logout ends the next hop's session.
+// Logout ends the next hop's session, or keeps it for another client
+// when it is between mails and sound (see hopcache.go).
 func (s *session) Logout() error {
 	s.p.sessions.Done(s.key)
-	s.up.cmd(221, "QUIT")
-	s.up.c.Close()
+	if s.greeted && !s.inMail && !s.up.broken && !s.p.Svc.TransparentTproxy {
+		s.p.hops.put(s.hopKey, s.up)
+		return nil
+	}
+	quit(s.up)
 	return nil
 }
 
@@ -426,7 +450,9 @@ func (s *session) deliver(f *spool.File, extra []string, head proxy.HeadChange, 
 	}
 	s.inMail = false
 	if copyErr != nil {
-		// The next hop never saw our terminator: it holds no mail.
+		// The next hop never saw our terminator: it holds no mail, and
+		// its session, still in DATA, is kept for no one.
+		s.up.broken = true
 		s.log.Info("next hop: DATA broke off", zap.String("next_hop", s.upAddr), zap.Error(copyErr))
 		return upErr(copyErr)
 	}

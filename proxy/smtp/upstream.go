@@ -29,6 +29,9 @@ type upstream struct {
 	timeout time.Duration
 	ext     map[string]string
 	lmtp    bool // the next hop speaks LMTP (parent_protocol): LHLO, a reply per recipient after the message
+	// broken: the connection failed, or the next hop said 421 (it is
+	// closing): the session is not kept for another client.
+	broken bool
 }
 
 func newUpstream(c net.Conn, timeout time.Duration) *upstream {
@@ -59,6 +62,9 @@ func (u *upstream) read() (reply, error) {
 	if err == nil && r.Code < 200 {
 		err = fmt.Errorf("next hop reply %q: SMTP has no 1xx", r.Text())
 	}
+	if err != nil || r.Code == 421 {
+		u.broken = true
+	}
 	return reply{r}, err
 }
 
@@ -69,6 +75,7 @@ func (u *upstream) cmd(want int, line string) (reply, error) {
 	_, err := io.WriteString(u.c, line+"\r\n")
 	u.c.SetWriteDeadline(time.Time{})
 	if err != nil {
+		u.broken = true
 		return reply{}, err
 	}
 	r, err := u.read()
@@ -252,6 +259,9 @@ var dataBufs = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<1
 func (d *dataWriter) Write(p []byte) (int, error) {
 	n, err := d.st.Write(p)
 	d.u.c.SetWriteDeadline(time.Now().Add(d.u.timeout))
+	if err != nil {
+		d.u.broken = true
+	}
 	return n, err
 }
 
@@ -270,6 +280,9 @@ func (d *dataWriter) end() error {
 	d.w.Reset(nil) // the pool keeps no connection
 	dataBufs.Put(d.w)
 	d.u.c.SetWriteDeadline(time.Time{})
+	if err != nil {
+		d.u.broken = true
+	}
 	return err
 }
 

@@ -1,0 +1,101 @@
+package smtp
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/servertest"
+)
+
+// TestNextHopSessionKeptForTheNextClient: clients that each send one
+// mail in a session of their own are relayed over one session to the next
+// hop, a refused (infected) mail between them included; once it was kept
+// unused for hopKeep, a new one is made.
+func TestNextHopSessionKeptForTheNextClient(t *testing.T) {
+	e := newEnv(t, "")
+	e.start()
+	for i, msg := range []string{"Subject: 1\r\n\r\none\r\n", "Subject: 2\r\n\r\n" + eicar.String + "\r\n", "Subject: 3\r\n\r\nthree\r\n"} {
+		err := e.send("a@example.com", []string{"b@example.com"}, msg)
+		if want := map[bool]int{false: 250, true: 554}[i == 1]; code(err) != want {
+			t.Fatalf("mail %d: %v", i+1, err)
+		}
+	}
+	time.Sleep(hopKeep + time.Second)
+	if err := e.send("a@example.com", []string{"b@example.com"}, "Subject: 4\r\n\r\nfour\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	m := e.sink.Mails()
+	if len(m) != 3 || m[0].Peer != m[1].Peer || m[2].Peer == m[1].Peer {
+		t.Fatalf("%d mails, from %v", len(m), func() (p []string) {
+			for _, x := range m {
+				p = append(p, x.Peer)
+			}
+			return
+		}())
+	}
+}
+
+// TestKeptSessionClosedByPostfixIsNotTaken: a real Postfix that ends an
+// idle session after a second (its 421 and close come while the session
+// is kept): the next client's mail goes over a new session, and is taken.
+func TestKeptSessionClosedByPostfixIsNotTaken(t *testing.T) {
+	var pf *servertest.Postfix
+	e := newEnvVia(t, "", func(sink string) string {
+		pf = servertest.StartPostfix(t, servertest.PostfixOptions{RelayHost: sink, Main: "smtpd_timeout = 1s\n"})
+		return pf.Addr
+	})
+	e.start()
+	for i := range 2 {
+		if err := e.send("a@example.com", []string{"b@example.net"}, "Subject: s\r\n\r\nbody\r\n"); err != nil {
+			t.Fatalf("mail %d: %v", i+1, err)
+		}
+		if i == 0 {
+			pf.WaitLog(t, "timeout after END-OF-MESSAGE")
+		}
+	}
+	e.waitMails(2)
+}
+
+// TestKeptSessionThatBreaksIsReplaced: a next hop that hangs up on the
+// first command of a kept session (it looked open): the mail is relayed
+// over a new session, and the client never knows.
+func TestKeptSessionThatBreaksIsReplaced(t *testing.T) {
+	var mu sync.Mutex
+	greetings, mails := 0, 0
+	next := servertest.ScriptedSMTP(t, func(stage, line string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		switch stage {
+		case "GREETING":
+			greetings++
+			return "220 next.test ESMTP"
+		case "EHLO":
+			return "250-next.test\r\n250 PIPELINING"
+		case "MAIL FROM":
+			mails++
+			if mails == 2 {
+				return "" // the kept session's first command: hung up
+			}
+			return "250 2.1.0 Ok"
+		case "DATA":
+			return "354 go on"
+		case "QUIT":
+			return "221 bye"
+		}
+		return "250 2.0.0 Ok"
+	})
+	e := newEnvVia(t, "", func(string) string { return next })
+	e.start()
+	for i := range 2 {
+		if err := e.send("a@example.com", []string{"b@example.com"}, "Subject: s\r\n\r\nbody\r\n"); err != nil {
+			t.Fatalf("mail %d: %v", i+1, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if greetings != 2 || mails != 3 {
+		t.Fatalf("%d sessions, %d MAIL commands", greetings, mails)
+	}
+}
