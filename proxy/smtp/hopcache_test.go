@@ -1,9 +1,14 @@
 package smtp
 
 import (
+	"bytes"
+	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/servertest"
@@ -97,5 +102,51 @@ func TestKeptSessionThatBreaksIsReplaced(t *testing.T) {
 	defer mu.Unlock()
 	if greetings != 2 || mails != 3 {
 		t.Fatalf("%d sessions, %d MAIL commands", greetings, mails)
+	}
+}
+
+// TestKeptSessionToldOfEachClient: a next hop's session kept between two
+// clients from other addresses, with a real Postfix taking XCLIENT from
+// the relay: each mail is Postfix's from its own client, over one
+// session; a third mail from the second client is not told again.
+func TestKeptSessionToldOfEachClient(t *testing.T) {
+	var pf *servertest.Postfix
+	e := newEnvVia(t, "forward_client = xclient", func(sink string) string {
+		pf = servertest.StartPostfix(t, servertest.PostfixOptions{RelayHost: sink,
+			Main: "smtpd_authorized_xclient_hosts = 127.0.0.0/8\nmynetworks = 127.0.0.0/8\n"})
+		return pf.Addr
+	})
+	e.start()
+	for i, from := range []string{"127.0.0.7", "127.0.0.8", "127.0.0.8"} {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		nc, err := d.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := gosmtp.NewClient(nc)
+		if err := c.Hello("client-" + strings.ReplaceAll(from, ".", "-") + ".test"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SendMail("a@example.com", []string{"b@example.net"}, strings.NewReader("Subject: "+from+"\r\n\r\nbody\r\n")); err != nil {
+			t.Fatalf("mail %d: %v", i+1, err)
+		}
+		c.Quit()
+	}
+	e.waitMails(3)
+	for _, m := range e.sink.Mails() {
+		first, _, _ := strings.Cut(string(m.Data), "\r\n\t")
+		subject := m.Data[bytes.Index(m.Data, []byte("Subject: "))+9:]
+		if from := string(subject[:bytes.IndexByte(subject, '\r')]); !strings.Contains(first, "["+from+"]") {
+			t.Errorf("a mail from %s as Postfix took it: %s", from, first)
+		}
+	}
+	// (StartPostfix's look at its port is a session without a command.)
+	pf.WaitLog(t, "disconnect from unknown[127.0.0.8]") // the kept session ended
+	log := pf.Log()
+	if n := strings.Count(log, "]: connect from localhost[127.0.0.1]") - strings.Count(log, "lost connection after CONNECT"); n != 1 {
+		t.Errorf("%d sessions to Postfix", n)
+	}
+	if !strings.Contains(log, "ehlo=3 xclient=0/2 mail=3") {
+		t.Errorf("the next hop was not told of each client once (Postfix counts XCLIENT as a failed command, and an EHLO after each)")
 	}
 }

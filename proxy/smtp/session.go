@@ -34,7 +34,6 @@ type session struct {
 	peer    string // the connection's peer
 	client  string // the mail's client: the peer, or what its XFORWARD said
 	helo    string // the mail's client's HELO ("": the peer's)
-	told    string // the client and HELO the next hop was last told of
 	server  string
 	log     *zap.Logger
 	greeted bool
@@ -97,10 +96,12 @@ func (s *session) heloName() string {
 // of this one (a trusted MTA's clients change from mail to mail).
 // XFORWARD holds for one mail transaction (Postfix's smtpd forgets it
 // with the transaction): it is said again before each mail. XCLIENT, or
-// a next hop that takes neither, holds for the session.
+// a next hop that takes neither, holds for the next hop's session, kept
+// for another client too: a client the session was last told of (an MTA
+// sending mail after mail) is not told again.
 func (s *session) tell() error {
 	who := s.client + " " + s.heloName()
-	if who == s.told {
+	if who == s.up.told {
 		return nil
 	}
 	verb, err := s.up.forward(s.p.Svc.ForwardClient, net.ParseIP(s.client), s.heloName(), s.p.hostname)
@@ -108,7 +109,7 @@ func (s *session) tell() error {
 		return err
 	}
 	if verb != "XFORWARD" {
-		s.told = who
+		s.up.told = who
 	}
 	if verb == "" && s.p.Svc.ForwardClient != "none" {
 		s.p.warnUntold(s.upAddr)
@@ -132,7 +133,7 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 		if up, err = s.p.dialHop(s.conn, s.upAddr); err != nil {
 			return err
 		}
-		s.up, s.greeted, s.told = up, false, ""
+		s.up, s.greeted = up, false
 		err = s.mail(from, opts)
 	}
 	s.reused = false

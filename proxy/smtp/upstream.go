@@ -32,6 +32,7 @@ type upstream struct {
 	// broken: the connection failed, or the next hop said 421 (it is
 	// closing): the session is not kept for another client.
 	broken bool
+	told   string // the client and HELO the next hop was last told of (XCLIENT)
 }
 
 func newUpstream(c net.Conn, timeout time.Duration) *upstream {
