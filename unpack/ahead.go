@@ -15,10 +15,19 @@ type Ahead struct {
 	// Begin is the first place of "begin" (a uuencoded block's start
 	// line) in them; -1: none.
 	Begin int
+	// URIs are the places, in order, of the pairs a data: address is
+	// found by (see schemeStarts) in them; with URIsCrowded, too many
+	// were found to keep, and the scan searches the object itself.
+	URIs        []int
+	URIsCrowded bool
 	// Match, when set, matches the object's own bytes in place of the
 	// scan's match: the engine's, knowing what it searched.
 	Match Match
 }
+
+// maxAheadURIs bounds the places an Ahead keeps (an object crowded with
+// them, a large text of links, is searched by the scan itself).
+const maxAheadURIs = 1 << 16
 
 // NewAhead is an Ahead with nothing searched.
 func NewAhead() *Ahead { return &Ahead{Begin: -1} }
@@ -26,20 +35,46 @@ func NewAhead() *Ahead { return &Ahead{Begin: -1} }
 // beginLine is what a uuencoded block's first line starts with.
 var beginLine = []byte("begin")
 
-// Wanted is the string the scan wants found ahead: nil once it was.
-// The searcher gives its first place (Saw), and moves Upto.
-func (a *Ahead) Wanted() []byte {
-	if a.Begin >= 0 {
-		return nil
+// Wanted are the strings the scan wants found ahead: "begin" until it
+// was, and the pairs of data: addresses until too many were. The
+// searcher gives each place of one (Saw), and moves Upto.
+func (a *Ahead) Wanted() [][]byte {
+	var w [][]byte
+	if a.Begin < 0 {
+		w = append(w, beginLine)
 	}
-	return beginLine
+	if !a.URIsCrowded {
+		w = append(w, uriAnchors...)
+	}
+	return w
 }
 
-// Saw records a place of Wanted, which the search found.
-func (a *Ahead) Saw(p int) {
-	if a.Begin < 0 || p < a.Begin {
-		a.Begin = p
+// WantedLen is the length of the longest string wanted: how far before
+// Upto a search must start again to see one across the border.
+func (a *Ahead) WantedLen() (n int) {
+	for _, w := range a.Wanted() {
+		n = max(n, len(w))
 	}
+	return n
+}
+
+// Saw records a place p of sep, one of Wanted, which the search found.
+// The places of a data: address's pairs come in order.
+func (a *Ahead) Saw(p int, sep []byte) {
+	if &sep[0] == &beginLine[0] {
+		if a.Begin < 0 || p < a.Begin {
+			a.Begin = p
+		}
+		return
+	}
+	if a.URIsCrowded {
+		return
+	}
+	if len(a.URIs) == maxAheadURIs {
+		a.URIs, a.URIsCrowded = nil, true
+		return
+	}
+	a.URIs = append(a.URIs, p)
 }
 
 // mayHoldBegin tells whether data, the object (depth 0) or a member, may

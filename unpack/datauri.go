@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/fsigkd/fsigkd/internal/bytesearch"
 )
 
 // data: addresses (RFC 2397, read as the WHATWG fetch standard reads
@@ -49,6 +51,18 @@ type dataURI struct {
 // most limit of them. A text in UTF-16 (told by its byte order mark, as
 // a browser tells it) is read as the characters it holds.
 func dataURIs(d []byte, limit int) []dataURI {
+	return dataURIsAhead(d, limit, nil)
+}
+
+// dataURIsAhead is dataURIs for an object whose first a.Upto bytes were
+// searched ahead (nil: none).
+func dataURIsAhead(d []byte, limit int, a *Ahead) []dataURI {
+	var known []int
+	from := 0
+	if a != nil && !a.URIsCrowded && a.Upto <= len(d) && !hasBOM16(d) {
+		// Searched again from where a pair could not be seen whole.
+		known, from = a.URIs, max(0, a.Upto-len("&colon;")+1)
+	}
 	d = fromUTF16(d)
 	var out []dataURI
 	seen := map[uint64]bool{}
@@ -61,7 +75,7 @@ func dataURIs(d []byte, limit int) []dataURI {
 		}
 	}
 	last := 0
-	for _, at := range schemeStarts(d) {
+	for _, at := range schemeStarts(d, known, from) {
 		if at[0] < last || len(out) >= limit {
 			continue // inside the address before
 		}
@@ -95,51 +109,78 @@ func dataURIs(d []byte, limit int) []dataURI {
 
 // schemeStarts gives, in order, where each "data:" of d starts and where
 // its colon ends, its characters written as they are or as references.
-func schemeStarts(d []byte) [][2]int {
+// One pass over d, from the place from, for the pairs every way of
+// writing the scheme holds (its "a:", or a reference: "&#", "&colon;"),
+// with vector instructions where the processor has them: in binary data
+// a place is looked at about once in 16 KiB. The places of those pairs
+// before from were found ahead: known.
+func schemeStarts(d []byte, known []int, from int) [][2]int {
 	var at [][2]int
-	// before looks for the scheme's four letters ending at c, where the
-	// colon (written from c to end) is.
-	before := func(c, end int) {
-		if c >= 4 && d[c-4]|0x20 == 'd' && d[c-3]|0x20 == 'a' && d[c-2]|0x20 == 't' && d[c-1]|0x20 == 'a' {
-			at = append(at, [2]int{c - 4, end})
-			return
+	i := from
+	next := func() int {
+		if len(known) > 0 {
+			r := known[0]
+			known = known[1:]
+			return r
 		}
-		from := max(0, c-maxSchemeWritten)
-		if bytes.IndexByte(d[from:c], '&') < 0 {
-			return
+		if i >= len(d) {
+			return -1
 		}
-		for s := from; s < c; s++ {
-			if d[s] != '&' && d[s]|0x20 != 'd' {
-				continue // the scheme starts with its d, or a reference
-			}
-			if e, ok := lettersAt(d, s, "data"); ok && e == c {
-				at = append(at, [2]int{s, end})
-				return
-			}
+		k, _ := schemeAnchors.Index(d[i:])
+		if k < 0 {
+			i = len(d)
+			return -1
 		}
+		r := i + k
+		i = r + 1
+		return r
 	}
-	for i := 0; ; {
-		j := bytes.IndexByte(d[i:], ':')
-		if j < 0 {
-			break
+	for r := next(); r >= 0; r = next() {
+		if d[r] != '&' { // "a:", "A:": the scheme written as it is
+			if r >= 3 && d[r-3]|0x20 == 'd' && d[r-2]|0x20 == 'a' && d[r-1]|0x20 == 't' {
+				at = append(at, [2]int{r - 3, r + 2})
+			}
+			continue
 		}
-		i += j + 1
-		before(i-1, i)
-	}
-	for i := 0; ; {
-		j := bytes.IndexByte(d[i:], '&')
-		if j < 0 {
-			break
+		c, w := reference(d[r:])
+		switch {
+		case w == 0:
+		case c == ':':
+			// The colon a reference: the scheme's letters before it.
+			for s := max(0, r-maxSchemeWritten); s < r; s++ {
+				if d[s] != '&' && d[s]|0x20 != 'd' {
+					continue
+				}
+				if e, ok := lettersAt(d, s, "data"); ok && e == r {
+					at = append(at, [2]int{s, r + w})
+					break
+				}
+			}
+		case c < 0x80 && (byte(c)|0x20 == 'd' || byte(c)|0x20 == 'a' || byte(c)|0x20 == 't'):
+			// A letter a reference: the scheme starts at most three
+			// characters before it, and its colon follows its letters.
+			for s := max(0, r-3); s <= r; s++ {
+				e, ok := lettersAt(d, s, "data")
+				if !ok || e <= r {
+					continue
+				}
+				if e < len(d) && d[e] == ':' {
+					at = append(at, [2]int{s, e + 1})
+				} else if c, w := reference(d[e:]); c == ':' {
+					at = append(at, [2]int{s, e + w})
+				}
+			}
 		}
-		i += j
-		if r, w := reference(d[i:]); r == ':' {
-			before(i, i+w)
-		}
-		i++
 	}
 	slices.SortFunc(at, func(a, b [2]int) int { return a[0] - b[0] })
-	return at
+	return slices.Compact(at)
 }
+
+// uriAnchors are the pairs one of which every way of writing "data:"
+// holds (see schemeStarts): also found ahead (Ahead.Wanted).
+var uriAnchors = [][]byte{[]byte("a:"), []byte("A:"), []byte("&#"), []byte("&colon;")}
+
+var schemeAnchors = bytesearch.NewSet(uriAnchors...)
 
 // maxSchemeWritten bounds how long "data" may be when each of its
 // letters is written as a reference (&#x0000000064; and the like).
@@ -215,17 +256,19 @@ func hexValue(c byte) int {
 	return -1
 }
 
+func hasBOM16(d []byte) bool {
+	return bytes.HasPrefix(d, []byte{0xff, 0xfe}) || bytes.HasPrefix(d, []byte{0xfe, 0xff})
+}
+
 // fromUTF16 gives a text that starts with a UTF-16 byte order mark as
 // UTF-8; any other as it is.
 func fromUTF16(d []byte) []byte {
-	var order binary.ByteOrder
-	switch {
-	case bytes.HasPrefix(d, []byte{0xff, 0xfe}):
-		order = binary.LittleEndian
-	case bytes.HasPrefix(d, []byte{0xfe, 0xff}):
-		order = binary.BigEndian
-	default:
+	if !hasBOM16(d) {
 		return d
+	}
+	var order binary.ByteOrder = binary.BigEndian
+	if d[0] == 0xff {
+		order = binary.LittleEndian
 	}
 	units := make([]uint16, (len(d)-2)/2)
 	for i := range units {
@@ -404,7 +447,11 @@ func isAlnumASCII(c byte) bool {
 // dataURIs walks the data: addresses written in data as its members.
 func (s *scan) dataURIs(data []byte, where string, depth int) {
 	// One past the files left, for the limit to be said.
-	for n, u := range dataURIs(data, max(0, s.lim.MaxFiles-s.files)+1) {
+	var ahead *Ahead
+	if depth == 0 {
+		ahead = s.opt.Ahead
+	}
+	for n, u := range dataURIsAhead(data, max(0, s.lim.MaxFiles-s.files)+1, ahead) {
 		if s.stop {
 			return
 		}

@@ -66,7 +66,7 @@ func (f *Follow) Grow(fd *os.File, size int64) error {
 	for int64(f.ahead.Upto) < size {
 		// From before the last bytes searched, so that a string across
 		// the border is seen whole (search starts each at its own).
-		base := max(0, f.ahead.Upto-8-len(f.ahead.Wanted()))
+		base := max(0, f.ahead.Upto-8-f.ahead.WantedLen())
 		window := (*bp)[:min(int64(len(*bp)), size-int64(base))]
 		if _, err := fd.ReadAt(window, int64(base)); err != nil {
 			f.void = true
@@ -90,16 +90,15 @@ var followBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return 
 func (f *Follow) search(window []byte, base int) {
 	upto := f.ahead.Upto
 	wanted := f.ahead.Wanted()
-	seps := f.db.keys
-	if wanted != nil {
-		seps = append(slices.Clip(seps), wanted)
-	}
-	set := bytesearch.NewSet(seps...)
+	set := bytesearch.NewSet(append(slices.Clip(f.db.keys), wanted...)...)
 	keyFrom := max(0, upto-3)
-	wantFrom := max(0, upto-len(wanted)+1)
+	from := keyFrom
+	for _, w := range wanted {
+		from = min(from, max(0, upto-len(w)+1))
+	}
 	keys := uint(1)<<len(f.db.keys) - 1
 	n := len(f.anchors)
-	for i := min(keyFrom, wantFrom) - base; set != nil; {
+	for i := from - base; set != nil; {
 		k, which := set.Index(window[i:])
 		if k < 0 {
 			break
@@ -113,12 +112,19 @@ func (f *Follow) search(window []byte, base int) {
 			}
 			f.anchors = append(f.anchors, p)
 		}
-		if which&^keys != 0 && p >= wantFrom {
-			f.ahead.Saw(p)
-			if seps = f.db.keys; len(seps) == 0 {
-				break
+		if which&^keys == 0 {
+			continue
+		}
+		for j, w := range wanted {
+			if which&(1<<(len(f.db.keys)+j)) != 0 && p >= upto-len(w)+1 {
+				f.ahead.Saw(p, w)
 			}
-			set = bytesearch.NewSet(seps...) // found: looked for no more
+		}
+		if now := f.ahead.Wanted(); len(now) != len(wanted) {
+			// One found ("begin"), or too many (a data: address's
+			// pairs): looked for no more.
+			wanted = now
+			set = bytesearch.NewSet(append(slices.Clip(f.db.keys), wanted...)...)
 		}
 	}
 	slices.Sort(f.anchors[n:])

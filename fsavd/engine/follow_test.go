@@ -2,8 +2,10 @@ package engine
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"math/rand"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,12 +50,15 @@ func followed(t testing.TB, e *Engine, data []byte, cuts []int) (got, want strin
 // scanned at once when what a signature needs lies across the places the
 // search stopped at: an anchor cut in two, a gap's two parts in different
 // pieces, a signature bound to the end, a uuencoded block whose "begin"
-// is cut, a zip (opened at the end). The search did go ahead: its places
-// and the "begin" are known before the scan.
+// is cut, a zip (opened at the end), data: addresses cut. The search did
+// go ahead: its places, the "begin" and the addresses' pairs are known
+// before the scan.
 func TestFollowFindsAcrossBorders(t *testing.T) {
 	e := New(fewKeys(t))
 	pad := func(n int) []byte { return bytes.Repeat([]byte{'.'}, n) }
 	uu := eicar.UUEncode("e.com", []byte(eicar.String))
+	smuggled := base64.StdEncoding.EncodeToString([]byte(eicar.String))
+	pct := url.PathEscape(strings.Replace(eicar.String, "EICAR", "OTHER", 1))
 	for _, c := range []struct {
 		name   string
 		data   []byte
@@ -67,6 +72,10 @@ func TestFollowFindsAcrossBorders(t *testing.T) {
 		{"bound to the end", append(pad(70000), "ABCDfinal"...), []int{4096, 70004}, "Few.End", true, false},
 		{"begin cut", append(append(pad(3000), "\n"+uu...), pad(100)...), []int{3003, 3004, 3100}, "Eicar", false, true},
 		{"zip at the start", eicar.Zip(map[string][]byte{"e.com": []byte(eicar.String)}), []int{10, 40}, "Eicar", false, false},
+		// A data: address (its scheme's pair, a reference for its colon)
+		// cut, and one whole before the cut: found ahead, or searched again.
+		{"data: address cut", append(append(pad(4000), `<a href="data:;base64,`+smuggled+`">x</a> <img src='dat&#97;&colon;,`+pct+`'>`...), pad(100)...),
+			[]int{4003, 4010, 4100, 4190}, "Eicar", false, false},
 	} {
 		got, want, fl := followed(t, e, c.data, c.cuts)
 		if got != want {
@@ -74,6 +83,9 @@ func TestFollowFindsAcrossBorders(t *testing.T) {
 		}
 		if !strings.Contains(got, c.want) {
 			t.Fatalf("%s: %s, want %s", c.name, got, c.want)
+		}
+		if strings.HasPrefix(c.name, "data:") && len(fl.ahead.URIs) < 2 {
+			t.Fatalf("%s: the pairs found ahead: %v", c.name, fl.ahead.URIs)
 		}
 		if fl.void || c.anchor != (len(fl.anchors) > 0) || c.begin != (fl.ahead.Begin >= 0) {
 			t.Fatalf("%s: searched ahead: void %v, anchors %v, begin %d", c.name, fl.void, fl.anchors, fl.ahead.Begin)

@@ -6,7 +6,7 @@ import (
 )
 
 // maxSet is the most strings a Set holds.
-const maxSet = 8
+const maxSet = 12
 
 // Set finds the places of several strings in one pass: the engine's
 // follow of a download looks for its anchors and for what unpack wants
@@ -16,7 +16,8 @@ type Set struct {
 	// table holds, for each string, its first byte and its second, each
 	// 32 times over (the vectors setVector compares with).
 	table   [2 * maxSet][32]byte
-	shorter int // the length of the shortest string
+	shorter int       // the length of the shortest string
+	first   [256]bool // the strings' first bytes
 }
 
 // NewSet makes a Set of seps: at most maxSet strings, each at least 2
@@ -31,6 +32,7 @@ func NewSet(seps ...[]byte) *Set {
 			return nil
 		}
 		t.shorter = min(t.shorter, len(sep))
+		t.first[sep[0]] = true
 		for j := range 32 {
 			t.table[2*k][j], t.table[2*k+1][j] = sep[0], sep[1]
 		}
@@ -63,16 +65,19 @@ func (t *Set) Index(s []byte) (int, uint) {
 		i += setTurn
 		if fails > 16+i>>3 {
 			// Crowded with places that start like one of the strings
-			// (see Index): each is looked for on its own from here.
-			if k, which := t.plain(s[i:]); k >= 0 {
-				return i + k, which
-			}
-			return -1, 0
+			// (see Index): each place is looked at from here, up to the
+			// first found. (Looking for each string on its own to the
+			// end, as plain does, costs a caller that asks again after
+			// each place found the rest of s each time: an absent string
+			// made that quadratic.)
+			break
 		}
 	}
 	for ; i <= last; i++ {
-		if which := t.at(s, i); which != 0 {
-			return i, which
+		if t.first[s[i]] {
+			if which := t.at(s, i); which != 0 {
+				return i, which
+			}
 		}
 	}
 	return -1, 0
