@@ -16,7 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/fsigkd/fsigkd/eicar"
-	"github.com/fsigkd/fsigkd/internal/testenv"
+	"github.com/fsigkd/fsigkd/internal/browsertest"
 )
 
 // smugglingPages are pages that carry EICAR in a data: address, each
@@ -68,22 +68,13 @@ func smugglingPages() map[string][]byte {
 // (in one, ";bas\ne64", as base64 where Chromium reads the text as it
 // is, and the URL standard's parser as base64: both are given).
 func TestDataURIsOpenedAsABrowserOpensThem(t *testing.T) {
-	chromium := testenv.Need(t, "chromium", "chromium")
 	pages := smugglingPages()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		w.Write(pages[strings.TrimPrefix(r.URL.Path, "/")])
 	}))
 	defer srv.Close()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil { // starts the browser
-		t.Fatal(err)
-	}
+	ctx := browsertest.Start(t, chromedp.UserDataDir(t.TempDir()))
 	const fetchAll = `(async () => {
 		const urls = [];
 		for (const e of document.querySelectorAll('*')) {

@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/browsertest"
 	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
@@ -21,7 +22,6 @@ import (
 // origin serves it, and gets the block page for EICAR: a browser takes
 // the leaf certificates the gateway makes.
 func TestChromiumThroughHTTPS(t *testing.T) {
-	chromium := testenv.Need(t, "chromium", "chromium")
 	certutil := testenv.Need(t, "certutil", "libnss3-tools")
 	root := newTestCA(t)
 	srv := origin(t, root.issue(t, []string{"127.0.0.1"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour)), tls.NoClientCert,
@@ -39,16 +39,8 @@ func TestChromiumThroughHTTPS(t *testing.T) {
 			t.Fatalf("certutil %v: %v %s", args, err, out)
 		}
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Env("HOME="+home), chromedp.UserDataDir(filepath.Join(home, "profile")),
+	ctx := browsertest.Start(t, chromedp.Env("HOME="+home), chromedp.UserDataDir(filepath.Join(home, "profile")),
 		chromedp.ProxyServer("http://"+e.addr), chromedp.Flag("proxy-bypass-list", "<-loopback>"))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil { // starts the browser
-		t.Fatal(err)
-	}
 	load := func(url, sel string) string {
 		t.Helper()
 		tctx, tcancel := context.WithTimeout(ctx, 30*time.Second)
