@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"html"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -75,19 +74,19 @@ func dataURIsAhead(d []byte, limit int, a *Ahead) []dataURI {
 		}
 	}
 	last := 0
-	for _, at := range schemeStarts(d, known, from) {
-		if at[0] < last || len(out) >= limit {
-			continue // inside the address before
+	schemeStarts(d, known, from, func(start, colonEnd int) bool {
+		if start < last {
+			return true // inside the address before
 		}
-		if bytes.IndexByte(d[at[1]:min(len(d), at[1]+2*maxDataURIMediaType)], ',') < 0 {
-			continue // no address: its end is not looked for
+		if bytes.IndexByte(d[colonEnd:min(len(d), colonEnd+2*maxDataURIMediaType)], ',') < 0 {
+			return true // no address: its end is not looked for
 		}
-		end, ok := dataURIEnd(d, at[0], at[1])
+		end, ok := dataURIEnd(d, start, colonEnd)
 		if !ok {
-			continue
+			return true
 		}
-		name := downloadName(d, at[0], end)
-		span := d[at[1]:end]
+		name := downloadName(d, start, end)
+		span := d[colonEnd:end]
 		bodies := decodeDataURI(span)
 		if bytes.IndexByte(span, '&') >= 0 {
 			// In an attribute a browser resolves the references first;
@@ -103,19 +102,21 @@ func dataURIsAhead(d []byte, limit int, a *Ahead) []dataURI {
 		for _, b := range bodies {
 			add(name, b)
 		}
-	}
+		// Done at the limit, or when an address holds the rest of the text.
+		return len(out) < limit && last < len(d)
+	})
 	return out
 }
 
-// schemeStarts gives, in order, where each "data:" of d starts and where
-// its colon ends, its characters written as they are or as references.
+// schemeStarts gives yield, in the order of the pairs it found them by,
+// where each "data:" of d starts and where its colon ends, its characters
+// written as they are or as references, until yield says no more.
 // One pass over d, from the place from, for the pairs every way of
 // writing the scheme holds (its "a:", or a reference: "&#", "&colon;"),
 // with vector instructions where the processor has them: in binary data
 // a place is looked at about once in 16 KiB. The places of those pairs
 // before from were found ahead: known.
-func schemeStarts(d []byte, known []int, from int) [][2]int {
-	var at [][2]int
+func schemeStarts(d []byte, known []int, from int, yield func(start, colonEnd int) bool) {
 	i := from
 	next := func() int {
 		if len(known) > 0 {
@@ -138,7 +139,9 @@ func schemeStarts(d []byte, known []int, from int) [][2]int {
 	for r := next(); r >= 0; r = next() {
 		if d[r] != '&' { // "a:", "A:": the scheme written as it is
 			if r >= 3 && d[r-3]|0x20 == 'd' && d[r-2]|0x20 == 'a' && d[r-1]|0x20 == 't' {
-				at = append(at, [2]int{r - 3, r + 2})
+				if !yield(r-3, r+2) {
+					return
+				}
 			}
 			continue
 		}
@@ -152,7 +155,9 @@ func schemeStarts(d []byte, known []int, from int) [][2]int {
 					continue
 				}
 				if e, ok := lettersAt(d, s, "data"); ok && e == r {
-					at = append(at, [2]int{s, r + w})
+					if !yield(s, r+w) {
+						return
+					}
 					break
 				}
 			}
@@ -164,16 +169,18 @@ func schemeStarts(d []byte, known []int, from int) [][2]int {
 				if !ok || e <= r {
 					continue
 				}
+				end := 0
 				if e < len(d) && d[e] == ':' {
-					at = append(at, [2]int{s, e + 1})
+					end = e + 1
 				} else if c, w := reference(d[e:]); c == ':' {
-					at = append(at, [2]int{s, e + w})
+					end = e + w
+				}
+				if end > 0 && !yield(s, end) {
+					return
 				}
 			}
 		}
 	}
-	slices.SortFunc(at, func(a, b [2]int) int { return a[0] - b[0] })
-	return slices.Compact(at)
 }
 
 // uriAnchors are the pairs one of which every way of writing "data:"

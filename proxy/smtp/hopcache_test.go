@@ -14,6 +14,27 @@ import (
 	"github.com/fsigkd/fsigkd/internal/servertest"
 )
 
+// waitKept waits (5 s at most) until the proxy keeps a next hop's
+// session: a client's Logout comes a little after its QUIT's reply, and
+// the next client may come first (it then gets a new session).
+func (e *env) waitKept() {
+	e.t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		e.p.hops.mu.Lock()
+		n := 0
+		for _, l := range e.p.hops.idle {
+			n += len(l)
+		}
+		e.p.hops.mu.Unlock()
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatal("no next hop's session kept")
+		}
+	}
+}
+
 // TestNextHopSessionKeptForTheNextClient: clients that each send one
 // mail in a session of their own are relayed over one session to the next
 // hop, a refused (infected) mail between them included; once it was kept
@@ -26,6 +47,7 @@ func TestNextHopSessionKeptForTheNextClient(t *testing.T) {
 		if want := map[bool]int{false: 250, true: 554}[i == 1]; code(err) != want {
 			t.Fatalf("mail %d: %v", i+1, err)
 		}
+		e.waitKept()
 	}
 	time.Sleep(hopKeep + time.Second)
 	if err := e.send("a@example.com", []string{"b@example.com"}, "Subject: 4\r\n\r\nfour\r\n"); err != nil {
@@ -97,6 +119,9 @@ func TestKeptSessionThatBreaksIsReplaced(t *testing.T) {
 		if err := e.send("a@example.com", []string{"b@example.com"}, "Subject: s\r\n\r\nbody\r\n"); err != nil {
 			t.Fatalf("mail %d: %v", i+1, err)
 		}
+		if i == 0 {
+			e.waitKept()
+		}
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -131,6 +156,7 @@ func TestKeptSessionToldOfEachClient(t *testing.T) {
 			t.Fatalf("mail %d: %v", i+1, err)
 		}
 		c.Quit()
+		e.waitKept()
 	}
 	e.waitMails(3)
 	for _, m := range e.sink.Mails() {
