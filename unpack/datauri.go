@@ -90,8 +90,16 @@ func dataURIsAhead(d []byte, limit int, a *Ahead) []dataURI {
 		bodies := decodeDataURI(span)
 		if bytes.IndexByte(span, '&') >= 0 {
 			// In an attribute a browser resolves the references first;
-			// in a script it does not: both are read.
-			bodies = append(bodies, decodeDataURI([]byte(html.UnescapeString(string(span))))...)
+			// in a script it does not: both are read. Resolved, the
+			// address may end sooner: at a quote written as a reference
+			// (a page in an iframe's srcdoc: href=&quot;data:...&quot;).
+			u := []byte(html.UnescapeString(string(span)))
+			if q := quoteBefore(d, start); q != 0 {
+				if k := bytes.IndexByte(u, q); k >= 0 {
+					u = u[:k]
+				}
+			}
+			bodies = append(bodies, decodeDataURI(u)...)
 		}
 		if len(bodies) > 0 {
 			// What the address holds is searched as its member, not
@@ -319,6 +327,27 @@ func dataURIEnd(d []byte, start, from int) (end int, ok bool) {
 	return end, true
 }
 
+// quoteBefore is the quote written as a reference (&quot;, &#39;, ...)
+// just before the address starting at start, or 0.
+func quoteBefore(d []byte, start int) byte {
+	k := start - 1
+	for k >= 0 && isSpaceASCII(d[k]) {
+		k--
+	}
+	if k < 0 || d[k] != ';' {
+		return 0
+	}
+	amp := bytes.LastIndexByte(d[max(0, k-8):k], '&')
+	if amp < 0 {
+		return 0
+	}
+	r := html.UnescapeString(string(d[max(0, k-8)+amp : k+1]))
+	if r == `"` || r == "'" {
+		return r[0]
+	}
+	return 0
+}
+
 // decodeDataURI decodes what follows "data:": the media type up to the
 // first comma (within maxDataURIMediaType bytes: else there is no
 // address, and nothing further is read), the body after it,
@@ -410,7 +439,9 @@ func downloadName(d []byte, start, end int) string {
 	tag := string(d[lt : end+gt])
 	for _, part := range []string{tag[:start-lt], tag[end-lt:]} {
 		if v, ok := attrValue(part, "download"); ok {
-			return html.UnescapeString(v)
+			// Resolved, and without the quotes references may have
+			// written (srcdoc: download=&quot;a.exe&quot;).
+			return strings.Trim(html.UnescapeString(v), `"' `)
 		}
 	}
 	return ""
