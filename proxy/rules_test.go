@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/fsigkd/fsigkd/eicar"
@@ -68,9 +69,10 @@ func TestRulesLookInsideArchives(t *testing.T) {
 }
 
 // TestRulesLookInsideDataURIs: a program carried in a page's data:
-// address (HTML smuggling) is found by type, and by the name its link's
-// download attribute gives it, in a page fetched over HTTP and in a
-// mail's HTML part; a page with a picture so carried passes.
+// address or a script's base64 string (HTML smuggling) is found by type,
+// and by the name its link's download attribute gives it, in a page
+// fetched over HTTP and in a mail's HTML part; a page with a picture so
+// carried passes.
 func TestRulesLookInsideDataURIs(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "obj")
 	r, err := policy.ParseRules("exe", "*.js")
@@ -91,6 +93,10 @@ func TestRulesLookInsideDataURIs(t *testing.T) {
 	os.WriteFile(file, []byte(mail), 0o644)
 	if rule, where := checkFile(r, file, "", true); rule != "block_types=exe" || filepath.Base(where) != "data-uri-1" {
 		t.Fatalf("mail: %q at %q", rule, where)
+	}
+	os.WriteFile(file, []byte(`<script>var f = "`+base64.StdEncoding.EncodeToString(append(eicar.WindowsProgram(false), []byte(strings.Repeat("its code and data ", 20))...))+`";</script>`), 0o644)
+	if rule, where := checkFile(r, file, "page.html", false); rule != "block_types=exe" || where != "base64-string-1" {
+		t.Fatalf("a script's string: %q at %q", rule, where)
 	}
 	os.WriteFile(file, []byte(`<html><body><img src="data:image/gif;base64,R0lGODlhAQABAAAAACw="></body></html>`), 0o644)
 	if rule, where := checkFile(r, file, "page.html", false); rule != "" {

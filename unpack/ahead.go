@@ -20,6 +20,12 @@ type Ahead struct {
 	// were found to keep, and the scan searches the object itself.
 	URIs        []int
 	URIsCrowded bool
+	// B64 are the places looked at for a long base64 string that may be
+	// in one (see base64Runs), in order, and B64Next the next place to
+	// look at; with B64Crowded, too many were found to keep.
+	B64        []int
+	B64Next    int
+	B64Crowded bool
 	// Match, when set, matches the object's own bytes in place of the
 	// scan's match: the engine's, knowing what it searched.
 	Match Match
@@ -30,7 +36,29 @@ type Ahead struct {
 const maxAheadURIs = 1 << 16
 
 // NewAhead is an Ahead with nothing searched.
-func NewAhead() *Ahead { return &Ahead{Begin: -1} }
+func NewAhead() *Ahead { return &Ahead{Begin: -1, B64Next: base64Piece - 1} }
+
+// LookForBase64 looks at the places for long base64 strings in window,
+// the object's bytes from base on, as far as they can be judged there
+// (the eight bytes after a place in the window).
+func (a *Ahead) LookForBase64(window []byte, base int) {
+	if a.B64Crowded {
+		return
+	}
+	for ; a.B64Next+8 <= base+len(window); a.B64Next += base64Piece {
+		p := a.B64Next - base
+		if p < 8 && base > 0 {
+			break // its eight before are not in the window: the next one's, or the scan's
+		}
+		if mayBeInRun(window, p) {
+			if len(a.B64) == maxAheadURIs {
+				a.B64, a.B64Crowded = nil, true
+				return
+			}
+			a.B64 = append(a.B64, a.B64Next)
+		}
+	}
+}
 
 // beginLine is what a uuencoded block's first line starts with.
 var beginLine = []byte("begin")

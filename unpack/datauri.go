@@ -56,11 +56,16 @@ func dataURIs(d []byte, limit int) []dataURI {
 // dataURIsAhead is dataURIs for an object whose first a.Upto bytes were
 // searched ahead (nil: none).
 func dataURIsAhead(d []byte, limit int, a *Ahead) []dataURI {
-	var known []int
-	from := 0
-	if a != nil && !a.URIsCrowded && a.Upto <= len(d) && !hasBOM16(d) {
-		// Searched again from where a pair could not be seen whole.
-		known, from = a.URIs, max(0, a.Upto-len("&colon;")+1)
+	var known, b64Known []int
+	from, b64From := 0, base64Piece-1
+	if a != nil && a.Upto <= len(d) && !hasBOM16(d) {
+		if !a.URIsCrowded {
+			// Searched again from where a pair could not be seen whole.
+			known, from = a.URIs, max(0, a.Upto-len("&colon;")+1)
+		}
+		if !a.B64Crowded {
+			b64Known, b64From = a.B64, a.B64Next
+		}
 	}
 	d = fromUTF16(d)
 	var out []dataURI
@@ -112,6 +117,16 @@ func dataURIsAhead(d []byte, limit int, a *Ahead) []dataURI {
 		}
 		// Done at the limit, or when an address holds the rest of the text.
 		return len(out) < limit && last < len(d)
+	})
+	// And the long base64 strings (base64str.go); an address's base64
+	// is one, and is not walked twice.
+	n := 0
+	base64Runs(d, b64Known, b64From, func(run []byte) bool {
+		if b := decodeBase64Run(run); len(b) >= minBase64Run/4*3 && len(out) < limit {
+			n++
+			add("base64-string-"+strconv.Itoa(n), b)
+		}
+		return len(out) < limit
 	})
 	return out
 }
@@ -482,7 +497,8 @@ func isAlnumASCII(c byte) bool {
 	return c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'z'
 }
 
-// dataURIs walks the data: addresses written in data as its members.
+// dataURIs walks the files data carries as a text (in data: addresses
+// and long base64 strings) as its members.
 func (s *scan) dataURIs(data []byte, where string, depth int) {
 	// One past the files left, for the limit to be said.
 	var ahead *Ahead

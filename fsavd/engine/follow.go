@@ -66,7 +66,7 @@ func (f *Follow) Grow(fd *os.File, size int64) error {
 	for int64(f.ahead.Upto) < size {
 		// From before the last bytes searched, so that a string across
 		// the border is seen whole (search starts each at its own).
-		base := max(0, f.ahead.Upto-8-f.ahead.WantedLen())
+		base := max(0, f.ahead.Upto-16-f.ahead.WantedLen())
 		window := (*bp)[:min(int64(len(*bp)), size-int64(base))]
 		if _, err := fd.ReadAt(window, int64(base)); err != nil {
 			f.void = true
@@ -128,6 +128,7 @@ func (f *Follow) search(window []byte, base int) {
 		}
 	}
 	slices.Sort(f.anchors[n:])
+	f.ahead.LookForBase64(window, base)
 	f.ahead.Upto = base + len(window)
 }
 

@@ -76,6 +76,10 @@ func TestFollowFindsAcrossBorders(t *testing.T) {
 		// cut, and one whole before the cut: found ahead, or searched again.
 		{"data: address cut", append(append(pad(4000), `<a href="data:;base64,`+smuggled+`">x</a> <img src='dat&#97;&colon;,`+pct+`'>`...), pad(100)...),
 			[]int{4003, 4010, 4100, 4190}, "Eicar", false, false},
+		// A script's base64 string, joined pieces, cut: its places looked
+		// at ahead, the rest by the scan.
+		{"base64 string cut", append(append(pad(3000), "<script>var s = '"+strings.Join(pieces64(longFile), "' +\n '")+"';</script>"...), pad(50)...),
+			[]int{3100, 3500, 3501, 3900}, "Eicar", false, false},
 	} {
 		got, want, fl := followed(t, e, c.data, c.cuts)
 		if got != want {
@@ -87,10 +91,25 @@ func TestFollowFindsAcrossBorders(t *testing.T) {
 		if strings.HasPrefix(c.name, "data:") && len(fl.ahead.URIs) < 2 {
 			t.Fatalf("%s: the pairs found ahead: %v", c.name, fl.ahead.URIs)
 		}
+		if strings.HasPrefix(c.name, "base64") && len(fl.ahead.B64) == 0 {
+			t.Fatalf("%s: no place of the string looked at ahead", c.name)
+		}
 		if fl.void || c.anchor != (len(fl.anchors) > 0) || c.begin != (fl.ahead.Begin >= 0) {
 			t.Fatalf("%s: searched ahead: void %v, anchors %v, begin %d", c.name, fl.void, fl.anchors, fl.ahead.Begin)
 		}
 	}
+}
+
+// longFile is a file of a few hundred bytes holding EICAR, and
+// pieces64 its base64 in lines of 76.
+var longFile = []byte("MZ " + eicar.String + strings.Repeat(" and its data", 40))
+
+func pieces64(b []byte) (p []string) {
+	s := base64.StdEncoding.EncodeToString(b)
+	for i := 0; i < len(s); i += 76 {
+		p = append(p, s[i:min(i+76, len(s))])
+	}
+	return p
 }
 
 // TestFollowCrowded: an object crowded with an anchor's places past what

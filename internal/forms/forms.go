@@ -86,6 +86,16 @@ func All(t testing.TB) []Form {
 			return []byte(`<!DOCTYPE html><html><body><a download="a.exe" href="&#100;ata&colon;application/octet-stream;base64,` +
 				base64.StdEncoding.EncodeToString(c) + `">get it</a></body></html>`)
 		}},
+		{"HTML smuggling: a script's base64 string, in lines joined by +", func(c []byte) []byte {
+			b := base64.StdEncoding.EncodeToString(c)
+			var lines []string
+			for i := 0; i < len(b); i += 76 {
+				lines = append(lines, b[i:min(i+76, len(b))])
+			}
+			return []byte("<html><body><script>\nvar s = '" + strings.Join(lines, "' +\n  '") + "';\n" +
+				"var a = document.createElement('a'); a.download = 'a.exe';\n" +
+				"a.href = URL.createObjectURL(new Blob([Uint8Array.from(atob(s), c => c.charCodeAt(0))])); a.click();\n</script></body></html>")
+		}},
 		{"HTML smuggling: a zip in a style sheet's data: address", func(c []byte) []byte {
 			zip := made(t, c, "a.zip", sz, "a", "-bd", "-tzip", "a.zip", "a.exe")
 			return []byte("<svg xmlns=\"http://www.w3.org/2000/svg\"><style>rect { fill: url('DATA:application/zip;BASE64," +

@@ -99,15 +99,23 @@ func (h *hopCache) close() {
 	}
 	h.idle = nil
 	h.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, k := range all {
 		if k.timer.Stop() {
-			quit(k.up)
+			wg.Go(func() { quit(k.up) })
 		}
 	}
+	wg.Wait()
 }
+
+// quitWait is how long a next hop has to answer QUIT: the session is
+// over either way, and nothing may wait on a next hop that has stopped
+// reading (a stop of the gateway waits for these).
+const quitWait = 2 * time.Second
 
 // quit ends a session to the next hop politely.
 func quit(up *upstream) {
+	up.timeout = min(up.timeout, quitWait)
 	up.cmd(221, "QUIT")
 	up.c.Close()
 }

@@ -1,7 +1,10 @@
 package smtp
 
 import (
+	"bufio"
 	"bytes"
+	"context"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -174,5 +177,48 @@ func TestKeptSessionToldOfEachClient(t *testing.T) {
 	}
 	if !strings.Contains(log, "ehlo=3 xclient=0/2 mail=3") {
 		t.Errorf("the next hop was not told of each client once (Postfix counts XCLIENT as a failed command, and an EHLO after each)")
+	}
+}
+
+// TestNextHopThatStopsReadingHoldsNoStop: a next hop that takes a mail
+// and then reads nothing more (its session kept by the relay): a stop of
+// the relay does not wait on its QUIT past quitWait.
+func TestNextHopThatStopsReadingHoldsNoStop(t *testing.T) {
+	next := servertest.Fake(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		io.WriteString(c, "220 next.test ESMTP\r\n")
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch strings.ToUpper(strings.Fields(line + " x")[0]) {
+			case "EHLO":
+				io.WriteString(c, "250-next.test\r\n250 PIPELINING\r\n")
+			case "DATA":
+				io.WriteString(c, "354 go on\r\n")
+				for l, err := br.ReadString('\n'); err == nil && l != ".\r\n"; l, err = br.ReadString('\n') {
+				}
+				io.WriteString(c, "250 2.0.0 Ok\r\n")
+				time.Sleep(time.Minute) // reads nothing more
+				return
+			default:
+				io.WriteString(c, "250 2.0.0 Ok\r\n")
+			}
+		}
+	})
+	e := newEnvVia(t, "", func(string) string { return next })
+	e.start()
+	if err := e.send("a@example.com", []string{"b@example.com"}, "Subject: s\r\n\r\nbody\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitKept()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e.p.Shutdown(ctx)
+	if took := time.Since(start); took > quitWait+time.Second {
+		t.Fatalf("the stop took %v", took)
 	}
 }

@@ -1,0 +1,249 @@
+package unpack
+
+// Files a page's script carries as a base64 string: the common form of
+// HTML smuggling has a script decode one long string (atob, or a decoder
+// of its own) into a Blob and have the browser save it. Whatever the
+// script, the string is in the text: every run of base64 (standard or
+// URL-safe alphabet) of at least minBase64Run characters is decoded and
+// walked as a member of the text, its pieces joined where the script
+// joins string literals ('...' + "..." across lines, or an array's
+// '...', '...'), from whichever piece is seen first. A place is looked
+// at every base64Piece bytes, so that a piece of base64Piece+8 characters
+// or more is always seen (one string, or the lines of 76 encoders write);
+// a string cut into pieces all shorter may be missed where each look falls
+// between them. Not read either: a string the script builds another way,
+// reversed or XORed (nor does ClamAV read any of these); a run that
+// decodes to less than minBase64Run's bytes (hashes, keys, tokens),
+// or one of fewer than 16 different characters (a line of dashes, a
+// letter repeated), which no file's base64 is.
+
+// minBase64Run is the shortest (joined) run decoded: 256 characters, 192
+// bytes.
+const minBase64Run = 256
+
+// base64Piece is how far apart runs are looked for: at every
+// base64Piece-th byte, grown both ways from there. (32 cost 16 MiB of
+// random data 2.7 ms, 64 half that.)
+const base64Piece = 64
+
+// b64Run marks the characters of base64's standard and URL-safe
+// alphabets, and its pad.
+var b64Run = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=") {
+		t[c] = true
+	}
+	return t
+}()
+
+// base64Runs gives yield the runs of at least minBase64Run characters
+// in d, pieces joined, in order, until it says no more. The places
+// before from were looked at ahead (Ahead.B64): known holds those that
+// may be in a run.
+func base64Runs(d []byte, known []int, from int, yield func(run []byte) bool) {
+	last := 0 // the end of the last run
+	try := func(p int) bool {
+		if p < last {
+			return true
+		}
+		run, end := runAt(d, p)
+		last = end
+		return len(run) < minBase64Run || !varied(run) || yield(run)
+	}
+	for _, p := range known {
+		if !try(p) {
+			return
+		}
+	}
+	for p := from; p < len(d); p += base64Piece {
+		if p < last {
+			// On past the run: the next look is at its end or after.
+			p += (last - p + base64Piece - 1) / base64Piece * base64Piece
+			if p >= len(d) {
+				break
+			}
+		}
+		if mayBeInRun(d, p) && !try(p) {
+			return
+		}
+	}
+}
+
+// mayBeInRun is the look at place p: a piece of 16 characters or more
+// holds the eight before p or the eight from p. In other data a look
+// costs a byte or two.
+func mayBeInRun(d []byte, p int) bool {
+	return b64Run[d[p]] && (allBase64(d[p:min(len(d), p+8)]) || allBase64(d[max(0, p-8):p]))
+}
+
+// runAt is the run through place p, its pieces joined, and where it ends.
+func runAt(d []byte, p int) ([]byte, int) {
+	start := p
+	for start > 0 && b64Run[d[start-1]] {
+		start--
+	}
+	end := p + 1
+	for end < len(d) && b64Run[d[end]] {
+		end++
+	}
+	// The pieces before, nearest first; then all in order, copied once.
+	var before [][2]int
+	for at := start; ; {
+		prev, ok := pieceBefore(d, at)
+		if !ok {
+			break
+		}
+		before = append(before, [2]int{prev, at - pieceGap(d, prev, at)})
+		at = prev
+	}
+	mid := end // the end of the piece through p
+	var after [][2]int
+	for {
+		next, ok := joinedPiece(d, end)
+		if !ok {
+			break
+		}
+		e := next
+		for e < len(d) && b64Run[d[e]] {
+			e++
+		}
+		after = append(after, [2]int{next, e})
+		end = e
+	}
+	if len(before) == 0 && len(after) == 0 {
+		return d[start:end], end
+	}
+	var run []byte
+	for i := len(before) - 1; i >= 0; i-- {
+		run = append(run, d[before[i][0]:before[i][1]]...)
+	}
+	run = append(run, d[start:mid]...)
+	for _, a := range after {
+		run = append(run, d[a[0]:a[1]]...)
+	}
+	return run, end
+}
+
+func allBase64(b []byte) bool {
+	for _, c := range b {
+		if !b64Run[c] {
+			return false
+		}
+	}
+	return len(b) == 8
+}
+
+// varied tells whether a run holds at least 16 different characters:
+// what the base64 of any file does (a program's header alone, its DOS
+// stub's text), and a rule of dashes or equals signs, or a padding of
+// one letter ending in a few others, does not.
+func varied(run []byte) bool {
+	var seen [256]bool
+	n := 0
+	for _, c := range run {
+		if !seen[c] {
+			seen[c] = true
+			if n++; n == 16 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// joinedPiece tells whether a string literal ending at end (its quote) is
+// joined to another (+ or , and white space between, then a quote), and
+// where that one's characters start.
+func joinedPiece(d []byte, end int) (int, bool) {
+	if end >= len(d) || !isQuote(d[end]) {
+		return 0, false
+	}
+	i, joiner := end+1, false
+	for ; i < len(d) && i-end < 64; i++ {
+		c := d[i]
+		if c == '+' || c == ',' {
+			if joiner {
+				return 0, false
+			}
+			joiner = true
+			continue
+		}
+		if !isSpaceASCII(c) {
+			break
+		}
+	}
+	if !joiner || i+1 >= len(d) || !isQuote(d[i]) || !b64Run[d[i+1]] {
+		return 0, false
+	}
+	return i + 1, true
+}
+
+// pieceBefore tells whether the string literal starting at start (after
+// its quote) is joined to one before it, and where that one's characters
+// start.
+func pieceBefore(d []byte, start int) (int, bool) {
+	if start < 2 || !isQuote(d[start-1]) {
+		return 0, false
+	}
+	i, joiner := start-2, false
+	for ; i >= 0 && start-i < 64; i-- {
+		c := d[i]
+		if c == '+' || c == ',' {
+			if joiner {
+				return 0, false
+			}
+			joiner = true
+			continue
+		}
+		if !isSpaceASCII(c) {
+			break
+		}
+	}
+	if !joiner || i < 1 || !isQuote(d[i]) || !b64Run[d[i-1]] {
+		return 0, false
+	}
+	j := i - 1
+	for j > 0 && b64Run[d[j-1]] {
+		j--
+	}
+	return j, true
+}
+
+// pieceGap is the length of what joins the piece starting at prev to the
+// one starting at start: its closing quote, the joiner, the next opening
+// quote.
+func pieceGap(d []byte, prev, start int) int {
+	end := prev
+	for end < start && b64Run[d[end]] {
+		end++
+	}
+	return start - end
+}
+
+func isQuote(c byte) bool { return c == '"' || c == '\'' || c == '`' }
+
+// decodeBase64Run decodes a run, standard or URL-safe, leniently.
+func decodeBase64Run(run []byte) []byte {
+	if bytesHasAny(run, '-', '_') {
+		r := make([]byte, len(run))
+		for i, c := range run {
+			switch c {
+			case '-':
+				c = '+'
+			case '_':
+				c = '/'
+			}
+			r[i] = c
+		}
+		run = r
+	}
+	return lenientBase64(run)
+}
+
+func bytesHasAny(b []byte, x, y byte) bool {
+	for _, c := range b {
+		if c == x || c == y {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,136 @@
+package unpack
+
+import (
+	"bytes"
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"context"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/browsertest"
+)
+
+// smuggledFile is what the scripts below carry: EICAR in a file of a
+// few hundred bytes.
+var smuggledFile = []byte("MZ a program " + eicar.String + strings.Repeat(" and its data", 40))
+
+// scriptPages are pages whose script decodes a file from a base64
+// string, each written another way; each script leaves what it decoded
+// in window.payload.
+func scriptPages() map[string][]byte {
+	b64 := base64.StdEncoding.EncodeToString(smuggledFile)
+	url := base64.RawURLEncoding.EncodeToString(smuggledFile)
+	pieces := func(s string, n int) (out []string) {
+		for i := 0; i < len(s); i += n {
+			out = append(out, s[i:min(i+n, len(s))])
+		}
+		return
+	}
+	page := func(script string) []byte {
+		return []byte("<!DOCTYPE html><html><body><p>a page</p><script>\n" + script + "\n</script></body></html>")
+	}
+	return map[string][]byte{
+		"one-string.html":   page(`window.payload = atob('` + b64 + `');`),
+		"joined-lines.html": page("var s = " + joinQuoted(pieces(b64, 76), []string{"'", "\""}, " +\n    ") + ";\nwindow.payload = atob(s);"),
+		"mixed-quotes.html": page("var s = " + joinQuoted(pieces(b64, 40), []string{"`", "'"}, " + ") + ";\nwindow.payload = atob(s);"),
+		"short-pieces.html": page("var s = " + joinQuoted(pieces(b64, 12), []string{"'"}, "+") + ";\nwindow.payload = atob(s);"),
+		"array-join.html":   page(`var p = ["` + strings.Join(pieces(b64, 64), `", "`) + `"];` + "\nwindow.payload = atob(p.join(''));"),
+		"url-safe.html": page(`var u = '` + url + `';` + "\n" +
+			`window.payload = atob(u.replace(/-/g, '+').replace(/_/g, '/'));`),
+		"blob-download.html": page(`const bytes = Uint8Array.from(atob("` + b64 + `"), c => c.charCodeAt(0));` + "\n" +
+			`const a = document.createElement('a'); a.href = URL.createObjectURL(new Blob([bytes])); a.download = 'invoice.exe';` + "\n" +
+			`window.payload = String.fromCharCode(...bytes);`),
+	}
+}
+
+// joinQuoted writes pieces as string literals, quoted in turn with
+// quotes, joined with sep.
+func joinQuoted(pieces, quotes []string, sep string) string {
+	var b strings.Builder
+	for i, p := range pieces {
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		q := quotes[i%len(quotes)]
+		b.WriteString(q + p + q)
+	}
+	return b.String()
+}
+
+// TestBase64StringsReadAsAScriptReadsThem: Chromium runs each page's
+// script; what it decodes is a member the walk gives, and EICAR is found
+// in each page.
+func TestBase64StringsReadAsAScriptReadsThem(t *testing.T) {
+	pages := scriptPages()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Write(pages[strings.TrimPrefix(r.URL.Path, "/")])
+	}))
+	defer srv.Close()
+	ctx := browsertest.Start(t, chromedp.UserDataDir(t.TempDir()))
+	for name, data := range pages {
+		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := chromedp.Do(tctx, chromedp.Navigate(srv.URL+"/"+name)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got, err := chromedp.Run(tctx, chromedp.Evaluate[string](`btoa(window.payload)`))
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		decoded, _ := base64.StdEncoding.DecodeString(got)
+		if !bytes.Equal(decoded, smuggledFile) {
+			t.Fatalf("%s: the script decoded %q", name, decoded)
+		}
+		if !containsMember(walked(data), decoded) {
+			t.Errorf("%s: the walk gives %q", name, walked(data))
+		}
+		if d := eicarFound(data); len(d) == 0 || d[0].Path == "" {
+			t.Errorf("%s: %+v", name, d)
+		}
+	}
+}
+
+// TestBase64StringsNotMadeUp: what is no file's base64 gives no member:
+// hashes and tokens, a rule of dashes, a letter repeated, base64 in a
+// certificate's lines of 64.
+func TestBase64StringsNotMadeUp(t *testing.T) {
+	b64 := base64.StdEncoding.EncodeToString(smuggledFile)
+	var pem strings.Builder
+	for i := 0; i < len(b64); i += 64 {
+		pem.WriteString(b64[i:min(i+64, len(b64))] + "\n")
+	}
+	for name, text := range map[string]string{
+		"integrity": `<script src="x.js" integrity="sha384-oqVuAfXRKap7fdgcCY5uykM6+R9GqQ8K/uxy9rx7HNQlGYl1kPzQho1wx4JwY8wC"></script>`,
+		"dashes":    strings.Repeat("-", 400),
+		"a letter":  strings.Repeat("w", 400) + strings.Repeat("=", 300),
+		"pem":       "-----BEGIN CERTIFICATE-----\n" + pem.String() + "-----END CERTIFICATE-----\n",
+	} {
+		if got := walked([]byte(text)); len(got) != 0 {
+			t.Errorf("%s: %d members", name, len(got))
+		}
+	}
+}
+
+// FuzzBase64Runs: no text makes the search panic or give a run that is
+// not made of the text's own characters.
+func FuzzBase64Runs(f *testing.F) {
+	for _, p := range scriptPages() {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, text []byte) {
+		base64Runs(text, nil, base64Piece-1, func(run []byte) bool {
+			if len(run) > len(text) {
+				t.Fatalf("a run of %d from %d bytes", len(run), len(text))
+			}
+			return true
+		})
+	})
+}
