@@ -157,21 +157,8 @@ func joinedPiece(d []byte, end int) (int, bool) {
 	if end >= len(d) || !isQuote(d[end]) {
 		return 0, false
 	}
-	i, joiner := end+1, false
-	for ; i < len(d) && i-end < 64; i++ {
-		c := d[i]
-		if c == '+' || c == ',' {
-			if joiner {
-				return 0, false
-			}
-			joiner = true
-			continue
-		}
-		if !isSpaceASCII(c) {
-			break
-		}
-	}
-	if !joiner || i+1 >= len(d) || !isQuote(d[i]) || !b64Run[d[i+1]] {
+	i, ok := overJoiner(d, end+1, 1)
+	if !ok || i+1 >= len(d) || !isQuote(d[i]) || !b64Run[d[i+1]] {
 		return 0, false
 	}
 	return i + 1, true
@@ -184,12 +171,26 @@ func pieceBefore(d []byte, start int) (int, bool) {
 	if start < 2 || !isQuote(d[start-1]) {
 		return 0, false
 	}
-	i, joiner := start-2, false
-	for ; i >= 0 && start-i < 64; i-- {
+	i, ok := overJoiner(d, start-2, -1)
+	if !ok || i < 1 || !isQuote(d[i]) || !b64Run[d[i-1]] {
+		return 0, false
+	}
+	j := i - 1
+	for j > 0 && b64Run[d[j-1]] {
+		j--
+	}
+	return j, true
+}
+
+// overJoiner goes from i by step over white space holding one + or ,
+// (within 64 bytes): where it stops, and whether it crossed the joiner.
+func overJoiner(d []byte, i, step int) (int, bool) {
+	from, joiner := i, false
+	for ; i >= 0 && i < len(d) && (i-from)*step < 64; i += step {
 		c := d[i]
 		if c == '+' || c == ',' {
 			if joiner {
-				return 0, false
+				return i, false
 			}
 			joiner = true
 			continue
@@ -198,14 +199,7 @@ func pieceBefore(d []byte, start int) (int, bool) {
 			break
 		}
 	}
-	if !joiner || i < 1 || !isQuote(d[i]) || !b64Run[d[i-1]] {
-		return 0, false
-	}
-	j := i - 1
-	for j > 0 && b64Run[d[j-1]] {
-		j--
-	}
-	return j, true
+	return i, joiner
 }
 
 // pieceGap is the length of what joins the piece starting at prev to the

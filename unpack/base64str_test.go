@@ -3,8 +3,6 @@ package unpack
 import (
 	"bytes"
 	"encoding/base64"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -69,15 +67,11 @@ func joinQuoted(pieces, quotes []string, sep string) string {
 // in each page.
 func TestBase64StringsReadAsAScriptReadsThem(t *testing.T) {
 	pages := scriptPages()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html")
-		w.Write(pages[strings.TrimPrefix(r.URL.Path, "/")])
-	}))
-	defer srv.Close()
+	base := browsertest.ServePages(t, pages)
 	ctx := browsertest.Start(t, chromedp.UserDataDir(t.TempDir()))
 	for name, data := range pages {
 		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		if err := chromedp.Do(tctx, chromedp.Navigate(srv.URL+"/"+name)); err != nil {
+		if err := chromedp.Do(tctx, chromedp.Navigate(base+"/"+name)); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		got, err := chromedp.Run(tctx, chromedp.Evaluate[string](`btoa(window.payload)`))

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -74,11 +72,7 @@ func smugglingPages() map[string][]byte {
 // is, and the URL standard's parser as base64: both are given).
 func TestDataURIsOpenedAsABrowserOpensThem(t *testing.T) {
 	pages := smugglingPages()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html")
-		w.Write(pages[strings.TrimPrefix(r.URL.Path, "/")])
-	}))
-	defer srv.Close()
+	base := browsertest.ServePages(t, pages)
 	ctx := browsertest.Start(t, chromedp.UserDataDir(t.TempDir()))
 	const fetchAll = `(async () => {
 		const urls = [];
@@ -107,7 +101,7 @@ func TestDataURIsOpenedAsABrowserOpensThem(t *testing.T) {
 	})()`
 	for name, data := range pages {
 		tctx, tcancel := context.WithTimeout(ctx, 30*time.Second)
-		if err := chromedp.Do(tctx, chromedp.Navigate(srv.URL+"/"+name)); err != nil {
+		if err := chromedp.Do(tctx, chromedp.Navigate(base+"/"+name)); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		bodies, err := chromedp.Run(tctx, chromedp.Evaluate[[]string](fetchAll, chromedp.EvalAwaitPromise))

@@ -4,6 +4,9 @@ package browsertest
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -27,4 +30,16 @@ func Start(t testing.TB, opts ...chromedp.ExecAllocatorOption) context.Context {
 		t.Fatal(err)
 	}
 	return ctx
+}
+
+// ServePages serves pages (by name, as text/html) on a port of
+// 127.0.0.1 until the test ends, and gives its base URL.
+func ServePages(t testing.TB, pages map[string][]byte) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Write(pages[strings.TrimPrefix(r.URL.Path, "/")])
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
