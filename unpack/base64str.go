@@ -1,11 +1,12 @@
 package unpack
 
-// Files a page's script carries as a base64 string: the common form of
+// Files a page's script carries as a base64 (or hex) string: the common form of
 // HTML smuggling has a script decode one long string (atob, or a decoder
 // of its own) into a Blob and have the browser save it. Whatever the
 // script, the string is in the text: every run of base64 (standard or
 // URL-safe alphabet) of at least minBase64Run characters is decoded and
-// walked as a member of the text, its pieces joined where the script
+// walked as a member of the text (and one of hex digits alone, as hex
+// too), its pieces joined where the script
 // joins string literals ('...' + "..." across lines, or an array's
 // '...', '...'), from whichever piece is seen first. A place is looked
 // at every base64Piece bytes, so that a piece of base64Piece+8 characters
@@ -47,7 +48,11 @@ func base64Runs(d []byte, known []int, from int, yield func(run []byte) bool) {
 		}
 		run, end := runAt(d, p)
 		last = end
-		return len(run) < minBase64Run || !varied(run) || yield(run)
+		// (Hex digits are sixteen: a file's hex holds at least four.)
+		if hexDigits(run) {
+			return len(run) < minBase64Run || !varied(run, 4) || yield(run)
+		}
+		return len(run) < minBase64Run || !varied(run, 16) || yield(run)
 	}
 	for _, p := range known {
 		if !try(p) {
@@ -132,17 +137,16 @@ func allBase64(b []byte) bool {
 	return len(b) == 8
 }
 
-// varied tells whether a run holds at least 16 different characters:
-// what the base64 of any file does (a program's header alone, its DOS
-// stub's text), and a rule of dashes or equals signs, or a padding of
-// one letter ending in a few others, does not.
-func varied(run []byte) bool {
+// varied tells whether a run holds at least n different characters:
+// 16 in base64, what the base64 of any file holds (a program's header
+// alone, its DOS stub's text), and a rule of dashes or equals signs, or a
+// padding of one letter ending in a few others, does not.
+func varied(run []byte, n int) bool {
 	var seen [256]bool
-	n := 0
 	for _, c := range run {
 		if !seen[c] {
 			seen[c] = true
-			if n++; n == 16 {
+			if n--; n == 0 {
 				return true
 			}
 		}
@@ -231,6 +235,32 @@ func decodeBase64Run(run []byte) []byte {
 		run = r
 	}
 	return lenientBase64(run)
+}
+
+func hexDigits(run []byte) bool {
+	for _, c := range run {
+		if hexValue(c) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeHexRun decodes a run of hex digits alone (either case, an even
+// number of them).
+func decodeHexRun(run []byte) ([]byte, bool) {
+	if len(run)%2 != 0 {
+		return nil, false
+	}
+	out := make([]byte, len(run)/2)
+	for i := range out {
+		hi, lo := hexValue(run[2*i]), hexValue(run[2*i+1])
+		if hi < 0 || lo < 0 {
+			return nil, false
+		}
+		out[i] = byte(hi<<4 | lo)
+	}
+	return out, true
 }
 
 func bytesHasAny(b []byte, x, y byte) bool {

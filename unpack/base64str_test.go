@@ -3,6 +3,7 @@ package unpack
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,10 @@ func scriptPages() map[string][]byte {
 		"array-join.html":   page(`var p = ["` + strings.Join(pieces(b64, 64), `", "`) + `"];` + "\nwindow.payload = atob(p.join(''));"),
 		"url-safe.html": page(`var u = '` + url + `';` + "\n" +
 			`window.payload = atob(u.replace(/-/g, '+').replace(/_/g, '/'));`),
+		"hex.html": page(`var h = "` + hex.EncodeToString(smuggledFile) + `";` + "\n" +
+			`window.payload = h.match(/../g).map(x => String.fromCharCode(parseInt(x, 16))).join('');`),
+		"hex-upper-joined.html": page("var h = " + joinQuoted(pieces(strings.ToUpper(hex.EncodeToString(smuggledFile)), 80), []string{"'"}, " +\n ") + ";\n" +
+			`window.payload = h.match(/../g).map(x => String.fromCharCode(parseInt(x, 16))).join('');`),
 		"blob-download.html": page(`const bytes = Uint8Array.from(atob("` + b64 + `"), c => c.charCodeAt(0));` + "\n" +
 			`const a = document.createElement('a'); a.href = URL.createObjectURL(new Blob([bytes])); a.download = 'invoice.exe';` + "\n" +
 			`window.payload = String.fromCharCode(...bytes);`),

@@ -126,6 +126,11 @@ func dataURIsAhead(d []byte, limit int, a *Ahead) []dataURI {
 			n++
 			add("base64-string-"+strconv.Itoa(n), b)
 		}
+		// Hex digits are base64 characters too: a string of them alone
+		// is also read as hex, as a script may decode it.
+		if b, ok := decodeHexRun(run); ok && len(out) < limit {
+			add("hex-string-"+strconv.Itoa(n), b)
+		}
 		return len(out) < limit
 	})
 	return out
