@@ -197,9 +197,7 @@ type Visit func(data []byte, where string) (stop bool)
 // for the gateway's type and name rules. Past a limit the walk stops: the
 // scan reports the limit.
 func Walk(data []byte, opt Options, lim Limits, visit Visit) {
-	s := &scan{lim: lim.withDefaults(), opt: opt, visit: visit}
-	s.object(data, "", 0)
-	s.end()
+	ScanData(data, opt, lim, nil, visit)
 }
 
 // walkRead is the size up to which WalkFile reads a file into a pooled
@@ -235,10 +233,7 @@ type Match func(data []byte, found func(name string) (stop bool))
 // it; it gives what match found and what the walk met (limits, encrypted
 // and damaged members).
 func Scan(data []byte, opt Options, lim Limits, match Match) []Detection {
-	s := &scan{lim: lim.withDefaults(), opt: opt, match: match}
-	s.object(data, "", 0)
-	s.end()
-	return s.found
+	return ScanData(data, opt, lim, match, nil)
 }
 
 // ScanFile scans the file at name (see Scan): mapped into memory, not
@@ -254,7 +249,8 @@ func ScanFile(name string, opt Options, lim Limits, match Match, visit Visit) ([
 	return ScanOpen(fd, opt, lim, match, visit)
 }
 
-// ScanData is ScanOpen for an object in memory.
+// ScanData is ScanOpen for an object in memory: Scan, with visit called
+// on every object as Walk calls it (either may be nil).
 func ScanData(data []byte, opt Options, lim Limits, match Match, visit Visit) []Detection {
 	s := &scan{lim: lim.withDefaults(), opt: opt, match: match, visit: visit}
 	s.object(data, "", 0)

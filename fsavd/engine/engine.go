@@ -81,10 +81,9 @@ func (e *Engine) ScanData(data []byte, opt Options, visit unpack.Visit) []Detect
 	return unpack.ScanData(data, db.options(opt), e.Limits, db.match, visit)
 }
 
-// ScanBytes scans data.
+// ScanBytes scans data (ScanData with nothing visited).
 func (e *Engine) ScanBytes(data []byte, opt Options) []Detection {
-	db := e.DB()
-	return unpack.Scan(data, db.options(opt), e.Limits, db.match)
+	return e.ScanData(data, opt, nil)
 }
 
 // match finds the signatures in one object's bytes: none in a file
