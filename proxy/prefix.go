@@ -72,7 +72,8 @@ func (p *Prefix) Clear(f *spool.File, size, sent, step int64) {
 	pf.Fill(r, p.C.Svc.MaxScanSize, nil) // a cut coding decodes as far as it goes
 	ctx, cancel := context.WithTimeout(context.Background(), p.C.Global.AVTimeout)
 	defer cancel()
-	obj := &scanner.Object{File: pf.OS(), Path: pf.Path(), Size: pf.Size(), Partial: true, Meta: p.Meta, InPlace: pf.Check}
+	obj := objectOf(pf, p.Meta) // a small prefix in memory, as any small object
+	obj.Partial = true
 	v, err := p.C.Scanner.Scan(ctx, obj)
 	// A cut archive does not open; the prefix's own type does show.
 	found := resultOf(v)

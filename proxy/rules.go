@@ -32,7 +32,7 @@ func rulesIn(r *policy.Rules, obj *scanner.Object, name string, mail bool) (rule
 	}
 	opt := unpack.Options{Archives: true, MIME: mail}
 	switch {
-	case obj.File == nil && obj.Data != nil:
+	case obj.InMemory():
 		unpack.Walk(obj.Data, opt, unpack.Limits{}, check)
 	case obj.File == nil:
 		return "", ""

@@ -132,7 +132,7 @@ func (cl *Clamd) Ping(ctx context.Context) error {
 
 // Scan scans obj with FILDES or INSTREAM.
 func (cl *Clamd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
-	inMemory := obj.File == nil && obj.Data != nil
+	inMemory := obj.InMemory()
 	if !inMemory {
 		if err := obj.Files(); err != nil {
 			return Verdict{}, err

@@ -178,7 +178,7 @@ func (f *Fsavd) Ping(ctx context.Context) error {
 func (f *Fsavd) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 	// An object held in memory goes by its bytes (SCANBYTES) where the
 	// connection takes them, else it is written to its file first.
-	inMemory := obj.File == nil && obj.Data != nil && len(obj.Data) <= maxInline
+	inMemory := obj.InMemory() && len(obj.Data) <= maxInline
 	if !inMemory {
 		if err := obj.Files(); err != nil {
 			return Verdict{}, err
@@ -280,7 +280,7 @@ const (
 
 // sentAs is the name obj goes to the engine by.
 func sentAs(obj *Object) string {
-	if obj.File == nil && obj.Data != nil {
+	if obj.InMemory() {
 		return inlineName
 	}
 	return obj.Path
@@ -291,7 +291,7 @@ func sentAs(obj *Object) string {
 // connection takes one (nothing is opened by path; see package fsavd's
 // SCANFD), by path otherwise.
 func send(c *Conn, obj *Object) error {
-	if obj.File == nil && obj.Data != nil {
+	if obj.InMemory() {
 		b := make([]byte, 0, len(obj.Data)+64)
 		b = append(fmt.Appendf(b, "SCANBYTES\t%s\t%d\n", inlineName, len(obj.Data)), obj.Data...)
 		_, err := c.Write(b)

@@ -85,10 +85,14 @@ type Object struct {
 	InPlace func() error
 }
 
+// InMemory tells whether the object is held in memory alone (Data; no
+// file written for it yet).
+func (o *Object) InMemory() bool { return o.File == nil && o.Data != nil }
+
 // ReaderAt reads the object where it is: Data when it is held in
 // memory, File otherwise (engines that read it as a stream need no file).
 func (o *Object) ReaderAt() io.ReaderAt {
-	if o.File == nil && o.Data != nil {
+	if o.InMemory() {
 		return bytes.NewReader(o.Data)
 	}
 	return o.File
