@@ -1,6 +1,10 @@
 package unpack
 
-import "github.com/fsigkd/fsigkd/internal/bytesearch"
+import (
+	"bytes"
+
+	"github.com/fsigkd/fsigkd/internal/bytesearch"
+)
 
 // Ahead is what was searched of an object's own bytes before its scan,
 // while the object was still being written (the bundled engine follows a
@@ -31,9 +35,10 @@ type Ahead struct {
 	Match Match
 }
 
-// maxAheadURIs bounds the places an Ahead keeps (an object crowded with
-// them, a large text of links, is searched by the scan itself).
-const maxAheadURIs = 1 << 16
+// maxAheadPlaces bounds the places of each kind an Ahead keeps (an
+// object crowded with them, a large text of links, is searched by the
+// scan itself).
+const maxAheadPlaces = 1 << 16
 
 // NewAhead is an Ahead with nothing searched.
 func NewAhead() *Ahead { return &Ahead{Begin: -1, B64Next: base64Piece - 1} }
@@ -51,7 +56,7 @@ func (a *Ahead) LookForBase64(window []byte, base int) {
 			break // its eight before are not in the window: the next one's, or the scan's
 		}
 		if mayBeInRun(window, p) {
-			if len(a.B64) == maxAheadURIs {
+			if len(a.B64) == maxAheadPlaces {
 				a.B64, a.B64Crowded = nil, true
 				return
 			}
@@ -89,7 +94,7 @@ func (a *Ahead) WantedLen() (n int) {
 // Saw records a place p of sep, one of Wanted, which the search found.
 // The places of a data: address's pairs come in order.
 func (a *Ahead) Saw(p int, sep []byte) {
-	if &sep[0] == &beginLine[0] {
+	if bytes.Equal(sep, beginLine) {
 		if a.Begin < 0 || p < a.Begin {
 			a.Begin = p
 		}
@@ -98,7 +103,7 @@ func (a *Ahead) Saw(p int, sep []byte) {
 	if a.URIsCrowded {
 		return
 	}
-	if len(a.URIs) == maxAheadURIs {
+	if len(a.URIs) == maxAheadPlaces {
 		a.URIs, a.URIsCrowded = nil, true
 		return
 	}

@@ -1,22 +1,21 @@
 package unpack
 
-// Files a page's script carries as a base64 (or hex) string: the common form of
-// HTML smuggling has a script decode one long string (atob, or a decoder
-// of its own) into a Blob and have the browser save it. Whatever the
-// script, the string is in the text: every run of base64 (standard or
-// URL-safe alphabet) of at least minBase64Run characters is decoded and
-// walked as a member of the text (and one of hex digits alone, as hex
-// too), its pieces joined where the script
-// joins string literals ('...' + "..." across lines, or an array's
-// '...', '...'), from whichever piece is seen first. A place is looked
-// at every base64Piece bytes, so that a piece of base64Piece+8 characters
-// or more is always seen (one string, or the lines of 76 encoders write);
-// a string cut into pieces all shorter may be missed where each look falls
-// between them. Not read either: a string the script builds another way,
-// reversed or XORed (nor does ClamAV read any of these); a run that
-// decodes to less than minBase64Run's bytes (hashes, keys, tokens),
-// or one of fewer than 16 different characters (a line of dashes, a
-// letter repeated), which no file's base64 is.
+// Files a page's script carries as a base64 (or hex) string: the common
+// form of HTML smuggling has a script decode one long string (atob, or a
+// decoder of its own) into a Blob and have the browser save it. Whatever
+// the script, the string is in the text: every run of base64 (standard
+// or URL-safe alphabet) of at least minBase64Run characters is decoded
+// and walked as a member of the text (a run of hex digits alone as hex
+// too), its pieces joined where the script joins string literals
+// ('...' + "..." across lines, or an array's '...', '...'), from
+// whichever piece is seen first. A place is looked at every base64Piece
+// bytes, so that a piece of base64Piece+8 characters or more is always
+// seen (one string, or the lines of 76 encoders write); a string cut
+// into pieces all shorter may be missed where each look falls between
+// them. Not read: a string the script builds another way, reversed or
+// XORed (nor does ClamAV read any of these); a shorter run (hashes,
+// keys, tokens); a run of fewer than 16 different characters, 4 for hex
+// (a line of dashes, a letter repeated), which no file's encoding is.
 
 // minBase64Run is the shortest (joined) run decoded: 256 characters, 192
 // bytes.

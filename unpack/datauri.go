@@ -32,30 +32,29 @@ import (
 //     as written and with its references resolved.
 //
 // An address a script assembles while it runs (joined strings, escape
-// sequences, atob) is not in the text to be read, here as in ClamAV.
-// The member is named by the download attribute of the tag that holds
-// the address, as a browser names the file it saves, or data-uri-N.
+// sequences) is not in the text to be read, here as in ClamAV (the long
+// base64 strings a script decodes are read: base64str.go). The member is
+// named by the download attribute of the tag that holds the address, as
+// a browser names the file it saves, or data-uri-N.
 
 // maxDataURIMediaType bounds the media type and parameters before the
 // comma: longer, it is no data: address a browser would take.
 const maxDataURIMediaType = 512
 
-// dataURI is one data: address found in a text.
-type dataURI struct {
-	name string // the download attribute's value, or ""
-	data []byte // the body decoded
+// carried is one file a text carries: in a data: address, or as a long
+// base64 (or hex) string.
+type carried struct {
+	name string // the download attribute's value, base64-string-N, hex-string-N; "": data-uri-N
+	data []byte // the file, decoded
 }
 
-// dataURIs finds the data: addresses of d and decodes their bodies: at
-// most limit of them. A text in UTF-16 (told by its byte order mark, as
-// a browser tells it) is read as the characters it holds.
-func dataURIs(d []byte, limit int) []dataURI {
-	return dataURIsAhead(d, limit, nil)
-}
-
-// dataURIsAhead is dataURIs for an object whose first a.Upto bytes were
-// searched ahead (nil: none).
-func dataURIsAhead(d []byte, limit int, a *Ahead) []dataURI {
+// carriedIn finds the files d carries (data: addresses, then long base64
+// strings) and decodes them: at most limit of them, each once. a, when
+// set, is what was searched of d ahead (its places are taken, and d is
+// searched only from where they stop). A text in UTF-16 (told by its
+// byte order mark, as a browser tells it) is read as the characters it
+// holds.
+func carriedIn(d []byte, limit int, a *Ahead) []carried {
 	var known, b64Known []int
 	from, b64From := 0, base64Piece-1
 	if a != nil && a.Upto <= len(d) && !hasBOM16(d) {
@@ -68,14 +67,17 @@ func dataURIsAhead(d []byte, limit int, a *Ahead) []dataURI {
 		}
 	}
 	d = fromUTF16(d)
-	var out []dataURI
-	seen := map[uint64]bool{}
-	seed := maphash.MakeSeed()
+	var out []carried
+	var seen map[uint64]bool // made at the first file: most texts carry none
+	var seed maphash.Seed
 	add := func(name string, body []byte) {
+		if seen == nil {
+			seen, seed = map[uint64]bool{}, maphash.MakeSeed()
+		}
 		h := maphash.Bytes(seed, body)
 		if !seen[h] && len(out) < limit {
 			seen[h] = true
-			out = append(out, dataURI{name: name, data: body})
+			out = append(out, carried{name: name, data: body})
 		}
 	}
 	last := 0
@@ -122,13 +124,13 @@ func dataURIsAhead(d []byte, limit int, a *Ahead) []dataURI {
 	// is one, and is not walked twice.
 	n := 0
 	base64Runs(d, b64Known, b64From, func(run []byte) bool {
-		if b := decodeBase64Run(run); len(b) >= minBase64Run/4*3 && len(out) < limit {
-			n++
+		n++
+		if b := decodeBase64Run(run); len(b) >= minBase64Run/4*3 { // not pads inside
 			add("base64-string-"+strconv.Itoa(n), b)
 		}
 		// Hex digits are base64 characters too: a string of them alone
 		// is also read as hex, as a script may decode it.
-		if b, ok := decodeHexRun(run); ok && len(out) < limit {
+		if b, ok := decodeHexRun(run); ok {
 			add("hex-string-"+strconv.Itoa(n), b)
 		}
 		return len(out) < limit
@@ -502,15 +504,15 @@ func isAlnumASCII(c byte) bool {
 	return c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'z'
 }
 
-// dataURIs walks the files data carries as a text (in data: addresses
+// carried walks the files data carries as a text (in data: addresses
 // and long base64 strings) as its members.
-func (s *scan) dataURIs(data []byte, where string, depth int) {
-	// One past the files left, for the limit to be said.
+func (s *scan) carried(data []byte, where string, depth int) {
 	var ahead *Ahead
 	if depth == 0 {
 		ahead = s.opt.Ahead
 	}
-	for n, u := range dataURIsAhead(data, max(0, s.lim.MaxFiles-s.files)+1, ahead) {
+	// One past the files left, for the limit to be said.
+	for n, u := range carriedIn(data, max(0, s.lim.MaxFiles-s.files)+1, ahead) {
 		if s.stop {
 			return
 		}

@@ -238,7 +238,7 @@ func FuzzDataURIs(f *testing.F) {
 	f.Add([]byte(`&#x64;&#x61;&#x74;&#x61;&#x3a;,%4`))
 	f.Add([]byte("data:;base64,===="))
 	f.Fuzz(func(t *testing.T, text []byte) {
-		for _, u := range dataURIs(text, 100) {
+		for _, u := range carriedIn(text, 100, nil) {
 			if len(u.data) > 2*len(text)+8 {
 				t.Fatalf("%d bytes from %d", len(u.data), len(text))
 			}

@@ -4,7 +4,8 @@
 // cabinets and tar also behind other data, as far in as 7-Zip looks) and
 // MIME mail read as leniently as mail readers read it (base64,
 // quoted-printable and uuencode), the files a page or any text carries
-// in data: addresses (datauri.go), within limits on depth, size, file
+// in data: addresses and script strings (datauri.go, base64str.go),
+// within limits on depth, size, file
 // count and expansion ratio. It is the one walk of the bundled engine's
 // scan (which matches signatures on every object it gives) and of the
 // gateway's type and name rules and archive passwords (which look at
@@ -339,7 +340,7 @@ func (s *scan) object(data []byte, where string, depth int) {
 		defer func() { <-aside.done }()
 	}
 	// container: data is an archive or a mail, whose members are
-	// walked; its own bytes are searched for no data: address.
+	// walked; its own bytes are searched for no file a text carries.
 	container := false
 	if s.opt.Archives {
 		container = s.archive(data, where, depth)
@@ -362,7 +363,7 @@ func (s *scan) object(data []byte, where string, depth int) {
 		}
 	}
 	if !container && (s.opt.Archives || s.opt.MIME) {
-		s.dataURIs(data, where, depth)
+		s.carried(data, where, depth)
 	}
 	// The object's own bytes, after its members: a stored (tar, zip
 	// "stored") member's detection is reported once, where it is. A limit
