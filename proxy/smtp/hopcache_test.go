@@ -222,3 +222,52 @@ func TestNextHopThatStopsReadingHoldsNoStop(t *testing.T) {
 		t.Fatalf("the stop took %v", took)
 	}
 }
+
+// TestOpenSeesWhatTheNextHopDid: the look at a kept session's socket
+// takes one the next hop left as it was, and not one it wrote to (its
+// 421 for the idle time) or closed; nor one with a reply still read
+// ahead. (TestKeptSessionClosedByPostfixIsNotTaken passes by the retry
+// too: this holds the look itself.)
+func TestOpenSeesWhatTheNextHopDid(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	pair := func() (*upstream, net.Conn) {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(); s.Close() })
+		return newUpstream(c, time.Second), s
+	}
+	settle := func() { time.Sleep(50 * time.Millisecond) } // the bytes or the FIN reach our side
+	up, _ := pair()
+	if !open(up) {
+		t.Error("a session left as it was is not taken")
+	}
+	up, s := pair()
+	io.WriteString(s, "421 4.4.2 next.test Error: timeout exceeded\r\n")
+	settle()
+	if open(up) {
+		t.Error("a session the next hop said 421 on is taken")
+	}
+	up, s = pair()
+	s.Close()
+	settle()
+	if open(up) {
+		t.Error("a session the next hop closed is taken")
+	}
+	up, s = pair()
+	io.WriteString(s, "250 one\r\n250 two\r\n")
+	settle()
+	up.read() // the first; the second is read ahead into the buffer
+	if open(up) {
+		t.Error("a session with a reply read ahead is taken")
+	}
+}
