@@ -39,8 +39,12 @@ const maxReadings = 4
 
 // isMail tells whether data starts like an RFC 5322 message: a first line
 // that is a header field, and a header block that names MIME, a sender or
-// another field only mail has.
+// another field only mail has; or like an mbox file (mboxMessages) whose
+// first message does.
 func isMail(d []byte) bool {
+	if msgs := mboxMessages(d, 1); len(msgs) > 0 {
+		return isMail(msgs[0])
+	}
 	first, _, _ := bytes.Cut(d[:min(len(d), 4096)], []byte("\n"))
 	colon := bytes.IndexByte(first, ':')
 	if colon <= 0 || !isFieldName(first[:colon]) {
@@ -220,12 +224,66 @@ func namesContent(head []byte) bool {
 	return bytes.Contains(head, []byte("content-disposition:")) || bytes.Contains(head, []byte("content-type:"))
 }
 
-// mail walks a message.
+// mail walks a message, or each message of an mbox file.
 func (s *scan) mail(data []byte, where string, depth int) {
 	s.mails = append(s.mails, int64(len(data)))
 	s.within = append(s.within, TypeMail)
 	defer func() { s.mails, s.within = s.mails[:len(s.mails)-1], s.within[:len(s.within)-1] }()
-	s.entity(data, where, depth, 0)
+	msgs := mboxMessages(data, maxParts+1)
+	switch len(msgs) {
+	case 0:
+		s.entity(data, where, depth, 0)
+	case 1:
+		s.entity(msgs[0], where, depth, 0)
+	default:
+		for i, m := range msgs {
+			if s.stop {
+				return
+			}
+			s.entity(m, join(where, "message-"+strconv.Itoa(i+1)), depth, 0)
+		}
+	}
+}
+
+// mboxMessages are the messages of an mbox file (a mailbox as mail
+// readers keep and export it, mutt opens it, Thunderbird imports it),
+// at most max: data begins with a separator line, "From " and the
+// sender (or, as ClamAV also reads it, ">From "), and each further line
+// that begins with "From " and is followed by a header field begins the
+// next message. A message is what lies between its separator line and
+// the next. nil: data is no mbox file.
+func mboxMessages(data []byte, max int) [][]byte {
+	if !bytes.HasPrefix(data, []byte("From ")) && !bytes.HasPrefix(data, []byte(">From ")) {
+		return nil
+	}
+	var msgs [][]byte
+	start := -1 // the current message's first byte
+	for i := 0; i < len(data) && len(msgs) < max; {
+		end := bytes.IndexByte(data[i:], '\n')
+		if end < 0 {
+			break
+		}
+		next := i + end + 1
+		if i == 0 || bytes.HasPrefix(data[i:], []byte("From ")) && headerFieldAt(data[next:]) {
+			if start >= 0 {
+				msgs = append(msgs, data[start:i])
+			}
+			start = next
+		}
+		i = next
+	}
+	if start >= 0 && len(msgs) < max {
+		msgs = append(msgs, data[start:])
+	}
+	return msgs
+}
+
+// headerFieldAt tells whether d begins with a header field's name and
+// its colon.
+func headerFieldAt(d []byte) bool {
+	line, _, _ := bytes.Cut(d[:min(len(d), 998)], []byte("\n"))
+	colon := bytes.IndexByte(line, ':')
+	return colon > 0 && isFieldName(line[:colon])
 }
 
 // entity scans one MIME entity in every reading of it.

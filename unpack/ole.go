@@ -290,7 +290,9 @@ func (s *scan) ole(data []byte, where string, depth int) {
 				continue
 			}
 			src, _ := ovbaDecompress(data[off:], int(s.lim.MaxFileSize))
+			s.macro = true
 			s.member(bytes.NewReader(src), int64(len(data)-off), join(storage, name)+"/source", depth)
+			s.macro = false
 		}
 	}
 	if o.broken {

@@ -84,12 +84,22 @@ type Options struct {
 	// Members, when set, looks at each member of a container as the
 	// container describes it (see Member).
 	Members MemberMatch
-	// MatchWithin, when set, is the scan's match, told the containers
-	// each object lies in, as ClamAV types them, outermost first ("" for
-	// one ClamAV types otherwise than as what it is opened as, or whose
-	// layers are not these): what a logical signature's Container and
-	// Intermediates conditions judge.
-	MatchWithin func(data []byte, within []string, found func(name string) (stop bool))
+	// MatchIn, when set, is the scan's match, told where each object
+	// lies (Layer).
+	MatchIn func(data []byte, at Layer, found func(name string) (stop bool))
+}
+
+// Layer is where an object lies, as ClamAV sees it.
+type Layer struct {
+	// Within are the containers the object lies in, as ClamAV types
+	// them, outermost first ("" for one ClamAV types otherwise than as
+	// what it is opened as, or whose layers are not these): what a
+	// logical signature's Container and Intermediates conditions judge.
+	Within []string
+	// Macro: the object is a macro's source (a VBA module's,
+	// decompressed), which ClamAV types as the compound file it came
+	// from (CL_TYPE_MSOLE2) and does not read as a text.
+	Macro bool
 }
 
 // Kind of a detection.
@@ -293,6 +303,7 @@ type scan struct {
 	mails     []int64             // the sizes of the mails being read, innermost last
 	described int                 // members described (describe)
 	within    []string            // the containers being read, as ClamAV types them, innermost last ("": another type)
+	macro     bool                // the next object is a macro's source (Layer.Macro)
 }
 
 func (s *scan) add(d Detection) {
@@ -325,9 +336,11 @@ func (s *scan) object(data []byte, where string, depth int) {
 		return
 	}
 	match := s.match
-	if w := s.opt.MatchWithin; w != nil && match != nil {
-		within := slices.Clone(s.within) // the match may run aside while the walk goes on
-		match = func(data []byte, found func(string) bool) { w(data, within, found) }
+	macro := s.macro
+	s.macro = false // the object's members are no macros
+	if in := s.opt.MatchIn; in != nil && match != nil {
+		at := Layer{Within: slices.Clone(s.within), Macro: macro} // the match may run aside while the walk goes on
+		match = func(data []byte, found func(string) bool) { in(data, at, found) }
 	}
 	if a := s.opt.Ahead; depth == 0 && a != nil && a.Match != nil && match != nil {
 		match = a.Match

@@ -1,6 +1,7 @@
 package unpack
 
 import (
+	"bytes"
 	"encoding/base64"
 	"strings"
 	"testing"
@@ -60,4 +61,27 @@ func lined(data []byte) string {
 		s = s[n:]
 	}
 	return b.String()
+}
+
+// FuzzMboxMessages: the messages of any input are pieces of it, in
+// order, at most as many as asked.
+func FuzzMboxMessages(f *testing.F) {
+	f.Add([]byte("From a Mon Dec  7 10:00:00 2026\nFrom: a\n\nhi\nFrom b\nSubject: x\n\nho\n"), 3)
+	f.Add([]byte(">From a\r\nTo: b\r\n\r\nFrom c\r\n"), 1)
+	f.Fuzz(func(t *testing.T, data []byte, max int) {
+		max = (max%8+8)%8 + 1
+		msgs := mboxMessages(data, max)
+		if len(msgs) > max {
+			t.Fatalf("%d messages, asked %d", len(msgs), max)
+		}
+		at := 0
+		for _, m := range msgs {
+			i := bytes.Index(data[at:], m)
+			if i < 0 {
+				t.Fatalf("%q is no piece of the input after %d", m, at)
+			}
+			at += i + len(m)
+		}
+		isMail(data)
+	})
 }

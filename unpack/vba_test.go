@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/forms"
 )
 
 // TestOVBADecompressionAsSpecified: MS-OVBA's own example (3.2.3, a
@@ -42,38 +43,15 @@ func TestOVBAStoredChunks(t *testing.T) {
 	}
 }
 
-// ovbaLiterals is data (under 3,600 bytes) as one compressed chunk of
-// literal tokens only: a flag byte before every eight bytes, so that no
-// longer run of data stands in the clear.
-func ovbaLiterals(data []byte) []byte {
-	var chunk []byte
-	for i := 0; i < len(data); i += 8 {
-		chunk = append(chunk, 0)
-		chunk = append(chunk, data[i:min(i+8, len(data))]...)
-	}
-	h := uint16(len(chunk)+2-3) | 3<<12 | 0x8000
-	return append([]byte{1, byte(h), byte(h >> 8)}, chunk...)
-}
-
-// dirRecord is one record of a VBA project's dir stream.
-func dirRecord(id uint16, v []byte) []byte {
-	r := []byte{byte(id), byte(id >> 8), byte(len(v)), byte(len(v) >> 8), byte(len(v) >> 16), byte(len(v) >> 24)}
-	return append(r, v...)
-}
+// ovbaLiterals is data compressed as MS-OVBA's literals (forms).
+var ovbaLiterals = forms.OVBALiterals
 
 // TestVBASourceScanned: a document's macro module, its source compressed
 // at the offset its project's dir gives (after a performance cache): the
 // source is decompressed and scanned (EICAR in a comment is found at
 // Module1/source); EICAR stands in no raw run. The clean twin is clean.
 func TestVBASourceScanned(t *testing.T) {
-	doc := func(source string) []byte {
-		dir := append(dirRecord(0x0009, make([]byte, 4)), 0, 0) // PROJECTVERSION: 4 said, 6 held
-		dir = append(dir, dirRecord(0x0019, []byte("Module1"))...)
-		dir = append(dir, dirRecord(0x001a, []byte("Module1"))...)
-		dir = append(dir, dirRecord(0x0031, []byte{100, 0, 0, 0})...)
-		module := append(bytes.Repeat([]byte{0xcc}, 100), ovbaLiterals([]byte(source))...) // 100 bytes of cache first
-		return oleOf(true, oleStream{Name: "dir", Data: ovbaLiterals(dir)}, oleStream{Name: "Module1", Data: module})
-	}
+	doc := forms.VBADocument
 	match := func(b []byte, found func(string) bool) {
 		if bytes.Contains(b, []byte(eicar.String)) {
 			found("Eicar")

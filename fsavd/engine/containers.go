@@ -165,14 +165,12 @@ func (db *DB) matchMember(m unpack.Member, found func(name string) bool) {
 }
 
 // options are a scan's options with this set's look at containers'
-// members, when it has container signatures, and its match told the
-// containers each object lies in, when a logical signature asks.
+// members, when it has container signatures, and its match told where
+// each object lies (matchIn).
 func (db *DB) options(opt Options) Options {
 	if len(db.containers) > 0 {
 		opt.Members = db.matchMember
 	}
-	if db.within {
-		opt.MatchWithin = db.matchWithin
-	}
+	opt.MatchIn = db.matchIn
 	return opt
 }

@@ -56,7 +56,6 @@ type DB struct {
 	bodyN      int
 	logical    []*logicalSig  // .ldb; their parts are in body (logical.go)
 	containers []containerSig // .cdb (containers.go)
-	within     bool           // a logical signature has a Container or Intermediates condition
 	// index finds the body signatures in objects as they are; text and
 	// html, those that can match in a text normalised and in an HTML
 	// page's views (textview.go, htmlview.go), nil when none can.
@@ -623,17 +622,12 @@ const parallelFrom = 8 << 20
 // not the pass was shared out. A verification that ran out of steps is
 // reported as Exhausted, after them.
 func (db *DB) matchBody(data []byte, found func(name string) bool) {
-	db.matchBodyWithin(data, nil, found)
+	db.passOver(data, &db.index, viewRaw, nil, found)
 }
 
-// matchBodyWithin is matchBody for an object inside the containers
-// within (see matchWithin).
-func (db *DB) matchBodyWithin(data []byte, within []string, found func(name string) bool) {
-	db.passOver(data, &db.index, viewRaw, within, found)
-}
-
-// passOver is matchBodyWithin for the signatures of ix, in an object's
-// bytes or one of its normalised views (textview.go).
+// passOver is matchBody for the signatures of ix, in an object's bytes
+// (or a macro's source) or one of its normalised views (textview.go),
+// for an object inside the containers within.
 func (db *DB) passOver(data []byte, ix *index, view byte, within []string, found func(name string) bool) {
 	exhausted := false
 	var hit map[int32]bool // the signatures found, logical parts among them

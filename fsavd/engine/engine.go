@@ -89,22 +89,28 @@ func (e *Engine) ScanBytes(data []byte, opt Options) []Detection {
 // match finds the signatures in one object's bytes: none in a file
 // known clean, none the ignore lists name.
 func (db *DB) match(data []byte, found func(name string) (stop bool)) {
-	db.matchWithin(data, nil, found)
+	db.matchIn(data, unpack.Layer{}, found)
 }
 
-// matchWithin is match for an object inside the containers within
-// (unpack.Options.MatchWithin), which the logical signatures with a
-// Container or Intermediates condition judge.
-func (db *DB) matchWithin(data []byte, within []string, found func(name string) (stop bool)) {
+// matchIn is match for an object where at says it lies
+// (unpack.Options.MatchIn): inside the containers the logical
+// signatures with a Container or Intermediates condition judge, or a
+// macro's source, which is matched as it is, typed as the compound file
+// it came from (target 2), and given no text view, as ClamAV does.
+func (db *DB) matchIn(data []byte, at unpack.Layer, found func(name string) (stop bool)) {
 	found, done := db.byHash(data, found)
 	if done {
 		return
 	}
 	stopped := false
 	found = stopWith(found, &stopped)
-	db.matchBodyWithin(data, within, found)
-	if !stopped {
-		db.matchViews(data, within, found)
+	view := byte(viewRaw)
+	if at.Macro {
+		view = viewMacro
+	}
+	db.passOver(data, &db.index, view, at.Within, found)
+	if !stopped && !at.Macro {
+		db.matchViews(data, at.Within, found)
 	}
 }
 

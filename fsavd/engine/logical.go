@@ -250,7 +250,6 @@ func (db *DB) addLogical(line string) error {
 		}
 	}
 	db.logical = append(db.logical, ls)
-	db.within = db.within || ls.container != "" || len(ls.intermediates) > 0
 	for _, forms := range bodies {
 		var ids []int32
 		for _, s := range forms {

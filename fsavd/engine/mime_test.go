@@ -2,13 +2,16 @@ package engine
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
 // TestMailReadAsReadersReadIt: each trick of eicar.Mails hides EICAR from
@@ -154,5 +157,95 @@ func TestMessageInParts(t *testing.T) {
 	}
 	if d := e.ScanBytes(mail(bad[:1]), all); len(d) == 0 || d[0].Name != "Heuristics.Partial.Message" {
 		t.Errorf("one fragment alone: %s", names(d))
+	}
+}
+
+// mboxForms are mailboxes (mbox files, as mail readers keep and export
+// them) carrying payload as a file in base64, each a way the file sits
+// in one.
+func mboxForms(payload []byte) map[string]string {
+	b64 := base64.StdEncoding.EncodeToString(payload)
+	var lines []string
+	for len(b64) > 76 {
+		lines = append(lines, b64[:76])
+		b64 = b64[76:]
+	}
+	body := strings.Join(append(lines, b64), "\n") + "\n"
+	sep := func(who string) string { return "From " + who + "@example.com Mon Dec  7 10:00:00 2026\n" }
+	plain := func(who string) string { return "From: " + who + "@example.com\nSubject: hello\n\nnothing here\n\n" }
+	single := "From: z@example.com\nSubject: a file\nContent-Type: application/zip; name=a.zip\nContent-Transfer-Encoding: base64\n\n" + body
+	multi := "From: z@example.com\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: text/plain\n\n" +
+		"Hello,\nFrom the team\nRegards\n>From the archive\n--B\nContent-Type: application/zip\nContent-Transfer-Encoding: base64\n\n" + body + "--B--\n"
+	return map[string]string{
+		"one message":                       sep("z") + single,
+		"first line escaped (>From)":        ">" + sep("z") + single,
+		"the second of two":                 sep("a") + plain("a") + sep("z") + single,
+		"the third of three, CRLF lines":    strings.ReplaceAll(sep("a")+plain("a")+sep("b")+plain("b")+sep("z")+single, "\n", "\r\n"),
+		"multipart, From lines in its text": sep("a") + plain("a") + sep("z") + multi,
+	}
+}
+
+// TestMboxFilesReadAsMailReadersReadThem: a file in a mailbox (an mbox
+// file fetched, attached or archived) went through when its mail was
+// not multipart: the separator line ("From " and the sender) was no
+// header field, so the mailbox was no mail. Python's mailbox module
+// (mbox, as mail readers split it) finds the file in the same message
+// of each form it reads (not a first line escaped, which ClamAV reads;
+// it splits a message at every line that begins with "From ", where
+// mutt and the engine look for a header after it), clamscan in each; the
+// engine finds EICAR in each, and in each inside a zip; the clean twins
+// are clean.
+func TestMboxFilesReadAsMailReadersReadThem(t *testing.T) {
+	e := builtin(t)
+	zipped := eicar.Zip(map[string][]byte{"e.com": []byte(eicar.String)})
+	clean := eicar.Zip(map[string][]byte{"e.com": []byte("nothing")})
+	py := testenv.Need(t, "python3", "python3")
+	db := t.TempDir()
+	os.WriteFile(filepath.Join(db, "e.ndb"), []byte("Eicar-Test-Signature:0:*:"+hex.EncodeToString([]byte(eicar.String))+"\n"), 0o644)
+	corpus := t.TempDir()
+	forms := mboxForms(zipped)
+	for name, box := range forms {
+		os.WriteFile(filepath.Join(corpus, name), []byte(box), 0o644)
+	}
+	theirs := clamscanFinds(t, db, corpus)
+	for name, box := range forms {
+		if theirs[name] != "Eicar-Test-Signature" {
+			t.Errorf("%s: clamscan finds %q", name, theirs[name])
+		}
+		if !strings.HasPrefix(name, "first line escaped") && !strings.HasPrefix(name, "multipart, From lines") {
+			f := filepath.Join(t.TempDir(), "box")
+			os.WriteFile(f, []byte(box), 0o644)
+			out, err := exec.Command(py, "-c", `import mailbox, sys, zipfile, io
+for i, m in enumerate(mailbox.mbox(sys.argv[1])):
+    for p in m.walk():
+        d = p.get_payload(decode=True)
+        if d and d.startswith(b"PK"):
+            print(i, zipfile.ZipFile(io.BytesIO(d)).read("e.com").decode())`, f).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), eicar.String) {
+				t.Errorf("%s: Python's mailbox: %v %s", name, err, out)
+			}
+		}
+		if d := e.ScanBytes([]byte(box), all); len(d) == 0 || d[0].Name != "Eicar-Test-Signature" {
+			t.Errorf("%s: %s", name, names(d))
+		}
+		if d := e.ScanBytes(eicar.Zip(map[string][]byte{"box.mbox": []byte(box)}), all); len(d) == 0 || d[0].Name != "Eicar-Test-Signature" {
+			t.Errorf("%s, in a zip: %s", name, names(d))
+		}
+	}
+	for name, box := range mboxForms(clean) {
+		if d := e.ScanBytes([]byte(box), all); len(d) != 0 {
+			t.Errorf("%s, clean: %s", name, names(d))
+		}
+	}
+}
+
+// TestMboxMessagesAreBounded: a mailbox of many messages is walked up to
+// the bound on entities, and said to be past it, never clean.
+func TestMboxMessagesAreBounded(t *testing.T) {
+	e := builtin(t)
+	box := strings.Repeat("From a@example.com Mon Dec  7 10:00:00 2026\nFrom: a@example.com\n\nhi\n", 5000)
+	d := e.ScanBytes([]byte(box), all)
+	if len(d) != 1 || d[0].Name != "Heuristics.Limits.Exceeded.Files" || d[0].Kind != Suspected {
+		t.Fatalf("%s", names(d))
 	}
 }

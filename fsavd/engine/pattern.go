@@ -362,6 +362,9 @@ type verifier struct {
 
 // target is the object's target type (targets.go), read once.
 func (v *verifier) target() int8 {
+	if v.typ == 0 && v.view == viewMacro {
+		v.typ = 2 + 1 // as the compound file it came from
+	}
 	if v.typ == 0 {
 		t := targetOf(v.data)
 		if _, claimed := typeOf(v.data); !claimed && v.view == viewRaw && isHTML(v.data) {

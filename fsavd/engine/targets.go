@@ -19,12 +19,21 @@ import "bytes"
 //	   looks inside a compressed one, which this engine does not open)
 //	12 Java class files
 //
+// and, by more than their first bytes:
+//
+//	2  compound files (OLE2: Office 97-2003 documents, MSI, a macro
+//	   project's vbaProject.bin) as they are, and each VBA macro's
+//	   source, decompressed (unpack.Layer.Macro), which ClamAV types
+//	   as the file it came from
+//	4  mail: what begins with one of the fields ClamAV's file types
+//	   name (mailMagics), or an ASCII text with two fields of a mail's
+//	   header near its start (mailHeaderAt); not a mail's parts
+//
 // A signature of target 7 (text) is looked for in texts normalised
 // alone, and one of target 3 (HTML) in HTML pages and their views, as
-// ClamAV does (textview.go, htmlview.go); one of another target (2 OLE2,
-// 4 mail, and those ClamAV added later) in every object as it is,
-// whatever its type (ClamAV types mail by its fields).
-var typedTargets = [maxTarget + 1]bool{1: true, 5: true, 6: true, 9: true, 10: true, 11: true, 12: true}
+// ClamAV does (textview.go, htmlview.go); one of a target ClamAV added
+// later (13, 14) in every object as it is.
+var typedTargets = [maxTarget + 1]bool{1: true, 2: true, 4: true, 5: true, 6: true, 9: true, 10: true, 11: true, 12: true}
 
 // magic is a format's first bytes.
 type magic struct {
@@ -52,8 +61,73 @@ var magics = []magic{
 	{0, "PK\x03\x04", 0}, {0, "PK00PK\x03\x04", 0}, {0, "Rar!", 0}, {0, "7z\xbc\xaf\x27\x1c", 0},
 	{0, "\x1f\x8b", 0}, {0, "BZh", 0}, {0, "\xfd7zXZ\x00", 0}, {0, "MSCF\x00\x00\x00\x00", 0},
 	{0, "\x60\xea", 0}, {0, "070701", 0}, {0, "070702", 0}, {0, "070707", 0}, {0, "\xc7\x71", 0},
-	{0, "\x71\xc7", 0}, {0, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 0}, {0, "{\\rtf", 0}, {0, "ITSF", 0},
+	{0, "\x71\xc7", 0}, {0, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 2}, {0, "{\\rtf", 0}, {0, "ITSF", 0},
 	{0, "\x78\x9f\x3e\x22", 0}, {0, "OggS", 0}, {0, "ID3", 0}, {0, "RIFF", 0}, {257, "ustar", 0},
+}
+
+// mailMagics are the first bytes ClamAV's file types (its own list,
+// which freshclam's daily.ftm keeps) take for a mail's (target 4).
+var mailMagics = []string{">From ", "Date: ", "Delivered-To: ", "Delivery-date: ", "Envelope-to: ", "For: ",
+	"From ", "From: ", "Hi. This is the qmail-send", "Message-ID: ", "Message-Id: ", "Received: ", "Return-Path: ",
+	"Return-path: ", "Subject: ", "To: ", "X-Apparently-To: ", "X-EVS", "X-Envelope-From: ", "X-Original-To: ",
+	"X-Real-To: ", "X-Sieve: ", "X-Symantec-", "X-UIDL: ", "v:\nReceived: ", "v:\r\nReceived: ", "Received-SPF: "}
+
+func init() {
+	for _, m := range mailMagics {
+		magics = append(magics, magic{0, m, 4})
+	}
+}
+
+// mailPair is two fields of a mail's header by which ClamAV types an
+// ASCII text as a mail (target 4) when they stand near its start: the
+// first begins at a byte from 1 to from, the second begins at most gap
+// bytes after the first ends. A capital letter stands for either case,
+// unless exact.
+type mailPair struct {
+	first, second string
+	from, gap     int
+	exact         bool
+}
+
+var mailPairs = []mailPair{
+	{"\nFrom: ", "\nMIME-Version: ", 1024, 1024, false},
+	{"\nFrom: ", "\nContent-Type: ", 1024, 2048, false},
+	{"\nMIME-Version: ", "\nContent-Type: ", 1024, 2048, false},
+	{"\nMessage-Id: ", "\nContent-Type: ", 1024, 1024, false},
+	{"\nReceived: ", "\nContent-Type: ", 2048, 2048, false},
+	{"Delivered-To:", "Received:", 1024, 256, true},
+}
+
+// mailHeaderAt tells whether one of mailPairs stands in data.
+func mailHeaderAt(data []byte) bool {
+	for _, p := range mailPairs {
+		for i := 1; i <= p.from && i < len(data); i++ {
+			if !fieldAt(data, i, p.first, p.exact) {
+				continue
+			}
+			end := i + len(p.first)
+			for j := end; j <= end+p.gap && j < len(data); j++ {
+				if fieldAt(data, j, p.second, p.exact) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// fieldAt tells whether f (see mailPair) stands in data at i.
+func fieldAt(data []byte, i int, f string, exact bool) bool {
+	if i+len(f) > len(data) {
+		return false
+	}
+	for k := range len(f) {
+		c, w := data[i+k], f[k]
+		if c != w && (exact || w < 'A' || w > 'Z' || c != w+'a'-'A') {
+			return false
+		}
+	}
+	return true
 }
 
 // typeHead is how much of an object ClamAV reads to type it.
@@ -97,6 +171,9 @@ func typeOf(data []byte) (target int8, claimed bool) {
 			}
 			rest = rest[i+1:]
 		}
+	}
+	if asciiText(head) && mailHeaderAt(data) {
+		return 4, false // a text still: normalised as one too
 	}
 	return 0, false
 }

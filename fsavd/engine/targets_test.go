@@ -5,6 +5,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/gzip"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/forms"
 )
 
 // TestTargetTypesAsClamscanReadsThem: a signature of a target type is
@@ -120,5 +122,123 @@ func TestTargetOfIsBounded(t *testing.T) {
 	}
 	if got := targetOf(append(data[:501], "%PDF-1.4"...)); got != 10 {
 		t.Fatalf("typed %d", got)
+	}
+}
+
+// TestOLE2AndMailTargetsAsClamscanReadsThem: a signature of target 2
+// (OLE2) is found in compound files, and one of target 4 (mail) in what
+// ClamAV types as mail: a text beginning with one of its mail fields,
+// an ASCII text with two fields of a header in its first KiB, and a text
+// part of a mail; in no other object, as clamscan finds them. Each
+// object carries one mark; a signature of target 7 (text) and one of
+// target 0 are planted in the same carriers, to show the views each is
+// given.
+func TestOLE2AndMailTargetsAsClamscanReadsThem(t *testing.T) {
+	marks := map[string]string{
+		"T2": "TARGET-02-MARK", "T4": "TARGET-04-MARK", "L2": "LOGICAL-02-MARK", "L4": "LOGICAL-04-MARK",
+		"T7": "target-07-mark", "T0": "target-00-mark",
+	}
+	dir := t.TempDir()
+	var ndb, ldb strings.Builder
+	for k, m := range marks {
+		h := hex.EncodeToString([]byte(m))
+		if k[0] == 'L' {
+			fmt.Fprintf(&ldb, "Test.%s;Engine:51-255,Target:%c;0;%s\n", k, k[1], h)
+		} else {
+			fmt.Fprintf(&ndb, "Test.%s:%c:*:%s\n", k, k[1], h)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "t.ndb"), []byte(ndb.String()), 0o644)
+	os.WriteFile(filepath.Join(dir, "t.ldb"), []byte(ldb.String()), 0o644)
+	header := "From: a@example.com\nTo: b@example.com\nSubject: s\n\n"
+	multipart := func(typ string, body []byte) []byte {
+		return fmt.Appendf(nil, "From: a@example.com\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"+
+			"Content-Type: %s\nContent-Transfer-Encoding: base64\n\n%s\n--b--\n", typ, base64.StdEncoding.EncodeToString(body))
+	}
+	carriers := map[string]func(m []byte) []byte{
+		"ole": func(m []byte) []byte {
+			return forms.OLE(false, forms.OLEStream{Name: "WordDocument", Data: append(append(make([]byte, 100), m...), make([]byte, 5000)...)})
+		},
+		"ole-small": func(m []byte) []byte {
+			return forms.OLE(false, forms.OLEStream{Name: "Data", Data: append(append(make([]byte, 4), m...), make([]byte, 8)...)})
+		},
+		"zip-ole": func(m []byte) []byte {
+			return zipOne("a.doc", forms.OLE(false, forms.OLEStream{Name: "WordDocument", Data: append(append(make([]byte, 100), m...), make([]byte, 5000)...)}), zip.Store)
+		},
+		"text":      func(m []byte) []byte { return append([]byte("plain text here\n"), append(m, '\n')...) },
+		"bytes":     func(m []byte) []byte { return append([]byte{1, 2, 3, 0}, m...) },
+		"mail-from": func(m []byte) []byte { return append([]byte(header), append(m, '\n')...) },
+		"mail-received": func(m []byte) []byte {
+			return append([]byte("Received: from x by y\nFrom: a@example.com\n\n"), append(m, '\n')...)
+		},
+		"mail-sieve": func(m []byte) []byte { return append([]byte("X-Sieve: cmu\n\n"), append(m, '\n')...) },
+		"mail-mbox": func(m []byte) []byte {
+			return append([]byte("From a@example.com Mon Dec  7 10:00:00 2026\n"+header), append(m, '\n')...)
+		},
+		"mail-lower": func(m []byte) []byte {
+			return append([]byte("from: a@example.com\nsubject: s\n\n"), append(m, '\n')...)
+		},
+		"mail-late": func(m []byte) []byte {
+			return append([]byte("X-Custom: 1\nfrom: a@example.com\nMIME-Version: 1.0\n\n"), append(m, '\n')...)
+		},
+		"mail-late-far": func(m []byte) []byte {
+			return append([]byte("X-Custom: "+strings.Repeat("x", 1100)+"\nFrom: a@example.com\nMIME-Version: 1.0\n\n"), append(m, '\n')...)
+		},
+		"mail-part-text": func(m []byte) []byte { return multipart("text/plain", append([]byte("hello\n"), m...)) },
+		"mail-part-bin":  func(m []byte) []byte { return multipart("application/octet-stream", append([]byte{0, 1, 2, 3}, m...)) },
+		"mail-part-zip": func(m []byte) []byte {
+			return multipart("application/zip", zipOne("a.txt", append([]byte("hello\n"), m...), zip.Store))
+		},
+		"zip-mail": func(m []byte) []byte { return zipOne("a.eml", append([]byte(header), append(m, '\n')...), zip.Store) },
+	}
+	objects := map[string][]byte{}
+	for c, carry := range carriers {
+		for k, m := range marks {
+			objects[c+"."+k] = carry([]byte(m))
+		}
+	}
+	sameAsClamscan(t, dir, objects, 46)
+}
+
+// TestMacroSourceTypedAsItsDocument: a VBA macro's source, decompressed,
+// is matched as ClamAV matches it (vba_scandata in its scanners.c): as
+// it is, typed as the compound file it came from, so that a signature of
+// target 2 finds it (in a document, in an Office 2007 document's
+// vbaProject.bin, in a mail's attachment), and not as a text (no
+// normalised view: a signature of target 7 does not find it there). The
+// same source as a text file is no macro: target 2 does not find it,
+// target 7 does. (clamscan reads a macro so only through a legacy
+// _VBA_PROJECT stream no tool here writes; its reading of a document's
+// bytes as target 2 is TestOLE2AndMailTargetsAsClamscanReadsThem's.)
+func TestMacroSourceTypedAsItsDocument(t *testing.T) {
+	source := "Attribute VB_Name = \"Module1\"\r\nSub AutoOpen()\r\n  Set s = CreateObject(\"WScript.Shell\")\r\n  s.Run \"calc\"\r\nEnd Sub\r\n"
+	dir := t.TempDir()
+	hexOf := func(s string) string { return hex.EncodeToString([]byte(s)) }
+	os.WriteFile(filepath.Join(dir, "m.ndb"), []byte("Test.Macro.Target2:2:*:"+hexOf(`CreateObject("WScript.Shell")`)+"\n"+
+		"Test.Macro.Target7:7:*:"+hexOf(`createobject("wscript.shell")`)+"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "m.ldb"), []byte("Test.Macro.Logical2;Engine:51-255,Target:2;0&1;"+hexOf("Sub AutoOpen()")+";"+hexOf(`.Run "`)+"\n"), 0o644)
+	db, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(db)
+	doc := forms.VBADocument(source)
+	if bytes.Contains(doc, []byte("CreateObject")) {
+		t.Fatal("the source stands in the clear")
+	}
+	for name, c := range map[string]struct {
+		data []byte
+		want string
+	}{
+		"document":       {doc, "Test.Macro.Target2,Test.Macro.Logical2"},
+		"vbaProject.bin": {zipOne("word/vbaProject.bin", doc, zip.Deflate), "Test.Macro.Target2,Test.Macro.Logical2"},
+		"attached":       {[]byte(forms.Mail("a.doc", doc)), "Test.Macro.Target2,Test.Macro.Logical2"},
+		"as a text":      {[]byte(source), "Test.Macro.Target7"},
+	} {
+		opt := all
+		opt.StopOnFirst = false
+		if got := named(e, c.data, opt); got != c.want {
+			t.Errorf("%s: %q, want %q", name, got, c.want)
+		}
 	}
 }

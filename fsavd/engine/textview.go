@@ -22,9 +22,10 @@ import (
 
 // The views of an object.
 const (
-	viewRaw  = iota // the object as it is
-	viewText        // a text normalised
-	viewHTML        // an HTML page's views
+	viewRaw   = iota // the object as it is
+	viewText         // a text normalised
+	viewHTML         // an HTML page's views
+	viewMacro        // a macro's source as it is (engine.go: matchIn)
 )
 
 // maxTarget is the highest target type ClamAV knows.
@@ -48,6 +49,8 @@ func looks(t, typ int8, view byte) bool {
 		return t == 0 || t == 7
 	case viewHTML:
 		return t == 0 || t == 3
+	case viewMacro:
+		return t == 0 || t == 2
 	}
 	if t == 7 || t == 3 && typ != 3 {
 		return false
@@ -93,14 +96,18 @@ func isText(data []byte) bool {
 		return false
 	}
 	head := data[:min(len(data), typeHead)]
-	ascii := true
+	return asciiText(head) || isUTF16(head)
+}
+
+// asciiText tells whether ClamAV types head, an object's first bytes, as
+// ASCII text (which takes every byte from 0x80 as extended ASCII).
+func asciiText(head []byte) bool {
 	for _, c := range head {
 		if !textChar[c] {
-			ascii = false
-			break
+			return false
 		}
 	}
-	return ascii || isUTF16(head)
+	return true
 }
 
 // isUTF16 is ClamAV's test of UTF-16 text (td_isutf16): with a byte-order

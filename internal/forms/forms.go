@@ -82,6 +82,11 @@ func All(t testing.TB) []Form {
 		{"BinHex", func(c []byte) []byte { return []byte(eicar.BinHex("a.exe", c)) }},
 		{"yEnc", func(c []byte) []byte { return []byte(eicar.YEnc("a.exe", c)) }},
 		{"TNEF, compressed RTF body", func(c []byte) []byte { return TNEFWithBody(LZFuLiterals(c)) }},
+		{"mbox: the second message of a mailbox, its body the file in base64", func(c []byte) []byte {
+			return []byte("From a@example.com Mon Dec  7 10:00:00 2026\nFrom: a@example.com\nSubject: first\n\nnothing here\n\n" +
+				"From b@example.com Mon Dec  7 10:01:00 2026\nFrom: b@example.com\nSubject: second\nMIME-Version: 1.0\n" +
+				"Content-Type: application/octet-stream; name=a.exe\nContent-Transfer-Encoding: base64\n\n" + base64Lines(c, "\n"))
+		}},
 		{"HTML smuggling: a data: address, base64, its scheme written as references", func(c []byte) []byte {
 			return []byte(`<!DOCTYPE html><html><body><a download="a.exe" href="&#100;ata&colon;application/octet-stream;base64,` +
 				base64.StdEncoding.EncodeToString(c) + `">get it</a></body></html>`)
@@ -213,16 +218,22 @@ func LZFuLiterals(text []byte) []byte {
 // Mail is a mail carrying data as a base64 attachment named name, its
 // lines wrapped at 76 as mailers write them.
 func Mail(name string, data []byte) string {
+	return "From: a@example.com\r\nTo: b@example.com\r\nSubject: a file\r\nMessage-ID: <form@example.com>\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--B\r\n" +
+		"Content-Type: application/octet-stream; name=" + name + "\r\nContent-Transfer-Encoding: base64\r\n\r\n" + base64Lines(data, "\r\n") + "--B--\r\n"
+}
+
+// base64Lines is data in base64, in lines of 76 characters as mailers
+// write them, each ended by eol.
+func base64Lines(data []byte, eol string) string {
 	b64 := base64.StdEncoding.EncodeToString(data)
 	var body strings.Builder
 	for len(b64) > 76 {
-		body.WriteString(b64[:76] + "\r\n")
+		body.WriteString(b64[:76] + eol)
 		b64 = b64[76:]
 	}
-	body.WriteString(b64 + "\r\n")
-	return "From: a@example.com\r\nTo: b@example.com\r\nSubject: a file\r\nMessage-ID: <form@example.com>\r\nMIME-Version: 1.0\r\n" +
-		"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--B\r\n" +
-		"Content-Type: application/octet-stream; name=" + name + "\r\nContent-Transfer-Encoding: base64\r\n\r\n" + body.String() + "--B--\r\n"
+	body.WriteString(b64 + eol)
+	return body.String()
 }
 
 // PDFWith lays out a one-page PDF whose content stream has the filter
@@ -250,6 +261,40 @@ func PDFWith(filter string, data []byte) []byte {
 	}
 	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(offs)+1, xref)
 	return b.Bytes()
+}
+
+// OVBALiterals is data (under 3,600 bytes) compressed as MS-OVBA
+// compresses a VBA project's streams, in one chunk of literal tokens
+// only: a flag byte before every eight bytes, so that no longer run of
+// data stands in the clear.
+func OVBALiterals(data []byte) []byte {
+	var chunk []byte
+	for i := 0; i < len(data); i += 8 {
+		chunk = append(chunk, 0)
+		chunk = append(chunk, data[i:min(i+8, len(data))]...)
+	}
+	h := uint16(len(chunk)+2-3) | 3<<12 | 0x8000
+	return append([]byte{1, byte(h), byte(h >> 8)}, chunk...)
+}
+
+// vbaDirRecord is one record of a VBA project's dir stream.
+func vbaDirRecord(id uint16, v []byte) []byte {
+	r := []byte{byte(id), byte(id >> 8), byte(len(v)), byte(len(v) >> 8), byte(len(v) >> 16), byte(len(v) >> 24)}
+	return append(r, v...)
+}
+
+// VBADocument is a compound file holding a VBA project of one module,
+// Module1, whose source (compressed, after 100 bytes of performance
+// cache, at the offset its project's dir gives) is source. (The cache's
+// bytes keep the stream from being typed as a UTF-16 text, whose
+// normalised view, dropping the flag bytes, would show the source.)
+func VBADocument(source string) []byte {
+	dir := append(vbaDirRecord(0x0009, make([]byte, 4)), 0, 0) // PROJECTVERSION: 4 said, 6 held
+	dir = append(dir, vbaDirRecord(0x0019, []byte("Module1"))...)
+	dir = append(dir, vbaDirRecord(0x001a, []byte("Module1"))...)
+	dir = append(dir, vbaDirRecord(0x0031, []byte{100, 0, 0, 0})...)
+	module := append(bytes.Repeat([]byte{0, 1}, 50), OVBALiterals([]byte(source))...)
+	return OLE(true, OLEStream{Name: "dir", Data: OVBALiterals(dir)}, OLEStream{Name: "Module1", Data: module})
 }
 
 // OLEStream is one stream of OLE: its name and its bytes.
