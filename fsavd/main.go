@@ -195,7 +195,13 @@ func settle() { debug.FreeOSMemory() }
 // kinds it does not read (counted by file extension), so that a set that
 // loads is never taken for one the engine reads whole.
 func logLoad(log *zap.Logger, msg string, db *engine.DB) {
-	log.Info(msg, zap.String("version", db.Version), zap.Int("signatures", db.Signatures()), zap.Any("kinds", db.Kinds()), zap.Int("skipped", db.Skipped))
+	fields := []zap.Field{zap.String("version", db.Version), zap.Int("signatures", db.Signatures()), zap.Any("kinds", db.Kinds()), zap.Int("skipped", db.Skipped)}
+	if db.FileTypes+db.FileTypesNotRead > 0 {
+		// .ftm: the types of the first kind read, the others left to the
+		// engine's own typing.
+		fields = append(fields, zap.Int("file_types", db.FileTypes), zap.Int("file_types_not_read", db.FileTypesNotRead))
+	}
+	log.Info(msg, fields...)
 	n := 0
 	for _, c := range db.Unsupported {
 		n += c

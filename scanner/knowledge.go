@@ -105,6 +105,7 @@ func Know(ctx context.Context, g conf.Global) Knowledge {
 		}
 		k.NotRead = set.Kinds["unsupported"]
 		delete(set.Kinds, "unsupported")
+		delete(set.Kinds, "types") // file types (.ftm): no signatures
 		k.EICAROnly = set.Kinds["hash"]+set.Kinds["body"]+set.Kinds["logical"]+set.Kinds["container"] == 0
 		set.Kinds["built-in"] = 1 // EICAR
 		k.Kinds, k.Newest = set.Kinds, set.Newest

@@ -38,6 +38,11 @@ type DB struct {
 	// engine does not read (ClamAV's .mdb, .cdb, .cbc...), in loose files
 	// and inside containers: said at load, never silently dropped.
 	Unsupported map[string]int
+	// FileTypes counts the file types read from .ftm files (ftm.go),
+	// FileTypesNotRead those of the kinds not read (a pattern's, a
+	// partition's); types are those that type objects.
+	FileTypes, FileTypesNotRead int
+	types                       ftypes
 	// hashFiles are the hash signatures, a set of each kind (md5, sha1,
 	// sha256; see hashes.go) for each file that holds some: a reload
 	// keeps those of a file unchanged (freshclam's main.cvd, while its
@@ -273,7 +278,7 @@ func (db *DB) load(name string, r io.Reader, hf *hashFile) error {
 		n, err := sigfiles.Lines(r)
 		db.Unsupported[ext] += n
 		return err
-	case "hash", "body", "logical", "container", "allow":
+	case "hash", "body", "logical", "container", "allow", "types":
 	default:
 		return nil
 	}
@@ -306,6 +311,13 @@ func (db *DB) load(name string, r io.Reader, hf *hashFile) error {
 			err = db.addLogical(line)
 		case ".cdb":
 			err = db.addContainerLine(line)
+		case ".ftm":
+			var read bool
+			if read, err = db.addFileTypeLine(line); err == nil && read {
+				db.FileTypes++
+			} else if err == nil {
+				db.FileTypesNotRead++
+			}
 		}
 		if err != nil {
 			return &LoadError{File: name, Line: n, Msg: err.Error()}
@@ -642,7 +654,7 @@ func (db *DB) passOver(data []byte, ix *index, view byte, within []string, found
 				to = len(data)
 			}
 			p := &pass{db: db, ix: ix, data: data, share: true}
-			p.v.init(data)
+			p.v.init(data, db.types)
 			p.v.view = view
 			shares[c] = p
 			wg.Go(func() { p.fault = unpack.Guard(func() { p.run(from, to) }) })
@@ -668,7 +680,7 @@ func (db *DB) passOver(data []byte, ix *index, view byte, within []string, found
 		hit = seen
 	} else {
 		p := pass{db: db, ix: ix, data: data, found: found}
-		p.v.init(data)
+		p.v.init(data, db.types)
 		p.v.view = view
 		if p.run(0, len(data)) {
 			return
@@ -684,7 +696,7 @@ func (db *DB) passOver(data []byte, ix *index, view byte, within []string, found
 // Exhausted when a verification ran out of steps.
 func (db *DB) matchUnanchored(data []byte, ix *index, view byte, exhausted bool, hit map[int32]bool, within []string, found func(name string) bool) {
 	for _, si := range ix.slow {
-		matched, out := db.body[si].matchAnywhere(data, view)
+		matched, out := db.body[si].matchAnywhere(data, view, db.types)
 		exhausted = exhausted || out
 		if !matched {
 			continue
@@ -912,9 +924,9 @@ func (s *bodySig) matchAnchored(v *verifier, i int) (matched, exhausted bool) {
 // found such a signature only in an object's first megabyte or so. exhausted says the steps ran out before every start was tried (an
 // object crafted against the signature): the caller reports it, never
 // clean.
-func (s *bodySig) matchAnywhere(data []byte, view byte) (matched, exhausted bool) {
+func (s *bodySig) matchAnywhere(data []byte, view byte, types ftypes) (matched, exhausted bool) {
 	var v verifier
-	v.init(data)
+	v.init(data, types)
 	v.view = view
 	if s.target != 0 && !looks(s.target, v.target(), v.view) {
 		return false, false

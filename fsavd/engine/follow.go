@@ -165,7 +165,7 @@ func (db *DB) matchFollowed(data []byte, fl *Follow, found func(name string) boo
 		}
 	}()
 	p := pass{db: db, ix: &db.index, data: data, found: found}
-	p.v.init(data)
+	p.v.init(data, db.types)
 	for _, i := range fl.anchors {
 		if p.at(i) {
 			return

@@ -206,7 +206,7 @@ func TestKeptPlacesAnswerAsSearchesDo(t *testing.T) {
 	lit := &part{kind: kLit, lit: []byte("ab")}
 	for _, ordered := range []bool{true, false} {
 		var v verifier
-		v.init(data)
+		v.init(data, nil)
 		v.work = 1 << 62
 		at := 0
 		for q := 0; q < 20000; q++ {

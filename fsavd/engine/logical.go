@@ -538,7 +538,7 @@ func (db *DB) matchLogical(data []byte, view byte, hit map[int32]bool, within []
 	var layout *exeLayout
 	layoutRead := false
 	var v verifier // the object's type, read once
-	v.init(data)
+	v.init(data, db.types)
 	v.view = view
 	for si := range hit {
 		li := db.body[si].lsig
@@ -598,7 +598,7 @@ func (db *DB) byteCompares(b *byteCompare, ls *logicalSig, data []byte, hit map[
 			continue
 		}
 		var v verifier
-		v.init(data)
+		v.init(data, nil)
 		db.body[si].starts(&v, func() bool {
 			v.steps = verifyBudget
 			return v.work > 0
@@ -616,7 +616,7 @@ func (db *DB) byteCompares(b *byteCompare, ls *logicalSig, data []byte, hit map[
 // match may start, each start that leads to one counts once.
 func (s *bodySig) countIn(data []byte) int {
 	var v verifier
-	v.init(data)
+	v.init(data, nil)
 	n := 0
 	s.starts(&v, func() bool {
 		v.steps = verifyBudget

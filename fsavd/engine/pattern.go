@@ -353,8 +353,9 @@ type verifier struct {
 	layout *exeLayout
 	read   bool
 	// typ is the object's target type (targetOf, and 3 for an HTML
-	// page) plus one, once read.
-	typ int8
+	// page) plus one, once read; types, the database's own file types.
+	typ   int8
+	types ftypes
 	// view: data is an object as it is (viewRaw) or one of its
 	// normalised views (textview.go).
 	view byte
@@ -366,8 +367,8 @@ func (v *verifier) target() int8 {
 		v.typ = 2 + 1 // as the compound file it came from
 	}
 	if v.typ == 0 {
-		t := targetOf(v.data)
-		if _, claimed := typeOf(v.data); !claimed && v.view == viewRaw && isHTML(v.data) {
+		t, claimed := v.types.typeOf(v.data)
+		if !claimed && v.view == viewRaw && isHTML(v.data) {
 			t = 3
 		}
 		v.typ = t + 1
@@ -411,8 +412,8 @@ func (m *places) add(i int) {
 func workFor(n int) int { return 10*verifyBudget + 4*n }
 
 // init readies v for a pass over data.
-func (v *verifier) init(data []byte) {
-	*v = verifier{data: data, work: workFor(len(data))}
+func (v *verifier) init(data []byte, types ftypes) {
+	*v = verifier{data: data, work: workFor(len(data)), types: types}
 }
 
 // out: the verification under way, or the pass, has run out of steps.

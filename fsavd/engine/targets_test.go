@@ -7,6 +7,7 @@ import (
 	"compress/gzip"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -239,6 +240,49 @@ func TestMacroSourceTypedAsItsDocument(t *testing.T) {
 		opt.StopOnFirst = false
 		if got := named(e, c.data, opt); got != c.want {
 			t.Errorf("%s: %q, want %q", name, got, c.want)
+		}
+	}
+}
+
+// TestFileTypesAsClamscanReadsThem: a database's own file types (.ftm)
+// type objects as clamscan types them: a picture format ClamAV's list
+// lacks (WebP, "WEBP" at 8, as CL_TYPE_GRAPHICS) is looked at by target
+// 5, a made-up magic typed as a Windows program by target 1 and then no
+// text (target 7 does not find its words); a RIFF file of another kind
+// stays no picture. A pattern's type (magic type 1) is counted, not
+// read.
+func TestFileTypesAsClamscanReadsThem(t *testing.T) {
+	dir := t.TempDir()
+	hexOf := func(s string) string { return hex.EncodeToString([]byte(s)) }
+	os.WriteFile(filepath.Join(dir, "t.ftm"), []byte("0:0:4d5a:PE:CL_TYPE_ANY:CL_TYPE_MSEXE\n"+
+		"0:8:"+hexOf("WEBP")+":WebP:CL_TYPE_ANY:CL_TYPE_GRAPHICS\n"+
+		"0:0:"+hexOf("XYZ!")+":Made up:CL_TYPE_ANY:CL_TYPE_MSEXE:90\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "t.ndb"), []byte("Test.Picture:5:*:"+hexOf("PICTURE-MARK")+"\n"+
+		"Test.Program:1:*:"+hexOf("PROGRAM-MARK")+"\nTest.Text:7:*:"+hexOf("text-mark")+"\n"), 0o644)
+	objects := map[string][]byte{
+		"webp":         []byte("RIFF\x40\x00\x00\x00WEBPVP8 \x30\x00\x00\x00 PICTURE-MARK"),
+		"riff-avi":     []byte("RIFF\x40\x00\x00\x00AVI LIST\x30\x00\x00\x00 PICTURE-MARK"),
+		"text-picture": []byte("plain text PICTURE-MARK\n"),
+		"xyz-program":  []byte("XYZ! PROGRAM-MARK and more"),
+		"xyz-text":     []byte("XYZ! plain text with a text-mark in it\n"),
+		"text":         []byte("plain text with a text-mark in it\n"),
+		"text-program": []byte("plain text PROGRAM-MARK\n"),
+		"mz":           append([]byte("MZ"), " PROGRAM-MARK"...),
+	}
+	if db := sameAsClamscan(t, dir, objects, 4); db.FileTypes != 3 {
+		t.Errorf("file types read: %d", db.FileTypes)
+	}
+	os.WriteFile(filepath.Join(dir, "u.ftm"), []byte("1:0,1024:"+hexOf("<made-up-tag")+":Made-up HTML:CL_TYPE_ANY:CL_TYPE_HTML\n"+
+		"4:0:"+hexOf("EFI PART")+":Partition:CL_TYPE_ANY:CL_TYPE_GPT\n"), 0o644)
+	if db, err := Load(dir); err != nil || db.FileTypes != 3 || db.FileTypesNotRead != 2 || len(db.Unsupported) != 0 {
+		t.Errorf("read %d, not read %d %v: %v", db.FileTypes, db.FileTypesNotRead, db.Unsupported, err)
+	}
+	for _, bad := range []string{"0:0:4d5a:PE:CL_TYPE_ANY", "0:x:4d5a:PE:CL_TYPE_ANY:CL_TYPE_MSEXE", "0:0:4d5:PE:CL_TYPE_ANY:CL_TYPE_MSEXE",
+		"0:0:4d5a:PE:CL_TYPE_ANY:CL_TYPE_NOSUCH", "0:0:4d5a:PE:CL_TYPE_ANY:CL_TYPE_MSEXE:x", "z:0:4d5a:PE:CL_TYPE_ANY:CL_TYPE_MSEXE"} {
+		os.WriteFile(filepath.Join(dir, "u.ftm"), []byte("# a comment\n"+bad+"\n"), 0o644)
+		var le *LoadError
+		if _, err := Load(dir); !errors.As(err, &le) || le.Line != 2 || !strings.HasSuffix(le.File, "u.ftm") {
+			t.Errorf("%q: %v", bad, err)
 		}
 	}
 }

@@ -88,11 +88,11 @@ var textChar = func() (t [256]bool) {
 
 // isText tells whether ClamAV types data as text: no format claims its
 // first bytes, and they are text, one byte a character or UTF-16.
-func isText(data []byte) bool {
+func isText(data []byte, types ftypes) bool {
 	if len(data) == 0 {
 		return false
 	}
-	if _, claimed := typeOf(data); claimed {
+	if _, claimed := types.typeOf(data); claimed {
 		return false
 	}
 	head := data[:min(len(data), typeHead)]
@@ -199,14 +199,14 @@ func (db *DB) matchViews(data []byte, within []string, found func(name string) b
 	if db.text == nil && db.html == nil || len(data) > maxHTML || len(data) == 0 {
 		return
 	}
-	if _, claimed := typeOf(data); claimed {
+	if _, claimed := db.types.typeOf(data); claimed {
 		return
 	}
 	if isHTML(data) {
 		db.matchHTML(data, within, found)
 		return
 	}
-	if db.text == nil || len(data) > maxNormalise || !isText(data) {
+	if db.text == nil || len(data) > maxNormalise || !isText(data, db.types) {
 		return
 	}
 	bp := normBufs.Get().(*[]byte)

@@ -87,7 +87,7 @@ func FuzzNormalise(f *testing.F) {
 				t.Fatalf("%q normalised %q", data, n)
 			}
 		}
-		isText(data)
+		isText(data, nil)
 		typeOf(data)
 	})
 }

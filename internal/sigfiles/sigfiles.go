@@ -27,10 +27,11 @@ import (
 // metadata), which the bundled engine reads (of .ldb and .cdb, the
 // signatures whose features it has); "allow", ClamAV's allow and ignore
 // lists (.fp, .sfp: files known clean by their hash; .ign, .ign2:
-// signatures not to use), which it reads too; "unsupported", ClamAV's
-// other kinds (bytecode, phishing and Authenticode signatures, file
-// types, YARA), counted and said, never loaded; "" for anything else (a
-// container's COPYING).
+// signatures not to use), which it reads too; "types", ClamAV's file
+// types (.ftm), which type objects for the signatures of a target type
+// (no signatures themselves); "unsupported", ClamAV's other kinds
+// (bytecode, phishing and Authenticode signatures, YARA), counted and
+// said, never loaded; "" for anything else (a container's COPYING).
 func Kind(name string) string {
 	switch filepath.Ext(name) {
 	// The u files hold potentially unwanted programs' signatures (PUA.*),
@@ -45,7 +46,9 @@ func Kind(name string) string {
 		return "container"
 	case ".fp", ".sfp", ".ign", ".ign2":
 		return "allow"
-	case ".ftm", ".cbc", ".pdb", ".gdb", ".wdb",
+	case ".ftm":
+		return "types"
+	case ".cbc", ".pdb", ".gdb", ".wdb",
 		".crb", ".idb", ".yar", ".yara":
 		return "unsupported"
 	}

@@ -46,10 +46,10 @@ func TestDescribeCountsSignatureLines(t *testing.T) {
 // keeps it (containers, loose files, its state files) is listed with the
 // newer of daily.cud and daily.cld, and counted by kind (a PUA file's
 // signatures with its plain kind's), the kinds the engine does not read
-// apart, the allow and ignore lists on their own.
+// apart, the allow and ignore lists and the file types on their own.
 func TestFreshclamDirectoryDescribed(t *testing.T) {
 	old := cvdtest.Build(t, "daily", 5, map[string]string{".ndb": "A:0:*:414243\n"})
-	newer := cvdtest.Build(t, "daily", 6, map[string]string{".ndb": "A:0:*:414243\nB:0:*:444546\n", ".ldb": "L;Target:0;0;414243\n", ".mdb": "1024:8b4d9e4b6c2b1b6d7e3c1a5f0a9b8c7d:M\n", ".hdu": "44d88612fea8a8f36de82e1278abb02f:68:PUA.Test\n", ".cdb": "Test.Container:CL_TYPE_ZIP:*:.*:*:*:*:*:*:*\n", ".ftm": "0:0:4d5a:PE:CL_TYPE_ANY:CL_TYPE_MSEXE\n"})
+	newer := cvdtest.Build(t, "daily", 6, map[string]string{".ndb": "A:0:*:414243\nB:0:*:444546\n", ".ldb": "L;Target:0;0;414243\n", ".mdb": "1024:8b4d9e4b6c2b1b6d7e3c1a5f0a9b8c7d:M\n", ".hdu": "44d88612fea8a8f36de82e1278abb02f:68:PUA.Test\n", ".cdb": "Test.Container:CL_TYPE_ZIP:*:.*:*:*:*:*:*:*\n", ".ftm": "0:0:4d5a:PE:CL_TYPE_ANY:CL_TYPE_MSEXE\n", ".wdb": "M:example.com:example.net\n"})
 	dir := t.TempDir()
 	b, _ := os.ReadFile(old)
 	os.WriteFile(filepath.Join(dir, "daily.cud"), b, 0o644)
@@ -62,7 +62,7 @@ func TestFreshclamDirectoryDescribed(t *testing.T) {
 		t.Fatalf("%v %v", files, err)
 	}
 	set, err := Describe(dir)
-	if err != nil || set.Kinds["body"] != 2 || set.Kinds["logical"] != 1 || set.Kinds["unsupported"] != 1 || set.Kinds["container"] != 1 || set.Kinds["allow"] != 1 || set.Kinds["hash"] != 2 {
+	if err != nil || set.Kinds["body"] != 2 || set.Kinds["logical"] != 1 || set.Kinds["unsupported"] != 1 || set.Kinds["types"] != 1 || set.Kinds["container"] != 1 || set.Kinds["allow"] != 1 || set.Kinds["hash"] != 2 {
 		t.Fatalf("%+v %v", set, err)
 	}
 	os.Remove(filepath.Join(dir, "daily.cud"))
