@@ -7,6 +7,7 @@ import (
 	"html"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf16"
 
 	"github.com/fsigkd/fsigkd/internal/bytesearch"
@@ -248,8 +249,9 @@ func lettersAt(d []byte, s int, word string) (int, bool) {
 }
 
 // reference reads the character reference at the start of b (&#NNN;,
-// &#xHH;, their semicolon left out as a browser allows, or &colon;): the
-// character and its length, 0 when there is none.
+// &#xHH;, any number of leading zeros, their semicolon left out as a
+// browser allows, or &colon;): the character and its length, 0 when
+// there is none.
 func reference(b []byte) (rune, int) {
 	if len(b) < 3 || b[0] != '&' {
 		return 0, 0
@@ -265,17 +267,24 @@ func reference(b []byte) (rune, int) {
 		i, base = 3, 16
 	}
 	start := i
+	for i < len(b) && b[i] == '0' {
+		i++ // leading zeros, as many as written: a browser reads them all
+	}
 	v := 0
-	for i < len(b) && i-start < 12 {
+	for ; i < len(b); i++ {
 		d := hexValue(b[i])
 		if d < 0 || d >= base {
 			break
 		}
-		v = v*base + d
-		i++
+		if v <= unicode.MaxRune {
+			v = v*base + d
+		}
 	}
-	if i == start || i-start >= 12 {
+	if i == start {
 		return 0, 0
+	}
+	if v > unicode.MaxRune {
+		v = unicode.ReplacementChar // as a browser reads a number past Unicode
 	}
 	if i < len(b) && b[i] == ';' {
 		i++

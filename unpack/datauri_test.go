@@ -47,6 +47,7 @@ func smugglingPages() map[string][]byte {
 		"scheme-references.html":   page(`<a href="&#100;ata&colon;;base64,` + b64 + `">get</a>`),
 		"scheme-hex-refs.html":     page(`<a href="&#x64;&#x61;&#x74;&#x61;&#x3a;;base64,` + b64 + `">get</a>`),
 		"scheme-ref-no-semi.html":  page(`<a href="&#100ata:;base64,` + b64 + `">get</a>`),
+		"scheme-refs-zeros.html":   page(`<a href="&#0000000000000000100;&#x000000000000000061;ta&#000000000000000058;;base64,` + b64 + `">get</a>`),
 		"body-references.html":     page(`<a href="data:;base64,` + refs + `">get</a>`),
 		"leading-space.html":       page(`<a href="  data:;base64,` + b64 + `">get</a>`),
 		"object-data.html":         page(`<object data="data:application/octet-stream;base64,` + b64 + `"></object>`),
@@ -210,7 +211,10 @@ func TestDataURIsAreBounded(t *testing.T) {
 	for _, filler := range []string{":", "&#", "&#100;&#97;&#116;&#97;", "d&#97;t&#97;", "&#100;&#97;&#116;&#97;:", "(data:", "(data:,",
 		// Crowded with what starts like one anchor ("&co") between
 		// places of another: each place asked for in turn.
-		strings.Repeat("&co;", 200) + "a:"} {
+		strings.Repeat("&co;", 200) + "a:",
+		// References with long runs of leading zeros, which are read
+		// whole: "d" and then the colon, and a reference never ended.
+		"&#" + strings.Repeat("0", 5000) + "100;ata&#" + strings.Repeat("0", 5000) + "58;", "&#" + strings.Repeat("0", 100000)} {
 		// Linear: four times the text takes about four times as long
 		// (the quicker of two tries each; quadratic would be sixteen).
 		took := func(size int) time.Duration {
