@@ -91,16 +91,20 @@ func (a *Ahead) WantedLen() (n int) {
 	return n
 }
 
-// Saw records a place p of sep, one of Wanted, which the search found.
-// The places of a data: address's pairs come in order.
-func (a *Ahead) Saw(p int, sep []byte) {
+// Saw records a place p of sep, one of Wanted, which the search found in
+// window, the object's bytes from base on. The places of a data:
+// address's pairs come in order; one that can start no scheme, as the
+// window shows (mayBeScheme), is not kept: the scan, which would have
+// found nothing there, reads none of them (a large download's scan
+// read its mapped file at thousands of such places, a page fault each).
+func (a *Ahead) Saw(window []byte, base, p int, sep []byte) {
 	if bytes.Equal(sep, beginLine) {
 		if a.Begin < 0 || p < a.Begin {
 			a.Begin = p
 		}
 		return
 	}
-	if a.URIsCrowded {
+	if a.URIsCrowded || !mayBeScheme(window, p-base) {
 		return
 	}
 	if len(a.URIs) == maxAheadPlaces {

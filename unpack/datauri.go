@@ -214,6 +214,28 @@ func schemeStarts(d []byte, known []int, from int, yield func(start, colonEnd in
 	}
 }
 
+// mayBeScheme tells whether the place i of window, one of uriAnchors'
+// pairs, is one where schemeStarts may find a scheme: "dat" before an
+// "a:", a reference that is a colon or one of the scheme's letters at an
+// ampersand; also where window, a stretch of the object, ends before it
+// can tell.
+func mayBeScheme(window []byte, i int) bool {
+	if window[i] != '&' {
+		return i < 3 || window[i-3]|0x20 == 'd' && window[i-2]|0x20 == 'a' && window[i-1]|0x20 == 't'
+	}
+	if len(window)-i < 32 {
+		return true
+	}
+	c, w := reference(window[i:])
+	switch {
+	case i+w == len(window):
+		return true // its digits run to the window's end
+	case w == 0:
+		return false
+	}
+	return c == ':' || c < 0x80 && (byte(c)|0x20 == 'd' || byte(c)|0x20 == 'a' || byte(c)|0x20 == 't')
+}
+
 // uriAnchors are the pairs one of which every way of writing "data:"
 // holds (see schemeStarts): also found ahead (Ahead.Wanted).
 var uriAnchors = [][]byte{[]byte("a:"), []byte("A:"), []byte("&#"), []byte("&colon;")}

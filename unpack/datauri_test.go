@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/browsertest"
+	"github.com/fsigkd/fsigkd/internal/bytesearch"
 )
 
 // smugglingPages are pages that carry EICAR in a data: address, each
@@ -246,6 +248,96 @@ func FuzzDataURIs(f *testing.F) {
 			if len(u.data) > 2*len(text)+8 {
 				t.Fatalf("%d bytes from %d", len(u.data), len(text))
 			}
+		}
+	})
+}
+
+// aheadOf searches d ahead as the bundled engine's follow does while a
+// download is spooled: in windows of size bytes, each from a little
+// before where the last ended.
+func aheadOf(d []byte, size int) *Ahead {
+	a := NewAhead()
+	for a.Upto < len(d) {
+		base := max(0, a.Upto-16-a.WantedLen())
+		window := d[base:min(len(d), base+size)]
+		wanted := a.Wanted()
+		for i := 0; len(wanted) > 0; {
+			k, which := bytesearch.NewSet(wanted...).Index(window[i:])
+			if k < 0 {
+				break
+			}
+			p := base + i + k
+			i += k + 1
+			for j, w := range wanted {
+				if which&(1<<j) != 0 && p >= a.Upto-len(w)+1 {
+					a.Saw(window, base, p, w)
+				}
+			}
+			wanted = a.Wanted()
+		}
+		a.LookForBase64(window, base)
+		a.Upto = base + len(window)
+	}
+	return a
+}
+
+// sameCarried tells whether two walks gave the same files.
+func sameCarried(a, b []carried) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].name != b[i].name || !bytes.Equal(a[i].data, b[i].data) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestAheadKeepsWhatTheScanFinds: the places a download's follow keeps
+// (only those that may start a scheme, as each window shows them) lead
+// the scan to every file it finds without them, for every smuggling
+// page, padded so that windows of several sizes cut its references, and
+// on random bytes (where it keeps next to none of the thousands of pairs
+// such data holds).
+func TestAheadKeepsWhatTheScanFinds(t *testing.T) {
+	for name, p := range smugglingPages() {
+		for _, pad := range []int{0, 1, 7, 30} {
+			if pad > 0 && hasBOM16(p) {
+				continue // a UTF-16 page by its first bytes
+			}
+			d := append(bytes.Repeat([]byte(" "), pad), p...)
+			want := carriedIn(d, 100, nil)
+			if len(want) == 0 {
+				t.Fatalf("%s: nothing carried", name)
+			}
+			for _, size := range []int{40, 97, 256, 1 << 16} {
+				if got := carriedIn(d, 100, aheadOf(d, size)); !sameCarried(got, want) {
+					t.Errorf("%s, padded %d, windows of %d: %d files, want %d", name, pad, size, len(got), len(want))
+				}
+			}
+		}
+	}
+	random := make([]byte, 8<<20)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range random {
+		random[i] = byte(r.Uint32())
+	}
+	a := aheadOf(random, 256<<10)
+	if len(a.URIs) > 4 {
+		t.Errorf("%d places kept in random bytes", len(a.URIs))
+	}
+}
+
+func FuzzAheadKeepsWhatTheScanFinds(f *testing.F) {
+	for _, p := range smugglingPages() {
+		f.Add(p, uint16(97))
+	}
+	f.Add([]byte(`x&#0000000100;ata&#x3a;,%45ICAR`), uint16(40))
+	f.Fuzz(func(t *testing.T, d []byte, size uint16) {
+		s := int(size)%4096 + 40
+		if want, got := carriedIn(d, 100, nil), carriedIn(d, 100, aheadOf(d, s)); !sameCarried(got, want) {
+			t.Fatalf("windows of %d: %d files, want %d", s, len(got), len(want))
 		}
 	})
 }

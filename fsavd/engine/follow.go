@@ -117,7 +117,7 @@ func (f *Follow) search(window []byte, base int) {
 		}
 		for j, w := range wanted {
 			if which&(1<<(len(f.db.keys)+j)) != 0 && p >= upto-len(w)+1 {
-				f.ahead.Saw(p, w)
+				f.ahead.Saw(window, base, p, w)
 			}
 		}
 		if now := f.ahead.Wanted(); len(now) != len(wanted) {
