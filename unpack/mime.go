@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"mime/quotedprintable"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -37,20 +38,27 @@ const maxParts = 1000
 // maxReadings bounds the readings of one entity.
 const maxReadings = 4
 
-// isMail tells whether data starts like an RFC 5322 message: a first line
-// that is a header field, and a header block that names MIME, a sender or
-// another field only mail has; or like an mbox file (mboxMessages) whose
+// isMail tells whether data starts like a mail, as a reader or ClamAV
+// takes one: after what mailText skips, a first line that is a header
+// field and a header block that names MIME, a sender or another field
+// only mail has, or two of a header's fields near its start as ClamAV
+// types a mail by them (MailFieldsNear: a first line that is none, as
+// readings reads past it); or like a mailbox (mailboxMessages) whose
 // first message does.
 func isMail(d []byte) bool {
-	if msgs := mboxMessages(d, 1); len(msgs) > 0 {
+	if msgs := mailboxMessages(d, 1); len(msgs) > 0 {
 		return isMail(msgs[0])
+	}
+	d = mailText(d[:min(len(d), 1<<20)])
+	if MailFieldsNear(d) {
+		return true
 	}
 	first, _, _ := bytes.Cut(d[:min(len(d), 4096)], []byte("\n"))
 	colon := bytes.IndexByte(first, ':')
 	if colon <= 0 || !isFieldName(first[:colon]) {
 		return false
 	}
-	head := d[:min(len(d), 1<<20)]
+	head := d
 	if end := headerEnd(head); end >= 0 {
 		head = head[:end]
 	}
@@ -61,6 +69,107 @@ func isMail(d []byte) bool {
 		}
 	}
 	return false
+}
+
+// mailText is d where a mail's header starts, as readers and ClamAV find
+// it: past lines that are empty or white space alone (ClamAV reads past
+// them); its lines ended by LF, where d's
+// first 4 KiB end theirs with CR alone and its first line so ended is a
+// header field (a mail saved on an old Mac, which Python's email reads
+// line by line: a copy).
+func mailText(d []byte) []byte {
+	for {
+		line, rest := cutLine(d)
+		if rest == nil || len(bytes.Trim(line, " \t\r")) > 0 {
+			break
+		}
+		d = rest
+	}
+	if head := d[:min(len(d), 4096)]; bytes.IndexByte(head, '\n') < 0 {
+		if first, _, ok := bytes.Cut(head, []byte("\r")); ok && headerFieldAt(first) {
+			d = bytes.ReplaceAll(d, []byte("\r"), []byte("\n"))
+		}
+	}
+	return d
+}
+
+// mailFields are the header fields of ClamAV's pairs (mailPairs), each at
+// a line's start: a capital letter stands for either case.
+var mailFields = []string{"\nFrom: ", "\nMIME-Version: ", "\nContent-Type: ", "\nMessage-Id: ", "\nReceived: "}
+
+// mailPair is two of mailFields by which ClamAV types a text as a mail
+// when they stand near its start: the first begins at a byte from 1 to
+// from, the second at most gap bytes after the first ends.
+type mailPair struct{ first, second, from, gap int }
+
+// mailPairs are ClamAV's (its file types' "Mail file" patterns), but
+// for "Delivered-To:" and "Received:" (MailFieldsNear).
+var mailPairs = []mailPair{{0, 1, 1024, 1024}, {0, 2, 1024, 2048}, {1, 2, 1024, 2048}, {3, 2, 1024, 1024}, {4, 2, 2048, 2048}}
+
+// mailNear is how far into an object MailFieldsNear reads.
+const mailNear = 2048 + len("\nReceived: ") + 2048 + len("\nContent-Type: ")
+
+// MailFieldsNear tells whether one of ClamAV's pairs of a mail's header
+// fields stands near data's start: what makes ClamAV type a text as a
+// mail though its first line is no field. It reads at most mailNear
+// bytes, each line's start once.
+func MailFieldsNear(data []byte) bool {
+	region := data[:min(len(data), mailNear)]
+	var at [5][]int // the places of each of mailFields, in order
+	for i := 0; ; {
+		k := bytes.IndexByte(region[i:], '\n')
+		if k < 0 {
+			break
+		}
+		p := i + k
+		for f, name := range mailFields {
+			if fieldAt(region, p, name, false) {
+				at[f] = append(at[f], p)
+				break
+			}
+		}
+		i = p + 1
+	}
+	for _, pr := range mailPairs {
+		for _, i := range at[pr.first] {
+			if i < 1 || i > pr.from {
+				continue
+			}
+			end := i + len(mailFields[pr.first])
+			seconds := at[pr.second]
+			if k := sort.SearchInts(seconds, end); k < len(seconds) && seconds[k] <= end+pr.gap {
+				return true
+			}
+		}
+	}
+	// "Delivered-To:" from byte 1 to 1,024, "Received:" at most 256 bytes
+	// after it, each as written.
+	for i := 1; i <= 1024 && i < len(region); {
+		k := bytes.Index(region[i:], []byte("Delivered-To:"))
+		if k < 0 || i+k > 1024 {
+			break
+		}
+		end := i + k + len("Delivered-To:")
+		if bytes.Contains(region[end:min(len(region), end+256+len("Received:"))], []byte("Received:")) {
+			return true
+		}
+		i += k + 1
+	}
+	return false
+}
+
+// fieldAt tells whether f (see mailFields) stands in data at i.
+func fieldAt(data []byte, i int, f string, exact bool) bool {
+	if i+len(f) > len(data) {
+		return false
+	}
+	for k := range len(f) {
+		c, w := data[i+k], f[k]
+		if c != w && (exact || w < 'A' || w > 'Z' || c != w+'a'-'A') {
+			return false
+		}
+	}
+	return true
 }
 
 func isFieldName(b []byte) bool {
@@ -224,36 +333,55 @@ func namesContent(head []byte) bool {
 	return bytes.Contains(head, []byte("content-disposition:")) || bytes.Contains(head, []byte("content-type:"))
 }
 
-// mail walks a message, or each message of an mbox file.
+// readingMail tells whether data is a mail being read already: a
+// reading of a mail that is the mail whole again (a first line that is
+// no field, read as the start of its text), which would be read again
+// and again.
+func (s *scan) readingMail(data []byte) bool {
+	for _, m := range s.mails {
+		if len(m) == len(data) && bytes.Equal(m, data) {
+			return true
+		}
+	}
+	return false
+}
+
+// mail walks a message, or each message of a mailbox.
 func (s *scan) mail(data []byte, where string, depth int) {
-	s.mails = append(s.mails, int64(len(data)))
+	s.mails = append(s.mails, data)
 	s.within = append(s.within, TypeMail)
 	defer func() { s.mails, s.within = s.mails[:len(s.mails)-1], s.within[:len(s.within)-1] }()
-	msgs := mboxMessages(data, maxParts+1)
+	msgs := mailboxMessages(data, maxParts+1)
 	switch len(msgs) {
 	case 0:
-		s.entity(data, where, depth, 0)
+		s.entity(mailText(data), where, depth, 0)
 	case 1:
-		s.entity(msgs[0], where, depth, 0)
+		s.entity(mailText(msgs[0]), where, depth, 0)
 	default:
 		for i, m := range msgs {
 			if s.stop {
 				return
 			}
-			s.entity(m, join(where, "message-"+strconv.Itoa(i+1)), depth, 0)
+			s.entity(mailText(m), join(where, "message-"+strconv.Itoa(i+1)), depth, 0)
 		}
 	}
 }
 
-// mboxMessages are the messages of an mbox file (a mailbox as mail
-// readers keep and export it, mutt opens it, Thunderbird imports it),
-// at most max: data begins with a separator line, "From " and the
-// sender (or, as ClamAV also reads it, ">From "), and each further line
-// that begins with "From " and is followed by a header field begins the
-// next message. A message is what lies between its separator line and
-// the next. nil: data is no mbox file.
-func mboxMessages(data []byte, max int) [][]byte {
-	if !bytes.HasPrefix(data, []byte("From ")) && !bytes.HasPrefix(data, []byte(">From ")) {
+// mmdfSeparator is the line that begins and ends each message of an MMDF
+// mailbox (mutt's other format).
+var mmdfSeparator = []byte("\x01\x01\x01\x01")
+
+// mailboxMessages are the messages of a mailbox (as mail readers keep
+// and export one, mutt opens it, Thunderbird imports it), at most max.
+// An mbox file begins with a separator line, "From " and the sender (or,
+// as ClamAV also reads it, ">From "), and each further line that begins
+// with "From " and is followed by a header field begins the next
+// message; a message is what lies between its separator line and the
+// next. An MMDF mailbox holds each message between two lines of four
+// 0x01 bytes. nil: data is no mailbox.
+func mailboxMessages(data []byte, max int) [][]byte {
+	mmdf := bytes.HasPrefix(data, mmdfSeparator)
+	if !mmdf && !bytes.HasPrefix(data, []byte("From ")) && !bytes.HasPrefix(data, []byte(">From ")) {
 		return nil
 	}
 	var msgs [][]byte
@@ -264,15 +392,17 @@ func mboxMessages(data []byte, max int) [][]byte {
 			break
 		}
 		next := i + end + 1
-		if i == 0 || bytes.HasPrefix(data[i:], []byte("From ")) && headerFieldAt(data[next:]) {
-			if start >= 0 {
+		separator := i == 0 || !mmdf && bytes.HasPrefix(data[i:], []byte("From ")) && headerFieldAt(data[next:]) ||
+			mmdf && bytes.Equal(bytes.TrimRight(data[i:i+end], "\r"), mmdfSeparator)
+		if separator {
+			if start >= 0 && (!mmdf || len(bytes.TrimSpace(data[start:i])) > 0) {
 				msgs = append(msgs, data[start:i])
 			}
 			start = next
 		}
 		i = next
 	}
-	if start >= 0 && len(msgs) < max {
+	if start >= 0 && len(msgs) < max && (!mmdf || len(bytes.TrimSpace(data[start:])) > 0) {
 		msgs = append(msgs, data[start:])
 	}
 	return msgs
@@ -334,7 +464,7 @@ func (s *scan) readAs(r reading, ct, cte, where string, depth, level int) {
 		if file, ok := fileName(r); ok {
 			// A mail's attachment, as ClamAV describes it to container
 			// signatures: its file name made safe, its size decoded.
-			s.describe(Member{Container: TypeMail, ContainerSize: s.mails[len(s.mails)-1], Name: clamavSafeName(file),
+			s.describe(Member{Container: TypeMail, ContainerSize: int64(len(s.mails[len(s.mails)-1])), Name: clamavSafeName(file),
 				Packed: int64(len(body)), Size: int64(len(body))}, where, depth)
 		}
 	}

@@ -300,7 +300,7 @@ type scan struct {
 	stop      bool
 	visit     Visit               // set: a walk (see Walk), nothing matched
 	partials  map[string]*partial // message/partial fragments, by id
-	mails     []int64             // the sizes of the mails being read, innermost last
+	mails     [][]byte            // the mails being read, innermost last
 	described int                 // members described (describe)
 	within    []string            // the containers being read, as ClamAV types them, innermost last ("": another type)
 	macro     bool                // the next object is a macro's source (Layer.Macro)
@@ -359,7 +359,7 @@ func (s *scan) object(data []byte, where string, depth int) {
 		container = s.archive(data, where, depth)
 	}
 	if s.opt.MIME {
-		if isMail(data) {
+		if isMail(data) && !s.readingMail(data) {
 			container = true
 			s.nested(depth, where, func() { s.mail(data, where, depth+1) })
 		} else if boundary, ok := multipartBody(data); ok {

@@ -63,14 +63,15 @@ func lined(data []byte) string {
 	return b.String()
 }
 
-// FuzzMboxMessages: the messages of any input are pieces of it, in
+// FuzzMailboxMessages: the messages of any input are pieces of it, in
 // order, at most as many as asked.
-func FuzzMboxMessages(f *testing.F) {
+func FuzzMailboxMessages(f *testing.F) {
 	f.Add([]byte("From a Mon Dec  7 10:00:00 2026\nFrom: a\n\nhi\nFrom b\nSubject: x\n\nho\n"), 3)
 	f.Add([]byte(">From a\r\nTo: b\r\n\r\nFrom c\r\n"), 1)
+	f.Add([]byte("\x01\x01\x01\x01\nFrom: a\n\nhi\n\x01\x01\x01\x01\n\x01\x01\x01\x01\r\nTo: b\r\n"), 3)
 	f.Fuzz(func(t *testing.T, data []byte, max int) {
 		max = (max%8+8)%8 + 1
-		msgs := mboxMessages(data, max)
+		msgs := mailboxMessages(data, max)
 		if len(msgs) > max {
 			t.Fatalf("%d messages, asked %d", len(msgs), max)
 		}

@@ -249,3 +249,73 @@ func TestMboxMessagesAreBounded(t *testing.T) {
 		t.Fatalf("%s", names(d))
 	}
 }
+
+// TestMailStartsReadAsReadersReadThem: a mail whose header starts
+// otherwise than on its first byte, or whose lines end otherwise than
+// with LF, went through when its attachment was not in a multipart (its
+// file in base64, the mail single-part): each form is read by the reader
+// named (clamscan with EICAR's signature, Python's email parser, Python's
+// MMDF mailbox), which finds the file; the engine finds EICAR in each;
+// the clean twins are clean.
+func TestMailStartsReadAsReadersReadThem(t *testing.T) {
+	py := testenv.Need(t, "python3", "python3")
+	forms := func(payload []byte) map[string]struct {
+		mail    string
+		readers []string
+	} {
+		b64 := base64.StdEncoding.EncodeToString(payload)
+		m := "From: a@example.com\nSubject: a file\nContent-Type: application/zip; name=a.zip\nContent-Transfer-Encoding: base64\n\n" + b64 + "\n"
+		crlf := strings.ReplaceAll(m, "\n", "\r\n")
+		return map[string]struct {
+			mail    string
+			readers []string
+		}{
+			"a blank line first":            {"\n" + m, []string{"clamscan"}},
+			"a line of spaces first":        {"  \r\n" + crlf, []string{"clamscan"}},
+			"a first line that is no field": {"Not A Field: x\n" + m, []string{"clamscan"}},
+			"lines ended by CR alone":       {strings.ReplaceAll(m, "\n", "\r"), []string{"python-email"}},
+			"an MMDF mailbox, the second message": {"\x01\x01\x01\x01\nFrom: b@example.com\nSubject: hi\n\nnothing\n\x01\x01\x01\x01\n" +
+				"\x01\x01\x01\x01\n" + m + "\x01\x01\x01\x01\n", []string{"clamscan", "python-mmdf"}},
+		}
+	}
+	e := builtin(t)
+	db := t.TempDir()
+	os.WriteFile(filepath.Join(db, "e.ndb"), []byte("Eicar-Test-Signature:0:*:"+hex.EncodeToString([]byte(eicar.String))+"\n"), 0o644)
+	corpus := t.TempDir()
+	infected := forms(eicar.Zip(map[string][]byte{"e.com": []byte(eicar.String)}))
+	for name, f := range infected {
+		os.WriteFile(filepath.Join(corpus, name), []byte(f.mail), 0o644)
+	}
+	theirs := clamscanFinds(t, db, corpus)
+	for name, f := range infected {
+		for _, r := range f.readers {
+			switch r {
+			case "clamscan":
+				if theirs[name] != "Eicar-Test-Signature" {
+					t.Errorf("%s: clamscan finds %q", name, theirs[name])
+				}
+			case "python-email", "python-mmdf":
+				read := `email.message_from_bytes(open(sys.argv[1], "rb").read()).walk()`
+				if r == "python-mmdf" {
+					read = `(p for m in mailbox.MMDF(sys.argv[1]) for p in m.walk())`
+				}
+				out, err := exec.Command(py, "-c", `import email, mailbox, sys, zipfile, io
+for p in `+read+`:
+    d = p.get_payload(decode=True)
+    if d and d.startswith(b"PK"):
+        print(zipfile.ZipFile(io.BytesIO(d)).read("e.com").decode())`, filepath.Join(corpus, name)).CombinedOutput()
+				if err != nil || !strings.Contains(string(out), eicar.String) {
+					t.Errorf("%s: %s: %v %s", name, r, err, out)
+				}
+			}
+		}
+		if d := e.ScanBytes([]byte(f.mail), all); len(d) == 0 || d[0].Name != "Eicar-Test-Signature" {
+			t.Errorf("%s: %s", name, names(d))
+		}
+	}
+	for name, f := range forms(eicar.Zip(map[string][]byte{"e.com": []byte("nothing")})) {
+		if d := e.ScanBytes([]byte(f.mail), all); len(d) != 0 {
+			t.Errorf("%s, clean: %s", name, names(d))
+		}
+	}
+}

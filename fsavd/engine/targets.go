@@ -1,6 +1,10 @@
 package engine
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/fsigkd/fsigkd/unpack"
+)
 
 // Target types (ClamAV's signature documentation): an .ndb signature's
 // second field, an .ldb signature's Target. ClamAV matches a signature
@@ -27,7 +31,7 @@ import "bytes"
 //	   as the file it came from
 //	4  mail: what begins with one of the fields ClamAV's file types
 //	   name (mailMagics), or an ASCII text with two fields of a mail's
-//	   header near its start (mailHeaderAt); not a mail's parts
+//	   header near its start (unpack.MailFieldsNear); not a mail's parts
 //
 // A signature of target 7 (text) is looked for in texts normalised
 // alone, and one of target 3 (HTML) in HTML pages and their views, as
@@ -78,58 +82,6 @@ func init() {
 	}
 }
 
-// mailPair is two fields of a mail's header by which ClamAV types an
-// ASCII text as a mail (target 4) when they stand near its start: the
-// first begins at a byte from 1 to from, the second begins at most gap
-// bytes after the first ends. A capital letter stands for either case,
-// unless exact.
-type mailPair struct {
-	first, second string
-	from, gap     int
-	exact         bool
-}
-
-var mailPairs = []mailPair{
-	{"\nFrom: ", "\nMIME-Version: ", 1024, 1024, false},
-	{"\nFrom: ", "\nContent-Type: ", 1024, 2048, false},
-	{"\nMIME-Version: ", "\nContent-Type: ", 1024, 2048, false},
-	{"\nMessage-Id: ", "\nContent-Type: ", 1024, 1024, false},
-	{"\nReceived: ", "\nContent-Type: ", 2048, 2048, false},
-	{"Delivered-To:", "Received:", 1024, 256, true},
-}
-
-// mailHeaderAt tells whether one of mailPairs stands in data.
-func mailHeaderAt(data []byte) bool {
-	for _, p := range mailPairs {
-		for i := 1; i <= p.from && i < len(data); i++ {
-			if !fieldAt(data, i, p.first, p.exact) {
-				continue
-			}
-			end := i + len(p.first)
-			for j := end; j <= end+p.gap && j < len(data); j++ {
-				if fieldAt(data, j, p.second, p.exact) {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
-// fieldAt tells whether f (see mailPair) stands in data at i.
-func fieldAt(data []byte, i int, f string, exact bool) bool {
-	if i+len(f) > len(data) {
-		return false
-	}
-	for k := range len(f) {
-		c, w := data[i+k], f[k]
-		if c != w && (exact || w < 'A' || w > 'Z' || c != w+'a'-'A') {
-			return false
-		}
-	}
-	return true
-}
-
 // typeHead is how much of an object ClamAV reads to type it.
 const typeHead = 1024
 
@@ -172,7 +124,7 @@ func typeOf(data []byte) (target int8, claimed bool) {
 			rest = rest[i+1:]
 		}
 	}
-	if asciiText(head) && mailHeaderAt(data) {
+	if asciiText(head) && unpack.MailFieldsNear(data) {
 		return 4, false // a text still: normalised as one too
 	}
 	return 0, false
