@@ -47,6 +47,7 @@ const (
 	TypeXz       = "CL_TYPE_XZ"
 	TypePDF      = "CL_TYPE_PDF"
 	TypeOLE2     = "CL_TYPE_MSOLE2"
+	TypeOneNote  = "CL_TYPE_ONENOTE"
 )
 
 // tarType is a tar's type: POSIX's ("ustar" in its first header) or the

