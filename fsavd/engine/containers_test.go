@@ -7,7 +7,6 @@ import (
 	"compress/zlib"
 	"crypto/md5"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -338,23 +337,8 @@ func deflated(data []byte) []byte {
 	return b.Bytes()
 }
 
-// oneNoteWith is a OneNote section (its file type's GUID first) holding
-// files, each in a FileDataStoreObject (MS-ONESTORE 2.6.13) between other
-// bytes, as a section keeps the files of its pages.
-func oneNoteWith(files ...[]byte) []byte {
-	b := []byte{0xe4, 0x52, 0x5c, 0x7b, 0x8c, 0xd8, 0xa7, 0x4d, 0xae, 0xb1, 0x53, 0x78, 0xd0, 0x29, 0x96, 0xd3}
-	b = append(b, make([]byte, 80)...) // the rest of a header, as far as these go
-	for _, f := range files {
-		b = append(b, bytes.Repeat([]byte{0x11}, 40)...) // other objects
-		b = append(b, 0xe7, 0x16, 0xe3, 0xbd, 0x65, 0x26, 0x11, 0x45, 0xa4, 0xc4, 0x8d, 0x4d, 0x0b, 0x7a, 0x9e, 0xac)
-		b = binary.LittleEndian.AppendUint64(b, uint64(len(f)))
-		b = append(b, make([]byte, 12)...) // unused, reserved
-		b = append(b, f...)
-		b = append(b, make([]byte, (8-len(f)%8)%8)...)                                                                // padding
-		b = append(b, 0x22, 0x80, 0x1d, 0x71, 0x23, 0xc6, 0xd1, 0x48, 0x93, 0xd6, 0x57, 0x7e, 0x42, 0x06, 0x93, 0x52) // guidFooter
-	}
-	return b
-}
+// oneNoteWith is a OneNote section holding files (forms.OneNote).
+var oneNoteWith = forms.OneNote
 
 // TestOneNoteAsClamscanReadsIt: the files of a OneNote section (a way
 // mail carried programs and scripts in 2023) are walked as clamscan

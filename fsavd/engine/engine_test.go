@@ -296,6 +296,7 @@ func FuzzScanBytes(f *testing.F) {
 	f.Add(eicar.Zip(map[string][]byte{"a": []byte("x")}))
 	f.Add(packtest.Gzip([]byte("hello")))
 	f.Add(eicar.StoredRAR5("a", []byte("x")))
+	f.Add(oneNoteWith([]byte("a file"), []byte("another")))
 	for _, m := range [][]byte{{'7', 'z', 0xbc, 0xaf, 0x27, 0x1c}, []byte("MSCF\x00\x00\x00\x00"), {0xfd, '7', 'z', 'X', 'Z', 0}, {0x28, 0xb5, 0x2f, 0xfd}, []byte("BZh91AY&SY")} {
 		f.Add(append(append([]byte(nil), m...), "0123456789abcdef0123456789abcdef0123456789"...))
 	}

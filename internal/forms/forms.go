@@ -82,6 +82,9 @@ func All(t testing.TB) []Form {
 		{"BinHex", func(c []byte) []byte { return []byte(eicar.BinHex("a.exe", c)) }},
 		{"yEnc", func(c []byte) []byte { return []byte(eicar.YEnc("a.exe", c)) }},
 		{"TNEF, compressed RTF body", func(c []byte) []byte { return TNEFWithBody(LZFuLiterals(c)) }},
+		{"OneNote section, a zip among its files", func(c []byte) []byte {
+			return OneNote([]byte("a picture's bytes"), made(t, c, "a.zip", sz, "a", "-bd", "-tzip", "a.zip", "a.exe"))
+		}},
 		{"mbox: the second message of a mailbox, its body the file in base64", func(c []byte) []byte {
 			return []byte("From a@example.com Mon Dec  7 10:00:00 2026\nFrom: a@example.com\nSubject: first\n\nnothing here\n\n" +
 				"From b@example.com Mon Dec  7 10:01:00 2026\nFrom: b@example.com\nSubject: second\nMIME-Version: 1.0\n" +
@@ -261,6 +264,24 @@ func PDFWith(filter string, data []byte) []byte {
 	}
 	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(offs)+1, xref)
 	return b.Bytes()
+}
+
+// OneNote is a OneNote section (its file type's GUID first) holding
+// files, each in a FileDataStoreObject (MS-ONESTORE 2.6.13) between other
+// bytes, as a section keeps the files of its pages.
+func OneNote(files ...[]byte) []byte {
+	b := []byte{0xe4, 0x52, 0x5c, 0x7b, 0x8c, 0xd8, 0xa7, 0x4d, 0xae, 0xb1, 0x53, 0x78, 0xd0, 0x29, 0x96, 0xd3}
+	b = append(b, make([]byte, 80)...) // the rest of a header, as far as these go
+	for _, f := range files {
+		b = append(b, bytes.Repeat([]byte{0x11}, 40)...) // other objects
+		b = append(b, 0xe7, 0x16, 0xe3, 0xbd, 0x65, 0x26, 0x11, 0x45, 0xa4, 0xc4, 0x8d, 0x4d, 0x0b, 0x7a, 0x9e, 0xac)
+		b = binary.LittleEndian.AppendUint64(b, uint64(len(f)))
+		b = append(b, make([]byte, 12)...) // unused, reserved
+		b = append(b, f...)
+		b = append(b, make([]byte, (8-len(f)%8)%8)...)                                                                // padding
+		b = append(b, 0x22, 0x80, 0x1d, 0x71, 0x23, 0xc6, 0xd1, 0x48, 0x93, 0xd6, 0x57, 0x7e, 0x42, 0x06, 0x93, 0x52) // guidFooter
+	}
+	return b
 }
 
 // OVBALiterals is data (under 3,600 bytes) compressed as MS-OVBA
