@@ -240,6 +240,7 @@ func (s *scan) ole(data []byte, where string, depth int) {
 			}
 			if e.size >= o.cutoff {
 				if run, ok := o.inRun(e.start, e.size); ok {
+					s.packedIn(e.name, run, join(top.path, e.name), depth)
 					s.inPlace(run, join(top.path, e.name), depth) // stored whole: no copy
 					continue
 				}
@@ -256,6 +257,7 @@ func (s *scan) ole(data []byte, where string, depth int) {
 			if uint64(len(data)) < limit {
 				o.broken = true
 			}
+			s.packedIn(e.name, data, join(top.path, e.name), depth)
 			s.member(bytes.NewReader(data), -1, join(top.path, e.name), depth)
 		}
 	}
@@ -306,4 +308,13 @@ func bytesToUint32s(b []byte) []uint32 {
 		out[i] = binary.LittleEndian.Uint32(b[4*i:])
 	}
 	return out
+}
+
+// packedIn walks the file a stream of this name packs, before the
+// stream, so that it is found under its own name: an object's
+// "\x01Ole10Native" (its control character dropped from the name).
+func (s *scan) packedIn(name string, stream []byte, where string, depth int) {
+	if strings.EqualFold(name, "Ole10Native") {
+		s.ole10Native(stream, where, depth)
+	}
 }

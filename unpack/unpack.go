@@ -506,6 +506,8 @@ func (s *scan) archive(data []byte, where string, depth int) (typed bool) {
 		open("", s.chm, data)
 	case bytes.HasPrefix(data, oneNoteMagic):
 		open(TypeOneNote, s.oneNote, data)
+	case isRTF(data):
+		open("", s.rtf, data)
 	default:
 		// Behind a stub or other data: self-extractors, polyglots. Every
 		// container found is opened: each is what some reader opens.

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fsigkd/fsigkd/eicar"
 )
@@ -85,4 +86,43 @@ func FuzzMailboxMessages(f *testing.F) {
 		}
 		isMail(data)
 	})
+}
+
+// FuzzRTFObjects: any document's objects are read within its bytes: no
+// object is longer than the document, nothing panics.
+func FuzzRTFObjects(f *testing.F) {
+	f.Add([]byte(`{\rtf1{\object{\*\objdata 0105000002000000080000005061636b6167650000000000000000000a000000020061000000}}}`))
+	f.Add([]byte(`{\rt{\*\objdata\bin5 abcde{\*\x 41}4{4}1\par 42}`))
+	f.Fuzz(func(t *testing.T, d []byte) {
+		for _, nested := range []bool{false, true} {
+			obj, end := rtfHexData(d, 0, nested)
+			if len(obj) > len(d) || end > len(d) {
+				t.Fatalf("%d bytes, end %d, of %d", len(obj), end, len(d))
+			}
+			if _, native, ok := ole1Native(obj); ok {
+				packageFile(native)
+			}
+		}
+		Scan(d, Options{Archives: true}, Limits{}, nil)
+	})
+}
+
+// TestRTFObjectsAreBounded: a document of a hundred thousand objects is
+// walked up to the files limit and said to be past it; one of a long
+// run of digits, in about the time its size asks.
+func TestRTFObjectsAreBounded(t *testing.T) {
+	many := `{\rtf1` + strings.Repeat(`{\*\objdata 41}`, 100000) + "}"
+	d := Scan([]byte(many), Options{Archives: true}, Limits{MaxFiles: 50}, nil)
+	if len(d) != 1 || d[0].Name != "Heuristics.Limits.Exceeded.Files" {
+		t.Fatalf("%+v", d)
+	}
+	took := func(n int) time.Duration {
+		doc := []byte(`{\rtf1{\*\objdata ` + strings.Repeat("4{\\*\\x}1", n) + "}}")
+		start := time.Now()
+		Scan(doc, Options{Archives: true}, Limits{}, nil)
+		return time.Since(start)
+	}
+	if a, b := took(1<<16), took(1<<18); b > 8*a+50*time.Millisecond {
+		t.Errorf("4x the digits took %v against %v", b, a)
+	}
 }

@@ -10,11 +10,13 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf16"
@@ -82,6 +84,9 @@ func All(t testing.TB) []Form {
 		{"BinHex", func(c []byte) []byte { return []byte(eicar.BinHex("a.exe", c)) }},
 		{"yEnc", func(c []byte) []byte { return []byte(eicar.YEnc("a.exe", c)) }},
 		{"TNEF, compressed RTF body", func(c []byte) []byte { return TNEFWithBody(LZFuLiterals(c)) }},
+		{"RTF, a program packaged in an object", func(c []byte) []byte {
+			return RTFWith(OLE1("Package", Packaged("a.exe", c)), "line break after objdata")
+		}},
 		{"OneNote section, a zip among its files", func(c []byte) []byte {
 			return OneNote([]byte("a picture's bytes"), made(t, c, "a.zip", sz, "a", "-bd", "-tzip", "a.zip", "a.exe"))
 		}},
@@ -264,6 +269,66 @@ func PDFWith(filter string, data []byte) []byte {
 	}
 	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(offs)+1, xref)
 	return b.Bytes()
+}
+
+// OLE1 is an OLE1 object (MS-OLEDS 2.2.4) of class with native data.
+func OLE1(class string, native []byte) []byte {
+	lp := func(s string) []byte {
+		if s == "" {
+			return make([]byte, 4)
+		}
+		return append(binary.LittleEndian.AppendUint32(nil, uint32(len(s)+1)), s+"\x00"...)
+	}
+	b := binary.LittleEndian.AppendUint32(nil, 0x0501)
+	b = binary.LittleEndian.AppendUint32(b, 2) // embedded
+	b = append(append(append(b, lp(class)...), lp("")...), lp("")...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(native)))
+	return append(b, native...)
+}
+
+// Packaged is a package's native data: a file, its label and its path,
+// as Windows' Packager writes them.
+func Packaged(name string, file []byte) []byte {
+	tmp := `C:\Users\a\AppData\Local\Temp\` + name + "\x00"
+	b := append([]byte{2, 0}, name+"\x00"+`C:\Users\a\Desktop\`+name+"\x00"...)
+	b = append(b, 0, 0, 3, 0)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(tmp)))
+	b = append(b, tmp...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(file)))
+	return append(b, file...)
+}
+
+// RTFWith is an RTF document holding obj in an \objdata destination,
+// written as form says: "objdata then a space" (as most documents),
+// "line break after objdata", "upper case, tabs and spaces", "ignorable
+// groups among the digits", "control words among the digits", "a plain
+// group among the digits", "binary, \bin", `"{\rt" alone`.
+func RTFWith(obj []byte, form string) []byte {
+	hx := hex.EncodeToString(obj)
+	var lines []string
+	for i := 0; i < len(hx); i += 64 {
+		lines = append(lines, hx[i:min(i+64, len(hx))])
+	}
+	data := "\\*\\objdata " + strings.Join(lines, "\r\n")
+	switch form {
+	case "line break after objdata":
+		data = "\\*\\objdata\r\n" + strings.Join(lines, "\r\n")
+	case "upper case, tabs and spaces":
+		data = "\\*\\objdata " + strings.ToUpper(strings.Join(lines, "\t \r\n"))
+	case "ignorable groups among the digits":
+		data = "\\*\\objdata " + strings.Join(lines, "{\\*\\junk 4142434445}\r\n")
+	case "control words among the digits":
+		data = "\\*\\objdata " + strings.Join(lines, "\\par\\pard ")
+	case "a plain group among the digits":
+		data = "\\*\\objdata " + lines[0] + "{" + strings.Join(lines[1:3], "") + "}" + strings.Join(lines[3:], "\r\n")
+	case "binary, \\bin":
+		data = "\\*\\objdata \\bin" + strconv.Itoa(len(obj)) + " " + string(obj)
+	}
+	head := `{\rtf1\ansi\deff0{\fonttbl{\f0 Arial;}}`
+	if form == `"{\rt" alone` {
+		head = `{\rtx\ansi\deff0{\fonttbl{\f0 Arial;}}`
+	}
+	return []byte(head + "\\pard Hello\\par\r\n{\\object\\objemb{\\*\\objclass Package}\\objw1\\objh1{" + data + "\r\n}}}\r\n")
 }
 
 // OneNote is a OneNote section (its file type's GUID first) holding
