@@ -22,8 +22,10 @@ import (
 	"archive/zip"
 	"bufio"
 	"bytes"
+	"compress/bzip2"
 	"compress/flate"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +36,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/ulikunitz/xz/lzma"
 )
 
 // Limits bound what one scan may unpack. Zero means the default.
@@ -688,12 +692,15 @@ func (s *scan) zipMember(f *zip.File, at string, depth int) {
 			err = derr
 		}
 		r = &erring{r: bytes.NewReader(out), err: derr}
+	case f.Method == 12: // bzip2, as 7-Zip and WinZip write it
+		r = bzip2.NewReader(raw)
+	case f.Method == 14: // LZMA
+		r, err = zipLZMA(raw, f)
 	default:
-		var rc io.ReadCloser
-		if rc, err = f.Open(); err == nil { // a method registered with archive/zip
-			defer rc.Close()
-			r = rc
-		}
+		// PPMd (98), zstd (93), xz (95), WavPack...: 7-Zip writes some;
+		// never passed as clean.
+		s.add(Detection{Name: "Heuristics.Unsupported.Zip", Path: at, Kind: Suspected, Depth: depth})
+		return
 	}
 	if err != nil {
 		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})
@@ -704,6 +711,31 @@ func (s *scan) zipMember(f *zip.File, at string, depth int) {
 	if got.eof && !got.is(f.UncompressedSize64, f.CRC32) {
 		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})
 	}
+}
+
+// zipLZMA reads a zip entry packed with LZMA (APPNOTE 5.8.8): a version,
+// the properties' size and the properties (the literal and position
+// bits, the dictionary's size), then the stream, ended by its marker when
+// the entry's flags say so (bit 1), else by the entry's size.
+func zipLZMA(raw io.Reader, f *zip.File) (io.Reader, error) {
+	var head [4]byte
+	if _, err := io.ReadFull(raw, head[:]); err != nil {
+		return nil, err
+	}
+	props := make([]byte, binary.LittleEndian.Uint16(head[2:]))
+	if len(props) != 5 {
+		return nil, errors.New("zip LZMA: bad properties")
+	}
+	if _, err := io.ReadFull(raw, props); err != nil {
+		return nil, err
+	}
+	size := f.UncompressedSize64
+	if f.Flags&2 != 0 {
+		size = ^uint64(0) // ended by its marker
+	}
+	// The header lzma's reader knows: the properties, then the size.
+	alone := binary.LittleEndian.AppendUint64(props, size)
+	return lzma.NewReader(io.MultiReader(bytes.NewReader(alone), raw))
 }
 
 // gzipBehind opens a gzip member found behind other data: that member
