@@ -37,6 +37,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/ulikunitz/xz"
 	"github.com/ulikunitz/xz/lzma"
 )
 
@@ -695,10 +696,12 @@ func (s *scan) zipMember(f *zip.File, at string, depth int) {
 	case f.Method == 12: // bzip2, as 7-Zip and WinZip write it
 		r = bzip2.NewReader(raw)
 	case f.Method == 14: // LZMA
-		r, err = zipLZMA(raw, f)
+		r, err = zipLZMA(raw, f, s.lim.MaxFileSize)
+	case f.Method == 95: // xz, as 7-Zip writes it
+		r, err = xz.NewReader(raw)
 	default:
-		// PPMd (98), zstd (93), xz (95), WavPack...: 7-Zip writes some;
-		// never passed as clean.
+		// PPMd (98), zstd (93), WavPack...: 7-Zip writes some; never
+		// passed as clean.
 		s.add(Detection{Name: "Heuristics.Unsupported.Zip", Path: at, Kind: Suspected, Depth: depth})
 		return
 	}
@@ -716,8 +719,11 @@ func (s *scan) zipMember(f *zip.File, at string, depth int) {
 // zipLZMA reads a zip entry packed with LZMA (APPNOTE 5.8.8): a version,
 // the properties' size and the properties (the literal and position
 // bits, the dictionary's size), then the stream, ended by its marker when
-// the entry's flags say so (bit 1), else by the entry's size.
-func zipLZMA(raw io.Reader, f *zip.File) (io.Reader, error) {
+// the entry's flags say so (bit 1), else by the entry's size. The
+// dictionary is made no larger than limit, the most a member may hold
+// (a crafted header asks for 4 GiB): a stream that reaches further back
+// than limit bytes reaches past a member's end.
+func zipLZMA(raw io.Reader, f *zip.File, limit int64) (io.Reader, error) {
 	var head [4]byte
 	if _, err := io.ReadFull(raw, head[:]); err != nil {
 		return nil, err
@@ -733,9 +739,12 @@ func zipLZMA(raw io.Reader, f *zip.File) (io.Reader, error) {
 	if f.Flags&2 != 0 {
 		size = ^uint64(0) // ended by its marker
 	}
+	dict := int64(binary.LittleEndian.Uint32(props[1:]))
+	dict = max(lzma.MinDictCap, min(dict, limit+1, lzma.MaxDictCap))
+	binary.LittleEndian.PutUint32(props[1:], uint32(dict))
 	// The header lzma's reader knows: the properties, then the size.
 	alone := binary.LittleEndian.AppendUint64(props, size)
-	return lzma.NewReader(io.MultiReader(bytes.NewReader(alone), raw))
+	return lzma.ReaderConfig{DictCap: int(dict)}.NewReader(io.MultiReader(bytes.NewReader(alone), raw))
 }
 
 // gzipBehind opens a gzip member found behind other data: that member

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"archive/zip"
+	stdzip "archive/zip"
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -516,9 +518,9 @@ func BenchmarkSniffProgram(b *testing.B) {
 }
 
 // TestZipMethodsAs7ZipWritesThem: a zip whose entries 7-Zip packed with
-// bzip2 or LZMA (with and without its end marker) was not opened and
+// bzip2, LZMA (with and without its end marker) or xz was not opened and
 // said broken: the program in it went unseen. Each is opened now
-// (clamscan opens the bzip2 one, not the LZMA ones); one packed with
+// (clamscan opens the bzip2 one, not the others); one packed with
 // PPMd, which nothing here decodes, is Heuristics.Unsupported.Zip,
 // suspected, never clean. The clean twins are clean.
 func TestZipMethodsAs7ZipWritesThem(t *testing.T) {
@@ -531,6 +533,7 @@ func TestZipMethodsAs7ZipWritesThem(t *testing.T) {
 		{"BZip2", "Eicar-Test-Signature"},
 		{"LZMA", "Eicar-Test-Signature"},
 		{"LZMA:eos", "Eicar-Test-Signature"},
+		{"XZ", "Eicar-Test-Signature"},
 		{"PPMd", "Heuristics.Unsupported.Zip"},
 	} {
 		zip := func(payload string) []byte {
@@ -542,6 +545,21 @@ func TestZipMethodsAs7ZipWritesThem(t *testing.T) {
 		if c.want == "Eicar-Test-Signature" {
 			if d := e.ScanBytes(zip("and nothing else"), all); len(d) != 0 {
 				t.Errorf("%s, clean: %s", c.method, names(d))
+			}
+		}
+		if c.method == "LZMA" {
+			// Its header asking for a dictionary of 4 GiB: taken as one
+			// no larger than a member may be, not allocated.
+			z := zip(eicar.String)
+			zr, _ := stdzip.NewReader(bytes.NewReader(z), int64(len(z)))
+			off, _ := zr.File[0].DataOffset()
+			binary.LittleEndian.PutUint32(z[off+5:], 0xffffffff)
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			d := e.ScanBytes(z, all)
+			runtime.ReadMemStats(&after)
+			if len(d) != 1 || d[0].Name != "Eicar-Test-Signature" || after.TotalAlloc-before.TotalAlloc > 512<<20 {
+				t.Errorf("a 4 GiB dictionary: %s, %d MiB allocated", names(d), (after.TotalAlloc-before.TotalAlloc)>>20)
 			}
 		}
 	}
