@@ -50,6 +50,9 @@ type Limits struct {
 	MaxRatio    int64 // unpacked/packed of a member over 1 MiB (default DefaultMaxRatio)
 }
 
+// defaultMaxTotal is MaxTotal's default.
+const defaultMaxTotal = 256 << 20
+
 // DefaultMaxRatio is how much larger than its packed form an unpacked
 // member over 1 MiB may be before it is taken for a bomb: ordinary data
 // compresses a few times, a bomb thousands of times.
@@ -63,7 +66,7 @@ func (l Limits) withDefaults() Limits {
 		l.MaxFileSize = 64 << 20
 	}
 	if l.MaxTotal <= 0 {
-		l.MaxTotal = 256 << 20
+		l.MaxTotal = defaultMaxTotal
 	}
 	if l.MaxFiles <= 0 {
 		l.MaxFiles = 10000
@@ -268,10 +271,18 @@ func ScanFile(name string, opt Options, lim Limits, match Match, visit Visit) ([
 // ScanData is ScanOpen for an object in memory: Scan, with visit called
 // on every object as Walk calls it (either may be nil).
 func ScanData(data []byte, opt Options, lim Limits, match Match, visit Visit) []Detection {
-	s := &scan{lim: lim.withDefaults(), opt: opt, match: match, visit: visit}
+	s := newScan(opt, lim, match, visit)
 	s.object(data, "", 0)
 	s.end()
 	return s.found
+}
+
+// newScan begins a scan within lim (a 7z coder may take as much memory
+// as one object may unpack: coders.go).
+func newScan(opt Options, lim Limits, match Match, visit Visit) *scan {
+	lim = lim.withDefaults()
+	raiseCoderMemory(lim.MaxTotal)
+	return &scan{lim: lim, opt: opt, match: match, visit: visit}
 }
 
 // ScanOpen is ScanFile for a file already open, such as one whose
@@ -286,7 +297,7 @@ func ScanOpen(fd *os.File, opt Options, lim Limits, match Match, visit Visit) ([
 	}
 	var found []Detection
 	err = withOpen(fd, st.Size(), func(data []byte) {
-		s := &scan{lim: lim.withDefaults(), opt: opt, match: match, visit: visit}
+		s := newScan(opt, lim, match, visit)
 		s.object(data, "", 0)
 		s.end()
 		found = s.found

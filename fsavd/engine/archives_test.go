@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"hash/crc32"
 	mrand "math/rand"
 	"os"
 	"os/exec"
@@ -561,6 +562,57 @@ func TestZipMethodsAs7ZipWritesThem(t *testing.T) {
 			if len(d) != 1 || d[0].Name != "Eicar-Test-Signature" || after.TotalAlloc-before.TotalAlloc > 512<<20 {
 				t.Errorf("a 4 GiB dictionary: %s, %d MiB allocated", names(d), (after.TotalAlloc-before.TotalAlloc)>>20)
 			}
+		}
+	}
+}
+
+// sevenZipPatched is a 7z 7-Zip made with uncompressed headers, its first
+// coder's properties (after the bytes that introduce them) replaced, and
+// its header's CRCs made right again.
+func sevenZipPatched(t *testing.T, z []byte, coder, props []byte) []byte {
+	t.Helper()
+	z = bytes.Clone(z)
+	start := 32 + int(binary.LittleEndian.Uint64(z[12:]))
+	size := int(binary.LittleEndian.Uint64(z[20:]))
+	i := bytes.Index(z[start:start+size], coder)
+	if i < 0 {
+		t.Fatalf("no coder %x", coder)
+	}
+	copy(z[start+i+len(coder):], props)
+	binary.LittleEndian.PutUint32(z[28:], crc32.ChecksumIEEE(z[start:start+size]))
+	binary.LittleEndian.PutUint32(z[8:], crc32.ChecksumIEEE(z[12:32]))
+	return z
+}
+
+// TestSevenZipCodersTakeBoundedMemory: a 7z's coders take the memory
+// their properties name from its header, 4 GiB at most: a small 7z whose
+// LZMA or LZMA2 dictionary says 1.5 GiB or more is decoded with one no
+// larger than what it unpacks (the program in it found, a few MiB
+// allocated, where the library's decoder took 1.5 GiB); one whose PPMd
+// model says 4 GiB, which cannot be made smaller, is not opened:
+// suspected, never clean, nothing made.
+func TestSevenZipCodersTakeBoundedMemory(t *testing.T) {
+	sz := tool(t, "7zz", "7zip")
+	e := builtin(t)
+	program := []byte("MZ a program " + eicar.String + strings.Repeat(" and its data", 300))
+	files := map[string][]byte{"a.exe": program}
+	for _, c := range []struct {
+		method       string
+		coder, props []byte
+		want         string
+	}{
+		{"LZMA2:d=1m", []byte{0x21, 0x21, 0x01}, []byte{37}, "Eicar-Test-Signature"},                                      // 1.5 GiB
+		{"LZMA:d=1m", []byte{0x23, 0x03, 0x01, 0x01, 0x05}, []byte{0x5d, 0xff, 0xff, 0xff, 0xff}, "Eicar-Test-Signature"}, // 4 GiB
+		{"PPMd:mem=1m", []byte{0x23, 0x03, 0x04, 0x01, 0x05}, []byte{6, 0xff, 0xff, 0xff, 0xff}, ""},
+	} {
+		z := sevenZipPatched(t, made(t, files, "a.7z", sz, "a", "-bd", "-mhc=off", "-m0="+c.method, "a.7z", "a.exe"), c.coder, c.props)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		d := e.ScanBytes(z, all)
+		runtime.ReadMemStats(&after)
+		alloc := (after.TotalAlloc - before.TotalAlloc) >> 20
+		if alloc > 64 || len(d) == 0 || c.want != "" && d[0].Name != c.want || c.want == "" && d[0].Kind != Suspected {
+			t.Errorf("%s: %s, %d MiB allocated", c.method, names(d), alloc)
 		}
 	}
 }

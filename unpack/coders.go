@@ -1,0 +1,103 @@
+package unpack
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+
+	"github.com/bodgit/sevenzip"
+	"github.com/stangelandcl/ppmd"
+	"github.com/ulikunitz/xz/lzma"
+)
+
+// 7z's LZMA, LZMA2 and PPMd decoders take the memory their coder's
+// properties name, 4 GiB at most, from the archive's header: a 124-byte
+// 7z made the engine allocate 1.5 GiB. These are registered in place of
+// the library's: a dictionary is made no larger than the folder's
+// unpacked size and than coderMemory (no stream the walk decodes reaches
+// further back than what one object may unpack); a PPMd model, which must
+// be the size its coder had, larger than coderMemory is not made (the
+// member is said unopened, suspected, never clean).
+
+// coderMemory is the most memory one coder may take: the largest
+// MaxTotal of the limits scans ran with (raiseCoderMemory).
+var coderMemory atomic.Int64
+
+func init() {
+	coderMemory.Store(defaultMaxTotal)
+	sevenzip.RegisterDecompressor([]byte{0x03, 0x01, 0x01}, sevenZipLZMA)
+	sevenzip.RegisterDecompressor([]byte{0x21}, sevenZipLZMA2)
+	sevenzip.RegisterDecompressor([]byte{0x03, 0x04, 0x01}, sevenZipPPMd)
+}
+
+// raiseCoderMemory makes coderMemory at least n.
+func raiseCoderMemory(n int64) {
+	for {
+		cur := coderMemory.Load()
+		if n <= cur || coderMemory.CompareAndSwap(cur, n) {
+			return
+		}
+	}
+}
+
+// dictFor is the dictionary a coder gets: the one its properties name,
+// no larger than its output or coderMemory.
+func dictFor(named, unpacked uint64) int {
+	d := min(named, unpacked, uint64(coderMemory.Load()), lzma.MaxDictCap)
+	return int(max(d, lzma.MinDictCap))
+}
+
+// coderReader is a decoder closing the coder's input with it.
+type coderReader struct {
+	io.Reader
+	in io.Closer
+}
+
+func (c coderReader) Close() error { return c.in.Close() }
+
+func sevenZipLZMA(p []byte, size uint64, in []io.ReadCloser) (io.ReadCloser, error) {
+	if len(in) != 1 || len(p) != 5 {
+		return nil, errors.New("7z LZMA: bad properties")
+	}
+	dict := dictFor(uint64(binary.LittleEndian.Uint32(p[1:])), size)
+	head := append([]byte{p[0]}, binary.LittleEndian.AppendUint32(nil, uint32(dict))...)
+	head = binary.LittleEndian.AppendUint64(head, size)
+	r, err := lzma.ReaderConfig{DictCap: dict}.NewReader(io.MultiReader(bytes.NewReader(head), in[0]))
+	if err != nil {
+		return nil, err
+	}
+	return coderReader{r, in[0]}, nil
+}
+
+func sevenZipLZMA2(p []byte, size uint64, in []io.ReadCloser) (io.ReadCloser, error) {
+	if len(in) != 1 || len(p) != 1 || p[0] > 40 {
+		return nil, errors.New("7z LZMA2: bad properties")
+	}
+	named := uint64(2|p[0]&1) << (p[0]/2 + 11) // LZMA2's dictionary byte
+	if p[0] == 40 {
+		named = 1<<32 - 1
+	}
+	r, err := lzma.Reader2Config{DictCap: dictFor(named, size)}.NewReader2(in[0])
+	if err != nil {
+		return nil, err
+	}
+	return coderReader{r, in[0]}, nil
+}
+
+func sevenZipPPMd(p []byte, size uint64, in []io.ReadCloser) (io.ReadCloser, error) {
+	if len(in) != 1 || len(p) != 5 {
+		return nil, errors.New("7z PPMd: bad properties")
+	}
+	mem := binary.LittleEndian.Uint32(p[1:])
+	if int64(mem) > coderMemory.Load() {
+		return nil, fmt.Errorf("7z PPMd: a model of %d bytes", mem)
+	}
+	r, err := ppmd.NewH7zReader(in[0], int(p[0]), int(mem), int(min(size, 1<<62)))
+	if err != nil {
+		return nil, err
+	}
+	return coderReader{&r, in[0]}, nil
+}
