@@ -19,7 +19,6 @@ import (
 	"github.com/fsigkd/fsigkd/internal/bytesearch"
 	"github.com/klauspost/compress/zstd"
 	"github.com/nwaples/rardecode/v2"
-	"github.com/ulikunitz/xz"
 )
 
 // The formats opened besides zip, gzip and tar, each found by its magic
@@ -249,22 +248,29 @@ func (s *scan) bzip2(data []byte, where string, depth int) {
 }
 
 func (s *scan) xz(data []byte, where string, depth int) {
-	room := min(s.lim.MaxFileSize, s.lim.MaxTotal-s.unpacked)
-	if out, handled, err := xzFiltered(data, room); handled {
-		// Filters before LZMA2 (xzfilter.go): decoded here, within the
-		// limits; a filter not undone here leaves the stream unopened.
-		switch {
-		case errors.Is(err, errXZLimit):
-			s.exceeded("FileSize", where, depth)
-		case errors.Is(err, errXZFilter):
-			s.add(Detection{Name: "Heuristics.Unsupported.XZ", Path: where, Kind: Suspected, Depth: depth - 1})
-		default:
-			s.stream(&erring{r: bytes.NewReader(out), err: err}, nil, data, where, ".xz", depth)
-		}
+	// Filters before LZMA2, and dictionaries larger than a scan may take
+	// (xzfilter.go): decoded here, within the limits; a filter not undone
+	// here leaves the stream unopened.
+	r, err := xzOpen(data, min(s.lim.MaxFileSize, s.lim.MaxTotal-s.unpacked))
+	if s.xzUnopened(err, where, depth-1) {
 		return
 	}
-	r, err := xz.NewReader(bytes.NewReader(data))
 	s.stream(r, err, data, where, ".xz", depth)
+}
+
+// xzUnopened says a stream xzOpen did not open, and tells whether it did.
+func (s *scan) xzUnopened(err error, where string, depth int) bool {
+	switch {
+	case errors.Is(err, errXZLimit):
+		s.exceeded("FileSize", where, depth+1)
+	case errors.Is(err, errXZFilter):
+		s.add(Detection{Name: "Heuristics.Unsupported.XZ", Path: where, Kind: Suspected, Depth: depth})
+	case errors.Is(err, errXZMemory):
+		s.add(Detection{Name: "Heuristics.Limits.Exceeded.Memory", Path: where, Kind: Suspected, Depth: depth})
+	default:
+		return false
+	}
+	return true
 }
 
 // erring reads r, then gives err (nil: io.EOF) at its end: a decoding

@@ -37,7 +37,6 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/ulikunitz/xz"
 	"github.com/ulikunitz/xz/lzma"
 )
 
@@ -709,7 +708,13 @@ func (s *scan) zipMember(f *zip.File, at string, depth int) {
 	case f.Method == 14: // LZMA
 		r, err = zipLZMA(raw, f, s.lim.MaxFileSize)
 	case f.Method == 95: // xz, as 7-Zip writes it
-		r, err = xz.NewReader(raw)
+		packed, rerr := io.ReadAll(io.LimitReader(raw, s.lim.MaxFileSize+1))
+		if r, err = xzOpen(packed, min(s.lim.MaxFileSize, s.lim.MaxTotal-s.unpacked)); s.xzUnopened(err, at, depth) {
+			return
+		}
+		if err == nil {
+			err = rerr
+		}
 	default:
 		// PPMd (98), zstd (93), WavPack...: 7-Zip writes some; never
 		// passed as clean.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 
+	"github.com/ulikunitz/xz"
 	"github.com/ulikunitz/xz/lzma"
 )
 
@@ -22,7 +23,9 @@ import (
 var errXZFilter = errors.New("xz: a filter that is not undone here")
 
 // xzFiltered decodes data, an xz stream, when its first block chains
-// filters (handled); a stream of plain LZMA2 blocks is left to the xz
+// filters or a block names a dictionary larger than dictFor gives it
+// (handled: the xz reader would allocate it whole, up to 3 GiB, for a
+// crafted header); a stream of plain LZMA2 blocks is left to the xz
 // reader. At most limit bytes are decoded (more: an error).
 func xzFiltered(data []byte, limit int64) (out []byte, handled bool, err error) {
 	if len(data) < 12+12 || !bytes.HasPrefix(data, magicXz) {
@@ -46,7 +49,7 @@ func xzFiltered(data []byte, limit int64) (out []byte, handled bool, err error) 
 		if err != nil {
 			return out, true, err
 		}
-		if i == 0 && len(filters) == 1 {
+		if i == 0 && len(filters) == 1 && !xzDictTooLarge(data, blocks) {
 			return nil, false, nil // plain LZMA2
 		}
 		end := pos + int(b.unpadded) - xzCheckSize(check)
@@ -57,7 +60,8 @@ func xzFiltered(data []byte, limit int64) (out []byte, handled bool, err error) 
 		if lz.id != 0x21 || len(lz.props) != 1 || lz.props[0] > 40 {
 			return out, true, errXZFilter
 		}
-		r2, err := lzma.Reader2Config{DictCap: xzDictCap(lz.props[0])}.NewReader2(bytes.NewReader(data[pos+hdrSize : end]))
+		dict := dictFor(uint64(xzDictCap(lz.props[0])), b.uncompressed)
+		r2, err := lzma.Reader2Config{DictCap: dict}.NewReader2(bytes.NewReader(data[pos+hdrSize : end]))
 		if err != nil {
 			return out, true, err
 		}
@@ -84,7 +88,66 @@ func xzFiltered(data []byte, limit int64) (out []byte, handled bool, err error) 
 var (
 	errXZBroken = errors.New("xz: a malformed block")
 	errXZLimit  = errors.New("xz: more than the limit")
+	errXZMemory = errors.New("xz: a dictionary larger than a scan may take")
 )
+
+// xzDictTooLarge tells whether a block of the stream (blocks, from its
+// index) names an LZMA2 dictionary larger than dictFor gives it.
+func xzDictTooLarge(data []byte, blocks []xzBlock) bool {
+	pos := 12
+	for _, b := range blocks {
+		if pos >= len(data) || data[pos] == 0 {
+			return false
+		}
+		hdrSize := (int(data[pos]) + 1) * 4
+		if pos+hdrSize > len(data) {
+			return false
+		}
+		filters, err := xzFilters(data[pos : pos+hdrSize])
+		if err != nil {
+			return false
+		}
+		if lz := filters[len(filters)-1]; lz.id == 0x21 && len(lz.props) == 1 {
+			named := uint64(xzDictCap(lz.props[0]))
+			if named > uint64(dictFor(named, b.uncompressed)) {
+				return true
+			}
+		}
+		pos += align(int(b.unpadded), 4)
+	}
+	return false
+}
+
+// xzFirstDictTooLarge tells whether the first block of a stream whose
+// index cannot be read (streams one after another, a damaged one) names
+// a dictionary larger than a scan may take.
+func xzFirstDictTooLarge(data []byte) bool {
+	if len(data) < 13 || data[12] == 0 || 12+(int(data[12])+1)*4 > len(data) {
+		return false
+	}
+	filters, err := xzFilters(data[12 : 12+(int(data[12])+1)*4])
+	if err != nil {
+		return false
+	}
+	lz := filters[len(filters)-1]
+	return lz.id == 0x21 && len(lz.props) == 1 && int64(xzDictCap(lz.props[0])) > coderMemory.Load()
+}
+
+// xzOpen decodes an xz stream within room bytes: its blocks here when
+// xzFiltered takes them, else the xz reader. A stream not opened is
+// errXZFilter (a filter not undone here) or errXZMemory.
+func xzOpen(data []byte, room int64) (io.Reader, error) {
+	if out, handled, err := xzFiltered(data, room); handled {
+		if errors.Is(err, errXZFilter) || errors.Is(err, errXZLimit) {
+			return nil, err
+		}
+		return &erring{r: bytes.NewReader(out), err: err}, nil
+	}
+	if _, err := xzIndex(data); err != nil && xzFirstDictTooLarge(data) {
+		return nil, errXZMemory
+	}
+	return xz.NewReader(bytes.NewReader(data))
+}
 
 type xzBlock struct{ unpadded, uncompressed uint64 }
 

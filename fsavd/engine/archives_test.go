@@ -616,3 +616,56 @@ func TestSevenZipCodersTakeBoundedMemory(t *testing.T) {
 		}
 	}
 }
+
+// xzDictPatched is an xz stream whose first block's LZMA2 dictionary
+// byte is replaced by p, its header's CRC made right again.
+func xzDictPatched(t *testing.T, x []byte, p byte) []byte {
+	t.Helper()
+	x = bytes.Clone(x)
+	hdr := x[12 : 12+(int(x[12])+1)*4]
+	i := 2
+	for _, present := range []bool{hdr[1]&0x40 != 0, hdr[1]&0x80 != 0} {
+		if present {
+			_, k := binary.Uvarint(hdr[i:])
+			i += k
+		}
+	}
+	if hdr[i] != 0x21 || hdr[i+1] != 1 {
+		t.Fatalf("no LZMA2 filter first: %x", hdr)
+	}
+	hdr[i+2] = p
+	binary.LittleEndian.PutUint32(hdr[len(hdr)-4:], crc32.ChecksumIEEE(hdr[:len(hdr)-4]))
+	return x
+}
+
+// TestXZDictionaryTakesBoundedMemory: an xz stream's block names its
+// LZMA2 dictionary, up to 3 GiB, which the xz reader allocated whole: a
+// small .xz whose header says 3 GiB (or the largest, 4 GiB) is decoded
+// with a dictionary no larger than what it unpacks, the program in it
+// found, alone and as a zip's xz entry, a few MiB allocated.
+func TestXZDictionaryTakesBoundedMemory(t *testing.T) {
+	xzc := tool(t, "xz", "xz-utils")
+	sz := tool(t, "7zz", "7zip")
+	e := builtin(t)
+	program := []byte("MZ a program " + eicar.String + strings.Repeat(" and its data", 300))
+	x := made(t, map[string][]byte{"a.exe": program}, "a.exe.xz", xzc, "-k", "a.exe")
+	z := made(t, map[string][]byte{"a.exe": program}, "a.zip", sz, "a", "-bd", "-tzip", "-mm=XZ", "a.zip", "a.exe")
+	zr, _ := stdzip.NewReader(bytes.NewReader(z), int64(len(z)))
+	off, _ := zr.File[0].DataOffset()
+	for _, p := range []byte{39, 40} {
+		inZip := bytes.Clone(z)
+		patched := xzDictPatched(t, inZip[off:off+int64(zr.File[0].CompressedSize64)], p)
+		copy(inZip[off:], patched)
+		// The zip's CRC is of the unpacked bytes: unchanged.
+		for name, obj := range map[string][]byte{"xz": xzDictPatched(t, x, p), "zip": inZip} {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			d := e.ScanBytes(obj, all)
+			runtime.ReadMemStats(&after)
+			alloc := (after.TotalAlloc - before.TotalAlloc) >> 20
+			if alloc > 64 || len(d) != 1 || d[0].Name != "Eicar-Test-Signature" {
+				t.Errorf("%s, dictionary byte %d: %s, %d MiB allocated", name, p, names(d), alloc)
+			}
+		}
+	}
+}
