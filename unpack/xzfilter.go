@@ -23,10 +23,10 @@ import (
 var errXZFilter = errors.New("xz: a filter that is not undone here")
 
 // xzFiltered decodes data, an xz stream, when its first block chains
-// filters or a block names a dictionary larger than dictFor gives it
-// (handled: the xz reader would allocate it whole, up to 3 GiB, for a
-// crafted header); a stream of plain LZMA2 blocks is left to the xz
-// reader. At most limit bytes are decoded (more: an error).
+// filters or a block names a dictionary too large to allocate
+// (xzDictTooLarge: the xz reader would allocate it whole, up to 4 GiB,
+// for a crafted header); a stream of plain LZMA2 blocks is left to the
+// xz reader. At most limit bytes are decoded (more: an error).
 func xzFiltered(data []byte, limit int64) (out []byte, handled bool, err error) {
 	if len(data) < 12+12 || !bytes.HasPrefix(data, magicXz) {
 		return nil, false, nil
@@ -92,7 +92,9 @@ var (
 )
 
 // xzDictTooLarge tells whether a block of the stream (blocks, from its
-// index) names an LZMA2 dictionary larger than dictFor gives it.
+// index) names an LZMA2 dictionary the xz reader should not allocate:
+// larger than what a scan may take, or than 64 MiB (xz -9's) and than
+// the block unpacks. A smaller one, xz's usual, is left to the reader.
 func xzDictTooLarge(data []byte, blocks []xzBlock) bool {
 	pos := 12
 	for _, b := range blocks {
@@ -109,7 +111,7 @@ func xzDictTooLarge(data []byte, blocks []xzBlock) bool {
 		}
 		if lz := filters[len(filters)-1]; lz.id == 0x21 && len(lz.props) == 1 {
 			named := uint64(xzDictCap(lz.props[0]))
-			if named > uint64(dictFor(named, b.uncompressed)) {
+			if named > uint64(coderMemory.Load()) || named > max(b.uncompressed, 64<<20) {
 				return true
 			}
 		}
