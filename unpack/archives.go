@@ -3,7 +3,6 @@ package unpack
 import (
 	"bytes"
 	"compress/bzip2"
-	"compress/flate"
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
@@ -515,92 +514,6 @@ func (s *scan) cabinet(data []byte, where string, depth int, behind bool) {
 		}
 		if (fo.err != nil || !whole) && !(behind && fo.method == cabLZX) {
 			s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})
-		}
-	}
-}
-
-// zipListed is what the central directory says of an entry.
-type zipListed struct {
-	size   int64
-	method uint16
-	name   string
-}
-
-// zipLocal walks a zip's local file headers from its first byte, as
-// streaming readers do (Java's ZipInputStream, an unzip of a damaged
-// archive), and scans the entries the central directory did not list
-// (listed: by their data offsets, with their compressed sizes and
-// methods): a zip whose end record belongs to another archive joined
-// after it cannot hide its own entries. A listed entry is skipped by its
-// listed size, not read again, unless its local header says another
-// method or size: that reading is scanned too, or another name: that
-// name is given to the visit (the name rules) too. An unlisted one whose
-// size is left to a data descriptor is read to the end
-// of its deflate stream. One it cannot read on (stored with a
-// descriptor, a method other than stored or deflate) ends the walk and is
-// reported damaged.
-func (s *scan) zipLocal(data []byte, listed map[int64]zipListed, where string, depth int) {
-	const head = 30
-	for off := 0; !s.stop && off+head <= len(data) && bytes.HasPrefix(data[off:], []byte("PK\x03\x04")); {
-		flags := binary.LittleEndian.Uint16(data[off+6:])
-		method := binary.LittleEndian.Uint16(data[off+8:])
-		size := int64(binary.LittleEndian.Uint32(data[off+18:]))
-		nameLen := int(binary.LittleEndian.Uint16(data[off+26:]))
-		extraLen := int(binary.LittleEndian.Uint16(data[off+28:]))
-		start := off + head + nameLen + extraLen
-		if start > len(data) {
-			return // cut short: the central directory's reading stands
-		}
-		name := string(data[off+head : off+head+nameLen])
-		at := join(where, name)
-		described := flags&8 != 0
-		l, ok := listed[int64(start)]
-		if ok && (l.method != method || !described && l.size != size) {
-			// The central directory and the local header disagree: a
-			// streaming reader (Java's, a damaged archive's unzip)
-			// takes the local header's word, so that reading is
-			// scanned too, under the entry's name.
-			ok = false
-			at += " (local header)"
-		}
-		if ok && name != l.name && s.visit != nil && s.visit(nil, at) {
-			// Named otherwise in the central directory: the name a
-			// streaming reader writes is seen by the name rules too.
-			s.stop = true
-			return
-		}
-		if ok {
-			size = l.size // skipped by its listed size
-		} else {
-			switch {
-			case flags&1 != 0:
-				s.add(Detection{Name: "Heuristics.Encrypted.Zip", Path: at, Kind: Suspected, Depth: depth})
-				if described {
-					return // its end cannot be found
-				}
-			case method == 8:
-				br := bytes.NewReader(data[start:])
-				fr := flate.NewReader(br) // a ByteReader: flate reads no further than its stream
-				s.member(fr, -1, at, depth)
-				fr.Close()
-				size = int64(len(data)-start) - int64(br.Len())
-			case method == 0 && !described && size <= int64(len(data)-start):
-				s.member(bytes.NewReader(data[start:start+int(size)]), size, at, depth)
-			default:
-				s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})
-				return
-			}
-		}
-		if size > int64(len(data)-start) {
-			return
-		}
-		off = start + int(size)
-		if described {
-			// The data descriptor: its signature is optional.
-			if bytes.HasPrefix(data[off:], []byte("PK\x07\x08")) {
-				off += 4
-			}
-			off += 12
 		}
 	}
 }

@@ -19,13 +19,8 @@ package unpack
 
 import (
 	"archive/tar"
-	"archive/zip"
-	"bufio"
 	"bytes"
-	"compress/bzip2"
-	"compress/flate"
 	"compress/gzip"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -36,8 +31,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-
-	"github.com/ulikunitz/xz/lzma"
 )
 
 // Limits bound what one scan may unpack. Zero means the default.
@@ -604,10 +597,6 @@ func (s *scan) member(r io.Reader, packed int64, where string, depth int) {
 	s.object(data, where, depth)
 }
 
-func isZip(d []byte) bool {
-	return len(d) >= 4 && d[0] == 'P' && d[1] == 'K' && ((d[2] == 3 && d[3] == 4) || (d[2] == 5 && d[3] == 6))
-}
-
 // isTar tells whether d starts with a tar header: ustar's magic (POSIX,
 // GNU, pax), or, for the old v7 format that has none, a header whose
 // checksum holds and whose size and checksum fields read as octal.
@@ -635,132 +624,6 @@ func octalField(f []byte) bool {
 		}
 	}
 	return digits > 0
-}
-
-func (s *scan) zip(data []byte, where string, depth int) {
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
-		return
-	}
-	if n := len(s.within); n > 0 && s.within[n-1] == TypeZip && slices.ContainsFunc(zr.File, func(f *zip.File) bool { return f.Name == "[Content_Types].xml" }) {
-		s.within[n-1] = "" // an Office document: ClamAV types it as one, not as a zip
-	}
-	listed := map[int64]zipListed{} // by data offset, for zipLocal
-	for i, f := range zr.File {
-		if off, err := f.DataOffset(); err == nil {
-			listed[off] = zipListed{size: int64(f.CompressedSize64), method: f.Method}
-		}
-		// Every record of the central directory, a directory's too,
-		// counted from one.
-		s.describe(Member{Container: TypeZip, ContainerSize: int64(len(data)), Name: f.Name,
-			Packed: int64(f.CompressedSize64), Size: int64(f.UncompressedSize64), Encrypted: f.Flags&1 != 0, Pos: i + 1}, where, depth)
-		if s.stop {
-			return
-		}
-		if f.FileInfo().IsDir() {
-			continue
-		}
-		at := join(where, f.Name)
-		if f.Flags&1 != 0 {
-			s.add(Detection{Name: "Heuristics.Encrypted.Zip", Path: at, Kind: Suspected, Depth: depth})
-			if s.visit != nil && s.visit(nil, at) { // its name, for the name rules
-				s.stop = true
-			}
-			continue
-		}
-		s.zipMember(f, at, depth)
-	}
-	if bytes.HasPrefix(data, []byte("PK\x03\x04")) {
-		s.zipLocal(data, listed, where, depth)
-	}
-}
-
-// zipMember scans a zip entry as far as its stream goes, whatever its
-// header says: archive/zip's reader stops at the declared size and, when
-// the stream and the size disagree, drops the last bytes it read (an
-// entry declared larger than its stream came out empty and was judged
-// clean, while unzip extracts it). A deflate stream is read to its own
-// end; a stored one for its declared length, as far as the archive goes.
-// A length or CRC other than declared is Broken.Archive, after what came
-// out is scanned.
-func (s *scan) zipMember(f *zip.File, at string, depth int) {
-	raw, err := f.OpenRaw()
-	var r io.Reader
-	switch {
-	case err != nil:
-	case f.Method == zip.Store:
-		r = raw
-	case f.Method == zip.Deflate:
-		// A ByteReader: flate reads no further than its stream.
-		fr := flate.NewReader(bufio.NewReader(raw))
-		defer fr.Close()
-		r = fr
-	case f.Method == 9: // Deflate64
-		packed, rerr := io.ReadAll(io.LimitReader(raw, s.lim.MaxFileSize+1))
-		out, derr := inflate64(packed, int(min(s.lim.MaxFileSize, s.lim.MaxTotal-s.unpacked)))
-		if err = rerr; err == nil && derr != nil && !errors.Is(derr, io.ErrUnexpectedEOF) {
-			err = derr
-		}
-		r = &erring{r: bytes.NewReader(out), err: derr}
-	case f.Method == 12: // bzip2, as 7-Zip and WinZip write it
-		r = bzip2.NewReader(raw)
-	case f.Method == 14: // LZMA
-		r, err = zipLZMA(raw, f, s.lim.MaxFileSize)
-	case f.Method == 95: // xz, as 7-Zip writes it
-		packed, rerr := io.ReadAll(io.LimitReader(raw, s.lim.MaxFileSize+1))
-		if r, err = xzOpen(packed, min(s.lim.MaxFileSize, s.lim.MaxTotal-s.unpacked)); s.xzUnopened(err, at, depth) {
-			return
-		}
-		if err == nil {
-			err = rerr
-		}
-	default:
-		// PPMd (98), zstd (93), WavPack...: 7-Zip writes some; never
-		// passed as clean.
-		s.add(Detection{Name: "Heuristics.Unsupported.Zip", Path: at, Kind: Suspected, Depth: depth})
-		return
-	}
-	if err != nil {
-		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})
-		return
-	}
-	got := newSummed(r)
-	s.member(got, int64(f.CompressedSize64), at, depth)
-	if got.eof && !got.is(f.UncompressedSize64, f.CRC32) {
-		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})
-	}
-}
-
-// zipLZMA reads a zip entry packed with LZMA (APPNOTE 5.8.8): a version,
-// the properties' size and the properties (the literal and position
-// bits, the dictionary's size), then the stream, ended by its marker when
-// the entry's flags say so (bit 1), else by the entry's size. The
-// dictionary is made no larger than limit, the most a member may hold
-// (a crafted header asks for 4 GiB): a stream that reaches further back
-// than limit bytes reaches past a member's end.
-func zipLZMA(raw io.Reader, f *zip.File, limit int64) (io.Reader, error) {
-	var head [4]byte
-	if _, err := io.ReadFull(raw, head[:]); err != nil {
-		return nil, err
-	}
-	props := make([]byte, binary.LittleEndian.Uint16(head[2:]))
-	if len(props) != 5 {
-		return nil, errors.New("zip LZMA: bad properties")
-	}
-	if _, err := io.ReadFull(raw, props); err != nil {
-		return nil, err
-	}
-	size := f.UncompressedSize64
-	if f.Flags&2 != 0 {
-		size = ^uint64(0) // ended by its marker
-	}
-	dict := int64(binary.LittleEndian.Uint32(props[1:]))
-	dict = max(lzma.MinDictCap, min(dict, limit+1, lzma.MaxDictCap))
-	binary.LittleEndian.PutUint32(props[1:], uint32(dict))
-	// The header lzma's reader knows: the properties, then the size.
-	alone := binary.LittleEndian.AppendUint64(props, size)
-	return lzma.ReaderConfig{DictCap: int(dict)}.NewReader(io.MultiReader(bytes.NewReader(alone), raw))
 }
 
 // gzipBehind opens a gzip member found behind other data: that member
