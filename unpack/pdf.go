@@ -31,6 +31,12 @@ var (
 func isPDF(d []byte) bool { return bytes.Contains(d[:min(len(d), 1024)], pdfMagic) }
 
 func (s *scan) pdf(data []byte, where string, depth int) {
+	s.pdfStreams(data, where, depth)
+	s.pdfJavaScript(data, where, depth)
+}
+
+// pdfStreams walks the streams of the PDF data.
+func (s *scan) pdfStreams(data []byte, where string, depth int) {
 	n := 0
 	for off := 0; off < len(data) && !s.stop; {
 		i := bytes.Index(data[off:], pdfStream)

@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/fsigkd/fsigkd/internal/forms"
 	"github.com/fsigkd/fsigkd/internal/packtest"
@@ -169,4 +171,22 @@ func FuzzPDF(f *testing.F) {
 	f.Fuzz(func(t *testing.T, d []byte) {
 		Scan(append([]byte("%PDF-1.4\n"), d...), Options{Archives: true}, Limits{MaxFileSize: 1 << 20, MaxTotal: 4 << 20}, func([]byte, func(string) bool) {})
 	})
+}
+
+// TestPDFJavaScriptIsBounded: strings nested in strings after /JS keys,
+// and a hundred thousand references to objects not there, cost about
+// the time their size asks (four times the text, under eight times the
+// time), and the strings found are walked within the files limit.
+func TestPDFJavaScriptIsBounded(t *testing.T) {
+	for _, unit := range []string{"/JS (", "/JS <41", "/JS 99999 0 R ", "/J#53 (\\101"} {
+		took := func(n int) time.Duration {
+			doc := []byte("%PDF-1.4\n" + strings.Repeat(unit, n))
+			start := time.Now()
+			Scan(doc, Options{Archives: true}, Limits{MaxFiles: 100}, nil)
+			return time.Since(start)
+		}
+		if a, b := took(25000), took(100000); b > 8*a+50*time.Millisecond {
+			t.Errorf("%q: 4x took %v against %v", unit, b, a)
+		}
+	}
 }
