@@ -76,7 +76,8 @@ func (b behindAt) typ() string {
 // sfxSearch, in the order of their kinds: every 7z, RAR, cabinet, LHA,
 // ARJ and gzip member found (a second archive of a kind is opened as the
 // first is: 7-Zip's "open inside" reaches it), the first tar (its later
-// members' headers are its own). A short signature counts only where a
+// members' headers are its own), the first NSIS installer's data
+// (nsis.go). A short signature counts only where a
 // whole header stands behind it, so that plain data holding its bytes is
 // not taken for an archive. The signatures are looked for together, in
 // one pass: a pass per kind cost a quarter more on plain data.
@@ -145,6 +146,7 @@ func init() {
 		{[]byte("-lh"), lhaBehind, (*scan).lha, 2, maxBehind, ""},
 		{[]byte{0x60, 0xea}, arjBehind, (*scan).arj, 0, maxBehind, ""},
 		{[]byte("ustar"), tarBehind, (*scan).tar, 257, 1, ""},
+		{nsisMagic, func(d []byte, i int) bool { return i >= 4 && len(d)-(i-4) >= nsisHeader }, (*scan).nsis, 4, 1, ""},
 	}
 	var sigs [][]byte
 	for _, k := range behindKinds {

@@ -126,3 +126,20 @@ func TestRTFObjectsAreBounded(t *testing.T) {
 		t.Errorf("4x the digits took %v against %v", b, a)
 	}
 }
+
+// FuzzNSIS: any data after an NSIS installer's first header is walked
+// within the limits, whatever its lengths and blocks say.
+func FuzzNSIS(f *testing.F) {
+	head := func(total uint32) []byte {
+		h := append([]byte{0, 0, 0, 0}, nsisMagic...)
+		h = append(h, 0x20, 0x0f, 0, 0)
+		return append(h, byte(total), byte(total>>8), byte(total>>16), byte(total>>24))
+	}
+	f.Add(append(head(100), 0xbc, 2, 0, 0x80, 0xed, 0x56, 0x3d))
+	f.Add(append(head(100), 0x5d, 0, 0, 0x80, 0, 1, 2, 3))
+	f.Add(append(head(1<<31), '1', 0, 5, 0x62))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d := append([]byte("MZ stub "), data...)
+		Scan(d, Options{Archives: true}, Limits{MaxFileSize: 1 << 20, MaxTotal: 4 << 20}, nil)
+	})
+}

@@ -44,9 +44,9 @@ func program(payload string) []byte {
 func All(t testing.TB) []Form {
 	t.Helper()
 	tool := func(name, pkg string) string { return testenv.Need(t, name, pkg) }
-	sz, xz, cpio, jlha, arj, chmcmd, qpdf, dpkgDeb :=
+	sz, xz, cpio, jlha, arj, chmcmd, qpdf, dpkgDeb, makensis :=
 		tool("7zz", "7zip"), tool("xz", "xz-utils"), tool("cpio", "cpio"), tool("jlha", "jlha-utils"),
-		tool("arj", "arj"), tool("chmcmd", "fp-utils"), tool("qpdf", "qpdf"), tool("dpkg-deb", "dpkg")
+		tool("arj", "arj"), tool("chmcmd", "fp-utils"), tool("qpdf", "qpdf"), tool("dpkg-deb", "dpkg"), tool("makensis", "nsis")
 	builders := []struct {
 		name  string
 		build func(content []byte) []byte
@@ -84,6 +84,9 @@ func All(t testing.TB) []Form {
 		{"BinHex", func(c []byte) []byte { return []byte(eicar.BinHex("a.exe", c)) }},
 		{"yEnc", func(c []byte) []byte { return []byte(eicar.YEnc("a.exe", c)) }},
 		{"TNEF, compressed RTF body", func(c []byte) []byte { return TNEFWithBody(LZFuLiterals(c)) }},
+		{"NSIS installer, LZMA", func(c []byte) []byte {
+			return made(t, c, "setup.exe", "sh", "-c", "printf 'OutFile setup.exe\\nSetCompressor lzma\\nSection\\nSetOutPath $TEMP\\nFile a.exe\\nSectionEnd\\n' > s.nsi && "+makensis+" -V1 s.nsi")
+		}},
 		{"RTF, a program packaged in an object", func(c []byte) []byte {
 			return RTFWith(OLE1("Package", Packaged("a.exe", c)), "line break after objdata")
 		}},
