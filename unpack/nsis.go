@@ -17,20 +17,17 @@ import (
 // others, are shipped. Its files are compressed, each block on its own
 // (a length whose top bit says compressed, then the bytes) or all in one
 // stream (solid: a length and the bytes for the script, then for each
-// file), with raw deflate or LZMA (its properties first), which each
-// block's or the stream's first bytes tell. Every block, or every record
-// of the solid stream, is walked: the script as nsis-script, the files as
-// nsis-file-N (their names lie in the script's string table, not read
-// here). NSIS's own bzip2 (not the standard format) is not decoded: such
-// an installer is Heuristics.Unsupported.NSIS, suspected.
+// file), with raw deflate, LZMA (its properties first) or NSIS's own
+// bzip2 (nsisbzip2.go), which each block's or the stream's first bytes
+// tell. Every block, or every record of the solid stream, is walked: the
+// script as nsis-script, the files as nsis-file-N (their names lie in the
+// script's string table, not read here).
 
 // nsisMagic is the first header's signature and "NullsoftInst".
 var nsisMagic = []byte("\xef\xbe\xad\xdeNullsoftInst")
 
 // nsisHeader is the first header's length.
 const nsisHeader = 28
-
-var errNSISMethod = errors.New("nsis: NSIS's bzip2")
 
 // nsisReader decodes a block or a solid stream, by its first bytes.
 func nsisReader(b []byte, limit int64) (io.Reader, error) {
@@ -41,7 +38,7 @@ func nsisReader(b []byte, limit int64) (io.Reader, error) {
 		head = binary.LittleEndian.AppendUint64(head, ^uint64(0)) // its size unknown
 		return lzma.ReaderConfig{DictCap: dict}.NewReader(io.MultiReader(bytes.NewReader(head), bytes.NewReader(b[5:])))
 	case len(b) > 0 && b[0] == '1':
-		return nil, errNSISMethod
+		return newNSISBzip2(b), nil // nsisbzip2.go
 	}
 	return flate.NewReader(bytes.NewReader(b)), nil
 }
@@ -107,15 +104,10 @@ func (s *scan) nsis(data []byte, where string, depth int) {
 // nsisUnopened says a block or stream nsisReader did not open, and tells
 // whether it did.
 func (s *scan) nsisUnopened(err error, where string, depth int) bool {
-	switch {
-	case errors.Is(err, errNSISMethod):
-		s.add(Detection{Name: "Heuristics.Unsupported.NSIS", Path: where, Kind: Suspected, Depth: depth})
-	case err != nil:
+	if err != nil {
 		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth})
-	default:
-		return false
 	}
-	return true
+	return err != nil
 }
 
 // nsisEnded is r whose end without an end marker (NSIS's LZMA writes
