@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"hash/crc32"
 	mrand "math/rand"
 	"os"
@@ -690,8 +689,7 @@ func TestNSISInstallersAsMakensisWritesThem(t *testing.T) {
 		script := "OutFile setup.exe\nSetCompressor " + s + compressor + "\nSection\nSetOutPath $TEMP\nFile a.exe\nSectionEnd\n"
 		return made(t, map[string][]byte{"a.exe": program(payload), "s.nsi": []byte(script)}, "setup.exe", makensis, "-V1", "s.nsi")
 	}
-	db := t.TempDir()
-	os.WriteFile(filepath.Join(db, "e.ndb"), []byte("Eicar-Test-Signature:0:*:"+hex.EncodeToString([]byte(eicar.String))+"\n"), 0o644)
+	db := eicarSigDir(t)
 	corpus := t.TempDir()
 	for _, c := range []string{"zlib", "lzma", "bzip2"} {
 		for _, solid := range []bool{false, true} {

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -200,8 +199,7 @@ func TestMboxFilesReadAsMailReadersReadThem(t *testing.T) {
 	zipped := eicar.Zip(map[string][]byte{"e.com": []byte(eicar.String)})
 	clean := eicar.Zip(map[string][]byte{"e.com": []byte("nothing")})
 	py := testenv.Need(t, "python3", "python3")
-	db := t.TempDir()
-	os.WriteFile(filepath.Join(db, "e.ndb"), []byte("Eicar-Test-Signature:0:*:"+hex.EncodeToString([]byte(eicar.String))+"\n"), 0o644)
+	db := eicarSigDir(t)
 	corpus := t.TempDir()
 	forms := mboxForms(zipped)
 	for name, box := range forms {
@@ -279,8 +277,7 @@ func TestMailStartsReadAsReadersReadThem(t *testing.T) {
 		}
 	}
 	e := builtin(t)
-	db := t.TempDir()
-	os.WriteFile(filepath.Join(db, "e.ndb"), []byte("Eicar-Test-Signature:0:*:"+hex.EncodeToString([]byte(eicar.String))+"\n"), 0o644)
+	db := eicarSigDir(t)
 	corpus := t.TempDir()
 	infected := forms(eicar.Zip(map[string][]byte{"e.com": []byte(eicar.String)}))
 	for name, f := range infected {

@@ -33,6 +33,15 @@ func named(e *Engine, b []byte, opt Options) string {
 	return strings.Join(names, ",")
 }
 
+// eicarSigDir is a signature directory holding EICAR's body signature
+// alone, under the engine's name for it: what clamscan is given to
+// compare a walk's reach with the engine's.
+func eicarSigDir(t *testing.T) string {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "e.ndb"), []byte("Eicar-Test-Signature:0:*:"+hex.EncodeToString([]byte(eicar.String))+"\n"), 0o644)
+	return dir
+}
+
 // clamscanFinds runs clamscan with the signatures in dir over the files
 // of corpus (with its options flags): each file's detection, without the
 // .UNOFFICIAL an unsigned database's names get.

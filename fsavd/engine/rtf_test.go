@@ -3,7 +3,6 @@ package engine
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,8 +47,7 @@ func TestRTFObjectsAsReadersReadThem(t *testing.T) {
 	infected[".doc, its Ole10Native stream"] = ole10(program)
 	// Past 4 KiB, a stream lies in the file's own sectors, read in place.
 	infected[".doc, a large Ole10Native stream"] = ole10(append(program, make([]byte, 8000)...))
-	db := t.TempDir()
-	os.WriteFile(filepath.Join(db, "e.ndb"), []byte("Eicar-Test-Signature:0:*:"+hex.EncodeToString([]byte(eicar.String))+"\n"), 0o644)
+	db := eicarSigDir(t)
 	corpus := t.TempDir()
 	for name, b := range infected {
 		os.WriteFile(filepath.Join(corpus, name), b, 0o644)
