@@ -516,6 +516,8 @@ func (s *scan) archive(data []byte, where string, depth int) (typed bool) {
 		open(TypeOneNote, s.oneNote, data)
 	case isRTF(data):
 		open("", s.rtf, data)
+	case isCompress(data):
+		open("", s.compressZ, data)
 	default:
 		// Behind a stub or other data: self-extractors, polyglots. Every
 		// container found is opened: each is what some reader opens.
