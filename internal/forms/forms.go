@@ -44,9 +44,10 @@ func program(payload string) []byte {
 func All(t testing.TB) []Form {
 	t.Helper()
 	tool := func(name, pkg string) string { return testenv.Need(t, name, pkg) }
-	sz, xz, cpio, jlha, arj, chmcmd, qpdf, dpkgDeb, makensis :=
+	sz, xz, cpio, jlha, arj, chmcmd, qpdf, dpkgDeb, makensis, compress :=
 		tool("7zz", "7zip"), tool("xz", "xz-utils"), tool("cpio", "cpio"), tool("jlha", "jlha-utils"),
-		tool("arj", "arj"), tool("chmcmd", "fp-utils"), tool("qpdf", "qpdf"), tool("dpkg-deb", "dpkg"), tool("makensis", "nsis")
+		tool("arj", "arj"), tool("chmcmd", "fp-utils"), tool("qpdf", "qpdf"), tool("dpkg-deb", "dpkg"), tool("makensis", "nsis"),
+		tool("compress", "ncompress")
 	builders := []struct {
 		name  string
 		build func(content []byte) []byte
@@ -57,6 +58,9 @@ func All(t testing.TB) []Form {
 		{"7z", func(c []byte) []byte { return made(t, c, "a.7z", sz, "a", "-bd", "a.7z", "a.exe") }},
 		{"tar.xz with the x86 filter", func(c []byte) []byte {
 			return made(t, c, "a.tar.xz", "sh", "-c", "tar cf - a.exe | "+xz+" -c --x86 --lzma2 > a.tar.xz")
+		}},
+		{"tar.Z (Unix compress)", func(c []byte) []byte {
+			return made(t, c, "a.tar.Z", "sh", "-c", "tar cf - a.exe | "+compress+" -c > a.tar.Z")
 		}},
 		{"cpio, odc", func(c []byte) []byte {
 			return made(t, c, "a.cpio", "sh", "-c", xz+" -c a.exe > a.exe.xz && echo a.exe.xz | "+cpio+" -o --quiet -H odc > a.cpio")
