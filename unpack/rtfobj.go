@@ -112,7 +112,7 @@ func rtfHexData(d []byte, p int, nested bool) (out []byte, end int) {
 				i++
 			}
 			if word == "bin" && n > 0 {
-				b := d[i:min(len(d), i+n)]
+				b := d[i : i+min(n, len(d)-i)] // a length past the end: to the end
 				if skipping == 0 {
 					out = append(out, b...)
 				}

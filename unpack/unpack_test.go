@@ -143,3 +143,15 @@ func FuzzNSIS(f *testing.F) {
 		Scan(d, Options{Archives: true}, Limits{MaxFileSize: 1 << 20, MaxTotal: 4 << 20}, nil)
 	})
 }
+
+// TestRTFBinLengthPastTheEnd: a \bin whose length is the largest number
+// there is (i+n overflowed) reads to the document's end.
+func TestRTFBinLengthPastTheEnd(t *testing.T) {
+	for _, n := range []string{"9223372036854775807", "9223372036854775000", "100"} {
+		doc := []byte(`{\rtf1{\*\objdata \bin` + n + ` 0105000002000000}}`)
+		p := bytes.Index(doc, []byte(`\objdata`)) + len(`\objdata`)
+		if out, _ := rtfHexData(doc, p, false); len(out) > len(doc) {
+			t.Errorf("%s: %d bytes", n, len(out))
+		}
+	}
+}
