@@ -7,12 +7,14 @@ package unpack
 // or URL-safe alphabet) of at least minBase64Run characters is decoded
 // and walked as a member of the text (a run of hex digits alone as hex
 // too), its pieces joined where the script joins string literals
-// ('...' + "..." across lines, or an array's '...', '...'), from
-// whichever piece is seen first. A place is looked at every base64Piece
+// ('...' + "..." across lines, or an array's '...', '...'), and its
+// lines joined where they are whole lines of base64 of 40 characters or
+// more (minBase64Line: a certificate's, an encoder's, a here-string's),
+// from whichever piece is seen first. A place is looked at every base64Piece
 // bytes, so that a piece of base64Piece+8 characters or more is always
 // seen (one string, or the lines of 76 encoders write); a string cut
-// into pieces all shorter may be missed where each look falls between
-// them. Not read: a string the script builds another way, reversed or
+// into pieces all shorter, or into lines shorter than 40, may be missed
+// where each look falls between them. Not read: a string the script builds another way, reversed or
 // XORed (nor does ClamAV read any of these); a shorter run (hashes,
 // keys, tokens); a run of fewer than 16 different characters, 4 for hex
 // (a line of dashes, a letter repeated), which no file's encoding is.
@@ -94,6 +96,9 @@ func runAt(d []byte, p int) ([]byte, int) {
 	for at := start; ; {
 		prev, ok := pieceBefore(d, at)
 		if !ok {
+			prev, ok = lineBefore(d, at)
+		}
+		if !ok {
 			break
 		}
 		before = append(before, [2]int{prev, at - pieceGap(d, prev, at)})
@@ -101,8 +106,18 @@ func runAt(d []byte, p int) ([]byte, int) {
 	}
 	mid := end // the end of the piece through p
 	var after [][2]int
-	for {
+	total := 0 // the characters of the run so far, with the pieces after
+	for _, b := range before {
+		total += b[1] - b[0]
+	}
+	total += mid - start
+	for pieceStart := start; ; {
 		next, ok := joinedPiece(d, end)
+		byLine := false
+		if !ok {
+			next, ok = lineAfter(d, pieceStart, end)
+			byLine = ok
+		}
 		if !ok {
 			break
 		}
@@ -110,6 +125,11 @@ func runAt(d []byte, p int) ([]byte, int) {
 		for e < len(d) && b64Run[d[e]] {
 			e++
 		}
+		if byLine && !lineJoins(d, e, e-next, end-pieceStart, total) {
+			break
+		}
+		pieceStart = next
+		total += e - next
 		after = append(after, [2]int{next, e})
 		end = e
 	}
@@ -165,6 +185,99 @@ func joinedPiece(d []byte, end int) (int, bool) {
 		return 0, false
 	}
 	return i + 1, true
+}
+
+// minBase64Line is the shortest line of base64 joined to the next: the
+// lines encoders write hold 64 (PEM) or 76 characters (MIME, .NET's
+// InsertLineBreaks), and a script's here-string keeps them so, for a
+// decoder that passes over white space (.NET's FromBase64String, atob,
+// base64 -d, Python's b64decode) to read as one.
+const minBase64Line = 40
+
+// lineAfter tells whether the piece d[start:end] is a whole line of
+// base64 (only white space before it on its line, its line ending at
+// end) of minBase64Line characters or more, followed by a line that
+// starts with base64 (after its indentation): where that one's
+// characters start.
+func lineAfter(d []byte, start, end int) (int, bool) {
+	if end-start < minBase64Line || !wholeLineStart(d, start) {
+		return 0, false
+	}
+	i := end
+	if i < len(d) && d[i] == '\r' {
+		i++
+	}
+	if i >= len(d) || d[i] != '\n' {
+		return 0, false
+	}
+	i = skipIndent(d, i+1)
+	if i < len(d) && b64Run[d[i]] {
+		return i, true
+	}
+	return 0, false
+}
+
+// lineJoins tells whether the next line's piece, n characters ending at
+// e, is the block's: a whole line (ended by its line break or the text's
+// end) as long as the line before (prev), or its last, shorter line,
+// where the run ends on a whole quantum (a word after the block, "end",
+// would not).
+func lineJoins(d []byte, e, n, prev, total int) bool {
+	if e < len(d) && d[e] != '\r' && d[e] != '\n' {
+		return false
+	}
+	return n == prev || n < prev && (total+n)%4 == 0
+}
+
+// lineBefore tells whether the piece starting at start begins its line
+// (after white space) and the line before is a whole line of base64 of
+// minBase64Line characters or more: where that one's characters start.
+func lineBefore(d []byte, start int) (int, bool) {
+	if !wholeLineStart(d, start) {
+		return 0, false
+	}
+	i := start
+	for i > 0 && (d[i-1] == ' ' || d[i-1] == '\t') {
+		i--
+	}
+	if i == 0 || d[i-1] != '\n' {
+		return 0, false
+	}
+	i--
+	if i > 0 && d[i-1] == '\r' {
+		i--
+	}
+	j := i
+	for j > 0 && b64Run[d[j-1]] {
+		j--
+	}
+	// As long as this line or longer (this one the block's last).
+	this := start
+	for this < len(d) && b64Run[d[this]] {
+		this++
+	}
+	if i-j < minBase64Line || i-j < this-start || !wholeLineStart(d, j) {
+		return 0, false
+	}
+	return j, true
+}
+
+// wholeLineStart tells whether only spaces and tabs (32 at most) stand
+// between start and the line's beginning.
+func wholeLineStart(d []byte, start int) bool {
+	i := start
+	for k := 0; i > 0 && (d[i-1] == ' ' || d[i-1] == '\t') && k < 32; k++ {
+		i--
+	}
+	return i == 0 || d[i-1] == '\n'
+}
+
+// skipIndent passes the spaces and tabs (32 at most) from i.
+func skipIndent(d []byte, i int) int {
+	for k := 0; i < len(d) && (d[i] == ' ' || d[i] == '\t') && k < 32; k++ {
+		i++
+	}
+	return i
 }
 
 // pieceBefore tells whether the string literal starting at start (after

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/browsertest"
+	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
 // smuggledFile is what the scripts below carry: EICAR in a file of a
@@ -98,22 +100,67 @@ func TestBase64StringsReadAsAScriptReadsThem(t *testing.T) {
 }
 
 // TestBase64StringsNotMadeUp: what is no file's base64 gives no member:
-// hashes and tokens, a rule of dashes, a letter repeated, base64 in a
-// certificate's lines of 64.
+// hashes and tokens, a rule of dashes, a letter repeated, lines of prose
+// and of short base64 (keys of 32 characters, one a line).
 func TestBase64StringsNotMadeUp(t *testing.T) {
-	b64 := base64.StdEncoding.EncodeToString(smuggledFile)
-	var pem strings.Builder
-	for i := 0; i < len(b64); i += 64 {
-		pem.WriteString(b64[i:min(i+64, len(b64))] + "\n")
-	}
 	for name, text := range map[string]string{
 		"integrity": `<script src="x.js" integrity="sha384-oqVuAfXRKap7fdgcCY5uykM6+R9GqQ8K/uxy9rx7HNQlGYl1kPzQho1wx4JwY8wC"></script>`,
 		"dashes":    strings.Repeat("-", 400),
 		"a letter":  strings.Repeat("w", 400) + strings.Repeat("=", 300),
-		"pem":       "-----BEGIN CERTIFICATE-----\n" + pem.String() + "-----END CERTIFICATE-----\n",
+		"prose":     strings.Repeat("A line of ordinary words that runs on to the end of it\n", 40),
+		"keys":      strings.Repeat("kJ8s0dQ2mZ7xR4vB1nC6tY9wE3uA5pLq\n", 40),
 	} {
 		if got := walked([]byte(text)); len(got) != 0 {
 			t.Errorf("%s: %d members", name, len(got))
+		}
+	}
+}
+
+// base64LineForms are texts carrying a file as base64 in lines, each way a
+// decoder that passes over white space reads as one string: what the
+// lines hold between the markers.
+func base64LineForms(file []byte) map[string]string {
+	b64 := base64.StdEncoding.EncodeToString(file)
+	lines := func(n int, eol, indent string) string {
+		var b strings.Builder
+		for i := 0; i < len(b64); i += n {
+			b.WriteString(indent + b64[i:min(i+n, len(b64))] + eol)
+		}
+		return b.String()
+	}
+	return map[string]string{
+		"PEM, lines of 64": "-----BEGIN CERTIFICATE-----\n" + lines(64, "\n", "") + "-----END CERTIFICATE-----\n",
+		"lines of 76, CRLF (base64 -w76, .NET's InsertLineBreaks)": "payload follows\r\n" + lines(76, "\r\n", "") + "end\r\n",
+		"a PowerShell here-string, indented":                       "$b = @\"\n" + lines(76, "\n", "    ") + "\"@\n[IO.File]::WriteAllBytes('a.exe', [Convert]::FromBase64String($b))\n",
+		"a script's template literal, tabs":                        "const s = `\n" + lines(60, "\n", "\t") + "`;\nconst bytes = atob(s);\n",
+	}
+}
+
+// TestBase64LinesReadAsDecodersReadThem: a file given as base64 in lines
+// (a certificate's, an encoder's, a PowerShell here-string's, a script's
+// template literal: each read as one string by decoders that pass over
+// white space) was read a line at a time, each too short to be a file.
+// Lines of 40 characters or more are now joined: Python's b64decode reads
+// each form back as the walk does; the file is a member of each.
+func TestBase64LinesReadAsDecodersReadThem(t *testing.T) {
+	py := testenv.Need(t, "python3", "python3")
+	for name, text := range base64LineForms(smuggledFile) {
+		c := exec.Command(py, "-c", `import sys, base64, re
+t = sys.stdin.read()
+m = max(re.findall(r"(?m)(?:^[ \t]*[A-Za-z0-9+/=]{4,}\r?\n)+", t), key=len)
+sys.stdout.buffer.write(base64.b64decode(re.sub(r"\s", "", m)))`)
+		c.Stdin = strings.NewReader(text)
+		out, err := c.Output()
+		if err != nil || !bytes.Equal(out, smuggledFile) {
+			t.Errorf("%s: Python reads %d bytes, %v", name, len(out), err)
+		}
+		got := walked([]byte(text))
+		found := false
+		for _, m := range got {
+			found = found || bytes.Equal(m, smuggledFile)
+		}
+		if !found {
+			t.Errorf("%s: %d members, none the file", name, len(got))
 		}
 	}
 }

@@ -216,7 +216,10 @@ func TestDataURIsAreBounded(t *testing.T) {
 		strings.Repeat("&co;", 200) + "a:",
 		// References with long runs of leading zeros, which are read
 		// whole: "d" and then the colon, and a reference never ended.
-		"&#" + strings.Repeat("0", 5000) + "100;ata&#" + strings.Repeat("0", 5000) + "58;", "&#" + strings.Repeat("0", 100000)} {
+		"&#" + strings.Repeat("0", 5000) + "100;ata&#" + strings.Repeat("0", 5000) + "58;", "&#" + strings.Repeat("0", 100000),
+		// Lines of base64, joined into one run; lines that each stop
+		// short of joining (one shorter than the line before).
+		strings.Repeat("QUJD", 19) + "\n", strings.Repeat("QUJD", 19) + "\n" + strings.Repeat("QUJD", 18) + "QU\n"} {
 		// Linear: four times the text takes about four times as long
 		// (the quicker of two tries each; quadratic would be sixteen).
 		took := func(size int) time.Duration {
