@@ -58,14 +58,27 @@ type coderReader struct {
 
 func (c coderReader) Close() error { return c.in.Close() }
 
+// lzmaReader reads a raw LZMA stream r whose properties (its lc/lp/pb
+// byte and dictionary size, 5 bytes) are props, size bytes long (^0:
+// unknown, ended by its marker or by the data), its dictionary as
+// dictFor bounds it, limit at most (what one member may unpack): the
+// header lzma's reader knows is made of them. 7z's, zip's and NSIS's
+// LZMA are read so.
+func lzmaReader(props []byte, size uint64, limit int64, r io.Reader) (io.Reader, error) {
+	if len(props) != 5 {
+		return nil, errors.New("lzma: bad properties")
+	}
+	dict := dictFor(uint64(binary.LittleEndian.Uint32(props[1:])), min(size, uint64(limit)+1))
+	head := binary.LittleEndian.AppendUint32([]byte{props[0]}, uint32(dict))
+	head = binary.LittleEndian.AppendUint64(head, size)
+	return lzma.ReaderConfig{DictCap: dict}.NewReader(io.MultiReader(bytes.NewReader(head), r))
+}
+
 func sevenZipLZMA(p []byte, size uint64, in []io.ReadCloser) (io.ReadCloser, error) {
-	if len(in) != 1 || len(p) != 5 {
+	if len(in) != 1 {
 		return nil, errors.New("7z LZMA: bad properties")
 	}
-	dict := dictFor(uint64(binary.LittleEndian.Uint32(p[1:])), size)
-	head := append([]byte{p[0]}, binary.LittleEndian.AppendUint32(nil, uint32(dict))...)
-	head = binary.LittleEndian.AppendUint64(head, size)
-	r, err := lzma.ReaderConfig{DictCap: dict}.NewReader(io.MultiReader(bytes.NewReader(head), in[0]))
+	r, err := lzmaReader(p, size, coderMemory.Load(), in[0])
 	if err != nil {
 		return nil, err
 	}

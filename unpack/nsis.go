@@ -7,8 +7,6 @@ import (
 	"errors"
 	"io"
 	"strconv"
-
-	"github.com/ulikunitz/xz/lzma"
 )
 
 // NSIS installers (Nullsoft: a Windows program's stub, then its data,
@@ -33,10 +31,7 @@ const nsisHeader = 28
 func nsisReader(b []byte, limit int64) (io.Reader, error) {
 	switch {
 	case len(b) >= 5 && b[0] == 0x5d && binary.LittleEndian.Uint32(b[1:])&0x7fffffff > 0: // LZMA, lc 3 lp 0 pb 2
-		dict := dictFor(uint64(binary.LittleEndian.Uint32(b[1:])), uint64(limit)+1)
-		head := binary.LittleEndian.AppendUint32([]byte{b[0]}, uint32(dict))
-		head = binary.LittleEndian.AppendUint64(head, ^uint64(0)) // its size unknown
-		return lzma.ReaderConfig{DictCap: dict}.NewReader(io.MultiReader(bytes.NewReader(head), bytes.NewReader(b[5:])))
+		return lzmaReader(b[:5], ^uint64(0), limit, bytes.NewReader(b[5:])) // its size unknown
 	case len(b) > 0 && b[0] == '1':
 		return newNSISBzip2(b), nil // nsisbzip2.go
 	}

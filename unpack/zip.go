@@ -10,8 +10,6 @@ import (
 	"errors"
 	"io"
 	"slices"
-
-	"github.com/ulikunitz/xz/lzma"
 )
 
 // Zip archives: the central directory's entries, each read as far as
@@ -129,23 +127,18 @@ func zipLZMA(raw io.Reader, f *zip.File, limit int64) (io.Reader, error) {
 	if _, err := io.ReadFull(raw, head[:]); err != nil {
 		return nil, err
 	}
-	props := make([]byte, binary.LittleEndian.Uint16(head[2:]))
-	if len(props) != 5 {
+	if binary.LittleEndian.Uint16(head[2:]) != 5 {
 		return nil, errors.New("zip LZMA: bad properties")
 	}
-	if _, err := io.ReadFull(raw, props); err != nil {
+	var props [5]byte
+	if _, err := io.ReadFull(raw, props[:]); err != nil {
 		return nil, err
 	}
 	size := f.UncompressedSize64
 	if f.Flags&2 != 0 {
 		size = ^uint64(0) // ended by its marker
 	}
-	dict := int64(binary.LittleEndian.Uint32(props[1:]))
-	dict = max(lzma.MinDictCap, min(dict, limit+1, lzma.MaxDictCap))
-	binary.LittleEndian.PutUint32(props[1:], uint32(dict))
-	// The header lzma's reader knows: the properties, then the size.
-	alone := binary.LittleEndian.AppendUint64(props, size)
-	return lzma.ReaderConfig{DictCap: int(dict)}.NewReader(io.MultiReader(bytes.NewReader(alone), raw))
+	return lzmaReader(props[:], size, limit, raw)
 }
 
 // zipListed is what the central directory says of an entry.
