@@ -166,11 +166,14 @@ func (db *DB) matchMember(m unpack.Member, found func(name string) bool) {
 
 // options are a scan's options with this set's look at containers'
 // members, when it has container signatures, and its match told where
-// each object lies (matchIn).
+// each object lies (matchIn), when that can change what matches: not
+// for every object of a set that cannot (the shipped EICAR alone).
 func (db *DB) options(opt Options) Options {
 	if len(db.containers) > 0 {
 		opt.Members = db.matchMember
 	}
-	opt.MatchIn = db.matchIn
+	if db.layered {
+		opt.MatchIn = db.matchIn
+	}
 	return opt
 }

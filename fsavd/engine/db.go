@@ -43,6 +43,9 @@ type DB struct {
 	// partition's); types are those that type objects.
 	FileTypes, FileTypesNotRead int
 	types                       ftypes
+	// layered: where an object lies can change what matches in it
+	// (build); the scan tells the match then (matchIn), and only then.
+	layered bool
 	// hashFiles are the hash signatures, a set of each kind (md5, sha1,
 	// sha256; see hashes.go) for each file that holds some: a reload
 	// keeps those of a file unchanged (freshclam's main.cvd, while its
@@ -528,6 +531,17 @@ func (db *DB) build() {
 		}
 	}
 	db.bodyN = len(db.body)
+	// Where an object lies changes what matches in it only with a
+	// Container or Intermediates condition, a signature of target 2 (a
+	// macro's source is typed so), or a normalised view (a macro's
+	// source has none).
+	db.layered = db.text != nil || db.html != nil
+	for _, s := range db.body {
+		db.layered = db.layered || db.targetOf(s) == 2
+	}
+	for _, ls := range db.logical {
+		db.layered = db.layered || ls.container != "" || len(ls.intermediates) > 0
+	}
 	sum := sha256.New()
 	for _, f := range db.Files {
 		st, err := os.Stat(f)
