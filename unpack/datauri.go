@@ -168,11 +168,9 @@ func schemeStarts(d []byte, known []int, from int, yield func(start, colonEnd in
 		return r
 	}
 	for r := next(); r >= 0; r = next() {
-		if d[r] != '&' { // "a:", "A:": the scheme written as it is
-			if r >= 3 && d[r-3]|0x20 == 'd' && d[r-2]|0x20 == 'a' && d[r-1]|0x20 == 't' {
-				if !yield(r-3, r+2) {
-					return
-				}
+		if d[r] != '&' { // "a:", "A:", a tab or line break and ":": a colon as it is
+			if s, ok := schemeBefore(d, r+1); ok && !yield(s, r+2) {
+				return
 			}
 			continue
 		}
@@ -185,11 +183,18 @@ func schemeStarts(d []byte, known []int, from int, yield func(start, colonEnd in
 				if d[s] != '&' && d[s]|0x20 != 'd' {
 					continue
 				}
-				if e, ok := lettersAt(d, s, "data"); ok && e == r {
+				if e, ok := lettersAt(d, s, "data"); ok && skipURLSpace(d, e) == r {
 					if !yield(s, r+w) {
 						return
 					}
 					break
+				}
+			}
+		case c < 0x80 && isURLSpace(byte(c)):
+			// A tab or line break as a reference, before a colon.
+			if e := skipURLSpace(d, r); e < len(d) && d[e] == ':' {
+				if s, ok := schemeBefore(d, e); ok && !yield(s, e+1) {
+					return
 				}
 			}
 		case c < 0x80 && (byte(c)|0x20 == 'd' || byte(c)|0x20 == 'a' || byte(c)|0x20 == 't'):
@@ -201,7 +206,7 @@ func schemeStarts(d []byte, known []int, from int, yield func(start, colonEnd in
 					continue
 				}
 				end := 0
-				if e < len(d) && d[e] == ':' {
+				if e = skipURLSpace(d, e); e < len(d) && d[e] == ':' {
 					end = e + 1
 				} else if c, w := reference(d[e:]); c == ':' {
 					end = e + w
@@ -214,14 +219,80 @@ func schemeStarts(d []byte, known []int, from int, yield func(start, colonEnd in
 	}
 }
 
+// schemeBefore tells whether "data" ends just before the colon at
+// colon, its letters as they are with any tabs and line breaks among
+// them (a browser's URL parser removes them), or written as references
+// (read forward from at most maxSchemeWritten bytes before, where one
+// stands): where it starts.
+func schemeBefore(d []byte, colon int) (int, bool) {
+	i := colon
+	for k := 3; k >= 0; k-- {
+		for i > 0 && isURLSpace(d[i-1]) {
+			i--
+		}
+		if i == 0 || d[i-1]|0x20 != "data"[k] {
+			break
+		}
+		if i--; k == 0 {
+			return i, true
+		}
+	}
+	lo := max(0, colon-maxSchemeWritten)
+	if bytes.IndexByte(d[lo:colon], '&') < 0 {
+		return 0, false
+	}
+	for s := lo; s < colon; s++ {
+		if d[s] != '&' && d[s]|0x20 != 'd' {
+			continue
+		}
+		if e, ok := lettersAt(d, s, "data"); ok && skipURLSpace(d, e) == colon {
+			return s, true
+		}
+	}
+	return 0, false
+}
+
+// isURLSpace tells whether c is one a URL parser removes wherever it
+// stands: a tab or a line break.
+func isURLSpace(c byte) bool { return c == '\t' || c == '\n' || c == '\r' }
+
+// skipURLSpace passes tabs and line breaks from i, as they are or as
+// references.
+func skipURLSpace(d []byte, i int) int {
+	for i < len(d) {
+		if isURLSpace(d[i]) {
+			i++
+			continue
+		}
+		if d[i] != '&' {
+			break
+		}
+		c, w := reference(d[i:])
+		if w == 0 || c > 0x7f || !isURLSpace(byte(c)) {
+			break
+		}
+		i += w
+	}
+	return i
+}
+
 // mayBeScheme tells whether the place i of window, one of uriAnchors'
-// pairs, is one where schemeStarts may find a scheme: "dat" before an
-// "a:", a reference that is a colon or one of the scheme's letters at an
-// ampersand; also where window, a stretch of the object, ends before it
-// can tell.
+// pairs, is one where schemeStarts may find a scheme: "data" before a
+// colon (tabs and line breaks among its letters, or a reference among
+// the maxSchemeWritten bytes before it), a reference that is a colon or
+// one of the scheme's letters at an ampersand; also where window, a
+// stretch of the object, ends before it can tell.
 func mayBeScheme(window []byte, i int) bool {
 	if window[i] != '&' {
-		return i < 3 || window[i-3]|0x20 == 'd' && window[i-2]|0x20 == 'a' && window[i-1]|0x20 == 't'
+		if _, ok := schemeBefore(window, i+1); ok {
+			return true
+		}
+		// What lies before the window: the scan's to judge.
+		j := i
+		for j > 0 && isURLSpace(window[j-1]) {
+			j--
+		}
+		return j < 4+maxSchemeWritten
 	}
 	if len(window)-i < 32 {
 		return true
@@ -233,12 +304,12 @@ func mayBeScheme(window []byte, i int) bool {
 	case w == 0:
 		return false
 	}
-	return c == ':' || c < 0x80 && (byte(c)|0x20 == 'd' || byte(c)|0x20 == 'a' || byte(c)|0x20 == 't')
+	return c == ':' || c < 0x80 && (isURLSpace(byte(c)) || byte(c)|0x20 == 'd' || byte(c)|0x20 == 'a' || byte(c)|0x20 == 't')
 }
 
 // uriAnchors are the pairs one of which every way of writing "data:"
 // holds (see schemeStarts): also found ahead (Ahead.Wanted).
-var uriAnchors = [][]byte{[]byte("a:"), []byte("A:"), []byte("&#"), []byte("&colon;")}
+var uriAnchors = [][]byte{[]byte("a:"), []byte("A:"), []byte("\t:"), []byte("\n:"), []byte("\r:"), []byte(";:"), []byte("&#"), []byte("&colon;")}
 
 var schemeAnchors = bytesearch.NewSet(uriAnchors...)
 
@@ -247,9 +318,13 @@ var schemeAnchors = bytesearch.NewSet(uriAnchors...)
 const maxSchemeWritten = 64
 
 // lettersAt tells whether the characters of d from s spell word (any
-// case), each as it is or as a reference, and where they end.
+// case), each as it is or as a reference, tabs and line breaks between
+// them, and where they end.
 func lettersAt(d []byte, s int, word string) (int, bool) {
 	for k := 0; k < len(word); k++ {
+		if k > 0 {
+			s = skipURLSpace(d, s)
+		}
 		if s >= len(d) {
 			return 0, false
 		}
@@ -278,8 +353,13 @@ func reference(b []byte) (rune, int) {
 	if len(b) < 3 || b[0] != '&' {
 		return 0, 0
 	}
-	if bytes.HasPrefix(b, []byte("&colon;")) {
-		return ':', len("&colon;")
+	for _, named := range []struct {
+		name string
+		c    rune
+	}{{"&colon;", ':'}, {"&Tab;", '\t'}, {"&NewLine;", '\n'}} {
+		if bytes.HasPrefix(b, []byte(named.name)) {
+			return named.c, len(named.name)
+		}
 	}
 	if b[1] != '#' {
 		return 0, 0

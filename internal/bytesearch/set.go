@@ -6,7 +6,7 @@ import (
 )
 
 // maxSet is the most strings a Set holds.
-const maxSet = 12
+const maxSet = 16
 
 // Set finds the places of several strings in one pass: the engine's
 // follow of a download looks for its anchors and for what unpack wants
