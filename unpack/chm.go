@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/bits"
-	"sort"
 	"strings"
 )
 
@@ -154,10 +153,14 @@ func (s *scan) chm(data []byte, where string, depth int) {
 	if need > 0 {
 		section1, section1Err = s.chmSection1(named, stored, need)
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+	listed := 0 // the files described, as libmspack lists them
 	for _, e := range entries {
 		if s.stop {
 			return
+		}
+		if chmListed(e) {
+			s.describe(Member{Container: TypeCHM, ContainerSize: int64(len(data)), Name: e.name, Size: int64(e.length), Pos: listed}, where, depth)
+			listed++
 		}
 		if e.length == 0 || strings.HasSuffix(e.name, "/") || e.name == chmContent {
 			continue
@@ -186,6 +189,20 @@ func (s *scan) chm(data []byte, where string, depth int) {
 	if damaged {
 		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
 	}
+}
+
+// chmListed tells whether e is one of the files ClamAV describes to its
+// container signatures: those libmspack lists, in the directory's order
+// (counted from zero), not its system files ("::..."), a name shorter
+// than two bytes, a directory (empty, its name ending in /), nor a file
+// of a section other than 0 and 1. Their sizes unpacked alone: packed
+// is 0.
+func chmListed(e chmEntry) bool {
+	switch {
+	case len(e.name) < 2 || e.name[0] == 0 || e.name[1] == 0, strings.HasPrefix(e.name, "::"), e.section > 1:
+		return false
+	}
+	return !(e.offset == 0 && e.length == 0 && strings.HasSuffix(e.name, "/"))
 }
 
 // chmSection1 decodes the compressed section as far as need, within the

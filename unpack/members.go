@@ -48,6 +48,7 @@ const (
 	TypePDF      = "CL_TYPE_PDF"
 	TypeOLE2     = "CL_TYPE_MSOLE2"
 	TypeOneNote  = "CL_TYPE_ONENOTE"
+	TypeCHM      = "CL_TYPE_MSCHM"
 )
 
 // tarType is a tar's type: POSIX's ("ustar" in its first header) or the

@@ -511,7 +511,7 @@ func (s *scan) archive(data []byte, where string, depth int) (typed bool) {
 	case isARJ(data):
 		open(TypeARJ, s.arj, data)
 	case isCHM(data):
-		open("", s.chm, data)
+		open(TypeCHM, s.chm, data)
 	case bytes.HasPrefix(data, oneNoteMagic):
 		open(TypeOneNote, s.oneNote, data)
 	case isRTF(data):

@@ -20,8 +20,8 @@ import (
 // anywhere in the member's name, as ClamAV reads them (readdb.c,
 // matcher.c); Res1 and Res2 are read by nothing there, nor here. The
 // members are described by the containers unpack describes (see
-// unpack.Member: zip, tar, 7z, cabinet, ARJ, cpio, ISO 9660, a mail's
-// named parts); a signature for another container type is counted as
+// unpack.Member: zip, tar, 7z, cabinet, ARJ, cpio, ISO 9660, compiled
+// HTML help, a mail's named parts); a signature for another container type is counted as
 // skipped.
 type containerSig struct {
 	name                     string
@@ -69,7 +69,8 @@ func parseCDBRange(f string) (cdbRange, error) {
 // describedTypes are the container types whose members unpack describes.
 var describedTypes = map[string]bool{unpack.TypeZip: true, unpack.TypeTar: true, unpack.TypeOldTar: true,
 	unpack.TypeSevenZip: true, unpack.TypeCab: true, unpack.TypeARJ: true, unpack.TypeMail: true, unpack.TypeISO: true,
-	unpack.TypeCpioOld: true, unpack.TypeCpioODC: true, unpack.TypeCpioNewc: true, unpack.TypeCpioCRC: true}
+	unpack.TypeCpioOld: true, unpack.TypeCpioODC: true, unpack.TypeCpioNewc: true, unpack.TypeCpioCRC: true,
+	unpack.TypeCHM: true}
 
 // clamavTypes are ClamAV's other file type names, which a container
 // signature may name (an unknown one fails the load, as in ClamAV).

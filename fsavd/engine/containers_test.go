@@ -377,3 +377,53 @@ func TestOneNoteAsClamscanReadsIt(t *testing.T) {
 		t.Errorf("cut short: %q", got)
 	}
 }
+
+// TestCHMAsClamscanReadsIt: a compiled help file's files are described
+// to container signatures as ClamAV describes them (libmspack's list:
+// the directory's order from zero, no system file, a directory
+// neither; the name as the directory gives it, with its leading /; the
+// size unpacked, 0 packed), and a logical signature's
+// Container:CL_TYPE_MSCHM judges a file in one, each as clamscan does.
+// The engine opens the file whatever its header's GUIDs say, as it
+// opens chmcmd's.
+func TestCHMAsClamscanReadsIt(t *testing.T) {
+	chmcmd := tool(t, "chmcmd", "fp-utils")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "test.cdb"), []byte(strings.Join([]string{
+		`Cdb.Chm.Name:CL_TYPE_MSCHM:*:invoice[0-9]+\.exe$:*:*:*:*:*:*`,
+		`Cdb.Chm.Rooted:CL_TYPE_MSCHM:*:^/setup\.exe$:*:*:*:*:*:*`,
+		`Cdb.Chm.Size:CL_TYPE_MSCHM:*:^/data\.bin$:0:777:*:*:*:*`,
+		`Cdb.Chm.Place:CL_TYPE_MSCHM:*:^/b\.htm$:*:*:*:7:*:*`,
+		`Cdb.Chm.Any:*:*:\.scr$:*:*:*:*:*:*`,
+	}, "\n")+"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "c.ldb"), []byte(
+		"Test.InChm;Engine:81-255,Container:CL_TYPE_MSCHM,Target:0;0;"+hex.EncodeToString([]byte("PAYLOAD-CHM"))+"\n"), 0o644)
+	chm := func(files map[string][]byte, names ...string) []byte {
+		hhp := "[OPTIONS]\nCompiled file=a.chm\n\n[FILES]\n" + strings.Join(names, "\n") + "\n"
+		files["a.hhp"] = []byte(hhp)
+		b := made(t, files, "a.chm", "sh", "-c", chmcmd+" a.hhp >/dev/null")
+		// chmcmd writes the header's first GUID twice; Microsoft's
+		// compiler writes {7C01FD11-...} second, and libmspack (so
+		// clamscan) opens no file without it.
+		b[0x28] = 0x11
+		return b
+	}
+	page := func(s string) []byte { return []byte("<html><body>" + s + "</body></html>") }
+	objects := map[string][]byte{
+		"chm-name":          chm(map[string][]byte{"a.htm": page("a"), "docs/invoice2024.exe": []byte("MZ")}, "a.htm", "docs/invoice2024.exe"),
+		"chm-name-not":      chm(map[string][]byte{"a.htm": page("a"), "docs/invoice.exe": []byte("MZ")}, "a.htm", "docs/invoice.exe"),
+		"chm-rooted":        chm(map[string][]byte{"setup.exe": []byte("MZ")}, "setup.exe"),
+		"chm-rooted-not":    chm(map[string][]byte{"x/setup.exe": []byte("MZ")}, "x/setup.exe"),
+		"chm-size":          chm(map[string][]byte{"data.bin": bytes.Repeat([]byte("d"), 777)}, "data.bin"),
+		"chm-size-not":      chm(map[string][]byte{"data.bin": bytes.Repeat([]byte("d"), 778)}, "data.bin"),
+		"chm-second":        chm(map[string][]byte{"a.htm": page("a"), "b.htm": page("b")}, "a.htm", "b.htm"),
+		"chm-third":         chm(map[string][]byte{"a.htm": page("a"), "aa.htm": page("aa"), "b.htm": page("b")}, "a.htm", "aa.htm", "b.htm"),
+		"chm-screensaver":   chm(map[string][]byte{"pretty.scr": []byte("MZ")}, "pretty.scr"),
+		"chm-payload":       chm(map[string][]byte{"p.txt": []byte("some text PAYLOAD-CHM more text")}, "p.txt"),
+		"chm-payload-alone": []byte("some text PAYLOAD-CHM more text"),
+	}
+	db := sameAsClamscan(t, dir, objects, 6)
+	if got := db.Kinds()["container"]; got != 5 {
+		t.Fatalf("%d container signatures in use, want 5", got)
+	}
+}

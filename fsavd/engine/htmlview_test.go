@@ -3,11 +3,13 @@ package engine
 import (
 	"archive/zip"
 	"bytes"
+	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -171,4 +173,44 @@ func TestDataURIsAsClamscanReadsThem(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "t.ndb"), []byte("Test.Planted:0:*:"+hex.EncodeToString([]byte(e))+"\n"), 0o644)
 	sameAsClamscan(t, dir, objects, 4)
+}
+
+// TestPageAsItIsReadWhereClamscanDoesNot is a listed difference from
+// ClamAV: a text ClamAV types as HTML by its first 1,024 bytes is not
+// read as it is at all (its DCONF option HTMLSKIPRAW, on as shipped):
+// neither its hash nor a signature of its bytes as written finds it,
+// only its normalised views do. The engine reads such a page as it is
+// too, so that a page known by its hash, or a signature of a page's
+// bytes as written (upper case), finds it, bare and in a container; a
+// signature written for ClamAV's views finds the same pages in both. A
+// text whose marker lies further is read as it is by both.
+func TestPageAsItIsReadWhereClamscanDoesNot(t *testing.T) {
+	page := []byte("<html><body>some text PAYLOAD-RAW more text</body></html>\n")
+	late := append(bytes.Repeat([]byte("some words "), 200), " PAYLOAD-RAW <script>x</script>\n"...)
+	sum := md5.Sum(page)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.ndb"), []byte("Test.Raw:0:*:"+hex.EncodeToString([]byte("PAYLOAD-RAW"))+"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "p.hdb"), []byte(hex.EncodeToString(sum[:])+":"+strconv.Itoa(len(page))+":Test.PageHash\n"), 0o644)
+	corpus := t.TempDir()
+	objects := map[string][]byte{"page": page, "page-in-zip": ordered{{"p.htm", string(page)}}.zip(t, zip.Deflate), "late": late}
+	for name, b := range objects {
+		os.WriteFile(filepath.Join(corpus, name), b, 0o644)
+	}
+	theirs := clamscanFinds(t, dir, corpus, "--allmatch")
+	if len(theirs) != 1 || theirs["late"] != "Test.Raw" {
+		t.Fatalf("clamscan found %v: want the late page's bytes alone", theirs)
+	}
+	db, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(db)
+	for name, want := range map[string]string{"page": "Test.PageHash,Test.Raw", "page-in-zip": "Test.PageHash,Test.Raw", "late": "Test.Raw"} {
+		if got := named(e, objects[name], all); got != want {
+			t.Errorf("%s: the engine says %q, want %q", name, got, want)
+		}
+	}
+	if got := named(e, bytes.Replace(page, []byte("body"), []byte("BODY"), 1), all); got != "Test.Raw" {
+		t.Errorf("a page known by no hash: the engine says %q, want Test.Raw", got)
+	}
 }
