@@ -1,6 +1,7 @@
 package servertest
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"net"
@@ -100,8 +101,16 @@ func NewPostfix(dir string, o PostfixOptions) (*Postfix, error) {
 	return p, nil
 }
 
-// Stop stops it.
-func (p *Postfix) Stop() { exec.Command(p.bin, "-c", filepath.Join(p.Dir, "etc"), "stop").Run() }
+// Stop stops it: in order, or, when that has not ended in 30 s (its
+// master waiting on a child), at once ("abort"), so that a test's
+// cleanup never waits on it for ever.
+func (p *Postfix) Stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if exec.CommandContext(ctx, p.bin, "-c", filepath.Join(p.Dir, "etc"), "stop").Run() != nil && ctx.Err() != nil {
+		exec.Command(p.bin, "-c", filepath.Join(p.Dir, "etc"), "abort").Run()
+	}
+}
 
 // WaitDrained waits, at most for d, until its queue holds no mail: every
 // mail taken has been relayed (or bounced).
@@ -127,6 +136,17 @@ func (p *Postfix) WaitDrained(d time.Duration) bool {
 func (p *Postfix) Log() string {
 	b, _ := os.ReadFile(filepath.Join(p.Dir, "maillog"))
 	return string(b)
+}
+
+// WaitLogCount waits (20 s at most) for the maillog to hold want n
+// times (postlogd writes what the daemons send it a moment later), and
+// says how many times it does.
+func (p *Postfix) WaitLogCount(want string, n int) int {
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if k := strings.Count(p.Log(), want); k >= n || time.Now().After(deadline) {
+			return k
+		}
+	}
 }
 
 // WaitLog waits (20 s at most) for the maillog to hold want.

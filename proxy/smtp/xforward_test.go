@@ -250,7 +250,10 @@ func TestEveryMailOfASessionToldToPostfix(t *testing.T) {
 					t.Errorf("a mail as Postfix took it:\n%s", m.Data)
 				}
 			}
-			if n := strings.Count(pf.Log(), "orig_client=unknown[192.0.2.9]"); verb == "xforward" && n != 2 {
+			if verb != "xforward" {
+				return
+			}
+			if n := pf.WaitLogCount("orig_client=unknown[192.0.2.9]", 2); n != 2 {
 				t.Errorf("Postfix logged the client for %d mails of 2", n)
 			}
 		})
