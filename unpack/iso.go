@@ -61,8 +61,20 @@ func isoVolumes(d []byte, n int) (primary []byte, joliets [][]byte) {
 	return primary, joliets
 }
 
-// iso walks an image's directory tree and scans every file in place.
+// iso walks an image's directory tree and scans every file in place;
+// then, in a bridge image (ISO 9660 and UDF), the files of the UDF tree
+// not scanned yet.
 func (s *scan) iso(data []byte, where string, depth int) {
+	scanned := map[int64]bool{} // the files' places, for the UDF tree
+	if udfVRS(data) {
+		// A bridge image: Windows reads its UDF tree, which may name
+		// other files.
+		defer func() {
+			if !s.stop {
+				s.udf(data, where, depth, scanned)
+			}
+		}()
+	}
 	root, joliet, ok := isoRoot(data)
 	if !ok {
 		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
@@ -151,6 +163,7 @@ func (s *scan) iso(data []byte, where string, depth int) {
 				parts = nil
 				continue
 			}
+			scanned[fstart] = true
 			s.inPlace(data[fstart:fend], join(where, name), depth)
 		}
 		flush()

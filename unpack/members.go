@@ -49,6 +49,7 @@ const (
 	TypeOLE2     = "CL_TYPE_MSOLE2"
 	TypeOneNote  = "CL_TYPE_ONENOTE"
 	TypeCHM      = "CL_TYPE_MSCHM"
+	TypeUDF      = "CL_TYPE_UDF"
 )
 
 // tarType is a tar's type: POSIX's ("ustar" in its first header) or the

@@ -44,10 +44,10 @@ func program(payload string) []byte {
 func All(t testing.TB) []Form {
 	t.Helper()
 	tool := func(name, pkg string) string { return testenv.Need(t, name, pkg) }
-	sz, xz, cpio, jlha, arj, chmcmd, qpdf, dpkgDeb, makensis, compress :=
+	sz, xz, cpio, jlha, arj, chmcmd, qpdf, dpkgDeb, makensis, compress, genisoimage :=
 		tool("7zz", "7zip"), tool("xz", "xz-utils"), tool("cpio", "cpio"), tool("jlha", "jlha-utils"),
 		tool("arj", "arj"), tool("chmcmd", "fp-utils"), tool("qpdf", "qpdf"), tool("dpkg-deb", "dpkg"), tool("makensis", "nsis"),
-		tool("compress", "ncompress")
+		tool("compress", "ncompress"), tool("genisoimage", "genisoimage")
 	builders := []struct {
 		name  string
 		build func(content []byte) []byte
@@ -96,6 +96,11 @@ func All(t testing.TB) []Form {
 		}},
 		{"OneNote section, a zip among its files", func(c []byte) []byte {
 			return OneNote([]byte("a picture's bytes"), made(t, c, "a.zip", sz, "a", "-bd", "-tzip", "a.zip", "a.exe"))
+		}},
+		{"UDF image without ISO 9660, a zip among its files", func(c []byte) []byte {
+			z := made(t, c, "a.zip", sz, "a", "-bd", "-tzip", "a.zip", "a.exe")
+			return UDFOnly(t, Made(t, map[string][]byte{"in/readme.txt": []byte("read me"), "in/a.zip": z}, "a.iso",
+				genisoimage, "-quiet", "-udf", "-o", "a.iso", "in"))
 		}},
 		{"mbox: the second message of a mailbox, its body the file in base64", func(c []byte) []byte {
 			return []byte("From a@example.com Mon Dec  7 10:00:00 2026\nFrom: a@example.com\nSubject: first\n\nnothing here\n\n" +
@@ -559,3 +564,23 @@ const (
 	oleFree = 0xffffffff
 	oleEnd  = 0xfffffffe
 )
+
+// UDFOnly makes a bridge image as genisoimage writes it (ISO 9660 and
+// UDF) an image with UDF alone: its UDF volume recognition sequence
+// moved to the first descriptor's place, the ISO 9660 descriptors gone,
+// so that a reader of ISO 9660 alone finds no file in it.
+func UDFOnly(t testing.TB, img []byte) []byte {
+	t.Helper()
+	const s = 2048
+	k := 16 // the first sector after ISO 9660's descriptors
+	for len(img) >= (k+4)*s && string(img[k*s+1:k*s+6]) == "CD001" {
+		k++
+	}
+	if k == 16 || len(img) < (k+3)*s || string(img[k*s+1:k*s+6]) != "BEA01" {
+		t.Fatalf("descriptors not as genisoimage writes them")
+	}
+	img = bytes.Clone(img)
+	copy(img[16*s:19*s], img[k*s:(k+3)*s])
+	clear(img[19*s : (k+3)*s])
+	return img
+}
