@@ -88,33 +88,26 @@ func (s *scan) iso(data []byte, where string, depth int) {
 		path string
 	}
 	seen := map[uint32]bool{}
-	queue := []dir{{root, ""}}
 	// A file in several extents: its parts, in order, until the last
 	// (records of the same name, flagged but the last). A chain that
 	// another record breaks is scanned as it stands, and damaged.
 	var parts []byte
 	var partsOf string
 	flush := func() {
-		if parts != nil {
+		if parts != nil && !s.stop {
 			s.inPlace(parts, join(where, partsOf), depth)
 			s.add(Detection{Name: "Heuristics.Broken.Archive", Path: join(where, partsOf), Kind: Suspected, Depth: depth})
 			parts = nil
 		}
 	}
-	for n := 0; len(queue) > 0 && !s.stop; n++ {
-		if n >= isoMaxDirs {
-			s.exceeded("Files", where, depth)
-			return
-		}
-		cur := queue[0]
-		queue = queue[1:]
+	walkTree(s, where, depth, dir{root, ""}, func(cur dir, push func(dir)) {
 		lba, size := binary.LittleEndian.Uint32(cur.rec[2:]), binary.LittleEndian.Uint32(cur.rec[10:])
 		start, end := int64(lba)*isoSector, int64(lba)*isoSector+int64(size)
 		if seen[lba] || end > int64(len(data)) {
 			if !seen[lba] {
 				s.add(Detection{Name: "Heuristics.Broken.Archive", Path: join(where, cur.path), Kind: Suspected, Depth: depth})
 			}
-			continue
+			return
 		}
 		seen[lba] = true
 		ext := data[start:end]
@@ -140,7 +133,7 @@ func (s *scan) iso(data []byte, where string, depth int) {
 				flush()
 			}
 			if flags&2 != 0 {
-				queue = append(queue, dir{rec, name})
+				push(dir{rec, name})
 				continue
 			}
 			flba, fsize := binary.LittleEndian.Uint32(rec[2:]), binary.LittleEndian.Uint32(rec[10:])
@@ -152,7 +145,7 @@ func (s *scan) iso(data []byte, where string, depth int) {
 			if flags&0x80 != 0 || parts != nil {
 				// Multi-extent: joined (held: its parts are apart).
 				if int64(len(parts))+fend-fstart > s.lim.MaxFileSize {
-					s.exceeded("FileSize", join(where, name), depth)
+					s.exceeded("FileSize", join(where, name), depth) // stops the walk
 					return
 				}
 				parts, partsOf = append(parts, data[fstart:fend]...), name
@@ -167,7 +160,7 @@ func (s *scan) iso(data []byte, where string, depth int) {
 			s.inPlace(data[fstart:fend], join(where, name), depth)
 		}
 		flush()
-	}
+	})
 }
 
 // inPlace scans a member stored whole in the object: no copy, and no
@@ -291,4 +284,22 @@ func ucs2BE(b []byte) string {
 		u[i] = binary.BigEndian.Uint16(b[2*i:])
 	}
 	return string(utf16.Decode(u))
+}
+
+// walkTree walks an image's directory tree from root, breadth first:
+// visit reads a directory, scanning its files and pushing its
+// directories, until none is left or the scan stops; past isoMaxDirs
+// directories the scan stops at its limit.
+func walkTree[D any](s *scan, where string, depth int, root D, visit func(d D, push func(D))) {
+	queue := []D{root}
+	push := func(d D) { queue = append(queue, d) }
+	for n := 0; len(queue) > 0 && !s.stop; n++ {
+		if n >= isoMaxDirs {
+			s.exceeded("Files", where, depth)
+			return
+		}
+		cur := queue[0]
+		queue = queue[1:]
+		visit(cur, push)
+	}
 }

@@ -327,24 +327,17 @@ func (s *scan) udf(data []byte, where string, depth int, skip map[int64]bool) {
 		icb  udfLongAD
 		path string
 	}
-	queue := []dir{{readLongAD(data[fsd+400:]), ""}}
 	seen := map[int64]bool{}
-	for n := 0; len(queue) > 0 && !s.stop; n++ {
-		if n >= isoMaxDirs {
-			s.exceeded("Files", where, depth)
-			return
-		}
-		cur := queue[0]
-		queue = queue[1:]
+	walkTree(s, where, depth, dir{readLongAD(data[fsd+400:]), ""}, func(cur dir, push func(dir)) {
 		if at := v.at(cur.icb.ref, cur.icb.lbn); seen[at] {
-			continue
+			return
 		} else {
 			seen[at] = true
 		}
 		ext, _, ok := v.data(cur.icb, 64<<20)
 		if !ok {
 			broken(cur.path)
-			continue
+			return
 		}
 		fids := v.bytes(ext)
 		for i := 0; i+38 <= len(fids) && !s.stop; {
@@ -365,7 +358,7 @@ func (s *scan) udf(data []byte, where string, depth int, skip map[int64]bool) {
 				continue
 			}
 			if chars&2 != 0 {
-				queue = append(queue, dir{icb, name})
+				push(dir{icb, name})
 				continue
 			}
 			fext, _, ok := v.data(icb, s.lim.MaxFileSize+1)
@@ -374,7 +367,7 @@ func (s *scan) udf(data []byte, where string, depth int, skip map[int64]bool) {
 			}
 			b := v.bytes(fext)
 			if int64(len(b)) > s.lim.MaxFileSize {
-				s.exceeded("FileSize", join(where, name), depth)
+				s.exceeded("FileSize", join(where, name), depth) // stops the walk
 				return
 			}
 			s.inPlace(b, join(where, name), depth)
@@ -382,5 +375,5 @@ func (s *scan) udf(data []byte, where string, depth int, skip map[int64]bool) {
 				broken(name)
 			}
 		}
-	}
+	})
 }
