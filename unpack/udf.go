@@ -1,7 +1,9 @@
 package unpack
 
 import (
+	"bytes"
 	"encoding/binary"
+	"io"
 	"unicode/utf16"
 )
 
@@ -269,21 +271,33 @@ func (v *udfVolume) data(icb udfLongAD, limit int64) ([]udfExtent, byte, bool) {
 	return out, fileType, true
 }
 
-// bytes gives a file's data: in place when it lies in one extent.
-func (v *udfVolume) bytes(ext []udfExtent) []byte {
-	if len(ext) == 1 && ext[0].off >= 0 {
-		return v.d[ext[0].off : ext[0].off+ext[0].n]
-	}
-	var b []byte
-	for _, e := range ext {
+// reader reads a file's data from its extents, a hole's as zeros; and
+// says how many of its bytes are recorded (for the unpacked ratio).
+func (v *udfVolume) reader(ext []udfExtent) (io.Reader, int64) {
+	rs := make([]io.Reader, len(ext))
+	var recorded int64
+	for i, e := range ext {
 		if e.off < 0 {
-			b = append(b, make([]byte, e.n)...)
+			rs[i] = io.LimitReader(zeros{}, e.n)
 		} else {
-			b = append(b, v.d[e.off:e.off+e.n]...)
+			rs[i] = bytes.NewReader(v.d[e.off : e.off+e.n])
+			recorded += e.n
 		}
 	}
-	return b
+	return io.MultiReader(rs...), recorded
 }
+
+// zeros reads as zeros without end.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// udfMaxDirBytes bounds the directory data of one image copied out of
+// several extents (a directory in one extent is read in place).
+const udfMaxDirBytes = 64 << 20
 
 // udfName is a file identifier as a reader shows it: its first byte
 // says 8 bits a character or 16 (big-endian).
@@ -328,18 +342,31 @@ func (s *scan) udf(data []byte, where string, depth int, skip map[int64]bool) {
 		path string
 	}
 	seen := map[int64]bool{}
+	var dirBytes int64 // copied out of several extents
 	walkTree(s, where, depth, dir{readLongAD(data[fsd+400:]), ""}, func(cur dir, push func(dir)) {
-		if at := v.at(cur.icb.ref, cur.icb.lbn); seen[at] {
+		at := v.at(cur.icb.ref, cur.icb.lbn)
+		if seen[at] {
 			return
-		} else {
-			seen[at] = true
 		}
-		ext, _, ok := v.data(cur.icb, 64<<20)
+		seen[at] = true
+		ext, _, ok := v.data(cur.icb, udfMaxDirBytes)
+		var fids []byte
+		for _, e := range ext {
+			if e.off < 0 || len(ext) > 1 && dirBytes+e.n > udfMaxDirBytes {
+				ok = false // a hole holds no names
+				break
+			}
+			if len(ext) == 1 {
+				fids = v.d[e.off : e.off+e.n]
+			} else {
+				fids = append(fids, v.d[e.off:e.off+e.n]...)
+				dirBytes += e.n
+			}
+		}
 		if !ok {
 			broken(cur.path)
 			return
 		}
-		fids := v.bytes(ext)
 		for i := 0; i+38 <= len(fids) && !s.stop; {
 			if udfTag(fids, int64(i)) != 257 {
 				broken(cur.path)
@@ -362,16 +389,22 @@ func (s *scan) udf(data []byte, where string, depth int, skip map[int64]bool) {
 				continue
 			}
 			fext, _, ok := v.data(icb, s.lim.MaxFileSize+1)
-			if ok && len(fext) > 0 && fext[0].off >= 0 && skip[fext[0].off] {
+			switch {
+			case ok && len(fext) > 0 && fext[0].off >= 0 && skip[fext[0].off]:
 				continue // scanned as the ISO 9660 tree's
+			case len(fext) == 1 && fext[0].off >= 0:
+				if fext[0].n > s.lim.MaxFileSize {
+					s.exceeded("FileSize", join(where, name), depth) // stops the walk
+					return
+				}
+				s.inPlace(v.d[fext[0].off:fext[0].off+fext[0].n], join(where, name), depth)
+			default:
+				// Several extents, or holes: read out, within the
+				// limits on what a scan unpacks.
+				r, recorded := v.reader(fext)
+				s.member(r, recorded, join(where, name), depth)
 			}
-			b := v.bytes(fext)
-			if int64(len(b)) > s.lim.MaxFileSize {
-				s.exceeded("FileSize", join(where, name), depth) // stops the walk
-				return
-			}
-			s.inPlace(b, join(where, name), depth)
-			if !ok {
+			if !ok && !s.stop {
 				broken(name)
 			}
 		}

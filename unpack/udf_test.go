@@ -3,6 +3,7 @@ package unpack
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/binary"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,4 +166,36 @@ func FuzzUDF(f *testing.F) {
 			v.data(v.fsd, 1<<20)
 		}
 	})
+}
+
+// TestUDFSparseFileBounded: a file entry that says its file is 1 GiB of
+// a hole (allocated, not recorded: zeros) is read within the limits on
+// what a scan unpacks, not allocated whole: the scan stops at the
+// file's size limit.
+func TestUDFSparseFileBounded(t *testing.T) {
+	files := udfFiles(t)
+	img := forms.UDFOnly(t, genisoimage(t, files))
+	fe := -1
+	for off := 0; off+2048 <= len(img); off += 2048 {
+		if udfTag(img, int64(off)) == 261 && binary.LittleEndian.Uint64(img[off+56:]) == uint64(len(files["big.bin"])) {
+			fe = off
+		}
+	}
+	if fe < 0 || binary.LittleEndian.Uint16(img[fe+34:])&7 != 0 {
+		t.Fatal("no file entry of big.bin with short extents")
+	}
+	binary.LittleEndian.PutUint64(img[fe+56:], 1<<30)
+	ad := fe + 176 + int(binary.LittleEndian.Uint32(img[fe+168:]))
+	binary.LittleEndian.PutUint32(img[ad:], 1<<30|(1<<30-2048))
+	var sum byte
+	for i, c := range img[fe : fe+16] {
+		if i != 4 {
+			sum += c
+		}
+	}
+	img[fe+4] = sum
+	got := Scan(img, Options{Archives: true}, Limits{MaxFileSize: 8 << 20}, func([]byte, func(string) bool) {})
+	if len(got) != 1 || got[0].Name != "Heuristics.Limits.Exceeded.FileSize" || got[0].Path != "big.bin" {
+		t.Fatalf("%+v", got)
+	}
 }
