@@ -66,12 +66,13 @@ func isoVolumes(d []byte, n int) (primary []byte, joliets [][]byte) {
 // not scanned yet.
 func (s *scan) iso(data []byte, where string, depth int) {
 	scanned := map[int64]bool{} // the files' places, for the UDF tree
+	room := s.inPlaceRoom(len(data))
 	if udfVRS(data) {
 		// A bridge image: Windows reads its UDF tree, which may name
 		// other files.
 		defer func() {
 			if !s.stop {
-				s.udf(data, where, depth, scanned)
+				s.udf(data, where, depth, scanned, room)
 			}
 		}()
 	}
@@ -95,7 +96,7 @@ func (s *scan) iso(data []byte, where string, depth int) {
 	var partsOf string
 	flush := func() {
 		if parts != nil && !s.stop {
-			s.inPlace(parts, join(where, partsOf), depth)
+			s.inPlace(parts, room, join(where, partsOf), depth)
 			s.add(Detection{Name: "Heuristics.Broken.Archive", Path: join(where, partsOf), Kind: Suspected, Depth: depth})
 			parts = nil
 		}
@@ -152,23 +153,39 @@ func (s *scan) iso(data []byte, where string, depth int) {
 				if flags&0x80 != 0 {
 					continue
 				}
-				s.inPlace(parts, join(where, name), depth)
+				s.inPlace(parts, room, join(where, name), depth)
 				parts = nil
 				continue
 			}
 			scanned[fstart] = true
-			s.inPlace(data[fstart:fend], join(where, name), depth)
+			s.inPlace(data[fstart:fend], room, join(where, name), depth)
 		}
 		flush()
 	})
 }
 
 // inPlace scans a member stored whole in the object: no copy, and no
-// share of the unpacked total (it takes no memory of its own).
-func (s *scan) inPlace(data []byte, where string, depth int) {
+// share of the unpacked total (it takes no memory of its own). Its
+// bytes count against room, its container's (inPlaceRoom).
+func (s *scan) inPlace(data []byte, room *int64, where string, depth int) {
+	if *room -= int64(len(data)); *room < 0 {
+		s.exceeded("Total", where, depth)
+		return
+	}
 	if s.counted(where, depth) {
 		s.object(data, where, depth)
 	}
+}
+
+// inPlaceRoom is how many bytes the members of a container of n bytes
+// may be scanned in place, together: its own size (members that do not
+// overlap fit in it) and what a scan may unpack more. Records made to
+// name the same bytes again and again (ten thousand files of an image
+// on one extent of 64 MiB: 640 GiB to scan, from a download of a few
+// KiB gzipped) stop the scan at its limit instead.
+func (s *scan) inPlaceRoom(n int) *int64 {
+	r := int64(n) + s.lim.MaxTotal
+	return &r
 }
 
 // isoName is a directory record's name as a reader shows it: Joliet's

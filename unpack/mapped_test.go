@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 
@@ -126,5 +127,33 @@ func TestISOFileInSeveralExtents(t *testing.T) {
 	got = Scan(isoImage(isoFile{"E.COM;1", 0x80, E}, isoFile{"OTHER.TXT;1", 0, []byte("x")}), Options{Archives: true}, Limits{}, match)
 	if len(got) != 2 || got[0].Name != "EICAR" || got[1].Name != "Heuristics.Broken.Archive" {
 		t.Fatalf("a chain left unfinished: %+v", got)
+	}
+}
+
+// TestImageRecordsOnOneExtentBounded: an image whose records all name
+// the same extent (each a file to scan in place: from a download of a
+// few KiB gzipped, ten thousand files of 64 MiB) is scanned no further
+// than its own size and what a scan may unpack: the scan stops at its
+// limit.
+func TestImageRecordsOnOneExtentBounded(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), 4<<20)
+	files := []isoFile{{"A.BIN;1", 0, big}}
+	for i := range 40 {
+		files = append(files, isoFile{fmt.Sprintf("B%02d.BIN;1", i), 0, []byte("y")})
+	}
+	img := isoImage(files...)
+	dir := img[18*2048 : 19*2048]
+	first := dir[:dir[0]]
+	for at := int(dir[0]); dir[at] != 0; at += int(dir[at]) {
+		copy(dir[at+2:at+18], first[2:18]) // the extent and its size
+	}
+	scans := 0
+	got := Scan(img, Options{Archives: true}, Limits{MaxTotal: 16 << 20}, func(b []byte, found func(string) bool) {
+		if len(b) == len(big) {
+			scans++
+		}
+	})
+	if scans > 5 || len(got) != 1 || got[0].Name != "Heuristics.Limits.Exceeded.Total" {
+		t.Fatalf("the extent scanned %d times: %+v", scans, got)
 	}
 }

@@ -208,6 +208,7 @@ func (s *scan) ole(data []byte, where string, depth int) {
 		}
 		return out
 	}
+	room := s.inPlaceRoom(len(data))
 	// The storages' trees, from the root: each stream with its path
 	// (walked with a stack of our own: a directory may be built as deep
 	// as the file is long).
@@ -241,7 +242,7 @@ func (s *scan) ole(data []byte, where string, depth int) {
 			if e.size >= o.cutoff {
 				if run, ok := o.inRun(e.start, e.size); ok {
 					s.packedIn(e.name, run, join(top.path, e.name), depth)
-					s.inPlace(run, join(top.path, e.name), depth) // stored whole: no copy
+					s.inPlace(run, room, join(top.path, e.name), depth) // stored whole: no copy
 					continue
 				}
 			}

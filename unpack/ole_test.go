@@ -106,3 +106,39 @@ func FuzzOLE(f *testing.F) {
 		Scan(append(append([]byte{}, oleMagic...), d...), Options{Archives: true}, Limits{MaxFileSize: 1 << 20, MaxTotal: 4 << 20}, func([]byte, func(string) bool) {})
 	})
 }
+
+// TestOLEStreamsOnOneRunBounded: a compound file whose directory entries
+// all name the same run of sectors (each a stream scanned in place) is
+// scanned no further than its own size and what a scan may unpack.
+func TestOLEStreamsOnOneRunBounded(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), 2<<20)
+	streams := []forms.OLEStream{{Name: "S00", Data: big}}
+	for i := 1; i < 20; i++ {
+		streams = append(streams, forms.OLEStream{Name: fmt.Sprintf("S%02d", i), Data: bytes.Repeat([]byte("y"), 8192)})
+	}
+	doc := forms.OLE(false, streams...)
+	entry := func(name string) []byte {
+		var u []byte
+		for _, c := range name {
+			u = append(u, byte(c), 0)
+		}
+		i := bytes.Index(doc, u)
+		if i < 0 || i%128 != 0 {
+			t.Fatalf("no entry %s", name)
+		}
+		return doc[i : i+128]
+	}
+	first := entry("S00")
+	for i := 1; i < 20; i++ {
+		copy(entry(fmt.Sprintf("S%02d", i))[116:124], first[116:124]) // its first sector and size
+	}
+	scans := 0
+	got := Scan(doc, Options{Archives: true}, Limits{MaxTotal: 4 << 20}, func(b []byte, found func(string) bool) {
+		if len(b) == len(big) {
+			scans++
+		}
+	})
+	if scans > 4 || len(got) == 0 || got[len(got)-1].Name != "Heuristics.Limits.Exceeded.Total" {
+		t.Fatalf("the run scanned %d times: %+v", scans, got)
+	}
+}

@@ -322,8 +322,12 @@ func udfName(b []byte) string {
 
 // udf walks an image's UDF tree and scans every file; skip are the
 // places of files already scanned (by the ISO 9660 tree of the same
-// image).
-func (s *scan) udf(data []byte, where string, depth int, skip map[int64]bool) {
+// image), room what may still be scanned in place (nil: the image's
+// own).
+func (s *scan) udf(data []byte, where string, depth int, skip map[int64]bool, room *int64) {
+	if room == nil {
+		room = s.inPlaceRoom(len(data))
+	}
 	v, ok := udfOpen(data)
 	if !ok {
 		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
@@ -397,7 +401,7 @@ func (s *scan) udf(data []byte, where string, depth int, skip map[int64]bool) {
 					s.exceeded("FileSize", join(where, name), depth) // stops the walk
 					return
 				}
-				s.inPlace(v.d[fext[0].off:fext[0].off+fext[0].n], join(where, name), depth)
+				s.inPlace(v.d[fext[0].off:fext[0].off+fext[0].n], room, join(where, name), depth)
 			default:
 				// Several extents, or holes: read out, within the
 				// limits on what a scan unpacks.

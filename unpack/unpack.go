@@ -507,7 +507,7 @@ func (s *scan) archive(data []byte, where string, depth int) (typed bool) {
 	case isISO(data):
 		open(TypeISO, s.iso, data)
 	case isUDF(data):
-		open(TypeUDF, func(d []byte, where string, depth int) { s.udf(d, where, depth, nil) }, data)
+		open(TypeUDF, func(d []byte, where string, depth int) { s.udf(d, where, depth, nil, nil) }, data)
 	case isLHA(data):
 		open("", s.lha, data)
 	case isARJ(data):
