@@ -30,3 +30,9 @@ func pairVector(s []byte, c0, c1 byte) (base int, mask uint64)
 //
 //go:noescape
 func setVector(s []byte, table *[2 * maxSet][32]byte, n int) (base int, mask uint64)
+
+// classVector is setVector for a set's nibble tables (Set.classes), in
+// the same turns.
+//
+//go:noescape
+func classVector(s []byte, tables *[4][32]byte) (base int, mask uint64)

@@ -102,3 +102,66 @@ setnone:
 	MOVQ $0, mask+48(FP)
 	VZEROUPPER
 	RET
+
+// func classVector(s []byte, tables *[4][32]byte) (base int, mask uint64)
+//
+// setVector for a set of at most eight groups of pairs (a group: the
+// pairs of one second byte), in a few instructions a block whatever the
+// number of pairs: each byte's class bits are looked up by its low and
+// its high nibble (VPSHUFB in tables 0 and 1 for a place's own byte, 2
+// and 3 for the next byte; each table's 16 bytes twice, one a lane) and
+// ANDed; a place is a candidate when its byte and the next share a bit.
+// A byte whose nibbles come from two of a group's first bytes is one too
+// (the caller verifies each candidate).
+TEXT ·classVector(SB), NOSPLIT, $0-48
+	MOVQ s_base+0(FP), SI
+	MOVQ s_len+8(FP), DX
+	MOVQ tables+24(FP), DI
+	VMOVDQU (DI), Y8
+	VMOVDQU 32(DI), Y9
+	VMOVDQU 64(DI), Y10
+	VMOVDQU 96(DI), Y11
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	VPXOR Y14, Y14, Y14
+	XORQ CX, CX
+	SUBQ $33, DX // last i of a block
+
+cblock:
+	CMPQ CX, DX
+	JG   cnone
+	VMOVDQU (SI)(CX*1), Y0
+	VMOVDQU 1(SI)(CX*1), Y1
+	VPAND Y15, Y0, Y2
+	VPSRLW $4, Y0, Y3
+	VPAND Y15, Y3, Y3
+	VPSHUFB Y2, Y8, Y2
+	VPSHUFB Y3, Y9, Y3
+	VPAND Y2, Y3, Y4 // the place's byte's classes
+	VPAND Y15, Y1, Y2
+	VPSRLW $4, Y1, Y3
+	VPAND Y15, Y3, Y3
+	VPSHUFB Y2, Y10, Y2
+	VPSHUFB Y3, Y11, Y3
+	VPAND Y2, Y3, Y5 // the next byte's
+	VPAND Y4, Y5, Y5
+	VPCMPEQB Y14, Y5, Y5 // 0xff where none is shared
+	VPMOVMSKB Y5, AX
+	NOTL AX
+	TESTL AX, AX
+	JNZ  chit
+	ADDQ $32, CX
+	JMP  cblock
+
+chit:
+	MOVQ CX, base+32(FP)
+	MOVQ AX, mask+40(FP)
+	VZEROUPPER
+	RET
+
+cnone:
+	MOVQ CX, base+32(FP)
+	MOVQ $0, mask+40(FP)
+	VZEROUPPER
+	RET

@@ -33,20 +33,38 @@ func setReference(s []byte, seps [][]byte) (int, uint) {
 // another) are both named.
 func TestSetAtEveryPlace(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	sets := [][][]byte{
-		{[]byte("X5O!"), []byte("begin")},
-		{[]byte("ABCD"), []byte("BCDE"), []byte("CDEF"), []byte("X5O!"), []byte("begin")},
-		{[]byte("begi"), []byte("begin")},
-		{[]byte("ab")},
+	sets := []struct {
+		seps       [][]byte
+		background string
+	}{
+		{[][]byte{[]byte("X5O!"), []byte("begin")}, "abBCDEginX5O!."},
+		{[][]byte{[]byte("ABCD"), []byte("BCDE"), []byte("CDEF"), []byte("X5O!"), []byte("begin")}, "abBCDEginX5O!."},
+		{[][]byte{[]byte("begi"), []byte("begin")}, "abBCDEginX5O!."},
+		{[][]byte{[]byte("ab")}, "abBCDEginX5O!."},
+		// A download's follow (classVector): six strings on one second
+		// byte, and bytes whose nibbles come from two of their first
+		// bytes ("i", "J", "1", "9": candidates, not places).
+		{followSet, "aA\t\n\r;:&#colnX5O!begiJ19m."},
+		// Nine second bytes: compared pair by pair.
+		{[][]byte{[]byte("ab"), []byte("cd"), []byte("ef"), []byte("gh"), []byte("ij"), []byte("kl"), []byte("mn"), []byte("op"), []byte("qr")},
+			"abcdefghijklmnopqr"},
 	}
-	for _, seps := range sets {
+	for _, c := range sets {
+		seps := c.seps
 		set := NewSet(seps...)
+		seconds := map[byte]bool{}
+		for _, sep := range seps {
+			seconds[sep[1]] = true
+		}
+		if (set.classes != nil) != (len(seps) >= classesFrom && len(seconds) <= 8) {
+			t.Fatalf("%q: classes %v", seps, set.classes != nil)
+		}
 		for _, sep := range seps {
 			for n := 0; n < 160; n++ {
 				for at := -1; at+len(sep) <= n; at++ {
 					s := make([]byte, n)
 					for i := range s {
-						s[i] = "abBCDEginX5O!."[rng.IntN(14)]
+						s[i] = c.background[rng.IntN(len(c.background))]
 					}
 					if at >= 0 {
 						copy(s[at:], sep)
@@ -82,11 +100,12 @@ func FuzzSet(f *testing.F) {
 			return
 		}
 		in := append(bytes.Repeat([]byte{'.'}, pad&127), bytes.Repeat(s, 1+100/(len(s)+1))...)
-		seps := [][]byte{a, b}
-		gi, gw := NewSet(seps...).Index(in)
-		wi, ww := setReference(in, seps)
-		if gi != wi || gw != ww {
-			t.Fatalf("Index = %d %b, bytes.Index says %d %b", gi, gw, wi, ww)
+		for _, seps := range [][][]byte{{a, b}, append([][]byte{a, b}, followSet...)} {
+			gi, gw := NewSet(seps...).Index(in)
+			wi, ww := setReference(in, seps)
+			if gi != wi || gw != ww {
+				t.Fatalf("%q: Index = %d %b, bytes.Index says %d %b", seps, gi, gw, wi, ww)
+			}
 		}
 	})
 }
@@ -98,6 +117,29 @@ func BenchmarkSetRandom(b *testing.B) {
 	for b.Loop() {
 		if i, _ := set.Index(s); i >= 0 {
 			b.Fatal("found")
+		}
+	}
+}
+
+// followSet is the set a download's follow looks for with the shipped
+// signatures: EICAR's anchor, a uuencoded block's start and the pairs of
+// a data: address (unpack's uriAnchors), six of which share their second
+// byte.
+var followSet = [][]byte{[]byte("X5O!"), []byte("begin"), []byte("a:"), []byte("A:"), []byte("\t:"), []byte("\n:"), []byte("\r:"),
+	[]byte(";:"), []byte("&#"), []byte("&colon;")}
+
+// BenchmarkSetFollow: the set of a download's follow (followSet).
+func BenchmarkSetFollow(b *testing.B) {
+	s := random(16 << 20)
+	set := NewSet(followSet...)
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		for i := 0; i < len(s); {
+			k, _ := set.Index(s[i:])
+			if k < 0 {
+				break
+			}
+			i += k + 1
 		}
 	}
 }
