@@ -38,14 +38,10 @@ func xzFiltered(data []byte, limit int64) (out []byte, handled bool, err error) 
 	}
 	pos := 12
 	for i, b := range blocks {
-		if pos >= len(data) {
-			return out, true, io.ErrUnexpectedEOF
+		hdrSize, filters, err := xzBlockAt(data, pos)
+		if err == nil && hdrSize > int(b.unpadded) {
+			err = errXZBroken
 		}
-		hdrSize := (int(data[pos]) + 1) * 4
-		if data[pos] == 0 || pos+hdrSize > len(data) || hdrSize > int(b.unpadded) {
-			return out, true, errXZBroken
-		}
-		filters, err := xzFilters(data[pos : pos+hdrSize])
 		if err != nil {
 			return out, true, err
 		}
@@ -98,14 +94,7 @@ var (
 func xzDictTooLarge(data []byte, blocks []xzBlock) bool {
 	pos := 12
 	for _, b := range blocks {
-		if pos >= len(data) || data[pos] == 0 {
-			return false
-		}
-		hdrSize := (int(data[pos]) + 1) * 4
-		if pos+hdrSize > len(data) {
-			return false
-		}
-		filters, err := xzFilters(data[pos : pos+hdrSize])
+		_, filters, err := xzBlockAt(data, pos)
 		if err != nil {
 			return false
 		}
@@ -124,15 +113,26 @@ func xzDictTooLarge(data []byte, blocks []xzBlock) bool {
 // index cannot be read (streams one after another, a damaged one) names
 // a dictionary larger than a scan may take.
 func xzFirstDictTooLarge(data []byte) bool {
-	if len(data) < 13 || data[12] == 0 || 12+(int(data[12])+1)*4 > len(data) {
-		return false
-	}
-	filters, err := xzFilters(data[12 : 12+(int(data[12])+1)*4])
+	_, filters, err := xzBlockAt(data, 12)
 	if err != nil {
 		return false
 	}
 	lz := filters[len(filters)-1]
 	return lz.id == 0x21 && len(lz.props) == 1 && int64(xzDictCap(lz.props[0])) > coderMemory.Load()
+}
+
+// xzBlockAt reads the header of the block at pos: its size and its
+// filters.
+func xzBlockAt(data []byte, pos int) (hdrSize int, filters []xzFilter, err error) {
+	if pos >= len(data) {
+		return 0, nil, io.ErrUnexpectedEOF
+	}
+	hdrSize = (int(data[pos]) + 1) * 4
+	if data[pos] == 0 || pos+hdrSize > len(data) {
+		return 0, nil, errXZBroken
+	}
+	filters, err = xzFilters(data[pos : pos+hdrSize])
+	return hdrSize, filters, err
 }
 
 // xzOpen decodes an xz stream within room bytes: its blocks here when
