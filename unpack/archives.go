@@ -16,7 +16,6 @@ import (
 
 	"github.com/bodgit/sevenzip"
 	"github.com/fsigkd/fsigkd/internal/bytesearch"
-	"github.com/klauspost/compress/zstd"
 	"github.com/nwaples/rardecode/v2"
 )
 
@@ -297,7 +296,7 @@ func isZstdSkippable(d []byte) bool {
 }
 
 func (s *scan) zstd(data []byte, where string, depth int) {
-	d, err := zstd.NewReader(bytes.NewReader(data), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20), zstd.WithDecoderLowmem(true))
+	d, err := newZstd(bytes.NewReader(data))
 	if err == nil {
 		defer d.Close()
 	}

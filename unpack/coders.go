@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/bodgit/sevenzip"
+	"github.com/klauspost/compress/zstd"
 	"github.com/stangelandcl/ppmd"
 	"github.com/ulikunitz/xz/lzma"
 )
@@ -20,7 +21,9 @@ import (
 // unpacked size and than coderMemory (no stream the walk decodes reaches
 // further back than what one object may unpack); a PPMd model, which must
 // be the size its coder had, larger than coderMemory is not made (the
-// member is said unopened, suspected, never clean).
+// member is said unopened, suspected, never clean). Its zstd decoder
+// (7-Zip's zstd builds) took the window a frame's header names, 512 MiB
+// from a few bytes: bounded as a .zst's is (zstdMaxWindow).
 
 // coderMemory is the most memory one coder may take: the largest
 // MaxTotal of the limits scans ran with (raiseCoderMemory).
@@ -31,6 +34,7 @@ func init() {
 	sevenzip.RegisterDecompressor([]byte{0x03, 0x01, 0x01}, sevenZipLZMA)
 	sevenzip.RegisterDecompressor([]byte{0x21}, sevenZipLZMA2)
 	sevenzip.RegisterDecompressor([]byte{0x03, 0x04, 0x01}, sevenZipPPMd)
+	sevenzip.RegisterDecompressor([]byte{0x04, 0xf7, 0x11, 0x01}, sevenZipZstd)
 }
 
 // raiseCoderMemory makes coderMemory at least n.
@@ -113,4 +117,37 @@ func sevenZipPPMd(p []byte, size uint64, in []io.ReadCloser) (io.ReadCloser, err
 		return nil, err
 	}
 	return coderReader{&r, in[0]}, nil
+}
+
+// zstdMaxWindow is the largest window a zstd frame may ask for (the
+// zstd tool's default limit, 128 MiB, asks for --long; a frame asking
+// for more is not decoded: unopened, suspected).
+const zstdMaxWindow = 64 << 20
+
+// newZstd is a zstd decoder of r whose window is bounded, on one
+// goroutine.
+func newZstd(r io.Reader) (*zstd.Decoder, error) {
+	return zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(zstdMaxWindow), zstd.WithDecoderLowmem(true))
+}
+
+func sevenZipZstd(_ []byte, _ uint64, in []io.ReadCloser) (io.ReadCloser, error) {
+	if len(in) != 1 {
+		return nil, errors.New("7z zstd: bad coder")
+	}
+	d, err := newZstd(in[0])
+	if err != nil {
+		return nil, err
+	}
+	return zstdCoder{d, in[0]}, nil
+}
+
+// zstdCoder is a zstd decoder closing it and the coder's input with it.
+type zstdCoder struct {
+	*zstd.Decoder
+	in io.Closer
+}
+
+func (z zstdCoder) Close() error {
+	z.Decoder.Close()
+	return z.in.Close()
 }

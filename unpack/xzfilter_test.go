@@ -2,8 +2,10 @@ package unpack
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"testing"
 
 	"github.com/fsigkd/fsigkd/eicar"
@@ -74,4 +76,46 @@ func FuzzXZFiltered(f *testing.F) {
 	f.Fuzz(func(t *testing.T, d []byte) {
 		xzFiltered(d, 1<<20)
 	})
+}
+
+// zstdFrame is a zstd frame whose header asks for a window of 1<<log
+// bytes, holding three RLE blocks of 128 KiB of 'A'.
+func zstdFrame(log byte) []byte {
+	f := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, (log - 10) << 3}
+	for i := range 3 {
+		h := uint32(1<<1 | (128<<10)<<3) // an RLE block
+		if i == 2 {
+			h |= 1 // the last
+		}
+		f = append(f, byte(h), byte(h>>8), byte(h>>16), 'A')
+	}
+	return f
+}
+
+// TestSevenZipZstdWindowBounded: 7z's zstd coder (7-Zip's zstd builds)
+// took the window its frame's header names: a frame of 22 bytes asking
+// for 512 MiB had the library's decoder allocate 512 MiB. Registered in
+// its place, the decoder of a .zst: a frame asking for more than 64 MiB
+// is refused (the member is said unopened), a few MiB allocated; one
+// asking for 8 MiB is decoded.
+func TestSevenZipZstdWindowBounded(t *testing.T) {
+	read := func(frame []byte) (int64, error, uint64) {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		r, err := sevenZipZstd(nil, 384<<10, []io.ReadCloser{io.NopCloser(bytes.NewReader(frame))})
+		if err != nil {
+			return 0, err, 0
+		}
+		defer r.Close()
+		n, err := io.Copy(io.Discard, r)
+		runtime.ReadMemStats(&after)
+		return n, err, (after.TotalAlloc - before.TotalAlloc) >> 20
+	}
+	if n, err, mib := read(zstdFrame(29)); err == nil || mib > 16 {
+		t.Errorf("a 512 MiB window: %d bytes, %v, %d MiB allocated", n, err, mib)
+	}
+	if n, err, _ := read(zstdFrame(23)); err != nil || n != 384<<10 {
+		t.Errorf("an 8 MiB window: %d bytes, %v", n, err)
+	}
 }
