@@ -45,7 +45,7 @@ var (
 	bigMiB    = flag.Int("big", 100, "size of the large download, MiB")
 	conc      = flag.Int("c", 8, "concurrent clients")
 	clamd     = flag.String("clamd", "", "clamd's socket: scan with clamd instead of the bundled fsavd")
-	only      = flag.String("only", "", "smtp, ftp, pop, icap, peers, https, milter, idle, burst, sigdb, cache, rules, fleet, large or small: those figures alone")
+	only      = flag.String("only", "", "smtp, ftp, pop, icap, icapraw, peers, https, milter, idle, burst, sigdb, cache, rules, fleet, large or small: those figures alone")
 	hashes    = flag.Int("hashes", 2000000, "MD5 signatures of the generated database (sigdb)")
 	keptWaits = flag.String("kept-waits", "2,10", "seconds after the kept-alive clients' requests at which their memory is read (idle)")
 	bodies    = flag.Int("bodies", 20000, "body signatures, and as many logical ones, of the generated database (sigdb)")
@@ -88,6 +88,9 @@ func main() {
 		return
 	case "icap":
 		icapFigures(dir)
+		return
+	case "icapraw":
+		icapRawFigures(dir)
 		return
 	case "https":
 		httpsFigures(dir)
