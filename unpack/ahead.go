@@ -17,8 +17,10 @@ type Ahead struct {
 	// Upto: the object's first Upto bytes were searched.
 	Upto int
 	// Begin is the first place of "begin" (a uuencoded block's start
-	// line) in them; -1: none.
-	Begin int
+	// line) in them; -1: none. Screnc, the first of "#@~^" (a block of
+	// an encoded script); -1: none.
+	Begin  int
+	Screnc int
 	// URIs are the places, in order, of the pairs a data: address is
 	// found by (see schemeStarts) in them; with URIsCrowded, too many
 	// were found to keep, and the scan searches the object itself.
@@ -41,7 +43,7 @@ type Ahead struct {
 const maxAheadPlaces = 1 << 16
 
 // NewAhead is an Ahead with nothing searched.
-func NewAhead() *Ahead { return &Ahead{Begin: -1, B64Next: base64Piece - 1} }
+func NewAhead() *Ahead { return &Ahead{Begin: -1, Screnc: -1, B64Next: base64Piece - 1} }
 
 // LookForBase64 looks at the places for long base64 strings in window,
 // the object's bytes from base on, as far as they can be judged there
@@ -68,13 +70,16 @@ func (a *Ahead) LookForBase64(window []byte, base int) {
 // beginLine is what a uuencoded block's first line starts with.
 var beginLine = []byte("begin")
 
-// Wanted are the strings the scan wants found ahead: "begin" until it
-// was, and the pairs of data: addresses until too many were. The
+// Wanted are the strings the scan wants found ahead: "begin" and "#@~^"
+// until each was, and the pairs of data: addresses until too many were. The
 // searcher gives each place of one (Saw), and moves Upto.
 func (a *Ahead) Wanted() [][]byte {
 	var w [][]byte
 	if a.Begin < 0 {
 		w = append(w, beginLine)
+	}
+	if a.Screnc < 0 {
+		w = append(w, screncMark)
 	}
 	if !a.URIsCrowded {
 		w = append(w, uriAnchors...)
@@ -104,6 +109,12 @@ func (a *Ahead) Saw(window []byte, base, p int, sep []byte) {
 		}
 		return
 	}
+	if bytes.Equal(sep, screncMark) {
+		if a.Screnc < 0 || p < a.Screnc {
+			a.Screnc = p
+		}
+		return
+	}
 	if a.URIsCrowded || !mayBeScheme(window, p-base) {
 		return
 	}
@@ -121,4 +132,21 @@ func (s *scan) mayHoldBegin(data []byte, depth int) bool {
 		return a.Begin >= 0 || bytesearch.Contains(data[max(0, a.Upto-len(beginLine)+1):], beginLine)
 	}
 	return bytesearch.Contains(data, beginLine)
+}
+
+// firstScrenc is the first place of an encoded script's mark in data,
+// the object (depth 0) or a member: where Ahead found it, or a search of
+// what it did not cover; -1: none.
+func (s *scan) firstScrenc(data []byte, depth int) int {
+	from := 0
+	if a := s.opt.Ahead; depth == 0 && a != nil && a.Upto <= len(data) {
+		if a.Screnc >= 0 {
+			return a.Screnc
+		}
+		from = max(0, a.Upto-len(screncMark)+1)
+	}
+	if k := bytesearch.Index(data[from:], screncMark); k >= 0 {
+		return from + k
+	}
+	return -1
 }

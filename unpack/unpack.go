@@ -385,6 +385,7 @@ func (s *scan) object(data []byte, where string, depth int) {
 	}
 	if !container && (s.opt.Archives || s.opt.MIME) {
 		s.carried(data, where, depth)
+		s.scriptsEncoded(data, where, depth)
 	}
 	// The object's own bytes, after its members: a stored (tar, zip
 	// "stored") member's detection is reported once, where it is. A limit

@@ -43,15 +43,8 @@ func icapFigures(dir string) {
 	bundled := "127.0.0.1:" + strconv.Itoa(bp)
 
 	// c-icap with virus_scan over the same clamd.
-	cdir := filepath.Join(dir, "c-icap")
-	check(os.MkdirAll(cdir, 0o755))
-	cport := freePort()
-	caddr := "127.0.0.1:" + strconv.Itoa(cport)
-	check(os.WriteFile(filepath.Join(cdir, "c-icap.conf"), []byte(enginetest.CICAPConfig(cdir, caddr, *clamd, mods, 16)), 0o644))
-	ci := daemonCommand(cicap, "-N", "-f", filepath.Join(cdir, "c-icap.conf"))
-	check(ci.Start())
-	defer stop(&daemon{cmd: ci})
-	waitPort(cport)
+	ci, caddr := startCICAP(cicap, filepath.Join(dir, "c-icap"), mods)
+	defer stop(ci)
 
 	var squids []*daemon
 	startSquid := func(name, resp, req string) string {
@@ -93,4 +86,18 @@ func icapFigures(dir string) {
 		fmt.Printf("| %s | %.0f | %s | %.0f | %s |\n", row.name, float64(len(ls))/ts.Seconds(), pct(ls, 0.5), float64(len(lm))/tm.Seconds(), pct(lm, 0.5))
 	}
 	fmt.Println()
+}
+
+// startCICAP starts c-icap (the binary cicap) with virus_scan over the
+// clamd of -clamd, its modules in mods, its files in dir: the daemon and
+// its address.
+func startCICAP(cicap, dir, mods string) (*daemon, string) {
+	check(os.MkdirAll(dir, 0o755))
+	port := freePort()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	check(os.WriteFile(filepath.Join(dir, "c-icap.conf"), []byte(enginetest.CICAPConfig(dir, addr, *clamd, mods, 16)), 0o644))
+	cmd := daemonCommand(cicap, "-N", "-f", filepath.Join(dir, "c-icap.conf"))
+	check(cmd.Start())
+	waitPort(port)
+	return &daemon{cmd: cmd}, addr
 }

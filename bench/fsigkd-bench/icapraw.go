@@ -43,16 +43,9 @@ func icapRawFigures(dir string) {
 
 	servers = append(servers, server{"an ICAP server that answers 204 unread (the ceiling)", startNullICAP(), "respmod", nil})
 
-	cdir := filepath.Join(dir, "c-icap-raw")
-	check(os.MkdirAll(cdir, 0o755))
-	cport := freePort()
-	caddr := "127.0.0.1:" + strconv.Itoa(cport)
-	check(os.WriteFile(filepath.Join(cdir, "c-icap.conf"), []byte(enginetest.CICAPConfig(cdir, caddr, *clamd, mods, 16)), 0o644))
-	ci := daemonCommand(cicap, "-N", "-f", filepath.Join(cdir, "c-icap.conf"))
-	check(ci.Start())
-	defer stop(&daemon{cmd: ci})
-	waitPort(cport)
-	cpg := ci.Process.Pid
+	ci, caddr := startCICAP(cicap, filepath.Join(dir, "c-icap-raw"), mods)
+	defer stop(ci)
+	cpg := ci.cmd.Process.Pid
 	servers = append(servers, server{"c-icap (virus_scan, clamd)", caddr, "avscan", func(pgrp int, _ string) bool { return pgrp == cpg }})
 
 	for _, e := range []struct{ name, engine string }{

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/fsigkd/fsigkd/eicar"
+	"github.com/fsigkd/fsigkd/internal/screnc"
 )
 
 var followOpt = Options{Archives: true, MIME: true}
@@ -50,7 +51,8 @@ func followed(t testing.TB, e *Engine, data []byte, cuts []int) (got, want strin
 // scanned at once when what a signature needs lies across the places the
 // search stopped at: an anchor cut in two, a gap's two parts in different
 // pieces, a signature bound to the end, a uuencoded block whose "begin"
-// is cut, a zip (opened at the end), data: addresses cut. The search did
+// is cut, an encoded script's mark cut, a zip (opened at the end),
+// data: addresses cut. The search did
 // go ahead: its places, the "begin" and the addresses' pairs are known
 // before the scan.
 func TestFollowFindsAcrossBorders(t *testing.T) {
@@ -71,6 +73,9 @@ func TestFollowFindsAcrossBorders(t *testing.T) {
 		{"gap across pieces", append(append(append(pad(9000), "CDEF"...), pad(20000)...), "tail..."...), []int{9002, 15000, 29003}, "Few.Gap", true, false},
 		{"bound to the end", append(pad(70000), "ABCDfinal"...), []int{4096, 70004}, "Few.End", true, false},
 		{"begin cut", append(append(pad(3000), "\n"+uu...), pad(100)...), []int{3003, 3004, 3100}, "Eicar", false, true},
+		// An encoded script whose mark is cut: found ahead.
+		{"encoded script cut", append(append(pad(3000), screnc.Encode([]byte("WScript.Echo \""+eicar.String+"\""))...), pad(100)...),
+			[]int{3001, 3002, 3100}, "Eicar", false, false},
 		{"zip at the start", eicar.Zip(map[string][]byte{"e.com": []byte(eicar.String)}), []int{10, 40}, "Eicar", false, false},
 		// A data: address (its scheme's pair, a reference for its colon)
 		// cut, and one whole before the cut: found ahead, or searched again.
@@ -90,6 +95,9 @@ func TestFollowFindsAcrossBorders(t *testing.T) {
 		}
 		if strings.HasPrefix(c.name, "data:") && len(fl.ahead.URIs) < 2 {
 			t.Fatalf("%s: the pairs found ahead: %v", c.name, fl.ahead.URIs)
+		}
+		if strings.HasPrefix(c.name, "encoded") && fl.ahead.Screnc != 3000 {
+			t.Fatalf("%s: the mark found ahead at %d", c.name, fl.ahead.Screnc)
 		}
 		if strings.HasPrefix(c.name, "base64") && len(fl.ahead.B64) == 0 {
 			t.Fatalf("%s: no place of the string looked at ahead", c.name)
@@ -154,6 +162,7 @@ func FuzzFollow(f *testing.F) {
 	f.Add([]byte("..ABCDxone..CDEF....tail..ABCDfinal"), int64(1))
 	f.Add([]byte("begin 644 e.com\n"+eicar.UUEncode("e.com", []byte(eicar.String))), int64(2))
 	f.Add(eicar.Zip(map[string][]byte{"e.com": []byte(eicar.String)}), int64(3))
+	f.Add(screnc.Encode([]byte(eicar.String)), int64(4))
 	e := New(fewKeys(f))
 	f.Fuzz(func(t *testing.T, data []byte, seed int64) {
 		// The object behind some filler, so that pages and cuts fall

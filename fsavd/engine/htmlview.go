@@ -15,8 +15,9 @@ import (
 // page's text alone (without the tags; a link's address and a picture's
 // source kept). This engine makes both as ClamAV does, for the cases
 // clamscan was held to (TestHTMLViewsAsClamscanReadsThem); it does not
-// decode encoded scripts (JScript.Encode) or extract a script's
-// normalised JavaScript, keeps a data: address's text in the views where
+// extract a script's normalised JavaScript (an encoded script,
+// JScript.Encode, is decoded and walked as the page's member: see
+// unpack), keeps a data: address's text in the views where
 // ClamAV leaves "data" alone (the file it carries is a member of the
 // page in both: see unpack), and reads a page as one piece
 // where ClamAV reads it in pieces of about 8 KiB (at whose edges it drops

@@ -23,6 +23,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/eicar"
 	"github.com/fsigkd/fsigkd/internal/packtest"
+	"github.com/fsigkd/fsigkd/internal/screnc"
 	"github.com/fsigkd/fsigkd/internal/testenv"
 )
 
@@ -102,6 +103,7 @@ func All(t testing.TB) []Form {
 			return UDFOnly(t, Made(t, map[string][]byte{"in/readme.txt": []byte("read me"), "in/a.zip": z}, "a.iso",
 				genisoimage, "-quiet", "-udf", "-o", "a.iso", "in"))
 		}},
+		{"a script encoded by Microsoft's Script Encoder (.vbe)", func(c []byte) []byte { return screnc.Encode(c) }},
 		{"mbox: the second message of a mailbox, its body the file in base64", func(c []byte) []byte {
 			return []byte("From a@example.com Mon Dec  7 10:00:00 2026\nFrom: a@example.com\nSubject: first\n\nnothing here\n\n" +
 				"From b@example.com Mon Dec  7 10:01:00 2026\nFrom: b@example.com\nSubject: second\nMIME-Version: 1.0\n" +
