@@ -199,3 +199,35 @@ func TestUDFSparseFileBounded(t *testing.T) {
 		t.Fatalf("%+v", got)
 	}
 }
+
+// TestUDFImagesOfEveryRevisionOpen: images mkudffs makes (UDF 1.02,
+// 1.50 and 2.01; sectors of 512 bytes as on a disk, of 2,048 as on a
+// DVD) open, their file set and root directory read: none is said
+// damaged. (Their roots are empty: mkudffs writes no files, and this
+// machine's kernel mounts no UDF to write some.)
+func TestUDFImagesOfEveryRevisionOpen(t *testing.T) {
+	mk := testenv.Need(t, "mkudffs", "udftools")
+	for _, rev := range []string{"0x0102", "0x0150", "0x0201"} {
+		for _, media := range []string{"hd", "dvd"} {
+			img := filepath.Join(t.TempDir(), "u.img")
+			if err := os.WriteFile(img, nil, 0o644); err != nil || os.Truncate(img, 8<<20) != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command(mk, "--media-type="+media, "--udfrev="+rev, "--label=T", img).CombinedOutput(); err != nil {
+				t.Fatalf("mkudffs: %v %s", err, out)
+			}
+			d, _ := os.ReadFile(img)
+			v, ok := udfOpen(d)
+			if !ok || !isUDF(d) {
+				t.Fatalf("%s %s: not opened", rev, media)
+			}
+			fsd := v.at(v.fsd.ref, v.fsd.lbn)
+			if _, typ, ok := v.data(readLongAD(d[fsd+400:]), 1<<20); !ok || typ != 4 {
+				t.Fatalf("%s %s: root read %v, its type %d", rev, media, ok, typ)
+			}
+			if got := Scan(d, Options{Archives: true}, Limits{}, func([]byte, func(string) bool) {}); len(got) != 0 {
+				t.Fatalf("%s %s: %+v", rev, media, got)
+			}
+		}
+	}
+}
