@@ -50,6 +50,7 @@ const (
 	TypeOneNote  = "CL_TYPE_ONENOTE"
 	TypeCHM      = "CL_TYPE_MSCHM"
 	TypeUDF      = "CL_TYPE_UDF"
+	TypeXar      = "CL_TYPE_XAR"
 )
 
 // tarType is a tar's type: POSIX's ("ustar" in its first header) or the

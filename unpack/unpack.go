@@ -515,6 +515,8 @@ func (s *scan) archive(data []byte, where string, depth int) (typed bool) {
 		open(TypeARJ, s.arj, data)
 	case isCHM(data):
 		open(TypeCHM, s.chm, data)
+	case isXar(data):
+		open(TypeXar, s.xar, data)
 	case bytes.HasPrefix(data, oneNoteMagic):
 		open(TypeOneNote, s.oneNote, data)
 	case isRTF(data):

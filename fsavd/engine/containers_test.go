@@ -427,3 +427,37 @@ func TestCHMAsClamscanReadsIt(t *testing.T) {
 		t.Fatalf("%d container signatures in use, want 5", got)
 	}
 }
+
+// TestXarAsClamscanReadsIt: the files of a XAR archive (a macOS
+// installer package is one), as bsdtar writes it with each compression
+// it offers (zlib, bzip2, LZMA, xz, none), are walked as clamscan walks
+// them: a body signature in a file in a directory, a file known by its
+// hash, a logical signature's Container:CL_TYPE_XAR (not met by a file
+// in a bzip2 stream of the archive: its container is the stream, in
+// both); not the same bytes alone.
+func TestXarAsClamscanReadsIt(t *testing.T) {
+	bsdtar := tool(t, "bsdtar", "libarchive-tools")
+	dir := t.TempDir()
+	hashed := []byte("a script the signatures know by its hash\n")
+	sum := md5.Sum(hashed)
+	os.WriteFile(filepath.Join(dir, "x.ndb"), []byte("Test.XarBody:0:*:"+hex.EncodeToString([]byte("PAYLOAD-XAR-BODY"))+"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "x.hdb"), []byte(fmt.Sprintf("%x:%d:Test.XarHash\n", sum, len(hashed))), 0o644)
+	os.WriteFile(filepath.Join(dir, "x.ldb"), []byte("Test.InXar;Engine:81-255,Container:CL_TYPE_XAR,Target:0;0;"+hex.EncodeToString([]byte("PAYLOAD-XAR-IN"))+"\n"), 0o644)
+	xar := func(compression string, files map[string][]byte) []byte {
+		var names []string
+		for n := range files {
+			names = append(names, n)
+		}
+		return made(t, files, "a.xar", append([]string{bsdtar, "--format", "xar", "--options", "xar:compression=" + compression, "-cf", "a.xar"}, names...)...)
+	}
+	objects := map[string][]byte{}
+	for _, c := range []string{"gzip", "bzip2", "lzma", "xz", "none"} {
+		body := map[string][]byte{"Contents/Resources/postinstall": []byte("#!/bin/sh\necho PAYLOAD-XAR-BODY\n"), "readme.txt": []byte("read me")}
+		objects["xar-body-"+c] = xar(c, body)
+		objects["xar-hash-"+c] = xar(c, map[string][]byte{"scripts/run.sh": hashed})
+		objects["xar-in-"+c] = xar(c, map[string][]byte{"in.txt": []byte("some text PAYLOAD-XAR-IN more text")})
+		objects["xar-clean-"+c] = xar(c, map[string][]byte{"in.txt": []byte("nothing here")})
+	}
+	objects["in-alone"] = []byte("some text PAYLOAD-XAR-IN more text")
+	sameAsClamscan(t, dir, objects, 14)
+}

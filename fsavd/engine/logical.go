@@ -72,7 +72,7 @@ var withinTypes = map[string]bool{unpack.TypeZip: true, unpack.TypeTar: true, un
 	unpack.TypeCab: true, unpack.TypeARJ: true, unpack.TypeCpioOld: true,
 	unpack.TypeCpioODC: true, unpack.TypeCpioNewc: true, unpack.TypeCpioCRC: true, unpack.TypeISO: true,
 	unpack.TypeMail: true, unpack.TypePDF: true, unpack.TypeOLE2: true, unpack.TypeOneNote: true,
-	unpack.TypeCHM: true}
+	unpack.TypeCHM: true, unpack.TypeXar: true}
 
 // tdbRange reads a target description's range, lo-hi.
 func tdbRange(v string) (*[2]int64, bool) {

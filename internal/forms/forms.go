@@ -49,6 +49,7 @@ func All(t testing.TB) []Form {
 		tool("7zz", "7zip"), tool("xz", "xz-utils"), tool("cpio", "cpio"), tool("jlha", "jlha-utils"),
 		tool("arj", "arj"), tool("chmcmd", "fp-utils"), tool("qpdf", "qpdf"), tool("dpkg-deb", "dpkg"), tool("makensis", "nsis"),
 		tool("compress", "ncompress"), tool("genisoimage", "genisoimage")
+	bsdtar := tool("bsdtar", "libarchive-tools")
 	builders := []struct {
 		name  string
 		build func(content []byte) []byte
@@ -102,6 +103,9 @@ func All(t testing.TB) []Form {
 			z := made(t, c, "a.zip", sz, "a", "-bd", "-tzip", "a.zip", "a.exe")
 			return UDFOnly(t, Made(t, map[string][]byte{"in/readme.txt": []byte("read me"), "in/a.zip": z}, "a.iso",
 				genisoimage, "-quiet", "-udf", "-o", "a.iso", "in"))
+		}},
+		{"XAR (a macOS installer package's format), zlib", func(c []byte) []byte {
+			return made(t, c, "a.pkg", bsdtar, "--format", "xar", "-cf", "a.pkg", "a.exe")
 		}},
 		{"a script encoded by Microsoft's Script Encoder (.vbe)", func(c []byte) []byte { return screnc.Encode(c) }},
 		{"mbox: the second message of a mailbox, its body the file in base64", func(c []byte) []byte {
