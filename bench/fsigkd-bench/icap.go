@@ -21,9 +21,7 @@ func icapFigures(dir string) {
 	if err1 != nil {
 		squid = "/usr/sbin/squid"
 	}
-	cicap, err2 := exec.LookPath("c-icap")
-	mods := enginetest.CICAPModules()
-	if _, err := os.Stat(squid); err != nil || err2 != nil || mods == "" || *clamd == "" {
+	if _, err := os.Stat(squid); err != nil || lookup("c-icap") == "" || enginetest.CICAPModules() == "" || *clamd == "" {
 		fmt.Println("## ICAP\n\nskipped: needs squid, c-icap with virus_scan (libc-icap-mod-virus-scan) and a clamd (-clamd; bench/run starts one)")
 		return
 	}
@@ -43,8 +41,9 @@ func icapFigures(dir string) {
 	bundled := "127.0.0.1:" + strconv.Itoa(bp)
 
 	// c-icap with virus_scan over the same clamd.
-	ci, caddr := startCICAP(cicap, filepath.Join(dir, "c-icap"), mods)
-	defer stop(ci)
+	var procs started
+	defer procs.stopAll()
+	caddr := procs.cicap(filepath.Join(dir, "c-icap"))
 
 	var squids []*daemon
 	startSquid := func(name, resp, req string) string {
@@ -86,18 +85,4 @@ func icapFigures(dir string) {
 		fmt.Printf("| %s | %.0f | %s | %.0f | %s |\n", row.name, float64(len(ls))/ts.Seconds(), pct(ls, 0.5), float64(len(lm))/tm.Seconds(), pct(lm, 0.5))
 	}
 	fmt.Println()
-}
-
-// startCICAP starts c-icap (the binary cicap) with virus_scan over the
-// clamd of -clamd, its modules in mods, its files in dir: the daemon and
-// its address.
-func startCICAP(cicap, dir, mods string) (*daemon, string) {
-	check(os.MkdirAll(dir, 0o755))
-	port := freePort()
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	check(os.WriteFile(filepath.Join(dir, "c-icap.conf"), []byte(enginetest.CICAPConfig(dir, addr, *clamd, mods, 16)), 0o644))
-	cmd := daemonCommand(cicap, "-N", "-f", filepath.Join(dir, "c-icap.conf"))
-	check(cmd.Start())
-	waitPort(port)
-	return &daemon{cmd: cmd}, addr
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,9 +27,7 @@ import (
 // ceiling of this client on this machine): each one's rate and the CPU
 // each spends per object, the gateway's and clamd's apart.
 func icapRawFigures(dir string) {
-	cicap, err := exec.LookPath("c-icap")
-	mods := enginetest.CICAPModules()
-	if err != nil || mods == "" || *clamd == "" {
+	if lookup("c-icap") == "" || enginetest.CICAPModules() == "" || *clamd == "" {
 		fmt.Println("## ICAP without Squid\n\nskipped: needs c-icap with virus_scan (libc-icap-mod-virus-scan) and a clamd (-clamd; bench/run starts one)")
 		return
 	}
@@ -43,9 +40,10 @@ func icapRawFigures(dir string) {
 
 	servers = append(servers, server{"an ICAP server that answers 204 unread (the ceiling)", startNullICAP(), "respmod", nil})
 
-	ci, caddr := startCICAP(cicap, filepath.Join(dir, "c-icap-raw"), mods)
-	defer stop(ci)
-	cpg := ci.cmd.Process.Pid
+	var procs started
+	defer procs.stopAll()
+	caddr := procs.cicap(filepath.Join(dir, "c-icap-raw"))
+	cpg := procs[len(procs)-1].cmd.Process.Pid
 	servers = append(servers, server{"c-icap (virus_scan, clamd)", caddr, "avscan", func(pgrp int, _ string) bool { return pgrp == cpg }})
 
 	for _, e := range []struct{ name, engine string }{
