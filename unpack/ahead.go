@@ -57,7 +57,7 @@ func (a *Ahead) LookForBase64(window []byte, base int) {
 		if p < 8 && base > 0 {
 			break // its eight before are not in the window: the next one's, or the scan's
 		}
-		if mayBeInRun(window, p) {
+		if mayBeInRun(window, p) || scriptFirst[window[p]] && scriptLooks(a.B64Next) && mayBeInScriptBytes(window, p) {
 			if len(a.B64) == maxAheadPlaces {
 				a.B64, a.B64Crowded = nil, true
 				return

@@ -40,8 +40,11 @@ var b64Run = func() (t [256]bool) {
 // base64Runs gives yield the runs of at least minBase64Run characters
 // in d, pieces joined, in order, until it says no more. The places
 // before from were looked at ahead (Ahead.B64): known holds those that
-// may be in a run.
-func base64Runs(d []byte, known []int, from int, yield func(run []byte) bool) {
+// may be in a run. The places it looks at from from on, not inside a
+// run, that may be in a list of numbers or a string of escapes are added
+// to scriptAt (nil: not looked for), so that one pass over d serves both
+// searches (scriptBytesRuns).
+func base64Runs(d []byte, known []int, from int, scriptAt *[]int, yield func(run []byte) bool) {
 	last := 0 // the end of the last run
 	try := func(p int) bool {
 		if p < last {
@@ -67,6 +70,9 @@ func base64Runs(d []byte, known []int, from int, yield func(run []byte) bool) {
 			if p >= len(d) {
 				break
 			}
+		}
+		if scriptAt != nil && scriptFirst[d[p]] && scriptLooks(p) && mayBeInScriptBytes(d, p) {
+			*scriptAt = append(*scriptAt, p)
 		}
 		if mayBeInRun(d, p) && !try(p) {
 			return

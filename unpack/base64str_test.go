@@ -172,7 +172,7 @@ func FuzzBase64Runs(f *testing.F) {
 		f.Add(p)
 	}
 	f.Fuzz(func(t *testing.T, text []byte) {
-		base64Runs(text, nil, base64Piece-1, func(run []byte) bool {
+		base64Runs(text, nil, base64Piece-1, nil, func(run []byte) bool {
 			if len(run) > len(text) {
 				t.Fatalf("a run of %d from %d bytes", len(run), len(text))
 			}

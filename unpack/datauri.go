@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"html"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -124,7 +125,11 @@ func carriedIn(d []byte, limit int, a *Ahead) []carried {
 	// And the long base64 strings (base64str.go); an address's base64
 	// is one, and is not walked twice.
 	n := 0
-	base64Runs(d, b64Known, b64From, func(run []byte) bool {
+	// The places a list of numbers or a string of escapes may be in,
+	// looked at in the same pass (scriptbytes.go): those found ahead,
+	// then those of this pass.
+	scriptAt := slices.Clone(b64Known)
+	base64Runs(d, b64Known, b64From, &scriptAt, func(run []byte) bool {
 		n++
 		if b := decodeBase64Run(run); len(b) >= minBase64Run/4*3 { // not pads inside
 			add("base64-string-"+strconv.Itoa(n), b)
@@ -134,6 +139,14 @@ func carriedIn(d []byte, limit int, a *Ahead) []carried {
 		if b, ok := decodeHexRun(run); ok {
 			add("hex-string-"+strconv.Itoa(n), b)
 		}
+		return len(out) < limit
+	})
+	// And a script's lists of numbers and strings of escapes
+	// (scriptbytes.go), looked for at the same places.
+	counts := map[string]int{}
+	scriptBytesRuns(d, scriptAt, func(kind string, b []byte) bool {
+		counts[kind]++
+		add(kind+"-"+strconv.Itoa(counts[kind]), b)
 		return len(out) < limit
 	})
 	return out

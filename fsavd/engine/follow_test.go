@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -51,7 +52,8 @@ func followed(t testing.TB, e *Engine, data []byte, cuts []int) (got, want strin
 // scanned at once when what a signature needs lies across the places the
 // search stopped at: an anchor cut in two, a gap's two parts in different
 // pieces, a signature bound to the end, a uuencoded block whose "begin"
-// is cut, an encoded script's mark cut, a zip (opened at the end),
+// is cut, an encoded script's mark cut, a list of numbers cut, a zip
+// (opened at the end),
 // data: addresses cut. The search did
 // go ahead: its places, the "begin" and the addresses' pairs are known
 // before the scan.
@@ -73,6 +75,10 @@ func TestFollowFindsAcrossBorders(t *testing.T) {
 		{"gap across pieces", append(append(append(pad(9000), "CDEF"...), pad(20000)...), "tail..."...), []int{9002, 15000, 29003}, "Few.Gap", true, false},
 		{"bound to the end", append(pad(70000), "ABCDfinal"...), []int{4096, 70004}, "Few.End", true, false},
 		{"begin cut", append(append(pad(3000), "\n"+uu...), pad(100)...), []int{3003, 3004, 3100}, "Eicar", false, true},
+		// A file as a script's list of numbers, cut: its places looked
+		// at ahead, the rest by the scan.
+		{"numbers cut", append(append(pad(3000), "<script>var b = new Uint8Array(["+numbers(longFile)+"]);</script>"...), pad(50)...),
+			[]int{3100, 3500, 3501, 4200}, "Eicar", false, false},
 		// An encoded script whose mark is cut: found ahead.
 		{"encoded script cut", append(append(pad(3000), screnc.Encode([]byte("WScript.Echo \""+eicar.String+"\""))...), pad(100)...),
 			[]int{3001, 3002, 3100}, "Eicar", false, false},
@@ -99,7 +105,7 @@ func TestFollowFindsAcrossBorders(t *testing.T) {
 		if strings.HasPrefix(c.name, "encoded") && fl.ahead.Screnc != 3000 {
 			t.Fatalf("%s: the mark found ahead at %d", c.name, fl.ahead.Screnc)
 		}
-		if strings.HasPrefix(c.name, "base64") && len(fl.ahead.B64) == 0 {
+		if (strings.HasPrefix(c.name, "base64") || strings.HasPrefix(c.name, "numbers")) && len(fl.ahead.B64) == 0 {
 			t.Fatalf("%s: no place of the string looked at ahead", c.name)
 		}
 		if fl.void || c.anchor != (len(fl.anchors) > 0) || c.begin != (fl.ahead.Begin >= 0) {
@@ -111,6 +117,15 @@ func TestFollowFindsAcrossBorders(t *testing.T) {
 // longFile is a file of a few hundred bytes holding EICAR, and
 // pieces64 its base64 in lines of 76.
 var longFile = []byte("MZ " + eicar.String + strings.Repeat(" and its data", 40))
+
+// numbers writes b as a list of decimal numbers.
+func numbers(b []byte) string {
+	s := make([]string, len(b))
+	for i, c := range b {
+		s[i] = strconv.Itoa(int(c))
+	}
+	return strings.Join(s, ",")
+}
 
 func pieces64(b []byte) (p []string) {
 	s := base64.StdEncoding.EncodeToString(b)

@@ -127,6 +127,14 @@ func All(t testing.TB) []Form {
 				"var a = document.createElement('a'); a.download = 'a.exe';\n" +
 				"a.href = URL.createObjectURL(new Blob([Uint8Array.from(atob(s), c => c.charCodeAt(0))])); a.click();\n</script></body></html>")
 		}},
+		{"HTML smuggling: the file as a script's list of numbers", func(c []byte) []byte {
+			n := make([]string, len(c))
+			for i, b := range c {
+				n[i] = strconv.Itoa(int(b))
+			}
+			return []byte("<html><body><script>\nconst b = new Uint8Array([" + strings.Join(n, ",") + "]);\n" +
+				"const a = document.createElement('a'); a.href = URL.createObjectURL(new Blob([b])); a.download = 'a.exe'; a.click();\n</script></body></html>")
+		}},
 		{"HTML smuggling: a zip in a style sheet's data: address", func(c []byte) []byte {
 			zip := made(t, c, "a.zip", sz, "a", "-bd", "-tzip", "a.zip", "a.exe")
 			return []byte("<svg xmlns=\"http://www.w3.org/2000/svg\"><style>rect { fill: url('DATA:application/zip;BASE64," +
