@@ -1,17 +1,10 @@
 package unpack
 
 import (
-	"bytes"
-	"context"
-	"encoding/base64"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/chromedp/chromedp"
-
-	"github.com/fsigkd/fsigkd/internal/browsertest"
 )
 
 // scriptBytesPages are pages whose script writes the file byte by byte:
@@ -62,33 +55,7 @@ func scriptBytesPages() map[string][]byte {
 // script; what it builds is a member the walk gives, and EICAR is found
 // in each page.
 func TestScriptBytesReadAsAScriptReadsThem(t *testing.T) {
-	pages := scriptBytesPages()
-	base := browsertest.ServePages(t, pages)
-	ctx := browsertest.Start(t, chromedp.UserDataDir(t.TempDir()))
-	for name, data := range pages {
-		if bytes.Contains(data, smuggledFile) {
-			t.Fatalf("%s: the file stands in the page as it is", name)
-		}
-		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		if err := chromedp.Do(tctx, chromedp.Navigate(base+"/"+name)); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		got, err := chromedp.Run(tctx, chromedp.Evaluate[string](`btoa(window.payload)`))
-		cancel()
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		decoded, _ := base64.StdEncoding.DecodeString(got)
-		if !bytes.Equal(decoded, smuggledFile) {
-			t.Fatalf("%s: the script built %q", name, decoded)
-		}
-		if !containsMember(walked(data), decoded) {
-			t.Errorf("%s: the walk gives %q", name, walked(data))
-		}
-		if d := eicarFound(data); len(d) == 0 || d[0].Path == "" {
-			t.Errorf("%s: %+v", name, d)
-		}
-	}
+	pagesBuildTheFile(t, scriptBytesPages())
 }
 
 // TestScriptBytesNotMadeUp: what carries no file gives no member: a list
