@@ -1,6 +1,9 @@
 package unpack
 
-import "strconv"
+import (
+	"bytes"
+	"strconv"
+)
 
 // A script may carry a file as its bytes written one by one, not in
 // base64 (HTML smuggling's other forms): a list of numbers
@@ -111,7 +114,7 @@ func scriptBytesRuns(d []byte, at []int, yield func(kind string, b []byte) bool)
 			}
 		}
 		if p >= lastEsc {
-			start, end := stringAround(d, p)
+			start, end := stringAround(d, p, lastEsc)
 			lastEsc = end
 			if b, n := unescapeRun(d[start:end]); n >= minScriptBytes && !yield("escapes", b) {
 				return false
@@ -143,7 +146,7 @@ func numberLists(s []byte) [][]byte {
 		for i < len(s) && s[i] != ',' {
 			i++
 		}
-		v, ok := byteNumber(trimSpace(s[:i]))
+		v, ok := byteNumber(bytes.TrimSpace(s[:i]))
 		if !ok {
 			flush()
 		} else {
@@ -156,16 +159,6 @@ func numberLists(s []byte) [][]byte {
 	}
 	flush()
 	return out
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && isSpaceASCII(b[0]) {
-		b = b[1:]
-	}
-	for len(b) > 0 && isSpaceASCII(b[len(b)-1]) {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 // byteNumber reads a number of a list: decimal or 0x hex, at most 255.
@@ -182,12 +175,14 @@ func byteNumber(t []byte) (byte, bool) {
 }
 
 // stringAround is the string literal that holds place p, as far as it
-// can be told: back to the quote before p (not one escaped) and on to the
-// quote after, neither past a line's end; its inside.
-func stringAround(d []byte, p int) (int, int) {
+// can be told: back to the quote before p (not one escaped), no further
+// than floor (where the last one read ended: each byte is read back over
+// once, however the quotes are escaped), and on to the quote after,
+// neither past a line's end; its inside.
+func stringAround(d []byte, p, floor int) (int, int) {
 	isQuote := func(c byte) bool { return c == '"' || c == '\'' || c == '`' }
 	start := p
-	for start > 0 && d[start-1] != '\n' && !(isQuote(d[start-1]) && (start < 2 || d[start-2] != '\\')) {
+	for start > floor && d[start-1] != '\n' && !(isQuote(d[start-1]) && (start < 2 || d[start-2] != '\\')) {
 		start--
 	}
 	end := p
