@@ -8,22 +8,36 @@ import (
 // A script may carry a file as its bytes written one by one, not in
 // base64 (HTML smuggling's other forms): a list of numbers
 // (`new Uint8Array([77,90,144,...])`, `0x4d,0x5a`, the arguments of
-// `String.fromCharCode`), or a string of escapes (`"\x4d\x5a..."`,
-// `\u004d`, octal `\115`, and `%4D%5A` or `%u004D` for `unescape`).
-// A list of at least minScriptBytes numbers, each a byte, and a run of
-// at least minScriptBytes escapes between two quotes are decoded and
-// walked (numbers-N, escapes-N). They are found as base64 strings are:
+// `String.fromCharCode`, or a string the script splits: `"4d 5a 90"`,
+// `"77|90|144"`), or a string of escapes (`"\x4d\x5a..."`, `\u004d`,
+// `\u{4d}`, octal `\115`, and `%4D%5A` or `%u004D` for `unescape`). A
+// list of at least minScriptBytes numbers, each a byte, whatever
+// separates them (white space, commas, semicolons, bars, colons,
+// slashes), read as decimal and, where its numbers are at most two hex
+// digits, as hex too; and a run of at least minScriptBytes escapes
+// between two quotes are decoded and walked (numbers-N, escapes-N). They are found as base64 strings are:
 // a look every other base64Piece bytes (scriptLooks; ahead, while a
 // download is spooled, for a followed object: Ahead.B64), a run grown
 // from there.
 
 const minScriptBytes = 64
 
-// numberChar marks the characters of a list of numbers: digits, hex
-// digits and their prefix, commas and white space.
-var numberChar = func() (t [256]bool) {
-	for _, c := range []byte("0123456789abcdefABCDEFxX, \t\r\n") {
+// numberSep marks what may separate the numbers of a list.
+var numberSep = func() (t [256]bool) {
+	for _, c := range []byte(", \t\r\n;|:/") {
 		t[c] = true
+	}
+	return t
+}()
+
+// numberChar marks the characters of a list of numbers: digits, hex
+// digits and their prefix, and separators.
+var numberChar = func() (t [256]bool) {
+	for _, c := range []byte("0123456789abcdefABCDEFxX") {
+		t[c] = true
+	}
+	for c := range t {
+		t[c] = t[c] || numberSep[c]
 	}
 	return t
 }()
@@ -81,14 +95,15 @@ func mayBeInScriptBytes(d []byte, p int) bool {
 }
 
 func numberPiece(b []byte) bool {
-	comma := false
+	sep, digit := false, false
 	for _, c := range b {
 		if !numberChar[c] {
 			return false
 		}
-		comma = comma || c == ','
+		sep = sep || numberSep[c]
+		digit = digit || c >= '0' && c <= '9'
 	}
-	return len(b) == 8 && comma
+	return len(b) == 8 && sep && digit
 }
 
 // scriptBytesRuns gives yield the files d's lists of numbers and runs of
@@ -130,44 +145,52 @@ func scriptBytesRuns(d []byte, at []int, yield func(kind string, b []byte) bool)
 }
 
 // numberLists reads s, a stretch of number characters, as lists of
-// numbers each a byte (decimal, or hex after 0x), separated by commas:
-// those of at least minScriptBytes numbers, as bytes.
+// numbers each a byte, separated by separators: read as decimal (0x hex
+// taken too), and as hex (one or two digits, or 0x); the runs of at
+// least minScriptBytes numbers of either, as bytes.
 func numberLists(s []byte) [][]byte {
 	var out [][]byte
-	var cur []byte
-	flush := func() {
-		if len(cur) >= minScriptBytes {
-			out = append(out, cur)
+	for _, base := range []int{10, 16} {
+		var cur []byte
+		end := func() {
+			if len(cur) >= minScriptBytes {
+				out = append(out, cur)
+			}
+			cur = nil
 		}
-		cur = nil
+		for i := 0; i < len(s); {
+			for i < len(s) && numberSep[s[i]] {
+				i++
+			}
+			j := i
+			for j < len(s) && !numberSep[s[j]] {
+				j++
+			}
+			if j == i {
+				break
+			}
+			if v, ok := byteNumber(s[i:j], base); ok {
+				cur = append(cur, v)
+			} else {
+				end()
+			}
+			i = j
+		}
+		end()
 	}
-	for len(s) > 0 {
-		i := 0
-		for i < len(s) && s[i] != ',' {
-			i++
-		}
-		v, ok := byteNumber(bytes.TrimSpace(s[:i]))
-		if !ok {
-			flush()
-		} else {
-			cur = append(cur, v)
-		}
-		if i == len(s) {
-			break
-		}
-		s = s[i+1:]
-	}
-	flush()
 	return out
 }
 
-// byteNumber reads a number of a list: decimal or 0x hex, at most 255.
-func byteNumber(t []byte) (byte, bool) {
-	base := 10
-	if len(t) > 2 && t[0] == '0' && t[1]|0x20 == 'x' {
+// byteNumber reads a number of a list in base (10, or 16: one or two
+// digits), or 0x hex in either: at most 255.
+func byteNumber(t []byte, base int) (byte, bool) {
+	switch {
+	case len(t) > 2 && t[0] == '0' && t[1]|0x20 == 'x':
 		t, base = t[2:], 16
+	case base == 16 && len(t) > 2:
+		return 0, false
 	}
-	if len(t) == 0 || len(t) > 4 {
+	if len(t) == 0 || len(t) > 3 {
 		return 0, false
 	}
 	v, err := strconv.ParseUint(string(t), base, 8)
@@ -223,6 +246,14 @@ func unescapeRun(s []byte) ([]byte, int) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
+		case c == '\\' && i+2 < len(s) && s[i+1] == 'u' && s[i+2] == '{':
+			if k := bytes.IndexByte(s[i+3:min(len(s), i+10)], '}'); k > 0 {
+				if v, ok := hexAt(i+3, k); ok && v <= 0x10ffff {
+					put(v)
+					i += 3 + k
+					continue
+				}
+			}
 		case (c == '\\' || c == '%') && i+1 < len(s) && s[i+1]|0x20 == 'u':
 			if v, ok := hexAt(i+2, 4); ok {
 				put(v)

@@ -38,16 +38,20 @@ func scriptBytesPages() map[string][]byte {
 	}
 	fromBytes := "window.payload = String.fromCharCode(...b);"
 	return map[string][]byte{
-		"uint8array.html":       page("const b = new Uint8Array([" + each("%d", ",", 0) + "]);\n" + fromBytes),
-		"uint8array-lines.html": page("const b = new Uint8Array([\n    " + each("%d", ", ", 16) + "\n]);\n" + fromBytes),
-		"hex-array.html":        page("const b = [" + each("0x%02x", ", ", 0) + "];\n" + fromBytes),
-		"from-char-code.html":   page("window.payload = String.fromCharCode(" + each("%d", ",", 0) + ");"),
-		"x-escapes.html":        page(`window.payload = "` + each(`\x%02x`, "", 0) + `";`),
-		"u-escapes.html":        page(`window.payload = '` + each(`\u%04x`, "", 0) + `';`),
-		"octal-escapes.html":    page(`window.payload = "` + each(`\%03o`, "", 0) + `";`),
-		"unescape.html":         page(`window.payload = unescape("` + each(`%%%02X`, "", 0) + `");`),
-		"unescape-u.html":       page(`window.payload = unescape("` + each(`%%u%04X`, "", 0) + `");`),
-		"mixed-escapes.html":    page(`window.payload = "` + mixed.String() + `";`),
+		"uint8array.html":           page("const b = new Uint8Array([" + each("%d", ",", 0) + "]);\n" + fromBytes),
+		"uint8array-lines.html":     page("const b = new Uint8Array([\n    " + each("%d", ", ", 16) + "\n]);\n" + fromBytes),
+		"hex-array.html":            page("const b = [" + each("0x%02x", ", ", 0) + "];\n" + fromBytes),
+		"from-char-code.html":       page("window.payload = String.fromCharCode(" + each("%d", ",", 0) + ");"),
+		"x-escapes.html":            page(`window.payload = "` + each(`\x%02x`, "", 0) + `";`),
+		"u-escapes.html":            page(`window.payload = '` + each(`\u%04x`, "", 0) + `';`),
+		"octal-escapes.html":        page(`window.payload = "` + each(`\%03o`, "", 0) + `";`),
+		"unescape.html":             page(`window.payload = unescape("` + each(`%%%02X`, "", 0) + `");`),
+		"unescape-u.html":           page(`window.payload = unescape("` + each(`%%u%04X`, "", 0) + `");`),
+		"mixed-escapes.html":        page(`window.payload = "` + mixed.String() + `";`),
+		"u-brace-escapes.html":      page("window.payload = `" + each(`\u{%x}`, "", 0) + "`;"),
+		"hex-split.html":            page(`window.payload = "` + each("%02x", " ", 0) + `".split(" ").map(x => String.fromCharCode(parseInt(x, 16))).join("");`),
+		"bars-split.html":           page(`window.payload = "` + each("%d", "|", 0) + `".split("|").map(x => String.fromCharCode(+x)).join("");`),
+		"semicolons-hex-upper.html": page(`window.payload = "` + each("%02X", ";", 0) + `".split(";").map(x => String.fromCharCode(parseInt(x, 16))).join("");`),
 	}
 }
 
