@@ -19,22 +19,7 @@ import (
 func TestCompressAsGzipReadsIt(t *testing.T) {
 	compress := testenv.Need(t, "compress", "ncompress")
 	gz := testenv.Need(t, "gzip", "gzip")
-	r := rand.New(rand.NewPCG(3, 4))
-	words := []string{"alpha ", "beta ", "gamma ", "delta\n"}
-	var b bytes.Buffer
-	for b.Len() < 3<<20 {
-		switch r.IntN(20) {
-		case 0:
-			b.Write(bytes.Repeat([]byte{byte(r.IntN(256))}, r.IntN(300)))
-		case 1:
-			for range r.IntN(200) {
-				b.WriteByte(byte(r.IntN(256)))
-			}
-		default:
-			b.WriteString(words[r.IntN(len(words))])
-		}
-	}
-	file := b.Bytes()
+	file := wordsRunsAndNoise(3, 3<<20)
 	for _, bits := range []string{"10", "12", "16"} {
 		z := forms.Made(t, map[string][]byte{"f": file}, "f.Z", "sh", "-c", compress+" -b"+bits+" -c f > f.Z")
 		c := exec.Command(gz, "-dc")
@@ -76,4 +61,27 @@ func FuzzCompress(f *testing.F) {
 			t.Fatalf("%d bytes", len(out))
 		}
 	})
+}
+
+// wordsRunsAndNoise is n bytes of a test file for a compressor's every
+// step: words (matches near and far), runs of one byte up to 600 long
+// (longer than bzip2's first run-length coding takes), random bytes;
+// the same for the same seed.
+func wordsRunsAndNoise(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	words := []string{"alpha ", "beta ", "gamma ", "delta\n", "epsilon ", "zeta\t"}
+	var b bytes.Buffer
+	for b.Len() < n {
+		switch r.IntN(20) {
+		case 0:
+			b.Write(bytes.Repeat([]byte{byte(r.IntN(256))}, r.IntN(600)))
+		case 1:
+			for range r.IntN(200) {
+				b.WriteByte(byte(r.IntN(256)))
+			}
+		default:
+			b.WriteString(words[r.IntN(len(words))])
+		}
+	}
+	return b.Bytes()
 }

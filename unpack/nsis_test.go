@@ -2,7 +2,6 @@ package unpack
 
 import (
 	"bytes"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/fsigkd/fsigkd/internal/forms"
@@ -15,18 +14,7 @@ import (
 // is walked as nsis-file-1 byte for byte.
 func TestNSISFilesComeBackWhole(t *testing.T) {
 	makensis := testenv.Need(t, "makensis", "nsis")
-	r := rand.New(rand.NewPCG(7, 8))
-	words := []string{"alpha ", "beta ", "gamma ", "delta\n", "epsilon ", "zeta\t"}
-	var b bytes.Buffer
-	for b.Len() < 3<<20 {
-		if r.IntN(50) == 0 {
-			b.Write(bytes.Repeat([]byte{byte(r.IntN(256))}, r.IntN(600)))
-			continue
-		}
-		b.WriteString(words[r.IntN(len(words))])
-		b.WriteByte(byte(r.IntN(256)))
-	}
-	file := b.Bytes()
+	file := wordsRunsAndNoise(7, 3<<20)
 	for _, c := range []string{"zlib", "lzma", "bzip2"} {
 		for _, solid := range []string{"", "/SOLID "} {
 			script := "OutFile setup.exe\nSetCompressor " + solid + c + "\nSection\nSetOutPath $TEMP\nFile f.bin\nSectionEnd\n"
