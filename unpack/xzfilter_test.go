@@ -99,23 +99,23 @@ func zstdFrame(log byte) []byte {
 // is refused (the member is said unopened), a few MiB allocated; one
 // asking for 8 MiB is decoded.
 func TestSevenZipZstdWindowBounded(t *testing.T) {
-	read := func(frame []byte) (int64, error, uint64) {
+	read := func(frame []byte) (n int64, mib uint64, err error) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		r, err := sevenZipZstd(nil, 384<<10, []io.ReadCloser{io.NopCloser(bytes.NewReader(frame))})
 		if err != nil {
-			return 0, err, 0
+			return 0, 0, err
 		}
 		defer r.Close()
-		n, err := io.Copy(io.Discard, r)
+		n, err = io.Copy(io.Discard, r)
 		runtime.ReadMemStats(&after)
-		return n, err, (after.TotalAlloc - before.TotalAlloc) >> 20
+		return n, (after.TotalAlloc - before.TotalAlloc) >> 20, err
 	}
-	if n, err, mib := read(zstdFrame(29)); err == nil || mib > 16 {
+	if n, mib, err := read(zstdFrame(29)); err == nil || mib > 16 {
 		t.Errorf("a 512 MiB window: %d bytes, %v, %d MiB allocated", n, err, mib)
 	}
-	if n, err, _ := read(zstdFrame(23)); err != nil || n != 384<<10 {
+	if n, _, err := read(zstdFrame(23)); err != nil || n != 384<<10 {
 		t.Errorf("an 8 MiB window: %d bytes, %v", n, err)
 	}
 }

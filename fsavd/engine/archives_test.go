@@ -2,7 +2,6 @@ package engine
 
 import (
 	"archive/zip"
-	stdzip "archive/zip"
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
@@ -537,22 +536,22 @@ func TestZipMethodsAs7ZipWritesThem(t *testing.T) {
 		{"XZ", "Eicar-Test-Signature"},
 		{"PPMd", "Heuristics.Unsupported.Zip"},
 	} {
-		zip := func(payload string) []byte {
+		zipped := func(payload string) []byte {
 			return made(t, map[string][]byte{"a.exe": program(payload)}, "a.zip", sz, "a", "-bd", "-tzip", "-mm="+c.method, "a.zip", "a.exe")
 		}
-		if d := e.ScanBytes(zip(eicar.String), all); len(d) != 1 || d[0].Name != c.want || d[0].Path != "a.exe" {
+		if d := e.ScanBytes(zipped(eicar.String), all); len(d) != 1 || d[0].Name != c.want || d[0].Path != "a.exe" {
 			t.Errorf("%s: %s", c.method, names(d))
 		}
 		if c.want == "Eicar-Test-Signature" {
-			if d := e.ScanBytes(zip("and nothing else"), all); len(d) != 0 {
+			if d := e.ScanBytes(zipped("and nothing else"), all); len(d) != 0 {
 				t.Errorf("%s, clean: %s", c.method, names(d))
 			}
 		}
 		if c.method == "LZMA" {
 			// Its header asking for a dictionary of 4 GiB: taken as one
 			// no larger than a member may be, not allocated.
-			z := zip(eicar.String)
-			zr, _ := stdzip.NewReader(bytes.NewReader(z), int64(len(z)))
+			z := zipped(eicar.String)
+			zr, _ := zip.NewReader(bytes.NewReader(z), int64(len(z)))
 			off, _ := zr.File[0].DataOffset()
 			binary.LittleEndian.PutUint32(z[off+5:], 0xffffffff)
 			var before, after runtime.MemStats
@@ -650,7 +649,7 @@ func TestXZDictionaryTakesBoundedMemory(t *testing.T) {
 	program := []byte("MZ a program " + eicar.String + strings.Repeat(" and its data", 300))
 	x := made(t, map[string][]byte{"a.exe": program}, "a.exe.xz", xzc, "-k", "a.exe")
 	z := made(t, map[string][]byte{"a.exe": program}, "a.zip", sz, "a", "-bd", "-tzip", "-mm=XZ", "a.zip", "a.exe")
-	zr, _ := stdzip.NewReader(bytes.NewReader(z), int64(len(z)))
+	zr, _ := zip.NewReader(bytes.NewReader(z), int64(len(z)))
 	off, _ := zr.File[0].DataOffset()
 	for _, p := range []byte{39, 40} {
 		inZip := bytes.Clone(z)

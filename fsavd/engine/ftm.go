@@ -106,9 +106,3 @@ func (ft ftypes) typeOf(data []byte) (target int8, claimed bool) {
 	}
 	return typeOf(data)
 }
-
-// targetOf is the package's targetOf with the file types ft.
-func (ft ftypes) targetOf(data []byte) int8 {
-	t, _ := ft.typeOf(data)
-	return t
-}
