@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/internal/enginetest"
 	"github.com/fsigkd/fsigkd/proxy/icap"
+	"github.com/fsigkd/fsigkd/scanner"
 )
 
 // icapRawFigures measures ICAP servers without Squid: -c clients, each on
@@ -174,43 +176,29 @@ func icapRaw(addr, service string, n, c int) ([]time.Duration, time.Duration, er
 // object's header and body again; closing: the server closes the
 // connection after it.
 func readICAPResponse(br *bufio.Reader) (closing bool, err error) {
-	status, err := br.ReadString('\n')
+	tp := textproto.NewReader(br)
+	line, err := tp.ReadLine()
 	if err != nil {
 		return false, err
 	}
-	if !strings.HasPrefix(status, "ICAP/1.0 204") && !strings.HasPrefix(status, "ICAP/1.0 200") {
-		return false, fmt.Errorf("answered %q", strings.TrimSpace(status))
+	if code, err := scanner.ParseICAPStatus(line); err != nil || code != 204 && code != 200 {
+		return false, fmt.Errorf("answered %q", line)
 	}
-	bodyAt := -1
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return false, err
-		}
-		if line == "\r\n" {
-			break
-		}
-		name, value, _ := strings.Cut(line, ":")
-		if strings.EqualFold(name, "Connection") && strings.EqualFold(strings.TrimSpace(value), "close") {
-			closing = true
-		}
-		if !strings.EqualFold(name, "Encapsulated") {
-			continue
-		}
-		for _, part := range strings.Split(value, ",") {
-			k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-			at, _ := strconv.Atoi(v)
-			if k == "res-body" {
-				bodyAt = at // the object's header before it
-			}
-		}
-	}
-	if bodyAt < 0 {
-		return closing, nil // 204, or a header alone
-	}
-	if _, err := br.Discard(bodyAt); err != nil {
+	h, err := tp.ReadMIMEHeader()
+	if err != nil {
 		return false, err
 	}
-	_, err = io.Copy(io.Discard, icap.Body(br))
-	return closing, err
+	closing = strings.EqualFold(h.Get("Connection"), "close")
+	// The object's header comes before its body: res-body's offset.
+	for _, part := range strings.Split(h.Get("Encapsulated"), ",") {
+		if k, v, _ := strings.Cut(strings.TrimSpace(part), "="); k == "res-body" {
+			at, _ := strconv.Atoi(v)
+			if _, err := br.Discard(at); err != nil {
+				return false, err
+			}
+			_, err = io.Copy(io.Discard, icap.Body(br))
+			return closing, err
+		}
+	}
+	return closing, nil // 204, or a header alone
 }
