@@ -17,9 +17,17 @@ import (
 // screncMark starts a block (also found ahead: Ahead.Wanted).
 var screncMark = screnc.Mark
 
-// scriptsEncoded walks the scripts a text holds encoded as its members.
+// scriptsEncoded walks the scripts a text holds encoded as its members:
+// a text in UTF-16 (a script saved as Unicode, told by its byte order
+// mark, as Windows Script Host tells it) read as the characters it holds.
 func (s *scan) scriptsEncoded(data []byte, where string, depth int) {
-	from := s.firstScrenc(data, depth)
+	from := -1
+	if hasBOM16(data) {
+		data = fromUTF16(data)
+		from = bytes.Index(data, screncMark)
+	} else {
+		from = s.firstScrenc(data, depth)
+	}
 	if from < 0 {
 		return
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"archive/zip"
+	"encoding/binary"
 	"encoding/hex"
 	"os"
 	"path/filepath"
@@ -56,5 +57,16 @@ func TestEncodedScriptsAsClamscanReadsThem(t *testing.T) {
 	}
 	if got := named(New(db), late, all); got != "Test.Screnc" {
 		t.Fatalf("a block after a line of text: the engine says %q", got)
+	}
+	// A .vbe saved as Unicode (UTF-16 with its byte order mark, little-
+	// and big-endian), read as the characters it holds.
+	for _, order := range []binary.AppendByteOrder{binary.LittleEndian, binary.BigEndian} {
+		u := order.AppendUint16(nil, 0xfeff)
+		for _, c := range string(screnc.Encode(script)) {
+			u = order.AppendUint16(u, uint16(c))
+		}
+		if got := named(New(db), u, all); got != "Test.Screnc" {
+			t.Fatalf("a .vbe in UTF-16 (%v): the engine says %q", order, got)
+		}
 	}
 }
