@@ -14,10 +14,10 @@ import (
 // none, quotes made double, character references decoded), and the
 // page's text alone (without the tags; a link's address and a picture's
 // source kept). This engine makes both as ClamAV does, for the cases
-// clamscan was held to (TestHTMLViewsAsClamscanReadsThem); it does not
-// extract a script's normalised JavaScript (an encoded script,
-// JScript.Encode, is decoded and walked as the page's member: see
-// unpack), keeps a data: address's text in the views where
+// clamscan was held to (TestHTMLViewsAsClamscanReadsThem), and says
+// where the page's scripts are, for their normalised view (jsnorm; an
+// encoded script, JScript.Encode, is decoded and walked as the page's
+// member: see unpack); it keeps a data: address's text in the views where
 // ClamAV leaves "data" alone (the file it carries is a member of the
 // page in both: see unpack), and reads a page as one piece
 // where ClamAV reads it in pieces of about 8 KiB (at whose edges it drops
@@ -117,9 +117,12 @@ func htmlTagAt(b []byte, hrefs *[2]bool) bool {
 }
 
 // htmlViews writes the page's two views, ClamAV's nocomment.html and
-// notags.html, into tags and text.
-func htmlViews(data []byte, tags, text []byte) ([]byte, []byte) {
-	n := htmlNorm{tags: tags, text: text, state: hNorm}
+// notags.html, into tags and text, and returns where its scripts are:
+// for each, from the end of its <script ...> tag to the end of its
+// </script> tag and the white space after it (or the page's end), as
+// ClamAV hands them to its JavaScript normaliser.
+func htmlViews(data []byte, tags, text []byte) ([]byte, []byte, [][2]int) {
+	n := htmlNorm{tags: tags, text: text, state: hNorm, data: data, script: -1}
 	i := 0
 	for i < len(data) && (isSpace(data[i]) || data[i] == 0) {
 		i++
@@ -132,10 +135,14 @@ func htmlViews(data []byte, tags, text []byte) ([]byte, []byte) {
 		case '\n':
 			c = ' '
 		}
+		n.at = i
 		for !n.take(c) {
 		}
 	}
-	return n.tags, n.text // a character cut by the end is not written, as in ClamAV
+	if n.script >= 0 {
+		n.scripts = append(n.scripts, [2]int{n.script, len(data)})
+	}
+	return n.tags, n.text, n.scripts // a character cut by the end is not written, as in ClamAV
 }
 
 // isSpace is C's isspace in the C locale.
@@ -172,6 +179,10 @@ type htmlNorm struct {
 	entity       []byte
 	ref          int64
 	refHex       bool
+	data         []byte   // the page
+	at           int      // where in it the byte taken is
+	script       int      // where the script under way began, -1: none
+	scripts      [][2]int // the scripts read
 }
 
 const maxHTMLName = 1024
@@ -241,7 +252,7 @@ func (n *htmlNorm) take(c byte) bool {
 			n.state = hComment
 		case c == '>':
 			n.tags = append(n.tags, '>')
-			n.processTag()
+			n.processTag(n.at + 1)
 		case !isSpace(c):
 			n.tags = append(n.tags, lower(c))
 			if n.inTag != 0 && len(n.tag) == 0 && c != '/' {
@@ -260,7 +271,7 @@ func (n *htmlNorm) take(c byte) bool {
 		return true
 	case hTagArgEnd:
 		// In a script, a tag's arguments are not read: the tag is done.
-		n.processTag()
+		n.processTag(n.at)
 		return false
 	case hTagArg:
 		switch {
@@ -275,7 +286,7 @@ func (n *htmlNorm) take(c byte) bool {
 			if len(n.arg) > 0 {
 				n.addArg("")
 			}
-			n.processTag()
+			n.processTag(n.at + 1)
 		default:
 			if len(n.arg) == 0 {
 				n.tags = append(n.tags, ' ')
@@ -532,22 +543,32 @@ func (n *htmlNorm) textSpace() {
 	}
 }
 
-// processTag acts on a tag just ended: scripts and style sheets begin
-// and end (inside them, white space is dropped, quotes made double, no
-// text kept, and a tag but the closing one read as text); a link's
-// address and a picture's source go to the text view.
-func (n *htmlNorm) processTag() {
+// processTag acts on a tag just ended (the page goes on at end):
+// scripts and style sheets begin and end (inside them, white space is
+// dropped, quotes made double, no text kept, and a tag but the closing
+// one read as text); a link's address and a picture's source go to the
+// text view.
+func (n *htmlNorm) processTag(end int) {
 	n.state, n.next = hSkipWS, hNorm
 	tag := string(n.tag)
+	// ClamAV acts on a tag once the white space after it is skipped.
+	for end < len(n.data) && (isSpace(n.data[end]) || n.data[end] == 0) {
+		end++
+	}
 	switch tag {
 	case "/script":
 		n.inTag = 0
+		if n.script >= 0 {
+			n.scripts = append(n.scripts, [2]int{n.script, end})
+			n.script = -1
+		}
 	case "/style":
 		if n.inTag == 2 {
 			n.inTag = 0
 		}
 	case "script":
 		n.inTag = 1
+		n.script = end
 	case "style":
 		n.inTag = 2
 	case "a", "img":

@@ -122,7 +122,7 @@ func FuzzHTMLViews(f *testing.F) {
 	f.Add([]byte("<html><A HREF='x'>&lt;&#x41;&#65&LT;<!-- c --><script>a = 'b'</script><style>X { }</style>\xe3\x80\x82\xa1C"))
 	f.Add([]byte("<a title=\"a b\" href=\"z\"><img src=p>&Mu;&#99999999999999999999;"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		tags, text := htmlViews(data, nil, nil)
+		tags, text, _ := htmlViews(data, nil, nil)
 		if len(tags)+len(text) > 4*len(data)+64 {
 			t.Fatalf("%d bytes made %d and %d", len(data), len(tags), len(text))
 		}

@@ -3,6 +3,8 @@ package engine
 import (
 	"slices"
 	"sync"
+
+	"github.com/fsigkd/fsigkd/internal/jsnorm"
 )
 
 // A text's normalised views. ClamAV looks for the signatures of target
@@ -220,27 +222,79 @@ func (db *DB) matchViews(data []byte, within []string, found func(name string) b
 
 // matchHTML looks for the signatures of the HTML views in an HTML page's:
 // the page without comments, then (found nothing, and not too large) its
-// text.
+// text, then (found nothing) its scripts normalised, as HTML and as text
+// (those of targets 0 and 7; one of target 7 with a control character or
+// a byte from 0x80, which only a script's strings could match there, is
+// not looked for in them).
 func (db *DB) matchHTML(data []byte, within []string, found func(name string) bool) {
 	if db.html == nil {
 		return
 	}
-	tags, text := normBufs.Get().(*[]byte), normBufs.Get().(*[]byte)
+	tags, text, js := normBufs.Get().(*[]byte), normBufs.Get().(*[]byte), normBufs.Get().(*[]byte)
 	defer func() {
-		for _, bp := range []*[]byte{tags, text} {
+		for _, bp := range []*[]byte{tags, text, js} {
 			if cap(*bp) > keepNormBuf {
 				*bp = nil
 			}
 			normBufs.Put(bp)
 		}
 	}()
-	*tags, *text = htmlViews(data, (*tags)[:0], (*text)[:0])
+	var scripts [][2]int
+	*tags, *text, scripts = htmlViews(data, (*tags)[:0], (*text)[:0])
 	stopped := false
 	f := stopWith(found, &stopped)
 	any := false
-	db.passOver(*tags, db.html, viewHTML, within, func(name string) bool { any = true; return f(name) })
-	if stopped || any || len(data) >= maxNoTags {
+	g := func(name string) bool { any = true; return f(name) }
+	db.passOver(*tags, db.html, viewHTML, within, g)
+	if stopped || any {
 		return
 	}
-	db.passOver(*text, db.html, viewHTML, within, f)
+	if len(data) < maxNoTags {
+		db.passOver(*text, db.html, viewHTML, within, g)
+		if stopped || any {
+			return
+		}
+	}
+	if len(scripts) == 0 {
+		return
+	}
+	*js = scriptView((*js)[:0], data, scripts)
+	db.passOver(*js, db.html, viewHTML, within, g)
+	if stopped || any || db.text == nil {
+		return
+	}
+	db.passOver(*js, db.text, viewText, within, f)
+}
+
+// maxScripts is the most of a page's scripts normalised: ClamAV reads
+// all of a page up to MaxHTMLNormalize; the normaliser keeps every token
+// of a script (about 16 bytes a byte of script at worst) and so is
+// bounded here; what is past it is not in this view (the page's other
+// views and the page itself are searched whole).
+const maxScripts = 2 << 20
+
+// scriptView is ClamAV's javascript view of a page whose scripts are
+// where scripts says: each, its zero bytes dropped and its line feeds
+// made spaces (as ClamAV reads a page), normalised (jsnorm).
+func scriptView(dst, data []byte, scripts [][2]int) []byte {
+	left := maxScripts
+	var s []byte
+	for _, r := range scripts {
+		if left <= 0 {
+			break
+		}
+		s = s[:0]
+		for _, c := range data[r[0]:min(r[1], r[0]+left)] {
+			switch c {
+			case 0:
+				continue
+			case '\n':
+				c = ' '
+			}
+			s = append(s, c)
+		}
+		left -= r[1] - r[0]
+		dst = jsnorm.AppendScript(dst, s)
+	}
+	return dst
 }

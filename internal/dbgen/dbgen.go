@@ -23,9 +23,11 @@ import (
 )
 
 // Scale is how many signatures of each kind, and how many of them are
-// planted in the corpus (each kind's first Planted).
+// planted in the corpus (each kind's first Planted). Script signatures
+// are of pages' scripts as ClamAV's JavaScript normaliser writes them.
 type Scale struct {
 	MD5, SHA256, Body, Logical int
+	Script                     int
 	Planted                    int
 }
 
@@ -80,6 +82,15 @@ func Write(dir string, sc Scale, seed uint64) ([]Object, error) {
 	}
 	for i := range sc.Planted {
 		add("clean", i, g.filler(100+g.r.IntN(4000)), "")
+	}
+	for i := range sc.Script {
+		name := fmt.Sprintf("Gen.Script-%d", i)
+		line, page, miss := g.script(name, i)
+		ndb.WriteString(line + "\n")
+		if i < sc.Planted {
+			add("script", i, page, name)
+			add("script-miss", i, miss, "")
+		}
 	}
 	// Some planted objects again, inside a container each.
 	var wrapped []Object
@@ -204,6 +215,39 @@ func (g *gen) logical(name string, i int) (line string, hit, miss []byte) {
 	default:
 		return name + tdb + "(0&1)=2,2;" + hx(a) + ";" + hx(b), join(a, b), join(a, a, b)
 	}
+}
+
+// script is an .ndb signature of target 3 (HTML) written against a
+// script as ClamAV normalises it, a page whose script it names (strings
+// joined, a declared name renamed, unescape and eval decoded: the
+// signature's words are nowhere in the page as written), and a near
+// miss: the same words as the page's text.
+func (g *gen) script(name string, i int) (line string, page, miss []byte) {
+	t := g.token(14)
+	low := bytes.ToLower(t)
+	var script, view string
+	switch i % 4 {
+	case 0:
+		script = `document.write("<` + string(t[:7]) + `" + '` + string(t[7:]) + `>')`
+		view = `document.write("<` + string(low) + `>")`
+	case 1:
+		script = "var Word = \"" + string(t) + "\";\nWord += 1"
+		view = `var n000="` + string(low) + `";n000+=1`
+	case 2:
+		var esc strings.Builder
+		for _, c := range t {
+			fmt.Fprintf(&esc, "%%%02X", c)
+		}
+		script = `q9 = unescape("` + esc.String() + `")`
+		view = `q9="` + string(low) + `"`
+	default:
+		script = `eval("var Obj = '` + string(t) + `'; Obj.go()")`
+		view = `var n000="` + string(low) + `";n000.go()`
+	}
+	wrapPage := func(body string) []byte {
+		return []byte("<html><body><p>" + string(g.filler(200)) + "</p>\n" + body + "\n</body></html>\n")
+	}
+	return name + ":3:*:" + hx([]byte(view)), wrapPage("<script>\n" + script + "\n</script>"), wrapPage("<p>" + script + "</p>")
 }
 
 // wrap puts data into a container of kind, as the one member.
