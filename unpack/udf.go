@@ -64,7 +64,7 @@ type udfVolume struct {
 // partition (its blocks those of its metadata file's data, meta).
 type udfMap struct {
 	part uint16
-	meta []udfExtent // nil: physical
+	meta []extent // nil: physical
 }
 
 type udfLongAD struct {
@@ -73,9 +73,9 @@ type udfLongAD struct {
 	ref    uint16
 }
 
-// udfExtent is a stretch of a file's data: at off in the image, or
-// zeros (a hole: off < 0).
-type udfExtent struct{ off, n int64 }
+// extent is a stretch of a file's data: at off in the image, or
+// zeros (a hole: off < 0). (Disk images' files too.)
+type extent struct{ off, n int64 }
 
 func readLongAD(b []byte) udfLongAD {
 	return udfLongAD{binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint16(b[8:])}
@@ -190,7 +190,7 @@ func (v *udfVolume) at(ref uint16, lbn uint32) int64 {
 
 // data reads the file entry at icb: its file type (4 a directory, 5 a
 // file...) and its data's extents, at most limit bytes of them.
-func (v *udfVolume) data(icb udfLongAD, limit int64) ([]udfExtent, byte, bool) {
+func (v *udfVolume) data(icb udfLongAD, limit int64) ([]extent, byte, bool) {
 	ref := icb.ref // the entry's short extents lie in its partition
 	off := v.at(ref, icb.lbn)
 	tag := udfTag(v.d, off)
@@ -211,9 +211,9 @@ func (v *udfVolume) data(icb udfLongAD, limit int64) ([]udfExtent, byte, bool) {
 	}
 	size = min(size, limit)
 	if flags&7 == 3 { // the data in the entry itself
-		return []udfExtent{{ads, min(size, lad)}}, fileType, true
+		return []extent{{ads, min(size, lad)}}, fileType, true
 	}
-	var out []udfExtent
+	var out []extent
 	var got int64
 	kind := flags & 7
 	step := map[uint16]int64{0: 8, 1: 16, 2: 20}[kind]
@@ -259,7 +259,7 @@ func (v *udfVolume) data(icb udfLongAD, limit int64) ([]udfExtent, byte, bool) {
 			continue
 		}
 		n := min(length, size-got)
-		e := udfExtent{off: -1, n: n}
+		e := extent{off: -1, n: n}
 		if typ == 0 {
 			if e.off = v.at(pref, lbn); e.off < 0 || e.off+n > int64(len(v.d)) {
 				return out, fileType, false
@@ -273,14 +273,18 @@ func (v *udfVolume) data(icb udfLongAD, limit int64) ([]udfExtent, byte, bool) {
 
 // reader reads a file's data from its extents, a hole's as zeros; and
 // says how many of its bytes are recorded (for the unpacked ratio).
-func (v *udfVolume) reader(ext []udfExtent) (io.Reader, int64) {
+func (v *udfVolume) reader(ext []extent) (io.Reader, int64) { return extentsReader(v.d, ext) }
+
+// extentsReader reads extents of d one after the other, and says how
+// many of their bytes d holds (not holes).
+func extentsReader(d []byte, ext []extent) (io.Reader, int64) {
 	rs := make([]io.Reader, len(ext))
 	var recorded int64
 	for i, e := range ext {
 		if e.off < 0 {
 			rs[i] = io.LimitReader(zeros{}, e.n)
 		} else {
-			rs[i] = bytes.NewReader(v.d[e.off : e.off+e.n])
+			rs[i] = bytes.NewReader(d[e.off : e.off+e.n])
 			recorded += e.n
 		}
 	}

@@ -1,0 +1,359 @@
+package unpack
+
+import (
+	"archive/zip"
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/fsigkd/fsigkd/internal/testenv"
+)
+
+// run runs a program of the test's, failing the test on an error.
+func run(t *testing.T, name string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// diskFiles are the files each image holds: a zip carrying the mark
+// (deflated: its bytes are nowhere in the image as they lie), a long
+// name in a subdirectory, a name in capitals, a file of many clusters.
+func diskFiles(t *testing.T) map[string][]byte {
+	var z bytes.Buffer
+	w := zip.NewWriter(&z)
+	f, _ := w.Create("inner.txt")
+	f.Write(bytes.Repeat([]byte("DISK-MARK "), 50))
+	w.Close()
+	big := make([]byte, 300<<10)
+	for i := range big {
+		big[i] = byte(i * 7 / 3)
+	}
+	return map[string][]byte{
+		"invoice.zip":                      z.Bytes(),
+		"Docs/A rather long file name.txt": []byte("a text with a long name\n"),
+		"Docs/Sub/README.TXT":              []byte("capitals\n"),
+		"big.bin":                          big,
+	}
+}
+
+// fatImage makes a FAT volume of bits (12, 16, 32) of size MiB with
+// dosfstools and mtools, holding files; with fragment, its big file is
+// written into the hole a file deleted left and beyond: in pieces.
+func fatImage(t *testing.T, bits, size int, files map[string][]byte, fragment bool) []byte {
+	testenv.Need(t, "mkfs.vfat", "dosfstools")
+	testenv.Need(t, "mcopy", "mtools")
+	dir := t.TempDir()
+	img := filepath.Join(dir, "fat.img")
+	run(t, "truncate", "-s", fmt.Sprint(size<<20), img)
+	run(t, "mkfs.vfat", "-F", fmt.Sprint(bits), img)
+	put := func(name string, data []byte) {
+		src := filepath.Join(dir, "src")
+		os.WriteFile(src, data, 0o644)
+		if d := filepath.Dir(name); d != "." {
+			for i, parts := 0, strings.Split(d, "/"); i < len(parts); i++ {
+				exec.Command("mmd", "-i", img, "::/"+strings.Join(parts[:i+1], "/")).Run() // made once
+			}
+		}
+		run(t, "mcopy", "-i", img, src, "::/"+name)
+	}
+	if fragment {
+		put("hole.bin", make([]byte, 40<<10))
+		put("after.bin", []byte("after the hole"))
+		run(t, "mdel", "-i", img, "::/hole.bin")
+		files = maps(files, "after.bin", []byte("after the hole"))
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if n != "after.bin" || !fragment {
+			put(n, files[n])
+		}
+	}
+	b, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func maps(m map[string][]byte, k string, v []byte) map[string][]byte {
+	out := map[string][]byte{k: v}
+	for a, b := range m {
+		out[a] = b
+	}
+	return out
+}
+
+// ntfsImage makes an NTFS volume of size MiB with ntfs-3g, mounted
+// (root): files, an alternate stream on the zip, a compressed directory
+// with a file in it, and the big file written in pieces.
+func ntfsImage(t *testing.T, size int, files map[string][]byte) ([]byte, map[string][]byte) {
+	testenv.Need(t, "mkntfs", "ntfs-3g")
+	testenv.Need(t, "setfattr", "attr")
+	testenv.NeedRoot(t, "mounts an NTFS image with ntfs-3g")
+	dir := t.TempDir()
+	img, mnt := filepath.Join(dir, "ntfs.img"), filepath.Join(dir, "mnt")
+	os.Mkdir(mnt, 0o755)
+	run(t, "truncate", "-s", fmt.Sprint(size<<20), img)
+	run(t, "mkntfs", "-F", "-q", "-Q", img)
+	run(t, "ntfs-3g", "-o", "compression,streams_interface=windows", img, mnt)
+	mounted := true
+	umount := func() {
+		if mounted {
+			run(t, "umount", mnt)
+			mounted = false
+		}
+	}
+	defer umount()
+	want := map[string][]byte{}
+	write := func(name string, data []byte) {
+		p := filepath.Join(mnt, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want[name] = data
+	}
+	// The volume filled: a filler, then small files up to its end; every
+	// other one deleted, the big file can only go into the holes.
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(mnt, &st); err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(mnt, "filler")
+	if err := os.WriteFile(filler, make([]byte, int64(st.Bavail)*st.Bsize-(2<<20)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pads := 0
+	for ; ; pads++ {
+		name := fmt.Sprintf("pad/%03d", pads)
+		os.MkdirAll(filepath.Join(mnt, "pad"), 0o755)
+		if err := os.WriteFile(filepath.Join(mnt, name), bytes.Repeat([]byte{byte(pads)}, 16<<10), 0o644); err != nil {
+			os.Remove(filepath.Join(mnt, name))
+			break
+		}
+		want[name] = bytes.Repeat([]byte{byte(pads)}, 16<<10)
+	}
+	for i := 0; i < pads; i += 2 {
+		name := fmt.Sprintf("pad/%03d", i)
+		os.Remove(filepath.Join(mnt, name))
+		delete(want, name)
+	}
+	write("big.bin", files["big.bin"])
+	os.Remove(filler)
+	for n, d := range files {
+		if n != "big.bin" {
+			write(n, d)
+		}
+	}
+	write("invoice.zip:hidden", files["invoice.zip"]) // an alternate data stream
+	os.Mkdir(filepath.Join(mnt, "packed"), 0o755)
+	run(t, "setfattr", "-n", "system.ntfs_attrib_be", "-v", "0x00000800", filepath.Join(mnt, "packed"))
+	text := bytes.Repeat([]byte("compressible text, said again and again; "), 4000)
+	write("packed/text.txt", text)
+	write("packed/invoice.zip", files["invoice.zip"])
+	// Compressed, as its attributes say (0x800). (ntfs-3g writes a file
+	// as it is before it compresses it: its clusters freed still hold
+	// the text, which the walk does not read.)
+	out, err := exec.Command("getfattr", "-n", "system.ntfs_attrib_be", "-e", "hex", filepath.Join(mnt, "packed/text.txt")).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "=0x00000820") {
+		t.Fatalf("not compressed: %v %s", err, out)
+	}
+	umount()
+	b, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, want
+}
+
+// converted is raw converted by qemu-img to format (vpc, vhdx) with
+// options.
+func converted(t *testing.T, raw []byte, format string, opts ...string) []byte {
+	testenv.Need(t, "qemu-img", "qemu-utils")
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.img"), filepath.Join(dir, "out")
+	os.WriteFile(in, raw, 0o644)
+	args := append([]string{"convert", "-f", "raw", "-O", format}, opts...)
+	run(t, "qemu-img", append(args, in, out)...)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// partitioned is a disk of size MiB with sfdisk's table (label dos or
+// gpt) of the volumes, each at its partition.
+func partitioned(t *testing.T, label string, size int, vols ...[]byte) []byte {
+	testenv.Need(t, "sfdisk", "fdisk")
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.img")
+	run(t, "truncate", "-s", fmt.Sprint(size<<20), img)
+	var script strings.Builder
+	fmt.Fprintf(&script, "label: %s\n", label)
+	start := 2048
+	var starts []int
+	for _, v := range vols {
+		typ := "7"
+		if label == "gpt" {
+			typ = "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"
+		}
+		fmt.Fprintf(&script, "start=%d, size=%d, type=%s\n", start, len(v)/512, typ)
+		starts = append(starts, start)
+		start += len(v)/512 + 2048
+	}
+	cmd := exec.Command("sfdisk", img)
+	cmd.Stdin = strings.NewReader(script.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range vols {
+		copy(b[starts[i]*512:], v)
+	}
+	return b
+}
+
+// sevenZipFiles is what 7-Zip extracts of an image: its files by path
+// (NTFS's own files and folders left out).
+func sevenZipFiles(t *testing.T, img []byte) map[string][]byte {
+	sz := testenv.Need(t, "7zz", "7zip")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.img"), img, 0o644)
+	out := filepath.Join(dir, "x")
+	run(t, sz, "x", "-bd", "-y", "-snh", "-o"+out, filepath.Join(dir, "a.img"))
+	got := map[string][]byte{}
+	filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(out, p)
+		if strings.HasPrefix(rel, "[SYSTEM]") || strings.HasPrefix(rel, "$") || strings.Contains(rel, "/$") {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		got[filepath.ToSlash(rel)] = b
+		return nil
+	})
+	return got
+}
+
+// sameFiles compares what the walk opened (under prefix) with want.
+func sameFiles(t *testing.T, what string, walk map[string][]byte, prefix string, want map[string][]byte) {
+	t.Helper()
+	for name, data := range want {
+		got, ok := walk[join(prefix, name)]
+		switch {
+		case !ok:
+			t.Errorf("%s: %s not walked (walked: %v)", what, name, keys(walk))
+		case !bytes.Equal(got, data):
+			t.Errorf("%s: %s walked as %d bytes, want %d", what, name, len(got), len(data))
+		}
+	}
+}
+
+func keys(m map[string][]byte) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// markFound scans an image for the mark, and says where it was found.
+func markFound(img []byte) string {
+	got := Scan(img, Options{Archives: true}, Limits{}, func(b []byte, found func(string) bool) {
+		if bytes.Contains(b, []byte("DISK-MARK")) {
+			found("Mark")
+		}
+	})
+	if len(got) != 1 || got[0].Name != "Mark" {
+		return fmt.Sprint(got)
+	}
+	return got[0].Path
+}
+
+// TestFATImagesWalked: FAT12, FAT16 and FAT32 volumes made by
+// dosfstools and mtools (long names, subdirectories, a file in pieces),
+// bare (.img), in VHD (fixed, dynamic) and VHDX, and partitioned (MBR,
+// GPT): every file walked with its bytes, as 7-Zip extracts them, and a
+// zip inside opened (its mark nowhere in the image as it lies).
+func TestFATImagesWalked(t *testing.T) {
+	files := diskFiles(t)
+	for _, c := range []struct {
+		bits, size int
+		fragment   bool
+	}{{12, 2, false}, {16, 16, true}, {32, 40, true}} {
+		vol := fatImage(t, c.bits, c.size, files, c.fragment)
+		name := fmt.Sprintf("FAT%d", c.bits)
+		if bytes.Contains(vol, []byte("DISK-MARK")) {
+			t.Fatalf("%s: the mark lies in the image as it is", name)
+		}
+		sz := sevenZipFiles(t, vol)
+		sameFiles(t, name+" (7-Zip)", sz, "", files)
+		sameFiles(t, name, walked(vol), "", sz)
+		images := map[string][]byte{
+			"img":         vol,
+			"vhd fixed":   converted(t, vol, "vpc", "-o", "subformat=fixed"),
+			"vhd dynamic": converted(t, vol, "vpc"),
+			"vhdx":        converted(t, vol, "vhdx"),
+		}
+		if c.bits == 16 {
+			images["mbr"] = partitioned(t, "dos", 40, fatImage(t, 12, 2, map[string][]byte{"first.txt": []byte("1")}, false), vol)
+			images["gpt"] = partitioned(t, "gpt", 40, vol)
+			images["mbr in vhdx"] = converted(t, images["mbr"], "vhdx")
+		}
+		for form, img := range images {
+			prefix := ""
+			switch form {
+			case "mbr", "mbr in vhdx":
+				prefix = "partition-2"
+			case "gpt":
+				prefix = "partition-1"
+			}
+			sameFiles(t, name+" "+form, walked(img), prefix, files)
+			if at := markFound(img); at != join(prefix, "invoice.zip/inner.txt") {
+				t.Errorf("%s %s: the mark found at %q", name, form, at)
+			}
+		}
+	}
+}
+
+// TestNTFSImagesWalked: an NTFS volume made by ntfs-3g (a file in many
+// fragments, an alternate data stream, LZNT1-compressed files), bare and
+// in VHDX: every stream walked with its bytes, as 7-Zip extracts them.
+func TestNTFSImagesWalked(t *testing.T) {
+	files := diskFiles(t)
+	vol, want := ntfsImage(t, 16, files)
+	if bytes.Contains(vol, []byte("DISK-MARK")) {
+		t.Fatal("the mark lies in the image as it is")
+	}
+	sz := sevenZipFiles(t, vol)
+	sameFiles(t, "NTFS (7-Zip)", sz, "", want)
+	for form, img := range map[string][]byte{"img": vol, "vhdx": converted(t, vol, "vhdx"), "vhd": converted(t, vol, "vpc")} {
+		w := walked(img)
+		sameFiles(t, "NTFS "+form, w, "", want)
+		for name := range w {
+			if strings.HasPrefix(name, "$") {
+				t.Errorf("NTFS %s: the volume's own file %s walked", form, name)
+			}
+		}
+	}
+}
