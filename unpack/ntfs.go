@@ -375,7 +375,6 @@ func joinParts(parts []string) string {
 	return out
 }
 
-
 // stream walks one data stream, from its pieces.
 func (n *ntfsVol) stream(s *scan, pieces []ntfsPiece, room *int64, where string, depth int, broken func(string)) {
 	slices.SortFunc(pieces, func(a, b ntfsPiece) int { return int(a.lowVCN - b.lowVCN) })
