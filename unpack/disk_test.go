@@ -3,7 +3,9 @@ package unpack
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/fsigkd/fsigkd/internal/testenv"
 )
@@ -356,4 +359,199 @@ func TestNTFSImagesWalked(t *testing.T) {
 			}
 		}
 	}
+}
+
+// detections scans img and gives its detections, as "name@path".
+func detections(img []byte) []string {
+	var out []string
+	for _, d := range Scan(img, Options{Archives: true}, Limits{}, func([]byte, func(string) bool) {}) {
+		out = append(out, d.Name+"@"+d.Path)
+	}
+	return out
+}
+
+// TestDiskImagesDamaged: what an image's own structures cannot say is
+// suspected, not judged clean: a VHDX whose log Windows would replay
+// first (its files may then be others), a VHD whose block table points
+// past its end, a FAT file whose cluster chain ends before its size, an
+// NTFS stream encrypted (EFS: none without the key reads it); an image
+// cut anywhere is read without fault.
+func TestDiskImagesDamaged(t *testing.T) {
+	files := diskFiles(t)
+	vol := fatImage(t, 16, 16, files, false)
+	vhdx := converted(t, vol, "vhdx")
+	logged := bytes.Clone(vhdx)
+	for _, at := range []int{64 << 10, 128 << 10} {
+		h := logged[at : at+4096]
+		h[48] = 1 // the log's GUID: not zero, a log to replay
+		clear(h[4:8])
+		binary.LittleEndian.PutUint32(h[4:], crc32.Checksum(h, crc32c))
+	}
+	dynamic := converted(t, vol, "vpc")
+	pastEnd := bytes.Clone(dynamic)
+	hdr := binary.BigEndian.Uint64(pastEnd[16:])
+	table := binary.BigEndian.Uint64(pastEnd[hdr+16:])
+	for i := table; ; i += 4 {
+		if binary.BigEndian.Uint32(pastEnd[i:]) != 0xffffffff {
+			binary.BigEndian.PutUint32(pastEnd[i:], 0x7ffffff0)
+			break
+		}
+	}
+	cut := bytes.Clone(vol)
+	f, _ := openFAT(volume{k: rawDisk(cut), size: int64(len(cut))})
+	root, _ := f.v.read(f.root, f.rootSize)
+	for i := 0; i < len(root); i += 32 {
+		if bytes.Equal(root[i:i+11], []byte("BIG     BIN")) {
+			c := binary.LittleEndian.Uint16(root[i+26:])
+			tableAt := int64(binary.LittleEndian.Uint16(cut[14:])) * int64(binary.LittleEndian.Uint16(cut[11:]))
+			binary.LittleEndian.PutUint16(cut[tableAt+2*int64(c)+2:], 0) // the second cluster's link: free
+		}
+	}
+	for name, c := range map[string]struct {
+		img  []byte
+		want string
+	}{
+		"vhdx log":         {logged, "Heuristics.Broken.Archive@"},
+		"vhd past its end": {pastEnd, "Heuristics.Broken.Archive@"},
+		"fat chain cut":    {cut, "Heuristics.Broken.Archive@big.bin"},
+	} {
+		if got := detections(c.img); len(got) != 1 || got[0] != c.want {
+			t.Errorf("%s: %v, want %s", name, got, c.want)
+		}
+	}
+	if got := detections(vhdx); len(got) != 0 {
+		t.Errorf("the image as made: %v", got)
+	}
+	for _, img := range [][]byte{vhdx, dynamic, vol} {
+		for n := 512; n < len(img); n += len(img)/61 + 1 {
+			Scan(img[:n], Options{Archives: true}, Limits{}, func([]byte, func(string) bool) {})
+		}
+	}
+}
+
+// TestNTFSEncryptedStreamSuspected: a stream flagged encrypted (EFS) is
+// suspected where it is, the rest walked.
+func TestNTFSEncryptedStreamSuspected(t *testing.T) {
+	vol, _ := ntfsImage(t, 16, diskFiles(t))
+	n, ok := openNTFS(volume{k: rawDisk(vol), size: int64(len(vol))})
+	if !ok {
+		t.Fatal("not opened")
+	}
+	// imageAt is where the table's byte at off is in the image.
+	imageAt := func(off int64) int64 {
+		for _, e := range n.mft {
+			if off < e.n {
+				return e.off + off
+			}
+			off -= e.n
+		}
+		t.Fatal("past the table")
+		return 0
+	}
+	patched := false
+	n.records(n.mftSize/n.record, func(i int64, rec []byte) bool {
+		isBig := false
+		n.attributes(rec, func(_ int64, name string, _ bool) { isBig = isBig || name == "big.bin" })
+		if !isBig {
+			return true
+		}
+		for at := int(binary.LittleEndian.Uint16(rec[20:])); at+16 <= len(rec); at += int(binary.LittleEndian.Uint32(rec[at+4:])) {
+			if binary.LittleEndian.Uint32(rec[at:]) == 0x80 {
+				off := imageAt(i*n.record + int64(at) + 12)
+				if (off+2)%512 == 0 {
+					t.Skip("the flags lie where the update sequence goes")
+				}
+				vol[off+1] |= 0x40
+				patched = true
+				return false
+			}
+		}
+		return true
+	})
+	if !patched {
+		t.Fatal("big.bin's data not found")
+	}
+	got := detections(vol)
+	if len(got) != 1 || got[0] != "Heuristics.Encrypted.NTFS@big.bin" {
+		t.Errorf("%v", got)
+	}
+}
+
+// TestDiskImagesCrossLinkedBounded: five hundred files of a FAT volume
+// named on one chain of 8 MiB (4 GiB to scan, from an image of 16 MiB)
+// stop the scan at its limit on what it unpacks, in place or not.
+func TestDiskImagesCrossLinkedBounded(t *testing.T) {
+	big := make([]byte, 8<<20)
+	for i := range big {
+		big[i] = byte(i % 251)
+	}
+	vol := fatImage(t, 16, 16, map[string][]byte{"big.bin": big}, false)
+	f, _ := openFAT(volume{k: rawDisk(vol), size: int64(len(vol))})
+	root := vol[f.root : f.root+f.rootSize]
+	var entry []byte
+	for i := 0; i < len(root); i += 32 {
+		if bytes.Equal(root[i:i+11], []byte("BIG     BIN")) {
+			entry = bytes.Clone(root[i : i+32])
+		}
+	}
+	for i := 0; i+32 <= len(root); i += 32 {
+		e := bytes.Clone(entry)
+		copy(e[:8], fmt.Sprintf("F%07d", i/32))
+		copy(root[i:], e)
+	}
+	got := detections(vol)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "Heuristics.Limits.Exceeded") {
+		t.Errorf("%v", got)
+	}
+}
+
+// TestNTFSTableReadOnce: a master file table in sixty-five thousand
+// pieces is read through once, not from its start for each record.
+func TestNTFSTableReadOnce(t *testing.T) {
+	d := make([]byte, 1<<20)
+	n := &ntfsVol{v: volume{k: rawDisk(d), size: int64(len(d))}, cluster: 4096, record: 1024}
+	for range 1 << 16 {
+		n.mft = append(n.mft, extent{0, 1024})
+	}
+	seen := 0
+	done := make(chan bool)
+	go func() {
+		n.records(1<<20, func(int64, []byte) bool { seen++; return true })
+		done <- true
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second): // from its start each time: an hour
+		t.Fatal("not done in time")
+	}
+	if seen != 0 {
+		t.Fatalf("%d records of zeros read as records", seen)
+	}
+}
+
+// TestNotEveryBootSignatureIsADisk: data with 0x55AA at 510 and no file
+// system read here is no disk image (it is matched as it is).
+func TestNotEveryBootSignatureIsADisk(t *testing.T) {
+	d := bytes.Repeat([]byte("not a disk "), 100000)
+	d[510], d[511] = 0x55, 0xaa
+	if isDiskImage(d) {
+		t.Fatal("typed a disk image")
+	}
+}
+
+// FuzzDiskImage: no image, however made, makes the walk fail or read
+// outside it.
+func FuzzDiskImage(f *testing.F) {
+	mbr := make([]byte, 64<<10)
+	mbr[510], mbr[511] = 0x55, 0xaa
+	mbr[446+4], mbr[446+8], mbr[446+12] = 0x07, 1, 100
+	copy(mbr[512+3:], "NTFS    ")
+	f.Add(mbr)
+	vhd := make([]byte, 8<<10)
+	copy(vhd, "conectix")
+	vhd[63] = 3
+	f.Add(vhd)
+	f.Fuzz(func(t *testing.T, d []byte) {
+		Scan(d, Options{Archives: true}, Limits{MaxFiles: 100}, func([]byte, func(string) bool) {})
+	})
 }

@@ -50,6 +50,7 @@ func All(t testing.TB) []Form {
 		tool("arj", "arj"), tool("chmcmd", "fp-utils"), tool("qpdf", "qpdf"), tool("dpkg-deb", "dpkg"), tool("makensis", "nsis"),
 		tool("compress", "ncompress"), tool("genisoimage", "genisoimage")
 	bsdtar := tool("bsdtar", "libarchive-tools")
+	mkfsVfat, mcopy, qemuImg := tool("mkfs.vfat", "dosfstools"), tool("mcopy", "mtools"), tool("qemu-img", "qemu-utils")
 	builders := []struct {
 		name  string
 		build func(content []byte) []byte
@@ -103,6 +104,12 @@ func All(t testing.TB) []Form {
 			z := made(t, c, "a.zip", sz, "a", "-bd", "-tzip", "a.zip", "a.exe")
 			return UDFOnly(t, Made(t, map[string][]byte{"in/readme.txt": []byte("read me"), "in/a.zip": z}, "a.iso",
 				genisoimage, "-quiet", "-udf", "-o", "a.iso", "in"))
+		}},
+		{"VHD disk image (dynamic), a zip on its FAT volume", func(c []byte) []byte {
+			z := made(t, c, "a.zip", sz, "a", "-bd", "-tzip", "a.zip", "a.exe")
+			return Made(t, map[string][]byte{"a.zip": z}, "a.vhd", "sh", "-c",
+				"truncate -s 2M a.img && "+mkfsVfat+" a.img >/dev/null && "+mcopy+" -i a.img a.zip ::/invoice.zip && "+
+					qemuImg+" convert -f raw -O vpc a.img a.vhd")
 		}},
 		{"XAR (a macOS installer package's format), zlib", func(c []byte) []byte {
 			return made(t, c, "a.pkg", bsdtar, "--format", "xar", "-cf", "a.pkg", "a.exe")
