@@ -32,6 +32,11 @@ type Ahead struct {
 	B64        []int
 	B64Next    int
 	B64Crowded bool
+	// Zips are the places, in order, of a zip's local header signature
+	// in them (zipsWithin); with ZipsCrowded, too many were found to
+	// keep.
+	Zips        []int
+	ZipsCrowded bool
 	// Match, when set, matches the object's own bytes in place of the
 	// scan's match: the engine's, knowing what it searched.
 	Match Match
@@ -84,6 +89,9 @@ func (a *Ahead) Wanted() [][]byte {
 	if !a.URIsCrowded {
 		w = append(w, uriAnchors...)
 	}
+	if !a.ZipsCrowded {
+		w = append(w, zipLocalMagic)
+	}
 	return w
 }
 
@@ -112,6 +120,16 @@ func (a *Ahead) Saw(window []byte, base, p int, sep []byte) {
 	if bytes.Equal(sep, screncMark) {
 		if a.Screnc < 0 || p < a.Screnc {
 			a.Screnc = p
+		}
+		return
+	}
+	if bytes.Equal(sep, zipLocalMagic) {
+		switch {
+		case a.ZipsCrowded || len(a.Zips) > 0 && p <= a.Zips[len(a.Zips)-1]:
+		case len(a.Zips) == maxAheadPlaces:
+			a.Zips, a.ZipsCrowded = nil, true
+		default:
+			a.Zips = append(a.Zips, p)
 		}
 		return
 	}

@@ -203,6 +203,13 @@ func isBzip2(d []byte) bool {
 // it). archive/zip reads such a zip from the record; 7-Zip and the
 // desktops open it too.
 func zipAnywhere(d []byte) bool {
+	_, ok := zipFromEnd(d)
+	return ok
+}
+
+// zipFromEnd is zipAnywhere, and where the zip it finds starts in d (0
+// when a zip64 record stands before the end record: not worked out).
+func zipFromEnd(d []byte) (start int, ok bool) {
 	const eocd = 22
 	from := max(0, len(d)-eocd-0xffff-1024) // a comment, and some bytes after it
 	// Every end record's signature in the window is a candidate: found
@@ -210,7 +217,7 @@ func zipAnywhere(d []byte) bool {
 	for i := from; i <= len(d)-eocd; i++ {
 		j := bytes.Index(d[i:len(d)-eocd+4], []byte("PK\x05\x06"))
 		if j < 0 {
-			return false
+			return 0, false
 		}
 		i += j
 		if i+eocd+int(binary.LittleEndian.Uint16(d[i+20:])) > len(d) {
@@ -220,13 +227,105 @@ func zipAnywhere(d []byte) bool {
 		switch {
 		case size == 0xffffffff:
 			if i >= 20 && bytes.HasPrefix(d[i-20:], []byte("PK\x06\x07")) {
-				return true
+				return 0, true
 			}
 		case size > 0 && size <= int64(i) && bytes.HasPrefix(d[i-int(size):], []byte("PK\x01\x02")):
-			return true
+			return max(0, i-int(size)-int(binary.LittleEndian.Uint32(d[i+16:]))), true
 		}
 	}
-	return false
+	return 0, false
+}
+
+// maxZipsBehind bounds the zips opened inside one object by their local
+// headers; one more is Heuristics.Limits.Exceeded.Files.
+const maxZipsBehind = 64
+
+// zipLocalMagic starts a zip's local header.
+var zipLocalMagic = []byte("PK\x03\x04")
+
+// zipsWithin is where zips start inside d (the object, at depth 0, or a
+// member), after its first byte and before before, by their local
+// headers: a header whose fields are a zip entry's (a version a zip
+// tool writes, stored or deflated, a name of printable bytes, a stored
+// entry's data within d). ClamAV finds an embedded zip so anywhere in
+// an object; a zip in the middle of a format read as raw bytes (an ext4
+// image, data that no reader here opens) is then opened wherever it
+// lies, not only at the end. A download's own places were found as it
+// was written (Ahead).
+func (s *scan) zipsWithin(d []byte, before, depth int) []int {
+	var out []int
+	from := 1
+	if a := s.opt.Ahead; depth == 0 && a != nil && a.Upto <= len(d) && !a.ZipsCrowded {
+		for _, p := range a.Zips {
+			if p >= 1 && p < before && zipHeaderAt(d, p) {
+				out = append(out, p)
+			}
+		}
+		from = max(1, a.Upto-len(zipLocalMagic)+1)
+	}
+	for off := from; off < before; {
+		j := bytes.Index(d[off:before], zipLocalMagic)
+		if j < 0 {
+			break
+		}
+		off += j
+		if zipHeaderAt(d, off) {
+			out = append(out, off)
+		}
+		off++
+	}
+	return out
+}
+
+// zipHeaderAt tells whether a zip local header a zip tool could have
+// written stands at i.
+func zipHeaderAt(d []byte, i int) bool {
+	if len(d)-i < 30 {
+		return false
+	}
+	h := d[i:]
+	version, flags, method := binary.LittleEndian.Uint16(h[4:]), binary.LittleEndian.Uint16(h[6:]), binary.LittleEndian.Uint16(h[8:])
+	nameLen, extraLen := int(binary.LittleEndian.Uint16(h[26:])), int(binary.LittleEndian.Uint16(h[28:]))
+	if version&0xff > 63 || method != 0 && method != 8 || nameLen == 0 || nameLen > 1024 || 30+nameLen+extraLen > len(h) {
+		return false
+	}
+	for _, c := range h[30 : 30+nameLen] {
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	size := int64(binary.LittleEndian.Uint32(h[18:]))
+	return method != 0 || flags&8 != 0 || size <= int64(len(h)-30-nameLen-extraLen)
+}
+
+// zipEnd is where a zip that starts d ends, by the first end record
+// after it whose central directory stands right before it where the
+// record says (0: none such; a zip64's is not looked for).
+func zipEnd(d []byte) int {
+	for i := 30; i+22 <= len(d); i++ {
+		j := bytes.Index(d[i:], []byte("PK\x05\x06"))
+		if j < 0 || i+j+22 > len(d) {
+			return 0
+		}
+		i += j
+		size, off := int(binary.LittleEndian.Uint32(d[i+12:])), int(binary.LittleEndian.Uint32(d[i+16:]))
+		comment := int(binary.LittleEndian.Uint16(d[i+20:]))
+		if off+size == i && i+22+comment <= len(d) && (size == 0 || bytes.HasPrefix(d[off:], []byte("PK\x01\x02"))) {
+			return i + 22 + comment
+		}
+	}
+	return 0
+}
+
+// zipBehind opens a zip that starts d, inside another object: by its
+// central directory where its end record follows, else by its local
+// headers; and says where it ended.
+func (s *scan) zipBehind(d []byte, where string, depth int) int {
+	if end := zipEnd(d); end > 0 {
+		s.zip(d[:end], where, depth)
+		return end
+	}
+	return s.zipLocal(d, nil, where, depth)
 }
 
 // stream unpacks a single compressed stream (bzip2, xz, zstd) as one

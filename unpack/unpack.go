@@ -535,8 +535,23 @@ func (s *scan) archive(data []byte, where string, depth int) (typed bool) {
 			}
 			open(c.typ(), func(d []byte, where string, depth int) { c.open(s, d, where, depth) }, data[c.at:])
 		}
-		if zipAnywhere(data) && !s.stop {
+		before := len(data)
+		if start, ok := zipFromEnd(data); ok && !s.stop {
 			open("", s.zip, data)
+			before = start // its own headers are not looked at again
+		}
+		next := 0
+		for n, at := range s.zipsWithin(data, before, depth) {
+			if s.stop || at < next {
+				continue
+			}
+			if n >= maxZipsBehind {
+				s.exceeded("Files", where, depth)
+				break
+			}
+			end := 0
+			open("", func(d []byte, where string, depth int) { end = s.zipBehind(d, where, depth) }, data[at:])
+			next = at + max(end, 1)
 		}
 	}
 	return typed

@@ -156,14 +156,17 @@ type zipListed struct {
 // after it cannot hide its own entries. A listed entry is skipped by its
 // listed size, not read again, unless its local header says another
 // method or size: that reading is scanned too, or another name: that
-// name is given to the visit (the name rules) too. An unlisted one whose
+// name is given to the visit (the name rules) too. It gives where the
+// walk ended. An unlisted one whose
 // size is left to a data descriptor is read to the end
 // of its deflate stream. One it cannot read on (stored with a
 // descriptor, a method other than stored or deflate) ends the walk and is
 // reported damaged.
-func (s *scan) zipLocal(data []byte, listed map[int64]zipListed, where string, depth int) {
+func (s *scan) zipLocal(data []byte, listed map[int64]zipListed, where string, depth int) (end int) {
 	const head = 30
-	for off := 0; !s.stop && off+head <= len(data) && bytes.HasPrefix(data[off:], []byte("PK\x03\x04")); {
+	off := 0
+	defer func() { end = off }()
+	for ; !s.stop && off+head <= len(data) && bytes.HasPrefix(data[off:], []byte("PK\x03\x04")); {
 		flags := binary.LittleEndian.Uint16(data[off+6:])
 		method := binary.LittleEndian.Uint16(data[off+8:])
 		size := int64(binary.LittleEndian.Uint32(data[off+18:]))
@@ -225,4 +228,5 @@ func (s *scan) zipLocal(data []byte, listed map[int64]zipListed, where string, d
 			off += 12
 		}
 	}
+	return off
 }

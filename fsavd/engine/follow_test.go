@@ -53,7 +53,7 @@ func followed(t testing.TB, e *Engine, data []byte, cuts []int) (got, want strin
 // search stopped at: an anchor cut in two, a gap's two parts in different
 // pieces, a signature bound to the end, a uuencoded block whose "begin"
 // is cut, an encoded script's mark cut, a list of numbers cut, a zip
-// (opened at the end),
+// (opened at the start) and one in the middle, its signature cut,
 // data: addresses cut. The search did
 // go ahead: its places, the "begin" and the addresses' pairs are known
 // before the scan.
@@ -83,6 +83,10 @@ func TestFollowFindsAcrossBorders(t *testing.T) {
 		{"encoded script cut", append(append(pad(3000), screnc.Encode([]byte("WScript.Echo \""+eicar.String+"\""))...), pad(100)...),
 			[]int{3001, 3002, 3100}, "Eicar", false, false},
 		{"zip at the start", eicar.Zip(map[string][]byte{"e.com": []byte(eicar.String)}), []int{10, 40}, "Eicar", false, false},
+		// A zip in the middle, its local header's signature cut: its place
+		// found ahead, the zip opened where it lies.
+		{"zip in the middle", append(append(pad(5000), eicar.Zip(map[string][]byte{"e.com": []byte(eicar.String)})...), pad(90000)...),
+			[]int{5002, 5300, 40000}, "Eicar", false, false},
 		// A data: address (its scheme's pair, a reference for its colon)
 		// cut, and one whole before the cut: found ahead, or searched again.
 		{"data: address cut", append(append(pad(4000), `<a href="data:;base64,`+smuggled+`">x</a> <img src='dat&#97;&colon;,`+pct+`'>`...), pad(100)...),
@@ -101,6 +105,9 @@ func TestFollowFindsAcrossBorders(t *testing.T) {
 		}
 		if strings.HasPrefix(c.name, "data:") && len(fl.ahead.URIs) < 2 {
 			t.Fatalf("%s: the pairs found ahead: %v", c.name, fl.ahead.URIs)
+		}
+		if c.name == "zip in the middle" && (len(fl.ahead.Zips) == 0 || fl.ahead.Zips[0] != 5000) {
+			t.Fatalf("%s: the zip's places found ahead: %v", c.name, fl.ahead.Zips)
 		}
 		if strings.HasPrefix(c.name, "encoded") && fl.ahead.Screnc != 3000 {
 			t.Fatalf("%s: the mark found ahead at %d", c.name, fl.ahead.Screnc)
