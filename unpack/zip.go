@@ -166,7 +166,7 @@ func (s *scan) zipLocal(data []byte, listed map[int64]zipListed, where string, d
 	const head = 30
 	off := 0
 	defer func() { end = off }()
-	for ; !s.stop && off+head <= len(data) && bytes.HasPrefix(data[off:], []byte("PK\x03\x04")); {
+	for !s.stop && off+head <= len(data) && bytes.HasPrefix(data[off:], []byte("PK\x03\x04")) {
 		flags := binary.LittleEndian.Uint16(data[off+6:])
 		method := binary.LittleEndian.Uint16(data[off+8:])
 		size := int64(binary.LittleEndian.Uint32(data[off+18:]))
