@@ -37,6 +37,13 @@ type Ahead struct {
 	// keep.
 	Zips        []int
 	ZipsCrowded bool
+	// Behind are the places, in order, of the signatures of containers
+	// found behind other data (embedded) in them, and BehindNext the
+	// first place not looked at; with BehindCrowded, too many were found
+	// to keep.
+	Behind        []int
+	BehindNext    int
+	BehindCrowded bool
 	// Match, when set, matches the object's own bytes in place of the
 	// scan's match: the engine's, knowing what it searched.
 	Match Match
@@ -70,6 +77,34 @@ func (a *Ahead) LookForBase64(window []byte, base int) {
 			a.B64 = append(a.B64, a.B64Next)
 		}
 	}
+}
+
+// LookForBehind looks for the signatures of containers found behind
+// other data in window, the object's bytes from base on, from the first
+// place not looked at, as far as one can be seen whole there.
+func (a *Ahead) LookForBehind(window []byte, base int) {
+	if a.BehindCrowded {
+		return
+	}
+	from := max(a.BehindNext, base)
+	for off := from - base; ; {
+		i, _ := behindSigs.Index(window[off:])
+		if i < 0 {
+			break
+		}
+		off += i
+		switch {
+		case len(a.Behind) > 0 && base+off <= a.Behind[len(a.Behind)-1]: // seen in the window before
+		case len(a.Behind) == maxAheadPlaces:
+			a.Behind, a.BehindCrowded = nil, true
+			return
+		default:
+			a.Behind = append(a.Behind, base+off)
+		}
+		off++
+	}
+	// A signature cut by the window's end is seen from its start next.
+	a.BehindNext = max(from, base+len(window)-maxBehindSig+1)
 }
 
 // beginLine is what a uuencoded block's first line starts with.

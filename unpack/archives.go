@@ -37,17 +37,10 @@ var (
 	magicCab   = []byte("MSCF\x00\x00\x00\x00")
 )
 
-// sfxSearch is how far into an object a container behind other data (a
-// self-extractor's stub, a polyglot) is looked for: as far as 7-Zip looks
-// (measured with 7-Zip 26: a 7z, gzip, cabinet or tar whose signature
-// starts within the first 8 MiB is opened, one further is not; unrar
-// looks 4 MiB). A 1 MiB reach let a 2 MiB stub hide an archive 7-Zip
-// opens.
-const sfxSearch = 8<<20 + 64<<10
-
 // maxCandidates bounds the places a signature is checked at in one
-// object, and maxBehind the containers of one kind opened behind other
-// data in it.
+// object, beyond one for each 64 KiB of it (a short signature's bytes
+// stand in plain data by chance), and maxBehind the containers of one
+// kind opened behind other data in it.
 const (
 	maxCandidates = 64
 	maxBehind     = 16
@@ -71,42 +64,55 @@ func (b behindAt) typ() string {
 	return ""
 }
 
-// embedded finds the containers that start behind other data within
-// sfxSearch, in the order of their kinds: every 7z, RAR, cabinet, LHA,
-// ARJ and gzip member found (a second archive of a kind is opened as the
-// first is: 7-Zip's "open inside" reaches it), the first tar (its later
-// members' headers are its own), the first NSIS installer's data
-// (nsis.go). A short signature counts only where a
-// whole header stands behind it, so that plain data holding its bytes is
-// not taken for an archive. The signatures are looked for together, in
-// one pass: a pass per kind cost a quarter more on plain data.
-func embedded(d []byte) []behindAt {
-	head := d[:min(len(d), sfxSearch)]
+// embedded finds the containers that start behind other data, in the
+// order of their kinds: every 7z, RAR, cabinet, LHA, ARJ and gzip member
+// found (a second archive of a kind is opened as the first is: 7-Zip's
+// "open inside" reaches it), the first tar (its later members' headers
+// are its own), the first NSIS installer's data (nsis.go). A short
+// signature counts only where a whole header stands behind it, so that
+// plain data holding its bytes is not taken for an archive. The
+// signatures are looked for together, in one pass (a pass per kind cost
+// a quarter more on plain data), through the whole object: 7-Zip looks
+// in the first 8 MiB, ClamAV further (a 7z or a cabinet behind 10 MB of
+// other data was opened by clamscan, not here). places are where a
+// search ahead found them before from (Ahead.Behind).
+func embedded(d []byte, places []int, from int) []behindAt {
 	var tries, found [maxBehindKinds]int
+	most := maxCandidates + len(d)>>16
 	var out []behindAt
-	for off := 0; off < len(head); {
-		i, which := behindSigs.Index(head[off:])
-		if i < 0 {
-			break
-		}
-		at, left := off+i, false
+	look := func(at int) bool {
+		_, which := behindSigs.Index(d[at:min(len(d), at+16)])
+		left := false
 		for k, kind := range behindKinds {
-			if tries[k] >= maxCandidates || found[k] >= kind.most {
+			if tries[k] >= most || found[k] >= kind.most {
 				continue
 			}
-			if which&(1<<k) != 0 {
+			if which&(1<<k) != 0 && bytes.HasPrefix(d[at:], kind.sig) {
 				tries[k]++
-				if kind.valid(head, at) {
+				if kind.valid(d, at) {
 					found[k]++
 					out = append(out, behindAt{at - kind.back, kind.open, k})
 				}
 			}
-			left = left || tries[k] < maxCandidates && found[k] < kind.most
+			left = left || tries[k] < most && found[k] < kind.most
 		}
-		if !left {
+		return left
+	}
+	left := true
+	for _, at := range places {
+		if at < from && at < len(d) {
+			if left = look(at); !left {
+				break
+			}
+		}
+	}
+	for off := from; left && off < len(d); {
+		i, _ := behindSigs.Index(d[off:])
+		if i < 0 {
 			break
 		}
-		off = at + 1
+		left = look(off + i)
+		off += i + 1
 	}
 	slices.SortStableFunc(out, func(a, b behindAt) int { return a.kind - b.kind })
 	return out
@@ -132,8 +138,9 @@ const maxBehindKinds = 8
 // allocation for every object scanned. (Set in init: the openers reach
 // embedded.) behindSigs finds their signatures together.
 var (
-	behindKinds []behindKind
-	behindSigs  *bytesearch.Set
+	behindKinds  []behindKind
+	behindSigs   *bytesearch.Set
+	maxBehindSig int // the longest signature
 )
 
 func init() {
@@ -150,6 +157,7 @@ func init() {
 	var sigs [][]byte
 	for _, k := range behindKinds {
 		sigs = append(sigs, k.sig)
+		maxBehindSig = max(maxBehindSig, len(k.sig))
 	}
 	behindSigs = bytesearch.NewSet(sigs...)
 }

@@ -529,7 +529,12 @@ func (s *scan) archive(data []byte, where string, depth int) (typed bool) {
 		// Behind a stub or other data: self-extractors, polyglots. Every
 		// container found is opened: each is what some reader opens.
 		typed = false
-		for _, c := range embedded(data) {
+		var places []int
+		from := 0
+		if a := s.opt.Ahead; depth == 0 && a != nil && a.Upto <= len(data) && !a.BehindCrowded {
+			places, from = a.Behind, a.BehindNext
+		}
+		for _, c := range embedded(data, places, from) {
 			if s.stop {
 				break
 			}

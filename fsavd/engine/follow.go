@@ -129,6 +129,7 @@ func (f *Follow) search(window []byte, base int) {
 	}
 	slices.Sort(f.anchors[n:])
 	f.ahead.LookForBase64(window, base)
+	f.ahead.LookForBehind(window, base)
 	f.ahead.Upto = base + len(window)
 }
 

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"fmt"
 	"math/rand"
@@ -83,6 +84,9 @@ func TestFollowFindsAcrossBorders(t *testing.T) {
 		{"encoded script cut", append(append(pad(3000), screnc.Encode([]byte("WScript.Echo \""+eicar.String+"\""))...), pad(100)...),
 			[]int{3001, 3002, 3100}, "Eicar", false, false},
 		{"zip at the start", eicar.Zip(map[string][]byte{"e.com": []byte(eicar.String)}), []int{10, 40}, "Eicar", false, false},
+		// A gzip member behind other data, its signature cut: its place
+		// found ahead, the member opened.
+		{"gzip behind data", append(append(pad(5000), gzipped(longFile)...), pad(100)...), []int{5001, 5200}, "Eicar", false, false},
 		// A zip in the middle, its local header's signature cut: its place
 		// found ahead, the zip opened where it lies.
 		{"zip in the middle", append(append(pad(5000), eicar.Zip(map[string][]byte{"e.com": []byte(eicar.String)})...), pad(90000)...),
@@ -106,6 +110,9 @@ func TestFollowFindsAcrossBorders(t *testing.T) {
 		if strings.HasPrefix(c.name, "data:") && len(fl.ahead.URIs) < 2 {
 			t.Fatalf("%s: the pairs found ahead: %v", c.name, fl.ahead.URIs)
 		}
+		if c.name == "gzip behind data" && (len(fl.ahead.Behind) == 0 || fl.ahead.Behind[0] != 5000) {
+			t.Fatalf("%s: the places found ahead: %v", c.name, fl.ahead.Behind)
+		}
 		if c.name == "zip in the middle" && (len(fl.ahead.Zips) == 0 || fl.ahead.Zips[0] != 5000) {
 			t.Fatalf("%s: the zip's places found ahead: %v", c.name, fl.ahead.Zips)
 		}
@@ -119,6 +126,15 @@ func TestFollowFindsAcrossBorders(t *testing.T) {
 			t.Fatalf("%s: searched ahead: void %v, anchors %v, begin %d", c.name, fl.void, fl.anchors, fl.ahead.Begin)
 		}
 	}
+}
+
+// gzipped is b in a gzip member.
+func gzipped(b []byte) []byte {
+	var out bytes.Buffer
+	w := gzip.NewWriter(&out)
+	w.Write(b)
+	w.Close()
+	return out.Bytes()
 }
 
 // longFile is a file of a few hundred bytes holding EICAR, and
