@@ -14,7 +14,8 @@ import (
 // differencing, its blocks where its table says; VHDX, its blocks where
 // its table says, by the newer valid header), the partitions (MBR with
 // its extended partitions, GPT; none: the disk is one volume), and each
-// volume's file system: FAT12/16/32 (fat.go) and NTFS (ntfs.go); every
+// volume's file system: FAT12/16/32 (fat.go), exFAT (exfat.go) and NTFS
+// (ntfs.go); every
 // file is walked, in place where it lies in one piece. A volume of
 // another file system is walked as one object (its raw bytes). What the
 // image's own structures cannot say (a VHDX whose log must be replayed
@@ -80,15 +81,20 @@ func (k *disk) read(off, n int64) ([]byte, bool) {
 	if n > diskMaxCopy {
 		return nil, false
 	}
-	b := make([]byte, 0, n)
+	return gather(k.d, ext), true
+}
+
+// gather copies extents of d out, one after another (holes as zeros).
+func gather(d []byte, ext []extent) []byte {
+	var b []byte
 	for _, e := range ext {
 		if e.off < 0 {
 			b = append(b, make([]byte, e.n)...)
 		} else {
-			b = append(b, k.d[e.off:e.off+e.n]...)
+			b = append(b, d[e.off:e.off+e.n]...)
 		}
 	}
-	return b, true
+	return b
 }
 
 // A volume: a stretch of a disk (a partition, or the whole disk).
@@ -404,7 +410,8 @@ func gptPartitions(k *disk) []volume {
 	return nil
 }
 
-// fsOf names a volume's file system: "fat", "ntfs", or "" for another.
+// fsOf names a volume's file system: "fat", "exfat", "ntfs", or "" for
+// another.
 func fsOf(v volume) string {
 	b, ok := v.read(0, 512)
 	if !ok {
@@ -413,6 +420,8 @@ func fsOf(v volume) string {
 	switch {
 	case bytes.Equal(b[3:11], []byte("NTFS    ")):
 		return "ntfs"
+	case bytes.Equal(b[3:11], []byte("EXFAT   ")):
+		return "exfat"
 	case fatBPBValid(b):
 		return "fat"
 	}
@@ -441,6 +450,8 @@ func (s *scan) diskImage(data []byte, where string, depth int) {
 			s.fat(v, room, at, depth)
 		case "ntfs":
 			s.ntfs(v, room, at, depth)
+		case "exfat":
+			s.exfat(v, room, at, depth)
 		default:
 			if len(k.blocks) == 1 && k.blocks[0] == 0 && v.start == 0 && v.size == int64(len(data)) {
 				continue // the image itself, scanned as it is
