@@ -1,5 +1,7 @@
 package unpack
 
+import "github.com/fsigkd/fsigkd/internal/hexesc"
+
 // Files a page's script carries as a base64 (or hex) string: the common
 // form of HTML smuggling has a script decode one long string (atob, or a
 // decoder of its own) into a Blob and have the browser save it. Whatever
@@ -357,7 +359,7 @@ func decodeBase64Run(run []byte) []byte {
 
 func hexDigits(run []byte) bool {
 	for _, c := range run {
-		if hexValue(c) < 0 {
+		if hexesc.Digit(c) < 0 {
 			return false
 		}
 	}
@@ -372,7 +374,7 @@ func decodeHexRun(run []byte) ([]byte, bool) {
 	}
 	out := make([]byte, len(run)/2)
 	for i := range out {
-		hi, lo := hexValue(run[2*i]), hexValue(run[2*i+1])
+		hi, lo := hexesc.Digit(run[2*i]), hexesc.Digit(run[2*i+1])
 		if hi < 0 || lo < 0 {
 			return nil, false
 		}

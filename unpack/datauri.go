@@ -12,6 +12,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/fsigkd/fsigkd/internal/bytesearch"
+	"github.com/fsigkd/fsigkd/internal/hexesc"
 )
 
 // data: addresses (RFC 2397, read as the WHATWG fetch standard reads
@@ -387,7 +388,7 @@ func reference(b []byte) (rune, int) {
 	}
 	v := 0
 	for ; i < len(b); i++ {
-		d := hexValue(b[i])
+		d := hexesc.Digit(b[i])
 		if d < 0 || d >= base {
 			break
 		}
@@ -405,16 +406,6 @@ func reference(b []byte) (rune, int) {
 		i++
 	}
 	return rune(v), i
-}
-
-func hexValue(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c|0x20 >= 'a' && c|0x20 <= 'f':
-		return int(c|0x20-'a') + 10
-	}
-	return -1
 }
 
 func hasBOM16(d []byte) bool {
@@ -552,7 +543,7 @@ func percentDecode(b []byte) []byte {
 	out := make([]byte, 0, len(b))
 	for i := 0; i < len(b); i++ {
 		if b[i] == '%' && i+2 < len(b) {
-			if hi, lo := hexValue(b[i+1]), hexValue(b[i+2]); hi >= 0 && lo >= 0 {
+			if hi, lo := hexesc.Digit(b[i+1]), hexesc.Digit(b[i+2]); hi >= 0 && lo >= 0 {
 				out = append(out, byte(hi<<4|lo))
 				i += 2
 				continue

@@ -481,8 +481,12 @@ func (n *ntfsVol) compressed(s *scan, runs []ntfsRun, p ntfsPiece, where string,
 				}
 				if stored == len(cs) && int64(stored) == unit {
 					out = in
-				} else if out, err = lznt1(in, int(unit*n.cluster)); err != nil {
+				} else if out, err = lzChunks(in, int(unit*n.cluster), true, io.ErrUnexpectedEOF); err != nil {
 					return
+				} else if size := int(unit * n.cluster); len(out) > size {
+					out = out[:size]
+				} else {
+					out = append(out, make([]byte, size-len(out))...) // a unit's rest is zeros
 				}
 			}
 			take := min(int64(len(out)), left)
@@ -494,63 +498,6 @@ func (n *ntfsVol) compressed(s *scan, runs []ntfsRun, p ntfsPiece, where string,
 	}()
 	s.member(pr, 0, where, depth)
 	pr.Close()
-}
-
-// lznt1 decompresses a compression unit (at most max bytes): chunks of
-// 4 KiB, each stored or a run of flag bytes and their literals and
-// back references (whose split of offset and length bits depends on
-// where in the chunk they are).
-func lznt1(in []byte, max int) ([]byte, error) {
-	out := make([]byte, 0, max)
-	for i := 0; i+2 <= len(in) && len(out) < max; {
-		h := int(binary.LittleEndian.Uint16(in[i:]))
-		if h == 0 {
-			break
-		}
-		size := h&0xfff + 1
-		i += 2
-		if i+size > len(in) {
-			return out, io.ErrUnexpectedEOF
-		}
-		chunk := in[i : i+size]
-		i += size
-		if h&0x8000 == 0 {
-			out = append(out, chunk...)
-			continue
-		}
-		start := len(out)
-		for j := 0; j < len(chunk); {
-			flags := chunk[j]
-			j++
-			for bit := 0; bit < 8 && j < len(chunk); bit++ {
-				if flags&(1<<bit) == 0 {
-					out = append(out, chunk[j])
-					j++
-					continue
-				}
-				if j+2 > len(chunk) {
-					return out, io.ErrUnexpectedEOF
-				}
-				tok := int(binary.LittleEndian.Uint16(chunk[j:]))
-				j += 2
-				lenBits := 12
-				for pos := len(out) - start - 1; pos >= 0x10; pos >>= 1 {
-					lenBits--
-				}
-				off, n := tok>>lenBits+1, tok&(1<<lenBits-1)+3
-				if off > len(out)-start {
-					return out, io.ErrUnexpectedEOF
-				}
-				for k := 0; k < n; k++ {
-					out = append(out, out[len(out)-off])
-				}
-			}
-			if len(out) > max+4096 {
-				return out[:max], nil
-			}
-		}
-	}
-	return out[:min(len(out), max)], nil
 }
 
 // utf16le reads UTF-16 little-endian text.

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/fsigkd/fsigkd/internal/hexesc"
 )
 
 // Objects embedded in RTF documents: each \objdata destination holds an
@@ -120,7 +122,7 @@ func rtfHexData(d []byte, p int, nested bool) (out []byte, end int) {
 			}
 		default:
 			i++
-			v := hexValue(c)
+			v := hexesc.Digit(c)
 			if v < 0 || skipping != 0 {
 				continue
 			}

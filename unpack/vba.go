@@ -20,12 +20,25 @@ func ovbaDecompress(c []byte, limit int) ([]byte, error) {
 	if len(c) == 0 || c[0] != 1 {
 		return nil, errOVBA
 	}
+	return lzChunks(c[1:], limit, false, errOVBA)
+}
+
+// lzChunks undoes the compression MS-OVBA and NTFS (LZNT1) share: chunks
+// of at most 4,096 bytes, each stored or a run of flag bytes and their
+// literals and copies (whose split of offset and length bits depends on
+// where in the chunk they are). zeroEnds: a header of zero ends the
+// data (NTFS pads a compression unit so); else it is malformed (bad).
+// At most limit bytes out (a chunk's more).
+func lzChunks(c []byte, limit int, zeroEnds bool, bad error) ([]byte, error) {
 	var out []byte
-	for i := 1; i+2 <= len(c) && len(out) <= limit; {
+	for i := 0; i+2 <= len(c) && len(out) <= limit; {
 		header := binary.LittleEndian.Uint16(c[i:])
+		if header == 0 && zeroEnds {
+			break
+		}
 		size := int(header&0x0fff) + 3
 		if header>>12&7 != 3 {
-			return out, errOVBA
+			return out, bad
 		}
 		end := min(i+size, len(c))
 		chunk := c[i+2 : end]
@@ -45,20 +58,20 @@ func ovbaDecompress(c []byte, limit int) ([]byte, error) {
 					continue
 				}
 				if j+2 > len(chunk) {
-					return out, errOVBA
+					return out, bad
 				}
 				token := int(binary.LittleEndian.Uint16(chunk[j:]))
 				j += 2
 				diff := len(out) - start
 				if diff < 1 || diff > 4096 {
-					return out, errOVBA // a chunk holds 4,096 bytes at most, a copy needs one before it
+					return out, bad // a chunk holds 4,096 bytes at most, a copy needs one before it
 				}
 				bitCount := max(bits.Len(uint(diff-1)), 4)
 				lengthMask := 0xffff >> bitCount
 				length := token&lengthMask + 3
 				offset := token>>(16-bitCount) + 1
 				if offset > len(out)-start || offset <= 0 {
-					return out, errOVBA
+					return out, bad
 				}
 				for k := 0; k < length; k++ {
 					out = append(out, out[len(out)-offset])

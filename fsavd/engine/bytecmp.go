@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/fsigkd/fsigkd/internal/hexesc"
 )
 
 // A byte-compare part of a logical signature,
@@ -158,7 +160,7 @@ func (b *byteCompare) read(w []byte) (int64, bool) {
 	}
 	var v int64
 	for _, c := range w {
-		d := digit(c)
+		d := hexesc.Digit(c)
 		if d < 0 || d >= base {
 			if b.exact {
 				return 0, false
@@ -180,17 +182,4 @@ func (b *byteCompare) read(w []byte) (int64, bool) {
 		v = int64(r)
 	}
 	return v, true
-}
-
-// digit is c's value as a digit, -1 when it is none.
-func digit(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c-'a') + 10
-	case c >= 'A' && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
 }

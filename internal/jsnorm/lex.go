@@ -3,6 +3,8 @@ package jsnorm
 import (
 	"math"
 	"strconv"
+
+	"github.com/fsigkd/fsigkd/internal/hexesc"
 )
 
 // The token kinds. Operators and keywords but var and function keep
@@ -471,27 +473,14 @@ func unescapeJS(dst, s []byte) []byte {
 	return dst
 }
 
-// hex is a hex digit's value, -1 for another byte.
-func hex(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c-'a') + 10
-	case c >= 'A' && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
-}
-
 // hexPair is ClamAV's reading of two hex digits: a first that is none
 // counts as 0; a last that is none makes every bit one.
 func hexPair(a, b byte) byte {
-	return byte(max(hex(a), 0)<<4 | hex(b))
+	return byte(max(hexesc.Digit(a), 0)<<4 | hexesc.Digit(b))
 }
 
 func hexQuad(s []byte) uint16 {
-	return uint16(max(hex(s[0]), 0)<<12 | max(hex(s[1]), 0)<<8 | max(hex(s[2]), 0)<<4 | hex(s[3]))
+	return uint16(max(hexesc.Digit(s[0]), 0)<<12 | max(hexesc.Digit(s[1]), 0)<<8 | max(hexesc.Digit(s[2]), 0)<<4 | hexesc.Digit(s[3]))
 }
 
 // appendUTF8 writes a UTF-16 unit as UTF-8 (a surrogate too), 0 as 1.
@@ -514,12 +503,12 @@ func unescapeURL(s []byte) []byte {
 	for k := 0; k < len(s); k++ {
 		c := s[k]
 		if c == '%' {
-			if k+5 < len(s) && s[k+1] == 'u' && hex(s[k+2]) >= 0 && hex(s[k+3]) >= 0 && hex(s[k+4]) >= 0 && hex(s[k+5]) >= 0 {
+			if k+5 < len(s) && s[k+1] == 'u' && hexesc.Digit(s[k+2]) >= 0 && hexesc.Digit(s[k+3]) >= 0 && hexesc.Digit(s[k+4]) >= 0 && hexesc.Digit(s[k+5]) >= 0 {
 				out = appendUTF8(out, hexQuad(s[k+2:k+6]))
 				k += 5
 				continue
 			}
-			if k+2 < len(s) && hex(s[k+1]) >= 0 && hex(s[k+2]) >= 0 {
+			if k+2 < len(s) && hexesc.Digit(s[k+1]) >= 0 && hexesc.Digit(s[k+2]) >= 0 {
 				c = hexPair(s[k+1], s[k+2])
 				k += 2
 			}
