@@ -461,12 +461,17 @@ func (s *scan) diskImage(data []byte, where string, depth int) {
 	}
 }
 
+// brokenAt says that what is at path could not be read whole: suspected.
+func (s *scan) brokenAt(path string, depth int) {
+	s.add(Detection{Name: "Heuristics.Broken.Archive", Path: path, Kind: Suspected, Depth: depth})
+}
+
 // diskFile walks the bytes [off, off+n) of a volume as a file: in place
 // when the image holds them in one piece.
 func (s *scan) diskFile(d []byte, v volume, off, n int64, room *int64, where string, depth int) {
 	ext, ok := v.extents(nil, off, n)
 	if !ok {
-		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth})
+		s.brokenAt(where, depth)
 		return
 	}
 	s.extentsFile(d, ext, room, where, depth)

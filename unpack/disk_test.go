@@ -99,6 +99,19 @@ func maps(m map[string][]byte, k string, v []byte) map[string][]byte {
 	return out
 }
 
+// mount runs a mount command (name, args) for mnt and gives the unmount,
+// which does its work once.
+func mount(t *testing.T, mnt, name string, args ...string) (umount func()) {
+	run(t, name, args...)
+	mounted := true
+	return func() {
+		if mounted {
+			run(t, "umount", mnt)
+			mounted = false
+		}
+	}
+}
+
 // ntfsImage makes an NTFS volume of size MiB with ntfs-3g, mounted
 // (root): files, an alternate stream on the zip, a compressed directory
 // with a file in it, and the big file written in pieces.
@@ -111,14 +124,7 @@ func ntfsImage(t *testing.T, size int, files map[string][]byte) ([]byte, map[str
 	os.Mkdir(mnt, 0o755)
 	run(t, "truncate", "-s", fmt.Sprint(size<<20), img)
 	run(t, "mkntfs", "-F", "-q", "-Q", img)
-	run(t, "ntfs-3g", "-o", "compression,streams_interface=windows", img, mnt)
-	mounted := true
-	umount := func() {
-		if mounted {
-			run(t, "umount", mnt)
-			mounted = false
-		}
-	}
+	umount := mount(t, mnt, "ntfs-3g", "-o", "compression,streams_interface=windows", img, mnt)
 	defer umount()
 	want := map[string][]byte{}
 	write := func(name string, data []byte) {
@@ -575,14 +581,7 @@ func exfatImage(t *testing.T, size int, files map[string][]byte) ([]byte, map[st
 	}
 	loop := strings.TrimSpace(string(out))
 	defer exec.Command("losetup", "-d", loop).Run()
-	run(t, fuse, loop, mnt)
-	mounted := true
-	umount := func() {
-		if mounted {
-			run(t, "umount", mnt)
-			mounted = false
-		}
-	}
+	umount := mount(t, mnt, fuse, loop, mnt)
 	defer umount()
 	want := map[string][]byte{}
 	write := func(name string, data []byte) error {

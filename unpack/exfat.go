@@ -78,9 +78,7 @@ func (f *exfatVol) extents(first uint32, n int64, contiguous bool) ([]extent, bo
 
 // exfat walks an exFAT volume's files.
 func (s *scan) exfat(v volume, room *int64, where string, depth int) {
-	broken := func(at string) {
-		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: join(where, at), Kind: Suspected, Depth: depth})
-	}
+	broken := func(at string) { s.brokenAt(join(where, at), depth) }
 	f, ok := openExFAT(v)
 	if !ok {
 		broken("")

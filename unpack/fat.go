@@ -186,9 +186,7 @@ func (f *fatVol) dirBytes(first uint32, root bool, budget *int64) ([]byte, bool)
 // fat walks a FAT volume's files.
 func (s *scan) fat(v volume, room *int64, where string, depth int) {
 	f, ok := openFAT(v)
-	broken := func(at string) {
-		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: join(where, at), Kind: Suspected, Depth: depth})
-	}
+	broken := func(at string) { s.brokenAt(join(where, at), depth) }
 	if !ok {
 		broken("")
 		return

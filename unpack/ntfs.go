@@ -282,9 +282,7 @@ func (n *ntfsVol) runExtents(runs []ntfsRun, size int64) ([]extent, bool) {
 
 // ntfs walks an NTFS volume's files.
 func (s *scan) ntfs(v volume, room *int64, where string, depth int) {
-	broken := func(at string) {
-		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: join(where, at), Kind: Suspected, Depth: depth})
-	}
+	broken := func(at string) { s.brokenAt(join(where, at), depth) }
 	n, ok := openNTFS(v)
 	if !ok {
 		broken("")

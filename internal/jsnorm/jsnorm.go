@@ -614,13 +614,7 @@ func (p *parser) output(dst []byte) (_ []byte, quoteLast bool) {
 	last := byte(0)
 	for _, t := range p.tokens {
 		before := len(dst)
-		switch t.k {
-		case kFunction:
-			p.current = t.aux
-		case kFunctionEnd:
-			if parent := p.scopes[p.current].parent; parent >= 0 {
-				p.current = parent
-			}
+		if p.enter(t); t.k == kFunctionEnd {
 			continue
 		}
 		dst, last = p.outToken(dst, t, last)
