@@ -32,13 +32,9 @@ type Ahead struct {
 	B64        []int
 	B64Next    int
 	B64Crowded bool
-	// Zips are the places, in order, of a zip's local header signature
-	// in them (zipsWithin); with ZipsCrowded, too many were found to
-	// keep.
-	Zips        []int
-	ZipsCrowded bool
 	// Behind are the places, in order, of the signatures of containers
-	// found behind other data (embedded) in them, and BehindNext the
+	// found behind other data (embedded: a zip's local header among
+	// them) in them, and BehindNext the
 	// first place not looked at; with BehindCrowded, too many were found
 	// to keep.
 	Behind        []int
@@ -114,7 +110,7 @@ var beginLine = []byte("begin")
 // until each was, and the pairs of data: addresses until too many were. The
 // searcher gives each place of one (Saw), and moves Upto.
 func (a *Ahead) Wanted() [][]byte {
-	var w [][]byte
+	w := make([][]byte, 0, a.WantedN())
 	if a.Begin < 0 {
 		w = append(w, beginLine)
 	}
@@ -124,10 +120,23 @@ func (a *Ahead) Wanted() [][]byte {
 	if !a.URIsCrowded {
 		w = append(w, uriAnchors...)
 	}
-	if !a.ZipsCrowded {
-		w = append(w, zipLocalMagic)
-	}
 	return w
+}
+
+// WantedN is how many strings Wanted gives, counted without making them
+// (the searcher asks after every place it finds).
+func (a *Ahead) WantedN() int {
+	n := 0
+	if a.Begin < 0 {
+		n++
+	}
+	if a.Screnc < 0 {
+		n++
+	}
+	if !a.URIsCrowded {
+		n += len(uriAnchors)
+	}
+	return n
 }
 
 // WantedLen is the length of the longest string wanted: how far before
@@ -155,16 +164,6 @@ func (a *Ahead) Saw(window []byte, base, p int, sep []byte) {
 	if bytes.Equal(sep, screncMark) {
 		if a.Screnc < 0 || p < a.Screnc {
 			a.Screnc = p
-		}
-		return
-	}
-	if bytes.Equal(sep, zipLocalMagic) {
-		switch {
-		case a.ZipsCrowded || len(a.Zips) > 0 && p <= a.Zips[len(a.Zips)-1]:
-		case len(a.Zips) == maxAheadPlaces:
-			a.Zips, a.ZipsCrowded = nil, true
-		default:
-			a.Zips = append(a.Zips, p)
 		}
 		return
 	}

@@ -68,21 +68,26 @@ func (b behindAt) typ() string {
 // order of their kinds: every 7z, RAR, cabinet, LHA, ARJ and gzip member
 // found (a second archive of a kind is opened as the first is: 7-Zip's
 // "open inside" reaches it), the first tar (its later members' headers
-// are its own), the first NSIS installer's data (nsis.go). A short
-// signature counts only where a whole header stands behind it, so that
-// plain data holding its bytes is not taken for an archive. The
-// signatures are looked for together, in one pass (a pass per kind cost
-// a quarter more on plain data), through the whole object: 7-Zip looks
-// in the first 8 MiB, ClamAV further (a 7z or a cabinet behind 10 MB of
-// other data was opened by clamscan, not here). places are where a
-// search ahead found them before from (Ahead.Behind).
-func embedded(d []byte, places []int, from int) []behindAt {
+// are its own), the first NSIS installer's data (nsis.go); and zips, the
+// places after the first byte where a local header a zip tool could
+// have written stands (zipHeaderAt: ClamAV finds an embedded zip so
+// anywhere, and a zip in the middle of a format read as raw bytes, an
+// ext4 image, data no reader here opens, is then opened wherever it
+// lies). A short signature counts only where a whole header stands
+// behind it, so that plain data holding its bytes is not taken for an
+// archive. The signatures are looked for together, in one pass (a pass
+// per kind cost a quarter more on plain data), through the whole object:
+// 7-Zip looks in the first 8 MiB, ClamAV further (a 7z or a cabinet
+// behind 10 MB of other data was opened by clamscan, not here). places
+// are where a search ahead found them before from (Ahead.Behind).
+func embedded(d []byte, places []int, from int) (out []behindAt, zips []int) {
 	var tries, found [maxBehindKinds]int
 	most := maxCandidates + len(d)>>16
-	var out []behindAt
-	look := func(at int) bool {
+	look := func(at int) {
 		_, which := behindSigs.Index(d[at:min(len(d), at+16)])
-		left := false
+		if which&zipBit != 0 && at > 0 && bytes.HasPrefix(d[at:], zipLocalMagic) && zipHeaderAt(d, at) {
+			zips = append(zips, at)
+		}
 		for k, kind := range behindKinds {
 			if tries[k] >= most || found[k] >= kind.most {
 				continue
@@ -94,28 +99,23 @@ func embedded(d []byte, places []int, from int) []behindAt {
 					out = append(out, behindAt{at - kind.back, kind.open, k})
 				}
 			}
-			left = left || tries[k] < most && found[k] < kind.most
 		}
-		return left
 	}
-	left := true
 	for _, at := range places {
 		if at < from && at < len(d) {
-			if left = look(at); !left {
-				break
-			}
+			look(at)
 		}
 	}
-	for off := from; left && off < len(d); {
+	for off := from; off < len(d); {
 		i, _ := behindSigs.Index(d[off:])
 		if i < 0 {
 			break
 		}
-		left = look(off + i)
+		look(off + i)
 		off += i + 1
 	}
 	slices.SortStableFunc(out, func(a, b behindAt) int { return a.kind - b.kind })
-	return out
+	return out, zips
 }
 
 // behindKind is a container opened where it is found behind other data:
@@ -130,8 +130,8 @@ type behindKind struct {
 	typ   string // its type as ClamAV names it, when found at the start (Within)
 }
 
-// maxBehindKinds is the most kinds there can be: the most strings a
-// bytesearch.Set finds together.
+// maxBehindKinds is the most kinds there can be (a bytesearch.Set finds
+// 16 strings together: theirs, and a zip's local header's).
 const maxBehindKinds = 8
 
 // behindKinds is a table, not made per object: its closures were an
@@ -159,6 +159,7 @@ func init() {
 		sigs = append(sigs, k.sig)
 		maxBehindSig = max(maxBehindSig, len(k.sig))
 	}
+	sigs = append(sigs, zipLocalMagic) // zipBit: looked for in the same pass
 	behindSigs = bytesearch.NewSet(sigs...)
 }
 
@@ -248,42 +249,11 @@ func zipFromEnd(d []byte) (start int, ok bool) {
 // headers; one more is Heuristics.Limits.Exceeded.Files.
 const maxZipsBehind = 64
 
-// zipLocalMagic starts a zip's local header.
+// zipLocalMagic starts a zip's local header; zipBit is its bit among
+// behindSigs' (after behindKinds').
 var zipLocalMagic = []byte("PK\x03\x04")
 
-// zipsWithin is where zips start inside d (the object, at depth 0, or a
-// member), after its first byte and before before, by their local
-// headers: a header whose fields are a zip entry's (a version a zip
-// tool writes, stored or deflated, a name of printable bytes, a stored
-// entry's data within d). ClamAV finds an embedded zip so anywhere in
-// an object; a zip in the middle of a format read as raw bytes (an ext4
-// image, data that no reader here opens) is then opened wherever it
-// lies, not only at the end. A download's own places were found as it
-// was written (Ahead).
-func (s *scan) zipsWithin(d []byte, before, depth int) []int {
-	var out []int
-	from := 1
-	if a := s.opt.Ahead; depth == 0 && a != nil && a.Upto <= len(d) && !a.ZipsCrowded {
-		for _, p := range a.Zips {
-			if p >= 1 && p < before && zipHeaderAt(d, p) {
-				out = append(out, p)
-			}
-		}
-		from = max(1, a.Upto-len(zipLocalMagic)+1)
-	}
-	for off := from; off < before; {
-		j := bytes.Index(d[off:before], zipLocalMagic)
-		if j < 0 {
-			break
-		}
-		off += j
-		if zipHeaderAt(d, off) {
-			out = append(out, off)
-		}
-		off++
-	}
-	return out
-}
+const zipBit = uint(1) << maxBehindKinds
 
 // zipHeaderAt tells whether a zip local header a zip tool could have
 // written stands at i.

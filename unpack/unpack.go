@@ -534,7 +534,8 @@ func (s *scan) archive(data []byte, where string, depth int) (typed bool) {
 		if a := s.opt.Ahead; depth == 0 && a != nil && a.Upto <= len(data) && !a.BehindCrowded {
 			places, from = a.Behind, a.BehindNext
 		}
-		for _, c := range embedded(data, places, from) {
+		found, zips := embedded(data, places, from)
+		for _, c := range found {
 			if s.stop {
 				break
 			}
@@ -545,12 +546,12 @@ func (s *scan) archive(data []byte, where string, depth int) (typed bool) {
 			open("", s.zip, data)
 			before = start // its own headers are not looked at again
 		}
-		next := 0
-		for n, at := range s.zipsWithin(data, before, depth) {
-			if s.stop || at < next {
+		next, opened := 0, 0
+		for _, at := range zips {
+			if s.stop || at < next || at >= before {
 				continue
 			}
-			if n >= maxZipsBehind {
+			if opened++; opened > maxZipsBehind {
 				s.exceeded("Files", where, depth)
 				break
 			}

@@ -120,10 +120,10 @@ func (f *Follow) search(window []byte, base int) {
 				f.ahead.Saw(window, base, p, w)
 			}
 		}
-		if now := f.ahead.Wanted(); len(now) != len(wanted) {
+		if f.ahead.WantedN() != len(wanted) {
 			// One found ("begin"), or too many (a data: address's
 			// pairs): looked for no more.
-			wanted = now
+			wanted = f.ahead.Wanted()
 			set = bytesearch.NewSet(append(slices.Clip(f.db.keys), wanted...)...)
 		}
 	}

@@ -113,8 +113,8 @@ func TestFollowFindsAcrossBorders(t *testing.T) {
 		if c.name == "gzip behind data" && (len(fl.ahead.Behind) == 0 || fl.ahead.Behind[0] != 5000) {
 			t.Fatalf("%s: the places found ahead: %v", c.name, fl.ahead.Behind)
 		}
-		if c.name == "zip in the middle" && (len(fl.ahead.Zips) == 0 || fl.ahead.Zips[0] != 5000) {
-			t.Fatalf("%s: the zip's places found ahead: %v", c.name, fl.ahead.Zips)
+		if c.name == "zip in the middle" && (len(fl.ahead.Behind) == 0 || fl.ahead.Behind[0] != 5000) {
+			t.Fatalf("%s: the zip's places found ahead: %v", c.name, fl.ahead.Behind)
 		}
 		if strings.HasPrefix(c.name, "encoded") && fl.ahead.Screnc != 3000 {
 			t.Fatalf("%s: the mark found ahead at %d", c.name, fl.ahead.Screnc)
