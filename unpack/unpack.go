@@ -509,6 +509,8 @@ func (s *scan) archive(data []byte, where string, depth int) (typed bool) {
 		open(TypeISO, s.iso, data)
 	case isUDF(data):
 		open(TypeUDF, func(d []byte, where string, depth int) { s.udf(d, where, depth, nil, nil) }, data)
+	case isDMG(data):
+		open("", s.dmg, data)
 	case isDiskImage(data):
 		open("", s.diskImage, data)
 	case isLHA(data):
