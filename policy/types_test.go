@@ -21,6 +21,17 @@ func TestTypesByTheirBytes(t *testing.T) {
 	ole := append(append([]byte{0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1}, make([]byte, 500)...), utf16("_VBA_PROJECT")...)
 	iso := make([]byte, 0x9000)
 	copy(iso[0x8001:], "CD001")
+	fat := make([]byte, 4096)
+	copy(fat, "\xeb\x3c\x90mkfs.fat\x00\x02\x04\x04\x00\x02")
+	copy(fat[54:], "FAT12   ")
+	fat[510], fat[511] = 0x55, 0xaa
+	ntfs := make([]byte, 4096)
+	copy(ntfs[3:], "NTFS    ")
+	ntfs[510], ntfs[511] = 0x55, 0xaa
+	vhd := append(bytes.Clone(fat), make([]byte, 512)...)
+	copy(vhd[len(vhd)-512:], "conectix")
+	dmg := append(bytes.Clone(fat), make([]byte, 512)...)
+	copy(dmg[len(dmg)-512:], "koly")
 	lnk := append([]byte{0x4c, 0, 0, 0, 0x01, 0x14, 0x02, 0, 0, 0, 0, 0, 0xc0, 0, 0, 0, 0, 0, 0, 0x46}, make([]byte, 60)...)
 	for name, c := range map[string]struct {
 		data []byte
@@ -32,6 +43,10 @@ func TestTypesByTheirBytes(t *testing.T) {
 		"elf":                 {self, "", "elf"},
 		"lnk named .pdf":      {lnk, "invoice.pdf", "lnk"},
 		"iso":                 {iso, "disk.img", "iso"},
+		"fat volume":          {fat, "disk.img", "vhd"},
+		"ntfs volume":         {ntfs, "x.bin", "vhd"},
+		"vhd":                 {vhd, "x.bin", "vhd"},
+		"dmg":                 {dmg, "setup.dat", "dmg"},
 		"ole with macros":     {ole, "report.doc", "office-macro"},
 		"zip":                 {eicar.Zip(map[string][]byte{"a.txt": []byte("x")}), "a.dat", "zip"},
 		"hta by content":      {[]byte("<html><HTA:APPLICATION ID=x></html>"), "page.txt", "hta"},
