@@ -105,6 +105,10 @@ func All(t testing.TB) []Form {
 			return UDFOnly(t, Made(t, map[string][]byte{"in/readme.txt": []byte("read me"), "in/a.zip": z}, "a.iso",
 				genisoimage, "-quiet", "-udf", "-o", "a.iso", "in"))
 		}},
+		{"a zip inside other data (neither at its start nor at its end)", func(c []byte) []byte {
+			z := made(t, c, "a.zip", sz, "a", "-bd", "-tzip", "a.zip", "a.exe")
+			return append(append(bytes.Repeat([]byte("data of no format "), 6000), z...), bytes.Repeat([]byte(" and more after it"), 6000)...)
+		}},
 		{"VHD disk image (dynamic), a zip on its FAT volume", func(c []byte) []byte {
 			z := made(t, c, "a.zip", sz, "a", "-bd", "-tzip", "a.zip", "a.exe")
 			return Made(t, map[string][]byte{"a.zip": z}, "a.vhd", "sh", "-c",
