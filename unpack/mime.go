@@ -418,6 +418,8 @@ func headerFieldAt(d []byte) bool {
 
 // entity scans one MIME entity in every reading of it.
 func (s *scan) entity(d []byte, where string, depth, level int) {
+	part := s.nextIsPart // set by multipart for its parts alone
+	s.nextIsPart = false
 	if level > s.lim.MaxDepth {
 		s.exceeded("Depth", where, depth)
 		return
@@ -443,14 +445,15 @@ func (s *scan) entity(d []byte, where string, depth, level int) {
 					s.exceeded("Files", where, depth)
 					return
 				}
-				s.readAs(r, ct, cte, where, depth, level)
+				s.readAs(r, ct, cte, where, depth, level, part)
 			}
 		}
 	}
 }
 
-// readAs scans an entity's body as Content-Type ct and transfer coding cte.
-func (s *scan) readAs(r reading, ct, cte, where string, depth, level int) {
+// readAs scans an entity's body as Content-Type ct and transfer coding
+// cte; part: the entity is a part of a multipart, not a message's top.
+func (s *scan) readAs(r reading, ct, cte, where string, depth, level int, part bool) {
 	typ, params := mediaType(ct)
 	if strings.HasPrefix(typ, "multipart/") && len(params["boundary"]) > 0 {
 		for _, b := range params["boundary"] {
@@ -461,11 +464,9 @@ func (s *scan) readAs(r reading, ct, cte, where string, depth, level int) {
 	body := decodeBody(r.body, cte)
 	name := partName(r, typ)
 	if s.opt.Members != nil && len(s.mails) > 0 {
-		if file, ok := fileName(r); ok {
-			// A mail's attachment, as ClamAV describes it to container
-			// signatures: its file name made safe, its size decoded.
-			s.describe(Member{Container: TypeMail, ContainerSize: int64(len(s.mails[len(s.mails)-1])), Name: clamavSafeName(file),
-				Packed: int64(len(body)), Size: int64(len(body))}, where, depth)
+		if file, size, ok := clamavPart(r, typ, params, cte, body, part); ok {
+			s.describe(Member{Container: TypeMail, ContainerSize: int64(len(s.mails[len(s.mails)-1])), Name: file,
+				Packed: size, Size: size}, where, depth)
 		}
 	}
 	if typ == "message/rfc822" || typ == "message/global" {
@@ -549,6 +550,7 @@ func (s *scan) multipart(body []byte, boundary, where string, depth, level int) 
 			}
 			continue
 		}
+		s.nextIsPart = true
 		s.entity(p, where, depth, level+1)
 	}
 }
@@ -618,6 +620,72 @@ func fileName(r reading) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// clamavPart is how ClamAV's mail reader describes a part to container
+// signatures (read from clamscan's account of each, its CDBNAME lines):
+// a part of a multipart, or a message's top when it is no text. Its name:
+// a text part's is its Content-Disposition filename; an attached one
+// with none is "unknown"; an inline one is "mixedtextportion" unless it
+// is plain text as it is (no coding), which is "attachment" without a
+// name, "unknown" with only a Content-Type name; another part's is its
+// filename, else its Content-Type name, else "attachment"; made safe.
+// Its size: a base64 part's bytes; another's, its text without carriage
+// returns and one line end more (ClamAV writes each line with one).
+func clamavPart(r reading, typ string, params map[string][]string, cte string, body []byte, part bool) (string, int64, bool) {
+	major, sub, _ := strings.Cut(typ, "/")
+	if typ == "" {
+		major, sub = "text", "plain"
+	}
+	var disp string
+	var dparams map[string][]string
+	if v := r.values("content-disposition"); len(v) > 0 {
+		disp, dparams = mediaType(v[0])
+	}
+	first := func(p map[string][]string, k string) string {
+		if len(p[k]) > 0 {
+			return p[k][0]
+		}
+		return ""
+	}
+	fname, cname := first(dparams, "filename"), first(params, "name")
+	enc := strings.ToLower(strings.TrimSpace(cte))
+	size := int64(len(body))
+	if !strings.Contains(enc, "base64") {
+		size = int64(len(body)-bytes.Count(body, []byte{'\r'})) + 1
+	}
+	name := fname
+	switch major {
+	case "multipart", "message":
+		return "", 0, false
+	case "text":
+		if !part {
+			return "", 0, false // a message's text is no attachment
+		}
+		switch disp {
+		case "attachment":
+		case "", "inline":
+			switch {
+			case sub != "plain" || enc != "" && enc != "7bit":
+				name = "mixedtextportion"
+			case fname == "" && cname == "":
+				name = "attachment"
+			}
+		default:
+			return "", 0, false
+		}
+		if name == "" {
+			name = "unknown"
+		}
+	default:
+		if name == "" {
+			name = cname
+		}
+		if name == "" {
+			name = "attachment"
+		}
+	}
+	return clamavSafeName(name), size, true
 }
 
 // clamavSafeName is a name as ClamAV keeps a mail part's: every byte but
