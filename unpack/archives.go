@@ -204,20 +204,14 @@ func isBzip2(d []byte) bool {
 		(bytes.Equal(d[4:10], []byte{0x31, 0x41, 0x59, 0x26, 0x53, 0x59}) || bytes.Equal(d[4:10], []byte{0x17, 0x72, 0x45, 0x38, 0x50, 0x90}))
 }
 
-// zipAnywhere tells whether data holds a zip that does not start at its
-// first byte (self-extractors, polyglots, data prepended or appended): an
-// end-of-central-directory record in the last 64 KiB whose comment fits
-// in what follows it, and whose central directory, where the record says
-// it ends, starts with its own signature (a zip64 record stands before
-// it). archive/zip reads such a zip from the record; 7-Zip and the
-// desktops open it too.
-func zipAnywhere(d []byte) bool {
-	_, ok := zipFromEnd(d)
-	return ok
-}
-
-// zipFromEnd is zipAnywhere, and where the zip it finds starts in d (0
-// when a zip64 record stands before the end record: not worked out).
+// zipFromEnd tells whether d holds a zip that does not start at its
+// first byte (self-extractors, polyglots, data prepended or appended),
+// and where it starts (0 when a zip64 record stands before its end
+// record: not worked out): an end-of-central-directory record in the
+// last 64 KiB whose comment fits in what follows it, and whose central
+// directory, where the record says it ends, starts with its own
+// signature (or a zip64 record stands before it). archive/zip reads such
+// a zip from the record; 7-Zip and the desktops open it too.
 func zipFromEnd(d []byte) (start int, ok bool) {
 	const eocd = 22
 	from := max(0, len(d)-eocd-0xffff-1024) // a comment, and some bytes after it

@@ -513,7 +513,7 @@ func decodeDataURI(rest []byte) [][]byte {
 }
 
 func withoutTabsAndBreaks(b []byte) []byte {
-	if bytes.IndexAny(b, "\t\n\r") < 0 {
+	if !bytes.ContainsAny(b, "\t\n\r") {
 		return b
 	}
 	kept := make([]byte, 0, len(b))

@@ -788,7 +788,6 @@ type partial struct {
 	where string
 	done  bool
 	depth int
-	level int
 }
 
 // maxFragments bounds the fragments of one partial message.
