@@ -20,7 +20,7 @@ import (
 )
 
 // run runs a program of the test's, failing the test on an error.
-func run(t *testing.T, name string, args ...string) {
+func run(t testing.TB, name string, args ...string) {
 	t.Helper()
 	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
@@ -30,7 +30,7 @@ func run(t *testing.T, name string, args ...string) {
 // diskFiles are the files each image holds: a zip carrying the mark
 // (deflated: its bytes are nowhere in the image as they lie), a long
 // name in a subdirectory, a name in capitals, a file of many clusters.
-func diskFiles(t *testing.T) map[string][]byte {
+func diskFiles(t testing.TB) map[string][]byte {
 	var z bytes.Buffer
 	w := zip.NewWriter(&z)
 	f, _ := w.Create("inner.txt")
@@ -51,7 +51,7 @@ func diskFiles(t *testing.T) map[string][]byte {
 // fatImage makes a FAT volume of bits (12, 16, 32) of size MiB with
 // dosfstools and mtools, holding files; with fragment, its big file is
 // written into the hole a file deleted left and beyond: in pieces.
-func fatImage(t *testing.T, bits, size int, files map[string][]byte, fragment bool) []byte {
+func fatImage(t testing.TB, bits, size int, files map[string][]byte, fragment bool) []byte {
 	testenv.Need(t, "mkfs.vfat", "dosfstools")
 	testenv.Need(t, "mcopy", "mtools")
 	dir := t.TempDir()
@@ -190,7 +190,7 @@ func ntfsImage(t *testing.T, size int, files map[string][]byte) ([]byte, map[str
 
 // converted is raw converted by qemu-img to format (vpc, vhdx) with
 // options.
-func converted(t *testing.T, raw []byte, format string, opts ...string) []byte {
+func converted(t testing.TB, raw []byte, format string, opts ...string) []byte {
 	testenv.Need(t, "qemu-img", "qemu-utils")
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.img"), filepath.Join(dir, "out")
@@ -557,6 +557,15 @@ func FuzzDiskImage(f *testing.F) {
 	copy(vhd, "conectix")
 	vhd[63] = 3
 	f.Add(vhd)
+	// Images made by the real tools, for the fuzzer to change: a FAT12
+	// volume of a few files, and the same as a dynamic VHD.
+	if _, err := exec.LookPath("mkfs.vfat"); err == nil {
+		vol := fatImage(f, 12, 1, map[string][]byte{"a.txt": []byte("a file"), "d/long file name.bin": bytes.Repeat([]byte("x"), 5000)}, false)
+		f.Add(vol)
+		if _, err := exec.LookPath("qemu-img"); err == nil {
+			f.Add(converted(f, vol, "vpc"))
+		}
+	}
 	f.Fuzz(func(t *testing.T, d []byte) {
 		Scan(d, Options{Archives: true}, Limits{MaxFiles: 100}, func([]byte, func(string) bool) {})
 	})
