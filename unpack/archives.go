@@ -249,6 +249,14 @@ var zipLocalMagic = []byte("PK\x03\x04")
 
 const zipBit = uint(1) << maxBehindKinds
 
+// zipMethods are the compression methods of zip entries the tools
+// write (APPNOTE 4.4.5): stored, deflated, Deflate64, bzip2, LZMA, zstd,
+// xz, PPMd, and AES's marker. A zip inside other data is taken for one
+// whatever its first entry's method: one this walk cannot read is
+// reported (Heuristics.Unsupported.Zip, or Broken.Archive where no
+// central directory gives its end), never passed as plain bytes.
+var zipMethods = map[uint16]bool{0: true, 8: true, 9: true, 12: true, 14: true, 93: true, 95: true, 98: true, 99: true}
+
 // zipHeaderAt tells whether a zip local header a zip tool could have
 // written stands at i.
 func zipHeaderAt(d []byte, i int) bool {
@@ -258,7 +266,7 @@ func zipHeaderAt(d []byte, i int) bool {
 	h := d[i:]
 	version, flags, method := binary.LittleEndian.Uint16(h[4:]), binary.LittleEndian.Uint16(h[6:]), binary.LittleEndian.Uint16(h[8:])
 	nameLen, extraLen := int(binary.LittleEndian.Uint16(h[26:])), int(binary.LittleEndian.Uint16(h[28:]))
-	if version&0xff > 63 || method != 0 && method != 8 || nameLen == 0 || nameLen > 1024 || 30+nameLen+extraLen > len(h) {
+	if version&0xff > 63 || !zipMethods[method] || nameLen == 0 || nameLen > 1024 || 30+nameLen+extraLen > len(h) {
 		return false
 	}
 	for _, c := range h[30 : 30+nameLen] {
