@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf16"
 
 	"github.com/fsigkd/fsigkd/internal/bytesearch"
 	"github.com/fsigkd/fsigkd/internal/hexesc"
@@ -422,11 +421,7 @@ func fromUTF16(d []byte) []byte {
 	if d[0] == 0xff {
 		order = binary.LittleEndian
 	}
-	units := make([]uint16, (len(d)-2)/2)
-	for i := range units {
-		units[i] = order.Uint16(d[2+2*i:])
-	}
-	return []byte(string(utf16.Decode(units)))
+	return []byte(utf16Text(d[2:], order))
 }
 
 // dataURIEnd is where the address that starts at start ends: at the

@@ -285,17 +285,7 @@ func fatShortName(e []byte) string {
 	if ext != "" {
 		name += "." + ext
 	}
-	return latin1(name)
-}
-
-// latin1 reads a short name's bytes as characters (code page 437 and
-// its kin differ from 0x80; the names are for the rules and the log).
-func latin1(s string) string {
-	r := make([]rune, len(s))
-	for i := range len(s) {
-		r[i] = rune(s[i])
-	}
-	return string(r)
+	return latin1([]byte(name))
 }
 
 // fatSum is the checksum of a short name its long name's parts carry.

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"slices"
 	"strings"
-	"unicode/utf16"
 )
 
 // ISO 9660 images (.iso, .img: the CD and DVD images that mail and
@@ -194,7 +193,7 @@ func (s *scan) inPlaceRoom(n int) *int64 {
 func isoName(raw []byte, joliet bool) string {
 	name := string(raw)
 	if joliet {
-		name = ucs2BE(raw)
+		name = utf16Text(raw, binary.BigEndian)
 	}
 	if i := strings.LastIndexByte(name, ';'); i >= 0 {
 		name = name[:i]
@@ -251,7 +250,7 @@ func (s *scan) isoDescribe(d []byte, where string, depth int) (passed int) {
 					n = min(n, size-33)
 					name := string(rec[33 : 33+n])
 					if t.joliet {
-						name = ucs2BE(rec[33 : 33+n])
+						name = utf16Text(rec[33:33+n], binary.BigEndian)
 					}
 					if i := strings.IndexByte(name, ';'); i >= 0 {
 						name = name[:i]
@@ -292,15 +291,6 @@ func isoTrees(d []byte) []isoTree {
 		trees = append(trees, isoTree{root: joliets[i], joliet: true})
 	}
 	return trees
-}
-
-// ucs2BE is Joliet's UCS-2 big-endian as UTF-8.
-func ucs2BE(b []byte) string {
-	u := make([]uint16, len(b)/2)
-	for i := range u {
-		u[i] = binary.BigEndian.Uint16(b[2*i:])
-	}
-	return string(utf16.Decode(u))
 }
 
 // walkTree walks an image's directory tree from root, breadth first:

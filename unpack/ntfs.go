@@ -6,7 +6,6 @@ import (
 	"io"
 	"slices"
 	"strconv"
-	"unicode/utf16"
 )
 
 // NTFS volumes: the boot sector, the master file table where its own
@@ -168,7 +167,7 @@ func (n *ntfsVol) attributes(rec []byte, names func(parent int64, name string, d
 		if nameOff+2*nameLen > len(a) {
 			continue
 		}
-		attrName := utf16le(a[nameOff : nameOff+2*nameLen])
+		attrName := utf16Text(a[nameOff:nameOff+2*nameLen], binary.LittleEndian)
 		switch typ {
 		case 0x30: // a file name
 			if nonResident || names == nil || len(a) < 24 {
@@ -183,7 +182,7 @@ func (n *ntfsVol) attributes(rec []byte, names func(parent int64, name string, d
 			if 66+2*l > len(v) {
 				continue
 			}
-			names(int64(binary.LittleEndian.Uint64(v)&(1<<48-1)), utf16le(v[66:66+2*l]), v[65] == 2)
+			names(int64(binary.LittleEndian.Uint64(v)&(1<<48-1)), utf16Text(v[66:66+2*l], binary.LittleEndian), v[65] == 2)
 		case 0x80: // data
 			p := ntfsPiece{name: attrName, flags: binary.LittleEndian.Uint16(a[12:])}
 			if !nonResident {
@@ -496,13 +495,4 @@ func (n *ntfsVol) compressed(s *scan, runs []ntfsRun, p ntfsPiece, where string,
 	}()
 	s.member(pr, 0, where, depth)
 	pr.Close()
-}
-
-// utf16le reads UTF-16 little-endian text.
-func utf16le(b []byte) string {
-	u := make([]uint16, len(b)/2)
-	for i := range u {
-		u[i] = binary.LittleEndian.Uint16(b[2*i:])
-	}
-	return string(utf16.Decode(u))
 }

@@ -2,8 +2,8 @@ package unpack
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strconv"
-	"unicode/utf16"
 )
 
 // A PDF's JavaScript given as a string, not a stream (/JS (...) or
@@ -194,9 +194,5 @@ func pdfText(b []byte) []byte {
 	if len(b) < 2 || b[0] != 0xfe || b[1] != 0xff {
 		return b
 	}
-	u := make([]uint16, 0, len(b)/2)
-	for i := 2; i+1 < len(b); i += 2 {
-		u = append(u, uint16(b[i])<<8|uint16(b[i+1]))
-	}
-	return []byte(string(utf16.Decode(u)))
+	return []byte(utf16Text(b[2:], binary.BigEndian))
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
-	"unicode/utf16"
 )
 
 // UDF images (ECMA-167 as OSTA's UDF profiles it): the file system of
@@ -311,17 +310,9 @@ func udfName(b []byte) string {
 	}
 	switch b[0] {
 	case 16, 255:
-		u := make([]uint16, (len(b)-1)/2)
-		for i := range u {
-			u[i] = binary.BigEndian.Uint16(b[1+2*i:])
-		}
-		return string(utf16.Decode(u))
+		return utf16Text(b[1:], binary.BigEndian)
 	}
-	r := make([]rune, len(b)-1) // Latin-1
-	for i, c := range b[1:] {
-		r[i] = rune(c)
-	}
-	return string(r)
+	return latin1(b[1:])
 }
 
 // udf walks an image's UDF tree and scans every file; skip are the
