@@ -1,6 +1,7 @@
 package jsnorm
 
 import (
+	"bytes"
 	"math"
 	"strconv"
 
@@ -367,7 +368,7 @@ func cG(f float64) []byte {
 }
 
 func trimZeros(b []byte) []byte {
-	if bytesIndexByte(b, '.') < 0 {
+	if bytes.IndexByte(b, '.') < 0 {
 		return b
 	}
 	for b[len(b)-1] == '0' {
@@ -377,15 +378,6 @@ func trimZeros(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
-}
-
-func bytesIndexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // ident reads a name. A backslash followed by 'u' stays (without the
