@@ -354,15 +354,15 @@ func (s *scan) mail(data []byte, where string, depth int) {
 	msgs := mailboxMessages(data, maxParts+1)
 	switch len(msgs) {
 	case 0:
-		s.entity(mailText(data), where, depth, 0)
+		s.entity(mailText(data), where, depth, 0, false)
 	case 1:
-		s.entity(mailText(msgs[0]), where, depth, 0)
+		s.entity(mailText(msgs[0]), where, depth, 0, false)
 	default:
 		for i, m := range msgs {
 			if s.stop {
 				return
 			}
-			s.entity(mailText(m), join(where, "message-"+strconv.Itoa(i+1)), depth, 0)
+			s.entity(mailText(m), join(where, "message-"+strconv.Itoa(i+1)), depth, 0, false)
 		}
 	}
 }
@@ -416,10 +416,9 @@ func headerFieldAt(d []byte) bool {
 	return colon > 0 && isFieldName(line[:colon])
 }
 
-// entity scans one MIME entity in every reading of it.
-func (s *scan) entity(d []byte, where string, depth, level int) {
-	part := s.nextIsPart // set by multipart for its parts alone
-	s.nextIsPart = false
+// entity scans one MIME entity in every reading of it; part: it is a
+// part of a multipart, not a message (what ClamAV describes differs).
+func (s *scan) entity(d []byte, where string, depth, level int, part bool) {
 	if level > s.lim.MaxDepth {
 		s.exceeded("Depth", where, depth)
 		return
@@ -470,7 +469,7 @@ func (s *scan) readAs(r reading, ct, cte, where string, depth, level int, part b
 		}
 	}
 	if typ == "message/rfc822" || typ == "message/global" {
-		s.entity(body, join(where, name), depth+1, level+1)
+		s.entity(body, join(where, name), depth+1, level+1, false)
 		return
 	}
 	if typ == "message/partial" {
@@ -480,7 +479,7 @@ func (s *scan) readAs(r reading, ct, cte, where string, depth, level int, part b
 	if strings.HasSuffix(typ, "pkcs7-mime") {
 		// Opaque-signed: the signed entity, as a reader shows it.
 		if content, ok := smimeContent(body); ok {
-			s.entity(content, join(where, name), depth+1, level+1)
+			s.entity(content, join(where, name), depth+1, level+1, false)
 		}
 	}
 	s.member(bytes.NewReader(body), -1, join(where, name), depth)
@@ -550,8 +549,7 @@ func (s *scan) multipart(body []byte, boundary, where string, depth, level int) 
 			}
 			continue
 		}
-		s.nextIsPart = true
-		s.entity(p, where, depth, level+1)
+		s.entity(p, where, depth, level+1, true)
 	}
 }
 
@@ -828,7 +826,7 @@ func (s *scan) partialFragment(params map[string][]string, body []byte, where st
 	p.done = true
 	// The first fragment carries the message's own header fields, the
 	// joined body the rest: read as one message.
-	s.entity(whole, join(where, "message-"+id), depth+1, level+1)
+	s.entity(whole, join(where, "message-"+id), depth+1, level+1, false)
 }
 
 // end closes a walk: a message sent in parts whose fragments are not all

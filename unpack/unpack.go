@@ -308,9 +308,6 @@ type scan struct {
 	stop     bool
 	visit    Visit               // set: a walk (see Walk), nothing matched
 	partials map[string]*partial // message/partial fragments, by id
-	// nextIsPart tells entity that the entity it reads is a part of a
-	// multipart (set by multipart, read and cleared by entity).
-	nextIsPart bool
 	mails      [][]byte // the mails being read, innermost last
 	described  int      // members described (describe)
 	within     []string // the containers being read, as ClamAV types them, innermost last ("": another type)
