@@ -298,20 +298,20 @@ func ScanOpen(fd *os.File, opt Options, lim Limits, match Match, visit Visit) ([
 }
 
 type scan struct {
-	match    Match
-	lim      Limits
-	opt      Options
-	found    []Detection
-	unpacked int64
-	files    int
-	parts    int // MIME entities walked (maxParts)
-	stop     bool
-	visit    Visit               // set: a walk (see Walk), nothing matched
-	partials map[string]*partial // message/partial fragments, by id
-	mails      [][]byte // the mails being read, innermost last
-	described  int      // members described (describe)
-	within     []string // the containers being read, as ClamAV types them, innermost last ("": another type)
-	macro      bool     // the next object is a macro's source (Layer.Macro)
+	match     Match
+	lim       Limits
+	opt       Options
+	found     []Detection
+	unpacked  int64
+	files     int
+	parts     int // MIME entities walked (maxParts)
+	stop      bool
+	visit     Visit               // set: a walk (see Walk), nothing matched
+	partials  map[string]*partial // message/partial fragments, by id
+	mails     [][]byte            // the mails being read, innermost last
+	described int                 // members described (describe)
+	within    []string            // the containers being read, as ClamAV types them, innermost last ("": another type)
+	macro     bool                // the next object is a macro's source (Layer.Macro)
 }
 
 func (s *scan) add(d Detection) {
