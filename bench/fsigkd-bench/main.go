@@ -126,7 +126,7 @@ func main() {
 		if *only == "large" {
 			large(origin, "127.0.0.1:"+strconv.Itoa(port), dir)
 		} else {
-			small(origin, "127.0.0.1:"+strconv.Itoa(port), d.cmd.Process.Pid)
+			small(origin, "127.0.0.1:"+strconv.Itoa(port), dir, d)
 		}
 		stop(d)
 		return
@@ -139,7 +139,7 @@ func main() {
 	daemon := startDaemon(dir, port, *bigMiB+1)
 	proxy := "127.0.0.1:" + strconv.Itoa(port)
 
-	small(origin, proxy, daemon.cmd.Process.Pid)
+	small(origin, proxy, dir, daemon)
 	large(origin, proxy, dir)
 	latency(origin, proxy, dir)
 	stop(daemon)
@@ -509,22 +509,44 @@ func pct(lat []time.Duration, p float64) time.Duration {
 	return lat[int(float64(len(lat)-1)*p)]
 }
 
-// small measures 1 KiB objects, direct and through the daemon whose
-// process group is pgid: its rate, latency, and the CPU time all its
-// processes (master, worker, the bundled fsavd) spent per 1,000 objects.
-func small(o *originServer, proxy string, pgid int) {
-	fmt.Printf("## Small objects (1 KiB), %d requests, %d clients\n\n| path | objects/s | p50 | p99 | fsigkd's CPU s per 1,000 objects |\n|---|---|---|---|---|\n", *requests, *conc)
-	ours := func(pgrp int, _ string) bool { return pgrp == pgid }
-	for _, row := range []struct{ name, proxy string }{{"direct", ""}, {"through fsigkd (scanned by the bundled fsavd)", proxy}} {
-		c0 := cpuOf(ours)
-		lat, total := run(client(row.proxy), "http://"+o.addr+"/small", *requests, *conc)
-		cpu := ""
-		if row.proxy != "" {
-			cpu = fmt.Sprintf("%.3f", (cpuOf(ours)-c0).Seconds()/float64(len(lat))*1000)
-		}
-		fmt.Printf("| %s | %.0f | %s | %s | %s |\n", row.name, float64(len(lat))/total.Seconds(), pct(lat, .5).Round(time.Microsecond), pct(lat, .99).Round(time.Microsecond), cpu)
+// small measures 1 KiB objects, direct, through a relay that does not
+// scan (nginx) and through the daemon whose process group is pgid: their
+// rate, latency, and the CPU time all the processes of the relay and of
+// the daemon (master, worker, the bundled fsavd) spent per 1,000 objects.
+func small(o *originServer, proxy, dir string, ours *daemon) {
+	fmt.Printf("## Small objects (1 KiB), %d requests, %d clients, each object unique\n\n| path | objects/s | p50 | p99 | its CPU s per 1,000 objects |\n|---|---|---|---|---|\n", *requests, *conc)
+	type row struct {
+		name, proxy string
+		pgid        int
 	}
-	fmt.Println()
+	rows := []row{{"direct", "", 0}}
+	if addr, d := startRelay(filepath.Join(dir, "relay"), o.addr); d != nil {
+		defer stop(d)
+		rows = append(rows, row{"nginx proxy_pass, kept-alive upstream (does not scan)", addr, d.cmd.Process.Pid})
+	}
+	rows = append(rows, row{"through fsigkd (scanned by the bundled fsavd)", proxy, ours.cmd.Process.Pid})
+	var relay, rate float64
+	cached := cachedAnswers(ours)
+	for _, r := range rows {
+		c0 := groupCPU(r.pgid)
+		lat, total := run(client(r.proxy), "http://"+o.addr+"/small", *requests, *conc)
+		r0, cpu := float64(len(lat))/total.Seconds(), ""
+		if r.pgid != 0 {
+			cpu = fmt.Sprintf("%.3f", perThousand(groupCPU(r.pgid)-c0, len(lat)))
+		}
+		switch {
+		case r.proxy == proxy:
+			rate = r0
+		case r.pgid != 0:
+			relay = r0
+		}
+		fmt.Printf("| %s | %.0f | %s | %s | %s |\n", r.name, r0, pct(lat, .5).Round(time.Microsecond), pct(lat, .99).Round(time.Microsecond), cpu)
+	}
+	fmt.Printf("\nAnswered by fsigkd's verdict cache: %d of %d (the rest scanned).", cachedAnswers(ours)-cached, *requests)
+	if relay > 0 {
+		fmt.Printf(" fsigkd at %.2fx the rate of the relay that does not scan.", rate/relay)
+	}
+	fmt.Print("\n\n")
 }
 
 func large(o *originServer, proxy, dir string) {
@@ -532,16 +554,21 @@ func large(o *originServer, proxy, dir string) {
 	port := freePort()
 	unscanned := startDaemon(filepath.Join(dir, "unscanned"), port, 1)
 	defer stop(unscanned)
-	for _, row := range []struct{ name, proxy string }{
-		{"direct", ""},
-		{"through fsigkd, scanned", proxy},
-		{"through fsigkd, over max_scan_size (not scanned)", "127.0.0.1:" + strconv.Itoa(port)},
-	} {
-		lat, _ := run(client(row.proxy), "http://"+o.addr+"/big", 3, 1)
-		best := pct(lat, 0)
-		fmt.Printf("| %s | %.0f | %s |\n", row.name, float64(len(o.big))/1e6/best.Seconds(), best.Round(time.Millisecond))
+	type row struct{ name, proxy string }
+	rows := []row{{"direct", ""}}
+	if addr, d := startRelay(filepath.Join(dir, "relay-large"), o.addr); d != nil {
+		defer stop(d)
+		rows = append(rows, row{"nginx proxy_pass (does not scan)", addr})
 	}
-	fmt.Println()
+	rows = append(rows, row{"through fsigkd, scanned", proxy}, row{"through fsigkd, over max_scan_size (not scanned)", "127.0.0.1:" + strconv.Itoa(port)})
+	var times []time.Duration
+	for _, r := range rows {
+		lat, _ := run(client(r.proxy), "http://"+o.addr+"/big", 3, 1)
+		best := pct(lat, 0)
+		times = append(times, best)
+		fmt.Printf("| %s | %.0f | %s |\n", r.name, float64(len(o.big))/1e6/best.Seconds(), best.Round(time.Millisecond))
+	}
+	fmt.Printf("\nScanned, %.1fx the direct time.\n\n", float64(times[len(times)-2])/float64(times[0]))
 }
 
 // cacheFigure downloads the same -big MiB object three times through a

@@ -32,17 +32,29 @@ func peerFigures(dir string) {
 
 	origin := "http://" + startOrigin().addr
 
-	type row struct{ name, proxy string }
+	// Each row names the process groups whose CPU is its own (clamd's is
+	// counted apart: the peers and fsigkd (clamd) share it).
+	type row struct {
+		name, proxy string
+		pgids       []int
+	}
+	last := func() int { return procs[len(procs)-1].cmd.Process.Pid }
 	var rows []row
-	rows = append(rows, row{"direct", ""})
+	rows = append(rows, row{"direct", "", nil})
+	if addr, d := startRelay(filepath.Join(dir, "peer-relay"), strings.TrimPrefix(origin, "http://")); d != nil {
+		procs = append(procs, d)
+		rows = append(rows, row{"nginx proxy_pass (does not scan)", addr, []int{last()}})
+	}
 	if squid := lookup("squid"); squid != "" {
 		if caddr := procs.cicap(filepath.Join(dir, "peer-cicap")); caddr != "" {
+			cicap := last()
 			sdir := filepath.Join(dir, "peer-squid")
 			check(os.MkdirAll(sdir, 0o777))
 			os.Chmod(sdir, 0o777)
 			sp := freePort()
 			check(os.WriteFile(filepath.Join(sdir, "squid.conf"), []byte(servertest.SquidConfig(sdir, "127.0.0.1:"+strconv.Itoa(sp), "icap://"+caddr+"/avscan", "icap://"+caddr+"/avscan")), 0o644))
-			rows = append(rows, row{"Squid 5 + c-icap (clamd)", procs.run(sp, squid, "-N", "-f", filepath.Join(sdir, "squid.conf"))})
+			addr := procs.run(sp, squid, "-N", "-f", filepath.Join(sdir, "squid.conf"))
+			rows = append(rows, row{"Squid 5 + c-icap (clamd)", addr, []int{cicap, last()}})
 		}
 	}
 	if e2 := lookup("e2guardian"); e2 != "" {
@@ -51,42 +63,77 @@ func peerFigures(dir string) {
 		ep := freePort()
 		main, err := servertest.E2guardianSetup(edir, "127.0.0.1:"+strconv.Itoa(ep), freePort(), "clamdscan", *clamd)
 		if err == nil {
-			rows = append(rows, row{"e2guardian 5 (clamd)", procs.run(ep, e2, "-N", "-c", main)})
+			addr := procs.run(ep, e2, "-N", "-c", main)
+			rows = append(rows, row{"e2guardian 5 (clamd)", addr, []int{last()}})
 		}
 	}
+	ours := map[string]*daemon{}
 	for _, f := range []struct{ name, keys string }{{"fsigkd (clamd)", clamdKeys}, {"fsigkd (bundled fsavd)", "fsavd_start = yes\n"}} {
 		p := freePort()
 		d := startWithEngine(filepath.Join(dir, "peer-"+strconv.Itoa(p)), p, f.keys, fmt.Sprintf("[http]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\ndeny_servers =\n", p))
 		procs = append(procs, d)
-		rows = append(rows, row{f.name, "127.0.0.1:" + strconv.Itoa(p)})
+		ours[f.name] = d
+		rows = append(rows, row{f.name, "127.0.0.1:" + strconv.Itoa(p), []int{last()}})
+	}
+	cached := map[string]int{}
+	for name, d := range ours {
+		cached[name] = cachedAnswers(d)
 	}
 	// Rounds in turn, every path once a round, so that what drifts
-	// meanwhile weighs on all of them alike; the medians are shown.
-	type figures struct{ small, mid, big []float64 }
+	// meanwhile weighs on all of them alike; the medians are shown. Beside
+	// each rate, the CPU the path's own processes and clamd spent an
+	// object (ms).
+	type figures struct{ small, mid, big, smallCPU, smallClamd, midCPU, midClamd []float64 }
 	got := make([]figures, len(rows))
+	cpu := func(r row) (own, cd time.Duration) {
+		for _, g := range r.pgids {
+			own += groupCPU(g)
+		}
+		return own, clamdCPU()
+	}
+	perObject := func(d time.Duration, n int) float64 { return d.Seconds() * 1000 / float64(n) }
 	for range *rounds {
 		for i, r := range rows {
 			cl := client(r.proxy)
 			run(cl, origin+"/small", 50, *conc)
+			o0, c0 := cpu(r)
 			ls, ts := run(cl, origin+"/small", *requests, *conc)
+			o1, c1 := cpu(r)
 			lm, tm := run(cl, origin+"/mid", 200, *conc)
+			o2, c2 := cpu(r)
 			_, tb := run(cl, origin+"/big", 1, 1)
 			got[i].small = append(got[i].small, float64(len(ls))/ts.Seconds())
 			got[i].mid = append(got[i].mid, float64(len(lm))/tm.Seconds())
 			got[i].big = append(got[i].big, tb.Seconds())
+			got[i].smallCPU = append(got[i].smallCPU, perObject(o1-o0, len(ls)))
+			got[i].smallClamd = append(got[i].smallClamd, perObject(c1-c0, len(ls)))
+			got[i].midCPU = append(got[i].midCPU, perObject(o2-o1, len(lm)))
+			got[i].midClamd = append(got[i].midClamd, perObject(c2-c1, len(lm)))
 		}
 	}
-	fmt.Printf("## Peers: HTTP, %d clients, the same clamd, %d round(s) (medians, ranges)\n\n| path | 1 KiB objects/s | 1 MiB objects/s | one %d MiB download, s |\n|---|---|---|---|\n", *conc, *rounds, *bigMiB)
+	fmt.Printf("## Peers: HTTP, %d clients, the same clamd, %d round(s) (medians, ranges), each object unique\n\n"+
+		"| path | 1 KiB objects/s | its CPU, ms an object | clamd's | 1 MiB objects/s | its CPU, ms an object | clamd's | one %d MiB download, s |\n|---|---|---|---|---|---|---|---|\n", *conc, *rounds, *bigMiB)
 	for i, r := range rows {
-		fmt.Printf("| %s | %s | %s | %s |\n", r.name, spread(got[i].small, "%.0f"), spread(got[i].mid, "%.0f"), spread(got[i].big, "%.3f"))
+		if r.pgids == nil {
+			fmt.Printf("| %s | %s | | | %s | | | %s |\n", r.name, spread(got[i].small, "%.0f"), spread(got[i].mid, "%.0f"), spread(got[i].big, "%.3f"))
+			continue
+		}
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.name, spread(got[i].small, "%.0f"), spread(got[i].smallCPU, "%.3f"), spread(got[i].smallClamd, "%.3f"),
+			spread(got[i].mid, "%.0f"), spread(got[i].midCPU, "%.2f"), spread(got[i].midClamd, "%.2f"), spread(got[i].big, "%.3f"))
+	}
+	fmt.Println()
+	for _, name := range []string{"fsigkd (clamd)", "fsigkd (bundled fsavd)"} {
+		if d := ours[name]; d != nil {
+			fmt.Printf("Answered by the verdict cache of %s: %d of the objects (the rest scanned).\n", name, cachedAnswers(d)-cached[name])
+		}
 	}
 	// The ratios: fsigkd against the best peer (rates) and against the
-	// direct download (time).
+	// direct download (time), and the relay that does not scan.
 	fmt.Printf("\n| ratio (medians) | 1 KiB | 1 MiB | %d MiB against direct |\n|---|---|---|---|\n", *bigMiB)
 	best := func(f func(figures) []float64) (float64, string) {
 		v, name := 0.0, ""
 		for i, r := range rows {
-			if r.proxy != "" && !strings.HasPrefix(r.name, "fsigkd") && median(f(got[i])) > v {
+			if r.proxy != "" && !strings.HasPrefix(r.name, "fsigkd") && !strings.HasPrefix(r.name, "nginx") && median(f(got[i])) > v {
 				v, name = median(f(got[i])), r.name
 			}
 		}
@@ -94,11 +141,20 @@ func peerFigures(dir string) {
 	}
 	bs, bsName := best(func(f figures) []float64 { return f.small })
 	bm, bmName := best(func(f figures) []float64 { return f.mid })
+	relay := -1
+	for i, r := range rows {
+		if strings.HasPrefix(r.name, "nginx") {
+			relay = i
+		}
+	}
 	for i, r := range rows {
 		if !strings.HasPrefix(r.name, "fsigkd") {
 			continue
 		}
 		fmt.Printf("| %s | %s | %s | %.1fx |\n", r.name, ratio(median(got[i].small), bs, bsName), ratio(median(got[i].mid), bm, bmName), median(got[i].big)/median(got[0].big))
+		if relay >= 0 {
+			fmt.Printf("| %s | %s | %s | %.1fx the relay's |\n", r.name, ratio(median(got[i].small), median(got[relay].small), rows[relay].name), ratio(median(got[i].mid), median(got[relay].mid), rows[relay].name), median(got[i].big)/median(got[relay].big))
+		}
 	}
 	fmt.Println()
 	peerMail(dir, clamdKeys, &procs)
@@ -118,8 +174,11 @@ func peerMail(dir, clamdKeys string, procs *started) {
 		args = []string{sink, "-u", "nobody", "127.0.0.1:" + strconv.Itoa(sinkPort), "100"}
 	}
 	procs.run(sinkPort, args...)
-	type row struct{ name, addr string }
-	rows := []row{{"direct (smtp-sink)", "127.0.0.1:" + strconv.Itoa(sinkPort)}}
+	type row struct {
+		name, addr string
+		pgid       int // its own processes' group; 0: not measured
+	}
+	rows := []row{{"direct (smtp-sink)", "127.0.0.1:" + strconv.Itoa(sinkPort), 0}}
 	if cs := lookup("clamsmtpd"); cs != "" {
 		cdir := filepath.Join(dir, "peer-clamsmtp")
 		check(os.MkdirAll(cdir, 0o777))
@@ -127,27 +186,31 @@ func peerMail(dir, clamdKeys string, procs *started) {
 		p := freePort()
 		conf := fmt.Sprintf("OutAddress: 127.0.0.1:%d\nListen: 127.0.0.1:%d\nClamAddress: %s\nTempDirectory: %s\nPidFile: %s/clamsmtpd.pid\n", sinkPort, p, *clamd, cdir, cdir)
 		check(os.WriteFile(filepath.Join(cdir, "clamsmtpd.conf"), []byte(conf), 0o644))
-		rows = append(rows, row{"ClamSMTP (clamd)", procs.run(p, cs, "-d", "1", "-f", filepath.Join(cdir, "clamsmtpd.conf"))})
+		addr := procs.run(p, cs, "-d", "1", "-f", filepath.Join(cdir, "clamsmtpd.conf"))
+		rows = append(rows, row{"ClamSMTP (clamd)", addr, (*procs)[len(*procs)-1].cmd.Process.Pid})
 	}
 	for _, f := range []struct{ name, keys string }{{"fsigkd (clamd)", clamdKeys}, {"fsigkd (bundled fsavd)", "fsavd_start = yes\n"}} {
 		p := freePort()
 		d := startWithEngine(filepath.Join(dir, "peer-smtp-"+strconv.Itoa(p)), p, f.keys, fmt.Sprintf("[smtp]\nenable = yes\nbind_addr = 127.0.0.1\nport = %d\nparent_server_host = 127.0.0.1\nparent_server_port = %d\n", p, sinkPort))
 		defer stop(d)
-		rows = append(rows, row{f.name, "127.0.0.1:" + strconv.Itoa(p)})
+		rows = append(rows, row{f.name, "127.0.0.1:" + strconv.Itoa(p), d.cmd.Process.Pid})
 	}
 	rates := make([][]float64, len(rows))
+	own, clamds := make([][]float64, len(rows)), make([][]float64, len(rows))
 	for range *rounds {
 		for i, r := range rows {
-			t0 := time.Now()
+			t0, o0, c0 := time.Now(), groupCPU(r.pgid), clamdCPU()
 			out, err := exec.Command(source, "-s", "20", "-m", strconv.Itoa(*mails), "-l", "10240", "-f", "a@example.com", "-t", "b@example.com", r.addr).CombinedOutput()
 			if err != nil {
 				fmt.Printf("%s: smtp-source failed: %v %s\n", r.name, err, out)
 				continue
 			}
 			rates[i] = append(rates[i], float64(*mails)/time.Since(t0).Seconds())
+			own[i] = append(own[i], (groupCPU(r.pgid)-o0).Seconds()*1000/float64(*mails))
+			clamds[i] = append(clamds[i], (clamdCPU()-c0).Seconds()*1000/float64(*mails))
 		}
 	}
-	fmt.Printf("## Peers: SMTP, %d mails of 10 KiB, 20 sessions, the same clamd, %d round(s) (medians, ranges)\n\n| path | mails/s | against ClamSMTP |\n|---|---|---|\n", *mails, *rounds)
+	fmt.Printf("## Peers: SMTP, %d mails of 10 KiB, 20 sessions, the same clamd, %d round(s) (medians, ranges)\n\n| path | mails/s | its CPU, ms a mail | clamd's | against ClamSMTP |\n|---|---|---|---|---|\n", *mails, *rounds)
 	peer := -1
 	for i, r := range rows {
 		if strings.HasPrefix(r.name, "ClamSMTP") {
@@ -159,7 +222,11 @@ func peerMail(dir, clamdKeys string, procs *started) {
 		if peer >= 0 && strings.HasPrefix(r.name, "fsigkd") {
 			against = ratio(median(rates[i]), median(rates[peer]), "")
 		}
-		fmt.Printf("| %s | %s | %s |\n", r.name, spread(rates[i], "%.0f"), against)
+		if r.pgid == 0 {
+			fmt.Printf("| %s | %s | | | |\n", r.name, spread(rates[i], "%.0f"))
+			continue
+		}
+		fmt.Printf("| %s | %s | %s | %s | %s |\n", r.name, spread(rates[i], "%.0f"), spread(own[i], "%.2f"), spread(clamds[i], "%.2f"), against)
 	}
 	fmt.Println()
 }
