@@ -197,7 +197,7 @@ func (cl *Clamd) instreamBytes(c *Conn, data []byte) (string, error) {
 		b = append(b, data...)
 	}
 	b = append(b, 0, 0, 0, 0)
-	if _, err := c.Write(b); err != nil {
+	if err := c.ask(b); err != nil {
 		return "", err
 	}
 	return cl.reply(c)
@@ -236,7 +236,7 @@ func (cl *Clamd) instream(c *Conn, obj *Object) (string, error) {
 			return "", rerr
 		}
 	}
-	if _, err := c.Write([]byte{0, 0, 0, 0}); err != nil {
+	if err := c.ask([]byte{0, 0, 0, 0}); err != nil {
 		if r, rerr := cl.reply(c); rerr == nil {
 			return r, nil
 		}

@@ -294,12 +294,10 @@ func send(c *Conn, obj *Object) error {
 	if obj.InMemory() {
 		b := make([]byte, 0, len(obj.Data)+64)
 		b = append(fmt.Appendf(b, "SCANBYTES\t%s\t%d\n", inlineName, len(obj.Data)), obj.Data...)
-		_, err := c.Write(b)
-		return err
+		return c.ask(b)
 	}
 	if byName(c, obj) {
-		_, err := c.Write([]byte("SCAN\t" + obj.Path + "\n"))
-		return err
+		return c.ask([]byte("SCAN\t" + obj.Path + "\n"))
 	}
 	return sendWithFile(c.Conn.(*net.UnixConn), "SCANFD\t"+obj.Path+"\n", obj.File)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fsigkd/fsigkd/catalog"
 	"github.com/fsigkd/fsigkd/conf"
+	"github.com/fsigkd/fsigkd/internal/sendwait"
 	"github.com/fsigkd/fsigkd/logs"
 	"github.com/fsigkd/fsigkd/metrics"
 )
@@ -82,6 +83,18 @@ type Conn struct {
 	// (fsavd's SCANBYTES).
 	Bytes bool
 	ep    *endpointState
+}
+
+// ask writes a request whose answer is read next: its first bytes are
+// waited for with the write (package sendwait), so that the first read
+// finds them. Bytes of an earlier answer still buffered would be read
+// before any new one: then it is written the usual way.
+func (c *Conn) ask(b []byte) error {
+	if c.R != nil && c.R.Buffered() > 0 {
+		_, err := c.Write(b)
+		return err
+	}
+	return sendwait.Send(c.Conn, b)
 }
 
 // Endpoint is the endpoint the connection goes to.

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 	"github.com/fsigkd/fsigkd/internal/dotstuff"
 	"github.com/fsigkd/fsigkd/internal/mailpath"
+	"github.com/fsigkd/fsigkd/internal/sendwait"
 	"github.com/fsigkd/fsigkd/internal/smtpreply"
 	"github.com/fsigkd/fsigkd/proxy"
 )
@@ -33,6 +33,7 @@ type upstream struct {
 	// closing): the session is not kept for another client.
 	broken bool
 	told   string // the client and HELO the next hop was last told of (XCLIENT)
+	asked  bool   // ask set the deadline of the reply read next
 }
 
 func newUpstream(c net.Conn, timeout time.Duration) *upstream {
@@ -57,7 +58,10 @@ func (r reply) err() *gosmtp.SMTPError {
 }
 
 func (u *upstream) read() (reply, error) {
-	u.c.SetReadDeadline(time.Now().Add(u.timeout))
+	if !u.asked {
+		u.c.SetReadDeadline(time.Now().Add(u.timeout))
+	}
+	u.asked = false
 	defer u.c.SetReadDeadline(time.Time{})
 	r, err := smtpreply.Read(u.br)
 	if err == nil && r.Code < 200 {
@@ -69,11 +73,26 @@ func (u *upstream) read() (reply, error) {
 	return reply{r}, err
 }
 
+// ask writes b, the end of a command or message whose reply is read
+// next. The reply's first bytes are waited for with the write (package
+// sendwait: the reply's first read then finds them, one system call less
+// a command), by the read deadline ask sets and read keeps.
+func (u *upstream) ask(b []byte) error {
+	u.c.SetReadDeadline(time.Now().Add(u.timeout))
+	u.asked = true
+	if u.br.Buffered() > 0 {
+		// Bytes of the next hop's still buffered are read first.
+		_, err := u.c.Write(b)
+		return err
+	}
+	return sendwait.Send(u.c, b)
+}
+
 // cmd sends a command and reads the reply; a reply with another class than
 // want is returned as the error.
 func (u *upstream) cmd(want int, line string) (reply, error) {
 	u.c.SetWriteDeadline(time.Now().Add(u.timeout))
-	_, err := io.WriteString(u.c, line+"\r\n")
+	err := u.ask([]byte(line + "\r\n"))
 	u.c.SetWriteDeadline(time.Time{})
 	if err != nil {
 		u.broken = true
@@ -237,9 +256,27 @@ func encodeXtext(s string) string {
 // dataWriter writes a message after DATA: dot-stuffed, CRLF lines, our own
 // terminator at Close.
 type dataWriter struct {
-	u  *upstream
-	w  *bufio.Writer
-	st dotstuff.Writer
+	u   *upstream
+	w   *bufio.Writer
+	st  dotstuff.Writer
+	out messageOut
+}
+
+// messageOut writes a message to the next hop; its last write (the flush
+// that ends it) asks for the next hop's verdict.
+type messageOut struct {
+	u    *upstream
+	last bool
+}
+
+func (o *messageOut) Write(p []byte) (int, error) {
+	if o.last {
+		if err := o.u.ask(p); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return o.u.c.Write(p)
 }
 
 func (u *upstream) data() (*dataWriter, error) {
@@ -248,8 +285,9 @@ func (u *upstream) data() (*dataWriter, error) {
 	}
 	u.c.SetWriteDeadline(time.Now().Add(u.timeout))
 	w := dataBufs.Get().(*bufio.Writer)
-	w.Reset(u.c)
 	d := &dataWriter{u: u, w: w}
+	d.out.u = u
+	w.Reset(&d.out)
 	d.st.W = d.w
 	return d, nil
 }
@@ -277,6 +315,9 @@ func (d *dataWriter) close() (reply, error) {
 // end writes the terminator; the next hop then has the whole message.
 func (d *dataWriter) end() error {
 	d.st.Close()
+	// Only what is still buffered after the terminator is the last write:
+	// a write the terminator's own bytes caused may not be.
+	d.out.last = true
 	err := d.w.Flush()
 	d.w.Reset(nil) // the pool keeps no connection
 	dataBufs.Put(d.w)
