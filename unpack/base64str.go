@@ -48,17 +48,22 @@ var b64Run = func() (t [256]bool) {
 // searches (scriptBytesRuns).
 func base64Runs(d []byte, known []int, from int, scriptAt *[]int, yield func(run []byte) bool) {
 	last := 0 // the end of the last run
+	var r b64run
 	try := func(p int) bool {
 		if p < last {
 			return true
 		}
-		run, end := runAt(d, p)
-		last = end
-		// (Hex digits are sixteen: a file's hex holds at least four.)
-		if hexDigits(run) {
-			return len(run) < minBase64Run || !varied(run, 4) || yield(run)
+		last = r.at(d, p)
+		if r.n < minBase64Run {
+			return true
 		}
-		return len(run) < minBase64Run || !varied(run, 16) || yield(run)
+		// (Hex digits are sixteen: a file's hex holds at least four.)
+		if r.hexDigits() {
+			return !r.varied(4) || yield(r.join())
+		}
+		// Only a run that may be a file's is copied whole: a mail's
+		// lines of one letter (smtp-source writes 79 a line) are not.
+		return !r.varied(16) || yield(r.join())
 	}
 	for _, p := range known {
 		if !try(p) {
@@ -89,8 +94,18 @@ func mayBeInRun(d []byte, p int) bool {
 	return b64Run[d[p]] && (allBase64(d[p:min(len(d), p+8)]) || allBase64(d[max(0, p-8):p]))
 }
 
-// runAt is the run through place p, its pieces joined, and where it ends.
-func runAt(d []byte, p int) ([]byte, int) {
+// b64run is a run of base64 characters: its pieces in d, in order, and
+// their characters' count. Its slices are kept from one run to the next.
+type b64run struct {
+	d      []byte
+	pieces [][2]int
+	before [][2]int
+	n      int
+}
+
+// at makes r the run through place p and gives where it ends.
+func (r *b64run) at(d []byte, p int) int {
+	r.d, r.pieces, r.before = d, r.pieces[:0], r.before[:0]
 	start := p
 	for start > 0 && b64Run[d[start-1]] {
 		start--
@@ -99,8 +114,7 @@ func runAt(d []byte, p int) ([]byte, int) {
 	for end < len(d) && b64Run[d[end]] {
 		end++
 	}
-	// The pieces before, nearest first; then all in order, copied once.
-	var before [][2]int
+	// The pieces before, nearest first; then all in order.
 	for at := start; ; {
 		prev, ok := pieceBefore(d, at)
 		if !ok {
@@ -109,16 +123,16 @@ func runAt(d []byte, p int) ([]byte, int) {
 		if !ok {
 			break
 		}
-		before = append(before, [2]int{prev, at - pieceGap(d, prev, at)})
+		r.before = append(r.before, [2]int{prev, at - pieceGap(d, prev, at)})
 		at = prev
 	}
-	mid := end // the end of the piece through p
-	var after [][2]int
 	total := 0 // the characters of the run so far, with the pieces after
-	for _, b := range before {
-		total += b[1] - b[0]
+	for i := len(r.before) - 1; i >= 0; i-- {
+		r.pieces = append(r.pieces, r.before[i])
+		total += r.before[i][1] - r.before[i][0]
 	}
-	total += mid - start
+	r.pieces = append(r.pieces, [2]int{start, end})
+	total += end - start
 	for pieceStart := start; ; {
 		next, ok := joinedPiece(d, end)
 		byLine := false
@@ -138,21 +152,53 @@ func runAt(d []byte, p int) ([]byte, int) {
 		}
 		pieceStart = next
 		total += e - next
-		after = append(after, [2]int{next, e})
+		r.pieces = append(r.pieces, [2]int{next, e})
 		end = e
 	}
-	if len(before) == 0 && len(after) == 0 {
-		return d[start:end], end
+	r.n = total
+	return end
+}
+
+// join is the run's characters, its pieces joined (a slice of d when it
+// is one piece).
+func (r *b64run) join() []byte {
+	if len(r.pieces) == 1 {
+		return r.d[r.pieces[0][0]:r.pieces[0][1]]
 	}
-	var run []byte
-	for i := len(before) - 1; i >= 0; i-- {
-		run = append(run, d[before[i][0]:before[i][1]]...)
+	b := make([]byte, 0, r.n)
+	for _, p := range r.pieces {
+		b = append(b, r.d[p[0]:p[1]]...)
 	}
-	run = append(run, d[start:mid]...)
-	for _, a := range after {
-		run = append(run, d[a[0]:a[1]]...)
+	return b
+}
+
+// hexDigits tells whether the run is hex digits alone.
+func (r *b64run) hexDigits() bool {
+	for _, p := range r.pieces {
+		if !hexDigits(r.d[p[0]:p[1]]) {
+			return false
+		}
 	}
-	return run, end
+	return true
+}
+
+// varied tells whether the run holds at least n different characters:
+// 16 in base64, what the base64 of any file holds (a program's header
+// alone, its DOS stub's text), and a rule of dashes or equals signs, or a
+// padding of one letter ending in a few others, does not.
+func (r *b64run) varied(n int) bool {
+	var seen [256]bool
+	for _, p := range r.pieces {
+		for _, c := range r.d[p[0]:p[1]] {
+			if !seen[c] {
+				seen[c] = true
+				if n--; n == 0 {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func allBase64(b []byte) bool {
@@ -162,23 +208,6 @@ func allBase64(b []byte) bool {
 		}
 	}
 	return len(b) == 8
-}
-
-// varied tells whether a run holds at least n different characters:
-// 16 in base64, what the base64 of any file holds (a program's header
-// alone, its DOS stub's text), and a rule of dashes or equals signs, or a
-// padding of one letter ending in a few others, does not.
-func varied(run []byte, n int) bool {
-	var seen [256]bool
-	for _, c := range run {
-		if !seen[c] {
-			seen[c] = true
-			if n--; n == 0 {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // joinedPiece tells whether a string literal ending at end (its quote) is

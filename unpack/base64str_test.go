@@ -190,3 +190,20 @@ func FuzzBase64Runs(f *testing.F) {
 		})
 	})
 }
+
+// BenchmarkBase64RunsMailLines: a mail body of lines of one letter, as
+// smtp-source writes them (10 KiB), is a run of base64 characters that
+// no file's base64 is: looked at, never copied. Before the run's pieces
+// were kept apart, joining them cost three times the look.
+func BenchmarkBase64RunsMailLines(b *testing.B) {
+	var d []byte
+	for i := 1; i <= 128; i++ {
+		d = append(d, byte('0'+i%10))
+		d = append(d, bytes.Repeat([]byte("X"), 78)...)
+		d = append(d, "\r\n"...)
+	}
+	b.SetBytes(int64(len(d)))
+	for b.Loop() {
+		base64Runs(d, nil, 0, nil, func([]byte) bool { return true })
+	}
+}
