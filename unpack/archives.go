@@ -590,7 +590,7 @@ func (s *scan) cabinet(data []byte, where string, depth int, behind bool) {
 		// did not decode to its end.
 		whole := int64(f.offset)+int64(f.size) <= int64(len(fo.data))
 		if whole {
-			s.member(bytes.NewReader(fo.data[f.offset:f.offset+f.size]), int64(f.size), at, depth)
+			s.memberData(fo.data[f.offset:f.offset+f.size], int64(f.size), at, depth)
 		}
 		if (fo.err != nil || !whole) && !(behind && fo.method == cabLZX) {
 			s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})

@@ -1,6 +1,10 @@
 package unpack
 
-import "github.com/fsigkd/fsigkd/internal/hexesc"
+import (
+	"sync"
+
+	"github.com/fsigkd/fsigkd/internal/hexesc"
+)
 
 // Files a page's script carries as a base64 (or hex) string: the common
 // form of HTML smuggling has a script decode one long string (atob, or a
@@ -48,7 +52,8 @@ var b64Run = func() (t [256]bool) {
 // searches (scriptBytesRuns).
 func base64Runs(d []byte, known []int, from int, scriptAt *[]int, yield func(run []byte) bool) {
 	last := 0 // the end of the last run
-	var r b64run
+	r := b64runs.Get().(*b64run)
+	defer func() { r.d = nil; b64runs.Put(r) }()
 	try := func(p int) bool {
 		if p < last {
 			return true
@@ -102,6 +107,10 @@ type b64run struct {
 	before [][2]int
 	n      int
 }
+
+// b64runs keeps runs' slices of pieces between scans: a mail's body of
+// short lines is a run of thousands.
+var b64runs = sync.Pool{New: func() any { return new(b64run) }}
 
 // at makes r the run through place p and gives where it ends.
 func (r *b64run) at(d []byte, p int) int {

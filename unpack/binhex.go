@@ -242,7 +242,7 @@ func (s *scan) macAndNews(data []byte, where string, depth int) {
 			return
 		}
 		s.nested(depth, where, func() {
-			s.member(bytes.NewReader(b.data), int64(len(b.data)), join(where, b.name), depth+1)
+			s.memberData(b.data, int64(len(b.data)), join(where, b.name), depth+1)
 		})
 	}
 }

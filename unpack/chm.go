@@ -181,7 +181,7 @@ func (s *scan) chm(data []byte, where string, depth int) {
 				ok = uint64(len(body)) == e.length
 			}
 		}
-		s.member(bytes.NewReader(body), int64(len(body)), at, depth)
+		s.memberData(body, int64(len(body)), at, depth)
 		if !ok {
 			s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})
 		}

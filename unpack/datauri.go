@@ -631,7 +631,7 @@ func (s *scan) carried(data []byte, where string, depth int) {
 			name = "data-uri-" + strconv.Itoa(n+1)
 		}
 		s.nested(depth, where, func() {
-			s.member(bytes.NewReader(u.data), int64(len(u.data)), join(where, name), depth+1)
+			s.memberData(u.data, int64(len(u.data)), join(where, name), depth+1)
 		})
 	}
 }

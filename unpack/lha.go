@@ -1,7 +1,6 @@
 package unpack
 
 import (
-	"bytes"
 	"encoding/binary"
 	"strings"
 )
@@ -182,7 +181,7 @@ func (s *scan) lzMember(body []byte, decode lzDecoder, size int64, short bool, a
 		out, err = decode(body, want)
 	}
 	broken := err != nil || short || len(out) < want
-	s.member(bytes.NewReader(out), int64(len(body)), at, depth)
+	s.memberData(out, int64(len(body)), at, depth)
 	if !broken && int64(len(out)) == size && !good(out) {
 		broken = true
 	}

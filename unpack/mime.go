@@ -482,12 +482,12 @@ func (s *scan) readAs(r reading, ct, cte, where string, depth, level int, part b
 			s.entity(content, join(where, name), depth+1, level+1, false)
 		}
 	}
-	s.member(bytes.NewReader(body), -1, join(where, name), depth)
+	s.memberData(body, -1, join(where, name), depth)
 	if strings.Contains(strings.ToLower(cte), "base64") {
 		// Pads inside, the other reading: past them, the quanta run on
 		// (the first reading starts a new quantum at each).
 		if alt := base64PastPads(r.body); alt != nil && !bytes.Equal(alt, body) {
-			s.member(bytes.NewReader(alt), -1, join(where, name), depth)
+			s.memberData(alt, -1, join(where, name), depth)
 		}
 	}
 }
@@ -534,7 +534,7 @@ func (s *scan) multipart(body []byte, boundary, where string, depth, level int) 
 	}
 	if !found {
 		// No delimiter: the body is read as one text, as readers show it.
-		s.member(bytes.NewReader(body), -1, join(where, "multipart-body"), depth)
+		s.memberData(body, -1, join(where, "multipart-body"), depth)
 		return
 	}
 	parts = append(parts, body[start:])
@@ -545,7 +545,7 @@ func (s *scan) multipart(body []byte, boundary, where string, depth, level int) 
 		if i == 0 || i == len(parts)-1 {
 			// Preamble and epilogue: text, which may hold uuencode.
 			if len(bytes.TrimSpace(p)) > 0 {
-				s.member(bytes.NewReader(p), -1, join(where, "text"), depth)
+				s.memberData(p, -1, join(where, "text"), depth)
 			}
 			continue
 		}

@@ -68,7 +68,7 @@ func (s *scan) nsis(data []byte, where string, depth int) {
 			off += 4 + n32
 			at := name()
 			if size&0x80000000 == 0 {
-				s.member(bytes.NewReader(block), int64(len(block)), at, depth)
+				s.memberData(block, int64(len(block)), at, depth)
 				continue
 			}
 			r, err := nsisReader(block, room)

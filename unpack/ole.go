@@ -1,7 +1,6 @@
 package unpack
 
 import (
-	"bytes"
 	"encoding/binary"
 	"path"
 	"strings"
@@ -259,7 +258,7 @@ func (s *scan) ole(data []byte, where string, depth int) {
 				o.broken = true
 			}
 			s.packedIn(e.name, data, join(top.path, e.name), depth)
-			s.member(bytes.NewReader(data), -1, join(top.path, e.name), depth)
+			s.memberData(data, -1, join(top.path, e.name), depth)
 		}
 	}
 	// The VBA projects: each module's source, decompressed.
@@ -294,7 +293,7 @@ func (s *scan) ole(data []byte, where string, depth int) {
 			}
 			src, _ := ovbaDecompress(data[off:], int(s.lim.MaxFileSize))
 			s.macro = true
-			s.member(bytes.NewReader(src), int64(len(data)-off), join(storage, name)+"/source", depth)
+			s.memberData(src, int64(len(data)-off), join(storage, name)+"/source", depth)
 			s.macro = false
 		}
 	}

@@ -47,7 +47,7 @@ func (s *scan) oneNote(data []byte, where string, depth int) {
 		}
 		n++
 		at := join(where, "onenote-file-"+strconv.Itoa(n))
-		s.member(bytes.NewReader(body), int64(len(body)), at, depth)
+		s.memberData(body, int64(len(body)), at, depth)
 		if cut {
 			s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})
 			return

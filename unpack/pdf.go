@@ -81,11 +81,11 @@ func (s *scan) pdfStreams(data []byte, where string, depth int) {
 			return
 		case err != nil:
 			// Damaged: what decoded is scanned, and the stream as it is.
-			s.member(bytes.NewReader(decoded), int64(len(body)), name, depth)
-			s.member(bytes.NewReader(body), int64(len(body)), name+"-raw", depth)
+			s.memberData(decoded, int64(len(body)), name, depth)
+			s.memberData(body, int64(len(body)), name+"-raw", depth)
 			s.add(Detection{Name: "Heuristics.Broken.Archive", Path: name, Kind: Suspected, Depth: depth})
 		default:
-			s.member(bytes.NewReader(decoded), int64(len(body)), name, depth)
+			s.memberData(decoded, int64(len(body)), name, depth)
 		}
 	}
 }

@@ -24,7 +24,7 @@ func (s *scan) pdfJavaScript(data []byte, where string, depth int) {
 	n := 0
 	walk := func(str []byte) {
 		n++
-		s.member(bytes.NewReader(pdfText(str)), -1, join(where, "pdf-js-"+strconv.Itoa(n)), depth)
+		s.memberData(pdfText(str), -1, join(where, "pdf-js-"+strconv.Itoa(n)), depth)
 	}
 	wanted := map[[2]int]bool{} // the objects named by reference
 	for i := 0; i < len(data) && !s.stop; {

@@ -158,18 +158,18 @@ func skipControlWordRest(d []byte, p int) int {
 func (s *scan) ole1Object(obj []byte, where string, depth int) {
 	class, native, ok := ole1Native(obj)
 	if !ok {
-		s.member(bytes.NewReader(obj), int64(len(obj)), where, depth)
+		s.memberData(obj, int64(len(obj)), where, depth)
 		return
 	}
 	if class == "Package" {
 		if name, file, ok := packageFile(native); ok {
 			s.nested(depth, where, func() {
-				s.member(bytes.NewReader(file), int64(len(file)), join(where, name), depth+1)
+				s.memberData(file, int64(len(file)), join(where, name), depth+1)
 			})
 			return
 		}
 	}
-	s.member(bytes.NewReader(native), int64(len(native)), where, depth)
+	s.memberData(native, int64(len(native)), where, depth)
 }
 
 // ole1Native reads an OLE1 object's header (MS-OLEDS 2.2.4
@@ -257,7 +257,7 @@ func (s *scan) ole10Native(stream []byte, where string, depth int) {
 	}
 	if name, file, ok := packageFile(stream[4:]); ok {
 		s.nested(depth, where, func() {
-			s.member(bytes.NewReader(file), int64(len(file)), join(where, name), depth+1)
+			s.memberData(file, int64(len(file)), join(where, name), depth+1)
 		})
 	}
 }

@@ -37,7 +37,7 @@ func (s *scan) scriptsEncoded(data []byte, where string, depth int) {
 			return
 		}
 		s.nested(depth, where, func() {
-			s.member(bytes.NewReader(b), int64(len(b)), join(where, "screnc-"+strconv.Itoa(n+1)), depth+1)
+			s.memberData(b, int64(len(b)), join(where, "screnc-"+strconv.Itoa(n+1)), depth+1)
 		})
 	}
 }

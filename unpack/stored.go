@@ -73,7 +73,7 @@ func (s *scan) ar(data []byte, where string, depth int) {
 			name = strings.TrimSuffix(name, "/")
 		}
 		if name != "" {
-			s.member(bytes.NewReader(body), -1, join(where, name), depth)
+			s.memberData(body, -1, join(where, name), depth)
 		}
 		if short {
 			s.add(Detection{Name: "Heuristics.Broken.Archive", Path: join(where, name), Kind: Suspected, Depth: depth})
@@ -138,7 +138,7 @@ func (s *scan) cpio(data []byte, where string, depth int) {
 				Packed: h.size, Size: h.size, Pos: file}, where, depth)
 		}
 		if h.regular {
-			s.member(bytes.NewReader(body), -1, join(where, name), depth)
+			s.memberData(body, -1, join(where, name), depth)
 		}
 		if short {
 			s.add(Detection{Name: "Heuristics.Broken.Archive", Path: join(where, name), Kind: Suspected, Depth: depth})
@@ -250,5 +250,5 @@ func (s *scan) rpm(data []byte, where string, depth int) {
 		s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
 		return
 	}
-	s.member(bytes.NewReader(data[off:]), -1, join(where, "payload"), depth)
+	s.memberData(data[off:], -1, join(where, "payload"), depth)
 }

@@ -44,7 +44,7 @@ func (s *scan) tnef(data []byte, where string, depth int) {
 		if size < 0 || start+size > len(data) {
 			// Cut short: what is there is scanned, and said damaged.
 			if id == attAttachData {
-				s.member(bytes.NewReader(data[start:]), -1, join(where, name()), depth)
+				s.memberData(data[start:], -1, join(where, name()), depth)
 			}
 			s.add(Detection{Name: "Heuristics.Broken.Archive", Path: where, Kind: Suspected, Depth: depth - 1})
 			return
@@ -58,17 +58,17 @@ func (s *scan) tnef(data []byte, where string, depth int) {
 		case attAttachTitle:
 			title = string(bytes.TrimRight(v, "\x00"))
 		case attAttachData:
-			s.member(bytes.NewReader(v), -1, join(where, name()), depth)
+			s.memberData(v, -1, join(where, name()), depth)
 		case attAttachment, attMAPIProps:
 			for _, p := range mapiBinaries(v) {
 				at := join(where, p.name)
 				if !p.rtf {
-					s.member(bytes.NewReader(p.data), -1, at, depth)
+					s.memberData(p.data, -1, at, depth)
 					continue
 				}
 				room := min(s.lim.MaxFileSize, s.lim.MaxTotal-s.unpacked)
 				body, err := rtfDecompress(p.data, int(room+1))
-				s.member(bytes.NewReader(body), int64(len(p.data)), at, depth)
+				s.memberData(body, int64(len(p.data)), at, depth)
 				if err != nil {
 					s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})
 				}

@@ -603,6 +603,27 @@ func (s *scan) member(r io.Reader, packed int64, where string, depth int) {
 	}
 	room := min(s.lim.MaxFileSize, s.lim.MaxTotal-s.unpacked)
 	data, err := io.ReadAll(io.LimitReader(r, room+1))
+	s.took(data, err, room, packed, where, depth)
+}
+
+// memberData is member for one already whole in memory (a mail's part,
+// decoded; a member stored or inflated whole): it is scanned where it lies, not read into a copy. (A scan
+// never writes into what it scans: a spooled file's is a read-only
+// mapping.)
+func (s *scan) memberData(data []byte, packed int64, where string, depth int) {
+	if !s.counted(where, depth) {
+		return
+	}
+	room := min(s.lim.MaxFileSize, s.lim.MaxTotal-s.unpacked)
+	if int64(len(data)) > room+1 {
+		data = data[:room+1]
+	}
+	s.took(data, nil, room, packed, where, depth)
+}
+
+// took judges a member read (data, at most room+1 bytes, and the error
+// that ended its reading) against the limits, and scans it.
+func (s *scan) took(data []byte, err error, room, packed int64, where string, depth int) {
 	s.unpacked += int64(len(data))
 	switch {
 	case int64(len(data)) > room && room == s.lim.MaxFileSize:
@@ -678,7 +699,7 @@ func (s *scan) gzipBehind(data []byte, where string, depth int) {
 	if name == "" {
 		name = "gunzipped"
 	}
-	s.member(bytes.NewReader(out), int64(len(data)), join(where, name), depth)
+	s.memberData(out, int64(len(data)), join(where, name), depth)
 }
 
 func (s *scan) gzip(data []byte, where string, depth int) {

@@ -63,7 +63,7 @@ func (s *scan) xar(data []byte, where string, depth int) {
 	damaged := err != nil
 	entries, err := xarEntries(toc, s.lim.MaxFiles)
 	damaged = damaged || err != nil
-	s.member(bytes.NewReader(toc), int64(packed), join(where, "xar-toc"), depth)
+	s.memberData(toc, int64(packed), join(where, "xar-toc"), depth)
 	for _, e := range entries {
 		if s.stop {
 			return

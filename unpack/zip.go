@@ -210,7 +210,7 @@ func (s *scan) zipLocal(data []byte, listed map[int64]zipListed, where string, d
 				fr.Close()
 				size = int64(len(data)-start) - int64(br.Len())
 			case method == 0 && !described && size <= int64(len(data)-start):
-				s.member(bytes.NewReader(data[start:start+int(size)]), size, at, depth)
+				s.memberData(data[start:start+int(size)], size, at, depth)
 			default:
 				s.add(Detection{Name: "Heuristics.Broken.Archive", Path: at, Kind: Suspected, Depth: depth})
 				return

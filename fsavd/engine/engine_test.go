@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -413,5 +414,32 @@ func BenchmarkScanLargeWithHashes(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		e.ScanBytes(data, all)
+	}
+}
+
+// BenchmarkScanMail is the engine's cost for a mail as Postfix's
+// smtp-source writes it (a few header fields, then lines of one letter),
+// scanned by its path with mail and archives opened: the SMTP figures of
+// docs/benchmarks.md.
+func BenchmarkScanMail(b *testing.B) {
+	for _, size := range []int{10 << 10, 1 << 20} {
+		b.Run(strconv.Itoa(size>>10)+"KiB", func(b *testing.B) {
+			e := builtin(b)
+			m := []byte("From: <a@example.com>\r\nTo: <b@example.com>\r\nDate: Mon,  7 Dec 2026 17:11:49 +0000 (UTC)\r\nMessage-Id: <0e34.0003.0000@vm>\r\n\r\n")
+			for i := 1; len(m) < size; i++ {
+				m = append(m, byte('0'+i%10))
+				m = append(m, bytes.Repeat([]byte("X"), 78)...)
+				m = append(m, "\r\n"...)
+			}
+			p := filepath.Join(b.TempDir(), "mail")
+			os.WriteFile(p, m, 0o644)
+			b.SetBytes(int64(len(m)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.ScanFile(p, all, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
