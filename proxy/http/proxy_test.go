@@ -707,3 +707,45 @@ func TestKeptAliveClientSpeaksAgain(t *testing.T) {
 	fmt.Fprintf(c, "GET http://%s/eicar HTTP/1.1\r\nHost: %s\r\n\r\n", u, u)
 	answer("infected after a pause", 403, "")
 }
+
+// TestSilentServerTimesOutOnce: a server that takes the request and never
+// answers gets idle_timeout to begin its answer, once: the request is
+// sent with the answer's wait armed (package sendwait), and the read of
+// the answer after it keeps that deadline rather than starting another.
+func TestSilentServerTimesOutOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				bufio.NewReader(c).ReadString('\n')
+				time.Sleep(10 * time.Second)
+			}()
+		}
+	}()
+	e := newEnv(t, "idle_timeout = 1")
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	fmt.Fprintf(c, "GET http://%s/x HTTP/1.1\r\nHost: %s\r\n\r\n", ln.Addr(), ln.Addr())
+	c.SetReadDeadline(time.Now().Add(8 * time.Second))
+	status, err := bufio.NewReader(c).ReadString('\n')
+	took := time.Since(start)
+	if err != nil || !strings.Contains(status, " 502 ") {
+		t.Fatalf("a silent server: %q, %v after %v", status, err, took)
+	}
+	if took < 900*time.Millisecond || took > 1900*time.Millisecond {
+		t.Fatalf("a silent server was given %v, idle_timeout being 1 s", took)
+	}
+}

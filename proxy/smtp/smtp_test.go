@@ -667,6 +667,60 @@ func TestSlowNextHop(t *testing.T) {
 	}
 }
 
+// TestSilentNextHopTimesOutOnce: a next hop silent after a command or
+// after the message gets idle_timeout to answer, once: the command is
+// sent with the reply's wait armed (package sendwait), and the reply's
+// read keeps that deadline rather than starting another.
+func TestSilentNextHopTimesOutOnce(t *testing.T) {
+	for _, silent := range []string{"MAIL FROM", "DATA END"} {
+		t.Run(silent, func(t *testing.T) {
+			addr := servertest.ScriptedSMTP(t, func(stage, _ string) string {
+				if stage == silent {
+					time.Sleep(5 * time.Second)
+					return ""
+				}
+				return servertest.SMTPDefault(stage)
+			})
+			host, port, _ := net.SplitHostPort(addr)
+			e := newEnv(t, "idle_timeout = 1")
+			e.p.Svc.ParentServerHost, e.p.Svc.ParentServerPort = host, atoi(port)
+			e.start()
+			c, err := gosmtp.Dial(e.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.Hello("client.test"); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			err = c.Mail("a@example.com", nil)
+			if silent == "DATA END" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Rcpt("b@example.com", nil); err != nil {
+					t.Fatal(err)
+				}
+				w, derr := c.Data()
+				if derr != nil {
+					t.Fatal(derr)
+				}
+				io.WriteString(w, cleanMail)
+				start = time.Now()
+				err = w.Close()
+			}
+			took := time.Since(start)
+			if c := code(err); c < 400 || c > 499 {
+				t.Fatalf("reply %v after %v, want a 4xx", err, took)
+			}
+			if took < 900*time.Millisecond || took > 1900*time.Millisecond {
+				t.Fatalf("a next hop silent at %s was given %v, idle_timeout being 1 s", silent, took)
+			}
+		})
+	}
+}
+
 func FuzzUpstreamReply(f *testing.F) {
 	f.Add("250-a\r\n250 b\r\n")
 	f.Add("220 hi\r\n")
