@@ -647,28 +647,9 @@ func TestEICARInEveryWrapping(t *testing.T) {
 	}
 }
 
-// TestSlowNextHop: a next hop that takes no answer within idle_timeout
-// after the mail gives the client a temporary failure, never a 250.
-func TestSlowNextHop(t *testing.T) {
-	addr := servertest.ScriptedSMTP(t, func(stage, _ string) string {
-		if stage == "DATA END" {
-			time.Sleep(3 * time.Second) // never answers in time
-			return ""
-		}
-		return servertest.SMTPDefault(stage)
-	})
-	host, port, _ := net.SplitHostPort(addr)
-	e := newEnv(t, "idle_timeout = 1")
-	e.p.Svc.ParentServerHost, e.p.Svc.ParentServerPort = host, atoi(port)
-	e.start()
-	err := e.send("a@example.com", []string{"b@example.com"}, cleanMail)
-	if c := code(err); c < 400 || c > 499 {
-		t.Fatalf("reply %v, want a 4xx", err)
-	}
-}
-
-// TestSilentNextHopTimesOutOnce: a next hop silent after a command or
-// after the message gets idle_timeout to answer, once: the command is
+// TestSilentNextHopTimesOutOnce: a next hop that does not answer within
+// idle_timeout after a command or after the message gives the client a
+// temporary failure, never a 250; and it gets idle_timeout once: the command is
 // sent with the reply's wait armed (package sendwait), and the reply's
 // read keeps that deadline rather than starting another.
 func TestSilentNextHopTimesOutOnce(t *testing.T) {
