@@ -83,35 +83,37 @@ func (b behindAt) typ() string {
 func embedded(d []byte, places []int, from int) (out []behindAt, zips []int) {
 	var tries, found [maxBehindKinds]int
 	most := maxCandidates + len(d)>>16
-	look := func(at int) {
-		_, which := behindSigs.Index(d[at:min(len(d), at+16)])
-		if which&zipBit != 0 && at > 0 && bytes.HasPrefix(d[at:], zipLocalMagic) && zipHeaderAt(d, at) {
+	// look judges place at, where the strings of which start (bit k for
+	// behindKinds[k], zipBit for a zip's local header).
+	look := func(at int, which uint) {
+		if which&zipBit != 0 && at > 0 && zipHeaderAt(d, at) {
 			zips = append(zips, at)
 		}
 		for k, kind := range behindKinds {
-			if tries[k] >= most || found[k] >= kind.most {
+			if which&(1<<k) == 0 || tries[k] >= most || found[k] >= kind.most {
 				continue
 			}
-			if which&(1<<k) != 0 && bytes.HasPrefix(d[at:], kind.sig) {
-				tries[k]++
-				if kind.valid(d, at) {
-					found[k]++
-					out = append(out, behindAt{at - kind.back, kind.open, k})
-				}
+			tries[k]++
+			if kind.valid(d, at) {
+				found[k]++
+				out = append(out, behindAt{at - kind.back, kind.open, k})
 			}
 		}
 	}
 	for _, at := range places {
 		if at < from && at < len(d) {
-			look(at)
+			// What starts there (the search ahead kept the place only).
+			if i, which := behindSigs.Index(d[at:min(len(d), at+maxBehindSig)]); i == 0 {
+				look(at, which)
+			}
 		}
 	}
 	for off := from; off < len(d); {
-		i, _ := behindSigs.Index(d[off:])
+		i, which := behindSigs.Index(d[off:])
 		if i < 0 {
 			break
 		}
-		look(off + i)
+		look(off+i, which)
 		off += i + 1
 	}
 	slices.SortStableFunc(out, func(a, b behindAt) int { return a.kind - b.kind })

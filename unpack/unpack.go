@@ -607,9 +607,9 @@ func (s *scan) member(r io.Reader, packed int64, where string, depth int) {
 }
 
 // memberData is member for one already whole in memory (a mail's part,
-// decoded; a member stored or inflated whole): it is scanned where it lies, not read into a copy. (A scan
-// never writes into what it scans: a spooled file's is a read-only
-// mapping.)
+// decoded; a member stored or inflated whole): it is scanned where it
+// lies, not read into a copy. (A scan never writes into what it scans:
+// a spooled file's is a read-only mapping.)
 func (s *scan) memberData(data []byte, packed int64, where string, depth int) {
 	if !s.counted(where, depth) {
 		return
