@@ -55,8 +55,13 @@ http {
 	return addr, p[0]
 }
 
-// groupCPU is the CPU time of every process in process group pgid.
+// groupCPU is the CPU time of every process in process group pgid; 0
+// for pgid 0, a path with no process of its own (direct), whose /proc
+// is not read.
 func groupCPU(pgid int) time.Duration {
+	if pgid == 0 {
+		return 0
+	}
 	return cpuOf(func(pgrp int, _ string) bool { return pgrp == pgid })
 }
 
