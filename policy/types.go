@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/fsigkd/fsigkd/unpack"
 	"github.com/gabriel-vasile/mimetype"
 )
 
@@ -19,7 +20,7 @@ var TypeNames = map[string]string{
 	"msi":          "a Windows installer (MSI)",
 	"lnk":          "a Windows shortcut",
 	"iso":          "a disc image (ISO 9660 or UDF)",
-	"vhd":          "a disk image Windows mounts (VHD, VHDX; a raw .img of a FAT, exFAT or NTFS volume, or of a GPT disk)",
+	"vhd":          "a disk image Windows mounts (VHD, VHDX; a raw .img of a disk or volume holding a FAT, exFAT or NTFS file system, MBR or GPT partitions)",
 	"dmg":          "an Apple disk image (UDIF .dmg)",
 	"jar":          "a Java archive",
 	"apk":          "an Android package",
@@ -212,10 +213,11 @@ func typesOf(data []byte, name string, m *mimetype.MIME) []string {
 	if isISO(data) {
 		out = append(out, "iso")
 	}
-	if isDiskImage(data) {
+	// The images the scanner opens, as it recognises them.
+	if unpack.IsDiskImage(data) {
 		out = append(out, "vhd")
 	}
-	if len(data) >= 512 && bytes.HasPrefix(data[len(data)-512:], []byte("koly")) {
+	if unpack.IsDMG(data) {
 		out = append(out, "dmg")
 	}
 	if hasMacros(data, name) {
@@ -265,27 +267,6 @@ func peType(d []byte) string {
 }
 
 // isISO: the volume descriptor's "CD001" (ISO 9660), or UDF's "NSR0".
-// isDiskImage tells a disk image Windows mounts: VHDX, VHD (its footer
-// at the end, and at the start of a dynamic one), a volume's boot
-// sector (FAT's parameters, exFAT's or NTFS's name) or a GPT disk.
-func isDiskImage(d []byte) bool {
-	switch {
-	case bytes.HasPrefix(d, []byte("vhdxfile")), bytes.HasPrefix(d, []byte("conectix")),
-		len(d) >= 512 && bytes.HasPrefix(d[len(d)-512:], []byte("conectix")):
-		return true
-	case len(d) < 1024 || d[510] != 0x55 || d[511] != 0xaa:
-		return false
-	case bytes.HasPrefix(d[3:], []byte("NTFS    ")), bytes.HasPrefix(d[3:], []byte("EXFAT   ")),
-		bytes.HasPrefix(d[512:], []byte("EFI PART")):
-		return true
-	}
-	// FAT: a jump, then sane parameters, and the file system's name.
-	bps := binary.LittleEndian.Uint16(d[11:])
-	spc := d[13]
-	return (d[0] == 0xeb || d[0] == 0xe9) && (bps == 512 || bps == 1024 || bps == 2048 || bps == 4096) &&
-		spc != 0 && spc&(spc-1) == 0 && d[16] > 0 && (bytes.HasPrefix(d[54:], []byte("FAT1")) || bytes.HasPrefix(d[82:], []byte("FAT32")))
-}
-
 func isISO(d []byte) bool {
 	for _, off := range []int{0x8001, 0x8801, 0x9001} {
 		if len(d) >= off+5 && (string(d[off:off+5]) == "CD001" || string(d[off:off+4]) == "NSR0") {
