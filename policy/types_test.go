@@ -30,6 +30,12 @@ func TestTypesByTheirBytes(t *testing.T) {
 	ntfs := make([]byte, 4096)
 	copy(ntfs[3:], "NTFS    ")
 	ntfs[510], ntfs[511] = 0x55, 0xaa
+	// A raw disk: an MBR whose one partition (FAT12, from sector 1) is
+	// the volume above.
+	mbrDisk := make([]byte, 512)
+	copy(mbrDisk[446:], "\x00\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x08\x00\x00\x00")
+	mbrDisk[510], mbrDisk[511] = 0x55, 0xaa
+	mbrDisk = append(mbrDisk, fat...)
 	vhd := append(bytes.Clone(fat), make([]byte, 512)...)
 	copy(vhd[len(vhd)-512:], "conectix")
 	dmg := append(bytes.Clone(fat), make([]byte, 512)...)
@@ -47,6 +53,7 @@ func TestTypesByTheirBytes(t *testing.T) {
 		"iso":                 {iso, "disk.img", "iso"},
 		"fat volume":          {fat, "disk.img", "vhd"},
 		"ntfs volume":         {ntfs, "x.bin", "vhd"},
+		"partitioned disk":    {mbrDisk, "x.bin", "vhd"},
 		"vhd":                 {vhd, "x.bin", "vhd"},
 		"dmg":                 {dmg, "setup.dat", "dmg"},
 		"ole with macros":     {ole, "report.doc", "office-macro"},
