@@ -130,12 +130,6 @@ var (
 
 // isDiskImage tells whether d is a VHD or VHDX image, or a raw disk or
 // volume whose file system is one read here.
-// IsDiskImage tells whether d is a disk image this package opens (and
-// Windows mounts): VHDX, VHD, or a raw disk or volume holding a FAT,
-// exFAT or NTFS file system (MBR or GPT partitions). Package policy's
-// block_types type vhd is this.
-func IsDiskImage(d []byte) bool { return isDiskImage(d) }
-
 func isDiskImage(d []byte) bool {
 	switch {
 	case bytes.HasPrefix(d, vhdxMagic), bytes.HasPrefix(d, vhdCookie):

@@ -30,10 +30,6 @@ const (
 )
 
 // isDMG tells whether d ends with a UDIF trailer.
-// IsDMG tells whether d is an Apple disk image (UDIF: its koly trailer):
-// package policy's block_types type dmg.
-func IsDMG(d []byte) bool { return isDMG(d) }
-
 func isDMG(d []byte) bool {
 	return len(d) >= 512 && bytes.Equal(d[len(d)-512:len(d)-508], []byte("koly"))
 }
