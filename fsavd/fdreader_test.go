@@ -30,13 +30,13 @@ func TestFDReaderPeerReset(t *testing.T) {
 		t.Fatal(err)
 	}
 	theirs.Close()
-	r := newFDReader(c.(*net.UnixConn))
+	r := newFDReader(c.(*net.UnixConn), nil)
 	n, err := r.Read(make([]byte, 64))
 	if n < 0 || err == nil {
 		t.Fatalf("read after the peer's reset: %d, %v", n, err)
 	}
 	// And through the bufio.Reader the session reads lines with.
-	if _, err := bufio.NewReader(newFDReader(c.(*net.UnixConn))).ReadString('\n'); err == nil {
+	if _, err := bufio.NewReader(newFDReader(c.(*net.UnixConn), nil)).ReadString('\n'); err == nil {
 		t.Fatal("a line read after the peer's reset")
 	}
 }

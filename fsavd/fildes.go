@@ -19,10 +19,13 @@ type fdReader struct {
 	c   *net.UnixConn
 	oob []byte
 	fds []int
+	// await, when set, is called before each read: it sends the held
+	// reply and waits for the next command (sendwait.Conn's Await).
+	await func() error
 }
 
-func newFDReader(c *net.UnixConn) *fdReader {
-	return &fdReader{c: c, oob: make([]byte, unix.CmsgSpace(4*maxHeld))}
+func newFDReader(c *net.UnixConn, await func() error) *fdReader {
+	return &fdReader{c: c, oob: make([]byte, unix.CmsgSpace(4*maxHeld)), await: await}
 }
 
 // Read reads p and keeps the descriptors that came with it. A failed
@@ -30,6 +33,11 @@ func newFDReader(c *net.UnixConn) *fdReader {
 // client closed with an answer unread): that is 0 here, as io.Reader
 // requires and bufio checks with a panic.
 func (r *fdReader) Read(p []byte) (int, error) {
+	if r.await != nil {
+		if err := r.await(); err != nil {
+			return 0, err
+		}
+	}
 	n, oobn, _, _, err := r.c.ReadMsgUnix(p, r.oob)
 	if oobn > 0 {
 		r.keep(r.oob[:oobn])

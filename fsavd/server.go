@@ -71,6 +71,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/fsavd/engine"
+	"github.com/fsigkd/fsigkd/internal/sendwait"
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/policy"
 	"github.com/fsigkd/fsigkd/unpack"
@@ -106,7 +107,21 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.mu.Unlock()
 	s.sessions.OnPanic = func(r any) { s.Log.Error("panic in a client session", zap.Any("panic", r), zap.Stack("stack")) }
-	return s.sessions.Serve(ln, s.serveConn)
+	return s.sessions.Serve(heldReplies{ln}, s.serveConn)
+}
+
+// heldReplies gives each client's replies held until its session reads
+// the next command (sendwait.Hold): the wait for it is then armed before
+// the reply leaves, and the read finds the command. The session's set
+// closes the held connection, which sends a held reply first.
+type heldReplies struct{ net.Listener }
+
+func (l heldReplies) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return sendwait.Hold(c), nil
 }
 
 // Shutdown stops accepting, drops clients waiting between commands, and
@@ -180,8 +195,14 @@ func (s *Server) serveConn(c net.Conn) {
 	ss := &session{protocol: 5, eng: eng}
 	defer ss.stopFollowing()
 	r := bufio.NewReaderSize(c, maxLine)
-	if uc, ok := c.(*net.UnixConn); ok {
-		ss.fds = newFDReader(uc)
+	var await func() error // what a read of the socket itself does first
+	uc, ok := c.(*net.UnixConn)
+	if hc, held := c.(*sendwait.Conn); held {
+		uc, ok = hc.NetConn().(*net.UnixConn)
+		await = hc.Await
+	}
+	if ok {
+		ss.fds = newFDReader(uc, await)
 		defer ss.fds.close()
 		r = bufio.NewReaderSize(ss.fds, maxLine)
 	}

@@ -498,6 +498,17 @@ func (c *Conn) Slot() int { return c.slot }
 // socket options and the original destination.
 func (c *Conn) NetConn() net.Conn { return c.Conn }
 
+// SyscallConn is the socket's: the connection adds nothing between its
+// reads and writes and the socket's (a server's replies are held and sent
+// with the wait for the next command on it: sendwait.Hold).
+func (c *Conn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	return sc.SyscallConn()
+}
+
 // Close closes the connection and frees its slot; safe to call twice.
 func (c *Conn) Close() error {
 	if c.l != nil {

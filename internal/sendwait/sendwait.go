@@ -12,6 +12,10 @@
 // between the write and the wait would be waited for until the deadline.
 // Send therefore writes from inside the read side's raw callback, after
 // the poller was armed, and returns once the answer has begun to arrive.
+//
+// A server's side is the same exchange turned round: its reply is
+// followed by a read of the client's next command. Conn (Hold) holds
+// what the server writes until that read, and sends it with Send.
 package sendwait
 
 import (
@@ -39,12 +43,17 @@ func Send(c net.Conn, b []byte) error {
 	if err != nil {
 		return write(c, b)
 	}
+	return send(c, rc, b)
+}
+
+// send is Send on c's socket rc.
+func send(c net.Conn, rc syscall.RawConn, b []byte) error {
 	var (
 		sent bool
 		rest = b
 		werr error
 	)
-	err = rc.Read(func(fd uintptr) bool {
+	err := rc.Read(func(fd uintptr) bool {
 		if sent {
 			return true // readable: the answer has begun
 		}

@@ -52,6 +52,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fsigkd/fsigkd/internal/netlist"
+	"github.com/fsigkd/fsigkd/internal/sendwait"
 	"github.com/fsigkd/fsigkd/internal/sessions"
 	"github.com/fsigkd/fsigkd/notify"
 	"github.com/fsigkd/fsigkd/proxy"
@@ -332,7 +333,9 @@ func (l firstCommandBy) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	fc := slots.FirstLine(c, time.Now().Add(l.within))
+	// Every reply is followed by a read of the client's next command (or
+	// a close): held until then, it goes out with the wait for it.
+	fc := slots.FirstLine(sendwait.Hold(c), time.Now().Add(l.within))
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok && l.trusted.Contains(a.IP) {
 		return &xforwardConn{Conn: fc}, nil
 	}
