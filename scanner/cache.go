@@ -20,16 +20,19 @@ import (
 // an error is never a verdict. Objects with no sum and prefix scans
 // (Partial) go to the engine.
 //
-// An object past 4 MiB is summed only when the cache has met it, or one
-// that starts alike, before: by the hash of its first 4 MiB (Object.Head,
-// kept by the spool at no cost). The first time, it is scanned unsummed
-// (Object.ReadSum not called) and its head remembered (the last maxMet
-// heads); the second time, the spool hashes it as it arrives (MetHead,
-// which spool.Dir.SumAhead asks) or reads it back, and it is scanned and
-// its verdict kept; after that, it is answered from the cache. Summing
-// costs about what the bundled engine's scan of the same bytes does (a
-// 100 MiB download: 35-40 ms of its 95 ms of spooling on two cores), so
-// a large download seen once, the common case, is not summed at all. The
+// An object past 64 KiB is summed only when the cache has met it, or one
+// that starts alike, before: by the hash of its first 64 KiB
+// (Object.Head, kept by the spool at no cost). The first time, it is
+// scanned unsummed (Object.ReadSum not called) and its head remembered
+// (the last maxMet heads); the second time, the spool hashes it as it
+// arrives (MetHead, which spool.Dir.SumAhead asks) or reads it back, and
+// it is scanned and its verdict kept; after that, it is answered from the
+// cache. Summing costs about what the bundled engine's scan of the same
+// bytes does (a 100 MiB download: 35-40 ms of its 95 ms of spooling on
+// two cores; 1 MiB objects: a fifth of the HTTP worker's time), so an
+// object seen once, the common case, is not summed past its head. With a
+// Shared store, an object up to 4 MiB is always summed (read back), so
+// that what another gateway scanned answers it the first time here. The
 // head only says when to sum: the key is always the sum of every byte.
 //
 // The cache belongs to one signature version. The engine is asked for its
@@ -58,6 +61,10 @@ type Cache struct {
 	met       map[[32]byte]struct{}
 	keptHeads map[[32]byte]int
 }
+
+// sharedSumMax is the largest object summed for the Shared store
+// whether or not this cache met it before.
+const sharedSumMax = 4 << 20
 
 // maxMet is how many objects scanned unsummed are remembered.
 const maxMet = 4096
@@ -98,7 +105,7 @@ func (c *Cache) Scan(ctx context.Context, obj *Object) (Verdict, error) {
 	c.refresh(ctx, vs)
 	sum, head := obj.Sum, obj.Head
 	if sum == nil {
-		if head == nil || !c.metBefore(*head) {
+		if head == nil || !c.metBefore(*head) && (c.Shared == nil || obj.Size > sharedSumMax) {
 			return c.Scanner.Scan(ctx, obj)
 		}
 		s, ok := obj.ReadSum()

@@ -63,9 +63,9 @@ type Object struct {
 	// the cache asks for it only for an object it may have seen: one
 	// with the same Head.
 	ReadSum func() ([32]byte, bool)
-	// Head is the hash of a large object's first 4 MiB
-	// (spool.File.HeadSum), which a repeat of it shares; nil for a
-	// smaller one. Never a key.
+	// Head is the hash of an object's first 64 KiB (spool.File.HeadSum),
+	// which a repeat of it shares; nil for an object no longer. Never a
+	// key.
 	Head *[32]byte
 	// Follow, when set, is the engine's follow of the object as it was
 	// spooled (Follower): its scan is made on it.

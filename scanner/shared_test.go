@@ -91,6 +91,22 @@ func TestSharedVerdictsAcrossGateways(t *testing.T) {
 	if n := eb.scans.Load(); n != 0 {
 		t.Errorf("the other gateway's engine scanned %d times", n)
 	}
+	// An object whose sum is read back (past the spool's 64 KiB head),
+	// never met here: summed for the store up to 4 MiB, not past.
+	reads := 0
+	readBack := func(n int64, sum byte) *Object {
+		head := [32]byte{sum, 0xff}
+		return &Object{Size: n, Head: &head, ReadSum: func() ([32]byte, bool) { reads++; return [32]byte{sum}, true }}
+	}
+	a.Scan(ctx, obj(300<<10, 3))
+	time.Sleep(200 * time.Millisecond)
+	if v, _ := b.Scan(ctx, readBack(300<<10, 3)); !v.Cached || reads != 1 {
+		t.Errorf("300 KiB, first met here: %+v, its sum read %d times", v, reads)
+	}
+	if v, _ := b.Scan(ctx, readBack(5<<20, 4)); v.Cached || reads != 1 {
+		t.Errorf("5 MiB, first met here: %+v, its sum read %d times", v, reads)
+	}
+	eb.scans.Store(0)
 	ec := &countingEngine{version: "sigs-2"}
 	if v, _ := newGateway(ec).Scan(ctx, obj(666, 2)); v.Cached || ec.scans.Load() != 1 {
 		t.Errorf("new signatures: %+v, %d scans", v, ec.scans.Load())

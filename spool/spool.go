@@ -45,11 +45,11 @@ const Prefix = "fsigkd-"
 type Dir struct {
 	Path string
 	// Hash: each file keeps the sum of what was written to it (Sum, for
-	// the verdict cache): of its first 4 MiB as they are written, of the
-	// rest when it is asked for, or as it comes when SumAhead says so.
+	// the verdict cache): of its first 64 KiB as they are written, of
+	// the rest when it is asked for, or as it comes when SumAhead says so.
 	Hash bool
 	// SumAhead, when set, is asked with the hash of an object's first
-	// 4 MiB as Fill passes them: true has the rest hashed as it arrives
+	// 64 KiB as they are written: true has the rest hashed as it arrives
 	// (the verdict cache met an object that starts so, and will want the
 	// sum).
 	SumAhead func(head [32]byte) bool
@@ -126,8 +126,7 @@ func (d Dir) Create(service string) (*File, error) {
 		f = &File{key: key}
 	}
 	f.size, f.onDisk = 0, false
-	f.startHash(d.Hash)
-	f.sumAhead = d.SumAhead
+	f.startHash(d.Hash, d.SumAhead)
 	return f, nil
 }
 
@@ -262,8 +261,6 @@ type File struct {
 	// that a second Close of this one cannot give it back twice.
 	closed bool
 	sum    *digest // the running sum of what was written; nil: none kept
-	// sumAhead is the directory's SumAhead.
-	sumAhead func(head [32]byte) bool
 	// small holds a copy of what was written while that is at most
 	// InlineSize bytes (nil past it), so that SendAfter sends a small
 	// object without reading it back: a pread an object, by strace of
@@ -295,24 +292,26 @@ func (f *File) dropSmall() {
 	}
 }
 
-// startHash begins (or, for a reused file, restarts) the running sum.
-func (f *File) startHash(on bool) {
+// startHash begins (or, for a reused file, restarts) the running sum;
+// ahead is the directory's SumAhead.
+func (f *File) startHash(on bool, ahead func([32]byte) bool) {
 	switch {
 	case !on:
 		f.sum = nil
 	case f.sum == nil:
 		f.sum = &digest{}
-		f.sum.reset()
+		f.sum.reset(ahead)
 	default:
-		f.sum.reset()
+		f.sum.reset(ahead)
 	}
 }
 
 // Sum is the sum of the bytes written so far (see digest: BLAKE3, of
 // the object or of its 4 MiB segments' BLAKE3); ok is false when the
 // directory keeps no sum, or when the file could not be read back. Up
-// to 4 MiB it was computed as the bytes were written; past that, the
-// first call reads the rest of the file back (SumReadsBack). BLAKE3
+// to 64 KiB it was computed as the bytes were written; past that, unless
+// SumAhead had the rest hashed as it came, the first call reads the rest
+// of the file back (SumReadsBack). BLAKE3
 // rather than SHA-256: as collision resistant for a cache key an
 // attacker may aim at, and on the 2-core bench machine about twice as
 // fast (2.4 against 1.1 GB/s a core, SHA-NI and all).
@@ -320,28 +319,27 @@ func (f *File) Sum() (sum [32]byte, ok bool) {
 	if f.sum == nil {
 		return sum, false
 	}
-	return f.sum.sum(f.rd)
+	return f.sum.sum(f)
 }
 
 // SumReadsBack tells whether Sum has to read the file back: the object is
-// past 4 MiB, was not hashed as it came, and its sum was not taken yet.
-func (f *File) SumReadsBack() bool {
-	return f.sum != nil && !f.sum.known && f.sum.n > segmentSize && f.sum.ahead == nil
-}
+// past its first 64 KiB, was not hashed as it came, and its sum was not
+// taken yet.
+func (f *File) SumReadsBack() bool { return f.sum != nil && f.sum.readsBack() }
 
-// HashedAhead tells whether the object past its first 4 MiB is hashed as
-// it arrives (the directory's SumAhead said so).
-func (f *File) HashedAhead() bool { return f.sum != nil && f.sum.ahead != nil }
+// HashedAhead tells whether the object past its first 64 KiB is hashed
+// as it arrives (the directory's SumAhead said so).
+func (f *File) HashedAhead() bool { return f.sum != nil && f.sum.eager }
 
-// HeadSum is the BLAKE3 of the first 4 MiB of an object longer than that
-// (ok is false for a shorter one, or when the directory keeps no sums),
-// kept as they were written: what a repeat of the object shares with it,
-// at no cost. It is not the object's sum and never a cache key.
+// HeadSum is the BLAKE3 of the first 64 KiB of an object longer than
+// that (ok is false for a shorter one, or when the directory keeps no
+// sums), kept as they were written: what a repeat of the object shares
+// with it, at no cost. It is not the object's sum and never a cache key.
 func (f *File) HeadSum() (sum [32]byte, ok bool) {
-	if f.sum == nil || f.sum.n <= segmentSize {
+	if f.sum == nil || !f.sum.passed {
 		return sum, false
 	}
-	return f.sum.head(), true
+	return f.sum.headSum, true
 }
 
 // Path is the file's name, for engines that open it themselves (an
@@ -448,10 +446,9 @@ func (f *File) Fill(r io.Reader, max int64, progress func()) (over bool, err err
 	}
 }
 
-// hashChunk adds a chunk Fill wrote, from the buffer *bp. At the end of
-// the first segment it asks SumAhead whether to hash the rest as it
-// comes; then the chunk's pieces go to the hashers aside, and Fill reads
-// into another buffer.
+// hashChunk adds a chunk Fill wrote, from the buffer *bp. Past the first
+// segment, when SumAhead said so at the head's end, the chunk's pieces
+// go to the hashers aside, and Fill reads into another buffer.
 func (f *File) hashChunk(chunk []byte, bp **[]byte) {
 	d := f.sum
 	if d.n <= segmentSize && d.n+int64(len(chunk)) > segmentSize {
@@ -459,7 +456,7 @@ func (f *File) hashChunk(chunk []byte, bp **[]byte) {
 		k := segmentSize - d.n
 		d.write(chunk[:k], nil) // the first segment's end
 		chunk = chunk[k:]
-		if f.sumAhead != nil && f.sumAhead(d.head()) {
+		if d.eager { // SumAhead said so at the head's end
 			d.goAhead()
 		}
 	}

@@ -350,6 +350,13 @@ func (d Dir) sumOf(t *testing.T) ([32]byte, bool) {
 	return f.Sum()
 }
 
+// byteByByteOver reads data in one piece up to 100 bytes before border,
+// then a byte at a time to 100 bytes past it, then the rest at once.
+func byteByByteOver(data []byte, border int) io.Reader {
+	from, to := min(len(data), border-100), min(len(data), border+100)
+	return io.MultiReader(bytes.NewReader(data[:from]), iotest.OneByteReader(bytes.NewReader(data[from:to])), bytes.NewReader(data[to:]))
+}
+
 // segmentedSum is the sum as digest defines it, computed plainly.
 func segmentedSum(data []byte) [32]byte {
 	if len(data) <= segmentSize {
@@ -368,12 +375,13 @@ func segmentedSum(data []byte) [32]byte {
 	return out
 }
 
-// TestSumOfALargeObject: an object of many segments, its first hashed as
-// it is spooled and the others read back on several goroutines, has the
-// sum of its bytes, however the reader cuts them, the same as when
-// written in line by Write; a file reused after it sums its next object
-// alone; one segment and one byte more is not the sum of the segment.
-// Objects exactly one and two segments long are the edges.
+// TestSumOfALargeObject: an object of many segments, its head hashed as
+// it is spooled and the rest read back (the first segment's in line, the
+// others on several goroutines), or hashed as it comes, has the sum of
+// its bytes, however the reader cuts them, the same as when written in
+// line by Write; a file reused after it sums its next object alone; one
+// segment and one byte more is not the sum of the segment. Objects
+// exactly one head, one and two segments long are the edges.
 func TestSumOfALargeObject(t *testing.T) {
 	all := make([]byte, 5*segmentSize+12345)
 	rand.Read(all)
@@ -383,16 +391,13 @@ func TestSumOfALargeObject(t *testing.T) {
 }
 
 func sumOfALargeObject(t *testing.T, d Dir, all []byte) {
-	for _, size := range []int{segmentSize, segmentSize + 1, 2 * segmentSize, len(all)} {
+	for _, size := range []int{headSize, headSize + 1, 1 << 20, segmentSize, segmentSize + 1, 2 * segmentSize, len(all)} {
 		data := all[:size]
 		for name, r := range map[string]func() io.Reader{
-			"whole chunks": func() io.Reader { return bytes.NewReader(data) },
-			"odd pieces":   func() io.Reader { return iotest.HalfReader(bytes.NewReader(data)) },
-			"byte by byte over the first border": func() io.Reader {
-				edge := min(len(data), segmentSize+100)
-				return io.MultiReader(bytes.NewReader(data[:segmentSize-100]),
-					iotest.OneByteReader(bytes.NewReader(data[segmentSize-100:edge])), bytes.NewReader(data[edge:]))
-			},
+			"whole chunks":                       func() io.Reader { return bytes.NewReader(data) },
+			"odd pieces":                         func() io.Reader { return iotest.HalfReader(bytes.NewReader(data)) },
+			"byte by byte over the head's end":   func() io.Reader { return byteByByteOver(data, headSize) },
+			"byte by byte over the first border": func() io.Reader { return byteByByteOver(data, segmentSize) },
 		} {
 			f, err := d.Create("http")
 			if err != nil {
@@ -402,7 +407,7 @@ func sumOfALargeObject(t *testing.T, d Dir, all []byte) {
 				t.Fatal(err)
 			}
 			want := segmentedSum(data[:f.Size()])
-			if f.SumReadsBack() != (size > segmentSize && d.SumAhead == nil) {
+			if f.SumReadsBack() != (size > headSize && d.SumAhead == nil) {
 				t.Fatalf("%d bytes: SumReadsBack says %v", size, f.SumReadsBack())
 			}
 			if sum, _ := f.Sum(); sum != want {
@@ -508,26 +513,30 @@ func TestSumOfAFileCutByAnotherProgram(t *testing.T) {
 }
 
 // TestSumAheadIsAskedOnce: SumAhead is asked once an object passes its
-// first 4 MiB, with their hash, however the reader cuts them; never for
-// an object of one segment. What it says decides whether the sum must be
-// read back.
+// first 64 KiB, with their hash (HeadSum's), however the reader cuts
+// them; never for an object no longer. What it says decides whether the
+// sum must be read back.
 func TestSumAheadIsAskedOnce(t *testing.T) {
 	data := make([]byte, 3*segmentSize)
 	rand.Read(data)
-	want := blake3.Sum256(data[:segmentSize])
+	want := blake3.Sum256(data[:headSize])
 	for _, yes := range []bool{false, true} {
 		var asked [][32]byte
 		d := Dir{Path: t.TempDir(), Hash: true, SumAhead: func(head [32]byte) bool { asked = append(asked, head); return yes }}
-		for _, r := range []io.Reader{bytes.NewReader(data[:segmentSize]), bytes.NewReader(data), iotest.HalfReader(bytes.NewReader(data))} {
+		for _, r := range []io.Reader{bytes.NewReader(data[:headSize]), bytes.NewReader(data[:headSize+1]), bytes.NewReader(data[:segmentSize]),
+			bytes.NewReader(data), iotest.HalfReader(bytes.NewReader(data)), byteByByteOver(data[:1<<20], headSize)} {
 			asked = nil
 			f, err := d.Create("http")
 			if err != nil {
 				t.Fatal(err)
 			}
 			f.Fill(r, 0, nil)
-			large := f.Size() > segmentSize
+			large := f.Size() > headSize
 			if large && (len(asked) != 1 || asked[0] != want) || !large && len(asked) != 0 {
 				t.Fatalf("%d bytes: asked %d times", f.Size(), len(asked))
+			}
+			if head, ok := f.HeadSum(); ok != large || large && head != want {
+				t.Fatalf("%d bytes: HeadSum %x, %v", f.Size(), head, ok)
 			}
 			if large && f.SumReadsBack() == yes {
 				t.Fatalf("SumAhead said %v, SumReadsBack %v", yes, f.SumReadsBack())

@@ -16,6 +16,10 @@ const segmentSize = 4 << 20
 // the plain hash of some other object.
 const sumDomain = "fsigkd spool: BLAKE3 of the BLAKE3 of each 4 MiB segment\x00"
 
+// headSize is how much of every object is hashed as it is spooled: its
+// head, what a repeat of it shares with it.
+const headSize = 64 << 10
+
 // digest is a spool file's sum, for the verdict cache and the
 // quarantine's once-per-worker memory: BLAKE3 of the object when it is
 // at most one segment long; past it, BLAKE3 of sumDomain and of the
@@ -24,20 +28,31 @@ const sumDomain = "fsigkd spool: BLAKE3 of the BLAKE3 of each 4 MiB segment\x00"
 // segment or of the outer hash), the same for the same bytes however
 // they were written, and its segments can be hashed on several cores.
 //
-// Only the first segment is always hashed as it is written: an object of
-// one segment (every page, most mails) has its sum when it is spooled, at
-// no cost but the hash of bytes in hand. The segments past it are hashed
-// as they arrive, on other goroutines (ahead), only when the directory's
-// SumAhead says the object may be a repeat (the verdict cache met one that
-// starts with the same 4 MiB); otherwise they are hashed when the sum is
-// asked for (readBack), from the file, on every core. By perf of a
-// 100 MiB download, hashing every one as it arrived cost 35-40 ms of its
-// 95 ms of spooling on two cores, for a key the cache uses only for an
-// object it has met; read back, the hash of a repeat no longer overlaps
-// its transfer, which cost a cached 100 MiB download 30-60 ms.
+// Only the first 64 KiB (the head) are always hashed as they are
+// written: an object that small (most pages, most mails) has its sum
+// when it is spooled, at no cost but the hash of bytes in hand. Past
+// the head, the object is hashed as it arrives (the first segment in
+// line, the segments past it on other goroutines: ahead) only when the
+// directory's SumAhead, asked with the head's hash, says it may be a
+// repeat (the verdict cache met one that starts alike); otherwise it is
+// hashed when the sum is asked for, from the file (readBack: the
+// segments past the first on every core). By perf of a 100 MiB
+// download, hashing every one as it arrived cost 35-40 ms of its 95 ms
+// of spooling on two cores, and hashing the first 4 MiB of every object
+// a fifth of the HTTP worker's time under 1 MiB objects, for a key the
+// cache uses only for an object it has met.
 type digest struct {
-	first *blake3.Hasher // the first segment's bytes
+	first *blake3.Hasher // the first segment's bytes, the fed first
+	fed   int64          // bytes of the first segment hashed into first
 	n     int64          // bytes written
+	// headSum is the hash of the first headSize bytes, once passed;
+	// passed then says so, and eager whether the rest is hashed as it
+	// comes (else written unhashed: lazy, read back by sum).
+	headSum [32]byte
+	passed  bool
+	eager   bool
+	// askAhead is the directory's SumAhead.
+	askAhead func(head [32]byte) bool
 	// ahead hashes the segments past the first as they come; nil: they
 	// are read back.
 	ahead *aside
@@ -91,14 +106,16 @@ func (r *chunkRef) release() {
 	}
 }
 
-// reset starts the digest of a new object, keeping the hasher.
-func (d *digest) reset() {
+// reset starts the digest of a new object, keeping the hasher; ask is
+// the directory's SumAhead.
+func (d *digest) reset(ask func([32]byte) bool) {
 	if d.first == nil {
 		d.first = blake3.New()
 	} else {
 		d.first.Reset()
 	}
-	d.n, d.known, d.ahead = 0, false, nil
+	d.fed, d.n, d.known, d.ahead = 0, 0, false, nil
+	d.passed, d.eager, d.askAhead = false, false, ask
 }
 
 // write adds p, the bytes written after the d.n first; past the first
@@ -107,7 +124,7 @@ func (d *digest) reset() {
 func (d *digest) write(p []byte, ref *chunkRef) {
 	if d.n < segmentSize {
 		k := min(int64(len(p)), segmentSize-d.n)
-		d.first.Write(p[:k])
+		d.feed(p[:k])
 		d.n += k
 		p = p[k:]
 	}
@@ -116,6 +133,34 @@ func (d *digest) write(p []byte, ref *chunkRef) {
 		d.ahead.write(p, ref)
 	}
 	d.n += int64(len(p))
+}
+
+// feed hashes q, the first segment's bytes from d.n, while the first is
+// hashed as it comes: always up to the head's end, where SumAhead is
+// asked whether to go on.
+func (d *digest) feed(q []byte) {
+	if d.fed != d.n {
+		return // lazy: read back by sum
+	}
+	if !d.passed && d.n+int64(len(q)) > headSize {
+		k := headSize - d.n
+		d.first.Write(q[:k])
+		d.fed += k
+		q = q[k:]
+		d.first.Sum(d.headSum[:0])
+		d.passed = true
+		d.eager = d.askAhead != nil && d.askAhead(d.headSum)
+		if !d.eager {
+			return
+		}
+	}
+	d.first.Write(q)
+	d.fed += int64(len(q))
+}
+
+// readsBack tells whether sum has to read bytes back.
+func (d *digest) readsBack() bool {
+	return !d.known && (d.fed < min(d.n, segmentSize) || d.n > segmentSize && d.ahead == nil)
 }
 
 // goAhead has the segments past the first hashed as they come, one
@@ -191,20 +236,20 @@ func (a *aside) sums() [][32]byte {
 	return out
 }
 
-// head is the BLAKE3 of the first segment, or of all that was written
-// when that is less.
-func (d *digest) head() (out [32]byte) {
-	d.first.Sum(out[:0])
-	return out
-}
-
-// sum is the digest of the d.n bytes written, the segments past the
-// first read back from r.
+// sum is the digest of the d.n bytes written, what was not hashed as
+// it came read back from r.
 func (d *digest) sum(r io.ReaderAt) (out [32]byte, ok bool) {
 	if d.known {
 		return d.whole, true
 	}
-	first := d.head()
+	if end := min(d.n, segmentSize); d.fed < end {
+		if !readInto(d.first, r, d.fed, end) {
+			return out, false
+		}
+		d.fed = end
+	}
+	var first [32]byte
+	d.first.Sum(first[:0])
 	if d.n <= segmentSize {
 		d.whole, d.known = first, true
 		return first, true
@@ -227,6 +272,22 @@ func (d *digest) sum(r io.ReaderAt) (out [32]byte, ok bool) {
 	return d.whole, true
 }
 
+// readInto hashes bytes off to end of r into h, in Fill's chunks; false
+// when a read fails or comes short (the file was cut by another program).
+func readInto(h *blake3.Hasher, r io.ReaderAt, off, end int64) bool {
+	bp := fillBufs.Get().(*[]byte)
+	defer fillBufs.Put(bp)
+	for off < end {
+		n, err := r.ReadAt((*bp)[:min(int64(len(*bp)), end-off)], off)
+		h.Write((*bp)[:n])
+		off += int64(n)
+		if err != nil && off < end {
+			return false
+		}
+	}
+	return true
+}
+
 // readBack hashes the segments past the first of the size bytes of r,
 // on one goroutine a core (at most four), each reading its segments in
 // Fill's chunks. ok is false when a read fails or comes short (the file
@@ -240,8 +301,6 @@ func readBack(r io.ReaderAt, size int64) (sums [][32]byte, ok bool) {
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), 4, segs-1) {
 		wg.Go(func() {
-			bp := fillBufs.Get().(*[]byte)
-			defer fillBufs.Put(bp)
 			h := blake3.New()
 			for !failed.Load() {
 				s := int(next.Add(1) - 1)
@@ -249,14 +308,9 @@ func readBack(r io.ReaderAt, size int64) (sums [][32]byte, ok bool) {
 					return
 				}
 				h.Reset()
-				for off, end := int64(s)*segmentSize, min(int64(s+1)*segmentSize, size); off < end; {
-					n, err := r.ReadAt((*bp)[:min(int64(len(*bp)), end-off)], off)
-					h.Write((*bp)[:n])
-					off += int64(n)
-					if err != nil && off < end {
-						failed.Store(true)
-						return
-					}
+				if !readInto(h, r, int64(s)*segmentSize, min(int64(s+1)*segmentSize, size)) {
+					failed.Store(true)
+					return
 				}
 				h.Sum(sums[s-1][:0])
 			}

@@ -502,10 +502,12 @@ func TestAllowClientsAsCheckReadsIt(t *testing.T) {
 
 // TestVerdictCacheSparesASecondScan: the same bytes fetched again (under
 // another URL, or gzipped: the decoded body is what is kept) are judged by
-// the kept verdict, with no engine call; EICAR stays blocked.
+// the kept verdict, with no engine call; EICAR stays blocked. An object
+// past 64 KiB is summed only from its second time (its head met before),
+// and judged by the cache from its third.
 func TestVerdictCacheSparesASecondScan(t *testing.T) {
 	e := newEnv(t, "")
-	body := randomBytes(300 << 10)
+	body := randomBytes(60 << 10)
 	e.serve("/a", body)
 	e.serve("/b", body)
 	e.serve("/c.gz", packtest.Gzip(body), "Content-Encoding", "gzip")
@@ -536,6 +538,17 @@ func TestVerdictCacheSparesASecondScan(t *testing.T) {
 		line := lastLine(e.accessLog(4 + i))
 		if !strings.Contains(line, "DETECT-STAT:INFECTED:Eicar-Test-Signature:") || strings.Contains(line, "verdict%20cached") != (i > 0) {
 			t.Fatalf("%s: %s", path, line)
+		}
+	}
+	large := randomBytes(300 << 10)
+	for i, path := range []string{"/l1", "/l2", "/l3"} {
+		e.serve(path, large)
+		if code, b := e.get(path); code != 200 || !bytes.Equal(b, large) {
+			t.Fatalf("%s: %d, %d bytes", path, code, len(b))
+		}
+		line := lastLine(e.accessLog(6 + i))
+		if strings.Contains(line, "verdict%20cached") != (i == 2) || !strings.Contains(line, "DETECT-STAT:CLEAN:") {
+			t.Fatalf("%s, time %d: %s", path, i+1, line)
 		}
 	}
 }
