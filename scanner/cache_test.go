@@ -293,3 +293,28 @@ func TestRulesTheEngineRefuses(t *testing.T) {
 		t.Fatalf("%+v %v", v, err)
 	}
 }
+
+// TestVerdictCacheRemembersAsManyHeadsAsVerdicts: the heads of objects
+// scanned unsummed (every object past the spool's 64 KiB head, the first
+// time) are remembered as many as the cache keeps verdicts, 4096 at
+// least, so that a repeat among as much traffic as the cache holds is
+// summed and kept.
+func TestVerdictCacheRemembersAsManyHeadsAsVerdicts(t *testing.T) {
+	head := func(i int) [32]byte { return [32]byte{byte(i), byte(i >> 8), byte(i >> 16), 0x5a} }
+	big := NewCache(nil, 10000)
+	for i := range 9000 {
+		if big.metBefore(head(i)) {
+			t.Fatalf("head %d met before it was scanned", i)
+		}
+	}
+	if !big.MetHead(head(0)) {
+		t.Fatal("a cache of 10,000 verdicts forgot the first of 9,000 heads")
+	}
+	small := NewCache(nil, 100)
+	for i := range minMet + 1 {
+		small.metBefore(head(i))
+	}
+	if small.MetHead(head(0)) || !small.MetHead(head(minMet)) {
+		t.Fatal("a cache of 100 verdicts does not remember the last 4096 heads")
+	}
+}
