@@ -42,6 +42,7 @@ var (
 	bin       = flag.String("fsigkd", "fsigkd", "the fsigkd binary")
 	idle      = flag.Int("idle", 5000, "idle connections for the memory figure")
 	requests  = flag.Int("requests", 3000, "requests for the objects-per-second figure")
+	mid       = flag.Bool("mid", false, "small: fetch the 1 MiB object instead of the 1 KiB one")
 	bigMiB    = flag.Int("big", 100, "size of the large download, MiB")
 	conc      = flag.Int("c", 8, "concurrent clients")
 	clamd     = flag.String("clamd", "", "clamd's socket: scan with clamd instead of the bundled fsavd")
@@ -514,7 +515,11 @@ func pct(lat []time.Duration, p float64) time.Duration {
 // rate, latency, and the CPU time all the processes of the relay and of
 // the daemon (master, worker, the bundled fsavd) spent per 1,000 objects.
 func small(o *originServer, proxy, dir string, ours *daemon) {
-	fmt.Printf("## Small objects (1 KiB), %d requests, %d clients, each object unique\n\n| path | objects/s | p50 | p99 | its CPU s per 1,000 objects |\n|---|---|---|---|---|\n", *requests, *conc)
+	size, path := "1 KiB", "/small"
+	if *mid {
+		size, path = "1 MiB", "/mid"
+	}
+	fmt.Printf("## Objects of %s, %d requests, %d clients, each object unique\n\n| path | objects/s | p50 | p99 | its CPU s per 1,000 objects |\n|---|---|---|---|---|\n", size, *requests, *conc)
 	type row struct {
 		name, proxy string
 		pgid        int
@@ -529,7 +534,7 @@ func small(o *originServer, proxy, dir string, ours *daemon) {
 	cached := cachedAnswers(ours)
 	for _, r := range rows {
 		c0 := groupCPU(r.pgid)
-		lat, total := run(client(r.proxy), "http://"+o.addr+"/small", *requests, *conc)
+		lat, total := run(client(r.proxy), "http://"+o.addr+path, *requests, *conc)
 		r0, cpu := float64(len(lat))/total.Seconds(), ""
 		if r.pgid != 0 {
 			cpu = fmt.Sprintf("%.3f", perThousand(groupCPU(r.pgid)-c0, len(lat)))
