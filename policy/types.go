@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/fsigkd/fsigkd/internal/diskpart"
 	"github.com/gabriel-vasile/mimetype"
 )
 
@@ -19,7 +20,7 @@ var TypeNames = map[string]string{
 	"msi":          "a Windows installer (MSI)",
 	"lnk":          "a Windows shortcut",
 	"iso":          "a disc image (ISO 9660 or UDF)",
-	"vhd":          "a disk image Windows mounts (VHD, VHDX; a raw .img of a FAT, exFAT or NTFS volume, of a GPT disk, or of an MBR disk holding such a volume)",
+	"vhd":          "a disk image Windows mounts (VHD, VHDX; a raw .img of a FAT, exFAT or NTFS volume, of a GPT disk, or of an MBR disk holding such a volume in a partition, primary or logical)",
 	"dmg":          "an Apple disk image (UDIF .dmg)",
 	"jar":          "a Java archive",
 	"apk":          "an Android package",
@@ -264,14 +265,12 @@ func peType(d []byte) string {
 	return "exe"
 }
 
-// isISO: the volume descriptor's "CD001" (ISO 9660), or UDF's "NSR0".
 // isDiskImage tells a disk image Windows mounts: VHDX, VHD (its footer
-// at the end, and at the start of a dynamic one), a volume's boot
-// sector (FAT's parameters, exFAT's or NTFS's name), a GPT disk, or an
-// MBR disk one of whose primary partitions starts with such a boot
-// sector. (unpack recognises the images it opens with its own partition
-// walk; the settings, which read this package, must not depend on the
-// archive readers.)
+// at the end, and at the start of a dynamic one), a GPT disk, or a raw
+// disk that is a FAT, exFAT or NTFS volume or holds one in a partition,
+// primary or logical: what the scanner opens, read by the same package
+// (diskpart; the settings, which read this one, must not depend on the
+// archive readers).
 func isDiskImage(d []byte) bool {
 	switch {
 	case bytes.HasPrefix(d, []byte("vhdxfile")), bytes.HasPrefix(d, []byte("conectix")),
@@ -279,34 +278,19 @@ func isDiskImage(d []byte) bool {
 		return true
 	case len(d) < 1024 || d[510] != 0x55 || d[511] != 0xaa:
 		return false
-	case volumeBoot(d), bytes.HasPrefix(d[512:], []byte("EFI PART")):
+	case diskpart.FileSystem(d) != "", bytes.HasPrefix(d[512:], []byte("EFI PART")):
 		return true
 	}
-	for k := range 4 {
-		e := d[446+16*k:]
-		start := int64(binary.LittleEndian.Uint32(e[8:])) * 512
-		if e[0]&0x7f == 0 && e[4] != 0 && start > 0 && start+512 <= int64(len(d)) && volumeBoot(d[start:]) {
+	read := diskpart.Bytes(d)
+	for _, p := range diskpart.Partitions(read, int64(len(d))) {
+		if b, ok := read(p.Start, 512); ok && diskpart.FileSystem(b) != "" {
 			return true
 		}
 	}
 	return false
 }
 
-// volumeBoot tells whether b starts with a volume's boot sector: NTFS's
-// or exFAT's name, or FAT's jump, sane parameters and name.
-func volumeBoot(b []byte) bool {
-	if len(b) < 512 || b[510] != 0x55 || b[511] != 0xaa {
-		return false
-	}
-	if bytes.HasPrefix(b[3:], []byte("NTFS    ")) || bytes.HasPrefix(b[3:], []byte("EXFAT   ")) {
-		return true
-	}
-	bps := binary.LittleEndian.Uint16(b[11:])
-	spc := b[13]
-	return (b[0] == 0xeb || b[0] == 0xe9) && (bps == 512 || bps == 1024 || bps == 2048 || bps == 4096) &&
-		spc != 0 && spc&(spc-1) == 0 && b[16] > 0 && (bytes.HasPrefix(b[54:], []byte("FAT1")) || bytes.HasPrefix(b[82:], []byte("FAT32")))
-}
-
+// isISO: the volume descriptor's "CD001" (ISO 9660), or UDF's "NSR0".
 func isISO(d []byte) bool {
 	for _, off := range []int{0x8001, 0x8801, 0x9001} {
 		if len(d) >= off+5 && (string(d[off:off+5]) == "CD001" || string(d[off:off+4]) == "NSR0") {

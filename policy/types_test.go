@@ -22,7 +22,9 @@ func TestTypesByTheirBytes(t *testing.T) {
 	iso := make([]byte, 0x9000)
 	copy(iso[0x8001:], "CD001")
 	fat := make([]byte, 4096)
-	copy(fat, "\xeb\x3c\x90mkfs.fat\x00\x02\x04\x04\x00\x02")
+	// 512-byte sectors, 4 a cluster, 4 reserved, 2 FATs of 2 sectors,
+	// 512 root entries, 2048 sectors.
+	copy(fat, "\xeb\x3c\x90mkfs.fat\x00\x02\x04\x04\x00\x02\x00\x02\x00\x08\xf8\x02\x00")
 	copy(fat[54:], "FAT12   ")
 	fat[510], fat[511] = 0x55, 0xaa
 	ntfs := make([]byte, 4096)
@@ -34,6 +36,14 @@ func TestTypesByTheirBytes(t *testing.T) {
 	copy(mbrDisk[446:], "\x00\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x08\x00\x00\x00")
 	mbrDisk[510], mbrDisk[511] = 0x55, 0xaa
 	mbrDisk = append(mbrDisk, fat...)
+	// The same volume in a logical partition: the MBR's one entry an
+	// extended partition at sector 1, whose boot record there names the
+	// volume at the sector after it.
+	logicalDisk := make([]byte, 1024)
+	copy(logicalDisk[446:], "\x00\x00\x00\x00\x05\x00\x00\x00\x01\x00\x00\x00\x10\x00\x00\x00")
+	copy(logicalDisk[512+446:], "\x00\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x08\x00\x00\x00")
+	logicalDisk[510], logicalDisk[511], logicalDisk[1022], logicalDisk[1023] = 0x55, 0xaa, 0x55, 0xaa
+	logicalDisk = append(logicalDisk, fat...)
 	vhd := append(bytes.Clone(fat), make([]byte, 512)...)
 	copy(vhd[len(vhd)-512:], "conectix")
 	dmg := append(bytes.Clone(fat), make([]byte, 512)...)
@@ -52,6 +62,7 @@ func TestTypesByTheirBytes(t *testing.T) {
 		"fat volume":          {fat, "disk.img", "vhd"},
 		"ntfs volume":         {ntfs, "x.bin", "vhd"},
 		"partitioned disk":    {mbrDisk, "x.bin", "vhd"},
+		"logical partition":   {logicalDisk, "x.bin", "vhd"},
 		"vhd":                 {vhd, "x.bin", "vhd"},
 		"dmg":                 {dmg, "setup.dat", "dmg"},
 		"ole with macros":     {ole, "report.doc", "office-macro"},

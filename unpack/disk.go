@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+
+	"github.com/fsigkd/fsigkd/internal/diskpart"
 )
 
 // Disk images: the .vhd, .vhdx and .img files Windows mounts with a
@@ -23,9 +25,8 @@ import (
 // clean.
 
 const (
-	diskMaxBlocks     = 1 << 22 // a dynamic image's blocks (8 TiB of 2 MiB)
-	diskMaxPartitions = 128
-	diskMaxCopy       = 64 << 20 // a structure copied out of several blocks
+	diskMaxBlocks = 1 << 22  // a dynamic image's blocks (8 TiB of 2 MiB)
+	diskMaxCopy   = 64 << 20 // a structure copied out of several blocks
 )
 
 // disk is a virtual disk as an image holds it: blocks of block bytes,
@@ -319,95 +320,23 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// partitions are a disk's volumes: its MBR's partitions (the logical
-// ones of its extended partitions too) or its GPT's; with neither, or a
-// volume's own boot sector at its start, the disk itself.
+// partitions are a disk's volumes: its partitions (diskpart: the MBR's,
+// the logical ones of its extended partitions too, or the GPT's); with
+// none, or a volume's own boot sector at its start, the disk itself.
 func partitions(k *disk) []volume {
 	whole := []volume{{k: k, size: k.size}}
-	mbr, ok := k.read(0, 512)
-	if !ok || mbr[510] != 0x55 || mbr[511] != 0xaa || fsOf(whole[0]) != "" {
+	if fsOf(whole[0]) != "" {
 		return whole
 	}
-	var vols []volume
-	for i := range 4 {
-		e := mbr[446+16*i:]
-		typ := e[4]
-		start, n := int64(binary.LittleEndian.Uint32(e[8:]))*512, int64(binary.LittleEndian.Uint32(e[12:]))*512
-		switch {
-		case e[0]&0x7f != 0:
-			return whole // not a partition table
-		case typ == 0 || n == 0:
-		case typ == 0xee:
-			if g := gptPartitions(k); g != nil {
-				return g
-			}
-		case typ == 0x05 || typ == 0x0f || typ == 0x85:
-			vols = append(vols, logicalPartitions(k, start)...)
-		default:
-			vols = append(vols, volume{k: k, start: start, size: min(n, max(k.size-start, 0))})
-		}
-	}
-	if len(vols) == 0 {
+	parts := diskpart.Partitions(k.read, k.size)
+	if len(parts) == 0 {
 		return whole
 	}
-	return vols[:min(len(vols), diskMaxPartitions)]
-}
-
-// logicalPartitions follows an extended partition's chain of boot
-// records: each a logical partition (from itself) and the next record
-// (from the extended partition's start).
-func logicalPartitions(k *disk, ext int64) []volume {
-	var vols []volume
-	seen := map[int64]bool{}
-	for at := ext; len(vols) < diskMaxPartitions && !seen[at]; {
-		seen[at] = true
-		b, ok := k.read(at, 512)
-		if !ok || b[510] != 0x55 || b[511] != 0xaa {
-			break
-		}
-		e, next := b[446:], b[462:]
-		if start, n := int64(binary.LittleEndian.Uint32(e[8:]))*512, int64(binary.LittleEndian.Uint32(e[12:]))*512; e[4] != 0 && n > 0 {
-			vols = append(vols, volume{k: k, start: at + start, size: min(n, max(k.size-at-start, 0))})
-		}
-		if next[4] == 0 {
-			break
-		}
-		at = ext + int64(binary.LittleEndian.Uint32(next[8:]))*512
+	vols := make([]volume, len(parts))
+	for i, p := range parts {
+		vols[i] = volume{k: k, start: p.Start, size: p.Size}
 	}
 	return vols
-}
-
-// gptPartitions reads a GPT (sectors of 512 or 4,096 bytes): each entry
-// with a type is a partition.
-func gptPartitions(k *disk) []volume {
-	for _, sector := range []int64{512, 4096} {
-		h, ok := k.read(sector, 92)
-		if !ok || !bytes.Equal(h[:8], []byte("EFI PART")) {
-			continue
-		}
-		at := int64(binary.LittleEndian.Uint64(h[72:])) * sector
-		n, size := int64(binary.LittleEndian.Uint32(h[80:])), int64(binary.LittleEndian.Uint32(h[84:]))
-		if size < 128 || size > 4096 || n > 1024 {
-			return nil
-		}
-		var vols []volume
-		for i := range n {
-			e, ok := k.read(at+i*size, 128)
-			if !ok {
-				break
-			}
-			if allZero(e[:16]) {
-				continue
-			}
-			first, last := int64(binary.LittleEndian.Uint64(e[32:])), int64(binary.LittleEndian.Uint64(e[40:]))
-			if first < 0 || last < first || last >= k.size/sector {
-				continue
-			}
-			vols = append(vols, volume{k: k, start: first * sector, size: (last - first + 1) * sector})
-		}
-		return vols
-	}
-	return nil
 }
 
 // fsOf names a volume's file system: "fat", "exfat", "ntfs", or "" for
@@ -417,15 +346,7 @@ func fsOf(v volume) string {
 	if !ok {
 		return ""
 	}
-	switch {
-	case bytes.Equal(b[3:11], []byte("NTFS    ")):
-		return "ntfs"
-	case bytes.Equal(b[3:11], []byte("EXFAT   ")):
-		return "exfat"
-	case fatBPBValid(b):
-		return "fat"
-	}
-	return ""
+	return diskpart.FileSystem(b)
 }
 
 // diskImage walks a disk image's volumes' files.

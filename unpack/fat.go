@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/fsigkd/fsigkd/internal/diskpart"
 )
 
 // FAT12, FAT16 and FAT32 volumes (Microsoft's FAT specification): the
@@ -16,28 +18,6 @@ const (
 	fatMaxDirBytes = 64 << 20 // directory data one volume's walk reads
 	fatMaxTable    = 256 << 20
 )
-
-// fatBPBValid tells whether a boot sector's parameters are a FAT
-// volume's.
-func fatBPBValid(b []byte) bool {
-	if len(b) < 512 || b[0] != 0xeb && b[0] != 0xe9 {
-		return false
-	}
-	bps := binary.LittleEndian.Uint16(b[11:])
-	spc := b[13]
-	rsvd := binary.LittleEndian.Uint16(b[14:])
-	fats := b[16]
-	fatSz := uint32(binary.LittleEndian.Uint16(b[22:]))
-	if fatSz == 0 {
-		fatSz = binary.LittleEndian.Uint32(b[36:])
-	}
-	tot := uint32(binary.LittleEndian.Uint16(b[19:]))
-	if tot == 0 {
-		tot = binary.LittleEndian.Uint32(b[32:])
-	}
-	return (bps == 512 || bps == 1024 || bps == 2048 || bps == 4096) &&
-		spc != 0 && spc&(spc-1) == 0 && rsvd > 0 && fats > 0 && fats <= 4 && fatSz > 0 && tot > 0
-}
 
 // fatVol is a FAT volume's layout.
 type fatVol struct {
@@ -54,7 +34,7 @@ type fatVol struct {
 
 func openFAT(v volume) (*fatVol, bool) {
 	b, ok := v.read(0, 512)
-	if !ok || !fatBPBValid(b) {
+	if !ok || !diskpart.FATBoot(b) {
 		return nil, false
 	}
 	bps := int64(binary.LittleEndian.Uint16(b[11:]))
