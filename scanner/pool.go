@@ -86,16 +86,9 @@ type Conn struct {
 }
 
 // ask writes a request whose answer is read next: its first bytes are
-// waited for with the write (package sendwait), so that the first read
-// finds them. Bytes of an earlier answer still buffered would be read
-// before any new one: then it is written the usual way.
-func (c *Conn) ask(b []byte) error {
-	if c.R != nil && c.R.Buffered() > 0 {
-		_, err := c.Write(b)
-		return err
-	}
-	return sendwait.Send(c.Conn, b)
-}
+// waited for with the write (sendwait.Ask), so that the first read finds
+// them.
+func (c *Conn) ask(b []byte) error { return sendwait.Ask(c.Conn, c.R, b) }
 
 // Endpoint is the endpoint the connection goes to.
 func (c *Conn) Endpoint() Endpoint { return c.ep.Endpoint }

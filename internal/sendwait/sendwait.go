@@ -19,6 +19,7 @@
 package sendwait
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net"
@@ -44,6 +45,17 @@ func Send(c net.Conn, b []byte) error {
 		return write(c, b)
 	}
 	return send(c, rc, b)
+}
+
+// Ask is Send for a connection whose answers are read through br: when
+// bytes of an earlier answer still wait in br, the new answer may be
+// there too, and b is written the usual way (a wait on the socket would
+// wait for what is already read). br may be nil.
+func Ask(c net.Conn, br *bufio.Reader, b []byte) error {
+	if br != nil && br.Buffered() > 0 {
+		return write(c, b)
+	}
+	return Send(c, b)
 }
 
 // send is Send on c's socket rc.

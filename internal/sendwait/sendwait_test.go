@@ -227,3 +227,26 @@ func TestTCP(t *testing.T) {
 		}
 	}
 }
+
+// Ask with bytes of an earlier answer still buffered writes without the
+// wait: the answer may be among them, and a silent peer would otherwise
+// hold it until the deadline.
+func TestAskWithAnswerBuffered(t *testing.T) {
+	a, b := pair(t)
+	b.Write([]byte("one\ntwo\n"))
+	br := bufio.NewReader(a)
+	if line, _ := br.ReadString('\n'); line != "one\n" {
+		t.Fatalf("%q", line)
+	}
+	a.SetReadDeadline(time.Now().Add(3 * time.Second))
+	start := time.Now()
+	if err := Ask(a, br, []byte("ping\n")); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Ask waited %v with the answer buffered", d)
+	}
+	if line, _ := br.ReadString('\n'); line != "two\n" {
+		t.Fatalf("%q", line)
+	}
+}

@@ -344,20 +344,17 @@ func (s *session) sendRequest(up *upstream, req *Request, t target, body *spool.
 	// The server has IdleTimeout to answer once the request has gone
 	// (readResponse reads by this deadline).
 	answerBy := func() { up.c.SetReadDeadline(time.Now().Add(s.p.Svc.IdleTimeout)) }
-	if body == nil && up.br.Buffered() == 0 {
+	if body == nil {
 		// The answer's first bytes are waited for with the request's
 		// send, so that readResponse's first read finds them (package
 		// sendwait: one system call less an exchange).
 		answerBy()
-		return sendwait.Send(up.c, b.Bytes())
+		return sendwait.Ask(up.c, up.br, b.Bytes())
 	}
 	if _, err := up.c.Write(b.Bytes()); err != nil {
 		return err
 	}
 	defer answerBy()
-	if body == nil {
-		return nil
-	}
 	if rest == nil {
 		_, err := s.p.Send(s.log, up.c, body, 0, body.Size(), t.url)
 		return err

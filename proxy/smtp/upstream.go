@@ -80,12 +80,7 @@ func (u *upstream) read() (reply, error) {
 func (u *upstream) ask(b []byte) error {
 	u.c.SetReadDeadline(time.Now().Add(u.timeout))
 	u.asked = true
-	if u.br.Buffered() > 0 {
-		// Bytes of the next hop's still buffered are read first.
-		_, err := u.c.Write(b)
-		return err
-	}
-	return sendwait.Send(u.c, b)
+	return sendwait.Ask(u.c, u.br, b)
 }
 
 // cmd sends a command and reads the reply; a reply with another class than
