@@ -336,7 +336,7 @@ func (f *File) HashedAhead() bool { return f.sum != nil && f.sum.eager }
 // sums), kept as they were written: what a repeat of the object shares
 // with it, at no cost. It is not the object's sum and never a cache key.
 func (f *File) HeadSum() (sum [32]byte, ok bool) {
-	if f.sum == nil || !f.sum.passed {
+	if f.sum == nil || f.sum.n <= headSize {
 		return sum, false
 	}
 	return f.sum.headSum, true

@@ -45,11 +45,10 @@ type digest struct {
 	first *blake3.Hasher // the first segment's bytes, the fed first
 	fed   int64          // bytes of the first segment hashed into first
 	n     int64          // bytes written
-	// headSum is the hash of the first headSize bytes, once passed;
-	// passed then says so, and eager whether the rest is hashed as it
-	// comes (else written unhashed: lazy, read back by sum).
+	// headSum is the hash of the first headSize bytes, once n passed
+	// them; eager whether the rest is hashed as it comes (else written
+	// unhashed: lazy, read back by sum).
 	headSum [32]byte
-	passed  bool
 	eager   bool
 	// askAhead is the directory's SumAhead.
 	askAhead func(head [32]byte) bool
@@ -115,7 +114,7 @@ func (d *digest) reset(ask func([32]byte) bool) {
 		d.first.Reset()
 	}
 	d.fed, d.n, d.known, d.ahead = 0, 0, false, nil
-	d.passed, d.eager, d.askAhead = false, false, ask
+	d.eager, d.askAhead = false, ask
 }
 
 // write adds p, the bytes written after the d.n first; past the first
@@ -142,13 +141,12 @@ func (d *digest) feed(q []byte) {
 	if d.fed != d.n {
 		return // lazy: read back by sum
 	}
-	if !d.passed && d.n+int64(len(q)) > headSize {
+	if d.n <= headSize && d.n+int64(len(q)) > headSize {
 		k := headSize - d.n
 		d.first.Write(q[:k])
 		d.fed += k
 		q = q[k:]
 		d.first.Sum(d.headSum[:0])
-		d.passed = true
 		d.eager = d.askAhead != nil && d.askAhead(d.headSum)
 		if !d.eager {
 			return

@@ -60,14 +60,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 		c.mu.Unlock()
 		return len(b), nil
 	}
-	held := c.take()
 	c.mu.Unlock()
-	if len(held) > 0 {
-		err := write(c.Conn, held)
-		c.give(held)
-		if err != nil {
-			return 0, err
-		}
+	if err := c.Flush(); err != nil {
+		return 0, err
 	}
 	return c.Conn.Write(b)
 }
